@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine:
+#   make run    set up, then a real search on the embedded default (studies/quickstart.toml)
+#   make test   set up, then the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# The CPU build of torch is installed first, pinned, so that installing the project (whose
+# range it satisfies) never pulls a CUDA build from the registry on a CPU-only machine.
+TORCH  ?= torch==2.13.0
+STAMP   = $(VENV)/.hpbench-installed
+
+.PHONY: setup run test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/hpbench search studies/quickstart.toml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/dispatch.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check hpbench tests benchmarks
+	$(BIN)/mypy hpbench
+
+clean:
+	rm -rf $(VENV) results/quickstart

@@ -1,0 +1,26 @@
+"""The ``hpbench`` command line: one module per command, assembled here.
+
+Heavy libraries (Ray, torch) are imported inside the commands that need them, so that
+``hpbench --help`` and a rejected study file answer at once.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hpbench.cli import report as _report
+from hpbench.cli import search as _search
+
+app = typer.Typer(
+    name="hpbench",
+    help="Hyperparameter search and benchmarking for PyTorch training.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("search")(_search.search)
+app.command("report")(_report.report)
+
+
+def main() -> None:
+    app()

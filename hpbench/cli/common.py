@@ -1,0 +1,40 @@
+"""What the commands share: the console and the one way a user error ends a command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from hpbench.errors import StudyError
+from hpbench.results.files import STUDY_JSON
+
+EXIT_USAGE = 2
+
+
+def console() -> Console:
+    return Console()
+
+
+def fail(err: StudyError | str) -> NoReturn:
+    """Print a user error on stderr and exit with code 2."""
+    Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def read_record(results: Path) -> dict[str, Any]:
+    path = results / STUDY_JSON
+    if not results.is_dir() or not path.is_file():
+        fail(StudyError(source=str(results), key="(results)", rule=f"must be a results directory holding {STUDY_JSON}", value=str(results)))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    except (OSError, json.JSONDecodeError) as err:
+        fail(f"{path}: cannot read the study record: {err}")
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,90 @@
+"""Split and preprocess a dataset into device tensors, deterministically from the seed.
+
+Splits are stratified for classification; preprocessing statistics come from the training
+split only (no leakage into validation or test).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpbench.data.datasets import DATASETS, RawData
+from hpbench.registry import import_object
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Arrays of one study's data, split and preprocessed (numpy, device-agnostic)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    task: str
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    image: bool
+
+
+def load_raw(dataset: str, options: dict[str, Any]) -> RawData:
+    if dataset in DATASETS:
+        return DATASETS.get(dataset).build(**options)  # type: ignore[no-any-return]
+    return import_object(dataset)(**options)  # type: ignore[no-any-return]
+
+
+def split_indices(y: np.ndarray, *, task: str, val_fraction: float, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(y))
+    strat = y if task != "regression" else None
+    test = np.array([], dtype=np.int64)
+    if test_fraction > 0:
+        idx, test = train_test_split(idx, test_size=test_fraction, random_state=seed, stratify=strat)
+        strat = y[idx] if strat is not None else None
+    train, val = train_test_split(idx, test_size=val_fraction / (1.0 - test_fraction), random_state=seed, stratify=strat)
+    return np.sort(train), np.sort(val), np.sort(test)
+
+
+def _preprocess(steps: tuple[str, ...], x_train: np.ndarray, *others: np.ndarray | None) -> list[np.ndarray | None]:
+    out: list[np.ndarray | None] = [x_train, *others]
+    for step in steps:
+        if step == "standardize":
+            mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+            std = np.where(std > 0, std, 1.0)
+            out = [None if a is None else ((a - mean) / std).astype(np.float32) for a in out]
+        elif step == "minmax":
+            lo, hi = x_train.min(axis=0), x_train.max(axis=0)
+            span = np.where(hi - lo > 0, hi - lo, 1.0)
+            out = [None if a is None else ((a - lo) / span).astype(np.float32) for a in out]
+        x_train = out[0]  # type: ignore[assignment]
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _prepare_cached(dataset: str, options: tuple[tuple[str, Any], ...], val_fraction: float, test_fraction: float, preprocess: tuple[str, ...], seed: int) -> Splits:
+    raw = load_raw(dataset, dict(options))
+    tr, va, te = split_indices(raw.y, task=raw.task, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    steps = tuple(s for s in preprocess if s in ("standardize", "minmax"))
+    x_tr, x_va, x_te = _preprocess(steps, raw.x[tr], raw.x[va], raw.x[te] if len(te) else None)
+    assert x_tr is not None and x_va is not None
+    return Splits(
+        x_train=x_tr, y_train=raw.y[tr], x_val=x_va, y_val=raw.y[va],
+        x_test=x_te, y_test=raw.y[te] if len(te) else None,
+        task=raw.task, input_shape=raw.input_shape, n_outputs=raw.n_outputs, image=raw.image,
+    )
+
+
+def prepare(*, dataset: str, options: dict[str, Any], val_fraction: float, test_fraction: float, preprocess: tuple[str, ...], seed: int) -> Splits:
+    """Load, split and preprocess; cached per process so that a reused Ray actor loads once."""
+    opts = tuple(sorted((k, _hashable(v)) for k, v in options.items()))
+    return _prepare_cached(dataset, opts, float(val_fraction), float(test_fraction), tuple(preprocess), int(seed))
+
+
+def _hashable(v: Any) -> Any:
+    return tuple(v) if isinstance(v, list) else v

@@ -1,0 +1,1 @@
+"""Dispatch: Ray Tune runs the trials (searchers, schedulers, the trainable, progress)."""

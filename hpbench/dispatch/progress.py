@@ -1,0 +1,83 @@
+"""Live progress of a search: a Rich live panel on a terminal, plain log lines otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from hpbench.results.store import ResultsStore
+
+
+class Progress:
+    def __init__(self, *, store: ResultsStore, n_trials: int, console: Console, study_name: str) -> None:
+        self.store = store
+        self.n_trials = n_trials
+        self.console = console
+        self.name = study_name
+        self.t0 = time.monotonic()
+        self.live: Live | None = None
+        self._last = 0.0
+
+    def __enter__(self) -> Progress:
+        if self.console.is_terminal:
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.update(self._render())
+            self.live.__exit__(*exc)
+
+    def refresh(self) -> None:
+        if self.live is not None and time.monotonic() - self._last > 0.25:
+            self.live.update(self._render())
+            self._last = time.monotonic()
+
+    def trial_done(self, trial_id: str) -> None:
+        if self.live is None:
+            t = self.store.trials[trial_id]
+            value = t.get(f"best_{self.store.metric}")
+            shown = f"{value:.4f}" if isinstance(value, float) else "-"
+            self.console.print(
+                f"[{self._elapsed()}] trial {t['trial']} {t.get('stop_reason')} after {t.get('epochs', 0)} epochs: "
+                f"best {self.store.metric}={shown}  ({self._summary()})",
+                highlight=False,
+            )
+        self.refresh()
+
+    def _elapsed(self) -> str:
+        s = int(time.monotonic() - self.t0)
+        return f"{s // 60:02d}:{s % 60:02d}"
+
+    def _summary(self) -> str:
+        c = self.store.counts()
+        done = sum(v for k, v in c.items() if k != "running")
+        parts = [f"{done}/{self.n_trials} done", f"{c['running']} running"]
+        parts += [f"{c[k]} {k.replace('_', '-')}" for k in ("early_stopped", "pruned", "diverged", "failed") if c.get(k)]
+        return ", ".join(parts)
+
+    def _render(self) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_row(f"[bold]hpbench search[/] {self.name}", f"elapsed {self._elapsed()}")
+        c = self.store.counts()
+        done = sum(v for k, v in c.items() if k != "running")
+        width = 30
+        filled = int(width * done / max(self.n_trials, 1))
+        grid.add_row(f"[green]{'━' * filled}[/][dim]{'━' * (width - filled)}[/] {done}/{self.n_trials}", self._summary())
+        best = self.store.best()
+        if best is not None:
+            key = f"best_{self.store.metric}"
+            params = ", ".join(f"{k}={_fmt(best.get(k))}" for k in self.store.param_keys if best.get(k) is not None)
+            grid.add_row(f"best {self.store.metric} [bold]{best[key]:.4f}[/] (trial {best['trial']})", params)
+        return grid
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)

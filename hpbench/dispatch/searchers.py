@@ -1,0 +1,59 @@
+"""Searchers: what configuration runs next. All of them are Optuna samplers driven through
+Ray Tune's ``OptunaSearch`` with the study's define-by-run space (which is how conditional
+dimensions stay absent), recorded in an Optuna storage so that the history survives the
+driver and ``optuna-dashboard`` can open it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpbench.registry import Registry
+from hpbench.study.schema import Study
+
+SEARCHERS: Registry[Any] = Registry(what="searcher")
+OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
+
+
+@SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")
+def _tpe(study: Study) -> tuple[Any, list[dict[str, Any]]]:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=study.settings.seed), []
+
+
+@SEARCHERS.register("random", doc="uniform random sampling")
+def _random(study: Study) -> tuple[Any, list[dict[str, Any]]]:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=study.settings.seed), []
+
+
+@SEARCHERS.register("grid", doc="every point of a finite space, in order")
+def _grid(study: Study) -> tuple[Any, list[dict[str, Any]]]:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=study.settings.seed), study.space.grid()
+
+
+def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
+    """Build the Ray Tune searcher; ``skip_points`` grid points already ran (resume)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler, points = SEARCHERS.get(study.settings.searcher).build(study)
+    points = points[skip_points:]
+    return OptunaSearch(
+        space=study.space.define_by_run,
+        metric=OBJECTIVE,
+        mode=study.settings.mode,
+        sampler=sampler,
+        study_name=study.name,
+        storage=storage,
+        points_to_evaluate=points or None,
+    )
+
+
+def n_trials(study: Study) -> int:
+    """How many trials the study runs: the grid's size for grid search, else ``trials``."""
+    if study.settings.searcher == "grid":
+        return len(study.space.grid())
+    return study.settings.trials

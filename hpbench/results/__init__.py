@@ -1,0 +1,1 @@
+"""Results: the tables a search writes (parquet, atomically) and how they are loaded."""

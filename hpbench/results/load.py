@@ -1,0 +1,26 @@
+"""``hpbench.load``: the results tables as pandas DataFrames, without Ray or torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from hpbench.results.files import EPOCHS, TRIALS
+
+TABLES = {"trials": TRIALS, "epochs": EPOCHS}
+
+
+def load(path: str | Path, table: str = "trials") -> pd.DataFrame:
+    """Load a results table: ``table="trials"`` (one row per trial) or ``"epochs"``.
+
+    ``path`` is a results directory (``results/<study>``) or a parquet file in it.
+    """
+    p = Path(path)
+    if table not in TABLES:
+        raise ValueError(f"table must be one of {sorted(TABLES)}, but got {table!r}")
+    if p.is_dir():
+        p = p / TABLES[table]
+    if not p.exists():
+        raise FileNotFoundError(f"no results table at {p} (run `hpbench search` first)")
+    return pd.read_parquet(p)

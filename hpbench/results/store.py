@@ -1,0 +1,110 @@
+"""The results tables of one study, kept by the driver and written atomically.
+
+``trials.parquet``: one row per trial (status, every sampled hyperparameter as its own
+column, final and best metric, best epoch, epochs run, stop reason, error, seconds,
+parameter count, node). ``epochs.parquet``: one row per trial and epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet
+
+# Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
+_KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid"}
+_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s")
+_FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch")
+
+
+class ResultsStore:
+    def __init__(self, *, out: Path, metric: str, mode: str, param_keys: list[str], min_flush_s: float = 1.0) -> None:
+        self.out = out
+        self.metric = metric
+        self.mode = mode
+        self.param_keys = param_keys
+        self.trials: dict[str, dict[str, Any]] = {}
+        self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
+        self.min_flush_s = min_flush_s
+        self._last_flush = 0.0
+        self._dirty = False
+
+    # -- events from the dispatcher ----------------------------------------------------------
+    def start(self, trial_id: str, params: Mapping[str, Any]) -> None:
+        row = self.trials.setdefault(trial_id, {"trial": len(self.trials), "trial_id": trial_id})
+        row.update({"status": "running", "stop_reason": None, "error": None, "started_at": time.time()})
+        for k in self.param_keys:
+            row[k] = params.get(k)
+        self._dirty = True
+
+    def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
+        epoch = int(result["epoch"])
+        row = {"trial": self.trials[trial_id]["trial"], "trial_id": trial_id}
+        for k, v in result.items():
+            if k == "epoch" or k in _EPOCH_FIELDS or k.startswith(("val_", "train_")):
+                row[k] = v
+        self.epochs[(trial_id, epoch)] = row  # a retried epoch replaces its earlier row
+        t = self.trials[trial_id]
+        t["epochs"] = epoch
+        if "n_params" in result:
+            t["n_params"] = int(result["n_params"])
+        for k, name in _KEEP_RAY.items():
+            if k in result:
+                t[name] = result[k]
+        for k in _FINAL_FIELDS:
+            if k in result:
+                t[k] = result[k]
+        self._dirty = True
+
+    def finish(self, trial_id: str, *, error: str | None = None) -> None:
+        t = self.trials[trial_id]
+        if error is not None:
+            t["status"], t["stop_reason"], t["error"] = "failed", "failed", error
+        else:
+            t["status"] = "finished"
+            if t.get("stop_reason") is None:
+                t["stop_reason"] = "pruned"  # the scheduler stopped it before the trainer ended it
+        t["wall_s"] = time.time() - t.pop("started_at", time.time())
+        self._summarise(trial_id)
+        self._dirty = True
+
+    def _summarise(self, trial_id: str) -> None:
+        t = self.trials[trial_id]
+        hist = [r for (tid, _), r in sorted(self.epochs.items(), key=lambda kv: kv[0][1]) if tid == trial_id]
+        values = [r.get(self.metric) for r in hist]
+        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+        t[f"best_{self.metric}"] = (max(finite) if self.mode == "max" else min(finite)) if finite else None
+        best_epoch = t.get("best_epoch") or (len(hist) or None)
+        t["best_epoch"] = best_epoch
+        t[self.metric] = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
+        t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def flush(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self._dirty or (not force and now - self._last_flush < self.min_flush_s):
+            return
+        from hpbench.results.tables import epochs_frame, trials_frame
+
+        atomic_write_parquet(self.out / TRIALS, trials_frame(list(self.trials.values()), self.param_keys))
+        atomic_write_parquet(self.out / EPOCHS, epochs_frame(list(self.epochs.values())))
+        self._last_flush, self._dirty = now, False
+
+    # -- queries for progress -------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        out = {"running": 0, "completed": 0, "early_stopped": 0, "pruned": 0, "diverged": 0, "failed": 0}
+        for t in self.trials.values():
+            key = "running" if t["status"] == "running" else str(t.get("stop_reason"))
+            out[key] = out.get(key, 0) + 1
+        return out
+
+    def best(self) -> dict[str, Any] | None:
+        key = f"best_{self.metric}"
+        done = [t for t in self.trials.values() if t.get(key) is not None]
+        if not done:
+            return None
+        return (max if self.mode == "max" else min)(done, key=lambda t: t[key])

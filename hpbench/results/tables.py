@@ -1,0 +1,45 @@
+"""Building the pandas tables (and nothing else: no Ray, no torch)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+TRIAL_COLUMNS = (
+    "trial", "trial_id", "status", "stop_reason", "error",
+)
+
+
+def _typed(series: pd.Series) -> pd.Series:
+    """One type per column for parquet: a column mixing numbers and strings (a batch size of
+    16 or "full") becomes strings."""
+    values = [v for v in series if v is not None and not (isinstance(v, float) and pd.isna(v))]
+    kinds = {type(v) for v in values}
+    if len(kinds) > 1 and not kinds <= {int, float}:
+        return series.map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)).astype("string")
+    if kinds == {bool}:
+        return series.astype("boolean")
+    if kinds == {int}:
+        return series.astype("Int64")
+    if kinds == {str}:
+        return series.astype("string")
+    return series
+
+
+def trials_frame(rows: list[dict[str, Any]], param_keys: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=[*TRIAL_COLUMNS, *param_keys])
+    first = [c for c in (*TRIAL_COLUMNS, *param_keys) if c in df.columns]
+    df = df[first + [c for c in df.columns if c not in first]]
+    for c in df.columns:
+        df[c] = _typed(df[c])
+    return df.sort_values("trial").reset_index(drop=True)
+
+
+def epochs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=["trial", "trial_id", "epoch"])
+    return df.sort_values(["trial", "epoch"]).reset_index(drop=True)

@@ -1,0 +1,96 @@
+"""The search space: dimensions, their conditions, and the three ways to draw from it.
+
+A dimension with ``when = {parent = [values]}`` is *absent* (not defaulted) from a trial whose
+parent value is not listed. Dimensions are kept in dependency order, so every draw sees a
+parent before its children.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpbench.space.distributions import Distribution
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str  # as written in the study file, e.g. "lr" or "model.depth"; the column name
+    path: str  # the configuration path it sets, e.g. "optimizer.lr"
+    dist: Distribution
+    when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)  # parent key -> values
+
+    def active(self, params: Mapping[str, Any]) -> bool:
+        return all(k in params and params[k] in values for k, values in self.when.items())
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    dims: tuple[Dimension, ...] = ()
+
+    def __iter__(self) -> Iterator[Dimension]:
+        return iter(self.dims)
+
+    def __len__(self) -> int:
+        return len(self.dims)
+
+    def keys(self) -> list[str]:
+        return [d.key for d in self.dims]
+
+    def dim(self, key: str) -> Dimension:
+        for d in self.dims:
+            if d.key == key:
+                return d
+        raise KeyError(key)
+
+    def define_by_run(self, trial: Any) -> None:
+        """Optuna define-by-run: suggest every active dimension, parents first."""
+        params: dict[str, Any] = {}
+        for d in self.dims:
+            if d.active(params):
+                params[d.key] = d.dist.suggest(trial, d.key)
+
+    def sample(self, rng: random.Random) -> dict[str, Any]:
+        params: dict[str, Any] = {}
+        for d in self.dims:
+            if d.active(params):
+                params[d.key] = d.dist.sample(rng)
+        return params
+
+    def is_finite(self) -> bool:
+        return all(d.dist.grid_values() is not None for d in self.dims)
+
+    def grid(self) -> list[dict[str, Any]]:
+        """Every distinct point of a finite space (conditional dimensions expand only where
+        active), in a stable order."""
+        points: list[dict[str, Any]] = [{}]
+        for d in self.dims:
+            values = d.dist.grid_values()
+            if values is None:
+                raise ValueError(f"space.{d.key}: grid search needs finite values, but it is {d.dist.describe()}")
+            nxt: list[dict[str, Any]] = []
+            for p in points:
+                if d.active(p):
+                    nxt.extend({**p, d.key: v} for v in values)
+                else:
+                    nxt.append(p)
+            points = nxt
+        return points
+
+    def grid_size(self) -> int | None:
+        return len(self.grid()) if self.is_finite() else None
+
+    def describe(self) -> dict[str, str]:
+        out = {}
+        for d in self.dims:
+            cond = "" if not d.when else " when " + ", ".join(f"{k} in {list(v)}" for k, v in d.when.items())
+            out[d.key] = d.dist.describe() + cond
+        return out
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.describe(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -1,0 +1,1 @@
+"""Study files: parsing, validation, and the typed configuration they become."""

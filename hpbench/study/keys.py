@@ -1,0 +1,77 @@
+"""The keys a study file may hold, section by section, with the rule each value must satisfy.
+
+``model`` and ``optimizer`` (and ``data`` for a dataset's own options) also accept the
+parameters of the chosen family / optimizer / dataset; those come from the registries.
+"""
+
+from __future__ import annotations
+
+from hpbench.registry import Param
+from hpbench.study.rules import Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
+
+SEARCHERS = ("random", "grid", "tpe")
+SCHEDULERS = ("none", "asha", "median")
+PREPROCESS = ("standardize", "minmax", "augment")
+DEVICES = ("cpu", "cuda", "auto")
+
+STUDY = {
+    "name": Param(Str()),
+    "seed": Param(Int(min=0), 0),
+    "metric": Param(Str(), "val_loss"),
+    "mode": Param(OneOf(("min", "max"), "mode")),
+    "trials": Param(Int(min=1), 10),
+    "searcher": Param(OneOf(SEARCHERS, "searcher"), "tpe"),
+    "scheduler": Param(OneOf(SCHEDULERS, "scheduler"), "asha"),
+    "max_concurrent": Param(Int(min=1), 1),
+    "max_failures": Param(Int(min=0), 0),
+    "grace_period": Param(Int(min=1), 1),
+    "reduction_factor": Param(Int(min=2), 3),
+}
+
+DATA = {
+    "dataset": Param(Str()),
+    "val_fraction": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.2),
+    "test_fraction": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),
+    "preprocess": Param(ListOf(OneOf(PREPROCESS, "preprocessing step")), ()),
+}
+
+MODEL = {"family": Param(Str())}
+
+OPTIMIZER = {
+    "name": Param(Str(), "adam"),
+    "lr": Param(Float(min=0.0, min_open=True), 1e-3),
+}
+
+EARLY_STOPPING = {
+    "monitor": Param(Str(), "val_loss"),
+    "min_delta": Param(Float(), 0.0),
+    "patience": Param(Int(min=0), 0),
+    "mode": Param(OneOf(("auto", "min", "max"), "mode"), "auto"),
+    "baseline": Param(Float()),
+    "restore_best_weights": Param(Bool(), False),
+    "start_from_epoch": Param(Int(min=0), 0),
+}
+
+TRAIN = {
+    "max_epochs": Param(Int(min=1), 20),
+    "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32),
+    "init": Param(Str(), "default"),
+    "device": Param(OneOf(DEVICES, "device"), "cpu"),
+}
+
+RESOURCES = {
+    "cpus_per_trial": Param(Float(min=0.0, min_open=True), 1.0),
+    "gpus_per_trial": Param(Float(min=0.0), 0.0),
+}
+
+SECTIONS = ("study", "data", "model", "optimizer", "train", "resources", "space")
+
+# Short names for the dimensions people search most: key in [space] -> configuration path.
+ALIASES = {
+    "optimizer": "optimizer.name",
+    "lr": "optimizer.lr",
+    "batch_size": "train.batch_size",
+    "init": "train.init",
+    "family": "model.family",
+    "max_epochs": "train.max_epochs",
+}

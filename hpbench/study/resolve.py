@@ -1,0 +1,65 @@
+"""A trial's configuration: the study's fixed configuration with the sampled parameters set.
+
+Conditional parameters that are absent from a trial leave the study's fixed value (or the
+registry default) in place; they are not recorded as searched for that trial.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from hpbench.space.space import SearchSpace
+from hpbench.study import keys as K
+from hpbench.study.schema import (
+    DataConfig,
+    EarlyStoppingConfig,
+    ModelConfig,
+    OptimizerConfig,
+    Study,
+    TrainConfig,
+    TrialConfig,
+)
+
+
+def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(dict(config))
+    for d in space:
+        if d.key not in params:
+            continue
+        node = out
+        parts = d.path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = params[d.key]
+    return out
+
+
+def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None = None, seed: int | None = None) -> TrialConfig:
+    """Resolve the :class:`TrialConfig` for one trial's sampled ``params``."""
+    cfg = apply_params(study.config, study.space, params)
+    data, model, opt, train = cfg["data"], cfg["model"], cfg["optimizer"], cfg["train"]
+    es = train.get("early_stopping")
+    return TrialConfig(
+        seed=study.settings.seed if seed is None else seed,
+        data=DataConfig(
+            dataset=data["dataset"],
+            val_fraction=data["val_fraction"],
+            test_fraction=data["test_fraction"],
+            preprocess=tuple(data["preprocess"]),
+            options={k: v for k, v in data.items() if k not in K.DATA},
+        ),
+        model=ModelConfig(family=model["family"], params={k: v for k, v in model.items() if k != "family"}),
+        optimizer=OptimizerConfig(name=opt["name"], lr=float(opt["lr"]), params={k: v for k, v in opt.items() if k not in K.OPTIMIZER}),
+        train=TrainConfig(
+            max_epochs=train["max_epochs"],
+            batch_size=train["batch_size"],
+            init=train["init"],
+            early_stopping=EarlyStoppingConfig(**es) if es else None,
+            device=train["device"],
+        ),
+        metric=study.settings.metric,
+        mode=study.settings.mode,
+        threads=max(1, int(threads if threads is not None else study.resources.cpus_per_trial)),
+    )

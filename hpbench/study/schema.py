@@ -1,0 +1,111 @@
+"""The validated study and the per-trial configuration, as frozen dataclasses.
+
+Data flows one way: study file → :class:`Study` (validated once, here) → a trial's sampled
+parameters → :class:`TrialConfig` → the trainer. Nothing downstream re-reads the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpbench.space.space import SearchSpace
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarlyStoppingConfig:
+    monitor: str = "val_loss"
+    min_delta: float = 0.0
+    patience: int = 0
+    mode: str = "auto"
+    baseline: float | None = None
+    restore_best_weights: bool = False
+    start_from_epoch: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataConfig:
+    dataset: str
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    preprocess: tuple[str, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific (target, seq_len, ...)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    family: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerConfig:
+    name: str = "adam"
+    lr: float = 1e-3
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    max_epochs: int = 20
+    batch_size: int | str = 32  # an int, or "full" for full-batch gradient descent
+    init: str = "default"
+    init_params: Mapping[str, Any] = field(default_factory=dict)
+    early_stopping: EarlyStoppingConfig | None = None
+    device: str = "cpu"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialConfig:
+    """Everything one trial's training needs; built from the study and the sampled params."""
+
+    seed: int
+    data: DataConfig
+    model: ModelConfig
+    optimizer: OptimizerConfig
+    train: TrainConfig
+    metric: str
+    mode: str
+    threads: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudySettings:
+    name: str
+    seed: int = 0
+    metric: str = "val_loss"
+    mode: str = "min"
+    trials: int = 10
+    searcher: str = "tpe"
+    scheduler: str = "asha"
+    max_concurrent: int = 1
+    max_failures: int = 0
+    grace_period: int = 1
+    reduction_factor: int = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Study:
+    """A validated study: its settings, the fixed configuration and the search space."""
+
+    source: str
+    settings: StudySettings
+    resources: Resources
+    config: Mapping[str, Any]  # nested, validated, defaults filled: data/model/optimizer/train
+    space: SearchSpace
+    raw: Mapping[str, Any]  # the file as read (after --set overrides), for the record
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def default_out(self, root: str | Path = "results") -> Path:
+        return Path(root) / self.settings.name

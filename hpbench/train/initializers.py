@@ -1,0 +1,89 @@
+"""Weight initializations, applied to every weight tensor of every module (linear, conv,
+recurrent and attention weights alike); biases are zeroed. 1-D weights (norm scales) are left
+at their defaults (ones) — initializing a norm's scale to zero would switch the layer off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpbench.registry import Param, Registry
+from hpbench.study.rules import Float
+
+INITIALIZERS: Registry[Any] = Registry(what="initialization")
+
+
+def _gain_nonlinearity(activation: str) -> str:
+    # kaiming's fan/gain must match the activation that follows the layer.
+    return {"relu": "relu", "leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid"}.get(activation, "relu")
+
+
+@INITIALIZERS.register("default", doc="PyTorch's own per-layer initialization, biases included")
+def _default(w: Any, **_: Any) -> None:  # handled by initialize(); registered for validation
+    return None
+
+
+@INITIALIZERS.register("xavier_uniform")
+def _xavier_uniform(w: Any, **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.xavier_uniform_(w)
+
+
+@INITIALIZERS.register("xavier_normal")
+def _xavier_normal(w: Any, **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.xavier_normal_(w)
+
+
+@INITIALIZERS.register("kaiming_uniform")
+def _kaiming_uniform(w: Any, *, activation: str = "relu", **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.kaiming_uniform_(w, mode="fan_in", nonlinearity=_gain_nonlinearity(activation))
+
+
+@INITIALIZERS.register("kaiming_normal")
+def _kaiming_normal(w: Any, *, activation: str = "relu", **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.kaiming_normal_(w, mode="fan_in", nonlinearity=_gain_nonlinearity(activation))
+
+
+@INITIALIZERS.register("orthogonal")
+def _orthogonal(w: Any, **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.orthogonal_(w)
+
+
+@INITIALIZERS.register("normal", params={"std": Param(Float(min=0.0, min_open=True), 0.05)})
+def _normal(w: Any, *, std: float = 0.05, **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.normal_(w, mean=0.0, std=std)
+
+
+@INITIALIZERS.register("zeros")
+def _zeros(w: Any, **_: Any) -> None:
+    import torch.nn.init as I
+
+    I.zeros_(w)
+
+
+def initialize(model: Any, name: str, *, activation: str = "relu", params: dict[str, Any] | None = None) -> int:
+    """Initialize every weight of ``model`` in place; returns how many tensors were set."""
+    if name == "default":  # keep PyTorch's own per-layer initialization
+        return 0
+    entry = INITIALIZERS.get(name)
+    kwargs = {**entry.defaults(), **(params or {})}
+    n = 0
+    for pname, p in model.named_parameters():
+        leaf = pname.rsplit(".", 1)[-1]
+        if "bias" in leaf:
+            p.data.zero_()
+        elif p.dim() >= 2:
+            entry.build(p.data, activation=activation, **kwargs)
+            n += 1
+    return n

@@ -1,0 +1,82 @@
+"""Optimizers, registered by name with the hyperparameters each one accepts.
+
+All are ``torch.optim`` classes; SGD's variants (plain, momentum, Nesterov) and Adam's
+(Adam, AMSGrad, AdamW) are separate names because users search over them as such.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpbench.registry import Param, Registry
+from hpbench.study.rules import Float, ListOf
+
+OPTIMIZERS: Registry[Any] = Registry(what="optimizer")
+
+_WD = Param(Float(min=0.0), 0.0, "L2 weight decay (decoupled for adamw)")
+_EPS = Param(Float(min=0.0, min_open=True), 1e-8)
+_BETAS = Param(ListOf(Float(min=0.0, max=1.0, max_open=True), min_len=2, max_len=2), (0.9, 0.999))
+_MOMENTUM = Param(Float(min=0.0, max=1.0, max_open=True), 0.9)
+
+
+@OPTIMIZERS.register("sgd", params={"weight_decay": _WD})
+def _sgd(params: Any, *, lr: float, weight_decay: float = 0.0) -> Any:
+    import torch
+
+    return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("momentum", params={"momentum": _MOMENTUM, "weight_decay": _WD})
+def _momentum(params: Any, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Any:
+    import torch
+
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("nesterov", params={"momentum": _MOMENTUM, "weight_decay": _WD})
+def _nesterov(params: Any, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Any:
+    import torch
+
+    return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register("adagrad", params={"eps": Param(Float(min=0.0, min_open=True), 1e-10), "weight_decay": _WD})
+def _adagrad(params: Any, *, lr: float, eps: float = 1e-10, weight_decay: float = 0.0) -> Any:
+    import torch
+
+    return torch.optim.Adagrad(params, lr=lr, eps=eps, weight_decay=weight_decay)
+
+
+@OPTIMIZERS.register(
+    "rmsprop",
+    params={"alpha": Param(Float(min=0.0, max=1.0, max_open=True), 0.99, "smoothing"), "momentum": Param(Float(min=0.0, max=1.0, max_open=True), 0.0), "eps": _EPS, "weight_decay": _WD},
+)
+def _rmsprop(params: Any, *, lr: float, alpha: float = 0.99, momentum: float = 0.0, eps: float = 1e-8, weight_decay: float = 0.0) -> Any:
+    import torch
+
+    return torch.optim.RMSprop(params, lr=lr, alpha=alpha, momentum=momentum, eps=eps, weight_decay=weight_decay)
+
+
+def _adam_family(cls: str, amsgrad: bool) -> Any:
+    def build(params: Any, *, lr: float, betas: Any = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0) -> Any:
+        import torch
+
+        return getattr(torch.optim, cls)(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad)
+
+    return build
+
+
+_ADAM_PARAMS = {"betas": _BETAS, "eps": _EPS, "weight_decay": _WD}
+OPTIMIZERS.register("adam", params=_ADAM_PARAMS)(_adam_family("Adam", False))
+OPTIMIZERS.register("amsgrad", params=_ADAM_PARAMS)(_adam_family("Adam", True))
+OPTIMIZERS.register("adamw", params={**_ADAM_PARAMS, "weight_decay": Param(Float(min=0.0), 0.01)})(_adam_family("AdamW", False))
+
+
+def build_optimizer(name: str, model_params: Any, *, lr: float, params: dict[str, Any]) -> Any:
+    entry = OPTIMIZERS.get(name)
+    kwargs = {**entry.defaults(), **{k: v for k, v in params.items() if k in entry.params}}
+    return entry.build(model_params, lr=lr, **kwargs)
+
+
+def optimizer_param_names() -> set[str]:
+    return {k for name in OPTIMIZERS for k in OPTIMIZERS.get(name).params}

@@ -1,0 +1,53 @@
+"""Loss and metrics per task: cross-entropy (multiclass), binary cross-entropy with logits
+(binary), MSE (regression). Metrics are named as reported: ``loss``, ``accuracy`` for
+classification, ``rmse`` and ``r2`` for regression (``val_`` prefixed by the trainer)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+METRICS = {
+    "multiclass": ("loss", "accuracy"),
+    "binary": ("loss", "accuracy"),
+    "regression": ("loss", "rmse", "r2"),
+}
+
+
+def loss_fn(task: str) -> nn.Module:
+    if task == "multiclass":
+        return nn.CrossEntropyLoss()
+    if task == "binary":
+        return _BinaryLoss()
+    return _RegressionLoss()
+
+
+class _BinaryLoss(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.BCEWithLogitsLoss()
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.inner(logits.reshape(-1), y.to(logits.dtype))
+
+
+class _RegressionLoss(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.MSELoss()
+
+    def forward(self, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.inner(pred.reshape(-1), y.to(pred.dtype))
+
+
+@torch.no_grad()
+def metrics(task: str, out: torch.Tensor, y: torch.Tensor, loss: float) -> dict[str, float]:
+    if task == "multiclass":
+        return {"loss": loss, "accuracy": (out.argmax(dim=1) == y).float().mean().item()}
+    if task == "binary":
+        return {"loss": loss, "accuracy": ((out.reshape(-1) > 0).long() == y).float().mean().item()}
+    pred = out.reshape(-1)
+    yf = y.to(pred.dtype)
+    mse = torch.mean((pred - yf) ** 2).item()
+    var = torch.var(yf, unbiased=False).item()
+    return {"loss": loss, "rmse": mse**0.5, "r2": 1.0 - mse / var if var > 0 else float("nan")}

@@ -1,0 +1,175 @@
+"""The one trainer every trial runs. Usable from Python without Ray::
+
+    from hpbench.train.trainer import train
+    outcome = train(trial_config, report=print)
+
+It builds the data (tensors preloaded on the trial's device), the model, its initialization
+and the optimizer; trains epoch by epoch with Keras-exact early stopping; and hands each
+epoch's metrics to ``report`` (the dispatcher passes Ray Tune's reporter, which may prune the
+trial by raising out of it).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from hpbench.data.prepare import Splits, prepare
+from hpbench.models import build_model
+from hpbench.study.schema import TrialConfig
+from hpbench.train import tasks
+from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
+from hpbench.train.initializers import initialize
+from hpbench.train.optimizers import build_optimizer
+
+Reporter = Callable[[dict[str, Any]], None]
+
+
+class StopReason(str, enum.Enum):
+    COMPLETED = "completed"  # ran max_epochs
+    EARLY_STOPPED = "early_stopped"
+    DIVERGED = "diverged"  # a non-finite loss or monitored value
+    PRUNED = "pruned"  # stopped by the scheduler (set by the dispatcher)
+    FAILED = "failed"  # raised (set by the dispatcher)
+
+
+@dataclass
+class TrialOutcome:
+    history: list[dict[str, Any]]
+    stop_reason: StopReason
+    best_epoch: int  # 1-based epoch whose weights the model ends with
+    n_params: int
+    early_stopping: EarlyStoppingState | None
+    wall_s: float
+    model: Any = field(default=None, repr=False)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@dataclass
+class Prepared:
+    """A trial's data as tensors on its device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    splits: Splits
+
+
+def load_data(cfg: TrialConfig, device: torch.device) -> Prepared:
+    d = cfg.data
+    s = prepare(dataset=d.dataset, options=dict(d.options), val_fraction=d.val_fraction, test_fraction=d.test_fraction, preprocess=d.preprocess, seed=cfg.seed)
+    ydtype = torch.float32 if s.task == "regression" else torch.int64
+
+    def t(a: Any, dtype: torch.dtype) -> torch.Tensor:
+        return torch.as_tensor(a, dtype=dtype).to(device)
+
+    return Prepared(t(s.x_train, torch.float32), t(s.y_train, ydtype), t(s.x_val, torch.float32), t(s.y_val, ydtype), s)
+
+
+def build(cfg: TrialConfig, splits: Splits, device: torch.device) -> torch.nn.Module:
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model.family, input_shape=splits.input_shape, n_outputs=splits.n_outputs, params=dict(cfg.model.params))
+    initialize(model, cfg.train.init, activation=str(cfg.model.params.get("activation", "relu")), params=dict(cfg.train.init_params))
+    return model.to(device)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, loss_fn: torch.nn.Module, *, chunk: int = 8192) -> dict[str, float]:
+    model.eval()
+    outs = [model(x[i : i + chunk]) for i in range(0, len(x), chunk)]
+    out = torch.cat(outs) if len(outs) > 1 else outs[0]
+    loss = float(loss_fn(out, y).item())
+    return tasks.metrics(task, out, y, loss)
+
+
+def train(cfg: TrialConfig, *, report: Reporter | None = None) -> TrialOutcome:
+    t0 = time.perf_counter()
+    torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.train.device)
+    data = load_data(cfg, device)
+    task = data.splits.task
+    model = build(cfg, data.splits, device)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = build_optimizer(cfg.optimizer.name, model.parameters(), lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
+    loss_fn = tasks.loss_fn(task)
+    es_cfg = cfg.train.early_stopping
+    es = (
+        EarlyStopping(es_cfg.monitor, min_delta=es_cfg.min_delta, patience=es_cfg.patience, mode=es_cfg.mode, baseline=es_cfg.baseline,
+                      restore_best_weights=es_cfg.restore_best_weights, start_from_epoch=es_cfg.start_from_epoch)
+        if es_cfg else None
+    )
+    n = len(data.x_train)
+    bs = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict[str, Any]] = []
+    best_state: dict[str, torch.Tensor] | None = None
+    reason = StopReason.COMPLETED
+    for epoch in range(cfg.train.max_epochs):
+        e0 = time.perf_counter()
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device) if bs < n else None
+        total = torch.zeros((), device=device)
+        for i in range(0, n, bs):
+            if perm is None:
+                xb, yb = data.x_train, data.y_train
+            else:
+                idx = perm[i : i + bs]
+                xb, yb = data.x_train[idx], data.y_train[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total += loss.detach() * len(xb)
+        train_loss = float(total.item()) / n
+        val = evaluate(model, data.x_val, data.y_val, task, loss_fn)
+        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}}
+        row["epoch_s"] = time.perf_counter() - e0
+        if epoch == 0:
+            row["n_params"] = n_params
+        diverged = not math.isfinite(train_loss) or not math.isfinite(val["loss"])
+        stop = False
+        if es is not None:
+            if es.on_epoch_end(epoch, row) and es.restore_best_weights:
+                best_state = copy.deepcopy(model.state_dict())
+            stop = es.stop_training
+            diverged = diverged or es.diverged
+        if diverged:
+            reason, stop = StopReason.DIVERGED, True
+        elif stop:
+            reason = StopReason.EARLY_STOPPED
+        last = stop or epoch + 1 == cfg.train.max_epochs
+        best_epoch = (es.best_epoch + 1) if (es is not None and es.restore_best_weights and best_state is not None) else epoch + 1
+        if last:
+            row.update(_final_fields(reason, best_epoch, es))
+        history.append(row)
+        if report is not None:
+            report(row)
+        if last:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return TrialOutcome(
+        history=history, stop_reason=reason, best_epoch=history[-1]["best_epoch"], n_params=n_params,
+        early_stopping=es.state() if es else None, wall_s=time.perf_counter() - t0, model=model,
+    )
+
+
+def _final_fields(reason: StopReason, best_epoch: int, es: EarlyStopping | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"stop_reason": reason.value, "best_epoch": best_epoch}
+    if es is not None:
+        st = es.state()
+        out.update(es_best=st.best, es_best_epoch=st.best_epoch, es_wait=st.wait, es_stopped_epoch=st.stopped_epoch)
+    return out
