@@ -1,0 +1,112 @@
+"""Study parsing and validation, without Ray or training."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from hpbench.errors import StudyError
+from hpbench.study.parse import load_study, parse_override
+from hpbench.study.resolve import trial_config
+from tests.conftest import STUDIES, TINY_STUDY
+
+
+def test_quickstart_is_accepted_as_written():
+    study = load_study(STUDIES / "quickstart.toml")
+    s = study.settings
+    assert (s.name, s.metric, s.mode, s.trials, s.searcher, s.scheduler, s.max_concurrent) == (
+        "quickstart", "val_accuracy", "max", 24, "tpe", "asha", 2,
+    )
+    assert study.space.keys() == [
+        "optimizer", "lr", "batch_size", "init", "model.depth", "model.width", "model.activation", "optimizer.momentum",
+    ]
+    assert study.space.dim("optimizer.momentum").when == {"optimizer": ("momentum", "nesterov")}
+    assert study.config["train"]["early_stopping"]["patience"] == 3
+    assert "torch" not in sys.modules and "ray" not in sys.modules
+
+
+def test_trial_config_applies_params_by_path():
+    study = load_study(STUDIES / "quickstart.toml")
+    params = {"optimizer": "momentum", "lr": 0.01, "batch_size": "full", "init": "zeros",
+              "model.depth": 2, "model.width": 32, "model.activation": "tanh", "optimizer.momentum": 0.9}
+    cfg = trial_config(study, params)
+    assert cfg.optimizer.name == "momentum" and cfg.optimizer.lr == 0.01
+    assert cfg.optimizer.params == {"momentum": 0.9}
+    assert cfg.train.batch_size == "full" and cfg.train.init == "zeros"
+    assert cfg.model.family == "mlp" and cfg.model.params == {"depth": 2, "width": 32, "activation": "tanh"}
+    assert cfg.train.early_stopping is not None and cfg.train.early_stopping.restore_best_weights
+    assert cfg.threads == 1 and cfg.seed == 0
+
+
+def test_set_and_trials_overrides(write_study):
+    path = write_study(TINY_STUDY)
+    study = load_study(path, overrides=["train.max_epochs=7", "optimizer.name=sgd"], trials=9)
+    assert study.config["train"]["max_epochs"] == 7
+    assert study.config["optimizer"]["name"] == "sgd"
+    assert study.settings.trials == 9
+
+
+def test_default_name_is_file_stem_and_mode_inferred(write_study):
+    text = TINY_STUDY.replace('name = "tiny"\n', "").replace('mode = "max"\n', "")
+    study = load_study(write_study(text, name="mystudy.toml"))
+    assert study.name == "mystudy" and study.settings.mode == "max"
+
+
+def _error(write_study, text: str) -> str:
+    with pytest.raises(StudyError) as info:
+        load_study(write_study(text))
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { loguniform = [0.0, 1e-1] }', ["space.lr", "0 < low < high", "low=0.0"]),
+        ('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { uniform = [0.5, 0.1] }', ["space.lr", "low < high", "low=0.5, high=0.1"]),
+        ('optimizer = { choice = ["adam", "sgd"] }', "optimizer = { choice = [] }", ["space.optimizer.choice", "non-empty", "[]"]),
+        ('optimizer = { choice = ["adam", "sgd"] }', 'optimizer = { choice = ["adam", "sgdd"] }', ["space.optimizer", "unknown optimizer", "'sgdd'", "did you mean 'sgd'"]),
+        ('mode = "max"', 'mode = "maximize"', ["study.mode", "unknown mode", "'maximize'"]),
+        ('trials = 4', 'trials = "four"', ["study.trials", "integer", "'four'"]),
+        ('trials = 4', 'trails = 4', ["study.trails", "unknown key", "did you mean 'trials'"]),
+        ('dataset = "digits"', 'dataset = "digitz"', ["data.dataset", "unknown dataset", "'digitz'", "did you mean 'digits'"]),
+        ('family = "mlp"', 'family = "mlpp"', ["model.family", "unknown model family", "'mlpp'"]),
+        ('width = 32', 'width = 0', ["model.width", ">= 1", "0"]),
+        ('batch_size = 64', 'batch_size = "half"', ["train.batch_size", '"full"', "'half'"]),
+        ('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { loguniform = [1e-3, 1e-1] }\n"optimizer.weight_decay" = { uniform = [0.0, 0.1], when = { optimiser = ["sgd"] } }', ["space.optimizer.weight_decay.when.optimiser", "another searched key", "did you mean 'optimizer'"]),
+        ('lr = { loguniform = [1e-3, 1e-1] }', '"model.depthh" = { randint = [1, 2] }', ["space.model.depthh", "unknown key", "did you mean 'depth'"]),
+        ('lr = { loguniform = [1e-3, 1e-1] }', 'init = { choice = ["zeros", "glorot"] }', ["space.init", "unknown initialization", "'glorot'"]),
+        ('metric = "val_accuracy"', 'metric = "val_f1"', ["study.metric", "val_accuracy", "'val_f1'"]),
+        ('max_epochs = 3', 'max_epochs = 3\nearly_stopping = { monitor = "val_acc", patience = 2 }', ["train.early_stopping.monitor", "'val_acc'"]),
+        ('searcher = "random"', 'searcher = "grid"', ["space.lr", "grid search needs finite values", "loguniform"]),
+        ('[space]', '[spcae]', ["spcae", "unknown section", "did you mean 'space'"]),
+    ],
+)
+def test_bad_input_names_key_rule_and_value(write_study, old, new, expected):
+    assert old in TINY_STUDY
+    message = _error(write_study, TINY_STUDY.replace(old, new, 1))
+    for part in expected:
+        assert part in message, message
+    assert "study.toml" in message
+
+
+def test_malformed_toml(write_study):
+    message = _error(write_study, TINY_STUDY + "\n[broken\n")
+    assert "malformed TOML" in message and "study.toml" in message
+
+
+def test_conditional_cycle_is_rejected(write_study):
+    text = TINY_STUDY.replace(
+        'lr = { loguniform = [1e-3, 1e-1] }',
+        '"optimizer.momentum" = { uniform = [0.1, 0.9], when = { "optimizer.weight_decay" = [0.0] } }\n'
+        '"optimizer.weight_decay" = { choice = [0.0, 0.1], when = { "optimizer.momentum" = [0.5] } }',
+    )
+    message = _error(write_study, text.replace('choice = ["adam", "sgd"]', 'choice = ["momentum", "sgd"]'))
+    assert "space.optimizer.momentum" in message or "space.optimizer.weight_decay" in message
+
+
+def test_bad_override():
+    with pytest.raises(StudyError, match="--set"):
+        parse_override("max_epochs")
+    assert parse_override("train.max_epochs=5") == (["train", "max_epochs"], 5)
+    assert parse_override("optimizer.name=adam") == (["optimizer", "name"], "adam")
