@@ -68,7 +68,8 @@ class ResultsStore:
             t["status"] = "finished"
             if t.get("stop_reason") is None:
                 t["stop_reason"] = "pruned"  # the scheduler stopped it before the trainer ended it
-        t["wall_s"] = time.time() - t.pop("started_at", time.time())
+        t["ended_at"] = time.time()
+        t["wall_s"] = t["ended_at"] - t.get("started_at", t["ended_at"])
         self._summarise(trial_id)
         self._dirty = True
 
