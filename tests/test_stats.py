@@ -1,0 +1,42 @@
+import math
+
+import pytest
+from scipy import stats as ss
+
+from hpbench.report.stats import mean_ci, tied_with_best, welch_t_test
+
+
+def test_mean_ci_matches_t_interval():
+    xs = [0.91, 0.93, 0.92, 0.95, 0.90]
+    ci = mean_ci(xs)
+    low, high = ss.t.interval(0.95, len(xs) - 1, loc=sum(xs) / 5, scale=ss.sem(xs))
+    assert ci.n == 5
+    assert ci.mean == pytest.approx(0.922)
+    assert (ci.low, ci.high) == (pytest.approx(low), pytest.approx(high))
+    assert ci.half_width == pytest.approx((high - low) / 2)
+
+
+def test_mean_ci_small_samples_and_nan():
+    assert math.isnan(mean_ci([]).mean)
+    one = mean_ci([0.5, float("nan")])
+    assert one.n == 1 and one.mean == 0.5 and math.isnan(one.low)
+    with pytest.raises(ValueError, match="confidence"):
+        mean_ci([1, 2], confidence=1.5)
+
+
+def test_welch_matches_scipy():
+    a, b = [0.9, 0.92, 0.91, 0.93], [0.85, 0.88, 0.86, 0.9, 0.87]
+    assert welch_t_test(a, b) == pytest.approx(ss.ttest_ind(a, b, equal_var=False).pvalue)
+    assert math.isnan(welch_t_test([1.0], b))
+    assert welch_t_test([1, 1], [1, 1]) == 1.0
+    assert welch_t_test([1, 1], [2, 2]) == 0.0
+
+
+def test_tied_with_best():
+    samples = {"a": [0.95, 0.96, 0.955], "b": [0.94, 0.965, 0.95], "c": [0.70, 0.71, 0.72]}
+    out = tied_with_best(samples, mode="max")
+    assert out["a"] == (True, 1.0)
+    assert out["b"][0] and out["b"][1] >= 0.05
+    assert not out["c"][0] and out["c"][1] < 0.05
+    low = tied_with_best({"x": [0.1, 0.11], "y": [0.5, 0.52]}, mode="min")
+    assert low["x"][0] and not low["y"][0]
