@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from hpbench.registry import Registry
+from hpbench.registry import Param, Registry
+from hpbench.study.rules import Int
 
 DATASETS: Registry[Any] = Registry(what="dataset")
 
@@ -45,3 +46,80 @@ def _digits(**_: Any) -> RawData:
     d = load_digits()
     x = d.images.astype(np.float32)[:, None, :, :]  # (n, 1, 8, 8)
     return RawData(x=x, y=d.target.astype(np.int64), task="multiclass", name="digits", image=True)
+
+
+def _sklearn(loader: str, name: str, task: str) -> RawData:
+    import sklearn.datasets as skd
+
+    d = getattr(skd, loader)()
+    y = d.target.astype(np.float32 if task == "regression" else np.int64)
+    return RawData(x=d.data.astype(np.float32), y=y, task=task, name=name)
+
+
+@DATASETS.register("breast_cancer", doc="scikit-learn's Wisconsin breast cancer: 569 x 30, binary", task="binary")
+def _breast_cancer(**_: Any) -> RawData:
+    return _sklearn("load_breast_cancer", "breast_cancer", "binary")
+
+
+@DATASETS.register("wine", doc="scikit-learn's wine: 178 x 13, 3 classes", task="multiclass")
+def _wine(**_: Any) -> RawData:
+    return _sklearn("load_wine", "wine", "multiclass")
+
+
+@DATASETS.register("iris", doc="scikit-learn's iris: 150 x 4, 3 classes", task="multiclass")
+def _iris(**_: Any) -> RawData:
+    return _sklearn("load_iris", "iris", "multiclass")
+
+
+@DATASETS.register("diabetes", doc="scikit-learn's diabetes: 442 x 10, regression", task="regression")
+def _diabetes(**_: Any) -> RawData:
+    return _sklearn("load_diabetes", "diabetes", "regression")
+
+
+_SEQ = {
+    "seq_len": Param(Int(min=2, max=100_000), 50, "time steps per sequence"),
+    "n_samples": Param(Int(min=10, max=10_000_000), 4000, "sequences generated"),
+    "data_seed": Param(Int(min=0), 0, "seed of the generator (the same data for every trial)"),
+}
+
+
+@DATASETS.register(
+    "adding", params=_SEQ, task="regression",
+    doc="the adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values of a sequence",
+)
+def _adding(*, seq_len: int = 50, n_samples: int = 4000, data_seed: int = 0, **_: Any) -> RawData:
+    """Each step holds (value ~ U[0, 1], marker); exactly two markers are 1, one in each half;
+    the target is the sum of the two marked values. Predicting 1.0 gives MSE ~ 1/6; a plain
+    RNN stays there at long lengths, where LSTM/GRU learn the task."""
+    rng = np.random.default_rng(data_seed)
+    values = rng.random((n_samples, seq_len), dtype=np.float32)
+    half = max(1, seq_len // 2)
+    first = rng.integers(0, half, n_samples)
+    second = rng.integers(half, seq_len, n_samples) if seq_len > half else first
+    markers = np.zeros((n_samples, seq_len), dtype=np.float32)
+    rows = np.arange(n_samples)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    y = (values * markers).sum(axis=1).astype(np.float32)
+    return RawData(x=np.stack([values, markers], axis=2), y=y, task="regression", name="adding")
+
+
+@DATASETS.register(
+    "temporal_order", params=_SEQ, task="multiclass",
+    doc="the temporal-order problem (Hochreiter & Schmidhuber 1997): classify the order of two symbols in noise",
+)
+def _temporal_order(*, seq_len: int = 50, n_samples: int = 4000, data_seed: int = 0, **_: Any) -> RawData:
+    """Steps are one-hot over 6 symbols: 4 distractors and X/Y. Two of X/Y appear at random
+    positions (one in each of the middle fifths); the class (0..3) is their order XX, XY, YX, YY."""
+    if seq_len < 10:
+        raise ValueError(f"data.seq_len: temporal_order needs seq_len >= 10, but got {seq_len}")
+    rng = np.random.default_rng(data_seed)
+    sym = rng.integers(0, 4, (n_samples, seq_len))
+    t1 = rng.integers(seq_len // 10, 3 * seq_len // 10, n_samples)
+    t2 = rng.integers(5 * seq_len // 10, 7 * seq_len // 10, n_samples)
+    y = rng.integers(0, 4, n_samples)
+    rows = np.arange(n_samples)
+    sym[rows, t1] = 4 + y // 2
+    sym[rows, t2] = 4 + y % 2
+    x = np.eye(6, dtype=np.float32)[sym]
+    return RawData(x=x, y=y.astype(np.int64), task="multiclass", name="temporal_order")

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from hpbench.data.datasets import DATASETS, RawData
-from hpbench.registry import import_object
+from hpbench.data.user import load_callable, load_file
+
+FILE_SUFFIXES = (".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,15 @@ class Splits:
 
 
 def load_raw(dataset: str, options: dict[str, Any]) -> RawData:
+    """A built-in dataset (its defaults filled in), a CSV/Parquet file or a user loader."""
     if dataset in DATASETS:
-        return DATASETS.get(dataset).build(**options)  # type: ignore[no-any-return]
-    return import_object(dataset)(**options)  # type: ignore[no-any-return]
+        entry = DATASETS.get(dataset)
+        return entry.build(**{**entry.defaults(), **options})  # type: ignore[no-any-return]
+    if dataset.endswith(FILE_SUFFIXES):
+        if "target" not in options:
+            raise ValueError(f"{dataset}: data.target is required for a data file (the name of the target column)")
+        return load_file(dataset, target=options["target"], task=options.get("task"))
+    return load_callable(dataset, options)
 
 
 def split_indices(y: np.ndarray, *, task: str, val_fraction: float, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,7 +80,7 @@ def _prepare_cached(dataset: str, options: tuple[tuple[str, Any], ...], val_frac
     tr, va, te = split_indices(raw.y, task=raw.task, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
     steps = tuple(s for s in preprocess if s in ("standardize", "minmax"))
     x_tr, x_va, x_te = _preprocess(steps, raw.x[tr], raw.x[va], raw.x[te] if len(te) else None)
-    assert x_tr is not None and x_va is not None
+    assert x_tr is not None and x_va is not None  # internal: _preprocess keeps the inputs it got
     return Splits(
         x_train=x_tr, y_train=raw.y[tr], x_val=x_va, y_val=raw.y[va],
         x_test=x_te, y_test=raw.y[te] if len(te) else None,

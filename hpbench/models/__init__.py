@@ -32,6 +32,25 @@ _CNN = {
     "width": Param(Int(min=1, max=65536), 64, "units of the dense head"),
     "dropout": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),
 }
+# Shared by the recurrent families and the transformer, so that the parser's union of the
+# families' parameters (``model.family`` searched) gives every shared key one rule.
+_LAYERS = Param(Int(min=1, max=32), 1, "stacked layers")
+_DROPOUT = Param(Float(min=0.0, max=1.0, max_open=True), 0.0)
+_RNN = {
+    "hidden_size": Param(Int(min=1, max=8192), 64, "units per recurrent layer (per direction)"),
+    "layers": _LAYERS,
+    "bidirectional": Param(Bool(), False),
+    "dropout": _DROPOUT,
+}
+_TRANSFORMER = {
+    "layers": Param(Int(min=1, max=32), 2, "encoder layers"),
+    "d_model": Param(Int(min=1, max=8192), 64, "embedding width (a multiple of heads)"),
+    "heads": Param(Int(min=1, max=128), 4, "attention heads (must divide d_model)"),
+    "ff_width": Param(Int(min=1, max=65536), 128, "feed-forward width"),
+    "dropout": _DROPOUT,
+    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu"),
+    "positional": Param(OneOf(("sinusoidal", "learned", "none"), "positional encoding"), "sinusoidal"),
+}
 
 
 @FAMILIES.register("mlp", params=_MLP, doc="fully connected network")
@@ -46,6 +65,41 @@ def _cnn(**kw: Any) -> Any:
     from hpbench.models.cnn import build
 
     return build(**kw)
+
+
+def _recurrent(cell: str) -> Any:
+    def build(**kw: Any) -> Any:
+        from hpbench.models.recurrent import build
+
+        return build(cell=cell, **kw)
+
+    return build
+
+
+# The activation each family's weights feed (kaiming's gain follows it); "activation" in the
+# params, when the family has one, overrides it.
+FAMILIES.register("rnn", params={**_RNN, "nonlinearity": Param(OneOf(("tanh", "relu"), "nonlinearity"), "tanh")},
+                  doc="Elman RNN, sequence -> label", activation="tanh")(_recurrent("rnn"))
+FAMILIES.register("lstm", params=_RNN, doc="LSTM, sequence -> label", activation="tanh")(_recurrent("lstm"))
+FAMILIES.register("gru", params=_RNN, doc="GRU, sequence -> label", activation="tanh")(_recurrent("gru"))
+
+
+@FAMILIES.register("transformer", params=_TRANSFORMER, doc="transformer encoder, sequence -> label (mean-pooled)")
+def _transformer(**kw: Any) -> Any:
+    from hpbench.models.transformer import build
+
+    return build(**kw)
+
+
+def family_activation(family: str, params: dict[str, Any]) -> str:
+    """The nonlinearity a family's weights feed, for initializations that depend on it."""
+    if "activation" in params:
+        return str(params["activation"])
+    if "nonlinearity" in params:
+        return str(params["nonlinearity"])
+    if family in FAMILIES:
+        return str(FAMILIES.get(family).meta.get("activation", "relu"))
+    return "relu"
 
 
 def family_params(family: str) -> dict[str, Param] | None:

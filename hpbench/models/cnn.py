@@ -19,8 +19,10 @@ def build(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any
     c_in, h, w = input_shape
     layers: list[nn.Module] = []
     channels = params["channels"]
+    k = params["kernel"]
     for _ in range(params["conv_depth"]):
-        layers.append(nn.Conv2d(c_in, channels, params["kernel"], padding=params["kernel"] // 2, bias=not params["batch_norm"]))
+        layers.append(nn.Conv2d(c_in, channels, k, padding=k // 2, bias=not params["batch_norm"]))
+        h, w = h + 2 * (k // 2) - k + 1, w + 2 * (k // 2) - k + 1  # an even kernel grows the map by one
         if params["batch_norm"]:
             layers.append(nn.BatchNorm2d(channels))
         layers.append(activation(params["activation"]))

@@ -21,8 +21,9 @@ from typing import Any
 
 import torch
 
+from hpbench.data.augment import Augment
 from hpbench.data.prepare import Splits, prepare
-from hpbench.models import build_model
+from hpbench.models import build_model, family_activation
 from hpbench.study.schema import TrialConfig
 from hpbench.train import tasks
 from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
@@ -30,9 +31,10 @@ from hpbench.train.initializers import initialize
 from hpbench.train.optimizers import build_optimizer
 
 Reporter = Callable[[dict[str, Any]], None]
+StateHook = Callable[[dict[str, Any]], None]  # receives the resumable state after each epoch
 
 
-class StopReason(str, enum.Enum):
+class StopReason(enum.StrEnum):
     COMPLETED = "completed"  # ran max_epochs
     EARLY_STOPPED = "early_stopped"
     DIVERGED = "diverged"  # a non-finite loss or monitored value
@@ -66,23 +68,36 @@ class Prepared:
     x_val: torch.Tensor
     y_val: torch.Tensor
     splits: Splits
+    x_test: torch.Tensor | None = None
+    y_test: torch.Tensor | None = None
+    augment: Augment | None = None  # applied to training batches only
 
 
 def load_data(cfg: TrialConfig, device: torch.device) -> Prepared:
     d = cfg.data
     s = prepare(dataset=d.dataset, options=dict(d.options), val_fraction=d.val_fraction, test_fraction=d.test_fraction, preprocess=d.preprocess, seed=cfg.seed)
     ydtype = torch.float32 if s.task == "regression" else torch.int64
+    augment = None
+    if "augment" in d.preprocess:
+        if not s.image:
+            raise ValueError(f"data.preprocess: 'augment' applies to image data only, but dataset {d.dataset!r} is not images")
+        augment = Augment()
 
     def t(a: Any, dtype: torch.dtype) -> torch.Tensor:
         return torch.as_tensor(a, dtype=dtype).to(device)
 
-    return Prepared(t(s.x_train, torch.float32), t(s.y_train, ydtype), t(s.x_val, torch.float32), t(s.y_val, ydtype), s)
+    has_test = s.x_test is not None and s.y_test is not None
+    return Prepared(
+        t(s.x_train, torch.float32), t(s.y_train, ydtype), t(s.x_val, torch.float32), t(s.y_val, ydtype), s,
+        x_test=t(s.x_test, torch.float32) if has_test else None, y_test=t(s.y_test, ydtype) if has_test else None, augment=augment,
+    )
 
 
 def build(cfg: TrialConfig, splits: Splits, device: torch.device) -> torch.nn.Module:
     torch.manual_seed(cfg.seed)
-    model = build_model(cfg.model.family, input_shape=splits.input_shape, n_outputs=splits.n_outputs, params=dict(cfg.model.params))
-    initialize(model, cfg.train.init, activation=str(cfg.model.params.get("activation", "relu")), params=dict(cfg.train.init_params))
+    params = dict(cfg.model.params)
+    model = build_model(cfg.model.family, input_shape=splits.input_shape, n_outputs=splits.n_outputs, params=params)
+    initialize(model, cfg.train.init, activation=family_activation(cfg.model.family, params), params=dict(cfg.train.init_params))
     return model.to(device)
 
 
@@ -95,7 +110,11 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str
     return tasks.metrics(task, out, y, loss)
 
 
-def train(cfg: TrialConfig, *, report: Reporter | None = None) -> TrialOutcome:
+def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHook | None = None,
+          start_state: dict[str, Any] | None = None) -> TrialOutcome:
+    """Train one trial. ``on_state`` gets, before each ``report``, the state that
+    ``start_state`` resumes from (model, optimizer, early stopping, shuffling, history): the
+    dispatcher checkpoints it so that a failed trial retries from its last epoch."""
     t0 = time.perf_counter()
     torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.train.device)
@@ -114,10 +133,19 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None) -> TrialOutcome:
     n = len(data.x_train)
     bs = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
     gen = torch.Generator().manual_seed(cfg.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1) if data.augment is not None else None
     history: list[dict[str, Any]] = []
     best_state: dict[str, torch.Tensor] | None = None
     reason = StopReason.COMPLETED
-    for epoch in range(cfg.train.max_epochs):
+    start_epoch = 0
+    if start_state is not None:
+        model.load_state_dict(start_state["model"])
+        opt.load_state_dict(start_state["optimizer"])
+        gen.set_state(start_state["generator"])
+        if es is not None and start_state.get("early_stopping") is not None:
+            es.__dict__.update(start_state["early_stopping"])
+        best_state, history, start_epoch = start_state["best_state"], list(start_state["history"]), int(start_state["epoch"])
+    for epoch in range(start_epoch, cfg.train.max_epochs):
         e0 = time.perf_counter()
         model.train()
         perm = torch.randperm(n, generator=gen).to(device) if bs < n else None
@@ -128,6 +156,8 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None) -> TrialOutcome:
             else:
                 idx = perm[i : i + bs]
                 xb, yb = data.x_train[idx], data.y_train[idx]
+            if aug_gen is not None:
+                xb = data.augment(xb, aug_gen)  # type: ignore[misc]
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
@@ -155,6 +185,9 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None) -> TrialOutcome:
         if last:
             row.update(_final_fields(reason, best_epoch, es))
         history.append(row)
+        if on_state is not None:
+            on_state({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                      "early_stopping": dict(vars(es)) if es is not None else None, "best_state": best_state, "history": history})
         if report is not None:
             report(row)
         if last:
@@ -165,6 +198,18 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None) -> TrialOutcome:
         history=history, stop_reason=reason, best_epoch=history[-1]["best_epoch"], n_params=n_params,
         early_stopping=es.state() if es else None, wall_s=time.perf_counter() - t0, model=model,
     )
+
+
+def evaluate_test(cfg: TrialConfig, model: torch.nn.Module) -> dict[str, float]:
+    """Evaluate a trained model once on the held-out test split (``data.test_fraction > 0``);
+    returns ``test_``-prefixed metrics (``test_loss``, ``test_accuracy`` …)."""
+    if cfg.data.test_fraction <= 0:
+        raise ValueError(f"data.test_fraction: evaluating on a test split needs test_fraction > 0, but got {cfg.data.test_fraction}")
+    device = next(model.parameters()).device
+    data = load_data(cfg, device)
+    assert data.x_test is not None and data.y_test is not None  # internal: test_fraction > 0 makes a test split
+    out = evaluate(model, data.x_test, data.y_test, data.splits.task, tasks.loss_fn(data.splits.task))
+    return {f"test_{k}": v for k, v in out.items()}
 
 
 def _final_fields(reason: StopReason, best_epoch: int, es: EarlyStopping | None) -> dict[str, Any]:
