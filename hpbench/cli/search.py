@@ -1,24 +1,48 @@
-"""``hpbench search STUDY``: validate the study, run it through Ray Tune, print the ranking."""
+"""``hpbench search STUDY``: validate the study, run it through Ray Tune, print the ranking.
+
+Everything that can be wrong with the input (the study file, the options, the output
+location, an earlier run in the results directory, a search already writing there) is
+checked before anything is written or Ray starts, and ends the command with exit code 2.
+"""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from hpbench.cli.common import console, fail
 from hpbench.errors import StudyError
 
+EXIT_INTERRUPTED = 130
+
+
+def _check_address(address: str | None) -> None:
+    if address is None or address == "auto":
+        return
+    host, _, port = address.rpartition(":")
+    if address.startswith("ray://"):
+        host, _, port = address[len("ray://"):].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        fail(StudyError(source="--address", key="--address", rule="must be HOST:PORT, ray://HOST:PORT or 'auto'", value=address))
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
 
 def search(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
-    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Number of trials (overrides [study] trials).")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Number of trials (overrides [study] trials; on a finished study, extends it).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results directory [default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key: --set train.max_epochs=10 (repeatable).")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (ADDRESS or 'auto') instead of starting a local one.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or 'auto') instead of starting a local one.")] = None,
     storage_path: Annotated[str | None, typer.Option("--storage-path", help="Ray Tune's storage (a path shared by all nodes, or a URI) for multi-host clusters.")] = None,
     num_cpus: Annotated[int | None, typer.Option("--num-cpus", min=1, help="CPUs of the local Ray runtime [default: all].")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the earlier run in the results directory (re-running the same command does too; --resume insists there is one).")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Continue an earlier run even though the search space changed.")] = False,
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the final leaderboard.")] = 10,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
 ) -> None:
@@ -29,13 +53,36 @@ def search(
         study = load_study(study_file, overrides=set_ or (), trials=trials)
     except StudyError as err:
         fail(err)
+    _check_address(address)
+    if num_cpus is not None and address is not None:
+        fail(StudyError(source="--num-cpus", key="--num-cpus", rule="sets the CPUs of a local Ray runtime; the cluster at --address has its own", value=num_cpus))
     target = out or study.default_out()
-    from hpbench.dispatch.runner import SearchOptions, run_search
+    from hpbench.dispatch.runner import ResumeRefused, SearchOptions, plan_search, run_search
+    from hpbench.results.lock import LockHeld
+    from hpbench.results.resume import OutputError
+
+    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force)
+    try:
+        plan = plan_search(study, opts)
+    except (OutputError, ResumeRefused) as err:
+        fail(str(err))
+    except (OSError, ValueError) as err:  # an unreadable earlier record
+        fail(f"{target}: cannot read the earlier run: {err}")
+
+    con = console()
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        store = run_search(study, opts, console=con, plan=plan)
+    except LockHeld as err:
+        fail(str(err))
+    except KeyboardInterrupt:
+        con.print(f"interrupted: the finished trials are saved; continue with `hpbench search {study_file} --resume`", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     from hpbench.report.leaderboard import print_leaderboard
     from hpbench.results.tables import trials_frame
 
-    con = console()
-    store = run_search(study, SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus), console=con)
     df = trials_frame(list(store.trials.values()), store.param_keys)
     print_leaderboard(con, df, metric=study.settings.metric, mode=study.settings.mode, params=study.space.keys(), top=top)
     con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)

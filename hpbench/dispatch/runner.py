@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.searchers import make_searcher, n_trials
 from hpbench.dispatch.trainable import run_trial
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
+from hpbench.results.lock import ResultsLock
+from hpbench.results.resume import Previous, check_writable, load_previous, space_diff
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
@@ -39,6 +42,56 @@ class SearchOptions:
     verbose: bool = False
     storage_path: str | None = None
     num_cpus: int | None = None
+    resume: bool = False  # require an earlier run to continue from (re-running continues anyway)
+    force: bool = False  # continue even though the search space changed
+
+
+class ResumeRefused(RuntimeError):
+    """The results directory holds a different study (or none, with ``--resume``)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a search will do, decided before Ray starts: the earlier run it continues from
+    (if any) and how many new trials it runs."""
+
+    previous: Previous | None
+    n_total: int
+    n_new: int
+
+
+def plan_search(study: Study, opts: SearchOptions) -> Plan:
+    """Check the output location and any earlier run; raises before anything is written."""
+    check_writable(opts.out)
+    previous = load_previous(opts.out) if opts.out.is_dir() else None
+    if previous is None and opts.resume:
+        raise ResumeRefused(f"--resume: nothing to resume in {opts.out} (no {STUDY_JSON}); run without --resume to start")
+    if previous is not None:
+        old = previous.record.get("space", {})
+        new = study.space.describe()
+        if previous.record.get("space_fingerprint") != study.space.fingerprint() and not opts.force:
+            diff = "\n".join(space_diff(old, new))
+            raise ResumeRefused(f"{opts.out}: the search space changed since the earlier run:\n{diff}\n"
+                                "(use --force to continue anyway, or --out DIR for a new study)")
+    total = n_trials(study)
+    done = previous.n_done if previous else 0
+    return Plan(previous=previous, n_total=total, n_new=max(0, total - done))
+
+
+def _settle_optuna(storage: Any, study_name: str) -> int:
+    """Trials left RUNNING in Optuna's storage by a killed driver are marked FAIL, so that the
+    sampler neither waits for them nor learns from half a trial. Returns how many."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        ostudy = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    stale = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    for t in stale:
+        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    return len(stale)
 
 
 def _tune_callback(store: ResultsStore, progress: Progress) -> Any:
@@ -79,7 +132,7 @@ def _tune_callback(store: ResultsStore, progress: Progress) -> Any:
 def _error_text(trial: Any) -> str:
     try:
         err = trial.get_error()
-    except Exception:  # noqa: BLE001 - best effort: the message is informational
+    except Exception:  # best effort: the message is informational
         err = None
     text = str(err) if err is not None else "trial failed"
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
@@ -128,20 +181,42 @@ def write_study_record(study: Study, out: Path) -> None:
     )
 
 
-def run_search(study: Study, opts: SearchOptions, *, console: Console | None = None) -> ResultsStore:
-    """Run the study; returns the final results store (tables already written)."""
+def run_search(study: Study, opts: SearchOptions, *, console: Console | None = None, plan: Plan | None = None) -> ResultsStore:
+    """Run the study; returns the final results store (tables already written).
+
+    Continues an earlier run in ``opts.out``: its finished (and failed) trials are kept and
+    not re-run, trials it left running run again as new trials, and the Optuna storage keeps
+    the searcher's history. Holds the results directory's lock throughout."""
     console = console or Console()
     out = opts.out
+    plan = plan or plan_search(study, opts)
+    out.mkdir(parents=True, exist_ok=True)
+    with ResultsLock(out):
+        return _run_locked(study, opts, plan, console)
+
+
+def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console) -> ResultsStore:
+    out = opts.out
     write_study_record(study, out)
+    store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    prev = plan.previous
+    if prev is not None and (prev.trials or prev.n_dropped):
+        store.load(prev.trials, prev.epochs)
+        store.flush(force=True)  # drop the rows of trials that were running when the driver died
+        console.print(f"resuming {study.name}: {prev.n_done} of {plan.n_total} trials done"
+                      + (f", {prev.n_dropped} interrupted (run again)" if prev.n_dropped else ""), highlight=False)
+    if plan.n_new == 0:
+        console.print(f"{study.name}: all {plan.n_total} trials done (--trials N to extend)", highlight=False)
+        return store
     init_ray(opts)
     import optuna
     from ray import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = optuna.storages.RDBStorage(f"sqlite:///{(out / OPTUNA_DB).resolve()}")
-    total = n_trials(study)
-    store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
-    searcher = make_searcher(study, storage=storage)
+    _settle_optuna(storage, study.name)
+    total = plan.n_new
+    searcher = make_searcher(study, storage=storage, skip_points=prev.n_done if prev else 0)
     from hpbench.dispatch.schedulers import make_scheduler
 
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]))
@@ -151,7 +226,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial},
     )
     storage_path = opts.storage_path or str((out / ".ray").resolve())
-    progress = Progress(store=store, n_trials=total, console=console, study_name=study.name)
+    progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -159,9 +234,10 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
             max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True,
         ),
         run_config=tune.RunConfig(
-            name="tune", storage_path=storage_path, verbose=1 if opts.verbose else 0,
+            name=f"tune-{int(time.time())}", storage_path=storage_path, verbose=1 if opts.verbose else 0,
             callbacks=[_tune_callback(store, progress)],
             failure_config=tune.FailureConfig(max_failures=study.settings.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),
     )
     with progress:

@@ -16,7 +16,7 @@ from typing import Any
 from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
-_KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid"}
+_KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id"}
 _EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch")
 
@@ -32,10 +32,24 @@ class ResultsStore:
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
         self._dirty = False
+        self._next = 0
+
+    def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
+        """Continue from an earlier run's finished trials (``hpbench search --resume``)."""
+        for t in trials:
+            self.trials[t["trial_id"]] = dict(t)
+            self._next = max(self._next, int(t["trial"]) + 1)
+        for r in epochs:
+            if r["trial_id"] in self.trials:
+                self.epochs[(r["trial_id"], int(r["epoch"]))] = dict(r)
+        self._dirty = True
 
     # -- events from the dispatcher ----------------------------------------------------------
     def start(self, trial_id: str, params: Mapping[str, Any]) -> None:
-        row = self.trials.setdefault(trial_id, {"trial": len(self.trials), "trial_id": trial_id})
+        if trial_id not in self.trials:
+            self.trials[trial_id] = {"trial": self._next, "trial_id": trial_id}
+            self._next += 1
+        row = self.trials[trial_id]
         row.update({"status": "running", "stop_reason": None, "error": None, "started_at": time.time()})
         for k in self.param_keys:
             row[k] = params.get(k)
@@ -91,8 +105,9 @@ class ResultsStore:
             return
         from hpbench.results.tables import epochs_frame, trials_frame
 
-        atomic_write_parquet(self.out / TRIALS, trials_frame(list(self.trials.values()), self.param_keys))
+        # epochs first: a trial marked finished in trials.parquet always has its full history
         atomic_write_parquet(self.out / EPOCHS, epochs_frame(list(self.epochs.values())))
+        atomic_write_parquet(self.out / TRIALS, trials_frame(list(self.trials.values()), self.param_keys))
         self._last_flush, self._dirty = now, False
 
     # -- queries for progress -------------------------------------------------------------------
