@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from hpbench.cli import compare as _compare
+from hpbench.cli import export as _export
 from hpbench.cli import report as _report
 from hpbench.cli import search as _search
 
@@ -20,6 +22,8 @@ app = typer.Typer(
 )
 app.command("search")(_search.search)
 app.command("report")(_report.report)
+app.command("export")(_export.export)
+app.command("compare")(_compare.compare)
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
-"""``hpbench report RESULTS``: the leaderboard of a results directory, any time (also while
-the search is still running: the tables are replaced atomically, so a read is consistent)."""
+"""``hpbench report RESULTS``: the report of a results directory, any time (also while the
+search is still running: the tables are replaced atomically, so a read is consistent)."""
 
 from __future__ import annotations
 
@@ -11,25 +11,41 @@ import typer
 
 from hpbench.cli.common import console, fail, read_record
 
+SECTION_NAMES = ("leaderboard", "cost", "matters", "savings", "curves", "prediction")
+
 
 def report(
     results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
+    section: Annotated[list[str] | None, typer.Option("--section", "-s", help=f"Only these sections (repeatable): {', '.join(SECTION_NAMES)}.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG figures into this directory.")] = None,
+    html: Annotated[bool, typer.Option("--html", help="With --plots: also write report.html with the figures embedded.")] = False,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL the search used [default: RESULTS/optuna.db].")] = None,
 ) -> None:
     """Print the report of a finished or running search."""
-    from hpbench.report.leaderboard import leaderboard_records, print_leaderboard
-    from hpbench.results.load import load
+    from hpbench.report.data import load_report
+    from hpbench.report.sections import print_report, report_json
 
-    record = read_record(results)
-    metric, mode = record["settings"]["metric"], record["settings"]["mode"]
-    params = list(record["space"])
+    read_record(results)
+    for s in section or ():
+        if s not in SECTION_NAMES:
+            fail(f"Invalid value for '--section': {s!r} is not one of {', '.join(SECTION_NAMES)}.")
+    if html and plots is None:
+        fail("--html needs --plots DIR (the page is written next to the figures)")
     try:
-        trials = load(results)
+        data = load_report(results, storage=storage)
     except FileNotFoundError as err:
         fail(str(err))
     if as_json:
-        typer.echo(json.dumps({"study": record["name"], "metric": metric, "mode": mode, "n_trials": len(trials),
-                               "leaderboard": leaderboard_records(trials, metric=metric, mode=mode, top=top)}, indent=2, default=str))
-        return
-    print_leaderboard(console(), trials, metric=metric, mode=mode, params=params, top=top)
+        typer.echo(json.dumps(report_json(data, sections=section, top=top), indent=2, default=str))
+    else:
+        print_report(console(), data, sections=section, top=top)
+    if plots is not None:
+        from hpbench.report.plots import write_html, write_plots
+
+        written = write_plots(data, plots, top=min(top, 8))
+        if html:
+            written.append(write_html(data, plots, written))
+        if not as_json:
+            console().print("plots: " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)

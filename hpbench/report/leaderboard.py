@@ -1,4 +1,5 @@
-"""The leaderboard: top trials by the study metric, with every hyperparameter."""
+"""The leaderboard: top trials by the study metric with every hyperparameter, best epoch,
+stop reason and cost; with repeats, mean ± 95% CI over the seeds and the statistical ties."""
 
 from __future__ import annotations
 
@@ -6,8 +7,15 @@ import math
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
+
+from hpbench.report.data import ReportData, fmt, jsonable, records
+from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF
+
+_COST = ((PREDICTED_FLOPS, "pred FLOPs"), (FLOPS_SPENT, "FLOPs"), (PREDICTED_S, "pred s"), ("train_s", "s"))
 
 
 def ranked(trials: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
@@ -18,48 +26,93 @@ def ranked(trials: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
     return df.sort_values(key, ascending=(mode == "min"), kind="stable")
 
 
+def hyperparameters(row: Any, params: list[str]) -> str:
+    """``optimizer=adam lr=0.00312 ...`` (inactive conditional dimensions left out)."""
+    return " ".join(f"{p}={fmt(row.get(p))}" for p in params if fmt(row.get(p)) != "-")
+
+
 def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: list[str], top: int = 10) -> Table:
     df = ranked(trials, metric=metric, mode=mode).head(top)
-    table = Table(title=f"Top {len(df)} of {len(trials)} trials by {metric} ({mode})", header_style="bold")
+    table = Table(title=f"Leaderboard: top {len(df)} of {len(trials)} trials by {metric} ({mode})", header_style="bold")
     table.add_column("#", justify="right")
     table.add_column("trial", justify="right")
-    table.add_column(f"best {metric}", justify="right", style="bold")
-    for p in params:
-        table.add_column(p)
-    for c in ("epochs", "best ep", "stop", "s", "params"):
-        table.add_column(c, justify="right" if c != "stop" else "left")
+    table.add_column(metric, justify="right", style="bold")
+    table.add_column("hyperparameters", ratio=1, overflow="fold")
+    table.add_column("best ep", justify="right")
+    table.add_column("stop")
+    costs = [(c, label) for c, label in _COST if c in df.columns and df[c].notna().any()]
+    for _, label in costs:
+        table.add_column(label, justify="right")
     for rank, (_, row) in enumerate(df.iterrows(), 1):
         table.add_row(
-            str(rank), str(row["trial"]), _fmt(row[f"best_{metric}"], 4),
-            *(_fmt(row.get(p)) for p in params),
-            _fmt(row.get("epochs")), _fmt(row.get("best_epoch")), str(row.get("stop_reason")),
-            _fmt(row.get("wall_s"), 1), _fmt(row.get("n_params")),
+            str(rank), str(row["trial"]), fmt(row[f"best_{metric}"], 4), hyperparameters(row, params),
+            f"{fmt(row.get('best_epoch'))}/{fmt(row.get('epochs'))}", str(row.get("stop_reason")),
+            *(fmt(row.get(c)) for c, _ in costs),
         )
     return table
 
 
+def stop_counts(trials: pd.DataFrame) -> str:
+    counts = trials["stop_reason"].value_counts().to_dict() if "stop_reason" in trials else {}
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+
 def leaderboard_records(trials: pd.DataFrame, *, metric: str, mode: str, top: int = 10) -> list[dict[str, Any]]:
-    df = ranked(trials, metric=metric, mode=mode).head(top)
-    return [{k: _json(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+    return records(ranked(trials, metric=metric, mode=mode).head(top))
 
 
 def print_leaderboard(console: Console, trials: pd.DataFrame, *, metric: str, mode: str, params: list[str], top: int = 10) -> None:
     console.print(leaderboard_table(trials, metric=metric, mode=mode, params=params, top=top))
-    counts = trials["stop_reason"].value_counts().to_dict() if "stop_reason" in trials else {}
-    console.print("  " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), highlight=False)
+    console.print("  " + stop_counts(trials), highlight=False)
 
 
-def _fmt(v: Any, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
-    return str(v)
+# -- repeats ---------------------------------------------------------------------------------------
+def repeat_summary(data: ReportData) -> list[dict[str, Any]]:
+    """One entry per re-run configuration: seeds, mean, 95% CI, Welch p against the best, tied."""
+    if data.repeats.empty or REPEAT_OF not in data.repeats.columns:
+        return []
+    groups = {int(k): g[data.key].tolist() for k, g in data.repeats.groupby(REPEAT_OF)}
+    ties = tied_with_best({str(k): v for k, v in groups.items()}, mode=data.mode)
+    by_trial = data.trials.set_index("trial") if "trial" in data.trials.columns else pd.DataFrame()
+    out = []
+    for k, values in groups.items():
+        ci = mean_ci(values)
+        tied, p = ties[str(k)]
+        params = {p_: jsonable(by_trial.loc[k].get(p_)) for p_ in data.params} if k in by_trial.index else {}
+        out.append({"trial": k, "params": params, "n_seeds": ci.n, "mean": jsonable(ci.mean), "ci95_low": jsonable(ci.low),
+                    "ci95_high": jsonable(ci.high), "std": jsonable(ci.std), "p_vs_best": jsonable(p), "tied_with_best": tied,
+                    "search_value": jsonable(by_trial.loc[k].get(data.key)) if k in by_trial.index else None})
+    sign = -1 if data.mode == "max" else 1
+    out.sort(key=lambda r: sign * r["mean"] if r["mean"] is not None else math.inf)
+    return out
 
 
-def _json(v: Any) -> Any:
-    if v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+def repeats_table(data: ReportData) -> Table | None:
+    rows = repeat_summary(data)
+    if not rows:
         return None
-    if hasattr(v, "item"):
-        return v.item()
-    return v
+    table = Table(title=f"Repeats: top {len(rows)} configurations re-run with other seeds", header_style="bold",
+                  caption=f"mean ± half-width of the 95% t-interval over the repeat seeds (the search run itself is not "
+                          f"counted: it was selected for being good). tied = Welch t-test against the best, p >= {TIE_ALPHA}.")
+    for c in ("trial", "seeds", f"{data.metric} mean ± 95% CI", "search run", "p vs best", "tied"):
+        table.add_column(c, justify="left" if c == "tied" else "right")
+    table.add_column("hyperparameters", ratio=1, overflow="fold")
+    for r in rows:
+        half = (r["ci95_high"] - r["ci95_low"]) / 2 if r["ci95_high"] is not None else None
+        table.add_row(str(r["trial"]), str(r["n_seeds"]), f"{fmt(r['mean'], 4)} ± {fmt(half, 2)}", fmt(r["search_value"], 4),
+                      fmt(r["p_vs_best"], 2), "[green]tied[/]" if r["tied_with_best"] else "",
+                      " ".join(f"{k}={fmt(v)}" for k, v in r["params"].items() if v is not None))
+    return table
+
+
+def render(data: ReportData, *, top: int = 10) -> RenderableType:
+    parts: list[RenderableType] = [leaderboard_table(data.trials, metric=data.metric, mode=data.mode, params=data.params, top=top),
+                                   Text("  " + stop_counts(data.trials))]
+    rep = repeats_table(data)
+    if rep is not None:
+        parts.append(rep)
+    return Group(*parts)
+
+
+def to_json(data: ReportData, *, top: int = 10) -> dict[str, Any]:
+    return {"top": leaderboard_records(data.trials, metric=data.metric, mode=data.mode, top=top), "repeats": repeat_summary(data)}

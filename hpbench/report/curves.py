@@ -1,0 +1,56 @@
+"""Learning curves of the top configurations, drawn in the terminal as unicode sparklines on a
+shared scale (so the rows compare)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import RenderableType
+from rich.table import Table
+
+from hpbench.report.data import ReportData, fmt
+
+BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], *, low: float, high: float) -> str:
+    span = high - low
+    out = []
+    for v in values:
+        if v != v:
+            out.append(" ")
+            continue
+        i = 0 if span <= 0 else round((v - low) / span * (len(BLOCKS) - 1))
+        out.append(BLOCKS[min(max(i, 0), len(BLOCKS) - 1)])
+    return "".join(out)
+
+
+def curves(data: ReportData, *, top: int = 5) -> list[dict[str, Any]]:
+    e = data.epochs
+    if data.metric not in e.columns:
+        return []
+    out = []
+    for _, row in data.ranked().head(top).iterrows():
+        sub = e[e["trial"] == row["trial"]].sort_values("epoch")
+        out.append({"trial": int(row["trial"]), "stop_reason": str(row["stop_reason"]),
+                    "epochs": sub["epoch"].astype(int).tolist(), data.metric: sub[data.metric].astype(float).tolist()})
+    return out
+
+
+def render(data: ReportData, *, top: int = 5) -> RenderableType:
+    cs = curves(data, top=top)
+    vals = [v for c in cs for v in c[data.metric] if v == v]
+    low, high = (min(vals), max(vals)) if vals else (0.0, 1.0)
+    t = Table(title=f"Learning curves of the top {len(cs)}: {data.metric} per epoch", header_style="bold",
+              caption=f"shared scale: ▁ = {fmt(low, 4)}, █ = {fmt(high, 4)}; one character per epoch (max {data.max_epochs})")
+    for c in ("trial", "epochs", "first", "last", "curve", "stop"):
+        t.add_column(c, justify="right" if c in ("trial", "epochs", "first", "last") else "left", no_wrap=c == "curve")
+    for c in cs:
+        ys = c[data.metric]
+        t.add_row(str(c["trial"]), str(len(ys)), fmt(ys[0], 3) if ys else "-", fmt(ys[-1], 3) if ys else "-",
+                  sparkline(ys, low=low, high=high), c["stop_reason"])
+    return t
+
+
+def to_json(data: ReportData, *, top: int = 5) -> list[dict[str, Any]]:
+    return curves(data, top=top)

@@ -1,0 +1,108 @@
+"""What a report reads: the study record and a consistent snapshot of the results tables.
+
+The tables are replaced atomically by the driver (rename over), so reading them while a
+search runs gives a complete, if slightly old, view; epochs may be a moment newer than trials.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT
+from hpbench.results.files import OPTUNA_DB, STUDY_JSON
+from hpbench.results.load import load
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportData:
+    path: Path
+    name: str
+    metric: str
+    mode: str
+    params: list[str]  # searched dimensions, in [space] order
+    space: dict[str, str]  # key -> description ("loguniform [0.0001, 0.1]", "... when ...")
+    max_epochs: int
+    trials: pd.DataFrame  # search trials only (repeats removed)
+    repeats: pd.DataFrame  # repeat rows (empty without repeats)
+    epochs: pd.DataFrame
+    storage: str  # Optuna storage URL
+
+    @property
+    def key(self) -> str:
+        return f"best_{self.metric}"
+
+    def has(self, column: str) -> bool:
+        return column in self.trials.columns and bool(self.trials[column].notna().any())
+
+    def cost_column(self) -> tuple[str, str] | None:
+        """The cost to rank by: predicted FLOPs, spent FLOPs, predicted or measured seconds."""
+        for col, label in ((PREDICTED_FLOPS, "predicted FLOPs"), (FLOPS_SPENT, "FLOPs spent"),
+                           (PREDICTED_S, "predicted s"), ("train_s", "measured s")):
+            if self.has(col):
+                return col, label
+        return None
+
+    def ranked(self) -> pd.DataFrame:
+        if self.key not in self.trials.columns:
+            return self.trials.iloc[0:0]
+        df = self.trials[self.trials[self.key].notna()]
+        return df.sort_values(self.key, ascending=(self.mode == "min"), kind="stable")
+
+
+def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
+    """Read ``study.json`` and the tables of a results directory (``FileNotFoundError`` when
+    the search has not written its first table yet)."""
+    p = Path(path)
+    record: dict[str, Any] = json.loads((p / STUDY_JSON).read_text(encoding="utf-8"))
+    trials = load(p, "trials")
+    try:
+        epochs = load(p, "epochs")
+    except FileNotFoundError:
+        epochs = pd.DataFrame(columns=["trial", "trial_id", "epoch"])
+    if REPEAT in trials.columns:
+        is_rep = trials[REPEAT].fillna(0).astype(int) > 0
+        trials, repeats = trials[~is_rep].copy(), trials[is_rep].copy()
+    else:
+        repeats = trials.iloc[0:0]
+    settings = record["settings"]
+    return ReportData(
+        path=p, name=record["name"], metric=settings["metric"], mode=settings["mode"],
+        params=list(record["space"]), space=dict(record["space"]),
+        max_epochs=int(record.get("config", {}).get("train", {}).get("max_epochs") or 0),
+        trials=trials, repeats=repeats, epochs=epochs,
+        storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}",
+    )
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    """A cell: '-' for missing, floats to ``digits`` significant digits, big numbers as 1.2e9."""
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float) or (hasattr(v, "dtype") and "float" in str(v.dtype)):
+        v = float(v)
+        if v == 0:
+            return "0"
+        if abs(v) >= 1e5 or abs(v) < 1e-3:
+            return f"{v:.{max(digits - 1, 1)}e}"
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def jsonable(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+        return None if isinstance(v, float) and v != v else v
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): jsonable(v) for k, v in row.items()} for row in df.to_dict(orient="records")]

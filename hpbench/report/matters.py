@@ -1,0 +1,122 @@
+"""What matters: per searched dimension and value, how many trials, best and median metric and
+mean cost ("which optimizer wins here?"), plus hyperparameter importance from Optuna's
+evaluators on the study in the Optuna storage.
+
+Conditional dimensions: the per-value table has an "(inactive)" row; Optuna's importance
+only covers parameters present in every trial it is given, so a conditional dimension is
+scored separately over the trials where it was active.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from hpbench.report.data import ReportData, fmt
+
+N_BINS = 3  # continuous dimensions are shown in this many equal-count bins
+
+
+def _groups(data: ReportData, key: str) -> pd.Series:
+    col = data.trials[key]
+    numeric = pd.api.types.is_float_dtype(col) or (pd.api.types.is_integer_dtype(col) and col.nunique() > 6)
+    if not numeric or col.notna().sum() < N_BINS:
+        return col.map(lambda v: "(inactive)" if v is None or v is pd.NA or v != v else fmt(v)).astype("string")
+    log = "loguniform" in data.space.get(key, "")
+    vals = col.astype(float)
+    try:
+        bins = pd.qcut(np.log10(vals) if log else vals, N_BINS, duplicates="drop")
+    except ValueError:
+        return col.astype("string").fillna("(inactive)")
+    label = (lambda iv: f"{fmt(10 ** iv.left)}–{fmt(10 ** iv.right)}") if log else (lambda iv: f"{fmt(iv.left)}–{fmt(iv.right)}")
+    return bins.map(lambda iv: label(iv) if isinstance(iv, pd.Interval) else "(inactive)").astype("string").fillna("(inactive)")
+
+
+def per_value(data: ReportData) -> dict[str, list[dict[str, Any]]]:
+    df = data.trials
+    cost = data.cost_column()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key in data.params:
+        if key not in df.columns:
+            continue
+        g = _groups(data, key)
+        rows = []
+        for value, sub in df.groupby(g, sort=False, observed=True):
+            m = sub[data.key].dropna() if data.key in sub else pd.Series(dtype=float)
+            rows.append({"value": str(value), "trials": len(sub),
+                         "best": None if m.empty else float(m.max() if data.mode == "max" else m.min()),
+                         "median": None if m.empty else float(m.median()),
+                         "mean_cost": float(sub[cost[0]].mean()) if cost and sub[cost[0]].notna().any() else None})
+        sign = -1 if data.mode == "max" else 1
+        rows.sort(key=lambda r: sign * r["best"] if r["best"] is not None else math.inf)
+        out[key] = rows
+    return out
+
+
+def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]:
+    """Optuna parameter importances (``fanova`` or ``pedanova``) of the study in the storage."""
+    try:
+        import optuna
+        from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.load_study(study_name=data.name, storage=data.storage)
+    except Exception as err:
+        return {"available": False, "note": f"Optuna study {data.name!r} not readable from the storage: {err}"}
+    make = {"fanova": lambda: FanovaImportanceEvaluator(seed=0), "pedanova": PedAnovaImportanceEvaluator}[evaluator]
+    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < 3:
+        return {"available": False, "note": f"{len(done)} completed trials in the Optuna study; importance needs at least 3"}
+    all_keys = sorted({k for t in done for k in t.params})
+    common = [k for k in all_keys if all(k in t.params for t in done)]
+    result: dict[str, Any] = {"available": True, "evaluator": evaluator, "n_trials": len(done), "scores": {}, "conditional": {}}
+    try:
+        scores = optuna.importance.get_param_importances(study, evaluator=make(), params=common)
+        result["scores"] = {k: float(v) for k, v in scores.items()}
+        for key in (k for k in all_keys if k not in common):
+            sub = [t for t in done if key in t.params]
+            if len(sub) < 3:
+                result["conditional"][key] = {"n_trials": len(sub), "score": None}
+                continue
+            tmp = optuna.create_study(direction=study.direction)
+            tmp.add_trials(sub)
+            keys = [k for k in all_keys if all(k in t.params for t in sub)]
+            s = optuna.importance.get_param_importances(tmp, evaluator=make(), params=keys)
+            result["conditional"][key] = {"n_trials": len(sub), "score": float(s.get(key, 0.0))}
+    except Exception as err:
+        return {"available": False, "note": f"importance failed: {err}"}
+    return result
+
+
+def render(data: ReportData) -> RenderableType:
+    cost = data.cost_column()
+    t = Table(title=f"What matters: {data.metric} per value of each searched dimension", header_style="bold")
+    for c in ("dimension", "value", "trials", "best", "median", f"mean {cost[1] if cost else 'cost'}"):
+        t.add_column(c, justify="left" if c in ("dimension", "value") else "right")
+    for key, rows in per_value(data).items():
+        for i, r in enumerate(rows):
+            style = "bold" if i == 0 else None
+            t.add_row(key if i == 0 else "", r["value"], str(r["trials"]), fmt(r["best"], 4), fmt(r["median"], 4),
+                      fmt(r["mean_cost"]), style=style, end_section=i == len(rows) - 1)
+    imp = importance(data)
+    if not imp["available"]:
+        return Group(t, Text(f"  importance: {imp['note']}", style="dim"))
+    it = Table(title=f"Hyperparameter importance (Optuna {imp['evaluator']}, {imp['n_trials']} completed trials)", header_style="bold")
+    it.add_column("dimension")
+    it.add_column("importance", justify="right")
+    it.add_column("", ratio=1)
+    for k, v in imp["scores"].items():
+        it.add_row(k, f"{v:.3f}", "█" * round(30 * v))
+    for k, c in imp["conditional"].items():
+        it.add_row(f"{k} (conditional)", fmt(c["score"], 3), f"[dim]over the {c['n_trials']} trials where it is active[/]")
+    return Group(t, it)
+
+
+def to_json(data: ReportData) -> dict[str, Any]:
+    return {"per_value": per_value(data), "importance": importance(data)}

@@ -1,0 +1,173 @@
+"""PNG figures of a report (matplotlib, Agg backend: no display needed) and one
+self-contained HTML page with them embedded (base64)."""
+
+from __future__ import annotations
+
+import base64
+import html as _html
+import math
+from pathlib import Path
+from typing import Any
+
+from hpbench.report.data import ReportData
+
+DPI = 110
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    _plt().close(fig)
+    return path
+
+
+def pareto(data: ReportData, out: Path) -> Path | None:
+    from hpbench.report.cost_ranking import pareto_front
+
+    chosen = data.cost_column()
+    if chosen is None:
+        return None
+    cost, label = chosen
+    plt = _plt()
+    df = data.trials[data.trials[data.key].notna() & data.trials[cost].notna()]
+    front = pareto_front(df, value=data.key, cost=cost, mode=data.mode)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for reason, sub in df.groupby("stop_reason"):
+        ax.scatter(sub[cost], sub[data.key], s=28, alpha=0.75, label=str(reason))
+    ax.step(front[cost], front[data.key], where="post", color="black", lw=1.5, label="Pareto front")
+    ax.scatter(front[cost], front[data.key], s=70, facecolors="none", edgecolors="black")
+    for _, r in front.iterrows():
+        ax.annotate(f"#{r['trial']}", (r[cost], r[data.key]), textcoords="offset points", xytext=(4, -10), fontsize=8)
+    if df[cost].min() > 0:
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{label} ({cost}, log scale)")
+    ax.set_ylabel(f"best {data.metric}")
+    ax.set_title(f"{data.name}: {data.metric} vs cost ({len(df)} trials)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out / "pareto.png")
+
+
+def learning_curves(data: ReportData, out: Path, *, top: int = 8) -> Path | None:
+    from hpbench.report.curves import curves
+
+    cs = curves(data, top=top)
+    if not cs:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for c in cs:
+        ax.plot(c["epochs"], c[data.metric], marker="o", ms=3, label=f"#{c['trial']} ({c['stop_reason']})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(data.metric)
+    ax.set_title(f"{data.name}: learning curves of the top {len(cs)}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out / "learning_curves.png")
+
+
+def history(data: ReportData, out: Path) -> Path | None:
+    df = data.trials[data.trials[data.key].notna()].sort_values("trial") if data.key in data.trials else None
+    if df is None or df.empty:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(df["trial"], df[data.key], s=22, alpha=0.7, label="trial")
+    best = df[data.key].cummax() if data.mode == "max" else df[data.key].cummin()
+    ax.step(df["trial"], best, where="post", color="C3", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"best {data.metric}")
+    ax.set_title(f"{data.name}: optimization history")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, out / "history.png")
+
+
+def importance(data: ReportData, out: Path) -> Path | None:
+    from hpbench.report.matters import importance as imp
+
+    a = imp(data)
+    if not a["available"] or not a["scores"]:
+        return None
+    plt = _plt()
+    items = sorted(a["scores"].items(), key=lambda kv: kv[1])
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.2))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="C0")
+    ax.set_xlabel(f"importance (Optuna {a['evaluator']})")
+    ax.set_title(f"{data.name}: hyperparameter importance ({a['n_trials']} trials)")
+    ax.grid(alpha=0.3, axis="x")
+    return _save(fig, out / "importance.png")
+
+
+def boxes(data: ReportData, out: Path) -> Path | None:
+    from hpbench.report.matters import _groups
+
+    dims = [k for k in data.params if k in data.trials.columns]
+    if not dims or data.key not in data.trials:
+        return None
+    plt = _plt()
+    cols = 2
+    rows = math.ceil(len(dims) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.8 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, dims, strict=False):
+        g = _groups(data, key)
+        labels, values = [], []
+        for value, sub in sorted(data.trials.groupby(g, sort=False, observed=True), key=lambda kv: _order(str(kv[0]))):
+            v = sub[data.key].dropna().astype(float).tolist()
+            if v:
+                labels.append(str(value))
+                values.append(v)
+        ax.boxplot(values, tick_labels=labels, showmeans=False)
+        ax.set_title(key, fontsize=10)
+        ax.tick_params(axis="x", labelsize=8, rotation=25)
+        ax.set_ylabel(data.metric, fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in list(axes.flat)[len(dims):]:
+        ax.axis("off")
+    fig.suptitle(f"{data.name}: {data.metric} per value of each dimension")
+    return _save(fig, out / "dimensions.png")
+
+
+def _order(label: str) -> tuple[int, float, str]:
+    """Numbers (and ranges, by their low end) in numeric order, then words."""
+    try:
+        return (0, float(label.split("–")[0]), label)
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:
+    """Write every figure the results allow; returns the paths written."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = [pareto(data, out), learning_curves(data, out, top=top), history(data, out), importance(data, out), boxes(data, out)]
+    return [p for p in made if p is not None]
+
+
+def write_html(data: ReportData, out: Path, images: list[Path]) -> Path:
+    """One self-contained page: the text report (as rendered at 120 columns) and the figures."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hpbench.report.sections import print_report
+
+    buf = StringIO()
+    print_report(Console(file=buf, width=120, color_system=None), data)
+    figs = "\n".join(
+        f'<figure><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in images
+    )
+    page = (f"<!doctype html><meta charset='utf-8'><title>hpbench report: {_html.escape(data.name)}</title>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}pre{font-size:12px}</style>"
+            f"<h1>hpbench report: {_html.escape(data.name)}</h1>{figs}<pre>{_html.escape(buf.getvalue())}</pre>")
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    return path

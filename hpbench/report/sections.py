@@ -1,0 +1,47 @@
+"""The report's sections, in order: name -> (renderable, JSON). ``hpbench report --section``
+picks from these names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rich.console import Console, RenderableType
+
+from hpbench.report import cost_ranking, curves, leaderboard, matters, prediction, savings
+from hpbench.report.data import ReportData
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    render: Callable[[ReportData, int], RenderableType]
+    to_json: Callable[[ReportData, int], Any]
+
+
+SECTIONS: dict[str, Section] = {
+    "leaderboard": Section("Leaderboard", lambda d, k: leaderboard.render(d, top=k), lambda d, k: leaderboard.to_json(d, top=k)),
+    "cost": Section("Cost ranking", lambda d, k: cost_ranking.render(d), lambda d, k: cost_ranking.to_json(d)),
+    "matters": Section("What matters", lambda d, k: matters.render(d), lambda d, k: matters.to_json(d)),
+    "savings": Section("Early stopping and pruning savings", lambda d, k: savings.render(d), lambda d, k: savings.to_json(d)),
+    "curves": Section("Learning curves", lambda d, k: curves.render(d, top=min(k, 8)), lambda d, k: curves.to_json(d, top=min(k, 8))),
+    "prediction": Section("Prediction check", lambda d, k: prediction.render(d), lambda d, k: prediction.to_json(d)),
+}
+
+
+def print_report(console: Console, data: ReportData, *, sections: list[str] | None = None, top: int = 10) -> None:
+    status = data.trials["status"].value_counts().to_dict() if "status" in data.trials else {}
+    running = f", {status['running']} still running" if status.get("running") else ""
+    console.print(f"[bold]{data.name}[/]: {len(data.trials)} trials{running}, {data.metric} ({data.mode}), {data.path}", highlight=False)
+    for name in sections or list(SECTIONS):
+        console.print()
+        console.print(SECTIONS[name].render(data, top))
+
+
+def report_json(data: ReportData, *, sections: list[str] | None = None, top: int = 10) -> dict[str, Any]:
+    out: dict[str, Any] = {"study": data.name, "metric": data.metric, "mode": data.mode, "n_trials": len(data.trials),
+                           "n_repeat_rows": len(data.repeats)}
+    for name in sections or list(SECTIONS):
+        out[name] = SECTIONS[name].to_json(data, top)
+    return out

@@ -1,0 +1,52 @@
+"""What every column of the results tables means (also in the README's "Results tables").
+
+``hpbench.load(path)`` returns ``trials`` (one row per trial) and ``hpbench.load(path,
+table="epochs")`` one row per trial and epoch. Every searched hyperparameter is its own typed
+column named as in ``[space]`` (``lr`` float, ``model.depth`` Int64, ``optimizer`` string, a
+mixed choice such as ``batch_size = [16, "full"]`` string); a conditional dimension is
+missing (NA) in the trials where it was inactive.
+"""
+
+from __future__ import annotations
+
+# Cost columns written by the cost model (hpbench/cost/); reports handle their absence.
+PREDICTED_FLOPS = "predicted_flops"
+FLOPS_SPENT = "flops_spent"
+PREDICTED_S = "predicted_s"
+# Repeats (re-runs of the top configurations with other seeds after the search).
+REPEAT = "repeat"
+REPEAT_OF = "repeat_of"
+SEED = "seed"
+
+TRIALS: dict[str, str] = {
+    "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
+    "trial_id": "Ray Tune's trial id",
+    "status": "running | finished | failed",
+    "stop_reason": "completed (max_epochs) | early_stopped | pruned (by the scheduler) | diverged | failed",
+    "error": "last line of the error of a failed trial",
+    "<hyperparameter>": "one typed column per [space] key (NA where a conditional dimension was inactive)",
+    "epochs": "epochs run",
+    "best_epoch": "epoch (1-based) with the best value of the study metric",
+    "best_<metric>": "best value of the study metric over the epochs run (what ranks trials)",
+    "<metric>": "the study metric at best_epoch",
+    "train_s": "measured seconds of training (sum of epoch_s)",
+    "wall_s": "seconds from trial start to end as seen by the driver (includes scheduling)",
+    "started_at / ended_at": "Unix timestamps",
+    "n_params": "trainable parameters of the model",
+    "node_ip / hostname / pid": "where the trial ran",
+    "es_best / es_best_epoch / es_wait / es_stopped_epoch": "early-stopping state at the end",
+    PREDICTED_FLOPS: "FLOPs the cost model predicted for the trial (when the cost model ran)",
+    FLOPS_SPENT: "FLOPs actually spent (epochs run x FLOPs per epoch)",
+    PREDICTED_S: "seconds the cost model predicted for the trial",
+    REPEAT: "0 for search trials; 1..N for re-runs of a top configuration with another seed",
+    REPEAT_OF: "the search trial a repeat re-runs (NA for search trials)",
+    SEED: "the seed of a repeat (search trials use [study] seed)",
+}
+
+EPOCHS: dict[str, str] = {
+    "trial / trial_id": "the trial (joins with the trials table)",
+    "epoch": "1-based epoch",
+    "train_loss": "mean training loss of the epoch",
+    "val_<metric>": "validation metrics after the epoch (val_loss, val_accuracy, ...)",
+    "epoch_s": "measured seconds of the epoch",
+}
