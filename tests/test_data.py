@@ -1,0 +1,146 @@
+"""Datasets, user data (CSV/Parquet, loaders), splits and preprocessing. No training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpbench.data.datasets import DATASETS
+from hpbench.data.prepare import load_raw, prepare, split_indices
+from hpbench.data.user import infer_task
+
+
+@pytest.mark.parametrize(
+    ("name", "task", "shape", "n_out"),
+    [("digits", "multiclass", (1, 8, 8), 10), ("breast_cancer", "binary", (30,), 1), ("wine", "multiclass", (13,), 3),
+     ("iris", "multiclass", (4,), 3), ("diabetes", "regression", (10,), 1), ("adding", "regression", (50, 2), 1),
+     ("temporal_order", "multiclass", (50, 6), 4)],
+)
+def test_builtin_datasets(name, task, shape, n_out):
+    raw = load_raw(name, {"n_samples": 100} if name in ("adding", "temporal_order") else {})
+    assert raw.task == task == DATASETS.get(name).meta["task"]
+    assert raw.input_shape == shape and raw.n_outputs == n_out and raw.x.dtype == np.float32
+    assert raw.y.dtype == (np.float32 if task == "regression" else np.int64)
+
+
+def test_adding_problem_targets():
+    raw = load_raw("adding", {"seq_len": 20, "n_samples": 50})
+    values, markers = raw.x[:, :, 0], raw.x[:, :, 1]
+    assert (markers.sum(axis=1) == 2).all()
+    assert np.allclose((values * markers).sum(axis=1), raw.y)
+    assert np.array_equal(load_raw("adding", {"seq_len": 20, "n_samples": 50}).x, raw.x)  # fixed data seed
+
+
+def test_seq_len_validates(write_study):
+    from hpbench.errors import StudyError
+    from hpbench.study.parse import load_study
+
+    text = '[study]\nname = "s"\nmetric = "val_loss"\n[data]\ndataset = "adding"\nseq_len = {}\n[model]\nfamily = "lstm"\n'
+    assert load_study(write_study(text.format(50))).config["data"]["seq_len"] == 50
+    with pytest.raises(StudyError, match="data.seq_len"):
+        load_study(write_study(text.format(1)))
+
+
+def test_splits_deterministic_stratified_disjoint():
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    a = split_indices(y, task="multiclass", val_fraction=0.2, test_fraction=0.1, seed=3)
+    b = split_indices(y, task="multiclass", val_fraction=0.2, test_fraction=0.1, seed=3)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    tr, va, te = a
+    assert len(set(tr) | set(va) | set(te)) == 100 and len(va) == 20 and len(te) == 10
+    assert np.bincount(y[va]).tolist() == [12, 6, 2]
+
+
+def test_preprocessing_fitted_on_train_only():
+    s = prepare(dataset="diabetes", options={}, val_fraction=0.3, test_fraction=0.0, preprocess=("standardize",), seed=0)
+    assert np.allclose(s.x_train.mean(axis=0), 0, atol=1e-5) and np.allclose(s.x_train.std(axis=0), 1, atol=1e-4)
+    assert not np.allclose(s.x_val.mean(axis=0), 0, atol=1e-3)
+    m = prepare(dataset="iris", options={}, val_fraction=0.3, test_fraction=0.0, preprocess=("minmax",), seed=0)
+    assert m.x_train.min() == 0 and m.x_train.max() == 1
+
+
+@pytest.mark.parametrize(
+    ("y", "task"),
+    [(np.array([0, 1, 1, 0]), "binary"), (np.array(["a", "b", "c"]), "multiclass"), (np.array([True, False]), "binary"),
+     (np.array([1.0, 2.0, 3.0]), "multiclass"), (np.array([0.5, 1.2, 3.3]), "regression"), (np.arange(100), "regression")],
+)
+def test_infer_task(y, task):
+    assert infer_task(y) == task
+
+
+@pytest.fixture
+def table():
+    rng = np.random.default_rng(0)
+    return pd.DataFrame({"a": rng.random(40), "b": rng.integers(0, 5, 40), "color": ["red", "blue"] * 20,
+                         "label": ["yes", "no", "maybe", "no"] * 10, "price": rng.random(40) * 10})
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_file_dataset(tmp_path, table, suffix):
+    path = tmp_path / f"t{suffix}"
+    table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path)
+    raw = load_raw(str(path), {"target": "label"})
+    assert raw.task == "multiclass" and raw.n_outputs == 3
+    assert raw.input_shape == (5,)  # a, b, price + one-hot color (2)
+    reg = load_raw(str(path), {"target": "price"})
+    assert reg.task == "regression" and reg.y.dtype == np.float32
+    forced = load_raw(str(path), {"target": "b", "task": "regression"})
+    assert forced.task == "regression"
+
+
+def test_file_dataset_errors(tmp_path, table):
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="no column 'lable'.*label"):
+        load_raw(str(path), {"target": "lable"})
+    table.loc[3, "a"] = np.nan
+    table.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="missing values, but a do"):
+        load_raw(str(path), {"target": "label"})
+
+
+def test_file_study_trains(tmp_path, write_study, table):
+    from hpbench.study.parse import load_study
+    from hpbench.study.resolve import trial_config
+    from hpbench.train.trainer import train
+
+    table.to_csv(tmp_path / "t.csv", index=False)
+    study = load_study(write_study('[study]\nname = "f"\nmetric = "val_accuracy"\n[data]\ndataset = "t.csv"\ntarget = "label"\ntask = "multiclass"\n'
+                                   '[model]\nfamily = "mlp"\n[train]\nmax_epochs = 1\n'))
+    out = train(trial_config(study, {}))
+    assert "val_accuracy" in out.history[-1]
+
+
+def load_arrays(n=30):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 3)), (rng.random(n) > 0.5).astype(int)
+
+
+def load_dict():
+    import torch
+
+    return {"x": torch.randn(20, 2, 4), "y": torch.rand(20), "task": "regression"}
+
+
+def load_torch_dataset():
+    import torch
+
+    return torch.utils.data.TensorDataset(torch.randn(12, 3), torch.tensor([0, 1, 2] * 4))
+
+
+@pytest.mark.parametrize(("fn", "opts", "task", "shape"), [("load_arrays", {"n": 24}, "binary", (3,)), ("load_dict", {}, "regression", (2, 4)),
+                                                            ("load_torch_dataset", {}, "multiclass", (3,))])
+def test_user_loader(fn, opts, task, shape):
+    raw = load_raw(f"{__name__}:{fn}", opts)
+    assert raw.task == task and raw.input_shape == shape
+
+
+def test_user_loader_task_override_and_bad_return():
+    assert load_raw(f"{__name__}:load_arrays", {"task": "regression"}).task == "regression"
+    with pytest.raises(ValueError, match="must return"):
+        load_raw(f"{__name__}:bad_loader", {})
+
+
+def bad_loader():
+    return 42

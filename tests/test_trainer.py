@@ -1,0 +1,110 @@
+"""The shared trainer on tiny data: determinism, divergence, best-weight restoring, the
+test split, full batch and augmentation. No Ray."""
+
+from __future__ import annotations
+
+import pytest
+from test_models import cfg
+
+from hpbench.study.schema import EarlyStoppingConfig
+
+torch = pytest.importorskip("torch")
+
+from hpbench.train import tasks  # noqa: E402
+from hpbench.train.trainer import StopReason, evaluate, evaluate_test, load_data, train  # noqa: E402
+
+
+def val_loss_of(c, model):
+    data = load_data(c, torch.device("cpu"))
+    return evaluate(model, data.x_val, data.y_val, data.splits.task, tasks.loss_fn(data.splits.task))["loss"]
+
+
+def test_same_seed_same_metrics():
+    c = cfg(family="mlp", dataset="wine", model={"depth": 1, "width": 16, "dropout": 0.2}, epochs=3, init="kaiming_uniform")
+    a, b = train(c).history, train(c).history
+    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_s"} for r in h]  # noqa: E731
+    assert strip(a) == strip(b)
+    other = train(cfg(family="mlp", dataset="wine", model={"depth": 1, "width": 16, "dropout": 0.2}, epochs=3, init="kaiming_uniform", seed=1))
+    assert strip(other.history) != strip(a)
+
+
+def test_huge_lr_ends_as_diverged_not_a_crash():
+    c = cfg(family="mlp", dataset="diabetes", model={"depth": 2, "width": 32}, optimizer="sgd", lr=1e6, epochs=5)
+    out = train(c)
+    assert out.stop_reason == StopReason.DIVERGED
+    assert out.history[-1]["stop_reason"] == "diverged" and len(out.history) < 5
+
+
+def test_diverged_with_early_stopping():
+    es = EarlyStoppingConfig(monitor="val_loss", patience=10)
+    out = train(cfg(dataset="diabetes", optimizer="sgd", lr=1e6, epochs=5, es=es))
+    assert out.stop_reason == StopReason.DIVERGED and out.early_stopping is not None
+
+
+@pytest.mark.parametrize(("patience", "epochs", "reason"), [(1, 6, StopReason.EARLY_STOPPED), (10, 3, StopReason.COMPLETED)])
+def test_restore_best_weights_early_stopped_or_max_epochs(patience, epochs, reason):
+    # mode "max" on val_loss makes the worst (first) epoch the best: restoring is observable.
+    es = EarlyStoppingConfig(monitor="val_loss", mode="max", patience=patience, restore_best_weights=True)
+    c = cfg(dataset="iris", model={"depth": 1, "width": 16}, lr=0.05, epochs=epochs, es=es)
+    out = train(c)
+    assert out.stop_reason == reason
+    last = out.history[-1]
+    best = max(r["val_loss"] for r in out.history)
+    assert out.best_epoch == last["best_epoch"] == last["es_best_epoch"] + 1 == 1
+    assert last["es_best"] == pytest.approx(best)
+    assert val_loss_of(c, out.model) == pytest.approx(best, rel=1e-5)
+    assert val_loss_of(c, out.model) != pytest.approx(last["val_loss"])
+
+
+def test_without_restore_the_model_keeps_its_last_weights():
+    es = EarlyStoppingConfig(monitor="val_loss", mode="max", patience=10)
+    c = cfg(dataset="iris", model={"depth": 1, "width": 16}, lr=0.05, epochs=3, es=es)
+    out = train(c)
+    assert out.best_epoch == 3
+    assert val_loss_of(c, out.model) == pytest.approx(out.history[-1]["val_loss"], rel=1e-5)
+
+
+def test_final_row_carries_es_state():
+    es = EarlyStoppingConfig(monitor="val_accuracy", patience=1)
+    rows = []
+    out = train(cfg(dataset="iris", epochs=4, es=es), report=rows.append)
+    assert rows == out.history
+    assert {"es_best", "es_best_epoch", "es_wait", "es_stopped_epoch", "stop_reason", "best_epoch"} <= set(rows[-1])
+    assert "n_params" in rows[0] and all("stop_reason" not in r for r in rows[:-1])
+
+
+def test_full_batch():
+    out = train(cfg(dataset="iris", batch_size="full", epochs=2))
+    assert len(out.history) == 2
+
+
+def test_evaluate_test_once():
+    c = cfg(dataset="wine", test_fraction=0.2, epochs=2)
+    out = train(c)
+    metrics = evaluate_test(c, out.model)
+    assert set(metrics) == {"test_loss", "test_accuracy"}
+    data = load_data(c, torch.device("cpu"))
+    assert len(data.x_test) + len(data.x_val) + len(data.x_train) == 178
+    with pytest.raises(ValueError, match="test_fraction"):
+        evaluate_test(cfg(dataset="wine"), out.model)
+
+
+def test_augment_images_only():
+    c = cfg(family="cnn", dataset="digits", model={"channels": 4, "width": 8}, preprocess=("standardize", "augment"), batch_size=128)
+    assert train(c).history[0]["train_loss"] > 0
+    with pytest.raises(ValueError, match="augment"):
+        train(cfg(dataset="iris", preprocess=("augment",)))
+
+
+def test_augment_is_deterministic_and_shifts_flips_noises():
+    from hpbench.data.augment import Augment
+
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    a = Augment()(x, torch.Generator().manual_seed(0))
+    b = Augment()(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == x.shape and not torch.equal(a, x)
+    flip_only = Augment(max_shift=0, noise_std=0.0)(x, torch.Generator().manual_seed(0))
+    for i in range(2):
+        assert torch.equal(flip_only[i], x[i]) or torch.equal(flip_only[i], x[i].flip(2))
+    shift_only = Augment(flip=False, noise_std=0.0)(torch.ones(64, 1, 4, 4), torch.Generator().manual_seed(0))
+    assert shift_only.sum() < 64 * 16  # some samples shifted in zeros
