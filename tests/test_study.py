@@ -110,3 +110,19 @@ def test_bad_override():
         parse_override("max_epochs")
     assert parse_override("train.max_epochs=5") == (["train", "max_epochs"], 5)
     assert parse_override("optimizer.name=adam") == (["optimizer", "name"], "adam")
+
+
+def test_enqueue_points_are_validated_against_the_space(write_study):
+    ok = TINY_STUDY.replace('max_concurrent = 2', 'max_concurrent = 2\nenqueue = [{ optimizer = "sgd", lr = 0.01 }, { optimizer = "adam" }]')
+    study = load_study(write_study(ok))
+    assert study.settings.enqueue == ({"optimizer": "sgd", "lr": 0.01}, {"optimizer": "adam"})
+    out_of_range = TINY_STUDY.replace('max_concurrent = 2', 'max_concurrent = 2\nenqueue = [{ lr = 0.5 }]')
+    message = _error(write_study, out_of_range)
+    assert "study.enqueue[0].lr" in message and "loguniform" in message and "0.5" in message
+    unknown = TINY_STUDY.replace('max_concurrent = 2', 'max_concurrent = 2\nenqueue = [{ init = "zeros" }]')
+    assert "study.enqueue[0].init" in _error(write_study, unknown)
+
+
+def test_quickstart_enqueues_the_zero_init_reference():
+    study = load_study(STUDIES / "quickstart.toml")
+    assert study.settings.enqueue[0]["init"] == "zeros"

@@ -40,6 +40,7 @@ def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
     from ray.tune.search.optuna import OptunaSearch
 
     sampler, points = SEARCHERS.get(study.settings.searcher).build(study)
+    points = [dict(p) for p in study.settings.enqueue] + points
     points = points[skip_points:]
     return OptunaSearch(
         space=study.space.define_by_run,
@@ -55,5 +56,5 @@ def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
 def n_trials(study: Study) -> int:
     """How many trials the study runs: the grid's size for grid search, else ``trials``."""
     if study.settings.searcher == "grid":
-        return len(study.space.grid())
+        return len(study.settings.enqueue) + len(study.space.grid())
     return study.settings.trials

@@ -29,6 +29,9 @@ class Distribution:
     def describe(self) -> str:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def contains(self, value: Any) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class Choice(Distribution):
@@ -46,6 +49,9 @@ class Choice(Distribution):
 
     def describe(self) -> str:
         return f"{self.kind} {list(self.values)}"
+
+    def contains(self, value: Any) -> bool:
+        return any(value == v and type(value) is type(v) for v in self.values)
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,9 @@ class Uniform(Distribution):
 
     def describe(self) -> str:
         return f"{self.kind} [{self.low}, {self.high}]"
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and self.low <= value <= self.high
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,9 @@ class RandInt(Distribution):
 
     def describe(self) -> str:
         return f"{self.kind} [{self.low}, {self.high}]"
+
+    def contains(self, value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
 
 
 KINDS = {"choice": Choice, "grid": Grid, "uniform": Uniform, "loguniform": LogUniform, "randint": RandInt}

@@ -7,7 +7,7 @@ parameters of the chosen family / optimizer / dataset; those come from the regis
 from __future__ import annotations
 
 from hpbench.registry import Param
-from hpbench.study.rules import Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
+from hpbench.study.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
 
 SEARCHERS = ("random", "grid", "tpe")
 SCHEDULERS = ("none", "asha", "median")
@@ -26,6 +26,8 @@ STUDY = {
     "max_failures": Param(Int(min=0), 0),
     "grace_period": Param(Int(min=1), 1),
     "reduction_factor": Param(Int(min=2), 3),
+    "enqueue": Param(ListOf(Any_(), min_len=1), ()),  # points of the space evaluated first
+    "repeats": Param(Int(min=0), 0),  # re-run the top configurations with this many other seeds
 }
 
 DATA = {

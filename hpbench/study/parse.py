@@ -138,6 +138,7 @@ class _Parser:
         config = {"data": data, "model": model, "optimizer": optimizer, "train": train}
 
         space = self._space(space_raw, config)
+        study["enqueue"] = self._enqueue(study.get("enqueue", ()), space)
         task = self._task(data)
         metrics = self._metrics(task)
         if study["metric"] not in metrics:
@@ -367,6 +368,29 @@ class _Parser:
                 cond[pkey] = vals
             resolved[key] = Dimension(key=key, path=dims[key].path, dist=dims[key].dist, when=cond)
         return SearchSpace(dims=self._ordered(resolved))
+
+    def _enqueue(self, points: Sequence[Any], space: SearchSpace) -> tuple[dict[str, Any], ...]:
+        """``[study] enqueue``: points of the space evaluated before the searcher proposes its own
+        (Optuna's ``enqueue_trial``); keys as in [space], omitted keys are sampled."""
+        by_name = {d.key: d for d in space} | {K.ALIASES.get(d.key, d.key): d for d in space} | {d.path: d for d in space}
+        out = []
+        for i, point in enumerate(points):
+            key = f"study.enqueue[{i}]"
+            if not isinstance(point, dict) or not point:
+                raise self.fail(key, 'must be a table of searched keys, e.g. { init = "zeros" }', point)
+            resolved: dict[str, Any] = {}
+            for k, v in point.items():
+                dim = by_name.get(k)
+                if dim is None:
+                    raise self.fail(f"{key}.{k}", "must be a key of [space]", k, hint=did_you_mean(k, [d.key for d in space]))
+                if not dim.dist.contains(v):
+                    raise self.fail(f"{key}.{k}", f"must be within space.{dim.key} ({dim.dist.describe()})", v)
+                resolved[dim.key] = v
+            for dim in space:
+                if dim.key in resolved and dim.when and not all(p in resolved and resolved[p] in vals for p, vals in dim.when.items()):
+                    raise self.fail(f"{key}.{dim.key}", "is set where its `when` condition does not hold", resolved[dim.key])
+            out.append(resolved)
+        return tuple(out)
 
     def _ordered(self, dims: dict[str, Dimension]) -> tuple[Dimension, ...]:
         order: list[Dimension] = []

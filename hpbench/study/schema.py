@@ -84,6 +84,8 @@ class StudySettings:
     max_failures: int = 0
     grace_period: int = 1
     reduction_factor: int = 3
+    enqueue: tuple[Mapping[str, Any], ...] = ()  # points of the space evaluated first
+    repeats: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,3 @@
+from hpbench.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""Real (tiny) searches through a real local Ray runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import hpbench
+from hpbench.cli import app
+from hpbench.dispatch.runner import SearchOptions, run_search
+from hpbench.study.parse import load_study
+from tests.conftest import TINY_STUDY
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_results(ray_local, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tiny")
+    path = tmp / "tiny.toml"
+    path.write_text(TINY_STUDY.replace('optimizer = { choice = ["adam", "sgd"] }',
+                                       'optimizer = { choice = ["adam", "sgd", "momentum"] }\n'
+                                       '"optimizer.momentum" = { uniform = [0.5, 0.9], when = { optimizer = ["momentum"] } }'))
+    study = load_study(path, trials=6)
+    out = tmp / "out"
+    run_search(study, SearchOptions(out=out))
+    return out
+
+
+def test_tables_have_one_row_per_trial_and_epoch(tiny_results):
+    trials = hpbench.load(tiny_results)
+    epochs = hpbench.load(tiny_results, table="epochs")
+    assert len(trials) == 6 and trials["trial"].is_unique
+    assert set(trials["stop_reason"]) <= {"completed", "early_stopped", "pruned", "diverged"}
+    for col in ("optimizer", "lr", "optimizer.momentum", "best_val_accuracy", "val_accuracy", "best_epoch", "epochs", "wall_s", "n_params"):
+        assert col in trials.columns, col
+    # the conditional parameter is present exactly where its condition holds
+    assert (trials["optimizer.momentum"].notna() == (trials["optimizer"] == "momentum")).all()
+    assert not epochs.duplicated(["trial", "epoch"]).any()
+    per_trial = epochs.groupby("trial")["epoch"].max()
+    assert (per_trial.sort_index().to_numpy() == trials.sort_values("trial")["epochs"].to_numpy()).all()
+    assert {"train_loss", "val_loss", "val_accuracy", "epoch_s"} <= set(epochs.columns)
+    assert trials["best_val_accuracy"].max() > 0.5  # it really trained
+
+
+def test_study_record_written(tiny_results):
+    record = json.loads((tiny_results / "study.json").read_text())
+    assert record["settings"]["metric"] == "val_accuracy"
+    assert "optimizer.momentum" in record["space"]
+    assert (tiny_results / "study.toml").is_file()
+
+
+def test_report_cli_on_results(tiny_results):
+    res = CliRunner().invoke(app, ["report", str(tiny_results), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    board = data["leaderboard"] if "leaderboard" in data else data["sections"]["leaderboard"]
+    assert len(board) >= 1
+
+
+def test_load_does_not_import_ray_or_torch(tiny_results):
+    code = ("import sys, hpbench; df = hpbench.load(sys.argv[1]); "
+            "assert len(df) == 6; print('ray' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tiny_results)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
