@@ -1,0 +1,134 @@
+"""Acceptance benchmark of the cost model (issue 4): predicted vs measured seconds per epoch.
+
+Calibrates the CPU device model in the same run (so machine load is shared), then trains
+>= 40 configurations across every model family, width, depth and batch size for a few epochs
+on CPU at one thread, and compares the median measured epoch time (epochs 2.., the first
+warms up) with hpbench's prediction and with the naive FLOPs / peak baseline.
+
+    .venv/bin/python benchmarks/cost_model.py [--epochs 3] [--threads 1] [--out results/benchmarks]
+
+Writes ``cost_model.json`` (every configuration) and ``cost_model.md`` (the summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from hpbench.cost.annotate import predict_trial
+from hpbench.cost.device import calibrate
+from hpbench.models import FAMILIES
+from hpbench.study.schema import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
+
+DIGITS = dict(dataset="digits", preprocess=("standardize",))
+SEQ = dict(dataset="temporal_order", options={"seq_len": 20, "n_samples": 800})
+
+
+def configs() -> list[tuple[str, dict[str, Any], dict[str, Any], int | str, str]]:
+    """(family, model params, data, batch size, optimizer)."""
+    out: list[tuple[str, dict[str, Any], dict[str, Any], int | str, str]] = []
+    for depth, width, bs, opt in [
+        (1, 16, 16, "adam"), (1, 32, 64, "sgd"), (2, 32, 16, "adam"), (4, 32, 32, "momentum"), (8, 64, 64, "adam"),
+        (2, 128, 32, "adam"), (3, 128, 128, "rmsprop"), (2, 256, 256, "adam"), (1, 512, 64, "sgd"), (2, 512, "full", "adam"),
+        (3, 1024, 256, "adam"), (2, 1024, "full", "sgd"), (1, 2048, 512, "adam"), (4, 256, 16, "adamw"), (0, 1, 32, "adam"),
+        (2, 64, "full", "adam"),
+    ]:
+        out.append(("mlp", {"depth": depth, "width": width}, DIGITS, bs, opt))
+    for depth, ch, bs, bn in [(1, 8, 32, True), (1, 16, 128, False), (2, 8, 64, True), (2, 32, 128, True), (2, 64, 256, True),
+                              (3, 16, 32, True), (1, 64, "full", False), (2, 16, 16, False)]:
+        out.append(("cnn", {"conv_depth": depth, "channels": ch, "batch_norm": bn}, DIGITS, bs, "adam"))
+    for ds, bs in [("breast_cancer", 32), ("wine", 16), ("diabetes", 64), ("iris", "full")]:
+        out.append(("mlp", {"depth": 2, "width": 64}, {"dataset": ds, "preprocess": ("standardize",)}, bs, "adam"))
+    for fam in ("rnn", "lstm", "gru"):
+        if fam in FAMILIES:
+            for hidden, layers, bs in [(16, 1, 32), (64, 1, 64), (128, 2, 128)]:
+                out.append((fam, {"hidden_size": hidden, "layers": layers}, SEQ, bs, "adam"))
+    if "transformer" in FAMILIES:
+        for layers, d, ff, bs in [(1, 32, 64, 32), (2, 64, 128, 64), (2, 128, 256, 128), (1, 16, 32, 16)]:
+            out.append(("transformer", {"layers": layers, "d_model": d, "heads": 4, "ff_width": ff}, SEQ, bs, "adam"))
+    return out
+
+
+def trial(family: str, params: dict[str, Any], data: dict[str, Any], bs: int | str, opt: str, *, epochs: int, threads: int) -> TrialConfig:
+    return TrialConfig(
+        seed=0, data=DataConfig(dataset=data["dataset"], preprocess=tuple(data.get("preprocess", ())), options=data.get("options", {})),
+        model=ModelConfig(family=family, params=params), optimizer=OptimizerConfig(name=opt, lr=1e-3),
+        train=TrainConfig(max_epochs=epochs, batch_size=bs), metric="val_loss", mode="min", threads=threads,
+    )
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    def ranks(v: list[float]) -> list[float]:
+        order = sorted(range(len(v)), key=lambda i: v[i])
+        r = [0.0] * len(v)
+        for rank, i in enumerate(order):
+            r[i] = float(rank)
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    return cov / (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+
+
+def summary(pred: list[float], meas: list[float]) -> dict[str, float]:
+    errs = sorted(abs(p - m) / m * 100 for p, m in zip(pred, meas, strict=True))
+    return {"median_abs_pct_error": statistics.median(errs), "p90_abs_pct_error": errs[min(len(errs) - 1, int(0.9 * len(errs)))],
+            "spearman": spearman(pred, meas)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    args = ap.parse_args()
+    import torch
+
+    from hpbench.train.trainer import train
+
+    t0 = time.perf_counter()
+    dev = calibrate(device="cpu", threads=args.threads, log=print)
+    print(f"calibrated in {dev.calibration_s:.1f}s: peak {dev.peak_flops_per_s / 1e9:.1f} GFLOP/s, "
+          f"bandwidth {dev.bandwidth_bytes_per_s / 1e9:.1f} GB/s, fit error {dev.fit_error:.1%}, coef {dev.coef}")
+    rows = []
+    for fam, params, data, bs, opt in configs():
+        cfg = trial(fam, params, data, bs, opt, epochs=args.epochs, threads=args.threads)
+        cols = predict_trial(cfg, device_model=dev)
+        out = train(cfg)
+        measured = statistics.median(r["epoch_s"] for r in out.history[1:]) if len(out.history) > 1 else out.history[0]["epoch_s"]
+        row = {"family": fam, "params": params, "dataset": data["dataset"], "batch_size": bs, "optimizer": opt,
+               "n_params": cols["n_params"], "flops_per_step": cols["flops_per_step"], "flops_per_epoch": cols["flops_per_epoch"],
+               "predicted_epoch_s": cols["predicted_epoch_s"], "naive_epoch_s": cols["naive_s"] / args.epochs, "measured_epoch_s": measured}
+        row["error_pct"] = (row["predicted_epoch_s"] - measured) / measured * 100
+        rows.append(row)
+        print(f"{fam:11s} {json.dumps(params):60s} bs={bs!s:5s} {opt:8s} flops/epoch={row['flops_per_epoch']:.3g} "
+              f"measured={measured * 1e3:8.2f}ms predicted={row['predicted_epoch_s'] * 1e3:8.2f}ms ({row['error_pct']:+.0f}%) "
+              f"naive={row['naive_epoch_s'] * 1e3:8.2f}ms")
+    meas = [r["measured_epoch_s"] for r in rows]
+    model = summary([r["predicted_epoch_s"] for r in rows], meas)
+    naive = summary([r["naive_epoch_s"] for r in rows], meas)
+    families = sorted({r["family"] for r in rows})
+    result = {"n_configs": len(rows), "families": families, "epochs": args.epochs, "threads": args.threads,
+              "hpbench": model, "naive": naive, "targets": {"median_abs_pct_error": 10, "p90_abs_pct_error": 25, "spearman": 0.95},
+              "device": dev.to_dict(), "machine": {"host": platform.node(), "torch": torch.__version__},
+              "runtime_s": time.perf_counter() - t0, "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "cost_model.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    md = [f"# Cost model benchmark ({len(rows)} configurations; {', '.join(families)}; CPU, {args.threads} thread)", "",
+          "| predictor | median abs % error | P90 abs % error | Spearman |", "|---|---|---|---|"]
+    for name, s in (("hpbench", model), ("naive FLOPs/peak", naive)):
+        md.append(f"| {name} | {s['median_abs_pct_error']:.1f} | {s['p90_abs_pct_error']:.1f} | {s['spearman']:.3f} |")
+    md += ["", "Targets: median <= 10%, P90 <= 25%, Spearman >= 0.95.", f"Runtime {result['runtime_s']:.0f} s, host {platform.node()}, "
+           f"peak {dev.peak_flops_per_s / 1e9:.1f} GFLOP/s, bandwidth {dev.bandwidth_bytes_per_s / 1e9:.1f} GB/s."]
+    (args.out / "cost_model.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

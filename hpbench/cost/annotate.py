@@ -1,0 +1,77 @@
+"""The cost columns of one trial: predicted before it runs (``predict_trial``), spent after
+(``spent``). Pure functions of the trial's configuration and the device model; the dispatcher
+calls them in the driver and the results store records what they return."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from typing import Any
+
+from hpbench.cost.device import DeviceModel
+from hpbench.study.schema import TrialConfig
+
+EVAL_CHUNK = 8192  # hpbench.train.trainer.evaluate's chunk
+
+PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
+                     "predicted_epoch_s", "predicted_s", "naive_s")
+SPENT_COLUMNS = ("flops_spent", "predicted_spent_s", "measured_s", "prediction_error")
+
+
+@lru_cache(maxsize=64)
+def _shape(dataset: str, options: tuple[tuple[str, Any], ...], val_fraction: float, test_fraction: float,
+           preprocess: tuple[str, ...], seed: int) -> tuple[int, int, tuple[int, ...], int, str]:
+    from hpbench.data.prepare import prepare
+
+    s = prepare(dataset=dataset, options=dict(options), val_fraction=val_fraction, test_fraction=test_fraction, preprocess=preprocess, seed=seed)
+    return len(s.x_train), len(s.x_val), tuple(s.input_shape), int(s.n_outputs), s.task
+
+
+def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str]:
+    """(n_train, n_val, input_shape, n_outputs, task) of the trial's data."""
+    d = cfg.data
+    opts = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.options.items()))
+    return _shape(d.dataset, opts, float(d.val_fraction), float(d.test_fraction), tuple(d.preprocess), int(cfg.seed))
+
+
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel) -> dict[str, Any]:
+    """Predicted cost columns of a trial run to ``max_epochs``."""
+    from hpbench.cost.count import count_step, n_steps
+    from hpbench.cost.predict import predict_epoch
+
+    n_train, n_val, shape, n_out, task = data_shape(cfg)
+    steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
+    common = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out, task=task,
+                  optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params), n_source=n_train)
+    eval_size = min(n_val, EVAL_CHUNK)
+    full = count_step(batch_size=bs, eval_size=eval_size or None, **common)  # type: ignore[arg-type]
+    last = count_step(batch_size=last_bs, **common) if last_bs != bs else None  # type: ignore[arg-type]
+    ep = predict_epoch(full=full, last=last, n_steps=steps, device=device_model, eval_cost=full,
+                       n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0)
+    epochs = cfg.train.max_epochs
+    return {
+        "n_params": full.n_params,
+        "flops_per_step": ep.flops_per_step,
+        "flops_per_epoch": ep.flops_per_epoch + ep.eval_flops,
+        "predicted_flops": (ep.flops_per_epoch + ep.eval_flops) * epochs,
+        "predicted_step_s": ep.step_s,
+        "predicted_epoch_s": ep.epoch_s,
+        "predicted_s": ep.epoch_s * epochs,
+        "naive_s": ep.naive_epoch_s * epochs,
+        "steps_per_epoch": steps,
+    }
+
+
+def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None) -> dict[str, Any]:
+    """What a trial actually spent after ``epochs_run`` epochs (pruned and early-stopped trials
+    spend less), and the error of the prediction for those epochs: (predicted - measured) / measured."""
+    per_epoch_flops = columns.get("flops_per_epoch")
+    per_epoch_s = columns.get("predicted_epoch_s")
+    out: dict[str, Any] = {"flops_spent": None, "predicted_spent_s": None, "measured_s": measured_s, "prediction_error": None}
+    if per_epoch_flops is None or per_epoch_s is None:
+        return out
+    out["flops_spent"] = float(per_epoch_flops) * epochs_run
+    out["predicted_spent_s"] = float(per_epoch_s) * epochs_run
+    if measured_s and measured_s > 0 and epochs_run > 0:
+        out["prediction_error"] = (out["predicted_spent_s"] - measured_s) / measured_s
+    return out
