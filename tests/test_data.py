@@ -38,7 +38,7 @@ def test_seq_len_validates(write_study):
 
     text = '[study]\nname = "s"\nmetric = "val_loss"\n[data]\ndataset = "adding"\nseq_len = {}\n[model]\nfamily = "lstm"\n'
     assert load_study(write_study(text.format(50))).config["data"]["seq_len"] == 50
-    with pytest.raises(StudyError, match="data.seq_len"):
+    with pytest.raises(StudyError, match=r"data\.seq_len"):
         load_study(write_study(text.format(1)))
 
 
@@ -92,7 +92,7 @@ def test_file_dataset(tmp_path, table, suffix):
 def test_file_dataset_errors(tmp_path, table):
     path = tmp_path / "t.csv"
     table.to_csv(path, index=False)
-    with pytest.raises(ValueError, match="no column 'lable'.*label"):
+    with pytest.raises(ValueError, match=r"no column 'lable'.*label"):
         load_raw(str(path), {"target": "lable"})
     table.loc[3, "a"] = np.nan
     table.to_csv(path, index=False)

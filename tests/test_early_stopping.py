@@ -146,7 +146,7 @@ def test_auto_mode(monitor, mode):
 
 
 def test_auto_mode_unknown_metric_is_a_clear_error():
-    with pytest.raises(ValueError, match="cannot tell whether 'val_widgets'.*mode = 'min' or 'max'"):
+    with pytest.raises(ValueError, match=r"cannot tell whether 'val_widgets'.*mode = 'min' or 'max'"):
         EarlyStopping("val_widgets")
     assert EarlyStopping("val_widgets", mode="max").mode == "max"
 
@@ -187,7 +187,7 @@ def test_unknown_monitor_is_a_validation_error(write_study, dataset, monitor):
     from hpbench.errors import StudyError
     from hpbench.study.parse import load_study
 
-    with pytest.raises(StudyError, match="train.early_stopping.monitor"):
+    with pytest.raises(StudyError, match=r"train\.early_stopping\.monitor"):
         load_study(write_study(STUDY.format(dataset=dataset, monitor=monitor)))
 
 
