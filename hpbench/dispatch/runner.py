@@ -17,6 +17,7 @@ from rich.console import Console
 
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.searchers import make_searcher, n_trials
+from hpbench.dispatch.storage import open_storage, sqlite_url
 from hpbench.dispatch.trainable import run_trial
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.lock import ResultsLock
@@ -42,6 +43,7 @@ class SearchOptions:
     verbose: bool = False
     storage_path: str | None = None
     num_cpus: int | None = None
+    optuna_storage: str | None = None  # any SQLAlchemy URL [default: sqlite file in the results directory]
     resume: bool = False  # require an earlier run to continue from (re-running continues anyway)
     force: bool = False  # continue even though the search space changed
 
@@ -130,11 +132,15 @@ def _tune_callback(store: ResultsStore, progress: Progress) -> Any:
 
 
 def _error_text(trial: Any) -> str:
-    try:
-        err = trial.get_error()
+    text = ""
+    try:  # Tune writes the trial's error file locally first (its storage copy may lag)
+        local = trial.error_file
+        if local and Path(local).is_file():
+            text = Path(local).read_text(encoding="utf-8", errors="replace")
+        if not text.strip():
+            text = str(trial.get_error() or "")
     except Exception:  # best effort: the message is informational
-        err = None
-    text = str(err) if err is not None else "trial failed"
+        text = ""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1][:500] if lines else "trial failed"
 
@@ -213,7 +219,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     from ray import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / OPTUNA_DB).resolve()}")
+    storage = open_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB))
     _settle_optuna(storage, study.name)
     total = plan.n_new
     searcher = make_searcher(study, storage=storage, skip_points=prev.n_done if prev else 0)
