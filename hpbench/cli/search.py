@@ -44,6 +44,8 @@ def search(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the earlier run in the results directory (re-running the same command does too; --resume insists there is one).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue an earlier run even though the search space changed.")] = False,
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the final leaderboard.")] = 10,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=0, help="After the search, re-run the top 3 configurations with N other seeds (overrides [study] repeats).")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage, any SQLAlchemy URL (e.g. postgresql://user@host/db) [default: sqlite file RESULTS/optuna.db].")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
 ) -> None:
     """Run a hyperparameter search defined by a study file."""
@@ -61,7 +63,7 @@ def search(
     from hpbench.results.lock import LockHeld
     from hpbench.results.resume import OutputError
 
-    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force)
+    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force, optuna_storage=storage)
     try:
         plan = plan_search(study, opts)
     except (OutputError, ResumeRefused) as err:
@@ -73,6 +75,11 @@ def search(
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         store = run_search(study, opts, console=con, plan=plan)
+        n_repeats = study.settings.repeats if repeats is None else repeats
+        if n_repeats:
+            from hpbench.dispatch.repeats import run_repeats
+
+            run_repeats(study, store, n_repeats=n_repeats, storage_path=storage_path, console=con)
     except LockHeld as err:
         fail(str(err))
     except KeyboardInterrupt:
@@ -83,6 +90,6 @@ def search(
     from hpbench.report.leaderboard import print_leaderboard
     from hpbench.results.tables import trials_frame
 
-    df = trials_frame(list(store.trials.values()), store.param_keys)
+    df = trials_frame([t for t in store.trials.values() if not t.get("repeat")], store.param_keys)
     print_leaderboard(con, df, metric=study.settings.metric, mode=study.settings.mode, params=study.space.keys(), top=top)
     con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)

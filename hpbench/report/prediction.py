@@ -14,21 +14,34 @@ from hpbench.report.data import ReportData, fmt
 from hpbench.results.columns import PREDICTED_S
 
 
+def _pair(data: ReportData) -> tuple[Any, Any, str] | None:
+    """(predicted, measured) seconds for the epochs each trial actually ran."""
+    t = data.trials
+    if data.has("predicted_spent_s") and data.has("measured_s"):
+        return t["predicted_spent_s"], t["measured_s"], "predicted_spent_s vs measured_s"
+    if data.has("predicted_epoch_s") and "train_s" in t:
+        return t["predicted_epoch_s"] * t["epochs"].astype(float), t["train_s"], "predicted_epoch_s x epochs vs train_s"
+    return None
+
+
 def analyse(data: ReportData) -> dict[str, Any]:
-    if not data.has(PREDICTED_S) or "train_s" not in data.trials:
-        return {"available": False, "note": f"no {PREDICTED_S} column in these results (the cost model did not run)"}
-    df = data.trials[data.trials[PREDICTED_S].notna() & data.trials["train_s"].notna() & (data.trials["train_s"] > 0)]
+    pair = _pair(data)
+    if pair is None:
+        return {"available": False, "note": f"no predicted time ({PREDICTED_S}, predicted_spent_s) in these results (the cost model did not run)"}
+    p_col, m_col, basis = pair
+    ok = p_col.notna() & m_col.notna() & (m_col.astype(float) > 0)
+    df = data.trials[ok].assign(_pred=p_col[ok].astype(float), _meas=m_col[ok].astype(float))
     if len(df) == 0:
         return {"available": False, "note": "no trial with both predicted and measured seconds"}
-    pred, meas = df[PREDICTED_S].astype(float).to_numpy(), df["train_s"].astype(float).to_numpy()
+    pred, meas = df["_pred"].to_numpy(), df["_meas"].to_numpy()
     ape = np.abs(pred - meas) / meas
     ratio = pred / meas
     corr = float(np.corrcoef(pred, meas)[0, 1]) if len(df) > 2 and pred.std() > 0 and meas.std() > 0 else None
     worst = df.assign(_ape=ape).sort_values("_ape", ascending=False).head(5)
-    return {"available": True, "n": len(df), "median_ape": float(np.median(ape)), "mean_ape": float(ape.mean()),
+    return {"available": True, "basis": basis, "n": len(df), "median_ape": float(np.median(ape)), "mean_ape": float(ape.mean()),
             "ratio_p10": float(np.quantile(ratio, 0.1)), "ratio_median": float(np.median(ratio)),
             "ratio_p90": float(np.quantile(ratio, 0.9)), "pearson_r": corr,
-            "worst": [{"trial": int(r["trial"]), "predicted_s": float(r[PREDICTED_S]), "measured_s": float(r["train_s"])}
+            "worst": [{"trial": int(r["trial"]), "predicted_s": float(r["_pred"]), "measured_s": float(r["_meas"])}
                       for _, r in worst.iterrows()]}
 
 
@@ -36,7 +49,7 @@ def render(data: ReportData) -> RenderableType:
     a = analyse(data)
     if not a["available"]:
         return Text(f"Prediction check: {a['note']}")
-    t = Table(title=f"Prediction check: predicted vs measured seconds ({a['n']} trials)", header_style="bold")
+    t = Table(title=f"Prediction check: predicted vs measured seconds ({a['n']} trials)", header_style="bold", caption=a["basis"])
     t.add_column("statistic")
     t.add_column("value", justify="right")
     for k, label in (("median_ape", "median |error| %"), ("mean_ape", "mean |error| %")):

@@ -1,0 +1,124 @@
+"""Ranking against cost: pure functions over the trials table and Rich renderables.
+
+The cost of a trial is its predicted FLOPs (``predicted_flops``) or seconds (``predicted_s``)
+to max epochs, recorded by the dispatcher (see :mod:`hpbench.cost.annotate`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+from rich.table import Table
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def pareto_front(trials: pd.DataFrame, *, metric: str, mode: str, cost: str = "predicted_flops") -> pd.DataFrame:
+    """Trials no other trial beats on both cost (lower) and metric (better), cheapest first."""
+    if metric not in trials.columns or cost not in trials.columns:
+        return trials.iloc[0:0]
+    df = trials[trials[metric].map(_finite) & trials[cost].map(_finite)].sort_values([cost, metric], ascending=[True, mode == "min"])
+    keep, best = [], None
+    for idx, row in df.iterrows():
+        v = row[metric]
+        if best is None or (v > best if mode == "max" else v < best):
+            keep.append(idx)
+            best = v
+    return df.loc[keep]
+
+
+def best_under_budget(trials: pd.DataFrame, *, metric: str, mode: str, budget: float, cost: str = "predicted_flops") -> dict[str, Any] | None:
+    """The best trial whose cost is at most ``budget`` (None when none fits)."""
+    if budget <= 0:
+        raise ValueError(f"budget must be > 0, but got {budget}")
+    front = pareto_front(trials, metric=metric, mode=mode, cost=cost)
+    fits = front[front[cost] <= budget]
+    return None if fits.empty else fits.iloc[-1].to_dict()
+
+
+def metric_per_cost(trials: pd.DataFrame, *, metric: str, cost: str = "predicted_flops") -> pd.Series:
+    """metric / cost per trial (e.g. accuracy per FLOP); NaN where either is missing."""
+    if metric not in trials.columns or cost not in trials.columns:
+        return pd.Series(dtype=float)
+    m = pd.to_numeric(trials[metric], errors="coerce")
+    c = pd.to_numeric(trials[cost], errors="coerce")
+    return m / c.where(c > 0)
+
+
+def prediction_error(trials: pd.DataFrame) -> dict[str, float | None]:
+    """Median and P90 of |predicted - measured| / measured over trials that ran (from ``prediction_error``)."""
+    if "prediction_error" not in trials.columns:
+        return {"n": 0, "median_abs": None, "p90_abs": None, "median_signed": None}
+    e = pd.to_numeric(trials["prediction_error"], errors="coerce").dropna()
+    if e.empty:
+        return {"n": 0, "median_abs": None, "p90_abs": None, "median_signed": None}
+    return {"n": len(e), "median_abs": float(e.abs().median()), "p90_abs": float(e.abs().quantile(0.9)), "median_signed": float(e.median())}
+
+
+def fmt_flops(v: Any) -> str:
+    if not _finite(v):
+        return "-"
+    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {unit}"
+    return f"{v:.3g}"
+
+
+def fmt_s(v: Any) -> str:
+    if not _finite(v):
+        return "-"
+    if v >= 3600:
+        return f"{v / 3600:.2f} h"
+    if v >= 60:
+        return f"{v / 60:.1f} min"
+    if v >= 1:
+        return f"{v:.2f} s"
+    return f"{v * 1e3:.2f} ms"
+
+
+def pareto_table(trials: pd.DataFrame, *, metric: str, mode: str, cost: str = "predicted_flops") -> Table:
+    front = pareto_front(trials, metric=metric, mode=mode, cost=cost)
+    table = Table(title=f"Pareto front: {metric} ({mode}) vs {cost}", header_style="bold")
+    for c in ("trial", metric, cost, f"{metric} per {cost}"):
+        table.add_column(c, justify="right")
+    per = metric_per_cost(front, metric=metric, cost=cost)
+    for idx, row in front.iterrows():
+        c = row[cost]
+        table.add_row(str(row.get("trial")), f"{row[metric]:.4g}", fmt_flops(c) if "flops" in cost else fmt_s(c), f"{per[idx]:.3g}")
+    return table
+
+
+def error_table(trials: pd.DataFrame) -> Table:
+    e = prediction_error(trials)
+    table = Table(title="Predicted vs measured seconds", header_style="bold")
+    for c in ("trials", "median |error|", "P90 |error|", "median signed"):
+        table.add_column(c, justify="right")
+    pct = (lambda v: "-" if v is None else f"{v * 100:+.1f}%")
+    table.add_row(str(e["n"]), pct(e["median_abs"]).lstrip("+"), pct(e["p90_abs"]).lstrip("+"), pct(e["median_signed"]))
+    return table
+
+
+def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20) -> Table:
+    table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold")
+    for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial", "naive s/trial"):
+        table.add_column(c, justify="right")
+    for r in rows[:top]:
+        table.add_row(str(r["config"]), *(str(r.get(p)) for p in params), f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]),
+                      fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]), fmt_s(r["predicted_s"]), fmt_s(r["naive_s"]))
+    return table
+
+
+def summary_table(s: dict[str, Any]) -> Table:
+    table = Table(title=f"Study on {s['device']}", header_style="bold", show_header=False)
+    table.add_column("")
+    table.add_column("", justify="right")
+    pruned = f" ({s['scheduler']}: {s['pruning_fraction']:.0%} of epochs)" if s["pruning_fraction"] < 1 else ""
+    table.add_row("configurations", str(s["n_configs"]))
+    table.add_row(f"predicted compute{pruned}", f"{fmt_flops(s['total_flops'])}FLOP, {fmt_s(s['total_s'])}")
+    table.add_row("worst case, no pruning", f"{fmt_flops(s['worst_case_flops'])}FLOP, {fmt_s(s['worst_case_s'])}")
+    table.add_row(f"ETA at max_concurrent={s['max_concurrent']}", f"{fmt_s(s['eta_s'])} (worst {fmt_s(s['worst_case_eta_s'])})")
+    return table
