@@ -119,7 +119,7 @@ class _Parser:
 
     # -- sections --------------------------------------------------------------------------
     def parse(self) -> Study:
-        for k, v in self.raw.items():
+        for k in self.raw:
             if k not in K.SECTIONS:
                 raise self.fail(k, "unknown section", hint=did_you_mean(k, K.SECTIONS))
         space_raw = self.section("space")
@@ -353,7 +353,7 @@ class _Parser:
                 raise self.fail(f"space.{key}.when", "must be a table like { optimizer = [\"momentum\"] }", when)
             cond: dict[str, tuple[Any, ...]] = {}
             for parent, values in when.items():
-                pkey = parent if parent in dims else by_path.get(K.ALIASES.get(parent, parent))
+                pkey: str | None = parent if parent in dims else by_path.get(K.ALIASES.get(parent, parent))
                 if pkey is None:
                     raise self.fail(f"space.{key}.when.{parent}", "must name another searched key", parent, hint=did_you_mean(parent, list(dims)))
                 if pkey == key:
