@@ -353,7 +353,7 @@ class _Parser:
                 raise self.fail(f"space.{key}.when", "must be a table like { optimizer = [\"momentum\"] }", when)
             cond: dict[str, tuple[Any, ...]] = {}
             for parent, values in when.items():
-                pkey: str | None = parent if parent in dims else by_path.get(K.ALIASES.get(parent, parent))
+                pkey: str | None = parent if parent in dims else by_path.get(K.ALIASES.get(str(parent), str(parent)))
                 if pkey is None:
                     raise self.fail(f"space.{key}.when.{parent}", "must name another searched key", parent, hint=did_you_mean(parent, list(dims)))
                 if pkey == key:
