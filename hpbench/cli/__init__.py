@@ -9,6 +9,8 @@ from __future__ import annotations
 import typer
 
 from hpbench.cli import compare as _compare
+from hpbench.cli import devices as _devices
+from hpbench.cli import estimate as _estimate
 from hpbench.cli import export as _export
 from hpbench.cli import report as _report
 from hpbench.cli import search as _search
@@ -24,6 +26,8 @@ app.command("search")(_search.search)
 app.command("report")(_report.report)
 app.command("export")(_export.export)
 app.command("compare")(_compare.compare)
+app.command("devices")(_devices.devices)
+app.command("estimate")(_estimate.estimate)
 
 
 def main() -> None:

@@ -1,0 +1,38 @@
+"""``hpbench devices``: measure each local device (matmul FLOP/s, memory bandwidth, per-op
+overhead, step-time coefficients) and cache the result per machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpbench.cli.common import console
+
+
+def devices(
+    threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads to measure at (a trial's cpus_per_trial).")] = 1,
+    recalibrate: Annotated[bool, typer.Option("--recalibrate", help="Measure again even if a cached model matches this machine.")] = False,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where device models are cached [default: ~/.cache/hpbench/devices].")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Measure (or show the cached model of) each local device."""
+    from rich.table import Table
+
+    from hpbench.cost.device import device_model, local_devices
+
+    con = console()
+    log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))
+    models = [device_model(device=d, threads=threads, cache_dir=cache_dir, recalibrate=recalibrate, log=log) for d in local_devices()]
+    if as_json:
+        typer.echo(json.dumps([m.to_dict() for m in models], indent=2))
+        return
+    table = Table(title="Devices", header_style="bold")
+    for c in ("device", "hardware", "threads", "peak GFLOP/s", "GB/s", "op overhead µs", "fit error", "measured in"):
+        table.add_column(c)
+    for m in models:
+        table.add_row(m.device, m.name, str(m.threads), f"{m.peak_flops_per_s / 1e9:.1f}", f"{m.bandwidth_bytes_per_s / 1e9:.1f}",
+                      f"{m.op_overhead_s * 1e6:.2f}", f"{m.fit_error:.1%}" if m.fit_error is not None else "-", f"{m.calibration_s:.1f}s")
+    con.print(table)

@@ -1,0 +1,57 @@
+"""``hpbench estimate STUDY``: what the study's configurations will cost, before running anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpbench.cli.common import console, fail
+from hpbench.errors import StudyError
+
+
+def estimate(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML).")],
+    samples: Annotated[int | None, typer.Option("--samples", min=1, help="Configurations sampled from the space [default: the study's trials].")] = None,
+    grid: Annotated[bool, typer.Option("--grid", help="Every configuration of a finite space.")] = False,
+    device_flops: Annotated[float | None, typer.Option("--device-flops", help="Predict for a hypothetical device of N FLOP/s (FLOPs / N, no overheads).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache [default: ~/.cache/hpbench/devices].")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Configurations shown in the table.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Predict FLOPs and seconds per configuration and for the whole study."""
+    from hpbench.study.parse import load_study
+
+    try:
+        study = load_study(study_file, overrides=set_ or ())
+    except StudyError as err:
+        fail(err)
+    if device_flops is not None and not device_flops > 0:
+        fail(f"--device-flops must be > 0, but got {device_flops}")
+    from hpbench.cost.device import DeviceModel, device_model
+    from hpbench.cost.estimate import configurations, estimate_study
+
+    if device_flops is not None:
+        dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
+    else:
+        target = str(study.config["train"].get("device", "cpu"))
+        if target == "auto":
+            import torch
+
+            target = "cuda:0" if torch.cuda.is_available() else "cpu"
+        dev = device_model(device=target, threads=max(1, int(study.resources.cpus_per_trial)), cache_dir=cache_dir)
+    try:
+        est = estimate_study(study, device_model=dev, configs=configurations(study, n=samples, grid=grid))
+    except (ValueError, KeyError) as err:
+        fail(f"{study_file}: {err}")
+    if as_json:
+        typer.echo(json.dumps({"study": study.name, "summary": est.summary, "configurations": est.rows}, indent=2, default=str))
+        return
+    from hpbench.report.cost import estimate_table, summary_table
+
+    con = console()
+    con.print(estimate_table(est.rows, params=study.space.keys(), top=top))
+    con.print(summary_table(est.summary))

@@ -1,0 +1,70 @@
+"""``hpbench estimate`` and ``hpbench devices`` through the CLI (no Ray)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import TINY_STUDY
+from typer.testing import CliRunner
+
+from hpbench.cli import app
+
+runner = CliRunner()
+
+
+def _est(path, *args):
+    return runner.invoke(app, ["estimate", str(path), *args])
+
+
+def test_estimate_hypothetical_device_scales_with_flops(write_study):
+    path = write_study(TINY_STUDY)
+    r10 = _est(path, "--device-flops", "1e13", "--json", "--samples", "3")
+    r20 = _est(path, "--device-flops", "2e13", "--json", "--samples", "3")
+    assert r10.exit_code == 0, r10.output
+    a, b = json.loads(r10.output), json.loads(r20.output)
+    assert len(a["configurations"]) == 3
+    for x, y in zip(a["configurations"], b["configurations"], strict=True):
+        assert x["predicted_s"] == pytest.approx(x["predicted_flops"] / 1e13)
+        assert y["predicted_s"] == pytest.approx(x["predicted_s"] / 2)
+        assert x["flops_per_step"] > 0 and x["n_params"] > 0
+    s = a["summary"]
+    assert s["worst_case_s"] == pytest.approx(sum(c["predicted_s"] for c in a["configurations"]))
+    assert s["eta_s"] <= s["worst_case_s"]
+
+
+def test_estimate_table_output(write_study):
+    r = _est(write_study(TINY_STUDY), "--device-flops", "1e12", "--samples", "2")
+    assert r.exit_code == 0, r.output
+    assert "worst case" in r.output
+
+
+@pytest.mark.parametrize("args", [["--device-flops", "0"], ["--device-flops", "-5"], ["--grid"]])
+def test_estimate_bad_input_exits_2(write_study, args):
+    r = _est(write_study(TINY_STUDY), *args)
+    assert r.exit_code == 2, r.output
+
+
+def test_estimate_missing_study_exits_2(tmp_path):
+    assert _est(tmp_path / "nope.toml").exit_code == 2
+
+
+def test_devices_uses_cache(tmp_path, monkeypatch):
+    from hpbench.cost import device as D
+
+    calls = []
+
+    def fake(*, device, threads, log=None, quick=False):
+        calls.append(device)
+        return D.DeviceModel(device=device, name="fake", threads=threads, matmul_flops=(1.0,), matmul_flops_per_s=(1e9,),
+                             peak_flops_per_s=1e9, bandwidth_bytes_per_s=1e10, coef={"op": 1e-6}, versions=D.identity(device))
+
+    monkeypatch.setattr(D, "calibrate", fake)
+    monkeypatch.setattr(D, "local_devices", lambda: ["cpu"])
+    r = runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)[0]["name"] == "fake"
+    runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json"])
+    assert calls == ["cpu"]  # second call read the cache
+    runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json", "--recalibrate"])
+    assert calls == ["cpu", "cpu"]
