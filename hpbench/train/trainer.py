@@ -162,7 +162,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
-            total += loss.detach() * len(xb)
+            total.add_(loss.detach(), alpha=len(xb))  # one in-place op, no host sync
         train_loss = float(total.item()) / n
         val = evaluate(model, data.x_val, data.y_val, task, loss_fn)
         row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}}
