@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,13 +11,13 @@ import typer
 from hpbench.cli.common import fail
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     csv = "csv"
     parquet = "parquet"
     json = "json"
 
 
-class TableName(str, Enum):
+class TableName(StrEnum):
     trials = "trials"
     epochs = "epochs"
 
