@@ -59,6 +59,14 @@ class Progress:
         done = sum(v for k, v in c.items() if k != "running")
         parts = [f"{done}/{self.n_trials} done", f"{c['running']} running"]
         parts += [f"{c[k]} {k.replace('_', '-')}" for k in ("early_stopped", "pruned", "diverged", "failed") if c.get(k)]
+        spent = [t.get("flops_spent") for t in self.store.trials.values()]
+        pred = [t.get("predicted_flops") for t in self.store.trials.values()]
+        if any(isinstance(v, (int, float)) for v in spent):  # the cost model's columns, when it ran
+            parts.append(f"FLOPs {_sum(spent):.3g} spent / {_sum(pred):.3g} predicted")
+        elapsed = time.monotonic() - self.t0
+        if 0 < done < self.n_trials:  # ETA: the mean pace so far over the trials left
+            left = int(elapsed / done * (self.n_trials - done))
+            parts.append(f"ETA {left // 60:02d}:{left % 60:02d}")
         return ", ".join(parts)
 
     def _render(self) -> Table:
@@ -75,6 +83,10 @@ class Progress:
             params = ", ".join(f"{k}={_fmt(best.get(k))}" for k in self.store.param_keys if best.get(k) is not None)
             grid.add_row(f"best {self.store.metric} [bold]{best[key]:.4f}[/] (trial {best['trial']})", params)
         return grid
+
+
+def _sum(values: list[Any]) -> float:
+    return float(sum(v for v in values if isinstance(v, (int, float)) and v == v))
 
 
 def _fmt(v: Any) -> str:
