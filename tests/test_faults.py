@@ -4,6 +4,7 @@ lock, and resuming with a changed search space."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -73,9 +74,8 @@ def epochs_log(tmp: Path, slot: int) -> int:
 
 # -- no Ray ---------------------------------------------------------------------------------------
 def test_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path):
-    with ResultsLock(tmp_path):
-        with pytest.raises(LockHeld, match="another search"):
-            ResultsLock(tmp_path).acquire()
+    with ResultsLock(tmp_path), pytest.raises(LockHeld, match="another search"):
+        ResultsLock(tmp_path).acquire()
     assert not (tmp_path / ".hpbench.lock").exists()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
     (tmp_path / ".hpbench.lock").write_text(f'{{"pid": {dead}, "host": "{socket.gethostname()}"}}')
@@ -189,10 +189,8 @@ optimizer = { choice = ["adam", "sgd"] }
             os.kill(proc.pid, sig)
             proc.wait(60)
         finally:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # Ray processes the dead driver left behind
-            except ProcessLookupError:
-                pass
         import hpbench
 
         if (out / "trials.parquet").exists():  # every file parses right after a kill

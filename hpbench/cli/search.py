@@ -29,23 +29,32 @@ def _check_address(address: str | None) -> None:
         fail(StudyError(source="--address", key="--address", rule="must be HOST:PORT, ray://HOST:PORT or 'auto'", value=address))
 
 
+def _positive(value: int | None) -> int | None:
+    """Typer's own ``min=1`` message omits the bad value; this one names it."""
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"must be at least 1, but got {value}")
+    return value
+
+
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
 def search(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
-    trials: Annotated[int | None, typer.Option("--trials", min=1, help="Number of trials (overrides [study] trials; on a finished study, extends it).")] = None,
+    trials: Annotated[int | None, typer.Option("--trials", callback=_positive, help="Number of trials (overrides [study] trials; on a finished study, extends it).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results directory [default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key: --set train.max_epochs=10 (repeatable).")] = None,
     address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or 'auto') instead of starting a local one.")] = None,
     storage_path: Annotated[str | None, typer.Option("--storage-path", help="Ray Tune's storage (a path shared by all nodes, or a URI) for multi-host clusters.")] = None,
-    num_cpus: Annotated[int | None, typer.Option("--num-cpus", min=1, help="CPUs of the local Ray runtime [default: all].")] = None,
+    num_cpus: Annotated[int | None, typer.Option("--num-cpus", callback=_positive, help="CPUs of the local Ray runtime [default: all].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the earlier run in the results directory (re-running the same command does too; --resume insists there is one).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue an earlier run even though the search space changed.")] = False,
-    top: Annotated[int, typer.Option("--top", min=1, help="Rows in the final leaderboard.")] = 10,
+    top: Annotated[int, typer.Option("--top", callback=_positive, help="Rows in the final leaderboard.")] = 10,
     repeats: Annotated[int | None, typer.Option("--repeats", min=0, help="After the search, re-run the top 3 configurations with N other seeds (overrides [study] repeats).")] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage, any SQLAlchemy URL (e.g. postgresql://user@host/db) [default: sqlite file RESULTS/optuna.db].")] = None,
+    budget_flops: Annotated[float | None, typer.Option("--budget-flops", min=0, help="Stop launching trials once N predicted FLOPs are spent.")] = None,
+    budget_s: Annotated[float | None, typer.Option("--budget-s", min=0, help="Stop launching trials once N seconds of training are spent.")] = None,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
 ) -> None:
     """Run a hyperparameter search defined by a study file."""
@@ -63,7 +72,11 @@ def search(
     from hpbench.results.lock import LockHeld
     from hpbench.results.resume import OutputError
 
-    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force, optuna_storage=storage)
+    for name, v in (("--budget-flops", budget_flops), ("--budget-s", budget_s)):
+        if v is not None and v <= 0:
+            fail(f"{name} must be > 0, but got {v}")
+    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force, optuna_storage=storage,
+                         budget_flops=budget_flops, budget_s=budget_s)
     try:
         plan = plan_search(study, opts)
     except (OutputError, ResumeRefused) as err:

@@ -1,0 +1,200 @@
+"""A bad-input battery: malformed studies and CLI calls each exit 2 with a message naming the
+key and the bad value, write nothing (the results directory is not created) and start no Ray."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hpbench.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "study": 'name = "bad"\nmetric = "val_accuracy"\nmode = "max"\ntrials = 2\nsearcher = "random"\nscheduler = "none"',
+    "data": 'dataset = "digits"',
+    "model": 'family = "mlp"\ndepth = 1\nwidth = 16',
+    "train": "max_epochs = 3",
+    "resources": "cpus_per_trial = 1",
+    "space": 'lr = { loguniform = [1e-3, 1e-1] }',
+}
+
+
+def study_text(**sections: str) -> str:
+    merged = {**BASE, **sections}
+    return "\n".join(f"[{name}]\n{body}\n" for name, body in merged.items() if body is not None)
+
+
+# (section overrides, expected fragments of the message: the key and the bad value)
+BAD_STUDIES = {
+    "trials_zero": ({"study": BASE["study"].replace("trials = 2", "trials = 0")}, ["trials", "0"]),
+    "mode_sideways": ({"study": BASE["study"].replace('"max"', '"sideways"')}, ["mode", "sideways"]),
+    "searcher_unknown": ({"study": BASE["study"].replace('"random"', '"bayes"')}, ["searcher", "bayes"]),
+    "scheduler_unknown": ({"study": BASE["study"].replace('"none"', '"hyperband2"')}, ["scheduler", "hyperband2"]),
+    "max_failures_negative": ({"study": BASE["study"] + "\nmax_failures = -1"}, ["max_failures", "-1"]),
+    "max_concurrent_zero": ({"study": BASE["study"] + "\nmax_concurrent = 0"}, ["max_concurrent", "0"]),
+    "seed_text": ({"study": BASE["study"] + '\nseed = "zero"'}, ["seed", "zero"]),
+    "unknown_study_key": ({"study": BASE["study"] + "\ntrails = 3"}, ["trails"]),
+    "dataset_unknown": ({"data": 'dataset = "mnist9"'}, ["dataset", "mnist9"]),
+    "val_fraction_one": ({"data": 'dataset = "digits"\nval_fraction = 1.0'}, ["val_fraction", "1.0"]),
+    "preprocess_unknown": ({"data": 'dataset = "digits"\npreprocess = ["whiten"]'}, ["preprocess", "whiten"]),
+    "family_unknown": ({"model": 'family = "mlpp"'}, ["family", "mlpp"]),
+    "depth_negative": ({"model": 'family = "mlp"\ndepth = -1'}, ["depth", "-1"]),
+    "width_float": ({"model": 'family = "mlp"\nwidth = 1.5'}, ["width", "1.5"]),
+    "activation_unknown": ({"model": 'family = "mlp"\nactivation = "swishy"'}, ["activation", "swishy"]),
+    "max_epochs_zero": ({"train": "max_epochs = 0"}, ["max_epochs", "0"]),
+    "batch_size_text": ({"train": 'max_epochs = 3\nbatch_size = "half"'}, ["batch_size", "half"]),
+    "device_tpu": ({"train": 'max_epochs = 3\ndevice = "tpu"'}, ["device", "tpu"]),
+    "cpus_zero": ({"resources": "cpus_per_trial = 0"}, ["cpus_per_trial", "0"]),
+    "gpus_negative": ({"resources": "gpus_per_trial = -0.5"}, ["gpus_per_trial", "-0.5"]),
+    "gpus_one_and_a_half": ({"resources": "gpus_per_trial = 1.5"}, ["gpus_per_trial", "1.5"]),
+    "loguniform_zero": ({"space": "lr = { loguniform = [0.0, 0.1] }"}, ["space.lr", "0.0"]),
+    "uniform_reversed": ({"space": '"model.dropout" = { uniform = [0.5, 0.1] }'}, ["model.dropout", "0.5"]),
+    "choice_empty": ({"space": "optimizer = { choice = [] }"}, ["space.optimizer", "[]"]),
+    "optimizer_unknown": ({"space": 'optimizer = { choice = ["adam", "adamm"] }'}, ["optimizer", "adamm"]),
+    "space_unknown_key": ({"space": "learning_rate = { loguniform = [1e-3, 1e-1] }"}, ["learning_rate"]),
+    "randint_text": ({"space": '"model.depth" = { randint = ["a", 3] }'}, ["model.depth", "a"]),
+}
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Fail the test if the command gets as far as starting Ray."""
+    import hpbench.dispatch.runner as runner
+
+    def refuse(*a, **k):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(runner, "init_ray", refuse)
+
+
+def invoke(args: list[str]):
+    return CliRunner().invoke(app, args)
+
+
+def check_refused(result, fragments: list[str], out: Path) -> None:
+    text = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert result.exit_code == 2, (result.exit_code, text, result.exception)
+    flat = " ".join(text.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())  # Typer's boxes wrap lines
+    for frag in fragments:
+        assert frag in flat, (frag, flat)
+    assert not out.exists(), "wrote into the results directory"
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STUDIES))
+def test_bad_study_exits_2_naming_key_and_value(case, tmp_path, no_ray):
+    sections, fragments = BAD_STUDIES[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(study_text(**sections), encoding="utf-8")
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(path), "--out", str(out)]), fragments, out)
+
+
+def good_study(tmp_path: Path) -> Path:
+    path = tmp_path / "good.toml"
+    path.write_text(study_text(), encoding="utf-8")
+    return path
+
+
+BAD_CALLS = {
+    "trials_zero": (["--trials", "0"], ["--trials", "0"]),
+    "num_cpus_zero": (["--num-cpus", "0"], ["--num-cpus", "0"]),
+    "top_zero": (["--top", "0"], ["--top", "0"]),
+    "set_no_equals": (["--set", "train.max_epochs"], ["train.max_epochs"]),
+    "set_bad_value": (["--set", "train.max_epochs=-3"], ["max_epochs", "-3"]),
+    "set_unknown_key": (["--set", "train.epochz=3"], ["epochz"]),
+    "address_no_port": (["--address", "somehost"], ["--address", "somehost"]),
+    "address_bad_port": (["--address", "10.0.0.1:99999"], ["--address", "99999"]),
+    "num_cpus_with_address": (["--address", "auto", "--num-cpus", "2"], ["--num-cpus", "2"]),
+    "resume_nothing": (["--resume"], ["--resume", "nothing to resume"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CALLS))
+def test_bad_cli_call_exits_2(case, tmp_path, no_ray):
+    extra, fragments = BAD_CALLS[case]
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out), *extra]), fragments, out)
+
+
+def test_missing_study_file(tmp_path, no_ray):
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(tmp_path / "nope.toml"), "--out", str(out)]), ["nope.toml"], out)
+
+
+def test_out_under_a_file_is_refused(tmp_path, no_ray):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(blocker / "out")]), ["not a directory"], blocker / "out")
+
+
+def test_full_output_location_is_refused(tmp_path, no_ray, monkeypatch):
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1024))
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out)]), ["MiB free"], out)
+
+
+def test_read_only_output_location_is_refused(tmp_path, no_ray, monkeypatch):
+    import os
+
+    real = os.access
+    # root ignores chmod: fake a read-only location (the study file stays readable)
+    monkeypatch.setattr(os, "access", lambda p, mode: not (mode & os.W_OK) and real(p, mode))
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out)]), ["not writable"], out)
+
+
+def test_changed_space_is_refused_with_a_diff_unless_forced(tmp_path, no_ray):
+    from hpbench.dispatch.runner import write_study_record
+    from hpbench.study.parse import load_study
+
+    out = tmp_path / "out"
+    write_study_record(load_study(good_study(tmp_path)), out)
+    changed = tmp_path / "changed.toml"
+    changed.write_text(study_text(space="lr = { loguniform = [1e-4, 1e-1] }"), encoding="utf-8")
+    result = invoke(["search", str(changed), "--out", str(out)])
+    assert result.exit_code == 2
+    flat = " ".join(result.output.split())
+    assert "search space changed" in flat and "- lr: loguniform" in flat and "+ lr: loguniform" in flat and "--force" in flat
+    assert sorted(p.name for p in out.iterdir()) == ["study.json", "study.toml"]  # nothing more written
+
+
+def test_a_second_search_on_the_same_results_is_refused(tmp_path, no_ray):
+    import json
+    import os
+    import socket
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".hpbench.lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    result = invoke(["search", str(good_study(tmp_path)), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "another search" in " ".join(result.output.split())
+    assert sorted(p.name for p in out.iterdir()) == [".hpbench.lock"]
+
+
+@pytest.mark.parametrize("case", ["loguniform_zero", "gpus_one_and_a_half", "family_unknown", "device_tpu"])
+def test_bad_study_under_python_O_imports_no_ray(case, tmp_path):
+    sections, fragments = BAD_STUDIES[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(study_text(**sections), encoding="utf-8")
+    out = tmp_path / "out"
+    code = (
+        "import sys\nfrom hpbench.cli import app\n"
+        f"try:\n    app(['search', {str(path)!r}, '--out', {str(out)!r}])\n"
+        "except SystemExit as e:\n    print('ray' in sys.modules, file=sys.stderr); raise\n"
+    )
+    proc = subprocess.run([sys.executable, "-O", "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    flat = " ".join(proc.stderr.split())
+    assert flat.endswith("False"), flat  # Ray was never imported
+    for frag in fragments:
+        assert frag in flat
+    assert not out.exists()
