@@ -66,7 +66,7 @@ def test_count_needs_no_real_tensors():
     big = nn.Linear(4096, 4096)
     c = count_module_step(big, x=torch.zeros(1024, 4096))
     assert c.n_params == 4096 * 4097
-    assert list(big.parameters())[0].device.type == "cpu"  # the model passed in is untouched
+    assert next(iter(big.parameters())).device.type == "cpu"  # the model passed in is untouched
 
 
 def _device(**kw):

@@ -75,3 +75,26 @@ def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None)
     if measured_s and measured_s > 0 and epochs_run > 0:
         out["prediction_error"] = (out["predicted_spent_s"] - measured_s) / measured_s
     return out
+
+
+def trial_predictor(study: Any, *, cache_dir: Any = None) -> Any:
+    """For the dispatcher's driver: ``params -> predicted columns`` on the study's device (the
+    cached device model, measured on first use). A trial whose cost cannot be predicted gets
+    no columns rather than failing the search."""
+    from hpbench.cost.device import device_model
+    from hpbench.study.resolve import trial_config
+
+    target = str(study.config["train"].get("device", "cpu"))
+    if target == "auto":
+        import torch
+
+        target = "cuda:0" if torch.cuda.is_available() else "cpu"
+    dm = device_model(device=target, threads=max(1, int(study.resources.cpus_per_trial)), cache_dir=cache_dir)
+
+    def predict(params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return predict_trial(trial_config(study, params), device_model=dm)
+        except Exception:
+            return {}
+
+    return predict

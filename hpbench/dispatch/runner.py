@@ -46,6 +46,8 @@ class SearchOptions:
     optuna_storage: str | None = None  # any SQLAlchemy URL [default: sqlite file in the results directory]
     resume: bool = False  # require an earlier run to continue from (re-running continues anyway)
     force: bool = False  # continue even though the search space changed
+    budget_flops: float | None = None  # stop launching trials once this many predicted FLOPs are spent
+    budget_s: float | None = None  # ... or this many measured training seconds
 
 
 class ResumeRefused(RuntimeError):
@@ -96,7 +98,7 @@ def _settle_optuna(storage: Any, study_name: str) -> int:
     return len(stale)
 
 
-def _tune_callback(store: ResultsStore, progress: Progress) -> Any:
+def _tune_callback(store: ResultsStore, progress: Progress, *, predict: Any = None, budget: Any = None) -> Any:
     from ray.tune import Callback
 
     class _Recorder(Callback):  # type: ignore[misc]
@@ -106,12 +108,14 @@ def _tune_callback(store: ResultsStore, progress: Progress) -> Any:
             return (Callback, ())
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            store.start(trial.trial_id, trial.config)
+            store.start(trial.trial_id, trial.config, cost=predict(trial.config) if predict else None)
             progress.refresh()
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
             if "epoch" in result:
                 store.epoch(trial.trial_id, result)
+                if budget is not None:
+                    budget.charge(flops=store.trials[trial.trial_id].get("flops_per_epoch") or 0.0, seconds=float(result.get("epoch_s") or 0.0))
                 store.flush()
             progress.refresh()
 
@@ -233,6 +237,11 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     )
     storage_path = opts.storage_path or str((out / ".ray").resolve())
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
+    from hpbench.cost.annotate import trial_predictor
+    from hpbench.dispatch.budget import Budget, stopper
+
+    predict = trial_predictor(study)
+    budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -241,7 +250,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
         ),
         run_config=tune.RunConfig(
             name=f"tune-{int(time.time())}", storage_path=storage_path, verbose=1 if opts.verbose else 0,
-            callbacks=[_tune_callback(store, progress)],
+            callbacks=[_tune_callback(store, progress, predict=predict, budget=budget)],
+            stop=stopper(budget) if budget is not None else None,
             failure_config=tune.FailureConfig(max_failures=study.settings.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         ),

@@ -97,7 +97,8 @@ def error_table(trials: pd.DataFrame) -> Table:
     table = Table(title="Predicted vs measured seconds", header_style="bold")
     for c in ("trials", "median |error|", "P90 |error|", "median signed"):
         table.add_column(c, justify="right")
-    pct = (lambda v: "-" if v is None else f"{v * 100:+.1f}%")
+    def pct(v):
+        return ("-" if v is None else f"{v * 100:+.1f}%")
     table.add_row(str(e["n"]), pct(e["median_abs"]).lstrip("+"), pct(e["p90_abs"]).lstrip("+"), pct(e["median_signed"]))
     return table
 

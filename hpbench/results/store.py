@@ -45,7 +45,7 @@ class ResultsStore:
         self._dirty = True
 
     # -- events from the dispatcher ----------------------------------------------------------
-    def start(self, trial_id: str, params: Mapping[str, Any]) -> None:
+    def start(self, trial_id: str, params: Mapping[str, Any], *, cost: Mapping[str, Any] | None = None) -> None:
         if trial_id not in self.trials:
             self.trials[trial_id] = {"trial": self._next, "trial_id": trial_id}
             self._next += 1
@@ -53,6 +53,7 @@ class ResultsStore:
         row.update({"status": "running", "stop_reason": None, "error": None, "started_at": time.time()})
         for k in self.param_keys:
             row[k] = params.get(k)
+        row.update(cost or {})  # predicted cost columns (hpbench.cost.annotate.predict_trial)
         self._dirty = True
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
@@ -85,6 +86,10 @@ class ResultsStore:
         t["ended_at"] = time.time()
         t["wall_s"] = t["ended_at"] - t.get("started_at", t["ended_at"])
         self._summarise(trial_id)
+        if "flops_per_epoch" in t:  # spent FLOPs, measured seconds, prediction error
+            from hpbench.cost.annotate import spent
+
+            t.update(spent(t, epochs_run=int(t.get("epochs") or 0), measured_s=t.get("train_s")))
         self._dirty = True
 
     def _summarise(self, trial_id: str) -> None:
