@@ -1,0 +1,118 @@
+"""A real two-node Ray cluster on this machine: ``hpbench search --address`` runs a study
+through it, and the results show trials on both nodes.
+
+The cluster runs under ``ray start --block`` in its own process groups, and the test kills
+exactly those groups (even on failure). ``ray stop --force`` would also stop every other
+Ray runtime on the machine (other users' tests), so it is not used.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).parent / "ray")
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_nodes(address: str, n: int, env: dict[str, str], timeout: float = 90) -> None:
+    code = (
+        "import ray, sys, time\n"
+        f"ray.init(address={address!r}, logging_level='ERROR', log_to_driver=False)\n"
+        f"deadline = time.time() + {timeout}\n"
+        f"while len([n for n in ray.nodes() if n['Alive']]) < {n} and time.time() < deadline: time.sleep(0.5)\n"
+        f"sys.exit(0 if len([n for n in ray.nodes() if n['Alive']]) >= {n} else 1)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout + 60)
+    assert proc.returncode == 0, f"cluster did not come up with {n} nodes: {proc.stderr[-2000:]}"
+
+
+@pytest.fixture
+def two_node_cluster():
+    tmp = Path(tempfile.mkdtemp(prefix="hpbc-", dir="/tmp"))  # short: Ray's socket paths are limited
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--num-cpus", "1", "--num-gpus", "0", "--disable-usage-stats", "--block"]
+    procs: list[subprocess.Popen] = []
+    try:
+        procs.append(subprocess.Popen(
+            [RAY, "start", "--head", "--port", str(port), "--temp-dir", str(tmp / "head"), "--include-dashboard", "false",
+             "--node-ip-address", "127.0.0.1", *common],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(5)
+        procs.append(subprocess.Popen(
+            [RAY, "start", "--address", address, "--node-ip-address", "127.0.0.1", *common],
+            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_for_nodes(address, 2, env)
+        yield address, env
+    finally:
+        for p in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        time.sleep(2)
+        for p in reversed(procs):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+
+
+def test_search_through_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
+    study = tmp_path / "cluster.toml"
+    study.write_text("""
+[study]
+name = "cluster"
+metric = "val_accuracy"
+mode = "max"
+trials = 4
+searcher = "random"
+scheduler = "none"
+max_concurrent = 2
+
+[data]
+dataset = "digits"
+
+[model]
+family = "mlp"
+depth = 1
+width = 16
+
+[train]
+max_epochs = 4
+batch_size = 64
+
+[resources]
+cpus_per_trial = 1
+
+[space]
+lr = { loguniform = [1e-3, 1e-1] }
+""", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hpbench.cli", "search", str(study), "--address", address, "--out", str(out)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import hpbench
+
+    trials = hpbench.load(out)
+    assert len(trials) == 4 and (trials["status"] == "finished").all()
+    assert trials["node_id"].notna().all()
+    assert trials["node_id"].nunique() == 2, trials[["trial", "node_id", "pid"]]
