@@ -23,7 +23,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).parent / "ray")
 
-pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 def free_port() -> int:
@@ -73,6 +72,25 @@ def two_node_cluster():
                 os.killpg(p.pid, signal.SIGKILL)
 
 
+def test_device_auto_follows_the_trials_gpu_share():
+    """CPU-only check of GPU placement: ``auto`` picks cuda exactly when Ray gave the trial a GPU."""
+    from hpbench.dispatch.trainable import place
+    from hpbench.study.parse import parse_study
+    from hpbench.study.resolve import trial_config
+
+    raw = {"study": {"name": "g", "mode": "max", "metric": "val_accuracy"}, "data": {"dataset": "digits"},
+           "model": {"family": "mlp"}, "train": {"device": "auto"}, "resources": {"gpus_per_trial": 0.25}}
+    study = parse_study(raw)
+    assert study.resources.gpus_per_trial == 0.25
+    cfg = trial_config(study, {})
+    assert place(cfg, ["0"]).train.device == "cuda"
+    assert place(cfg, []).train.device == "cpu"
+    fixed = trial_config(parse_study({**raw, "train": {"device": "cpu"}}), {})
+    assert place(fixed, ["0"]).train.device == "cpu"
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
 def test_search_through_a_two_node_cluster_uses_both_nodes(two_node_cluster, tmp_path):
     address, env = two_node_cluster
     study = tmp_path / "cluster.toml"

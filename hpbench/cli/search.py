@@ -93,7 +93,7 @@ def search(
             from hpbench.dispatch.repeats import run_repeats
 
             run_repeats(study, store, n_repeats=n_repeats, storage_path=storage_path, console=con)
-    except LockHeld as err:
+    except (LockHeld, ResumeRefused) as err:
         fail(str(err))
     except KeyboardInterrupt:
         con.print(f"interrupted: the finished trials are saved; continue with `hpbench search {study_file} --resume`", highlight=False)

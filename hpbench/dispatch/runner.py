@@ -82,6 +82,17 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
     return Plan(previous=previous, n_total=total, n_new=max(0, total - done))
 
 
+def check_gpus(study: Study) -> None:
+    """A study asking for GPU shares on a cluster without GPUs would wait forever in Tune's
+    queue: refuse it at once."""
+    import ray
+
+    want = study.resources.gpus_per_trial
+    have = float(ray.cluster_resources().get("GPU", 0.0))
+    if want > 0 and have < want:
+        raise ResumeRefused(f"resources.gpus_per_trial = {want}, but the Ray cluster has {have:g} GPUs")
+
+
 def _settle_optuna(storage: Any, study_name: str) -> int:
     """Trials left RUNNING in Optuna's storage by a killed driver are marked FAIL, so that the
     sampler neither waits for them nor learns from half a trial. Returns how many."""
@@ -219,6 +230,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
         console.print(f"{study.name}: all {plan.n_total} trials done (--trials N to extend)", highlight=False)
         return store
     init_ray(opts)
+    check_gpus(study)
     import optuna
     from ray import tune
 
