@@ -82,7 +82,7 @@ def test_evaluate_test_once():
     c = cfg(dataset="wine", test_fraction=0.2, epochs=2)
     out = train(c)
     metrics = evaluate_test(c, out.model)
-    assert set(metrics) == {"test_loss", "test_accuracy"}
+    assert set(metrics) == {"test_loss", "test_accuracy", "test_ece", "test_nll"}
     data = load_data(c, torch.device("cpu"))
     assert len(data.x_test) + len(data.x_val) + len(data.x_train) == 178
     with pytest.raises(ValueError, match="test_fraction"):

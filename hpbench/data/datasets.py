@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from hpbench.registry import Param, Registry
-from hpbench.study.rules import Int
+from hpbench.study.rules import Int, ListOf
 
 DATASETS: Registry[Any] = Registry(what="dataset")
 
@@ -39,13 +39,28 @@ class RawData:
         return 1
 
 
-@DATASETS.register("digits", doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass")
-def _digits(**_: Any) -> RawData:
+_DIGITS = {
+    "classes": Param(ListOf(Int(min=0, max=9), min_len=2, max_len=10), None,
+                     "keep only these digits, relabelled 0..k-1 in the order given (e.g. [5, 6, 7, 8, 9] for transfer studies)"),
+}
+
+
+@DATASETS.register("digits", params=_DIGITS, doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass")
+def _digits(*, classes: tuple[int, ...] | list[int] | None = None, **_: Any) -> RawData:
     from sklearn.datasets import load_digits
 
     d = load_digits()
     x = d.images.astype(np.float32)[:, None, :, :]  # (n, 1, 8, 8)
-    return RawData(x=x, y=d.target.astype(np.int64), task="multiclass", name="digits", image=True)
+    y = d.target.astype(np.int64)
+    if classes is not None:
+        keep = list(classes)
+        if len(set(keep)) != len(keep):
+            raise ValueError(f"data.classes: digits must be distinct, but got {keep}")
+        mask = np.isin(y, keep)
+        relabel = np.full(10, -1, dtype=np.int64)
+        relabel[keep] = np.arange(len(keep))
+        x, y = x[mask], relabel[y[mask]]
+    return RawData(x=x, y=y, task="multiclass", name="digits", image=True)
 
 
 def _sklearn(loader: str, name: str, task: str) -> RawData:

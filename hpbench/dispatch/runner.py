@@ -131,6 +131,7 @@ def _tune_callback(store: ResultsStore, progress: Progress, *, predict: Any = No
             progress.refresh()
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            _save_weights(store, trial)
             store.finish(trial.trial_id)
             store.flush(force=True)
             progress.trial_done(trial.trial_id)
@@ -144,6 +145,18 @@ def _tune_callback(store: ResultsStore, progress: Progress, *, predict: Any = No
             progress.refresh()
 
     return _Recorder()
+
+
+def _save_weights(store: ResultsStore, trial: Any) -> None:
+    """Copy a finished trial's final model from its last Tune checkpoint into the results
+    directory (``weights/<trial>.pt``). Pruned trials have none; a failed copy is reported in
+    the trial's ``error`` column, not raised (the trial itself finished)."""
+    from hpbench.results.weights import save_from_checkpoint
+
+    try:
+        save_from_checkpoint(store.out, int(store.trials[trial.trial_id]["trial"]), trial.checkpoint)
+    except Exception as err:  # the weights are an extra; losing them must not stop the search
+        store.trials[trial.trial_id]["error"] = f"saving weights failed: {err}"[:500]
 
 
 def _error_text(trial: Any) -> str:

@@ -16,6 +16,7 @@ import tempfile
 from typing import Any
 
 from hpbench.dispatch.searchers import OBJECTIVE
+from hpbench.results.weights import WEIGHTS_FILE
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study, TrialConfig
 
@@ -65,7 +66,11 @@ def run_trial(params: dict[str, Any], *, study: Study) -> None:
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory(prefix="hpbench-ckpt-") as d:
-            torch.save({**pending[0], "objective_best": list(best)}, os.path.join(d, STATE_FILE))
+            state = dict(pending[0])
+            final_model = state.pop("final_model", None)  # the last epoch's: the driver saves it (results/<name>/weights/)
+            torch.save({**state, "objective_best": list(best)}, os.path.join(d, STATE_FILE))
+            if final_model is not None:
+                torch.save(final_model, os.path.join(d, WEIGHTS_FILE))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
     train(cfg, report=report, on_state=on_state, start_state=start_state)

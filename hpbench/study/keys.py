@@ -13,6 +13,7 @@ SEARCHERS = ("random", "grid", "tpe")
 SCHEDULERS = ("none", "asha", "median")
 PREPROCESS = ("standardize", "minmax", "augment")
 DEVICES = ("cpu", "cuda", "auto")
+CALIBRATION = ("none", "temperature")
 
 STUDY = {
     "name": Param(Str()),
@@ -37,7 +38,11 @@ DATA = {
     "preprocess": Param(ListOf(OneOf(PREPROCESS, "preprocessing step")), ()),
 }
 
-MODEL = {"family": Param(Str())}
+MODEL = {
+    "family": Param(Str()),
+    "init_from": Param(Str()),  # "RESULTS_DIR:TRIAL": start from a saved trial's weights
+    "freeze": Param(Int(min=1)),  # freeze all but the last k layers (k >= the layer count freezes nothing)
+}
 
 OPTIMIZER = {
     "name": Param(Str(), "adam"),
@@ -59,6 +64,13 @@ TRAIN = {
     "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32),
     "init": Param(Str(), "default"),
     "device": Param(OneOf(DEVICES, "device"), "cpu"),
+    "calibration": Param(OneOf(CALIBRATION, "calibration"), "none"),
+}
+
+DISTILL = {
+    "teacher": Param(Str()),  # "RESULTS_DIR:TRIAL": a finished trial of another study
+    "alpha": Param(Float(min=0.0, max=1.0), 0.5),
+    "temperature": Param(Float(min=0.0, min_open=True), 4.0),
 }
 
 RESOURCES = {
@@ -66,7 +78,7 @@ RESOURCES = {
     "gpus_per_trial": Param(Float(min=0.0), 0.0),
 }
 
-SECTIONS = ("study", "data", "model", "optimizer", "train", "resources", "space")
+SECTIONS = ("study", "data", "model", "optimizer", "train", "resources", "space", "distill")
 
 # Short names for the dimensions people search most: key in [space] -> configuration path.
 ALIASES = {

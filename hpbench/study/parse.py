@@ -28,8 +28,8 @@ from hpbench.train.optimizers import OPTIMIZERS
 
 FILE_SUFFIXES = (".csv", ".parquet")
 TASK_METRICS = {
-    "multiclass": ("loss", "accuracy"),
-    "binary": ("loss", "accuracy"),
+    "multiclass": ("loss", "accuracy", "ece", "nll"),
+    "binary": ("loss", "accuracy", "ece", "nll"),
     "regression": ("loss", "rmse", "r2"),
 }
 
@@ -136,11 +136,19 @@ class _Parser:
         train = self._train()
         resources = Resources(**self.fields("resources", self.section("resources"), K.RESOURCES))
         config = {"data": data, "model": model, "optimizer": optimizer, "train": train}
+        distill = self._distill(searched)
+        if distill is not None:
+            config["distill"] = distill
 
         space = self._space(space_raw, config)
         study["enqueue"] = self._enqueue(study.get("enqueue", ()), space)
         task = self._task(data)
         metrics = self._metrics(task)
+        if task == "regression":
+            if distill is not None:
+                raise self.fail("distill", "applies to classification tasks only, but the dataset is a regression task", shown(str(data["dataset"])))
+            if train.get("calibration", "none") != "none":
+                raise self.fail("train.calibration", "applies to classification tasks only, but the dataset is a regression task", train["calibration"])
         if study["metric"] not in metrics:
             raise self.fail("study.metric", f"must be a metric the trainer reports for this {task or 'dataset'} task ({', '.join(metrics)})", study["metric"])
         if "mode" not in study:
@@ -228,7 +236,32 @@ class _Parser:
         extra = self._union_params([family_params(f) for f in families])
         open_ = extra is None
         model = self.fields("model", table, K.MODEL, extra=extra or {}, open_=open_)
+        if "init_from" in model:
+            model["init_from"] = self._reference("model.init_from", model["init_from"])
+        if ("freeze" in model or "model.freeze" in searched) and "init_from" not in model:
+            raise self.fail("model.freeze", "needs model.init_from (freezing layers of a fresh model trains a random feature extractor)")
         return model
+
+    def _reference(self, key: str, ref: str) -> str:
+        """A ``"RESULTS_DIR:TRIAL"`` reference -> the absolute path of that trial's saved weights."""
+        from hpbench.results.weights import ReferenceError_, resolve_reference
+
+        try:
+            return str(resolve_reference(ref, base_dir=self.base_dir))
+        except ReferenceError_ as err:
+            raise self.fail(key, str(err), ref) from None
+
+    def _distill(self, searched: Mapping[str, str]) -> dict[str, Any] | None:
+        if "distill" not in self.raw:
+            bad = next((p for p in searched if p.startswith("distill.")), None)
+            if bad is not None:
+                raise self.fail(f"space.{searched[bad]}", "needs a [distill] section with a teacher")
+            return None
+        distill = self.fields("distill", self.section("distill"), K.DISTILL)
+        if "teacher" not in distill:
+            raise self.fail("distill.teacher", "is required ('RESULTS_DIR:TRIAL', a finished trial of another study)")
+        distill["teacher"] = self._reference("distill.teacher", distill["teacher"])
+        return distill
 
     @staticmethod
     def _union_params(specs: list[dict[str, Param] | None]) -> dict[str, Param] | None:
@@ -299,6 +332,15 @@ class _Parser:
             "train": K.TRAIN,
             "optimizer": {**K.OPTIMIZER, **(self._union_params([OPTIMIZERS.get(n).params for n in self._optimizer_names() if n in OPTIMIZERS]) or {})},
         }
+        if section == "model" and len(parts) == 2 and parts[1] in ("init_from", "freeze"):
+            if parts[1] == "init_from":
+                raise self.fail(f"space.{key}", "cannot be searched (run one study per saved trial)", shown(path))
+            return K.MODEL[parts[1]]
+        if section == "distill" and len(parts) == 2:
+            if parts[1] in K.DISTILL and parts[1] != "teacher":
+                return K.DISTILL[parts[1]]
+            raise self.fail(f"space.{key}", "unknown key" + (" (the teacher cannot be searched)" if parts[1] == "teacher" else ""),
+                            hint=did_you_mean(parts[1], [k for k in K.DISTILL if k != "teacher"]))
         if section == "model":
             fam = self._union_params([family_params(f) for f in self._families(self._searched())])
             if len(parts) == 2 and (fam is None or parts[1] in fam or parts[1] == "family"):

@@ -14,6 +14,7 @@ from hpbench.space.space import SearchSpace
 from hpbench.study import keys as K
 from hpbench.study.schema import (
     DataConfig,
+    DistillConfig,
     EarlyStoppingConfig,
     ModelConfig,
     OptimizerConfig,
@@ -50,7 +51,8 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             preprocess=tuple(data["preprocess"]),
             options={k: v for k, v in data.items() if k not in K.DATA},
         ),
-        model=ModelConfig(family=model["family"], params={k: v for k, v in model.items() if k != "family"}),
+        model=ModelConfig(family=model["family"], params={k: v for k, v in model.items() if k not in K.MODEL},
+                          init_from=model.get("init_from"), freeze=model.get("freeze")),
         optimizer=OptimizerConfig(name=opt["name"], lr=float(opt["lr"]), params={k: v for k, v in opt.items() if k not in K.OPTIMIZER}),
         train=TrainConfig(
             max_epochs=train["max_epochs"],
@@ -58,8 +60,10 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             init=train["init"],
             early_stopping=EarlyStoppingConfig(**es) if es else None,
             device=train["device"],
+            calibration=train.get("calibration", "none"),
         ),
         metric=study.settings.metric,
         mode=study.settings.mode,
         threads=max(1, int(threads if threads is not None else study.resources.cpus_per_trial)),
+        distill=DistillConfig(**cfg["distill"]) if cfg.get("distill") else None,
     )

@@ -38,6 +38,8 @@ class DataConfig:
 class ModelConfig:
     family: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    init_from: str | None = None  # weights file of a saved trial (transfer learning), resolved by the parser
+    freeze: int | None = None  # freeze all but the last k layers (None: train every layer)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +57,14 @@ class TrainConfig:
     init_params: Mapping[str, Any] = field(default_factory=dict)
     early_stopping: EarlyStoppingConfig | None = None
     device: str = "cpu"
+    calibration: str = "none"  # "temperature": fit temperature scaling on the validation split after training
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillConfig:
+    teacher: str  # weights file of a saved trial, resolved by the parser
+    alpha: float = 0.5  # weight of the soft (teacher) term; 0 = no teacher
+    temperature: float = 4.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +79,7 @@ class TrialConfig:
     metric: str
     mode: str
     threads: int = 1
+    distill: DistillConfig | None = None  # [distill]: learn from a teacher's soft outputs too
 
 
 @dataclass(frozen=True, kw_only=True)

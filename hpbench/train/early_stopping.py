@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-_MINIMIZE_HINTS = ("loss", "error", "rmse", "mse", "mae", "perplexity")
+_MINIMIZE_HINTS = ("loss", "error", "rmse", "mse", "mae", "perplexity", "ece", "nll")
 _MAXIMIZE_HINTS = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "iou")
 
 

@@ -1,5 +1,6 @@
 """Loss and metrics per task: cross-entropy (multiclass), binary cross-entropy with logits
-(binary), MSE (regression). Metrics are named as reported: ``loss``, ``accuracy`` for
+(binary), MSE (regression). Metrics are named as reported: ``loss``, ``accuracy``, ``ece``
+(expected calibration error, 15 bins) and ``nll`` (negative log-likelihood) for
 classification, ``rmse`` and ``r2`` for regression (``val_`` prefixed by the trainer)."""
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ import torch
 from torch import nn
 
 METRICS = {
-    "multiclass": ("loss", "accuracy"),
-    "binary": ("loss", "accuracy"),
+    "multiclass": ("loss", "accuracy", "ece", "nll"),
+    "binary": ("loss", "accuracy", "ece", "nll"),
     "regression": ("loss", "rmse", "r2"),
 }
 
@@ -43,11 +44,17 @@ class _RegressionLoss(nn.Module):
 @torch.no_grad()
 def metrics(task: str, out: torch.Tensor, y: torch.Tensor, loss: float) -> dict[str, float]:
     if task == "multiclass":
-        return {"loss": loss, "accuracy": (out.argmax(dim=1) == y).float().mean().item()}
+        return {"loss": loss, "accuracy": (out.argmax(dim=1) == y).float().mean().item(), **_calibration(out, y)}
     if task == "binary":
-        return {"loss": loss, "accuracy": ((out.reshape(-1) > 0).long() == y).float().mean().item()}
+        return {"loss": loss, "accuracy": ((out.reshape(-1) > 0).long() == y).float().mean().item(), **_calibration(out, y)}
     pred = out.reshape(-1)
     yf = y.to(pred.dtype)
     mse = torch.mean((pred - yf) ** 2).item()
     var = torch.var(yf, unbiased=False).item()
     return {"loss": loss, "rmse": mse**0.5, "r2": 1.0 - mse / var if var > 0 else float("nan")}
+
+
+def _calibration(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    from hpbench.train.calibration import ece, nll
+
+    return {"ece": ece(out, y), "nll": nll(out, y)}

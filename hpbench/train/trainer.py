@@ -7,6 +7,10 @@ It builds the data (tensors preloaded on the trial's device), the model, its ini
 and the optimizer; trains epoch by epoch with Keras-exact early stopping; and hands each
 epoch's metrics to ``report`` (the dispatcher passes Ray Tune's reporter, which may prune the
 trial by raising out of it).
+
+Optional techniques, each in its own module: starting from a saved trial's weights with
+layers frozen (``transfer``), a teacher's soft targets (``distill``) and temperature scaling
+of the final model on the validation split (``calibration``).
 """
 
 from __future__ import annotations
@@ -122,8 +126,20 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     task = data.splits.task
     model = build(cfg, data.splits, device)
     n_params = sum(p.numel() for p in model.parameters())
-    opt = build_optimizer(cfg.optimizer.name, model.parameters(), lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
+    first_fields: dict[str, Any] = {}
+    if cfg.model.init_from is not None:
+        from hpbench.train import transfer
+
+        info = transfer.apply(model, cfg.model.init_from, freeze=cfg.model.freeze)
+        first_fields = {"n_trainable": info.n_trainable, "n_reused": info.n_reused, "new_head": info.new_head}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = build_optimizer(cfg.optimizer.name, trainable, lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
     loss_fn = tasks.loss_fn(task)
+    teacher = None
+    if cfg.distill is not None:
+        from hpbench.train.distill import kd_loss, load_teacher
+
+        teacher = load_teacher(cfg.distill.teacher, device=device, input_shape=data.splits.input_shape, n_outputs=data.splits.n_outputs)
     es_cfg = cfg.train.early_stopping
     es = (
         EarlyStopping(es_cfg.monitor, min_delta=es_cfg.min_delta, patience=es_cfg.patience, mode=es_cfg.mode, baseline=es_cfg.baseline,
@@ -159,7 +175,12 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
             if aug_gen is not None:
                 xb = data.augment(xb, aug_gen)  # type: ignore[misc]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
+            if teacher is None:
+                loss = loss_fn(model(xb), yb)
+            else:
+                with torch.no_grad():
+                    t_out = teacher(xb)
+                loss = kd_loss(model(xb), t_out, yb, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)  # type: ignore[union-attr]
             loss.backward()
             opt.step()
             total.add_(loss.detach(), alpha=len(xb))  # one in-place op, no host sync
@@ -169,6 +190,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
         row["epoch_s"] = time.perf_counter() - e0
         if epoch == 0:
             row["n_params"] = n_params
+            row.update(first_fields)
         diverged = not math.isfinite(train_loss) or not math.isfinite(val["loss"])
         stop = False
         if es is not None:
@@ -182,12 +204,21 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
             reason = StopReason.EARLY_STOPPED
         last = stop or epoch + 1 == cfg.train.max_epochs
         best_epoch = (es.best_epoch + 1) if (es is not None and es.restore_best_weights and best_state is not None) else epoch + 1
+        final: dict[str, Any] = {}
         if last:
             row.update(_final_fields(reason, best_epoch, es))
+            if best_state is not None:
+                model.load_state_dict(best_state)  # the final model: calibrated, saved and returned
+            if cfg.train.calibration == "temperature" and not diverged:
+                from hpbench.train.calibration import calibrate
+
+                row.update(calibrate(_logits(model, data.x_val), data.y_val))
+            if on_state is not None:
+                final = {"final_model": _model_record(cfg, data.splits, model, temperature=row.get("temperature"))}
         history.append(row)
         if on_state is not None:
             on_state({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                      "early_stopping": dict(vars(es)) if es is not None else None, "best_state": best_state, "history": history})
+                      "early_stopping": dict(vars(es)) if es is not None else None, "best_state": best_state, "history": history, **final})
         if report is not None:
             report(row)
         if last:
@@ -210,6 +241,19 @@ def evaluate_test(cfg: TrialConfig, model: torch.nn.Module) -> dict[str, float]:
     assert data.x_test is not None and data.y_test is not None  # internal: test_fraction > 0 makes a test split
     out = evaluate(model, data.x_test, data.y_test, data.splits.task, tasks.loss_fn(data.splits.task))
     return {f"test_{k}": v for k, v in out.items()}
+
+
+@torch.no_grad()
+def _logits(model: torch.nn.Module, x: torch.Tensor, *, chunk: int = 8192) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+
+def _model_record(cfg: TrialConfig, splits: Splits, model: torch.nn.Module, *, temperature: float | None) -> dict[str, Any]:
+    """What a saved weights file holds (hpbench.results.weights): the weights and what rebuilds the model."""
+    return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
+            "family": cfg.model.family, "params": dict(cfg.model.params), "input_shape": tuple(splits.input_shape),
+            "n_outputs": int(splits.n_outputs), "task": splits.task, "temperature": temperature}
 
 
 def _final_fields(reason: StopReason, best_epoch: int, es: EarlyStopping | None) -> dict[str, Any]:
