@@ -136,7 +136,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     opt = build_optimizer(cfg.optimizer.name, trainable, lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
     loss_fn = tasks.loss_fn(task)
     teacher = None
-    if cfg.distill is not None:
+    if cfg.distill is not None and cfg.distill.alpha > 0:  # alpha = 0: hard labels only, no teacher to run
         from hpbench.train.distill import kd_loss, load_teacher
 
         teacher = load_teacher(cfg.distill.teacher, device=device, input_shape=data.splits.input_shape, n_outputs=data.splits.n_outputs)
