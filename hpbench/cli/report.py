@@ -11,7 +11,7 @@ import typer
 
 from hpbench.cli.common import console, fail, read_record
 
-SECTION_NAMES = ("leaderboard", "cost", "matters", "savings", "curves", "prediction")
+SECTION_NAMES = ("leaderboard", "cost", "matters", "savings", "curves", "prediction", "calibration", "distill")
 
 
 def report(

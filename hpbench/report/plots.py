@@ -148,7 +148,10 @@ def _order(label: str) -> tuple[int, float, str]:
 def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:
     """Write every figure the results allow; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
-    made = [pareto(data, out), learning_curves(data, out, top=top), history(data, out), importance(data, out), boxes(data, out)]
+    from hpbench.report.calibration import reliability_plot
+
+    made = [pareto(data, out), learning_curves(data, out, top=top), history(data, out), importance(data, out), boxes(data, out),
+            reliability_plot(data, out)]
     return [p for p in made if p is not None]
 
 
