@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -23,7 +24,15 @@ def test_quickstart_is_accepted_as_written():
     ]
     assert study.space.dim("optimizer.momentum").when == {"optimizer": ("momentum", "nesterov")}
     assert study.config["train"]["early_stopping"]["patience"] == 3
-    assert "torch" not in sys.modules and "ray" not in sys.modules
+
+
+def test_validation_imports_neither_torch_nor_ray():
+    code = (
+        "import sys; from hpbench.study.parse import load_study; load_study(sys.argv[1]); "
+        "print('torch' in sys.modules, 'ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(STUDIES / "quickstart.toml")], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
 
 
 def test_trial_config_applies_params_by_path():
