@@ -1,13 +1,24 @@
-"""Time prediction from a step's ops and a device model.
+"""Time prediction from a step's ops and a device model: a per-op roofline plus per-op overheads.
 
-A step's time is a calibrated sum over its ops (see :class:`~hpbench.cost.device.DeviceModel`):
+Every op the step dispatches (recorded on ``meta`` by :mod:`hpbench.cost.count`) costs a
+dispatch overhead and a kernel time; every ``nn.Module`` call costs Python overhead. The kernel
+time of one op is its roofline on this device, with rates measured by micro-benchmarks
+(:mod:`hpbench.cost.device`) at a range of sizes (small kernels run far below peak):
 
-    t = c_step + c_op · n_ops + c_view · n_views + c_compute · Σ_matmul FLOPs/R(FLOPs) + c_conv · Σ_conv FLOPs/R(FLOPs) + c_memory · Σ_other bytes/BW
+    matmul:      max(FLOPs / R_mm(FLOPs), bytes / BW(bytes))
+    convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
+    attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
+    other ops:   bytes / BW(bytes)               (element-wise, norms, softmax, reductions)
 
-R(f) is the measured matmul FLOP/s at a matmul of f FLOPs (small matmuls run far below peak),
-BW the measured memory bandwidth. The overhead terms dominate small models (the issue's MLP
-step: 1.4 MFLOP in 0.9 ms), the roofline terms large ones. The naive baseline is total FLOPs /
-peak FLOP/s.
+and an epoch is a calibrated sum of these, per kind::
+
+    t = c_epoch + c_step·n_steps + c_module·n_module_calls + c_op·n_forward_ops + c_op_backward·n_backward_ops
+        + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory
+
+The kernel coefficients stay near 1 when the micro-benchmarks describe the kernels well; the
+overhead coefficients are seconds per op (see :mod:`hpbench.cost.suite` for the fit). The
+overhead terms dominate small models (the issue's MLP step: 1.4 MFLOP in 0.9 ms), the roofline
+terms large ones. The naive baseline is total FLOPs / peak FLOP/s.
 """
 
 from __future__ import annotations
@@ -16,37 +27,66 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpbench.cost.count import OpRecord, StepCost
+from hpbench.cost.count import SDPA_MATH_BACKWARD, OpRecord, StepCost
 
 if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
 
-FEATURES = ("step", "op", "view", "compute", "conv", "memory")
+FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "memory")
+TRAIN_PHASES = ("forward", "backward", "optimizer")
+# The phase whose ops pay which overhead: forward ops record autograd nodes; backward ops run in
+# the autograd engine (C++, no Python); optimizer and evaluation ops run without autograd.
+_OP_FEATURE = {"forward": "op", "backward": "op_backward", "optimizer": "op_nograd", "eval": "op_nograd"}
 
 
-def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = ("forward", "backward", "optimizer")) -> dict[str, float]:
-    """The time model's inputs for the ops of the given phases (one 'step' of them)."""
+def matmul_seconds(*, flops: float, nbytes: float, flops_per_s: float, bytes_per_s: float) -> float:
+    """Roofline of one matmul: bound by arithmetic or by moving its operands, whichever is slower
+    (Williams et al. 2009, "Roofline")."""
+    return max(flops / flops_per_s, nbytes / bytes_per_s)
+
+
+def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
+    """(feature, seconds) of one op's kernel on ``device``."""
+    if op.kind == "attention":
+        bh, t_q, t_k, d = op.shape
+        return "matmul", device.attention_seconds(bh=bh, t_q=t_q, t_k=t_k, d=d, backward=op.name.endswith("backward"))
+    if op.kind == "matmul":
+        if "convolution" in op.name:
+            backward = "backward" in op.name
+            return "conv", op.flops / device.conv_rate(op.flops, backward=backward)
+        return "matmul", matmul_seconds(flops=op.flops, nbytes=op.bytes, flops_per_s=device.matmul_rate(op.flops),
+                                        bytes_per_s=device.bandwidth(op.bytes))
+    return "memory", op.bytes / device.bandwidth(op.bytes) if op.bytes else 0.0
+
+
+def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES) -> dict[str, float]:
+    """The time model's inputs for the ops of the given phases (one 'step' of them when a training phase is among them)."""
     ops = list(ops)
     f = dict.fromkeys(FEATURES, 0.0)
-    f["step"] = 1.0
-    # Recurrent layers: forward ops inside them are one fused kernel; their backward ops cannot
-    # be attributed, so the backward op count is scaled by the forward's fused/decomposed ratio.
-    fwd = [op for op in ops if op.phase == "forward"]
-    n_fwd = sum(1 for op in fwd if op.kind != "fused")
+    f["step"] = 1.0 if any(p in TRAIN_PHASES for p in phases) else 0.0
+    # Fused recurrent layers: their forward ops are one kernel; their backward ops cannot be
+    # attributed, so the backward op count is scaled by the forward's kept/decomposed ratio.
+    fwd = [op for op in ops if op.phase == "forward" and op.kind not in ("fused", "module", "free")]
     n_kept = sum(1 for op in fwd if not op.fused)
-    ratio = n_kept / n_fwd if n_fwd and n_kept < n_fwd else 1.0
+    ratio = n_kept / len(fwd) if fwd and n_kept < len(fwd) else 1.0
+    # Fused attention: the math path's backward ops are replaced by the "sdpa_backward" kernel.
+    fused_attention_backward = any(op.name == "sdpa_backward" for op in ops)
     for op in ops:
-        if op.phase not in phases:
+        if op.phase not in phases or op.kind == "replaced":
+            continue
+        if fused_attention_backward and op.phase == "backward" and op.name in SDPA_MATH_BACKWARD:
             continue
         w = ratio if op.phase == "backward" else 1.0
-        if op.kind == "free":
-            f["view"] += 0 if op.fused else w
+        if op.kind == "module":
+            f["module"] += 0.0 if op.fused else 1.0
             continue
-        f["op"] += 0 if op.fused else w
-        if op.kind == "matmul":  # convolutions run other kernels than mm: their own coefficient
-            f["conv" if "conv" in op.name else "compute"] += op.flops / device.matmul_rate(op.flops)
-        else:
-            f["memory"] += op.bytes / device.bandwidth_bytes_per_s
+        if op.kind == "free":
+            f["view"] += 0.0 if op.fused else w
+            continue
+        if op.kind != "fused":
+            name, s = op_kernel(op, device=device)
+            f[name] += s
+        f[_OP_FEATURE[op.phase]] += 0.0 if op.fused else w
     return f
 
 
@@ -57,6 +97,19 @@ def add(a: dict[str, float], b: dict[str, float], scale: float = 1.0) -> dict[st
 def seconds(feats: dict[str, float], coef: dict[str, float]) -> float:
     """t = Σ coef_k · feature_k."""
     return float(sum(coef.get(k, 0.0) * feats.get(k, 0.0) for k in FEATURES))
+
+
+def epoch_features(*, full: StepCost, last: StepCost | None, n_steps: int, device: DeviceModel, eval_cost: StepCost | None = None,
+                   n_eval_chunks: int = 1) -> dict[str, float]:
+    """Features of one epoch: (n_steps - 1) full steps, one last step, the evaluation pass, and the epoch itself."""
+    if n_steps < 1:
+        raise ValueError(f"n_steps must be >= 1, but got {n_steps}")
+    f_full = features(full.ops, device=device)
+    f_last = features((last or full).ops, device=device)
+    f_eval = features((eval_cost or full).ops, device=device, phases=("eval",))
+    out = add(add(f_last, f_full, n_steps - 1), f_eval, n_eval_chunks)
+    out["epoch"] = 1.0
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,17 +129,15 @@ def predict_epoch(*, full: StepCost, last: StepCost | None, n_steps: int, device
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, but got {n_steps}")
     last = last or full
-    f_full = features(full.ops, device=device)
-    f_last = features(last.ops, device=device)
     ev = eval_cost or full
-    f_eval = features(ev.ops, device=device, phases=("eval",))
     epoch_flops = (n_steps - 1) * full.total_flops + last.total_flops
     eval_flops = n_eval_chunks * ev.flops("eval")
     naive = (epoch_flops + eval_flops) / device.peak_flops_per_s
     if device.hypothetical:  # the textbook model: FLOPs / FLOP/s
         step_s, ep_s = full.total_flops / device.peak_flops_per_s, naive
     else:
-        step_s = seconds(f_full, device.coef)
-        ep_s = seconds(add(add(f_last, f_full, n_steps - 1), f_eval, n_eval_chunks), device.coef)
+        step_s = seconds(features(full.ops, device=device), device.coef)
+        ep_s = seconds(epoch_features(full=full, last=last, n_steps=n_steps, device=device, eval_cost=ev, n_eval_chunks=n_eval_chunks),
+                       device.coef)
     return EpochPrediction(flops_per_step=full.total_flops, flops_per_epoch=epoch_flops, eval_flops=eval_flops,
                            step_s=step_s, epoch_s=ep_s, naive_epoch_s=naive)

@@ -1,44 +1,78 @@
-"""The calibration suite: timed training steps of small synthetic networks, from which the
-step-time model's coefficients are fitted. The timed loop body is the trainer's
-(gather a batch, zero_grad, forward, loss, backward, optimizer step, running loss sum)."""
+"""The calibration suite: timed training epochs of small synthetic networks (built from
+``torch.nn`` here, on random data), from which the epoch-time model's coefficients are fitted.
+
+The timed epoch is the trainer's (:func:`hpbench.train.trainer.train`): shuffle, per batch
+gather / zero_grad / forward / loss / backward / optimizer step / running loss sum, then the
+evaluation pass (:func:`hpbench.train.trainer.evaluate`). The probes cover every kind of layer
+the model families use (linear, conv + batch norm + pooling, RNN, GRU, LSTM, attention) at
+widths, depths, batch sizes and input shapes of their own; none is a configuration of
+``benchmarks/cost_model.py`` (which checks the fitted model on hpbench's families and datasets).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from hpbench.cost.predict import FEATURES, features
+import torch
+from torch import nn
+
+from hpbench.cost.predict import FEATURES, epoch_features
 
 
 @dataclass(frozen=True, kw_only=True)
 class Probe:
-    kind: str  # "mlp" or "cnn"
-    n_in: int  # features (mlp) or image side (cnn, 1 channel... c_in channels)
-    depth: int
-    width: int  # units (mlp) or channels (cnn)
+    kind: str  # "mlp", "cnn", "rnn", "gru", "lstm" or "attention"
+    n_in: int  # features (mlp, recurrent, attention: per timestep) or image side (cnn)
+    depth: int  # hidden layers, conv blocks, stacked recurrent / encoder layers
+    width: int  # units, channels, hidden size or d_model
     batch_size: int
+    n_train: int
+    seq_len: int = 1  # timesteps (recurrent, attention)
     optimizer: str = "adam"
+    n_val: int = 200
 
 
 PROBES = (
-    Probe(kind="mlp", n_in=64, depth=1, width=16, batch_size=8),
-    Probe(kind="mlp", n_in=64, depth=1, width=32, batch_size=64, optimizer="sgd"),
-    Probe(kind="mlp", n_in=64, depth=4, width=64, batch_size=32),
-    Probe(kind="mlp", n_in=64, depth=8, width=32, batch_size=16),
-    Probe(kind="mlp", n_in=128, depth=2, width=256, batch_size=256),
-    Probe(kind="mlp", n_in=64, depth=2, width=512, batch_size=128, optimizer="sgd"),
-    Probe(kind="mlp", n_in=256, depth=2, width=1024, batch_size=256),
-    Probe(kind="mlp", n_in=512, depth=1, width=2048, batch_size=512, optimizer="sgd"),
-    Probe(kind="cnn", n_in=8, depth=1, width=8, batch_size=32),
-    Probe(kind="cnn", n_in=16, depth=2, width=16, batch_size=64, optimizer="sgd"),
-    Probe(kind="cnn", n_in=16, depth=2, width=32, batch_size=128),
+    Probe(kind="mlp", n_in=48, depth=1, width=24, batch_size=8, n_train=400),
+    Probe(kind="mlp", n_in=100, depth=3, width=48, batch_size=24, n_train=800, optimizer="sgd"),
+    Probe(kind="mlp", n_in=48, depth=6, width=96, batch_size=48, n_train=1200),
+    Probe(kind="mlp", n_in=100, depth=2, width=384, batch_size=96, n_train=1200, optimizer="momentum"),
+    Probe(kind="mlp", n_in=200, depth=2, width=768, batch_size=192, n_train=1500),
+    Probe(kind="mlp", n_in=100, depth=1, width=1536, batch_size=384, n_train=1500),
+    Probe(kind="mlp", n_in=100, depth=2, width=160, batch_size=1000, n_train=1000),
+    Probe(kind="mlp", n_in=30, depth=5, width=12, batch_size=600, n_train=600, optimizer="rmsprop"),
+    Probe(kind="cnn", n_in=10, depth=1, width=6, batch_size=24, n_train=600),
+    Probe(kind="cnn", n_in=12, depth=2, width=12, batch_size=48, n_train=1000),
+    Probe(kind="cnn", n_in=12, depth=2, width=24, batch_size=96, n_train=1000, optimizer="sgd"),
+    Probe(kind="cnn", n_in=10, depth=1, width=48, batch_size=1000, n_train=1000),
+    Probe(kind="rnn", n_in=3, depth=1, width=24, batch_size=24, n_train=600, seq_len=12),
+    Probe(kind="rnn", n_in=6, depth=2, width=96, batch_size=96, n_train=800, seq_len=16),
+    Probe(kind="gru", n_in=3, depth=1, width=24, batch_size=48, n_train=600, seq_len=12),
+    Probe(kind="gru", n_in=6, depth=1, width=96, batch_size=96, n_train=800, seq_len=16),
+    Probe(kind="lstm", n_in=3, depth=1, width=24, batch_size=24, n_train=600, seq_len=12),
+    Probe(kind="lstm", n_in=6, depth=2, width=96, batch_size=96, n_train=800, seq_len=16),
+    Probe(kind="attention", n_in=6, depth=1, width=24, batch_size=24, n_train=600, seq_len=12),
+    Probe(kind="attention", n_in=6, depth=2, width=96, batch_size=96, n_train=800, seq_len=16),
 )
-QUICK = (PROBES[0], PROBES[2], PROBES[4], PROBES[6], PROBES[8])
+QUICK = PROBES[::2]
+
+
+class _Last(nn.Module):
+    """The last timestep of a recurrent layer's output (a sequence classifier's head input)."""
+
+    def forward(self, x: Any) -> Any:
+        out = x[0] if isinstance(x, tuple) else x
+        return out[:, -1]
+
+
+class _MeanT(nn.Module):
+    def forward(self, x: Any) -> Any:
+        return x.mean(dim=1)
 
 
 def build_probe(p: Probe) -> tuple[Any, tuple[int, ...]]:
-    from torch import nn
-
+    """(model, input shape of one sample)."""
     if p.kind == "mlp":
         layers: list[nn.Module] = []
         w = p.n_in
@@ -47,77 +81,95 @@ def build_probe(p: Probe) -> tuple[Any, tuple[int, ...]]:
             w = p.width
         layers.append(nn.Linear(w, 10))
         return nn.Sequential(*layers), (p.n_in,)
-    layers = []
-    c, side = 1, p.n_in
-    for _ in range(p.depth):
-        layers += [nn.Conv2d(c, p.width, 3, padding=1, bias=False), nn.BatchNorm2d(p.width), nn.ReLU(), nn.MaxPool2d(2)]
-        c, side = p.width, side // 2
-    layers += [nn.Flatten(), nn.Linear(c * side * side, 10)]
-    return nn.Sequential(*layers), (1, p.n_in, p.n_in)
+    if p.kind == "cnn":
+        layers = []
+        c, side = 1, p.n_in
+        for _ in range(p.depth):
+            layers += [nn.Conv2d(c, p.width, 3, padding=1, bias=False), nn.BatchNorm2d(p.width), nn.ReLU(), nn.MaxPool2d(2)]
+            c, side = p.width, side // 2
+        layers += [nn.Flatten(), nn.Linear(c * side * side, 10)]
+        return nn.Sequential(*layers), (1, p.n_in, p.n_in)
+    if p.kind in ("rnn", "gru", "lstm"):
+        cell = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}[p.kind]
+        return nn.Sequential(cell(p.n_in, p.width, num_layers=p.depth, batch_first=True), _Last(), nn.Linear(p.width, 10)), (p.seq_len, p.n_in)
+    if p.kind == "attention":
+        enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(p.width, 4, 2 * p.width, dropout=0.0, batch_first=True), p.depth,
+                                    enable_nested_tensor=False)
+        return nn.Sequential(nn.Linear(p.n_in, p.width), enc, _MeanT(), nn.Linear(p.width, 10)), (p.seq_len, p.n_in)
+    raise ValueError(f"probe kind must be one of mlp, cnn, rnn, gru, lstm, attention, but got {p.kind!r}")
 
 
-def time_steps(model: Any, *, x: Any, y: Any, batch_size: int, optimizer: str, device: str, min_s: float = 0.08, repeats: int = 3) -> float:
-    """Median seconds per training step, with the trainer's loop body."""
-
-    import torch
-
+def time_epochs(model: Any, *, x: Any, y: Any, x_val: Any, y_val: Any, batch_size: int, optimizer: str, device: str,
+                n_epochs: int = 3) -> float:
+    """Seconds of an epoch of the trainer's loop: the fastest of ``n_epochs`` after one warm-up
+    epoch (on a shared machine, other processes only ever add time)."""
     from hpbench.cost.device import _timer
     from hpbench.train.optimizers import build_optimizer
+    from hpbench.train.trainer import evaluate
 
     now = _timer(device)
     opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params={})
     loss_fn = torch.nn.CrossEntropyLoss()
     n = len(x)
-    total = torch.zeros((), device=device)
+    gen = torch.Generator().manual_seed(0)
 
-    def step(i: int) -> None:
-        nonlocal total
-        idx = perm[(i * batch_size) % max(n - batch_size, 1):][:batch_size]
-        xb, yb = x[idx], y[idx]
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
-        total += loss.detach() * len(xb)
+    def epoch() -> None:
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device) if batch_size < n else None
+        total = torch.zeros((), device=device)
+        for i in range(0, n, batch_size):
+            if perm is None:
+                xb, yb = x, y
+            else:
+                idx = perm[i : i + batch_size]
+                xb, yb = x[idx], y[idx]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            total.add_(loss.detach(), alpha=len(xb))
+        float(total.item())
+        evaluate(model, x_val, y_val, "multiclass", loss_fn)
 
-    perm = torch.randperm(n).to(device)
-    for i in range(2):
-        step(i)
-    t0 = now()
-    step(0)
-    one = max(now() - t0, 1e-6)
-    k = max(1, int(min_s / one))
+    epoch()
     samples = []
-    for _ in range(repeats):
+    for _ in range(n_epochs):
         t0 = now()
-        for i in range(k):
-            step(i)
-        samples.append((now() - t0) / k)
-    samples.sort()
-    return samples[len(samples) // 2]
+        epoch()
+        samples.append(now() - t0)
+    return min(samples)
 
 
 def probe_features(p: Probe, base: Any) -> dict[str, float]:
-    import torch
+    """The epoch-time model's features of one probe epoch on the device ``base``."""
+    import math
 
-    from hpbench.cost.count import count_module_step
+    from hpbench.cost.count import count_module_step, n_steps
 
     model, shape = build_probe(p)
-    cost = count_module_step(model, x=torch.zeros((p.batch_size, *shape)), y=torch.zeros(p.batch_size, dtype=torch.int64),
-                             loss_fn=torch.nn.CrossEntropyLoss(), optimizer=p.optimizer, n_source=4 * p.batch_size)
-    return features(cost.ops, device=base)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    steps, bs, last_bs = n_steps(n_train=p.n_train, batch_size=p.batch_size)
+
+    def count(b: int, eval_size: int | None) -> Any:
+        return count_module_step(model, x=torch.zeros((b, *shape)), y=torch.zeros(b, dtype=torch.int64), loss_fn=loss_fn,
+                                 optimizer=p.optimizer, n_source=p.n_train,
+                                 eval_x=torch.zeros((eval_size, *shape)) if eval_size else None)
+
+    full = count(bs, min(p.n_val, 8192))
+    last = count(last_bs, None) if last_bs != bs else None
+    return epoch_features(full=full, last=last, n_steps=steps, device=base, eval_cost=full, n_eval_chunks=math.ceil(p.n_val / 8192))
 
 
 def measure_probe(p: Probe, *, device: str) -> float:
-    import torch
 
     torch.manual_seed(0)
     model, shape = build_probe(p)
     model = model.to(device)
-    n = 4 * p.batch_size
-    x = torch.randn((n, *shape), device=device)
-    y = torch.randint(0, 10, (n,), device=device)
-    return time_steps(model, x=x, y=y, batch_size=p.batch_size, optimizer=p.optimizer, device=device)
+    x = torch.randn((p.n_train, *shape), device=device)
+    y = torch.randint(0, 10, (p.n_train,), device=device)
+    xv = torch.randn((p.n_val, *shape), device=device)
+    yv = torch.randint(0, 10, (p.n_val,), device=device)
+    return time_epochs(model, x=x, y=y, x_val=xv, y_val=yv, batch_size=p.batch_size, optimizer=p.optimizer, device=device)
 
 
 def fit_coef(rows: list[tuple[dict[str, float], float]]) -> tuple[dict[str, float], float]:
@@ -126,7 +178,7 @@ def fit_coef(rows: list[tuple[dict[str, float], float]]) -> tuple[dict[str, floa
     import numpy as np
     from scipy.optimize import nnls
 
-    a = np.array([[f[k] / t for k in FEATURES] for f, t in rows])
+    a = np.array([[f.get(k, 0.0) / t for k in FEATURES] for f, t in rows])
     scale = a.max(axis=0)
     scale[scale == 0] = 1.0
     c, _ = nnls(a / scale, np.ones(len(rows)))
@@ -136,6 +188,10 @@ def fit_coef(rows: list[tuple[dict[str, float], float]]) -> tuple[dict[str, floa
     return coef, errs[len(errs) // 2]
 
 
+def measure_rows(base: Any, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float]]:
+    """(features, measured epoch seconds) of each probe."""
+    return [(probe_features(p, base), measure_probe(p, device=device)) for p in probes]
+
+
 def fit(base: Any, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> tuple[dict[str, float], float]:
-    rows = [(probe_features(p, base), measure_probe(p, device=device)) for p in (probes or (QUICK if quick else PROBES))]
-    return fit_coef(rows)
+    return fit_coef(measure_rows(base, device=device, probes=probes or (QUICK if quick else PROBES)))
