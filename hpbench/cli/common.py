@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -16,8 +17,14 @@ from hpbench.results.files import STUDY_JSON
 EXIT_USAGE = 2
 
 
+PIPE_WIDTH = 160  # tables printed to a pipe or a CI log are not squeezed into 80 columns
+
+
 def console() -> Console:
-    return Console()
+    con = Console()
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con = Console(width=PIPE_WIDTH)
+    return con
 
 
 def fail(err: StudyError | str) -> NoReturn:

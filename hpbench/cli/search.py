@@ -100,9 +100,10 @@ def search(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    from hpbench.report.leaderboard import print_leaderboard
-    from hpbench.results.tables import trials_frame
+    from hpbench.report.data import load_report
+    from hpbench.report.sections import print_report
 
-    df = trials_frame([t for t in store.trials.values() if not t.get("repeat")], store.param_keys)
-    print_leaderboard(con, df, metric=study.settings.metric, mode=study.settings.mode, params=study.space.keys(), top=top)
+    # The ranking, and per value of each searched dimension what it achieved ("which
+    # optimizer / init wins here?"); the full report is `hpbench report`.
+    print_report(con, load_report(target, storage=storage), sections=["leaderboard", "matters"], top=top)
     con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)

@@ -26,7 +26,7 @@ N_BINS = 3  # continuous dimensions are shown in this many equal-count bins
 def _groups(data: ReportData, key: str) -> pd.Series:
     col = data.trials[key]
     numeric = pd.api.types.is_float_dtype(col) or (pd.api.types.is_integer_dtype(col) and col.nunique() > 6)
-    if not numeric or col.notna().sum() < N_BINS:
+    if not numeric or col.nunique() <= N_BINS:  # few distinct values: one row each
         return col.map(lambda v: "(inactive)" if v is None or v is pd.NA or v != v else fmt(v)).astype("string")
     log = "loguniform" in data.space.get(key, "")
     vals = col.astype(float)
@@ -74,12 +74,15 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
     if len(done) < 3:
         return {"available": False, "note": f"{len(done)} completed trials in the Optuna study; importance needs at least 3"}
     all_keys = sorted({k for t in done for k in t.params})
-    common = [k for k in all_keys if all(k in t.params for t in done)]
+    varied = [k for k in all_keys if len({repr(t.params.get(k)) for t in done if k in t.params}) > 1]
+    common = [k for k in varied if all(k in t.params for t in done)]
+    if not varied:
+        return {"available": False, "note": "no searched parameter took more than one value"}
     result: dict[str, Any] = {"available": True, "evaluator": evaluator, "n_trials": len(done), "scores": {}, "conditional": {}}
     try:
         scores = optuna.importance.get_param_importances(study, evaluator=make(), params=common)
         result["scores"] = {k: float(v) for k, v in scores.items()}
-        for key in (k for k in all_keys if k not in common):
+        for key in (k for k in varied if k not in common):
             sub = [t for t in done if key in t.params]
             if len(sub) < 3:
                 result["conditional"][key] = {"n_trials": len(sub), "score": None}
