@@ -21,7 +21,7 @@ from typing import Any
 
 from hpbench.cost import formulas as F
 
-PHASES = ("forward", "backward", "optimizer", "eval")
+PHASES = ("forward", "backward", "optimizer", "eval")  # and "optimizer_init": the first update's state creation, once per trial
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {
@@ -217,10 +217,15 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
         rec.phase = "backward"
         if loss.requires_grad:
             loss.backward()
-        rec.phase = "optimizer"
         rec.fused_depth = 0
         if opt is not None:
+            # The first update also creates the optimizer's state (zeros_like per moment): record
+            # it as "optimizer_init" (counted by no phase) and a second, steady-state update as the step's.
+            rec.phase = "optimizer_init"
             opt.step()
+            rec.phase = "optimizer"
+            opt.step()
+        rec.phase = "optimizer"
         if eval_x is not None:
             rec.phase = "eval"
             model.eval()

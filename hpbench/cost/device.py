@@ -1,8 +1,8 @@
 """The device model: what one local device achieves, measured once and cached per machine.
 
 Measured (``calibrate``) by micro-benchmarks: matmul FLOP/s over a range of sizes, convolution
-FLOP/s (forward and backward) over a range of sizes, memory bandwidth of an element-wise op
-over a range of sizes (cache to DRAM), per-op overhead (a tiny add); then the coefficients of
+FLOP/s (forward and backward) over a range of sizes, fused attention time over a range of
+shapes, memory bandwidth (a large copy), per-op overhead (a tiny add); then the coefficients of
 the epoch-time model in :mod:`hpbench.cost.predict`, fitted (non-negative least squares,
 relative error) to timed training epochs of a suite of synthetic networks (:mod:`hpbench.cost.suite`). Cached as JSON with the hardware and
 library versions it was measured with; a cache whose versions differ is measured again.
@@ -54,8 +54,6 @@ class DeviceModel:
     conv_flops: tuple[float, ...] = ()  # FLOPs of the measured convolutions (ascending)
     conv_flops_per_s: tuple[float, ...] = ()  # achieved forward FLOP/s at each
     conv_backward_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s of convolution_backward (2x forward FLOPs)
-    bandwidth_bytes: tuple[float, ...] = ()  # bytes moved by the measured element-wise ops (ascending)
-    bandwidth_curve: tuple[float, ...] = ()  # achieved bytes/s at each (cache-resident sizes run faster)
     attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d) forward, then backward
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
@@ -98,14 +96,12 @@ class DeviceModel:
         return attention_block_seconds(bh=bh, work=t_q * t_k * d, per_block_s=a, per_work_s=b)
 
     def bandwidth(self, nbytes: float) -> float:
-        """Achieved bytes/s of an element-wise op moving ``nbytes``: the measured curve (flat
-        beyond its ends), or the large-copy bandwidth."""
-        xs, ys = self.bandwidth_bytes, self.bandwidth_curve
-        if not xs:
-            return self.bandwidth_bytes_per_s
-        if nbytes <= xs[0]:
-            return ys[0]
-        return interp_loglog(xs, ys, nbytes)
+        """Bytes/s of a memory-bound op: the large-copy (DRAM) bandwidth at every size. In a
+        training step the weights, activations, gradients and optimizer state of consecutive
+        ops rarely stay cache-resident, and ops small enough to fit are bound by their dispatch
+        overhead anyway (an element-wise add timed alone on hot cached buffers runs 3x faster
+        than the same op in a step: measured here, it made the fitted memory coefficient 5)."""
+        return self.bandwidth_bytes_per_s
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -116,7 +112,7 @@ class DeviceModel:
     def from_dict(cls, d: dict[str, Any]) -> DeviceModel:
         d = {k: v for k, v in d.items() if k != "schema"}
         for k in ("matmul_flops", "matmul_flops_per_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
-                  "bandwidth_bytes", "bandwidth_curve", "attention_coef"):
+                  "attention_coef"):
             d[k] = tuple(d.get(k, ()))
         return cls(**d)
 
@@ -270,20 +266,6 @@ def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[in
     return tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows)
 
 
-def measure_bandwidth_curve(*, device: str, overhead_s: float = 0.0, sizes: tuple[int, ...] = (1 << 10, 1 << 13, 1 << 16, 1 << 19, 1 << 22),
-                            ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Bytes/s of an element-wise add of ``n`` floats (reads 2n, writes n) for each n, from L1-resident to DRAM."""
-    import torch
-
-    xs, ys = [], []
-    for n in sizes:
-        a, b, c = (torch.randn(n, device=device) for _ in range(3))
-        s = time_call(lambda a=a, b=b, c=c: torch.add(a, b, out=c), device=device, repeats=3)
-        xs.append(12.0 * n)
-        ys.append(12.0 * n / _kernel_s(s, overhead_s))
-    return tuple(xs), tuple(ys)
-
-
 # (batch · heads, sequence length, head dim) of the measured attention kernels
 ATTENTION_SHAPES = ((32, 8, 8), (64, 20, 4), (128, 16, 16), (256, 12, 24), (96, 32, 32), (64, 64, 16), (512, 24, 8))
 
@@ -352,14 +334,13 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         mf, mr = measure_matmul(device=device, sizes=sizes, overhead_s=oh)
         log(f"{device}: convolution FLOP/s (forward, backward) over {len(CONV_SHAPES)} shapes")
         cf, cr, cbr = measure_conv(device=device, overhead_s=oh)
-        log(f"{device}: memory bandwidth (element-wise, 12 KB..48 MB)")
+        log(f"{device}: memory bandwidth")
         bw = measure_bandwidth(device=device)
-        bx, by = measure_bandwidth_curve(device=device, overhead_s=oh)
         log(f"{device}: fused attention over {len(ATTENTION_SHAPES)} shapes")
         att = measure_attention(device=device, overhead_s=oh)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_flops=mf, matmul_flops_per_s=mr,
                            peak_flops_per_s=max(mr), bandwidth_bytes_per_s=bw, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
-                           conv_backward_flops_per_s=cbr, bandwidth_bytes=bx, bandwidth_curve=by, attention_coef=att)
+                           conv_backward_flops_per_s=cbr, attention_coef=att)
         log(f"{device}: timing the calibration suite of training epochs")
         coef, err = suite.fit(base, device=device, quick=quick)
     finally:

@@ -8,12 +8,12 @@ time of one op is its roofline on this device, with rates measured by micro-benc
     matmul:      max(FLOPs / R_mm(FLOPs), bytes / BW(bytes))
     convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
-    other ops:   bytes / BW(bytes)               (element-wise, norms, softmax, reductions)
+    other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart)
 
 and an epoch is a calibrated sum of these, per kind::
 
     t = c_epoch + c_step·n_steps + c_module·n_module_calls + c_op·n_forward_ops + c_op_backward·n_backward_ops
-        + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory
+        + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory + c_memory_strided·Σ memory_strided
 
 The kernel coefficients stay near 1 when the micro-benchmarks describe the kernels well; the
 overhead coefficients are seconds per op (see :mod:`hpbench.cost.suite` for the fit). The
@@ -32,7 +32,10 @@ from hpbench.cost.count import SDPA_MATH_BACKWARD, OpRecord, StepCost
 if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
 
-FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "memory")
+FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "memory", "memory_strided")
+# Memory-bound ops that walk 4-D or strided data (pooling windows, per-channel norm statistics,
+# softmax rows) run well below a streaming element-wise op's bandwidth: their own coefficient.
+
 TRAIN_PHASES = ("forward", "backward", "optimizer")
 # The phase whose ops pay which overhead: forward ops record autograd nodes; backward ops run in
 # the autograd engine (C++, no Python); optimizer and evaluation ops run without autograd.
@@ -56,7 +59,8 @@ def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
             return "conv", op.flops / device.conv_rate(op.flops, backward=backward)
         return "matmul", matmul_seconds(flops=op.flops, nbytes=op.bytes, flops_per_s=device.matmul_rate(op.flops),
                                         bytes_per_s=device.bandwidth(op.bytes))
-    return "memory", op.bytes / device.bandwidth(op.bytes) if op.bytes else 0.0
+    feature = "memory_strided" if op.kind in ("norm", "softmax") or "pool" in op.name else "memory"
+    return feature, op.bytes / device.bandwidth(op.bytes) if op.bytes else 0.0
 
 
 def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES) -> dict[str, float]:
@@ -83,7 +87,7 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
         if op.kind == "free":
             f["view"] += 0.0 if op.fused else w
             continue
-        if op.kind != "fused":
+        if op.kind != "fused" and not (op.fused and op.kind != "matmul"):  # a fused layer's element-wise work stays in cache
             name, s = op_kernel(op, device=device)
             f[name] += s
         f[_OP_FEATURE[op.phase]] += 0.0 if op.fused else w

@@ -172,19 +172,29 @@ def measure_probe(p: Probe, *, device: str) -> float:
     return time_epochs(model, x=x, y=y, x_val=xv, y_val=yv, batch_size=p.batch_size, optimizer=p.optimizer, device=device)
 
 
-def fit_coef(rows: list[tuple[dict[str, float], float]]) -> tuple[dict[str, float], float]:
-    """Non-negative least squares on relative error: min Σ (f·c / t - 1)², c >= 0.
-    Returns the coefficients and the median relative error of the fit."""
+# Kernel terms whose rates the device's micro-benchmarks measure directly (matmul and fused
+# attention in "matmul", convolution in "conv"): pure roofline, coefficient 1, not fitted.
+FIXED = {"matmul": 1.0, "conv": 1.0}
+
+
+def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, float] | None = None) -> tuple[dict[str, float], float]:
+    """Non-negative least squares on relative error: min Σ (f·c / t - 1)², c >= 0, with the
+    ``fixed`` coefficients held (their terms taken off t first). Returns the coefficients and the
+    median relative error of the fit."""
     import numpy as np
     from scipy.optimize import nnls
 
-    a = np.array([[f.get(k, 0.0) / t for k in FEATURES] for f, t in rows])
+    fixed = FIXED if fixed is None else fixed
+    free = [k for k in FEATURES if k not in fixed]
+    a = np.array([[f.get(k, 0.0) / t for k in free] for f, t in rows])
+    rhs = np.array([1.0 - sum(v * f.get(k, 0.0) for k, v in fixed.items()) / t for f, t in rows])
     scale = a.max(axis=0)
     scale[scale == 0] = 1.0
-    c, _ = nnls(a / scale, np.ones(len(rows)))
+    c, _ = nnls(a / scale, rhs)
     c = c / scale
-    coef = {k: float(v) for k, v in zip(FEATURES, c, strict=True)}
-    errs = sorted(abs(float(np.dot(a[i], c)) - 1.0) for i in range(len(rows)))
+    coef = {**{k: float(v) for k, v in zip(free, c, strict=True)}, **fixed}
+    coef = {k: coef[k] for k in FEATURES}
+    errs = sorted(abs(sum(coef[k] * f.get(k, 0.0) for k in FEATURES) / t - 1.0) for f, t in rows)
     return coef, errs[len(errs) // 2]
 
 
