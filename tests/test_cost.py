@@ -148,3 +148,101 @@ def test_budget_stopper():
     assert b.exhausted()
     with pytest.raises(ValueError, match="got 0"):
         Budget(flops=0)
+
+
+# -- the per-op roofline time model (pure formulas; no timing assertions) ---------------------------
+
+def test_interp_loglog():
+    from hpbench.cost.device import interp_loglog
+
+    xs, ys = (1e3, 1e6), (1e8, 1e11)
+    assert interp_loglog(xs, ys, 1e3) == pytest.approx(1e8)
+    assert interp_loglog(xs, ys, math.sqrt(1e3 * 1e6)) == pytest.approx(math.sqrt(1e8 * 1e11))  # geometric midpoint
+    assert interp_loglog(xs, ys, 1e9) == 1e11  # flat beyond the last point
+    assert interp_loglog(xs, ys, 1e2) == pytest.approx(1e7)  # below the first: time flat (rate ∝ size)
+    with pytest.raises(ValueError, match="at least one point"):
+        interp_loglog((), (), 1.0)
+
+
+def test_matmul_roofline_and_attention_blocks():
+    from hpbench.cost.device import attention_block_seconds
+    from hpbench.cost.predict import matmul_seconds
+
+    assert matmul_seconds(flops=1e9, nbytes=1e3, flops_per_s=1e11, bytes_per_s=1e10) == pytest.approx(1e-2)  # arithmetic bound
+    assert matmul_seconds(flops=1e3, nbytes=1e9, flops_per_s=1e11, bytes_per_s=1e10) == pytest.approx(1e-1)  # memory bound
+    assert attention_block_seconds(bh=10, work=100, per_block_s=1e-6, per_work_s=1e-8) == pytest.approx(10 * (1e-6 + 1e-6))
+    dev = _device(attention_coef=(1e-6, 1e-9, 2e-6, 2e-9))
+    assert dev.attention_seconds(bh=4, t_q=8, t_k=8, d=16, backward=True) == pytest.approx(4 * (2e-6 + 2e-9 * 8 * 8 * 16))
+    assert _device().attention_seconds(bh=4, t_q=8, t_k=8, d=16) > 0  # unmeasured: matmul roofline of its FLOPs
+
+
+def test_conv_rate_falls_back_to_matmul_curve():
+    dev = _device()
+    assert dev.conv_rate(1e6) == dev.matmul_rate(1e6)
+    dev = _device(conv_flops=(1e6, 1e9), conv_flops_per_s=(1e9, 1e10), conv_backward_flops_per_s=(5e8, 5e9))
+    assert dev.conv_rate(1e9) == 1e10 and dev.conv_rate(1e9, backward=True) == 5e9
+
+
+def test_fit_coef_recovers_coefficients_and_holds_fixed_ones():
+    from hpbench.cost.suite import fit_coef
+
+    true = {"step": 1e-4, "op": 3e-6, "matmul": 1.0, "memory": 2.0}
+    rows = []
+    for i in range(1, 9):
+        f = {"step": float(10 * i), "op": float(100 * i * i), "matmul": 1e-3 * (9 - i), "memory": 1e-4 * (i % 3 + 1)}
+        rows.append((f, sum(true[k] * f[k] for k in true)))
+    coef, err = fit_coef(rows, fixed={"matmul": 1.0})
+    assert coef["matmul"] == 1.0 and err < 1e-6
+    for k in ("step", "op", "memory"):
+        assert coef[k] == pytest.approx(true[k], rel=1e-4)
+
+
+def test_steady_state_optimizer_step_is_recorded():
+    c = count_module_step(nn.Linear(10, 10), x=torch.zeros(4, 10), optimizer="adam")
+    init = [op.name for op in c.ops if op.phase == "optimizer_init"]
+    step = [op.name for op in c.ops if op.phase == "optimizer"]
+    assert "zeros_like" in init and "zeros_like" not in step  # Adam's state is created once, not every step
+    assert c.optimizer_flops > 0
+
+
+def test_module_calls_and_recurrent_fusion():
+    class Net(nn.Module):
+        def __init__(self, cell):
+            super().__init__()
+            self.rnn, self.head = cell(3, 8, batch_first=True), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.rnn(x)[0][:, -1])
+
+    lstm = count_module_step(Net(nn.LSTM), x=torch.zeros(2, 5, 3))
+    gru = count_module_step(Net(nn.GRU), x=torch.zeros(2, 5, 3))
+    assert sum(op.kind == "module" for op in lstm.ops if op.phase == "forward") == 3  # Net, rnn, head
+    # on CPU an LSTM trains as one oneDNN kernel per layer; a GRU runs its per-timestep ops one by one
+    assert any(op.fused for op in lstm.ops) and not any(op.fused for op in gru.ops)
+    dev = _device()
+    assert features(gru.ops, device=dev)["op"] > features(lstm.ops, device=dev)["op"]
+
+
+def test_attention_is_one_fused_op_and_flops_are_unchanged():
+    layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+    c = count_module_step(layer, x=torch.zeros(2, 6, 32, requires_grad=True))
+    att = [op for op in c.ops if op.kind == "attention"]
+    assert [op.name for op in att] == ["sdpa", "sdpa_backward"] and att[0].shape == (2 * 4, 6, 6, 8)
+    assert all(op.flops == 0 for op in att)  # its FLOPs stay with the math-path ops it replaces
+    assert any(op.kind == "replaced" for op in c.ops)
+    assert _matmul(c, "forward") > 0
+
+
+def test_epoch_features_sum_steps_eval_and_epoch():
+    from hpbench.cost.predict import epoch_features
+
+    dev = _device()
+    step = count_module_step(nn.Linear(8, 4), x=torch.zeros(4, 8), eval_x=torch.zeros(16, 8))
+    one = features(step.ops, device=dev)
+    ev = features(step.ops, device=dev, phases=("eval",))
+    f = epoch_features(full=step, last=None, n_steps=5, device=dev, eval_cost=step, n_eval_chunks=1)
+    assert f["epoch"] == 1.0 and f["step"] == 5.0 and ev["step"] == 0.0
+    assert f["op"] == pytest.approx(5 * one["op"] + ev["op"])
+    assert f["op_nograd"] == pytest.approx(5 * one["op_nograd"] + ev["op_nograd"])
+    with pytest.raises(ValueError, match="got 0"):
+        epoch_features(full=step, last=None, n_steps=0, device=dev)
