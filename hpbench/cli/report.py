@@ -22,6 +22,8 @@ def report(
     plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG figures into this directory.")] = None,
     html: Annotated[bool, typer.Option("--html", help="With --plots: also write report.html with the figures embedded.")] = False,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL the search used [default: RESULTS/optuna.db].")] = None,
+    budget_flops: Annotated[float | None, typer.Option("--budget-flops", help="Cost section: the best trial whose predicted FLOPs (to max epochs) fit in N.")] = None,
+    budget_s: Annotated[float | None, typer.Option("--budget-s", help="Cost section: the best trial whose predicted seconds fit in N.")] = None,
 ) -> None:
     """Print the report of a finished or running search."""
     from hpbench.report.data import load_report
@@ -31,6 +33,10 @@ def report(
     for s in section or ():
         if s not in SECTION_NAMES:
             fail(f"Invalid value for '--section': {s!r} is not one of {', '.join(SECTION_NAMES)}.")
+    for flag, value in (("--budget-flops", budget_flops), ("--budget-s", budget_s)):
+        if value is not None and not value > 0:
+            fail(f"Invalid value for '{flag}': must be > 0, but got {value}.")
+    budgets = {"budget_flops": budget_flops, "budget_s": budget_s}
     if html and plots is None:
         fail("--html needs --plots DIR (the page is written next to the figures)")
     try:
@@ -38,9 +44,9 @@ def report(
     except FileNotFoundError as err:
         fail(str(err))
     if as_json:
-        typer.echo(json.dumps(report_json(data, sections=section, top=top), indent=2, default=str))
+        typer.echo(json.dumps(report_json(data, sections=section, top=top, budgets=budgets), indent=2, default=str))
     else:
-        print_report(console(), data, sections=section, top=top)
+        print_report(console(), data, sections=section, top=top, budgets=budgets)
     if plots is not None:
         from hpbench.report.plots import write_html, write_plots
 

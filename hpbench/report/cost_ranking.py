@@ -1,7 +1,8 @@
-"""Cost ranking: the Pareto front of metric vs cost (no trial both better and cheaper) and
-the best trial under a few budgets. Uses the cost engineer's pure functions in
-``hpbench/report/cost.py`` when they exist; otherwise the front is computed here from the
-columns the results hold (predicted FLOPs when present, else measured seconds)."""
+"""Cost ranking: the Pareto front of metric vs cost (no trial both better and cheaper), the
+best trial under FLOPs / seconds budgets (``hpbench report --budget-flops N --budget-s N``; a few
+quantile budgets of the chosen cost when none is given) and the metric per unit cost. The
+ranking itself is :mod:`hpbench.report.cost`'s pure functions; this module picks the columns
+and renders."""
 
 from __future__ import annotations
 
@@ -12,81 +13,89 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.report import cost as C
 from hpbench.report.data import ReportData, fmt, records
 from hpbench.report.leaderboard import hyperparameters
 
+# The cost a budget is charged in, by preference: predicted to max epochs, then what was spent.
+FLOPS_COLUMNS = ("predicted_flops", "flops_spent")
+SECONDS_COLUMNS = ("predicted_s", "measured_s", "train_s")
+
 
 def pareto_front(df: pd.DataFrame, *, value: str, cost: str, mode: str) -> pd.DataFrame:
-    """Rows not dominated by a row that is at least as good and at least as cheap (and strictly
-    better in one), cheapest first."""
-    d = df[df[value].notna() & df[cost].notna()].sort_values([cost, value], ascending=[True, mode == "min"], kind="stable")
-    keep, best = [], None
-    for i, row in d.iterrows():
-        v = float(row[value])
-        if best is None or (v > best if mode == "max" else v < best):
-            keep.append(i)
-            best = v
-    return d.loc[keep]
-
-
-def best_under(df: pd.DataFrame, *, value: str, cost: str, mode: str, budget: float) -> pd.Series | None:
-    d = df[df[value].notna() & (df[cost] <= budget)]
-    if d.empty:
-        return None
-    return d.sort_values(value, ascending=(mode == "min"), kind="stable").iloc[0]
+    """:func:`hpbench.report.cost.pareto_front` with the metric column named ``value`` (the plots' call)."""
+    return C.pareto_front(df, metric=value, mode=mode, cost=cost)
 
 
 def _budgets(df: pd.DataFrame, cost: str) -> list[float]:
-    c = df[cost].dropna()
+    c = pd.to_numeric(df[cost], errors="coerce").dropna()
+    c = c[c > 0]
     return sorted({float(c.quantile(q)) for q in (0.25, 0.5, 1.0)}) if len(c) else []
 
 
-def _cost_module() -> Any | None:
-    try:
-        from hpbench.report import cost  # written by the cost engineer
-    except ImportError:
-        return None
-    return cost if hasattr(cost, "pareto_front") else None
+def _column(data: ReportData, candidates: tuple[str, ...]) -> str | None:
+    return next((c for c in candidates if data.has(c)), None)
 
 
-def analyse(data: ReportData) -> dict[str, Any]:
+def budget_rows(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None,
+                default_cost: str | None = None) -> list[dict[str, Any]]:
+    """The best trial under each budget: the ones asked for, else quantile budgets of ``default_cost``."""
+    asked = [(b, FLOPS_COLUMNS, "FLOPs") for b in (budget_flops,) if b is not None]
+    asked += [(b, SECONDS_COLUMNS, "s") for b in (budget_s,) if b is not None]
+    plan: list[tuple[float, str | None, str]] = [(b, _column(data, cols), unit) for b, cols, unit in asked]
+    if not asked and default_cost is not None:
+        plan = [(b, default_cost, "") for b in _budgets(data.trials, default_cost)]
+    out = []
+    for b, col, unit in plan:
+        row = None if col is None else C.best_under_budget(data.trials, metric=data.key, mode=data.mode, budget=b, cost=col)
+        out.append({"budget": b, "unit": unit, "cost_column": col, "trial": None if row is None else int(row["trial"]),
+                    data.key: None if row is None else float(row[data.key]), "cost": None if row is None else float(row[col]),
+                    "note": f"no {unit or 'cost'} column in the results" if col is None else (None if row is not None else "no trial fits")})
+    return out
+
+
+def analyse(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None) -> dict[str, Any]:
     chosen = data.cost_column()
     if chosen is None:
-        return {"available": False, "note": "no cost column in the results (predicted_flops, flops_spent, predicted_s, train_s)"}
+        return {"available": False, "note": "no cost column in the results (predicted_flops, flops_spent, predicted_s, train_s)",
+                "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s) if budget_flops or budget_s else []}
     cost, label = chosen
     df = data.trials
-    mod = _cost_module()
-    front = pareto_front(df, value=data.key, cost=cost, mode=data.mode)
-    under = []
-    for b in _budgets(df, cost):
-        row = best_under(df, value=data.key, cost=cost, mode=data.mode, budget=b)
-        under.append({"budget": b, "trial": None if row is None else int(row["trial"]),
-                      data.key: None if row is None else float(row[data.key]), "cost": None if row is None else float(row[cost])})
-    note = f"cost = {label} ({cost})" + ("" if mod else "; computed from the tables (hpbench/report/cost.py not present)")
+    front = C.pareto_front(df, metric=data.key, mode=data.mode, cost=cost)
+    per = C.metric_per_cost(front, metric=data.key, cost=cost)
+    note = f"cost = {label} ({cost})"
     if cost == "train_s":
         note += "; no predicted cost in these results"
-    return {"available": True, "cost": cost, "cost_label": label, "note": note,
-            "front": records(front[["trial", data.key, cost, *[p for p in data.params if p in front.columns]]]), "best_under": under}
+    cols = ["trial", data.key, cost, *[p for p in data.params if p in front.columns]]
+    front_rows = [{**r, "metric_per_cost": None if pd.isna(v) else float(v)} for r, v in zip(records(front[cols]), per, strict=True)]
+    return {"available": True, "cost": cost, "cost_label": label, "note": note, "front": front_rows,
+            "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s, default_cost=cost)}
 
 
-def render(data: ReportData) -> RenderableType:
-    a = analyse(data)
+def render(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None) -> RenderableType:
+    a = analyse(data, budget_flops=budget_flops, budget_s=budget_s)
+    parts: list[RenderableType] = []
     if not a["available"]:
-        return Text(f"Cost ranking: {a['note']}")
-    cost, label = a["cost"], a["cost_label"]
-    front = Table(title=f"Cost ranking: Pareto front of {data.metric} vs {label}", header_style="bold", caption=a["note"])
-    for c in ("trial", data.metric, label):
-        front.add_column(c, justify="right")
-    front.add_column("hyperparameters", ratio=1, overflow="fold")
-    for r in a["front"]:
-        front.add_row(str(r["trial"]), fmt(r[data.key], 4), fmt(r[cost]), hyperparameters(r, data.params))
-    under = Table(title=f"Best under budget ({label})", header_style="bold")
-    for c in ("budget", "trial", data.metric, label):
-        under.add_column(c, justify="right")
-    for r in a["best_under"]:
-        under.add_row(f"<= {fmt(r['budget'])}", fmt(r["trial"]), fmt(r[data.key], 4), fmt(r["cost"]))
-    return Group(front, under)
+        parts.append(Text(f"Cost ranking: {a['note']}"))
+    else:
+        cost, label = a["cost"], a["cost_label"]
+        front = Table(title=f"Cost ranking: Pareto front of {data.metric} vs {label}", header_style="bold", caption=a["note"])
+        for c in ("trial", data.metric, label, f"{data.metric} per {label}"):
+            front.add_column(c, justify="right")
+        front.add_column("hyperparameters", ratio=1, overflow="fold")
+        for r in a["front"]:
+            front.add_row(str(r["trial"]), fmt(r[data.key], 4), fmt(r[cost]), fmt(r["metric_per_cost"]), hyperparameters(r, data.params))
+        parts.append(front)
+    if a["best_under"]:
+        under = Table(title="Best under budget", header_style="bold")
+        for c in ("budget", "charged as", "trial", data.metric, "cost"):
+            under.add_column(c, justify="right")
+        for r in a["best_under"]:
+            under.add_row(f"<= {fmt(r['budget'])} {r['unit']}".rstrip(), r["cost_column"] or "-", fmt(r["trial"]), fmt(r[data.key], 4),
+                          fmt(r["cost"]) if r["note"] is None else r["note"])
+        parts.append(under)
+    return Group(*parts)
 
 
-def to_json(data: ReportData) -> dict[str, Any]:
-    return analyse(data)
+def to_json(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None) -> dict[str, Any]:
+    return analyse(data, budget_flops=budget_flops, budget_s=budget_s)

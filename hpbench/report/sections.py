@@ -16,13 +16,13 @@ from hpbench.report.data import ReportData
 @dataclass(frozen=True)
 class Section:
     title: str
-    render: Callable[[ReportData, int], RenderableType]
-    to_json: Callable[[ReportData, int], Any]
+    render: Callable[..., RenderableType]  # (data, top, **options)
+    to_json: Callable[..., Any]
 
 
 SECTIONS: dict[str, Section] = {
     "leaderboard": Section("Leaderboard", lambda d, k: leaderboard.render(d, top=k), lambda d, k: leaderboard.to_json(d, top=k)),
-    "cost": Section("Cost ranking", lambda d, k: cost_ranking.render(d), lambda d, k: cost_ranking.to_json(d)),
+    "cost": Section("Cost ranking", lambda d, k, **o: cost_ranking.render(d, **o), lambda d, k, **o: cost_ranking.to_json(d, **o)),
     "matters": Section("What matters", lambda d, k: matters.render(d), lambda d, k: matters.to_json(d)),
     "savings": Section("Early stopping and pruning savings", lambda d, k: savings.render(d), lambda d, k: savings.to_json(d)),
     "curves": Section("Learning curves", lambda d, k: curves.render(d, top=min(k, 8)), lambda d, k: curves.to_json(d, top=min(k, 8))),
@@ -32,18 +32,25 @@ SECTIONS: dict[str, Section] = {
 }
 
 
-def print_report(console: Console, data: ReportData, *, sections: list[str] | None = None, top: int = 10) -> None:
+def _options(name: str, budgets: dict[str, float | None] | None) -> dict[str, Any]:
+    """Section options: the cost section takes ``budget_flops`` / ``budget_s``."""
+    return dict(budgets or {}) if name == "cost" else {}
+
+
+def print_report(console: Console, data: ReportData, *, sections: list[str] | None = None, top: int = 10,
+                 budgets: dict[str, float | None] | None = None) -> None:
     status = data.trials["status"].value_counts().to_dict() if "status" in data.trials else {}
     running = f", {status['running']} still running" if status.get("running") else ""
     console.print(f"[bold]{data.name}[/]: {len(data.trials)} trials{running}, {data.metric} ({data.mode}), {data.path}", highlight=False)
     for name in sections or list(SECTIONS):
         console.print()
-        console.print(SECTIONS[name].render(data, top))
+        console.print(SECTIONS[name].render(data, top, **_options(name, budgets)))
 
 
-def report_json(data: ReportData, *, sections: list[str] | None = None, top: int = 10) -> dict[str, Any]:
+def report_json(data: ReportData, *, sections: list[str] | None = None, top: int = 10,
+                budgets: dict[str, float | None] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"study": data.name, "metric": data.metric, "mode": data.mode, "n_trials": len(data.trials),
                            "n_repeat_rows": len(data.repeats)}
     for name in sections or list(SECTIONS):
-        out[name] = SECTIONS[name].to_json(data, top)
+        out[name] = SECTIONS[name].to_json(data, top, **_options(name, budgets))
     return out
