@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["EarlyStopping", "load", "__version__"]
+__all__ = ["EarlyStopping", "__version__", "load"]
 
 
 def load(path: Any, table: str = "trials") -> Any:

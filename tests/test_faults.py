@@ -38,6 +38,7 @@ searcher = "grid"
 scheduler = "none"
 max_concurrent = 2
 max_failures = {max_failures}
+checkpoint_s = 0
 
 [data]
 dataset = "digits"

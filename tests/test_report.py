@@ -20,18 +20,17 @@ runner = CliRunner()
 
 @pytest.fixture(scope="session")
 def tiny_results(ray_local, tmp_path_factory) -> Path:
-    from hpbench.dispatch.repeats import run_repeats
     from hpbench.dispatch.runner import SearchOptions, run_search
     from hpbench.study.parse import load_study
 
     root = tmp_path_factory.mktemp("report")
     src = root / "tiny.toml"
-    src.write_text(TINY_STUDY.replace("trials = 4", "trials = 6\nrepeats = 2").replace('scheduler = "none"', 'scheduler = "asha"'))
+    src.write_text(TINY_STUDY.replace("trials = 4", "trials = 6\nrepeats = 2\nrepeats_top = 2").replace('scheduler = "none"', 'scheduler = "asha"'))
     study = load_study(src)
     out = root / "results"
     con = Console(file=StringIO())
-    store = run_search(study, SearchOptions(out=out, num_cpus=2), console=con)
-    assert run_repeats(study, store, n_repeats=study.settings.repeats, top=2, console=con) == 4
+    store = run_search(study, SearchOptions(out=out, num_cpus=2, repeats=study.settings.repeats), console=con)
+    assert sum(1 for t in store.trials.values() if t.get("repeat")) == 4
     return out
 
 

@@ -51,7 +51,7 @@ def search(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the earlier run in the results directory (re-running the same command does too; --resume insists there is one).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue an earlier run even though the search space changed.")] = False,
     top: Annotated[int, typer.Option("--top", callback=_positive, help="Rows in the final leaderboard.")] = 10,
-    repeats: Annotated[int | None, typer.Option("--repeats", min=0, help="After the search, re-run the top 3 configurations with N other seeds (overrides [study] repeats).")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=0, help="After the search, re-run the top configurations ([study] repeats_top, default 3) with N other seeds (overrides [study] repeats).")] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage, any SQLAlchemy URL (e.g. postgresql://user@host/db) [default: sqlite file RESULTS/optuna.db].")] = None,
     budget_flops: Annotated[float | None, typer.Option("--budget-flops", min=0, help="Stop launching trials once N predicted FLOPs are spent.")] = None,
     budget_s: Annotated[float | None, typer.Option("--budget-s", min=0, help="Stop launching trials once N seconds of training are spent.")] = None,
@@ -76,7 +76,8 @@ def search(
         if v is not None and v <= 0:
             fail(f"{name} must be > 0, but got {v}")
     opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force, optuna_storage=storage,
-                         budget_flops=budget_flops, budget_s=budget_s)
+                         budget_flops=budget_flops, budget_s=budget_s,
+                         repeats=study.settings.repeats if repeats is None else repeats)
     try:
         plan = plan_search(study, opts)
     except (OutputError, ResumeRefused) as err:
@@ -87,12 +88,7 @@ def search(
     con = console()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        store = run_search(study, opts, console=con, plan=plan)
-        n_repeats = study.settings.repeats if repeats is None else repeats
-        if n_repeats:
-            from hpbench.dispatch.repeats import run_repeats
-
-            run_repeats(study, store, n_repeats=n_repeats, storage_path=storage_path, console=con)
+        run_search(study, opts, console=con, plan=plan)
     except (LockHeld, ResumeRefused) as err:
         fail(str(err))
     except KeyboardInterrupt:

@@ -15,10 +15,11 @@ from typing import Any
 
 from rich.console import Console
 
+from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.searchers import make_searcher, n_trials
 from hpbench.dispatch.storage import open_storage, sqlite_url
-from hpbench.dispatch.trainable import run_trial
+from hpbench.dispatch.trainable import Replay, epoch_rows, run_trial
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.lock import ResultsLock
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff
@@ -48,6 +49,7 @@ class SearchOptions:
     force: bool = False  # continue even though the search space changed
     budget_flops: float | None = None  # stop launching trials once this many predicted FLOPs are spent
     budget_s: float | None = None  # ... or this many measured training seconds
+    repeats: int = 0  # after the search, re-run the top configurations with this many other seeds
 
 
 class ResumeRefused(RuntimeError):
@@ -109,7 +111,8 @@ def _settle_optuna(storage: Any, study_name: str) -> int:
     return len(stale)
 
 
-def _tune_callback(store: ResultsStore, progress: Progress, *, predict: Any = None, budget: Any = None) -> Any:
+def _tune_callback(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions | None = None, budget: Any = None,
+                   replays: list[Replay] | None = None) -> Any:
     from ray.tune import Callback
 
     class _Recorder(Callback):  # type: ignore[misc]
@@ -119,24 +122,38 @@ def _tune_callback(store: ResultsStore, progress: Progress, *, predict: Any = No
             return (Callback, ())
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            store.start(trial.trial_id, trial.config, cost=predict(trial.config) if predict else None)
+            params, labels = trial.config, {}
+            if replays is not None:
+                replay = replays[int(trial.config["replay"])]
+                params, labels = replay.params, replay.labels
+            store.start(trial.trial_id, params)
+            store.trials[trial.trial_id].update(labels)
+            if predictions is not None:
+                predictions.submit(trial.trial_id, params)
             progress.refresh()
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+            if predictions is not None:
+                predictions.harvest(store)
             if "epoch" in result:
-                store.epoch(trial.trial_id, result)
-                if budget is not None:
-                    budget.charge(flops=store.trials[trial.trial_id].get("flops_per_epoch") or 0.0, seconds=float(result.get("epoch_s") or 0.0))
+                for row in epoch_rows(result):
+                    store.epoch(trial.trial_id, row)
+                    if budget is not None:
+                        budget.charge(flops=store.trials[trial.trial_id].get("flops_per_epoch") or 0.0, seconds=float(row.get("epoch_s") or 0.0))
                 store.flush()
             progress.refresh()
 
         def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            if predictions is not None:
+                predictions.harvest(store, wait_for=trial.trial_id)
             _save_weights(store, trial)
             store.finish(trial.trial_id)
             store.flush(force=True)
             progress.trial_done(trial.trial_id)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+            if predictions is not None:
+                predictions.harvest(store, wait_for=trial.trial_id)
             store.finish(trial.trial_id, error=_error_text(trial))
             store.flush(force=True)
             progress.trial_done(trial.trial_id)
@@ -239,7 +256,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
         store.flush(force=True)  # drop the rows of trials that were running when the driver died
         console.print(f"resuming {study.name}: {prev.n_done} of {plan.n_total} trials done"
                       + (f", {prev.n_dropped} interrupted (run again)" if prev.n_dropped else ""), highlight=False)
-    if plan.n_new == 0:
+    if plan.n_new == 0 and not opts.repeats:
         console.print(f"{study.name}: all {plan.n_total} trials done (--trials N to extend)", highlight=False)
         return store
     init_ray(opts)
@@ -255,33 +272,72 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     from hpbench.dispatch.schedulers import make_scheduler
 
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]))
-    res = study.resources
-    trainable = tune.with_resources(
-        tune.with_parameters(run_trial, study=study),
-        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial},
-    )
-    storage_path = opts.storage_path or str((out / ".ray").resolve())
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
     from hpbench.cost.annotate import trial_predictor
     from hpbench.dispatch.budget import Budget, stopper
 
-    predict = trial_predictor(study)
+    predictions = AsyncPredictions(study=study, predict=trial_predictor(study))
     budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None
     tuner = tune.Tuner(
-        trainable,
+        _trainable(study),
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=total,
             max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True,
         ),
-        run_config=tune.RunConfig(
-            name=f"tune-{int(time.time())}", storage_path=storage_path, verbose=1 if opts.verbose else 0,
-            callbacks=[_tune_callback(store, progress, predict=predict, budget=budget)],
-            stop=stopper(budget) if budget is not None else None,
-            failure_config=tune.FailureConfig(max_failures=study.settings.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        ),
+        run_config=_run_config(study, opts, name="tune", callback=_tune_callback(store, progress, predictions=predictions, budget=budget),
+                               stop=stopper(budget) if budget is not None else None),
+    )
+    try:
+        if total > 0:
+            with progress:
+                tuner.fit()
+        if opts.repeats:
+            _run_repeats(study, opts, store, predictions, console)
+    finally:
+        predictions.close(store)
+        store.flush(force=True)
+    return store
+
+
+def _trainable(study: Study, replays: list[Replay] | None = None) -> Any:
+    from ray import tune
+
+    res = study.resources
+    return tune.with_resources(
+        tune.with_parameters(run_trial, study=study, replays=replays),
+        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial},
+    )
+
+
+def _run_config(study: Study, opts: SearchOptions, *, name: str, callback: Any, stop: Any = None) -> Any:
+    from ray import tune
+
+    return tune.RunConfig(
+        name=f"{name}-{int(time.time())}", storage_path=opts.storage_path or str((opts.out / ".ray").resolve()),
+        verbose=1 if opts.verbose else 0, callbacks=[callback], stop=stop,
+        failure_config=tune.FailureConfig(max_failures=study.settings.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+    )
+
+
+def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console) -> None:
+    """Re-run the top configurations with other seeds (rows labelled repeat / repeat_of / seed),
+    inside the same lock as the search, through the same trainable and recorder."""
+    from ray import tune
+
+    from hpbench.dispatch.repeats import plan_repeats
+
+    replays = plan_repeats(study, store, n_repeats=opts.repeats)
+    if not replays:
+        return
+    console.print(f"repeats: re-running the top {len({r.labels['repeat_of'] for r in replays})} configurations with "
+                  f"{opts.repeats} other seeds ({len(replays)} runs)", highlight=False)
+    progress = Progress(store=store, n_trials=len(store.trials) + len(replays), console=console, study_name=f"{study.name} repeats")
+    tuner = tune.Tuner(
+        _trainable(study, replays),
+        param_space={"replay": tune.grid_search(list(range(len(replays))))},
+        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True),
+        run_config=_run_config(study, opts, name="repeats", callback=_tune_callback(store, progress, predictions=predictions, replays=replays)),
     )
     with progress:
         tuner.fit()
-    store.flush(force=True)
-    return store

@@ -1,5 +1,6 @@
 """Schedulers: which running trials to prune. ``asha`` (asynchronous successive halving) and
-``median`` (median stopping rule) act on the study's objective per epoch."""
+``median`` (median stopping rule) act on the study's objective by epoch (``time_attr`` is the
+trainer's epoch, not Tune's report count: short epochs are reported together)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _asha(study: Study, max_t: int) -> Any:
 
     s = study.settings
     return ASHAScheduler(
-        time_attr="training_iteration", metric=OBJECTIVE, mode=s.mode, max_t=max_t,
+        time_attr="epoch", metric=OBJECTIVE, mode=s.mode, max_t=max_t,
         grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor,
     )
 
@@ -35,7 +36,7 @@ def _median(study: Study, max_t: int) -> Any:
     from ray.tune.schedulers import MedianStoppingRule
 
     s = study.settings
-    return MedianStoppingRule(time_attr="training_iteration", metric=OBJECTIVE, mode=s.mode, grace_period=s.grace_period, min_samples_required=3)
+    return MedianStoppingRule(time_attr="epoch", metric=OBJECTIVE, mode=s.mode, grace_period=s.grace_period, min_samples_required=3)
 
 
 def make_scheduler(study: Study, *, max_t: int) -> Any:

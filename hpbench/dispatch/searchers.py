@@ -37,12 +37,10 @@ def _grid(study: Study) -> tuple[Any, list[dict[str, Any]]]:
 
 def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
     """Build the Ray Tune searcher; ``skip_points`` grid points already ran (resume)."""
-    from ray.tune.search.optuna import OptunaSearch
-
     sampler, points = SEARCHERS.get(study.settings.searcher).build(study)
     points = [dict(p) for p in study.settings.enqueue] + points
     points = points[skip_points:]
-    return OptunaSearch(
+    return _optuna_search_class()(
         space=study.space.define_by_run,
         metric=OBJECTIVE,
         mode=study.settings.mode,
@@ -51,6 +49,30 @@ def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
         storage=storage,
         points_to_evaluate=points or None,
     )
+
+
+def _optuna_search_class() -> Any:
+    """Ray's ``OptunaSearch``, recording intermediate values by epoch (Ray's records them by
+    report count, and hpbench reports short epochs together)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    class _ByEpoch(OptunaSearch):  # type: ignore[misc]
+        _last_step: dict[str, int]
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self._last_step = {}
+
+        def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+            ot_trial = self._ot_trials.get(trial_id)
+            if ot_trial is None or trial_id in self._completed_trials or OBJECTIVE not in result:
+                return
+            step = int(result.get("epoch", result.get("training_iteration", 0)))
+            if step > self._last_step.get(trial_id, 0):  # a retried trial re-reports its epochs
+                self._last_step[trial_id] = step
+                ot_trial.report(result[OBJECTIVE], step)
+
+    return _ByEpoch
 
 
 def n_trials(study: Study) -> int:

@@ -61,7 +61,8 @@ class Previous:
 
     @property
     def n_done(self) -> int:
-        return len(self.trials)
+        """Search trials done (repeats of top configurations are extra rows, not trials)."""
+        return sum(1 for t in self.trials if not t.get("repeat"))
 
 
 def load_previous(out: Path) -> Previous | None:

@@ -58,6 +58,11 @@ class ResultsStore:
         row.update(cost or {})  # predicted cost columns (hpbench.cost.annotate.predict_trial)
         self._dirty = True
 
+    def set_cost(self, trial_id: str, cost: Mapping[str, Any]) -> None:
+        """Predicted cost columns, when they arrive (hpbench.dispatch.predictions)."""
+        self.trials[trial_id].update(cost)
+        self._dirty = True
+
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
         epoch = int(result["epoch"])
         row = {"trial": self.trials[trial_id]["trial"], "trial_id": trial_id}

@@ -25,10 +25,12 @@ STUDY = {
     "scheduler": Param(OneOf(SCHEDULERS, "scheduler"), "asha"),
     "max_concurrent": Param(Int(min=1), 1),
     "max_failures": Param(Int(min=0), 0),
+    "checkpoint_s": Param(Float(min=0.0), 1.0),  # seconds between a trial's checkpoints; 0 = every epoch
     "grace_period": Param(Int(min=1), 1),
     "reduction_factor": Param(Int(min=2), 3),
     "enqueue": Param(ListOf(Any_(), min_len=1), ()),  # points of the space evaluated first
     "repeats": Param(Int(min=0), 0),  # re-run the top configurations with this many other seeds
+    "repeats_top": Param(Int(min=1), 3),  # how many top configurations the repeats re-run
 }
 
 DATA = {

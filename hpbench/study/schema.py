@@ -93,10 +93,12 @@ class StudySettings:
     scheduler: str = "asha"
     max_concurrent: int = 1
     max_failures: int = 0
+    checkpoint_s: float = 1.0  # a retried trial resumes from its last checkpoint
     grace_period: int = 1
     reduction_factor: int = 3
     enqueue: tuple[Mapping[str, Any], ...] = ()  # points of the space evaluated first
     repeats: int = 0
+    repeats_top: int = 3
 
 
 @dataclass(frozen=True, kw_only=True)
