@@ -26,10 +26,12 @@ def cost_key(study: Study, params: dict[str, Any]) -> str:
 
 
 class AsyncPredictions:
-    def __init__(self, *, study: Study, predict: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+    def __init__(self, *, study: Study, make_predict: Callable[[], Callable[[dict[str, Any]], dict[str, Any]]]) -> None:
+        """``make_predict`` builds the predictor (loading torch and the device model takes a
+        second or more): it runs at once, on the background thread."""
         self.study = study
-        self.predict = predict
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-cost")
+        self._predict = self.pool.submit(make_predict)
         self.by_key: dict[str, Future[dict[str, Any]]] = {}
         self.pending: dict[str, Future[dict[str, Any]]] = {}
 
@@ -45,7 +47,7 @@ class AsyncPredictions:
 
     def _safe(self, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            return self.predict(params)
+            return self._predict.result()(params)
         except Exception:  # a trial whose cost cannot be predicted gets no cost columns
             return {}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.searchers import make_searcher, n_trials
 from hpbench.dispatch.storage import open_storage, sqlite_url
-from hpbench.dispatch.trainable import Replay, epoch_rows, run_trial
+from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Handoff, Replay, epoch_rows, run_trial, study_data
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.lock import ResultsLock
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff
@@ -148,14 +149,14 @@ def _tune_callback(store: ResultsStore, progress: Progress, *, predictions: Asyn
                 predictions.harvest(store, wait_for=trial.trial_id)
             _save_weights(store, trial)
             store.finish(trial.trial_id)
-            store.flush(force=True)
+            store.flush(soon=True)
             progress.trial_done(trial.trial_id)
 
         def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
             if predictions is not None:
                 predictions.harvest(store, wait_for=trial.trial_id)
             store.finish(trial.trial_id, error=_error_text(trial))
-            store.flush(force=True)
+            store.flush(soon=True)
             progress.trial_done(trial.trial_id)
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
@@ -168,10 +169,15 @@ def _save_weights(store: ResultsStore, trial: Any) -> None:
     """Copy a finished trial's final model from its last Tune checkpoint into the results
     directory (``weights/<trial>.pt``). Pruned trials have none; a failed copy is reported in
     the trial's ``error`` column, not raised (the trial itself finished)."""
-    from hpbench.results.weights import save_from_checkpoint
+    from hpbench.results.weights import save_from_checkpoint, save_from_file
 
     try:
-        save_from_checkpoint(store.out, int(store.trials[trial.trial_id]["trial"]), trial.checkpoint)
+        n = int(store.trials[trial.trial_id]["trial"])
+        handed = (trial.last_result or {}).get(WEIGHTS_HANDOFF)
+        if handed:
+            save_from_file(store.out, n, handed)
+        else:
+            save_from_checkpoint(store.out, n, trial.checkpoint)
     except Exception as err:  # the weights are an extra; losing them must not stop the search
         store.trials[trial.trial_id]["error"] = f"saving weights failed: {err}"[:500]
 
@@ -209,7 +215,9 @@ def init_ray(opts: SearchOptions) -> None:
     if opts.address:
         ray.init(address=opts.address, **kwargs)
     else:
-        ray.init(num_cpus=opts.num_cpus, **kwargs)
+        # A local runtime listens on loopback only: nothing outside this machine needs to reach
+        # it, and it skips the IP detection that cost up to a second of start-up here.
+        ray.init(num_cpus=opts.num_cpus, _node_ip_address="127.0.0.1", **kwargs)
 
 
 def write_study_record(study: Study, out: Path) -> None:
@@ -259,27 +267,36 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     if plan.n_new == 0 and not opts.repeats:
         console.print(f"{study.name}: all {plan.n_total} trials done (--trials N to extend)", highlight=False)
         return store
-    init_ray(opts)
-    check_gpus(study)
+    # While Ray starts (seconds; ray.init must run on the main thread), the modules the driver
+    # needs next are imported on another thread, and the cost predictor (which loads torch)
+    # warms up on its own.
+    from hpbench.cost.annotate import trial_predictor
+
+    predictions = AsyncPredictions(study=study, make_predict=lambda: trial_predictor(study))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports") as pool:
+        imported = pool.submit(_import_driver_modules)
+        data = pool.submit(_study_data_or_none, study)
+        init_ray(opts)
+        imported.result()
+        shipped = data.result()
     import optuna
     from ray import tune
+
+    from hpbench.dispatch.schedulers import make_scheduler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB))
     _settle_optuna(storage, study.name)
-    total = plan.n_new
     searcher = make_searcher(study, storage=storage, skip_points=prev.n_done if prev else 0)
-    from hpbench.dispatch.schedulers import make_scheduler
-
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]))
+    check_gpus(study)
+    total = plan.n_new
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
-    from hpbench.cost.annotate import trial_predictor
     from hpbench.dispatch.budget import Budget, stopper
 
-    predictions = AsyncPredictions(study=study, predict=trial_predictor(study))
     budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None
     tuner = tune.Tuner(
-        _trainable(study),
+        _trainable(study, out, data=shipped),
         tune_config=tune.TuneConfig(
             search_alg=searcher, scheduler=scheduler, num_samples=total,
             max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True,
@@ -299,12 +316,32 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     return store
 
 
-def _trainable(study: Study, replays: list[Replay] | None = None) -> Any:
+def _import_driver_modules() -> None:
+    import optuna.storages  # noqa: F401
+    import ray.tune.schedulers
+    import ray.tune.search.optuna  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+
+def _study_data_or_none(study: Study) -> Any:
+    """The study's data for the workers, or None when the driver cannot load it (each trial
+    then loads its own and reports its own error)."""
+    try:
+        return study_data(study)
+    except Exception:
+        return None
+
+
+def _trainable(study: Study, out: Path, replays: list[Replay] | None = None, data: Any = None) -> Any:
+    import ray
     from ray import tune
 
+    from hpbench.results.weights import INCOMING_DIR
+
     res = study.resources
+    handoff = Handoff(node_id=ray.get_runtime_context().get_node_id(), incoming=str((out / INCOMING_DIR).resolve()))
     return tune.with_resources(
-        tune.with_parameters(run_trial, study=study, replays=replays),
+        tune.with_parameters(run_trial, study=study, replays=replays, data=data, handoff=handoff),
         {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial},
     )
 
@@ -334,7 +371,7 @@ def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predict
                   f"{opts.repeats} other seeds ({len(replays)} runs)", highlight=False)
     progress = Progress(store=store, n_trials=len(store.trials) + len(replays), console=console, study_name=f"{study.name} repeats")
     tuner = tune.Tuner(
-        _trainable(study, replays),
+        _trainable(study, opts.out, replays),
         param_space={"replay": tune.grid_search(list(range(len(replays))))},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True),
         run_config=_run_config(study, opts, name="repeats", callback=_tune_callback(store, progress, predictions=predictions, replays=replays)),

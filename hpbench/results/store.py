@@ -33,6 +33,8 @@ class ResultsStore:
         self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
+        self._writer: Any = None  # a one-thread executor, created on the first background write
+        self._writing: Any = None  # the write in flight
         self._dirty = False
         self._next = 0
 
@@ -111,16 +113,38 @@ class ResultsStore:
         t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist)
 
     # -- writing ---------------------------------------------------------------------------------
-    def flush(self, *, force: bool = False) -> None:
+    def flush(self, *, force: bool = False, soon: bool = False) -> None:
+        """Write the tables if anything changed: at most every ``min_flush_s`` seconds, at once
+        with ``soon`` (a trial ended), both on a background thread so that the dispatcher's
+        loop never waits for pandas and parquet; ``force`` writes now and waits (the end of a
+        search). Every write replaces the files atomically."""
         now = time.monotonic()
-        if not self._dirty or (not force and now - self._last_flush < self.min_flush_s):
+        if not self._dirty or (not force and not soon and now - self._last_flush < self.min_flush_s):
             return
+        if self._writing is not None and self._writing.done() and self._writing.exception() is not None:
+            raise self._writing.exception()  # e.g. the disk filled up: stop, loudly
+        if not force and self._writing is not None and not self._writing.done():
+            return  # one write at a time; the next flush picks these changes up
+        trials = [dict(r) for r in self.trials.values()]
+        epochs = list(self.epochs.values())  # epoch rows are never changed once recorded
+        self._last_flush, self._dirty = now, False
+        if force:
+            if self._writing is not None:
+                self._writing.result()
+            self._write(trials, epochs)
+            return
+        if self._writer is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-tables")
+        self._writing = self._writer.submit(self._write, trials, epochs)
+
+    def _write(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         from hpbench.results.tables import epochs_frame, trials_frame
 
         # epochs first: a trial marked finished in trials.parquet always has its full history
-        atomic_write_parquet(self.out / EPOCHS, epochs_frame(list(self.epochs.values())))
-        atomic_write_parquet(self.out / TRIALS, trials_frame(list(self.trials.values()), self.param_keys))
-        self._last_flush, self._dirty = now, False
+        atomic_write_parquet(self.out / EPOCHS, epochs_frame(epochs))
+        atomic_write_parquet(self.out / TRIALS, trials_frame(trials, self.param_keys))
 
     # -- queries for progress -------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,20 @@ def save_from_checkpoint(out: Path, trial: int, checkpoint: Any) -> Path | None:
             return None
         dest = weights_path(out, trial)
         atomic_write_bytes(dest, src.read_bytes())
+    return dest
+
+
+INCOMING_DIR = ".incoming"  # where a trial on the driver's own node leaves its final weights
+
+
+def save_from_file(out: Path, trial: int, src: str | Path) -> Path | None:
+    """Move weights a trial on the driver's node wrote (atomically: same filesystem rename)."""
+    src = Path(src)
+    if not src.is_file():
+        return None
+    dest = weights_path(out, trial)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(src, dest)
     return dest
 
 
