@@ -77,14 +77,14 @@ def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None)
     return out
 
 
-def trial_predictor(study: Any, *, cache_dir: Any = None) -> Any:
+def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = None) -> Any:
     """For the dispatcher's driver: ``params -> predicted columns`` on the study's device (the
     cached device model, measured on first use). A trial whose cost cannot be predicted gets
     no columns rather than failing the search."""
     from hpbench.cost.device import device_model
     from hpbench.study.resolve import trial_config
 
-    target = str(study.config["train"].get("device", "cpu"))
+    target = device or str(study.config["train"].get("device", "cpu"))
     if target == "auto":
         import torch
 

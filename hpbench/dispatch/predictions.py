@@ -26,28 +26,32 @@ def cost_key(study: Study, params: dict[str, Any]) -> str:
 
 
 class AsyncPredictions:
-    def __init__(self, *, study: Study, make_predict: Callable[[], Callable[[dict[str, Any]], dict[str, Any]]]) -> None:
-        """``make_predict`` builds the predictor (loading torch and the device model takes a
-        second or more): it runs at once, on the background thread."""
+    def __init__(self, *, study: Study, make_predict: Callable[[str | None], Callable[[dict[str, Any]], dict[str, Any]]]) -> None:
+        """``make_predict(device)`` builds the predictor for a device (None: the study's; loading
+        torch and the device model takes a second or more): the study's is built at once, on
+        the background thread."""
         self.study = study
+        self.make_predict = make_predict
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-cost")
-        self._predict = self.pool.submit(make_predict)
+        self._predictors: dict[str | None, Future[Callable[[dict[str, Any]], dict[str, Any]]]] = {None: self.pool.submit(make_predict, None)}
         self.by_key: dict[str, Future[dict[str, Any]]] = {}
         self.pending: dict[str, Future[dict[str, Any]]] = {}
 
-    def submit(self, trial_id: str, params: dict[str, Any]) -> None:
+    def submit(self, trial_id: str, params: dict[str, Any], *, device: str | None = None) -> None:
         try:
-            key = cost_key(self.study, params)
+            key = cost_key(self.study, params) + repr(device)
         except Exception:  # an unresolvable config fails in its trial, with its own message
             return
+        if device not in self._predictors:
+            self._predictors[device] = self.pool.submit(self.make_predict, device)
         fut = self.by_key.get(key)
         if fut is None:
-            fut = self.by_key[key] = self.pool.submit(self._safe, dict(params))
+            fut = self.by_key[key] = self.pool.submit(self._safe, dict(params), device)
         self.pending[trial_id] = fut
 
-    def _safe(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _safe(self, params: dict[str, Any], device: str | None) -> dict[str, Any]:
         try:
-            return self._predict.result()(params)
+            return self._predictors[device].result()(params)
         except Exception:  # a trial whose cost cannot be predicted gets no cost columns
             return {}
 

@@ -123,14 +123,14 @@ def _tune_callback(store: ResultsStore, progress: Progress, *, predictions: Asyn
             return (Callback, ())
 
         def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-            params, labels = trial.config, {}
+            params, labels, device = trial.config, {}, None
             if replays is not None:
                 replay = replays[int(trial.config["replay"])]
-                params, labels = replay.params, replay.labels
+                params, labels, device = replay.params, replay.labels, replay.device
             store.start(trial.trial_id, params)
             store.trials[trial.trial_id].update(labels)
             if predictions is not None:
-                predictions.submit(trial.trial_id, params)
+                predictions.submit(trial.trial_id, params, device=device)
             progress.refresh()
 
         def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
@@ -272,7 +272,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     # warms up on its own.
     from hpbench.cost.annotate import trial_predictor
 
-    predictions = AsyncPredictions(study=study, make_predict=lambda: trial_predictor(study))
+    predictions = AsyncPredictions(study=study, make_predict=lambda device: trial_predictor(study, device=device))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports") as pool:
         imported = pool.submit(_import_driver_modules)
         data = pool.submit(_study_data_or_none, study)
@@ -310,6 +310,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
                 tuner.fit()
         if opts.repeats:
             _run_repeats(study, opts, store, predictions, console)
+        for device in study.config["train"].get("devices", [])[1:]:
+            _run_on_device(study, opts, store, predictions, console, device=device)
     finally:
         predictions.close(store)
         store.flush(force=True)
@@ -332,7 +334,7 @@ def _study_data_or_none(study: Study) -> Any:
         return None
 
 
-def _trainable(study: Study, out: Path, replays: list[Replay] | None = None, data: Any = None) -> Any:
+def _trainable(study: Study, out: Path, replays: list[Replay] | None = None, data: Any = None, device: str | None = None) -> Any:
     import ray
     from ray import tune
 
@@ -342,7 +344,7 @@ def _trainable(study: Study, out: Path, replays: list[Replay] | None = None, dat
     handoff = Handoff(node_id=ray.get_runtime_context().get_node_id(), incoming=str((out / INCOMING_DIR).resolve()))
     return tune.with_resources(
         tune.with_parameters(run_trial, study=study, replays=replays, data=data, handoff=handoff),
-        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial},
+        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial if (device or study.config["train"]["device"]) != "cpu" else 0},
     )
 
 
@@ -375,6 +377,30 @@ def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predict
         param_space={"replay": tune.grid_search(list(range(len(replays))))},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True),
         run_config=_run_config(study, opts, name="repeats", callback=_tune_callback(store, progress, predictions=predictions, replays=replays)),
+    )
+    with progress:
+        tuner.fit()
+
+
+def _run_on_device(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
+                   *, device: str) -> None:
+    """``[train] devices``: every configuration of the search again on ``device`` (same seed),
+    to compare measured (and predicted) time and the metric across devices."""
+    from ray import tune
+
+    from hpbench.dispatch.repeats import plan_device_runs
+
+    replays = plan_device_runs(study, store, device=device)
+    if not replays:
+        return
+    console.print(f"devices: running the {len(replays)} configurations again on {device}", highlight=False)
+    progress = Progress(store=store, n_trials=len(store.trials) + len(replays), console=console, study_name=f"{study.name} on {device}")
+    tuner = tune.Tuner(
+        _trainable(study, opts.out, replays, device=device),
+        param_space={"replay": tune.grid_search(list(range(len(replays))))},
+        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True),
+        run_config=_run_config(study, opts, name=f"devices-{device}",
+                               callback=_tune_callback(store, progress, predictions=predictions, replays=replays)),
     )
     with progress:
         tuner.fit()

@@ -54,11 +54,13 @@ def epoch_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Replay:
-    """A configuration run again after the search with another seed (repeats)."""
+    """A configuration run again after the search: with another seed (repeats) or on another
+    device (``[train] devices``)."""
 
     params: dict[str, Any]
     seed: int
     labels: dict[str, Any]  # extra trial columns, e.g. repeat / repeat_of / seed
+    device: str | None = None  # another device than the search's ([train] devices)
 
 
 def study_data(study: Study) -> tuple[Any, Any]:
@@ -96,6 +98,8 @@ def run_trial(config: dict[str, Any], *, study: Study, replays: list[Replay] | N
     if replays is not None:
         replay = replays[int(config["replay"])]
         cfg = trial_config(study, replay.params, seed=replay.seed)
+        if replay.device is not None:
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, device=replay.device))
     else:
         cfg = trial_config(study, config)
     _run(place(cfg, ray.get_gpu_ids()), study=study, handoff=handoff)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT
+from hpbench.results.columns import DEVICE_OF, FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON
 from hpbench.results.load import load
 
@@ -27,8 +27,9 @@ class ReportData:
     params: list[str]  # searched dimensions, in [space] order
     space: dict[str, str]  # key -> description ("loguniform [0.0001, 0.1]", "... when ...")
     max_epochs: int
-    trials: pd.DataFrame  # search trials only (repeats removed)
+    trials: pd.DataFrame  # search trials only (repeats and device comparisons removed)
     repeats: pd.DataFrame  # repeat rows (empty without repeats)
+    device_runs: pd.DataFrame  # search configurations re-run on the other [train] devices
     epochs: pd.DataFrame
     storage: str  # Optuna storage URL
 
@@ -64,6 +65,9 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         epochs = load(p, "epochs")
     except FileNotFoundError:
         epochs = pd.DataFrame(columns=["trial", "trial_id", "epoch"])
+    on_other_device = trials[DEVICE_OF].notna() if DEVICE_OF in trials.columns else pd.Series(False, index=trials.index)
+    device_runs = trials[on_other_device].copy()
+    trials = trials[~on_other_device]
     if REPEAT in trials.columns:
         is_rep = trials[REPEAT].fillna(0).astype(int) > 0
         trials, repeats = trials[~is_rep].copy(), trials[is_rep].copy()
@@ -74,7 +78,7 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         path=p, name=record["name"], metric=settings["metric"], mode=settings["mode"],
         params=list(record["space"]), space=dict(record["space"]),
         max_epochs=int(record.get("config", {}).get("train", {}).get("max_epochs") or 0),
-        trials=trials, repeats=repeats, epochs=epochs,
+        trials=trials, repeats=repeats, device_runs=device_runs, epochs=epochs,
         storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}",
     )
 

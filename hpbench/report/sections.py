@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
-from hpbench.report import calibration, cost_ranking, curves, leaderboard, matters, prediction, savings
+from hpbench.report import calibration, cost_ranking, curves, devices, leaderboard, matters, prediction, savings
 from hpbench.report.data import ReportData
 
 
@@ -27,6 +27,7 @@ SECTIONS: dict[str, Section] = {
     "savings": Section("Early stopping and pruning savings", lambda d, k: savings.render(d), lambda d, k: savings.to_json(d)),
     "curves": Section("Learning curves", lambda d, k: curves.render(d, top=min(k, 8)), lambda d, k: curves.to_json(d, top=min(k, 8))),
     "prediction": Section("Prediction check", lambda d, k: prediction.render(d), lambda d, k: prediction.to_json(d)),
+    "devices": Section("Devices", lambda d, k: devices.render(d), lambda d, k: devices.to_json(d)),
     "calibration": Section("Calibration", lambda d, k: calibration.render(d, top=k), lambda d, k: calibration.to_json(d, top=k)),
     "distill": Section("Distillation", lambda d, k: calibration.render_distill(d), lambda d, k: calibration.distill_rows(d)),
 }

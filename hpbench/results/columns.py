@@ -17,6 +17,7 @@ PREDICTED_S = "predicted_s"
 REPEAT = "repeat"
 REPEAT_OF = "repeat_of"
 SEED = "seed"
+DEVICE_OF = "device_of"
 
 TRIALS: dict[str, str] = {
     "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
@@ -41,6 +42,8 @@ TRIALS: dict[str, str] = {
     REPEAT: "0 for search trials; 1..N for re-runs of a top configuration with another seed",
     REPEAT_OF: "the search trial a repeat re-runs (NA for search trials)",
     SEED: "the seed of a repeat (search trials use [study] seed)",
+    DEVICE_OF: "the search trial a device comparison re-runs on another device ([train] devices; NA for search trials)",
+    "device": "the device type the trial trained on (cpu, cuda)",
 }
 
 EPOCHS: dict[str, str] = {

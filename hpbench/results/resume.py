@@ -61,8 +61,8 @@ class Previous:
 
     @property
     def n_done(self) -> int:
-        """Search trials done (repeats of top configurations are extra rows, not trials)."""
-        return sum(1 for t in self.trials if not t.get("repeat"))
+        """Search trials done (repeats and device comparisons are extra rows, not trials)."""
+        return sum(1 for t in self.trials if not t.get("repeat") and t.get("device_of") is None)
 
 
 def load_previous(out: Path) -> Previous | None:

@@ -16,7 +16,7 @@ from typing import Any
 from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
-_KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id"}
+_KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
 _EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch",
                  # calibration (hpbench.train.calibration) and transfer (hpbench.train.transfer)

@@ -13,6 +13,7 @@ SEARCHERS = ("random", "grid", "tpe")
 SCHEDULERS = ("none", "asha", "median")
 PREPROCESS = ("standardize", "minmax", "augment")
 DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("fp32", "bf16", "fp16")
 CALIBRATION = ("none", "temperature")
 
 STUDY = {
@@ -67,6 +68,8 @@ TRAIN = {
     "init": Param(Str(), "default"),
     "device": Param(OneOf(DEVICES, "device"), "cpu"),
     "calibration": Param(OneOf(CALIBRATION, "calibration"), "none"),
+    "precision": Param(OneOf(PRECISIONS, "precision"), "fp32"),  # bf16/fp16: autocast mixed precision
+    "devices": Param(ListOf(OneOf(("cpu", "cuda"), "device"), min_len=1)),  # the same configurations on each device
 }
 
 DISTILL = {

@@ -168,6 +168,10 @@ class _Parser:
         if study["searcher"] == "grid" and not space.is_finite():
             bad = next(d for d in space if d.dist.grid_values() is None)
             raise self.fail(f"space.{bad.key}", "grid search needs finite values (choice, grid or randint)", shown(bad.dist.describe()))
+        if "cuda" in train.get("devices", ()) and resources.gpus_per_trial <= 0:
+            raise self.fail("train.devices", "lists 'cuda', which needs resources.gpus_per_trial > 0", list(train["devices"]))
+        if train["device"] == "cuda" and resources.gpus_per_trial <= 0:
+            raise self.fail("train.device", "'cuda' needs resources.gpus_per_trial > 0 (Ray gives a trial a GPU only when it asks for one)", "cuda")
         if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):
             raise self.fail("resources.gpus_per_trial", "must be a fraction below 1 or a whole number", resources.gpus_per_trial)
         return Study(
@@ -304,6 +308,13 @@ class _Parser:
             if not isinstance(es_raw, dict):
                 raise self.fail("train.early_stopping", "must be a table like { monitor = \"val_loss\", patience = 3 }", es_raw)
             train["early_stopping"] = self.fields("train.early_stopping", es_raw, K.EARLY_STOPPING)
+        devices = train.get("devices")
+        if devices is not None:
+            if len(set(devices)) != len(devices):
+                raise self.fail("train.devices", "must list each device once", list(devices))
+            if "device" in table and table["device"] != devices[0]:
+                raise self.fail("train.device", f"must be the first of train.devices ({devices[0]!r}) or left out: the search runs there", table["device"])
+            train["device"] = devices[0]
         return train
 
     def _task(self, data: Mapping[str, Any]) -> str | None:
@@ -325,6 +336,8 @@ class _Parser:
         """The rule for a searched configuration path."""
         parts = path.split(".")
         section = parts[0]
+        if path == "train.devices":
+            raise self.fail(f"space.{key}", "cannot be searched: every configuration runs on each listed device", shown(path))
         if section in ("study", "resources"):
             raise self.fail(f"space.{key}", f"[{section}] keys cannot be searched", shown(path))
         tables: dict[str, Mapping[str, Param]] = {

@@ -61,6 +61,7 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             early_stopping=EarlyStoppingConfig(**es) if es else None,
             device=train["device"],
             calibration=train.get("calibration", "none"),
+            precision=train.get("precision", "fp32"),
         ),
         metric=study.settings.metric,
         mode=study.settings.mode,

@@ -58,6 +58,7 @@ class TrainConfig:
     early_stopping: EarlyStoppingConfig | None = None
     device: str = "cpu"
     calibration: str = "none"  # "temperature": fit temperature scaling on the validation split after training
+    precision: str = "fp32"  # "bf16" / "fp16": forward and loss under autocast (fp16 with a gradient scaler)
 
 
 @dataclass(frozen=True, kw_only=True)

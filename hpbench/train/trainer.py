@@ -146,6 +146,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
                       restore_best_weights=es_cfg.restore_best_weights, start_from_epoch=es_cfg.start_from_epoch)
         if es_cfg else None
     )
+    autocast, scaler = _mixed_precision(cfg.train.precision, device)
     n = len(data.x_train)
     bs = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -175,14 +176,20 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
             if aug_gen is not None:
                 xb = data.augment(xb, aug_gen)  # type: ignore[misc]
             opt.zero_grad(set_to_none=True)
-            if teacher is None:
-                loss = loss_fn(model(xb), yb)
+            with autocast():
+                if teacher is None:
+                    loss = loss_fn(model(xb), yb)
+                else:
+                    with torch.no_grad():
+                        t_out = teacher(xb)
+                    loss = kd_loss(model(xb), t_out, yb, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)  # type: ignore[union-attr]
+            if scaler is None:
+                loss.backward()
+                opt.step()
             else:
-                with torch.no_grad():
-                    t_out = teacher(xb)
-                loss = kd_loss(model(xb), t_out, yb, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)  # type: ignore[union-attr]
-            loss.backward()
-            opt.step()
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
             total.add_(loss.detach(), alpha=len(xb))  # one in-place op, no host sync
         train_loss = float(total.item()) / n
         val = evaluate(model, data.x_val, data.y_val, task, loss_fn)
@@ -190,6 +197,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
         row["epoch_s"] = time.perf_counter() - e0
         if epoch == 0:
             row["n_params"] = n_params
+            row["device"] = device.type
             row.update(first_fields)
         diverged = not math.isfinite(train_loss) or not math.isfinite(val["loss"])
         stop = False
@@ -229,6 +237,19 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
         history=history, stop_reason=reason, best_epoch=history[-1]["best_epoch"], n_params=n_params,
         early_stopping=es.state() if es else None, wall_s=time.perf_counter() - t0, model=model,
     )
+
+
+def _mixed_precision(precision: str, device: torch.device) -> tuple[Any, Any]:
+    """(autocast context factory, gradient scaler or None). ``bf16``/``fp16`` run the forward
+    pass and the loss under ``torch.autocast`` (weights and optimizer stay fp32); ``fp16``
+    also scales the loss so small gradients do not underflow. Evaluation stays fp32."""
+    import contextlib
+
+    if precision == "fp32":
+        return contextlib.nullcontext, None
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+    return (lambda: torch.autocast(device_type=device.type, dtype=dtype)), scaler
 
 
 def evaluate_test(cfg: TrialConfig, model: torch.nn.Module) -> dict[str, float]:
