@@ -160,6 +160,7 @@ def _tune_callback(store: ResultsStore, progress: Progress, *, predictions: Asyn
             progress.trial_done(trial.trial_id)
 
         def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            store.flush()  # changes a skipped write left behind (throttled; nothing if none)
             progress.refresh()
 
     return _Recorder()

@@ -119,6 +119,8 @@ class ResultsStore:
         loop never waits for pandas and parquet; ``force`` writes now and waits (the end of a
         search). Every write replaces the files atomically."""
         now = time.monotonic()
+        if force and self._writing is not None:
+            self._writing.result()  # a forced flush returns with everything on disk
         if not self._dirty or (not force and not soon and now - self._last_flush < self.min_flush_s):
             return
         if self._writing is not None and self._writing.done() and self._writing.exception() is not None:
@@ -129,8 +131,6 @@ class ResultsStore:
         epochs = list(self.epochs.values())  # epoch rows are never changed once recorded
         self._last_flush, self._dirty = now, False
         if force:
-            if self._writing is not None:
-                self._writing.result()
             self._write(trials, epochs)
             return
         if self._writer is None:
