@@ -28,6 +28,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dispatch.py
+	$(BIN)/python benchmarks/trainer.py
+	$(BIN)/python benchmarks/cost_model.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check hpbench tests benchmarks

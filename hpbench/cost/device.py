@@ -231,7 +231,7 @@ def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0
     for n in sizes:
         a = torch.randn(n, n, device=device)
         b = torch.randn(n, n, device=device)
-        s = time_call(lambda a=a, b=b: torch.mm(a, b), device=device)
+        s = time_call(lambda a=a, b=b: torch.mm(a, b), device=device)  # type: ignore[misc]
         flops.append(2.0 * n**3)
         rates.append(2.0 * n**3 / _kernel_s(s, overhead_s))
     # keep the curve monotone in FLOPs (noise on a shared machine can dip it)
@@ -258,9 +258,9 @@ def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[in
         y = torch.nn.functional.conv2d(x, w, padding=1)
         g = torch.randn_like(y)
         f = 2.0 * ci * 9 * co * side * side * n
-        fwd = time_call(lambda x=x, w=w: torch.nn.functional.conv2d(x, w, padding=1), device=device, repeats=3)
+        fwd = time_call(lambda x=x, w=w: torch.nn.functional.conv2d(x, w, padding=1), device=device, repeats=3)  # type: ignore[misc]
         bwd = time_call(lambda x=x, w=w, g=g: torch.ops.aten.convolution_backward(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
-                                                                                  [True, True, False]), device=device, repeats=3)
+                                                                                  [True, True, False]), device=device, repeats=3)  # type: ignore[misc]
         rows.append((f, f / _kernel_s(fwd, overhead_s), 2 * f / _kernel_s(bwd, overhead_s)))
     rows.sort()
     return tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows)
@@ -280,7 +280,7 @@ def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, f
     fwd_rows, bwd_rows = [], []
     for bh, t, d in ATTENTION_SHAPES:
         q, k, v = (torch.randn(1, bh, t, d, device=device, requires_grad=True) for _ in range(3))
-        f = time_call(lambda q=q, k=k, v=v: torch.nn.functional.scaled_dot_product_attention(q, k, v), device=device, repeats=3)
+        f = time_call(lambda q=q, k=k, v=v: torch.nn.functional.scaled_dot_product_attention(q, k, v), device=device, repeats=3)  # type: ignore[misc]
 
         def fb(q: Any = q, k: Any = k, v: Any = v) -> None:
             torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()

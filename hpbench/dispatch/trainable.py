@@ -68,8 +68,8 @@ def study_data(study: Study) -> tuple[Any, Any]:
     from hpbench.data.prepare import data_key, prepare
 
     d = trial_config(study, {}).data
-    kw = dict(dataset=d.dataset, options=dict(d.options), val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-              preprocess=d.preprocess, seed=study.settings.seed)
+    kw: dict[str, Any] = dict(dataset=d.dataset, options=dict(d.options), val_fraction=d.val_fraction, test_fraction=d.test_fraction,
+                              preprocess=d.preprocess, seed=study.settings.seed)
     return data_key(**kw), prepare(**kw)
 
 

@@ -40,7 +40,7 @@ def _column(data: ReportData, candidates: tuple[str, ...]) -> str | None:
 def budget_rows(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None,
                 default_cost: str | None = None) -> list[dict[str, Any]]:
     """The best trial under each budget: the ones asked for, else quantile budgets of ``default_cost``."""
-    asked = [(b, FLOPS_COLUMNS, "FLOPs") for b in (budget_flops,) if b is not None]
+    asked: list[tuple[float, tuple[str, ...], str]] = [(b, FLOPS_COLUMNS, "FLOPs") for b in (budget_flops,) if b is not None]
     asked += [(b, SECONDS_COLUMNS, "s") for b in (budget_s,) if b is not None]
     plan: list[tuple[float, str | None, str]] = [(b, _column(data, cols), unit) for b, cols, unit in asked]
     if not asked and default_cost is not None:
@@ -49,7 +49,7 @@ def budget_rows(data: ReportData, *, budget_flops: float | None = None, budget_s
     for b, col, unit in plan:
         row = None if col is None else C.best_under_budget(data.trials, metric=data.key, mode=data.mode, budget=b, cost=col)
         out.append({"budget": b, "unit": unit, "cost_column": col, "trial": None if row is None else int(row["trial"]),
-                    data.key: None if row is None else float(row[data.key]), "cost": None if row is None else float(row[col]),
+                    data.key: None if row is None else float(row[data.key]), "cost": None if row is None or col is None else float(row[col]),
                     "note": f"no {unit or 'cost'} column in the results" if col is None else (None if row is not None else "no trial fits")})
     return out
 

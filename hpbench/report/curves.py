@@ -43,8 +43,8 @@ def render(data: ReportData, *, top: int = 5) -> RenderableType:
     low, high = (min(vals), max(vals)) if vals else (0.0, 1.0)
     t = Table(title=f"Learning curves of the top {len(cs)}: {data.metric} per epoch", header_style="bold",
               caption=f"shared scale: ▁ = {fmt(low, 4)}, █ = {fmt(high, 4)}; one character per epoch (max {data.max_epochs})")
-    for c in ("trial", "epochs", "first", "last", "curve", "stop"):
-        t.add_column(c, justify="right" if c in ("trial", "epochs", "first", "last") else "left", no_wrap=c == "curve")
+    for col in ("trial", "epochs", "first", "last", "curve", "stop"):
+        t.add_column(col, justify="right" if col in ("trial", "epochs", "first", "last") else "left", no_wrap=col == "curve")
     for c in cs:
         ys = c[data.metric]
         t.add_row(str(c["trial"]), str(len(ys)), fmt(ys[0], 3) if ys else "-", fmt(ys[-1], 3) if ys else "-",

@@ -10,6 +10,7 @@ scored separately over the trials where it was active.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ def per_value(data: ReportData) -> dict[str, list[dict[str, Any]]]:
         if key not in df.columns:
             continue
         g = _groups(data, key)
-        rows = []
+        rows: list[dict[str, Any]] = []
         for value, sub in df.groupby(g, sort=False, observed=True):
             m = sub[data.key].dropna() if data.key in sub else pd.Series(dtype=float)
             rows.append({"value": str(value), "trials": len(sub),
@@ -69,7 +70,8 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
         study = optuna.load_study(study_name=data.name, storage=data.storage)
     except Exception as err:
         return {"available": False, "note": f"Optuna study {data.name!r} not readable from the storage: {err}"}
-    make = {"fanova": lambda: FanovaImportanceEvaluator(seed=0), "pedanova": PedAnovaImportanceEvaluator}[evaluator]
+    makers: dict[str, Callable[[], Any]] = {"fanova": lambda: FanovaImportanceEvaluator(seed=0), "pedanova": PedAnovaImportanceEvaluator}
+    make = makers[evaluator]
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
     if len(done) < 3:
         return {"available": False, "note": f"{len(done)} completed trials in the Optuna study; importance needs at least 3"}

@@ -13,7 +13,7 @@ from hpbench.study.rules import Float
 INITIALIZERS: Registry[Any] = Registry(what="initialization")
 
 
-def _gain_nonlinearity(activation: str) -> str:
+def _gain_nonlinearity(activation: str) -> Any:
     # kaiming's fan/gain must match the activation that follows the layer.
     return {"relu": "relu", "leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid"}.get(activation, "relu")
 
