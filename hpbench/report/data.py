@@ -7,7 +7,7 @@ search runs gives a complete, if slightly old, view; epochs may be a moment newe
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ class ReportData:
     max_epochs: int
     trials: pd.DataFrame  # search trials only (repeats and device comparisons removed)
     repeats: pd.DataFrame  # repeat rows (empty without repeats)
-    device_runs: pd.DataFrame  # search configurations re-run on the other [train] devices
+    device_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # search configurations re-run on the other [train] devices
     epochs: pd.DataFrame
     storage: str  # Optuna storage URL
 
