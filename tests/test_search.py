@@ -67,3 +67,14 @@ def test_load_does_not_import_ray_or_torch(tiny_results):
             "assert len(df) == 6; print('ray' in sys.modules, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tiny_results)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+def test_test_split_is_evaluated_once_for_the_best_only(ray_local, tmp_path):
+    path = tmp_path / "t.toml"
+    path.write_text(TINY_STUDY.replace('preprocess = ["standardize"]', 'preprocess = ["standardize"]\ntest_fraction = 0.2')
+                    .replace('trials = 4', 'trials = 4\nrepeats_top = 2'))
+    study = load_study(path)
+    run_search(study, SearchOptions(out=tmp_path / "out"))
+    trials = hpbench.load(tmp_path / "out").sort_values("best_val_accuracy", ascending=False)
+    assert trials["test_accuracy"].notna().tolist() == [True, True, False, False]
+    assert trials["test_accuracy"].iloc[0] > 0.5 and "test_loss" in trials.columns

@@ -60,7 +60,7 @@ class AsyncPredictions:
         for tid, fut in list(self.pending.items()):
             if tid == wait_for or fut.done():
                 if tid in store.trials:
-                    store.set_cost(tid, fut.result())
+                    store.annotate(tid, fut.result())
                 del self.pending[tid]
 
     def close(self, store: ResultsStore) -> None:

@@ -313,6 +313,10 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
             _run_repeats(study, opts, store, predictions, console)
         for device in study.config["train"].get("devices", [])[1:]:
             _run_on_device(study, opts, store, predictions, console, device=device)
+        from hpbench.dispatch.test_split import evaluate_best_on_test
+
+        if evaluate_best_on_test(study, store):
+            console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
     finally:
         predictions.close(store)
         store.flush(force=True)

@@ -60,9 +60,9 @@ class ResultsStore:
         row.update(cost or {})  # predicted cost columns (hpbench.cost.annotate.predict_trial)
         self._dirty = True
 
-    def set_cost(self, trial_id: str, cost: Mapping[str, Any]) -> None:
-        """Predicted cost columns, when they arrive (hpbench.dispatch.predictions)."""
-        self.trials[trial_id].update(cost)
+    def annotate(self, trial_id: str, columns: Mapping[str, Any]) -> None:
+        """Columns that arrive apart from the trial's reports: predicted cost, test metrics."""
+        self.trials[trial_id].update(columns)
         self._dirty = True
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:

@@ -1,0 +1,44 @@
+"""The held-out test split (``[data] test_fraction > 0``), evaluated once, after the search, for
+the final best configurations only: the ``[study] repeats_top`` best search trials, from their
+saved weights (``results/<name>/weights/<trial>.pt``). Their rows get ``test_*`` columns; no
+other trial ever sees the test split, so it stays an unbiased estimate for the chosen ones."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hpbench.results.store import ResultsStore
+from hpbench.study.resolve import trial_config
+from hpbench.study.schema import Study
+
+
+def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
+    """Returns how many trials were evaluated."""
+    if float(study.config["data"].get("test_fraction", 0.0)) <= 0:
+        return 0
+    import torch
+
+    from hpbench.models import build_model
+    from hpbench.results.weights import load_record, weights_path
+    from hpbench.train.trainer import evaluate_test
+
+    key = f"best_{store.metric}"
+    search = [t for t in store.trials.values()
+              if t.get("status") == "finished" and not t.get("repeat") and t.get("device_of") is None
+              and isinstance(t.get(key), float) and math.isfinite(t[key])]
+    search.sort(key=lambda t: t[key], reverse=store.mode == "max")
+    n = 0
+    for t in search[: study.settings.repeats_top]:
+        path = weights_path(store.out, int(t["trial"]))
+        if not path.is_file():
+            continue
+        record: dict[str, Any] = load_record(path)
+        model = build_model(record["family"], input_shape=tuple(record["input_shape"]), n_outputs=int(record["n_outputs"]),
+                            params=dict(record["params"]))
+        model.load_state_dict(record["state_dict"])
+        params = {k: t[k] for k in store.param_keys if t.get(k) is not None and not (isinstance(t[k], float) and math.isnan(t[k]))}
+        with torch.no_grad():
+            store.annotate(t["trial_id"], evaluate_test(trial_config(study, params), model))
+        n += 1
+    return n
