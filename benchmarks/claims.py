@@ -151,10 +151,12 @@ def recurrent(out: Path) -> dict[str, Any]:
     per = {str(t["family"]): {"best_val_accuracy": _f(t["best_val_accuracy"]), "train_s": _f(t["train_s"]), "epochs_run": int(t["epochs"])}
            for _, t in trials.iterrows()}
     rnn = per.get("rnn", {}).get("best_val_accuracy") or 0.0
-    gated = max(per.get("lstm", {}).get("best_val_accuracy") or 0.0, per.get("gru", {}).get("best_val_accuracy") or 0.0)
+    beat = {f: (per.get(f, {}).get("best_val_accuracy") or 0.0) >= rnn + 0.1 for f in ("lstm", "gru")}
+    # held: both gated families beat the plain RNN; "partly" (one of them) is reported as such
+    held: bool | str = True if all(beat.values()) else ("partly" if any(beat.values()) else False)
     return {"claim": "LSTM/GRU learn a long-range dependency a plain RNN does not (vanishing gradients)",
             "measured": "temporal_order, seq_len 60, 2000 sequences (1600 train), hidden 32, Adam lr 0.01, 20 epochs; best val_accuracy (chance 0.25)",
-            "per_family": per, "held": gated >= rnn + 0.1,
+            "per_family": per, "held": held,
             "verdict": "; ".join(f"{k} {v['best_val_accuracy']:.3f}" for k, v in per.items())}
 
 
@@ -227,7 +229,7 @@ def write(out: Path, results: dict[str, Any], walls: dict[str, float]) -> None:
              + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items()) + ".", "",
              "| claim | measured on | result | held? |", "|---|---|---|---|"]
     for r in results.values():
-        held = {True: "yes", False: "no", None: "n/a"}[r["held"]]
+        held = {True: "yes", False: "no", None: "n/a", "partly": "partly"}[r["held"]]
         lines.append(f"| {r['claim']} | {r['measured']} | {r['verdict']} | {held} |")
     lines += ["", "## Details", ""]
     for name, r in results.items():

@@ -135,3 +135,33 @@ def test_enqueue_points_are_validated_against_the_space(write_study):
 def test_quickstart_enqueues_the_zero_init_reference():
     study = load_study(STUDIES / "quickstart.toml")
     assert study.settings.enqueue[0]["init"] == "zeros"
+
+
+def test_augment_needs_image_data_and_heads_divide_d_model(write_study):
+    text = TINY_STUDY.replace('dataset = "digits"', 'dataset = "iris"').replace('preprocess = ["standardize"]', 'preprocess = ["augment"]')
+    message = _error(write_study, text)
+    assert "data.preprocess" in message and "image data only" in message and "'iris'" in message
+    text = TINY_STUDY.replace('family = "mlp"\ndepth = 1\nwidth = 32', 'family = "transformer"\nd_model = 30')
+    text = text.replace('lr = { loguniform = [1e-3, 1e-1] }', '"model.heads" = { choice = [2, 4] }')
+    message = _error(write_study, text)
+    assert "model.heads" in message and "d_model=30 with heads=4" in message
+
+
+def test_grid_resume_skips_the_points_that_ran():
+    from hpbench.dispatch.searchers import _canonical
+
+    assert _canonical({"batch_size": 16, "lr": 0.01}) == _canonical({"lr": 0.01, "batch_size": "16"})
+    assert _canonical({"batch_size": 16, "momentum": None}) == _canonical({"batch_size": 16})
+
+
+def test_resumed_grid_runs_only_the_points_not_yet_run(write_study):
+    from hpbench.dispatch.searchers import make_searcher
+
+    text = TINY_STUDY.replace('searcher = "random"', 'searcher = "grid"').replace(
+        'lr = { loguniform = [1e-3, 1e-1] }', 'batch_size = { grid = [16, "full"] }')
+    study = load_study(write_study(text))
+    assert len(study.space.grid()) == 4
+    done = [{"optimizer": "sgd", "batch_size": "full"}, {"optimizer": "adam", "batch_size": "16"}]  # as read back from the tables
+    searcher = make_searcher(study, storage=None, done=done)
+    left = searcher._points_to_evaluate
+    assert sorted(map(repr, left)) == sorted(map(repr, [{"optimizer": "adam", "batch_size": "full"}, {"optimizer": "sgd", "batch_size": 16}]))

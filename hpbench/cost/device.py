@@ -22,7 +22,7 @@ from typing import Any
 
 from hpbench.cost.predict import FEATURES
 
-SCHEMA = 2  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads)
+SCHEMA = 3  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -41,6 +41,13 @@ def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> flo
     return ys[-1]
 
 
+def interp_clamped(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
+    """y at ``x`` by log-log interpolation over ascending ``xs``, held constant beyond both ends."""
+    if not xs:
+        raise ValueError("interp_clamped needs at least one point, but got none")
+    return interp_loglog(xs, ys, min(max(x, xs[0]), xs[-1]))
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeviceModel:
     device: str  # "cpu", "cuda:0", or "hypothetical"
@@ -49,7 +56,9 @@ class DeviceModel:
     matmul_flops: tuple[float, ...] = ()  # FLOPs of the measured matmuls (ascending)
     matmul_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s at each
     peak_flops_per_s: float = 0.0
-    bandwidth_bytes_per_s: float = math.inf
+    bandwidth_bytes_per_s: float = math.inf  # a large copy, beyond the last-level cache (DRAM)
+    bandwidth_bytes: tuple[float, ...] = ()  # bytes moved (read + write) by the measured copies (ascending)
+    bandwidth_curve: tuple[float, ...] = ()  # achieved bytes/s at each: in-cache for small copies, DRAM for large
     op_overhead_s: float = 0.0
     conv_flops: tuple[float, ...] = ()  # FLOPs of the measured convolutions (ascending)
     conv_flops_per_s: tuple[float, ...] = ()  # achieved forward FLOP/s at each
@@ -96,12 +105,13 @@ class DeviceModel:
         return attention_block_seconds(bh=bh, work=t_q * t_k * d, per_block_s=a, per_work_s=b)
 
     def bandwidth(self, nbytes: float) -> float:
-        """Bytes/s of a memory-bound op: the large-copy (DRAM) bandwidth at every size. In a
-        training step the weights, activations, gradients and optimizer state of consecutive
-        ops rarely stay cache-resident, and ops small enough to fit are bound by their dispatch
-        overhead anyway (an element-wise add timed alone on hot cached buffers runs 3x faster
-        than the same op in a step: measured here, it made the fitted memory coefficient 5)."""
-        return self.bandwidth_bytes_per_s
+        """Bytes/s of a memory-bound op moving ``nbytes``: the copy bandwidth measured at the same
+        data volume (log-log interpolation, constant beyond the measured sizes), so an op whose
+        operands fit in cache runs at the in-cache rate and one that does not at DRAM's; the
+        large-copy bandwidth when the curve was not measured."""
+        if not self.bandwidth_bytes:
+            return self.bandwidth_bytes_per_s
+        return interp_clamped(self.bandwidth_bytes, self.bandwidth_curve, nbytes)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -112,7 +122,7 @@ class DeviceModel:
     def from_dict(cls, d: dict[str, Any]) -> DeviceModel:
         d = {k: v for k, v in d.items() if k != "schema"}
         for k in ("matmul_flops", "matmul_flops_per_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
-                  "attention_coef"):
+                  "attention_coef", "bandwidth_bytes", "bandwidth_curve"):
             d[k] = tuple(d.get(k, ()))
         return cls(**d)
 
@@ -309,6 +319,25 @@ def measure_bandwidth(*, device: str, n_bytes: int = 64 << 20) -> float:
     return 2.0 * n_bytes / s
 
 
+# bytes moved (read + write) by the measured copies: within L1/L2, within the last-level cache, beyond it
+BANDWIDTH_SIZES = (256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20)
+
+
+def measure_bandwidth_curve(*, device: str, overhead_s: float = 0.0, sizes: tuple[int, ...] = BANDWIDTH_SIZES,
+                            ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(bytes moved, bytes/s) of copies of each size, their dispatch overhead excluded (buffers hot:
+    a small copy runs from cache, a large one from DRAM)."""
+    import torch
+
+    rates = []
+    for n_bytes in sizes:
+        a = torch.empty(n_bytes // 8, device=device)
+        b = torch.empty_like(a)
+        s = time_call(lambda a=a, b=b: b.copy_(a), device=device)  # type: ignore[misc]
+        rates.append(n_bytes / _kernel_s(s, overhead_s))
+    return tuple(float(n) for n in sizes), tuple(rates)
+
+
 def measure_overhead(*, device: str) -> float:
     """Seconds of one tiny eager op (the dispatch floor)."""
     import torch
@@ -336,10 +365,12 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         cf, cr, cbr = measure_conv(device=device, overhead_s=oh)
         log(f"{device}: memory bandwidth")
         bw = measure_bandwidth(device=device)
+        bwx, bwy = measure_bandwidth_curve(device=device, overhead_s=oh)
         log(f"{device}: fused attention over {len(ATTENTION_SHAPES)} shapes")
         att = measure_attention(device=device, overhead_s=oh)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_flops=mf, matmul_flops_per_s=mr,
-                           peak_flops_per_s=max(mr), bandwidth_bytes_per_s=bw, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
+                           peak_flops_per_s=max(mr), bandwidth_bytes_per_s=bw, bandwidth_bytes=bwx,
+                           bandwidth_curve=bwy, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
                            conv_backward_flops_per_s=cbr, attention_coef=att)
         log(f"{device}: timing the calibration suite of training epochs")
         coef, err = suite.fit(base, device=device, quick=quick)

@@ -45,7 +45,7 @@ _DIGITS = {
 }
 
 
-@DATASETS.register("digits", params=_DIGITS, doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass")
+@DATASETS.register("digits", params=_DIGITS, doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass", image=True)
 def _digits(*, classes: tuple[int, ...] | list[int] | None = None, **_: Any) -> RawData:
     from sklearn.datasets import load_digits
 

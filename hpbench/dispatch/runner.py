@@ -288,7 +288,9 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB))
     _settle_optuna(storage, study.name)
-    searcher = make_searcher(study, storage=storage, skip_points=prev.n_done if prev else 0)
+    keys = study.space.keys()
+    done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if not t.get("repeat") and t.get("device_of") is None]
+    searcher = make_searcher(study, storage=storage, done=done)
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]))
     check_gpus(study)
     total = plan.n_new

@@ -35,11 +35,20 @@ def _grid(study: Study) -> tuple[Any, list[dict[str, Any]]]:
     return optuna.samplers.RandomSampler(seed=study.settings.seed), study.space.grid()
 
 
-def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
-    """Build the Ray Tune searcher; ``skip_points`` grid points already ran (resume)."""
+def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None) -> Any:
+    """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
+    (resume); the enqueued and grid points among them are not run again."""
     sampler, points = SEARCHERS.get(study.settings.searcher).build(study)
     points = [dict(p) for p in study.settings.enqueue] + points
-    points = points[skip_points:]
+    ran = [_canonical(p) for p in done or ()]
+    remaining = []
+    for p in points:
+        key = _canonical(p)
+        if key in ran:
+            ran.remove(key)  # each finished trial accounts for one point (a point may be listed twice)
+        else:
+            remaining.append(p)
+    points = remaining
     return _optuna_search_class()(
         space=study.space.define_by_run,
         metric=OBJECTIVE,
@@ -49,6 +58,12 @@ def make_searcher(study: Study, *, storage: Any, skip_points: int = 0) -> Any:
         storage=storage,
         points_to_evaluate=points or None,
     )
+
+
+def _canonical(params: dict[str, Any]) -> str:
+    """A point's identity across a round trip through the tables (where a column mixing numbers
+    and strings, such as batch sizes 16 and "full", is stored as strings)."""
+    return repr(sorted((k, str(v)) for k, v in params.items() if v is not None and v == v))
 
 
 def _optuna_search_class() -> Any:

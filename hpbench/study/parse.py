@@ -165,6 +165,11 @@ class _Parser:
                     infer_mode(es["monitor"])
                 except ValueError as err:
                     raise self.fail("train.early_stopping.mode", str(err).split(": ", 1)[1], es["monitor"]) from None
+        dataset = data["dataset"]
+        if "augment" in data["preprocess"] and dataset in DATASETS and not DATASETS.get(dataset).meta.get("image"):
+            raise self.fail("data.preprocess", "'augment' (random shift, flip, noise) applies to image data only", dataset,
+                            hint="image datasets: " + ", ".join(n for n in DATASETS if DATASETS.get(n).meta.get("image")))
+        self._check_heads(model, space)
         if study["searcher"] == "grid" and not space.is_finite():
             bad = next(d for d in space if d.dist.grid_values() is None)
             raise self.fail(f"space.{bad.key}", "grid search needs finite values (choice, grid or randint)", shown(bad.dist.describe()))
@@ -423,6 +428,32 @@ class _Parser:
                 cond[pkey] = vals
             resolved[key] = Dimension(key=key, path=dims[key].path, dist=dims[key].dist, when=cond)
         return SearchSpace(dims=self._ordered(resolved))
+
+    def _check_heads(self, model: Mapping[str, Any], space: SearchSpace) -> None:
+        """A transformer's ``heads`` must divide ``d_model``: checked for every combination the
+        study can produce from fixed values and finite searched values."""
+        families = {model.get("family")} | set(
+            next((d.dist.grid_values() or () for d in space if d.path == "model.family"), ())
+        )
+        if "transformer" not in families:
+            return
+        from hpbench.models import FAMILIES
+
+        defaults = FAMILIES.get("transformer").defaults()
+
+        def values(name: str) -> tuple[Any, ...] | None:
+            dim = next((d for d in space if d.path == f"model.{name}"), None)
+            if dim is not None:
+                return dim.dist.grid_values()
+            return (model.get(name, defaults[name]),)
+
+        d_models, heads = values("d_model"), values("heads")
+        if d_models is None or heads is None:
+            return  # a continuous range: checked when a trial builds its model
+        for dm in d_models:
+            for h in heads:
+                if dm % h:
+                    raise self.fail("model.heads", f"must divide model.d_model (transformer), but d_model={dm} with heads={h}", h)
 
     def _enqueue(self, points: Sequence[Any], space: SearchSpace) -> tuple[dict[str, Any], ...]:
         """``[study] enqueue``: points of the space evaluated before the searcher proposes its own
