@@ -246,3 +246,25 @@ def test_epoch_features_sum_steps_eval_and_epoch():
     assert f["op_nograd"] == pytest.approx(5 * one["op_nograd"] + ev["op_nograd"])
     with pytest.raises(ValueError, match="got 0"):
         epoch_features(full=step, last=None, n_steps=0, device=dev)
+
+
+def test_bandwidth_follows_measured_copy_curve_clamped_at_both_ends():
+    from hpbench.cost.device import interp_clamped
+
+    assert interp_clamped((1e6, 1e8), (1e11, 1e10), 1e3) == 1e11  # below the smallest copy: the in-cache rate
+    assert interp_clamped((1e6, 1e8), (1e11, 1e10), 1e9) == 1e10  # beyond the largest: DRAM
+    assert interp_clamped((1e6, 1e8), (1e11, 1e10), 1e7) == pytest.approx(math.sqrt(1e11 * 1e10))
+    with pytest.raises(ValueError, match="at least one point"):
+        interp_clamped((), (), 1.0)
+    assert _device().bandwidth(1e3) == _device().bandwidth_bytes_per_s  # no curve: the large-copy bandwidth
+    dev = _device(bandwidth_bytes=(1e6, 1e8), bandwidth_curve=(1e11, 1e10))
+    assert dev.bandwidth(1e4) == 1e11 and dev.bandwidth(1e9) == 1e10
+    assert DeviceModel.from_dict(dev.to_dict()) == dev  # the curve survives the cache
+
+
+def test_optimizer_element_wise_ops_get_their_own_memory_feature():
+    c = count_module_step(nn.Linear(64, 64), x=torch.zeros(8, 64), optimizer="adam")
+    f = features(c.ops, device=_device())
+    assert f["memory_optimizer"] > 0 and f["memory"] > 0
+    opt_only = features([op for op in c.ops if op.phase == "optimizer"], device=_device())
+    assert opt_only["memory"] == 0 and opt_only["memory_optimizer"] == pytest.approx(f["memory_optimizer"])

@@ -2,7 +2,7 @@
 
 Measured (``calibrate``) by micro-benchmarks: matmul FLOP/s over a range of sizes, convolution
 FLOP/s (forward and backward) over a range of sizes, fused attention time over a range of
-shapes, memory bandwidth (a large copy), per-op overhead (a tiny add); then the coefficients of
+shapes, memory bandwidth (copies from in-cache sizes to beyond the last-level cache), per-op overhead (a tiny add); then the coefficients of
 the epoch-time model in :mod:`hpbench.cost.predict`, fitted (non-negative least squares,
 relative error) to timed training epochs of a suite of synthetic networks (:mod:`hpbench.cost.suite`). Cached as JSON with the hardware and
 library versions it was measured with; a cache whose versions differ is measured again.

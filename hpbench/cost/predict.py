@@ -8,12 +8,15 @@ time of one op is its roofline on this device, with rates measured by micro-benc
     matmul:      max(FLOPs / R_mm(FLOPs), bytes / BW(bytes))
     convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
-    other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart)
+    other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart;
+                                                  BW: the copy bandwidth measured at the same data volume,
+                                                  in-cache for small ops, DRAM for large ones)
 
 and an epoch is a calibrated sum of these, per kind::
 
     t = c_epoch + c_step·n_steps + c_module·n_module_calls + c_op·n_forward_ops + c_op_backward·n_backward_ops
         + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory + c_memory_strided·Σ memory_strided
+        + c_memory_optimizer·Σ memory_optimizer
 
 The kernel coefficients stay near 1 when the micro-benchmarks describe the kernels well; the
 overhead coefficients are seconds per op (see :mod:`hpbench.cost.suite` for the fit). The
@@ -32,9 +35,13 @@ from hpbench.cost.count import SDPA_MATH_BACKWARD, OpRecord, StepCost
 if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
 
-FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "memory", "memory_strided")
+FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "memory", "memory_strided",
+            "memory_optimizer")
 # Memory-bound ops that walk 4-D or strided data (pooling windows, per-channel norm statistics,
 # softmax rows) run well below a streaming element-wise op's bandwidth: their own coefficient.
+# The optimizer's element-wise ops run back to back on one parameter's tensors (weight, gradient,
+# moments), which stay in cache from one op to the next, unlike the forward and backward ops that
+# stream activations: their own coefficient too.
 
 TRAIN_PHASES = ("forward", "backward", "optimizer")
 # The phase whose ops pay which overhead: forward ops record autograd nodes; backward ops run in
@@ -89,7 +96,7 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
             continue
         if op.kind != "fused" and not (op.fused and op.kind != "matmul"):  # a fused layer's element-wise work stays in cache
             name, s = op_kernel(op, device=device)
-            f[name] += s
+            f["memory_optimizer" if name == "memory" and op.phase == "optimizer" else name] += s
         f[_OP_FEATURE[op.phase]] += 0.0 if op.fused else w
     return f
 

@@ -42,6 +42,9 @@ PROBES = (
     Probe(kind="mlp", n_in=100, depth=1, width=1536, batch_size=384, n_train=1500),
     Probe(kind="mlp", n_in=100, depth=2, width=160, batch_size=1000, n_train=1000),
     Probe(kind="mlp", n_in=30, depth=5, width=12, batch_size=600, n_train=600, optimizer="rmsprop"),
+    # small batches on wide layers: the optimizer's element-wise work dominates the step
+    Probe(kind="mlp", n_in=80, depth=3, width=320, batch_size=12, n_train=480),
+    Probe(kind="mlp", n_in=40, depth=2, width=640, batch_size=24, n_train=480, optimizer="rmsprop"),
     Probe(kind="cnn", n_in=10, depth=1, width=6, batch_size=24, n_train=600),
     Probe(kind="cnn", n_in=12, depth=2, width=12, batch_size=48, n_train=1000),
     Probe(kind="cnn", n_in=12, depth=2, width=24, batch_size=96, n_train=1000, optimizer="sgd"),
