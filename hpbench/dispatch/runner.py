@@ -6,6 +6,7 @@ Ray and Tune are imported here and only here (and in the trainable).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_writ
 from hpbench.results.lock import ResultsLock
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff
 from hpbench.results.store import ResultsStore
+from hpbench.results.weights import INCOMING_DIR
 from hpbench.study.schema import Study
 
 # Ray Tune knobs (Ray's own, documented in ray.tune.constants): hpbench keeps its own tables,
@@ -322,6 +324,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     finally:
         predictions.close(store)
         store.flush(force=True)
+        with contextlib.suppress(OSError):
+            (out / INCOMING_DIR).rmdir()  # empty once every handed-over weights file was moved
     return store
 
 
