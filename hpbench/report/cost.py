@@ -103,12 +103,19 @@ def error_table(trials: pd.DataFrame) -> Table:
     return table
 
 
+def _value(v: Any) -> str:
+    """A searched value as a table cell: '-' where a conditional dimension is absent."""
+    if v is None:
+        return "-"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
 def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20) -> Table:
     table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold")
     for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial", "naive s/trial"):
-        table.add_column(c, justify="right")
+        table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c in params)
     for r in rows[:top]:
-        table.add_row(str(r["config"]), *(str(r.get(p)) for p in params), f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]),
+        table.add_row(str(r["config"]), *(_value(r.get(p)) for p in params), f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]),
                       fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]), fmt_s(r["predicted_s"]), fmt_s(r["naive_s"]))
     return table
 
