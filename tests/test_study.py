@@ -165,3 +165,10 @@ def test_resumed_grid_runs_only_the_points_not_yet_run(write_study):
     searcher = make_searcher(study, storage=None, done=done)
     left = searcher._points_to_evaluate
     assert sorted(map(repr, left)) == sorted(map(repr, [{"optimizer": "adam", "batch_size": "full"}, {"optimizer": "sgd", "batch_size": 16}]))
+
+
+def test_init_std_reaches_the_normal_initialization(write_study):
+    text = TINY_STUDY.replace("batch_size = 64", 'batch_size = 64\ninit = "normal"\ninit_std = 0.01')
+    study = load_study(write_study(text))
+    assert trial_config(study, {}).train.init_params == {"std": 0.01}
+    assert "train.init_std" in _error(write_study, text.replace("init_std = 0.01", "init_std = 0.0"))

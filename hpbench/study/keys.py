@@ -66,6 +66,7 @@ TRAIN = {
     "max_epochs": Param(Int(min=1), 20),
     "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32),
     "init": Param(Str(), "default"),
+    "init_std": Param(Float(min=0.0, min_open=True)),  # the standard deviation of init = "normal" (default 0.05)
     "device": Param(OneOf(DEVICES, "device"), "cpu"),
     "calibration": Param(OneOf(CALIBRATION, "calibration"), "none"),
     "precision": Param(OneOf(PRECISIONS, "precision"), "fp32"),  # bf16/fp16: autocast mixed precision

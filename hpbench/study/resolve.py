@@ -58,6 +58,7 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             max_epochs=train["max_epochs"],
             batch_size=train["batch_size"],
             init=train["init"],
+            init_params={"std": train["init_std"]} if train.get("init_std") is not None and train["init"] == "normal" else {},
             early_stopping=EarlyStoppingConfig(**es) if es else None,
             device=train["device"],
             calibration=train.get("calibration", "none"),
