@@ -78,3 +78,15 @@ def test_test_split_is_evaluated_once_for_the_best_only(ray_local, tmp_path):
     trials = hpbench.load(tmp_path / "out").sort_values("best_val_accuracy", ascending=False)
     assert trials["test_accuracy"].notna().tolist() == [True, True, False, False]
     assert trials["test_accuracy"].iloc[0] > 0.5 and "test_loss" in trials.columns
+
+
+def test_budget_stops_launching_trials(ray_local, tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 1").replace("trials = 4", "trials = 12")
+                    .replace("max_epochs = 3", "max_epochs = 5"))
+    study = load_study(path)
+    store = run_search(study, SearchOptions(out=tmp_path / "out", budget_s=0.3))
+    trials = hpbench.load(tmp_path / "out")
+    assert 1 <= len(trials) < 12, len(trials)  # it stopped launching once 0.3 s of training was spent
+    assert trials["train_s"].iloc[:-1].sum() < 0.3 + 1e-9 or len(trials) == 1
+    assert len(store.trials) == len(trials)
