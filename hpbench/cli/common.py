@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -41,7 +40,3 @@ def read_record(results: Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
     except (OSError, json.JSONDecodeError) as err:
         fail(f"{path}: cannot read the study record: {err}")
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost.predict import FEATURES
-
 SCHEMA = 3  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware)
 
 
@@ -380,5 +378,3 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
                           "measured_at": time.time(), "calibration_s": time.perf_counter() - t0})
 
 
-def coef_names() -> tuple[str, ...]:
-    return FEATURES

@@ -80,29 +80,6 @@ def fmt_s(v: Any) -> str:
     return f"{v * 1e3:.2f} ms"
 
 
-def pareto_table(trials: pd.DataFrame, *, metric: str, mode: str, cost: str = "predicted_flops") -> Table:
-    front = pareto_front(trials, metric=metric, mode=mode, cost=cost)
-    table = Table(title=f"Pareto front: {metric} ({mode}) vs {cost}", header_style="bold")
-    for c in ("trial", metric, cost, f"{metric} per {cost}"):
-        table.add_column(c, justify="right")
-    per = metric_per_cost(front, metric=metric, cost=cost)
-    for idx, row in front.iterrows():
-        c = row[cost]
-        table.add_row(str(row.get("trial")), f"{row[metric]:.4g}", fmt_flops(c) if "flops" in cost else fmt_s(c), f"{per[idx]:.3g}")
-    return table
-
-
-def error_table(trials: pd.DataFrame) -> Table:
-    e = prediction_error(trials)
-    table = Table(title="Predicted vs measured seconds", header_style="bold")
-    for c in ("trials", "median |error|", "P90 |error|", "median signed"):
-        table.add_column(c, justify="right")
-    def pct(v):
-        return ("-" if v is None else f"{v * 100:+.1f}%")
-    table.add_row(str(e["n"]), pct(e["median_abs"]).lstrip("+"), pct(e["p90_abs"]).lstrip("+"), pct(e["median_signed"]))
-    return table
-
-
 def _value(v: Any) -> str:
     """A searched value as a table cell: '-' where a conditional dimension is absent."""
     if v is None:

@@ -49,10 +49,15 @@ class ReportData:
         return None
 
     def ranked(self) -> pd.DataFrame:
-        if self.key not in self.trials.columns:
-            return self.trials.iloc[0:0]
-        df = self.trials[self.trials[self.key].notna()]
-        return df.sort_values(self.key, ascending=(self.mode == "min"), kind="stable")
+        return ranked(self.trials, metric=self.metric, mode=self.mode)
+
+
+def ranked(trials: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
+    """Trials with a value for ``best_<metric>``, best first (stable for ties)."""
+    key = f"best_{metric}"
+    if key not in trials.columns:
+        return trials.iloc[0:0]
+    return trials[trials[key].notna()].sort_values(key, ascending=(mode == "min"), kind="stable")
 
 
 def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:

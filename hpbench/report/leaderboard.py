@@ -7,23 +7,15 @@ import math
 from typing import Any
 
 import pandas as pd
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hpbench.report.data import ReportData, fmt, jsonable, records
+from hpbench.report.data import ReportData, fmt, jsonable, ranked, records
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF
 
 _COST = ((PREDICTED_FLOPS, "pred FLOPs"), (FLOPS_SPENT, "FLOPs"), (PREDICTED_S, "pred s"), ("train_s", "s"))
-
-
-def ranked(trials: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
-    key = f"best_{metric}"
-    if key not in trials.columns:
-        return trials.iloc[0:0]
-    df = trials[trials[key].notna()]
-    return df.sort_values(key, ascending=(mode == "min"), kind="stable")
 
 
 def hyperparameters(row: Any, params: list[str]) -> str:
@@ -59,11 +51,6 @@ def stop_counts(trials: pd.DataFrame) -> str:
 
 def leaderboard_records(trials: pd.DataFrame, *, metric: str, mode: str, top: int = 10) -> list[dict[str, Any]]:
     return records(ranked(trials, metric=metric, mode=mode).head(top))
-
-
-def print_leaderboard(console: Console, trials: pd.DataFrame, *, metric: str, mode: str, params: list[str], top: int = 10) -> None:
-    console.print(leaderboard_table(trials, metric=metric, mode=mode, params=params, top=top))
-    console.print("  " + stop_counts(trials), highlight=False)
 
 
 # -- repeats ---------------------------------------------------------------------------------------

@@ -81,9 +81,6 @@ class SearchSpace:
             points = nxt
         return points
 
-    def grid_size(self) -> int | None:
-        return len(self.grid()) if self.is_finite() else None
-
     def describe(self) -> dict[str, str]:
         out = {}
         for d in self.dims:

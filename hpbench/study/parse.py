@@ -20,7 +20,7 @@ from hpbench.registry import Param, is_import_spec
 from hpbench.space.distributions import KINDS, Choice, Distribution, Grid, LogUniform, RandInt, Uniform
 from hpbench.space.space import Dimension, SearchSpace
 from hpbench.study import keys as K
-from hpbench.study.rules import Int, OneOf, RuleError
+from hpbench.study.rules import Any_, Int, OneOf, RuleError
 from hpbench.study.schema import Resources, Study, StudySettings
 from hpbench.train.early_stopping import infer_mode
 from hpbench.train.initializers import INITIALIZERS
@@ -364,7 +364,7 @@ class _Parser:
             if len(parts) == 2 and (fam is None or parts[1] in fam or parts[1] == "family"):
                 if parts[1] == "family":
                     return K.MODEL["family"]
-                return fam[parts[1]] if fam is not None else Param(_AnyRule())
+                return fam[parts[1]] if fam is not None else Param(Any_())
             known = list(K.MODEL) + list(fam or {})
             raise self.fail(f"space.{key}", "unknown key", hint=did_you_mean(parts[-1], known))
         if section == "train" and len(parts) == 3 and parts[1] == "early_stopping":
@@ -550,12 +550,6 @@ class _Parser:
         return dist, when
 
 
-class _AnyRule(OneOf):
-    def __init__(self) -> None:
-        super().__init__(names=())
-
-    def check(self, value: Any) -> Any:
-        return value
 
 
 def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name: str = "study", base_dir: Path | None = None) -> Study:

@@ -76,7 +76,3 @@ def build_optimizer(name: str, model_params: Any, *, lr: float, params: dict[str
     entry = OPTIMIZERS.get(name)
     kwargs = {**entry.defaults(), **{k: v for k, v in params.items() if k in entry.params}}
     return entry.build(model_params, lr=lr, **kwargs)
-
-
-def optimizer_param_names() -> set[str]:
-    return {k for name in OPTIMIZERS for k in OPTIMIZERS.get(name).params}
