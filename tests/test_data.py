@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -144,3 +147,34 @@ def test_user_loader_task_override_and_bad_return():
 
 def bad_loader():
     return 42
+
+
+def test_splits_cover_every_sample_once_and_follow_the_seed():
+    y = np.array([0] * 50 + [1] * 7 + [2] * 1)  # a class of one sample must not break the split
+    tr, va, te = split_indices(y, task="multiclass", val_fraction=0.25, test_fraction=0.1, seed=0)
+    assert sorted([*tr, *va, *te]) == list(range(58))
+    assert (len(te), len(va)) == (6, 15)
+    other = split_indices(y, task="multiclass", val_fraction=0.25, test_fraction=0.1, seed=1)
+    assert not np.array_equal(va, other[1])
+    r = np.linspace(0.0, 1.0, 40)
+    rtr, rva, rte = split_indices(r, task="regression", val_fraction=0.2, test_fraction=0.0, seed=0)
+    assert len(rva) == 8 and len(rte) == 0 and len(set(rtr) | set(rva)) == 40
+
+
+def test_bundled_datasets_match_scikit_learn_without_importing_it():
+    code = (
+        "import sys; from hpbench.data.prepare import load_raw\n"
+        "for n in ('digits', 'breast_cancer', 'wine', 'iris', 'diabetes'): load_raw(n, {})\n"
+        "print('sklearn' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    import sklearn.datasets as skd
+
+    digits = load_raw("digits", {})
+    ref = skd.load_digits()
+    assert np.array_equal(digits.x, ref.images.astype(np.float32)[:, None]) and np.array_equal(digits.y, ref.target)
+    for name, loader in [("breast_cancer", skd.load_breast_cancer), ("wine", skd.load_wine), ("iris", skd.load_iris), ("diabetes", skd.load_diabetes)]:
+        raw, ref = load_raw(name, {}), loader()
+        assert np.allclose(raw.x, ref.data.astype(np.float32), rtol=1e-6, atol=1e-7), name
+        assert np.array_equal(raw.y, ref.target.astype(raw.y.dtype)), name

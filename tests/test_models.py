@@ -210,8 +210,10 @@ def test_contract_build_one_epoch_metrics(family, init, optimizer, opt_params):
     dataset, params = FITS[family]
     options = {"seq_len": 10, "n_samples": 200} if "seq_len" in DATASETS.get(dataset).params else {}
     rows = []
+    # lr 1e-3: one epoch of SGD with momentum at 1e-2 on diabetes' raw targets (up to ~350) can
+    # diverge, which is the trainer working, not this contract's subject
     out = train(cfg(family=family, dataset=dataset, model=params, init=init, optimizer=optimizer, opt_params=opt_params,
-                    options=options, batch_size=64), report=rows.append)
+                    options=options, batch_size=64, lr=1e-3), report=rows.append)
     task = DATASETS.get(dataset).meta["task"]
     (row,) = rows
     assert {"epoch", "train_loss", "epoch_s", "n_params", "stop_reason", "best_epoch"} <= set(row)

@@ -1,5 +1,7 @@
 """Built-in datasets, registered by name. Nothing is downloaded: each loader uses data that a
-package ships (scikit-learn's bundled sets) or makes it synthetically from the seed.
+package ships (scikit-learn's bundled sets, read from its data files with numpy: the same
+arrays as its ``load_*`` functions, without importing scikit-learn) or makes it
+synthetically from the seed.
 
 A loader returns :class:`RawData`: features ``x`` (float32, shaped per sample as
 ``input_shape``), targets ``y`` and the task kind.
@@ -7,7 +9,9 @@ A loader returns :class:`RawData`: features ``x`` (float32, shaped per sample as
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,11 +51,9 @@ _DIGITS = {
 
 @DATASETS.register("digits", params=_DIGITS, doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass", image=True)
 def _digits(*, classes: tuple[int, ...] | list[int] | None = None, **_: Any) -> RawData:
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    x = d.images.astype(np.float32)[:, None, :, :]  # (n, 1, 8, 8)
-    y = d.target.astype(np.int64)
+    table = np.loadtxt(_bundled("digits.csv.gz"), delimiter=",", dtype=np.float32)  # 64 pixels, then the digit
+    x = table[:, :-1].reshape(-1, 1, 8, 8)  # (n, 1, 8, 8)
+    y = table[:, -1].astype(np.int64)
     if classes is not None:
         keep = list(classes)
         if len(set(keep)) != len(keep):
@@ -63,32 +65,48 @@ def _digits(*, classes: tuple[int, ...] | list[int] | None = None, **_: Any) -> 
     return RawData(x=x, y=y, task="multiclass", name="digits", image=True)
 
 
-def _sklearn(loader: str, name: str, task: str) -> RawData:
-    import sklearn.datasets as skd
+def _bundled(filename: str) -> Path:
+    """A data file that scikit-learn ships (``sklearn/datasets/data``), found without importing
+    scikit-learn (about 1 s of CPU, which every search's driver paid before its first trial)."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or spec.origin is None:
+        raise ValueError(f"data.dataset: the bundled datasets come with scikit-learn, which is not installed (looking for {filename})")
+    path = Path(spec.origin).parent / "datasets" / "data" / filename
+    if not path.is_file():
+        raise ValueError(f"data.dataset: {path} is missing from the installed scikit-learn")
+    return path
 
-    d = getattr(skd, loader)()
-    y = d.target.astype(np.float32 if task == "regression" else np.int64)
-    return RawData(x=d.data.astype(np.float32), y=y, task=task, name=name)
+
+def _bundled_table(filename: str, name: str, task: str) -> RawData:
+    """scikit-learn's small CSV format: a header line (n_samples, n_features, class names), then
+    one row per sample: the features, then the target."""
+    table = np.loadtxt(_bundled(filename), delimiter=",", skiprows=1, dtype=np.float64)
+    y = table[:, -1].astype(np.float32 if task == "regression" else np.int64)
+    return RawData(x=table[:, :-1].astype(np.float32), y=y, task=task, name=name)
 
 
 @DATASETS.register("breast_cancer", doc="scikit-learn's Wisconsin breast cancer: 569 x 30, binary", task="binary")
 def _breast_cancer(**_: Any) -> RawData:
-    return _sklearn("load_breast_cancer", "breast_cancer", "binary")
+    return _bundled_table("breast_cancer.csv", "breast_cancer", "binary")
 
 
 @DATASETS.register("wine", doc="scikit-learn's wine: 178 x 13, 3 classes", task="multiclass")
 def _wine(**_: Any) -> RawData:
-    return _sklearn("load_wine", "wine", "multiclass")
+    return _bundled_table("wine_data.csv", "wine", "multiclass")
 
 
 @DATASETS.register("iris", doc="scikit-learn's iris: 150 x 4, 3 classes", task="multiclass")
 def _iris(**_: Any) -> RawData:
-    return _sklearn("load_iris", "iris", "multiclass")
+    return _bundled_table("iris.csv", "iris", "multiclass")
 
 
 @DATASETS.register("diabetes", doc="scikit-learn's diabetes: 442 x 10, regression", task="regression")
 def _diabetes(**_: Any) -> RawData:
-    return _sklearn("load_diabetes", "diabetes", "regression")
+    x = np.loadtxt(_bundled("diabetes_data_raw.csv.gz"))
+    y = np.loadtxt(_bundled("diabetes_target.csv.gz"))
+    std = x.std(axis=0)
+    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0) / np.sqrt(len(x))  # scikit-learn's scaled=True
+    return RawData(x=x.astype(np.float32), y=y.astype(np.float32), task="regression", name="diabetes")
 
 
 _SEQ = {
