@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# bytecode for the editable package too (pip compiles only what it copies): every Ray worker
+	# and helper process imports hpbench, and environments with PYTHONDONTWRITEBYTECODE never cache it
+	$(BIN)/python -m compileall -q hpbench
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -71,6 +71,8 @@ def test_devices_first_entry_is_where_the_search_runs(write_study):
 @pytest.mark.slow
 def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
     """The replay path of ``[train] devices`` (here onto the CPU again: CI has no GPU)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from hpbench.dispatch.predictions import AsyncPredictions
     from hpbench.dispatch.runner import SearchOptions, _run_on_device, run_search
     from hpbench.report.data import load_report
@@ -82,7 +84,7 @@ def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
     opts = SearchOptions(out=tmp_path / "out")
     con = Console(file=StringIO())
     store = run_search(study, opts, console=con)
-    predictions = AsyncPredictions(study=study, make_predict=lambda device: (lambda params: {}))
+    predictions = AsyncPredictions(study=study, predict=lambda study, params, device: {}, executor=ThreadPoolExecutor(max_workers=1))
     _run_on_device(study, opts, store, predictions, con, device="cpu")
     predictions.close(store)
     store.flush(force=True)

@@ -1,22 +1,30 @@
 """Cost predictions for the dispatcher, off the driver's critical path.
 
-Counting a configuration's FLOPs and predicting its time takes the driver about 0.1-0.4 s
-(measured here, more on first use while torch loads). Done inside Tune's trial-start
-callback, that delayed every trial's launch; here it runs on one background thread, and
-identical architectures (configurations that differ only in learning rate, initialization,
-optimizer hyperparameters or seed) are counted once. The callback harvests finished
+Predicting a configuration counts its FLOPs with torch and prices them with the device
+model. The first one costs about 2 s of CPU (torch, then the optimizer machinery a count
+imports), each new architecture about 0.06 s (measured here). Done in Tune's trial-start
+callback that delayed every launch; on a thread of the driver it still competed with the
+driver for the GIL while Ray and Tune started. So predictions run in a helper process,
+started before Ray: it loads torch while ``ray.init`` waits on Ray's own processes, and the
+driver only sends configurations and receives columns. Identical architectures
+(configurations that differ only in learning rate, initialization, optimizer
+hyperparameters or seed) are predicted once. The dispatcher's callbacks harvest finished
 predictions into the results store from the driver's own thread.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import random
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
 
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
+
+Predict = Callable[[Study, dict[str, Any], str | None], dict[str, Any]]
 
 
 def cost_key(study: Study, params: dict[str, Any]) -> str:
@@ -25,15 +33,44 @@ def cost_key(study: Study, params: dict[str, Any]) -> str:
     return repr((cfg.model, cfg.data, cfg.optimizer.name, cfg.train.batch_size, cfg.train.max_epochs, cfg.train.device))
 
 
+# -- the helper process ---------------------------------------------------------------------------
+_predictors: dict[tuple[str, str, str | None], Callable[[dict[str, Any]], dict[str, Any]]] = {}  # by study and device
+
+
+def predict_columns(study: Study, params: dict[str, Any], device: str | None) -> dict[str, Any]:
+    """The predicted cost columns of one configuration on ``device`` (None: the study's), or
+    none when it cannot be predicted (its trial then reports its own error)."""
+    from hpbench.cost.annotate import trial_predictor
+
+    key = (study.name, repr(study.config), device)  # each call brings its own copy of the study
+    try:
+        if key not in _predictors:
+            _predictors[key] = trial_predictor(study, device=device)
+        return _predictors[key](params)  # type: ignore[no-any-return]
+    except Exception:
+        return {}
+
+
+def _warm_up(study: Study) -> None:
+    """Load what the first prediction needs (torch, the device model, the counting machinery)
+    by predicting one configuration of the space."""
+    predict_columns(study, study.space.sample(random.Random(study.settings.seed)), None)
+
+
+def _helper_process(study: Study) -> Executor:
+    # spawn: a fresh interpreter, never a fork of a driver that runs threads (and later Ray)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pool.submit(_warm_up, study)
+    return pool
+
+
 class AsyncPredictions:
-    def __init__(self, *, study: Study, make_predict: Callable[[str | None], Callable[[dict[str, Any]], dict[str, Any]]]) -> None:
-        """``make_predict(device)`` builds the predictor for a device (None: the study's; loading
-        torch and the device model takes a second or more): the study's is built at once, on
-        the background thread."""
+    def __init__(self, *, study: Study, predict: Predict = predict_columns, executor: Executor | None = None) -> None:
+        """Predictions of ``predict(study, params, device)`` on ``executor`` [default: a helper
+        process, started at once and warmed up with one configuration of the study]."""
         self.study = study
-        self.make_predict = make_predict
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-cost")
-        self._predictors: dict[str | None, Future[Callable[[dict[str, Any]], dict[str, Any]]]] = {None: self.pool.submit(make_predict, None)}
+        self.predict = predict
+        self.pool = executor if executor is not None else _helper_process(study)
         self.by_key: dict[str, Future[dict[str, Any]]] = {}
         self.pending: dict[str, Future[dict[str, Any]]] = {}
 
@@ -42,28 +79,34 @@ class AsyncPredictions:
             key = cost_key(self.study, params) + repr(device)
         except Exception:  # an unresolvable config fails in its trial, with its own message
             return
-        if device not in self._predictors:
-            self._predictors[device] = self.pool.submit(self.make_predict, device)
         fut = self.by_key.get(key)
         if fut is None:
-            fut = self.by_key[key] = self.pool.submit(self._safe, dict(params), device)
+            fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), device)
         self.pending[trial_id] = fut
 
-    def _safe(self, params: dict[str, Any], device: str | None) -> dict[str, Any]:
-        try:
-            return self._predictors[device].result()(params)
-        except Exception:  # a trial whose cost cannot be predicted gets no cost columns
-            return {}
+    def is_pending(self, trial_id: str) -> bool:
+        return trial_id in self.pending
 
-    def harvest(self, store: ResultsStore, *, wait_for: str | None = None) -> None:
-        """Move finished predictions into the store; ``wait_for`` blocks for that trial's."""
+    def harvest(self, store: ResultsStore, *, wait: bool = False) -> list[str]:
+        """Move finished predictions into the store (all of them, waiting, with ``wait``);
+        returns the trials annotated. A prediction may land after its trial finished (the
+        store then fills in the trial's spent-cost columns)."""
+        done = []
         for tid, fut in list(self.pending.items()):
-            if tid == wait_for or fut.done():
+            if wait or fut.done():
                 if tid in store.trials:
-                    store.annotate(tid, fut.result())
+                    store.annotate(tid, _result(fut))
+                    done.append(tid)
                 del self.pending[tid]
+        return done
 
     def close(self, store: ResultsStore) -> None:
-        for tid in list(self.pending):
-            self.harvest(store, wait_for=tid)
-        self.pool.shutdown(wait=True)
+        self.harvest(store, wait=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(fut: Future[dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return fut.result()
+    except Exception:  # the helper process died (e.g. killed): the trial just has no cost columns
+        return {}

@@ -4,6 +4,7 @@ trainer's epoch, not Tune's report count: short epochs are reported together).""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hpbench.dispatch.searchers import OBJECTIVE
@@ -41,3 +42,15 @@ def _median(study: Study, max_t: int) -> Any:
 
 def make_scheduler(study: Study, *, max_t: int) -> Any:
     return SCHEDULERS.get(study.settings.scheduler).build(study, max_t)
+
+
+def decision_epochs(study: Study, *, max_t: int) -> frozenset[int]:
+    """The epochs at which the scheduler decides (ASHA's rungs: ``grace_period * rf**k`` below
+    ``max_t``, as Ray lays them out). A trial reports these epochs at once, so that batching
+    short epochs into one report never delays a pruning decision."""
+    s = study.settings
+    if s.scheduler != "asha":
+        return frozenset()
+    grace, rf = min(s.grace_period, max_t), s.reduction_factor
+    n_rungs = int(math.log(max_t / grace) / math.log(rf) + 1) if max_t > grace else 1
+    return frozenset(math.ceil(grace * rf**k) for k in range(n_rungs))

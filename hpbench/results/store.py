@@ -61,8 +61,14 @@ class ResultsStore:
         self._dirty = True
 
     def annotate(self, trial_id: str, columns: Mapping[str, Any]) -> None:
-        """Columns that arrive apart from the trial's reports: predicted cost, test metrics."""
-        self.trials[trial_id].update(columns)
+        """Columns that arrive apart from the trial's reports: predicted cost, test metrics.
+        A prediction arriving after its trial ended also fills in what the trial spent."""
+        t = self.trials[trial_id]
+        t.update(columns)
+        if "flops_per_epoch" in columns and t.get("status") in ("finished", "failed"):
+            from hpbench.cost.annotate import spent
+
+            t.update(spent(t, epochs_run=int(t.get("epochs") or 0), measured_s=t.get("train_s")))
         self._dirty = True
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
