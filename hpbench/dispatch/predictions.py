@@ -4,8 +4,8 @@ Predicting a configuration counts its FLOPs with torch and prices them with the 
 model. The first one costs about 2 s of CPU (torch, then the optimizer machinery a count
 imports), each new architecture about 0.06 s (measured here). Done in Tune's trial-start
 callback that delayed every launch; on a thread of the driver it still competed with the
-driver for the GIL while Ray and Tune started. So predictions run in a helper process,
-started before Ray: it loads torch while ``ray.init`` waits on Ray's own processes, and the
+driver for the GIL while Ray and Tune started. So predictions run in a helper process
+(:mod:`hpbench.dispatch.helper`), started before Ray: it loads torch while ``ray.init`` waits on Ray's own processes, and the
 driver only sends configurations and receives columns. Identical architectures
 (configurations that differ only in learning rate, initialization, optimizer
 hyperparameters or seed) are predicted once. The dispatcher's callbacks harvest finished
@@ -14,10 +14,9 @@ predictions into the results store from the driver's own thread.
 
 from __future__ import annotations
 
-import multiprocessing
 import random
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from hpbench.results.store import ResultsStore
@@ -58,8 +57,9 @@ def _warm_up(study: Study) -> None:
 
 
 def _helper_process(study: Study) -> Executor:
-    # spawn: a fresh interpreter, never a fork of a driver that runs threads (and later Ray)
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    from hpbench.dispatch.helper import HelperProcess
+
+    pool = HelperProcess()
     pool.submit(_warm_up, study)
     return pool
 

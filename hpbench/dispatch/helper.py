@@ -1,0 +1,126 @@
+"""A helper process: a fresh interpreter that runs module-level functions sent to it, one at a
+time, behind the ``concurrent.futures.Executor`` interface.
+
+Unlike ``ProcessPoolExecutor`` with the spawn method, the helper never imports the caller's
+``__main__`` module: a user script that calls hpbench without an ``if __name__ ==
+"__main__"`` guard is not run a second time. Calls and results travel pickled over a pipe of
+their own (the helper's stdout is moved to stderr, so a stray print cannot break the
+protocol). If the helper dies, every pending future fails with :class:`HelperDied`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+
+class HelperDied(RuntimeError):
+    """The helper process exited before answering."""
+
+
+class HelperProcess(Executor):
+    def __init__(self, *, quiet: bool = True) -> None:
+        """Starts the helper at once. ``quiet``: its stderr (warnings of the libraries it
+        loads) goes to /dev/null."""
+        root = str(Path(__file__).resolve().parents[2])  # where the hpbench package lives
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "hpbench.dispatch.helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if quiet else None, env=env,
+        )
+        self._ids = itertools.count()
+        self._futures: dict[int, Future[Any]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reader = threading.Thread(target=self._read, name="hpbench-helper-reader", daemon=True)
+        self._reader.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot submit to a helper process after shutdown")
+            call_id = next(self._ids)
+            self._futures[call_id] = fut
+            try:
+                assert self._proc.stdin is not None  # internal: opened with stdin=PIPE
+                pickle.dump((call_id, fn, args, kwargs), self._proc.stdin)
+                self._proc.stdin.flush()
+            except (BrokenPipeError, OSError) as err:
+                del self._futures[call_id]
+                fut.set_exception(HelperDied(f"the helper process is gone: {err}"))
+        return fut
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None  # internal: opened with stdout=PIPE
+        while True:
+            try:
+                call_id, ok, value = pickle.load(self._proc.stdout)
+            except Exception:  # EOF (the helper exited) or a torn message
+                break
+            with self._lock:
+                fut = self._futures.pop(call_id, None)
+            if fut is None:
+                continue
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
+        with self._lock:
+            pending, self._futures = list(self._futures.values()), {}
+        for fut in pending:
+            fut.set_exception(HelperDied(f"the helper process exited (code {self._proc.poll()})"))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if cancel_futures:
+                for fut in self._futures.values():
+                    fut.cancel()
+        if cancel_futures:
+            self._proc.kill()
+        else:
+            try:
+                assert self._proc.stdin is not None
+                self._proc.stdin.close()  # the helper finishes what it has, then exits
+            except OSError:
+                pass
+        if wait:
+            self._proc.wait()
+            self._reader.join()
+
+
+def _serve() -> None:
+    """The helper's loop: read a call, run it, write its result or its exception."""
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # prints of the code it runs go to stderr, not into the protocol
+    inp = sys.stdin.buffer
+    while True:
+        try:
+            call_id, fn, args, kwargs = pickle.load(inp)
+        except EOFError:
+            return
+        try:
+            reply = (call_id, True, fn(*args, **kwargs))
+        except Exception as err:
+            reply = (call_id, False, err)
+        try:
+            data = pickle.dumps(reply)
+        except Exception as err:  # an unpicklable result or exception
+            data = pickle.dumps((call_id, False, RuntimeError(f"{type(err).__name__}: {err}")))
+        out.write(data)
+        out.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,57 @@
+"""The helper process behind the cost predictions: a fresh interpreter, results and errors
+carried back, no re-run of the caller's script, and a clean failure when it dies."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from concurrent.futures import wait
+
+import pytest
+
+from hpbench.dispatch.helper import HelperDied, HelperProcess
+
+
+def test_runs_functions_in_another_process_and_returns_results_and_errors():
+    helper = HelperProcess()
+    try:
+        pid = helper.submit(os.getpid).result(timeout=60)
+        assert pid != os.getpid()
+        assert helper.submit(divmod, 17, 5).result(timeout=60) == (3, 2)
+        with pytest.raises(ZeroDivisionError):
+            helper.submit(divmod, 1, 0).result(timeout=60)
+        assert helper.submit(print, "stray output").result(timeout=60) is None  # a print cannot break the protocol
+        assert helper.submit(sum, [1, 2, 3]).result(timeout=60) == 6
+    finally:
+        helper.shutdown()
+
+
+def test_a_dead_helper_fails_its_pending_calls_instead_of_hanging():
+    import time
+
+    helper = HelperProcess()
+    try:
+        slow = helper.submit(time.sleep, 30)
+        helper._proc.kill()
+        done, _ = wait([slow], timeout=30)
+        assert done and isinstance(slow.exception(), HelperDied)
+    finally:
+        helper.shutdown(cancel_futures=True)
+
+
+def test_an_unguarded_user_script_is_not_run_again(tmp_path):
+    """A script without ``if __name__ == "__main__"`` that starts a helper runs once (a spawned
+    multiprocessing child would import it again)."""
+    marker = tmp_path / "runs.txt"
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        f"p = Path({str(marker)!r}); p.write_text(p.read_text() + 'x' if p.exists() else 'x')\n"
+        "from hpbench.dispatch.helper import HelperProcess\n"
+        "h = HelperProcess(); print(h.submit(sum, [2, 3]).result(timeout=60)); h.shutdown()\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "5"
+    assert marker.read_text() == "x"
