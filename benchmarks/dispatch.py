@@ -115,16 +115,21 @@ def main() -> None:
         repeat = int(args[i + 1])
         del args[i : i + 2]
     epochs = int(args[0]) if args else 0
-    runs = []
+    fixed_epochs = bool(epochs)
+    runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         # A warm-up run: calibrates the device model if this machine has none cached, and
-        # picks the epochs that make one trial compute about 2 s.
+        # picks the epochs that make one trial compute about 2 s (each later run corrects them
+        # by the previous run's median trial).
         probe = run(2, 12, work)
         if not epochs:
             epochs = max(1, round(2.0 / probe["steady_epoch_s"]))
         for k in range(repeat):
+            if k and not fixed_epochs:  # keep trials at ~2 s of compute as the machine's speed drifts
+                epochs = max(1, round(epochs * 2.0 / runs[-1]["median_trial_s"]))
             big = run(N, epochs, work / f"run{k}")
+            big["epochs_per_trial"] = epochs
             big["ratio_to_ideal"] = big["wall_s"] / big["ideal_s"]
             runs.append(big)
             print(f"run {k + 1}/{repeat}: {N} trials x {big['median_trial_s']:.2f} s compute (median trial, {epochs} epochs) at "
