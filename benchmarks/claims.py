@@ -79,14 +79,21 @@ def _row(trials: pd.DataFrame, epochs: pd.DataFrame, t: Any, target: float) -> d
             "flops_to_target": fpe * tt["epochs"] if fpe and tt["reached"] else None}
 
 
+def _best_lr_per(trials: Any, epochs: Any, column: str) -> dict[str, Any]:
+    """For each value of ``column``, the learning rate that reached the target soonest (or, if
+    none did, the best accuracy): its row."""
+    per: dict[str, Any] = {}
+    for value, sub in trials.groupby(column):
+        rows = [{**_row(trials, epochs, t, TARGET), "lr": float(t["lr"])} for _, t in sub.iterrows()]
+        reached = [r for r in rows if r["seconds_to_target"] is not None]
+        per[str(value)] = min(reached, key=lambda r: r["seconds_to_target"]) if reached else max(rows, key=lambda r: r["best_val_accuracy"] or 0)
+    return per
+
+
 # -- the claims --------------------------------------------------------------------------------
 def optimizers(out: Path) -> dict[str, Any]:
     trials, epochs = tables(out, "optimizers")
-    per: dict[str, Any] = {}
-    for opt, sub in trials.groupby("optimizer"):
-        rows = [{**_row(trials, epochs, t, TARGET), "lr": float(t["lr"])} for _, t in sub.iterrows()]
-        reached = [r for r in rows if r["seconds_to_target"] is not None]
-        per[str(opt)] = min(reached, key=lambda r: r["seconds_to_target"]) if reached else max(rows, key=lambda r: r["best_val_accuracy"] or 0)
+    per = _best_lr_per(trials, epochs, "optimizer")
     fastest = min((o for o in per if per[o]["seconds_to_target"] is not None), key=lambda o: per[o]["seconds_to_target"], default=None)
     fewest = min((o for o in per if per[o]["epochs_to_target"] is not None), key=lambda o: (per[o]["epochs_to_target"], per[o]["seconds_to_target"]), default=None)
     return {"claim": "Adam reaches the target accuracy in less time and fewer FLOPs than SGD, momentum, Nesterov, Adagrad, RMSprop",
@@ -129,11 +136,7 @@ def early_stopping(out: Path) -> dict[str, Any]:
 
 def batch_size(out: Path) -> dict[str, Any]:
     trials, epochs = tables(out, "batch_size")
-    per: dict[str, Any] = {}
-    for bs, sub in trials.groupby("batch_size"):
-        rows = [{**_row(trials, epochs, t, TARGET), "lr": float(t["lr"])} for _, t in sub.iterrows()]
-        reached = [r for r in rows if r["seconds_to_target"] is not None]
-        per[str(bs)] = min(reached, key=lambda r: r["seconds_to_target"]) if reached else max(rows, key=lambda r: r["best_val_accuracy"] or 0)
+    per = _best_lr_per(trials, epochs, "batch_size")
     full = per.get("full", {})
     mini = {k: v for k, v in per.items() if k != "full" and v["seconds_to_target"] is not None}
     best_mini = min(mini, key=lambda k: mini[k]["seconds_to_target"], default=None)

@@ -66,9 +66,7 @@ class ResultsStore:
         t = self.trials[trial_id]
         t.update(columns)
         if "flops_per_epoch" in columns and t.get("status") in ("finished", "failed"):
-            from hpbench.cost.annotate import spent
-
-            t.update(spent(t, epochs_run=int(t.get("epochs") or 0), measured_s=t.get("train_s")))
+            _fill_spent(t)
         self._dirty = True
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
@@ -101,10 +99,8 @@ class ResultsStore:
         t["ended_at"] = time.time()
         t["wall_s"] = t["ended_at"] - t.get("started_at", t["ended_at"])
         self._summarise(trial_id)
-        if "flops_per_epoch" in t:  # spent FLOPs, measured seconds, prediction error
-            from hpbench.cost.annotate import spent
-
-            t.update(spent(t, epochs_run=int(t.get("epochs") or 0), measured_s=t.get("train_s")))
+        if "flops_per_epoch" in t:
+            _fill_spent(t)
         self._dirty = True
 
     def _summarise(self, trial_id: str) -> None:
@@ -166,3 +162,10 @@ class ResultsStore:
         if not done:
             return None
         return (max if self.mode == "max" else min)(done, key=lambda t: t[key])
+
+
+def _fill_spent(t: dict[str, Any]) -> None:
+    """A finished trial's spent FLOPs, measured seconds and prediction error (needs its predicted columns)."""
+    from hpbench.cost.annotate import spent
+
+    t.update(spent(t, epochs_run=int(t.get("epochs") or 0), measured_s=t.get("train_s")))
