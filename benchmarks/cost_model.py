@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.device import calibrate
 from hpbench.models import FAMILIES
-from hpbench.study.schema import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
 
 DIGITS = dict(dataset="digits", preprocess=("standardize",))
 SEQ = dict(dataset="temporal_order", options={"seq_len": 20, "n_samples": 800})

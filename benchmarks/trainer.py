@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from hpbench.study.schema import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
+from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
 from hpbench.train import tasks
 from hpbench.train.trainer import build, load_data, train
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from hpbench.study.rules import Rule
+from hpbench.rules import Rule
 
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -48,7 +49,10 @@ def two_node_cluster():
     tmp = Path(tempfile.mkdtemp(prefix="hpbc-", dir="/tmp"))  # short: Ray's socket paths are limited
     port = free_port()
     address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+    # a token of the test's own: a fresh machine has no ~/.ray/auth_token, and the test must not write one there
+    token = tmp / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--num-cpus", "1", "--num-gpus", "0", "--disable-usage-stats", "--block"]
     procs: list[subprocess.Popen] = []
     try:

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
 from hpbench.models import FAMILIES, build_model, family_activation
-from hpbench.study.schema import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
 
 torch = pytest.importorskip("torch")
 

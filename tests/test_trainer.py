@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_models import cfg
 
-from hpbench.study.schema import EarlyStoppingConfig
+from hpbench.config import EarlyStoppingConfig
 
 torch = pytest.importorskip("torch")
 

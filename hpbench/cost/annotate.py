@@ -8,8 +8,8 @@ import math
 from functools import lru_cache
 from typing import Any
 
+from hpbench.config import TrialConfig
 from hpbench.cost.device import DeviceModel
-from hpbench.study.schema import TrialConfig
 
 EVAL_CHUNK = 8192  # hpbench.train.trainer.evaluate's chunk
 

@@ -146,11 +146,11 @@ def identity(device: str) -> dict[str, str]:
     """Hardware and library versions a measurement holds for."""
     import torch
 
-    import hpbench
+    from hpbench._version import __version__
 
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else cpu_name()
     return {"host": platform.node(), "hardware": name, "cpus": str(os.cpu_count()), "torch": torch.__version__,
-            "python": platform.python_version(), "hpbench": hpbench.__version__, "schema": str(SCHEMA)}
+            "python": platform.python_version(), "hpbench": __version__, "schema": str(SCHEMA)}
 
 
 def default_cache_dir() -> Path:

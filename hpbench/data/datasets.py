@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hpbench.registry import Param, Registry
-from hpbench.study.rules import Int, ListOf
+from hpbench.rules import Int, ListOf
 
 DATASETS: Registry[Any] = Registry(what="dataset")
 

@@ -27,10 +27,11 @@ import tempfile
 import time
 from typing import Any
 
+from hpbench.config import TrialConfig
 from hpbench.dispatch.searchers import OBJECTIVE
 from hpbench.results.weights import WEIGHTS_FILE
 from hpbench.study.resolve import trial_config
-from hpbench.study.schema import Study, TrialConfig
+from hpbench.study.schema import Study
 
 STATE_FILE = "trainer_state.pt"
 EPOCH_ROWS = "epoch_rows"  # earlier epochs carried by a report

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpbench.registry import Param, Registry, import_object
-from hpbench.study.rules import Bool, Float, Int, OneOf
+from hpbench.rules import Bool, Float, Int, OneOf
 
 FAMILIES: Registry[Any] = Registry(what="model family")
 

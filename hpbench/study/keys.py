@@ -7,7 +7,7 @@ parameters of the chosen family / optimizer / dataset; those come from the regis
 from __future__ import annotations
 
 from hpbench.registry import Param
-from hpbench.study.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
+from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
 
 SEARCHERS = ("random", "grid", "tpe")
 SCHEDULERS = ("none", "asha", "median")

@@ -17,10 +17,10 @@ from hpbench.data.datasets import DATASETS, TASKS
 from hpbench.errors import StudyError, did_you_mean, shown
 from hpbench.models import FAMILIES, family_params
 from hpbench.registry import Param, is_import_spec
+from hpbench.rules import Any_, Int, OneOf, RuleError
 from hpbench.space.distributions import KINDS, Choice, Distribution, Grid, LogUniform, RandInt, Uniform
 from hpbench.space.space import Dimension, SearchSpace
 from hpbench.study import keys as K
-from hpbench.study.rules import Any_, Int, OneOf, RuleError
 from hpbench.study.schema import Resources, Study, StudySettings
 from hpbench.train.early_stopping import infer_mode
 from hpbench.train.initializers import INITIALIZERS
@@ -212,7 +212,7 @@ class _Parser:
         if dataset in DATASETS:
             return DATASETS.get(dataset).params
         if dataset.endswith(FILE_SUFFIXES):
-            from hpbench.study.rules import Str
+            from hpbench.rules import Str
 
             return {"target": Param(Str()), "task": Param(OneOf(TASKS, "task"))}
         if is_import_spec(dataset):

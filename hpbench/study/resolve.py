@@ -10,18 +10,18 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from hpbench.space.space import SearchSpace
-from hpbench.study import keys as K
-from hpbench.study.schema import (
+from hpbench.config import (
     DataConfig,
     DistillConfig,
     EarlyStoppingConfig,
     ModelConfig,
     OptimizerConfig,
-    Study,
     TrainConfig,
     TrialConfig,
 )
+from hpbench.space.space import SearchSpace
+from hpbench.study import keys as K
+from hpbench.study.schema import Study
 
 
 def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,86 +1,17 @@
-"""The validated study and the per-trial configuration, as frozen dataclasses.
+"""The validated study as a frozen dataclass (its settings, fixed configuration and space).
 
 Data flows one way: study file → :class:`Study` (validated once, here) → a trial's sampled
-parameters → :class:`TrialConfig` → the trainer. Nothing downstream re-reads the file.
+parameters → :class:`hpbench.config.TrialConfig` → the trainer. Nothing downstream re-reads the file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hpbench.space.space import SearchSpace
-
-
-@dataclass(frozen=True, kw_only=True)
-class EarlyStoppingConfig:
-    monitor: str = "val_loss"
-    min_delta: float = 0.0
-    patience: int = 0
-    mode: str = "auto"
-    baseline: float | None = None
-    restore_best_weights: bool = False
-    start_from_epoch: int = 0
-
-
-@dataclass(frozen=True, kw_only=True)
-class DataConfig:
-    dataset: str
-    val_fraction: float = 0.2
-    test_fraction: float = 0.0
-    preprocess: tuple[str, ...] = ()
-    options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific (target, seq_len, ...)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelConfig:
-    family: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    init_from: str | None = None  # weights file of a saved trial (transfer learning), resolved by the parser
-    freeze: int | None = None  # freeze all but the last k layers (None: train every layer)
-
-
-@dataclass(frozen=True, kw_only=True)
-class OptimizerConfig:
-    name: str = "adam"
-    lr: float = 1e-3
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrainConfig:
-    max_epochs: int = 20
-    batch_size: int | str = 32  # an int, or "full" for full-batch gradient descent
-    init: str = "default"
-    init_params: Mapping[str, Any] = field(default_factory=dict)
-    early_stopping: EarlyStoppingConfig | None = None
-    device: str = "cpu"
-    calibration: str = "none"  # "temperature": fit temperature scaling on the validation split after training
-    precision: str = "fp32"  # "bf16" / "fp16": forward and loss under autocast (fp16 with a gradient scaler)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DistillConfig:
-    teacher: str  # weights file of a saved trial, resolved by the parser
-    alpha: float = 0.5  # weight of the soft (teacher) term; 0 = no teacher
-    temperature: float = 4.0
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrialConfig:
-    """Everything one trial's training needs; built from the study and the sampled params."""
-
-    seed: int
-    data: DataConfig
-    model: ModelConfig
-    optimizer: OptimizerConfig
-    train: TrainConfig
-    metric: str
-    mode: str
-    threads: int = 1
-    distill: DistillConfig | None = None  # [distill]: learn from a teacher's soft outputs too
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpbench.registry import Param, Registry
-from hpbench.study.rules import Float
+from hpbench.rules import Float
 
 INITIALIZERS: Registry[Any] = Registry(what="initialization")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpbench.registry import Param, Registry
-from hpbench.study.rules import Float, ListOf
+from hpbench.rules import Float, ListOf
 
 OPTIMIZERS: Registry[Any] = Registry(what="optimizer")
 

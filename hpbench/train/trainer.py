@@ -25,10 +25,10 @@ from typing import Any
 
 import torch
 
+from hpbench.config import TrialConfig
 from hpbench.data.augment import Augment
 from hpbench.data.prepare import Splits, prepare
 from hpbench.models import build_model, family_activation
-from hpbench.study.schema import TrialConfig
 from hpbench.train import tasks
 from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
 from hpbench.train.initializers import initialize
