@@ -68,7 +68,8 @@ def search(
     if num_cpus is not None and address is not None:
         fail(StudyError(source="--num-cpus", key="--num-cpus", rule="sets the CPUs of a local Ray runtime; the cluster at --address has its own", value=num_cpus))
     target = out or study.default_out()
-    from hpbench.dispatch.runner import ResumeRefused, SearchOptions, plan_search, run_search
+    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
+    from hpbench.dispatch.runner import run_search
     from hpbench.results.lock import LockHeld
     from hpbench.results.resume import OutputError
 

@@ -10,6 +10,10 @@ driver only sends configurations and receives columns. Identical architectures
 (configurations that differ only in learning rate, initialization, optimizer
 hyperparameters or seed) are predicted once. The dispatcher's callbacks harvest finished
 predictions into the results store from the driver's own thread.
+
+What a trial spent (FLOPs, predicted seconds for the epochs it ran, the prediction's error)
+needs both its prediction and its end; :func:`record_spent` computes it here, in the driver,
+whichever arrives last, and hands the store ready columns.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
+from hpbench.cost.annotate import spent
+from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
@@ -89,13 +95,16 @@ class AsyncPredictions:
 
     def harvest(self, store: ResultsStore, *, wait: bool = False) -> list[str]:
         """Move finished predictions into the store (all of them, waiting, with ``wait``);
-        returns the trials annotated. A prediction may land after its trial finished (the
-        store then fills in the trial's spent-cost columns)."""
+        returns the trials annotated. A prediction may land after its trial finished (its
+        spent-cost columns are then filled in too)."""
         done = []
         for tid, fut in list(self.pending.items()):
             if wait or fut.done():
-                if tid in store.trials:
-                    store.annotate(tid, _result(fut))
+                if tid in store:
+                    columns = _result(fut)
+                    store.annotate(tid, columns)
+                    if "flops_per_epoch" in columns:
+                        record_spent(store, tid)
                     done.append(tid)
                 del self.pending[tid]
         return done
@@ -103,6 +112,15 @@ class AsyncPredictions:
     def close(self, store: ResultsStore) -> None:
         self.harvest(store, wait=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def record_spent(store: ResultsStore, trial_id: str) -> None:
+    """An ended trial's spent FLOPs, measured seconds and prediction error
+    (:func:`hpbench.cost.annotate.spent`), once it has its predicted columns; nothing before."""
+    row = store.row(trial_id)
+    if "flops_per_epoch" not in row or row.get("status") not in DONE:
+        return
+    store.annotate(trial_id, spent(dict(row), epochs_run=int(row.get("epochs") or 0), measured_s=row.get("train_s")))
 
 
 def _result(fut: Future[dict[str, Any]]) -> dict[str, Any]:

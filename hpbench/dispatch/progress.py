@@ -9,7 +9,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
+from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
+
+# The stop reasons the summary line counts (a completed trial is just done).
+_ENDED = (StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.DIVERGED, StopReason.FAILED)
 
 
 class Progress:
@@ -40,7 +45,7 @@ class Progress:
 
     def trial_done(self, trial_id: str) -> None:
         if self.live is None:
-            t = self.store.trials[trial_id]
+            t = self.store.row(trial_id)
             value = t.get(f"best_{self.store.metric}")
             shown = f"{value:.4f}" if isinstance(value, float) else "-"
             self.console.print(
@@ -56,11 +61,12 @@ class Progress:
 
     def _summary(self) -> str:
         c = self.store.counts()
-        done = sum(v for k, v in c.items() if k != "running")
-        parts = [f"{done}/{self.n_trials} done", f"{c['running']} running"]
-        parts += [f"{c[k]} {k.replace('_', '-')}" for k in ("early_stopped", "pruned", "diverged", "failed") if c.get(k)]
-        spent = [t.get("flops_spent") for t in self.store.trials.values()]
-        pred = [t.get("predicted_flops") for t in self.store.trials.values()]
+        done = sum(v for k, v in c.items() if k != TrialStatus.RUNNING)
+        parts = [f"{done}/{self.n_trials} done", f"{c[TrialStatus.RUNNING]} running"]
+        parts += [f"{c[k]} {k.replace('_', '-')}" for k in _ENDED if c.get(k)]
+        rows = list(self.store.rows())
+        spent = [t.get(FLOPS_SPENT) for t in rows]
+        pred = [t.get(PREDICTED_FLOPS) for t in rows]
         if any(isinstance(v, (int, float)) for v in spent):  # the cost model's columns, when it ran
             parts.append(f"FLOPs {_sum(spent):.3g} spent / {_sum(pred):.3g} predicted")
         elapsed = time.monotonic() - self.t0
@@ -73,7 +79,7 @@ class Progress:
         grid = Table.grid(padding=(0, 2))
         grid.add_row(f"[bold]hpbench search[/] {self.name}", f"elapsed {self._elapsed()}")
         c = self.store.counts()
-        done = sum(v for k, v in c.items() if k != "running")
+        done = sum(v for k, v in c.items() if k != TrialStatus.RUNNING)
         width = 30
         filled = int(width * done / max(self.n_trials, 1))
         grid.add_row(f"[green]{'━' * filled}[/][dim]{'━' * (width - filled)}[/] {done}/{self.n_trials}", self._summary())

@@ -9,9 +9,12 @@ and land in the same tables, labelled ``repeat`` (1..N), ``repeat_of`` (the sear
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 from hpbench.dispatch.trainable import Replay
 from hpbench.results.columns import DEVICE_OF, REPEAT, REPEAT_OF, SEED
+from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
@@ -23,13 +26,12 @@ def plan_repeats(study: Study, store: ResultsStore, *, n_repeats: int) -> list[R
     if n_repeats < 1:
         return []
     key = f"best_{store.metric}"
-    done = [t for t in store.trials.values()
-            if not t.get(REPEAT) and t.get(DEVICE_OF) is None and isinstance(t.get(key), float) and math.isfinite(t[key])]
+    done = [t for t in store.rows() if is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
     done.sort(key=lambda t: t[key], reverse=store.mode == "max")
-    have = {(t.get(REPEAT_OF), t.get(REPEAT)) for t in store.trials.values() if t.get(REPEAT) and t.get("status") == "finished"}
+    have = {(t.get(REPEAT_OF), t.get(REPEAT)) for t in store.rows() if t.get(REPEAT) and t.get("status") == TrialStatus.FINISHED}
     runs = []
     for t in done[: study.settings.repeats_top]:
-        params = {k: t[k] for k in store.param_keys if t.get(k) is not None and not (isinstance(t[k], float) and math.isnan(t[k]))}
+        params = searched_params(t, store.param_keys)
         for r in range(1, n_repeats + 1):
             if (int(t["trial"]), r) in have:
                 continue
@@ -41,12 +43,18 @@ def plan_repeats(study: Study, store: ResultsStore, *, n_repeats: int) -> list[R
 def plan_device_runs(study: Study, store: ResultsStore, *, device: str) -> list[Replay]:
     """Every search trial that trained (any end but a failure), run again on ``device`` with
     the same seed; runs already in the tables are not planned again."""
-    have = {t.get(DEVICE_OF) for t in store.trials.values() if t.get(DEVICE_OF) is not None and t.get("device") == device
-            and t.get("status") == "finished"}
+    have = {t.get(DEVICE_OF) for t in store.rows() if t.get(DEVICE_OF) is not None and t.get("device") == device
+            and t.get("status") == TrialStatus.FINISHED}
     runs = []
-    for t in sorted(store.trials.values(), key=lambda t: t["trial"]):
-        if t.get(REPEAT) or t.get(DEVICE_OF) is not None or t.get("status") != "finished" or int(t["trial"]) in have:
+    for t in sorted(store.rows(), key=lambda t: t["trial"]):
+        if not is_search_trial(t) or t.get("status") != TrialStatus.FINISHED or int(t["trial"]) in have:
             continue
-        params = {k: t[k] for k in store.param_keys if t.get(k) is not None and not (isinstance(t[k], float) and math.isnan(t[k]))}
+        params = searched_params(t, store.param_keys)
         runs.append(Replay(params=params, seed=study.settings.seed, labels={DEVICE_OF: int(t["trial"])}, device=device))
     return runs
+
+
+def searched_params(row: Mapping[str, Any], param_keys: list[str]) -> dict[str, Any]:
+    """A trial's searched hyperparameters as the searcher gave them (inactive ones, missing in
+    its row or NaN after a round trip through the tables, left out)."""
+    return {k: row[k] for k in param_keys if row.get(k) is not None and not (isinstance(row[k], float) and math.isnan(row[k]))}

@@ -5,7 +5,8 @@ By default a SQLite file in the results directory, opened in WAL mode with
 an ask+tell from 98 ms to 27 ms — the driver does both for every epoch and trial, so plain
 SQLite's fsync per commit was the largest per-trial overhead of a search. WAL with NORMAL
 sync survives a killed process (only a power loss can drop the last commits). Any other
-SQLAlchemy URL (e.g. PostgreSQL) is used as given.
+SQLAlchemy URL (e.g. PostgreSQL) is used as given. A driver that was killed leaves trials RUNNING
+there: :func:`settle_running` marks them failed before a search continues.
 """
 
 from __future__ import annotations
@@ -34,3 +35,19 @@ def open_storage(url: str) -> Any:
 
         storage.engine.dispose()  # reconnect with the pragmas
     return storage
+
+
+def settle_running(storage: Any, study_name: str) -> int:
+    """Trials left RUNNING in Optuna's storage by a killed driver are marked FAIL, so that the
+    sampler neither waits for them nor learns from half a trial. Returns how many."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        ostudy = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    stale = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING))
+    for t in stale:
+        storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    return len(stale)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hpbench.dispatch.repeats import searched_params
+from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
@@ -24,9 +26,8 @@ def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
     from hpbench.train.trainer import evaluate_test
 
     key = f"best_{store.metric}"
-    search = [t for t in store.trials.values()
-              if t.get("status") == "finished" and not t.get("repeat") and t.get("device_of") is None
-              and isinstance(t.get(key), float) and math.isfinite(t[key])]
+    search = [t for t in store.rows()
+              if t.get("status") == TrialStatus.FINISHED and is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
     search.sort(key=lambda t: t[key], reverse=store.mode == "max")
     n = 0
     for t in search[: study.settings.repeats_top]:
@@ -37,7 +38,7 @@ def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
         model = build_model(record["family"], input_shape=tuple(record["input_shape"]), n_outputs=int(record["n_outputs"]),
                             params=dict(record["params"]))
         model.load_state_dict(record["state_dict"])
-        params = {k: t[k] for k in store.param_keys if t.get(k) is not None and not (isinstance(t[k], float) and math.isnan(t[k]))}
+        params = searched_params(t, store.param_keys)
         with torch.no_grad():
             store.annotate(t["trial_id"], evaluate_test(trial_config(study, params), model))
         n += 1

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import EPOCHS, STUDY_JSON, TRIALS
+from hpbench.results.status import DONE, is_search_trial
 
 MIN_FREE_BYTES = 64 * 2**20  # the tables, Optuna's database and Tune's checkpoints of a small study
-DONE = ("finished", "failed")  # trial statuses that count towards the study's trials
 
 
 class OutputError(RuntimeError):
@@ -49,7 +49,7 @@ def check_writable(out: Path, *, min_free_bytes: int = MIN_FREE_BYTES) -> None:
             raise OutputError(f"--out {out}: cannot write there: {err.strerror or err}") from None
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Previous:
     """An earlier run's record and the trials it finished (running ones are dropped: they
     run again as new trials)."""
@@ -62,7 +62,7 @@ class Previous:
     @property
     def n_done(self) -> int:
         """Search trials done (repeats and device comparisons are extra rows, not trials)."""
-        return sum(1 for t in self.trials if not t.get("repeat") and t.get("device_of") is None)
+        return sum(1 for t in self.trials if is_search_trial(t))
 
 
 def load_previous(out: Path) -> Previous | None:
@@ -70,19 +70,20 @@ def load_previous(out: Path) -> Previous | None:
     if not path.is_file():
         return None
     record = json.loads(path.read_text(encoding="utf-8"))
-    prev = Previous(record=record)
     if not (out / TRIALS).is_file():
-        return prev
+        return Previous(record=record)
     import pandas as pd
 
     trials = pd.read_parquet(out / TRIALS)
     epochs = pd.read_parquet(out / EPOCHS) if (out / EPOCHS).is_file() else pd.DataFrame(columns=["trial_id"])
-    done = trials[trials["status"].isin(DONE)] if len(trials) else trials
-    prev.n_dropped = len(trials) - len(done)
+    done = trials[trials["status"].isin([s.value for s in DONE])] if len(trials) else trials
     keep = set(done["trial_id"]) if len(done) else set()
-    prev.trials = [_plain(r) for r in done.to_dict("records")]
-    prev.epochs = [_plain(r) for r in epochs[epochs["trial_id"].isin(keep)].to_dict("records")] if len(epochs) else []
-    return prev
+    return Previous(
+        record=record,
+        trials=[_plain(r) for r in done.to_dict("records")],
+        epochs=[_plain(r) for r in epochs[epochs["trial_id"].isin(keep)].to_dict("records")] if len(epochs) else [],
+        n_dropped=len(trials) - len(done),
+    )
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -3,17 +3,25 @@
 ``trials.parquet``: one row per trial (status, every sampled hyperparameter as its own
 column, final and best metric, best epoch, epochs run, stop reason, error, seconds,
 parameter count, node). ``epochs.parquet``: one row per trial and epoch.
+
+The dispatcher changes rows only through the event methods (``start``, ``epoch``, ``finish``)
+and ``annotate`` (columns computed elsewhere: predicted and spent cost, labels, test metrics),
+and reads them through ``row`` / ``rows`` (read-only views). The store computes nothing but its
+own summaries: it imports nothing from the cost model, the study or the trainer.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet
+from hpbench.results.status import StopReason, TrialStatus
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
 _KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
@@ -21,6 +29,9 @@ _EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch",
                  # calibration (hpbench.train.calibration) and transfer (hpbench.train.transfer)
                  "temperature", "ece_before", "ece_after", "nll_before", "nll_after", "reliability", "n_trainable", "new_head")
+# What ``counts`` tallies, in this order: running trials, then ended ones by stop reason.
+_COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.DIVERGED,
+            StopReason.FAILED)
 
 
 class ResultsStore:
@@ -33,8 +44,8 @@ class ResultsStore:
         self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
-        self._writer: Any = None  # a one-thread executor, created on the first background write
-        self._writing: Any = None  # the write in flight
+        self._writer: ThreadPoolExecutor | None = None  # a one-thread executor, created on the first background write
+        self._writing: Future[None] | None = None  # the write in flight
         self._dirty = False
         self._next = 0
 
@@ -49,24 +60,23 @@ class ResultsStore:
         self._dirty = True
 
     # -- events from the dispatcher ----------------------------------------------------------
+    # Statuses and stop reasons are stored as their plain string values (the tables' column
+    # types depend on the values' exact types).
     def start(self, trial_id: str, params: Mapping[str, Any], *, cost: Mapping[str, Any] | None = None) -> None:
         if trial_id not in self.trials:
             self.trials[trial_id] = {"trial": self._next, "trial_id": trial_id}
             self._next += 1
         row = self.trials[trial_id]
-        row.update({"status": "running", "stop_reason": None, "error": None, "started_at": time.time()})
+        row.update({"status": TrialStatus.RUNNING.value, "stop_reason": None, "error": None, "started_at": time.time()})
         for k in self.param_keys:
             row[k] = params.get(k)
-        row.update(cost or {})  # predicted cost columns (hpbench.cost.annotate.predict_trial)
+        row.update(cost or {})  # predicted cost columns, when the caller has them already
         self._dirty = True
 
     def annotate(self, trial_id: str, columns: Mapping[str, Any]) -> None:
-        """Columns that arrive apart from the trial's reports: predicted cost, test metrics.
-        A prediction arriving after its trial ended also fills in what the trial spent."""
-        t = self.trials[trial_id]
-        t.update(columns)
-        if "flops_per_epoch" in columns and t.get("status") in ("finished", "failed"):
-            _fill_spent(t)
+        """Columns that arrive apart from the trial's reports, computed by the dispatcher:
+        predicted and spent cost, replay labels, test metrics, a note in ``error``."""
+        self.trials[trial_id].update(columns)
         self._dirty = True
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
@@ -91,16 +101,14 @@ class ResultsStore:
     def finish(self, trial_id: str, *, error: str | None = None) -> None:
         t = self.trials[trial_id]
         if error is not None:
-            t["status"], t["stop_reason"], t["error"] = "failed", "failed", error
+            t["status"], t["stop_reason"], t["error"] = TrialStatus.FAILED.value, StopReason.FAILED.value, error
         else:
-            t["status"] = "finished"
+            t["status"] = TrialStatus.FINISHED.value
             if t.get("stop_reason") is None:
-                t["stop_reason"] = "pruned"  # the scheduler stopped it before the trainer ended it
+                t["stop_reason"] = StopReason.PRUNED.value  # the scheduler stopped it before the trainer ended it
         t["ended_at"] = time.time()
         t["wall_s"] = t["ended_at"] - t.get("started_at", t["ended_at"])
         self._summarise(trial_id)
-        if "flops_per_epoch" in t:
-            _fill_spent(t)
         self._dirty = True
 
     def _summarise(self, trial_id: str) -> None:
@@ -114,6 +122,21 @@ class ResultsStore:
         t[self.metric] = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
         t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist)
 
+    # -- reading ---------------------------------------------------------------------------------
+    def __contains__(self, trial_id: object) -> bool:
+        return trial_id in self.trials
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    def row(self, trial_id: str) -> Mapping[str, Any]:
+        """One trial's row, read-only."""
+        return MappingProxyType(self.trials[trial_id])
+
+    def rows(self) -> Iterator[Mapping[str, Any]]:
+        """Every trial's row, read-only, in start order."""
+        return (MappingProxyType(t) for t in list(self.trials.values()))
+
     # -- writing ---------------------------------------------------------------------------------
     def flush(self, *, force: bool = False, soon: bool = False) -> None:
         """Write the tables if anything changed: at most every ``min_flush_s`` seconds, at once
@@ -125,8 +148,10 @@ class ResultsStore:
             self._writing.result()  # a forced flush returns with everything on disk
         if not self._dirty or (not force and not soon and now - self._last_flush < self.min_flush_s):
             return
-        if self._writing is not None and self._writing.done() and self._writing.exception() is not None:
-            raise self._writing.exception()  # e.g. the disk filled up: stop, loudly
+        if self._writing is not None and self._writing.done():
+            failed = self._writing.exception()
+            if failed is not None:
+                raise failed  # e.g. the disk filled up: stop, loudly
         if not force and self._writing is not None and not self._writing.done():
             return  # one write at a time; the next flush picks these changes up
         trials = [dict(r) for r in self.trials.values()]
@@ -136,8 +161,6 @@ class ResultsStore:
             self._write(trials, epochs)
             return
         if self._writer is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-tables")
         self._writing = self._writer.submit(self._write, trials, epochs)
 
@@ -150,9 +173,9 @@ class ResultsStore:
 
     # -- queries for progress -------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        out = {"running": 0, "completed": 0, "early_stopped": 0, "pruned": 0, "diverged": 0, "failed": 0}
+        out = {str(k): 0 for k in _COUNTED}
         for t in self.trials.values():
-            key = "running" if t["status"] == "running" else str(t.get("stop_reason"))
+            key = str(TrialStatus.RUNNING) if t["status"] == TrialStatus.RUNNING else str(t.get("stop_reason"))
             out[key] = out.get(key, 0) + 1
         return out
 
@@ -162,10 +185,3 @@ class ResultsStore:
         if not done:
             return None
         return (max if self.mode == "max" else min)(done, key=lambda t: t[key])
-
-
-def _fill_spent(t: dict[str, Any]) -> None:
-    """A finished trial's spent FLOPs, measured seconds and prediction error (needs its predicted columns)."""
-    from hpbench.cost.annotate import spent
-
-    t.update(spent(t, epochs_run=int(t.get("epochs") or 0), measured_s=t.get("train_s")))

@@ -1,0 +1,129 @@
+"""Ray and Ray Tune for the dispatcher: starting (or joining) Ray, the trainable with its
+resources, and the Tuners of a search and of a replay (repeats, other devices).
+
+Ray is imported inside these functions (and in the recorder and the trainable), never when
+``hpbench`` or the runner is imported: a study refused at the edge never pays for Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hpbench.dispatch.plan import ResumeRefused, SearchOptions
+from hpbench.dispatch.schedulers import decision_epochs
+from hpbench.dispatch.trainable import Handoff, Replay, run_trial
+from hpbench.results.weights import INCOMING_DIR
+from hpbench.study.schema import Study
+
+# Ray Tune knobs (Ray's own, documented in ray.tune.constants): hpbench keeps its own tables,
+# so Tune's per-trial JSON/CSV/TensorBoard loggers only cost time (measured: ~0.3 s per
+# trial), and its experiment snapshot need not be taken every few seconds.
+TUNE_ENV = {
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    "TUNE_GLOBAL_CHECKPOINT_S": "60",
+    "TUNE_RESULT_BUFFER_LENGTH": "1",
+    "RAY_AIR_NEW_OUTPUT": "0",
+}
+
+
+def init_ray(opts: SearchOptions) -> None:
+    import ray
+
+    for k, v in TUNE_ENV.items():
+        os.environ.setdefault(k, v)
+    if not opts.verbose:
+        for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = dict(
+        include_dashboard=False,
+        log_to_driver=opts.verbose,
+        logging_level=logging.INFO if opts.verbose else logging.ERROR,
+        configure_logging=True,
+    )
+    if opts.address:
+        ray.init(address=opts.address, **kwargs)
+    else:
+        # A local runtime listens on loopback only: nothing outside this machine needs to reach
+        # it, and it skips the IP detection that cost up to a second of start-up here.
+        # Ray would start one idle worker per CPU for this driver, but Tune's trial actors carry
+        # their own runtime environment (environment variables), so they never land on those
+        # workers: skipping them saves ~0.7 s of CPU while the search starts (measured).
+        ray.init(num_cpus=opts.num_cpus, _node_ip_address="127.0.0.1", _system_config={"prestart_worker_first_driver": False}, **kwargs)
+
+
+def import_driver_modules() -> None:
+    """What the driver needs once Ray is up (imported on another thread while ``ray.init`` waits)."""
+    import optuna.storages  # noqa: F401
+    import ray.tune.schedulers
+    import ray.tune.search.optuna  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+
+def check_gpus(study: Study) -> None:
+    """A study asking for GPU shares on a cluster without GPUs would wait forever in Tune's
+    queue: refuse it at once."""
+    import ray
+
+    want = study.resources.gpus_per_trial
+    have = float(ray.cluster_resources().get("GPU", 0.0))
+    if want > 0 and have < want:
+        raise ResumeRefused(f"resources.gpus_per_trial = {want}, but the Ray cluster has {have:g} GPUs")
+
+
+def trainable(study: Study, out: Path, *, replays: list[Replay] | None = None, data: Any = None, device: str | None = None) -> Any:
+    """:func:`hpbench.dispatch.trainable.run_trial` with the study bound and its resources: a
+    search trial, or with ``replays`` the replay its config names (on ``device`` if given)."""
+    import ray
+    from ray import tune
+
+    res = study.resources
+    handoff = Handoff(node_id=ray.get_runtime_context().get_node_id(), incoming=str((out / INCOMING_DIR).resolve()))
+    decide_at = decision_epochs(study, max_t=int(study.config["train"]["max_epochs"])) if replays is None else frozenset()
+    return tune.with_resources(
+        tune.with_parameters(run_trial, study=study, replays=replays, data=data, handoff=handoff, decide_at=decide_at),
+        {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial if (device or study.config["train"]["device"]) != "cpu" else 0},
+    )
+
+
+def run_config(study: Study, opts: SearchOptions, *, name: str, callback: Any, stop: Any = None) -> Any:
+    from ray import tune
+
+    return tune.RunConfig(
+        name=f"{name}-{int(time.time())}", storage_path=opts.storage_path or str((opts.out / ".ray").resolve()),
+        verbose=1 if opts.verbose else 0, callbacks=[callback], stop=stop,
+        failure_config=tune.FailureConfig(max_failures=study.settings.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+    )
+
+
+def search_tuner(study: Study, opts: SearchOptions, *, searcher: Any, scheduler: Any, n_trials: int, data: Any, callback: Any,
+                 stop: Any = None) -> Any:
+    """The Tuner of the search: ``n_trials`` new trials proposed by ``searcher``, pruned by ``scheduler``."""
+    from ray import tune
+
+    return tune.Tuner(
+        trainable(study, opts.out, data=data),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=n_trials,
+            max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True,
+        ),
+        run_config=run_config(study, opts, name="tune", callback=callback, stop=stop),
+    )
+
+
+def replay_tuner(study: Study, opts: SearchOptions, *, replays: list[Replay], name: str, callback: Any, device: str | None = None) -> Any:
+    """The Tuner of a replay: one trial per entry of ``replays`` (a grid over their indices)."""
+    from ray import tune
+
+    return tune.Tuner(
+        trainable(study, opts.out, replays=replays, device=device),
+        param_space={"replay": tune.grid_search(list(range(len(replays))))},
+        tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True),
+        run_config=run_config(study, opts, name=name, callback=callback),
+    )

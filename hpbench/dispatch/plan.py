@@ -1,0 +1,85 @@
+"""What a search will do, decided before Ray starts: its options, the earlier run in the results
+directory it continues (refused when the search space changed, unless forced), how many new
+trials it runs, and the study record it writes there.
+
+No Ray here: everything in this module runs (and can refuse) before any trial starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpbench.dispatch.searchers import n_trials
+from hpbench.results.files import STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
+from hpbench.results.resume import Previous, check_writable, load_previous, space_diff
+from hpbench.study.schema import Study
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchOptions:
+    out: Path
+    address: str | None = None
+    verbose: bool = False
+    storage_path: str | None = None
+    num_cpus: int | None = None
+    optuna_storage: str | None = None  # any SQLAlchemy URL [default: sqlite file in the results directory]
+    resume: bool = False  # require an earlier run to continue from (re-running continues anyway)
+    force: bool = False  # continue even though the search space changed
+    budget_flops: float | None = None  # stop launching trials once this many predicted FLOPs are spent
+    budget_s: float | None = None  # ... or this many measured training seconds
+    repeats: int = 0  # after the search, re-run the top configurations with this many other seeds
+
+
+class ResumeRefused(RuntimeError):
+    """The results directory holds a different study (or none, with ``--resume``)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """What a search will do, decided before Ray starts: the earlier run it continues from
+    (if any) and how many new trials it runs."""
+
+    previous: Previous | None
+    n_total: int
+    n_new: int
+
+
+def plan_search(study: Study, opts: SearchOptions) -> Plan:
+    """Check the output location and any earlier run; raises before anything is written."""
+    check_writable(opts.out)
+    previous = load_previous(opts.out) if opts.out.is_dir() else None
+    if previous is None and opts.resume:
+        raise ResumeRefused(f"--resume: nothing to resume in {opts.out} (no {STUDY_JSON}); run without --resume to start")
+    if previous is not None:
+        old = previous.record.get("space", {})
+        new = study.space.describe()
+        if previous.record.get("space_fingerprint") != study.space.fingerprint() and not opts.force:
+            diff = "\n".join(space_diff(old, new))
+            raise ResumeRefused(f"{opts.out}: the search space changed since the earlier run:\n{diff}\n"
+                                "(use --force to continue anyway, or --out DIR for a new study)")
+    total = n_trials(study)
+    done = previous.n_done if previous else 0
+    return Plan(previous=previous, n_total=total, n_new=max(0, total - done))
+
+
+def write_study_record(study: Study, out: Path) -> None:
+    """``study.toml`` (the study file as given) and ``study.json`` (the validated study, its space
+    and the space's fingerprint, which a later run compares before it continues)."""
+    out.mkdir(parents=True, exist_ok=True)
+    src = Path(study.source)
+    if src.is_file():
+        atomic_write_text(out / STUDY_TOML, src.read_text(encoding="utf-8"))
+    atomic_write_json(
+        out / STUDY_JSON,
+        {
+            "name": study.name,
+            "source": study.source,
+            "settings": study.settings.__dict__,
+            "resources": study.resources.__dict__,
+            "config": study.config,
+            "space": study.space.describe(),
+            "space_fingerprint": study.space.fingerprint(),
+            "raw": study.raw,
+        },
+    )

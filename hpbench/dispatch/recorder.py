@@ -1,0 +1,125 @@
+"""The driver's Ray Tune callback: every trial event goes into the results store (rows, epochs,
+weights, errors), the cost predictions are submitted and harvested, the budget is charged, and
+the live progress refreshed. One recorder serves the search and every replay.
+
+Imports Ray Tune: the runner imports this module only once Ray is up.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+
+from hpbench.dispatch.budget import Budget
+from hpbench.dispatch.predictions import AsyncPredictions, record_spent
+from hpbench.dispatch.progress import Progress
+from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
+from hpbench.results.store import ResultsStore
+from hpbench.results.weights import save_from_checkpoint, save_from_file
+
+
+class Recorder(Callback):  # type: ignore[misc]
+    """``replays``: the trials are replays (their config names one), labelled in the store."""
+
+    # Tune pickles its callbacks into its experiment snapshot; this one lives only in the
+    # driver (hpbench resumes from its own tables), so it pickles to nothing.
+    def __reduce__(self) -> Any:
+        return (Callback, ())
+
+    def __init__(self, *, store: ResultsStore, progress: Progress, predictions: AsyncPredictions | None = None,
+                 budget: Budget | None = None, replays: list[Replay] | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.progress = progress
+        self.predictions = predictions
+        self.budget = budget
+        self.replays = replays
+        # Epochs reported before their trial's prediction arrived: their FLOPs are charged
+        # to the budget when it does (the driver never waits for a prediction).
+        self.uncharged: dict[str, int] = {}
+
+    def _harvest(self) -> None:
+        if self.predictions is None:
+            return
+        for tid in self.predictions.harvest(self.store):
+            n = self.uncharged.pop(tid, 0)
+            if self.budget is not None and n:
+                self.budget.charge(flops=n * float(self.store.row(tid).get("flops_per_epoch") or 0.0))
+
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        params, labels, device = trial.config, {}, None
+        if self.replays is not None:
+            replay = self.replays[int(trial.config["replay"])]
+            params, labels, device = replay.params, replay.labels, replay.device
+        self.store.start(trial.trial_id, params)
+        self.store.annotate(trial.trial_id, labels)
+        if self.predictions is not None:
+            self.predictions.submit(trial.trial_id, params, device=device)
+        self.progress.refresh()
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        self._harvest()
+        if "epoch" in result:
+            for row in epoch_rows(result):
+                self.store.epoch(trial.trial_id, row)
+                if self.budget is not None:
+                    self._charge(self.budget, trial.trial_id, row)
+            self.store.flush()
+        self.progress.refresh()
+
+    def _charge(self, budget: Budget, trial_id: str, row: dict[str, Any]) -> None:
+        flops = self.store.row(trial_id).get("flops_per_epoch")
+        if flops is None and self.predictions is not None and self.predictions.is_pending(trial_id):
+            self.uncharged[trial_id] = self.uncharged.get(trial_id, 0) + 1
+        budget.charge(flops=flops or 0.0, seconds=float(row.get("epoch_s") or 0.0))
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._harvest()
+        _save_weights(self.store, trial)
+        self._end(trial.trial_id)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        self._harvest()
+        self._end(trial.trial_id, error=_error_text(trial))
+
+    def _end(self, trial_id: str, *, error: str | None = None) -> None:
+        self.store.finish(trial_id, error=error)
+        record_spent(self.store, trial_id)
+        self.store.flush(soon=True)
+        self.progress.trial_done(trial_id)
+
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        self._harvest()
+        self.store.flush()  # changes a skipped write left behind (throttled; nothing if none)
+        self.progress.refresh()
+
+
+def _save_weights(store: ResultsStore, trial: Any) -> None:
+    """Copy a finished trial's final model from its last Tune checkpoint into the results
+    directory (``weights/<trial>.pt``). Pruned trials have none; a failed copy is reported in
+    the trial's ``error`` column, not raised (the trial itself finished)."""
+    try:
+        n = int(store.row(trial.trial_id)["trial"])
+        handed = (trial.last_result or {}).get(WEIGHTS_HANDOFF)
+        if handed:
+            save_from_file(store.out, n, handed)
+        else:
+            save_from_checkpoint(store.out, n, trial.checkpoint)
+    except Exception as err:  # the weights are an extra; losing them must not stop the search
+        store.annotate(trial.trial_id, {"error": f"saving weights failed: {err}"[:500]})
+
+
+def _error_text(trial: Any) -> str:
+    text = ""
+    try:  # Tune writes the trial's error file locally first (its storage copy may lag)
+        local = trial.error_file
+        if local and Path(local).is_file():
+            text = Path(local).read_text(encoding="utf-8", errors="replace")
+        if not text.strip():
+            text = str(trial.get_error() or "")
+    except Exception:  # best effort: the message is informational
+        text = ""
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "trial failed"
