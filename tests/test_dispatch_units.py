@@ -99,3 +99,96 @@ def test_a_late_prediction_never_blocks_and_still_fills_the_spent_columns(tmp_pa
     t = store.trials["t"]
     assert t["flops_spent"] == 2e6 and t["measured_s"] == 0.5
     assert t["prediction_error"] == pytest.approx((1.0 - 0.5) / 0.5)
+
+
+def _recorder_setup(tmp_path, predict, *, budget=None, replays=None):
+    from concurrent.futures import ThreadPoolExecutor
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hpbench.dispatch.predictions import AsyncPredictions
+    from hpbench.dispatch.progress import Progress
+    from hpbench.dispatch.recorder import Recorder
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    path = tmp_path / "s.toml"
+    path.write_text(TINY_STUDY)
+    study = load_study(path)
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    preds = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=1))
+    con = Console(file=StringIO(), width=200)
+    progress = Progress(store=store, n_trials=2, console=con, study_name="tiny")
+    return store, preds, Recorder(store=store, progress=progress, predictions=preds, budget=budget, replays=replays), con
+
+
+def _trial(tid, config, *, error=None):
+    return SimpleNamespace(trial_id=tid, config=config, last_result={}, checkpoint=None, error_file=None, get_error=lambda: error)
+
+
+def test_the_recorder_keeps_the_tables_without_a_ray_runtime(tmp_path):
+    """Tune's callback hooks, fed fake trials: rows, epochs, stop reasons, errors, spent cost and the budget."""
+    import threading
+
+    from hpbench.dispatch.budget import Budget
+
+    release = threading.Event()
+
+    def predict(study, params, device):
+        release.wait(timeout=30)
+        return {"flops_per_epoch": 1e6, "predicted_epoch_s": 0.5}
+
+    budget = Budget(flops=1e12)
+    store, preds, rec, con = _recorder_setup(tmp_path, predict, budget=budget)
+    ok, bad = _trial("ok", {"optimizer": "adam", "lr": 0.01}), _trial("bad", {"optimizer": "adam", "lr": 0.1}, error="RuntimeError: boom")
+    rec.on_trial_start(iteration=0, trials=[], trial=ok)
+    rec.on_trial_start(iteration=0, trials=[], trial=bad)
+    assert store.counts()["running"] == 2
+    first = {"epoch": 1, "val_accuracy": 0.4, "epoch_s": 0.25}
+    rec.on_trial_result(iteration=1, trials=[], trial=ok,
+                        result={"epoch": 2, "val_accuracy": 0.6, "epoch_s": 0.25, "stop_reason": "completed", "epoch_rows": [first]})
+    assert budget.spent_flops == 0 and budget.spent_s == 0.5  # no prediction yet: its FLOPs wait for it
+    release.set()
+    preds.pool.shutdown(wait=True)
+    rec.on_step_end(iteration=2, trials=[])
+    assert budget.spent_flops == 2e6  # charged once the prediction landed
+    rec.on_trial_complete(iteration=3, trials=[], trial=ok)
+    rec.on_trial_error(iteration=3, trials=[], trial=bad)
+    row, failed = store.row("ok"), store.row("bad")
+    assert (row["status"], row["stop_reason"], row["epochs"], row["best_val_accuracy"]) == ("finished", "completed", 2, 0.6)
+    assert row["flops_spent"] == 2e6 and row["measured_s"] == 0.5
+    assert (failed["status"], failed["stop_reason"], failed["error"]) == ("failed", "failed", "RuntimeError: boom")
+    assert store.counts() == {"running": 0, "completed": 1, "early_stopped": 0, "pruned": 0, "diverged": 0, "failed": 1}
+    assert "trial 0 completed after 2 epochs" in con.file.getvalue()
+    preds.close(store)
+
+
+def test_replays_are_labelled_and_a_scheduler_stop_is_pruned(tmp_path):
+    from hpbench.dispatch.trainable import Replay
+
+    replays = [Replay(params={"optimizer": "adam", "lr": 0.01}, seed=8, labels={"repeat": 1, "repeat_of": 0, "seed": 8})]
+    store, preds, rec, _ = _recorder_setup(tmp_path, lambda study, params, device: {}, replays=replays)
+    trial = _trial("r", {"replay": 0})
+    rec.on_trial_start(iteration=0, trials=[], trial=trial)
+    rec.on_trial_result(iteration=1, trials=[], trial=trial, result={"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+    rec.on_trial_complete(iteration=2, trials=[], trial=trial)
+    row = store.row("r")
+    assert (row["lr"], row["repeat"], row["repeat_of"], row["seed"], row["stop_reason"]) == (0.01, 1, 0, 8, "pruned")
+    assert "flops_spent" not in row  # no prediction, no spent columns
+    preds.close(store)
+
+
+def test_the_store_takes_ready_columns_and_computes_no_cost(tmp_path):
+    from hpbench.results.store import ResultsStore
+
+    store = ResultsStore(out=tmp_path, metric="val_loss", mode="min", param_keys=["lr"])
+    store.start("t", {"lr": 0.1})
+    store.epoch("t", {"epoch": 1, "val_loss": 1.0, "epoch_s": 2.0})
+    store.finish("t")
+    store.annotate("t", {"flops_per_epoch": 5.0, "predicted_epoch_s": 1.0})
+    assert "flops_spent" not in store.row("t") and store.row("t")["stop_reason"] == "pruned"
+    assert "t" in store and len(store) == 1 and [r["trial_id"] for r in store.rows()] == ["t"]
+    with pytest.raises(TypeError):
+        store.row("t")["lr"] = 1.0  # read-only: rows change through the store's methods

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hpbench.results.columns import DEVICE_OF, REPEAT, REPEAT_OF
+
 
 class TrialStatus(enum.StrEnum):
     """Where a trial is in its life (the ``status`` column)."""
@@ -55,9 +57,9 @@ class TrialRow:
             trial=int(row["trial"]),
             status=_enum(TrialStatus, row.get("status")),
             stop_reason=_enum(StopReason, row.get("stop_reason")),
-            repeat=_int(row.get("repeat")) or 0,
-            repeat_of=_int(row.get("repeat_of")),
-            device_of=_int(row.get("device_of")),
+            repeat=_int(row.get(REPEAT)) or 0,
+            repeat_of=_int(row.get(REPEAT_OF)),
+            device_of=_int(row.get(DEVICE_OF)),
         )
 
     @property
@@ -75,7 +77,7 @@ class TrialRow:
 
 def is_search_trial(row: Mapping[str, Any]) -> bool:
     """True for a trial the searcher proposed (not a repeat, not a device comparison)."""
-    return not (_int(row.get("repeat")) or 0) and _int(row.get("device_of")) is None
+    return not (_int(row.get(REPEAT)) or 0) and _int(row.get(DEVICE_OF)) is None
 
 
 def _missing(value: Any) -> bool:
