@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine:
 #   make run    set up, then a real search on the embedded default (studies/quickstart.toml)
 #   make test   set up, then the whole test suite (what CI runs)
+#   make test-fast    the tests that need no Ray (no search runs: minutes less)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -9,7 +10,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.hpbench-installed
 
-.PHONY: setup run test bench lint clean
+.PHONY: setup run test test-fast golden bench lint clean
 
 setup: $(STAMP)
 
@@ -28,6 +29,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Ray tests are marked slow (real searches) or ray (they use the ray_local fixture: tests/conftest.py)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not ray"
+
+# rewrite the expected report outputs (tests/golden/) from the current code; read the diff before committing
+golden: $(STAMP)
+	$(BIN)/python -m pytest tests/test_report_golden.py --update-golden
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dispatch.py

@@ -1,6 +1,6 @@
 """``hpbench report --budget-flops N --budget-s N``: the cost section ranks with
 :mod:`hpbench.report.cost`'s functions and honors the budgets (on the real tiny search of
-``tests/test_report.py``, and in memory)."""
+the ``report_results`` fixture, and in memory)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from hpbench.cli import app
 from hpbench.report import cost as C
 from hpbench.report import cost_ranking
 from hpbench.report.data import ReportData
-from tests.test_report import tiny_results  # noqa: F401  (the session fixture: a real tiny search)
 
 runner = CliRunner()
 
@@ -53,22 +52,22 @@ def test_budgets_pick_the_best_that_fits():
 
 
 @pytest.mark.slow
-def test_cli_report_budgets(tiny_results):  # noqa: F811
+def test_cli_report_budgets(report_results):
     import hpbench
 
-    t = hpbench.load(tiny_results)
+    t = hpbench.load(report_results)
     t = t[t["repeat"].fillna(0) == 0]
     flops = pd.to_numeric(t["predicted_flops"], errors="coerce").dropna()
     assert len(flops), "the tiny search records predicted FLOPs per trial"
     budget = float(flops.median())
-    res = runner.invoke(app, ["report", str(tiny_results), "-s", "cost", "--json", "--budget-flops", str(budget), "--budget-s", "1e9"])
+    res = runner.invoke(app, ["report", str(report_results), "-s", "cost", "--json", "--budget-flops", str(budget), "--budget-s", "1e9"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)["cost"]
     rows = {r["unit"]: r for r in doc["best_under"]}
     assert rows["FLOPs"]["cost"] <= budget and rows["FLOPs"]["cost_column"] == "predicted_flops"
     best_all = C.best_under_budget(t, metric="best_val_accuracy", mode="max", budget=1e30)
     assert rows["s"]["trial"] == best_all["trial"]  # a budget every trial fits picks the overall best
-    res = runner.invoke(app, ["report", str(tiny_results), "-s", "cost", "--budget-flops", str(budget)])
+    res = runner.invoke(app, ["report", str(report_results), "-s", "cost", "--budget-flops", str(budget)])
     assert res.exit_code == 0 and "Best under budget" in res.output and "Pareto front" in res.output
-    res = runner.invoke(app, ["report", str(tiny_results), "--budget-s", "0"])
+    res = runner.invoke(app, ["report", str(report_results), "--budget-s", "0"])
     assert res.exit_code == 2 and "--budget-s" in res.output

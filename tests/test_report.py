@@ -1,37 +1,19 @@
 """Reports on a results directory produced by a real tiny search (Ray, 6 trials of 3 epochs
-with ASHA, then 2 repeats of the top 2), regenerated once per test session by ``tiny_results``."""
+with ASHA, then 2 repeats of the top 2), run once per test session by the ``report_results`` fixture (conftest)."""
 
 from __future__ import annotations
 
 import json
 from io import StringIO
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from hpbench.cli import app
-from tests.conftest import TINY_STUDY
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
-
-
-@pytest.fixture(scope="session")
-def tiny_results(ray_local, tmp_path_factory) -> Path:
-    from hpbench.dispatch.runner import SearchOptions, run_search
-    from hpbench.study.parse import load_study
-
-    root = tmp_path_factory.mktemp("report")
-    src = root / "tiny.toml"
-    src.write_text(TINY_STUDY.replace("trials = 4", "trials = 6\nrepeats = 2\nrepeats_top = 2").replace('scheduler = "none"', 'scheduler = "asha"'))
-    study = load_study(src)
-    out = root / "results"
-    con = Console(file=StringIO())
-    store = run_search(study, SearchOptions(out=out, num_cpus=2, repeats=study.settings.repeats), console=con)
-    assert sum(1 for t in store.trials.values() if t.get("repeat")) == 4
-    return out
 
 
 def render(renderable, width: int = 120) -> str:
@@ -40,21 +22,21 @@ def render(renderable, width: int = 120) -> str:
     return con.file.getvalue()
 
 
-def test_tables_hold_search_and_repeat_rows(tiny_results):
+def test_tables_hold_search_and_repeat_rows(report_results):
     import hpbench
 
-    t = hpbench.load(tiny_results)
+    t = hpbench.load(report_results)
     assert len(t) == 10
     rep = t[t["repeat"].fillna(0) > 0]
     assert len(rep) == 4 and set(rep["seed"]) == {1, 2} and rep["repeat_of"].nunique() == 2
     assert str(t["lr"].dtype) == "float64" and str(t["optimizer"].dtype) == "string"
 
 
-def test_every_section_renders(tiny_results):
+def test_every_section_renders(report_results):
     from hpbench.report.data import load_report
     from hpbench.report.sections import print_report
 
-    data = load_report(tiny_results)
+    data = load_report(report_results)
     assert len(data.trials) == 6 and len(data.repeats) == 4
     con = Console(file=StringIO(), width=120, color_system=None)
     print_report(con, data)
@@ -69,11 +51,11 @@ def test_every_section_renders(tiny_results):
     assert any(ch in out for ch in "▁▂▃▄▅▆▇█")
 
 
-def test_repeat_summary_statistics(tiny_results):
+def test_repeat_summary_statistics(report_results):
     from hpbench.report.data import load_report
     from hpbench.report.leaderboard import repeat_summary
 
-    rows = repeat_summary(load_report(tiny_results))
+    rows = repeat_summary(load_report(report_results))
     assert len(rows) == 2 and all(r["n_seeds"] == 2 for r in rows)
     assert rows[0]["tied_with_best"] and rows[0]["p_vs_best"] == 1.0
     assert rows[0]["mean"] >= rows[1]["mean"]
@@ -81,22 +63,22 @@ def test_repeat_summary_statistics(tiny_results):
         assert r["ci95_low"] is None or r["ci95_low"] <= r["mean"] <= r["ci95_high"]
 
 
-def test_cli_report_section_and_json(tiny_results):
-    res = runner.invoke(app, ["report", str(tiny_results), "--section", "savings"])
+def test_cli_report_section_and_json(report_results):
+    res = runner.invoke(app, ["report", str(report_results), "--section", "savings"])
     assert res.exit_code == 0, res.output
     assert "Early stopping and pruning savings" in res.output and "Leaderboard" not in res.output
-    res = runner.invoke(app, ["report", str(tiny_results), "--json"])
+    res = runner.invoke(app, ["report", str(report_results), "--json"])
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output)
     assert set(doc) >= {"leaderboard", "cost", "matters", "savings", "curves", "prediction"}
     assert doc["n_trials"] == 6 and len(doc["leaderboard"]["repeats"]) == 2
     assert set(doc["matters"]["per_value"]) == {"lr", "optimizer"}
-    res = runner.invoke(app, ["report", str(tiny_results), "--section", "nope"])
+    res = runner.invoke(app, ["report", str(report_results), "--section", "nope"])
     assert res.exit_code == 2 and "--section" in res.output
 
 
-def test_plots_and_html(tiny_results, tmp_path):
-    res = runner.invoke(app, ["report", str(tiny_results), "-s", "leaderboard", "--plots", str(tmp_path), "--html"])
+def test_plots_and_html(report_results, tmp_path):
+    res = runner.invoke(app, ["report", str(report_results), "-s", "leaderboard", "--plots", str(tmp_path), "--html"])
     assert res.exit_code == 0, res.output
     for name in ("pareto.png", "learning_curves.png", "history.png", "importance.png", "dimensions.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -104,23 +86,23 @@ def test_plots_and_html(tiny_results, tmp_path):
     assert page.count("data:image/png;base64,") == 5 and "Leaderboard" in page
 
 
-def test_export_formats(tiny_results, tmp_path):
+def test_export_formats(report_results, tmp_path):
     import pandas as pd
 
-    res = runner.invoke(app, ["export", str(tiny_results), "--format", "csv"])
+    res = runner.invoke(app, ["export", str(report_results), "--format", "csv"])
     assert res.exit_code == 0 and res.output.splitlines()[0].startswith("trial,trial_id,status")
     out = tmp_path / "e.parquet"
-    res = runner.invoke(app, ["export", str(tiny_results), "--format", "parquet", "--table", "epochs", "--out", str(out)])
+    res = runner.invoke(app, ["export", str(report_results), "--format", "parquet", "--table", "epochs", "--out", str(out)])
     assert res.exit_code == 0 and len(pd.read_parquet(out)) >= 6
-    res = runner.invoke(app, ["export", str(tiny_results), "-f", "json"])
+    res = runner.invoke(app, ["export", str(report_results), "-f", "json"])
     assert res.exit_code == 0 and len(json.loads(res.output)) == 10
 
 
-def test_compare_two_studies(tiny_results):
-    res = runner.invoke(app, ["compare", str(tiny_results), str(tiny_results)], terminal_width=140)
+def test_compare_two_studies(report_results):
+    res = runner.invoke(app, ["compare", str(report_results), str(report_results)], terminal_width=140)
     assert res.exit_code == 0, res.output
     assert "Two studies side by side" in res.output and "same space" in res.output
-    res = runner.invoke(app, ["compare", str(tiny_results), str(tiny_results), "--json"])
+    res = runner.invoke(app, ["compare", str(report_results), str(report_results), "--json"])
     assert json.loads(res.output)["same_space"] is True
 
 

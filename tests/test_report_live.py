@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import TINY_STUDY
+from tests.helpers.studies import TINY_STUDY
 
 pytestmark = pytest.mark.slow
 

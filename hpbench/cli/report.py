@@ -10,8 +10,7 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import console, fail, read_record
-
-SECTION_NAMES = ("leaderboard", "cost", "matters", "savings", "curves", "prediction", "calibration", "distill")
+from hpbench.report.names import SECTION_NAMES
 
 
 def report(
@@ -48,7 +47,8 @@ def report(
     else:
         print_report(console(), data, sections=section, top=top, budgets=budgets)
     if plots is not None:
-        from hpbench.report.plots import write_html, write_plots
+        from hpbench.report.html_page import write_html
+        from hpbench.report.plots import write_plots
 
         written = write_plots(data, plots, top=min(top, 8))
         if html:

@@ -16,10 +16,11 @@ from rich.text import Text
 from hpbench.report import cost as C
 from hpbench.report.data import ReportData, fmt, records
 from hpbench.report.leaderboard import hyperparameters
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S
 
 # The cost a budget is charged in, by preference: predicted to max epochs, then what was spent.
-FLOPS_COLUMNS = ("predicted_flops", "flops_spent")
-SECONDS_COLUMNS = ("predicted_s", "measured_s", "train_s")
+FLOPS_COLUMNS = (PREDICTED_FLOPS, FLOPS_SPENT)
+SECONDS_COLUMNS = (PREDICTED_S, "measured_s", "train_s")
 
 
 def pareto_front(df: pd.DataFrame, *, value: str, cost: str, mode: str) -> pd.DataFrame:

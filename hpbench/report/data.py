@@ -16,6 +16,7 @@ import pandas as pd
 from hpbench.results.columns import DEVICE_OF, FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON
 from hpbench.results.load import load
+from hpbench.results.status import is_search_trial
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +61,14 @@ def ranked(trials: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
     return trials[trials[key].notna()].sort_values(key, ascending=(mode == "min"), kind="stable")
 
 
+def split_trials(trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(search trials, repeats, device comparisons) of a trials table (see :func:`is_search_trial`)."""
+    marks = trials[[c for c in (REPEAT, DEVICE_OF) if c in trials.columns]].to_dict(orient="records")
+    search = pd.Series([is_search_trial(m) for m in marks], index=trials.index, dtype=bool)
+    on_other_device = trials[DEVICE_OF].notna() if DEVICE_OF in trials.columns else pd.Series(False, index=trials.index)
+    return trials[search].copy(), trials[~search & ~on_other_device].copy(), trials[on_other_device].copy()
+
+
 def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
     """Read ``study.json`` and the tables of a results directory (``FileNotFoundError`` when
     the search has not written its first table yet)."""
@@ -70,14 +79,7 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         epochs = load(p, "epochs")
     except FileNotFoundError:
         epochs = pd.DataFrame(columns=["trial", "trial_id", "epoch"])
-    on_other_device = trials[DEVICE_OF].notna() if DEVICE_OF in trials.columns else pd.Series(False, index=trials.index)
-    device_runs = trials[on_other_device].copy()
-    trials = trials[~on_other_device]
-    if REPEAT in trials.columns:
-        is_rep = trials[REPEAT].fillna(0).astype(int) > 0
-        trials, repeats = trials[~is_rep].copy(), trials[is_rep].copy()
-    else:
-        repeats = trials.iloc[0:0]
+    trials, repeats, device_runs = split_trials(trials)
     settings = record["settings"]
     return ReportData(
         path=p, name=record["name"], metric=settings["metric"], mode=settings["mode"],

@@ -24,7 +24,8 @@ from hpbench.report.data import ReportData, fmt
 N_BINS = 3  # continuous dimensions are shown in this many equal-count bins
 
 
-def _groups(data: ReportData, key: str) -> pd.Series:
+def value_groups(data: ReportData, key: str) -> pd.Series:
+    """Each trial's group for a searched dimension: its value, a bin of a continuous one, or \"(inactive)\"."""
     col = data.trials[key]
     numeric = pd.api.types.is_float_dtype(col) or (pd.api.types.is_integer_dtype(col) and col.nunique() > 6)
     if not numeric or col.nunique() <= N_BINS:  # few distinct values: one row each
@@ -46,7 +47,7 @@ def per_value(data: ReportData) -> dict[str, list[dict[str, Any]]]:
     for key in data.params:
         if key not in df.columns:
             continue
-        g = _groups(data, key)
+        g = value_groups(data, key)
         rows: list[dict[str, Any]] = []
         for value, sub in df.groupby(g, sort=False, observed=True):
             m = sub[data.key].dropna() if data.key in sub else pd.Series(dtype=float)

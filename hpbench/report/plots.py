@@ -1,20 +1,23 @@
-"""PNG figures of a report (matplotlib, Agg backend: no display needed) and one
-self-contained HTML page with them embedded (base64)."""
+"""PNG figures of a report (matplotlib, Agg backend: no display needed). The page that embeds
+them is :mod:`hpbench.report.html_page`."""
 
 from __future__ import annotations
 
-import base64
-import html as _html
+import json
 import math
 from pathlib import Path
 from typing import Any
 
+from hpbench.report import matters
+from hpbench.report.cost_ranking import pareto_front
+from hpbench.report.curves import curves
 from hpbench.report.data import ReportData
 
 DPI = 110
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (imported on first use: it takes a second)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,21 +26,19 @@ def _plt() -> Any:
     return plt
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    _plt().close(fig)
+    pyplot().close(fig)
     return path
 
 
 def pareto(data: ReportData, out: Path) -> Path | None:
-    from hpbench.report.cost_ranking import pareto_front
-
     chosen = data.cost_column()
     if chosen is None:
         return None
     cost, label = chosen
-    plt = _plt()
+    plt = pyplot()
     df = data.trials[data.trials[data.key].notna() & data.trials[cost].notna()]
     front = pareto_front(df, value=data.key, cost=cost, mode=data.mode)
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -54,16 +55,14 @@ def pareto(data: ReportData, out: Path) -> Path | None:
     ax.set_title(f"{data.name}: {data.metric} vs cost ({len(df)} trials)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out / "pareto.png")
+    return save_figure(fig, out / "pareto.png")
 
 
 def learning_curves(data: ReportData, out: Path, *, top: int = 8) -> Path | None:
-    from hpbench.report.curves import curves
-
     cs = curves(data, top=top)
     if not cs:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for c in cs:
         ax.plot(c["epochs"], c[data.metric], marker="o", ms=3, label=f"#{c['trial']} ({c['stop_reason']})")
@@ -72,14 +71,14 @@ def learning_curves(data: ReportData, out: Path, *, top: int = 8) -> Path | None
     ax.set_title(f"{data.name}: learning curves of the top {len(cs)}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out / "learning_curves.png")
+    return save_figure(fig, out / "learning_curves.png")
 
 
 def history(data: ReportData, out: Path) -> Path | None:
     df = data.trials[data.trials[data.key].notna()].sort_values("trial") if data.key in data.trials else None
     if df is None or df.empty:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter(df["trial"], df[data.key], s=22, alpha=0.7, label="trial")
     best = df[data.key].cummax() if data.mode == "max" else df[data.key].cummin()
@@ -89,37 +88,33 @@ def history(data: ReportData, out: Path) -> Path | None:
     ax.set_title(f"{data.name}: optimization history")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out / "history.png")
+    return save_figure(fig, out / "history.png")
 
 
 def importance(data: ReportData, out: Path) -> Path | None:
-    from hpbench.report.matters import importance as imp
-
-    a = imp(data)
+    a = matters.importance(data)
     if not a["available"] or not a["scores"]:
         return None
-    plt = _plt()
+    plt = pyplot()
     items = sorted(a["scores"].items(), key=lambda kv: kv[1])
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(items) + 1.2))
     ax.barh([k for k, _ in items], [v for _, v in items], color="C0")
     ax.set_xlabel(f"importance (Optuna {a['evaluator']})")
     ax.set_title(f"{data.name}: hyperparameter importance ({a['n_trials']} trials)")
     ax.grid(alpha=0.3, axis="x")
-    return _save(fig, out / "importance.png")
+    return save_figure(fig, out / "importance.png")
 
 
 def boxes(data: ReportData, out: Path) -> Path | None:
-    from hpbench.report.matters import _groups
-
     dims = [k for k in data.params if k in data.trials.columns]
     if not dims or data.key not in data.trials:
         return None
-    plt = _plt()
+    plt = pyplot()
     cols = 2
     rows = math.ceil(len(dims) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(10, 2.8 * rows), squeeze=False)
     for ax, key in zip(axes.flat, dims, strict=False):
-        g = _groups(data, key)
+        g = matters.value_groups(data, key)
         labels, values = [], []
         for value, sub in sorted(data.trials.groupby(g, sort=False, observed=True), key=lambda kv: _order(str(kv[0]))):
             v = sub[data.key].dropna().astype(float).tolist()
@@ -134,7 +129,7 @@ def boxes(data: ReportData, out: Path) -> Path | None:
     for ax in list(axes.flat)[len(dims):]:
         ax.axis("off")
     fig.suptitle(f"{data.name}: {data.metric} per value of each dimension")
-    return _save(fig, out / "dimensions.png")
+    return save_figure(fig, out / "dimensions.png")
 
 
 def _order(label: str) -> tuple[int, float, str]:
@@ -145,32 +140,38 @@ def _order(label: str) -> tuple[int, float, str]:
         return (1, 0.0, label)
 
 
+def reliability(data: ReportData, out: Path) -> Path | None:
+    """Reliability diagram of the best trial that recorded one (``calibration = "temperature"``)."""
+    if "reliability" not in data.trials.columns:
+        return None
+    df = data.ranked()
+    df = df[df["reliability"].notna()]
+    if df.empty:
+        return None
+    best = df.iloc[0]
+    rel = json.loads(best["reliability"])
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    n = len(rel["before"]["count"])
+    centers = [(i + 0.5) / n for i in range(n)]
+    for key, color, label in (("before", "C3", "before"), ("after", "C0", f"after (T = {best['temperature']:.2f})")):
+        r = rel[key]
+        xs = [c for c, k in zip(centers, r["count"], strict=True) if k]
+        ys = [a for a, k in zip(r["accuracy"], r["count"], strict=True) if k]
+        ece = best[f"ece_{key}"]
+        ax.plot(xs, ys, marker="o", color=color, label=f"{label}: ECE {ece:.3f}")
+    ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_xlabel("confidence (bin centre)")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(f"{data.name}: reliability of trial #{best['trial']} (validation)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, out / "reliability.png")
+
+
 def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:
     """Write every figure the results allow; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
-    from hpbench.report.calibration import reliability_plot
-
     made = [pareto(data, out), learning_curves(data, out, top=top), history(data, out), importance(data, out), boxes(data, out),
-            reliability_plot(data, out)]
+            reliability(data, out)]
     return [p for p in made if p is not None]
-
-
-def write_html(data: ReportData, out: Path, images: list[Path]) -> Path:
-    """One self-contained page: the text report (as rendered at 120 columns) and the figures."""
-    from io import StringIO
-
-    from rich.console import Console
-
-    from hpbench.report.sections import print_report
-
-    buf = StringIO()
-    print_report(Console(file=buf, width=120, color_system=None), data)
-    figs = "\n".join(
-        f'<figure><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in images
-    )
-    page = (f"<!doctype html><meta charset='utf-8'><title>hpbench report: {_html.escape(data.name)}</title>"
-            "<style>body{font-family:sans-serif;max-width:1100px;margin:auto}img{max-width:100%}pre{font-size:12px}</style>"
-            f"<h1>hpbench report: {_html.escape(data.name)}</h1>{figs}<pre>{_html.escape(buf.getvalue())}</pre>")
-    path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
-    return path

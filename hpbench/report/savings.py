@@ -12,6 +12,7 @@ from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt
 from hpbench.results.columns import FLOPS_SPENT
+from hpbench.results.status import StopReason
 
 
 def analyse(data: ReportData) -> dict[str, Any]:
@@ -39,8 +40,8 @@ def analyse(data: ReportData) -> dict[str, Any]:
         for p in data.params:
             same = same[(same[p] == b[p]).fillna(False)] if b[p] is not None and b[p] == b[p] else same[same[p].isna()]
         out["best"] = {"trial": int(b["trial"]), "stop_reason": str(b["stop_reason"]), "epochs": int(b["epochs"]),
-                       "pruned": str(b["stop_reason"]) == "pruned",
-                       "same_config_pruned": int((same["stop_reason"] == "pruned").sum())}
+                       "pruned": str(b["stop_reason"]) == StopReason.PRUNED,
+                       "same_config_pruned": int((same["stop_reason"] == StopReason.PRUNED.value).sum())}
     return out
 
 

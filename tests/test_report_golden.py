@@ -1,0 +1,84 @@
+"""Every report section rendered at 120 columns from fixed, hand-written results tables (no
+training, no Ray), compared with the expected text under ``tests/golden/``. A change to a
+report shows up here as a diff; ``pytest --update-golden tests/test_report_golden.py``
+rewrites the files (read them before committing).
+
+Hyperparameter importance is the one input replaced: it is Optuna's (a random forest over the
+study in the Optuna storage), so the tests give it a fixed answer (the Ray tests compute it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hpbench.report import matters
+from hpbench.report.compare import compare_table
+from hpbench.report.data import ReportData, load_report
+from hpbench.report.sections import SECTIONS, print_report, report_json
+from tests.helpers.golden import console, json_text, text_of
+from tests.helpers.report_tables import write_bare, write_full
+
+IMPORTANCE: dict[str, dict[str, Any]] = {
+    "golden": {"available": True, "evaluator": "fanova", "n_trials": 7, "scores": {"lr": 0.62, "optimizer": 0.3, "distill.alpha": 0.08},
+               "conditional": {"momentum": {"n_trials": 3, "score": 0.41}}},
+    "bare": {"available": False, "note": "2 completed trials in the Optuna study; importance needs at least 3"},
+}
+WRITERS = {"golden": write_full, "bare": write_bare}
+
+
+@pytest.fixture(params=sorted(WRITERS))
+def results(request, tmp_path, monkeypatch) -> ReportData:
+    """The report data of one hand-written results directory, read by ``load_report`` from a
+    relative path (so that no temporary path reaches the output)."""
+    monkeypatch.chdir(tmp_path)
+    out = WRITERS[request.param](Path("."))
+    monkeypatch.setattr(matters, "importance", lambda data, **_: IMPORTANCE[data.name])
+    return load_report(out)
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_section_renders_as_recorded(results, section, golden):
+    con = console()
+    print_report(con, results, sections=[section], budgets={"budget_flops": 1e9, "budget_s": None})
+    golden(f"{results.name}/{section}.txt", text_of(con))
+
+
+def test_json_report_as_recorded(results, golden):
+    golden(f"{results.name}/report.json", json_text(report_json(results, budgets={"budget_flops": 1e9, "budget_s": None})))
+
+
+def test_compare_renders_as_recorded(tmp_path, monkeypatch, golden):
+    monkeypatch.chdir(tmp_path)
+    a, b = load_report(write_full(Path("."))), load_report(write_bare(Path(".")))
+    con = console()
+    for part in compare_table(a, b, top=3):
+        con.print(part)
+    golden("compare.txt", text_of(con))
+
+
+def test_the_fixture_splits_search_trials_repeats_and_device_runs(results):
+    """The hand-written tables hold every kind of row the report separates."""
+    if results.name == "golden":
+        assert (len(results.trials), len(results.repeats), len(results.device_runs)) == (9, 4, 2)
+        assert sorted(results.trials["status"].unique()) == ["failed", "finished", "running"]
+    else:
+        assert (len(results.trials), len(results.repeats), len(results.device_runs)) == (3, 0, 0)
+
+
+def test_plots_and_html_page(results, tmp_path):
+    from hpbench.report.html_page import write_html
+    from hpbench.report.plots import write_plots
+
+    out = tmp_path / "plots"
+    written = write_plots(results, out, top=8)
+    names = sorted(p.name for p in written)
+    if results.name == "golden":
+        assert names == ["dimensions.png", "history.png", "importance.png", "learning_curves.png", "pareto.png", "reliability.png"]
+    else:
+        assert names == ["dimensions.png", "history.png", "pareto.png"]
+    for p in written:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
+    page = write_html(results, out, written).read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == len(written) and f"hpbench report: {results.name}" in page
