@@ -61,6 +61,6 @@ def load_record(path: str | Path) -> WeightsRecord:
 
 def build_saved_model(rec: WeightsRecord) -> torch.nn.Module:
     """The saved model rebuilt from its record, with its weights loaded (on the CPU, train mode)."""
-    model = build_model(rec["family"], input_shape=tuple(rec["input_shape"]), n_outputs=int(rec["n_outputs"]), params=dict(rec["params"]))
+    model: torch.nn.Module = build_model(rec["family"], input_shape=tuple(rec["input_shape"]), n_outputs=int(rec["n_outputs"]), params=dict(rec["params"]))
     model.load_state_dict(rec["state_dict"])
     return model
