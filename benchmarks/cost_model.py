@@ -30,7 +30,7 @@ from typing import Any
 
 from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
 from hpbench.cost.annotate import predict_trial
-from hpbench.cost.device import calibrate
+from hpbench.cost.calibrate import calibrate
 from hpbench.models import FAMILIES
 
 DIGITS = dict(dataset="digits", preprocess=("standardize",))

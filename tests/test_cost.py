@@ -80,7 +80,7 @@ def test_textbook_example_on_hypothetical_device():
     for rate, expect in ((10e12, 10.0), (20e12, 5.0)):
         dev = DeviceModel.hypothetical_device(flops_per_s=rate)
         assert F.naive_seconds(flops=1e12 * 100, flops_per_s=dev.peak_flops_per_s) == pytest.approx(expect)
-    from hpbench.cost.count import OpRecord, StepCost
+    from hpbench.cost.ops import OpRecord, StepCost
 
     step = StepCost(batch_size=1, n_params=1, flop_counter_flops=int(1e12),
                     ops=(OpRecord(name="mm", kind="matmul", phase="forward", flops=1e12, bytes=0.0),))
@@ -268,3 +268,43 @@ def test_optimizer_element_wise_ops_get_their_own_memory_feature():
     assert f["memory_optimizer"] > 0 and f["memory"] > 0
     opt_only = features([op for op in c.ops if op.phase == "optimizer"], device=_device())
     assert opt_only["memory"] == 0 and opt_only["memory_optimizer"] == pytest.approx(f["memory_optimizer"])
+
+
+def test_calibration_times_the_trainers_epoch(monkeypatch):
+    """The suite's timed epoch is hpbench.train.epoch.train_epoch (precision included), not a copy."""
+    import torch
+
+    from hpbench.cost import suite
+    from hpbench.train import epoch
+
+    calls = []
+
+    def spy(*args, **kw):
+        calls.append(kw["precision"].precision)
+        return epoch.train_epoch(*args, **kw)
+
+    monkeypatch.setattr(suite, "train_epoch", spy)
+    p = suite.Probe(kind="mlp", n_in=8, depth=1, width=8, batch_size=16, n_train=64, n_val=16)
+    assert suite.measure_probe(p, device="cpu") > 0
+    assert calls and set(calls) == {"fp32"}
+    model, shape = suite.build_probe(p)
+    x, y = torch.randn(64, *shape), torch.randint(0, 10, (64,))
+    suite.time_epochs(model, x=x, y=y, x_val=x[:8], y_val=y[:8], batch_size=16, optimizer="adam", device="cpu", n_epochs=1, precision="bf16")
+    assert calls[-1] == "bf16"
+
+
+def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
+    """calibrate() measures with the micro-benchmarks and fills coef/versions on the same model."""
+    from hpbench.cost import calibrate as C
+    from hpbench.cost import microbench as mb
+
+    monkeypatch.setattr(mb, "measure_overhead", lambda *, device: 1e-6)
+    monkeypatch.setattr(mb, "measure_matmul", lambda *, device, sizes, overhead_s: ((1.0, 8.0), (1e9, 2e9)))
+    monkeypatch.setattr(mb, "measure_conv", lambda *, device, overhead_s: ((1.0,), (1e9,), (1e9,)))
+    monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device: 1e10)
+    monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s: ((1.0,), (1e10,)))
+    monkeypatch.setattr(mb, "measure_attention", lambda *, device, overhead_s: (1e-6, 1e-9, 2e-6, 2e-9))
+    monkeypatch.setattr(C.suite, "fit", lambda base, *, device, quick: ({"op": 1e-6}, 0.1))
+    m = C.calibrate(device="cpu", threads=1)
+    assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")
+    assert DeviceModel.from_dict(m.to_dict()) == m

@@ -90,7 +90,8 @@ def test_search_saves_weights_and_a_distill_study_uses_them(tmp_path, ray_local)
     import pandas as pd
 
     from hpbench.dispatch.runner import SearchOptions, run_search
-    from hpbench.results.weights import load_record, weights_path
+    from hpbench.results.weights import weights_path
+    from hpbench.train.weights import load_record
 
     teacher_raw = {**DIGITS_MLP, "study": {"name": "teacher", "metric": "val_accuracy", "searcher": "grid", "scheduler": "none", "max_concurrent": 2},
                    "train": {"max_epochs": 3, "batch_size": 64, "early_stopping": {"monitor": "val_loss", "patience": 1, "restore_best_weights": True}},

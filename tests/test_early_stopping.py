@@ -196,3 +196,14 @@ def test_known_monitor_validates(write_study):
 
     study = load_study(write_study(STUDY.format(dataset="diabetes", monitor="val_r2")))
     assert study.config["train"]["early_stopping"]["monitor"] == "val_r2"
+
+
+def test_state_dict_round_trip_keeps_progress_not_settings():
+    es, _ = run([3.0, 2.0, 2.5], patience=5)
+    saved = es.state_dict()
+    assert set(saved) == {"wait", "stopped_epoch", "best", "best_epoch", "stop_training", "diverged"}
+    other = EarlyStopping(patience=5)
+    other.load_state_dict({**saved, "patience": 99})  # settings in an older checkpoint are ignored
+    assert other.state() == es.state() and other.patience == 5
+    with pytest.raises(ValueError, match="missing"):
+        other.load_state_dict({"wait": 1})

@@ -108,3 +108,57 @@ def test_augment_is_deterministic_and_shifts_flips_noises():
         assert torch.equal(flip_only[i], x[i]) or torch.equal(flip_only[i], x[i].flip(2))
     shift_only = Augment(flip=False, noise_std=0.0)(torch.ones(64, 1, 4, 4), torch.Generator().manual_seed(0))
     assert shift_only.sum() < 64 * 16  # some samples shifted in zeros
+
+
+def test_train_epoch_is_the_trainers_epoch():
+    """One epoch loop: train_epoch on the trial's own objects gives the trainer's first train_loss."""
+    from hpbench.train.build import build
+    from hpbench.train.epoch import train_epoch
+    from hpbench.train.optimizers import build_optimizer
+    from hpbench.train.precision import MixedPrecision
+
+    c = cfg(family="mlp", dataset="wine", model={"depth": 1, "width": 16, "dropout": 0.2}, epochs=1, batch_size=16)
+    dev = torch.device("cpu")
+    data = load_data(c, dev)
+    model = build(c, data.splits, dev)
+    opt = build_optimizer("adam", model.parameters(), lr=c.optimizer.lr, params={})
+    loss = train_epoch(model, opt, x=data.x_train, y=data.y_train, batch_size=16, loss_fn=tasks.loss_fn(data.splits.task),
+                       generator=torch.Generator().manual_seed(c.seed), precision=MixedPrecision.of("fp32", dev))
+    assert loss == train(c).history[0]["train_loss"]
+
+
+def test_precision_names_the_bad_value():
+    from hpbench.train.precision import MixedPrecision, Precision
+
+    assert MixedPrecision.of("bf16", torch.device("cpu")).precision is Precision.BF16
+    assert MixedPrecision.of("fp16", torch.device("cpu")).scaler is not None
+    with pytest.raises(ValueError, match=r"train\.precision must be one of fp32, bf16, fp16, but got 'fp8'"):
+        MixedPrecision.of("fp8", torch.device("cpu"))
+
+
+def test_resume_restores_early_stopping_from_old_and_new_states():
+    """A trial resumed from epoch 2's state ends as the uninterrupted one, whether the early
+    stopping state is state_dict()'s or the full ``vars(es)`` older checkpoints held."""
+    es = EarlyStoppingConfig(monitor="val_loss", patience=1, restore_best_weights=True)
+    c = cfg(dataset="wine", model={"depth": 1, "width": 16}, epochs=6, es=es)
+    import copy
+
+    states: list = []
+    whole = train(c, on_state=lambda s: states.append(copy.deepcopy(s)))  # the state holds live tensors: copy it now
+    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_s"} for r in h]  # noqa: E731
+    old = {**states[1], "early_stopping": {"monitor": "val_loss", "min_delta": 0.0, "patience": 1, "mode": "min", "baseline": None,
+                                           "restore_best_weights": True, "start_from_epoch": 0, **states[1]["early_stopping"]}}
+    for start in (states[1], old):  # each resumed trial trains its state's tensors in place: a copy each
+        assert strip(train(c, start_state=copy.deepcopy(start)).history) == strip(whole.history)
+
+
+def test_weights_record_rebuilds_the_model(tmp_path):
+    from hpbench.train.weights import build_saved_model, load_record, save
+
+    states: list = []
+    out = train(cfg(dataset="wine", model={"depth": 1, "width": 8}, epochs=1), on_state=states.append)
+    save(states[-1]["final_model"], tmp_path / "w.pt")
+    rec = load_record(tmp_path / "w.pt")
+    assert rec["family"] == "mlp" and rec["n_outputs"] == 3 and rec["temperature"] is None
+    model = build_saved_model(rec)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), out.model.state_dict().values(), strict=True))

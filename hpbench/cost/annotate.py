@@ -11,7 +11,7 @@ from typing import Any
 from hpbench.config import TrialConfig
 from hpbench.cost.device import DeviceModel
 
-EVAL_CHUNK = 8192  # hpbench.train.trainer.evaluate's chunk
+EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module imports no torch)
 
 PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
                      "predicted_epoch_s", "predicted_s", "naive_s")
@@ -81,7 +81,7 @@ def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = N
     """For the dispatcher's driver: ``params -> predicted columns`` on the study's device (the
     cached device model, measured on first use). A trial whose cost cannot be predicted gets
     no columns rather than failing the search."""
-    from hpbench.cost.device import device_model
+    from hpbench.cost.calibrate import device_model
     from hpbench.study.resolve import trial_config
 
     target = device or str(study.config["train"].get("device", "cpu"))

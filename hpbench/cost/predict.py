@@ -3,7 +3,7 @@
 Every op the step dispatches (recorded on ``meta`` by :mod:`hpbench.cost.count`) costs a
 dispatch overhead and a kernel time; every ``nn.Module`` call costs Python overhead. The kernel
 time of one op is its roofline on this device, with rates measured by micro-benchmarks
-(:mod:`hpbench.cost.device`) at a range of sizes (small kernels run far below peak):
+(:mod:`hpbench.cost.microbench`, kept in :mod:`hpbench.cost.device`) at a range of sizes (small kernels run far below peak):
 
     matmul:      max(FLOPs / R_mm(FLOPs), bytes / BW(bytes))
     convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpbench.cost.count import SDPA_MATH_BACKWARD, OpRecord, StepCost
+from hpbench.cost.ops import SDPA_MATH_BACKWARD, OpRecord, StepCost
 
 if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel

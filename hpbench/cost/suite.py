@@ -1,9 +1,9 @@
 """The calibration suite: timed training epochs of small synthetic networks (built from
 ``torch.nn`` here, on random data), from which the epoch-time model's coefficients are fitted.
 
-The timed epoch is the trainer's (:func:`hpbench.train.trainer.train`): shuffle, per batch
-gather / zero_grad / forward / loss / backward / optimizer step / running loss sum, then the
-evaluation pass (:func:`hpbench.train.trainer.evaluate`). The probes cover every kind of layer
+The timed epoch is the trainer's own (:func:`hpbench.train.epoch.train_epoch`: shuffle, per batch
+gather / zero_grad / forward / loss / backward / optimizer step / running loss sum, under the
+trial's precision), then the evaluation pass (:func:`hpbench.train.evaluate.evaluate`). The probes cover every kind of layer
 the model families use (linear, conv + batch norm + pooling, RNN, GRU, LSTM, attention) at
 widths, depths, batch sizes and input shapes of their own; none is a configuration of
 ``benchmarks/cost_model.py`` (which checks the fitted model on hpbench's families and datasets).
@@ -11,13 +11,21 @@ widths, depths, batch sizes and input shapes of their own; none is a configurati
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from hpbench.cost.count import count_module_step, n_steps
+from hpbench.cost.device import DeviceModel
+from hpbench.cost.microbench import timer
 from hpbench.cost.predict import FEATURES, epoch_features
+from hpbench.train.epoch import train_epoch
+from hpbench.train.evaluate import evaluate
+from hpbench.train.optimizers import build_optimizer
+from hpbench.train.precision import MixedPrecision
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,35 +111,18 @@ def build_probe(p: Probe) -> tuple[Any, tuple[int, ...]]:
 
 
 def time_epochs(model: Any, *, x: Any, y: Any, x_val: Any, y_val: Any, batch_size: int, optimizer: str, device: str,
-                n_epochs: int = 3) -> float:
-    """Seconds of an epoch of the trainer's loop: the fastest of ``n_epochs`` after one warm-up
-    epoch (on a shared machine, other processes only ever add time)."""
-    from hpbench.cost.device import _timer
-    from hpbench.train.optimizers import build_optimizer
-    from hpbench.train.trainer import evaluate
-
-    now = _timer(device)
+                n_epochs: int = 3, precision: str = "fp32") -> float:
+    """Seconds of an epoch of the trainer's loop (:func:`hpbench.train.epoch.train_epoch`, then
+    :func:`hpbench.train.evaluate.evaluate`): the fastest of ``n_epochs`` after one warm-up epoch
+    (on a shared machine, other processes only ever add time)."""
+    now = timer(device)
     opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params={})
     loss_fn = torch.nn.CrossEntropyLoss()
-    n = len(x)
     gen = torch.Generator().manual_seed(0)
+    mixed = MixedPrecision.of(precision, torch.device(device))
 
     def epoch() -> None:
-        model.train()
-        perm = torch.randperm(n, generator=gen).to(device) if batch_size < n else None
-        total = torch.zeros((), device=device)
-        for i in range(0, n, batch_size):
-            if perm is None:
-                xb, yb = x, y
-            else:
-                idx = perm[i : i + batch_size]
-                xb, yb = x[idx], y[idx]
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            total.add_(loss.detach(), alpha=len(xb))
-        float(total.item())
+        train_epoch(model, opt, x=x, y=y, batch_size=batch_size, loss_fn=loss_fn, generator=gen, precision=mixed)
         evaluate(model, x_val, y_val, "multiclass", loss_fn)
 
     epoch()
@@ -143,12 +134,8 @@ def time_epochs(model: Any, *, x: Any, y: Any, x_val: Any, y_val: Any, batch_siz
     return min(samples)
 
 
-def probe_features(p: Probe, base: Any) -> dict[str, float]:
+def probe_features(p: Probe, base: DeviceModel) -> dict[str, float]:
     """The epoch-time model's features of one probe epoch on the device ``base``."""
-    import math
-
-    from hpbench.cost.count import count_module_step, n_steps
-
     model, shape = build_probe(p)
     loss_fn = torch.nn.CrossEntropyLoss()
     steps, bs, last_bs = n_steps(n_train=p.n_train, batch_size=p.batch_size)
@@ -164,7 +151,7 @@ def probe_features(p: Probe, base: Any) -> dict[str, float]:
 
 
 def measure_probe(p: Probe, *, device: str) -> float:
-
+    """Measured seconds of one probe epoch on ``device`` (random data, on the device)."""
     torch.manual_seed(0)
     model, shape = build_probe(p)
     model = model.to(device)
@@ -201,10 +188,10 @@ def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, flo
     return coef, errs[len(errs) // 2]
 
 
-def measure_rows(base: Any, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float]]:
+def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float]]:
     """(features, measured epoch seconds) of each probe."""
     return [(probe_features(p, base), measure_probe(p, device=device)) for p in probes]
 
 
-def fit(base: Any, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> tuple[dict[str, float], float]:
+def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> tuple[dict[str, float], float]:
     return fit_coef(measure_rows(base, device=device, probes=probes or (QUICK if quick else PROBES)))

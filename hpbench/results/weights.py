@@ -4,8 +4,8 @@ The trainable puts the trial's final (restored-best) model into its last Tune ch
 :data:`WEIGHTS_FILE`; the driver copies it from there (wherever Tune's storage is: a shared
 filesystem or cloud storage on a cluster), so workers never write driver paths.
 
-A weights file holds a :class:`dict`: ``state_dict`` plus what rebuilds the model
-(``family``, ``params``, ``input_shape``, ``n_outputs``, ``task``).
+Where weights files lie, torch-free: the file format (what a weights file holds, writing and
+reading it) is :mod:`hpbench.train.weights`'s.
 
 Other studies refer to a saved trial as ``"RESULTS_DIR:TRIAL"`` (``TRIAL`` a trial number or
 ``best``): ``[model] init_from`` (transfer learning) and ``[distill] teacher``.
@@ -13,7 +13,6 @@ Other studies refer to a saved trial as ``"RESULTS_DIR:TRIAL"`` (``TRIAL`` a tri
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import STUDY_JSON, TRIALS, atomic_write_bytes
+from hpbench.results.status import TrialStatus
 
 WEIGHTS_DIR = "weights"
 WEIGHTS_FILE = "weights.pt"  # name inside a Tune checkpoint directory
@@ -55,20 +55,6 @@ def save_from_file(out: Path, trial: int, src: str | Path) -> Path | None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     os.replace(src, dest)
     return dest
-
-
-def dumps(record: dict[str, Any]) -> bytes:
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(record, buf)
-    return buf.getvalue()
-
-
-def load_record(path: str | Path) -> dict[str, Any]:
-    import torch
-
-    return torch.load(Path(path), map_location="cpu", weights_only=False)  # type: ignore[no-any-return]
 
 
 class ReferenceError_(ValueError):
@@ -111,7 +97,7 @@ def best_trial(directory: Path) -> int | None:
     key = f"best_{metric}"
     if key not in df:
         return None
-    df = df[df[key].notna() & (df.get("status") == "finished")]
+    df = df[df[key].notna() & (df.get("status") == TrialStatus.FINISHED)]
     df = df[[weights_path(directory, int(t)).is_file() for t in df["trial"]]]
     if df.empty:
         return None

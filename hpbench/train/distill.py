@@ -10,13 +10,14 @@ model's logit ``z`` is read as the two-class logits ``[0, z]``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from hpbench.train.calibration import as_multiclass
+from hpbench.train.weights import build_saved_model, load_record
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, *, alpha: float, temperature: float) -> torch.Tensor:
@@ -30,16 +31,26 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, *, al
 
 def load_teacher(weights: str | Path, *, device: torch.device, input_shape: tuple[int, ...], n_outputs: int) -> torch.nn.Module:
     """The teacher model of a saved trial, in eval mode with its parameters frozen."""
-    from hpbench.models import build_model
-    from hpbench.results.weights import load_record
-
-    record: dict[str, Any] = load_record(weights)
+    record = load_record(weights)
     if tuple(record["input_shape"]) != tuple(input_shape) or int(record["n_outputs"]) != int(n_outputs):
         raise ValueError(f"distill.teacher: the teacher was trained on inputs {tuple(record['input_shape'])} with {record['n_outputs']} outputs, "
                          f"but this study's data has inputs {tuple(input_shape)} with {n_outputs} outputs")
-    model = build_model(record["family"], input_shape=tuple(record["input_shape"]), n_outputs=int(record["n_outputs"]), params=dict(record["params"]))
-    model.load_state_dict(record["state_dict"])
+    model = build_saved_model(record)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model.to(device)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Distillation:
+    """A trial's teacher and its loss weights (``[distill]``): the training loss of a batch."""
+
+    teacher: torch.nn.Module
+    alpha: float
+    temperature: float
+
+    def loss(self, model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            t_out = self.teacher(xb)
+        return kd_loss(model(xb), t_out, yb, alpha=self.alpha, temperature=self.temperature)

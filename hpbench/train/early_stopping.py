@@ -127,6 +127,23 @@ class EarlyStopping:
         """Keras-style entry point: reads the monitored value from ``logs``."""
         return self.update(epoch, logs.get(self.monitor))
 
+    # What a resumed trial restores: the progress, not the settings (those come from the trial's
+    # config). Checkpoints written before state_dict() held ``vars(es)`` (settings too): loading
+    # one reads the same progress keys and ignores the settings, so both kinds restore alike.
+    _PROGRESS = ("wait", "stopped_epoch", "best", "best_epoch", "stop_training", "diverged")
+
+    def state_dict(self) -> dict[str, Any]:
+        """The progress a checkpoint saves (restored by :meth:`load_state_dict`)."""
+        return {k: getattr(self, k) for k in self._PROGRESS}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the progress :meth:`state_dict` saved."""
+        missing = [k for k in self._PROGRESS if k not in state]
+        if missing:
+            raise ValueError(f"early stopping state: missing {missing} in the saved state, which has {sorted(state)}")
+        for k in self._PROGRESS:
+            setattr(self, k, state[k])
+
     def state(self) -> EarlyStoppingState:
         return EarlyStoppingState(
             monitor=self.monitor, mode=self.mode, best=self.best, best_epoch=self.best_epoch,

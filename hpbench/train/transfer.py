@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
+
+from hpbench.train.weights import load_record
 
 
 def layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -66,9 +67,7 @@ def freeze_all_but_last(model: nn.Module, k: int) -> int:
 
 def apply(model: nn.Module, weights: str | Path, *, freeze: int | None = None) -> TransferInfo:
     """Start ``model`` from the weights file of a saved trial and freeze per ``freeze``."""
-    from hpbench.results.weights import load_record
-
-    record: dict[str, Any] = load_record(weights)
+    record = load_record(weights)
     n_reused, new_head = load_into(model, record["state_dict"])
     n_frozen = freeze_all_but_last(model, freeze) if freeze is not None else 0
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,111 @@
+"""Calibrating a local device, once per machine: the micro-benchmarks
+(:mod:`hpbench.cost.microbench`), then the epoch-time model's coefficients fitted
+(non-negative least squares, relative error) to timed training epochs of a suite of synthetic
+networks (:mod:`hpbench.cost.suite`). Cached as JSON with the hardware and library versions it
+was measured with (the host identity); a cache whose versions differ is measured again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from hpbench.cost import microbench as mb
+from hpbench.cost import suite
+from hpbench.cost.device import SCHEMA, DeviceModel
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def identity(device: str) -> dict[str, str]:
+    """Hardware and library versions a measurement holds for."""
+    import torch
+
+    from hpbench._version import __version__
+
+    name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else cpu_name()
+    return {"host": platform.node(), "hardware": name, "cpus": str(os.cpu_count()), "torch": torch.__version__,
+            "python": platform.python_version(), "hpbench": __version__, "schema": str(SCHEMA)}
+
+
+def default_cache_dir() -> Path:
+    return Path(os.path.expanduser("~/.cache/hpbench/devices"))
+
+
+def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
+    return cache_dir / f"{platform.node() or 'host'}-{device.replace(':', '')}-t{threads}.json"
+
+
+def load_cached(path: Path, device: str) -> DeviceModel | None:
+    try:
+        model = DeviceModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return model if model.versions == identity(device) else None
+
+
+def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | None = None, recalibrate: bool = False,
+                 log: Callable[[str], None] | None = None) -> DeviceModel:
+    """The cached model of ``device`` at ``threads``, measured (and cached) when absent or stale."""
+    path = cache_file(cache_dir or default_cache_dir(), device, threads)
+    if not recalibrate:
+        cached = load_cached(path, device)
+        if cached is not None:
+            return cached
+    model = calibrate(device=device, threads=threads, log=log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model.to_dict(), indent=2), encoding="utf-8")
+    tmp.replace(path)
+    return model
+
+
+def local_devices() -> list[str]:
+    import torch
+
+    return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+
+
+def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], None] | None = None, quick: bool = False) -> DeviceModel:
+    """Measure ``device`` at ``threads`` (CPU threads; ignored for CUDA)."""
+    import torch
+
+    log = log or (lambda _m: None)
+    t0 = time.perf_counter()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        oh = mb.measure_overhead(device=device)
+        sizes = (8, 16, 32, 64, 128, 256, 512, 1024) if device == "cpu" else (16, 64, 256, 1024, 2048, 4096, 8192)
+        log(f"{device}: matmul FLOP/s over sizes {sizes[0]}..{sizes[-1]}")
+        mf, mr = mb.measure_matmul(device=device, sizes=sizes, overhead_s=oh)
+        log(f"{device}: convolution FLOP/s (forward, backward) over {len(mb.CONV_SHAPES)} shapes")
+        cf, cr, cbr = mb.measure_conv(device=device, overhead_s=oh)
+        log(f"{device}: memory bandwidth")
+        bw = mb.measure_bandwidth(device=device)
+        bwx, bwy = mb.measure_bandwidth_curve(device=device, overhead_s=oh)
+        log(f"{device}: fused attention over {len(mb.ATTENTION_SHAPES)} shapes")
+        att = mb.measure_attention(device=device, overhead_s=oh)
+        base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_flops=mf, matmul_flops_per_s=mr,
+                           peak_flops_per_s=max(mr), bandwidth_bytes_per_s=bw, bandwidth_bytes=bwx,
+                           bandwidth_curve=bwy, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
+                           conv_backward_flops_per_s=cbr, attention_coef=att)
+        log(f"{device}: timing the calibration suite of training epochs")
+        coef, err = suite.fit(base, device=device, quick=quick)
+    finally:
+        torch.set_num_threads(before)
+    return dataclasses.replace(base, coef=coef, fit_error=err, versions=identity(device), measured_at=time.time(),
+                               calibration_s=time.perf_counter() - t0)

@@ -1,0 +1,166 @@
+"""Micro-benchmarks of one device: matmul FLOP/s over a range of sizes, convolution FLOP/s
+(forward and backward) over a range of sizes, fused attention time over a range of shapes,
+memory bandwidth (copies from in-cache sizes to beyond the last-level cache) and the per-op
+overhead (a tiny add). Each returns what :class:`hpbench.cost.device.DeviceModel` records.
+
+:func:`timer` and :func:`time_call` are the clock every timing in the cost model uses
+(synchronizing the GPU before each reading).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def timer(device: str) -> Callable[[], float]:
+    """A clock for timing work on ``device``: seconds, after the device has finished its queued work."""
+    import torch
+
+    if device.startswith("cuda"):
+        dev = torch.device(device)
+
+        def now() -> float:
+            torch.cuda.synchronize(dev)
+            return time.perf_counter()
+
+        return now
+    return time.perf_counter
+
+
+def time_call(fn: Callable[[], Any], *, device: str, min_s: float = 0.02, repeats: int = 5) -> float:
+    """Median seconds of one call of ``fn`` (batched so each sample lasts >= ``min_s``)."""
+    now = timer(device)
+    fn()
+    t0 = now()
+    fn()
+    one = max(now() - t0, 1e-7)
+    n = max(1, int(min_s / one))
+    samples = []
+    for _ in range(repeats):
+        t0 = now()
+        for _ in range(n):
+            fn()
+        samples.append((now() - t0) / n)
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def _kernel_s(total_s: float, overhead_s: float) -> float:
+    """A kernel's own time: the timed call less the dispatch overhead the time model counts per op
+    (at least a tenth of the call, so that noise cannot make a kernel free)."""
+    return max(total_s - overhead_s, 0.1 * total_s)
+
+
+def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Achieved FLOP/s of an n×n @ n×n matmul (2n³ FLOPs) for each n, its dispatch overhead excluded."""
+    import torch
+
+    flops, rates = [], []
+    for n in sizes:
+        a = torch.randn(n, n, device=device)
+        b = torch.randn(n, n, device=device)
+        s = time_call(lambda a=a, b=b: torch.mm(a, b), device=device)  # type: ignore[misc]
+        flops.append(2.0 * n**3)
+        rates.append(2.0 * n**3 / _kernel_s(s, overhead_s))
+    # keep the curve monotone in FLOPs (noise on a shared machine can dip it)
+    for i in range(1, len(rates)):
+        rates[i] = max(rates[i], rates[i - 1] * 0.999)
+    return tuple(flops), tuple(rates)
+
+
+# (batch, side, c_in, c_out) of the measured 3x3 convolutions: first layers (1 channel in) to wide ones
+CONV_SHAPES = ((16, 8, 1, 4), (32, 12, 1, 16), (32, 8, 8, 8), (32, 16, 4, 12), (64, 8, 16, 32), (32, 16, 24, 24),
+               (64, 16, 16, 48), (64, 16, 48, 48), (128, 16, 64, 64))
+
+
+def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[int, int, int, int], ...] = CONV_SHAPES,
+                 ) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """(forward FLOPs, forward FLOP/s, backward FLOP/s) of 3x3 'same' convolutions, sorted by FLOPs.
+    The backward is ``aten.convolution_backward`` for the input and weight gradients (2x the forward FLOPs)."""
+    import torch
+
+    rows = []
+    for n, side, ci, co in shapes:
+        x = torch.randn(n, ci, side, side, device=device)
+        w = torch.randn(co, ci, 3, 3, device=device)
+        y = torch.nn.functional.conv2d(x, w, padding=1)
+        g = torch.randn_like(y)
+        f = 2.0 * ci * 9 * co * side * side * n
+        fwd = time_call(lambda x=x, w=w: torch.nn.functional.conv2d(x, w, padding=1), device=device, repeats=3)  # type: ignore[misc]
+        bwd = time_call(lambda x=x, w=w, g=g: torch.ops.aten.convolution_backward(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
+                                                                                  [True, True, False]), device=device, repeats=3)  # type: ignore[misc]
+        rows.append((f, f / _kernel_s(fwd, overhead_s), 2 * f / _kernel_s(bwd, overhead_s)))
+    rows.sort()
+    return tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows)
+
+
+# (batch · heads, sequence length, head dim) of the measured attention kernels
+ATTENTION_SHAPES = ((32, 8, 8), (64, 20, 4), (128, 16, 16), (256, 12, 24), (96, 32, 32), (64, 64, 16), (512, 24, 8))
+
+
+def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, float, float, float]:
+    """(per block, per T²·d) seconds of fused attention forward and of its backward, by
+    non-negative least squares over :data:`ATTENTION_SHAPES` (relative error)."""
+    import numpy as np
+    import torch
+    from scipy.optimize import nnls
+
+    fwd_rows, bwd_rows = [], []
+    for bh, t, d in ATTENTION_SHAPES:
+        q, k, v = (torch.randn(1, bh, t, d, device=device, requires_grad=True) for _ in range(3))
+        f = time_call(lambda q=q, k=k, v=v: torch.nn.functional.scaled_dot_product_attention(q, k, v), device=device, repeats=3)  # type: ignore[misc]
+
+        def fb(q: Any = q, k: Any = k, v: Any = v) -> None:
+            torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
+
+        fbs = time_call(fb, device=device, repeats=3)
+        fwd_rows.append((bh, bh * t * t * d, _kernel_s(f, overhead_s)))
+        bwd_rows.append((bh, bh * t * t * d, max(fbs - f - 3 * overhead_s, 0.1 * fbs)))  # less the sum and its backward
+
+    def solve(rows: list[tuple[int, int, float]]) -> tuple[float, float]:
+        a = np.array([[r[0] / r[2], r[1] / r[2]] for r in rows])
+        scale = a.max(axis=0)
+        c, _ = nnls(a / scale, np.ones(len(rows)))
+        c = c / scale
+        return float(c[0]), float(c[1])
+
+    return (*solve(fwd_rows), *solve(bwd_rows))
+
+
+def measure_bandwidth(*, device: str, n_bytes: int = 64 << 20) -> float:
+    """Bytes/s of a large copy (read + write = 2 · size)."""
+    import torch
+
+    a = torch.empty(n_bytes // 4, device=device)
+    b = torch.empty_like(a)
+    s = time_call(lambda: b.copy_(a), device=device)
+    return 2.0 * n_bytes / s
+
+
+# bytes moved (read + write) by the measured copies: within L1/L2, within the last-level cache, beyond it
+BANDWIDTH_SIZES = (256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20)
+
+
+def measure_bandwidth_curve(*, device: str, overhead_s: float = 0.0, sizes: tuple[int, ...] = BANDWIDTH_SIZES,
+                            ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(bytes moved, bytes/s) of copies of each size, their dispatch overhead excluded (buffers hot:
+    a small copy runs from cache, a large one from DRAM)."""
+    import torch
+
+    rates = []
+    for n_bytes in sizes:
+        a = torch.empty(n_bytes // 8, device=device)
+        b = torch.empty_like(a)
+        s = time_call(lambda a=a, b=b: b.copy_(a), device=device)  # type: ignore[misc]
+        rates.append(n_bytes / _kernel_s(s, overhead_s))
+    return tuple(float(n) for n in sizes), tuple(rates)
+
+
+def measure_overhead(*, device: str) -> float:
+    """Seconds of one tiny eager op (the dispatch floor)."""
+    import torch
+
+    a = torch.ones(1, device=device)
+    return time_call(lambda: torch.add(a, a), device=device, min_s=0.01)

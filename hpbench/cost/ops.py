@@ -1,0 +1,111 @@
+"""What one op of a counted training step is and costs: :class:`OpRecord` (FLOPs, bytes
+touched, phase, kind), :class:`StepCost` (a step's ops) and :func:`classify`, which gives the
+kind and FLOPs of an aten op from its name and tensors (formulas in :mod:`hpbench.cost.formulas`;
+matmuls, convolutions and attention from ``FlopCounterMode``'s registry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hpbench.cost import formulas as F
+
+PHASES = ("forward", "backward", "optimizer", "eval")  # and "optimizer_init": the first update's state creation, once per trial
+
+# Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
+_FREE = {
+    "view", "_unsafe_view", "t", "transpose", "permute", "expand", "detach", "alias", "select", "slice",
+    "squeeze", "unsqueeze", "lift_fresh", "_local_scalar_dense", "as_strided", "unbind", "split",
+    "unsafe_split", "split_with_sizes", "unsafe_split_with_sizes", "_reshape_alias", "reshape", "view_as",
+    "expand_as", "chunk", "unsafe_chunk", "narrow", "diagonal", "lift_fresh_copy", "_to_copy",
+}
+_FILL = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "fill_", "zero_", "full", "full_like",
+         "new_zeros", "new_empty", "new_ones", "scalar_tensor", "empty_strided", "new_empty_strided", "bernoulli_"}
+_NORMS_FWD = {"native_layer_norm", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional",
+              "_native_batch_norm_legit_no_training", "native_group_norm", "_batch_norm_with_update", "_batch_norm_no_update"}
+_NORMS_BWD = {"native_layer_norm_backward", "native_batch_norm_backward", "native_group_norm_backward", "batch_norm_backward"}
+# The ops of scaled-dot-product attention's math path, which ``meta`` runs; a CPU or GPU runs one
+# fused attention kernel instead (flash attention), recorded as one "attention" op.
+# Recorded with kind "replaced" (their FLOPs still count; the time model skips them); the math
+# path's backward ops (SDPA_MATH_BACKWARD) cannot be told apart by module and are skipped by name.
+SDPA_MATH = {"bmm", "baddbmm", "_safe_softmax", "_softmax", "mul", "div", "masked_fill"}
+SDPA_MATH_BACKWARD = {"bmm", "baddbmm", "_softmax_backward_data", "_safe_softmax_backward"}
+_SOFTMAX = {"_softmax", "_safe_softmax", "_log_softmax", "_softmax_backward_data", "_log_softmax_backward_data"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpRecord:
+    name: str  # aten op, e.g. "addmm"
+    kind: str  # "matmul" (FlopCounterMode counts it), "norm", "softmax", "elementwise", "fill", "free", "fused", "module",
+    # "attention" (one fused kernel; "sdpa" and "sdpa_backward"), "replaced" (an op of the math path that kernel replaces)
+    phase: str  # one of PHASES
+    flops: float
+    bytes: float  # bytes read and written (inputs + outputs)
+    fused: bool = False  # inside a recurrent layer: one fused kernel on a real CPU/GPU ("fused" marks its launch)
+    shape: tuple[int, ...] = ()  # kind "attention": (batch · heads, query length, key length, head dim)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepCost:
+    """FLOPs of one training step at one batch size, with its ops."""
+
+    batch_size: int
+    n_params: int
+    ops: tuple[OpRecord, ...]
+    flop_counter_flops: int  # what FlopCounterMode alone counts (matmul, conv, attention)
+
+    def flops(self, *phases: str) -> float:
+        want = phases or ("forward", "backward", "optimizer")
+        return float(sum(op.flops for op in self.ops if op.phase in want))
+
+    @property
+    def forward_flops(self) -> float:
+        return self.flops("forward")
+
+    @property
+    def backward_flops(self) -> float:
+        return self.flops("backward")
+
+    @property
+    def optimizer_flops(self) -> float:
+        return self.flops("optimizer")
+
+    @property
+    def total_flops(self) -> float:
+        """Forward + backward + optimizer update (not the evaluation pass)."""
+        return self.flops("forward", "backward", "optimizer")
+
+
+def _numel(t: Any) -> int:
+    return int(t.numel())
+
+
+def tensors(x: Any) -> list[Any]:
+    import torch
+    from torch.utils._pytree import tree_leaves
+
+    return [t for t in tree_leaves(x) if isinstance(t, torch.Tensor)]
+
+
+def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *, matmul_flops: int) -> tuple[str, float]:
+    """(kind, FLOPs) of one aten op; matmul FLOPs come from FlopCounterMode's registry."""
+    if matmul_flops:
+        return "matmul", float(matmul_flops)
+    if name in _FREE:
+        return "free", 0.0
+    if name in _FILL:
+        return "fill", 0.0
+    outs = tensors(out)
+    ins = tensors(list(args) + list(kwargs.values()))
+    n_out = max((_numel(t) for t in outs), default=0)
+    n_in = max((_numel(t) for t in ins), default=0)
+    if name in _NORMS_FWD:
+        return "norm", float(F.NORM_FORWARD_PER_ELEMENT * n_in)
+    if name in _NORMS_BWD:
+        return "norm", float(F.NORM_BACKWARD_PER_ELEMENT * n_in)
+    if name in _SOFTMAX:
+        return "softmax", float(F.SOFTMAX_PER_ELEMENT * n_out)
+    # element-wise or a reduction: one FLOP per element of the larger side
+    return "elementwise", float(F.ELEMENTWISE_PER_ELEMENT * max(n_in, n_out))

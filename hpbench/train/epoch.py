@@ -1,0 +1,50 @@
+"""One training epoch: the loop every trial runs and the cost model's calibration times.
+
+Shuffle (when the batch is smaller than the training set), then per batch: gather, augment
+(training batches only), ``zero_grad``, forward pass and loss under the trial's precision
+(:mod:`hpbench.train.precision`), backward pass and optimizer update (through the loss scaler
+for fp16), and a running sum of the loss kept on the device (one in-place op, no host sync).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from hpbench.train.precision import MixedPrecision
+
+if TYPE_CHECKING:
+    from hpbench.train.distill import Distillation
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (model output, targets) -> loss
+Augmentation = Callable[[torch.Tensor], torch.Tensor]  # a training batch -> the augmented batch
+
+
+def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                loss_fn: LossFn, generator: torch.Generator, precision: MixedPrecision, augment: Augmentation | None = None,
+                distill: Distillation | None = None) -> float:
+    """Train ``model`` for one epoch over ``(x, y)`` (on the model's device) in batches of
+    ``batch_size`` (<= ``len(x)``; the whole set is one batch, unshuffled, when equal), the order
+    drawn from ``generator``. With ``distill`` the loss is the distillation loss against its
+    teacher instead of ``loss_fn``. Returns the mean training loss over the epoch's samples."""
+    n = len(x)
+    device = x.device
+    model.train()
+    perm = torch.randperm(n, generator=generator).to(device) if batch_size < n else None
+    total = torch.zeros((), device=device)
+    for i in range(0, n, batch_size):
+        if perm is None:
+            xb, yb = x, y
+        else:
+            idx = perm[i : i + batch_size]
+            xb, yb = x[idx], y[idx]
+        if augment is not None:
+            xb = augment(xb)
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            loss = loss_fn(model(xb), yb) if distill is None else distill.loss(model, xb, yb)
+        precision.step(loss, optimizer)
+        total.add_(loss.detach(), alpha=len(xb))  # one in-place op, no host sync
+    return float(total.item()) / n
