@@ -50,7 +50,7 @@ def test_estimate_missing_study_exits_2(tmp_path):
 
 
 def test_devices_uses_cache(tmp_path, monkeypatch):
-    from hpbench.cost import device as D
+    from hpbench.cost import calibrate as D
 
     calls = []
 

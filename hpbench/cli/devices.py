@@ -21,7 +21,7 @@ def devices(
     """Measure (or show the cached model of) each local device."""
     from rich.table import Table
 
-    from hpbench.cost.device import device_model, local_devices
+    from hpbench.cost.calibrate import device_model, local_devices
 
     con = console()
     log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))

@@ -31,7 +31,8 @@ def estimate(
         fail(err)
     if device_flops is not None and not device_flops > 0:
         fail(f"--device-flops must be > 0, but got {device_flops}")
-    from hpbench.cost.device import DeviceModel, device_model
+    from hpbench.cost.calibrate import device_model
+    from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, estimate_study
 
     if device_flops is not None:

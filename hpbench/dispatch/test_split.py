@@ -6,7 +6,6 @@ other trial ever sees the test split, so it stays an unbiased estimate for the c
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from hpbench.dispatch.repeats import searched_params
 from hpbench.results.status import TrialStatus, is_search_trial
@@ -21,9 +20,9 @@ def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
         return 0
     import torch
 
-    from hpbench.models import build_model
-    from hpbench.results.weights import load_record, weights_path
-    from hpbench.train.trainer import evaluate_test
+    from hpbench.results.weights import weights_path
+    from hpbench.train.evaluate import evaluate_test
+    from hpbench.train.weights import build_saved_model, load_record
 
     key = f"best_{store.metric}"
     search = [t for t in store.rows()
@@ -34,10 +33,7 @@ def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
         path = weights_path(store.out, int(t["trial"]))
         if not path.is_file():
             continue
-        record: dict[str, Any] = load_record(path)
-        model = build_model(record["family"], input_shape=tuple(record["input_shape"]), n_outputs=int(record["n_outputs"]),
-                            params=dict(record["params"]))
-        model.load_state_dict(record["state_dict"])
+        model = build_saved_model(load_record(path))
         params = searched_params(t, store.param_keys)
         with torch.no_grad():
             store.annotate(t["trial_id"], evaluate_test(trial_config(study, params), model))

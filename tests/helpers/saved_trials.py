@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import STUDY_JSON, atomic_write_bytes
-from hpbench.results.weights import dumps, weights_path
+from hpbench.results.weights import weights_path
+from hpbench.train.weights import dumps
 
 DIGITS_MLP = {
     "study": {"name": "saved", "metric": "val_accuracy", "mode": "max"},
