@@ -52,13 +52,15 @@ def _condition(
     """``when = { PARENT = [values] }``: parent key (as written, an alias or a path) -> the values
     for which this dimension is present."""
     if not isinstance(when, dict) or not when:
-        raise StudyError(source=source, key=f"space.{key}.when", rule="must be a table like { optimizer = [\"momentum\"] }", value=when)
+        raise StudyError(source=source, key=f"space.{key}.when", rule='must be a table like { optimizer = ["momentum"] }', value=when)
     cond: dict[str, tuple[Any, ...]] = {}
     for parent, values in when.items():
         where = f"space.{key}.when.{parent}"
         pkey = parent if parent in dims else by_path.get(aliases.get(str(parent), str(parent)))
         if pkey is None:
-            raise StudyError(source=source, key=where, rule="must name another searched key", value=parent, hint=did_you_mean(parent, list(dims)))
+            raise StudyError(
+                source=source, key=where, rule="must name another searched key", value=parent, hint=did_you_mean(parent, list(dims))
+            )
         if pkey == key:
             raise StudyError(source=source, key=f"space.{key}.when", rule="cannot depend on itself", value=parent)
         vals = tuple(values) if isinstance(values, list) else (values,)
@@ -81,7 +83,9 @@ def _ordered(dims: Mapping[str, Dimension], *, source: str) -> tuple[Dimension, 
         if state.get(key) == 2:
             return
         if state.get(key) == 1:
-            raise StudyError(source=source, key=f"space.{key}.when", rule="conditions must not form a cycle", value=shown(" -> ".join((*trail, key))))
+            raise StudyError(
+                source=source, key=f"space.{key}.when", rule="conditions must not form a cycle", value=shown(" -> ".join((*trail, key)))
+            )
         state[key] = 1
         for parent in dims[key].when:
             visit(parent, (*trail, key))
@@ -96,13 +100,17 @@ def _ordered(dims: Mapping[str, Dimension], *, source: str) -> tuple[Dimension, 
 def parse_distribution(entry: Any, *, source: str, name: str, rule: Rule) -> tuple[Distribution, Any]:
     """One [space] entry -> (its distribution, its raw ``when`` or None); every value obeys ``rule``."""
     if not isinstance(entry, dict):
-        raise StudyError(source=source, key=name, rule="must be a table with one of " + ", ".join(KINDS) + ', e.g. { choice = [1, 2] }', value=entry)
+        raise StudyError(
+            source=source, key=name, rule="must be a table with one of " + ", ".join(KINDS) + ", e.g. { choice = [1, 2] }", value=entry
+        )
     entry = dict(entry)
     when = entry.pop("when", None)
     kinds = [k for k in entry if k in KINDS]
     unknown = [k for k in entry if k not in KINDS]
     if unknown:
-        raise StudyError(source=source, key=f"{name}.{unknown[0]}", rule="unknown distribution", hint=did_you_mean(unknown[0], [*KINDS, "when"]))
+        raise StudyError(
+            source=source, key=f"{name}.{unknown[0]}", rule="unknown distribution", hint=did_you_mean(unknown[0], [*KINDS, "when"])
+        )
     if len(kinds) != 1:
         raise StudyError(source=source, key=name, rule="must give exactly one of " + ", ".join(KINDS), value=shown(str(kinds or "none")))
     kind = kinds[0]

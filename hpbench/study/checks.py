@@ -48,7 +48,9 @@ def device_is_first_of_devices(r: Reader, train: Mapping[str, Any], table: Mappi
         raise r.fail("train.device", f"must be the first of train.devices ({first!r}) or left out: the search runs there", table["device"])
 
 
-def classification_only(r: Reader, *, task: str | None, data: Mapping[str, Any], train: Mapping[str, Any], distill: Mapping[str, Any] | None) -> None:
+def classification_only(
+    r: Reader, *, task: str | None, data: Mapping[str, Any], train: Mapping[str, Any], distill: Mapping[str, Any] | None
+) -> None:
     """Distillation and temperature calibration need class outputs: not on a regression task."""
     if task != "regression":
         return
@@ -61,7 +63,11 @@ def classification_only(r: Reader, *, task: str | None, data: Mapping[str, Any],
 def metric_is_reported(r: Reader, study: Mapping[str, Any], *, task: str | None, metrics: tuple[str, ...]) -> None:
     """``study.metric`` is a metric the trainer reports for the dataset's task."""
     if study["metric"] not in metrics:
-        raise r.fail("study.metric", f"must be a metric the trainer reports for this {task or 'dataset'} task ({', '.join(metrics)})", study["metric"])
+        raise r.fail(
+            "study.metric",
+            f"must be a metric the trainer reports for this {task or 'dataset'} task ({', '.join(metrics)})",
+            study["metric"],
+        )
 
 
 def study_mode(r: Reader, study: Mapping[str, Any]) -> str:
@@ -92,8 +98,12 @@ def augment_needs_images(r: Reader, data: Mapping[str, Any]) -> None:
     """``preprocess = ["augment"]`` (random shift, flip, noise) applies to a built-in image dataset only."""
     dataset = data["dataset"]
     if "augment" in data["preprocess"] and dataset in DATASETS and not DATASETS.get(dataset).meta.get("image"):
-        raise r.fail("data.preprocess", "'augment' (random shift, flip, noise) applies to image data only", dataset,
-                     hint="image datasets: " + ", ".join(n for n in DATASETS if DATASETS.get(n).meta.get("image")))
+        raise r.fail(
+            "data.preprocess",
+            "'augment' (random shift, flip, noise) applies to image data only",
+            dataset,
+            hint="image datasets: " + ", ".join(n for n in DATASETS if DATASETS.get(n).meta.get("image")),
+        )
 
 
 def heads_divide_d_model(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> None:
@@ -133,7 +143,9 @@ def cuda_needs_gpus(r: Reader, train: Mapping[str, Any], resources: Resources) -
     if "cuda" in train.get("devices", ()) and resources.gpus_per_trial <= 0:
         raise r.fail("train.devices", "lists 'cuda', which needs resources.gpus_per_trial > 0", list(train["devices"]))
     if train["device"] == "cuda" and resources.gpus_per_trial <= 0:
-        raise r.fail("train.device", "'cuda' needs resources.gpus_per_trial > 0 (Ray gives a trial a GPU only when it asks for one)", "cuda")
+        raise r.fail(
+            "train.device", "'cuda' needs resources.gpus_per_trial > 0 (Ray gives a trial a GPU only when it asks for one)", "cuda"
+        )
 
 
 def gpus_whole_or_fraction(r: Reader, resources: Resources) -> None:

@@ -93,6 +93,9 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
 def _space(r: Reader, space_raw: Mapping[str, Any], *, dataset: str) -> SearchSpace:
     """[space], with the rule of each searched path from the study's keys and registries."""
     return parse_space(
-        space_raw, source=r.source, aliases=K.ALIASES, names=N.SEARCHED,
+        space_raw,
+        source=r.source,
+        aliases=K.ALIASES,
+        names=N.SEARCHED,
         rule_for=lambda key, path: path_param(r, key, path, dataset=dataset).rule,
     )

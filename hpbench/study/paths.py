@@ -39,8 +39,11 @@ def path_param(r: Reader, key: str, path: str, *, dataset: str) -> Param:
     if section == "distill" and len(parts) == 2:
         if parts[1] in K.DISTILL and parts[1] != "teacher":
             return K.DISTILL[parts[1]]
-        raise r.fail(f"space.{key}", "unknown key" + (" (the teacher cannot be searched)" if parts[1] == "teacher" else ""),
-                     hint=did_you_mean(parts[1], [k for k in K.DISTILL if k != "teacher"]))
+        raise r.fail(
+            f"space.{key}",
+            "unknown key" + (" (the teacher cannot be searched)" if parts[1] == "teacher" else ""),
+            hint=did_you_mean(parts[1], [k for k in K.DISTILL if k != "teacher"]),
+        )
     if section == "model":
         return _model_param(r, key, parts)
     if section == "train" and len(parts) == 3 and parts[1] == "early_stopping":

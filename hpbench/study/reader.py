@@ -19,6 +19,8 @@ from hpbench.study import keys as K
 
 @dataclass(frozen=True, kw_only=True)
 class Reader:
+    """A raw study and where it came from; its methods check tables and build the errors."""
+
     raw: Mapping[str, Any]  # the file as read (after --set overrides)
     source: str  # the file's name in messages
     base_dir: Path  # relative data files and results directories are looked up here too
@@ -37,7 +39,13 @@ class Reader:
         return value
 
     def fields(
-        self, name: str, table: Mapping[str, Any], spec: Mapping[str, Param], *, extra: Mapping[str, Param] | None = None, open_: bool = False
+        self,
+        name: str,
+        table: Mapping[str, Any],
+        spec: Mapping[str, Param],
+        *,
+        extra: Mapping[str, Param] | None = None,
+        open_: bool = False,
     ) -> dict[str, Any]:
         """Check a table's keys against ``spec`` (+ ``extra``) and fill defaults; ``open_`` keeps
         unknown keys as they are (a user model's or dataset's own options)."""

@@ -35,7 +35,9 @@ def data_table(r: Reader) -> dict[str, Any]:
     """[data]: a built-in dataset (with its own options), a data file or a user loader."""
     table = r.section("data")
     if "dataset" not in table:
-        raise r.fail("data.dataset", "is required (a built-in name, a .csv/.parquet file or 'package.module:load')", hint=did_you_mean("", DATASETS))
+        raise r.fail(
+            "data.dataset", "is required (a built-in name, a .csv/.parquet file or 'package.module:load')", hint=did_you_mean("", DATASETS)
+        )
     dataset = r.check("data.dataset", K.DATA["dataset"].rule, table["dataset"])
     extra = N.dataset_params(r, dataset)
     data = r.fields("data", table, K.DATA, extra=extra, open_=is_import_spec(dataset))
@@ -84,7 +86,7 @@ def train_table(r: Reader) -> dict[str, Any]:
     r.check("train.init", N.INIT, train["init"])
     if es_raw is not None:
         if not isinstance(es_raw, dict):
-            raise r.fail("train.early_stopping", "must be a table like { monitor = \"val_loss\", patience = 3 }", es_raw)
+            raise r.fail("train.early_stopping", 'must be a table like { monitor = "val_loss", patience = 3 }', es_raw)
         train["early_stopping"] = r.fields("train.early_stopping", es_raw, K.EARLY_STOPPING)
     if train.get("devices") is not None:
         checks.devices_listed_once(r, train)
