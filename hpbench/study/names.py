@@ -64,6 +64,7 @@ def union_params(specs: Iterable[Mapping[str, Param] | None]) -> dict[str, Param
 
 
 def families_params(families: Iterable[str]) -> dict[str, Param] | None:
+    """The parameters of the model families (``None`` when one is a user family)."""
     return union_params(family_params(f) for f in families)
 
 
