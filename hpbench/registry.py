@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from hpbench.rules import Rule
+from hpbench.errors import did_you_mean
+from hpbench.rules import Rule, RuleError
 
 T = TypeVar("T")
 
@@ -67,9 +68,29 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            from hpbench.errors import did_you_mean
-
             raise KeyError(f"unknown {self.what} {name!r}; {did_you_mean(name, self._entries)}") from None
+
+
+@dataclass(frozen=True)
+class Registered(Rule):
+    """A name registered in ``registry``: the one rule for a registry-named key, whether its
+    value is fixed or searched (``optimizer.name``, ``train.init``, ``model.family``, ...).
+
+    ``imports``: a ``"package.module:attr"`` spec is accepted too (user models and datasets);
+    ``also`` follows the did-you-mean hint, naming what else the key accepts.
+    """
+
+    registry: Registry[Any]
+    imports: bool = False
+    also: str = ""
+
+    def check(self, value: Any) -> Any:
+        what = self.registry.what
+        if self.imports and (not isinstance(value, str) or not value):
+            raise RuleError(f"must be a {what} name")
+        if value in self.registry or (self.imports and is_import_spec(value)):
+            return value
+        raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also)
 
 
 def import_object(spec: str) -> Any:

@@ -1,9 +1,9 @@
 """Value rules: the type and range every study key must satisfy.
 
 A rule checks one value and returns it normalised, or raises :class:`RuleError` with the
-rule in words. The study parser turns that into a :class:`~hpbench.errors.StudyError`
-naming the file and the key. Rules are tiny frozen dataclasses so that registries (model
-families, optimizers, ...) can declare the parameters they accept.
+rule in words. :func:`check` turns that into a :class:`~hpbench.errors.StudyError` naming the
+file and the key. Rules are tiny frozen dataclasses so that registries (model families,
+optimizers, ...) can declare the parameters they accept.
 """
 
 from __future__ import annotations
@@ -13,9 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hpbench.errors import StudyError, did_you_mean
+
 
 class RuleError(ValueError):
-    """A value broke a rule; the message is the rule in words."""
+    """A value broke a rule; the message is the rule in words, ``hint`` a did-you-mean."""
+
+    def __init__(self, rule: str, *, hint: str = "") -> None:
+        super().__init__(rule)
+        self.hint = hint
 
 
 class Rule:
@@ -101,8 +107,6 @@ class OneOf(Rule):
 
     def check(self, value: Any) -> Any:
         if value not in self.names:
-            from hpbench.errors import did_you_mean
-
             hint = did_you_mean(str(value), [str(n) for n in self.names])
             raise RuleError(f"unknown {self.what}" + (f"; {hint}" if hint else ""))
         return value
@@ -163,3 +167,12 @@ class ListOf(Rule):
 class Any_(Rule):
     def check(self, value: Any) -> Any:
         return value
+
+
+def check(rule: Rule, value: Any, *, source: str, key: str) -> Any:
+    """``rule.check(value)``; a broken rule becomes a :class:`StudyError` naming ``source``,
+    ``key``, the rule and the value."""
+    try:
+        return rule.check(value)
+    except RuleError as err:
+        raise StudyError(source=source, key=key, rule=str(err), value=value, hint=err.hint) from None

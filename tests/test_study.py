@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from hpbench.errors import StudyError
-from hpbench.study.parse import load_study, parse_override
+from hpbench.study.overrides import parse_override
+from hpbench.study.parse import load_study
 from hpbench.study.resolve import trial_config
 from tests.conftest import STUDIES, TINY_STUDY
 

@@ -1,0 +1,154 @@
+"""The rules that tie keys together, one function each; the docstring says the rule.
+
+Each takes the validated pieces it relates and raises a :class:`~hpbench.errors.StudyError`
+naming the key to change. :func:`hpbench.study.parse.parse_study` calls them in a fixed order
+(a study breaking several rules is told about the first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hpbench.data.datasets import DATASETS
+from hpbench.errors import shown
+from hpbench.models import FAMILIES
+from hpbench.space.space import SearchSpace
+from hpbench.study.reader import Reader
+from hpbench.study.schema import Resources
+from hpbench.train.early_stopping import infer_mode
+
+REGRESSION_RULE = "applies to classification tasks only, but the dataset is a regression task"
+
+
+def split_fractions(r: Reader, data: Mapping[str, Any]) -> None:
+    """The validation and test splits leave samples to train on: val_fraction + test_fraction < 1."""
+    if data["val_fraction"] + data["test_fraction"] >= 1.0:
+        raise r.fail("data.val_fraction", "val_fraction + test_fraction must be < 1", data["val_fraction"] + data["test_fraction"])
+
+
+def freeze_needs_init_from(r: Reader, model: Mapping[str, Any]) -> None:
+    """``model.freeze`` (fixed or searched) needs ``model.init_from``: freezing the layers of a
+    fresh model trains a random feature extractor."""
+    if ("freeze" in model or "model.freeze" in r.searched()) and "init_from" not in model:
+        raise r.fail("model.freeze", "needs model.init_from (freezing layers of a fresh model trains a random feature extractor)")
+
+
+def devices_listed_once(r: Reader, train: Mapping[str, Any]) -> None:
+    """``train.devices`` lists each device once."""
+    devices = train["devices"]
+    if len(set(devices)) != len(devices):
+        raise r.fail("train.devices", "must list each device once", list(devices))
+
+
+def device_is_first_of_devices(r: Reader, train: Mapping[str, Any], table: Mapping[str, Any]) -> None:
+    """With ``train.devices``, ``train.device`` (the one the search runs on) is left out or is the first listed."""
+    first = train["devices"][0]
+    if "device" in table and table["device"] != first:
+        raise r.fail("train.device", f"must be the first of train.devices ({first!r}) or left out: the search runs there", table["device"])
+
+
+def classification_only(
+    r: Reader, *, task: str | None, data: Mapping[str, Any], train: Mapping[str, Any], distill: Mapping[str, Any] | None
+) -> None:
+    """Distillation and temperature calibration need class outputs: not on a regression task."""
+    if task != "regression":
+        return
+    if distill is not None:
+        raise r.fail("distill", REGRESSION_RULE, shown(str(data["dataset"])))
+    if train.get("calibration", "none") != "none":
+        raise r.fail("train.calibration", REGRESSION_RULE, train["calibration"])
+
+
+def metric_is_reported(r: Reader, study: Mapping[str, Any], *, task: str | None, metrics: tuple[str, ...]) -> None:
+    """``study.metric`` is a metric the trainer reports for the dataset's task."""
+    if study["metric"] not in metrics:
+        raise r.fail(
+            "study.metric",
+            f"must be a metric the trainer reports for this {task or 'dataset'} task ({', '.join(metrics)})",
+            study["metric"],
+        )
+
+
+def study_mode(r: Reader, study: Mapping[str, Any]) -> str:
+    """``study.mode`` as set, or inferred from the metric (losses minimize, accuracies maximize)."""
+    if "mode" in study:
+        return str(study["mode"])
+    try:
+        return infer_mode(study["metric"])
+    except ValueError:
+        raise r.fail("study.mode", "must be set ('min' or 'max'): it cannot be inferred from the metric", study["metric"]) from None
+
+
+def early_stopping_monitor(r: Reader, train: Mapping[str, Any], *, metrics: tuple[str, ...]) -> None:
+    """Early stopping monitors a reported metric, whose direction ``mode = "auto"`` can infer."""
+    es = train.get("early_stopping")
+    if es is None:
+        return
+    if es["monitor"] not in metrics:
+        raise r.fail("train.early_stopping.monitor", f"must be a metric the trainer reports ({', '.join(metrics)})", es["monitor"])
+    if es["mode"] == "auto":
+        try:
+            infer_mode(es["monitor"])
+        except ValueError as err:
+            raise r.fail("train.early_stopping.mode", str(err).split(": ", 1)[1], es["monitor"]) from None
+
+
+def augment_needs_images(r: Reader, data: Mapping[str, Any]) -> None:
+    """``preprocess = ["augment"]`` (random shift, flip, noise) applies to a built-in image dataset only."""
+    dataset = data["dataset"]
+    if "augment" in data["preprocess"] and dataset in DATASETS and not DATASETS.get(dataset).meta.get("image"):
+        raise r.fail(
+            "data.preprocess",
+            "'augment' (random shift, flip, noise) applies to image data only",
+            dataset,
+            hint="image datasets: " + ", ".join(n for n in DATASETS if DATASETS.get(n).meta.get("image")),
+        )
+
+
+def heads_divide_d_model(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> None:
+    """A transformer's ``heads`` divides its ``d_model``: checked for every combination the study
+    can produce from fixed values and finite searched values (a continuous range is checked when
+    a trial builds its model)."""
+    searched_families = next((d.dist.grid_values() or () for d in space if d.path == "model.family"), ())
+    if "transformer" not in {model.get("family"), *searched_families}:
+        return
+    defaults = FAMILIES.get("transformer").defaults()
+
+    def values(name: str) -> tuple[Any, ...] | None:
+        dim = next((d for d in space if d.path == f"model.{name}"), None)
+        if dim is not None:
+            return dim.dist.grid_values()
+        return (model.get(name, defaults[name]),)
+
+    d_models, heads = values("d_model"), values("heads")
+    if d_models is None or heads is None:
+        return
+    for dm in d_models:
+        for h in heads:
+            if dm % h:
+                raise r.fail("model.heads", f"must divide model.d_model (transformer), but d_model={dm} with heads={h}", h)
+
+
+def grid_needs_finite_space(r: Reader, study: Mapping[str, Any], space: SearchSpace) -> None:
+    """Grid search enumerates the space: every dimension is finite (choice, grid or randint)."""
+    if study["searcher"] == "grid" and not space.is_finite():
+        bad = next(d for d in space if d.dist.grid_values() is None)
+        raise r.fail(f"space.{bad.key}", "grid search needs finite values (choice, grid or randint)", shown(bad.dist.describe()))
+
+
+def cuda_needs_gpus(r: Reader, train: Mapping[str, Any], resources: Resources) -> None:
+    """Training on ``cuda`` (``train.device`` or one of ``train.devices``) needs
+    ``resources.gpus_per_trial > 0``: Ray gives a trial a GPU only when it asks for one."""
+    if "cuda" in train.get("devices", ()) and resources.gpus_per_trial <= 0:
+        raise r.fail("train.devices", "lists 'cuda', which needs resources.gpus_per_trial > 0", list(train["devices"]))
+    if train["device"] == "cuda" and resources.gpus_per_trial <= 0:
+        raise r.fail(
+            "train.device", "'cuda' needs resources.gpus_per_trial > 0 (Ray gives a trial a GPU only when it asks for one)", "cuda"
+        )
+
+
+def gpus_whole_or_fraction(r: Reader, resources: Resources) -> None:
+    """``resources.gpus_per_trial`` is a fraction below 1 (trials share a GPU) or a whole number."""
+    if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):
+        raise r.fail("resources.gpus_per_trial", "must be a fraction below 1 or a whole number", resources.gpus_per_trial)

@@ -1,0 +1,33 @@
+"""The metrics the trainer reports, by the task of the dataset (what ``study.metric`` and an
+early-stopping monitor may name)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hpbench.data.datasets import DATASETS
+
+TASK_METRICS = {
+    "multiclass": ("loss", "accuracy", "ece", "nll"),
+    "binary": ("loss", "accuracy", "ece", "nll"),
+    "regression": ("loss", "rmse", "r2"),
+}
+
+
+def task_of(data: Mapping[str, Any]) -> str | None:
+    """The task of a validated [data] table: as set, or the built-in dataset's; None when unknown
+    before loading (a user dataset)."""
+    dataset = data["dataset"]
+    if "task" in data:
+        return str(data["task"])
+    if dataset in DATASETS:
+        task = DATASETS.get(dataset).meta.get("task")
+        return str(task) if task else None
+    return None
+
+
+def reported(task: str | None) -> tuple[str, ...]:
+    """The metrics reported for ``task`` (for an unknown task: every task's)."""
+    names = TASK_METRICS[task] if task in TASK_METRICS else tuple(dict.fromkeys(m for ms in TASK_METRICS.values() for m in ms))
+    return ("train_loss", *(f"val_{m}" for m in names))

@@ -1,0 +1,73 @@
+"""Registry-named keys: the rule each one's value must satisfy, and the parameters it brings.
+
+A key such as ``optimizer.name`` takes a name from a registry, and the named entry decides
+which other keys its section accepts (``optimizer.momentum`` for ``"momentum"``). One
+:class:`~hpbench.registry.Registered` rule per key checks its names, fixed in a section or
+searched in [space] alike; the registries stay the one list of names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hpbench.data.datasets import DATASETS, TASKS
+from hpbench.data.prepare import FILE_SUFFIXES
+from hpbench.models import FAMILIES, family_params
+from hpbench.registry import Param, Registered
+from hpbench.rules import OneOf, Rule, Str
+from hpbench.study.reader import Reader
+from hpbench.train.initializers import INITIALIZERS
+from hpbench.train.optimizers import OPTIMIZERS
+
+DATASET = Registered(DATASETS, imports=True, also="; or a .csv/.parquet file, or 'package.module:load'")
+FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
+OPTIMIZER = Registered(OPTIMIZERS)
+INIT = Registered(INITIALIZERS)
+
+# The searched values checked by name in [space]. ``data.dataset`` is not among them: a searched
+# dataset is checked as a string only, as before (its options are those of the fixed dataset).
+SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMIZER, "train.init": INIT}
+
+FILE_PARAMS = {"target": Param(Str()), "task": Param(OneOf(TASKS, "task"))}
+
+
+def dataset_params(reader: Reader, dataset: str) -> dict[str, Param]:
+    """The [data] keys a dataset accepts besides the common ones (a data file: its target and task)."""
+    if dataset.endswith(FILE_SUFFIXES):
+        return dict(FILE_PARAMS)
+    name = reader.check("data.dataset", DATASET, dataset)
+    return DATASETS.get(name).params if name in DATASETS else {}
+
+
+def families_named(r: Reader) -> list[str]:
+    """The families a study may build: the fixed one and the searched ones."""
+    fixed = r.section("model").get("family")
+    return ([fixed] if isinstance(fixed, str) else []) + r.searched_names("model.family")
+
+
+def optimizers_named(r: Reader) -> list[Any]:
+    """The optimizers a study may use: the fixed one (``adam`` by default) and the searched ones."""
+    return [r.section("optimizer").get("name", "adam"), *r.searched_names("optimizer.name")]
+
+
+def union_params(specs: Iterable[Mapping[str, Param] | None]) -> dict[str, Param] | None:
+    """The parameters of several entries (the first rule of a shared key wins); ``None`` when
+    one of them is a user entry, whose parameters are its own business."""
+    out: dict[str, Param] = {}
+    for spec in specs:
+        if spec is None:
+            return None
+        for k, p in spec.items():
+            out.setdefault(k, p)
+    return out
+
+
+def families_params(families: Iterable[str]) -> dict[str, Param] | None:
+    """The parameters of the model families (``None`` when one is a user family)."""
+    return union_params(family_params(f) for f in families)
+
+
+def optimizers_params(names: Iterable[object]) -> dict[str, Param]:
+    """The parameters of the registered optimizers among ``names`` (unknown names are reported elsewhere)."""
+    return union_params(OPTIMIZERS.get(n).params for n in names if isinstance(n, str) and n in OPTIMIZERS) or {}

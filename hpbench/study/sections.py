@@ -1,0 +1,115 @@
+"""One function per section of a study file, each returning its validated table.
+
+Each checks its own keys (:mod:`hpbench.study.keys` and the registries' parameters) and the
+rules inside its section; rules across sections are in :mod:`hpbench.study.checks`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hpbench.data.datasets import DATASETS
+from hpbench.data.prepare import FILE_SUFFIXES
+from hpbench.errors import did_you_mean
+from hpbench.models import FAMILIES
+from hpbench.registry import is_import_spec
+from hpbench.study import checks
+from hpbench.study import keys as K
+from hpbench.study import names as N
+from hpbench.study.reader import Reader
+from hpbench.study.reference import reference
+from hpbench.study.schema import Resources
+
+
+def study_table(r: Reader, *, default_name: str) -> dict[str, Any]:
+    """[study]: the settings; the name defaults to the file's stem and names the results folder."""
+    study = r.fields("study", r.section("study"), K.STUDY)
+    study.setdefault("name", default_name)
+    if not all(c.isalnum() or c in "-_." for c in study["name"]) or study["name"].startswith("."):
+        raise r.fail("study.name", "must use only letters, digits, '-', '_' and '.' (it names the results folder)", study["name"])
+    return study
+
+
+def data_table(r: Reader) -> dict[str, Any]:
+    """[data]: a built-in dataset (with its own options), a data file or a user loader."""
+    table = r.section("data")
+    if "dataset" not in table:
+        raise r.fail(
+            "data.dataset", "is required (a built-in name, a .csv/.parquet file or 'package.module:load')", hint=did_you_mean("", DATASETS)
+        )
+    dataset = r.check("data.dataset", K.DATA["dataset"].rule, table["dataset"])
+    extra = N.dataset_params(r, dataset)
+    data = r.fields("data", table, K.DATA, extra=extra, open_=is_import_spec(dataset))
+    checks.split_fractions(r, data)
+    if dataset.endswith(FILE_SUFFIXES):
+        path = Path(dataset)
+        if not path.is_absolute() and not path.exists() and (r.base_dir / path).exists():
+            path = r.base_dir / path
+        if not path.exists():
+            raise r.fail("data.dataset", "data file must exist", dataset)
+        data["dataset"] = str(path)
+        if "target" not in data:
+            raise r.fail("data.target", "is required for a data file (the name of the target column)")
+    return data
+
+
+def model_table(r: Reader) -> dict[str, Any]:
+    """[model]: a family (fixed, or searched in [space]) and its parameters; ``init_from``
+    starts from a saved trial's weights."""
+    table = r.section("model")
+    searched = r.searched()
+    if "family" not in table and "model.family" not in searched:
+        raise r.fail("model.family", "is required", hint="one of: " + ", ".join(FAMILIES))
+    families = [r.check("model.family", N.FAMILY, f) for f in N.families_named(r)]
+    extra = N.families_params(families)
+    model = r.fields("model", table, K.MODEL, extra=extra or {}, open_=extra is None)
+    if "init_from" in model:
+        model["init_from"] = reference(r, "model.init_from", model["init_from"])
+    checks.freeze_needs_init_from(r, model)
+    return model
+
+
+def optimizer_table(r: Reader) -> dict[str, Any]:
+    """[optimizer]: a registered optimizer and the parameters of every optimizer searched."""
+    names = N.optimizers_named(r)
+    r.check("optimizer.name", N.OPTIMIZER, names[0])
+    return r.fields("optimizer", r.section("optimizer"), K.OPTIMIZER, extra=N.optimizers_params(names))
+
+
+def train_table(r: Reader) -> dict[str, Any]:
+    """[train]: the training loop; ``early_stopping`` is a table of its own; ``devices`` runs
+    the same configurations on each device listed (the first one is where the search runs)."""
+    table = dict(r.section("train"))
+    es_raw = table.pop("early_stopping", None)
+    train = r.fields("train", table, K.TRAIN)
+    r.check("train.init", N.INIT, train["init"])
+    if es_raw is not None:
+        if not isinstance(es_raw, dict):
+            raise r.fail("train.early_stopping", 'must be a table like { monitor = "val_loss", patience = 3 }', es_raw)
+        train["early_stopping"] = r.fields("train.early_stopping", es_raw, K.EARLY_STOPPING)
+    if train.get("devices") is not None:
+        checks.devices_listed_once(r, train)
+        checks.device_is_first_of_devices(r, train, table)
+        train["device"] = train["devices"][0]
+    return train
+
+
+def resources_table(r: Reader) -> Resources:
+    """[resources]: what Ray reserves for each trial."""
+    return Resources(**r.fields("resources", r.section("resources"), K.RESOURCES))
+
+
+def distill_table(r: Reader) -> dict[str, Any] | None:
+    """[distill]: learn from a saved trial's soft outputs too (None without the section)."""
+    searched = r.searched()
+    if "distill" not in r.raw:
+        bad = next((p for p in searched if p.startswith("distill.")), None)
+        if bad is not None:
+            raise r.fail(f"space.{searched[bad]}", "needs a [distill] section with a teacher")
+        return None
+    distill = r.fields("distill", r.section("distill"), K.DISTILL)
+    if "teacher" not in distill:
+        raise r.fail("distill.teacher", "is required ('RESULTS_DIR:TRIAL', a finished trial of another study)")
+    distill["teacher"] = reference(r, "distill.teacher", distill["teacher"])
+    return distill
