@@ -1,30 +1,68 @@
 """User-facing errors.
 
 Every problem with user input is raised as :class:`StudyError` at the edge (study parsing,
-CLI options) and turned into exit code 2 by the CLI. The message always names where the
+CLI options) and turned into exit code 2 by the CLI. Each :class:`Problem` names where the
 value came from, the key, the rule it breaks and the bad value, e.g.::
 
     studies/quickstart.toml: space.lr: loguniform needs 0 < low < high, but got low=0.0
+
+A study file with several mistakes raises one :class:`StudyError` carrying all of them
+(:attr:`StudyError.problems`, in file order); its message is one line per problem.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Problem:
+    """One broken rule: the file (or option) it came from, the key, the rule in words, the bad
+    value (``None``: none to show) and a hint (e.g. a did-you-mean)."""
+
+    source: str
+    key: str
+    rule: str
+    value: object = None
+    hint: str = ""
+
+    def __str__(self) -> str:
+        got = "" if self.value is None else f", but got {_show(self.value)}"
+        tail = f" ({self.hint})" if self.hint else ""
+        return f"{self.source}: {self.key}: {self.rule}{got}{tail}"
 
 
 class StudyError(ValueError):
-    """Invalid user input: a study file, an override or a CLI option."""
+    """Invalid user input: a study file, an override or a CLI option.
+
+    ``StudyError(source=..., key=..., rule=..., value=..., hint=...)`` is one problem;
+    :meth:`of` gathers several. :attr:`problems` lists them all; ``source``, ``key``, ``rule``,
+    ``value`` and ``hint`` are the first one's."""
+
+    problems: tuple[Problem, ...]
 
     def __init__(self, *, source: str, key: str, rule: str, value: object = None, hint: str = "") -> None:
-        self.source = source
-        self.key = key
-        self.rule = rule
-        self.value = value
-        self.hint = hint
-        got = "" if value is None else f", but got {_show(value)}"
-        tail = f" ({hint})" if hint else ""
-        super().__init__(f"{source}: {key}: {rule}{got}{tail}")
+        self._set((Problem(source=source, key=key, rule=rule, value=value, hint=hint),))
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> StudyError:
+        """One error carrying every problem of ``problems`` (at least one)."""
+        if not problems:
+            raise ValueError("StudyError.of needs at least one problem")
+        err = cls.__new__(cls)
+        err._set(tuple(problems))
+        return err
+
+    def _set(self, problems: tuple[Problem, ...]) -> None:
+        self.problems = problems
+        first = problems[0]
+        self.source, self.key, self.rule, self.value, self.hint = first.source, first.key, first.rule, first.value, first.hint
+        ValueError.__init__(self, "\n".join(str(p) for p in problems))
+
+    def __reduce__(self) -> tuple[object, ...]:  # picklable (e.g. across a helper process)
+        return (StudyError.of, (self.problems,))
 
 
 def _show(value: object) -> str:

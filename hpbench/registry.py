@@ -56,7 +56,10 @@ class Registry(Generic[T]):
         return deco
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        try:
+            return name in self._entries
+        except TypeError:  # an unhashable value (a list or table from a study file) names no entry
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -77,18 +80,23 @@ class Registered(Rule):
     value is fixed or searched (``optimizer.name``, ``train.init``, ``model.family``, ...).
 
     ``imports``: a ``"package.module:attr"`` spec is accepted too (user models and datasets);
-    ``also`` follows the did-you-mean hint, naming what else the key accepts.
+    ``suffixes``: so is a file name ending in one of them (data files); ``also`` follows the
+    did-you-mean hint, naming what else the key accepts. A value of another type (a number, a
+    list, a table) is an unknown name.
     """
 
     registry: Registry[Any]
     imports: bool = False
+    suffixes: tuple[str, ...] = ()
     also: str = ""
 
     def check(self, value: Any) -> Any:
         what = self.registry.what
-        if self.imports and (not isinstance(value, str) or not value):
+        if (self.imports or self.suffixes) and (not isinstance(value, str) or not value):
             raise RuleError(f"must be a {what} name")
         if value in self.registry or (self.imports and is_import_spec(value)):
+            return value
+        if self.suffixes and isinstance(value, str) and value.endswith(self.suffixes):
             return value
         raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also)
 

@@ -58,6 +58,9 @@ BAD_STUDIES = {
     "optimizer_unknown": ({"space": 'optimizer = { choice = ["adam", "adamm"] }'}, ["optimizer", "adamm"]),
     "space_unknown_key": ({"space": "learning_rate = { loguniform = [1e-3, 1e-1] }"}, ["learning_rate"]),
     "randint_text": ({"space": '"model.depth" = { randint = ["a", 3] }'}, ["model.depth", "a"]),
+    # a searched dataset is checked by name, like a fixed one
+    "dataset_searched_unknown": ({"space": '"data.dataset" = { choice = ["digits", "mnist9"] }'}, ["space.data.dataset", "mnist9", "unknown dataset"]),
+    "section_markup": ({"space": '"distill.alpha" = { uniform = [0.1, 0.9] }'}, ["space.distill.alpha", "needs a [distill] section"]),
 }
 
 
@@ -111,6 +114,9 @@ BAD_CALLS = {
     "address_bad_port": (["--address", "10.0.0.1:99999"], ["--address", "99999"]),
     "num_cpus_with_address": (["--address", "auto", "--num-cpus", "2"], ["--num-cpus", "2"]),
     "resume_nothing": (["--resume"], ["--resume", "nothing to resume"]),
+    # a fixed registry name that is a list or a table is an unknown name (it crashed with TypeError: unhashable)
+    "set_optimizer_name_list": (["--set", "optimizer.name=[1]"], ["optimizer.name", "unknown optimizer", "[1]"]),
+    "set_optimizer_name_table": (["--set", "optimizer.name={ a = 1 }"], ["optimizer.name", "unknown optimizer", "{'a': 1}"]),
 }
 
 
@@ -119,6 +125,38 @@ def test_bad_cli_call_exits_2(case, tmp_path, no_ray):
     extra, fragments = BAD_CALLS[case]
     out = tmp_path / "out"
     check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out), *extra]), fragments, out)
+
+
+def test_every_mistake_of_a_study_file_is_reported(tmp_path, no_ray):
+    """Three mistakes in three places: three lines, each naming the file, the key and the value;
+    still exit 2 and nothing written."""
+    path = tmp_path / "three.toml"
+    path.write_text(study_text(study=BASE["study"].replace("trials = 2", "trials = 0"), model='family = "mlp"\ndepth = -1\nwidth = 16',
+                               space="lr = { loguniform = [0.0, 0.1] }"), encoding="utf-8")
+    out = tmp_path / "out"
+    result = invoke(["search", str(path), "--out", str(out)])
+    check_refused(result, [], out)
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 3, lines
+    for line, frag in zip(lines, ["study.trials", "model.depth", "space.lr"], strict=True):
+        assert f"{path}: {frag}" in line, (frag, line)
+
+
+def test_study_error_lists_every_problem_in_file_order():
+    from hpbench.errors import StudyError
+    from hpbench.study.parse import parse_study
+
+    raw = {"study": {"trials": 0, "metric": "val_accuracy", "seearcher": "tpe"}, "data": {"dataset": "digits", "val_fraction": 2.0},
+           "model": {"family": "mlp", "depth": -1}, "optimizer": {"name": "adamm"},
+           "space": {"lr": {"loguniform": [0.0, 0.1]}, "batch_size": {"choice": []}, "init": {"choice": ["zeros"]}}}
+    with pytest.raises(StudyError) as info:
+        parse_study(raw, source="s.toml")
+    keys = [p.key for p in info.value.problems]
+    assert keys == ["study.trials", "study.seearcher", "data.val_fraction", "model.depth", "optimizer.name",
+                    "space.lr.loguniform", "space.batch_size.choice"], keys
+    assert info.value.key == "study.trials" and str(info.value).splitlines()[0].startswith("s.toml: study.trials: must be >= 1")
+    assert len(str(info.value).splitlines()) == len(keys)
+    assert all(p.source == "s.toml" for p in info.value.problems)
 
 
 def test_missing_study_file(tmp_path, no_ray):

@@ -182,6 +182,15 @@ def test_scheduler_builds_a_tune_scheduler(name):
     assert all(1 <= e <= 4 for e in epochs)
 
 
+def test_the_study_keys_offer_exactly_the_registered_searchers_and_schedulers():
+    """hpbench/study/keys.py lists the names (study/ cannot import dispatch/: the flow runs the
+    other way); this keeps the copies equal to the registries."""
+    from hpbench.study import keys as K
+
+    assert sorted(K.SEARCHERS) == sorted(SEARCHERS.names())
+    assert sorted(K.SCHEDULERS) == sorted(SCHEDULERS.names())
+
+
 # -- report sections ---------------------------------------------------------------------------------
 def test_report_sections_follow_the_one_list_of_names():
     from hpbench.report.names import SECTION_NAMES, SectionName

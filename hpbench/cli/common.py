@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from hpbench.errors import StudyError
 from hpbench.results.files import STUDY_JSON
@@ -27,8 +28,10 @@ def console() -> Console:
 
 
 def fail(err: StudyError | str) -> NoReturn:
-    """Print a user error on stderr and exit with code 2."""
-    Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    """Print a user error on stderr (one line per problem of a StudyError) and exit with code 2."""
+    con = Console(stderr=True)
+    for line in [str(p) for p in err.problems] if isinstance(err, StudyError) else [str(err)]:
+        con.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)  # "[distill]" is text, not markup
     raise typer.Exit(EXIT_USAGE)
 
 

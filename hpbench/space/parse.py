@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hpbench.errors import StudyError, did_you_mean, shown
+from hpbench.errors import Problem, StudyError, did_you_mean, shown
 from hpbench.rules import Int, Rule, RuleError, check
 from hpbench.space.distributions import KINDS, Choice, Distribution, Grid, LogUniform, RandInt, Uniform
 from hpbench.space.space import Dimension, SearchSpace
@@ -22,28 +22,52 @@ RuleFor = Callable[[str, str], Rule]  # (key as written, configuration path) -> 
 def parse_space(
     entries: Mapping[str, Any], *, source: str, aliases: Mapping[str, str], rule_for: RuleFor, names: Mapping[str, Rule]
 ) -> SearchSpace:
-    """The dimensions of [space], their ``when`` conditions resolved, parents before children."""
+    """The dimensions of [space], their ``when`` conditions resolved, parents before children.
+    Every bad entry is reported (one :class:`StudyError` carrying all their problems)."""
     dims: dict[str, Dimension] = {}
     whens: dict[str, Any] = {}
+    problems: list[Problem] = []
+    failed: set[str] = set()  # keys (and their paths) already reported: a condition on them is not reported again
     for key, entry in entries.items():
-        path = aliases.get(key, key)
-        rule = rule_for(key, path)
-        dist, whens[key] = parse_distribution(entry, source=source, name=f"space.{key}", rule=rule)
-        if path in names:
-            for v in dist.grid_values() or ():
-                check(names[path], v, source=source, key=f"space.{key}")
-        if any(d.path == path for d in dims.values()):
-            raise StudyError(source=source, key=f"space.{key}", rule="searches the same setting twice", value=shown(path))
-        dims[key] = Dimension(key=key, path=path, dist=dist)
+        try:
+            dim, when = _dimension(key, entry, source=source, aliases=aliases, rule_for=rule_for, names=names)
+            if any(d.path == dim.path for d in dims.values()):
+                raise StudyError(source=source, key=f"space.{key}", rule="searches the same setting twice", value=shown(dim.path))
+        except StudyError as err:
+            problems += err.problems
+            failed |= {key, aliases.get(key, key)}
+            continue
+        dims[key], whens[key] = dim, when
     by_path = {d.path: d.key for d in dims.values()}
     resolved: dict[str, Dimension] = {}
     for key, when in whens.items():
         if when is None:
             resolved[key] = dims[key]
             continue
-        cond = _condition(key, when, dims, by_path, source=source, aliases=aliases)
+        if isinstance(when, dict) and any(aliases.get(str(p), str(p)) in failed or p in failed for p in when):
+            continue
+        try:
+            cond = _condition(key, when, dims, by_path, source=source, aliases=aliases)
+        except StudyError as err:
+            problems += err.problems
+            continue
         resolved[key] = Dimension(key=key, path=dims[key].path, dist=dims[key].dist, when=cond)
+    if problems:
+        raise StudyError.of(problems)
     return SearchSpace(dims=_ordered(resolved, source=source))
+
+
+def _dimension(
+    key: str, entry: Any, *, source: str, aliases: Mapping[str, str], rule_for: RuleFor, names: Mapping[str, Rule]
+) -> tuple[Dimension, Any]:
+    """One [space] entry -> its dimension (no condition yet) and its raw ``when``."""
+    path = aliases.get(key, key)
+    rule = rule_for(key, path)
+    dist, when = parse_distribution(entry, source=source, name=f"space.{key}", rule=rule)
+    if path in names:
+        for v in dist.grid_values() or ():
+            check(names[path], v, source=source, key=f"space.{key}")
+    return Dimension(key=key, path=path, dist=dist), when
 
 
 def _condition(

@@ -1,8 +1,8 @@
 """The rules that tie keys together, one function each; the docstring says the rule.
 
 Each takes the validated pieces it relates and raises a :class:`~hpbench.errors.StudyError`
-naming the key to change. :func:`hpbench.study.parse.parse_study` calls them in a fixed order
-(a study breaking several rules is told about the first).
+naming the key to change. :func:`hpbench.study.parse.parse_study` calls each of them whose inputs
+were read without problems, and reports every rule broken (not only the first).
 """
 
 from __future__ import annotations

@@ -20,14 +20,14 @@ from hpbench.study.reader import Reader
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
 
-DATASET = Registered(DATASETS, imports=True, also="; or a .csv/.parquet file, or 'package.module:load'")
+DATASET = Registered(DATASETS, imports=True, suffixes=FILE_SUFFIXES, also="; or a .csv/.parquet file, or 'package.module:load'")
 FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
 OPTIMIZER = Registered(OPTIMIZERS)
 INIT = Registered(INITIALIZERS)
 
-# The searched values checked by name in [space]. ``data.dataset`` is not among them: a searched
-# dataset is checked as a string only, as before (its options are those of the fixed dataset).
-SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMIZER, "train.init": INIT}
+# The searched values checked by name in [space], with the same rule as a fixed value (a searched
+# dataset's options are those of the fixed dataset).
+SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMIZER, "train.init": INIT, "data.dataset": DATASET}
 
 FILE_PARAMS = {"target": Param(Str()), "task": Param(OneOf(TASKS, "task"))}
 

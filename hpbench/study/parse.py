@@ -50,36 +50,50 @@ def load_study(path: str | Path, *, overrides: Sequence[str] = (), trials: int |
 
 
 def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name: str = "study", base_dir: Path | None = None) -> Study:
-    """Validate a study read from TOML (sections, then [space], then the rules across sections)."""
+    """Validate a study read from TOML (sections, then [space], then the rules across sections).
+
+    Every problem found is reported, not only the first: each section, each [space] entry and
+    each rule across sections is checked on its own (a rule whose inputs already failed is
+    skipped), and one :class:`~hpbench.errors.StudyError` carries them all (``.problems``)."""
     r = Reader(raw=raw, source=source, base_dir=base_dir or Path("."))
-    for k in raw:
-        if k not in K.SECTIONS:
-            raise r.fail(k, "unknown section", hint=did_you_mean(k, K.SECTIONS))
-    space_raw = r.section("space")
-    study = sections.study_table(r, default_name=default_name)
-    data = sections.data_table(r)
-    model = sections.model_table(r)
-    optimizer = sections.optimizer_table(r)
-    train = sections.train_table(r)
-    resources = sections.resources_table(r)
+    r.attempt(_known_sections, r)
+    has_space, space_raw = r.attempt(r.section, "space")
+    _, study = r.attempt(sections.study_table, r, default_name=default_name)
+    _, data = r.attempt(sections.data_table, r)
+    _, model = r.attempt(sections.model_table, r)
+    _, optimizer = r.attempt(sections.optimizer_table, r)
+    _, train = r.attempt(sections.train_table, r)
+    _, resources = r.attempt(sections.resources_table, r)
+    has_distill, distill = r.attempt(sections.distill_table, r)
+    space = r.attempt(_space, r, space_raw or {}, dataset=data["dataset"] if data is not None else None)[1] if has_space else None
+    if study is not None and space is not None:
+        r.attempt(_enqueue, r, study, space)
+    task = task_of(data) if data is not None else None
+    metrics = reported(task)
+    if data is not None and train is not None and has_distill:
+        r.attempt(checks.classification_only, r, task=task, data=data, train=train, distill=distill)
+    if study is not None and data is not None:
+        r.attempt(checks.metric_is_reported, r, study, task=task, metrics=metrics)
+    if study is not None:
+        _, study["mode"] = r.attempt(checks.study_mode, r, study)
+    if train is not None:
+        r.attempt(checks.early_stopping_monitor, r, train, metrics=metrics)
+    if data is not None:
+        r.attempt(checks.augment_needs_images, r, data)
+    if model is not None and space is not None:
+        r.attempt(checks.heads_divide_d_model, r, model, space)
+    if study is not None and space is not None:
+        r.attempt(checks.grid_needs_finite_space, r, study, space)
+    if train is not None and resources is not None:
+        r.attempt(checks.cuda_needs_gpus, r, train, resources)
+    if resources is not None:
+        r.attempt(checks.gpus_whole_or_fraction, r, resources)
+    r.raise_problems()
+    if study is None or data is None or model is None or optimizer is None or train is None or resources is None or space is None:
+        raise StudyError(source=source, key="(file)", rule="could not be read")  # unreachable: a failed part left a problem
     config: dict[str, Any] = {"data": data, "model": model, "optimizer": optimizer, "train": train}
-    distill = sections.distill_table(r)
     if distill is not None:
         config["distill"] = distill
-
-    space = _space(r, space_raw, dataset=data["dataset"])
-    study["enqueue"] = parse_points(study.get("enqueue", ()), space, source=source, key="study.enqueue", aliases=K.ALIASES)
-    task = task_of(data)
-    metrics = reported(task)
-    checks.classification_only(r, task=task, data=data, train=train, distill=distill)
-    checks.metric_is_reported(r, study, task=task, metrics=metrics)
-    study["mode"] = checks.study_mode(r, study)
-    checks.early_stopping_monitor(r, train, metrics=metrics)
-    checks.augment_needs_images(r, data)
-    checks.heads_divide_d_model(r, model, space)
-    checks.grid_needs_finite_space(r, study, space)
-    checks.cuda_needs_gpus(r, train, resources)
-    checks.gpus_whole_or_fraction(r, resources)
     return Study(
         source=source,
         settings=StudySettings(**study),
@@ -90,8 +104,19 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
     )
 
 
-def _space(r: Reader, space_raw: Mapping[str, Any], *, dataset: str) -> SearchSpace:
-    """[space], with the rule of each searched path from the study's keys and registries."""
+def _known_sections(r: Reader) -> None:
+    unknown = [k for k in r.raw if k not in K.SECTIONS]
+    if unknown:
+        raise StudyError.of([p for k in unknown for p in r.fail(k, "unknown section", hint=did_you_mean(k, K.SECTIONS)).problems])
+
+
+def _enqueue(r: Reader, study: dict[str, Any], space: SearchSpace) -> None:
+    study["enqueue"] = parse_points(study.get("enqueue", ()), space, source=r.source, key="study.enqueue", aliases=K.ALIASES)
+
+
+def _space(r: Reader, space_raw: Mapping[str, Any], *, dataset: str | None) -> SearchSpace:
+    """[space], with the rule of each searched path from the study's keys and registries
+    (``dataset`` None: [data] failed, so a dataset's own options are not checked)."""
     return parse_space(
         space_raw,
         source=r.source,

@@ -18,17 +18,20 @@ from hpbench.study import names as N
 from hpbench.study.reader import Reader
 
 
-def path_param(r: Reader, key: str, path: str, *, dataset: str) -> Param:
+def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
     """The parameter a searched ``path`` sets (``key`` as written in [space]); ``dataset`` is the
-    validated [data] dataset, whose own options may be searched."""
+    validated [data] dataset, whose own options may be searched (None when [data] failed: its
+    options are then not checked here, [data]'s own problem is reported)."""
     parts = path.split(".")
     section = parts[0]
     if path == "train.devices":
         raise r.fail(f"space.{key}", "cannot be searched: every configuration runs on each listed device", shown(path))
     if section in ("study", "resources"):
         raise r.fail(f"space.{key}", f"[{section}] keys cannot be searched", shown(path))
+    if section == "data" and dataset is None and len(parts) == 2 and parts[1] not in K.DATA:
+        return Param(Any_())
     tables: dict[str, Mapping[str, Param]] = {
-        "data": {**K.DATA, **N.dataset_params(r, dataset)},
+        "data": {**K.DATA, **(N.dataset_params(r, dataset) if dataset is not None else {})},
         "train": K.TRAIN,
         "optimizer": {**K.OPTIMIZER, **N.optimizers_params(N.optimizers_named(r))},
     }
