@@ -1,15 +1,25 @@
 """A tiny named registry: the extension point for optimizers, initializers, model families,
-datasets, searchers and schedulers. Adding one is one function plus one ``register`` line.
+datasets, searchers, schedulers and loggers. Adding one is one function plus one ``register`` line.
 
 Entries are looked up by name at study-validation time, so registries must stay importable
 without torch or Ray: heavy imports go inside the registered builders.
+
+Installed packages add entries through entry points (``group``, e.g. ``hpbench.families``): an
+entry point names an :class:`Entry` made with :func:`entry` (or a bare builder). They are loaded
+lazily, the first time a name that is not built in is looked up or the names are listed, in
+every process that looks (Ray workers too). A plugin that fails to load, or that takes a name
+already registered, is kept out and reported (``hpbench plugins``, and the error of a study
+that names it); it never breaks hpbench itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
 from hpbench.errors import did_you_mean
@@ -41,37 +51,128 @@ class Entry:
         return {k: p.default for k, p in self.params.items() if p.default is not None}
 
 
+def entry(build: Callable[..., Any], *, params: dict[str, Param] | None = None, doc: str = "", **meta: Any) -> Entry:
+    """What a plugin's entry point names: its builder, the parameters it accepts and a one-line
+    doc (the entry point's name becomes the entry's name)."""
+    return Entry(name="", build=build, params=dict(params or {}), doc=doc, meta=meta)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plugin:
+    """An entry point of a registry's group, as loaded: ``error`` says why it was kept out."""
+
+    group: str
+    name: str
+    value: str  # "package.module:attr"
+    dist: str  # the installed distribution and its version
+    error: str = ""
+
+
 class Registry(Generic[T]):
-    def __init__(self, *, what: str) -> None:
+    """Named entries: the built-in ones (``register``) and, once needed, those of installed
+    plugins (entry points of ``group``; ``None``: no plugins)."""
+
+    def __init__(self, *, what: str, group: str | None = None) -> None:
         self.what = what
+        self.group = group
         self._entries: dict[str, Entry] = {}
+        self._builtin: set[str] = set()
+        self._plugins: list[Plugin] = []
+        self._loaded = group is None
+        self._loading = False
+        self._lock = threading.RLock()  # the driver looks names up from more than one thread
 
     def register(
         self, name: str, *, params: dict[str, Param] | None = None, doc: str = "", **meta: Any
     ) -> Callable[[T], T]:
         def deco(fn: T) -> T:
             self._entries[name] = Entry(name=name, build=fn, params=dict(params or {}), doc=doc, meta=meta)  # type: ignore[arg-type]
+            self._builtin.add(name)
             return fn
 
         return deco
 
     def __contains__(self, name: object) -> bool:
         try:
-            return name in self._entries
+            if name in self._entries:
+                return True
         except TypeError:  # an unhashable value (a list or table from a study file) names no entry
             return False
+        if not isinstance(name, str):
+            return False
+        self.load_plugins()
+        return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._entries)
+        return iter(self.names())
 
-    def names(self) -> tuple[str, ...]:
+    def names(self, *, plugins: bool = True) -> tuple[str, ...]:
+        """Every name, plugins' included (loading them), or the built-in ones only."""
+        if not plugins:
+            return tuple(n for n in self._entries if n in self._builtin)
+        self.load_plugins()
         return tuple(self._entries)
 
     def get(self, name: str) -> Entry:
-        try:
+        if name in self:
             return self._entries[name]
-        except KeyError:
-            raise KeyError(f"unknown {self.what} {name!r}; {did_you_mean(name, self._entries)}") from None
+        why = self.plugin_error(name)
+        raise KeyError(f"unknown {self.what} {name!r}; {did_you_mean(name, self._entries)}" + (f"; {why}" if why else ""))
+
+    def plugins(self) -> tuple[Plugin, ...]:
+        """The entry points of this registry's group, loaded or kept out (with the reason)."""
+        self.load_plugins()
+        return tuple(self._plugins)
+
+    def plugin_error(self, name: str) -> str:
+        """Why plugin ``name`` was kept out ("" when there is no such failed plugin)."""
+        self.load_plugins()
+        return next((f"plugin {p.value} ({p.dist}) was not loaded: {p.error}" for p in self._plugins if p.name == name and p.error), "")
+
+    def forget_plugins(self) -> None:
+        """Drop the plugins' entries: the next lookup reads the installed entry points again
+        (after ``pip install`` in a running notebook or test session)."""
+        with self._lock:
+            for name in [n for n in self._entries if n not in self._builtin]:
+                del self._entries[name]
+            self._plugins.clear()
+            self._loaded = self.group is None
+
+    def load_plugins(self) -> None:
+        """Register the entries of installed plugins (once per process; thread-safe)."""
+        if self._loaded:
+            return
+        with self._lock:  # other threads wait here until the plugins are in
+            if self._loaded or self._loading:  # loading: a plugin looking names up while it loads
+                return
+            self._loading = True
+            try:
+                seen: set[tuple[str, str]] = set()
+                for ep in entry_points(group=str(self.group)):
+                    if (ep.name, ep.value) not in seen:  # the same distribution found twice on sys.path
+                        seen.add((ep.name, ep.value))
+                        self._plugins.append(self._add(ep))
+            finally:
+                self._loaded, self._loading = True, False
+
+    def _add(self, ep: EntryPoint) -> Plugin:
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist is not None else "?"
+        plugin = Plugin(group=str(self.group), name=ep.name, value=ep.value, dist=dist)
+        if ep.name in self._entries:
+            owner = "hpbench" if ep.name in self._builtin else "another plugin"
+            return dataclasses.replace(plugin, error=f"the name {ep.name!r} is taken by {owner}")
+        try:
+            obj = ep.load()
+        except Exception as err:  # a broken plugin must not break hpbench: reported, kept out
+            return dataclasses.replace(plugin, error=f"{type(err).__name__}: {err}")
+        if isinstance(obj, Entry):
+            self._entries[ep.name] = dataclasses.replace(obj, name=ep.name)
+        elif callable(obj):
+            doc = (getattr(obj, "__doc__", None) or "").strip().split("\n")[0]
+            self._entries[ep.name] = Entry(name=ep.name, build=obj, doc=doc)
+        else:
+            return dataclasses.replace(plugin, error=f"must name an hpbench.registry.entry(...) or a builder, not {type(obj).__name__}")
+        return plugin
 
 
 @dataclass(frozen=True)
@@ -98,7 +199,8 @@ class Registered(Rule):
             return value
         if self.suffixes and isinstance(value, str) and value.endswith(self.suffixes):
             return value
-        raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also)
+        broken = self.registry.plugin_error(value) if isinstance(value, str) else ""
+        raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also + (f"; {broken}" if broken else ""))
 
 
 def import_object(spec: str) -> Any:

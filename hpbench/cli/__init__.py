@@ -12,6 +12,7 @@ from hpbench.cli import compare as _compare
 from hpbench.cli import devices as _devices
 from hpbench.cli import estimate as _estimate
 from hpbench.cli import export as _export
+from hpbench.cli import plugins as _plugins
 from hpbench.cli import report as _report
 from hpbench.cli import search as _search
 
@@ -28,6 +29,7 @@ app.command("export")(_export.export)
 app.command("compare")(_compare.compare)
 app.command("devices")(_devices.devices)
 app.command("estimate")(_estimate.estimate)
+app.command("plugins")(_plugins.plugins_command)
 
 
 def main() -> None:

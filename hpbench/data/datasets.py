@@ -19,7 +19,7 @@ import numpy as np
 from hpbench.registry import Param, Registry
 from hpbench.rules import Int, ListOf
 
-DATASETS: Registry[Any] = Registry(what="dataset")
+DATASETS: Registry[Any] = Registry(what="dataset", group="hpbench.datasets")
 
 TASKS = ("multiclass", "binary", "regression")
 

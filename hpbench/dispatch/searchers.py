@@ -1,44 +1,24 @@
-"""Searchers: what configuration runs next. All of them are Optuna samplers driven through
-Ray Tune's ``OptunaSearch`` with the study's define-by-run space (which is how conditional
-dimensions stay absent), recorded in an Optuna storage so that the history survives the
-driver and ``optuna-dashboard`` can open it."""
+"""Searchers: what configuration runs next. All of them (their registry: :mod:`hpbench.strategies`)
+are Optuna samplers driven through Ray Tune's ``OptunaSearch`` with the study's define-by-run
+space (which is how conditional dimensions stay absent), recorded in an Optuna storage so that
+the history survives the driver and ``optuna-dashboard`` can open it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from hpbench.registry import Registry
+from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
 
-SEARCHERS: Registry[Any] = Registry(what="searcher")
+__all__ = ["OBJECTIVE", "SEARCHERS", "make_searcher", "n_trials"]  # SEARCHERS: its old home
+
 OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
-
-
-@SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")
-def _tpe(study: Study) -> tuple[Any, list[dict[str, Any]]]:
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=study.settings.seed), []
-
-
-@SEARCHERS.register("random", doc="uniform random sampling")
-def _random(study: Study) -> tuple[Any, list[dict[str, Any]]]:
-    import optuna
-
-    return optuna.samplers.RandomSampler(seed=study.settings.seed), []
-
-
-@SEARCHERS.register("grid", doc="every point of a finite space, in order")
-def _grid(study: Study) -> tuple[Any, list[dict[str, Any]]]:
-    import optuna
-
-    return optuna.samplers.RandomSampler(seed=study.settings.seed), study.space.grid()
 
 
 def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
     (resume); the enqueued and grid points among them are not run again."""
-    sampler, points = SEARCHERS.get(study.settings.searcher).build(study)
+    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=study.settings.seed, space=study.space)
     points = [dict(p) for p in study.settings.enqueue] + points
     ran = [_canonical(p) for p in done or ()]
     remaining = []

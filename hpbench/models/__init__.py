@@ -12,7 +12,7 @@ from typing import Any
 from hpbench.registry import Param, Registry, import_object
 from hpbench.rules import Bool, Float, Int, OneOf
 
-FAMILIES: Registry[Any] = Registry(what="model family")
+FAMILIES: Registry[Any] = Registry(what="model family", group="hpbench.families")
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid", "leaky_relu", "elu", "silu")
 

@@ -6,11 +6,10 @@ parameters of the chosen family / optimizer / dataset; those come from the regis
 
 from __future__ import annotations
 
-from hpbench.registry import Param
+from hpbench.registry import Param, Registered
 from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
+from hpbench.strategies import SCHEDULERS, SEARCHERS
 
-SEARCHERS = ("random", "grid", "tpe")
-SCHEDULERS = ("none", "asha", "median")
 PREPROCESS = ("standardize", "minmax", "augment")
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -22,8 +21,8 @@ STUDY = {
     "metric": Param(Str(), "val_loss"),
     "mode": Param(OneOf(("min", "max"), "mode")),
     "trials": Param(Int(min=1), 10),
-    "searcher": Param(OneOf(SEARCHERS, "searcher"), "tpe"),
-    "scheduler": Param(OneOf(SCHEDULERS, "scheduler"), "asha"),
+    "searcher": Param(Registered(SEARCHERS), "tpe"),
+    "scheduler": Param(Registered(SCHEDULERS), "asha"),
     "max_concurrent": Param(Int(min=1), 1),
     "max_failures": Param(Int(min=0), 0),
     "checkpoint_s": Param(Float(min=0.0), 1.0),  # seconds between a trial's checkpoints; 0 = every epoch

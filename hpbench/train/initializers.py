@@ -10,7 +10,7 @@ from typing import Any
 from hpbench.registry import Param, Registry
 from hpbench.rules import Float
 
-INITIALIZERS: Registry[Any] = Registry(what="initialization")
+INITIALIZERS: Registry[Any] = Registry(what="initialization", group="hpbench.initializers")
 
 
 def _gain_nonlinearity(activation: str) -> Any:

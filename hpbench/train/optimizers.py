@@ -11,7 +11,7 @@ from typing import Any
 from hpbench.registry import Param, Registry
 from hpbench.rules import Float, ListOf
 
-OPTIMIZERS: Registry[Any] = Registry(what="optimizer")
+OPTIMIZERS: Registry[Any] = Registry(what="optimizer", group="hpbench.optimizers")
 
 _WD = Param(Float(min=0.0), 0.0, "L2 weight decay (decoupled for adamw)")
 _EPS = Param(Float(min=0.0, min_open=True), 1e-8)

@@ -1,0 +1,42 @@
+"""Every registry a study names entries from, with the key that names them: the one list that
+``hpbench plugins``, the JSON Schema and the study reference read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hpbench.data.datasets import DATASETS
+from hpbench.models import FAMILIES
+from hpbench.registry import Plugin, Registry
+from hpbench.strategies import SCHEDULERS, SEARCHERS
+from hpbench.train.initializers import INITIALIZERS
+from hpbench.train.optimizers import OPTIMIZERS
+
+
+@dataclass(frozen=True, kw_only=True)
+class Named:
+    """A registry and the study key whose value names one of its entries."""
+
+    key: str
+    registry: Registry[Any]
+    title: str  # for the reference's headings
+
+    @property
+    def group(self) -> str:
+        return str(self.registry.group)
+
+
+REGISTRIES: tuple[Named, ...] = (
+    Named(key="model.family", registry=FAMILIES, title="Model families"),
+    Named(key="data.dataset", registry=DATASETS, title="Datasets"),
+    Named(key="optimizer.name", registry=OPTIMIZERS, title="Optimizers"),
+    Named(key="train.init", registry=INITIALIZERS, title="Initializations"),
+    Named(key="study.searcher", registry=SEARCHERS, title="Searchers"),
+    Named(key="study.scheduler", registry=SCHEDULERS, title="Schedulers"),
+)
+
+
+def plugins() -> list[Plugin]:
+    """Every installed plugin entry point of every group, loaded or kept out."""
+    return [p for named in REGISTRIES for p in named.registry.plugins()]

@@ -1,0 +1,66 @@
+"""The searchers and schedulers a study names (``[study] searcher``, ``scheduler``): registries of
+builders that take plain keyword arguments, not the study, so that the study validates their
+names (built-in ones and plugins', entry-point groups ``hpbench.searchers`` and
+``hpbench.schedulers``) without importing the dispatcher, which builds them
+(:mod:`hpbench.dispatch.searchers`, :mod:`hpbench.dispatch.schedulers`).
+
+A searcher is ``build(*, seed, space, **_) -> (optuna sampler, points evaluated first)``, driven
+by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. A scheduler is
+``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, **_) -> Ray Tune
+TrialScheduler``. Optuna and Ray are imported inside the builders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpbench.registry import Registry
+from hpbench.space.space import SearchSpace
+
+SEARCHERS: Registry[Any] = Registry(what="searcher", group="hpbench.searchers")
+SCHEDULERS: Registry[Any] = Registry(what="scheduler", group="hpbench.schedulers")
+
+
+@SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")
+def _tpe(*, seed: int, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed), []
+
+
+@SEARCHERS.register("random", doc="uniform random sampling")
+def _random(*, seed: int, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed), []
+
+
+@SEARCHERS.register("grid", doc="every point of a finite space, in order")
+def _grid(*, seed: int, space: SearchSpace, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed), space.grid()
+
+
+@SCHEDULERS.register("none", doc="run every trial to its end (FIFO)")
+def _none(**_: Any) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+@SCHEDULERS.register("asha", doc="asynchronous successive halving (Li et al. 2018)")
+def _asha(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr=time_attr, metric=metric, mode=mode, max_t=max_t,
+        grace_period=min(grace_period, max_t), reduction_factor=reduction_factor,
+    )
+
+
+@SCHEDULERS.register("median", doc="median stopping rule (Golovin et al. 2017)")
+def _median(*, metric: str, mode: str, time_attr: str, grace_period: int, **_: Any) -> Any:
+    from ray.tune.schedulers import MedianStoppingRule
+
+    return MedianStoppingRule(time_attr=time_attr, metric=metric, mode=mode, grace_period=grace_period, min_samples_required=3)
