@@ -57,6 +57,18 @@ class TrainConfig:
     device: str = "cpu"
     calibration: str = "none"  # "temperature": fit temperature scaling on the validation split after training
     precision: str = "fp32"  # "bf16" / "fp16": forward and loss under autocast (fp16 with a gradient scaler)
+    clip_norm: float | None = None  # clip the global gradient norm to this (torch.nn.utils.clip_grad_norm_)
+    clip_value: float | None = None  # clip every gradient element to [-clip_value, clip_value]
+    label_smoothing: float = 0.0  # classification: the training loss's targets are smoothed by this much
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleConfig:
+    """``[lr_schedule]``: a registered learning-rate schedule (:mod:`hpbench.train.schedules`) and
+    its own parameters; ``constant`` keeps the optimizer's lr throughout."""
+
+    name: str = "constant"
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,3 +91,4 @@ class TrialConfig:
     mode: str
     threads: int = 1
     distill: DistillConfig | None = None  # [distill]: learn from a teacher's soft outputs too
+    lr_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)

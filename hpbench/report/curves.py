@@ -1,8 +1,10 @@
 """Learning curves of the top configurations, drawn in the terminal as unicode sparklines on a
-shared scale (so the rows compare)."""
+shared scale (so the rows compare); with a learning-rate schedule ([lr_schedule]), the learning
+rate of each epoch beside them (log scale)."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from rich.console import RenderableType
@@ -11,6 +13,7 @@ from rich.table import Table
 from hpbench.report.data import ReportData, fmt
 
 BLOCKS = "▁▂▃▄▅▆▇█"
+LR = "learning_rate"  # the epochs table's column
 
 
 def sparkline(values: list[float], *, low: float, high: float) -> str:
@@ -32,9 +35,17 @@ def curves(data: ReportData, *, top: int = 5) -> list[dict[str, Any]]:
     out = []
     for _, row in data.ranked().head(top).iterrows():
         sub = e[e["trial"] == row["trial"]].sort_values("epoch")
-        out.append({"trial": int(row["trial"]), "stop_reason": str(row["stop_reason"]),
-                    "epochs": sub["epoch"].astype(int).tolist(), data.metric: sub[data.metric].astype(float).tolist()})
+        curve = {"trial": int(row["trial"]), "stop_reason": str(row["stop_reason"]),
+                 "epochs": sub["epoch"].astype(int).tolist(), data.metric: sub[data.metric].astype(float).tolist()}
+        if LR in sub.columns and sub[LR].notna().any():
+            curve[LR] = sub[LR].astype(float).tolist()
+        out.append(curve)
     return out
+
+
+def scheduled(cs: list[dict[str, Any]]) -> bool:
+    """Whether the learning rate changed in any of the curves (a schedule ran)."""
+    return any(len(set(c.get(LR, ()))) > 1 for c in cs)
 
 
 def render(data: ReportData, *, top: int = 5) -> RenderableType:
@@ -43,12 +54,20 @@ def render(data: ReportData, *, top: int = 5) -> RenderableType:
     low, high = (min(vals), max(vals)) if vals else (0.0, 1.0)
     t = Table(title=f"Learning curves of the top {len(cs)}: {data.metric} per epoch", header_style="bold",
               caption=f"shared scale: ▁ = {fmt(low, 4)}, █ = {fmt(high, 4)}; one character per epoch (max {data.max_epochs})")
-    for col in ("trial", "epochs", "first", "last", "curve", "stop"):
-        t.add_column(col, justify="right" if col in ("trial", "epochs", "first", "last") else "left", no_wrap=col == "curve")
+    lr = scheduled(cs)
+    cols = ("trial", "epochs", "first", "last", "curve", "stop", *(("learning rate (log)",) if lr else ()))
+    for col in cols:
+        t.add_column(col, justify="right" if col in ("trial", "epochs", "first", "last") else "left", no_wrap=col in ("curve", "learning rate (log)"))
+    logs = [math.log10(v) for c in cs for v in c.get(LR, ()) if v > 0] if lr else []
     for c in cs:
         ys = c[data.metric]
-        t.add_row(str(c["trial"]), str(len(ys)), fmt(ys[0], 3) if ys else "-", fmt(ys[-1], 3) if ys else "-",
-                  sparkline(ys, low=low, high=high), c["stop_reason"])
+        cells = [str(c["trial"]), str(len(ys)), fmt(ys[0], 3) if ys else "-", fmt(ys[-1], 3) if ys else "-",
+                 sparkline(ys, low=low, high=high), c["stop_reason"]]
+        if lr:
+            rates = [math.log10(v) if v > 0 else float("nan") for v in c.get(LR, ())]
+            ends = f" {fmt(c[LR][0], 2)}→{fmt(c[LR][-1], 2)}" if c.get(LR) else ""
+            cells.append(sparkline(rates, low=min(logs, default=0.0), high=max(logs, default=0.0)) + ends)
+        t.add_row(*cells)
     return t
 
 

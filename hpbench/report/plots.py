@@ -10,7 +10,7 @@ from typing import Any
 
 from hpbench.report import matters
 from hpbench.report.cost_ranking import pareto_front
-from hpbench.report.curves import curves
+from hpbench.report.curves import LR, curves, scheduled
 from hpbench.report.data import ReportData
 
 DPI = 110
@@ -72,6 +72,25 @@ def learning_curves(data: ReportData, out: Path, *, top: int = 8) -> Path | None
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, out / "learning_curves.png")
+
+
+def learning_rates(data: ReportData, out: Path, *, top: int = 8) -> Path | None:
+    """The learning rate per epoch of the top trials, when a schedule changed it."""
+    cs = curves(data, top=top)
+    if not scheduled(cs):
+        return None
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for c in cs:
+        if c.get(LR):
+            ax.plot(c["epochs"], c[LR], marker="o", ms=3, label=f"#{c['trial']}")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate (log scale)")
+    ax.set_title(f"{data.name}: learning rate per epoch of the top {len(cs)}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save_figure(fig, out / "learning_rates.png")
 
 
 def history(data: ReportData, out: Path) -> Path | None:
@@ -172,6 +191,6 @@ def reliability(data: ReportData, out: Path) -> Path | None:
 def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:
     """Write every figure the results allow; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
-    made = [pareto(data, out), learning_curves(data, out, top=top), history(data, out), importance(data, out), boxes(data, out),
-            reliability(data, out)]
+    made = [pareto(data, out), learning_curves(data, out, top=top), learning_rates(data, out, top=top), history(data, out),
+            importance(data, out), boxes(data, out), reliability(data, out)]
     return [p for p in made if p is not None]

@@ -52,4 +52,5 @@ EPOCHS: dict[str, str] = {
     "train_loss": "mean training loss of the epoch",
     "val_<metric>": "validation metrics after the epoch (val_loss, val_accuracy, ...)",
     "epoch_s": "measured seconds of the epoch",
+    "learning_rate": "the learning rate of the epoch ([lr_schedule]; with a per-step schedule, the rate at the epoch's first step)",
 }

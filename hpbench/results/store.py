@@ -25,7 +25,7 @@ from hpbench.results.status import StopReason, TrialStatus
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
 _KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
-_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s")
+_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", "learning_rate")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch",
                  # calibration (hpbench.train.calibration) and transfer (hpbench.train.transfer)
                  "temperature", "ece_before", "ece_after", "nll_before", "nll_after", "reliability", "n_trainable", "new_head")

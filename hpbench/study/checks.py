@@ -7,6 +7,7 @@ were read without problems, and reports every rule broken (not only the first).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,13 +52,63 @@ def device_is_first_of_devices(r: Reader, train: Mapping[str, Any], table: Mappi
 def classification_only(
     r: Reader, *, task: str | None, data: Mapping[str, Any], train: Mapping[str, Any], distill: Mapping[str, Any] | None
 ) -> None:
-    """Distillation and temperature calibration need class outputs: not on a regression task."""
+    """Distillation, temperature calibration and label smoothing need class outputs: not on a regression task."""
     if task != "regression":
         return
     if distill is not None:
         raise r.fail("distill", REGRESSION_RULE, shown(str(data["dataset"])))
     if train.get("calibration", "none") != "none":
         raise r.fail("train.calibration", REGRESSION_RULE, train["calibration"])
+    if train.get("label_smoothing", 0.0) or "train.label_smoothing" in r.searched():
+        key = "train.label_smoothing" if train.get("label_smoothing", 0.0) else f"space.{r.searched()['train.label_smoothing']}"
+        raise r.fail(key, REGRESSION_RULE, train.get("label_smoothing", shown("searched")))
+
+
+def milestones_increase(r: Reader, schedule: Mapping[str, Any]) -> None:
+    """``lr_schedule.milestones`` (multistep) lists epochs in increasing order, and a multistep
+    schedule has them."""
+    milestones = schedule.get("milestones")
+    uses_multistep = schedule["name"] == "multistep" or "multistep" in r.searched_names("lr_schedule.name")
+    if milestones is None:
+        if uses_multistep and "lr_schedule.milestones" not in r.searched():
+            raise r.fail("lr_schedule.milestones", "is required by the multistep schedule (the epochs after which the lr decays)")
+        return
+    if any(b <= a for a, b in itertools.pairwise(milestones)):
+        raise r.fail("lr_schedule.milestones", "must be increasing epochs", list(milestones))
+
+
+def schedule_monitor(r: Reader, schedule: Mapping[str, Any], *, metrics: tuple[str, ...]) -> None:
+    """A plateau schedule's ``monitor`` is a metric the trainer reports, whose direction
+    ``mode = "auto"`` can infer."""
+    monitor = schedule.get("monitor")
+    if monitor is None:
+        return
+    if monitor not in metrics:
+        raise r.fail("lr_schedule.monitor", f"must be a metric the trainer reports ({', '.join(metrics)})", monitor)
+    if schedule.get("mode", "auto") == "auto":
+        try:
+            infer_mode(monitor)
+        except ValueError as err:
+            raise r.fail("lr_schedule.mode", str(err).split(": ", 1)[1], monitor) from None
+
+
+def warmup_ends_before_the_last_epoch(r: Reader, schedule: Mapping[str, Any], train: Mapping[str, Any], space: SearchSpace) -> None:
+    """A warm-up (``lr_schedule.warmup_epochs``) ends before ``train.max_epochs``: checked for every
+    combination of fixed values and finite searched values."""
+    uses = schedule["name"] == "warmup_cosine" or "warmup_cosine" in r.searched_names("lr_schedule.name")
+    if not uses:
+        return
+
+    def values(path: str, fixed: Any) -> tuple[Any, ...] | None:
+        dim = next((d for d in space if d.path == path), None)
+        return dim.dist.grid_values() if dim is not None else (fixed,)
+
+    warmups = values("lr_schedule.warmup_epochs", schedule.get("warmup_epochs", 1.0))
+    epochs = values("train.max_epochs", train["max_epochs"])
+    for w in warmups or ():
+        for e in epochs or ():
+            if w >= e:
+                raise r.fail("lr_schedule.warmup_epochs", f"must be < train.max_epochs (the cosine needs steps after the warm-up), but max_epochs={e}", w)
 
 
 def metric_is_reported(r: Reader, study: Mapping[str, Any], *, task: str | None, metrics: tuple[str, ...]) -> None:

@@ -70,6 +70,14 @@ TRAIN = {
     "calibration": Param(OneOf(CALIBRATION, "calibration"), "none"),
     "precision": Param(OneOf(PRECISIONS, "precision"), "fp32"),  # bf16/fp16: autocast mixed precision
     "devices": Param(ListOf(OneOf(("cpu", "cuda"), "device"), min_len=1)),  # the same configurations on each device
+    "clip_norm": Param(Float(min=0.0, min_open=True)),  # clip the global gradient norm to this
+    "clip_value": Param(Float(min=0.0, min_open=True)),  # clip each gradient element to [-v, v]
+    "label_smoothing": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),  # classification only
+}
+
+# [lr_schedule]: a registered schedule (hpbench.train.schedules) and the parameters of every schedule the study may use.
+LR_SCHEDULE = {
+    "name": Param(Str(), "constant"),
 }
 
 DISTILL = {
@@ -83,7 +91,7 @@ RESOURCES = {
     "gpus_per_trial": Param(Float(min=0.0), 0.0),
 }
 
-SECTIONS = ("study", "data", "model", "optimizer", "train", "resources", "space", "distill")
+SECTIONS = ("study", "data", "model", "optimizer", "lr_schedule", "train", "resources", "space", "distill")
 
 # Short names for the dimensions people search most: key in [space] -> configuration path.
 ALIASES = {
@@ -93,4 +101,5 @@ ALIASES = {
     "init": "train.init",
     "family": "model.family",
     "max_epochs": "train.max_epochs",
+    "lr_schedule": "lr_schedule.name",
 }

@@ -19,15 +19,18 @@ from hpbench.rules import OneOf, Rule, Str
 from hpbench.study.reader import Reader
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
+from hpbench.train.schedules import SCHEDULES
 
 DATASET = Registered(DATASETS, imports=True, suffixes=FILE_SUFFIXES, also="; or a .csv/.parquet file, or 'package.module:load'")
 FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
 OPTIMIZER = Registered(OPTIMIZERS)
 INIT = Registered(INITIALIZERS)
+SCHEDULE = Registered(SCHEDULES)
 
 # The searched values checked by name in [space], with the same rule as a fixed value (a searched
 # dataset's options are those of the fixed dataset).
-SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMIZER, "train.init": INIT, "data.dataset": DATASET}
+SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMIZER, "train.init": INIT, "data.dataset": DATASET,
+                                "lr_schedule.name": SCHEDULE}
 
 FILE_PARAMS = {"target": Param(Str()), "task": Param(OneOf(TASKS, "task"))}
 
@@ -71,3 +74,13 @@ def families_params(families: Iterable[str]) -> dict[str, Param] | None:
 def optimizers_params(names: Iterable[object]) -> dict[str, Param]:
     """The parameters of the registered optimizers among ``names`` (unknown names are reported elsewhere)."""
     return union_params(OPTIMIZERS.get(n).params for n in names if isinstance(n, str) and n in OPTIMIZERS) or {}
+
+
+def schedules_named(r: Reader) -> list[Any]:
+    """The learning-rate schedules a study may use: the fixed one (``constant`` by default) and the searched ones."""
+    return [r.section("lr_schedule").get("name", "constant"), *r.searched_names("lr_schedule.name")]
+
+
+def schedules_params(names: Iterable[object]) -> dict[str, Param]:
+    """The parameters of the registered schedules among ``names`` (unknown names are reported elsewhere)."""
+    return union_params(SCHEDULES.get(n).params for n in names if isinstance(n, str) and n in SCHEDULES) or {}

@@ -62,6 +62,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
     _, data = r.attempt(sections.data_table, r)
     _, model = r.attempt(sections.model_table, r)
     _, optimizer = r.attempt(sections.optimizer_table, r)
+    _, lr_schedule = r.attempt(sections.lr_schedule_table, r)
     _, train = r.attempt(sections.train_table, r)
     _, resources = r.attempt(sections.resources_table, r)
     has_distill, distill = r.attempt(sections.distill_table, r)
@@ -78,6 +79,10 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         _, study["mode"] = r.attempt(checks.study_mode, r, study)
     if train is not None:
         r.attempt(checks.early_stopping_monitor, r, train, metrics=metrics)
+    if lr_schedule is not None:
+        r.attempt(checks.schedule_monitor, r, lr_schedule, metrics=metrics)
+    if lr_schedule is not None and train is not None and space is not None:
+        r.attempt(checks.warmup_ends_before_the_last_epoch, r, lr_schedule, train, space)
     if data is not None:
         r.attempt(checks.augment_needs_images, r, data)
     if model is not None and space is not None:
@@ -89,9 +94,10 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
     if resources is not None:
         r.attempt(checks.gpus_whole_or_fraction, r, resources)
     r.raise_problems()
-    if study is None or data is None or model is None or optimizer is None or train is None or resources is None or space is None:
+    if (study is None or data is None or model is None or optimizer is None or lr_schedule is None or train is None or resources is None
+            or space is None):
         raise StudyError(source=source, key="(file)", rule="could not be read")  # unreachable: a failed part left a problem
-    config: dict[str, Any] = {"data": data, "model": model, "optimizer": optimizer, "train": train}
+    config: dict[str, Any] = {"data": data, "model": model, "optimizer": optimizer, "lr_schedule": lr_schedule, "train": train}
     if distill is not None:
         config["distill"] = distill
     return Study(

@@ -34,6 +34,7 @@ def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
         "data": {**K.DATA, **(N.dataset_params(r, dataset) if dataset is not None else {})},
         "train": K.TRAIN,
         "optimizer": {**K.OPTIMIZER, **N.optimizers_params(N.optimizers_named(r))},
+        "lr_schedule": {**K.LR_SCHEDULE, **N.schedules_params(N.schedules_named(r))},
     }
     if section == "model" and len(parts) == 2 and parts[1] in ("init_from", "freeze"):
         if parts[1] == "init_from":

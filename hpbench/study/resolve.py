@@ -16,6 +16,7 @@ from hpbench.config import (
     EarlyStoppingConfig,
     ModelConfig,
     OptimizerConfig,
+    ScheduleConfig,
     TrainConfig,
     TrialConfig,
 )
@@ -63,9 +64,20 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             device=train["device"],
             calibration=train.get("calibration", "none"),
             precision=train.get("precision", "fp32"),
+            clip_norm=train.get("clip_norm"),
+            clip_value=train.get("clip_value"),
+            label_smoothing=float(train.get("label_smoothing", 0.0)),
         ),
         metric=study.settings.metric,
         mode=study.settings.mode,
         threads=max(1, int(threads if threads is not None else study.resources.cpus_per_trial)),
         distill=DistillConfig(**cfg["distill"]) if cfg.get("distill") else None,
+        lr_schedule=_schedule(cfg.get("lr_schedule")),
     )
+
+
+def _schedule(table: Mapping[str, Any] | None) -> ScheduleConfig:
+    """[lr_schedule] (absent from studies validated before it existed: constant)."""
+    if not table:
+        return ScheduleConfig()
+    return ScheduleConfig(name=table["name"], params={k: v for k, v in table.items() if k not in K.LR_SCHEDULE})

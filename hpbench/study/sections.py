@@ -77,6 +77,15 @@ def optimizer_table(r: Reader) -> dict[str, Any]:
     return r.fields("optimizer", r.section("optimizer"), K.OPTIMIZER, extra=N.optimizers_params(names))
 
 
+def lr_schedule_table(r: Reader) -> dict[str, Any]:
+    """[lr_schedule]: a registered learning-rate schedule and the parameters of every schedule searched."""
+    names = N.schedules_named(r)
+    r.check("lr_schedule.name", N.SCHEDULE, names[0])
+    schedule = r.fields("lr_schedule", r.section("lr_schedule"), K.LR_SCHEDULE, extra=N.schedules_params(names))
+    checks.milestones_increase(r, schedule)
+    return schedule
+
+
 def train_table(r: Reader) -> dict[str, Any]:
     """[train]: the training loop; ``early_stopping`` is a table of its own; ``devices`` runs
     the same configurations on each device listed (the first one is where the search runs)."""

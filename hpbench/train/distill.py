@@ -20,9 +20,10 @@ from hpbench.train.calibration import as_multiclass
 from hpbench.train.weights import build_saved_model, load_record
 
 
-def kd_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, *, alpha: float, temperature: float) -> torch.Tensor:
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, *, alpha: float, temperature: float,
+            label_smoothing: float = 0.0) -> torch.Tensor:
     s, t = as_multiclass(student), as_multiclass(teacher)
-    hard = F.cross_entropy(s, y.reshape(-1).long())
+    hard = F.cross_entropy(s, y.reshape(-1).long(), label_smoothing=label_smoothing)
     if alpha == 0:
         return hard
     soft = F.kl_div(F.log_softmax(s / temperature, dim=1), F.log_softmax(t / temperature, dim=1), reduction="batchmean", log_target=True)
@@ -49,8 +50,9 @@ class Distillation:
     teacher: torch.nn.Module
     alpha: float
     temperature: float
+    label_smoothing: float = 0.0  # of the hard-label term ([train] label_smoothing)
 
     def loss(self, model: torch.nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             t_out = self.teacher(xb)
-        return kd_loss(model(xb), t_out, yb, alpha=self.alpha, temperature=self.temperature)
+        return kd_loss(model(xb), t_out, yb, alpha=self.alpha, temperature=self.temperature, label_smoothing=self.label_smoothing)

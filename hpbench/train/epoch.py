@@ -2,8 +2,9 @@
 
 Shuffle (when the batch is smaller than the training set), then per batch: gather, augment
 (training batches only), ``zero_grad``, forward pass and loss under the trial's precision
-(:mod:`hpbench.train.precision`), backward pass and optimizer update (through the loss scaler
-for fp16), and a running sum of the loss kept on the device (one in-place op, no host sync).
+(:mod:`hpbench.train.precision`), backward pass, gradient clipping when asked, optimizer update
+(through the loss scaler for fp16), a per-step learning-rate schedule's step when there is one,
+and a running sum of the loss kept on the device (one in-place op, no host sync).
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ Augmentation = Callable[[torch.Tensor], torch.Tensor]  # a training batch -> the
 
 def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                 loss_fn: LossFn, generator: torch.Generator, precision: MixedPrecision, augment: Augmentation | None = None,
-                distill: Distillation | None = None) -> float:
+                distill: Distillation | None = None, clip: Callable[[], None] | None = None,
+                after_step: Callable[[], None] | None = None) -> float:
     """Train ``model`` for one epoch over ``(x, y)`` (on the model's device) in batches of
     ``batch_size`` (<= ``len(x)``; the whole set is one batch, unshuffled, when equal), the order
     drawn from ``generator``. With ``distill`` the loss is the distillation loss against its
-    teacher instead of ``loss_fn``. Returns the mean training loss over the epoch's samples."""
+    teacher instead of ``loss_fn``. ``clip`` clips the gradients before each update
+    (:mod:`hpbench.train.clipping`); ``after_step`` runs after each update (a per-step
+    learning-rate schedule). Returns the mean training loss over the epoch's samples."""
     n = len(x)
     device = x.device
     model.train()
@@ -45,6 +49,8 @@ def train_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, *, x: 
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
             loss = loss_fn(model(xb), yb) if distill is None else distill.loss(model, xb, yb)
-        precision.step(loss, optimizer)
+        precision.step(loss, optimizer, clip=clip)
+        if after_step is not None:
+            after_step()
         total.add_(loss.detach(), alpha=len(xb))  # one in-place op, no host sync
     return float(total.item()) / n

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,13 +53,19 @@ class MixedPrecision:
         dtype = torch.bfloat16 if self.precision is Precision.BF16 else torch.float16
         return torch.autocast(device_type=self.device_type, dtype=dtype)
 
-    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Backward pass and optimizer update (through the scaler for fp16)."""
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, *, clip: Callable[[], None] | None = None) -> None:
+        """Backward pass and optimizer update (through the scaler for fp16); ``clip`` clips the
+        gradients in between (unscaled first under fp16, so that it sees their true size)."""
         if self.scaler is None:
             loss.backward()
+            if clip is not None:
+                clip()
             optimizer.step()
             return
         self.scaler.scale(loss).backward()
+        if clip is not None:
+            self.scaler.unscale_(optimizer)
+            clip()
         self.scaler.step(optimizer)
         self.scaler.update()
 

@@ -5,7 +5,8 @@ so that a failed trial retries from its last epoch.
 Keys: ``epoch`` (epochs done), ``model`` and ``optimizer`` (``state_dict``s), ``generator`` (the
 shuffling generator's state), ``early_stopping`` (:meth:`EarlyStopping.state_dict`, or ``None``),
 ``best_state`` (the best epoch's weights when restoring them, else ``None``), ``history`` (the
-epoch rows so far) and, after the last epoch only, ``final_model`` (:mod:`hpbench.train.weights`).
+epoch rows so far), ``lr_schedule`` (the learning-rate scheduler's ``state_dict``, or ``None``;
+absent from states saved before schedules existed) and, after the last epoch only, ``final_model`` (:mod:`hpbench.train.weights`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import torch
 
 from hpbench.train.early_stopping import EarlyStopping
+from hpbench.train.schedules import LRSchedule
 
 State = dict[str, Any]
 
@@ -31,22 +33,26 @@ class Resumed:
 
 def snapshot(*, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
              early_stopping: EarlyStopping | None, best_state: dict[str, torch.Tensor] | None, history: list[dict[str, Any]],
-             final_model: Any = None) -> State:
+             schedule: LRSchedule | None = None, final_model: Any = None) -> State:
     """The state after ``epoch`` epochs (``final_model``: the weights record, after the last one)."""
     state: State = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                     "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
-                    "best_state": best_state, "history": history}
+                    "best_state": best_state, "history": history,
+                    "lr_schedule": schedule.state_dict() if schedule is not None else None}
     if final_model is not None:
         state["final_model"] = final_model
     return state
 
 
 def restore(state: State, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-            early_stopping: EarlyStopping | None) -> Resumed:
-    """Load ``state`` (a :func:`snapshot`) into the freshly built trial's objects."""
+            early_stopping: EarlyStopping | None, schedule: LRSchedule | None = None) -> Resumed:
+    """Load ``state`` (a :func:`snapshot`) into the freshly built trial's objects (the schedule
+    after the optimizer: the optimizer's state holds the learning rate the schedule set)."""
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     generator.set_state(state["generator"])
     if early_stopping is not None and state.get("early_stopping") is not None:
         early_stopping.load_state_dict(state["early_stopping"])
+    if schedule is not None:
+        schedule.load_state_dict(state.get("lr_schedule"))
     return Resumed(start_epoch=int(state["epoch"]), history=list(state["history"]), best_state=state["best_state"])

@@ -15,21 +15,31 @@ METRICS = {
 }
 
 
-def loss_fn(task: str) -> nn.Module:
+def loss_fn(task: str, *, label_smoothing: float = 0.0) -> nn.Module:
+    """The task's loss. ``label_smoothing`` (classification; the training loss only: validation
+    and test losses are the plain ones, comparable across trials) mixes the one-hot target with
+    the uniform one as Keras does: multiclass ``y · (1 - ε) + ε / K`` (``CrossEntropyLoss``'s own
+    ``label_smoothing``), binary ``y · (1 - ε) + ε / 2``."""
+    if label_smoothing and task == "regression":
+        raise ValueError(f"train.label_smoothing applies to classification tasks only, but the task is regression (got {label_smoothing})")
     if task == "multiclass":
-        return nn.CrossEntropyLoss()
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     if task == "binary":
-        return _BinaryLoss()
+        return _BinaryLoss(label_smoothing)
     return _RegressionLoss()
 
 
 class _BinaryLoss(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()
         self.inner = nn.BCEWithLogitsLoss()
+        self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.inner(logits.reshape(-1), y.to(logits.dtype))
+        target = y.to(logits.dtype)
+        if self.label_smoothing:
+            target = target * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
+        return self.inner(logits.reshape(-1), target)
 
 
 class _RegressionLoss(nn.Module):

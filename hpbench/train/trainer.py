@@ -9,9 +9,11 @@ and the optimizer (:mod:`hpbench.train.build`); trains epoch by epoch
 epoch's metrics to ``report`` (the dispatcher passes Ray Tune's reporter, which may prune the
 trial by raising out of it).
 
-Optional techniques, each in its own module: starting from a saved trial's weights with
-layers frozen (``transfer``), a teacher's soft targets (``distill``), mixed precision
-(``precision``) and temperature scaling of the final model on the validation split
+Optional techniques, each in its own module: learning-rate schedules (``schedules``, stepped
+per batch or per epoch; each epoch's rate is reported as ``learning_rate``), gradient clipping
+(``clipping``), label smoothing of the training loss (``tasks``), starting from a saved trial's
+weights with layers frozen (``transfer``), a teacher's soft targets (``distill``), mixed
+precision (``precision``) and temperature scaling of the final model on the validation split
 (``calibration``). The resumable state is :mod:`hpbench.train.resume`'s, the final weights
 record :mod:`hpbench.train.weights`'s.
 """
@@ -33,12 +35,14 @@ from hpbench.results.status import StopReason
 from hpbench.train import resume, tasks, transfer, weights
 from hpbench.train.build import Prepared, build, load_data, resolve_device
 from hpbench.train.calibration import calibrate
+from hpbench.train.clipping import GradClip
 from hpbench.train.distill import Distillation, load_teacher
 from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
 from hpbench.train.epoch import train_epoch
 from hpbench.train.evaluate import evaluate, evaluate_test, logits
 from hpbench.train.optimizers import build_optimizer
 from hpbench.train.precision import MixedPrecision
+from hpbench.train.schedules import Horizon, LRSchedule, build_schedule
 
 # The trainer's public surface as it was before the split (importers keep working).
 __all__ = ["Prepared", "Reporter", "StateHook", "StopReason", "TrialOutcome", "build", "evaluate", "evaluate_test", "load_data",
@@ -74,12 +78,15 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     first_fields = _transfer(cfg, model)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = build_optimizer(cfg.optimizer.name, trainable, lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
-    loss_fn = tasks.loss_fn(task)
+    loss_fn = tasks.loss_fn(task)  # validation's: the plain loss, comparable across trials
+    train_loss_fn = tasks.loss_fn(task, label_smoothing=cfg.train.label_smoothing) if cfg.train.label_smoothing else loss_fn
     distill = _distillation(cfg, data, device)
     es = _early_stopping(cfg.train.early_stopping)
     precision = MixedPrecision.of(cfg.train.precision, device)
     n = len(data.x_train)
     bs = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
+    schedule = _schedule(cfg, opt, steps_per_epoch=math.ceil(n / bs))
+    clip = GradClip.of(trainable, norm=cfg.train.clip_norm, value=cfg.train.clip_value)
     gen = torch.Generator().manual_seed(cfg.seed)
     augment = None
     if data.augment is not None:
@@ -89,14 +96,16 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     reason = StopReason.COMPLETED
     start_epoch = 0
     if start_state is not None:
-        resumed = resume.restore(start_state, model=model, optimizer=opt, generator=gen, early_stopping=es)
+        resumed = resume.restore(start_state, model=model, optimizer=opt, generator=gen, early_stopping=es, schedule=schedule)
         best_state, history, start_epoch = resumed.best_state, resumed.history, resumed.start_epoch
     for epoch in range(start_epoch, cfg.train.max_epochs):
         e0 = time.perf_counter()
-        train_loss = train_epoch(model, opt, x=data.x_train, y=data.y_train, batch_size=bs, loss_fn=loss_fn, generator=gen,
-                                 precision=precision, augment=augment, distill=distill)
+        lr = schedule.lr  # the epoch's learning rate (at its first step, for a per-step schedule)
+        train_loss = train_epoch(model, opt, x=data.x_train, y=data.y_train, batch_size=bs, loss_fn=train_loss_fn, generator=gen,
+                                 precision=precision, augment=augment, distill=distill, clip=clip, after_step=schedule.after_step)
         val = evaluate(model, data.x_val, data.y_val, task, loss_fn)
-        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}}
+        row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}, "learning_rate": lr}
+        schedule.after_epoch(row)
         row["epoch_s"] = time.perf_counter() - e0
         if epoch == 0:
             row["n_params"] = n_params
@@ -126,7 +135,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
         history.append(row)
         if on_state is not None:
             on_state(resume.snapshot(epoch=epoch + 1, model=model, optimizer=opt, generator=gen, early_stopping=es, best_state=best_state,
-                                     history=history, final_model=final_model))
+                                     history=history, schedule=schedule, final_model=final_model))
         if report is not None:
             report(row)
         if last:
@@ -152,7 +161,14 @@ def _distillation(cfg: TrialConfig, data: Prepared, device: torch.device) -> Dis
     if cfg.distill is None or not cfg.distill.alpha > 0:
         return None
     teacher = load_teacher(cfg.distill.teacher, device=device, input_shape=data.splits.input_shape, n_outputs=data.splits.n_outputs)
-    return Distillation(teacher=teacher, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature)
+    return Distillation(teacher=teacher, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature, label_smoothing=cfg.train.label_smoothing)
+
+
+def _schedule(cfg: TrialConfig, optimizer: torch.optim.Optimizer, *, steps_per_epoch: int) -> LRSchedule:
+    """The learning-rate schedule of ``[lr_schedule]`` on the trial's optimizer."""
+    s = cfg.lr_schedule
+    return build_schedule(s.name, optimizer, params=dict(s.params), horizon=Horizon(max_epochs=cfg.train.max_epochs, steps_per_epoch=steps_per_epoch),
+                          metric=cfg.metric, mode=cfg.mode)
 
 
 def _early_stopping(c: EarlyStoppingConfig | None) -> EarlyStopping | None:
