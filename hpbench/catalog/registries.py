@@ -12,6 +12,7 @@ from hpbench.registry import Plugin, Registry
 from hpbench.strategies import SCHEDULERS, SEARCHERS
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
+from hpbench.train.schedules import SCHEDULES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +33,7 @@ REGISTRIES: tuple[Named, ...] = (
     Named(key="data.dataset", registry=DATASETS, title="Datasets"),
     Named(key="optimizer.name", registry=OPTIMIZERS, title="Optimizers"),
     Named(key="train.init", registry=INITIALIZERS, title="Initializations"),
+    Named(key="lr_schedule.name", registry=SCHEDULES, title="Learning-rate schedules"),
     Named(key="study.searcher", registry=SEARCHERS, title="Searchers"),
     Named(key="study.scheduler", registry=SCHEDULERS, title="Schedulers"),
 )

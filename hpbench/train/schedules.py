@@ -16,7 +16,10 @@ steps per epoch. ``constant`` keeps the optimizer's ``lr`` (no scheduler).
 * ``plateau``: ``ReduceLROnPlateau`` on ``monitor`` (default: the study metric), mode inferred
   from its name unless set (Keras's and PyTorch's defaults: factor 0.1, patience 10).
 
-Registries stay importable without torch: the builders import it.
+A builder is ``build(optimizer, *, horizon, **params)`` returning a ``torch.optim.lr_scheduler``
+(or ``None``); plugins (entry-point group ``hpbench.lr_schedules``) say when theirs steps with
+``interval="step"`` (default ``"epoch"``). Registries stay importable without torch: the
+builders import it.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any, Literal
 from hpbench.registry import Param, Registry
 from hpbench.rules import Bool, Float, Int, ListOf, OneOf, Str
 
-SCHEDULES: Registry[Any] = Registry(what="learning-rate schedule")
+SCHEDULES: Registry[Any] = Registry(what="learning-rate schedule", group="hpbench.lr_schedules")
 
 
 class Interval(enum.StrEnum):
@@ -161,7 +164,8 @@ def _plateau(optimizer: Any, *, horizon: Horizon, mode: Literal["min", "max"] = 
 
 
 def interval(name: str) -> Interval:
-    return Interval(SCHEDULES.get(name).meta["interval"])
+    """When the schedule steps (a plugin's ``interval`` meta; per epoch when it names none)."""
+    return Interval(SCHEDULES.get(name).meta.get("interval", Interval.EPOCH))
 
 
 def monitored(name: str) -> bool:
