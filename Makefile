@@ -10,7 +10,7 @@ BIN     = $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP   = $(VENV)/.hpbench-installed
 
-.PHONY: setup run test test-fast golden bench lint clean
+.PHONY: setup run test test-fast golden reference bench lint clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,10 @@ test-fast: $(STAMP)
 # rewrite the expected report outputs (tests/golden/) from the current code; read the diff before committing
 golden: $(STAMP)
 	$(BIN)/python -m pytest tests/test_report_golden.py --update-golden
+
+# regenerate docs/study-reference.md from the key tables and registries (tests/test_catalog.py fails when it drifts)
+reference: $(STAMP)
+	$(BIN)/hpbench schema --markdown > docs/study-reference.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dispatch.py

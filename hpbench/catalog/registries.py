@@ -22,6 +22,7 @@ class Named:
     key: str
     registry: Registry[Any]
     title: str  # for the reference's headings
+    one: str  # an entry, in words
 
     @property
     def group(self) -> str:
@@ -29,13 +30,13 @@ class Named:
 
 
 REGISTRIES: tuple[Named, ...] = (
-    Named(key="model.family", registry=FAMILIES, title="Model families"),
-    Named(key="data.dataset", registry=DATASETS, title="Datasets"),
-    Named(key="optimizer.name", registry=OPTIMIZERS, title="Optimizers"),
-    Named(key="train.init", registry=INITIALIZERS, title="Initializations"),
-    Named(key="lr_schedule.name", registry=SCHEDULES, title="Learning-rate schedules"),
-    Named(key="study.searcher", registry=SEARCHERS, title="Searchers"),
-    Named(key="study.scheduler", registry=SCHEDULERS, title="Schedulers"),
+    Named(key="model.family", registry=FAMILIES, title="Model families", one="Model family"),
+    Named(key="data.dataset", registry=DATASETS, title="Datasets", one="Dataset"),
+    Named(key="optimizer.name", registry=OPTIMIZERS, title="Optimizers", one="Optimizer"),
+    Named(key="train.init", registry=INITIALIZERS, title="Initializations", one="Initialization"),
+    Named(key="lr_schedule.name", registry=SCHEDULES, title="Learning-rate schedules", one="Learning-rate schedule"),
+    Named(key="study.searcher", registry=SEARCHERS, title="Searchers", one="Searcher"),
+    Named(key="study.scheduler", registry=SCHEDULERS, title="Schedulers", one="Scheduler"),
 )
 
 

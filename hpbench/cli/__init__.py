@@ -14,6 +14,7 @@ from hpbench.cli import estimate as _estimate
 from hpbench.cli import export as _export
 from hpbench.cli import plugins as _plugins
 from hpbench.cli import report as _report
+from hpbench.cli import schema as _schema
 from hpbench.cli import search as _search
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ app.command("compare")(_compare.compare)
 app.command("devices")(_devices.devices)
 app.command("estimate")(_estimate.estimate)
 app.command("plugins")(_plugins.plugins_command)
+app.command("schema")(_schema.schema)
 
 
 def main() -> None:

@@ -19,27 +19,27 @@ ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid", "leaky_relu", "elu", "silu")
 _MLP = {
     "depth": Param(Int(min=0, max=64), 2, "hidden layers"),
     "width": Param(Int(min=1, max=65536), 128, "units per hidden layer"),
-    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu"),
-    "dropout": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),
+    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu", "nonlinearity after each hidden layer"),
+    "dropout": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "dropout rate after each hidden layer"),
 }
 _CNN = {
     "conv_depth": Param(Int(min=1, max=8), 2, "conv blocks"),
     "channels": Param(Int(min=1, max=4096), 16, "channels of the first block (doubling per block)"),
-    "kernel": Param(Int(min=1, max=15), 3),
-    "pool": Param(OneOf(("max", "avg", "none"), "pooling"), "max"),
-    "batch_norm": Param(Bool(), True),
-    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu"),
+    "kernel": Param(Int(min=1, max=15), 3, "convolution kernel size"),
+    "pool": Param(OneOf(("max", "avg", "none"), "pooling"), "max", "2x2 pooling after each conv block"),
+    "batch_norm": Param(Bool(), True, "batch normalization in each conv block"),
+    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu", "nonlinearity after each hidden layer"),
     "width": Param(Int(min=1, max=65536), 64, "units of the dense head"),
-    "dropout": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),
+    "dropout": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "dropout rate after each hidden layer"),
 }
 # Shared by the recurrent families and the transformer, so that the parser's union of the
 # families' parameters (``model.family`` searched) gives every shared key one rule.
 _LAYERS = Param(Int(min=1, max=32), 1, "stacked layers")
-_DROPOUT = Param(Float(min=0.0, max=1.0, max_open=True), 0.0)
+_DROPOUT = Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "dropout rate between layers")
 _RNN = {
     "hidden_size": Param(Int(min=1, max=8192), 64, "units per recurrent layer (per direction)"),
     "layers": _LAYERS,
-    "bidirectional": Param(Bool(), False),
+    "bidirectional": Param(Bool(), False, "read the sequence both ways"),
     "dropout": _DROPOUT,
 }
 _TRANSFORMER = {
@@ -48,8 +48,8 @@ _TRANSFORMER = {
     "heads": Param(Int(min=1, max=128), 4, "attention heads (must divide d_model)"),
     "ff_width": Param(Int(min=1, max=65536), 128, "feed-forward width"),
     "dropout": _DROPOUT,
-    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu"),
-    "positional": Param(OneOf(("sinusoidal", "learned", "none"), "positional encoding"), "sinusoidal"),
+    "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu", "nonlinearity after each hidden layer"),
+    "positional": Param(OneOf(("sinusoidal", "learned", "none"), "positional encoding"), "sinusoidal", "positional encoding"),
 }
 
 
@@ -78,7 +78,7 @@ def _recurrent(cell: str) -> Any:
 
 # The activation each family's weights feed (kaiming's gain follows it); "activation" in the
 # params, when the family has one, overrides it.
-FAMILIES.register("rnn", params={**_RNN, "nonlinearity": Param(OneOf(("tanh", "relu"), "nonlinearity"), "tanh")},
+FAMILIES.register("rnn", params={**_RNN, "nonlinearity": Param(OneOf(("tanh", "relu"), "nonlinearity"), "tanh", "the recurrent nonlinearity")},
                   doc="Elman RNN, sequence -> label", activation="tanh")(_recurrent("rnn"))
 FAMILIES.register("lstm", params=_RNN, doc="LSTM, sequence -> label", activation="tanh")(_recurrent("lstm"))
 FAMILIES.register("gru", params=_RNN, doc="GRU, sequence -> label", activation="tanh")(_recurrent("gru"))

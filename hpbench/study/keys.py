@@ -16,79 +16,79 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 CALIBRATION = ("none", "temperature")
 
 STUDY = {
-    "name": Param(Str()),
-    "seed": Param(Int(min=0), 0),
-    "metric": Param(Str(), "val_loss"),
-    "mode": Param(OneOf(("min", "max"), "mode")),
-    "trials": Param(Int(min=1), 10),
-    "searcher": Param(Registered(SEARCHERS), "tpe"),
-    "scheduler": Param(Registered(SCHEDULERS), "asha"),
-    "max_concurrent": Param(Int(min=1), 1),
-    "max_failures": Param(Int(min=0), 0),
-    "checkpoint_s": Param(Float(min=0.0), 1.0),  # seconds between a trial's checkpoints; 0 = every epoch
-    "grace_period": Param(Int(min=1), 1),
-    "reduction_factor": Param(Int(min=2), 3),
-    "enqueue": Param(ListOf(Any_(), min_len=1), ()),  # points of the space evaluated first
-    "repeats": Param(Int(min=0), 0),  # re-run the top configurations with this many other seeds
-    "repeats_top": Param(Int(min=1), 3),  # how many top configurations the repeats re-run
+    "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem"),
+    "seed": Param(Int(min=0), 0, "seeds the splits, initialization, shuffling and the searcher"),
+    "metric": Param(Str(), "val_loss", "what ranks trials: a validation metric the task reports (val_loss, val_accuracy, ...)"),
+    "mode": Param(OneOf(("min", "max"), "mode"), doc="whether a lower or higher metric is better; inferred from the metric if omitted"),
+    "trials": Param(Int(min=1), 10, "trials to run (grid search runs its whole grid instead)"),
+    "searcher": Param(Registered(SEARCHERS), "tpe", "what configuration runs next (see Searchers)"),
+    "scheduler": Param(Registered(SCHEDULERS), "asha", "which running trials are pruned (see Schedulers)"),
+    "max_concurrent": Param(Int(min=1), 1, "trials running at once"),
+    "max_failures": Param(Int(min=0), 0, "retries of a failed trial (from its last checkpoint) before it counts as failed"),
+    "checkpoint_s": Param(Float(min=0.0), 1.0, "seconds between a trial's checkpoints; 0 = every epoch"),
+    "grace_period": Param(Int(min=1), 1, "epochs a trial runs before the scheduler may prune it"),
+    "reduction_factor": Param(Int(min=2), 3, "ASHA keeps the top 1/reduction_factor of trials at each rung"),
+    "enqueue": Param(ListOf(Any_(), min_len=1), (), "points of the space evaluated first: tables of searched keys (omitted keys are sampled)"),
+    "repeats": Param(Int(min=0), 0, "after the search, re-run the top configurations with this many other seeds"),
+    "repeats_top": Param(Int(min=1), 3, "how many top configurations the repeats re-run"),
 }
 
 DATA = {
-    "dataset": Param(Str()),
-    "val_fraction": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.2),
-    "test_fraction": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),
-    "preprocess": Param(ListOf(OneOf(PREPROCESS, "preprocessing step")), ()),
+    "dataset": Param(Str(), doc="a built-in dataset (see Datasets), a .csv/.parquet file or 'package.module:load' (required)"),
+    "val_fraction": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.2, "share of the samples held out for validation (stratified for classification)"),
+    "test_fraction": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "share held out as a test split, evaluated once for the best configurations"),
+    "preprocess": Param(ListOf(OneOf(PREPROCESS, "preprocessing step")), (), "steps fitted on the training split: standardize, minmax, augment (images)"),
 }
 
 MODEL = {
-    "family": Param(Str()),
-    "init_from": Param(Str()),  # "RESULTS_DIR:TRIAL": start from a saved trial's weights
-    "freeze": Param(Int(min=1)),  # freeze all but the last k layers (k >= the layer count freezes nothing)
+    "family": Param(Str(), doc="a model family (see Model families) or 'package.module:build' (required, fixed here or searched)"),
+    "init_from": Param(Str(), doc="'RESULTS_DIR:TRIAL': start from a saved trial's weights"),
+    "freeze": Param(Int(min=1), doc="with init_from: freeze all but the last k layers (k >= the layer count freezes nothing)"),
 }
 
 OPTIMIZER = {
-    "name": Param(Str(), "adam"),
-    "lr": Param(Float(min=0.0, min_open=True), 1e-3),
+    "name": Param(Str(), "adam", "the optimizer (see Optimizers)"),
+    "lr": Param(Float(min=0.0, min_open=True), 1e-3, "learning rate"),
 }
 
 EARLY_STOPPING = {
-    "monitor": Param(Str(), "val_loss"),
-    "min_delta": Param(Float(), 0.0),
-    "patience": Param(Int(min=0), 0),
-    "mode": Param(OneOf(("auto", "min", "max"), "mode"), "auto"),
-    "baseline": Param(Float()),
-    "restore_best_weights": Param(Bool(), False),
-    "start_from_epoch": Param(Int(min=0), 0),
+    "monitor": Param(Str(), "val_loss", "the validation metric watched"),
+    "min_delta": Param(Float(), 0.0, "smallest change that counts as an improvement"),
+    "patience": Param(Int(min=0), 0, "epochs without improvement before training stops"),
+    "mode": Param(OneOf(("auto", "min", "max"), "mode"), "auto", "whether lower or higher is better; auto: from the monitored metric's name"),
+    "baseline": Param(Float(), doc="stop if the monitored value does not beat this within patience epochs"),
+    "restore_best_weights": Param(Bool(), False, "end with the weights of the best epoch"),
+    "start_from_epoch": Param(Int(min=0), 0, "epochs of warm-up before improvements are watched"),
 }
 
 TRAIN = {
-    "max_epochs": Param(Int(min=1), 20),
-    "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32),
-    "init": Param(Str(), "default"),
-    "init_std": Param(Float(min=0.0, min_open=True)),  # the standard deviation of init = "normal" (default 0.05)
-    "device": Param(OneOf(DEVICES, "device"), "cpu"),
-    "calibration": Param(OneOf(CALIBRATION, "calibration"), "none"),
-    "precision": Param(OneOf(PRECISIONS, "precision"), "fp32"),  # bf16/fp16: autocast mixed precision
-    "devices": Param(ListOf(OneOf(("cpu", "cuda"), "device"), min_len=1)),  # the same configurations on each device
-    "clip_norm": Param(Float(min=0.0, min_open=True)),  # clip the global gradient norm to this
-    "clip_value": Param(Float(min=0.0, min_open=True)),  # clip each gradient element to [-v, v]
-    "label_smoothing": Param(Float(min=0.0, max=1.0, max_open=True), 0.0),  # classification only
+    "max_epochs": Param(Int(min=1), 20, "epochs a trial runs at most"),
+    "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32, 'samples per step; "full" = full-batch gradient descent'),
+    "init": Param(Str(), "default", "weight initialization (see Initializations); biases are zeroed"),
+    "init_std": Param(Float(min=0.0, min_open=True), doc='the standard deviation of init = "normal" (default 0.05)'),
+    "device": Param(OneOf(DEVICES, "device"), "cpu", "where trials train; auto: cuda when available"),
+    "calibration": Param(OneOf(CALIBRATION, "calibration"), "none", "temperature: fit a temperature on the validation split after training"),
+    "precision": Param(OneOf(PRECISIONS, "precision"), "fp32", "bf16/fp16: autocast mixed precision"),
+    "devices": Param(ListOf(OneOf(("cpu", "cuda"), "device"), min_len=1), doc="run the same configurations on each device listed (the first one searches)"),
+    "clip_norm": Param(Float(min=0.0, min_open=True), doc="clip the global gradient norm to this (clip_grad_norm_)"),
+    "clip_value": Param(Float(min=0.0, min_open=True), doc="clip each gradient element to [-v, v]"),
+    "label_smoothing": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "smooth the training loss's targets (classification only)"),
 }
 
 # [lr_schedule]: a registered schedule (hpbench.train.schedules) and the parameters of every schedule the study may use.
 LR_SCHEDULE = {
-    "name": Param(Str(), "constant"),
+    "name": Param(Str(), "constant", "the learning-rate schedule (see Learning-rate schedules)"),
 }
 
 DISTILL = {
-    "teacher": Param(Str()),  # "RESULTS_DIR:TRIAL": a finished trial of another study
-    "alpha": Param(Float(min=0.0, max=1.0), 0.5),
-    "temperature": Param(Float(min=0.0, min_open=True), 4.0),
+    "teacher": Param(Str(), doc="'RESULTS_DIR:TRIAL': a finished trial of another study (required)"),
+    "alpha": Param(Float(min=0.0, max=1.0), 0.5, "weight of the teacher's soft targets in the loss"),
+    "temperature": Param(Float(min=0.0, min_open=True), 4.0, "softening temperature of both models' outputs"),
 }
 
 RESOURCES = {
-    "cpus_per_trial": Param(Float(min=0.0, min_open=True), 1.0),
-    "gpus_per_trial": Param(Float(min=0.0), 0.0),
+    "cpus_per_trial": Param(Float(min=0.0, min_open=True), 1.0, "CPUs Ray reserves per trial (= torch threads in the trial)"),
+    "gpus_per_trial": Param(Float(min=0.0), 0.0, "GPUs Ray reserves per trial (fractions share a GPU)"),
 }
 
 SECTIONS = ("study", "data", "model", "optimizer", "lr_schedule", "train", "resources", "space", "distill")

@@ -32,7 +32,10 @@ SCHEDULE = Registered(SCHEDULES)
 SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMIZER, "train.init": INIT, "data.dataset": DATASET,
                                 "lr_schedule.name": SCHEDULE}
 
-FILE_PARAMS = {"target": Param(Str()), "task": Param(OneOf(TASKS, "task"))}
+FILE_PARAMS = {
+    "target": Param(Str(), doc="a data file's target column (required for a data file)"),
+    "task": Param(OneOf(TASKS, "task"), doc="a data file's task; default: inferred from the target column"),
+}
 
 
 def dataset_params(reader: Reader, dataset: str) -> dict[str, Param]:

@@ -23,49 +23,50 @@ def _default(w: Any, **_: Any) -> None:  # handled by initialize(); registered f
     return None
 
 
-@INITIALIZERS.register("xavier_uniform")
+@INITIALIZERS.register("xavier_uniform", doc="Glorot & Bengio 2010, uniform")
 def _xavier_uniform(w: Any, **_: Any) -> None:
     import torch.nn.init as I
 
     I.xavier_uniform_(w)
 
 
-@INITIALIZERS.register("xavier_normal")
+@INITIALIZERS.register("xavier_normal", doc="Glorot & Bengio 2010, normal")
 def _xavier_normal(w: Any, **_: Any) -> None:
     import torch.nn.init as I
 
     I.xavier_normal_(w)
 
 
-@INITIALIZERS.register("kaiming_uniform")
+@INITIALIZERS.register("kaiming_uniform", doc="He et al. 2015, uniform, gain from the family's activation")
 def _kaiming_uniform(w: Any, *, activation: str = "relu", **_: Any) -> None:
     import torch.nn.init as I
 
     I.kaiming_uniform_(w, mode="fan_in", nonlinearity=_gain_nonlinearity(activation))
 
 
-@INITIALIZERS.register("kaiming_normal")
+@INITIALIZERS.register("kaiming_normal", doc="He et al. 2015, normal, gain from the family's activation")
 def _kaiming_normal(w: Any, *, activation: str = "relu", **_: Any) -> None:
     import torch.nn.init as I
 
     I.kaiming_normal_(w, mode="fan_in", nonlinearity=_gain_nonlinearity(activation))
 
 
-@INITIALIZERS.register("orthogonal")
+@INITIALIZERS.register("orthogonal", doc="orthogonal matrices (Saxe et al. 2014)")
 def _orthogonal(w: Any, **_: Any) -> None:
     import torch.nn.init as I
 
     I.orthogonal_(w)
 
 
-@INITIALIZERS.register("normal", params={"std": Param(Float(min=0.0, min_open=True), 0.05)})
+@INITIALIZERS.register("normal", params={"std": Param(Float(min=0.0, min_open=True), 0.05, "standard deviation (train.init_std)")},
+                       doc="N(0, std^2)")
 def _normal(w: Any, *, std: float = 0.05, **_: Any) -> None:
     import torch.nn.init as I
 
     I.normal_(w, mean=0.0, std=std)
 
 
-@INITIALIZERS.register("zeros")
+@INITIALIZERS.register("zeros", doc="all zeros: the symmetry problem's reference (hidden units stay identical)")
 def _zeros(w: Any, **_: Any) -> None:
     import torch.nn.init as I
 

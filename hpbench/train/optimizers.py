@@ -14,33 +14,34 @@ from hpbench.rules import Float, ListOf
 OPTIMIZERS: Registry[Any] = Registry(what="optimizer", group="hpbench.optimizers")
 
 _WD = Param(Float(min=0.0), 0.0, "L2 weight decay (decoupled for adamw)")
-_EPS = Param(Float(min=0.0, min_open=True), 1e-8)
-_BETAS = Param(ListOf(Float(min=0.0, max=1.0, max_open=True), min_len=2, max_len=2), (0.9, 0.999))
-_MOMENTUM = Param(Float(min=0.0, max=1.0, max_open=True), 0.9)
+_EPS = Param(Float(min=0.0, min_open=True), 1e-8, "term added to the denominator for stability")
+_BETAS = Param(ListOf(Float(min=0.0, max=1.0, max_open=True), min_len=2, max_len=2), (0.9, 0.999), "decay rates of the first and second moment estimates")
+_MOMENTUM = Param(Float(min=0.0, max=1.0, max_open=True), 0.9, "momentum factor")
 
 
-@OPTIMIZERS.register("sgd", params={"weight_decay": _WD})
+@OPTIMIZERS.register("sgd", params={"weight_decay": _WD}, doc="plain stochastic gradient descent")
 def _sgd(params: Any, *, lr: float, weight_decay: float = 0.0) -> Any:
     import torch
 
     return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("momentum", params={"momentum": _MOMENTUM, "weight_decay": _WD})
+@OPTIMIZERS.register("momentum", params={"momentum": _MOMENTUM, "weight_decay": _WD}, doc="SGD with (heavy-ball) momentum")
 def _momentum(params: Any, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Any:
     import torch
 
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("nesterov", params={"momentum": _MOMENTUM, "weight_decay": _WD})
+@OPTIMIZERS.register("nesterov", params={"momentum": _MOMENTUM, "weight_decay": _WD}, doc="SGD with Nesterov momentum")
 def _nesterov(params: Any, *, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> Any:
     import torch
 
     return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=True, weight_decay=weight_decay)
 
 
-@OPTIMIZERS.register("adagrad", params={"eps": Param(Float(min=0.0, min_open=True), 1e-10), "weight_decay": _WD})
+@OPTIMIZERS.register("adagrad", params={"eps": Param(Float(min=0.0, min_open=True), 1e-10, "term added to the denominator for stability"), "weight_decay": _WD},
+                     doc="Adagrad (Duchi et al. 2011)")
 def _adagrad(params: Any, *, lr: float, eps: float = 1e-10, weight_decay: float = 0.0) -> Any:
     import torch
 
@@ -49,7 +50,8 @@ def _adagrad(params: Any, *, lr: float, eps: float = 1e-10, weight_decay: float 
 
 @OPTIMIZERS.register(
     "rmsprop",
-    params={"alpha": Param(Float(min=0.0, max=1.0, max_open=True), 0.99, "smoothing"), "momentum": Param(Float(min=0.0, max=1.0, max_open=True), 0.0), "eps": _EPS, "weight_decay": _WD},
+    params={"alpha": Param(Float(min=0.0, max=1.0, max_open=True), 0.99, "smoothing"), "momentum": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "momentum factor"), "eps": _EPS, "weight_decay": _WD},
+    doc="RMSprop (Hinton's lecture notes, 2012)",
 )
 def _rmsprop(params: Any, *, lr: float, alpha: float = 0.99, momentum: float = 0.0, eps: float = 1e-8, weight_decay: float = 0.0) -> Any:
     import torch
@@ -67,9 +69,10 @@ def _adam_family(cls: str, amsgrad: bool) -> Any:
 
 
 _ADAM_PARAMS = {"betas": _BETAS, "eps": _EPS, "weight_decay": _WD}
-OPTIMIZERS.register("adam", params=_ADAM_PARAMS)(_adam_family("Adam", False))
-OPTIMIZERS.register("amsgrad", params=_ADAM_PARAMS)(_adam_family("Adam", True))
-OPTIMIZERS.register("adamw", params={**_ADAM_PARAMS, "weight_decay": Param(Float(min=0.0), 0.01)})(_adam_family("AdamW", False))
+OPTIMIZERS.register("adam", params=_ADAM_PARAMS, doc="Adam (Kingma & Ba 2015)")(_adam_family("Adam", False))
+OPTIMIZERS.register("amsgrad", params=_ADAM_PARAMS, doc="Adam with the AMSGrad fix (Reddi et al. 2018)")(_adam_family("Adam", True))
+OPTIMIZERS.register("adamw", params={**_ADAM_PARAMS, "weight_decay": Param(Float(min=0.0), 0.01, "decoupled weight decay")},
+                   doc="Adam with decoupled weight decay (Loshchilov & Hutter 2019)")(_adam_family("AdamW", False))
 
 
 def build_optimizer(name: str, model_params: Any, *, lr: float, params: dict[str, Any]) -> Any:

@@ -123,10 +123,10 @@ def _warmup_cosine(optimizer: Any, *, horizon: Horizon, warmup_epochs: float = 1
 @SCHEDULES.register(
     "one_cycle",
     params={"pct_start": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.3, "share of the steps spent increasing the lr"),
-            "anneal_strategy": Param(OneOf(("cos", "linear"), "anneal strategy"), "cos"),
+            "anneal_strategy": Param(OneOf(("cos", "linear"), "anneal strategy"), "cos", "the shape of the lr's rise and fall"),
             "div_factor": Param(Float(min=1.0), 25.0, "the cycle starts at lr / div_factor"),
             "final_div_factor": Param(Float(min=1.0), 1e4, "and ends at lr / div_factor / final_div_factor"),
-            "three_phase": Param(Bool(), False),
+            "three_phase": Param(Bool(), False, "a third phase annihilating the lr (fast.ai's variant)"),
             "cycle_momentum": Param(Bool(), False, "also cycle momentum / beta1 inversely (needs an optimizer with one)")},
     doc="one-cycle policy (Smith 2018): up to lr, then down far below", interval=Interval.STEP,
 )
@@ -146,13 +146,13 @@ PLATEAU_MONITOR = "monitor"
 @SCHEDULES.register(
     "plateau",
     params={PLATEAU_MONITOR: Param(Str(), None, "the metric watched (default: the study metric)"),
-            "mode": Param(OneOf(("auto", "min", "max"), "mode"), "auto"),
+            "mode": Param(OneOf(("auto", "min", "max"), "mode"), "auto", "whether lower or higher is better; auto: from the monitored metric"),
             "factor": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.1, "lr x factor on a plateau"),
             "patience": Param(Int(min=0), 10, "epochs without improvement before the lr drops"),
             "threshold": Param(Float(min=0.0), 1e-4, "the smallest change counted as an improvement"),
-            "threshold_mode": Param(OneOf(("rel", "abs"), "threshold mode"), "rel"),
+            "threshold_mode": Param(OneOf(("rel", "abs"), "threshold mode"), "rel", "threshold relative to the best value, or absolute"),
             "cooldown": Param(Int(min=0), 0, "epochs to wait after a drop"),
-            "min_lr": Param(Float(min=0.0), 0.0)},
+            "min_lr": Param(Float(min=0.0), 0.0, "the lr never drops below this")},
     doc="drop the lr when the monitored metric stops improving", interval=Interval.EPOCH, monitored=True,
 )
 def _plateau(optimizer: Any, *, horizon: Horizon, mode: Literal["min", "max"] = "min", factor: float = 0.1, patience: int = 10, threshold: float = 1e-4,
