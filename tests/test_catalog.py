@@ -142,7 +142,10 @@ def _value(schema: dict[str, Any]) -> Any:
         return True
     if kind == "integer":
         return max(1, schema.get("minimum", 1))
-    return 0.5 if kind == "number" else "val_loss"
+    if kind == "number":
+        low = schema.get("minimum", schema.get("exclusiveMinimum", 0.0))
+        return (low + schema.get("maximum", schema.get("exclusiveMaximum", low + 1.0))) / 2
+    return "val_loss"
 
 
 def _study_searching(path: str) -> dict[str, Any]:
