@@ -51,8 +51,12 @@ def estimate(
     if as_json:
         typer.echo(json.dumps({"study": study.name, "summary": est.summary, "configurations": est.rows}, indent=2, default=str))
         return
-    from hpbench.report.cost import estimate_table, summary_table
+    import pandas as pd
+
+    from hpbench.report.cost import coverage_notes, estimate_table, summary_table
 
     con = console()
     con.print(estimate_table(est.rows, params=study.space.keys(), top=top))
     con.print(summary_table(est.summary))
+    for note in coverage_notes(pd.DataFrame(est.rows), label="configuration", id_column="config"):
+        con.print("  " + note, highlight=False, markup=False)

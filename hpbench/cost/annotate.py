@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 from hpbench.config import TrialConfig
+from hpbench.cost import coverage
 from hpbench.cost.device import DeviceModel
 
 EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module imports no torch)
@@ -16,6 +17,12 @@ EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module i
 PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
                      "predicted_epoch_s", "predicted_s", "naive_s")
 SPENT_COLUMNS = ("flops_spent", "predicted_spent_s", "measured_s", "prediction_error")
+COST_NOTE = "cost_note"  # why a trial's cost is missing or how it was counted (absent when all went as usual)
+
+
+def not_predicted(err: BaseException) -> dict[str, Any]:
+    """The columns of a trial whose cost could not be predicted: the reason, never a silent blank."""
+    return {COST_NOTE: f"cost not predicted: {type(err).__name__}: {err}"[:500]}
 
 
 @lru_cache(maxsize=64)
@@ -49,7 +56,10 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel) -> dict[str, A
     ep = predict_epoch(full=full, last=last, n_steps=steps, device=device_model, eval_cost=full,
                        n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0)
     epochs = cfg.train.max_epochs
+    notes = {COST_NOTE: "counted on the CPU (the model does not run on meta)"} if full.counted_on != "meta" else {}
     return {
+        **coverage.columns(full.uncounted, total_flops=full.total_flops),
+        **notes,
         "n_params": full.n_params,
         "flops_per_step": ep.flops_per_step,
         "flops_per_epoch": ep.flops_per_epoch + ep.eval_flops,
@@ -80,7 +90,7 @@ def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None)
 def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = None) -> Any:
     """For the dispatcher's driver: ``params -> predicted columns`` on the study's device (the
     cached device model, measured on first use). A trial whose cost cannot be predicted gets
-    no columns rather than failing the search."""
+    only a ``cost_note`` saying why, rather than failing the search."""
     from hpbench.cost.calibrate import device_model
     from hpbench.study.resolve import trial_config
 
@@ -94,7 +104,7 @@ def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = N
     def predict(params: dict[str, Any]) -> dict[str, Any]:
         try:
             return predict_trial(trial_config(study, params), device_model=dm)
-        except Exception:
-            return {}
+        except Exception as err:
+            return not_predicted(err)
 
     return predict

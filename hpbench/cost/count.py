@@ -18,14 +18,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hpbench.cost.coverage import find_uncounted
 from hpbench.cost.ops import StepCost
 from hpbench.cost.recorder import install_hooks, make_recorder
 
 
 def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any = None, optimizer: str = "adam",
                       optimizer_params: dict[str, Any] | None = None, eval_x: Any | None = None,
-                      n_source: int | None = None) -> StepCost:
-    """Count one training step of ``model`` on input ``x`` (any device; moved to ``meta``).
+                      n_source: int | None = None, device: str = "meta") -> StepCost:
+    """Count one training step of ``model`` on input ``x`` (any device; moved to ``device``:
+    ``meta`` runs shapes only, ``cpu`` real arithmetic on zeros, for a model meta cannot run).
 
     ``loss_fn(out, y)`` defaults to ``out.sum()``; ``optimizer`` is an hpbench optimizer name.
     ``eval_x`` adds a forward pass under ``no_grad`` recorded in phase ``"eval"``. ``n_source``
@@ -39,9 +41,9 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
 
     from hpbench.train.optimizers import build_optimizer
 
-    model = copy.deepcopy(model).to("meta")
-    x = x.detach().to("meta").requires_grad_(x.requires_grad)  # a leaf on meta: backward never copies to the source device
-    y = y.to("meta") if y is not None else None
+    model = copy.deepcopy(model).to(device)
+    x = x.detach().to(device).requires_grad_(x.requires_grad)  # a leaf on meta: backward never copies to the source device
+    y = y.to(device) if y is not None else None
     n_params = sum(p.numel() for p in model.parameters())
     opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params=dict(optimizer_params or {})) if n_params else None
     rec = make_recorder()
@@ -49,10 +51,11 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
     model.train()
     source = None
     if n_source is not None:
-        source = (torch.zeros((n_source, *x.shape[1:]), device="meta"), torch.zeros((n_source, *y.shape[1:]), dtype=y.dtype, device="meta") if y is not None else None)
+        source = (torch.zeros((n_source, *x.shape[1:]), device=device),
+                  torch.zeros((n_source, *y.shape[1:]), dtype=y.dtype, device=device) if y is not None else None)
     with FlopCounterMode(display=False) as fc, rec:
         if source is not None:  # the trainer's gather: x_train[idx], y_train[idx]
-            idx = torch.zeros(x.shape[0], dtype=torch.int64, device="meta")
+            idx = torch.zeros(x.shape[0], dtype=torch.int64, device=device)
             x = source[0][idx]
             y = source[1][idx] if source[1] is not None else None
         out = model(x)
@@ -76,39 +79,61 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
             rec.phase = "eval"
             model.eval()
             with torch.no_grad():
-                out = model(eval_x.to("meta"))
+                out = model(eval_x.to(device))
                 out = out[0] if isinstance(out, tuple) else out
                 if loss_fn is not None and y is not None:
-                    loss_fn(out, torch.zeros((out.shape[0], *y.shape[1:]), dtype=y.dtype, device="meta"))
-    return StepCost(batch_size=int(x.shape[0]), n_params=int(n_params), ops=tuple(rec.ops), flop_counter_flops=int(fc.get_total_flops()))
+                    loss_fn(out, torch.zeros((out.shape[0], *y.shape[1:]), dtype=y.dtype, device=device))
+    ops = tuple(rec.ops)
+    return StepCost(batch_size=int(x.shape[0]), n_params=int(n_params), ops=ops, flop_counter_flops=int(fc.get_total_flops()),
+                    uncounted=find_uncounted(model, ops, batch_size=int(x.shape[0]), called=rec.called), counted_on=device)
 
 
-def fake_targets(task: str, *, n: int, n_outputs: int) -> Any:
+def fake_targets(task: str, *, n: int, n_outputs: int, device: str = "meta") -> Any:
     import torch
 
     if task == "multiclass":
-        return torch.zeros(n, dtype=torch.int64, device="meta")
-    return torch.zeros(n, dtype=torch.float32, device="meta")
+        return torch.zeros(n, dtype=torch.int64, device=device)
+    return torch.zeros(n, dtype=torch.float32, device=device)
 
 
 def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                batch_size: int, optimizer: str = "adam", optimizer_params: dict[str, Any] | None = None,
                eval_size: int | None = None, n_source: int | None = None) -> StepCost:
-    """Count one training step of a model family at ``batch_size`` (built on ``meta``: no weights allocated)."""
+    """Count one training step of a model family at ``batch_size``: built and run on ``meta`` (no
+    weights allocated, no arithmetic). A model that cannot run on ``meta`` (a user model reading
+    its tensors' values, or building on a device of its own) is counted from the module itself,
+    built and run on the CPU on zeros (the training set it gathers from capped at one batch)."""
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
+    kw: dict[str, Any] = dict(family=family, model_params=model_params, input_shape=tuple(input_shape), n_outputs=n_outputs, task=task,
+                              batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size)
+    try:
+        return _count_on("meta", n_source=n_source, **kw)
+    except Exception as meta_error:
+        try:
+            torch.manual_seed(0)
+            return _count_on("cpu", n_source=min(n_source, batch_size) if n_source else None, **kw)
+        except Exception as cpu_error:
+            raise ValueError(f"model.family {family!r}: its training step could not be counted on meta ({meta_error}) "
+                             f"nor on the CPU ({cpu_error})") from cpu_error
+
+
+def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
+              batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None, n_source: int | None) -> StepCost:
     import torch
 
     from hpbench.models import build_model
     from hpbench.train import tasks
 
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
-    with torch.device("meta"):
+    with torch.device(device):
         model = build_model(family, input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(model_params))
-    x = torch.zeros((batch_size, *input_shape), device="meta")
-    y = fake_targets(task, n=batch_size, n_outputs=n_outputs)
-    ex = torch.zeros((eval_size, *input_shape), device="meta") if eval_size else None
+    x = torch.zeros((batch_size, *input_shape), device=device)
+    y = fake_targets(task, n=batch_size, n_outputs=n_outputs, device=device)
+    ex = torch.zeros((eval_size, *input_shape), device=device) if eval_size else None
     return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task), optimizer=optimizer,
-                             optimizer_params=optimizer_params, eval_x=ex, n_source=n_source)
+                             optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device)
 
 
 def n_steps(*, n_train: int, batch_size: int | str) -> tuple[int, int, int]:

@@ -33,18 +33,26 @@ _NORMS_BWD = {"native_layer_norm_backward", "native_batch_norm_backward", "nativ
 SDPA_MATH = {"bmm", "baddbmm", "_safe_softmax", "_softmax", "mul", "div", "masked_fill"}
 SDPA_MATH_BACKWARD = {"bmm", "baddbmm", "_softmax_backward_data", "_safe_softmax_backward"}
 _SOFTMAX = {"_softmax", "_safe_softmax", "_log_softmax", "_softmax_backward_data", "_log_softmax_backward_data"}
+# aten ops with real arithmetic but no FLOP formula here or in FlopCounterMode's registry: counted
+# as one FLOP per element (a lower bound) and marked "uncounted", so that the layer running them is
+# reported (hpbench.cost.coverage). Fused recurrent kernels (what a real CPU/GPU runs for nn.LSTM
+# and friends), FFTs, dense linear algebra, pairwise distances.
+NO_FORMULA_PREFIXES = ("mkldnn_rnn", "_cudnn_rnn", "miopen_rnn", "_thnn_fused_", "_fft_", "linalg_", "_linalg_", "_cdist_", "cholesky",
+                       "triangular_solve", "_slow_conv", "grid_sampler")
 
 
 @dataclass(frozen=True, kw_only=True)
 class OpRecord:
     name: str  # aten op, e.g. "addmm"
     kind: str  # "matmul" (FlopCounterMode counts it), "norm", "softmax", "elementwise", "fill", "free", "fused", "module",
-    # "attention" (one fused kernel; "sdpa" and "sdpa_backward"), "replaced" (an op of the math path that kernel replaces)
+    # "attention" (one fused kernel; "sdpa" and "sdpa_backward"), "replaced" (an op of the math path that kernel replaces),
+    # "uncounted" (no FLOP formula: an op outside aten, or one of NO_FORMULA_PREFIXES; see hpbench.cost.coverage)
     phase: str  # one of PHASES
     flops: float
     bytes: float  # bytes read and written (inputs + outputs)
     fused: bool = False  # inside a recurrent layer: one fused kernel on a real CPU/GPU ("fused" marks its launch)
     shape: tuple[int, ...] = ()  # kind "attention": (batch · heads, query length, key length, head dim)
+    module: str = ""  # the innermost module whose forward ran it (qualified name; "" for the model itself or outside forward)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +63,8 @@ class StepCost:
     n_params: int
     ops: tuple[OpRecord, ...]
     flop_counter_flops: int  # what FlopCounterMode alone counts (matmul, conv, attention)
+    uncounted: tuple[Any, ...] = ()  # hpbench.cost.coverage.Uncounted: layers whose FLOPs the count may miss
+    counted_on: str = "meta"  # "meta" (shapes only), or "cpu" for a model that cannot run on meta (real arithmetic)
 
     def flops(self, *phases: str) -> float:
         want = phases or ("forward", "backward", "optimizer")
@@ -107,5 +117,7 @@ def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *
         return "norm", float(F.NORM_BACKWARD_PER_ELEMENT * n_in)
     if name in _SOFTMAX:
         return "softmax", float(F.SOFTMAX_PER_ELEMENT * n_out)
+    if name.startswith(NO_FORMULA_PREFIXES):
+        return "uncounted", float(F.ELEMENTWISE_PER_ELEMENT * max(n_in, n_out))
     # element-wise or a reduction: one FLOP per element of the larger side
     return "elementwise", float(F.ELEMENTWISE_PER_ELEMENT * max(n_in, n_out))

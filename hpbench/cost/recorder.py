@@ -23,6 +23,12 @@ def make_recorder() -> Any:
             self.phase = "forward"
             self.fused_depth = 0
             self.attention_depth = 0
+            self.modules: list[str] = []  # the qualified names of the modules whose forward is running, outermost first
+            self.called: set[str] = set()  # every module whose forward ran
+
+        @property
+        def module(self) -> str:
+            return self.modules[-1] if self.modules else ""
 
         def enter_fused(self, name: str) -> None:
             if self.fused_depth == 0:
@@ -43,13 +49,22 @@ def make_recorder() -> Any:
 
         def module_call(self, name: str) -> None:
             self.ops.append(OpRecord(name=f"module:{name}", kind="module", phase=self.phase, flops=0.0, bytes=0.0,
-                                     fused=self.fused_depth > 0))
+                                     fused=self.fused_depth > 0, module=self.module))
 
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             packet = func._overloadpacket
-            if func.namespace != "aten":
+            if func.namespace != "aten":  # a custom op (torch.library): no formula unless registered with FlopCounterMode
+                if packet in flop_registry:
+                    mm = int(flop_registry[packet](*args, **kwargs, out_val=out))
+                    self.ops.append(OpRecord(name=f"{func.namespace}::{packet.__name__}", kind="matmul", phase=self.phase, flops=float(mm),
+                                             bytes=float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out)))),
+                                             module=self.module))
+                    return out
+                nbytes = float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
+                self.ops.append(OpRecord(name=f"{func.namespace}::{packet.__name__}", kind="uncounted", phase=self.phase, flops=0.0,
+                                         bytes=nbytes, fused=self.fused_depth > 0, module=self.module))
                 return out
             mm = int(flop_registry[packet](*args, **kwargs, out_val=out)) if packet in flop_registry else 0
             name = packet.__name__
@@ -57,7 +72,8 @@ def make_recorder() -> Any:
             nbytes = 0.0 if kind == "free" else float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
             if self.attention_depth > 0 and name in SDPA_MATH:
                 kind = "replaced"
-            self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0))
+            self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,
+                                     module=self.module))
             return out
 
     return Recorder()
@@ -110,9 +126,20 @@ def hook_attention(model: Any, rec: Any) -> None:
 
 
 def hook_modules(model: Any, rec: Any) -> None:
-    """Record every ``nn.Module`` call (each costs a Python ``__call__`` on a real device)."""
-    for m in model.modules():
-        m.register_forward_pre_hook(lambda mod, _a, rec=rec: rec.module_call(type(mod).__name__))
+    """Record every ``nn.Module`` call (each costs a Python ``__call__`` on a real device) and
+    keep the recorder's stack of running modules (each op records its innermost module)."""
+    for qualified, m in model.named_modules():
+        def pre(mod: Any, _a: Any, rec: Any = rec, qualified: str = qualified) -> None:
+            rec.module_call(type(mod).__name__)
+            rec.modules.append(qualified)
+            rec.called.add(qualified)
+
+        def post(*_a: Any, rec: Any = rec) -> None:
+            if rec.modules:
+                rec.modules.pop()
+
+        m.register_forward_pre_hook(pre)
+        m.register_forward_hook(post)
 
 
 def install_hooks(model: Any, rec: Any) -> None:

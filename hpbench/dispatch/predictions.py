@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import Any
 
-from hpbench.cost.annotate import spent
+from hpbench.cost.annotate import not_predicted, spent
 from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
@@ -44,7 +44,7 @@ _predictors: dict[tuple[str, str, str | None], Callable[[dict[str, Any]], dict[s
 
 def predict_columns(study: Study, params: dict[str, Any], device: str | None) -> dict[str, Any]:
     """The predicted cost columns of one configuration on ``device`` (None: the study's), or
-    none when it cannot be predicted (its trial then reports its own error)."""
+    only a ``cost_note`` saying why when it cannot be predicted."""
     from hpbench.cost.annotate import trial_predictor
 
     key = (study.name, repr(study.config), device)  # each call brings its own copy of the study
@@ -52,8 +52,8 @@ def predict_columns(study: Study, params: dict[str, Any], device: str | None) ->
         if key not in _predictors:
             _predictors[key] = trial_predictor(study, device=device)
         return _predictors[key](params)  # type: ignore[no-any-return]
-    except Exception:
-        return {}
+    except Exception as err:
+        return not_predicted(err)
 
 
 def _warm_up(study: Study) -> None:
@@ -126,5 +126,5 @@ def record_spent(store: ResultsStore, trial_id: str) -> None:
 def _result(fut: Future[dict[str, Any]]) -> dict[str, Any]:
     try:
         return fut.result()
-    except Exception:  # the helper process died (e.g. killed): the trial just has no cost columns
-        return {}
+    except Exception as err:  # the helper process died (e.g. killed): the trial has no cost columns, and says why
+        return not_predicted(err)

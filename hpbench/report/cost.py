@@ -59,6 +59,27 @@ def prediction_error(trials: pd.DataFrame) -> dict[str, float | None]:
     return {"n": len(e), "median_abs": float(e.abs().median()), "p90_abs": float(e.abs().quantile(0.9)), "median_signed": float(e.median())}
 
 
+def coverage_notes(trials: pd.DataFrame, *, label: str = "trial", id_column: str = "trial") -> list[str]:
+    """What the cost columns may miss, one line per distinct cause: layers whose FLOPs could not be
+    counted (``uncounted_layers``, with the estimated share the count may be short) and trials
+    whose cost was not predicted or was counted another way (``cost_note``)."""
+    notes: list[str] = []
+    for column in ("uncounted_layers", "cost_note"):
+        if column not in trials.columns:
+            continue
+        present = trials[trials[column].notna()]
+        for text, sub in present.groupby(column, sort=False):
+            ids = ", ".join(str(v) for v in sub[id_column].tolist()[:8]) + (" ..." if len(sub) > 8 else "")
+            who = f"{label}s {ids}" if len(sub) > 1 else f"{label} {ids}"
+            if column == "cost_note":
+                notes.append(f"{who}: {text}")
+                continue
+            share = pd.to_numeric(sub.get("flops_short_share", pd.Series(dtype=float)), errors="coerce").dropna()
+            size = f"up to ~{share.max():.0%} of the FLOPs" if len(share) else "by an unknown amount"
+            notes.append(f"FLOPs may be short ({size}) for {who}: {text}")
+    return notes
+
+
 def fmt_flops(v: Any) -> str:
     if not _finite(v):
         return "-"

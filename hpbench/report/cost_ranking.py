@@ -57,9 +57,10 @@ def budget_rows(data: ReportData, *, budget_flops: float | None = None, budget_s
 
 def analyse(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None) -> dict[str, Any]:
     chosen = data.cost_column()
+    coverage = {"coverage": cov} if (cov := C.coverage_notes(data.trials)) else {}
     if chosen is None:
         return {"available": False, "note": "no cost column in the results (predicted_flops, flops_spent, predicted_s, train_s)",
-                "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s) if budget_flops or budget_s else []}
+                "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s) if budget_flops or budget_s else [], **coverage}
     cost, label = chosen
     df = data.trials
     front = C.pareto_front(df, metric=data.key, mode=data.mode, cost=cost)
@@ -70,7 +71,7 @@ def analyse(data: ReportData, *, budget_flops: float | None = None, budget_s: fl
     cols = ["trial", data.key, cost, *[p for p in data.params if p in front.columns]]
     front_rows = [{**r, "metric_per_cost": None if pd.isna(v) else float(v)} for r, v in zip(records(front[cols]), per, strict=True)]
     return {"available": True, "cost": cost, "cost_label": label, "note": note, "front": front_rows,
-            "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s, default_cost=cost)}
+            "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s, default_cost=cost), **coverage}
 
 
 def render(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None) -> RenderableType:
@@ -95,6 +96,7 @@ def render(data: ReportData, *, budget_flops: float | None = None, budget_s: flo
             under.add_row(f"<= {fmt(r['budget'])} {r['unit']}".rstrip(), r["cost_column"] or "-", fmt(r["trial"]), fmt(r[data.key], 4),
                           fmt(r["cost"]) if r["note"] is None else r["note"])
         parts.append(under)
+    parts += [Text("  " + n) for n in a.get("coverage", ())]
     return Group(*parts)
 
 
