@@ -1,16 +1,51 @@
 """hpbench: hyperparameter search and benchmarking for PyTorch training.
 
-``import hpbench`` is light: it imports neither Ray nor torch. ``hpbench.load`` reads the
-results tables with pandas alone.
+The Python API (every ``hpbench`` command is a thin layer over it)::
+
+    import hpbench
+
+    study = hpbench.Study.from_toml("studies/quickstart.toml", overrides={"study.trials": 8})
+    results = hpbench.search(study, out="results/q")   # blocks, with the CLI's live progress
+    results.trials, results.epochs                     # pandas DataFrames (as hpbench.load)
+    results.best                                       # the best trial: params, metrics, weights
+    results.report()                                   # the Rich report; results.report_json()
+    model = results.load_model()                       # the best trial's trained torch.nn.Module
+    hpbench.estimate(study)                            # predicted cost per configuration
+    final = hpbench.train_study(hpbench.Study.from_dict(results.best_study()))  # retrain the winner
+
+``import hpbench`` is light: it imports neither Ray nor torch (each name is loaded on first use),
+and ``hpbench.load`` and :class:`Results`' tables read the results with pandas alone.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpbench._version import __version__
 
-__all__ = ["EarlyStopping", "__version__", "load"]
+if TYPE_CHECKING:
+    from hpbench.api.estimate import estimate
+    from hpbench.api.results import Results, TrialResult
+    from hpbench.api.retrain import Trained, train_study
+    from hpbench.api.search import search
+    from hpbench.api.study import Study
+    from hpbench.errors import StudyError
+    from hpbench.train.early_stopping import EarlyStopping
+
+__all__ = ["EarlyStopping", "Results", "Study", "StudyError", "Trained", "TrialResult", "__version__", "estimate", "load", "search", "train_study"]
+
+# name -> the module that defines it, imported on first use
+_LAZY = {
+    "Study": "hpbench.api.study",
+    "search": "hpbench.api.search",
+    "Results": "hpbench.api.results",
+    "TrialResult": "hpbench.api.results",
+    "estimate": "hpbench.api.estimate",
+    "train_study": "hpbench.api.retrain",
+    "Trained": "hpbench.api.retrain",
+    "StudyError": "hpbench.errors",
+    "EarlyStopping": "hpbench.train.early_stopping",
+}
 
 
 def load(path: Any, table: str = "trials") -> Any:
@@ -21,8 +56,12 @@ def load(path: Any, table: str = "trials") -> Any:
 
 
 def __getattr__(name: str) -> Any:
-    if name == "EarlyStopping":
-        from hpbench.train.early_stopping import EarlyStopping
+    if name in _LAZY:
+        import importlib
 
-        return EarlyStopping
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'hpbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,13 +1,19 @@
-"""The ``hpbench`` command line: one module per command, assembled here.
+"""The ``hpbench`` command line: one module per command, assembled here. Each command is a thin
+layer over the Python API (:mod:`hpbench.api`): it reads its options, calls the API, prints.
 
 Heavy libraries (Ray, torch) are imported inside the commands that need them, so that
-``hpbench --help`` and a rejected study file answer at once.
+``hpbench --help`` and a rejected study file answer at once. Shell completion:
+``hpbench --install-completion`` (bash, zsh, fish, PowerShell).
 """
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from hpbench._version import __version__
+from hpbench.cli import best as _best
 from hpbench.cli import compare as _compare
 from hpbench.cli import devices as _devices
 from hpbench.cli import estimate as _estimate
@@ -16,16 +22,34 @@ from hpbench.cli import plugins as _plugins
 from hpbench.cli import report as _report
 from hpbench.cli import schema as _schema
 from hpbench.cli import search as _search
+from hpbench.cli import train as _train
 
 app = typer.Typer(
     name="hpbench",
     help="Hyperparameter search and benchmarking for PyTorch training.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"hpbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print hpbench's version and exit.")] = False,
+) -> None:
+    """Hyperparameter search and benchmarking for PyTorch training."""
+
+
 app.command("search")(_search.search)
 app.command("report")(_report.report)
+app.command("best")(_best.best)
+app.command("train")(_train.train)
 app.command("export")(_export.export)
 app.command("compare")(_compare.compare)
 app.command("devices")(_devices.devices)

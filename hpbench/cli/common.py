@@ -27,6 +27,11 @@ def console() -> Console:
     return con
 
 
+def stderr_console() -> Console:
+    """Progress and messages when stdout carries the command's JSON."""
+    return Console(stderr=True)
+
+
 def fail(err: StudyError | str) -> NoReturn:
     """Print a user error on stderr (one line per problem of a StudyError) and exit with code 2."""
     con = Console(stderr=True)

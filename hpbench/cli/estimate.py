@@ -1,4 +1,5 @@
-"""``hpbench estimate STUDY``: what the study's configurations will cost, before running anything."""
+"""``hpbench estimate STUDY``: what the study's configurations will cost, before running anything
+(a thin layer over :func:`hpbench.api.estimate.study_estimate`, which :func:`hpbench.estimate` shares)."""
 
 from __future__ import annotations
 
@@ -23,29 +24,14 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Predict FLOPs and seconds per configuration and for the whole study."""
-    from hpbench.study.parse import load_study
+    from hpbench.api.estimate import study_estimate
+    from hpbench.api.study import Study
 
     try:
-        study = load_study(study_file, overrides=set_ or ())
+        study = Study.from_toml(study_file, overrides=set_ or ())
+        est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir, cli=True)
     except StudyError as err:
         fail(err)
-    if device_flops is not None and not device_flops > 0:
-        fail(f"--device-flops must be > 0, but got {device_flops}")
-    from hpbench.cost.calibrate import device_model
-    from hpbench.cost.device import DeviceModel
-    from hpbench.cost.estimate import configurations, estimate_study
-
-    if device_flops is not None:
-        dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
-    else:
-        target = str(study.config["train"].get("device", "cpu"))
-        if target == "auto":
-            import torch
-
-            target = "cuda:0" if torch.cuda.is_available() else "cpu"
-        dev = device_model(device=target, threads=max(1, int(study.resources.cpus_per_trial)), cache_dir=cache_dir)
-    try:
-        est = estimate_study(study, device_model=dev, configs=configurations(study, n=samples, grid=grid))
     except (ValueError, KeyError) as err:
         fail(f"{study_file}: {err}")
     if as_json:

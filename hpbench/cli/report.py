@@ -1,5 +1,6 @@
 """``hpbench report RESULTS``: the report of a results directory, any time (also while the
-search is still running: the tables are replaced atomically, so a read is consistent)."""
+search is still running: the tables are replaced atomically, so a read is consistent). A thin
+layer over :class:`hpbench.Results` (``report``, ``report_json``, ``plots``)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ def report(
     budget_s: Annotated[float | None, typer.Option("--budget-s", help="Cost section: the best trial whose predicted seconds fit in N.")] = None,
 ) -> None:
     """Print the report of a finished or running search."""
-    from hpbench.report.data import load_report
-    from hpbench.report.sections import print_report, report_json
+    from hpbench.api.results import Results
 
     read_record(results)
     for s in section or ():
@@ -35,23 +35,17 @@ def report(
     for flag, value in (("--budget-flops", budget_flops), ("--budget-s", budget_s)):
         if value is not None and not value > 0:
             fail(f"Invalid value for '{flag}': must be > 0, but got {value}.")
-    budgets = {"budget_flops": budget_flops, "budget_s": budget_s}
     if html and plots is None:
         fail("--html needs --plots DIR (the page is written next to the figures)")
+    res = Results(results, storage=storage)
     try:
-        data = load_report(results, storage=storage)
+        if as_json:
+            typer.echo(json.dumps(res.report_json(sections=section, top=top, budget_flops=budget_flops, budget_s=budget_s), indent=2, default=str))
+        else:
+            res.report(console(), sections=section, top=top, budget_flops=budget_flops, budget_s=budget_s)
     except FileNotFoundError as err:
         fail(str(err))
-    if as_json:
-        typer.echo(json.dumps(report_json(data, sections=section, top=top, budgets=budgets), indent=2, default=str))
-    else:
-        print_report(console(), data, sections=section, top=top, budgets=budgets)
     if plots is not None:
-        from hpbench.report.html_page import write_html
-        from hpbench.report.plots import write_plots
-
-        written = write_plots(data, plots, top=min(top, 8))
-        if html:
-            written.append(write_html(data, plots, written))
+        written = res.plots(plots, top=min(top, 8), html=html)
         if not as_json:
             console().print("plots: " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)

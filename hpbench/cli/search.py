@@ -1,32 +1,25 @@
 """``hpbench search STUDY``: validate the study, run it through Ray Tune, print the ranking.
 
-Everything that can be wrong with the input (the study file, the options, the output
-location, an earlier run in the results directory, a search already writing there) is
-checked before anything is written or Ray starts, and ends the command with exit code 2.
+A thin layer over :func:`hpbench.search`. Everything that can be wrong with the input (the study
+file, the options, the output location, an earlier run in the results directory, a search
+already writing there) is checked before anything is written or Ray starts, and ends the
+command with exit code 2. ``--json`` prints a machine-readable summary on stdout at the end (the
+live progress then goes to stderr).
 """
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from hpbench.cli.common import console, fail
+from hpbench.cli.common import console, fail, stderr_console
 from hpbench.errors import StudyError
 
 EXIT_INTERRUPTED = 130
-
-
-def _check_address(address: str | None) -> None:
-    if address is None or address == "auto":
-        return
-    host, _, port = address.rpartition(":")
-    if address.startswith("ray://"):
-        host, _, port = address[len("ray://"):].rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        fail(StudyError(source="--address", key="--address", rule="must be HOST:PORT, ray://HOST:PORT or 'auto'", value=address))
 
 
 def _positive(value: int | None) -> int | None:
@@ -55,52 +48,37 @@ def search(
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage, any SQLAlchemy URL (e.g. postgresql://user@host/db) [default: sqlite file RESULTS/optuna.db].")] = None,
     budget_flops: Annotated[float | None, typer.Option("--budget-flops", min=0, help="Stop launching trials once N predicted FLOPs are spent.")] = None,
     budget_s: Annotated[float | None, typer.Option("--budget-s", min=0, help="Stop launching trials once N seconds of training are spent.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="At the end, print a JSON summary on stdout instead of the leaderboard (progress goes to stderr).")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
 ) -> None:
     """Run a hyperparameter search defined by a study file."""
-    from hpbench.study.parse import load_study
+    from hpbench.api.search import REFUSALS, check_options
+    from hpbench.api.search import search as run
+    from hpbench.api.study import Study
 
+    overrides = [*(set_ or ()), *([f"study.trials={trials}"] if trials is not None else [])]
     try:
-        study = load_study(study_file, overrides=set_ or (), trials=trials)
+        study = Study.from_toml(study_file, overrides=overrides)
+        check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, cli=True)
     except StudyError as err:
         fail(err)
-    _check_address(address)
-    if num_cpus is not None and address is not None:
-        fail(StudyError(source="--num-cpus", key="--num-cpus", rule="sets the CPUs of a local Ray runtime; the cluster at --address has its own", value=num_cpus))
-    target = out or study.default_out()
-    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
-    from hpbench.dispatch.runner import run_search
-    from hpbench.results.lock import LockHeld
-    from hpbench.results.resume import OutputError
-
-    for name, v in (("--budget-flops", budget_flops), ("--budget-s", budget_s)):
-        if v is not None and v <= 0:
-            fail(f"{name} must be > 0, but got {v}")
-    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume, force=force, optuna_storage=storage,
-                         budget_flops=budget_flops, budget_s=budget_s,
-                         repeats=study.settings.repeats if repeats is None else repeats)
-    try:
-        plan = plan_search(study, opts)
-    except (OutputError, ResumeRefused) as err:
-        fail(str(err))
-    except (OSError, ValueError) as err:  # an unreadable earlier record
-        fail(f"{target}: cannot read the earlier run: {err}")
-
-    con = console()
+    con = stderr_console() if as_json else console()
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        run_search(study, opts, console=con, plan=plan)
-    except (LockHeld, ResumeRefused) as err:
+        results = run(study, out=out, address=address, resume=resume, force=force, num_cpus=num_cpus, storage=storage,
+                      storage_path=storage_path, repeats=repeats, budget_flops=budget_flops, budget_s=budget_s, verbose=verbose, console=con)
+    except REFUSALS as err:
         fail(str(err))
     except KeyboardInterrupt:
         con.print(f"interrupted: the finished trials are saved; continue with `hpbench search {study_file} --resume`", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    from hpbench.report.data import load_report
-    from hpbench.report.sections import print_report
-
+    if as_json:
+        typer.echo(json.dumps(results.summary(), indent=2, default=str))
+        return
     # The ranking, and per value of each searched dimension what it achieved ("which
     # optimizer / init wins here?"); the full report is `hpbench report`.
-    print_report(con, load_report(target, storage=storage), sections=["leaderboard", "matters"], top=top)
+    results.report(con, sections=["leaderboard", "matters"], top=top)
+    target = results.path
     con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)

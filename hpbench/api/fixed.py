@@ -1,0 +1,111 @@
+"""The winner of a search as a fixed study: the study as it was searched, with the chosen trial's
+hyperparameters written at their keys and no ``[space]`` (``hpbench best --study-out``).
+
+Read from the results directory's record (``study.json``: the study file as read, after ``--set``)
+and the trials table. Torch-free.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpbench.data.prepare import FILE_SUFFIXES
+from hpbench.models import family_params
+from hpbench.study import keys as K
+from hpbench.train.optimizers import OPTIMIZERS
+
+# [study] keys that describe a search, not one configuration
+SEARCH_ONLY = ("enqueue", "repeats", "repeats_top")
+
+
+def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """The recorded study with ``params`` (``[space]`` key -> value) fixed and ``[space]`` removed.
+
+    Its name is ``<name>-best``, so a search or ``hpbench train`` of it never writes into the
+    searched study's results. Where the search chose a model family or an optimizer by name, the
+    keys of the other names are dropped (a fixed ``adam`` takes no ``momentum``). Relative data
+    files and saved-trial references are made absolute, so the file works from anywhere."""
+    if not isinstance(record.get("raw"), Mapping):
+        raise LookupError("the study record holds no study as read ('raw'): was it written by hpbench search?")
+    raw: dict[str, Any] = copy.deepcopy(dict(record["raw"]))
+    raw.pop("space", None)
+    study = raw.setdefault("study", {})
+    study["name"] = f"{record['name']}-best"
+    study["trials"] = 1
+    for key in SEARCH_ONLY:
+        study.pop(key, None)
+    for key, value in params.items():
+        *parents, last = K.ALIASES.get(key, key).split(".")
+        node = raw
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    searched = {K.ALIASES.get(k, k) for k in params}
+    if "model.family" in searched:
+        _keep_own_keys(raw.get("model", {}), K.MODEL, family_params(str(raw["model"]["family"])))
+    if "optimizer.name" in searched:
+        name = str(raw["optimizer"]["name"])
+        _keep_own_keys(raw.get("optimizer", {}), K.OPTIMIZER, OPTIMIZERS.get(name).params if name in OPTIMIZERS else None)
+    _absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}))
+    order = {name: i for i, name in enumerate(K.SECTIONS)}
+    return dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))  # [study] first, as people write them
+
+
+def _keep_own_keys(table: dict[str, Any], common: Mapping[str, Any], own: Mapping[str, Any] | None) -> None:
+    """Drop the keys of ``table`` that neither every entry (``common``) nor the chosen one
+    (``own``; ``None``: a user entry, whose keys are its own business) accepts."""
+    if own is None:
+        return
+    for k in [k for k in table if k not in common and k not in own]:
+        del table[k]
+
+
+def _absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any]) -> None:
+    """A data file as the search found it, and ``RESULTS:TRIAL`` references with an absolute
+    results directory (where they resolve from the study's folder)."""
+    found = validated.get("data", {}).get("dataset")
+    if isinstance(found, str) and found.endswith(FILE_SUFFIXES) and Path(found).is_file():
+        raw.setdefault("data", {})["dataset"] = str(Path(found).resolve())
+    for section, key in (("model", "init_from"), ("distill", "teacher")):
+        ref = raw.get(section, {}).get(key)
+        if isinstance(ref, str) and ":" in ref:
+            where, _, trial = ref.rpartition(":")
+            for cand in (Path(where), base / where):
+                if cand.is_dir():
+                    raw[section][key] = f"{cand.resolve()}:{trial}"
+                    break
+
+
+def plain(v: Any) -> Any:
+    """A table cell as a plain Python value (``None`` for NA/NaN)."""
+    if v is None:
+        return None
+    if hasattr(v, "item"):
+        v = v.item()
+    try:
+        if v != v:  # NaN
+            return None
+    except TypeError:  # pd.NA
+        return None
+    return v
+
+
+def typed_params(row: Mapping[str, Any], raw_space: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A trial's searched hyperparameters with the types the study gave them. The tables store a
+    choice mixing numbers and strings as strings (``batch_size`` "16" or "full"); the choice
+    list of ``[space]`` turns "16" back into 16. Inactive conditional dimensions are left out."""
+    out: dict[str, Any] = {}
+    for k in keys:
+        v = plain(row.get(k))
+        if v is None:
+            continue
+        entry = raw_space.get(k)
+        if isinstance(v, str) and isinstance(entry, Mapping):
+            options = [c for kind in ("choice", "grid") if isinstance(entry.get(kind), list) for c in entry[kind]]
+            if v not in options:
+                v = next((c for c in options if not isinstance(c, str) and str(c) == v), v)
+        out[k] = v
+    return out

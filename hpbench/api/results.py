@@ -1,0 +1,257 @@
+"""``hpbench.Results``: a results directory from Python — its tables, its best trial, its report
+and its trained models.
+
+Reading the tables and the best trial needs pandas only (no Ray, no torch); :meth:`Results.load_model`
+imports torch, :meth:`Results.report` the report's modules.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpbench.api.fixed import fixed_study, plain, typed_params
+from hpbench.results.files import STUDY_JSON, atomic_write_text
+from hpbench.results.load import load
+from hpbench.results.status import TrialStatus, is_search_trial
+from hpbench.results.weights import weights_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import torch
+    from rich.console import Console
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialResult:
+    """One trial of a search as the tables record it: what it tried and what it reached."""
+
+    trial: int
+    metric: str  # the study metric, e.g. "val_accuracy"
+    mode: str  # "max" or "min"
+    value: float  # best_<metric>: what ranks the trials
+    params: dict[str, Any]  # the searched hyperparameters (inactive conditional ones left out)
+    metrics: dict[str, float]  # the epoch at best_epoch (train_loss, val_*) and the test split (test_*), when evaluated
+    best_epoch: int | None
+    epochs: int | None  # epochs run
+    status: str | None
+    stop_reason: str | None
+    weights: Path | None = field(default=None)  # the saved model (finished trials that trained to the end)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["weights"] = str(self.weights) if self.weights is not None else None
+        return out
+
+
+class Results:
+    """A results directory (``results/<study>``), written by :func:`hpbench.search` or ``hpbench search``.
+
+    ``storage`` is the Optuna storage URL the search used when it was not the default
+    (``RESULTS/optuna.db``); the report's importance section reads it."""
+
+    def __init__(self, path: str | Path, *, storage: str | None = None) -> None:
+        self.path = Path(path)
+        self.storage = storage
+        record = self.path / STUDY_JSON
+        if not record.is_file():
+            raise FileNotFoundError(f"{self.path}: not a results directory (no {STUDY_JSON}; run `hpbench search` first)")
+        self.record: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
+
+    def __repr__(self) -> str:
+        return f"Results({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return str(self.record["name"])
+
+    @property
+    def metric(self) -> str:
+        return str(self.record["settings"]["metric"])
+
+    @property
+    def mode(self) -> str:
+        return str(self.record["settings"]["mode"])
+
+    @property
+    def params(self) -> list[str]:
+        """The searched dimensions, in ``[space]`` order (each a column of :attr:`trials`)."""
+        return list(self.record.get("space", {}))
+
+    @property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial, as ``hpbench.load(path)`` (columns: :mod:`hpbench.results.columns`)."""
+        return load(self.path, "trials")
+
+    @property
+    def epochs(self) -> pd.DataFrame:
+        """One row per trial and epoch, as ``hpbench.load(path, table="epochs")``."""
+        return load(self.path, "epochs")
+
+    # -- trials ----------------------------------------------------------------------------------
+    def ranking(self) -> pd.DataFrame:
+        """The finished search trials with a finite ``best_<metric>``, best first (ties: the
+        earlier trial first): the leaderboard's order, repeats and device comparisons left out."""
+        df = self.trials
+        key = f"best_{self.metric}"
+        if key not in df.columns or df.empty:
+            return df.iloc[0:0]
+        values = df[key].astype("float64")
+        keep = df[_search_mask(df) & (df["status"] == TrialStatus.FINISHED) & values.map(math.isfinite)]
+        return keep.sort_values(key, ascending=(self.mode == "min"), kind="stable")
+
+    @property
+    def best(self) -> TrialResult:
+        """The best finished search trial (the leaderboard's first). ``LookupError`` when no
+        trial has finished with a value of the study metric."""
+        ranking = self.ranking()
+        if ranking.empty:
+            raise LookupError(f"{self.path}: no finished trial with a value of best_{self.metric} yet")
+        return self.trial(int(ranking.iloc[0]["trial"]))
+
+    def trial(self, number: int) -> TrialResult:
+        """Trial ``number`` (the ``trial`` column) as a :class:`TrialResult`."""
+        df = self.trials
+        rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
+        if rows.empty:
+            raise LookupError(f"{self.path}: no trial {number} (trials 0..{len(df) - 1})")
+        row = {str(k): plain(v) for k, v in rows.iloc[0].items()}
+        best_epoch = _int(row.get("best_epoch"))
+        metrics: dict[str, float] = {}
+        epochs = self._epochs_or_empty()
+        if best_epoch is not None and not epochs.empty:
+            at = epochs[(epochs["trial"] == number) & (epochs["epoch"] == best_epoch)]
+            if not at.empty:
+                metrics.update({str(k): float(v) for k, v in at.iloc[0].items() if _metric_column(str(k)) and _number(v)})
+        metrics.update({k: float(v) for k, v in row.items() if k.startswith("test_") and _number(v)})
+        path = weights_path(self.path, number)
+        return TrialResult(
+            trial=number, metric=self.metric, mode=self.mode, value=float(row.get(f"best_{self.metric}") or math.nan),
+            params=typed_params(row, self.record.get("raw", {}).get("space", {}), self.params),
+            metrics=metrics, best_epoch=best_epoch, epochs=_int(row.get("epochs")), status=row.get("status"),
+            stop_reason=row.get("stop_reason"), weights=path if path.is_file() else None,
+        )
+
+    def _epochs_or_empty(self) -> pd.DataFrame:
+        try:
+            return self.epochs
+        except FileNotFoundError:
+            import pandas as pd
+
+            return pd.DataFrame(columns=["trial", "epoch"])
+
+    # -- models ----------------------------------------------------------------------------------
+    def load_model(self, trial: int | None = None) -> torch.nn.Module:
+        """The trained model of ``trial`` (default: :attr:`best`), rebuilt from its saved weights,
+        on the CPU, in eval mode. Trials save their final model when they end by themselves
+        (completed, early stopped, diverged), not when the scheduler pruned them."""
+        number = self.best.trial if trial is None else int(trial)
+        path = weights_path(self.path, number)
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.path}: trial {number} has no saved weights ({path}): only trials that ran to their own end "
+                                    "save one (a pruned or failed trial does not); `hpbench best` + `hpbench train` retrains it")
+        from hpbench.train.weights import build_saved_model, load_record
+
+        model = build_saved_model(load_record(path))
+        return model.eval()
+
+    # -- the winner as a study ------------------------------------------------------------------
+    def best_study(self, trial: int | None = None) -> dict[str, Any]:
+        """The study of this search with the best (or ``trial``'s) hyperparameters fixed and no
+        ``[space]``: what ``hpbench train`` trains (``hpbench.Study.from_dict(...)`` reads it)."""
+        chosen = self.best if trial is None else self.trial(trial)
+        return fixed_study(self.record, chosen.params)
+
+    def write_best_study(self, path: str | Path, trial: int | None = None) -> Path:
+        """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first)."""
+        import tomli_w
+
+        from hpbench.api.study import Study
+
+        target = Path(path)
+        number = self.best.trial if trial is None else trial
+        raw = self.best_study(number)
+        Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
+        header = f"# Trial {number} of {self.path}: the searched hyperparameters fixed, no [space] (hpbench best).\n"
+        atomic_write_text(target, header + tomli_w.dumps(raw))
+        return target
+
+    # -- reports ---------------------------------------------------------------------------------
+    def report(self, console: Console | None = None, *, sections: list[str] | None = None, top: int = 10,
+               budget_flops: float | None = None, budget_s: float | None = None) -> None:
+        """Print the report (``hpbench report``) on ``console`` (default: a new Rich console)."""
+        from rich.console import Console
+
+        from hpbench.report.data import load_report
+        from hpbench.report.sections import print_report
+
+        print_report(console or Console(), load_report(self.path, storage=self.storage), sections=sections, top=top,
+                     budgets={"budget_flops": budget_flops, "budget_s": budget_s})
+
+    def report_json(self, *, sections: list[str] | None = None, top: int = 10, budget_flops: float | None = None,
+                    budget_s: float | None = None) -> dict[str, Any]:
+        """The report as plain data (``hpbench report --json``)."""
+        from hpbench.report.data import load_report
+        from hpbench.report.sections import report_json
+
+        return report_json(load_report(self.path, storage=self.storage), sections=sections, top=top,
+                           budgets={"budget_flops": budget_flops, "budget_s": budget_s})
+
+    def plots(self, directory: str | Path, *, top: int = 8, html: bool = False) -> list[Path]:
+        """Write the report's PNG figures into ``directory`` (and ``report.html`` with ``html``)."""
+        from hpbench.report.data import load_report
+        from hpbench.report.html_page import write_html
+        from hpbench.report.plots import write_plots
+
+        data = load_report(self.path, storage=self.storage)
+        written = write_plots(data, Path(directory), top=top)
+        if html:
+            written.append(write_html(data, Path(directory), written))
+        return written
+
+    def summary(self) -> dict[str, Any]:
+        """A machine-readable summary (``hpbench search --json``): counts, the best trial, where."""
+        df = self.trials
+        search = df[_search_mask(df)] if not df.empty else df
+        try:
+            best: dict[str, Any] | None = self.best.to_dict()
+        except LookupError:
+            best = None
+        return {
+            "study": self.name, "results": str(self.path), "metric": self.metric, "mode": self.mode,
+            "n_trials": len(search), "n_other_runs": len(df) - len(search),
+            "status": _counts(search, "status"), "stop_reason": _counts(search, "stop_reason"),
+            "train_s": float(df["train_s"].sum()) if "train_s" in df.columns else None,
+            "best": best,
+        }
+
+
+def _search_mask(df: pd.DataFrame) -> pd.Series:
+    """True for the search trials' rows (not repeats, not device comparisons)."""
+    import pandas as pd
+
+    return pd.Series([is_search_trial(r) for r in df.to_dict(orient="records")], index=df.index, dtype=bool)
+
+
+def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
+    if column not in df.columns:
+        return {}
+    return {str(k): int(v) for k, v in sorted(df[column].dropna().value_counts().items())}
+
+
+def _metric_column(name: str) -> bool:
+    return name == "train_loss" or name.startswith("val_")
+
+
+def _int(v: Any) -> int | None:
+    v = plain(v)
+    return None if v is None else int(v)
+
+
+def _number(v: Any) -> bool:
+    v = plain(v)
+    return isinstance(v, int | float) and not isinstance(v, bool)
+

@@ -1,0 +1,125 @@
+"""``hpbench.train_study``: train one configuration — a study without ``[space]``, such as the one
+``hpbench best --study-out`` writes — with the same trainer every search trial runs, in this
+process (no Ray), and save the model with its metrics, the test split's included.
+
+The trial's seed, data split, threads (``cpus_per_trial``) and device are the study's, so the
+winner of a search retrained this way repeats its trial's epochs.
+
+``DIR`` (default ``results/<study name>``) receives ``model.pt`` (the weights file format of
+:mod:`hpbench.train.weights`: ``hpbench.train.weights.load_record`` + ``build_saved_model`` read
+it), ``metrics.json`` (final metrics, every epoch, the configuration) and ``study.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpbench.errors import StudyError
+from hpbench.results.files import STUDY_JSON, STUDY_TOML, atomic_write_bytes, atomic_write_json, atomic_write_text
+from hpbench.results.resume import OutputError, check_writable
+from hpbench.study.schema import Study
+
+if TYPE_CHECKING:
+    import torch
+    from rich.console import Console
+
+__all__ = ["METRICS_FILE", "MODEL_FILE", "OutputError", "Trained", "check_train", "train_study"]
+
+MODEL_FILE = "model.pt"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Trained:
+    """One configuration trained by :func:`train_study`."""
+
+    out: Path  # where model.pt and metrics.json are
+    metrics: dict[str, float]  # the final model's: the epoch at best_epoch (train_loss, val_*), and test_* with a test split
+    history: list[dict[str, Any]]  # every epoch's row, as the trainer reported it
+    best_epoch: int
+    epochs: int  # epochs run
+    stop_reason: str
+    train_s: float
+    model: torch.nn.Module | None = field(default=None, repr=False)  # the final model (CPU or the study's device), eval mode
+
+    @property
+    def weights(self) -> Path:
+        return self.out / MODEL_FILE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "weights": str(self.weights), "metrics": self.metrics, "best_epoch": self.best_epoch,
+                "epochs": self.epochs, "stop_reason": self.stop_reason, "train_s": self.train_s}
+
+
+def train_study(study: Study, *, epochs: int | None = None, out: str | Path | None = None, console: Console | None = None) -> Trained:
+    """Train the study's one configuration; ``epochs`` overrides ``[train] max_epochs``. Each
+    epoch is printed on ``console`` (default: a new Rich console; ``Console(quiet=True)`` for none).
+    Raises :class:`~hpbench.errors.StudyError` before training when the study has a ``[space]``,
+    ``epochs`` is below 1 or ``out`` cannot take the results."""
+    from rich.console import Console
+
+    target = check_train(study, epochs=epochs, out=out)
+    from hpbench.study.resolve import trial_config
+    from hpbench.train import weights
+    from hpbench.train.evaluate import evaluate_test
+    from hpbench.train.trainer import train as run_trainer
+
+    cfg = trial_config(study, {})
+    if epochs is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_epochs=epochs))
+    con = console or Console()
+    final: dict[str, Any] = {}
+
+    def keep_final(state: dict[str, Any]) -> None:
+        if "final_model" in state:
+            final["record"] = state["final_model"]
+
+    def show(row: dict[str, Any]) -> None:
+        shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if _metric(k) and isinstance(v, float))
+        con.print(f"[dim]epoch {row['epoch']}/{cfg.train.max_epochs}  {shown}[/]", highlight=False)
+
+    outcome = run_trainer(cfg, report=show, on_state=keep_final)
+    best = next((r for r in outcome.history if r["epoch"] == outcome.best_epoch), outcome.history[-1])
+    metrics = {k: float(v) for k, v in best.items() if _metric(k) and isinstance(v, int | float) and math.isfinite(v)}
+    model = outcome.model.eval()
+    if cfg.data.test_fraction > 0:
+        import torch
+
+        with torch.no_grad():
+            metrics.update(evaluate_test(cfg, model))
+    target.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(target / MODEL_FILE, weights.dumps(final["record"]))
+    src = Path(study.source)
+    if src.is_file():
+        atomic_write_text(target / STUDY_TOML, src.read_text(encoding="utf-8"))
+    result = Trained(out=target, metrics=metrics, history=outcome.history, best_epoch=outcome.best_epoch, epochs=len(outcome.history),
+                     stop_reason=str(outcome.stop_reason), train_s=float(sum(r.get("epoch_s", 0.0) for r in outcome.history)), model=model)
+    atomic_write_json(target / METRICS_FILE, {**result.to_dict(), "study": study.name, "source": study.source, "config": study.config,
+                                              "history": outcome.history})
+    return result
+
+
+def check_train(study: Study, *, epochs: int | None, out: str | Path | None, cli: bool = False) -> Path:
+    """Refuse, before anything is trained or written, what :func:`train_study` cannot do; returns ``DIR``."""
+    if len(study.space):
+        raise StudyError(source=study.source, key="space", value=", ".join(study.space.keys()),
+                         rule="hpbench train trains one configuration: remove [space] (`hpbench best RESULTS --study-out FILE` "
+                              "writes a search's winner as such a study)")
+    if epochs is not None and epochs < 1:
+        key = "--epochs" if cli else "epochs"
+        raise StudyError(source=key if cli else "hpbench.train", key=key, rule="must be at least 1", value=epochs)
+    target = Path(out) if out is not None else study.default_out()
+    if (target / STUDY_JSON).is_file():
+        key = "--out" if cli else "out"
+        raise StudyError(source=key if cli else "hpbench.train", key=key, value=str(target),
+                         rule=f"holds a search's results ({STUDY_JSON}); train into another directory")
+    check_writable(target)
+    return target
+
+
+def _metric(key: str) -> bool:
+    return key == "train_loss" or key.startswith("val_")

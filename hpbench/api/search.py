@@ -1,0 +1,97 @@
+"""``hpbench.search``: run a study through Ray Tune, blocking, with the CLI's live progress.
+
+Everything that can be wrong with the call (its options, the output location, an earlier run in
+the results directory, a search already writing there) raises before anything is written or Ray
+starts: :class:`~hpbench.errors.StudyError` for a bad option, :data:`REFUSALS` for the rest. An
+interrupted search (Ctrl-C) keeps its finished trials; the same call continues it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpbench.api.results import Results
+from hpbench.errors import StudyError
+from hpbench.results.lock import LockHeld
+from hpbench.results.resume import OutputError
+from hpbench.study.schema import Study
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+SOURCE = "hpbench.search"
+
+
+class SearchRefused(RuntimeError):
+    """The results directory holds a different study, or nothing to resume (``resume=True``)."""
+
+
+REFUSALS: tuple[type[Exception], ...] = (OutputError, SearchRefused, LockHeld)
+"""What :func:`search` raises, besides :class:`~hpbench.errors.StudyError`, when it refuses to start."""
+
+
+def search(study: Study, *, out: str | Path | None = None, address: str | None = None, resume: bool = False, force: bool = False,
+           num_cpus: int | None = None, storage: str | None = None, storage_path: str | None = None, repeats: int | None = None,
+           budget_flops: float | None = None, budget_s: float | None = None, verbose: bool = False,
+           console: Console | None = None) -> Results:
+    """Run ``study`` and return its :class:`~hpbench.api.results.Results` (the tables are written).
+
+    ``out``: the results directory (default ``results/<study name>``); an earlier run there is
+    continued (``resume=True`` insists there is one; ``force=True`` continues it even though the
+    search space changed). ``address``: an existing Ray cluster (``HOST:PORT``, ``ray://HOST:PORT``
+    or ``"auto"``) instead of a local runtime of ``num_cpus`` CPUs. ``storage``: the Optuna storage
+    URL (default: ``RESULTS/optuna.db``); ``storage_path``: Ray Tune's checkpoints (a path every
+    node sees, or a URI). ``repeats``: re-run the top configurations with this many other seeds
+    (default: ``[study] repeats``). ``budget_flops`` / ``budget_s``: stop launching trials once
+    this many predicted FLOPs / training seconds are spent. ``console``: where the live progress
+    goes (default: a new Rich console; ``Console(quiet=True)`` for none)."""
+    from rich.console import Console
+
+    check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
+    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
+
+    target = Path(out) if out is not None else study.default_out()
+    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
+                         force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
+                         repeats=study.settings.repeats if repeats is None else repeats)
+    try:
+        plan = plan_search(study, opts)
+    except ResumeRefused as err:
+        raise SearchRefused(str(err)) from None
+    except OutputError:
+        raise
+    except (OSError, ValueError) as err:  # an unreadable earlier record
+        raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
+    from hpbench.dispatch.runner import run_search
+
+    try:
+        run_search(study, opts, console=console or Console(), plan=plan)
+    except ResumeRefused as err:
+        raise SearchRefused(str(err)) from None
+    return Results(target, storage=storage)
+
+
+def check_options(*, address: str | None, num_cpus: int | None, budget_flops: float | None, budget_s: float | None,
+                  repeats: int | None, cli: bool = False) -> None:
+    """The call's own options (the study was validated when it was read). ``cli``: name them as
+    the command's flags (``--num-cpus``) instead of as keywords (``num_cpus``)."""
+
+    def fail(key: str, rule: str, value: object) -> StudyError:
+        name = "--" + key.replace("_", "-") if cli else key
+        return StudyError(source=name if cli else SOURCE, key=name, rule=rule, value=value)
+
+    if address is not None and address != "auto":
+        host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise fail("address", "must be HOST:PORT, ray://HOST:PORT or 'auto'", address)
+    if num_cpus is not None and address is not None:
+        where = "--address" if cli else "address"
+        raise fail("num_cpus", f"sets the CPUs of a local Ray runtime; the cluster at {where} has its own", num_cpus)
+    if num_cpus is not None and num_cpus < 1:
+        raise fail("num_cpus", "must be at least 1", num_cpus)
+    if repeats is not None and repeats < 0:
+        raise fail("repeats", "must be at least 0", repeats)
+    for key, value in (("budget_flops", budget_flops), ("budget_s", budget_s)):
+        if value is not None and not value > 0:
+            raise fail(key, "must be > 0", value)

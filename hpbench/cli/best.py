@@ -1,0 +1,54 @@
+"""``hpbench best RESULTS``: the best trial of a search (its hyperparameters, metrics and saved
+weights), and with ``--study-out FILE`` the study with them fixed and no ``[space]``, ready for
+``hpbench train FILE``. A thin layer over :class:`hpbench.Results` (``best``, ``write_best_study``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpbench.cli.common import console, fail, read_record
+from hpbench.errors import StudyError
+
+
+def best(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
+    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no [space]) for `hpbench train`.")] = None,
+    trial: Annotated[int | None, typer.Option("--trial", min=0, help="This trial instead of the best one.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Show the best trial of a search; --study-out writes it as a study to train."""
+    from rich.table import Table
+
+    from hpbench.api.results import Results
+
+    read_record(results)
+    res = Results(results)
+    try:
+        chosen = res.best if trial is None else res.trial(trial)
+        written = res.write_best_study(study_out, trial=chosen.trial) if study_out is not None else None
+    except (LookupError, FileNotFoundError) as err:
+        fail(str(err.args[0]) if err.args else str(err))
+    except StudyError as err:
+        fail(err)
+    if as_json:
+        typer.echo(json.dumps({**chosen.to_dict(), "study_out": str(written) if written else None}, indent=2, default=str))
+        return
+    table = Table(show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value")
+    for k, v in chosen.params.items():
+        table.add_row(k, str(v))
+    for k, v in chosen.metrics.items():
+        table.add_row(k, f"{v:.4g}")
+    table.add_row("epochs", f"best {chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
+    table.add_row("weights", str(chosen.weights) if chosen.weights else "- (none saved)")
+    con = console()
+    con.print(f"[bold]{res.name}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
+              f"{chosen.metric} {chosen.value:.4g} ({chosen.mode})", highlight=False)
+    con.print(table)
+    if written is not None:
+        con.print(f"study: {written}  (hpbench train {written})", highlight=False)

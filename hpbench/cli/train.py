@@ -1,0 +1,50 @@
+"""``hpbench train STUDY``: train one configuration (a study without ``[space]``, e.g. from
+``hpbench best --study-out``) with the trainer every search trial runs; save the model and print
+its metrics, the test split's included. A thin layer over :func:`hpbench.train_study`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpbench.cli.common import console, fail, stderr_console
+from hpbench.errors import StudyError
+
+
+def train(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML) without [space].")],
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs (overrides [train] max_epochs).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Where model.pt and metrics.json go [default: results/<study name>].")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON (progress goes to stderr).")] = False,
+) -> None:
+    """Train one configuration and save the model; prints its metrics (test split included)."""
+    from rich.table import Table
+
+    from hpbench.api.retrain import OutputError, check_train, train_study
+    from hpbench.api.study import Study
+
+    try:
+        study = Study.from_toml(study_file, overrides=set_ or ())
+        check_train(study, epochs=epochs, out=out, cli=True)
+    except StudyError as err:
+        fail(err)
+    except OutputError as err:
+        fail(str(err))
+    con = stderr_console() if as_json else console()
+    done = train_study(study, epochs=epochs, out=out, console=con)
+    if as_json:
+        typer.echo(json.dumps(done.to_dict(), indent=2))
+        return
+    con.print(f"[bold]{study.name}[/]: best epoch {done.best_epoch} of {done.epochs} ({done.stop_reason}), {done.train_s:.1f} s of training",
+              highlight=False)
+    table = Table(header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in done.metrics.items():
+        table.add_row(k, f"{v:.4g}")
+    con.print(table)
+    con.print(f"model: {done.weights}  (metrics.json beside it)", highlight=False)

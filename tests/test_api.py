@@ -1,0 +1,298 @@
+"""The Python API without Ray: ``hpbench.Study`` (the CLI's validation and messages), overrides,
+``hpbench.Results`` over hand-written tables (the best trial, the summary), the winner as a fixed
+study, ``hpbench.train_study`` / ``hpbench train`` of one configuration (real training, no Ray),
+``hpbench.estimate``, and the conventions: ``python -m hpbench``, ``--version``, completion,
+``py.typed``, a light ``import hpbench``."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import tomllib
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+import hpbench
+from hpbench.api.fixed import fixed_study, typed_params
+from hpbench.cli import app
+from tests.helpers.report_tables import write_full
+from tests.helpers.studies import ROOT, STUDIES, TINY_STUDY
+from tests.test_bad_input import BAD_STUDIES, study_text
+
+runner = CliRunner()
+QUIET = Console(file=StringIO())
+
+FIXED_STUDY = TINY_STUDY.split("[space]")[0].replace('name = "tiny"', 'name = "fixed"').replace(
+    'preprocess = ["standardize"]', 'preprocess = ["standardize"]\ntest_fraction = 0.2') + '\n[optimizer]\nname = "adam"\nlr = 0.02\n'
+
+
+# -- Study -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", sorted(BAD_STUDIES))
+def test_from_dict_and_from_toml_raise_the_cli_s_message(case, tmp_path):
+    """Every bad study of the CLI's battery: the same StudyError text from a file and from a dict."""
+    sections, fragments = BAD_STUDIES[case]
+    path = tmp_path / "bad.toml"
+    text = study_text(**sections)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(hpbench.StudyError) as from_file:
+        hpbench.Study.from_toml(path)
+    with pytest.raises(hpbench.StudyError) as from_dict:
+        hpbench.Study.from_dict(tomllib.loads(text), source=str(path), name="bad", base_dir=tmp_path)
+    assert str(from_file.value) == str(from_dict.value)
+    assert str(from_file.value).startswith(f"{path}: ")
+    for frag in fragments:
+        assert frag in str(from_file.value)
+
+
+def test_overrides_as_a_mapping_match_set_strings(write_study):
+    path = write_study(TINY_STUDY)
+    mapping = hpbench.Study.from_toml(path, overrides={"study.trials": 8, "train.batch_size": "full", "train.max_epochs": 5,
+                                                       "train.early_stopping": {"patience": 2, "monitor": "val_loss"},
+                                                       "data.preprocess": ["minmax"]})
+    strings = hpbench.Study.from_toml(path, overrides=["study.trials=8", 'train.batch_size="full"', "train.max_epochs=5",
+                                                        'train.early_stopping={ patience = 2, monitor = "val_loss" }',
+                                                        'data.preprocess=["minmax"]'])
+    assert isinstance(mapping, hpbench.Study)
+    assert mapping.settings.trials == 8 and mapping.config["train"]["batch_size"] == "full"
+    assert mapping.config["train"]["early_stopping"]["patience"] == 2
+    assert mapping.config == strings.config and mapping.settings == strings.settings
+
+
+@pytest.mark.parametrize(("overrides", "fragments"), [
+    ({"trials": 8}, ["overrides", "trials", "SECTION.KEY"]),
+    ({"train.max_epochs": None}, ["train.max_epochs", "TOML value"]),
+    ({"train.max_epochs": -3}, ["train.max_epochs", "-3"]),
+])
+def test_bad_overrides_name_the_key(write_study, overrides, fragments):
+    with pytest.raises(hpbench.StudyError) as err:
+        hpbench.Study.from_toml(write_study(TINY_STUDY), overrides=overrides)
+    for frag in fragments:
+        assert frag in str(err.value)
+
+
+# -- Results over hand-written tables ----------------------------------------------------------
+def test_best_is_the_leaderboard_s_first_finished_search_trial(tmp_path):
+    """A repeat (0.952) and a device run beat trial 1 (0.95) on the raw column; best ignores them, as
+    it ignores a running trial."""
+    res = hpbench.Results(write_full(tmp_path))
+    df = hpbench.load(res.path)
+    search = df[(df["repeat"].fillna(0) == 0) & df["device_of"].isna() & (df["status"] == "finished")]
+    top = search.sort_values("best_val_accuracy", ascending=False, kind="stable").iloc[0]
+    best = res.best
+    assert best.trial == int(top["trial"]) == 1
+    assert best.value == pytest.approx(float(top["best_val_accuracy"]), rel=1e-5)
+    assert best.params == {"optimizer": "adam", "lr": pytest.approx(0.01, rel=1e-5), "distill.alpha": 0.5}  # momentum inactive
+    epochs = hpbench.load(res.path, table="epochs")
+    at = epochs[(epochs["trial"] == 1) & (epochs["epoch"] == best.best_epoch)].iloc[0]
+    assert best.metrics == {k: pytest.approx(float(at[k]), rel=1e-5) for k in ("train_loss", "val_accuracy", "val_loss", "val_ece", "val_nll")}
+    assert best.weights is None  # none saved in these tables
+    assert [int(t) for t in res.ranking()["trial"]][:4] == [1, 6, 3, 0]
+
+
+def test_summary_counts_search_trials_and_names_the_best(tmp_path):
+    s = hpbench.Results(write_full(tmp_path)).summary()
+    assert s["n_trials"] == 9 and s["n_other_runs"] == 6
+    assert s["status"] == {"failed": 1, "finished": 7, "running": 1}
+    assert s["stop_reason"] == {"completed": 4, "early_stopped": 1, "failed": 1, "pruned": 2}
+    assert s["best"]["trial"] == 1 and s["best"]["params"]["optimizer"] == "adam"
+    json.dumps(s)  # plain data
+
+
+def test_results_refuse_a_directory_without_a_search(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a results directory"):
+        hpbench.Results(tmp_path)
+
+
+def test_load_model_without_weights_says_why(tmp_path):
+    res = hpbench.Results(write_full(tmp_path))
+    with pytest.raises(FileNotFoundError, match="trial 1 has no saved weights"):
+        res.load_model()
+
+
+# -- the winner as a fixed study ---------------------------------------------------------------
+def _record(raw: dict, tmp_path: Path) -> dict:
+    return {"name": "s", "source": str(tmp_path / "s.toml"), "raw": raw, "config": {"data": {"dataset": raw["data"]["dataset"]}}}
+
+
+def test_fixed_study_sets_the_params_and_drops_what_the_winner_does_not_take(tmp_path):
+    raw = tomllib.loads(TINY_STUDY)
+    raw["study"]["enqueue"] = [{"optimizer": "adam"}]
+    raw["study"]["repeats"] = 2
+    raw["optimizer"] = {"momentum": 0.9}  # for the searched "momentum" optimizer, not for adam
+    raw["model"] = {"family": "mlp", "depth": 1, "width": 32, "channels": [8]}  # "channels": the cnn's, searched too
+    raw["space"] = {"optimizer": {"choice": ["adam", "momentum"]}, "lr": {"loguniform": [1e-3, 1e-1]},
+                    "family": {"choice": ["mlp", "cnn"]}, "batch_size": {"choice": [16, "full"]}}
+    params = typed_params({"optimizer": "adam", "lr": 0.02, "family": "mlp", "batch_size": "16"}, raw["space"],
+                          ["optimizer", "lr", "family", "batch_size"])
+    assert params["batch_size"] == 16  # the tables store a mixed choice as strings
+    fixed = fixed_study(_record(raw, tmp_path), params)
+    assert "space" not in fixed and "enqueue" not in fixed["study"] and "repeats" not in fixed["study"]
+    assert fixed["study"]["name"] == "s-best" and fixed["study"]["trials"] == 1
+    assert fixed["optimizer"] == {"name": "adam", "lr": 0.02}
+    assert fixed["model"] == {"family": "mlp", "depth": 1, "width": 32}
+    assert fixed["train"]["batch_size"] == 16
+    study = hpbench.Study.from_dict(fixed, base_dir=tmp_path)
+    assert len(study.space) == 0 and study.config["optimizer"]["lr"] == 0.02
+
+
+def test_typed_params_leave_inactive_dimensions_out():
+    assert typed_params({"a": None, "b": float("nan"), "c": "full"}, {"c": {"choice": [16, "full"]}}, ["a", "b", "c"]) == {"c": "full"}
+
+
+# -- training one configuration (no Ray) -------------------------------------------------------
+def test_train_cli_trains_saves_and_prints_test_metrics(write_study, tmp_path):
+    path = write_study(FIXED_STUDY, "fixed.toml")
+    out = tmp_path / "trained"
+    r = runner.invoke(app, ["train", str(path), "--out", str(out), "--epochs", "2"])
+    assert r.exit_code == 0, r.output
+    for key in ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "model.pt"):
+        assert key in r.output
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["epochs"] == 2 and len(saved["history"]) == 2
+    assert 0.0 <= saved["metrics"]["test_accuracy"] <= 1.0
+    assert (out / "study.toml").read_text() == path.read_text()
+    import torch
+
+    from hpbench.train.weights import build_saved_model, load_record
+
+    model = build_saved_model(load_record(out / "model.pt"))
+    assert sum(p.numel() for p in model.parameters()) > 0
+    assert model(torch.zeros(3, 64)).shape == (3, 10)  # digits: 64 features, 10 classes
+
+
+def test_train_study_repeats_its_own_numbers(write_study, tmp_path):
+    """The same configuration trained twice from Python: the same epochs (seeded trainer)."""
+    study = hpbench.Study.from_toml(write_study(FIXED_STUDY, "fixed.toml"))
+    a = hpbench.train_study(study, out=tmp_path / "a", epochs=2, console=QUIET)
+    b = hpbench.train_study(study, out=tmp_path / "b", epochs=2, console=QUIET)
+    assert a.metrics.keys() == b.metrics.keys() and "test_accuracy" in a.metrics
+    for k, v in a.metrics.items():
+        assert b.metrics[k] == pytest.approx(v, rel=1e-5)
+    assert not a.model.training
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--epochs", "0"], ["--epochs", "0"]),
+    (["--set", "train.max_epochs=0"], ["max_epochs", "0"]),
+])
+def test_train_cli_refuses_bad_options(write_study, tmp_path, args, fragments):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["train", str(write_study(FIXED_STUDY, "fixed.toml")), "--out", str(out), *args])
+    assert r.exit_code == 2, r.output
+    for frag in fragments:
+        assert frag in r.output
+    assert not out.exists()
+
+
+def test_train_refuses_a_study_with_a_space(write_study, tmp_path):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["train", str(write_study(TINY_STUDY)), "--out", str(out)])
+    assert r.exit_code == 2
+    flat = " ".join(r.output.split())
+    assert "space" in flat and "optimizer, lr" in flat and "hpbench best" in flat
+    assert not out.exists()
+
+
+def test_train_refuses_to_write_into_a_search_s_results(write_study, tmp_path):
+    results = write_full(tmp_path)
+    before = sorted(p.name for p in results.iterdir())
+    r = runner.invoke(app, ["train", str(write_study(FIXED_STUDY, "fixed.toml")), "--out", str(results)])
+    assert r.exit_code == 2 and "search's results" in " ".join(r.output.split())
+    assert sorted(p.name for p in results.iterdir()) == before
+
+
+def test_best_cli_on_a_directory_without_a_finished_trial(tmp_path):
+    from tests.helpers.report_tables import _write
+
+    out = _write(tmp_path / "r", {"name": "r", "settings": {"metric": "val_loss", "mode": "min"}, "space": {}},
+                 [{"trial": 0, "trial_id": "x", "status": "running", "stop_reason": None}], [])
+    r = runner.invoke(app, ["best", str(out)])
+    assert r.exit_code == 2 and "no finished trial" in r.output
+
+
+# -- search and estimate options ---------------------------------------------------------------
+@pytest.mark.parametrize(("kwargs", "key"), [
+    ({"budget_s": 0.0}, "budget_s"), ({"address": "somehost"}, "address"), ({"num_cpus": 0}, "num_cpus"),
+    ({"address": "auto", "num_cpus": 2}, "num_cpus"), ({"repeats": -1}, "repeats"),
+])
+def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monkeypatch, kwargs, key):
+    import hpbench.dispatch.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    out = tmp_path / "out"
+    with pytest.raises(hpbench.StudyError) as err:
+        hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), out=out, **kwargs)
+    assert f"hpbench.search: {key}: " in str(err.value)
+    assert not out.exists()
+
+
+def test_estimate_returns_the_cli_s_table(write_study):
+    path = write_study(TINY_STUDY)
+    df = hpbench.estimate(hpbench.Study.from_toml(path), samples=3, device_flops=1e12)
+    cli = json.loads(runner.invoke(app, ["estimate", str(path), "--samples", "3", "--device-flops", "1e12", "--json"]).output)
+    assert list(df["config"]) == [0, 1, 2]
+    assert list(df["predicted_flops"]) == [c["predicted_flops"] for c in cli["configurations"]]
+    assert df.attrs["summary"]["worst_case_s"] == pytest.approx(cli["summary"]["worst_case_s"], rel=1e-5)
+    with pytest.raises(hpbench.StudyError, match="device_flops"):
+        hpbench.estimate(hpbench.Study.from_toml(path), device_flops=0)
+
+
+# -- conventions -------------------------------------------------------------------------------
+def _python(code: str) -> str:
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_import_hpbench_and_reading_results_import_neither_ray_nor_torch(tmp_path):
+    results = write_full(tmp_path)
+    code = ("import sys, hpbench\n"
+            f"s = hpbench.Study.from_toml({str(STUDIES / 'quickstart.toml')!r})\n"
+            f"r = hpbench.Results({str(results)!r}); b = r.best; r.summary()\n"
+            "print(sorted(m for m in ('ray', 'torch') if m in sys.modules))")
+    assert _python(code) == "[]"
+
+
+def test_public_names_resolve():
+    for name in hpbench.__all__:
+        assert getattr(hpbench, name) is not None
+    assert callable(hpbench.search) and callable(hpbench.train_study) and callable(hpbench.estimate)
+    with pytest.raises(AttributeError):
+        hpbench.no_such_name  # noqa: B018
+
+
+def test_version_from_the_command_and_python_m():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"hpbench {hpbench.__version__}"
+    proc = subprocess.run([sys.executable, "-m", "hpbench", "--version"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hpbench {hpbench.__version__}"
+
+
+def test_python_m_hpbench_runs_the_commands():
+    proc = subprocess.run([sys.executable, "-m", "hpbench", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0
+    for command in ("search", "report", "best", "train", "estimate", "--install-completion"):
+        assert command in proc.stdout
+
+
+def test_shell_completion_script_names_the_command():
+    r = runner.invoke(app, ["--show-completion", "bash"], prog_name="hpbench")
+    assert r.exit_code == 0, r.output
+    assert "_HPBENCH_COMPLETE" in r.output and "complete" in r.output
+
+
+def test_package_is_typed():
+    assert (ROOT / "hpbench" / "py.typed").is_file()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["hpbench"]
+
+
+def test_float_columns_of_best_are_finite(tmp_path):
+    best = hpbench.Results(write_full(tmp_path)).best
+    assert all(math.isfinite(v) for v in best.metrics.values())
