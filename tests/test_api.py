@@ -50,6 +50,17 @@ def test_from_dict_and_from_toml_raise_the_cli_s_message(case, tmp_path):
         assert frag in str(from_file.value)
 
 
+def test_from_dict_reports_every_problem():
+    raw = tomllib.loads(TINY_STUDY)
+    raw["study"]["trials"] = 0
+    raw["train"]["max_epochs"] = -1
+    with pytest.raises(hpbench.StudyError) as err:
+        hpbench.Study.from_dict(raw, source="nb")
+    keys = [(p.source, p.key, p.value) for p in err.value.problems]
+    assert ("nb", "study.trials", 0) in keys and ("nb", "train.max_epochs", -1) in keys
+    assert str(err.value).count("\n") == len(keys) - 1  # one line per problem
+
+
 def test_overrides_as_a_mapping_match_set_strings(write_study):
     path = write_study(TINY_STUDY)
     mapping = hpbench.Study.from_toml(path, overrides={"study.trials": 8, "train.batch_size": "full", "train.max_epochs": 5,
@@ -139,6 +150,22 @@ def test_fixed_study_sets_the_params_and_drops_what_the_winner_does_not_take(tmp
     assert fixed["train"]["batch_size"] == 16
     study = hpbench.Study.from_dict(fixed, base_dir=tmp_path)
     assert len(study.space) == 0 and study.config["optimizer"]["lr"] == 0.02
+
+
+def test_fixed_schedules_study_keeps_the_chosen_schedule_s_keys_only(tmp_path):
+    """studies/schedules.toml fixes step_size, milestones, warmup_epochs for whichever schedule is
+    chosen, and momentum for the momentum optimizer: a cosine + adamw winner takes none of them."""
+    raw = tomllib.loads((STUDIES / "schedules.toml").read_text())
+    params = {"optimizer": "adamw", "lr": 0.01, "lr_schedule": "cosine", "lr_schedule.eta_min": 1e-5, "train.clip_norm": 1.0,
+              "train.label_smoothing": 0.1, "optimizer.weight_decay": 1e-4}
+    fixed = fixed_study(_record(raw, tmp_path), params)
+    assert fixed["lr_schedule"] == {"name": "cosine", "eta_min": 1e-5}
+    assert fixed["optimizer"] == {"name": "adamw", "lr": 0.01, "weight_decay": 1e-4}
+    study = hpbench.Study.from_dict(fixed)
+    assert study.config["lr_schedule"]["name"] == "cosine" and study.config["train"]["clip_norm"] == 1.0
+    fixed = fixed_study(_record(raw, tmp_path), {**params, "optimizer": "momentum", "lr_schedule": "step", "lr_schedule.gamma": 0.5})
+    assert fixed["lr_schedule"]["step_size"] == 5 and fixed["optimizer"]["momentum"] == 0.9
+    hpbench.Study.from_dict(fixed)
 
 
 def test_typed_params_leave_inactive_dimensions_out():

@@ -8,14 +8,13 @@ and the trials table. Torch-free.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hpbench.data.prepare import FILE_SUFFIXES
-from hpbench.models import family_params
 from hpbench.study import keys as K
-from hpbench.train.optimizers import OPTIMIZERS
+from hpbench.study import names as N
 
 # [study] keys that describe a search, not one configuration
 SEARCH_ONLY = ("enqueue", "repeats", "repeats_top")
@@ -26,7 +25,8 @@ def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
 
     Its name is ``<name>-best``, so a search or ``hpbench train`` of it never writes into the
     searched study's results. Where the search chose a model family or an optimizer by name, the
-    keys of the other names are dropped (a fixed ``adam`` takes no ``momentum``). Relative data
+    keys of the other names are dropped (a fixed ``adam`` takes no ``momentum``); likewise for a
+    searched learning-rate schedule. Relative data
     files and saved-trial references are made absolute, so the file works from anywhere."""
     if not isinstance(record.get("raw"), Mapping):
         raise LookupError("the study record holds no study as read ('raw'): was it written by hpbench search?")
@@ -44,11 +44,14 @@ def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
             node = node.setdefault(part, {})
         node[last] = value
     searched = {K.ALIASES.get(k, k) for k in params}
-    if "model.family" in searched:
-        _keep_own_keys(raw.get("model", {}), K.MODEL, family_params(str(raw["model"]["family"])))
-    if "optimizer.name" in searched:
-        name = str(raw["optimizer"]["name"])
-        _keep_own_keys(raw.get("optimizer", {}), K.OPTIMIZER, OPTIMIZERS.get(name).params if name in OPTIMIZERS else None)
+    # a name chosen from a registry: the section keeps the keys of the chosen entry only
+    own: dict[str, Callable[[list[str]], Mapping[str, Any] | None]] = {
+        "model": N.families_params, "optimizer": N.optimizers_params, "lr_schedule": N.schedules_params}
+    for section, common in (("model", K.MODEL), ("optimizer", K.OPTIMIZER), ("lr_schedule", K.LR_SCHEDULE)):
+        key = "family" if section == "model" else "name"
+        if f"{section}.{key}" in searched:
+            table = raw.get(section, {})
+            _keep_own_keys(table, common, own[section]([table[key]]))
     _absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}))
     order = {name: i for i, name in enumerate(K.SECTIONS)}
     return dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))  # [study] first, as people write them
