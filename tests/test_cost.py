@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -308,3 +311,53 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     m = C.calibrate(device="cpu", threads=1)
     assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")
     assert DeviceModel.from_dict(m.to_dict()) == m
+
+
+def _fake_calibration(monkeypatch):
+    from hpbench.cost import calibrate as C
+
+    model = DeviceModel(device="cpu", name="fake", threads=1, matmul_flops=(1.0,), matmul_flops_per_s=(1e9,), peak_flops_per_s=1e9,
+                        versions=C.identity("cpu"))
+    calls = []
+    monkeypatch.setattr(C, "calibrate", lambda **kw: calls.append(kw) or model)
+    return C, model, calls
+
+
+def test_device_cache_honours_xdg_cache_home(monkeypatch, tmp_path):
+    C, _model, _ = _fake_calibration(monkeypatch)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert C.default_cache_dir() == tmp_path / "xdg" / "hpbench" / "devices"
+    C.device_model(device="cpu", threads=1)
+    assert C.cache_file(tmp_path / "xdg" / "hpbench" / "devices", "cpu", 1).is_file()
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    assert C.default_cache_dir() == Path(os.path.expanduser("~/.cache/hpbench/devices"))
+
+
+def test_device_cache_write_is_atomic_and_leaves_other_writers_alone(monkeypatch, tmp_path):
+    """`estimate` and the prediction helper may write the cache at once: each through its own
+    temporary file (the fixed '<name>.tmp' of another writer is neither truncated nor renamed
+    away), so the cache always holds one whole model."""
+    C, model, _ = _fake_calibration(monkeypatch)
+    path = C.cache_file(tmp_path, "cpu", 1)
+    tmp_path.mkdir(exist_ok=True)
+    other = path.with_suffix(".tmp")
+    other.write_text("another writer, half way")
+    assert C.device_model(device="cpu", threads=1, cache_dir=tmp_path) == model
+    assert other.read_text() == "another writer, half way"
+    assert DeviceModel.from_dict(json.loads(path.read_text())) == model
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+
+
+@pytest.mark.parametrize("content", ["[1, 2, 3]", '"text"', "{", '{"device": "cpu"}', "null",
+                                     '{"device": "cpu", "name": "x", "threads": 1, "peak_flops_per_s": "fast"}',
+                                     '{"device": "cpu", "name": "x", "threads": 1, "matmul_flops": [1, 2], "matmul_flops_per_s": [1]}'])
+def test_a_bad_device_cache_is_measured_again_not_trusted(monkeypatch, tmp_path, content):
+    C, model, calls = _fake_calibration(monkeypatch)
+    path = C.cache_file(tmp_path, "cpu", 1)
+    raw = json.loads(content) if content not in ("{",) else None
+    if isinstance(raw, dict) and len(raw) > 1:  # same host identity: only the malformed values make it bad
+        raw["versions"] = C.identity("cpu")
+        content = json.dumps(raw)
+    path.write_text(content)
+    assert C.device_model(device="cpu", threads=1, cache_dir=tmp_path) == model
+    assert len(calls) == 1

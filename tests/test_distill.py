@@ -27,18 +27,18 @@ def test_kd_loss_equals_the_formula():
     kl = (p_t * (p_t.log() - p_s.log())).sum(1).mean()  # KL(soft teacher || soft student), batch mean
     ce = -torch.log_softmax(S, 1)[torch.arange(2), Y].mean()
     expected = alpha * temp**2 * kl + (1 - alpha) * ce
-    assert kd_loss(S, T_, Y, alpha=alpha, temperature=temp).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert kd_loss(S, T_, Y, alpha=alpha, temperature=temp).item() == pytest.approx(expected.item(), rel=1e-5)  # float32: two summation orders differ in the last digits by CPU
 
 
 def test_kd_loss_at_alpha_zero_is_cross_entropy():
-    assert kd_loss(S, T_, Y, alpha=0.0, temperature=5.0).item() == pytest.approx(F.cross_entropy(S, Y).item())
+    assert kd_loss(S, T_, Y, alpha=0.0, temperature=5.0).item() == pytest.approx(F.cross_entropy(S, Y).item(), rel=1e-5)
     z = torch.tensor([0.3, -2.0])
     assert kd_loss(z, -z, torch.tensor([1, 0]), alpha=0.0, temperature=2.0).item() == pytest.approx(
-        F.binary_cross_entropy_with_logits(z, torch.tensor([1.0, 0.0])).item())
+        F.binary_cross_entropy_with_logits(z, torch.tensor([1.0, 0.0])).item(), rel=1e-5)
 
 
 def test_kd_loss_is_zero_soft_term_when_student_equals_teacher():
-    assert kd_loss(S, S, Y, alpha=1.0, temperature=2.0).item() == pytest.approx(0.0, abs=1e-6)
+    assert kd_loss(S, S, Y, alpha=1.0, temperature=2.0).item() == pytest.approx(0.0, abs=1e-5)
 
 
 def _student(teacher_ref: str, **distill):

@@ -55,3 +55,23 @@ def test_an_unguarded_user_script_is_not_run_again(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "5"
     assert marker.read_text() == "x"
+
+
+def test_shutdown_cancelling_a_pending_call_ends_the_reader_cleanly(monkeypatch):
+    """The cost helper is closed with ``cancel_futures=True`` while a call (e.g. the warm-up
+    prediction) may still run: its future is cancelled, and the reader thread, which then sees
+    the helper exit, must neither complete the cancelled future (InvalidStateError) nor die with
+    a traceback."""
+    import threading
+    import time
+
+    crashes: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: crashes.append(args.exc_value))
+    helper = HelperProcess()
+    assert helper.submit(sum, [1, 2]).result(timeout=60) == 3  # the helper is up
+    warm_up = helper.submit(time.sleep, 30)
+    time.sleep(0.2)
+    helper.shutdown(wait=True, cancel_futures=True)
+    assert warm_up.cancelled()
+    assert not helper._reader.is_alive()
+    assert crashes == [], crashes

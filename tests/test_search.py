@@ -57,9 +57,12 @@ def test_study_record_written(tiny_results):
 def test_report_cli_on_results(tiny_results):
     res = CliRunner().invoke(app, ["report", str(tiny_results), "--json"])
     assert res.exit_code == 0, res.output
-    data = json.loads(res.output)
-    board = data["leaderboard"] if "leaderboard" in data else data["sections"]["leaderboard"]
-    assert len(board) >= 1
+    board = json.loads(res.output)["leaderboard"]
+    top = board["top"]  # every trial, best first (the JSON always has "top" and "repeats": count the rows)
+    assert len(top) == 6 and board["repeats"] == []
+    values = [r["best_val_accuracy"] for r in top]
+    assert values == sorted(values, reverse=True) and len({r["trial"] for r in top}) == 6
+    assert all(r["optimizer"] in ("adam", "sgd", "momentum") and r["lr"] > 0 for r in top)
 
 
 def test_load_does_not_import_ray_or_torch(tiny_results):

@@ -19,7 +19,7 @@ def estimate(
     grid: Annotated[bool, typer.Option("--grid", help="Every configuration of a finite space.")] = False,
     device_flops: Annotated[float | None, typer.Option("--device-flops", help="Predict for a hypothetical device of N FLOP/s (FLOPs / N, no overheads).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache [default: ~/.cache/hpbench/devices].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache [default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Configurations shown in the table.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:

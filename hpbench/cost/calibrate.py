@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from hpbench.cost import microbench as mb
 from hpbench.cost import suite
 from hpbench.cost.device import SCHEMA, DeviceModel
+from hpbench.results.files import atomic_write_json
 
 
 def cpu_name() -> str:
@@ -42,7 +44,9 @@ def identity(device: str) -> dict[str, str]:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.path.expanduser("~/.cache/hpbench/devices"))
+    """``$XDG_CACHE_HOME/hpbench/devices`` (``~/.cache/hpbench/devices`` when it is unset or empty)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "hpbench" / "devices"
 
 
 def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
@@ -50,11 +54,31 @@ def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
 
 
 def load_cached(path: Path, device: str) -> DeviceModel | None:
+    """The cached model, or None when it is missing, unreadable, malformed (any content that is
+    not a device model of numbers: the cache is measured again, never trusted) or measured with
+    other hardware or versions."""
     try:
-        model = DeviceModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError, KeyError):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        model = DeviceModel.from_dict(raw) if isinstance(raw, dict) else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    if model is None or not _well_formed(model):
         return None
     return model if model.versions == identity(device) else None
+
+
+def _well_formed(m: DeviceModel) -> bool:
+    """Every rate, size and coefficient a finite number >= 0 (``bandwidth_bytes_per_s`` may be
+    inf), the curves' lengths paired, the texts texts."""
+    def nums(*xs: object) -> bool:
+        return all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 and x == x for x in xs)
+
+    curves = ((m.matmul_flops, m.matmul_flops_per_s), (m.bandwidth_bytes, m.bandwidth_curve), (m.conv_flops, m.conv_flops_per_s))
+    return (isinstance(m.device, str) and isinstance(m.name, str) and isinstance(m.threads, int) and isinstance(m.coef, dict)
+            and isinstance(m.versions, dict) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
+            and all(nums(*xs, *ys) and len(xs) == len(ys) for xs, ys in curves)
+            and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values())
+            and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
 
 
 def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | None = None, recalibrate: bool = False,
@@ -66,10 +90,9 @@ def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | Non
         if cached is not None:
             return cached
     model = calibrate(device=device, threads=threads, log=log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(model.to_dict(), indent=2), encoding="utf-8")
-    tmp.replace(path)
+    # `estimate` and the dispatcher's prediction helper may calibrate at once: each writes its own
+    # temporary file, fsyncs it and renames it over (a reader sees one whole model or the other)
+    atomic_write_json(path, model.to_dict())
     return model
 
 

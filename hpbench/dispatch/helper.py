@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, InvalidStateError
 from pathlib import Path
 from typing import Any
 
@@ -68,25 +68,22 @@ class HelperProcess(Executor):
                 break
             with self._lock:
                 fut = self._futures.pop(call_id, None)
-            if fut is None:
-                continue
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)
+            if fut is not None:
+                _settle(fut, value if ok else None, None if ok else value)
         with self._lock:
             pending, self._futures = list(self._futures.values()), {}
         for fut in pending:
-            fut.set_exception(HelperDied(f"the helper process exited (code {self._proc.poll()})"))
+            _settle(fut, None, HelperDied(f"the helper process exited (code {self._proc.poll()})"))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-            if cancel_futures:
+            if cancel_futures:  # cancelled futures leave the table: the reader never completes them
                 for fut in self._futures.values():
                     fut.cancel()
+                self._futures = {}
         if cancel_futures:
             self._proc.kill()
         else:
@@ -98,6 +95,19 @@ class HelperProcess(Executor):
         if wait:
             self._proc.wait()
             self._reader.join()
+
+
+def _settle(fut: Future[Any], result: Any, error: BaseException | None) -> None:
+    """Complete ``fut`` unless it was cancelled meanwhile (``shutdown(cancel_futures=True)``
+    races the reader: completing a cancelled future raises InvalidStateError, which would end
+    the reader thread with a traceback)."""
+    try:
+        if error is None:
+            fut.set_result(result)
+        else:
+            fut.set_exception(error)
+    except InvalidStateError:
+        pass
 
 
 def _serve() -> None:
