@@ -205,17 +205,15 @@ def test_changed_space_is_refused_with_a_diff_unless_forced(tmp_path, no_ray):
 
 
 def test_a_second_search_on_the_same_results_is_refused(tmp_path, no_ray):
-    import json
-    import os
-    import socket
+    from hpbench.results.lock import ResultsLock
 
     out = tmp_path / "out"
     out.mkdir()
-    (out / ".hpbench.lock").write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
-    result = invoke(["search", str(good_study(tmp_path)), "--out", str(out)])
+    with ResultsLock(out):  # a live search holds the folder
+        result = invoke(["search", str(good_study(tmp_path)), "--out", str(out)])
+        assert sorted(p.name for p in out.iterdir()) == [".hpbench.lock"]
     assert result.exit_code == 2
     assert "another search" in " ".join(result.output.split())
-    assert sorted(p.name for p in out.iterdir()) == [".hpbench.lock"]
 
 
 @pytest.mark.parametrize("case", ["loguniform_zero", "gpus_one_and_a_half", "family_unknown", "device_tpu"])

@@ -1,6 +1,6 @@
 """Faults: nothing is lost. Retries from checkpoints (a trial that raises, a worker killed with
-SIGKILL), a trial that keeps failing, a driver killed three times and resumed, the results
-lock, and resuming with a changed search space."""
+SIGKILL), a trial that keeps failing, a driver killed three times and resumed, and resuming with a
+changed search space (the results lock: tests/test_lock.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from hpbench.results.lock import LockHeld, ResultsLock
 from hpbench.results.resume import space_diff
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,16 +72,6 @@ def epochs_log(tmp: Path, slot: int) -> int:
 
 
 # -- no Ray ---------------------------------------------------------------------------------------
-def test_lock_refuses_a_live_holder_and_takes_over_a_stale_one(tmp_path):
-    with ResultsLock(tmp_path), pytest.raises(LockHeld, match="another search"):
-        ResultsLock(tmp_path).acquire()
-    assert not (tmp_path / ".hpbench.lock").exists()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    (tmp_path / ".hpbench.lock").write_text(f'{{"pid": {dead}, "host": "{socket.gethostname()}"}}')
-    with ResultsLock(tmp_path) as lock:
-        assert lock.holder()["pid"] == os.getpid()
-
-
 def test_space_diff_is_readable():
     lines = space_diff({"lr": "loguniform(0.001, 0.1)", "optimizer": "choice(['adam'])"}, {"lr": "loguniform(0.0001, 0.1)"})
     assert lines == ["  - lr: loguniform(0.001, 0.1)", "  + lr: loguniform(0.0001, 0.1)", "  - optimizer: choice(['adam'])"]

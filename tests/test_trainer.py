@@ -162,3 +162,23 @@ def test_weights_record_rebuilds_the_model(tmp_path):
     assert rec["family"] == "mlp" and rec["n_outputs"] == 3 and rec["temperature"] is None
     model = build_saved_model(rec)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), out.model.state_dict().values(), strict=True))
+
+
+def test_a_checkpoint_file_loads_with_weights_only_and_resumes_the_same(tmp_path):
+    """The dispatcher's checkpoint (resume.save_state / load_state, as a retried trial reads it)
+    holds tensors and plain data only: torch's weights_only loader takes it, and the trial resumed
+    from it ends as the uninterrupted one (with early stopping and temperature scaling)."""
+    import copy
+
+    from hpbench.train import resume
+
+    es = EarlyStoppingConfig(monitor="val_loss", patience=2, restore_best_weights=True)
+    c = cfg(dataset="wine", model={"depth": 1, "width": 16}, epochs=4, es=es)
+    c = type(c)(**{**c.__dict__, "train": type(c.train)(**{**c.train.__dict__, "calibration": "temperature"})})
+    states: list = []
+    whole = train(c, on_state=lambda s: states.append(copy.deepcopy(s)))
+    resume.save_state(states[1], tmp_path / "state.pt")
+    loaded = resume.load_state(tmp_path / "state.pt")
+    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_s"} for r in h]  # noqa: E731
+    assert strip(train(c, start_state=loaded).history) == strip(whole.history)
+    assert "temperature" in whole.history[-1]

@@ -111,9 +111,9 @@ def run_trial(config: dict[str, Any], *, study: Study, replays: list[Replay] | N
 
 def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: frozenset[int]) -> None:
     import ray
-    import torch
     from ray import tune
 
+    from hpbench.train import resume, weights
     from hpbench.train.trainer import train
 
     node_id = ray.get_runtime_context().get_node_id()
@@ -130,7 +130,7 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
     if ckpt is not None:
         with ckpt.as_directory() as d:
             path = os.path.join(d, STATE_FILE)
-            start_state = torch.load(path, map_location="cpu", weights_only=False) if os.path.exists(path) else None
+            start_state = resume.load_state(path) if os.path.exists(path) else None  # tensors and plain data only
         best[:] = start_state.get("objective_best", []) if start_state else []
 
     def on_state(state: dict[str, Any]) -> None:
@@ -156,7 +156,7 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
             os.makedirs(handoff.incoming, exist_ok=True)
             fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=handoff.incoming)
             with os.fdopen(fd, "wb") as f:
-                torch.save(pending[0]["final_model"], f)
+                weights.save(pending[0]["final_model"], f)
             tune.report({**metrics, WEIGHTS_HANDOFF: path})
             return
         if not checkpoint:
@@ -167,9 +167,9 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
             state = dict(pending[0])
             final_model = state.pop("final_model", None)  # the last epoch's: the driver saves it (results/<name>/weights/)
             if final_model is not None:  # training is over: only the weights are needed now
-                torch.save(final_model, os.path.join(d, WEIGHTS_FILE))
+                weights.save(final_model, os.path.join(d, WEIGHTS_FILE))
             else:
-                torch.save({**state, "objective_best": list(best)}, os.path.join(d, STATE_FILE))
+                resume.save_state({**state, "objective_best": list(best)}, os.path.join(d, STATE_FILE))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
     train(cfg, report=report, on_state=on_state, start_state=start_state)

@@ -1,13 +1,19 @@
-"""One search per results directory: a lock file naming the holder's pid and host.
+"""One search per results directory: an OS lock on ``.hpbench.lock``, which also names the
+holder's pid and host for the message a second search gets.
 
-The lock is taken with ``O_CREAT | O_EXCL`` (atomic on local file systems). A lock left
-behind by a driver that was killed is *stale* when it names this host and a pid that is no
-longer alive; a stale lock is taken over. A lock from another host is never taken over
-(we cannot tell whether that driver still runs): the message says which file to delete.
+The lock is ``flock`` on the open file: the kernel holds it for the process and drops it when
+the process ends, however it ends (SIGKILL included), so there is no stale lock to judge and
+take over: a dead holder's lock is free, a live holder's is not, whatever the file says (a
+reused pid or a half-written file cannot fool it). The file itself is only the message: it is
+written after the lock is taken, and removed, still locked, on release; a search that opened
+the file just before it was removed notices (the path no longer names its file) and tries
+again. On a network filesystem the lock is as good as the filesystem's ``flock`` (NFSv4 maps
+it to its own locks).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -21,21 +27,12 @@ class LockHeld(RuntimeError):
     """Another search holds the results directory."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _read(path: Path) -> dict[str, object]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+    return info if isinstance(info, dict) else {}
 
 
 class ResultsLock:
@@ -43,43 +40,51 @@ class ResultsLock:
 
     def __init__(self, out: Path) -> None:
         self.path = out / LOCK
-        self.held = False
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
 
     def holder(self) -> dict[str, object]:
+        """What the lock file says about its holder (empty while it is being written)."""
         return _read(self.path)
 
-    def is_stale(self, info: dict[str, object]) -> bool:
-        pid = info.get("pid")
-        if not info or not isinstance(pid, int):
-            return True  # unreadable: a writer died between create and write
-        return info.get("host") == socket.gethostname() and not _alive(pid)
-
     def acquire(self) -> None:
-        body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
                 info = self.holder()
-                if self.is_stale(info):
-                    self.path.unlink(missing_ok=True)
-                    continue
-                raise LockHeld(
-                    f"{self.path.parent}: another search (pid {info.get('pid')} on {info.get('host')}) is writing to this "
-                    f"results directory; wait for it, use --out DIR, or delete {self.path} if that search is gone"
-                ) from None
-            with os.fdopen(fd, "wb") as f:
-                f.write(body)
-            self.held = True
+                who = f"pid {info.get('pid')} on {info.get('host')}" if info else "a process that is starting"
+                raise LockHeld(f"{self.path.parent}: another search ({who}) is writing to this results directory; "
+                               "wait for it, or use --out DIR") from None
+            except BaseException:
+                os.close(fd)
+                raise
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the holder removed this file between our open and our lock: take the new one
+                os.close(fd)
+                continue
+            body = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, body, 0)
+            self._fd = fd
             return
-        raise LockHeld(f"{self.path}: could not take the lock")
 
     def release(self) -> None:
-        if self.held:
-            info = self.holder()
-            if info.get("pid") == os.getpid():
-                self.path.unlink(missing_ok=True)
-            self.held = False
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # still locked: nobody can have taken it meanwhile
+        finally:
+            os.close(self._fd)  # drops the lock
+            self._fd = None
 
     def __enter__(self) -> ResultsLock:
         self.acquire()

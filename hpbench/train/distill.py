@@ -30,13 +30,15 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, y: torch.Tensor, *, al
     return alpha * temperature**2 * soft + (1 - alpha) * hard
 
 
-def load_teacher(weights: str | Path, *, device: torch.device, input_shape: tuple[int, ...], n_outputs: int) -> torch.nn.Module:
-    """The teacher model of a saved trial, in eval mode with its parameters frozen."""
+def load_teacher(weights: str | Path, *, device: torch.device, input_shape: tuple[int, ...], n_outputs: int,
+                 user_families: tuple[str, ...] = ()) -> torch.nn.Module:
+    """The teacher model of a saved trial, in eval mode with its parameters frozen; a teacher of a
+    user family is built only when the student's study names that family too (``user_families``)."""
     record = load_record(weights)
     if tuple(record["input_shape"]) != tuple(input_shape) or int(record["n_outputs"]) != int(n_outputs):
         raise ValueError(f"distill.teacher: the teacher was trained on inputs {tuple(record['input_shape'])} with {record['n_outputs']} outputs, "
                          f"but this study's data has inputs {tuple(input_shape)} with {n_outputs} outputs")
-    model = build_saved_model(record)
+    model = build_saved_model(record, user_families=user_families)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -12,6 +12,7 @@ absent from states saved before schedules existed) and, after the last epoch onl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,3 +57,18 @@ def restore(state: State, *, model: torch.nn.Module, optimizer: torch.optim.Opti
     if schedule is not None:
         schedule.load_state_dict(state.get("lr_schedule"))
     return Resumed(start_epoch=int(state["epoch"]), history=list(state["history"]), best_state=state["best_state"])
+
+
+def save_state(state: State, path: str | Path) -> None:
+    """Write a :func:`snapshot` (the dispatcher's checkpoint file)."""
+    torch.save(state, path)
+
+
+def load_state(path: str | Path) -> State:
+    """Read a checkpoint file written by :func:`save_state`, tensors on the CPU. It lies in the
+    results folder like a weights file: ``weights_only`` loads tensors and plain data only, never
+    code (a snapshot holds nothing else)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not {"epoch", "model", "optimizer", "generator", "history"} <= set(state):
+        raise ValueError(f"{path}: not a trial checkpoint written by hpbench")
+    return state

@@ -160,7 +160,8 @@ def _distillation(cfg: TrialConfig, data: Prepared, device: torch.device) -> Dis
     """The teacher of ``[distill]``; none with alpha = 0 (hard labels only, no teacher to run)."""
     if cfg.distill is None or not cfg.distill.alpha > 0:
         return None
-    teacher = load_teacher(cfg.distill.teacher, device=device, input_shape=data.splits.input_shape, n_outputs=data.splits.n_outputs)
+    teacher = load_teacher(cfg.distill.teacher, device=device, input_shape=data.splits.input_shape, n_outputs=data.splits.n_outputs,
+                           user_families=(cfg.model.family,))
     return Distillation(teacher=teacher, alpha=cfg.distill.alpha, temperature=cfg.distill.temperature, label_smoothing=cfg.train.label_smoothing)
 
 

@@ -10,11 +10,20 @@ The trainer builds the record (:func:`record`) into its final state; the dispatc
 driver places it at ``results/<name>/weights/<trial>.pt`` (path helpers, torch-free:
 :mod:`hpbench.results.weights`). Transfer learning, distillation and the test split read it back
 (:func:`load_record`, :func:`build_saved_model`).
+
+A weights file may come from someone else's results folder, so reading one runs no code: its
+pickle is checked first (:func:`hpbench.results.weights.check_weights_file`), loaded with
+``torch.load(weights_only=True)`` (tensors and plain containers only), and its fields checked;
+a model is rebuilt only from a registered family with valid parameters, or from a user family
+(``package.module:build``) that the reading study names itself. Anything else is a
+:class:`~hpbench.results.weights.WeightsFileError` naming the file.
 """
 
 from __future__ import annotations
 
 import io
+import pickle
+from collections.abc import Collection
 from pathlib import Path
 from typing import IO, Any, NotRequired, TypedDict
 
@@ -22,7 +31,10 @@ import torch
 
 from hpbench.config import TrialConfig
 from hpbench.data.prepare import Splits
-from hpbench.models import build_model
+from hpbench.models import FAMILIES, build_model
+from hpbench.registry import is_import_spec
+from hpbench.results.weights import WeightsFileError, check_weights_file
+from hpbench.rules import RuleError
 
 
 class WeightsRecord(TypedDict):
@@ -54,13 +66,64 @@ def dumps(rec: WeightsRecord | dict[str, Any]) -> bytes:
 
 
 def load_record(path: str | Path) -> WeightsRecord:
-    """Read a weights file (tensors on the CPU)."""
-    # weights_only=False: the behaviour hpbench has always had (a later change restricts it)
-    return torch.load(Path(path), map_location="cpu", weights_only=False)  # type: ignore[no-any-return]
+    """Read a weights file (tensors on the CPU); refuses, with a :class:`WeightsFileError`, one
+    that would run code or is not a weights record."""
+    path = Path(path)
+    check_weights_file(path)
+    try:
+        rec = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError) as err:
+        raise WeightsFileError(f"{path}: refused: not a weights file torch loads safely ({type(err).__name__}: {str(err).splitlines()[0]})") from None
+    _check_record(path, rec)
+    return rec  # type: ignore[no-any-return]
 
 
-def build_saved_model(rec: WeightsRecord) -> torch.nn.Module:
-    """The saved model rebuilt from its record, with its weights loaded (on the CPU, train mode)."""
-    model: torch.nn.Module = build_model(rec["family"], input_shape=tuple(rec["input_shape"]), n_outputs=int(rec["n_outputs"]), params=dict(rec["params"]))
-    model.load_state_dict(rec["state_dict"])
+def _check_record(path: Path, rec: object) -> None:
+    """The fields :func:`record` writes, with their types."""
+    def bad(what: str) -> WeightsFileError:
+        return WeightsFileError(f"{path}: not a weights record hpbench wrote: {what}")
+
+    if not isinstance(rec, dict):
+        raise bad(f"it holds a {type(rec).__name__}, not a record")
+    missing = [k for k in ("state_dict", "family", "params", "input_shape", "n_outputs", "task") if k not in rec]
+    if missing:
+        raise bad(f"missing {missing}")
+    sd = rec["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise bad("state_dict must map names to tensors")
+    if not isinstance(rec["family"], str) or not isinstance(rec["params"], dict) or not isinstance(rec["task"], str):
+        raise bad("family and task must be names, params a table")
+    shape = rec["input_shape"]
+    if not isinstance(shape, (tuple, list)) or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise bad(f"input_shape must be positive integers, but got {shape!r}")
+    if not isinstance(rec["n_outputs"], int) or rec["n_outputs"] < 1:
+        raise bad(f"n_outputs must be a positive integer, but got {rec['n_outputs']!r}")
+    if rec.get("temperature") is not None and not isinstance(rec["temperature"], float):
+        raise bad(f"temperature must be a number, but got {rec['temperature']!r}")
+
+
+def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()) -> torch.nn.Module:
+    """The saved model rebuilt from its record, with its weights loaded (on the CPU, train mode).
+
+    A registered family is built with its parameters checked by the family's own rules; a user
+    family (``package.module:build``) only when it is among ``user_families``, the ones the
+    reading study names itself: a file must not decide which code runs."""
+    family, params = rec["family"], dict(rec["params"])
+    if family in FAMILIES:
+        spec = FAMILIES.get(family).params
+        for k, v in params.items():
+            if k not in spec:
+                raise WeightsFileError(f"saved model: {family} has no parameter {k!r}")
+            try:
+                spec[k].rule.check(v)
+            except RuleError as err:
+                raise WeightsFileError(f"saved model: {family}.{k} {err}, but got {v!r}") from None
+    elif not (is_import_spec(family) and family in user_families):
+        raise WeightsFileError(f"saved model: refused to build family {family!r}: not a registered family, nor a user family this study "
+                               "names in [model] family (a weights file cannot choose which code runs)")
+    model: torch.nn.Module = build_model(family, input_shape=tuple(rec["input_shape"]), n_outputs=int(rec["n_outputs"]), params=params)
+    try:
+        model.load_state_dict(rec["state_dict"])
+    except RuntimeError as err:
+        raise WeightsFileError(f"saved model: its weights do not fit its {family} model: {str(err).splitlines()[0]}") from None
     return model
