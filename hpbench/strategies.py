@@ -4,7 +4,9 @@ names (built-in ones and plugins', entry-point groups ``hpbench.searchers`` and
 ``hpbench.schedulers``) without importing the dispatcher, which builds them
 (:mod:`hpbench.dispatch.searchers`, :mod:`hpbench.dispatch.schedulers`).
 
-A searcher is ``build(*, seed, space, **_) -> (optuna sampler, points evaluated first)``, driven
+A searcher is ``build(*, seed, space, max_concurrent, **_) -> (optuna sampler, points evaluated
+first)`` (``seed``: the study's, or on a resumed or extended search one derived from it and the
+trials done: :func:`hpbench.dispatch.searchers.sampler_seed`), driven
 by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. A scheduler is
 ``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, **_) -> Ray Tune
 TrialScheduler``. Optuna and Ray are imported inside the builders.
@@ -22,10 +24,13 @@ SCHEDULERS: Registry[Any] = Registry(what="scheduler", group="hpbench.schedulers
 
 
 @SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")
-def _tpe(*, seed: int, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+def _tpe(*, seed: int, max_concurrent: int = 1, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
     import optuna
 
-    return optuna.samplers.TPESampler(seed=seed), []
+    # Trials running at once are proposed before the others report: with constant_liar, TPE
+    # counts the running ones as bad results (Optuna's advice for parallel TPE), so that it
+    # does not propose the same region max_concurrent times over (benchmarks/constant_liar.py).
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=max_concurrent > 1), []
 
 
 @SEARCHERS.register("random", doc="uniform random sampling")

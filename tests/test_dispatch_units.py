@@ -192,3 +192,68 @@ def test_the_store_takes_ready_columns_and_computes_no_cost(tmp_path):
     assert "t" in store and len(store) == 1 and [r["trial_id"] for r in store.rows()] == ["t"]
     with pytest.raises(TypeError):
         store.row("t")["lr"] = 1.0  # read-only: rows change through the store's methods
+
+
+# -- the searcher on resume and extension (no Ray runtime: Tune's OptunaSearch driven by hand) --------
+def _searched(study, storage, done: list[dict], n: int) -> list[dict]:
+    """``n`` configurations a search proposes after ``done`` (an earlier run's finished trials)."""
+    import optuna
+
+    from hpbench.dispatch.searchers import OBJECTIVE, make_searcher
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = make_searcher(study, storage=storage, done=done)
+    out = []
+    for i in range(n):
+        tid = f"trial-{len(done) + i}"
+        config = searcher.suggest(tid)
+        searcher.on_trial_complete(tid, {OBJECTIVE: float(config["lr"]), "epoch": 1})
+        out.append(config)
+    return out
+
+
+@pytest.mark.parametrize("searcher", ["random", "tpe"])
+def test_an_extended_search_adds_only_new_configurations_and_a_resumed_one_is_reproducible(tmp_path, searcher):
+    """A random search of 6 trials extended to 12 (``--trials 12`` / ``--resume``) ran the same 6
+    configurations again: the sampler had the same seed on every start. Seeded from the study seed
+    and the trials done, the 6 new ones are new, and two resumes from the same point agree."""
+    import shutil
+
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+    from hpbench.study.parse import parse_study
+
+    study = parse_study({"study": {"name": "ext", "searcher": searcher, "metric": "val_accuracy", "max_concurrent": 2},
+                         "data": {"dataset": "iris"}, "model": {"family": "mlp"},
+                         "space": {"lr": {"loguniform": [1e-4, 1e-1]}, "optimizer": {"choice": ["adam", "sgd"]}}})
+    first = _searched(study, open_storage(sqlite_url(tmp_path / "a.db")), [], 6)
+    for suffix in ("", "-wal", "-shm"):  # the storage runs in WAL mode: its recent commits are in a.db-wal
+        if (tmp_path / f"a.db{suffix}").exists():
+            shutil.copy(tmp_path / f"a.db{suffix}", tmp_path / f"b.db{suffix}")
+    extended = _searched(study, open_storage(sqlite_url(tmp_path / "a.db")), first, 6)
+    again = _searched(study, open_storage(sqlite_url(tmp_path / "b.db")), first, 6)
+    assert not {c["lr"] for c in first} & {c["lr"] for c in extended}, "the extension re-ran earlier configurations"
+    assert len({c["lr"] for c in first + extended}) == 12
+    assert extended == again  # resumed from the same point: the same configurations
+    assert _searched(study, open_storage(sqlite_url(tmp_path / "c.db")), [], 6) == first  # a fresh start is as before
+
+
+def test_sampler_seed_keeps_the_study_seed_on_a_fresh_start():
+    from hpbench.dispatch.searchers import sampler_seed
+
+    assert sampler_seed(7, 0) == 7
+    assert sampler_seed(7, 6) == sampler_seed(7, 6) != sampler_seed(7, 7) != 7
+    assert sampler_seed(7, 6) != sampler_seed(8, 6)
+
+
+def test_tpe_uses_constant_liar_when_trials_run_at_once():
+    import optuna  # noqa: F401
+
+    from hpbench.dispatch.searchers import SEARCHERS
+    from hpbench.study.parse import parse_study
+
+    def sampler(n: int):
+        study = parse_study({"study": {"searcher": "tpe", "max_concurrent": n}, "data": {"dataset": "iris"}, "model": {"family": "mlp"}})
+        return SEARCHERS.get("tpe").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0]
+
+    assert sampler(2)._constant_liar is True
+    assert sampler(1)._constant_liar is False

@@ -10,15 +10,30 @@ from typing import Any
 from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
 
-__all__ = ["OBJECTIVE", "SEARCHERS", "make_searcher", "n_trials"]  # SEARCHERS: its old home
+__all__ = ["OBJECTIVE", "SEARCHERS", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
 
 OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
 
 
+def sampler_seed(study_seed: int, n_done: int) -> int:
+    """The sampler's seed for a search that starts with ``n_done`` trials already done: the study
+    seed on a fresh start, else one derived from both. A resumed or extended search thus draws
+    new configurations (a sampler seeded alike on every start replays the first ones: a random
+    search of 6 trials extended to 12 ran the same 6 again), and one resumed from the same
+    point draws the same ones (reproducible)."""
+    if n_done == 0:
+        return study_seed
+    import numpy as np
+
+    return int(np.random.SeedSequence([study_seed, n_done]).generate_state(1)[0])
+
+
 def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
-    (resume); the enqueued and grid points among them are not run again."""
-    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=study.settings.seed, space=study.space)
+    (resume); the enqueued and grid points among them are not run again, and the sampler is
+    seeded from the study seed and their number (:func:`sampler_seed`)."""
+    seed = sampler_seed(study.settings.seed, len(done or ()))
+    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent)
     points = [dict(p) for p in study.settings.enqueue] + points
     ran = [_canonical(p) for p in done or ()]
     remaining = []
