@@ -30,6 +30,10 @@ class DataConfig:
     test_fraction: float = 0.0
     preprocess: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)  # dataset-specific (target, seq_len, ...)
+    shape: tuple[int, ...] | None = None  # [data] shape: each sample's shape in its kind's layout (flat columns reshaped)
+    kind: str | None = None  # [data] kind: tabular | signal | sequence | image (None: the data's own, or inferred)
+    stream: bool | str = "auto"  # [data] stream: read batches from where the data is (True), load it (False), or by size ("auto")
+    num_workers: int = 0  # DataLoader worker processes of streamed data (0: read in the trial's own process)
 
 
 @dataclass(frozen=True, kw_only=True)

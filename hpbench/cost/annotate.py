@@ -26,19 +26,20 @@ def not_predicted(err: BaseException) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=64)
-def _shape(dataset: str, options: tuple[tuple[str, Any], ...], val_fraction: float, test_fraction: float,
-           preprocess: tuple[str, ...], seed: int) -> tuple[int, int, tuple[int, ...], int, str]:
-    from hpbench.data.prepare import prepare
+def _shape(key: tuple[Any, ...]) -> tuple[int, int, tuple[int, ...], int, str, str]:
+    from hpbench.data.prepare import data_shape as shape_of
 
-    s = prepare(dataset=dataset, options=dict(options), val_fraction=val_fraction, test_fraction=test_fraction, preprocess=preprocess, seed=seed)
-    return len(s.x_train), len(s.x_val), tuple(s.input_shape), int(s.n_outputs), s.task
+    names = ("dataset", "options", "val_fraction", "test_fraction", "preprocess", "seed", "shape", "kind", "stream")
+    kw = dict(zip(names, key, strict=True))
+    s = shape_of(**{**kw, "options": dict(kw["options"])})
+    return s.n_train, s.n_val, tuple(s.input_shape), int(s.n_outputs), s.task, s.kind.value
 
 
-def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str]:
-    """(n_train, n_val, input_shape, n_outputs, task) of the trial's data."""
-    d = cfg.data
-    opts = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in d.options.items()))
-    return _shape(d.dataset, opts, float(d.val_fraction), float(d.test_fraction), tuple(d.preprocess), int(cfg.seed))
+def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str, str]:
+    """(n_train, n_val, input_shape, n_outputs, task, kind) of the trial's data (streamed data is not loaded)."""
+    from hpbench.data.prepare import config_kwargs, data_key
+
+    return _shape(data_key(**config_kwargs(cfg.data, cfg.seed)))
 
 
 def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel) -> dict[str, Any]:
@@ -46,9 +47,9 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel) -> dict[str, A
     from hpbench.cost.count import count_step, n_steps
     from hpbench.cost.predict import predict_epoch
 
-    n_train, n_val, shape, n_out, task = data_shape(cfg)
+    n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
     steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
-    common = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out, task=task,
+    common = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out, task=task, kind=kind,
                   optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params), n_source=n_train)
     eval_size = min(n_val, EVAL_CHUNK)
     full = count_step(batch_size=bs, eval_size=eval_size or None, **common)  # type: ignore[arg-type]

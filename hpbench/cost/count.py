@@ -98,8 +98,9 @@ def fake_targets(task: str, *, n: int, n_outputs: int, device: str = "meta") -> 
 
 def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                batch_size: int, optimizer: str = "adam", optimizer_params: dict[str, Any] | None = None,
-               eval_size: int | None = None, n_source: int | None = None) -> StepCost:
-    """Count one training step of a model family at ``batch_size``: built and run on ``meta`` (no
+               eval_size: int | None = None, n_source: int | None = None, kind: str | None = None) -> StepCost:
+    """Count one training step of a model family at ``batch_size`` for samples of ``input_shape``
+    of ``kind``: built and run on ``meta`` (no
     weights allocated, no arithmetic). A model that cannot run on ``meta`` (a user model reading
     its tensors' values, or building on a device of its own) is counted from the module itself,
     built and run on the CPU on zeros (the training set it gathers from capped at one batch)."""
@@ -108,7 +109,8 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
     kw: dict[str, Any] = dict(family=family, model_params=model_params, input_shape=tuple(input_shape), n_outputs=n_outputs, task=task,
-                              batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size)
+                              batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
+                              kind=kind)
     try:
         return _count_on("meta", n_source=n_source, **kw)
     except Exception as meta_error:
@@ -121,14 +123,15 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
 
 
 def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
-              batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None, n_source: int | None) -> StepCost:
+              batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None, n_source: int | None,
+              kind: str | None = None) -> StepCost:
     import torch
 
     from hpbench.models import build_model
     from hpbench.train import tasks
 
     with torch.device(device):
-        model = build_model(family, input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(model_params))
+        model = build_model(family, input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(model_params), kind=kind)
     x = torch.zeros((batch_size, *input_shape), device=device)
     y = fake_targets(task, n=batch_size, n_outputs=n_outputs, device=device)
     ex = torch.zeros((eval_size, *input_shape), device=device) if eval_size else None

@@ -4,7 +4,8 @@ arrays as its ``load_*`` functions, without importing scikit-learn) or makes it
 synthetically from the seed.
 
 A loader returns :class:`RawData`: features ``x`` (float32, shaped per sample as
-``input_shape``), targets ``y`` and the task kind.
+``input_shape`` in the layout of its :class:`~hpbench.data.kinds.DataKind`), targets ``y``, the
+task, and the validation/test splits the data came with (used as given).
 """
 
 from __future__ import annotations
@@ -16,12 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from hpbench.data.kinds import DataKind, default_kind
 from hpbench.registry import Param, Registry
-from hpbench.rules import Int, ListOf
+from hpbench.rules import Float, Int, ListOf
 
 DATASETS: Registry[Any] = Registry(what="dataset", group="hpbench.datasets")
 
 TASKS = ("multiclass", "binary", "regression")
+
+
+GIVEN_SPLITS = ("val", "test")  # the splits a dataset may come with (x_val/y_val, x_test/y_test)
 
 
 @dataclass(frozen=True)
@@ -30,11 +35,26 @@ class RawData:
     y: np.ndarray  # (n,) int64 for classification, float32 for regression
     task: str  # one of TASKS
     name: str
-    image: bool = False  # samples are images (C, H, W): augmentation applies
+    image: bool = False  # samples are images (C, H, W): augmentation applies (the same as kind = "image")
+    kind: str | None = None  # a DataKind; None: "image" when ``image``, else hpbench's default for the shape
+    x_val: np.ndarray | None = None  # a validation split the data came with (used as given)
+    y_val: np.ndarray | None = None
+    x_test: np.ndarray | None = None  # a test split the data came with (used as given)
+    y_test: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        kind = DataKind(self.kind) if self.kind is not None else (DataKind.IMAGE if self.image else default_kind(self.x.shape[1:]))
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "image", kind is DataKind.IMAGE)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(self.x.shape[1:])
+
+    @property
+    def given(self) -> tuple[str, ...]:
+        """The splits the data came with: "val", "test" (in that order)."""
+        return tuple(s for s in GIVEN_SPLITS if getattr(self, f"x_{s}") is not None)
 
     @property
     def n_outputs(self) -> int:
@@ -49,7 +69,8 @@ _DIGITS = {
 }
 
 
-@DATASETS.register("digits", params=_DIGITS, doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass", image=True)
+@DATASETS.register("digits", params=_DIGITS, doc="scikit-learn's 8x8 digits: 1797 images, 10 classes", task="multiclass", image=True,
+                   kind="image")
 def _digits(*, classes: tuple[int, ...] | list[int] | None = None, **_: Any) -> RawData:
     table = np.loadtxt(_bundled("digits.csv.gz"), delimiter=",", dtype=np.float32)  # 64 pixels, then the digit
     x = table[:, :-1].reshape(-1, 1, 8, 8)  # (n, 1, 8, 8)
@@ -85,22 +106,22 @@ def _bundled_table(filename: str, name: str, task: str) -> RawData:
     return RawData(x=table[:, :-1].astype(np.float32), y=y, task=task, name=name)
 
 
-@DATASETS.register("breast_cancer", doc="scikit-learn's Wisconsin breast cancer: 569 x 30, binary", task="binary")
+@DATASETS.register("breast_cancer", kind="tabular", doc="scikit-learn's Wisconsin breast cancer: 569 x 30, binary", task="binary")
 def _breast_cancer(**_: Any) -> RawData:
     return _bundled_table("breast_cancer.csv", "breast_cancer", "binary")
 
 
-@DATASETS.register("wine", doc="scikit-learn's wine: 178 x 13, 3 classes", task="multiclass")
+@DATASETS.register("wine", kind="tabular", doc="scikit-learn's wine: 178 x 13, 3 classes", task="multiclass")
 def _wine(**_: Any) -> RawData:
     return _bundled_table("wine_data.csv", "wine", "multiclass")
 
 
-@DATASETS.register("iris", doc="scikit-learn's iris: 150 x 4, 3 classes", task="multiclass")
+@DATASETS.register("iris", kind="tabular", doc="scikit-learn's iris: 150 x 4, 3 classes", task="multiclass")
 def _iris(**_: Any) -> RawData:
     return _bundled_table("iris.csv", "iris", "multiclass")
 
 
-@DATASETS.register("diabetes", doc="scikit-learn's diabetes: 442 x 10, regression", task="regression")
+@DATASETS.register("diabetes", kind="tabular", doc="scikit-learn's diabetes: 442 x 10, regression", task="regression")
 def _diabetes(**_: Any) -> RawData:
     x = np.loadtxt(_bundled("diabetes_data_raw.csv.gz"))
     y = np.loadtxt(_bundled("diabetes_target.csv.gz"))
@@ -117,7 +138,7 @@ _SEQ = {
 
 
 @DATASETS.register(
-    "adding", params=_SEQ, task="regression",
+    "adding", params=_SEQ, task="regression", kind="sequence",
     doc="the adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values of a sequence",
 )
 def _adding(*, seq_len: int = 50, n_samples: int = 4000, data_seed: int = 0, **_: Any) -> RawData:
@@ -134,11 +155,11 @@ def _adding(*, seq_len: int = 50, n_samples: int = 4000, data_seed: int = 0, **_
     markers[rows, first] = 1.0
     markers[rows, second] = 1.0
     y = (values * markers).sum(axis=1).astype(np.float32)
-    return RawData(x=np.stack([values, markers], axis=2), y=y, task="regression", name="adding")
+    return RawData(x=np.stack([values, markers], axis=2), y=y, task="regression", name="adding", kind="sequence")
 
 
 @DATASETS.register(
-    "temporal_order", params=_SEQ, task="multiclass",
+    "temporal_order", params=_SEQ, task="multiclass", kind="sequence",
     doc="the temporal-order problem (Hochreiter & Schmidhuber 1997): classify the order of two symbols in noise",
 )
 def _temporal_order(*, seq_len: int = 50, n_samples: int = 4000, data_seed: int = 0, **_: Any) -> RawData:
@@ -155,4 +176,54 @@ def _temporal_order(*, seq_len: int = 50, n_samples: int = 4000, data_seed: int 
     sym[rows, t1] = 4 + y // 2
     sym[rows, t2] = 4 + y % 2
     x = np.eye(6, dtype=np.float32)[sym]
-    return RawData(x=x, y=y.astype(np.int64), task="multiclass", name="temporal_order")
+    return RawData(x=x, y=y.astype(np.int64), task="multiclass", name="temporal_order", kind="sequence")
+
+
+_SIGNALS = {
+    "n_samples": Param(Int(min=10, max=10_000_000), 3000, "signals generated"),
+    "length": Param(Int(min=8, max=1_000_000), 128, "samples per signal (L)"),
+    "channels": Param(Int(min=1, max=64), 3, "channels per signal (C)"),
+    "n_classes": Param(Int(min=2, max=6), 6, "waveforms to tell apart (the first k of WAVEFORMS)"),
+    "noise": Param(Float(min=0.0), 0.6, "standard deviation of the Gaussian noise (the waveforms' amplitude is 0.5 to 1.5)"),
+    "data_seed": Param(Int(min=0), 0, "seed of the generator (the same data for every trial)"),
+}
+WAVEFORMS = ("sine", "square", "triangle", "sawtooth", "chirp", "damped")
+
+
+@DATASETS.register(
+    "signals", params=_SIGNALS, task="multiclass", kind="signal",
+    doc="generated 1-D signals (C, L): which waveform (sine, square, triangle, sawtooth, chirp, damped sine) under noise",
+)
+def _signals(*, n_samples: int = 3000, length: int = 128, channels: int = 3, n_classes: int = 6, noise: float = 0.6,
+             data_seed: int = 0, **_: Any) -> RawData:
+    """Each signal is one waveform, the class, at a random frequency (1.5 to 6 cycles per
+    window), amplitude (0.5 to 1.5) and offset; each channel sees it at its own random phase,
+    under its own Gaussian noise. The phase varies, so a model must recognise the shape wherever
+    it sits (what convolutions do); at the default noise the waveforms overlap visibly."""
+    rng = np.random.default_rng(data_seed)
+    y = rng.integers(0, n_classes, n_samples)
+    t = np.arange(length, dtype=np.float64) / length  # one window, [0, 1)
+    cycles = rng.uniform(1.5, 6.0, (n_samples, 1, 1))
+    phase = rng.uniform(0.0, 1.0, (n_samples, channels, 1))
+    amp = rng.uniform(0.5, 1.5, (n_samples, 1, 1))
+    u = (cycles * t[None, None, :] + phase) % 1.0  # position within the cycle, per channel
+    wave = np.empty((n_samples, channels, length))
+    for c, name in enumerate(WAVEFORMS[:n_classes]):
+        m = y == c
+        if not m.any():
+            continue
+        um, tm = u[m], t[None, None, :]
+        if name == "sine":
+            wave[m] = np.sin(2 * np.pi * um)
+        elif name == "square":
+            wave[m] = np.where(um < 0.5, 1.0, -1.0)
+        elif name == "triangle":
+            wave[m] = 4 * np.abs(um - 0.5) - 1
+        elif name == "sawtooth":
+            wave[m] = 2 * um - 1
+        elif name == "chirp":  # frequency rising over the window
+            wave[m] = np.sin(2 * np.pi * (phase[m] + cycles[m] * 0.5 * tm * (1 + 2 * tm)))
+        else:  # "damped": a sine decaying over the window
+            wave[m] = np.sin(2 * np.pi * um) * np.exp(-3.0 * tm)
+    x = amp * wave + rng.normal(0.0, noise, wave.shape) + rng.normal(0.0, 0.2, (n_samples, 1, 1))
+    return RawData(x=x.astype(np.float32), y=y.astype(np.int64), task="multiclass", name="signals", kind="signal")

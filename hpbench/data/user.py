@@ -1,6 +1,11 @@
-"""User data: a CSV/Parquet file with a named target column, or ``"package.module:load"``
-returning arrays/tensors ``(x, y)``, a dict ``{"x", "y"[, "task"]}``, a :class:`RawData` or
-a ``torch.utils.data.Dataset`` of ``(x, y)`` pairs.
+"""User data: a CSV/Parquet file with a named target column, NumPy arrays (``.npz``/``.npy``,
+:mod:`hpbench.data.arrays`), or ``"package.module:load"`` returning arrays/tensors ``(x, y)``, a
+dict ``{"x", "y"[, "task", "x_val", "y_val", "x_test", "y_test"]}``, a :class:`RawData` or a
+``torch.utils.data.Dataset`` of ``(x, y)`` pairs (small ones are stacked here; large ones and
+``IterableDataset`` s are streamed: :mod:`hpbench.data.stream`).
+
+Samples keep the shape they come in, or take the declared ``[data] shape``/``kind``
+(:func:`hpbench.data.kinds.resolve_layout`); a CSV/Parquet file's feature columns are flat.
 
 The task is inferred from the target unless given: labels (strings, booleans) are classes;
 whole numbers with two distinct values are binary, with up to ``MAX_CLASSES`` multiclass;
@@ -14,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hpbench.data.datasets import TASKS, RawData
-from hpbench.registry import import_object
+from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
+from hpbench.data.kinds import Layout, resolve_layout
 
 MAX_CLASSES = 20  # more distinct whole-number targets than this: regression (override with task)
 
@@ -35,18 +40,41 @@ def infer_task(y: np.ndarray) -> str:
     return "regression"
 
 
-def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bool = False) -> RawData:
-    """Arrays or tensors → :class:`RawData`, with the targets encoded for ``task``."""
-    x = _numpy(x).astype(np.float32)
-    y = _numpy(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
-        raise ValueError(f"{where}: needs x shaped (n, ...) and y shaped (n,), but got x {x.shape} and y {y.shape}")
-    if len(y) == 0:
-        raise ValueError(f"{where}: the data has no rows")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{where}: features must be finite numbers (no missing values), but some are NaN or inf")
+def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bool = False, kind: str | None = None,
+           shape: tuple[int, ...] | None = None, splits: dict[str, tuple[Any, Any]] | None = None) -> RawData:
+    """Arrays or tensors → :class:`RawData`, laid out by the declared ``shape``/``kind`` (or as
+    they come: :func:`hpbench.data.kinds.resolve_layout`), with the targets encoded for ``task``.
+    ``splits`` are the validation/test splits the data came with (``{"val": (x, y), ...}``); the
+    classes are numbered over every split together."""
+    parts = {"": (x, y), **{s: splits[s] for s in GIVEN_SPLITS if splits and s in splits}}
+    xs = {s: numpy_of(a).astype(np.float32) for s, (a, _) in parts.items()}
+    ys = {s: _flat_labels(numpy_of(b)) for s, (_, b) in parts.items()}
+    for s in parts:
+        label = f"x_{s} / y_{s}" if s else "x / y"
+        if xs[s].ndim < 2 or ys[s].ndim != 1 or len(xs[s]) != len(ys[s]):
+            raise ValueError(f"{where}: needs {label} shaped (n, ...) and (n,), but got {xs[s].shape} and {ys[s].shape}")
+        if len(ys[s]) == 0:
+            raise ValueError(f"{where}: {label}: the data has no rows")
+        if not np.all(np.isfinite(xs[s])):
+            raise ValueError(f"{where}: {label}: features must be finite numbers (no missing values), but some are NaN or inf")
+        if s and xs[s].shape[1:] != xs[""].shape[1:]:
+            raise ValueError(f"{where}: x_{s} must have samples shaped like x {xs[''].shape[1:]}, but has {xs[s].shape[1:]}")
+    y_all = np.concatenate(list(ys.values())) if len(ys) > 1 else ys[""]
+    task, y_all, _ = encode_targets(y_all, task=task, where=where)
+    ends = np.cumsum([len(v) for v in ys.values()])[:-1]
+    ys = dict(zip(ys, np.split(y_all, ends), strict=True))
+    try:
+        layout = resolve_layout(xs[""].shape[1:], shape=shape, kind=kind or ("image" if image else None))
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
+    xs = {s: apply_layout(a, layout) for s, a in xs.items()}
+    return RawData(x=xs[""], y=ys[""], task=task, name=name, kind=layout.kind, x_val=xs.get("val"), y_val=ys.get("val"),
+                   x_test=xs.get("test"), y_test=ys.get("test"))
+
+
+def encode_targets(y: np.ndarray, *, task: str | None, where: str) -> tuple[str, np.ndarray, np.ndarray | None]:
+    """(task, encoded targets, classes): the task as given or inferred (:func:`infer_task`);
+    regression targets as float32; class labels as 0..k-1 in sorted order of ``classes``."""
     if task is not None and task not in TASKS:
         raise ValueError(f"{where}: data.task must be one of {', '.join(TASKS)}, but got {task!r}")
     task = task or infer_task(y)
@@ -57,23 +85,37 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
             raise ValueError(f"{where}: task 'regression' needs a numeric target, but got values like {y[0]!r}") from None
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{where}: the target has missing or infinite values")
-    else:
-        classes, y = np.unique(y, return_inverse=True)
-        if task == "binary" and len(classes) != 2:
-            raise ValueError(f"{where}: task 'binary' needs exactly 2 target values, but got {len(classes)}")
-        y = y.astype(np.int64)
-    return RawData(x=x, y=y, task=task, name=name, image=image)
+        return task, y, None
+    classes, codes = np.unique(y, return_inverse=True)
+    if task == "binary" and len(classes) != 2:
+        raise ValueError(f"{where}: task 'binary' needs exactly 2 target values, but got {len(classes)}")
+    return task, codes.astype(np.int64).reshape(-1), classes
 
 
-def _numpy(a: Any) -> np.ndarray:
+def apply_layout(x: np.ndarray, layout: Layout) -> np.ndarray:
+    """Samples ``(n, *stored)`` in ``layout`` (reshaped, axes reordered; contiguous)."""
+    if layout.reshape is not None:
+        x = x.reshape(len(x), *layout.reshape)
+    if layout.order is not None:
+        x = np.ascontiguousarray(x.transpose(0, *(a + 1 for a in layout.order)))
+    return x
+
+
+def _flat_labels(y: np.ndarray) -> np.ndarray:
+    return y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+
+
+def numpy_of(a: Any) -> np.ndarray:
+    """An array of a numpy array, a torch tensor (to the CPU) or a list."""
     if hasattr(a, "detach"):  # a torch tensor
         return a.detach().cpu().numpy()
     return np.asarray(a)
 
 
-def load_file(path: str, *, target: str, task: str | None = None) -> RawData:
+def load_file(path: str, *, target: str, task: str | None = None, shape: tuple[int, ...] | None = None, kind: str | None = None) -> RawData:
     """A CSV or Parquet table: ``target`` is the label column, every other column a feature
-    (non-numeric feature columns are one-hot encoded)."""
+    (non-numeric feature columns are one-hot encoded; with a declared ``shape`` every feature
+    column must be numeric, in the order the shape reads them: row-major)."""
     import pandas as pd
 
     p = Path(path)
@@ -89,30 +131,10 @@ def load_file(path: str, *, target: str, task: str | None = None) -> RawData:
     missing = [str(c) for c in feats.columns if feats[c].isna().any()]
     if missing:
         raise ValueError(f"{path}: feature columns must have no missing values, but {', '.join(missing)} do")
+    text = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
+    if shape is not None and text:
+        raise ValueError(f"{path}: data.shape: needs numeric feature columns (read as one sample of that shape), but {', '.join(text[:3])} are not")
     feats = pd.get_dummies(feats, dtype=np.float32)
     if df[target].isna().any():
         raise ValueError(f"{path}: data.target: column {target!r} has missing values")
-    return as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=p.stem, where=str(path))
-
-
-def load_callable(spec: str, options: dict[str, Any]) -> RawData:
-    """``"package.module:load"`` called with the dataset options (``task`` and ``image`` are
-    hpbench's own and not passed on)."""
-    opts = dict(options)
-    task = opts.pop("task", None)
-    image = bool(opts.pop("image", False))
-    out = import_object(spec)(**opts)
-    if isinstance(out, RawData):
-        return out
-    if isinstance(out, dict):
-        if "x" not in out or "y" not in out:
-            raise ValueError(f"{spec}: a returned dict needs keys 'x' and 'y', but got {sorted(out)}")
-        return as_raw(out["x"], out["y"], task=out.get("task", task), name=spec, where=spec, image=bool(out.get("image", image)))
-    if isinstance(out, tuple) and len(out) == 2:
-        return as_raw(out[0], out[1], task=task, name=spec, where=spec, image=image)
-    if hasattr(out, "__getitem__") and hasattr(out, "__len__"):  # a map-style torch Dataset
-        pairs = [out[i] for i in range(len(out))]
-        xs = np.stack([_numpy(p[0]) for p in pairs])
-        ys = np.stack([_numpy(p[1]).reshape(()) for p in pairs])
-        return as_raw(xs, ys, task=task, name=spec, where=spec, image=image)
-    raise ValueError(f"{spec}: must return (x, y), a dict with 'x' and 'y', or a torch Dataset, but got {type(out).__name__}")
+    return as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=p.stem, where=str(path), shape=shape, kind=kind)

@@ -66,14 +66,14 @@ class Replay:
     device: str | None = None  # another device than the search's ([train] devices)
 
 
-def study_data(study: Study) -> tuple[Any, Any]:
-    """The study's data prepared in the driver (key, splits), for :func:`run_trial`'s ``data``."""
-    from hpbench.data.prepare import data_key, prepare
+def study_data(study: Study) -> tuple[Any, Any] | None:
+    """The study's data prepared in the driver (key, splits), for :func:`run_trial`'s ``data``;
+    None for streamed data, which the driver never loads (each trial streams its own)."""
+    from hpbench.data.prepare import config_kwargs, data_key, prepare_in_memory
 
-    d = trial_config(study, {}).data
-    kw: dict[str, Any] = dict(dataset=d.dataset, options=dict(d.options), val_fraction=d.val_fraction, test_fraction=d.test_fraction,
-                              preprocess=d.preprocess, seed=study.settings.seed)
-    return data_key(**kw), prepare(**kw)
+    kw = config_kwargs(trial_config(study, {}).data, study.settings.seed)
+    splits = prepare_in_memory(**kw)
+    return (data_key(**kw), splits) if splits is not None else None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,14 +1,18 @@
 """Model families: one module per family, registered by name.
 
-A family builder has the signature ``build(*, input_shape, n_outputs, params) -> nn.Module``
-where ``params`` holds the family's validated parameters (defaults filled in). A user model is
-``family = "package.module:build"`` with the same signature.
+A family builder has the signature ``build(*, input_shape, n_outputs, params, kind) -> nn.Module``
+where ``params`` holds the family's validated parameters (defaults filled in) and ``kind`` the
+data's :class:`~hpbench.data.kinds.DataKind` (``input_shape`` is in that kind's layout). Each
+family registers the kinds it reads (``reads``). A user model is ``family = "package.module:build"``
+with the same signature (``kind`` is passed when the builder accepts it).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from hpbench.data.kinds import KINDS, DataKind, default_kind
 from hpbench.registry import Param, Registry, import_object
 from hpbench.rules import Bool, Float, Int, OneOf
 
@@ -26,7 +30,7 @@ _CNN = {
     "conv_depth": Param(Int(min=1, max=8), 2, "conv blocks"),
     "channels": Param(Int(min=1, max=4096), 16, "channels of the first block (doubling per block)"),
     "kernel": Param(Int(min=1, max=15), 3, "convolution kernel size"),
-    "pool": Param(OneOf(("max", "avg", "none"), "pooling"), "max", "2x2 pooling after each conv block"),
+    "pool": Param(OneOf(("max", "avg", "none"), "pooling"), "max", "pooling by 2 after each conv block (2x2 on images)"),
     "batch_norm": Param(Bool(), True, "batch normalization in each conv block"),
     "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu", "nonlinearity after each hidden layer"),
     "width": Param(Int(min=1, max=65536), 64, "units of the dense head"),
@@ -53,14 +57,19 @@ _TRANSFORMER = {
 }
 
 
-@FAMILIES.register("mlp", params=_MLP, doc="fully connected network")
+ALL_KINDS = KINDS
+SEQUENCE_READERS = KINDS  # recurrent families and the transformer read every kind as a sequence (L, C)
+
+
+@FAMILIES.register("mlp", params=_MLP, doc="fully connected network (any kind, flattened)", reads=ALL_KINDS)
 def _mlp(**kw: Any) -> Any:
     from hpbench.models.mlp import build
 
     return build(**kw)
 
 
-@FAMILIES.register("cnn", params=_CNN, doc="conv blocks + dense head, for image data")
+@FAMILIES.register("cnn", params=_CNN, doc="conv blocks + dense head: 2-D on images, 1-D on signals and sequences",
+                   reads=(DataKind.SIGNAL.value, DataKind.SEQUENCE.value, DataKind.IMAGE.value))
 def _cnn(**kw: Any) -> Any:
     from hpbench.models.cnn import build
 
@@ -79,16 +88,19 @@ def _recurrent(cell: str) -> Any:
 # The activation each family's weights feed (kaiming's gain follows it); "activation" in the
 # params, when the family has one, overrides it.
 FAMILIES.register("rnn", params={**_RNN, "nonlinearity": Param(OneOf(("tanh", "relu"), "nonlinearity"), "tanh", "the recurrent nonlinearity")},
-                  doc="Elman RNN, sequence -> label", activation="tanh")(_recurrent("rnn"))
-FAMILIES.register("lstm", params=_RNN, doc="LSTM, sequence -> label", activation="tanh")(_recurrent("lstm"))
-FAMILIES.register("gru", params=_RNN, doc="GRU, sequence -> label", activation="tanh")(_recurrent("gru"))
+                  doc="Elman RNN, sequence -> label", activation="tanh", reads=SEQUENCE_READERS)(_recurrent("rnn"))
+FAMILIES.register("lstm", params=_RNN, doc="LSTM, sequence -> label", activation="tanh", reads=SEQUENCE_READERS)(_recurrent("lstm"))
+FAMILIES.register("gru", params=_RNN, doc="GRU, sequence -> label", activation="tanh", reads=SEQUENCE_READERS)(_recurrent("gru"))
 
 
-@FAMILIES.register("transformer", params=_TRANSFORMER, doc="transformer encoder, sequence -> label (mean-pooled)")
+@FAMILIES.register("transformer", params=_TRANSFORMER, doc="transformer encoder, sequence -> label (mean-pooled)", reads=SEQUENCE_READERS)
 def _transformer(**kw: Any) -> Any:
     from hpbench.models.transformer import build
 
     return build(**kw)
+
+
+BUILTIN = ("mlp", "cnn", "rnn", "lstm", "gru", "transformer")
 
 
 def family_activation(family: str, params: dict[str, Any]) -> str:
@@ -109,11 +121,35 @@ def family_params(family: str) -> dict[str, Param] | None:
     return None
 
 
-def build_model(family: str, *, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> Any:
-    """Build the ``nn.Module`` of a family (registered name or ``"package.module:build"``)."""
+def family_reads(family: str) -> tuple[str, ...] | None:
+    """The data kinds a registered family reads; ``None`` for a user family (its own business)."""
+    if family in FAMILIES:
+        return tuple(FAMILIES.get(family).meta.get("reads", KINDS))
+    return None
+
+
+def build_model(family: str, *, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any], kind: str | None = None) -> Any:
+    """Build the ``nn.Module`` of a family (registered name or ``"package.module:build"``) for
+    samples of ``input_shape`` of ``kind`` (by default the kind the shape's length implies:
+    :func:`hpbench.data.kinds.default_kind`)."""
+    dk = DataKind(kind) if kind is not None else None
+    fn: Any
+    kw: dict[str, Any]
     if family in FAMILIES:
         entry = FAMILIES.get(family)
         full = {**entry.defaults(), **{k: v for k, v in params.items() if k in entry.params}}
-        return entry.build(input_shape=tuple(input_shape), n_outputs=n_outputs, params=full)
-    fn = import_object(family)
-    return fn(input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(params))
+        fn, kw = entry.build, dict(input_shape=tuple(input_shape), n_outputs=n_outputs, params=full)
+    else:
+        fn, kw = import_object(family), dict(input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(params))
+    if _accepts_kind(fn):  # hpbench's own families read None as their default layout; others get one
+        kw["kind"] = dk if dk is not None or family in BUILTIN else default_kind(input_shape)
+    return fn(**kw)
+
+
+def _accepts_kind(fn: Any) -> bool:
+    """Whether a builder takes ``kind`` (user and plugin builders written before kinds existed do not)."""
+    try:
+        ps = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "kind" or p.kind is inspect.Parameter.VAR_KEYWORD for p in ps)

@@ -15,7 +15,8 @@ from torch import nn
 from hpbench.models.layers import activation
 
 
-def build(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+def build(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any], kind: Any = None) -> nn.Module:
+    """Any kind of sample, flattened (``kind`` does not change what an MLP reads)."""
     layers: list[nn.Module] = [nn.Flatten()]
     width_in = math.prod(input_shape)
     for _ in range(params["depth"]):

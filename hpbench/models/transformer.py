@@ -1,7 +1,8 @@
 """Transformer encoder for sequences shaped (time, features): a linear embedding to
 ``d_model``, a positional encoding (sinusoidal, learned or none), ``layers`` encoder layers
 (``heads`` attention heads, ``ff_width`` feed-forward units), mean pooling over time, a
-linear head. Non-sequence inputs are read as sequences as the recurrent families read them.
+linear head. Every kind is read as a sequence as the recurrent families read it (a signal
+(C, L) as L steps of C channels).
 """
 
 from __future__ import annotations
@@ -12,22 +13,23 @@ from typing import Any
 import torch
 from torch import nn
 
+from hpbench.data.kinds import DataKind
 from hpbench.models.layers import activation
 from hpbench.models.recurrent import sequence_shape
 
 
-def build(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+def build(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any], kind: DataKind | None = None) -> nn.Module:
     d_model, heads = params["d_model"], params["heads"]
     if d_model % heads:
         raise ValueError(f"model.heads: must divide model.d_model, but got d_model={d_model}, heads={heads}")
-    steps, features = sequence_shape(input_shape)
+    steps, features, transpose = sequence_shape(input_shape, kind)
     act = params["activation"]
     layer = nn.TransformerEncoderLayer(
         d_model, heads, dim_feedforward=params["ff_width"], dropout=params["dropout"],
         activation=act if act in ("relu", "gelu") else activation(act), batch_first=True,
     )
     encoder = nn.TransformerEncoder(layer, params["layers"], enable_nested_tensor=False)
-    return _Encoder(encoder, (steps, features), d_model, n_outputs, params["positional"])
+    return _Encoder(encoder, (steps, features), d_model, n_outputs, params["positional"], transpose=transpose)
 
 
 def sinusoidal(steps: int, d_model: int) -> torch.Tensor:
@@ -41,9 +43,12 @@ def sinusoidal(steps: int, d_model: int) -> torch.Tensor:
 
 
 class _Encoder(nn.Module):
-    def __init__(self, encoder: nn.TransformerEncoder, shape: tuple[int, int], d_model: int, n_outputs: int, positional: str) -> None:
+    def __init__(self, encoder: nn.TransformerEncoder, shape: tuple[int, int], d_model: int, n_outputs: int, positional: str, *,
+                 transpose: bool = False) -> None:
         super().__init__()
-        self.shape = shape
+        self.shape = shape  # (steps, features) the encoder reads
+        self.stored = (shape[1], shape[0]) if transpose else shape  # a sample as stored ((C, L) for a signal)
+        self.transpose = transpose
         self.embed = nn.Linear(shape[1], d_model)
         self.encoder = encoder
         self.head = nn.Linear(d_model, n_outputs)
@@ -57,7 +62,8 @@ class _Encoder(nn.Module):
             self.pos = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.embed(x.reshape(x.shape[0], *self.shape))
+        x = x.reshape(x.shape[0], *self.stored)
+        h = self.embed(x.transpose(1, 2) if self.transpose else x)
         if self.pos is not None:
             h = h + self.pos
         return self.head(self.encoder(h).mean(dim=1))

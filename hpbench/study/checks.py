@@ -13,7 +13,7 @@ from typing import Any
 
 from hpbench.data.datasets import DATASETS
 from hpbench.errors import shown
-from hpbench.models import FAMILIES
+from hpbench.models import FAMILIES, family_reads
 from hpbench.space.space import SearchSpace
 from hpbench.study.reader import Reader
 from hpbench.study.schema import Resources
@@ -145,9 +145,12 @@ def early_stopping_monitor(r: Reader, train: Mapping[str, Any], *, metrics: tupl
             raise r.fail("train.early_stopping.mode", str(err).split(": ", 1)[1], es["monitor"]) from None
 
 
-def augment_needs_images(r: Reader, data: Mapping[str, Any]) -> None:
-    """``preprocess = ["augment"]`` (random shift, flip, noise) applies to a built-in image dataset only."""
+def augment_needs_images(r: Reader, data: Mapping[str, Any], kind: str | None = None) -> None:
+    """``preprocess = ["augment"]`` (random shift, flip, noise) applies to image data only (a
+    built-in image dataset, or data whose kind is known to be ``image`` before loading)."""
     dataset = data["dataset"]
+    if "augment" in data["preprocess"] and kind is not None and kind != "image":
+        raise r.fail("data.preprocess", f"'augment' (random shift, flip, noise) applies to image data only, but the data is {kind}", dataset)
     if "augment" in data["preprocess"] and dataset in DATASETS and not DATASETS.get(dataset).meta.get("image"):
         raise r.fail(
             "data.preprocess",
@@ -155,6 +158,22 @@ def augment_needs_images(r: Reader, data: Mapping[str, Any]) -> None:
             dataset,
             hint="image datasets: " + ", ".join(n for n in DATASETS if DATASETS.get(n).meta.get("image")),
         )
+
+
+def family_reads_kind(r: Reader, model: Mapping[str, Any], space: SearchSpace, kind: str | None) -> None:
+    """Every family the study may build (fixed or searched) reads the data's kind (when the kind
+    is known before loading): a CNN convolves images, signals and sequences, not tables."""
+    if kind is None:
+        return
+    searched = next((d for d in space if d.path == "model.family"), None)
+    families = [model["family"]] if "family" in model else []
+    values = searched.dist.grid_values() if searched is not None else None
+    for family in [*families, *(values or ())]:
+        reads = family_reads(str(family))
+        if reads is not None and kind not in reads:
+            key = f"space.{searched.key}" if searched is not None and family not in families else "model.family"
+            raise r.fail(key, f"model family {family!r} reads {', '.join(reads)} data, but the data is {kind}"
+                         + (" (declare [data] kind and shape if its columns are a signal or an image)" if kind == "tabular" else ""), family)
 
 
 def heads_divide_d_model(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> None:

@@ -6,6 +6,7 @@ parameters of the chosen family / optimizer / dataset; those come from the regis
 
 from __future__ import annotations
 
+from hpbench.data.kinds import KINDS
 from hpbench.registry import Param, Registered
 from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
 from hpbench.strategies import SCHEDULERS, SEARCHERS
@@ -34,10 +35,15 @@ STUDY = {
 }
 
 DATA = {
-    "dataset": Param(Str(), doc="a built-in dataset (see Datasets), a .csv/.parquet file or 'package.module:load' (required)"),
+    "dataset": Param(Str(), doc="a built-in dataset (see Datasets), a .csv/.parquet/.npz/.npy file or 'package.module:load' (required; .npy inputs may be named by x instead)"),
     "val_fraction": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.2, "share of the samples held out for validation (stratified for classification)"),
     "test_fraction": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "share held out as a test split, evaluated once for the best configurations"),
     "preprocess": Param(ListOf(OneOf(PREPROCESS, "preprocessing step")), (), "steps fitted on the training split: standardize, minmax, augment (images)"),
+    "shape": Param(ListOf(Int(min=1), min_len=1, max_len=3), doc="each sample's shape in its kind's layout: [L] or [C, L] (signal), [L, C] (sequence), [C, H, W] (image); reshapes flat feature columns"),
+    "kind": Param(OneOf(KINDS, "data kind"), doc="how models read a sample: tabular, signal (C, L), sequence (L, C), image (C, H, W); inferred when left out"),
+    "stream": Param(Either((Bool(), Literal("auto")), 'true, false or "auto"'), "auto",
+                    "read batches from where the data is (.npy files, user datasets) instead of loading it; auto: when larger than 256 MiB"),
+    "num_workers": Param(Int(min=0, max=256), 0, "DataLoader worker processes reading streamed data (0: the trial's own process)"),
 }
 
 MODEL = {

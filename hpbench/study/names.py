@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX
 from hpbench.data.datasets import DATASETS, TASKS
-from hpbench.data.prepare import FILE_SUFFIXES
+from hpbench.data.sources import FILE_SUFFIXES
 from hpbench.models import FAMILIES, family_params
 from hpbench.registry import Param, Registered
 from hpbench.rules import OneOf, Rule, Str
@@ -21,7 +22,8 @@ from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
 from hpbench.train.schedules import SCHEDULES
 
-DATASET = Registered(DATASETS, imports=True, suffixes=FILE_SUFFIXES, also="; or a .csv/.parquet file, or 'package.module:load'")
+DATASET = Registered(DATASETS, imports=True, suffixes=(*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX),
+                     also="; or a .csv/.parquet/.npz/.npy file, or 'package.module:load'")
 FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
 OPTIMIZER = Registered(OPTIMIZERS)
 INIT = Registered(INITIALIZERS)
@@ -36,14 +38,29 @@ FILE_PARAMS = {
     "target": Param(Str(), doc="a data file's target column (required for a data file)"),
     "task": Param(OneOf(TASKS, "task"), doc="a data file's task; default: inferred from the target column"),
 }
+NPZ_PARAMS = {"task": Param(OneOf(TASKS, "task"), doc="the task of NumPy data; default: inferred from y")}
+# .npy files: the inputs (``x``: the dataset itself), their labels and the splits given with them
+NPY_PARAMS = {
+    **NPZ_PARAMS,
+    "x": Param(Str(), doc="the .npy file of the inputs, shaped (n, ...) (instead of data.dataset)"),
+    "y": Param(Str(), doc="the .npy file of the labels, shaped (n,) (required with .npy inputs)"),
+    **{f"{v}_{s}": Param(Str(), doc=f"the .npy file of the {s} split's {'inputs' if v == 'x' else 'labels'}, used as given")
+       for s in ("val", "test") for v in ("x", "y")},
+}
+USER_PARAMS = {"task": Param(OneOf(TASKS, "task"), doc="the task of a user loader's data; default: inferred from its labels")}
 
 
 def dataset_params(reader: Reader, dataset: str) -> dict[str, Param]:
-    """The [data] keys a dataset accepts besides the common ones (a data file: its target and task)."""
+    """The [data] keys a dataset accepts besides the common ones (a data file: its target and task;
+    NumPy files: the task, and the other .npy files)."""
     if dataset.endswith(FILE_SUFFIXES):
         return dict(FILE_PARAMS)
+    if dataset.endswith(NPZ_SUFFIX):
+        return dict(NPZ_PARAMS)
+    if dataset.endswith(NPY_SUFFIX):
+        return dict(NPY_PARAMS)
     name = reader.check("data.dataset", DATASET, dataset)
-    return DATASETS.get(name).params if name in DATASETS else {}
+    return DATASETS.get(name).params if name in DATASETS else dict(USER_PARAMS)
 
 
 def families_named(r: Reader) -> list[str]:

@@ -18,7 +18,7 @@ from hpbench.errors import StudyError, did_you_mean
 from hpbench.space.parse import parse_space
 from hpbench.space.points import parse_points
 from hpbench.space.space import SearchSpace
-from hpbench.study import checks, sections
+from hpbench.study import checks, data_files, sections
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.metrics import TASK_METRICS, reported, task_of
@@ -83,8 +83,12 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.schedule_monitor, r, lr_schedule, metrics=metrics)
     if lr_schedule is not None and train is not None and space is not None:
         r.attempt(checks.warmup_ends_before_the_last_epoch, r, lr_schedule, train, space)
+    layout = r.attempt(data_files.layout, r, data)[1] if data is not None else None
+    kind = layout.kind.value if layout is not None else None
     if data is not None:
-        r.attempt(checks.augment_needs_images, r, data)
+        r.attempt(checks.augment_needs_images, r, data, kind)
+    if model is not None and space is not None:
+        r.attempt(checks.family_reads_kind, r, model, space, kind)
     if model is not None and space is not None:
         r.attempt(checks.heads_divide_d_model, r, model, space)
     if study is not None and space is not None:

@@ -50,7 +50,11 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             val_fraction=data["val_fraction"],
             test_fraction=data["test_fraction"],
             preprocess=tuple(data["preprocess"]),
-            options={k: v for k, v in data.items() if k not in K.DATA},
+            options={k: v for k, v in data.items() if k not in K.DATA and k != "x"},  # x: the dataset itself (.npy inputs)
+            shape=tuple(data["shape"]) if data.get("shape") is not None else None,
+            kind=data.get("kind"),
+            stream=data.get("stream", "auto"),
+            num_workers=int(data.get("num_workers", 0)),
         ),
         model=ModelConfig(family=model["family"], params={k: v for k, v in model.items() if k not in K.MODEL},
                           init_from=model.get("init_from"), freeze=model.get("freeze")),

@@ -6,15 +6,15 @@ rules inside its section; rules across sections are in :mod:`hpbench.study.check
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+from hpbench.data import arrays
 from hpbench.data.datasets import DATASETS
-from hpbench.data.prepare import FILE_SUFFIXES
+from hpbench.data.sources import FILE_SUFFIXES
 from hpbench.errors import did_you_mean
 from hpbench.models import FAMILIES
 from hpbench.registry import is_import_spec
-from hpbench.study import checks
+from hpbench.study import checks, data_files
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
@@ -32,25 +32,29 @@ def study_table(r: Reader, *, default_name: str) -> dict[str, Any]:
 
 
 def data_table(r: Reader) -> dict[str, Any]:
-    """[data]: a built-in dataset (with its own options), a data file or a user loader."""
-    table = r.section("data")
+    """[data]: a built-in dataset (with its own options), a data file (CSV/Parquet with a target
+    column; NumPy ``.npz``, or ``.npy`` files named by ``x`` and ``y``) or a user loader. Data
+    files must exist, and their headers must fit the declared ``shape`` and ``kind``
+    (:mod:`hpbench.study.data_files`: headers only, no data read)."""
+    table = dict(r.section("data"))
+    if "dataset" not in table and "x" in table:  # .npy files named by x / y
+        table["dataset"] = table["x"]
     if "dataset" not in table:
         raise r.fail(
-            "data.dataset", "is required (a built-in name, a .csv/.parquet file or 'package.module:load')", hint=did_you_mean("", DATASETS)
+            "data.dataset", "is required (a built-in name, a .csv/.parquet/.npz file, x = \"inputs.npy\", or 'package.module:load')",
+            hint=did_you_mean("", DATASETS),
         )
     dataset = r.check("data.dataset", K.DATA["dataset"].rule, table["dataset"])
     extra = N.dataset_params(r, dataset)
     data = r.fields("data", table, K.DATA, extra=extra, open_=is_import_spec(dataset))
     checks.split_fractions(r, data)
-    if dataset.endswith(FILE_SUFFIXES):
-        path = Path(dataset)
-        if not path.is_absolute() and not path.exists() and (r.base_dir / path).exists():
-            path = r.base_dir / path
-        if not path.exists():
-            raise r.fail("data.dataset", "data file must exist", dataset)
-        data["dataset"] = str(path)
-        if "target" not in data:
-            raise r.fail("data.target", "is required for a data file (the name of the target column)")
+    if "x" in data and data["x"] != dataset:
+        raise r.fail("data.x", "names the inputs, as data.dataset does: give one of them", data["x"])
+    if dataset.endswith(FILE_SUFFIXES) or arrays.is_numpy_dataset(dataset):
+        data_files.resolve_paths(r, data)
+    if dataset.endswith(FILE_SUFFIXES) and "target" not in data:
+        raise r.fail("data.target", "is required for a data file (the name of the target column)")
+    data_files.check_layout(r, data, table)
     return data
 
 

@@ -1,7 +1,14 @@
-"""What a trial trains: its device, its data as tensors on that device and its initialized model."""
+"""What a trial trains: its device, its data on that device and its initialized model.
+
+Data in memory is moved to the trial's device once and batched there (indexing a tensor on
+the device: no host round trip per batch). Streamed data comes through DataLoaders
+(:class:`hpbench.data.loader.StreamLoaders`), each batch moved to the device as it arrives.
+:class:`Prepared` gives the trainer the same batches either way.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,9 +16,12 @@ import torch
 
 from hpbench.config import TrialConfig
 from hpbench.data.augment import Augment
-from hpbench.data.prepare import Splits, prepare
+from hpbench.data.prepare import Splits, StreamSplits, prepare_config
 from hpbench.models import build_model, family_activation
 from hpbench.train.initializers import initialize
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+EVAL_CHUNK = 8192  # rows per forward pass of an evaluation (hpbench.cost.annotate predicts the same chunks)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -21,29 +31,78 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def shuffled(x: torch.Tensor, y: torch.Tensor, *, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+    """The batches of one epoch over tensors on the device: an order drawn from ``generator``
+    (the whole set as one batch, unshuffled, when ``batch_size >= len(x)``)."""
+    n = len(x)
+    if batch_size >= n:
+        yield x, y
+        return
+    perm = torch.randperm(n, generator=generator).to(x.device)
+    for i in range(0, n, batch_size):
+        idx = perm[i : i + batch_size]
+        yield x[idx], y[idx]
+
+
+def chunks(x: torch.Tensor, y: torch.Tensor, *, chunk: int = EVAL_CHUNK) -> Iterator[Batch]:
+    """``(x, y)`` in row order, ``chunk`` rows at a time."""
+    for i in range(0, len(x), chunk):
+        yield x[i : i + chunk], y[i : i + chunk]
+
+
 @dataclass
 class Prepared:
-    """A trial's data as tensors on its device."""
+    """A trial's data: tensors on its device (data in memory) or its DataLoaders (``stream``)."""
 
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    splits: Splits
+    x_train: torch.Tensor | None
+    y_train: torch.Tensor | None
+    x_val: torch.Tensor | None
+    y_val: torch.Tensor | None
+    splits: Splits | StreamSplits
     x_test: torch.Tensor | None = None
     y_test: torch.Tensor | None = None
     augment: Augment | None = None  # applied to training batches only
+    stream: Any = None  # hpbench.data.loader.StreamLoaders of streamed data
+
+    @property
+    def n_train(self) -> int:
+        return self.stream.n_train if self.stream is not None else len(self.x_train)  # type: ignore[arg-type]
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        if self.stream is not None:
+            return self.stream.train_batches(batch_size, generator)  # type: ignore[no-any-return]
+        assert self.x_train is not None and self.y_train is not None  # internal: data in memory has its tensors
+        return shuffled(self.x_train, self.y_train, batch_size=batch_size, generator=generator)
+
+    def has(self, split: str) -> bool:
+        if self.stream is not None:
+            return self.stream.has(split)  # type: ignore[no-any-return]
+        return getattr(self, f"x_{split}") is not None
+
+    def eval_batches(self, split: str) -> Iterator[Batch]:
+        """The ``split``'s (``"val"``, ``"test"``) batches in row order."""
+        if self.stream is not None:
+            return self.stream.eval_batches(split)  # type: ignore[no-any-return]
+        x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+        if x is None or y is None:
+            raise ValueError(f"the data has no {split} split")
+        return chunks(x, y)
 
 
 def load_data(cfg: TrialConfig, device: torch.device) -> Prepared:
     d = cfg.data
-    s = prepare(dataset=d.dataset, options=dict(d.options), val_fraction=d.val_fraction, test_fraction=d.test_fraction, preprocess=d.preprocess, seed=cfg.seed)
-    ydtype = torch.float32 if s.task == "regression" else torch.int64
+    s = prepare_config(d, seed=cfg.seed)
     augment = None
     if "augment" in d.preprocess:
         if not s.image:
             raise ValueError(f"data.preprocess: 'augment' applies to image data only, but dataset {d.dataset!r} is not images")
         augment = Augment()
+    if isinstance(s, StreamSplits):
+        from hpbench.data.loader import StreamLoaders
+
+        loaders = StreamLoaders(s, device=device, num_workers=d.num_workers, seed=cfg.seed, fractions=(d.val_fraction, d.test_fraction))
+        return Prepared(None, None, None, None, s, augment=augment, stream=loaders)
+    ydtype = torch.float32 if s.task == "regression" else torch.int64
 
     def t(a: Any, dtype: torch.dtype) -> torch.Tensor:
         return torch.as_tensor(a, dtype=dtype).to(device)
@@ -55,10 +114,10 @@ def load_data(cfg: TrialConfig, device: torch.device) -> Prepared:
     )
 
 
-def build(cfg: TrialConfig, splits: Splits, device: torch.device) -> torch.nn.Module:
+def build(cfg: TrialConfig, splits: Splits | StreamSplits, device: torch.device) -> torch.nn.Module:
     """The trial's model, initialized (seeded by the trial's seed) and on ``device``."""
     torch.manual_seed(cfg.seed)
     params = dict(cfg.model.params)
-    model = build_model(cfg.model.family, input_shape=splits.input_shape, n_outputs=splits.n_outputs, params=params)
+    model = build_model(cfg.model.family, input_shape=splits.input_shape, n_outputs=splits.n_outputs, params=params, kind=splits.kind)
     initialize(model, cfg.train.init, activation=family_activation(cfg.model.family, params), params=dict(cfg.train.init_params))
     return model.to(device)

@@ -38,8 +38,8 @@ from hpbench.train.calibration import calibrate
 from hpbench.train.clipping import GradClip
 from hpbench.train.distill import Distillation, load_teacher
 from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
-from hpbench.train.epoch import train_epoch
-from hpbench.train.evaluate import evaluate, evaluate_test, logits
+from hpbench.train.epoch import train_batches
+from hpbench.train.evaluate import evaluate, evaluate_batches, evaluate_test, logits_batches
 from hpbench.train.optimizers import build_optimizer
 from hpbench.train.precision import MixedPrecision
 from hpbench.train.schedules import Horizon, LRSchedule, build_schedule
@@ -83,7 +83,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     distill = _distillation(cfg, data, device)
     es = _early_stopping(cfg.train.early_stopping)
     precision = MixedPrecision.of(cfg.train.precision, device)
-    n = len(data.x_train)
+    n = data.n_train
     bs = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
     schedule = _schedule(cfg, opt, steps_per_epoch=math.ceil(n / bs))
     clip = GradClip.of(trainable, norm=cfg.train.clip_norm, value=cfg.train.clip_value)
@@ -101,9 +101,9 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     for epoch in range(start_epoch, cfg.train.max_epochs):
         e0 = time.perf_counter()
         lr = schedule.lr  # the epoch's learning rate (at its first step, for a per-step schedule)
-        train_loss = train_epoch(model, opt, x=data.x_train, y=data.y_train, batch_size=bs, loss_fn=train_loss_fn, generator=gen,
-                                 precision=precision, augment=augment, distill=distill, clip=clip, after_step=schedule.after_step)
-        val = evaluate(model, data.x_val, data.y_val, task, loss_fn)
+        train_loss = train_batches(model, opt, batches=data.train_batches(bs, gen), loss_fn=train_loss_fn, precision=precision,
+                                   augment=augment, distill=distill, clip=clip, after_step=schedule.after_step)
+        val = evaluate_batches(model, data.eval_batches("val"), task, loss_fn)
         row: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}, "learning_rate": lr}
         schedule.after_epoch(row)
         row["epoch_s"] = time.perf_counter() - e0
@@ -183,7 +183,7 @@ def _calibrate(cfg: TrialConfig, model: torch.nn.Module, data: Prepared, *, dive
     """Temperature scaling of the final model on the validation split (``[train] calibration``)."""
     if cfg.train.calibration != "temperature" or diverged:
         return {}
-    return calibrate(logits(model, data.x_val), data.y_val)
+    return calibrate(*logits_batches(model, data.eval_batches("val")))
 
 
 def _final_fields(reason: StopReason, best_epoch: int, es: EarlyStopping | None) -> dict[str, Any]:

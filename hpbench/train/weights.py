@@ -2,7 +2,7 @@
 
 A weights file is ``torch.save`` of a :class:`WeightsRecord` (a plain ``dict`` on disk): the
 final (restored-best) model's ``state_dict`` on the CPU plus what rebuilds the model
-(``family``, ``params``, ``input_shape``, ``n_outputs``), the ``task`` and the fitted
+(``family``, ``params``, ``input_shape``, ``n_outputs``, the data's ``kind``), the ``task`` and the fitted
 ``temperature`` (``None`` without temperature scaling).
 
 The trainer builds the record (:func:`record`) into its final state; the dispatcher writes it
@@ -30,7 +30,8 @@ from typing import IO, Any, NotRequired, TypedDict
 import torch
 
 from hpbench.config import TrialConfig
-from hpbench.data.prepare import Splits
+from hpbench.data.kinds import KINDS
+from hpbench.data.prepare import Splits, StreamSplits
 from hpbench.models import FAMILIES, build_model
 from hpbench.registry import is_import_spec
 from hpbench.results.weights import WeightsFileError, check_weights_file
@@ -45,13 +46,15 @@ class WeightsRecord(TypedDict):
     n_outputs: int
     task: str
     temperature: NotRequired[float | None]
+    kind: NotRequired[str]  # the data's kind (absent from files written before kinds: the shape's default)
 
 
-def record(cfg: TrialConfig, splits: Splits, model: torch.nn.Module, *, temperature: float | None) -> WeightsRecord:
+def record(cfg: TrialConfig, splits: Splits | StreamSplits, model: torch.nn.Module, *, temperature: float | None) -> WeightsRecord:
     """What a saved weights file holds: the weights (copied to the CPU) and what rebuilds the model."""
     return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
             "family": cfg.model.family, "params": dict(cfg.model.params), "input_shape": tuple(splits.input_shape),
-            "n_outputs": int(splits.n_outputs), "task": splits.task, "temperature": temperature}
+            "n_outputs": int(splits.n_outputs), "task": splits.task, "temperature": temperature,
+            "kind": str(splits.kind)}
 
 
 def save(rec: WeightsRecord | dict[str, Any], file: str | Path | IO[bytes]) -> None:
@@ -121,7 +124,11 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
     elif not (is_import_spec(family) and family in user_families):
         raise WeightsFileError(f"saved model: refused to build family {family!r}: not a registered family, nor a user family this study "
                                "names in [model] family (a weights file cannot choose which code runs)")
-    model: torch.nn.Module = build_model(family, input_shape=tuple(rec["input_shape"]), n_outputs=int(rec["n_outputs"]), params=params)
+    kind = rec.get("kind")
+    if kind is not None and kind not in KINDS:
+        raise WeightsFileError(f"saved model: kind must be one of {', '.join(KINDS)}, but got {kind!r}")
+    model: torch.nn.Module = build_model(family, input_shape=tuple(rec["input_shape"]), n_outputs=int(rec["n_outputs"]), params=params,
+                                         kind=kind)
     try:
         model.load_state_dict(rec["state_dict"])
     except RuntimeError as err:

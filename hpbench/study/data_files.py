@@ -1,0 +1,106 @@
+"""[data] files checked at validation, from their headers alone (nothing is loaded): the files
+exist, NumPy arrays fit together, the declared ``shape``/``kind`` fits the samples, and a split
+the data comes with is not also asked to be carved out.
+
+Each function raises a :class:`~hpbench.errors.StudyError` naming the key to change.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hpbench.data import arrays
+from hpbench.data.datasets import DATASETS
+from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
+from hpbench.data.sources import FILE_SUFFIXES
+from hpbench.study.reader import Reader
+
+PATH_KEYS = ("dataset", "y", "x_val", "y_val", "x_test", "y_test")  # [data] keys naming files
+SPLIT_FRACTIONS = {"val": "val_fraction", "test": "test_fraction"}
+
+
+def resolve_paths(r: Reader, data: dict[str, Any]) -> None:
+    """Each data file exists (relative paths: from the working directory, else from the study
+    file's folder); ``.npy`` inputs come with their labels (``y``)."""
+    for key in PATH_KEYS:
+        if key not in data:
+            continue
+        path = Path(data[key])
+        if not path.is_absolute() and not path.exists() and (r.base_dir / path).exists():
+            path = r.base_dir / path
+        if not path.exists():
+            raise r.fail(f"data.{key}", "data file must exist", data[key])
+        if key != "dataset" and path.suffix != arrays.NPY_SUFFIX:
+            raise r.fail(f"data.{key}", "must be a .npy file (np.save writes one)", data[key])
+        data[key] = str(path)
+    if data["dataset"].endswith(arrays.NPY_SUFFIX) and "y" not in data:
+        raise r.fail("data.y", "is required with .npy inputs (the .npy file of their labels)")
+    if "x" in data:
+        data["x"] = data["dataset"]
+
+
+def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The shape of one sample as stored in a data file (NumPy: its header; CSV/Parquet: the
+    number of feature columns), or None for a built-in dataset or a user loader."""
+    dataset = str(data["dataset"])
+    if arrays.is_numpy_dataset(dataset):
+        try:
+            heads = arrays.headers(dataset, dict(data))
+            arrays.check_arrays(dataset, heads)
+        except ValueError as err:
+            raise r.fail("data.dataset", f"must hold usable NumPy arrays: {err}", dataset) from None
+        return heads["x"].sample_shape
+    if dataset.endswith(FILE_SUFFIXES):
+        return (len(_columns(r, dataset)) - 1,)  # every column but the target
+    return None
+
+
+def _columns(r: Reader, path: str) -> list[str]:
+    try:
+        if path.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        with open(path, newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:
+        raise r.fail("data.dataset", f"must be a readable {Path(path).suffix[1:].upper()} file ({err})", path) from None
+
+
+def layout(r: Reader, data: Mapping[str, Any]) -> Layout | None:
+    """How the study's samples will be read (kind, shape), when that is known before loading:
+    a built-in dataset's own kind, or a data file's header with the declared ``shape``/``kind``."""
+    dataset = str(data["dataset"])
+    if dataset in DATASETS:
+        kind = DATASETS.get(dataset).meta.get("kind")
+        return Layout(kind=DataKind(kind), input_shape=()) if kind else None
+    stored = stored_shape(r, data)
+    if stored is None:
+        return None
+    try:
+        return resolve_layout(stored, shape=data.get("shape"), kind=data.get("kind"), where=dataset)
+    except LayoutError as err:
+        raise r.fail(err.key, err.rule, err.value) from None
+
+
+def check_layout(r: Reader, data: Mapping[str, Any], table: Mapping[str, Any]) -> None:
+    """``shape``/``kind`` fit the data file (and apply to data files and user loaders only); a
+    split the data comes with (``x_val``/``x_test``) is used as given, so its fraction is not set."""
+    dataset = str(data["dataset"])
+    if dataset in DATASETS:
+        for key in ("shape", "kind"):
+            if key in data:
+                raise r.fail(f"data.{key}", f"applies to data files and user loaders; the built-in dataset {dataset!r} has its own "
+                             f"({DATASETS.get(dataset).meta.get('kind')})", data[key])
+        return
+    layout(r, data)
+    if not arrays.is_numpy_dataset(dataset):
+        return
+    heads = arrays.headers(dataset, dict(data))
+    for split, key in SPLIT_FRACTIONS.items():
+        if f"x_{split}" in heads and key in table:
+            raise r.fail(f"data.{key}", f"must be left out: the data comes with a {split} split (x_{split}, y_{split}), used as given",
+                         table[key])
