@@ -23,6 +23,17 @@ def conv2d_forward(*, c_in: int, c_out: int, kernel: tuple[int, int], out_hw: tu
     return 2 * (c_in // groups) * kernel[0] * kernel[1] * c_out * out_hw[0] * out_hw[1] * n_samples
 
 
+def conv1d_forward(*, c_in: int, c_out: int, kernel: int, out_len: int, n_samples: int = 1, groups: int = 1) -> int:
+    """2·(c_in/groups)·k·c_out per output position: a 1-D convolution is a 2-D one of height 1."""
+    return conv2d_forward(c_in=c_in, c_out=c_out, kernel=(1, kernel), out_hw=(1, out_len), n_samples=n_samples, groups=groups)
+
+
+def conv_backward(*, forward: int, input_grad: bool = True) -> int:
+    """The input gradient (a transposed convolution) and the weight gradient each cost the
+    forward's multiply-adds: 2x forward, 1x for a first layer (no input gradient)."""
+    return (2 if input_grad else 1) * forward
+
+
 def recurrent_forward(*, gates: int, n_in: int, hidden: int, seq_len: int, n_samples: int = 1) -> int:
     """Gate matmuls per timestep: gates · (2·in·h + 2·h·h) (W_ih x_t + W_hh h_{t-1}).
     gates = 1 for RNN, 3 for GRU, 4 for LSTM (Hochreiter & Schmidhuber 1997; Cho et al. 2014).

@@ -172,8 +172,8 @@ def _first_item(spec: str, dataset: Any) -> Any:
 def stack(source: Source, *, where: str) -> RawData:
     """A small map-style source read into memory."""
     def arrays_of(part: SourcePart) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.arange(part.rows.n)
-        return part.rows.read(idx), flat(np.asarray([numpy_of(item[1]).reshape(()) for item in part.rows.items(idx)]))
+        x, y = part.rows.read_pairs(np.arange(part.rows.n))
+        return x, flat(y)
 
     x, y = arrays_of(source.main)
     splits = {s: arrays_of(p) for s, p in source.given.items()}
@@ -218,9 +218,10 @@ def peek(dataset: str, options: dict[str, Any], *, shape: tuple[int, ...] | None
         xs, ys = np.stack([i[0] for i in items]), np.asarray([i[1] for i in items])
     else:
         idx = np.arange(min(n_sample, rows.n))
-        xs = rows.read(idx)
-        ys = flat(np.load(data.main.y_path, mmap_mode="r")[: len(idx)].copy()) if data.main.y_path else \
-            np.asarray([numpy_of(it[1]).reshape(()) for it in rows.items(idx)])
+        if isinstance(rows, DatasetRows):
+            xs, ys = rows.read_pairs(idx)
+        else:
+            xs, ys = rows.read(idx), flat(np.load(str(data.main.y_path), mmap_mode="r")[: len(idx)].copy())
     task, n_out = data.task, None
     labels = data.main.raw_labels() if data.main.y_path is not None or getattr(getattr(rows, "dataset", None), "targets", None) is not None else None
     if labels is not None:

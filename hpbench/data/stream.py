@@ -89,8 +89,13 @@ class DatasetRows:
         return list(getitems(idx.tolist())) if getitems else [self.dataset[int(i)] for i in idx]
 
     def read(self, idx: np.ndarray) -> np.ndarray:
-        x = np.stack([numpy_of(item[0]) for item in self.items(idx)]).astype(np.float32, copy=False)
-        return apply_layout(x, self.layout)
+        return self.read_pairs(idx)[0]
+
+    def read_pairs(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inputs (float32, in the layout) and raw labels of items ``idx``, each item read once."""
+        items = self.items(idx)
+        x = np.stack([numpy_of(item[0]) for item in items]).astype(np.float32, copy=False)
+        return apply_layout(x, self.layout), np.asarray([numpy_of(item[1]).reshape(()) for item in items])
 
     def raw_labels(self) -> np.ndarray:
         """Every item's label: the dataset's ``targets`` when it has them (torchvision's

@@ -26,8 +26,7 @@ SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
 def prepare_stream(source: Source, *, val_fraction: float, test_fraction: float, preprocess: tuple[str, ...], seed: int) -> StreamSplits:
     if source.iterable:
         return _prepare_iterable(source, val_fraction=val_fraction, test_fraction=test_fraction, preprocess=preprocess, seed=seed)
-    raw = {"train": source.main.raw_labels(), **{s: p.raw_labels() for s, p in source.given.items()}}
-    labels = {s: y for s, y in raw.items() if y is not None}
+    labels = {"train": _labels(source.main), **{s: _labels(p) for s, p in source.given.items()}}
     task, codes, classes = encode_targets(np.concatenate(list(labels.values())), task=source.task, where=source.name)
     ends = np.cumsum([len(v) for v in labels.values()])[:-1]
     y = dict(zip(labels, np.split(codes, ends), strict=True))
@@ -39,6 +38,8 @@ def prepare_stream(source: Source, *, val_fraction: float, test_fraction: float,
     def given_or(split: str, idx: np.ndarray) -> Part | None:
         if split in source.given:
             part = source.given[split]
+            if isinstance(part.rows, IterRows):  # labels encoded per batch (``classes``)
+                return Part(rows=part.rows, y=None)
             return Part(rows=part.rows, y=y[split], index=np.arange(len(y[split])))
         return Part(rows=rows, y=y["train"][idx], index=idx) if len(idx) else None
 
@@ -49,7 +50,7 @@ def prepare_stream(source: Source, *, val_fraction: float, test_fraction: float,
     n_out = len(classes) if task == "multiclass" and classes is not None else 1
     return StreamSplits(name=source.name, task=task, input_shape=source.layout.input_shape, n_outputs=n_out, kind=source.layout.kind,
                         train=train, val=val, test=given_or("test", te), stats=stats, given=tuple(source.given),
-                        note=source.layout.note)
+                        classes=classes if task != "regression" else None, note=source.layout.note)
 
 
 def _prepare_iterable(source: Source, *, val_fraction: float, test_fraction: float, preprocess: tuple[str, ...], seed: int) -> StreamSplits:
@@ -78,13 +79,8 @@ def _prepare_iterable(source: Source, *, val_fraction: float, test_fraction: flo
     if stats is None:  # no preprocessing: the pass above did not run
         for _ in train_chunks():
             pass
-    given_raw: dict[str, np.ndarray] = {}
-    for split, given_part in source.given.items():
-        raw = given_part.raw_labels()
-        if raw is None:  # an iterable split
-            raw = np.asarray([y for _, _, y in _pairs(given_part)])
-        given_raw[split] = raw
-        counts[split] = len(raw)
+    given_raw = {split: _labels(p) for split, p in source.given.items()}
+    counts.update({split: len(raw) for split, raw in given_raw.items()})
     task, _, classes = encode_targets(np.concatenate([np.asarray(labels), *given_raw.values()]), task=source.task, where=source.name)
     if counts["val"] == 0:
         raise ValueError(f"{source.name}: the validation split of the iterable dataset is empty (data.val_fraction = {val_fraction})")
@@ -105,6 +101,12 @@ def _prepare_iterable(source: Source, *, val_fraction: float, test_fraction: flo
     return StreamSplits(name=source.name, task=task, input_shape=source.layout.input_shape, n_outputs=n_out, kind=source.layout.kind,
                         train=train, val=val, test=part("test"), stats=stats, classes=classes if task != "regression" else None,
                         counts=counts, given=tuple(source.given), note=source.layout.note)
+
+
+def _labels(part: SourcePart) -> np.ndarray:
+    """A split's labels as stored (an iterable split: read by one pass over it)."""
+    raw = part.raw_labels()
+    return raw if raw is not None else np.asarray([y for _, _, y in _pairs(part)])
 
 
 def _pairs(part: SourcePart) -> Iterator[tuple[int, np.ndarray, Any]]:

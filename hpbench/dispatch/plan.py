@@ -7,8 +7,10 @@ No Ray here: everything in this module runs (and can refuse) before any trial st
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
 from hpbench.results.files import STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
@@ -83,3 +85,29 @@ def write_study_record(study: Study, out: Path) -> None:
             "raw": study.raw,
         },
     )
+
+
+def data_record(study: Study, splits: Any) -> dict[str, Any]:
+    """What the report says about the data: its kind and shape, its size, and which splits were
+    given with it (used as given) or carved out. ``splits``: the study's data prepared in the
+    driver (in memory), or None for streamed data, which is only peeked at (headers, a few rows)."""
+    from hpbench.study.resolve import trial_config
+
+    d = trial_config(study, {}).data
+    rec: dict[str, Any] = {"dataset": d.dataset, "val_fraction": d.val_fraction, "test_fraction": d.test_fraction, "seed": study.settings.seed}
+    if splits is not None:
+        n_test = len(splits.x_test) if splits.x_test is not None else 0
+        return {**rec, "kind": str(splits.kind), "input_shape": list(splits.input_shape), "task": splits.task, "streamed": False,
+                "given": list(splits.given), "n_train": len(splits.x_train), "n_val": len(splits.x_val), "n_test": n_test}
+    from hpbench.data.sources import peek
+
+    info = peek(d.dataset, dict(d.options), shape=d.shape, kind=d.kind, stream=d.stream)
+    return {**rec, "kind": info.kind.value, "input_shape": list(info.input_shape), "task": info.task, "streamed": True,
+            "given": list(info.given), "n": info.n, "num_workers": d.num_workers, "note": info.note}
+
+
+def write_data_record(out: Path, record: dict[str, Any]) -> None:
+    """Add the data record to ``study.json`` (rewritten atomically)."""
+    path = out / STUDY_JSON
+    study = json.loads(path.read_text(encoding="utf-8"))
+    atomic_write_json(path, {**study, "data": record})

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
-from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, plan_search, write_study_record
+from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
 from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.repeats import plan_device_runs, plan_repeats
@@ -84,6 +84,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         init_ray(opts)
         imported.result()
         shipped = data.result()
+    with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
+        write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,22 +1,37 @@
-"""The held-out test split (``[data] test_fraction > 0``), evaluated once, after the search, for
+"""The held-out test split (``[data] test_fraction > 0``, or the test split the data came with),
+evaluated once, after the search, for
 the final best configurations only: the ``[study] repeats_top`` best search trials, from their
 saved weights (``results/<name>/weights/<trial>.pt``). Their rows get ``test_*`` columns; no
 other trial ever sees the test split, so it stays an unbiased estimate for the chosen ones."""
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 from hpbench.dispatch.repeats import searched_params
+from hpbench.results.files import STUDY_JSON
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
 
+def has_test_split(study: Study, out: Path) -> bool:
+    """``test_fraction > 0``, or a test split given with the data (the data record of ``study.json`` says so)."""
+    if float(study.config["data"].get("test_fraction", 0.0)) > 0:
+        return True
+    try:
+        record = json.loads((out / STUDY_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return "test" in record.get("data", {}).get("given", ())
+
+
 def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
     """Returns how many trials were evaluated."""
-    if float(study.config["data"].get("test_fraction", 0.0)) <= 0:
+    if not has_test_split(study, store.out):
         return 0
     import torch
 

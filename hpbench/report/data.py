@@ -33,6 +33,7 @@ class ReportData:
     device_runs: pd.DataFrame = field(default_factory=pd.DataFrame)  # search configurations re-run on the other [train] devices
     epochs: pd.DataFrame
     storage: str  # Optuna storage URL
+    data: dict[str, Any] = field(default_factory=dict)  # the data record of study.json (kind, shape, splits given or carved)
 
     @property
     def key(self) -> str:
@@ -86,7 +87,7 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         params=list(record["space"]), space=dict(record["space"]),
         max_epochs=int(record.get("config", {}).get("train", {}).get("max_epochs") or 0),
         trials=trials, repeats=repeats, device_runs=device_runs, epochs=epochs,
-        storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}",
+        storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}", data=dict(record.get("data") or {}),
     )
 
 

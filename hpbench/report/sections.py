@@ -48,15 +48,39 @@ def print_report(console: Console, data: ReportData, *, sections: list[str] | No
     status = data.trials["status"].value_counts().to_dict() if "status" in data.trials else {}
     running = f", {status[TrialStatus.RUNNING]} still running" if status.get(TrialStatus.RUNNING) else ""
     console.print(f"[bold]{data.name}[/]: {len(data.trials)} trials{running}, {data.metric} ({data.mode}), {data.path}", highlight=False)
+    if data.data:
+        console.print(data_line(data.data), highlight=False)
     for name in sections or list(SECTIONS):
         console.print()
         console.print(SECTIONS[name].render(data, top, **_options(name, budgets)))
+
+
+def data_line(rec: dict[str, Any]) -> str:
+    """The data a study searched on, and where its splits came from: given with the data (used
+    as given) or carved out of it (stratified, seeded)."""
+    shape = "x".join(str(v) for v in rec.get("input_shape", ()))
+    size = f"{rec['n_train']} train / {rec['n_val']} val" + (f" / {rec['n_test']} test" if rec.get("n_test") else "") if "n_train" in rec \
+        else (f"{rec['n']} rows" if rec.get("n") else "rows unknown (iterable)")
+    given = set(rec.get("given", ()))
+
+    def split(name: str, fraction: float) -> str:
+        if name in given:
+            return f"{name} split as given with the data"
+        if fraction <= 0:
+            return f"no {name} split"
+        return f"{name} split carved out ({fraction:g}, {'stratified, ' if rec.get('task') != 'regression' else ''}seed {rec.get('seed', 0)})"
+
+    streamed = f"; streamed (num_workers={rec.get('num_workers', 0)})" if rec.get("streamed") else ""
+    return (f"data: {rec.get('dataset')}: {rec.get('kind')} {shape}, {size}; {split('val', rec.get('val_fraction', 0.0))}; "
+            f"{split('test', rec.get('test_fraction', 0.0))}{streamed}")
 
 
 def report_json(data: ReportData, *, sections: list[str] | None = None, top: int = 10,
                 budgets: dict[str, float | None] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"study": data.name, "metric": data.metric, "mode": data.mode, "n_trials": len(data.trials),
                            "n_repeat_rows": len(data.repeats)}
+    if data.data:
+        out["data"] = data.data
     for name in sections or list(SECTIONS):
         out[str(name)] = SECTIONS[name].to_json(data, top, **_options(name, budgets))
     return out

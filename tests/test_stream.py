@@ -1,0 +1,223 @@
+"""Data larger than memory: rows read where they are (``.npy`` by pread, user Datasets and
+IterableDatasets), split and fitted from the labels alone, trained through DataLoaders with
+worker processes, and never loaded by the driver. No Ray."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset, IterableDataset
+
+from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
+from hpbench.data.arrays import npy_header
+from hpbench.data.kinds import DataKind, resolve_layout
+from hpbench.data.prepare import load_raw, prepare
+from hpbench.data.sources import peek
+from hpbench.data.stream import NpyRows, StreamSplits, position_split
+from hpbench.train.trainer import train
+
+
+@pytest.fixture
+def signals_npy(tmp_path):
+    raw = load_raw("signals", {"n_samples": 900, "length": 48, "channels": 2})
+    np.save(tmp_path / "x.npy", raw.x)
+    np.save(tmp_path / "y.npy", raw.y)
+    return tmp_path / "x.npy", tmp_path / "y.npy", raw
+
+
+def _cfg(dataset: str, options: dict, *, stream, num_workers=0, epochs=2, preprocess=("standardize",), family="cnn", test_fraction=0.0):
+    return TrialConfig(
+        seed=0, data=DataConfig(dataset=dataset, options=options, stream=stream, num_workers=num_workers, preprocess=preprocess,
+                                test_fraction=test_fraction),
+        model=ModelConfig(family=family, params={"channels": 8, "width": 16} if family == "cnn" else {"hidden_size": 8}),
+        optimizer=OptimizerConfig(name="adam", lr=3e-3), train=TrainConfig(max_epochs=epochs, batch_size=64),
+        metric="val_accuracy", mode="max",
+    )
+
+
+def _history(out):
+    return [(r["train_loss"], r["val_loss"], r["val_accuracy"]) for r in out.history]
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "<f8", "|u1", ">f4", "<i2"])
+def test_npy_rows_read_exactly_the_rows_asked_for(tmp_path, dtype):
+    a = (np.arange(50 * 3 * 4) % 200).reshape(50, 3, 4).astype(dtype)
+    np.save(tmp_path / "a.npy", a)
+    h = npy_header(tmp_path / "a.npy")
+    assert h.shape == (50, 3, 4) and h.n == 50 and h.sample_shape == (3, 4)
+    rows = NpyRows(header=h, layout=resolve_layout((3, 4)))
+    idx = np.array([0, 1, 2, 7, 9, 10, 11, 49])  # runs of consecutive rows and single rows
+    got = rows.read(idx)
+    assert got.dtype == np.float32 and np.array_equal(got, a[idx].astype(np.float32))
+
+
+def test_npy_rows_in_a_declared_layout(tmp_path):
+    a = np.arange(10 * 64, dtype=np.float32).reshape(10, 64)
+    np.save(tmp_path / "a.npy", a)
+    rows = NpyRows(header=npy_header(tmp_path / "a.npy"), layout=resolve_layout((64,), shape=[1, 8, 8]))
+    assert np.array_equal(rows.read(np.array([3, 4])), a[[3, 4]].reshape(2, 1, 8, 8))
+
+
+def test_streamed_npy_splits_and_statistics_match_the_in_memory_path(signals_npy):
+    x, y, _ = signals_npy
+    kw = dict(dataset=str(x), options={"y": str(y)}, val_fraction=0.2, test_fraction=0.1, preprocess=("standardize",), seed=3)
+    mem, st = prepare(**kw, stream=False), prepare(**kw, stream=True)
+    assert isinstance(st, StreamSplits) and st.kind is DataKind.SIGNAL and st.input_shape == mem.input_shape == (2, 48)
+    assert st.n_train == len(mem.x_train) and len(st.val) == len(mem.x_val) and len(st.test) == len(mem.x_test)
+    assert np.array_equal(st.train.y, mem.y_train) and np.array_equal(st.val.y, mem.y_val)
+    shift, scale = st.stats
+    first = (st.train.rows.read(st.train.index[:5]) - shift) / scale
+    np.testing.assert_allclose(first, mem.x_train[:5], rtol=1e-5, atol=1e-5)
+
+
+def test_streamed_training_equals_in_memory_training(signals_npy):
+    """Same seed, same batches (the order drawn from the trial's generator either way): the
+    losses agree to float32 rounding, with DataLoader workers or without."""
+    x, y, _ = signals_npy
+    mem = _history(train(_cfg(str(x), {"y": str(y)}, stream=False)))
+    for workers in (0, 2):
+        st = _history(train(_cfg(str(x), {"y": str(y)}, stream=True, num_workers=workers)))
+        np.testing.assert_allclose(np.array(st), np.array(mem), rtol=1e-5, atol=1e-6)
+
+
+def test_a_streamed_trial_resumes_where_it_stopped(signals_npy):
+    x, y, _ = signals_npy
+    c = _cfg(str(x), {"y": str(y)}, stream=True, epochs=3)
+    states: list = []
+    whole = train(c, on_state=lambda s: states.append(copy.deepcopy(s)))
+    resumed = train(c, start_state=copy.deepcopy(states[0]))
+    strip = lambda h: [{k: v for k, v in r.items() if k != "epoch_s"} for r in h]  # noqa: E731
+    assert strip(resumed.history) == strip(whole.history)
+
+
+def test_the_driver_never_loads_streamed_data(signals_npy, monkeypatch, write_study):
+    """The driver ships data in memory to its trials but only peeks at streamed data: headers
+    and a few rows; the training rows are never read there."""
+    from hpbench.dispatch.plan import data_record
+    from hpbench.dispatch.trainable import study_data
+    from hpbench.study.parse import load_study
+
+    x, y, _ = signals_npy
+    text = ('[study]\nname = "s"\nmetric = "val_accuracy"\n[data]\nx = "{x}"\ny = "{y}"\nstream = {stream}\n'
+            '[model]\nfamily = "cnn"\n')
+    reads: list[int] = []
+    real = NpyRows.read
+    monkeypatch.setattr(NpyRows, "read", lambda self, idx: reads.append(len(idx)) or real(self, idx))
+    assert study_data(load_study(write_study(text.format(x=x, y=y, stream="true")))) is None
+    rec = data_record(load_study(write_study(text.format(x=x, y=y, stream="true"))), None)
+    assert rec["streamed"] and rec["kind"] == "signal" and rec["input_shape"] == [2, 48] and rec["n"] == 900
+    assert sum(reads) <= 8  # the peek's sample rows
+    _key, splits = study_data(load_study(write_study(text.format(x=x, y=y, stream="false"))))
+    assert len(splits.x_train) == 720
+
+
+class CountingSignals(Dataset):
+    """A map-style user dataset that counts the items read."""
+
+    def __init__(self, n: int = 300, length: int = 24, with_targets: bool = False) -> None:
+        rng = np.random.default_rng(0)
+        self.labels = rng.integers(0, 3, n)
+        self.x = (rng.normal(0, 0.3, (n, 2, length)) + self.labels[:, None, None]).astype(np.float32)
+        self.reads = 0
+        if with_targets:
+            self.targets = list(self.labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        self.reads += 1
+        return torch.from_numpy(self.x[i]), int(self.labels[i])
+
+
+class OrderedStream(IterableDataset):
+    """An IterableDataset yielding the same samples in the same order on every pass."""
+
+    def __init__(self, n: int = 300) -> None:
+        self.inner = CountingSignals(n)
+
+    def __iter__(self):
+        for i in range(len(self.inner)):
+            yield self.inner[i]
+
+
+LAST: dict[str, CountingSignals] = {}
+
+
+def load_counting(n: int = 300, targets: bool = False) -> CountingSignals:
+    LAST["ds"] = CountingSignals(n, with_targets=targets)
+    return LAST["ds"]
+
+
+def load_stream(n: int = 300) -> OrderedStream:
+    return OrderedStream(n)
+
+
+def load_given_splits() -> dict:
+    return {"train": CountingSignals(240), "val": CountingSignals(60), "test": OrderedStream(45)}
+
+
+def test_peek_reads_a_few_items_of_a_user_dataset():
+    info = peek(f"{__name__}:load_counting", {}, stream=True)
+    assert info.streamed and info.kind is DataKind.SIGNAL and info.input_shape == (2, 24) and info.n == 300
+    assert info.task is None and LAST["ds"].reads <= 9  # its first item, then the sample
+    info = peek(f"{__name__}:load_counting", {"targets": True}, stream=True)
+    assert info.task == "multiclass" and info.n_outputs == 3 and LAST["ds"].reads <= 9  # labels from ``targets``, no item read
+
+
+def test_a_small_user_dataset_is_stacked_and_a_large_one_streamed():
+    small = prepare(dataset=f"{__name__}:load_counting", options={}, val_fraction=0.2, test_fraction=0.0, preprocess=(), seed=0)
+    assert not isinstance(small, StreamSplits) and len(small.x_train) == 240  # "auto": 300 x 2 x 24 floats is small
+    big = prepare(dataset=f"{__name__}:load_counting", options={}, val_fraction=0.2, test_fraction=0.0, preprocess=(), seed=0, stream=True)
+    assert isinstance(big, StreamSplits) and big.n_train == 240
+    assert np.array_equal(big.train.y, small.y_train)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_user_dataset_streamed_trains_like_the_same_data_in_memory(workers):
+    spec = f"{__name__}:load_counting"
+    mem = _history(train(_cfg(spec, {}, stream=False)))
+    st = _history(train(_cfg(spec, {}, stream=True, num_workers=workers)))
+    np.testing.assert_allclose(np.array(st), np.array(mem), rtol=1e-5, atol=1e-6)
+
+
+def test_position_split_is_seeded_disjoint_and_near_the_fractions():
+    pos = np.arange(20_000)
+    a = position_split(pos, val_fraction=0.2, test_fraction=0.1, seed=0)
+    assert np.array_equal(a, position_split(pos, val_fraction=0.2, test_fraction=0.1, seed=0))
+    assert not np.array_equal(a, position_split(pos, val_fraction=0.2, test_fraction=0.1, seed=1))
+    share = np.bincount(a, minlength=3) / len(pos)
+    np.testing.assert_allclose(share, [0.7, 0.2, 0.1], atol=0.01)
+    # a position keeps its split when the stream is read in pieces (by DataLoader workers)
+    assert np.array_equal(position_split(pos[7::3], val_fraction=0.2, test_fraction=0.1, seed=0), a[7::3])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_iterable_dataset_is_split_by_position_and_trains(workers):
+    spec = f"{__name__}:load_stream"
+    s = prepare(dataset=spec, options={}, val_fraction=0.2, test_fraction=0.1, preprocess=("standardize",), seed=0)
+    assert isinstance(s, StreamSplits) and s.task == "multiclass" and s.n_outputs == 3
+    assert sum(s.counts.values()) == 300 and s.counts["val"] > 30 and s.counts["test"] > 10
+    out = train(_cfg(spec, {}, stream="auto", num_workers=workers, epochs=3, test_fraction=0.1))
+    assert out.history[-1]["val_accuracy"] > 0.9  # three well-separated classes
+    from hpbench.train.evaluate import evaluate_test
+
+    assert evaluate_test(_cfg(spec, {}, stream="auto", test_fraction=0.1), out.model)["test_accuracy"] > 0.9
+
+
+def test_given_dataset_splits_are_used_as_given():
+    spec = f"{__name__}:load_given_splits"
+    s = prepare(dataset=spec, options={}, val_fraction=0.2, test_fraction=0.0, preprocess=(), seed=0, stream=True)
+    assert s.given == ("val", "test") and s.n_train == 240 and len(s.val) == 60 and s.test is not None
+    out = train(_cfg(spec, {}, stream=True, epochs=2))
+    from hpbench.train.evaluate import evaluate_test
+
+    assert "test_accuracy" in evaluate_test(_cfg(spec, {}, stream=True), out.model)
+
+
+def test_an_iterable_dataset_cannot_be_loaded_into_memory():
+    with pytest.raises(ValueError, match="an iterable dataset cannot be loaded into memory"):
+        load_raw(f"{__name__}:load_stream", {})
