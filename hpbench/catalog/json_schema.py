@@ -38,8 +38,9 @@ SECTION_DOCS = {
     "distill": "knowledge distillation from a finished trial of another study",
 }
 NESTED = {"train": {"early_stopping": (K.EARLY_STOPPING, "Keras-exact early stopping, e.g. { monitor = \"val_loss\", patience = 3 }")}}
-UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher")  # hpbench.study.paths refuses them in [space]
+UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind")  # hpbench.study.paths refuses them in [space]
 FILE_PATTERN = "(" + "|".join(s.replace(".", r"\.") for s in FILE_SUFFIXES) + ")$"
+NPZ_PATTERN, NPY_PATTERN = r"\.npz$", r"\.npy$"
 WHEN: Schema = {"type": "object", "minProperties": 1, "description": "present only where these searched keys take these values",
                 "additionalProperties": {}}
 
@@ -88,19 +89,19 @@ def _table(section: str, spec: Mapping[str, Param], *, plugins: bool) -> Schema:
 
 
 def _by_name(section: str, key: str, common: Mapping[str, Param], entries: list[tuple[str, dict[str, Param]]], *, plugins: bool,
-             open_: bool, extra: tuple[str, Mapping[str, Param]] | None = None) -> tuple[Schema, list[Schema]]:
+             open_: bool, extra: tuple[tuple[str, Mapping[str, Param]], ...] = ()) -> tuple[Schema, list[Schema]]:
     """A section whose ``key`` names a registry entry that brings its own parameters: the section
     with every registered entry's parameters, and the cases that allow exactly the named one's
-    when ``key`` is set (``extra``: a pattern of values and the parameters they bring). ``open_``:
+    when ``key`` is set (``extra``: patterns of values and the parameters they bring). ``open_``:
     a value naming user code (``package.module:attr``) brings parameters of its own."""
-    every = union([common, *(params for _, params in entries), *([extra[1]] if extra else [])])
+    every = union([common, *(params for _, params in entries), *(params for _, params in extra)])
     cases: list[Schema] = []
     for name, params in entries:
         cases.append({"if": {"properties": {key: {"const": name}}, "required": [key]},
                       "then": {"properties": {k: {} for k in {**common, **params}}, "additionalProperties": False}})
-    if extra is not None:
-        cases.append({"if": {"properties": {key: {"type": "string", "pattern": extra[0]}}, "required": [key]},
-                      "then": {"properties": {k: {} for k in {**common, **extra[1]}}, "additionalProperties": False}})
+    for pattern, params in extra:
+        cases.append({"if": {"properties": {key: {"type": "string", "pattern": pattern}}, "required": [key]},
+                      "then": {"properties": {k: {} for k in {**common, **params}}, "additionalProperties": False}})
     out: Schema = {"type": "object", "description": SECTION_DOCS[section], "properties": _props(section, every, plugins=plugins)}
     if not open_:
         out["additionalProperties"] = False
@@ -168,7 +169,7 @@ def study_schema(*, plugins: bool = True) -> Schema:
     """The JSON Schema (draft-07) of a study file; ``plugins``: include installed plugins' names."""
     space, model_paths = _space(plugins=plugins)
     data, data_cases = _by_name("data", "dataset", K.DATA, _entries(DATASETS, plugins=plugins), plugins=plugins, open_=True,
-                                extra=(FILE_PATTERN, N.FILE_PARAMS))
+                                extra=((FILE_PATTERN, N.FILE_PARAMS), (NPZ_PATTERN, N.NPZ_PARAMS), (NPY_PATTERN, N.NPY_PARAMS)))
     model, model_cases = _by_name("model", "family", K.MODEL, _entries(FAMILIES, plugins=plugins), plugins=plugins, open_=True)
     optimizer, optimizer_cases = _by_name("optimizer", "name", K.OPTIMIZER, _entries(OPTIMIZERS, plugins=plugins), plugins=plugins, open_=False)
     schedule, schedule_cases = _by_name("lr_schedule", "name", K.LR_SCHEDULE, _entries(SCHEDULES, plugins=plugins), plugins=plugins,

@@ -26,6 +26,8 @@ def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
     section = parts[0]
     if path == "train.devices":
         raise r.fail(f"space.{key}", "cannot be searched: every configuration runs on each listed device", shown(path))
+    if path in ("data.shape", "data.kind"):
+        raise r.fail(f"space.{key}", "cannot be searched: the data has one layout (run one study per shape or kind)", shown(path))
     if section in ("study", "resources"):
         raise r.fail(f"space.{key}", f"[{section}] keys cannot be searched", shown(path))
     if section == "data" and dataset is None and len(parts) == 2 and parts[1] not in K.DATA:
