@@ -94,14 +94,14 @@ def _by_name(section: str, key: str, common: Mapping[str, Param], entries: list[
     with every registered entry's parameters, and the cases that allow exactly the named one's
     when ``key`` is set (``extra``: patterns of values and the parameters they bring). ``open_``:
     a value naming user code (``package.module:attr``) brings parameters of its own."""
-    every = union([common, *(params for _, params in entries), *(params for _, params in extra)])
+    every = union([common, *(params for _, params in entries), *(brings for _, brings in extra)])
     cases: list[Schema] = []
     for name, params in entries:
         cases.append({"if": {"properties": {key: {"const": name}}, "required": [key]},
                       "then": {"properties": {k: {} for k in {**common, **params}}, "additionalProperties": False}})
-    for pattern, params in extra:
+    for pattern, brings in extra:
         cases.append({"if": {"properties": {key: {"type": "string", "pattern": pattern}}, "required": [key]},
-                      "then": {"properties": {k: {} for k in {**common, **params}}, "additionalProperties": False}})
+                      "then": {"properties": {k: {} for k in {**common, **brings}}, "additionalProperties": False}})
     out: Schema = {"type": "object", "description": SECTION_DOCS[section], "properties": _props(section, every, plugins=plugins)}
     if not open_:
         out["additionalProperties"] = False
