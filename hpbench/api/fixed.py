@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX
 from hpbench.data.prepare import FILE_SUFFIXES
 from hpbench.study import keys as K
 from hpbench.study import names as N
+from hpbench.study.data_files import PATH_KEYS
 
 # [study] keys that describe a search, not one configuration
 SEARCH_ONLY = ("enqueue", "repeats", "repeats_top")
@@ -69,9 +71,13 @@ def _keep_own_keys(table: dict[str, Any], common: Mapping[str, Any], own: Mappin
 def _absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any]) -> None:
     """A data file as the search found it, and ``RESULTS:TRIAL`` references with an absolute
     results directory (where they resolve from the study's folder)."""
-    found = validated.get("data", {}).get("dataset")
-    if isinstance(found, str) and found.endswith(FILE_SUFFIXES) and Path(found).is_file():
-        raw.setdefault("data", {})["dataset"] = str(Path(found).resolve())
+    data = validated.get("data", {})
+    for key in PATH_KEYS:  # the data file, and a .npy dataset's other files
+        found = data.get(key)
+        if isinstance(found, str) and found.endswith((*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX)) and Path(found).is_file():
+            raw.setdefault("data", {})[key] = str(Path(found).resolve())
+    if "x" in raw.get("data", {}):
+        raw["data"]["x"] = raw["data"]["dataset"] if "dataset" in raw["data"] else str(Path(data["dataset"]).resolve())
     for section, key in (("model", "init_from"), ("distill", "teacher")):
         ref = raw.get(section, {}).get(key)
         if isinstance(ref, str) and ":" in ref:

@@ -65,7 +65,7 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     target = check_train(study, epochs=epochs, out=out)
     from hpbench.study.resolve import trial_config
     from hpbench.train import weights
-    from hpbench.train.evaluate import evaluate_test
+    from hpbench.train.evaluate import evaluate_test, has_test_split
     from hpbench.train.trainer import train as run_trainer
 
     cfg = trial_config(study, {})
@@ -86,7 +86,7 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     best = next((r for r in outcome.history if r["epoch"] == outcome.best_epoch), outcome.history[-1])
     metrics = {k: float(v) for k, v in best.items() if _metric(k) and isinstance(v, int | float) and math.isfinite(v)}
     model = outcome.model.eval()
-    if cfg.data.test_fraction > 0:
+    if has_test_split(cfg):  # test_fraction > 0, or a test split given with the data
         import torch
 
         with torch.no_grad():

@@ -10,10 +10,11 @@ from collections.abc import Iterable
 import torch
 
 from hpbench.config import TrialConfig
+from hpbench.data.stream import StreamSplits
 from hpbench.train import tasks
 from hpbench.train.build import EVAL_CHUNK, Batch, chunks, load_data
 
-__all__ = ["EVAL_CHUNK", "evaluate", "evaluate_batches", "evaluate_test", "logits", "logits_batches"]
+__all__ = ["EVAL_CHUNK", "evaluate", "evaluate_batches", "evaluate_test", "has_test_split", "logits", "logits_batches"]
 
 
 @torch.no_grad()
@@ -49,6 +50,14 @@ def logits(model: torch.nn.Module, x: torch.Tensor, *, chunk: int = EVAL_CHUNK) 
     """The model's outputs on ``x``, in eval mode."""
     model.eval()
     return torch.cat([model(x[i : i + chunk]) for i in range(0, len(x), chunk)])
+
+
+def has_test_split(cfg: TrialConfig) -> bool:
+    """``data.test_fraction > 0``, or a test split came with the data (prepared once per process)."""
+    from hpbench.data.prepare import prepare_config
+
+    s = prepare_config(cfg.data, seed=cfg.seed)
+    return (s.test is not None) if isinstance(s, StreamSplits) else (s.x_test is not None)
 
 
 def evaluate_test(cfg: TrialConfig, model: torch.nn.Module) -> dict[str, float]:
