@@ -159,7 +159,7 @@ class ListOf(Rule):
             try:
                 out.append(self.item.check(item))
             except RuleError as err:
-                raise RuleError(f"item {i} {err}") from None
+                raise RuleError(f"item {i} {err}", hint=err.hint) from None  # the did-you-mean too
         return tuple(out)
 
 

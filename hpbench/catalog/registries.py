@@ -10,6 +10,7 @@ from hpbench.data.datasets import DATASETS
 from hpbench.models import FAMILIES
 from hpbench.registry import Plugin, Registry
 from hpbench.strategies import SCHEDULERS, SEARCHERS
+from hpbench.tracking import LOGGERS
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
 from hpbench.train.schedules import SCHEDULES
@@ -37,6 +38,7 @@ REGISTRIES: tuple[Named, ...] = (
     Named(key="lr_schedule.name", registry=SCHEDULES, title="Learning-rate schedules", one="Learning-rate schedule"),
     Named(key="study.searcher", registry=SEARCHERS, title="Searchers", one="Searcher"),
     Named(key="study.scheduler", registry=SCHEDULERS, title="Schedulers", one="Scheduler"),
+    Named(key="study.loggers", registry=LOGGERS, title="Loggers", one="Logger"),
 )
 
 

@@ -18,6 +18,7 @@ from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import save_from_checkpoint, save_from_file
+from hpbench.tracking import Trackers
 
 
 class Recorder(Callback):  # type: ignore[misc]
@@ -29,9 +30,10 @@ class Recorder(Callback):  # type: ignore[misc]
         return (Callback, ())
 
     def __init__(self, *, store: ResultsStore, progress: Progress, predictions: AsyncPredictions | None = None,
-                 budget: Budget | None = None, replays: list[Replay] | None = None) -> None:
+                 trackers: Trackers | None = None, budget: Budget | None = None, replays: list[Replay] | None = None) -> None:
         super().__init__()
         self.store = store
+        self.trackers = trackers
         self.progress = progress
         self.predictions = predictions
         self.budget = budget
@@ -55,6 +57,8 @@ class Recorder(Callback):  # type: ignore[misc]
             params, labels, device = replay.params, replay.labels, replay.device
         self.store.start(trial.trial_id, params)
         self.store.annotate(trial.trial_id, labels)
+        if self.trackers is not None:
+            self.trackers.start(int(self.store.row(trial.trial_id)["trial"]), params)
         if self.predictions is not None:
             self.predictions.submit(trial.trial_id, params, device=device)
         self.progress.refresh()
@@ -64,6 +68,8 @@ class Recorder(Callback):  # type: ignore[misc]
         if "epoch" in result:
             for row in epoch_rows(result):
                 self.store.epoch(trial.trial_id, row)
+                if self.trackers is not None:
+                    self.trackers.epoch(int(self.store.row(trial.trial_id)["trial"]), self.store.epoch_row(trial.trial_id, int(row["epoch"])))
                 if self.budget is not None:
                     self._charge(self.budget, trial.trial_id, row)
             self.store.flush()
@@ -87,6 +93,8 @@ class Recorder(Callback):  # type: ignore[misc]
     def _end(self, trial_id: str, *, error: str | None = None) -> None:
         self.store.finish(trial_id, error=error)
         record_spent(self.store, trial_id)
+        if self.trackers is not None:
+            self.trackers.end(self.store.row(trial_id))
         self.store.flush(soon=True)
         self.progress.trial_done(trial_id)
 

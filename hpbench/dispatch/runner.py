@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
@@ -29,6 +32,7 @@ from hpbench.results.status import is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.study.schema import Study
+from hpbench.tracking import LOGGERS, Trackers
 
 # Also importable from here (the CLI, the tests and the benchmarks start searches this way).
 __all__ = ["Plan", "ResumeRefused", "SearchOptions", "check_gpus", "init_ray", "plan_search", "run_search", "write_study_record"]
@@ -64,17 +68,22 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     # The cost predictions' helper process starts first: it loads torch while ray.init waits
     # on Ray's own processes (hpbench.dispatch.predictions).
     predictions = AsyncPredictions(study=study)
+    trackers = _trackers(study, out)
     try:
-        _search(study, opts, plan, console, store, predictions)
+        _search(study, opts, plan, console, store, predictions, trackers)
     finally:
         predictions.close(store)
         store.flush(force=True)
+        if trackers is not None:
+            for name, err in trackers.close(store.rows()).items():
+                console.print(f"[yellow]logger {name} failed:[/] {escape(err)} (the search went on without it)", highlight=False)
         with contextlib.suppress(OSError):
             (out / INCOMING_DIR).rmdir()  # empty once every handed-over weights file was moved
     return store
 
 
-def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions) -> None:
+def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
+            trackers: Trackers | None) -> None:
     prev = plan.previous
     # While Ray starts (seconds; ray.init must run on the main thread), the modules the driver
     # needs next are imported and the study's data prepared on another thread.
@@ -99,15 +108,15 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
     budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new, data=shipped,
-                         callback=_recorder(store, progress, predictions=predictions, budget=budget),
+                         callback=_recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget),
                          stop=stopper(budget) if budget is not None else None)
     if plan.n_new > 0:
         with progress:
             tuner.fit()
     if opts.repeats:
-        _run_repeats(study, opts, store, predictions, console)
+        _run_repeats(study, opts, store, predictions, console, trackers)
     for device in study.config["train"].get("devices", [])[1:]:
-        _run_on_device(study, opts, store, predictions, console, device=device)
+        _run_on_device(study, opts, store, predictions, console, trackers, device=device)
     if evaluate_best_on_test(study, store):
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
 
@@ -121,39 +130,48 @@ def _study_data_or_none(study: Study) -> Any:
         return None
 
 
-def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, budget: Budget | None = None,
+def _trackers(study: Study, out: Path) -> Trackers | None:
+    """The study's loggers ([study] loggers; built on their own thread), or None."""
+    kw = {"out": out, "study_name": study.name, "metric": study.settings.metric, "mode": study.settings.mode}
+    factories = {name: partial(LOGGERS.get(name).build, **kw) for name in study.settings.loggers}
+    return Trackers(factories, param_keys=study.space.keys()) if factories else None
+
+
+def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,
               replays: list[Replay] | None = None) -> Any:
     from hpbench.dispatch.recorder import Recorder  # imports Ray Tune: only once Ray is up
 
-    return Recorder(store=store, progress=progress, predictions=predictions, budget=budget, replays=replays)
+    return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays)
 
 
-def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console) -> None:
+def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
+                 trackers: Trackers | None) -> None:
     """Re-run the top configurations with other seeds (rows labelled repeat / repeat_of / seed)."""
     replays = plan_repeats(study, store, n_repeats=opts.repeats)
     if replays:
         console.print(f"repeats: re-running the top {len({r.labels['repeat_of'] for r in replays})} configurations with "
                       f"{opts.repeats} other seeds ({len(replays)} runs)", highlight=False)
-        _replay(study, opts, store, predictions, console, replays=replays, name="repeats", title=f"{study.name} repeats")
+        _replay(study, opts, store, predictions, console, trackers, replays=replays, name="repeats", title=f"{study.name} repeats")
 
 
 def _run_on_device(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                   *, device: str) -> None:
+                   trackers: Trackers | None, *, device: str) -> None:
     """``[train] devices``: every configuration of the search again on ``device`` (same seed),
     to compare measured (and predicted) time and the metric across devices."""
     replays = plan_device_runs(study, store, device=device)
     if replays:
         console.print(f"devices: running the {len(replays)} configurations again on {device}", highlight=False)
-        _replay(study, opts, store, predictions, console, replays=replays, name=f"devices-{device}", title=f"{study.name} on {device}",
+        _replay(study, opts, store, predictions, console, trackers, replays=replays, name=f"devices-{device}", title=f"{study.name} on {device}",
                 device=device)
 
 
-def _replay(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console, *,
+def _replay(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
+            trackers: Trackers | None, *,
             replays: list[Replay], name: str, title: str, device: str | None = None) -> None:
     """Run ``replays`` after the search, inside the same lock, through the same trainable and
     recorder (their rows carry the replays' labels)."""
     progress = Progress(store=store, n_trials=len(store) + len(replays), console=console, study_name=title)
     tuner = replay_tuner(study, opts, replays=replays, name=name, device=device,
-                         callback=_recorder(store, progress, predictions=predictions, replays=replays))
+                         callback=_recorder(store, progress, predictions=predictions, trackers=trackers, replays=replays))
     with progress:
         tuner.fit()

@@ -133,6 +133,10 @@ class ResultsStore:
         """One trial's row, read-only."""
         return MappingProxyType(self.trials[trial_id])
 
+    def epoch_row(self, trial_id: str, epoch: int) -> Mapping[str, Any]:
+        """One epoch's row as recorded, read-only."""
+        return MappingProxyType(self.epochs[(trial_id, epoch)])
+
     def rows(self) -> Iterator[Mapping[str, Any]]:
         """Every trial's row, read-only, in start order."""
         return (MappingProxyType(t) for t in list(self.trials.values()))

@@ -7,6 +7,7 @@ were read without problems, and reports every rule broken (not only the first).
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -17,6 +18,7 @@ from hpbench.models import FAMILIES, family_reads
 from hpbench.space.space import SearchSpace
 from hpbench.study.reader import Reader
 from hpbench.study.schema import Resources
+from hpbench.tracking import LOGGERS
 from hpbench.train.early_stopping import infer_mode
 
 REGRESSION_RULE = "applies to classification tasks only, but the dataset is a regression task"
@@ -222,3 +224,12 @@ def gpus_whole_or_fraction(r: Reader, resources: Resources) -> None:
     """``resources.gpus_per_trial`` is a fraction below 1 (trials share a GPU) or a whole number."""
     if resources.gpus_per_trial > 1 and resources.gpus_per_trial != int(resources.gpus_per_trial):
         raise r.fail("resources.gpus_per_trial", "must be a fraction below 1 or a whole number", resources.gpus_per_trial)
+
+
+def loggers_installed(r: Reader, study: Mapping[str, Any]) -> None:
+    """Each logger's packages are installed (found, not imported: the driver stays light)."""
+    for name in study.get("loggers", ()):
+        missing = [m for m in LOGGERS.get(name).meta.get("needs", ()) if importlib.util.find_spec(m) is None]
+        if missing:
+            raise r.fail("study.loggers", f"logger {name!r} needs the {', '.join(missing)} package (pip install 'hpbench[tracking]')",
+                         list(study["loggers"]))

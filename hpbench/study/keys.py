@@ -10,6 +10,7 @@ from hpbench.data.kinds import KINDS
 from hpbench.registry import Param, Registered
 from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
 from hpbench.strategies import SCHEDULERS, SEARCHERS
+from hpbench.tracking import LOGGERS
 
 PREPROCESS = ("standardize", "minmax", "augment")
 DEVICES = ("cpu", "cuda", "auto")
@@ -32,6 +33,7 @@ STUDY = {
     "enqueue": Param(ListOf(Any_(), min_len=1), (), "points of the space evaluated first: tables of searched keys (omitted keys are sampled)"),
     "repeats": Param(Int(min=0), 0, "after the search, re-run the top configurations with this many other seeds"),
     "repeats_top": Param(Int(min=1), 3, "how many top configurations the repeats re-run"),
+    "loggers": Param(ListOf(Registered(LOGGERS)), (), "experiment tracking: tensorboard, mlflow, csv (see Loggers; none by default)"),
 }
 
 DATA = {

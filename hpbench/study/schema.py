@@ -31,6 +31,7 @@ class StudySettings:
     enqueue: tuple[Mapping[str, Any], ...] = ()  # points of the space evaluated first
     repeats: int = 0
     repeats_top: int = 3
+    loggers: tuple[str, ...] = ()  # experiment tracking (hpbench.tracking)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,6 +28,7 @@ def study_table(r: Reader, *, default_name: str) -> dict[str, Any]:
     study.setdefault("name", default_name)
     if not all(c.isalnum() or c in "-_." for c in study["name"]) or study["name"].startswith("."):
         raise r.fail("study.name", "must use only letters, digits, '-', '_' and '.' (it names the results folder)", study["name"])
+    checks.loggers_installed(r, study)
     return study
 
 
