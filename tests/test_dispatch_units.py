@@ -257,3 +257,27 @@ def test_tpe_uses_constant_liar_when_trials_run_at_once():
 
     assert sampler(2)._constant_liar is True
     assert sampler(1)._constant_liar is False
+
+
+def test_the_store_ranks_a_trial_by_the_metric_of_the_weights_it_saved(tmp_path):
+    """best_epoch is the trainer's (the saved weights' epoch); <metric> and best_<metric> are the
+    metric there. A pruned trial (no trainer best_epoch) gets the epoch of its best value, not its
+    last epoch."""
+    from hpbench.results.store import ResultsStore
+
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["lr"])
+    runs = {"kept-best": ([0.5, 0.9, 0.7], 2), "restored-monitor": ([0.5, 0.9, 0.7], 1), "pruned": ([0.6, 0.8, 0.7], None)}
+    for tid, (values, best_epoch) in runs.items():
+        store.start(tid, {"lr": 0.1})
+        for e, v in enumerate(values, 1):
+            row = {"epoch": e, "val_accuracy": v, "epoch_s": 0.1}
+            if e == len(values) and best_epoch is not None:
+                row.update(stop_reason="completed", best_epoch=best_epoch)
+            store.epoch(tid, row)
+        store.finish(tid)
+    rows = {tid: store.row(tid) for tid in runs}
+    assert (rows["kept-best"]["best_epoch"], rows["kept-best"]["val_accuracy"], rows["kept-best"]["best_val_accuracy"]) == (2, 0.9, 0.9)
+    # restore_best_weights kept epoch 1 (its monitor's best): the trial is ranked by what it saved
+    assert (rows["restored-monitor"]["best_epoch"], rows["restored-monitor"]["best_val_accuracy"]) == (1, 0.5)
+    assert (rows["pruned"]["best_epoch"], rows["pruned"]["val_accuracy"], rows["pruned"]["best_val_accuracy"]) == (2, 0.8, 0.8)
+    assert store.best()["trial_id"] == "kept-best"

@@ -56,12 +56,32 @@ def test_restore_best_weights_early_stopped_or_max_epochs(patience, epochs, reas
     assert val_loss_of(c, out.model) != pytest.approx(last["val_loss"], rel=1e-5)
 
 
-def test_without_restore_the_model_keeps_its_last_weights():
+def test_without_restore_the_model_ends_at_the_study_metrics_best_epoch():
+    """The leaderboard ranks a trial by its best epoch's metric; the model it saves, returns and
+    evaluates on the test split is that epoch's too (it was the last epoch's), and best_epoch says
+    so. Here the study metric is val_loss maximised, so the first (worst-trained) epoch is best."""
+    import copy
+    import dataclasses
+
     es = EarlyStoppingConfig(monitor="val_loss", mode="max", patience=10)
-    c = cfg(dataset="iris", model={"depth": 1, "width": 16}, lr=0.05, epochs=3, es=es)
+    c = dataclasses.replace(cfg(dataset="iris", model={"depth": 1, "width": 16}, lr=0.05, epochs=3, es=es), mode="max")
+    states: list = []
+    out = train(c, on_state=lambda s: states.append(copy.deepcopy(s)))
+    values = [r["val_loss"] for r in out.history]
+    assert values.index(max(values)) == 0 and values[-1] != values[0]
+    assert out.best_epoch == out.history[-1]["best_epoch"] == 1
+    assert val_loss_of(c, out.model) == pytest.approx(values[0], rel=1e-5)
+    saved = states[-1]["final_model"]["state_dict"]  # what the dispatcher saves as weights/<trial>.pt
+    first = states[0]["model"]  # the weights after epoch 1
+    assert all(torch.equal(saved[k], first[k]) for k in first)
+
+
+def test_the_model_ends_with_its_last_weights_when_the_last_epoch_is_best():
+    c = cfg(dataset="iris", model={"depth": 1, "width": 16}, lr=0.05, epochs=3)
     out = train(c)
-    assert out.best_epoch == 3
-    assert val_loss_of(c, out.model) == pytest.approx(out.history[-1]["val_loss"], rel=1e-5)
+    values = [r["val_loss"] for r in out.history]
+    assert out.best_epoch == values.index(min(values)) + 1
+    assert val_loss_of(c, out.model) == pytest.approx(min(values), rel=1e-5)
 
 
 def test_final_row_carries_es_state():

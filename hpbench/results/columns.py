@@ -27,9 +27,13 @@ TRIALS: dict[str, str] = {
     "error": "last line of the error of a failed trial",
     "<hyperparameter>": "one typed column per [space] key (NA where a conditional dimension was inactive)",
     "epochs": "epochs run",
-    "best_epoch": "epoch (1-based) with the best value of the study metric",
-    "best_<metric>": "best value of the study metric over the epochs run (what ranks trials)",
-    "<metric>": "the study metric at best_epoch",
+    "best_epoch": "epoch (1-based) whose weights the trial ended with: saved (weights/<trial>.pt) and evaluated on the test split. "
+                  "The epoch with the best value of the study metric; with restore_best_weights, early stopping's best epoch of its "
+                  "monitor (hpbench/train/best.py). A trial stopped before its last epoch (pruned, failed) saves none: its epoch with "
+                  "the best value of the study metric",
+    "best_<metric>": "the study metric at best_epoch, i.e. of the saved model (what ranks trials; the best over the epochs run "
+                     "unless restore_best_weights kept another monitor's best epoch)",
+    "<metric>": "the study metric at best_epoch (best_<metric> is the same value where it is finite)",
     "train_s": "measured seconds of training (sum of epoch_s)",
     "wall_s": "seconds from trial start to end as seen by the driver (includes scheduling)",
     "started_at / ended_at": "Unix timestamps",

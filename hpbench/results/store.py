@@ -115,11 +115,19 @@ class ResultsStore:
         t = self.trials[trial_id]
         hist = [r for (tid, _), r in sorted(self.epochs.items(), key=lambda kv: kv[0][1]) if tid == trial_id]
         values = [r.get(self.metric) for r in hist]
-        finite = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
-        t[f"best_{self.metric}"] = (max(finite) if self.mode == "max" else min(finite)) if finite else None
-        best_epoch = t.get("best_epoch") or (len(hist) or None)
-        t["best_epoch"] = best_epoch
-        t[self.metric] = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
+        finite = [(v, i + 1) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)]
+        # best_epoch: the trainer's, the epoch whose weights the trial ended with (saved, evaluated
+        # on the test split: hpbench.train.best); a trial stopped before its last epoch (pruned,
+        # failed) has none, and its best epoch is the one with the best value of the metric
+        best_epoch = t.get("best_epoch")
+        if not best_epoch and finite:
+            best_epoch = (max if self.mode == "max" else min)(finite, key=lambda vi: vi[0])[1]  # the first of equal values
+        value = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
+        t["best_epoch"] = best_epoch or None
+        t[self.metric] = value
+        # what ranks the trial: the metric of those weights (the best over the epochs, unless
+        # restore_best_weights kept another monitor's best epoch)
+        t[f"best_{self.metric}"] = value if isinstance(value, (int, float)) and math.isfinite(value) else None
         t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist)
 
     # -- reading ---------------------------------------------------------------------------------

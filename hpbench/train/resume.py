@@ -4,7 +4,8 @@ so that a failed trial retries from its last epoch.
 
 Keys: ``epoch`` (epochs done), ``model`` and ``optimizer`` (``state_dict``s), ``generator`` (the
 shuffling generator's state), ``early_stopping`` (:meth:`EarlyStopping.state_dict`, or ``None``),
-``best_state`` (the best epoch's weights when restoring them, else ``None``), ``history`` (the
+``best_state`` and ``best`` (the weights the trial ends with so far and their epoch and value:
+:class:`~hpbench.train.best.BestWeights`; ``best`` is absent from older states), ``history`` (the
 epoch rows so far), ``lr_schedule`` (the learning-rate scheduler's ``state_dict``, or ``None``;
 absent from states saved before schedules existed) and, after the last epoch only, ``final_model`` (:mod:`hpbench.train.weights`).
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from hpbench.train.best import BestWeights
 from hpbench.train.early_stopping import EarlyStopping
 from hpbench.train.schedules import LRSchedule
 
@@ -29,16 +31,15 @@ class Resumed:
 
     start_epoch: int
     history: list[dict[str, Any]]
-    best_state: dict[str, torch.Tensor] | None
 
 
 def snapshot(*, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-             early_stopping: EarlyStopping | None, best_state: dict[str, torch.Tensor] | None, history: list[dict[str, Any]],
+             early_stopping: EarlyStopping | None, best: BestWeights, history: list[dict[str, Any]],
              schedule: LRSchedule | None = None, final_model: Any = None) -> State:
     """The state after ``epoch`` epochs (``final_model``: the weights record, after the last one)."""
     state: State = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                     "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
-                    "best_state": best_state, "history": history,
+                    "best_state": best.state, "best": best.state_dict(), "history": history,
                     "lr_schedule": schedule.state_dict() if schedule is not None else None}
     if final_model is not None:
         state["final_model"] = final_model
@@ -46,7 +47,7 @@ def snapshot(*, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optim
 
 
 def restore(state: State, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
-            early_stopping: EarlyStopping | None, schedule: LRSchedule | None = None) -> Resumed:
+            early_stopping: EarlyStopping | None, best: BestWeights, schedule: LRSchedule | None = None) -> Resumed:
     """Load ``state`` (a :func:`snapshot`) into the freshly built trial's objects (the schedule
     after the optimizer: the optimizer's state holds the learning rate the schedule set)."""
     model.load_state_dict(state["model"])
@@ -56,7 +57,10 @@ def restore(state: State, *, model: torch.nn.Module, optimizer: torch.optim.Opti
         early_stopping.load_state_dict(state["early_stopping"])
     if schedule is not None:
         schedule.load_state_dict(state.get("lr_schedule"))
-    return Resumed(start_epoch=int(state["epoch"]), history=list(state["history"]), best_state=state["best_state"])
+    best.load_state_dict(state.get("best"), state["best_state"])
+    if state.get("best") is None and state["best_state"] is not None and early_stopping is not None:
+        best.epoch = early_stopping.best_epoch + 1  # an older state: its best_state was early stopping's
+    return Resumed(start_epoch=int(state["epoch"]), history=list(state["history"]))
 
 
 def save_state(state: State, path: str | Path) -> None:

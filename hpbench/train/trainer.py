@@ -20,7 +20,6 @@ record :mod:`hpbench.train.weights`'s.
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import time
@@ -33,6 +32,7 @@ import torch
 from hpbench.config import EarlyStoppingConfig, TrialConfig
 from hpbench.results.status import StopReason
 from hpbench.train import resume, tasks, transfer, weights
+from hpbench.train.best import BestWeights
 from hpbench.train.build import Prepared, build, load_data, resolve_device
 from hpbench.train.calibration import calibrate
 from hpbench.train.clipping import GradClip
@@ -56,7 +56,7 @@ StateHook = Callable[[dict[str, Any]], None]  # receives the resumable state aft
 class TrialOutcome:
     history: list[dict[str, Any]]
     stop_reason: StopReason
-    best_epoch: int  # 1-based epoch whose weights the model ends with
+    best_epoch: int  # 1-based epoch whose weights the model ends with (hpbench.train.best)
     n_params: int
     early_stopping: EarlyStoppingState | None
     wall_s: float
@@ -92,12 +92,12 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     if data.augment is not None:
         augment = functools.partial(data.augment, gen=torch.Generator(device=device).manual_seed(cfg.seed + 1))
     history: list[dict[str, Any]] = []
-    best_state: dict[str, torch.Tensor] | None = None
+    best = BestWeights(metric=cfg.metric, mode=cfg.mode, by_monitor=es is not None and es.restore_best_weights)
     reason = StopReason.COMPLETED
     start_epoch = 0
     if start_state is not None:
-        resumed = resume.restore(start_state, model=model, optimizer=opt, generator=gen, early_stopping=es, schedule=schedule)
-        best_state, history, start_epoch = resumed.best_state, resumed.history, resumed.start_epoch
+        resumed = resume.restore(start_state, model=model, optimizer=opt, generator=gen, early_stopping=es, best=best, schedule=schedule)
+        history, start_epoch = resumed.history, resumed.start_epoch
     for epoch in range(start_epoch, cfg.train.max_epochs):
         e0 = time.perf_counter()
         lr = schedule.lr  # the epoch's learning rate (at its first step, for a per-step schedule)
@@ -113,11 +113,12 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
             row.update(first_fields)
         diverged = not math.isfinite(train_loss) or not math.isfinite(val["loss"])
         stop = False
+        monitor_improved = False
         if es is not None:
-            if es.on_epoch_end(epoch, row) and es.restore_best_weights:
-                best_state = copy.deepcopy(model.state_dict())
+            monitor_improved = es.on_epoch_end(epoch, row)
             stop = es.stop_training
             diverged = diverged or es.diverged
+        best.update(epoch, row, model, monitor_improved=monitor_improved)
         if diverged:
             reason, stop = StopReason.DIVERGED, True
         elif stop:
@@ -125,23 +126,21 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
         last = stop or epoch + 1 == cfg.train.max_epochs
         final_model = None
         if last:
-            best_epoch = (es.best_epoch + 1) if (es is not None and es.restore_best_weights and best_state is not None) else epoch + 1
+            # the final model, calibrated, saved, evaluated on the test split and returned: the
+            # best epoch's weights (hpbench.train.best), the epoch the tables call best_epoch
+            best_epoch = best.restore_into(model, last_epoch=epoch + 1)
             row.update(_final_fields(reason, best_epoch, es))
-            if best_state is not None:
-                model.load_state_dict(best_state)  # the final model: calibrated, saved and returned
             row.update(_calibrate(cfg, model, data, diverged=diverged))
             if on_state is not None:
                 final_model = weights.record(cfg, data.splits, model, temperature=row.get("temperature"))
         history.append(row)
         if on_state is not None:
-            on_state(resume.snapshot(epoch=epoch + 1, model=model, optimizer=opt, generator=gen, early_stopping=es, best_state=best_state,
+            on_state(resume.snapshot(epoch=epoch + 1, model=model, optimizer=opt, generator=gen, early_stopping=es, best=best,
                                      history=history, schedule=schedule, final_model=final_model))
         if report is not None:
             report(row)
         if last:
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
     return TrialOutcome(
         history=history, stop_reason=reason, best_epoch=history[-1]["best_epoch"], n_params=n_params,
         early_stopping=es.state() if es else None, wall_s=time.perf_counter() - t0, model=model,

@@ -1,0 +1,62 @@
+"""Which epoch's weights a trial ends with: the model it returns, saves and evaluates on the test
+split, at the epoch the results tables call ``best_epoch``.
+
+With ``restore_best_weights`` that is early stopping's best epoch of its monitor (Keras's rule);
+otherwise the epoch with the best value of the study metric, the value that ranks the trial.
+Either way the saved model, its test metrics and the trial's ``best_epoch`` / ``<metric>`` /
+``best_<metric>`` columns describe the same weights. A copy of the weights is kept each time the
+chosen value improves (as Keras does for ``restore_best_weights``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(kw_only=True)
+class BestWeights:
+    metric: str  # the study metric (a key of the epoch rows)
+    mode: str  # "min" or "max"
+    by_monitor: bool  # restore_best_weights: early stopping decides which epoch is best
+    epoch: int = 0  # 1-based epoch of the kept weights; 0: none kept yet
+    value: float | None = None  # the study metric there (by_monitor False)
+    state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    def update(self, epoch: int, row: dict[str, Any], model: torch.nn.Module, *, monitor_improved: bool = False) -> None:
+        """After 0-based ``epoch`` (its ``row``): keep the weights if this epoch is the new best."""
+        if self.by_monitor:
+            improved = monitor_improved
+        else:
+            v = row.get(self.metric)
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                improved = self.value is None or (v > self.value if self.mode == "max" else v < self.value)
+                if improved:
+                    self.value = float(v)
+            else:
+                improved = False
+        if improved:
+            self.epoch = epoch + 1
+            self.state = copy.deepcopy(model.state_dict())
+
+    def restore_into(self, model: torch.nn.Module, *, last_epoch: int) -> int:
+        """Load the kept weights into ``model`` (none kept: it keeps its last weights); returns the
+        epoch they are from."""
+        if self.state is None:
+            return last_epoch
+        model.load_state_dict(self.state)
+        return self.epoch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "value": self.value}
+
+    def load_state_dict(self, progress: dict[str, Any] | None, state: dict[str, torch.Tensor] | None) -> None:
+        """Restore from a checkpoint (``progress`` None: one saved before this existed, whose
+        ``best_state`` was early stopping's; its epoch is then set by the caller)."""
+        self.state = state
+        if progress is not None:
+            self.epoch, self.value = int(progress["epoch"]), progress["value"]
