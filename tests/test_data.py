@@ -178,3 +178,52 @@ def test_bundled_datasets_match_scikit_learn_without_importing_it():
         raw, ref = load_raw(name, {}), loader()
         assert np.allclose(raw.x, ref.data.astype(np.float32), rtol=1e-5, atol=1e-7), name
         assert np.array_equal(raw.y, ref.target.astype(raw.y.dtype)), name
+
+
+@pytest.mark.parametrize(("n", "val", "test", "fragment"), [
+    (3, 0.5, 0.5, "3 samples: 1 for validation (data.val_fraction = 0.5), 2 for test (data.test_fraction = 0.5), which leaves 0 to train on"),
+    (2, 0.6, 0.0, "2 samples: 2 for validation (data.val_fraction = 0.6), which leaves 0 to train on"),
+])
+def test_tiny_data_that_leaves_nothing_to_train_on_is_refused_naming_the_sizes(n, val, test, fragment):
+    from hpbench.data.splits import SplitError
+
+    with pytest.raises(SplitError) as info:
+        split_indices(np.arange(n, dtype=np.float32), task="regression", val_fraction=val, test_fraction=test, seed=0)
+    assert fragment in str(info.value)
+
+
+def test_a_class_too_small_to_stratify_is_named_before_the_search(tmp_path):
+    """A class of one sample lands in one split only: the search says so (a warning naming the
+    class and the split it is missing from) instead of mis-stratifying silently."""
+    from hpbench.dispatch.plan import check_data
+    from hpbench.study.parse import load_study
+
+    rows = [f"{i % 7 / 7},{i % 5 / 5},{i % 2}" for i in range(40)] + ["0.5,0.5,2"]  # class 2: one sample
+    csv = tmp_path / "rare.csv"
+    csv.write_text("a,b,y\n" + "\n".join(rows) + "\n")
+    study = tmp_path / "rare.toml"
+    study.write_text(f'[data]\ndataset = "{csv}"\ntarget = "y"\ntask = "multiclass"\n[model]\nfamily = "mlp"\n')
+    warnings = check_data(load_study(study))
+    assert len(warnings) == 1 and "class 2 has 1 sample, too few to stratify: none in the" in warnings[0], warnings
+    assert warnings[0].startswith(f"{study}: data: ")
+
+
+def test_a_search_on_tiny_data_exits_2_naming_the_sizes_before_anything_starts(tmp_path, monkeypatch):
+    """A 4-row CSV whose validation and test fractions (rounded up) take every row: exit 2, the
+    sizes named, no results folder, no Ray."""
+    from typer.testing import CliRunner
+
+    import hpbench.dispatch.runner as runner
+    from hpbench.cli import app
+
+    monkeypatch.setattr(runner, "init_ray", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray was started")))
+    csv = tmp_path / "tiny.csv"
+    csv.write_text("a,b,y\n0.1,0.2,0.5\n0.3,0.1,0.7\n0.5,0.9,0.1\n0.2,0.4,0.3\n")
+    study = tmp_path / "tiny.toml"
+    study.write_text(f'[data]\ndataset = "{csv}"\ntarget = "y"\ntask = "regression"\nval_fraction = 0.5\ntest_fraction = 0.4\n'
+                     '[model]\nfamily = "mlp"\n')
+    res = CliRunner().invoke(app, ["search", str(study), "--out", str(tmp_path / "out")])
+    text = " ".join(res.stderr.split())
+    assert res.exit_code == 2, res.output
+    assert "4 samples: 2 for validation (data.val_fraction = 0.5), 2 for test (data.test_fraction = 0.4), which leaves 0 to train on" in text
+    assert not (tmp_path / "out").exists()

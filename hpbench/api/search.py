@@ -19,6 +19,7 @@ from hpbench.study.schema import Study
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.markup import escape
 
 SOURCE = "hpbench.search"
 
@@ -49,7 +50,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     from rich.console import Console
 
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
-    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
+    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, check_data, plan_search
 
     target = Path(out) if out is not None else study.default_out()
     opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
@@ -63,10 +64,13 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
         raise
     except (OSError, ValueError) as err:  # an unreadable earlier record
         raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
+    con = console or Console()
+    for warning in check_data(study):  # a StudyError naming the sizes when tiny data leaves a split empty
+        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     from hpbench.dispatch.runner import run_search
 
     try:
-        run_search(study, opts, console=console or Console(), plan=plan)
+        run_search(study, opts, console=con, plan=plan)
     except ResumeRefused as err:
         raise SearchRefused(str(err)) from None
     return Results(target, storage=storage)

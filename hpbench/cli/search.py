@@ -67,6 +67,8 @@ def search(
     try:
         results = run(study, out=out, address=address, resume=resume, force=force, num_cpus=num_cpus, storage=storage,
                       storage_path=storage_path, repeats=repeats, budget_flops=budget_flops, budget_s=budget_s, verbose=verbose, console=con)
+    except StudyError as err:  # found once the data was read (e.g. tiny data leaves a split empty)
+        fail(err)
     except REFUSALS as err:
         fail(str(err))
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ def split_indices(y: np.ndarray, *, task: str, val_fraction: float, test_fractio
     validation split from the rest. Classification splits are stratified (each class keeps
     its share in every split); a split of fraction ``f`` of ``n`` samples holds ``ceil(f * n)``.
     Computed with numpy alone (scikit-learn's ``train_test_split`` cost the driver ~1 s of imports)."""
+    check_split_sizes(len(y), val_fraction=val_fraction, test_fraction=test_fraction)
     rng = np.random.default_rng(seed)
     idx = np.arange(len(y))
     stratify = task != "regression"
@@ -22,6 +23,40 @@ def split_indices(y: np.ndarray, *, task: str, val_fraction: float, test_fractio
         idx, test = _split(idx, y, stratify=stratify, n_take=_share(test_fraction, len(y)), rng=rng)
     train, val = _split(idx, y, stratify=stratify, n_take=min(len(idx), _share(val_fraction, len(y))), rng=rng)
     return np.sort(train), np.sort(val), np.sort(test)
+
+
+class SplitError(ValueError):
+    """The data cannot be split as asked; the message names the sizes (and the keys to change)."""
+
+
+def check_split_sizes(n: int, *, val_fraction: float, test_fraction: float) -> None:
+    """Every split carved out of ``n`` samples gets some, and the training split keeps some: the
+    validation and test splits are rounded up against the whole set, so tiny data could leave
+    none to train on (a fraction of 0: that split came with the data, or there is none)."""
+    n_test = _share(test_fraction, n) if test_fraction > 0 else 0
+    n_val = min(n - n_test, _share(val_fraction, n)) if val_fraction > 0 else 0
+    n_train = n - n_test - n_val
+    if n_train < 1 or (val_fraction > 0 and n_val < 1):
+        carved = [f"{n_val} for validation (data.val_fraction = {val_fraction})"] if val_fraction > 0 else []
+        carved += [f"{n_test} for test (data.test_fraction = {test_fraction})"] if test_fraction > 0 else []
+        raise SplitError(f"{n} samples: {', '.join(carved) or 'none carved out'}, which leaves {n_train} to train on; "
+                         "it needs at least 1 each (more data, or smaller fractions)")
+
+
+def unstratified(task: str, parts: dict[str, np.ndarray | None]) -> list[str]:
+    """The classes a stratified split could not put in every split (``parts``: split name -> its
+    labels; too few samples: a class of one sample is in one split only), one message each; none
+    for a regression task."""
+    if task == "regression":
+        return []
+    present = {name: set(np.unique(y).tolist()) for name, y in parts.items() if y is not None}
+    out = []
+    for c in sorted(set().union(*present.values())):
+        missing = [name for name, have in present.items() if c not in have]
+        if missing:
+            k = sum(int((y == c).sum()) for y in parts.values() if y is not None)
+            out.append(f"class {c!r} has {k} sample{'s' if k != 1 else ''}, too few to stratify: none in the {' or '.join(missing)} split")
+    return out
 
 
 def _share(fraction: float, n: int) -> int:
