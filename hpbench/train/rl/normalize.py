@@ -1,0 +1,76 @@
+"""Running statistics for observation normalization and reward scaling (part of a run's state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class RunningMeanStd:
+    """Mean and variance of everything seen so far, merged batch by batch
+    (Chan, Golub & LeVeque 1979, the parallel form of Welford's update; as in SB3's VecNormalize)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4  # SB3's epsilon: the first batch dominates, no division by zero
+
+    def update(self, batch: np.ndarray) -> None:
+        b_mean, b_var, b_count = batch.mean(axis=0), batch.var(axis=0), batch.shape[0]
+        delta = b_mean - self.mean
+        total = self.count + b_count
+        self.mean = self.mean + delta * b_count / total
+        m2 = self.var * self.count + b_var * b_count + delta**2 * self.count * b_count / total
+        self.var = m2 / total
+        self.count = total
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"mean": torch.from_numpy(self.mean.copy()), "var": torch.from_numpy(self.var.copy()), "count": float(self.count)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean = state["mean"].numpy().astype(np.float64)
+        self.var = state["var"].numpy().astype(np.float64)
+        self.count = float(state["count"])
+
+
+class ObsNormalizer:
+    """(obs - mean) / sqrt(var + eps), clipped to ±clip; statistics updated from training rollouts only."""
+
+    def __init__(self, shape: tuple[int, ...], *, enabled: bool, clip: float = 10.0) -> None:
+        self.enabled, self.clip = enabled, clip
+        self.stats = RunningMeanStd(shape)
+
+    def __call__(self, obs: np.ndarray, *, update: bool) -> np.ndarray:
+        if not self.enabled:
+            return obs
+        if update:
+            self.stats.update(obs)
+        out = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
+        return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+
+class RewardScaler:
+    """Divide rewards by the running std of the discounted return (SB3 VecNormalize's ``norm_reward``;
+    Engstrom et al. 2020, "Implementation Matters in Deep RL", §3: reward scaling)."""
+
+    def __init__(self, n_envs: int, *, gamma: float, enabled: bool, clip: float = 10.0) -> None:
+        self.enabled, self.gamma, self.clip = enabled, gamma, clip
+        self.stats = RunningMeanStd(())
+        self.returns = np.zeros(n_envs, np.float64)
+
+    def __call__(self, rewards: np.ndarray, ended: np.ndarray) -> np.ndarray:
+        if not self.enabled:
+            return rewards
+        self.returns = self.returns * self.gamma + rewards
+        self.stats.update(self.returns)
+        self.returns[ended] = 0.0
+        return np.clip(rewards / np.sqrt(self.stats.var + 1e-8), -self.clip, self.clip)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**self.stats.state_dict(), "returns": torch.from_numpy(self.returns.copy())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.stats.load_state_dict(state)
+        self.returns = state["returns"].numpy().astype(np.float64)
