@@ -42,7 +42,7 @@ def evaluate(policy: ActorCritic, envs: VectorEnv, *, info: EnvInfo, seeds: Sequ
     """One episode per copy of ``envs`` (``len(seeds)`` copies), acting deterministically."""
     if envs.num_envs != len(seeds):
         raise ValueError(f"evaluate needs one env copy per seed, but got {envs.num_envs} copies and {len(seeds)} seeds")
-    obs, _ = envs.reset(seed=list(seeds))
+    obs, _ = envs.reset(seed=list(seeds))  # type: ignore[arg-type]  # VectorEnv takes one seed per copy
     n = len(seeds)
     returns, lengths = np.zeros(n), np.zeros(n, np.int64)
     done = np.zeros(n, bool)

@@ -15,6 +15,7 @@ reads nor advances torch's global random state.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -29,7 +30,7 @@ _LOG_2PI = math.log(2 * math.pi)
 
 def mlp(sizes: list[int], activation: Activation, *, last_activation: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2 or last_activation:
             layers.append(_ACTIVATIONS[activation]())
@@ -72,7 +73,8 @@ class ActorCritic(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Linear | nn.Conv2d):
                 nn.init.orthogonal_(m.weight, gain=last.get(id(m), math.sqrt(2)), generator=generator)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         if self.encoder is not None:  # (N, H, W, C) uint8 → (N, C, H, W) in [0, 1]
