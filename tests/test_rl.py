@@ -13,7 +13,7 @@ import torch
 
 from hpbench.train.rl.config import RLConfig
 from hpbench.train.rl.cost import config_epoch_flops, env_cache_key, epoch_flops, forward_flops_per_sample, measure_env_step_s
-from hpbench.train.rl.envs import HeadKind, ObsKind, env_info, make_vector_env, reward_threshold, stream_seeds
+from hpbench.train.rl.envs import HeadKind, ObsKind, check_env, env_info, make_vector_env, reward_threshold, stream_seeds
 from hpbench.train.rl.normalize import ObsNormalizer, RewardScaler
 from hpbench.train.rl.optim import torch_optimizer
 from hpbench.train.rl.policy import build_policy
@@ -249,6 +249,8 @@ def test_image_observations_use_the_conv_encoder():
         m = run.train_epoch()
         assert m["eval_length"] == 10 and 0 <= m["eval_return"] <= 10
         flops = forward_flops_per_sample(run.policy, (8, 8, 3), image=True)
+    with pytest.raises(ValueError, match="normalize_obs applies to vector observations, but env 'hpbench-test/TinyImage-v0' has images"):
+        check_env(RLConfig(env_id="hpbench-test/TinyImage-v0", normalize_obs=True))
     # convs 3→4 on 4x4 and 4→8 on 2x2 outputs, linear 32→16, heads 16→2 and 16→1 (2 FLOPs per multiply-add)
     assert flops == 2 * (3 * 9 * 4 * 16 + 4 * 9 * 8 * 4 + 32 * 16 + 16 * 2 + 16 * 1)
 

@@ -20,6 +20,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from hpbench.train.rl.config import RLConfig
+
 
 class ObsKind(enum.StrEnum):
     VECTOR = "vector"  # a flat Box: an MLP encoder
@@ -79,6 +81,16 @@ def env_info(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> EnvInf
                        max_episode_steps=None if spec is None else spec.max_episode_steps)
     finally:
         env.close()
+
+
+def check_env(cfg: RLConfig) -> EnvInfo:
+    """What the config's env offers, checked against the config (call it once before the first trial:
+    it makes one env instance). Raises ValueError naming the env and the offending setting."""
+    info = env_info(cfg.env_id, cfg.env_kwargs)
+    if cfg.normalize_obs and info.obs_kind is ObsKind.IMAGE:
+        raise ValueError(f"normalize_obs applies to vector observations, but env {cfg.env_id!r} has images {info.obs_shape} "
+                         "(they are scaled to [0, 1] by the encoder): set normalize_obs = false")
+    return info
 
 
 def obs_kind(space: gym.Space, *, env_id: str = "") -> tuple[ObsKind, tuple[int, ...]]:

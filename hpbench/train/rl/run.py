@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from hpbench.train.rl.config import RLConfig
-from hpbench.train.rl.envs import env_info, make_vector_env, stream_seeds
+from hpbench.train.rl.envs import check_env, make_vector_env, stream_seeds
 from hpbench.train.rl.evaluate import evaluate
 from hpbench.train.rl.normalize import ObsNormalizer, RewardScaler
 from hpbench.train.rl.optim import OptimizerBuilder, torch_optimizer
@@ -57,7 +57,7 @@ class RLRun:
     def __init__(self, config: RLConfig, *, build_optimizer: OptimizerBuilder = torch_optimizer) -> None:
         cfg = self.config = config
         torch.set_num_threads(cfg.threads)
-        self.info = env_info(cfg.env_id, cfg.env_kwargs)
+        self.info = check_env(cfg)
         self.threshold = cfg.reward_threshold if cfg.reward_threshold is not None else self.info.reward_threshold
         self.policy = build_policy(self.info, hidden=cfg.hidden, activation=cfg.activation, cnn_channels=cfg.cnn_channels,
                                    log_std_init=cfg.log_std_init, seed=stream_seeds(cfg.seed, _STREAM_INIT, 1)[0])
@@ -103,8 +103,8 @@ class RLRun:
             "eval_return": result.mean_return, "eval_length": result.mean_length,
             "train_return": _mean([e[0] for e in episodes]), "episode_length": _mean([e[1] for e in episodes]), "n_episodes": float(len(episodes)),
         }
-        for key in ("entropy", "approx_kl", "clip_fraction", "policy_loss", "value_loss"):  # weighted by each round's steps
-            metrics[key] = _mean([r[key] for r in rounds for _ in range(r["n_updates"])])
+        for key in ("entropy", "approx_kl", "clip_fraction", "policy_loss", "value_loss"):  # rounds weighted by their gradient steps
+            metrics[key] = sum(r[key] * r["n_updates"] for r in rounds if r["n_updates"]) / n_updates if n_updates else math.nan
         metrics.update({
             "explained_variance": _mean([r["explained_variance"] for r in rounds]), "n_updates": float(n_updates),
             "env_steps": float(self.env_steps), "eval_env_steps": float(result.env_steps), "solved": float(self.solved),
