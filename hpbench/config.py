@@ -25,7 +25,7 @@ class EarlyStoppingConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class DataConfig:
-    dataset: str
+    dataset: str = ""  # "" for a task that learns from an environment instead (``env``)
     val_fraction: float = 0.2
     test_fraction: float = 0.0
     preprocess: tuple[str, ...] = ()
@@ -34,6 +34,7 @@ class DataConfig:
     kind: str | None = None  # [data] kind: tabular | signal | sequence | image (None: the data's own, or inferred)
     stream: bool | str = "auto"  # [data] stream: read batches from where the data is (True), load it (False), or by size ("auto")
     num_workers: int = 0  # DataLoader worker processes of streamed data (0: read in the trial's own process)
+    env: str | None = None  # a Gymnasium environment id (task "rl"), in place of a dataset
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,7 +85,11 @@ class DistillConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrialConfig:
-    """Everything one trial's training needs; built from the study and the sampled params."""
+    """Everything one trial's training needs; built from the study and the sampled params.
+
+    ``task`` names the trainer's task (:data:`hpbench.train.task.TASKS`: ``supervised``, ``rl``);
+    ``task_params`` holds that task's own validated keys (``[model] algorithm``, ``[train]
+    n_envs``, ...; empty for ``supervised``), which the task turns into its typed config."""
 
     seed: int
     data: DataConfig
@@ -96,3 +101,5 @@ class TrialConfig:
     threads: int = 1
     distill: DistillConfig | None = None  # [distill]: learn from a teacher's soft outputs too
     lr_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    task: str = "supervised"
+    task_params: Mapping[str, Any] = field(default_factory=dict)

@@ -26,6 +26,7 @@ from hpbench.cli import app
 from hpbench.errors import StudyError
 from hpbench.rules import Rule
 from hpbench.study import keys as K
+from hpbench.study import names as N
 from hpbench.study.parse import parse_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,10 +149,18 @@ def _value(schema: dict[str, Any]) -> Any:
     return "val_loss"
 
 
+# A study of the rl task: the base for searching a key that task adds (train.n_envs, model.algorithm, ...).
+RL_BASE: dict[str, Any] = {"study": {"name": "x", "trials": 3}, "data": {"env": "CartPole-v1"}, "model": {"task": "rl", "family": "mlp"},
+                           "train": {"max_epochs": 2}}
+
+
 def _study_searching(path: str) -> dict[str, Any]:
-    """BASE with ``path`` searched, its section set up so that ``path`` applies there."""
+    """BASE with ``path`` searched, its section set up so that ``path`` applies there (a key of
+    the rl task: RL_BASE)."""
     section, _, key = path.partition(".")
     values = study_schema(plugins=False)["properties"]["space"]["properties"][path]["properties"]["choice"]["items"]
+    if N.task_owner(path) is not None:
+        return {**copy.deepcopy(RL_BASE), "space": {path: {"choice": [_value(values)]}}}
     study = _with(("space", {path: {"choice": [_value(values)]}}))
     for named in REGISTRIES:
         reg_section, _, reg_key = named.key.partition(".")

@@ -24,21 +24,22 @@ from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.train.optimizers import OPTIMIZERS
 from hpbench.train.schedules import SCHEDULES
+from hpbench.train.task import TASKS
 
 DRAFT = "http://json-schema.org/draft-07/schema#"
 SECTION_DOCS = {
     "study": "the search: its name, metric, budget of trials, searcher and scheduler",
-    "data": "the dataset, its splits and preprocessing (plus the dataset's own options)",
-    "model": "the model family and its parameters",
+    "data": "the dataset, its splits and preprocessing (plus the dataset's own options); task rl: the environment",
+    "model": "the task, the model family and its parameters (task rl: the policy network and the algorithm)",
     "optimizer": "the optimizer, its learning rate and its own hyperparameters",
     "lr_schedule": "the learning-rate schedule (PyTorch's own schedulers) and its parameters",
-    "train": "the training loop: epochs, batch size, initialization, device, early stopping",
+    "train": "the training loop: epochs, batch size, initialization, device, early stopping (task rl: rollouts, discount, PPO's clipping, ...)",
     "resources": "what Ray reserves for each trial",
     "space": "the search space: a dotted key (or short name) of the study -> a distribution",
     "distill": "knowledge distillation from a finished trial of another study",
 }
 NESTED = {"train": {"early_stopping": (K.EARLY_STOPPING, "Keras-exact early stopping, e.g. { monitor = \"val_loss\", patience = 3 }")}}
-UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind")  # hpbench.study.paths refuses them in [space]
+UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind", "model.task", "data.env")  # hpbench.study.paths refuses them in [space]
 FILE_PATTERN = "(" + "|".join(s.replace(".", r"\.") for s in FILE_SUFFIXES) + ")$"
 NPZ_PATTERN, NPY_PATTERN = r"\.npz$", r"\.npy$"
 WHEN: Schema = {"type": "object", "minProperties": 1, "description": "present only where these searched keys take these values",
@@ -74,6 +75,12 @@ def union(specs: Iterable[Mapping[str, Param]]) -> dict[str, Param]:
         for k, p in spec.items():
             out.setdefault(k, p)
     return out
+
+
+def task_keys(section: str) -> dict[str, Param]:
+    """The keys the trainer's tasks add to ``section`` (rl: data.env, model.algorithm, train.n_envs, ...);
+    the schema accepts them whatever the task (hpbench refuses a task's keys in another task's study)."""
+    return union(TASKS.get(t).meta.get(section) or {} for t in TASKS)
 
 
 def _entries(registry: Registry[Any], *, plugins: bool) -> list[tuple[str, dict[str, Param]]]:
@@ -140,11 +147,11 @@ def searchable(*, plugins: bool) -> dict[str, Param]:
     """Every configuration path [space] may search, with its parameter (the union over the
     registered families, datasets and optimizers)."""
     tables: dict[str, Mapping[str, Param]] = {
-        "data": union([K.DATA, N.FILE_PARAMS, *(p for _, p in _entries(DATASETS, plugins=plugins))]),
-        "model": union([K.MODEL, *(p for _, p in _entries(FAMILIES, plugins=plugins))]),
+        "data": union([K.DATA, task_keys("data"), N.FILE_PARAMS, *(p for _, p in _entries(DATASETS, plugins=plugins))]),
+        "model": union([K.MODEL, task_keys("model"), *(p for _, p in _entries(FAMILIES, plugins=plugins))]),
         "optimizer": union([K.OPTIMIZER, *(p for _, p in _entries(OPTIMIZERS, plugins=plugins))]),
         "lr_schedule": union([K.LR_SCHEDULE, *(p for _, p in _entries(SCHEDULES, plugins=plugins))]),
-        "train": K.TRAIN, "train.early_stopping": K.EARLY_STOPPING, "distill": K.DISTILL,
+        "train": union([K.TRAIN, task_keys("train")]), "train.early_stopping": K.EARLY_STOPPING, "distill": K.DISTILL,
     }
     return {f"{t}.{k}": p for t, spec in tables.items() for k, p in spec.items() if f"{t}.{k}" not in UNSEARCHABLE}
 
@@ -168,9 +175,10 @@ def _user_code_opens_space(section: str, key: str, known: list[str]) -> Schema:
 def study_schema(*, plugins: bool = True) -> Schema:
     """The JSON Schema (draft-07) of a study file; ``plugins``: include installed plugins' names."""
     space, model_paths = _space(plugins=plugins)
-    data, data_cases = _by_name("data", "dataset", K.DATA, _entries(DATASETS, plugins=plugins), plugins=plugins, open_=True,
-                                extra=((FILE_PATTERN, N.FILE_PARAMS), (NPZ_PATTERN, N.NPZ_PARAMS), (NPY_PATTERN, N.NPY_PARAMS)))
-    model, model_cases = _by_name("model", "family", K.MODEL, _entries(FAMILIES, plugins=plugins), plugins=plugins, open_=True)
+    data, data_cases = _by_name("data", "dataset", {**K.DATA, **task_keys("data")}, _entries(DATASETS, plugins=plugins), plugins=plugins,
+                                open_=True, extra=((FILE_PATTERN, N.FILE_PARAMS), (NPZ_PATTERN, N.NPZ_PARAMS), (NPY_PATTERN, N.NPY_PARAMS)))
+    model, model_cases = _by_name("model", "family", {**K.MODEL, **task_keys("model")}, _entries(FAMILIES, plugins=plugins), plugins=plugins,
+                                  open_=True)
     optimizer, optimizer_cases = _by_name("optimizer", "name", K.OPTIMIZER, _entries(OPTIMIZERS, plugins=plugins), plugins=plugins, open_=False)
     schedule, schedule_cases = _by_name("lr_schedule", "name", K.LR_SCHEDULE, _entries(SCHEDULES, plugins=plugins), plugins=plugins,
                                         open_=False)
@@ -180,7 +188,7 @@ def study_schema(*, plugins: bool = True) -> Schema:
         "model": model,
         "optimizer": optimizer,
         "lr_schedule": schedule,
-        "train": _table("train", K.TRAIN, plugins=plugins),
+        "train": _table("train", {**K.TRAIN, **task_keys("train")}, plugins=plugins),
         "resources": _table("resources", K.RESOURCES, plugins=plugins),
         "distill": _table("distill", K.DISTILL, plugins=plugins),
         "space": space,

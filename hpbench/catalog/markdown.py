@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from hpbench.catalog.json_schema import SECTION_DOCS, study_schema
+from hpbench.catalog.json_schema import SECTION_DOCS, UNSEARCHABLE, study_schema, task_keys
 from hpbench.catalog.registries import REGISTRIES
 from hpbench.catalog.rules import Schema, in_words, schema_of
 from hpbench.registry import Param
@@ -69,7 +69,8 @@ def _section(name: str, sch: Schema) -> list[str]:
     return [*out, ""]
 
 
-_COMMON: dict[str, Mapping[str, Param]] = {"data": K.DATA, "model": K.MODEL, "optimizer": K.OPTIMIZER, "lr_schedule": K.LR_SCHEDULE}
+_COMMON: dict[str, Mapping[str, Param]] = {"data": {**K.DATA, **task_keys("data")}, "model": {**K.MODEL, **task_keys("model")},
+                                           "optimizer": K.OPTIMIZER, "lr_schedule": K.LR_SCHEDULE}
 _COMMON_WORDS = {"data": "dataset (or a data file's `target` and `task`)", "model": "model family", "optimizer": "optimizer",
                  "lr_schedule": "schedule"}
 
@@ -86,7 +87,7 @@ def _space(sch: Schema) -> list[str]:
     paths = [k for k in sch["properties"] if k not in K.ALIASES]
     out += ["", "Searchable keys (the values of each obey the key's own rule): " + ", ".join(f"`{p}`" for p in paths) + ". "
             "A user model's own parameters (`model.*`) may be searched too (a user dataset's options may not). "
-            "`[study]`, `[resources]`, " + ", ".join(f"`{p}`" for p in ("train.devices", "model.init_from", "distill.teacher")) + " cannot.", ""]
+            "`[study]`, `[resources]`, " + ", ".join(f"`{p}`" for p in UNSEARCHABLE) + " cannot.", ""]
     return out
 
 

@@ -5,17 +5,23 @@ calls them in the driver and the results store records what they return."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from hpbench.config import TrialConfig
 from hpbench.cost import coverage
+from hpbench.cost import rl
 from hpbench.cost.device import DeviceModel
+
+# Tasks with their own predicted columns (the supervised task's are predict_trial's own).
+TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial}
 
 EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module imports no torch)
 
 PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
-                     "predicted_epoch_s", "predicted_s", "naive_s")
+                     "predicted_epoch_s", "predicted_s", "naive_s")  # rl adds env_step_s and predicted_env_epoch_s
 SPENT_COLUMNS = ("flops_spent", "predicted_spent_s", "measured_s", "prediction_error")
 COST_NOTE = "cost_note"  # why a trial's cost is missing or how it was counted (absent when all went as usual)
 
@@ -42,10 +48,14 @@ def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str, s
     return _shape(data_key(**config_kwargs(cfg.data, cfg.seed)))
 
 
-def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel) -> dict[str, Any]:
-    """Predicted cost columns of a trial run to ``max_epochs``."""
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None) -> dict[str, Any]:
+    """Predicted cost columns of a trial run to ``max_epochs`` (a task other than ``supervised``:
+    its own predictor, :data:`TASK_PREDICTORS`; ``env_cache_dir``: where rl's environment times are cached)."""
     from hpbench.cost.count import count_step, n_steps
     from hpbench.cost.predict import predict_epoch
+
+    if cfg.task in TASK_PREDICTORS:
+        return TASK_PREDICTORS[cfg.task](cfg, device_model=device_model, env_cache_dir=env_cache_dir)
 
     n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
     steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
@@ -101,10 +111,11 @@ def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = N
 
         target = "cuda:0" if torch.cuda.is_available() else "cpu"
     dm = device_model(device=target, threads=max(1, int(study.resources.cpus_per_trial)), cache_dir=cache_dir)
+    env_cache = Path(cache_dir) / "envs" if cache_dir is not None else None
 
     def predict(params: dict[str, Any]) -> dict[str, Any]:
         try:
-            return predict_trial(trial_config(study, params), device_model=dm)
+            return predict_trial(trial_config(study, params), device_model=dm, env_cache_dir=env_cache)
         except Exception as err:
             return not_predicted(err)
 

@@ -33,9 +33,11 @@ Predict = Callable[[Study, dict[str, Any], str | None], dict[str, Any]]
 
 
 def cost_key(study: Study, params: dict[str, Any]) -> str:
-    """What a trial's cost depends on: architecture, data, optimizer kind, batch size, epochs."""
+    """What a trial's cost depends on: architecture, data, optimizer kind, batch size, epochs (and
+    the task's own keys: rl's rollout shape, update epochs and evaluation episodes)."""
     cfg = trial_config(study, params)
-    return repr((cfg.model, cfg.data, cfg.optimizer.name, cfg.train.batch_size, cfg.train.max_epochs, cfg.train.device))
+    return repr((cfg.model, cfg.data, cfg.optimizer.name, cfg.train.batch_size, cfg.train.max_epochs, cfg.train.device, cfg.task,
+                 sorted(cfg.task_params.items())))
 
 
 # -- the helper process ---------------------------------------------------------------------------

@@ -68,10 +68,14 @@ class Replay:
 
 def study_data(study: Study) -> tuple[Any, Any] | None:
     """The study's data prepared in the driver (key, splits), for :func:`run_trial`'s ``data``;
-    None for streamed data, which the driver never loads (each trial streams its own)."""
+    None for streamed data, which the driver never loads (each trial streams its own), and for a
+    task without a dataset (rl: each trial makes its own environments)."""
     from hpbench.data.prepare import config_kwargs, data_key, prepare_in_memory
 
-    kw = config_kwargs(trial_config(study, {}).data, study.settings.seed)
+    d = trial_config(study, {}).data
+    if not d.dataset:
+        return None
+    kw = config_kwargs(d, study.settings.seed)
     splits = prepare_in_memory(**kw)
     return (data_key(**kw), splits) if splits is not None else None
 

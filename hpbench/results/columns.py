@@ -18,12 +18,15 @@ REPEAT = "repeat"
 REPEAT_OF = "repeat_of"
 SEED = "seed"
 DEVICE_OF = "device_of"
+# Reinforcement learning (task rl).
+STEPS_TO_SOLVE = "steps_to_solve"
+ENV_STEPS = "env_steps"
 
 TRIALS: dict[str, str] = {
     "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
     "trial_id": "Ray Tune's trial id",
     "status": "running | finished | failed",
-    "stop_reason": "completed (max_epochs) | early_stopped | pruned (by the scheduler) | diverged | failed",
+    "stop_reason": "completed (max_epochs) | solved (rl: val_return reached the reward threshold) | early_stopped | pruned (by the scheduler) | diverged | failed",
     "error": "last line of the error of a failed trial",
     "<hyperparameter>": "one typed column per [space] key (NA where a conditional dimension was inactive)",
     "epochs": "epochs run",
@@ -51,13 +54,22 @@ TRIALS: dict[str, str] = {
     SEED: "the seed of a repeat (search trials use [study] seed)",
     DEVICE_OF: "the search trial a device comparison re-runs on another device ([train] devices; NA for search trials)",
     "device": "the device type the trial trained on (cpu, cuda)",
+    STEPS_TO_SOLVE: "rl: training environment steps when val_return first reached the reward threshold (NA: never solved)",
+    ENV_STEPS: "rl: training environment steps run (evaluation steps not included)",
 }
 
 EPOCHS: dict[str, str] = {
     "trial / trial_id": "the trial (joins with the trials table)",
     "epoch": "1-based epoch",
-    "train_loss": "mean training loss of the epoch",
+    "train_loss": "mean training loss of the epoch (rl: policy + value_coef x value - entropy_coef x entropy)",
     "val_<metric>": "validation metrics after the epoch (val_loss, val_accuracy, ...)",
     "epoch_s": "measured seconds of the epoch",
     "learning_rate": "the learning rate of the epoch ([lr_schedule]; with a per-step schedule, the rate at the epoch's first step)",
+    "val_return / val_length": "rl: mean return and length of the evaluation's episodes (eval_episodes, deterministic policy, the same seeds every epoch)",
+    "train_return / train_episode_length / train_episodes": "rl: the training episodes that ended in the epoch (raw rewards)",
+    "train_entropy / train_approx_kl / train_clip_fraction": "rl: the update's policy entropy, approximate KL to the rollout's policy, share of clipped ratios",
+    "train_policy_loss / train_value_loss / train_explained_variance / train_updates": "rl: the update's losses, the critic's explained variance, gradient steps",
+    ENV_STEPS: "rl: training environment steps so far",
+    "eval_env_steps": "rl: environment steps the evaluation took",
+    "rollout_s / update_s / eval_s": "rl: the epoch's seconds collecting rollouts, updating, evaluating",
 }

@@ -32,6 +32,7 @@ class StopReason(enum.StrEnum):
     COMPLETED = "completed"  # ran max_epochs
     EARLY_STOPPED = "early_stopped"
     DIVERGED = "diverged"  # a non-finite loss or monitored value
+    SOLVED = "solved"  # reinforcement learning: the evaluation return reached the env's reward threshold
     PRUNED = "pruned"  # stopped by the scheduler (set by the dispatcher)
     FAILED = "failed"  # raised (set by the dispatcher)
 

@@ -25,13 +25,17 @@ from hpbench.results.status import StopReason, TrialStatus
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
 _KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
-_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", "learning_rate")
+_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", "learning_rate",
+                 # reinforcement learning (hpbench.train.rl.task): environment steps so far and the epoch's time split
+                 "env_steps", "eval_env_steps", "rollout_s", "update_s", "eval_s")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch",
                  # calibration (hpbench.train.calibration) and transfer (hpbench.train.transfer)
-                 "temperature", "ece_before", "ece_after", "nll_before", "nll_after", "reliability", "n_trainable", "new_head")
+                 "temperature", "ece_before", "ece_after", "nll_before", "nll_after", "reliability", "n_trainable", "new_head",
+                 # reinforcement learning: env steps at the first solved epoch (None: never solved) and in all
+                 "steps_to_solve", "env_steps")
 # What ``counts`` tallies, in this order: running trials, then ended ones by stop reason.
-_COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.DIVERGED,
-            StopReason.FAILED)
+_COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopReason.EARLY_STOPPED, StopReason.PRUNED,
+            StopReason.DIVERGED, StopReason.FAILED)
 
 
 class ResultsStore:

@@ -13,15 +13,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpbench.data.datasets import DATASETS
-from hpbench.errors import shown
+from hpbench.errors import Problem, StudyError, shown
 from hpbench.models import FAMILIES, family_reads
 from hpbench.space.space import SearchSpace
+from hpbench.study import names as N
 from hpbench.study.reader import Reader
 from hpbench.study.schema import Resources
 from hpbench.tracking import LOGGERS
 from hpbench.train.early_stopping import infer_mode
 
 REGRESSION_RULE = "applies to classification tasks only, but the dataset is a regression task"
+
+
+def not_for_task(r: Reader, task: str, section: str, table: Mapping[str, Any]) -> None:
+    """A section holds only keys the study's task takes: the common keys a task does not take
+    (rl: ``data.dataset``, ``train.batch_size``, ...) and another task's own keys
+    (``train.n_envs`` without ``task = "rl"``) are refused, each named."""
+    problems: list[Problem] = []
+    for key in table:
+        path = f"{section}.{key}"
+        owner = N.task_owner(path)
+        if path in N.task_rejects(task):
+            problems += r.fail(path, f"does not apply to task {task!r}", table[key]).problems
+        elif owner is not None and owner != task and key not in N.task_keys(task, section):
+            problems += r.fail(path, f"applies to task {owner!r} only (set [model] task = {owner!r})", table[key]).problems
+    if problems:
+        raise StudyError.of(problems)
 
 
 def split_fractions(r: Reader, data: Mapping[str, Any]) -> None:

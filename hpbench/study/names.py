@@ -21,6 +21,8 @@ from hpbench.study.reader import Reader
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
 from hpbench.train.schedules import SCHEDULES
+from hpbench.train.task import SUPERVISED
+from hpbench.train.task import TASKS as TRAINER_TASKS  # [model] task; data's TASKS are a dataset's kinds
 
 DATASET = Registered(DATASETS, imports=True, suffixes=(*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX),
                      also="; or a .csv/.parquet/.npz/.npy file, or 'package.module:load'")
@@ -104,3 +106,38 @@ def schedules_named(r: Reader) -> list[Any]:
 def schedules_params(names: Iterable[object]) -> dict[str, Param]:
     """The parameters of the registered schedules among ``names`` (unknown names are reported elsewhere)."""
     return union_params(SCHEDULES.get(n).params for n in names if isinstance(n, str) and n in SCHEDULES) or {}
+
+
+def task_named(r: Reader) -> str:
+    """The study's task (``[model] task``, ``supervised`` by default); an unknown one reads as
+    ``supervised`` here (:func:`hpbench.study.sections.model_table` reports it)."""
+    task = r.section("model").get("task", SUPERVISED) if isinstance(r.raw.get("model", {}), dict) else SUPERVISED
+    return task if isinstance(task, str) and task in TRAINER_TASKS else SUPERVISED
+
+
+def task_keys(task: str, section: str) -> dict[str, Param]:
+    """The keys ``task`` adds to ``section`` (data, model or train)."""
+    return dict(TRAINER_TASKS.get(task).meta.get(section) or {})
+
+
+def task_rejects(task: str) -> tuple[str, ...]:
+    """The common keys (``section.key``) that mean nothing to ``task``."""
+    return tuple(TRAINER_TASKS.get(task).meta.get("unsupported") or ())
+
+
+def task_metric(task: str) -> str | None:
+    """The metric ``task`` ranks trials by when ``[study] metric`` is not set (None: ``val_loss``)."""
+    metric = TRAINER_TASKS.get(task).meta.get("metric")
+    return str(metric) if metric else None
+
+
+def task_owner(path: str) -> str | None:
+    """The task whose own key ``path`` (``train.n_envs``) is, if any."""
+    section, _, key = path.partition(".")
+    return next((t for t in TRAINER_TASKS if key in task_keys(t, section)), None)
+
+
+def task_metrics(task: str) -> tuple[str, ...] | None:
+    """The metrics ``task`` reports (None: the dataset's kind decides, :func:`hpbench.study.metrics.reported`)."""
+    metrics = TRAINER_TASKS.get(task).meta.get("metrics")
+    return tuple(metrics) if metrics else None

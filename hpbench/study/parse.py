@@ -18,7 +18,7 @@ from hpbench.errors import StudyError, did_you_mean
 from hpbench.space.parse import parse_space
 from hpbench.space.points import parse_points
 from hpbench.space.space import SearchSpace
-from hpbench.study import checks, data_files, sections
+from hpbench.study import checks, checks_rl, data_files, sections
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.metrics import TASK_METRICS, reported, task_of
@@ -26,8 +26,12 @@ from hpbench.study.overrides import apply_override, parse_override
 from hpbench.study.paths import path_param
 from hpbench.study.reader import Reader
 from hpbench.study.schema import Study, StudySettings
+from hpbench.train.task import SUPERVISED
 
 __all__ = ["TASK_METRICS", "load_study", "parse_override", "parse_study"]  # TASK_METRICS, parse_override: their old home
+
+# The rules across sections of a task's own keys, by task (the supervised task's are the ones below).
+TASK_CHECKS = {"rl": checks_rl.check_all}
 
 
 def load_study(path: str | Path, *, overrides: Sequence[str] = (), trials: int | None = None) -> Study:
@@ -66,12 +70,15 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
     _, train = r.attempt(sections.train_table, r)
     _, resources = r.attempt(sections.resources_table, r)
     has_distill, distill = r.attempt(sections.distill_table, r)
-    space = r.attempt(_space, r, space_raw or {}, dataset=data["dataset"] if data is not None else None)[1] if has_space else None
+    space = r.attempt(_space, r, space_raw or {}, dataset=data.get("dataset") if data is not None else None)[1] if has_space else None
     if study is not None and space is not None:
         r.attempt(_enqueue, r, study, space)
-    task = task_of(data) if data is not None else None
-    metrics = reported(task)
-    if data is not None and train is not None and has_distill:
+    learns = N.task_named(r)  # the trainer's task: supervised, rl
+    task = task_of(data) if data is not None and learns == SUPERVISED else None  # a dataset's kind: multiclass, binary, regression
+    metrics = N.task_metrics(learns) or reported(task)
+    if learns in TASK_CHECKS:
+        TASK_CHECKS[learns](r, data=data, model=model, train=train, lr_schedule=lr_schedule, space=space, has_distill="distill" in r.raw)
+    if data is not None and train is not None and has_distill and learns == SUPERVISED:
         r.attempt(checks.classification_only, r, task=task, data=data, train=train, distill=distill)
     if study is not None and data is not None:
         r.attempt(checks.metric_is_reported, r, study, task=task, metrics=metrics)
@@ -83,12 +90,12 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.schedule_monitor, r, lr_schedule, metrics=metrics)
     if lr_schedule is not None and train is not None and space is not None:
         r.attempt(checks.warmup_ends_before_the_last_epoch, r, lr_schedule, train, space)
-    layout = r.attempt(data_files.layout, r, data)[1] if data is not None else None
-    kind = layout.kind.value if layout is not None else None
-    if data is not None:
-        r.attempt(checks.augment_needs_images, r, data, kind)
-    if model is not None and space is not None:
-        r.attempt(checks.family_reads_kind, r, model, space, kind)
+    layout = r.attempt(data_files.layout, r, data)[1] if data is not None and learns == SUPERVISED else None
+    data_kind = layout.kind.value if layout is not None else None
+    if data is not None and learns == SUPERVISED:
+        r.attempt(checks.augment_needs_images, r, data, data_kind)
+    if model is not None and space is not None and learns == SUPERVISED:
+        r.attempt(checks.family_reads_kind, r, model, space, data_kind)
     if model is not None and space is not None:
         r.attempt(checks.heads_divide_d_model, r, model, space)
     if study is not None and space is not None:

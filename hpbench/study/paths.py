@@ -16,6 +16,7 @@ from hpbench.rules import Any_
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
+from hpbench.train.task import SUPERVISED
 
 
 def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
@@ -30,14 +31,26 @@ def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
         raise r.fail(f"space.{key}", "cannot be searched: the data has one layout (run one study per shape or kind)", shown(path))
     if section in ("study", "resources"):
         raise r.fail(f"space.{key}", f"[{section}] keys cannot be searched", shown(path))
+    if path in ("model.task", "data.env"):
+        raise r.fail(f"space.{key}", "cannot be searched (run one study per task or environment)", shown(path))
+    task = N.task_named(r)
+    owner = N.task_owner(path)
+    if path in N.task_rejects(task):
+        raise r.fail(f"space.{key}", f"does not apply to task {task!r}", shown(path))
+    if owner is not None and owner != task:
+        raise r.fail(f"space.{key}", f"applies to task {owner!r} only (set [model] task = {owner!r})", shown(path))
+    if section == "data" and task != SUPERVISED:
+        raise r.fail(f"space.{key}", f"unknown key (task {task!r} has no dataset options)", shown(path))
     if section == "data" and dataset is None and len(parts) == 2 and parts[1] not in K.DATA:
         return Param(Any_())
     tables: dict[str, Mapping[str, Param]] = {
         "data": {**K.DATA, **(N.dataset_params(r, dataset) if dataset is not None else {})},
-        "train": K.TRAIN,
+        "train": {**K.TRAIN, **N.task_keys(task, "train")},
         "optimizer": {**K.OPTIMIZER, **N.optimizers_params(N.optimizers_named(r))},
         "lr_schedule": {**K.LR_SCHEDULE, **N.schedules_params(N.schedules_named(r))},
     }
+    if section == "model" and len(parts) == 2 and parts[1] in N.task_keys(task, "model"):
+        return N.task_keys(task, "model")[parts[1]]
     if section == "model" and len(parts) == 2 and parts[1] in ("init_from", "freeze"):
         if parts[1] == "init_from":
             raise r.fail(f"space.{key}", "cannot be searched (run one study per saved trial)", shown(path))

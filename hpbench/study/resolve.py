@@ -23,6 +23,7 @@ from hpbench.config import (
 from hpbench.space.space import SearchSpace
 from hpbench.study import keys as K
 from hpbench.study.schema import Study
+from hpbench.train.task import SUPERVISED, TASKS
 
 
 def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,27 +44,30 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
     cfg = apply_params(study.config, study.space, params)
     data, model, opt, train = cfg["data"], cfg["model"], cfg["optimizer"], cfg["train"]
     es = train.get("early_stopping")
+    task = model.get("task", SUPERVISED)
+    own = {s: TASKS.get(task).meta.get(s) or {} for s in ("data", "model", "train")}
     return TrialConfig(
         seed=study.settings.seed if seed is None else seed,
         data=DataConfig(
-            dataset=data["dataset"],
-            val_fraction=data["val_fraction"],
-            test_fraction=data["test_fraction"],
-            preprocess=tuple(data["preprocess"]),
-            options={k: v for k, v in data.items() if k not in K.DATA and k != "x"},  # x: the dataset itself (.npy inputs)
+            dataset=data.get("dataset", ""),
+            val_fraction=data.get("val_fraction", 0.2),
+            test_fraction=data.get("test_fraction", 0.0),
+            preprocess=tuple(data.get("preprocess", ())),
+            options={k: v for k, v in data.items() if k not in K.DATA and k not in own["data"] and k != "x"},  # x: the dataset itself (.npy inputs)
             shape=tuple(data["shape"]) if data.get("shape") is not None else None,
             kind=data.get("kind"),
             stream=data.get("stream", "auto"),
             num_workers=int(data.get("num_workers", 0)),
+            env=data.get("env"),
         ),
-        model=ModelConfig(family=model["family"], params={k: v for k, v in model.items() if k not in K.MODEL},
+        model=ModelConfig(family=model["family"], params={k: v for k, v in model.items() if k not in K.MODEL and k not in own["model"]},
                           init_from=model.get("init_from"), freeze=model.get("freeze")),
         optimizer=OptimizerConfig(name=opt["name"], lr=float(opt["lr"]), params={k: v for k, v in opt.items() if k not in K.OPTIMIZER}),
         train=TrainConfig(
             max_epochs=train["max_epochs"],
-            batch_size=train["batch_size"],
-            init=train["init"],
-            init_params={"std": train["init_std"]} if train.get("init_std") is not None and train["init"] == "normal" else {},
+            batch_size=train.get("batch_size", 32),
+            init=train.get("init", "default"),
+            init_params={"std": train["init_std"]} if train.get("init_std") is not None and train.get("init") == "normal" else {},
             early_stopping=EarlyStoppingConfig(**es) if es else None,
             device=train["device"],
             calibration=train.get("calibration", "none"),
@@ -77,6 +81,8 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
         threads=max(1, int(threads if threads is not None else study.resources.cpus_per_trial)),
         distill=DistillConfig(**cfg["distill"]) if cfg.get("distill") else None,
         lr_schedule=_schedule(cfg.get("lr_schedule")),
+        task=task,
+        task_params={k: v for s in ("model", "train") for k, v in cfg[s].items() if k in own[s]},
     )
 
 

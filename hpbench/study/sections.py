@@ -20,12 +20,16 @@ from hpbench.study import names as N
 from hpbench.study.reader import Reader
 from hpbench.study.reference import reference
 from hpbench.study.schema import Resources
+from hpbench.train.task import SUPERVISED
 
 
 def study_table(r: Reader, *, default_name: str) -> dict[str, Any]:
     """[study]: the settings; the name defaults to the file's stem and names the results folder."""
     study = r.fields("study", r.section("study"), K.STUDY)
     study.setdefault("name", default_name)
+    metric = N.task_metric(N.task_named(r))
+    if metric is not None and "metric" not in r.section("study"):
+        study["metric"] = metric  # the task's own (rl: val_return; it reports no val_loss)
     if not all(c.isalnum() or c in "-_." for c in study["name"]) or study["name"].startswith("."):
         raise r.fail("study.name", "must use only letters, digits, '-', '_' and '.' (it names the results folder)", study["name"])
     checks.loggers_installed(r, study)
@@ -36,7 +40,11 @@ def data_table(r: Reader) -> dict[str, Any]:
     """[data]: a built-in dataset (with its own options), a data file (CSV/Parquet with a target
     column; NumPy ``.npz``, or ``.npy`` files named by ``x`` and ``y``) or a user loader. Data
     files must exist, and their headers must fit the declared ``shape`` and ``kind``
-    (:mod:`hpbench.study.data_files`: headers only, no data read)."""
+    (:mod:`hpbench.study.data_files`: headers only, no data read). For a task that learns from
+    an environment (rl), its ``env`` instead."""
+    task = N.task_named(r)
+    if task != SUPERVISED:
+        return _task_data(r, task)
     table = dict(r.section("data"))
     if "dataset" not in table and "x" in table:  # .npy files named by x / y
         table["dataset"] = table["x"]
@@ -59,16 +67,31 @@ def data_table(r: Reader) -> dict[str, Any]:
     return data
 
 
+def _task_data(r: Reader, task: str) -> dict[str, Any]:
+    """[data] of a task with keys of its own (rl: ``env``, required); the dataset keys it does not take are refused."""
+    table = r.section("data")
+    checks.not_for_task(r, task, "data", table)
+    own = N.task_keys(task, "data")
+    data = r.fields("data", table, {k: p for k, p in K.DATA.items() if f"data.{k}" not in N.task_rejects(task)}, extra=own)
+    missing = [k for k in own if k not in data and own[k].default is None]
+    if missing:
+        raise r.fail(f"data.{missing[0]}", f"is required by task {task!r} ({own[missing[0]].doc})")
+    return data
+
+
 def model_table(r: Reader) -> dict[str, Any]:
-    """[model]: a family (fixed, or searched in [space]) and its parameters; ``init_from``
-    starts from a saved trial's weights."""
+    """[model]: the task, a family (fixed, or searched in [space]) and its parameters, and the
+    task's own keys (rl: ``algorithm``); ``init_from`` starts from a saved trial's weights."""
     table = r.section("model")
     searched = r.searched()
+    r.check("model.task", K.MODEL["task"].rule, table.get("task", SUPERVISED))
+    task = N.task_named(r)
+    checks.not_for_task(r, task, "model", table)
     if "family" not in table and "model.family" not in searched:
         raise r.fail("model.family", "is required", hint="one of: " + ", ".join(FAMILIES))
     families = [r.check("model.family", N.FAMILY, f) for f in N.families_named(r)]
     extra = N.families_params(families)
-    model = r.fields("model", table, K.MODEL, extra=extra or {}, open_=extra is None)
+    model = r.fields("model", table, K.MODEL, extra={**(extra or {}), **N.task_keys(task, "model")}, open_=extra is None)
     if "init_from" in model:
         model["init_from"] = reference(r, "model.init_from", model["init_from"])
     checks.freeze_needs_init_from(r, model)
@@ -92,16 +115,22 @@ def lr_schedule_table(r: Reader) -> dict[str, Any]:
 
 
 def train_table(r: Reader) -> dict[str, Any]:
-    """[train]: the training loop; ``early_stopping`` is a table of its own; ``devices`` runs
-    the same configurations on each device listed (the first one is where the search runs)."""
+    """[train]: the training loop (and the task's own keys: rl's rollouts, discount, clipping,
+    ...); ``early_stopping`` is a table of its own; ``devices`` runs the same configurations on
+    each device listed (the first one is where the search runs)."""
+    task = N.task_named(r)
     table = dict(r.section("train"))
+    checks.not_for_task(r, task, "train", table)
     es_raw = table.pop("early_stopping", None)
-    train = r.fields("train", table, K.TRAIN)
-    r.check("train.init", N.INIT, train["init"])
+    common = {k: p for k, p in K.TRAIN.items() if f"train.{k}" not in N.task_rejects(task)}
+    train = r.fields("train", table, common, extra=N.task_keys(task, "train"))
+    if "init" in train:
+        r.check("train.init", N.INIT, train["init"])
     if es_raw is not None:
         if not isinstance(es_raw, dict):
             raise r.fail("train.early_stopping", 'must be a table like { monitor = "val_loss", patience = 3 }', es_raw)
-        train["early_stopping"] = r.fields("train.early_stopping", es_raw, K.EARLY_STOPPING)
+        monitor = N.task_metric(task)  # rl has no val_loss: its own metric is the monitor named by default
+        train["early_stopping"] = r.fields("train.early_stopping", {**({"monitor": monitor} if monitor else {}), **es_raw}, K.EARLY_STOPPING)
     if train.get("devices") is not None:
         checks.devices_listed_once(r, train)
         checks.device_is_first_of_devices(r, train, table)

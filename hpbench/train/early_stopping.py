@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 _MINIMIZE_HINTS = ("loss", "error", "rmse", "mse", "mae", "perplexity", "ece", "nll")
-_MAXIMIZE_HINTS = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "iou")
+_MAXIMIZE_HINTS = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "iou", "return")  # return: an RL episode's
 
 
 def infer_mode(monitor: str) -> str:
-    """``auto`` mode: losses and errors minimize, accuracy-like metrics maximize."""
+    """``auto`` mode: losses and errors minimize, accuracy-like metrics (and RL returns) maximize."""
     name = monitor.removeprefix("val_").removeprefix("train_").lower()
     if any(h in name for h in _MINIMIZE_HINTS):
         return "min"

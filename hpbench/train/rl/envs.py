@@ -70,6 +70,12 @@ def stream_seeds(seed: int, stream: int, n: int) -> list[int]:
     return [int(s) for s in np.random.SeedSequence([seed, stream]).generate_state(n)]
 
 
+def resume_seeds(seed: int, stream: int, epoch: int, n: int) -> list[int]:
+    """The seeds of the env copies a run resumed after ``epoch`` epochs makes anew: a function of
+    (seed, epoch) only, so resuming from the same checkpoint always replays the same episodes."""
+    return [int(s) for s in np.random.SeedSequence([seed, stream, epoch]).generate_state(n)]
+
+
 def env_info(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> EnvInfo:
     env = make_env(env_id, env_kwargs)
     try:

@@ -24,7 +24,9 @@ from torch import nn
 from hpbench.train.rl.config import Activation
 from hpbench.train.rl.envs import EnvInfo, HeadKind, ObsKind
 
-_ACTIVATIONS: dict[Activation, type[nn.Module]] = {Activation.TANH: nn.Tanh, Activation.RELU: nn.ReLU}
+_ACTIVATIONS: dict[Activation, type[nn.Module]] = {Activation.TANH: nn.Tanh, Activation.RELU: nn.ReLU, Activation.GELU: nn.GELU,
+                                                   Activation.SIGMOID: nn.Sigmoid, Activation.LEAKY_RELU: nn.LeakyReLU,
+                                                   Activation.ELU: nn.ELU, Activation.SILU: nn.SiLU}
 _LOG_2PI = math.log(2 * math.pi)
 
 

@@ -13,14 +13,13 @@ run, so all trials are scored on the same episodes. The same seed gives the same
 from __future__ import annotations
 
 import math
-import pickle
 import time
 from typing import Any
 
 import torch
 
 from hpbench.train.rl.config import RLConfig
-from hpbench.train.rl.envs import check_env, make_vector_env, stream_seeds
+from hpbench.train.rl.envs import check_env, make_vector_env, resume_seeds, stream_seeds
 from hpbench.train.rl.evaluate import evaluate
 from hpbench.train.rl.normalize import ObsNormalizer, RewardScaler
 from hpbench.train.rl.optim import OptimizerBuilder, torch_optimizer
@@ -114,28 +113,32 @@ class RLRun:
         return {k: metrics[k] for k in METRICS}
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything a resumed run needs to continue exactly: networks, optimizer, generator, statistics,
-        and the training envs themselves (pickled: a checkpoint is as trusted as the code that wrote it)."""
-        env_bytes = pickle.dumps(self.envs.envs)
+        """What a resumed run continues from: networks, optimizer, generator, normalization statistics and
+        counters: tensors and plain values only (``torch.load(weights_only=True)`` reads it back; nothing in
+        it runs code when loaded). The environments are not in it: :meth:`load_state_dict` makes new ones."""
         return {
             "epoch": self.epoch, "env_steps": self.env_steps, "steps_to_solve": self.steps_to_solve,
             "policy": self.policy.state_dict(), "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
             "obs_norm": self.obs_norm.stats.state_dict(), "reward_scaler": self.reward_scaler.state_dict(), "tracker": self.tracker.state_dict(),
-            "obs": torch.from_numpy(self._obs.copy()), "envs": torch.frombuffer(bytearray(env_bytes), dtype=torch.uint8),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`. The training environments are made anew and reset with seeds
+        drawn from (seed, epoch), so the episodes in progress at the checkpoint are dropped (their partial
+        returns too) and new ones start: a resumed run is reproducible (the same checkpoint always gives
+        the same numbers) but not bit-identical to the run that was not interrupted."""
         self.epoch, self.env_steps, self.steps_to_solve = int(state["epoch"]), int(state["env_steps"]), state["steps_to_solve"]
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.generator.set_state(state["generator"])
         self.obs_norm.stats.load_state_dict(state["obs_norm"])
         self.reward_scaler.load_state_dict(state["reward_scaler"])
+        self.reward_scaler.returns[:] = 0.0  # the episodes in progress are gone
         self.tracker.load_state_dict(state["tracker"])
-        self._obs = state["obs"].numpy().copy()
-        for env in self.envs.envs:
-            env.close()
-        self.envs.envs = pickle.loads(state["envs"].numpy().tobytes())
+        self.tracker.returns[:], self.tracker.lengths[:] = 0.0, 0
+        self.envs.close()
+        seeds = resume_seeds(self.config.seed, _STREAM_ENVS, self.epoch, self.config.n_envs)
+        self.envs, self._obs = make_vector_env(self.config.env_id, seeds=seeds, env_kwargs=self.config.env_kwargs)
 
     def close(self) -> None:
         self.envs.close()

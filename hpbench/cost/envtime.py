@@ -1,0 +1,55 @@
+"""An environment's own time per step, measured once per environment and machine and cached as
+JSON beside the device models (``~/.cache/hpbench/envs/<host>.json``), the way
+:mod:`hpbench.cost.calibrate` caches a device: an entry measured with another gymnasium version or
+on another kind of machine is measured again. The measurement itself is
+:func:`hpbench.train.rl.cost.measure_env_step_s` (random actions, resets included, the median of
+three runs of 2000 steps after 100 warm-up steps: about 30 ms for CartPole-v1, 0.5 s for Pendulum-v1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def default_cache_dir() -> Path:
+    return Path(os.path.expanduser("~/.cache/hpbench/envs"))
+
+
+def cache_file(cache_dir: Path) -> Path:
+    return cache_dir / f"{platform.node() or 'host'}.json"
+
+
+def load(path: Path) -> dict[str, dict[str, Any]]:
+    """The cached entries (none when the file is missing or unreadable)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): dict(v) for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+
+def env_step_seconds(env_id: str, *, cache_dir: Path | None = None) -> float:
+    """Seconds per step of ``env_id`` on this machine: the cached measurement, or a new one (then cached)."""
+    from hpbench.train.rl.cost import measure_env_step_s
+
+    path = cache_file(cache_dir or default_cache_dir())
+    cache = load(path)
+    before = json.dumps(cache, sort_keys=True)
+    seconds = measure_env_step_s(env_id, cache=cache)
+    if json.dumps(cache, sort_keys=True) != before:
+        _write(path, cache)
+    return seconds
+
+
+def _write(path: Path, cache: dict[str, dict[str, Any]]) -> None:
+    """Atomically (two trials' predictions may measure at once: the last complete file wins)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(cache, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)

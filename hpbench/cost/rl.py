@@ -1,0 +1,141 @@
+"""The predicted cost columns of an rl trial (``[model] task = "rl"``): the network's FLOPs, counted
+like the supervised task's, and seconds from the device model plus the environment's own time.
+
+FLOPs of an epoch (:func:`hpbench.train.rl.cost.epoch_flops`, formulas there): the rollout's
+forward passes (one per environment step, one bootstrap per copy and rollout), ``update_epochs``
+passes of forward and backward (2x forward) over every sample, the evaluation's forward passes,
+plus the optimizer's update per gradient step (counted op by op, :mod:`hpbench.cost.count`).
+
+Seconds of an epoch on the device model (:mod:`hpbench.cost.predict`), term by term::
+
+    t = n_updates x t(update step at minibatch n_envs·n_steps/n_minibatches: forward, backward, optimizer)
+      + (steps_per_epoch / n_envs + rollouts) x t(forward at batch n_envs)
+      + eval_steps / eval_episodes x t(forward at batch eval_episodes)
+      + (steps_per_epoch + eval_steps) x env_step_s
+
+where ``env_step_s`` is the environment's measured time per step (:mod:`hpbench.cost.envtime`,
+cached per machine) and ``eval_steps`` the evaluation's worst case, every episode running to the
+time limit (``eval_episodes x max_episode_steps``): a policy whose episodes end early costs less,
+so the prediction is an upper bound on the evaluation. The rollout's sampling and bookkeeping
+between forward passes (a few dozen small ops per step) are not counted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hpbench.config import TrialConfig
+from hpbench.cost.device import DeviceModel
+
+
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None) -> dict[str, Any]:
+    """Predicted cost columns of an rl trial run to ``max_epochs`` (the supervised task's columns,
+    plus ``env_step_s`` and ``predicted_env_epoch_s``)."""
+    import torch
+
+    from hpbench.cost.count import count_module_step
+    from hpbench.cost.envtime import env_step_seconds
+    from hpbench.cost.predict import features, seconds
+    from hpbench.train.rl.cost import config_epoch_flops, forward_flops_per_sample, max_eval_steps
+    from hpbench.train.rl.envs import ObsKind, env_info
+    from hpbench.train.rl.evaluate import DEFAULT_MAX_STEPS
+    from hpbench.train.rl.policy import build_policy
+    from hpbench.train.rl.task import rl_config
+
+    rl = rl_config(cfg)
+    info = env_info(rl.env_id, rl.env_kwargs)
+    policy = build_policy(info, hidden=rl.hidden, activation=rl.activation, cnn_channels=rl.cnn_channels, log_std_init=rl.log_std_init, seed=0)
+    image = info.obs_kind is ObsKind.IMAGE
+    obs_shape = (info.obs_shape[1], info.obs_shape[2], info.obs_shape[0]) if image else info.obs_shape  # what the env returns
+    dtype = torch.uint8 if image else torch.float32
+    f = forward_flops_per_sample(policy, obs_shape, image=image)
+    eval_steps = max_eval_steps(eval_episodes=rl.eval_episodes, max_episode_steps=info.max_episode_steps or DEFAULT_MAX_STEPS)
+    epoch = config_epoch_flops(rl, forward_flops_per_sample=f, eval_steps=eval_steps)
+    both = _actor_and_critic(policy)
+
+    def count(batch: int, eval_batch: int) -> Any:
+        return count_module_step(both, x=torch.zeros((batch, *obs_shape), dtype=dtype), loss_fn=_update_loss(rl, categorical=policy.log_std is None),
+                                 optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params),
+                                 eval_x=torch.zeros((eval_batch, *obs_shape), dtype=dtype))
+
+    update = count(rl.rollout_size // rl.minibatches, rl.n_envs)  # its eval phase: one rollout forward at batch n_envs
+    evaluation = count(1, rl.eval_episodes)
+    flops_per_epoch = float(epoch.forward + epoch.backward) + epoch.optimizer_steps * update.optimizer_flops
+    forwards = rl.steps_per_epoch // rl.n_envs + rl.rollouts_per_epoch
+    env_s = 0.0 if device_model.hypothetical else env_step_seconds(rl.env_id, cache_dir=env_cache_dir)
+    env_epoch_s = env_s * (rl.steps_per_epoch + eval_steps)
+    naive = flops_per_epoch / device_model.peak_flops_per_s
+    if device_model.hypothetical:  # the textbook model: FLOPs / FLOP/s
+        step_s, epoch_s = update.total_flops / device_model.peak_flops_per_s, naive
+    else:
+        coef = device_model.coef
+        step_s = seconds(features(update.ops, device=device_model), coef)
+        rollout_s = seconds(features(update.ops, device=device_model, phases=("eval",)), coef)
+        eval_s = seconds(features(evaluation.ops, device=device_model, phases=("eval",)), coef)
+        epoch_s = (coef.get("epoch", 0.0) + epoch.optimizer_steps * step_s + forwards * rollout_s
+                   + eval_steps / rl.eval_episodes * eval_s + env_epoch_s)
+    epochs = cfg.train.max_epochs
+    return {
+        "n_params": update.n_params,
+        "flops_per_step": update.total_flops,
+        "flops_per_epoch": flops_per_epoch,
+        "predicted_flops": flops_per_epoch * epochs,
+        "predicted_step_s": step_s,
+        "predicted_epoch_s": epoch_s,
+        "predicted_s": epoch_s * epochs,
+        "naive_s": naive * epochs,
+        "steps_per_epoch": epoch.optimizer_steps,
+        "env_step_s": env_s,
+        "predicted_env_epoch_s": env_epoch_s,
+    }
+
+
+def _update_loss(rl: Any, *, categorical: bool) -> Any:
+    """The update's minibatch loss on the counted output (the actor's head, then the value), with the
+    algorithm's own loss functions, so that its ops are counted too (the rollout's tensors are zeros)."""
+    import torch
+
+    from hpbench.train.rl.config import Algorithm
+    from hpbench.train.rl.ppo import ppo_loss
+    from hpbench.train.rl.reinforce import pg_loss
+
+    def loss(out: torch.Tensor, _: Any) -> torch.Tensor:
+        head, values = out[:, :-1], out[:, -1]
+        zeros = torch.zeros(len(out), device=out.device)
+        if categorical:  # ActorCritic.log_prob / entropy of a categorical head
+            logp = torch.log_softmax(head, dim=-1)
+            logprob = logp.gather(-1, zeros.long().unsqueeze(-1)).squeeze(-1)
+            entropy = -(logp.exp() * logp).sum(-1)
+        else:  # a Gaussian head's log-density (its log-std is a parameter of the policy)
+            logprob = (-0.5 * head.pow(2) - 0.5).sum(-1)
+            entropy = zeros + 1.0
+        adv = zeros
+        if rl.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        common = dict(logprob=logprob, old_logprob=zeros, advantages=adv, entropy=entropy, values=values, returns=zeros)
+        if rl.algorithm is Algorithm.PPO:
+            parts = ppo_loss(**common, old_values=zeros, clip_range=rl.clip_range, clip_range_vf=rl.clip_range_vf)
+        else:
+            parts = pg_loss(**common)
+        return parts.total(value_coef=rl.value_coef, entropy_coef=rl.entropy_coef)
+
+    return loss
+
+
+def _actor_and_critic(policy: Any) -> Any:
+    """The policy as one module whose output holds the actor's head and the critic's value, so
+    that a counted backward runs through both networks (as the update's loss does)."""
+    import torch
+    from torch import nn
+
+    class ActorAndCritic(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = policy
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            head, value = self.policy(obs)
+            return torch.cat([head, value.unsqueeze(-1)], dim=-1)
+
+    return ActorAndCritic()

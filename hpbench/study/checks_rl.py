@@ -1,0 +1,144 @@
+"""The rules across keys of an rl study (``[model] task = "rl"``), one function each; the
+docstring says the rule. Like :mod:`hpbench.study.checks`, each raises a
+:class:`~hpbench.errors.StudyError` naming the key to change, and :func:`check_all` reports every
+rule broken. The environment is made once here (Gymnasium is imported only for rl studies), so a
+study naming an environment that cannot be made, or whose spaces the policy cannot read, stops
+before any trial starts.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from hpbench.errors import did_you_mean, shown
+from hpbench.space.space import SearchSpace
+from hpbench.study import names as N
+from hpbench.study.reader import Reader
+from hpbench.train.rl import keys as RK
+from hpbench.train.rl.config import RLConfig
+
+_MAX_COMBINATIONS = 1_000_000  # searched rollout shapes checked one by one up to this many
+
+
+def check_all(r: Reader, *, data: Mapping[str, Any] | None, model: Mapping[str, Any] | None, train: Mapping[str, Any] | None,
+              lr_schedule: Mapping[str, Any] | None, space: SearchSpace | None, has_distill: bool) -> None:
+    """Every rl rule whose inputs were read without problems (the problems are gathered by ``r``)."""
+    if model is not None and space is not None:
+        r.attempt(policy_family, r, model, space)
+    if data is not None and model is not None and train is not None:
+        r.attempt(env_can_be_made, r, data, model, train)
+    if train is not None and space is not None:
+        r.attempt(rollouts_fill_an_epoch, r, train, space)
+    if train is not None:
+        r.attempt(cpu_only, r, train)
+    if lr_schedule is not None:
+        r.attempt(constant_lr, r, lr_schedule)
+    if has_distill:
+        r.attempt(no_distill, r)
+
+
+def _values(space: SearchSpace, path: str, fixed: Any) -> tuple[Any, ...] | None:
+    """The values ``path`` takes: its finite searched values, or its fixed one (None: a continuous range)."""
+    dim = next((d for d in space if d.path == path), None)
+    return dim.dist.grid_values() if dim is not None else (fixed,)
+
+
+def policy_family(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> None:
+    """The policy network is an ``mlp`` (vector observations) or a ``cnn`` (image observations),
+    fixed or searched, with at least one hidden layer, and without a parameter the rl networks do
+    not have (dropout, kernel, pool, batch_norm)."""
+    for family in N.families_named(r):
+        if family not in RK.FAMILIES:
+            raise r.fail("model.family", "the rl task's policy and value networks are " + " or ".join(
+                f"{f} ({kind} observations)" for f, kind in RK.FAMILIES.items()), family)
+    for name in RK.UNSUPPORTED_FAMILY_PARAMS:
+        if name in model or f"model.{name}" in r.searched():
+            key = f"model.{name}" if name in model else f"space.{r.searched()[f'model.{name}']}"
+            raise r.fail(key, "does not apply to an rl policy network (3x3 stride-2 convolutions, no pooling, normalization or dropout)",
+                         model.get(name, shown("searched")))
+    for depth in _values(space, "model.depth", model.get("depth", RK.MLP_DEFAULTS["depth"])) or ():
+        if depth < 1:
+            raise r.fail("model.depth", "must be >= 1 for an rl policy (the actor and the critic need a hidden layer)", depth)
+
+
+def env_can_be_made(r: Reader, data: Mapping[str, Any], model: Mapping[str, Any], train: Mapping[str, Any]) -> None:
+    """``data.env`` is a Gymnasium id that the installed gymnasium can make, with Box observations
+    (vectors or HxWxC uint8 images) and Discrete or 1-D Box actions; the policy family reads its
+    observations; ``normalize_obs`` is for vectors only."""
+    import gymnasium as gym
+
+    from hpbench.train.rl.envs import ObsKind, env_info
+
+    env = data["env"]
+    try:
+        gym.spec(env)
+    except gym.error.Error:
+        close = difflib.get_close_matches(str(env), list(gym.registry), n=1, cutoff=0.6)
+        hint = did_you_mean(str(env), close) if close else "the ids gymnasium.pprint_registry() lists"
+        raise r.fail("data.env", "unknown Gymnasium environment", env, hint=hint) from None
+    try:
+        info = env_info(env)
+    except ValueError as err:
+        raise r.fail("data.env", f"cannot be used: {err}", env) from None
+    for family in N.families_named(r):
+        if family in RK.FAMILIES and RK.FAMILIES[family] != info.obs_kind.value:
+            other = next(f for f, kind in RK.FAMILIES.items() if kind == info.obs_kind.value)
+            raise r.fail("model.family", f"reads {RK.FAMILIES[family]} observations, but {env} has {info.obs_kind.value} observations "
+                                         f"{info.obs_shape} (use {other!r})", family)
+    if info.obs_kind is ObsKind.IMAGE and (train.get("normalize_obs") or "train.normalize_obs" in r.searched()):
+        raise r.fail("train.normalize_obs", f"applies to vector observations, but {env} has images (the encoder scales them to [0, 1])",
+                     train.get("normalize_obs", shown("searched")))
+
+
+def rollouts_fill_an_epoch(r: Reader, train: Mapping[str, Any], space: SearchSpace) -> None:
+    """An epoch is a whole number of rollouts: ``steps_per_epoch`` is a multiple of ``n_envs x
+    n_steps``, and ``n_minibatches`` is at most ``n_envs x n_steps``, for every combination of the
+    fixed and searched values (search them with ``choice`` over divisors; a searched combination
+    that breaks the rule is refused here, never adjusted)."""
+    default = RLConfig()
+    names = ("n_envs", "n_steps", "steps_per_epoch", "n_minibatches")
+    fixed = {"n_envs": default.n_envs, "n_steps": default.n_steps, "steps_per_epoch": default.steps_per_epoch, "n_minibatches": 1}
+    values = {n: _values(space, f"train.{n}", train.get(n, fixed[n])) for n in names}
+    if any(v is None for v in values.values()) or math.prod(len(v or ()) for v in values.values()) > _MAX_COMBINATIONS:
+        return  # a continuous range: the trial's RLConfig checks its own values
+    for n_envs, n_steps, per_epoch, minibatches in itertools.product(*(values[n] or () for n in names)):
+        rollout = n_envs * n_steps
+        if per_epoch % rollout:
+            key = _searched_or("steps_per_epoch", r, train, ("n_envs", "n_steps", "steps_per_epoch"))
+            raise r.fail(key, f"train.steps_per_epoch must be a multiple of n_envs x n_steps, but n_envs={n_envs} x n_steps={n_steps} = "
+                              f"{rollout} with steps_per_epoch={per_epoch}", per_epoch,
+                         hint="search n_envs and n_steps with choice over values whose products divide steps_per_epoch")
+        if minibatches > rollout:
+            raise r.fail(_searched_or("n_minibatches", r, train, ("n_minibatches",)),
+                         f"train.n_minibatches must be <= n_envs x n_steps = {rollout}", minibatches)
+
+
+def _searched_or(name: str, r: Reader, train: Mapping[str, Any], related: tuple[str, ...]) -> str:
+    """The key to name: the first of ``related`` searched in [space] (as written there), else ``train.<name>``."""
+    searched = r.searched()
+    hit = next((searched[f"train.{n}"] for n in related if f"train.{n}" in searched), None)
+    return f"space.{hit}" if hit is not None else f"train.{name}"
+
+
+def cpu_only(r: Reader, train: Mapping[str, Any]) -> None:
+    """An rl trial trains on the CPU: its environments step there, and its small policy networks
+    would spend a GPU's time on transfers (``train.device`` is ``cpu``, or ``auto``, which means the CPU)."""
+    if train.get("device") == "cuda":
+        raise r.fail("train.device", "the rl task trains on the CPU (environments step there; small policies gain nothing from a GPU)", "cuda")
+
+
+def constant_lr(r: Reader, lr_schedule: Mapping[str, Any]) -> None:
+    """An rl trial keeps the optimizer's learning rate: ``[lr_schedule]`` stays ``constant``."""
+    if lr_schedule.get("name", "constant") != "constant" or "lr_schedule.name" in r.searched():
+        key = "lr_schedule.name" if "lr_schedule.name" not in r.searched() else f"space.{r.searched()['lr_schedule.name']}"
+        raise r.fail(key, "the rl task keeps the optimizer's lr (learning-rate schedules are for the supervised task)",
+                     lr_schedule.get("name", shown("searched")))
+
+
+def no_distill(r: Reader) -> None:
+    """Distillation learns from a supervised teacher's outputs: not in an rl study."""
+    raise r.fail("distill", "does not apply to task 'rl'")
