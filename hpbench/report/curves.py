@@ -1,6 +1,7 @@
 """Learning curves of the top configurations, drawn in the terminal as unicode sparklines on a
 shared scale (so the rows compare); with a learning-rate schedule ([lr_schedule]), the learning
-rate of each epoch beside them (log scale)."""
+rate of each epoch beside them (log scale). For rl (the return curves), each curve also carries
+the environment steps at each epoch's end, and the table the steps a trial took."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hpbench.report.data import ReportData, fmt
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 LR = "learning_rate"  # the epochs table's column
+ENV_STEPS = "env_steps"  # rl: training environment steps at the epoch's end
 
 
 def sparkline(values: list[float], *, low: float, high: float) -> str:
@@ -39,6 +41,8 @@ def curves(data: ReportData, *, top: int = 5) -> list[dict[str, Any]]:
                  "epochs": sub["epoch"].astype(int).tolist(), data.metric: sub[data.metric].astype(float).tolist()}
         if LR in sub.columns and sub[LR].notna().any():
             curve[LR] = sub[LR].astype(float).tolist()
+        if ENV_STEPS in sub.columns and sub[ENV_STEPS].notna().all():
+            curve[ENV_STEPS] = sub[ENV_STEPS].astype(int).tolist()
         out.append(curve)
     return out
 
@@ -55,14 +59,16 @@ def render(data: ReportData, *, top: int = 5) -> RenderableType:
     t = Table(title=f"Learning curves of the top {len(cs)}: {data.metric} per epoch", header_style="bold",
               caption=f"shared scale: ▁ = {fmt(low, 4)}, █ = {fmt(high, 4)}; one character per epoch (max {data.max_epochs})")
     lr = scheduled(cs)
-    cols = ("trial", "epochs", "first", "last", "curve", "stop", *(("learning rate (log)",) if lr else ()))
+    steps = bool(cs) and all(ENV_STEPS in c for c in cs)
+    cols = ("trial", "epochs", *(("env steps",) if steps else ()), "first", "last", "curve", "stop", *(("learning rate (log)",) if lr else ()))
     for col in cols:
-        t.add_column(col, justify="right" if col in ("trial", "epochs", "first", "last") else "left", no_wrap=col in ("curve", "learning rate (log)"))
+        t.add_column(col, justify="right" if col in ("trial", "epochs", "env steps", "first", "last") else "left",
+                     no_wrap=col in ("curve", "learning rate (log)"))
     logs = [math.log10(v) for c in cs for v in c.get(LR, ()) if v > 0] if lr else []
     for c in cs:
         ys = c[data.metric]
-        cells = [str(c["trial"]), str(len(ys)), fmt(ys[0], 3) if ys else "-", fmt(ys[-1], 3) if ys else "-",
-                 sparkline(ys, low=low, high=high), c["stop_reason"]]
+        cells = [str(c["trial"]), str(len(ys)), *((fmt(c[ENV_STEPS][-1] if c[ENV_STEPS] else None),) if steps else ()),
+                 fmt(ys[0], 3) if ys else "-", fmt(ys[-1], 3) if ys else "-", sparkline(ys, low=low, high=high), c["stop_reason"]]
         if lr:
             rates = [math.log10(v) if v > 0 else float("nan") for v in c.get(LR, ())]
             ends = f" {fmt(c[LR][0], 2)}→{fmt(c[LR][-1], 2)}" if c.get(LR) else ""

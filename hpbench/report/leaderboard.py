@@ -13,7 +13,7 @@ from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt, jsonable, ranked, records
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
-from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF, STEPS_TO_SOLVE
 
 _COST = ((PREDICTED_FLOPS, "pred FLOPs"), (FLOPS_SPENT, "FLOPs"), (PREDICTED_S, "pred s"), ("train_s", "s"))
 
@@ -32,6 +32,9 @@ def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: l
     table.add_column("hyperparameters", ratio=1, overflow="fold")
     table.add_column("best ep", justify="right")
     table.add_column("stop")
+    solving = STEPS_TO_SOLVE in trials.columns and bool(trials[STEPS_TO_SOLVE].notna().any())  # rl: env steps to the threshold
+    if solving:
+        table.add_column("steps to solve", justify="right")
     costs = [(c, label) for c, label in _COST if c in df.columns and df[c].notna().any()]
     for _, label in costs:
         table.add_column(label, justify="right")
@@ -39,7 +42,7 @@ def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: l
         table.add_row(
             str(rank), str(row["trial"]), fmt(row[f"best_{metric}"], 4), hyperparameters(row, params),
             f"{fmt(row.get('best_epoch'))}/{fmt(row.get('epochs'))}", str(row.get("stop_reason")),
-            *(fmt(row.get(c)) for c, _ in costs),
+            *((fmt(row.get(STEPS_TO_SOLVE)),) if solving else ()), *(fmt(row.get(c)) for c, _ in costs),
         )
     return table
 

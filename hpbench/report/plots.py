@@ -10,7 +10,7 @@ from typing import Any
 
 from hpbench.report import matters
 from hpbench.report.cost_ranking import pareto_front
-from hpbench.report.curves import LR, curves, scheduled
+from hpbench.report.curves import ENV_STEPS, LR, curves, scheduled
 from hpbench.report.data import ReportData
 
 DPI = 110
@@ -64,9 +64,10 @@ def learning_curves(data: ReportData, out: Path, *, top: int = 8) -> Path | None
         return None
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    steps = all(ENV_STEPS in c for c in cs)  # rl: the return against environment steps
     for c in cs:
-        ax.plot(c["epochs"], c[data.metric], marker="o", ms=3, label=f"#{c['trial']} ({c['stop_reason']})")
-    ax.set_xlabel("epoch")
+        ax.plot(c[ENV_STEPS] if steps else c["epochs"], c[data.metric], marker="o", ms=3, label=f"#{c['trial']} ({c['stop_reason']})")
+    ax.set_xlabel("environment steps" if steps else "epoch")
     ax.set_ylabel(data.metric)
     ax.set_title(f"{data.name}: learning curves of the top {len(cs)}")
     ax.grid(alpha=0.3)

@@ -29,8 +29,8 @@ def check_all(r: Reader, *, data: Mapping[str, Any] | None, model: Mapping[str, 
     """Every rl rule whose inputs were read without problems (the problems are gathered by ``r``)."""
     if model is not None and space is not None:
         r.attempt(policy_family, r, model, space)
-    if data is not None and model is not None and train is not None:
-        r.attempt(env_can_be_made, r, data, model, train)
+    if data is not None and model is not None:
+        r.attempt(env_can_be_made, r, data, model, train or {})
     if train is not None and space is not None:
         r.attempt(rollouts_fill_an_epoch, r, train, space)
     if train is not None:
