@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.config import TrialConfig
-from hpbench.cost import coverage
-from hpbench.cost import rl
+from hpbench.cost import coverage, rl
 from hpbench.cost.device import DeviceModel
 
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
