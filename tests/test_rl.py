@@ -208,7 +208,7 @@ def test_resume_from_a_checkpoint_is_reproducible_and_loads_weights_only():
     Resuming re-creates the envs seeded from (seed, epoch): two resumes from one checkpoint give the
     same numbers; they continue the run (counters, networks, optimizer) but start new episodes, so
     they need not equal the uninterrupted run's second epoch."""
-    cfg = RLConfig(**TINY, seed=5, normalize_obs=True)
+    cfg = RLConfig(**TINY, seed=5, normalize_obs=True, normalize_rewards=True)  # the reward scaler's statistics are scalars
     timing = {"rollout_s", "update_s", "eval_s"}
     with RLRun(cfg) as run:
         run.train_epoch()

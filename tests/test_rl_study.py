@@ -215,6 +215,20 @@ def test_resume_loads_weights_only_and_is_reproducible():
     assert record["task"] == "rl" and record["env"] == "CartPole-v1" and record["n_outputs"] == 2
 
 
+def test_continuous_actions_through_the_trainer_checkpoint_weights_only():
+    """Pendulum-v1 (a Gaussian policy) with normalized observations and rewards: one epoch, and its
+    checkpoint (the running statistics are numpy scalars for rewards) saved and read back weights-only."""
+    raw = study(data={"env": "Pendulum-v1"}, train={"max_epochs": 1, "n_steps": 100, "steps_per_epoch": 200, "eval_episodes": 1,
+                                                     "normalize_obs": True, "normalize_rewards": True})
+    states: list[dict[str, Any]] = []
+    out = train(trial_config(parse_study(raw), {}), on_state=states.append)
+    assert -2000 < out.history[0]["val_return"] < 0 and out.history[0]["val_length"] == 200
+    buf = io.BytesIO()
+    torch.save(states[-1], buf)
+    buf.seek(0)
+    assert torch.load(buf, weights_only=True)["rl"]["reward_scaler"]["var"].dtype == torch.float64
+
+
 # -- the cost model ---------------------------------------------------------------------------
 
 def test_predicted_columns_count_the_rollout_the_update_and_the_evaluation(tmp_path):

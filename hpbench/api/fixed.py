@@ -49,7 +49,8 @@ def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
     # a name chosen from a registry: the section keeps the keys of the chosen entry only
     own: dict[str, Callable[[list[str]], Mapping[str, Any] | None]] = {
         "model": N.families_params, "optimizer": N.optimizers_params, "lr_schedule": N.schedules_params}
-    for section, common in (("model", K.MODEL), ("optimizer", K.OPTIMIZER), ("lr_schedule", K.LR_SCHEDULE)):
+    task_model = N.task_keys(N.task_of_raw(raw), "model")  # rl: [model] algorithm belongs to the task, not to the family
+    for section, common in (("model", {**K.MODEL, **task_model}), ("optimizer", K.OPTIMIZER), ("lr_schedule", K.LR_SCHEDULE)):
         key = "family" if section == "model" else "name"
         if f"{section}.{key}" in searched:
             table = raw.get(section, {})

@@ -111,7 +111,13 @@ def schedules_params(names: Iterable[object]) -> dict[str, Param]:
 def task_named(r: Reader) -> str:
     """The study's task (``[model] task``, ``supervised`` by default); an unknown one reads as
     ``supervised`` here (:func:`hpbench.study.sections.model_table` reports it)."""
-    task = r.section("model").get("task", SUPERVISED) if isinstance(r.raw.get("model", {}), dict) else SUPERVISED
+    return task_of_raw(r.raw)
+
+
+def task_of_raw(raw: Mapping[str, Any]) -> str:
+    """``[model] task`` of a study as read (``supervised`` when absent or unknown)."""
+    model = raw.get("model", {})
+    task = model.get("task", SUPERVISED) if isinstance(model, dict) else SUPERVISED
     return task if isinstance(task, str) and task in TRAINER_TASKS else SUPERVISED
 
 

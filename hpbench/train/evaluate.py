@@ -53,8 +53,12 @@ def logits(model: torch.nn.Module, x: torch.Tensor, *, chunk: int = EVAL_CHUNK) 
 
 
 def has_test_split(cfg: TrialConfig) -> bool:
-    """``data.test_fraction > 0``, or a test split came with the data (prepared once per process)."""
+    """``data.test_fraction > 0``, or a test split came with the data (prepared once per process);
+    never for a task without a dataset (rl)."""
     from hpbench.data.prepare import prepare_config
+
+    if not cfg.data.dataset:
+        return False
 
     s = prepare_config(cfg.data, seed=cfg.seed)
     return (s.test is not None) if isinstance(s, StreamSplits) else (s.x_test is not None)

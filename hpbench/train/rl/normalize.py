@@ -27,7 +27,9 @@ class RunningMeanStd:
         self.count = total
 
     def state_dict(self) -> dict[str, Any]:
-        return {"mean": torch.from_numpy(self.mean.copy()), "var": torch.from_numpy(self.var.copy()), "count": float(self.count)}
+        # np.asarray: with shape () the running mean and variance are numpy scalars after an update
+        return {"mean": torch.from_numpy(np.array(self.mean, dtype=np.float64)), "var": torch.from_numpy(np.array(self.var, dtype=np.float64)),
+                "count": float(self.count)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.mean = state["mean"].numpy().astype(np.float64)
