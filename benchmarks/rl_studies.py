@@ -114,12 +114,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--study", action="append", choices=STUDIES, help="run only these (repeatable)")
     ap.add_argument("--existing", action="append", default=[], metavar="NAME=DIR", help="summarise a finished run instead of running it")
+    ap.add_argument("--process-s", action="append", default=[], metavar="NAME=SECONDS",
+                    help="with --existing: the wall seconds the search process took (measured outside, e.g. /usr/bin/time)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "results", help="where the searches write (results/<name>)")
     args = ap.parse_args()
     existing = dict(e.split("=", 1) for e in args.existing)
     report: dict[str, Any] = {"machine": platform.node(), "cpus": os.cpu_count(), "load_at_start": os.getloadavg()[0], "studies": {}}
     for name in args.study or [n for n in STUDIES if not existing or n in existing]:
-        out, process_s = (Path(existing[name]), None) if name in existing else (args.out_dir / name, None)
+        measured = {k: float(v) for k, v in (e.split("=", 1) for e in args.process_s)}
+        out, process_s = (Path(existing[name]), measured.get(name)) if name in existing else (args.out_dir / name, None)
         if name not in existing:
             process_s = run(name, out)
         summary = summarise(name, out, process_s=process_s)
