@@ -40,3 +40,18 @@ def test_tied_with_best():
     assert not out["c"][0] and out["c"][1] < 0.05
     low = tied_with_best({"x": [0.1, 0.11], "y": [0.5, 0.52]}, mode="min")
     assert low["x"][0] and not low["y"][0]
+
+
+def test_mean_difference_matches_scipys_welch_interval():
+    from hpbench.report.stats import mean_difference
+
+    a, b = [0.9, 0.92, 0.91, 0.93], [0.85, 0.88, 0.86, 0.9, 0.87]
+    d = mean_difference(a, b)
+    res = ss.ttest_ind(a, b, equal_var=False)
+    low, high = res.confidence_interval(0.95)
+    assert d.diff == pytest.approx(sum(a) / 4 - sum(b) / 5, rel=1e-9)
+    assert (d.low, d.high) == (pytest.approx(low, rel=1e-9), pytest.approx(high, rel=1e-9))
+    assert d.p == pytest.approx(res.pvalue, rel=1e-9)
+    const = mean_difference([3, 3], [1, 1])  # no spread: a zero-width interval
+    assert (const.diff, const.low, const.high, const.p) == (2.0, 2.0, 2.0, 0.0)
+    assert math.isnan(mean_difference([1.0], b).low) and math.isnan(mean_difference([], b).diff)

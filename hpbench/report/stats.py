@@ -85,3 +85,38 @@ def tied_with_best(samples: dict[str, Sequence[float]], *, mode: str, alpha: flo
         p = welch_t_test(v, samples[best])
         out[k] = (not math.isnan(p) and p >= alpha, p)
     return out
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(a) - mean(b) with its Welch confidence interval and two-sided p-value."""
+
+    diff: float
+    low: float
+    high: float
+    p: float
+
+
+def mean_difference(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95) -> Difference:
+    """mean(a) - mean(b) ± t_{1-α/2, ν} · √(s_a²/n_a + s_b²/n_b), ν by Welch–Satterthwaite (the
+    interval that goes with :func:`welch_t_test`). nan bounds when either sample has fewer than
+    two values; a zero-width interval when both are constant."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), but got {confidence=}")
+    xa, xb = _finite(a), _finite(b)
+    na, nb = len(xa), len(xb)
+    if na == 0 or nb == 0:
+        return Difference(math.nan, math.nan, math.nan, math.nan)
+    diff = sum(xa) / na - sum(xb) / nb
+    if na < 2 or nb < 2:
+        return Difference(diff, math.nan, math.nan, math.nan)
+    va = sum((x - sum(xa) / na) ** 2 for x in xa) / (na - 1)
+    vb = sum((x - sum(xb) / nb) ** 2 for x in xb) / (nb - 1)
+    se2 = va / na + vb / nb
+    if se2 == 0:
+        return Difference(diff, diff, diff, 1.0 if diff == 0 else 0.0)
+    from scipy.stats import t
+
+    df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+    half = float(t.ppf(0.5 + confidence / 2, df)) * math.sqrt(se2)
+    return Difference(diff, diff - half, diff + half, welch_t_test(xa, xb))
