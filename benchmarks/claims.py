@@ -180,7 +180,7 @@ def arms_result(out: Path, name: str, *, target: float = TARGET) -> dict[str, di
 
 def head_to_head(per: dict[str, dict[str, Any]], claimed: str, others: list[str], measure: str, *, lower_is_better: bool,
                  margin: float = 0.0) -> tuple[dict[str, Any], str]:
-    comps = {o: compare(per[claimed], per[o], measure, lower_is_better=lower_is_better, margin=margin) for o in others}
+    comps = {f"{claimed} vs {o}": compare(per[claimed], per[o], measure, lower_is_better=lower_is_better, margin=margin) for o in others}
     return comps, overall([c["verdict"] for c in comps.values()])
 
 
@@ -225,9 +225,10 @@ def early_stopping(out: Path) -> dict[str, Any]:
         time_cut = compare(per[p], per[base], "train_s", lower_is_better=True)
         # the accuracy cost (baseline - early-stopped) is small when its interval lies below 0.02
         cost = compare(per[base], per[p], "val_accuracy", lower_is_better=False)
-        small = HELD if cost["ci95"][1] is not None and cost["ci95"][1] <= 0.02 else NOT_HELD if (cost["ci95"][0] or 0) > 0.02 else UNCLEAR
-        comps[p] = {"time_cut_s": time_cut, "accuracy_cost": cost, "cost_small": small}
-        verdicts.append(overall([time_cut["verdict"], small]))
+        cost["verdict"] = HELD if cost["ci95"][1] is not None and cost["ci95"][1] <= 0.02 else NOT_HELD if (cost["ci95"][0] or 0) > 0.02 else UNCLEAR
+        comps[f"patience {p}: seconds saved vs patience {base}"] = time_cut
+        comps[f"patience {p}: accuracy cost vs patience {base} (held: interval <= 0.02)"] = cost
+        verdicts.append(overall([time_cut["verdict"], cost["verdict"]]))
     table = _arms_table(per, ("train_s", "epochs_run", "val_accuracy"))
     return {"claim": "early stopping cuts training time at a small accuracy cost",
             "measured": f"MLP 64x2 on digits, Adam, up to 50 epochs, monitor val_loss, restore_best_weights; patience {base} = never stops "
@@ -252,14 +253,14 @@ def batch_size(out: Path) -> dict[str, Any]:
 
 def recurrent(out: Path) -> dict[str, Any]:
     per = arms_result(out, "recurrent")
-    comps = {f: compare(per[f], per["rnn"], "best_val_accuracy", lower_is_better=False) for f in ("lstm", "gru")}
+    comps = {f"{f} vs rnn": compare(per[f], per["rnn"], "best_val_accuracy", lower_is_better=False) for f in ("lstm", "gru")}
     table = _arms_table(per, ("best_val_accuracy", "train_s"))
     return {"claim": "LSTM/GRU learn a long-range dependency a plain RNN does not (vanishing gradients)",
             "measured": "temporal_order sequences, seq_len 60, 2000 sequences (1600 train), Adam, clip_norm 1, 20 epochs; each family's lr and "
                         "hidden size tuned by its own search (grid of 6), then 5 seeds; best val_accuracy (chance 0.25)",
             "arms": table, "comparisons": comps, "held": overall([c["verdict"] for c in comps.values()]),
             "result": "; ".join(f"{k} {fmt_ci(v['best_val_accuracy'])}" for k, v in table.items())
-                      + " (" + ", ".join(f"{k} vs rnn: {c['verdict']}" for k, c in comps.items()) + ")"}
+                      + " (" + ", ".join(f"{k}: {c['verdict']}" for k, c in comps.items()) + ")"}
 
 
 def transfer(out: Path) -> dict[str, Any]:
@@ -331,15 +332,13 @@ def write(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> None:
         lines.append(f"| {r['claim']} | {r['measured']} | {r['result']} | {r['held']} |")
     lines += ["", "## Comparisons", "", "advantage = the claimed better arm's lead (in the measure's unit), with its Welch 95% interval and p.", ""]
     for name, r in results.items():
-        for other, c in r.get("comparisons", {}).items():
-            parts = c.items() if "verdict" not in c else [("", c)]
-            for what, cc in parts:
-                if not isinstance(cc, dict) or "ci95" not in cc:
-                    continue
-                lo, hi = cc["ci95"]
+        for key in ("comparisons", "comparisons_epochs"):
+            unit = " (epochs)" if key == "comparisons_epochs" else ""
+            for what, c in r.get(key, {}).items():
+                lo, hi = c["ci95"]
                 span = f"[{lo:.4g}, {hi:.4g}]" if lo is not None else "[-]"
-                p = f"{cc['p']:.3g}" if cc["p"] is not None else "-"
-                lines.append(f"- {name}, vs {other}{' ' + what if what else ''}: advantage {cc['advantage']:.4g} {span}, p = {p}: {cc['verdict']}")
+                p = f"{c['p']:.3g}" if c["p"] is not None else "-"
+                lines.append(f"- {name}: {what}{unit}: advantage {c['advantage']:.4g} {span}, p = {p}: **{c['verdict']}**")
     lines += ["", "## Details", ""]
     for name, r in results.items():
         detail = {k: v for k, v in r.items() if k not in ("claim",)}
