@@ -48,7 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/cost_model.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check hpbench tests benchmarks
+	$(BIN)/ruff check hpbench tests benchmarks examples
 	$(BIN)/mypy hpbench
 
 clean:
