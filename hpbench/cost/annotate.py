@@ -12,6 +12,7 @@ from typing import Any
 
 from hpbench.config import TrialConfig
 from hpbench.cost import coverage, rl
+from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
 
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
@@ -20,8 +21,9 @@ TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_tr
 EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module imports no torch)
 
 PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
-                     "predicted_epoch_s", "predicted_s", "naive_s")  # rl adds env_step_s and predicted_env_epoch_s
-SPENT_COLUMNS = ("flops_spent", "predicted_spent_s", "measured_s", "prediction_error")
+                     "predicted_epoch_s", "predicted_s", "naive_s", "regime", "predicted_warmup_s", "concurrency_slowdown",
+                     "predicted_s_p10", "predicted_s_p90")  # rl adds env_step_s and predicted_env_epoch_s
+SPENT_COLUMNS = ("flops_spent", "predicted_spent_s", "predicted_spent_s_p10", "predicted_spent_s_p90", "measured_s", "prediction_error")
 COST_NOTE = "cost_note"  # why a trial's cost is missing or how it was counted (absent when all went as usual)
 
 
@@ -47,9 +49,12 @@ def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str, s
     return _shape(data_key(**config_kwargs(cfg.data, cfg.seed)))
 
 
-def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None) -> dict[str, Any]:
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None, max_concurrent: int = 1) -> dict[str, Any]:
     """Predicted cost columns of a trial run to ``max_epochs`` (a task other than ``supervised``:
-    its own predictor, :data:`TASK_PREDICTORS`; ``env_cache_dir``: where rl's environment times are cached)."""
+    its own predictor, :data:`TASK_PREDICTORS`; ``env_cache_dir``: where rl's environment times are cached)
+    while ``max_concurrent`` trials share the machine: the whole trial's seconds, first-epoch
+    warm-up and concurrency slowdown included (:mod:`hpbench.cost.trial_time`), its regime and its
+    P10-P90 interval."""
     from hpbench.cost.count import count_step, n_steps
     from hpbench.cost.predict import predict_epoch
 
@@ -64,8 +69,14 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     full = count_step(batch_size=bs, eval_size=eval_size or None, **common)  # type: ignore[arg-type]
     last = count_step(batch_size=last_bs, **common) if last_bs != bs else None  # type: ignore[arg-type]
     ep = predict_epoch(full=full, last=last, n_steps=steps, device=device_model, eval_cost=full,
-                       n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0)
+                       n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0,
+                       state_bytes=tt.state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name))
     epochs = cfg.train.max_epochs
+    slow = tt.concurrency_slowdown(regime=ep.regime, max_concurrent=max_concurrent, slowdowns=device_model.concurrency_slowdown)
+    epoch_s = slow * ep.epoch_s
+    warmup_s = slow * tt.warmup_seconds(epoch_s=ep.epoch_s, warmup_fraction=device_model.warmup_fraction)
+    trial_s = epoch_s * epochs + warmup_s
+    band = tt.interval(predicted_s=trial_s, regime=ep.regime, intervals=device_model.intervals)
     notes = {COST_NOTE: "counted on the CPU (the model does not run on meta)"} if full.counted_on != "meta" else {}
     return {
         **coverage.columns(full.uncounted, total_flops=full.total_flops),
@@ -75,26 +86,44 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
         "flops_per_epoch": ep.flops_per_epoch + ep.eval_flops,
         "predicted_flops": (ep.flops_per_epoch + ep.eval_flops) * epochs,
         "predicted_step_s": ep.step_s,
-        "predicted_epoch_s": ep.epoch_s,
-        "predicted_s": ep.epoch_s * epochs,
+        "predicted_epoch_s": epoch_s,
+        "predicted_s": trial_s,
         "naive_s": ep.naive_epoch_s * epochs,
         "steps_per_epoch": steps,
+        "regime": str(ep.regime),
+        "predicted_warmup_s": warmup_s,
+        "concurrency_slowdown": slow,
+        "predicted_s_p10": band[0] if band else None,
+        "predicted_s_p90": band[1] if band else None,
     }
 
 
 def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None) -> dict[str, Any]:
     """What a trial actually spent after ``epochs_run`` epochs (pruned and early-stopped trials
-    spend less), and the error of the prediction for those epochs: (predicted - measured) / measured."""
+    spend less), and the error of the prediction for those epochs: (predicted - measured) / measured.
+    The predicted seconds are the whole epochs run: ``predicted_epoch_s`` each, plus the first
+    epoch's warm-up; the interval scales with them."""
     per_epoch_flops = columns.get("flops_per_epoch")
     per_epoch_s = columns.get("predicted_epoch_s")
-    out: dict[str, Any] = {"flops_spent": None, "predicted_spent_s": None, "measured_s": measured_s, "prediction_error": None}
+    out: dict[str, Any] = {"flops_spent": None, "predicted_spent_s": None, "predicted_spent_s_p10": None, "predicted_spent_s_p90": None,
+                           "measured_s": measured_s, "prediction_error": None}
     if per_epoch_flops is None or per_epoch_s is None:
         return out
     out["flops_spent"] = float(per_epoch_flops) * epochs_run
-    out["predicted_spent_s"] = float(per_epoch_s) * epochs_run
+    warm = _num(columns.get("predicted_warmup_s")) if epochs_run > 0 else 0.0
+    out["predicted_spent_s"] = float(per_epoch_s) * epochs_run + warm
+    total, p10, p90 = (_num(columns.get(k)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90"))
+    if total > 0 and p10 > 0 and p90 > 0:
+        out["predicted_spent_s_p10"] = out["predicted_spent_s"] * p10 / total
+        out["predicted_spent_s_p90"] = out["predicted_spent_s"] * p90 / total
     if measured_s and measured_s > 0 and epochs_run > 0:
         out["prediction_error"] = (out["predicted_spent_s"] - measured_s) / measured_s
     return out
+
+
+def _num(v: Any) -> float:
+    """A column's number, 0.0 when it is missing or not a finite number."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else 0.0
 
 
 def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = None) -> Any:
@@ -114,7 +143,8 @@ def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = N
 
     def predict(params: dict[str, Any]) -> dict[str, Any]:
         try:
-            return predict_trial(trial_config(study, params), device_model=dm, env_cache_dir=env_cache)
+            return predict_trial(trial_config(study, params), device_model=dm, env_cache_dir=env_cache,
+                                 max_concurrent=max(1, int(study.settings.max_concurrent)))
         except Exception as err:
             return not_predicted(err)
 

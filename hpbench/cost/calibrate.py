@@ -60,7 +60,7 @@ def load_cached(path: Path, device: str) -> DeviceModel | None:
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         model = DeviceModel.from_dict(raw) if isinstance(raw, dict) else None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError):
         return None
     if model is None or not _well_formed(model):
         return None
@@ -75,9 +75,10 @@ def _well_formed(m: DeviceModel) -> bool:
 
     curves = ((m.matmul_flops, m.matmul_flops_per_s), (m.bandwidth_bytes, m.bandwidth_curve), (m.conv_flops, m.conv_flops_per_s))
     return (isinstance(m.device, str) and isinstance(m.name, str) and isinstance(m.threads, int) and isinstance(m.coef, dict)
-            and isinstance(m.versions, dict) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
+            and isinstance(m.versions, dict) and isinstance(m.concurrency_slowdown, dict) and isinstance(m.intervals, dict) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
             and all(nums(*xs, *ys) and len(xs) == len(ys) for xs, ys in curves)
-            and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values())
+            and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values())
+            and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
             and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
 
 
@@ -127,8 +128,11 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
                            bandwidth_curve=bwy, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
                            conv_backward_flops_per_s=cbr, attention_coef=att)
         log(f"{device}: timing the calibration suite of training epochs")
-        coef, err = suite.fit(base, device=device, quick=quick)
+        fitted = suite.fit(base, device=device, quick=quick)
+        log(f"{device}: two identical workloads at once vs one (concurrent trials)")
+        slowdown = mb.measure_concurrency(device=device)
     finally:
         torch.set_num_threads(before)
-    return dataclasses.replace(base, coef=coef, fit_error=err, versions=identity(device), measured_at=time.time(),
-                               calibration_s=time.perf_counter() - t0)
+    return dataclasses.replace(base, coef=fitted.coef, fit_error=fitted.fit_error, warmup_fraction=fitted.warmup_fraction,
+                               intervals=fitted.intervals, concurrency_slowdown=slowdown, versions=identity(device),
+                               measured_at=time.time(), calibration_s=time.perf_counter() - t0)

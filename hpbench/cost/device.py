@@ -11,7 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = 3  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware)
+SCHEMA = 4  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+# 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -55,6 +56,9 @@ class DeviceModel:
     attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d) forward, then backward
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
+    warmup_fraction: float = 0.0  # median (first epoch - fastest) / fastest over the suite (hpbench.cost.trial_time)
+    concurrency_slowdown: dict[str, float] = field(default_factory=dict)  # per regime: two workloads at once / one alone
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # per regime: P10, P90 of measured / predicted
     versions: dict[str, str] = field(default_factory=dict)
     measured_at: float = 0.0
     calibration_s: float = 0.0
@@ -113,6 +117,7 @@ class DeviceModel:
         for k in ("matmul_flops", "matmul_flops_per_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
                   "attention_coef", "bandwidth_bytes", "bandwidth_curve"):
             d[k] = tuple(d.get(k, ()))
+        d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
         return cls(**d)
 
 

@@ -35,6 +35,17 @@ def eta_seconds(trial_s: list[float], *, max_concurrent: int) -> float:
     return max(slots)
 
 
+def eta_interval(rows: list[dict[str, Any]], *, fraction: float, max_concurrent: int) -> dict[str, float | None]:
+    """The ETA's P10-P90: the schedule of every trial at its P10 and at its P90 seconds (a trial's
+    errors share the device's bias, so its bounds are taken together, not averaged out); None when
+    any configuration has no interval."""
+    lows, highs = [r.get("predicted_s_p10") for r in rows], [r.get("predicted_s_p90") for r in rows]
+    if not rows or any(not isinstance(v, (int, float)) for v in lows + highs):
+        return {"eta_p10_s": None, "eta_p90_s": None}
+    return {"eta_p10_s": eta_seconds([float(v) * fraction for v in lows], max_concurrent=max_concurrent),  # type: ignore[arg-type]
+            "eta_p90_s": eta_seconds([float(v) * fraction for v in highs], max_concurrent=max_concurrent)}  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StudyEstimate:
     rows: list[dict[str, Any]]
@@ -56,7 +67,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
 
     rows = []
     for i, params in enumerate(configs):
-        cols = predict_trial(trial_config(study, params), device_model=device_model)
+        cols = predict_trial(trial_config(study, params), device_model=device_model, max_concurrent=max(1, study.settings.max_concurrent))
         rows.append({"config": i, **params, **cols})
     st = study.settings
     max_epochs = int(study.config["train"]["max_epochs"])
@@ -71,6 +82,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "worst_case_s": sum(worst_s),
         "eta_s": eta_seconds([s * frac for s in worst_s], max_concurrent=st.max_concurrent),
         "worst_case_eta_s": eta_seconds(worst_s, max_concurrent=st.max_concurrent),
+        **eta_interval(rows, fraction=frac, max_concurrent=st.max_concurrent),
         "naive_total_s": sum(r["naive_s"] for r in rows),
     }
     return StudyEstimate(rows=rows, summary=summary)

@@ -164,3 +164,52 @@ def measure_overhead(*, device: str) -> float:
 
     a = torch.ones(1, device=device)
     return time_call(lambda: torch.add(a, a), device=device, min_s=0.01)
+
+
+def _run_together(fn: Callable[[], Any], *, n_workers: int, n_calls: int, device: str) -> float:
+    """Wall seconds of ``n_workers`` threads each calling ``fn`` ``n_calls`` times at once (torch
+    kernels release the GIL, so large kernels on separate threads run in parallel)."""
+    import threading
+
+    now = timer(device)
+    start = threading.Barrier(n_workers + 1)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(n_calls):
+            fn()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(n_workers)]
+    for t in threads:
+        t.start()
+    start.wait()
+    t0 = now()
+    for t in threads:
+        t.join()
+    return now() - t0
+
+
+def measure_concurrency(*, device: str, min_s: float = 0.1, repeats: int = 3) -> dict[str, float]:
+    """Per regime, (wall of two identical workloads at once) / (wall of one alone), the median of
+    ``repeats``: a DRAM-sized copy (memory-bound: two trials share the memory bandwidth) and an
+    in-cache matmul (compute-bound: two trials share cores, and on one GPU its SMs). Overhead-bound
+    trials are Python-bound, each in its own process on its own core: they get the compute
+    workload's factor (core sharing), which a thread-based measurement of Python work would
+    overstate (the GIL). 1.0 means no slowdown, 2.0 a fully shared resource."""
+    import torch
+
+    from hpbench.cost.regime import Regime
+
+    a = torch.empty((64 << 20) // 4, device=device)
+    b = torch.empty_like(a)
+    m = torch.randn(256, 256, device=device)
+    workloads = {Regime.MEMORY: lambda: b.copy_(a), Regime.COMPUTE: lambda: m @ m}
+    out: dict[str, float] = {}
+    for regime, fn in workloads.items():
+        one = time_call(fn, device=device, repeats=1, min_s=0.01)
+        n = max(1, int(min_s / max(one, 1e-7)))
+        ratios = sorted(_run_together(fn, n_workers=2, n_calls=n, device=device) / _run_together(fn, n_workers=1, n_calls=n, device=device)
+                        for _ in range(repeats))
+        out[str(regime)] = max(1.0, ratios[len(ratios) // 2])
+    out[str(Regime.OVERHEAD)] = out[str(Regime.COMPUTE)]
+    return out

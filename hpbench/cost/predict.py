@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hpbench.cost.ops import SDPA_MATH_BACKWARD, OpRecord, StepCost
+from hpbench.cost.regime import Regime, regime_of
 
 if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
@@ -70,8 +71,13 @@ def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
     return feature, op.bytes / device.bandwidth(op.bytes) if op.bytes else 0.0
 
 
-def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES) -> dict[str, float]:
-    """The time model's inputs for the ops of the given phases (one 'step' of them when a training phase is among them)."""
+def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES, state_bytes: float = 0.0) -> dict[str, float]:
+    """The time model's inputs for the ops of the given phases (one 'step' of them when a training phase is among them).
+
+    ``state_bytes``: the optimizer step's working set (weights, gradients and optimizer state,
+    :func:`hpbench.cost.trial_time.state_working_set_bytes`). The optimizer's element-wise ops
+    walk all of it every step, so each is priced at the bandwidth measured at that volume (DRAM
+    once it outgrows the caches), not at the in-cache rate of its own tensor."""
     ops = list(ops)
     f = dict.fromkeys(FEATURES, 0.0)
     f["step"] = 1.0 if any(p in TRAIN_PHASES for p in phases) else 0.0
@@ -96,7 +102,9 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
             continue
         if op.kind != "fused" and not (op.fused and op.kind != "matmul"):  # a fused layer's element-wise work stays in cache
             name, s = op_kernel(op, device=device)
-            f["memory_optimizer" if name == "memory" and op.phase == "optimizer" else name] += s
+            if name == "memory" and op.phase == "optimizer":
+                name, s = "memory_optimizer", op.bytes / device.bandwidth(max(op.bytes, state_bytes)) if op.bytes else 0.0
+            f[name] += s
         f[_OP_FEATURE[op.phase]] += 0.0 if op.fused else w
     return f
 
@@ -111,12 +119,12 @@ def seconds(feats: dict[str, float], coef: dict[str, float]) -> float:
 
 
 def epoch_features(*, full: StepCost, last: StepCost | None, n_steps: int, device: DeviceModel, eval_cost: StepCost | None = None,
-                   n_eval_chunks: int = 1) -> dict[str, float]:
+                   n_eval_chunks: int = 1, state_bytes: float = 0.0) -> dict[str, float]:
     """Features of one epoch: (n_steps - 1) full steps, one last step, the evaluation pass, and the epoch itself."""
     if n_steps < 1:
         raise ValueError(f"n_steps must be >= 1, but got {n_steps}")
-    f_full = features(full.ops, device=device)
-    f_last = features((last or full).ops, device=device)
+    f_full = features(full.ops, device=device, state_bytes=state_bytes)
+    f_last = features((last or full).ops, device=device, state_bytes=state_bytes)
     f_eval = features((eval_cost or full).ops, device=device, phases=("eval",))
     out = add(add(f_last, f_full, n_steps - 1), f_eval, n_eval_chunks)
     out["epoch"] = 1.0
@@ -131,10 +139,11 @@ class EpochPrediction:
     step_s: float
     epoch_s: float
     naive_epoch_s: float  # (training + eval FLOPs) / peak FLOP/s
+    regime: Regime  # what bounds the epoch (hpbench.cost.regime)
 
 
 def predict_epoch(*, full: StepCost, last: StepCost | None, n_steps: int, device: DeviceModel, eval_cost: StepCost | None = None,
-                  n_eval_chunks: int = 1) -> EpochPrediction:
+                  n_eval_chunks: int = 1, state_bytes: float = 0.0) -> EpochPrediction:
     """Seconds of one epoch: (n_steps - 1) full steps, one last (possibly smaller) step, and the
     evaluation pass (``n_eval_chunks`` forward passes of ``eval_cost``'s "eval" phase)."""
     if n_steps < 1:
@@ -145,10 +154,11 @@ def predict_epoch(*, full: StepCost, last: StepCost | None, n_steps: int, device
     eval_flops = n_eval_chunks * ev.flops("eval")
     naive = (epoch_flops + eval_flops) / device.peak_flops_per_s
     if device.hypothetical:  # the textbook model: FLOPs / FLOP/s
-        step_s, ep_s = full.total_flops / device.peak_flops_per_s, naive
+        step_s, ep_s, regime = full.total_flops / device.peak_flops_per_s, naive, Regime.COMPUTE
     else:
-        step_s = seconds(features(full.ops, device=device), device.coef)
-        ep_s = seconds(epoch_features(full=full, last=last, n_steps=n_steps, device=device, eval_cost=ev, n_eval_chunks=n_eval_chunks),
-                       device.coef)
+        step_s = seconds(features(full.ops, device=device, state_bytes=state_bytes), device.coef)
+        feats = epoch_features(full=full, last=last, n_steps=n_steps, device=device, eval_cost=ev, n_eval_chunks=n_eval_chunks,
+                               state_bytes=state_bytes)
+        ep_s, regime = seconds(feats, device.coef), regime_of(feats, device.coef)
     return EpochPrediction(flops_per_step=full.total_flops, flops_per_epoch=epoch_flops, eval_flops=eval_flops,
-                           step_s=step_s, epoch_s=ep_s, naive_epoch_s=naive)
+                           step_s=step_s, epoch_s=ep_s, naive_epoch_s=naive, regime=regime)

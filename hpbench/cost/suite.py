@@ -22,6 +22,8 @@ from hpbench.cost.count import count_module_step, n_steps
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.microbench import timer
 from hpbench.cost.predict import FEATURES, epoch_features
+from hpbench.cost.regime import regime_of
+from hpbench.cost.trial_time import residual_intervals, state_working_set_bytes
 from hpbench.train.epoch import train_epoch
 from hpbench.train.evaluate import evaluate
 from hpbench.train.optimizers import build_optimizer
@@ -115,6 +117,14 @@ def time_epochs(model: Any, *, x: Any, y: Any, x_val: Any, y_val: Any, batch_siz
     """Seconds of an epoch of the trainer's loop (:func:`hpbench.train.epoch.train_epoch`, then
     :func:`hpbench.train.evaluate.evaluate`): the fastest of ``n_epochs`` after one warm-up epoch
     (on a shared machine, other processes only ever add time)."""
+    return time_epochs_first(model, x=x, y=y, x_val=x_val, y_val=y_val, batch_size=batch_size, optimizer=optimizer, device=device,
+                             n_epochs=n_epochs, precision=precision)[0]
+
+
+def time_epochs_first(model: Any, *, x: Any, y: Any, x_val: Any, y_val: Any, batch_size: int, optimizer: str, device: str,
+                      n_epochs: int = 3, precision: str = "fp32") -> tuple[float, float]:
+    """(fastest epoch after the first, first epoch): the first one carries the warm-up (optimizer
+    state created, allocator grown, caches cold)."""
     now = timer(device)
     opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params={})
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -125,13 +135,15 @@ def time_epochs(model: Any, *, x: Any, y: Any, x_val: Any, y_val: Any, batch_siz
         train_epoch(model, opt, x=x, y=y, batch_size=batch_size, loss_fn=loss_fn, generator=gen, precision=mixed)
         evaluate(model, x_val, y_val, "multiclass", loss_fn)
 
+    t0 = now()
     epoch()
+    first = now() - t0
     samples = []
     for _ in range(n_epochs):
         t0 = now()
         epoch()
         samples.append(now() - t0)
-    return min(samples)
+    return min(samples), first
 
 
 def probe_features(p: Probe, base: DeviceModel) -> dict[str, float]:
@@ -147,11 +159,17 @@ def probe_features(p: Probe, base: DeviceModel) -> dict[str, float]:
 
     full = count(bs, min(p.n_val, 8192))
     last = count(last_bs, None) if last_bs != bs else None
-    return epoch_features(full=full, last=last, n_steps=steps, device=base, eval_cost=full, n_eval_chunks=math.ceil(p.n_val / 8192))
+    return epoch_features(full=full, last=last, n_steps=steps, device=base, eval_cost=full, n_eval_chunks=math.ceil(p.n_val / 8192),
+                          state_bytes=state_working_set_bytes(n_params=full.n_params, optimizer=p.optimizer))
 
 
 def measure_probe(p: Probe, *, device: str) -> float:
     """Measured seconds of one probe epoch on ``device`` (random data, on the device)."""
+    return measure_probe_first(p, device=device)[0]
+
+
+def measure_probe_first(p: Probe, *, device: str) -> tuple[float, float]:
+    """(fastest, first) epoch seconds of one probe on ``device``."""
     torch.manual_seed(0)
     model, shape = build_probe(p)
     model = model.to(device)
@@ -159,7 +177,7 @@ def measure_probe(p: Probe, *, device: str) -> float:
     y = torch.randint(0, 10, (p.n_train,), device=device)
     xv = torch.randn((p.n_val, *shape), device=device)
     yv = torch.randint(0, 10, (p.n_val,), device=device)
-    return time_epochs(model, x=x, y=y, x_val=xv, y_val=yv, batch_size=p.batch_size, optimizer=p.optimizer, device=device)
+    return time_epochs_first(model, x=x, y=y, x_val=xv, y_val=yv, batch_size=p.batch_size, optimizer=p.optimizer, device=device)
 
 
 # Kernel terms whose rates the device's micro-benchmarks measure directly (matmul and fused
@@ -188,10 +206,35 @@ def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, flo
     return coef, errs[len(errs) // 2]
 
 
-def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float]]:
-    """(features, measured epoch seconds) of each probe."""
-    return [(probe_features(p, base), measure_probe(p, device=device)) for p in probes]
+@dataclass(frozen=True, kw_only=True)
+class SuiteFit:
+    coef: dict[str, float]
+    fit_error: float  # median relative error over the probes
+    warmup_fraction: float  # median (first - fastest) / fastest over the probes
+    intervals: dict[str, tuple[float, float]]  # per regime: P10, P90 of measured / predicted (hpbench.cost.trial_time)
 
 
-def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> tuple[dict[str, float], float]:
-    return fit_coef(measure_rows(base, device=device, probes=probes or (QUICK if quick else PROBES)))
+def fit_rows(rows: list[tuple[dict[str, float], float, float]]) -> SuiteFit:
+    """The fit of (features, fastest s, first s) rows: coefficients, then the residual ratios
+    (measured / predicted) by regime and the first epoch's warm-up. Residuals are leave-one-out
+    (each probe predicted by a fit without it), so the intervals speak of configurations the fit
+    has not seen."""
+    coef, err = fit_coef([(f, t) for f, t, _ in rows])
+    residuals = []
+    for i, (f, t, _) in enumerate(rows):
+        c = fit_coef([(g, u) for j, (g, u, _) in enumerate(rows) if j != i])[0] if len(rows) > 2 else coef
+        pred = sum(c[k] * f.get(k, 0.0) for k in FEATURES)
+        if pred > 0:
+            residuals.append((regime_of(f, coef), t / pred))
+    warm = sorted(max(0.0, first / t - 1.0) for _, t, first in rows if t > 0)
+    return SuiteFit(coef=coef, fit_error=err, warmup_fraction=warm[len(warm) // 2] if warm else 0.0,
+                    intervals=residual_intervals(residuals))
+
+
+def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float, float]]:
+    """(features, fastest epoch s, first epoch s) of each probe."""
+    return [(probe_features(p, base), *measure_probe_first(p, device=device)) for p in probes]
+
+
+def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> SuiteFit:
+    return fit_rows(measure_rows(base, device=device, probes=probes or (QUICK if quick else PROBES)))

@@ -24,6 +24,7 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 from hpbench.cost.annotate import not_predicted, spent
+from hpbench.cost.correct import corrected_seconds, scale_factors
 from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
@@ -104,7 +105,7 @@ class AsyncPredictions:
             if wait or fut.done():
                 if tid in store:
                     columns = _result(fut)
-                    store.annotate(tid, columns)
+                    store.annotate(tid, {**columns, **corrected_columns(store, columns)})
                     if "flops_per_epoch" in columns:
                         record_spent(store, tid)
                     done.append(tid)
@@ -114,6 +115,27 @@ class AsyncPredictions:
     def close(self, store: ResultsStore) -> None:
         self.harvest(store, wait=True)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def ended_pairs(store: ResultsStore) -> list[tuple[str, float, float]]:
+    """(regime, predicted_spent_s, train_s) of the trials that ended with both."""
+    out = []
+    for row in store.rows():
+        p, m = row.get("predicted_spent_s"), row.get("train_s")
+        if row.get("status") in DONE and isinstance(p, (int, float)) and isinstance(m, (int, float)):
+            out.append((str(row.get("regime")), float(p), float(m)))
+    return out
+
+
+def corrected_columns(store: ResultsStore, columns: dict[str, Any]) -> dict[str, Any]:
+    """``corrected_s`` and ``correction`` ("corrected from N trials") for a new prediction, once
+    enough trials of the study have ended (:mod:`hpbench.cost.correct`); nothing before."""
+    predicted = columns.get("predicted_s")
+    if not isinstance(predicted, (int, float)):
+        return {}
+    factors = scale_factors(ended_pairs(store))
+    s, c = corrected_seconds(float(predicted), columns.get("regime"), factors)
+    return {"corrected_s": s, "correction": c.label()} if c is not None else {}
 
 
 def record_spent(store: ResultsStore, trial_id: str) -> None:

@@ -110,11 +110,13 @@ def _value(v: Any) -> str:
 
 def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20) -> Table:
     table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold")
-    for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial", "naive s/trial"):
+    for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial", "P10-P90 s/trial", "bound by", "naive s/trial"):
         table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c in params)
     for r in rows[:top]:
         table.add_row(str(r["config"]), *(_value(r.get(p)) for p in params), f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]),
-                      fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]), fmt_s(r["predicted_s"]), fmt_s(r["naive_s"]))
+                      fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]), fmt_s(r["predicted_s"]),
+                      f"{fmt_s(r.get('predicted_s_p10'))} - {fmt_s(r.get('predicted_s_p90'))}", str(r.get("regime") or "-").split("-")[0],
+                      fmt_s(r["naive_s"]))
     return table
 
 
@@ -126,5 +128,6 @@ def summary_table(s: dict[str, Any]) -> Table:
     table.add_row("configurations", str(s["n_configs"]))
     table.add_row(f"predicted compute{pruned}", f"{fmt_flops(s['total_flops'])}FLOP, {fmt_s(s['total_s'])}")
     table.add_row("worst case, no pruning", f"{fmt_flops(s['worst_case_flops'])}FLOP, {fmt_s(s['worst_case_s'])}")
-    table.add_row(f"ETA at max_concurrent={s['max_concurrent']}", f"{fmt_s(s['eta_s'])} (worst {fmt_s(s['worst_case_eta_s'])})")
+    band = f", P10-P90 {fmt_s(s['eta_p10_s'])} - {fmt_s(s['eta_p90_s'])}" if _finite(s.get("eta_p10_s")) else ""
+    table.add_row(f"ETA at max_concurrent={s['max_concurrent']}", f"{fmt_s(s['eta_s'])}{band} (worst {fmt_s(s['worst_case_eta_s'])})")
     return table

@@ -1,15 +1,20 @@
 """Prediction check: the cost model's predicted seconds vs the measured training seconds, and
-the error statistics (median and mean absolute percentage error, ratio spread, correlation)."""
+the error statistics (median and mean absolute percentage error, ratio spread, correlation), how
+often the measured seconds fell inside the predicted P10-P90 interval, per regime, and the error
+after the in-run correction (each trial's prediction corrected from the trials that ended before
+it started, :func:`hpbench.cost.correct.replay`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.cost.correct import EndedTrial, replay
 from hpbench.report.data import ReportData, fmt
 from hpbench.results.columns import PREDICTED_S
 
@@ -38,11 +43,51 @@ def analyse(data: ReportData) -> dict[str, Any]:
     ratio = pred / meas
     corr = float(np.corrcoef(pred, meas)[0, 1]) if len(df) > 2 and pred.std() > 0 and meas.std() > 0 else None
     worst = df.assign(_ape=ape).sort_values("_ape", ascending=False).head(5)
-    return {"available": True, "basis": basis, "n": len(df), "median_ape": float(np.median(ape)), "mean_ape": float(ape.mean()),
+    extra = {**_inside(df, meas), **_corrected(df, meas), "per_regime": _per_regime(df, ape)}
+    return {**extra, "available": True, "basis": basis, "n": len(df), "median_ape": float(np.median(ape)), "mean_ape": float(ape.mean()),
             "ratio_p10": float(np.quantile(ratio, 0.1)), "ratio_median": float(np.median(ratio)),
             "ratio_p90": float(np.quantile(ratio, 0.9)), "pearson_r": corr,
             "worst": [{"trial": int(r["trial"]), "predicted_s": float(r["_pred"]), "measured_s": float(r["_meas"])}
                       for _, r in worst.iterrows()]}
+
+
+def _inside(df: Any, meas: Any) -> dict[str, Any]:
+    """Share of trials whose measured seconds lie inside [predicted_spent_s_p10, predicted_spent_s_p90]."""
+    if "predicted_spent_s_p10" not in df or "predicted_spent_s_p90" not in df:
+        return {"inside_interval": None, "n_interval": 0}
+    lo = pd.to_numeric(df["predicted_spent_s_p10"], errors="coerce").to_numpy(dtype=float)
+    hi = pd.to_numeric(df["predicted_spent_s_p90"], errors="coerce").to_numpy(dtype=float)
+    has = np.isfinite(lo) & np.isfinite(hi)
+    if not has.any():
+        return {"inside_interval": None, "n_interval": 0}
+    inside = (meas[has] >= lo[has]) & (meas[has] <= hi[has])
+    return {"inside_interval": float(inside.mean()), "n_interval": int(has.sum())}
+
+
+def _corrected(df: Any, meas: Any) -> dict[str, Any]:
+    """Median |error| of the corrected predictions (trials with one) and the largest N it was corrected from."""
+    if not {"started_at", "ended_at"} <= set(df.columns):
+        return {"corrected_median_ape": None, "n_corrected": 0, "corrected_from": None}
+    regime = df["regime"] if "regime" in df else pd.Series([None] * len(df), index=df.index)
+    ended = [EndedTrial(regime=None if pd.isna(r) else str(r), predicted_s=float(p), measured_s=float(m), started_at=float(a),
+                        ended_at=float(b))
+             for r, p, m, a, b in zip(regime, df["_pred"], meas, pd.to_numeric(df["started_at"], errors="coerce").fillna(np.inf),
+                                      pd.to_numeric(df["ended_at"], errors="coerce").fillna(np.inf), strict=True)]
+    done = [(c[0], e.measured_s, c[1].n_trials) for c, e in zip(replay(ended), ended, strict=True) if c is not None]
+    if not done:
+        return {"corrected_median_ape": None, "n_corrected": 0, "corrected_from": None}
+    return {"corrected_median_ape": float(np.median([abs(p - m) / m for p, m, _ in done])), "n_corrected": len(done),
+            "corrected_from": min(n for _, _, n in done)}
+
+
+def _per_regime(df: Any, ape: Any) -> dict[str, dict[str, float]]:
+    if "regime" not in df:
+        return {}
+    out = {}
+    for regime, idx in df.assign(_ape=ape).groupby("regime").groups.items():
+        sub = df.assign(_ape=ape).loc[idx]
+        out[str(regime)] = {"n": len(sub), "median_ape": float(sub["_ape"].median())}
+    return out
 
 
 def render(data: ReportData) -> RenderableType:
@@ -56,6 +101,13 @@ def render(data: ReportData) -> RenderableType:
         t.add_row(label, f"{100 * a[k]:.1f}%")
     t.add_row("predicted/measured p10 · median · p90", f"{a['ratio_p10']:.2f} · {a['ratio_median']:.2f} · {a['ratio_p90']:.2f}")
     t.add_row("Pearson r", fmt(a["pearson_r"]))
+    if a["inside_interval"] is not None:
+        t.add_row("measured inside predicted P10-P90", f"{100 * a['inside_interval']:.0f}% of {a['n_interval']}")
+    if a["corrected_median_ape"] is not None:
+        t.add_row(f"median |error| corrected from >= {a['corrected_from']} trials",
+                  f"{100 * a['corrected_median_ape']:.1f}% ({a['n_corrected']} trials)")
+    for regime, r in a["per_regime"].items():
+        t.add_row(f"median |error| {regime}", f"{100 * r['median_ape']:.1f}% ({r['n']} trials)")
     for w in a["worst"][:3]:
         t.add_row(f"worst: trial {w['trial']}", f"{fmt(w['predicted_s'])} s vs {fmt(w['measured_s'])} s")
     return t

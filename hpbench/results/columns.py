@@ -45,7 +45,15 @@ TRIALS: dict[str, str] = {
     "es_best / es_best_epoch / es_wait / es_stopped_epoch": "early-stopping state at the end",
     PREDICTED_FLOPS: "FLOPs the cost model predicted for the trial (when the cost model ran)",
     FLOPS_SPENT: "FLOPs actually spent (epochs run x FLOPs per epoch)",
-    PREDICTED_S: "seconds the cost model predicted for the trial",
+    PREDICTED_S: "seconds the cost model predicted for the trial: every epoch to max_epochs, the first epoch's warm-up and the "
+                 "slowdown of max_concurrent trials sharing the machine included (hpbench/cost/trial_time.py)",
+    "regime": "what bounds the trial's step in the cost model: compute-bound | memory-bound | overhead-bound (hpbench/cost/regime.py)",
+    "predicted_s_p10 / predicted_s_p90": "the prediction's interval: P10 and P90 of measured / predicted over the device calibration's "
+                                         "probes of the same regime (leave-one-out)",
+    "predicted_spent_s (_p10 / _p90)": "predicted seconds (and interval) of the epochs the trial actually ran; prediction_error is "
+                                       "(predicted_spent_s - train_s) / train_s",
+    "corrected_s / correction": "predicted_s scaled by the study's measured / predicted ratio for the trial's regime, from the trials "
+                                "ended before it was predicted (\"corrected from N trials\"; absent before 4 trials ended)",
     "uncounted_layers": "layers whose FLOPs the count could not see, with why and the estimated shortfall (absent when all were counted)",
     "flops_short_per_step / flops_short_share": "estimated FLOPs per step the count may miss, and that as a share of the FLOPs (NaN: unknown)",
     "cost_note": "why a trial has no predicted cost, or how it was counted (absent when all went as usual)",

@@ -1,0 +1,82 @@
+"""Learning from the run: after the first trials of a study, a scale factor per regime, the
+median of measured / predicted seconds over the trials that ended, corrects the remaining
+predictions and the ETA ("corrected from N trials").
+
+The median ratio is robust to one trial slowed by a neighbour; per regime because a machine's
+error differs by what bounds the step (a slow DRAM misprices memory-bound trials only). A regime
+with fewer than ``min_trials`` ended trials borrows the pooled factor of all regimes, once
+``min_trials`` trials have ended at all; before that there is no correction.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MIN_TRIALS = 4  # the issue's target: corrected from 4 trials
+POOLED = "all"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Correction:
+    factor: float  # measured / predicted
+    n_trials: int  # the ended trials it is taken from
+    regime: str  # the regime it was measured on, or "all" (pooled)
+
+    def label(self) -> str:
+        return f"corrected from {self.n_trials} trials" + ("" if self.regime == POOLED else f" ({self.regime})")
+
+
+def _ok(p: float, m: float) -> bool:
+    return p > 0 and m > 0 and math.isfinite(p) and math.isfinite(m)
+
+
+def scale_factors(ended: Iterable[tuple[str, float, float]], *, min_trials: int = MIN_TRIALS) -> dict[str, Correction]:
+    """Corrections from ended trials ``(regime, predicted_s, measured_s)`` (each for the epochs it
+    ran): per regime with >= ``min_trials`` trials, and the pooled one under ``"all"``; empty
+    while fewer than ``min_trials`` trials have ended."""
+    if min_trials < 1:
+        raise ValueError(f"min_trials must be >= 1, but got {min_trials}")
+    pairs = [(str(r), m / p) for r, p, m in ended if _ok(p, m)]
+    if len(pairs) < min_trials:
+        return {}
+    out = {POOLED: Correction(factor=statistics.median(x for _, x in pairs), n_trials=len(pairs), regime=POOLED)}
+    for regime in sorted({r for r, _ in pairs}):
+        xs = [x for r, x in pairs if r == regime]
+        if len(xs) >= min_trials:
+            out[regime] = Correction(factor=statistics.median(xs), n_trials=len(xs), regime=regime)
+    return out
+
+
+def correction_for(regime: str | None, factors: dict[str, Correction]) -> Correction | None:
+    """The regime's own correction, else the pooled one, else None."""
+    return factors.get(str(regime)) if regime is not None and str(regime) in factors else factors.get(POOLED)
+
+
+def corrected_seconds(predicted_s: float, regime: str | None, factors: dict[str, Correction]) -> tuple[float, Correction | None]:
+    """``predicted_s`` times its regime's factor, and the correction used (None: not corrected)."""
+    c = correction_for(regime, factors)
+    return (predicted_s * c.factor, c) if c is not None else (predicted_s, None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndedTrial:
+    regime: str | None
+    predicted_s: float  # for the epochs it ran (predicted_spent_s)
+    measured_s: float  # train_s
+    started_at: float
+    ended_at: float
+
+
+def replay(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) -> list[tuple[float, Correction] | None]:
+    """What the in-run correction would have predicted for each trial: its prediction scaled by the
+    factors of the trials that had ended before it started (None: fewer than ``min_trials`` had).
+    Honest by construction: a trial's own time never corrects its own prediction."""
+    out: list[tuple[float, Correction] | None] = []
+    for t in trials:
+        before = [(str(u.regime), u.predicted_s, u.measured_s) for u in trials if u.ended_at <= t.started_at]
+        s, c = corrected_seconds(t.predicted_s, t.regime, scale_factors(before, min_trials=min_trials))
+        out.append((s, c) if c is not None else None)
+    return out

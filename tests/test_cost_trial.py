@@ -1,0 +1,225 @@
+"""Whole-trial cost terms, regimes, prediction intervals and the in-run correction: pure logic,
+no Ray, no training (issue 13)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpbench.cost import trial_time as tt
+from hpbench.cost.annotate import spent
+from hpbench.cost.correct import Correction, EndedTrial, corrected_seconds, replay, scale_factors
+from hpbench.cost.device import DeviceModel
+from hpbench.cost.estimate import eta_interval
+from hpbench.cost.ops import OpRecord, StepCost
+from hpbench.cost.predict import FEATURES, features, predict_epoch
+from hpbench.cost.regime import Regime, regime_of, shares
+
+REL = 1e-5
+
+
+def test_state_working_set_is_weights_gradients_and_optimizer_state():
+    # the issue's memory-bound MLP: 64 -> 3 x 1024 -> 10 with biases
+    n = 64 * 1024 + 1024 + 2 * (1024 * 1024 + 1024) + 1024 * 10 + 10
+    assert tt.state_working_set_bytes(n_params=n, optimizer="adam") == pytest.approx(4 * n * 4, rel=REL)  # w, g, m, v
+    assert tt.state_working_set_bytes(n_params=n, optimizer="sgd") == pytest.approx(4 * n * 2, rel=REL)
+    assert tt.state_working_set_bytes(n_params=n, optimizer="amsgrad") == pytest.approx(4 * n * 5, rel=REL)
+    assert 30e6 < tt.state_working_set_bytes(n_params=n, optimizer="adam") < 40e6
+
+
+def test_warmup_concurrency_and_trial_seconds():
+    assert tt.warmup_seconds(epoch_s=2.0, warmup_fraction=0.25) == pytest.approx(0.5, rel=REL)
+    assert tt.warmup_seconds(epoch_s=2.0, warmup_fraction=-0.1) == 0.0
+    slow = {"memory-bound": 1.6, "compute-bound": 1.1}
+    assert tt.concurrency_slowdown(regime=Regime.MEMORY, max_concurrent=1, slowdowns=slow) == 1.0
+    assert tt.concurrency_slowdown(regime=Regime.MEMORY, max_concurrent=2, slowdowns=slow) == pytest.approx(1.6, rel=REL)
+    assert tt.concurrency_slowdown(regime=Regime.MEMORY, max_concurrent=3, slowdowns=slow) == pytest.approx(2.2, rel=REL)
+    assert tt.concurrency_slowdown(regime=Regime.OVERHEAD, max_concurrent=2, slowdowns=slow) == 1.0  # not measured: none
+    # 3 epochs of 1 s, a first epoch 40% slower, two trials at once on a memory-bound step
+    assert tt.trial_seconds(epoch_s=1.0, n_epochs=3, warmup_fraction=0.4, slowdown=1.6) == pytest.approx(1.6 * 3.4, rel=REL)
+    assert tt.trial_seconds(epoch_s=1.0, n_epochs=0, warmup_fraction=0.4) == 0.0
+
+
+def test_quantile_matches_numpy():
+    xs = [0.7, 1.3, 0.9, 1.0, 1.8, 1.1, 0.95]
+    for q in (0.0, 0.1, 0.5, 0.9, 1.0):
+        assert tt.quantile(xs, q) == pytest.approx(float(np.quantile(xs, q)), rel=REL)
+
+
+def test_residual_intervals_per_regime_with_pooled_fallback():
+    res = [(Regime.COMPUTE, x) for x in (0.9, 1.0, 1.1, 1.2)] + [(Regime.MEMORY, 1.5), (Regime.MEMORY, 2.0)]
+    iv = tt.residual_intervals(res)
+    assert iv[str(Regime.COMPUTE)] == pytest.approx((np.quantile([0.9, 1.0, 1.1, 1.2], 0.1), np.quantile([0.9, 1.0, 1.1, 1.2], 0.9)), rel=REL)
+    pooled = [0.9, 1.0, 1.1, 1.2, 1.5, 2.0]
+    assert iv["all"] == pytest.approx((np.quantile(pooled, 0.1), np.quantile(pooled, 0.9)), rel=REL)
+    assert iv[str(Regime.MEMORY)] == iv["all"]  # two residuals: too few of its own
+    assert tt.residual_intervals([]) == {} and tt.residual_intervals([(Regime.COMPUTE, -1.0)]) == {}
+
+
+def test_interval_always_contains_the_prediction():
+    iv = {str(Regime.COMPUTE): (1.1, 1.4), "all": (0.8, 1.2)}
+    assert tt.interval(predicted_s=10.0, regime=Regime.COMPUTE, intervals=iv) == pytest.approx((10.0, 14.0), rel=REL)
+    assert tt.interval(predicted_s=10.0, regime=Regime.MEMORY, intervals=iv) == pytest.approx((8.0, 12.0), rel=REL)
+    assert tt.interval(predicted_s=10.0, regime=Regime.MEMORY, intervals={}) is None
+
+
+def test_regime_is_the_largest_share():
+    coef = {"matmul": 1.0, "memory": 2.0, "memory_optimizer": 1.0, "op": 1e-5, "step": 1e-4}
+    f = {"matmul": 0.1, "memory": 0.01, "memory_optimizer": 0.05, "op": 1000.0, "step": 10.0}
+    s = shares(f, coef)
+    assert s[Regime.COMPUTE] == pytest.approx(0.1 / 0.181, rel=REL) and s[Regime.MEMORY] == pytest.approx(0.07 / 0.181, rel=REL)
+    assert math.fsum(s.values()) == pytest.approx(1.0, rel=REL)
+    assert regime_of(f, coef) == Regime.COMPUTE
+    assert regime_of({**f, "memory_optimizer": 0.5}, coef) == Regime.MEMORY
+    assert regime_of({**f, "op": 1e5}, coef) == Regime.OVERHEAD
+    assert regime_of({}, coef) == Regime.OVERHEAD
+
+
+KERNEL_TERMS = ("matmul", "conv", "memory", "memory_strided", "memory_optimizer")
+
+
+def _device(**kw):
+    # in-cache copies at 100 GB/s up to 1 MB, DRAM at 10 GB/s from 64 MB
+    return DeviceModel(device="cpu", name="t", threads=1, matmul_flops=(1.0, 1e9), matmul_flops_per_s=(1e10, 1e10), peak_flops_per_s=1e10,
+                       bandwidth_bytes=(1e6, 64e6), bandwidth_curve=(1e11, 1e10), coef={k: 1.0 if k in KERNEL_TERMS else 1e-6 for k in FEATURES}, **kw)
+
+
+def _step(opt_bytes=4e5):
+    ops = (OpRecord(name="addmm", kind="matmul", phase="forward", flops=1e6, bytes=1e5),
+           OpRecord(name="_foreach_mul_", kind="elementwise", phase="optimizer", flops=0.0, bytes=opt_bytes))
+    return StepCost(batch_size=8, n_params=1000, ops=ops, flop_counter_flops=1_000_000)
+
+
+def test_optimizer_ops_are_priced_at_the_state_working_set_bandwidth():
+    dev = _device()
+    in_cache = features(_step().ops, device=dev)["memory_optimizer"]
+    assert in_cache == pytest.approx(4e5 / dev.bandwidth(4e5), rel=REL)
+    dram = features(_step().ops, device=dev, state_bytes=64e6)["memory_optimizer"]
+    assert dram == pytest.approx(4e5 / 1e10, rel=REL) and dram > 5 * in_cache
+    assert features(_step().ops, device=dev, state_bytes=64e6)["memory"] == 0.0  # forward ops keep their own
+
+
+def test_predict_epoch_reports_its_regime():
+    dev = _device()
+    small = predict_epoch(full=_step(), last=None, n_steps=10, device=dev, n_eval_chunks=0)
+    big = predict_epoch(full=_step(opt_bytes=4e7), last=None, n_steps=10, device=dev, n_eval_chunks=0, state_bytes=64e6)
+    assert big.regime == Regime.MEMORY and big.epoch_s > small.epoch_s
+    hypo = predict_epoch(full=_step(), last=None, n_steps=10, device=DeviceModel.hypothetical_device(flops_per_s=1e9))
+    assert hypo.regime == Regime.COMPUTE
+
+
+def test_spent_adds_warmup_once_and_scales_the_interval():
+    cols = {"flops_per_epoch": 1e6, "predicted_epoch_s": 2.0, "predicted_warmup_s": 0.5, "predicted_s": 10.5,
+            "predicted_s_p10": 8.4, "predicted_s_p90": 12.6}
+    out = spent(cols, epochs_run=2, measured_s=5.0)
+    assert out["predicted_spent_s"] == pytest.approx(4.5, rel=REL)
+    assert out["predicted_spent_s_p10"] == pytest.approx(4.5 * 0.8, rel=REL) and out["predicted_spent_s_p90"] == pytest.approx(4.5 * 1.2, rel=REL)
+    assert out["prediction_error"] == pytest.approx((4.5 - 5.0) / 5.0, rel=REL)
+    assert spent(cols, epochs_run=0, measured_s=None)["predicted_spent_s"] == 0.0
+    old = spent({"flops_per_epoch": 1e6, "predicted_epoch_s": 2.0}, epochs_run=3, measured_s=6.0)  # results from before issue 13
+    assert old["predicted_spent_s"] == pytest.approx(6.0, rel=REL) and old["predicted_spent_s_p10"] is None
+
+
+def test_scale_factors_need_min_trials_and_fall_back_to_pooled():
+    ended = [("memory-bound", 1.0, 2.0), ("memory-bound", 1.0, 2.2), ("memory-bound", 2.0, 3.6), ("compute-bound", 1.0, 1.1)]
+    assert scale_factors(ended[:3]) == {}
+    f = scale_factors(ended)
+    assert f["all"].factor == pytest.approx(float(np.median([2.0, 2.2, 1.8, 1.1])), rel=REL) and f["all"].n_trials == 4
+    assert "memory-bound" not in f  # three of its own: not yet
+    f = scale_factors([*ended, ("memory-bound", 1.0, 2.4)])
+    assert f["memory-bound"].factor == pytest.approx(2.1, rel=REL) and f["memory-bound"].n_trials == 4
+    s, c = corrected_seconds(10.0, "memory-bound", f)
+    assert s == pytest.approx(21.0, rel=REL) and c is not None and c.label() == "corrected from 4 trials (memory-bound)"
+    s, c = corrected_seconds(10.0, "compute-bound", f)
+    assert c is not None and c.regime == "all" and c.label() == "corrected from 5 trials"
+    assert corrected_seconds(10.0, "compute-bound", {}) == (10.0, None)
+    assert scale_factors([("x", 0.0, 1.0), ("x", 1.0, float("nan"))] * 4) == {}  # no usable pair
+    with pytest.raises(ValueError, match="min_trials"):
+        scale_factors(ended, min_trials=0)
+
+
+def test_replay_corrects_only_from_trials_ended_before_the_start():
+    # a machine 2x slower than predicted: trials 0-3 sequential, 4 and 5 start after them
+    trials = [EndedTrial(regime="memory-bound", predicted_s=1.0, measured_s=2.0, started_at=float(i), ended_at=i + 0.9) for i in range(4)]
+    trials += [EndedTrial(regime="memory-bound", predicted_s=3.0, measured_s=6.3, started_at=4.0, ended_at=5.0),
+               EndedTrial(regime="memory-bound", predicted_s=1.0, measured_s=1.0, started_at=3.5, ended_at=4.5)]
+    out = replay(trials)
+    assert out[:4] == [None] * 4
+    assert out[4] is not None and out[4][0] == pytest.approx(6.0, rel=REL) and out[4][1] == Correction(factor=2.0, n_trials=4, regime="memory-bound")
+    assert out[5] is None  # started before the fourth trial ended
+
+
+def test_eta_interval_schedules_the_bounds():
+    rows = [{"predicted_s_p10": 1.0, "predicted_s_p90": 3.0}, {"predicted_s_p10": 2.0, "predicted_s_p90": 4.0}]
+    assert eta_interval(rows, fraction=1.0, max_concurrent=1) == {"eta_p10_s": 3.0, "eta_p90_s": 7.0}
+    assert eta_interval(rows, fraction=0.5, max_concurrent=2) == {"eta_p10_s": 1.0, "eta_p90_s": 2.0}
+    assert eta_interval([{"predicted_s_p10": None}], fraction=1.0, max_concurrent=1) == {"eta_p10_s": None, "eta_p90_s": None}
+
+
+def test_suite_fit_rows_gives_warmup_and_leave_one_out_intervals():
+    from hpbench.cost.suite import fit_rows
+
+    rng = np.random.default_rng(0)
+    true = {"op": 1e-5, "step": 1e-4, "memory": 2.0, "matmul": 1.0}
+    rows = []
+    for i in range(12):
+        f = {"op": float(rng.integers(100, 5000)), "step": float(rng.integers(10, 200)), "memory": float(rng.uniform(0, 0.02)),
+             "matmul": float(rng.uniform(0, 0.05)), "epoch": 1.0}
+        t = sum(true[k] * f[k] for k in true) * (1.0 + 0.05 * (i % 3 - 1))  # +-5% noise
+        rows.append((f, t, t * (1.3 if i % 2 else 1.5)))
+    fit = fit_rows(rows)
+    assert fit.warmup_fraction == pytest.approx(0.5, rel=REL)  # the median of 0.3 and 0.5 (upper middle of an even count)
+    lo, hi = fit.intervals["all"]
+    assert 0.85 < lo < 1.0 < hi < 1.15
+
+
+def test_device_model_round_trips_the_new_fields():
+    m = _device(warmup_fraction=0.2, concurrency_slowdown={"memory-bound": 1.7}, intervals={"all": (0.9, 1.3)})
+    assert DeviceModel.from_dict(m.to_dict()) == m
+
+
+def test_corrected_columns_from_the_store(tmp_path: Path):
+    from hpbench.dispatch.predictions import corrected_columns
+    from hpbench.results.store import ResultsStore
+
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=["lr"])
+    cols = {"predicted_s": 3.0, "regime": "overhead-bound"}
+    for i in range(4):
+        tid = f"t{i}"
+        store.start(tid, {"lr": 0.1})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 1.5})
+        store.finish(tid)
+        store.annotate(tid, {"regime": "overhead-bound", "predicted_spent_s": 1.0})
+        assert corrected_columns(store, cols) == ({} if i < 3 else {"corrected_s": pytest.approx(4.5, rel=REL),
+                                                                     "correction": "corrected from 4 trials (overhead-bound)"})
+
+
+def test_prediction_check_reports_coverage_correction_and_regimes():
+    from hpbench.report import prediction
+    from hpbench.report.data import ReportData
+
+    n = 8
+    trials = pd.DataFrame({"trial": range(n), "epochs": [3] * n, "train_s": [2.0] * n, "measured_s": [2.0] * n,
+                           "predicted_spent_s": [1.0] * n, "predicted_spent_s_p10": [0.8, 1.5, 1.5, 1.5, 1.5, 1.5, 0.5, 0.5],
+                           "predicted_spent_s_p90": [1.2, 2.5, 2.5, 2.5, 2.5, 2.5, 1.0, 1.0],
+                           "regime": ["memory-bound"] * 4 + ["compute-bound"] * 4,
+                           "started_at": [float(i) for i in range(n)], "ended_at": [i + 0.5 for i in range(n)]})
+    d = ReportData(path=Path("."), name="t", metric="val_accuracy", mode="max", params=[], space={}, max_epochs=3,
+                   trials=trials, repeats=trials.iloc[0:0], epochs=pd.DataFrame(), storage="")
+    a = prediction.analyse(d)
+    assert a["inside_interval"] == pytest.approx(5 / 8, rel=REL) and a["n_interval"] == 8
+    assert a["median_ape"] == pytest.approx(0.5, rel=REL)
+    assert a["n_corrected"] == 4 and a["corrected_from"] == 4 and a["corrected_median_ape"] == pytest.approx(0.0, abs=1e-9)
+    assert a["per_regime"]["memory-bound"] == {"n": 4, "median_ape": pytest.approx(0.5, rel=REL)}
+    from io import StringIO
+
+    from rich.console import Console
+
+    con = Console(file=StringIO(), width=120)
+    con.print(prediction.render(d))
+    text = con.file.getvalue()
+    assert "measured inside predicted P10-P90" in text and "62% of 8" in text and "corrected from >= 4 trials" in text
