@@ -210,6 +210,6 @@ def measure_concurrency(*, device: str, min_s: float = 0.1, repeats: int = 3) ->
         n = max(1, int(min_s / max(one, 1e-7)))
         ratios = sorted(_run_together(fn, n_workers=2, n_calls=n, device=device) / _run_together(fn, n_workers=1, n_calls=n, device=device)
                         for _ in range(repeats))
-        out[str(regime)] = max(1.0, ratios[len(ratios) // 2])
+        out[str(regime)] = min(2.0, max(1.0, ratios[len(ratios) // 2]))  # two workloads: at most twice as long (more is other load)
     out[str(Regime.OVERHEAD)] = out[str(Regime.COMPUTE)]
     return out

@@ -101,6 +101,14 @@ def fmt_s(v: Any) -> str:
     return f"{v * 1e3:.2f} ms"
 
 
+def fmt_band(lo: Any, hi: Any) -> str:
+    """' (3.4-8.7)' in the unit of the upper bound; '' without an interval."""
+    if not (_finite(lo) and _finite(hi)):
+        return ""
+    unit, scale = next(((u, k) for u, k in (("h", 3600.0), ("min", 60.0), ("s", 1.0)) if hi >= k), ("ms", 1e-3))
+    return f" ({lo / scale:.2g}-{hi / scale:.2g} {unit})"
+
+
 def _value(v: Any) -> str:
     """A searched value as a table cell: '-' where a conditional dimension is absent."""
     if v is None:
@@ -110,12 +118,12 @@ def _value(v: Any) -> str:
 
 def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20) -> Table:
     table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold")
-    for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial", "P10-P90 s/trial", "bound by", "naive s/trial"):
+    for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial (P10-P90)", "bound", "naive s/trial"):
         table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c in params)
     for r in rows[:top]:
         table.add_row(str(r["config"]), *(_value(r.get(p)) for p in params), f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]),
-                      fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]), fmt_s(r["predicted_s"]),
-                      f"{fmt_s(r.get('predicted_s_p10'))} - {fmt_s(r.get('predicted_s_p90'))}", str(r.get("regime") or "-").split("-")[0],
+                      fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]),
+                      fmt_s(r["predicted_s"]) + fmt_band(r.get("predicted_s_p10"), r.get("predicted_s_p90")), str(r.get("regime") or "-").split("-")[0],
                       fmt_s(r["naive_s"]))
     return table
 
