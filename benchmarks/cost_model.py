@@ -47,7 +47,7 @@ TARGETS = {"median": 0.12, "p90": 0.30, "spearman": 0.95, "corrected_median": 0.
 
 
 def log_int(rng: random.Random, lo: int, hi: int) -> int:
-    return int(round(math.exp(rng.uniform(math.log(lo), math.log(hi)))))
+    return round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
 
 def draw(rng: random.Random, family: str) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if not rows:
         return {"n": 0}
     errs = sorted(abs(r["error"]) for r in rows)
-    out = {"n": len(rows), "median": statistics.median(errs), "p90": errs[min(len(errs) - 1, int(math.ceil(0.9 * len(errs))) - 1)],
+    out = {"n": len(rows), "median": statistics.median(errs), "p90": errs[min(len(errs) - 1, math.ceil(0.9 * len(errs)) - 1)],
            "median_signed": statistics.median(r["error"] for r in rows),
            "spearman": spearman([r["predicted_s"] for r in rows], [r["measured_s"] for r in rows]) if len(rows) > 2 else None}
     inside = [r["inside"] for r in rows if r["inside"] is not None]
@@ -189,7 +189,7 @@ def table(title: str, groups: dict[str, dict[str, Any]]) -> list[str]:
         if s["n"]:
             md.append(f"| {g} | {s['n']} | {f(s['median'])} | {f(s['p90'])} | {f(s['median_signed'])} | {f(s['spearman'], False)} | "
                       f"{f(s['coverage'])} | {f(s['corrected_median'])} ({s['n_corrected']}) |")
-    return md + [""]
+    return [*md, ""]
 
 
 def main() -> None:
