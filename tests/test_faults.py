@@ -201,3 +201,255 @@ optimizer = { choice = ["adam", "sgd"] }
     ostudy = optuna.load_study(study_name="kill", storage=f"sqlite:///{out / 'optuna.db'}")
     assert sum(t.state.name == "COMPLETE" for t in ostudy.trials) >= 12  # the searcher kept its history
     assert not any(t.state.name == "RUNNING" for t in ostudy.trials)
+
+
+# -- fault injection: Ctrl-C, a full disk, damaged tables, a killed worker with no retries ------------
+def _launch(cmd: list[str]) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_finished(out: Path, n: int, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Until ``out``'s trials table holds ``n`` finished trials (the search is under way)."""
+    import pandas as pd
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the search ended early: {proc.communicate()[1][-2000:]}"
+        with contextlib.suppress(Exception):
+            if (pd.read_parquet(out / "trials.parquet")["status"] == "finished").sum() >= n:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"no {n} finished trials in {timeout} s")
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 180) -> tuple[str, str]:
+    try:
+        return proc.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # Ray processes a dead driver may leave behind
+
+
+def _resume_completes(cmd: list[str], out: Path, *, n_trials: int, n_epochs: int, kept: set[str]) -> None:
+    """``--resume`` finishes the study: every trial finished once, with each epoch once, and the
+    trials finished before the fault kept (not run again)."""
+    import hpbench
+
+    done = subprocess.run([*cmd, "--resume"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials, epochs = hpbench.load(out), hpbench.load(out, "epochs")
+    assert len(trials) == n_trials and (trials["status"] == "finished").all(), trials[["trial", "status", "error"]]
+    assert trials["trial_id"].is_unique and kept <= set(trials["trial_id"])
+    assert not epochs.duplicated(["trial", "epoch"]).any()
+    assert epochs.groupby("trial")["epoch"].apply(list).map(lambda e: e == list(range(1, n_epochs + 1))).all()
+
+
+def _finished_ids(out: Path) -> set[str]:
+    import hpbench
+
+    trials = hpbench.load(out)  # the tables parse right after the fault
+    return set(trials.loc[trials["status"] == "finished", "trial_id"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_search_writes_the_tables_and_prints_the_exact_resume_command(tmp_path):
+    import shlex
+
+    study = flaky_study(tmp_path, n_slots=6, max_epochs=5, sleep=0.4, name="sigint")
+    out = tmp_path / "out"
+    cmd = [*HPBENCH, "search", str(study), "--out", str(out), "--num-cpus", "2", "--set", "train.batch_size=256"]
+    proc = _launch(cmd)
+    _wait_finished(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    stdout, stderr = _finish(proc)
+    print(f"Ctrl-C to exit: {time.monotonic() - t0:.1f} s (the 10 s target: benchmarks/interrupt.py)")
+    assert proc.returncode == 130, stderr[-3000:]
+    again = shlex.join(["hpbench", "search", str(study), "--out", str(out), "--set", "train.batch_size=256", "--num-cpus", "2", "--resume"])
+    assert f"continue with: {again}" in stdout, stdout[-2000:]
+    assert "stopping: the running trials stop" in stderr and "Traceback" not in stderr, stderr[-3000:]
+    kept = _finished_ids(out)
+    assert kept
+    _resume_completes(cmd, out, n_trials=6, n_epochs=5, kept=kept)
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_stops_at_once_and_the_folder_still_resumes(tmp_path):
+    import threading as th
+
+    study = flaky_study(tmp_path, n_slots=4, max_epochs=5, sleep=0.4, name="twice")
+    out = tmp_path / "out"
+    cmd = [*HPBENCH, "search", str(study), "--out", str(out), "--num-cpus", "2"]
+    proc = _launch(cmd)
+    _wait_finished(out, 1, proc)
+    lines: list[str] = []
+    printed: list[str] = []
+    stopping = th.Event()
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("stopping:"):
+                stopping.set()
+
+    def read_stdout() -> None:
+        assert proc.stdout is not None
+        printed.extend(proc.stdout)
+
+    readers = [th.Thread(target=read_stderr, daemon=True), th.Thread(target=read_stdout, daemon=True)]
+    for r in readers:
+        r.start()
+    proc.send_signal(signal.SIGINT)
+    assert stopping.wait(60), "".join(lines)[-2000:]
+    proc.send_signal(signal.SIGINT)  # while the first one winds the search down
+    t0 = time.monotonic()
+    try:
+        proc.wait(timeout=180)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    for r in readers:
+        r.join(10)
+    print(f"second Ctrl-C to exit: {time.monotonic() - t0:.1f} s")
+    assert proc.returncode == 130, "".join(lines)[-3000:]
+    assert "continue with: hpbench search" in "".join(printed) and "Traceback" not in "".join(lines)
+    _resume_completes(cmd, out, n_trials=4, n_epochs=5, kept=_finished_ids(out))
+
+
+def _mount_tmpfs(where: Path, mib: int) -> bool:
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mib}m", "tmpfs", str(where)], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_a_full_results_disk_is_a_clear_error_the_tables_stay_intact_and_resume_finishes(tmp_path):
+    """A small tmpfs holds the results; once the first trial is done it is filled up. The
+    search ends with exit code 1 and a message (no traceback), the tables parse (their last
+    complete write), and after freeing the space ``--resume`` finishes the study. Where no tmpfs
+    can be mounted (not root), the same is checked in process with the error injected."""
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, 80):  # check_writable wants 64 MiB free to start
+        _disk_full_injected(tmp_path)
+        return
+    try:
+        study = flaky_study(tmp_path, n_slots=5, max_epochs=5, sleep=0.3, name="full")
+        out = disk / "out"
+        cmd = [*HPBENCH, "search", str(study), "--out", str(out), "--num-cpus", "2"]
+        proc = _launch(cmd)
+        _wait_finished(out, 1, proc)
+        filler = disk / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as f:
+            while True:
+                f.write(b"\0" * 2**20)
+                f.flush()
+        _, stderr = _finish(proc)
+        assert proc.returncode == 1, stderr[-3000:]
+        flat = " ".join(stderr.split())
+        assert "error: the disk of the results is full" in flat and "No space left on device" in flat, flat[-2000:]
+        assert f"continue with: hpbench search {study} --out {out} --num-cpus 2 --resume" in flat
+        assert "Traceback" not in stderr, stderr[-3000:]
+        kept = _finished_ids(out)  # the tables parse: their last complete write
+        assert kept
+        filler.unlink()
+        _resume_completes(cmd, out, n_trials=5, n_epochs=5, kept=kept)
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False, capture_output=True)
+
+
+def _disk_full_injected(tmp_path: Path) -> None:
+    import errno
+
+    import hpbench
+    import hpbench.results.store as store_module
+    from hpbench.results.store import TablesNotWritten
+
+    study = flaky_study(tmp_path, n_slots=4, max_epochs=3, name="full")
+    real = store_module.atomic_write_parquet
+    calls = [0]
+
+    def full(path, frame, **kw):
+        calls[0] += 1
+        if calls[0] > 6:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, frame, **kw)
+
+    store_module.atomic_write_parquet = full
+    try:
+        with pytest.raises(TablesNotWritten, match="No space left on device"):
+            run_in_process(study, tmp_path / "out")
+    finally:
+        store_module.atomic_write_parquet = real
+    hpbench.load(tmp_path / "out")
+    store = run_in_process(study, tmp_path / "out")
+    assert len(store.trials) == 4 and all(t["status"] == "finished" for t in store.trials.values())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_damaged_tables_at_resume_are_rebuilt_from_their_previous_write(ray_local, tmp_path, damage):
+    from io import StringIO
+
+    from rich.console import Console
+
+    import hpbench
+    from hpbench.dispatch.runner import SearchOptions, run_search
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    src = tmp_path / "tiny.toml"
+    src.write_text(TINY_STUDY)
+    out = tmp_path / "out"
+    run_search(load_study(src), SearchOptions(out=out, num_cpus=2), console=Console(file=StringIO()))
+    before = hpbench.load(out)
+    for name in ("trials.parquet", "epochs.parquet", "optuna.db"):
+        p = out / name
+        p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2] if damage == "truncated" else b"not a parquet file")
+    log = StringIO()
+    store = run_search(load_study(src, trials=6), SearchOptions(out=out, num_cpus=2), console=Console(file=log, width=400))
+    text = log.getvalue()
+    assert "trials.parquet was damaged" in text and "rebuilt from trials.parquet.prev" in text, text
+    assert "optuna.db was damaged" in " ".join(text.split()), text
+    assert (out / "trials.parquet.damaged").is_file() and (out / "epochs.parquet.damaged").is_file() and (out / "optuna.db.damaged").is_file()
+    trials, epochs = hpbench.load(out), hpbench.load(out, "epochs")
+    assert len(trials) == 6 == len(store.trials) and (trials["status"] == "finished").all()
+    assert trials["trial_id"].is_unique and not epochs.duplicated(["trial", "epoch"]).any()
+    assert set(epochs["trial"]) == set(trials["trial"])
+    assert len(set(before["trial_id"]) & set(trials["trial_id"])) >= 3  # the previous write's trials kept, not re-run
+
+
+@pytest.mark.slow
+def test_a_worker_killed_with_no_retries_left_ends_failed_and_the_search_goes_on(ray_local, tmp_path):
+    study = flaky_study(tmp_path, n_slots=3, max_epochs=4, sleep=0.6, max_failures=0, name="nofail")
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            pid_file, log = tmp_path / "marks" / "pid-0", tmp_path / "marks" / "epochs-0"
+            if pid_file.exists() and log.exists() and len(log.read_text().splitlines()) >= 2:
+                pid = int(pid_file.read_text())
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    run_in_process(study, tmp_path / "out")
+    t.join(1)
+    import hpbench
+
+    trials = hpbench.load(tmp_path / "out").set_index("model.slot")
+    assert killed and len(trials) == 3
+    assert trials.loc[0, "status"] == "failed" and trials.loc[0, "stop_reason"] == "failed"
+    assert "died" in trials.loc[0, "error"].lower() or "exit" in trials.loc[0, "error"].lower(), trials.loc[0, "error"]
+    assert (trials.loc[[1, 2], "status"] == "finished").all()
+    store = run_in_process(study, tmp_path / "out")  # the resume has nothing left to do
+    assert len(store.trials) == 3

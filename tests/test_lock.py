@@ -106,3 +106,28 @@ def test_a_killed_holder_releases_the_lock(tmp_path):
     assert (tmp_path / LOCK).exists()  # the file stays, the lock does not
     with ResultsLock(tmp_path) as lock:
         assert lock.holder()["pid"] == os.getpid()
+
+
+# -- one live search per study name in a shared Optuna storage (SQLite here; PostgreSQL: test_storage.py)
+def test_a_study_name_is_held_once_per_storage_and_freed_when_its_holder_dies(tmp_path):
+    from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    with hold_study_name(url, "a"):
+        with pytest.raises(StudyNameBusy, match=r"another search is recording study 'a'"), hold_study_name(url, "a"):
+            pass
+        with hold_study_name(url, "b"):  # another name: no conflict
+            pass
+    code = ("import sys, time; from hpbench.dispatch.study_lock import hold_study_name\n"
+            "with hold_study_name(sys.argv[1], 'a'):\n    print('held', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        with pytest.raises(StudyNameBusy), hold_study_name(url, "a"):
+            pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    with hold_study_name(url, "a"):
+        pass

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from io import StringIO
 from pathlib import Path
@@ -77,3 +78,67 @@ def test_search_records_the_study_in_postgres(postgres, ray_local, tmp_path):
     assert not (out / "optuna.db").exists()
     imp = importance(load_report(out, storage=postgres))
     assert imp["available"] and set(imp["scores"]) == {"optimizer", "lr"}
+
+
+def _holder(url: str, name: str):
+    """Another live search of study ``name``: it holds the name and has a trial running."""
+    code = ("import sys, time, optuna\n"
+            "from hpbench.dispatch.study_lock import hold_study_name\n"
+            "optuna.logging.set_verbosity(optuna.logging.WARNING)\n"
+            "with hold_study_name(sys.argv[1], sys.argv[2]):\n"
+            "    s = optuna.create_study(study_name=sys.argv[2], storage=sys.argv[1], load_if_exists=True, direction='maximize')\n"
+            "    s.ask()\n"
+            "    print('running', flush=True); time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, url, name], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "running"
+    return proc
+
+
+def _states(url: str, name: str) -> list[str]:
+    import optuna
+
+    return [t.state.name for t in optuna.load_study(study_name=name, storage=url).trials]
+
+
+def test_the_same_study_name_twice_on_one_storage_is_refused_and_touches_nothing(postgres, tmp_path):
+    """A second search of a name that a live search records in the storage: exit 2 before
+    anything starts, and the live search's running trial is left running (settling it as failed
+    was the old behaviour). Once that search is gone, the name is free again."""
+    from typer.testing import CliRunner
+
+    from hpbench.cli import app
+
+    src = tmp_path / "tiny.toml"
+    src.write_text(TINY_STUDY.replace('name = "tiny"', 'name = "shared"'))
+    live = _holder(postgres, "shared")
+    try:
+        res = CliRunner().invoke(app, ["search", str(src), "--out", str(tmp_path / "out"), "--storage", postgres])
+        flat = " ".join(res.output.split())
+        assert res.exit_code == 2, res.output
+        assert "another search is recording study 'shared'" in flat and "hpbench@" not in flat.split("storage ")[-1], flat
+        assert not (tmp_path / "out").exists()
+        assert _states(postgres, "shared") == ["RUNNING"]
+    finally:
+        live.kill()
+        live.wait(timeout=60)
+    from hpbench.dispatch.study_lock import hold_study_name
+
+    with hold_study_name(postgres, "shared"):  # the dead search's hold went with its connection
+        pass
+
+
+def test_searches_with_other_names_on_one_storage_leave_each_other_alone(postgres, ray_local, tmp_path):
+    from hpbench.dispatch.runner import SearchOptions, run_search
+    from hpbench.study.parse import load_study
+
+    live = _holder(postgres, "neighbour")
+    try:
+        src = tmp_path / "tiny.toml"
+        src.write_text(TINY_STUDY.replace('name = "tiny"', 'name = "mine"'))
+        run_search(load_study(src), SearchOptions(out=tmp_path / "out", num_cpus=2, optuna_storage=postgres), console=Console(file=StringIO()))
+        assert _states(postgres, "neighbour") == ["RUNNING"]  # the other search's running trial untouched
+        assert _states(postgres, "mine").count("COMPLETE") == 4
+    finally:
+        live.kill()
+        live.wait(timeout=60)

@@ -68,10 +68,11 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     for warning in check_data(study):  # a StudyError naming the sizes when tiny data leaves a split empty
         con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     from hpbench.dispatch.runner import run_search
+    from hpbench.dispatch.study_lock import StudyNameBusy
 
     try:
         run_search(study, opts, console=con, plan=plan)
-    except ResumeRefused as err:
+    except (ResumeRefused, StudyNameBusy) as err:
         raise SearchRefused(str(err)) from None
     return Results(target, storage=storage)
 

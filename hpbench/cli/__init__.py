@@ -59,4 +59,25 @@ app.command("schema")(_schema.schema)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        if done.code == _search.EXIT_INTERRUPTED:
+            leave_now(_search.EXIT_INTERRUPTED)
+        raise
+
+
+def leave_now(code: int) -> None:
+    """End an interrupted command at once: its tables are written and its lock released by now,
+    so after Ray's own shutdown the process exits without the interpreter's finalization, which
+    Ray's C++ core stretched to ~5 s (measured: Ctrl-C to exit 7-9 s, of which ~5.5 s after the
+    last Python code ran). Only the installed command does this (tests call ``app``)."""
+    import os
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

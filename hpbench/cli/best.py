@@ -12,6 +12,7 @@ import typer
 
 from hpbench.cli.common import console, fail, read_record
 from hpbench.errors import StudyError
+from hpbench.results.files import DamagedTable
 
 
 def best(
@@ -30,7 +31,7 @@ def best(
     try:
         chosen = res.best if trial is None else res.trial(trial)
         written = res.write_best_study(study_out, trial=chosen.trial) if study_out is not None else None
-    except (LookupError, FileNotFoundError) as err:
+    except (LookupError, FileNotFoundError, DamagedTable) as err:
         fail(str(err.args[0]) if err.args else str(err))
     except StudyError as err:
         fail(err)

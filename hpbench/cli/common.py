@@ -45,6 +45,32 @@ def read_record(results: Path) -> dict[str, Any]:
     if not results.is_dir() or not path.is_file():
         fail(StudyError(source=str(results), key="(results)", rule=f"must be a results directory holding {STUDY_JSON}", value=str(results)))
     try:
-        return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-    except (OSError, json.JSONDecodeError) as err:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
         fail(f"{path}: cannot read the study record: {err}")
+    if not isinstance(record, dict) or not isinstance(record.get("settings", {}), dict):  # a folder's content is never trusted
+        fail(f"{path}: not a study record written by hpbench (it holds {type(record).__name__})")
+    return record
+
+
+def command_line(ctx: typer.Context, *, add: tuple[str, ...] = ()) -> str:
+    """The running command as the user would type it again (``hpbench search STUDY --out X
+    --set k=v ...``: its arguments and every option given a value other than its default), with
+    ``add`` appended unless already there; quoted for a POSIX shell."""
+    import shlex
+
+    words = ["hpbench", *([ctx.info_name] if ctx.parent is not None and ctx.info_name else [])]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name) if param.name else None
+        if param.param_type_name == "argument":
+            words += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value]) if v is not None]
+            continue
+        if param.param_type_name != "option" or value is None or value == param.default or value in ((), []):
+            continue
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False):
+            words += [flag] if value else []
+        else:
+            words += [w for v in (value if param.multiple else [value]) for w in (flag, str(v))]
+    words += [a for a in add if a not in words]
+    return shlex.join(words)

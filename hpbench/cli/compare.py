@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import console, fail, read_record
+from hpbench.results.files import DamagedTable
 
 
 def compare(
@@ -25,7 +26,7 @@ def compare(
     read_record(b)
     try:
         da, db = load_report(a), load_report(b)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, DamagedTable) as err:
         fail(str(err))
     if as_json:
         typer.echo(json.dumps(compare_json(da, db, top=top), indent=2, default=str))

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import fail
+from hpbench.results.files import DamagedTable
 
 
 class Format(StrEnum):
@@ -33,7 +34,7 @@ def export(
 
     try:
         df = load(results, table=table.value)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, DamagedTable) as err:
         fail(str(err))
     if fmt is Format.parquet:
         target = out or results / f"{table.value}.export.parquet"

@@ -12,6 +12,7 @@ import typer
 
 from hpbench.cli.common import console, fail, read_record
 from hpbench.report.names import SECTION_NAMES
+from hpbench.results.files import DamagedTable
 
 
 def report(
@@ -43,7 +44,7 @@ def report(
             typer.echo(json.dumps(res.report_json(sections=section, top=top, budget_flops=budget_flops, budget_s=budget_s), indent=2, default=str))
         else:
             res.report(console(), sections=section, top=top, budget_flops=budget_flops, budget_s=budget_s)
-    except FileNotFoundError as err:
+    except (FileNotFoundError, DamagedTable) as err:
         fail(str(err))
     if plots is not None:
         written = res.plots(plots, top=min(top, 8), html=html)

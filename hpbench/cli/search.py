@@ -15,11 +15,24 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.markup import escape
 
-from hpbench.cli.common import console, fail, stderr_console
+from hpbench.cli.common import command_line, console, fail, stderr_console
 from hpbench.errors import StudyError
+from hpbench.results.files import disk_full
+from hpbench.results.store import TablesNotWritten
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (hpbench.cli.main then leaves at once: see leave_now)
+EXIT_FAULT = 1  # the search stopped on a fault of its environment (the results disk full)
+
+
+def _chain(err: BaseException | None) -> list[BaseException]:
+    out: list[BaseException] = []
+    while err is not None and len(out) < 20:
+        out.append(err)
+        err = err.__cause__ or err.__context__
+    return out
 
 
 def _positive(value: int | None) -> int | None:
@@ -34,6 +47,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 
 def search(
+    ctx: typer.Context,
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
     trials: Annotated[int | None, typer.Option("--trials", callback=_positive, help="Number of trials (overrides [study] trials; on a finished study, extends it).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results directory [default: results/<study name>].")] = None,
@@ -72,8 +86,16 @@ def search(
     except REFUSALS as err:
         fail(str(err))
     except KeyboardInterrupt:
-        con.print(f"interrupted: the finished trials are saved; continue with `hpbench search {study_file} --resume`", highlight=False)
+        con.print(f"interrupted: the finished trials are saved; continue with: {escape(command_line(ctx, add=('--resume',)))}",
+                  highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as err:
+        if not disk_full(err):
+            raise
+        detail = next((str(e) for e in _chain(err) if isinstance(e, TablesNotWritten)), f"{type(err).__name__}: {err}")
+        Console(stderr=True).print(f"[bold red]error:[/] the disk of the results is full: {escape(detail.splitlines()[0])}. Free some space, "
+                                   f"then continue with: {escape(command_line(ctx, add=('--resume',)))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAULT) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     if as_json:

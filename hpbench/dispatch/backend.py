@@ -27,6 +27,8 @@ TUNE_ENV = {
     "TUNE_GLOBAL_CHECKPOINT_S": "60",
     "TUNE_RESULT_BUFFER_LENGTH": "1",
     "RAY_AIR_NEW_OUTPUT": "0",
+    # Ctrl-C is hpbench's (hpbench.dispatch.interrupt): Tune's handler ended fit() as if done
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 
 
@@ -36,6 +38,10 @@ def init_ray(opts: SearchOptions) -> None:
     for k, v in TUNE_ENV.items():
         os.environ.setdefault(k, v)
     if not opts.verbose:
+        # a stopped search leaves its trials' futures unread: Ray would print their errors as
+        # "unhandled" tracebacks; hpbench records every trial's error itself (the error column)
+        os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
+        os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # likewise Tune's traceback of each failed trial
         for name in ("ray", "ray.tune", "ray.train", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)
     if ray.is_initialized():
@@ -117,7 +123,8 @@ def search_tuner(study: Study, opts: SearchOptions, *, searcher: Any, scheduler:
     )
 
 
-def replay_tuner(study: Study, opts: SearchOptions, *, replays: list[Replay], name: str, callback: Any, device: str | None = None) -> Any:
+def replay_tuner(study: Study, opts: SearchOptions, *, replays: list[Replay], name: str, callback: Any, device: str | None = None,
+                 stop: Any = None) -> Any:
     """The Tuner of a replay: one trial per entry of ``replays`` (a grid over their indices)."""
     from ray import tune
 
@@ -125,5 +132,5 @@ def replay_tuner(study: Study, opts: SearchOptions, *, replays: list[Replay], na
         trainable(study, opts.out, replays=replays, device=device),
         param_space={"replay": tune.grid_search(list(range(len(replays))))},
         tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=study.settings.max_concurrent, reuse_actors=True),
-        run_config=run_config(study, opts, name=name, callback=callback),
+        run_config=run_config(study, opts, name=name, callback=callback, stop=stop),
     )

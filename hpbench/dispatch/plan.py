@@ -14,8 +14,8 @@ from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
 from hpbench.errors import StudyError
-from hpbench.results.files import STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
-from hpbench.results.resume import Previous, check_writable, load_previous, space_diff
+from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
+from hpbench.results.resume import Previous, check_writable, load_previous, space_diff, sqlite_damage
 from hpbench.study.schema import Study
 
 
@@ -46,6 +46,7 @@ class Plan:
     previous: Previous | None
     n_total: int
     n_new: int
+    storage_damage: str | None = None  # the results folder's own Optuna database is damaged: moved aside, started afresh
 
 
 def plan_search(study: Study, opts: SearchOptions) -> Plan:
@@ -63,7 +64,8 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
                                 "(use --force to continue anyway, or --out DIR for a new study)")
     total = n_trials(study)
     done = previous.n_done if previous else 0
-    return Plan(previous=previous, n_total=total, n_new=max(0, total - done))
+    damage = sqlite_damage(opts.out / OPTUNA_DB) if previous is not None and opts.optuna_storage is None else None
+    return Plan(previous=previous, n_total=total, n_new=max(0, total - done), storage_damage=damage)
 
 
 def check_data(study: Study) -> list[str]:

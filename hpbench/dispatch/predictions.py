@@ -112,8 +112,10 @@ class AsyncPredictions:
                 del self.pending[tid]
         return done
 
-    def close(self, store: ResultsStore) -> None:
-        self.harvest(store, wait=True)
+    def close(self, store: ResultsStore, *, wait: bool = True) -> None:
+        """Harvest the predictions (all of them, waiting for them, with ``wait``; those done
+        without: an interrupted search does not wait) and stop the helper."""
+        self.harvest(store, wait=wait)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
+from hpbench.dispatch.interrupt import Interrupt
 from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
 from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
@@ -24,6 +25,7 @@ from hpbench.dispatch.repeats import plan_device_runs, plan_repeats
 from hpbench.dispatch.schedulers import make_scheduler
 from hpbench.dispatch.searchers import make_searcher
 from hpbench.dispatch.storage import open_storage, settle_running, sqlite_url
+from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test
 from hpbench.dispatch.trainable import Replay, study_data
 from hpbench.results.files import OPTUNA_DB
@@ -47,9 +49,18 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     console = console or Console()
     out = opts.out
     plan = plan or plan_search(study, opts)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with ResultsLock(out):
-        return _run_locked(study, opts, plan, console)
+    try:
+        # a shared Optuna storage: one live search per study name (hpbench.dispatch.study_lock)
+        name_held = hold_study_name(opts.optuna_storage, study.name) if opts.optuna_storage else contextlib.nullcontext()
+        with ResultsLock(out), name_held:
+            return _run_locked(study, opts, plan, console)
+    except StudyNameBusy:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # refused before anything was written: leave no empty folder behind
+        raise
 
 
 def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console) -> ResultsStore:
@@ -57,7 +68,17 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     write_study_record(study, out)
     store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
     prev = plan.previous
-    if prev is not None and (prev.trials or prev.n_dropped):
+    for note in prev.notes if prev is not None else ():
+        console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)
+    for damaged in prev.damaged if prev is not None else ():  # kept aside, so that it never becomes a table's previous version
+        damaged.replace(damaged.with_name(damaged.name + ".damaged"))
+    if plan.storage_damage is not None:  # the searcher's history only: the tables keep every trial
+        for part in (out / OPTUNA_DB, out / f"{OPTUNA_DB}-wal", out / f"{OPTUNA_DB}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                part.replace(part.with_name(part.name + ".damaged"))
+        console.print(f"[yellow]warning:[/] {escape(str(out / OPTUNA_DB))} was damaged ({escape(plan.storage_damage)}); kept as "
+                      f"{OPTUNA_DB}.damaged. The searcher starts a new history; the finished trials in the tables are kept", highlight=False)
+    if prev is not None and (prev.trials or prev.n_dropped or prev.notes):
         store.load(prev.trials, prev.epochs)
         store.flush(force=True)  # drop the rows of trials that were running when the driver died
         console.print(f"resuming {study.name}: {prev.n_done} of {plan.n_total} trials done"
@@ -69,10 +90,15 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
     # on Ray's own processes (hpbench.dispatch.predictions).
     predictions = AsyncPredictions(study=study)
     trackers = _trackers(study, out)
+    interrupted = False
     try:
-        _search(study, opts, plan, console, store, predictions, trackers)
+        with Interrupt() as stop:  # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
+            _search(study, opts, plan, console, store, predictions, trackers, stop)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
     finally:
-        predictions.close(store)
+        predictions.close(store, wait=not interrupted)
         store.flush(force=True)
         if trackers is not None:
             for name, err in trackers.close(store.rows()).items():
@@ -83,7 +109,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
 
 
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
-            trackers: Trackers | None) -> None:
+            trackers: Trackers | None, stop: Interrupt) -> None:
     prev = plan.previous
     # While Ray starts (seconds; ray.init must run on the main thread), the modules the driver
     # needs next are imported and the study's data prepared on another thread.
@@ -109,14 +135,18 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new, data=shipped,
                          callback=_recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget),
-                         stop=stopper(budget) if budget is not None else None)
+                         stop=stop.stopper(stopper(budget) if budget is not None else None))
+    stop.check()
     if plan.n_new > 0:
         with progress:
             tuner.fit()
+    stop.check()
     if opts.repeats:
-        _run_repeats(study, opts, store, predictions, console, trackers)
+        _run_repeats(study, opts, store, predictions, console, trackers, stop)
     for device in study.config["train"].get("devices", [])[1:]:
-        _run_on_device(study, opts, store, predictions, console, trackers, device=device)
+        stop.check()
+        _run_on_device(study, opts, store, predictions, console, trackers, stop, device=device)
+    stop.check()
     if evaluate_best_on_test(study, store):
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
 
@@ -145,33 +175,34 @@ def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPred
 
 
 def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                 trackers: Trackers | None) -> None:
+                 trackers: Trackers | None, stop: Interrupt) -> None:
     """Re-run the top configurations with other seeds (rows labelled repeat / repeat_of / seed)."""
     replays = plan_repeats(study, store, n_repeats=opts.repeats)
     if replays:
         console.print(f"repeats: re-running the top {len({r.labels['repeat_of'] for r in replays})} configurations with "
                       f"{opts.repeats} other seeds ({len(replays)} runs)", highlight=False)
-        _replay(study, opts, store, predictions, console, trackers, replays=replays, name="repeats", title=f"{study.name} repeats")
+        _replay(study, opts, store, predictions, console, trackers, stop, replays=replays, name="repeats", title=f"{study.name} repeats")
 
 
 def _run_on_device(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                   trackers: Trackers | None, *, device: str) -> None:
+                   trackers: Trackers | None, stop: Interrupt, *, device: str) -> None:
     """``[train] devices``: every configuration of the search again on ``device`` (same seed),
     to compare measured (and predicted) time and the metric across devices."""
     replays = plan_device_runs(study, store, device=device)
     if replays:
         console.print(f"devices: running the {len(replays)} configurations again on {device}", highlight=False)
-        _replay(study, opts, store, predictions, console, trackers, replays=replays, name=f"devices-{device}", title=f"{study.name} on {device}",
+        _replay(study, opts, store, predictions, console, trackers, stop, replays=replays, name=f"devices-{device}", title=f"{study.name} on {device}",
                 device=device)
 
 
 def _replay(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-            trackers: Trackers | None, *,
+            trackers: Trackers | None, stop: Interrupt, *,
             replays: list[Replay], name: str, title: str, device: str | None = None) -> None:
     """Run ``replays`` after the search, inside the same lock, through the same trainable and
     recorder (their rows carry the replays' labels)."""
     progress = Progress(store=store, n_trials=len(store) + len(replays), console=console, study_name=title)
-    tuner = replay_tuner(study, opts, replays=replays, name=name, device=device,
+    tuner = replay_tuner(study, opts, replays=replays, name=name, device=device, stop=stop.stopper(),
                          callback=_recorder(store, progress, predictions=predictions, trackers=trackers, replays=replays))
     with progress:
         tuner.fit()
+    stop.check()

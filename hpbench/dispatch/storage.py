@@ -6,7 +6,9 @@ an ask+tell from 98 ms to 27 ms — the driver does both for every epoch and tri
 SQLite's fsync per commit was the largest per-trial overhead of a search. WAL with NORMAL
 sync survives a killed process (only a power loss can drop the last commits). Any other
 SQLAlchemy URL (e.g. PostgreSQL) is used as given. A driver that was killed leaves trials RUNNING
-there: :func:`settle_running` marks them failed before a search continues.
+there: :func:`settle_running` marks them failed before a search continues — only those of its
+own study, and only while it holds the study's name (:mod:`hpbench.dispatch.study_lock`: on a
+shared storage another live search of that name is refused, so no running trial is its).
 """
 
 from __future__ import annotations

@@ -1,10 +1,17 @@
 """Atomic file writes: every file in a results directory parses at any moment, also right
-after a kill (write to a temporary file in the same folder, fsync, rename over)."""
+after a kill (write to a temporary file in the same folder, fsync, rename over). A write that
+fails (the disk is full) leaves the previous file as it was.
+
+The results tables also keep their previous version (``trials.parquet.prev``): a table damaged
+from outside (a truncated copy, a disk error) is rebuilt from it when a search resumes
+(:func:`hpbench.results.resume.load_previous`)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +21,24 @@ EPOCHS = "epochs.parquet"
 STUDY_TOML = "study.toml"
 STUDY_JSON = "study.json"
 OPTUNA_DB = "optuna.db"
+PREV = ".prev"  # suffix of a table's previous version
+
+
+class DamagedTable(ValueError):
+    """A results table that exists but cannot be read (truncated, not parquet): raised by
+    :func:`hpbench.load`; a resumed search rebuilds it from its previous write."""
+
+
+def disk_full(err: BaseException | None) -> bool:
+    """Whether ``err`` (or an error it was raised from) says the disk is full."""
+    seen = 0
+    while err is not None and seen < 20:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(err) or "database or disk is full" in str(err):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def _umask() -> int:
@@ -25,7 +50,9 @@ def _umask() -> int:
 _UMASK = _umask()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, keep_previous: bool = False) -> None:
+    """Write ``path`` atomically; ``keep_previous``: the version it replaces stays as ``<path>.prev``
+    (a hard link: ``path`` itself is never missing, for readers while a search runs)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -34,10 +61,24 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if keep_previous and path.is_file():
+            _keep(path, path.with_name(path.name + PREV))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _keep(path: Path, prev: Path) -> None:
+    """``prev`` becomes the current ``path`` (a hard link renamed over, or a copy where the file
+    system has no hard links)."""
+    link = prev.with_name(f".{prev.name}.link")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:
+        shutil.copyfile(path, link)
+    os.replace(link, prev)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,9 +89,9 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def atomic_write_parquet(path: Path, frame: Any) -> None:
+def atomic_write_parquet(path: Path, frame: Any, *, keep_previous: bool = False) -> None:
     import io
 
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue(), keep_previous=keep_previous)

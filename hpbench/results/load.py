@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpbench.results.files import EPOCHS, TRIALS
+from hpbench.results.files import EPOCHS, TRIALS, DamagedTable
 
 TABLES = {"trials": TRIALS, "epochs": EPOCHS}
 
@@ -23,4 +23,8 @@ def load(path: str | Path, table: str = "trials") -> pd.DataFrame:
         p = p / TABLES[table]
     if not p.exists():
         raise FileNotFoundError(f"no results table at {p} (run `hpbench search` first)")
-    return pd.read_parquet(p)
+    try:
+        return pd.read_parquet(p)
+    except Exception as err:  # pyarrow's errors for a truncated or foreign file
+        raise DamagedTable(f"{p}: cannot be read, it is damaged ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                           f"`hpbench search STUDY --out {p.parent} --resume` rebuilds it from its previous write ({p.name}.prev)") from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpbench.results.files import EPOCHS, STUDY_JSON, TRIALS
+from hpbench.results.files import EPOCHS, PREV, STUDY_JSON, TRIALS
 from hpbench.results.status import DONE, is_search_trial
 
 MIN_FREE_BYTES = 64 * 2**20  # the tables, Optuna's database and Tune's checkpoints of a small study
@@ -58,6 +58,8 @@ class Previous:
     trials: list[dict[str, Any]] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     n_dropped: int = 0
+    notes: tuple[str, ...] = ()  # what was repaired on reading (a damaged table rebuilt from its previous version)
+    damaged: tuple[Path, ...] = ()  # the damaged tables (the search moves them aside to <name>.damaged)
 
     @property
     def n_done(self) -> int:
@@ -66,16 +68,35 @@ class Previous:
 
 
 def load_previous(out: Path) -> Previous | None:
+    """The earlier run in ``out`` (None when there is none). A damaged table (truncated, not
+    parquet, missing its columns) is rebuilt from its previous version (``<table>.prev``, one
+    write older: the trials it lacks run again), saying so in ``notes``; with no intact version
+    of ``trials.parquet`` or ``study.json`` the resume is refused with what to do (an
+    :class:`OutputError`). Lost per-epoch rows alone do not stop a resume."""
     path = out / STUDY_JSON
     if not path.is_file():
         return None
-    record = json.loads(path.read_text(encoding="utf-8"))
+    record = _read_record(path)
     if not (out / TRIALS).is_file():
         return Previous(record=record)
     import pandas as pd
 
-    trials = pd.read_parquet(out / TRIALS)
-    epochs = pd.read_parquet(out / EPOCHS) if (out / EPOCHS).is_file() else pd.DataFrame(columns=["trial_id"])
+    notes: list[str] = []
+    damaged: list[Path] = []
+    trials, err = _read_table(out / TRIALS, ("trial", "trial_id", "status"), notes, damaged)
+    if trials is None:
+        p = out / TRIALS
+        raise OutputError(f"{p} is damaged ({err}) and has no intact previous version ({p.name}{PREV}). To continue in "
+                          f"{out}, restore it from a backup; or move it aside (mv {p} {p}.damaged) and run again: the study "
+                          "starts over there (its finished trials run again); or use --out DIR for a new results directory")
+    epochs: Any = pd.DataFrame(columns=["trial_id"])
+    if (out / EPOCHS).is_file():
+        epochs, err = _read_table(out / EPOCHS, ("trial_id", "epoch"), notes, damaged)
+        if epochs is None:
+            damaged.append(out / EPOCHS)
+            notes.append(f"{EPOCHS} is damaged ({err}) and has no intact previous version: the finished trials are kept "
+                         "from trials.parquet, without their per-epoch rows")
+            epochs = pd.DataFrame(columns=["trial_id"])
     done = trials[trials["status"].isin([s.value for s in DONE])] if len(trials) else trials
     keep = set(done["trial_id"]) if len(done) else set()
     return Previous(
@@ -83,7 +104,70 @@ def load_previous(out: Path) -> Previous | None:
         trials=[_plain(r) for r in done.to_dict("records")],
         epochs=[_plain(r) for r in epochs[epochs["trial_id"].isin(keep)].to_dict("records")] if len(epochs) else [],
         n_dropped=len(trials) - len(done),
+        notes=tuple(notes),
+        damaged=tuple(damaged),
     )
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    """``study.json``, which says what the earlier run searched: unreadable, it cannot be continued."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record.get("space", {}), dict):
+            raise ValueError("not a study record")
+    except (OSError, ValueError) as err:
+        raise OutputError(f"{path} is damaged ({err}): the earlier run in {path.parent} cannot be continued. Restore it from a "
+                          f"backup, or move the folder aside, or use --out DIR for a new results directory") from None
+    return record
+
+
+def _read_table(path: Path, columns: tuple[str, ...], notes: list[str], damaged: list[Path]) -> tuple[Any, str]:
+    """``(table, "")``, or from ``<path>.prev`` with a note when ``path`` is damaged, or
+    ``(None, what is wrong)`` when neither can be read."""
+    import pandas as pd
+
+    def read(p: Path) -> Any:
+        df = pd.read_parquet(p)
+        missing = [c for c in columns if c not in df.columns]
+        if missing:
+            raise ValueError(f"missing the columns {missing}")
+        return df
+
+    try:
+        return read(path), ""
+    except Exception as err:  # pyarrow's errors for a truncated or foreign file, and ours
+        damage = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]
+    prev = path.with_name(path.name + PREV)
+    try:
+        df = read(prev)
+    except Exception:
+        return None, damage
+    notes.append(f"{path.name} was damaged ({damage}); rebuilt from {prev.name}, its previous write (the trials it lacks run "
+                 f"again; the damaged file is kept as {path.name}.damaged)")
+    damaged.append(path)
+    return df, ""
+
+
+def sqlite_damage(path: Path) -> str | None:
+    """What is wrong with the SQLite database at ``path`` (the study's own Optuna storage), or
+    None when it is fine or absent: its header, then SQLite's ``PRAGMA quick_check``."""
+    import sqlite3
+
+    if not path.is_file():
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+        if head and head != b"SQLite format 3\x00":
+            return "not a SQLite database"
+        con = sqlite3.connect(str(path), timeout=10)
+        try:
+            row = con.execute("PRAGMA quick_check").fetchone()
+        finally:
+            con.close()
+    except (OSError, sqlite3.Error) as err:
+        return f"{type(err).__name__}: {err}"
+    return None if row and row[0] == "ok" else f"quick_check: {row[0] if row else 'no answer'}"
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

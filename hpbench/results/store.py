@@ -38,6 +38,11 @@ _COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopRe
             StopReason.DIVERGED, StopReason.FAILED)
 
 
+class TablesNotWritten(OSError):
+    """A table could not be written (e.g. the disk is full); the files on disk are the last
+    complete write. The search stops: nothing is recorded that the tables cannot keep."""
+
+
 class ResultsStore:
     def __init__(self, *, out: Path, metric: str, mode: str, param_keys: list[str], min_flush_s: float = 1.0) -> None:
         self.out = out
@@ -183,9 +188,14 @@ class ResultsStore:
     def _write(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         from hpbench.results.tables import epochs_frame, trials_frame
 
-        # epochs first: a trial marked finished in trials.parquet always has its full history
-        atomic_write_parquet(self.out / EPOCHS, epochs_frame(epochs))
-        atomic_write_parquet(self.out / TRIALS, trials_frame(trials, self.param_keys))
+        # epochs first: a trial marked finished in trials.parquet always has its full history;
+        # each keeps its previous version (<table>.prev), which a resume falls back on
+        for name, frame in ((EPOCHS, epochs_frame(epochs)), (TRIALS, trials_frame(trials, self.param_keys))):
+            try:
+                atomic_write_parquet(self.out / name, frame, keep_previous=True)
+            except OSError as err:
+                raise TablesNotWritten(f"{self.out}: cannot write {name}: {err.strerror or err}; the tables on disk are intact, "
+                                       "as of their last write") from err
 
     # -- queries for progress -------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

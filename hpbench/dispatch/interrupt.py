@@ -1,0 +1,82 @@
+"""Ctrl-C during a search. The first one stops it cleanly: no trial is launched any more, the
+running ones stop (they were not finished: a resume runs them again), the tables are written
+and the command says how to continue. A second Ctrl-C stops at once, without waiting for the
+trials to wind down (the tables, written atomically, hold their last write).
+
+Ray Tune's own Ctrl-C handler is off (``TUNE_DISABLE_SIGINT_HANDLER``, set with the other Tune
+knobs in :mod:`hpbench.dispatch.backend`): it ended ``Tuner.fit`` as if the search had finished,
+so the search went on to its repeats and test split and never said it was interrupted. Here the
+first Ctrl-C reaches Tune through a ``Stopper`` (``stop_all``), which Tune consults every step.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """The search stopped on Ctrl-C (or SIGTERM); its finished trials are in the tables."""
+
+
+class Interrupt:
+    """``with Interrupt() as stop:`` catches Ctrl-C in the main thread; ``stop.requested`` tells
+    whether one came, ``stop.stopper(...)`` is the Tune stopper that ends the search on it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: Any = None
+        self._installed = False
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+    def __enter__(self) -> Interrupt:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.event.is_set():
+            raise SearchInterrupted  # the second Ctrl-C: at once
+        self.event.set()
+        sys.stderr.write("\nstopping: the running trials stop (they run again on --resume), the tables are written; "
+                         "Ctrl-C again to stop at once\n")
+        sys.stderr.flush()
+
+    def check(self) -> None:
+        """Raise :class:`SearchInterrupted` once a Ctrl-C came (between the search's phases)."""
+        if self.event.is_set():
+            raise SearchInterrupted
+
+    def stopper(self, inner: Any = None) -> Any:
+        """A Ray Tune ``Stopper`` that ends the run on Ctrl-C, or when ``inner`` (another stopper,
+        e.g. the budget's) says so."""
+        from ray.tune import Stopper
+        from ray.tune.stopper.noop import NoopStopper
+
+        event = self.event
+
+        class InterruptStopper(Stopper):  # type: ignore[misc]
+            # Tune pickles its run config into its experiment snapshot; this stopper lives in the
+            # driver only (hpbench resumes from its own tables), so it pickles to a no-op one.
+            def __reduce__(self) -> Any:
+                return (NoopStopper, ())
+
+            def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+                return bool(inner(trial_id, result)) if inner is not None else False
+
+            def stop_all(self) -> bool:
+                return event.is_set() or (inner is not None and bool(inner.stop_all()))
+
+        return InterruptStopper()

@@ -1,0 +1,181 @@
+"""Resuming from a results folder whose content is damaged, and what the search command says
+when it is interrupted or the disk fills up (no Ray: the tables are written by the store, the
+search itself is replaced where a test only needs the command's answer)."""
+
+from __future__ import annotations
+
+import errno
+import shlex
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hpbench.cli import app
+from hpbench.results.files import PREV
+from hpbench.results.resume import OutputError, load_previous
+from hpbench.results.store import ResultsStore, TablesNotWritten
+from tests.helpers.studies import TINY_STUDY
+
+
+def _folder(out: Path, n: int) -> None:
+    """A results folder with ``n`` finished trials, written twice (so each table has a previous
+    version holding the first ``n - 1``)."""
+    import tomllib
+
+    from hpbench.dispatch.plan import write_study_record
+    from hpbench.study.parse import parse_study
+
+    write_study_record(parse_study(tomllib.loads(TINY_STUDY)), out)
+    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=["optimizer", "lr"])
+    for i in range(n):
+        tid = f"t{i}"
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        for e in (1, 2, 3):
+            store.epoch(tid, {"epoch": e, "val_accuracy": 0.5 + i / 100, "epoch_s": 0.1, **({"best_epoch": 3} if e == 3 else {})})
+        store.finish(tid)
+        if i >= n - 2:
+            store.flush(force=True)
+
+
+def test_an_intact_folder_resumes_as_it_is(tmp_path):
+    _folder(tmp_path, 3)
+    prev = load_previous(tmp_path)
+    assert prev is not None and prev.n_done == 3 and prev.notes == () and len(prev.epochs) == 9
+
+
+@pytest.mark.parametrize("table", ["trials.parquet", "epochs.parquet"])
+@pytest.mark.parametrize("damage", [b"", b"not parquet", "half"])
+def test_a_damaged_table_is_rebuilt_from_its_previous_write(tmp_path, table, damage):
+    _folder(tmp_path, 3)
+    p = tmp_path / table
+    p.write_bytes(p.read_bytes()[: p.stat().st_size // 2] if damage == "half" else damage)
+    prev = load_previous(tmp_path)
+    assert prev is not None and prev.damaged == (p,)
+    assert any(f"{table} was damaged" in n and f"rebuilt from {table}{PREV}" in n for n in prev.notes), prev.notes
+    if table == "trials.parquet":
+        assert prev.n_done == 2  # one write older: its last trial runs again
+    else:
+        assert prev.n_done == 3 and {r["trial_id"] for r in prev.epochs} <= {"t0", "t1"}
+
+
+def test_a_trials_table_with_no_intact_version_is_refused_with_what_to_do(tmp_path):
+    _folder(tmp_path, 3)
+    for name in ("trials.parquet", "trials.parquet" + PREV):
+        (tmp_path / name).write_bytes(b"garbage")
+    with pytest.raises(OutputError) as info:
+        load_previous(tmp_path)
+    text = str(info.value)
+    assert "trials.parquet is damaged" in text and f"mv {tmp_path / 'trials.parquet'}" in text and "--out DIR" in text
+
+
+def test_lost_epoch_rows_alone_do_not_stop_a_resume(tmp_path):
+    _folder(tmp_path, 3)
+    for name in ("epochs.parquet", "epochs.parquet" + PREV):
+        (tmp_path / name).write_bytes(b"garbage")
+    prev = load_previous(tmp_path)
+    assert prev is not None and prev.n_done == 3 and prev.epochs == []
+    assert any("without their per-epoch rows" in n for n in prev.notes)
+
+
+@pytest.mark.parametrize("record", ["[1, 2]", "{", '{"space": 3}'])
+def test_a_damaged_study_record_is_refused_with_what_to_do(tmp_path, record):
+    _folder(tmp_path, 1)
+    (tmp_path / "study.json").write_text(record)
+    with pytest.raises(OutputError, match=r"study.json is damaged .* cannot be continued"):
+        load_previous(tmp_path)
+
+
+def test_a_failed_table_write_keeps_the_previous_tables(tmp_path, monkeypatch):
+    import hpbench
+    import hpbench.results.files as files
+
+    _folder(tmp_path, 2)
+    before = hpbench.load(tmp_path)
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["optimizer", "lr"])
+    store.start("t9", {"optimizer": "sgd", "lr": 0.1})
+
+    # the disk fills up as a table is written
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, mode: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    with pytest.raises(TablesNotWritten, match=r"cannot write epochs.parquet: No space left on device; the tables on disk are intact"):
+        store.flush(force=True)
+    monkeypatch.undo()
+    assert hpbench.load(tmp_path).equals(before)
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# -- what the command says ------------------------------------------------------------------------------
+@pytest.fixture
+def study_file(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(TINY_STUDY)
+    return p
+
+
+def test_an_interrupted_search_prints_the_exact_command_to_continue(study_file, tmp_path, monkeypatch):
+    import hpbench.api.search as api
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "search", interrupted)
+    out = tmp_path / "my results"
+    res = CliRunner().invoke(app, ["search", str(study_file), "--out", str(out), "--set", "train.max_epochs=2", "--set",
+                                   "optimizer.name=sgd", "--num-cpus", "2", "--trials", "7"])
+    assert res.exit_code == 130, res.output
+    again = shlex.join(["hpbench", "search", str(study_file), "--trials", "7", "--out", str(out), "--set", "train.max_epochs=2",
+                        "--set", "optimizer.name=sgd", "--num-cpus", "2", "--resume"])
+    assert f"continue with: {again}" in " ".join(res.output.split()), res.output
+
+
+def test_a_full_disk_ends_the_command_with_exit_1_and_what_to_do(study_file, tmp_path, monkeypatch):
+    import hpbench.api.search as api
+
+    def full(*a, **k):
+        raise TablesNotWritten(f"{tmp_path}: cannot write trials.parquet: No space left on device") from OSError(errno.ENOSPC, "full")
+
+    monkeypatch.setattr(api, "search", full)
+    res = CliRunner().invoke(app, ["search", str(study_file), "--out", str(tmp_path / "out"), "--resume"])
+    assert res.exit_code == 1, res.output
+    flat = " ".join(res.stderr.split())
+    assert "error: the disk of the results is full" in flat and "cannot write trials.parquet" in flat
+    assert f"continue with: hpbench search {study_file} --out {tmp_path / 'out'} --resume" in flat
+
+
+@pytest.mark.parametrize("command", [["report"], ["export"], ["best"], ["report", "--json"]])
+def test_commands_reading_a_damaged_table_exit_2_with_what_to_do(tmp_path, command):
+    _folder(tmp_path, 2)
+    (tmp_path / "trials.parquet").write_bytes(b"PAR1 truncated")
+    res = CliRunner().invoke(app, [command[0], str(tmp_path), *command[1:]])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert "trials.parquet: cannot be read, it is damaged" in flat and "--resume" in flat
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+@pytest.mark.parametrize("record", ["[1, 2]", '"text"', '{"settings": 3}'])
+def test_report_on_a_hostile_study_record_exits_2(tmp_path, record):
+    _folder(tmp_path, 1)
+    (tmp_path / "study.json").write_text(record)
+    res = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert res.exit_code == 2 and "not a study record written by hpbench" in " ".join(res.output.split()), res.output
+
+
+@pytest.mark.parametrize("content", [b"garbage, not SQLite", b"SQLite format 3\x00" + b"\x07" * 5000])
+def test_a_damaged_optuna_database_is_found_before_anything_starts(tmp_path, content):
+    """The study's own Optuna database (the searcher's history) is checked by the plan; the
+    search then moves it aside and starts a new history (the tables keep every trial)."""
+    import tomllib
+
+    from hpbench.dispatch.plan import SearchOptions, plan_search
+    from hpbench.study.parse import parse_study
+
+    _folder(tmp_path, 2)
+    (tmp_path / "optuna.db").write_bytes(content)
+    plan = plan_search(parse_study(tomllib.loads(TINY_STUDY)), SearchOptions(out=tmp_path))
+    assert plan.storage_damage is not None and plan.previous is not None and plan.previous.n_done == 2
+    import sqlite3
+
+    sqlite3.connect(str(tmp_path / "good.db")).execute("create table t (x)").connection.commit()
+    (tmp_path / "optuna.db").write_bytes((tmp_path / "good.db").read_bytes())
+    assert plan_search(parse_study(tomllib.loads(TINY_STUDY)), SearchOptions(out=tmp_path)).storage_damage is None
