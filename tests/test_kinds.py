@@ -288,3 +288,11 @@ def test_signals_dataset_is_seeded_and_balanced():
     assert np.bincount(a.y).min() > 600 / 6 * 0.7
     c = load_raw("signals", {"n_samples": 600, "length": 64, "channels": 2, "data_seed": 1})
     assert not np.array_equal(a.x, c.x)
+
+
+@pytest.mark.parametrize(("kind", "shape"), [("signal", (3, 40)), ("image", (1, 8, 8))])
+def test_cnn_global_pool_averages_each_channel_before_the_head(kind, shape):
+    m = build_model("cnn", input_shape=shape, n_outputs=2, params={"global_pool": True, "conv_depth": 2, "channels": 16, "width": 8}, kind=kind)
+    head = next(mod for mod in m.modules() if isinstance(mod, nn.Linear))
+    assert head.in_features == 32  # the last block's channels, one value each
+    assert m(torch.randn(3, *shape)).shape == (3, 2)

@@ -35,6 +35,7 @@ _CNN = {
     "activation": Param(OneOf(ACTIVATIONS, "activation"), "relu", "nonlinearity after each hidden layer"),
     "width": Param(Int(min=1, max=65536), 64, "units of the dense head"),
     "dropout": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "dropout rate after each hidden layer"),
+    "global_pool": Param(Bool(), False, "average each channel over the whole map before the head (position-invariant; Lin et al. 2014)"),
 }
 # Shared by the recurrent families and the transformer, so that the parser's union of the
 # families' parameters (``model.family`` searched) gives every shared key one rule.

@@ -1,5 +1,5 @@
 """CNN: ``conv_depth`` blocks of conv → [batch norm] → activation → [pool], channels doubling
-per block, then a dense head. 2-D convolutions on images ``(C, H, W)``, 1-D convolutions on
+per block, then [global average pooling] and a dense head. 2-D convolutions on images ``(C, H, W)``, 1-D convolutions on
 signals ``(C, L)`` and on sequences ``(L, C)`` (transposed to channels first). Tables are
 refused: their columns have no order to convolve along (declare ``[data] kind = "signal"``
 and a ``shape`` if they do)."""
@@ -46,6 +46,9 @@ def build(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any
             layers.append(_POOL[dims, params["pool"]](2))
             spatial = [s // 2 for s in spatial]
         c_in, channels = channels, channels * 2
+    if params.get("global_pool", False):  # global average pooling: one value per channel (Lin, Chen & Yan 2014)
+        layers.append(nn.AdaptiveAvgPool2d(1) if dims == 2 else nn.AdaptiveAvgPool1d(1))
+        spatial = [1] * dims
     layers.append(nn.Flatten())
     head_in = c_in * spatial[0] * (spatial[1] if dims == 2 else 1)
     layers += [nn.Linear(head_in, params["width"]), activation(params["activation"])]
