@@ -221,3 +221,36 @@ def test_given_dataset_splits_are_used_as_given():
 def test_an_iterable_dataset_cannot_be_loaded_into_memory():
     with pytest.raises(ValueError, match="an iterable dataset cannot be loaded into memory"):
         load_raw(f"{__name__}:load_stream", {})
+
+
+def test_auto_streams_a_npy_above_the_threshold_and_loads_one_below(signals_npy, monkeypatch):
+    import hpbench.data.sources as sources
+
+    x, y, _ = signals_npy
+    kw = dict(dataset=str(x), options={"y": str(y)}, val_fraction=0.2, test_fraction=0.0, preprocess=(), seed=0)
+    assert not isinstance(prepare(**kw), StreamSplits)  # 900 x 2 x 48 floats: well below 256 MiB
+    monkeypatch.setattr(sources, "STREAM_AUTO_BYTES", 1024)
+    assert isinstance(prepare(**{**kw, "seed": 1}), StreamSplits)  # another seed: not the cached in-memory splits
+
+
+def test_the_report_says_where_each_split_came_from():
+    from hpbench.report.sections import data_line
+
+    rec = {"dataset": "d.npz", "kind": "signal", "input_shape": [2, 48], "task": "multiclass", "n_train": 640, "n_val": 160, "n_test": 200,
+           "given": ["test"], "val_fraction": 0.2, "test_fraction": 0.0, "seed": 3}
+    assert data_line(rec) == ("data: d.npz: signal 2x48, 640 train / 160 val / 200 test; val split carved out (0.2, stratified, seed 3); "
+                              "test split as given with the data")
+    streamed = {"dataset": "x.npy", "kind": "image", "input_shape": [1, 8, 8], "task": "regression", "n": 1000, "given": [],
+                "val_fraction": 0.1, "test_fraction": 0.0, "seed": 0, "streamed": True, "num_workers": 2}
+    assert data_line(streamed) == ("data: x.npy: image 1x8x8, 1000 rows; val split carved out (0.1, seed 0); no test split; "
+                                   "streamed (num_workers=2)")
+
+
+def test_peek_is_exported_for_preflight_checks(signals_npy):
+    from hpbench.data import DataKind as Kind
+    from hpbench.data import peek as exported
+
+    x, y, _ = signals_npy
+    info = exported(str(x), {"y": str(y)}, stream=True, n_sample=3)
+    assert (info.kind, info.input_shape, info.n, info.task, info.n_outputs) == (Kind.SIGNAL, (2, 48), 900, "multiclass", 6)
+    assert info.x_sample.shape == (3, 2, 48) and len(info.y_sample) == 3 and info.streamed
