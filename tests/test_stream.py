@@ -254,3 +254,26 @@ def test_peek_is_exported_for_preflight_checks(signals_npy):
     info = exported(str(x), {"y": str(y)}, stream=True, n_sample=3)
     assert (info.kind, info.input_shape, info.n, info.task, info.n_outputs) == (Kind.SIGNAL, (2, 48), 900, "multiclass", 6)
     assert info.x_sample.shape == (3, 2, 48) and len(info.y_sample) == 3 and info.streamed
+
+
+def load_stream_with_val() -> dict:
+    return {"train": OrderedStream(300), "val": CountingSignals(60)}
+
+
+def test_an_iterable_with_a_given_validation_split_trains_on_every_position_not_held_for_test():
+    spec = f"{__name__}:load_stream_with_val"
+    s = prepare(dataset=spec, options={}, val_fraction=0.2, test_fraction=0.1, preprocess=(), seed=0)
+    assert s.given == ("val",) and s.counts["val"] == 60 and s.counts["train"] + s.counts["test"] == 300
+    from hpbench.data.loader import StreamLoaders
+
+    loaders = StreamLoaders(s, device=torch.device("cpu"), num_workers=0)
+    seen = sum(len(xb) for xb, _ in loaders.train_batches(64, torch.Generator().manual_seed(0)))
+    assert seen == s.counts["train"]  # the loader keeps exactly the positions the split counted
+
+
+def test_full_batch_is_refused_for_streamed_data(signals_npy):
+    x, y, _ = signals_npy
+    c = _cfg(str(x), {"y": str(y)}, stream=True)
+    c = TrialConfig(**{**c.__dict__, "train": TrainConfig(max_epochs=1, batch_size="full")})
+    with pytest.raises(ValueError, match=r"train\.batch_size: \"full\" makes the whole training split one batch"):
+        train(c)

@@ -66,8 +66,8 @@ class _IterSplit(IterableDataset):  # type: ignore[type-arg]
     """The samples of one split of an ``IterableDataset`` (by position), shared out among the
     DataLoader's workers by position too (each worker iterates the stream, keeps every k-th)."""
 
-    def __init__(self, part: Part, splits: StreamSplits, seed: int, fractions: tuple[float, float]) -> None:
-        self.part, self.splits, self.seed, self.fractions = part, splits, seed, fractions
+    def __init__(self, part: Part, splits: StreamSplits) -> None:
+        self.part, self.splits = part, splits
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
@@ -78,7 +78,8 @@ class _IterSplit(IterableDataset):  # type: ignore[type-arg]
             if i % n_workers != worker:
                 continue
             if self.part.split_id is not None:
-                split = position_split(np.array([i]), val_fraction=self.fractions[0], test_fraction=self.fractions[1], seed=self.seed)[0]
+                vf, tf, seed = self.splits.positions
+                split = position_split(np.array([i]), val_fraction=vf, test_fraction=tf, seed=seed)[0]
                 if split != self.part.split_id:
                     continue
             label = np.float32(y) if regression or classes is None else np.int64(np.searchsorted(classes, y))
@@ -88,12 +89,10 @@ class _IterSplit(IterableDataset):  # type: ignore[type-arg]
 class StreamLoaders:
     """The DataLoaders of a trial's streamed data, made once and kept (persistent workers)."""
 
-    def __init__(self, splits: StreamSplits, *, device: torch.device, num_workers: int, seed: int, fractions: tuple[float, float]) -> None:
+    def __init__(self, splits: StreamSplits, *, device: torch.device, num_workers: int) -> None:
         self.splits = splits
         self.device = device
         self.num_workers = num_workers
-        self.seed = seed
-        self.fractions = fractions  # (val, test) carved by position from an iterable
         self.pin = device.type == "cuda"
         self._loaders: dict[tuple[str, int], tuple[DataLoader[Any], _Order | None]] = {}
 
@@ -113,7 +112,7 @@ class StreamLoaders:
             part = self._part(split)
             common: dict[str, Any] = dict(num_workers=self.num_workers, pin_memory=self.pin, persistent_workers=self.num_workers > 0)
             if isinstance(part.rows, IterRows):
-                ds = _IterSplit(part, self.splits, self.seed, self.fractions)
+                ds = _IterSplit(part, self.splits)
                 self._loaders[key] = (DataLoader(ds, batch_size=batch_size, **common), None)
             else:
                 order = _Order()

@@ -182,6 +182,7 @@ class StreamSplits:
     counts: dict[str, int] = field(default_factory=dict)  # rows per split, counted by the labels pass
     given: tuple[str, ...] = ()
     note: str = ""
+    positions: tuple[float, float, int] = (0.0, 0.0, 0)  # an iterable's (val_fraction, test_fraction, seed) of position_split
 
     @property
     def image(self) -> bool:

@@ -100,7 +100,7 @@ def _prepare_iterable(source: Source, *, val_fraction: float, test_fraction: flo
     n_out = len(classes) if task == "multiclass" and classes is not None else 1
     return StreamSplits(name=source.name, task=task, input_shape=source.layout.input_shape, n_outputs=n_out, kind=source.layout.kind,
                         train=train, val=val, test=part("test"), stats=stats, classes=classes if task != "regression" else None,
-                        counts=counts, given=tuple(source.given), note=source.layout.note)
+                        counts=counts, given=tuple(source.given), note=source.layout.note, positions=(vf, tf, seed))
 
 
 def _labels(part: SourcePart) -> np.ndarray:

@@ -100,7 +100,7 @@ def load_data(cfg: TrialConfig, device: torch.device) -> Prepared:
     if isinstance(s, StreamSplits):
         from hpbench.data.loader import StreamLoaders
 
-        loaders = StreamLoaders(s, device=device, num_workers=d.num_workers, seed=cfg.seed, fractions=(d.val_fraction, d.test_fraction))
+        loaders = StreamLoaders(s, device=device, num_workers=d.num_workers)
         return Prepared(None, None, None, None, s, augment=augment, stream=loaders)
     ydtype = torch.float32 if s.task == "regression" else torch.int64
 
