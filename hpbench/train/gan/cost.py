@@ -15,7 +15,8 @@ G and D and B the batch size:
 - evaluation: one G forward per evaluation sample                   → n_eval · F_G
 
 Checked against the matmul FLOPs ``torch.utils.flop_counter`` counts op by op (tests/test_gan.py):
-the counted steps land within 4 % below these figures (G's first layer needs no input gradient).
+the counted steps land up to 7 % below these figures (5 % on a 16-64-64-2 G: its first layer
+needs no input gradient, which a per-sample forward total cannot single out).
 Optimizer updates, the generator average and the metrics are O(parameters) or O(samples) and left out.
 """
 
