@@ -309,6 +309,15 @@ def test_feature_classifier_is_trained_once_and_cached(tmp_path):
     assert raw.modes is None and raw.metrics["frechet_distance"] > 1.0
 
 
+def test_a_constant_real_feature_does_not_blow_up_the_distance():
+    """Digits' border pixels are always 0: a generated 0.1 there must not be divided by a ~0 std."""
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.standard_normal((200, 3)), np.zeros((200, 1))], axis=1)
+    noisy = x + np.array([0.0, 0.0, 0.0, 0.1])
+    floor = 0.1 * x.std(axis=0).mean()  # the std floor: 10 % of the mean std (without it: (0.1 / 1e-6)² = 1e10)
+    assert FrechetEvaluator(x_ref=x)(noisy).metrics["frechet_distance"] == pytest.approx((0.1 / floor) ** 2, rel=1e-6)
+
+
 # ---------------------------------------------------------------- cost
 
 
