@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from hpbench.train.gan import metrics
-from hpbench.train.gan.features import FeatureClassifier, _safe_std
+from hpbench.train.gan.features import FeatureClassifier, safe_std
 from hpbench.train.gan.mixtures import Mixture
 
 
@@ -50,7 +50,7 @@ class FrechetEvaluator:
     def __init__(self, *, x_ref: np.ndarray, classifier: FeatureClassifier | None = None, min_share: float = 0.01) -> None:
         self.classifier, self.min_share = classifier, min_share
         flat = np.asarray(x_ref, np.float64).reshape(len(x_ref), -1)
-        self._mean, self._std = flat.mean(axis=0), _safe_std(flat)
+        self._mean, self._std = flat.mean(axis=0), safe_std(flat)
         self._ref = metrics.gaussian_stats(self._features(x_ref))
 
     def _features(self, x: np.ndarray) -> np.ndarray:

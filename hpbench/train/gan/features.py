@@ -86,7 +86,7 @@ def feature_classifier(*, key: str, x: np.ndarray, y: np.ndarray, cache_dir: Pat
         net = _net(flat.shape[1], n_classes, settings)
         net.load_state_dict(saved["state_dict"])
         return FeatureClassifier(net=net, mean=saved["mean"].numpy(), std=saved["std"].numpy(), n_classes=n_classes)
-    mean, std = flat.mean(axis=0), _safe_std(flat)
+    mean, std = flat.mean(axis=0), safe_std(flat)
     net = _train(((flat - mean) / std).astype(np.float32), y, n_classes, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -95,7 +95,7 @@ def feature_classifier(*, key: str, x: np.ndarray, y: np.ndarray, cache_dir: Pat
     return FeatureClassifier(net=net, mean=mean, std=std, n_classes=n_classes)
 
 
-def _safe_std(flat: np.ndarray) -> np.ndarray:
+def safe_std(flat: np.ndarray) -> np.ndarray:
     """Per-feature std, floored at 10 % of the mean std over features (1 where all are constant).
 
     Digits' border pixels are (almost) always 0 in the data: dividing a generated sample's stray
