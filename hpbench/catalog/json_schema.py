@@ -30,10 +30,10 @@ DRAFT = "http://json-schema.org/draft-07/schema#"
 SECTION_DOCS = {
     "study": "the search: its name, metric, budget of trials, searcher and scheduler",
     "data": "the dataset, its splits and preprocessing (plus the dataset's own options); task rl: the environment",
-    "model": "the task, the model family and its parameters (task rl: the policy network and the algorithm)",
+    "model": "the task, the model family and its parameters (task rl: the policy network and the algorithm; task gan: the generator, latent_dim and the discriminator's d_depth / d_width)",
     "optimizer": "the optimizer, its learning rate and its own hyperparameters",
     "lr_schedule": "the learning-rate schedule (PyTorch's own schedulers) and its parameters",
-    "train": "the training loop: epochs, batch size, initialization, device, early stopping (task rl: rollouts, discount, PPO's clipping, ...)",
+    "train": "the training loop: epochs, batch size, initialization, device, early stopping (task rl: rollouts, discount, PPO's clipping, ...; task gan: loss, d_steps, gp_weight and the discriminator's optimizer d_optimizer / d_lr / d_betas)",
     "resources": "what Ray reserves for each trial",
     "space": "the search space: a dotted key (or short name) of the study -> a distribution",
     "distill": "knowledge distillation from a finished trial of another study",

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.config import TrialConfig
-from hpbench.cost import coverage, rl
+from hpbench.cost import coverage, gan, rl
 from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
 
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
-TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial}
+TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial, "gan": gan.predict_trial}
 
 EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module imports no torch)
 

@@ -130,6 +130,31 @@ def _diabetes(**_: Any) -> RawData:
     return RawData(x=x.astype(np.float32), y=y.astype(np.float32), task="regression", name="diabetes")
 
 
+_MIXTURE = {
+    "n_samples": Param(Int(min=10, max=10_000_000), 50_000, "samples drawn (before the validation/test split)"),
+    "data_seed": Param(Int(min=0), 0, "seed of the draw (the same data for every trial)"),
+}
+
+
+def _mixture(name: str, n_samples: int, data_seed: int) -> RawData:
+    from hpbench.data.mixtures import mixture
+
+    x, y = mixture(name).sample_labelled(n_samples, rng=np.random.default_rng(data_seed))
+    return RawData(x=x, y=y, task="multiclass", name=name, kind="tabular")
+
+
+@DATASETS.register("ring8", params=_MIXTURE, task="multiclass", kind="tabular",
+                   doc="8 Gaussians (sigma 0.02) on a circle of radius 2, labelled by mode: the GAN mode-collapse benchmark (Metz et al. 2017)")
+def _ring8(*, n_samples: int = 50_000, data_seed: int = 0, **_: Any) -> RawData:
+    return _mixture("ring8", n_samples, data_seed)
+
+
+@DATASETS.register("grid25", params=_MIXTURE, task="multiclass", kind="tabular",
+                   doc="25 Gaussians (sigma 0.05) on a 5x5 grid 2 apart, labelled by mode: the GAN benchmark of VEEGAN (Srivastava et al. 2017)")
+def _grid25(*, n_samples: int = 50_000, data_seed: int = 0, **_: Any) -> RawData:
+    return _mixture("grid25", n_samples, data_seed)
+
+
 _SEQ = {
     "seq_len": Param(Int(min=2, max=100_000), 50, "time steps per sequence"),
     "n_samples": Param(Int(min=10, max=10_000_000), 4000, "sequences generated"),

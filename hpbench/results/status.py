@@ -33,6 +33,7 @@ class StopReason(enum.StrEnum):
     EARLY_STOPPED = "early_stopped"
     DIVERGED = "diverged"  # a non-finite loss or monitored value
     SOLVED = "solved"  # reinforcement learning: the evaluation return reached the env's reward threshold
+    COLLAPSED = "collapsed"  # GAN: the discriminator wins outright, or the generator covers at most one mode (hpbench.train.gan.collapse)
     PRUNED = "pruned"  # stopped by the scheduler (set by the dispatcher)
     FAILED = "failed"  # raised (set by the dispatcher)
 

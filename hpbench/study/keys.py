@@ -21,7 +21,7 @@ CALIBRATION = ("none", "temperature")
 STUDY = {
     "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem"),
     "seed": Param(Int(min=0), 0, "seeds the splits, initialization, shuffling and the searcher"),
-    "metric": Param(Str(), "val_loss", "what ranks trials: a validation metric the task reports (val_loss, val_accuracy, ...; task rl: val_return, its default)"),
+    "metric": Param(Str(), "val_loss", "what ranks trials: a validation metric the task reports (val_loss, val_accuracy, ...; task rl: val_return, its default; task gan: val_modes_hq on ring8/grid25, else val_frechet_distance)"),
     "mode": Param(OneOf(("min", "max"), "mode"), doc="whether a lower or higher metric is better; inferred from the metric if omitted"),
     "trials": Param(Int(min=1), 10, "trials to run (grid search runs its whole grid instead)"),
     "searcher": Param(Registered(SEARCHERS), "tpe", "what configuration runs next (see Searchers)"),
@@ -50,7 +50,7 @@ DATA = {
 }
 
 MODEL = {
-    "task": Param(Registered(TASKS), SUPERVISED, "what the trial learns: supervised (a dataset's classification or regression) or rl (a policy on a Gymnasium environment)"),
+    "task": Param(Registered(TASKS), SUPERVISED, "what the trial learns: supervised (a dataset's classification or regression), rl (a policy on a Gymnasium environment) or gan (a generator of the dataset's samples)"),
     "family": Param(Str(), doc="a model family (see Model families) or 'package.module:build' (required, fixed here or searched)"),
     "init_from": Param(Str(), doc="'RESULTS_DIR:TRIAL': start from a saved trial's weights"),
     "freeze": Param(Int(min=1), doc="with init_from: freeze all but the last k layers (k >= the layer count freezes nothing)"),

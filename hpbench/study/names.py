@@ -137,6 +137,11 @@ def task_metric(task: str) -> str | None:
     return str(metric) if metric else None
 
 
+def reads_dataset(task: str) -> bool:
+    """Whether ``task`` learns from ``[data] dataset`` (supervised, gan), checked like the supervised task's."""
+    return task == SUPERVISED or bool(TRAINER_TASKS.get(task).meta.get("dataset"))
+
+
 def task_owner(path: str) -> str | None:
     """The task whose own key ``path`` (``train.n_envs``) is, if any."""
     section, _, key = path.partition(".")

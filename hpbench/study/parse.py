@@ -18,7 +18,7 @@ from hpbench.errors import StudyError, did_you_mean
 from hpbench.space.parse import parse_space
 from hpbench.space.points import parse_points
 from hpbench.space.space import SearchSpace
-from hpbench.study import checks, checks_rl, data_files, sections
+from hpbench.study import checks, checks_gan, checks_rl, data_files, sections
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.metrics import TASK_METRICS, reported, task_of
@@ -31,7 +31,7 @@ from hpbench.train.task import SUPERVISED
 __all__ = ["TASK_METRICS", "load_study", "parse_override", "parse_study"]  # TASK_METRICS, parse_override: their old home
 
 # The rules across sections of a task's own keys, by task (the supervised task's are the ones below).
-TASK_CHECKS = {"rl": checks_rl.check_all}
+TASK_CHECKS = {"rl": checks_rl.check_all, "gan": checks_gan.check_all}
 
 
 def load_study(path: str | Path, *, overrides: Sequence[str] = (), trials: int | None = None) -> Study:
@@ -90,7 +90,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.schedule_monitor, r, lr_schedule, metrics=metrics)
     if lr_schedule is not None and train is not None and space is not None:
         r.attempt(checks.warmup_ends_before_the_last_epoch, r, lr_schedule, train, space)
-    layout = r.attempt(data_files.layout, r, data)[1] if data is not None and learns == SUPERVISED else None
+    layout = r.attempt(data_files.layout, r, data)[1] if data is not None and N.reads_dataset(learns) else None
     data_kind = layout.kind.value if layout is not None else None
     if data is not None and learns == SUPERVISED:
         r.attempt(checks.augment_needs_images, r, data, data_kind)

@@ -16,7 +16,6 @@ from hpbench.rules import Any_
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
-from hpbench.train.task import SUPERVISED
 
 
 def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
@@ -39,7 +38,7 @@ def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
         raise r.fail(f"space.{key}", f"does not apply to task {task!r}", shown(path))
     if owner is not None and owner != task:
         raise r.fail(f"space.{key}", f"applies to task {owner!r} only (set [model] task = {owner!r})", shown(path))
-    if section == "data" and task != SUPERVISED:
+    if section == "data" and not N.reads_dataset(task):
         raise r.fail(f"space.{key}", f"unknown key (task {task!r} has no dataset options)", shown(path))
     if section == "data" and dataset is None and len(parts) == 2 and parts[1] not in K.DATA:
         return Param(Any_())

@@ -43,9 +43,10 @@ def data_table(r: Reader) -> dict[str, Any]:
     (:mod:`hpbench.study.data_files`: headers only, no data read). For a task that learns from
     an environment (rl), its ``env`` instead."""
     task = N.task_named(r)
-    if task != SUPERVISED:
+    if not N.reads_dataset(task):
         return _task_data(r, task)
     table = dict(r.section("data"))
+    checks.not_for_task(r, task, "data", table)
     if "dataset" not in table and "x" in table:  # .npy files named by x / y
         table["dataset"] = table["x"]
     if "dataset" not in table:

@@ -28,8 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-_MINIMIZE_HINTS = ("loss", "error", "rmse", "mse", "mae", "perplexity", "ece", "nll")
-_MAXIMIZE_HINTS = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "iou", "return")  # return: an RL episode's
+_MINIMIZE_HINTS = ("loss", "error", "rmse", "mse", "mae", "perplexity", "ece", "nll", "distance")  # distance: GAN's Fréchet
+_MAXIMIZE_HINTS = ("accuracy", "acc", "auc", "r2", "f1", "precision", "recall", "iou", "return", "modes_covered", "modes_hq", "hq_fraction", "coverage")  # return: an RL episode's; modes, hq, coverage: a GAN's
 
 
 def infer_mode(monitor: str) -> str:

@@ -10,12 +10,15 @@ its state is:
 * ``supervised`` (:mod:`hpbench.train.supervised`): classification and regression on a dataset
   (the task kind is the dataset's: multiclass, binary, regression);
 * ``rl`` (:mod:`hpbench.train.rl.task`): a policy-gradient agent on a Gymnasium environment, an
-  epoch being a fixed number of environment steps.
+  epoch being a fixed number of environment steps;
+* ``gan`` (:mod:`hpbench.train.gan.task`): a generator and a discriminator trained against each
+  other on a dataset, an epoch being a fixed number of generator steps and one evaluation.
 
 Adding a task is one module with a class following :class:`TaskRun` and one ``register`` line;
 ``meta`` tells the study parser which keys of ``[data]``, ``[model]`` and ``[train]`` the task adds
 (``data``, ``model``, ``train``: tables of :class:`~hpbench.registry.Param`), which common keys
-it does not take (``unsupported``), which metrics it reports (``metrics``; ``None``: the
+it does not take (``unsupported``), whether it reads ``[data] dataset`` like the supervised task
+(``dataset``: its options and files are checked the same way), which metrics it reports (``metrics``; ``None``: the
 dataset's task decides) and the one that ranks trials unless ``[study] metric`` says (``metric``;
 ``None``: ``val_loss``).
 """
@@ -26,6 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hpbench.registry import Registry
+from hpbench.train.gan import keys as gan_keys
 from hpbench.train.rl import keys as rl_keys
 
 if TYPE_CHECKING:
@@ -90,6 +94,15 @@ def _rl(cfg: TrialConfig) -> TaskRun:
     from hpbench.train.rl.task import RLTaskRun
 
     return RLTaskRun(cfg)
+
+
+@TASKS.register("gan", doc="generative adversarial network: an MLP generator and discriminator trained against each other on a dataset",
+                data=gan_keys.DATA, model=gan_keys.MODEL, train=gan_keys.TRAIN, unsupported=gan_keys.NOT_FOR_GAN, metrics=gan_keys.METRICS,
+                metric=gan_keys.DEFAULT_METRIC, dataset=True)
+def _gan(cfg: TrialConfig) -> TaskRun:
+    from hpbench.train.gan.task import GANTaskRun
+
+    return GANTaskRun(cfg)
 
 
 def build_run(cfg: TrialConfig) -> TaskRun:

@@ -1,0 +1,83 @@
+"""The predicted cost columns of a gan trial (``[model] task = "gan"``): both networks' work per
+epoch, and seconds from the device model.
+
+FLOPs of an epoch (:func:`hpbench.train.gan.cost.epoch_flops`, formulas and their check there):
+``g_steps_per_epoch`` x (``d_steps`` discriminator updates — G forward without grad, D forward and
+backward on a real and a fake batch, plus the gradient penalty's double backward with
+``wasserstein_gp`` — and one generator update — G forward and backward through a frozen D), then
+the evaluation's G forward on ``n_eval_samples``.
+
+Seconds of an epoch on the device model (:mod:`hpbench.cost.predict`), term by term::
+
+    t = g_steps_per_epoch x (d_steps x t(D update) + t(G update)) + t(G forward at n_eval_samples)
+
+where t(D update) is a counted training step of D on a batch of 2 x batch_size (real and fake)
+plus, with the penalty, the same step again on batch_size samples (a double backward costs about
+what a forward and backward on twice the batch do: 6 F_D per sample, as the FLOPs formula says),
+and t(G update) a counted step of G followed by D (D's weight gradients, which the real step
+skips, make it an upper bound by 1 F_D per sample). The optimizer's update is in each counted step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hpbench.config import TrialConfig
+from hpbench.cost.device import DeviceModel
+
+
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, **_: Any) -> dict[str, Any]:
+    """Predicted cost columns of a gan trial run to ``max_epochs``."""
+    import torch
+
+    from hpbench.cost.count import count_module_step
+    from hpbench.cost.predict import features, seconds
+    from hpbench.data.prepare import config_kwargs, data_shape
+    from hpbench.train.gan.config import GANLoss
+    from hpbench.train.gan.cost import epoch_flops, mlp_forward_flops
+    from hpbench.train.gan.networks import discriminator, generator
+    from hpbench.train.gan.task import gan_config
+
+    gan = gan_config(cfg)
+    shape = data_shape(**config_kwargs(cfg.data, cfg.seed)).input_shape
+    dim = math.prod(shape)
+    g_net = generator(latent_dim=gan.latent_dim, out_dim=dim, hidden=gan.g_hidden, depth=gan.g_depth, activation=gan.activation)
+    d_net = discriminator(in_dim=dim, hidden=gan.d_hidden, depth=gan.d_depth, activation=gan.activation)
+    f_g = mlp_forward_flops(sizes=[gan.latent_dim, *[gan.g_hidden] * gan.g_depth, dim])
+    f_d = mlp_forward_flops(sizes=[dim, *[gan.d_hidden] * gan.d_depth, 1])
+    gp = gan.loss is GANLoss.WASSERSTEIN_GP and gan.gp_weight > 0
+    per_epoch = epoch_flops(g_forward=f_g, d_forward=f_d, batch_size=gan.batch_size, steps_per_epoch=gan.steps_per_epoch,
+                            d_steps=gan.d_steps, gradient_penalty=gp, n_eval_samples=gan.n_eval_samples)
+    b = gan.batch_size
+    d_opt, g_opt = gan.d_optimizer, gan.g_optimizer
+    d_step = count_module_step(d_net, x=torch.zeros(2 * b, dim), optimizer=d_opt.name, optimizer_params=dict(d_opt.params))
+    d_gp = count_module_step(d_net, x=torch.zeros(b, dim), optimizer=d_opt.name, optimizer_params=dict(d_opt.params)) if gp else None
+    g_step = count_module_step(torch.nn.Sequential(g_net, d_net), x=torch.zeros(b, gan.latent_dim), optimizer=g_opt.name,
+                               optimizer_params=dict(g_opt.params), eval_x=torch.zeros(gan.n_eval_samples, gan.latent_dim))
+    step_flops = gan.d_steps * (d_step.total_flops + (d_gp.total_flops if d_gp else 0.0)) + g_step.total_flops
+    naive = per_epoch / device_model.peak_flops_per_s
+    if device_model.hypothetical:
+        step_s, epoch_s = step_flops / device_model.peak_flops_per_s, naive
+    else:
+        coef = device_model.coef
+
+        def t(cost: Any, phases: tuple[str, ...] | None = None) -> float:
+            kw = {"phases": phases} if phases else {}
+            return seconds(features(cost.ops, device=device_model, **kw), coef)
+
+        d_s = t(d_step) + (t(d_gp) if d_gp is not None else 0.0)
+        step_s = gan.d_steps * d_s + t(g_step)
+        epoch_s = coef.get("epoch", 0.0) + gan.steps_per_epoch * step_s + t(g_step, ("eval",))
+    epochs = cfg.train.max_epochs
+    return {
+        "n_params": sum(p.numel() for p in (*g_net.parameters(), *d_net.parameters())),
+        "flops_per_step": step_flops,
+        "flops_per_epoch": per_epoch,
+        "predicted_flops": per_epoch * epochs,
+        "predicted_step_s": step_s,
+        "predicted_epoch_s": epoch_s,
+        "predicted_s": epoch_s * epochs,
+        "naive_s": naive * epochs,
+        "steps_per_epoch": gan.steps_per_epoch,
+    }
