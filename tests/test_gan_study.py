@@ -253,7 +253,7 @@ def test_a_tiny_gan_search_through_ray(ray_local, tmp_path):
     raw = study(study={"name": "gan_ray", "trials": 3, "max_concurrent": 2, "scheduler": "asha", "grace_period": 1},
                 train={"max_epochs": 2},
                 space={"lr": {"loguniform": [3e-4, 3e-3]}, "train.d_lr": {"loguniform": [3e-4, 3e-3]},
-                       "train.loss": {"choice": ["non_saturating", "hinge"]}})
+                       "train.loss": {"choice": ["non_saturating", "hinge"]}, "optimizer.betas": {"choice": [[0.5, 0.999], [0.9, 0.999]]}})
     out = tmp_path / "out"
     run_search(parse_study(raw, source="gan_ray.toml"), SearchOptions(out=out, num_cpus=2), console=Console(file=StringIO()))
     trials, epochs = hpbench.load(out), hpbench.load(out, table="epochs")
@@ -261,5 +261,7 @@ def test_a_tiny_gan_search_through_ray(ray_local, tmp_path):
     assert set(trials["stop_reason"]) <= {"completed", "pruned", "collapsed", "early_stopped"}
     assert {"val_modes_covered", "val_hq_fraction", "val_modes_hq", "train_g_loss", "train_d_loss"} <= set(epochs.columns)
     assert trials["predicted_flops"].notna().all() and (trials["flops_spent"] > 0).all()
-    res = CliRunner().invoke(app, ["report", str(out), "--json"])
-    assert res.exit_code == 0, res.output
+    for args in (["--json"], []):  # a list-valued parameter (optimizer.betas) in every section, JSON and tables
+        res = CliRunner().invoke(app, ["report", str(out), *args])
+        assert res.exit_code == 0, res.output
+    assert "optimizer.betas=[0." in res.output

@@ -80,6 +80,7 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         epochs = load(p, "epochs")
     except FileNotFoundError:
         epochs = pd.DataFrame(columns=["trial", "trial_id", "epoch"])
+    trials = _list_cells_as_text(trials, list(record["space"]))
     trials, repeats, device_runs = split_trials(trials)
     settings = record["settings"]
     return ReportData(
@@ -91,12 +92,25 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
     )
 
 
+def _list_cells_as_text(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    """List-valued parameters (``optimizer.betas``, read back from parquet as arrays) as text
+    ``[0.5, 0.999]``: one value the report's grouping, comparison and tables treat like any other."""
+    out = trials
+    for p in params:
+        if p in trials and trials[p].dtype == object and trials[p].map(lambda v: hasattr(v, "__len__") and not isinstance(v, str)).any():
+            out = out.copy() if out is trials else out
+            out[p] = trials[p].map(lambda v: fmt(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
+    return out
+
+
 def fmt(v: Any, digits: int = 3) -> str:
-    """A cell: '-' for missing, floats to ``digits`` significant digits, big numbers as 1.2e9."""
+    """A cell: '-' for missing, lists as [a, b], floats to ``digits`` significant digits, big numbers as 1.2e9."""
     if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return "-"
     if isinstance(v, bool):
         return str(v)
+    if isinstance(v, (list, tuple)) or (hasattr(v, "ndim") and v.ndim > 0):  # a list-valued parameter (optimizer.betas)
+        return "[" + ", ".join(fmt(x, digits) for x in list(v)) + "]"
     if isinstance(v, float) or (hasattr(v, "dtype") and "float" in str(v.dtype)):
         v = float(v)
         if v == 0:
@@ -110,6 +124,8 @@ def fmt(v: Any, digits: int = 3) -> str:
 def jsonable(v: Any) -> Any:
     if v is None or v is pd.NA or (isinstance(v, float) and v != v):
         return None
+    if hasattr(v, "ndim") and v.ndim > 0:  # a list-valued parameter (optimizer.betas), read back as an array
+        return [jsonable(x) for x in v.tolist()]
     if hasattr(v, "item"):
         v = v.item()
         return None if isinstance(v, float) and v != v else v

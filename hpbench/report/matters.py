@@ -29,7 +29,7 @@ def value_groups(data: ReportData, key: str) -> pd.Series:
     col = data.trials[key]
     numeric = pd.api.types.is_float_dtype(col) or (pd.api.types.is_integer_dtype(col) and col.nunique() > 6)
     if not numeric or col.nunique() <= N_BINS:  # few distinct values: one row each
-        return col.map(lambda v: "(inactive)" if v is None or v is pd.NA or v != v else fmt(v)).astype("string")
+        return col.map(lambda v: "(inactive)" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else fmt(v)).astype("string")
     log = "loguniform" in data.space.get(key, "")
     vals = col.astype(float)
     try:
