@@ -32,7 +32,7 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, **_: Any) -> d
     import torch
 
     from hpbench.cost.count import count_module_step
-    from hpbench.cost.predict import features, seconds
+    from hpbench.cost.predict import TRAIN_PHASES, features, seconds
     from hpbench.data.prepare import config_kwargs, data_shape
     from hpbench.train.gan.config import GANLoss
     from hpbench.train.gan.cost import epoch_flops, mlp_forward_flops
@@ -62,9 +62,8 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, **_: Any) -> d
     else:
         coef = device_model.coef
 
-        def t(cost: Any, phases: tuple[str, ...] | None = None) -> float:
-            kw = {"phases": phases} if phases else {}
-            return seconds(features(cost.ops, device=device_model, **kw), coef)
+        def t(cost: Any, phases: tuple[str, ...] = TRAIN_PHASES) -> float:
+            return seconds(features(cost.ops, device=device_model, phases=phases), coef)
 
         d_s = t(d_step) + (t(d_gp) if d_gp is not None else 0.0)
         step_s = gan.d_steps * d_s + t(g_step)
