@@ -13,9 +13,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpbench.dispatch.fused import run_replay
 from hpbench.dispatch.plan import ResumeRefused, SearchOptions
 from hpbench.dispatch.schedulers import decision_epochs
-from hpbench.dispatch.trainable import Handoff, Replay, run_trial
+from hpbench.dispatch.trainable import Handoff, Replay
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.study.schema import Study
 
@@ -92,7 +93,7 @@ def trainable(study: Study, out: Path, *, replays: list[Replay] | None = None, d
     handoff = Handoff(node_id=ray.get_runtime_context().get_node_id(), incoming=str((out / INCOMING_DIR).resolve()))
     decide_at = decision_epochs(study, max_t=int(study.config["train"]["max_epochs"])) if replays is None else frozenset()
     return tune.with_resources(
-        tune.with_parameters(run_trial, study=study, replays=replays, data=data, handoff=handoff, decide_at=decide_at),
+        tune.with_parameters(run_replay, study=study, replays=replays, data=data, handoff=handoff, decide_at=decide_at),
         {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial if (device or study.config["train"]["device"]) != "cpu" else 0},
     )
 

@@ -13,9 +13,11 @@ from typing import Any
 from ray.tune import Callback
 
 from hpbench.dispatch.budget import Budget
+from hpbench.dispatch.fused import MEMBER, member_id
 from hpbench.dispatch.predictions import AsyncPredictions, record_spent
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
+from hpbench.results.columns import FUSED_MEMBERS
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import save_from_checkpoint, save_from_file
 from hpbench.tracking import Trackers
@@ -50,30 +52,55 @@ class Recorder(Callback):  # type: ignore[misc]
             if self.budget is not None and n:
                 self.budget.charge(flops=n * float(self.store.row(tid).get("flops_per_epoch") or 0.0))
 
+    def _members(self, trial: Any) -> list[str]:
+        """The results-table ids of a trial: its own, or a fused group's members'."""
+        if self.replays is not None:
+            group = self.replays[int(trial.config["replay"])].group
+            if group:
+                return [member_id(trial.trial_id, k) for k in range(len(group))]
+        return [trial.trial_id]
+
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        params, labels, device = trial.config, {}, None
+        runs: list[tuple[str, Any, Any, str | None]] = [(trial.trial_id, trial.config, {}, None)]
         if self.replays is not None:
             replay = self.replays[int(trial.config["replay"])]
-            params, labels, device = replay.params, replay.labels, replay.device
-        self.store.start(trial.trial_id, params)
-        self.store.annotate(trial.trial_id, labels)
-        if self.trackers is not None:
-            self.trackers.start(int(self.store.row(trial.trial_id)["trial"]), params)
-        if self.predictions is not None:
-            self.predictions.submit(trial.trial_id, params, device=device)
+            runs = [(trial.trial_id, replay.params, replay.labels, replay.device)]
+            if replay.group:
+                runs = [(member_id(trial.trial_id, k), m.params, m.labels, m.device) for k, m in enumerate(replay.group)]
+        for tid, params, labels, device in runs:
+            self.store.start(tid, params)
+            self.store.annotate(tid, labels)
+            if self.trackers is not None:
+                self.trackers.start(int(self.store.row(tid)["trial"]), params)
+            if self.predictions is not None:
+                self.predictions.submit(tid, params, device=device)
         self.progress.refresh()
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         self._harvest()
         if "epoch" in result:
             for row in epoch_rows(result):
-                self.store.epoch(trial.trial_id, row)
+                tid = trial.trial_id if MEMBER not in row else self._member_row(trial.trial_id, row)
+                self.store.epoch(tid, row)
                 if self.trackers is not None:
-                    self.trackers.epoch(int(self.store.row(trial.trial_id)["trial"]), self.store.epoch_row(trial.trial_id, int(row["epoch"])))
+                    self.trackers.epoch(int(self.store.row(tid)["trial"]), self.store.epoch_row(tid, int(row["epoch"])))
                 if self.budget is not None:
-                    self._charge(self.budget, trial.trial_id, row)
+                    self._charge(self.budget, tid, row)
             self.store.flush()
         self.progress.refresh()
+
+    def _member_row(self, trial_id: str, row: dict[str, Any]) -> str:
+        """A fused group's row: its member's id; the member's final weights saved, its group size noted."""
+        tid = member_id(trial_id, int(row[MEMBER]))
+        if FUSED_MEMBERS in row:
+            self.store.annotate(tid, {FUSED_MEMBERS: int(row[FUSED_MEMBERS])})
+        handed = row.get(WEIGHTS_HANDOFF)
+        if handed:
+            try:
+                save_from_file(self.store.out, int(self.store.row(tid)["trial"]), handed)
+            except Exception as err:  # the weights are an extra; losing them must not stop the replays
+                self.store.annotate(tid, {"error": f"saving weights failed: {err}"[:500]})
+        return tid
 
     def _charge(self, budget: Budget, trial_id: str, row: dict[str, Any]) -> None:
         flops = self.store.row(trial_id).get("flops_per_epoch")
@@ -83,12 +110,17 @@ class Recorder(Callback):  # type: ignore[misc]
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._harvest()
-        _save_weights(self.store, trial)
-        self._end(trial.trial_id)
+        members = self._members(trial)
+        if members == [trial.trial_id]:
+            _save_weights(self.store, trial)
+        for tid in members:
+            self._end(tid)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._harvest()
-        self._end(trial.trial_id, error=_error_text(trial))
+        error = _error_text(trial)
+        for tid in self._members(trial):
+            self._end(tid, error=error)
 
     def _end(self, trial_id: str, *, error: str | None = None) -> None:
         self.store.finish(trial_id, error=error)

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
+from hpbench.dispatch.fused import fuse_repeats, n_runs
 from hpbench.dispatch.interrupt import Interrupt
 from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
 from hpbench.dispatch.predictions import AsyncPredictions
@@ -179,8 +180,12 @@ def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predict
     """Re-run the top configurations with other seeds (rows labelled repeat / repeat_of / seed)."""
     replays = plan_repeats(study, store, n_repeats=opts.repeats)
     if replays:
-        console.print(f"repeats: re-running the top {len({r.labels['repeat_of'] for r in replays})} configurations with "
-                      f"{opts.repeats} other seeds ({len(replays)} runs)", highlight=False)
+        n_configs = len({r.labels["repeat_of"] for r in replays})
+        replays = fuse_repeats(study, replays)
+        groups = [r for r in replays if r.group]
+        fused = f", {sum(len(r.group) for r in groups)} of them fused into {len(groups)} stacked trials" if groups else ""
+        console.print(f"repeats: re-running the top {n_configs} configurations with {opts.repeats} other seeds "
+                      f"({n_runs(replays)} runs{fused})", highlight=False)
         _replay(study, opts, store, predictions, console, trackers, stop, replays=replays, name="repeats", title=f"{study.name} repeats")
 
 
@@ -200,7 +205,7 @@ def _replay(study: Study, opts: SearchOptions, store: ResultsStore, predictions:
             replays: list[Replay], name: str, title: str, device: str | None = None) -> None:
     """Run ``replays`` after the search, inside the same lock, through the same trainable and
     recorder (their rows carry the replays' labels)."""
-    progress = Progress(store=store, n_trials=len(store) + len(replays), console=console, study_name=title)
+    progress = Progress(store=store, n_trials=len(store) + n_runs(replays), console=console, study_name=title)
     tuner = replay_tuner(study, opts, replays=replays, name=name, device=device, stop=stop.stopper(),
                          callback=_recorder(store, progress, predictions=predictions, trackers=trackers, replays=replays))
     with progress:

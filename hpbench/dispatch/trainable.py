@@ -64,6 +64,7 @@ class Replay:
     seed: int
     labels: dict[str, Any]  # extra trial columns, e.g. repeat / repeat_of / seed
     device: str | None = None  # another device than the search's ([train] devices)
+    group: tuple[Replay, ...] = ()  # fused repeats: these members trained together in one trial (hpbench.dispatch.fused)
 
 
 def study_data(study: Study) -> tuple[Any, Any] | None:

@@ -18,6 +18,7 @@ REPEAT = "repeat"
 REPEAT_OF = "repeat_of"
 SEED = "seed"
 DEVICE_OF = "device_of"
+FUSED_MEMBERS = "fused_members"  # repeats trained together as one stacked model (hpbench/train/fused.py)
 # Reinforcement learning (task rl).
 STEPS_TO_SOLVE = "steps_to_solve"
 ENV_STEPS = "env_steps"
@@ -60,6 +61,8 @@ TRIALS: dict[str, str] = {
     REPEAT: "0 for search trials; 1..N for re-runs of a top configuration with another seed",
     REPEAT_OF: "the search trial a repeat re-runs (NA for search trials)",
     SEED: "the seed of a repeat (search trials use [study] seed)",
+    FUSED_MEMBERS: "repeats only: how many seeds of the configuration trained together as one stacked model in one worker "
+                   "(hpbench/train/fused.py; NA: trained alone). Each member's epoch_s is its share of the fused epoch",
     DEVICE_OF: "the search trial a device comparison re-runs on another device ([train] devices; NA for search trials)",
     "device": "the device type the trial trained on (cpu, cuda)",
     STEPS_TO_SOLVE: "rl: training environment steps when val_return first reached the reward threshold (NA: never solved)",

@@ -65,7 +65,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
 
 def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: StateHook | None, start_state: dict[str, Any] | None,
             t0: float) -> TrialOutcome:
-    es = _early_stopping(cfg.train.early_stopping)
+    es = early_stopping(cfg.train.early_stopping)
     history: list[dict[str, Any]] = []
     best = BestWeights(metric=cfg.metric, mode=cfg.mode, by_monitor=es is not None and es.restore_best_weights)
     reason = StopReason.COMPLETED
@@ -80,29 +80,13 @@ def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: St
         if epoch == 0:
             row["n_params"] = run.n_params
             row.update(run.first_fields())
-        diverged = run.diverged(row)
-        stop = False
-        monitor_improved = False
-        if es is not None:
-            monitor_improved = es.on_epoch_end(epoch, row)
-            stop = es.stop_training
-            diverged = diverged or es.diverged
-        best.update(epoch, row, run.model, monitor_improved=monitor_improved)
-        own = run.stop_reason()
-        if diverged:
-            reason, stop = StopReason.DIVERGED, True
-        elif own is not None:
-            reason, stop = own, True
-        elif stop:
-            reason = StopReason.EARLY_STOPPED
-        last = stop or epoch + 1 == cfg.train.max_epochs
+        ended = end_of_epoch(run, epoch=epoch, row=row, es=es, best=best)
+        if ended is not None:
+            reason = ended
+        last = ended is not None or epoch + 1 == cfg.train.max_epochs
         final_model = None
         if last:
-            # the final model, calibrated, saved, evaluated on the test split and returned: the
-            # best epoch's weights (hpbench.train.best), the epoch the tables call best_epoch
-            best_epoch = best.restore_into(run.model, last_epoch=epoch + 1)
-            row.update(_final_fields(reason, best_epoch, es))
-            row.update(run.final_fields(diverged=diverged))
+            finish(run, epoch=epoch, row=row, reason=reason, es=es, best=best)
             if on_state is not None:
                 final_model = run.record(row)
         history.append(row)
@@ -119,7 +103,35 @@ def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: St
     )
 
 
-def _early_stopping(c: EarlyStoppingConfig | None) -> EarlyStopping | None:
+def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping | None, best: BestWeights) -> StopReason | None:
+    """After 0-based ``epoch`` (its ``row``): early stopping, the best weights kept, divergence and
+    the task's own stop. Returns why the trial ends here, or None when it goes on."""
+    diverged = run.diverged(row)
+    stop = False
+    monitor_improved = False
+    if es is not None:
+        monitor_improved = es.on_epoch_end(epoch, row)
+        stop = es.stop_training
+        diverged = diverged or es.diverged
+    best.update(epoch, row, run.model, monitor_improved=monitor_improved)
+    own = run.stop_reason()
+    if diverged:
+        return StopReason.DIVERGED
+    if own is not None:
+        return own
+    return StopReason.EARLY_STOPPED if stop else None
+
+
+def finish(run: Any, *, epoch: int, row: dict[str, Any], reason: StopReason, es: EarlyStopping | None, best: BestWeights) -> None:
+    """The trial's last epoch: the final model is the best epoch's weights (hpbench.train.best),
+    the epoch the tables call best_epoch, calibrated, saved, evaluated on the test split and
+    returned; the last row gets the final fields."""
+    best_epoch = best.restore_into(run.model, last_epoch=epoch + 1)
+    row.update(_final_fields(reason, best_epoch, es))
+    row.update(run.final_fields(diverged=reason == StopReason.DIVERGED))
+
+
+def early_stopping(c: EarlyStoppingConfig | None) -> EarlyStopping | None:
     if c is None:
         return None
     return EarlyStopping(c.monitor, min_delta=c.min_delta, patience=c.patience, mode=c.mode, baseline=c.baseline,

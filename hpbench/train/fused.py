@@ -1,0 +1,274 @@
+"""Fused repeats: the N seeds of one configuration trained as one stacked model in one process.
+
+Repeats (``--repeats N``) train identical shapes with other seeds. Here every member is built as
+its own :class:`~hpbench.train.supervised.SupervisedRun` (its own initialization, data split and
+shuffling generator, all from its seed), then the members' parameters are stacked
+(``torch.func.stack_module_state``) and one step trains them all: ``vmap`` over
+``functional_call`` of one copy of the network, each member on its own batch (its own data
+order), the loss the sum of the members' mean losses (so each member's gradient is its own),
+one optimizer over the stacked tensors. That is the same update as N separate optimizers for
+every registered optimizer: all are elementwise (SGD, momentum, Adagrad, RMSprop, the Adam
+family), as are ``clip_value`` and the learning-rate schedules allowed here (the same for every
+member; ``plateau`` follows each member's metric and is not fused).
+
+Each member keeps its own early stopping, best weights, divergence and rows, through the
+trainer's own bookkeeping (:func:`hpbench.train.trainer.end_of_epoch` and ``finish``). A member
+that stops leaves the stack (its parameters and optimizer state sliced out), so it stops
+updating exactly where the unfused run would. Dropout masks are drawn per member
+(``randomness="different"``) but not from the same random stream as the unfused run: members
+with dropout are statistically, not bitwise, the same as unfused ones.
+
+Whether fusing pays is the cost model's call (:mod:`hpbench.cost.fusion`); :func:`unfusable`
+names what this module cannot fuse. A fused group is not resumed mid-way: a failed group is
+run again from its first epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.func import functional_call, stack_module_state, vmap
+
+from hpbench.config import TrialConfig
+from hpbench.results.columns import FUSED_MEMBERS
+from hpbench.results.status import StopReason
+from hpbench.train import tasks
+from hpbench.train.best import BestWeights
+from hpbench.train.build import EVAL_CHUNK
+from hpbench.train.clipping import GradClip
+from hpbench.train.optimizers import build_optimizer
+from hpbench.train.schedules import Horizon, build_schedule
+from hpbench.train.supervised import SupervisedRun
+from hpbench.train.trainer import TrialOutcome, early_stopping, end_of_epoch, finish
+
+MemberReporter = Callable[[int, dict[str, Any], Any], None]  # (member index, epoch row, final weights record or None)
+FUSED = FUSED_MEMBERS  # first-row column: how many members trained together
+
+
+def unfusable(cfg: TrialConfig) -> str | None:
+    """Why ``cfg``'s repeats cannot be fused, or None when they can (the model's own layers are
+    checked when the group is built: buffers such as BatchNorm's running statistics are not)."""
+    t = cfg.train
+    reasons = [
+        (cfg.task != "supervised", f"task {cfg.task!r}"),
+        (cfg.data.stream is True, "streamed data"),
+        ("augment" in cfg.data.preprocess, "augmentation"),
+        (cfg.distill is not None, "distillation"),
+        (cfg.model.init_from is not None, "transfer learning (init_from)"),
+        (t.precision != "fp32", f"precision {t.precision}"),
+        (t.clip_norm is not None, "clip_norm (a norm over each member's gradients)"),
+        (cfg.lr_schedule.name == "plateau", "the plateau schedule (it follows each member's metric)"),
+    ]
+    return next((why for bad, why in reasons if bad), None)
+
+
+class FusedSupervised:
+    """The members' runs and their stacked parameters, optimizer and schedule."""
+
+    params: dict[str, torch.Tensor]  # name -> [active members, ...]
+    buffers: dict[str, torch.Tensor]
+    x: torch.Tensor  # the active members' training inputs, [members, n_train, ...]
+    optimizer: Any
+    schedule: Any
+
+    def __init__(self, cfgs: Sequence[TrialConfig]) -> None:
+        self.cfg = cfg = cfgs[0]
+        self.runs = [SupervisedRun(c) for c in cfgs]
+        why = unfusable(cfg) or _differ(self.runs)
+        if why is not None:
+            raise ValueError(f"repeats of this configuration cannot be fused: {why}")
+        self.base = copy.deepcopy(self.runs[0].model).to("meta")
+        self.task = self.runs[0].task
+        self.loss_fn, self.train_loss_fn = self.runs[0].loss_fn, self.runs[0].train_loss_fn
+        self.batch_size = self.runs[0].batch_size
+        self.active = list(range(len(self.runs)))
+        self.plain_stack = isinstance(self.base, torch.nn.Sequential) and all(isinstance(m, _PLAIN) for m in self.base)
+        self._stack(None)
+        try:  # a layer vmap has no batching rule for (the recurrent families' fused kernels) cannot be fused
+            with torch.no_grad():
+                self.forward(self.x[:, :2])
+        except RuntimeError as err:
+            raise ValueError(f"repeats of this configuration cannot be fused: {str(err).splitlines()[0]}") from err
+
+    def _stack(self, keep: list[int] | None) -> None:
+        """Stack the active members (the first time), or keep the positions ``keep`` of the stack."""
+        cfg, device = self.cfg, self.runs[0].device
+        if keep is None:
+            params, self.buffers = stack_module_state([self.runs[k].model for k in self.active])
+            opt_state = sched_state = None
+        else:
+            idx = torch.tensor(keep, device=device)
+            params = {n: p.detach()[idx].clone().requires_grad_() for n, p in self.params.items()}
+            self.buffers = {n: b[idx].clone() for n, b in self.buffers.items()}
+            opt_state, sched_state = self.optimizer.state_dict(), self.schedule.state_dict()
+            for st in opt_state["state"].values():  # every stacked tensor's state leads with the member axis
+                for k, v in st.items():
+                    if torch.is_tensor(v) and v.dim() > 0:
+                        st[k] = v[idx.to(v.device)].clone()
+            self.active = [self.active[i] for i in keep]
+        self.params = params
+        data = [self.runs[k].data for k in self.active]
+        self.x, self.y = torch.stack([d.x_train for d in data]), torch.stack([d.y_train for d in data])  # type: ignore[misc]
+        self.x_val, self.y_val = torch.stack([d.x_val for d in data]), torch.stack([d.y_val for d in data])  # type: ignore[misc]
+        self.optimizer = build_optimizer(cfg.optimizer.name, list(params.values()), lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
+        for group in self.optimizer.param_groups:  # one kernel per op over all tensors (the same elementwise update)
+            if "foreach" in group:
+                group["foreach"] = True
+        n = len(self.x[0])
+        horizon = Horizon(max_epochs=cfg.train.max_epochs, steps_per_epoch=math.ceil(n / self.batch_size))
+        self.schedule = build_schedule(cfg.lr_schedule.name, self.optimizer, params=dict(cfg.lr_schedule.params), horizon=horizon,
+                                       metric=cfg.metric, mode=cfg.mode)
+        if opt_state is not None:  # the optimizer first: its state holds the lr the schedule set
+            self.optimizer.load_state_dict(opt_state)
+            self.schedule.load_state_dict(sched_state)
+        self.clip = GradClip.of(list(params.values()), norm=None, value=cfg.train.clip_value)
+
+    def _forward(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.base, (params, buffers), (x,))  # type: ignore[no-any-return]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The members' outputs ``[members, batch, ...]`` on their inputs ``x`` ``[members, batch, ...]``:
+        a plain stack of layers (the MLP) as batched matmuls, anything else through ``vmap``."""
+        if self.plain_stack:
+            return _stacked_sequential(self.base, self.params, x)  # type: ignore[arg-type]
+        return vmap(self._forward, randomness="different")(self.params, self.buffers, x)  # type: ignore[no-any-return]
+
+    def run_epoch(self) -> list[dict[str, Any]]:
+        """One epoch of every active member: their rows, in the order of ``active``."""
+        m, n, bs = len(self.active), len(self.x[0]), self.batch_size
+        device = self.x.device
+        if bs >= n:  # full batch: the whole set, unshuffled (hpbench.train.build.shuffled)
+            order = torch.arange(n, device=device).expand(m, n)
+        else:  # each member's order from its own generator, drawn as the unfused run draws it
+            order = torch.stack([torch.randperm(n, generator=self.runs[k].generator) for k in self.active]).to(device)
+        rows_of = torch.arange(m, device=device)[:, None]
+        lr = self.schedule.lr
+        total = torch.zeros(m, device=device)
+        self.base.train()
+        for i in range(0, n, bs):
+            idx = order[:, i : i + bs]
+            xb, yb = self.x[rows_of, idx], self.y[rows_of, idx]
+            self.optimizer.zero_grad(set_to_none=True)
+            losses = self._losses(self.forward(xb), yb)
+            losses.sum().backward()  # d(sum)/d(member k's slice) = member k's own gradient
+            if self.clip is not None:
+                self.clip()
+            self.optimizer.step()
+            self.schedule.after_step()
+            total.add_(losses.detach(), alpha=idx.shape[1])
+        rows = [{"train_loss": float(v) / n, **{f"val_{k}": x for k, x in val.items()}, "learning_rate": lr}
+                for v, val in zip(total.tolist(), self._validate(), strict=True)]
+        self.schedule.after_epoch(rows[0])  # the same for every member (plateau is not fused)
+        return rows
+
+    def _losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each member's training loss (its batch's mean): cross-entropy in one call over the
+        members' rows, any other loss through ``vmap``."""
+        fn = self.train_loss_fn
+        if isinstance(fn, torch.nn.CrossEntropyLoss):
+            rows = torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none", label_smoothing=fn.label_smoothing)
+            return rows.view(len(out), -1).mean(1)
+        return vmap(fn)(out, y)  # type: ignore[no-any-return]
+
+    @torch.no_grad()
+    def _validate(self) -> list[dict[str, float]]:
+        self.base.eval()
+        out = torch.cat([self.forward(self.x_val[:, i : i + EVAL_CHUNK]) for i in range(0, self.x_val.shape[1], EVAL_CHUNK)], dim=1)
+        return [tasks.metrics(self.task, out[j], self.y_val[j], float(self.loss_fn(out[j], self.y_val[j]).item())) for j in range(len(self.active))]
+
+    @torch.no_grad()
+    def sync(self, pos: int) -> SupervisedRun:
+        """The member at stack position ``pos``, its own module holding its current weights."""
+        run = self.runs[self.active[pos]]
+        for name, t in [*run.model.named_parameters(), *run.model.named_buffers()]:
+            src = self.params.get(name, self.buffers.get(name))
+            if src is not None:
+                t.copy_(src[pos])
+        return run
+
+    def drop(self, positions: set[int]) -> None:
+        """The members at ``positions`` stopped: the stack goes on without them."""
+        self._stack([i for i in range(len(self.active)) if i not in positions])
+
+
+_ELEMENTWISE = (torch.nn.ReLU, torch.nn.Tanh, torch.nn.GELU, torch.nn.Sigmoid, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.SiLU)
+_PLAIN = (torch.nn.Flatten, torch.nn.Linear, torch.nn.Dropout, *_ELEMENTWISE)
+
+
+def _stacked_sequential(base: torch.nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``base`` (Flatten, Linear, elementwise activations, Dropout) applied member by member as
+    batched ops: a Linear is ``baddbmm`` over the members' stacked weights; the rest act on every
+    element alike (Dropout draws each member's mask independently). Measured here, several
+    times less per-step overhead than ``vmap(functional_call)``."""
+    for name, layer in base.named_children():
+        if isinstance(layer, torch.nn.Flatten):
+            x = x.flatten(2)
+        elif isinstance(layer, torch.nn.Linear):
+            w, b = params[f"{name}.weight"], params.get(f"{name}.bias")
+            x = torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
+        else:
+            x = layer(x)
+    return x
+
+
+def _differ(runs: list[SupervisedRun]) -> str | None:
+    first = runs[0]
+    if first.data.stream is not None:
+        return "streamed data"
+    if any(b.dtype.is_floating_point for b in first.model.buffers()):
+        return "the model keeps running statistics (buffers)"
+    for r in runs[1:]:
+        if r.data.n_train != first.data.n_train or r.data.x_val is None or first.data.x_val is None or len(r.data.x_val) != len(first.data.x_val):
+            return "the members' splits differ in size"
+    return None
+
+
+def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = None, record: bool = False) -> list[TrialOutcome]:
+    """Train the members ``cfgs`` (one configuration, other seeds) together. Each member's rows go
+    to ``report(member, row, weights)`` (``weights``: its final weights record on its last row when
+    ``record``); returns each member's outcome, in the order of ``cfgs``. A member's ``epoch_s`` is
+    its share of the fused epoch (the epoch's seconds over the members training in it)."""
+    t0 = time.perf_counter()
+    torch.set_num_threads(cfgs[0].threads)
+    group = FusedSupervised(cfgs)
+    es = [early_stopping(c.train.early_stopping) for c in cfgs]
+    best = [BestWeights(metric=c.metric, mode=c.mode, by_monitor=e is not None and e.restore_best_weights) for c, e in zip(cfgs, es, strict=True)]
+    history: list[list[dict[str, Any]]] = [[] for _ in cfgs]
+    outcomes: list[TrialOutcome | None] = [None] * len(cfgs)
+    max_epochs = cfgs[0].train.max_epochs
+    for epoch in range(max_epochs):
+        e0 = time.perf_counter()
+        rows = group.run_epoch()
+        share = (time.perf_counter() - e0) / len(rows)
+        stopped: set[int] = set()
+        for pos, k in enumerate(list(group.active)):
+            run = group.sync(pos)
+            row: dict[str, Any] = {"epoch": epoch + 1, **rows[pos], "epoch_s": share}
+            if epoch == 0:
+                row.update(n_params=run.n_params, **run.first_fields(), **{FUSED: len(cfgs)})
+            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k])
+            last = reason is not None or epoch + 1 == max_epochs
+            weights = None
+            if last:
+                reason = reason or StopReason.COMPLETED
+                finish(run, epoch=epoch, row=row, reason=reason, es=es[k], best=best[k])
+                weights = run.record(row) if record else None
+                stopped.add(pos)
+            history[k].append(row)
+            if report is not None:
+                report(k, row, weights)
+            if last:
+                e = es[k]
+                outcomes[k] = TrialOutcome(history=history[k], stop_reason=reason or StopReason.COMPLETED, best_epoch=row["best_epoch"],
+                                           n_params=run.n_params, early_stopping=e.state() if e else None,
+                                           wall_s=time.perf_counter() - t0, model=run.model)
+        if len(stopped) == len(group.active):
+            break
+        if stopped:
+            group.drop(stopped)
+    return [o for o in outcomes if o is not None]

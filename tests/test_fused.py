@@ -1,0 +1,136 @@
+"""Fused repeats (hpbench.train.fused): members trained as one stacked model give the metrics the
+trainer gives each seed alone, stop where it stops, and end with the same weights; what cannot be
+fused is refused by name; the cost model's fusion decision. No Ray."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from test_models import cfg
+
+from hpbench.config import EarlyStoppingConfig, ScheduleConfig
+from hpbench.cost.fusion import FUSED_STEP_FLOPS, fuse_members, step_flops
+
+torch = pytest.importorskip("torch")
+
+from hpbench.train import tasks  # noqa: E402
+from hpbench.train.fused import FUSED, train_fused, unfusable  # noqa: E402
+from hpbench.train.trainer import evaluate, load_data, train  # noqa: E402
+
+REL = 1e-5
+MLP = {"depth": 2, "width": 32, "dropout": 0.0, "activation": "relu"}
+
+
+def members(*, seeds=(1, 2, 3, 4), **kw):
+    return [cfg(seed=s, **kw) for s in seeds]
+
+
+def with_train(c, **kw):
+    return dataclasses.replace(c, train=dataclasses.replace(c.train, **kw))
+
+
+CASES = {
+    # early stopping with patience 1 on noisy digits: members stop at different epochs (the stack shrinks)
+    "adam, early stopping": members(dataset="digits", model=MLP, lr=0.02, epochs=10, batch_size=64,
+                                    es=EarlyStoppingConfig(monitor="val_loss", patience=1, restore_best_weights=True)),
+    "momentum, step schedule, clip_value": [
+        dataclasses.replace(with_train(c, clip_value=0.5), lr_schedule=ScheduleConfig(name="step", params={"step_size": 2, "gamma": 0.5}))
+        for c in members(dataset="wine", model=MLP, optimizer="momentum", lr=0.05, epochs=5, batch_size=16)],
+    "sgd full batch, regression": members(dataset="diabetes", model={**MLP, "activation": "tanh"}, optimizer="sgd", lr=0.01, epochs=4,
+                                          batch_size="full"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_fused_members_match_unfused_runs(case):
+    cfgs = CASES[case]
+    fused = train_fused(cfgs)
+    alone = [train(c) for c in cfgs]
+    keys = [k for k in alone[0].history[0] if k.startswith(("train_", "val_"))]
+    assert "val_loss" in keys and "train_loss" in keys
+    for c, f, a in zip(cfgs, fused, alone, strict=True):
+        assert len(f.history) == len(a.history) and f.stop_reason == a.stop_reason and f.best_epoch == a.best_epoch
+        for rf, ra in zip(f.history, a.history, strict=True):
+            assert rf["learning_rate"] == pytest.approx(ra["learning_rate"], rel=REL)
+            for k in keys:
+                assert rf[k] == pytest.approx(ra[k], rel=REL, abs=1e-7), (case, c.seed, rf["epoch"], k)
+        data = load_data(c, torch.device("cpu"))  # the weights each member ends with: its best epoch's, as alone
+        loss = tasks.loss_fn(data.splits.task)
+        ef = evaluate(f.model, data.x_val, data.y_val, data.splits.task, loss)["loss"]
+        assert ef == pytest.approx(evaluate(a.model, data.x_val, data.y_val, data.splits.task, loss)["loss"], rel=REL)
+    assert fused[0].history[0][FUSED] == len(cfgs)
+
+
+def test_members_stop_at_different_epochs_in_the_early_stopping_case():
+    """The case above really exercises a shrinking stack (otherwise it proves less than it says)."""
+    lengths = {len(o.history) for o in train_fused(CASES["adam, early stopping"])}
+    assert len(lengths) > 1 and min(lengths) < 10
+
+
+def test_members_differ_from_each_other_and_dropout_trains():
+    out = train_fused(members(dataset="digits", model={**MLP, "dropout": 0.3}, lr=0.01, epochs=3, batch_size=64))
+    firsts = [o.history[0]["train_loss"] for o in out]
+    assert len(set(firsts)) == len(firsts)  # own init, split and order per seed
+    assert all(o.history[-1]["val_accuracy"] > 0.5 for o in out)  # 10 classes: chance is 0.1
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    ({"train": {"clip_norm": 1.0}}, "clip_norm"),
+    ({"lr_schedule": ScheduleConfig(name="plateau")}, "plateau"),
+    ({"train": {"precision": "bf16"}}, "precision"),
+])
+def test_unfusable_settings_are_named(change, why):
+    c = cfg(dataset="iris", model=MLP)
+    c = dataclasses.replace(c, **{k: (dataclasses.replace(c.train, **v) if k == "train" else v) for k, v in change.items()})
+    assert why in (unfusable(c) or "")
+    with pytest.raises(ValueError, match=why):
+        train_fused([c, dataclasses.replace(c, seed=5)])
+    assert unfusable(cfg(dataset="iris", model=MLP)) is None
+
+
+@pytest.mark.parametrize(("family", "model", "why"), [
+    ("cnn", {"conv_depth": 1, "channels": 4, "width": 8, "batch_norm": True}, "running statistics"),
+    ("gru", {"hidden_size": 8}, "atching rule"),
+])
+def test_models_that_cannot_be_stacked_are_refused(family, model, why):
+    dataset, options = ("digits", None) if family == "cnn" else ("adding", {"seq_len": 5, "n_samples": 100})
+    with pytest.raises(ValueError, match=why):
+        train_fused(members(family=family, dataset=dataset, options=options, model=model, seeds=(1, 2)))
+
+
+def test_fusion_decision():
+    assert fuse_members(n_repeats=8, flops_per_step=1e6) == 8
+    assert fuse_members(n_repeats=8, flops_per_step=FUSED_STEP_FLOPS / 3) == 3
+    assert fuse_members(n_repeats=8, flops_per_step=FUSED_STEP_FLOPS) == 1
+    assert fuse_members(n_repeats=1, flops_per_step=1e3) == 1
+    assert fuse_members(n_repeats=8, flops_per_step=None) == 1
+    small, big = (step_flops(cfg(dataset="digits", model={**MLP, "width": w}, batch_size=64)) for w in (32, 512))
+    assert small is not None and big is not None and small < big
+    assert fuse_members(n_repeats=8, flops_per_step=small) > 1
+
+
+def test_search_repeats_run_fused_through_ray_and_match_the_trainer(report_results):
+    """The session's real search (conftest: 2 repeats of the top 2 configurations, a 32-unit MLP:
+    fused by the cost model's decision): each repeat is its own trial with its labels, rows and
+    weights, and its metrics are those the trainer gives that configuration and seed alone."""
+    import hpbench
+    from hpbench.results.weights import weights_path
+    from hpbench.study.parse import load_study
+    from hpbench.study.resolve import trial_config
+
+    t = hpbench.load(report_results)
+    ep = hpbench.load(report_results, table="epochs")
+    rep = t[t["repeat"].fillna(0) > 0]
+    assert len(rep) == 4 and set(rep["fused_members"]) == {2} and rep["trial"].nunique() == 4
+    assert (rep["status"] == "finished").all() and set(rep["seed"]) == {1, 2}
+    study = load_study(report_results.parent / "tiny.toml")
+    for _, r in rep.iterrows():
+        assert weights_path(report_results, int(r["trial"])).is_file()
+        rows = ep[ep["trial"] == r["trial"]].sort_values("epoch")
+        params = {k: r[k] for k in study.space.keys()}
+        alone = train(trial_config(study, params, seed=int(r["seed"]))).history
+        assert len(rows) == len(alone) == int(r["epochs"])
+        for got, want in zip(rows.to_dict("records"), alone, strict=True):
+            for k in ("train_loss", "val_loss", "val_accuracy"):
+                assert got[k] == pytest.approx(want[k], rel=REL, abs=1e-7), (r["trial"], got["epoch"], k)
