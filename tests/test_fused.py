@@ -125,10 +125,11 @@ def test_search_repeats_run_fused_through_ray_and_match_the_trainer(report_resul
     assert len(rep) == 4 and set(rep["fused_members"]) == {2} and rep["trial"].nunique() == 4
     assert (rep["status"] == "finished").all() and set(rep["seed"]) == {1, 2}
     study = load_study(report_results.parent / "tiny.toml")
+    keys = study.space.keys()
     for _, r in rep.iterrows():
         assert weights_path(report_results, int(r["trial"])).is_file()
         rows = ep[ep["trial"] == r["trial"]].sort_values("epoch")
-        params = {k: r[k] for k in study.space.keys()}
+        params = {k: r[k] for k in keys}
         alone = train(trial_config(study, params, seed=int(r["seed"]))).history
         assert len(rows) == len(alone) == int(r["epochs"])
         for got, want in zip(rows.to_dict("records"), alone, strict=True):
