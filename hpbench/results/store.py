@@ -38,6 +38,15 @@ _COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopRe
             StopReason.DIVERGED, StopReason.FAILED)
 
 
+# The tables are rewritten whole (each write replaces the files atomically), so one write grows with
+# the study: measured here (benchmarks/store_writes.py) ~10 ms at 20 one-epoch trials and ~0.4 s
+# at 2,000. Writing after every trial's end made the write cost grow with the square of the study
+# size; instead a background write waits until the writer has been idle for (1/WRITER_DUTY - 1)
+# times its last write, so it uses at most this share of the time, at any size (the tables then lag
+# the search by at most ~10 times one write; a forced flush, at the end of a search, writes at once).
+WRITER_DUTY = 0.1
+
+
 class TablesNotWritten(OSError):
     """A table could not be written (e.g. the disk is full); the files on disk are the last
     complete write. The search stops: nothing is recorded that the tables cannot keep."""
@@ -51,8 +60,10 @@ class ResultsStore:
         self.param_keys = param_keys
         self.trials: dict[str, dict[str, Any]] = {}
         self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
+        self._history: dict[str, dict[int, dict[str, Any]]] = {}  # trial_id -> epoch -> row (the same rows as ``epochs``)
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
+        self._write_s = 0.0  # how long the last whole-table write took (background writes wait WRITER_DUTY-bounded gaps)
         self._writer: ThreadPoolExecutor | None = None  # a one-thread executor, created on the first background write
         self._writing: Future[None] | None = None  # the write in flight
         self._dirty = False
@@ -65,7 +76,8 @@ class ResultsStore:
             self._next = max(self._next, int(t["trial"]) + 1)
         for r in epochs:
             if r["trial_id"] in self.trials:
-                self.epochs[(r["trial_id"], int(r["epoch"]))] = dict(r)
+                row = self.epochs[(r["trial_id"], int(r["epoch"]))] = dict(r)
+                self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = row
         self._dirty = True
 
     # -- events from the dispatcher ----------------------------------------------------------
@@ -95,6 +107,7 @@ class ResultsStore:
             if k == "epoch" or k in _EPOCH_FIELDS or k.startswith(("val_", "train_")):
                 row[k] = v
         self.epochs[(trial_id, epoch)] = row  # a retried epoch replaces its earlier row
+        self._history.setdefault(trial_id, {})[epoch] = row
         t = self.trials[trial_id]
         t["epochs"] = epoch
         if "n_params" in result:
@@ -122,7 +135,8 @@ class ResultsStore:
 
     def _summarise(self, trial_id: str) -> None:
         t = self.trials[trial_id]
-        hist = [r for (tid, _), r in sorted(self.epochs.items(), key=lambda kv: kv[0][1]) if tid == trial_id]
+        own = self._history.get(trial_id, {})  # this trial's rows only: O(its epochs), not O(the study's)
+        hist = [own[e] for e in sorted(own)]
         values = [r.get(self.metric) for r in hist]
         finite = [(v, i + 1) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)]
         # best_epoch: the trainer's, the epoch whose weights the trial ended with (saved, evaluated
@@ -169,6 +183,8 @@ class ResultsStore:
             self._writing.result()  # a forced flush returns with everything on disk
         if not self._dirty or (not force and not soon and now - self._last_flush < self.min_flush_s):
             return
+        if not force and now - self._last_flush < self._write_s * (1 / WRITER_DUTY - 1):
+            return  # the writer's share of the time stays under WRITER_DUTY however large the tables grow
         if self._writing is not None and self._writing.done():
             failed = self._writing.exception()
             if failed is not None:
@@ -186,6 +202,13 @@ class ResultsStore:
         self._writing = self._writer.submit(self._write, trials, epochs)
 
     def _write(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._write_tables(trials, epochs)
+        finally:
+            self._write_s = time.perf_counter() - t0
+
+    def _write_tables(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         from hpbench.results.tables import epochs_frame, trials_frame
 
         # epochs first: a trial marked finished in trials.parquet always has its full history;
