@@ -11,7 +11,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OPTIONAL = {"matplotlib": "plots"}  # imported only by an optional feature: declared in that extra
+# imported only by an optional feature: declared in that extra
+OPTIONAL = {"matplotlib": "plots", "mlflow": "tracking", "tensorboardX": "tracking", "tensorboard": "tracking"}
 
 
 def _declared() -> tuple[dict[str, str], dict[str, dict[str, str]]]:

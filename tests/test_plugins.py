@@ -143,7 +143,7 @@ TOY_STUDY = {
 
 def test_a_study_names_the_plugin_entries_and_their_parameters_are_checked(toy_plugin):
     study = parse_study(TOY_STUDY)
-    assert study.config["model"] == {"family": "toy_mlp", "activation": "tanh"}
+    assert study.config["model"] == {"family": "toy_mlp", "activation": "tanh", "task": "supervised"}  # the task is defaulted
     assert study.config["data"]["dataset"] == "toy_blobs" and study.config["data"]["n_samples"] == 240
     bad = {**TOY_STUDY, "model": {"family": "toy_mlp", "hidden": 0}}
     with pytest.raises(StudyError, match=r"model.hidden: must be >= 1, but got 0"):
