@@ -265,3 +265,17 @@ def test_a_tiny_gan_search_through_ray(ray_local, tmp_path):
         res = CliRunner().invoke(app, ["report", str(out), *args])
         assert res.exit_code == 0, res.output
     assert "optimizer.betas=[0." in res.output
+    figures = tmp_path / "figures"
+    res = CliRunner().invoke(app, ["report", str(out), "--plots", str(figures), "--html"])
+    assert res.exit_code == 0, res.output
+    assert (figures / "gan_samples.png").stat().st_size > 0 and (figures / "gan_losses.png").stat().st_size > 0
+    assert "gan_samples" in (figures / "report.html").read_text(encoding="utf-8")
+
+
+def test_image_samples_are_tiled_into_one_grid():
+    from hpbench.report.gan_plots import _image_grid
+
+    x = np.arange(4 * 1 * 2 * 3, dtype=np.float32).reshape(4, 1, 2, 3)
+    grid = _image_grid(x)
+    assert grid.shape == (2 * 3, 2 * 4)  # 2 x 2 tiles of 2 x 3 with a 1-pixel border
+    assert grid[0, 0] == 0.0 and grid[1, 2] == 1.0 and grid[3, 4] == 0.0  # each tile scaled to [0, 1]

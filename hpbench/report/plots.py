@@ -6,31 +6,14 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
 
-from hpbench.report import matters
+from hpbench.report import gan_plots, matters
 from hpbench.report.cost_ranking import pareto_front
 from hpbench.report.curves import ENV_STEPS, LR, curves, scheduled
 from hpbench.report.data import ReportData
+from hpbench.report.figures import DPI, pyplot, save_figure
 
-DPI = 110
-
-
-def pyplot() -> Any:
-    """``matplotlib.pyplot`` on the Agg backend (imported on first use: it takes a second)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    pyplot().close(fig)
-    return path
+__all__ = ["DPI", "pyplot", "save_figure", "write_plots"]
 
 
 def pareto(data: ReportData, out: Path) -> Path | None:
@@ -193,5 +176,6 @@ def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:
     """Write every figure the results allow; returns the paths written."""
     out.mkdir(parents=True, exist_ok=True)
     made = [pareto(data, out), learning_curves(data, out, top=top), learning_rates(data, out, top=top), history(data, out),
-            importance(data, out), boxes(data, out), reliability(data, out)]
+            importance(data, out), boxes(data, out), reliability(data, out),
+            gan_plots.samples_grid(data, out, top=min(top, 6)), gan_plots.losses(data, out, top=min(top, 6))]
     return [p for p in made if p is not None]
