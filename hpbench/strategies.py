@@ -4,8 +4,8 @@ names (built-in ones and plugins', entry-point groups ``hpbench.searchers`` and
 ``hpbench.schedulers``) without importing the dispatcher, which builds them
 (:mod:`hpbench.dispatch.searchers`, :mod:`hpbench.dispatch.schedulers`).
 
-A searcher is ``build(*, seed, space, max_concurrent, **_) -> (optuna sampler, points evaluated
-first)`` (``seed``: the study's, or on a resumed or extended search one derived from it and the
+A searcher is ``build(*, seed, space, max_concurrent, cost, **_) -> (optuna sampler, points evaluated
+first)`` (``cost``: a configuration's predicted seconds, or None) (``seed``: the study's, or on a resumed or extended search one derived from it and the
 trials done: :func:`hpbench.dispatch.searchers.sampler_seed`), driven
 by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. A scheduler is
 ``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, **_) -> Ray Tune
@@ -31,6 +31,14 @@ def _tpe(*, seed: int, max_concurrent: int = 1, **_: Any) -> tuple[Any, list[dic
     # counts the running ones as bad results (Optuna's advice for parallel TPE), so that it
     # does not propose the same region max_concurrent times over (benchmarks/constant_liar.py).
     return optuna.samplers.TPESampler(seed=seed, constant_liar=max_concurrent > 1), []
+
+
+@SEARCHERS.register("tpe-cost", doc="TPE ranking candidates by expected improvement per second predicted by the cost model "
+                   "(Snoek et al. 2012)")
+def _tpe_cost(*, seed: int, max_concurrent: int = 1, cost: Any = None, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+    from hpbench.space.cost_sampler import CostAwareTPESampler
+
+    return CostAwareTPESampler(cost=cost or (lambda params: None), seed=seed, constant_liar=max_concurrent > 1), []
 
 
 @SEARCHERS.register("random", doc="uniform random sampling")

@@ -33,7 +33,8 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     (resume); the enqueued and grid points among them are not run again, and the sampler is
     seeded from the study seed and their number (:func:`sampler_seed`)."""
     seed = sampler_seed(study.settings.seed, len(done or ()))
-    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent)
+    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
+                                                                   cost=predicted_seconds(study))
     points = [dict(p) for p in study.settings.enqueue] + points
     ran = [_canonical(p) for p in done or ()]
     remaining = []
@@ -53,6 +54,23 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
         storage=storage,
         points_to_evaluate=points or None,
     )
+
+
+def predicted_seconds(study: Study) -> Any:
+    """``params -> predicted seconds`` of a (partial) configuration by the cost model, for a
+    cost-aware searcher; None where it cannot predict. The device model is loaded (calibrated
+    once, cached) on the first call, which comes after the searcher's random start-up trials."""
+    predict: list[Any] = []
+
+    def seconds(params: dict[str, Any]) -> float | None:
+        if not predict:
+            from hpbench.cost.annotate import trial_predictor
+
+            predict.append(trial_predictor(study))
+        s = predict[0](params).get("predicted_s")
+        return float(s) if isinstance(s, (int, float)) else None
+
+    return seconds
 
 
 def _canonical(params: dict[str, Any]) -> str:

@@ -1,0 +1,61 @@
+"""The cost-aware searcher (``searcher = "tpe-cost"``, hpbench.space.cost_sampler), driven in memory
+through Optuna's ask/tell without training or Ray: it draws as TPE draws when the cost is unknown,
+and prefers cheap configurations when their predicted seconds differ and the objective does not."""
+
+from __future__ import annotations
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from hpbench.space.cost_sampler import CostAwareTPESampler  # noqa: E402
+from hpbench.strategies import SEARCHERS  # noqa: E402
+
+SIZES = [16, 64, 256, 1024]
+
+
+def objective(trial):
+    x = trial.suggest_float("x", 0.0, 1.0)
+    trial.suggest_categorical("size", SIZES)  # no effect on the value: only on the cost
+    return (x - 0.3) ** 2
+
+
+def run(sampler, n=40):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=sampler, direction="minimize")
+    study.optimize(objective, n_trials=n)
+    return [t.params for t in study.trials]
+
+
+def test_unknown_cost_draws_exactly_as_tpe():
+    plain = run(optuna.samplers.TPESampler(seed=3))
+    blind = run(CostAwareTPESampler(cost=lambda params: None, seed=3))
+    assert blind == plain
+
+
+def test_prefers_cheap_configurations_when_the_objective_does_not_care():
+    seconds = {16: 1.0, 64: 4.0, 256: 16.0, 1024: 64.0}
+    calls = []
+
+    def cost(params):
+        calls.append(dict(params))
+        return seconds[params["size"]] if "size" in params else None
+
+    after_startup = slice(10, None)  # TPE's random start-up trials are not re-ranked
+    plain = [p["size"] for p in run(optuna.samplers.TPESampler(seed=5))[after_startup]]
+    aware = [p["size"] for p in run(CostAwareTPESampler(cost=cost, seed=5))[after_startup]]
+    mean_s = lambda sizes: sum(seconds[s] for s in sizes) / len(sizes)  # noqa: E731
+    assert mean_s(aware) < 0.5 * mean_s(plain)
+    assert aware.count(1024) < plain.count(1024)
+    assert calls and all("size" in c for c in calls)  # only the integer/categorical draw asks for a cost
+
+
+def test_registered_and_validated_by_name(write_study):
+    from hpbench.study.parse import load_study
+    from tests.helpers.studies import TINY_STUDY
+
+    entry = SEARCHERS.get("tpe-cost")
+    sampler, points = entry.build(seed=0, max_concurrent=2, cost=lambda p: 1.0)
+    assert isinstance(sampler, CostAwareTPESampler) and points == []
+    study = load_study(write_study(TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe-cost"')))
+    assert study.settings.searcher == "tpe-cost"
