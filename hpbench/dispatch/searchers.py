@@ -58,19 +58,37 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
 
 def predicted_seconds(study: Study) -> Any:
     """``params -> predicted seconds`` of a (partial) configuration by the cost model, for a
-    cost-aware searcher; None where it cannot predict. The device model is loaded (calibrated
-    once, cached) on the first call, which comes after the searcher's random start-up trials."""
+    cost-aware searcher; None where it cannot predict. The device model is read from the cache
+    the prediction helper fills (calibrating it took 100 s here under load: the driver never
+    does); until it is there, candidates are ranked as plain TPE ranks them."""
     predict: list[Any] = []
 
     def seconds(params: dict[str, Any]) -> float | None:
-        if not predict:
-            from hpbench.cost.annotate import trial_predictor
+        try:
+            if not predict:
+                from hpbench.cost.annotate import trial_predictor
 
-            predict.append(trial_predictor(study))
-        s = predict[0](params).get("predicted_s")
+                if not _device_model_cached(study):
+                    return None  # never calibrate on the driver: the prediction helper does, and caches it
+                predict.append(trial_predictor(study))
+            s = predict[0](params).get("predicted_s")
+        except Exception:  # no prediction: the candidate is ranked as plain TPE ranks it
+            return None
         return float(s) if isinstance(s, (int, float)) else None
 
     return seconds
+
+
+def _device_model_cached(study: Study) -> bool:
+    from hpbench.cost.calibrate import cache_file, default_cache_dir, load_cached
+
+    device = str(study.config["train"].get("device", "cpu"))
+    if device == "auto":
+        import torch
+
+        device = "cuda:0" if torch.cuda.is_available() else "cpu"
+    threads = max(1, int(study.resources.cpus_per_trial))
+    return load_cached(cache_file(default_cache_dir(), device, threads), device) is not None
 
 
 def _canonical(params: dict[str, Any]) -> str:
