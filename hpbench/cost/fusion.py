@@ -8,11 +8,11 @@ and stops paying once the work of the fused step dominates its overhead:
 
     members = clamp(floor(FUSED_STEP_FLOPS / flops_per_step), 1, N); fuse when members >= 2
 
-The limit is measured, not derived: benchmarks/fused_repeats.py on 8 members (digits, batch
-64, Adam, one thread) measured fusion 2-4x faster below ~10 MFLOP per member step and no
-faster at ~100 MFLOP and above (the issue's own probe: 2.4x at width 128 / depth 2, 0.8x at
-width 512 / depth 4); 64 MFLOP per fused step keeps every fused group inside the measured
-overhead-bound range.
+The limit is measured, not derived: benchmarks/fused_repeats.py on 8 members (digits, one
+thread, a load average of 17-30 on 2 cores) measured fusion 1.4-3.3x faster at 0.8-9 MFLOP per
+member step (MLPs, a small CNN) and 0.68-0.99x at 300 MFLOP and above (the issue's own probe:
+2.4x at width 128 / depth 2, 0.8x at width 512 / depth 4); 64 MFLOP per fused step keeps every
+fused group inside the measured range where it paid.
 """
 
 from __future__ import annotations
