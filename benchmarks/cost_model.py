@@ -160,7 +160,7 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
     import hpbench
     from hpbench.cost.correct import EndedTrial, replay
 
-    t = hpbench.load(out_dir).trials
+    t = hpbench.load(out_dir)
     t = t[t["train_s"].notna() & t["predicted_spent_s"].notna()]
     ended = [EndedTrial(regime=str(r["regime"]), predicted_s=float(r["predicted_spent_s"]), measured_s=float(r["train_s"]),
                         started_at=float(r["started_at"]), ended_at=float(r["ended_at"])) for _, r in t.iterrows()]

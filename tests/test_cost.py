@@ -310,7 +310,9 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     fitted = C.suite.SuiteFit(coef={"op": 1e-6}, fit_error=0.1, warmup_fraction=0.3, intervals={"all": (0.9, 1.2)})
     monkeypatch.setattr(C.suite, "fit", lambda base, *, device, quick: fitted)
     monkeypatch.setattr(mb, "measure_concurrency", lambda *, device: {"memory-bound": 1.5})
+    monkeypatch.setattr(C.trainer_probe, "measure", lambda base, *, threads, device: (0.002, 0.015))
     m = C.calibrate(device="cpu", threads=1)
+    assert m.trainer_epoch_s == 0.002 and m.first_epoch_s == 0.015
     assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
     assert DeviceModel.from_dict(m.to_dict()) == m

@@ -34,6 +34,7 @@ def test_state_working_set_is_weights_gradients_and_optimizer_state():
 def test_warmup_concurrency_and_trial_seconds():
     assert tt.warmup_seconds(epoch_s=2.0, warmup_fraction=0.25) == pytest.approx(0.5, rel=REL)
     assert tt.warmup_seconds(epoch_s=2.0, warmup_fraction=-0.1) == 0.0
+    assert tt.warmup_seconds(epoch_s=2.0, warmup_fraction=0.25, first_epoch_s=0.02) == pytest.approx(0.52, rel=REL)
     slow = {"memory-bound": 1.6, "compute-bound": 1.1}
     assert tt.concurrency_slowdown(regime=Regime.MEMORY, max_concurrent=1, slowdowns=slow) == 1.0
     assert tt.concurrency_slowdown(regime=Regime.MEMORY, max_concurrent=2, slowdowns=slow) == pytest.approx(1.6, rel=REL)
@@ -223,3 +224,41 @@ def test_prediction_check_reports_coverage_correction_and_regimes():
     con.print(prediction.render(d))
     text = con.file.getvalue()
     assert "measured inside predicted P10-P90" in text and "62% of 8" in text and "corrected from >= 4 trials" in text
+
+
+def test_trainer_fixed_costs_from_a_tiny_trial():
+    from hpbench.cost.trainer_probe import fixed_costs
+
+    per_epoch, first = fixed_costs([0.020, 0.0015, 0.0030, 0.0014, 0.0016], predicted_epoch_s=0.0010)
+    assert per_epoch == pytest.approx(0.00055, rel=REL) and first == pytest.approx(0.020 - 0.00155, rel=REL)
+    assert fixed_costs([0.001, 0.002, 0.002], predicted_epoch_s=0.005) == (0.0, 0.0)  # never negative
+    with pytest.raises(ValueError, match="at least 2 epochs"):
+        fixed_costs([0.01], predicted_epoch_s=0.0)
+
+
+def test_trainer_probe_trains_in_a_fresh_process():
+    from hpbench.cost.trainer_probe import N_EPOCHS, epoch_seconds
+
+    eps = epoch_seconds(threads=1, device="cpu")
+    assert len(eps) == N_EPOCHS and all(e > 0 for e in eps)
+
+
+def test_predict_trial_adds_the_trainer_fixed_costs_and_the_slowdown():
+    from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
+    from hpbench.cost.annotate import predict_trial
+
+    cfg = TrialConfig(seed=0, data=DataConfig(dataset="iris"), model=ModelConfig(family="mlp", params={"depth": 1, "width": 8}),
+                      optimizer=OptimizerConfig(name="adam", lr=1e-3), train=TrainConfig(max_epochs=3, batch_size="full"),
+                      metric="val_loss", mode="min", threads=1)
+    base = _device()
+    plain = predict_trial(cfg, device_model=base)
+    dev = _device(warmup_fraction=0.5, first_epoch_s=0.01, trainer_epoch_s=0.002, concurrency_slowdown={plain["regime"]: 1.5},
+                  intervals={"all": (0.8, 1.25)})
+    one, two = predict_trial(cfg, device_model=dev), predict_trial(cfg, device_model=dev, max_concurrent=2)
+    e = plain["predicted_epoch_s"]
+    assert one["predicted_epoch_s"] == pytest.approx(e + 0.002, rel=REL)
+    assert one["predicted_warmup_s"] == pytest.approx(0.01 + 0.5 * e, rel=REL)
+    assert one["predicted_s"] == pytest.approx(3 * (e + 0.002) + 0.01 + 0.5 * e, rel=REL)
+    assert two["predicted_s"] == pytest.approx(1.5 * one["predicted_s"], rel=REL) and two["concurrency_slowdown"] == 1.5
+    assert (one["predicted_s_p10"], one["predicted_s_p90"]) == pytest.approx((0.8 * one["predicted_s"], 1.25 * one["predicted_s"]), rel=REL)
+    assert plain["predicted_s_p10"] is None

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from hpbench.cost import microbench as mb
-from hpbench.cost import suite
+from hpbench.cost import suite, trainer_probe
 from hpbench.cost.device import SCHEMA, DeviceModel
 from hpbench.results.files import atomic_write_json
 
@@ -77,7 +77,8 @@ def _well_formed(m: DeviceModel) -> bool:
     return (isinstance(m.device, str) and isinstance(m.name, str) and isinstance(m.threads, int) and isinstance(m.coef, dict)
             and isinstance(m.versions, dict) and isinstance(m.concurrency_slowdown, dict) and isinstance(m.intervals, dict) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
             and all(nums(*xs, *ys) and len(xs) == len(ys) for xs, ys in curves)
-            and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values())
+            and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
+                     m.first_epoch_s, m.trainer_epoch_s)
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
             and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
 
@@ -133,6 +134,9 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         slowdown = mb.measure_concurrency(device=device)
     finally:
         torch.set_num_threads(before)
-    return dataclasses.replace(base, coef=fitted.coef, fit_error=fitted.fit_error, warmup_fraction=fitted.warmup_fraction,
-                               intervals=fitted.intervals, concurrency_slowdown=slowdown, versions=identity(device),
-                               measured_at=time.time(), calibration_s=time.perf_counter() - t0)
+    model = dataclasses.replace(base, coef=fitted.coef, fit_error=fitted.fit_error, warmup_fraction=fitted.warmup_fraction,
+                                intervals=fitted.intervals, concurrency_slowdown=slowdown)
+    log(f"{device}: the trainer's fixed costs (a tiny trial in a fresh process)")
+    per_epoch, first = trainer_probe.measure(model, threads=threads, device=device)
+    return dataclasses.replace(model, trainer_epoch_s=per_epoch, first_epoch_s=first, versions=identity(device), measured_at=time.time(),
+                               calibration_s=time.perf_counter() - t0)

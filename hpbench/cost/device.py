@@ -57,6 +57,8 @@ class DeviceModel:
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
     warmup_fraction: float = 0.0  # median (first epoch - fastest) / fastest over the suite (hpbench.cost.trial_time)
+    first_epoch_s: float = 0.0  # the first epoch's fixed extra in a fresh trial process (hpbench.cost.trainer_probe)
+    trainer_epoch_s: float = 0.0  # the trainer's fixed seconds per epoch beyond the epoch loop (hpbench.cost.trainer_probe)
     concurrency_slowdown: dict[str, float] = field(default_factory=dict)  # per regime: two workloads at once / one alone
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # per regime: P10, P90 of measured / predicted
     versions: dict[str, str] = field(default_factory=dict)

@@ -10,7 +10,10 @@ benchmark's draws):
   element-wise ops run at DRAM bandwidth, not at the in-cache rate of one tensor
   (:func:`state_working_set_bytes`, priced by :meth:`DeviceModel.bandwidth` at that size);
 * first-epoch warm-up: allocator growth, lazily created optimizer state, cold caches and
-  first-call dispatch (:func:`warmup_seconds`, the suite's first epoch over its fastest);
+  first-call dispatch (:func:`warmup_seconds`, the suite's first epoch over its fastest, plus a
+  fresh trial process's fixed first-epoch cost);
+* the trainer's fixed seconds per epoch beyond the epoch loop (validation metrics, the best
+  weights kept), measured on a trial too small to have work (:mod:`hpbench.cost.trainer_probe`);
 * concurrent trials: two trials on one machine share its memory bandwidth and last-level cache
   (:func:`concurrency_slowdown`, measured: two identical workloads at once vs one, per regime);
 * the prediction interval: P10 and P90 of measured / predicted over the calibration suite's
@@ -36,10 +39,12 @@ def state_working_set_bytes(*, n_params: int, optimizer: str) -> float:
     return float(FLOAT_BYTES * n_params * (2 + OPTIMIZER_STATE_TENSORS.get(optimizer, 2)))
 
 
-def warmup_seconds(*, epoch_s: float, warmup_fraction: float) -> float:
-    """Extra seconds of the first epoch: ``warmup_fraction`` · epoch_s, where the fraction is the
-    median of (first epoch - fastest) / fastest over the calibration suite's probes."""
-    return max(0.0, warmup_fraction) * epoch_s
+def warmup_seconds(*, epoch_s: float, warmup_fraction: float, first_epoch_s: float = 0.0) -> float:
+    """Extra seconds of the first epoch: first_epoch_s + warmup_fraction · epoch_s. The fraction is
+    the median of (first epoch - fastest) / fastest over the calibration suite's probes (state
+    created, caches cold: grows with the work); ``first_epoch_s`` the fixed part a fresh trial
+    process pays once (first kernels, autograd threads: :mod:`hpbench.cost.trainer_probe`)."""
+    return max(0.0, first_epoch_s) + max(0.0, warmup_fraction) * epoch_s
 
 
 def concurrency_slowdown(*, regime: Regime | str, max_concurrent: int, slowdowns: dict[str, float]) -> float:
