@@ -230,7 +230,7 @@ def test_trainer_fixed_costs_from_a_tiny_trial():
     from hpbench.cost.trainer_probe import fixed_costs
 
     per_epoch, first = fixed_costs([0.020, 0.0015, 0.0030, 0.0014, 0.0016], predicted_epoch_s=0.0010)
-    assert per_epoch == pytest.approx(0.00055, rel=REL) and first == pytest.approx(0.020 - 0.00155, rel=REL)
+    assert per_epoch == pytest.approx(0.0004, rel=REL) and first == pytest.approx(0.020 - 0.0014, rel=REL)
     assert fixed_costs([0.001, 0.002, 0.002], predicted_epoch_s=0.005) == (0.0, 0.0)  # never negative
     with pytest.raises(ValueError, match="at least 2 epochs"):
         fixed_costs([0.01], predicted_epoch_s=0.0)
@@ -257,8 +257,8 @@ def test_predict_trial_adds_the_trainer_fixed_costs_and_the_slowdown():
     one, two = predict_trial(cfg, device_model=dev), predict_trial(cfg, device_model=dev, max_concurrent=2)
     e = plain["predicted_epoch_s"]
     assert one["predicted_epoch_s"] == pytest.approx(e + 0.002, rel=REL)
-    assert one["predicted_warmup_s"] == pytest.approx(0.01 + 0.5 * e, rel=REL)
-    assert one["predicted_s"] == pytest.approx(3 * (e + 0.002) + 0.01 + 0.5 * e, rel=REL)
+    assert one["predicted_warmup_s"] == pytest.approx(0.5 * e, rel=REL)  # first_epoch_s: once per worker, not per trial
+    assert one["predicted_s"] == pytest.approx(3 * (e + 0.002) + 0.5 * e, rel=REL)
     assert two["predicted_s"] == pytest.approx(1.5 * one["predicted_s"], rel=REL) and two["concurrency_slowdown"] == 1.5
     assert (one["predicted_s_p10"], one["predicted_s_p90"]) == pytest.approx((0.8 * one["predicted_s"], 1.25 * one["predicted_s"]), rel=REL)
     assert plain["predicted_s_p10"] is None
