@@ -61,7 +61,8 @@ def draw(rng: random.Random, family: str) -> dict[str, Any]:
         p |= {"model.hidden_size": log_int(rng, 8, 512), "model.layers": rng.randint(1, 3)}
     else:
         heads = rng.choice((1, 2, 4))
-        p |= {"model.heads": heads, "model.d_model": heads * log_int(rng, 4, 48), "model.ff_width": log_int(rng, 16, 1024),
+        # d_model a multiple of 4: every heads value divides it (a study's space is checked over every combination)
+        p |= {"model.heads": heads, "model.d_model": 4 * log_int(rng, 2, 48), "model.ff_width": log_int(rng, 16, 1024),
               "model.layers": rng.randint(1, 3)}
     return p
 
