@@ -125,28 +125,3 @@ def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None)
 def _num(v: Any) -> float:
     """A column's number, 0.0 when it is missing or not a finite number."""
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else 0.0
-
-
-def trial_predictor(study: Any, *, cache_dir: Any = None, device: str | None = None) -> Any:
-    """For the dispatcher's driver: ``params -> predicted columns`` on the study's device (the
-    cached device model, measured on first use). A trial whose cost cannot be predicted gets
-    only a ``cost_note`` saying why, rather than failing the search."""
-    from hpbench.cost.calibrate import device_model
-    from hpbench.study.resolve import trial_config
-
-    target = device or str(study.config["train"].get("device", "cpu"))
-    if target == "auto":
-        import torch
-
-        target = "cuda:0" if torch.cuda.is_available() else "cpu"
-    dm = device_model(device=target, threads=max(1, int(study.resources.cpus_per_trial)), cache_dir=cache_dir)
-    env_cache = Path(cache_dir) / "envs" if cache_dir is not None else None
-
-    def predict(params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return predict_trial(trial_config(study, params), device_model=dm, env_cache_dir=env_cache,
-                                 max_concurrent=max(1, int(study.settings.max_concurrent)))
-        except Exception as err:
-            return not_predicted(err)
-
-    return predict

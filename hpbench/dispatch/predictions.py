@@ -48,7 +48,7 @@ _predictors: dict[tuple[str, str, str | None], Callable[[dict[str, Any]], dict[s
 def predict_columns(study: Study, params: dict[str, Any], device: str | None) -> dict[str, Any]:
     """The predicted cost columns of one configuration on ``device`` (None: the study's), or
     only a ``cost_note`` saying why when it cannot be predicted."""
-    from hpbench.cost.annotate import trial_predictor
+    from hpbench.cost.predictor import trial_predictor
 
     key = (study.name, repr(study.config), device)  # each call brings its own copy of the study
     try:
