@@ -66,7 +66,7 @@ def predicted_seconds(study: Study) -> Any:
     def seconds(params: dict[str, Any]) -> float | None:
         try:
             if not predict:
-                from hpbench.cost.annotate import trial_predictor
+                from hpbench.cost.predictor import trial_predictor
 
                 if not _device_model_cached(study):
                     return None  # never calibrate on the driver: the prediction helper does, and caches it
