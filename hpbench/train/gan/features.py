@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def feature_classifier(*, key: str, x: np.ndarray, y: np.ndarray, cache_dir: Pat
     mean, std = flat.mean(axis=0), safe_std(flat)
     net = _train(((flat - mean) / std).astype(np.float32), y, n_classes, settings)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # one per process: concurrent trials may train the same classifier
     torch.save({"state_dict": net.state_dict(), "mean": torch.from_numpy(mean), "std": torch.from_numpy(std)}, tmp)
     tmp.replace(path)  # atomic: a concurrent trial never reads half a file
     return FeatureClassifier(net=net, mean=mean, std=std, n_classes=n_classes)
