@@ -195,7 +195,7 @@ def test_tiny_data_that_leaves_nothing_to_train_on_is_refused_naming_the_sizes(n
 def test_a_class_too_small_to_stratify_is_named_before_the_search(tmp_path):
     """A class of one sample lands in one split only: the search says so (a warning naming the
     class and the split it is missing from) instead of mis-stratifying silently."""
-    from hpbench.dispatch.plan import check_data
+    from hpbench.preflight.run import check_data
     from hpbench.study.parse import load_study
 
     rows = [f"{i % 7 / 7},{i % 5 / 5},{i % 2}" for i in range(40)] + ["0.5,0.5,2"]  # class 2: one sample
@@ -203,7 +203,9 @@ def test_a_class_too_small_to_stratify_is_named_before_the_search(tmp_path):
     csv.write_text("a,b,y\n" + "\n".join(rows) + "\n")
     study = tmp_path / "rare.toml"
     study.write_text(f'[data]\ndataset = "{csv}"\ntarget = "y"\ntask = "multiclass"\n[model]\nfamily = "mlp"\n')
-    warnings = check_data(load_study(study))
+    checked = check_data(load_study(study))
+    warnings = checked.warnings
+    assert not checked.problems
     assert len(warnings) == 1 and "class 2 has 1 sample, too few to stratify: none in the" in warnings[0], warnings
     assert warnings[0].startswith(f"{study}: data: ")
 

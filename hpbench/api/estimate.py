@@ -33,10 +33,12 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
 
 
 def study_estimate(study: Study, *, samples: int | None = None, grid: bool = False, device_flops: float | None = None,
-                   cache_dir: str | Path | None = None, cli: bool = False) -> StudyEstimate:
+                   cache_dir: str | Path | None = None, cli: bool = False, preflight: bool = True) -> StudyEstimate:
     """The estimate as rows and a summary (what ``hpbench estimate`` prints). Raises
-    :class:`~hpbench.errors.StudyError` for a bad option, ``ValueError`` for a space the
-    estimate cannot enumerate (``grid`` over continuous dimensions)."""
+    :class:`~hpbench.errors.StudyError` for a bad option (and, with ``preflight``, a
+    :class:`~hpbench.preflight.PreflightFailed` for bad data or a network that does not run on
+    it), ``ValueError`` for a space the estimate cannot enumerate (``grid`` over continuous
+    dimensions)."""
     if device_flops is not None and not device_flops > 0:
         key = "--device-flops" if cli else "device_flops"
         raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be > 0", value=device_flops)
@@ -45,6 +47,11 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, estimate_study
+
+    if preflight:
+        from hpbench.preflight.run import preflight as check
+
+        check(study)  # the data and the networks, in this process (it loads torch anyway)
 
     if device_flops is not None:
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)

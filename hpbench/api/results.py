@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, typed_params
+from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
@@ -212,6 +213,11 @@ class Results:
             written.append(write_html(data, Path(directory), written))
         return written
 
+    def failures(self) -> Failures:
+        """How many trials failed, and each distinct error with the number of trials it ended."""
+        df = self.trials
+        return failures(df.to_dict(orient="records") if not df.empty else [])
+
     def summary(self) -> dict[str, Any]:
         """A machine-readable summary (``hpbench search --json``): counts, the best trial, where."""
         df = self.trials
@@ -226,6 +232,7 @@ class Results:
             "status": _counts(search, "status"), "stop_reason": _counts(search, "stop_reason"),
             "train_s": float(df["train_s"].sum()) if "train_s" in df.columns else None,
             "best": best,
+            "failed": {"n": (failed := self.failures()).n_failed, "errors": [{"error": e, "trials": n} for e, n in failed.errors]},
         }
 
 

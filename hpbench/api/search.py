@@ -1,8 +1,10 @@
 """``hpbench.search``: run a study through Ray Tune, blocking, with the CLI's live progress.
 
 Everything that can be wrong with the call (its options, the output location, an earlier run in
-the results directory, a search already writing there) raises before anything is written or Ray
-starts: :class:`~hpbench.errors.StudyError` for a bad option, :data:`REFUSALS` for the rest. An
+the results directory, a search already writing there, the data, the user's loader or model
+builder) raises before anything is written or Ray starts: :class:`~hpbench.errors.StudyError`
+for a bad option, :class:`~hpbench.preflight.PreflightFailed` (a StudyError listing every
+problem) for bad data or broken user code, :data:`REFUSALS` for the rest. An
 interrupted search (Ctrl-C) keeps its finished trials; the same call continues it.
 """
 
@@ -19,7 +21,6 @@ from hpbench.study.schema import Study
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.markup import escape
 
 SOURCE = "hpbench.search"
 
@@ -35,7 +36,7 @@ REFUSALS: tuple[type[Exception], ...] = (OutputError, SearchRefused, LockHeld)
 def search(study: Study, *, out: str | Path | None = None, address: str | None = None, resume: bool = False, force: bool = False,
            num_cpus: int | None = None, storage: str | None = None, storage_path: str | None = None, repeats: int | None = None,
            budget_flops: float | None = None, budget_s: float | None = None, verbose: bool = False,
-           console: Console | None = None) -> Results:
+           console: Console | None = None, preflight: bool = True) -> Results:
     """Run ``study`` and return its :class:`~hpbench.api.results.Results` (the tables are written).
 
     ``out``: the results directory (default ``results/<study name>``); an earlier run there is
@@ -46,16 +47,17 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     node sees, or a URI). ``repeats``: re-run the top configurations with this many other seeds
     (default: ``[study] repeats``). ``budget_flops`` / ``budget_s``: stop launching trials once
     this many predicted FLOPs / training seconds are spent. ``console``: where the live progress
-    goes (default: a new Rich console; ``Console(quiet=True)`` for none)."""
+    goes (default: a new Rich console; ``Console(quiet=True)`` for none). ``preflight``: load and
+    check the data and try every distinct network before anything starts (default: yes)."""
     from rich.console import Console
 
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
-    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, check_data, plan_search
+    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
 
     target = Path(out) if out is not None else study.default_out()
     opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
                          force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
-                         repeats=study.settings.repeats if repeats is None else repeats)
+                         repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight)
     try:
         plan = plan_search(study, opts)
     except ResumeRefused as err:
@@ -65,12 +67,10 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     except (OSError, ValueError) as err:  # an unreadable earlier record
         raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
     con = console or Console()
-    for warning in check_data(study):  # a StudyError naming the sizes when tiny data leaves a split empty
-        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     from hpbench.dispatch.runner import run_search
     from hpbench.dispatch.study_lock import StudyNameBusy
 
-    try:
+    try:  # its pre-flight raises PreflightFailed (a StudyError) for bad data or broken user code
         run_search(study, opts, console=con, plan=plan)
     except (ResumeRefused, StudyNameBusy) as err:
         raise SearchRefused(str(err)) from None

@@ -12,9 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.errors import StudyError
+from hpbench.preflight.problems import PreflightFailed
 from hpbench.results.files import STUDY_JSON
 
 EXIT_USAGE = 2
+EXIT_ALL_FAILED = 1  # a search in which every trial failed
 
 
 PIPE_WIDTH = 160  # tables printed to a pipe or a CI log are not squeezed into 80 columns
@@ -32,11 +34,26 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def fail(err: StudyError | str) -> NoReturn:
-    """Print a user error on stderr (one line per problem of a StudyError) and exit with code 2."""
+def fail(err: StudyError | str, *, debug: bool = False) -> NoReturn:
+    """Print a user error on stderr (one line per problem of a StudyError) and exit with code 2.
+    A problem in user code (the pre-flight's) is followed by the user's own frames, and with
+    ``debug`` by its full traceback."""
     con = Console(stderr=True)
-    for line in [str(p) for p in err.problems] if isinstance(err, StudyError) else [str(err)]:
-        con.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)  # "[distill]" is text, not markup
+    problems = list(err.problems) if isinstance(err, StudyError) else [str(err)]
+    tracebacks = False
+    for p in problems:
+        con.print(f"[bold red]error:[/] {escape(str(p))}", highlight=False, soft_wrap=True)  # "[distill]" is text, not markup
+        for frame in getattr(p, "frames", ()):
+            con.print(f"    at {frame}", highlight=False, soft_wrap=True, markup=False)
+        traceback = getattr(p, "traceback", "")
+        tracebacks = tracebacks or bool(traceback)
+        if debug and traceback:
+            con.print(traceback.rstrip(), highlight=False, soft_wrap=True, markup=False)
+    if tracebacks and not debug:
+        con.print("(--debug shows the full traceback)", highlight=False)
+    if isinstance(err, PreflightFailed):
+        n = len(problems)
+        con.print(f"nothing was started or written: {n} problem{'s' if n != 1 else ''} to fix first", highlight=False)
     raise typer.Exit(EXIT_USAGE)
 
 

@@ -22,6 +22,8 @@ def estimate(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache [default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Configurations shown in the table.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full tracebacks of user code errors.")] = False,
+    no_preflight: Annotated[bool, typer.Option("--no-preflight", help="Skip the pre-flight checks of the data and the networks.")] = False,
 ) -> None:
     """Predict FLOPs and seconds per configuration and for the whole study."""
     from hpbench.api.estimate import study_estimate
@@ -29,9 +31,10 @@ def estimate(
 
     try:
         study = Study.from_toml(study_file, overrides=set_ or ())
-        est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir, cli=True)
-    except StudyError as err:
-        fail(err)
+        est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir, cli=True,
+                             preflight=not no_preflight)
+    except StudyError as err:  # the pre-flight's too: bad data, broken user code
+        fail(err, debug=debug)
     except (ValueError, KeyError) as err:
         fail(f"{study_file}: {err}")
     if as_json:

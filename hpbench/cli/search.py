@@ -17,9 +17,11 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
-from hpbench.cli.common import command_line, console, fail, stderr_console
+from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, stderr_console
 from hpbench.errors import StudyError
+from hpbench.results.failures import Failures
 from hpbench.results.files import disk_full
 from hpbench.results.store import TablesNotWritten
 
@@ -64,6 +66,8 @@ def search(
     budget_s: Annotated[float | None, typer.Option("--budget-s", min=0, help="Stop launching trials once N seconds of training are spent.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="At the end, print a JSON summary on stdout instead of the leaderboard (progress goes to stderr).")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show everything: full tracebacks of user code errors, and Ray's own output.")] = False,
+    no_preflight: Annotated[bool, typer.Option("--no-preflight", help="Skip the pre-flight checks of the data and the networks.")] = False,
 ) -> None:
     """Run a hyperparameter search defined by a study file."""
     from hpbench.api.search import REFUSALS, check_options
@@ -80,9 +84,10 @@ def search(
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         results = run(study, out=out, address=address, resume=resume, force=force, num_cpus=num_cpus, storage=storage,
-                      storage_path=storage_path, repeats=repeats, budget_flops=budget_flops, budget_s=budget_s, verbose=verbose, console=con)
-    except StudyError as err:  # found once the data was read (e.g. tiny data leaves a split empty)
-        fail(err)
+                      storage_path=storage_path, repeats=repeats, budget_flops=budget_flops, budget_s=budget_s, verbose=verbose or debug,
+                      console=con, preflight=not no_preflight)
+    except StudyError as err:  # found once the data was read: the pre-flight's problems (bad data, broken user code)
+        fail(err, debug=debug)
     except REFUSALS as err:
         fail(str(err))
     except KeyboardInterrupt:
@@ -98,11 +103,24 @@ def search(
         raise typer.Exit(EXIT_FAULT) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    failed = results.failures()
     if as_json:
         typer.echo(json.dumps(results.summary(), indent=2, default=str))
+    else:
+        # The ranking, and per value of each searched dimension what it achieved ("which
+        # optimizer / init wins here?"); the full report is `hpbench report`.
+        results.report(con, sections=["leaderboard", "matters"], top=top)
+        target = results.path
+        con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)
+    _say_failures(con, failed)
+
+
+def _say_failures(con: Console, failed: Failures) -> None:
+    """Failed trials: the distinct errors and how many trials each ended; exit 1 when every trial failed."""
+    if not failed.n_failed:
         return
-    # The ranking, and per value of each searched dimension what it achieved ("which
-    # optimizer / init wins here?"); the full report is `hpbench report`.
-    results.report(con, sections=["leaderboard", "matters"], top=top)
-    target = results.path
-    con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)
+    con.print(Text(failed.headline() + ":", style="bold red" if failed.all_failed else "yellow"), highlight=False)
+    for line in failed.lines():
+        con.print(Text("  " + line), highlight=False, soft_wrap=True)
+    if failed.all_failed:
+        raise typer.Exit(EXIT_ALL_FAILED)

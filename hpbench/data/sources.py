@@ -119,10 +119,20 @@ def _callable(spec: str, opts: dict[str, Any], *, shape: tuple[int, ...] | None,
     hpbench's own and not passed on). It returns arrays ``(x, y)``; a dict ``{"x", "y"[, "task",
     "x_val", "y_val", "x_test", "y_test"]}``; a :class:`RawData`; a ``Dataset`` or
     ``IterableDataset`` of ``(x, y)`` pairs; or ``{"train": dataset[, "val": ..., "test": ...]}``."""
+    kwargs, task, image = loader_options(opts)
+    return loader_data(spec, import_object(spec)(**kwargs), task=task, kind=kind or ("image" if image else None), shape=shape, stream=stream)
+
+
+def loader_options(options: dict[str, Any]) -> tuple[dict[str, Any], str | None, bool]:
+    """(the keyword arguments a user loader is called with, data.task, data.image)."""
+    opts = dict(options)
     task = opts.pop("task", None)
     image = bool(opts.pop("image", False))
-    kind = kind or ("image" if image else None)
-    out = import_object(spec)(**opts)
+    return opts, task, image
+
+
+def loader_data(spec: str, out: Any, *, task: str | None, kind: str | None, shape: tuple[int, ...] | None, stream: Stream) -> RawData | Source:
+    """What a user loader returned, in memory or to stream (see :func:`_callable`)."""
     if isinstance(out, RawData):
         return out
     if isinstance(out, dict) and "train" in out:

@@ -22,6 +22,12 @@ import numpy as np
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
 from hpbench.data.kinds import Layout, resolve_layout
 
+# The first bytes of files that are often named .csv by mistake.
+MAGIC = ((b"PAR1", "a Parquet file (name it .parquet)"), (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)"),
+         (b"\x1f\x8b", "a gzip archive"), (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"),
+         (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word file"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x93NUMPY", "a NumPy .npy array"))
+SNIFF_BYTES = 4096
+
 MAX_CLASSES = 20  # more distinct whole-number targets than this: regression (override with task)
 
 
@@ -112,14 +118,55 @@ def numpy_of(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
+def binary_kind(path: str) -> str:
+    """What a file named .csv holds when it is not text ('' when it looks like text)."""
+    try:
+        with Path(path).open("rb") as f:
+            head = f.read(SNIFF_BYTES)
+    except OSError as err:
+        return f"unreadable: {err.strerror or err}"
+    for magic, what in MAGIC:
+        if head.startswith(magic):
+            return what
+    if b"\x00" in head:
+        return "binary data (NUL bytes)"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 4:  # not just a character cut at the end of the sample
+            return f"binary or non-UTF-8 data (byte {head[err.start]:#04x} at offset {err.start})"
+    return ""
+
+
+def read_table(path: str) -> Any:
+    """A CSV or Parquet file as a pandas DataFrame (the parser's own errors propagate)."""
+    import warnings
+
+    import pandas as pd
+
+    p = Path(path)
+    if p.suffix == ".parquet":
+        return pd.read_parquet(p)
+    with warnings.catch_warnings():
+        # A row with more fields than the header: pandas would silently make the extra leading
+        # fields the index (index_col=None) or drop data (index_col=False); it is an error here.
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        return pd.read_csv(p, index_col=False)
+
+
 def load_file(path: str, *, target: str, task: str | None = None, shape: tuple[int, ...] | None = None, kind: str | None = None) -> RawData:
     """A CSV or Parquet table: ``target`` is the label column, every other column a feature
     (non-numeric feature columns are one-hot encoded; with a declared ``shape`` every feature
     column must be numeric, in the order the shape reads them: row-major)."""
+    return table_to_raw(read_table(path), path=path, target=target, task=task, shape=shape, kind=kind)
+
+
+def table_to_raw(df: Any, *, path: str, target: str, task: str | None = None, shape: tuple[int, ...] | None = None,
+                 kind: str | None = None) -> RawData:
+    """A table read from ``path`` -> :class:`RawData` (the first problem found raises; the
+    pre-flight checks, :mod:`hpbench.preflight.data`, report all of them before this runs)."""
     import pandas as pd
 
-    p = Path(path)
-    df = pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
     if target not in df.columns:
         from hpbench.errors import did_you_mean
 
@@ -137,4 +184,4 @@ def load_file(path: str, *, target: str, task: str | None = None, shape: tuple[i
     feats = pd.get_dummies(feats, dtype=np.float32)
     if df[target].isna().any():
         raise ValueError(f"{path}: data.target: column {target!r} has missing values")
-    return as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=p.stem, where=str(path), shape=shape, kind=kind)
+    return as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=Path(path).stem, where=str(path), shape=shape, kind=kind)

@@ -45,6 +45,7 @@ def init_ray(opts: SearchOptions) -> None:
         os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # likewise Tune's traceback of each failed trial
         for name in ("ray", "ray.tune", "ray.train", "ray.data"):
             logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete: [...]"
     if ray.is_initialized():
         return
     kwargs: dict[str, Any] = dict(

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
-from hpbench.errors import StudyError
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff, sqlite_damage
 from hpbench.study.schema import Study
@@ -32,6 +31,7 @@ class SearchOptions:
     budget_flops: float | None = None  # stop launching trials once this many predicted FLOPs are spent
     budget_s: float | None = None  # ... or this many measured training seconds
     repeats: int = 0  # after the search, re-run the top configurations with this many other seeds
+    preflight: bool = True  # load the data and try the networks before anything starts (hpbench.preflight)
 
 
 class ResumeRefused(RuntimeError):
@@ -66,28 +66,6 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
     done = previous.n_done if previous else 0
     damage = sqlite_damage(opts.out / OPTUNA_DB) if previous is not None and opts.optuna_storage is None else None
     return Plan(previous=previous, n_total=total, n_new=max(0, total - done), storage_damage=damage)
-
-
-def check_data(study: Study) -> list[str]:
-    """The study's data can be split as asked (tiny data would leave no sample to train on): else
-    a StudyError naming the sizes, before anything starts. Returns warnings to show: classes too
-    small to stratify (in some split only). Prepares data held in memory (cached: the driver ships
-    the same splits to the trials later; streamed data is split by each trial). A loader's own
-    error is left to the trials, which report it."""
-    from hpbench.data.splits import SplitError, unstratified
-    from hpbench.dispatch.trainable import study_data
-
-    try:
-        prepared = study_data(study)
-    except SplitError as err:
-        raise StudyError(source=study.source, key="data", rule=str(err), value=study.config["data"]["dataset"]) from None
-    except Exception:
-        return []
-    if prepared is None:
-        return []
-    s = prepared[1]
-    parts = {"training": s.y_train, "validation": s.y_val, "test": s.y_test}
-    return [f"{study.source}: data: {w}" for w in unstratified(s.task, parts)]
 
 
 def write_study_record(study: Study, out: Path) -> None:

@@ -59,7 +59,7 @@ def predict_columns(study: Study, params: dict[str, Any], device: str | None) ->
         return not_predicted(err)
 
 
-def _warm_up(study: Study) -> None:
+def warm_up(study: Study) -> None:
     """Load what the first prediction needs (torch, the device model, the counting machinery)
     by predicting one configuration of the space."""
     predict_columns(study, study.space.sample(random.Random(study.settings.seed)), None)
@@ -69,7 +69,7 @@ def _helper_process(study: Study) -> Executor:
     from hpbench.dispatch.helper import HelperProcess
 
     pool = HelperProcess()
-    pool.submit(_warm_up, study)
+    pool.submit(warm_up, study)
     return pool
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
+from rich.text import Text
 
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
 from hpbench.results.status import StopReason, TrialStatus
@@ -48,9 +49,10 @@ class Progress:
             t = self.store.row(trial_id)
             value = t.get(f"best_{self.store.metric}")
             shown = f"{value:.4f}" if isinstance(value, float) else "-"
+            outcome = t.get("error") if t.get("status") == TrialStatus.FAILED else f"best {self.store.metric}={shown}"
             self.console.print(
-                f"[{self._elapsed()}] trial {t['trial']} {t.get('stop_reason')} after {t.get('epochs', 0)} epochs: "
-                f"best {self.store.metric}={shown}  ({self._summary()})",
+                Text(f"[{self._elapsed()}] trial {t['trial']} {t.get('stop_reason')} after {t.get('epochs', 0)} epochs: "
+                     f"{outcome}  ({self._summary()})"),
                 highlight=False,
             )
         self.refresh()

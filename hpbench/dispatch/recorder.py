@@ -21,6 +21,7 @@ from hpbench.results.columns import FUSED_MEMBERS
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import save_from_checkpoint, save_from_file
 from hpbench.tracking import Trackers
+from hpbench.user_code import user_frames_in_text
 
 
 class Recorder(Callback):  # type: ignore[misc]
@@ -161,5 +162,15 @@ def _error_text(trial: Any) -> str:
             text = str(trial.get_error() or "")
     except Exception:  # best effort: the message is informational
         text = ""
+    return error_line(text)
+
+
+def error_line(text: str) -> str:
+    """A trial's error in one line: the exception, and where in the user's own code it was
+    raised (Ray's and hpbench's frames left out)."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:500] if lines else "trial failed"
+    if not lines:
+        return "trial failed"
+    frames = user_frames_in_text(text)
+    where = f" (at {frames[-1].where})" if frames else ""
+    return (lines[-1].strip()[:400] + where)[:500]

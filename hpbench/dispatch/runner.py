@@ -7,7 +7,8 @@ the results tables and the live progress up to date, and evaluate the test split
 from __future__ import annotations
 
 import contextlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from rich.markup import escape
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.fused import fuse_repeats, n_runs
+from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
 from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
-from hpbench.dispatch.predictions import AsyncPredictions
+from hpbench.dispatch.predictions import AsyncPredictions, warm_up
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.repeats import plan_device_runs, plan_repeats
 from hpbench.dispatch.schedulers import make_scheduler
@@ -29,6 +31,8 @@ from hpbench.dispatch.storage import open_storage, settle_running, sqlite_url
 from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test
 from hpbench.dispatch.trainable import Replay, study_data
+from hpbench.preflight.problems import PreflightFailed
+from hpbench.preflight.run import start as preflight_start
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
 from hpbench.results.status import is_search_trial
@@ -46,17 +50,52 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
 
     Continues an earlier run in ``opts.out``: its finished (and failed) trials are kept and
     not re-run, trials it left running run again as new trials, and the Optuna storage keeps
-    the searcher's history. Holds the results directory's lock throughout."""
+    the searcher's history. Holds the results directory's lock throughout.
+
+    Before anything is written or Ray starts, the pre-flight checks (:mod:`hpbench.preflight`)
+    load the data and try every distinct network: :class:`~hpbench.preflight.PreflightFailed`
+    names every problem found."""
     console = console or Console()
-    out = opts.out
     plan = plan or plan_search(study, opts)
+    if plan.n_new == 0 and not opts.repeats:  # nothing to run: no pre-flight, no helper
+        return _locked(study, opts, plan, console, start=None)
+    # The helper process (the network checks, then the cost predictions) loads torch while the
+    # driver checks the data; once the data passed, the driver imports its next modules on
+    # another thread while the helper tries the networks.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports")
+    helper = HelperProcess()
+    try:
+        pending = preflight_start(study, executor=helper) if opts.preflight else None
+        start = Start(imported=pool.submit(import_driver_modules) if not (pending and pending.data_problems) else None, helper=helper)
+        problems = pending.result() if pending is not None else []
+        if problems:
+            raise PreflightFailed.of(problems)
+        for warning in pending.warnings if pending is not None else []:  # e.g. a class too small to stratify
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        helper.submit(warm_up, study)  # the cost predictions' first one, while Ray starts
+        return _locked(study, opts, plan, console, start=start)
+    finally:
+        helper.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Start:
+    """What the search started before the pre-flight ended: the imports and the helper process."""
+
+    imported: Future[None] | None
+    helper: HelperProcess
+
+
+def _locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, start: Start | None) -> ResultsStore:
+    out = opts.out
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
         # a shared Optuna storage: one live search per study name (hpbench.dispatch.study_lock)
         name_held = hold_study_name(opts.optuna_storage, study.name) if opts.optuna_storage else contextlib.nullcontext()
         with ResultsLock(out), name_held:
-            return _run_locked(study, opts, plan, console)
+            return _run_locked(study, opts, plan, console, start=start)
     except StudyNameBusy:
         if created:
             with contextlib.suppress(OSError):
@@ -64,7 +103,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         raise
 
 
-def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console) -> ResultsStore:
+def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, start: Start | None) -> ResultsStore:
     out = opts.out
     write_study_record(study, out)
     store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
@@ -84,17 +123,17 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
         store.flush(force=True)  # drop the rows of trials that were running when the driver died
         console.print(f"resuming {study.name}: {prev.n_done} of {plan.n_total} trials done"
                       + (f", {prev.n_dropped} interrupted (run again)" if prev.n_dropped else ""), highlight=False)
-    if plan.n_new == 0 and not opts.repeats:
+    if start is None:
         console.print(f"{study.name}: all {plan.n_total} trials done (--trials N to extend)", highlight=False)
         return store
-    # The cost predictions' helper process starts first: it loads torch while ray.init waits
-    # on Ray's own processes (hpbench.dispatch.predictions).
-    predictions = AsyncPredictions(study=study)
+    # The cost predictions run in the helper process, which loaded torch for the pre-flight
+    # while the driver imported its modules (hpbench.dispatch.predictions).
+    predictions = AsyncPredictions(study=study, executor=start.helper)
     trackers = _trackers(study, out)
     interrupted = False
     try:
         with Interrupt() as stop:  # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
-            _search(study, opts, plan, console, store, predictions, trackers, stop)
+            _search(study, opts, plan, console, store, predictions, trackers, stop, imported=start.imported)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -110,16 +149,12 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console)
 
 
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
-            trackers: Trackers | None, stop: Interrupt) -> None:
+            trackers: Trackers | None, stop: Interrupt, *, imported: Future[None] | None) -> None:
     prev = plan.previous
-    # While Ray starts (seconds; ray.init must run on the main thread), the modules the driver
-    # needs next are imported and the study's data prepared on another thread.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports") as pool:
-        imported = pool.submit(import_driver_modules)
-        data = pool.submit(_study_data_or_none, study)
-        init_ray(opts)
+    init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
+    if imported is not None:
         imported.result()
-        shipped = data.result()
+    shipped = _study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     import optuna
@@ -154,7 +189,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
 
 def _study_data_or_none(study: Study) -> Any:
     """The study's data for the workers, or None when the driver cannot load it (each trial
-    then loads its own and reports its own error)."""
+    then loads its own and reports its own error; the pre-flight makes that rare)."""
     try:
         return study_data(study)
     except Exception:

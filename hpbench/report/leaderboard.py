@@ -14,6 +14,7 @@ from rich.text import Text
 from hpbench.report.data import ReportData, fmt, jsonable, ranked, records
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF, STEPS_TO_SOLVE
+from hpbench.results.failures import Failures, failures
 
 _COST = ((PREDICTED_FLOPS, "pred FLOPs"), (FLOPS_SPENT, "FLOPs"), (PREDICTED_S, "pred s"), ("train_s", "s"))
 
@@ -95,9 +96,22 @@ def repeats_table(data: ReportData) -> Table | None:
     return table
 
 
+def trial_failures(trials: pd.DataFrame) -> Failures:
+    return failures(trials.to_dict("records")) if "status" in trials.columns else failures([])
+
+
+def failures_text(failed: Failures) -> Text:
+    """``2 of 9 trials failed:`` and one line per distinct error with the trials it ended."""
+    return Text("\n".join([f"  {failed.headline()}:", *(f"    {line}" for line in failed.lines())]),
+                style="red" if failed.all_failed else "")
+
+
 def render(data: ReportData, *, top: int = 10) -> RenderableType:
     parts: list[RenderableType] = [leaderboard_table(data.trials, metric=data.metric, mode=data.mode, params=data.params, top=top),
                                    Text("  " + stop_counts(data.trials))]
+    failed = trial_failures(data.trials)
+    if failed.n_failed:
+        parts.append(failures_text(failed))
     rep = repeats_table(data)
     if rep is not None:
         parts.append(rep)
@@ -105,4 +119,7 @@ def render(data: ReportData, *, top: int = 10) -> RenderableType:
 
 
 def to_json(data: ReportData, *, top: int = 10) -> dict[str, Any]:
-    return {"top": leaderboard_records(data.trials, metric=data.metric, mode=data.mode, top=top), "repeats": repeat_summary(data)}
+    failed = trial_failures(data.trials)
+    return {"top": leaderboard_records(data.trials, metric=data.metric, mode=data.mode, top=top), "repeats": repeat_summary(data),
+            "failures": {"n_failed": failed.n_failed, "n_ended": failed.n_ended,
+                         "errors": [{"error": error, "trials": n} for error, n in failed.errors]}}

@@ -54,6 +54,8 @@ def _search_row(t: tuple[Any, ...]) -> dict[str, Any]:
         "flops_spent": flops * epochs, "predicted_epoch_s": 0.5 + 0.01 * trial, "predicted_s": (0.5 + 0.01 * trial) * MAX_EPOCHS,
         "predicted_spent_s": (0.45 + 0.02 * trial) * epochs if seconds else None, "repeat": 0, "seed": 0,
     }
+    if status == TrialStatus.FAILED:
+        row["error"] = "RuntimeError: CUDA out of memory (at models/big.py:12 in forward)"
     if stop in (C, E):
         row.update({"temperature": 1.2 + 0.1 * trial, "ece_before": 0.08 + 0.01 * trial, "ece_after": 0.03 + 0.005 * trial,
                     "nll_before": 0.40 + 0.02 * trial, "nll_after": 0.35 + 0.01 * trial})

@@ -1,0 +1,291 @@
+"""The data checks: one small function per rule, each returning the problems it finds.
+
+``TABLE_CHECKS`` read a data file's table as read (its columns by name, rows by line);
+``ARRAY_CHECKS`` read the arrays any kind of dataset gives (features, targets, the task) and
+the study's split and batch settings. A new kind of data adds its own checks to these lists.
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpbench.config import DataConfig
+from hpbench.errors import did_you_mean, shown
+from hpbench.preflight.load import Arrays
+from hpbench.preflight.problems import Problem
+
+MIN_TRAIN_ROWS = 2  # a training step on one row: batch norm fails, standardizing divides by a zero spread
+MIN_EVAL_ROWS = 2  # a metric over one row is 0 or 1 (accuracy), undefined (r2): no ranking
+MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a category (one-hot columns)
+MAX_SHOWN = 5  # rows / values / columns named in a message
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataContext:
+    """What the checks know besides the data: where it comes from and how the study uses it."""
+
+    source: str  # the data file, the entry point or the study file
+    data: DataConfig
+    seed: int
+    batch_sizes: tuple[int | str, ...] = ()  # the batch sizes the study searches
+    batch_key: str = "train.batch_size"  # where they are set ("space.batch_size" when searched)
+
+
+# -- a data file's table ---------------------------------------------------------------------------
+TableCheck = Callable[[Any, DataContext], list[Problem]]
+
+
+def _target(ctx: DataContext) -> str:
+    return str(ctx.data.options.get("target", ""))
+
+
+def _lines(index: Any) -> str:
+    shown_ = [str(int(i) + 2) for i in list(index)[:MAX_SHOWN]]  # line 1 is the header
+    more = f" and {len(index) - MAX_SHOWN} more" if len(index) > MAX_SHOWN else ""
+    return f"line{'s' if len(index) > 1 else ''} {', '.join(shown_)}{more}"
+
+
+def one_column(table: Any, ctx: DataContext) -> list[Problem]:
+    if len(table.columns) != 1 or not ctx.data.dataset.endswith(".csv"):
+        return []
+    return [Problem(source=ctx.source, key="(header)", rule="must name comma-separated columns (the target and the features)",
+                    value=shown(f"one column only: {str(table.columns[0])[:80]!r}"))]
+
+
+def target_column(table: Any, ctx: DataContext) -> list[Problem]:
+    target = _target(ctx)
+    if target in table.columns:
+        return []
+    columns = [str(c) for c in table.columns]
+    hint = did_you_mean(target, columns) if columns else "the file has no columns"
+    return [Problem(source=ctx.source, key="data.target", rule="must name a column of the file", value=target, hint=hint)]
+
+
+def has_features(table: Any, ctx: DataContext) -> list[Problem]:
+    if _target(ctx) not in table.columns or len(table.columns) > 1:
+        return []
+    return [Problem(source=ctx.source, key="(columns)", rule="needs at least one feature column besides the target", value=_target(ctx))]
+
+
+def has_rows(table: Any, ctx: DataContext) -> list[Problem]:
+    return [] if len(table) else [Problem(source=ctx.source, key="(rows)", rule="must hold at least one row of data", value=shown("a header only"))]
+
+
+def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
+    """No empty cell in any column (the target included): one problem per column."""
+    out = []
+    for col in table.columns:
+        rows = table.index[table[col].isna().to_numpy()]
+        if len(rows):
+            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            out.append(Problem(source=ctx.source, key=key, rule="must have no missing values",
+                               value=shown(f"{len(rows)} empty ({_lines(rows)})")))
+    return out
+
+
+def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
+    out = []
+    for col in table.columns:
+        values = table[col]
+        if values.dtype.kind != "f":
+            continue
+        rows = table.index[np.isinf(values.to_numpy())]
+        if len(rows):
+            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows)})")))
+    return out
+
+
+def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
+    """A text feature column is a category (one-hot encoded): numbers written as text among
+    numbers ('1,234', '?', 'n/a') and columns of mostly distinct texts are mistakes."""
+    import pandas as pd
+
+    out = []
+    for col in table.columns:
+        values = table[col].dropna()
+        if col == _target(ctx) or values.dtype.kind not in "OSU" or not len(values):
+            continue
+        as_numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[as_numbers.isna()]
+        if as_numbers.notna().mean() >= 0.5:
+            examples = ", ".join(repr(str(v)) for v in bad.unique()[:MAX_SHOWN])
+            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule="must hold numbers only (it is mostly numbers)",
+                               value=shown(f"text {examples} ({_lines(bad.index)})")))
+            continue
+        n = values.nunique()
+        if n > MAX_CATEGORIES:
+            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}",
+                               rule=f"a text column is a category, one-hot encoded: it may have at most {MAX_CATEGORIES} distinct values",
+                               value=shown(f"{n} distinct values, e.g. {str(values.iloc[0])[:40]!r}")))
+    return out
+
+
+TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, has_rows, missing_values, infinite_values, text_columns]
+
+
+def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | None:
+    """The arrays the array checks read, from a table whose target column exists (rows without a
+    target dropped, empty or infinite feature cells as 0, unusable text columns left out: those
+    problems are the table checks' to report)."""
+    import pandas as pd
+
+    from hpbench.data.user import infer_task
+
+    target = _target(ctx)
+    if target not in table.columns or not len(table):
+        return None
+    keep = table[target].notna().to_numpy()
+    feats = table.drop(columns=[target])[keep]
+    cols = {}
+    for col in feats.columns:
+        values = feats[col]
+        if values.dtype.kind in "biuf":
+            cols[col] = values.astype(np.float64).replace([np.inf, -np.inf], np.nan).fillna(0.0)
+        elif values.nunique() <= MAX_CATEGORIES:
+            cols[col] = values
+    frame = pd.get_dummies(pd.DataFrame(cols, index=feats.index), dtype=np.float32)
+    x = frame.to_numpy(dtype=np.float32) if frame.shape[1] else np.zeros((int(keep.sum()), 1), dtype=np.float32)
+    y = table[target].to_numpy()[keep]
+    if y.dtype.kind == "f":
+        y = np.where(np.isinf(y), 0.0, y)
+    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=2, row_word="line")
+
+
+# -- any data as arrays ----------------------------------------------------------------------------
+ArrayCheck = Callable[[Arrays, DataContext], list[Problem]]
+
+
+def _rows(a: Arrays, idx: np.ndarray) -> str:
+    """``lines 5, 9`` (a data file) or ``indices 3, 7`` (arrays, counting from 0)."""
+    shown_ = ", ".join(str(int(i) + a.first_row) for i in idx[:MAX_SHOWN])
+    more = f" and {len(idx) - MAX_SHOWN} more" if len(idx) > MAX_SHOWN else ""
+    word = a.row_word if len(idx) == 1 else ("indices" if a.row_word == "index" else f"{a.row_word}s")
+    return f"{word} {shown_}{more}"
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def finite_features(a: Arrays, ctx: DataContext) -> list[Problem]:
+    bad = np.flatnonzero(~np.isfinite(a.x.reshape(len(a.x), -1)).all(axis=1)) if a.x.size else np.array([], dtype=np.int64)
+    if not len(bad):
+        return []
+    return [Problem(source=ctx.source, key=a.x_key, rule="features must be finite numbers (no missing values)",
+                    value=shown(f"NaN or inf in {_n(len(bad), 'row')} ({_rows(a, bad)})"))]
+
+
+def finite_target(a: Arrays, ctx: DataContext) -> list[Problem]:
+    if a.y.dtype.kind != "f":
+        return []
+    bad = np.flatnonzero(~np.isfinite(a.y))
+    if not len(bad):
+        return []
+    return [Problem(source=ctx.source, key=a.y_key, rule="the target must have no missing or infinite values",
+                    value=shown(f"{_n(len(bad), 'value')} ({_rows(a, bad)})"))]
+
+
+def classes(a: Arrays) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct target values, each row's class index) of a classification target."""
+    y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
+    try:
+        values, codes = np.unique(y, return_inverse=True)
+    except TypeError:  # mixed types (e.g. numbers and text): compare as text
+        values, codes = np.unique(y.astype(str), return_inverse=True)
+    return values, codes.reshape(-1)
+
+
+def target_classes(a: Arrays, ctx: DataContext) -> list[Problem]:
+    if a.task == "regression" or not len(a.y) or a.n_rows is not None:  # (streamed data: a few rows only)
+        return []
+    values, _ = classes(a)
+    if len(values) < 2:
+        only = f"every row is {values[0].item() if hasattr(values[0], 'item') else values[0]!r}" if len(values) else "no labelled rows"
+        return [Problem(source=ctx.source, key=a.y_key, rule="a classification target needs at least 2 classes (nothing to learn from one)",
+                        value=shown(f"1 class: {only}"))]
+    if a.task == "binary" and len(values) != 2:
+        return [Problem(source=ctx.source, key=a.y_key, rule="a binary target needs exactly 2 classes",
+                        value=shown(f"{len(values)} classes"), hint="set data.task = \"multiclass\"")]
+    return []
+
+
+def target_varies(a: Arrays, ctx: DataContext) -> list[Problem]:
+    if a.task != "regression" or a.y.dtype.kind not in "biuf" or a.n_rows is not None:
+        return []
+    y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
+    if len(y) < 2 or float(np.ptp(y)) > 0:
+        return []
+    return [Problem(source=ctx.source, key=a.y_key, rule="a regression target must vary (r2 is undefined, nothing to learn)",
+                    value=shown(f"every row is {float(y[0]):g}"))]
+
+
+def _share(fraction: float, n: int) -> int:
+    return math.ceil(round(fraction * n, 6))  # as hpbench.data.splits carves a split
+
+
+def split_sizes(a: Arrays, ctx: DataContext) -> dict[str, int]:
+    """The rows each split will hold (as :func:`hpbench.data.splits.split_indices` carves them:
+    the test split, then the validation split, each of ``ceil(fraction * n)`` rows; a split the
+    data came with is used as given)."""
+    d, n = ctx.data, a.n
+    sizes = {"test": a.given.get("test", _share(d.test_fraction, n) if d.test_fraction > 0 else 0)}
+    carved_test = 0 if "test" in a.given else sizes["test"]
+    sizes["validation"] = a.given.get("val", min(n - carved_test, _share(d.val_fraction, n)) if d.val_fraction > 0 else 0)
+    sizes["training"] = n - carved_test - (0 if "val" in a.given else sizes["validation"])
+    return sizes
+
+
+def enough_rows(a: Arrays, ctx: DataContext) -> list[Problem]:
+    if not a.sized:
+        return []
+    sizes = split_sizes(a, ctx)
+    least = {"training": MIN_TRAIN_ROWS, "validation": MIN_EVAL_ROWS, "test": MIN_EVAL_ROWS if sizes["test"] else 0}
+    if all(sizes[s] >= least[s] for s in sizes):
+        return []
+    d = ctx.data
+    carved = [f"{sizes['validation']} {'given ' if 'val' in a.given else ''}for validation"
+              + ("" if "val" in a.given else f" (data.val_fraction = {d.val_fraction})")]
+    if sizes["test"]:
+        carved.append(f"{sizes['test']} {'given ' if 'test' in a.given else ''}for test"
+                      + ("" if "test" in a.given else f" (data.test_fraction = {d.test_fraction})"))
+    return [Problem(source=ctx.source, key="data", rule=f"needs at least {MIN_TRAIN_ROWS} rows to train on and {MIN_EVAL_ROWS} in each "
+                    "evaluation split (more data, or smaller fractions)",
+                    value=shown(f"{a.n} samples: {', '.join(carved)}, which leaves {sizes['training']} to train on"))]
+
+
+def batch_sizes_fit(a: Arrays, ctx: DataContext) -> list[Problem]:
+    """A batch larger than the training split is the whole split: the same as ``"full"``."""
+    if not a.sized:
+        return []
+    n_train = split_sizes(a, ctx)["training"]
+    big = sorted({b for b in ctx.batch_sizes if isinstance(b, int) and b > n_train})
+    if not big or n_train < MIN_TRAIN_ROWS:
+        return []
+    return [Problem(source=ctx.source, key=ctx.batch_key, rule=f"must be at most the {n_train} training rows (or \"full\")",
+                    value=big[0] if len(big) == 1 else big)]
+
+
+def augment_needs_images(a: Arrays, ctx: DataContext) -> list[Problem]:
+    if "augment" not in ctx.data.preprocess or a.image:
+        return []
+    return [Problem(source=ctx.source, key="data.preprocess", rule="'augment' applies to image data only", value="augment",
+                    hint='a user loader marks images with data.kind = "image"')]
+
+
+ARRAY_CHECKS: list[ArrayCheck] = [finite_features, finite_target, target_classes, target_varies, enough_rows, batch_sizes_fit,
+                                  augment_needs_images]
+
+
+def check_table(table: Any, ctx: DataContext) -> list[Problem]:
+    return [p for check in TABLE_CHECKS for p in check(table, ctx)]
+
+
+def check_arrays(a: Arrays, ctx: DataContext) -> list[Problem]:
+    return [p for check in ARRAY_CHECKS for p in check(a, ctx)]

@@ -1,0 +1,158 @@
+"""The model checks: build each distinct network the study can produce and push a small batch of
+the real (preprocessed) training data forward and backward on the CPU.
+
+They run where torch is already loaded: the dispatcher's helper process (the cost predictions'
+one, :mod:`hpbench.dispatch.helper`), so that the driver never imports torch; ``hpbench
+estimate`` runs them in its own process. Torch is imported inside the functions: this module is
+imported by the driver to name :func:`check_models` to the helper.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpbench.config import ModelConfig
+from hpbench.errors import shown
+from hpbench.preflight.load import import_entry_point, user_code_problem
+from hpbench.preflight.problems import Problem
+
+SAMPLE_ROWS = 2  # the batch pushed through each network (batch norm needs more than one row)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRequest:
+    """The networks to try on one data setting, and a few rows of its training split."""
+
+    source: str  # the study file (named by problems of built-in families)
+    models: tuple[tuple[ModelConfig, Mapping[str, Any]], ...]  # (model, the searched values behind it)
+    input_shape: tuple[int, ...]
+    n_outputs: int
+    task: str
+    x: np.ndarray  # SAMPLE_ROWS rows of training features (float32)
+    y: np.ndarray  # their targets, encoded as the trainer sees them
+    n_train: int
+    batch_sizes: tuple[int | str, ...] = ()
+    kind: str | None = None  # the samples' DataKind (None: the default for their shape)
+
+
+def check_models(requests: list[ModelRequest]) -> list[Problem]:
+    """Every problem found, the same problem over several networks reported once (with how
+    many it hit and, when one searched dimension separates them, that dimension's values)."""
+    import torch
+
+    found: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    first: dict[tuple[str, str, str], Problem] = {}
+    passed: list[Mapping[str, Any]] = []
+    n_tried = 0
+    threads = torch.get_num_threads()
+    # One thread: batches of two rows gain nothing from more, and on a busy machine torch's
+    # thread pool made each tiny op ~15x slower (36 quickstart networks: 5.7 s vs 0.4 s, measured).
+    torch.set_num_threads(1)
+    try:
+        for req in requests:
+            for model, searched in req.models:
+                n_tried += 1
+                problem = _check_one(req, model)
+                if problem is None:
+                    passed.append(searched)
+                    continue
+                key = (problem.key, problem.rule, problem.raised or str(problem.value))
+                first.setdefault(key, problem)
+                found[key].append(searched)
+    finally:
+        torch.set_num_threads(threads)
+    return [_summarize(first[k], hits, passed, n_tried) for k, hits in found.items()]
+
+
+def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
+    import torch
+
+    from hpbench.models import FAMILIES, build_model
+    from hpbench.train.tasks import loss_fn
+
+    family = model.family
+    user = family not in FAMILIES
+    source, key = (family, "model.family") if user else (req.source, "model")
+    params = dict(model.params)
+    if user:  # its import problems named precisely (the builder itself is called by build_model)
+        fn, problems = import_entry_point(family, key=key)
+        if fn is None:
+            return problems[0]
+    try:
+        torch.manual_seed(0)
+        net = build_model(family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=params, kind=req.kind)  # as the trainer does
+    except Exception as err:
+        return user_code_problem(source, key, "building the network raised", err)
+    if not isinstance(net, torch.nn.Module):
+        return Problem(source=source, key=key, rule="the builder must return a torch.nn.Module", value=shown(type(net).__name__))
+    if not any(p.requires_grad for p in net.parameters()):
+        return Problem(source=source, key=key, rule="the network must have trainable parameters", value=shown("none"))
+    shape = f"batches shaped {(SAMPLE_ROWS, *req.input_shape)} (the data's input shape {tuple(req.input_shape)})"
+    for rows in _batch_rows(req):
+        x = torch.as_tensor(np.resize(req.x, (rows, *req.x.shape[1:])), dtype=torch.float32)
+        y = torch.as_tensor(np.resize(req.y, rows))
+        try:
+            net.train()
+            out = net(x)
+            if not isinstance(out, torch.Tensor):
+                return Problem(source=source, key=key, rule="the network must return a tensor", value=shown(type(out).__name__))
+            want = (rows, req.n_outputs) if req.task == "multiclass" else (rows,)
+            ok = tuple(out.shape) == want if req.task == "multiclass" else out.numel() == rows and out.shape[0] == rows
+            if not ok:
+                return Problem(source=source, key=key, rule=f"the network must output {want} for {req.task} targets on {shape}",
+                               value=shown(f"output shaped {tuple(out.shape)}"))
+            loss_fn(req.task)(out, y).backward()
+        except Exception as err:
+            what = f"the network must accept {shape}" if rows == SAMPLE_ROWS else "the network must train on a last batch of 1 row"
+            problem = user_code_problem(source, key, what, err)
+            if rows == 1:
+                b = next(b for b in req.batch_sizes if _last_batch(b, req.n_train) == 1)
+                problem = dataclasses.replace(problem, hint=f"batch_size {b} leaves 1 of the {req.n_train} training rows for the last batch")
+            return problem
+        finally:
+            net.zero_grad(set_to_none=True)
+    return None
+
+
+def _last_batch(batch_size: int | str, n_train: int) -> int:
+    if not isinstance(batch_size, int) or batch_size >= n_train:
+        return n_train
+    return n_train % batch_size or batch_size
+
+
+def _batch_rows(req: ModelRequest) -> list[int]:
+    """The sample batch, and a batch of one row when some batch size ends an epoch with one."""
+    rows = [SAMPLE_ROWS]
+    if any(_last_batch(b, req.n_train) == 1 for b in req.batch_sizes):
+        rows.append(1)
+    return rows
+
+
+def _summarize(problem: Problem, hits: list[Mapping[str, Any]], passed: list[Mapping[str, Any]], n_tried: int) -> Problem:
+    """Name where it happened: all networks, or the searched values that separate the failing
+    ones from the others (e.g. ``model.conv_depth`` 4..8)."""
+    if n_tried <= 1:
+        return problem
+    where = f"{len(hits)} of the {n_tried} networks tried"
+    for k in sorted({k for h in hits for k in h}):
+        bad = {_value_key(h.get(k)) for h in hits}
+        good = {_value_key(p.get(k)) for p in passed}
+        if passed and not bad & good:
+            values = sorted(bad, key=str)
+            where += f", those with {k} = {values[0] if len(values) == 1 else values}"
+            break
+    else:
+        example = " ".join(f"{k}={v}" for k, v in hits[0].items())
+        if example:
+            where += f", e.g. {example}"
+    return dataclasses.replace(problem, hint=f"{problem.hint}; {where}" if problem.hint else where)
+
+
+def _value_key(v: Any) -> Any:
+    return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)

@@ -1,0 +1,175 @@
+"""The pre-flight step: between the study's validation and the dispatch, load and check the data
+(in the calling process, torch-free) and try every distinct network (in ``executor``: the
+dispatcher's helper process, where torch is loaded anyway for the cost predictions).
+
+The data it loads is handed to :func:`hpbench.data.prepare.prime`, so the dispatcher's driver
+does not load it a second time.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpbench.data.datasets import RawData
+from hpbench.data.prepare import config_kwargs, data_key, prime, split_raw
+from hpbench.data.sources import loader_data, loader_options
+from hpbench.data.splits import unstratified
+from hpbench.data.user import table_to_raw
+from hpbench.errors import shown
+from hpbench.preflight.data import DataContext, check_arrays, check_table, classes, split_sizes, table_arrays
+from hpbench.preflight.load import Arrays, Loaded, load_for_checks
+from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
+from hpbench.preflight.problems import PreflightFailed, Problem
+from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, used_batch_sizes
+from hpbench.study.schema import Study
+from hpbench.train.task import SUPERVISED
+from hpbench.user_code import exception_line
+
+
+def preflight(study: Study, *, executor: Executor | None = None) -> list[str]:
+    """Raise :class:`PreflightFailed` with every problem found; else return the warnings (e.g. a
+    class too small to stratify into every split)."""
+    pending = start(study, executor=executor)
+    problems = pending.result()
+    if problems:
+        raise PreflightFailed.of(problems)
+    return pending.warnings
+
+
+def check_study(study: Study, *, executor: Executor | None = None) -> list[Problem]:
+    """Every problem of the study's data and networks (data first, then the networks).
+    ``executor``: where the networks are tried [default: this process]."""
+    return start(study, executor=executor).result()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pending:
+    """A pre-flight whose data is checked and whose networks are being tried."""
+
+    source: str  # the study file
+    data_problems: list[Problem]
+    networks: Future[list[Problem]] | None
+    warnings: list[str] = field(default_factory=list)
+
+    def result(self) -> list[Problem]:
+        """Every problem found, once the networks are tried."""
+        found = list(self.data_problems)
+        if self.networks is not None:
+            try:
+                found += self.networks.result()
+            except Exception as err:  # the helper process died (a network that crashed it) or a check broke
+                found.append(Problem(source=self.source, key="model", rule="trying the networks failed", raised=exception_line(err)))
+        return _distinct(found)
+
+
+def start(study: Study, *, executor: Executor | None = None) -> Pending:
+    """Check the data here and now, and submit the networks to ``executor`` [default: try them
+    here, at once]: the caller can do its own work while the helper process tries them."""
+    checked = check_data(study)
+    networks: Future[list[Problem]] | None = None
+    if checked.requests:
+        if executor is None:
+            networks = Future()
+            networks.set_result(check_models(checked.requests))
+        else:
+            networks = executor.submit(check_models, checked.requests)
+    return Pending(source=study.source, data_problems=checked.problems, networks=networks, warnings=checked.warnings)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataChecked:
+    problems: list[Problem]
+    requests: list[ModelRequest]  # the networks to try on each data setting, with a sample of it
+    warnings: list[str]
+
+
+def check_data(study: Study) -> DataChecked:
+    """The data's problems (and warnings), and the networks to try on each data setting. For the
+    supervised task only: a GAN's or an RL agent's networks and data are their own tasks' (those
+    tasks' keys are validated with the study)."""
+    checked = DataChecked(problems=[], requests=[], warnings=[])
+    if study.config["model"].get("task", SUPERVISED) != SUPERVISED:  # as hpbench.study.resolve reads it
+        return checked
+    sizes, batch_key = batch_sizes(study)
+    used = used_batch_sizes(study)
+    for data, group in data_variants(cases(study)):
+        ctx = DataContext(source=study.source, data=data, seed=study.settings.seed, batch_sizes=sizes, batch_key=batch_key)
+        _check_data(study, ctx, group, used, into=checked)
+    return checked
+
+
+def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[int | str, ...], *, into: DataChecked) -> None:
+    loaded = load_for_checks(ctx.data, study_source=study.source)
+    ctx = DataContext(source=loaded.source, data=ctx.data, seed=ctx.seed, batch_sizes=ctx.batch_sizes, batch_key=ctx.batch_key)
+    problems = list(loaded.problems)
+    arrays = loaded.arrays
+    if loaded.table is not None:
+        problems += check_table(loaded.table, ctx)
+        arrays = table_arrays(loaded.table, ctx, task=ctx.data.options.get("task"))
+    if arrays is None:
+        into.problems.extend(problems)
+        return
+    problems += check_arrays(arrays, ctx)
+    if problems:  # the networks still get a sample, from the arrays as checked
+        into.problems.extend(problems)
+        _request(study, group, arrays=arrays, ctx=ctx, used=used, into=into)
+        return
+    d = ctx.data
+    try:
+        data = _data(loaded, ctx)
+        if not isinstance(data, RawData):  # streamed: the trials read it; the networks get the rows peeked
+            _request(study, group, arrays=arrays, ctx=ctx, used=used, into=into)
+            return
+        splits = split_raw(data, val_fraction=d.val_fraction, test_fraction=d.test_fraction, preprocess=d.preprocess, seed=ctx.seed)
+    except Exception as err:  # a rule of the loaders the checks above do not know
+        into.problems.append(Problem(source=ctx.source, key="data.dataset", rule="cannot be used", value=shown(exception_line(err))))
+        return
+    prime(data_key(**config_kwargs(d, ctx.seed)), splits)
+    parts = {"training": splits.y_train, "validation": splits.y_val, "test": splits.y_test}
+    into.warnings.extend(f"{study.source}: data: {w}" for w in unstratified(splits.task, parts))
+    into.requests.append(ModelRequest(source=study.source, models=tuple((c.model, c.searched) for c in group), input_shape=tuple(splits.input_shape),
+                                      n_outputs=int(splits.n_outputs), task=splits.task, x=splits.x_train[:SAMPLE_ROWS].copy(),
+                                      y=splits.y_train[:SAMPLE_ROWS].copy(), n_train=splits.n_train, batch_sizes=used, kind=str(splits.kind)))
+
+
+def _data(loaded: Loaded, ctx: DataContext) -> Any:
+    """What the trials will train on, from what the checks loaded (nothing is read twice)."""
+    d = ctx.data
+    opts = dict(d.options)
+    if loaded.table is not None:
+        return table_to_raw(loaded.table, path=d.dataset, target=str(opts["target"]), task=opts.get("task"), shape=d.shape, kind=d.kind)
+    if loaded.output is not None:
+        _, task, image = loader_options(opts)
+        return loader_data(d.dataset, loaded.output, task=task, kind=d.kind or ("image" if image else None), shape=d.shape, stream=d.stream)
+    return loaded.data
+
+
+def _request(study: Study, group: list[Case], *, arrays: Arrays, ctx: DataContext, used: tuple[int | str, ...], into: DataChecked) -> None:
+    """Networks to try on data that has problems or is streamed (a sample of its rows as they are)."""
+    if not len(arrays.y) or arrays.x.ndim < 2:
+        return
+    y: np.ndarray
+    if arrays.task == "regression":
+        y, n_out = np.nan_to_num(arrays.y.astype(np.float32, copy=False)), 1
+    else:
+        values, codes = classes(arrays)
+        if len(codes) != len(arrays.y) or len(values) < 1:
+            return
+        n_out = arrays.n_outputs or (len(values) if arrays.task == "multiclass" else 1)
+        y = codes.astype(np.int64) % max(n_out, 1)
+    x = np.nan_to_num(arrays.x[:SAMPLE_ROWS].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    into.requests.append(ModelRequest(source=study.source, models=tuple((c.model, c.searched) for c in group), input_shape=tuple(arrays.x.shape[1:]),
+                                      n_outputs=n_out, task=arrays.task, x=x, y=y[:SAMPLE_ROWS], n_train=max(split_sizes(arrays, ctx)["training"], 1),
+                                      batch_sizes=used, kind=arrays.kind or ("image" if arrays.image else None)))
+
+
+def _distinct(problems: list[Problem]) -> list[Problem]:
+    """The same problem found for several data settings is reported once."""
+    seen: dict[str, Problem] = {}
+    for p in problems:
+        seen.setdefault(str(p), p)
+    return list(seen.values())

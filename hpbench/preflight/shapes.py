@@ -1,0 +1,113 @@
+"""The configurations the pre-flight checks try: every distinct model (and data) setting the
+space can produce, or a representative sample when there are many.
+
+Only the dimensions that change the data or the network count (``data.*``, ``model.*`` and the
+dimensions their ``when`` conditions read). Each contributes its finite values, or its bounds
+when it is continuous or wide (a network's extremes are where shapes break: the deepest CNN on
+the smallest image). Torch-free.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hpbench.config import DataConfig, ModelConfig
+from hpbench.space.distributions import Choice, Distribution, RandInt, Uniform
+from hpbench.space.space import Dimension, SearchSpace
+from hpbench.study.resolve import trial_config
+from hpbench.study.schema import Study
+
+SHAPE_PREFIXES = ("model.", "data.")
+MAX_VALUES = 16  # a dimension with more finite values contributes its ends and its middle
+MAX_POINTS = 64  # configurations tried at most (seeded sample of the representative grid beyond)
+MAX_DATA_VARIANTS = 4  # distinct data settings loaded and checked at most
+MAX_BATCH_SIZES = 4096  # a randint batch size wider than this contributes its bounds only
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """One configuration to try: its data and model settings, and the searched values behind it."""
+
+    data: DataConfig
+    model: ModelConfig
+    searched: Mapping[str, Any]  # key as written in [space] -> value
+
+
+def _representative(dist: Distribution) -> tuple[Any, ...]:
+    values = dist.grid_values()
+    if values is not None and len(values) <= MAX_VALUES:
+        return tuple(values)
+    if isinstance(dist, RandInt):
+        return tuple(sorted({dist.low, (dist.low + dist.high) // 2, dist.high}))
+    if isinstance(dist, Uniform):
+        return (dist.low, dist.high)
+    assert values is not None  # internal: every distribution is finite, randint or uniform
+    return (values[0], values[len(values) // 2], values[-1])
+
+
+def _shape_dims(space: SearchSpace) -> list[Dimension]:
+    """The dimensions that shape the data or the network, with the parents their conditions read."""
+    wanted = {d.key for d in space if d.path.startswith(SHAPE_PREFIXES)}
+    changed = True
+    while changed:
+        parents = {p for d in space if d.key in wanted for p in d.when}
+        changed = not parents <= wanted
+        wanted |= parents
+    return [Dimension(key=d.key, path=d.path, dist=Choice(_representative(d.dist)), when=d.when) for d in space if d.key in wanted]
+
+
+def cases(study: Study) -> list[Case]:
+    """The distinct (data, model) settings to check, in a stable order: the study's enqueued
+    points first, then the representative grid (a seeded sample of it when it is large)."""
+    dims = _shape_dims(study.space)
+    keys = {d.key for d in dims}
+    points = [{k: v for k, v in p.items() if k in keys} for p in study.settings.enqueue]
+    grid = SearchSpace(dims=tuple(dims)).grid()
+    if len(grid) > MAX_POINTS:
+        rng = random.Random(study.settings.seed)
+        grid = [grid[0], grid[-1], *rng.sample(grid[1:-1], MAX_POINTS - 2)]
+    out: dict[tuple[str, str], Case] = {}
+    for point in [*points, *grid]:
+        cfg = trial_config(study, point)
+        key = (repr(cfg.data), repr(cfg.model))
+        if key not in out:
+            out[key] = Case(data=cfg.data, model=cfg.model, searched=dict(point))
+    return list(out.values())
+
+
+def data_variants(found: list[Case]) -> list[tuple[DataConfig, list[Case]]]:
+    """The cases grouped by their data setting (the first ``MAX_DATA_VARIANTS`` settings)."""
+    groups: dict[str, tuple[DataConfig, list[Case]]] = {}
+    for c in found:
+        k = repr(c.data)
+        if k not in groups:
+            if len(groups) >= MAX_DATA_VARIANTS:
+                continue
+            groups[k] = (c.data, [])
+        groups[k][1].append(c)
+    return list(groups.values())
+
+
+def batch_sizes(study: Study) -> tuple[tuple[int | str, ...], str]:
+    """Every batch size the study searches, and the key that sets them (none when it is fixed:
+    a fixed batch size larger than the training split trains full-batch, as asked)."""
+    dim = next((d for d in study.space if d.path == "train.batch_size"), None)
+    if dim is None:
+        return (), "train.batch_size"
+    dist = dim.dist
+    if isinstance(dist, RandInt) and dist.high - dist.low > MAX_BATCH_SIZES:
+        values: tuple[Any, ...] = (dist.low, dist.high)
+    else:
+        values = dist.grid_values() or ()
+    return tuple(dict.fromkeys(values)), f"space.{dim.key}"
+
+
+def used_batch_sizes(study: Study) -> tuple[int | str, ...]:
+    """Every batch size a trial can train with: the searched ones and the fixed one."""
+    searched, _ = batch_sizes(study)
+    dim = next((d for d in study.space if d.path == "train.batch_size"), None)
+    fixed = study.config["train"]["batch_size"]
+    return searched if dim is not None and not dim.when else tuple(dict.fromkeys((*searched, fixed)))

@@ -1,0 +1,80 @@
+"""User code that is wrong in the ways a new user's code is: the pre-flight tests name these as
+``"tests.helpers.bad_user_code:<function>"`` (datasets and model families)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _fetch(url: str) -> Any:
+    raise ConnectionError(f"cannot reach {url}")
+
+
+def load_raises(**_: Any) -> Any:
+    """A dataset loader whose own code raises (two user frames deep)."""
+    return _fetch("https://example.invalid/data.csv")
+
+
+def load_ok(**_: Any) -> Any:
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 5)).astype(np.float32)
+    return x, (x[:, 0] > 0.5).astype(np.int64)
+
+
+def load_nan_features(**_: Any) -> Any:
+    x, y = load_ok()
+    x[[4, 17], 2] = np.nan
+    return x, y
+
+
+def load_one_class(**_: Any) -> Any:
+    x, _ = load_ok()
+    return {"x": x, "y": np.ones(len(x), dtype=np.int64), "task": "binary"}
+
+
+def load_wrong_return(**_: Any) -> Any:
+    return "data.csv"
+
+
+def build_wrong_shape(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+    """Ignores the data's shape: expects 10 features whatever the data has."""
+    return nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, n_outputs))
+
+
+class _Picky(nn.Module):
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2:
+            raise ValueError(f"expected flat rows, got a batch shaped {tuple(x.shape)}")
+        return self.fc(x)
+
+
+def build_picky(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+    """Its own forward raises on image batches (a user frame in the forward pass)."""
+    return _Picky(int(np.prod(input_shape)), n_outputs)
+
+
+def build_raises(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+    raise KeyError("hidden")
+
+
+def build_wrong_outputs(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+    """Two outputs whatever the number of classes."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), 2))
+
+
+def build_pooling(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+    """``depth`` conv + 2x2 pooling blocks: on 8x8 images, more than 3 blocks pool the map away."""
+    layers: list[nn.Module] = []
+    c = input_shape[0]
+    for _ in range(int(params.get("depth", 1))):
+        layers += [nn.Conv2d(c, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        c = 4
+    return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(n_outputs))

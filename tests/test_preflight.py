@@ -1,0 +1,294 @@
+"""The pre-flight checks without Ray: bad data and broken user code are found before any trial,
+each problem naming its file or entry point, the column or key, the rule and the bad value, all
+of them at once. The networks are tried in this process (the search tries them in its helper)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpbench.preflight import PreflightFailed
+from hpbench.preflight.run import check_study, preflight
+from hpbench.preflight.shapes import cases
+from hpbench.study.parse import load_study
+
+BAD = "tests.helpers.bad_user_code"
+
+
+def study_file(tmp_path, *, data: str, model: str = 'family = "mlp"\ndepth = 1\nwidth = 8', space: str = "lr = { loguniform = [1e-3, 1e-1] }",
+               train: str = "max_epochs = 2", metric: str = "val_loss"):
+    path = tmp_path / "study.toml"
+    path.write_text(f'[study]\nname = "pf"\nmetric = "{metric}"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n'
+                    f"[data]\n{data}\n[model]\n{model}\n[train]\n{train}\n[space]\n{space}\n", encoding="utf-8")
+    return load_study(path)
+
+
+def csv(tmp_path, text: str, name: str = "data.csv") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def table(n: int = 40, *, label=None, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"age": rng.integers(18, 90, n), "income": rng.random(n) * 1000,
+                         "label": label if label is not None else np.arange(n) % 2})
+
+
+def problems_of(study) -> list[str]:
+    return [str(p) for p in check_study(study)]
+
+
+def one(study) -> str:
+    found = problems_of(study)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# -- data files ----------------------------------------------------------------------------------
+def test_a_good_csv_passes_and_its_data_is_not_read_twice(tmp_path):
+    """The pre-flight hands what it loaded to prepare(): the file is not read again."""
+    from hpbench.data.prepare import prepare
+
+    path = tmp_path / "good.csv"
+    table().to_csv(path, index=False)
+    study = study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"')
+    preflight(study)
+    path.unlink()
+    d = study.config["data"]
+    s = prepare(dataset=d["dataset"], options={"target": "label"}, val_fraction=d["val_fraction"], test_fraction=d["test_fraction"],
+                preprocess=tuple(d["preprocess"]), seed=study.settings.seed)
+    assert len(s.x_train) + len(s.x_val) == 40 and s.task == "binary"
+
+
+def test_missing_target_column_names_file_key_and_suggests(tmp_path):
+    path = tmp_path / "d.csv"
+    table().to_csv(path, index=False)
+    msg = one(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "lable"'))
+    assert msg.startswith(f"{path}: data.target:") and "'lable'" in msg and "did you mean 'label'" in msg
+
+
+def test_missing_values_named_by_column_and_line(tmp_path):
+    df = table().astype({"age": float})
+    df.loc[[3, 10], "age"] = np.nan
+    df.loc[5, "label"] = np.nan
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert f"{path}: column 'age': must have no missing values, but got 2 empty (lines 5, 12)" in found
+    assert f"{path}: data.target: must have no missing values, but got 1 empty (line 7)" in found
+
+
+def problems_or_refusal(tmp_path, **kw) -> list[str]:
+    """The pre-flight's problems, or the study validation's when it refuses the file first (a
+    data file's header is read there)."""
+    from hpbench.errors import StudyError
+
+    try:
+        study = study_file(tmp_path, **kw)
+    except StudyError as err:
+        return [str(p) for p in err.problems]
+    return problems_of(study)
+
+
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64)), "a PNG image"),
+    (b"PAR1\x15\x04\x15\x10", "a Parquet file (name it .parquet)"),
+    (b"PK\x03\x04\x14\x00\x06\x00", "a zip archive"),
+    (b"age,label\n1,0\x00\x00\x01\n", "binary data (NUL bytes)"),
+    (b"age,label\n", "must hold at least one row of data, but got a header only"),
+    (b"age,label\n1,0\n2,1,7,7\n", "ParserError: Error tokenizing data. C error: Expected 2 fields in line 3, saw 4"),
+    (b"age,label\n1,0,5,5\n2,1\n", "rows with more fields than the header line"),
+])
+def test_a_csv_that_is_not_a_csv(tmp_path, content, fragment):
+    path = tmp_path / "d.csv"
+    path.write_bytes(content)
+    found = problems_or_refusal(tmp_path, data=f'dataset = "{path}"\ntarget = "label"')
+    assert any(fragment in m and str(path) in m for m in found), found
+
+
+def test_prose_named_csv(tmp_path):
+    path = csv(tmp_path, "These are my notes about the experiment\nnothing tabular here\n")
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert any("(header): must name comma-separated columns" in p and "'These are my notes" in p for p in found)
+    assert any("data.target: must name a column of the file, but got 'label'" in p for p in found)
+
+
+def test_numbers_written_as_text_and_a_free_text_column(tmp_path):
+    df = table(150)
+    df["age"] = df["age"].astype(str)
+    df.loc[[2, 9], "age"] = "?"
+    df["note"] = [f"visit {i}" for i in range(150)]
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert f"{path}: column 'age': must hold numbers only (it is mostly numbers), but got text '?' (lines 4, 11)" in found
+    assert any(p.startswith(f"{path}: column 'note': a text column is a category") and "150 distinct values" in p for p in found)
+
+
+def test_single_class_binary_target(tmp_path):
+    path = tmp_path / "d.csv"
+    table(label=np.ones(40, dtype=int)).to_csv(path, index=False)
+    msg = one(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\ntask = "binary"', metric="val_accuracy"))
+    assert msg == f"{path}: data.target: a classification target needs at least 2 classes (nothing to learn from one), but got 1 class: every row is 1"
+
+
+def test_three_rows_are_too_few_for_the_splits(tmp_path):
+    path = csv(tmp_path, "a,b,label\n1,2,0\n3,4,1\n5,6,1\n")
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert found == [f"{path}: data: needs at least 2 rows to train on and 2 in each evaluation split (more data, or smaller fractions), "
+                     "but got 3 samples: 1 for validation (data.val_fraction = 0.2), which leaves 2 to train on"]
+
+
+def test_test_split_counts_too(tmp_path):
+    path = tmp_path / "d.csv"
+    table(12).to_csv(path, index=False)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\nval_fraction = 0.25\ntest_fraction = 0.05'))
+    assert any(p.startswith(f"{path}: data: needs at least 2 rows to train on") and "1 for test (data.test_fraction = 0.05)" in p
+               for p in found), found
+
+
+def test_searched_batch_sizes_larger_than_the_training_split(tmp_path):
+    path = tmp_path / "d.csv"
+    table(100).to_csv(path, index=False)
+    msg = one(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"', space='batch_size = { choice = [16, 128, 256, "full"] }'))
+    assert msg == f'{path}: space.batch_size: must be at most the 80 training rows (or "full"), but got [128, 256]'
+
+
+def test_a_fixed_batch_size_larger_than_the_data_trains_full_batch(tmp_path):
+    path = tmp_path / "d.csv"
+    table(30).to_csv(path, index=False)
+    assert problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"', train="max_epochs = 2\nbatch_size = 64")) == []
+
+
+def test_constant_regression_target(tmp_path):
+    path = tmp_path / "d.csv"
+    table(label=np.full(40, 2.5)).to_csv(path, index=False)
+    msg = one(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\ntask = "regression"'))
+    assert msg == f"{path}: data.target: a regression target must vary (r2 is undefined, nothing to learn), but got every row is 2.5"
+
+
+def test_every_problem_of_a_file_is_reported(tmp_path):
+    """Not only the first: a missing value, a single class and a searched batch size at once."""
+    df = table(20, label=np.zeros(20, dtype=int)).astype({"income": float})
+    df.loc[0, "income"] = np.nan
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(PreflightFailed) as err:
+        preflight(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"', space='batch_size = { choice = [8, 64] }'))
+    keys = [p.key for p in err.value.problems]
+    assert keys == ["column 'income'", "data.target", "space.batch_size"], err.value.problems
+    assert all(p.source == str(path) for p in err.value.problems)
+
+
+# -- user entry points -----------------------------------------------------------------------------
+def test_entry_point_module_missing(tmp_path):
+    msg = one(study_file(tmp_path, data='dataset = "tests.helpers.no_such_module:load"'))
+    assert msg == ("tests.helpers.no_such_module:load: data.dataset: the module must be importable (a package.module on sys.path / PYTHONPATH), "
+                   "but got no module named 'tests.helpers.no_such_module'")
+
+
+def test_entry_point_function_missing(tmp_path):
+    msg = one(study_file(tmp_path, data=f'dataset = "{BAD}:load_okay"'))
+    assert msg.startswith(f"{BAD}:load_okay: data.dataset: module '{BAD}' must define 'load_okay'") and "did you mean 'load_ok'" in msg
+
+
+def test_entry_point_that_raises_shows_the_exception_and_only_the_users_frames(tmp_path):
+    [p] = check_study(study_file(tmp_path, data=f'dataset = "{BAD}:load_raises"'))
+    assert str(p) == f"{BAD}:load_raises: data.dataset: the dataset loader raised: ConnectionError: cannot reach https://example.invalid/data.csv"
+    assert [f.split(":")[0] + " " + f.split(" in ")[1].split(":")[0] for f in p.frames] == [
+        "tests/helpers/bad_user_code.py load_raises", "tests/helpers/bad_user_code.py _fetch"]
+    assert "hpbench/preflight" in p.traceback  # --debug shows everything
+
+
+def test_module_that_raises_at_import(tmp_path):
+    [p] = check_study(study_file(tmp_path, data='dataset = "tests.helpers.broken_import:load"'))
+    assert str(p) == "tests.helpers.broken_import:load: data.dataset: importing the module raised: KeyError: 'dir'"
+    assert p.frames and p.frames[-1].startswith("tests/helpers/broken_import.py:5 in <module>")
+    assert not any("importlib" in f or "hpbench" in f for f in p.frames)
+
+
+@pytest.mark.parametrize(("fn", "fragment"), [
+    ("load_wrong_return", "the loader's return value is not usable, but got must return (x, y)"),
+    ("load_nan_features", "x: features must be finite numbers (no missing values), but got NaN or inf in 2 rows (indices 4, 17)"),
+    ("load_one_class", "y: a classification target needs at least 2 classes"),
+])
+def test_entry_point_data_problems(tmp_path, fn, fragment):
+    msg = one(study_file(tmp_path, data=f'dataset = "{BAD}:{fn}"'))
+    assert msg.startswith(f"{BAD}:{fn}: ") and fragment in msg
+
+
+# -- networks --------------------------------------------------------------------------------------
+def test_user_model_that_does_not_accept_the_data_shape(tmp_path):
+    msg = one(study_file(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_wrong_shape"'))
+    assert msg.startswith(f"{BAD}:build_wrong_shape: model.family: the network must accept batches shaped (2, 1, 8, 8) "
+                          "(the data's input shape (1, 8, 8)): RuntimeError: mat1 and mat2 shapes cannot be multiplied")
+
+
+def test_user_model_raising_in_its_forward_shows_its_frame(tmp_path):
+    [p] = check_study(study_file(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_picky"'))
+    assert "ValueError: expected flat rows, got a batch shaped (2, 1, 8, 8)" in str(p)
+    [frame] = p.frames
+    assert frame.startswith("tests/helpers/bad_user_code.py:") and " in forward: raise ValueError(" in frame
+
+
+@pytest.mark.parametrize(("fn", "fragment"), [
+    ("build_raises", "model.family: building the network raised: KeyError: 'hidden'"),
+    ("build_wrong_outputs", "model.family: the network must output (2, 10) for multiclass targets"),
+    ("build_nothing", "module 'tests.helpers.bad_user_code' must define 'build_nothing'"),
+])
+def test_user_model_problems(tmp_path, fn, fragment):
+    msg = one(study_file(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:{fn}"'))
+    assert fragment in msg
+
+
+def test_data_and_network_problems_are_reported_together(tmp_path):
+    msgs = problems_of(study_file(tmp_path, data=f'dataset = "{BAD}:load_nan_features"', model=f'family = "{BAD}:build_wrong_shape"'))
+    assert [m.split(": ")[1] for m in msgs] == ["x", "model.family"], msgs
+
+
+def test_builtin_family_on_the_wrong_data(tmp_path):
+    """A user loader's data is known only once loaded: a CNN on its table is refused before the search."""
+    msg = one(study_file(tmp_path, data=f'dataset = "{BAD}:load_ok"', model='family = "cnn"'))
+    assert msg.startswith(f"{tmp_path / 'study.toml'}: model: building the network raised: ValueError:"), msg
+
+
+def test_batch_norm_and_a_last_batch_of_one_row(tmp_path):
+    """Digits 0 and 1: 288 training rows; batch_size 287 leaves one row for the last batch, and
+    the fourth CNN block normalizes a 1x1 map: batch norm refuses a single value per channel."""
+    msg = one(study_file(tmp_path, data='dataset = "digits"\nclasses = [0, 1]', model='family = "cnn"\nconv_depth = 4\nchannels = 4',
+                         space="batch_size = { choice = [16, 287] }"))
+    assert "model: the network must train on a last batch of 1 row: ValueError: Expected more than 1 value per channel" in msg
+    assert "batch_size 287 leaves 1 of the 288 training rows for the last batch" in msg
+
+
+def test_the_searched_values_that_break_a_network_are_named(tmp_path):
+    """Pooling 8x8 images: 1 to 3 blocks work, 4 and 5 pool the map away."""
+    msg = one(study_file(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_pooling"',
+                         space='"model.depth" = { choice = [1, 2, 3, 4, 5] }\n"model.width" = { choice = [8, 16] }'))
+    assert msg.startswith(f"{BAD}:build_pooling: model.family: the network must accept batches shaped (2, 1, 8, 8)")
+    assert msg.endswith("(4 of the 10 networks tried, those with model.depth = [4, 5])")
+
+
+# -- which networks are tried -----------------------------------------------------------------------
+def test_every_distinct_network_of_the_quickstart_is_tried():
+    from tests.conftest import ROOT
+
+    study = load_study(ROOT / "studies" / "quickstart.toml")
+    found = cases(study)
+    # model.depth randint [1, 4] x model.width 3 x model.activation 3 (lr, optimizer, init: no shape)
+    assert len(found) == 4 * 3 * 3
+    assert len({repr(c.model) for c in found}) == 36
+
+
+def test_a_large_space_is_sampled_with_its_extremes(tmp_path):
+    from hpbench.preflight.shapes import MAX_POINTS
+
+    study = study_file(tmp_path, data='dataset = "digits"', model='family = "mlp"',
+                       space='"model.width" = { randint = [1, 4096] }\n"model.depth" = { randint = [0, 64] }\n'
+                             '"model.dropout" = { uniform = [0.0, 0.5] }')
+    found = cases(study)
+    assert len(found) <= MAX_POINTS
+    widths = {c.model.params["width"] for c in found}
+    assert {1, 4096} <= widths and {0, 64} <= {c.model.params["depth"] for c in found}

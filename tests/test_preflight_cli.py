@@ -1,0 +1,190 @@
+"""Real command runs: bad data and broken user code stop ``hpbench search`` before anything starts
+(exit 2, the problem in one line, no traceback, no results folder, Ray never started); a search in
+which every trial fails exits 1 with the distinct errors, one in which some fail exits 0 and says so.
+
+Each command runs in a process of its own, as a user runs it (the bad files are written into
+tmp_path; the bad modules are tests/helpers/bad_user_code.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BAD = "tests.helpers.bad_user_code"
+
+# Runs the command in this process and reports, on its last line, whether Ray was started.
+RUN = """
+import json, sys
+from hpbench.cli import app
+try:
+    app(sys.argv[1:])
+except SystemExit as e:
+    ray = sys.modules.get("ray")
+    print(json.dumps({"ray_started": bool(ray is not None and ray.is_initialized())}), file=sys.stderr)
+    raise
+"""
+
+
+def study(tmp_path: Path, *, data: str, model: str = 'family = "mlp"\ndepth = 1\nwidth = 8', metric: str = "val_accuracy") -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(f'[study]\nname = "pf"\nmetric = "{metric}"\nmode = "max"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n'
+                    f"[data]\n{data}\n[model]\n{model}\n[train]\nmax_epochs = 2\n[space]\nlr = {{ loguniform = [1e-3, 1e-1] }}\n",
+                    encoding="utf-8")
+    return path
+
+
+def frame(n: int = 40, **columns: object) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    base: dict[str, object] = {"age": rng.integers(18, 90, n).astype(float), "income": rng.random(n), "label": np.arange(n) % 2}
+    return pd.DataFrame({**base, **columns})
+
+
+def missing_target(tmp: Path) -> str:
+    frame().to_csv(tmp / "d.csv", index=False)
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "labels"'
+
+
+def missing_value(tmp: Path) -> str:
+    df = frame()
+    df.loc[6, "income"] = np.nan
+    df.to_csv(tmp / "d.csv", index=False)
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
+
+
+def not_a_csv(tmp: Path) -> str:
+    (tmp / "d.csv").write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00" + bytes(200))  # an .xlsx saved as .csv
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
+
+
+def single_class(tmp: Path) -> str:
+    frame(label=np.ones(40, dtype=int)).to_csv(tmp / "d.csv", index=False)
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"\ntask = "binary"'
+
+
+def three_rows(tmp: Path) -> str:
+    (tmp / "d.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,6,1\n", encoding="utf-8")
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
+
+
+CASES = {
+    "csv_missing_target_column": (missing_target, None, ["d.csv: data.target: must name a column", "'labels'", "did you mean 'label'"]),
+    "csv_missing_value": (missing_value, None, ["d.csv: column 'income': must have no missing values, but got 1 empty (line 8)"]),
+    "csv_that_is_not_csv": (not_a_csv, None, ["data.dataset: must be a CSV text file, but got a zip archive (an Excel .xlsx file is one)"]),
+    "single_class_binary": (single_class, None, ["d.csv: data.target: a classification target needs at least 2 classes", "every row is 1"]),
+    "three_row_csv": (three_rows, None, ["d.csv: data: needs at least 2 rows to train on and 2 in each evaluation split",
+                                         "but got 3 samples: 1 for validation (data.val_fraction = 0.2), which leaves 2 to train on"]),
+    "loader_module_missing": (lambda tmp: 'dataset = "mydata.loaders:load"', None,
+                              ["mydata.loaders:load: data.dataset: the module must be importable", "no module named 'mydata'"]),
+    "loader_raises": (lambda tmp: f'dataset = "{BAD}:load_raises"', None,
+                      [f"{BAD}:load_raises: data.dataset: the dataset loader raised: ConnectionError: cannot reach",
+                       "at tests/helpers/bad_user_code.py:", "in _fetch: raise ConnectionError("]),
+    "model_wrong_shape": (lambda tmp: 'dataset = "digits"', f'family = "{BAD}:build_wrong_shape"',
+                          [f"{BAD}:build_wrong_shape: model.family: the network must accept batches shaped (2, 1, 8, 8)",
+                           "mat1 and mat2 shapes cannot be multiplied"]),
+}
+
+
+def run_cli(args: list[str], *, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", RUN, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_data_or_user_code_stops_the_search_before_anything_starts(case, tmp_path):
+    make_data, model, fragments = CASES[case]
+    kwargs = {"model": model} if model else {}
+    path = study(tmp_path, data=make_data(tmp_path), **kwargs)
+    out = tmp_path / "out"
+    proc = run_cli(["search", str(path), "--out", str(out)])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert json.loads(lines[-1]) == {"ray_started": False}
+    text = " ".join(proc.stderr.split())
+    for fragment in fragments:
+        assert fragment in text, (fragment, proc.stderr)
+    assert lines[0].startswith("error: ")
+    if case != "csv_that_is_not_csv":  # (that one is refused by the study's validation, which reads the file's header)
+        assert "nothing was started or written" in text
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not out.exists(), "wrote a results folder"
+
+
+def test_debug_shows_the_full_traceback(tmp_path):
+    path = study(tmp_path, data=f'dataset = "{BAD}:load_raises"')
+    proc = run_cli(["search", str(path), "--out", str(tmp_path / "out"), "--debug"])
+    assert proc.returncode == 2
+    assert "Traceback (most recent call last)" in proc.stderr and "hpbench/preflight/load.py" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_estimate_runs_the_preflight_too(tmp_path):
+    path = study(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_raises"')
+    proc = run_cli(["estimate", str(path)])
+    assert proc.returncode == 2
+    assert f"{BAD}:build_raises: model.family: building the network raised: KeyError: 'hidden'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+# -- trials that fail at run time (not knowable before: the model fails in its third epoch) --------
+def flaky(tmp_path: Path, *, fail_every: int) -> Path:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = tmp_path / "flaky.toml"
+    path.write_text(f"""
+[study]
+name = "flaky"
+metric = "val_accuracy"
+mode = "max"
+searcher = "grid"
+scheduler = "none"
+max_concurrent = 2
+
+[data]
+dataset = "digits"
+
+[model]
+family = "tests.helpers.flaky:build"
+dir = "{marks}"
+fail_every = {fail_every}
+fail_epoch = 2
+fail_times = 100
+
+[train]
+max_epochs = 3
+batch_size = 512
+
+[space]
+"model.slot" = {{ choice = [0, 1, 2] }}
+""", encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+def test_a_search_in_which_every_trial_failed_exits_1_with_the_distinct_errors(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(["search", str(flaky(tmp_path, fail_every=1)), "--out", str(out)], timeout=600)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "all 3 trials failed:" in proc.stdout
+    for slot in range(3):
+        assert f"1 trial: RuntimeError: flaky trial {slot} fails at epoch 2 (at tests/helpers/flaky.py:" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr and "Trials did not complete" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_search_in_which_some_trials_failed_exits_0_and_says_how_many(tmp_path):
+    out = tmp_path / "out"
+    proc = run_cli(["search", str(flaky(tmp_path, fail_every=2)), "--out", str(out)], timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    flat = " ".join(proc.stdout.split())
+    assert "trial 0 failed after 1 epochs: RuntimeError: flaky trial 0 fails at epoch 2" in flat  # the live log
+    assert "2 of 3 trials failed:" in flat  # the final summary
+    report = subprocess.run([sys.executable, "-m", "hpbench.cli", "report", str(out), "--section", "leaderboard"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert report.returncode == 0 and "2 of 3 trials failed:" in report.stdout
+    assert "1 trial: RuntimeError: flaky trial 2 fails at epoch 2" in " ".join(report.stdout.split())
