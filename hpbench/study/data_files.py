@@ -17,7 +17,6 @@ from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
 from hpbench.data.sources import FILE_SUFFIXES
 from hpbench.data.user import binary_kind
-from hpbench.errors import shown
 from hpbench.study.reader import Reader
 
 PATH_KEYS = ("dataset", "y", "x_val", "y_val", "x_test", "y_test")  # [data] keys naming files
@@ -63,7 +62,7 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
 def _columns(r: Reader, path: str) -> list[str]:
     what = "" if path.endswith(".parquet") else binary_kind(path)
     if what:  # e.g. an Excel file saved under a .csv name
-        raise r.fail("data.dataset", "must be a CSV text file", shown(what))
+        raise r.fail("data.dataset", f"must be a CSV text file, but {path} is {what}")
     try:
         if path.endswith(".parquet"):
             import pyarrow.parquet as pq
