@@ -106,10 +106,18 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    """``python benchmarks/dispatch.py [EPOCHS] [--repeat N]``: N runs of the study (default 3;
-    this machine is shared and noisy), each printed; the report holds every run and their median."""
+    """``python benchmarks/dispatch.py [EPOCHS] [--repeat N] [--trials T] [--trial-s S]``: N runs
+    of the study (default 3; this machine is shared and noisy) of T trials (default 32) of about S
+    seconds of compute (default 2), each printed; the report holds every run and their median
+    (results/benchmarks/dispatch.json, or dispatch-<T>x<S>s.json for other sizes)."""
     args = sys.argv[1:]
     repeat = 3
+    n, trial_s = N, 2.0
+    for flag in ("--trials", "--trial-s"):
+        if flag in args:
+            i = args.index(flag)
+            n, trial_s = (int(args[i + 1]), trial_s) if flag == "--trials" else (n, float(args[i + 1]))
+            del args[i : i + 2]
     if "--repeat" in args:
         i = args.index("--repeat")
         repeat = int(args[i + 1])
@@ -124,15 +132,15 @@ def main() -> None:
         # by the previous run's median trial).
         probe = run(2, 12, work)
         if not epochs:
-            epochs = max(1, round(2.0 / probe["steady_epoch_s"]))
+            epochs = max(1, round(trial_s / probe["steady_epoch_s"]))
         for k in range(repeat):
             if k and not fixed_epochs:  # keep trials at ~2 s of compute as the machine's speed drifts
-                epochs = max(1, round(epochs * 2.0 / runs[-1]["median_trial_s"]))
-            big = run(N, epochs, work / f"run{k}")
+                epochs = max(1, round(epochs * trial_s / runs[-1]["median_trial_s"]))
+            big = run(n, epochs, work / f"run{k}")
             big["epochs_per_trial"] = epochs
             big["ratio_to_ideal"] = big["wall_s"] / big["ideal_s"]
             runs.append(big)
-            print(f"run {k + 1}/{repeat}: {N} trials x {big['median_trial_s']:.2f} s compute (median trial, {epochs} epochs) at "
+            print(f"run {k + 1}/{repeat}: {n} trials x {big['median_trial_s']:.2f} s compute (median trial, {epochs} epochs) at "
                   f"concurrency {CONCURRENCY}: ideal {big['ideal_s']:.1f} s (from the sum of the trials' compute: {big['ideal_from_sum_s']:.1f} s)")
             print(f"  end-to-end wall to the final table {big['wall_s']:.1f} s -> ratio {big['ratio_to_ideal']:.3f} (target <= 1.3); "
                   f"process exit at {big['exit_s']:.1f} s")
@@ -155,12 +163,14 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
     }
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "dispatch.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["trials"], report["trial_s"] = n, trial_s
+    name = "dispatch.json" if (n, trial_s) == (N, 2.0) else f"dispatch-{n}x{trial_s:g}s.json"
+    (OUT / name).write_text(json.dumps(report, indent=2) + "\n")
     lo, hi = report["ratio_range"]
     print(f"median of {repeat} runs: ratio {med['ratio_to_ideal']:.3f} (range {lo:.3f}-{hi:.3f}; target <= 1.3), start-up "
           f"{med['startup_s']:.2f} s + {med['worker_start_s']:.2f} s per fresh worker, marginal overhead "
           f"{med['marginal_median_s']:.3f} s per trial (target <= 0.1)")
-    print(f"written: {OUT / 'dispatch.json'}")
+    print(f"written: {OUT / name}")
 
 
 if __name__ == "__main__":
