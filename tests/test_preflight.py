@@ -182,6 +182,14 @@ def test_every_problem_of_a_file_is_reported(tmp_path):
     assert all(p.source == str(path) for p in err.value.problems)
 
 
+def test_a_regression_target_of_text(tmp_path):
+    path = tmp_path / "d.csv"
+    table(label=np.array(["low", "high"] * 20)).to_csv(path, index=False)
+    msg = one(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\ntask = "regression"'))
+    assert msg == (f"{path}: data.target: a regression target must be numbers, but got values like 'low', 'high' "
+                   '(set data.task = "multiclass" if they are classes)')
+
+
 # -- user entry points -----------------------------------------------------------------------------
 def test_entry_point_module_missing(tmp_path):
     msg = one(study_file(tmp_path, data='dataset = "tests.helpers.no_such_module:load"'))
@@ -200,6 +208,17 @@ def test_entry_point_that_raises_shows_the_exception_and_only_the_users_frames(t
     assert [f.split(":")[0] + " " + f.split(" in ")[1].split(":")[0] for f in p.frames] == [
         "tests/helpers/bad_user_code.py load_raises", "tests/helpers/bad_user_code.py _fetch"]
     assert "hpbench/preflight" in p.traceback  # --debug shows everything
+
+
+def test_a_returned_dataset_that_raises_shows_the_users_frame(tmp_path):
+    [p] = check_study(study_file(tmp_path, data=f'dataset = "{BAD}:load_broken_dataset"'))
+    assert str(p) == f"{BAD}:load_broken_dataset: data.dataset: reading the returned dataset raised: ValueError: row 0: the image file is missing"
+    assert len(p.frames) == 1 and " in __getitem__: raise ValueError(" in p.frames[0]
+
+
+def test_an_entry_point_that_is_not_a_function(tmp_path):
+    msg = one(study_file(tmp_path, data=f'dataset = "{BAD}:SETTINGS"'))
+    assert msg == f"{BAD}:SETTINGS: data.dataset: must name a function, but got dict {{'rows': 10}}"
 
 
 def test_module_that_raises_at_import(tmp_path):

@@ -128,6 +128,8 @@ def load_entry_point(data: DataConfig, *, study_source: str) -> Loaded:
             return Loaded(source=spec, arrays=arrays, output=out)
         converted = loader_data(spec, out, task=task, kind=data.kind or ("image" if image else None), shape=data.shape, stream=data.stream)
     except Exception as err:
+        if user_frames(err.__traceback__):  # the returned dataset's own code raised (its __getitem__, __iter__, ...)
+            return Loaded(source=spec, problems=(user_code_problem(spec, "data.dataset", "reading the returned dataset raised", err),))
         return Loaded(source=spec, problems=(Problem(source=spec, key="data.dataset", rule="the loader's return value is not usable",
                                                      value=shown(str(err).removeprefix(f"{spec}: "))),))
     if isinstance(converted, RawData):
@@ -190,7 +192,7 @@ def import_entry_point(spec: str, *, key: str) -> tuple[Any, tuple[Problem, ...]
         obj = getattr(obj, part)
         owner = f"{owner}.{part}"
     if not callable(obj):
-        return None, (Problem(source=spec, key=key, rule="must name a function", value=shown(f"a {type(obj).__name__}")),)
+        return None, (Problem(source=spec, key=key, rule="must name a function", value=shown(f"{type(obj).__name__} {obj!r:.40}")),)
     return obj, ()
 
 

@@ -20,11 +20,12 @@ from hpbench.data.sources import loader_data, loader_options
 from hpbench.data.splits import unstratified
 from hpbench.data.user import table_to_raw
 from hpbench.errors import shown
-from hpbench.preflight.data import DataContext, check_arrays, check_table, classes, split_sizes, table_arrays
+from hpbench.preflight.data import DataContext, check_arrays, classes, split_sizes
 from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
 from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, used_batch_sizes
+from hpbench.preflight.table import check_table, table_arrays
 from hpbench.study.schema import Study
 from hpbench.train.task import SUPERVISED
 from hpbench.user_code import exception_line
@@ -98,7 +99,11 @@ def check_data(study: Study) -> DataChecked:
     used = used_batch_sizes(study)
     for data, group in data_variants(cases(study)):
         ctx = DataContext(source=study.source, data=data, seed=study.settings.seed, batch_sizes=sizes, batch_key=batch_key)
-        _check_data(study, ctx, group, used, into=checked)
+        try:
+            _check_data(study, ctx, group, used, into=checked)
+        except Exception as err:  # a check that broke: hpbench's bug, not the user's; --no-preflight gets past it
+            checked.problems.append(Problem(source=study.source, key="data", rule="the pre-flight could not check the data "
+                                            "(an hpbench error: --no-preflight skips the checks)", raised=exception_line(err)))
     return checked
 
 
@@ -154,7 +159,11 @@ def _request(study: Study, group: list[Case], *, arrays: Arrays, ctx: DataContex
         return
     y: np.ndarray
     if arrays.task == "regression":
-        y, n_out = np.nan_to_num(arrays.y.astype(np.float32, copy=False)), 1
+        try:
+            y = np.nan_to_num(arrays.y.astype(np.float32))
+        except (TypeError, ValueError):  # text targets (a problem of their own): any number tries the networks
+            y = np.zeros(len(arrays.y), dtype=np.float32)
+        n_out = 1
     else:
         values, codes = classes(arrays)
         if len(codes) != len(arrays.y) or len(values) < 1:

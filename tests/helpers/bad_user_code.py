@@ -78,3 +78,20 @@ def build_pooling(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[
         layers += [nn.Conv2d(c, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         c = 4
     return nn.Sequential(*layers, nn.Flatten(), nn.LazyLinear(n_outputs))
+
+
+class _BrokenDataset:
+    """A map-style dataset whose own ``__getitem__`` raises."""
+
+    def __len__(self) -> int:
+        return 10
+
+    def __getitem__(self, i: int) -> Any:
+        raise ValueError(f"row {i}: the image file is missing")
+
+
+def load_broken_dataset(**_: Any) -> Any:
+    return _BrokenDataset()
+
+
+SETTINGS = {"rows": 10}  # not a function

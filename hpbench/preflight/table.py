@@ -1,0 +1,143 @@
+"""The checks of a data file's table, as read (its columns by name, its rows by the file's line
+numbers): one small function per rule, each returning the problems it finds. Then the table
+becomes the arrays every kind of data is checked as (:mod:`hpbench.preflight.data`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hpbench.errors import did_you_mean, shown
+from hpbench.preflight.data import MAX_SHOWN, DataContext
+from hpbench.preflight.load import Arrays
+from hpbench.preflight.problems import Problem
+
+MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a category (one-hot columns)
+
+TableCheck = Callable[[Any, DataContext], list[Problem]]
+
+
+def _target(ctx: DataContext) -> str:
+    return str(ctx.data.options.get("target", ""))
+
+
+def _lines(index: Any) -> str:
+    shown_ = [str(int(i) + 2) for i in list(index)[:MAX_SHOWN]]  # line 1 is the header
+    more = f" and {len(index) - MAX_SHOWN} more" if len(index) > MAX_SHOWN else ""
+    return f"line{'s' if len(index) > 1 else ''} {', '.join(shown_)}{more}"
+
+
+def one_column(table: Any, ctx: DataContext) -> list[Problem]:
+    if len(table.columns) != 1 or not ctx.data.dataset.endswith(".csv"):
+        return []
+    return [Problem(source=ctx.source, key="(header)", rule="must name comma-separated columns (the target and the features)",
+                    value=shown(f"one column only: {str(table.columns[0])[:80]!r}"))]
+
+
+def target_column(table: Any, ctx: DataContext) -> list[Problem]:
+    target = _target(ctx)
+    if target in table.columns:
+        return []
+    columns = [str(c) for c in table.columns]
+    hint = did_you_mean(target, columns) if columns else "the file has no columns"
+    return [Problem(source=ctx.source, key="data.target", rule="must name a column of the file", value=target, hint=hint)]
+
+
+def has_features(table: Any, ctx: DataContext) -> list[Problem]:
+    if _target(ctx) not in table.columns or len(table.columns) > 1:
+        return []
+    return [Problem(source=ctx.source, key="(columns)", rule="needs at least one feature column besides the target", value=_target(ctx))]
+
+
+def has_rows(table: Any, ctx: DataContext) -> list[Problem]:
+    return [] if len(table) else [Problem(source=ctx.source, key="(rows)", rule="must hold at least one row of data", value=shown("a header only"))]
+
+
+def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
+    """No empty cell in any column (the target included): one problem per column."""
+    out = []
+    for col in table.columns:
+        rows = table.index[table[col].isna().to_numpy()]
+        if len(rows):
+            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            out.append(Problem(source=ctx.source, key=key, rule="must have no missing values",
+                               value=shown(f"{len(rows)} empty ({_lines(rows)})")))
+    return out
+
+
+def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
+    out = []
+    for col in table.columns:
+        values = table[col]
+        if values.dtype.kind != "f":
+            continue
+        rows = table.index[np.isinf(values.to_numpy())]
+        if len(rows):
+            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows)})")))
+    return out
+
+
+def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
+    """A text feature column is a category (one-hot encoded): numbers written as text among
+    numbers ('1,234', '?', 'n/a') and columns of mostly distinct texts are mistakes."""
+    import pandas as pd
+
+    out = []
+    for col in table.columns:
+        values = table[col].dropna()
+        if col == _target(ctx) or values.dtype.kind not in "OSU" or not len(values):
+            continue
+        as_numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[as_numbers.isna()]
+        if as_numbers.notna().mean() >= 0.5:
+            examples = ", ".join(repr(str(v)) for v in bad.unique()[:MAX_SHOWN])
+            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule="must hold numbers only (it is mostly numbers)",
+                               value=shown(f"text {examples} ({_lines(bad.index)})")))
+            continue
+        n = values.nunique()
+        if n > MAX_CATEGORIES:
+            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}",
+                               rule=f"a text column is a category, one-hot encoded: it may have at most {MAX_CATEGORIES} distinct values",
+                               value=shown(f"{n} distinct values, e.g. {str(values.iloc[0])[:40]!r}")))
+    return out
+
+
+TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, has_rows, missing_values, infinite_values, text_columns]
+
+
+def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | None:
+    """The arrays the array checks read, from a table whose target column exists (rows without a
+    target dropped, empty or infinite feature cells as 0, unusable text columns left out: those
+    problems are the table checks' to report)."""
+    import pandas as pd
+
+    from hpbench.data.user import infer_task
+
+    target = _target(ctx)
+    if target not in table.columns or not len(table):
+        return None
+    keep = table[target].notna().to_numpy()
+    feats = table.drop(columns=[target])[keep]
+    cols = {}
+    for col in feats.columns:
+        values = feats[col]
+        if values.dtype.kind in "biuf":
+            cols[col] = values.astype(np.float64).replace([np.inf, -np.inf], np.nan).fillna(0.0)
+        elif values.nunique() <= MAX_CATEGORIES:
+            cols[col] = values
+    frame = pd.get_dummies(pd.DataFrame(cols, index=feats.index), dtype=np.float32)
+    x = frame.to_numpy(dtype=np.float32) if frame.shape[1] else np.zeros((int(keep.sum()), 1), dtype=np.float32)
+    y = table[target].to_numpy()[keep]
+    if y.dtype.kind == "f":
+        y = np.where(np.isinf(y), 0.0, y)
+    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=2, row_word="line")
+
+
+def check_table(table: Any, ctx: DataContext) -> list[Problem]:
+    return [p for check in TABLE_CHECKS for p in check(table, ctx)]
+
+
