@@ -22,6 +22,7 @@ The generated files are deleted at the end (also on failure).
 
     .venv/bin/python benchmarks/data.py              # writes results/benchmarks/data.{json,md}
     .venv/bin/python benchmarks/data.py --gib 0.25   # a quick dry run on a smaller file
+    .venv/bin/python benchmarks/data.py --parts b --gib 1 --repeats 9   # (b) again; (a) kept from the last run
 """
 
 from __future__ import annotations
@@ -316,7 +317,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dir", type=Path, default=None, help="where to write the generated files (default: a temporary folder)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--parts", choices=("ab", "a", "b"), default="ab", help="run (a), (b) or both; a part not run is kept from the last data.json")
     args = ap.parse_args()
+    previous = json.loads((args.out / "data.json").read_text(encoding="utf-8")) if (args.out / "data.json").is_file() else {}
+    if args.parts != "ab" and not previous:
+        sys.exit(f"--parts {args.parts}: no earlier {args.out / 'data.json'} to take the other part from")
     work = Path(tempfile.mkdtemp(prefix="hpbench-data-", dir=args.dir))
     t_start = time.perf_counter()
     try:
@@ -325,13 +330,17 @@ def main() -> None:
         gen_s = time.perf_counter() - t0
         size = x.stat().st_size
         print(f"generated {x} ({size / 2**30:.2f} GiB, {n} samples of {C}x{L}) in {gen_s:.1f} s", flush=True)
-        memory = memory_run(x, y, workers=args.workers, batch=args.batch, work=work)
+        memory = memory_run(x, y, workers=args.workers, batch=args.batch, work=work) if "a" in args.parts else \
+            {"file_gib": round(previous["file_bytes"] / 2**30, 2), **previous["memory"], "from_run": previous.get("run", {"at": "earlier"})}
         print(f"(a) search: {memory['wall_s']:.1f} s; driver peak {memory['driver_peak_mib']:.0f} MiB; trial peaks "
               f"{memory['trial_peak_mib']} MiB; DataLoader workers {memory['dataloader_worker_peak_mib']} MiB", flush=True)
-        speed = speed_run(x, y, steps=args.steps, batch=args.batch, workers=args.workers, repeats=args.repeats)
+        speed = speed_run(x, y, steps=args.steps, batch=args.batch, workers=args.workers, repeats=args.repeats) if "b" in args.parts else \
+            {"file_gib": round(previous["file_bytes"] / 2**30, 2), **previous["speed"], "from_run": previous.get("run", {"at": "earlier"})}
+        speed.setdefault("file_gib", round(size / 2**30, 2))
         print(f"(b) steps/s {speed['steps_per_s']}; hpbench / {speed['best_hand']} = {speed['ratio_vs_best_hand']:.3f}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    memory.setdefault("file_gib", round(size / 2**30, 2))
     memory["meets_target"] = {"driver": memory["driver_peak_mib"] < DRIVER_LIMIT_MIB,
                               "trials": bool(memory["trial_peak_mib"]) and max(memory["trial_peak_mib"]) < TRIAL_LIMIT_MIB}
     import torch
@@ -339,15 +348,16 @@ def main() -> None:
     result = {"benchmark": "data", "file_bytes": size, "samples": n, "sample_shape": [C, L], "generate_s": gen_s,
               "torch": torch.__version__, "machine": platform.machine(), "cpus": os.cpu_count(),
               "targets": {"trial_peak_mib": TRIAL_LIMIT_MIB, "driver_peak_mib": DRIVER_LIMIT_MIB, "steps_ratio": TARGET_RATIO},
-              "memory": memory, "speed": speed, "wall_s": time.perf_counter() - t_start, "files_deleted": not work.exists()}
+              "memory": memory, "speed": speed, "wall_s": time.perf_counter() - t_start, "files_deleted": not work.exists(),
+              "run": {"parts": args.parts, "at": time.strftime("%Y-%m-%d %H:%M:%S"), "load_average": os.getloadavg()}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "data.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     s = speed["steps_per_s"]
     lines = [
-        f"# Data benchmark ({size / 2**30:.2f} GiB .npy, {n} samples of {C}x{L} float32; CPU, torch {torch.__version__})",
+        f"# Data benchmark (samples of {C}x{L} float32; CPU, torch {torch.__version__})",
         "",
-        f"(a) `hpbench search`, 2 trials x 1 epoch at concurrency 2, streamed with num_workers = {args.workers}, batch {args.batch}: "
-        f"{memory['wall_s']:.0f} s",
+        f"(a) `hpbench search` on a {memory['file_gib']:.2f} GiB .npy, 2 trials x 1 epoch at concurrency 2, streamed with "
+        f"DataLoader workers, batch {args.batch}: {memory['wall_s']:.0f} s" + (f" (run of {memory['from_run'].get('at')})" if "from_run" in memory else ""),
         "",
         "| process | peak RSS (MiB) | target |",
         "|---|---:|---|",
@@ -355,8 +365,9 @@ def main() -> None:
         *[f"| trial process {i + 1} | {v:.0f} | < {TRIAL_LIMIT_MIB} |" for i, v in enumerate(memory["trial_peak_mib"])],
         *[f"| DataLoader worker {i + 1} | {v:.0f} | |" for i, v in enumerate(memory["dataloader_worker_peak_mib"])],
         "",
-        f"(b) steps/s over the same file ({args.steps} steps per run, batch {args.batch}, {args.workers} DataLoader worker(s), 1 thread, "
-        f"median of {args.repeats} interleaved repeats):",
+        f"(b) steps/s over a {speed['file_gib']:.2f} GiB .npy ({speed['steps']} steps per run, batch {speed['batch_size']}, "
+        f"{speed['num_workers']} DataLoader worker(s), 1 thread, median of {speed['repeats']} interleaved repeats"
+        + (f"; run of {speed['from_run'].get('at')}" if "from_run" in speed else f"; load average {os.getloadavg()[0]:.1f}") + "):",
         "",
         "| loop | steps/s |",
         "|---|---:|",
