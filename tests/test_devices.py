@@ -85,7 +85,10 @@ def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
     con = Console(file=StringIO())
     store = run_search(study, opts, console=con)
     predictions = AsyncPredictions(study=study, predict=lambda study, params, device: {}, executor=ThreadPoolExecutor(max_workers=1))
-    _run_on_device(study, opts, store, predictions, con, device="cpu")
+    from hpbench.dispatch.interrupt import Interrupt
+
+    with Interrupt() as stop:
+        _run_on_device(study, opts, store, predictions, con, None, stop, device="cpu")
     predictions.close(store)
     store.flush(force=True)
     data = load_report(opts.out)
