@@ -8,6 +8,7 @@ tmp_path; the bad modules are tests/helpers/bad_user_code.py)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -182,7 +183,8 @@ def test_a_search_in_which_some_trials_failed_exits_0_and_says_how_many(tmp_path
     proc = run_cli(["search", str(flaky(tmp_path, fail_every=2)), "--out", str(out)], timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     flat = " ".join(proc.stdout.split())
-    assert "trial 0 failed after 1 epochs: RuntimeError: flaky trial 0 fails at epoch 2" in flat  # the live log
+    # the live log (which trial number hits a failing slot, and how many epochs the driver saw first, depend on scheduling and report batching)
+    assert re.search(r"trial \d+ failed after \d+ epochs: RuntimeError: flaky trial \d+ fails at epoch 2", flat), flat
     assert "2 of 3 trials failed:" in flat  # the final summary
     report = subprocess.run([sys.executable, "-m", "hpbench.cli", "report", str(out), "--section", "leaderboard"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, check=False)

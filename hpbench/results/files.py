@@ -69,14 +69,6 @@ def atomic_write_bytes(path: Path, data: bytes, *, keep_previous: bool = False) 
         raise
 
 
-def settle_previous(path: Path) -> None:
-    """Make ``<path>.prev`` the current ``path`` (after a search's final write: the fallback a
-    resume rebuilds from is then the last complete write, however seldom the tables were written)."""
-    if path.is_file():  # a copy, not a hard link: a link would share the damage of its twin
-        prev = path.with_name(path.name + PREV)
-        atomic_write_bytes(prev, path.read_bytes())
-
-
 def _keep(path: Path, prev: Path) -> None:
     """``prev`` becomes the current ``path`` (a hard link renamed over, or a copy where the file
     system has no hard links)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet, settle_previous
+from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet
 from hpbench.results.status import StopReason, TrialStatus
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
@@ -196,8 +196,6 @@ class ResultsStore:
         self._last_flush, self._dirty = now, False
         if force:
             self._write(trials, epochs)
-            for name in (EPOCHS, TRIALS):  # the fallback of a damaged table: this complete write
-                settle_previous(self.out / name)
             return
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-tables")
