@@ -323,3 +323,12 @@ def test_package_is_typed():
 def test_float_columns_of_best_are_finite(tmp_path):
     best = hpbench.Results(write_full(tmp_path)).best
     assert all(math.isfinite(v) for v in best.metrics.values())
+
+
+def test_cli_option_errors_name_the_command_and_the_flag_once(write_study, tmp_path):
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["search", str(write_study(TINY_STUDY)), "--budget-flops", "0", "--out", str(out)])
+    assert r.exit_code == 2
+    assert "hpbench search: --budget-flops: must be > 0, but got 0.0" in r.output
+    assert r.output.count("--budget-flops") == 1
+    assert not out.exists()

@@ -84,7 +84,7 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
 
     def fail(key: str, rule: str, value: object) -> StudyError:
         name = "--" + key.replace("_", "-") if cli else key
-        return StudyError(source=name if cli else SOURCE, key=name, rule=rule, value=value)
+        return StudyError(source="hpbench search" if cli else SOURCE, key=name, rule=rule, value=value)
 
     if address is not None and address != "auto":
         host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
