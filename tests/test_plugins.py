@@ -122,7 +122,8 @@ def toy_plugin(tmp_path_factory):
 def test_hpbench_plugins_lists_the_installed_plugin(toy_plugin):
     res = subprocess.run([sys.executable, "-m", "hpbench.cli", "plugins"], capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"},
                          cwd=Path(__file__).parents[1])
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 1, res.stderr  # two of the toy package's entries are kept out
+    assert "2 plugin(s) kept out" in res.stdout
     lines = {ln.split("│")[2].strip(): ln for ln in res.stdout.splitlines() if ln.count("│") >= 5}
     assert "hpbench-toy 0.1.0" in lines["toy_mlp"] and "ok: toy one-hidden-layer MLP (a plugin)" in lines["toy_mlp"]
     assert "hpbench.datasets" in lines["toy_blobs"] and "hpbench.optimizers" in lines["toy_sgd"]

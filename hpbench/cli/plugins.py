@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typer
 from rich.markup import escape
 from rich.table import Table
 
@@ -11,7 +12,8 @@ from hpbench.cli.common import console
 
 def plugins_command() -> None:
     """List the installed plugins: the model families, datasets, optimizers, ... that packages
-    add through entry points (groups hpbench.families, hpbench.datasets, ...), and those kept out."""
+    add through entry points (groups hpbench.families, hpbench.datasets, ...), and those kept out.
+    Exits 1 when any plugin was kept out (as ``pip check`` does), so scripts can gate on it."""
     con = console()
     table = Table(title="hpbench plugins")
     for col in ("group", "name", "entry point", "package", "status"):
@@ -24,3 +26,7 @@ def plugins_command() -> None:
         con.print("no plugins installed (entry-point groups: " + ", ".join(n.group for n in REGISTRIES) + ")", highlight=False)
         return
     con.print(table)
+    kept_out = sum(1 for named in REGISTRIES for p in named.registry.plugins() if p.error)
+    if kept_out:
+        con.print(f"[red]{kept_out} plugin(s) kept out[/]: studies cannot use them until the package is fixed")
+        raise typer.Exit(1)
