@@ -149,3 +149,22 @@ def test_a_hostile_study_record_behind_best_is_an_error(folder, tmp_path, record
     with pytest.raises(StudyError, match=r"model.init_from: .*cannot tell its best trial"):
         parse_study({"data": {"dataset": "digits"}, "model": {"family": "mlp", "init_from": f"{out}:best"}})
 
+
+
+def test_best_names_the_best_search_trial_not_a_repeat_or_device_run(folder):
+    """``RESULTS:best`` is the trial ``Results.best`` and the leaderboard call best: a repeat row
+    (another seed of a search trial) or a device comparison that scored higher is not it."""
+    import shutil
+
+    import pandas as pd
+
+    from hpbench.results.weights import best_trial
+
+    out, _ = folder
+    for t in (1, 2, 3):
+        shutil.copy(weights_path(out, 0), weights_path(out, t))
+    pd.DataFrame({
+        "trial": [0, 1, 2, 3], "status": ["finished"] * 4, "best_val_accuracy": [0.90, 0.93, 0.99, 0.98],
+        "repeat": [0, 0, 1, 0], "device_of": [None, None, None, 1.0],
+    }).to_parquet(out / "trials.parquet")
+    assert best_trial(out) == 1

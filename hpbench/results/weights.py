@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import STUDY_JSON, TRIALS, atomic_write_bytes
-from hpbench.results.status import TrialStatus
+from hpbench.results.status import TrialStatus, is_search_trial
 
 WEIGHTS_DIR = "weights"
 WEIGHTS_FILE = "weights.pt"  # name inside a Tune checkpoint directory
@@ -173,7 +173,8 @@ def _pickled_names(path: Path, data: bytes) -> list[str]:
 
 
 def best_trial(directory: Path) -> int | None:
-    """The finished trial with the best value of its study's metric (that has saved weights)."""
+    """The finished search trial (not a repeat or a device comparison, as ``Results.best`` and the
+    leaderboard) with the best value of its study's metric (that has saved weights)."""
     import pandas as pd
 
     record = json.loads((directory / STUDY_JSON).read_text(encoding="utf-8"))
@@ -185,6 +186,7 @@ def best_trial(directory: Path) -> int | None:
     if key not in df:
         return None
     df = df[df[key].notna() & (df.get("status") == TrialStatus.FINISHED)]
+    df = df[[is_search_trial(row) for row in df.to_dict("records")]]
     df = df[[weights_path(directory, int(t)).is_file() for t in df["trial"]]]
     if df.empty:
         return None
