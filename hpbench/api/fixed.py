@@ -14,6 +14,7 @@ from typing import Any
 
 from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX
 from hpbench.data.prepare import FILE_SUFFIXES
+from hpbench.space.values import resolve
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.data_files import PATH_KEYS
@@ -105,17 +106,16 @@ def plain(v: Any) -> Any:
 
 def typed_params(row: Mapping[str, Any], raw_space: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
     """A trial's searched hyperparameters with the types the study gave them. The tables store a
-    choice mixing numbers and strings as strings (``batch_size`` "16" or "full"); the choice
-    list of ``[space]`` turns "16" back into 16. Inactive conditional dimensions are left out."""
+    choice mixing numbers and strings as strings (``batch_size`` "16" or "full") and a list as
+    its JSON text; the choice list of ``[space]`` turns them back (hpbench.space.values). Inactive conditional dimensions are left out."""
     out: dict[str, Any] = {}
     for k in keys:
         v = plain(row.get(k))
         if v is None:
             continue
         entry = raw_space.get(k)
-        if isinstance(v, str) and isinstance(entry, Mapping):
+        if isinstance(entry, Mapping):  # a label ("[0.5, 0.999]") or "16" back to the study's value
             options = [c for kind in ("choice", "grid") if isinstance(entry.get(kind), list) for c in entry[kind]]
-            if v not in options:
-                v = next((c for c in options if not isinstance(c, str) and str(c) == v), v)
+            v = resolve(options, v)
         out[k] = v
     return out

@@ -16,6 +16,7 @@ from hpbench.dispatch.trainable import Replay
 from hpbench.results.columns import DEVICE_OF, REPEAT, REPEAT_OF, SEED
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
+from hpbench.space.space import SearchSpace
 from hpbench.study.schema import Study
 
 
@@ -31,7 +32,7 @@ def plan_repeats(study: Study, store: ResultsStore, *, n_repeats: int) -> list[R
     have = {(t.get(REPEAT_OF), t.get(REPEAT)) for t in store.rows() if t.get(REPEAT) and t.get("status") == TrialStatus.FINISHED}
     runs = []
     for t in done[: study.settings.repeats_top]:
-        params = searched_params(t, store.param_keys)
+        params = searched_params(t, study.space)
         for r in range(1, n_repeats + 1):
             if (int(t["trial"]), r) in have:
                 continue
@@ -49,12 +50,14 @@ def plan_device_runs(study: Study, store: ResultsStore, *, device: str) -> list[
     for t in sorted(store.rows(), key=lambda t: t["trial"]):
         if not is_search_trial(t) or t.get("status") != TrialStatus.FINISHED or int(t["trial"]) in have:
             continue
-        params = searched_params(t, store.param_keys)
+        params = searched_params(t, study.space)
         runs.append(Replay(params=params, seed=study.settings.seed, labels={DEVICE_OF: int(t["trial"])}, device=device))
     return runs
 
 
-def searched_params(row: Mapping[str, Any], param_keys: list[str]) -> dict[str, Any]:
+def searched_params(row: Mapping[str, Any], space: SearchSpace) -> dict[str, Any]:
     """A trial's searched hyperparameters as the searcher gave them (inactive ones, missing in
-    its row or NaN after a round trip through the tables, left out)."""
-    return {k: row[k] for k in param_keys if row.get(k) is not None and not (isinstance(row[k], float) and math.isnan(row[k]))}
+    its row or NaN after a round trip through the tables, left out), each read back as its
+    dimension's own value (a tuple stored as a list, a 64 stored as "64" beside "full")."""
+    keys = space.keys()
+    return space.resolve({k: row[k] for k in keys if row.get(k) is not None and not (isinstance(row[k], float) and math.isnan(row[k]))})

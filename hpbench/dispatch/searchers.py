@@ -36,7 +36,7 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
                                                                    cost=predicted_seconds(study))
     points = [dict(p) for p in study.settings.enqueue] + points
-    ran = [_canonical(p) for p in done or ()]
+    ran = [_canonical(study.space.resolve(p)) for p in done or ()]  # as read back from the tables
     remaining = []
     for p in points:
         key = _canonical(p)
@@ -44,7 +44,7 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
             ran.remove(key)  # each finished trial accounts for one point (a point may be listed twice)
         else:
             remaining.append(p)
-    points = remaining
+    points = [study.space.encode(p) for p in remaining]  # Optuna keeps a list-valued choice as its label
     return _optuna_search_class()(
         space=study.space.define_by_run,
         metric=OBJECTIVE,

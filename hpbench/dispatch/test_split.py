@@ -48,7 +48,7 @@ def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
         path = weights_path(store.out, int(t["trial"]))
         if not path.is_file():
             continue
-        params = searched_params(t, store.param_keys)
+        params = searched_params(t, study.space)
         cfg = trial_config(study, params)
         try:
             model = build_saved_model(load_record(path), user_families=(cfg.model.family,))

@@ -6,15 +6,21 @@ from typing import Any
 
 import pandas as pd
 
+from hpbench.space.values import SCALARS, label
+
 TRIAL_COLUMNS = (
     "trial", "trial_id", "status", "stop_reason", "error",
 )
 
 
 def _typed(series: pd.Series) -> pd.Series:
-    """One type per column for parquet: a column mixing numbers and strings (a batch size of
-    16 or "full") becomes strings."""
+    """One type per column for parquet: a column holding lists or tuples (Adam's betas) holds
+    their labels (JSON text, as Optuna does: hpbench.space.values); a column mixing numbers and
+    strings (a batch size of 16 or "full") becomes strings. The search space reads both back."""
     values = [v for v in series if v is not None and not (isinstance(v, float) and pd.isna(v))]
+    if any(not isinstance(v, SCALARS) for v in values):
+        series = series.map(lambda v: v if v is None or (isinstance(v, float) and pd.isna(v)) else label(v))
+        values = [label(v) for v in values]
     kinds = {type(v) for v in values}
     if len(kinds) > 1 and not kinds <= {int, float}:
         return series.map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)).astype("string")

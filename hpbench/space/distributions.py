@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from hpbench.space import values as V
+
 
 class Distribution:
     kind: str = ""
@@ -32,6 +34,16 @@ class Distribution:
     def contains(self, value: Any) -> bool:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def resolve(self, value: Any) -> Any:
+        """``value`` as read back (from Optuna, the tables, a study's point) -> this dimension's own
+        value: numbers are Python numbers; see :meth:`Choice.resolve`."""
+        number = V.plain(value)
+        return number if isinstance(number, (int, float)) else value
+
+    def encode(self, value: Any) -> Any:
+        """The form Optuna is given for ``value`` (an enqueued or grid point)."""
+        return value
+
 
 @dataclass(frozen=True)
 class Choice(Distribution):
@@ -39,7 +51,15 @@ class Choice(Distribution):
     kind = "choice"
 
     def suggest(self, trial: Any, name: str) -> Any:
-        return trial.suggest_categorical(name, list(self.values))
+        """Optuna chooses among the values' labels (plain scalars; JSON text for a list), which
+        its storage keeps as they are: hpbench.space.values."""
+        return self.resolve(trial.suggest_categorical(name, [V.label(v) for v in self.values]))
+
+    def resolve(self, value: Any) -> Any:
+        return V.resolve(self.values, value)
+
+    def encode(self, value: Any) -> Any:
+        return V.label(self.resolve(value))
 
     def sample(self, rng: random.Random) -> Any:
         return rng.choice(self.values)
@@ -51,8 +71,8 @@ class Choice(Distribution):
         return f"{self.kind} {list(self.values)}"
 
     def contains(self, value: Any) -> bool:
-        return any(value == v and type(value) is type(v) for v in self.values)
-
+        """Exactly one of the values; a list stands for a tuple value (TOML has no tuples)."""
+        return any(V.same(value, v) for v in self.values)
 
 @dataclass(frozen=True)
 class Grid(Choice):

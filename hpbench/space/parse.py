@@ -91,6 +91,7 @@ def _condition(
         if not vals:
             raise StudyError(source=source, key=where, rule="must list at least one value", value=values)
         possible = dims[pkey].dist.grid_values()
+        vals = tuple(dims[pkey].dist.resolve(v) for v in vals)  # [0.5, 0.999] names the choice (0.5, 0.999)
         for v in vals:
             if possible is not None and v not in possible:
                 raise StudyError(source=source, key=where, rule=f"values must be among {pkey}'s values {list(possible)}", value=v)

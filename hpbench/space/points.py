@@ -33,7 +33,7 @@ def parse_points(
                 )
             if not dim.dist.contains(v):
                 raise StudyError(source=source, key=f"{where}.{k}", rule=f"must be within space.{dim.key} ({dim.dist.describe()})", value=v)
-            resolved[dim.key] = v
+            resolved[dim.key] = dim.dist.resolve(v)
         for dim in space:
             if dim.key in resolved and dim.when and not all(p in resolved and resolved[p] in vals for p, vals in dim.when.items()):
                 raise StudyError(

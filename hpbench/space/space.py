@@ -47,12 +47,26 @@ class SearchSpace:
                 return d
         raise KeyError(key)
 
-    def define_by_run(self, trial: Any) -> None:
-        """Optuna define-by-run: suggest every active dimension, parents first."""
+    def define_by_run(self, trial: Any) -> dict[str, Any]:
+        """Optuna define-by-run: suggest every active dimension, parents first. Returns the
+        values themselves (Optuna holds a list-valued choice's label; Ray Tune's searcher puts
+        the returned values into the trial's configuration)."""
         params: dict[str, Any] = {}
         for d in self.dims:
             if d.active(params):
                 params[d.key] = d.dist.suggest(trial, d.key)
+        return params
+
+    def resolve(self, point: Mapping[str, Any]) -> dict[str, Any]:
+        """A point as read back (tables, Optuna, a study file) -> the dimensions' own values
+        (hpbench.space.values); keys outside the space are kept as they are."""
+        by_key = {d.key: d for d in self.dims}
+        return {k: by_key[k].dist.resolve(v) if k in by_key else v for k, v in point.items()}
+
+    def encode(self, point: Mapping[str, Any]) -> dict[str, Any]:
+        """A point as Optuna is given it (enqueued, grid): each choice's label."""
+        by_key = {d.key: d for d in self.dims}
+        return {k: by_key[k].dist.encode(v) if k in by_key else v for k, v in point.items()}
 
     def sample(self, rng: random.Random) -> dict[str, Any]:
         params: dict[str, Any] = {}

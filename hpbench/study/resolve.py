@@ -35,7 +35,7 @@ def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[
         parts = d.path.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = params[d.key]
+        node[parts[-1]] = d.dist.resolve(params[d.key])  # a tuple read back as a list, 64 as "64": hpbench.space.values
     return out
 
 
