@@ -8,8 +8,9 @@ A searcher is ``build(*, seed, space, max_concurrent, cost, **_) -> (optuna samp
 first)`` (``cost``: a configuration's predicted seconds, or None) (``seed``: the study's, or on a resumed or extended search one derived from it and the
 trials done: :func:`hpbench.dispatch.searchers.sampler_seed`), driven
 by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. A scheduler is
-``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, **_) -> Ray Tune
-TrialScheduler``. Optuna and Ray are imported inside the builders.
+``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, epoch_cost, reference_cost, **_) -> Ray Tune
+TrialScheduler`` (``epoch_cost``: a configuration's predicted seconds per epoch, ``reference_cost``: the
+space's median one, each None until known). Optuna and Ray are imported inside the builders.
 """
 
 from __future__ import annotations
@@ -70,6 +71,16 @@ def _asha(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: i
         time_attr=time_attr, metric=metric, mode=mode, max_t=max_t,
         grace_period=min(grace_period, max_t), reduction_factor=reduction_factor,
     )
+
+
+@SCHEDULERS.register("asha-cost", doc="ASHA whose rungs are in predicted seconds (the cost model's) rather than epochs: "
+                     "a slow configuration is judged after fewer epochs, a fast one after more")
+def _asha_cost(*, metric: str, mode: str, max_t: int, grace_period: int, reduction_factor: int, epoch_cost: Any = None,
+               reference_cost: Any = None, **_: Any) -> Any:
+    from hpbench.cost_asha import ray_scheduler
+
+    return ray_scheduler(metric=metric, mode=mode, max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor,
+                         epoch_cost=epoch_cost, reference=reference_cost)
 
 
 @SCHEDULERS.register("median", doc="median stopping rule (Golovin et al. 2017)")

@@ -65,6 +65,22 @@ def warm_up(study: Study) -> None:
     predict_columns(study, study.space.sample(random.Random(study.settings.seed)), None)
 
 
+def reference_epoch_s(study: Study, n: int = 16) -> float | None:
+    """The median predicted seconds per epoch of ``n`` configurations of the space (seeded by the
+    study): the reference epoch of ``asha-cost``'s rungs (:mod:`hpbench.cost_asha`). None when
+    none of them can be predicted."""
+    rng = random.Random(study.settings.seed)
+    seen: dict[str, float | None] = {}
+    for _ in range(n):
+        params = study.space.sample(rng)
+        key = cost_key(study, params)
+        if key not in seen:
+            s = predict_columns(study, params, None).get("predicted_epoch_s")
+            seen[key] = float(s) if isinstance(s, (int, float)) and s > 0 else None
+    known = sorted(s for s in seen.values() if s is not None)
+    return known[len(known) // 2] if known else None
+
+
 def _helper_process(study: Study) -> Executor:
     from hpbench.dispatch.helper import HelperProcess
 
@@ -92,6 +108,31 @@ class AsyncPredictions:
         if fut is None:
             fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), device)
         self.pending[trial_id] = fut
+
+    def epoch_seconds(self, params: dict[str, Any]) -> float | None:
+        """A configuration's predicted seconds per epoch on the study's device if its prediction
+        is done (it is asked for if nobody has); None until then. Never waits."""
+        try:
+            key = cost_key(self.study, params) + repr(None)
+        except Exception:
+            return None
+        fut = self.by_key.get(key)
+        if fut is None:
+            fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), None)
+        if not fut.done() or fut.exception() is not None:
+            return None
+        s = fut.result().get("predicted_epoch_s")
+        return float(s) if isinstance(s, (int, float)) else None
+
+    def reference_epoch_seconds(self) -> Any:
+        """``() -> `` the space's median predicted epoch (:func:`reference_epoch_s`, computed in the
+        helper from now on) once it is known, else None. Never waits."""
+        fut = self.pool.submit(reference_epoch_s, self.study)
+
+        def reference() -> float | None:
+            return fut.result() if fut.done() and fut.exception() is None else None
+
+        return reference
 
     def is_pending(self, trial_id: str) -> bool:
         return trial_id in self.pending

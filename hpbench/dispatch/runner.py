@@ -165,7 +165,10 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
     searcher = make_searcher(study, storage=storage, done=done)
-    scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]))
+    cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
+    scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
+                               epoch_cost=predictions.epoch_seconds if cost_aware else None,
+                               reference_cost=predictions.reference_epoch_seconds() if cost_aware else None)
     check_gpus(study)
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
     budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None

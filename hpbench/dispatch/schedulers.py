@@ -1,7 +1,8 @@
 """Schedulers: which running trials to prune (their registry: :mod:`hpbench.strategies`). ``asha``
 (asynchronous successive halving) and ``median`` (median stopping rule) act on the study's
 objective by epoch (``time_attr`` is the trainer's epoch, not Tune's report count: short epochs
-are reported together)."""
+are reported together); ``asha-cost`` by predicted seconds (:mod:`hpbench.cost_asha`), with the
+cost predictions the dispatcher already makes in its helper process."""
 
 from __future__ import annotations
 
@@ -15,19 +16,26 @@ from hpbench.study.schema import Study
 __all__ = ["SCHEDULERS", "decision_epochs", "make_scheduler"]  # SCHEDULERS: its old home
 
 
-def make_scheduler(study: Study, *, max_t: int) -> Any:
-    """The study's scheduler (built-in or a plugin's), acting on the objective by epoch."""
+def make_scheduler(study: Study, *, max_t: int, epoch_cost: Any = None, reference_cost: Any = None) -> Any:
+    """The study's scheduler (built-in or a plugin's), acting on the objective by epoch.
+    ``epoch_cost`` (params -> predicted seconds per epoch or None) and ``reference_cost`` (() -> the
+    space's median one or None) for a cost-aware scheduler; the others ignore them."""
     s = study.settings
     return SCHEDULERS.get(s.scheduler).build(
-        metric=OBJECTIVE, mode=s.mode, max_t=max_t, time_attr="epoch", grace_period=s.grace_period, reduction_factor=s.reduction_factor
+        metric=OBJECTIVE, mode=s.mode, max_t=max_t, time_attr="epoch", grace_period=s.grace_period, reduction_factor=s.reduction_factor,
+        epoch_cost=epoch_cost, reference_cost=reference_cost,
     )
 
 
 def decision_epochs(study: Study, *, max_t: int) -> frozenset[int]:
     """The epochs at which the scheduler decides (ASHA's rungs: ``grace_period * rf**k`` below
     ``max_t``, as Ray lays them out). A trial reports these epochs at once, so that batching
-    short epochs into one report never delays a pruning decision."""
+    short epochs into one report never delays a pruning decision. ``asha-cost``'s rungs fall on
+    a different epoch for each configuration: its trials report every epoch at once (about 5 ms
+    each, hpbench.dispatch.trainable)."""
     s = study.settings
+    if s.scheduler == "asha-cost":
+        return frozenset(range(1, max_t + 1))
     if s.scheduler != "asha":
         return frozenset()
     grace, rf = min(s.grace_period, max_t), s.reduction_factor
