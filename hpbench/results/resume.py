@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import EPOCHS, PREV, STUDY_JSON, TRIALS
+from hpbench.results.parts import plain_row, read_table_repairing, table_exists
 from hpbench.results.status import DONE, is_search_trial
 
 MIN_FREE_BYTES = 64 * 2**20  # the tables, Optuna's database and Tune's checkpoints of a small study
@@ -58,8 +59,8 @@ class Previous:
     trials: list[dict[str, Any]] = field(default_factory=list)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     n_dropped: int = 0
-    notes: tuple[str, ...] = ()  # what was repaired on reading (a damaged table rebuilt from its previous version)
-    damaged: tuple[Path, ...] = ()  # the damaged tables (the search moves them aside to <name>.damaged)
+    notes: tuple[str, ...] = ()  # what was repaired on reading (a damaged table rebuilt from its copy, a damaged part dropped)
+    damaged: tuple[Path, ...] = ()  # the damaged files (the search moves them aside to <name>.damaged)
 
     @property
     def n_done(self) -> int:
@@ -68,41 +69,43 @@ class Previous:
 
 
 def load_previous(out: Path) -> Previous | None:
-    """The earlier run in ``out`` (None when there is none). A damaged table (truncated, not
-    parquet, missing its columns) is rebuilt from its previous version (``<table>.prev``, one
-    write older: the trials it lacks run again), saying so in ``notes``; with no intact version
-    of ``trials.parquet`` or ``study.json`` the resume is refused with what to do (an
-    :class:`OutputError`). Lost per-epoch rows alone do not stop a resume."""
+    """The earlier run in ``out`` (None when there is none). A damaged table base (truncated, not
+    parquet, missing its columns) is rebuilt from its copy (``<table>.prev``) and a damaged part
+    of a table is dropped (:func:`hpbench.results.parts.read_table_repairing`), saying so in
+    ``notes``; with no intact version of ``trials.parquet`` or ``study.json`` the resume is
+    refused with what to do (an :class:`OutputError`). Lost per-epoch rows alone do not stop a
+    resume."""
     path = out / STUDY_JSON
     if not path.is_file():
         return None
     record = _read_record(path)
-    if not (out / TRIALS).is_file():
+    if not table_exists(out, TRIALS):
         return Previous(record=record)
     import pandas as pd
 
-    notes: list[str] = []
-    damaged: list[Path] = []
-    trials, err = _read_table(out / TRIALS, ("trial", "trial_id", "status"), notes, damaged)
+    read = read_table_repairing(out, TRIALS, ("trial", "trial_id", "status"))
+    trials, notes, damaged = read.frame, read.notes, read.damaged
     if trials is None:
         p = out / TRIALS
-        raise OutputError(f"{p} is damaged ({err}) and has no intact previous version ({p.name}{PREV}). To continue in "
+        raise OutputError(f"{p} is damaged ({read.error}) and has no intact copy ({p.name}{PREV}). To continue in "
                           f"{out}, restore it from a backup; or move it aside (mv {p} {p}.damaged) and run again: the study "
                           "starts over there (its finished trials run again); or use --out DIR for a new results directory")
     epochs: Any = pd.DataFrame(columns=["trial_id"])
-    if (out / EPOCHS).is_file():
-        epochs, err = _read_table(out / EPOCHS, ("trial_id", "epoch"), notes, damaged)
-        if epochs is None:
+    if table_exists(out, EPOCHS):
+        read = read_table_repairing(out, EPOCHS, ("trial_id", "epoch"))
+        notes, damaged = notes + read.notes, damaged + read.damaged
+        if read.frame is None:
             damaged.append(out / EPOCHS)
-            notes.append(f"{EPOCHS} is damaged ({err}) and has no intact previous version: the finished trials are kept "
+            notes.append(f"{EPOCHS} is damaged ({read.error}) and has no intact copy: the finished trials are kept "
                          "from trials.parquet, without their per-epoch rows")
-            epochs = pd.DataFrame(columns=["trial_id"])
+        else:
+            epochs = read.frame
     done = trials[trials["status"].isin([s.value for s in DONE])] if len(trials) else trials
     keep = set(done["trial_id"]) if len(done) else set()
     return Previous(
         record=record,
-        trials=[_plain(r) for r in done.to_dict("records")],
-        epochs=[_plain(r) for r in epochs[epochs["trial_id"].isin(keep)].to_dict("records")] if len(epochs) else [],
+        trials=[plain_row(r) for r in done.to_dict("records")],
+        epochs=[plain_row(r) for r in epochs[epochs["trial_id"].isin(keep)].to_dict("records")] if len(epochs) else [],
         n_dropped=len(trials) - len(done),
         notes=tuple(notes),
         damaged=tuple(damaged),
@@ -119,33 +122,6 @@ def _read_record(path: Path) -> dict[str, Any]:
         raise OutputError(f"{path} is damaged ({err}): the earlier run in {path.parent} cannot be continued. Restore it from a "
                           f"backup, or move the folder aside, or use --out DIR for a new results directory") from None
     return record
-
-
-def _read_table(path: Path, columns: tuple[str, ...], notes: list[str], damaged: list[Path]) -> tuple[Any, str]:
-    """``(table, "")``, or from ``<path>.prev`` with a note when ``path`` is damaged, or
-    ``(None, what is wrong)`` when neither can be read."""
-    import pandas as pd
-
-    def read(p: Path) -> Any:
-        df = pd.read_parquet(p)
-        missing = [c for c in columns if c not in df.columns]
-        if missing:
-            raise ValueError(f"missing the columns {missing}")
-        return df
-
-    try:
-        return read(path), ""
-    except Exception as err:  # pyarrow's errors for a truncated or foreign file, and ours
-        damage = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"[:300]
-    prev = path.with_name(path.name + PREV)
-    try:
-        df = read(prev)
-    except Exception:
-        return None, damage
-    notes.append(f"{path.name} was damaged ({damage}); rebuilt from {prev.name}, its previous write (the trials it lacks run "
-                 f"again; the damaged file is kept as {path.name}.damaged)")
-    damaged.append(path)
-    return df, ""
 
 
 def sqlite_damage(path: Path) -> str | None:
@@ -168,19 +144,6 @@ def sqlite_damage(path: Path) -> str | None:
     except (OSError, sqlite3.Error) as err:
         return f"{type(err).__name__}: {err}"
     return None if row and row[0] == "ok" else f"quick_check: {row[0] if row else 'no answer'}"
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    import pandas as pd
-
-    out = {}
-    for k, v in row.items():
-        if v is pd.NA or v is pd.NaT:
-            v = None
-        elif hasattr(v, "item"):
-            v = v.item()
-        out[k] = v
-    return out
 
 
 def space_diff(old: dict[str, str], new: dict[str, str]) -> list[str]:

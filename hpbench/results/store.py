@@ -2,7 +2,9 @@
 
 ``trials.parquet``: one row per trial (status, every sampled hyperparameter as its own
 column, final and best metric, best epoch, epochs run, stop reason, error, seconds,
-parameter count, node). ``epochs.parquet``: one row per trial and epoch.
+parameter count, node). ``epochs.parquet``: one row per trial and epoch. While a search runs,
+each table is its last compaction plus parts holding the rows changed since
+(:mod:`hpbench.results.parts`; written by :mod:`hpbench.results.writer`).
 
 The dispatcher changes rows only through the event methods (``start``, ``epoch``, ``finish``)
 and ``annotate`` (columns computed elsewhere: predicted and spent cost, labels, test metrics),
@@ -20,8 +22,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hpbench.results.files import EPOCHS, TRIALS, atomic_write_parquet
 from hpbench.results.status import StopReason, TrialStatus
+from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
 _KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
@@ -38,18 +40,13 @@ _COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopRe
             StopReason.DIVERGED, StopReason.FAILED)
 
 
-# The tables are rewritten whole (each write replaces the files atomically), so one write grows with
-# the study: measured here (benchmarks/store_writes.py) ~10 ms at 20 one-epoch trials and ~0.4 s
-# at 2,000. Writing after every trial's end made the write cost grow with the square of the study
-# size; instead a background write waits until the writer has been idle for (1/WRITER_DUTY - 1)
-# times its last write, so it uses at most this share of the time, at any size (the tables then lag
-# the search by at most ~10 times one write; a forced flush, at the end of a search, writes at once).
+# A write costs what the rows changed since the previous one cost (hpbench.results.writer: parts,
+# merged by level, compacted at the end); measured in benchmarks/store_writes.py. A background write
+# still waits until the writer has been idle for (1/WRITER_DUTY - 1) times its last write, so it
+# uses at most this share of the time whatever a write costs (a forced flush writes at once).
 WRITER_DUTY = 0.1
 
-
-class TablesNotWritten(OSError):
-    """A table could not be written (e.g. the disk is full); the files on disk are the last
-    complete write. The search stops: nothing is recorded that the tables cannot keep."""
+__all__ = ["WRITER_DUTY", "ResultsStore", "TablesNotWritten"]
 
 
 class ResultsStore:
@@ -63,10 +60,13 @@ class ResultsStore:
         self._history: dict[str, dict[int, dict[str, Any]]] = {}  # trial_id -> epoch -> row (the same rows as ``epochs``)
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
-        self._write_s = 0.0  # how long the last whole-table write took (background writes wait WRITER_DUTY-bounded gaps)
+        self._write_s = 0.0  # how long the last write took (background writes wait WRITER_DUTY-bounded gaps)
         self._writer: ThreadPoolExecutor | None = None  # a one-thread executor, created on the first background write
         self._writing: Future[None] | None = None  # the write in flight
-        self._dirty = False
+        self._tables = TableWriter(out=out, param_keys=param_keys)
+        self._changed: set[str] = set()  # trials changed since the last write
+        self._changed_epochs: set[tuple[str, int]] = set()
+        self._loaded = False
         self._next = 0
 
     def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
@@ -78,7 +78,9 @@ class ResultsStore:
             if r["trial_id"] in self.trials:
                 row = self.epochs[(r["trial_id"], int(r["epoch"]))] = dict(r)
                 self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = row
-        self._dirty = True
+        self._changed.update(self.trials)
+        self._changed_epochs.update(self.epochs)
+        self._loaded = True  # the next forced flush compacts, even with nothing loaded (the rows of interrupted trials go)
 
     # -- events from the dispatcher ----------------------------------------------------------
     # Statuses and stop reasons are stored as their plain string values (the tables' column
@@ -92,13 +94,13 @@ class ResultsStore:
         for k in self.param_keys:
             row[k] = params.get(k)
         row.update(cost or {})  # predicted cost columns, when the caller has them already
-        self._dirty = True
+        self._changed.add(trial_id)
 
     def annotate(self, trial_id: str, columns: Mapping[str, Any]) -> None:
         """Columns that arrive apart from the trial's reports, computed by the dispatcher:
         predicted and spent cost, replay labels, test metrics, a note in ``error``."""
         self.trials[trial_id].update(columns)
-        self._dirty = True
+        self._changed.add(trial_id)
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
         epoch = int(result["epoch"])
@@ -118,7 +120,8 @@ class ResultsStore:
         for k in _FINAL_FIELDS:
             if k in result:
                 t[k] = result[k]
-        self._dirty = True
+        self._changed.add(trial_id)
+        self._changed_epochs.add((trial_id, epoch))
 
     def finish(self, trial_id: str, *, error: str | None = None) -> None:
         t = self.trials[trial_id]
@@ -131,7 +134,7 @@ class ResultsStore:
         t["ended_at"] = time.time()
         t["wall_s"] = t["ended_at"] - t.get("started_at", t["ended_at"])
         self._summarise(trial_id)
-        self._dirty = True
+        self._changed.add(trial_id)
 
     def _summarise(self, trial_id: str) -> None:
         t = self.trials[trial_id]
@@ -174,51 +177,48 @@ class ResultsStore:
 
     # -- writing ---------------------------------------------------------------------------------
     def flush(self, *, force: bool = False, soon: bool = False) -> None:
-        """Write the tables if anything changed: at most every ``min_flush_s`` seconds, at once
-        with ``soon`` (a trial ended), both on a background thread so that the dispatcher's
-        loop never waits for pandas and parquet; ``force`` writes now and waits (the end of a
-        search). Every write replaces the files atomically."""
+        """Write what changed: at most every ``min_flush_s`` seconds, at once with ``soon`` (a
+        trial ended), both on a background thread so that the dispatcher's loop never waits for
+        pandas and parquet; each such write is a part of the tables holding the rows changed
+        since the previous write (:mod:`hpbench.results.writer`). ``force`` writes the whole
+        tables now (a compaction: the parts folded into one file per table) and waits (a
+        resume's start, the end of a search). Every file is replaced atomically."""
         now = time.monotonic()
         if force and self._writing is not None:
             self._writing.result()  # a forced flush returns with everything on disk
-        if not self._dirty or (not force and not soon and now - self._last_flush < self.min_flush_s):
+        dirty = bool(self._changed or self._changed_epochs)
+        if force:
+            if not dirty and not self._loaded and not self._tables.has_parts:
+                return
+        elif not dirty or (not soon and now - self._last_flush < self.min_flush_s):
             return
-        if not force and now - self._last_flush < self._write_s * (1 / WRITER_DUTY - 1):
-            return  # the writer's share of the time stays under WRITER_DUTY however large the tables grow
+        elif now - self._last_flush < self._write_s * (1 / WRITER_DUTY - 1):
+            return  # the writer's share of the time stays under WRITER_DUTY whatever a write costs
         if self._writing is not None and self._writing.done():
             failed = self._writing.exception()
             if failed is not None:
                 raise failed  # e.g. the disk filled up: stop, loudly
         if not force and self._writing is not None and not self._writing.done():
             return  # one write at a time; the next flush picks these changes up
-        trials = [dict(r) for r in self.trials.values()]
-        epochs = list(self.epochs.values())  # epoch rows are never changed once recorded
-        self._last_flush, self._dirty = now, False
         if force:
-            self._write(trials, epochs)
+            w = self._tables.plan_compaction(self.trials, self.epochs)
+        else:
+            w = self._tables.plan_part(self.trials, self.epochs, changed_trials=self._changed, changed_epochs=self._changed_epochs)
+        self._changed, self._changed_epochs, self._loaded = set(), set(), False
+        self._last_flush = now
+        if force:
+            self._write(w)
             return
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-tables")
-        self._writing = self._writer.submit(self._write, trials, epochs)
+        self._writing = self._writer.submit(self._write, w)
 
-    def _write(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
+    def _write(self, w: Write) -> None:
         t0 = time.perf_counter()
         try:
-            self._write_tables(trials, epochs)
+            self._tables.write(w)
         finally:
             self._write_s = time.perf_counter() - t0
-
-    def _write_tables(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
-        from hpbench.results.tables import epochs_frame, trials_frame
-
-        # epochs first: a trial marked finished in trials.parquet always has its full history;
-        # each keeps its previous version (<table>.prev), which a resume falls back on
-        for name, frame in ((EPOCHS, epochs_frame(epochs)), (TRIALS, trials_frame(trials, self.param_keys))):
-            try:
-                atomic_write_parquet(self.out / name, frame, keep_previous=True)
-            except OSError as err:
-                raise TablesNotWritten(f"{self.out}: cannot write {name}: {err.strerror or err}; the tables on disk are intact, "
-                                       "as of their last write") from err
 
     # -- queries for progress -------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import STUDY_JSON, TRIALS, atomic_write_bytes
+from hpbench.results.parts import read_table, table_exists
 from hpbench.results.status import TrialStatus, is_search_trial
 
 WEIGHTS_DIR = "weights"
@@ -175,13 +176,11 @@ def _pickled_names(path: Path, data: bytes) -> list[str]:
 def best_trial(directory: Path) -> int | None:
     """The finished search trial (not a repeat or a device comparison, as ``Results.best`` and the
     leaderboard) with the best value of its study's metric (that has saved weights)."""
-    import pandas as pd
-
     record = json.loads((directory / STUDY_JSON).read_text(encoding="utf-8"))
     metric, mode = str(record["settings"]["metric"]), str(record["settings"]["mode"])
-    if not (directory / TRIALS).is_file():
+    if not table_exists(directory, TRIALS):
         return None
-    df = pd.read_parquet(directory / TRIALS)
+    df = read_table(directory, TRIALS)
     key = f"best_{metric}"
     if key not in df:
         return None
