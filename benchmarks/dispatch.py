@@ -13,7 +13,11 @@ results/benchmarks/dispatch.json:
   trials on fresh workers take beyond their compute (a process, the torch import)
 * marginal overhead per trial: for every trial after the first one per slot, the slot-seconds
   it took beyond its own training compute (its wall time minus its epochs' seconds, plus the
-  idle gap since the slot's previous trial ended); median and mean over those trials.
+  idle gap since the slot's previous trial ended); median and mean over those trials, and the
+  median in each tenth of the run (whether it grows as the study grows: issue 20 §4)
+* the driver's peak resident memory (the ``hpbench search`` process itself, not Ray's)
+
+``python benchmarks/dispatch.py 1 --trials 2000 --repeat 1``: 2,000 one-epoch trials.
 
 Targets (issue 2): ratio <= 1.3 and marginal overhead <= 0.1 s per trial.
 """
@@ -21,6 +25,7 @@ Targets (issue 2): ratio <= 1.3 and marginal overhead <= 0.1 s per trial.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,6 +38,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks"
 N, CONCURRENCY = 32, 2
+# ``hpbench search`` in this process, its peak resident memory (KiB) written to argv[1] at exit
+DRIVER = ("import atexit, resource, sys; path = sys.argv.pop(1); "
+          "atexit.register(lambda: open(path, 'w').write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))); "
+          "from hpbench.cli import main; sys.argv[0] = 'hpbench'; main()")
 
 STUDY = """
 [study]
@@ -68,13 +77,15 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
     study = workdir / f"bench{trials}.toml"
     study.write_text(STUDY.format(trials=trials, epochs=epochs))
     out = workdir / f"out{trials}"
+    rss = workdir / f"rss{trials}.txt"
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-m", "hpbench.cli", "search", str(study), "--out", str(out), "--num-cpus", "2"],
+    proc = subprocess.run([sys.executable, "-c", DRIVER, str(rss), "search", str(study), "--out", str(out), "--num-cpus", "2"],
                           capture_output=True, text=True, check=False)
     exit_s = time.time() - t0
     if proc.returncode != 0:
         sys.exit(f"search failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     trials_df = pd.read_parquet(out / "trials.parquet").sort_values("started_at").reset_index(drop=True)
+    assert len(trials_df) == trials, (len(trials_df), trials)  # compacted at the end: the single file holds every trial
     wall = (out / "trials.parquet").stat().st_mtime - t0
     compute = float(trials_df["train_s"].median()) * len(trials_df)
     epochs_df = pd.read_parquet(out / "epochs.parquet")
@@ -101,6 +112,10 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
         "worker_start_s": float((trials_df["wall_s"] - trials_df["train_s"]).iloc[:CONCURRENCY].mean()),
         "marginal_median_s": statistics.median(overheads) if overheads else float("nan"),
         "marginal_mean_s": statistics.fmean(overheads) if overheads else float("nan"),
+        # the marginal overhead's median in each tenth of the run, in start order: flat if the study's size costs nothing
+        "marginal_median_by_tenth_s": [statistics.median(overheads[k * len(overheads) // 10 : (k + 1) * len(overheads) // 10])
+                                       for k in range(10)] if len(overheads) >= 10 else [],
+        "driver_peak_rss_mb": float(rss.read_text()) / 1024,
         "finished": int((trials_df["status"] == "finished").sum()),
     }
 
@@ -148,6 +163,9 @@ def main() -> None:
                   "beyond its compute (process, imports)")
             print(f"  marginal overhead per trial (slot-seconds beyond compute): median {big['marginal_median_s']:.3f} s, "
                   f"mean {big['marginal_mean_s']:.3f} s (target <= 0.1)")
+            if big["marginal_median_by_tenth_s"]:
+                print("  median per tenth of the run: " + " ".join(f"{v:.3f}" for v in big["marginal_median_by_tenth_s"]) + " s")
+            print(f"  driver peak memory {big['driver_peak_rss_mb']:.0f} MB")
     med = {k: statistics.median(r[k] for r in runs) for k in ("ratio_to_ideal", "startup_s", "worker_start_s", "marginal_median_s")}
     report = {
         "benchmark": "dispatch",
@@ -161,10 +179,15 @@ def main() -> None:
         "marginal_overhead_s_per_trial": med["marginal_median_s"],
         "targets": {"ratio_to_ideal": 1.3, "marginal_overhead_s_per_trial": 0.1},
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "loadavg": os.getloadavg(),
+        "driver_peak_rss_mb": statistics.median(r["driver_peak_rss_mb"] for r in runs),
     }
     OUT.mkdir(parents=True, exist_ok=True)
     report["trials"], report["trial_s"] = n, trial_s
     name = "dispatch.json" if (n, trial_s) == (N, 2.0) else f"dispatch-{n}x{trial_s:g}s.json"
+    if fixed_epochs:
+        name = f"dispatch-{n}x{epochs}epoch{'s' if epochs > 1 else ''}.json"
+        report["trial_s"] = statistics.median(r["median_trial_s"] for r in runs)
     (OUT / name).write_text(json.dumps(report, indent=2) + "\n")
     lo, hi = report["ratio_range"]
     print(f"median of {repeat} runs: ratio {med['ratio_to_ideal']:.3f} (range {lo:.3f}-{hi:.3f}; target <= 1.3), start-up "

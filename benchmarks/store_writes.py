@@ -2,12 +2,18 @@
 
 Replays the recorder's calls for N one-epoch trials (``start``, one ``epoch`` row, ``flush``
 after the row, ``finish``, ``flush(soon=True)``) into a real
-:class:`hpbench.results.store.ResultsStore` writing real parquet files. The search's pace is
-simulated: the store's clock advances ``--trial-s`` / 2 per trial (1-second trials, two at a
-time), and each background write is waited for (so its cost is counted, not overlapped). Reported
-at N = 20, 200 and 2,000: the driver's milliseconds per trial in the store's calls, the writer's
-milliseconds per trial (every write it did, over N), the writes done, the cost of one whole-table
-write at that size, and the process's peak resident memory. Per-trial overhead = driver + writer.
+:class:`hpbench.results.store.ResultsStore` writing real parquet files (a base plus parts:
+:mod:`hpbench.results.writer`). The search's pace is simulated: the store's clock advances
+``--trial-s`` / 2 per trial (1-second trials, two at a time), and each background write is
+waited for (so its cost is counted, not overlapped). Each size runs in a fresh process (its peak
+resident memory is its own). Reported at N = 20, 200 and 2,000:
+
+* overhead ms per trial = driver (the store's calls on the dispatcher's thread) + writer (every
+  write the background thread did, over N), and the writes done;
+* the largest single write, and the parts on disk at the end (before the final compaction);
+* a reader's ``hpbench.load`` of the trials table mid-search (base + parts), ms;
+* the final compaction (the whole tables, written once at the end of a search), ms;
+* the process's peak resident memory, MB.
 
     .venv/bin/python benchmarks/store_writes.py          # writes results/benchmarks/store_writes.json
 """
@@ -18,76 +24,103 @@ import argparse
 import json
 import os
 import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from hpbench.results.store import ResultsStore
-
-OUT = Path("results/benchmarks")
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "benchmarks"
 PARAMS = ["optimizer", "lr", "batch_size", "init", "model.depth", "model.width", "model.activation"]
 
 
 def replay(n: int, out: Path, *, trial_s: float) -> dict[str, Any]:
+    import hpbench
     import hpbench.results.store as store_module
+    from hpbench.results.parts import list_parts
+    from hpbench.results.store import ResultsStore
 
     clock = [0.0]
+    real_monotonic = time.monotonic
     store_module.time.monotonic = lambda: clock[0]  # type: ignore[attr-defined]  # the simulated search's clock
     store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=PARAMS)
-    written = [0.0]
-    n_writes = [0]
-    inner = store._write
+    writes: list[float] = []
+    inner = store._tables.write
 
-    def timed_write(*a: Any) -> None:  # the background writer's own time
+    def timed_write(w: Any) -> None:  # the background writer's own time
         t = time.perf_counter()
-        inner(*a)
-        written[0] += time.perf_counter() - t
-        n_writes[0] += 1
+        inner(w)
+        writes.append(time.perf_counter() - t)
 
-    store._write = timed_write  # type: ignore[method-assign]
+    store._tables.write = timed_write  # type: ignore[method-assign]
     driver = 0.0
-    for i in range(n):
-        clock[0] += trial_s / 2
-        t = time.perf_counter()
-        tid = f"t{i:05d}"
-        store.start(tid, {"optimizer": "adam", "lr": 1e-3 * (1 + i % 7), "batch_size": 64, "init": "xavier_uniform", "model.depth": 2,
-                          "model.width": 128, "model.activation": "relu"})
-        store.epoch(tid, {"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "val_accuracy": 0.9 + (i % 50) / 1000, "epoch_s": 1.0,
-                          "learning_rate": 1e-3, "n_params": 26000, "node_id": "n", "stop_reason": "completed", "best_epoch": 1})
-        store.flush()
-        store.finish(tid)
-        store.flush(soon=True)
-        driver += time.perf_counter() - t
-        if store._writing is not None:
-            store._writing.result()
+    try:
+        for i in range(n):
+            clock[0] += trial_s / 2
+            t = time.perf_counter()
+            tid = f"t{i:05d}"
+            store.start(tid, {"optimizer": "adam", "lr": 1e-3 * (1 + i % 7), "batch_size": 64, "init": "xavier_uniform", "model.depth": 2,
+                              "model.width": 128, "model.activation": "relu"})
+            store.epoch(tid, {"epoch": 1, "train_loss": 0.5, "val_loss": 0.4, "val_accuracy": 0.9 + (i % 50) / 1000, "epoch_s": 1.0,
+                              "learning_rate": 1e-3, "n_params": 26000, "node_id": "n", "stop_reason": "completed", "best_epoch": 1})
+            store.flush()
+            store.finish(tid)
+            store.flush(soon=True)
+            driver += time.perf_counter() - t
+            if store._writing is not None:
+                store._writing.result()
+    finally:
+        store_module.time.monotonic = real_monotonic  # type: ignore[attr-defined]
+    n_parts = len(list_parts(out, "trials.parquet"))
     t = time.perf_counter()
-    store._dirty = True
+    seen = hpbench.load(out)
+    read = time.perf_counter() - t
+    assert len(seen) == n, (len(seen), n)  # the benchmark's own sanity check: the reader sees every trial
+    t = time.perf_counter()
     store.flush(force=True)
-    one = time.perf_counter() - t
-    store_module.time.monotonic = time.monotonic  # type: ignore[attr-defined]
-    return {"n_trials": n, "driver_ms_per_trial": 1e3 * driver / n, "writer_ms_per_trial": 1e3 * written[0] / n, "writes": n_writes[0],
-            "one_write_ms": 1e3 * one, "overhead_ms_per_trial": 1e3 * (driver + written[0]) / n}
+    compaction = time.perf_counter() - t
+    return {"n_trials": n, "driver_ms_per_trial": 1e3 * driver / n, "writer_ms_per_trial": 1e3 * sum(writes) / n, "writes": len(writes),
+            "largest_write_ms": 1e3 * max(writes), "overhead_ms_per_trial": 1e3 * (driver + sum(writes)) / n,
+            "parts_per_table_at_end": n_parts, "read_mid_search_ms": 1e3 * read, "final_compaction_ms": 1e3 * compaction,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="*", default=[20, 200, 2000])
     ap.add_argument("--trial-s", type=float, default=1.0)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per size (the median is reported; the machine is shared)")
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one size in this process: print its row as JSON
     args = ap.parse_args()
-    import pandas  # noqa: F401  # imported before timing (the first write would pay for it)
+    if args.one:
+        import pandas  # noqa: F401  # imported before timing (the first write would pay for it)
+        import pyarrow.parquet  # noqa: F401
 
+        with tempfile.TemporaryDirectory() as d:
+            print(json.dumps(replay(args.one, Path(d), trial_s=args.trial_s)))
+        return
     rows = []
     for n in args.sizes:
-        with tempfile.TemporaryDirectory() as d:
-            row = replay(n, Path(d), trial_s=args.trial_s)
-        row["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        runs = []
+        for _ in range(args.repeat):
+            proc = subprocess.run([sys.executable, __file__, "--one", str(n), "--trial-s", str(args.trial_s)], capture_output=True, text=True,
+                                  check=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        runs.sort(key=lambda r: r["overhead_ms_per_trial"])
+        row = {**runs[len(runs) // 2], "overhead_ms_per_trial_runs": [r["overhead_ms_per_trial"] for r in runs]}
         rows.append(row)
-        print(f"{n:6d} trials: overhead {row['overhead_ms_per_trial']:.2f} ms/trial (driver {row['driver_ms_per_trial']:.3f}, "
-              f"writer {row['writer_ms_per_trial']:.2f}; {row['writes']} writes), one write {row['one_write_ms']:.0f} ms, "
-              f"peak RSS {row['max_rss_mb']:.0f} MB", flush=True)
+        print(f"{n:6d} trials: overhead {row['overhead_ms_per_trial']:.2f} ms/trial (median of {len(runs)}; driver "
+              f"{row['driver_ms_per_trial']:.3f}, writer {row['writer_ms_per_trial']:.2f}; {row['writes']} writes, largest "
+              f"{row['largest_write_ms']:.0f} ms), {row['parts_per_table_at_end']} parts per table, a read mid-search "
+              f"{row['read_mid_search_ms']:.0f} ms, the final compaction {row['final_compaction_ms']:.0f} ms, peak RSS "
+              f"{row['max_rss_mb']:.0f} MB", flush=True)
+    flat = max(r["overhead_ms_per_trial"] for r in rows) / min(r["overhead_ms_per_trial"] for r in rows)
+    print(f"largest / smallest per-trial overhead: {flat:.2f} (target: within 1.2)")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "store_writes.json").write_text(json.dumps({"loadavg": os.getloadavg(), "rows": rows}, indent=1))
+    (OUT / "store_writes.json").write_text(json.dumps({"loadavg": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M"),
+                                                       "trial_s": args.trial_s, "flatness": flat, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":
