@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDIES = ROOT / "studies" / "claims"
 # In dependency order: the transfer and distill studies read the weights their first step saved.
 ORDER = ("optimizers", "init", "early_stopping", "batch_size", "recurrent",
-         "transfer_pretrain", "transfer_finetune", "transfer_scratch", "distill_teacher", "distill_student")
+         "transfer_pretrain", "transfer_finetune", "transfer_scratch", "distill_teacher", "distill_student", "gan_stability")
 # The [space] key whose grid values are a claim study's arms (a study not listed is one arm).
 ARMS = {"optimizers": "optimizer", "init": "init", "early_stopping": "train.early_stopping.patience", "batch_size": "batch_size",
         "recurrent": "family", "transfer_finetune": "model.freeze", "distill_student": "distill.alpha"}
@@ -122,14 +122,15 @@ def seeds(out: Path, name: str, label: str, *, target: float = TARGET) -> dict[s
     """An arm's tuned hyperparameters and, per repeat seed: accuracy, time, epochs and FLOPs to
     ``target``. A seed that never reached the target counts its whole run (a lower bound of its
     time to target) and is marked ``reached = False``."""
-    from hpbench.dispatch.repeats import searched_params
+    from hpbench.api.fixed import typed_params
 
     trials, epochs = tables(arm_dir(out, name, label))
     search = trials[trials["repeat"].fillna(0) == 0] if "repeat" in trials else trials
     reps = trials[trials["repeat"].fillna(0) > 0] if "repeat" in trials else trials.iloc[0:0]
-    params = [c for c in search.columns if c in json.loads((arm_dir(out, name, label) / "study.json").read_text())["space"]]
+    record = json.loads((arm_dir(out, name, label) / "study.json").read_text())
+    params = [c for c in search.columns if c in record["space"]]
     tuned_trial = int(reps["repeat_of"].iloc[0]) if len(reps) else int(search.sort_values("best_val_accuracy").iloc[-1]["trial"])
-    tuned = searched_params(search[search["trial"] == tuned_trial].iloc[0].to_dict(), params)
+    tuned = typed_params(search[search["trial"] == tuned_trial].iloc[0].to_dict(), record.get("raw", {}).get("space", {}), params)
     rows = []
     for _, t in (reps if len(reps) else search[search["trial"] == tuned_trial]).iterrows():
         tt = to_target(epochs, int(t["trial"]), target)
@@ -315,6 +316,72 @@ def prediction(out: Path, names: list[str]) -> dict[str, Any]:
                                       if pairs else "no predictions in the tables")}
 
 
+# The literature's vanilla GAN on the ring of 8 Gaussians: Srivastava et al. 2017 (VEEGAN), table 1,
+# "GAN" on 2D Ring: 1.0 mode covered of 8, 99.3 % high-quality samples (Metz et al. 2017, fig. 2:
+# the standard GAN visits one mode at a time).
+LITERATURE_GAN_RING = {"modes": 1.0, "hq_fraction": 0.993, "source": "Srivastava et al. 2017 (VEEGAN), table 1"}
+GOOD_GAN = (8, 0.8)  # all 8 modes at hq_fraction >= 0.8: the done-criterion of a searched GAN
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float | None]:
+    """The Wilson 95% interval of a share k/n (Wilson 1927): sound at 0 and n, unlike k/n +- z*se."""
+    if n == 0:
+        return [None, None]
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [max(0.0, mid - half), min(1.0, mid + half)]
+
+
+def gan_configurations(out: Path) -> list[dict[str, Any]]:
+    """Per configuration of the gan_stability grid: its values, how it ended, and its modes and
+    hq_fraction at the final evaluation (a collapsed or diverged one: where it stopped)."""
+    from hpbench.api.fixed import typed_params
+    from hpbench.results.status import StopReason
+
+    trials, epochs = tables(out / "gan_stability")
+    record = json.loads((out / "gan_stability" / "study.json").read_text())
+    raw_space = record.get("raw", {}).get("space", {})
+    rows = []
+    for t in trials.sort_values("trial").to_dict("records"):
+        e = epochs[epochs["trial"] == t["trial"]].sort_values("epoch")
+        last = e.iloc[-1] if len(e) else {}
+        stop = str(t.get("stop_reason"))
+        rows.append({**typed_params(t, raw_space, list(raw_space)), "stop_reason": stop, "epochs": int(t.get("epochs") or 0),
+                     "stable": stop not in (StopReason.COLLAPSED, StopReason.DIVERGED, StopReason.FAILED),
+                     "modes": _f(last.get("val_modes_covered")), "hq_fraction": _f(last.get("val_hq_fraction")),
+                     "best_modes_hq": _f(t.get("best_val_modes_hq")), "train_s": _f(t.get("train_s"))})
+    return rows
+
+
+def gan(out: Path) -> dict[str, Any]:
+    rows = gan_configurations(out)
+    n = len(rows)
+    stable = [r for r in rows if r["stable"]]
+    good = [r for r in rows if (r["modes"] or 0) >= GOOD_GAN[0] and (r["hq_fraction"] or 0) >= GOOD_GAN[1]]
+    best = max(rows, key=lambda r: (r["modes"] or 0) + (r["hq_fraction"] or 0))
+    share_good = wilson(len(good), n)
+    # held: most of the range does not train a mode-covering GAN (the 95% interval of the share
+    # reaching 8/8 at hq >= 0.8 lies below one half) and some configurations collapse or diverge
+    verdict = HELD if share_good[1] is not None and share_good[1] < 0.5 and len(stable) < n else \
+        NOT_HELD if share_good[0] is not None and share_good[0] > 0.5 else UNCLEAR
+    covered = sorted(r["modes"] or 0 for r in stable)
+    lit = LITERATURE_GAN_RING
+    return {"claim": "GANs need careful tuning: over a range of learning rates and Adam betas few configurations converge without collapse; "
+                     f"a vanilla GAN on ring8 covers about {lit['modes']:.0f} of 8 modes ({lit['source']})",
+            "measured": f"non-saturating GAN on ring8 (MLP G and D, 2 x 128), grid of {n}: G lr {{1e-4, 3e-4, 1e-3, 3e-3}} x G Adam betas "
+                        "{(0.5, 0.999), (0.9, 0.999)} x D lr {1e-4, 1e-3}, 4,000 G steps each (stopped earlier on collapse: <= 1 mode for 3 "
+                        "evaluations after 8, or D loss < 1e-3); modes and hq_fraction at the final evaluation (2,500 samples; seed 0)",
+            "configurations": rows, "n": n, "stable": len(stable), "stable_share": len(stable) / n if n else None, "stable_ci95": wilson(len(stable), n),
+            "good": len(good), "good_share": len(good) / n if n else None, "good_ci95": share_good,
+            "stable_modes_median": covered[len(covered) // 2] if covered else None, "best": best, "literature": lit, "held": verdict,
+            "result": f"{len(stable)} of {n} end without collapse or divergence (share {len(stable) / n:.2f}, 95% CI "
+                      f"[{wilson(len(stable), n)[0]:.2f}, {wilson(len(stable), n)[1]:.2f}]); {len(good)} of {n} cover 8/8 modes at hq >= 0.8 "
+                      f"(95% CI [{share_good[0]:.2f}, {share_good[1]:.2f}]); median modes of the stable ones "
+                      f"{covered[len(covered) // 2] if covered else '-'}; best: {best['modes']:.0f}/8 modes at hq {best['hq_fraction']:.3f} "
+                      f"(G lr {best.get('lr')}, betas {best.get('optimizer.betas')}, D lr {best.get('train.d_lr')}) vs the literature's "
+                      f"{lit['modes']:.0f}/8 at hq {lit['hq_fraction']}"}
+
+
 # -- the report ----------------------------------------------------------------------------------------
 def write(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> None:
     (out / "claims.json").write_text(json.dumps({"meta": meta, "claims": results}, indent=2, default=str) + "\n", encoding="utf-8")
@@ -346,11 +413,44 @@ def write(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> None:
     (out / "README.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def write_gan(path: Path, r: dict[str, Any]) -> None:
+    """results/claims/gan_stability.md: the GAN claim's entry, rendered from its measured run."""
+    run = r.get("run") or {}
+    load = run.get("load_average_1min", {})
+    wall = sum((run.get("study_wall_s") or {}).values())
+    best = r["best"]
+    lines = ["# Claim: adversarial training is unstable (GANs on ring8)", "",
+             f"Claim: {r['claim']}.", "",
+             f"Measured by `benchmarks/claims.py --only gan` (study `studies/claims/gan_stability.toml`, tables under "
+             f"`results/claims/gan_stability/`): {r['measured']}. Run {run.get('started', '?')}, {wall:.0f} s wall on the shared 2-core "
+             f"machine (1-minute load average {load.get('start', '?')} at the start, {load.get('end', '?')} at the end).", "",
+             "| measured | value |", "|---|---|",
+             f"| configurations ending without collapse or divergence | {r['stable']} of {r['n']} ({r['stable_share']:.2f}; Wilson 95% "
+             f"[{r['stable_ci95'][0]:.2f}, {r['stable_ci95'][1]:.2f}]) |",
+             f"| configurations covering 8/8 modes at hq_fraction >= 0.8 | {r['good']} of {r['n']} ({r['good_share']:.2f}; Wilson 95% "
+             f"[{r['good_ci95'][0]:.2f}, {r['good_ci95'][1]:.2f}]) |",
+             f"| median modes covered by the configurations that did not collapse | {r['stable_modes_median']} |",
+             f"| best configuration (G lr {best.get('lr')}, G betas {best.get('optimizer.betas')}, D lr {best.get('train.d_lr')}) | "
+             f"{best['modes']:.0f}/8 modes, hq_fraction {best['hq_fraction']:.3f} ({best['stop_reason']}) |",
+             f"| the literature's vanilla GAN on the ring ({r['literature']['source']}) | {r['literature']['modes']:.0f}/8 modes, "
+             f"hq_fraction {r['literature']['hq_fraction']} |", "",
+             "Every configuration (modes and hq_fraction at the final evaluation; a collapsed one where it stopped):", "",
+             "| G lr | G betas | D lr | end | epochs | modes | hq_fraction | train s |", "|---|---|---|---|---|---|---|---|"]
+    for c in r["configurations"]:
+        lines.append(f"| {c.get('lr')} | {c.get('optimizer.betas')} | {c.get('train.d_lr')} | {c['stop_reason']} | {c['epochs']} | "
+                     f"{c['modes']:.0f} | {c['hq_fraction']:.3f} | {c['train_s']:.1f} |")
+    lines += ["", f"Verdict (rule fixed before the run: held when the Wilson 95% interval of the share reaching 8/8 modes at hq >= 0.8 lies "
+              f"below one half and some configuration collapses or diverges; not held when it lies above one half): **{r['held']}**.", "",
+              "The searched counterpart is `studies/gan_ring8.toml` (WGAN-GP, 5 critic steps, an averaged generator): its measured "
+              "search is in the README's GANs section."]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 CLAIMS = {"optimizers": ("optimizers",), "init": ("init",), "early_stopping": ("early_stopping",), "batch_size": ("batch_size",),
           "recurrent": ("recurrent",), "transfer": ("transfer_pretrain", "transfer_finetune", "transfer_scratch"),
-          "distill": ("distill_teacher", "distill_student")}
+          "distill": ("distill_teacher", "distill_student"), "gan": ("gan_stability",)}
 FNS = {"optimizers": optimizers, "init": init, "early_stopping": early_stopping, "batch_size": batch_size, "recurrent": recurrent,
-       "transfer": transfer, "distill": distill}
+       "transfer": transfer, "distill": distill, "gan": gan}
 
 
 def main() -> None:
@@ -369,15 +469,28 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     os.chdir(ROOT)
     load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     walls = {} if args.no_run else run_studies(names, out, args.cpus)
-    previous = out / "claims.json"
-    if args.no_run and previous.is_file():
-        walls = json.loads(previous.read_text())["meta"].get("study_wall_s", {})
+    previous_file = out / "claims.json"
+    previous = json.loads(previous_file.read_text()) if previous_file.is_file() else {"meta": {}, "claims": {}}
+    if args.no_run:
+        walls = {k: v for k, v in previous["meta"].get("study_wall_s", {}).items() if k in names}
     results: dict[str, Any] = {c: FNS[c](out) for c in chosen}
-    results["prediction"] = prediction(out, names)
-    meta = {"machine": platform.platform(), "python": platform.python_version(), "cpus_used": args.cpus, "study_wall_s": walls,
-            "seeds": "search with [study] seed 0, repeats with seeds 1-5", "target_accuracy": TARGET,
-            "load_average_1min": {"start": round(load_before[0], 1), "end": round(os.getloadavg()[0], 1)}}
+    load = {"start": round(load_before[0], 1), "end": round(os.getloadavg()[0], 1)}
+    for c in chosen:  # each claim keeps the conditions of the run that measured it
+        results[c]["run"] = previous["claims"].get(c, {}).get("run") if args.no_run else \
+            {"started": started, "load_average_1min": load, "study_wall_s": {n: walls[n] for n in CLAIMS[c] if n in walls}}
+    everything = set(chosen) == set(CLAIMS)
+    # --only: the other claims stay as their last run measured them (claims.json is the record of all)
+    results = results if everything else {**{k: v for k, v in previous["claims"].items() if k != "prediction"}, **results}
+    results["prediction"] = prediction(out, names) if everything else previous["claims"].get("prediction", prediction(out, names))
+    meta = {**previous["meta"], "machine": platform.platform(), "python": platform.python_version(), "cpus_used": args.cpus,
+            "study_wall_s": {**({} if everything else previous["meta"].get("study_wall_s", {})), **walls},
+            "seeds": "search with [study] seed 0, repeats with seeds 1-5", "target_accuracy": TARGET}
+    if everything or "load_average_1min" not in meta:
+        meta["load_average_1min"] = load
+    if "gan" in chosen:
+        write_gan(out / "gan_stability.md", results["gan"])
     write(out, results, meta)
     print((out / "README.md").read_text(encoding="utf-8").split("## Details")[0])
 

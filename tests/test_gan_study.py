@@ -155,6 +155,29 @@ def test_both_optimizers_are_built_as_searched():
     assert all(id(p) in g_params for p in g["params"]) and not any(id(p) in g_params for p in d["params"])
 
 
+def test_both_optimizers_get_what_the_searcher_draws(tmp_path):
+    """Through Optuna as a search drives it (an sqlite storage; an enqueued point, then TPE's own
+    draws): the D optimizer's lr and betas in its torch param group are the ones drawn."""
+    import optuna
+
+    s = parse_study(study(space={"lr": {"loguniform": [1e-4, 1e-2]}, "train.d_lr": {"loguniform": [1e-4, 1e-2]},
+                                 "optimizer.betas": {"choice": [[0.5, 0.999], [0.9, 0.999]]},
+                                 "train.d_betas": {"choice": [[0.5, 0.999], [0.0, 0.9]]}}), source="gan.toml")
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    ostudy = optuna.create_study(storage=storage, sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=1), direction="maximize")
+    ostudy.enqueue_trial(s.space.encode({"lr": 3e-4, "train.d_lr": 7e-3, "optimizer.betas": [0.9, 0.999], "train.d_betas": [0.0, 0.9]}))
+    for i in range(3):
+        trial = ostudy.ask()
+        params = s.space.define_by_run(trial)
+        run = GANTaskRun(trial_config(s, params))
+        g, d = run.run.g_optimizer.param_groups[0], run.run.d_optimizer.param_groups[0]
+        assert (g["lr"], g["betas"]) == (params["lr"], params["optimizer.betas"])
+        assert (d["lr"], d["betas"]) == (params["train.d_lr"], params["train.d_betas"])
+        if i == 0:
+            assert (d["lr"], d["betas"]) == (7e-3, (0.0, 0.9))
+        ostudy.tell(trial, float(i))
+
+
 def test_a_discriminator_that_wins_outright_stops_the_trial_as_collapsed():
     # every D loss is below a floor of 100: collapsed after collapse_patience = 2 evaluations
     cfg = trial_config(parse_study(study(train={"d_loss_floor": 100.0, "collapse_patience": 2, "max_epochs": 5}), source="gan.toml"), {})
