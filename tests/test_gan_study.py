@@ -251,6 +251,33 @@ def test_predicted_flops_count_both_networks_d_steps_and_the_penalty():
     assert rows["d2"]["predicted_s"] > rows["ns"]["predicted_s"]
 
 
+def test_a_gan_trial_gets_a_regime_and_an_interval_as_supervised_ones_do():
+    """The whole-trial terms of hpbench.cost.trial_time on a gan trial: the trainer's seconds per
+    epoch, the first epoch's warm-up, the concurrency slowdown of its regime, the P10-P90 band."""
+    import dataclasses
+
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.cost.device import DeviceModel
+    from hpbench.cost.predict import FEATURES
+    from hpbench.cost.regime import Regime
+
+    plain = DeviceModel(device="cpu", name="t", threads=1, matmul_flops=(1.0, 1e9), matmul_flops_per_s=(1e10, 1e10), peak_flops_per_s=1e10,
+                        bandwidth_bytes=(1e6, 64e6), bandwidth_curve=(1e11, 1e10), coef=dict.fromkeys(FEATURES, 1e-6))
+    cfg = trial_config(parse_study(study(), source="gan.toml"), {})  # 3 epochs
+    base = predict_trial(cfg, device_model=plain)
+    assert base["regime"] in {str(r) for r in Regime} and base["predicted_s_p10"] is None  # no residuals: no interval
+    assert base["predicted_s"] == pytest.approx(3 * base["predicted_epoch_s"], rel=1e-5)
+    regime = base["regime"]
+    dm = dataclasses.replace(plain, trainer_epoch_s=0.5, warmup_fraction=0.2, concurrency_slowdown={regime: 1.5},
+                             intervals={"all": (0.8, 1.4)})
+    one, two = predict_trial(cfg, device_model=dm), predict_trial(cfg, device_model=dm, max_concurrent=2)
+    raw = base["predicted_epoch_s"]
+    assert one["predicted_epoch_s"] == pytest.approx(raw + 0.5, rel=1e-5) and one["predicted_warmup_s"] == pytest.approx(0.2 * raw, rel=1e-5)
+    assert one["predicted_s"] == pytest.approx(3 * (raw + 0.5) + 0.2 * raw, rel=1e-5)
+    assert (one["predicted_s_p10"], one["predicted_s_p90"]) == pytest.approx((0.8 * one["predicted_s"], 1.4 * one["predicted_s"]), rel=1e-5)
+    assert two["concurrency_slowdown"] == 1.5 and two["predicted_s"] == pytest.approx(1.5 * one["predicted_s"], rel=1e-5)
+
+
 def test_estimate_prices_a_gan_study(tmp_path):
     path = tmp_path / "gan.toml"
     path.write_text('[data]\ndataset = "ring8"\n[model]\ntask = "gan"\nfamily = "mlp"\n[train]\nmax_epochs = 4\nbatch_size = 256\n',

@@ -59,7 +59,7 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     from hpbench.cost.predict import predict_epoch
 
     if cfg.task in TASK_PREDICTORS:
-        return TASK_PREDICTORS[cfg.task](cfg, device_model=device_model, env_cache_dir=env_cache_dir)
+        return TASK_PREDICTORS[cfg.task](cfg, device_model=device_model, env_cache_dir=env_cache_dir, max_concurrent=max_concurrent)
 
     n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
     steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)

@@ -16,6 +16,10 @@ plus, with the penalty, the same step again on batch_size samples (a double back
 what a forward and backward on twice the batch do: 6 F_D per sample, as the FLOPs formula says),
 and t(G update) a counted step of G followed by D (D's weight gradients, which the real step
 skips, make it an upper bound by 1 F_D per sample). The optimizer's update is in each counted step.
+
+The regime is that of the epoch's summed terms (:mod:`hpbench.cost.regime`), and the whole trial is
+priced as a supervised one (:mod:`hpbench.cost.trial_time`): the trainer's seconds per epoch, the
+first epoch's warm-up, the slowdown of ``max_concurrent`` trials in that regime, and its P10-P90.
 """
 
 from __future__ import annotations
@@ -24,15 +28,18 @@ import math
 from typing import Any
 
 from hpbench.config import TrialConfig
+from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.regime import Regime, regime_of
 
 
-def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, **_: Any) -> dict[str, Any]:
-    """Predicted cost columns of a gan trial run to ``max_epochs``."""
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, max_concurrent: int = 1, **_: Any) -> dict[str, Any]:
+    """Predicted cost columns of a gan trial run to ``max_epochs`` while ``max_concurrent`` trials
+    share the machine: the supervised task's columns, its regime and P10-P90 interval included."""
     import torch
 
     from hpbench.cost.count import count_module_step
-    from hpbench.cost.predict import TRAIN_PHASES, features, seconds
+    from hpbench.cost.predict import TRAIN_PHASES, add, features, seconds
     from hpbench.data.prepare import config_kwargs, data_shape
     from hpbench.train.gan.config import GANLoss
     from hpbench.train.gan.cost import epoch_flops, mlp_forward_flops
@@ -58,17 +65,27 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, **_: Any) -> d
     step_flops = gan.d_steps * (d_step.total_flops + (d_gp.total_flops if d_gp else 0.0)) + g_step.total_flops
     naive = per_epoch / device_model.peak_flops_per_s
     if device_model.hypothetical:
-        step_s, epoch_s = step_flops / device_model.peak_flops_per_s, naive
+        step_s, epoch_s, regime = step_flops / device_model.peak_flops_per_s, naive, Regime.COMPUTE
     else:
-        coef = device_model.coef
+        d_state = tt.state_working_set_bytes(n_params=sum(p.numel() for p in d_net.parameters()), optimizer=d_opt.name)
+        g_state = tt.state_working_set_bytes(n_params=sum(p.numel() for p in g_net.parameters()), optimizer=g_opt.name)
 
-        def t(cost: Any, phases: tuple[str, ...] = TRAIN_PHASES) -> float:
-            return seconds(features(cost.ops, device=device_model, phases=phases), coef)
+        def f(cost: Any, state: float, phases: tuple[str, ...] = TRAIN_PHASES) -> dict[str, float]:
+            return features(cost.ops, device=device_model, phases=phases, state_bytes=state)
 
-        d_s = t(d_step) + (t(d_gp) if d_gp is not None else 0.0)
-        step_s = gan.d_steps * d_s + t(g_step)
-        epoch_s = coef.get("epoch", 0.0) + gan.steps_per_epoch * step_s + t(g_step, ("eval",))
+        d_f = add(f(d_step, d_state), f(d_gp, d_state) if d_gp is not None else {})
+        step_f = add(f(g_step, g_state), d_f, gan.d_steps)  # one generator step and its d_steps discriminator steps
+        epoch_f = add(add({}, step_f, gan.steps_per_epoch), f(g_step, 0.0, ("eval",)))
+        epoch_f["epoch"] = 1.0
+        step_s, epoch_s, regime = seconds(step_f, device_model.coef), seconds(epoch_f, device_model.coef), regime_of(epoch_f, device_model.coef)
+    # a whole trial as the supervised task prices one (hpbench.cost.trial_time): the trainer's
+    # seconds per epoch, the first epoch's warm-up, concurrent trials' slowdown, the regime's interval
+    slow = tt.concurrency_slowdown(regime=regime, max_concurrent=max_concurrent, slowdowns=device_model.concurrency_slowdown)
+    warmup_s = slow * tt.warmup_seconds(epoch_s=epoch_s, warmup_fraction=device_model.warmup_fraction)
+    epoch_s = slow * (epoch_s + device_model.trainer_epoch_s)
     epochs = cfg.train.max_epochs
+    trial_s = epoch_s * epochs + warmup_s
+    band = tt.interval(predicted_s=trial_s, regime=regime, intervals=device_model.intervals)
     return {
         "n_params": sum(p.numel() for p in (*g_net.parameters(), *d_net.parameters())),
         "flops_per_step": step_flops,
@@ -76,7 +93,12 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, **_: Any) -> d
         "predicted_flops": per_epoch * epochs,
         "predicted_step_s": step_s,
         "predicted_epoch_s": epoch_s,
-        "predicted_s": epoch_s * epochs,
+        "predicted_s": trial_s,
         "naive_s": naive * epochs,
+        "regime": str(regime),
+        "predicted_warmup_s": warmup_s,
+        "concurrency_slowdown": slow,
+        "predicted_s_p10": band[0] if band else None,
+        "predicted_s_p90": band[1] if band else None,
         "steps_per_epoch": gan.steps_per_epoch,
     }

@@ -29,7 +29,7 @@ from hpbench.config import TrialConfig
 from hpbench.cost.device import DeviceModel
 
 
-def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None) -> dict[str, Any]:
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None, **_: Any) -> dict[str, Any]:
     """Predicted cost columns of an rl trial run to ``max_epochs`` (the supervised task's columns,
     plus ``env_step_s`` and ``predicted_env_epoch_s``)."""
     import torch
