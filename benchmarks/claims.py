@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import shutil
+import statistics
 import time
 import tomllib
 from pathlib import Path
@@ -364,7 +365,12 @@ def gan(out: Path) -> dict[str, Any]:
     # reaching 8/8 at hq >= 0.8 lies below one half) and some configurations collapse or diverge
     verdict = HELD if share_good[1] is not None and share_good[1] < 0.5 and len(stable) < n else \
         NOT_HELD if share_good[0] is not None and share_good[0] > 0.5 else UNCLEAR
-    covered = sorted(r["modes"] or 0 for r in stable)
+    covered = [r["modes"] or 0 for r in stable]
+    ended = {"no mode": sum(1 for r in rows if not r["stable"] and (r["modes"] or 0) == 0),
+             "one mode": sum(1 for r in rows if not r["stable"] and r["modes"] == 1)}
+    # the literature's vanilla setting: Adam 1e-4, beta1 0.5 for both networks (Metz et al. 2017, appendix A)
+    vanilla = next((r for r in rows if r.get("lr") == 1e-4 and r.get("train.d_lr") == 1e-4 and list(r.get("optimizer.betas") or ()) == [0.5, 0.999]),
+                   None)
     lit = LITERATURE_GAN_RING
     return {"claim": "GANs need careful tuning: over a range of learning rates and Adam betas few configurations converge without collapse; "
                      f"a vanilla GAN on ring8 covers about {lit['modes']:.0f} of 8 modes ({lit['source']})",
@@ -373,11 +379,12 @@ def gan(out: Path) -> dict[str, Any]:
                         "evaluations after 8, or D loss < 1e-3); modes and hq_fraction at the final evaluation (2,500 samples; seed 0)",
             "configurations": rows, "n": n, "stable": len(stable), "stable_share": len(stable) / n if n else None, "stable_ci95": wilson(len(stable), n),
             "good": len(good), "good_share": len(good) / n if n else None, "good_ci95": share_good,
-            "stable_modes_median": covered[len(covered) // 2] if covered else None, "best": best, "literature": lit, "held": verdict,
+            "stable_modes_median": statistics.median(covered) if covered else None, "collapsed_at": ended, "vanilla": vanilla,
+            "best": best, "literature": lit, "held": verdict,
             "result": f"{len(stable)} of {n} end without collapse or divergence (share {len(stable) / n:.2f}, 95% CI "
                       f"[{wilson(len(stable), n)[0]:.2f}, {wilson(len(stable), n)[1]:.2f}]); {len(good)} of {n} cover 8/8 modes at hq >= 0.8 "
                       f"(95% CI [{share_good[0]:.2f}, {share_good[1]:.2f}]); median modes of the stable ones "
-                      f"{covered[len(covered) // 2] if covered else '-'}; best: {best['modes']:.0f}/8 modes at hq {best['hq_fraction']:.3f} "
+                      f"{statistics.median(covered) if covered else '-'}; best: {best['modes']:.0f}/8 modes at hq {best['hq_fraction']:.3f} "
                       f"(G lr {best.get('lr')}, betas {best.get('optimizer.betas')}, D lr {best.get('train.d_lr')}) vs the literature's "
                       f"{lit['modes']:.0f}/8 at hq {lit['hq_fraction']}"}
 
@@ -393,7 +400,10 @@ def write(out: Path, results: dict[str, Any], meta: dict[str, Any]) -> None:
              "details), then its best configuration ran with 5 other seeds (repeats); only those seeds are compared. Values are the mean "
              "[95% t-interval] over the seeds; a verdict is **held** when the 95% Welch interval of the claimed advantage lies above zero in "
              "every comparison the claim makes, **not held** when one lies below zero, **not distinguishable** otherwise. "
-             f"Studies: `studies/claims/*.toml` (the arms: one [space] key's grid); tables: `results/claims/<study>/<arm>/`. Wall time: {walls}.", "",
+             f"Studies: `studies/claims/*.toml` (the arms: one [space] key's grid); tables: `results/claims/<study>/<arm>/`. Wall time: {walls}."
+             + (" The gan claim is different: one grid without arms or repeats (shares of configurations with Wilson 95% intervals), run on its "
+                f"own ({results['gan'].get('run', {}).get('started', '?')}, load average {results['gan'].get('run', {}).get('load_average_1min')}); "
+                "its entry: `results/claims/gan_stability.md`." if "gan" in results else ""), "",
              "| claim | measured on | result (mean [95% CI] over 5 seeds per arm) | verdict |", "|---|---|---|---|"]
     for r in results.values():
         lines.append(f"| {r['claim']} | {r['measured']} | {r['result']} | {r['held']} |")
@@ -432,6 +442,10 @@ def write_gan(path: Path, r: dict[str, Any]) -> None:
              f"| median modes covered by the configurations that did not collapse | {r['stable_modes_median']} |",
              f"| best configuration (G lr {best.get('lr')}, G betas {best.get('optimizer.betas')}, D lr {best.get('train.d_lr')}) | "
              f"{best['modes']:.0f}/8 modes, hq_fraction {best['hq_fraction']:.3f} ({best['stop_reason']}) |",
+             *([f"| the vanilla setting (G and D Adam 1e-4, beta1 0.5; Metz et al. 2017) | {vanilla['modes']:.0f}/8 modes, hq_fraction "
+                  f"{vanilla['hq_fraction']:.3f} ({vanilla['stop_reason']} after {vanilla['epochs']} evaluations) |"] if (vanilla := r.get("vanilla")) else []),
+             f"| collapsed or diverged configurations: where they stopped | {r['collapsed_at']['one mode']} on one mode, "
+             f"{r['collapsed_at']['no mode']} on none (the generator never reached the ring) |",
              f"| the literature's vanilla GAN on the ring ({r['literature']['source']}) | {r['literature']['modes']:.0f}/8 modes, "
              f"hq_fraction {r['literature']['hq_fraction']} |", "",
              "Every configuration (modes and hq_fraction at the final evaluation; a collapsed one where it stopped):", "",

@@ -66,3 +66,34 @@ def test_a_claim_holds_only_when_every_comparison_holds():
     assert C.overall([C.HELD, C.UNCLEAR]) == C.UNCLEAR
     assert C.overall([C.UNCLEAR, C.NOT_HELD, C.HELD]) == C.NOT_HELD
     assert C.overall([]) == C.UNCLEAR
+
+
+def test_wilson_interval_by_hand():
+    # 0 of 16: [0, z^2 / (n + z^2)]; 4 of 16: ((p + z^2/2n) -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)
+    assert C.wilson(0, 16) == pytest.approx([0.0, 3.8416 / 19.8416], rel=1e-5)
+    assert C.wilson(4, 16) == pytest.approx([0.101819, 0.494988], rel=1e-5)  # (0.298403 -+ 0.196584) with z = 1.96
+    assert C.wilson(16, 16)[1] == 1.0 and C.wilson(0, 0) == [None, None]
+
+
+def test_the_gan_claim_counts_how_configurations_end(tmp_path, monkeypatch):
+    """Four hand-made configurations of the gan_stability grid: two collapse (on one mode, on
+    none), one converges to 3 modes, one covers 8/8 at hq 0.9: the shares, the best, the vanilla
+    setting and the verdict follow."""
+    import json
+
+    import pandas as pd
+
+    raw = tomllib.loads((C.STUDIES / "gan_stability.toml").read_text(encoding="utf-8"))
+    (tmp_path / "gan_stability").mkdir()
+    (tmp_path / "gan_stability" / "study.json").write_text(json.dumps({"raw": raw}), encoding="utf-8")
+    trials = pd.DataFrame({"trial": [0, 1, 2, 3], "lr": [1e-4, 3e-4, 1e-3, 3e-3], "optimizer.betas": ["[0.5, 0.999]"] * 4,
+                           "train.d_lr": [1e-4, 1e-3, 1e-3, 1e-3], "stop_reason": ["collapsed", "collapsed", "completed", "completed"],
+                           "epochs": [11, 11, 16, 16], "best_val_modes_hq": [0.1, 1.9, 3.5, 8.9], "train_s": [1.0, 1.0, 2.0, 2.0]})
+    epochs = pd.DataFrame({"trial": [0, 1, 2, 3], "epoch": [11, 11, 16, 16], "val_modes_covered": [0.0, 1.0, 3.0, 8.0],
+                           "val_hq_fraction": [0.01, 0.95, 0.5, 0.9]})
+    monkeypatch.setattr(C, "tables", lambda path: (trials, epochs))
+    r = C.gan(tmp_path)
+    assert (r["n"], r["stable"], r["good"]) == (4, 2, 1) and r["collapsed_at"] == {"no mode": 1, "one mode": 1}
+    assert r["best"]["lr"] == 3e-3 and r["best"]["optimizer.betas"] == [0.5, 0.999] and r["stable_modes_median"] == 5.5
+    assert r["vanilla"]["lr"] == 1e-4 and r["vanilla"]["modes"] == 0.0
+    assert r["held"] == C.UNCLEAR  # 1 of 4 at 8/8: Wilson [0.05, 0.70] straddles one half
