@@ -15,7 +15,7 @@ from torch import nn
 from hpbench.cost import formulas as F
 from hpbench.cost.count import count_module_step
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.estimate import asha_epoch_fraction, eta_seconds
+from hpbench.cost.estimate import asha_epoch_fraction
 from hpbench.cost.predict import features, predict_epoch, seconds
 
 
@@ -108,11 +108,9 @@ def test_device_model_roundtrip():
     assert DeviceModel.from_dict(dev.to_dict()) == dev
 
 
-def test_asha_fraction_and_eta():
+def test_asha_fraction():  # the wall time's replay (hpbench.cost.simulate) is tested in test_walltime.py
     assert asha_epoch_fraction(max_epochs=27, grace_period=1, reduction_factor=3) == pytest.approx((1 + 2 / 3 + 6 / 9 + 18 / 27) / 27)
     assert asha_epoch_fraction(max_epochs=1, grace_period=1, reduction_factor=3) == 1.0
-    assert eta_seconds([4, 4, 4, 4], max_concurrent=2) == 8
-    assert eta_seconds([10, 1, 1], max_concurrent=2) == 10
 
 
 def test_spent_columns():

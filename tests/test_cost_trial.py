@@ -14,7 +14,6 @@ from hpbench.cost import trial_time as tt
 from hpbench.cost.annotate import spent
 from hpbench.cost.correct import Correction, EndedTrial, corrected_seconds, replay, scale_factors
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.estimate import eta_interval
 from hpbench.cost.ops import OpRecord, StepCost
 from hpbench.cost.predict import FEATURES, features, predict_epoch
 from hpbench.cost.regime import Regime, regime_of, shares
@@ -152,13 +151,6 @@ def test_replay_corrects_only_from_trials_ended_before_the_start():
     assert out[:4] == [None] * 4
     assert out[4] is not None and out[4][0] == pytest.approx(6.0, rel=REL) and out[4][1] == Correction(factor=2.0, n_trials=4, regime="memory-bound")
     assert out[5] is None  # started before the fourth trial ended
-
-
-def test_eta_interval_schedules_the_bounds():
-    rows = [{"predicted_s_p10": 1.0, "predicted_s_p90": 3.0}, {"predicted_s_p10": 2.0, "predicted_s_p90": 4.0}]
-    assert eta_interval(rows, fraction=1.0, max_concurrent=1) == {"eta_p10_s": 3.0, "eta_p90_s": 7.0}
-    assert eta_interval(rows, fraction=0.5, max_concurrent=2) == {"eta_p10_s": 1.0, "eta_p90_s": 2.0}
-    assert eta_interval([{"predicted_s_p10": None}], fraction=1.0, max_concurrent=1) == {"eta_p10_s": None, "eta_p90_s": None}
 
 
 def test_suite_fit_rows_gives_warmup_and_leave_one_out_intervals():

@@ -85,8 +85,8 @@ def test_test_split_is_evaluated_once_for_the_best_only(ray_local, tmp_path):
 
 def test_budget_stops_launching_trials(ray_local, tmp_path):
     """Each epoch sleeps 0.05 s inside the measured epoch (tests.helpers.flaky), so a trial of 5
-    epochs spends at least 0.25 s: a 0.6 s budget is spent within 3 trials on any machine (it
-    depended on the machine's speed: trials of ~0.02 s ran all 12 within 0.3 s here)."""
+    epochs spends at least 0.25 s on any machine (trials of ~0.02 s could all end before the
+    first check)."""
     path = tmp_path / "b.toml"
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -94,8 +94,10 @@ def test_budget_stops_launching_trials(ray_local, tmp_path):
                     .replace("max_epochs = 3", "max_epochs = 5")
                     .replace('family = "mlp"\ndepth = 1\nwidth = 32', f'family = "tests.helpers.flaky:build"\ndir = "{marks}"\nsleep = 0.05'))
     study = load_study(path)
-    store = run_search(study, SearchOptions(out=tmp_path / "out", budget_s=0.6))
-    trials = hpbench.load(tmp_path / "out")
-    assert 1 <= len(trials) <= 3, len(trials)  # it stopped launching once 0.6 s of training was spent
-    assert trials["train_s"].iloc[:-1].sum() < 0.6 + 1e-9 or len(trials) == 1
-    assert len(store.trials) == len(trials)
+    # --budget-s counts the command's wall clock (here: since run_search was called) plus the
+    # predicted after-search work: 1 ms is spent before any trial can end, and each trial here
+    # spends at least 0.25 s sleeping, so at most the trial running at the first check ends
+    store = run_search(study, SearchOptions(out=tmp_path / "out", budget_s=1e-3))
+    assert len(store.trials) <= 2, len(store.trials)
+    if store.trials:
+        assert len(hpbench.load(tmp_path / "out")) == len(store.trials)

@@ -7,7 +7,7 @@ study's ``[train] device``; ``device_flops`` predicts for a hypothetical device 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpbench.errors import StudyError
 from hpbench.study.schema import Study
@@ -44,6 +44,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be > 0", value=device_flops)
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
+    from hpbench.cost import clock, history
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, estimate_study
@@ -53,14 +54,43 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
 
         check(study)  # the data and the networks, in this process (it loads torch anyway)
 
+    cache = Path(cache_dir) if cache_dir is not None else history.default_cache_dir()
+    # The machine's contention, probed before and after the predictions (0.5 s each, half of it
+    # spinning): a single 1-s probe read 1.1 where the search's own, a minute later, read 2.0.
+    before = clock.probe_contention(0.5)
+    threads = max(1, int(study.resources.cpus_per_trial))
     if device_flops is not None:
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
     else:
-        target = str(study.config["train"].get("device", "cpu"))
-        if target == "auto":
-            import torch
+        dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
+    configs = configurations(study, n=samples, grid=grid)
+    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(history.load(cache), study=study.name),
+                          probe=clock.probe_contention(), cpus=clock.n_cpus(),
+                          device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache))
 
-            target = "cuda:0" if torch.cuda.is_available() else "cpu"
-        dev = device_model(device=target, threads=max(1, int(study.resources.cpus_per_trial)),
-                           cache_dir=Path(cache_dir) if cache_dir is not None else None)
-    return estimate_study(study, device_model=dev, configs=configurations(study, n=samples, grid=grid))
+
+def _target(study: Study) -> str:
+    target = str(study.config["train"].get("device", "cpu"))
+    if target == "auto":
+        import torch
+
+        target = "cuda:0" if torch.cuda.is_available() else "cpu"
+    return target
+
+
+def _other_devices(study: Study, configs: list[dict[str, Any]], *, threads: int, cache: Path) -> list[list[float]]:
+    """Seconds per epoch of ``configs`` on each other device of ``[train] devices`` (the runs after
+    the search), from that device's cached model; the search device's when it has none (a search
+    measures it on first use: calibrating it here would take minutes)."""
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.cost.calibrate import cache_file, load_cached
+    from hpbench.study.resolve import trial_config
+
+    out = []
+    for device in study.config["train"].get("devices", [])[1:]:
+        target = "cuda:0" if device == "cuda" else str(device)
+        dev = load_cached(cache_file(cache, target, threads), target) or load_cached(cache_file(cache, _target(study), threads), _target(study))
+        if dev is None:
+            continue
+        out.append([float(predict_trial(trial_config(study, p), device_model=dev)["predicted_epoch_s"]) for p in configs])
+    return out

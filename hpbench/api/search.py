@@ -36,7 +36,7 @@ REFUSALS: tuple[type[Exception], ...] = (OutputError, SearchRefused, LockHeld)
 def search(study: Study, *, out: str | Path | None = None, address: str | None = None, resume: bool = False, force: bool = False,
            num_cpus: int | None = None, storage: str | None = None, storage_path: str | None = None, repeats: int | None = None,
            budget_flops: float | None = None, budget_s: float | None = None, verbose: bool = False,
-           console: Console | None = None, preflight: bool = True) -> Results:
+           console: Console | None = None, preflight: bool = True, started_at: float | None = None) -> Results:
     """Run ``study`` and return its :class:`~hpbench.api.results.Results` (the tables are written).
 
     ``out``: the results directory (default ``results/<study name>``); an earlier run there is
@@ -45,19 +45,26 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     or ``"auto"``) instead of a local runtime of ``num_cpus`` CPUs. ``storage``: the Optuna storage
     URL (default: ``RESULTS/optuna.db``); ``storage_path``: Ray Tune's checkpoints (a path every
     node sees, or a URI). ``repeats``: re-run the top configurations with this many other seeds
-    (default: ``[study] repeats``). ``budget_flops`` / ``budget_s``: stop launching trials once
-    this many predicted FLOPs / training seconds are spent. ``console``: where the live progress
-    goes (default: a new Rich console; ``Console(quiet=True)`` for none). ``preflight``: load and
-    check the data and try every distinct network before anything starts (default: yes)."""
+    (default: ``[study] repeats``). ``budget_flops``: stop launching trials once this many
+    predicted FLOPs are spent; ``budget_s``: once the wall clock since ``started_at`` (default:
+    this call) plus the predicted after-search work reaches this many seconds (the clock of the
+    live ETA). ``console``: where the live progress goes (default: a new Rich console;
+    ``Console(quiet=True)`` for none). ``started_at``: when the whole command started (epoch
+    seconds; the CLI passes its process's start). Every search leaves a record of what it
+    measured in this machine's history (next to the device models' cache), which
+    :func:`hpbench.estimate` and later searches' ETAs read. ``preflight``: load and check the data
+    and try every distinct network before anything starts (default: yes)."""
     from rich.console import Console
 
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
+    from hpbench.cost.history import default_cache_dir
     from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
 
     target = Path(out) if out is not None else study.default_out()
     opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
                          force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
-                         repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight)
+                         repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight, started_at=started_at,
+                         history_dir=default_cache_dir())
     try:
         plan = plan_search(study, opts)
     except ResumeRefused as err:

@@ -19,6 +19,7 @@ from pathlib import Path
 from hpbench.cost import microbench as mb
 from hpbench.cost import suite, trainer_probe
 from hpbench.cost.device import SCHEMA, DeviceModel
+from hpbench.cost.history import default_cache_dir
 from hpbench.results.files import atomic_write_json
 
 
@@ -41,12 +42,6 @@ def identity(device: str) -> dict[str, str]:
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else cpu_name()
     return {"host": platform.node(), "hardware": name, "cpus": str(os.cpu_count()), "torch": torch.__version__,
             "python": platform.python_version(), "hpbench": __version__, "schema": str(SCHEMA)}
-
-
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/hpbench/devices`` (``~/.cache/hpbench/devices`` when it is unset or empty)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return Path(base) / "hpbench" / "devices"
 
 
 def cache_file(cache_dir: Path, device: str, threads: int) -> Path:

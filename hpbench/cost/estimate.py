@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost.annotate import predict_trial
+from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.simulate import Pruning
+from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
 from hpbench.study.schema import Study
 
 
@@ -26,26 +29,6 @@ def asha_epoch_fraction(*, max_epochs: int, grace_period: int, reduction_factor:
     return min(1.0, expected / max_epochs)
 
 
-def eta_seconds(trial_s: list[float], *, max_concurrent: int) -> float:
-    """Wall clock of running trials in order on ``max_concurrent`` slots (greedy list scheduling)."""
-    slots = [0.0] * max(1, max_concurrent)
-    for s in trial_s:
-        i = slots.index(min(slots))
-        slots[i] += s
-    return max(slots)
-
-
-def eta_interval(rows: list[dict[str, Any]], *, fraction: float, max_concurrent: int) -> dict[str, float | None]:
-    """The ETA's P10-P90: the schedule of every trial at its P10 and at its P90 seconds (a trial's
-    errors share the device's bias, so its bounds are taken together, not averaged out); None when
-    any configuration has no interval."""
-    lows, highs = [r.get("predicted_s_p10") for r in rows], [r.get("predicted_s_p90") for r in rows]
-    if not rows or any(not isinstance(v, (int, float)) for v in lows + highs):
-        return {"eta_p10_s": None, "eta_p90_s": None}
-    return {"eta_p10_s": eta_seconds([float(v) * fraction for v in lows], max_concurrent=max_concurrent),  # type: ignore[arg-type]
-            "eta_p90_s": eta_seconds([float(v) * fraction for v in highs], max_concurrent=max_concurrent)}  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True, kw_only=True)
 class StudyEstimate:
     rows: list[dict[str, Any]]
@@ -62,7 +45,50 @@ def configurations(study: Study, *, n: int | None = None, grid: bool = False) ->
     return [study.space.sample(rng) for _ in range(n or study.settings.trials)]
 
 
-def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]]) -> StudyEstimate:
+def concurrency(study: Study, *, cpus: float) -> int:
+    """Trials running at once: ``max_concurrent``, as far as ``cpus`` hold ``cpus_per_trial`` each."""
+    per = study.resources.cpus_per_trial
+    fit = int(cpus // per) if per > 0 else study.settings.max_concurrent
+    return max(1, min(study.settings.max_concurrent, fit, max(1, study.settings.trials)))
+
+
+def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns: dict[str, Any] | None = None) -> TrialPlan:
+    """A configuration as the wall-time model reads it: its epochs, its early stopping, and the
+    cost model's interval from its predicted ``columns`` (``predicted_s_p10`` / ``_p90`` over
+    ``predicted_s``) when given."""
+    from hpbench.study.resolve import trial_config
+
+    train = trial_config(study, params).train
+    es = train.early_stopping
+    low = high = 1.0
+    cols = columns or {}
+    if all(isinstance(cols.get(k), (int, float)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90")) and cols["predicted_s"] > 0:
+        low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
+    return TrialPlan(epoch_s=epoch_s, max_epochs=int(train.max_epochs), patience=None if es is None else int(es.patience),
+                     start_from_epoch=0 if es is None else int(es.start_from_epoch), low=min(1.0, low), high=max(1.0, high))
+
+
+def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,
+                device_plans: list[list[TrialPlan]] | None = None, command: bool = True) -> SearchPlan:
+    """The whole search of ``study`` with ``plans`` (one per trial), as :func:`hpbench.cost.walltime.predict` replays it."""
+    st = study.settings
+    n_repeats = st.repeats if repeats is None else repeats
+    return SearchPlan(
+        trials=tuple(plans), concurrency=concurrency(study, cpus=cpus),
+        pruning=Pruning(kind=st.scheduler, max_t=int(study.config["train"]["max_epochs"]), grace_period=st.grace_period,
+                        reduction_factor=st.reduction_factor),
+        cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=st.repeats_top * n_repeats if n_repeats > 0 else 0,
+        device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
+        command=command,
+    )
+
+
+def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]], figures: Figures | None = None,
+                   probe: float = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None) -> StudyEstimate:
+    """Per-configuration cost rows, and the summary: FLOPs and seconds, and the wall time of the
+    whole ``hpbench search`` command (:func:`hpbench.cost.walltime.predict`) with this machine's
+    ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``, :func:`hpbench.cost.clock.probe_contention`).
+    ``device_epoch_s``: per other device of ``[train] devices``, the configurations' seconds per epoch there."""
     from hpbench.study.resolve import trial_config
 
     rows = []
@@ -71,18 +97,29 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         rows.append({"config": i, **params, **cols})
     st = study.settings
     max_epochs = int(study.config["train"]["max_epochs"])
-    frac = asha_epoch_fraction(max_epochs=max_epochs, grace_period=st.grace_period, reduction_factor=st.reduction_factor) if st.scheduler == "asha" else 1.0
+    plans = [trial_plan(study, p, epoch_s=float(r["predicted_epoch_s"]), columns=r) for p, r in zip(configs, rows, strict=True)]
+    devices = [[trial_plan(study, p, epoch_s=s) for p, s in zip(configs, d, strict=True)] for d in device_epoch_s or ()]
+    plan = search_plan(study, plans, cpus=cpus, device_plans=devices)
+    c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
+    figs = figures or Figures()
+    wall = predict(plan, figures=figs, contention=c)
+    frac = wall.epoch_fraction
     worst_s = [r["predicted_s"] for r in rows]
     summary = {
         "device": device_model.name, "n_configs": len(rows), "max_epochs": max_epochs, "max_concurrent": st.max_concurrent,
-        "scheduler": st.scheduler, "pruning_fraction": frac,
+        "concurrency": plan.concurrency, "scheduler": st.scheduler, "early_stopping": plans[0].patience is not None if plans else False,
+        "epoch_fraction": frac,
+        "asha_fraction": asha_epoch_fraction(max_epochs=max_epochs, grace_period=st.grace_period, reduction_factor=st.reduction_factor)
+        if st.scheduler == "asha" else 1.0,
         "total_flops": sum(r["predicted_flops"] for r in rows) * frac,
         "total_s": sum(worst_s) * frac,
         "worst_case_flops": sum(r["predicted_flops"] for r in rows),
         "worst_case_s": sum(worst_s),
-        "eta_s": eta_seconds([s * frac for s in worst_s], max_concurrent=st.max_concurrent),
-        "worst_case_eta_s": eta_seconds(worst_s, max_concurrent=st.max_concurrent),
-        **eta_interval(rows, fraction=frac, max_concurrent=st.max_concurrent),
         "naive_total_s": sum(r["naive_s"] for r in rows),
+        "wall_time": {
+            "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),
+            "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed,
+            "sources": {k: figs.source(k) for k in ("startup_s", "fresh_worker_s", "setup_s", "speed", "best_fractions", "report_s", "exit_s")},
+        },
     }
     return StudyEstimate(rows=rows, summary=summary)

@@ -33,7 +33,9 @@ TUNE_ENV = {
 }
 
 
-def init_ray(opts: SearchOptions) -> None:
+def init_ray(opts: SearchOptions) -> bool:
+    """Start a local Ray runtime (or join ``opts.address``); False when Ray was already up in
+    this process (nothing started)."""
     import ray
 
     for k, v in TUNE_ENV.items():
@@ -47,7 +49,7 @@ def init_ray(opts: SearchOptions) -> None:
             logging.getLogger(name).setLevel(logging.ERROR)
         logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete: [...]"
     if ray.is_initialized():
-        return
+        return False
     kwargs: dict[str, Any] = dict(
         include_dashboard=False,
         log_to_driver=opts.verbose,
@@ -63,6 +65,15 @@ def init_ray(opts: SearchOptions) -> None:
         # their own runtime environment (environment variables), so they never land on those
         # workers: skipping them saves ~0.7 s of CPU while the search starts (measured).
         ray.init(num_cpus=opts.num_cpus, _node_ip_address="127.0.0.1", _system_config={"prestart_worker_first_driver": False}, **kwargs)
+    return True
+
+
+def ray_cpus() -> float | None:
+    """The CPUs of the Ray runtime this driver is connected to."""
+    import ray
+
+    cpus = ray.cluster_resources().get("CPU")
+    return float(cpus) if cpus else None
 
 
 def import_driver_modules() -> None:

@@ -1,11 +1,16 @@
 """A FLOPs / seconds budget for a search: once spent, no new trial is launched.
 
-Spending is charged by the driver as trials report epochs (predicted FLOPs per epoch, measured
-seconds). :func:`stopper` wraps it as a Ray Tune ``Stopper`` whose ``stop_all`` ends the
-experiment when the budget is spent (running trials stop at their next report)."""
+FLOPs are charged by the driver as trials report epochs (predicted FLOPs per epoch). Seconds are
+the command's wall clock, the one its ETA counts (:class:`hpbench.dispatch.eta.SearchClock`):
+the budget is spent when the time since the command started plus the predicted work still to
+run after the search (repeats, device runs, the test split, the final table, the exit) reaches
+it, so that the whole command ends near the budget. :func:`stopper` wraps it as a Ray Tune
+``Stopper`` whose ``stop_all`` ends the experiment when the budget is spent (running trials
+stop at their next report)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +19,9 @@ from typing import Any
 class Budget:
     flops: float | None = None
     seconds: float | None = None
+    clock: Callable[[], float] | None = None  # seconds on the command's clock, after-search work included
     spent_flops: float = field(default=0.0)
-    spent_s: float = field(default=0.0)
+    spent_s: float = field(default=0.0)  # training seconds charged (informational)
 
     def __post_init__(self) -> None:
         for name, v in (("--budget-flops", self.flops), ("--budget-s", self.seconds)):
@@ -27,13 +33,23 @@ class Budget:
         self.spent_s += max(0.0, seconds)
 
     def exhausted(self) -> bool:
-        return (self.flops is not None and self.spent_flops >= self.flops) or (self.seconds is not None and self.spent_s >= self.seconds)
+        if self.flops is not None and self.spent_flops >= self.flops:
+            return True
+        if self.seconds is None:
+            return False
+        return (self.clock() if self.clock is not None else self.spent_s) >= self.seconds
 
 
 def stopper(budget: Budget) -> Any:
     from ray.tune import Stopper
+    from ray.tune.stopper import NoopStopper
 
     class BudgetStopper(Stopper):  # type: ignore[misc]
+        # Tune pickles its stoppers into its experiment snapshot; this one reads the driver's
+        # clock and lives only in the driver (hpbench resumes from its own tables).
+        def __reduce__(self) -> Any:
+            return (NoopStopper, ())
+
         def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
             return False
 

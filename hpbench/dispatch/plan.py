@@ -29,9 +29,11 @@ class SearchOptions:
     resume: bool = False  # require an earlier run to continue from (re-running continues anyway)
     force: bool = False  # continue even though the search space changed
     budget_flops: float | None = None  # stop launching trials once this many predicted FLOPs are spent
-    budget_s: float | None = None  # ... or this many measured training seconds
+    budget_s: float | None = None  # ... or once the command's clock (plus the predicted after-search work) reaches this
     repeats: int = 0  # after the search, re-run the top configurations with this many other seeds
     preflight: bool = True  # load the data and try the networks before anything starts (hpbench.preflight)
+    started_at: float | None = None  # when the command started (epoch seconds; the ETA's and budget's clock) [default: when the search starts]
+    history_dir: Path | None = None  # this machine's search history: read for the ETA, this search's record appended [default: neither]
 
 
 class ResumeRefused(RuntimeError):

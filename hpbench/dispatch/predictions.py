@@ -59,6 +59,22 @@ def predict_columns(study: Study, params: dict[str, Any], device: str | None) ->
         return not_predicted(err)
 
 
+SAMPLED = 16  # configurations the live ETA's prior is predicted from (about 0.06 s each, in the helper)
+
+
+def sampled_epoch_seconds(study: Study) -> list[float]:
+    """Predicted seconds per epoch of the first configurations ``hpbench estimate`` samples
+    from the study: the live ETA's prior for the trials not started yet."""
+    from hpbench.cost.estimate import configurations
+
+    out = []
+    for params in configurations(study, n=min(SAMPLED, max(1, study.settings.trials))):
+        s = predict_columns(study, params, None).get("predicted_epoch_s")
+        if isinstance(s, (int, float)):
+            out.append(float(s))
+    return out
+
+
 def warm_up(study: Study) -> None:
     """Load what the first prediction needs (torch, the device model, the counting machinery)
     by predicting one configuration of the space."""
@@ -133,6 +149,11 @@ class AsyncPredictions:
             return fut.result() if fut.done() and fut.exception() is None else None
 
         return reference
+
+    def sampled_epoch_s(self) -> Future[list[float]]:
+        """:func:`sampled_epoch_seconds` of the study, computed in the helper after what was
+        submitted before."""
+        return self.pool.submit(sampled_epoch_seconds, self.study)
 
     def is_pending(self, trial_id: str) -> bool:
         return trial_id in self.pending

@@ -10,6 +10,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.dispatch.eta import SearchClock
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
 from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
@@ -19,8 +20,10 @@ _ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, Sto
 
 
 class Progress:
-    def __init__(self, *, store: ResultsStore, n_trials: int, console: Console, study_name: str) -> None:
+    def __init__(self, *, store: ResultsStore, n_trials: int, console: Console, study_name: str, clock: SearchClock | None = None) -> None:
+        """``clock``: the search's clock, whose ETA the progress shows (none without it)."""
         self.store = store
+        self.clock = clock
         self.n_trials = n_trials
         self.console = console
         self.name = study_name
@@ -39,12 +42,21 @@ class Progress:
             self.live.update(self._render())
             self.live.__exit__(*exc)
 
+    def trial_started(self, trial_id: str) -> None:
+        if self.clock is not None:
+            self.clock.trial_started(trial_id)
+        self.refresh()
+
     def refresh(self) -> None:
+        if self.clock is not None:
+            self.clock.sample(self.store)
         if self.live is not None and time.monotonic() - self._last > 0.25:
             self.live.update(self._render())
             self._last = time.monotonic()
 
     def trial_done(self, trial_id: str) -> None:
+        if self.clock is not None:
+            self.clock.note(self.store)
         if self.live is None:
             t = self.store.row(trial_id)
             value = t.get(f"best_{self.store.metric}")
@@ -58,7 +70,7 @@ class Progress:
         self.refresh()
 
     def _elapsed(self) -> str:
-        s = int(time.monotonic() - self.t0)
+        s = int(self.clock.elapsed() if self.clock is not None else time.monotonic() - self.t0)
         return f"{s // 60:02d}:{s % 60:02d}"
 
     def _summary(self) -> str:
@@ -71,9 +83,9 @@ class Progress:
         pred = [t.get(PREDICTED_FLOPS) for t in rows]
         if any(isinstance(v, (int, float)) for v in spent):  # the cost model's columns, when it ran
             parts.append(f"FLOPs {_sum(spent):.3g} spent / {_sum(pred):.3g} predicted")
-        elapsed = time.monotonic() - self.t0
-        if 0 < done < self.n_trials:  # ETA: the mean pace so far over the trials left
-            left = int(elapsed / done * (self.n_trials - done))
+        eta = self.clock.eta_s(self.store) if self.clock is not None else None
+        if eta is not None:  # the wall-time model on what is left (hpbench.dispatch.eta)
+            left = round(eta)
             parts.append(f"ETA {left // 60:02d}:{left % 60:02d}")
         return ", ".join(parts)
 

@@ -75,7 +75,7 @@ class Recorder(Callback):  # type: ignore[misc]
                 self.trackers.start(int(self.store.row(tid)["trial"]), params)
             if self.predictions is not None:
                 self.predictions.submit(tid, params, device=device)
-        self.progress.refresh()
+            self.progress.trial_started(tid)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
         self._harvest()

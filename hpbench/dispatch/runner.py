@@ -7,6 +7,7 @@ the results tables and the live progress up to date, and evaluate the test split
 from __future__ import annotations
 
 import contextlib
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -16,8 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, replay_tuner, search_tuner
+from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, ray_cpus, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
+from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.fused import fuse_repeats, n_runs
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
@@ -62,11 +64,16 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     # The helper process (the network checks, then the cost predictions) loads torch while the
     # driver checks the data; once the data passed, the driver imports its next modules on
     # another thread while the helper tries the networks.
+    clock = SearchClock(study=study, n_trials=plan.n_new, started_at=opts.started_at, history_dir=opts.history_dir, repeats=opts.repeats)
+    # Before the search loads the machine (the helper, Ray): the contention it is priced at, as
+    # an estimate prices it. Taken during Ray's start it read 5-22 where an estimate read 3.5-5.
+    clock.measure_probe()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports")
     helper = HelperProcess()
     try:
         pending = preflight_start(study, executor=helper) if opts.preflight else None
-        start = Start(imported=pool.submit(import_driver_modules) if not (pending and pending.data_problems) else None, helper=helper)
+        start = Start(imported=pool.submit(import_driver_modules) if not (pending and pending.data_problems) else None, helper=helper,
+                      clock=clock)
         problems = pending.result() if pending is not None else []
         if problems:
             raise PreflightFailed.of(problems)
@@ -85,6 +92,7 @@ class Start:
 
     imported: Future[None] | None
     helper: HelperProcess
+    clock: SearchClock  # the search's clock: its ETA, its budget, its record in this machine's history
 
 
 def _locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, start: Start | None) -> ResultsStore:
@@ -129,11 +137,12 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     # The cost predictions run in the helper process, which loaded torch for the pre-flight
     # while the driver imported its modules (hpbench.dispatch.predictions).
     predictions = AsyncPredictions(study=study, executor=start.helper)
+    clock = start.clock
     trackers = _trackers(study, out)
     interrupted = False
     try:
         with Interrupt() as stop:  # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
-            _search(study, opts, plan, console, store, predictions, trackers, stop, imported=start.imported)
+            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, imported=start.imported)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -145,18 +154,21 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
                 console.print(f"[yellow]logger {name} failed:[/] {escape(err)} (the search went on without it)", highlight=False)
         with contextlib.suppress(OSError):
             (out / INCOMING_DIR).rmdir()  # empty once every handed-over weights file was moved
+    clock.record(store, out=out)  # what this search measured, for the next estimate here
     return store
 
 
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
-            trackers: Trackers | None, stop: Interrupt, *, imported: Future[None] | None) -> None:
+            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, imported: Future[None] | None) -> None:
     prev = plan.previous
-    init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
+    started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if imported is not None:
         imported.result()
     shipped = _study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
+    clock.joined(ray_started=started, cpus=ray_cpus())
+    clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -170,8 +182,10 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
                                reference_cost=predictions.reference_epoch_seconds() if cost_aware else None)
     check_gpus(study)
-    progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name)
-    budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s) if (opts.budget_flops or opts.budget_s) else None
+    progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
+    budget = None
+    if opts.budget_flops or opts.budget_s:
+        budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=lambda: clock.elapsed() + clock.reserve_s())
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new, data=shipped,
                          callback=_recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget),
                          stop=stop.stopper(stopper(budget) if budget is not None else None))
@@ -179,15 +193,19 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if plan.n_new > 0:
         with progress:
             tuner.fit()
+        clock.phase_done(store)
     stop.check()
     if opts.repeats:
-        _run_repeats(study, opts, store, predictions, console, trackers, stop)
+        _run_repeats(study, opts, store, predictions, console, trackers, stop, clock)
     for device in study.config["train"].get("devices", [])[1:]:
         stop.check()
-        _run_on_device(study, opts, store, predictions, console, trackers, stop, device=device)
+        _run_on_device(study, opts, store, predictions, console, trackers, stop, clock, device=device)
     stop.check()
+    began = time.time()
     if evaluate_best_on_test(study, store):
+        clock.measured["test_s"] = time.time() - began
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
+    clock.phases_done()
 
 
 def _study_data_or_none(study: Study) -> Any:
@@ -214,7 +232,7 @@ def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPred
 
 
 def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                 trackers: Trackers | None, stop: Interrupt) -> None:
+                 trackers: Trackers | None, stop: Interrupt, clock: SearchClock) -> None:
     """Re-run the top configurations with other seeds (rows labelled repeat / repeat_of / seed)."""
     replays = plan_repeats(study, store, n_repeats=opts.repeats)
     if replays:
@@ -224,26 +242,29 @@ def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predict
         fused = f", {sum(len(r.group) for r in groups)} of them fused into {len(groups)} stacked trials" if groups else ""
         console.print(f"repeats: re-running the top {n_configs} configurations with {opts.repeats} other seeds "
                       f"({n_runs(replays)} runs{fused})", highlight=False)
-        _replay(study, opts, store, predictions, console, trackers, stop, replays=replays, name="repeats", title=f"{study.name} repeats")
+        with clock.entering("repeats", n_trials=n_runs(replays)):
+            _replay(study, opts, store, predictions, console, trackers, stop, clock, replays=replays, name="repeats",
+                    title=f"{study.name} repeats")
 
 
 def _run_on_device(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                   trackers: Trackers | None, stop: Interrupt, *, device: str) -> None:
+                   trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, device: str) -> None:
     """``[train] devices``: every configuration of the search again on ``device`` (same seed),
     to compare measured (and predicted) time and the metric across devices."""
     replays = plan_device_runs(study, store, device=device)
     if replays:
         console.print(f"devices: running the {len(replays)} configurations again on {device}", highlight=False)
-        _replay(study, opts, store, predictions, console, trackers, stop, replays=replays, name=f"devices-{device}", title=f"{study.name} on {device}",
-                device=device)
+        with clock.entering("devices", n_trials=n_runs(replays)):
+            _replay(study, opts, store, predictions, console, trackers, stop, clock, replays=replays, name=f"devices-{device}",
+                    title=f"{study.name} on {device}", device=device)
 
 
 def _replay(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-            trackers: Trackers | None, stop: Interrupt, *,
+            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *,
             replays: list[Replay], name: str, title: str, device: str | None = None) -> None:
     """Run ``replays`` after the search, inside the same lock, through the same trainable and
     recorder (their rows carry the replays' labels)."""
-    progress = Progress(store=store, n_trials=len(store) + n_runs(replays), console=console, study_name=title)
+    progress = Progress(store=store, n_trials=len(store) + n_runs(replays), console=console, study_name=title, clock=clock)
     tuner = replay_tuner(study, opts, replays=replays, name=name, device=device, stop=stop.stopper(),
                          callback=_recorder(store, progress, predictions=predictions, trackers=trackers, replays=replays))
     with progress:

@@ -128,14 +128,32 @@ def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 
     return table
 
 
+_PARTS = (("startup_s", "start-up (imports, Ray, Tune)"), ("trials_s", "trials (epochs, replayed at the concurrency)"),
+          ("turnover_s", "turnover (fresh workers, set-up, gaps)"), ("repeats_s", "repeats"), ("devices_s", "runs on other devices"),
+          ("test_s", "test split"), ("report_s", "final table"), ("exit_s", "exit"))
+
+
 def summary_table(s: dict[str, Any]) -> Table:
     table = Table(title=f"Study on {s['device']}", header_style="bold", show_header=False)
     table.add_column("")
     table.add_column("", justify="right")
-    pruned = f" ({s['scheduler']}: {s['pruning_fraction']:.0%} of epochs)" if s["pruning_fraction"] < 1 else ""
-    table.add_row("configurations", str(s["n_configs"]))
-    table.add_row(f"predicted compute{pruned}", f"{fmt_flops(s['total_flops'])}FLOP, {fmt_s(s['total_s'])}")
-    table.add_row("worst case, no pruning", f"{fmt_flops(s['worst_case_flops'])}FLOP, {fmt_s(s['worst_case_s'])}")
-    band = f", P10-P90 {fmt_s(s['eta_p10_s'])} - {fmt_s(s['eta_p90_s'])}" if _finite(s.get("eta_p10_s")) else ""
-    table.add_row(f"ETA at max_concurrent={s['max_concurrent']}", f"{fmt_s(s['eta_s'])}{band} (worst {fmt_s(s['worst_case_eta_s'])})")
+    table.add_column("", style="dim")
+    kinds = [k for k, on in ((s["scheduler"], s["scheduler"] != "none"), ("early stopping", s.get("early_stopping"))) if on]
+    pruned = f" ({' + '.join(kinds)}: {s['epoch_fraction']:.0%} of epochs)" if s["epoch_fraction"] < 1 else ""
+    table.add_row("configurations", str(s["n_configs"]), "")
+    table.add_row(f"predicted compute{pruned}", f"{fmt_flops(s['total_flops'])}FLOP, {fmt_s(s['total_s'])}", "")
+    table.add_row("worst case, no pruning", f"{fmt_flops(s['worst_case_flops'])}FLOP, {fmt_s(s['worst_case_s'])}", "")
+    w = s.get("wall_time")
+    if not w:
+        return table
+    table.add_row(f"[bold]wall time of the search command[/] (concurrency {s['concurrency']})",
+                  f"[bold]{fmt_s(w['total_s'])}[/]", f"{fmt_s(w['low_s'])} to {fmt_s(w['high_s'])}")
+    sources = w.get("sources", {})
+    where = {"startup_s": "startup_s", "turnover_s": "fresh_worker_s", "trials_s": "speed", "report_s": "report_s", "exit_s": "exit_s"}
+    for key, label in _PARTS:
+        v = w["parts"].get(key, 0.0)
+        if v or key in ("startup_s", "trials_s", "turnover_s"):
+            table.add_row(f"  {label}", fmt_s(v), sources.get(where.get(key, ""), ""))
+    table.add_row("  machine", f"{w['cpus']} CPUs, contention x{w['contention']:.2f}",
+                  f"a busy thread gets {1 / w['probe']:.0%} of a CPU now; measured / predicted s per epoch x{w['speed']:.2f}")
     return table

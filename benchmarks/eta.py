@@ -1,0 +1,205 @@
+"""The ETA a user reads vs the wall clock they wait.
+
+For each study: ``hpbench estimate STUDY --json`` (the predicted wall time of the whole search
+command, with its interval), then ``hpbench search STUDY`` in a fresh process, timed from just
+before the process is spawned to its exit. The live ETA at 25% progress is the one the search
+showed when a quarter of its search trials had ended (the trace each search leaves in this
+machine's history, ``~/.cache/hpbench/devices/<host>-searches.json``), compared with the time
+that was actually left. Printed, and written to ``results/benchmarks/eta.json``.
+
+    python benchmarks/eta.py [--only quickstart,tiny] [--skip-claims]
+
+Studies: the quickstart, the claims studies (``studies/claims/``, run in their dependency order
+inside a scratch folder, so the transfer and distillation studies find the weights their first
+step saved), ``studies/schedules.toml`` (32 trials, no pruning) and two written here: a tiny
+one (no pruning, a few seconds of training) and one with repeats and a test split. The estimate
+reads the history the earlier searches left; each row says how many records it had and whether
+the same study was among them.
+
+Targets (issue 18): every study within 25% (median within 15%); the live ETA at 25% within 20%.
+The machine is shared: the load average before and after each run is recorded next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "results" / "benchmarks"
+CLAIMS = ("optimizers", "init", "early_stopping", "batch_size", "recurrent", "transfer_pretrain", "transfer_finetune",
+          "transfer_scratch", "distill_teacher", "distill_student")
+
+TINY = """
+[study]
+name = "eta-tiny"
+seed = 1
+metric = "val_accuracy"
+trials = 4
+searcher = "random"
+scheduler = "none"
+max_concurrent = 2
+
+[data]
+dataset = "digits"
+preprocess = ["standardize"]
+
+[model]
+family = "mlp"
+depth = 1
+width = 32
+
+[train]
+max_epochs = 5
+batch_size = 64
+
+[space]
+lr = { loguniform = [1e-3, 1e-1] }
+"""
+
+REPEATS = """
+[study]
+name = "eta-repeats"
+seed = 2
+metric = "val_accuracy"
+trials = 12
+searcher = "tpe"
+scheduler = "asha"
+max_concurrent = 2
+repeats = 2
+repeats_top = 2
+
+[data]
+dataset = "digits"
+preprocess = ["standardize"]
+test_fraction = 0.2
+
+[model]
+family = "mlp"
+
+[train]
+max_epochs = 20
+early_stopping = { monitor = "val_loss", patience = 2 }
+
+[space]
+optimizer = { choice = ["sgd", "adam", "rmsprop"] }
+lr = { loguniform = [1e-3, 1e-1] }
+batch_size = { choice = [32, 128] }
+"model.width" = { choice = [32, 128] }
+"""
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+
+
+def _history() -> list[dict[str, Any]]:
+    sys.path.insert(0, str(ROOT))
+    from hpbench.cost import history
+
+    return history.load(history.default_cache_dir())
+
+
+def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
+    before = _history()
+    seen = sum(1 for r in before if r.get("study") == name)
+    est = subprocess.run([sys.executable, "-m", "hpbench", "estimate", str(study), "--json"], cwd=work, env=_env(),
+                         capture_output=True, text=True, check=False)
+    if est.returncode != 0:
+        raise RuntimeError(f"estimate {name} failed:\n{est.stdout[-2000:]}\n{est.stderr[-2000:]}")
+    summary = json.loads(est.stdout)["summary"]
+    wall = summary["wall_time"]
+    out = work / "results" / "claims" / name if name in CLAIMS else work / "results" / name
+    load_before = _load()
+    t0 = time.time()
+    run = subprocess.run([sys.executable, "-m", "hpbench", "search", str(study), "--out", str(out)], cwd=work, env=_env(),
+                         capture_output=True, text=True, check=False)
+    measured = time.time() - t0
+    if run.returncode != 0:
+        raise RuntimeError(f"search {name} failed:\n{run.stdout[-2000:]}\n{run.stderr[-3000:]}")
+    record = next((r for r in reversed(_history()) if r.get("out") == str(out.resolve())), {})
+    row: dict[str, Any] = {
+        "study": name, "predicted_s": wall["total_s"], "low_s": wall["low_s"], "high_s": wall["high_s"], "measured_s": measured,
+        "error": (wall["total_s"] - measured) / measured, "inside_interval": wall["low_s"] <= measured <= wall["high_s"],
+        "parts": wall["parts"], "contention_predicted": wall["contention"], "contention_measured": record.get("contention"),
+        "history_records": len(before), "study_seen_before": seen, "load_before": load_before, "load_after": _load(),
+        "n_trials": record.get("n_trials"), "measured_parts": {k: record.get(k) for k in (
+            "startup_s", "search_s", "repeats_s", "devices_s", "test_s", "report_s", "exit_s", "total_s")},
+    }
+    trace = [p for p in record.get("eta", []) if p[1] == 0]
+    n = record.get("n_trials") or 0
+    at = next((p for p in trace if p[2] >= math.ceil(0.25 * n)), None) if n else None
+    if at is not None:
+        elapsed, eta = at[0], at[3]
+        started = float(record.get("started_at", t0))
+        left = measured - (elapsed + started - t0)
+        row.update(eta25_elapsed_s=elapsed, eta25_s=eta, eta25_actual_s=left, eta25_error=(eta - left) / left if left > 0 else None)
+    return row
+
+
+def studies(work: Path, *, only: set[str] | None, claims: bool) -> list[tuple[str, Path]]:
+    (work / "tiny.toml").write_text(TINY)
+    (work / "repeats.toml").write_text(REPEATS)
+    out = [("quickstart", ROOT / "studies" / "quickstart.toml"), ("eta-tiny", work / "tiny.toml"),
+           ("eta-repeats", work / "repeats.toml"), ("schedules", ROOT / "studies" / "schedules.toml")]
+    if claims:
+        out += [(c, ROOT / "studies" / "claims" / f"{c}.toml") for c in CLAIMS]
+    return [(n, p) for n, p in out if only is None or n in only]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", help="comma-separated study names")
+    ap.add_argument("--skip-claims", action="store_true")
+    ap.add_argument("--report", type=Path, default=OUT / "eta.json")
+    ap.add_argument("--keep", type=Path, help="keep the studies' results here (default: a temporary folder)")
+    args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else None
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hpbench-eta-") as tmp:
+        work = args.keep.resolve() if args.keep else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for name, path in studies(work, only=only, claims=not args.skip_claims):
+            row = measure(name, path, work)
+            rows.append(row)
+            e25 = row.get("eta25_error")
+            print(f"{name:18s} predicted {row['predicted_s']:7.1f} s ({row['low_s']:.1f}-{row['high_s']:.1f})  measured "
+                  f"{row['measured_s']:7.1f} s  error {row['error']:+.0%}  ETA@25% "
+                  + (f"{row['eta25_s']:.1f} s vs {row['eta25_actual_s']:.1f} s left ({e25:+.0%})" if e25 is not None else "-")
+                  + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}", flush=True)
+    errors = [abs(r["error"]) for r in rows]
+    eta25 = [abs(r["eta25_error"]) for r in rows if r.get("eta25_error") is not None]
+    report = {
+        "benchmark": "eta", "host": platform.node(), "cpus": os.cpu_count(), "at": time.time(), "rows": rows,
+        "median_abs_error": statistics.median(errors) if errors else None, "max_abs_error": max(errors) if errors else None,
+        "within_25": sum(e <= 0.25 for e in errors), "n": len(errors),
+        "eta25_median_abs_error": statistics.median(eta25) if eta25 else None, "eta25_max_abs_error": max(eta25) if eta25 else None,
+        "eta25_within_20": sum(e <= 0.20 for e in eta25), "eta25_n": len(eta25),
+        "targets": {"every_study": 0.25, "median": 0.15, "eta25": 0.20},
+    }
+    print(f"whole command: median |error| {report['median_abs_error']:.0%} (target <= 15%), max {report['max_abs_error']:.0%} "
+          f"(target <= 25%), {report['within_25']}/{report['n']} within 25%")
+    if eta25:
+        print(f"live ETA at 25%: median |error| {report['eta25_median_abs_error']:.0%}, max {report['eta25_max_abs_error']:.0%} "
+              f"(target <= 20%), {report['eta25_within_20']}/{report['eta25_n']} within 20%")
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"written: {args.report}")
+
+
+if __name__ == "__main__":
+    main()

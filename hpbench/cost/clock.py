@@ -1,0 +1,97 @@
+"""The machine facts a wall-clock prediction needs: when this command started, how many CPUs
+there are, and how much slower than alone a busy thread runs right now (contention).
+
+The command's clock starts when its process started (``/proc/self/stat``), so that the ETA,
+``--budget-s`` and the measured start-up count the interpreter and the imports the user waits
+for too; where that cannot be read (not Linux), at the first call in this process.
+
+Contention is measured, not inferred from a load count: the kernel keeps, per thread, the time
+it ran and the time it waited runnable for a CPU (``/proc/<pid>/task/<tid>/schedstat``), so a
+CPU-bound thread's contention is ``(run + wait) / run``. Counting runnable threads (the load
+average) was tried first and overstated it about threefold on this shared machine (other
+processes' threads are short-lived, niced or grouped by the scheduler).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+_FIRST_CALL = time.time()
+
+
+def process_started_at() -> float:
+    """Epoch seconds when this process started."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) ", field 3 onwards
+        ticks = int(fields[19])  # field 22: starttime, in clock ticks after boot
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _FIRST_CALL
+
+
+def n_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def schedstat(pid: int) -> dict[int, tuple[int, int]] | None:
+    """Per thread of process ``pid``: nanoseconds it ran, and waited runnable for a CPU (None
+    where the kernel does not say)."""
+    out = {}
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with open(task / "schedstat", encoding="ascii") as f:
+                parts = f.read().split()
+            out[int(task.name)] = (int(parts[0]), int(parts[1]))
+    except (OSError, ValueError, IndexError):
+        return None
+    return out
+
+
+def _thread_schedstat() -> tuple[int, int] | None:
+    try:
+        parts = Path("/proc/thread-self/schedstat").read_text().split()
+        return int(parts[0]), int(parts[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _spin(seconds: float) -> float:
+    before, t0, c0 = _thread_schedstat(), time.perf_counter(), time.thread_time()
+    while time.perf_counter() - t0 < seconds:
+        pass
+    after, wall, cpu = _thread_schedstat(), time.perf_counter() - t0, time.thread_time() - c0
+    if before is not None and after is not None and after[0] > before[0]:
+        run, wait = after[0] - before[0], after[1] - before[1]
+        return max(1.0, (run + wait) / run)
+    return max(1.0, wall / cpu) if cpu > 0 else 1.0
+
+
+def probe_contention(seconds: float = 1.0, *, parts: int = 5) -> float:
+    """Contention a busy thread meets now: this thread spins ``parts`` times, for half of
+    ``seconds`` in all, with pauses between, and compares the CPU time it got with the time it
+    waited for a CPU (1.0: a CPU to itself); the median of the spins (one burst of other work
+    does not decide it)."""
+    each = seconds / (2 * max(1, parts))
+    values = []
+    for i in range(max(1, parts)):
+        if i:
+            time.sleep(each)
+        values.append(_spin(each))
+    values.sort()
+    return values[len(values) // 2]
+
+
+def contention(*, probe: float, own: float, cpus: int) -> float:
+    """The contention ``own`` busy threads (the trials) will meet, from a probe's measure taken
+    without them: the probe's (c - 1) x cpus threads of other work, plus ours, shared evenly over
+    the CPUs (1 when everything fits)."""
+    other = max(0.0, probe - 1.0) * max(1, cpus)
+    return max(1.0, (other + max(1.0, own)) / max(1, cpus))

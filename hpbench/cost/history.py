@@ -1,0 +1,218 @@
+"""What earlier searches on this machine measured, kept next to the device model's cache
+(``~/.cache/hpbench/devices/<host>-searches.json``), and the wall-time figures read from it.
+
+Every search (``hpbench search`` and ``hpbench.search``) appends one record at its end: its
+start-up, a fresh worker's start, the per-trial set-up and turnover, the measured / predicted
+seconds per epoch, when its early-stopped trials had their best epoch, its after-search parts,
+the contention it was priced at (a probe taken as it started, before its own load, as
+``hpbench estimate`` takes one) and the one its trials' workers met, and the live ETA it showed. The command adds its final table's and
+its exit's seconds. The newest :data:`KEEP` records are kept; the file is replaced atomically
+(two searches ending at the same moment may lose one record, never the file).
+
+:func:`figures` turns them into :class:`~hpbench.cost.walltime.Figures`: each figure the median
+of the newest records that measured it, divided by the contention it was measured under; the
+prior where none did. Best epochs come from the same study's records when there are any.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from hpbench.cost.walltime import UNIFORM, Figures
+from hpbench.results.files import atomic_write_json
+from hpbench.results.status import StopReason
+
+KEEP = 200  # records kept
+RECENT = 10  # records a figure is read from
+RECENT_SAME = 5  # ... when the same study has some
+FIT = 40  # records a figure's growth with contention is fitted on
+_MACHINE = ("startup_s", "report_s", "exit_s")  # figures of the machine, read from every study's records
+SCHEMA = 1
+ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
+
+
+def default_cache_dir() -> Path:
+    """Where this machine's device models (:mod:`hpbench.cost.calibrate`) and search history are
+    kept: ``$XDG_CACHE_HOME/hpbench/devices`` (``~/.cache/hpbench/devices`` when it is unset or
+    empty). Here, not in the calibration, so that the driver reads it without importing torch."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "hpbench" / "devices"
+
+
+def history_file(cache_dir: Path) -> Path:
+    return cache_dir / f"{platform.node() or 'host'}-searches.json"
+
+
+def load(cache_dir: Path) -> list[dict[str, Any]]:
+    """The records, oldest first ([] when there is no readable history)."""
+    try:
+        data = json.loads(history_file(cache_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    records = data.get("searches", []) if isinstance(data, dict) else []
+    return [r for r in records if isinstance(r, dict) and r.get("schema") == SCHEMA]
+
+
+def append(cache_dir: Path, record: Mapping[str, Any]) -> None:
+    records = [*load(cache_dir), dict(record)][-KEEP:]
+    atomic_write_json(history_file(cache_dir), {"searches": records})
+
+
+def finish(cache_dir: Path, *, out: str, started_at: float, report_end: float, exit_s: float) -> bool:
+    """The command's last parts, added to the record of its search (into ``out``, started at
+    ``started_at``): ``report_s`` from the end of the search's phases (the test split included)
+    to the end of the final table (closing the cost helper, the last table write, loading and
+    printing the results), ``exit_s`` (shutting Ray down) and ``total_s``. False when the
+    record is not there."""
+    records = load(cache_dir)
+    for r in reversed(records):
+        if r.get("out") == out and r.get("started_at") == started_at:
+            if isinstance(r.get("phases_end_at"), (int, float)):
+                r["report_s"] = report_end - r["phases_end_at"]
+            r.update(exit_s=exit_s, total_s=report_end + exit_s - started_at)
+            atomic_write_json(history_file(cache_dir), {"searches": records})
+            return True
+    return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialTimes:
+    """One ended search trial as the record reads it (the results store's columns)."""
+
+    started_at: float
+    ended_at: float
+    train_s: float
+    epochs: int
+    max_epochs: int
+    stop_reason: str
+    predicted_epoch_s: float | None = None
+    best_epoch: int | None = None  # early stopping's best epoch, 1-based (es_best_epoch + 1)
+    first_epoch_s: float | None = None  # measured: its first epoch
+    later_epoch_s: float | None = None  # measured: the median of its later epochs
+
+
+def _median(xs: Iterable[float]) -> float | None:
+    values = [x for x in xs if x == x]
+    return statistics.median(values) if values else None
+
+
+def slot_figures(trials: Sequence[TrialTimes], *, concurrency: int) -> dict[str, float | None]:
+    """A fresh worker's start, the per-trial set-up and the turnover, from ended trials: the first
+    ``concurrency`` trials ran on fresh workers; each later trial took the slot of the latest trial
+    that had ended before it started, and the gap between them is turnover."""
+    ordered = sorted(trials, key=lambda t: t.started_at)
+    over = [t.ended_at - t.started_at - t.train_s for t in ordered]
+    setup = _median(over[concurrency:])
+    fresh = _median(o - (setup or 0.0) for o in over[:concurrency])
+    ends: list[float] = []
+    gaps = []
+    for i, t in enumerate(ordered):
+        if i >= concurrency:
+            before = [e for e in ends if e <= t.started_at + 1e-6]
+            if before:
+                ends.remove(max(before))
+                gaps.append(t.started_at - max(before))
+        ends.append(t.ended_at)
+    return {"fresh_worker_s": fresh, "setup_s": setup, "turnover_s": _median(gaps)}
+
+
+def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], started_at: float, command: bool, ray_started: bool,
+                  cpus: int, concurrency: int, cpus_per_trial: float, contention: float | None, phases: Mapping[str, float],
+                  eta: Sequence[Sequence[float]] = ()) -> dict[str, Any]:
+    """The record of one search (``phases``: measured seconds of ``search_s``, ``tail_s``,
+    ``repeats_s``, ``devices_s``, ``replay_start_s``, ``test_s``, each only when it ran)."""
+    first = min((t.started_at for t in trials), default=None)
+    # A trial's first epoch is slower than the rest (lazy initialization, the optimizer's state,
+    # cold caches): the speed ratio is read from later epochs, the first epoch's extra apart.
+    speeds = [t.later_epoch_s / t.predicted_epoch_s for t in trials if t.predicted_epoch_s and t.later_epoch_s]
+    if not speeds:
+        speeds = [t.train_s / (t.epochs * t.predicted_epoch_s) for t in trials if t.predicted_epoch_s and t.epochs and t.train_s > 0]
+    speed = _median(speeds)
+    first_extra = _median(max(0.0, t.first_epoch_s - (speed or 1.0) * t.predicted_epoch_s) for t in trials
+                          if t.first_epoch_s is not None and t.predicted_epoch_s and speeds)
+    best = [min(1.0, t.best_epoch / t.max_epochs) for t in trials
+            if t.best_epoch is not None and t.stop_reason in ENDED_BY_THEMSELVES and t.max_epochs > 0]
+    return {
+        "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,
+        "cpus": cpus, "concurrency": concurrency, "cpus_per_trial": cpus_per_trial, "contention": contention,
+        "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
+        **(slot_figures(trials, concurrency=concurrency) if trials else {}),
+        "speed": speed, "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
+    }
+
+
+def record_contention(r: Mapping[str, Any]) -> float:
+    """The contention the record's search was priced at (from its probe, as an estimate's; 1 when unknown)."""
+    c = r.get("contention")
+    return max(1.0, float(c)) if isinstance(c, (int, float)) else 1.0
+
+
+# figure -> which records may measure it
+_FIGURES: dict[str, Any] = {
+    "startup_s": lambda r: r.get("command") and r.get("ray_started"),
+    "fresh_worker_s": lambda r: True, "setup_s": lambda r: True, "turnover_s": lambda r: True, "speed": lambda r: True,
+    "first_epoch_s": lambda r: True,
+    "tail_s": lambda r: True, "replay_start_s": lambda r: True, "test_s": lambda r: True,
+    "report_s": lambda r: r.get("command"), "exit_s": lambda r: r.get("command"),
+}
+
+
+def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None) -> Figures:
+    """This machine's figures (see the module's docstring); ``prior`` where nothing was measured."""
+    base = prior or Figures()
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    exponents: dict[str, float] = {}
+    for name, usable in _FIGURES.items():
+        have = [r for r in records if usable(r) and isinstance(r.get(name), (int, float))]
+        a = exponent([(float(r[name]), record_contention(r)) for r in have[-FIT:]])
+        # the same study's records when there are any: its data, model and cost model's bias
+        # (the speed ratio measured 0.5 for the quickstart and 0.9-1.0 for studies/schedules.toml
+        # in the same hour here), else every study's
+        same = [r for r in have if r.get("study") == study and name not in _MACHINE][-RECENT_SAME:]
+        seen = [(float(r[name]), record_contention(r)) for r in (same or have[-RECENT:])]
+        if seen:
+            values[name] = statistics.median(v / c**a for v, c in seen)
+            sources[name] = f"{len(seen)} earlier {'runs of this study' if same else 'searches here'}"
+            exponents[name] = a
+    same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
+    pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
+    fractions = tuple(f for r in pool for f in r["best_fractions"])
+    if fractions:
+        values["best_fractions"] = fractions
+        sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
+    else:
+        values["best_fractions"] = UNIFORM
+    speeds = [r["speed"] / record_contention(r) for r in records if isinstance(r.get("speed"), (int, float))][-RECENT:]
+    if len(speeds) >= 3:
+        mid = statistics.median(speeds)
+        values["spread"] = min(0.5, max(0.1, 1.5 * statistics.median(abs(s - mid) for s in speeds) / mid))
+    return replace(base, **values, sources=sources, exponents=exponents)
+
+
+def exponent(pairs: Sequence[tuple[float, float]], *, prior_weight: float = 4.0) -> float:
+    """How a figure grows with contention on this machine: the slope ``a`` of ``log value`` on
+    ``log contention`` over ``(value, contention)`` pairs, moved toward 1 (proportional) with the
+    weight of ``prior_weight`` records, within 0.5-3; 1 when the contentions measured do not
+    differ enough to tell. (Measured here: a search's start-up grew about as contention^1.5
+    between contention 2 and 6 - its fresh workers run niced, behind the machine's other work.)"""
+    logs = [(math.log(c), math.log(v)) for v, c in pairs if v > 0 and c >= 1.0]
+    if len(logs) < 3:
+        return 1.0
+    mx = statistics.fmean(x for x, _ in logs)
+    my = statistics.fmean(y for _, y in logs)
+    vx = statistics.fmean((x - mx) ** 2 for x, _ in logs)
+    if vx < 0.01:
+        return 1.0
+    slope = statistics.fmean((x - mx) * (y - my) for x, y in logs) / vx
+    n = len(logs)
+    return min(3.0, max(0.5, (n * slope + prior_weight) / (n + prior_weight)))

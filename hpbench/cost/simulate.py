@@ -1,0 +1,147 @@
+"""Replaying a search's schedule with predicted trial times: a small discrete-event simulation.
+
+Trials run in order on ``concurrency`` slots, epoch by epoch. A trial ends by itself after its
+``epochs`` (where early stopping, or its ``max_epochs``, would end it), or earlier when the
+pruning rule stops it at an epoch boundary. The rules are Ray Tune's, as hpbench builds them
+(:mod:`hpbench.strategies`), applied to each trial's ``score`` (higher is better):
+
+* ASHA (``AsyncHyperBandScheduler``, one bracket): rungs at ``grace · η^k`` for
+  ``k < int(log(max_t / grace) / log η + 1)``; a trial reaching a rung is stopped when its score is
+  below the ``(1 - 1/η)`` percentile of the scores recorded at that rung so far (the first one to
+  arrive always continues), then recorded; every trial stops at ``max_t``.
+* median stopping (``MedianStoppingRule``, ``min_samples_required = 3``): from ``grace`` on, a
+  trial is stopped when its score is below the median of the other trials that reached the same
+  epoch, once there are at least three of them.
+
+Which trial reaches a rung first depends on the timing, so the replay runs events in time
+order. A slot's first trial pays ``fresh_s`` (a fresh worker process and its imports), every
+trial ``setup_s`` (data, model build, reports), and a slot waits ``turnover_s`` between one
+trial's end and the next one's start (the searcher's ask/tell, the result round trips).
+
+Pure: no clock, no randomness (the caller draws the scores and lengths), no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pruning:
+    """The study's scheduler as the replay applies it (any other name: none)."""
+
+    kind: str = "none"  # none | asha | median
+    max_t: int = 1
+    grace_period: int = 1
+    reduction_factor: int = 3
+    min_samples: int = 3
+
+    def rungs(self) -> tuple[int, ...]:
+        """ASHA's rungs, ascending, laid out as Ray lays them out (also ``decision_epochs``)."""
+        if self.kind != "asha":
+            return ()
+        grace, rf = min(self.grace_period, self.max_t), self.reduction_factor
+        n = int(math.log(self.max_t / grace) / math.log(rf) + 1) if self.max_t > grace else 1
+        return tuple(grace * rf**k for k in range(n))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimTrial:
+    epoch_s: float  # wall seconds per epoch
+    epochs: int  # where it ends by itself (early stopping or its max_epochs)
+    score: float = 0.0  # what the pruning rule compares (higher is better)
+    done: int = 0  # a trial already running (the live view): epochs it has run ...
+    running_for_s: float = 0.0  # ... and for how long (set-up included)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slots:
+    concurrency: int
+    fresh_s: float = 0.0
+    setup_s: float = 0.0
+    turnover_s: float = 0.0
+    n_fresh: int | None = None  # slots whose next trial still needs a fresh worker [default: all]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Replay:
+    makespan_s: float  # from the first start to the last trial's end
+    epochs: tuple[int, ...]  # epochs each trial ran
+    pruned: tuple[bool, ...]
+    ended_s: tuple[float, ...] = field(default=())  # when each trial ended
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    """numpy's default (linear) percentile, as Ray's cutoff uses it."""
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruning(),
+           recorded: Mapping[int, Sequence[float]] | None = None) -> Replay:
+    """Replay ``trials`` (running ones first: those with ``done`` or ``running_for_s``).
+    ``recorded``: scores already recorded at ASHA's rungs, or at epochs for the median rule
+    (trials that ended before this replay)."""
+    n_slots = max(1, slots.concurrency)
+    rungs = set(pruning.rungs())
+    rf = pruning.reduction_factor
+    seen: dict[int, list[float]] = {k: list(v) for k, v in (recorded or {}).items()}
+    epochs = [0] * len(trials)
+    pruned = [False] * len(trials)
+    ended = [0.0] * len(trials)
+    events: list[tuple[float, int, int]] = []  # (time, trial, epoch just finished)
+    free: list[tuple[float, bool]] = []  # (time the slot is free, its next trial needs a fresh worker)
+    running = [i for i, t in enumerate(trials) if t.done or t.running_for_s]
+    fresh_left = n_slots - len(running) if slots.n_fresh is None else slots.n_fresh
+    for i in running:
+        t = trials[i]
+        epochs[i] = t.done
+        # the next epoch ends where the prediction puts it, or half an epoch from now if it is late
+        due = slots.setup_s + (t.done + 1) * t.epoch_s - t.running_for_s
+        heapq.heappush(events, (max(due, t.epoch_s / 2), i, t.done + 1))
+    for k in range(n_slots - len(running)):
+        free.append((0.0, k < fresh_left))
+    queue = [i for i in range(len(trials)) if i not in set(running)]
+    queue.reverse()
+
+    def start(at: float, fresh: bool) -> None:
+        i = queue.pop()
+        t = trials[i]
+        first = at + slots.setup_s + (slots.fresh_s if fresh else 0.0) + t.epoch_s
+        heapq.heappush(events, (first, i, 1))
+
+    free.sort()
+    while queue and free:
+        at, fresh = free.pop(0)
+        start(at, fresh)
+    last = 0.0
+    while events:
+        now, i, k = heapq.heappop(events)
+        t = trials[i]
+        epochs[i] = k
+        stop = False
+        if k in rungs:
+            scores = seen.setdefault(k, [])
+            if scores and t.score < _percentile(scores, (1 - 1 / rf) * 100):
+                stop = True
+            scores.append(t.score)
+        elif pruning.kind == "median" and k >= pruning.grace_period:
+            scores = seen.setdefault(k, [])
+            if len(scores) >= pruning.min_samples and t.score < _percentile(scores, 50.0):
+                stop = True
+            scores.append(t.score)
+        if stop or k >= t.epochs or (pruning.kind == "asha" and k >= pruning.max_t):
+            pruned[i] = stop and k < t.epochs
+            ended[i] = now
+            last = max(last, now)
+            if queue:
+                start(now + slots.turnover_s, False)
+            continue
+        heapq.heappush(events, (now + t.epoch_s, i, k + 1))
+    return Replay(makespan_s=last, epochs=tuple(epochs), pruned=tuple(pruned), ended_s=tuple(ended))

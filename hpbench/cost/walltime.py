@@ -1,0 +1,269 @@
+"""The wall time of a whole search command, as the sum of named parts:
+
+    total = start-up + trials + turnover + repeats + device runs + test split + report + exit
+
+* **start-up**: from the command's start to the first trial's start (the interpreter, imports,
+  Ray, Tune);
+* **trials**: the replayed schedule (:mod:`hpbench.cost.simulate`) of the study's configurations
+  at its concurrency, each epoch at the cost model's predicted seconds x this machine's measured
+  speed ratio x the contention of the moment, each trial ending where early stopping would end it
+  (its best epoch drawn from what earlier searches here saw, plus its patience) or where the
+  scheduler prunes it;
+* **turnover**: what the same replay adds with each slot's fresh worker, every trial's set-up
+  and the gaps between trials, and the Tuner's return after the last trial;
+* **after the search**: repeats and device runs (replayed the same way, no pruning), the test
+  split, the final table, the exit.
+
+The machine's figures (:class:`Figures`) come from earlier searches on this machine
+(:mod:`hpbench.cost.history`), or from a plain prior when there are none. The replay is run over
+several seeds (which trials are good, when they are best); the mean is the estimate, and the
+interval the seeds' 10th-90th percentiles widened by the figures' own spread.
+
+Pure functions; the live view (:mod:`hpbench.dispatch.eta`) calls :func:`remaining_trials_s`
+with the trials running and left, and :func:`corrected` with the trials finished so far.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
+
+# A plain prior for the best epoch: anywhere in the run, uniformly (no history on this machine).
+UNIFORM = tuple((i + 0.5) / 20 for i in range(20))
+PRIOR = "prior"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Figures:
+    """What searches on this machine cost beyond their epochs, on an otherwise idle machine
+    (each measured figure divided by the contention it was measured under). The prior, used
+    until a search has run here: ``benchmarks/dispatch.py``'s figures on the 2-core development
+    machine (README: 5.1 s to the first trial, 2.3 s per fresh worker, 0.071 s per later trial);
+    the final table (0.75 s) and the exit (0.25 s): the first commands recorded there, divided
+    by their contention; ``replay_start_s``, ``test_s`` and ``tail_s``: guesses of the same
+    order until a search measures them."""
+
+    startup_s: float = 5.1
+    fresh_worker_s: float = 2.3
+    setup_s: float = 0.071
+    turnover_s: float = 0.0
+    tail_s: float = 0.0  # a Tuner's return after its last trial ended
+    speed: float = 1.0  # measured / predicted seconds per epoch, after the first (the cost model's bias here)
+    first_epoch_s: float = 0.0  # a trial's first epoch beyond the others (lazy initialization, optimizer state, cold caches)
+    replay_start_s: float = 0.5
+    test_s: float = 2.0
+    report_s: float = 0.75
+    exit_s: float = 0.25
+    best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
+    spread: float = 0.25  # relative uncertainty of the figures
+    sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
+    exponents: Mapping[str, float] = field(default_factory=dict)  # figure -> how it grows with contention (default 1)
+
+    def source(self, name: str) -> str:
+        return self.sources.get(name, PRIOR)
+
+    def slowed(self, name: str, contention: float) -> float:
+        """How much ``name`` grows at ``contention``: ``c ** a``, with ``a`` fitted on this machine's
+        history (:func:`hpbench.cost.history.figures`; 1 by default)."""
+        return max(1.0, contention) ** self.exponents.get(name, 1.0)
+
+    def at(self, name: str, contention: float) -> float:
+        """Figure ``name`` at ``contention``."""
+        return float(getattr(self, name)) * self.slowed(name, contention)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialPlan:
+    epoch_s: float  # predicted seconds per epoch, alone on the device (the cost model)
+    max_epochs: int
+    patience: int | None = None  # early stopping's; None: no early stopping
+    start_from_epoch: int = 0
+    low: float = 1.0  # the cost model's P10 / its prediction (hpbench.cost.trial_time's interval; 1 without one)
+    high: float = 1.0  # ... and P90 / its prediction
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchPlan:
+    trials: tuple[TrialPlan, ...]  # one per trial of the search, in order
+    concurrency: int
+    pruning: Pruning = field(default_factory=Pruning)
+    cpus_per_trial: float = 1.0
+    repeat_runs: int = 0  # repeats_top x repeats
+    device_runs: tuple[tuple[TrialPlan, ...], ...] = ()  # per other device, its configurations priced there
+    test_split: bool = False
+    command: bool = True  # the whole command: its final table and exit included
+
+
+@dataclass(frozen=True, kw_only=True)
+class WallTime:
+    startup_s: float
+    trials_s: float
+    turnover_s: float
+    repeats_s: float
+    devices_s: float
+    test_s: float
+    report_s: float
+    exit_s: float
+    low_s: float
+    high_s: float
+    epoch_fraction: float  # expected epochs run / every trial to its max_epochs
+    contention: float
+
+    @property
+    def after_s(self) -> float:
+        return self.repeats_s + self.devices_s + self.test_s + self.report_s + self.exit_s
+
+    @property
+    def total_s(self) -> float:
+        return self.startup_s + self.trials_s + self.turnover_s + self.after_s
+
+    def parts(self) -> dict[str, float]:
+        return {"startup_s": self.startup_s, "trials_s": self.trials_s, "turnover_s": self.turnover_s, "repeats_s": self.repeats_s,
+                "devices_s": self.devices_s, "test_s": self.test_s, "report_s": self.report_s, "exit_s": self.exit_s}
+
+
+def natural_epochs(t: TrialPlan, best_fraction: float) -> int:
+    """Where early stopping ends a trial whose best epoch is at ``best_fraction`` of its run:
+    ``patience`` epochs after the best one (Keras: ``wait >= patience``, patience 0 acting as 1;
+    epochs before ``start_from_epoch`` never count), at most ``max_epochs``."""
+    if t.patience is None:
+        return t.max_epochs
+    best = max(1, math.ceil(best_fraction * t.max_epochs), t.start_from_epoch + 1)
+    return max(1, min(t.max_epochs, best + max(1, t.patience)))
+
+
+def _sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, slow: float) -> list[SimTrial]:
+    """The plans as replayed trials: ``slow`` = seconds per predicted second of an epoch."""
+    return [SimTrial(epoch_s=p.epoch_s * slow, epochs=natural_epochs(p, rng.choice(figures.best_fractions)), score=rng.random())
+            for p in plans]
+
+
+def _slots(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None) -> Slots:
+    if not overheads:
+        return Slots(concurrency=concurrency)
+    return Slots(concurrency=concurrency, fresh_s=figures.at("fresh_worker_s", c),
+                 setup_s=figures.at("setup_s", c) + figures.at("first_epoch_s", c), turnover_s=figures.at("turnover_s", c), n_fresh=n_fresh)
+
+
+def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, c: float, seeds: int) -> float:
+    """Mean seconds of a replay phase (repeats or device runs): its Tuner's start, then the runs
+    on fresh workers, unpruned."""
+    if not plans:
+        return 0.0
+    spans = [replay(_sim_trials(plans, random.Random(s), figures=figures, slow=figures.at("speed", c)),
+                    slots=_slots(concurrency, figures, c)).makespan_s for s in range(seeds)]
+    return figures.at("replay_start_s", c) + figures.at("tail_s", c) + statistics.fmean(spans)
+
+
+def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seeds: int = 16) -> WallTime:
+    """The command's wall time, by parts, with an interval: the seeds' 10th percentile with every
+    trial at its cost model's P10 and the other parts ``spread`` lower, to the seeds' 90th with
+    every trial at its P90 and the rest ``spread`` higher (a trial's errors share the machine's
+    bias, so the bounds are taken together, not averaged out)."""
+    c = max(1.0, contention)
+    slow = figures.at("speed", c)
+    full, bare, epochs = [], [], []
+    for s in range(seeds):
+        trials = _sim_trials(plan.trials, random.Random(s), figures=figures, slow=slow)
+        full.append(replay(trials, slots=_slots(plan.concurrency, figures, c), pruning=plan.pruning))
+        bare.append(replay(trials, slots=_slots(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
+        epochs.append(sum(full[-1].epochs))
+    trials_s = statistics.fmean(r.makespan_s for r in bare)
+    turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
+    top = plan.trials[: max(0, plan.repeat_runs)]
+    repeats = [top[i % len(top)] for i in range(plan.repeat_runs)] if top else []
+    repeats_s = _replays(repeats, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds)
+    devices_s = sum(_replays(d, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds) for d in plan.device_runs)
+    w = WallTime(
+        startup_s=figures.at("startup_s", c), trials_s=trials_s, turnover_s=turnover_s, repeats_s=repeats_s, devices_s=devices_s,
+        test_s=figures.at("test_s", c) if plan.test_split else 0.0, report_s=figures.at("report_s", c) if plan.command else 0.0,
+        exit_s=figures.at("exit_s", c) if plan.command else 0.0, low_s=0.0, high_s=0.0,
+        epoch_fraction=statistics.fmean(epochs) / max(1, sum(p.max_epochs for p in plan.trials)), contention=c,
+    )
+    fixed = w.total_s - trials_s - turnover_s + figures.at("tail_s", c)
+    bounds = []
+    for side, q, k in (("low", 0.1, 1 - figures.spread), ("high", 0.9, 1 + figures.spread)):
+        plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
+        spans = sorted(replay(_sim_trials(plans, random.Random(s), figures=figures, slow=slow), slots=_slots(plan.concurrency, figures, c),
+                              pruning=plan.pruning).makespan_s for s in range(seeds))
+        bounds.append(k * fixed + _quantile(spans, q))
+    return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
+
+
+def _quantile(xs: Sequence[float], q: float) -> float:
+    pos = (len(xs) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Running:
+    """A trial of the live search that has not ended yet."""
+
+    plan: TrialPlan
+    done: int  # epochs run
+    running_for_s: float
+
+
+def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPlan], concurrency: int, figures: Figures,
+                       contention: float = 1.0, pruning: Pruning = Pruning(), recorded: Mapping[int, int] | None = None,
+                       n_fresh: int = 0, seeds: int = 8) -> float:
+    """Seconds until the trials running and left have ended (the live view's part of the ETA).
+    ``recorded``: how many trials (ended or running) already reached each rung / epoch, whose
+    scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker."""
+    if not running and not pending:
+        return 0.0
+    c = max(1.0, contention)
+    slow = figures.at("speed", c)
+    spans = []
+    for s in range(seeds):
+        rng = random.Random(s)
+        trials = []
+        for r in running:
+            later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
+            ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
+            trials.append(SimTrial(epoch_s=r.plan.epoch_s * slow, epochs=max(ends, r.done + 1), score=rng.random(), done=r.done,
+                                   running_for_s=max(r.running_for_s, 1e-9)))
+        trials += _sim_trials(pending, rng, figures=figures, slow=slow)
+        seen = {k: [rng.random() for _ in range(n)] for k, n in (recorded or {}).items()}
+        spans.append(replay(trials, slots=_slots(concurrency, figures, c, n_fresh=n_fresh), pruning=pruning, recorded=seen).makespan_s)
+    return statistics.fmean(spans)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Finished:
+    """A trial of the live search that has ended, as the correction reads it."""
+
+    epoch_s: float  # predicted seconds per epoch, alone on the device
+    epochs: int
+    train_s: float  # measured: its epochs
+    wall_s: float  # measured: start to end (set-up, reports, a fresh worker's start included)
+    fresh: bool = False  # the first trial on its worker
+
+
+def corrected(figures: Figures, *, finished: Sequence[Finished], contention: float = 1.0, weight: float = 2.0) -> Figures:
+    """The figures corrected by the trials finished so far: the speed ratio, the per-trial set-up
+    and a fresh worker's start move from the figures' values toward the measured ones
+    (``n / (n + weight)`` of the way after ``n`` trials that measure them)."""
+    c = max(1.0, contention)
+
+    def blend(old: float, new: list[float]) -> float:
+        if not new:
+            return old
+        k = len(new) / (len(new) + weight)
+        return (1 - k) * old + k * statistics.median(new)
+
+    ok = [f for f in finished if f.epoch_s > 0 and f.epochs > 0 and f.train_s > 0]
+    # the first epoch's extra (the figures') apart; one-epoch trials say nothing of the others
+    speed = [max(0.0, f.train_s - figures.at("first_epoch_s", c)) / (f.epoch_s * f.epochs) / figures.slowed("speed", c)
+             for f in ok if f.epochs >= 2]
+    setup = blend(figures.setup_s, [max(0.0, f.wall_s - f.train_s) / figures.slowed("setup_s", c) for f in ok if not f.fresh])
+    fresh = blend(figures.fresh_worker_s, [max(0.0, f.wall_s - f.train_s - figures.at("setup_s", c)) / figures.slowed("fresh_worker_s", c)
+                                           for f in ok if f.fresh])
+    return replace(figures, speed=blend(figures.speed, speed), setup_s=setup, fresh_worker_s=fresh)

@@ -1,0 +1,256 @@
+"""The search's clock, shared by its live ETA, its ``--budget-s`` and this machine's history.
+
+It starts when the command started (the CLI passes its process's start; ``hpbench.search``
+starts it when called). The ETA is the wall-time model of :mod:`hpbench.cost.walltime` applied to
+what is left: the trials running (where early stopping or the scheduler may end them, given the
+epochs they ran) and the trials not started yet, then the phases after the search; the
+machine's figures are corrected by the trials finished so far (measured vs predicted), and the
+contention by the load measured while the search runs. ``--budget-s`` compares the same clock,
+plus the predicted after-search work, with the budget. At the end the search's measurements go
+into the history (:mod:`hpbench.cost.history`) for the next estimate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hpbench.cost import clock, history
+from hpbench.cost.estimate import concurrency, search_plan, trial_plan
+from hpbench.cost.simulate import Pruning
+from hpbench.cost.walltime import Figures, Finished, Running, TrialPlan, corrected, predict, remaining_trials_s
+from hpbench.dispatch.timings import WorkerContention, trial_times
+from hpbench.results.status import DONE, TrialStatus
+from hpbench.results.store import ResultsStore
+from hpbench.study.schema import Study
+
+SEARCH = "search"
+ETA_EVERY_S = 1.0  # the ETA is recomputed at most this often (and whenever a trial ends)
+SAMPLE_EVERY_S = 0.5  # the trials' workers' CPU waits are sampled at most this often
+LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all)
+PROBE_S = 0.3  # the contention probe when the search starts (the driver's thread, before Ray starts: 0.15 s of CPU)
+
+
+class SearchClock:
+    def __init__(self, *, study: Study, n_trials: int, started_at: float | None = None, history_dir: Path | None = None,
+                 repeats: int = 0) -> None:
+        """``n_trials``: the search trials this run starts; ``started_at``: the command's start
+        (epoch seconds; None: now, and the search is not a whole command); ``history_dir``: where
+        this machine's history is read and this search's record appended (None: the prior, no record)."""
+        self.study = study
+        self.began = time.time()
+        self.command = started_at is not None
+        self.started_at = started_at if started_at is not None else self.began
+        self.history_dir = history_dir
+        self.figures = history.figures(history.load(history_dir), study=study.name) if history_dir is not None else Figures()
+        self.cpus = clock.n_cpus()
+        self.concurrency = concurrency(study, cpus=self.cpus)
+        self.repeats = repeats
+        self.ray_started = True
+        self.probe = 1.0  # a busy thread's contention before the search's own load (measure_probe)
+        self.workers = WorkerContention()
+        self.plan: Future[list[float]] | None = None  # predicted s/epoch of the study's sampled configurations
+        self.phase = SEARCH
+        self.sizes: dict[str, int] = {SEARCH: n_trials}
+        self.trials: dict[str, list[str]] = {SEARCH: []}
+        self.phase_began: dict[str, float] = {SEARCH: self.began}
+        self.measured: dict[str, float] = {}
+        self.trace: list[list[float]] = []
+        self.phases_end_at: float | None = None
+        self._sampled = 0.0
+        self._eta: tuple[float, int, float | None] = (0.0, -1, None)
+        self._plans: dict[str, TrialPlan] = {}
+
+    # -- the clock -------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.time() - self.started_at
+
+    def joined(self, *, ray_started: bool, cpus: float | None) -> None:
+        """Ray is up: whether this search started it, and its CPUs (a cluster's may differ)."""
+        self.ray_started = ray_started
+        if cpus:
+            self.concurrency = concurrency(self.study, cpus=cpus)
+
+    def measure_probe(self) -> None:
+        """Measure the contention a busy thread meets before the search loads the machine, as
+        ``hpbench estimate`` does: the ETA, and the figures the history normalizes, use it."""
+        self.probe = clock.probe_contention(PROBE_S)
+
+    def sample(self, store: ResultsStore) -> None:
+        """Measure the contention the running trials' workers meet (recorded, for information)."""
+        now = time.monotonic()
+        if now - self._sampled >= SAMPLE_EVERY_S:
+            self._sampled = now
+            self.workers.sample(store)
+
+    def contention(self) -> float:
+        """The contention the model prices the search at: from the probe, as the estimate's and
+        the history's (the trials' own measured slow-down enters through their measured speed)."""
+        return clock.contention(probe=self.probe, own=self.concurrency * self.study.resources.cpus_per_trial, cpus=self.cpus)
+
+    @contextlib.contextmanager
+    def entering(self, phase: str, *, n_trials: int) -> Iterator[None]:
+        """A phase after the search (``repeats``, ``devices``): its trials and its measured seconds."""
+        self.phase, began = phase, time.time()
+        self.sizes[phase], self.trials[phase], self.phase_began[phase] = n_trials, [], began
+        try:
+            yield
+        finally:
+            self.measured[f"{phase}_s"] = self.measured.get(f"{phase}_s", 0.0) + time.time() - began
+
+    def phase_done(self, store: ResultsStore) -> None:
+        """The search's Tuner returned: how long after its last trial ended (its tail)."""
+        ends = [float(store.row(t).get("ended_at") or 0.0) for t in self.trials[SEARCH] if t in store]
+        if ends and max(ends) > 0:
+            self.measured["tail_s"] = max(0.0, time.time() - max(ends))
+
+    def phases_done(self) -> None:
+        """The search, its replays and its test split are over: what follows is the final table."""
+        self.phases_end_at = time.time()
+
+    def trial_started(self, trial_id: str) -> None:
+        if not self.trials[self.phase] and self.phase != SEARCH:
+            self.measured["replay_start_s"] = time.time() - self.phase_began[self.phase]
+        self.trials[self.phase].append(trial_id)
+
+    # -- the ETA ---------------------------------------------------------------------------------
+    def _plan_of(self, store: ResultsStore, trial_id: str, epoch_s: float) -> TrialPlan:
+        row = store.row(trial_id)
+        if trial_id not in self._plans or (self._plans[trial_id].epoch_s != epoch_s):
+            params = {k: row.get(k) for k in store.param_keys if row.get(k) is not None}
+            self._plans[trial_id] = trial_plan(self.study, params, epoch_s=epoch_s)
+        return self._plans[trial_id]
+
+    def _sampled_epoch_s(self) -> list[float]:
+        if self.plan is not None and self.plan.done() and self.plan.exception() is None:
+            return [s for s in self.plan.result() if s and s > 0]
+        return []
+
+    def eta_s(self, store: ResultsStore) -> float | None:
+        """Seconds until the command ends, or None before anything is known of the trials' cost."""
+        done = sum(1 for ids in self.trials.values() for t in ids if t in store and store.row(t).get("status") in DONE)
+        now = time.monotonic()
+        if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
+            return self._eta[2]
+        eta = self._eta_now(store)
+        self._eta = (now, done, eta)
+        return eta
+
+    def _eta_now(self, store: ResultsStore) -> float | None:
+        ids = [t for t in self.trials[self.phase] if t in store]
+        known = [float(store.row(t)["predicted_epoch_s"]) for t in ids if isinstance(store.row(t).get("predicted_epoch_s"), (int, float))]
+        # The trials not started yet cost like the configurations the estimate sampled at first,
+        # then like the ones the searcher chose (TPE chose models three times cheaper than a
+        # uniform sample's in the quickstart): each started trial's prediction replaces two samples.
+        sampled = self._sampled_epoch_s()
+        pool = known + sampled[: max(0, len(sampled) - 2 * len(known))]
+        if not pool:
+            return None
+        fallback = statistics.fmean(pool)
+        c = self.contention()
+        figs = corrected(self.figures, finished=self._finished(store), contention=c)
+        now = time.time()
+        running, ended = [], 0
+        for t in ids:
+            row = store.row(t)
+            plan = self._plan_of(store, t, float(row.get("predicted_epoch_s") or fallback))
+            if row.get("status") == TrialStatus.RUNNING:
+                running.append(Running(plan=plan, done=int(row.get("epochs") or 0), running_for_s=now - float(row.get("started_at") or now)))
+            else:
+                ended += 1
+        n_pending = max(0, self.sizes[self.phase] - len(ids))
+        pending = [self._plan_of_params(pool[i % len(pool)]) for i in range(n_pending)]
+        pruning = self._pruning() if self.phase == SEARCH else Pruning()
+        left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
+                                  pruning=pruning, recorded=self._recorded(store, ids, pruning),
+                                  n_fresh=max(0, self.concurrency - len(ids)), seeds=LIVE_SEEDS)
+        return left + (figs.at("tail_s", c) + self._after_s(figs, c, pool)) * self._machine_ratio(store)
+
+    def _machine_ratio(self, store: ResultsStore) -> float:
+        """This command's measured start-up over its predicted one (within 0.5-2): how the
+        machine runs the driver's own work today, applied to the parts after the trials (the
+        Tuner's tail, the replays, the final table, the exit). One probe of the contention
+        misjudged them by up to 30% here; the start-up is a longer measure of the same."""
+        starts = [float(store.row(t).get("started_at") or 0.0) for t in self.trials[SEARCH] if t in store]
+        if not (self.command and self.ray_started and starts and min(starts) > 0):
+            return 1.0
+        predicted = self.figures.at("startup_s", self.contention())
+        return min(2.0, max(0.5, (min(starts) - self.started_at) / predicted)) if predicted > 0 else 1.0
+
+    def _plan_of_params(self, epoch_s: float) -> TrialPlan:
+        """A trial not started yet: the study's own epochs and early stopping."""
+        if "" not in self._plans:
+            self._plans[""] = trial_plan(self.study, {}, epoch_s=0.0)
+        return replace(self._plans[""], epoch_s=epoch_s)
+
+    def _pruning(self) -> Pruning:
+        st = self.study.settings
+        return Pruning(kind=st.scheduler, max_t=int(self.study.config["train"]["max_epochs"]), grace_period=st.grace_period,
+                       reduction_factor=st.reduction_factor)
+
+    @staticmethod
+    def _recorded(store: ResultsStore, ids: list[str], pruning: Pruning) -> Mapping[int, int]:
+        epochs = [int(store.row(t).get("epochs") or 0) for t in ids]
+        points = pruning.rungs() if pruning.kind == "asha" else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
+        return {k: sum(1 for e in epochs if e >= k) for k in points}
+
+    def _finished(self, store: ResultsStore) -> list[Finished]:
+        out = []
+        for ids in self.trials.values():
+            for i, t in enumerate(ids):
+                row = store.row(t) if t in store else {}
+                if row.get("status") == TrialStatus.FINISHED and isinstance(row.get("predicted_epoch_s"), (int, float)):
+                    out.append(Finished(epoch_s=float(row["predicted_epoch_s"]), epochs=int(row.get("epochs") or 0),
+                                        train_s=float(row.get("train_s") or 0.0), wall_s=float(row.get("wall_s") or 0.0),
+                                        fresh=i < self.concurrency))
+        return out
+
+    def _after_s(self, figs: Figures, c: float, pool: list[float]) -> float:
+        """The predicted seconds of the phases after the current one."""
+        devices = list(self.study.config["train"].get("devices", []))[1:]
+        plans = [self._plan_of_params(s) for s in pool]
+        plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
+                           device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
+        w = predict(plan, figures=figs, contention=c, seeds=4)
+        later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
+        return later + w.test_s + w.report_s + w.exit_s
+
+    def reserve_s(self) -> float:
+        """What must still run after the search (for ``--budget-s``): the predicted after-search parts."""
+        pool = self._sampled_epoch_s()
+        return self._after_s(self.figures, self.contention(), pool) if pool else 0.0
+
+    def note(self, store: ResultsStore) -> None:
+        """A trial ended: the ETA shown now goes into the trace the history keeps, as
+        ``[seconds since the command started, phase (0: the search), trials of the phase ended, ETA s]``."""
+        eta = self.eta_s(store)
+        if eta is not None:
+            done = sum(1 for t in self.trials[self.phase] if t in store and store.row(t).get("status") in DONE)
+            self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3)])
+
+    # -- the record ------------------------------------------------------------------------------
+    def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:
+        """Append this search's record to the history (nothing without ``history_dir``)."""
+        if self.history_dir is None:
+            return None
+        times = trial_times(store, self.trials[SEARCH], max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
+        if times:
+            self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
+        rec = history.search_record(
+            run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
+            ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
+            contention=self.contention(), phases=self.measured, eta=self.trace)
+        rec.update(out=str(out.resolve()), started_at=self.started_at, phases_end_at=self.phases_end_at, probe=self.probe,
+                   trials_contention=self.workers.contention())
+        try:
+            history.append(self.history_dir, rec)
+        except OSError:  # the history is a help for the next estimate: never fail a search over it
+            return None
+        return rec

@@ -1,0 +1,345 @@
+"""The wall-time model (issue 18) without Ray: the schedule replay on hand-made cases with
+closed-form answers, the parts of a command's wall time, the live ETA's remaining time and its
+correction, this machine's history, and the budget's clock."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from concurrent.futures import Future
+from dataclasses import replace
+
+import pytest
+
+from hpbench.cost import clock, history
+from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
+from hpbench.cost.walltime import (
+    UNIFORM,
+    Figures,
+    Finished,
+    Running,
+    SearchPlan,
+    TrialPlan,
+    corrected,
+    natural_epochs,
+    predict,
+    remaining_trials_s,
+)
+
+REL = 1e-5
+BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),
+               spread=0.0)
+
+
+# -- the replay ------------------------------------------------------------------------------------
+def test_four_equal_trials_at_concurrency_two_take_two_rounds():
+    r = replay([SimTrial(epoch_s=1.0, epochs=5)] * 4, slots=Slots(concurrency=2))
+    assert r.makespan_s == pytest.approx(10.0, rel=REL)
+    assert r.epochs == (5, 5, 5, 5) and not any(r.pruned)
+    assert r.ended_s == pytest.approx((5.0, 5.0, 10.0, 10.0), rel=REL)
+
+
+def test_slot_overheads_add_as_a_slot_runs_them():
+    # slot: fresh 2 + set-up 0.5 + 5 epochs of 1 s = 7.5; then turnover 0.1 + set-up 0.5 + 5 = 13.1
+    r = replay([SimTrial(epoch_s=1.0, epochs=5)] * 4, slots=Slots(concurrency=2, fresh_s=2.0, setup_s=0.5, turnover_s=0.1))
+    assert r.makespan_s == pytest.approx(13.1, rel=REL)
+    # unequal trials go to whichever slot frees first (list scheduling): 6 | 1+1+1+... -> 6
+    r = replay([SimTrial(epoch_s=1.0, epochs=e) for e in (6, 1, 1, 1, 1)], slots=Slots(concurrency=2))
+    assert r.makespan_s == pytest.approx(6.0, rel=REL)
+
+
+def test_asha_rungs_are_rays_and_the_dispatchers():
+    from hpbench.dispatch.schedulers import decision_epochs
+    from hpbench.study.parse import load_study
+
+    assert Pruning(kind="asha", max_t=30, grace_period=1, reduction_factor=3).rungs() == (1, 3, 9, 27)
+    assert Pruning(kind="asha", max_t=81, grace_period=1, reduction_factor=3).rungs() == (1, 3, 9, 27, 81)
+    assert Pruning(kind="asha", max_t=20, grace_period=2, reduction_factor=2).rungs() == (2, 4, 8, 16)
+    assert Pruning(kind="none", max_t=20).rungs() == ()
+    study = load_study("studies/quickstart.toml")
+    assert set(Pruning(kind="asha", max_t=30).rungs()) == set(decision_epochs(study, max_t=30))
+
+
+def test_asha_prunes_below_the_rungs_percentile_and_lets_the_first_through():
+    asha = Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3)
+    # one slot: each new trial is better than all before it -> nobody is below the cutoff
+    rising = [SimTrial(epoch_s=1.0, epochs=9, score=s) for s in (0.1, 0.2, 0.3, 0.4)]
+    assert replay(rising, slots=Slots(concurrency=1), pruning=asha).epochs == (9, 9, 9, 9)
+    # worse than every trial recorded before: pruned at the first rung (the first always continues)
+    falling = [SimTrial(epoch_s=1.0, epochs=9, score=s) for s in (0.4, 0.3, 0.2, 0.1)]
+    r = replay(falling, slots=Slots(concurrency=1), pruning=asha)
+    assert r.epochs == (9, 1, 1, 1) and r.pruned == (False, True, True, True)
+    assert r.makespan_s == pytest.approx(12.0, rel=REL)
+    # early stopping ends a trial before its rung: not pruned
+    assert replay([SimTrial(epoch_s=1.0, epochs=2, score=0.5)], slots=Slots(concurrency=1), pruning=asha).pruned == (False,)
+
+
+def test_asha_on_many_random_trials_spends_about_the_textbook_fraction():
+    """Li et al.: every trial reaches rung 0, 1/eta of them each next rung. The asynchronous
+    rule lets early arrivals through, so the replay spends a little more, never less."""
+    from hpbench.cost.estimate import asha_epoch_fraction
+
+    rng = random.Random(0)
+    trials = [SimTrial(epoch_s=1.0, epochs=81, score=rng.random()) for _ in range(2000)]
+    r = replay(trials, slots=Slots(concurrency=1), pruning=Pruning(kind="asha", max_t=81, reduction_factor=3))
+    spent = sum(r.epochs) / (81 * len(trials))
+    textbook = asha_epoch_fraction(max_epochs=81, grace_period=1, reduction_factor=3)
+    assert textbook <= spent <= 1.25 * textbook
+
+
+def test_median_rule_waits_for_three_then_stops_the_worse_half():
+    median = Pruning(kind="median", max_t=10, grace_period=2)
+    falling = [SimTrial(epoch_s=1.0, epochs=10, score=s) for s in (0.9, 0.8, 0.7, 0.1, 0.95)]
+    r = replay(falling, slots=Slots(concurrency=1), pruning=median)
+    assert r.epochs == (10, 10, 10, 2, 10)  # trial 3: three others reached epoch 2, it is below their median
+
+
+def test_running_trials_continue_where_they_are():
+    # 5 of 10 epochs done in 5 s: 5 s left; then a pending trial of 10 s on the freed slot
+    running = SimTrial(epoch_s=1.0, epochs=10, done=5, running_for_s=5.0)
+    r = replay([running, SimTrial(epoch_s=1.0, epochs=10)], slots=Slots(concurrency=1))
+    assert r.makespan_s == pytest.approx(15.0, rel=REL)
+    # late (running longer than predicted): half an epoch before its next epoch ends
+    late = SimTrial(epoch_s=1.0, epochs=6, done=5, running_for_s=20.0)
+    assert replay([late], slots=Slots(concurrency=1)).makespan_s == pytest.approx(0.5, rel=REL)
+
+
+# -- early stopping and the whole command -----------------------------------------------------------
+def test_natural_epochs_follow_keras_patience():
+    es = TrialPlan(epoch_s=1.0, max_epochs=30, patience=3)
+    assert natural_epochs(es, 0.2) == 9  # best at epoch 6, three more without improvement
+    assert natural_epochs(es, 1.0) == 30  # capped at max_epochs
+    assert natural_epochs(TrialPlan(epoch_s=1.0, max_epochs=30, patience=0), 0.1) == 4  # patience 0 acts as 1
+    assert natural_epochs(TrialPlan(epoch_s=1.0, max_epochs=30, patience=2, start_from_epoch=10), 0.1) == 13
+    assert natural_epochs(TrialPlan(epoch_s=1.0, max_epochs=30), 0.1) == 30  # no early stopping
+
+
+def test_predict_parts_add_up_and_follow_closed_forms():
+    plan = SearchPlan(trials=(TrialPlan(epoch_s=0.1, max_epochs=10),) * 4, concurrency=2, command=True)
+    figs = Figures(startup_s=1.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.5, exit_s=0.25, spread=0.0)
+    w = predict(plan, figures=figs)
+    assert w.trials_s == pytest.approx(2.0, rel=REL) and w.turnover_s == pytest.approx(0.0, abs=1e-9)
+    assert w.total_s == pytest.approx(1.0 + 2.0 + 0.5 + 0.25, rel=REL)
+    assert sum(w.parts().values()) == pytest.approx(w.total_s, rel=REL)
+    assert w.epoch_fraction == pytest.approx(1.0, rel=REL)
+    # contention slows every part alike; the API (no command) has no final table or exit
+    w2 = predict(plan, figures=figs, contention=2.0)
+    assert w2.total_s == pytest.approx(2 * w.total_s, rel=REL)
+    api = predict(SearchPlan(trials=plan.trials, concurrency=2, command=False), figures=figs)
+    assert api.total_s == pytest.approx(3.0, rel=REL)
+
+
+def test_predict_turnover_is_what_overheads_add():
+    figs = Figures(startup_s=0.0, fresh_worker_s=2.0, setup_s=0.5, turnover_s=0.1, tail_s=0.4, report_s=0.0, exit_s=0.0, spread=0.0)
+    w = predict(SearchPlan(trials=(TrialPlan(epoch_s=1.0, max_epochs=5),) * 4, concurrency=2), figures=figs)
+    assert w.trials_s == pytest.approx(10.0, rel=REL)
+    assert w.trials_s + w.turnover_s == pytest.approx(13.1 + 0.4, rel=REL)  # as in the slot test, plus the Tuner's tail
+
+
+def test_predict_early_stopping_from_history_and_after_search_parts():
+    figs = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, replay_start_s=1.0, test_s=3.0,
+                   best_fractions=(0.2,), spread=0.0)
+    es = TrialPlan(epoch_s=1.0, max_epochs=30, patience=3)
+    plan = SearchPlan(trials=(es,) * 4, concurrency=2, repeat_runs=2, test_split=True,
+                      device_runs=((TrialPlan(epoch_s=0.5, max_epochs=30, patience=3),) * 4,))
+    w = predict(plan, figures=figs)
+    assert w.epoch_fraction == pytest.approx(9 / 30, rel=REL)
+    assert w.trials_s == pytest.approx(18.0, rel=REL)  # 4 trials of 9 epochs, 2 at a time
+    assert w.repeats_s == pytest.approx(1.0 + 9.0, rel=REL)  # the replay's start, then 2 runs side by side
+    assert w.devices_s == pytest.approx(1.0 + 9.0, rel=REL)  # 4 runs of 4.5 s, 2 at a time
+    assert w.test_s == pytest.approx(3.0, rel=REL)
+
+
+def test_predict_interval_brackets_the_estimate():
+    plan = SearchPlan(trials=(TrialPlan(epoch_s=0.05, max_epochs=30, patience=3),) * 24, concurrency=2,
+                      pruning=Pruning(kind="asha", max_t=30))
+    w = predict(plan, figures=Figures())
+    assert w.low_s < w.total_s < w.high_s
+    assert 0 < w.epoch_fraction < 0.5  # ASHA and early stopping together
+
+
+def test_predict_interval_takes_the_cost_models_bounds_together():
+    figs = Figures(startup_s=1.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, spread=0.0)
+    plan = SearchPlan(trials=(TrialPlan(epoch_s=1.0, max_epochs=10, low=0.5, high=2.0),) * 4, concurrency=2, command=False)
+    w = predict(plan, figures=figs)
+    assert w.total_s == pytest.approx(21.0, rel=REL)
+    assert w.low_s == pytest.approx(1.0 + 10.0, rel=REL) and w.high_s == pytest.approx(1.0 + 40.0, rel=REL)
+    spread = predict(SearchPlan(trials=(TrialPlan(epoch_s=1.0, max_epochs=10),) * 4, concurrency=2, command=False),
+                     figures=replace(figs, spread=0.1))
+    assert spread.low_s == pytest.approx(0.9 + 20.0, rel=REL) and spread.high_s == pytest.approx(1.1 + 20.0, rel=REL)
+
+
+def test_remaining_time_of_a_live_search():
+    plan = TrialPlan(epoch_s=1.0, max_epochs=10)
+    left = remaining_trials_s(running=[Running(plan=plan, done=5, running_for_s=5.0)], pending=[plan], concurrency=1, figures=BARE)
+    assert left == pytest.approx(15.0, rel=REL)
+    assert remaining_trials_s(running=[], pending=[], concurrency=2, figures=BARE) == 0.0
+    # the rungs' records so far: with many trials recorded at rung 1, a pending trial is mostly pruned there
+    asha = Pruning(kind="asha", max_t=9)
+    crowded = remaining_trials_s(running=[], pending=[TrialPlan(epoch_s=1.0, max_epochs=9)], concurrency=1, figures=BARE,
+                                 pruning=asha, recorded={1: 50, 3: 17, 9: 6}, seeds=64)
+    fresh = remaining_trials_s(running=[], pending=[TrialPlan(epoch_s=1.0, max_epochs=9)], concurrency=1, figures=BARE, pruning=asha)
+    assert fresh == pytest.approx(9.0, rel=REL)  # the first trial at every rung continues
+    assert crowded < 4.0
+
+
+def test_correction_moves_toward_what_finished_trials_measured():
+    figs = Figures(speed=1.0, setup_s=0.1, fresh_worker_s=2.0)
+    slow = [Finished(epoch_s=0.1, epochs=10, train_s=2.0, wall_s=2.3)] * 2  # twice as slow, 0.3 s of set-up
+    c = corrected(figs, finished=slow, weight=2.0)
+    assert c.speed == pytest.approx(1.5, rel=REL)  # halfway after two trials (2 / (2 + 2))
+    assert c.setup_s == pytest.approx(0.2, rel=REL)
+    assert c.fresh_worker_s == pytest.approx(2.0, rel=REL)  # no fresh trial measured
+    assert corrected(figs, finished=[]) == figs
+    # measured under contention 2: the same seconds mean a machine half as busy would be as fast as predicted
+    assert corrected(figs, finished=slow * 100, contention=2.0).speed == pytest.approx(1.0, rel=0.05)
+
+
+# -- the machine's history -------------------------------------------------------------------------
+def _times(starts, ends, train, *, epochs=3, predicted=0.1, stop="pruned", best=None):
+    return [history.TrialTimes(started_at=s, ended_at=e, train_s=t, epochs=epochs, max_epochs=30, stop_reason=stop,
+                               predicted_epoch_s=predicted, best_epoch=best) for s, e, t in zip(starts, ends, train, strict=True)]
+
+
+def test_slot_figures_from_hand_made_trials():
+    # two fresh workers (3 s beyond training), then trials with 0.2 s of set-up after 0.1-s gaps
+    trials = _times([0.0, 0.0, 4.1, 4.1, 8.4], [4.0, 4.0, 8.3, 8.3, 12.6], [1.0, 1.0, 4.0, 4.0, 4.0])
+    f = history.slot_figures(trials, concurrency=2)
+    assert f["setup_s"] == pytest.approx(0.2, rel=REL)
+    assert f["fresh_worker_s"] == pytest.approx(2.8, rel=REL)
+    assert f["turnover_s"] == pytest.approx(0.1, rel=REL)
+
+
+def test_history_record_round_trip_and_figures(tmp_path):
+    assert history.load(tmp_path) == []
+    trials = _times([0.0, 0.0, 4.1, 4.1], [4.0, 4.0, 8.3, 8.3], [1.0, 1.0, 4.0, 4.0], epochs=10, predicted=0.2,
+                    stop="early_stopped", best=6)
+    rec = history.search_record(run_id="a", study="s", trials=trials, started_at=-5.0, command=True, ray_started=True, cpus=2,
+                                concurrency=2, cpus_per_trial=1.0, contention=2.0, phases={"search_s": 8.3, "test_s": 1.0})
+    assert rec["startup_s"] == pytest.approx(5.0, rel=REL)
+    assert rec["best_fractions"] == pytest.approx([0.2] * 4, rel=REL)
+    assert rec["speed"] == pytest.approx(1.25, rel=REL)  # median of 0.5 and 2.0
+    history.append(tmp_path, {**rec, "out": "/r", "started_at": -5.0, "phases_end_at": 10.0})
+    assert history.finish(tmp_path, out="/r", started_at=-5.0, report_end=12.0, exit_s=1.0)
+    assert not history.finish(tmp_path, out="/other", started_at=-5.0, report_end=12.0, exit_s=1.0)
+    (got,) = history.load(tmp_path)
+    assert got["report_s"] == pytest.approx(2.0, rel=REL) and got["total_s"] == pytest.approx(18.0, rel=REL)
+    f = history.figures(history.load(tmp_path), study="s")
+    assert f.startup_s == pytest.approx(2.5, rel=REL)  # 5 s under contention 2
+    assert f.speed == pytest.approx(0.625, rel=REL)
+    assert f.test_s == pytest.approx(0.5, rel=REL) and f.report_s == pytest.approx(1.0, rel=REL)
+    assert f.best_fractions == pytest.approx((0.2,) * 4, rel=REL)
+    assert f.source("startup_s") == "1 earlier searches here" and f.source("speed") == "1 earlier runs of this study"
+    assert f.source("replay_start_s") == "prior"
+    assert history.figures([], study="s") == Figures()
+
+
+def test_history_reads_the_speed_from_later_epochs_and_the_first_epochs_extra_apart():
+    # predicted 0.1 s per epoch; measured 0.3 s for the first epoch and 0.2 s for later ones
+    t = [history.TrialTimes(started_at=0.0, ended_at=2.0, train_s=1.9, epochs=9, max_epochs=9, stop_reason="completed",
+                            predicted_epoch_s=0.1, first_epoch_s=0.3, later_epoch_s=0.2),
+         history.TrialTimes(started_at=0.0, ended_at=0.5, train_s=0.3, epochs=1, max_epochs=9, stop_reason="pruned",
+                            predicted_epoch_s=0.1, first_epoch_s=0.3)]
+    rec = history.search_record(run_id="b", study="s", trials=t, started_at=0.0, command=False, ray_started=False, cpus=2,
+                                concurrency=2, cpus_per_trial=1.0, contention=1.0, phases={})
+    assert rec["speed"] == pytest.approx(2.0, rel=REL)  # not 1.9 / 0.9 nor 0.3 / 0.1
+    assert rec["first_epoch_s"] == pytest.approx(0.1, rel=REL)
+    assert rec["startup_s"] is None  # Ray was up already: no start-up to learn from
+    f = history.figures([rec])
+    # the replay charges the first epoch's extra once per trial, on top of its set-up
+    w = predict(SearchPlan(trials=(TrialPlan(epoch_s=0.1, max_epochs=10),), concurrency=1), figures=replace(f, setup_s=0.0, fresh_worker_s=0.0))
+    assert w.trials_s == pytest.approx(2.0, rel=REL) and w.turnover_s == pytest.approx(0.1 + f.tail_s, rel=REL)
+
+
+def test_history_prefers_the_same_study_and_skips_what_a_record_did_not_measure(tmp_path):
+    other = {"schema": history.SCHEMA, "study": "other", "best_fractions": [0.9], "startup_s": 9.0, "command": False, "ray_started": True}
+    mine = {"schema": history.SCHEMA, "study": "mine", "best_fractions": [0.1], "startup_s": 3.0, "command": True, "ray_started": True}
+    f = history.figures([mine, other], study="mine")
+    assert f.best_fractions == (0.1,) and f.startup_s == pytest.approx(3.0, rel=REL)  # the API's start-up is not a command's
+    assert history.figures([other], study="new").best_fractions == (0.9,)
+    assert history.figures([{"schema": history.SCHEMA, "study": "x"}], study="x").best_fractions == UNIFORM
+
+
+def test_growth_with_contention_is_fitted_and_shrunk_toward_proportional():
+    cs = [1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
+    assert history.exponent([(2.0 * c**1.5, c) for c in cs]) == pytest.approx((8 * 1.5 + 4) / 12, rel=REL)
+    assert history.exponent([(2.0 * c, c) for c in cs]) == pytest.approx(1.0, rel=REL)
+    assert history.exponent([(5.0, 3.0)] * 8) == 1.0  # one contention: nothing to fit
+    assert history.exponent([(1.0, 2.0), (2.0, 4.0)]) == 1.0  # too few
+    recs = [{"schema": history.SCHEMA, "study": "s", "startup_s": 2.0 * c**1.5, "contention": c, "command": True, "ray_started": True}
+            for c in cs]
+    f = history.figures(recs, study="s")
+    a = f.exponents["startup_s"]
+    assert f.at("startup_s", 4.0) == pytest.approx(f.startup_s * 4.0**a, rel=REL) and f.slowed("startup_s", 0.5) == 1.0
+    assert f.at("report_s", 4.0) == pytest.approx(4.0 * f.report_s, rel=REL)  # not measured: proportional
+
+
+def test_history_keeps_the_newest_records_and_survives_a_bad_file(tmp_path):
+    history.history_file(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+    history.history_file(tmp_path).write_text("{not json")
+    assert history.load(tmp_path) == []
+    for i in range(history.KEEP + 3):
+        history.append(tmp_path, {"schema": history.SCHEMA, "run_id": str(i)})
+    got = history.load(tmp_path)
+    assert len(got) == history.KEEP and got[-1]["run_id"] == str(history.KEEP + 2)
+    assert json.loads(history.history_file(tmp_path).read_text())["searches"][0]["run_id"] == "3"
+
+
+# -- the machine, the clock, the budget ------------------------------------------------------------
+def test_contention_formula_and_probe():
+    assert clock.contention(probe=1.0, own=2, cpus=2) == 1.0  # an idle machine that fits the trials
+    assert clock.contention(probe=1.0, own=4, cpus=2) == pytest.approx(2.0, rel=REL)  # our own trials overcommit it
+    assert clock.contention(probe=3.0, own=2, cpus=2) == pytest.approx(3.0, rel=REL)  # 4 threads of other work + our 2
+    assert clock.probe_contention(0.02) >= 1.0
+    assert clock.process_started_at() <= clock.time.time()
+    assert clock.n_cpus() >= 1
+
+
+def test_budget_spends_the_commands_clock():
+    from hpbench.dispatch.budget import Budget
+
+    now = [0.0]
+    b = Budget(seconds=10.0, clock=lambda: now[0] + 2.0)  # 2 s of after-search work reserved
+    assert not b.exhausted()
+    now[0] = 7.9
+    assert not b.exhausted()
+    now[0] = 8.0
+    assert b.exhausted()
+    b = Budget(flops=100.0)
+    b.charge(flops=120.0)
+    assert b.exhausted()
+
+
+# -- the live ETA on a results store, without Ray -----------------------------------------------------
+def test_search_clock_eta_and_record_without_ray(tmp_path, write_study):
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    sc = SearchClock(study=study, n_trials=4, started_at=clock.time.time() - 5.0, history_dir=tmp_path / "h")
+    assert sc.elapsed() >= 5.0
+    params = study.space.sample(random.Random(0))
+    store.start("t0", params)
+    sc.trial_started("t0")
+    assert sc.eta_s(store) is None  # nothing known of the trials' cost yet
+    plan: Future[list[float]] = Future()
+    plan.set_result([0.01] * 4)
+    sc.plan = plan
+    sc._eta = (0.0, -2, None)  # recompute now
+    first = sc.eta_s(store)
+    assert first is not None and first > 0
+    store.annotate("t0", {"predicted_epoch_s": 0.01})
+    store.epoch("t0", {"epoch": 1, "epoch_s": 0.02, "val_accuracy": 0.5, "val_loss": 1.0})
+    store.finish("t0")
+    sc.note(store)
+    assert len(sc.trace) == 1 and sc.trace[0][1:3] == [0, 1]
+    sc.phases_done()
+    rec = sc.record(store, out=tmp_path / "out")
+    assert rec is not None and rec["n_trials"] == 1 and rec["command"] is True and rec["eta"] == sc.trace
+    assert math.isclose(rec["speed"], 2.0, rel_tol=REL)  # 0.02 s measured for 0.01 s predicted
+    assert history.load(tmp_path / "h")[-1]["run_id"] == rec["run_id"]
