@@ -65,7 +65,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
     configs = configurations(study, n=samples, grid=grid)
     return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(history.load(cache), study=study.name),
-                          probe=clock.probe_contention(), cpus=clock.n_cpus(),
+                          probe=lambda: (before + clock.probe_contention(0.5)) / 2, cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache))
 
 

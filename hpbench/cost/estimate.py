@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,10 +85,11 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
 
 
 def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]], figures: Figures | None = None,
-                   probe: float = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None) -> StudyEstimate:
+                   probe: float | Callable[[], float] = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None) -> StudyEstimate:
     """Per-configuration cost rows, and the summary: FLOPs and seconds, and the wall time of the
     whole ``hpbench search`` command (:func:`hpbench.cost.walltime.predict`) with this machine's
-    ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``, :func:`hpbench.cost.clock.probe_contention`).
+    ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``,
+    :func:`hpbench.cost.clock.probe_contention`; a callable is called once the rows are predicted).
     ``device_epoch_s``: per other device of ``[train] devices``, the configurations' seconds per epoch there."""
     from hpbench.study.resolve import trial_config
 
@@ -100,6 +102,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     plans = [trial_plan(study, p, epoch_s=float(r["predicted_epoch_s"]), columns=r) for p, r in zip(configs, rows, strict=True)]
     devices = [[trial_plan(study, p, epoch_s=s) for p, s in zip(configs, d, strict=True)] for d in device_epoch_s or ()]
     plan = search_plan(study, plans, cpus=cpus, device_plans=devices)
+    probe = probe() if callable(probe) else probe
     c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
     figs = figures or Figures()
     wall = predict(plan, figures=figs, contention=c)
