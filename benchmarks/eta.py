@@ -169,12 +169,18 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the studies' results here (default: a temporary folder)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else None
-    rows = []
+    rows: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hpbench-eta-") as tmp:
         work = args.keep.resolve() if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name, path in studies(work, only=only, claims=not args.skip_claims):
-            row = measure(name, path, work)
+            try:
+                row = measure(name, path, work)
+            except RuntimeError as err:  # reported, and the other studies still run
+                print(f"{name:18s} FAILED: {str(err).splitlines()[0]}", flush=True)
+                failed.append({"study": name, "error": str(err)[-3000:]})
+                continue
             rows.append(row)
             e25 = row.get("eta25_error")
             print(f"{name:18s} predicted {row['predicted_s']:7.1f} s ({row['low_s']:.1f}-{row['high_s']:.1f})  measured "
@@ -189,7 +195,7 @@ def main() -> None:
         "within_25": sum(e <= 0.25 for e in errors), "n": len(errors),
         "eta25_median_abs_error": statistics.median(eta25) if eta25 else None, "eta25_max_abs_error": max(eta25) if eta25 else None,
         "eta25_within_20": sum(e <= 0.20 for e in eta25), "eta25_n": len(eta25),
-        "targets": {"every_study": 0.25, "median": 0.15, "eta25": 0.20},
+        "targets": {"every_study": 0.25, "median": 0.15, "eta25": 0.20}, "failed": failed,
     }
     print(f"whole command: median |error| {report['median_abs_error']:.0%} (target <= 15%), max {report['max_abs_error']:.0%} "
           f"(target <= 25%), {report['within_25']}/{report['n']} within 25%")

@@ -343,3 +343,22 @@ def test_search_clock_eta_and_record_without_ray(tmp_path, write_study):
     assert rec is not None and rec["n_trials"] == 1 and rec["command"] is True and rec["eta"] == sc.trace
     assert math.isclose(rec["speed"], 2.0, rel_tol=REL)  # 0.02 s measured for 0.01 s predicted
     assert history.load(tmp_path / "h")[-1]["run_id"] == rec["run_id"]
+
+
+def test_live_eta_with_the_model_family_only_in_the_space(tmp_path):
+    """studies/claims/recurrent.toml names its family only in [space]: the trials not started yet
+    are priced from the study's own settings (this crashed a real search once)."""
+    from hpbench.cost.estimate import trial_plan
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study("studies/claims/recurrent.toml")
+    assert trial_plan(study, {}, epoch_s=0.5) == TrialPlan(epoch_s=0.5, max_epochs=20)
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    sc = SearchClock(study=study, n_trials=3, history_dir=None)
+    store.start("t0", {"family": "gru"})
+    store.annotate("t0", {"predicted_epoch_s": 0.5})
+    sc.trial_started("t0")
+    eta = sc.eta_s(store)
+    assert eta is not None and eta > 0

@@ -56,17 +56,23 @@ def concurrency(study: Study, *, cpus: float) -> int:
 def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns: dict[str, Any] | None = None) -> TrialPlan:
     """A configuration as the wall-time model reads it: its epochs, its early stopping, and the
     cost model's interval from its predicted ``columns`` (``predicted_s_p10`` / ``_p90`` over
-    ``predicted_s``) when given."""
+    ``predicted_s``) when given. Empty ``params``: the study's fixed settings."""
     from hpbench.study.resolve import trial_config
 
-    train = trial_config(study, params).train
-    es = train.early_stopping
+    if params:
+        train = trial_config(study, params).train
+        max_epochs, es = int(train.max_epochs), train.early_stopping
+        patience, start = (None, 0) if es is None else (int(es.patience), int(es.start_from_epoch))
+    else:  # a trial not sampled yet (the live view): the study's own settings
+        fixed = study.config["train"]
+        max_epochs, es_fixed = int(fixed["max_epochs"]), fixed.get("early_stopping")
+        patience, start = (None, 0) if not es_fixed else (int(es_fixed.get("patience", 0)), int(es_fixed.get("start_from_epoch", 0)))
     low = high = 1.0
     cols = columns or {}
     if all(isinstance(cols.get(k), (int, float)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90")) and cols["predicted_s"] > 0:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
-    return TrialPlan(epoch_s=epoch_s, max_epochs=int(train.max_epochs), patience=None if es is None else int(es.patience),
-                     start_from_epoch=0 if es is None else int(es.start_from_epoch), low=min(1.0, low), high=max(1.0, high))
+    return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
+                     high=max(1.0, high))
 
 
 def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,

@@ -88,7 +88,8 @@ class SearchClock:
         now = time.monotonic()
         if now - self._sampled >= SAMPLE_EVERY_S:
             self._sampled = now
-            self.workers.sample(store)
+            with contextlib.suppress(Exception):  # informational: never a reason to stop a search
+                self.workers.sample(store)
 
     def contention(self) -> float:
         """The contention the model prices the search at: from the probe, as the estimate's and
@@ -139,7 +140,10 @@ class SearchClock:
         now = time.monotonic()
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
             return self._eta[2]
-        eta = self._eta_now(store)
+        try:
+            eta = self._eta_now(store)
+        except Exception:  # the ETA is a help: a row it cannot read must not stop the search (the progress shows none)
+            eta = None
         self._eta = (now, done, eta)
         return eta
 
@@ -240,6 +244,13 @@ class SearchClock:
         """Append this search's record to the history (nothing without ``history_dir``)."""
         if self.history_dir is None:
             return None
+        try:
+            return self._record(store, out=out)
+        except Exception:  # the history is a help for the next estimate: never fail a search over it
+            return None
+
+    def _record(self, store: ResultsStore, *, out: Path) -> dict[str, Any]:
+        assert self.history_dir is not None  # internal: checked by record
         times = trial_times(store, self.trials[SEARCH], max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
         if times:
             self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
@@ -249,8 +260,5 @@ class SearchClock:
             contention=self.contention(), phases=self.measured, eta=self.trace)
         rec.update(out=str(out.resolve()), started_at=self.started_at, phases_end_at=self.phases_end_at, probe=self.probe,
                    trials_contention=self.workers.contention())
-        try:
-            history.append(self.history_dir, rec)
-        except OSError:  # the history is a help for the next estimate: never fail a search over it
-            return None
+        history.append(self.history_dir, rec)
         return rec
