@@ -230,7 +230,7 @@ def test_history_record_round_trip_and_figures(tmp_path):
     assert f.speed == pytest.approx(0.625, rel=REL)
     assert f.test_s == pytest.approx(0.5, rel=REL) and f.report_s == pytest.approx(1.0, rel=REL)
     assert f.best_fractions == pytest.approx((0.2,) * 4, rel=REL)
-    assert f.source("startup_s") == "1 earlier searches here" and f.source("speed") == "1 earlier runs of this study"
+    assert f.source("startup_s") == "1 earlier searches here" and f.source("speed") == "1 earlier searches here"
     assert f.source("replay_start_s") == "prior"
     assert history.figures([], study="s") == Figures()
 
@@ -259,20 +259,6 @@ def test_history_prefers_the_same_study_and_skips_what_a_record_did_not_measure(
     assert f.best_fractions == (0.1,) and f.startup_s == pytest.approx(3.0, rel=REL)  # the API's start-up is not a command's
     assert history.figures([other], study="new").best_fractions == (0.9,)
     assert history.figures([{"schema": history.SCHEMA, "study": "x"}], study="x").best_fractions == UNIFORM
-
-
-def test_growth_with_contention_is_fitted_and_shrunk_toward_proportional():
-    cs = [1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]
-    assert history.exponent([(2.0 * c**1.5, c) for c in cs]) == pytest.approx((8 * 1.5 + 4) / 12, rel=REL)
-    assert history.exponent([(2.0 * c, c) for c in cs]) == pytest.approx(1.0, rel=REL)
-    assert history.exponent([(5.0, 3.0)] * 8) == 1.0  # one contention: nothing to fit
-    assert history.exponent([(1.0, 2.0), (2.0, 4.0)]) == 1.0  # too few
-    recs = [{"schema": history.SCHEMA, "study": "s", "startup_s": 2.0 * c**1.5, "contention": c, "command": True, "ray_started": True}
-            for c in cs]
-    f = history.figures(recs, study="s")
-    a = f.exponents["startup_s"]
-    assert f.at("startup_s", 4.0) == pytest.approx(f.startup_s * 4.0**a, rel=REL) and f.slowed("startup_s", 0.5) == 1.0
-    assert f.at("report_s", 4.0) == pytest.approx(4.0 * f.report_s, rel=REL)  # not measured: proportional
 
 
 def test_history_keeps_the_newest_records_and_survives_a_bad_file(tmp_path):
@@ -362,3 +348,11 @@ def test_live_eta_with_the_model_family_only_in_the_space(tmp_path):
     sc.trial_started("t0")
     eta = sc.eta_s(store)
     assert eta is not None and eta > 0
+
+
+def test_the_probe_is_blended_with_the_last_minutes_searches():
+    now = 10_000.0
+    recs = [{"probe": 3.0, "at": now - 2000}, {"probe": 1.2, "at": now - 300}, {"probe": 1.4, "at": now - 100}]
+    assert history.recent_probes(recs, now=now) == [1.2, 1.4]  # the first is older than the window
+    assert history.blended_probe([4.1, 1.6], recs, now=now) == pytest.approx(1.5, rel=REL)  # median of 4.1, 1.6, 1.2, 1.4
+    assert history.blended_probe([2.0], [], now=now) == 2.0

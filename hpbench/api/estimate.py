@@ -6,6 +6,7 @@ study's ``[train] device``; ``device_flops`` predicts for a hypothetical device 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +56,10 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         check(study)  # the data and the networks, in this process (it loads torch anyway)
 
     cache = Path(cache_dir) if cache_dir is not None else history.default_cache_dir()
+    records = history.load(cache)
     # The machine's contention, probed before and after the predictions (0.5 s each, half of it
-    # spinning): a single 1-s probe read 1.1 where the search's own, a minute later, read 2.0.
+    # spinning), with the last searches' of the last minutes: a single 1-s probe read 1.1 where
+    # the search's own, a minute later, read 2.0.
     before = clock.probe_contention(0.5)
     threads = max(1, int(study.resources.cpus_per_trial))
     if device_flops is not None:
@@ -64,8 +67,9 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     else:
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
     configs = configurations(study, n=samples, grid=grid)
-    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(history.load(cache), study=study.name),
-                          probe=lambda: (before + clock.probe_contention(0.5)) / 2, cpus=clock.n_cpus(),
+    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name),
+                          probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
+                          cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache))
 
 

@@ -11,13 +11,13 @@ its exit's seconds. The newest :data:`KEEP` records are kept; the file is replac
 
 :func:`figures` turns them into :class:`~hpbench.cost.walltime.Figures`: each figure the median
 of the newest records that measured it, divided by the contention it was measured under; the
-prior where none did. Best epochs come from the same study's records when there are any.
+prior where none did. Best epochs come from the same study's records when there are any (where
+early stopping ends trials is the study's own), from every study's otherwise.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import statistics
@@ -33,9 +33,7 @@ from hpbench.results.status import StopReason
 
 KEEP = 200  # records kept
 RECENT = 10  # records a figure is read from
-RECENT_SAME = 5  # ... when the same study has some
-FIT = 40  # records a figure's growth with contention is fitted on
-_MACHINE = ("startup_s", "report_s", "exit_s")  # figures of the machine, read from every study's records
+RECENT_WINDOW_S = 900.0  # searches whose contention probe still tells the machine's state
 SCHEMA = 1
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
 
@@ -171,19 +169,16 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     base = prior or Figures()
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    exponents: dict[str, float] = {}
     for name, usable in _FIGURES.items():
-        have = [r for r in records if usable(r) and isinstance(r.get(name), (int, float))]
-        a = exponent([(float(r[name]), record_contention(r)) for r in have[-FIT:]])
-        # the same study's records when there are any: its data, model and cost model's bias
-        # (the speed ratio measured 0.5 for the quickstart and 0.9-1.0 for studies/schedules.toml
-        # in the same hour here), else every study's
-        same = [r for r in have if r.get("study") == study and name not in _MACHINE][-RECENT_SAME:]
-        seen = [(float(r[name]), record_contention(r)) for r in (same or have[-RECENT:])]
+        # The machine's last searches, whatever their study: replayed over the 30 searches
+        # recorded here, each figure predicted from the ones before it, this read the start-up
+        # within 20% (median), the speed ratio within 31%; the same study's records first read
+        # them within 29% and 37% (the load drifting between runs mattered more than the study),
+        # and a fitted growth with contention (c^a) within 20% and 41%.
+        seen = [(float(r[name]), record_contention(r)) for r in records if usable(r) and isinstance(r.get(name), (int, float))][-RECENT:]
         if seen:
-            values[name] = statistics.median(v / c**a for v, c in seen)
-            sources[name] = f"{len(seen)} earlier {'runs of this study' if same else 'searches here'}"
-            exponents[name] = a
+            values[name] = statistics.median(v / c for v, c in seen)
+            sources[name] = f"{len(seen)} earlier searches here"
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])
@@ -196,23 +191,19 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     if len(speeds) >= 3:
         mid = statistics.median(speeds)
         values["spread"] = min(0.5, max(0.1, 1.5 * statistics.median(abs(s - mid) for s in speeds) / mid))
-    return replace(base, **values, sources=sources, exponents=exponents)
+    return replace(base, **values, sources=sources)
 
 
-def exponent(pairs: Sequence[tuple[float, float]], *, prior_weight: float = 4.0) -> float:
-    """How a figure grows with contention on this machine: the slope ``a`` of ``log value`` on
-    ``log contention`` over ``(value, contention)`` pairs, moved toward 1 (proportional) with the
-    weight of ``prior_weight`` records, within 0.5-3; 1 when the contentions measured do not
-    differ enough to tell. (Measured here: a search's start-up grew about as contention^1.5
-    between contention 2 and 6 - its fresh workers run niced, behind the machine's other work.)"""
-    logs = [(math.log(c), math.log(v)) for v, c in pairs if v > 0 and c >= 1.0]
-    if len(logs) < 3:
-        return 1.0
-    mx = statistics.fmean(x for x, _ in logs)
-    my = statistics.fmean(y for _, y in logs)
-    vx = statistics.fmean((x - mx) ** 2 for x, _ in logs)
-    if vx < 0.01:
-        return 1.0
-    slope = statistics.fmean((x - mx) * (y - my) for x, y in logs) / vx
-    n = len(logs)
-    return min(3.0, max(0.5, (n * slope + prior_weight) / (n + prior_weight)))
+def recent_probes(records: Sequence[Mapping[str, Any]], *, now: float, window_s: float = RECENT_WINDOW_S, n: int = 3) -> list[float]:
+    """The contention probes of the last ``n`` searches that ran within ``window_s`` before
+    ``now``: the machine's state over the last minutes, which one probe of a second misreads when
+    a burst of other work passes (an estimate's probe read 4.1 where the search right after it
+    read 1.8)."""
+    return [float(r["probe"]) for r in records
+            if isinstance(r.get("probe"), (int, float)) and now - float(r.get("at") or 0.0) <= window_s][-n:]
+
+
+def blended_probe(probes: Sequence[float], records: Sequence[Mapping[str, Any]], *, now: float) -> float:
+    """The median of this moment's ``probes`` and the recent searches' (:func:`recent_probes`)."""
+    values = [*probes, *recent_probes(records, now=now)]
+    return statistics.median(values) if values else 1.0

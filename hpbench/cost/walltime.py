@@ -62,19 +62,13 @@ class Figures:
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
     spread: float = 0.25  # relative uncertainty of the figures
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
-    exponents: Mapping[str, float] = field(default_factory=dict)  # figure -> how it grows with contention (default 1)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)
 
-    def slowed(self, name: str, contention: float) -> float:
-        """How much ``name`` grows at ``contention``: ``c ** a``, with ``a`` fitted on this machine's
-        history (:func:`hpbench.cost.history.figures`; 1 by default)."""
-        return max(1.0, contention) ** self.exponents.get(name, 1.0)
-
     def at(self, name: str, contention: float) -> float:
-        """Figure ``name`` at ``contention``."""
-        return float(getattr(self, name)) * self.slowed(name, contention)
+        """Figure ``name`` at ``contention``: proportional to it."""
+        return float(getattr(self, name)) * max(1.0, contention)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -261,9 +255,7 @@ def corrected(figures: Figures, *, finished: Sequence[Finished], contention: flo
 
     ok = [f for f in finished if f.epoch_s > 0 and f.epochs > 0 and f.train_s > 0]
     # the first epoch's extra (the figures') apart; one-epoch trials say nothing of the others
-    speed = [max(0.0, f.train_s - figures.at("first_epoch_s", c)) / (f.epoch_s * f.epochs) / figures.slowed("speed", c)
-             for f in ok if f.epochs >= 2]
-    setup = blend(figures.setup_s, [max(0.0, f.wall_s - f.train_s) / figures.slowed("setup_s", c) for f in ok if not f.fresh])
-    fresh = blend(figures.fresh_worker_s, [max(0.0, f.wall_s - f.train_s - figures.at("setup_s", c)) / figures.slowed("fresh_worker_s", c)
-                                           for f in ok if f.fresh])
+    speed = [max(0.0, f.train_s - figures.at("first_epoch_s", c)) / (f.epoch_s * f.epochs) / c for f in ok if f.epochs >= 2]
+    setup = blend(figures.setup_s, [max(0.0, f.wall_s - f.train_s) / c for f in ok if not f.fresh])
+    fresh = blend(figures.fresh_worker_s, [max(0.0, f.wall_s - f.train_s - figures.at("setup_s", c)) / c for f in ok if f.fresh])
     return replace(figures, speed=blend(figures.speed, speed), setup_s=setup, fresh_worker_s=fresh)

@@ -49,12 +49,13 @@ class SearchClock:
         self.command = started_at is not None
         self.started_at = started_at if started_at is not None else self.began
         self.history_dir = history_dir
-        self.figures = history.figures(history.load(history_dir), study=study.name) if history_dir is not None else Figures()
+        self.records = history.load(history_dir) if history_dir is not None else []
+        self.figures = history.figures(self.records, study=study.name) if history_dir is not None else Figures()
         self.cpus = clock.n_cpus()
         self.concurrency = concurrency(study, cpus=self.cpus)
         self.repeats = repeats
         self.ray_started = True
-        self.probe = 1.0  # a busy thread's contention before the search's own load (measure_probe)
+        self.probe = self.raw_probe = 1.0  # a busy thread's contention before the search's own load (measure_probe)
         self.workers = WorkerContention()
         self.plan: Future[list[float]] | None = None  # predicted s/epoch of the study's sampled configurations
         self.phase = SEARCH
@@ -81,7 +82,8 @@ class SearchClock:
     def measure_probe(self) -> None:
         """Measure the contention a busy thread meets before the search loads the machine, as
         ``hpbench estimate`` does: the ETA, and the figures the history normalizes, use it."""
-        self.probe = clock.probe_contention(PROBE_S)
+        self.raw_probe = clock.probe_contention(PROBE_S)
+        self.probe = history.blended_probe([self.raw_probe], self.records, now=time.time())
 
     def sample(self, store: ResultsStore) -> None:
         """Measure the contention the running trials' workers meet (recorded, for information)."""
@@ -258,7 +260,7 @@ class SearchClock:
             run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
             ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
             contention=self.contention(), phases=self.measured, eta=self.trace)
-        rec.update(out=str(out.resolve()), started_at=self.started_at, phases_end_at=self.phases_end_at, probe=self.probe,
+        rec.update(out=str(out.resolve()), started_at=self.started_at, phases_end_at=self.phases_end_at, probe=self.raw_probe,
                    trials_contention=self.workers.contention())
         history.append(self.history_dir, rec)
         return rec
