@@ -356,3 +356,11 @@ def test_the_probe_is_blended_with_the_last_minutes_searches():
     assert history.recent_probes(recs, now=now) == [1.2, 1.4]  # the first is older than the window
     assert history.blended_probe([4.1, 1.6], recs, now=now) == pytest.approx(1.5, rel=REL)  # median of 4.1, 1.6, 1.2, 1.4
     assert history.blended_probe([2.0], [], now=now) == 2.0
+
+
+def test_fused_repeats_count_once_per_group():
+    from hpbench.cost.estimate import repeat_runs
+
+    top = [TrialPlan(epoch_s=0.1, max_epochs=5, fuse=8), TrialPlan(epoch_s=0.1, max_epochs=5, fuse=2), TrialPlan(epoch_s=0.1, max_epochs=5)]
+    assert repeat_runs(top, n_repeats=5) == 1 + 3 + 5
+    assert repeat_runs(top, n_repeats=0) == 0

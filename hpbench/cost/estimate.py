@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
 from hpbench.study.schema import Study
@@ -69,10 +71,21 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
         patience, start = (None, 0) if not es_fixed else (int(es_fixed.get("patience", 0)), int(es_fixed.get("start_from_epoch", 0)))
     low = high = 1.0
     cols = columns or {}
+    fuse = fuse_members(n_repeats=study.settings.repeats, flops_per_step=cols.get("flops_per_step")) if cols else 1
     if all(isinstance(cols.get(k), (int, float)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90")) and cols["predicted_s"] > 0:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
-                     high=max(1.0, high))
+                     high=max(1.0, high), fuse=fuse)
+
+
+def repeat_runs(top: list[TrialPlan], *, n_repeats: int) -> int:
+    """The trials the repeats of the ``top`` configurations take: each configuration's
+    ``n_repeats`` seeds in groups of its ``fuse`` members (:func:`hpbench.cost.fusion.fuse_members`:
+    a group trains as one trial; fusion is chosen where a member's step is overhead-bound, so a
+    group takes about one member's time)."""
+    if n_repeats < 1:
+        return 0
+    return sum(math.ceil(n_repeats / max(1, min(p.fuse, n_repeats))) for p in top)
 
 
 def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,
@@ -84,7 +97,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         trials=tuple(plans), concurrency=concurrency(study, cpus=cpus),
         pruning=Pruning(kind=st.scheduler, max_t=int(study.config["train"]["max_epochs"]), grace_period=st.grace_period,
                         reduction_factor=st.reduction_factor),
-        cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=st.repeats_top * n_repeats if n_repeats > 0 else 0,
+        cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         command=command,
     )

@@ -79,6 +79,7 @@ class TrialPlan:
     start_from_epoch: int = 0
     low: float = 1.0  # the cost model's P10 / its prediction (hpbench.cost.trial_time's interval; 1 without one)
     high: float = 1.0  # ... and P90 / its prediction
+    fuse: int = 1  # its repeats train this many at once, as one trial (hpbench.cost.fusion)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,7 +88,7 @@ class SearchPlan:
     concurrency: int
     pruning: Pruning = field(default_factory=Pruning)
     cpus_per_trial: float = 1.0
-    repeat_runs: int = 0  # repeats_top x repeats
+    repeat_runs: int = 0  # the trials of the repeats: repeats_top x repeats, fused ones counted once per group
     device_runs: tuple[tuple[TrialPlan, ...], ...] = ()  # per other device, its configurations priced there
     test_split: bool = False
     command: bool = True  # the whole command: its final table and exit included

@@ -24,6 +24,7 @@ from typing import Any
 
 from hpbench.cost import clock, history
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
+from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, Finished, Running, TrialPlan, corrected, predict, remaining_trials_s
 from hpbench.dispatch.timings import WorkerContention, trial_times
@@ -68,6 +69,7 @@ class SearchClock:
         self._sampled = 0.0
         self._eta: tuple[float, int, float | None] = (0.0, -1, None)
         self._plans: dict[str, TrialPlan] = {}
+        self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
 
     # -- the clock -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -177,6 +179,9 @@ class SearchClock:
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=self._recorded(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(ids)), seeds=LIVE_SEEDS)
+        flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
+                 if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
+        self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
         return left + (figs.at("tail_s", c) + self._after_s(figs, c, pool)) * self._machine_ratio(store)
 
     def _machine_ratio(self, store: ResultsStore) -> float:
@@ -221,7 +226,7 @@ class SearchClock:
     def _after_s(self, figs: Figures, c: float, pool: list[float]) -> float:
         """The predicted seconds of the phases after the current one."""
         devices = list(self.study.config["train"].get("devices", []))[1:]
-        plans = [self._plan_of_params(s) for s in pool]
+        plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
         plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
                            device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
         w = predict(plan, figures=figs, contention=c, seeds=4)
