@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/dispatch.py
 	$(BIN)/python benchmarks/trainer.py
 	$(BIN)/python benchmarks/cost_model.py
+	$(BIN)/python benchmarks/eta.py
 	$(BIN)/python benchmarks/data.py  # writes and deletes a 4 GiB file; --gib 0.25 for a quick run
 
 lint: $(STAMP)

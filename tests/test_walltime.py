@@ -364,3 +364,18 @@ def test_fused_repeats_count_once_per_group():
     top = [TrialPlan(epoch_s=0.1, max_epochs=5, fuse=8), TrialPlan(epoch_s=0.1, max_epochs=5, fuse=2), TrialPlan(epoch_s=0.1, max_epochs=5)]
     assert repeat_runs(top, n_repeats=5) == 1 + 3 + 5
     assert repeat_runs(top, n_repeats=0) == 0
+
+
+def test_a_phase_after_the_search_is_timed_from_its_planning(tmp_path, write_study):
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    sc = SearchClock(study=load_study(write_study(TINY_STUDY)), n_trials=4)
+    with sc.entering("repeats") as phase:
+        assert sc.phase == "repeats" and sc.sizes["repeats"] == 0
+        phase.size(3)
+        sc.trial_started("r0")
+    assert sc.sizes["repeats"] == 3 and sc.trials["repeats"] == ["r0"]
+    assert 0.0 <= sc.measured["replay_start_s"] <= sc.measured["repeats_s"]

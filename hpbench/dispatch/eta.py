@@ -101,12 +101,13 @@ class SearchClock:
         return clock.contention(probe=self.probe, own=self.concurrency * self.study.resources.cpus_per_trial, cpus=self.cpus)
 
     @contextlib.contextmanager
-    def entering(self, phase: str, *, n_trials: int) -> Iterator[None]:
-        """A phase after the search (``repeats``, ``devices``): its trials and its measured seconds."""
+    def entering(self, phase: str) -> Iterator[Phase]:
+        """A phase after the search (``repeats``, ``devices``), from its planning on: its trials
+        (their number set with ``.size(n)`` once planned) and its measured seconds."""
         self.phase, began = phase, time.time()
-        self.sizes[phase], self.trials[phase], self.phase_began[phase] = n_trials, [], began
+        self.sizes[phase], self.trials[phase], self.phase_began[phase] = 0, [], began
         try:
-            yield
+            yield Phase(self, phase)
         finally:
             self.measured[f"{phase}_s"] = self.measured.get(f"{phase}_s", 0.0) + time.time() - began
 
@@ -269,3 +270,13 @@ class SearchClock:
                    trials_contention=self.workers.contention())
         history.append(self.history_dir, rec)
         return rec
+
+
+class Phase:
+    """A phase after the search, as :meth:`SearchClock.entering` hands it out."""
+
+    def __init__(self, clock: SearchClock, name: str) -> None:
+        self.clock, self.name = clock, name
+
+    def size(self, n_trials: int) -> None:
+        self.clock.sizes[self.name] = n_trials
