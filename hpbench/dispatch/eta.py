@@ -175,7 +175,10 @@ class SearchClock:
             else:
                 ended += 1
         n_pending = max(0, self.sizes[self.phase] - len(ids))
-        pending = [self._plan_of_params(pool[i % len(pool)]) for i in range(n_pending)]
+        order = pool
+        if self.phase == SEARCH and self.study.settings.searcher == "grid" and len(sampled) == len(ids) + n_pending:
+            order = sampled[len(ids):]  # a grid runs in the order the estimate enumerates it: the trials left are known
+        pending = [self._plan_of_params(order[i % len(order)]) for i in range(n_pending)]
         pruning = self._pruning() if self.phase == SEARCH else Pruning()
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=self._recorded(store, ids, pruning),

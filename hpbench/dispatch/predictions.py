@@ -60,6 +60,7 @@ def predict_columns(study: Study, params: dict[str, Any], device: str | None) ->
 
 
 SAMPLED = 16  # configurations the live ETA's prior is predicted from (about 0.06 s each, in the helper)
+GRID_MAX = 64  # ... a grid's points, in its order (the live ETA then knows the trials left), up to this many
 
 
 def sampled_epoch_seconds(study: Study) -> list[float]:
@@ -68,7 +69,7 @@ def sampled_epoch_seconds(study: Study) -> list[float]:
     from hpbench.cost.estimate import configurations
 
     out = []
-    for params in configurations(study, n=min(SAMPLED, max(1, study.settings.trials))):
+    for params in configurations(study, n=min(SAMPLED, max(1, study.settings.trials)))[:GRID_MAX]:
         s = predict_columns(study, params, None).get("predicted_epoch_s")
         if isinstance(s, (int, float)):
             out.append(float(s))
