@@ -85,10 +85,11 @@ def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
     con = Console(file=StringIO())
     store = run_search(study, opts, console=con)
     predictions = AsyncPredictions(study=study, predict=lambda study, params, device: {}, executor=ThreadPoolExecutor(max_workers=1))
+    from hpbench.dispatch.eta import SearchClock
     from hpbench.dispatch.interrupt import Interrupt
 
     with Interrupt() as stop:
-        _run_on_device(study, opts, store, predictions, con, None, stop, device="cpu")
+        _run_on_device(study, opts, store, predictions, con, None, stop, SearchClock(study=study, n_trials=0), device="cpu")
     predictions.close(store)
     store.flush(force=True)
     data = load_report(opts.out)
