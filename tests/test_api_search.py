@@ -125,3 +125,19 @@ def test_report_from_python_matches_the_cli(searched):
     assert "Leaderboard" in out.getvalue()
     cli = json.loads(CliRunner().invoke(app, ["report", str(results.path), "--json", "-s", "leaderboard"]).output)
     assert results.report_json(sections=["leaderboard"]) == cli
+
+
+def test_a_budget_spent_before_any_trial_is_said_not_a_traceback(ray_local, tmp_path):
+    """--budget-s counts the command's clock from its start, plus the predicted after-search work:
+    1 ms is spent before Ray Tune can launch anything (or, at most, while its first trial runs)."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(STUDY, encoding="utf-8")
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--budget-s", "0.001"])
+    if r.exit_code == 1:  # nothing launched: said, and no table to read
+        assert "no trial ran: the budget (--budget-s 0.001) was spent before the first trial could start" in r.output, r.output
+        assert not (out / "trials.parquet").exists()
+    else:  # a trial launched before the first check: it ended as budget-stopped or finished, not running
+        assert r.exit_code == 0, r.output
+        trials = hpbench.load(out)
+        assert len(trials) >= 1 and set(trials["status"]) == {"finished"}, trials[["status", "stop_reason"]]

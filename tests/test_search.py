@@ -100,4 +100,8 @@ def test_budget_stops_launching_trials(ray_local, tmp_path):
     store = run_search(study, SearchOptions(out=tmp_path / "out", budget_s=1e-3))
     assert len(store.trials) <= 2, len(store.trials)
     if store.trials:
-        assert len(hpbench.load(tmp_path / "out")) == len(store.trials)
+        trials = hpbench.load(tmp_path / "out")
+        assert len(trials) == len(store.trials)
+        # a trial the spent budget stopped is ended as such (not left 'running', redone on --resume)
+        assert set(trials["status"]) == {"finished"}, trials[["status", "stop_reason"]]
+        assert set(trials["stop_reason"]) <= {"budget", "completed", "pruned"}

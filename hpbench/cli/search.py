@@ -25,7 +25,8 @@ from rich.text import Text
 from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, stderr_console
 from hpbench.errors import StudyError
 from hpbench.results.failures import Failures
-from hpbench.results.files import disk_full
+from hpbench.results.files import TRIALS, disk_full
+from hpbench.results.parts import table_exists
 from hpbench.results.store import TablesNotWritten
 
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM (hpbench.cli.main then leaves at once: see leave_now)
@@ -110,6 +111,12 @@ def search(
         raise typer.Exit(EXIT_FAULT) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not table_exists(results.path, TRIALS):  # nothing ran: a budget spent before the first trial could start
+        given = " ".join(f"{flag} {v:g}" for flag, v in (("--budget-s", budget_s), ("--budget-flops", budget_flops)) if v)
+        con.print(f"[yellow]no trial ran[/]: the budget ({given}) was spent before the first trial could start; the command took "
+                  f"{time.time() - started_at:.1f} s (its start-up part: hpbench estimate {escape(str(study_file))}). Give a larger budget",
+                  highlight=False)
+        raise typer.Exit(EXIT_FAULT)
     failed = results.failures()
     if as_json:
         typer.echo(json.dumps(results.summary(), indent=2, default=str))

@@ -16,7 +16,8 @@ from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
 
 # The stop reasons the summary line counts (a completed trial is just done).
-_ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.DIVERGED, StopReason.FAILED)
+_ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.BUDGET, StopReason.DIVERGED,
+          StopReason.FAILED)
 
 
 class Progress:

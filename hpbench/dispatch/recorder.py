@@ -18,6 +18,7 @@ from hpbench.dispatch.predictions import AsyncPredictions, record_spent
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
 from hpbench.results.columns import FUSED_MEMBERS
+from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import save_from_checkpoint, save_from_file
 from hpbench.tracking import Trackers
@@ -122,6 +123,16 @@ class Recorder(Callback):  # type: ignore[misc]
         error = _error_text(trial)
         for tid in self._members(trial):
             self._end(tid, error=error)
+
+    def end_running(self, reason: StopReason) -> list[str]:
+        """End the trials Ray Tune stopped without a completion callback (a spent budget stops
+        the experiment, not each trial): finished with ``reason``, their epochs so far kept, as a
+        pruned trial's are. Returns their ids."""
+        ids = [str(r["trial_id"]) for r in self.store.rows() if r.get("status") == TrialStatus.RUNNING]
+        for tid in ids:
+            self.store.annotate(tid, {"stop_reason": reason.value})
+            self._end(tid)
+        return ids
 
     def _end(self, trial_id: str, *, error: str | None = None) -> None:
         self.store.finish(trial_id, error=error)

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -37,11 +37,14 @@ from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
-from hpbench.results.status import is_search_trial
+from hpbench.results.status import StopReason, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.study.schema import Study
 from hpbench.tracking import LOGGERS, Trackers
+
+if TYPE_CHECKING:
+    from hpbench.dispatch.recorder import Recorder
 
 # Also importable from here (the CLI, the tests and the benchmarks start searches this way).
 __all__ = ["Plan", "ResumeRefused", "SearchOptions", "check_gpus", "init_ray", "plan_search", "run_search", "write_study_record"]
@@ -186,15 +189,20 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     budget = None
     if opts.budget_flops or opts.budget_s:
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=lambda: clock.elapsed() + clock.reserve_s())
+    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget)
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new, data=shipped,
-                         callback=_recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget),
-                         stop=stop.stopper(stopper(budget) if budget is not None else None))
+                         callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
     stop.check()
     if plan.n_new > 0:
         with progress:
             tuner.fit()
         clock.phase_done(store)
-    stop.check()
+    stop.check()  # Ctrl-C: the trials it stopped stay running, to run again on --resume
+    if budget is not None and budget.exhausted():
+        ended = recorder.end_running(StopReason.BUDGET)
+        store.flush(force=True)
+        console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}",
+                      highlight=False)
     if opts.repeats:
         _run_repeats(study, opts, store, predictions, console, trackers, stop, clock)
     for device in study.config["train"].get("devices", [])[1:]:
@@ -225,7 +233,7 @@ def _trackers(study: Study, out: Path) -> Trackers | None:
 
 
 def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,
-              replays: list[Replay] | None = None) -> Any:
+              replays: list[Replay] | None = None) -> Recorder:
     from hpbench.dispatch.recorder import Recorder  # imports Ray Tune: only once Ray is up
 
     return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays)

@@ -37,7 +37,7 @@ _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wa
                  "steps_to_solve", "env_steps")
 # What ``counts`` tallies, in this order: running trials, then ended ones by stop reason.
 _COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopReason.EARLY_STOPPED, StopReason.PRUNED,
-            StopReason.DIVERGED, StopReason.FAILED)
+            StopReason.BUDGET, StopReason.DIVERGED, StopReason.FAILED)
 
 
 # A write costs what the rows changed since the previous one cost (hpbench.results.writer: parts,
