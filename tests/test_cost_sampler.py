@@ -59,3 +59,19 @@ def test_registered_and_validated_by_name(write_study):
     assert isinstance(sampler, CostAwareTPESampler) and points == []
     study = load_study(write_study(TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe-cost"')))
     assert study.settings.searcher == "tpe-cost"
+
+
+def test_the_searcher_with_the_cost_model_pickles(write_study):
+    """Tune pickles the searcher, and the sampler with its cost function, at every experiment
+    checkpoint: a closure there failed every tpe-cost search (found by benchmarks/race.py)."""
+    import pickle
+
+    from hpbench.dispatch.searchers import predicted_seconds
+    from hpbench.study.parse import load_study
+    from tests.helpers.studies import TINY_STUDY
+
+    study = load_study(write_study(TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe-cost"')))
+    sampler, _ = SEARCHERS.get("tpe-cost").build(seed=0, max_concurrent=2, cost=predicted_seconds(study))
+    run(sampler, n=3)
+    again = pickle.loads(pickle.dumps(sampler))
+    assert isinstance(again, CostAwareTPESampler) and again._cost.study.settings.searcher == "tpe-cost"

@@ -61,22 +61,33 @@ def predicted_seconds(study: Study) -> Any:
     cost-aware searcher; None where it cannot predict. The device model is read from the cache
     the prediction helper fills (calibrating it took 100 s here under load: the driver never
     does); until it is there, candidates are ranked as plain TPE ranks them."""
-    predict: list[Any] = []
+    return PredictedSeconds(study)
 
-    def seconds(params: dict[str, Any]) -> float | None:
+
+class PredictedSeconds:
+    """The callable :func:`predicted_seconds` returns. Picklable (Tune saves the searcher, its
+    sampler and this with it, at every experiment checkpoint: a closure here failed the search
+    with "Can't pickle local object"): the predictor, built on first use, is not pickled."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        self._predict: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"study": self.study, "_predict": None}
+
+    def __call__(self, params: dict[str, Any]) -> float | None:
         try:
-            if not predict:
+            if self._predict is None:
                 from hpbench.cost.predictor import trial_predictor
 
-                if not _device_model_cached(study):
+                if not _device_model_cached(self.study):
                     return None  # never calibrate on the driver: the prediction helper does, and caches it
-                predict.append(trial_predictor(study))
-            s = predict[0](params).get("predicted_s")
+                self._predict = trial_predictor(self.study)
+            s = self._predict(params).get("predicted_s")
         except Exception:  # no prediction: the candidate is ranked as plain TPE ranks it
             return None
         return float(s) if isinstance(s, (int, float)) else None
-
-    return seconds
 
 
 def _device_model_cached(study: Study) -> bool:

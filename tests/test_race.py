@@ -1,0 +1,88 @@
+"""The race (benchmarks/race.py, issue 20 §1): its studies validate and search the same space the
+peers' scripts search; its measures (anytime curve, time to target, winner, verdict) computed on
+hand-made runs; and (slow) each peer script runs two real trials and logs the race's format."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import race
+from benchmarks.race_peers.common import FIXED, suggest
+
+ROOT = Path(__file__).resolve().parents[1]
+# hpbench's study keys -> the peers' parameter names
+PEER_NAME = {"model.depth": "depth", "model.width": "width", "model.activation": "activation", "optimizer.momentum": "momentum",
+             "optimizer.weight_decay": "weight_decay", "lr_schedule.gamma": "gamma", "model.dropout": "dropout", "model.layers": "layers",
+             "model.hidden_size": "hidden_size", "model.d_model": "d_model", "model.heads": "heads"}
+
+
+@pytest.mark.parametrize("problem", race.PROBLEMS)
+def test_the_studies_and_the_peers_search_the_same_space(problem):
+    optuna = pytest.importorskip("optuna")
+    from hpbench.study.parse import load_study
+
+    study = load_study(ROOT / "studies" / "race" / f"{problem}.toml")
+    assert study.settings.searcher == "tpe" and study.settings.scheduler == "asha"  # hpbench's defaults, as a user gets them
+    assert int(study.config["train"]["max_epochs"]) == FIXED[problem].max_epochs
+    seen: set[str] = set()
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    peer = optuna.create_study(sampler=sampler)
+    for _ in range(60):  # every conditional branch gets drawn
+        t = peer.ask()
+        suggest(t, problem)
+        seen |= set(t.params)
+        peer.tell(t, 0.0)
+    names: list[str] = study.space.keys()  # a SearchSpace, not a dict
+    assert seen == {PEER_NAME.get(k, k) for k in names}
+
+
+def test_anytime_curve_time_to_target_and_winner():
+    curve = race.best_so_far([(1.0, 0.5), (2.0, 0.4), (3.0, 0.9), (4.0, 0.95)])
+    assert curve == [[1.0, 0.5], [3.0, 0.9], [4.0, 0.95]]
+    assert race.time_to(curve, 0.9) == 3.0 and race.time_to(curve, 0.96) == math.inf
+    assert race.value_at(curve, 3.5) == 0.9 and math.isnan(race.value_at(curve, 0.5))
+    trials = [{"t": 1.0, "trial": 0, "best_val": 0.9, "test": float("nan")}, {"t": 2.0, "trial": 1, "best_val": 0.8, "test": 0.7}]
+    assert race.winner(trials) == {**trials[1], "stand_in": True}  # the best has no weights: the best that has stands in
+    assert race.winner(trials[1:]) == {**trials[1], "stand_in": False}
+
+
+def _run(contestant, seed, times, final):
+    return {"problem": "digits", "contestant": contestant, "seed": seed, "budget_s": 10.0, "n_trials": 4, "load_before": [1.0, 1.0, 1.0],
+            "curve": [[t, v] for t, v in times] + [[9.0, final]], "winner": {"test": final - 0.01}}
+
+
+def test_the_verdict_compares_hpbench_with_the_best_other_contestant():
+    runs = [_run("hpbench", s, [(2.0, 0.976)], 0.98) for s in range(3)] + [_run("optuna", s, [(4.0, 0.976)], 0.979) for s in range(3)]
+    runs += [_run("random", s, [(8.0, 0.9)], 0.95) for s in range(3)]
+    s = race.summarize(runs)["digits"]
+    assert s["target"] == pytest.approx(0.98 - race.TARGET_GAP, rel=1e-5) and s["target_from"] == "hpbench"
+    assert s["contestants"]["random"]["reached"] == 0 and s["contestants"]["random"]["median_time_to_target_s"] == math.inf
+    v = s["verdict"]
+    assert v["best_other"] == "optuna" and v["time_ratio"] == pytest.approx(0.5, rel=1e-5) and v["time_target_met"]
+    assert v["end_target_met"] and v["end_gap_points"] == pytest.approx(0.1, rel=1e-3)
+    assert "| digits (10 s, target 0.9750) | optuna | 4.0 s | 3/3 |" in race.markdown(race.summarize(runs))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("contestant", ["optuna", "random", "ray-tune"])
+def test_each_peer_script_runs_two_trials_and_logs_the_race_format(contestant, tmp_path):
+    cmd = race.command(contestant, "digits", 0, 120.0, tmp_path)
+    proc = subprocess.run([*cmd, "--trials", "2"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{"event"')]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    ended = [e for e in events if e["event"] == "trial"]
+    assert sorted(e["trial"] for e in ended) == [0, 1]
+    assert {e["trial"] for e in epochs} == {0, 1} and all(0.0 <= e["val"] <= 1.0 and e["epoch"] >= 1 for e in epochs)
+    for e in ended:
+        mine = [x["val"] for x in epochs if x["trial"] == e["trial"]]
+        assert e["best_val"] == pytest.approx(max(mine), rel=1e-5) and 0.0 <= e["test"] <= 1.0
+    assert all(sys.float_info.min < e["t"] for e in events)
