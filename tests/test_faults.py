@@ -371,21 +371,21 @@ def _disk_full_injected(tmp_path: Path) -> None:
     from hpbench.results.store import TablesNotWritten
 
     study = flaky_study(tmp_path, n_slots=4, max_epochs=3, name="full")
-    real = writer_module.atomic_write_parquet
+    real = writer_module.write_part
     calls = [0]
 
-    def full(path, frame, **kw):
+    def full(path, table):
         calls[0] += 1
         if calls[0] > 6:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real(path, frame, **kw)
+        real(path, table)
 
-    writer_module.atomic_write_parquet = full  # the parts written while the search runs
+    writer_module.write_part = full  # the parts written while the search runs
     try:
         with pytest.raises(TablesNotWritten, match="No space left on device"):
             run_in_process(study, tmp_path / "out")
     finally:
-        writer_module.atomic_write_parquet = real
+        writer_module.write_part = real
     hpbench.load(tmp_path / "out")
     store = run_in_process(study, tmp_path / "out")
     assert len(store.trials) == 4 and all(t["status"] == "finished" for t in store.trials.values())

@@ -105,13 +105,13 @@ def test_a_write_holds_the_rows_changed_and_parts_stay_few(tmp_path, monkeypatch
     row version is rewritten at most once per merge level (log_8 of the writes; a whole-table
     write per flush would write ~70,000 rows), and a table never has more than 7 parts per level."""
     written: list[tuple[str, int]] = []
-    real = writer_module.atomic_write_parquet
+    real = writer_module.write_part
 
-    def counting(path, frame, **kw):
-        written.append((path.name, len(frame)))
-        real(path, frame, **kw)
+    def counting(path, table):
+        written.append((path.name, table.num_rows))
+        real(path, table)
 
-    monkeypatch.setattr(writer_module, "atomic_write_parquet", counting)
+    monkeypatch.setattr(writer_module, "write_part", counting)
     store = _store(tmp_path)
     most = 0
     for k in range(6):
@@ -198,3 +198,22 @@ def test_a_new_store_supersedes_what_an_earlier_run_left(tmp_path):
     assert set(hpbench.load(tmp_path)["trial_id"]) == {f"t{i:04d}" for i in range(100, 106)}
     assert min(seq for seq, _ in list_parts(tmp_path, TRIALS)) > left
     _same(read_table(tmp_path, EPOCHS), _whole(store)[1])
+
+
+def test_a_reader_racing_a_merge_lists_the_parts_again(tmp_path, monkeypatch):
+    """A part deleted between a reader's listing and its read (merged into a larger part, or
+    compacted): the reader lists the parts again instead of failing or missing rows."""
+    import hpbench.results.parts as parts_module
+
+    store = _store(tmp_path)
+    _search(store, 0, 6)
+    real, calls = parts_module.list_parts, [0]
+
+    def stale_once(out, name):
+        calls[0] += 1
+        found = real(out, name)
+        return [*found, (10**7, out / PARTS_DIR / f"{name[:-8]}.10000000.parquet")] if calls[0] == 1 else found
+
+    monkeypatch.setattr(parts_module, "list_parts", stale_once)
+    _same(hpbench.load(tmp_path), _whole(store)[0])
+    assert calls[0] == 2

@@ -171,54 +171,55 @@ class _NoIntactBase(Exception):
 def _assemble(out: Path, name: str, read_base: Callable[[], tuple[Any, int]],
               part_damaged: Callable[[Path, BaseException], None]) -> Any:
     """The base and the parts it does not hold, merged (None: neither exists)."""
-    import pandas as pd
+    import pyarrow.parquet as pq
 
     for _ in range(_RETRIES):
         parts = list_parts(out, name)
+        base, upto = None, 0
         if (out / name).is_file():
             try:
-                frame, upto = read_base()
+                base, upto = read_base()
             except FileNotFoundError:  # replaced at this moment
                 continue
-            frames = [frame]
         elif not parts:
             return None
-        else:
-            frames, upto = [], 0
+        tables = []
         try:
             for seq, path in parts:
                 if seq > upto:
                     try:
-                        frames.append(pd.read_parquet(path))
+                        tables.append(pq.read_table(path))
                     except FileNotFoundError:
                         raise
                     except Exception as err:
                         part_damaged(path, err)
         except FileNotFoundError:  # merged into a larger part, or compacted, as we read: list them again
             continue
-        return merge(frames, name)
+        return base if not tables else merge(base, tables, name)
     raise DamagedTable(f"{out / name}: its parts kept changing while it was read ({_RETRIES} tries); read it again")
 
 
-def merge(frames: list[Any], name: str) -> Any:
-    """Replay ``frames`` in order, the latest version of each row winning; the result is typed
-    and ordered as one whole-table write of those rows would be (:mod:`hpbench.results.tables`)."""
+def merge(base: Any, parts: list[Any], name: str) -> Any:
+    """Replay the ``base`` DataFrame (or None) and then the ``parts`` (pyarrow tables) in order,
+    the latest version of each row winning; the result is typed and ordered as one whole-table
+    write of those rows would be (:mod:`hpbench.results.tables`)."""
     from hpbench.results.tables import epochs_frame, trials_frame
 
-    if len(frames) == 1:
-        return frames[0]
     keys = KEYS[name]
     columns: dict[str, None] = {}
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for f in frames:
-        columns.update(dict.fromkeys(f.columns))
-        for r in f.to_dict("records"):
+    if base is not None:
+        columns.update(dict.fromkeys(base.columns))
+        for r in base.to_dict("records"):
             row = plain_row(r)
+            rows[tuple(row[k] for k in keys)] = row
+    for table in parts:  # a part's values come back exactly as the store held them (pyarrow's Python values)
+        columns.update(dict.fromkeys(table.column_names))
+        for row in table.to_pylist():
             rows[tuple(row[k] for k in keys)] = row
     found = list(rows.values())
     df = trials_frame(found, []) if name == TRIALS else epochs_frame(found)
     return df[[c for c in columns if c in df.columns] + [c for c in df.columns if c not in columns]]
-
 
 
 def plain_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -230,6 +231,8 @@ def plain_row(row: dict[str, Any]) -> dict[str, Any]:
     for k, v in row.items():
         if v is pd.NA or v is pd.NaT:
             v = None
+        elif getattr(v, "ndim", 0):  # a list column's value: a numpy array
+            v = v.tolist()
         elif hasattr(v, "item"):
             v = v.item()
         out[k] = v
