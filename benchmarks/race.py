@@ -168,10 +168,15 @@ def saved_weights_test(out: Path, problem: str, trial: int) -> float:
     import torch
 
     from benchmarks.race_peers.problems import LOADERS
+    from hpbench.results.weights import WeightsFileError
     from hpbench.train.weights import build_saved_model, load_record
 
     d = LOADERS[problem]()
-    model = build_saved_model(load_record(path)).eval()
+    try:
+        model = build_saved_model(load_record(path)).eval()
+    except WeightsFileError as err:
+        print(f"{path}: {err}", file=sys.stderr)
+        return float("nan")
     with torch.no_grad():
         pred = model(torch.as_tensor(d["x_test"])).argmax(dim=1).numpy()
     return float((pred == d["y_test"]).mean())

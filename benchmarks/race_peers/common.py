@@ -46,13 +46,13 @@ class Fixed:
     batch_size: int
     patience: int
     step_size: int = 8
-    ff_width: int = 64
+    ff_width: int = 128  # the transformer's feed-forward width (hpbench's default)
 
 
 FIXED = {
     "digits": Fixed(max_epochs=30, batch_size=64, patience=3),
     "tabular": Fixed(max_epochs=30, batch_size=64, patience=4, step_size=8),
-    "signals": Fixed(max_epochs=20, batch_size=64, patience=3, ff_width=64),
+    "signals": Fixed(max_epochs=20, batch_size=64, patience=3),
 }
 
 
