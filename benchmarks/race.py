@@ -142,6 +142,8 @@ def hpbench_events(out: Path, problem: str, t0: float) -> tuple[list[tuple[float
     if not (out / "trials.parquet").is_file() or not (out / "epochs.parquet").is_file():
         return [], []
     trials = pd.read_parquet(out / "trials.parquet")
+    if "ended_at" not in trials.columns:  # no trial ended yet
+        return [], []
     trials = trials[(trials["status"] == "finished") & trials["ended_at"].notna()]
     ep = pd.read_parquet(out / "epochs.parquet")
     epochs: list[tuple[float, float]] = []
