@@ -6,7 +6,8 @@ tuple (Adam's ``betas = [[0.5, 0.999], [0.9, 0.999]]``), or numbers mixed with s
 Python: the value itself when it is a plain scalar (None, bool, int, float, str), else its JSON
 text (``"[0.5, 0.999]"``). Optuna's categorical choices are the labels (its storage keeps JSON
 scalars only: an enqueued or resumed ``[0.5, 0.999]`` came back as a list and was refused against
-the tuple choices), and the tables store a list-valued column as its labels.
+the tuple choices), and a whole-table write stores a list-valued column as its labels (a part
+written during a search, hpbench.results.writer, may hold the lists themselves).
 
 Reading back goes through :func:`resolve`: whatever form a value took on the way (a label, a
 list, a numpy array from a parquet list column, the string ``"64"`` from a column mixing numbers
