@@ -13,6 +13,7 @@ from dataclasses import replace
 import pytest
 
 from hpbench.cost import clock, history
+from hpbench.cost.correct import Correction
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 from hpbench.cost.walltime import (
     UNIFORM,
@@ -21,8 +22,8 @@ from hpbench.cost.walltime import (
     Running,
     SearchPlan,
     TrialPlan,
-    corrected,
     natural_epochs,
+    overheads,
     predict,
     remaining_trials_s,
 )
@@ -184,16 +185,56 @@ def test_remaining_time_of_a_live_search():
     assert crowded < 4.0
 
 
-def test_correction_moves_toward_what_finished_trials_measured():
+def test_overheads_move_toward_what_finished_trials_measured():
     figs = Figures(speed=1.0, setup_s=0.1, fresh_worker_s=2.0)
-    slow = [Finished(epoch_s=0.1, epochs=10, train_s=2.0, wall_s=2.3)] * 2  # twice as slow, 0.3 s of set-up
-    c = corrected(figs, finished=slow, weight=2.0)
-    assert c.speed == pytest.approx(1.5, rel=REL)  # halfway after two trials (2 / (2 + 2))
-    assert c.setup_s == pytest.approx(0.2, rel=REL)
+    slow = [Finished(train_s=2.0, wall_s=2.3)] * 2  # 0.3 s of set-up
+    c = overheads(figs, finished=slow, weight=2.0)
+    assert c.setup_s == pytest.approx(0.2, rel=REL)  # halfway after two trials (2 / (2 + 2))
     assert c.fresh_worker_s == pytest.approx(2.0, rel=REL)  # no fresh trial measured
-    assert corrected(figs, finished=[]) == figs
-    # measured under contention 2: the same seconds mean a machine half as busy would be as fast as predicted
-    assert corrected(figs, finished=slow * 100, contention=2.0).speed == pytest.approx(1.0, rel=0.05)
+    assert c.speed == figs.speed  # the trials' seconds are the in-run correction's (hpbench.cost.correct), not this
+    assert overheads(figs, finished=[]) == figs
+
+
+def test_remaining_time_is_priced_with_the_in_run_correction():
+    """The live ETA's trial seconds: predicted x the correction of the trial's regime (the pooled
+    one for a regime without its own), the machine's speed figure before any correction."""
+    pooled = {"all": Correction(factor=2.0, n_trials=4, regime="all")}
+    plan = TrialPlan(epoch_s=1.0, max_epochs=10)
+    # running: 5 of 10 epochs done in the 10 s the correction says they take; then 5 x 2 s; then a pending 10 x 2 s
+    left = remaining_trials_s(running=[Running(plan=plan, done=5, running_for_s=10.0)], pending=[plan], concurrency=1, figures=BARE,
+                              factors=pooled)
+    assert left == pytest.approx(10.0 + 20.0, rel=REL)
+    factors = {**pooled, "compute": Correction(factor=3.0, n_trials=4, regime="compute")}
+    compute, memory = replace(plan, regime="compute"), replace(plan, regime="memory")
+    assert remaining_trials_s(running=[], pending=[compute], concurrency=1, figures=BARE, factors=factors) == pytest.approx(30.0, rel=REL)
+    assert remaining_trials_s(running=[], pending=[memory], concurrency=1, figures=BARE, factors=factors) == pytest.approx(20.0, rel=REL)
+    # no correction yet: the machine's speed figure at the contention
+    figs = replace(BARE, speed=1.5)
+    assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=figs, contention=2.0) == pytest.approx(30.0, rel=REL)
+    assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=figs, contention=2.0, factors={}) == pytest.approx(30.0, rel=REL)
+    # the first epoch's figure is inside the corrected seconds (measured train_s), not added again
+    first = replace(BARE, first_epoch_s=4.0)
+    assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=first) == pytest.approx(14.0, rel=REL)
+    assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=first, factors=pooled) == pytest.approx(20.0, rel=REL)
+
+
+def test_estimate_interval_takes_each_trials_p10_p90(write_study):
+    """The estimate's interval: each trial at its cost model's P10 / P90 (hpbench.cost.trial_time,
+    the predicted_s_p10 / _p90 columns), none where the device model has no interval."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.estimate import search_plan, trial_plan
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 1")))
+    params = {"optimizer": "adam", "lr": 0.01}
+    cols = {"predicted_s": 3.0, "predicted_s_p10": 1.5, "predicted_s_p90": 6.0}
+    p = trial_plan(study, params, epoch_s=1.0, columns=cols)
+    assert (p.low, p.high, p.max_epochs) == (0.5, 2.0, 3)
+    assert (trial_plan(study, params, epoch_s=1.0, columns={"predicted_s": 3.0, "predicted_s_p10": None}).low, trial_plan(study, params, epoch_s=1.0).high) == (1.0, 1.0)
+    w = predict(search_plan(study, [p] * 4, cpus=1, command=False), figures=BARE)
+    assert w.total_s == pytest.approx(12.0, rel=REL)  # 4 trials x 3 epochs x 1 s, one at a time
+    assert w.low_s == pytest.approx(6.0, rel=REL) and w.high_s == pytest.approx(24.0, rel=REL)
 
 
 # -- the machine's history -------------------------------------------------------------------------
@@ -412,3 +453,78 @@ def test_live_eta_of_a_grid_knows_the_trials_left(tmp_path, write_study):
     cheap_left = eta([1.0, 1.0, 0.01, 0.01, 0.01, 0.01])
     dear_left = eta([0.01, 0.01, 1.0, 1.0, 1.0, 1.0])
     assert cheap_left + 2.0 < dear_left  # 4 trials x 3 epochs x ~1 s, 2 at a time: about 6 s more
+
+
+def test_live_eta_and_the_dispatcher_share_one_correction(tmp_path, write_study):
+    """After 4 ended trials the live ETA prices the trials left with hpbench.cost.correct's
+    factor, the same one the dispatcher gives new predictions (corrected_s): 4 pending trials x
+    3 epochs, one at a time, cost 12 s x the factor; before 4 trials, no correction."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.dispatch.predictions import corrected_columns
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 1").replace("trials = 4", "trials = 8")))
+
+    def live(factor: float, ended: int) -> tuple[float, SearchClock, ResultsStore]:
+        store = ResultsStore(out=tmp_path / f"out{factor}{ended}", metric=study.settings.metric, mode=study.settings.mode,
+                             param_keys=study.space.keys())
+        sc = SearchClock(study=study, n_trials=8)
+        for i in range(ended):
+            store.start(f"t{i}", {"optimizer": "adam", "lr": 0.01})
+            sc.trial_started(f"t{i}")
+            for e in range(3):
+                store.epoch(f"t{i}", {"epoch": e + 1, "epoch_s": factor / 3, "val_accuracy": 0.5})
+            store.finish(f"t{i}")
+            store.annotate(f"t{i}", {"predicted_epoch_s": 1.0 / 3, "predicted_spent_s": 1.0, "regime": "compute"})
+        plan: Future[list[float]] = Future()
+        plan.set_result([1.0] * 8)
+        sc.plan = plan
+        eta = sc.eta_s(store)
+        assert eta is not None
+        return eta, sc, store
+
+    two, sc, store = live(2.0, 4)
+    assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL)
+    assert sc.correction.label() == "corrected from 4 trials"
+    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["corrected_s"] == pytest.approx(2.0, rel=REL)
+    four, sc, _ = live(4.0, 4)
+    assert sc.factors["compute"].factor == pytest.approx(4.0, rel=REL)
+    # the trials left: 4 x 3 epochs of 1/3 s predicted (the ended trials' mean), x 4 instead of x 2
+    assert four - two == pytest.approx(4 * 1.0 * (4.0 - 2.0), rel=1e-3)
+    _, sc, _ = live(2.0, 3)
+    assert sc.correction is None and sc.factors == {}
+
+
+def test_budget_runs_on_the_search_clock(write_study):
+    """--budget-s compares the command's clock (the ETA's) plus the after-search work with the budget."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.budget import Budget
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    sc = SearchClock(study=study, n_trials=4, started_at=clock.time.time() - 30.0)
+    plan: Future[list[float]] = Future()
+    plan.set_result([0.01] * 4)
+    sc.plan = plan
+    reserve = sc.budget_s() - sc.elapsed()
+    assert reserve > 0  # the final table and the exit of a whole command
+    assert 30.0 <= sc.budget_s() < 30.0 + reserve + 1.0
+    assert Budget(seconds=25.0, clock=sc.budget_s).exhausted()
+    assert not Budget(seconds=3600.0, clock=sc.budget_s).exhausted()
+
+
+def test_asha_cost_is_replayed_as_asha(write_study):
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.estimate import pruning
+    from hpbench.study.parse import load_study
+
+    text = TINY_STUDY.replace("max_epochs = 3", "max_epochs = 27")
+    assert pruning(load_study(write_study(text))).kind == "none"
+    p = pruning(load_study(write_study(text.replace('scheduler = "none"', 'scheduler = "asha-cost"'))))
+    assert p.kind == "asha" and p.rungs() == (1, 3, 9, 27)

@@ -88,6 +88,15 @@ def repeat_runs(top: list[TrialPlan], *, n_repeats: int) -> int:
     return sum(math.ceil(n_repeats / max(1, min(p.fuse, n_repeats))) for p in top)
 
 
+def pruning(study: Study) -> Pruning:
+    """The study's scheduler as the replay applies it; ``asha-cost`` (rungs in predicted seconds
+    of a reference epoch, :mod:`hpbench.cost_asha`) replayed as ASHA by epochs (the same rungs
+    for a trial of the reference epoch)."""
+    st = study.settings
+    return Pruning(kind="asha" if st.scheduler == "asha-cost" else st.scheduler, max_t=int(study.config["train"]["max_epochs"]),
+                   grace_period=st.grace_period, reduction_factor=st.reduction_factor)
+
+
 def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,
                 device_plans: list[list[TrialPlan]] | None = None, command: bool = True) -> SearchPlan:
     """The whole search of ``study`` with ``plans`` (one per trial), as :func:`hpbench.cost.walltime.predict` replays it."""
@@ -95,8 +104,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
     n_repeats = st.repeats if repeats is None else repeats
     return SearchPlan(
         trials=tuple(plans), concurrency=concurrency(study, cpus=cpus),
-        pruning=Pruning(kind=st.scheduler, max_t=int(study.config["train"]["max_epochs"]), grace_period=st.grace_period,
-                        reduction_factor=st.reduction_factor),
+        pruning=pruning(study),
         cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         command=command,
@@ -132,7 +140,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "concurrency": plan.concurrency, "scheduler": st.scheduler, "early_stopping": plans[0].patience is not None if plans else False,
         "epoch_fraction": frac,
         "asha_fraction": asha_epoch_fraction(max_epochs=max_epochs, grace_period=st.grace_period, reduction_factor=st.reduction_factor)
-        if st.scheduler == "asha" else 1.0,
+        if st.scheduler in ("asha", "asha-cost") else 1.0,
         "total_flops": sum(r["predicted_flops"] for r in rows) * frac,
         "total_s": sum(worst_s) * frac,
         "worst_case_flops": sum(r["predicted_flops"] for r in rows),

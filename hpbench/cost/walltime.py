@@ -20,7 +20,10 @@ several seeds (which trials are good, when they are best); the mean is the estim
 interval the seeds' 10th-90th percentiles widened by the figures' own spread.
 
 Pure functions; the live view (:mod:`hpbench.dispatch.eta`) calls :func:`remaining_trials_s`
-with the trials running and left, and :func:`corrected` with the trials finished so far.
+with the trials running and left, priced with the in-run correction of the cost model
+(:mod:`hpbench.cost.correct`: per regime, measured / predicted seconds of the trials ended, the
+one the dispatcher's ``corrected_s`` uses) once it exists, and :func:`overheads` with the
+trials finished so far (their set-up and fresh workers, which the cost model does not price).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from hpbench.cost.correct import Correction, correction_for
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
 # A plain prior for the best epoch: anywhere in the run, uniformly (no history on this machine).
@@ -80,6 +84,7 @@ class TrialPlan:
     low: float = 1.0  # the cost model's P10 / its prediction (hpbench.cost.trial_time's interval; 1 without one)
     high: float = 1.0  # ... and P90 / its prediction
     fuse: int = 1  # its repeats train this many at once, as one trial (hpbench.cost.fusion)
+    regime: str | None = None  # the cost model's (hpbench.cost.regime): which in-run correction prices it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,39 +137,54 @@ def natural_epochs(t: TrialPlan, best_fraction: float) -> int:
     return max(1, min(t.max_epochs, best + max(1, t.patience)))
 
 
-def _sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, slow: float) -> list[SimTrial]:
-    """The plans as replayed trials: ``slow`` = seconds per predicted second of an epoch."""
-    return [SimTrial(epoch_s=p.epoch_s * slow, epochs=natural_epochs(p, rng.choice(figures.best_fractions)), score=rng.random())
-            for p in plans]
+Factors = Mapping[str, Correction]  # the in-run correction's scale factors (hpbench.cost.correct.scale_factors)
 
 
-def _slots(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None) -> Slots:
+def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | None = None) -> float:
+    """Wall seconds per predicted second of ``plan``'s epochs: its regime's in-run correction
+    (measured / predicted over the trials ended, contention and the machine's bias included)
+    once there is one, else this machine's speed figure at contention ``c``."""
+    corr = correction_for(plan.regime, dict(factors)) if factors else None
+    return corr.factor if corr is not None else figures.at("speed", c)
+
+
+def _sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, c: float,
+                factors: Factors | None = None) -> list[SimTrial]:
+    return [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
+                     epochs=natural_epochs(p, rng.choice(figures.best_fractions)), score=rng.random()) for p in plans]
+
+
+def _slots(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None,
+           corrected: bool = False) -> Slots:
+    """``corrected``: the trials' seconds come from the in-run correction, whose measured seconds
+    hold their first epochs (no first-epoch figure on top)."""
     if not overheads:
         return Slots(concurrency=concurrency)
-    return Slots(concurrency=concurrency, fresh_s=figures.at("fresh_worker_s", c),
-                 setup_s=figures.at("setup_s", c) + figures.at("first_epoch_s", c), turnover_s=figures.at("turnover_s", c), n_fresh=n_fresh)
+    first = 0.0 if corrected else figures.at("first_epoch_s", c)
+    return Slots(concurrency=concurrency, fresh_s=figures.at("fresh_worker_s", c), setup_s=figures.at("setup_s", c) + first,
+                 turnover_s=figures.at("turnover_s", c), n_fresh=n_fresh)
 
 
-def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, c: float, seeds: int) -> float:
+def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, c: float, seeds: int, factors: Factors | None = None) -> float:
     """Mean seconds of a replay phase (repeats or device runs): its Tuner's start, then the runs
     on fresh workers, unpruned."""
     if not plans:
         return 0.0
-    spans = [replay(_sim_trials(plans, random.Random(s), figures=figures, slow=figures.at("speed", c)),
-                    slots=_slots(concurrency, figures, c)).makespan_s for s in range(seeds)]
+    spans = [replay(_sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors),
+                    slots=_slots(concurrency, figures, c, corrected=bool(factors))).makespan_s for s in range(seeds)]
     return figures.at("replay_start_s", c) + figures.at("tail_s", c) + statistics.fmean(spans)
 
 
-def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seeds: int = 16) -> WallTime:
+def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seeds: int = 16, factors: Factors | None = None) -> WallTime:
     """The command's wall time, by parts, with an interval: the seeds' 10th percentile with every
-    trial at its cost model's P10 and the other parts ``spread`` lower, to the seeds' 90th with
-    every trial at its P90 and the rest ``spread`` higher (a trial's errors share the machine's
-    bias, so the bounds are taken together, not averaged out)."""
+    trial at its cost model's P10 (:mod:`hpbench.cost.trial_time`'s interval) and the other parts
+    ``spread`` lower, to the seeds' 90th with every trial at its P90 and the rest ``spread``
+    higher (a trial's errors share the machine's bias, so the bounds are taken together, not
+    averaged out). ``factors``: the in-run correction (the live view's phases after the search)."""
     c = max(1.0, contention)
-    slow = figures.at("speed", c)
     full, bare, epochs = [], [], []
     for s in range(seeds):
-        trials = _sim_trials(plan.trials, random.Random(s), figures=figures, slow=slow)
+        trials = _sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors)
         full.append(replay(trials, slots=_slots(plan.concurrency, figures, c), pruning=plan.pruning))
         bare.append(replay(trials, slots=_slots(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
         epochs.append(sum(full[-1].epochs))
@@ -172,7 +192,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
     top = plan.trials[: max(0, plan.repeat_runs)]
     repeats = [top[i % len(top)] for i in range(plan.repeat_runs)] if top else []
-    repeats_s = _replays(repeats, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds)
+    repeats_s = _replays(repeats, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds, factors=factors)
     devices_s = sum(_replays(d, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds) for d in plan.device_runs)
     w = WallTime(
         startup_s=figures.at("startup_s", c), trials_s=trials_s, turnover_s=turnover_s, repeats_s=repeats_s, devices_s=devices_s,
@@ -184,7 +204,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     bounds = []
     for side, q, k in (("low", 0.1, 1 - figures.spread), ("high", 0.9, 1 + figures.spread)):
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
-        spans = sorted(replay(_sim_trials(plans, random.Random(s), figures=figures, slow=slow), slots=_slots(plan.concurrency, figures, c),
+        spans = sorted(replay(_sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors), slots=_slots(plan.concurrency, figures, c),
                               pruning=plan.pruning).makespan_s for s in range(seeds))
         bounds.append(k * fixed + _quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
@@ -208,14 +228,14 @@ class Running:
 
 def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPlan], concurrency: int, figures: Figures,
                        contention: float = 1.0, pruning: Pruning = Pruning(), recorded: Mapping[int, int] | None = None,
-                       n_fresh: int = 0, seeds: int = 8) -> float:
+                       n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None) -> float:
     """Seconds until the trials running and left have ended (the live view's part of the ETA).
     ``recorded``: how many trials (ended or running) already reached each rung / epoch, whose
-    scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker."""
+    scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker;
+    ``factors``: the in-run correction, per regime (:func:`slowness`)."""
     if not running and not pending:
         return 0.0
     c = max(1.0, contention)
-    slow = figures.at("speed", c)
     spans = []
     for s in range(seeds):
         rng = random.Random(s)
@@ -223,29 +243,29 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
         for r in running:
             later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
             ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
-            trials.append(SimTrial(epoch_s=r.plan.epoch_s * slow, epochs=max(ends, r.done + 1), score=rng.random(), done=r.done,
-                                   running_for_s=max(r.running_for_s, 1e-9)))
-        trials += _sim_trials(pending, rng, figures=figures, slow=slow)
+            trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
+                                   score=rng.random(), done=r.done, running_for_s=max(r.running_for_s, 1e-9)))
+        trials += _sim_trials(pending, rng, figures=figures, c=c, factors=factors)
         seen = {k: [rng.random() for _ in range(n)] for k, n in (recorded or {}).items()}
-        spans.append(replay(trials, slots=_slots(concurrency, figures, c, n_fresh=n_fresh), pruning=pruning, recorded=seen).makespan_s)
+        spans.append(replay(trials, slots=_slots(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning,
+                            recorded=seen).makespan_s)
     return statistics.fmean(spans)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Finished:
-    """A trial of the live search that has ended, as the correction reads it."""
+    """A trial of the live search that has ended, as :func:`overheads` reads it."""
 
-    epoch_s: float  # predicted seconds per epoch, alone on the device
-    epochs: int
     train_s: float  # measured: its epochs
     wall_s: float  # measured: start to end (set-up, reports, a fresh worker's start included)
     fresh: bool = False  # the first trial on its worker
 
 
-def corrected(figures: Figures, *, finished: Sequence[Finished], contention: float = 1.0, weight: float = 2.0) -> Figures:
-    """The figures corrected by the trials finished so far: the speed ratio, the per-trial set-up
-    and a fresh worker's start move from the figures' values toward the measured ones
-    (``n / (n + weight)`` of the way after ``n`` trials that measure them)."""
+def overheads(figures: Figures, *, finished: Sequence[Finished], contention: float = 1.0, weight: float = 2.0) -> Figures:
+    """The figures' per-trial set-up and a fresh worker's start, moved toward what the trials
+    finished so far measured beyond their epochs (``n / (n + weight)`` of the way after ``n``
+    trials that measure them). Not a correction of the cost model: that is
+    :mod:`hpbench.cost.correct`'s, one for the dispatcher and the ETA (:func:`slowness`)."""
     c = max(1.0, contention)
 
     def blend(old: float, new: list[float]) -> float:
@@ -254,9 +274,7 @@ def corrected(figures: Figures, *, finished: Sequence[Finished], contention: flo
         k = len(new) / (len(new) + weight)
         return (1 - k) * old + k * statistics.median(new)
 
-    ok = [f for f in finished if f.epoch_s > 0 and f.epochs > 0 and f.train_s > 0]
-    # the first epoch's extra (the figures') apart; one-epoch trials say nothing of the others
-    speed = [max(0.0, f.train_s - figures.at("first_epoch_s", c)) / (f.epoch_s * f.epochs) / c for f in ok if f.epochs >= 2]
+    ok = [f for f in finished if f.train_s > 0]
     setup = blend(figures.setup_s, [max(0.0, f.wall_s - f.train_s) / c for f in ok if not f.fresh])
     fresh = blend(figures.fresh_worker_s, [max(0.0, f.wall_s - f.train_s - figures.at("setup_s", c)) / c for f in ok if f.fresh])
-    return replace(figures, speed=blend(figures.speed, speed), setup_s=setup, fresh_worker_s=fresh)
+    return replace(figures, setup_s=setup, fresh_worker_s=fresh)

@@ -3,9 +3,11 @@
 It starts when the command started (the CLI passes its process's start; ``hpbench.search``
 starts it when called). The ETA is the wall-time model of :mod:`hpbench.cost.walltime` applied to
 what is left: the trials running (where early stopping or the scheduler may end them, given the
-epochs they ran) and the trials not started yet, then the phases after the search; the
-machine's figures are corrected by the trials finished so far (measured vs predicted), and the
-contention by the load measured while the search runs. ``--budget-s`` compares the same clock,
+epochs they ran) and the trials not started yet, then the phases after the search. Their
+seconds are the cost model's, corrected in the run as the dispatcher corrects new predictions
+(:mod:`hpbench.cost.correct`: per regime, measured / predicted over the trials ended, from 4
+trials on; one correction, shared); before that, this machine's figures at the contention
+probed; the set-up and fresh workers' figures move toward what the finished trials measured. ``--budget-s`` compares the same clock,
 plus the predicted after-search work, with the budget. At the end the search's measurements go
 into the history (:mod:`hpbench.cost.history`) for the next estimate.
 """
@@ -23,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost import clock, history
-from hpbench.cost.estimate import concurrency, search_plan, trial_plan
+from hpbench.cost.correct import POOLED, Correction, scale_factors
+from hpbench.cost.estimate import concurrency, pruning, search_plan, trial_plan
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Figures, Finished, Running, TrialPlan, corrected, predict, remaining_trials_s
+from hpbench.cost.walltime import Factors, Figures, Finished, Running, TrialPlan, overheads, predict, remaining_trials_s
+from hpbench.dispatch.predictions import ended_pairs
 from hpbench.dispatch.timings import WorkerContention, trial_times
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
@@ -70,6 +74,7 @@ class SearchClock:
         self._eta: tuple[float, int, float | None] = (0.0, -1, None)
         self._plans: dict[str, TrialPlan] = {}
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
+        self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
 
     # -- the clock -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -129,10 +134,16 @@ class SearchClock:
     # -- the ETA ---------------------------------------------------------------------------------
     def _plan_of(self, store: ResultsStore, trial_id: str, epoch_s: float) -> TrialPlan:
         row = store.row(trial_id)
-        if trial_id not in self._plans or (self._plans[trial_id].epoch_s != epoch_s):
+        regime = str(row["regime"]) if isinstance(row.get("regime"), str) else None
+        if trial_id not in self._plans or (self._plans[trial_id].epoch_s, self._plans[trial_id].regime) != (epoch_s, regime):
             params = {k: row.get(k) for k in store.param_keys if row.get(k) is not None}
-            self._plans[trial_id] = trial_plan(self.study, params, epoch_s=epoch_s)
+            self._plans[trial_id] = replace(trial_plan(self.study, params, epoch_s=epoch_s), regime=regime)
         return self._plans[trial_id]
+
+    @property
+    def correction(self) -> Correction | None:
+        """The pooled in-run correction the ETA last used (None: none yet)."""
+        return self.factors.get(POOLED)
 
     def _sampled_epoch_s(self) -> list[float]:
         if self.plan is not None and self.plan.done() and self.plan.exception() is None:
@@ -164,7 +175,8 @@ class SearchClock:
             return None
         fallback = statistics.fmean(pool)
         c = self.contention()
-        figs = corrected(self.figures, finished=self._finished(store), contention=c)
+        self.factors = scale_factors(ended_pairs(store))  # the dispatcher's correction (corrected_columns), the same trials
+        figs = overheads(self.figures, finished=self._finished(store), contention=c)
         now = time.time()
         running, ended = [], 0
         for t in ids:
@@ -182,7 +194,7 @@ class SearchClock:
         pruning = self._pruning() if self.phase == SEARCH else Pruning()
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=self._recorded(store, ids, pruning),
-                                  n_fresh=max(0, self.concurrency - len(ids)), seeds=LIVE_SEEDS)
+                                  n_fresh=max(0, self.concurrency - len(ids)), seeds=LIVE_SEEDS, factors=self.factors)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
@@ -206,9 +218,7 @@ class SearchClock:
         return replace(self._plans[""], epoch_s=epoch_s)
 
     def _pruning(self) -> Pruning:
-        st = self.study.settings
-        return Pruning(kind=st.scheduler, max_t=int(self.study.config["train"]["max_epochs"]), grace_period=st.grace_period,
-                       reduction_factor=st.reduction_factor)
+        return pruning(self.study)
 
     @staticmethod
     def _recorded(store: ResultsStore, ids: list[str], pruning: Pruning) -> Mapping[int, int]:
@@ -221,9 +231,8 @@ class SearchClock:
         for ids in self.trials.values():
             for i, t in enumerate(ids):
                 row = store.row(t) if t in store else {}
-                if row.get("status") == TrialStatus.FINISHED and isinstance(row.get("predicted_epoch_s"), (int, float)):
-                    out.append(Finished(epoch_s=float(row["predicted_epoch_s"]), epochs=int(row.get("epochs") or 0),
-                                        train_s=float(row.get("train_s") or 0.0), wall_s=float(row.get("wall_s") or 0.0),
+                if row.get("status") == TrialStatus.FINISHED:
+                    out.append(Finished(train_s=float(row.get("train_s") or 0.0), wall_s=float(row.get("wall_s") or 0.0),
                                         fresh=i < self.concurrency))
         return out
 
@@ -233,14 +242,15 @@ class SearchClock:
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
         plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
                            device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
-        w = predict(plan, figures=figs, contention=c, seeds=4)
+        w = predict(plan, figures=figs, contention=c, seeds=4, factors=self.factors)
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
         return later + w.test_s + w.report_s + w.exit_s
 
-    def reserve_s(self) -> float:
-        """What must still run after the search (for ``--budget-s``): the predicted after-search parts."""
+    def budget_s(self) -> float:
+        """``--budget-s``'s clock: the command's elapsed seconds plus the predicted after-search
+        parts, priced as the ETA last priced them (its in-run correction included)."""
         pool = self._sampled_epoch_s()
-        return self._after_s(self.figures, self.contention(), pool) if pool else 0.0
+        return self.elapsed() + (self._after_s(self.figures, self.contention(), pool) if pool else 0.0)
 
     def note(self, store: ResultsStore) -> None:
         """A trial ended: the ETA shown now goes into the trace the history keeps, as

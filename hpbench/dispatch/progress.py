@@ -87,7 +87,8 @@ class Progress:
         eta = self.clock.eta_s(self.store) if self.clock is not None else None
         if eta is not None:  # the wall-time model on what is left (hpbench.dispatch.eta)
             left = round(eta)
-            parts.append(f"ETA {left // 60:02d}:{left % 60:02d}")
+            corr = self.clock.correction if self.clock is not None else None
+            parts.append(f"ETA {left // 60:02d}:{left % 60:02d}" + (f" ({corr.label()})" if corr is not None else ""))
         return ", ".join(parts)
 
     def _render(self) -> Table:

@@ -188,7 +188,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
     budget = None
     if opts.budget_flops or opts.budget_s:
-        budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=lambda: clock.elapsed() + clock.reserve_s())
+        budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
     recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget)
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new, data=shipped,
                          callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
