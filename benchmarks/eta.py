@@ -7,12 +7,18 @@ showed when a quarter of its search trials had ended (the trace each search leav
 machine's history, ``~/.cache/hpbench/devices/<host>-searches.json``), compared with the time
 that was actually left. Printed, and written to ``results/benchmarks/eta.json``.
 
-    python benchmarks/eta.py [--only quickstart,tiny] [--skip-claims]
+    python benchmarks/eta.py [--only quickstart,eta-tiny] [--skip-claims] [--merge] [--render]
+
+``--merge`` keeps the rows of the report already written for the studies not run now (a long run
+split into parts, each under ``flock /work/bench.lock``); ``--render`` prints the README's table
+from the report and runs nothing.
 
 Studies: the quickstart, the claims studies (``studies/claims/``, run in their dependency order
 inside a scratch folder, so the transfer and distillation studies find the weights their first
-step saved), ``studies/schedules.toml`` (32 trials, no pruning) and two written here: a tiny
-one (no pruning, a few seconds of training) and one with repeats and a test split. The estimate
+step saved; the GAN claim last, reported and skipped if it fails), ``studies/schedules.toml``
+(32 trials, no pruning), ``studies/signals.toml`` and ``studies/digits_cnn.toml`` (minutes) and
+two written here: a tiny one (no pruning, a few seconds of training) and one with repeats and a
+test split. The estimate
 reads the history the earlier searches left; each row says how many records it had and whether
 the same study was among them.
 
@@ -38,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks"
 CLAIMS = ("optimizers", "init", "early_stopping", "batch_size", "recurrent", "transfer_pretrain", "transfer_finetune",
-          "transfer_scratch", "distill_teacher", "distill_student")
+          "transfer_scratch", "distill_teacher", "distill_student", "gan_stability")
 
 TINY = """
 [study]
@@ -155,7 +161,8 @@ def studies(work: Path, *, only: set[str] | None, claims: bool) -> list[tuple[st
     (work / "tiny.toml").write_text(TINY)
     (work / "repeats.toml").write_text(REPEATS)
     out = [("quickstart", ROOT / "studies" / "quickstart.toml"), ("eta-tiny", work / "tiny.toml"),
-           ("eta-repeats", work / "repeats.toml"), ("schedules", ROOT / "studies" / "schedules.toml")]
+           ("eta-repeats", work / "repeats.toml"), ("schedules", ROOT / "studies" / "schedules.toml"),
+           ("signals", ROOT / "studies" / "signals.toml"), ("digits_cnn", ROOT / "studies" / "digits_cnn.toml")]
     if claims:
         out += [(c, ROOT / "studies" / "claims" / f"{c}.toml") for c in CLAIMS]
     return [(n, p) for n, p in out if only is None or n in only]
@@ -167,10 +174,16 @@ def main() -> None:
     ap.add_argument("--skip-claims", action="store_true")
     ap.add_argument("--report", type=Path, default=OUT / "eta.json")
     ap.add_argument("--keep", type=Path, help="keep the studies' results here (default: a temporary folder)")
+    ap.add_argument("--merge", action="store_true", help="keep the report's rows of the studies not run now")
+    ap.add_argument("--render", action="store_true", help="print the README's table from the report, run nothing")
     args = ap.parse_args()
+    if args.render:
+        print(render(json.loads(args.report.read_text())))
+        return
     only = set(args.only.split(",")) if args.only else None
     rows: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
+    old = json.loads(args.report.read_text()) if args.merge and args.report.exists() else {"rows": [], "failed": []}
     with tempfile.TemporaryDirectory(prefix="hpbench-eta-") as tmp:
         work = args.keep.resolve() if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -187,6 +200,9 @@ def main() -> None:
                   f"{row['measured_s']:7.1f} s  error {row['error']:+.0%}  ETA@25% "
                   + (f"{row['eta25_s']:.1f} s vs {row['eta25_actual_s']:.1f} s left ({e25:+.0%})" if e25 is not None else "-")
                   + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}", flush=True)
+    ran = {r["study"] for r in rows} | {f["study"] for f in failed}
+    rows = [r for r in old["rows"] if r["study"] not in ran] + rows
+    failed = [f for f in old.get("failed", []) if f["study"] not in ran] + failed
     errors = [abs(r["error"]) for r in rows]
     eta25 = [abs(r["eta25_error"]) for r in rows if r.get("eta25_error") is not None]
     report = {
@@ -205,6 +221,33 @@ def main() -> None:
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"written: {args.report}")
+    print(render(report))
+
+
+def render(report: dict[str, Any]) -> str:
+    """The README's table: per study, predicted (interval) vs measured, the parts predicted vs
+    the phases measured, the live ETA at 25%, the load average."""
+    lines = ["| study | trials | predicted s (P10-P90) | measured s | error | start-up pred / meas | trials+turnover pred / search meas "
+             "| after pred / meas | ETA at 25%: shown / left | load before -> after |", "|" + " --- |" * 10]
+    for r in report["rows"]:
+        p, m = r["parts"], r.get("measured_parts") or {}
+        after_p = sum(p.get(k, 0.0) for k in ("repeats_s", "devices_s", "test_s", "report_s", "exit_s"))
+        after_m = sum(float(m.get(k) or 0.0) for k in ("repeats_s", "devices_s", "test_s", "report_s", "exit_s"))
+        eta = (f"{r['eta25_s']:.1f} / {r['eta25_actual_s']:.1f} ({r['eta25_error']:+.0%})" if r.get("eta25_error") is not None else "-")
+        lines.append(f"| {r['study']} | {r.get('n_trials')} | {r['predicted_s']:.1f} ({r['low_s']:.1f}-{r['high_s']:.1f}) | {r['measured_s']:.1f} "
+                     f"| {r['error']:+.0%} | {p['startup_s']:.1f} / {float(m.get('startup_s') or 0):.1f} "
+                     f"| {p['trials_s'] + p['turnover_s']:.1f} / {float(m.get('search_s') or 0):.1f} | {after_p:.1f} / {after_m:.1f} | {eta} "
+                     f"| {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f} |")
+    for f in report.get("failed", []):
+        lines.append(f"| {f['study']} | failed: {str(f['error']).splitlines()[0][:80]} |" + " |" * 8)
+    s = report
+    if s.get("n"):
+        lines.append("")
+        lines.append(f"Whole command: median |error| {s['median_abs_error']:.0%} (target <= 15%), max {s['max_abs_error']:.0%} (target <= 25%), "
+                     f"{s['within_25']}/{s['n']} within 25%."
+                     + (f" Live ETA at 25%: median |error| {s['eta25_median_abs_error']:.0%}, max {s['eta25_max_abs_error']:.0%}, "
+                        f"{s['eta25_within_20']}/{s['eta25_n']} within 20% (target 20%)." if s.get("eta25_n") else ""))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
