@@ -528,3 +528,15 @@ def test_asha_cost_is_replayed_as_asha(write_study):
     assert pruning(load_study(write_study(text))).kind == "none"
     p = pruning(load_study(write_study(text.replace('scheduler = "none"', 'scheduler = "asha-cost"'))))
     assert p.kind == "asha" and p.rungs() == (1, 3, 9, 27)
+
+
+def test_history_is_read_at_this_processs_priority(monkeypatch):
+    """Searches at another nice (tests at nice 19 beside busy processes) do not price this one;
+    with none at this priority, every record does."""
+    recs = [{"study": "a", "nice": 19, "startup_s": 30.0}, {"study": "b", "startup_s": 9.0}, {"study": "c", "nice": 0, "startup_s": 6.0}]
+    monkeypatch.setattr(history, "niceness", lambda: 0)
+    assert [r["study"] for r in history.at_this_priority(recs)] == ["c"]
+    monkeypatch.setattr(history, "niceness", lambda: 5)
+    assert [r["study"] for r in history.at_this_priority(recs)] == ["a", "b", "c"]
+    monkeypatch.undo()
+    assert isinstance(history.niceness(), int)

@@ -54,7 +54,7 @@ class SearchClock:
         self.command = started_at is not None
         self.started_at = started_at if started_at is not None else self.began
         self.history_dir = history_dir
-        self.records = history.load(history_dir) if history_dir is not None else []
+        self.records = history.at_this_priority(history.load(history_dir)) if history_dir is not None else []
         self.figures = history.figures(self.records, study=study.name) if history_dir is not None else Figures()
         self.cpus = clock.n_cpus()
         self.concurrency = concurrency(study, cpus=self.cpus)
@@ -279,7 +279,7 @@ class SearchClock:
             run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
             ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
             contention=self.contention(), phases=self.measured, eta=self.trace)
-        rec.update(out=str(out.resolve()), started_at=self.started_at, phases_end_at=self.phases_end_at, probe=self.raw_probe,
+        rec.update(out=str(out.resolve()), started_at=self.started_at, nice=history.niceness(), phases_end_at=self.phases_end_at, probe=self.raw_probe,
                    trials_contention=self.workers.contention())
         history.append(self.history_dir, rec)
         return rec
