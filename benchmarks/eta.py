@@ -200,6 +200,20 @@ def main() -> None:
                   f"{row['measured_s']:7.1f} s  error {row['error']:+.0%}  ETA@25% "
                   + (f"{row['eta25_s']:.1f} s vs {row['eta25_actual_s']:.1f} s left ({e25:+.0%})" if e25 is not None else "-")
                   + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}", flush=True)
+            write(args.report, old, rows, failed)  # after each study: a run cut short keeps what it measured
+    report = write(args.report, old, rows, failed)
+    if report["n"]:
+        print(f"whole command: median |error| {report['median_abs_error']:.0%} (target <= 15%), max {report['max_abs_error']:.0%} "
+              f"(target <= 25%), {report['within_25']}/{report['n']} within 25%")
+    if report["eta25_n"]:
+        print(f"live ETA at 25%: median |error| {report['eta25_median_abs_error']:.0%}, max {report['eta25_max_abs_error']:.0%} "
+              f"(target <= 20%), {report['eta25_within_20']}/{report['eta25_n']} within 20%")
+    print(f"written: {args.report}")
+    print(render(report))
+
+
+def write(path: Path, old: dict[str, Any], rows: list[dict[str, Any]], failed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report: this run's rows, and ``old``'s of the studies it did not run."""
     ran = {r["study"] for r in rows} | {f["study"] for f in failed}
     rows = [r for r in old["rows"] if r["study"] not in ran] + rows
     failed = [f for f in old.get("failed", []) if f["study"] not in ran] + failed
@@ -213,15 +227,9 @@ def main() -> None:
         "eta25_within_20": sum(e <= 0.20 for e in eta25), "eta25_n": len(eta25),
         "targets": {"every_study": 0.25, "median": 0.15, "eta25": 0.20}, "failed": failed,
     }
-    print(f"whole command: median |error| {report['median_abs_error']:.0%} (target <= 15%), max {report['max_abs_error']:.0%} "
-          f"(target <= 25%), {report['within_25']}/{report['n']} within 25%")
-    if eta25:
-        print(f"live ETA at 25%: median |error| {report['eta25_median_abs_error']:.0%}, max {report['eta25_max_abs_error']:.0%} "
-              f"(target <= 20%), {report['eta25_within_20']}/{report['eta25_n']} within 20%")
-    args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    print(f"written: {args.report}")
-    print(render(report))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return report
 
 
 def render(report: dict[str, Any]) -> str:
