@@ -34,6 +34,7 @@ class SearchOptions:
     preflight: bool = True  # load the data and try the networks before anything starts (hpbench.preflight)
     started_at: float | None = None  # when the command started (epoch seconds; the ETA's and budget's clock) [default: when the search starts]
     history_dir: Path | None = None  # this machine's search history: read for the ETA, this search's record appended [default: neither]
+    early_trials: bool = True  # train the first trials in the helper while Ray starts, where it is safe (hpbench.dispatch.early)
 
 
 class ResumeRefused(RuntimeError):

@@ -13,6 +13,7 @@ from typing import Any
 from ray.tune import Callback
 
 from hpbench.dispatch.budget import Budget
+from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.fused import MEMBER, member_id
 from hpbench.dispatch.predictions import AsyncPredictions, record_spent
 from hpbench.dispatch.progress import Progress
@@ -34,8 +35,10 @@ class Recorder(Callback):  # type: ignore[misc]
         return (Callback, ())
 
     def __init__(self, *, store: ResultsStore, progress: Progress, predictions: AsyncPredictions | None = None,
-                 trackers: Trackers | None = None, budget: Budget | None = None, replays: list[Replay] | None = None) -> None:
+                 trackers: Trackers | None = None, budget: Budget | None = None, replays: list[Replay] | None = None,
+                 early: EarlyTrials | None = None) -> None:
         super().__init__()
+        self.early = early  # trials trained in the helper while Ray started (hpbench.dispatch.early): recorded here once they end
         self.store = store
         self.trackers = trackers
         self.progress = progress
@@ -46,7 +49,25 @@ class Recorder(Callback):  # type: ignore[misc]
         # to the budget when it does (the driver never waits for a prediction).
         self.uncharged: dict[str, int] = {}
 
+    def harvest_early(self, *, wait: bool = False) -> None:
+        """Record the early trials that ended (all of them, waiting, with ``wait``)."""
+        if self.early is not None:
+            self.early.harvest(self._record_early, wait=wait)
+
+    def _record_early(self, trial_id: str, outcome: dict[str, Any]) -> None:
+        for row in outcome["rows"]:
+            self.store.epoch(trial_id, row)
+            if self.trackers is not None:
+                self.trackers.epoch(int(self.store.row(trial_id)["trial"]), self.store.epoch_row(trial_id, int(row["epoch"])))
+        if outcome.get("weights_file"):
+            try:
+                save_from_file(self.store.out, int(self.store.row(trial_id)["trial"]), outcome["weights_file"])
+            except Exception as err:  # the weights are an extra, as for any trial
+                self.store.annotate(trial_id, {"error": f"saving weights failed: {err}"[:500]})
+        self._end(trial_id, error=error_line(outcome["error"]) if outcome.get("error") else None)
+
     def _harvest(self) -> None:
+        self.harvest_early()
         if self.predictions is None:
             return
         for tid in self.predictions.harvest(self.store):

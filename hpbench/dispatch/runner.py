@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, ray_cpus, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
+from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.fused import fuse_repeats, n_runs
 from hpbench.dispatch.helper import HelperProcess
@@ -82,7 +84,6 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
             raise PreflightFailed.of(problems)
         for warning in pending.warnings if pending is not None else []:  # e.g. a class too small to stratify
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
-        helper.submit(warm_up, study)  # the cost predictions' first one, while Ray starts
         return _locked(study, opts, plan, console, start=start)
     finally:
         helper.shutdown(wait=True, cancel_futures=True)
@@ -164,6 +165,15 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
             trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, imported: Future[None] | None) -> None:
     prev = plan.previous
+    # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
+    # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
+    early = early_trials.start(study, opts, plan, executor=predictions.pool) if opts.early_trials else None
+    for t in early.trials if early is not None else ():
+        store.start(t.trial_id, t.params)
+        if trackers is not None:
+            trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
+        predictions.submit(t.trial_id, t.params)
+    predictions.pool.submit(warm_up, study)
     started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if imported is not None:
         imported.result()
@@ -176,9 +186,10 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(opts.optuna_storage or sqlite_url(opts.out / OPTUNA_DB))
-    settle_running(storage, study.name)
+    if early is None:  # else settled before the early trials were asked (they are running now)
+        settle_running(storage, study.name)
     keys = study.space.keys()
-    done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
+    done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)] + (early.params if early else [])
     searcher = make_searcher(study, storage=storage, done=done)
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
@@ -189,13 +200,14 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     budget = None
     if opts.budget_flops or opts.budget_s:
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
-    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget)
-    tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new, data=shipped,
-                         callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
+    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early)
+    tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new - len(early.trials if early else ()),
+                         data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
     stop.check()
     if plan.n_new > 0:
         with progress:
             tuner.fit()
+            recorder.harvest_early(wait=True)
         clock.phase_done(store)
     stop.check()  # Ctrl-C: the trials it stopped stay running, to run again on --resume
     if budget is not None and budget.exhausted():
@@ -233,10 +245,10 @@ def _trackers(study: Study, out: Path) -> Trackers | None:
 
 
 def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,
-              replays: list[Replay] | None = None) -> Recorder:
+              replays: list[Replay] | None = None, early: EarlyTrials | None = None) -> Recorder:
     from hpbench.dispatch.recorder import Recorder  # imports Ray Tune: only once Ray is up
 
-    return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays)
+    return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays, early=early)
 
 
 def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
