@@ -13,8 +13,8 @@ searcher learns from them), the cost columns predicted. Ray Tune runs the remain
 and these points not enqueued again.
 
 Only where it is plainly safe: a fresh local search (no ``--address``: a running cluster starts
-no Ray; no earlier trials, no budget, no shared Optuna storage), on the CPU, of at least 4
-trials. The helper trains with the study's ``cpus_per_trial`` threads, while Ray starts beside it.
+no Ray; no earlier trials, no budget, no shared Optuna storage, no retries: ``max_failures = 0``,
+as only Tune retries a failed trial from its checkpoint), on the CPU, of at least 4 trials. The helper trains with the study's ``cpus_per_trial`` threads, while Ray starts beside it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def n_early(study: Study, *, n_new: int, fresh: bool, local: bool, budget: bool,
     most 2), when the search qualifies (see the module's docstring), else 0."""
     train = study.config["train"]
     on_cpu = str(train.get("device", "cpu")) in ("cpu", "auto") and study.resources.gpus_per_trial == 0 and not train.get("devices")
-    if not (fresh and local and on_cpu) or budget or shared_storage or n_new < MIN_TRIALS:
+    retried = study.settings.max_failures > 0  # a failed trial retries from its checkpoint in Tune: every trial runs there
+    if not (fresh and local and on_cpu) or budget or shared_storage or retried or n_new < MIN_TRIALS:
         return 0
     return min(2, max(1, study.settings.max_concurrent), n_new - 1)
 
