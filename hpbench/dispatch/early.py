@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import traceback
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -62,17 +63,19 @@ def run_early_trial(study: Study, params: dict[str, Any], incoming: str) -> dict
         if "final_model" in state:
             final["model"] = state["final_model"]
 
+    started = time.time()
     try:
         train(trial_config(study, params), report=lambda row: rows.append(dict(row)), on_state=on_state)
     except Exception:
-        return {"rows": rows, "error": traceback.format_exc()}
+        return {"rows": rows, "error": traceback.format_exc(), "started_at": started, "ended_at": time.time()}
+    ended = time.time()
     path = None
     if "model" in final:
         os.makedirs(incoming, exist_ok=True)
         fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=incoming)
         with os.fdopen(fd, "wb") as f:
             weights.save(final["model"], f)
-    return {"rows": rows, "error": None, "weights_file": path}
+    return {"rows": rows, "error": None, "weights_file": path, "started_at": started, "ended_at": ended}
 
 
 @dataclass(kw_only=True)

@@ -82,22 +82,6 @@ def warm_up(study: Study) -> None:
     predict_columns(study, study.space.sample(random.Random(study.settings.seed)), None)
 
 
-def reference_epoch_s(study: Study, n: int = 16) -> float | None:
-    """The median predicted seconds per epoch of ``n`` configurations of the space (seeded by the
-    study): the reference epoch of ``asha-cost``'s rungs (:mod:`hpbench.cost_asha`). None when
-    none of them can be predicted."""
-    rng = random.Random(study.settings.seed)
-    seen: dict[str, float | None] = {}
-    for _ in range(n):
-        params = study.space.sample(rng)
-        key = cost_key(study, params)
-        if key not in seen:
-            s = predict_columns(study, params, None).get("predicted_epoch_s")
-            seen[key] = float(s) if isinstance(s, (int, float)) and s > 0 else None
-    known = sorted(s for s in seen.values() if s is not None)
-    return known[len(known) // 2] if known else None
-
-
 def _helper_process(study: Study) -> Executor:
     from hpbench.dispatch.helper import HelperProcess
 
@@ -141,13 +125,16 @@ class AsyncPredictions:
         s = fut.result().get("predicted_epoch_s")
         return float(s) if isinstance(s, (int, float)) else None
 
-    def reference_epoch_seconds(self) -> Any:
-        """``() -> `` the space's median predicted epoch (:func:`reference_epoch_s`, computed in the
-        helper from now on) once it is known, else None. Never waits."""
-        fut = self.pool.submit(reference_epoch_s, self.study)
+    def reference_epoch_seconds(self, sampled: Future[list[float]]) -> Any:
+        """``() -> `` the median of ``sampled`` (:meth:`sampled_epoch_s`: the predicted epochs of
+        the space's first sampled configurations) once it is known, else None: the reference
+        epoch of ``asha-cost``'s rungs (:mod:`hpbench.cost_asha`). Never waits."""
 
         def reference() -> float | None:
-            return fut.result() if fut.done() and fut.exception() is None else None
+            if not sampled.done() or sampled.exception() is not None:
+                return None
+            known = sorted(s for s in sampled.result() if s > 0)
+            return known[len(known) // 2] if known else None
 
         return reference
 

@@ -65,6 +65,9 @@ class Recorder(Callback):  # type: ignore[misc]
             except Exception as err:  # the weights are an extra, as for any trial
                 self.store.annotate(trial_id, {"error": f"saving weights failed: {err}"[:500]})
         self._end(trial_id, error=error_line(outcome["error"]) if outcome.get("error") else None)
+        if outcome.get("started_at") and outcome.get("ended_at"):  # when it trained (its end is read while Ray starts)
+            began, ended = float(outcome["started_at"]), float(outcome["ended_at"])
+            self.store.annotate(trial_id, {"started_at": began, "ended_at": ended, "wall_s": ended - began})
 
     def _harvest(self) -> None:
         self.harvest_early()

@@ -181,7 +181,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     clock.joined(ray_started=started, cpus=ray_cpus())
-    clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet
+    clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet (and asha-cost's reference epoch)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -194,13 +194,14 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
-                               reference_cost=predictions.reference_epoch_seconds() if cost_aware else None)
+                               reference_cost=predictions.reference_epoch_seconds(clock.plan) if cost_aware else None)
     check_gpus(study)
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
     budget = None
     if opts.budget_flops or opts.budget_s:
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
     recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early)
+    recorder.harvest_early()  # those that ended while Ray started: in the tables before Tune's first trial
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new - len(early.trials if early else ()),
                          data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
     stop.check()

@@ -1,0 +1,94 @@
+"""The first trials, trained in the helper while Ray starts (hpbench.dispatch.early): which searches
+qualify (in memory), the trials asked from a real Optuna storage and trained in a real helper
+process without Ray (slow), and a real search whose early trials are recorded like any trial."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from hpbench.dispatch.early import EARLY_ID, n_early
+from hpbench.study.parse import load_study
+from tests.helpers.studies import TINY_STUDY
+
+ENQUEUED = TINY_STUDY.replace('max_concurrent = 2', 'max_concurrent = 2\nenqueue = [{ optimizer = "adam", lr = 0.01 }]')
+
+
+def qualifies(study, **change) -> int:
+    kw = {"n_new": 8, "fresh": True, "local": True, "budget": False, "shared_storage": False, **change}
+    return n_early(study, **kw)
+
+
+def test_only_fresh_local_cpu_searches_without_budget_or_retries_train_early(write_study):
+    study = load_study(write_study(TINY_STUDY))
+    assert qualifies(study) == 2  # as many as run at once, at most 2
+    assert qualifies(study, n_new=3) == 0  # too small to gain
+    assert qualifies(study, n_new=4) == 2
+    for change in ({"fresh": False}, {"local": False}, {"budget": True}, {"shared_storage": True}):
+        assert qualifies(study, **change) == 0, change
+    retried = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\nmax_failures = 1"), name="r.toml"))
+    assert qualifies(retried) == 0  # only Tune retries a failed trial from its checkpoint
+    one = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 1"), name="one.toml"))
+    assert qualifies(one) == 1
+    gpu = dataclasses.replace(study, resources=dataclasses.replace(study.resources, gpus_per_trial=1.0))
+    assert qualifies(gpu) == 0
+
+
+@pytest.mark.slow
+def test_early_trials_are_asked_from_the_storage_trained_in_the_helper_and_told(write_study, tmp_path: Path):
+    import optuna
+
+    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.helper import HelperProcess
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+
+    study = load_study(write_study(ENQUEUED))
+    storage = open_storage(sqlite_url(tmp_path / "optuna.db"))
+    helper = HelperProcess()
+    try:
+        early = launch(study, n=2, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=[{"optimizer": "adam", "lr": 0.01}],
+                       executor=helper, incoming=str(tmp_path / "incoming"))
+        recorded: dict[str, dict] = {}
+        assert [t.trial_id for t in early.trials] == [EARLY_ID.format(0), EARLY_ID.format(1)]
+        assert early.params[0] == {"optimizer": "adam", "lr": 0.01}  # the enqueued point first
+        assert early.harvest(lambda tid, outcome: recorded.setdefault(tid, outcome), wait=True) == [t.trial_id for t in early.trials]
+    finally:
+        helper.shutdown()
+    assert early.harvest(lambda tid, outcome: None, wait=True) == []  # each is recorded once
+    for tid, outcome in recorded.items():
+        assert outcome["error"] is None and [r["epoch"] for r in outcome["rows"]] == [1, 2, 3], tid  # max_epochs = 3
+        assert Path(outcome["weights_file"]).is_file() and outcome["ended_at"] >= outcome["started_at"]
+    told = optuna.load_study(study_name=study.name, storage=storage).trials
+    assert [t.state.name for t in told] == ["COMPLETE", "COMPLETE"]
+    for t, tid, params in zip(told, recorded, early.params, strict=True):
+        best = max(r["val_accuracy"] for r in recorded[tid]["rows"])
+        assert t.value == pytest.approx(best, rel=1e-5) and sorted(t.intermediate_values) == [1, 2, 3]
+        assert study.space.resolve(t.params) == params  # Optuna holds the configuration that trained
+
+
+@pytest.mark.slow
+def test_a_search_records_its_early_trials_like_any_trial(ray_local, tmp_path: Path):
+    import optuna
+
+    import hpbench
+    from hpbench.dispatch.runner import SearchOptions, run_search
+
+    path = tmp_path / "e.toml"
+    path.write_text(ENQUEUED.replace("trials = 4", "trials = 6"))
+    study = load_study(path)
+    run_search(study, SearchOptions(out=tmp_path / "out"))
+    trials = hpbench.load(tmp_path / "out").sort_values("trial")
+    epochs = hpbench.load(tmp_path / "out", table="epochs")
+    assert len(trials) == 6 and trials["trial"].tolist() == list(range(6))
+    early = trials[trials["trial_id"].str.startswith("early_")]
+    assert early["trial"].tolist() == [0, 1] and (early["status"] == "finished").all()
+    assert (early["optimizer"].iloc[0], early["lr"].iloc[0]) == ("adam", 0.01)  # the enqueued point, run once
+    assert ((trials["optimizer"] == "adam") & (trials["lr"] == 0.01)).sum() == 1
+    per_trial = epochs.groupby("trial")["epoch"].max().sort_index()
+    assert per_trial.tolist() == trials["epochs"].tolist()  # every trial's epochs, the early ones' too
+    assert early["predicted_s"].notna().all() and early["best_val_accuracy"].notna().all()
+    assert all((tmp_path / "out" / "weights" / f"{n}.pt").is_file() for n in early["trial"])
+    told = optuna.load_study(study_name=study.name, storage=f"sqlite:///{tmp_path / 'out' / 'optuna.db'}").trials
+    assert len(told) == 6 and all(t.state.name == "COMPLETE" for t in told)
