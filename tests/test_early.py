@@ -92,3 +92,18 @@ def test_a_search_records_its_early_trials_like_any_trial(ray_local, tmp_path: P
     assert all((tmp_path / "out" / "weights" / f"{n}.pt").is_file() for n in early["trial"])
     told = optuna.load_study(study_name=study.name, storage=f"sqlite:///{tmp_path / 'out' / 'optuna.db'}").trials
     assert len(told) == 6 and all(t.state.name == "COMPLETE" for t in told)
+
+
+@pytest.mark.slow
+def test_the_cli_opts_out(ray_local, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    import hpbench
+    from hpbench.cli import app
+
+    path = tmp_path / "o.toml"
+    path.write_text(TINY_STUDY)
+    res = CliRunner().invoke(app, ["search", str(path), "--out", str(tmp_path / "out"), "--no-early-trials"])
+    assert res.exit_code == 0, res.output
+    trials = hpbench.load(tmp_path / "out")
+    assert len(trials) == 4 and not trials["trial_id"].str.startswith("early_").any()

@@ -36,7 +36,7 @@ REFUSALS: tuple[type[Exception], ...] = (OutputError, SearchRefused, LockHeld)
 def search(study: Study, *, out: str | Path | None = None, address: str | None = None, resume: bool = False, force: bool = False,
            num_cpus: int | None = None, storage: str | None = None, storage_path: str | None = None, repeats: int | None = None,
            budget_flops: float | None = None, budget_s: float | None = None, verbose: bool = False,
-           console: Console | None = None, preflight: bool = True, started_at: float | None = None) -> Results:
+           console: Console | None = None, preflight: bool = True, started_at: float | None = None, early_trials: bool = True) -> Results:
     """Run ``study`` and return its :class:`~hpbench.api.results.Results` (the tables are written).
 
     ``out``: the results directory (default ``results/<study name>``); an earlier run there is
@@ -53,7 +53,9 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     seconds; the CLI passes its process's start). Every search leaves a record of what it
     measured in this machine's history (next to the device models' cache), which
     :func:`hpbench.estimate` and later searches' ETAs read. ``preflight``: load and check the data
-    and try every distinct network before anything starts (default: yes)."""
+    and try every distinct network before anything starts (default: yes). ``early_trials``: train
+    the searcher's first proposals in the helper process while Ray starts, on a fresh local search
+    where that is safe (default: yes; :mod:`hpbench.dispatch.early`)."""
     from rich.console import Console
 
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
@@ -64,7 +66,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
                          force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
                          repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight, started_at=started_at,
-                         history_dir=default_cache_dir())
+                         history_dir=default_cache_dir(), early_trials=early_trials)
     try:
         plan = plan_search(study, opts)
     except ResumeRefused as err:

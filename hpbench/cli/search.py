@@ -72,6 +72,7 @@ def search(
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show everything: full tracebacks of user code errors, and Ray's own output.")] = False,
     no_preflight: Annotated[bool, typer.Option("--no-preflight", help="Skip the pre-flight checks of the data and the networks.")] = False,
+    no_early_trials: Annotated[bool, typer.Option("--no-early-trials", help="Run every trial through Ray Tune (by default a fresh local search trains its first trials in its helper process while Ray starts).")] = False,
 ) -> None:
     """Run a hyperparameter search defined by a study file."""
     from hpbench.api.search import REFUSALS, check_options
@@ -92,7 +93,7 @@ def search(
     try:
         results = run(study, out=out, address=address, resume=resume, force=force, num_cpus=num_cpus, storage=storage,
                       storage_path=storage_path, repeats=repeats, budget_flops=budget_flops, budget_s=budget_s, verbose=verbose or debug,
-                      console=con, preflight=not no_preflight,
+                      console=con, preflight=not no_preflight, early_trials=not no_early_trials,
                       started_at=started_at)
     except StudyError as err:  # found once the data was read: the pre-flight's problems (bad data, broken user code)
         fail(err, debug=debug)
