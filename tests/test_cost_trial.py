@@ -128,18 +128,28 @@ def test_scale_factors_need_min_trials_and_fall_back_to_pooled():
     ended = [("memory-bound", 1.0, 2.0), ("memory-bound", 1.0, 2.2), ("memory-bound", 2.0, 3.6), ("compute-bound", 1.0, 1.1)]
     assert scale_factors(ended[:3]) == {}
     f = scale_factors(ended)
-    assert f["all"].factor == pytest.approx(float(np.median([2.0, 2.2, 1.8, 1.1])), rel=REL) and f["all"].n_trials == 4
+    assert f["all"].factor == pytest.approx((2.0 + 2.2 + 3.6 + 1.1) / (1.0 + 1.0 + 2.0 + 1.0), rel=REL) and f["all"].n_trials == 4
     assert "memory-bound" not in f  # three of its own: not yet
     f = scale_factors([*ended, ("memory-bound", 1.0, 2.4)])
-    assert f["memory-bound"].factor == pytest.approx(2.1, rel=REL) and f["memory-bound"].n_trials == 4
+    assert f["memory-bound"].factor == pytest.approx(10.2 / 5.0, rel=REL) and f["memory-bound"].n_trials == 4
     s, c = corrected_seconds(10.0, "memory-bound", f)
-    assert s == pytest.approx(21.0, rel=REL) and c is not None and c.label() == "corrected from 4 trials (memory-bound)"
+    assert s == pytest.approx(20.4, rel=REL) and c is not None and c.label() == "corrected from 4 trials (memory-bound)"
     s, c = corrected_seconds(10.0, "compute-bound", f)
     assert c is not None and c.regime == "all" and c.label() == "corrected from 5 trials"
     assert corrected_seconds(10.0, "compute-bound", {}) == (10.0, None)
     assert scale_factors([("x", 0.0, 1.0), ("x", 1.0, float("nan"))] * 4) == {}  # no usable pair
     with pytest.raises(ValueError, match="min_trials"):
         scale_factors(ended, min_trials=0)
+
+
+def test_scale_factor_is_held_by_the_trials_that_hold_the_seconds():
+    # three 10 s trials 20% slower than predicted and a 1 ms trial whose fixed costs read 10x:
+    # the factor is the seconds' (36.01 / 30.001), not the middle of the ratios (1.2 and 10)
+    ended = [("overhead-bound", 10.0, 12.0)] * 3 + [("overhead-bound", 0.001, 0.01)]
+    f = scale_factors(ended)
+    assert f["overhead-bound"].factor == pytest.approx(36.01 / 30.001, rel=REL)
+    s, _ = corrected_seconds(5.0, "overhead-bound", f)
+    assert s == pytest.approx(5.0 * 36.01 / 30.001, rel=REL)
 
 
 def test_replay_corrects_only_from_trials_ended_before_the_start():

@@ -74,8 +74,11 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     epochs = cfg.train.max_epochs
     slow = tt.concurrency_slowdown(regime=ep.regime, max_concurrent=max_concurrent, slowdowns=device_model.concurrency_slowdown)
     epoch_s = slow * (ep.epoch_s + device_model.trainer_epoch_s)
-    # a fresh worker's first_epoch_s is paid once per worker, not per trial (Tune reuses workers): not charged here
-    warmup_s = slow * tt.warmup_seconds(epoch_s=ep.epoch_s, warmup_fraction=device_model.warmup_fraction)
+    # first_epoch_s (the trainer probe's fixed first-epoch extra) is charged to every trial: a reused
+    # Tune worker still pays a new model's first calls, and in Ray each trial's first epoch read a
+    # median 12 ms over its second (benchmarks/cost_model.py, seed 216413716, tiny trials included)
+    warmup_s = slow * tt.warmup_seconds(epoch_s=ep.epoch_s, warmup_fraction=device_model.warmup_fraction,
+                                        first_epoch_s=device_model.first_epoch_s)
     trial_s = epoch_s * epochs + warmup_s
     band = tt.interval(predicted_s=trial_s, regime=ep.regime, intervals=device_model.intervals)
     notes = {COST_NOTE: "counted on the CPU (the model does not run on meta)"} if full.counted_on != "meta" else {}

@@ -1,17 +1,23 @@
 """Learning from the run: after the first trials of a study, a scale factor per regime, the
-median of measured / predicted seconds over the trials that ended, corrects the remaining
-predictions and the ETA ("corrected from N trials").
+measured seconds of the trials that ended over their predicted seconds (a ratio of sums),
+corrects the remaining predictions and the ETA ("corrected from N trials").
 
-The median ratio is robust to one trial slowed by a neighbour; per regime because a machine's
-error differs by what bounds the step (a slow DRAM misprices memory-bound trials only). A regime
-with fewer than ``min_trials`` ended trials borrows the pooled factor of all regimes, once
-``min_trials`` trials have ended at all; before that there is no correction.
+A ratio of sums, not the median of per-trial ratios: a trial of a few milliseconds is mostly
+fixed costs and scheduling noise (its first epoch read 2-15x its prediction on a quiet machine
+when its steady epochs were within 20%: benchmarks/cost_model.py, seed 216413716), so its ratio
+says little about the machine, while the trials that hold the study's seconds say most; and the
+ETA is a sum of seconds, which this factor makes right over the trials seen. On that run's
+trials (24 at max_concurrent 1, 24 at 2), replayed, the median |error| after correction was
+25.9% / 20.8% with the ratio of sums against 30.6% / 25.8% with the median ratio.
+Per regime because a machine's error differs by what bounds the step (a slow DRAM misprices
+memory-bound trials only). A regime with fewer than ``min_trials`` ended trials borrows the
+pooled factor of all regimes, once ``min_trials`` trials have ended at all; before that there is
+no correction.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -39,15 +45,20 @@ def scale_factors(ended: Iterable[tuple[str, float, float]], *, min_trials: int 
     while fewer than ``min_trials`` trials have ended."""
     if min_trials < 1:
         raise ValueError(f"min_trials must be >= 1, but got {min_trials}")
-    pairs = [(str(r), m / p) for r, p, m in ended if _ok(p, m)]
-    if len(pairs) < min_trials:
+    rows = [(str(r), p, m) for r, p, m in ended if _ok(p, m)]
+    if len(rows) < min_trials:
         return {}
-    out = {POOLED: Correction(factor=statistics.median(x for _, x in pairs), n_trials=len(pairs), regime=POOLED)}
-    for regime in sorted({r for r, _ in pairs}):
-        xs = [x for r, x in pairs if r == regime]
-        if len(xs) >= min_trials:
-            out[regime] = Correction(factor=statistics.median(xs), n_trials=len(xs), regime=regime)
+    out = {POOLED: Correction(factor=ratio_of_sums([(p, m) for _, p, m in rows]), n_trials=len(rows), regime=POOLED)}
+    for regime in sorted({r for r, _, _ in rows}):
+        pm = [(p, m) for r, p, m in rows if r == regime]
+        if len(pm) >= min_trials:
+            out[regime] = Correction(factor=ratio_of_sums(pm), n_trials=len(pm), regime=regime)
     return out
+
+
+def ratio_of_sums(pairs: list[tuple[float, float]]) -> float:
+    """Σ measured / Σ predicted over ``(predicted_s, measured_s)`` pairs (non-empty, positive)."""
+    return math.fsum(m for _, m in pairs) / math.fsum(p for p, _ in pairs)
 
 
 def correction_for(regime: str | None, factors: dict[str, Correction]) -> Correction | None:
