@@ -46,6 +46,16 @@ MAX_STEPS = 1500
 TARGETS = {"median": 0.12, "p90": 0.30, "spearman": 0.95, "corrected_median": 0.08, "coverage": (0.70, 0.90)}
 
 
+def autogroup() -> str | None:
+    """This process's scheduling group and its nice value (Linux autogroups: one per session; the
+    CPU is shared between groups by the group's nice value, so a ``nice -n 19`` process of another
+    session competes at full weight with this one), or None where there is none."""
+    try:
+        return Path("/proc/self/autogroup").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
 def log_int(rng: random.Random, lo: int, hi: int) -> int:
     return round(math.exp(rng.uniform(math.log(lo), math.log(hi))))
 
@@ -154,6 +164,11 @@ def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
     corr = [abs(r["corrected_error"]) for r in rows if r["corrected_error"] is not None]
     out["corrected_median"] = statistics.median(corr) if corr else None
     out["n_corrected"] = len(corr)
+    steady = sorted(abs(r["steady_error"]) for r in rows if r.get("steady_error") is not None)
+    out["steady_median"] = statistics.median(steady) if steady else None
+    out["steady_median_signed"] = statistics.median(r["steady_error"] for r in rows if r.get("steady_error") is not None) if steady else None
+    extra = [r["first_extra_s"] for r in rows if r.get("first_extra_s") is not None]
+    out["first_extra_median_s"] = statistics.median(extra) if extra else None
     return out
 
 
@@ -163,6 +178,8 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
 
     t = hpbench.load(out_dir)
     t = t[t["train_s"].notna() & t["predicted_spent_s"].notna()]
+    ep = hpbench.load(out_dir, "epochs")
+    epoch_s = {int(k): [float(x) for x in g.sort_values("epoch")["epoch_s"]] for k, g in ep.groupby("trial")}
     ended = [EndedTrial(regime=str(r["regime"]), predicted_s=float(r["predicted_spent_s"]), measured_s=float(r["train_s"]),
                         started_at=float(r["started_at"]), ended_at=float(r["ended_at"])) for _, r in t.iterrows()]
     rows = []
@@ -176,20 +193,33 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
                      "predicted_s": p, "measured_s": m, "error": (p - m) / m,
                      "p10_s": None if lo is None or lo != lo else float(lo), "p90_s": None if hi is None or hi != hi else float(hi),
                      "inside": None if lo is None or lo != lo else bool(float(lo) <= m <= float(hi)),
-                     "corrected_s": c[0] if c else None, "corrected_error": (c[0] - m) / m if c else None})
+                     "corrected_s": c[0] if c else None, "corrected_error": (c[0] - m) / m if c else None,
+                     **decompose(epoch_s.get(int(r["trial"]), []), predicted_epoch_s=float(r["predicted_epoch_s"]))})
     return rows
+
+
+def decompose(epochs_s: list[float], *, predicted_epoch_s: float) -> dict[str, Any]:
+    """Where a trial's error comes from: its steady epochs (the fastest after the first) against
+    the predicted epoch (the time model and the worker's own pace), and its first epoch's extra
+    over that (warm-up, and whatever the dispatcher did as the trial started)."""
+    if len(epochs_s) < 2 or predicted_epoch_s <= 0:
+        return {"epochs_s": epochs_s, "steady_error": None, "first_extra_s": None}
+    steady = min(epochs_s[1:])
+    return {"epochs_s": epochs_s, "steady_error": (predicted_epoch_s - steady) / steady, "first_extra_s": epochs_s[0] - steady}
 
 
 def table(title: str, groups: dict[str, dict[str, Any]]) -> list[str]:
     def f(v: Any, pct: bool = True) -> str:
         return "-" if v is None else (f"{100 * v:.1f}" if pct else f"{v:.3f}")
 
-    md = [f"**{title}**", "", "| group | n | median abs % | P90 abs % | median signed % | Spearman | inside P10-P90 % | corrected median abs % (n) |",
-          "|---|---|---|---|---|---|---|---|"]
+    md = [f"**{title}**", "", "| group | n | median abs % | P90 abs % | median signed % | Spearman | inside P10-P90 % | corrected median abs % (n) "
+          "| steady-epoch median abs % (signed) | first-epoch extra median ms |", "|---|---|---|---|---|---|---|---|---|---|"]
     for g, s in groups.items():
         if s["n"]:
+            ms = "-" if s.get("first_extra_median_s") is None else f"{1000 * s['first_extra_median_s']:.1f}"
             md.append(f"| {g} | {s['n']} | {f(s['median'])} | {f(s['p90'])} | {f(s['median_signed'])} | {f(s['spearman'], False)} | "
-                      f"{f(s['coverage'])} | {f(s['corrected_median'])} ({s['n_corrected']}) |")
+                      f"{f(s['coverage'])} | {f(s['corrected_median'])} ({s['n_corrected']}) | {f(s.get('steady_median'))} "
+                      f"({f(s.get('steady_median_signed'))}) | {ms} |")
     return [*md, ""]
 
 
@@ -248,14 +278,14 @@ def main() -> None:
     result = {"seed": seed, "draws_per_study": args.draws, "epochs": args.epochs, "sequence_data": seq, "levels": levels,
               "per_family": per_family, "per_regime": per_regime, "worst": worst, "targets": TARGETS, "targets_met": met,
               "load_average": {"samples": loads, "min": min(loads), "max": max(loads), "median": statistics.median(loads)},
-              "cpus": os.cpu_count(), "runtime_s": runtime, "device": dm.to_dict(), "rows": rows}
+              "cpus": os.cpu_count(), "autogroup": autogroup(), "runtime_s": runtime, "device": dm.to_dict(), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cost_model.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     md = [f"# Cost model benchmark: whole trials of random draws (seed {seed})", "",
           f"{len(rows)} trials, {args.draws} draws per study, {args.epochs} epochs, real `hpbench search` runs at max_concurrent "
           f"{', '.join(map(str, args.concurrency))}; predicted_spent_s vs train_s. Sequence data: {seq['options']}. "
           f"Load average during the run: median {statistics.median(loads):.1f} (min {min(loads):.1f}, max {max(loads):.1f}) "
-          f"on {os.cpu_count()} CPUs; runtime {runtime:.0f} s.", ""]
+          f"on {os.cpu_count()} CPUs; scheduling group {autogroup()}; runtime {runtime:.0f} s.", ""]
     md += table("Per concurrency level", levels) + table("Per family", per_family) + table("Per regime", per_regime)
     md += ["**Worst ten**", "", "| c | family | regime | params | predicted s | measured s | error % |", "|---|---|---|---|---|---|---|"]
     md += [f"| {r['concurrent']} | {r['family']} | {r['regime']} | {json.dumps(r['params'])} | {r['predicted_s']:.3g} | {r['measured_s']:.3g} | "

@@ -307,7 +307,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(mb, "measure_attention", lambda *, device, overhead_s: (1e-6, 1e-9, 2e-6, 2e-9))
     fitted = C.suite.SuiteFit(coef={"op": 1e-6}, fit_error=0.1, warmup_fraction=0.3, intervals={"all": (0.9, 1.2)})
     monkeypatch.setattr(C.suite, "fit", lambda base, *, device, quick: fitted)
-    monkeypatch.setattr(mb, "measure_concurrency", lambda *, device: {"memory-bound": 1.5})
+    monkeypatch.setattr(C.suite, "most_bound", lambda base, coef, *, probes: {"memory-bound": probes[0]})
+    monkeypatch.setattr(C.concurrency, "measure", lambda probes, *, threads, device: {r: 1.5 for r in probes})
     monkeypatch.setattr(C.trainer_probe, "measure", lambda base, *, threads, device: (0.002, 0.015))
     m = C.calibrate(device="cpu", threads=1)
     assert m.trainer_epoch_s == 0.002 and m.first_epoch_s == 0.015

@@ -264,3 +264,37 @@ def test_predict_trial_adds_the_trainer_fixed_costs_and_the_slowdown():
     assert two["predicted_s"] == pytest.approx(1.5 * one["predicted_s"], rel=REL) and two["concurrency_slowdown"] == 1.5
     assert (one["predicted_s_p10"], one["predicted_s_p90"]) == pytest.approx((0.8 * one["predicted_s"], 1.25 * one["predicted_s"]), rel=REL)
     assert plain["predicted_s_p10"] is None
+
+
+def test_concurrency_slowdowns_are_median_together_over_median_alone():
+    from hpbench.cost.concurrency import slowdowns
+
+    alone = {"memory-bound": [1.0, 1.1, 0.9], "compute-bound": [2.0, 2.0, 2.2], "overhead-bound": [1.0]}
+    together = [{"memory-bound": [1.3, 1.5], "compute-bound": [1.9, 2.0], "overhead-bound": [5.0]},
+                {"memory-bound": [1.4, 1.2], "compute-bound": [2.1, 2.0]}]
+    out = slowdowns(alone, together)
+    assert out["memory-bound"] == pytest.approx(1.35, rel=REL)
+    assert out["compute-bound"] == 1.0  # never below one: sharing cannot speed a trial up
+    assert out["overhead-bound"] == 2.0  # at most two: more is other load
+    assert slowdowns({"memory-bound": []}, together) == {}
+
+
+def test_concurrency_is_measured_in_two_real_trial_processes():
+    from hpbench.cost.concurrency import measure
+    from hpbench.cost.suite import Probe
+
+    tiny = Probe(kind="mlp", n_in=8, depth=1, width=8, batch_size=16, n_train=64, n_val=16)
+    out = measure({"overhead-bound": tiny}, threads=1)
+    assert set(out) == {"overhead-bound"} and 1.0 <= out["overhead-bound"] <= 2.0
+
+
+def test_most_bound_picks_each_regimes_probe_by_its_share():
+    from hpbench.cost.suite import QUICK, most_bound, probe_features
+
+    dev = _device()
+    probes = QUICK[:4]
+    picked = most_bound(dev, dev.coef, probes=probes)
+    assert set(picked) == {str(r) for r in Regime}
+    share = {p: shares(probe_features(p, dev), dev.coef) for p in probes}
+    for r, p in picked.items():
+        assert all(share[p][Regime(r)] >= share[q][Regime(r)] for q in probes)

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from hpbench.cost import concurrency, suite, trainer_probe
 from hpbench.cost import microbench as mb
-from hpbench.cost import suite, trainer_probe
 from hpbench.cost.device import SCHEMA, DeviceModel
 from hpbench.cost.history import default_cache_dir
 from hpbench.results.files import atomic_write_json
@@ -125,8 +125,9 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
                            conv_backward_flops_per_s=cbr, attention_coef=att)
         log(f"{device}: timing the calibration suite of training epochs")
         fitted = suite.fit(base, device=device, quick=quick)
-        log(f"{device}: two identical workloads at once vs one (concurrent trials)")
-        slowdown = mb.measure_concurrency(device=device)
+        log(f"{device}: two identical trials at once vs one, per regime (concurrent trials)")
+        slowdown = concurrency.measure(suite.most_bound(base, fitted.coef, probes=suite.QUICK if quick else suite.PROBES),
+                                       threads=threads, device=device)
     finally:
         torch.set_num_threads(before)
     model = dataclasses.replace(base, coef=fitted.coef, fit_error=fitted.fit_error, warmup_fraction=fitted.warmup_fraction,

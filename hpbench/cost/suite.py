@@ -22,7 +22,7 @@ from hpbench.cost.count import count_module_step, n_steps
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.microbench import timer
 from hpbench.cost.predict import FEATURES, epoch_features
-from hpbench.cost.regime import regime_of
+from hpbench.cost.regime import Regime, regime_of, shares
 from hpbench.cost.trial_time import residual_intervals, state_working_set_bytes
 from hpbench.train.epoch import train_epoch
 from hpbench.train.evaluate import evaluate
@@ -234,6 +234,13 @@ def fit_rows(rows: list[tuple[dict[str, float], float, float]]) -> SuiteFit:
 def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float, float]]:
     """(features, fastest epoch s, first epoch s) of each probe."""
     return [(probe_features(p, base), *measure_probe_first(p, device=device)) for p in probes]
+
+
+def most_bound(base: DeviceModel, coef: dict[str, float], *, probes: tuple[Probe, ...] = PROBES) -> dict[str, Probe]:
+    """Per regime, the probe whose predicted epoch holds the largest share of that regime's terms
+    (what :mod:`hpbench.cost.concurrency` runs two at a time)."""
+    feats = [(p, shares(probe_features(p, base), coef)) for p in probes]
+    return {str(r): max(feats, key=lambda f: f[1][r])[0] for r in Regime}
 
 
 def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> SuiteFit:
