@@ -259,8 +259,8 @@ def test_predict_trial_adds_the_trainer_fixed_costs_and_the_slowdown():
     one, two = predict_trial(cfg, device_model=dev), predict_trial(cfg, device_model=dev, max_concurrent=2)
     e = plain["predicted_epoch_s"]
     assert one["predicted_epoch_s"] == pytest.approx(e + 0.002, rel=REL)
-    assert one["predicted_warmup_s"] == pytest.approx(0.5 * e, rel=REL)  # first_epoch_s: once per worker, not per trial
-    assert one["predicted_s"] == pytest.approx(3 * (e + 0.002) + 0.5 * e, rel=REL)
+    assert one["predicted_warmup_s"] == pytest.approx(0.01 + 0.5 * e, rel=REL)  # first_epoch_s: every trial's first epoch
+    assert one["predicted_s"] == pytest.approx(3 * (e + 0.002) + 0.01 + 0.5 * e, rel=REL)
     assert two["predicted_s"] == pytest.approx(1.5 * one["predicted_s"], rel=REL) and two["concurrency_slowdown"] == 1.5
     assert (one["predicted_s_p10"], one["predicted_s_p90"]) == pytest.approx((0.8 * one["predicted_s"], 1.25 * one["predicted_s"]), rel=REL)
     assert plain["predicted_s_p10"] is None

@@ -81,7 +81,7 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, max_concurrent
     # a whole trial as the supervised task prices one (hpbench.cost.trial_time): the trainer's
     # seconds per epoch, the first epoch's warm-up, concurrent trials' slowdown, the regime's interval
     slow = tt.concurrency_slowdown(regime=regime, max_concurrent=max_concurrent, slowdowns=device_model.concurrency_slowdown)
-    warmup_s = slow * tt.warmup_seconds(epoch_s=epoch_s, warmup_fraction=device_model.warmup_fraction)
+    warmup_s = slow * tt.warmup_seconds(epoch_s=epoch_s, warmup_fraction=device_model.warmup_fraction, first_epoch_s=device_model.first_epoch_s)
     epoch_s = slow * (epoch_s + device_model.trainer_epoch_s)
     epochs = cfg.train.max_epochs
     trial_s = epoch_s * epochs + warmup_s
