@@ -298,3 +298,14 @@ def test_most_bound_picks_each_regimes_probe_by_its_share():
     share = {p: shares(probe_features(p, dev), dev.coef) for p in probes}
     for r, p in picked.items():
         assert all(share[p][Regime(r)] >= share[q][Regime(r)] for q in probes)
+
+
+def test_seconds_outside_the_model_join_the_overhead_share():
+    from hpbench.cost.regime import regime_with_overhead
+
+    coef = {"matmul": 1.0, "memory": 1.0, "op": 1e-5}
+    f = {"matmul": 0.3, "memory": 0.1, "op": 1000.0}  # compute 0.3 s, memory 0.1 s, overhead 0.01 s
+    assert regime_with_overhead(f, coef, overhead_s=0.0) == Regime.COMPUTE
+    assert regime_with_overhead(f, coef, overhead_s=0.28) == Regime.COMPUTE  # 0.29 s of overhead < 0.3 s
+    assert regime_with_overhead(f, coef, overhead_s=0.3) == Regime.OVERHEAD
+    assert regime_with_overhead({}, coef, overhead_s=0.0) == Regime.OVERHEAD

@@ -251,6 +251,32 @@ def test_predicted_columns_count_the_rollout_the_update_and_the_evaluation(tmp_p
     assert cols["steps_per_epoch"] == 16 and cols["predicted_flops"] == pytest.approx(3 * cols["flops_per_epoch"], rel=1e-5)
     assert cols["predicted_s"] == pytest.approx(cols["flops_per_epoch"] * 3 / 1e9, rel=1e-5)  # the hypothetical device: FLOPs / FLOP/s
     assert cols["env_step_s"] == 0.0  # a hypothetical device runs no environment here
+    assert cols["regime"] == "compute-bound" and cols["predicted_s_p10"] is None  # the textbook device: FLOPs only, no residuals
+
+
+def test_rl_trials_get_a_regime_warmup_slowdown_and_interval(tmp_path, monkeypatch):
+    from hpbench.cost import envtime
+    from hpbench.cost.device import DeviceModel
+    from hpbench.cost.predict import FEATURES
+    from hpbench.cost.rl import predict_trial
+
+    monkeypatch.setattr(envtime, "env_step_seconds", lambda *_a, **_k: 1e-4)  # an environment step: 0.1 ms
+    cfg = trial_config(parse_study(study()), {})
+    base = DeviceModel(device="cpu", name="t", threads=1, matmul_flops=(1.0, 1e9), matmul_flops_per_s=(1e10, 1e10), peak_flops_per_s=1e10,
+                       bandwidth_bytes=(1e6, 64e6), bandwidth_curve=(1e11, 1e10), coef=dict.fromkeys(FEATURES, 1e-9))
+    plain = predict_trial(cfg, device_model=base, env_cache_dir=tmp_path)
+    assert plain["regime"] == "overhead-bound"  # the environment's Python steps outweigh the network's nanoseconds
+    env = plain["predicted_env_epoch_s"]
+    assert env > 0 and env < plain["predicted_epoch_s"] < env * 1.001  # the environment's seconds, plus the network's few
+    dev = dataclasses.replace(base, warmup_fraction=0.5, first_epoch_s=0.01, trainer_epoch_s=0.002,
+                              concurrency_slowdown={"overhead-bound": 1.5}, intervals={"all": (0.8, 1.25)})
+    one = predict_trial(cfg, device_model=dev, env_cache_dir=tmp_path)
+    two = predict_trial(cfg, device_model=dev, env_cache_dir=tmp_path, max_concurrent=2)
+    e = plain["predicted_epoch_s"]
+    assert one["predicted_epoch_s"] == pytest.approx(e + 0.002, rel=1e-5) and one["predicted_warmup_s"] == pytest.approx(0.01 + 0.5 * e, rel=1e-5)
+    assert one["predicted_s"] == pytest.approx(3 * (e + 0.002) + 0.01 + 0.5 * e, rel=1e-5)
+    assert two["predicted_s"] == pytest.approx(1.5 * one["predicted_s"], rel=1e-5) and two["concurrency_slowdown"] == 1.5
+    assert (one["predicted_s_p10"], one["predicted_s_p90"]) == pytest.approx((0.8 * one["predicted_s"], 1.25 * one["predicted_s"]), rel=1e-5)
 
 
 def test_the_environment_time_is_measured_once_and_cached(tmp_path, monkeypatch):

@@ -43,3 +43,15 @@ def regime_of(feats: dict[str, float], coef: dict[str, float]) -> Regime:
     if not any(s.values()):
         return Regime.OVERHEAD
     return max(Regime, key=lambda r: s[r])
+
+
+def regime_with_overhead(feats: dict[str, float], coef: dict[str, float], *, overhead_s: float) -> Regime:
+    """The regime when ``overhead_s`` seconds outside the model's terms (an rl environment's steps:
+    Python per step, bound by no kernel) join the overhead share of Σ coef_k · feature_k."""
+    s = shares(feats, coef)
+    total = sum(max(0.0, coef.get(k, 0.0) * feats.get(k, 0.0)) for k in set(feats) | set(coef))
+    secs = {r: s[r] * total for r in Regime}
+    secs[Regime.OVERHEAD] += max(0.0, overhead_s)
+    if not any(secs.values()):
+        return Regime.OVERHEAD
+    return max(Regime, key=lambda r: secs[r])

@@ -29,14 +29,20 @@ from hpbench.config import TrialConfig
 from hpbench.cost.device import DeviceModel
 
 
-def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None, **_: Any) -> dict[str, Any]:
+def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None, max_concurrent: int = 1,
+                  **_: Any) -> dict[str, Any]:
     """Predicted cost columns of an rl trial run to ``max_epochs`` (the supervised task's columns,
-    plus ``env_step_s`` and ``predicted_env_epoch_s``)."""
+    plus ``env_step_s`` and ``predicted_env_epoch_s``), priced as a whole trial like the supervised
+    task's (:mod:`hpbench.cost.trial_time`): its regime (the environment's seconds count as
+    overhead), the trainer's seconds per epoch, the first epoch's warm-up, the slowdown of
+    ``max_concurrent`` trials and the regime's P10-P90 interval."""
     import torch
 
+    from hpbench.cost import trial_time as tt
     from hpbench.cost.count import count_module_step
     from hpbench.cost.envtime import env_step_seconds
-    from hpbench.cost.predict import features, seconds
+    from hpbench.cost.predict import add, features, seconds
+    from hpbench.cost.regime import Regime, regime_with_overhead
     from hpbench.train.rl.cost import config_epoch_flops, forward_flops_per_sample, max_eval_steps
     from hpbench.train.rl.envs import ObsKind, env_info
     from hpbench.train.rl.evaluate import DEFAULT_MAX_STEPS
@@ -67,15 +73,23 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     env_epoch_s = env_s * (rl.steps_per_epoch + eval_steps)
     naive = flops_per_epoch / device_model.peak_flops_per_s
     if device_model.hypothetical:  # the textbook model: FLOPs / FLOP/s
-        step_s, epoch_s = update.total_flops / device_model.peak_flops_per_s, naive
+        step_s, epoch_s, regime = update.total_flops / device_model.peak_flops_per_s, naive, Regime.COMPUTE
     else:
         coef = device_model.coef
-        step_s = seconds(features(update.ops, device=device_model), coef)
-        rollout_s = seconds(features(update.ops, device=device_model, phases=("eval",)), coef)
-        eval_s = seconds(features(evaluation.ops, device=device_model, phases=("eval",)), coef)
-        epoch_s = (coef.get("epoch", 0.0) + epoch.optimizer_steps * step_s + forwards * rollout_s
-                   + eval_steps / rl.eval_episodes * eval_s + env_epoch_s)
+        step_f = features(update.ops, device=device_model)
+        # t above, as one feature vector (seconds() is linear in it): its regime, like a supervised epoch's
+        epoch_f = add(add(add({}, step_f, epoch.optimizer_steps), features(update.ops, device=device_model, phases=("eval",)), forwards),
+                      features(evaluation.ops, device=device_model, phases=("eval",)), eval_steps / rl.eval_episodes)
+        epoch_f["epoch"] = 1.0
+        step_s, epoch_s = seconds(step_f, coef), seconds(epoch_f, coef) + env_epoch_s
+        regime = regime_with_overhead(epoch_f, coef, overhead_s=env_epoch_s)
     epochs = cfg.train.max_epochs
+    # (a hypothetical device measured none of these: no slowdown, warm-up or trainer seconds, no interval)
+    slow = tt.concurrency_slowdown(regime=regime, max_concurrent=max_concurrent, slowdowns=device_model.concurrency_slowdown)
+    warmup_s = slow * tt.warmup_seconds(epoch_s=epoch_s, warmup_fraction=device_model.warmup_fraction, first_epoch_s=device_model.first_epoch_s)
+    epoch_s = slow * (epoch_s + device_model.trainer_epoch_s)
+    trial_s = epoch_s * epochs + warmup_s
+    band = tt.interval(predicted_s=trial_s, regime=regime, intervals=device_model.intervals)
     return {
         "n_params": update.n_params,
         "flops_per_step": update.total_flops,
@@ -83,11 +97,16 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
         "predicted_flops": flops_per_epoch * epochs,
         "predicted_step_s": step_s,
         "predicted_epoch_s": epoch_s,
-        "predicted_s": epoch_s * epochs,
+        "predicted_s": trial_s,
         "naive_s": naive * epochs,
         "steps_per_epoch": epoch.optimizer_steps,
         "env_step_s": env_s,
         "predicted_env_epoch_s": env_epoch_s,
+        "regime": str(regime),
+        "predicted_warmup_s": warmup_s,
+        "concurrency_slowdown": slow,
+        "predicted_s_p10": band[0] if band else None,
+        "predicted_s_p90": band[1] if band else None,
     }
 
 
