@@ -18,8 +18,10 @@ benchmarks/race.py places it), ``fit`` (the last trial ended),
 printed, Ray shut down).
 
 Also ``python -X importtime -c "import hpbench.cli"``'s heaviest imports. Printed, and written to
-results/benchmarks/startup.json (``--label before|after`` keeps both runs side by side). Run it
-under the bench lock: ``flock /work/bench.lock python benchmarks/startup.py --runs 3``.
+results/benchmarks/startup.json. ``--pair`` alternates runs with ``--no-early-trials`` (entry
+``before``: every trial through Ray Tune, as before the early trials) and without (``after``), so
+that both see the same load. Run it under the bench lock:
+``flock /work/bench.lock python benchmarks/startup.py --pair --runs 3``.
 """
 
 from __future__ import annotations
@@ -175,37 +177,46 @@ def import_times(n: int = 15) -> list[tuple[str, float]]:
     return [(name.strip(), round(s, 3)) for name, s in top[:n]]
 
 
+def summary(runs: list[dict[str, float]], *, note: str, extra: list[str], load: list[float]) -> dict[str, Any]:
+    median = {k: round(statistics.median(r[k] for r in runs if k in r), 2) for k in PHASES if any(k in r for r in runs)}
+    return {
+        "what": "hpbench search studies/quickstart.toml in a fresh process: seconds from process start to the end of each phase "
+                f"(median of {len(runs)} runs; 'target' = the first epoch with val_accuracy >= {TARGET}, placed from the tables)",
+        "note": note, "extra_options": extra, "runs": runs, "median": median,
+        "loadavg_before": load, "loadavg_after": [round(x, 2) for x in os.getloadavg()], "cores": os.cpu_count(),
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(float(sys.argv[2]), sys.argv[3], sys.argv[4:])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--label", default="after", help="the entry of startup.json this run writes (before | after)")
+    ap.add_argument("--label", default="after", help="the entry of startup.json this run writes")
+    ap.add_argument("--pair", action="store_true", help="alternate runs with --no-early-trials (entry 'before') and without ('after')")
     ap.add_argument("--note", default="", help="what the code measured was (kept in the report)")
     ap.add_argument("extra", nargs="*", help="more options for hpbench search (after --)")
     args = ap.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]
-    runs = []
+    variants = {"before": [*args.extra, "--no-early-trials"], "after": list(args.extra)} if args.pair else {args.label: list(args.extra)}
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     with tempfile.TemporaryDirectory(prefix="hpbench-startup-") as tmp:
         for i in range(args.runs):
-            marks = one_run(Path(tmp), args.extra)
-            runs.append(marks)
-            print(f"run {i + 1}: " + "  ".join(f"{k} {marks[k]:.2f}" for k in PHASES if k in marks)
-                  + f"  best {marks['best_val_accuracy']:.4f}", flush=True)
-    median = {k: round(statistics.median(r[k] for r in runs if k in r), 2) for k in PHASES if any(k in r for r in runs)}
-    imports = import_times()
-    load_after = [round(x, 2) for x in os.getloadavg()]
-    print("median (s from process start): " + "  ".join(f"{k} {v}" for k, v in median.items()))
-    print("heaviest imports of `import hpbench.cli` (cumulative s): " + ", ".join(f"{n} {s}" for n, s in imports[:8]))
+            for label, extra in variants.items():
+                marks = one_run(Path(tmp), extra)
+                marks["loadavg_1min"] = round(os.getloadavg()[0], 2)
+                runs[label].append(marks)
+                print(f"{label} run {i + 1}: " + "  ".join(f"{k} {marks[k]:.2f}" for k in PHASES if k in marks)
+                      + f"  best {marks['best_val_accuracy']:.4f}  load {marks['loadavg_1min']}", flush=True)
     report_file = OUT / "startup.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
-    report[args.label] = {
-        "what": "hpbench search studies/quickstart.toml in a fresh process: seconds from process start to the end of each phase "
-                f"(median of {args.runs} runs; 'target' = first val_accuracy >= {TARGET})",
-        "note": args.note, "extra_options": args.extra, "runs": runs, "median": median, "imports": imports,
-        "loadavg_before": load, "loadavg_after": load_after, "cores": os.cpu_count(), "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-    }
+    for label, extra in variants.items():
+        report[label] = summary(runs[label], note=args.note, extra=extra, load=load)
+        print(f"{label} median (s from process start): " + "  ".join(f"{k} {v}" for k, v in report[label]["median"].items()))
+    report["imports"] = import_times()
+    print("heaviest imports of `import hpbench.cli` (cumulative s): " + ", ".join(f"{n} {s}" for n, s in report["imports"][:8]))
     OUT.mkdir(parents=True, exist_ok=True)
     report_file.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written: {report_file}")
