@@ -11,6 +11,7 @@ Contestants, each a fresh process, the clock starting just before it starts:
 * ``hpbench``: ``python -m hpbench.cli search studies/race/<problem>.toml --num-cpus 2`` as a user
   runs it (the study leaves searcher and scheduler at hpbench's defaults), ``--set study.seed=S``;
 * ``hpbench-tpe-cost``: the same with ``--set study.searcher=tpe-cost`` (§2);
+* ``hpbench-asha-cost``: the same with ``--set study.scheduler=asha-cost`` (§2: rungs in predicted seconds);
 * ``optuna``: benchmarks/race_peers/optuna_search.py (TPE + HyperbandPruner, n_jobs=2);
 * ``ray-tune``: benchmarks/race_peers/ray_tune.py (OptunaSearch + ASHA, reuse_actors);
 * ``random``: optuna_search.py --sampler random, no pruning (the floor).
@@ -58,8 +59,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
-CONTESTANTS = ("hpbench", "hpbench-tpe-cost", "optuna", "ray-tune", "random")
-HPBENCH = ("hpbench", "hpbench-tpe-cost")
+CONTESTANTS = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "optuna", "ray-tune", "random")
+HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost")
+VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-asha-cost": ["--set", "study.scheduler=asha-cost"]}
 TARGET_GAP = 0.005  # "within 0.5 points of the best value any contestant found"
 TARGET_RATIO = 0.7  # hpbench's default: <= 0.7x the best other contestant's median time
 GRACE_S = 30.0  # after the Ctrl-C at the budget, how long a contestant may take to exit
@@ -70,7 +72,7 @@ def command(contestant: str, problem: str, seed: int, budget_s: float, out: Path
     if contestant in HPBENCH:
         cmd = [py, "-m", "hpbench.cli", "search", str(ROOT / "studies" / "race" / f"{problem}.toml"), "--out", str(out), "--num-cpus", "2",
                "--set", f"study.seed={seed}"]
-        return cmd + (["--set", "study.searcher=tpe-cost"] if contestant == "hpbench-tpe-cost" else [])
+        return cmd + VARIANTS.get(contestant, [])
     peers = ROOT / "benchmarks" / "race_peers"
     args = ["--problem", problem, "--seed", str(seed), "--budget-s", str(budget_s)]
     if contestant == "ray-tune":
@@ -259,10 +261,11 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
                        "strongest_at_end": strongest_end,
                        "end_gap_points": 100 * (h["median_final_best_val"] - others[strongest_end]["median_final_best_val"]),
                        "end_target_met": h["median_final_best_val"] >= others[strongest_end]["median_final_best_val"]}
-            if "hpbench-tpe-cost" in rows:
-                c = rows["hpbench-tpe-cost"]
-                verdict["tpe_cost_vs_tpe"] = {"median_time_s": [c["median_time_to_target_s"], h["median_time_to_target_s"]],
-                                              "median_final_best_val": [c["median_final_best_val"], h["median_final_best_val"]]}
+            for variant, key in (("hpbench-tpe-cost", "tpe_cost_vs_tpe"), ("hpbench-asha-cost", "asha_cost_vs_asha")):
+                if variant in rows:
+                    c = rows[variant]
+                    verdict[key] = {"median_time_s": [c["median_time_to_target_s"], h["median_time_to_target_s"]],
+                                    "median_final_best_val": [c["median_final_best_val"], h["median_final_best_val"]]}
         problems[problem] = {"target": target, "target_from": best_c, "budget_s": mine[0]["budget_s"], "contestants": rows, "verdict": verdict}
     return problems
 

@@ -188,7 +188,20 @@ def summary(runs: list[dict[str, float]], *, note: str, extra: list[str], load: 
     }
 
 
+def render(report: dict[str, Any]) -> str:
+    """The README's table: each phase's median end (s from process start) before and after."""
+    labels = [k for k in ("before", "after") if k in report]
+    lines = ["| phase (end, s from process start) | " + " | ".join(labels) + " |", "| --- |" + " --- |" * len(labels)]
+    for phase in PHASES:
+        cells = [f"{report[k]['median'][phase]:.2f}" if phase in report[k]["median"] else "-" for k in labels]
+        lines.append(f"| {phase} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--render":
+        print(render(json.loads((OUT / "startup.json").read_text())))
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(float(sys.argv[2]), sys.argv[3], sys.argv[4:])
         return
