@@ -209,11 +209,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--label", default="after", help="the entry of startup.json this run writes")
     ap.add_argument("--pair", action="store_true", help="alternate runs with --no-early-trials (entry 'before') and without ('after')")
+    ap.add_argument("--suffix", default="", help="appended to the entries' labels (e.g. -seed1: keeps the default entries)")
     ap.add_argument("--note", default="", help="what the code measured was (kept in the report)")
     ap.add_argument("extra", nargs="*", help="more options for hpbench search (after --)")
     args = ap.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]
-    variants = {"before": [*args.extra, "--no-early-trials"], "after": list(args.extra)} if args.pair else {args.label: list(args.extra)}
+    variants = ({"before" + args.suffix: [*args.extra, "--no-early-trials"], "after" + args.suffix: list(args.extra)} if args.pair
+                else {args.label + args.suffix: list(args.extra)})
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in variants}
     with tempfile.TemporaryDirectory(prefix="hpbench-startup-") as tmp:
         for i in range(args.runs):
