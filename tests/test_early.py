@@ -107,3 +107,26 @@ def test_the_cli_opts_out(ray_local, tmp_path: Path):
     assert res.exit_code == 0, res.output
     trials = hpbench.load(tmp_path / "out")
     assert len(trials) == 4 and not trials["trial_id"].str.startswith("early_").any()
+
+
+def test_early_trials_count_at_ashas_rungs():
+    """Replayed into Ray's ASHA (no Ray runtime), an early trial's objective is recorded at every
+    rung it reached, so the next trial below it is pruned at the first rung."""
+    pytest.importorskip("ray")
+    from hpbench.dispatch.early import replay_into
+    from hpbench.strategies import SCHEDULERS
+
+    sched = SCHEDULERS.get("asha").build(metric="objective", mode="max", max_t=30, time_attr="epoch", grace_period=1, reduction_factor=3)
+    replay_into(sched, "early_00000", {"lr": 0.01}, [(1, 0.9), (2, 0.92), (3, 0.95), (4, 0.95)])
+    replay_into(sched, "early_00001", {"lr": 0.02}, [(1, 0.8), (2, 0.85)])
+    rungs = {m: dict(recorded) for m, recorded in sched._brackets[0]._rungs}
+    assert rungs[1] == {"early_00000": 0.9, "early_00001": 0.8} and rungs[3] == {"early_00000": 0.95} and rungs[9] == {}
+
+    class Trial:
+        trial_id, config = "tune_0", {"lr": 0.1}
+
+    sched.on_trial_add(None, Trial())
+    assert sched.on_trial_result(None, Trial(), {"epoch": 1, "objective": 0.5}) == "STOP"
+    replay_into(None, "early_00002", {}, [(1, 0.5)])  # no scheduler (yet): nothing to tell
+    replay_into(sched, "early_00003", {}, [])  # a trial without a finite value is not told
+    assert all("early_00003" not in recorded and "early_00002" not in recorded for _, recorded in sched._brackets[0]._rungs)

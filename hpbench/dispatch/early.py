@@ -94,6 +94,7 @@ class EarlyTrials:
     study: Study
     ostudy: Any  # the Optuna study they were asked from (the search's own storage)
     trials: list[EarlyTrial] = field(default_factory=list)
+    scheduler: Any = None  # the search's Tune scheduler, once built: told each early trial's reports (its rungs count them)
 
     @property
     def params(self) -> list[dict[str, Any]]:
@@ -124,8 +125,36 @@ class EarlyTrials:
                     self.ostudy.tell(t.optuna_trial, best[-1][1])
             except Exception:  # the searcher's history only: the tables have the trial
                 pass
+            replay_into(self.scheduler, t.trial_id, t.params, best)
             done.append(t.trial_id)
         return done
+
+
+class _Standin:
+    """What a Tune scheduler reads of a trial: its id and configuration (hashed by identity)."""
+
+    def __init__(self, trial_id: str, config: dict[str, Any]) -> None:
+        self.trial_id, self.config = trial_id, config
+
+
+def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: list[tuple[int, float]]) -> None:
+    """Tell ``scheduler`` an early trial's reports as Tune would have (added, each epoch's
+    objective, completed), so that ASHA's rungs (or the median rule's history) count it: without
+    this the first Tune trials meet empty rungs and are never pruned. Its decisions are moot (the
+    trial has ended); a scheduler that cannot take a stand-in trial is left as it is."""
+    if scheduler is None or not best:
+        return
+    from hpbench.dispatch.searchers import OBJECTIVE
+
+    trial = _Standin(trial_id, dict(params))
+    try:
+        scheduler.on_trial_add(None, trial)
+        for epoch, value in best[:-1]:
+            scheduler.on_trial_result(None, trial, {"epoch": epoch, OBJECTIVE: value})
+        epoch, value = best[-1]
+        scheduler.on_trial_complete(None, trial, {"epoch": epoch, OBJECTIVE: value})
+    except Exception:  # a plugin's scheduler, or one that needs Tune's controller: it just does not count them
+        pass
 
 
 def _running_best(rows: list[dict[str, Any]], study: Study) -> list[tuple[int, float]]:

@@ -195,6 +195,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
                                reference_cost=predictions.reference_epoch_seconds(clock.plan) if cost_aware else None)
+    if early is not None:
+        early.scheduler = scheduler  # the early trials count at its rungs, as Tune's own trials do
     check_gpus(study)
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
     budget = None
