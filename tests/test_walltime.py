@@ -271,7 +271,7 @@ def test_history_record_round_trip_and_figures(tmp_path):
     assert f.speed == pytest.approx(0.625, rel=REL)
     assert f.test_s == pytest.approx(0.5, rel=REL) and f.report_s == pytest.approx(1.0, rel=REL)
     assert f.best_fractions == pytest.approx((0.2,) * 4, rel=REL)
-    assert f.source("startup_s") == "1 earlier searches here" and f.source("speed") == "1 earlier searches here"
+    assert f.source("startup_s") == "1 earlier searches here" and f.source("speed") == "1 earlier runs of this study"
     assert f.source("replay_start_s") == "prior"
     assert history.figures([], study="s") == Figures()
 
@@ -300,6 +300,13 @@ def test_history_prefers_the_same_study_and_skips_what_a_record_did_not_measure(
     assert f.best_fractions == (0.1,) and f.startup_s == pytest.approx(3.0, rel=REL)  # the API's start-up is not a command's
     assert history.figures([other], study="new").best_fractions == (0.9,)
     assert history.figures([{"schema": history.SCHEMA, "study": "x"}], study="x").best_fractions == UNIFORM
+
+
+def test_the_speed_ratio_is_the_studys_own_when_it_ran_here():
+    recs = [{"study": "gru", "speed": 3.0, "contention": 1.5}, *({"study": f"mlp{i}", "speed": 1.0} for i in range(5))]
+    assert history.figures(recs, study="gru").speed == pytest.approx(2.0, rel=REL)  # its own, over its contention
+    assert history.figures(recs, study="gru").source("speed") == "1 earlier runs of this study"
+    assert history.figures(recs, study="new").speed == pytest.approx(1.0, rel=REL)  # the machine's last searches
 
 
 def test_history_keeps_the_newest_records_and_survives_a_bad_file(tmp_path):
@@ -533,10 +540,11 @@ def test_asha_cost_is_replayed_as_asha(write_study):
 def test_history_is_read_at_this_processs_priority(monkeypatch):
     """Searches at another nice (tests at nice 19 beside busy processes) do not price this one;
     with none at this priority, every record does."""
-    recs = [{"study": "a", "nice": 19, "startup_s": 30.0}, {"study": "b", "startup_s": 9.0}, {"study": "c", "nice": 0, "startup_s": 6.0}]
+    recs = [{"study": "a", "nice": 19}, {"study": "b"}, *({"study": f"c{i}", "nice": 0} for i in range(3))]
     monkeypatch.setattr(history, "niceness", lambda: 0)
-    assert [r["study"] for r in history.at_this_priority(recs)] == ["c"]
+    assert [r["study"] for r in history.at_this_priority(recs)] == ["c0", "c1", "c2"]
+    assert len(history.at_this_priority(recs[:4])) == 4  # fewer than MIN_SAME_PRIORITY at this nice: every record
     monkeypatch.setattr(history, "niceness", lambda: 5)
-    assert [r["study"] for r in history.at_this_priority(recs)] == ["a", "b", "c"]
+    assert len(history.at_this_priority(recs)) == 5
     monkeypatch.undo()
     assert isinstance(history.niceness(), int)
