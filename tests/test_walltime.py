@@ -326,6 +326,7 @@ def test_contention_formula_and_probe():
     assert clock.contention(probe=1.0, own=4, cpus=2) == pytest.approx(2.0, rel=REL)  # our own trials overcommit it
     assert clock.contention(probe=3.0, own=2, cpus=2) == pytest.approx(3.0, rel=REL)  # 4 threads of other work + our 2
     assert clock.probe_contention(0.02) >= 1.0
+    assert 0 <= clock.worker_niceness() <= 19
     assert clock.process_started_at() <= clock.time.time()
     assert clock.n_cpus() >= 1
 
@@ -544,6 +545,8 @@ def test_history_is_read_at_this_processs_priority(monkeypatch):
     monkeypatch.setattr(history, "niceness", lambda: 0)
     assert [r["study"] for r in history.at_this_priority(recs)] == ["c0", "c1", "c2"]
     assert len(history.at_this_priority(recs[:4])) == 4  # fewer than MIN_SAME_PRIORITY at this nice: every record
+    probed = [*recs, *({"study": f"p{i}", "nice": 0, "probe_nice": history.PROBE_NICE} for i in range(3))]
+    assert [r["study"] for r in history.at_this_priority(probed)] == ["p0", "p1", "p2"]  # probed as this version probes
     monkeypatch.setattr(history, "niceness", lambda: 5)
     assert len(history.at_this_priority(recs)) == 5
     monkeypatch.undo()

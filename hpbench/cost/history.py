@@ -35,6 +35,7 @@ KEEP = 200  # records kept
 RECENT = 10  # records a figure is read from
 RECENT_WINDOW_S = 900.0  # searches whose contention probe still tells the machine's state
 SCHEMA = 1
+PROBE_NICE = "workers"  # the records whose contention was probed at the trials' priority (hpbench.cost.clock)
 MIN_SAME_PRIORITY = 3  # records at this nice before they replace the others (one record is one load's)
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
 
@@ -70,13 +71,18 @@ def niceness() -> int:
 
 
 def at_this_priority(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The records of searches run at this process's ``nice`` (all of them when there is none):
-    a search at nice 19 beside busy processes starts and runs several times slower than one at
-    nice 0, and its probe reads a contention the other would not meet (here, test runs at nice
-    19 made the quickstart's estimate +76%)."""
+    """The records of searches run at this process's ``nice`` whose contention was probed as this
+    version probes it (:data:`PROBE_NICE`); else those at this nice; else all of them (each
+    once there are :data:`MIN_SAME_PRIORITY`). A search at nice 19 beside busy processes starts
+    and runs several times slower than one at nice 0 (here, test runs at nice 19 in the history
+    made the quickstart's estimate +76%), and figures divided by one probe's contention do not
+    mix with another's."""
     nice = niceness()
-    same = [dict(r) for r in records if r.get("nice") == nice]
-    return same if len(same) >= MIN_SAME_PRIORITY else [dict(r) for r in records]
+    for keep in (lambda r: r.get("nice") == nice and r.get("probe_nice") == PROBE_NICE, lambda r: r.get("nice") == nice):
+        same = [dict(r) for r in records if keep(r)]
+        if len(same) >= MIN_SAME_PRIORITY:
+            return same
+    return [dict(r) for r in records]
 
 
 def append(cache_dir: Path, record: Mapping[str, Any]) -> None:

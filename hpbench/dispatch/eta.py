@@ -279,7 +279,7 @@ class SearchClock:
             run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
             ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
             contention=self.contention(), phases=self.measured, eta=self.trace)
-        rec.update(out=str(out.resolve()), started_at=self.started_at, nice=history.niceness(), phases_end_at=self.phases_end_at, probe=self.raw_probe,
+        rec.update(out=str(out.resolve()), started_at=self.started_at, nice=history.niceness(), probe_nice=history.PROBE_NICE, phases_end_at=self.phases_end_at, probe=self.raw_probe,
                    trials_contention=self.workers.contention())
         history.append(self.history_dir, rec)
         return rec
