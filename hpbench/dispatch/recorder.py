@@ -141,12 +141,14 @@ class Recorder(Callback):  # type: ignore[misc]
             _save_weights(self.store, trial)
         for tid in members:
             self._end(tid)
+        _forget_metrics(trial)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._harvest()
         error = _error_text(trial)
         for tid in self._members(trial):
             self._end(tid, error=error)
+        _forget_metrics(trial)
 
     def end_running(self, reason: StopReason) -> list[str]:
         """End the trials Ray Tune stopped without a completion callback (a spent budget stops
@@ -170,6 +172,18 @@ class Recorder(Callback):  # type: ignore[misc]
         self._harvest()
         self.store.flush()  # changes a skipped write left behind (throttled; nothing if none)
         self.progress.refresh()
+
+
+def _forget_metrics(trial: Any) -> None:
+    """Drop Tune's running statistics of an ended trial's metrics (per metric: min, max, mean,
+    last-5 and last-10 windows: ~50 KB a trial with hpbench's ~17 metrics, kept by Tune for every
+    trial of the run; measured: 34 deques and ~30 dicts per trial). hpbench keeps every value in
+    its own tables and never asks Tune for a best trial, their one reader."""
+    metadata = getattr(trial, "run_metadata", None)
+    for name in ("metric_analysis", "metric_n_steps"):
+        held = getattr(metadata, name, None)
+        if isinstance(held, dict):
+            held.clear()
 
 
 def _save_weights(store: ResultsStore, trial: Any) -> None:
