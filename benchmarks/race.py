@@ -279,11 +279,21 @@ def render(runs: list[dict[str, Any]]) -> None:
     report = {"benchmark": "race", "target_gap": TARGET_GAP, "target_ratio": TARGET_RATIO, "problems": summary,
               "runs": len(runs), "date": time.strftime("%Y-%m-%d %H:%M")}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "race.json").write_text(json.dumps(report, indent=1, default=_json) + "\n")
+    (OUT / "race.json").write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")  # never / NaN: null
     (OUT / "race.md").write_text(markdown(summary))
     for problem in summary:
         plot(problem, [r for r in runs if r["problem"] == problem], summary[problem]["target"])
     print(markdown(summary))
+
+
+def _finite(x: Any) -> Any:
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
 
 
 def _json(x: Any) -> Any:
@@ -375,7 +385,7 @@ def main() -> None:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for c in contestants:  # interleaved: a drift in the machine's load touches every contestant alike
                     r = run_one(c, problem, seed, args.budget_s)
-                    (RUNS / f"{problem}-{c}-{seed}.json").write_text(json.dumps(r, default=_json) + "\n")
+                    (RUNS / f"{problem}-{c}-{seed}.json").write_text(json.dumps(_finite(r), default=_json) + "\n")
                     w = r["winner"] or {}
                     print(f"{problem} seed {seed} {c}: best val {r['curve'][-1][1] if r['curve'] else float('nan'):.4f} after "
                           f"{r['n_trials']} trials, winner's test {w.get('test', float('nan'))}, exit at {r['exit_s']:.1f} s, "
