@@ -168,3 +168,25 @@ def test_best_names_the_best_search_trial_not_a_repeat_or_device_run(folder):
         "repeat": [0, 0, 1, 0], "device_of": [None, None, None, 1.0],
     }).to_parquet(out / "trials.parquet")
     assert best_trial(out) == 1
+
+
+def test_a_fixed_key_of_another_searched_family_does_not_spoil_the_saved_weights():
+    """[model] ff_width (the transformer's) fixed beside a searched family: a gru trial's weights
+    file held ff_width and refused to load ('gru has no parameter'), so the test split was never
+    evaluated (found by benchmarks/race.py)."""
+    from types import SimpleNamespace
+
+    from hpbench.models import build_model
+    from hpbench.study.parse import load_study
+    from hpbench.study.resolve import trial_config
+    from hpbench.train.weights import record
+
+    study = load_study(Path(__file__).resolve().parents[1] / "studies" / "race" / "signals.toml", overrides=["model.ff_width=64"])
+    cfg = trial_config(study, {"family": "gru", "lr": 0.01, "model.layers": 1, "model.hidden_size": 16})
+    assert cfg.model.params.get("ff_width") == 64
+    splits = SimpleNamespace(input_shape=(3, 48), n_outputs=6, task="multiclass", kind="signal")
+    model = build_model("gru", input_shape=(3, 48), n_outputs=6, params=dict(cfg.model.params), kind="signal")
+    rec = record(cfg, splits, model, temperature=None)  # type: ignore[arg-type]
+    assert "ff_width" not in rec["params"] and rec["params"]["hidden_size"] == 16
+    again = build_saved_model(rec)
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values(), strict=True))

@@ -51,8 +51,12 @@ class WeightsRecord(TypedDict):
 
 def record(cfg: TrialConfig, splits: Splits | StreamSplits, model: torch.nn.Module, *, temperature: float | None) -> WeightsRecord:
     """What a saved weights file holds: the weights (copied to the CPU) and what rebuilds the model."""
+    params = dict(cfg.model.params)
+    if cfg.model.family in FAMILIES:  # only the family's own: a fixed [model] key of another searched family (a transformer's
+        own = FAMILIES.get(cfg.model.family).params  # ff_width beside family = "gru") made the file refuse to load
+        params = {k: v for k, v in params.items() if k in own}
     return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
-            "family": cfg.model.family, "params": dict(cfg.model.params), "input_shape": tuple(splits.input_shape),
+            "family": cfg.model.family, "params": params, "input_shape": tuple(splits.input_shape),
             "n_outputs": int(splits.n_outputs), "task": splits.task, "temperature": temperature,
             "kind": str(splits.kind)}
 
