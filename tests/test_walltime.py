@@ -551,3 +551,35 @@ def test_history_is_read_at_this_processs_priority(monkeypatch):
     assert len(history.at_this_priority(recs)) == 5
     monkeypatch.undo()
     assert isinstance(history.niceness(), int)
+
+
+def test_early_trials_count_in_the_eta_but_not_in_the_slot_figures(tmp_path, write_study):
+    """Trials trained in the helper while Ray starts (hpbench.dispatch.early) are no longer priced
+    as trials still to start; the record's start-up and slot figures stay Tune's."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 1")))
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    plan: Future[list[float]] = Future()
+    plan.set_result([1.0] * 4)
+    seen, blind = SearchClock(study=study, n_trials=4, history_dir=tmp_path / "h"), SearchClock(study=study, n_trials=4)
+    for sc in (seen, blind):
+        sc.plan = plan
+    for i, tid in enumerate([EARLY_ID.format(0), EARLY_ID.format(1), "tune_00000"]):
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        store.annotate(tid, {"predicted_epoch_s": 1.0})
+        store.epoch(tid, {"epoch": 1, "epoch_s": 1.0, "val_accuracy": 0.5})
+        store.finish(tid)
+        seen.trial_started(tid)
+        if i == 2:
+            blind.trial_started(tid)
+    a, b = seen.eta_s(store), blind.eta_s(store)
+    assert a is not None and b is not None
+    assert b - a > 2 * 3 * 0.5  # the blind clock still prices the two early trials (3 epochs of ~1 s each)
+    rec = seen.record(store, out=tmp_path / "out")
+    assert rec is not None and rec["n_trials"] == 1  # Tune's trial only

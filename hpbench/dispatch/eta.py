@@ -30,6 +30,7 @@ from hpbench.cost.estimate import concurrency, pruning, search_plan, trial_plan
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Finished, Running, TrialPlan, overheads, predict, remaining_trials_s
+from hpbench.dispatch.early import EARLY_ID
 from hpbench.dispatch.predictions import ended_pairs
 from hpbench.dispatch.timings import WorkerContention, trial_times
 from hpbench.results.status import DONE, TrialStatus
@@ -37,6 +38,7 @@ from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
 SEARCH = "search"
+EARLY_PREFIX = EARLY_ID.split("{")[0]
 ETA_EVERY_S = 1.0  # the ETA is recomputed at most this often (and whenever a trial ends)
 SAMPLE_EVERY_S = 0.5  # the trials' workers' CPU waits are sampled at most this often
 LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all)
@@ -194,7 +196,7 @@ class SearchClock:
         pruning = self._pruning() if self.phase == SEARCH else Pruning()
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=self._recorded(store, ids, pruning),
-                                  n_fresh=max(0, self.concurrency - len(ids)), seeds=LIVE_SEEDS, factors=self.factors)
+                                  n_fresh=max(0, self.concurrency - len(_tune(ids))), seeds=LIVE_SEEDS, factors=self.factors)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
@@ -272,7 +274,8 @@ class SearchClock:
 
     def _record(self, store: ResultsStore, *, out: Path) -> dict[str, Any]:
         assert self.history_dir is not None  # internal: checked by record
-        times = trial_times(store, self.trials[SEARCH], max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
+        # Tune's trials only: the early ones ran in the helper while Ray started (not in a slot)
+        times = trial_times(store, _tune(self.trials[SEARCH]), max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
         if times:
             self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
         rec = history.search_record(
@@ -283,6 +286,11 @@ class SearchClock:
                    trials_contention=self.workers.contention())
         history.append(self.history_dir, rec)
         return rec
+
+
+def _tune(trial_ids: list[str]) -> list[str]:
+    """The trials Ray Tune ran (not the early ones, :mod:`hpbench.dispatch.early`)."""
+    return [t for t in trial_ids if not t.startswith(EARLY_PREFIX)]
 
 
 class Phase:

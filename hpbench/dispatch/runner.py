@@ -170,6 +170,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     early = early_trials.start(study, opts, plan, executor=predictions.pool) if opts.early_trials else None
     for t in early.trials if early is not None else ():
         store.start(t.trial_id, t.params)
+        clock.trial_started(t.trial_id)  # the ETA counts it (else priced as a trial still to start)
         if trackers is not None:
             trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
         predictions.submit(t.trial_id, t.params)
