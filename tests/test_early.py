@@ -130,3 +130,24 @@ def test_early_trials_count_at_ashas_rungs():
     replay_into(None, "early_00002", {}, [(1, 0.5)])  # no scheduler (yet): nothing to tell
     replay_into(sched, "early_00003", {}, [])  # a trial without a finite value is not told
     assert all("early_00003" not in recorded and "early_00002" not in recorded for _, recorded in sched._brackets[0]._rungs)
+
+
+@pytest.mark.slow
+def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(ray_local, tmp_path: Path):
+    """Both early trials run enqueued points, which the sampler does not draw: the search then
+    runs the same configurations as without early trials (random search: its draws depend on the
+    seed only)."""
+    import hpbench
+    from hpbench.dispatch.runner import SearchOptions, run_search
+
+    path = tmp_path / "two.toml"
+    path.write_text(TINY_STUDY.replace("max_concurrent = 2", 'max_concurrent = 2\nenqueue = [{ optimizer = "adam", lr = 0.01 }, '
+                                       '{ optimizer = "sgd", lr = 0.05 }]').replace("trials = 4", "trials = 6"))
+    configs = {}
+    for early in (True, False):
+        out = tmp_path / f"out-{early}"
+        run_search(load_study(path), SearchOptions(out=out, early_trials=early))
+        trials = hpbench.load(out)
+        assert trials["trial_id"].str.startswith("early_").sum() == (2 if early else 0)
+        configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
+    assert configs[True] == configs[False]

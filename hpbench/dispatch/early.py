@@ -95,6 +95,7 @@ class EarlyTrials:
     ostudy: Any  # the Optuna study they were asked from (the search's own storage)
     trials: list[EarlyTrial] = field(default_factory=list)
     scheduler: Any = None  # the search's Tune scheduler, once built: told each early trial's reports (its rungs count them)
+    n_points: int = 0  # how many of them ran the study's enqueued (or grid) points: the sampler drew the others
 
     @property
     def params(self) -> list[dict[str, Any]]:
@@ -181,7 +182,7 @@ def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dic
 
     ostudy = optuna.create_study(storage=storage, sampler=sampler, study_name=study.name, load_if_exists=True,
                                  direction="maximize" if study.settings.mode == "max" else "minimize")
-    early = EarlyTrials(study=study, ostudy=ostudy)
+    early = EarlyTrials(study=study, ostudy=ostudy, n_points=min(n, len(points)))
     for k in range(n):
         if k < len(points):
             ostudy.enqueue_trial(study.space.encode(points[k]))

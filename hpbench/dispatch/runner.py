@@ -190,8 +190,9 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if early is None:  # else settled before the early trials were asked (they are running now)
         settle_running(storage, study.name)
     keys = study.space.keys()
-    done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)] + (early.params if early else [])
-    searcher = make_searcher(study, storage=storage, done=done)
+    done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
+    searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
+                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None)
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,

@@ -28,11 +28,13 @@ def sampler_seed(study_seed: int, n_done: int) -> int:
     return int(np.random.SeedSequence([study_seed, n_done]).generate_state(1)[0])
 
 
-def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None) -> Any:
+def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, n_drawn: int | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
     (resume); the enqueued and grid points among them are not run again, and the sampler is
-    seeded from the study seed and their number (:func:`sampler_seed`)."""
-    seed = sampler_seed(study.settings.seed, len(done or ()))
+    seeded from the study seed and their number (:func:`sampler_seed`), or from ``n_drawn`` when
+    given: how many of them a sampler drew (the early trials, :mod:`hpbench.dispatch.early`, that
+    ran enqueued points drew nothing, so the search draws what it would have drawn without them)."""
+    seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
                                                                    cost=predicted_seconds(study))
     points = [dict(p) for p in study.settings.enqueue] + points
