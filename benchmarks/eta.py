@@ -235,7 +235,7 @@ def write(path: Path, old: dict[str, Any], rows: list[dict[str, Any]], failed: l
 def render(report: dict[str, Any]) -> str:
     """The README's table: per study, predicted (interval) vs measured, the parts predicted vs
     the phases measured, the live ETA at 25%, the load average."""
-    lines = ["| study | trials | predicted s (P10-P90) | measured s | error | start-up pred / meas | trials+turnover pred / search meas "
+    lines = ["| study | Tune trials timed | predicted s (P10-P90) | measured s | error | start-up pred / meas | trials+turnover pred / search meas "
              "| after pred / meas | ETA at 25%: shown / left | load before -> after |", "|" + " --- |" * 10]
     for r in report["rows"]:
         p, m = r["parts"], r.get("measured_parts") or {}
