@@ -40,6 +40,9 @@ from hpbench.study.schema import Study
 SEARCH = "search"
 EARLY_PREFIX = EARLY_ID.split("{")[0]
 ETA_EVERY_S = 1.0  # the ETA is recomputed at most this often (and whenever a trial ends)
+# ... but a trial's end reprices it only once the last pricing's cost is at most this share of
+# the time since (a study of 2,000 trials spent ~99% of the driver's callbacks there: issue 20 §4)
+ETA_DUTY = 0.1
 SAMPLE_EVERY_S = 0.5  # the trials' workers' CPU waits are sampled at most this often
 LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all)
 PROBE_S = 0.3  # the contention probe when the search starts (the driver's thread, before Ray starts: 0.15 s of CPU)
@@ -74,6 +77,7 @@ class SearchClock:
         self.phases_end_at: float | None = None
         self._sampled = 0.0
         self._eta: tuple[float, int, float | None] = (0.0, -1, None)
+        self._eta_cost_s = 0.0  # what the last pricing took (it simulates every trial left: ~0.15 s each at 2,000 trials)
         self._plans: dict[str, TrialPlan] = {}
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
         self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
@@ -158,10 +162,13 @@ class SearchClock:
         now = time.monotonic()
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
             return self._eta[2]
+        if now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1):
+            return self._eta[2]  # a trial ended, but the last pricing is recent for what it costs
         try:
             eta = self._eta_now(store)
         except Exception:  # the ETA is a help: a row it cannot read must not stop the search (the progress shows none)
             eta = None
+        self._eta_cost_s = time.monotonic() - now
         self._eta = (now, done, eta)
         return eta
 
