@@ -81,3 +81,25 @@ def test_devices_uses_cache(tmp_path, monkeypatch):
     assert calls == ["cpu"]  # second call read the cache
     runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json", "--recalibrate"])
     assert calls == ["cpu", "cpu"]
+
+
+def test_a_large_study_is_estimated_from_a_bounded_sample(write_study, monkeypatch, tmp_path):
+    """Pricing a configuration builds its network and counts a step (~0.1-0.7 s): by default at
+    most PRICED configurations stand for the study's trials, their totals scaled to the trials;
+    --samples prices exactly what it asks for (and is not scaled)."""
+    import hpbench.api.estimate as api_estimate
+
+    monkeypatch.setattr(api_estimate, "PRICED", 2)
+    path = write_study(TINY_STUDY)  # 4 trials, random searcher
+    r = _est(path, "--device-flops", "1e13", "--json", "--cache-dir", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    s = out["summary"]
+    assert len(out["configurations"]) == 2 and s["n_configs"] == 2 and s["n_trials"] == 4
+    assert s["worst_case_s"] == pytest.approx(2 * sum(c["predicted_s"] for c in out["configurations"]), rel=1e-5)
+    full = json.loads(_est(path, "--device-flops", "1e13", "--json", "--cache-dir", str(tmp_path), "--samples", "4").output)["summary"]
+    assert full["n_configs"] == 4 and full["n_trials"] == 4
+    assert full["worst_case_s"] == pytest.approx(sum(c["predicted_s"] for c in json.loads(
+        _est(path, "--device-flops", "1e13", "--json", "--cache-dir", str(tmp_path), "--samples", "4").output)["configurations"]), rel=1e-5)
+    table = _est(path, "--device-flops", "1e13", "--cache-dir", str(tmp_path))
+    assert "a sample standing for 4 trials" in " ".join(table.output.split())

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from hpbench.errors import StudyError
 from hpbench.study.schema import Study
 
+PRICED = 64  # configurations the estimate prices by default (a sample, for studies of more trials)
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -24,7 +26,8 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
     """One row per configuration (``config``, its hyperparameters, ``predicted_flops``,
     ``predicted_s``, ...); the study's totals (worst case, with pruning, ETA at its concurrency)
     are in ``df.attrs["summary"]``. ``samples``: configurations drawn from the space (default:
-    the study's trials); ``grid``: every configuration of a finite space."""
+    the study's trials, at most :data:`PRICED`; a sample of fewer stands for them all, its totals
+    scaled to the trials: ``summary["n_trials"]``); ``grid``: every configuration of a finite space."""
     import pandas as pd
 
     est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir)
@@ -66,11 +69,17 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
     else:
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
-    configs = configurations(study, n=samples, grid=grid)
+    sampled = not (grid or study.settings.searcher == "grid")
+    # Each configuration is priced by building its network and counting a step (~0.1-0.7 s): a
+    # 1,000-trial study took over 5 minutes. By default a sample of at most PRICED stands for them
+    # all (totals scaled, the replay runs the sample over again); --samples N prices N.
+    n = samples if samples is not None else min(PRICED, max(1, study.settings.trials))
+    configs = configurations(study, n=n, grid=grid)
     return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name),
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
-                          device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache))
+                          device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),
+                          n_trials=study.settings.trials if sampled and samples is None else None)
 
 
 def _target(study: Study) -> str:

@@ -112,12 +112,15 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
 
 
 def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]], figures: Figures | None = None,
-                   probe: float | Callable[[], float] = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None) -> StudyEstimate:
+                   probe: float | Callable[[], float] = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None,
+                   n_trials: int | None = None) -> StudyEstimate:
     """Per-configuration cost rows, and the summary: FLOPs and seconds, and the wall time of the
     whole ``hpbench search`` command (:func:`hpbench.cost.walltime.predict`) with this machine's
     ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``,
     :func:`hpbench.cost.clock.probe_contention`; a callable is called once the rows are predicted).
-    ``device_epoch_s``: per other device of ``[train] devices``, the configurations' seconds per epoch there."""
+    ``device_epoch_s``: per other device of ``[train] devices``, the configurations' seconds per epoch there.
+    ``n_trials``: the search's trials when ``configs`` is a sample of fewer of them: the totals are
+    scaled to ``n_trials`` and the replay runs the sampled plans over again up to ``n_trials``."""
     from hpbench.study.resolve import trial_config
 
     rows = []
@@ -128,6 +131,10 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     max_epochs = int(study.config["train"]["max_epochs"])
     plans = [trial_plan(study, p, epoch_s=float(r["predicted_epoch_s"]), columns=r) for p, r in zip(configs, rows, strict=True)]
     devices = [[trial_plan(study, p, epoch_s=s) for p, s in zip(configs, d, strict=True)] for d in device_epoch_s or ()]
+    n_trials = max(n_trials or len(rows), len(rows))
+    scale = n_trials / len(rows) if rows else 1.0
+    if n_trials > len(plans) and plans:  # a sample priced for a larger search: its plans run over again, in order
+        plans = [plans[i % len(plans)] for i in range(n_trials)]
     plan = search_plan(study, plans, cpus=cpus, device_plans=devices)
     probe = probe() if callable(probe) else probe
     c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
@@ -136,16 +143,16 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     frac = wall.epoch_fraction
     worst_s = [r["predicted_s"] for r in rows]
     summary = {
-        "device": device_model.name, "n_configs": len(rows), "max_epochs": max_epochs, "max_concurrent": st.max_concurrent,
+        "device": device_model.name, "n_configs": len(rows), "n_trials": n_trials, "max_epochs": max_epochs, "max_concurrent": st.max_concurrent,
         "concurrency": plan.concurrency, "scheduler": st.scheduler, "early_stopping": plans[0].patience is not None if plans else False,
         "epoch_fraction": frac,
         "asha_fraction": asha_epoch_fraction(max_epochs=max_epochs, grace_period=st.grace_period, reduction_factor=st.reduction_factor)
         if st.scheduler in ("asha", "asha-cost") else 1.0,
-        "total_flops": sum(r["predicted_flops"] for r in rows) * frac,
-        "total_s": sum(worst_s) * frac,
-        "worst_case_flops": sum(r["predicted_flops"] for r in rows),
-        "worst_case_s": sum(worst_s),
-        "naive_total_s": sum(r["naive_s"] for r in rows),
+        "total_flops": sum(r["predicted_flops"] for r in rows) * frac * scale,
+        "total_s": sum(worst_s) * frac * scale,
+        "worst_case_flops": sum(r["predicted_flops"] for r in rows) * scale,
+        "worst_case_s": sum(worst_s) * scale,
+        "naive_total_s": sum(r["naive_s"] for r in rows) * scale,
         "wall_time": {
             "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),
             "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed,
