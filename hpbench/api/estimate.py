@@ -51,7 +51,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.cost import clock, history
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
-    from hpbench.cost.estimate import configurations, estimate_study
+    from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
 
     if preflight:
         from hpbench.preflight.run import preflight as check
@@ -69,7 +69,6 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
     else:
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
-    sampled = not (grid or study.settings.searcher == "grid")
     # Each configuration is priced by building its network and counting a step (~0.1-0.7 s): a
     # 1,000-trial study took over 5 minutes. By default a sample of at most PRICED stands for them
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
@@ -79,7 +78,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),
-                          n_trials=study.settings.trials if sampled and samples is None else None)
+                          n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None)
 
 
 def _target(study: Study) -> str:

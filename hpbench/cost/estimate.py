@@ -38,9 +38,14 @@ class StudyEstimate:
     summary: dict[str, Any]
 
 
+def enumerates_grid(study: Study, *, grid: bool = False) -> bool:
+    """Whether :func:`configurations` gives the study's whole grid (not a sample)."""
+    return grid or study.settings.searcher == "grid"
+
+
 def configurations(study: Study, *, n: int | None = None, grid: bool = False) -> list[dict[str, Any]]:
     """The study's grid (``grid=True`` or a grid searcher) or ``n`` sampled configurations."""
-    if grid or study.settings.searcher == "grid":
+    if enumerates_grid(study, grid=grid):
         if not study.space.is_finite():
             raise ValueError("--grid needs a finite space (choice/grid dimensions only), but the space has continuous dimensions")
         return study.space.grid()

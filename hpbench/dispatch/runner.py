@@ -216,8 +216,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         clock.phase_done(store)
     stop.check()  # Ctrl-C: the trials it stopped stay running, to run again on --resume
     if budget is not None and budget.exhausted():
-        ended = recorder.end_running(StopReason.BUDGET)
-        store.flush(force=True)
+        ended = recorder.end_running(StopReason.BUDGET)  # written by their own flushes and the search's final one
         console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}",
                       highlight=False)
     if opts.repeats:
