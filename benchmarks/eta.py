@@ -154,6 +154,13 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
         started = float(record.get("started_at", t0))
         left = measured - (elapsed + started - t0)
         row.update(eta25_elapsed_s=elapsed, eta25_s=eta, eta25_actual_s=left, eta25_error=(eta - left) / left if left > 0 else None)
+        if len(at) >= 8 and isinstance(record.get("startup_s"), (int, float)) and isinstance(record.get("search_s"), (int, float)):
+            # what the ETA was made of (the trials left, the after-search parts, the trials'
+            # slowness and the trials it was corrected from) vs what followed: the search's last
+            # trial ended at start-up + search (Tune's trials; the early ones end before)
+            trials_left = record["startup_s"] + record["search_s"] - elapsed
+            row.update(eta25_parts={"trials_s": at[4], "after_s": at[5], "slowness": at[6], "corrected_from": at[7]},
+                       eta25_actual_parts={"trials_s": trials_left, "after_s": left - trials_left})
     return row
 
 
@@ -200,6 +207,10 @@ def main() -> None:
                   f"{row['measured_s']:7.1f} s  error {row['error']:+.0%}  ETA@25% "
                   + (f"{row['eta25_s']:.1f} s vs {row['eta25_actual_s']:.1f} s left ({e25:+.0%})" if e25 is not None else "-")
                   + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}", flush=True)
+            if "eta25_parts" in row:
+                ep, ea = row["eta25_parts"], row["eta25_actual_parts"]
+                print(f"{'':18s} ETA@25% trials {ep['trials_s']:.1f} s vs {ea['trials_s']:.1f} s, after {ep['after_s']:.1f} s vs "
+                      f"{ea['after_s']:.1f} s, slowness x{ep['slowness']:.2f} (corrected from {ep['corrected_from']})", flush=True)
             write(args.report, old, rows, failed)  # after each study: a run cut short keeps what it measured
     report = write(args.report, old, rows, failed)
     if report["n"]:

@@ -36,6 +36,7 @@ from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
 EARLY_ID = "early_{:05d}"  # the trial ids of the early trials (Tune's look like 1a2b3_00000)
+EARLY_PREFIX = EARLY_ID.split("{")[0]
 MIN_TRIALS = 4  # a smaller search gains little, and its tests count Tune's trials
 
 

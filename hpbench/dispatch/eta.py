@@ -30,7 +30,7 @@ from hpbench.cost.estimate import concurrency, pruning, search_plan, trial_plan
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Finished, Running, TrialPlan, overheads, predict, remaining_trials_s
-from hpbench.dispatch.early import EARLY_ID
+from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.dispatch.predictions import ended_pairs
 from hpbench.dispatch.timings import WorkerContention, trial_times
 from hpbench.results.status import DONE, TrialStatus
@@ -38,7 +38,6 @@ from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
 SEARCH = "search"
-EARLY_PREFIX = EARLY_ID.split("{")[0]
 ETA_EVERY_S = 1.0  # the ETA is recomputed at most this often (and whenever a trial ends)
 # ... but a trial's end reprices it only once the last pricing's cost is at most this share of
 # the time since (a study of 2,000 trials spent ~99% of the driver's callbacks there: issue 20 §4)
@@ -81,6 +80,7 @@ class SearchClock:
         self._plans: dict[str, TrialPlan] = {}
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
         self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
+        self.parts: list[float] = []  # what the last ETA was made of (note's trace)
 
     # -- the clock -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -207,14 +207,20 @@ class SearchClock:
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
-        return left + (figs.at("tail_s", c) + self._after_s(figs, c, pool)) * self._machine_ratio(store)
+        after = (figs.at("tail_s", c) + self._after_s(figs, c, pool)) * self._machine_ratio(store)
+        corr = self.correction
+        self.parts = [round(left, 3), round(after, 3), round(corr.factor if corr else figs.at("speed", c), 3), corr.n_trials if corr else 0]
+        return left + after
 
     def _machine_ratio(self, store: ResultsStore) -> float:
         """This command's measured start-up over its predicted one (within 0.5-2): how the
         machine runs the driver's own work today, applied to the parts after the trials (the
         Tuner's tail, the replays, the final table, the exit). One probe of the contention
-        misjudged them by up to 30% here; the start-up is a longer measure of the same."""
-        starts = [float(store.row(t).get("started_at") or 0.0) for t in self.trials[SEARCH] if t in store]
+        misjudged them by up to 30% here; the start-up is a longer measure of the same. Up to
+        Tune's first trial, as the history measures it: the early trials start seconds before
+        (taken for the start-up, they halved the after-search parts: the quickstart's ETA at 25%
+        read after-search 1.2 s where 3.8 s followed)."""
+        starts = [float(store.row(t).get("started_at") or 0.0) for t in _tune(self.trials[SEARCH]) if t in store]
         if not (self.command and self.ray_started and starts and min(starts) > 0):
             return 1.0
         predicted = self.figures.at("startup_s", self.contention())
@@ -238,7 +244,11 @@ class SearchClock:
     def _finished(self, store: ResultsStore) -> list[Finished]:
         out = []
         for ids in self.trials.values():
-            for i, t in enumerate(ids):
+            # Tune's trials only: the early ones trained in the helper, with no worker or Ray set-up
+            # to measure (counted as the search's fresh workers, they priced a fresh worker at
+            # ~0 s and the set-up of every later trial at a fresh worker's ~3.6 s: the quickstart's
+            # ETA at 25% read +137%)
+            for i, t in enumerate(_tune(ids)):
                 row = store.row(t) if t in store else {}
                 if row.get("status") == TrialStatus.FINISHED:
                     out.append(Finished(train_s=float(row.get("train_s") or 0.0), wall_s=float(row.get("wall_s") or 0.0),
@@ -263,11 +273,13 @@ class SearchClock:
 
     def note(self, store: ResultsStore) -> None:
         """A trial ended: the ETA shown now goes into the trace the history keeps, as
-        ``[seconds since the command started, phase (0: the search), trials of the phase ended, ETA s]``."""
+        ``[seconds since the command started, phase (0: the search), trials of the phase ended, ETA s,
+        of which the trials left s, the after-search parts s, the trials' slowness (the in-run
+        correction's factor, or the machine's speed figure), the trials it is corrected from]``."""
         eta = self.eta_s(store)
         if eta is not None:
             done = sum(1 for t in self.trials[self.phase] if t in store and store.row(t).get("status") in DONE)
-            self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3)])
+            self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3), *self.parts])
 
     # -- the record ------------------------------------------------------------------------------
     def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:

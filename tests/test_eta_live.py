@@ -1,0 +1,81 @@
+"""The live ETA's inputs (hpbench.dispatch.eta): which trials teach it what, without Ray."""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+
+import pytest
+
+REL = 1e-5
+
+
+def _store(tmp_path, study, name="out"):
+    from hpbench.results.store import ResultsStore
+
+    return ResultsStore(out=tmp_path / name, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+
+
+def _ended(store, tid: str, *, measured_s: float, predicted_s: float, wall_s: float | None = None) -> None:
+    store.start(tid, {"optimizer": "adam", "lr": 0.01})
+    store.epoch(tid, {"epoch": 1, "epoch_s": measured_s, "val_accuracy": 0.5})
+    store.finish(tid)
+    store.annotate(tid, {"predicted_epoch_s": predicted_s, "predicted_spent_s": predicted_s, "regime": "compute",
+                         **({"wall_s": wall_s} if wall_s is not None else {})})
+
+
+def test_early_trials_do_not_feed_the_in_run_correction(tmp_path, write_study):
+    """The early trials (trained in the helper while Ray starts) ran at other measured / predicted
+    ratios than Tune's workers: the correction, the dispatcher's and the ETA's, learns from Tune's
+    trials only, and waits for 4 of them."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.dispatch.predictions import corrected_columns, ended_pairs
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 12")))
+    store = _store(tmp_path, study)
+    sc = SearchClock(study=study, n_trials=12)
+    plan: Future[list[float]] = Future()
+    plan.set_result([1.0] * 12)
+    sc.plan = plan
+    for i in range(2):  # early trials 5x their prediction
+        _ended(store, EARLY_ID.format(i), measured_s=5.0, predicted_s=1.0)
+        sc.trial_started(EARLY_ID.format(i))
+    for i in range(3):  # Tune's, 2x
+        _ended(store, f"tune_{i}", measured_s=2.0, predicted_s=1.0)
+        sc.trial_started(f"tune_{i}")
+    assert [p for p in ended_pairs(store)] == [("compute", 1.0, 2.0)] * 3
+    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"}) == {}  # 3 of Tune's: not yet
+    assert sc.eta_s(store) is not None and sc.correction is None
+    _ended(store, "tune_3", measured_s=2.0, predicted_s=1.0)
+    sc.trial_started("tune_3")
+    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["corrected_s"] == pytest.approx(2.0, rel=REL)
+    sc._eta = (0.0, -2, None)  # recompute now
+    assert sc.eta_s(store) is not None
+    assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL) and sc.correction.n_trials == 4
+    assert sc.trace == [] and len(sc.parts) == 4 and sc.parts[2] == pytest.approx(2.0, rel=1e-3) and sc.parts[3] == 4
+
+
+def test_the_fresh_workers_and_set_up_are_read_from_tunes_trials(tmp_path, write_study):
+    """A fresh worker's start is what Tune's first trials per slot measured beyond their epochs,
+    and the set-up what the later ones did; the early trials (no worker, no Ray) measure neither:
+    taken as the search's first trials they priced a fresh worker at ~0 s and every later trial's
+    set-up at a fresh worker's seconds (the quickstart's ETA at 25% read +137%)."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))  # max_concurrent = 2
+    store = _store(tmp_path, study)
+    sc = SearchClock(study=study, n_trials=4)
+    ids = [EARLY_ID.format(0), EARLY_ID.format(1), "tune_0", "tune_1", "tune_2"]
+    walls = [1.01, 1.02, 4.0, 4.1, 1.2]  # 1 s of epochs each: the fresh workers' ~3 s, then a 0.2-s set-up
+    for tid, wall in zip(ids, walls, strict=True):
+        _ended(store, tid, measured_s=1.0, predicted_s=1.0, wall_s=wall)
+        sc.trial_started(tid)
+    finished = sc._finished(store)
+    assert [(f.wall_s, f.fresh) for f in finished] == [(4.0, True), (4.1, True), (1.2, False)]
