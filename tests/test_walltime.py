@@ -104,6 +104,11 @@ def test_running_trials_continue_where_they_are():
     # late (running longer than predicted): half an epoch before its next epoch ends
     late = SimTrial(epoch_s=1.0, epochs=6, done=5, running_for_s=20.0)
     assert replay([late], slots=Slots(concurrency=1)).makespan_s == pytest.approx(0.5, rel=REL)
+    # on a fresh worker still starting (3 s of its 4-s start gone, no epoch yet): 1 s more, then 10 epochs
+    starting = SimTrial(epoch_s=1.0, epochs=10, running_for_s=3.0, fresh=True)
+    assert replay([starting], slots=Slots(concurrency=1, fresh_s=4.0)).makespan_s == pytest.approx(11.0, rel=REL)
+    # not fresh, it is late: half an epoch to its first epoch
+    assert replay([replace(starting, fresh=False)], slots=Slots(concurrency=1, fresh_s=4.0)).makespan_s == pytest.approx(9.5, rel=REL)
 
 
 # -- early stopping and the whole command -----------------------------------------------------------

@@ -55,6 +55,7 @@ class SimTrial:
     score: float = 0.0  # what the pruning rule compares (higher is better)
     done: int = 0  # a trial already running (the live view): epochs it has run ...
     running_for_s: float = 0.0  # ... and for how long (set-up included)
+    fresh: bool = False  # ... on a fresh worker (its start is in running_for_s, and still ahead of its first epoch)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,7 +104,7 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
         t = trials[i]
         epochs[i] = t.done
         # the next epoch ends where the prediction puts it, or half an epoch from now if it is late
-        due = slots.setup_s + (t.done + 1) * t.epoch_s - t.running_for_s
+        due = slots.setup_s + (slots.fresh_s if t.fresh else 0.0) + (t.done + 1) * t.epoch_s - t.running_for_s
         heapq.heappush(events, (max(due, t.epoch_s / 2), i, t.done + 1))
     for k in range(n_slots - len(running)):
         free.append((0.0, k < fresh_left))

@@ -224,6 +224,7 @@ class Running:
     plan: TrialPlan
     done: int  # epochs run
     running_for_s: float
+    fresh: bool = False  # on a fresh worker: the first trial of its slot (its worker's start counts)
 
 
 def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPlan], concurrency: int, figures: Figures,
@@ -244,7 +245,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
             later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
             ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
             trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
-                                   score=rng.random(), done=r.done, running_for_s=max(r.running_for_s, 1e-9)))
+                                   score=rng.random(), done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
         trials += _sim_trials(pending, rng, figures=figures, c=c, factors=factors)
         seen = {k: [rng.random() for _ in range(n)] for k, n in (recorded or {}).items()}
         spans.append(replay(trials, slots=_slots(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning,
