@@ -66,16 +66,18 @@ def test_the_fresh_workers_and_set_up_are_read_from_tunes_trials(tmp_path, write
     from conftest import TINY_STUDY
 
     from hpbench.dispatch.early import EARLY_ID
-    from hpbench.dispatch.eta import SearchClock
+    from hpbench.dispatch.timings import finished_trials
     from hpbench.study.parse import load_study
 
-    study = load_study(write_study(TINY_STUDY))  # max_concurrent = 2
+    study = load_study(write_study(TINY_STUDY))
     store = _store(tmp_path, study)
-    sc = SearchClock(study=study, n_trials=4)
     ids = [EARLY_ID.format(0), EARLY_ID.format(1), "tune_0", "tune_1", "tune_2"]
     walls = [1.01, 1.02, 4.0, 4.1, 1.2]  # 1 s of epochs each: the fresh workers' ~3 s, then a 0.2-s set-up
     for tid, wall in zip(ids, walls, strict=True):
         _ended(store, tid, measured_s=1.0, predicted_s=1.0, wall_s=wall)
-        sc.trial_started(tid)
-    finished = sc._finished(store)
+    finished = finished_trials(store, [ids, ["rep_0", "rep_1", "rep_2"]], concurrency=2)
     assert [(f.wall_s, f.fresh) for f in finished] == [(4.0, True), (4.1, True), (1.2, False)]
+    for i, wall in enumerate([3.0, 3.5, 1.1]):  # a phase after the search (repeats): fresh workers again
+        _ended(store, f"rep_{i}", measured_s=1.0, predicted_s=1.0, wall_s=wall)
+    finished = finished_trials(store, [ids, ["rep_0", "rep_1", "rep_2"]], concurrency=2)
+    assert [f.fresh for f in finished] == [True, True, False, True, True, False]

@@ -30,10 +30,9 @@ from hpbench.cost.correct import POOLED, Correction, scale_factors
 from hpbench.cost.estimate import concurrency, pruning, search_plan, trial_plan
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Factors, Figures, Finished, Running, TrialPlan, overheads, predict, remaining_trials_s
-from hpbench.dispatch.early import EARLY_PREFIX
+from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s
 from hpbench.dispatch.predictions import ended_pairs
-from hpbench.dispatch.timings import WorkerContention, trial_times
+from hpbench.dispatch.timings import WorkerContention, finished_trials, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -186,10 +185,10 @@ class SearchClock:
         fallback = statistics.fmean(pool)
         c = self.contention()
         self.factors = scale_factors(ended_pairs(store))  # the dispatcher's correction (corrected_columns), the same trials
-        figs = overheads(self.figures, finished=self._finished(store), contention=c)
+        figs = overheads(self.figures, finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c)
         now = time.time()
         running, ended = [], 0
-        fresh = set(_tune(ids)[: self.concurrency])  # the first trial of each slot starts its worker
+        fresh = set(tune_trials(ids)[: self.concurrency])  # the first trial of each slot starts its worker
         for t in ids:
             row = store.row(t)
             plan = self._plan_of(store, t, float(row.get("predicted_epoch_s") or fallback))
@@ -206,7 +205,7 @@ class SearchClock:
         pruning = self._pruning() if self.phase == SEARCH else Pruning()
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=self._recorded(store, ids, pruning),
-                                  n_fresh=max(0, self.concurrency - len(_tune(ids))), seeds=LIVE_SEEDS, factors=self.factors)
+                                  n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
@@ -216,17 +215,12 @@ class SearchClock:
         return left + after
 
     def _machine_ratio(self, store: ResultsStore) -> float:
-        """The square root of this command's measured start-up over its predicted one (that
-        within 0.5-2): how the machine runs the driver's own work today, applied to the parts
-        after the trials (the Tuner's tail, the replays, the final table, the exit). Half of it:
-        over the 54 commands recorded here at nice 0, log(final table + exit, measured /
-        predicted) followed log(start-up, measured / predicted) with a slope of 0.64 (correlation
-        0.57), and the after-search parts scaled by the ratio's power 0 / 0.5 / 1 were off by
-        14.6% / 11.4% / 17.1% (median). The start-up runs up to Tune's first trial, as the history
-        measures it: the early trials start seconds before (taken for the start-up, they halved
-        the after-search parts: the quickstart's ETA at 25% read after-search 1.2 s where 3.8 s
-        followed)."""
-        starts = [float(store.row(t).get("started_at") or 0.0) for t in _tune(self.trials[SEARCH]) if t in store]
+        """The square root of this command's measured start-up (to Tune's first trial, as the
+        history measures it; not the early trials') over its predicted one (that within 0.5-2),
+        applied to the parts after the trials: over the 54 commands recorded here at nice 0,
+        the final table and exit scaled by the ratio's power 0 / 0.5 / 1 were off by 14.6% /
+        11.4% / 17.1% (median; the log-log slope was 0.64)."""
+        starts = [float(store.row(t).get("started_at") or 0.0) for t in tune_trials(self.trials[SEARCH]) if t in store]
         if not (self.command and self.ray_started and starts and min(starts) > 0):
             return 1.0
         predicted = self.figures.at("startup_s", self.contention())
@@ -246,20 +240,6 @@ class SearchClock:
         epochs = [int(store.row(t).get("epochs") or 0) for t in ids]
         points = pruning.rungs() if pruning.kind == "asha" else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
         return {k: sum(1 for e in epochs if e >= k) for k in points}
-
-    def _finished(self, store: ResultsStore) -> list[Finished]:
-        out = []
-        for ids in self.trials.values():
-            # Tune's trials only: the early ones trained in the helper, with no worker or Ray set-up
-            # to measure (counted as the search's fresh workers, they priced a fresh worker at
-            # ~0 s and the set-up of every later trial at a fresh worker's ~3.6 s: the quickstart's
-            # ETA at 25% read +137%)
-            for i, t in enumerate(_tune(ids)):
-                row = store.row(t) if t in store else {}
-                if row.get("status") == TrialStatus.FINISHED:
-                    out.append(Finished(train_s=float(row.get("train_s") or 0.0), wall_s=float(row.get("wall_s") or 0.0),
-                                        fresh=i < self.concurrency))
-        return out
 
     def _after_s(self, figs: Figures, c: float, pool: list[float]) -> float:
         """The predicted seconds of the phases after the current one."""
@@ -300,7 +280,7 @@ class SearchClock:
     def _record(self, store: ResultsStore, *, out: Path) -> dict[str, Any]:
         assert self.history_dir is not None  # internal: checked by record
         # Tune's trials only: the early ones ran in the helper while Ray started (not in a slot)
-        times = trial_times(store, _tune(self.trials[SEARCH]), max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
+        times = trial_times(store, tune_trials(self.trials[SEARCH]), max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
         if times:
             self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
         rec = history.search_record(
@@ -311,11 +291,6 @@ class SearchClock:
                    trials_contention=self.workers.contention())
         history.append(self.history_dir, rec)
         return rec
-
-
-def _tune(trial_ids: list[str]) -> list[str]:
-    """The trials Ray Tune ran (not the early ones, :mod:`hpbench.dispatch.early`)."""
-    return [t for t in trial_ids if not t.startswith(EARLY_PREFIX)]
 
 
 class Phase:

@@ -9,8 +9,30 @@ from collections.abc import Callable, Iterable
 
 from hpbench.cost import clock
 from hpbench.cost.history import TrialTimes
+from hpbench.cost.walltime import Finished
+from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
+
+
+def tune_trials(trial_ids: list[str]) -> list[str]:
+    """The trials Ray Tune ran (not the early ones, :mod:`hpbench.dispatch.early`)."""
+    return [t for t in trial_ids if not t.startswith(EARLY_PREFIX)]
+
+
+def finished_trials(store: ResultsStore, phases: Iterable[list[str]], *, concurrency: int) -> list[Finished]:
+    """The finished trials of each phase (its trial ids in start order) as the live ETA's
+    overheads read them, the first ``concurrency`` of a phase on fresh workers. Tune's trials
+    only: the early ones trained in the helper, with no worker or Ray set-up to measure (counted
+    as the search's fresh workers, they priced a fresh worker at ~0 s and the set-up of every
+    later trial at a fresh worker's ~3.6 s: the quickstart's ETA at 25% read +137%)."""
+    out = []
+    for ids in phases:
+        for i, t in enumerate(tune_trials(ids)):
+            row = store.row(t) if t in store else {}
+            if row.get("status") == TrialStatus.FINISHED:
+                out.append(Finished(train_s=float(row.get("train_s") or 0.0), wall_s=float(row.get("wall_s") or 0.0), fresh=i < concurrency))
+    return out
 
 
 def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[TrialTimes]:
