@@ -103,3 +103,27 @@ def test_a_large_study_is_estimated_from_a_bounded_sample(write_study, monkeypat
         _est(path, "--device-flops", "1e13", "--json", "--cache-dir", str(tmp_path), "--samples", "4").output)["configurations"]), rel=1e-5)
     table = _est(path, "--device-flops", "1e13", "--cache-dir", str(tmp_path))
     assert "a sample standing for 4 trials" in " ".join(table.output.split())
+
+
+def test_the_early_trials_train_inside_the_start_up(write_study, tmp_path):
+    """A fresh local search trains its first trials in the helper while Ray starts
+    (hpbench.dispatch.early): the estimate's replay runs the others in Tune's slots."""
+    from hpbench.api.estimate import study_estimate
+    from hpbench.cost.estimate import search_plan
+    from hpbench.cost.walltime import TrialPlan
+    from hpbench.dispatch.early import n_early
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))  # 4 trials, 2 at once
+    assert n_early(study, n_new=4, fresh=True, local=True, budget=False, shared_storage=False) == 2
+    plans = [TrialPlan(epoch_s=float(i + 1), max_epochs=3) for i in range(4)]
+    assert [p.epoch_s for p in search_plan(study, plans, cpus=2, n_early=2).trials] == [3.0, 4.0]
+    assert len(search_plan(study, plans, cpus=2, n_early=9).trials) == 1  # never none
+    assert len(search_plan(study, plans, cpus=2).trials) == 4
+    # the whole estimate: 4 trials (2 early, 2 in Tune: one round of the slots) take less of
+    # Tune's time than 3 (too few for early trials: two rounds)
+    def in_tune(text: str) -> float:
+        parts = study_estimate(load_study(write_study(text)), device_flops=1e9, preflight=False, cache_dir=tmp_path).summary["wall_time"]["parts"]
+        return parts["trials_s"] + parts["turnover_s"]
+
+    assert in_tune(TINY_STUDY) < in_tune(TINY_STUDY.replace("trials = 4", "trials = 3"))

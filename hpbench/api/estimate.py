@@ -52,6 +52,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
+    from hpbench.dispatch.early import n_early
 
     if preflight:
         from hpbench.preflight.run import preflight as check
@@ -78,7 +79,9 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),
-                          n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None)
+                          n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None,
+                          # a fresh local search, as `hpbench search STUDY` runs it
+                          n_early=n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False))
 
 
 def _target(study: Study) -> str:
