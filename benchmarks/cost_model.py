@@ -180,8 +180,10 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
     t = t[t["train_s"].notna() & t["predicted_spent_s"].notna()]
     ep = hpbench.load(out_dir, "epochs")
     epoch_s = {int(k): [float(x) for x in g.sort_values("epoch")["epoch_s"]] for k, g in ep.groupby("trial")}
+    in_ray = [not str(r.get("trial_id", "")).startswith("early_") for _, r in t.iterrows()]  # early trials ran in the helper
     ended = [EndedTrial(regime=str(r["regime"]), predicted_s=float(r["predicted_spent_s"]), measured_s=float(r["train_s"]),
-                        started_at=float(r["started_at"]), ended_at=float(r["ended_at"])) for _, r in t.iterrows()]
+                        started_at=float(r["started_at"]), ended_at=float(r["ended_at"]), in_ray=ray)
+             for (_, r), ray in zip(t.iterrows(), in_ray, strict=True)]
     rows = []
     for (_, r), c in zip(t.iterrows(), replay(ended), strict=True):
         p, m = float(r["predicted_spent_s"]), float(r["train_s"])
@@ -189,6 +191,7 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
         params = {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()
                   if (k.startswith("model.") or k in ("batch_size", "optimizer")) and v is not None and v == v}
         rows.append({"concurrent": concurrent, "study": out_dir.name, "trial": int(r["trial"]), "family": str(r["family"]),
+                     "in_ray": not str(r.get("trial_id", "")).startswith("early_"),
                      "regime": str(r["regime"]), "params": params, "n_params": int(r["n_params"]), "epochs": int(r["epochs"]),
                      "predicted_s": p, "measured_s": m, "error": (p - m) / m,
                      "p10_s": None if lo is None or lo != lo else float(lo), "p90_s": None if hi is None or hi != hi else float(hi),

@@ -324,7 +324,27 @@ def _fake_calibration(monkeypatch):
                         versions=C.identity("cpu"))
     calls = []
     monkeypatch.setattr(C, "calibrate", lambda **kw: calls.append(kw) or model)
+    monkeypatch.setenv(C.WORKER_THREAD_ENV, "1")  # as a trial's worker: calibrated in this process
     return C, model, calls
+
+
+def test_calibration_runs_in_a_trial_workers_thread_environment(monkeypatch, tmp_path):
+    """Ray starts trial workers with OMP_NUM_THREADS = their CPUs: a process without it is
+    calibrated in a child that has it, one with it in place."""
+    from hpbench.cost import calibrate as C
+
+    monkeypatch.delenv(C.WORKER_THREAD_ENV, raising=False)
+    env = C.worker_env(2)
+    assert env is not None and env[C.WORKER_THREAD_ENV] == "2"
+    monkeypatch.setenv(C.WORKER_THREAD_ENV, "2")
+    assert C.worker_env(2) is None and C.worker_env(1) is not None
+    model = DeviceModel(device="cpu", name="fake", threads=1, versions=C.identity("cpu"))
+    seen = []
+    monkeypatch.setattr(C, "calibrate_as_worker", lambda **kw: seen.append(("child", kw["threads"])) or model)
+    monkeypatch.setattr(C, "calibrate", lambda **kw: seen.append(("here", kw["threads"])) or model)
+    C.device_model(device="cpu", threads=1, cache_dir=tmp_path)
+    C.device_model(device="cpu", threads=2, cache_dir=tmp_path)
+    assert seen == [("child", 1), ("here", 2)]
 
 
 def test_device_cache_honours_xdg_cache_home(monkeypatch, tmp_path):

@@ -152,6 +152,24 @@ def test_scale_factor_is_held_by_the_trials_that_hold_the_seconds():
     assert s == pytest.approx(5.0 * 36.01 / 30.001, rel=REL)
 
 
+def test_trials_outside_ray_count_only_until_enough_ran_in_ray():
+    """Early trials (trained in the helper, not a Ray worker) feed the correction only while fewer
+    than min_trials trials in Ray have ended; a 3-tuple counts as in Ray."""
+    early = [("overhead-bound", 1.0, 1.0, False)] * 4  # the helper's pace: as predicted
+    in_ray = [("overhead-bound", 1.0, 1.5, True)] * 3 + [("overhead-bound", 1.0, 1.5)]
+    assert scale_factors(early)["all"].factor == pytest.approx(1.0, rel=REL)  # nothing else yet
+    mixed = scale_factors([*early, *in_ray[:3]])  # 3 in Ray: all 7 still count
+    assert mixed["all"].n_trials == 7 and mixed["all"].factor == pytest.approx((4 + 4.5) / 7, rel=REL)
+    f = scale_factors([*early, *in_ray])  # 4 in Ray: those alone
+    assert f["all"].n_trials == 4 and f["overhead-bound"].factor == pytest.approx(1.5, rel=REL)
+    trials = [EndedTrial(regime="overhead-bound", predicted_s=1.0, measured_s=1.0, started_at=0.0, ended_at=1.0, in_ray=False)
+              for _ in range(4)]
+    trials += [EndedTrial(regime="overhead-bound", predicted_s=1.0, measured_s=1.5, started_at=2.0 + i, ended_at=2.5 + i) for i in range(5)]
+    out = replay(trials)
+    assert out[4] is not None and out[4][0] == pytest.approx(1.0, rel=REL)  # from the 4 early trials
+    assert out[8] is not None and out[8][0] == pytest.approx(1.5, rel=REL) and out[8][1].n_trials == 4  # from the 4 in Ray
+
+
 def test_replay_corrects_only_from_trials_ended_before_the_start():
     # a machine 2x slower than predicted: trials 0-3 sequential, 4 and 5 start after them
     trials = [EndedTrial(regime="memory-bound", predicted_s=1.0, measured_s=2.0, started_at=float(i), ended_at=i + 0.9) for i in range(4)]

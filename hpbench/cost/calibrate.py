@@ -12,6 +12,8 @@ import json
 import math
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,11 +88,57 @@ def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | Non
         cached = load_cached(path, device)
         if cached is not None:
             return cached
-    model = calibrate(device=device, threads=threads, log=log)
+    model = calibrate(device=device, threads=threads, log=log) if worker_env(threads) is None else calibrate_as_worker(
+        device=device, threads=threads, log=log)
     # `estimate` and the dispatcher's prediction helper may calibrate at once: each writes its own
     # temporary file, fsyncs it and renames it over (a reader sees one whole model or the other)
     atomic_write_json(path, model.to_dict())
     return model
+
+
+# Ray starts each trial's worker with OMP_NUM_THREADS = the trial's CPUs, before torch is loaded.
+# A process that only calls torch.set_num_threads(1) is not the same machine: on 9 of the suite's
+# probes, timed in a plain process without it, with it, and inside a Ray task (results/benchmarks/
+# ray_worker_pace.md), the plain process ran a full-batch CNN epoch in 110 ms against 76 ms with
+# OMP_NUM_THREADS=1 and 82 ms in the Ray task, and small MLP epochs 16 vs 12.5 / 12 ms. So the
+# calibration runs where that variable is what a trial's worker gets (a child process when this
+# one differs; the trainer probe and the concurrency workers inherit it).
+WORKER_THREAD_ENV = "OMP_NUM_THREADS"
+
+
+def worker_env(threads: int) -> dict[str, str] | None:
+    """The environment a trial's worker at ``threads`` CPUs runs with, when this process's differs
+    (None: this process already runs as a worker would)."""
+    if os.environ.get(WORKER_THREAD_ENV) == str(threads):
+        return None
+    return {**os.environ, WORKER_THREAD_ENV: str(threads)}
+
+
+def calibrate_as_worker(*, device: str, threads: int, log: Callable[[str], None] | None = None) -> DeviceModel:
+    """:func:`calibrate` in a child interpreter with a trial worker's thread environment
+    (:func:`worker_env`); its log lines are passed on to ``log``."""
+    code = f"from hpbench.cost.calibrate import _child; _child({device!r}, {threads})"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=worker_env(threads), stdout=subprocess.PIPE, text=True)
+    result = None
+    if proc.stdout is None:  # created with PIPE: never
+        raise RuntimeError("calibration child without a stdout pipe")
+    for line in proc.stdout:
+        if line.startswith(_MODEL):
+            result = json.loads(line[len(_MODEL):])
+        elif log is not None:
+            log(line.rstrip("\n"))
+    if proc.wait() != 0 or result is None:
+        raise RuntimeError(f"calibrating {device} in a child process failed (exit {proc.returncode})")
+    return DeviceModel.from_dict(result)
+
+
+_MODEL = "hpbench-device-model: "
+
+
+def _child(device: str, threads: int) -> None:
+    """In the child: calibrate and print the model as one JSON line after the log lines."""
+    model = calibrate(device=device, threads=threads, log=lambda m: print(m, flush=True))
+    print(_MODEL + json.dumps(model.to_dict()), flush=True)
 
 
 def local_devices() -> list[str]:

@@ -13,6 +13,15 @@ Per regime because a machine's error differs by what bounds the step (a slow DRA
 memory-bound trials only). A regime with fewer than ``min_trials`` ended trials borrows the
 pooled factor of all regimes, once ``min_trials`` trials have ended at all; before that there is
 no correction.
+
+Where a trial ran matters: the early trials (:mod:`hpbench.dispatch.early`) train in the helper
+process while Ray starts, not in a Ray worker, whose thread environment and neighbours (the
+driver, Ray's daemons) set another pace (results/benchmarks/ray_worker_pace.md). An observation
+may say so: ``(regime, predicted_s, measured_s, in_ray)``, a 3-tuple counting as in Ray. The
+trials outside Ray count only while fewer than ``min_trials`` trials in Ray have ended (they are
+what a study has first); from then on the factors come from the trials in Ray alone
+(:func:`observations_used`). This interface is stable: the dispatcher (issue 18) decides which
+trials are passed and flags them.
 """
 
 from __future__ import annotations
@@ -39,13 +48,25 @@ def _ok(p: float, m: float) -> bool:
     return p > 0 and m > 0 and math.isfinite(p) and math.isfinite(m)
 
 
-def scale_factors(ended: Iterable[tuple[str, float, float]], *, min_trials: int = MIN_TRIALS) -> dict[str, Correction]:
-    """Corrections from ended trials ``(regime, predicted_s, measured_s)`` (each for the epochs it
-    ran): per regime with >= ``min_trials`` trials, and the pooled one under ``"all"``; empty
-    while fewer than ``min_trials`` trials have ended."""
+Observation = tuple[str, float, float] | tuple[str, float, float, bool]  # (regime, predicted_s, measured_s[, in_ray])
+
+
+def observations_used(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> list[tuple[str, float, float]]:
+    """The ``(regime, predicted_s, measured_s)`` a correction is taken from: every valid
+    observation while fewer than ``min_trials`` of them ran in Ray, else those in Ray only."""
+    rows = [(str(o[0]), float(o[1]), float(o[2]), bool(o[3]) if len(o) > 3 else True) for o in ended if _ok(o[1], o[2])]
+    in_ray = [(r, p, m) for r, p, m, ray in rows if ray]
+    return in_ray if len(in_ray) >= min_trials else [(r, p, m) for r, p, m, _ in rows]
+
+
+def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> dict[str, Correction]:
+    """Corrections from ended trials ``(regime, predicted_s, measured_s[, in_ray])`` (each for
+    the epochs it ran; :func:`observations_used` says which count): per regime with >=
+    ``min_trials`` trials, and the pooled one under ``"all"``; empty while fewer than
+    ``min_trials`` trials have ended."""
     if min_trials < 1:
         raise ValueError(f"min_trials must be >= 1, but got {min_trials}")
-    rows = [(str(r), p, m) for r, p, m in ended if _ok(p, m)]
+    rows = observations_used(ended, min_trials=min_trials)
     if len(rows) < min_trials:
         return {}
     out = {POOLED: Correction(factor=ratio_of_sums([(p, m) for _, p, m in rows]), n_trials=len(rows), regime=POOLED)}
@@ -79,6 +100,7 @@ class EndedTrial:
     measured_s: float  # train_s
     started_at: float
     ended_at: float
+    in_ray: bool = True  # False: trained outside a Ray worker (an early trial in the helper process)
 
 
 def replay(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) -> list[tuple[float, Correction] | None]:
@@ -87,7 +109,7 @@ def replay(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) -> list[tu
     Honest by construction: a trial's own time never corrects its own prediction."""
     out: list[tuple[float, Correction] | None] = []
     for t in trials:
-        before = [(str(u.regime), u.predicted_s, u.measured_s) for u in trials if u.ended_at <= t.started_at]
+        before: list[Observation] = [(str(u.regime), u.predicted_s, u.measured_s, u.in_ray) for u in trials if u.ended_at <= t.started_at]
         s, c = corrected_seconds(t.predicted_s, t.regime, scale_factors(before, min_trials=min_trials))
         out.append((s, c) if c is not None else None)
     return out
