@@ -133,7 +133,9 @@ def test_scale_factors_need_min_trials_and_fall_back_to_pooled():
     f = scale_factors([*ended, ("memory-bound", 1.0, 2.4)])
     assert f["memory-bound"].factor == pytest.approx(10.2 / 5.0, rel=REL) and f["memory-bound"].n_trials == 4
     s, c = corrected_seconds(10.0, "memory-bound", f)
-    assert s == pytest.approx(20.4, rel=REL) and c is not None and c.label() == "corrected from 4 trials (memory-bound)"
+    ratios = (2.0, 2.2, 1.8, 2.4)  # the memory-bound trials' measured / predicted
+    assert s == pytest.approx(10.0 * math.exp(sum(map(math.log, ratios)) / 8), rel=REL)
+    assert c is not None and c.label() == "corrected from 4 trials (memory-bound)"
     s, c = corrected_seconds(10.0, "compute-bound", f)
     assert c is not None and c.regime == "all" and c.label() == "corrected from 5 trials"
     assert corrected_seconds(10.0, "compute-bound", {}) == (10.0, None)
@@ -148,8 +150,24 @@ def test_scale_factor_is_held_by_the_trials_that_hold_the_seconds():
     ended = [("overhead-bound", 10.0, 12.0)] * 3 + [("overhead-bound", 0.001, 0.01)]
     f = scale_factors(ended)
     assert f["overhead-bound"].factor == pytest.approx(36.01 / 30.001, rel=REL)
-    s, _ = corrected_seconds(5.0, "overhead-bound", f)
-    assert s == pytest.approx(5.0 * 36.01 / 30.001, rel=REL)
+
+
+def test_one_trials_correction_is_the_shrunk_geometric_mean():
+    """A trial's corrected seconds use exp(Σ log r / (n + 4)): four trials at 1.5x move it half
+    way in log space (1.5^0.5), not all the way; the ETA's factor stays the ratio of sums."""
+    from hpbench.cost.correct import PRIOR_TRIALS, shrunk_log_mean
+
+    assert PRIOR_TRIALS == 4.0
+    ended = [("overhead-bound", 1.0, 1.5), ("overhead-bound", 2.0, 3.0), ("overhead-bound", 0.5, 0.75), ("overhead-bound", 4.0, 6.0)]
+    f = scale_factors(ended)
+    assert f["overhead-bound"].factor == pytest.approx(1.5, rel=REL)
+    assert f["overhead-bound"].per_trial == pytest.approx(1.5 ** 0.5, rel=REL)
+    s, c = corrected_seconds(2.0, "overhead-bound", f)
+    assert s == pytest.approx(2.0 * 1.5 ** 0.5, rel=REL) and c is not None and c.n_trials == 4
+    # ratios 2 and 0.5 cancel in log space, whatever their seconds
+    assert shrunk_log_mean([(1.0, 2.0), (10.0, 5.0)]) == pytest.approx(1.0, rel=REL)
+    assert shrunk_log_mean([(1.0, 2.0)] * 8) == pytest.approx(2.0 ** (8 / 12), rel=REL)
+    assert Correction(factor=1.2, n_trials=4, regime="all").per_trial == 1.2  # an older Correction: the ratio of sums
 
 
 def test_trials_outside_ray_count_only_until_enough_ran_in_ray():
@@ -167,7 +185,7 @@ def test_trials_outside_ray_count_only_until_enough_ran_in_ray():
     trials += [EndedTrial(regime="overhead-bound", predicted_s=1.0, measured_s=1.5, started_at=2.0 + i, ended_at=2.5 + i) for i in range(5)]
     out = replay(trials)
     assert out[4] is not None and out[4][0] == pytest.approx(1.0, rel=REL)  # from the 4 early trials
-    assert out[8] is not None and out[8][0] == pytest.approx(1.5, rel=REL) and out[8][1].n_trials == 4  # from the 4 in Ray
+    assert out[8] is not None and out[8][0] == pytest.approx(1.5 ** 0.5, rel=REL) and out[8][1].n_trials == 4  # from the 4 in Ray
 
 
 def test_replay_corrects_only_from_trials_ended_before_the_start():
@@ -177,7 +195,9 @@ def test_replay_corrects_only_from_trials_ended_before_the_start():
                EndedTrial(regime="memory-bound", predicted_s=1.0, measured_s=1.0, started_at=3.5, ended_at=4.5)]
     out = replay(trials)
     assert out[:4] == [None] * 4
-    assert out[4] is not None and out[4][0] == pytest.approx(6.0, rel=REL) and out[4][1] == Correction(factor=2.0, n_trials=4, regime="memory-bound")
+    assert out[4] is not None and out[4][0] == pytest.approx(3.0 * 2.0 ** 0.5, rel=REL)  # half way to 2x in log space (4 trials + 4 prior)
+    assert out[4][1].factor == pytest.approx(2.0, rel=REL) and out[4][1].per_trial == pytest.approx(2.0 ** 0.5, rel=REL)
+    assert (out[4][1].n_trials, out[4][1].regime) == (4, "memory-bound")
     assert out[5] is None  # started before the fourth trial ended
 
 
@@ -215,7 +235,7 @@ def test_corrected_columns_from_the_store(tmp_path: Path):
         store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 1.5})
         store.finish(tid)
         store.annotate(tid, {"regime": "overhead-bound", "predicted_spent_s": 1.0})
-        assert corrected_columns(store, cols) == ({} if i < 3 else {"corrected_s": pytest.approx(4.5, rel=REL),
+        assert corrected_columns(store, cols) == ({} if i < 3 else {"corrected_s": pytest.approx(3.0 * 1.5 ** 0.5, rel=REL),
                                                                      "correction": "corrected from 4 trials (overhead-bound)"})
 
 
@@ -234,7 +254,9 @@ def test_prediction_check_reports_coverage_correction_and_regimes():
     a = prediction.analyse(d)
     assert a["inside_interval"] == pytest.approx(5 / 8, rel=REL) and a["n_interval"] == 8
     assert a["median_ape"] == pytest.approx(0.5, rel=REL)
-    assert a["n_corrected"] == 4 and a["corrected_from"] == 4 and a["corrected_median_ape"] == pytest.approx(0.0, abs=1e-9)
+    # every trial 2x its prediction: trial k (4..7) corrected from the k ended before it, by 2^(k / (k + 4))
+    want = float(np.median([1 - 2 ** (k / (k + 4) - 1) for k in range(4, 8)]))
+    assert a["n_corrected"] == 4 and a["corrected_from"] == 4 and a["corrected_median_ape"] == pytest.approx(want, rel=REL)
     assert a["per_regime"]["memory-bound"] == {"n": 4, "median_ape": pytest.approx(0.5, rel=REL)}
     from io import StringIO
 

@@ -502,7 +502,8 @@ def test_live_eta_and_the_dispatcher_share_one_correction(tmp_path, write_study)
     two, sc, store = live(2.0, 4)
     assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL)
     assert sc.correction.label() == "corrected from 4 trials"
-    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["corrected_s"] == pytest.approx(2.0, rel=REL)
+    # one trial's corrected seconds: the same correction's per-trial factor (cost.correct.shrunk_log_mean)
+    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["corrected_s"] == pytest.approx(sc.correction.per_trial, rel=REL)
     four, sc, _ = live(4.0, 4)
     assert sc.factors["compute"].factor == pytest.approx(4.0, rel=REL)
     # the trials left: 4 x 3 epochs of 1/3 s predicted (the ended trials' mean), x 4 instead of x 2

@@ -1,8 +1,12 @@
 """Learning from the run: after the first trials of a study, a scale factor per regime, the
-measured seconds of the trials that ended over their predicted seconds (a ratio of sums),
-corrects the remaining predictions and the ETA ("corrected from N trials").
+measured seconds of the trials that ended over their predicted seconds, corrects the remaining
+predictions and the ETA ("corrected from N trials").
 
-A ratio of sums, not the median of per-trial ratios: a trial of a few milliseconds is mostly
+Two factors from the same trials: for a sum of seconds (the ETA) the ratio of sums; for one
+trial's seconds (``corrected_s``) the geometric mean of the ratios shrunk towards 1
+(:func:`shrunk_log_mean`, ``Correction.per_trial``).
+
+For the ETA, a ratio of sums, not the median of per-trial ratios: a trial of a few milliseconds is mostly
 fixed costs and scheduling noise (its first epoch read 2-15x its prediction on a quiet machine
 when its steady epochs were within 20%: benchmarks/cost_model.py, seed 216413716), so its ratio
 says little about the machine, while the trials that hold the study's seconds say most; and the
@@ -34,11 +38,19 @@ MIN_TRIALS = 4  # the issue's target: corrected from 4 trials
 POOLED = "all"
 
 
+PRIOR_TRIALS = 4.0  # the shrunk geometric mean's prior (no correction) weighs as much as this many trials
+
+
 @dataclass(frozen=True, kw_only=True)
 class Correction:
-    factor: float  # measured / predicted
+    factor: float  # Σ measured / Σ predicted: for a sum of seconds (the ETA)
     n_trials: int  # the ended trials it is taken from
     regime: str  # the regime it was measured on, or "all" (pooled)
+    trial_factor: float = 0.0  # for one trial's seconds (shrunk_log_mean); 0: as ``factor``
+
+    @property
+    def per_trial(self) -> float:
+        return self.trial_factor if self.trial_factor > 0 else self.factor
 
     def label(self) -> str:
         return f"corrected from {self.n_trials} trials" + ("" if self.regime == POOLED else f" ({self.regime})")
@@ -69,11 +81,12 @@ def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS)
     rows = observations_used(ended, min_trials=min_trials)
     if len(rows) < min_trials:
         return {}
-    out = {POOLED: Correction(factor=ratio_of_sums([(p, m) for _, p, m in rows]), n_trials=len(rows), regime=POOLED)}
+    pooled = [(p, m) for _, p, m in rows]
+    out = {POOLED: Correction(factor=ratio_of_sums(pooled), trial_factor=shrunk_log_mean(pooled), n_trials=len(rows), regime=POOLED)}
     for regime in sorted({r for r, _, _ in rows}):
         pm = [(p, m) for r, p, m in rows if r == regime]
         if len(pm) >= min_trials:
-            out[regime] = Correction(factor=ratio_of_sums(pm), n_trials=len(pm), regime=regime)
+            out[regime] = Correction(factor=ratio_of_sums(pm), trial_factor=shrunk_log_mean(pm), n_trials=len(pm), regime=regime)
     return out
 
 
@@ -82,15 +95,27 @@ def ratio_of_sums(pairs: list[tuple[float, float]]) -> float:
     return math.fsum(m for _, m in pairs) / math.fsum(p for p, _ in pairs)
 
 
+def shrunk_log_mean(pairs: list[tuple[float, float]], *, prior_trials: float = PRIOR_TRIALS) -> float:
+    """exp(Σ log(measured / predicted) / (n + prior_trials)): the geometric mean of the trials'
+    ratios, shrunk towards 1 (no correction) as if ``prior_trials`` trials had read 1.0 (a normal
+    prior on the log bias, the trials' own scatter as the noise: Gelman et al., "Bayesian Data
+    Analysis", 2.5). A trial's seconds are what it corrects: its ratio to the prediction scatters
+    +-40% by configuration around the study's bias (benchmarks/cost_model.py), so four trials'
+    ratio of sums moved one trial's prediction further off than it was (corrected 25-35% vs 18-47%
+    uncorrected, replayed over the three recorded runs), while this estimate read 13-39%."""
+    logs = [math.log(m / p) for p, m in pairs]
+    return math.exp(math.fsum(logs) / (len(logs) + max(0.0, prior_trials)))
+
+
 def correction_for(regime: str | None, factors: dict[str, Correction]) -> Correction | None:
     """The regime's own correction, else the pooled one, else None."""
     return factors.get(str(regime)) if regime is not None and str(regime) in factors else factors.get(POOLED)
 
 
 def corrected_seconds(predicted_s: float, regime: str | None, factors: dict[str, Correction]) -> tuple[float, Correction | None]:
-    """``predicted_s`` times its regime's factor, and the correction used (None: not corrected)."""
+    """``predicted_s`` times its regime's per-trial factor, and the correction used (None: not corrected)."""
     c = correction_for(regime, factors)
-    return (predicted_s * c.factor, c) if c is not None else (predicted_s, None)
+    return (predicted_s * c.per_trial, c) if c is not None else (predicted_s, None)
 
 
 @dataclass(frozen=True, kw_only=True)
