@@ -218,6 +218,27 @@ def test_suite_fit_rows_gives_warmup_and_leave_one_out_intervals():
     assert 0.85 < lo < 1.0 < hi < 1.15
 
 
+def test_suite_intervals_hold_out_a_whole_kind_of_network():
+    """With kinds, each probe is predicted by a fit that saw no probe of its kind: a kind whose
+    networks run 1.5x what the other kinds' fit says shows up in the interval, while
+    leave-one-out (its own twins in the fit) hides it."""
+    from hpbench.cost.suite import fit_rows
+
+    rows, kinds = [], []
+    for i in range(12):
+        kind = "slow" if i % 3 == 0 else "plain"
+        f = {"op": 100.0 * (i + 1), "step": 10.0 * (12 - i), "epoch": 1.0}
+        t = (1e-5 * f["op"] + 1e-4 * f["step"]) * (1.5 if kind == "slow" else 1.0)
+        f["module"] = f["op"] if kind == "slow" else 0.0  # what only the slow kind has: a term the others cannot fit
+        rows.append((f, t, t))
+        kinds.append(kind)
+    loo = fit_rows(rows).intervals["all"]
+    lko = fit_rows(rows, kinds=kinds).intervals["all"]
+    assert lko[1] > loo[1] + 0.2 and lko[1] > 1.3
+    with pytest.raises(ValueError, match="kinds"):
+        fit_rows(rows, kinds=kinds[:3])
+
+
 def test_device_model_round_trips_the_new_fields():
     m = _device(warmup_fraction=0.2, concurrency_slowdown={"memory-bound": 1.7}, intervals={"all": (0.9, 1.3)})
     assert DeviceModel.from_dict(m.to_dict()) == m
