@@ -11,9 +11,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = 5  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+SCHEMA = 6  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
-# 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads
+# 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
+# 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
