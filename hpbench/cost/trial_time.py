@@ -17,7 +17,8 @@ benchmark's draws):
 * concurrent trials: two trials on one machine share its memory bandwidth and last-level cache
   (:func:`concurrency_slowdown`, measured: two identical workloads at once vs one, per regime);
 * the prediction interval: P10 and P90 of measured / predicted over the calibration suite's
-  probes of the same regime (:func:`interval`).
+  probes of the same regime, each predicted by a fit that saw no probe of its kind of network
+  (:func:`interval`, :func:`hpbench.cost.suite.fit_rows`).
 """
 
 from __future__ import annotations
