@@ -7,6 +7,7 @@ comparing with them."""
 
 from __future__ import annotations
 
+import os
 from io import StringIO
 from pathlib import Path
 
@@ -57,6 +58,20 @@ def _own_search_history(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def scratch_search_history(tmp_path_factory):
+    """The test searches record into a scratch history (``HPBENCH_HISTORY_DIR``, inherited by the
+    CLI's subprocesses), not this machine's: an in-process search on the session's running Ray
+    would teach a user's later estimates a start-up of nothing. The device models stay shared."""
+    before = os.environ.get("HPBENCH_HISTORY_DIR")
+    os.environ["HPBENCH_HISTORY_DIR"] = str(tmp_path_factory.mktemp("history"))
+    yield Path(os.environ["HPBENCH_HISTORY_DIR"])
+    if before is None:
+        os.environ.pop("HPBENCH_HISTORY_DIR", None)
+    else:
+        os.environ["HPBENCH_HISTORY_DIR"] = before
 
 
 @pytest.fixture(scope="session")
