@@ -373,25 +373,29 @@ def main() -> None:
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--contestants", default=",".join(CONTESTANTS))
     ap.add_argument("--render", action="store_true", help="only rebuild the summary from the stored runs")
+    ap.add_argument("--smoke", type=Path, default=None, metavar="DIR",
+                    help="a trial run, not a measurement: runs go to DIR, the stored runs and the summary are left alone")
     args = ap.parse_args()
     problems, contestants = args.problems.split(","), args.contestants.split(",")
     for name, given, known in (("--problems", problems, PROBLEMS), ("--contestants", contestants, CONTESTANTS)):
         bad = [x for x in given if x not in known]
         if bad:
             ap.error(f"{name}: unknown {bad}; choose from {', '.join(known)}")
+    runs_dir = args.smoke or RUNS
     if not args.render:
-        RUNS.mkdir(parents=True, exist_ok=True)
+        runs_dir.mkdir(parents=True, exist_ok=True)
         for problem in problems:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for c in contestants:  # interleaved: a drift in the machine's load touches every contestant alike
                     r = run_one(c, problem, seed, args.budget_s)
-                    (RUNS / f"{problem}-{c}-{seed}.json").write_text(json.dumps(_finite(r), default=_json) + "\n")
+                    (runs_dir / f"{problem}-{c}-{seed}.json").write_text(json.dumps(_finite(r), default=_json) + "\n")
                     w = r["winner"] or {}
                     print(f"{problem} seed {seed} {c}: best val {r['curve'][-1][1] if r['curve'] else float('nan'):.4f} after "
                           f"{r['n_trials']} trials, winner's test {w.get('test', float('nan'))}, exit at {r['exit_s']:.1f} s, "
                           f"load {r['load_before'][0]:.1f}", flush=True)
                     time.sleep(2.0)  # let the last run's processes go
-    render(stored_runs())
+    if args.smoke is None:
+        render(stored_runs())
 
 
 if __name__ == "__main__":

@@ -61,17 +61,61 @@ def test_registered_and_validated_by_name(write_study):
     assert study.settings.searcher == "tpe-cost"
 
 
-def test_the_searcher_with_the_cost_model_pickles(write_study):
-    """Tune pickles the searcher, and the sampler with its cost function, at every experiment
-    checkpoint: a closure there failed every tpe-cost search (found by benchmarks/race.py)."""
-    import pickle
-
-    from hpbench.dispatch.searchers import predicted_seconds
+def _tiny(write_study):
     from hpbench.study.parse import load_study
     from tests.helpers.studies import TINY_STUDY
 
-    study = load_study(write_study(TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe-cost"')))
-    sampler, _ = SEARCHERS.get("tpe-cost").build(seed=0, max_concurrent=2, cost=predicted_seconds(study))
-    run(sampler, n=3)
-    again = pickle.loads(pickle.dumps(sampler))
-    assert isinstance(again, CostAwareTPESampler) and again._cost.study.settings.searcher == "tpe-cost"
+    text = TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe-cost"') + '"model.width" = { choice = [8, 16, 32, 64, 128] }\n'
+    return load_study(write_study(text))
+
+
+def test_the_searcher_with_the_cost_model_pickles(write_study):
+    """Tune pickles the searcher, and the sampler with its cost function, at every experiment
+    checkpoint: a closure there failed every tpe-cost search (found by benchmarks/race.py). The
+    live predictions (a helper process) stay behind: the copy's cost is unknown."""
+    import pickle
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpbench.dispatch.predictions import AsyncPredictions
+    from hpbench.dispatch.searchers import CandidateCost
+
+    study = _tiny(write_study)
+    with ThreadPoolExecutor(1) as pool:
+        live = AsyncPredictions(study=study, predict=lambda st, params, device: {"predicted_s": 2.0}, executor=pool)
+        sampler, _ = SEARCHERS.get("tpe-cost").build(seed=0, max_concurrent=2, cost=CandidateCost(live.trial_seconds))
+        run(sampler, n=3)
+        again = pickle.loads(pickle.dumps(sampler))
+    assert isinstance(again, CostAwareTPESampler) and again._cost({"optimizer": "adam", "lr": 0.01, "model.width": 8}) is None
+
+
+def test_candidates_are_priced_once_per_cost_key_in_the_helper_and_never_waited_for(write_study):
+    """tpe-cost's candidates are priced off the driver: an unknown one answers None at once and is
+    asked for (at most CANDIDATES_IN_FLIGHT at a time); configurations differing only in what does
+    not change the cost (the learning rate) share one prediction."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpbench.dispatch.predictions import CANDIDATES_IN_FLIGHT, AsyncPredictions
+
+    study = _tiny(write_study)
+    release, asked = threading.Event(), []
+
+    def predict(st, params, device):
+        asked.append(dict(params))
+        release.wait(timeout=60)
+        return {"predicted_s": 3.0 if params.get("optimizer") == "adam" else 1.0}
+
+    with ThreadPoolExecutor(1) as pool:
+        live = AsyncPredictions(study=study, predict=predict, executor=pool)
+        assert live.trial_seconds({"optimizer": "adam", "lr": 0.01}) is None  # asked for, not waited for
+        assert live.trial_seconds({"optimizer": "adam", "lr": 0.05}) is None  # the same cost key: not asked again
+        assert live.trial_seconds({"optimizer": "sgd", "lr": 0.01}) is None
+        assert len(live.by_key) == 2 and len(live._in_flight) == 2
+        for w in range(CANDIDATES_IN_FLIGHT):  # fill the helper's queue with other shapes
+            live.trial_seconds({"optimizer": "adam", "lr": 0.01, "model.width": (16, 32, 64, 128)[w]})
+        assert len(live._in_flight) == CANDIDATES_IN_FLIGHT  # the rest wait for a later draw
+        release.set()
+        pool.shutdown(wait=True)
+        assert live.trial_seconds({"optimizer": "adam", "lr": 0.09}) == 3.0
+        assert live.trial_seconds({"optimizer": "sgd", "lr": 0.001}) == 1.0
+    assert sum(1 for a in asked if a.get("optimizer") == "adam" and "model.width" not in a) == 1

@@ -192,7 +192,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
     searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
-                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None)
+                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None, cost=predictions.trial_seconds)
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,

@@ -5,12 +5,13 @@ the history survives the driver and ``optuna-dashboard`` can open it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
 
-__all__ = ["OBJECTIVE", "SEARCHERS", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
+__all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
 
 OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
 
@@ -28,15 +29,18 @@ def sampler_seed(study_seed: int, n_done: int) -> int:
     return int(np.random.SeedSequence([study_seed, n_done]).generate_state(1)[0])
 
 
-def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, n_drawn: int | None = None) -> Any:
+def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, n_drawn: int | None = None,
+                  cost: Callable[[dict[str, Any]], float | None] | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
     (resume); the enqueued and grid points among them are not run again, and the sampler is
     seeded from the study seed and their number (:func:`sampler_seed`), or from ``n_drawn`` when
     given: how many of them a sampler drew (the early trials, :mod:`hpbench.dispatch.early`, that
-    ran enqueued points drew nothing, so the search draws what it would have drawn without them)."""
+    ran enqueued points drew nothing, so the search draws what it would have drawn without them).
+    ``cost``: a configuration's predicted seconds or None, for a cost-aware searcher (the search's
+    :meth:`~hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`); None: nothing is priced."""
     seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
-                                                                   cost=predicted_seconds(study))
+                                                                   cost=CandidateCost(cost))
     points = [dict(p) for p in study.settings.enqueue] + points
     ran = [_canonical(study.space.resolve(p)) for p in done or ()]  # as read back from the tables
     remaining = []
@@ -58,50 +62,22 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     )
 
 
-def predicted_seconds(study: Study) -> Any:
-    """``params -> predicted seconds`` of a (partial) configuration by the cost model, for a
-    cost-aware searcher; None where it cannot predict. The device model is read from the cache
-    the prediction helper fills (calibrating it took 100 s here under load: the driver never
-    does); until it is there, candidates are ranked as plain TPE ranks them."""
-    return PredictedSeconds(study)
+class CandidateCost:
+    """``params -> predicted seconds or None`` for a cost-aware searcher: ``source`` is the search's
+    :meth:`hpbench.dispatch.predictions.AsyncPredictions.trial_seconds` (predictions cached by
+    cost key, priced in the helper process, never waited for). Picklable: Tune saves the searcher,
+    its sampler and this with it at every experiment checkpoint (a closure there failed the search
+    with "Can't pickle local object"); the live source is not pickled (a copy answers None, and
+    its candidates are ranked as plain TPE ranks them)."""
 
-
-class PredictedSeconds:
-    """The callable :func:`predicted_seconds` returns. Picklable (Tune saves the searcher, its
-    sampler and this with it, at every experiment checkpoint: a closure here failed the search
-    with "Can't pickle local object"): the predictor, built on first use, is not pickled."""
-
-    def __init__(self, study: Study) -> None:
-        self.study = study
-        self._predict: Any = None
+    def __init__(self, source: Callable[[dict[str, Any]], float | None] | None) -> None:
+        self._source = source
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"study": self.study, "_predict": None}
+        return {"_source": None}
 
     def __call__(self, params: dict[str, Any]) -> float | None:
-        try:
-            if self._predict is None:
-                from hpbench.cost.predictor import trial_predictor
-
-                if not _device_model_cached(self.study):
-                    return None  # never calibrate on the driver: the prediction helper does, and caches it
-                self._predict = trial_predictor(self.study)
-            s = self._predict(params).get("predicted_s")
-        except Exception:  # no prediction: the candidate is ranked as plain TPE ranks it
-            return None
-        return float(s) if isinstance(s, (int, float)) else None
-
-
-def _device_model_cached(study: Study) -> bool:
-    from hpbench.cost.calibrate import cache_file, default_cache_dir, load_cached
-
-    device = str(study.config["train"].get("device", "cpu"))
-    if device == "auto":
-        import torch
-
-        device = "cuda:0" if torch.cuda.is_available() else "cpu"
-    threads = max(1, int(study.resources.cpus_per_trial))
-    return load_cached(cache_file(default_cache_dir(), device, threads), device) is not None
+        return None if self._source is None else self._source(params)
 
 
 def _canonical(params: dict[str, Any]) -> str:
