@@ -36,31 +36,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _own_search_history(tmp_path_factory):
-    """The tests' searches keep their records out of this machine's search history (the estimate
-    and the live ETA read it: a test's tiny studies at other priorities moved the next real
-    estimate's figures): a cache folder of the session's, holding a copy of the calibrated device
-    models and the rest of hpbench's cache (not the history), so that tests do not calibrate again."""
-    import os
-    import shutil
-
-    from hpbench.cost.history import default_cache_dir, history_file
-
-    real = default_cache_dir()
-    base = tmp_path_factory.mktemp("xdg-cache")
-    if real.parent.is_dir():  # hpbench's whole cache (device models, rl environments' timings), but the history
-        shutil.copytree(real.parent, base / "hpbench", ignore=shutil.ignore_patterns(history_file(real).name))
-    (base / "hpbench" / "devices").mkdir(parents=True, exist_ok=True)
-    before = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(base)  # the subprocesses tests start read it too
-    yield
-    if before is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = before
-
-
-@pytest.fixture(scope="session", autouse=True)
 def scratch_search_history(tmp_path_factory):
     """The test searches record into a scratch history (``HPBENCH_HISTORY_DIR``, inherited by the
     CLI's subprocesses), not this machine's: an in-process search on the session's running Ray
