@@ -51,7 +51,7 @@ def test_early_trials_do_not_feed_the_in_run_correction(tmp_path, write_study):
     assert sc.eta_s(store) is not None and sc.correction is None
     _ended(store, "tune_3", measured_s=2.0, predicted_s=1.0)
     sc.trial_started("tune_3")
-    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["correction"] == "corrected from 4 trials"
+    assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["correction"] == "corrected from 4 trials (compute)"
     sc._eta = (0.0, -2, None)  # recompute now
     assert sc.eta_s(store) is not None
     assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL) and sc.correction.n_trials == 4
