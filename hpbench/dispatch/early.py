@@ -29,7 +29,6 @@ from typing import Any
 
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.dispatch.searchers import sampler_seed
-from hpbench.results.files import OPTUNA_DB
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.strategies import SEARCHERS
 from hpbench.study.resolve import trial_config
@@ -194,18 +193,15 @@ def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dic
     return early
 
 
-def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor) -> EarlyTrials | None:
-    """The search's early trials, launched on ``executor`` (the helper), or None when the search
-    does not qualify (:func:`n_early`)."""
+def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, storage: Any) -> EarlyTrials | None:
+    """The search's early trials, launched on ``executor`` (the helper) and recorded in the
+    search's Optuna ``storage`` (the searcher's: :mod:`hpbench.dispatch.write_behind`), or None
+    when the search does not qualify (:func:`n_early`)."""
     prev = plan.previous
     n = n_early(study, n_new=plan.n_new, fresh=prev is None or not prev.trials, local=not opts.address,
                 budget=bool(opts.budget_flops or opts.budget_s), shared_storage=bool(opts.optuna_storage))
     if n == 0:
         return None
-    from hpbench.dispatch.storage import open_storage, settle_running, sqlite_url
-
-    storage = open_storage(sqlite_url(opts.out / OPTUNA_DB))
-    settle_running(storage, study.name)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
                                                                    max_concurrent=study.settings.max_concurrent, cost=None)
     return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.enqueue), *points], executor=executor,

@@ -31,7 +31,7 @@ from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.repeats import plan_device_runs, plan_repeats
 from hpbench.dispatch.schedulers import make_scheduler
 from hpbench.dispatch.searchers import make_searcher
-from hpbench.dispatch.storage import open_storage, settle_running, sqlite_url
+from hpbench.dispatch.storage import search_storage, sqlite_url
 from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test
 from hpbench.dispatch.trainable import Replay, study_data
@@ -145,8 +145,9 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     trackers = _trackers(study, out)
     interrupted = False
     try:
-        with Interrupt() as stop:  # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
-            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, imported=start.imported)
+        with Interrupt() as stop, search_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB), study.name) as storage:
+            # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
+            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage, imported=start.imported)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -163,11 +164,11 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
 
 
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
-            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, imported: Future[None] | None) -> None:
+            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, storage: Any, imported: Future[None] | None) -> None:
     prev = plan.previous
     # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
     # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
-    early = early_trials.start(study, opts, plan, executor=predictions.pool) if opts.early_trials else None
+    early = early_trials.start(study, opts, plan, executor=predictions.pool, storage=storage) if opts.early_trials else None
     for t in early.trials if early is not None else ():
         store.start(t.trial_id, t.params)
         clock.trial_started(t.trial_id)  # the ETA counts it (else priced as a trial still to start)
@@ -183,12 +184,6 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     clock.joined(ray_started=started, cpus=ray_cpus())
     clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet (and asha-cost's reference epoch)
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(opts.optuna_storage or sqlite_url(opts.out / OPTUNA_DB))
-    if early is None:  # else settled before the early trials were asked (they are running now)
-        settle_running(storage, study.name)
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
     searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),

@@ -13,6 +13,8 @@ shared storage another live search of that name is refused, so no running trial 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,22 @@ def settle_running(storage: Any, study_name: str) -> int:
     for t in stale:
         storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
     return len(stale)
+
+
+@contextlib.contextmanager
+def search_storage(url: str, study_name: str) -> Iterator[Any]:
+    """The storage a search's searcher (and its early trials) use: ``url``'s, its stale running
+    trials settled, served from memory with every write copied to ``url`` behind
+    (:class:`~hpbench.dispatch.write_behind.WriteBehind`); complete in ``url`` on exit."""
+    import optuna
+
+    from hpbench.dispatch.write_behind import WriteBehind
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    backing = open_storage(url)
+    settle_running(backing, study_name)
+    storage = WriteBehind(backing, study_name=study_name)
+    try:
+        yield storage
+    finally:
+        storage.close()

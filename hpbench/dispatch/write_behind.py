@@ -1,0 +1,172 @@
+"""The searcher's Optuna storage during a search: Optuna's in-memory storage, every write copied
+to the study's own storage (``optuna.db``, or the ``--storage`` URL) by one background thread.
+
+Profiled on the race's digits study (py-spy, 60 trials): about half of the driver's time in
+Tune's loop went to SQLAlchemy round trips of the SQLite storage: each ask re-reads the trials
+changed since the last one, each sampled parameter is its own commit (8 per trial), each tell
+and each reported epoch another. The sampler now reads and writes memory, as plain Ray Tune's
+``OptunaSearch`` does; the file still receives every write, in order, moments later.
+
+What it costs: a killed driver may lose the writes still queued (milliseconds' worth; the
+results tables keep every trial, and a resumed search's sampler learns from what the file
+holds). The file is complete once :meth:`WriteBehind.close` returned (the search's end).
+Only one live search writes a study (the results directory's lock; a shared storage's study
+name is held: :mod:`hpbench.dispatch.study_lock`), so the memory copy stays the whole truth.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.exceptions import DuplicatedStudyError
+from optuna.storages import BaseStorage, InMemoryStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+_log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class WriteBehind(InMemoryStorage):  # type: ignore[misc]
+    """``backing``'s study ``study_name`` (when it has one: a resumed search) copied into memory;
+    from then on reads are served from memory and writes go to both, the backing's by a thread."""
+
+    def __init__(self, backing: BaseStorage, *, study_name: str) -> None:
+        super().__init__()
+        self._backing: BaseStorage | None = backing
+        self._study_ids: dict[int, int] = {}  # memory study id -> the backing's
+        self._trial_ids: dict[int, int] = {}  # memory trial id -> the backing's
+        self._ops: queue.Queue[Any] = queue.Queue()
+        self.failed: str | None = None  # the first write the backing refused (the file's copy stops there)
+        self._load(study_name)
+        self._thread = threading.Thread(target=self._drain, name="hpbench-optuna-writes", daemon=True)
+        self._thread.start()
+
+    def _load(self, name: str) -> None:
+        backing = self._backing
+        assert backing is not None  # internal: set by __init__
+        try:
+            bsid = backing.get_study_id_from_name(name)
+        except KeyError:
+            return
+        sid = super().create_new_study(backing.get_study_directions(bsid), name)
+        self._study_ids[sid] = bsid
+        for k, v in backing.get_study_user_attrs(bsid).items():
+            super().set_study_user_attr(sid, k, v)
+        for k, v in backing.get_study_system_attrs(bsid).items():
+            super().set_study_system_attr(sid, k, v)
+        for t in backing.get_all_trials(bsid, deepcopy=False):
+            self._trial_ids[super().create_new_trial(sid, template_trial=t)] = t._trial_id
+
+    # -- the copy ----------------------------------------------------------------------------------
+    def _queue(self, op: Callable[..., Any], *args: Any) -> None:
+        if self._backing is not None:
+            self._ops.put((op, args))
+
+    def _drain(self) -> None:
+        while True:
+            item = self._ops.get()
+            try:
+                if item is _STOP:
+                    return
+                op, args = item
+                if self.failed is None:
+                    op(*args)
+            except Exception as err:  # the file's copy stops; the search goes on from memory
+                self.failed = f"{type(err).__name__}: {err}"
+                _log.warning("the Optuna storage stopped receiving the search's writes: %s", self.failed)
+            finally:
+                self._ops.task_done()
+
+    def flush(self) -> None:
+        """Wait until every write so far is in the backing storage."""
+        if self._backing is not None:
+            self._ops.join()
+
+    def close(self) -> None:
+        """Flush and stop the writer (later writes stay in memory only)."""
+        if self._backing is None:
+            return
+        self._ops.put(_STOP)
+        self._thread.join()
+        self._backing = None
+
+    def __getstate__(self) -> dict[Any, Any]:
+        """Tune pickles its searcher (with this storage) into its experiment snapshot: the memory
+        copy only (hpbench resumes from its tables and the backing storage, never from that)."""
+        state = super().__getstate__()
+        for k in ("_backing", "_ops", "_thread"):
+            state.pop(k, None)
+        state["_backing"] = None
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        super().__setstate__(state)
+        self._ops = queue.Queue()
+
+    # -- the backing's side of each write (on the writer thread, in the order they were made) ---
+    def _b(self) -> BaseStorage:
+        assert self._backing is not None  # internal: ops are queued only while there is one
+        return self._backing
+
+    def _new_study(self, sid: int, directions: Sequence[StudyDirection], name: str) -> None:
+        try:
+            self._study_ids[sid] = self._b().create_new_study(directions, name)
+        except DuplicatedStudyError:
+            self._study_ids[sid] = self._b().get_study_id_from_name(name)
+
+    def _new_trial(self, sid: int, tid: int, template: FrozenTrial | None) -> None:
+        self._trial_ids[tid] = self._b().create_new_trial(self._study_ids[sid], template_trial=template)
+
+    # -- writes: memory now, the backing by the thread -----------------------------------------
+    def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
+        sid = super().create_new_study(directions, study_name)
+        self._queue(self._new_study, sid, list(directions), self.get_study_name_from_id(sid))
+        return sid
+
+    def delete_study(self, study_id: int) -> None:
+        super().delete_study(study_id)
+        self._queue(lambda: self._b().delete_study(self._study_ids.pop(study_id)))
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_user_attr(study_id, key, value)
+        self._queue(lambda: self._b().set_study_user_attr(self._study_ids[study_id], key, value))
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        super().set_study_system_attr(study_id, key, value)
+        self._queue(lambda: self._b().set_study_system_attr(self._study_ids[study_id], key, value))
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        tid = super().create_new_trial(study_id, template_trial)
+        template = copy.deepcopy(template_trial) if template_trial is not None else None
+        self._queue(self._new_trial, study_id, tid, template)
+        return tid
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float, distribution: BaseDistribution) -> None:
+        super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+        self._queue(lambda: self._b().set_trial_param(self._trial_ids[trial_id], param_name, param_value_internal, distribution))
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        changed = bool(super().set_trial_state_values(trial_id, state, values))
+        if changed:
+            vals = list(values) if values is not None else None
+            self._queue(lambda: self._b().set_trial_state_values(self._trial_ids[trial_id], state, vals))
+        return changed
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        super().set_trial_intermediate_value(trial_id, step, intermediate_value)
+        self._queue(lambda: self._b().set_trial_intermediate_value(self._trial_ids[trial_id], step, intermediate_value))
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        super().set_trial_user_attr(trial_id, key, value)
+        self._queue(lambda: self._b().set_trial_user_attr(self._trial_ids[trial_id], key, value))
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        super().set_trial_system_attr(trial_id, key, value)
+        self._queue(lambda: self._b().set_trial_system_attr(self._trial_ids[trial_id], key, value))

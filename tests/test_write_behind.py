@@ -1,0 +1,87 @@
+"""The searcher's write-behind Optuna storage (hpbench.dispatch.write_behind): a seeded TPE
+search through it draws what it draws on the SQLite storage directly, and the file ends up
+holding the same study (trials, parameters, states, values, intermediate values), readable by
+a resumed search. No Ray."""
+
+from __future__ import annotations
+
+import pickle
+
+import optuna
+import pytest
+
+from hpbench.dispatch.storage import open_storage, search_storage, sqlite_url
+from hpbench.dispatch.write_behind import WriteBehind
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _search(storage, n: int, *, seed: int = 0) -> list[dict]:
+    """n seeded TPE trials (a categorical, a log-float, a conditional int), each reporting 3 epochs;
+    every third pruned, the rest told a value; the first runs an enqueued point."""
+    study = optuna.create_study(storage=storage, study_name="s", direction="maximize", load_if_exists=True,
+                                sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4))
+    study.enqueue_trial({"opt": "adam", "lr": 0.01})
+    for _ in range(n):
+        t = study.ask()
+        opt = t.suggest_categorical("opt", ["sgd", "adam", "rmsprop"])
+        lr = t.suggest_float("lr", 1e-4, 1e-1, log=True)
+        depth = t.suggest_int("depth", 1, 4) if opt != "sgd" else 0
+        value = -abs(lr - 0.01) - 0.001 * depth
+        for step in range(1, 4):
+            t.report(value * step / 3, step)
+        if t.number % 3 == 2:
+            study.tell(t, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(t, value)
+    return _trials(storage)
+
+
+def _trials(storage) -> list[dict]:
+    loaded = optuna.load_study(study_name="s", storage=storage)
+    return [{"number": t.number, "state": t.state, "params": t.params, "value": t.value, "steps": t.intermediate_values}
+            for t in loaded.get_trials(deepcopy=False)]
+
+
+def test_write_behind_draws_and_records_what_the_file_storage_does(tmp_path):
+    direct = _search(open_storage(sqlite_url(tmp_path / "direct.db")), 12)
+    url = sqlite_url(tmp_path / "behind.db")
+    with search_storage(url, "s") as storage:
+        assert isinstance(storage, WriteBehind)
+        behind = _search(storage, 12)
+        assert storage.failed is None
+    assert behind == direct  # the same draws (the sampler saw the same history)
+    assert _trials(open_storage(url)) == direct  # and the file holds all of it once the search ended
+    assert len(direct) == 12 and {t["state"] for t in direct} == {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+
+
+def test_a_resumed_search_continues_from_the_file(tmp_path):
+    url = sqlite_url(tmp_path / "optuna.db")
+    with search_storage(url, "s") as storage:
+        _search(storage, 6)
+    # a running trial left by a killed driver is settled (failed) before the memory copy loads
+    killed = optuna.load_study(study_name="s", storage=open_storage(url)).ask()
+    with search_storage(url, "s") as storage:
+        loaded = _trials(storage)
+        assert len(loaded) == 7 and loaded[-1]["state"] == optuna.trial.TrialState.FAIL and loaded[-1]["number"] == killed.number
+        _search(storage, 4)
+    resumed = _trials(open_storage(url))
+    assert len(resumed) == 11 and [t["number"] for t in resumed] == list(range(11))
+    # the first run drew what the file storage drew directly (the second enqueued its point again: it ran first again)
+    direct = open_storage(sqlite_url(tmp_path / "direct.db"))
+    _search(direct, 6)
+    optuna.load_study(study_name="s", storage=direct).ask()
+    direct_trials = _trials(direct)
+    direct_trials[-1]["state"] = optuna.trial.TrialState.FAIL
+    assert [t["params"] for t in resumed[:7]] == [t["params"] for t in direct_trials]
+
+
+def test_pickled_copy_keeps_the_trials_without_the_writer(tmp_path):
+    """Tune pickles its searcher, storage included, into its experiment snapshot."""
+    with search_storage(sqlite_url(tmp_path / "optuna.db"), "s") as storage:
+        _search(storage, 3)
+        copy = pickle.loads(pickle.dumps(storage))
+    assert _trials(copy) == _trials(storage)
+    copy.close()  # nothing to stop; no file written by the copy
+    with pytest.raises(KeyError):
+        copy.get_study_id_from_name("other")
