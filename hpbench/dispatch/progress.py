@@ -79,11 +79,9 @@ class Progress:
         done = sum(v for k, v in c.items() if k != TrialStatus.RUNNING)
         parts = [f"{done}/{self.n_trials} done", f"{c[TrialStatus.RUNNING]} running"]
         parts += [f"{c[k]} {k.replace('_', '-')}" for k in _ENDED if c.get(k)]
-        rows = list(self.store.rows())
-        spent = [t.get(FLOPS_SPENT) for t in rows]
-        pred = [t.get(PREDICTED_FLOPS) for t in rows]
-        if any(isinstance(v, (int, float)) for v in spent):  # the cost model's columns, when it ran
-            parts.append(f"FLOPs {_sum(spent):.3g} spent / {_sum(pred):.3g} predicted")
+        spent = self.store.total(FLOPS_SPENT)
+        if spent is not None:  # the cost model's columns, when it ran
+            parts.append(f"FLOPs {spent:.3g} spent / {self.store.total(PREDICTED_FLOPS) or 0.0:.3g} predicted")
         eta = self.clock.eta_s(self.store) if self.clock is not None else None
         if eta is not None:  # the wall-time model on what is left (hpbench.dispatch.eta)
             left = round(eta)
@@ -105,10 +103,6 @@ class Progress:
             params = ", ".join(f"{k}={_fmt(best.get(k))}" for k in self.store.param_keys if best.get(k) is not None)
             grid.add_row(f"best {self.store.metric} [bold]{best[key]:.4f}[/] (trial {best['trial']})", params)
         return grid
-
-
-def _sum(values: list[Any]) -> float:
-    return float(sum(v for v in values if isinstance(v, (int, float)) and v == v))
 
 
 def _fmt(v: Any) -> str:

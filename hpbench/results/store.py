@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
 from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
@@ -38,6 +39,7 @@ _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wa
 # What ``counts`` tallies, in this order: running trials, then ended ones by stop reason.
 _COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopReason.EARLY_STOPPED, StopReason.PRUNED,
             StopReason.BUDGET, StopReason.DIVERGED, StopReason.FAILED)
+_COUNTED_KEYS = frozenset(str(k) for k in _COUNTED)
 
 
 # A write costs what the rows changed since the previous one cost (hpbench.results.writer: parts,
@@ -45,6 +47,10 @@ _COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopRe
 # still waits until the writer has been idle for (1/WRITER_DUTY - 1) times its last write, so it
 # uses at most this share of the time whatever a write costs (a forced flush writes at once).
 WRITER_DUTY = 0.1
+# Columns whose totals the live progress shows at every trial's end: kept as running sums (a
+# pass over every row cost ~5 ms per trial end at 2,000 trials, the per-trial overhead growing
+# with the study; benchmarks/dispatch.py).
+TOTALLED = (FLOPS_SPENT, PREDICTED_FLOPS)
 
 __all__ = ["WRITER_DUTY", "ResultsStore", "TablesNotWritten"]
 
@@ -68,12 +74,18 @@ class ResultsStore:
         self._changed_epochs: set[tuple[str, int]] = set()
         self._loaded = False
         self._next = 0
+        # counts() and total(), kept as the rows change: each trial's share, and their sums
+        self._tally: dict[str, int] = {str(k): 0 for k in _COUNTED}
+        self._sums: dict[str, float] = dict.fromkeys(TOTALLED, 0.0)
+        self._n_summed: dict[str, int] = dict.fromkeys(TOTALLED, 0)
+        self._share: dict[str, tuple[str, tuple[float | None, ...]]] = {}
 
     def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         """Continue from an earlier run's finished trials (``hpbench search --resume``)."""
         for t in trials:
             self.trials[t["trial_id"]] = dict(t)
             self._next = max(self._next, int(t["trial"]) + 1)
+            self._retally(t["trial_id"])
         for r in epochs:
             if r["trial_id"] in self.trials:
                 row = self.epochs[(r["trial_id"], int(r["epoch"]))] = dict(r)
@@ -95,12 +107,14 @@ class ResultsStore:
             row[k] = params.get(k)
         row.update(cost or {})  # predicted cost columns, when the caller has them already
         self._changed.add(trial_id)
+        self._retally(trial_id)
 
     def annotate(self, trial_id: str, columns: Mapping[str, Any]) -> None:
         """Columns that arrive apart from the trial's reports, computed by the dispatcher:
         predicted and spent cost, replay labels, test metrics, a note in ``error``."""
         self.trials[trial_id].update(columns)
         self._changed.add(trial_id)
+        self._retally(trial_id)
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
         epoch = int(result["epoch"])
@@ -122,6 +136,7 @@ class ResultsStore:
                 t[k] = result[k]
         self._changed.add(trial_id)
         self._changed_epochs.add((trial_id, epoch))
+        self._retally(trial_id)
 
     def finish(self, trial_id: str, *, error: str | None = None) -> None:
         t = self.trials[trial_id]
@@ -135,6 +150,29 @@ class ResultsStore:
         t["wall_s"] = t["ended_at"] - t.get("started_at", t["ended_at"])
         self._summarise(trial_id)
         self._changed.add(trial_id)
+        self._retally(trial_id)
+
+    def _retally(self, trial_id: str) -> None:
+        """Move a changed row's share of :meth:`counts` and :meth:`total` (O(1) per change)."""
+        t = self.trials[trial_id]
+        key = str(TrialStatus.RUNNING) if t.get("status") == TrialStatus.RUNNING else str(t.get("stop_reason"))
+        # a number counts as present (NaN too, adding nothing), anything else as absent
+        values = tuple((float(v) if v == v else 0.0) if isinstance(v, (int, float)) else None for v in (t.get(c) for c in TOTALLED))
+        old = self._share.get(trial_id)
+        if old == (key, values):
+            return
+        if old is not None:
+            self._tally[old[0]] -= 1
+            for c, v in zip(TOTALLED, old[1], strict=True):
+                if v is not None:
+                    self._sums[c] -= v
+                    self._n_summed[c] -= 1
+        self._tally[key] = self._tally.get(key, 0) + 1
+        for c, v in zip(TOTALLED, values, strict=True):
+            if v is not None:
+                self._sums[c] += v
+                self._n_summed[c] += 1
+        self._share[trial_id] = (key, values)
 
     def _summarise(self, trial_id: str) -> None:
         t = self.trials[trial_id]
@@ -222,11 +260,13 @@ class ResultsStore:
 
     # -- queries for progress -------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
-        out = {str(k): 0 for k in _COUNTED}
-        for t in self.trials.values():
-            key = str(TrialStatus.RUNNING) if t["status"] == TrialStatus.RUNNING else str(t.get("stop_reason"))
-            out[key] = out.get(key, 0) + 1
-        return out
+        """Trials running, and ended ones by stop reason (kept as rows change: O(1))."""
+        return {k: v for k, v in self._tally.items() if v or k in _COUNTED_KEYS}
+
+    def total(self, column: str) -> float | None:
+        """The sum of a :data:`TOTALLED` column over the trials that have a number there; None
+        when none has (kept as rows change: O(1))."""
+        return self._sums[column] if self._n_summed[column] else None
 
     def best(self) -> dict[str, Any] | None:
         key = f"best_{self.metric}"
