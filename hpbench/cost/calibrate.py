@@ -96,13 +96,13 @@ def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | Non
     return model
 
 
-# Ray starts each trial's worker with OMP_NUM_THREADS = the trial's CPUs, before torch is loaded.
-# A process that only calls torch.set_num_threads(1) is not the same machine: on 9 of the suite's
-# probes, timed in a plain process without it, with it, and inside a Ray task (results/benchmarks/
-# ray_worker_pace.md), the plain process ran a full-batch CNN epoch in 110 ms against 76 ms with
-# OMP_NUM_THREADS=1 and 82 ms in the Ray task, and small MLP epochs 16 vs 12.5 / 12 ms. So the
-# calibration runs where that variable is what a trial's worker gets (a child process when this
-# one differs; the trainer probe and the concurrency workers inherit it).
+# Ray starts each trial's worker with OMP_NUM_THREADS = the trial's CPUs, before torch is loaded;
+# a calibration that only calls torch.set_num_threads runs in another thread environment than the
+# trials it prices. So it runs where that variable is what a trial's worker gets (a child process
+# when this one differs; the trainer probe and the concurrency workers inherit it). Principle, not
+# a measured gain: benchmarks/ray_worker_pace.py timed 9 suite probes in a plain process with and
+# without it, in a Ray task and in a Tune trial, three times, and the runs disagreed at the load of
+# the time (plain / with it 1.16 and 1.00, 1.13, 0.87: results/benchmarks/ray_worker_pace.md).
 WORKER_THREAD_ENV = "OMP_NUM_THREADS"
 
 
