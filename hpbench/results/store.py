@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
-from hpbench.results.status import StopReason, TrialStatus
+from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
@@ -79,6 +79,7 @@ class ResultsStore:
         self._sums: dict[str, float] = dict.fromkeys(TOTALLED, 0.0)
         self._n_summed: dict[str, int] = dict.fromkeys(TOTALLED, 0)
         self._share: dict[str, tuple[str, tuple[float | None, ...]]] = {}
+        self._ended_costs: dict[str, tuple[str, float, float]] = {}  # ended_costs(), likewise
 
     def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         """Continue from an earlier run's finished trials (``hpbench search --resume``)."""
@@ -158,6 +159,11 @@ class ResultsStore:
         key = str(TrialStatus.RUNNING) if t.get("status") == TrialStatus.RUNNING else str(t.get("stop_reason"))
         # a number counts as present (NaN too, adding nothing), anything else as absent
         values = tuple((float(v) if v == v else 0.0) if isinstance(v, (int, float)) else None for v in (t.get(c) for c in TOTALLED))
+        p, m = t.get("predicted_spent_s"), t.get("train_s")
+        if t.get("status") in DONE and isinstance(p, (int, float)) and isinstance(m, (int, float)):
+            self._ended_costs[trial_id] = (str(t.get("regime")), float(p), float(m))
+        else:
+            self._ended_costs.pop(trial_id, None)
         old = self._share.get(trial_id)
         if old == (key, values):
             return
@@ -262,6 +268,12 @@ class ResultsStore:
     def counts(self) -> dict[str, int]:
         """Trials running, and ended ones by stop reason (kept as rows change: O(1))."""
         return {k: v for k, v in self._tally.items() if v or k in _COUNTED_KEYS}
+
+    def ended_costs(self) -> list[tuple[str, tuple[str, float, float]]]:
+        """(trial_id, (regime, predicted_spent_s, train_s)) of the ended trials that have both, in
+        the order they got both (kept as rows change: no pass over the rows; the cost model's
+        in-run correction reads them at every prediction)."""
+        return list(self._ended_costs.items())
 
     def total(self, column: str) -> float | None:
         """The sum of a :data:`TOTALLED` column over the trials that have a number there; None
