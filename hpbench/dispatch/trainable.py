@@ -12,7 +12,9 @@ Costs measured here set two rhythms:
   ``checkpoint_s = 0``: those are reported at once, so batching never delays a pruning;
 * a checkpoint costs about 14 ms (15 ms per report with one vs 1 ms without), so a trial
   checkpoints at most every ``[study] checkpoint_s`` seconds (0: every epoch) and at its last
-  epoch. A trial that raised, or whose worker died, is retried by Tune from its last checkpoint.
+  epoch. A trial that raised, or whose worker died, is retried by Tune from its last checkpoint;
+  without retries (``max_failures = 0``, the default) no checkpoint is ever read, and a trial
+  takes none before its last epoch (whose final weights the driver saves).
 
 Each report also names the Ray node the trial runs on (``node_id``: two nodes on one machine
 share an IP).
@@ -127,6 +129,7 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
     pending: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     every_epoch = study.settings.checkpoint_s == 0
+    retried = study.settings.max_failures > 0  # else only the last epoch's weights are ever read
     last_checkpoint = [time.monotonic()]
     last_report = [time.monotonic()]
 
@@ -148,7 +151,7 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
         rows.append(row)
         now = time.monotonic()
         final = "stop_reason" in row
-        checkpoint = bool(pending) and (final or now - last_checkpoint[0] >= study.settings.checkpoint_s)
+        checkpoint = bool(pending) and (final or (retried and now - last_checkpoint[0] >= study.settings.checkpoint_s))
         if not (final or checkpoint or every_epoch or row["epoch"] in decide_at or now - last_report[0] >= REPORT_EVERY_S):
             return
         worst = -math.inf if sign > 0 else math.inf
