@@ -11,6 +11,13 @@ define-by-run, so a parameter is drawn knowing the ones drawn before it in the s
 categorical parameters are re-ranked (model shapes, batch sizes, optimizers: what changes the
 cost); a float (a learning rate) is drawn as plain TPE draws it, and so is every parameter
 during TPE's random start-up trials.
+
+In a search the cost is the helper process's prediction
+(:meth:`hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`): cached by what the cost
+depends on (architecture, optimizer kind, batch size, epochs; not the learning rate or the
+initialization), asked for in the background and never waited for, so a draw costs the driver
+what plain TPE's does; a candidate not priced yet counts as the priced ones' mean
+(:func:`log_seconds`).
 """
 
 from __future__ import annotations
