@@ -39,6 +39,13 @@ CASES = {
         for c in members(dataset="wine", model=MLP, optimizer="momentum", lr=0.05, epochs=5, batch_size=16)],
     "sgd full batch, regression": members(dataset="diabetes", model={**MLP, "activation": "tanh"}, optimizer="sgd", lr=0.01, epochs=4,
                                           batch_size="full"),
+    # the families run as stacked kernels (hpbench.train.fused_layers): BatchNorm's running statistics, recurrent cells
+    "cnn with batch norm": members(family="cnn", dataset="digits", model={"conv_depth": 1, "channels": 4, "width": 8, "batch_norm": True},
+                                   epochs=3, batch_size=64),
+    "gru": members(family="gru", dataset="adding", options={"seq_len": 6, "n_samples": 200}, model={"hidden_size": 8}, epochs=3),
+    "lstm 2 layers, bidirectional": members(family="lstm", dataset="adding", options={"seq_len": 5, "n_samples": 200}, epochs=3,
+                                            model={"hidden_size": 6, "layers": 2, "bidirectional": True}, optimizer="rmsprop", lr=0.005),
+    "rnn on digits rows": members(family="rnn", dataset="digits", model={"hidden_size": 16}, epochs=2, batch_size=128),
 }
 
 
@@ -53,8 +60,9 @@ def test_fused_members_match_unfused_runs(case):
         assert len(f.history) == len(a.history) and f.stop_reason == a.stop_reason and f.best_epoch == a.best_epoch
         for rf, ra in zip(f.history, a.history, strict=True):
             assert rf["learning_rate"] == pytest.approx(ra["learning_rate"], rel=REL)
-            for k in keys:
-                assert rf[k] == pytest.approx(ra[k], rel=REL, abs=1e-7), (case, c.seed, rf["epoch"], k)
+            for k in keys:  # r2 = 1 - mse / var near 0 magnifies mse's rounding: compared as mse / var
+                got, want = (1 - rf[k], 1 - ra[k]) if k.endswith("_r2") else (rf[k], ra[k])
+                assert got == pytest.approx(want, rel=REL, abs=1e-7), (case, c.seed, rf["epoch"], k)
         data = load_data(c, torch.device("cpu"))  # the weights each member ends with: its best epoch's, as alone
         loss = tasks.loss_fn(data.splits.task)
         ef = evaluate(f.model, data.x_val, data.y_val, data.splits.task, loss)["loss"]
@@ -89,14 +97,17 @@ def test_unfusable_settings_are_named(change, why):
     assert unfusable(cfg(dataset="iris", model=MLP)) is None
 
 
-@pytest.mark.parametrize(("family", "model", "why"), [
-    ("cnn", {"conv_depth": 1, "channels": 4, "width": 8, "batch_norm": True}, "running statistics"),
-    ("gru", {"hidden_size": 8}, "atching rule"),
-])
-def test_models_that_cannot_be_stacked_are_refused(family, model, why):
-    dataset, options = ("digits", None) if family == "cnn" else ("adding", {"seq_len": 5, "n_samples": 100})
-    with pytest.raises(ValueError, match=why):
-        train_fused(members(family=family, dataset=dataset, options=options, model=model, seeds=(1, 2)))
+def test_a_model_vmap_cannot_stack_is_refused_by_name():
+    """The transformer goes through vmap (hpbench.train.fused_layers.native); a model with
+    running statistics there would need buffers vmap cannot update."""
+    from hpbench.train.fused import _differ
+    from hpbench.train.supervised import SupervisedRun
+
+    c = cfg(dataset="adding", options={"seq_len": 5, "n_samples": 100}, family="transformer", model={"d_model": 8, "heads": 2, "ff_width": 8, "positional": "learned"})
+    run = SupervisedRun(c)
+    assert _differ([run, run]) is None
+    run.model.register_buffer("stats", torch.zeros(2))
+    assert "running statistics" in (_differ([run, run]) or "")
 
 
 def test_fusion_decision():

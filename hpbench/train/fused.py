@@ -41,6 +41,8 @@ from hpbench.train import tasks
 from hpbench.train.best import BestWeights
 from hpbench.train.build import EVAL_CHUNK
 from hpbench.train.clipping import GradClip
+from hpbench.train.fused_layers import forward as stacked_forward
+from hpbench.train.fused_layers import member_tensor, native, stack, transposed_names
 from hpbench.train.optimizers import build_optimizer
 from hpbench.train.schedules import Horizon, build_schedule
 from hpbench.train.supervised import SupervisedRun
@@ -87,10 +89,14 @@ class FusedSupervised:
         self.loss_fn, self.train_loss_fn = self.runs[0].loss_fn, self.runs[0].train_loss_fn
         self.batch_size = self.runs[0].batch_size
         self.active = list(range(len(self.runs)))
-        self.plain_stack = isinstance(self.base, torch.nn.Sequential) and all(isinstance(m, _PLAIN) for m in self.base)
+        self.native = native(self.base)  # the families' layers as batched kernels (hpbench.train.fused_layers), else vmap
+        self.transposed = transposed_names(self.base) if self.native else frozenset()
         self._stack(None)
-        try:  # a layer vmap has no batching rule for (the recurrent families' fused kernels) cannot be fused
+        if self.native:
+            return
+        try:  # a layer vmap has no batching rule for cannot be fused
             with torch.no_grad():
+                self.base.eval()
                 self.forward(self.x[:, :2])
         except RuntimeError as err:
             raise ValueError(f"repeats of this configuration cannot be fused: {str(err).splitlines()[0]}") from err
@@ -99,7 +105,8 @@ class FusedSupervised:
         """Stack the active members (the first time), or keep the positions ``keep`` of the stack."""
         cfg, device = self.cfg, self.runs[0].device
         if keep is None:
-            params, self.buffers = stack_module_state([self.runs[k].model for k in self.active])
+            models = [self.runs[k].model for k in self.active]
+            params, self.buffers = stack(models, self.transposed) if self.native else stack_module_state(models)
             opt_state = sched_state = None
         else:
             idx = torch.tensor(keep, device=device)
@@ -133,26 +140,26 @@ class FusedSupervised:
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The members' outputs ``[members, batch, ...]`` on their inputs ``x`` ``[members, batch, ...]``:
-        a plain stack of layers (the MLP) as batched matmuls, anything else through ``vmap``."""
-        if self.plain_stack:
-            return _stacked_sequential(self.base, self.params, x)  # type: ignore[arg-type]
+        hpbench's families as batched kernels, anything else through ``vmap``."""
+        if self.native:
+            return stacked_forward(self.base, self.params, self.buffers, x)
         return vmap(self._forward, randomness="different")(self.params, self.buffers, x)  # type: ignore[no-any-return]
 
     def run_epoch(self) -> list[dict[str, Any]]:
         """One epoch of every active member: their rows, in the order of ``active``."""
         m, n, bs = len(self.active), len(self.x[0]), self.batch_size
         device = self.x.device
-        if bs >= n:  # full batch: the whole set, unshuffled (hpbench.train.build.shuffled)
-            order = torch.arange(n, device=device).expand(m, n)
-        else:  # each member's order from its own generator, drawn as the unfused run draws it
+        x, y = self.x, self.y
+        if bs < n:  # each member's order from its own generator, drawn as the unfused run draws it; one gather per epoch
             order = torch.stack([torch.randperm(n, generator=self.runs[k].generator) for k in self.active]).to(device)
-        rows_of = torch.arange(m, device=device)[:, None]
+            flat = (order + torch.arange(m, device=device)[:, None] * n).flatten()
+            x, y = x.flatten(0, 1).index_select(0, flat).view_as(x), y.flatten(0, 1).index_select(0, flat).view_as(y)
+        # (full batch: the whole set, unshuffled, as hpbench.train.build.shuffled gives it)
         lr = self.schedule.lr
         total = torch.zeros(m, device=device)
         self.base.train()
         for i in range(0, n, bs):
-            idx = order[:, i : i + bs]
-            xb, yb = self.x[rows_of, idx], self.y[rows_of, idx]
+            xb, yb = x[:, i : i + bs], y[:, i : i + bs]
             self.optimizer.zero_grad(set_to_none=True)
             losses = self._losses(self.forward(xb), yb)
             losses.sum().backward()  # d(sum)/d(member k's slice) = member k's own gradient
@@ -160,7 +167,7 @@ class FusedSupervised:
                 self.clip()
             self.optimizer.step()
             self.schedule.after_step()
-            total.add_(losses.detach(), alpha=idx.shape[1])
+            total.add_(losses.detach(), alpha=xb.shape[1])
         rows = [{"train_loss": float(v) / n, **{f"val_{k}": x for k, x in val.items()}, "learning_rate": lr}
                 for v, val in zip(total.tolist(), self._validate(), strict=True)]
         self.schedule.after_epoch(rows[0])  # the same for every member (plateau is not fused)
@@ -188,7 +195,7 @@ class FusedSupervised:
         for name, t in [*run.model.named_parameters(), *run.model.named_buffers()]:
             src = self.params.get(name, self.buffers.get(name))
             if src is not None:
-                t.copy_(src[pos])
+                t.copy_(member_tensor(src, pos, transposed=name in self.transposed))
         return run
 
     def drop(self, positions: set[int]) -> None:
@@ -196,31 +203,11 @@ class FusedSupervised:
         self._stack([i for i in range(len(self.active)) if i not in positions])
 
 
-_ELEMENTWISE = (torch.nn.ReLU, torch.nn.Tanh, torch.nn.GELU, torch.nn.Sigmoid, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.SiLU)
-_PLAIN = (torch.nn.Flatten, torch.nn.Linear, torch.nn.Dropout, *_ELEMENTWISE)
-
-
-def _stacked_sequential(base: torch.nn.Sequential, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``base`` (Flatten, Linear, elementwise activations, Dropout) applied member by member as
-    batched ops: a Linear is ``baddbmm`` over the members' stacked weights; the rest act on every
-    element alike (Dropout draws each member's mask independently). Measured here, several
-    times less per-step overhead than ``vmap(functional_call)``."""
-    for name, layer in base.named_children():
-        if isinstance(layer, torch.nn.Flatten):
-            x = x.flatten(2)
-        elif isinstance(layer, torch.nn.Linear):
-            w, b = params[f"{name}.weight"], params.get(f"{name}.bias")
-            x = torch.bmm(x, w.transpose(1, 2)) if b is None else torch.baddbmm(b[:, None, :], x, w.transpose(1, 2))
-        else:
-            x = layer(x)
-    return x
-
-
 def _differ(runs: list[SupervisedRun]) -> str | None:
     first = runs[0]
     if first.data.stream is not None:
         return "streamed data"
-    if any(b.dtype.is_floating_point for b in first.model.buffers()):
+    if not native(first.model) and any(b.dtype.is_floating_point for b in first.model.buffers()):
         return "the model keeps running statistics (buffers)"
     for r in runs[1:]:
         if r.data.n_train != first.data.n_train or r.data.x_val is None or first.data.x_val is None or len(r.data.x_val) != len(first.data.x_val):

@@ -1,0 +1,205 @@
+"""The members' networks as one network over stacked parameters (:mod:`hpbench.train.fused`).
+
+Every stacked tensor leads with the member axis ``M``. The families hpbench builds are run as
+batched kernels written out layer by layer, each the same arithmetic as the member's own layer:
+
+- rows ``[M, B, F]`` (MLPs, the CNN's dense head, the recurrent head): a ``Linear`` is one
+  ``baddbmm`` over weights kept transposed, ``[M, in, out]`` (their gradients then come out in
+  the parameters' own layout: no transposing copy per step); activations and dropout act on
+  every element alike (each member's dropout mask drawn independently);
+- channels ``[B, M·C, *spatial]`` (the CNN's conv blocks): member ``m`` owns channels
+  ``m·C … (m+1)·C - 1``, so a convolution is one grouped convolution (``groups = M``),
+  ``BatchNorm`` one ``batch_norm`` call over the members' stacked affine parameters and running
+  statistics (updated in place, as each member's own), pooling acts per channel as it does alone;
+- recurrent layers (RNN, GRU, LSTM, stacked and bidirectional): the gates of every time step as
+  one ``baddbmm`` over the members (:func:`_recurrent_layer`), PyTorch's gate equations as
+  documented for ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (tests/test_fused_layers.py: the same outputs
+  and gradients as the modules, rel 1e-5).
+
+Anything else (the transformer, a user family) goes through ``vmap(functional_call)``, which
+cannot update buffers (:func:`native` says which path a model takes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import stack_module_state
+
+from hpbench.models.cnn import _ConvNet
+from hpbench.models.recurrent import _Recurrent
+
+_ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SiLU)
+_ROWS = (nn.Flatten, nn.Linear, nn.Dropout, *_ELEMENTWISE)
+_CHANNELS = (nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
+             nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, *_ELEMENTWISE)
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
+Tensors = dict[str, torch.Tensor]
+
+
+def native(model: nn.Module) -> bool:
+    """Whether ``model``'s structure is one this module runs as batched kernels."""
+    if isinstance(model, nn.Sequential):
+        return all(isinstance(m, _ROWS) for m in model)
+    if isinstance(model, _ConvNet):
+        return all(isinstance(m, (*_CHANNELS, *_ROWS)) for m in model.body)
+    if isinstance(model, _Recurrent):
+        rnn = model.rnn
+        return rnn.mode in _GATES and rnn.batch_first and getattr(rnn, "proj_size", 0) == 0 and rnn.bias
+    return False
+
+
+def transposed_names(model: nn.Module) -> frozenset[str]:
+    """The parameters kept transposed in the stack (last two dimensions swapped): Linear and
+    recurrent weight matrices, so that a step multiplies by them without transposing."""
+    out = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Linear)}
+    out |= {f"{n}.{p}" for n, m in model.named_modules() if isinstance(m, nn.RNNBase) for p, _ in m.named_parameters() if p.startswith("weight_")}
+    return frozenset(out)
+
+
+def stack(models: Sequence[nn.Module], transposed: frozenset[str]) -> tuple[Tensors, Tensors]:
+    """The members' parameters (leaves that require grad) and buffers, stacked."""
+    params, buffers = stack_module_state(list(models))
+    params = {n: (p.detach().transpose(-1, -2).contiguous().requires_grad_() if n in transposed else p) for n, p in params.items()}
+    return params, buffers
+
+
+def member_tensor(stacked: torch.Tensor, pos: int, *, transposed: bool) -> torch.Tensor:
+    """Member ``pos``'s tensor in its module's own layout."""
+    return stacked[pos].transpose(-1, -2) if transposed else stacked[pos]
+
+
+def forward(model: nn.Module, params: Tensors, buffers: Tensors, x: torch.Tensor) -> torch.Tensor:
+    """The members' outputs ``[M, B, out]`` on their inputs ``x`` ``[M, B, ...]`` (``model``: one
+    member's module for its structure and train/eval mode; :func:`native` must hold)."""
+    if isinstance(model, nn.Sequential):
+        return _rows(model, params, x, "")
+    if isinstance(model, _ConvNet):
+        m, b = x.shape[:2]
+        x = x.reshape(m, b, *model.shape)
+        if model.transpose:
+            x = x.transpose(2, 3)
+        x = x.transpose(0, 1).reshape(b, m * x.shape[2], *x.shape[3:])  # channels [B, M·C, *spatial]
+        return _conv_body(model.body, params, buffers, x, m)
+    assert isinstance(model, _Recurrent)  # internal: native() chose the path
+    return _recurrent(model, params, x)
+
+
+def _rows(seq: nn.Sequential, params: Tensors, x: torch.Tensor, prefix: str) -> torch.Tensor:
+    for name, layer in seq.named_children():
+        x = _row_layer(layer, params, x, f"{prefix}{name}")
+    return x
+
+
+def _row_layer(layer: nn.Module, params: Tensors, x: torch.Tensor, key: str) -> torch.Tensor:
+    if isinstance(layer, nn.Flatten):
+        return x.flatten(2)
+    if isinstance(layer, nn.Linear):
+        return _linear(x, params[f"{key}.weight"], params.get(f"{key}.bias"))
+    if isinstance(layer, nn.Dropout):
+        return F.dropout(x, layer.p, layer.training)
+    return layer(x)  # elementwise
+
+
+def _linear(x: torch.Tensor, wt: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """``x`` ``[M, B, in]`` times the transposed weights ``[M, in, out]`` plus the bias ``[M, out]``."""
+    if x.dim() != 3:
+        return _linear(x.flatten(1, -2), wt, b).view(*x.shape[:-1], wt.shape[-1])
+    return torch.bmm(x, wt) if b is None else torch.baddbmm(b.unsqueeze(1), x, wt)
+
+
+def _conv_body(body: nn.Sequential, params: Tensors, buffers: Tensors, x: torch.Tensor, m: int) -> torch.Tensor:
+    rows = False
+    for name, layer in body.named_children():
+        key = f"body.{name}"
+        if rows:
+            x = _row_layer(layer, params, x, key)
+        elif isinstance(layer, nn.Flatten):  # [B, M·C, *spatial] -> [M, B, C·prod(spatial)], each member flattened as alone
+            x = x.reshape(x.shape[0], m, -1).transpose(0, 1)
+            rows = True
+        elif isinstance(layer, (nn.Conv1d, nn.Conv2d)):
+            w, b = params[f"{key}.weight"], params.get(f"{key}.bias")
+            conv = F.conv1d if isinstance(layer, nn.Conv1d) else F.conv2d
+            x = conv(x, w.flatten(0, 1), None if b is None else b.flatten(), layer.stride, layer.padding, layer.dilation,  # type: ignore[arg-type]
+                     layer.groups * m)
+        elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            x = _batch_norm(layer, params, buffers, x, key)
+        else:  # activations and pooling act on each channel alone
+            x = layer(x)
+    return x
+
+
+def _batch_norm(layer: nn.modules.batchnorm._BatchNorm, params: Tensors, buffers: Tensors, x: torch.Tensor, key: str) -> torch.Tensor:
+    """``nn.BatchNorm*d``'s forward for every member at once: the stacked running statistics are
+    views of the members' own, updated in place as each member's module updates its own."""
+    rm, rv = buffers[f"{key}.running_mean"], buffers[f"{key}.running_var"]
+    momentum = layer.momentum
+    if layer.training:
+        tracked = buffers[f"{key}.num_batches_tracked"]
+        tracked.add_(1)
+        if momentum is None:  # a cumulative moving average (the same count for every member)
+            momentum = 1.0 / float(tracked[0])
+    w, b = params.get(f"{key}.weight"), params.get(f"{key}.bias")
+    return F.batch_norm(x, rm.view(-1), rv.view(-1), None if w is None else w.flatten(), None if b is None else b.flatten(),
+                        layer.training, momentum or 0.0, layer.eps)
+
+
+def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Tensor:
+    rnn = model.rnn
+    m, b = x.shape[:2]
+    x = x.reshape(m, b, *model.shape)
+    if model.transpose:
+        x = x.transpose(2, 3)
+    finals: list[torch.Tensor] = []
+    for layer in range(rnn.num_layers):
+        outs, finals = [], []
+        for d in range(model.dirs):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            p = {k: params[f"rnn.{k}{sfx}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+            out, h = _recurrent_layer(rnn.mode, x, **p, reverse=d == 1, keep_outputs=layer + 1 < rnn.num_layers)
+            outs.append(out)
+            finals.append(h)
+        if layer + 1 < rnn.num_layers:
+            x = torch.cat(outs, dim=-1) if model.dirs == 2 else outs[0]
+            if rnn.dropout > 0:
+                x = F.dropout(x, rnn.dropout, rnn.training)
+    last = torch.cat(finals, dim=-1)  # [M, B, dirs·H]: the last layer's final states, forward then reverse
+    return _linear(last, params["head.weight"], params.get("head.bias"))
+
+
+def _recurrent_layer(mode: str, x: torch.Tensor, *, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
+                     bias_hh: torch.Tensor, reverse: bool, keep_outputs: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One direction of one layer over ``x`` ``[M, B, T, I]`` (weights transposed: ``[M, I, G·H]``,
+    ``[M, H, G·H]``; gates in PyTorch's order: GRU r, z, n; LSTM i, f, g, o). Returns the
+    outputs ``[M, B, T, H]`` (when ``keep_outputs``) and the final hidden state ``[M, B, H]``."""
+    m, b, t, _ = x.shape
+    hidden = weight_hh.shape[1]
+    gi = torch.baddbmm(bias_ih.unsqueeze(1), x.reshape(m, b * t, -1), weight_ih).view(m, b, t, -1)  # every step's input gates at once
+    bh = bias_hh.unsqueeze(1)
+    h = x.new_zeros(m, b, hidden)
+    c = x.new_zeros(m, b, hidden) if mode == "LSTM" else None
+    outs: list[torch.Tensor] = []
+    for step in (range(t - 1, -1, -1) if reverse else range(t)):
+        a, g = gi[:, :, step], torch.baddbmm(bh, h, weight_hh)
+        if mode == "GRU":  # r = σ(.), z = σ(.), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h
+            ar, az, an = a.split(hidden, dim=-1)
+            gr, gz, gn = g.split(hidden, dim=-1)
+            r, z = torch.sigmoid(ar + gr), torch.sigmoid(az + gz)
+            n = torch.tanh(an + r * gn)
+            h = n + z * (h - n)
+        elif mode == "LSTM":  # c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c')
+            i, f, gg, o = (a + g).split(hidden, dim=-1)
+            assert c is not None  # internal: an LSTM carries its cell state
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+            h = torch.sigmoid(o) * torch.tanh(c)
+        else:
+            h = torch.tanh(a + g) if mode == "RNN_TANH" else torch.relu(a + g)
+        if keep_outputs:
+            outs.append(h)
+    if not keep_outputs:
+        return h, h
+    return torch.stack(outs[::-1] if reverse else outs, dim=2), h
+

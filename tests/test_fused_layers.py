@@ -1,0 +1,77 @@
+"""The stacked layers of hpbench.train.fused_layers compute what each member's own module computes:
+outputs, parameter gradients and BatchNorm's running statistics, member by member, rel 1e-5
+(float32). No Ray, no training loop."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hpbench.models import build_model  # noqa: E402
+from hpbench.train.fused_layers import forward, member_tensor, native, stack, transposed_names  # noqa: E402
+
+REL = 1e-5
+M, B = 3, 5
+
+# name: (family, input shape, params, data kind or None for the default); every native structure the families build
+MODELS = {
+    "mlp": ("mlp", (10,), {"depth": 2, "width": 16}, None),
+    "cnn image, batch norm, max pool": ("cnn", (1, 8, 8), {"conv_depth": 2, "channels": 4, "width": 8, "batch_norm": True}, None),
+    "cnn image, avg pool, global pool, even kernel": ("cnn", (2, 6, 6), {"conv_depth": 1, "channels": 3, "width": 8, "batch_norm": True,
+                                                                          "pool": "avg", "global_pool": True, "kernel": 2}, None),
+    "cnn 1-d on a sequence (transposed)": ("cnn", (7, 2), {"conv_depth": 2, "channels": 4, "width": 8, "batch_norm": False}, "sequence"),
+    "gru": ("gru", (6, 3), {"hidden_size": 5}, None),
+    "gru 2 layers, bidirectional": ("gru", (6, 3), {"hidden_size": 5, "layers": 2, "bidirectional": True}, None),
+    "lstm 2 layers": ("lstm", (6, 3), {"hidden_size": 4, "layers": 2}, None),
+    "lstm bidirectional": ("lstm", (5, 2), {"hidden_size": 4, "bidirectional": True}, None),
+    "rnn tanh": ("rnn", (6, 3), {"hidden_size": 5}, None),
+    "rnn relu, bidirectional": ("rnn", (6, 3), {"hidden_size": 5, "bidirectional": True, "nonlinearity": "relu"}, None),
+    "rnn on a signal (transposed)": ("rnn", (2, 6), {"hidden_size": 4}, "signal"),
+}
+
+
+def members(case):
+    family, shape, params, kind = MODELS[case]
+    out = []
+    for seed in range(M):
+        torch.manual_seed(seed)
+        out.append(build_model(family, input_shape=shape, n_outputs=3, params=params, kind=kind))
+    return out, shape
+
+
+@pytest.mark.parametrize("case", list(MODELS))
+def test_stacked_forward_and_gradients_match_each_member(case):
+    models, shape = members(case)
+    assert native(models[0])
+    names = transposed_names(models[0])
+    stacked, buffers = stack(models, names)
+    x = torch.randn(M, B, *shape)
+    out = forward(models[0], stacked, buffers, x)
+    w = torch.randn(out.shape)  # a loss that weighs every output differently
+    (out * w).sum().backward(inputs=list(stacked.values()))
+    for k, model in enumerate(models):
+        own = model(x[k])
+        torch.testing.assert_close(out[k], own, rtol=REL, atol=1e-6)
+        grads = torch.autograd.grad((own * w[k]).sum(), list(model.parameters()))
+        for (name, _), g in zip(model.named_parameters(), grads, strict=True):
+            torch.testing.assert_close(member_tensor(stacked[name].grad, k, transposed=name in names), g, rtol=REL, atol=1e-6)
+        for name, b in model.named_buffers():  # BatchNorm: the members' running statistics, as each module updated its own
+            torch.testing.assert_close(buffers[name][k], b, rtol=REL, atol=1e-6)
+
+
+def test_eval_mode_uses_the_running_statistics():
+    models, shape = members("cnn image, batch norm, max pool")
+    stacked, buffers = stack(models, transposed_names(models[0]))
+    x = torch.randn(M, B, *shape)
+    forward(models[0], stacked, buffers, x)  # a training step moves the stacked statistics
+    for k, m in enumerate(models):
+        m(x[k])
+        m.eval()
+    out = forward(models[0], stacked, buffers, torch.ones(M, 2, *shape))
+    for k, m in enumerate(models):
+        torch.testing.assert_close(out[k], m(torch.ones(2, *shape)), rtol=REL, atol=1e-6)
+
+
+def test_the_transformer_is_left_to_vmap():
+    assert not native(build_model("transformer", input_shape=(6, 4), n_outputs=2, params={}))
