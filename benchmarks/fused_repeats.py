@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -32,21 +33,39 @@ from hpbench.train.trainer import train
 
 OUT = Path("results/benchmarks")
 # name: (dataset, dataset options, family, model params, batch size, optimizer)
+MLP = {"activation": "relu", "dropout": 0.0}
+RNN = {"hidden_size": 32, "layers": 1, "bidirectional": False}
 CASES: dict[str, tuple[str, dict[str, Any], str, dict[str, Any], int | str, str]] = {
-    "mlp w32 d1 b64": ("digits", {}, "mlp", {"depth": 1, "width": 32, "activation": "relu", "dropout": 0.0}, 64, "adam"),
-    "mlp w128 d2 b64": ("digits", {}, "mlp", {"depth": 2, "width": 128, "activation": "relu", "dropout": 0.0}, 64, "adam"),
-    "mlp w128 d2 b16": ("digits", {}, "mlp", {"depth": 2, "width": 128, "activation": "tanh", "dropout": 0.0}, 16, "momentum"),
-    "mlp w512 d4 b64": ("digits", {}, "mlp", {"depth": 4, "width": 512, "activation": "relu", "dropout": 0.0}, 64, "adam"),
-    "mlp w512 d3 b256": ("digits", {}, "mlp", {"depth": 3, "width": 512, "activation": "gelu", "dropout": 0.0}, 256, "adamw"),
-    "mlp w512 d2 full": ("digits", {}, "mlp", {"depth": 2, "width": 512, "activation": "relu", "dropout": 0.0}, "full", "sgd"),
+    # small networks on the bundled data, where a step is overhead-bound (target: fused >= 3x)
+    "mlp w32 d1 b64": ("digits", {}, "mlp", {**MLP, "depth": 1, "width": 32}, 64, "adam"),
+    "mlp w128 d2 b64": ("digits", {}, "mlp", {**MLP, "depth": 2, "width": 128}, 64, "adam"),
+    "mlp w128 d2 b16": ("digits", {}, "mlp", {**MLP, "depth": 2, "width": 128, "activation": "tanh"}, 16, "momentum"),
     "cnn c8 b64": ("digits", {}, "cnn", {"conv_depth": 1, "channels": 8, "width": 32, "batch_norm": False}, 64, "adam"),
     "cnn c8 bn b64": ("digits", {}, "cnn", {"conv_depth": 1, "channels": 8, "width": 32, "batch_norm": True}, 64, "adam"),
-    "gru h32 b64": ("adding", {"seq_len": 20, "n_samples": 1000}, "gru", {"hidden_size": 32}, 64, "adam"),
+    "rnn h32 b64": ("digits", {}, "rnn", RNN, 64, "adam"),
+    "gru h32 b64": ("digits", {}, "gru", RNN, 64, "adam"),
+    "lstm h32 b64": ("digits", {}, "lstm", RNN, 64, "adam"),
+    "gru h32 b64 adding T20": ("adding", {"seq_len": 20, "n_samples": 1000}, "gru", RNN, 64, "adam"),
+    # the quickstart space's corners (width 32/512, depth 1/4, batch 16/full) and large steps (target: never slower as run)
+    "mlp w32 d1 b16": ("digits", {}, "mlp", {**MLP, "depth": 1, "width": 32}, 16, "sgd"),
+    "mlp w32 d4 full": ("digits", {}, "mlp", {**MLP, "depth": 4, "width": 32, "activation": "gelu"}, "full", "adam"),
+    "mlp w512 d1 b16": ("digits", {}, "mlp", {**MLP, "depth": 1, "width": 512}, 16, "adam"),
+    "mlp w512 d4 b16": ("digits", {}, "mlp", {**MLP, "depth": 4, "width": 512}, 16, "adam"),
+    "mlp w512 d4 b64": ("digits", {}, "mlp", {**MLP, "depth": 4, "width": 512}, 64, "adam"),
+    "mlp w512 d3 b256": ("digits", {}, "mlp", {**MLP, "depth": 3, "width": 512, "activation": "gelu"}, 256, "adamw"),
+    "mlp w512 d4 full": ("digits", {}, "mlp", {**MLP, "depth": 4, "width": 512}, "full", "sgd"),
 }
 
 
+# The cost model's calibration (hpbench.cost.fusion.FUSED_STEP_FLOPS): MLPs of depth 2 over a range of
+# widths and batch sizes on synthetic data (ring8, none of the cases above), fused vs unfused.
+CALIBRATION = {f"ring8 mlp w{w} d2 b{b}": ("ring8", {"n_samples": 3000}, "mlp", {**MLP, "depth": 2, "width": w}, b, "adam")
+               for w in (16, 64, 256, 512, 1024) for b in (32, 256)}
+CALIBRATION_MIN_SPEEDUP = 1.1  # fuse only where the measured gain is clear of the noise
+
+
 def configs(case: str, *, n: int, epochs: int, threads: int) -> list[TrialConfig]:
-    dataset, options, family, params, bs, opt = CASES[case]
+    dataset, options, family, params, bs, opt = CASES[case] if case in CASES else CALIBRATION[case]
     return [TrialConfig(seed=s, data=DataConfig(dataset=dataset, options=options, preprocess=("standardize",)),
                         model=ModelConfig(family=family, params=params), optimizer=OptimizerConfig(name=opt, lr=1e-3),
                         train=TrainConfig(max_epochs=epochs, batch_size=bs, init="kaiming_uniform"), metric="val_loss", mode="min",
@@ -59,6 +78,16 @@ def timed(fn: Any) -> float:
     return time.perf_counter() - t
 
 
+def as_chosen(cfgs: list[TrialConfig], members: int) -> None:
+    """What hpbench runs: groups of ``members`` fused (hpbench.dispatch.fused.fuse_repeats), a group of one alone."""
+    for i in range(0, len(cfgs), members):
+        chunk = cfgs[i : i + members]
+        if len(chunk) > 1:
+            train_fused(chunk)
+        else:
+            train(chunk[0])
+
+
 def run_case(case: str, *, n: int, epochs: int, rounds: int, threads: int) -> dict[str, Any]:
     cfgs = configs(case, n=n, epochs=epochs, threads=threads)
     flops = step_flops(cfgs[0])
@@ -69,26 +98,68 @@ def run_case(case: str, *, n: int, epochs: int, rounds: int, threads: int) -> di
         return {"case": case, "fused_s": None, "unfused_s": None, "speedup": None, "flops_per_step": flops, "members": 1,
                 "run_speedup": 1.0, "note": str(err)}
     train(cfgs[0])
-    fused, plain = [], []
-    for r in range(rounds):
-        pair = [("fused", lambda: train_fused(cfgs)), ("plain", lambda: [train(c) for c in cfgs])]
-        for name, fn in (pair if r % 2 == 0 else pair[::-1]):
-            (fused if name == "fused" else plain).append(timed(fn))
-    f, p = statistics.median(fused), statistics.median(plain)
-    chosen = f if members > 1 else p
+    sides = {"fused": lambda: train_fused(cfgs), "plain": lambda: [train(c) for c in cfgs]}
+    if 1 < members < n:  # the cost model's own grouping, timed as run
+        sides["chosen"] = lambda: as_chosen(cfgs, members)
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    for r in range(rounds):  # interleaved, the order rotated each round
+        names = list(sides)[r % len(sides):] + list(sides)[: r % len(sides)]
+        for name in names:
+            times[name].append(timed(sides[name]))
+    f, p = statistics.median(times["fused"]), statistics.median(times["plain"])
+    chosen = statistics.median(times["chosen"]) if "chosen" in times else (f if members > 1 else p)
     return {"case": case, "fused_s": f, "unfused_s": p, "speedup": p / f, "flops_per_step": flops, "members": members,
-            "run_speedup": p / chosen}
+            "chosen_s": chosen, "run_speedup": p / chosen, "fused_all": [round(t, 4) for t in times["fused"]],
+            "unfused_all": [round(t, 4) for t in times["plain"]]}
+
+
+def fused_vs_plain(cfgs: list[TrialConfig], *, rounds: int) -> tuple[float, float]:
+    """Median seconds of the members fused and one after another, interleaved."""
+    f, p = [], []
+    for r in range(rounds):
+        for name in (("f", "p") if r % 2 == 0 else ("p", "f")):
+            (f if name == "f" else p).append(timed((lambda: train_fused(cfgs)) if name == "f" else (lambda: [train(c) for c in cfgs])))
+    return statistics.median(f), statistics.median(p)
+
+
+def calibrate(*, n: int, epochs: int, rounds: int, threads: int) -> dict[str, Any]:
+    """Fused vs unfused over :data:`CALIBRATION`; the largest step (FLOPs per member) whose fused
+    speed-up is at least :data:`CALIBRATION_MIN_SPEEDUP` below the smallest step where fusing was
+    slower; FUSED_STEP_FLOPS = n x that step (a group's fused step holds at most that work)."""
+    rows = []
+    for case in CALIBRATION:
+        cfgs = configs(case, n=n, epochs=epochs, threads=threads)
+        train_fused(cfgs[:2])
+        train(cfgs[0])
+        f, p = fused_vs_plain(cfgs, rounds=rounds)
+        row = {"case": case, "flops_per_step": step_flops(cfgs[0]), "speedup": p / f}
+        rows.append(row)
+        print(f"{case:28s} step {row['flops_per_step'] / 1e6:8.2f} MFLOP  fused x{row['speedup']:5.2f}", flush=True)
+    slower = [r["flops_per_step"] for r in rows if r["speedup"] < 1.0]  # the smallest step where fusing lost
+    below = [r["flops_per_step"] for r in rows if r["speedup"] >= CALIBRATION_MIN_SPEEDUP and r["flops_per_step"] < min(slower, default=math.inf)]
+    limit = max(below, default=0.0)
+    return {"rows": rows, "member_step_flops": limit, "fused_step_flops": n * limit, "min_speedup": CALIBRATION_MIN_SPEEDUP}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of both sides (default: every core)")
     ap.add_argument("--cases", nargs="*", default=list(CASES))
+    ap.add_argument("--suffix", default="", help="write fused_repeats<suffix>.{json,md}")
+    ap.add_argument("--calibrate", action="store_true", help="measure FUSED_STEP_FLOPS instead (fused_repeats-calibration.json)")
     args = ap.parse_args()
+    if args.calibrate:
+        cal = calibrate(n=args.n, epochs=2, rounds=args.rounds, threads=args.threads)
+        cal["meta"] = {"n": args.n, "epochs": 2, "rounds": args.rounds, "threads": args.threads, "loadavg": os.getloadavg(), "torch": torch.__version__}
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "fused_repeats-calibration.json").write_text(json.dumps(cal, indent=1))
+        print(f"FUSED_STEP_FLOPS = {cal['fused_step_flops']:.3g} ({args.n} x {cal['member_step_flops'] / 1e6:.1f} MFLOP)")
+        return
     rows = []
+    load0 = os.getloadavg()
     for case in args.cases:
         row = run_case(case, n=args.n, epochs=args.epochs, rounds=args.rounds, threads=args.threads)
         rows.append(row)
@@ -97,15 +168,16 @@ def main() -> None:
               + f"step {(row['flops_per_step'] or 0) / 1e6:8.1f} MFLOP  members {row['members']}  as run x{row['run_speedup']:5.2f}", flush=True)
     load = os.getloadavg()
     meta = {"n": args.n, "epochs": args.epochs, "rounds": args.rounds, "threads": args.threads, "torch": torch.__version__,
-            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "loadavg": load}
+            "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "loadavg_start": load0, "loadavg": load}
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "fused_repeats.json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
-    lines = [f"# Fused repeats: N = {args.n}, {args.epochs} epochs, {args.threads} thread(s), median of {args.rounds}, load average {load[0]:.1f}",
+    (OUT / f"fused_repeats{args.suffix}.json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
+    lines = [f"# Fused repeats: N = {args.n}, {args.epochs} epochs, {args.threads} thread(s), median of {args.rounds}, "
+             f"load average {load0[0]:.1f} at the start, {load[0]:.1f} at the end",
              "", "| case | MFLOP/step | unfused s | fused s | fused speed-up | members chosen | as run |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['case']} | {(r['flops_per_step'] or 0) / 1e6:.1f} | "
               + (f"{r['unfused_s']:.2f} | {r['fused_s']:.2f} | {r['speedup']:.2f}x" if r["speedup"] else f"- | - | not fusable ({r['note']})")
               + f" | {r['members']} | {r['run_speedup']:.2f}x |" for r in rows]
-    (OUT / "fused_repeats.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"fused_repeats{args.suffix}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
