@@ -123,9 +123,7 @@ class FusedSupervised:
         self.x, self.y = torch.stack([d.x_train for d in data]), torch.stack([d.y_train for d in data])  # type: ignore[misc]
         self.x_val, self.y_val = torch.stack([d.x_val for d in data]), torch.stack([d.y_val for d in data])  # type: ignore[misc]
         self.optimizer = build_optimizer(cfg.optimizer.name, list(params.values()), lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
-        for group in self.optimizer.param_groups:  # one kernel per op over all tensors (the same elementwise update)
-            if "foreach" in group:
-                group["foreach"] = True
+        _one_kernel(self.optimizer)
         n = len(self.x[0])
         horizon = Horizon(max_epochs=cfg.train.max_epochs, steps_per_epoch=math.ceil(n / self.batch_size))
         self.schedule = build_schedule(cfg.lr_schedule.name, self.optimizer, params=dict(cfg.lr_schedule.params), horizon=horizon,
@@ -201,6 +199,22 @@ class FusedSupervised:
     def drop(self, positions: set[int]) -> None:
         """The members at ``positions`` stopped: the stack goes on without them."""
         self._stack([i for i in range(len(self.active)) if i not in positions])
+
+
+# Optimizers with a fused CPU/GPU kernel (one pass per tensor; torch >= 2.4). Measured here on the
+# stacked tensors of 8 MLPs w128/d2 (1 thread, loaded machine): Adam's step 111 us fused vs 278 us
+# foreach, SGD 47 vs 85, Adagrad 85 vs 229. The others take foreach (one kernel per op over all tensors).
+_FUSED_KERNEL = ("Adam", "AdamW", "SGD", "Adagrad")
+
+
+def _one_kernel(optimizer: Any) -> None:
+    """The same elementwise update, as few kernels as the optimizer has."""
+    fused = type(optimizer).__name__ in _FUSED_KERNEL and not any(g.get("differentiable") for g in optimizer.param_groups)
+    for group in optimizer.param_groups:
+        if fused and "fused" in group:
+            group["fused"], group["foreach"] = True, False
+        elif "foreach" in group:
+            group["foreach"] = True
 
 
 def _differ(runs: list[SupervisedRun]) -> str | None:
