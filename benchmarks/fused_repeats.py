@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -124,8 +123,8 @@ def fused_vs_plain(cfgs: list[TrialConfig], *, rounds: int) -> tuple[float, floa
 
 def calibrate(*, n: int, epochs: int, rounds: int, threads: int) -> dict[str, Any]:
     """Fused vs unfused over :data:`CALIBRATION`; the largest step (FLOPs per member) whose fused
-    speed-up is at least :data:`CALIBRATION_MIN_SPEEDUP` below the smallest step where fusing was
-    slower; FUSED_STEP_FLOPS = n x that step (a group's fused step holds at most that work)."""
+    speed-up is at least :data:`CALIBRATION_MIN_SPEEDUP`, every smaller step too (:func:`fusion_limit`);
+    FUSED_STEP_FLOPS = n x that step (a group's fused step holds at most that work)."""
     rows = []
     for case in CALIBRATION:
         cfgs = configs(case, n=n, epochs=epochs, threads=threads)
@@ -135,10 +134,19 @@ def calibrate(*, n: int, epochs: int, rounds: int, threads: int) -> dict[str, An
         row = {"case": case, "flops_per_step": step_flops(cfgs[0]), "speedup": p / f}
         rows.append(row)
         print(f"{case:28s} step {row['flops_per_step'] / 1e6:8.2f} MFLOP  fused x{row['speedup']:5.2f}", flush=True)
-    slower = [r["flops_per_step"] for r in rows if r["speedup"] < 1.0]  # the smallest step where fusing lost
-    below = [r["flops_per_step"] for r in rows if r["speedup"] >= CALIBRATION_MIN_SPEEDUP and r["flops_per_step"] < min(slower, default=math.inf)]
-    limit = max(below, default=0.0)
+    limit = fusion_limit(rows)
     return {"rows": rows, "member_step_flops": limit, "fused_step_flops": n * limit, "min_speedup": CALIBRATION_MIN_SPEEDUP}
+
+
+def fusion_limit(rows: list[dict[str, Any]]) -> float:
+    """The largest step (FLOPs per member) up to which every calibration step gained at least
+    :data:`CALIBRATION_MIN_SPEEDUP` fused (a larger step that gained again is not trusted)."""
+    limit = 0.0
+    for row in sorted(rows, key=lambda r: r["flops_per_step"]):
+        if row["speedup"] < CALIBRATION_MIN_SPEEDUP:
+            break
+        limit = row["flops_per_step"]
+    return limit
 
 
 def main() -> None:

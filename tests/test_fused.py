@@ -112,7 +112,7 @@ def test_a_model_vmap_cannot_stack_is_refused_by_name():
 
 def test_fusion_decision():
     assert fuse_members(n_repeats=8, flops_per_step=1e6) == 8
-    assert fuse_members(n_repeats=8, flops_per_step=FUSED_STEP_FLOPS / 3) == 3
+    assert fuse_members(n_repeats=8, flops_per_step=FUSED_STEP_FLOPS / 3.5) == 3
     assert fuse_members(n_repeats=8, flops_per_step=FUSED_STEP_FLOPS) == 1
     assert fuse_members(n_repeats=1, flops_per_step=1e3) == 1
     assert fuse_members(n_repeats=8, flops_per_step=None) == 1

@@ -8,11 +8,14 @@ and stops paying once the work of the fused step dominates its overhead:
 
     members = clamp(floor(FUSED_STEP_FLOPS / flops_per_step), 1, N); fuse when members >= 2
 
-The limit is measured, not derived: benchmarks/fused_repeats.py on 8 members (digits, one
-thread, a load average of 17-30 on 2 cores) measured fusion 1.4-3.3x faster at 0.8-9 MFLOP per
-member step (MLPs, a small CNN) and 0.68-0.99x at 300 MFLOP and above (the issue's own probe:
-2.4x at width 128 / depth 2, 0.8x at width 512 / depth 4); 64 MFLOP per fused step keeps every
-fused group inside the measured range where it paid.
+The limit is measured, not derived, by micro-benchmark: ``benchmarks/fused_repeats.py
+--calibrate`` trains 8 MLPs of depth 2 on synthetic data (ring8; widths 16-1024, batch 32 and
+256: none of the benchmark's own configurations) fused and unfused through the trainer, at the
+machine's 2 threads (results/benchmarks/fused_repeats-calibration.json, load average 7.9-17).
+Fused was 7.2x faster at 0.09 MFLOP per member step, 2.6-6.1x at 0.7-14 MFLOP, 1.53x at 53,
+1.15x at 105 and 1.02-1.05x at 210-413 MFLOP. The limit is the largest step up to which every
+step gained at least 1.1x (105 MFLOP; one step of 1.6 GFLOP that measured 4.4x, above three
+that did not gain, is not trusted), times the 8 members: 842 MFLOP per fused step.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hpbench.config import TrialConfig
 
-FUSED_STEP_FLOPS = 64e6  # the most work (FLOPs) one fused training step should hold (measured: see above)
+FUSED_STEP_FLOPS = 842e6  # the most work (FLOPs) one fused training step should hold (calibrated: see above)
 
 
 def fuse_members(*, n_repeats: int, flops_per_step: float | None) -> int:

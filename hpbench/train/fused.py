@@ -3,20 +3,23 @@
 Repeats (``--repeats N``) train identical shapes with other seeds. Here every member is built as
 its own :class:`~hpbench.train.supervised.SupervisedRun` (its own initialization, data split and
 shuffling generator, all from its seed), then the members' parameters are stacked
-(``torch.func.stack_module_state``) and one step trains them all: ``vmap`` over
-``functional_call`` of one copy of the network, each member on its own batch (its own data
-order), the loss the sum of the members' mean losses (so each member's gradient is its own),
-one optimizer over the stacked tensors. That is the same update as N separate optimizers for
-every registered optimizer: all are elementwise (SGD, momentum, Adagrad, RMSprop, the Adam
-family), as are ``clip_value`` and the learning-rate schedules allowed here (the same for every
-member; ``plateau`` follows each member's metric and is not fused).
+(``torch.func.stack_module_state``) and one step trains them all: hpbench's families as
+batched kernels written out layer by layer (:mod:`hpbench.train.fused_layers`: MLPs, CNNs with
+BatchNorm, RNN/GRU/LSTM), any other network through ``vmap`` over ``functional_call`` of one
+copy, each member on its own batch (its own data order, gathered for all members once per
+epoch), the loss the sum of the members' mean losses (so each member's gradient is its own),
+one optimizer over the stacked tensors (torch's fused kernel where it has one). That is the
+same update as N separate optimizers for every registered optimizer: all are elementwise (SGD,
+momentum, Adagrad, RMSprop, the Adam family), as are ``clip_value`` and the learning-rate
+schedules allowed here (the same for every member; ``plateau`` follows each member's metric
+and is not fused).
 
 Each member keeps its own early stopping, best weights, divergence and rows, through the
 trainer's own bookkeeping (:func:`hpbench.train.trainer.end_of_epoch` and ``finish``). A member
 that stops leaves the stack (its parameters and optimizer state sliced out), so it stops
 updating exactly where the unfused run would. Dropout masks are drawn per member
-(``randomness="different"``) but not from the same random stream as the unfused run: members
-with dropout are statistically, not bitwise, the same as unfused ones.
+but not from the same random stream as the unfused run: members with dropout are statistically,
+not bitwise, the same as unfused ones.
 
 Whether fusing pays is the cost model's call (:mod:`hpbench.cost.fusion`); :func:`unfusable`
 names what this module cannot fuse. A fused group is not resumed mid-way: a failed group is
