@@ -146,3 +146,26 @@ def test_search_repeats_run_fused_through_ray_and_match_the_trainer(report_resul
         for got, want in zip(rows.to_dict("records"), alone, strict=True):
             for k in ("train_loss", "val_loss", "val_accuracy"):
                 assert got[k] == pytest.approx(want[k], rel=REL, abs=1e-7), (r["trial"], got["epoch"], k)
+
+
+def test_repeats_are_grouped_to_keep_every_slot_busy():
+    """quickstart runs 2 trials at a time: one configuration's 8 repeats become 2 groups of 4
+    (one group of 8 would train on one trial's thread while the second slot waits); two
+    configurations' repeats fill both slots with a group of 8 each."""
+    from pathlib import Path
+
+    from hpbench.dispatch.fused import fuse_repeats
+    from hpbench.dispatch.trainable import Replay
+    from hpbench.results.columns import REPEAT_OF
+    from hpbench.study.parse import load_study
+
+    study = load_study(Path(__file__).parents[1] / "studies" / "quickstart.toml")
+    assert study.settings.max_concurrent == 2
+    point = {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "init": "xavier_uniform", "model.depth": 2, "model.width": 128,
+             "model.activation": "relu"}
+
+    def repeats(of):
+        return [Replay(params=point, seed=s, labels={REPEAT_OF: of}) for s in range(1, 9)]
+
+    assert [len(r.group) for r in fuse_repeats(study, repeats(1))] == [4, 4]
+    assert [len(r.group) for r in fuse_repeats(study, repeats(1) + repeats(2))] == [8, 8]

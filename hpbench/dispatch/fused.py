@@ -35,7 +35,9 @@ def n_runs(replays: list[Replay]) -> int:
 
 def fuse_repeats(study: Study, replays: list[Replay]) -> list[Replay]:
     """The repeats with those of one configuration grouped where the cost model says fusing
-    pays (as many members per group as it says); the others unchanged."""
+    pays (as many members per group as it says, and no more than leave every one of the study's
+    ``max_concurrent`` slots a group: a group trains on its trial's threads, so one group of 8
+    would leave a second slot, and its cores, idle); the others unchanged."""
     from hpbench.cost.fusion import fuse_members, step_flops
     from hpbench.train.fused import unfusable
 
@@ -43,9 +45,11 @@ def fuse_repeats(study: Study, replays: list[Replay]) -> list[Replay]:
     for r in replays:
         by_config.setdefault(r.labels.get(REPEAT_OF), []).append(r)
     out: list[Replay] = []
+    groups_each = -(-max(1, study.settings.max_concurrent) // max(1, len(by_config)))  # groups per configuration to fill the slots
     for of, runs in by_config.items():
         cfg = trial_config(study, runs[0].params, seed=runs[0].seed)
         n = 1 if of is None or unfusable(cfg) else fuse_members(n_repeats=len(runs), flops_per_step=step_flops(cfg))
+        n = min(n, -(-len(runs) // groups_each))
         for i in range(0, len(runs), max(n, 1)):
             chunk = runs[i : i + max(n, 1)]
             out.append(chunk[0] if len(chunk) == 1 else Replay(params=chunk[0].params, seed=chunk[0].seed, labels={}, group=tuple(chunk)))
