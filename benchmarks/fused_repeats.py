@@ -149,6 +149,40 @@ def fusion_limit(rows: list[dict[str, Any]]) -> float:
     return limit
 
 
+def merge(paths: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Runs combined, a later run's case over an earlier one's; each case's grouping decided again
+    by the cost model as it is now, its "as run" time the run's own when it timed that grouping,
+    the fused time (all N) or the unfused one (1), else unknown (None)."""
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    by_case: dict[str, dict[str, Any]] = {}
+    for i, run in enumerate(runs):
+        for row in run["cases"]:
+            by_case[row["case"]] = {**row, "run": paths[i]}
+    n = runs[-1]["meta"]["n"]
+    rows = []
+    for case in [c for c in CASES if c in by_case]:
+        row = by_case[case]
+        members = fuse_members(n_repeats=n, flops_per_step=row["flops_per_step"])
+        if row["speedup"] is None:
+            chosen = row["unfused_s"]
+        elif members == row["members"] and row.get("chosen_s") is not None:
+            chosen = row["chosen_s"]
+        else:
+            chosen = row["fused_s"] if members == n else row["unfused_s"] if members == 1 else None
+        rows.append({**row, "members": members, "chosen_s": chosen, "run_speedup": None if chosen is None else row["unfused_s"] / chosen})
+    return {"merged": paths, "runs": [r["meta"] for r in runs]}, rows
+
+
+def write(meta: dict[str, Any], rows: list[dict[str, Any]], *, suffix: str, title: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"fused_repeats{suffix}.json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
+    lines = [title, "", "| case | MFLOP/step | unfused s | fused s | fused speed-up | members chosen | as run |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['case']} | {(r['flops_per_step'] or 0) / 1e6:.1f} | "
+              + (f"{r['unfused_s']:.2f} | {r['fused_s']:.2f} | {r['speedup']:.2f}x" if r["speedup"] else f"- | - | not fusable ({r['note']})")
+              + f" | {r['members']} | " + ("-" if r["run_speedup"] is None else f"{r['run_speedup']:.2f}x") + " |" for r in rows]
+    (OUT / f"fused_repeats{suffix}.md").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=8)
@@ -158,7 +192,14 @@ def main() -> None:
     ap.add_argument("--cases", nargs="*", default=list(CASES))
     ap.add_argument("--suffix", default="", help="write fused_repeats<suffix>.{json,md}")
     ap.add_argument("--calibrate", action="store_true", help="measure FUSED_STEP_FLOPS instead (fused_repeats-calibration.json)")
+    ap.add_argument("--merge", nargs="*", metavar="JSON", help="combine earlier runs' JSON files instead (later over earlier)")
     args = ap.parse_args()
+    if args.merge:
+        meta, rows = merge(args.merge)
+        write(meta, rows, suffix=args.suffix, title=f"# Fused repeats: N = {meta['runs'][-1]['n']}, runs merged: " + ", ".join(
+            f"{Path(p).name} ({m['epochs']} epochs, {m['threads']} threads, median of {m['rounds']}, load {m.get('loadavg_start', m['loadavg'])[0]:.1f}"
+            f"-{m['loadavg'][0]:.1f})" for p, m in zip(args.merge, meta["runs"], strict=True)))
+        return
     if args.calibrate:
         cal = calibrate(n=args.n, epochs=2, rounds=args.rounds, threads=args.threads)
         cal["meta"] = {"n": args.n, "epochs": 2, "rounds": args.rounds, "threads": args.threads, "loadavg": os.getloadavg(), "torch": torch.__version__}
@@ -177,15 +218,8 @@ def main() -> None:
     load = os.getloadavg()
     meta = {"n": args.n, "epochs": args.epochs, "rounds": args.rounds, "threads": args.threads, "torch": torch.__version__,
             "machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "loadavg_start": load0, "loadavg": load}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"fused_repeats{args.suffix}.json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=1))
-    lines = [f"# Fused repeats: N = {args.n}, {args.epochs} epochs, {args.threads} thread(s), median of {args.rounds}, "
-             f"load average {load0[0]:.1f} at the start, {load[0]:.1f} at the end",
-             "", "| case | MFLOP/step | unfused s | fused s | fused speed-up | members chosen | as run |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['case']} | {(r['flops_per_step'] or 0) / 1e6:.1f} | "
-              + (f"{r['unfused_s']:.2f} | {r['fused_s']:.2f} | {r['speedup']:.2f}x" if r["speedup"] else f"- | - | not fusable ({r['note']})")
-              + f" | {r['members']} | {r['run_speedup']:.2f}x |" for r in rows]
-    (OUT / f"fused_repeats{args.suffix}.md").write_text("\n".join(lines) + "\n")
+    write(meta, rows, suffix=args.suffix, title=f"# Fused repeats: N = {args.n}, {args.epochs} epochs, {args.threads} thread(s), "
+          f"median of {args.rounds}, load average {load0[0]:.1f} at the start, {load[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
