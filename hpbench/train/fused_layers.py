@@ -177,26 +177,29 @@ def _recurrent_layer(mode: str, x: torch.Tensor, *, weight_ih: torch.Tensor, wei
     outputs ``[M, B, T, H]`` (when ``keep_outputs``) and the final hidden state ``[M, B, H]``."""
     m, b, t, _ = x.shape
     hidden = weight_hh.shape[1]
-    gi = torch.baddbmm(bias_ih.unsqueeze(1), x.reshape(m, b * t, -1), weight_ih).view(m, b, t, -1)  # every step's input gates at once
-    bh = bias_hh.unsqueeze(1)
+    gru = mode == "GRU"
+    # every step's input gates at once; the hidden biases folded in where they only add (all but GRU's n gate)
+    bias = bias_ih if gru else bias_ih + bias_hh
+    gi = torch.baddbmm(bias.unsqueeze(1), x.reshape(m, b * t, -1), weight_ih).view(m, b, t, -1)
     h = x.new_zeros(m, b, hidden)
     c = x.new_zeros(m, b, hidden) if mode == "LSTM" else None
     outs: list[torch.Tensor] = []
     for step in (range(t - 1, -1, -1) if reverse else range(t)):
-        a, g = gi[:, :, step], torch.baddbmm(bh, h, weight_hh)
-        if mode == "GRU":  # r = σ(.), z = σ(.), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h
-            ar, az, an = a.split(hidden, dim=-1)
-            gr, gz, gn = g.split(hidden, dim=-1)
-            r, z = torch.sigmoid(ar + gr), torch.sigmoid(az + gz)
-            n = torch.tanh(an + r * gn)
-            h = n + z * (h - n)
-        elif mode == "LSTM":  # c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c')
-            i, f, gg, o = (a + g).split(hidden, dim=-1)
+        a = gi[:, :, step]
+        if gru:  # r, z = σ(.), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h = lerp(n, h, z)
+            g = torch.baddbmm(bias_hh.unsqueeze(1), h, weight_hh)
+            rz = torch.sigmoid(a[..., : 2 * hidden] + g[..., : 2 * hidden])
+            n = torch.tanh(torch.addcmul(a[..., 2 * hidden :], rz[..., :hidden], g[..., 2 * hidden :]))
+            h = torch.lerp(n, h, rz[..., hidden:])
+        elif mode == "LSTM":  # i, f, o = σ(.), g = tanh(.), c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c')
+            pre = torch.baddbmm(a, h, weight_hh)
+            sig = torch.sigmoid(pre)
             assert c is not None  # internal: an LSTM carries its cell state
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
-            h = torch.sigmoid(o) * torch.tanh(c)
+            c = torch.addcmul(sig[..., hidden : 2 * hidden] * c, sig[..., :hidden], torch.tanh(pre[..., 2 * hidden : 3 * hidden]))
+            h = sig[..., 3 * hidden :] * torch.tanh(c)
         else:
-            h = torch.tanh(a + g) if mode == "RNN_TANH" else torch.relu(a + g)
+            pre = torch.baddbmm(a, h, weight_hh)
+            h = torch.tanh(pre) if mode == "RNN_TANH" else torch.relu(pre)
         if keep_outputs:
             outs.append(h)
     if not keep_outputs:
