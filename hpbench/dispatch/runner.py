@@ -144,6 +144,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     clock = start.clock
     trackers = _trackers(study, out)
     interrupted = False
+    if start.imported is not None:  # search_storage imports optuna and sqlalchemy, which the import thread imports too: two
+        start.imported.result()     # threads importing one package can fail ("partially initialized module": a race lost 1 run in 3)
     try:
         with Interrupt() as stop, search_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB), study.name) as storage:
             # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
