@@ -77,18 +77,24 @@ def ray_cpus() -> float | None:
 
 
 def import_driver_modules() -> None:
-    """What the driver needs once Ray is up (imported on another thread while ``ray.init`` waits).
-    Tune's ``fit()`` tags its callbacks for Ray's usage statistics by importing its integrations,
-    and with them mlflow when it is installed: profiled on the race's digits study, ~40% of the
-    driver's time inside ``fit()`` for 60 trials, spent just as the first trials start."""
-    import contextlib
-
-    with contextlib.suppress(Exception):  # an integration that fails to import fails there too, later, as Tune's concern
-        import ray.air.integrations.mlflow
+    """What the driver needs once Ray is up (imported on another thread while ``ray.init`` waits;
+    the driver waits for it before it imports any of these itself: two threads importing one
+    package's circular imports at once fail with "partially initialized module")."""
     import optuna.storages  # noqa: F401
     import ray.tune.schedulers
     import ray.tune.search.optuna  # noqa: F401
     import sqlalchemy  # noqa: F401
+
+
+def import_integrations() -> None:
+    """Tune's ``fit()`` tags its callbacks for Ray's usage statistics by importing its
+    integrations, and with them mlflow when it is installed: profiled on the race's digits study,
+    ~40% of the driver's time inside ``fit()`` for 60 trials, spent just as the first trials
+    start. Imported after :func:`import_driver_modules`, on the same thread, while Ray starts."""
+    import contextlib
+
+    with contextlib.suppress(Exception):  # an integration that fails to import fails there too, later, as Tune's concern
+        import ray.air.integrations.mlflow  # noqa: F401
 
 
 def check_gpus(study: Study) -> None:

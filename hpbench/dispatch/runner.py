@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.dispatch import early as early_trials
-from hpbench.dispatch.backend import check_gpus, import_driver_modules, init_ray, ray_cpus, replay_tuner, search_tuner
+from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.eta import SearchClock
@@ -77,8 +77,9 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     helper = HelperProcess()
     try:
         pending = preflight_start(study, executor=helper) if opts.preflight else None
-        start = Start(imported=pool.submit(import_driver_modules) if not (pending and pending.data_problems) else None, helper=helper,
-                      clock=clock)
+        imports = not (pending and pending.data_problems)
+        start = Start(imported=pool.submit(import_driver_modules) if imports else None, helper=helper, clock=clock,
+                      integrations=pool.submit(import_integrations) if imports else None)
         problems = pending.result() if pending is not None else []
         if problems:
             raise PreflightFailed.of(problems)
@@ -94,7 +95,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
 class Start:
     """What the search started before the pre-flight ended: the imports and the helper process."""
 
-    imported: Future[None] | None
+    imported: Future[None] | None  # the modules the search needs (optuna, Tune's searcher and schedulers)
+    integrations: Future[None] | None = None  # then Tune's integrations, which fit() imports (hpbench.dispatch.backend)
     helper: HelperProcess
     clock: SearchClock  # the search's clock: its ETA, its budget, its record in this machine's history
 
@@ -147,9 +149,11 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     if start.imported is not None:  # search_storage imports optuna and sqlalchemy, which the import thread imports too: two
         start.imported.result()     # threads importing one package can fail ("partially initialized module": a race lost 1 run in 3)
     try:
+        if start.imported is not None:
+            start.imported.result()  # optuna: imported on one thread at a time
         with Interrupt() as stop, search_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB), study.name) as storage:
             # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
-            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage, imported=start.imported)
+            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage, imported=start.integrations)
     except KeyboardInterrupt:
         interrupted = True
         raise
