@@ -49,6 +49,12 @@ CASES = {
 }
 
 
+# the rest of the quickstart space's optimizers (the stacked optimizer takes torch's fused kernel where it has one)
+for _opt in ("amsgrad", "adamw", "adagrad", "nesterov"):
+    CASES[f"{_opt}, iris"] = members(dataset="iris", model=MLP, optimizer=_opt, lr=0.02, epochs=3, batch_size=16,
+                                     opt_params={"momentum": 0.9} if _opt == "nesterov" else None, seeds=(1, 2))
+
+
 @pytest.mark.parametrize("case", list(CASES))
 def test_fused_members_match_unfused_runs(case):
     cfgs = CASES[case]
