@@ -101,8 +101,8 @@ def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | Non
 # trials it prices. So it runs where that variable is what a trial's worker gets (a child process
 # when this one differs; the trainer probe and the concurrency workers inherit it). Principle, not
 # a measured gain: benchmarks/ray_worker_pace.py timed 9 suite probes in a plain process with and
-# without it, in a Ray task and in a Tune trial, three times, and the runs disagreed at the load of
-# the time (plain / with it 1.16 and 1.00, 1.13, 0.87: results/benchmarks/ray_worker_pace.md).
+# without it, in a Ray task and in a Tune trial, four times; the runs disagreed at the load of the
+# time (plain / with it 1.16 and 1.00, 1.13, 0.87, 0.93: results/benchmarks/ray_worker_pace.md).
 WORKER_THREAD_ENV = "OMP_NUM_THREADS"
 
 
