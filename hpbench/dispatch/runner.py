@@ -146,8 +146,6 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     clock = start.clock
     trackers = _trackers(study, out)
     interrupted = False
-    if start.imported is not None:  # search_storage imports optuna and sqlalchemy, which the import thread imports too: two
-        start.imported.result()     # threads importing one package can fail ("partially initialized module": a race lost 1 run in 3)
     try:
         if start.imported is not None:
             start.imported.result()  # optuna: imported on one thread at a time
