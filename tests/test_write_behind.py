@@ -1,7 +1,7 @@
 """The searcher's write-behind Optuna storage (hpbench.dispatch.write_behind): a seeded TPE
 search through it draws what it draws on the SQLite storage directly, and the file ends up
-holding the same study (trials, parameters, states, values, intermediate values), readable by
-a resumed search. No Ray."""
+holding the same study (trials, parameters, states, values, intermediate values), each trial
+written whole once finished, readable by a resumed search. No Ray."""
 
 from __future__ import annotations
 
@@ -85,3 +85,21 @@ def test_pickled_copy_keeps_the_trials_without_the_writer(tmp_path):
     copy.close()  # nothing to stop; no file written by the copy
     with pytest.raises(KeyError):
         copy.get_study_id_from_name("other")
+
+
+def test_a_trial_reaches_the_file_once_finished_and_a_running_one_at_the_end(tmp_path):
+    url = sqlite_url(tmp_path / "optuna.db")
+    with search_storage(url, "s") as storage:
+        study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+        running = study.ask()
+        running.suggest_float("lr", 1e-4, 1e-1, log=True)
+        running.report(0.5, 1)
+        done = study.ask()
+        done.suggest_float("lr", 1e-4, 1e-1, log=True)
+        study.tell(done, 0.9)
+        storage.flush()
+        in_file = _trials(open_storage(url))
+        assert [(t["state"], t["value"]) for t in in_file] == [(optuna.trial.TrialState.COMPLETE, 0.9)]
+    at_end = _trials(open_storage(url))
+    assert [t["state"] for t in at_end] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
+    assert at_end[1]["steps"] == {1: 0.5} and at_end[1]["params"] == running.params
