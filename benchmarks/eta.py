@@ -117,7 +117,7 @@ def _history() -> list[dict[str, Any]]:
     sys.path.insert(0, str(ROOT))
     from hpbench.cost import history
 
-    return history.load(history.history_dir())
+    return history.load(history.default_cache_dir())
 
 
 def measure(name: str, study: Path, work: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ comparing with them."""
 from __future__ import annotations
 
 import os
+import shutil
 from io import StringIO
 from pathlib import Path
 
@@ -36,17 +37,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session", autouse=True)
-def scratch_search_history(tmp_path_factory):
-    """The test searches record into a scratch history (``HPBENCH_HISTORY_DIR``, inherited by the
-    CLI's subprocesses), not this machine's: an in-process search on the session's running Ray
-    would teach a user's later estimates a start-up of nothing. The device models stay shared."""
-    before = os.environ.get("HPBENCH_HISTORY_DIR")
-    os.environ["HPBENCH_HISTORY_DIR"] = str(tmp_path_factory.mktemp("history"))
-    yield Path(os.environ["HPBENCH_HISTORY_DIR"])
+def scratch_cache(tmp_path_factory):
+    """The suite runs with ``XDG_CACHE_HOME`` on a scratch copy of hpbench's cache (the device
+    models and data caches, not the search history; inherited by the CLI's subprocesses), so that
+    its searches, in-process on the session's running Ray, do not record into this machine's
+    history a start-up of nothing that a user's later estimates would read."""
+    before = os.environ.get("XDG_CACHE_HOME")
+    real = Path(before or os.path.expanduser("~/.cache")) / "hpbench"
+    scratch = tmp_path_factory.mktemp("xdg")
+    if real.is_dir():
+        shutil.copytree(real, scratch / "hpbench", ignore=shutil.ignore_patterns("*-searches.json"))
+    os.environ["XDG_CACHE_HOME"] = str(scratch)
+    yield scratch
     if before is None:
-        os.environ.pop("HPBENCH_HISTORY_DIR", None)
+        os.environ.pop("XDG_CACHE_HOME", None)
     else:
-        os.environ["HPBENCH_HISTORY_DIR"] = before
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         check(study)  # the data and the networks, in this process (it loads torch anyway)
 
     cache = Path(cache_dir) if cache_dir is not None else history.default_cache_dir()
-    records = history.at_this_priority(history.load(cache if cache_dir is not None else history.history_dir()))
+    records = history.at_this_priority(history.load(cache))
     # The machine's contention, probed before and after the predictions (0.5 s each, half of it
     # spinning), with the last searches' of the last minutes: a single 1-s probe read 1.1 where
     # the search's own, a minute later, read 2.0.

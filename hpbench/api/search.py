@@ -59,14 +59,14 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     from rich.console import Console
 
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
-    from hpbench.cost.history import history_dir
+    from hpbench.cost.history import default_cache_dir
     from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
 
     target = Path(out) if out is not None else study.default_out()
     opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
                          force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
                          repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight, started_at=started_at,
-                         history_dir=history_dir(), early_trials=early_trials)
+                         history_dir=default_cache_dir(), early_trials=early_trials)
     try:
         plan = plan_search(study, opts)
     except ResumeRefused as err:

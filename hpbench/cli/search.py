@@ -149,7 +149,7 @@ def _finish(out: Path, *, started_at: float) -> None:
             ray.shutdown()
     exit_s = time.time() - report_end
     with contextlib.suppress(OSError):
-        history.finish(history.history_dir(), out=str(out.resolve()), started_at=started_at, report_end=report_end, exit_s=exit_s)
+        history.finish(history.default_cache_dir(), out=str(out.resolve()), started_at=started_at, report_end=report_end, exit_s=exit_s)
     gc.disable()
     gc.freeze()
 

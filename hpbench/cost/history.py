@@ -48,15 +48,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "hpbench" / "devices"
 
 
-def history_dir() -> Path:
-    """Where searches record and estimates read this machine's search history:
-    ``$HPBENCH_HISTORY_DIR`` when set (the test suite points it at a scratch folder, so that its
-    in-process searches on an already running Ray do not teach a user's estimates a start-up of
-    nothing), else :func:`default_cache_dir`."""
-    env = os.environ.get("HPBENCH_HISTORY_DIR")
-    return Path(env) if env else default_cache_dir()
-
-
 def history_file(cache_dir: Path) -> Path:
     return cache_dir / f"{platform.node() or 'host'}-searches.json"
 
