@@ -116,17 +116,13 @@ class AsyncPredictions:
     def epoch_seconds(self, params: dict[str, Any]) -> float | None:
         """A configuration's predicted seconds per epoch on the study's device if its prediction
         is done (it is asked for if nobody has); None until then. Never waits."""
-        try:
-            key = cost_key(self.study, params) + repr(None)
-        except Exception:
+        key = self._device_free_key(params)
+        if key is None:
             return None
         fut = self.by_key.get(key)
         if fut is None:
             fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), None)
-        if not fut.done() or fut.exception() is not None:
-            return None
-        s = fut.result().get("predicted_epoch_s")
-        return float(s) if isinstance(s, (int, float)) else None
+        return _figure(fut, "predicted_epoch_s")
 
     def trial_seconds(self, params: dict[str, Any]) -> float | None:
         """A (partial) configuration's predicted seconds on the study's device, for the cost-aware
@@ -134,9 +130,8 @@ class AsyncPredictions:
         the helper is asked for it unless :data:`CANDIDATES_IN_FLIGHT` candidates are being priced
         already (a candidate not priced now is asked for again when TPE draws it again). Never
         waits: pricing TPE's 24 candidates per draw in the driver took 1.5 s a draw here."""
-        try:
-            key = cost_key(self.study, params) + repr(None)
-        except Exception:
+        key = self._device_free_key(params)
+        if key is None:
             return None
         fut = self.by_key.get(key)
         if fut is None:
@@ -145,10 +140,15 @@ class AsyncPredictions:
                 return None
             fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), None)
             self._in_flight.append(fut)
-        if not fut.done() or fut.exception() is not None:
+        return _figure(fut, "predicted_s")
+
+    def _device_free_key(self, params: dict[str, Any]) -> str | None:
+        """The cost key of a (partial) configuration priced for the study's own device (None when
+        the configuration cannot be keyed yet)."""
+        try:
+            return cost_key(self.study, params) + repr(None)
+        except Exception:
             return None
-        s = fut.result().get("predicted_s")
-        return float(s) if isinstance(s, (int, float)) else None
 
     def reference_epoch_seconds(self, sampled: Future[list[float]]) -> Any:
         """``() -> `` the median of ``sampled`` (:meth:`sampled_epoch_s`: the predicted epochs of
@@ -230,3 +230,11 @@ def _result(fut: Future[dict[str, Any]]) -> dict[str, Any]:
         return fut.result()
     except Exception as err:  # the helper process died (e.g. killed): the trial has no cost columns, and says why
         return not_predicted(err)
+
+
+def _figure(fut: Future[dict[str, Any]], name: str) -> float | None:
+    """A finished prediction's figure ``name`` (None while it runs, when it failed or lacks it)."""
+    if not fut.done() or fut.exception() is not None:
+        return None
+    value = fut.result().get(name)
+    return float(value) if isinstance(value, (int, float)) else None
