@@ -158,12 +158,12 @@ class SearchClock:
 
     def eta_s(self, store: ResultsStore) -> float | None:
         """Seconds until the command ends, or None before anything is known of the trials' cost."""
-        done = sum(1 for ids in self.trials.values() for t in ids if t in store and store.row(t).get("status") in DONE)
         now = time.monotonic()
+        if now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1):
+            return self._eta[2]  # the last pricing is recent for what it costs (checked before counting)
+        done = sum(1 for ids in self.trials.values() for t in ids if t in store and store.row(t).get("status") in DONE)
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
             return self._eta[2]
-        if now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1):
-            return self._eta[2]  # a trial ended, but the last pricing is recent for what it costs
         try:
             eta = self._eta_now(store)
         except Exception:  # the ETA is a help: a row it cannot read must not stop the search (the progress shows none)
