@@ -75,7 +75,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
     n = samples if samples is not None else min(PRICED, max(1, study.settings.trials))
     configs = configurations(study, n=n, grid=grid)
-    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name),
+    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at)),
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),

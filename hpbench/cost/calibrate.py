@@ -21,7 +21,7 @@ from pathlib import Path
 from hpbench.cost import concurrency, suite, trainer_probe
 from hpbench.cost import microbench as mb
 from hpbench.cost.device import SCHEMA, DeviceModel
-from hpbench.cost.history import default_cache_dir
+from hpbench.cost.history import default_cache_dir, device_cache_file
 from hpbench.results.files import atomic_write_json
 
 
@@ -47,7 +47,7 @@ def identity(device: str) -> dict[str, str]:
 
 
 def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
-    return cache_dir / f"{platform.node() or 'host'}-{device.replace(':', '')}-t{threads}.json"
+    return device_cache_file(cache_dir, device, threads)  # named in history: the driver reads a model's tag without torch
 
 
 def load_cached(path: Path, device: str) -> DeviceModel | None:

@@ -13,6 +13,12 @@ its exit's seconds. The newest :data:`KEEP` records are kept; the file is replac
 of the newest records that measured it, divided by the contention it was measured under; the
 prior where none did. Best epochs come from the same study's records when there are any (where
 early stopping ends trials is the study's own), from every study's otherwise.
+
+Each record names the device model its predictions came from (:class:`ModelTag`: the cached
+model's schema and calibration time). The figures that are ratios to a prediction (the speed
+ratio, its spread, the first epoch's extra) are read from the records of the current model only:
+against another model they are meaningless (a recalibration halved gan_stability's predicted
+epoch, 1.09 -> 0.58 s, while its speed figure, measured against the old model, stayed: -45%).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hpbench.cost.device import SCHEMA as MODEL_SCHEMA
 from hpbench.cost.walltime import UNIFORM, Figures
 from hpbench.results.files import atomic_write_json
 from hpbench.results.status import StopReason
@@ -48,13 +55,58 @@ def default_cache_dir() -> Path:
     return Path(base) / "hpbench" / "devices"
 
 
-def history_file(cache_dir: Path) -> Path:
+def device_cache_file(cache_dir: Path, device: str, threads: int) -> Path:
+    """Where the model of ``device`` at ``threads`` threads is cached (:mod:`hpbench.cost.calibrate`)."""
+    return cache_dir / f"{platform.node() or 'host'}-{device.replace(':', '')}-t{threads}.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelTag:
+    """The device model a search's predictions came from: its schema and when it was calibrated."""
+    schema: int
+    measured_at: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"schema": self.schema, "measured_at": self.measured_at}
+
+    def measured(self, r: Mapping[str, Any]) -> bool:
+        """Whether record ``r`` was measured against this model. A record from before records named
+        their model (none named) counts when its search started after this model was calibrated:
+        no other model was in the cache then (this one is the newest)."""
+        m = r.get("model")
+        if isinstance(m, Mapping):
+            return m.get("schema") == self.schema and m.get("measured_at") == self.measured_at
+        started = r.get("started_at", r.get("at"))
+        return m is None and self.measured_at > 0 and isinstance(started, (int, float)) and started >= self.measured_at
+
+
+def model_tag(cache_dir: Path, *, device: str, threads: int) -> ModelTag | None:
+    """The tag of the model cached for ``device`` (``auto``: CUDA's when cached, else the CPU's),
+    read without torch (the driver's); None when there is none readable (the figures then read
+    every record)."""
+    for target in (("cuda:0", "cpu") if device == "auto" else ("cuda:0" if device == "cuda" else device,)):
+        try:
+            raw = json.loads(device_cache_file(cache_dir, target, threads).read_text(encoding="utf-8"))
+            return ModelTag(schema=int(raw["schema"]), measured_at=float(raw["measured_at"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    return None
+
+
+def study_model(cache_dir: Path, study: Any) -> ModelTag | None:  # the model of the study's device at its trials' threads
+    return model_tag(cache_dir, device=str(study.config["train"].get("device", "cpu")), threads=max(1, int(study.resources.cpus_per_trial)))
+
+
+def tag_of(measured_at: float) -> ModelTag:  # a model of this version (measured_at 0, hypothetical: no record matches)
+    return ModelTag(schema=MODEL_SCHEMA, measured_at=float(measured_at))
+
+
+def history_file(cache_dir: Path) -> Path:  # this machine's search history
     return cache_dir / f"{platform.node() or 'host'}-searches.json"
 
 
 def load(cache_dir: Path) -> list[dict[str, Any]]:
-    """The records, oldest first ([] when there is no readable history)."""
-    try:
+    try:  # the records, oldest first ([] when there is no readable history)
         data = json.loads(history_file(cache_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
@@ -179,6 +231,8 @@ def record_contention(r: Mapping[str, Any]) -> float:
     return max(1.0, float(c)) if isinstance(c, (int, float)) else 1.0
 
 
+# the figures read as a ratio to the device model's predictions (of the current model's records only)
+OF_THE_MODEL = ("speed", "first_epoch_s")
 # figure -> which records may measure it
 _FIGURES: dict[str, Any] = {
     "startup_s": lambda r: r.get("command") and r.get("ray_started"),
@@ -189,18 +243,22 @@ _FIGURES: dict[str, Any] = {
 }
 
 
-def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None) -> Figures:
-    """This machine's figures (see the module's docstring); ``prior`` where nothing was measured."""
+def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None,
+            model: ModelTag | None = None) -> Figures:
+    """This machine's figures (see the module's docstring); ``prior`` where nothing was measured.
+    ``model``: the device model the predictions come from (its records only for the figures
+    :data:`OF_THE_MODEL`; None: every record's)."""
     base = prior or Figures()
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    mine = [r for r in records if model is None or model.measured(r)]
     for name, usable in _FIGURES.items():
         # The machine's last searches, whatever their study: replayed over the 30 searches
         # recorded here, each figure predicted from the ones before it, this read the start-up
         # within 20% (median), the speed ratio within 31%; the same study's records first read
         # them within 29% and 37% (the load drifting between runs mattered more than the study),
         # and a fitted growth with contention (c^a) within 20% and 41%.
-        seen = [(float(r[name]), record_contention(r)) for r in records if usable(r) and isinstance(r.get(name), (int, float))][-RECENT:]
+        seen = [(float(r[name]), record_contention(r)) for r in (mine if name in OF_THE_MODEL else records) if usable(r) and isinstance(r.get(name), (int, float))][-RECENT:]
         if seen:
             values[name] = statistics.median(v / c for v, c in seen)
             sources[name] = f"{len(seen)} earlier searches here"
@@ -208,7 +266,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     # measured here, a study's own ratio moved little between two runs (optimizers 0.87 / 0.97,
     # init 0.88 / 0.98, schedules 1.14 / 1.37) where studies differed from 0.32 to 1.71 (the
     # transfer studies' CNNs vs signals' GRUs): the same study's last runs first.
-    own = [float(r["speed"]) / record_contention(r) for r in records if r.get("study") == study and isinstance(r.get("speed"), (int, float))]
+    own = [float(r["speed"]) / record_contention(r) for r in mine if r.get("study") == study and isinstance(r.get("speed"), (int, float))]
     if study is not None and own:
         values["speed"] = statistics.median(own[-3:])
         sources["speed"] = f"{len(own[-3:])} earlier runs of this study"
@@ -220,7 +278,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
         values["best_fractions"] = UNIFORM
-    speeds = [r["speed"] / record_contention(r) for r in records if isinstance(r.get("speed"), (int, float))][-RECENT:]
+    speeds = [r["speed"] / record_contention(r) for r in mine if isinstance(r.get("speed"), (int, float))][-RECENT:]
     if len(speeds) >= 3:
         mid = statistics.median(speeds)
         values["spread"] = min(0.5, max(0.1, 1.5 * statistics.median(abs(s - mid) for s in speeds) / mid))

@@ -19,7 +19,7 @@ import math
 import statistics
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -27,12 +27,13 @@ from typing import Any
 
 from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction, scale_factors
-from hpbench.cost.estimate import concurrency, pruning, search_plan, trial_plan
+from hpbench.cost.estimate import concurrency, search_plan, trial_plan
+from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s
 from hpbench.dispatch.predictions import ended_pairs
-from hpbench.dispatch.timings import WorkerContention, finished_trials, trial_times, tune_trials
+from hpbench.dispatch.timings import WorkerContention, finished_trials, reached, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -59,7 +60,8 @@ class SearchClock:
         self.started_at = started_at if started_at is not None else self.began
         self.history_dir = history_dir
         self.records = history.at_this_priority(history.load(history_dir)) if history_dir is not None else []
-        self.figures = history.figures(self.records, study=study.name) if history_dir is not None else Figures()
+        self.model = history.study_model(history_dir, study) if history_dir is not None else None  # its records' speed figures only
+        self.figures = history.figures(self.records, study=study.name, model=self.model) if history_dir is not None else Figures()
         self.cpus = clock.n_cpus()
         self.concurrency = concurrency(study, cpus=self.cpus)
         self.repeats = repeats
@@ -202,9 +204,9 @@ class SearchClock:
         if self.phase == SEARCH and self.study.settings.searcher == "grid" and len(sampled) == len(ids) + n_pending:
             order = sampled[len(ids):]  # a grid runs in the order the estimate enumerates it: the trials left are known
         pending = [self._plan_of_params(order[i % len(order)]) for i in range(n_pending)]
-        pruning = self._pruning() if self.phase == SEARCH else Pruning()
+        pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
-                                  pruning=pruning, recorded=self._recorded(store, ids, pruning),
+                                  pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
@@ -231,15 +233,6 @@ class SearchClock:
         if "" not in self._plans:
             self._plans[""] = trial_plan(self.study, {}, epoch_s=0.0)
         return replace(self._plans[""], epoch_s=epoch_s)
-
-    def _pruning(self) -> Pruning:
-        return pruning(self.study)
-
-    @staticmethod
-    def _recorded(store: ResultsStore, ids: list[str], pruning: Pruning) -> Mapping[int, int]:
-        epochs = [int(store.row(t).get("epochs") or 0) for t in ids]
-        points = pruning.rungs() if pruning.kind == "asha" else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
-        return {k: sum(1 for e in epochs if e >= k) for k in points}
 
     def _after_s(self, figs: Figures, c: float, pool: list[float]) -> float:
         """The predicted seconds of the phases after the current one."""
@@ -289,6 +282,8 @@ class SearchClock:
             contention=self.contention(), phases=self.measured, eta=self.trace)
         rec.update(out=str(out.resolve()), started_at=self.started_at, nice=history.niceness(), probe_nice=history.PROBE_NICE, phases_end_at=self.phases_end_at, probe=self.raw_probe,
                    trials_contention=self.workers.contention())
+        if (model := history.study_model(self.history_dir, self.study)) is not None:  # again: a search calibrates a stale model
+            rec["model"] = model.to_dict()
         history.append(self.history_dir, rec)
         return rec
 

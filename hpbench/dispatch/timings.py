@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import socket
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from hpbench.cost import clock
 from hpbench.cost.history import TrialTimes
+from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Finished
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import TrialStatus
@@ -83,3 +84,11 @@ class WorkerContention:
     def contention(self) -> float | None:
         """(run + wait) / run over every sample so far; None before any."""
         return max(1.0, (self._run + self._wait) / self._run) if self._run > 0 else None
+
+
+def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> Mapping[int, int]:
+    """How many of the trials (ended or running) reached each rung (ASHA) or epoch (the median
+    rule) whose scores the pruning rule compares later trials with."""
+    epochs = [int(store.row(t).get("epochs") or 0) for t in trial_ids]
+    points = pruning.rungs() if pruning.kind == "asha" else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
+    return {k: sum(1 for e in epochs if e >= k) for k in points}

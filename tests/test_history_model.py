@@ -1,0 +1,87 @@
+"""Each history record names the device model its predictions came from; the figures read as a
+ratio to a prediction (the speed ratio, the first epoch's extra) come from the current model's
+records only (hpbench.cost.history), falling back to the prior."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hpbench.cost import history
+from hpbench.cost.walltime import Figures
+
+REL = 1e-5
+OLD = history.ModelTag(schema=6, measured_at=1_000.0)
+NEW = history.ModelTag(schema=6, measured_at=2_000.0)
+
+
+def _rec(model: history.ModelTag | None, *, speed: float, startup_s: float, started_at: float, study: str = "s") -> dict:
+    r = {"schema": history.SCHEMA, "study": study, "command": True, "ray_started": True, "contention": 1.0, "speed": speed,
+         "first_epoch_s": speed / 10, "startup_s": startup_s, "started_at": started_at, "at": started_at + 30.0}
+    if model is not None:
+        r["model"] = model.to_dict()
+    return r
+
+
+def test_speed_figures_read_only_the_current_models_records():
+    """Two models in one history: against the old model the trials ran 2x their predictions,
+    against the new one 0.5x; each model's figures are its own records', the start-up (seconds,
+    not a ratio) every record's."""
+    records = [_rec(OLD, speed=2.0, startup_s=4.0, started_at=1_100.0 + i) for i in range(3)]
+    records += [_rec(NEW, speed=0.5, startup_s=8.0, started_at=2_100.0 + i) for i in range(2)]
+    new = history.figures(records, study="s", model=NEW)
+    old = history.figures(records, study="s", model=OLD)
+    assert new.speed == pytest.approx(0.5, rel=REL) and old.speed == pytest.approx(2.0, rel=REL)
+    assert new.first_epoch_s == pytest.approx(0.05, rel=REL) and old.first_epoch_s == pytest.approx(0.2, rel=REL)
+    assert new.startup_s == old.startup_s == pytest.approx(4.0, rel=REL)  # the median of 4, 4, 4, 8, 8
+    assert history.figures(records, study="other", model=NEW).speed == pytest.approx(0.5, rel=REL)  # every study's, this model's
+    # a third model, never run: the prior for the ratios, the machine's seconds still measured
+    third = history.figures(records, study="s", model=history.ModelTag(schema=7, measured_at=3_000.0))
+    assert third.speed == Figures().speed and third.first_epoch_s == Figures().first_epoch_s and third.source("speed") == "prior"
+    assert third.startup_s == pytest.approx(4.0, rel=REL)
+    # a hypothetical device (measured_at 0) matches no record
+    assert history.figures(records, study="s", model=history.tag_of(0.0)).speed == Figures().speed
+
+
+def test_records_from_before_the_tag_count_for_the_model_calibrated_before_they_started():
+    """A record without a model counts for the current model when its search started after that
+    model was calibrated (none newer existed then), not when it started before."""
+    before = _rec(None, speed=3.0, startup_s=5.0, started_at=1_500.0)
+    after = _rec(None, speed=0.8, startup_s=5.0, started_at=2_500.0)
+    assert not NEW.measured(before) and NEW.measured(after) and OLD.measured(before)
+    assert not NEW.measured(_rec(OLD, speed=1.0, startup_s=1.0, started_at=2_500.0))  # named another: never
+    assert history.figures([before, after], study="s", model=NEW).speed == pytest.approx(0.8, rel=REL)
+
+
+def test_the_model_tag_is_read_from_the_device_cache_without_torch(tmp_path):
+    assert history.model_tag(tmp_path, device="cpu", threads=1) is None
+    path = history.device_cache_file(tmp_path, "cpu", 1)
+    path.write_text(json.dumps({"schema": 6, "measured_at": 2_000.0, "device": "cpu"}))
+    assert history.model_tag(tmp_path, device="cpu", threads=1) == NEW
+    assert history.model_tag(tmp_path, device="auto", threads=1) == NEW  # no CUDA model cached: the CPU's
+    assert history.model_tag(tmp_path, device="cpu", threads=2) is None
+    history.device_cache_file(tmp_path, "cpu", 2).write_text("not json")
+    assert history.model_tag(tmp_path, device="cpu", threads=2) is None
+
+
+def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
+    """The live ETA's figures come from the cached model's records, and its record names that model."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    history.device_cache_file(tmp_path, "cpu", 1).write_text(json.dumps({"schema": 6, "measured_at": 2_000.0}))
+    records = [_rec(OLD, speed=2.0, startup_s=4.0, started_at=1_100.0 + i) for i in range(3)]
+    records += [_rec(NEW, speed=0.5, startup_s=4.0, started_at=2_100.0 + i, study=study.name) for i in range(3)]
+    for r in records:
+        history.append(tmp_path, {**r, "nice": history.niceness(), "probe_nice": history.PROBE_NICE})
+    sc = SearchClock(study=study, n_trials=4, history_dir=tmp_path)
+    assert sc.model == NEW and sc.figures.speed == pytest.approx(0.5, rel=REL)
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    rec = sc.record(store, out=tmp_path / "out")
+    assert rec is not None and rec["model"] == {"schema": 6, "measured_at": 2_000.0}
+    assert history.load(tmp_path)[-1]["model"] == NEW.to_dict()
