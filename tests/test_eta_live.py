@@ -81,3 +81,30 @@ def test_the_fresh_workers_and_set_up_are_read_from_tunes_trials(tmp_path, write
         _ended(store, f"rep_{i}", measured_s=1.0, predicted_s=1.0, wall_s=wall)
     finished = finished_trials(store, [ids, ["rep_0", "rep_1", "rep_2"]], concurrency=2)
     assert [f.fresh for f in finished] == [True, True, False, True, True, False]
+
+
+def test_the_repeats_are_priced_as_the_best_trials_so_far_measured(tmp_path, write_study):
+    """The live ETA prices the repeats (re-runs of the best search trials) at the seconds per
+    epoch the best trial so far measured, not at the first trials' predictions: which trial
+    leads moves the after-search part by its measured epochs (2 repeats on 2 slots, 3 epochs
+    each: 3 x (3.0 - 0.3) s)."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\nrepeats = 2\nrepeats_top = 1")))
+    after = []
+    for best in ("slow", "fast"):
+        store = _store(tmp_path, study, name=f"out-{best}")
+        sc = SearchClock(study=study, n_trials=4, repeats=2)
+        for tid, epoch_s in (("slow", 3.0), ("fast", 0.3)):
+            store.start(tid, {"optimizer": "adam", "lr": 0.01})
+            store.epoch(tid, {"epoch": 1, "epoch_s": epoch_s, "val_accuracy": 0.9 if tid == best else 0.5})
+            store.finish(tid)
+            store.annotate(tid, {"predicted_epoch_s": 0.1, "predicted_spent_s": 0.1, "regime": "compute"})
+            sc.trial_started(tid)
+        after.append(sc._after_s(sc.figures, sc.contention(), [0.1] * 4, store))
+    assert after[0] - after[1] == pytest.approx(3 * (3.0 - 0.3), rel=REL)
+    predicted = sc._after_s(sc.figures, sc.contention(), [0.1] * 4)  # no store: the first trials' predictions, at the speed figure
+    assert after[1] - predicted == pytest.approx(3 * (0.3 - 0.1 * sc.figures.at("speed", sc.contention())), rel=REL)

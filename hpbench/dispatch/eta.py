@@ -31,9 +31,9 @@ from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s
+from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
 from hpbench.dispatch.predictions import ended_pairs
-from hpbench.dispatch.timings import WorkerContention, finished_trials, reached, trial_times, tune_trials
+from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, reached, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -88,8 +88,7 @@ class SearchClock:
     def elapsed(self) -> float:
         return time.time() - self.started_at
 
-    def joined(self, *, ray_started: bool, cpus: float | None) -> None:
-        """Ray is up: whether this search started it, and its CPUs (a cluster's may differ)."""
+    def joined(self, *, ray_started: bool, cpus: float | None) -> None:  # Ray is up: whether this search started it, its CPUs
         self.ray_started = ray_started
         if cpus:
             self.concurrency = concurrency(self.study, cpus=cpus)
@@ -130,8 +129,7 @@ class SearchClock:
         if ends and max(ends) > 0:
             self.measured["tail_s"] = max(0.0, time.time() - max(ends))
 
-    def phases_done(self) -> None:
-        """The search, its replays and its test split are over: what follows is the final table."""
+    def phases_done(self) -> None:  # the search, its replays and its test split are over: what follows is the final table
         self.phases_end_at = time.time()
 
     def trial_started(self, trial_id: str) -> None:
@@ -149,11 +147,10 @@ class SearchClock:
         return self._plans[trial_id]
 
     @property
-    def correction(self) -> Correction | None:
-        """The pooled in-run correction the ETA last used (None: none yet)."""
+    def correction(self) -> Correction | None:  # the pooled in-run correction the ETA last used (None: none yet)
         return self.factors.get(POOLED)
 
-    def _sampled_epoch_s(self) -> list[float]:
+    def _sampled_epoch_s(self) -> list[float]:  # the predicted s/epoch of the configurations the estimate samples
         if self.plan is not None and self.plan.done() and self.plan.exception() is None:
             return [s for s in self.plan.result() if s and s > 0]
         return []
@@ -211,7 +208,7 @@ class SearchClock:
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
-        after = (figs.at("tail_s", c) + self._after_s(figs, c, pool)) * self._machine_ratio(store)
+        after = (figs.at("tail_s", c) + self._after_s(figs, c, pool, store)) * self._machine_ratio(store)
         corr = self.correction
         self.parts = [round(left, 3), round(after, 3), round(corr.factor if corr else figs.at("speed", c), 3), corr.n_trials if corr else 0]
         return left + after
@@ -234,11 +231,17 @@ class SearchClock:
             self._plans[""] = trial_plan(self.study, {}, epoch_s=0.0)
         return replace(self._plans[""], epoch_s=epoch_s)
 
-    def _after_s(self, figs: Figures, c: float, pool: list[float]) -> float:
-        """The predicted seconds of the phases after the current one."""
+    def _after_s(self, figs: Figures, c: float, pool: list[float], store: ResultsStore | None = None) -> float:
+        """The predicted seconds of the phases after the current one; the repeats of the best search
+        trials so far at the seconds per epoch they measured (the first trials' predictions had
+        priced them: batch_size's ETA at 25% +31%, transfer_scratch's -27%, through the repeats)."""
         devices = list(self.study.config["train"].get("devices", []))[1:]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
-        plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
+        top = [] if store is None or self.phase != SEARCH else [
+            replace(p := self._plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._fuse,
+                    epoch_s=s / slowness(p, figures=figs, c=c, factors=self.factors))  # the replay multiplies by it again
+            for t, s in best_ended(store, self.trials[SEARCH], n=self.study.settings.repeats_top)]
+        plan = search_plan(self.study, top + plans, cpus=self.cpus, repeats=self.repeats,
                            device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
         w = predict(plan, figures=figs, contention=c, seeds=4, factors=self.factors)
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
@@ -251,18 +254,17 @@ class SearchClock:
         return self.elapsed() + (self._after_s(self.figures, self.contention(), pool) if pool else 0.0)
 
     def note(self, store: ResultsStore) -> None:
-        """A trial ended: the ETA shown now goes into the trace the history keeps, as
-        ``[seconds since the command started, phase (0: the search), trials of the phase ended, ETA s,
-        of which the trials left s, the after-search parts s, the trials' slowness (the in-run
-        correction's factor, or the machine's speed figure), the trials it is corrected from]``."""
+        """A trial ended: the ETA shown now goes into the history's trace: ``[s since the command
+        started, phase (0: the search), trials of the phase ended, ETA s, of which the trials left s,
+        the after-search parts s, the trials' slowness (the in-run correction's factor, or the
+        machine's speed figure), the trials it is corrected from]``."""
         eta = self.eta_s(store)
         if eta is not None:
             done = sum(1 for t in self.trials[self.phase] if t in store and store.row(t).get("status") in DONE)
             self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3), *self.parts])
 
     # -- the record ------------------------------------------------------------------------------
-    def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:
-        """Append this search's record to the history (nothing without ``history_dir``)."""
+    def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:  # appended to the history (with history_dir)
         if self.history_dir is None:
             return None
         try:

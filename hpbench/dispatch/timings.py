@@ -3,6 +3,7 @@ its trials' times as the record reads them, and the contention its trials' worke
 
 from __future__ import annotations
 
+import math
 import socket
 import statistics
 from collections.abc import Callable, Iterable, Mapping
@@ -92,3 +93,15 @@ def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> 
     epochs = [int(store.row(t).get("epochs") or 0) for t in trial_ids]
     points = pruning.rungs() if pruning.kind == "asha" else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
     return {k: sum(1 for e in epochs if e >= k) for k in points}
+
+
+def best_ended(store: ResultsStore, trial_ids: Iterable[str], *, n: int) -> list[tuple[str, float]]:
+    """The ``n`` best of the trials that ended with a score, best first, as the repeats will
+    choose them (:func:`hpbench.dispatch.repeats.plan_repeats`), each with the seconds per epoch
+    it measured: ``(trial_id, train_s / epochs)``."""
+    key = f"best_{store.metric}"
+    rows = [store.row(t) for t in trial_ids if t in store]
+    done = [r for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key]) and int(r.get("epochs") or 0) > 0
+            and float(r.get("train_s") or 0.0) > 0]
+    done.sort(key=lambda r: r[key], reverse=store.mode == "max")
+    return [(str(r["trial_id"]), float(r["train_s"]) / int(r["epochs"])) for r in done[: max(0, n)]]
