@@ -198,6 +198,9 @@ def test_overheads_move_toward_what_finished_trials_measured():
     assert c.fresh_worker_s == pytest.approx(2.0, rel=REL)  # no fresh trial measured
     assert c.speed == figs.speed  # the trials' seconds are the in-run correction's (hpbench.cost.correct), not this
     assert overheads(figs, finished=[]) == figs
+    # a fresh worker's start: halfway after one slot's first trial (its sibling started with it)
+    one = overheads(figs, finished=[Finished(train_s=1.0, wall_s=4.1, fresh=True)])
+    assert one.fresh_worker_s == pytest.approx((2.0 + 3.0) / 2, rel=REL)  # 4.1 - 1.0 - 0.1 of set-up = 3.0 measured
 
 
 def test_remaining_time_is_priced_with_the_in_run_correction():
