@@ -180,7 +180,7 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated study names")
     ap.add_argument("--skip-claims", action="store_true")
     ap.add_argument("--report", type=Path, default=OUT / "eta.json")
-    ap.add_argument("--keep", type=Path, help="keep the studies' results here (default: a temporary folder)")
+    ap.add_argument("--keep", type=Path, help="keep the studies' results in a new folder under this one (default: a temporary folder)")
     ap.add_argument("--merge", action="store_true", help="keep the report's rows of the studies not run now")
     ap.add_argument("--render", action="store_true", help="print the README's table from the report, run nothing")
     args = ap.parse_args()
@@ -192,7 +192,8 @@ def main() -> None:
     failed: list[dict[str, Any]] = []
     old = json.loads(args.report.read_text()) if args.merge and args.report.exists() else {"rows": [], "failed": []}
     with tempfile.TemporaryDirectory(prefix="hpbench-eta-") as tmp:
-        work = args.keep.resolve() if args.keep else Path(tmp)
+        # a folder of its own per run: a study's results already there would be resumed, not searched
+        work = args.keep.resolve() / time.strftime("%Y%m%d-%H%M%S") if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name, path in studies(work, only=only, claims=not args.skip_claims):
             try:

@@ -205,17 +205,31 @@ def test_overheads_move_toward_what_finished_trials_measured():
 
 def test_remaining_time_is_priced_with_the_in_run_correction():
     """The live ETA's trial seconds: predicted x the correction of the trial's regime (the pooled
-    one for a regime without its own), the machine's speed figure before any correction."""
+    one for a regime without its own) blended with the machine's speed figure as if the figure were
+    SPEED_PRIOR_TRIALS more trials (geometric), the speed figure alone before any correction."""
+    from hpbench.cost.walltime import SPEED_PRIOR_TRIALS, slowness
+
+    def blend(factor: float, n: int, speed: float = 1.0) -> float:
+        w = n / (n + SPEED_PRIOR_TRIALS)
+        return float(factor**w * speed ** (1 - w))
+
     pooled = {"all": Correction(factor=2.0, n_trials=4, regime="all")}
     plan = TrialPlan(epoch_s=1.0, max_epochs=10)
-    # running: 5 of 10 epochs done in the 10 s the correction says they take; then 5 x 2 s; then a pending 10 x 2 s
-    left = remaining_trials_s(running=[Running(plan=plan, done=5, running_for_s=10.0)], pending=[plan], concurrency=1, figures=BARE,
+    assert SPEED_PRIOR_TRIALS == 2.0 and blend(2.0, 4) == pytest.approx(2.0 ** (2 / 3), rel=REL)
+    assert slowness(plan, figures=replace(BARE, speed=0.5), c=1.0, factors=pooled) == pytest.approx(blend(2.0, 4, 0.5), rel=REL)
+    big = {"all": Correction(factor=2.0, n_trials=10_000, regime="all")}
+    assert slowness(plan, figures=replace(BARE, speed=0.5), c=1.0, factors=big) == pytest.approx(2.0, rel=1e-3)  # evidence wins
+    # running: 5 of 10 epochs done in the 10 s the correction says they take; then 5 x f s; then a pending 10 x f s
+    f = blend(2.0, 4)
+    left = remaining_trials_s(running=[Running(plan=plan, done=5, running_for_s=10 * f / 2)], pending=[plan], concurrency=1, figures=BARE,
                               factors=pooled)
-    assert left == pytest.approx(10.0 + 20.0, rel=REL)
+    assert left == pytest.approx(5 * f + 10 * f, rel=REL)
     factors = {**pooled, "compute": Correction(factor=3.0, n_trials=4, regime="compute")}
     compute, memory = replace(plan, regime="compute"), replace(plan, regime="memory")
-    assert remaining_trials_s(running=[], pending=[compute], concurrency=1, figures=BARE, factors=factors) == pytest.approx(30.0, rel=REL)
-    assert remaining_trials_s(running=[], pending=[memory], concurrency=1, figures=BARE, factors=factors) == pytest.approx(20.0, rel=REL)
+    assert remaining_trials_s(running=[], pending=[compute], concurrency=1, figures=BARE, factors=factors) == pytest.approx(
+        10 * blend(3.0, 4), rel=REL)
+    assert remaining_trials_s(running=[], pending=[memory], concurrency=1, figures=BARE, factors=factors) == pytest.approx(
+        10 * blend(2.0, 4), rel=REL)
     # no correction yet: the machine's speed figure at the contention
     figs = replace(BARE, speed=1.5)
     assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=figs, contention=2.0) == pytest.approx(30.0, rel=REL)
@@ -223,7 +237,7 @@ def test_remaining_time_is_priced_with_the_in_run_correction():
     # the first epoch's figure is inside the corrected seconds (measured train_s), not added again
     first = replace(BARE, first_epoch_s=4.0)
     assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=first) == pytest.approx(14.0, rel=REL)
-    assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=first, factors=pooled) == pytest.approx(20.0, rel=REL)
+    assert remaining_trials_s(running=[], pending=[plan], concurrency=1, figures=first, factors=pooled) == pytest.approx(10 * f, rel=REL)
 
 
 def test_estimate_interval_takes_each_trials_p10_p90(write_study):
@@ -509,8 +523,11 @@ def test_live_eta_and_the_dispatcher_share_one_correction(tmp_path, write_study)
     assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["corrected_s"] == pytest.approx(sc.correction.per_trial, rel=REL)
     four, sc, _ = live(4.0, 4)
     assert sc.factors["compute"].factor == pytest.approx(4.0, rel=REL)
-    # the trials left: 4 x 3 epochs of 1/3 s predicted (the ended trials' mean), x 4 instead of x 2
-    assert four - two == pytest.approx(4 * 1.0 * (4.0 - 2.0), rel=1e-3)
+    # the trials left: 4 x 3 epochs of 1/3 s predicted (the ended trials' mean), x 4 instead of x 2,
+    # each blended with the speed figure (hpbench.cost.walltime.slowness: 4 trials against its 2)
+    speed = sc.figures.at("speed", sc.contention())
+    assert four - two == pytest.approx(4 * 1.0 * (4.0 ** (2 / 3) - 2.0 ** (2 / 3)) * speed ** (1 / 3), rel=1e-3)
+    assert sc.parts[2] == pytest.approx(4.0 ** (2 / 3) * speed ** (1 / 3), rel=1e-3)  # the trace keeps the slowness it used
     _, sc, _ = live(2.0, 3)
     assert sc.correction is None and sc.factors == {}
 

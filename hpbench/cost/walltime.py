@@ -140,12 +140,25 @@ def natural_epochs(t: TrialPlan, best_fraction: float) -> int:
 Factors = Mapping[str, Correction]  # the in-run correction's scale factors (hpbench.cost.correct.scale_factors)
 
 
+# The speed figure weighs as this many ended trials against the in-run correction (geometric
+# blend). Replayed: the factor from a search's first 4-7 Tune trials vs its final one, median
+# |log ratio| over 47 searches recorded here at nice 0: 0.176 alone, 0.124 / 0.147 / 0.171 with the
+# figure as 1 / 2 / 4 trials; over 13 benchmarks/eta.py searches of one device model (00:25-00:46
+# UTC), 0.194 alone, 0.148 / 0.132 / 0.112. 2: better than none in both.
+SPEED_PRIOR_TRIALS = 2.0
+
+
 def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | None = None) -> float:
     """Wall seconds per predicted second of ``plan``'s epochs: its regime's in-run correction
-    (measured / predicted over the trials ended, contention and the machine's bias included)
-    once there is one, else this machine's speed figure at contention ``c``."""
+    (measured / predicted over the trials ended, contention and the machine's bias included),
+    blended with this machine's speed figure at contention ``c`` as if the figure were
+    :data:`SPEED_PRIOR_TRIALS` more trials; the speed figure alone before there is one."""
     corr = correction_for(plan.regime, dict(factors)) if factors else None
-    return corr.factor if corr is not None else figures.at("speed", c)
+    prior = figures.at("speed", c)
+    if corr is None or not (corr.factor > 0 and prior > 0):
+        return prior
+    w = corr.n_trials / (corr.n_trials + SPEED_PRIOR_TRIALS)
+    return math.exp(w * math.log(corr.factor) + (1 - w) * math.log(prior))
 
 
 def _sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, c: float,

@@ -209,8 +209,8 @@ class SearchClock:
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
         after = (figs.at("tail_s", c) + self._after_s(figs, c, pool, store)) * self._machine_ratio(store)
-        corr = self.correction
-        self.parts = [round(left, 3), round(after, 3), round(corr.factor if corr else figs.at("speed", c), 3), corr.n_trials if corr else 0]
+        pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
+        self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0]
         return left + after
 
     def _machine_ratio(self, store: ResultsStore) -> float:
@@ -256,8 +256,8 @@ class SearchClock:
     def note(self, store: ResultsStore) -> None:
         """A trial ended: the ETA shown now goes into the history's trace: ``[s since the command
         started, phase (0: the search), trials of the phase ended, ETA s, of which the trials left s,
-        the after-search parts s, the trials' slowness (the in-run correction's factor, or the
-        machine's speed figure), the trials it is corrected from]``."""
+        the after-search parts s, the trials' slowness (the in-run correction's pooled factor with
+        the speed figure, :func:`~hpbench.cost.walltime.slowness`), the trials it is corrected from]``."""
         eta = self.eta_s(store)
         if eta is not None:
             done = sum(1 for t in self.trials[self.phase] if t in store and store.row(t).get("status") in DONE)
