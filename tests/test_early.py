@@ -51,9 +51,10 @@ def test_early_trials_are_asked_from_the_storage_trained_in_the_helper_and_told(
         early = launch(study, n=2, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=[{"optimizer": "adam", "lr": 0.01}],
                        executor=helper, incoming=str(tmp_path / "incoming"))
         recorded: dict[str, dict] = {}
-        assert [t.trial_id for t in early.trials] == [EARLY_ID.format(0), EARLY_ID.format(1)]
+        assert [t.trial_id for t in early.trials] == [EARLY_ID.format(0)]  # the next is asked once it ended
+        assert early.harvest(lambda tid, outcome: recorded.setdefault(tid, outcome), wait=True) == [EARLY_ID.format(0), EARLY_ID.format(1)]
+        assert [t.trial_id for t in early.trials] == list(recorded)
         assert early.params[0] == {"optimizer": "adam", "lr": 0.01}  # the enqueued point first
-        assert early.harvest(lambda tid, outcome: recorded.setdefault(tid, outcome), wait=True) == [t.trial_id for t in early.trials]
     finally:
         helper.shutdown()
     assert early.harvest(lambda tid, outcome: None, wait=True) == []  # each is recorded once

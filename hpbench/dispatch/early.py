@@ -4,34 +4,45 @@ A local search spends its first seconds starting Ray and the trial workers (each
 that imports Ray, Ray Tune and torch: ~9 s from the end of the pre-flight to the first result
 measured here, benchmarks/startup.py). The prediction helper (:mod:`hpbench.dispatch.helper`)
 has torch loaded by then (it tried the networks for the pre-flight). So the searcher's first
-``n`` proposals (the study's ``enqueue`` points first, as Tune would run them) are asked from
-the same Optuna study and storage as Ray Tune's ``OptunaSearch`` then uses, trained in the
-helper by the same trainer, and recorded like any trial: the same rows in the tables (started,
-each epoch, stop reason, final weights), told to Optuna with their intermediate values (so the
-searcher learns from them), the cost columns predicted. Ray Tune runs the remaining trials
-(``n`` fewer), with the searcher seeded past these (:func:`~hpbench.dispatch.searchers.sampler_seed`)
-and these points not enqueued again.
+proposals (the study's ``enqueue`` points first, as Tune would run them) are asked from the same
+Optuna study and storage as Ray Tune's ``OptunaSearch`` then uses, trained in the helper by the
+same trainer, and recorded like any trial: the same rows in the tables (started, each epoch,
+stop reason, final weights), told to Optuna with their intermediate values (so the searcher
+learns from them), the cost columns predicted. Ray Tune runs the remaining trials, with the
+searcher seeded past these (:func:`~hpbench.dispatch.searchers.sampler_seed`) and these points
+not enqueued again.
+
+They run one after another, each asked once the one before has ended (so the searcher and the
+rungs know it), until Ray is up and the search builds Tune's searcher (:meth:`EarlyTrials.stop`),
+or :func:`n_early_max` of them ran. Each is pruned at the study's ASHA rungs against the early
+trials before it (:mod:`hpbench.dispatch.early_rungs`), as Tune's own trials are. The helper gets
+the study's data as the driver prepared it (as Tune's workers do), and loads the trainer's
+machinery while the driver sets the search up (:func:`warm_up_trainer`).
+
+Measured on the race's digits study (benchmarks/race.py, 30 epochs) before this: the first early
+trial began ~5 s after process start but its first epoch came at ~10 s: 1.4 s of CPU importing
+scikit-learn to load the data a second time, 1.4 s building the first optimizer (torch imports
+its compiler stack then); and the two early trials, unpruned, ran one configuration each.
 
 Only where it is plainly safe: a fresh local search (no ``--address``: a running cluster starts
 no Ray; no earlier trials, no budget, no shared Optuna storage, no retries: ``max_failures = 0``,
-as only Tune retries a failed trial from its checkpoint), on the CPU, of at least 4 trials. The helper trains with the study's ``cpus_per_trial`` threads, while Ray starts beside it.
+as only Tune retries a failed trial from its checkpoint), on the CPU, of at least 4 trials. The
+helper trains with the study's ``cpus_per_trial`` threads, while Ray starts beside it.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-import time
-import traceback
+import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpbench.dispatch.early_helper import EarlyRungs, run_early_trial, running_best
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.dispatch.searchers import sampler_seed
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.strategies import SEARCHERS
-from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
 EARLY_ID = "early_{:05d}"  # the trial ids of the early trials (Tune's look like 1a2b3_00000)
@@ -50,32 +61,11 @@ def n_early(study: Study, *, n_new: int, fresh: bool, local: bool, budget: bool,
     return min(2, max(1, study.settings.max_concurrent), n_new - 1)
 
 
-def run_early_trial(study: Study, params: dict[str, Any], incoming: str) -> dict[str, Any]:
-    """In the helper: train one configuration as a Tune trial would (the study's seed, the
-    trainer's rows); its final weights are left in ``incoming`` for the driver to move."""
-    from hpbench.train import weights
-    from hpbench.train.trainer import train
-
-    rows: list[dict[str, Any]] = []
-    final: dict[str, Any] = {}
-
-    def on_state(state: dict[str, Any]) -> None:
-        if "final_model" in state:
-            final["model"] = state["final_model"]
-
-    started = time.time()
-    try:
-        train(trial_config(study, params), report=lambda row: rows.append(dict(row)), on_state=on_state)
-    except Exception:
-        return {"rows": rows, "error": traceback.format_exc(), "started_at": started, "ended_at": time.time()}
-    ended = time.time()
-    path = None
-    if "model" in final:
-        os.makedirs(incoming, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=incoming)
-        with os.fdopen(fd, "wb") as f:
-            weights.save(final["model"], f)
-    return {"rows": rows, "error": None, "weights_file": path, "started_at": started, "ended_at": ended}
+def n_early_max(n_early: int, n_new: int) -> int:
+    """At most how many early trials run one after another before Tune's searcher is built: a
+    quarter of the search's new trials (at least the ``n_early`` launched at once), so that a small
+    search's draws stay mostly Tune's."""
+    return max(n_early, n_new // 4) if n_early else 0
 
 
 @dataclass(kw_only=True)
@@ -85,38 +75,122 @@ class EarlyTrial:
     optuna_trial: Any
     future: Future[dict[str, Any]]
     recorded: bool = False
+    begun: bool = False  # in the tables as started (:meth:`EarlyTrials.begin`)
 
 
 @dataclass(kw_only=True)
 class EarlyTrials:
-    """The early trials of a search: launched by :func:`launch`, recorded by :meth:`harvest`."""
+    """The early trials of a search: launched by :func:`launch`, one after another, until
+    :meth:`stop`; recorded by :meth:`harvest`. The next one is asked (from the Optuna study) on
+    the helper's reader thread when the one before ends; every use of the Optuna study here
+    holds ``lock`` (the driver's main thread tells it the ended ones)."""
 
     study: Study
     ostudy: Any  # the Optuna study they were asked from (the search's own storage)
+    executor: Executor
+    incoming: str
+    n_min: int  # at least this many (:func:`n_early`): :meth:`stop` launches those still missing
+    n_max: int  # at most this many
+    points: list[dict[str, Any]] = field(default_factory=list)  # enqueued (or grid) points, run first
+    data: tuple[Any, Any] | None = None  # the study's data as the driver prepared it, for the helper
+    rungs: EarlyRungs | None = None
     trials: list[EarlyTrial] = field(default_factory=list)
     scheduler: Any = None  # the search's Tune scheduler, once built: told each early trial's reports (its rungs count them)
     n_points: int = 0  # how many of them ran the study's enqueued (or grid) points: the sampler drew the others
+    lock: Any = field(default_factory=threading.RLock)
+    stopped: bool = False
+    _ended: threading.Condition = field(default_factory=threading.Condition)
+    _settled: int = 0  # trials ended whose next launch is decided
 
     @property
     def params(self) -> list[dict[str, Any]]:
         return [t.params for t in self.trials]
 
+    def launch_next(self, *, force: bool = False) -> EarlyTrial | None:
+        """Ask the next trial and submit it to the helper, unless stopped (and not ``force``) or ``n_max`` ran."""
+        with self.lock:
+            k = len(self.trials)
+            if (self.stopped and not force) or k >= self.n_max:
+                return None
+            if k < len(self.points):
+                self.ostudy.enqueue_trial(self.study.space.encode(self.points[k]))
+                self.n_points += 1
+            trial = self.ostudy.ask()
+            params = self.study.space.define_by_run(trial)
+            data = self.data if k == 0 else None  # the helper keeps it (hpbench.data.prepare.prime): ~0.5 MB for digits
+            try:
+                fut = self.executor.submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs)
+            except RuntimeError:  # the helper was shut down (the search ended): the chain ends here
+                from optuna.trial import TrialState
+
+                self.ostudy.tell(trial, state=TrialState.FAIL)
+                self.stopped = True
+                return None
+            t = EarlyTrial(trial_id=EARLY_ID.format(k), params=params, optuna_trial=trial, future=fut)
+            self.trials.append(t)
+        fut.add_done_callback(self._on_end)
+        return t
+
+    def _on_end(self, fut: Future[dict[str, Any]]) -> None:
+        """A trial ended (on the helper's reader thread): its objectives join the rungs, the next is launched."""
+        try:
+            if not fut.cancelled() and fut.exception() is None:
+                with self.lock:
+                    if self.rungs is not None:
+                        self.rungs = self.rungs.with_trial(running_best(fut.result()["rows"], self.study))
+                self.launch_next()
+        finally:
+            with self._ended:
+                self._settled += 1  # after launch_next: settled == len(trials) means no launch to come
+                self._ended.notify_all()
+
+    def stop(self) -> list[EarlyTrial]:
+        """Launch no more (the search builds Tune's searcher now), but the ``n_min`` at least, at
+        once (Ray was up before they could follow each other); returns the trials launched."""
+        with self.lock:
+            self.stopped = True
+            while len(self.trials) < self.n_min and self.launch_next(force=True) is not None:
+                pass
+            return list(self.trials)
+
+    def begin(self, start: Callable[[EarlyTrial], None]) -> None:
+        """``start(trial)`` for each launched trial not begun yet, in launch order (the search puts
+        them in its tables: before :meth:`harvest` records them)."""
+        with self.lock:
+            new = [t for t in self.trials if not t.begun]
+            for t in new:
+                t.begun = True
+        for t in new:
+            start(t)
+
     def harvest(self, record: Any, *, wait: bool = False) -> list[str]:
-        """Record the ended early trials (all of them, waiting, with ``wait``) through
-        ``record(trial_id, outcome)``, and tell Optuna; returns their ids."""
+        """Record the ended early trials through ``record(trial_id, outcome)`` and tell Optuna; with
+        ``wait``, every one, those launched meanwhile too. Returns their ids."""
+        done: list[str] = []
+        while True:
+            with self._ended:
+                ready = [t for t in self.trials if not t.recorded and t.future.done()]
+                settled = self._settled == len(self.trials)
+            for t in ready:
+                self._record(t, record)
+                done.append(t.trial_id)
+            if not wait or (settled and not ready):
+                return done
+            if not ready:
+                with self._ended:
+                    self._ended.wait(timeout=0.5)
+
+    def _record(self, t: EarlyTrial, record: Any) -> None:
         from optuna.trial import TrialState
 
-        done = []
-        for t in self.trials:
-            if t.recorded or not (wait or t.future.done()):
-                continue
-            try:
-                outcome = t.future.result()
-            except Exception as err:  # the helper died: the trial failed
-                outcome = {"rows": [], "error": f"{type(err).__name__}: {err}"}
-            t.recorded = True
-            record(t.trial_id, outcome)
-            best = _running_best(outcome["rows"], self.study)
+        try:
+            outcome = t.future.result()
+        except Exception as err:  # the helper died: the trial failed
+            outcome = {"rows": [], "error": f"{type(err).__name__}: {err}"}
+        t.recorded = True
+        record(t.trial_id, outcome)
+        best = running_best(outcome["rows"], self.study)
+        with self.lock:
             try:
                 for epoch, value in best:
                     t.optuna_trial.report(value, epoch)
@@ -126,9 +200,7 @@ class EarlyTrials:
                     self.ostudy.tell(t.optuna_trial, best[-1][1])
             except Exception:  # the searcher's history only: the tables have the trial
                 pass
-            replay_into(self.scheduler, t.trial_id, t.params, best)
-            done.append(t.trial_id)
-        return done
+        replay_into(self.scheduler, t.trial_id, t.params, best)
 
 
 class _Standin:
@@ -158,51 +230,38 @@ def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: lis
         pass
 
 
-def _running_best(rows: list[dict[str, Any]], study: Study) -> list[tuple[int, float]]:
-    """(epoch, best value of the study metric so far) per epoch, as the trainable reports its objective."""
-    import math
-
-    sign = 1.0 if study.settings.mode == "max" else -1.0
-    out: list[tuple[int, float]] = []
-    best: float | None = None
-    for row in rows:
-        v = row.get(study.settings.metric)
-        if isinstance(v, (int, float)) and math.isfinite(v) and (best is None or sign * v > sign * best):
-            best = float(v)
-        if best is not None:
-            out.append((int(row["epoch"]), best))
-    return out
-
-
 def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dict[str, Any]], executor: Executor,
-           incoming: str) -> EarlyTrials:
-    """Ask ``n`` trials of the study's Optuna study (``points`` first, then ``sampler``'s
-    proposals) and submit them to ``executor`` (the helper)."""
+           incoming: str, data: tuple[Any, Any] | None = None, n_max: int | None = None) -> EarlyTrials:
+    """Ask the first of up to ``n_max`` [default ``n``] trials of the study's Optuna study
+    (``points`` first, then ``sampler``'s proposals) and submit it to ``executor`` (the helper);
+    each next one follows when the one before ends, until :meth:`EarlyTrials.stop`. ``n``: how
+    many at least, when not stopped before."""
     import optuna
 
     ostudy = optuna.create_study(storage=storage, sampler=sampler, study_name=study.name, load_if_exists=True,
                                  direction="maximize" if study.settings.mode == "max" else "minimize")
-    early = EarlyTrials(study=study, ostudy=ostudy, n_points=min(n, len(points)))
-    for k in range(n):
-        if k < len(points):
-            ostudy.enqueue_trial(study.space.encode(points[k]))
-        trial = ostudy.ask()
-        params = study.space.define_by_run(trial)
-        fut = executor.submit(run_early_trial, study, params, incoming)
-        early.trials.append(EarlyTrial(trial_id=EARLY_ID.format(k), params=params, optuna_trial=trial, future=fut))
+    early = EarlyTrials(study=study, ostudy=ostudy, executor=executor, incoming=incoming, n_min=n, n_max=max(n, n_max or n), points=list(points),
+                        data=data, rungs=EarlyRungs.of(study))
+    early.launch_next()
     return early
 
 
-def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, storage: Any) -> EarlyTrials | None:
+def wanted(study: Study, opts: SearchOptions, plan: Plan) -> int:
+    """How many early trials this search launches at once (:func:`n_early`), 0 when it runs none."""
+    prev = plan.previous
+    return n_early(study, n_new=plan.n_new, fresh=prev is None or not prev.trials, local=not opts.address,
+                   budget=bool(opts.budget_flops or opts.budget_s), shared_storage=bool(opts.optuna_storage)) if opts.early_trials else 0
+
+
+def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, storage: Any, data: tuple[Any, Any] | None = None) -> EarlyTrials | None:
     """The search's early trials, launched on ``executor`` (the helper) and recorded in the
     search's Optuna ``storage`` (the searcher's: :mod:`hpbench.dispatch.write_behind`), or None
-    when the search does not qualify (:func:`n_early`)."""
-    prev = plan.previous
-    n = n_early(study, n_new=plan.n_new, fresh=prev is None or not prev.trials, local=not opts.address,
-                budget=bool(opts.budget_flops or opts.budget_s), shared_storage=bool(opts.optuna_storage))
+    when the search does not qualify (:func:`n_early`). ``data``: the study's data as the driver
+    prepared it, for the helper."""
+    n = wanted(study, opts, plan)
     if n == 0:
         return None
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
                                                                    max_concurrent=study.settings.max_concurrent, cost=None)
     return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.enqueue), *points], executor=executor,
-                  incoming=str((opts.out / INCOMING_DIR).resolve()))
+                  incoming=str((opts.out / INCOMING_DIR).resolve()), data=data, n_max=n_early_max(n, plan.n_new))

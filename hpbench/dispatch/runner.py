@@ -21,6 +21,7 @@ from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.early import EarlyTrials
+from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.fused import fuse_repeats, n_runs
 from hpbench.dispatch.helper import HelperProcess
@@ -77,6 +78,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     helper = HelperProcess()
     try:
         pending = preflight_start(study, executor=helper) if opts.preflight else None
+        if early_trials.wanted(study, opts, plan):
+            helper.submit(warm_up_trainer)  # while the driver sets the search up
         imports = not (pending and pending.data_problems)
         start = Start(imported=pool.submit(import_driver_modules) if imports else None, helper=helper, clock=clock,
                       integrations=pool.submit(import_integrations) if imports else None)
@@ -172,24 +175,24 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     prev = plan.previous
     # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
     # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
-    early = early_trials.start(study, opts, plan, executor=predictions.pool, storage=storage) if opts.early_trials else None
-    for t in early.trials if early is not None else ():
-        store.start(t.trial_id, t.params)
-        clock.trial_started(t.trial_id)  # the ETA counts it (else priced as a trial still to start)
-        if trackers is not None:
-            trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
-        predictions.submit(t.trial_id, t.params)
+    shipped = _study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
+    early = early_trials.start(study, opts, plan, executor=predictions.pool, storage=storage, data=shipped)
+    begin = partial(_begin_early, store=store, clock=clock, trackers=trackers, predictions=predictions)
+    if early is not None:
+        early.begin(begin)
     predictions.pool.submit(warm_up, study)
     started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if imported is not None:
         imported.result()
-    shipped = _study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     clock.joined(ray_started=started, cpus=ray_cpus())
     clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet (and asha-cost's reference epoch)
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
+    if early is not None:  # Tune's searcher is built now: the early trials launched so far are all there are
+        early.stop()
+        early.begin(begin)
     searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
                              n_drawn=len(done) + len(early.trials) - early.n_points if early else None, cost=predictions.trial_seconds)
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
@@ -229,6 +232,16 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         clock.measured["test_s"] = time.time() - began
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
     clock.phases_done()
+
+
+def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: SearchClock, trackers: Trackers | None,
+                 predictions: AsyncPredictions) -> None:
+    """An early trial in the tables as started, in the ETA and the trackers, its cost predicted."""
+    store.start(t.trial_id, t.params)
+    clock.trial_started(t.trial_id)  # the ETA counts it (else priced as a trial still to start)
+    if trackers is not None:
+        trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
+    predictions.submit(t.trial_id, t.params)
 
 
 def _study_data_or_none(study: Study) -> Any:

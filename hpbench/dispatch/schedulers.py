@@ -13,7 +13,7 @@ from hpbench.dispatch.searchers import OBJECTIVE
 from hpbench.strategies import SCHEDULERS
 from hpbench.study.schema import Study
 
-__all__ = ["SCHEDULERS", "decision_epochs", "make_scheduler"]  # SCHEDULERS: its old home
+__all__ = ["SCHEDULERS", "asha_rungs", "decision_epochs", "make_scheduler"]  # SCHEDULERS: its old home
 
 
 def make_scheduler(study: Study, *, max_t: int, epoch_cost: Any = None, reference_cost: Any = None) -> Any:
@@ -38,6 +38,11 @@ def decision_epochs(study: Study, *, max_t: int) -> frozenset[int]:
         return frozenset(range(1, max_t + 1))
     if s.scheduler != "asha":
         return frozenset()
-    grace, rf = min(s.grace_period, max_t), s.reduction_factor
+    return asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
+
+
+def asha_rungs(*, grace_period: int, reduction_factor: int, max_t: int) -> frozenset[int]:
+    """ASHA's rung epochs as Ray lays them out: ``grace_period * reduction_factor**k`` below ``max_t``."""
+    grace, rf = min(grace_period, max_t), reduction_factor
     n_rungs = int(math.log(max_t / grace) / math.log(rf) + 1) if max_t > grace else 1
     return frozenset(math.ceil(grace * rf**k) for k in range(n_rungs))

@@ -1,0 +1,152 @@
+"""What the helper process runs for the early trials (:mod:`hpbench.dispatch.early`): their
+training (:func:`run_early_trial`), the trainer's machinery loaded beforehand
+(:func:`warm_up_trainer`), and successive halving among them before Ray Tune's scheduler exists
+(:class:`EarlyRungs`): the same rungs and the same rule as the study's ASHA, applied in the
+helper while an early trial trains.
+
+Without the rungs an early trial ran all ``max_epochs`` (early stopping aside) while Tune's own
+trials were pruned at the first rung: on the race's digits study (30 epochs) the helper spent its
+seconds before Ray's first trial on one or two configurations instead of dozens.
+
+The rule is Ray's ``ASHAScheduler`` (``_Bracket.cutoff``/``on_result``): at a rung epoch, a trial
+whose objective (the running best of the study metric) is below the ``1 - 1/reduction_factor``
+quantile of the objectives recorded at that rung so far stops; the first trial to reach a rung
+always goes on. The rungs are :func:`hpbench.dispatch.schedulers.asha_rungs` below
+``max_epochs``. ``asha-cost``'s rungs are in predicted seconds, which the helper has not priced
+yet: its early trials use the epoch rungs. Other schedulers (``none``, ``median``, a plugin's)
+prune nothing here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpbench.dispatch.schedulers import asha_rungs
+from hpbench.study.resolve import trial_config
+from hpbench.study.schema import Study
+
+
+class Pruned(Exception):
+    """Raised from an early trial's report: it stops at this rung (its rows so far are kept)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EarlyRungs:
+    """The rung epochs, the reduction factor and what the early trials that ended recorded there
+    (the objective, sign-adjusted so that larger is better). Picklable: sent with each early
+    trial to the helper."""
+
+    epochs: frozenset[int]
+    reduction_factor: int
+    sign: float  # +1 for mode "max", -1 for "min"
+    recorded: dict[int, tuple[float, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, study: Study) -> EarlyRungs:
+        s = study.settings
+        max_t = int(study.config["train"]["max_epochs"])
+        epochs: frozenset[int] = frozenset()
+        if s.scheduler in ("asha", "asha-cost"):
+            rungs = asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
+            epochs = frozenset(e for e in rungs if e < max_t)  # at max_t the trial ends anyway
+        return cls(epochs=epochs, reduction_factor=s.reduction_factor, sign=1.0 if s.mode == "max" else -1.0)
+
+    def keep(self, epoch: int, objective: float) -> bool:
+        """Whether a trial with this objective at ``epoch`` goes on (ASHA's rule)."""
+        seen = self.recorded.get(epoch)
+        if epoch not in self.epochs or not seen:
+            return True
+        cutoff = float(np.nanpercentile(np.asarray(seen, dtype=float), (1.0 - 1.0 / self.reduction_factor) * 100.0))
+        return not self.sign * objective < cutoff
+
+    def with_trial(self, best: list[tuple[int, float]]) -> EarlyRungs:
+        """These rungs with an ended trial's objectives recorded at the rung epochs it reached
+        (``best``: (epoch, objective) per epoch)."""
+        recorded = dict(self.recorded)
+        for epoch, value in best:
+            if epoch in self.epochs and math.isfinite(value):
+                recorded[epoch] = (*recorded.get(epoch, ()), self.sign * value)
+        return EarlyRungs(epochs=self.epochs, reduction_factor=self.reduction_factor, sign=self.sign, recorded=recorded)
+
+
+def warm_up_trainer() -> None:
+    """In the helper, right after the pre-flight's networks: import the trainer and build one
+    optimizer (torch imports its compiler stack on the first: ~1.4 s of CPU measured here), while
+    the driver sets the search up, before the first early trial needs them."""
+    import torch
+
+    import hpbench.train.trainer  # noqa: F401  (the import is the point)
+
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+
+
+def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data: tuple[Any, Any] | None = None,
+                    rungs: EarlyRungs | None = None) -> dict[str, Any]:
+    """In the helper: train one configuration as a Tune trial would (the study's seed, the
+    trainer's rows); its final weights are left in ``incoming`` for the driver to move.
+    ``data``: the study's data as the driver prepared it (:func:`hpbench.dispatch.trainable.study_data`);
+    ``rungs``: where it stops early (:mod:`hpbench.dispatch.early_rungs`): a pruned trial keeps its
+    rows, no weights and no stop reason (the store calls it pruned, as a trial Tune's scheduler stopped)."""
+    from hpbench.train import weights
+    from hpbench.train.trainer import train
+
+    if data is not None:
+        from hpbench.data.prepare import prime
+
+        prime(*data)
+    rows: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+    sign = 1.0 if study.settings.mode == "max" else -1.0
+    best: list[float] = []
+
+    def on_state(state: dict[str, Any]) -> None:
+        if "final_model" in state:
+            final["model"] = state["final_model"]
+
+    def report(row: dict[str, Any]) -> None:
+        rows.append(dict(row))
+        v = row.get(study.settings.metric)
+        if isinstance(v, (int, float)) and v == v and (not best or sign * v > sign * best[0]):
+            best[:] = [float(v)]
+        if rungs is not None and best and "stop_reason" not in row and not rungs.keep(int(row["epoch"]), best[0]):
+            raise Pruned
+
+    started = time.time()
+    try:
+        train(trial_config(study, params), report=report, on_state=on_state)
+    except Pruned:
+        return {"rows": rows, "error": None, "weights_file": None, "started_at": started, "ended_at": time.time()}
+    except Exception:
+        return {"rows": rows, "error": traceback.format_exc(), "started_at": started, "ended_at": time.time()}
+    ended = time.time()
+    path = None
+    if "model" in final:
+        os.makedirs(incoming, exist_ok=True)
+        fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=incoming)
+        with os.fdopen(fd, "wb") as f:
+            weights.save(final["model"], f)
+    return {"rows": rows, "error": None, "weights_file": path, "started_at": started, "ended_at": ended}
+
+
+def running_best(rows: list[dict[str, Any]], study: Study) -> list[tuple[int, float]]:
+    """(epoch, best value of the study metric so far) per epoch, as the trainable reports its objective."""
+    import math
+
+    sign = 1.0 if study.settings.mode == "max" else -1.0
+    out: list[tuple[int, float]] = []
+    best: float | None = None
+    for row in rows:
+        v = row.get(study.settings.metric)
+        if isinstance(v, (int, float)) and math.isfinite(v) and (best is None or sign * v > sign * best):
+            best = float(v)
+        if best is not None:
+            out.append((int(row["epoch"]), best))
+    return out
