@@ -211,6 +211,65 @@ def decompose(epochs_s: list[float], *, predicted_epoch_s: float) -> dict[str, A
     return {"epochs_s": epochs_s, "steady_error": (predicted_epoch_s - steady) / steady, "first_extra_s": epochs_s[0] - steady}
 
 
+def _param(v: Any) -> Any:
+    """A recorded parameter as the study wrote it (the results table reads integers back as floats, batch sizes as text)."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, str) and v.isdigit():
+        return int(v)
+    return v
+
+
+def replay(paths: list[Path], *, dm: Any, concurrency: list[int]) -> list[dict[str, Any]]:
+    """The recorded trials of earlier runs (their ``cost_model*.json``) priced again with ``dm``:
+    each trial's configuration rebuilt from its parameters and its study's data, its whole-trial
+    prediction for the epochs it ran against the ``train_s`` it measured then. Offline (nothing is
+    trained): a change to the model is checked on trials it has never seen before a benchmark
+    hold. Trials measured under another trainer or at another load than now stay what they were:
+    read it as a comparison of models on the same measurements, not as a figure of the machine."""
+    from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
+    from hpbench.cost.annotate import predict_trial, spent
+
+    out = []
+    for path in paths:
+        run = json.loads(path.read_text(encoding="utf-8"))
+        for r in run["rows"]:
+            if r["concurrent"] not in concurrency:
+                continue
+            params = {k: _param(v) for k, v in r["params"].items()}
+            data = {"dataset": "digits"} if r["study"].startswith("digits") else run["sequence_data"]
+            cfg = TrialConfig(seed=0, data=DataConfig(dataset=data["dataset"], options=data.get("options", {})),
+                              model=ModelConfig(family=r["family"], params={k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("model.")}),
+                              optimizer=OptimizerConfig(name=params.get("optimizer", "adam"), lr=1e-3),
+                              train=TrainConfig(max_epochs=int(r["epochs"]), batch_size=params.get("batch_size", 32)),
+                              metric="val_loss", mode="min", threads=1)
+            cols = predict_trial(cfg, device_model=dm, max_concurrent=r["concurrent"])
+            got = spent(cols, epochs_run=int(r["epochs"]), measured_s=float(r["measured_s"]))
+            p, m = float(got["predicted_spent_s"]), float(r["measured_s"])
+            lo, hi = got["predicted_spent_s_p10"], got["predicted_spent_s_p90"]
+            out.append({**{k: r[k] for k in ("concurrent", "study", "trial", "family", "params", "epochs")}, "run": run["seed"],
+                        "regime": cols["regime"], "predicted_s": p, "measured_s": m, "error": (p - m) / m, "recorded_error": r["error"],
+                        "inside": None if lo is None else bool(lo <= m <= hi), "corrected_s": None, "corrected_error": None,
+                        **decompose(r.get("epochs_s") or [], predicted_epoch_s=float(cols["predicted_epoch_s"]))})
+    return out
+
+
+def replay_report(rows: list[dict[str, Any]], concurrency: list[int]) -> list[str]:
+    runs = sorted({r["run"] for r in rows})
+    groups = {f"c={c} run {s}": stats([r for r in rows if r["concurrent"] == c and r["run"] == s]) for c in concurrency for s in runs}
+    groups |= {f"c={c} all runs": stats([r for r in rows if r["concurrent"] == c]) for c in concurrency}
+    regimes = {f"c={c} {g}": stats([r for r in rows if r["concurrent"] == c and r["regime"] == g])
+               for c in concurrency for g in sorted({r["regime"] for r in rows})}
+    families = {f"c={c} {f}": stats([r for r in rows if r["concurrent"] == c and r["family"] == f])
+                for c in concurrency for f in sorted({r["family"] for r in rows})}
+    recorded = {f"c={c} run {s}": statistics.median(abs(r["recorded_error"]) for r in rows if r["concurrent"] == c and r["run"] == s)
+                for c in concurrency for s in runs if any(r["concurrent"] == c and r["run"] == s for r in rows)}
+    md = table("Replayed per run (the same trials' measured train_s, priced again)", groups) + table("Per regime", regimes)
+    md += table("Per family", families) + ["Recorded median abs error of the same trials (the model of their day): "
+                                           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in recorded.items()), ""]
+    return md
+
+
 def table(title: str, groups: dict[str, dict[str, Any]]) -> list[str]:
     def f(v: Any, pct: bool = True) -> str:
         return "-" if v is None else (f"{100 * v:.1f}" if pct else f"{v:.3f}")
@@ -234,7 +293,18 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--recalibrate", action="store_true", help="measure the device model again before drawing")
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    ap.add_argument("--replay", type=Path, nargs="+", default=None,
+                    help="price the recorded trials of these cost_model*.json again with the current model (trains nothing)")
+    ap.add_argument("--cache-dir", type=Path, default=None, help="device model cache (default: hpbench's)")
     args = ap.parse_args()
+    if args.replay:
+        from hpbench.cost.calibrate import device_model
+
+        dm = device_model(device="cpu", threads=1, cache_dir=args.cache_dir, recalibrate=args.recalibrate, log=print)
+        print(f"device model: coef {dm.coef}, fit error {dm.fit_error}, concurrency {dm.concurrency_slowdown}", flush=True)
+        rows = replay(args.replay, dm=dm, concurrency=args.concurrency)
+        print("\n".join(replay_report(rows, args.concurrency)))
+        return
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     print(f"draw seed {seed} (repeat with --seed {seed})", flush=True)
     from hpbench.cost.calibrate import device_model

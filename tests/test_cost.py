@@ -302,6 +302,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(mb, "measure_overhead", lambda *, device: 1e-6)
     monkeypatch.setattr(mb, "measure_matmul", lambda *, device, sizes, overhead_s: ((1.0, 8.0), (1e9, 2e9)))
     monkeypatch.setattr(mb, "measure_conv", lambda *, device, overhead_s: ((1.0,), (1e9,), (1e9,)))
+    monkeypatch.setattr(mb, "MATMUL_GRID_CPU", ((1, 4), (2,), (8,)))
+    monkeypatch.setattr(mb, "measure_matmul_grid", lambda *, device, axes, overhead_s: (1e9, 3e9))
     monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device: 1e10)
     monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s: ((1.0,), (1e10,)))
     monkeypatch.setattr(mb, "measure_attention", lambda *, device, overhead_s: (1e-6, 1e-9, 2e-6, 2e-9))
@@ -312,6 +314,7 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(C.trainer_probe, "measure", lambda base, *, threads, device: (0.002, 0.015))
     m = C.calibrate(device="cpu", threads=1)
     assert m.trainer_epoch_s == 0.002 and m.first_epoch_s == 0.015
+    assert m.matmul_grid == ((1, 4), (2,), (8,)) and m.matmul_grid_flops_per_s == (1e9, 3e9)
     assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
     assert DeviceModel.from_dict(m.to_dict()) == m

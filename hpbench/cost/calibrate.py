@@ -74,6 +74,9 @@ def _well_formed(m: DeviceModel) -> bool:
     return (isinstance(m.device, str) and isinstance(m.name, str) and isinstance(m.threads, int) and isinstance(m.coef, dict)
             and isinstance(m.versions, dict) and isinstance(m.concurrency_slowdown, dict) and isinstance(m.intervals, dict) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
             and all(nums(*xs, *ys) and len(xs) == len(ys) for xs, ys in curves)
+            and all(isinstance(ax, tuple) and ax and nums(*ax) and min(ax) > 0 for ax in m.matmul_grid)
+            and len(m.matmul_grid_flops_per_s) == (math.prod(len(ax) for ax in m.matmul_grid) if m.matmul_grid else 0)
+            and nums(*m.matmul_grid_flops_per_s) and all(r > 0 for r in m.matmul_grid_flops_per_s)
             and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
                      m.first_epoch_s, m.trainer_epoch_s)
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
@@ -160,6 +163,9 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         sizes = (8, 16, 32, 64, 128, 256, 512, 1024) if device == "cpu" else (16, 64, 256, 1024, 2048, 4096, 8192)
         log(f"{device}: matmul FLOP/s over sizes {sizes[0]}..{sizes[-1]}")
         mf, mr = mb.measure_matmul(device=device, sizes=sizes, overhead_s=oh)
+        grid = mb.MATMUL_GRID_CPU if device == "cpu" else mb.MATMUL_GRID_GPU
+        log(f"{device}: matmul FLOP/s over {math.prod(len(ax) for ax in grid)} shapes (M, K, N)")
+        mgrid = mb.measure_matmul_grid(device=device, axes=grid, overhead_s=oh)
         log(f"{device}: convolution FLOP/s (forward, backward) over {len(mb.CONV_SHAPES)} shapes")
         cf, cr, cbr = mb.measure_conv(device=device, overhead_s=oh)
         log(f"{device}: memory bandwidth")
@@ -168,7 +174,7 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         log(f"{device}: fused attention over {len(mb.ATTENTION_SHAPES)} shapes")
         att = mb.measure_attention(device=device, overhead_s=oh)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_flops=mf, matmul_flops_per_s=mr,
-                           peak_flops_per_s=max(mr), bandwidth_bytes_per_s=bw, bandwidth_bytes=bwx,
+                           peak_flops_per_s=max(mr), matmul_grid=grid, matmul_grid_flops_per_s=mgrid, bandwidth_bytes_per_s=bw, bandwidth_bytes=bwx,
                            bandwidth_curve=bwy, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
                            conv_backward_flops_per_s=cbr, attention_coef=att)
         log(f"{device}: timing the calibration suite of training epochs")

@@ -11,10 +11,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = 6  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+SCHEMA = 7  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
 # 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
-# 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals
+# 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals;
+# 7: matmul rates by shape (M, K, N) on a log grid (hpbench.cost.microbench.measure_matmul_grid)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -40,6 +41,27 @@ def interp_clamped(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> fl
     return interp_loglog(xs, ys, min(max(x, xs[0]), xs[-1]))
 
 
+def interp_grid(axes: tuple[tuple[float, ...], ...], values: tuple[float, ...], point: tuple[float, ...]) -> float:
+    """Value at ``point`` by multilinear interpolation of log(value) in log(coordinates) over a
+    grid (``axes``: ascending coordinates per dimension; ``values``: row-major, the last axis
+    fastest), each coordinate clamped to its axis: between two measured shapes the rate moves by
+    the same factor per doubling of a dimension (what a power-law curve would do), and beyond the
+    grid it stays at its edge (a matmul rate saturates with size)."""
+    if not axes or len(point) != len(axes) or len(values) != math.prod(len(a) for a in axes) or any(not a for a in axes):
+        raise ValueError(f"interp_grid needs one coordinate per axis and a value per grid point, but got {len(point)} coordinates, "
+                         f"axes of {[len(a) for a in axes]} points and {len(values)} values")
+    corners: list[tuple[int, float]] = [(0, 1.0)]  # (flat index over the axes so far, weight)
+    for ax, x in zip(axes, point, strict=True):
+        n = len(ax)
+        if n == 1:
+            continue
+        x = min(max(x, ax[0]), ax[-1])
+        i = next(j for j in range(1, n) if x <= ax[j])
+        t = (math.log(x) - math.log(ax[i - 1])) / (math.log(ax[i]) - math.log(ax[i - 1]))
+        corners = [(c * n + i - 1, w * (1.0 - t)) for c, w in corners] + [(c * n + i, w * t) for c, w in corners]
+    return math.exp(sum(w * math.log(values[c]) for c, w in corners if w > 0))
+
+
 @dataclass(frozen=True, kw_only=True)
 class DeviceModel:
     device: str  # "cpu", "cuda:0", or "hypothetical"
@@ -48,6 +70,8 @@ class DeviceModel:
     matmul_flops: tuple[float, ...] = ()  # FLOPs of the measured matmuls (ascending)
     matmul_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s at each
     peak_flops_per_s: float = 0.0
+    matmul_grid: tuple[tuple[int, ...], ...] = ()  # (M sizes, K sizes, N sizes) of the measured (M x K) @ (K x N) products
+    matmul_grid_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s at each grid point (row-major, N fastest)
     bandwidth_bytes_per_s: float = math.inf  # a large copy, beyond the last-level cache (DRAM)
     bandwidth_bytes: tuple[float, ...] = ()  # bytes moved (read + write) by the measured copies (ascending)
     bandwidth_curve: tuple[float, ...] = ()  # achieved bytes/s at each: in-cache for small copies, DRAM for large
@@ -82,6 +106,15 @@ class DeviceModel:
         if not self.matmul_flops:
             return self.peak_flops_per_s
         return interp_loglog(self.matmul_flops, self.matmul_flops_per_s, max(flops, 1.0))
+
+    def matmul_shape_rate(self, *, m: int, k: int, n: int) -> float:
+        """Achieved FLOP/s of an (m x k) @ (k x n) product: the grid of measured shapes,
+        interpolated (:func:`interp_grid`); the square-matmul curve at its FLOPs when the grid was
+        not measured. A shape, not a FLOP count: on this machine's CPU (one thread) a (1024 x 64)
+        @ (64 x 10) classifier head ran 15 GFLOP/s and a square product of the same FLOPs ~80."""
+        if not self.matmul_grid:
+            return self.matmul_rate(2.0 * m * k * n)
+        return interp_grid(self.matmul_grid, self.matmul_grid_flops_per_s, (float(m), float(k), float(n)))
 
     def conv_rate(self, flops: float, *, backward: bool = False) -> float:
         """Achieved FLOP/s of a convolution (or its backward) of ``flops`` FLOPs; the matmul
@@ -121,6 +154,8 @@ class DeviceModel:
         for k in ("matmul_flops", "matmul_flops_per_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
                   "attention_coef", "bandwidth_bytes", "bandwidth_curve"):
             d[k] = tuple(d.get(k, ()))
+        d["matmul_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("matmul_grid", ()))
+        d["matmul_grid_flops_per_s"] = tuple(d.get("matmul_grid_flops_per_s", ()))
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
         return cls(**d)
 

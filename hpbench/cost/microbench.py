@@ -9,6 +9,7 @@ overhead (a tiny add). Each returns what :class:`hpbench.cost.device.DeviceModel
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -68,6 +69,43 @@ def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0
     for i in range(1, len(rates)):
         rates[i] = max(rates[i], rates[i - 1] * 0.999)
     return tuple(flops), tuple(rates)
+
+
+# (M sizes, K sizes, N sizes) of the measured (M x K) @ (K x N) products. M: a batch's rows (1 to
+# full batches); K and N: layer widths, class counts (N = 2..10 for a head) and, in the backward,
+# the batch itself (the weight gradient's K). N on powers of 2 up to 64: a CPU's kernels change
+# below a vector's width (one thread here: (1024 x 256) @ (256 x N) ran 18 GFLOP/s at N = 10,
+# 25 at 12, 69 at 16). Beyond the grid the rate is held at its edge (saturated).
+MATMUL_GRID_CPU = ((1, 4, 16, 64, 256, 1024), (1, 4, 16, 64, 256, 1024), (1, 2, 4, 8, 16, 32, 64, 256, 1024))
+MATMUL_GRID_GPU = ((16, 64, 256, 1024, 4096), (16, 64, 256, 1024, 4096), (2, 8, 32, 128, 512, 2048, 8192))
+
+
+def measure_matmul_grid(*, device: str, axes: tuple[tuple[int, ...], ...], overhead_s: float = 0.0, min_s: float = 0.002,
+                        ) -> tuple[float, ...]:
+    """Achieved FLOP/s of (M x K) @ (K x N) for every (M, K, N) of the grid ``axes`` (row-major,
+    N fastest), its dispatch overhead excluded: the fastest of 3 samples of >= ``min_s`` each (on a
+    shared machine other work only adds time). 324 shapes on the CPU grid, ~4 s on one core."""
+    import torch
+
+    now = timer(device)
+    rates = []
+    for m in axes[0]:
+        for k in axes[1]:
+            a = torch.randn(m, k, device=device)
+            for n in axes[2]:
+                b = torch.randn(k, n, device=device)
+                torch.mm(a, b)
+                t0 = now()
+                torch.mm(a, b)
+                calls = max(1, int(min_s / max(now() - t0, 1e-7)))
+                best = math.inf
+                for _ in range(3):
+                    t0 = now()
+                    for _ in range(calls):
+                        torch.mm(a, b)
+                    best = min(best, (now() - t0) / calls)
+                rates.append(2.0 * m * k * n / _kernel_s(best, overhead_s))
+    return tuple(rates)
 
 
 # (batch, side, c_in, c_out) of the measured 3x3 convolutions: first layers (1 channel in) to wide ones

@@ -51,7 +51,8 @@ class OpRecord:
     flops: float
     bytes: float  # bytes read and written (inputs + outputs)
     fused: bool = False  # inside a recurrent layer: one fused kernel on a real CPU/GPU ("fused" marks its launch)
-    shape: tuple[int, ...] = ()  # kind "attention": (batch · heads, query length, key length, head dim)
+    shape: tuple[int, ...] = ()  # kind "attention": (batch · heads, query length, key length, head dim);
+    # a matrix product (mm, addmm, bmm, baddbmm): (batch, M, K, N), see :func:`matmul_dims`
     module: str = ""  # the innermost module whose forward ran it (qualified name; "" for the model itself or outside forward)
 
 
@@ -97,6 +98,25 @@ def tensors(x: Any) -> list[Any]:
     from torch.utils._pytree import tree_leaves
 
     return [t for t in tree_leaves(x) if isinstance(t, torch.Tensor)]
+
+
+# aten matrix products and the positions of their two factors: (M x K) @ (K x N), batched for bmm
+_MATMUL_FACTORS = {"mm": (0, 1), "addmm": (1, 2), "bmm": (0, 1), "baddbmm": (1, 2)}
+
+
+def matmul_dims(name: str, args: Sequence[Any]) -> tuple[int, ...]:
+    """(batch, M, K, N) of an aten matrix product, () for any other op. Each product of a step is
+    its own: a Linear(K -> N) on a batch of M rows runs (M, K, N) forward, then (M, N, K) for the
+    input gradient and (N, M, K) for the weight gradient in the backward."""
+    where = _MATMUL_FACTORS.get(name)
+    if where is None or len(args) <= where[1]:
+        return ()
+    a, b = args[where[0]], args[where[1]]
+    if not hasattr(a, "shape") or not hasattr(b, "shape") or a.dim() != b.dim() or a.dim() not in (2, 3):
+        return ()
+    if a.dim() == 2:
+        return (1, int(a.shape[0]), int(a.shape[1]), int(b.shape[1]))
+    return (int(a.shape[0]), int(a.shape[1]), int(a.shape[2]), int(b.shape[2]))
 
 
 def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *, matmul_flops: int) -> tuple[str, float]:

@@ -5,7 +5,7 @@ dispatch overhead and a kernel time; every ``nn.Module`` call costs Python overh
 time of one op is its roofline on this device, with rates measured by micro-benchmarks
 (:mod:`hpbench.cost.microbench`, kept in :mod:`hpbench.cost.device`) at a range of sizes (small kernels run far below peak):
 
-    matmul:      max(FLOPs / R_mm(FLOPs), bytes / BW(bytes))
+    matmul:      max(FLOPs / R_mm(M, K, N), bytes / BW(bytes))   (R_mm: measured on a grid of shapes)
     convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
     other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart;
@@ -65,8 +65,9 @@ def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
         if "convolution" in op.name:
             backward = "backward" in op.name
             return "conv", op.flops / device.conv_rate(op.flops, backward=backward)
-        return "matmul", matmul_seconds(flops=op.flops, nbytes=op.bytes, flops_per_s=device.matmul_rate(op.flops),
-                                        bytes_per_s=device.bandwidth(op.bytes))
+        # a product of known shape at the rate measured for that shape (each of B batched ones alone)
+        rate = device.matmul_shape_rate(m=op.shape[1], k=op.shape[2], n=op.shape[3]) if len(op.shape) == 4 else device.matmul_rate(op.flops)
+        return "matmul", matmul_seconds(flops=op.flops, nbytes=op.bytes, flops_per_s=rate, bytes_per_s=device.bandwidth(op.bytes))
     feature = "memory_strided" if op.kind in ("norm", "softmax") or "pool" in op.name else "memory"
     return feature, op.bytes / device.bandwidth(op.bytes) if op.bytes else 0.0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, tensors
+from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, tensors
 
 
 def make_recorder() -> Any:
@@ -73,7 +73,7 @@ def make_recorder() -> Any:
             if self.attention_depth > 0 and name in SDPA_MATH:
                 kind = "replaced"
             self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,
-                                     module=self.module))
+                                     module=self.module, shape=matmul_dims(name, args) if kind == "matmul" else ()))
             return out
 
     return Recorder()
