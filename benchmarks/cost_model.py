@@ -192,13 +192,33 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
                   if (k.startswith("model.") or k in ("batch_size", "optimizer")) and v is not None and v == v}
         rows.append({"concurrent": concurrent, "study": out_dir.name, "trial": int(r["trial"]), "family": str(r["family"]),
                      "in_ray": not str(r.get("trial_id", "")).startswith("early_"),
-                     "regime": str(r["regime"]), "params": params, "n_params": int(r["n_params"]), "epochs": int(r["epochs"]),
+                     "regime": str(r["regime"]), "params": params, "slowdown": float(r.get("concurrency_slowdown") or 1.0), "n_params": int(r["n_params"]), "epochs": int(r["epochs"]),
                      "predicted_s": p, "measured_s": m, "error": (p - m) / m,
                      "p10_s": None if lo is None or lo != lo else float(lo), "p90_s": None if hi is None or hi != hi else float(hi),
                      "inside": None if lo is None or lo != lo else bool(float(lo) <= m <= float(hi)),
                      "corrected_s": c[0] if c else None, "corrected_error": (c[0] - m) / m if c else None,
                      **decompose(epoch_s.get(int(r["trial"]), []), predicted_epoch_s=float(r["predicted_epoch_s"]))})
     return rows
+
+
+def pair_slowdowns(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per level above 1 and regime: the configuration's train_s at that level (each of its copies)
+    over its train_s alone (c=1), measured, and the slowdown the model predicted."""
+    def key(r: dict[str, Any]) -> str:
+        return r["study"].rsplit("_c", 1)[0] + json.dumps(r["params"], sort_keys=True)
+
+    alone = {key(r): r["measured_s"] for r in rows if r["concurrent"] == 1}
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        if r["concurrent"] > 1 and key(r) in alone:
+            for g in (f"c={r['concurrent']} all", f"c={r['concurrent']} {r['regime']}"):
+                groups.setdefault(g, []).append((r["measured_s"] / alone[key(r)], r["slowdown"]))
+    out = {}
+    for g, v in sorted(groups.items()):
+        ratios = sorted(x for x, _ in v)
+        out[g] = {"n": len(v), "measured": statistics.median(ratios), "p10": ratios[int(0.1 * (len(ratios) - 1))],
+                  "p90": ratios[math.ceil(0.9 * (len(ratios) - 1))], "predicted": statistics.median(p for _, p in v)}
+    return out
 
 
 def decompose(epochs_s: list[float], *, predicted_epoch_s: float) -> dict[str, Any]:
@@ -265,8 +285,8 @@ def replay_report(rows: list[dict[str, Any]], concurrency: list[int]) -> list[st
     recorded = {f"c={c} run {s}": statistics.median(abs(r["recorded_error"]) for r in rows if r["concurrent"] == c and r["run"] == s)
                 for c in concurrency for s in runs if any(r["concurrent"] == c and r["run"] == s for r in rows)}
     md = table("Replayed per run (the same trials' measured train_s, priced again)", groups) + table("Per regime", regimes)
-    md += table("Per family", families) + ["Recorded median abs error of the same trials (the model of their day): "
-                                           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in recorded.items()), ""]
+    md += [*table("Per family", families), "Recorded median abs error of the same trials (the model of their day): "
+           + ", ".join(f"{k} {100 * v:.1f}%" for k, v in recorded.items()), ""]
     return md
 
 
@@ -295,6 +315,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     ap.add_argument("--replay", type=Path, nargs="+", default=None,
                     help="price the recorded trials of these cost_model*.json again with the current model (trains nothing)")
+    ap.add_argument("--pairs", action="store_true",
+                    help="the same draws at every level, each enqueued c times at max_concurrent=c: the measured slowdown of c "
+                         "identical trials side by side against one alone, per configuration")
     ap.add_argument("--cache-dir", type=Path, default=None, help="device model cache (default: hpbench's)")
     args = ap.parse_args()
     if args.replay:
@@ -319,9 +342,14 @@ def main() -> None:
     groups = [("digits", {"dataset": "digits"}, ("mlp", "mlp", "cnn")), ("seq", seq, ("rnn", "lstm", "gru", "transformer", "mlp"))]
     rows: list[dict[str, Any]] = []
     work = Path(tempfile.mkdtemp(prefix="cost_model_"))
+    drawn: dict[str, list[dict[str, Any]]] = {}
     for c in args.concurrency:
         for name, data, fams in groups:
-            draws = sized(rng, fams, data, args.draws, epochs=args.epochs, dm=dm)
+            if args.pairs:  # the same draws at every level, each run c times at once (c identical trials side by side)
+                base = drawn.setdefault(name, sized(rng, fams, data, args.draws, epochs=args.epochs, dm=dm))
+                draws = [d for d in base for _ in range(c)]
+            else:
+                draws = sized(rng, fams, data, args.draws, epochs=args.epochs, dm=dm)
             study = work / f"{name}_c{c}.toml"
             study.write_text(study_toml(name=f"{name}_c{c}", data=data, draws=draws, epochs=args.epochs, concurrent=c, seed=seed % 1000),
                              encoding="utf-8")
@@ -342,6 +370,7 @@ def main() -> None:
     per_regime = {f"c={c} {g}": stats([r for r in rows if r["concurrent"] == c and r["regime"] == g])
                   for c in args.concurrency for g in sorted({r["regime"] for r in rows})}
     worst = sorted(rows, key=lambda r: -abs(r["error"]))[:10]
+    pairs = pair_slowdowns(rows) if args.pairs else {}
     met = {k: {"median": s["median"] <= TARGETS["median"], "p90": s["p90"] <= TARGETS["p90"],
                "spearman": (s["spearman"] or 0) >= TARGETS["spearman"],
                "corrected_median": s["corrected_median"] is not None and s["corrected_median"] <= TARGETS["corrected_median"],
@@ -350,7 +379,7 @@ def main() -> None:
     runtime = time.perf_counter() - t0
     result = {"seed": seed, "draws_per_study": args.draws, "epochs": args.epochs, "sequence_data": seq, "levels": levels,
               "per_family": per_family, "per_regime": per_regime, "worst": worst, "targets": TARGETS, "targets_met": met,
-              "load_average": {"samples": loads, "min": min(loads), "max": max(loads), "median": statistics.median(loads)},
+              "pair_slowdown": pairs, "load_average": {"samples": loads, "min": min(loads), "max": max(loads), "median": statistics.median(loads)},
               "cpus": os.cpu_count(), "autogroup": autogroup(), "runtime_s": runtime, "device": dm.to_dict(), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cost_model.json").write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
@@ -363,6 +392,10 @@ def main() -> None:
     md += ["**Worst ten**", "", "| c | family | regime | params | predicted s | measured s | error % |", "|---|---|---|---|---|---|---|"]
     md += [f"| {r['concurrent']} | {r['family']} | {r['regime']} | {json.dumps(r['params'])} | {r['predicted_s']:.3g} | {r['measured_s']:.3g} | "
            f"{100 * r['error']:+.0f} |" for r in worst]
+    if pairs:
+        md += ["", "**c identical trials side by side against one alone (the same configuration's train_s)**", "",
+               "| group | n | measured median | measured P10-P90 | predicted median |", "|---|---|---|---|---|"]
+        md += [f"| {g} | {v['n']} | {v['measured']:.3f} | {v['p10']:.3f}-{v['p90']:.3f} | {v['predicted']:.3f} |" for g, v in pairs.items()]
     md += ["", "Targets (median <= 12%, P90 <= 30%, Spearman >= 0.95, corrected median <= 8%, coverage 70-90%): "
            + "; ".join(f"{k}: " + ", ".join(f"{t} {'met' if v else 'MISSED'}" for t, v in m.items()) for k, m in met.items()), ""]
     (args.out / "cost_model.md").write_text("\n".join(md), encoding="utf-8")
