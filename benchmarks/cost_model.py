@@ -19,7 +19,14 @@ the worst ten, the share of measured times inside the predicted P10-P90, and the
 the in-run correction (each trial corrected from the trials that ended before it started,
 :func:`hpbench.cost.correct.replay`). The load average is sampled through the run.
 
-    .venv/bin/python benchmarks/cost_model.py [--draws 12] [--epochs 2] [--seed N] [--recalibrate] [--out results/benchmarks]
+    .venv/bin/python benchmarks/cost_model.py [--draws 12] [--epochs 2] [--seed N] [--recalibrate] [--pairs] [--out results/benchmarks]
+
+``--pairs`` runs the same draws at every level, each enqueued c times at max_concurrent=c: the
+measured slowdown of c identical trials side by side against one alone, per configuration.
+Two diagnostics train nothing in Ray: ``--replay RUN.json ...`` prices recorded trials again with
+the current model (offline, no timing); ``--plain RUN.json`` (with OMP_NUM_THREADS=1, under
+``benchmarks/exclusive.sh``) trains a run's max_concurrent=1 draws in a plain process, splitting
+the run's error into the model's (plain / predicted) and the Ray worker's (Ray / plain).
 
 Writes ``cost_model.json`` (every trial) and ``cost_model.md`` (the summary).
 """
@@ -240,6 +247,55 @@ def _param(v: Any) -> Any:
     return v
 
 
+def recorded_config(run: dict[str, Any], r: dict[str, Any], *, epochs: int) -> Any:
+    """The trial configuration of a recorded row of ``run`` (a ``cost_model*.json``)."""
+    from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
+
+    params = {k: _param(v) for k, v in r["params"].items()}
+    data = {"dataset": "digits"} if r["study"].startswith("digits") else run["sequence_data"]
+    return TrialConfig(seed=0, data=DataConfig(dataset=data["dataset"], options=data.get("options", {})),
+                       model=ModelConfig(family=r["family"], params={k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("model.")}),
+                       optimizer=OptimizerConfig(name=params.get("optimizer", "adam"), lr=1e-3),
+                       train=TrainConfig(max_epochs=epochs, batch_size=params.get("batch_size", 32)), metric="val_loss", mode="min", threads=1)
+
+
+def plain(path: Path, *, max_epoch_s: float = 0.4) -> list[str]:
+    """Where a run's error comes from: its max_concurrent=1 draws trained again by hpbench's own
+    ``train`` in this plain process (run it with OMP_NUM_THREADS=1, as a Ray worker; 4 epochs,
+    the fastest after the first), against the run's own predicted epoch (the model's error on the
+    family, no Ray) and against the last epoch the trial measured in Ray (the worker's
+    environment: Ray, the driver, the helper and Ray's daemons beside it). Draws predicted above
+    ``max_epoch_s`` per epoch are left out (time)."""
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.cost.device import DeviceModel
+    from hpbench.train.trainer import train
+
+    run = json.loads(path.read_text(encoding="utf-8"))
+    dm = DeviceModel.from_dict(run["device"])
+    md = [f"**Run {run['seed']}'s max_concurrent=1 draws in a plain process (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')})**", "",
+          "| trial | family | in Ray | predicted epoch s | plain epoch s | Ray epoch s | plain / predicted | Ray / plain |",
+          "|---|---|---|---|---|---|---|---|"]
+    ratios: dict[str, list[float]] = {"plain/predicted": [], "ray/plain": [], "ray/plain in Ray": []}
+    for r in run["rows"]:
+        if r["concurrent"] != 1 or not r.get("epochs_s"):
+            continue
+        cfg = recorded_config(run, r, epochs=4)
+        pred = float(predict_trial(cfg, device_model=dm)["predicted_epoch_s"])
+        if pred > max_epoch_s:
+            continue
+        got = min(float(h["epoch_s"]) for h in train(cfg).history[1:])
+        ray = float(r["epochs_s"][-1])
+        ratios["plain/predicted"].append(got / pred)
+        ratios["ray/plain"].append(ray / got)
+        if r.get("in_ray", True):
+            ratios["ray/plain in Ray"].append(ray / got)
+        md.append(f"| {r['study']} {r['trial']} | {r['family']} | {r.get('in_ray', True)} | {pred:.4f} | {got:.4f} | {ray:.4f} | "
+                  f"{got / pred:.2f} | {ray / got:.2f} |")
+    md += ["", "Geometric means: " + ", ".join(f"{k} {math.exp(statistics.fmean(math.log(x) for x in v)):.3f} (n={len(v)})"
+                                          for k, v in ratios.items() if v) + f"; load average {os.getloadavg()[0]:.1f}", ""]
+    return md
+
+
 def replay(paths: list[Path], *, dm: Any, concurrency: list[int]) -> list[dict[str, Any]]:
     """The recorded trials of earlier runs (their ``cost_model*.json``) priced again with ``dm``:
     each trial's configuration rebuilt from its parameters and its study's data, its whole-trial
@@ -247,7 +303,6 @@ def replay(paths: list[Path], *, dm: Any, concurrency: list[int]) -> list[dict[s
     trained): a change to the model is checked on trials it has never seen before a benchmark
     hold. Trials measured under another trainer or at another load than now stay what they were:
     read it as a comparison of models on the same measurements, not as a figure of the machine."""
-    from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, TrainConfig, TrialConfig
     from hpbench.cost.annotate import predict_trial, spent
 
     out = []
@@ -256,13 +311,7 @@ def replay(paths: list[Path], *, dm: Any, concurrency: list[int]) -> list[dict[s
         for r in run["rows"]:
             if r["concurrent"] not in concurrency:
                 continue
-            params = {k: _param(v) for k, v in r["params"].items()}
-            data = {"dataset": "digits"} if r["study"].startswith("digits") else run["sequence_data"]
-            cfg = TrialConfig(seed=0, data=DataConfig(dataset=data["dataset"], options=data.get("options", {})),
-                              model=ModelConfig(family=r["family"], params={k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("model.")}),
-                              optimizer=OptimizerConfig(name=params.get("optimizer", "adam"), lr=1e-3),
-                              train=TrainConfig(max_epochs=int(r["epochs"]), batch_size=params.get("batch_size", 32)),
-                              metric="val_loss", mode="min", threads=1)
+            cfg = recorded_config(run, r, epochs=int(r["epochs"]))
             cols = predict_trial(cfg, device_model=dm, max_concurrent=r["concurrent"])
             got = spent(cols, epochs_run=int(r["epochs"]), measured_s=float(r["measured_s"]))
             p, m = float(got["predicted_spent_s"]), float(r["measured_s"])
@@ -318,8 +367,16 @@ def main() -> None:
     ap.add_argument("--pairs", action="store_true",
                     help="the same draws at every level, each enqueued c times at max_concurrent=c: the measured slowdown of c "
                          "identical trials side by side against one alone, per configuration")
+    ap.add_argument("--plain", type=Path, default=None,
+                    help="train this cost_model*.json's max_concurrent=1 draws in this process: the model's error without Ray, and Ray's share")
     ap.add_argument("--cache-dir", type=Path, default=None, help="device model cache (default: hpbench's)")
     args = ap.parse_args()
+    if args.plain:
+        md = plain(args.plain)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"cost_model-plain-{args.plain.stem}.md").write_text("\n".join(md), encoding="utf-8")
+        print("\n".join(md))
+        return
     if args.replay:
         from hpbench.cost.calibrate import device_model
 
