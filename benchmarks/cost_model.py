@@ -209,15 +209,16 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
 
 
 def pair_slowdowns(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """Per level above 1 and regime: the configuration's train_s at that level (each of its copies)
-    over its train_s alone (c=1), measured, and the slowdown the model predicted."""
+    """Per level above 1 and regime: the configuration's train_s at that level (each of its copies
+    trained in Ray) over its train_s alone (c=1, in Ray), measured, and the slowdown the model predicted."""
     def key(r: dict[str, Any]) -> str:
         return r["study"].rsplit("_c", 1)[0] + json.dumps(r["params"], sort_keys=True)
 
-    alone = {key(r): r["measured_s"] for r in rows if r["concurrent"] == 1}
+    # trials in Ray only: an early trial trains in the helper while Ray starts (beside Ray's start-up, and not beside its twin)
+    alone = {key(r): r["measured_s"] for r in rows if r["concurrent"] == 1 and r.get("in_ray", True)}
     groups: dict[str, list[tuple[float, float]]] = {}
     for r in rows:
-        if r["concurrent"] > 1 and key(r) in alone:
+        if r["concurrent"] > 1 and r.get("in_ray", True) and key(r) in alone:
             for g in (f"c={r['concurrent']} all", f"c={r['concurrent']} {r['regime']}"):
                 groups.setdefault(g, []).append((r["measured_s"] / alone[key(r)], r["slowdown"]))
     out = {}
