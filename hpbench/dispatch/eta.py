@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost import clock, history
-from hpbench.cost.correct import POOLED, Correction, scale_factors
+from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
-from hpbench.dispatch.predictions import ended_pairs
+from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, reached, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
@@ -82,6 +82,9 @@ class SearchClock:
         self._plans: dict[str, TrialPlan] = {}
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
         self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
+        self._corrections = Corrections()  # ... kept from the store's changes, not a pass over its rows
+        self._open: dict[str, dict[str, int]] = {}  # per phase: trials not seen ended (id -> starts), the first _seen ones taken in
+        self._seen: dict[str, int] = {}
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
 
     # -- the clock -------------------------------------------------------------------------------
@@ -160,7 +163,7 @@ class SearchClock:
         now = time.monotonic()
         if now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1):
             return self._eta[2]  # the last pricing is recent for what it costs (checked before counting)
-        done = sum(1 for ids in self.trials.values() for t in ids if t in store and store.row(t).get("status") in DONE)
+        done = sum(self._n_done(store, phase) for phase in self.trials)
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
             return self._eta[2]
         try:
@@ -183,7 +186,7 @@ class SearchClock:
             return None
         fallback = statistics.fmean(pool)
         c = self.contention()
-        self.factors = scale_factors(ended_pairs(store))  # the dispatcher's correction (corrected_columns), the same trials
+        self.factors = self._corrections.factors(store)  # the dispatcher's correction (corrected_columns), the same trials
         figs = overheads(self.figures, finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c)
         now = time.time()
         running, ended = [], 0
@@ -260,8 +263,20 @@ class SearchClock:
         the speed figure, :func:`~hpbench.cost.walltime.slowness`), the trials it is corrected from]``."""
         eta = self.eta_s(store)
         if eta is not None:
-            done = sum(1 for t in self.trials[self.phase] if t in store and store.row(t).get("status") in DONE)
+            done = self._n_done(store, self.phase)
             self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3), *self.parts])
+
+    def _n_done(self, store: ResultsStore, phase: str) -> int:
+        """The trials of ``phase`` that ended (each start counted), checking only those not seen
+        ended yet (a trial never runs again once ended): a pass over every trial at each trial's
+        end grew with the study (issue 20 §4)."""
+        ids, open_ = self.trials[phase], self._open.setdefault(phase, {})
+        for t in ids[self._seen.get(phase, 0):]:
+            open_[t] = open_.get(t, 0) + 1
+        self._seen[phase] = len(ids)
+        for t in [t for t in open_ if t in store and store.row(t).get("status") in DONE]:
+            del open_[t]
+        return len(ids) - sum(open_.values())
 
     # -- the record ------------------------------------------------------------------------------
     def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:  # appended to the history (with history_dir)

@@ -24,7 +24,7 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 from hpbench.cost.annotate import not_predicted, spent
-from hpbench.cost.correct import corrected_seconds, scale_factors
+from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, scale_factors
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
@@ -102,6 +102,7 @@ class AsyncPredictions:
         self.by_key: dict[str, Future[dict[str, Any]]] = {}
         self.pending: dict[str, Future[dict[str, Any]]] = {}
         self._in_flight: list[Future[dict[str, Any]]] = []  # candidates' predictions asked for by trial_seconds
+        self.corrections = Corrections()  # the in-run correction each harvested prediction gets
 
     def submit(self, trial_id: str, params: dict[str, Any], *, device: str | None = None) -> None:
         try:
@@ -180,7 +181,7 @@ class AsyncPredictions:
             if wait or fut.done():
                 if tid in store:
                     columns = _result(fut)
-                    store.annotate(tid, {**columns, **corrected_columns(store, columns)})
+                    store.annotate(tid, {**columns, **corrected_columns(store, columns, corrections=self.corrections)})
                     if "flops_per_epoch" in columns:
                         record_spent(store, tid)
                     done.append(tid)
@@ -205,13 +206,38 @@ def ended_pairs(store: ResultsStore) -> list[tuple[str, float, float]]:
     return [pair for tid, pair in store.ended_costs() if not str(tid).startswith(EARLY_PREFIX)]
 
 
-def corrected_columns(store: ResultsStore, columns: dict[str, Any]) -> dict[str, Any]:
+class Corrections:
+    """The in-run correction's factors over :func:`ended_pairs` of one store, kept up to date from
+    the store's changes (:meth:`~hpbench.results.store.ResultsStore.ended_costs_since`) as running
+    sums (:class:`~hpbench.cost.correct.RunningFactors`): O(the trials ended since the last read)
+    where ``scale_factors(ended_pairs(store))`` passes over every ended trial."""
+
+    def __init__(self) -> None:
+        self._store: ResultsStore | None = None
+        self._cursor = 0
+        self._running = RunningFactors()
+        self._factors: dict[str, Correction] = {}
+
+    def factors(self, store: ResultsStore) -> dict[str, Correction]:
+        if store is not self._store:  # another store: start over from its first change
+            self._store, self._cursor, self._running, self._factors = store, 0, RunningFactors(), {}
+        self._cursor, changed = store.ended_costs_since(self._cursor)
+        for tid, pair in changed:
+            if not str(tid).startswith(EARLY_PREFIX):  # as ended_pairs
+                self._running.set(tid, pair)
+        if changed:
+            self._factors = self._running.factors()
+        return self._factors
+
+
+def corrected_columns(store: ResultsStore, columns: dict[str, Any], *, corrections: Corrections | None = None) -> dict[str, Any]:
     """``corrected_s`` and ``correction`` ("corrected from N trials") for a new prediction, once
-    enough trials of the study have ended (:mod:`hpbench.cost.correct`); nothing before."""
+    enough trials of the study have ended (:mod:`hpbench.cost.correct`); nothing before.
+    ``corrections``: the running factors of ``store`` (default: a pass over its ended trials)."""
     predicted = columns.get("predicted_s")
     if not isinstance(predicted, (int, float)):
         return {}
-    factors = scale_factors(ended_pairs(store))
+    factors = corrections.factors(store) if corrections is not None else scale_factors(ended_pairs(store))
     s, c = corrected_seconds(float(predicted), columns.get("regime"), factors)
     return {"corrected_s": s, "correction": c.label()} if c is not None else {}
 

@@ -80,6 +80,7 @@ class ResultsStore:
         self._n_summed: dict[str, int] = dict.fromkeys(TOTALLED, 0)
         self._share: dict[str, tuple[str, tuple[float | None, ...]]] = {}
         self._ended_costs: dict[str, tuple[str, float, float]] = {}  # ended_costs(), likewise
+        self._ended_log: list[str] = []  # the trials whose entry in _ended_costs changed, in order (ended_costs_since)
 
     def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         """Continue from an earlier run's finished trials (``hpbench search --resume``)."""
@@ -160,10 +161,15 @@ class ResultsStore:
         # a number counts as present (NaN too, adding nothing), anything else as absent
         values = tuple((float(v) if v == v else 0.0) if isinstance(v, (int, float)) else None for v in (t.get(c) for c in TOTALLED))
         p, m = t.get("predicted_spent_s"), t.get("train_s")
+        cost = None
         if t.get("status") in DONE and isinstance(p, (int, float)) and isinstance(m, (int, float)):
-            self._ended_costs[trial_id] = (str(t.get("regime")), float(p), float(m))
-        else:
-            self._ended_costs.pop(trial_id, None)
+            cost = (str(t.get("regime")), float(p), float(m))
+        if cost != self._ended_costs.get(trial_id):
+            self._ended_log.append(trial_id)
+            if cost is None:
+                del self._ended_costs[trial_id]
+            else:
+                self._ended_costs[trial_id] = cost
         old = self._share.get(trial_id)
         if old == (key, values):
             return
@@ -274,6 +280,14 @@ class ResultsStore:
         the order they got both (kept as rows change: no pass over the rows; the cost model's
         in-run correction reads them at every prediction)."""
         return list(self._ended_costs.items())
+
+    def ended_costs_since(self, cursor: int) -> tuple[int, list[tuple[str, tuple[str, float, float] | None]]]:
+        """The entries of :meth:`ended_costs` changed since ``cursor`` (0: since the start; else
+        the first value a previous call returned): the new cursor, and each changed trial's entry
+        now (None: it has none any more). O(the changes), for a reader that keeps its own running
+        figures from them (the in-run correction: :class:`hpbench.cost.correct.RunningFactors`)."""
+        changed = dict.fromkeys(self._ended_log[cursor:])
+        return len(self._ended_log), [(t, self._ended_costs.get(t)) for t in changed]
 
     def total(self, column: str) -> float | None:
         """The sum of a :data:`TOTALLED` column over the trials that have a number there; None

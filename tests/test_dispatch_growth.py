@@ -1,0 +1,192 @@
+"""What the driver does per trial must not grow with the study (issue 20 §4): the in-run
+correction kept as running sums, the live ETA's count of ended trials, and the choice of the next
+trial to run over the live trials. Each gives what a pass over every trial gives, without one.
+No Ray runtime (Tune's FIFOScheduler and Trial statuses are imported, nothing is started)."""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import Future
+
+import pytest
+
+from hpbench.cost.correct import RunningFactors, scale_factors
+from hpbench.results.status import DONE
+from hpbench.results.store import ResultsStore
+
+REL = 1e-9  # float64 running sums against fsum over the same values
+
+
+def _same_factors(got, want) -> None:
+    assert set(got) == set(want)
+    for k, c in want.items():
+        g = got[k]
+        assert (g.n_trials, g.regime) == (c.n_trials, c.regime)
+        assert g.factor == pytest.approx(c.factor, rel=REL) and g.per_trial == pytest.approx(c.per_trial, rel=REL)
+
+
+def test_running_factors_equal_scale_factors_as_observations_come_and_go():
+    rng = random.Random(1)
+    running, held = RunningFactors(), {}
+    for step in range(600):
+        key = f"t{rng.randrange(60)}"
+        kind = rng.randrange(6)
+        if kind == 0:
+            obs = None  # the trial has no observation any more (e.g. it started again)
+        elif kind == 1:
+            obs = (rng.choice(["compute", "memory"]), rng.choice([0.0, -1.0, float("nan")]), 1.0)  # invalid: never counts
+        else:
+            obs = (rng.choice(["compute", "memory", "overhead-bound"]), rng.uniform(0.1, 3), rng.uniform(0.1, 3), rng.random() < 0.8)
+        running.set(key, obs)
+        if obs is None:
+            held.pop(key, None)
+        else:
+            held[key] = obs
+        _same_factors(running.factors(), scale_factors(list(held.values())))
+        if step == 5:
+            assert running.factors() == {} or len(held) >= 4
+    assert len(scale_factors(list(held.values()))) >= 2  # the walk reached per-regime factors
+
+
+def test_the_corrections_follow_the_store_reading_only_its_changes(tmp_path):
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.predictions import Corrections, corrected_columns, ended_pairs
+
+    rng = random.Random(2)
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["lr"])
+    corrections = Corrections()
+    ids: list[str] = []
+    corrected = 0
+    for step in range(500):
+        if not ids or rng.random() < 0.3:
+            tid = EARLY_ID.format(step) if rng.random() < 0.1 else f"tune_{step}"
+            ids.append(tid)
+            store.start(tid, {"lr": 0.1})
+        tid = rng.choice(ids)
+        event = rng.randrange(4)
+        if event == 0:
+            store.epoch(tid, {"epoch": 1, "epoch_s": rng.uniform(0.1, 2), "val_accuracy": 0.5})
+        elif event == 1:
+            store.finish(tid)
+        elif event == 2:
+            store.annotate(tid, {"predicted_spent_s": rng.choice([rng.uniform(0.1, 2), None]), "regime": rng.choice(["compute", "memory"])})
+        else:
+            store.start(tid, {"lr": 0.2})  # started again: its observation goes
+        _same_factors(corrections.factors(store), scale_factors(ended_pairs(store)))
+        columns = {"predicted_s": 1.5, "regime": "compute"}
+        got, want = corrected_columns(store, columns, corrections=corrections), corrected_columns(store, columns)
+        assert got.keys() == want.keys() and got.get("correction") == want.get("correction")
+        assert got.get("corrected_s", 0.0) == pytest.approx(want.get("corrected_s", 0.0), rel=REL)
+        corrected += "correction" in got
+    assert len(ended_pairs(store)) >= 10 and corrected > 100  # the walk reached corrected predictions
+    # what a read costs: the entries changed since the last one, not every ended trial
+    cursor, _ = store.ended_costs_since(0)
+    done = next(t for t in ids if store.row(t).get("status") in DONE and "predicted_spent_s" in store.row(t))
+    store.annotate(done, {"predicted_spent_s": 9.0})
+    cursor2, changed = store.ended_costs_since(cursor)
+    assert changed == [(done, dict(store.ended_costs())[done])] and cursor2 == cursor + 1
+    assert store.ended_costs_since(cursor2) == (cursor2, [])
+
+
+def test_the_etas_count_of_ended_trials_equals_a_pass(tmp_path, write_study):
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 300")))
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    sc = SearchClock(study=study, n_trials=300)
+    plan: Future[list[float]] = Future()
+    plan.set_result([1.0] * 16)
+    sc.plan = plan
+    rng = random.Random(3)
+    running: list[str] = []
+    for i in range(300):
+        tid = f"t{i}"
+        sc.trial_started(tid)
+        if rng.random() < 0.9:  # the clock may hear of a trial before the store has its row
+            store.start(tid, {"optimizer": "adam", "lr": 0.01})
+            running.append(tid)
+        if rng.random() < 0.05 and running:
+            sc.trial_started(rng.choice(running))  # started again (a retry) before it ended: each start counts
+        while running and rng.random() < 0.6:
+            end = running.pop(rng.randrange(len(running)))
+            store.epoch(end, {"epoch": 1, "epoch_s": 0.1, "val_accuracy": 0.5})
+            store.finish(end, error="boom" if rng.random() < 0.1 else None)
+            sc.note(store)
+        by_pass = sum(1 for t in sc.trials["search"] if t in store and store.row(t).get("status") in DONE)
+        assert sc._n_done(store, "search") == by_pass
+    assert 0 < by_pass < 300 and sc.trace  # some still running; the trace was written
+    assert len(sc._open["search"]) < 60  # it keeps the trials not ended, not every trial
+
+
+class _Trial:
+    def __init__(self, trial_id: str, status: str) -> None:
+        self.trial_id, self.status, self.config = trial_id, status, {}
+
+
+class _Controller:
+    """Tune's controller as a scheduler sees it: its list of trials, in its order, and its live ones."""
+
+    def __init__(self) -> None:
+        self.trials: list[_Trial] = []
+        self.scans = 0
+
+    def get_trials(self) -> list[_Trial]:
+        self.scans += 1
+        return self.trials
+
+    def get_live_trials(self) -> set[_Trial]:  # Tune keeps this set as trials start and end
+        return {t for t in self.trials if t.status not in ("TERMINATED", "ERROR")}
+
+
+def test_the_next_trial_is_fifos_choice_from_the_live_trials():
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import FIFOScheduler
+
+    from hpbench.dispatch.schedulers import QueueOrder, queue_order
+
+    fifo = FIFOScheduler()
+    scheduler = queue_order(FIFOScheduler())
+    assert isinstance(scheduler.choose_trial_to_run.__self__, QueueOrder)
+    tc = _Controller()
+    rng = random.Random(4)
+    statuses = [Trial.RUNNING, Trial.PAUSED, Trial.TERMINATED, Trial.TERMINATED, Trial.ERROR]
+    chosen = {Trial.PENDING: 0, Trial.PAUSED: 0, None: 0}
+    for step in range(800):
+        kind = rng.random()
+        if kind < 0.1 or not tc.trials:  # Tune adds a trial: appended, then the scheduler hears of it
+            trial = _Trial(f"{rng.getrandbits(32):08x}_{step}", Trial.PENDING)
+            tc.trials.append(trial)
+            scheduler.on_trial_add(tc, trial)
+        elif kind < 0.13:  # a failed trial requeued: moved to the end of the list, added again
+            trial = rng.choice(tc.trials)
+            trial.status = Trial.PENDING
+            tc.trials.remove(trial)
+            tc.trials.append(trial)
+            scheduler.on_trial_add(tc, trial)
+        else:
+            rng.choice(tc.trials).status = rng.choice(statuses)
+        scans = tc.scans
+        ours = scheduler.choose_trial_to_run(tc)
+        assert tc.scans == scans  # no pass over every trial of the run
+        assert ours is fifo.choose_trial_to_run(tc)
+        chosen[ours.status if ours is not None else None] += 1
+    assert min(chosen.values()) >= 5, chosen  # the walk chose pending trials, paused ones, and none
+
+
+def test_only_fifos_choice_is_replaced():
+    from ray.tune.schedulers import ASHAScheduler, TrialScheduler
+
+    from hpbench.dispatch.schedulers import QueueOrder, queue_order
+
+    asha = queue_order(ASHAScheduler(metric="m", mode="max"))  # ASHA inherits FIFO's choice
+    assert isinstance(asha.choose_trial_to_run.__self__, QueueOrder) and isinstance(asha.on_trial_add.__self__, QueueOrder)
+
+    class Own(TrialScheduler):  # a plugin's scheduler with its own choice keeps it
+        def choose_trial_to_run(self, tune_controller):
+            return None
+
+    own = Own()
+    assert queue_order(own) is own and "choose_trial_to_run" not in vars(own) and "on_trial_add" not in vars(own)
