@@ -15,7 +15,10 @@ results/benchmarks/dispatch.json:
   it took beyond its own training compute (its wall time minus its epochs' seconds, plus the
   idle gap since the slot's previous trial ended); median and mean over those trials, and the
   median in each tenth of the run (whether it grows as the study grows: issue 20 §4)
-* the driver's peak resident memory (the ``hpbench search`` process itself, not Ray's)
+* the driver's peak resident memory (the ``hpbench search`` process itself, not Ray's), and its
+  resident memory sampled every 0.25 s while the trials run: at the end of each tenth of the run
+  and its growth per 1,000 trials between the first and the last tenth (flat if the study's size
+  costs no memory; issue 20 §4)
 
 ``python benchmarks/dispatch.py 1 --trials 2000 --repeat 1``: 2,000 one-epoch trials.
 
@@ -30,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -79,11 +83,16 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
     out = workdir / f"out{trials}"
     rss = workdir / f"rss{trials}.txt"
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(rss), "search", str(study), "--out", str(out), "--num-cpus", "2"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(rss), "search", str(study), "--out", str(out), "--num-cpus", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples: list[tuple[float, float]] = []  # (time, the driver's resident MB)
+    sampler = threading.Thread(target=_sample_rss, args=(proc, samples), daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
     exit_s = time.time() - t0
+    sampler.join()
     if proc.returncode != 0:
-        sys.exit(f"search failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        sys.exit(f"search failed:\n{stdout[-2000:]}\n{stderr[-3000:]}")
     trials_df = pd.read_parquet(out / "trials.parquet").sort_values("started_at").reset_index(drop=True)
     assert len(trials_df) == trials, (len(trials_df), trials)  # compacted at the end: the single file holds every trial
     wall = (out / "trials.parquet").stat().st_mtime - t0
@@ -99,6 +108,9 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
             ends.remove(prev_end)
             overheads.append(float(row["wall_s"] - row["train_s"] + (row["started_at"] - prev_end)))
         ends.append(float(row["ended_at"]))
+    # the driver's memory at the end of each tenth of the trials (by start time)
+    starts = trials_df["started_at"].tolist()
+    rss_by_tenth = [_rss_at(samples, starts[min(len(starts) - 1, (k + 1) * len(starts) // 10 - 1)]) for k in range(10)] if trials >= 10 else []
     return {
         "trials": trials,
         "wall_s": wall,
@@ -116,8 +128,29 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
         "marginal_median_by_tenth_s": [statistics.median(overheads[k * len(overheads) // 10 : (k + 1) * len(overheads) // 10])
                                        for k in range(10)] if len(overheads) >= 10 else [],
         "driver_peak_rss_mb": float(rss.read_text()) / 1024,
+        "driver_rss_by_tenth_mb": rss_by_tenth,
+        # first to last tenth, per 1,000 trials (0.9 x the trials apart)
+        "driver_rss_growth_mb_per_1000": (rss_by_tenth[-1] - rss_by_tenth[0]) / (0.9 * trials) * 1000 if rss_by_tenth else float("nan"),
         "finished": int((trials_df["status"] == "finished").sum()),
     }
+
+
+def _sample_rss(proc: subprocess.Popen[str], samples: list[tuple[float, float]]) -> None:
+    """The driver's resident memory every 0.25 s until it exits (/proc: Linux)."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/statm") as f:
+                samples.append((time.time(), int(f.read().split()[1]) * page / 2**20))
+        except (OSError, ValueError, IndexError):
+            pass
+        time.sleep(0.25)
+
+
+def _rss_at(samples: list[tuple[float, float]], when: float) -> float:
+    """The last sample taken at or before ``when`` (the first one if none)."""
+    before = [mb for t, mb in samples if t <= when]
+    return before[-1] if before else (samples[0][1] if samples else float("nan"))
 
 
 def main() -> None:
@@ -166,6 +199,9 @@ def main() -> None:
             if big["marginal_median_by_tenth_s"]:
                 print("  median per tenth of the run: " + " ".join(f"{v:.3f}" for v in big["marginal_median_by_tenth_s"]) + " s")
             print(f"  driver peak memory {big['driver_peak_rss_mb']:.0f} MB")
+            if big["driver_rss_by_tenth_mb"]:
+                print("  driver memory at the end of each tenth: " + " ".join(f"{v:.0f}" for v in big["driver_rss_by_tenth_mb"])
+                      + f" MB ({big['driver_rss_growth_mb_per_1000']:+.1f} MB per 1,000 trials)")
     med = {k: statistics.median(r[k] for r in runs) for k in ("ratio_to_ideal", "startup_s", "worker_start_s", "marginal_median_s")}
     report = {
         "benchmark": "dispatch",
@@ -181,6 +217,8 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "loadavg": os.getloadavg(),
         "driver_peak_rss_mb": statistics.median(r["driver_peak_rss_mb"] for r in runs),
+        "driver_rss_growth_mb_per_1000": statistics.median(r["driver_rss_growth_mb_per_1000"] for r in runs),
+        "marginal_median_by_tenth_s": runs[0]["marginal_median_by_tenth_s"] if repeat == 1 else None,
     }
     OUT.mkdir(parents=True, exist_ok=True)
     report["trials"], report["trial_s"] = n, trial_s
