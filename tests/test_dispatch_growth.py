@@ -190,3 +190,28 @@ def test_only_fifos_choice_is_replaced():
 
     own = Own()
     assert queue_order(own) is own and "choose_trial_to_run" not in vars(own) and "on_trial_add" not in vars(own)
+
+
+def test_the_parts_after_a_search_without_repeats_or_devices_depend_on_no_trial(tmp_path, write_study):
+    """The live ETA prices the phases after the search from one configuration when there are no
+    repeats and no other devices (it simulated every trial of the study for them at each pricing):
+    the wall-time model gives those parts the same seconds whatever the trials."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.estimate import search_plan, trial_plan
+    from hpbench.cost.walltime import Figures, predict
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    rng = random.Random(5)
+    plans = [trial_plan(study, {}, epoch_s=rng.uniform(0.01, 3.0)) for _ in range(300)]
+
+    def after(ps, repeats=0):
+        w = predict(search_plan(study, ps, cpus=2, repeats=repeats, device_plans=[], command=True), figures=Figures(), contention=1.3, seeds=4)
+        return w.repeats_s + w.devices_s + w.test_s + w.report_s + w.exit_s
+
+    assert after(plans) == pytest.approx(after(plans[:1]), rel=1e-12)
+    assert after(plans, repeats=3) != pytest.approx(after(plans[1:2], repeats=3), rel=1e-3)  # with repeats they do: no cap there
+    sc = SearchClock(study=study, n_trials=300)
+    assert sc._after_s(Figures(), 1.3, [p.epoch_s for p in plans]) == pytest.approx(sc._after_s(Figures(), 1.3, [plans[7].epoch_s]), rel=1e-12)

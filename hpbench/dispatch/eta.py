@@ -239,6 +239,8 @@ class SearchClock:
         trials so far at the seconds per epoch they measured (the first trials' predictions had
         priced them: batch_size's ETA at 25% +31%, transfer_scratch's -27%, through the repeats)."""
         devices = list(self.study.config["train"].get("devices", []))[1:]
+        if not devices and not self.repeats:  # the parts after depend on no trial: simulating every one grew with the study
+            pool = pool[:1]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
         top = [] if store is None or self.phase != SEARCH else [
             replace(p := self._plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._fuse,
