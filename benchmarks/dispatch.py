@@ -19,6 +19,9 @@ results/benchmarks/dispatch.json:
   resident memory sampled every 0.25 s while the trials run: at the end of each tenth of the run
   and its growth per 1,000 trials between the first and the last tenth (flat if the study's size
   costs no memory; issue 20 §4)
+* the driver's CPU seconds per trial in each tenth of the run (its CPU time, sampled with its
+  memory, over the tenth's span of trial starts / the trials in it): what the dispatcher itself
+  spends per trial, much less sensitive to the machine's load than the wall-clock overhead
 
 ``python benchmarks/dispatch.py 1 --trials 2000 --repeat 1``: 2,000 one-epoch trials.
 
@@ -85,7 +88,7 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
     t0 = time.time()
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(rss), "search", str(study), "--out", str(out), "--num-cpus", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    samples: list[tuple[float, float]] = []  # (time, the driver's resident MB)
+    samples: list[tuple[float, float, float]] = []  # (time, the driver's resident MB, its CPU seconds)
     sampler = threading.Thread(target=_sample_rss, args=(proc, samples), daemon=True)
     sampler.start()
     stdout, stderr = proc.communicate()
@@ -110,7 +113,11 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
         ends.append(float(row["ended_at"]))
     # the driver's memory at the end of each tenth of the trials (by start time)
     starts = trials_df["started_at"].tolist()
-    rss_by_tenth = [_rss_at(samples, starts[min(len(starts) - 1, (k + 1) * len(starts) // 10 - 1)]) for k in range(10)] if trials >= 10 else []
+    rss_by_tenth = [_at(samples, starts[min(len(starts) - 1, (k + 1) * len(starts) // 10 - 1)])[0] for k in range(10)] if trials >= 10 else []
+    cpu_by_tenth = []  # the driver's CPU ms per trial, between the first trial start of a tenth and the first of the next
+    for k in range(10 if trials >= 20 else 0):
+        i, j = k * len(starts) // 10, min(len(starts) - 1, (k + 1) * len(starts) // 10)
+        cpu_by_tenth.append((_at(samples, starts[j])[1] - _at(samples, starts[i])[1]) / max(1, j - i) * 1000)
     return {
         "trials": trials,
         "wall_s": wall,
@@ -129,28 +136,32 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
                                        for k in range(10)] if len(overheads) >= 10 else [],
         "driver_peak_rss_mb": float(rss.read_text()) / 1024,
         "driver_rss_by_tenth_mb": rss_by_tenth,
+        "driver_cpu_ms_per_trial_by_tenth": cpu_by_tenth,
         # first to last tenth, per 1,000 trials (0.9 x the trials apart)
         "driver_rss_growth_mb_per_1000": (rss_by_tenth[-1] - rss_by_tenth[0]) / (0.9 * trials) * 1000 if rss_by_tenth else float("nan"),
         "finished": int((trials_df["status"] == "finished").sum()),
     }
 
 
-def _sample_rss(proc: subprocess.Popen[str], samples: list[tuple[float, float]]) -> None:
-    """The driver's resident memory every 0.25 s until it exits (/proc: Linux)."""
-    page = os.sysconf("SC_PAGE_SIZE")
+def _sample_rss(proc: subprocess.Popen[str], samples: list[tuple[float, float, float]]) -> None:
+    """The driver's resident memory and CPU time (all its threads) every 0.25 s until it exits (/proc: Linux)."""
+    page, tick = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
     while proc.poll() is None:
         try:
             with open(f"/proc/{proc.pid}/statm") as f:
-                samples.append((time.time(), int(f.read().split()[1]) * page / 2**20))
+                rss = int(f.read().split()[1]) * page / 2**20
+            with open(f"/proc/{proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            samples.append((time.time(), rss, (int(fields[11]) + int(fields[12])) / tick))  # utime + stime
         except (OSError, ValueError, IndexError):
             pass
         time.sleep(0.25)
 
 
-def _rss_at(samples: list[tuple[float, float]], when: float) -> float:
-    """The last sample taken at or before ``when`` (the first one if none)."""
-    before = [mb for t, mb in samples if t <= when]
-    return before[-1] if before else (samples[0][1] if samples else float("nan"))
+def _at(samples: list[tuple[float, float, float]], when: float) -> tuple[float, float]:
+    """(MB, CPU s) of the last sample taken at or before ``when`` (the first one if none)."""
+    before = [(mb, cpu) for t, mb, cpu in samples if t <= when]
+    return before[-1] if before else ((samples[0][1], samples[0][2]) if samples else (float("nan"), float("nan")))
 
 
 def main() -> None:
@@ -202,6 +213,8 @@ def main() -> None:
             if big["driver_rss_by_tenth_mb"]:
                 print("  driver memory at the end of each tenth: " + " ".join(f"{v:.0f}" for v in big["driver_rss_by_tenth_mb"])
                       + f" MB ({big['driver_rss_growth_mb_per_1000']:+.1f} MB per 1,000 trials)")
+            if big["driver_cpu_ms_per_trial_by_tenth"]:
+                print("  driver CPU per trial in each tenth: " + " ".join(f"{v:.1f}" for v in big["driver_cpu_ms_per_trial_by_tenth"]) + " ms")
     med = {k: statistics.median(r[k] for r in runs) for k in ("ratio_to_ideal", "startup_s", "worker_start_s", "marginal_median_s")}
     report = {
         "benchmark": "dispatch",
