@@ -215,3 +215,16 @@ def test_the_parts_after_a_search_without_repeats_or_devices_depend_on_no_trial(
     assert after(plans, repeats=3) != pytest.approx(after(plans[1:2], repeats=3), rel=1e-3)  # with repeats they do: no cap there
     sc = SearchClock(study=study, n_trials=300)
     assert sc._after_s(Figures(), 1.3, [p.epoch_s for p in plans]) == pytest.approx(sc._after_s(Figures(), 1.3, [plans[7].epoch_s]), rel=1e-12)
+
+
+def test_tune_takes_its_experiment_snapshot_only_when_forced(ray_local, tmp_path):
+    """hpbench never restores from Tune's experiment snapshot: Tune's controller gets a period no
+    search reaches (each periodic snapshot serialized every trial, and Tune kept every trial's
+    JSON in the driver from then on)."""
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.execution.tune_controller import TuneController
+
+    from hpbench.dispatch.backend import TUNE_ENV
+
+    controller = TuneController(storage=StorageContext(storage_path=str(tmp_path), experiment_dir_name="x"))
+    assert controller._checkpoint_manager._checkpoint_period == float(TUNE_ENV["TUNE_GLOBAL_CHECKPOINT_S"]) >= 86400
