@@ -242,7 +242,7 @@ class SearchClock:
         if not devices and not self.repeats:  # the parts after depend on no trial: simulating every one grew with the study
             pool = pool[:1]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
-        top = [] if store is None or self.phase != SEARCH else [
+        top = [] if store is None or self.phase != SEARCH or not self.repeats else [
             replace(p := self._plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._fuse,
                     epoch_s=s / slowness(p, figures=figs, c=c, factors=self.factors))  # the replay multiplies by it again
             for t, s in best_ended(store, self.trials[SEARCH], n=self.study.settings.repeats_top)]
