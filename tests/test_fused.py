@@ -46,6 +46,10 @@ CASES = {
     "lstm 2 layers, bidirectional": members(family="lstm", dataset="adding", options={"seq_len": 5, "n_samples": 200}, epochs=3,
                                             model={"hidden_size": 6, "layers": 2, "bidirectional": True}, optimizer="rmsprop", lr=0.005),
     "rnn on digits rows": members(family="rnn", dataset="digits", model={"hidden_size": 16}, epochs=2, batch_size=128),
+    # vmap over the transformer: its sinusoidal positional encoding is a constant buffer, not running statistics
+    "transformer, sinusoidal positions": members(family="transformer", dataset="adding", options={"seq_len": 5, "n_samples": 120},
+                                                 model={"d_model": 8, "heads": 2, "ff_width": 8, "layers": 1, "dropout": 0.0}, epochs=2,
+                                                 batch_size=32),
 }
 
 
@@ -104,16 +108,19 @@ def test_unfusable_settings_are_named(change, why):
 
 
 def test_a_model_vmap_cannot_stack_is_refused_by_name():
-    """The transformer goes through vmap (hpbench.train.fused_layers.native); a model with
-    running statistics there would need buffers vmap cannot update."""
+    """A structure hpbench.train.fused_layers does not write out goes through vmap: its constant
+    buffers stack, but a buffer training updates (running statistics) needs writes vmap cannot make."""
     from hpbench.train.fused import _differ
     from hpbench.train.supervised import SupervisedRun
 
-    c = cfg(dataset="adding", options={"seq_len": 5, "n_samples": 100}, family="transformer", model={"d_model": 8, "heads": 2, "ff_width": 8, "positional": "learned"})
-    run = SupervisedRun(c)
+    run = SupervisedRun(cfg(dataset="iris", model=MLP))
+    run.model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.BatchNorm1d(5), torch.nn.Linear(5, 3))
+    assert "running statistics: 1.running_mean, 1.running_var, 1.num_batches_tracked" in (_differ([run, run]) or "")
+    run.model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Identity())  # Identity: not written out, vmap
+    run.model.register_buffer("scale", torch.ones(3))  # a constant: fused
     assert _differ([run, run]) is None
-    run.model.register_buffer("stats", torch.zeros(2))
-    assert "running statistics" in (_differ([run, run]) or "")
+    run.model.register_forward_hook(lambda mod, args, out: mod.scale.add_(out.detach().mean()) if mod.training else None)
+    assert "running statistics: scale" in (_differ([run, run]) or "")
 
 
 def test_fusion_decision():

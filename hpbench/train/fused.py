@@ -5,8 +5,9 @@ its own :class:`~hpbench.train.supervised.SupervisedRun` (its own initialization
 shuffling generator, all from its seed), then the members' parameters are stacked
 (``torch.func.stack_module_state``) and one step trains them all: hpbench's families as
 batched kernels written out layer by layer (:mod:`hpbench.train.fused_layers`: MLPs, CNNs with
-BatchNorm, RNN/GRU/LSTM), any other network through ``vmap`` over ``functional_call`` of one
-copy, each member on its own batch (its own data order, gathered for all members once per
+BatchNorm, RNN/GRU/LSTM), any other network (the transformer, a user family) through ``vmap``
+over ``functional_call`` of one copy, its constant buffers (a positional encoding) stacked with
+it, refused only when training updates a buffer (:func:`updated_buffers`), each member on its own batch (its own data order, gathered for all members once per
 epoch), the loss the sum of the members' mean losses (so each member's gradient is its own),
 one optimizer over the stacked tensors (torch's fused kernel where it has one). That is the
 same update as N separate optimizers for every registered optimizer: all are elementwise (SGD,
@@ -220,12 +221,26 @@ def _one_kernel(optimizer: Any) -> None:
             group["foreach"] = True
 
 
+def updated_buffers(model: torch.nn.Module, x: torch.Tensor) -> list[str]:
+    """The buffers one training-mode forward of a copy of ``model`` on ``x`` changes: running
+    statistics (BatchNorm's ``running_mean``, ``num_batches_tracked``, a user module's moving
+    average), as opposed to constants such as the transformer's sinusoidal positional encoding,
+    which the members share unchanged. The global random stream is left as it was."""
+    probe = copy.deepcopy(model).train()
+    before = {n: b.clone() for n, b in probe.named_buffers()}
+    if not before:
+        return []
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        probe(x)
+    return [n for n, b in probe.named_buffers() if n not in before or not torch.equal(b, before[n])]
+
+
 def _differ(runs: list[SupervisedRun]) -> str | None:
     first = runs[0]
     if first.data.stream is not None:
         return "streamed data"
-    if not native(first.model) and any(b.dtype.is_floating_point for b in first.model.buffers()):
-        return "the model keeps running statistics (buffers)"
+    if not native(first.model) and (moved := updated_buffers(first.model, first.data.x_train[:2])):
+        return f"the model updates buffers in training (running statistics: {', '.join(moved)}), which vmap cannot"
     for r in runs[1:]:
         if r.data.n_train != first.data.n_train or r.data.x_val is None or first.data.x_val is None or len(r.data.x_val) != len(first.data.x_val):
             return "the members' splits differ in size"

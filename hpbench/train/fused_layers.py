@@ -11,13 +11,16 @@ batched kernels written out layer by layer, each the same arithmetic as the memb
   ``m·C … (m+1)·C - 1``, so a convolution is one grouped convolution (``groups = M``),
   ``BatchNorm`` one ``batch_norm`` call over the members' stacked affine parameters and running
   statistics (updated in place, as each member's own), pooling acts per channel as it does alone;
-- recurrent layers (RNN, GRU, LSTM, stacked and bidirectional): the gates of every time step as
-  one ``baddbmm`` over the members (:func:`_recurrent_layer`), PyTorch's gate equations as
-  documented for ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (tests/test_fused_layers.py: the same outputs
-  and gradients as the modules, rel 1e-5).
+- recurrent layers (RNN, GRU, LSTM, stacked and bidirectional): the input gates of every time
+  step as one ``baddbmm`` over the members (:func:`_recurrent_layer`), the recurrence as one
+  autograd node with a hand-written backward (:mod:`hpbench.train.fused_recurrence`), PyTorch's
+  gate equations as documented for ``nn.RNN``/``nn.GRU``/``nn.LSTM`` (tests/test_fused_layers.py:
+  the same outputs and gradients as the modules, rel 1e-5).
 
-Anything else (the transformer, a user family) goes through ``vmap(functional_call)``, which
-cannot update buffers (:func:`native` says which path a model takes).
+- the transformer: :mod:`hpbench.train.fused_transformer` (attention of every member in one call).
+
+Anything else (a user family) goes through ``vmap(functional_call)``, which cannot update
+buffers (:func:`native` says which path a model takes).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from torch.func import stack_module_state
 
 from hpbench.models.cnn import _ConvNet
 from hpbench.models.recurrent import _Recurrent
+from hpbench.models.transformer import _Encoder
+from hpbench.train import fused_transformer
+from hpbench.train.fused_recurrence import Recurrence
 
 _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SiLU)
 _ROWS = (nn.Flatten, nn.Linear, nn.Dropout, *_ELEMENTWISE)
@@ -49,6 +55,8 @@ def native(model: nn.Module) -> bool:
     if isinstance(model, _Recurrent):
         rnn = model.rnn
         return rnn.mode in _GATES and rnn.batch_first and getattr(rnn, "proj_size", 0) == 0 and rnn.bias
+    if isinstance(model, _Encoder):
+        return fused_transformer.native(model)
     return False
 
 
@@ -57,7 +65,7 @@ def transposed_names(model: nn.Module) -> frozenset[str]:
     recurrent weight matrices, so that a step multiplies by them without transposing."""
     out = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, nn.Linear)}
     out |= {f"{n}.{p}" for n, m in model.named_modules() if isinstance(m, nn.RNNBase) for p, _ in m.named_parameters() if p.startswith("weight_")}
-    return frozenset(out)
+    return frozenset(out | fused_transformer.transposed_names(model))
 
 
 def stack(models: Sequence[nn.Module], transposed: frozenset[str]) -> tuple[Tensors, Tensors]:
@@ -84,6 +92,8 @@ def forward(model: nn.Module, params: Tensors, buffers: Tensors, x: torch.Tensor
             x = x.transpose(2, 3)
         x = x.transpose(0, 1).reshape(b, m * x.shape[2], *x.shape[3:])  # channels [B, M·C, *spatial]
         return _conv_body(model.body, params, buffers, x, m)
+    if isinstance(model, _Encoder):
+        return fused_transformer.forward(model, params, buffers, x, _linear)
     assert isinstance(model, _Recurrent)  # internal: native() chose the path
     return _recurrent(model, params, x)
 
@@ -153,15 +163,16 @@ def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Ten
     x = x.reshape(m, b, *model.shape)
     if model.transpose:
         x = x.transpose(2, 3)
+    x = x.transpose(1, 2)  # time second, [M, T, B, I]: each step's rows one slice
     finals: list[torch.Tensor] = []
     for layer in range(rnn.num_layers):
         outs, finals = [], []
         for d in range(model.dirs):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
             p = {k: params[f"rnn.{k}{sfx}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            out, h = _recurrent_layer(rnn.mode, x, **p, reverse=d == 1, keep_outputs=layer + 1 < rnn.num_layers)
+            out = _recurrent_layer(rnn.mode, x, **p, reverse=d == 1)
             outs.append(out)
-            finals.append(h)
+            finals.append(out[:, 0] if d == 1 else out[:, -1])
         if layer + 1 < rnn.num_layers:
             x = torch.cat(outs, dim=-1) if model.dirs == 2 else outs[0]
             if rnn.dropout > 0:
@@ -171,38 +182,16 @@ def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Ten
 
 
 def _recurrent_layer(mode: str, x: torch.Tensor, *, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
-                     bias_hh: torch.Tensor, reverse: bool, keep_outputs: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """One direction of one layer over ``x`` ``[M, B, T, I]`` (weights transposed: ``[M, I, G·H]``,
-    ``[M, H, G·H]``; gates in PyTorch's order: GRU r, z, n; LSTM i, f, g, o). Returns the
-    outputs ``[M, B, T, H]`` (when ``keep_outputs``) and the final hidden state ``[M, B, H]``."""
-    m, b, t, _ = x.shape
+                     bias_hh: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """One direction of one layer over ``x`` ``[M, T, B, I]`` (weights transposed: ``[M, I, G·H]``,
+    ``[M, H, G·H]``; gates in PyTorch's order: GRU r, z, n; LSTM i, f, g, o): every step's input
+    gates as one batched matmul, then the recurrence as one autograd node
+    (:class:`~hpbench.train.fused_recurrence.Recurrence`). Returns the outputs ``[M, T, B, H]``."""
+    m, t, b, _ = x.shape
     hidden = weight_hh.shape[1]
     gru = mode == "GRU"
-    # every step's input gates at once; the hidden biases folded in where they only add (all but GRU's n gate)
-    bias = bias_ih if gru else bias_ih + bias_hh
-    gi = torch.baddbmm(bias.unsqueeze(1), x.reshape(m, b * t, -1), weight_ih).view(m, b, t, -1)
-    h = x.new_zeros(m, b, hidden)
-    c = x.new_zeros(m, b, hidden) if mode == "LSTM" else None
-    outs: list[torch.Tensor] = []
-    for step in (range(t - 1, -1, -1) if reverse else range(t)):
-        a = gi[:, :, step]
-        if gru:  # r, z = σ(.), n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 - z) ⊙ n + z ⊙ h = lerp(n, h, z)
-            g = torch.baddbmm(bias_hh.unsqueeze(1), h, weight_hh)
-            rz = torch.sigmoid(a[..., : 2 * hidden] + g[..., : 2 * hidden])
-            n = torch.tanh(torch.addcmul(a[..., 2 * hidden :], rz[..., :hidden], g[..., 2 * hidden :]))
-            h = torch.lerp(n, h, rz[..., hidden:])
-        elif mode == "LSTM":  # i, f, o = σ(.), g = tanh(.), c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c')
-            pre = torch.baddbmm(a, h, weight_hh)
-            sig = torch.sigmoid(pre)
-            assert c is not None  # internal: an LSTM carries its cell state
-            c = torch.addcmul(sig[..., hidden : 2 * hidden] * c, sig[..., :hidden], torch.tanh(pre[..., 2 * hidden : 3 * hidden]))
-            h = sig[..., 3 * hidden :] * torch.tanh(c)
-        else:
-            pre = torch.baddbmm(a, h, weight_hh)
-            h = torch.tanh(pre) if mode == "RNN_TANH" else torch.relu(pre)
-        if keep_outputs:
-            outs.append(h)
-    if not keep_outputs:
-        return h, h
-    return torch.stack(outs[::-1] if reverse else outs, dim=2), h
-
+    # the hidden biases folded into the input gates where they only add (all but GRU's n gate)
+    bias = torch.cat([bias_ih[:, : 2 * hidden] + bias_hh[:, : 2 * hidden], bias_ih[:, 2 * hidden :]], dim=1) if gru else bias_ih + bias_hh
+    gi = torch.baddbmm(bias.unsqueeze(1), x.reshape(m, t * b, -1), weight_ih).view(m, t, b, -1)
+    out: torch.Tensor = Recurrence.apply(mode, gi, weight_hh, bias_hh[:, 2 * hidden :] if gru else None, reverse)
+    return out
