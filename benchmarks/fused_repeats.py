@@ -45,6 +45,7 @@ CASES: dict[str, tuple[str, dict[str, Any], str, dict[str, Any], int | str, str]
     "gru h32 b64": ("digits", {}, "gru", RNN, 64, "adam"),
     "lstm h32 b64": ("digits", {}, "lstm", RNN, 64, "adam"),
     "gru h32 b64 adding T20": ("adding", {"seq_len": 20, "n_samples": 1000}, "gru", RNN, 64, "adam"),
+    "transformer d32 l1 b64": ("digits", {}, "transformer", {"d_model": 32, "heads": 4, "ff_width": 64, "layers": 1, "dropout": 0.0}, 64, "adam"),
     # the quickstart space's corners (width 32/512, depth 1/4, batch 16/full) and large steps (target: never slower as run)
     "mlp w32 d1 b16": ("digits", {}, "mlp", {**MLP, "depth": 1, "width": 32}, 16, "sgd"),
     "mlp w32 d4 full": ("digits", {}, "mlp", {**MLP, "depth": 4, "width": 32, "activation": "gelu"}, "full", "adam"),

@@ -7,7 +7,7 @@ batched kernels written out layer by layer, each the same arithmetic as the memb
   ``baddbmm`` over weights kept transposed, ``[M, in, out]`` (their gradients then come out in
   the parameters' own layout: no transposing copy per step); activations and dropout act on
   every element alike (each member's dropout mask drawn independently);
-- channels ``[B, M·C, *spatial]`` (the CNN's conv blocks): member ``m`` owns channels
+- channels ``[B, M·C, *spatial]`` (the CNN's conv blocks; images channels-last): member ``m`` owns channels
   ``m·C … (m+1)·C - 1``, so a convolution is one grouped convolution (``groups = M``),
   ``BatchNorm`` one ``batch_norm`` call over the members' stacked affine parameters and running
   statistics (updated in place, as each member's own), pooling acts per channel as it does alone;
@@ -91,6 +91,9 @@ def forward(model: nn.Module, params: Tensors, buffers: Tensors, x: torch.Tensor
         if model.transpose:
             x = x.transpose(2, 3)
         x = x.transpose(0, 1).reshape(b, m * x.shape[2], *x.shape[3:])  # channels [B, M·C, *spatial]
+        if x.dim() == 4:  # images channels-last: the grouped conv, pooling and activations of a conv block
+            # measured 1.5-2x less CPU than NCHW (8 members x 8 channels, 8x8 digits, batch 64, forward + backward, 1 thread)
+            x = x.contiguous(memory_format=torch.channels_last)
         return _conv_body(model.body, params, buffers, x, m)
     if isinstance(model, _Encoder):
         return fused_transformer.forward(model, params, buffers, x, _linear)
