@@ -86,8 +86,8 @@ def test_the_transformer_runs_stacked_unless_its_layers_differ():
 
 
 @pytest.mark.parametrize("mode", ["LSTM", "GRU", "RNN_TANH", "RNN_RELU"])
-@pytest.mark.parametrize("reverse", [False, True])
-def test_the_hand_written_recurrence_backward_matches_finite_differences(mode, reverse):
+@pytest.mark.parametrize(("reverse", "keep"), [(False, True), (True, True), (False, False), (True, False)])
+def test_the_hand_written_recurrence_backward_matches_finite_differences(mode, reverse, keep):
     from hpbench.train.fused_recurrence import Recurrence
 
     gates, hidden = {"LSTM": 4, "GRU": 3}.get(mode, 1), 3
@@ -96,4 +96,4 @@ def test_the_hand_written_recurrence_backward_matches_finite_differences(mode, r
     w = (0.5 * torch.randn(2, hidden, gates * hidden, dtype=torch.float64, generator=gen)).requires_grad_()
     b_hn = torch.randn(2, hidden, dtype=torch.float64, generator=gen, requires_grad=True) if mode == "GRU" else None
     inputs = (gi, w) if b_hn is None else (gi, w, b_hn)
-    assert torch.autograd.gradcheck(lambda *a: Recurrence.apply(mode, a[0], a[1], a[2] if len(a) > 2 else None, reverse), inputs)
+    assert torch.autograd.gradcheck(lambda *a: Recurrence.apply(mode, a[0], a[1], a[2] if len(a) > 2 else None, reverse, keep), inputs)

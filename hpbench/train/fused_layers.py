@@ -173,9 +173,11 @@ def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Ten
         for d in range(model.dirs):
             sfx = f"_l{layer}" + ("_reverse" if d else "")
             p = {k: params[f"rnn.{k}{sfx}"] for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
-            out = _recurrent_layer(rnn.mode, x, **p, reverse=d == 1)
+            keep = layer + 1 < rnn.num_layers
+            out = _recurrent_layer(rnn.mode, x, **p, reverse=d == 1, keep_outputs=keep)
             outs.append(out)
-            finals.append(out[:, 0] if d == 1 else out[:, -1])
+            if not keep:
+                finals.append(out)
         if layer + 1 < rnn.num_layers:
             x = torch.cat(outs, dim=-1) if model.dirs == 2 else outs[0]
             if rnn.dropout > 0:
@@ -185,16 +187,17 @@ def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Ten
 
 
 def _recurrent_layer(mode: str, x: torch.Tensor, *, weight_ih: torch.Tensor, weight_hh: torch.Tensor, bias_ih: torch.Tensor,
-                     bias_hh: torch.Tensor, reverse: bool) -> torch.Tensor:
+                     bias_hh: torch.Tensor, reverse: bool, keep_outputs: bool) -> torch.Tensor:
     """One direction of one layer over ``x`` ``[M, T, B, I]`` (weights transposed: ``[M, I, G·H]``,
     ``[M, H, G·H]``; gates in PyTorch's order: GRU r, z, n; LSTM i, f, g, o): every step's input
     gates as one batched matmul, then the recurrence as one autograd node
-    (:class:`~hpbench.train.fused_recurrence.Recurrence`). Returns the outputs ``[M, T, B, H]``."""
+    (:class:`~hpbench.train.fused_recurrence.Recurrence`). Returns the outputs ``[M, T, B, H]``, or
+    only the final state ``[M, B, H]`` unless ``keep_outputs``."""
     m, t, b, _ = x.shape
     hidden = weight_hh.shape[1]
     gru = mode == "GRU"
     # the hidden biases folded into the input gates where they only add (all but GRU's n gate)
     bias = torch.cat([bias_ih[:, : 2 * hidden] + bias_hh[:, : 2 * hidden], bias_ih[:, 2 * hidden :]], dim=1) if gru else bias_ih + bias_hh
     gi = torch.baddbmm(bias.unsqueeze(1), x.reshape(m, t * b, -1), weight_ih).view(m, t, b, -1)
-    out: torch.Tensor = Recurrence.apply(mode, gi, weight_hh, bias_hh[:, 2 * hidden :] if gru else None, reverse)
+    out: torch.Tensor = Recurrence.apply(mode, gi, weight_hh, bias_hh[:, 2 * hidden :] if gru else None, reverse, keep_outputs)
     return out
