@@ -239,7 +239,10 @@ def _differ(runs: list[SupervisedRun]) -> str | None:
     first = runs[0]
     if first.data.stream is not None:
         return "streamed data"
-    if not native(first.model) and (moved := updated_buffers(first.model, first.data.x_train[:2])):
+    x = first.data.x_train
+    if x is None:
+        return "streamed data"
+    if not native(first.model) and (moved := updated_buffers(first.model, x[:2])):
         return f"the model updates buffers in training (running statistics: {', '.join(moved)}), which vmap cannot"
     for r in runs[1:]:
         if r.data.n_train != first.data.n_train or r.data.x_val is None or first.data.x_val is None or len(r.data.x_val) != len(first.data.x_val):
