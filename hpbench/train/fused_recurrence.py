@@ -91,6 +91,7 @@ class Recurrence(torch.autograd.Function):
         dw = torch.zeros_like(w)
         dh = d_out if d_outs is None else torch.zeros_like(hs[0])
         db_hn = None
+        one = w.new_ones(())
         if mode == "LSTM":
             acts, cs, tcs = saved
             dc = torch.zeros_like(hs[0])
@@ -99,12 +100,12 @@ class Recurrence(torch.autograd.Function):
                     dh = dh + d_outs[t]
                 a, tc = acts[t], tcs[t]
                 i, f, g, o = a.unbind(2)
-                dc = dc + dh * o * (1 - tc * tc)
+                dc = torch.addcmul(dc, dh, o * torch.addcmul(one, tc, tc, value=-1))  # dc + dh ⊙ o ⊙ (1 - tanh²c)
                 d = d_gi[:, t].view(m, b, 4, hid)
                 torch.mul(dc.unsqueeze(2), torch.stack([g, cs[prev(t)], i], dim=2), out=d[:, :, :3])
                 torch.mul(dh, tc, out=d[:, :, 3])
-                deriv = a * (1 - a)
-                deriv[:, :, 2] = 1 - g * g
+                deriv = torch.addcmul(a, a, a, value=-1)  # σ' = a - a²
+                torch.addcmul(one, g, g, value=-1, out=deriv[:, :, 2])  # tanh' = 1 - g²
                 d.mul_(deriv)
                 dw.baddbmm_(hs[prev(t)].transpose(1, 2), d.view(m, b, 4 * hid))
                 dh = torch.bmm(d.view(m, b, 4 * hid), wt)
@@ -118,9 +119,9 @@ class Recurrence(torch.autograd.Function):
                     dh = dh + d_outs[t]
                 r, z, n = acts[t].unbind(2)
                 d = d_gi[:, t].view(m, b, 3, hid)
-                dn = torch.mul(dh * (1 - z), 1 - n * n, out=d[:, :, 2])
-                torch.mul(dh * (hs[prev(t)] - n), z * (1 - z), out=d[:, :, 1])
-                torch.mul(dn * ghn[t], r * (1 - r), out=d[:, :, 0])
+                dn = torch.mul(dh - dh * z, torch.addcmul(one, n, n, value=-1), out=d[:, :, 2])  # dh ⊙ (1 - z) ⊙ tanh'
+                torch.mul(dh * (hs[prev(t)] - n), torch.addcmul(z, z, z, value=-1), out=d[:, :, 1])
+                torch.mul(dn * ghn[t], torch.addcmul(r, r, r, value=-1), out=d[:, :, 0])
                 e[:, :, :2] = d[:, :, :2]
                 torch.mul(dn, r, out=e[:, :, 2])
                 db += e[:, :, 2].sum(1)
@@ -133,7 +134,7 @@ class Recurrence(torch.autograd.Function):
                     dh = dh + d_outs[t]
                 h = hs[t]
                 d = d_gi[:, t]
-                torch.mul(dh, 1 - h * h if mode == "RNN_TANH" else (h > 0).to(h.dtype), out=d)
+                torch.mul(dh, torch.addcmul(one, h, h, value=-1) if mode == "RNN_TANH" else (h > 0).to(h.dtype), out=d)
                 dw.baddbmm_(hs[prev(t)].transpose(1, 2), d)
                 dh = torch.bmm(d, wt)
         return None, d_gi, dw, db_hn, None, None
