@@ -123,6 +123,19 @@ def test_a_model_vmap_cannot_stack_is_refused_by_name():
     assert "running statistics: scale" in (_differ([run, run]) or "")
 
 
+def test_the_vmap_path_stacks_constant_buffers(monkeypatch):
+    """The transformer forced through vmap (as a user family would go): its sinusoidal positional
+    encoding, a buffer, is stacked and read, and the members still match their unfused runs."""
+    from hpbench.train import fused
+
+    monkeypatch.setattr(fused, "native", lambda model: False)
+    cfgs = CASES["transformer, sinusoidal positions"][:2]
+    group = fused.FusedSupervised(cfgs)
+    assert not group.native and list(group.buffers) == ["pos"]
+    for f, a in zip(train_fused(cfgs), [train(c) for c in cfgs], strict=True):
+        assert f.history[-1]["val_loss"] == pytest.approx(a.history[-1]["val_loss"], rel=REL)
+
+
 def test_fusion_decision():
     assert fuse_members(n_repeats=8, flops_per_step=1e6) == 8
     assert fuse_members(n_repeats=8, flops_per_step=FUSED_STEP_FLOPS / 3.5) == 3
