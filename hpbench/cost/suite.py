@@ -183,19 +183,47 @@ def measure_probe_first(p: Probe, *, device: str) -> tuple[float, float]:
 # Kernel terms whose rates the device's micro-benchmarks measure directly (matmul and fused
 # attention in "matmul", convolution in "conv"): pure roofline, coefficient 1, not fitted.
 FIXED = {"matmul": 1.0, "conv": 1.0}
+# The fit's anchors. Op counts, module counts and step counts rise together across the probes, as
+# do the memory terms, so a free least-squares fit is degenerate: it set op_backward, step and
+# module to 0 and memory to 4-7x (session 5/6 calibrations) and let the other terms absorb what
+# one term got wrong. Every term a micro-benchmark measures is anchored to that measurement by a
+# ridge toward its prior, in relative units: the fit minimises
+#     Σ_probes (f·c / t - 1)²  +  ANCHOR · Σ_anchored ((c_k - prior_k) / prior_k)²,   c >= 0,
+# still one non-negative least squares (the anchors are extra rows). The memory terms' prior is 1
+# (bandwidth measured at each op's data volume); the per-op terms' prior is the measured dispatch
+# floor of one eager op (microbench.measure_overhead). The terms no micro-benchmark measures
+# (epoch, step, module, view) stay free. ANCHOR = 0.05: a term at 2x its prior costs as much as
+# 22% error on one probe, so the probes can move it where they agree, never to 0 for nothing.
+ANCHOR = 0.05
+ANCHORED_MEMORY = ("memory", "memory_strided", "memory_optimizer")
+ANCHORED_OPS = ("op", "op_backward", "op_nograd")
 
 
-def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, float] | None = None) -> tuple[dict[str, float], float]:
+def priors(base: DeviceModel) -> dict[str, float]:
+    """Each anchored term's micro-benchmark value on ``base`` (see ANCHOR)."""
+    return {**dict.fromkeys(ANCHORED_MEMORY, 1.0), **dict.fromkeys(ANCHORED_OPS, base.op_overhead_s)}
+
+
+def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, float] | None = None,
+             prior: dict[str, float] | None = None, anchor: float = ANCHOR) -> tuple[dict[str, float], float]:
     """Non-negative least squares on relative error: min Σ (f·c / t - 1)², c >= 0, with the
-    ``fixed`` coefficients held (their terms taken off t first). Returns the coefficients and the
-    median relative error of the fit."""
+    ``fixed`` coefficients held (their terms taken off t first) and each ``prior`` term pulled
+    toward its value by ``anchor`` (see ANCHOR; no prior: the free fit). Returns the
+    coefficients and the median relative error of the fit."""
     import numpy as np
     from scipy.optimize import nnls
 
     fixed = FIXED if fixed is None else fixed
+    prior = {k: v for k, v in (prior or {}).items() if k not in fixed and v > 0}
     free = [k for k in FEATURES if k not in fixed]
     a = np.array([[f.get(k, 0.0) / t for k in free] for f, t in rows])
     rhs = np.array([1.0 - sum(v * f.get(k, 0.0) for k, v in fixed.items()) / t for f, t in rows])
+    # anchor rows: sqrt(anchor) · c_k / prior_k = sqrt(anchor)
+    w = np.sqrt(anchor)
+    extra = [[w / prior[k] if j == k else 0.0 for j in free] for k in free if k in prior]
+    if extra:
+        a = np.vstack([a, np.array(extra)])
+        rhs = np.concatenate([rhs, np.full(len(extra), w)])
     scale = a.max(axis=0)
     scale[scale == 0] = 1.0
     c, _ = nnls(a / scale, rhs)
@@ -214,7 +242,8 @@ class SuiteFit:
     intervals: dict[str, tuple[float, float]]  # per regime: P10, P90 of measured / predicted (hpbench.cost.trial_time)
 
 
-def fit_rows(rows: list[tuple[dict[str, float], float, float]], *, kinds: list[str] | None = None) -> SuiteFit:
+def fit_rows(rows: list[tuple[dict[str, float], float, float]], *, kinds: list[str] | None = None,
+             prior: dict[str, float] | None = None) -> SuiteFit:
     """The fit of (features, fastest s, first s) rows: coefficients, then the residual ratios
     (measured / predicted) by regime and the first epoch's warm-up. Residuals are held out: each
     probe is predicted by a fit without it, or, with ``kinds`` (each row's kind of network), by a
@@ -222,14 +251,14 @@ def fit_rows(rows: list[tuple[dict[str, float], float, float]], *, kinds: list[s
     whose kind the fit has not seen, as a user's model is (a fit that saw a probe's near twins
     read P10-P90 0.72-1.40 on the overhead-bound probes, while the trials of hpbench's families
     in benchmarks/cost_model.py fell inside only 54-71% of the time)."""
-    coef, err = fit_coef([(f, t) for f, t, _ in rows])
+    coef, err = fit_coef([(f, t) for f, t, _ in rows], prior=prior)
     groups = kinds if kinds is not None and len(set(kinds)) > 1 else [str(i) for i in range(len(rows))]
     if len(groups) != len(rows):
         raise ValueError(f"kinds must name every row's kind ({len(rows)}), but got {len(groups)}")
     held: dict[str, dict[str, float]] = {}
     for g in dict.fromkeys(groups):
         rest = [(f, t) for (f, t, _), h in zip(rows, groups, strict=True) if h != g]
-        held[g] = fit_coef(rest)[0] if len(rest) >= 2 else coef
+        held[g] = fit_coef(rest, prior=prior)[0] if len(rest) >= 2 else coef
     residuals = []
     for (f, t, _), g in zip(rows, groups, strict=True):
         pred = sum(held[g][k] * f.get(k, 0.0) for k in FEATURES)
@@ -254,4 +283,4 @@ def most_bound(base: DeviceModel, coef: dict[str, float], *, probes: tuple[Probe
 
 def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> SuiteFit:
     chosen = probes or (QUICK if quick else PROBES)
-    return fit_rows(measure_rows(base, device=device, probes=chosen), kinds=[p.kind for p in chosen])
+    return fit_rows(measure_rows(base, device=device, probes=chosen), kinds=[p.kind for p in chosen], prior=priors(base))
