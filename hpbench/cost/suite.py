@@ -192,9 +192,18 @@ FIXED = {"matmul": 1.0, "conv": 1.0}
 # still one non-negative least squares (the anchors are extra rows). The memory terms' prior is 1
 # (bandwidth measured at each op's data volume); the per-op terms' prior is the measured dispatch
 # floor of one eager op (microbench.measure_overhead). The terms no micro-benchmark measures
-# (epoch, step, module, view) stay free. ANCHOR = 0.05: a term at 2x its prior costs as much as
-# 22% error on one probe, so the probes can move it where they agree, never to 0 for nothing.
-ANCHOR = 0.05
+# (epoch, step, module, view) stay free. ANCHOR = 0.003: a term at 2x its prior costs as much as
+# 5.5% error on one probe (chosen on the replay of two recorded runs; 0.01 and 0.05 raised their
+# median error from 22 to 30 and 34%).
+# NOT the calibration's fit yet (ANCHORED_FIT): on three held-out recorded runs the anchored fit
+# replayed no better than the free one (c=1 median 49.4 vs 48.9%, P90 100.9 vs 96.6%:
+# results/benchmarks/calib_rows.md). The free fit on the suite's rows puts memory at 10x,
+# strided memory at 30x and forward ops at 4x their micro-benchmarks: those micro-benchmarks (a
+# contiguous copy's bandwidth, a no-grad 1-element add) do not measure what the epochs pay per
+# element-wise byte and per recorded op, so anchoring to them trades the suite's fit for
+# plausibility. Switch it on once the anchors are micro-benchmarks of the same work.
+ANCHOR = 0.003
+ANCHORED_FIT = False
 ANCHORED_MEMORY = ("memory", "memory_strided", "memory_optimizer")
 ANCHORED_OPS = ("op", "op_backward", "op_nograd")
 
@@ -283,4 +292,5 @@ def most_bound(base: DeviceModel, coef: dict[str, float], *, probes: tuple[Probe
 
 def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> SuiteFit:
     chosen = probes or (QUICK if quick else PROBES)
-    return fit_rows(measure_rows(base, device=device, probes=chosen), kinds=[p.kind for p in chosen], prior=priors(base))
+    return fit_rows(measure_rows(base, device=device, probes=chosen), kinds=[p.kind for p in chosen],
+                    prior=priors(base) if ANCHORED_FIT else None)
