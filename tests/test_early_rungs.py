@@ -89,7 +89,7 @@ class FakeTrainer:
     def __call__(self, study: Any, params: dict[str, Any], incoming: str, *, data: Any = None, rungs: EarlyRungs | None = None) -> dict[str, Any]:
         self.running += 1
         self.overlap = self.overlap or self.running > 1
-        self.gate.wait(10)
+        self.gate.wait(120)  # released by the test; the timeout only keeps a broken test from hanging (10 s ran out once under load)
         self.sent.append((params, rungs, data))
         rows = []
         for e in range(1, 31):

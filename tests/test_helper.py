@@ -4,6 +4,7 @@ carried back, no re-run of the caller's script, and a clean failure when it dies
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from concurrent.futures import wait
@@ -75,3 +76,46 @@ def test_shutdown_cancelling_a_pending_call_ends_the_reader_cleanly(monkeypatch)
     assert warm_up.cancelled()
     assert not helper._reader.is_alive()
     assert crashes == [], crashes
+
+
+def test_submitting_never_waits_for_a_busy_helper(tmp_path):
+    """While the helper runs a long call it reads no new one: submitting more than its pipe holds
+    (here 2 MB of arguments behind a call that waits for a file) returned only after that call
+    ended when the caller wrote the pipe itself. Now every submit returns at once and the calls
+    run in order once the long one ends."""
+    import threading
+
+    helper = HelperProcess()
+    go = tmp_path / "go"
+    try:
+        assert helper.submit(sum, [1]).result(timeout=60) == 1  # the helper is up
+        wait_for_go = ["sh", "-c", f"while [ ! -e '{go}' ]; do sleep 0.01; done"]
+        blocker = helper.submit(subprocess.call, wait_for_go)  # a long call, ended by the test
+        futures: list = []
+        submitted = threading.Event()
+
+        def submit_many() -> None:
+            for i in range(32):
+                futures.append(helper.submit(len, b"x" * 65536 + bytes([i % 256])))
+            submitted.set()
+
+        t = threading.Thread(target=submit_many, daemon=True)
+        t.start()
+        assert submitted.wait(timeout=60), "submit waited for the busy helper"
+        assert not blocker.done()  # the helper is still in the long call: nothing was read
+        go.touch()
+        assert blocker.result(timeout=60) == 0
+        assert [f.result(timeout=60) for f in futures] == [65537] * 32
+    finally:
+        go.touch()
+        helper.shutdown()
+
+
+def test_an_unpicklable_call_raises_in_the_caller_and_the_helper_goes_on():
+    helper = HelperProcess()
+    try:
+        with pytest.raises((pickle.PicklingError, AttributeError)):  # a local lambda cannot be pickled
+            helper.submit(sum, [lambda: 1])
+        assert helper.submit(sum, [2, 3]).result(timeout=60) == 5
+    finally:
+        helper.shutdown()

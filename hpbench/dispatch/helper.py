@@ -6,13 +6,21 @@ Unlike ``ProcessPoolExecutor`` with the spawn method, the helper never imports t
 "__main__"`` guard is not run a second time. Calls and results travel pickled over a pipe of
 their own (the helper's stdout is moved to stderr, so a stray print cannot break the
 protocol). If the helper dies, every pending future fails with :class:`HelperDied`.
+
+A call is written to the helper's pipe by a writer thread, never by the caller: the helper reads
+its next call only when the one before has ended, so a caller writing a full pipe (64 KB: ~25
+predictions, each carrying its pickled study) waited behind a long call (an early trial), and the
+reader thread, which launches the next early trial from a done callback, could wait there while
+the helper waited for it to read a reply.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
@@ -40,24 +48,44 @@ class HelperProcess(Executor):
         self._futures: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._outbox: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()  # None: close the pipe
         self._reader = threading.Thread(target=self._read, name="hpbench-helper-reader", daemon=True)
         self._reader.start()
+        self._writer = threading.Thread(target=self._write, name="hpbench-helper-writer", daemon=True)
+        self._writer.start()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Queue ``fn(*args, **kwargs)`` for the helper (pickled now: the arguments as they are at
+        the call; an unpicklable call raises here); never waits for the pipe."""
         fut: Future[Any] = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot submit to a helper process after shutdown")
             call_id = next(self._ids)
+            data = pickle.dumps((call_id, fn, args, kwargs))  # the arguments as they are now
             self._futures[call_id] = fut
-            try:
-                assert self._proc.stdin is not None  # internal: opened with stdin=PIPE
-                pickle.dump((call_id, fn, args, kwargs), self._proc.stdin)
-                self._proc.stdin.flush()
-            except (BrokenPipeError, OSError) as err:
-                del self._futures[call_id]
-                fut.set_exception(HelperDied(f"the helper process is gone: {err}"))
+            self._outbox.put((call_id, data))  # in submission order
         return fut
+
+    def _write(self) -> None:
+        """The writer thread: each queued call onto the helper's pipe, in order; the pipe closed
+        (the helper then finishes what it has and exits) at ``None``."""
+        stdin = self._proc.stdin
+        assert stdin is not None  # internal: opened with stdin=PIPE
+        while True:
+            item = self._outbox.get()
+            if item is None:
+                with contextlib.suppress(OSError, ValueError):
+                    stdin.close()
+                return
+            try:
+                stdin.write(item[1])
+                stdin.flush()
+            except (OSError, ValueError) as err:  # the helper is gone (BrokenPipeError is an OSError)
+                with self._lock:
+                    fut = self._futures.pop(item[0], None)
+                if fut is not None:
+                    _settle(fut, None, HelperDied(f"the helper process is gone: {err}"))
 
     def _read(self) -> None:
         assert self._proc.stdout is not None  # internal: opened with stdout=PIPE
@@ -86,15 +114,11 @@ class HelperProcess(Executor):
                 self._futures = {}
         if cancel_futures:
             self._proc.kill()
-        else:
-            try:
-                assert self._proc.stdin is not None
-                self._proc.stdin.close()  # the helper finishes what it has, then exits
-            except OSError:
-                pass
+        self._outbox.put(None)  # after the calls queued before: the helper finishes what it has, then exits
         if wait:
             self._proc.wait()
             self._reader.join()
+            self._writer.join()
 
 
 def _settle(fut: Future[Any], result: Any, error: BaseException | None) -> None:
