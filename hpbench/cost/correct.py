@@ -83,12 +83,25 @@ def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS)
     if len(rows) < min_trials:
         return {}
     pooled = [(p, m) for _, p, m in rows]
-    out = {POOLED: Correction(factor=ratio_of_sums(pooled), trial_factor=shrunk_log_mean(pooled), n_trials=len(rows), regime=POOLED)}
+    out = {POOLED: _correction(pooled, POOLED)}
     for regime in sorted({r for r, _, _ in rows}):
         pm = [(p, m) for r, p, m in rows if r == regime]
         if len(pm) >= min_trials:
-            out[regime] = Correction(factor=ratio_of_sums(pm), trial_factor=shrunk_log_mean(pm), n_trials=len(pm), regime=regime)
+            out[regime] = _correction(pm, regime)
     return out
+
+
+def _correction(pairs: list[tuple[float, float]], regime: str) -> Correction:
+    return from_sums(n=len(pairs), sum_predicted=math.fsum(p for p, _ in pairs), sum_measured=math.fsum(m for _, m in pairs),
+                     sum_log_ratio=math.fsum(math.log(m / p) for p, m in pairs), regime=regime)
+
+
+def from_sums(*, n: int, sum_predicted: float, sum_measured: float, sum_log_ratio: float, regime: str) -> Correction:
+    """The correction of ``n`` ended trials from their sums: the ratio of sums
+    (:func:`ratio_of_sums`) and the shrunk geometric mean (:func:`shrunk_log_mean`), the one formula
+    behind :func:`scale_factors` and :class:`RunningFactors`."""
+    return Correction(factor=sum_measured / sum_predicted, trial_factor=math.exp(sum_log_ratio / (n + max(0.0, PRIOR_TRIALS))),
+                      n_trials=n, regime=regime)
 
 
 def ratio_of_sums(pairs: list[tuple[float, float]]) -> float:
@@ -192,8 +205,7 @@ class RunningFactors:
             return {}
 
         def correction(s: list[float], regime: str) -> Correction:
-            k = round(s[0])
-            return Correction(factor=s[2] / s[1], trial_factor=math.exp(s[3] / (k + PRIOR_TRIALS)), n_trials=k, regime=regime)
+            return from_sums(n=round(s[0]), sum_predicted=s[1], sum_measured=s[2], sum_log_ratio=s[3], regime=regime)
 
         total = [sum(s[i] for s in by_regime.values()) for i in range(4)]
         out = {POOLED: correction(total, POOLED)}
