@@ -6,6 +6,7 @@ study's ``[train] device``; ``device_flops`` predicts for a hypothetical device 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,13 +76,33 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
     n = samples if samples is not None else min(PRICED, max(1, study.settings.trials))
     configs = configurations(study, n=n, grid=grid)
-    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at)),
+    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at),
+                                                                                                    repriced=_repriced(study, records, dev=dev, cache=cache)),
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),
                           n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None,
                           # a fresh local search, as `hpbench search STUDY` runs it
                           n_early=n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False))
+
+
+def _repriced(study: Study, records: list[dict[str, Any]], *, dev: Any, cache: Path) -> dict[str, float]:
+    """The study's latest records of an earlier device model re-priced against ``dev``
+    (:mod:`hpbench.cost.reprice`): from the cache, else priced here and cached."""
+    from hpbench.cost import history, reprice
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.study.resolve import trial_config
+
+    model = history.tag_of(dev.measured_at)
+    have = reprice.load_cache(cache, model)
+    todo = [r for r in reprice.wanted(records, study=study.name, model=model) if r["run_id"] not in have]
+    if todo and not dev.hypothetical:
+        mc = max(1, study.settings.max_concurrent)
+        new = reprice.speeds(todo, lambda p: predict_trial(trial_config(study, dict(p)), device_model=dev, max_concurrent=mc)["predicted_epoch_s"])
+        with contextlib.suppress(OSError):
+            reprice.save_cache(cache, model, new)
+        have = {**have, **new}
+    return have
 
 
 def _target(study: Study) -> str:

@@ -173,6 +173,7 @@ class TrialTimes:
     best_epoch: int | None = None  # early stopping's best epoch, 1-based (es_best_epoch + 1)
     first_epoch_s: float | None = None  # measured: its first epoch
     later_epoch_s: float | None = None  # measured: the median of its later epochs
+    params: Mapping[str, Any] | None = None  # its configuration (what re-prices it against another model: hpbench.cost.reprice)
 
 
 def _median(xs: Iterable[float]) -> float | None:
@@ -202,7 +203,7 @@ def slot_figures(trials: Sequence[TrialTimes], *, concurrency: int) -> dict[str,
 
 def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], started_at: float, command: bool, ray_started: bool,
                   cpus: int, concurrency: int, cpus_per_trial: float, contention: float | None, phases: Mapping[str, float],
-                  eta: Sequence[Sequence[float]] = ()) -> dict[str, Any]:
+                  eta: Sequence[Sequence[float]] = (), configs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The record of one search (``phases``: measured seconds of ``search_s``, ``tail_s``,
     ``repeats_s``, ``devices_s``, ``replay_start_s``, ``test_s``, each only when it ran)."""
     first = min((t.started_at for t in trials), default=None)
@@ -222,6 +223,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
         "speed": speed, "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
+        "configs": [dict(c) for c in configs],
     }
 
 
@@ -244,14 +246,17 @@ _FIGURES: dict[str, Any] = {
 
 
 def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None,
-            model: ModelTag | None = None) -> Figures:
+            model: ModelTag | None = None, repriced: Mapping[str, float] | None = None) -> Figures:
     """This machine's figures (see the module's docstring); ``prior`` where nothing was measured.
     ``model``: the device model the predictions come from (its records only for the figures
-    :data:`OF_THE_MODEL`; None: every record's)."""
+    :data:`OF_THE_MODEL`; None: every record's); ``repriced``: the speeds of other models'
+    records re-priced against it (run id -> speed, :mod:`hpbench.cost.reprice`), read as its own."""
     base = prior or Figures()
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    mine = [r for r in records if model is None or model.measured(r)]
+    again = repriced or {}
+    mine = [r if model is None or model.measured(r) else {**r, "speed": again[r["run_id"]], "first_epoch_s": None}
+            for r in records if model is None or model.measured(r) or r.get("run_id") in again]
     for name, usable in _FIGURES.items():
         # The machine's last searches, whatever their study: replayed over the 30 searches
         # recorded here, each figure predicted from the ones before it, this read the start-up

@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import clock, history
+from hpbench.cost import clock, history, reprice
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
@@ -33,6 +33,7 @@ from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
 from hpbench.dispatch.predictions import Corrections
+from hpbench.dispatch.repricing import Repricing
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, reached, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
@@ -61,7 +62,8 @@ class SearchClock:
         self.history_dir = history_dir
         self.records = history.at_this_priority(history.load(history_dir)) if history_dir is not None else []
         self.model = history.study_model(history_dir, study) if history_dir is not None else None  # its records' speed figures only
-        self.figures = history.figures(self.records, study=study.name, model=self.model) if history_dir is not None else Figures()
+        self.repricing = Repricing(study=study, records=self.records, model=self.model, history_dir=history_dir)  # runner: .start(pool)
+        self.figures = self._figures()
         self.cpus = clock.n_cpus()
         self.concurrency = concurrency(study, cpus=self.cpus)
         self.repeats = repeats
@@ -86,6 +88,11 @@ class SearchClock:
         self._open: dict[str, dict[str, int]] = {}  # per phase: trials not seen ended (id -> starts), the first _seen ones taken in
         self._seen: dict[str, int] = {}
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
+
+    def _figures(self) -> Figures:  # the history's, its study's records of an earlier device model re-priced against this one
+        if self.history_dir is None:
+            return Figures()
+        return history.figures(self.records, study=self.study.name, model=self.model, repriced=self.repricing.speeds)
 
     # -- the clock -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -175,6 +182,8 @@ class SearchClock:
         return eta
 
     def _eta_now(self, store: ResultsStore) -> float | None:
+        if self.repricing.take():
+            self.figures = self._figures()
         ids = [t for t in self.trials[self.phase] if t in store]
         known = [float(store.row(t)["predicted_epoch_s"]) for t in ids if isinstance(store.row(t).get("predicted_epoch_s"), (int, float))]
         # The trials not started yet cost like the configurations the estimate sampled at first,
@@ -298,7 +307,7 @@ class SearchClock:
         rec = history.search_record(
             run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
             ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
-            contention=self.contention(), phases=self.measured, eta=self.trace)
+            contention=self.contention(), phases=self.measured, eta=self.trace, configs=reprice.configs(times))
         rec.update(out=str(out.resolve()), started_at=self.started_at, nice=history.niceness(), probe_nice=history.PROBE_NICE, phases_end_at=self.phases_end_at, probe=self.raw_probe,
                    trials_contention=self.workers.contention())
         if (model := history.study_model(self.history_dir, self.study)) is not None:  # again: a search calibrates a stale model

@@ -188,6 +188,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     clock.joined(ray_started=started, cpus=ray_cpus())
     clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet (and asha-cost's reference epoch)
+    clock.repricing.start(predictions.pool)  # the study's records of an earlier device model, against this one
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
     if early is not None:  # Tune's searcher is built now: the early trials launched so far are all there are

@@ -7,6 +7,7 @@ import math
 import socket
 import statistics
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from hpbench.cost import clock
 from hpbench.cost.history import TrialTimes
@@ -52,8 +53,13 @@ def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Ca
             epochs=int(row.get("epochs") or 0), max_epochs=max_epochs(t), stop_reason=str(row.get("stop_reason")),
             predicted_epoch_s=row.get("predicted_epoch_s"),
             best_epoch=int(es_best) + 1 if isinstance(es_best, (int, float)) and es_best == es_best else None,
-            first_epoch_s=epoch_s[0] if epoch_s else None, later_epoch_s=statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else None))
+            first_epoch_s=epoch_s[0] if epoch_s else None, later_epoch_s=statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else None,
+            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None}))
     return out
+
+
+def _plain(v: Any) -> Any:  # a parameter as JSON keeps it (numpy scalars as Python's)
+    return v.item() if hasattr(v, "item") else v
 
 
 class WorkerContention:

@@ -1,0 +1,50 @@
+"""A search's re-pricing of its study's earlier records (:mod:`hpbench.cost.reprice`): read from
+the cache when it has them, else priced in the helper process (the trials' own predictor) while
+the search runs; the clock's figures follow once they are back."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+from hpbench.cost import reprice
+from hpbench.cost.history import ModelTag
+from hpbench.study.schema import Study
+
+
+def repriced_speeds(study: Study, records: list[dict[str, Any]]) -> dict[str, float]:
+    """In the helper process: ``records``' speeds against the study's device model, as its
+    predictor prices them (:func:`hpbench.cost.reprice.speeds`)."""
+    from hpbench.dispatch.predictions import predict_columns
+
+    return reprice.speeds(records, lambda params: predict_columns(study, dict(params), None).get("predicted_epoch_s"))
+
+
+class Repricing:
+    def __init__(self, *, study: Study, records: Sequence[Mapping[str, Any]], model: ModelTag | None, history_dir: Path | None) -> None:
+        self.study, self.records, self.model, self.history_dir = study, records, model, history_dir
+        self.speeds: dict[str, float] = reprice.load_cache(history_dir, model) if history_dir is not None else {}
+        self._fut: Future[dict[str, float]] | None = None
+
+    def start(self, pool: Executor) -> None:
+        """Price in ``pool`` the study's latest records of an earlier model the cache has not got."""
+        todo = [r for r in reprice.wanted(self.records, study=self.study.name, model=self.model) if r["run_id"] not in self.speeds]
+        if todo and self.history_dir is not None:
+            self._fut = pool.submit(repriced_speeds, self.study, todo)
+
+    def take(self) -> bool:
+        """Whether new speeds came back since the last call (then added to :attr:`speeds` and the cache)."""
+        fut = self._fut
+        if fut is None or not fut.done():
+            return False
+        self._fut = None
+        new = fut.result() if fut.exception() is None else {}
+        if not new or self.history_dir is None or self.model is None:
+            return False
+        self.speeds = {**self.speeds, **new}
+        with contextlib.suppress(OSError):
+            reprice.save_cache(self.history_dir, self.model, new)
+        return True
