@@ -5,7 +5,7 @@ the search runs; the clock's figures follow once they are back."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,10 @@ def repriced_speeds(study: Study, records: list[dict[str, Any]]) -> dict[str, fl
 
 
 class Repricing:
-    def __init__(self, *, study: Study, records: Sequence[Mapping[str, Any]], model: ModelTag | None, history_dir: Path | None) -> None:
-        self.study, self.records, self.model, self.history_dir = study, records, model, history_dir
+    def __init__(self, *, study: Study, records: Sequence[Mapping[str, Any]], model: ModelTag | None, history_dir: Path | None,
+                 price_with: Callable[[Study, list[dict[str, Any]]], dict[str, float]] = repriced_speeds) -> None:
+        """``price_with``: ``(study, records) -> speeds``, called in the pool (a module-level function: the helper pickles it)."""
+        self.study, self.records, self.model, self.history_dir, self.price_with = study, records, model, history_dir, price_with
         self.speeds: dict[str, float] = reprice.load_cache(history_dir, model) if history_dir is not None else {}
         self._fut: Future[dict[str, float]] | None = None
 
@@ -33,7 +35,7 @@ class Repricing:
         """Price in ``pool`` the study's latest records of an earlier model the cache has not got."""
         todo = [r for r in reprice.wanted(self.records, study=self.study.name, model=self.model) if r["run_id"] not in self.speeds]
         if todo and self.history_dir is not None:
-            self._fut = pool.submit(repriced_speeds, self.study, todo)
+            self._fut = pool.submit(self.price_with, self.study, todo)
 
     def take(self) -> bool:
         """Whether new speeds came back since the last call (then added to :attr:`speeds` and the cache)."""
