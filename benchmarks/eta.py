@@ -147,13 +147,15 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
             "startup_s", "search_s", "repeats_s", "devices_s", "test_s", "report_s", "exit_s", "total_s")},
     }
     trace = [p for p in record.get("eta", []) if p[1] == 0]
-    n = record.get("n_trials") or 0
+    # the trace counts every search trial ended, the early ones (trained while Ray starts) included:
+    # so does 25% (of the search's trials, as the progress bar shows them; Tune's only before)
+    n = record.get("n_search") or record.get("n_trials") or 0
     at = next((p for p in trace if p[2] >= math.ceil(0.25 * n)), None) if n else None
     if at is not None:
         elapsed, eta = at[0], at[3]
         started = float(record.get("started_at", t0))
         left = measured - (elapsed + started - t0)
-        row.update(eta25_elapsed_s=elapsed, eta25_s=eta, eta25_actual_s=left, eta25_error=(eta - left) / left if left > 0 else None)
+        row.update(eta25_done=at[2], eta25_of=n, eta25_elapsed_s=elapsed, eta25_s=eta, eta25_actual_s=left, eta25_error=(eta - left) / left if left > 0 else None)
         if len(at) >= 8 and isinstance(record.get("startup_s"), (int, float)) and isinstance(record.get("search_s"), (int, float)):
             # what the ETA was made of (the trials left, the after-search parts, the trials'
             # slowness and the trials it was corrected from) vs what followed: the search's last
@@ -162,6 +164,55 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
             row.update(eta25_parts={"trials_s": at[4], "after_s": at[5], "slowness": at[6], "corrected_from": at[7]},
                        eta25_actual_parts={"trials_s": trials_left, "after_s": left - trials_left})
     return row
+
+
+def backfill() -> int:
+    """Add to this machine's history records written before records kept their configurations
+    (hpbench.cost.reprice) those configurations, read from the search's results folder when it
+    is still there (its search trials: study.toml's parameters, each trial's epochs after the
+    first): a recalibration then re-prices them. Runs nothing; returns the records filled."""
+    import pandas as pd
+
+    sys.path.insert(0, str(ROOT))
+    from hpbench.cost import history, reprice
+    from hpbench.cost.history import TrialTimes
+    from hpbench.dispatch.early import EARLY_PREFIX
+    from hpbench.results.files import atomic_write_json
+
+    cache = history.default_cache_dir()
+    records, n = history.load(cache), 0
+    for r in records:
+        out = Path(str(r.get("out") or "/nonexistent"))
+        if r.get("configs") or not (out / "trials.parquet").is_file() or not (out / "study.json").is_file():
+            continue
+        keys = list(json.loads((out / "study.json").read_text()).get("space", {}))
+        trials, epochs = pd.read_parquet(out / "trials.parquet"), pd.read_parquet(out / "epochs.parquet")
+        search = trials[(trials["status"] == "finished") & ~trials["trial_id"].str.startswith(EARLY_PREFIX)
+                        & (trials["repeat"].isna() if "repeat" in trials else True)]
+        times = []
+        for _, row in search.iterrows():
+            es = [float(x) for x in epochs[epochs["trial_id"] == row["trial_id"]].sort_values("epoch")["epoch_s"]]
+            if len(es) > 1:
+                times.append(TrialTimes(started_at=0.0, ended_at=0.0, train_s=0.0, epochs=int(row["epochs"]), max_epochs=0, stop_reason="",
+                                        predicted_epoch_s=float(row["predicted_epoch_s"]), later_epoch_s=statistics.median(es[1:]),
+                                        params={k: _param(row[k]) for k in keys if k in row and not pd.isna(row[k])}))
+        if times:
+            r["configs"], n = reprice.configs(times), n + 1
+    if n:
+        atomic_write_json(history.history_file(cache), {"searches": records})
+    return n
+
+
+def _param(v: Any) -> Any:
+    """A parameter as the search had it, from its parquet column (a mixed choice's values stored
+    as strings: '64', '[0.9, 0.999]'; integers of a column with gaps as floats)."""
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, str):
+        try:
+            return json.loads(v)
+        except ValueError:
+            return v
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def studies(work: Path, *, only: set[str] | None, claims: bool) -> list[tuple[str, Path]]:
@@ -183,7 +234,11 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the studies' results in a new folder under this one (default: a temporary folder)")
     ap.add_argument("--merge", action="store_true", help="keep the report's rows of the studies not run now")
     ap.add_argument("--render", action="store_true", help="print the README's table from the report, run nothing")
+    ap.add_argument("--backfill", action="store_true", help="add their configurations to older history records from their results folders, run nothing")
     args = ap.parse_args()
+    if args.backfill:
+        print(f"records filled: {backfill()}")
+        return
     if args.render:
         print(render(json.loads(args.report.read_text())))
         return

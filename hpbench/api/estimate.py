@@ -49,7 +49,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be > 0", value=device_flops)
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
-    from hpbench.cost import clock, history
+    from hpbench.cost import clock, history, priced
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
@@ -76,7 +76,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
     n = samples if samples is not None else min(PRICED, max(1, study.settings.trials))
     configs = configurations(study, n=n, grid=grid)
-    return estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at),
+    est = estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at),
                                                                                                     repriced=_repriced(study, records, dev=dev, cache=cache)),
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
@@ -84,6 +84,11 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None,
                           # a fresh local search, as `hpbench search STUDY` runs it
                           n_early=n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False))
+    if samples is None and enumerates_grid(study, grid=grid) == enumerates_grid(study) and not dev.hypothetical:
+        with contextlib.suppress(OSError):  # the search's live ETA prices its trials left from these (hpbench.cost.priced)
+            priced.save(cache, model=history.tag_of(dev.measured_at), study=study,
+                        epoch_s=[r.get("predicted_epoch_s") for r in est.rows], at=time.time())
+    return est
 
 
 def _repriced(study: Study, records: list[dict[str, Any]], *, dev: Any, cache: Path) -> dict[str, float]:

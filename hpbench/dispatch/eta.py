@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import clock, history, reprice
+from hpbench.cost import clock, history, priced, reprice
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
@@ -93,6 +93,19 @@ class SearchClock:
         if self.history_dir is None:
             return Figures()
         return history.figures(self.records, study=self.study.name, model=self.model, repriced=self.repricing.speeds)
+
+    def priced_plan(self) -> Future[list[float]] | None:
+        """The sampled configurations' predictions from the study's last estimate against this
+        model (:mod:`hpbench.cost.priced`), done already: no wait for the helper. None without one."""
+        from hpbench.dispatch.predictions import sampled_configurations
+
+        got = None if self.history_dir is None else priced.load(self.history_dir, model=self.model, study=self.study,
+                                                                 n=len(sampled_configurations(self.study)))
+        if not got:
+            return None
+        plan: Future[list[float]] = Future()
+        plan.set_result(got)
+        return plan
 
     # -- the clock -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -308,7 +321,7 @@ class SearchClock:
             run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
             ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
             contention=self.contention(), phases=self.measured, eta=self.trace, configs=reprice.configs(times))
-        rec.update(out=str(out.resolve()), started_at=self.started_at, nice=history.niceness(), probe_nice=history.PROBE_NICE, phases_end_at=self.phases_end_at, probe=self.raw_probe,
+        rec.update(out=str(out.resolve()), started_at=self.started_at, n_search=self.sizes[SEARCH], nice=history.niceness(), probe_nice=history.PROBE_NICE, phases_end_at=self.phases_end_at, probe=self.raw_probe,
                    trials_contention=self.workers.contention())
         if (model := history.study_model(self.history_dir, self.study)) is not None:  # again: a search calibrates a stale model
             rec["model"] = model.to_dict()

@@ -68,14 +68,24 @@ GRID_MAX = 64  # ... a grid's points, in its order (the live ETA then knows the 
 def sampled_epoch_seconds(study: Study) -> list[float]:
     """Predicted seconds per epoch of the first configurations ``hpbench estimate`` samples
     from the study: the live ETA's prior for the trials not started yet."""
-    from hpbench.cost.estimate import configurations
-
-    out = []
-    for params in configurations(study, n=min(SAMPLED, max(1, study.settings.trials)))[:GRID_MAX]:
-        s = predict_columns(study, params, None).get("predicted_epoch_s")
+    out: list[float] = []
+    by_key: dict[str, Any] = {}  # configurations that cost the same (a grid's learning rates) predicted once
+    for params in sampled_configurations(study):
+        try:
+            key = cost_key(study, params)
+        except Exception:  # predict_columns says why
+            key = repr(params)
+        s = by_key[key] if key in by_key else by_key.setdefault(key, predict_columns(study, params, None).get("predicted_epoch_s"))
         if isinstance(s, (int, float)):
             out.append(float(s))
     return out
+
+
+def sampled_configurations(study: Study) -> list[dict[str, Any]]:
+    """The configurations the live ETA's prior is priced from: the first the estimate samples (a grid's points, in order)."""
+    from hpbench.cost.estimate import configurations
+
+    return configurations(study, n=min(SAMPLED, max(1, study.settings.trials)))[:GRID_MAX]
 
 
 def warm_up(study: Study) -> None:

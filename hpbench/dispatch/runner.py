@@ -187,7 +187,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     clock.joined(ray_started=started, cpus=ray_cpus())
-    clock.plan = predictions.sampled_epoch_s()  # the ETA's prior for trials not started yet (and asha-cost's reference epoch)
+    # the ETA's prior for trials not started yet (and asha-cost's reference epoch): the estimate's, else the helper's
+    clock.plan = clock.priced_plan() or predictions.sampled_epoch_s()
     clock.repricing.start(predictions.pool)  # the study's records of an earlier device model, against this one
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]

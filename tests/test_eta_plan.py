@@ -1,0 +1,57 @@
+"""The live ETA's prior for the trials not started yet comes from the study's last estimate when it
+priced the same configurations with the same device model (hpbench.cost.priced): the search no
+longer waits for its helper to predict them (the recurrent claim's grid, priced as its first
+RNNs until the helper's plan came back, jumped 21.1 -> 33.7 s within one trial end)."""
+
+from __future__ import annotations
+
+import pytest
+
+from hpbench.cost import calibrate, history, priced
+from hpbench.cost.annotate import predict_trial
+from hpbench.cost.device import DeviceModel
+from hpbench.dispatch.eta import SearchClock
+from hpbench.dispatch.predictions import SAMPLED, sampled_configurations
+from hpbench.study.parse import load_study
+from hpbench.study.resolve import trial_config
+from tests.helpers.studies import TINY_STUDY
+
+REL = 1e-5
+GRID = (TINY_STUDY.replace('searcher = "random"', 'searcher = "grid"').replace("trials = 4", "trials = 6")
+        .replace('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { grid = [0.001, 0.01, 0.1] }')
+        .replace('optimizer = { choice = ["adam", "sgd"] }', '"model.width" = { grid = [16, 256] }'))
+
+
+def _device_cache(tmp_path, measured_at: float) -> DeviceModel:
+    """A device model in the cache of ``tmp_path`` (as a calibration leaves it), read by the estimate and the search."""
+    model = DeviceModel(device="cpu", name="t", threads=1, matmul_flops=(1e3, 1e9), matmul_flops_per_s=(1e8, 1e11), peak_flops_per_s=1e11,
+                        bandwidth_bytes_per_s=1e10, coef={"epoch": 1e-3, "step": 1e-4, "op": 5e-6, "matmul": 1.0, "memory": 1.0},
+                        versions=calibrate.identity("cpu"), measured_at=measured_at)
+    calibrate.cache_file(tmp_path, "cpu", 1).write_text(__import__("json").dumps(model.to_dict()))
+    return model
+
+
+@pytest.mark.parametrize("text,n", [(TINY_STUDY.replace("trials = 4", "trials = 40"), SAMPLED), (GRID, 6)])
+def test_the_search_takes_its_plan_from_the_estimate(tmp_path, write_study, text, n):
+    """``hpbench estimate`` leaves its predictions; the search's clock takes the first ones it
+    would have had its helper predict (a random searcher's first 16 of the estimate's 40
+    samples; a grid's points in order) at once, each the model's own prediction of that
+    configuration; nothing for another model or another seed."""
+    from hpbench.api.estimate import study_estimate
+
+    study = load_study(write_study(text))
+    dev = _device_cache(tmp_path, 1_000.0)
+    est = study_estimate(study, preflight=False, cache_dir=tmp_path)
+    assert len(est.rows) == (40 if n == SAMPLED else 6)
+    clock = SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path)
+    plan = clock.priced_plan()
+    assert plan is not None and plan.done()
+    want = [predict_trial(trial_config(study, p), device_model=dev, max_concurrent=2)["predicted_epoch_s"] for p in sampled_configurations(study)]
+    assert len(want) == n and plan.result() == pytest.approx(want, rel=REL)
+    if n == 6:  # the grid's widths differ in cost: the plan is the grid in its order, not one price
+        assert plan.result()[3] > plan.result()[0] and len(set(plan.result())) == 2
+    _device_cache(tmp_path, 2_000.0)  # recalibrated: the estimate's predictions were another model's
+    assert SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path).priced_plan() is None
+    other = load_study(write_study(text.replace("seed = 0", "seed = 5"), name="other.toml"))
+    assert priced.load(tmp_path, model=history.tag_of(1_000.0), study=other, n=1) is None
+    assert priced.load(tmp_path, model=history.tag_of(1_000.0), study=study, n=len(est.rows) + 1) is None  # fewer priced than asked
