@@ -85,3 +85,15 @@ def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
     rec = sc.record(store, out=tmp_path / "out")
     assert rec is not None and rec["model"] == {"schema": 6, "measured_at": 2_000.0}
     assert history.load(tmp_path)[-1]["model"] == NEW.to_dict()
+
+
+def test_the_final_tables_seconds_are_the_studys_own():
+    """The final table loads and prints the study's results: its seconds are read from the same
+    study's last 3 commands (2.0 here) when it has any, not the machine's last 10 (40 s: a
+    benchmark's large tables just before); a new study reads the machine's; the exit stays the machine's."""
+    big = [{**_rec(NEW, speed=1.0, startup_s=5.0, started_at=2_100.0 + i, study="big"), "report_s": 40.0, "exit_s": 1.0} for i in range(10)]
+    mine = [{**_rec(NEW, speed=1.0, startup_s=5.0, started_at=2_000.0 + i), "report_s": s, "exit_s": 3.0} for i, s in enumerate((9.0, 2.0, 1.8, 2.2))]
+    f = history.figures(mine + big, study="s", model=NEW)
+    assert f.report_s == pytest.approx(2.0, rel=REL) and f.source("report_s") == "3 earlier runs of this study"
+    assert f.exit_s == pytest.approx(1.0, rel=REL)
+    assert history.figures(mine + big, study="new", model=NEW).report_s == pytest.approx(40.0, rel=REL)
