@@ -108,3 +108,39 @@ def test_the_repeats_are_priced_as_the_best_trials_so_far_measured(tmp_path, wri
     assert after[0] - after[1] == pytest.approx(3 * (3.0 - 0.3), rel=REL)
     predicted = sc._after_s(sc.figures, sc.contention(), [0.1] * 4)  # no store: the first trials' predictions, at the speed figure
     assert after[1] - predicted == pytest.approx(3 * (0.3 - 0.1 * sc.figures.at("speed", sc.contention())), rel=REL)
+
+
+def test_the_eta_during_the_start_up_counts_the_start_up_left(tmp_path, write_study):
+    """The early trials end while Ray starts (quickstart: 6 of 24 at 8.9 s, Tune's first trial at
+    11.7 s): until Tune's first trial starts the ETA holds the start-up still ahead (the
+    start-up figure less the command's elapsed seconds), one second less for each second
+    later; once a Tune trial started, none."""
+    import time
+
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 8")))
+    store = _store(tmp_path, study)
+    plan: Future[list[float]] = Future()
+    plan.set_result([0.01] * 8)
+
+    def eta(ago: float, tune: bool = False) -> tuple[float, float]:
+        sc = SearchClock(study=study, n_trials=8, started_at=time.time() - ago)
+        sc.plan = plan
+        for t in [EARLY_ID.format(0), EARLY_ID.format(1), *(["tune_0"] if tune else [])]:
+            sc.trial_started(t)
+        return sc._eta_now(store) or 0.0, sc.figures.startup_s
+
+    if not any(t in store for t in (EARLY_ID.format(0), EARLY_ID.format(1), "tune_0")):
+        for t in (EARLY_ID.format(0), EARLY_ID.format(1), "tune_0"):
+            _ended(store, t, measured_s=0.01, predicted_s=0.01)
+    (at1, startup), (at3, _) = eta(1.0), eta(3.0)
+    assert startup > 3.0 and at1 - at3 == pytest.approx(2.0, abs=0.05)  # the start-up left: 1 s of elapsed is 1 s less
+    (late, _), (later, _) = eta(startup + 1.0), eta(startup + 5.0)
+    assert late == pytest.approx(later, abs=0.05)  # past the start-up figure: nothing more left of it
+    (tune1, _), (tune3, _) = eta(1.0, tune=True), eta(3.0, tune=True)
+    assert tune1 == pytest.approx(tune3, abs=0.2) and at1 - tune1 > 1.0  # Tune started: no start-up left (the start-up measured moves the after-search parts a little)

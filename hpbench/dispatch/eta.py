@@ -230,6 +230,9 @@ class SearchClock:
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors)
+        if self.phase == SEARCH and self.command and not tune_trials(ids):
+            # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
+            left += max(0.0, figs.at("startup_s", c) - self.elapsed())
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
