@@ -83,12 +83,17 @@ def test_only_the_studys_latest_records_of_another_model_are_repriced():
     assert reprice.wanted(old, study="tiny", model=None) == []
 
 
-def test_a_record_keeps_the_configurations_that_ran_longest():
-    trials = [_trial({"lr": 0.01 * i}, later_epoch_s=0.1, predicted=0.1, epochs=i) for i in range(1, 7)]
+def test_a_record_keeps_configurations_spread_over_its_predicted_epochs():
+    """Kept: 6 trials from the cheapest predicted epoch to the dearest, evenly (not the first of
+    equal epochs: the recurrent claim's were all its RNNs, 1.9x their predictions where its
+    trials' median was 1.1x); a trial without parameters or a later epoch cannot be re-priced."""
+    trials = [_trial({"lr": 0.01 * i}, later_epoch_s=0.1, predicted=0.1 * (11 - i)) for i in range(11)]  # predicted 1.1 .. 0.1
     trials.append(TrialTimes(started_at=0.0, ended_at=1.0, train_s=1.0, epochs=9, max_epochs=9, stop_reason="completed", later_epoch_s=0.1))
-    kept = reprice.configs(trials)  # the one without parameters cannot be re-priced
-    assert [c["epochs"] for c in kept] == [6, 5, 4, 3][: reprice.KEEP_CONFIGS]
-    assert kept[0] == {"params": {"lr": 0.06}, "epoch_s": 0.1, "epochs": 6, "predicted_epoch_s": 0.1}
+    trials.append(_trial({"lr": 0.5}, later_epoch_s=0.0, predicted=5.0))
+    kept = reprice.configs(trials)
+    assert [round(c["predicted_epoch_s"], 6) for c in kept] == [0.1, 0.3, 0.5, 0.7, 0.9, 1.1]
+    assert kept[0] == {"params": {"lr": 0.1}, "epoch_s": 0.1, "epochs": 3, "predicted_epoch_s": pytest.approx(0.1, rel=REL)}
+    assert len(reprice.configs(trials[:3])) == 3
 
 
 def test_the_cache_keeps_each_models_speeds(tmp_path):
