@@ -20,11 +20,16 @@ At the budget each still-running contestant gets a Ctrl-C (SIGINT to its process
 terminal sends it), then SIGKILL 30 s later; only what happened within the budget counts.
 Logged per contestant: (seconds since process start, validation accuracy) for every epoch
 report, and every trial's end with the test accuracy of the weights it keeps. hpbench's epochs
-are read from its tables: a finished trial's epoch k is placed at ``ended_at`` minus the
-training seconds of its later epochs (no later than it really was: the per-epoch overheads are
-left out); epochs of trials not finished by the budget are not counted (conservative: against
-hpbench). hpbench's winner's test accuracy: its ``test_accuracy`` column when hpbench wrote one,
-else its saved weights evaluated here on the same test split.
+are read from its epochs table, each at its recorded report time (``reported_at``: when the
+trainer reported it, after its validation, as a peer prints its epoch's line), and every epoch
+reported within the budget counts, finished trial or not: a trial still running at the Ctrl-C is
+written ``interrupted`` with its epochs so far, exactly as a peer's epochs count as soon as they
+are reported. (Runs stored before session 7 placed a finished trial's epoch k at ``ended_at``
+minus its later epochs' training seconds and did not count unfinished trials' epochs.) Not
+counted: epochs a Tune trial had not yet sent to the driver at the Ctrl-C (it batches reports,
+at most ``REPORT_EVERY_S`` = 1 s apart, hpbench.dispatch.trainable). hpbench's winner's test
+accuracy: its ``test_accuracy`` column when hpbench wrote one, else its saved weights evaluated
+here on the same test split.
 
 Measured per problem: the anytime curve (best validation accuracy so far vs wall time; median
 and min-max over seeds), the target = (the best median-over-seeds final validation accuracy of
@@ -145,23 +150,39 @@ def hpbench_events(out: Path, problem: str, t0: float) -> tuple[list[tuple[float
 
     if not (out / "trials.parquet").is_file() or not (out / "epochs.parquet").is_file():
         return [], []
-    trials = pd.read_parquet(out / "trials.parquet")
-    if "ended_at" not in trials.columns:  # no trial ended yet
-        return [], []
-    trials = trials[(trials["status"] == "finished") & trials["ended_at"].notna()]
-    ep = pd.read_parquet(out / "epochs.parquet")
-    epochs: list[tuple[float, float]] = []
-    ended: list[dict[str, Any]] = []
-    for _, t in trials.iterrows():
-        mine = ep[ep["trial_id"] == t["trial_id"]].sort_values("epoch")
-        later = mine["epoch_s"].to_numpy()[::-1].cumsum()[::-1]  # training seconds of epoch k and after
-        for (_, e), after in zip(mine.iterrows(), later, strict=True):
-            epochs.append((float(t["ended_at"]) - t0 - (after - float(e["epoch_s"])), float(e["val_accuracy"])))
-        test = float(t["test_accuracy"]) if "test_accuracy" in t and pd.notna(t["test_accuracy"]) else None
-        ended.append({"t": float(t["ended_at"]) - t0, "trial": int(t["trial"]), "best_val": float(t["best_val_accuracy"]), "test": test})
+    epochs, ended = table_events(pd.read_parquet(out / "trials.parquet"), pd.read_parquet(out / "epochs.parquet"), t0)
     for t in ended:
         if t["test"] is None:
             t["test"] = saved_weights_test(out, problem, t["trial"])
+    return epochs, ended
+
+
+def table_events(trials: Any, ep: Any, t0: float) -> tuple[list[tuple[float, float]], list[dict[str, Any]]]:
+    """(seconds since ``t0``, validation accuracy) of every epoch in hpbench's epochs table, at its
+    recorded report time (``reported_at``), whatever its trial's status (finished, or running /
+    interrupted at the budget's Ctrl-C): as a peer's epoch counts when it prints it. Tables written
+    before the column existed: a finished trial's epoch k at ``ended_at`` minus its later epochs'
+    training seconds, other trials' epochs not counted. And the finished trials' ends (the winner's)."""
+    import pandas as pd
+
+    if "ended_at" in trials.columns:
+        fin = trials[(trials["status"] == "finished") & trials["ended_at"].notna()]
+    else:  # no trial ended yet
+        fin = trials.iloc[0:0]
+    epochs: list[tuple[float, float]] = []
+    if "reported_at" in ep.columns:
+        timed = ep[ep["reported_at"].notna() & ep["val_accuracy"].notna()]
+        epochs = [(float(r) - t0, float(v)) for r, v in zip(timed["reported_at"], timed["val_accuracy"], strict=True)]
+    else:
+        for _, t in fin.iterrows():
+            mine = ep[ep["trial_id"] == t["trial_id"]].sort_values("epoch")
+            later = mine["epoch_s"].to_numpy()[::-1].cumsum()[::-1]  # training seconds of epoch k and after
+            for (_, e), after in zip(mine.iterrows(), later, strict=True):
+                epochs.append((float(t["ended_at"]) - t0 - (after - float(e["epoch_s"])), float(e["val_accuracy"])))
+    ended: list[dict[str, Any]] = []
+    for _, t in fin.iterrows():
+        test = float(t["test_accuracy"]) if "test_accuracy" in t and pd.notna(t["test_accuracy"]) else None
+        ended.append({"t": float(t["ended_at"]) - t0, "trial": int(t["trial"]), "best_val": float(t["best_val_accuracy"]), "test": test})
     return epochs, ended
 
 

@@ -152,3 +152,79 @@ def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(
         assert trials["trial_id"].str.startswith("early_").sum() == (2 if early else 0)
         configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
     assert configs[True] == configs[False]
+
+
+SLOW_EARLY = """
+[study]
+name = "slow_early"
+metric = "val_accuracy"
+mode = "max"
+trials = 8
+searcher = "grid"
+scheduler = "none"
+max_concurrent = 2
+
+[data]
+dataset = "digits"
+
+[model]
+family = "tests.helpers.flaky:build"
+dir = "{marks}"
+sleep = 0.2
+everywhere = true
+
+[train]
+max_epochs = 200
+batch_size = 256
+
+[space]
+"model.slot" = {{ choice = [0, 1, 2, 3, 4, 5, 6, 7] }}
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_running_early_trial_after_its_epoch_and_keeps_its_epochs(tmp_path: Path):
+    """Ctrl-C reaches the helper too (the terminal's process group): it goes on (before, it died and
+    the early trial was recorded failed); the driver then stops the trial after its epoch, its rows
+    kept with their report times, none launched after it, Optuna told it failed."""
+    import signal
+    import time
+
+    import optuna
+
+    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_helper import STOP_FILE
+    from hpbench.dispatch.helper import HelperProcess
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    path = tmp_path / "s.toml"
+    path.write_text(SLOW_EARLY.format(marks=marks))
+    study = load_study(path)
+    storage = open_storage(sqlite_url(tmp_path / "optuna.db"))
+    helper = HelperProcess()
+    recorded: dict[str, dict] = {}
+    try:
+        early = launch(study, n=1, n_max=4, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=[],
+                       executor=helper, incoming=str(tmp_path / "incoming"))
+        deadline = time.monotonic() + 120
+        while not any(len(p.read_text().splitlines()) >= 3 for p in marks.glob("epochs-*")):  # its third epoch began
+            assert time.monotonic() < deadline, "the early trial never trained"
+            time.sleep(0.1)
+        helper._proc.send_signal(signal.SIGINT)  # as a terminal's Ctrl-C reaches the whole group
+        early.harvest(lambda tid, outcome: recorded.setdefault(tid, outcome), wait=True, interrupted=lambda: True)
+        assert helper._proc.poll() is None  # the helper is alive and answers
+        assert helper.submit(sum, [1, 2]).result(timeout=60) == 3
+    finally:
+        helper.shutdown()
+    assert list(recorded) == [EARLY_ID.format(0)] and len(early.trials) == 1  # none launched after the Ctrl-C
+    outcome = recorded[EARLY_ID.format(0)]
+    assert outcome["interrupted"] and outcome["error"] is None and outcome["weights_file"] is None
+    rows = outcome["rows"]
+    assert 2 <= len(rows) < 200 and [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))
+    times = [r["reported_at"] for r in rows]
+    assert times == sorted(times) and outcome["started_at"] <= times[0] and times[-1] <= outcome["ended_at"]
+    assert not (tmp_path / "incoming" / STOP_FILE).exists()  # removed once recorded: a resumed search's early trials run
+    told = optuna.load_study(study_name=study.name, storage=storage).trials
+    assert [t.state.name for t in told] == ["FAIL"]

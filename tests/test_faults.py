@@ -276,6 +276,40 @@ def test_ctrl_c_stops_the_search_writes_the_tables_and_prints_the_exact_resume_c
 
 
 @pytest.mark.slow
+def test_ctrl_c_keeps_the_running_trials_epochs_with_their_report_times(tmp_path):
+    """A terminal's Ctrl-C (SIGINT to the whole process group, the helper included) mid-trial: the
+    trials Tune stopped are ``interrupted`` (not failed, not finished) with every epoch they had
+    sent, each with its ``reported_at`` inside the trial's life; the race counts them (benchmarks/race.py)."""
+    import hpbench
+    from benchmarks.race import table_events
+
+    study = flaky_study(tmp_path, n_slots=4, max_epochs=60, sleep=0.3, max_failures=0, name="keep")
+    out = tmp_path / "out"
+    proc = _launch([*HPBENCH, "search", str(study), "--out", str(out), "--num-cpus", "2", "--no-early-trials"])
+    deadline = time.monotonic() + 300
+    while True:  # until a running trial has 3 epochs in the tables
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:] if proc.poll() is not None else "no epochs"
+        with contextlib.suppress(Exception):
+            ep = hpbench.load(out, "epochs")
+            if len(ep) and ep.groupby("trial_id")["epoch"].max().max() >= 3:
+                break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = _finish(proc)
+    assert proc.returncode == 130, stderr[-3000:]
+    trials, epochs = hpbench.load(out), hpbench.load(out, "epochs")
+    assert set(trials["status"]) == {"interrupted"}, trials[["trial", "status", "error"]]  # 60 epochs of 0.3 s: none ended
+    for _, t in trials.iterrows():
+        mine = epochs[epochs["trial"] == t["trial"]].sort_values("epoch")
+        assert mine["epoch"].tolist() == list(range(1, len(mine) + 1))
+        at = mine["reported_at"].tolist()
+        assert at == sorted(at) and all(t["started_at"] <= x <= t["ended_at"] for x in at)
+    assert epochs.groupby("trial")["epoch"].max().max() >= 3
+    counted, ended = table_events(trials, epochs, t0=0.0)
+    assert len(counted) == len(epochs) and ended == []  # every epoch counts, though no trial finished
+
+
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once_and_the_folder_still_resumes(tmp_path):
     import threading as th
 

@@ -86,3 +86,23 @@ def test_each_peer_script_runs_two_trials_and_logs_the_race_format(contestant, t
         mine = [x["val"] for x in epochs if x["trial"] == e["trial"]]
         assert e["best_val"] == pytest.approx(max(mine), rel=1e-5) and 0.0 <= e["test"] <= 1.0
     assert all(sys.float_info.min < e["t"] for e in events)
+
+
+def test_hpbench_epochs_count_at_their_report_times_finished_trial_or_not():
+    """Every epoch in hpbench's epochs table counts at its ``reported_at``, the running and the
+    interrupted trials' too (as a peer's epoch counts when printed); only finished trials end
+    (the winner). A table from before the column: the old placement, finished trials only."""
+    import pandas as pd
+
+    t0 = 1000.0
+    trials = pd.DataFrame({"trial": [0, 1, 2], "trial_id": ["a", "b", "c"], "status": ["finished", "interrupted", "running"],
+                           "ended_at": [1010.0, 1030.0, None], "best_val_accuracy": [0.9, 0.95, 0.97], "test_accuracy": [0.88, None, None]})
+    epochs = pd.DataFrame({"trial_id": ["a", "a", "b", "b", "b", "c"], "trial": [0, 0, 1, 1, 1, 2], "epoch": [1, 2, 1, 2, 3, 1],
+                           "val_accuracy": [0.8, 0.9, 0.7, 0.95, 0.94, 0.97], "epoch_s": [4.0, 4.0, 5.0, 5.0, 5.0, 3.0],
+                           "reported_at": [1005.0, 1009.5, 1012.0, 1017.0, 1022.0, 1026.0]})
+    got, ended = race.table_events(trials, epochs, t0)
+    assert sorted(got) == [(5.0, 0.8), (9.5, 0.9), (12.0, 0.7), (17.0, 0.95), (22.0, 0.94), (26.0, 0.97)]
+    assert race.best_so_far(sorted(got))[-1] == [26.0, 0.97]  # the running trial's epoch sets the curve's last point
+    assert ended == [{"t": 10.0, "trial": 0, "best_val": 0.9, "test": 0.88}]
+    old, _ = race.table_events(trials, epochs.drop(columns="reported_at"), t0)
+    assert sorted(old) == [(6.0, 0.8), (10.0, 0.9)]  # ended_at minus the later epochs' seconds; unfinished trials left out

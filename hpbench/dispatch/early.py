@@ -32,13 +32,15 @@ helper trains with the study's ``cpus_per_trial`` threads, while Ray starts besi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpbench.dispatch.early_helper import EarlyRungs, run_early_trial, running_best
+from hpbench.dispatch.early_helper import STOP_FILE, EarlyRungs, request_stop, run_early_trial, running_best
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.dispatch.searchers import sampler_seed
 from hpbench.results.weights import INCOMING_DIR
@@ -163,22 +165,35 @@ class EarlyTrials:
         for t in new:
             start(t)
 
-    def harvest(self, record: Any, *, wait: bool = False) -> list[str]:
+    def harvest(self, record: Any, *, wait: bool = False, interrupted: Callable[[], bool] | None = None) -> list[str]:
         """Record the ended early trials through ``record(trial_id, outcome)`` and tell Optuna; with
-        ``wait``, every one, those launched meanwhile too. Returns their ids."""
+        ``wait``, every one, those launched meanwhile too. Once ``interrupted()`` (Ctrl-C), none is
+        launched any more and the running one stops after its epoch (:func:`request_stop`: the wait
+        is one epoch, not the rest of the trial), its epochs kept (``outcome["interrupted"]``).
+        Returns their ids."""
         done: list[str] = []
-        while True:
-            with self._ended:
-                ready = [t for t in self.trials if not t.recorded and t.future.done()]
-                settled = self._settled == len(self.trials)
-            for t in ready:
-                self._record(t, record)
-                done.append(t.trial_id)
-            if not wait or (settled and not ready):
-                return done
-            if not ready:
+        stop_file = None
+        try:
+            while True:
+                if stop_file is None and interrupted is not None and interrupted():
+                    with self.lock:
+                        self.stopped = True
+                    stop_file = request_stop(self.incoming)
                 with self._ended:
-                    self._ended.wait(timeout=0.5)
+                    ready = [t for t in self.trials if not t.recorded and t.future.done()]
+                    settled = self._settled == len(self.trials)
+                for t in ready:
+                    self._record(t, record)
+                    done.append(t.trial_id)
+                if not wait or (settled and not ready):
+                    return done
+                if not ready:
+                    with self._ended:
+                        self._ended.wait(timeout=0.5)
+        finally:
+            if stop_file is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(stop_file)
 
     def _record(self, t: EarlyTrial, record: Any) -> None:
         from optuna.trial import TrialState
@@ -194,7 +209,7 @@ class EarlyTrials:
             try:
                 for epoch, value in best:
                     t.optuna_trial.report(value, epoch)
-                if outcome.get("error") or not best:
+                if outcome.get("error") or outcome.get("interrupted") or not best:
                     self.ostudy.tell(t.optuna_trial, state=TrialState.FAIL)
                 else:
                     self.ostudy.tell(t.optuna_trial, best[-1][1])
@@ -261,7 +276,10 @@ def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, 
     n = wanted(study, opts, plan)
     if n == 0:
         return None
+    incoming = str((opts.out / INCOMING_DIR).resolve())
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(incoming, STOP_FILE))  # left by a driver killed while its early trials stopped
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
                                                                    max_concurrent=study.settings.max_concurrent, cost=None)
     return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.enqueue), *points], executor=executor,
-                  incoming=str((opts.out / INCOMING_DIR).resolve()), data=data, n_max=n_early_max(n, plan.n_new))
+                  incoming=incoming, data=data, n_max=n_early_max(n, plan.n_new))

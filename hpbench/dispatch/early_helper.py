@@ -38,6 +38,24 @@ class Pruned(Exception):
     """Raised from an early trial's report: it stops at this rung (its rows so far are kept)."""
 
 
+class Interrupted(Exception):
+    """Raised from an early trial's report once the driver asked the early trials to stop (Ctrl-C:
+    :func:`request_stop`): its rows so far are kept, the trial is recorded interrupted."""
+
+
+STOP_FILE = "stop-early-trials"  # in the search's incoming directory: its presence stops every early trial at its next epoch
+
+
+def request_stop(incoming: str) -> str:
+    """In the driver (Ctrl-C): ask the helper's running early trial to stop after its current
+    epoch (the helper ignores SIGINT). Returns the file to remove once the trials are recorded."""
+    os.makedirs(incoming, exist_ok=True)
+    path = os.path.join(incoming, STOP_FILE)
+    with open(path, "w"):
+        pass
+    return path
+
+
 @dataclass(frozen=True, kw_only=True)
 class EarlyRungs:
     """The rung epochs, the reduction factor and what the early trials that ended recorded there
@@ -94,7 +112,8 @@ def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data
     trainer's rows); its final weights are left in ``incoming`` for the driver to move.
     ``data``: the study's data as the driver prepared it (:func:`hpbench.dispatch.trainable.study_data`);
     ``rungs``: where it stops early (:mod:`hpbench.dispatch.early_rungs`): a pruned trial keeps its
-    rows, no weights and no stop reason (the store calls it pruned, as a trial Tune's scheduler stopped)."""
+    rows, no weights and no stop reason (the store calls it pruned, as a trial Tune's scheduler stopped);
+    once the driver asked (:func:`request_stop`) it stops after its epoch, ``interrupted``, its rows kept."""
     from hpbench.train import weights
     from hpbench.train.trainer import train
 
@@ -106,6 +125,7 @@ def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data
     final: dict[str, Any] = {}
     sign = 1.0 if study.settings.mode == "max" else -1.0
     best: list[float] = []
+    stop_file = os.path.join(incoming, STOP_FILE)
 
     def on_state(state: dict[str, Any]) -> None:
         if "final_model" in state:
@@ -113,6 +133,8 @@ def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data
 
     def report(row: dict[str, Any]) -> None:
         rows.append(dict(row))
+        if os.path.exists(stop_file):  # ~2 us an epoch
+            raise Interrupted
         v = row.get(study.settings.metric)
         if isinstance(v, (int, float)) and v == v and (not best or sign * v > sign * best[0]):
             best[:] = [float(v)]
@@ -120,10 +142,14 @@ def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data
             raise Pruned
 
     started = time.time()
+    if os.path.exists(stop_file):  # asked to stop before it began (it waited behind other calls)
+        return {"rows": [], "error": None, "weights_file": None, "interrupted": True, "started_at": started, "ended_at": started}
     try:
         train(trial_config(study, params), report=report, on_state=on_state)
     except Pruned:
         return {"rows": rows, "error": None, "weights_file": None, "started_at": started, "ended_at": time.time()}
+    except Interrupted:
+        return {"rows": rows, "error": None, "weights_file": None, "interrupted": True, "started_at": started, "ended_at": time.time()}
     except Exception:
         return {"rows": rows, "error": traceback.format_exc(), "started_at": started, "ended_at": time.time()}
     ended = time.time()

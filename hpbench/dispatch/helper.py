@@ -21,6 +21,7 @@ import itertools
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -136,6 +137,10 @@ def _settle(fut: Future[Any], result: Any, error: BaseException | None) -> None:
 
 def _serve() -> None:
     """The helper's loop: read a call, run it, write its result or its exception."""
+    # Ctrl-C reaches the terminal's whole process group, the helper too: the driver decides (it
+    # stops an early trial after its epoch, hpbench.dispatch.early, and shuts the helper down).
+    # Before, the helper died of the KeyboardInterrupt and a running early trial was recorded failed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # prints of the code it runs go to stderr, not into the protocol
     inp = sys.stdin.buffer

@@ -76,7 +76,7 @@ class Progress:
 
     def _summary(self) -> str:
         c = self.store.counts()
-        done = sum(v for k, v in c.items() if k != TrialStatus.RUNNING)
+        done = sum(v for k, v in c.items() if k not in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED))
         parts = [f"{done}/{self.n_trials} done", f"{c[TrialStatus.RUNNING]} running"]
         parts += [f"{c[k]} {k.replace('_', '-')}" for k in _ENDED if c.get(k)]
         spent = self.store.total(FLOPS_SPENT)
@@ -93,7 +93,7 @@ class Progress:
         grid = Table.grid(padding=(0, 2))
         grid.add_row(f"[bold]hpbench search[/] {self.name}", f"elapsed {self._elapsed()}")
         c = self.store.counts()
-        done = sum(v for k, v in c.items() if k != TrialStatus.RUNNING)
+        done = sum(v for k, v in c.items() if k not in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED))
         width = 30
         filled = int(width * done / max(self.n_trials, 1))
         grid.add_row(f"[green]{'━' * filled}[/][dim]{'━' * (width - filled)}[/] {done}/{self.n_trials}", self._summary())

@@ -7,6 +7,7 @@ Imports Ray Tune: the runner imports this module only once Ray is up.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,30 @@ class Recorder(Callback):  # type: ignore[misc]
         # to the budget when it does (the driver never waits for a prediction).
         self.uncharged: dict[str, int] = {}
 
-    def harvest_early(self, *, wait: bool = False) -> None:
-        """Record the early trials that ended (all of them, waiting, with ``wait``)."""
+    def harvest_early(self, *, wait: bool = False, stop: Any = None) -> None:
+        """Record the early trials that ended (all of them, waiting, with ``wait``). ``stop``: the
+        search's :class:`~hpbench.dispatch.interrupt.Interrupt`; after a Ctrl-C the running early
+        trial stops after its epoch, and every trial still running is marked interrupted."""
+        interrupted = (lambda: bool(stop.requested)) if stop is not None else None
         if self.early is not None:
-            self.early.harvest(self._record_early, wait=wait)
+            self.early.harvest(self._record_early, wait=wait, interrupted=interrupted)
+        if interrupted is not None and interrupted():
+            self.end_interrupted()
+
+    def end_interrupted(self) -> list[str]:
+        """Ctrl-C: the trials Tune stopped without a completion callback are marked ``interrupted``,
+        their epochs so far kept (each with its report time); not done, so ``--resume`` runs them
+        again. Returns their ids."""
+        ids = [str(r["trial_id"]) for r in self.store.rows() if r.get("status") == TrialStatus.RUNNING]
+        for tid in ids:
+            self._interrupted(tid)
+        return ids
+
+    def _interrupted(self, trial_id: str) -> None:
+        now = time.time()
+        self.store.annotate(trial_id, {"status": TrialStatus.INTERRUPTED.value, "ended_at": now,
+                                       "wall_s": now - float(self.store.row(trial_id).get("started_at") or now)})
+        self.store.flush(soon=True)
 
     def _record_early(self, trial_id: str, outcome: dict[str, Any]) -> None:
         for row in outcome["rows"]:
@@ -64,7 +85,10 @@ class Recorder(Callback):  # type: ignore[misc]
                 save_from_file(self.store.out, int(self.store.row(trial_id)["trial"]), outcome["weights_file"])
             except Exception as err:  # the weights are an extra, as for any trial
                 self.store.annotate(trial_id, {"error": f"saving weights failed: {err}"[:500]})
-        self._end(trial_id, error=error_line(outcome["error"]) if outcome.get("error") else None)
+        if outcome.get("interrupted"):
+            self._interrupted(trial_id)
+        else:
+            self._end(trial_id, error=error_line(outcome["error"]) if outcome.get("error") else None)
         if outcome.get("started_at") and outcome.get("ended_at"):  # when it trained (its end is read while Ray starts)
             began, ended = float(outcome["started_at"]), float(outcome["ended_at"])
             self.store.annotate(trial_id, {"started_at": began, "ended_at": ended, "wall_s": ended - began})

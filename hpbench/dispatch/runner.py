@@ -216,9 +216,9 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if plan.n_new > 0:
         with progress:
             tuner.fit()
-            recorder.harvest_early(wait=True)
+            recorder.harvest_early(wait=True, stop=stop)  # after a Ctrl-C: the running trials marked interrupted
         clock.phase_done(store)
-    stop.check()  # Ctrl-C: the trials it stopped stay running, to run again on --resume
+    stop.check()  # Ctrl-C: the trials it stopped are interrupted (epochs kept), to run again on --resume
     if budget is not None and budget.exhausted():
         ended = recorder.end_running(StopReason.BUDGET)  # written by their own flushes and the search's final one
         console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}",

@@ -47,6 +47,7 @@ def print_report(console: Console, data: ReportData, *, sections: list[str] | No
                  budgets: dict[str, float | None] | None = None) -> None:
     status = data.trials["status"].value_counts().to_dict() if "status" in data.trials else {}
     running = f", {status[TrialStatus.RUNNING]} still running" if status.get(TrialStatus.RUNNING) else ""
+    running += f", {status[TrialStatus.INTERRUPTED]} interrupted" if status.get(TrialStatus.INTERRUPTED) else ""
     console.print(f"[bold]{data.name}[/]: {len(data.trials)} trials{running}, {data.metric} ({data.mode}), {data.path}", highlight=False)
     if data.data:
         console.print(data_line(data.data), highlight=False)

@@ -22,11 +22,14 @@ FUSED_MEMBERS = "fused_members"  # repeats trained together as one stacked model
 # Reinforcement learning (task rl).
 STEPS_TO_SOLVE = "steps_to_solve"
 ENV_STEPS = "env_steps"
+# When the trainer reported an epoch (wall clock, seconds since the epoch): the race
+# (benchmarks/race.py) places each epoch at it, finished trial or not, as it does a peer's report.
+REPORTED_AT = "reported_at"
 
 TRIALS: dict[str, str] = {
     "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
     "trial_id": "Ray Tune's trial id",
-    "status": "running | finished | failed",
+    "status": "running | finished | failed | interrupted (stopped by Ctrl-C before it ended: its epochs so far are kept; --resume runs it again)",
     "stop_reason": "completed (max_epochs) | solved (rl: val_return reached the reward threshold) | early_stopped | pruned (by the scheduler) | diverged | failed",
     "error": "last line of the error of a failed trial",
     "<hyperparameter>": "one typed column per [space] key (NA where a conditional dimension was inactive)",
@@ -75,6 +78,8 @@ EPOCHS: dict[str, str] = {
     "train_loss": "mean training loss of the epoch (rl: policy + value_coef x value - entropy_coef x entropy)",
     "val_<metric>": "validation metrics after the epoch (val_loss, val_accuracy, ...)",
     "epoch_s": "measured seconds of the epoch",
+    REPORTED_AT: "when the trainer reported the epoch (after its validation), wall clock in seconds since the Unix epoch, on the trial's node; "
+                 "a trial interrupted by Ctrl-C keeps the epochs it reported",
     "learning_rate": "the learning rate of the epoch ([lr_schedule]; with a per-step schedule, the rate at the epoch's first step)",
     "val_return / val_length": "rl: mean return and length of the evaluation's episodes (eval_episodes, deterministic policy, the same seeds every epoch)",
     "train_return / train_episode_length / train_episodes": "rl: the training episodes that ended in the epoch (raw rewards)",

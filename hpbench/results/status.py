@@ -20,9 +20,10 @@ class TrialStatus(enum.StrEnum):
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by Ctrl-C before it ended: its epochs so far kept, run again on --resume
 
 
-# statuses that count towards the study's trials (a running one is redone on resume)
+# statuses that count towards the study's trials (a running or interrupted one is redone on resume)
 DONE: tuple[TrialStatus, ...] = (TrialStatus.FINISHED, TrialStatus.FAILED)
 
 

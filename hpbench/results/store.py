@@ -22,13 +22,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
+from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
 from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
 _KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
-_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", "learning_rate",
+_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", REPORTED_AT, "learning_rate",
                  # reinforcement learning (hpbench.train.rl.task): environment steps so far and the epoch's time split
                  "env_steps", "eval_env_steps", "rollout_s", "update_s", "eval_s")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch",
@@ -157,7 +157,8 @@ class ResultsStore:
     def _retally(self, trial_id: str) -> None:
         """Move a changed row's share of :meth:`counts` and :meth:`total` (O(1) per change)."""
         t = self.trials[trial_id]
-        key = str(TrialStatus.RUNNING) if t.get("status") == TrialStatus.RUNNING else str(t.get("stop_reason"))
+        status = t.get("status")
+        key = str(status) if status in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED) else str(t.get("stop_reason"))
         # a number counts as present (NaN too, adding nothing), anything else as absent
         values = tuple((float(v) if v == v else 0.0) if isinstance(v, (int, float)) else None for v in (t.get(c) for c in TOTALLED))
         p, m = t.get("predicted_spent_s"), t.get("train_s")

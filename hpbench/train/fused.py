@@ -39,7 +39,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from hpbench.config import TrialConfig
-from hpbench.results.columns import FUSED_MEMBERS
+from hpbench.results.columns import FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import tasks
 from hpbench.train.best import BestWeights
@@ -281,6 +281,7 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
                 finish(run, epoch=epoch, row=row, reason=reason, es=es[k], best=best[k])
                 weights = run.record(row) if record else None
                 stopped.add(pos)
+            row[REPORTED_AT] = time.time()
             history[k].append(row)
             if report is not None:
                 report(k, row, weights)

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from hpbench.config import EarlyStoppingConfig, TrialConfig
+from hpbench.results.columns import REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import resume
 from hpbench.train.best import BestWeights
@@ -89,6 +90,7 @@ def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: St
             finish(run, epoch=epoch, row=row, reason=reason, es=es, best=best)
             if on_state is not None:
                 final_model = run.record(row)
+        row[REPORTED_AT] = time.time()  # the epoch's result exists from here (a batched Tune report carries it later)
         history.append(row)
         if on_state is not None:
             on_state(resume.snapshot(epoch=epoch + 1, task_state=run.state_dict(), early_stopping=es, best=best, history=history,

@@ -7,6 +7,8 @@ environment variables): ``family = "tests.helpers.flaky:build"`` with model para
   epoch (counted over all attempts), and at every later one until they raised ``fail_times``
   times (default once);
 - ``sleep``: seconds to sleep at the start of every epoch (to be killed mid-run);
+- ``everywhere``: misbehave in any process (the prediction helper's early trials too), not only
+  in a Ray trial;
 - every training epoch appends a line to ``dir/epochs-<slot>`` and writes the worker's pid to
   ``dir/pid-<slot>``, so a test can see from where a retried trial resumed and kill it.
 """
@@ -43,10 +45,11 @@ class Flaky(nn.Module):
         self.fail_epoch = int(params.get("fail_epoch", 3))
         self.fail_times = int(params.get("fail_times", 1))
         self.sleep = float(params.get("sleep", 0.0))
+        self.everywhere = bool(params.get("everywhere", False))
 
     def train(self, mode: bool = True) -> Flaky:
         super().train(mode)
-        if mode and _in_trial():
+        if mode and (self.everywhere or _in_trial()):
             log = self.dir / f"epochs-{self.slot}"
             with log.open("a") as f:
                 f.write("x\n")
