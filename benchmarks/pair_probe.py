@@ -1,0 +1,173 @@
+"""Why two identical trials side by side take longer than one alone (issue 13, max_concurrent = 2):
+one configuration enqueued ``--copies`` times in a real ``hpbench search`` at ``--concurrent``,
+while this process samples ``/proc`` every ``--every`` seconds for every process the search
+started (Ray's daemons and workers, the helper, the driver): each thread's CPU seconds
+(``/proc/<pid>/task/<tid>/stat`` utime + stime), its nice, the worker's ``OMP_NUM_THREADS`` and
+thread count. Reported: each trial's start / end and epochs (their overlap), and the CPU seconds
+each process (and its busiest threads) used while trials trained, so what shares the cores with
+the pair is read, not guessed.
+
+    benchmarks/exclusive.sh .venv/bin/python benchmarks/pair_probe.py --config transformer [--concurrent 2] [--copies 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cost_model import study_toml
+
+TICK = os.sysconf("SC_CLK_TCK")
+SEQ = {"dataset": "temporal_order", "options": {"seq_len": 57, "n_samples": 484}}  # seed 1673824814's sequence data
+CONFIGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {  # compute-bound draws of the quiet run (seed 1673824814)
+    "transformer": (SEQ, {"family": "transformer", "optimizer": "adagrad", "model.layers": 1, "model.heads": 2, "model.d_model": 84,
+                          "model.ff_width": 27, "batch_size": 9}),
+    "mlp": ({"dataset": "digits"}, {"family": "mlp", "optimizer": "rmsprop", "model.depth": 6, "model.width": 425, "batch_size": 64}),
+    "lstm": (SEQ, {"family": "lstm", "optimizer": "adagrad", "model.hidden_size": 21, "model.layers": 3, "batch_size": 174}),
+}
+
+
+def descendants(root: int) -> list[int]:
+    kids: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def sample(pids: list[int]) -> dict[tuple[int, int], tuple[float, str, int]]:
+    """(pid, tid) -> (CPU seconds, thread name, nice)."""
+    out = {}
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            name = raw[raw.index("(") + 1:raw.rindex(")")]
+            f = raw.rsplit(")", 1)[1].split()
+            out[(pid, int(tid))] = ((int(f[11]) + int(f[12])) / TICK, name, int(f[16]))
+    return out
+
+
+def describe(pid: int) -> dict[str, Any]:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+        env = dict(x.split("=", 1) for x in Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace").split("\0") if "=" in x)
+        return {"cmd": cmd, "omp": env.get("OMP_NUM_THREADS"), "mkl": env.get("MKL_NUM_THREADS"), "threads": len(os.listdir(f"/proc/{pid}/task"))}
+    except OSError:
+        return {}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="transformer")
+    ap.add_argument("--concurrent", type=int, default=2)
+    ap.add_argument("--copies", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--every", type=float, default=0.25)
+    ap.add_argument("--recorded", type=Path, default=None, help="a cost_model*.json: run its --study's draws (each twice, in order) instead")
+    ap.add_argument("--study", default="seq_c2")
+    ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    args = ap.parse_args()
+    data, cfg = CONFIGS[args.config]
+    work = Path(tempfile.mkdtemp(prefix="pair_probe_"))
+    study = work / "pair.toml"
+    draws = [dict(cfg) for _ in range(args.copies)]
+    if args.recorded:
+        run = json.loads(args.recorded.read_text(encoding="utf-8"))
+        data = run["sequence_data"] if args.study.startswith("seq") else {"dataset": "digits"}
+        rows = sorted((r for r in run["rows"] if r["study"] == args.study), key=lambda r: r["trial"])
+        draws = [{"family": r["family"], **{k: int(v) if isinstance(v, float) and v.is_integer() else (v if v == "full" or not str(v).isdigit() else int(v))
+                                              for k, v in r["params"].items()}} for r in rows]
+        args.epochs = run["epochs"]
+    tag = f"{args.recorded.stem} {args.study}" if args.recorded else args.config
+    study.write_text(study_toml(name="pair", data=data, draws=draws, epochs=args.epochs,
+                                concurrent=args.concurrent, seed=1), encoding="utf-8")
+    print(f"load {os.getloadavg()}", flush=True)
+    proc = subprocess.Popen([sys.executable, "-m", "hpbench", "search", str(study), "--out", str(work / "out"), "--num-cpus", str(max(2, args.concurrent))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    timeline: list[tuple[float, dict[tuple[int, int], tuple[float, str, int]]]] = []
+    info: dict[int, dict[str, Any]] = {}
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            mine = set(descendants(proc.pid))
+            pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]  # every process: the search's and whatever else shares the cores
+            for pid in pids:
+                if pid not in info:
+                    info[pid] = describe(pid) | {"search": pid in mine}
+            timeline.append((time.time(), sample(pids)))
+            stop.wait(args.every)
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    err = proc.communicate()[1]
+    stop.set()
+    th.join()
+    if proc.returncode:
+        raise SystemExit(err[-3000:])
+    import hpbench
+
+    t = hpbench.load(work / "out")
+    ep = hpbench.load(work / "out", "epochs")
+    trials = [{"trial": int(r["trial"]), "id": str(r["trial_id"]), "family": str(r["family"]), "start": float(r["started_at"]), "end": float(r["ended_at"]),
+               "train_s": float(r["train_s"]), "epochs_s": [round(float(x), 4) for x in ep[ep["trial"] == r["trial"]].sort_values("epoch")["epoch_s"]]}
+              for _, r in t.iterrows()]
+    ray = [x for x in trials if not x["id"].startswith("early_")] or trials  # the window: Ray's trials training (end - train_s .. end)
+    lo, hi = min(x["end"] - x["train_s"] for x in ray), max(x["end"] for x in ray)
+    inside = [(ts, s) for ts, s in timeline if lo <= ts <= hi]
+    last: dict[tuple[int, int], tuple[float, str, int]] = {}
+    lowest: dict[tuple[int, int], float] = {}
+    for _, s in inside:  # a thread's CPU seconds over the window: its last reading - its first (threads and processes come and go)
+        for k, v in s.items():
+            last[k] = v
+            lowest.setdefault(k, v[0])
+    used = {k: last[k][0] - lowest[k] for k in last}
+    per_pid: dict[int, float] = {}
+    for (pid, _), v in used.items():
+        per_pid[pid] = per_pid.get(pid, 0.0) + v
+    wall = inside[-1][0] - inside[0][0]
+    lines = [f"# pair_probe: {tag} x{len(draws)} at max_concurrent={args.concurrent}, {args.epochs} epochs", "",
+             f"load {os.getloadavg()}; window {wall:.2f} s (first Ray trial's training to the last end); CPU seconds in it: {sum(used.values()):.2f} "
+             f"(2 cores: {2 * wall:.2f} available)", "", "| trial | id | start s | end s | train_s | epochs s |", "|---|---|---|---|---|---|"]
+    lines += [f"| {x['trial']} | {x['id']} {x['family']} | {x['start'] - lo:.2f} | {x['end'] - lo:.2f} | {x['train_s']:.3f} | {x['epochs_s']} |" for x in sorted(trials, key=lambda x: x["start"])]
+    lines += ["", "| pid | search's | CPU s | nice | OMP | threads | command | busiest threads (name: s) |", "|---|---|---|---|---|---|---|---|"]
+    for pid, v in sorted(per_pid.items(), key=lambda kv: -kv[1]):
+        if v < 0.02:
+            continue
+        ths = sorted(((used[k], last[k][1]) for k in used if k[0] == pid), reverse=True)[:4]
+        nice = next((last[k][2] for k in last if k[0] == pid), None)
+        d = info.get(pid, {})
+        lines.append(f"| {pid} | {d.get('search')} | {v:.2f} | {nice} | {d.get('omp')} | {sum(1 for k in last if k[0] == pid)} | {d.get('cmd', '')[:70]} | "
+                     + ", ".join(f"{n}: {s:.2f}" for s, n in ths if s >= 0.01) + " |")
+    print("\n".join(lines))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"pair_probe-{tag.replace(' ', '-')}-c{args.concurrent}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
