@@ -300,10 +300,23 @@ def test_trainer_fixed_costs_from_a_tiny_trial():
 
 
 def test_trainer_probe_trains_in_a_fresh_process():
-    from hpbench.cost.trainer_probe import N_EPOCHS, epoch_seconds
+    from hpbench.cost.trainer_probe import N_EPOCHS, N_TRIALS, epoch_seconds
 
-    eps = epoch_seconds(threads=1, device="cpu")
-    assert len(eps) == N_EPOCHS and all(e > 0 for e in eps)
+    runs = epoch_seconds(threads=1, device="cpu")
+    assert len(runs) == N_TRIALS >= 2 and all(len(eps) == N_EPOCHS and all(e > 0 for e in eps) for eps in runs)
+
+
+def test_the_first_epoch_extra_is_a_reused_workers():
+    """The fresh process's first trial (first kernels, autograd threads: once per worker) is not
+    what later trials in a reused worker pay: only the trials after it count."""
+    from hpbench.cost.trainer_probe import reused_fixed_costs
+
+    fresh = [0.050, 0.002, 0.002]
+    reused = [[0.006, 0.002, 0.0021], [0.004, 0.0019, 0.002], [0.009, 0.0025, 0.002]]
+    per_epoch, first = reused_fixed_costs([fresh, *reused], predicted_epoch_s=0.0015)
+    assert per_epoch == pytest.approx(0.0004, rel=REL)  # the smallest steady epoch over the reused trials, less the prediction
+    assert first == pytest.approx(0.004, rel=REL)  # median of 0.004, 0.0021, 0.007: the fresh trial's 0.048 is not charged
+    assert reused_fixed_costs([fresh], predicted_epoch_s=0.0015)[1] == pytest.approx(0.048, rel=REL)  # nothing else measured
 
 
 def test_predict_trial_adds_the_trainer_fixed_costs_and_the_slowdown():
