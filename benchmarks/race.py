@@ -87,8 +87,9 @@ def command(contestant: str, problem: str, seed: int, budget_s: float, out: Path
     return [py, str(peers / "optuna_search.py"), *args, "--sampler", "random" if contestant == "random" else "tpe"]
 
 
-def run_one(contestant: str, problem: str, seed: int, budget_s: float) -> dict[str, Any]:
-    """One contestant on one problem with one seed, stopped at the budget; its record."""
+def run_one(contestant: str, problem: str, seed: int, budget_s: float, keep: Path | None = None) -> dict[str, Any]:
+    """One contestant on one problem with one seed, stopped at the budget; its record. ``keep``: a
+    folder where hpbench's results folder and the logs are copied (for a time line)."""
     with tempfile.TemporaryDirectory(prefix="race-") as tmp:
         out = Path(tmp) / "out"
         log_out, log_err = Path(tmp) / "stdout", Path(tmp) / "stderr"
@@ -124,6 +125,17 @@ def run_one(contestant: str, problem: str, seed: int, budget_s: float) -> dict[s
         record.update(curve=best_so_far(epochs), n_epochs=len(epochs), n_trials=len(trials), winner=winner(trials))
         if not epochs:
             record["stderr_tail"] = log_err.read_text(errors="replace")[-3000:]
+        if keep is not None:
+            import shutil
+
+            dest = keep / f"{problem}-{contestant}-{seed}"
+            shutil.rmtree(dest, ignore_errors=True)
+            if out.is_dir():
+                shutil.copytree(out, dest / "out", ignore=shutil.ignore_patterns("weights", "*.pt"))
+            dest.mkdir(parents=True, exist_ok=True)
+            for log in (log_out, log_err):
+                shutil.copy(log, dest / log.name)
+            (dest / "t0").write_text(f"{t0!r}\n")
         return record
 
 
@@ -395,6 +407,7 @@ def main() -> None:
     ap.add_argument("--problems", default=",".join(PROBLEMS))
     ap.add_argument("--contestants", default=",".join(CONTESTANTS))
     ap.add_argument("--render", action="store_true", help="only rebuild the summary from the stored runs")
+    ap.add_argument("--keep", type=Path, default=None, metavar="DIR", help="copy each run's results folder and logs to DIR/<problem>-<contestant>-<seed>")
     ap.add_argument("--smoke", type=Path, default=None, metavar="DIR",
                     help="a trial run, not a measurement: runs go to DIR, the stored runs and the summary are left alone")
     args = ap.parse_args()
@@ -409,7 +422,7 @@ def main() -> None:
         for problem in problems:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for c in contestants:  # interleaved: a drift in the machine's load touches every contestant alike
-                    r = run_one(c, problem, seed, args.budget_s)
+                    r = run_one(c, problem, seed, args.budget_s, keep=args.keep)
                     (runs_dir / f"{problem}-{c}-{seed}.json").write_text(json.dumps(_finite(r), default=_json) + "\n")
                     w = r["winner"] or {}
                     print(f"{problem} seed {seed} {c}: best val {r['curve'][-1][1] if r['curve'] else float('nan'):.4f} after "
