@@ -212,6 +212,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     recorder.harvest_early()  # those that ended while Ray started: in the tables before Tune's first trial
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new - len(early.trials if early else ()),
                          data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
+    if stop.requested:  # Ctrl-C while Ray started: the early trials (the running one stopped) are recorded too
+        recorder.harvest_early(wait=True, stop=stop)
     stop.check()
     if plan.n_new > 0:
         with progress:
