@@ -203,6 +203,43 @@ def backfill() -> int:
     return n
 
 
+def repriced_check() -> list[dict[str, Any]]:
+    """Offline, no timing: per benchmark study, its latest record of an earlier device model
+    re-priced against the current one (hpbench.cost.reprice, the study file's configurations
+    predicted by the cached model) vs the speed its latest run on the current model measured,
+    and the machine's figure the study read without the re-pricing."""
+    sys.path.insert(0, str(ROOT))
+    from hpbench.cost import history, reprice
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.cost.calibrate import device_model
+    from hpbench.study.parse import load_study
+    from hpbench.study.resolve import trial_config
+
+    cache = history.default_cache_dir()
+    records = history.load(cache)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, path in studies(Path(tmp), only=None, claims=True):
+            if name in ("transfer_finetune", "distill_student"):
+                continue  # their study files name the first step's results (not here)
+            study = load_study(path)
+            dev = device_model(device="cpu", threads=max(1, int(study.resources.cpus_per_trial)), cache_dir=cache)
+            model = history.tag_of(dev.measured_at)
+            older = [r for r in records if r.get("study") == name and r.get("configs") and not model.measured(r)][-1:]
+            newer = [r for r in records if r.get("study") == name and model.measured(r) and isinstance(r.get("speed"), (int, float))][-1:]
+            mc = max(1, study.settings.max_concurrent)
+            got = reprice.speeds([{"run_id": r["run_id"], "configs": r["configs"]} for r in older],
+                                 lambda p, study=study, dev=dev, mc=mc: predict_trial(trial_config(study, dict(p)), device_model=dev,
+                                                                                      max_concurrent=mc)["predicted_epoch_s"])
+            before = [r for r in records if r.get("nice") == 0 and (not newer or r.get("at", 0) < newer[0].get("at", 0))]  # the benchmark's
+            machine = history.figures(before, study=None, model=model).speed
+            row = {"study": name, "old_speed": older[0]["speed"] if older else None, "repriced": got.get(older[0]["run_id"]) if older else None,
+                   "measured_now": newer[0]["speed"] / history.record_contention(newer[0]) if newer else None, "machine_figure": machine}
+            out.append(row)
+            print(json.dumps(row), flush=True)
+    return out
+
+
 def _param(v: Any) -> Any:
     """A parameter as the search had it, from its parquet column (a mixed choice's values stored
     as strings: '64', '[0.9, 0.999]'; integers of a column with gaps as floats)."""
@@ -234,10 +271,14 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the studies' results in a new folder under this one (default: a temporary folder)")
     ap.add_argument("--merge", action="store_true", help="keep the report's rows of the studies not run now")
     ap.add_argument("--render", action="store_true", help="print the README's table from the report, run nothing")
+    ap.add_argument("--repriced", action="store_true", help="offline: re-priced speed figures vs the speeds measured since, run nothing timed")
     ap.add_argument("--backfill", action="store_true", help="add their configurations to older history records from their results folders, run nothing")
     args = ap.parse_args()
     if args.backfill:
         print(f"records filled: {backfill()}")
+        return
+    if args.repriced:
+        repriced_check()
         return
     if args.render:
         print(render(json.loads(args.report.read_text())))
