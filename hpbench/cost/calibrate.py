@@ -20,6 +20,7 @@ from pathlib import Path
 
 from hpbench.cost import concurrency, suite, trainer_probe
 from hpbench.cost import microbench as mb
+from hpbench.cost import recurrent as rnn
 from hpbench.cost.device import SCHEMA, DeviceModel
 from hpbench.cost.history import default_cache_dir, device_cache_file
 from hpbench.results.files import atomic_write_json
@@ -77,10 +78,23 @@ def _well_formed(m: DeviceModel) -> bool:
             and all(isinstance(ax, tuple) and ax and nums(*ax) and min(ax) > 0 for ax in m.matmul_grid)
             and len(m.matmul_grid_flops_per_s) == (math.prod(len(ax) for ax in m.matmul_grid) if m.matmul_grid else 0)
             and nums(*m.matmul_grid_flops_per_s) and all(r > 0 for r in m.matmul_grid_flops_per_s)
+            and _grid_well_formed(m.recurrent_grid, m.recurrent_flops_per_s)
             and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
                      m.first_epoch_s, m.trainer_epoch_s)
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
             and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
+
+
+def _grid_well_formed(axes: tuple[tuple[int, ...], ...], per_cell: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]) -> bool:
+    """A recurrent grid: 4 axes of positive sizes and, per cell, two rate lists of a positive rate
+    per shape (or no grid and no rates)."""
+    if not axes:
+        return not per_cell
+    n = math.prod(len(ax) for ax in axes)
+    return (len(axes) == 4 and all(isinstance(ax, tuple) and ax and all(isinstance(x, int) and x > 0 for x in ax) for ax in axes)
+            and all(isinstance(c, str) and isinstance(v, tuple) and len(v) == 2
+                    and all(len(r) == n and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in r) for r in v)
+                    for c, v in per_cell.items()))
 
 
 def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | None = None, recalibrate: bool = False,
@@ -173,10 +187,13 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         bwx, bwy = mb.measure_bandwidth_curve(device=device, overhead_s=oh)
         log(f"{device}: fused attention over {len(mb.ATTENTION_SHAPES)} shapes")
         att = mb.measure_attention(device=device, overhead_s=oh)
+        rgrid = rnn.RECURRENT_GRID_CPU if device == "cpu" else rnn.RECURRENT_GRID_GPU
+        log(f"{device}: recurrent layers (RNN, GRU, LSTM; training and evaluation) over {math.prod(len(ax) for ax in rgrid)} shapes each")
+        rrates = rnn.measure_recurrent_grid(device=device, axes=rgrid)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_flops=mf, matmul_flops_per_s=mr,
                            peak_flops_per_s=max(mr), matmul_grid=grid, matmul_grid_flops_per_s=mgrid, bandwidth_bytes_per_s=bw, bandwidth_bytes=bwx,
                            bandwidth_curve=bwy, op_overhead_s=oh, conv_flops=cf, conv_flops_per_s=cr,
-                           conv_backward_flops_per_s=cbr, attention_coef=att)
+                           conv_backward_flops_per_s=cbr, attention_coef=att, recurrent_grid=rgrid, recurrent_flops_per_s=rrates)
         log(f"{device}: timing the calibration suite of training epochs")
         fitted = suite.fit(base, device=device, quick=quick)
         log(f"{device}: two identical trials at once vs one, per regime (concurrent trials)")

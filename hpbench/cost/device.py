@@ -11,11 +11,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = 7  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+SCHEMA = 8  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
 # 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
 # 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals;
-# 7: matmul rates by shape (M, K, N) on a log grid (hpbench.cost.microbench.measure_matmul_grid)
+# 7: matmul rates by shape (M, K, N) on a log grid (hpbench.cost.microbench.measure_matmul_grid);
+# 8: recurrent layers' training and evaluation rates per cell type on a grid of shapes (hpbench.cost.recurrent)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -72,6 +73,9 @@ class DeviceModel:
     peak_flops_per_s: float = 0.0
     matmul_grid: tuple[tuple[int, ...], ...] = ()  # (M sizes, K sizes, N sizes) of the measured (M x K) @ (K x N) products
     matmul_grid_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s at each grid point (row-major, N fastest)
+    recurrent_grid: tuple[tuple[int, ...], ...] = ()  # (seq lengths, batches, inputs, hiddens) of the measured one-layer shapes
+    recurrent_flops_per_s: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)  # per cell type
+    # ("RNN", "GRU", "LSTM"): (training, evaluation) FLOP/s at each grid shape (row-major, hidden fastest), hpbench.cost.recurrent
     bandwidth_bytes_per_s: float = math.inf  # a large copy, beyond the last-level cache (DRAM)
     bandwidth_bytes: tuple[float, ...] = ()  # bytes moved (read + write) by the measured copies (ascending)
     bandwidth_curve: tuple[float, ...] = ()  # achieved bytes/s at each: in-cache for small copies, DRAM for large
@@ -116,6 +120,17 @@ class DeviceModel:
             return self.matmul_rate(2.0 * m * k * n)
         return interp_grid(self.matmul_grid, self.matmul_grid_flops_per_s, (float(m), float(k), float(n)))
 
+    def recurrent_rate(self, cell: str, shape: tuple[float, float, float, float], train: bool) -> float:
+        """FLOP/s of one layer of a ``cell`` ("RNN", "GRU", "LSTM") at (seq, batch, input, hidden),
+        training (forward + backward) or evaluating: the grid of measured shapes, interpolated
+        (:func:`interp_grid`, clamped at its edges)."""
+        rates = self.recurrent_flops_per_s[cell][0 if train else 1]
+        return interp_grid(self.recurrent_grid, rates, shape)
+
+    def prices_recurrent(self, cell: str) -> bool:
+        """Whether a ``cell`` layer is priced from its measured grid (else from its ops, as before schema 8)."""
+        return bool(self.recurrent_grid) and cell in self.recurrent_flops_per_s
+
     def conv_rate(self, flops: float, *, backward: bool = False) -> float:
         """Achieved FLOP/s of a convolution (or its backward) of ``flops`` FLOPs; the matmul
         curve when convolutions were not measured."""
@@ -156,6 +171,8 @@ class DeviceModel:
             d[k] = tuple(d.get(k, ()))
         d["matmul_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("matmul_grid", ()))
         d["matmul_grid_flops_per_s"] = tuple(d.get("matmul_grid_flops_per_s", ()))
+        d["recurrent_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("recurrent_grid", ()))
+        d["recurrent_flops_per_s"] = {str(k): (tuple(v[0]), tuple(v[1])) for k, v in dict(d.get("recurrent_flops_per_s") or {}).items()}
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
         return cls(**d)
 

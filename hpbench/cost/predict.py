@@ -6,6 +6,8 @@ time of one op is its roofline on this device, with rates measured by micro-benc
 (:mod:`hpbench.cost.microbench`, kept in :mod:`hpbench.cost.device`) at a range of sizes (small kernels run far below peak):
 
     matmul:      max(FLOPs / R_mm(M, K, N), bytes / BW(bytes))   (R_mm: measured on a grid of shapes)
+    recurrent:   Σ_layers FLOPs / R_cell(seq, batch, input, hidden)   (a whole nn.RNN/GRU/LSTM call, forward + backward
+                                                  or evaluation, its ops skipped: :mod:`hpbench.cost.recurrent`)
     convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
     other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart;
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hpbench.cost import recurrent
 from hpbench.cost.ops import SDPA_MATH_BACKWARD, OpRecord, StepCost
 from hpbench.cost.regime import Regime, regime_of
 
@@ -72,6 +75,17 @@ def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
     return feature, op.bytes / device.bandwidth(op.bytes) if op.bytes else 0.0
 
 
+def grid_priced_modules(ops: Iterable[OpRecord], *, device: DeviceModel) -> set[str]:
+    """The recurrent modules priced whole from the device's recurrent grid (their own ops skipped)."""
+    return {op.module for op in ops if op.kind == "recurrent" and device.prices_recurrent(op.name.split(":", 1)[1])}
+
+
+def recurrent_kernel(op: OpRecord, *, device: DeviceModel) -> float:
+    """Seconds of one recorded recurrent call (kind "recurrent") on ``device``: training (forward
+    + backward) in phase "forward", evaluation in phase "eval" (:func:`hpbench.cost.recurrent.module_seconds`)."""
+    return recurrent.module_seconds(cell=op.name.split(":", 1)[1], shape=op.shape, train=op.phase == "forward", rate=device.recurrent_rate)
+
+
 def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES, state_bytes: float = 0.0) -> dict[str, float]:
     """The time model's inputs for the ops of the given phases (one 'step' of them when a training phase is among them).
 
@@ -80,6 +94,12 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
     walk all of it every step, so each is priced at the bandwidth measured at that volume (DRAM
     once it outgrows the caches), not at the in-cache rate of its own tensor."""
     ops = list(ops)
+    # Recurrent layers with a measured grid: one kernel each (in the fixed "matmul" term, a
+    # micro-benchmark's seconds like fused attention's); every op their forward, backward or
+    # evaluation dispatched is in that measurement, so it is skipped here.
+    priced = grid_priced_modules(ops, device=device) if device.recurrent_grid else set()
+    if priced:
+        ops = [op for op in ops if op.module not in priced or op.kind in ("recurrent", "module")]
     f = dict.fromkeys(FEATURES, 0.0)
     f["step"] = 1.0 if any(p in TRAIN_PHASES for p in phases) else 0.0
     # Fused recurrent layers: their forward ops are one kernel; their backward ops cannot be
@@ -91,6 +111,9 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
     fused_attention_backward = any(op.name == "sdpa_backward" for op in ops)
     for op in ops:
         if op.phase not in phases or op.kind == "replaced":
+            continue
+        if op.kind == "recurrent":
+            f["matmul"] += recurrent_kernel(op, device=device) if op.module in priced else 0.0
             continue
         if fused_attention_backward and op.phase == "backward" and op.name in SDPA_MATH_BACKWARD:
             continue

@@ -25,6 +25,9 @@ def make_recorder() -> Any:
             self.attention_depth = 0
             self.modules: list[str] = []  # the qualified names of the modules whose forward is running, outermost first
             self.called: set[str] = set()  # every module whose forward ran
+            # autograd sequence numbers of the nodes each recurrent module's forward created:
+            # [(first, end, qualified name)], so that its backward ops are attributed to it
+            self.recurrent_nodes: list[tuple[int, int, str]] = []
 
         @property
         def module(self) -> str:
@@ -32,7 +35,7 @@ def make_recorder() -> Any:
 
         def enter_fused(self, name: str) -> None:
             if self.fused_depth == 0:
-                self.ops.append(OpRecord(name=f"fused:{name}", kind="fused", phase=self.phase, flops=0.0, bytes=0.0))
+                self.ops.append(OpRecord(name=f"fused:{name}", kind="fused", phase=self.phase, flops=0.0, bytes=0.0, module=self.module))
             self.fused_depth += 1
 
         def exit_fused(self) -> None:
@@ -46,6 +49,23 @@ def make_recorder() -> Any:
             self.ops.append(OpRecord(name="sdpa", phase=self.phase, flops=0.0, bytes=nbytes, **kw))  # type: ignore[arg-type]
             if backward:
                 self.ops.append(OpRecord(name="sdpa_backward", phase="backward", flops=0.0, bytes=2 * nbytes, **kw))  # type: ignore[arg-type]
+
+        def recurrent(self, *, cell: str, shape: tuple[int, ...], module: str) -> None:
+            """One call of a recurrent module (priced whole from the device's recurrent grid when it
+            has one, :mod:`hpbench.cost.recurrent`): ``shape`` = (seq, batch, input, hidden, layers,
+            directions); phase "forward" stands for its forward and backward."""
+            self.ops.append(OpRecord(name=f"recurrent:{cell}", kind="recurrent", phase=self.phase, flops=0.0, bytes=0.0, shape=shape,
+                                     module=module))
+
+        def backward_module(self) -> str:
+            """The recurrent module whose forward created the autograd node now running ("" for none)."""
+            import torch
+
+            node = torch._C._current_autograd_node() if self.recurrent_nodes else None
+            if node is None:
+                return ""
+            nr = node._sequence_nr()
+            return next((name for first, end, name in self.recurrent_nodes if first <= nr < end), "")
 
         def module_call(self, name: str) -> None:
             self.ops.append(OpRecord(name=f"module:{name}", kind="module", phase=self.phase, flops=0.0, bytes=0.0,
@@ -69,11 +89,12 @@ def make_recorder() -> Any:
             mm = int(flop_registry[packet](*args, **kwargs, out_val=out)) if packet in flop_registry else 0
             name = packet.__name__
             kind, flops = classify(name, args, kwargs, out, matmul_flops=mm)
+            module = self.backward_module() if self.phase == "backward" else self.module
             nbytes = 0.0 if kind == "free" else float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
             if self.attention_depth > 0 and name in SDPA_MATH:
                 kind = "replaced"
             self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,
-                                     module=self.module, shape=matmul_dims(name, args) if kind == "matmul" else ()))
+                                     module=module, shape=matmul_dims(name, args) if kind == "matmul" else ()))
             return out
 
     return Recorder()
@@ -86,17 +107,49 @@ def make_recorder() -> Any:
 FUSED_RECURRENT = ("LSTM",)
 
 
+def recurrent_shape(m: Any, x: Any) -> tuple[int, ...]:
+    """(seq, batch, input, hidden, layers, directions) of a call of ``nn.RNN``/``GRU``/``LSTM``
+    ``m`` on ``x`` (batched in either layout or unbatched); () for a packed sequence."""
+    if not hasattr(x, "dim") or x.dim() not in (2, 3):
+        return ()
+    if x.dim() == 2:
+        seq, batch = x.shape[0], 1
+    else:
+        seq, batch = (x.shape[1], x.shape[0]) if m.batch_first else (x.shape[0], x.shape[1])
+    return (int(seq), int(batch), int(m.input_size), int(m.hidden_size), int(m.num_layers), 2 if m.bidirectional else 1)
+
+
 def hook_recurrent(model: Any, rec: Any) -> None:
-    """Mark the ops of fused recurrent layers (:data:`FUSED_RECURRENT`): on meta they run
-    decomposed per timestep, on the CPU as one oneDNN kernel per layer. (Backward ops cannot be
-    told apart by module; :func:`hpbench.cost.predict.features` scales their count like the forward's.)"""
+    """Record each ``nn.RNN``/``GRU``/``LSTM`` call whole (its cell type and shape, for the
+    device's recurrent grid) with the autograd nodes its forward creates (its backward ops are
+    attributed to it by the running node's sequence number), and mark the ops of fused recurrent
+    layers (:data:`FUSED_RECURRENT`): on meta they run decomposed per timestep, on the CPU as one
+    oneDNN kernel per layer (without a grid, :func:`hpbench.cost.predict.features` scales the
+    backward op count like the forward's)."""
+    import torch
     from torch import nn
 
-    for m in model.modules():
-        if isinstance(m, nn.RNNBase) and type(m).__name__ in FUSED_RECURRENT:
-            name = type(m).__name__
-            m.register_forward_pre_hook(lambda *_a, n=name: rec.enter_fused(n))
-            m.register_forward_hook(lambda *_a: rec.exit_fused())
+    for qualified, m in model.named_modules():
+        if not isinstance(m, nn.RNNBase) or type(m).__name__ not in ("RNN", "GRU", "LSTM"):
+            continue
+        cell = type(m).__name__
+
+        def pre(mod: Any, args: tuple[Any, ...], cell: str = cell, qualified: str = qualified) -> None:
+            shape = recurrent_shape(mod, args[0]) if args else ()
+            if shape:
+                rec.recurrent(cell=cell, shape=shape, module=qualified)
+            rec.recurrent_nodes.append((torch._C._autograd._get_sequence_nr(), -1, qualified))
+            if cell in FUSED_RECURRENT:
+                rec.enter_fused(cell)
+
+        def post(*_a: Any, cell: str = cell) -> None:
+            first, _, name = rec.recurrent_nodes[-1]
+            rec.recurrent_nodes[-1] = (first, torch._C._autograd._get_sequence_nr(), name)
+            if cell in FUSED_RECURRENT:
+                rec.exit_fused()
+
+        m.register_forward_pre_hook(pre)
+        m.register_forward_hook(post)
 
 
 def hook_attention(model: Any, rec: Any) -> None:

@@ -1,0 +1,110 @@
+"""Recurrent layers priced from micro-benchmarks of their own kernels.
+
+FLOPs say little about a recurrent layer on a CPU: nn.LSTM trains through oneDNN's fused RNN
+kernel, nn.RNN and nn.GRU through a loop of per-timestep aten ops, and at small widths either
+one is bound by its per-timestep overhead, not its arithmetic (the quiet run of session 6: LSTMs
+-30%, small RNNs +84% under the op/module/step model). So each cell type's forward + backward
+(training) and forward under ``no_grad`` (evaluation) is timed on a small log grid of one-layer
+shapes (sequence length, batch, input features, hidden units), and a layer of the user's model
+is priced at its own shape's rate by log-space interpolation (:func:`hpbench.cost.device.interp_grid`,
+clamped at the grid's edges: beyond the grid the rate stays at its edge, so time grows with
+the work). A stacked layer is priced layer by layer (layer l > 0 reads ``hidden · directions``
+features), a bidirectional one as two directions. The grid's shapes are synthetic (random data,
+one layer, ``batch_first``): none is a configuration of ``benchmarks/cost_model.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hpbench.cost.formulas import RECURRENT_GATES, recurrent_forward
+
+CELLS = ("RNN", "GRU", "LSTM")
+# (sequence lengths, batch sizes, input features, hidden units) of the measured one-layer shapes.
+# Two lengths separate a call's fixed cost from its per-timestep cost (beyond 16 the rate is
+# held: each further step costs what the 16th did); batches from one sample to a large batch,
+# inputs from one feature (a signal's channel) to an embedding, hidden units from 8 to 128 (the
+# per-step overhead dominates below ~32, the gate products above). 54 shapes per cell.
+RECURRENT_GRID_CPU = ((4, 16), (1, 16, 128), (1, 16, 128), (8, 32, 128))
+RECURRENT_GRID_GPU = ((4, 32), (16, 256, 2048), (16, 128), (32, 256, 1024))
+
+
+def layer_flops(*, cell: str, seq_len: int, batch: int, n_in: int, hidden: int) -> float:
+    """Forward FLOPs of one direction of one layer: the gate products (formulas.recurrent_forward)."""
+    return float(recurrent_forward(gates=RECURRENT_GATES[cell], n_in=n_in, hidden=hidden, seq_len=seq_len, n_samples=batch))
+
+
+# A training call (forward + backward) is charged 3x its forward FLOPs (backward ≈ 2x forward:
+# the input and the weight gradients, Kaplan et al. 2020 §2.1), only to turn its measured seconds
+# into a rate; the prediction divides the same FLOPs by that rate, so the factor cancels on the grid.
+TRAIN_FLOPS_FACTOR = 3.0
+
+
+def layer_shapes(*, n_in: int, hidden: int, layers: int, dirs: int) -> list[tuple[int, int]]:
+    """(input features, hidden) of each direction of each layer of a stacked recurrent module."""
+    return [(n_in if layer == 0 else hidden * dirs, hidden) for layer in range(layers) for _ in range(dirs)]
+
+
+def module_seconds(*, cell: str, shape: tuple[int, ...], train: bool,
+                   rate: Callable[[str, tuple[float, float, float, float], bool], float]) -> float:
+    """Seconds of one call of a recurrent module of recorded ``shape`` (seq, batch, input, hidden,
+    layers, directions): Σ over its layers and directions of FLOPs / the rate at that layer's shape."""
+    seq, batch, n_in, hidden, layers, dirs = shape
+    factor = TRAIN_FLOPS_FACTOR if train else 1.0
+    total = 0.0
+    for k, h in layer_shapes(n_in=n_in, hidden=hidden, layers=layers, dirs=dirs):
+        flops = factor * layer_flops(cell=cell, seq_len=seq, batch=batch, n_in=k, hidden=h)
+        total += flops / rate(cell, (float(seq), float(batch), float(k), float(h)), train)
+    return total
+
+
+def measure_recurrent_grid(*, device: str, axes: tuple[tuple[int, ...], ...], cells: tuple[str, ...] = CELLS, min_s: float = 0.002,
+                           ) -> dict[str, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """Per cell type: (training FLOP/s, evaluation FLOP/s) at every shape of ``axes`` (row-major,
+    the last axis fastest). Training: forward + backward of ``out.sum()`` (gradients accumulate,
+    as between the trainer's zero_grad calls); evaluation: forward under ``no_grad``. Each the
+    fastest of 3 samples of >= ``min_s`` (on a shared machine other work only adds time).
+    ~2.5 s per cell on one core of this machine's CPU."""
+    import torch
+    from torch import nn
+
+    from hpbench.cost.microbench import timer
+
+    now = timer(device)
+
+    def fastest(fn: Callable[[], object]) -> float:
+        fn()  # warm-up: allocations, oneDNN primitive creation
+        t0 = now()
+        fn()
+        best = now() - t0  # the first sample: one call
+        calls = max(1, int(min_s / max(best, 1e-7)))
+        for _ in range(2):
+            t0 = now()
+            for _ in range(calls):
+                fn()
+            best = min(best, (now() - t0) / calls)
+        return best
+
+    out: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
+    gen = torch.Generator().manual_seed(0)
+    for cell in cells:
+        train_rates, eval_rates = [], []
+        for seq in axes[0]:
+            for batch in axes[1]:
+                for n_in in axes[2]:
+                    x = torch.randn(batch, seq, n_in, generator=gen).to(device)
+                    for hidden in axes[3]:
+                        m = getattr(nn, cell)(n_in, hidden, batch_first=True).to(device)
+
+                        def train_call(m: nn.Module = m, x: torch.Tensor = x) -> None:
+                            m(x)[0].sum().backward()
+
+                        def eval_call(m: nn.Module = m, x: torch.Tensor = x) -> None:
+                            with torch.no_grad():
+                                m(x)
+
+                        flops = layer_flops(cell=cell, seq_len=seq, batch=batch, n_in=n_in, hidden=hidden)
+                        train_rates.append(TRAIN_FLOPS_FACTOR * flops / fastest(train_call))
+                        eval_rates.append(flops / fastest(eval_call))
+        out[cell] = (tuple(train_rates), tuple(eval_rates))
+    return out

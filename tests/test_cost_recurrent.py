@@ -1,0 +1,118 @@
+"""Recurrent layers priced from their own micro-benchmarks (issue 13): each nn.RNN/GRU/LSTM call
+recorded whole with its shape and its backward ops attributed to it, a layer priced at its
+shape's rate from the cell's grid (its ops skipped), the older op-by-op pricing when the device
+has no grid, and the grid kept by the device cache. No Ray; the one timing (a tiny grid)
+asserts only what it returns, not how fast."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from hpbench.cost.count import count_module_step, count_step
+from hpbench.cost.device import DeviceModel
+from hpbench.cost.predict import features
+from hpbench.cost.recurrent import TRAIN_FLOPS_FACTOR, layer_flops, layer_shapes
+
+AXES = ((4, 16), (1, 16, 128), (1, 16, 128), (8, 32, 128))
+N_SHAPES = math.prod(len(ax) for ax in AXES)
+
+
+def _params(**kw: object) -> dict[str, object]:
+    return {"hidden_size": 16, "layers": 1, "bidirectional": False, "dropout": 0.0, **kw}
+
+
+@pytest.mark.parametrize("family, cell", [("rnn", "RNN"), ("gru", "GRU"), ("lstm", "LSTM")])
+def test_each_recurrent_call_is_recorded_with_its_shape_and_its_backward_ops(family: str, cell: str) -> None:
+    st = count_step(family=family, model_params=_params(hidden_size=12, layers=2, bidirectional=True), input_shape=(20, 3),
+                    n_outputs=4, task="multiclass", batch_size=8, eval_size=50)
+    calls = [(op.name, op.phase, op.shape, op.module) for op in st.ops if op.kind == "recurrent"]
+    # (seq, batch, input, hidden, layers, directions): batch_first (batch, time, features) read as such
+    assert calls == [(f"recurrent:{cell}", "forward", (20, 8, 3, 12, 2, 2), "rnn"), (f"recurrent:{cell}", "eval", (20, 50, 3, 12, 2, 2), "rnn")]
+    backward = [op for op in st.ops if op.phase == "backward" and op.kind not in ("free", "fill")]
+    mine = [op for op in backward if op.module == "rnn"]
+    # the recurrence's gradient ops are its own (by the autograd node's sequence number); the head's are not
+    assert len(mine) > 20 * 2 * 2 and len(backward) - len(mine) >= 2
+    assert all(op.module == "" for op in backward if op.kind == "matmul" and op.shape[1:] in ((1, 8, 4), (1, 4, 24)))
+
+
+def test_a_time_major_and_an_unbatched_call_read_their_own_layout() -> None:
+    rnn = nn.GRU(5, 7, num_layers=1)  # (time, batch, features)
+    c = count_module_step(rnn, x=torch.zeros(11, 3, 5))
+    assert [op.shape for op in c.ops if op.kind == "recurrent"] == [(11, 3, 5, 7, 1, 1)]
+    c = count_module_step(nn.LSTM(5, 7, batch_first=True), x=torch.zeros(11, 5))
+    assert [op.shape for op in c.ops if op.kind == "recurrent"] == [(11, 1, 5, 7, 1, 1)]
+
+
+def test_stacked_bidirectional_layers_read_hidden_times_directions() -> None:
+    assert layer_shapes(n_in=3, hidden=12, layers=2, dirs=2) == [(3, 12), (3, 12), (24, 12), (24, 12)]
+    assert layer_flops(cell="LSTM", seq_len=10, batch=2, n_in=3, hidden=4) == 4 * (2 * 3 * 4 + 2 * 4 * 4) * 10 * 2
+
+
+def _device(rates: dict[str, tuple[float, float]] | None) -> DeviceModel:
+    grid = {cell: ((tr,) * N_SHAPES, (ev,) * N_SHAPES) for cell, (tr, ev) in (rates or {}).items()}
+    return DeviceModel(device="cpu", name="t", threads=1, matmul_flops=(1e3, 1e9), matmul_flops_per_s=(5e10, 5e10), peak_flops_per_s=5e10,
+                       bandwidth_bytes_per_s=1e11, recurrent_grid=AXES if rates else (), recurrent_flops_per_s=grid)
+
+
+@pytest.mark.parametrize("family, cell", [("gru", "GRU"), ("lstm", "LSTM")])
+def test_a_layer_is_priced_from_its_cells_grid_and_its_own_ops_are_skipped(family: str, cell: str) -> None:
+    st = count_step(family=family, model_params=_params(hidden_size=12, layers=2), input_shape=(20, 3), n_outputs=4, task="multiclass",
+                    batch_size=8, eval_size=50)
+    plain = _device(None)
+    dev = _device({cell: (2e9, 5e9)})
+    head_only = [op for op in st.ops if op.module != "rnn"]  # the model without its recurrent layer
+    f_grid, f_plain, f_head = (features(st.ops, device=dev), features(st.ops, device=plain), features(head_only, device=plain))
+    layer_train = sum(TRAIN_FLOPS_FACTOR * layer_flops(cell=cell, seq_len=20, batch=8, n_in=k, hidden=h)
+                      for k, h in layer_shapes(n_in=3, hidden=12, layers=2, dirs=1)) / 2e9
+    assert f_grid["matmul"] == pytest.approx(f_head["matmul"] + layer_train, rel=1e-5)
+    for k in ("op", "op_backward", "view", "memory", "memory_strided"):  # the layer's hundreds of ops are in its measurement
+        assert f_grid[k] == pytest.approx(f_head[k], rel=1e-5)
+    assert f_plain["op"] > f_grid["op"]  # op by op: GRU's per-timestep ops, or the fused LSTM's one launch per call
+    ev = features(st.ops, device=dev, phases=("eval",))
+    ev_head = features(head_only, device=plain, phases=("eval",))
+    layer_eval = sum(layer_flops(cell=cell, seq_len=20, batch=50, n_in=k, hidden=h) for k, h in layer_shapes(n_in=3, hidden=12, layers=2, dirs=1))
+    assert ev["matmul"] == pytest.approx(ev_head["matmul"] + layer_eval / 5e9, rel=1e-5)
+
+
+def test_without_a_grid_for_its_cell_a_layer_is_priced_by_its_ops_as_before() -> None:
+    st = count_step(family="gru", model_params=_params(), input_shape=(15, 2), n_outputs=3, task="multiclass", batch_size=4)
+    no_records = [op for op in st.ops if op.kind != "recurrent"]
+    for dev in (_device(None), _device({"LSTM": (2e9, 5e9)})):  # no grid at all; a grid without GRU
+        assert features(st.ops, device=dev) == pytest.approx(features(no_records, device=dev), rel=1e-5)
+        assert features(st.ops, device=dev)["op"] > 15  # the per-timestep ops priced one by one
+
+
+def test_the_rate_between_grid_shapes_follows_a_power_law_and_is_clamped() -> None:
+    def law(s: float, b: float, i: float, h: float) -> float:
+        return 1e8 * s ** 0.3 * b ** 0.6 * i ** 0.1 * h ** 0.8
+
+    rates = tuple(law(s, b, i, h) for s in AXES[0] for b in AXES[1] for i in AXES[2] for h in AXES[3])
+    dev = DeviceModel(device="cpu", name="t", threads=1, recurrent_grid=AXES, recurrent_flops_per_s={"RNN": (rates, rates)})
+    assert dev.recurrent_rate("RNN", (8.0, 4.0, 5.0, 20.0), True) == pytest.approx(law(8.0, 4.0, 5.0, 20.0), rel=1e-5)
+    assert dev.recurrent_rate("RNN", (60.0, 1000.0, 3.0, 512.0), False) == pytest.approx(law(16.0, 128.0, 3.0, 128.0), rel=1e-5)
+
+
+def test_the_recurrent_grid_survives_the_cache_and_a_broken_one_is_measured_again() -> None:
+    from hpbench.cost.calibrate import _well_formed
+
+    dev = _device({"RNN": (1e9, 2e9), "LSTM": (3e9, 4e9)})
+    assert DeviceModel.from_dict(dev.to_dict()) == dev and _well_formed(dev)
+    d = dev.to_dict()
+    assert not _well_formed(DeviceModel.from_dict({**d, "recurrent_flops_per_s": {"RNN": [[1e9] * 3, [1e9] * N_SHAPES]}}))
+    assert not _well_formed(DeviceModel.from_dict({**d, "recurrent_flops_per_s": {"RNN": [[0.0] * N_SHAPES, [1e9] * N_SHAPES]}}))
+    assert not _well_formed(DeviceModel.from_dict({**d, "recurrent_grid": [[4, 16], [1]]}))
+    assert not _well_formed(DeviceModel.from_dict({**d, "recurrent_grid": []}))  # rates without their grid
+
+
+def test_a_measured_grid_has_a_positive_rate_per_shape_and_cell() -> None:
+    from hpbench.cost.recurrent import measure_recurrent_grid
+
+    axes = ((2, 3), (1, 2), (1,), (4,))
+    out = measure_recurrent_grid(device="cpu", axes=axes, min_s=1e-4)
+    assert sorted(out) == ["GRU", "LSTM", "RNN"]
+    for train, ev in out.values():
+        assert len(train) == len(ev) == 4 and all(r > 0 and math.isfinite(r) for r in train + ev)
