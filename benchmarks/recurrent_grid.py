@@ -82,6 +82,12 @@ def replayed(paths: list[Path], *, concurrency: list[int]) -> None:
 
     data = json.loads(ROWS.read_text(encoding="utf-8"))
     dm = DeviceModel.from_dict(data["device_model"])
+    # the features again from the probes (no timing): the rows' times stay, the model's terms are today's code's
+    for r, p in zip(data["rows"], suite.PROBES, strict=True):
+        r["grid"], r["ops"] = suite.probe_features(p, dm), suite.probe_features(p, nogrid(dm))
+    for t in data["tiny"]:
+        p = suite.Probe(**t["probe"])
+        t["grid"], t["ops"] = suite.probe_features(p, dm), suite.probe_features(p, nogrid(dm))
     kinds = [r["kind"] for r in data["rows"]]
     models = {}
     for name, key, base in (("grid", "grid", dm), ("ops", "ops", nogrid(dm))):

@@ -68,14 +68,15 @@ def test_a_layer_is_priced_from_its_cells_grid_and_its_own_ops_are_skipped(famil
     f_grid, f_plain, f_head = (features(st.ops, device=dev), features(st.ops, device=plain), features(head_only, device=plain))
     layer_train = sum(TRAIN_FLOPS_FACTOR * layer_flops(cell=cell, seq_len=20, batch=8, n_in=k, hidden=h)
                       for k, h in layer_shapes(n_in=3, hidden=12, layers=2, dirs=1)) / 2e9
-    assert f_grid["matmul"] == pytest.approx(f_head["matmul"] + layer_train, rel=1e-5)
+    assert f_grid["matmul"] == pytest.approx(f_head["matmul"], rel=1e-5) and f_plain["recurrent"] == 0.0
+    assert f_grid["recurrent"] == pytest.approx(layer_train, rel=1e-5)
     for k in ("op", "op_backward", "view", "memory", "memory_strided"):  # the layer's hundreds of ops are in its measurement
         assert f_grid[k] == pytest.approx(f_head[k], rel=1e-5)
     assert f_plain["op"] > f_grid["op"]  # op by op: GRU's per-timestep ops, or the fused LSTM's one launch per call
     ev = features(st.ops, device=dev, phases=("eval",))
     ev_head = features(head_only, device=plain, phases=("eval",))
     layer_eval = sum(layer_flops(cell=cell, seq_len=20, batch=50, n_in=k, hidden=h) for k, h in layer_shapes(n_in=3, hidden=12, layers=2, dirs=1))
-    assert ev["matmul"] == pytest.approx(ev_head["matmul"] + layer_eval / 5e9, rel=1e-5)
+    assert ev["matmul"] == pytest.approx(ev_head["matmul"], rel=1e-5) and ev["recurrent"] == pytest.approx(layer_eval / 5e9, rel=1e-5)
 
 
 def test_without_a_grid_for_its_cell_a_layer_is_priced_by_its_ops_as_before() -> None:

@@ -18,7 +18,7 @@ and an epoch is a calibrated sum of these, per kind::
 
     t = c_epoch + c_step·n_steps + c_module·n_module_calls + c_op·n_forward_ops + c_op_backward·n_backward_ops
         + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory + c_memory_strided·Σ memory_strided
-        + c_memory_optimizer·Σ memory_optimizer
+        + c_memory_optimizer·Σ memory_optimizer + c_recurrent·Σ recurrent
 
 The kernel coefficients stay near 1 when the micro-benchmarks describe the kernels well; the
 overhead coefficients are seconds per op (see :mod:`hpbench.cost.suite` for the fit). The
@@ -39,8 +39,12 @@ from hpbench.cost.regime import Regime, regime_of
 if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
 
-FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "memory", "memory_strided",
-            "memory_optimizer")
+FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "recurrent", "memory",
+            "memory_strided", "memory_optimizer")
+# "recurrent": the seconds of whole recurrent layers from their cell's grid (hpbench.cost.recurrent),
+# with a fitted coefficient: the grid times each layer alone, back to back, with its weights and
+# buffers hot; in an epoch the same call runs between the optimizer's and the data's work
+# (session 7: with the coefficient held at 1 like matmul's, GRUs replayed -48% and LSTMs -39%).
 # Memory-bound ops that walk 4-D or strided data (pooling windows, per-channel norm statistics,
 # softmax rows) run well below a streaming element-wise op's bandwidth: their own coefficient.
 # The optimizer's element-wise ops run back to back on one parameter's tensors (weight, gradient,
@@ -94,9 +98,8 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
     walk all of it every step, so each is priced at the bandwidth measured at that volume (DRAM
     once it outgrows the caches), not at the in-cache rate of its own tensor."""
     ops = list(ops)
-    # Recurrent layers with a measured grid: one kernel each (in the fixed "matmul" term, a
-    # micro-benchmark's seconds like fused attention's); every op their forward, backward or
-    # evaluation dispatched is in that measurement, so it is skipped here.
+    # Recurrent layers with a measured grid: one kernel each (the "recurrent" term); every op
+    # their forward, backward or evaluation dispatched is in that measurement, so it is skipped here.
     priced = grid_priced_modules(ops, device=device) if device.recurrent_grid else set()
     if priced:
         ops = [op for op in ops if op.module not in priced or op.kind in ("recurrent", "module")]
@@ -113,7 +116,7 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
         if op.phase not in phases or op.kind == "replaced":
             continue
         if op.kind == "recurrent":
-            f["matmul"] += recurrent_kernel(op, device=device) if op.module in priced else 0.0
+            f["recurrent"] += recurrent_kernel(op, device=device) if op.module in priced else 0.0
             continue
         if fused_attention_backward and op.phase == "backward" and op.name in SDPA_MATH_BACKWARD:
             continue

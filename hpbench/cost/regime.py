@@ -22,7 +22,7 @@ class Regime(StrEnum):
     OVERHEAD = "overhead-bound"
 
 
-COMPUTE_TERMS = ("matmul", "conv")
+COMPUTE_TERMS = ("matmul", "conv", "recurrent")  # recurrent: whole layers priced from their grid (hpbench.cost.recurrent)
 MEMORY_TERMS = ("memory", "memory_strided", "memory_optimizer")
 
 
