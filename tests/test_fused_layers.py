@@ -97,3 +97,45 @@ def test_the_hand_written_recurrence_backward_matches_finite_differences(mode, r
     b_hn = torch.randn(2, hidden, dtype=torch.float64, generator=gen, requires_grad=True) if mode == "GRU" else None
     inputs = (gi, w) if b_hn is None else (gi, w, b_hn)
     assert torch.autograd.gradcheck(lambda *a: Recurrence.apply(mode, a[0], a[1], a[2] if len(a) > 2 else None, reverse, keep), inputs)
+
+
+def _lstm_ops_per_step(backward: bool) -> dict[str, float]:
+    """The non-view aten ops one LSTM time step runs in the fused recurrence (forward, or forward and
+    backward): the calls at T = 8 minus those at T = 4, over 4."""
+    from collections import Counter
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from hpbench.train.fused_recurrence import Recurrence
+
+    class Count(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops: Counter[str] = Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            if not func.is_view:
+                self.ops[func.overloadpacket.__name__] += 1
+            return func(*args, **(kwargs or {}))
+
+    counts = []
+    for t_len in (4, 8):
+        gi = torch.randn(3, t_len, 5, 4 * 2, requires_grad=True)
+        w = torch.randn(3, 2, 4 * 2, requires_grad=True)
+        with Count() as c:
+            out = Recurrence.apply("LSTM", gi, w, None, False, False)
+            if backward:
+                out.backward(torch.ones_like(out))
+        counts.append(c.ops)
+    return {op: (counts[1][op] - counts[0][op]) / 4 for op in counts[1] | counts[0] if counts[1][op] != counts[0][op]}
+
+
+def test_a_fused_lstm_step_runs_nine_ops_forward_and_allocates_nothing():
+    forward = _lstm_ops_per_step(backward=False)
+    # baddbmm_, sigmoid_, add (g), mul, addcmul_, mul, sigmoid_, add, mul (before: 12, each step's gates a new tensor)
+    assert sum(forward.values()) == 9, forward
+    assert not {"empty", "zeros", "zeros_like", "empty_like", "cat", "stack", "clone"} & set(forward), forward
+    both = _lstm_ops_per_step(backward=True)
+    backward = {op: both[op] - forward.get(op, 0) for op in both}
+    assert sum(backward.values()) <= 12, backward  # before: 11, one a stack copying three slices into a new tensor
+    assert not {"cat", "stack"} & set(backward), backward
