@@ -100,14 +100,12 @@ def _repriced(study: Study, records: list[dict[str, Any]], *, dev: Any, cache: P
 
     model = history.tag_of(dev.measured_at)
     have = reprice.load_cache(cache, model)
-    todo = [r for r in reprice.wanted(records, study=study.name, model=model) if r["run_id"] not in have]
-    if todo and not dev.hypothetical:
-        mc = max(1, study.settings.max_concurrent)
-        new = reprice.speeds(todo, lambda p: predict_trial(trial_config(study, dict(p)), device_model=dev, max_concurrent=mc)["predicted_epoch_s"])
-        with contextlib.suppress(OSError):
-            reprice.save_cache(cache, model, new)
-        have = {**have, **new}
-    return have
+    todo = reprice.missing(records, study=study.name, model=model, have=have)
+    if not todo or dev.hypothetical:
+        return have
+    mc = max(1, study.settings.max_concurrent)
+    new = reprice.speeds(todo, lambda p: predict_trial(trial_config(study, dict(p)), device_model=dev, max_concurrent=mc)["predicted_epoch_s"])
+    return reprice.remember(cache, model, have, new)
 
 
 def _target(study: Study) -> str:

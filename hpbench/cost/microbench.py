@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 
@@ -46,6 +47,22 @@ def time_call(fn: Callable[[], Any], *, device: str, min_s: float = 0.02, repeat
         samples.append((now() - t0) / n)
     samples.sort()
     return samples[len(samples) // 2]
+
+
+def fastest_call(fn: Callable[[], Any], *, now: Callable[[], float], min_s: float, samples: int = 3) -> float:
+    """Seconds of one call of ``fn``: the fastest of ``samples`` batches of >= ``min_s`` each,
+    after one warm-up call (on a shared machine other work only adds time)."""
+    fn()
+    t0 = now()
+    fn()
+    calls = max(1, int(min_s / max(now() - t0, 1e-7)))
+    best = math.inf
+    for _ in range(samples):
+        t0 = now()
+        for _ in range(calls):
+            fn()
+        best = min(best, (now() - t0) / calls)
+    return best
 
 
 def _kernel_s(total_s: float, overhead_s: float) -> float:
@@ -94,16 +111,7 @@ def measure_matmul_grid(*, device: str, axes: tuple[tuple[int, ...], ...], overh
             a = torch.randn(m, k, device=device)
             for n in axes[2]:
                 b = torch.randn(k, n, device=device)
-                torch.mm(a, b)
-                t0 = now()
-                torch.mm(a, b)
-                calls = max(1, int(min_s / max(now() - t0, 1e-7)))
-                best = math.inf
-                for _ in range(3):
-                    t0 = now()
-                    for _ in range(calls):
-                        torch.mm(a, b)
-                    best = min(best, (now() - t0) / calls)
+                best = fastest_call(partial(torch.mm, a, b), now=now, min_s=min_s)
                 rates.append(2.0 * m * k * n / _kernel_s(best, overhead_s))
     return tuple(rates)
 

@@ -63,27 +63,17 @@ def measure_recurrent_grid(*, device: str, axes: tuple[tuple[int, ...], ...], ce
     """Per cell type: (training FLOP/s, evaluation FLOP/s) at every shape of ``axes`` (row-major,
     the last axis fastest). Training: forward + backward of ``out.sum()`` (gradients accumulate,
     as between the trainer's zero_grad calls); evaluation: forward under ``no_grad``. Each the
-    fastest of 3 samples of >= ``min_s`` (on a shared machine other work only adds time).
+    fastest of 3 samples of >= ``min_s`` (:func:`~hpbench.cost.microbench.fastest_call`) (on a shared machine other work only adds time).
     ~2.5 s per cell on one core of this machine's CPU."""
     import torch
     from torch import nn
 
-    from hpbench.cost.microbench import timer
+    from hpbench.cost.microbench import fastest_call, timer
 
     now = timer(device)
 
-    def fastest(fn: Callable[[], object]) -> float:
-        fn()  # warm-up: allocations, oneDNN primitive creation
-        t0 = now()
-        fn()
-        best = now() - t0  # the first sample: one call
-        calls = max(1, int(min_s / max(best, 1e-7)))
-        for _ in range(2):
-            t0 = now()
-            for _ in range(calls):
-                fn()
-            best = min(best, (now() - t0) / calls)
-        return best
+    def fastest(fn: Callable[[], object]) -> float:  # the warm-up call also creates oneDNN's primitives
+        return fastest_call(fn, now=now, min_s=min_s)
 
     out: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {}
     gen = torch.Generator().manual_seed(0)

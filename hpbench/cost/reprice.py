@@ -16,6 +16,7 @@ its helper process); the history's reader only reads the cache.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import statistics
@@ -54,6 +55,18 @@ def wanted(records: Sequence[Mapping[str, Any]], *, study: str, model: ModelTag 
         return []
     latest = [r for r in records if r.get("study") == study][-n:]
     return [{"run_id": r["run_id"], "configs": r["configs"]} for r in latest if not model.measured(r) and r.get("configs") and r.get("run_id")]
+
+
+def missing(records: Sequence[Mapping[str, Any]], *, study: str, model: ModelTag | None, have: Mapping[str, float]) -> list[dict[str, Any]]:
+    """:func:`wanted` less the records ``have`` (the cache) re-priced already."""
+    return [r for r in wanted(records, study=study, model=model) if r["run_id"] not in have]
+
+
+def remember(cache_dir: Path, model: ModelTag, have: Mapping[str, float], new: Mapping[str, float]) -> dict[str, float]:
+    """``have`` with ``new`` added, ``new`` saved to the cache (a cache that cannot be written is skipped)."""
+    with contextlib.suppress(OSError):
+        save_cache(cache_dir, model, new)
+    return {**have, **new}
 
 
 def speeds(records: Sequence[Mapping[str, Any]], price: Callable[[Mapping[str, Any]], float | None]) -> dict[str, float]:

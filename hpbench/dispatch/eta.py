@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import clock, history, priced, reprice
+from hpbench.cost import clock, history, reprice
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
@@ -33,7 +33,7 @@ from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
 from hpbench.dispatch.predictions import Corrections
-from hpbench.dispatch.repricing import Repricing
+from hpbench.dispatch.repricing import Repricing, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, reached, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
@@ -63,7 +63,7 @@ class SearchClock:
         self.records = history.at_this_priority(history.load(history_dir)) if history_dir is not None else []
         self.model = history.study_model(history_dir, study) if history_dir is not None else None  # its records' speed figures only
         self.repricing = Repricing(study=study, records=self.records, model=self.model, history_dir=history_dir)  # runner: .start(pool)
-        self.figures = self._figures()
+        self.figures = self.repricing.figures()
         self.cpus = clock.n_cpus()
         self.concurrency = concurrency(study, cpus=self.cpus)
         self.repeats = repeats
@@ -89,23 +89,8 @@ class SearchClock:
         self._seen: dict[str, int] = {}
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
 
-    def _figures(self) -> Figures:  # the history's, its study's records of an earlier device model re-priced against this one
-        if self.history_dir is None:
-            return Figures()
-        return history.figures(self.records, study=self.study.name, model=self.model, repriced=self.repricing.speeds)
-
-    def priced_plan(self) -> Future[list[float]] | None:
-        """The sampled configurations' predictions from the study's last estimate against this
-        model (:mod:`hpbench.cost.priced`), done already: no wait for the helper. None without one."""
-        from hpbench.dispatch.predictions import sampled_configurations
-
-        got = None if self.history_dir is None else priced.load(self.history_dir, model=self.model, study=self.study,
-                                                                 n=len(sampled_configurations(self.study)))
-        if not got:
-            return None
-        plan: Future[list[float]] = Future()
-        plan.set_result(got)
-        return plan
+    def priced_plan(self) -> Future[list[float]] | None:  # the study's last estimate's, done already (dispatch.repricing)
+        return estimate_plan(self.history_dir, model=self.model, study=self.study)
 
     # -- the clock -------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -196,7 +181,7 @@ class SearchClock:
 
     def _eta_now(self, store: ResultsStore) -> float | None:
         if self.repricing.take():
-            self.figures = self._figures()
+            self.figures = self.repricing.figures()
         ids = [t for t in self.trials[self.phase] if t in store]
         known = [float(store.row(t)["predicted_epoch_s"]) for t in ids if isinstance(store.row(t).get("predicted_epoch_s"), (int, float))]
         # The trials not started yet cost like the configurations the estimate sampled at first,

@@ -78,7 +78,9 @@ def sampled_epoch_seconds(study: Study) -> list[float]:
             key = cost_key(study, params)
         except Exception:  # predict_columns says why
             key = repr(params)
-        s = by_key[key] if key in by_key else by_key.setdefault(key, predict_columns(study, params, None).get("predicted_epoch_s"))
+        if key not in by_key:
+            by_key[key] = predict_columns(study, params, None).get("predicted_epoch_s")
+        s = by_key[key]
         if isinstance(s, (int, float)):
             out.append(float(s))
     return out

@@ -1,17 +1,19 @@
-"""A search's re-pricing of its study's earlier records (:mod:`hpbench.cost.reprice`): read from
-the cache when it has them, else priced in the helper process (the trials' own predictor) while
-the search runs; the clock's figures follow once they are back."""
+"""What a search takes from the commands before it on this machine: its study's earlier records
+re-priced against the current device model (:mod:`hpbench.cost.reprice`: read from the cache when
+it has them, else priced in the helper process, the trials' own predictor, while the search runs;
+the clock's figures follow once they are back) and the study's last estimate's predictions of
+its sampled configurations (:mod:`hpbench.cost.priced`)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import reprice
+from hpbench.cost import history, priced, reprice
 from hpbench.cost.history import ModelTag
+from hpbench.cost.walltime import Figures
 from hpbench.study.schema import Study
 
 
@@ -31,9 +33,15 @@ class Repricing:
         self.speeds: dict[str, float] = reprice.load_cache(history_dir, model) if history_dir is not None else {}
         self._fut: Future[dict[str, float]] | None = None
 
+    def figures(self) -> Figures:
+        """The history's figures (:func:`hpbench.cost.history.figures`), the re-priced records read as the current model's."""
+        if self.history_dir is None:
+            return Figures()
+        return history.figures(self.records, study=self.study.name, model=self.model, repriced=self.speeds)
+
     def start(self, pool: Executor) -> None:
         """Price in ``pool`` the study's latest records of an earlier model the cache has not got."""
-        todo = [r for r in reprice.wanted(self.records, study=self.study.name, model=self.model) if r["run_id"] not in self.speeds]
+        todo = reprice.missing(self.records, study=self.study.name, model=self.model, have=self.speeds)
         if todo and self.history_dir is not None:
             self._fut = pool.submit(self.price_with, self.study, todo)
 
@@ -46,7 +54,18 @@ class Repricing:
         new = fut.result() if fut.exception() is None else {}
         if not new or self.history_dir is None or self.model is None:
             return False
-        self.speeds = {**self.speeds, **new}
-        with contextlib.suppress(OSError):
-            reprice.save_cache(self.history_dir, self.model, new)
+        self.speeds = reprice.remember(self.history_dir, self.model, self.speeds, new)
         return True
+
+
+def estimate_plan(history_dir: Path | None, *, model: ModelTag | None, study: Study) -> Future[list[float]] | None:
+    """The sampled configurations' predictions from the study's last estimate against ``model``
+    (:mod:`hpbench.cost.priced`), as a future done already: no wait for the helper. None without one."""
+    from hpbench.dispatch.predictions import sampled_configurations
+
+    got = None if history_dir is None else priced.load(history_dir, model=model, study=study, n=len(sampled_configurations(study)))
+    if not got:
+        return None
+    plan: Future[list[float]] = Future()
+    plan.set_result(got)
+    return plan
