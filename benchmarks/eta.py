@@ -161,7 +161,8 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
             # slowness and the trials it was corrected from) vs what followed: the search's last
             # trial ended at start-up + search (Tune's trials; the early ones end before)
             trials_left = record["startup_s"] + record["search_s"] - elapsed
-            row.update(eta25_parts={"trials_s": at[4], "after_s": at[5], "slowness": at[6], "corrected_from": at[7]},
+            row.update(eta25_parts={"trials_s": at[4], "after_s": at[5], "slowness": at[6], "corrected_from": at[7],
+                                    **({"trials_contention": at[8]} if len(at) > 8 else {})},
                        eta25_actual_parts={"trials_s": trials_left, "after_s": left - trials_left})
     return row
 

@@ -55,7 +55,7 @@ def test_early_trials_do_not_feed_the_in_run_correction(tmp_path, write_study):
     sc._eta = (0.0, -2, None)  # recompute now
     assert sc.eta_s(store) is not None
     assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL) and sc.correction.n_trials == 4
-    assert sc.trace == [] and len(sc.parts) == 4 and sc.parts[2] == pytest.approx(2.0 ** (2 / 3) * sc.figures.at("speed", sc.contention()) ** (1 / 3), rel=1e-3) and sc.parts[3] == 4
+    assert sc.trace == [] and len(sc.parts) == 5 and sc.parts[2] == pytest.approx(2.0 ** (2 / 3) * sc.figures.at("speed", sc.contention()) ** (1 / 3), rel=1e-3) and sc.parts[3] == 4
 
 
 def test_the_fresh_workers_and_set_up_are_read_from_tunes_trials(tmp_path, write_study):

@@ -22,7 +22,7 @@ def val_loss_of(c, model):
 def test_same_seed_same_metrics():
     c = cfg(family="mlp", dataset="wine", model={"depth": 1, "width": 16, "dropout": 0.2}, epochs=3, init="kaiming_uniform")
     a, b = train(c).history, train(c).history
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "reported_at")} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "epoch_cpu_s", "reported_at")} for r in h]  # noqa: E731
     assert strip(a) == strip(b)
     other = train(cfg(family="mlp", dataset="wine", model={"depth": 1, "width": 16, "dropout": 0.2}, epochs=3, init="kaiming_uniform", seed=1))
     assert strip(other.history) != strip(a)
@@ -165,7 +165,7 @@ def test_resume_restores_early_stopping_from_old_and_new_states():
 
     states: list = []
     whole = train(c, on_state=lambda s: states.append(copy.deepcopy(s)))  # the state holds live tensors: copy it now
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "reported_at")} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "epoch_cpu_s", "reported_at")} for r in h]  # noqa: E731
     old = {**states[1], "early_stopping": {"monitor": "val_loss", "min_delta": 0.0, "patience": 1, "mode": "min", "baseline": None,
                                            "restore_best_weights": True, "start_from_epoch": 0, **states[1]["early_stopping"]}}
     for start in (states[1], old):  # each resumed trial trains its state's tensors in place: a copy each
@@ -199,6 +199,6 @@ def test_a_checkpoint_file_loads_with_weights_only_and_resumes_the_same(tmp_path
     whole = train(c, on_state=lambda s: states.append(copy.deepcopy(s)))
     resume.save_state(states[1], tmp_path / "state.pt")
     loaded = resume.load_state(tmp_path / "state.pt")
-    strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "reported_at")} for r in h]  # noqa: E731
+    strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "epoch_cpu_s", "reported_at")} for r in h]  # noqa: E731
     assert strip(train(c, start_state=loaded).history) == strip(whole.history)
     assert "temperature" in whole.history[-1]

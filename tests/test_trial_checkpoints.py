@@ -37,7 +37,7 @@ def _rows(reports: list[tuple[dict, bool]]) -> list[dict]:
     rows = []
     for metrics, _ in reports:
         for r in [*metrics.get(EPOCH_ROWS, ()), {k: v for k, v in metrics.items() if k != EPOCH_ROWS}]:
-            rows.append({k: v for k, v in r.items() if k not in ("epoch_s", "reported_at", "objective", "node_id")})
+            rows.append({k: v for k, v in r.items() if k not in ("epoch_s", "epoch_cpu_s", "reported_at", "objective", "node_id")})
     return rows
 
 

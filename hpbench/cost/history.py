@@ -171,9 +171,10 @@ class TrialTimes:
     stop_reason: str
     predicted_epoch_s: float | None = None
     best_epoch: int | None = None  # early stopping's best epoch, 1-based (es_best_epoch + 1)
-    first_epoch_s: float | None = None  # measured: its first epoch
-    later_epoch_s: float | None = None  # measured: the median of its later epochs
+    first_epoch_s: float | None = None  # measured: its first epoch (contention-free seconds where CPU time was measured)
+    later_epoch_s: float | None = None  # measured: the median of its later epochs (the same)
     params: Mapping[str, Any] | None = None  # its configuration (what re-prices it against another model: hpbench.cost.reprice)
+    contention: float | None = None  # its epochs' wall / contention-free seconds (None: no CPU time measured, the seconds are wall's)
 
 
 def _median(xs: Iterable[float]) -> float | None:
@@ -213,6 +214,11 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     if not speeds:
         speeds = [t.train_s / (t.epochs * t.predicted_epoch_s) for t in trials if t.predicted_epoch_s and t.epochs and t.train_s > 0]
     speed = _median(speeds)
+    # Seconds with the waits for a CPU taken out (hpbench.dispatch.timings.free_s): a loaded run
+    # then teaches the same speed as a quiet one (the quickstart's figure, learned at load 6-49,
+    # read 2.45x where the quiet run measured 1.5x); the live ETA puts back the contention its own
+    # trials measure (walltime.Figures.trials_contention).
+    free = [t.contention for t in trials if t.predicted_epoch_s and t.later_epoch_s]
     first_extra = _median(max(0.0, t.first_epoch_s - (speed or 1.0) * t.predicted_epoch_s) for t in trials
                           if t.first_epoch_s is not None and t.predicted_epoch_s and speeds)
     best = [min(1.0, t.best_epoch / t.max_epochs) for t in trials
@@ -222,15 +228,23 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "cpus": cpus, "concurrency": concurrency, "cpus_per_trial": cpus_per_trial, "contention": contention,
         "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
-        "speed": speed, "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
+        "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
+        "cpu_contention": _median(c for c in free if c is not None), "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs],
     }
 
 
-def record_contention(r: Mapping[str, Any]) -> float:
-    """The contention the record's search was priced at (from its probe, as an estimate's; 1 when unknown)."""
+def record_contention(r: Mapping[str, Any], name: str = "") -> float:
+    """The contention the record's search was priced at (from its probe, as an estimate's; 1 when
+    unknown), that its figure ``name`` is divided by: 1 for a speed figure measured contention-free."""
     c = r.get("contention")
-    return max(1.0, float(c)) if isinstance(c, (int, float)) else 1.0
+    return 1.0 if name in OF_THE_MODEL and r.get("speed_free") else max(1.0, float(c)) if isinstance(c, (int, float)) else 1.0
+
+
+def free_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The records whose speed was measured contention-free when there are any (a wall-clock
+    speed carries its run's load, which a contention-free one is priced at afresh); all otherwise."""
+    return [r for r in records if r.get("speed_free")] or list(records)
 
 
 # the figures read as a ratio to the device model's predictions (of the current model's records only)
@@ -263,7 +277,8 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         # within 20% (median), the speed ratio within 31%; the same study's records first read
         # them within 29% and 37% (the load drifting between runs mattered more than the study),
         # and a fitted growth with contention (c^a) within 20% and 41%.
-        seen = [(float(r[name]), record_contention(r)) for r in (mine if name in OF_THE_MODEL else records) if usable(r) and isinstance(r.get(name), (int, float))][-RECENT:]
+        seen = [(float(r[name]), record_contention(r, name)) for r in (free_first(mine) if name in OF_THE_MODEL else records)
+                if usable(r) and isinstance(r.get(name), (int, float))][-RECENT:]
         if seen:
             values[name] = statistics.median(v / c for v, c in seen)
             sources[name] = f"{len(seen)} earlier searches here"
@@ -275,10 +290,14 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     # commands recorded here at nice 0 with an earlier run of their study, the same study's last 3
     # read it within 17.5% (P90 80%), the machine's last 10 within 19.8% (P90 86%; 13 s at 03:50 UTC
     # after a cost-model benchmark's commands, where the ETA studies' took 1-3 s); the exit not (6.4% vs 5.2%).
+    values["speed_free"] = "speed" in values and any(r.get("speed_free") for r in mine)
     for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")])):
-        own = [float(r[name]) / record_contention(r) for r in pool if r.get("study") == study and isinstance(r.get(name), (int, float))][-3:]
-        if study is not None and own:
-            values[name], sources[name] = statistics.median(own), f"{len(own)} earlier runs of this study"
+        kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(name), (int, float))])[-3:]
+        if study is not None and kept:
+            values[name] = statistics.median(float(r[name]) / record_contention(r, name) for r in kept)
+            sources[name] = f"{len(kept)} earlier runs of this study"
+            if name == "speed":
+                values["speed_free"] = all(r.get("speed_free") for r in kept)
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])
@@ -287,7 +306,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
         values["best_fractions"] = UNIFORM
-    speeds = [r["speed"] / record_contention(r) for r in mine if isinstance(r.get("speed"), (int, float))][-RECENT:]
+    speeds = [r["speed"] / record_contention(r, "speed") for r in free_first(mine) if isinstance(r.get("speed"), (int, float))][-RECENT:]
     if len(speeds) >= 3:
         mid = statistics.median(speeds)
         values["spread"] = min(0.5, max(0.1, 1.5 * statistics.median(abs(s - mid) for s in speeds) / mid))

@@ -66,12 +66,17 @@ class Figures:
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
     spread: float = 0.25  # relative uncertainty of the figures
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
+    speed_free: bool = False  # the speed was learned from contention-free seconds (the epochs' CPU time: hpbench.cost.history)
+    trials_contention: float | None = None  # what the live search's trials measure (wall / contention-free seconds)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)
 
     def at(self, name: str, contention: float) -> float:
-        """Figure ``name`` at ``contention``: proportional to it."""
+        """Figure ``name`` at ``contention``: proportional to it; a contention-free speed at the
+        contention the live search's trials measured, once they have."""
+        if name in ("speed", "first_epoch_s") and self.speed_free and self.trials_contention is not None:
+            return float(getattr(self, name)) * max(1.0, self.trials_contention)
         return float(getattr(self, name)) * max(1.0, contention)
 
 

@@ -34,7 +34,7 @@ from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
-from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, reached, trial_times, tune_trials
+from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, trial_times, tune_trials
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -67,6 +67,7 @@ class SearchClock:
         self.cpus = clock.n_cpus()
         self.concurrency = concurrency(study, cpus=self.cpus)
         self.repeats = repeats
+        self.threads = max(1, int(study.resources.cpus_per_trial))  # each trial's torch threads (hpbench.study.resolve)
         self.ray_started = True
         self.probe = self.raw_probe = 1.0  # a busy thread's contention before the search's own load (measure_probe)
         self.workers = WorkerContention()
@@ -194,7 +195,8 @@ class SearchClock:
         fallback = statistics.fmean(pool)
         c = self.contention()
         self.factors = self._corrections.factors(store)  # the dispatcher's correction (corrected_columns), the same trials
-        figs = overheads(self.figures, finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c)
+        figs = replace(overheads(self.figures, finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
+                       trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency))
         now = time.time()
         running, ended = [], 0
         fresh = set(tune_trials(ids)[: self.concurrency])  # the first trial of each slot starts its worker
@@ -223,7 +225,8 @@ class SearchClock:
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
         after = (figs.at("tail_s", c) + self._after_s(figs, c, pool, store)) * self._machine_ratio(store)
         pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
-        self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0]
+        self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0,
+                      round(figs.trials_contention or 0.0, 3)]
         return left + after
 
     def _machine_ratio(self, store: ResultsStore) -> float:
@@ -272,7 +275,8 @@ class SearchClock:
         """A trial ended: the ETA shown now goes into the history's trace: ``[s since the command
         started, phase (0: the search), trials of the phase ended, ETA s, of which the trials left s,
         the after-search parts s, the trials' slowness (the in-run correction's pooled factor with
-        the speed figure, :func:`~hpbench.cost.walltime.slowness`), the trials it is corrected from]``."""
+        the speed figure, :func:`~hpbench.cost.walltime.slowness`), the trials it is corrected from,
+        the contention the trials measured (0: none yet)]``."""
         eta = self.eta_s(store)
         if eta is not None:
             done = self._n_done(store, self.phase)
@@ -302,7 +306,8 @@ class SearchClock:
     def _record(self, store: ResultsStore, *, out: Path) -> dict[str, Any]:
         assert self.history_dir is not None  # internal: checked by record
         # Tune's trials only: the early ones ran in the helper while Ray started (not in a slot)
-        times = trial_times(store, tune_trials(self.trials[SEARCH]), max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs)
+        times = trial_times(store, tune_trials(self.trials[SEARCH]), max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs,
+                            threads=self.threads)
         if times:
             self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
         rec = history.search_record(

@@ -14,6 +14,7 @@ from hpbench.cost.history import TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Finished
 from hpbench.dispatch.early import EARLY_PREFIX
+from hpbench.results.columns import EPOCH_CPU_S
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
 
@@ -38,28 +39,57 @@ def finished_trials(store: ResultsStore, phases: Iterable[list[str]], *, concurr
     return out
 
 
-def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[TrialTimes]:
-    """The finished trials among ``trial_ids``: start, end, epochs (the first one apart), stop
-    reason, predicted seconds per epoch, early stopping's best epoch (1-based)."""
+def free_s(row: Mapping[str, Any], *, threads: int) -> float:
+    """An epoch's contention-free seconds: its wall seconds less the time its training thread
+    waited for a CPU (its CPU seconds, at most its wall's) when the trial ran one thread, where
+    ``epoch_cpu_s`` is the training thread's; its wall seconds otherwise (a process's CPU
+    seconds over several threads do not tell waiting from threads left idle)."""
+    wall, cpu = float(row.get("epoch_s") or 0.0), row.get(EPOCH_CPU_S)
+    return min(wall, float(cpu)) if threads == 1 and isinstance(cpu, (int, float)) and cpu == cpu and cpu > 0 else wall
+
+
+def measured_contention(store: ResultsStore, trial_ids: list[str], *, threads: int, n_trials: int, n_epochs: int = 3) -> float | None:
+    """The contention the search's trials meet now: wall over contention-free seconds
+    (:func:`free_s`) of the last ``n_epochs`` epochs of its latest ``n_trials`` Tune trials (the
+    early ones trained in the helper while Ray started); None before any such epoch or with
+    several threads."""
+    wall = free = 0.0
+    for t in tune_trials(trial_ids)[-n_trials:] if threads == 1 else ():
+        last = int(store.row(t).get("epochs") or 0) if t in store else 0
+        for e in range(max(1, last - n_epochs + 1), last + 1):
+            r = store.epochs.get((t, e))
+            if r is not None and isinstance(r.get(EPOCH_CPU_S), (int, float)):
+                wall, free = wall + float(r.get("epoch_s") or 0.0), free + free_s(r, threads=threads)
+    return max(1.0, wall / free) if free > 0 else None
+
+
+def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int], threads: int = 1) -> list[TrialTimes]:
+    """The finished trials among ``trial_ids``: start, end, epochs (the first one apart, each at
+    its contention-free seconds, :func:`free_s`), stop reason, predicted seconds per epoch, early
+    stopping's best epoch (1-based), the contention its epochs met."""
     # the epochs' seconds by trial, in one pass (sorting every epoch row once per trial was
     # O(n^2 log n) at a search's end: ~2,000 sorts of ~2,000 rows at 2,000 trials, issue 20 §4)
-    by_trial: dict[str, list[tuple[int, float]]] = {}
+    by_trial: dict[str, list[tuple[int, float, float]]] = {}
     for (tid, epoch), r in store.epochs.items():
-        by_trial.setdefault(tid, []).append((epoch, float(r.get("epoch_s") or 0.0)))
+        by_trial.setdefault(tid, []).append((epoch, free_s(r, threads=threads), float(r.get("epoch_s") or 0.0)))
     out = []
     for t in trial_ids:
         row = store.row(t) if t in store else {}
         if row.get("status") != TrialStatus.FINISHED or not row.get("ended_at"):
             continue
         es_best = row.get("es_best_epoch")
-        epoch_s = [s for _, s in sorted(by_trial.get(t, []))]
+        epochs = sorted(by_trial.get(t, []))
+        epoch_s = [s for _, s, _ in epochs]
+        free = sum(epoch_s)
         out.append(TrialTimes(
             started_at=float(row["started_at"]), ended_at=float(row["ended_at"]), train_s=float(row.get("train_s") or 0.0),
             epochs=int(row.get("epochs") or 0), max_epochs=max_epochs(t), stop_reason=str(row.get("stop_reason")),
             predicted_epoch_s=row.get("predicted_epoch_s"),
             best_epoch=int(es_best) + 1 if isinstance(es_best, (int, float)) and es_best == es_best else None,
             first_epoch_s=epoch_s[0] if epoch_s else None, later_epoch_s=statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else None,
-            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None}))
+            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None},
+            contention=max(1.0, sum(w for _, _, w in epochs) / free) if free > 0 and threads == 1 and all(
+                isinstance(store.epochs[(t, e)].get(EPOCH_CPU_S), (int, float)) for e, _, _ in epochs) else None))
     return out
 
 

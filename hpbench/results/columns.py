@@ -25,6 +25,7 @@ ENV_STEPS = "env_steps"
 # When the trainer reported an epoch (wall clock, seconds since the epoch): the race
 # (benchmarks/race.py) places each epoch at it, finished trial or not, as it does a peer's report.
 REPORTED_AT = "reported_at"
+EPOCH_CPU_S = "epoch_cpu_s"  # the epoch's CPU seconds (hpbench.train.trainer): epoch_s over it is the contention the trial met
 
 TRIALS: dict[str, str] = {
     "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
@@ -78,6 +79,9 @@ EPOCHS: dict[str, str] = {
     "train_loss": "mean training loss of the epoch (rl: policy + value_coef x value - entropy_coef x entropy)",
     "val_<metric>": "validation metrics after the epoch (val_loss, val_accuracy, ...)",
     "epoch_s": "measured seconds of the epoch",
+    EPOCH_CPU_S: "CPU seconds the epoch took: the training thread's (time.thread_time) when the trial ran one thread, the trial process's "
+                 "(time.process_time) otherwise; epoch_s / epoch_cpu_s is the contention the trial met (2: it got half a core). "
+                 "NA: recorded before this column",
     REPORTED_AT: "when the trainer reported the epoch (after its validation), wall clock in seconds since the Unix epoch, on the trial's node; "
                  "a trial interrupted by Ctrl-C keeps the epochs it reported",
     "learning_rate": "the learning rate of the epoch ([lr_schedule]; with a per-step schedule, the rate at the epoch's first step)",

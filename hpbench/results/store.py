@@ -22,13 +22,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
+from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
 from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
 _KEEP_RAY = {"node_ip": "node_ip", "hostname": "hostname", "pid": "pid", "node_id": "node_id", "device": "device"}
-_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", REPORTED_AT, "learning_rate",
+_EPOCH_FIELDS = ("epoch", "train_loss", "epoch_s", EPOCH_CPU_S, REPORTED_AT, "learning_rate",
                  # reinforcement learning (hpbench.train.rl.task): environment steps so far and the epoch's time split
                  "env_steps", "eval_env_steps", "rollout_s", "update_s", "eval_s")
 _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wait", "es_stopped_epoch",

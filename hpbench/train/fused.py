@@ -39,7 +39,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from hpbench.config import TrialConfig
-from hpbench.results.columns import FUSED_MEMBERS, REPORTED_AT
+from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import tasks
 from hpbench.train.best import BestWeights
@@ -50,7 +50,7 @@ from hpbench.train.fused_layers import member_tensor, native, stack, transposed_
 from hpbench.train.optimizers import build_optimizer
 from hpbench.train.schedules import Horizon, build_schedule
 from hpbench.train.supervised import SupervisedRun
-from hpbench.train.trainer import TrialOutcome, early_stopping, end_of_epoch, finish
+from hpbench.train.trainer import TrialOutcome, cpu_clock, early_stopping, end_of_epoch, finish
 
 MemberReporter = Callable[[int, dict[str, Any], Any], None]  # (member index, epoch row, final weights record or None)
 FUSED = FUSED_MEMBERS  # first-row column: how many members trained together
@@ -263,14 +263,15 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
     history: list[list[dict[str, Any]]] = [[] for _ in cfgs]
     outcomes: list[TrialOutcome | None] = [None] * len(cfgs)
     max_epochs = cfgs[0].train.max_epochs
+    cpu = cpu_clock(cfgs[0].threads)
     for epoch in range(max_epochs):
-        e0 = time.perf_counter()
+        e0, c0 = time.perf_counter(), cpu()
         rows = group.run_epoch()
-        share = (time.perf_counter() - e0) / len(rows)
+        share, cpu_share = (time.perf_counter() - e0) / len(rows), (cpu() - c0) / len(rows)
         stopped: set[int] = set()
         for pos, k in enumerate(list(group.active)):
             run = group.sync(pos)
-            row: dict[str, Any] = {"epoch": epoch + 1, **rows[pos], "epoch_s": share}
+            row: dict[str, Any] = {"epoch": epoch + 1, **rows[pos], "epoch_s": share, EPOCH_CPU_S: cpu_share}
             if epoch == 0:
                 row.update(n_params=run.n_params, **run.first_fields(), **{FUSED: len(cfgs)})
             reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k])
