@@ -43,7 +43,9 @@ def test_tables_have_one_row_per_trial_and_epoch(tiny_results):
     assert not epochs.duplicated(["trial", "epoch"]).any()
     per_trial = epochs.groupby("trial")["epoch"].max()
     assert (per_trial.sort_index().to_numpy() == trials.sort_values("trial")["epochs"].to_numpy()).all()
-    assert {"train_loss", "val_loss", "val_accuracy", "epoch_s"} <= set(epochs.columns)
+    assert {"train_loss", "val_loss", "val_accuracy", "epoch_s", "epoch_cpu_s"} <= set(epochs.columns)
+    # each epoch's CPU seconds, measured in the Ray worker's training thread: some, and never (much) above its wall's
+    assert (epochs["epoch_cpu_s"] > 0).all() and (epochs["epoch_cpu_s"] <= epochs["epoch_s"] * 1.05 + 1e-3).all()
     assert trials["best_val_accuracy"].max() > 0.5  # it really trained
 
 
