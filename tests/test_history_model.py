@@ -97,3 +97,14 @@ def test_the_final_tables_seconds_are_the_studys_own():
     assert f.report_s == pytest.approx(2.0, rel=REL) and f.source("report_s") == "3 earlier runs of this study"
     assert f.exit_s == pytest.approx(1.0, rel=REL)
     assert history.figures(mine + big, study="new", model=NEW).report_s == pytest.approx(40.0, rel=REL)
+
+
+def test_the_test_splits_seconds_are_the_studys_own():
+    """The test split is the study's data and network: eta-repeats' 0.05-s split read the machine's
+    last searches' (signals' 1.6 s); now the same study's last 3 (0.05 here), the machine's for a
+    study that never measured one."""
+    big = [{**_rec(NEW, speed=1.0, startup_s=5.0, started_at=2_100.0 + i, study="big"), "test_s": 1.6} for i in range(10)]
+    mine = [{**_rec(NEW, speed=1.0, startup_s=5.0, started_at=2_000.0 + i), "test_s": s} for i, s in enumerate((2.0, 0.05, 0.04, 0.06))]
+    f = history.figures(mine + big, study="s", model=NEW)
+    assert f.test_s == pytest.approx(0.05, rel=REL) and f.source("test_s") == "3 earlier runs of this study"
+    assert history.figures(mine + big, study="new", model=NEW).test_s == pytest.approx(1.6, rel=REL)

@@ -290,8 +290,11 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     # commands recorded here at nice 0 with an earlier run of their study, the same study's last 3
     # read it within 17.5% (P90 80%), the machine's last 10 within 19.8% (P90 86%; 13 s at 03:50 UTC
     # after a cost-model benchmark's commands, where the ETA studies' took 1-3 s); the exit not (6.4% vs 5.2%).
+    # The test split's too (its size and network are the study's): replayed over the 15 nice-0 searches
+    # recorded here with an earlier one of their study, off by 0.18 s (median; mean 0.34 s) where the
+    # machine's last 10 were off by 0.33 s (0.58 s: eta-repeats' 0.05-s split priced at signals' 1.6 s).
     values["speed_free"] = "speed" in values and any(r.get("speed_free") for r in mine)
-    for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")])):
+    for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")]), ("test_s", records)):
         kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(name), (int, float))])[-3:]
         if study is not None and kept:
             values[name] = statistics.median(float(r[name]) / record_contention(r, name) for r in kept)
