@@ -4,6 +4,8 @@ measure (hpbench.cost.walltime.Figures.trials_contention). Without Ray."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hpbench.cost import history
@@ -118,3 +120,33 @@ def test_the_live_eta_measures_its_trials_contention_from_their_latest_epochs(tm
         sc.trial_started(t)
     assert sc.eta_s(store) is not None and sc.correction is None
     assert sc.parts[2] == pytest.approx(3.0, rel=REL) and sc.parts[4] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_the_per_family_speed_figure_prices_each_family_at_its_own():
+    """A study that searches the model family: its GRUs ran 3x their predictions, its CNNs 1x (the
+    study-wide median 2.0 moved with the mix its searcher chose). The record keeps each family's
+    median; the study's figures give a GRU 3.0, a CNN 1.0, a family never run and a trial of no
+    family the study-wide figure, each at the trials' measured contention; a record re-priced
+    against another model keeps no family figure (its families were priced by the old model)."""
+    from hpbench.cost.history import TrialTimes
+    from hpbench.cost.walltime import TrialPlan, slowness
+
+    def trial(i: int, family: str, ratio: float) -> TrialTimes:
+        return TrialTimes(started_at=100.0 + i, ended_at=110.0 + i, train_s=4.0, epochs=4, max_epochs=10, stop_reason="completed",
+                          predicted_epoch_s=0.1, first_epoch_s=0.1 * ratio, later_epoch_s=0.1 * ratio, params={"family": family}, contention=1.0)
+
+    trials = [trial(0, "gru", 3.0), trial(1, "gru", 3.0), trial(2, "cnn", 1.0), trial(3, "cnn", 1.0), trial(4, "gru", 2.0)]
+    rec = {**history.search_record(run_id="r", study="s", trials=trials, started_at=90.0, command=True, ray_started=True, cpus=2,
+                                   concurrency=1, cpus_per_trial=1, contention=1.0, phases={}), "model": NEW.to_dict()}
+    assert rec["family_speeds"] == pytest.approx({"gru": 3.0, "cnn": 1.0}, rel=REL) and rec["speed"] == pytest.approx(2.0, rel=REL)
+    f = history.figures([rec], study="s", model=NEW)
+    assert f.family_speeds == pytest.approx({"gru": 3.0, "cnn": 1.0}, rel=REL)
+    f = replace(f, trials_contention=1.5)
+    assert [slowness(TrialPlan(epoch_s=0.1, max_epochs=10, family=fam), figures=f, c=1.0) for fam in ("gru", "cnn", "mlp", None)] == \
+        pytest.approx([4.5, 1.5, 3.0, 3.0], rel=REL)
+    assert history.figures([rec], study="other", model=NEW).family_speeds == {}  # another study's families are not its own
+    repriced = history.figures([rec], study="s", model=history.ModelTag(schema=NEW.schema, measured_at=3_000.0), repriced={"r": 1.2})
+    assert repriced.speed == pytest.approx(1.2, rel=REL) and repriced.family_speeds == {}
+
+
+NEW = history.ModelTag(schema=8, measured_at=2_000.0)

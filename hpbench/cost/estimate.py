@@ -79,8 +79,9 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
     fuse = fuse_members(n_repeats=study.settings.repeats, flops_per_step=cols.get("flops_per_step")) if cols else 1
     if all(isinstance(cols.get(k), (int, float)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90")) and cols["predicted_s"] > 0:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
+    family = params.get("family")  # a searched family (hpbench.cost.walltime.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
-                     high=max(1.0, high), fuse=fuse)
+                     high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None)
 
 
 def repeat_runs(top: list[TrialPlan], *, n_repeats: int) -> int:

@@ -211,6 +211,10 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     # A trial's first epoch is slower than the rest (lazy initialization, the optimizer's state,
     # cold caches): the speed ratio is read from later epochs, the first epoch's extra apart.
     speeds = [t.later_epoch_s / t.predicted_epoch_s for t in trials if t.predicted_epoch_s and t.later_epoch_s]
+    by_family: dict[str, list[float]] = {}  # a searched family's trials (signals' GRUs ran 2-3x their predictions, its CNNs ~1x)
+    for t in trials:
+        if t.predicted_epoch_s and t.later_epoch_s and isinstance((t.params or {}).get("family"), str):
+            by_family.setdefault(str((t.params or {})["family"]), []).append(t.later_epoch_s / t.predicted_epoch_s)
     if not speeds:
         speeds = [t.train_s / (t.epochs * t.predicted_epoch_s) for t in trials if t.predicted_epoch_s and t.epochs and t.train_s > 0]
     speed = _median(speeds)
@@ -229,7 +233,8 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
-        "cpu_contention": _median(c for c in free if c is not None), "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
+        "cpu_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
+        "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs],
     }
 
@@ -269,7 +274,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     again = repriced or {}
-    mine = [r if model is None or model.measured(r) else {**r, "speed": again[r["run_id"]], "first_epoch_s": None}
+    mine = [r if model is None or model.measured(r) else {**r, "speed": again[r["run_id"]], "first_epoch_s": None, "repriced": True}
             for r in records if model is None or model.measured(r) or r.get("run_id") in again]
     for name, usable in _FIGURES.items():
         # The machine's last searches, whatever their study: replayed over the 30 searches
@@ -301,6 +306,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
             sources[name] = f"{len(kept)} earlier runs of this study"
             if name == "speed":
                 values["speed_free"] = all(r.get("speed_free") for r in kept)
+                values["family_speeds"] = family_speeds(kept)
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])
@@ -314,6 +320,19 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         mid = statistics.median(speeds)
         values["spread"] = min(0.5, max(0.1, 1.5 * statistics.median(abs(s - mid) for s in speeds) / mid))
     return replace(base, **values, sources=sources)
+
+
+def family_speeds(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Per family the study searched, the median of its speed in ``records`` (the same study's
+    latest runs): the study-wide figure moved with the families its searcher chose (signals'
+    re-priced 2.80 from a GRU-heavy run, where the next run's CNNs and MLPs ran 1.04x). Records
+    re-priced against another model keep none (their families were priced by the old one)."""
+    got: dict[str, list[float]] = {}
+    for r in records:
+        for f, v in (r.get("family_speeds") or {}).items() if not r.get("repriced") else ():
+            if isinstance(v, (int, float)) and v > 0:
+                got.setdefault(str(f), []).append(float(v) / record_contention(r, "speed"))
+    return {f: statistics.median(v) for f, v in got.items()}
 
 
 def recent_probes(records: Sequence[Mapping[str, Any]], *, now: float, window_s: float = RECENT_WINDOW_S, n: int = 3) -> list[float]:

@@ -68,6 +68,7 @@ class Figures:
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
     speed_free: bool = False  # the speed was learned from contention-free seconds (the epochs' CPU time: hpbench.cost.history)
     trials_contention: float | None = None  # what the live search's trials measure (wall / contention-free seconds)
+    family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)
@@ -75,9 +76,16 @@ class Figures:
     def at(self, name: str, contention: float) -> float:
         """Figure ``name`` at ``contention``: proportional to it; a contention-free speed at the
         contention the live search's trials measured, once they have."""
+        return self.speed_of(None, contention) if name == "speed" else self._at(float(getattr(self, name)), name, contention)
+
+    def speed_of(self, family: str | None, contention: float) -> float:
+        """The speed figure of ``family``'s trials (the study-wide one where it has none), :meth:`at` ``contention``."""
+        return self._at(self.family_speeds.get(family, self.speed) if family else self.speed, "speed", contention)
+
+    def _at(self, value: float, name: str, contention: float) -> float:
         if name in ("speed", "first_epoch_s") and self.speed_free and self.trials_contention is not None:
-            return float(getattr(self, name)) * max(1.0, self.trials_contention)
-        return float(getattr(self, name)) * max(1.0, contention)
+            return value * max(1.0, self.trials_contention)
+        return value * max(1.0, contention)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +98,7 @@ class TrialPlan:
     high: float = 1.0  # ... and P90 / its prediction
     fuse: int = 1  # its repeats train this many at once, as one trial (hpbench.cost.fusion)
     regime: str | None = None  # the cost model's (hpbench.cost.regime): which in-run correction prices it
+    family: str | None = None  # its model family where the study searches it (Figures.family_speeds)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,7 +168,7 @@ def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | 
     blended with this machine's speed figure at contention ``c`` as if the figure were
     :data:`SPEED_PRIOR_TRIALS` more trials; the speed figure alone before there is one."""
     corr = correction_for(plan.regime, dict(factors)) if factors else None
-    prior = figures.at("speed", c)
+    prior = figures.speed_of(plan.family, c)
     if corr is None or not (corr.factor > 0 and prior > 0):
         return prior
     w = corr.n_trials / (corr.n_trials + SPEED_PRIOR_TRIALS)
