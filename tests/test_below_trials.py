@@ -1,5 +1,6 @@
 """The helper's cost predictions run below the trials (issue 13): at nice 0 the helper's counting
-took a core from two trials at max_concurrent = 2 on a 2-core machine. Read from the kernel
+took a core from two trials at max_concurrent = 2 on a 2-core machine; at nice 19 still ~30% of one
+(now SCHED_IDLE as well). Read from the kernel
 (``/proc/<pid>/task/<tid>/stat``), in this process and in a real helper process."""
 
 from __future__ import annotations
@@ -16,16 +17,17 @@ from hpbench.dispatch.helper import HelperProcess
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own nice is Linux's")
 
 
-def _where() -> tuple[int, int]:
-    return threading.get_native_id(), clock.thread_nice()
+def _where() -> tuple[int, int, int | None]:
+    return threading.get_native_id(), clock.thread_nice(), clock.thread_policy()
 
 
-def test_below_trials_runs_on_a_thread_at_nice_19_and_leaves_the_caller_as_it_was():
-    before = clock.thread_nice()
-    tid, nice = clock.below_trials(_where)
+def test_below_trials_runs_on_a_thread_at_nice_19_and_idle_and_leaves_the_caller_as_it_was():
+    before, policy = clock.thread_nice(), clock.thread_policy()
+    tid, nice, idle = clock.below_trials(_where)
     assert tid != threading.get_native_id()
     assert nice == clock.BACKGROUND_NICE == 19
-    assert clock.thread_nice() == before
+    assert idle == clock.SCHED_IDLE == 5  # weight 3 against a nice-15 trial's 36 (nice 19 alone: 15)
+    assert clock.thread_nice() == before and clock.thread_policy() == policy == 0
     assert clock.below_trials(lambda a, *, b: a + b, 2, b=3) == 5
     with pytest.raises(ZeroDivisionError):
         clock.below_trials(lambda: 1 / 0)
@@ -45,6 +47,8 @@ def test_in_a_real_helper_the_main_thread_keeps_its_nice_and_the_background_thre
     try:
         main_nice = pool.submit(clock.thread_nice).result(timeout=120)
         assert pool.submit(clock.below_trials, clock.thread_nice).result(timeout=120) == 19
+        assert pool.submit(clock.below_trials, clock.thread_policy).result(timeout=120) == clock.SCHED_IDLE
+        assert pool.submit(clock.thread_policy).result(timeout=120) == 0
         assert pool.submit(clock.thread_nice).result(timeout=120) == main_nice  # early trials train there, unchanged
     finally:
         pool.shutdown(wait=True)

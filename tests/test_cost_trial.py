@@ -257,7 +257,10 @@ def test_corrected_columns_from_the_store(tmp_path: Path):
         store.finish(tid)
         store.annotate(tid, {"regime": "overhead-bound", "predicted_spent_s": 1.0})
         assert corrected_columns(store, cols) == ({} if i < 3 else {"corrected_s": pytest.approx(3.0 * 1.5 ** 0.5, rel=REL),
-                                                                     "correction": "corrected from 4 trials (overhead-bound)"})
+                                                                     "correction": "corrected from 4 trials (overhead-bound)",
+                                                                     # four ratios of 1.5: no scatter, the interval is 3.0 x 1.5
+                                                                     "corrected_s_p10": pytest.approx(4.5, rel=REL),
+                                                                     "corrected_s_p90": pytest.approx(4.5, rel=REL)})
 
 
 def test_prediction_check_reports_coverage_correction_and_regimes():

@@ -134,15 +134,18 @@ def contention(*, probe: float, own: float, cpus: int) -> float:
     return max(1.0, (other + max(1.0, own)) / max(1, cpus))
 
 
-# The search's own bookkeeping (the helper's cost predictions) runs below the trials: at nice 19,
-# where Ray's workers run at RAY_worker_niceness (15). Measured (benchmarks/pair_probe.py, the quiet
-# run's seq_c2 study, 24 trials at max_concurrent = 2 on 2 cores): the helper, at the driver's nice
-# 0, used 15.8 CPU s of the 16.8-s window in which Ray's trials trained (counting LSTM/GRU/transformer
-# FLOPs op by op), so the two trials at nice 15 shared the other core: in the quiet run (seed
-# 1673824814) that study's pairs ran a median 1.83x one alone (1.1-3.7x), the digits study's, whose
-# predictions are cheap, 1.13x. CFS weights (kernel
-# sched_prio_to_weight): nice 15 = 36, nice 19 = 15, nice 0 = 1024: two busy trials and the helper
-# at 19 leave each trial 2·36/(2·36 + 15) = 0.83 of a core (at 0: 0.03).
+# The search's own bookkeeping (the helper's cost predictions) runs below the trials: at nice 19
+# and in the SCHED_IDLE policy, where Ray's workers run at RAY_worker_niceness (15). Measured
+# (benchmarks/pair_probe.py, the quiet run's seq_c2 study, 24 trials at max_concurrent = 2 on 2
+# cores): the helper, at the driver's nice 0, used 15.8 CPU s of the 16.8-s window in which Ray's
+# trials trained (counting LSTM/GRU/transformer FLOPs op by op), so the two trials at nice 15 shared
+# the other core (pairs 1.83x one alone in seed 1673824814's run). At nice 19 it still used 2.96 CPU s
+# of a 6.17-s window (seed 806290811's seq_c2; digits_c2: 0.82 of 2.31 s), and two identical trials
+# ran 1.39x one alone (the calibration's two processes, nothing beside them: 1.04-1.15). CFS weights
+# (kernel sched_prio_to_weight): nice 15 = 36, nice 19 = 15, SCHED_IDLE = 3 (WEIGHT_IDLEPRIO): a trial
+# sharing its core with the pricing thread keeps 36 / (36 + 15) = 71% of it at nice 19, 92% in
+# SCHED_IDLE. Beside the driver, Ray's daemons and the helper's early trials (nice 0: 1024) the
+# thread gets ~1.5% at nice 19 and ~0.3% idle: it prices on what those leave, as before.
 BACKGROUND_NICE = 19
 _background: ThreadPoolExecutor | None = None
 _background_lock = threading.Lock()
@@ -158,14 +161,30 @@ def thread_nice() -> int:
         return os.nice(0)
 
 
+SCHED_IDLE = 5  # Linux's policy number (include/uapi/linux/sched.h), as /proc/<pid>/task/<tid>/stat field 41 reads it
+
+
+def thread_policy() -> int | None:
+    """The calling thread's scheduling policy (``/proc/thread-self/stat`` field 41: 0 normal, 5
+    SCHED_IDLE); None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/self/task/{threading.get_native_id()}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[38])
+    except (AttributeError, OSError, ValueError, IndexError):
+        return None
+
+
 def _lower_this_thread() -> None:
+    tid = threading.get_native_id()
     with contextlib.suppress(AttributeError, OSError):  # a thread's own nice (Linux); elsewhere it runs as the caller
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        os.setpriority(os.PRIO_PROCESS, tid, BACKGROUND_NICE)
+    with contextlib.suppress(AttributeError, OSError):  # the idle policy (Linux; lowering needs no privilege): below nice 19
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
 
 
 def below_trials(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` run on this process's background thread (nice
-    :data:`BACKGROUND_NICE`, below the trials) and waited for; its exception is raised here. The
+    :data:`BACKGROUND_NICE` in the SCHED_IDLE policy, below the trials) and waited for; its exception is raised here. The
     calling thread keeps its priority (the helper's early trials train on it at the driver's)."""
     global _background
     with _background_lock:

@@ -246,7 +246,8 @@ class Corrections:
 
 
 def corrected_columns(store: ResultsStore, columns: dict[str, Any], *, corrections: Corrections | None = None) -> dict[str, Any]:
-    """``corrected_s`` and ``correction`` ("corrected from N trials") for a new prediction, once
+    """``corrected_s``, ``correction`` ("corrected from N trials") and the corrected P10-P90
+    (``corrected_s_p10`` / ``_p90``, :func:`hpbench.cost.correct.prediction_bounds`) for a new prediction, once
     enough trials of the study have ended (:mod:`hpbench.cost.correct`); nothing before.
     ``corrections``: the running factors of ``store`` (default: a pass over its ended trials)."""
     predicted = columns.get("predicted_s")
@@ -254,7 +255,10 @@ def corrected_columns(store: ResultsStore, columns: dict[str, Any], *, correctio
         return {}
     factors = corrections.factors(store) if corrections is not None else scale_factors(ended_pairs(store))
     s, c = corrected_seconds(float(predicted), columns.get("regime"), factors)
-    return {"corrected_s": s, "correction": c.label()} if c is not None else {}
+    if c is None:
+        return {}
+    band = c.interval(float(predicted))
+    return {"corrected_s": s, "correction": c.label(), "corrected_s_p10": band[0] if band else None, "corrected_s_p90": band[1] if band else None}
 
 
 def record_spent(store: ResultsStore, trial_id: str) -> None:

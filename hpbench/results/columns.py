@@ -59,6 +59,8 @@ TRIALS: dict[str, str] = {
                                        "(predicted_spent_s - train_s) / train_s",
     "corrected_s / correction": "predicted_s scaled by the study's measured / predicted ratio for the trial's regime, from the trials "
                                 "ended before it was predicted (\"corrected from N trials\"; absent before 4 trials ended)",
+    "corrected_s_p10 / corrected_s_p90": "the corrected prediction's interval: P10 and P90 of one trial's measured / predicted from the "
+                                         "same ended trials' ratios (a Student-t prediction interval, hpbench/cost/correct.py)",
     "uncounted_layers": "layers whose FLOPs the count could not see, with why and the estimated shortfall (absent when all were counted)",
     "flops_short_per_step / flops_short_share": "estimated FLOPs per step the count may miss, and that as a share of the FLOPs (NaN: unknown)",
     "cost_note": "why a trial has no predicted cost, or how it was counted (absent when all went as usual)",
