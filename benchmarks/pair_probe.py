@@ -8,6 +8,12 @@ each process (and its busiest threads) used while trials trained, so what shares
 the pair is read, not guessed.
 
     benchmarks/exclusive.sh .venv/bin/python benchmarks/pair_probe.py --config transformer [--concurrent 2] [--copies 4]
+
+``--cfs`` measures the scheduler alone (no torch, no Ray): two busy processes at the trials' nice
+15 on a 2-core machine and a busy thread beside them at nice 19, in SCHED_IDLE, or none; each
+busy process's share of a core over ``--seconds`` (its CPU time / wall time, from
+``/proc/<pid>/schedstat``). The search's pricing thread (``hpbench.cost.clock.below_trials``) is
+that third thread.
 """
 
 from __future__ import annotations
@@ -81,6 +87,40 @@ def describe(pid: int) -> dict[str, Any]:
         return {}
 
 
+def _spin_child(nice: int, idle: bool) -> None:
+    os.setpriority(os.PRIO_PROCESS, 0, nice)
+    if idle:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    while True:
+        pass
+
+
+def cfs(seconds: float) -> list[str]:
+    """Each of two nice-15 spinners' share of a core with a third spinner beside them at nice 19,
+    in SCHED_IDLE, or none (``--cfs``)."""
+    import multiprocessing as mp
+
+    lines = ["| third thread | trial 1 share | trial 2 share | third's share |", "|---|---|---|---|"]
+    for label, third in (("none", None), ("nice 19", (19, False)), ("nice 19 + SCHED_IDLE", (19, True))):
+        procs = [mp.Process(target=_spin_child, args=(15, False), daemon=True) for _ in range(2)]
+        if third:
+            procs.append(mp.Process(target=_spin_child, args=third, daemon=True))
+        for p in procs:
+            p.start()
+        time.sleep(0.5)
+        before = [int(Path(f"/proc/{p.pid}/schedstat").read_text().split()[0]) for p in procs]
+        t0 = time.perf_counter()
+        time.sleep(seconds)
+        wall = time.perf_counter() - t0
+        after = [int(Path(f"/proc/{p.pid}/schedstat").read_text().split()[0]) for p in procs]
+        for p in procs:
+            p.kill()
+            p.join()
+        share = [(a - b) / 1e9 / wall for a, b in zip(after, before, strict=True)]
+        lines.append(f"| {label} | {share[0]:.3f} | {share[1]:.3f} | {share[2] if third else 0.0:.3f} |")
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", choices=sorted(CONFIGS), default="transformer")
@@ -91,7 +131,16 @@ def main() -> None:
     ap.add_argument("--recorded", type=Path, default=None, help="a cost_model*.json: run its --study's draws (each twice, in order) instead")
     ap.add_argument("--study", default="seq_c2")
     ap.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    ap.add_argument("--cfs", action="store_true", help="the scheduler alone: two nice-15 spinners and a third at nice 19 / SCHED_IDLE")
+    ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
+    if args.cfs:
+        lines = [f"# pair_probe --cfs: two busy nice-15 processes and a third beside them ({os.cpu_count()} CPUs, {args.seconds} s each)", "",
+                 f"load before {os.getloadavg()}", "", *cfs(args.seconds), "", f"load after {os.getloadavg()}"]
+        print("\n".join(lines))
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "pair_probe-cfs.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return
     data, cfg = CONFIGS[args.config]
     work = Path(tempfile.mkdtemp(prefix="pair_probe_"))
     study = work / "pair.toml"

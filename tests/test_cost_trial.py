@@ -290,6 +290,9 @@ def test_prediction_check_reports_coverage_correction_and_regimes():
     con.print(prediction.render(d))
     text = con.file.getvalue()
     assert "measured inside predicted P10-P90" in text and "62% of 8" in text and "corrected from >= 4 trials" in text
+    # every ratio 2.0: no scatter, each corrected interval is [2, 2] x the prediction: every trial inside
+    assert a["inside_corrected"] == pytest.approx(1.0, rel=REL) and a["n_corrected_interval"] == 4
+    assert "measured inside corrected P10-P90" in text and "100% of 4" in text
 
 
 def test_trainer_fixed_costs_from_a_tiny_trial():

@@ -2,7 +2,8 @@
 the error statistics (median and mean absolute percentage error, ratio spread, correlation), how
 often the measured seconds fell inside the predicted P10-P90 interval, per regime, and the error
 after the in-run correction (each trial's prediction corrected from the trials that ended before
-it started, :func:`hpbench.cost.correct.replay`)."""
+it started, :func:`hpbench.cost.correct.replay`) with how often the measured seconds fell inside
+the corrected P10-P90."""
 
 from __future__ import annotations
 
@@ -65,19 +66,23 @@ def _inside(df: Any, meas: Any) -> dict[str, Any]:
 
 
 def _corrected(df: Any, meas: Any) -> dict[str, Any]:
-    """Median |error| of the corrected predictions (trials with one) and the largest N it was corrected from."""
+    """Median |error| of the corrected predictions (trials with one), the fewest trials one was
+    corrected from, and the share of trials inside their corrected P10-P90 (:meth:`Correction.interval`)."""
+    none = {"corrected_median_ape": None, "n_corrected": 0, "corrected_from": None, "inside_corrected": None, "n_corrected_interval": 0}
     if not {"started_at", "ended_at"} <= set(df.columns):
-        return {"corrected_median_ape": None, "n_corrected": 0, "corrected_from": None}
+        return none
     regime = df["regime"] if "regime" in df else pd.Series([None] * len(df), index=df.index)
     ended = [EndedTrial(regime=None if pd.isna(r) else str(r), predicted_s=float(p), measured_s=float(m), started_at=float(a),
                         ended_at=float(b))
              for r, p, m, a, b in zip(regime, df["_pred"], meas, pd.to_numeric(df["started_at"], errors="coerce").fillna(np.inf),
                                       pd.to_numeric(df["ended_at"], errors="coerce").fillna(np.inf), strict=True)]
-    done = [(c[0], e.measured_s, c[1].n_trials) for c, e in zip(replay(ended), ended, strict=True) if c is not None]
+    done = [(c[0], e.measured_s, c[1].n_trials, c[1].interval(e.predicted_s)) for c, e in zip(replay(ended), ended, strict=True) if c is not None]
     if not done:
-        return {"corrected_median_ape": None, "n_corrected": 0, "corrected_from": None}
-    return {"corrected_median_ape": float(np.median([abs(p - m) / m for p, m, _ in done])), "n_corrected": len(done),
-            "corrected_from": min(n for _, _, n in done)}
+        return none
+    inside = [lo <= m <= hi for _, m, _, band in done if band is not None for lo, hi in (band,)]
+    return {"corrected_median_ape": float(np.median([abs(p - m) / m for p, m, _, _ in done])), "n_corrected": len(done),
+            "corrected_from": min(n for _, _, n, _ in done), "inside_corrected": float(np.mean(inside)) if inside else None,
+            "n_corrected_interval": len(inside)}
 
 
 def _per_regime(df: Any, ape: Any) -> dict[str, dict[str, float]]:
@@ -106,6 +111,8 @@ def render(data: ReportData) -> RenderableType:
     if a["corrected_median_ape"] is not None:
         t.add_row(f"median |error| corrected from >= {a['corrected_from']} trials",
                   f"{100 * a['corrected_median_ape']:.1f}% ({a['n_corrected']} trials)")
+    if a.get("inside_corrected") is not None:
+        t.add_row("measured inside corrected P10-P90", f"{100 * a['inside_corrected']:.0f}% of {a['n_corrected_interval']}")
     for regime, r in a["per_regime"].items():
         t.add_row(f"median |error| {regime}", f"{100 * r['median_ape']:.1f}% ({r['n']} trials)")
     for w in a["worst"][:3]:
