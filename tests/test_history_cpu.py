@@ -68,7 +68,7 @@ def test_history_learned_from_a_loaded_record_equals_the_one_from_a_quiet_record
     quiet, loaded = _record(tmp_path, "quiet", wall=0.2, cpu=0.2), _record(tmp_path, "loaded", wall=0.5, cpu=0.2)
     assert quiet["speed"] == pytest.approx(2.0, rel=REL) and loaded["speed"] == pytest.approx(2.0, rel=REL)
     assert quiet["speed_free"] and loaded["speed_free"]
-    assert (quiet["cpu_contention"], loaded["cpu_contention"]) == pytest.approx((1.0, 2.5), rel=REL)
+    assert (quiet["speed_contention"], loaded["speed_contention"]) == pytest.approx((1.0, 2.5), rel=REL)
     assert [c["epoch_s"] for c in quiet["configs"]] == pytest.approx([c["epoch_s"] for c in loaded["configs"]], rel=REL)
     wall_only = _record(tmp_path, "wall", wall=0.5, cpu=None)
     assert wall_only["speed"] == pytest.approx(5.0, rel=REL) and not wall_only["speed_free"]
@@ -150,3 +150,16 @@ def test_the_per_family_speed_figure_prices_each_family_at_its_own():
 
 
 NEW = history.ModelTag(schema=8, measured_at=2_000.0)
+
+
+def test_a_contention_free_speed_is_priced_at_the_contention_the_studys_trials_met_before(tmp_path):
+    """Before the live search measures its own, a contention-free speed is priced at the contention
+    the study's trials met in its latest runs (the median of their records' 1.0 and 2.5 and 2.5:
+    two trials of a max_concurrent = 2 study share 2 cores with the driver), not at the probe's 1;
+    another study reads the machine's; wall-clock records claim none."""
+    quiet, loaded = _record(tmp_path, "quiet", wall=0.2, cpu=0.2), _record(tmp_path, "loaded", wall=0.5, cpu=0.2)
+    f = history.figures([quiet, loaded, loaded], study="s")
+    assert f.trials_contention == pytest.approx(2.5, rel=REL) and f.at("speed", 1.0) == pytest.approx(2.0 * 2.5, rel=REL)
+    assert history.figures([quiet, loaded, {**loaded, "study": "t"}], study="s").trials_contention == pytest.approx(1.75, rel=REL)
+    assert history.figures([quiet, {**loaded, "study": "t"}], study="new").trials_contention == pytest.approx(1.75, rel=REL)
+    assert history.figures([_record(tmp_path, "wall", wall=0.5, cpu=None)], study="s").trials_contention is None

@@ -222,6 +222,8 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     # then teaches the same speed as a quiet one (the quickstart's figure, learned at load 6-49,
     # read 2.45x where the quiet run measured 1.5x); the live ETA puts back the contention its own
     # trials measure (walltime.Figures.trials_contention).
+    # speed_contention: the trials' median contention as the speed reads it (later epochs' median wall over
+    # their median contention-free seconds; not the sums': a few hiccups put the quickstart's at 1.75 where its epochs read 1.0-1.25)
     free = [t.contention for t in trials if t.predicted_epoch_s and t.later_epoch_s]
     first_extra = _median(max(0.0, t.first_epoch_s - (speed or 1.0) * t.predicted_epoch_s) for t in trials
                           if t.first_epoch_s is not None and t.predicted_epoch_s and speeds)
@@ -233,7 +235,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
-        "cpu_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
+        "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
         "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs],
     }
@@ -299,6 +301,8 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     # recorded here with an earlier one of their study, off by 0.18 s (median; mean 0.34 s) where the
     # machine's last 10 were off by 0.33 s (0.58 s: eta-repeats' 0.05-s split priced at signals' 1.6 s).
     values["speed_free"] = "speed" in values and any(r.get("speed_free") for r in mine)
+    seen_c = [float(r["speed_contention"]) for r in free_first(mine)[-RECENT:] if r.get("speed_free") and isinstance(r.get("speed_contention"), (int, float))]
+    values["trials_contention"] = statistics.median(seen_c) if seen_c and values["speed_free"] else None
     for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")]), ("test_s", records)):
         kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(name), (int, float))])[-3:]
         if study is not None and kept:
@@ -307,6 +311,10 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
             if name == "speed":
                 values["speed_free"] = all(r.get("speed_free") for r in kept)
                 values["family_speeds"] = family_speeds(kept)
+                # the contention its trials met (their own: two at max_concurrent = 2 on 2 cores with the driver,
+                # the helper, Ray), at which its contention-free speed is priced until the live search measures its own
+                met = [float(r["speed_contention"]) for r in kept if isinstance(r.get("speed_contention"), (int, float))]
+                values["trials_contention"] = statistics.median(met) if met and values["speed_free"] else None
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])

@@ -67,7 +67,7 @@ class Figures:
     spread: float = 0.25  # relative uncertainty of the figures
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
     speed_free: bool = False  # the speed was learned from contention-free seconds (the epochs' CPU time: hpbench.cost.history)
-    trials_contention: float | None = None  # what the live search's trials measure (wall / contention-free seconds)
+    trials_contention: float | None = None  # wall / contention-free seconds of the trials: earlier runs', then the live search's
     family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
 
     def source(self, name: str) -> str:

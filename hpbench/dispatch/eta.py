@@ -196,7 +196,8 @@ class SearchClock:
         c = self.contention()
         self.factors = self._corrections.factors(store)  # the dispatcher's correction (corrected_columns), the same trials
         figs = replace(overheads(self.figures, finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
-                       trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency))
+                       trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency)
+                       or self.figures.trials_contention)  # the study's earlier runs' until its trials measured theirs
         now = time.time()
         running, ended = [], 0
         fresh = set(tune_trials(ids)[: self.concurrency])  # the first trial of each slot starts its worker

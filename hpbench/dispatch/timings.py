@@ -49,18 +49,19 @@ def free_s(row: Mapping[str, Any], *, threads: int) -> float:
 
 
 def measured_contention(store: ResultsStore, trial_ids: list[str], *, threads: int, n_trials: int, n_epochs: int = 3) -> float | None:
-    """The contention the search's trials meet now: wall over contention-free seconds
-    (:func:`free_s`) of the last ``n_epochs`` epochs of its latest ``n_trials`` Tune trials (the
-    early ones trained in the helper while Ray started); None before any such epoch or with
-    several threads."""
-    wall = free = 0.0
+    """The contention the search's trials meet now: the median over the last ``n_epochs`` epochs
+    of its latest ``n_trials`` Tune trials (the early ones trained in the helper while Ray
+    started) of wall over contention-free seconds (:func:`free_s`; a median, as the speed figure's:
+    the quickstart's epochs of 4-15 ms read 1.0-1.25 each, a few hiccups put single trials' sums at
+    2.4); None before any such epoch or with several threads."""
+    ratios = []
     for t in tune_trials(trial_ids)[-n_trials:] if threads == 1 else ():
         last = int(store.row(t).get("epochs") or 0) if t in store else 0
         for e in range(max(1, last - n_epochs + 1), last + 1):
             r = store.epochs.get((t, e))
-            if r is not None and isinstance(r.get(EPOCH_CPU_S), (int, float)):
-                wall, free = wall + float(r.get("epoch_s") or 0.0), free + free_s(r, threads=threads)
-    return max(1.0, wall / free) if free > 0 else None
+            if r is not None and isinstance(r.get(EPOCH_CPU_S), (int, float)) and free_s(r, threads=threads) > 0:
+                ratios.append(float(r.get("epoch_s") or 0.0) / free_s(r, threads=threads))
+    return max(1.0, statistics.median(ratios)) if ratios else None
 
 
 def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int], threads: int = 1) -> list[TrialTimes]:
@@ -80,7 +81,9 @@ def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Ca
         es_best = row.get("es_best_epoch")
         epochs = sorted(by_trial.get(t, []))
         epoch_s = [s for _, s, _ in epochs]
-        free = sum(epoch_s)
+        # its contention as its speed reads it: its later epochs' median wall over their median contention-free seconds
+        later = slice(1 if len(epochs) > 1 else 0, None)
+        late_free, late_wall = (statistics.median(epoch_s[later]), statistics.median([w for _, _, w in epochs][later])) if epochs else (0.0, 0.0)
         out.append(TrialTimes(
             started_at=float(row["started_at"]), ended_at=float(row["ended_at"]), train_s=float(row.get("train_s") or 0.0),
             epochs=int(row.get("epochs") or 0), max_epochs=max_epochs(t), stop_reason=str(row.get("stop_reason")),
@@ -88,7 +91,7 @@ def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Ca
             best_epoch=int(es_best) + 1 if isinstance(es_best, (int, float)) and es_best == es_best else None,
             first_epoch_s=epoch_s[0] if epoch_s else None, later_epoch_s=statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else None,
             params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None},
-            contention=max(1.0, sum(w for _, _, w in epochs) / free) if free > 0 and threads == 1 and all(
+            contention=max(1.0, late_wall / late_free) if late_free > 0 and threads == 1 and all(
                 isinstance(store.epochs[(t, e)].get(EPOCH_CPU_S), (int, float)) for e, _, _ in epochs) else None))
     return out
 
