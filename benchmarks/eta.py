@@ -176,7 +176,7 @@ def backfill() -> int:
 
     sys.path.insert(0, str(ROOT))
     from hpbench.cost import history, reprice
-    from hpbench.cost.history import TrialTimes
+    from hpbench.cost.record import TrialTimes
     from hpbench.dispatch.early import EARLY_PREFIX
     from hpbench.results.files import atomic_write_json
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from hpbench.cost import history
+from hpbench.cost import history, record
 from hpbench.cost.walltime import Figures
 from hpbench.dispatch.timings import free_s, measured_contention, trial_times
 from hpbench.results.columns import EPOCH_CPU_S
@@ -56,7 +56,7 @@ def _record(tmp_path, name: str, *, wall: float, cpu: float | None) -> dict:
     for i in range(4):
         _trial(store, f"t{i}", wall=[wall] * 4, cpu=None if cpu is None else [cpu] * 4, predicted_s=0.1, at=100.0 + 10 * i)
     times = trial_times(store, [f"t{i}" for i in range(4)], max_epochs=lambda t: 10)
-    return history.search_record(run_id=name, study="s", trials=times, started_at=90.0, command=True, ray_started=True, cpus=2,
+    return record.search_record(run_id=name, study="s", trials=times, started_at=90.0, command=True, ray_started=True, cpus=2,
                                  concurrency=1, cpus_per_trial=1, contention=1.0, phases={})
 
 
@@ -128,7 +128,7 @@ def test_the_per_family_speed_figure_prices_each_family_at_its_own():
     median; the study's figures give a GRU 3.0, a CNN 1.0, a family never run and a trial of no
     family the study-wide figure, each at the trials' measured contention; a record re-priced
     against another model keeps no family figure (its families were priced by the old model)."""
-    from hpbench.cost.history import TrialTimes
+    from hpbench.cost.record import TrialTimes
     from hpbench.cost.walltime import TrialPlan, slowness
 
     def trial(i: int, family: str, ratio: float) -> TrialTimes:
@@ -136,7 +136,7 @@ def test_the_per_family_speed_figure_prices_each_family_at_its_own():
                           predicted_epoch_s=0.1, first_epoch_s=0.1 * ratio, later_epoch_s=0.1 * ratio, params={"family": family}, contention=1.0)
 
     trials = [trial(0, "gru", 3.0), trial(1, "gru", 3.0), trial(2, "cnn", 1.0), trial(3, "cnn", 1.0), trial(4, "gru", 2.0)]
-    rec = {**history.search_record(run_id="r", study="s", trials=trials, started_at=90.0, command=True, ray_started=True, cpus=2,
+    rec = {**record.search_record(run_id="r", study="s", trials=trials, started_at=90.0, command=True, ray_started=True, cpus=2,
                                    concurrency=1, cpus_per_trial=1, contention=1.0, phases={}), "model": NEW.to_dict()}
     assert rec["family_speeds"] == pytest.approx({"gru": 3.0, "cnn": 1.0}, rel=REL) and rec["speed"] == pytest.approx(2.0, rel=REL)
     f = history.figures([rec], study="s", model=NEW)

@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from hpbench.cost import history, reprice
+from hpbench.cost import history, record, reprice
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.history import ModelTag, TrialTimes
+from hpbench.cost.history import ModelTag
+from hpbench.cost.record import TrialTimes
 from hpbench.dispatch.repricing import Repricing
 from hpbench.study.parse import load_study
 from hpbench.study.resolve import trial_config
@@ -37,7 +38,7 @@ def _trial(params: dict, *, later_epoch_s: float, predicted: float, epochs: int 
 
 
 def _record(trials: list[TrialTimes], model: ModelTag, *, study: str = "tiny") -> dict:
-    rec = history.search_record(run_id=f"run-{model.measured_at}-{len(trials)}", study=study, trials=trials, started_at=0.0, command=True,
+    rec = record.search_record(run_id=f"run-{model.measured_at}-{len(trials)}", study=study, trials=trials, started_at=0.0, command=True,
                                 ray_started=True, cpus=2, concurrency=2, cpus_per_trial=1.0, contention=1.0, phases={},
                                 configs=reprice.configs(trials))
     return {**rec, "model": model.to_dict()}

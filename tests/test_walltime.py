@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from hpbench.cost import clock, history
+from hpbench.cost import clock, history, record
 from hpbench.cost.correct import Correction
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 from hpbench.cost.walltime import (
@@ -261,14 +261,14 @@ def test_estimate_interval_takes_each_trials_p10_p90(write_study):
 
 # -- the machine's history -------------------------------------------------------------------------
 def _times(starts, ends, train, *, epochs=3, predicted=0.1, stop="pruned", best=None):
-    return [history.TrialTimes(started_at=s, ended_at=e, train_s=t, epochs=epochs, max_epochs=30, stop_reason=stop,
+    return [record.TrialTimes(started_at=s, ended_at=e, train_s=t, epochs=epochs, max_epochs=30, stop_reason=stop,
                                predicted_epoch_s=predicted, best_epoch=best) for s, e, t in zip(starts, ends, train, strict=True)]
 
 
 def test_slot_figures_from_hand_made_trials():
     # two fresh workers (3 s beyond training), then trials with 0.2 s of set-up after 0.1-s gaps
     trials = _times([0.0, 0.0, 4.1, 4.1, 8.4], [4.0, 4.0, 8.3, 8.3, 12.6], [1.0, 1.0, 4.0, 4.0, 4.0])
-    f = history.slot_figures(trials, concurrency=2)
+    f = record.slot_figures(trials, concurrency=2)
     assert f["setup_s"] == pytest.approx(0.2, rel=REL)
     assert f["fresh_worker_s"] == pytest.approx(2.8, rel=REL)
     assert f["turnover_s"] == pytest.approx(0.1, rel=REL)
@@ -278,7 +278,7 @@ def test_history_record_round_trip_and_figures(tmp_path):
     assert history.load(tmp_path) == []
     trials = _times([0.0, 0.0, 4.1, 4.1], [4.0, 4.0, 8.3, 8.3], [1.0, 1.0, 4.0, 4.0], epochs=10, predicted=0.2,
                     stop="early_stopped", best=6)
-    rec = history.search_record(run_id="a", study="s", trials=trials, started_at=-5.0, command=True, ray_started=True, cpus=2,
+    rec = record.search_record(run_id="a", study="s", trials=trials, started_at=-5.0, command=True, ray_started=True, cpus=2,
                                 concurrency=2, cpus_per_trial=1.0, contention=2.0, phases={"search_s": 8.3, "test_s": 1.0})
     assert rec["startup_s"] == pytest.approx(5.0, rel=REL)
     assert rec["best_fractions"] == pytest.approx([0.2] * 4, rel=REL)
@@ -300,11 +300,11 @@ def test_history_record_round_trip_and_figures(tmp_path):
 
 def test_history_reads_the_speed_from_later_epochs_and_the_first_epochs_extra_apart():
     # predicted 0.1 s per epoch; measured 0.3 s for the first epoch and 0.2 s for later ones
-    t = [history.TrialTimes(started_at=0.0, ended_at=2.0, train_s=1.9, epochs=9, max_epochs=9, stop_reason="completed",
+    t = [record.TrialTimes(started_at=0.0, ended_at=2.0, train_s=1.9, epochs=9, max_epochs=9, stop_reason="completed",
                             predicted_epoch_s=0.1, first_epoch_s=0.3, later_epoch_s=0.2),
-         history.TrialTimes(started_at=0.0, ended_at=0.5, train_s=0.3, epochs=1, max_epochs=9, stop_reason="pruned",
+         record.TrialTimes(started_at=0.0, ended_at=0.5, train_s=0.3, epochs=1, max_epochs=9, stop_reason="pruned",
                             predicted_epoch_s=0.1, first_epoch_s=0.3)]
-    rec = history.search_record(run_id="b", study="s", trials=t, started_at=0.0, command=False, ray_started=False, cpus=2,
+    rec = record.search_record(run_id="b", study="s", trials=t, started_at=0.0, command=False, ray_started=False, cpus=2,
                                 concurrency=2, cpus_per_trial=1.0, contention=1.0, phases={})
     assert rec["speed"] == pytest.approx(2.0, rel=REL)  # not 1.9 / 0.9 nor 0.3 / 0.1
     assert rec["first_epoch_s"] == pytest.approx(0.1, rel=REL)

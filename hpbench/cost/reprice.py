@@ -24,7 +24,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost.history import ModelTag, TrialTimes
+from hpbench.cost.history import ModelTag
+from hpbench.cost.record import TrialTimes
 from hpbench.results.files import atomic_write_json
 
 KEEP_CONFIGS = 6  # configurations a record keeps, spread over its trials' predicted epochs

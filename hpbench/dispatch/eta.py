@@ -30,6 +30,7 @@ from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.fusion import fuse_members
+from hpbench.cost.record import search_record
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
 from hpbench.dispatch.predictions import Corrections
@@ -311,7 +312,7 @@ class SearchClock:
                             threads=self.threads)
         if times:
             self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
-        rec = history.search_record(
+        rec = search_record(
             run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
             ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
             contention=self.contention(), phases=self.measured, eta=self.trace, configs=reprice.configs(times))

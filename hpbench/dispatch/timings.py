@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hpbench.cost import clock
-from hpbench.cost.history import TrialTimes
+from hpbench.cost.record import TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Finished
 from hpbench.dispatch.early import EARLY_PREFIX
