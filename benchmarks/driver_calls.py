@@ -74,7 +74,7 @@ def _predict(study: Any, params: dict[str, Any], device: str | None) -> dict[str
     return {"predicted_s": 0.05, "predicted_epoch_s": 0.05, "flops_per_epoch": 1e9, "flops_per_step": 1e7, "regime": "overhead-bound"}
 
 
-def replay(n: int, work: Path) -> list[float]:
+def replay(n: int, work: Path) -> dict[str, list[float]]:
     from io import StringIO
 
     from rich.console import Console
@@ -108,6 +108,18 @@ def replay(n: int, work: Path) -> list[float]:
     recorder = Recorder(store=store, progress=progress, predictions=AsyncPredictions(study=study, predict=_predict, executor=_Now()))
     trials: list[Any] = []
     per_trial: list[float] = []
+    in_eta = [0.0]  # CPU seconds of the main thread inside the live ETA's pricing (SearchClock.eta_s)
+    eta_s = clock.eta_s
+
+    def timed_eta(store: Any) -> float | None:
+        t0 = time.thread_time()
+        try:
+            return eta_s(store)
+        finally:
+            in_eta[0] += time.thread_time() - t0
+
+    clock.eta_s = timed_eta  # type: ignore[method-assign]
+    eta_per_trial: list[float] = []
 
     def start(i: int) -> Any:
         t = SimpleNamespace(trial_id=f"t{i:05d}", config={"lr": 0.001 * (1 + i % 97)}, last_result={}, checkpoint=None, run_metadata=None)
@@ -119,7 +131,7 @@ def replay(n: int, work: Path) -> list[float]:
     running = [start(0), start(1)]
     for i in range(2, n + 2):
         offset[0] += TRIAL_GAP_S
-        t0 = time.thread_time()
+        t0, e0 = time.thread_time(), in_eta[0]
         t = running.pop(0)
         result = {"epoch": 1, "epoch_s": 0.05, "val_accuracy": 0.9 + (i % 7) / 100, "train_loss": 0.3, "stop_reason": "completed",
                   "best_epoch": 1, "n_params": 68362, "pid": os.getpid(), "hostname": "replay"}
@@ -131,8 +143,15 @@ def replay(n: int, work: Path) -> list[float]:
         if i < n:
             running.append(start(i))
         per_trial.append(time.thread_time() - t0)
+        eta_per_trial.append(in_eta[0] - e0)
     store.flush(force=True)
-    return [statistics.fmean(per_trial[k * n // 10 : (k + 1) * n // 10]) * 1000 for k in range(10)]
+    tenth = [statistics.fmean(per_trial[k * n // 10 : (k + 1) * n // 10]) * 1000 for k in range(10)]
+    eta = [statistics.fmean(eta_per_trial[k * n // 10 : (k + 1) * n // 10]) * 1000 for k in range(10)]
+    return {"tenths": _rounded(tenth), "eta_tenths": _rounded(eta)}
+
+
+def _rounded(values: list[float]) -> list[float]:
+    return [round(v, 4) for v in values]
 
 
 def main() -> None:
@@ -150,10 +169,15 @@ def main() -> None:
         proc = subprocess.run([sys.executable, __file__, "--one", str(n)], capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             sys.exit(f"replay of {n} trials failed:\n{proc.stderr[-3000:]}")
-        tenths = json.loads(proc.stdout.strip().splitlines()[-1])
-        report["sizes"][str(n)] = {"cpu_ms_per_trial_by_tenth": tenths, "cpu_ms_per_trial_median_tenth": statistics.median(tenths)}
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        tenths, eta = got["tenths"], got["eta_tenths"]
+        report["sizes"][str(n)] = {"cpu_ms_per_trial_by_tenth": tenths, "cpu_ms_per_trial_median_tenth": statistics.median(tenths),
+                                   "eta_cpu_ms_per_trial_by_tenth": eta, "eta_cpu_ms_per_trial_mean": statistics.fmean(eta),
+                                   "other_cpu_ms_per_trial_mean": statistics.fmean(tenths) - statistics.fmean(eta)}
         print(f"{n:5d} trials: driver CPU per trial by tenth " + " ".join(f"{v:.2f}" for v in tenths)
-              + f" ms (median tenth {statistics.median(tenths):.2f} ms)", flush=True)
+              + f" ms (median tenth {statistics.median(tenths):.2f} ms); of which the live ETA's pricing "
+              + " ".join(f"{v:.2f}" for v in eta) + f" ms (mean {statistics.fmean(eta):.2f} ms, the rest "
+              + f"{statistics.fmean(tenths) - statistics.fmean(eta):.2f} ms)", flush=True)
     report["loadavg_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
     dest = OUT / f"driver_calls{'-' + args.suffix if args.suffix else ''}.json"

@@ -269,3 +269,46 @@ def test_trial_times_reads_the_epoch_rows_once_whatever_the_study_size(tmp_path,
     for g, t in zip(got, ids[: n - 3], strict=True):
         assert g.first_epoch_s == want_epoch_s[t][0]
         assert g.later_epoch_s == (statistics.median(want_epoch_s[t][1:]) if epochs[t] > 1 else None)
+
+
+def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optuna_never_read(ray_local, tmp_path, monkeypatch):
+    """Tune asks each trial's actor for its auto-filled metrics as the trial starts and keeps the
+    reply's ``ray.ObjectRef`` in the Trial for the whole run (with the reply in the driver's object
+    store), though it reads it only while the trial has reported nothing: the recorder drops it, and
+    Tune's running metric statistics, when the trial ends. Counted over Tune's own list of trials.
+    Likewise the searcher's optuna Trial of each told trial."""
+    from io import StringIO
+
+    from conftest import TINY_STUDY
+    from rich.console import Console
+
+    import hpbench.dispatch.runner as runner
+    from hpbench.dispatch.recorder import Recorder
+    from hpbench.dispatch.runner import SearchOptions, run_search
+    from hpbench.study.parse import load_study
+
+    seen: list = []  # Tune's list of the run's trials, as its callbacks receive it
+    ended = Recorder.on_trial_complete
+
+    def complete(self, iteration, trials, trial, **info):
+        seen[:] = [trials]
+        ended(self, iteration, trials, trial, **info)
+
+    monkeypatch.setattr(Recorder, "on_trial_complete", complete)
+    searchers: list = []
+    make = runner.make_searcher
+    monkeypatch.setattr(runner, "make_searcher", lambda *a, **kw: searchers.append(make(*a, **kw)) or searchers[-1])
+    src = tmp_path / "study.toml"
+    src.write_text(TINY_STUDY.replace("trials = 4", "trials = 6").replace("max_epochs = 3", "max_epochs = 1"))
+    store = run_search(load_study(src), SearchOptions(out=tmp_path / "out", num_cpus=2, early_trials=False), console=Console(file=StringIO()))
+    trials = seen[0]
+    assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
+    assert all(t.run_metadata.last_result.get("epoch") == 1 for t in trials)  # the trial's own last report stays
+    held = [t for t in trials if isinstance(t._default_result_or_future, ray_local.ObjectRef)]
+    assert held == []  # before: one per trial
+    assert all(not t.run_metadata.metric_analysis for t in trials)
+    assert sum(1 for r in store.rows() if r["status"] == "finished") == 6
+    # Ray's OptunaSearch keeps each trial's optuna Trial: told trials are dropped (the storage keeps them)
+    (searcher,) = searchers
+    assert len(searcher._completed_trials) == 6 and searcher._ot_trials == {} and searcher._last_step == {}
+    assert len(searcher._ot_study.trials) == 6

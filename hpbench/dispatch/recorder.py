@@ -165,14 +165,14 @@ class Recorder(Callback):  # type: ignore[misc]
             _save_weights(self.store, trial)
         for tid in members:
             self._end(tid)
-        _forget_metrics(trial)
+        _forget_ended(trial)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._harvest()
         error = _error_text(trial)
         for tid in self._members(trial):
             self._end(tid, error=error)
-        _forget_metrics(trial)
+        _forget_ended(trial)
 
     def end_running(self, reason: StopReason) -> list[str]:
         """End the trials Ray Tune stopped without a completion callback (a spent budget stops
@@ -198,16 +198,25 @@ class Recorder(Callback):  # type: ignore[misc]
         self.progress.refresh()
 
 
-def _forget_metrics(trial: Any) -> None:
-    """Drop Tune's running statistics of an ended trial's metrics (per metric: min, max, mean,
-    last-5 and last-10 windows: ~50 KB a trial with hpbench's ~17 metrics, kept by Tune for every
-    trial of the run; measured: 34 deques and ~30 dicts per trial). hpbench keeps every value in
-    its own tables and never asks Tune for a best trial, their one reader."""
+def _forget_ended(trial: Any) -> None:
+    """Drop what Tune keeps of an ended trial that hpbench's tables hold already (Tune keeps every
+    Trial of the run until its end; issue 20 §4, the driver's memory):
+
+    * the running statistics of its metrics (per metric: min, max, mean, last-5 and last-10
+      windows: ~50 KB a trial with hpbench's ~17 metrics; measured: 34 deques and ~30 dicts per
+      trial). hpbench keeps every value in its own tables and never asks Tune for a best trial,
+      their one reader;
+    * the reply to the ``get_auto_filled_metrics`` call Tune sends each trial's actor when the
+      trial starts: a ``ray.ObjectRef`` the Trial keeps, read only while the trial has reported
+      nothing (``Trial.last_result``), which also keeps the reply in the driver's object store.
+      A trial that reported keeps its last result, so the reference is never read again."""
     metadata = getattr(trial, "run_metadata", None)
     for name in ("metric_analysis", "metric_n_steps"):
         held = getattr(metadata, name, None)
         if isinstance(held, dict):
             held.clear()
+    if getattr(metadata, "last_result", None) and hasattr(trial, "_default_result_or_future"):
+        trial._default_result_or_future = None
 
 
 def _save_weights(store: ResultsStore, trial: Any) -> None:

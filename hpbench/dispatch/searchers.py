@@ -107,6 +107,15 @@ def _optuna_search_class() -> Any:
                 self._last_step[trial_id] = step
                 ot_trial.report(result[OBJECTIVE], step)
 
+        def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+            super().on_trial_complete(trial_id, result=result, error=error)
+            # Ray keeps every trial's optuna Trial (with a FrozenTrial copy of its own) for the whole
+            # run, though a told trial is never read again: the study's storage keeps the told trial
+            # (issue 20 §4, the driver's memory)
+            if trial_id in self._completed_trials:
+                self._ot_trials.pop(trial_id, None)
+                self._last_step.pop(trial_id, None)
+
     return _ByEpoch
 
 
