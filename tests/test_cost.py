@@ -299,14 +299,15 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     from hpbench.cost import calibrate as C
     from hpbench.cost import microbench as mb
 
-    monkeypatch.setattr(mb, "measure_overhead", lambda *, device: 1e-6)
-    monkeypatch.setattr(mb, "measure_matmul", lambda *, device, sizes, overhead_s: ((1.0, 8.0), (1e9, 2e9)))
+    monkeypatch.setattr(mb, "measure_overhead", lambda *, device, repeats: 1e-6)
+    monkeypatch.setattr(mb, "measure_matmul", lambda *, device, sizes, overhead_s, repeats: ((1.0, 8.0), (1e9, 2e9)))
     monkeypatch.setattr(mb, "measure_conv", lambda *, device, overhead_s: ((1.0,), (1e9,), (1e9,)))
     monkeypatch.setattr(mb, "MATMUL_GRID_CPU", ((1, 4), (2,), (8,)))
-    monkeypatch.setattr(mb, "measure_matmul_grid", lambda *, device, axes, overhead_s: (1e9, 3e9))
-    monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device: 1e10)
-    monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s: ((1.0,), (1e10,)))
-    monkeypatch.setattr(mb, "measure_attention", lambda *, device, overhead_s: (1e-6, 1e-9, 2e-6, 2e-9))
+    monkeypatch.setattr(mb, "measure_matmul_grid", lambda *, device, axes, overhead_s, rounds: (1e9, 3e9))
+    monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device, repeats: 1e10)
+    monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s, repeats: ((1.0,), (1e10,)))
+    shapes = len(mb.ATTENTION_SHAPES)
+    monkeypatch.setattr(mb, "attention_seconds", lambda *, device, overhead_s: ((1e-6,) * shapes, (2e-6,) * shapes))
     fitted = C.suite.SuiteFit(coef={"op": 1e-6}, fit_error=0.1, warmup_fraction=0.3, intervals={"all": (0.9, 1.2)})
     monkeypatch.setattr(C.suite, "fit", lambda base, *, device, quick: fitted)
     monkeypatch.setattr(C.suite, "most_bound", lambda base, coef, *, probes: {"memory-bound": probes[0]})

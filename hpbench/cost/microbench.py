@@ -4,16 +4,21 @@ memory bandwidth (copies from in-cache sizes to beyond the last-level cache) and
 overhead (a tiny add). Each returns what :class:`hpbench.cost.device.DeviceModel` records.
 
 :func:`timer` and :func:`time_call` are the clock every timing in the cost model uses
-(synchronizing the GPU before each reading).
+(synchronizing the GPU before each reading). :func:`interleaved` repeats a set of measurements in
+rounds; :func:`fastest_rates` and :func:`median_rates` combine the rounds (which, and why, in
+:mod:`hpbench.cost.calibrate`).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def timer(device: str) -> Callable[[], float]:
@@ -65,13 +70,46 @@ def fastest_call(fn: Callable[[], Any], *, now: Callable[[], float], min_s: floa
     return best
 
 
+def interleaved(measures: dict[str, Callable[[], T]], *, rounds: int) -> dict[str, list[T]]:
+    """Every measurement of ``measures`` ``rounds`` times, in rounds that each take every
+    measurement once (the order rotated by one per round), so that a burst of other work on a
+    shared machine lands on one sample of several figures, not on every sample of one (back-to-back
+    copies of one measurement all met the same burst: three calibrations on the idle machine read
+    copy bandwidth 56.7 / 49.1 / 29.8 GB/s, results/benchmarks/calibration_repeat-s7.md)."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, but got {rounds}")
+    names = list(measures)
+    out: dict[str, list[T]] = {k: [] for k in names}
+    for r in range(rounds):
+        shift = r % len(names) if names else 0
+        for k in names[shift:] + names[:shift]:
+            out[k].append(measures[k]())
+    return out
+
+
+def fastest_rates(samples: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Element-wise the highest rate of each point over the rounds (a compute kernel: other work
+    on the machine only slows it, so its fastest round is the kernel's own speed)."""
+    if not samples or len({len(s) for s in samples}) != 1:
+        raise ValueError(f"fastest_rates needs rounds of equal length, but got lengths {[len(s) for s in samples]}")
+    return tuple(max(col) for col in zip(*samples, strict=True))
+
+
+def median_rates(samples: list[tuple[float, ...]]) -> tuple[float, ...]:
+    """Element-wise median over the rounds (a figure that the trials meet at its typical value)."""
+    if not samples or len({len(s) for s in samples}) != 1:
+        raise ValueError(f"median_rates needs rounds of equal length, but got lengths {[len(s) for s in samples]}")
+    return tuple(statistics.median(col) for col in zip(*samples, strict=True))
+
+
 def _kernel_s(total_s: float, overhead_s: float) -> float:
     """A kernel's own time: the timed call less the dispatch overhead the time model counts per op
     (at least a tenth of the call, so that noise cannot make a kernel free)."""
     return max(total_s - overhead_s, 0.1 * total_s)
 
 
-def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0.0, repeats: int = 5,
+                   ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Achieved FLOP/s of an n×n @ n×n matmul (2n³ FLOPs) for each n, its dispatch overhead excluded."""
     import torch
 
@@ -79,7 +117,7 @@ def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0
     for n in sizes:
         a = torch.randn(n, n, device=device)
         b = torch.randn(n, n, device=device)
-        s = time_call(lambda a=a, b=b: torch.mm(a, b), device=device)  # type: ignore[misc]
+        s = time_call(lambda a=a, b=b: torch.mm(a, b), device=device, repeats=repeats)  # type: ignore[misc]
         flops.append(2.0 * n**3)
         rates.append(2.0 * n**3 / _kernel_s(s, overhead_s))
     # keep the curve monotone in FLOPs (noise on a shared machine can dip it)
@@ -98,22 +136,24 @@ MATMUL_GRID_GPU = ((16, 64, 256, 1024, 4096), (16, 64, 256, 1024, 4096), (2, 8, 
 
 
 def measure_matmul_grid(*, device: str, axes: tuple[tuple[int, ...], ...], overhead_s: float = 0.0, min_s: float = 0.002,
-                        ) -> tuple[float, ...]:
+                        rounds: int = 3) -> tuple[float, ...]:
     """Achieved FLOP/s of (M x K) @ (K x N) for every (M, K, N) of the grid ``axes`` (row-major,
-    N fastest), its dispatch overhead excluded: the fastest of 3 samples of >= ``min_s`` each (on a
-    shared machine other work only adds time). 324 shapes on the CPU grid, ~4 s on one core."""
+    N fastest), its dispatch overhead excluded: the fastest of ``rounds`` passes over the whole
+    grid, one sample of >= ``min_s`` per shape and pass (a compute kernel: other work only adds
+    time; passes, not back-to-back samples, so that one burst of other work cannot take every
+    sample of a shape). 324 shapes on the CPU grid, ~4 s on one core."""
     import torch
 
     now = timer(device)
-    rates = []
-    for m in axes[0]:
-        for k in axes[1]:
-            a = torch.randn(m, k, device=device)
-            for n in axes[2]:
-                b = torch.randn(k, n, device=device)
-                best = fastest_call(partial(torch.mm, a, b), now=now, min_s=min_s)
-                rates.append(2.0 * m * k * n / _kernel_s(best, overhead_s))
-    return tuple(rates)
+    lhs = {(m, k): torch.randn(m, k, device=device) for m in axes[0] for k in axes[1]}
+    rhs = {(k, n): torch.randn(k, n, device=device) for k in axes[1] for n in axes[2]}
+    shapes = [(m, k, n) for m in axes[0] for k in axes[1] for n in axes[2]]
+    best = [0.0] * len(shapes)
+    for _ in range(rounds):
+        for i, (m, k, n) in enumerate(shapes):
+            s = fastest_call(partial(torch.mm, lhs[m, k], rhs[k, n]), now=now, min_s=min_s, samples=1)
+            best[i] = max(best[i], 2.0 * m * k * n / _kernel_s(s, overhead_s))
+    return tuple(best)
 
 
 # (batch, side, c_in, c_out) of the measured 3x3 convolutions: first layers (1 channel in) to wide ones
@@ -146,14 +186,13 @@ def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[in
 ATTENTION_SHAPES = ((32, 8, 8), (64, 20, 4), (128, 16, 16), (256, 12, 24), (96, 32, 32), (64, 64, 16), (512, 24, 8))
 
 
-def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, float, float, float]:
-    """(per block, per T²·d) seconds of fused attention forward and of its backward, by
-    non-negative least squares over :data:`ATTENTION_SHAPES` (relative error)."""
-    import numpy as np
+def attention_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(forward s, backward s) of fused attention at each of :data:`ATTENTION_SHAPES`, the
+    dispatch overhead excluded (the backward: forward + backward of ``sum()`` less the forward and
+    the 3 ops of the sum and its backward)."""
     import torch
-    from scipy.optimize import nnls
 
-    fwd_rows, bwd_rows = [], []
+    fwd, bwd = [], []
     for bh, t, d in ATTENTION_SHAPES:
         q, k, v = (torch.randn(1, bh, t, d, device=device, requires_grad=True) for _ in range(3))
         f = time_call(lambda q=q, k=k, v=v: torch.nn.functional.scaled_dot_product_attention(q, k, v), device=device, repeats=3)  # type: ignore[misc]
@@ -162,26 +201,39 @@ def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, f
             torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
 
         fbs = time_call(fb, device=device, repeats=3)
-        fwd_rows.append((bh, bh * t * t * d, _kernel_s(f, overhead_s)))
-        bwd_rows.append((bh, bh * t * t * d, max(fbs - f - 3 * overhead_s, 0.1 * fbs)))  # less the sum and its backward
+        fwd.append(_kernel_s(f, overhead_s))
+        bwd.append(max(fbs - f - 3 * overhead_s, 0.1 * fbs))
+    return tuple(fwd), tuple(bwd)
 
-    def solve(rows: list[tuple[int, int, float]]) -> tuple[float, float]:
-        a = np.array([[r[0] / r[2], r[1] / r[2]] for r in rows])
+
+def attention_coef(fwd_s: tuple[float, ...], bwd_s: tuple[float, ...]) -> tuple[float, float, float, float]:
+    """(per block, per T²·d) seconds of fused attention forward and of its backward, by
+    non-negative least squares over :data:`ATTENTION_SHAPES` (relative error)."""
+    import numpy as np
+    from scipy.optimize import nnls
+
+    def solve(times: tuple[float, ...]) -> tuple[float, float]:
+        a = np.array([[bh / s, bh * t * t * d / s] for (bh, t, d), s in zip(ATTENTION_SHAPES, times, strict=True)])
         scale = a.max(axis=0)
-        c, _ = nnls(a / scale, np.ones(len(rows)))
+        c, _ = nnls(a / scale, np.ones(len(times)))
         c = c / scale
         return float(c[0]), float(c[1])
 
-    return (*solve(fwd_rows), *solve(bwd_rows))
+    return (*solve(fwd_s), *solve(bwd_s))
 
 
-def measure_bandwidth(*, device: str, n_bytes: int = 64 << 20) -> float:
+def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, float, float, float]:
+    """:func:`attention_coef` of one :func:`attention_seconds`."""
+    return attention_coef(*attention_seconds(device=device, overhead_s=overhead_s))
+
+
+def measure_bandwidth(*, device: str, n_bytes: int = 64 << 20, repeats: int = 5) -> float:
     """Bytes/s of a large copy (read + write = 2 · size)."""
     import torch
 
     a = torch.empty(n_bytes // 4, device=device)
     b = torch.empty_like(a)
-    s = time_call(lambda: b.copy_(a), device=device)
+    s = time_call(lambda: b.copy_(a), device=device, repeats=repeats)
     return 2.0 * n_bytes / s
 
 
@@ -189,7 +241,7 @@ def measure_bandwidth(*, device: str, n_bytes: int = 64 << 20) -> float:
 BANDWIDTH_SIZES = (256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20, 256 << 20)
 
 
-def measure_bandwidth_curve(*, device: str, overhead_s: float = 0.0, sizes: tuple[int, ...] = BANDWIDTH_SIZES,
+def measure_bandwidth_curve(*, device: str, overhead_s: float = 0.0, sizes: tuple[int, ...] = BANDWIDTH_SIZES, repeats: int = 5,
                             ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(bytes moved, bytes/s) of copies of each size, their dispatch overhead excluded (buffers hot:
     a small copy runs from cache, a large one from DRAM)."""
@@ -199,14 +251,14 @@ def measure_bandwidth_curve(*, device: str, overhead_s: float = 0.0, sizes: tupl
     for n_bytes in sizes:
         a = torch.empty(n_bytes // 8, device=device)
         b = torch.empty_like(a)
-        s = time_call(lambda a=a, b=b: b.copy_(a), device=device)  # type: ignore[misc]
+        s = time_call(lambda a=a, b=b: b.copy_(a), device=device, repeats=repeats)  # type: ignore[misc]
         rates.append(n_bytes / _kernel_s(s, overhead_s))
     return tuple(float(n) for n in sizes), tuple(rates)
 
 
-def measure_overhead(*, device: str) -> float:
+def measure_overhead(*, device: str, repeats: int = 5) -> float:
     """Seconds of one tiny eager op (the dispatch floor)."""
     import torch
 
     a = torch.ones(1, device=device)
-    return time_call(lambda: torch.add(a, a), device=device, min_s=0.01)
+    return time_call(lambda: torch.add(a, a), device=device, min_s=0.01, repeats=repeats)

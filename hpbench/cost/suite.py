@@ -18,12 +18,26 @@ from typing import Any
 import torch
 from torch import nn
 
+from hpbench.cost import microbench
 from hpbench.cost.count import count_module_step, n_steps
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.fit import (  # noqa: F401 (the fit's names, read from the suite by its callers)
+    ANCHOR,
+    ANCHORED_FIT,
+    ANCHORED_MEMORY,
+    ANCHORED_OPS,
+    BOUNDED_FIT,
+    FIXED,
+    SuiteFit,
+    bounds,
+    fit_coef,
+    fit_rows,
+    priors,
+)
 from hpbench.cost.microbench import timer
-from hpbench.cost.predict import FEATURES, epoch_features
-from hpbench.cost.regime import Regime, regime_of, shares
-from hpbench.cost.trial_time import residual_intervals, state_working_set_bytes
+from hpbench.cost.predict import epoch_features
+from hpbench.cost.regime import Regime, shares
+from hpbench.cost.trial_time import state_working_set_bytes
 from hpbench.train.epoch import train_epoch
 from hpbench.train.evaluate import evaluate
 from hpbench.train.optimizers import build_optimizer
@@ -180,107 +194,40 @@ def measure_probe_first(p: Probe, *, device: str) -> tuple[float, float]:
     return time_epochs_first(model, x=x, y=y, x_val=xv, y_val=yv, batch_size=p.batch_size, optimizer=p.optimizer, device=device)
 
 
-# Kernel terms whose rates the device's micro-benchmarks measure directly (matmul and fused
-# attention in "matmul", convolution in "conv"): pure roofline, coefficient 1, not fitted.
-FIXED = {"matmul": 1.0, "conv": 1.0}
-# The fit's anchors. Op counts, module counts and step counts rise together across the probes, as
-# do the memory terms, so a free least-squares fit is degenerate: it set op_backward, step and
-# module to 0 and memory to 4-7x (session 5/6 calibrations) and let the other terms absorb what
-# one term got wrong. Every term a micro-benchmark measures is anchored to that measurement by a
-# ridge toward its prior, in relative units: the fit minimises
-#     Σ_probes (f·c / t - 1)²  +  ANCHOR · Σ_anchored ((c_k - prior_k) / prior_k)²,   c >= 0,
-# still one non-negative least squares (the anchors are extra rows). The memory terms' prior is 1
-# (bandwidth measured at each op's data volume); the per-op terms' prior is the measured dispatch
-# floor of one eager op (microbench.measure_overhead). The terms no micro-benchmark measures
-# (epoch, step, module, view) stay free. ANCHOR = 0.003: a term at 2x its prior costs as much as
-# 5.5% error on one probe (chosen on the replay of two recorded runs; 0.01 and 0.05 raised their
-# median error from 22 to 30 and 34%).
-# NOT the calibration's fit yet (ANCHORED_FIT): on three held-out recorded runs the anchored fit
-# replayed no better than the free one (c=1 median 49.4 vs 48.9%, P90 100.9 vs 96.6%:
-# results/benchmarks/calib_rows.md). The free fit on the suite's rows puts memory at 10x,
-# strided memory at 30x and forward ops at 4x their micro-benchmarks: those micro-benchmarks (a
-# contiguous copy's bandwidth, a no-grad 1-element add) do not measure what the epochs pay per
-# element-wise byte and per recorded op, so anchoring to them trades the suite's fit for
-# plausibility. Switch it on once the anchors are micro-benchmarks of the same work.
-ANCHOR = 0.003
-ANCHORED_FIT = False
-ANCHORED_MEMORY = ("memory", "memory_strided", "memory_optimizer")
-ANCHORED_OPS = ("op", "op_backward", "op_nograd")
+def probe_epoch(p: Probe, *, device: str) -> Any:
+    """A zero-argument function timing one more epoch of probe ``p`` (the trainer's loop, then the
+    evaluation pass; random data on the device), its model and optimizer kept between calls."""
+    torch.manual_seed(0)
+    model, shape = build_probe(p)
+    model = model.to(device)
+    x, y = torch.randn((p.n_train, *shape), device=device), torch.randint(0, 10, (p.n_train,), device=device)
+    xv, yv = torch.randn((p.n_val, *shape), device=device), torch.randint(0, 10, (p.n_val,), device=device)
+    now = timer(device)
+    opt = build_optimizer(p.optimizer, model.parameters(), lr=1e-3, params={})
+    loss_fn, gen, mixed = torch.nn.CrossEntropyLoss(), torch.Generator().manual_seed(0), MixedPrecision.of("fp32", torch.device(device))
+
+    def epoch() -> float:
+        t0 = now()
+        train_epoch(model, opt, x=x, y=y, batch_size=p.batch_size, loss_fn=loss_fn, generator=gen, precision=mixed)
+        evaluate(model, xv, yv, "multiclass", loss_fn)
+        return now() - t0
+
+    return epoch
 
 
-def priors(base: DeviceModel) -> dict[str, float]:
-    """Each anchored term's micro-benchmark value on ``base`` (see ANCHOR)."""
-    return {**dict.fromkeys(ANCHORED_MEMORY, 1.0), **dict.fromkeys(ANCHORED_OPS, base.op_overhead_s)}
+ROUNDS = 3  # timed epochs per probe, one per round over every probe (hpbench.cost.microbench.interleaved)
 
 
-def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, float] | None = None,
-             prior: dict[str, float] | None = None, anchor: float = ANCHOR) -> tuple[dict[str, float], float]:
-    """Non-negative least squares on relative error: min Σ (f·c / t - 1)², c >= 0, with the
-    ``fixed`` coefficients held (their terms taken off t first) and each ``prior`` term pulled
-    toward its value by ``anchor`` (see ANCHOR; no prior: the free fit). Returns the
-    coefficients and the median relative error of the fit."""
-    import numpy as np
-    from scipy.optimize import nnls
-
-    fixed = FIXED if fixed is None else fixed
-    prior = {k: v for k, v in (prior or {}).items() if k not in fixed and v > 0}
-    free = [k for k in FEATURES if k not in fixed]
-    a = np.array([[f.get(k, 0.0) / t for k in free] for f, t in rows])
-    rhs = np.array([1.0 - sum(v * f.get(k, 0.0) for k, v in fixed.items()) / t for f, t in rows])
-    # anchor rows: sqrt(anchor) · c_k / prior_k = sqrt(anchor)
-    w = np.sqrt(anchor)
-    extra = [[w / prior[k] if j == k else 0.0 for j in free] for k in free if k in prior]
-    if extra:
-        a = np.vstack([a, np.array(extra)])
-        rhs = np.concatenate([rhs, np.full(len(extra), w)])
-    scale = a.max(axis=0)
-    scale[scale == 0] = 1.0
-    c, _ = nnls(a / scale, rhs)
-    c = c / scale
-    coef = {**{k: float(v) for k, v in zip(free, c, strict=True)}, **fixed}
-    coef = {k: coef[k] for k in FEATURES}
-    errs = sorted(abs(sum(coef[k] * f.get(k, 0.0) for k in FEATURES) / t - 1.0) for f, t in rows)
-    return coef, errs[len(errs) // 2]
-
-
-@dataclass(frozen=True, kw_only=True)
-class SuiteFit:
-    coef: dict[str, float]
-    fit_error: float  # median relative error over the probes
-    warmup_fraction: float  # median (first - fastest) / fastest over the probes
-    intervals: dict[str, tuple[float, float]]  # per regime: P10, P90 of measured / predicted (hpbench.cost.trial_time)
-
-
-def fit_rows(rows: list[tuple[dict[str, float], float, float]], *, kinds: list[str] | None = None,
-             prior: dict[str, float] | None = None) -> SuiteFit:
-    """The fit of (features, fastest s, first s) rows: coefficients, then the residual ratios
-    (measured / predicted) by regime and the first epoch's warm-up. Residuals are held out: each
-    probe is predicted by a fit without it, or, with ``kinds`` (each row's kind of network), by a
-    fit without every probe of its kind (leave one kind out), so the intervals speak of networks
-    whose kind the fit has not seen, as a user's model is (a fit that saw a probe's near twins
-    read P10-P90 0.72-1.40 on the overhead-bound probes, while the trials of hpbench's families
-    in benchmarks/cost_model.py fell inside only 54-71% of the time)."""
-    coef, err = fit_coef([(f, t) for f, t, _ in rows], prior=prior)
-    groups = kinds if kinds is not None and len(set(kinds)) > 1 else [str(i) for i in range(len(rows))]
-    if len(groups) != len(rows):
-        raise ValueError(f"kinds must name every row's kind ({len(rows)}), but got {len(groups)}")
-    held: dict[str, dict[str, float]] = {}
-    for g in dict.fromkeys(groups):
-        rest = [(f, t) for (f, t, _), h in zip(rows, groups, strict=True) if h != g]
-        held[g] = fit_coef(rest, prior=prior)[0] if len(rest) >= 2 else coef
-    residuals = []
-    for (f, t, _), g in zip(rows, groups, strict=True):
-        pred = sum(held[g][k] * f.get(k, 0.0) for k in FEATURES)
-        if pred > 0:
-            residuals.append((regime_of(f, coef), t / pred))
-    warm = sorted(max(0.0, first / t - 1.0) for _, t, first in rows if t > 0)
-    return SuiteFit(coef=coef, fit_error=err, warmup_fraction=warm[len(warm) // 2] if warm else 0.0,
-                    intervals=residual_intervals(residuals))
-
-
-def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...]) -> list[tuple[dict[str, float], float, float]]:
-    """(features, fastest epoch s, first epoch s) of each probe."""
-    return [(probe_features(p, base), *measure_probe_first(p, device=device)) for p in probes]
+def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...], rounds: int = ROUNDS,
+                 ) -> list[tuple[dict[str, float], float, float]]:
+    """(features, fastest epoch s, first epoch s) of each probe: every probe's first epoch, then
+    ``rounds`` rounds that each time one epoch of every probe (interleaved: a burst of other work
+    slows one epoch of several probes, which the fastest of a probe's rounds leaves out, instead
+    of every timed epoch of one probe, which three back-to-back epochs all met)."""
+    epochs = {str(i): probe_epoch(p, device=device) for i, p in enumerate(probes)}
+    first = {k: e() for k, e in epochs.items()}
+    timed = microbench.interleaved(epochs, rounds=rounds)
+    return [(probe_features(p, base), min(timed[str(i)]), first[str(i)]) for i, p in enumerate(probes)]
 
 
 def most_bound(base: DeviceModel, coef: dict[str, float], *, probes: tuple[Probe, ...] = PROBES) -> dict[str, Probe]:
@@ -293,4 +240,4 @@ def most_bound(base: DeviceModel, coef: dict[str, float], *, probes: tuple[Probe
 def fit(base: DeviceModel, *, device: str, quick: bool = False, probes: tuple[Probe, ...] | None = None) -> SuiteFit:
     chosen = probes or (QUICK if quick else PROBES)
     return fit_rows(measure_rows(base, device=device, probes=chosen), kinds=[p.kind for p in chosen],
-                    prior=priors(base) if ANCHORED_FIT else None)
+                    prior=priors(base) if ANCHORED_FIT else None, limits=bounds(base) if BOUNDED_FIT else None)
