@@ -228,3 +228,52 @@ def test_ctrl_c_stops_a_running_early_trial_after_its_epoch_and_keeps_its_epochs
     assert not (tmp_path / "incoming" / STOP_FILE).exists()  # removed once recorded: a resumed search's early trials run
     told = optuna.load_study(study_name=study.name, storage=storage).trials
     assert [t.state.name for t in told] == ["FAIL"]
+
+
+@pytest.mark.slow
+def test_ctrl_c_never_starts_an_early_trial_still_queued_in_the_helper(tmp_path: Path):
+    """An early trial queued in the helper behind another call (the cost predictions, in a search)
+    when the Ctrl-C comes: the driver records it interrupted with no epochs at once, without
+    waiting for the call ahead of it, and the helper, reaching it later, does not train it (before,
+    it started after the Ctrl-C and the exit waited for the helper's queue: up to 14 s in the race)."""
+    import subprocess
+    import threading
+
+    import optuna
+
+    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.helper import HelperProcess
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+
+    marks, gate = tmp_path / "marks", tmp_path / "gate"
+    marks.mkdir()
+    path = tmp_path / "s.toml"
+    path.write_text(SLOW_EARLY.format(marks=marks))
+    study = load_study(path)
+    storage = open_storage(sqlite_url(tmp_path / "optuna.db"))
+    helper = HelperProcess()
+    recorded: dict[str, dict] = {}
+    try:
+        ahead = helper.submit(subprocess.run, ["sh", "-c", f"while [ ! -e '{gate}' ]; do sleep 0.05; done"])  # holds the helper
+        early = launch(study, n=1, n_max=4, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=[],
+                       executor=helper, incoming=str(tmp_path / "incoming"))
+        done: list[str] = []
+        harvest = threading.Thread(target=lambda: done.extend(
+            early.harvest(lambda tid, outcome: recorded.setdefault(tid, outcome), wait=True, interrupted=lambda: True)))
+        harvest.start()
+        harvest.join(timeout=60)  # a guard against a hang only: with the bug it waits for the gate, which opens below
+        returned_before_the_gate = not harvest.is_alive()
+        gate.touch()
+        harvest.join()
+        assert returned_before_the_gate, "the Ctrl-C waited for the call ahead of the queued early trial"
+        assert ahead.result(timeout=120).returncode == 0
+        outcome = early.trials[0].future.result(timeout=120)  # the helper reached the trial after the Ctrl-C
+    finally:
+        helper.shutdown()
+    assert done == [EARLY_ID.format(0)] and len(early.trials) == 1  # recorded once, none launched after it
+    assert recorded[EARLY_ID.format(0)]["interrupted"] and recorded[EARLY_ID.format(0)]["rows"] == []
+    assert outcome["interrupted"] and outcome["rows"] == []  # the helper did not train it ...
+    assert not list(marks.glob("epochs-*"))  # ... not one epoch (the model marks each epoch it trains)
+    assert not list((tmp_path / "incoming").iterdir())  # no claim, stop file or weights left behind
+    told = optuna.load_study(study_name=study.name, storage=storage).trials
+    assert [t.state.name for t in told] == ["FAIL"]

@@ -33,14 +33,25 @@ helper trains with the study's ``cpus_per_trial`` threads, while Ray starts besi
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpbench.dispatch.early_helper import STOP_FILE, EarlyRungs, request_stop, run_early_trial, running_best
+from hpbench.dispatch.early_helper import (
+    CLAIM_PREFIX,
+    STOP_FILE,
+    EarlyRungs,
+    claim,
+    replay_into,
+    request_stop,
+    run_early_trial,
+    running_best,
+)
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.dispatch.searchers import sampler_seed
 from hpbench.results.weights import INCOMING_DIR
@@ -120,21 +131,37 @@ class EarlyTrials:
             trial = self.ostudy.ask()
             params = self.study.space.define_by_run(trial)
             data = self.data if k == 0 else None  # the helper keeps it (hpbench.data.prepare.prime): ~0.5 MB for digits
+            trial_id = EARLY_ID.format(k)
             try:
-                fut = self.executor.submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs)
+                os.makedirs(self.incoming, exist_ok=True)
+                fut = self.executor.submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs,
+                                           claim_file=self.claim_file(trial_id))
             except RuntimeError:  # the helper was shut down (the search ended): the chain ends here
                 from optuna.trial import TrialState
 
                 self.ostudy.tell(trial, state=TrialState.FAIL)
                 self.stopped = True
                 return None
-            t = EarlyTrial(trial_id=EARLY_ID.format(k), params=params, optuna_trial=trial, future=fut)
+            t = EarlyTrial(trial_id=trial_id, params=params, optuna_trial=trial, future=fut)
             self.trials.append(t)
         fut.add_done_callback(self._on_end)
         return t
 
+    def claim_file(self, trial_id: str) -> str:
+        """Where the helper (as it begins the trial) or the driver (a Ctrl-C before it began) claims it."""
+        return os.path.join(self.incoming, CLAIM_PREFIX + trial_id)
+
+    def _release(self, t: EarlyTrial) -> None:
+        """Remove ``t``'s claim once it is recorded and the helper is done with its call (till then a
+        claim decides who owns the trial: the driver recorded it, or the helper runs it)."""
+        if t.recorded and t.future.done():
+            with contextlib.suppress(OSError):
+                os.remove(self.claim_file(t.trial_id))
+
     def _on_end(self, fut: Future[dict[str, Any]]) -> None:
         """A trial ended (on the helper's reader thread): its objectives join the rungs, the next is launched."""
+        for t in [t for t in list(self.trials) if t.future is fut]:
+            self._release(t)
         try:
             if not fut.cancelled() and fut.exception() is None:
                 with self.lock:
@@ -168,8 +195,10 @@ class EarlyTrials:
     def harvest(self, record: Any, *, wait: bool = False, interrupted: Callable[[], bool] | None = None) -> list[str]:
         """Record the ended early trials through ``record(trial_id, outcome)`` and tell Optuna; with
         ``wait``, every one, those launched meanwhile too. Once ``interrupted()`` (Ctrl-C), none is
-        launched any more and the running one stops after its epoch (:func:`request_stop`: the wait
-        is one epoch, not the rest of the trial), its epochs kept (``outcome["interrupted"]``).
+        launched any more, the running one stops after its epoch (:func:`request_stop`: the wait
+        is one epoch, not the rest of the trial), its epochs kept (``outcome["interrupted"]``), and
+        one still queued in the helper never starts (the driver claims it: :func:`claim`): it is
+        recorded interrupted with no epochs at once, without waiting for the calls ahead of it.
         Returns their ids."""
         done: list[str] = []
         stop_file = None
@@ -180,12 +209,19 @@ class EarlyTrials:
                         self.stopped = True
                     stop_file = request_stop(self.incoming)
                 with self._ended:
+                    queued = [t for t in self.trials if stop_file is not None and not t.recorded and not t.future.done()]
                     ready = [t for t in self.trials if not t.recorded and t.future.done()]
                     settled = self._settled == len(self.trials)
+                for t in queued:
+                    if claim(self.claim_file(t.trial_id)):  # before the helper began it: it never will
+                        now = time.time()
+                        self._record(t, record, outcome={"rows": [], "error": None, "weights_file": None, "interrupted": True,
+                                                         "started_at": now, "ended_at": now})
+                        done.append(t.trial_id)
                 for t in ready:
                     self._record(t, record)
                     done.append(t.trial_id)
-                if not wait or (settled and not ready):
+                if not wait or (settled and not ready) or (stop_file is not None and all(t.recorded for t in self.trials)):
                     return done
                 if not ready:
                     with self._ended:
@@ -195,14 +231,16 @@ class EarlyTrials:
                 with contextlib.suppress(OSError):
                     os.remove(stop_file)
 
-    def _record(self, t: EarlyTrial, record: Any) -> None:
+    def _record(self, t: EarlyTrial, record: Any, *, outcome: dict[str, Any] | None = None) -> None:
+        """Record ``t``: its helper call's outcome, or ``outcome`` (one it never started)."""
         from optuna.trial import TrialState
 
         try:
-            outcome = t.future.result()
+            outcome = outcome or t.future.result()
         except Exception as err:  # the helper died: the trial failed
             outcome = {"rows": [], "error": f"{type(err).__name__}: {err}"}
         t.recorded = True
+        self._release(t)
         record(t.trial_id, outcome)
         best = running_best(outcome["rows"], self.study)
         with self.lock:
@@ -216,33 +254,6 @@ class EarlyTrials:
             except Exception:  # the searcher's history only: the tables have the trial
                 pass
         replay_into(self.scheduler, t.trial_id, t.params, best)
-
-
-class _Standin:
-    """What a Tune scheduler reads of a trial: its id and configuration (hashed by identity)."""
-
-    def __init__(self, trial_id: str, config: dict[str, Any]) -> None:
-        self.trial_id, self.config = trial_id, config
-
-
-def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: list[tuple[int, float]]) -> None:
-    """Tell ``scheduler`` an early trial's reports as Tune would have (added, each epoch's
-    objective, completed), so that ASHA's rungs (or the median rule's history) count it: without
-    this the first Tune trials meet empty rungs and are never pruned. Its decisions are moot (the
-    trial has ended); a scheduler that cannot take a stand-in trial is left as it is."""
-    if scheduler is None or not best:
-        return
-    from hpbench.dispatch.searchers import OBJECTIVE
-
-    trial = _Standin(trial_id, dict(params))
-    try:
-        scheduler.on_trial_add(None, trial)
-        for epoch, value in best[:-1]:
-            scheduler.on_trial_result(None, trial, {"epoch": epoch, OBJECTIVE: value})
-        epoch, value = best[-1]
-        scheduler.on_trial_complete(None, trial, {"epoch": epoch, OBJECTIVE: value})
-    except Exception:  # a plugin's scheduler, or one that needs Tune's controller: it just does not count them
-        pass
 
 
 def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dict[str, Any]], executor: Executor,
@@ -277,8 +288,9 @@ def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, 
     if n == 0:
         return None
     incoming = str((opts.out / INCOMING_DIR).resolve())
-    with contextlib.suppress(OSError):
-        os.remove(os.path.join(incoming, STOP_FILE))  # left by a driver killed while its early trials stopped
+    for stale in [os.path.join(incoming, STOP_FILE), *glob.glob(os.path.join(glob.escape(incoming), CLAIM_PREFIX + "*"))]:
+        with contextlib.suppress(OSError):
+            os.remove(stale)  # left by a driver killed while its early trials stopped
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
                                                                    max_concurrent=study.settings.max_concurrent, cost=None)
     return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.enqueue), *points], executor=executor,
