@@ -12,6 +12,7 @@ Contestants, each a fresh process, the clock starting just before it starts:
   runs it (the study leaves searcher and scheduler at hpbench's defaults), ``--set study.seed=S``;
 * ``hpbench-tpe-cost``: the same with ``--set study.searcher=tpe-cost`` (§2);
 * ``hpbench-asha-cost``: the same with ``--set study.scheduler=asha-cost`` (§2: rungs in predicted seconds);
+* ``hpbench-asha``, ``hpbench-hyperband``: the same with that scheduler (the default judged against the other, interleaved);
 * ``optuna``: benchmarks/race_peers/optuna_search.py (TPE + HyperbandPruner, n_jobs=2);
 * ``ray-tune``: benchmarks/race_peers/ray_tune.py (OptunaSearch + ASHA, reuse_actors);
 * ``random``: optuna_search.py --sampler random, no pruning (the floor).
@@ -65,21 +66,24 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
-CONTESTANTS = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "optuna", "ray-tune", "random")
-HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost")
-VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-asha-cost": ["--set", "study.scheduler=asha-cost"]}
+CONTESTANTS = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-asha", "hpbench-hyperband", "optuna", "ray-tune", "random")
+HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-asha", "hpbench-hyperband")
+VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-asha-cost": ["--set", "study.scheduler=asha-cost"],
+            "hpbench-asha": ["--set", "study.scheduler=asha"], "hpbench-hyperband": ["--set", "study.scheduler=hyperband"]}
 TARGET_GAP = 0.005  # "within 0.5 points of the best value any contestant found"
 LOOSER_GAPS = (0.01, 0.02)  # also shown: time to within 1 and 2 points (a validation split of 360 moves 0.28 points per sample)
 TARGET_RATIO = 0.7  # hpbench's default: <= 0.7x the best other contestant's median time
 GRACE_S = 30.0  # after the Ctrl-C at the budget, how long a contestant may take to exit
 
 
-def command(contestant: str, problem: str, seed: int, budget_s: float, out: Path) -> list[str]:
+def command(contestant: str, problem: str, seed: int, budget_s: float, out: Path, settings: tuple[str, ...] = ()) -> list[str]:
+    """``settings``: ``KEY=VALUE`` study overrides for hpbench's contestants (``--set``: settings judged
+    by the race, their runs kept apart with ``--smoke DIR``)."""
     py = sys.executable
     if contestant in HPBENCH:
         cmd = [py, "-m", "hpbench.cli", "search", str(ROOT / "studies" / "race" / f"{problem}.toml"), "--out", str(out), "--num-cpus", "2",
                "--set", f"study.seed={seed}"]
-        return cmd + VARIANTS.get(contestant, [])
+        return cmd + VARIANTS.get(contestant, []) + [a for kv in settings for a in ("--set", kv)]
     peers = ROOT / "benchmarks" / "race_peers"
     args = ["--problem", problem, "--seed", str(seed), "--budget-s", str(budget_s)]
     if contestant == "ray-tune":
@@ -87,7 +91,7 @@ def command(contestant: str, problem: str, seed: int, budget_s: float, out: Path
     return [py, str(peers / "optuna_search.py"), *args, "--sampler", "random" if contestant == "random" else "tpe"]
 
 
-def run_one(contestant: str, problem: str, seed: int, budget_s: float, keep: Path | None = None) -> dict[str, Any]:
+def run_one(contestant: str, problem: str, seed: int, budget_s: float, keep: Path | None = None, settings: tuple[str, ...] = ()) -> dict[str, Any]:
     """One contestant on one problem with one seed, stopped at the budget; its record. ``keep``: a
     folder where hpbench's results folder and the logs are copied (for a time line)."""
     with tempfile.TemporaryDirectory(prefix="race-") as tmp:
@@ -97,7 +101,7 @@ def run_one(contestant: str, problem: str, seed: int, budget_s: float, keep: Pat
         load_before = os.getloadavg()
         with log_out.open("w") as fo, log_err.open("w") as fe:
             t0 = time.time()
-            proc = subprocess.Popen(command(contestant, problem, seed, budget_s, out), cwd=ROOT, env=env, stdout=fo, stderr=fe,
+            proc = subprocess.Popen(command(contestant, problem, seed, budget_s, out, settings), cwd=ROOT, env=env, stdout=fo, stderr=fe,
                                     start_new_session=True)
             try:
                 proc.wait(timeout=max(0.0, t0 + budget_s - time.time()))
@@ -116,6 +120,8 @@ def run_one(contestant: str, problem: str, seed: int, budget_s: float, keep: Pat
                                   "returncode": proc.returncode, "interrupted": interrupted, "exit_s": round(exit_s, 3),
                                   "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in os.getloadavg()],
                                   "date": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t0))}
+        if settings and contestant in HPBENCH:
+            record["settings"] = list(settings)
         if contestant in HPBENCH:
             epochs, trials = hpbench_events(out, problem, t0)
         else:
@@ -307,6 +313,38 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return problems
 
 
+def compare(runs: dict[str, list[dict[str, Any]]], targets: dict[str, float]) -> str:
+    """hpbench's runs of each setting (``runs``: a label -> its runs; each of hpbench's contestants in them) side by side, per problem:
+    the median over seeds of the time to ``targets[problem]`` and to within 1 and 2 points of it
+    (+ ``TARGET_GAP``), how many reached it, the median final best validation accuracy, each seed's
+    time. Settings are judged on other seeds than the race's (the stored race fixes the targets)."""
+    lines = ["| problem (target) | setting | seeds | median time to target | reached | to within 1 / 2 points | final best val (median) | "
+             "times to target by seed | trials (median) |", "|---|---|---|---|---|---|---|---|---|"]
+    for problem, target in targets.items():
+        for (label, c), rs in ((k, v) for k, v in _by_setting(runs).items()):
+            mine = sorted((r for r in rs if r["problem"] == problem), key=lambda r: r["seed"])
+            if not mine:
+                continue
+            label = f"{label} {c}"
+            times = [time_to(r["curve"], target) for r in mine]
+            within = [statistics.median(time_to(r["curve"], target + TARGET_GAP - g) for r in mine) for g in LOOSER_GAPS]
+            final = statistics.median(r["curve"][-1][1] if r["curve"] else math.nan for r in mine)
+            lines.append(f"| {problem} ({target:.4f}) | {label} | {mine[0]['seed']}-{mine[-1]['seed']} | {_s(statistics.median(times))} | "
+                         f"{sum(math.isfinite(t) for t in times)}/{len(mine)} | {_s(within[0])} / {_s(within[1])} | {final:.4f} | "
+                         f"{' '.join(_s(t) for t in times)} | {statistics.median(r['n_trials'] for r in mine):g} |")
+    return "\n".join(lines)
+
+
+def _by_setting(runs: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """(label, contestant) -> its runs, hpbench's contestants only."""
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for label, rs in runs.items():
+        for r in rs:
+            if r["contestant"] in HPBENCH:
+                out.setdefault((label, r["contestant"]), []).append(r)
+    return out
+
+
 def render(runs: list[dict[str, Any]]) -> None:
     summary = summarize(runs)
     report = {"benchmark": "race", "target_gap": TARGET_GAP, "target_ratio": TARGET_RATIO, "problems": summary,
@@ -408,6 +446,10 @@ def main() -> None:
     ap.add_argument("--contestants", default=",".join(CONTESTANTS))
     ap.add_argument("--render", action="store_true", help="only rebuild the summary from the stored runs")
     ap.add_argument("--keep", type=Path, default=None, metavar="DIR", help="copy each run's results folder and logs to DIR/<problem>-<contestant>-<seed>")
+    ap.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                    help="a study override for hpbench's contestants (repeatable; with --smoke DIR to keep a setting's runs apart)")
+    ap.add_argument("--compare", type=Path, nargs="+", default=None, metavar="DIR",
+                    help="only print hpbench's runs in each DIR (one per setting) side by side at the stored race's targets")
     ap.add_argument("--smoke", type=Path, default=None, metavar="DIR",
                     help="a trial run, not a measurement: runs go to DIR, the stored runs and the summary are left alone")
     args = ap.parse_args()
@@ -416,13 +458,18 @@ def main() -> None:
         bad = [x for x in given if x not in known]
         if bad:
             ap.error(f"{name}: unknown {bad}; choose from {', '.join(known)}")
+    if args.compare:
+        targets = {p: v["target"] for p, v in summarize(stored_runs()).items()}
+        runs = {str(d): [json.loads(p.read_text()) for p in sorted(d.glob("*.json"))] for d in args.compare}
+        print(compare(runs, targets))
+        return
     runs_dir = args.smoke or RUNS
     if not args.render:
         runs_dir.mkdir(parents=True, exist_ok=True)
         for problem in problems:
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for c in contestants:  # interleaved: a drift in the machine's load touches every contestant alike
-                    r = run_one(c, problem, seed, args.budget_s, keep=args.keep)
+                    r = run_one(c, problem, seed, args.budget_s, keep=args.keep, settings=tuple(args.settings))
                     (runs_dir / f"{problem}-{c}-{seed}.json").write_text(json.dumps(_finite(r), default=_json) + "\n")
                     w = r["winner"] or {}
                     print(f"{problem} seed {seed} {c}: best val {r['curve'][-1][1] if r['curve'] else float('nan'):.4f} after "

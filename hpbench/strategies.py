@@ -73,6 +73,14 @@ def _asha(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: i
     )
 
 
+@SCHEDULERS.register("hyperband", doc="asynchronous Hyperband: ASHA over Hyperband's brackets, each trial in one "
+                     "(Li et al. 2018, §3.3): most trials pruned from the first rung on, some from a later one, a few never")
+def _hyperband(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
+    from hpbench.hyperband import hyperband
+
+    return hyperband(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor)
+
+
 @SCHEDULERS.register("asha-cost", doc="ASHA whose rungs are in predicted seconds (the cost model's) rather than epochs: "
                      "a slow configuration is judged after fewer epochs, a fast one after more")
 def _asha_cost(*, metric: str, mode: str, max_t: int, grace_period: int, reduction_factor: int, epoch_cost: Any = None,

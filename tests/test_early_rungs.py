@@ -86,7 +86,8 @@ class FakeTrainer:
         self.gate = threading.Event()
         self.gate.set()
 
-    def __call__(self, study: Any, params: dict[str, Any], incoming: str, *, data: Any = None, rungs: EarlyRungs | None = None) -> dict[str, Any]:
+    def __call__(self, study: Any, params: dict[str, Any], incoming: str, *, data: Any = None, rungs: EarlyRungs | None = None,
+                 claim_file: str | None = None) -> dict[str, Any]:
         self.running += 1
         self.overlap = self.overlap or self.running > 1
         self.gate.wait(120)  # released by the test; the timeout only keeps a broken test from hanging (10 s ran out once under load)

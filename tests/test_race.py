@@ -106,3 +106,26 @@ def test_hpbench_epochs_count_at_their_report_times_finished_trial_or_not():
     assert ended == [{"t": 10.0, "trial": 0, "best_val": 0.9, "test": 0.88}]
     old, _ = race.table_events(trials, epochs.drop(columns="reported_at"), t0)
     assert sorted(old) == [(6.0, 0.8), (10.0, 0.9)]  # ended_at minus the later epochs' seconds; unfinished trials left out
+
+
+def test_settings_are_compared_at_fixed_targets_on_hand_made_runs(tmp_path):
+    """``race.py --set`` passes a study override to hpbench's contestants only; ``--compare`` lines up
+    each setting's runs (per hpbench contestant) at the stored race's targets: median time to the
+    target and to within 1 / 2 points, how many reached it, the final, each seed's time."""
+    cmd = race.command("hpbench-hyperband", "digits", 100, 30.0, tmp_path, ("study.searcher=random",))
+    assert cmd[-4:] == ["--set", "study.scheduler=hyperband", "--set", "study.searcher=random"]
+    assert "study.searcher=random" not in race.command("optuna", "digits", 100, 30.0, tmp_path, ("study.searcher=random",))
+
+    def run(c: str, seed: int, curve: list[list[float]]) -> dict:
+        return {"problem": "tabular", "contestant": c, "seed": seed, "curve": curve, "n_trials": 10 * seed}
+
+    runs = {"A": [run("hpbench", 1, [[2.0, 0.80], [9.0, 0.86]]), run("hpbench", 2, [[3.0, 0.85]]), run("hpbench", 3, [[4.0, 0.70], [5.0, 0.90]]),
+                  run("optuna", 1, [[1.0, 0.99]])],  # a peer's run is not a setting
+            "B": [run("hpbench-hyperband", 1, [[6.0, 0.9]])]}
+    table = race.compare(runs, {"tabular": 0.86, "digits": 0.97}).splitlines()
+    assert len(table) == 4  # header, rule, one row per (setting, contestant); no digits runs, no optuna row
+    a, b = table[2].split(" | "), table[3].split(" | ")
+    assert a[1:4] == ["A hpbench", "1-3", "9.0 s"] and a[4] == "2/3"  # times 9, never, 5: median 9
+    assert a[5] == "9.0 s / 5.0 s"  # within 1 point (0.855): 9, never, 5 -> 9; within 2 points (0.845): 9, 3, 5 -> 5
+    assert a[6] == "0.8600" and a[7] == "9.0 s never 5.0 s" and a[8].startswith("20")
+    assert b[1] == "B hpbench-hyperband" and b[3] == "6.0 s" and b[4] == "1/1"

@@ -14,6 +14,7 @@ from hpbench.cost.device import DeviceModel
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
+from hpbench.hyperband import hyperband_shares
 from hpbench.study.schema import Study
 
 
@@ -94,6 +95,17 @@ def repeat_runs(top: list[TrialPlan], *, n_repeats: int) -> int:
     return sum(math.ceil(n_repeats / max(1, min(p.fuse, n_repeats))) for p in top)
 
 
+def pruned_epoch_fraction(p: Pruning) -> float:
+    """Expected epochs per trial / max_epochs under ``p``'s rungs (1.0 without rungs): ASHA's
+    :func:`asha_epoch_fraction`; Hyperband's, its brackets' (bracket ``b`` judged from rung ``b``) by their shares."""
+    rungs = p.rungs()
+    if not rungs:
+        return 1.0
+    shares = hyperband_shares(p.n_brackets(), p.reduction_factor)
+    return sum(share * asha_epoch_fraction(max_epochs=p.max_t, grace_period=rungs[b], reduction_factor=p.reduction_factor)
+               for b, share in enumerate(shares))
+
+
 def pruning(study: Study) -> Pruning:
     """The study's scheduler as the replay applies it; ``asha-cost`` (rungs in predicted seconds
     of a reference epoch, :mod:`hpbench.cost_asha`) replayed as ASHA by epochs (the same rungs
@@ -156,8 +168,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "device": device_model.name, "n_configs": len(rows), "n_trials": n_trials, "max_epochs": max_epochs, "max_concurrent": st.max_concurrent,
         "concurrency": plan.concurrency, "scheduler": st.scheduler, "early_stopping": plans[0].patience is not None if plans else False,
         "epoch_fraction": frac,
-        "asha_fraction": asha_epoch_fraction(max_epochs=max_epochs, grace_period=st.grace_period, reduction_factor=st.reduction_factor)
-        if st.scheduler in ("asha", "asha-cost") else 1.0,
+        "asha_fraction": pruned_epoch_fraction(pruning(study)),
         "total_flops": sum(r["predicted_flops"] for r in rows) * frac * scale,
         "total_s": sum(worst_s) * frac * scale,
         "worst_case_flops": sum(r["predicted_flops"] for r in rows) * scale,

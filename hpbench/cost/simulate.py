@@ -9,6 +9,10 @@ pruning rule stops it at an epoch boundary. The rules are Ray Tune's, as hpbench
   ``k < int(log(max_t / grace) / log η + 1)``; a trial reaching a rung is stopped when its score is
   below the ``(1 - 1/η)`` percentile of the scores recorded at that rung so far (the first one to
   arrive always continues), then recorded; every trial stops at ``max_t``.
+* asynchronous Hyperband (``hyperband``: ASHA with Hyperband's brackets, :mod:`hpbench.hyperband`):
+  trial ``i`` in bracket :func:`hyperband_bracket` (the brackets' shares, :func:`hyperband_shares`,
+  spread over the trials in order); bracket ``b`` judges at the rungs from ``grace · η^b`` on, against
+  the scores its own trials recorded there.
 * median stopping (``MedianStoppingRule``, ``min_samples_required = 3``): from ``grace`` on, a
   trial is stopped when its score is below the median of the other trials that reached the same
   epoch, once there are at least three of them.
@@ -28,12 +32,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from hpbench.hyperband import hyperband_bracket, hyperband_shares
+
 
 @dataclass(frozen=True, kw_only=True)
 class Pruning:
     """The study's scheduler as the replay applies it (any other name: none)."""
 
-    kind: str = "none"  # none | asha | median
+    kind: str = "none"  # none | asha | hyperband | median
     max_t: int = 1
     grace_period: int = 1
     reduction_factor: int = 3
@@ -41,11 +47,16 @@ class Pruning:
 
     def rungs(self) -> tuple[int, ...]:
         """ASHA's rungs, ascending, laid out as Ray lays them out (also ``decision_epochs``)."""
-        if self.kind != "asha":
+        if self.kind not in ("asha", "hyperband"):
             return ()
         grace, rf = min(self.grace_period, self.max_t), self.reduction_factor
         n = int(math.log(self.max_t / grace) / math.log(rf) + 1) if self.max_t > grace else 1
         return tuple(grace * rf**k for k in range(n))
+
+
+    def n_brackets(self) -> int:
+        """Hyperband's brackets (``s_max + 1``: as many as ASHA's rungs); 1 for any other rule."""
+        return len(self.rungs()) if self.kind == "hyperband" else 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,9 +101,11 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
     ``recorded``: scores already recorded at ASHA's rungs, or at epochs for the median rule
     (trials that ended before this replay)."""
     n_slots = max(1, slots.concurrency)
-    rungs = set(pruning.rungs())
+    rung_list = pruning.rungs()
     rf = pruning.reduction_factor
-    seen: dict[int, list[float]] = {k: list(v) for k, v in (recorded or {}).items()}
+    shares = hyperband_shares(pruning.n_brackets(), rf)
+    bracket = [hyperband_bracket(i, shares) if len(shares) > 1 else 0 for i in range(len(trials))]
+    seen: dict[tuple[int, int], list[float]] = {(0, k): list(v) for k, v in (recorded or {}).items()}  # (bracket, rung or epoch)
     epochs = [0] * len(trials)
     pruned = [False] * len(trials)
     ended = [0.0] * len(trials)
@@ -127,17 +140,17 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
         t = trials[i]
         epochs[i] = k
         stop = False
-        if k in rungs:
-            scores = seen.setdefault(k, [])
+        if k in rung_list[bracket[i]:]:  # its bracket's rungs
+            scores = seen.setdefault((bracket[i], k), [])
             if scores and t.score < _percentile(scores, (1 - 1 / rf) * 100):
                 stop = True
             scores.append(t.score)
         elif pruning.kind == "median" and k >= pruning.grace_period:
-            scores = seen.setdefault(k, [])
+            scores = seen.setdefault((0, k), [])
             if len(scores) >= pruning.min_samples and t.score < _percentile(scores, 50.0):
                 stop = True
             scores.append(t.score)
-        if stop or k >= t.epochs or (pruning.kind == "asha" and k >= pruning.max_t):
+        if stop or k >= t.epochs or (pruning.kind in ("asha", "hyperband") and k >= pruning.max_t):
             pruned[i] = stop and k < t.epochs
             ended[i] = now
             last = max(last, now)

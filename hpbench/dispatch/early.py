@@ -133,7 +133,6 @@ class EarlyTrials:
             data = self.data if k == 0 else None  # the helper keeps it (hpbench.data.prepare.prime): ~0.5 MB for digits
             trial_id = EARLY_ID.format(k)
             try:
-                os.makedirs(self.incoming, exist_ok=True)
                 fut = self.executor.submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs,
                                            claim_file=self.claim_file(trial_id))
             except RuntimeError:  # the helper was shut down (the search ended): the chain ends here

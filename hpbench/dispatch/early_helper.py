@@ -54,6 +54,7 @@ def claim(path: str) -> bool:
     an early trial as it begins it; the driver, at a Ctrl-C, claims those still queued behind other
     calls in the helper, which then never start (before, one waited there behind the cost
     predictions and the exit waited for it: 6.5-13.7 s in 3 of 15 race runs, session 7)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     try:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:

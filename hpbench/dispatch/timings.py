@@ -135,7 +135,7 @@ def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> 
     """How many of the trials (ended or running) reached each rung (ASHA) or epoch (the median
     rule) whose scores the pruning rule compares later trials with."""
     epochs = [int(store.row(t).get("epochs") or 0) for t in trial_ids]
-    points = pruning.rungs() if pruning.kind == "asha" else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
+    points = pruning.rungs() if pruning.kind in ("asha", "hyperband") else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
     return {k: sum(1 for e in epochs if e >= k) for k in points}
 
 
