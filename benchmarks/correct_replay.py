@@ -1,7 +1,9 @@
 """The in-run correction and its interval replayed offline on recorded searches (issue 13): which
 estimator predicts a study's REMAINING trials best from the trials ended before each started, how
 far any per-study scale can go (oracles that see every trial), and how often the trials fell
-inside the model's P10-P90 and inside the corrected one.
+inside the model's P10-P90 and inside the run's (the correction's; before it, from 2 ended trials:
+:func:`hpbench.cost.correct.replay_intervals`), and inside the one they were shown (the run's,
+else the model's).
 
 Input: the results folders of earlier ``benchmarks/cost_model.py`` runs (its work folder holds
 ``digits_c1``, ``seq_c1``, ``digits_c2``, ``seq_c2``), read with ``hpbench.load``; ``--save``
@@ -107,11 +109,13 @@ ESTIMATORS: dict[str, Callable[[list[Trial], Trial], float]] = {
     "median ratio pooled": median_ratio, "by predicted size (kernel)": by_size}
 
 
-def replay_hpbench(trials: list[Trial]) -> list[tuple[float, Any] | None]:
-    from hpbench.cost.correct import EndedTrial, replay
+def replay_hpbench(trials: list[Trial]) -> tuple[list[tuple[float, Any] | None], list[tuple[float, float] | None]]:
+    """hpbench's corrected seconds and the run's interval for each trial (correct.replay, replay_intervals)."""
+    from hpbench.cost.correct import EndedTrial, replay, replay_intervals
 
-    return replay([EndedTrial(regime=t["regime"], predicted_s=t["predicted_s"], measured_s=t["measured_s"], started_at=t["started_at"],
-                              ended_at=t["ended_at"], in_ray=t["in_ray"]) for t in trials])
+    ended = [EndedTrial(regime=t["regime"], predicted_s=t["predicted_s"], measured_s=t["measured_s"], started_at=t["started_at"],
+                        ended_at=t["ended_at"], in_ray=t["in_ray"]) for t in trials]
+    return replay(ended), replay_intervals(ended)
 
 
 def oracle(trials: list[Trial], key: str | None) -> list[float]:
@@ -150,8 +154,8 @@ def report(studies: dict[str, list[Trial]]) -> list[str]:
           "|corrected - measured| / measured over those trials. Oracles: one factor per study (per regime, per family) chosen "
           "with every trial known.", "",
           "| level | estimator | n | median abs % | P90 abs % |", "|---|---|---|---|---|"]
-    cover = ["", "**Intervals: share of trials inside**", "", "| level | model's P10-P90 (n) | corrected P10-P90 (n) | as shown (n) | "
-             "corrected width P90/P10 (median) |", "|---|---|---|---|---|"]
+    cover = ["", "**Intervals: share of trials inside**", "", "| level | model's P10-P90 (n) | run's P10-P90 (n) | as shown (n) | "
+             "run's width P90/P10 (median) |", "|---|---|---|---|---|"]
     for level in ("c1", "c2"):
         group = {k: v for k, v in studies.items() if k.endswith(level)}
         if not group:
@@ -161,9 +165,8 @@ def report(studies: dict[str, list[Trial]]) -> list[str]:
         md.append(f"| {level} | uncorrected | {len(raw)} | {100 * statistics.median(raw):.1f} | {100 * q(raw, 0.9):.1f} |")
         hp, inside_c, shown, widths = [], [], [], []
         for v in group.values():
-            for t, c in zip(v, replay_hpbench(v), strict=True):
+            for t, c, band in zip(v, *replay_hpbench(v), strict=True):
                 model = None if t["p10_s"] is None or t["p90_s"] is None else t["p10_s"] <= t["measured_s"] <= t["p90_s"]
-                band = c[1].interval(t["predicted_s"]) if c else None
                 if c:
                     hp.append(abs(c[0] - t["measured_s"]) / t["measured_s"])
                 if band:

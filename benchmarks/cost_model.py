@@ -17,8 +17,9 @@ size limits that do not involve the time model: FLOPs per trial and steps per ep
 Reported per concurrency level: median and P90 |error|, Spearman, per family and per regime,
 the worst ten, the share of measured times inside the predicted P10-P90, and the error after
 the in-run correction (each trial corrected from the trials that ended before it started,
-:func:`hpbench.cost.correct.replay`) with the share inside its corrected P10-P90 ("as shown": the
-corrected interval where the trial had one, else the model's). The load average is sampled through the run.
+:func:`hpbench.cost.correct.replay`) with the share inside the run's P10-P90 (the correction's, before it
+from 2 ended trials: :func:`hpbench.cost.correct.replay_intervals`; "as shown": the run's interval
+where the trial had one, else the model's). The load average is sampled through the run.
 
     .venv/bin/python benchmarks/cost_model.py [--draws 12] [--epochs 2] [--seed N] [--recalibrate] [--pairs] [--out results/benchmarks]
 
@@ -187,7 +188,7 @@ def stats(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
     import hpbench
-    from hpbench.cost.correct import EndedTrial, replay
+    from hpbench.cost.correct import EndedTrial, replay, replay_intervals
 
     t = hpbench.load(out_dir)
     t = t[t["train_s"].notna() & t["predicted_spent_s"].notna()]
@@ -198,7 +199,7 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
                         started_at=float(r["started_at"]), ended_at=float(r["ended_at"]), in_ray=ray)
              for (_, r), ray in zip(t.iterrows(), in_ray, strict=True)]
     rows = []
-    for (_, r), c in zip(t.iterrows(), replay(ended), strict=True):
+    for (_, r), c, band in zip(t.iterrows(), replay(ended), replay_intervals(ended), strict=True):
         p, m = float(r["predicted_spent_s"]), float(r["train_s"])
         lo, hi = r.get("predicted_spent_s_p10"), r.get("predicted_spent_s_p90")
         params = {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()
@@ -210,7 +211,7 @@ def collect(out_dir: Path, concurrent: int) -> list[dict[str, Any]]:
                      "p10_s": None if lo is None or lo != lo else float(lo), "p90_s": None if hi is None or hi != hi else float(hi),
                      "inside": None if lo is None or lo != lo else bool(float(lo) <= m <= float(hi)),
                      "corrected_s": c[0] if c else None, "corrected_error": (c[0] - m) / m if c else None,
-                     "corrected_inside": _inside(c[1].interval(p) if c else None, m),
+                     "corrected_inside": _inside(band, m),  # the run's interval: the correction's, else from 2 ended trials
                      **decompose(epoch_s.get(int(r["trial"]), []), predicted_epoch_s=float(r["predicted_epoch_s"]))})
     return rows
 
@@ -357,7 +358,7 @@ def table(title: str, groups: dict[str, dict[str, Any]]) -> list[str]:
         return "-" if v is None else (f"{100 * v:.1f}" if pct else f"{v:.3f}")
 
     md = [f"**{title}**", "", "| group | n | median abs % | P90 abs % | median signed % | Spearman | inside P10-P90 % | corrected median abs % (n) "
-          "| inside corrected P10-P90 % | inside as shown % | steady-epoch median abs % (signed) | first-epoch extra median ms |",
+          "| inside run's P10-P90 % | inside as shown % | steady-epoch median abs % (signed) | first-epoch extra median ms |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for g, s in groups.items():
         if s["n"]:

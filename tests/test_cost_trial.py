@@ -256,7 +256,8 @@ def test_corrected_columns_from_the_store(tmp_path: Path):
         store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 1.5})
         store.finish(tid)
         store.annotate(tid, {"regime": "overhead-bound", "predicted_spent_s": 1.0})
-        assert corrected_columns(store, cols) == ({} if i < 3 else {"corrected_s": pytest.approx(3.0 * 1.5 ** 0.5, rel=REL),
+        run_band = {"corrected_s_p10": pytest.approx(4.5, rel=REL), "corrected_s_p90": pytest.approx(4.5, rel=REL)}  # ratios 1.5, no scatter
+        assert corrected_columns(store, cols) == ({} if i < 1 else run_band if i < 3 else {"corrected_s": pytest.approx(3.0 * 1.5 ** 0.5, rel=REL),
                                                                      "correction": "corrected from 4 trials (overhead-bound)",
                                                                      # four ratios of 1.5: no scatter, the interval is 3.0 x 1.5
                                                                      "corrected_s_p10": pytest.approx(4.5, rel=REL),
@@ -290,9 +291,9 @@ def test_prediction_check_reports_coverage_correction_and_regimes():
     con.print(prediction.render(d))
     text = con.file.getvalue()
     assert "measured inside predicted P10-P90" in text and "62% of 8" in text and "corrected from >= 4 trials" in text
-    # every ratio 2.0: no scatter, each corrected interval is [2, 2] x the prediction: every trial inside
-    assert a["inside_corrected"] == pytest.approx(1.0, rel=REL) and a["n_corrected_interval"] == 4
-    assert "measured inside corrected P10-P90" in text and "100% of 4" in text
+    # every ratio 2.0: no scatter, the run's interval (from 2 ended trials) is [2, 2] x the prediction: every trial inside
+    assert a["inside_corrected"] == pytest.approx(1.0, rel=REL) and a["n_corrected_interval"] == 6
+    assert "measured inside the run's P10-P90" in text and "100% of 6" in text
 
 
 def test_trainer_fixed_costs_from_a_tiny_trial():

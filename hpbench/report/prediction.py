@@ -3,7 +3,7 @@ the error statistics (median and mean absolute percentage error, ratio spread, c
 often the measured seconds fell inside the predicted P10-P90 interval, per regime, and the error
 after the in-run correction (each trial's prediction corrected from the trials that ended before
 it started, :func:`hpbench.cost.correct.replay`) with how often the measured seconds fell inside
-the corrected P10-P90."""
+the run's P10-P90 (the correction's; before it, from 2 ended trials)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hpbench.cost.correct import EndedTrial, replay
+from hpbench.cost.correct import EndedTrial, replay, replay_intervals
 from hpbench.report.data import ReportData, fmt
 from hpbench.results.columns import PREDICTED_S
 
@@ -67,7 +67,8 @@ def _inside(df: Any, meas: Any) -> dict[str, Any]:
 
 def _corrected(df: Any, meas: Any) -> dict[str, Any]:
     """Median |error| of the corrected predictions (trials with one), the fewest trials one was
-    corrected from, and the share of trials inside their corrected P10-P90 (:meth:`Correction.interval`)."""
+    corrected from, and the share of trials inside the run's P10-P90 (the correction's, before it
+    from 2 ended trials: :func:`hpbench.cost.correct.replay_intervals`)."""
     none = {"corrected_median_ape": None, "n_corrected": 0, "corrected_from": None, "inside_corrected": None, "n_corrected_interval": 0}
     if not {"started_at", "ended_at"} <= set(df.columns):
         return none
@@ -76,13 +77,13 @@ def _corrected(df: Any, meas: Any) -> dict[str, Any]:
                         ended_at=float(b))
              for r, p, m, a, b in zip(regime, df["_pred"], meas, pd.to_numeric(df["started_at"], errors="coerce").fillna(np.inf),
                                       pd.to_numeric(df["ended_at"], errors="coerce").fillna(np.inf), strict=True)]
-    done = [(c[0], e.measured_s, c[1].n_trials, c[1].interval(e.predicted_s)) for c, e in zip(replay(ended), ended, strict=True) if c is not None]
+    done = [(c[0], e.measured_s, c[1].n_trials) for c, e in zip(replay(ended), ended, strict=True) if c is not None]
+    inside = [b[0] <= e.measured_s <= b[1] for b, e in zip(replay_intervals(ended), ended, strict=True) if b is not None]
+    out = {**none, "inside_corrected": float(np.mean(inside)) if inside else None, "n_corrected_interval": len(inside)}
     if not done:
-        return none
-    inside = [lo <= m <= hi for _, m, _, band in done if band is not None for lo, hi in (band,)]
-    return {"corrected_median_ape": float(np.median([abs(p - m) / m for p, m, _, _ in done])), "n_corrected": len(done),
-            "corrected_from": min(n for _, _, n, _ in done), "inside_corrected": float(np.mean(inside)) if inside else None,
-            "n_corrected_interval": len(inside)}
+        return out
+    return {**out, "corrected_median_ape": float(np.median([abs(p - m) / m for p, m, _ in done])), "n_corrected": len(done),
+            "corrected_from": min(n for _, _, n in done)}
 
 
 def _per_regime(df: Any, ape: Any) -> dict[str, dict[str, float]]:
@@ -112,7 +113,7 @@ def render(data: ReportData) -> RenderableType:
         t.add_row(f"median |error| corrected from >= {a['corrected_from']} trials",
                   f"{100 * a['corrected_median_ape']:.1f}% ({a['n_corrected']} trials)")
     if a.get("inside_corrected") is not None:
-        t.add_row("measured inside corrected P10-P90", f"{100 * a['inside_corrected']:.0f}% of {a['n_corrected_interval']}")
+        t.add_row("measured inside the run's P10-P90", f"{100 * a['inside_corrected']:.0f}% of {a['n_corrected_interval']}")
     for regime, r in a["per_regime"].items():
         t.add_row(f"median |error| {regime}", f"{100 * r['median_ape']:.1f}% ({r['n']} trials)")
     for w in a["worst"][:3]:
