@@ -144,3 +144,37 @@ def test_the_eta_during_the_start_up_counts_the_start_up_left(tmp_path, write_st
     assert late == pytest.approx(later, abs=0.05)  # past the start-up figure: nothing more left of it
     (tune1, _), (tune3, _) = eta(1.0, tune=True), eta(3.0, tune=True)
     assert tune1 == pytest.approx(tune3, abs=0.2) and at1 - tune1 > 1.0  # Tune started: no start-up left (the start-up measured moves the after-search parts a little)
+
+
+def test_running_early_trials_take_none_of_tunes_slots(tmp_path, write_study):
+    """The early trials train in the helper while Ray starts, in no Tune slot: one ended and three
+    still running leave the ETA's trials left what four ended leave (replayed in Tune's slots, the
+    running ones took both as warm workers, and the quickstart's trials left read 3.0 s for 5.7 s)."""
+    import time
+
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 16")))
+    left = []
+    for n_ended in (4, 1):
+        store = _store(tmp_path, study, name=f"out{n_ended}")
+        sc = SearchClock(study=study, n_trials=16, started_at=time.time() - 60.0)  # past the start-up: no start-up left to count
+        plan: Future[list[float]] = Future()
+        plan.set_result([0.5] * 16)
+        sc.plan = plan
+        for i in range(4):
+            tid = EARLY_ID.format(i)
+            if i < n_ended:
+                _ended(store, tid, measured_s=0.5, predicted_s=0.5)
+            else:
+                store.start(tid, {"optimizer": "adam", "lr": 0.01})
+                store.epoch(tid, {"epoch": 1, "epoch_s": 0.5, "val_accuracy": 0.5})
+                store.annotate(tid, {"predicted_epoch_s": 0.5})
+            sc.trial_started(tid)
+        assert sc.eta_s(store) is not None
+        left.append(sc.parts[0])
+    assert left[1] == pytest.approx(left[0], rel=REL) and left[0] > 4 * sc.figures.fresh_worker_s / 2  # the 12 Tune trials left, fresh workers included

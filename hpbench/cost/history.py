@@ -15,6 +15,13 @@ of the newest records that measured it, divided by the contention it was measure
 prior where none did. Best epochs come from the same study's records when there are any (where
 early stopping ends trials is the study's own), from every study's otherwise.
 
+The speed ratio and the first epoch's extra are read from contention-free seconds where the
+epochs' CPU time was measured (``speed_free`` records: each epoch's wall seconds capped at its
+training thread's CPU seconds), with the contention the trials met beside them
+(``speed_contention``); such records replace the wall-clock ones of the same pool. The figures
+then carry that contention (``trials_contention``), and the live ETA replaces it with the one its
+own trials measure: a run at load teaches the same speed as a quiet one.
+
 Each record names the device model its predictions came from (:class:`ModelTag`: the cached
 model's schema and calibration time). The figures that are ratios to a prediction (the speed
 ratio, its spread, the first epoch's extra) are read from the records of the current model only:
