@@ -92,3 +92,18 @@ def test_the_estimate_replays_the_same_brackets():
     assert pruned_epoch_fraction(hb) == pytest.approx(expected, rel=1e-5)
     assert pruned_epoch_fraction(asha) == pytest.approx(asha_epoch_fraction(max_epochs=30, grace_period=1, reduction_factor=3), rel=1e-5)
     assert pruned_epoch_fraction(Pruning(kind="median", max_t=30)) == 1.0
+
+
+def test_hyperband_is_the_default_scheduler(write_study):
+    """A study that names no scheduler prunes with asynchronous Hyperband (judged by the race on seeds
+    100-109, README "The race"): 4 brackets at 30 epochs, whose trials report at ASHA's rungs at once."""
+    pytest.importorskip("ray")
+    from hpbench.dispatch.schedulers import decision_epochs, make_scheduler
+    from hpbench.study.parse import load_study
+    from tests.helpers.studies import TINY_STUDY
+
+    study = load_study(write_study(TINY_STUDY.replace('scheduler = "none"\n', "")))
+    assert study.settings.scheduler == "hyperband"
+    sched = make_scheduler(study, max_t=30)
+    assert [b._rungs[-1][0] for b in sched._brackets] == [1, 3, 9, 27]
+    assert decision_epochs(study, max_t=30) == {1, 3, 9, 27}
