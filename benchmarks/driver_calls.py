@@ -109,14 +109,18 @@ def replay(n: int, work: Path) -> dict[str, list[float]]:
     trials: list[Any] = []
     per_trial: list[float] = []
     in_eta = [0.0]  # CPU seconds of the main thread inside the live ETA's pricing (SearchClock.eta_s)
+    pricings: list[float] = []  # the CPU seconds of each call that priced (not answered from the last pricing)
     eta_s = clock.eta_s
 
     def timed_eta(store: Any) -> float | None:
-        t0 = time.thread_time()
+        t0, before = time.thread_time(), clock._eta[0]
         try:
             return eta_s(store)
         finally:
-            in_eta[0] += time.thread_time() - t0
+            spent = time.thread_time() - t0
+            in_eta[0] += spent
+            if clock._eta[0] != before:
+                pricings.append(spent)
 
     clock.eta_s = timed_eta  # type: ignore[method-assign]
     eta_per_trial: list[float] = []
@@ -147,7 +151,8 @@ def replay(n: int, work: Path) -> dict[str, list[float]]:
     store.flush(force=True)
     tenth = [statistics.fmean(per_trial[k * n // 10 : (k + 1) * n // 10]) * 1000 for k in range(10)]
     eta = [statistics.fmean(eta_per_trial[k * n // 10 : (k + 1) * n // 10]) * 1000 for k in range(10)]
-    return {"tenths": _rounded(tenth), "eta_tenths": _rounded(eta)}
+    return {"tenths": _rounded(tenth), "eta_tenths": _rounded(eta), "pricing_ms_median": statistics.median(pricings) * 1000 if pricings else 0.0,
+            "pricings_per_trial": len(pricings) / n}
 
 
 def _rounded(values: list[float]) -> list[float]:
@@ -173,11 +178,13 @@ def main() -> None:
         tenths, eta = got["tenths"], got["eta_tenths"]
         report["sizes"][str(n)] = {"cpu_ms_per_trial_by_tenth": tenths, "cpu_ms_per_trial_median_tenth": statistics.median(tenths),
                                    "eta_cpu_ms_per_trial_by_tenth": eta, "eta_cpu_ms_per_trial_mean": statistics.fmean(eta),
-                                   "other_cpu_ms_per_trial_mean": statistics.fmean(tenths) - statistics.fmean(eta)}
+                                   "other_cpu_ms_per_trial_mean": statistics.fmean(tenths) - statistics.fmean(eta),
+                                   "eta_pricing_cpu_ms_median": got["pricing_ms_median"], "eta_pricings_per_trial": got["pricings_per_trial"]}
         print(f"{n:5d} trials: driver CPU per trial by tenth " + " ".join(f"{v:.2f}" for v in tenths)
               + f" ms (median tenth {statistics.median(tenths):.2f} ms); of which the live ETA's pricing "
               + " ".join(f"{v:.2f}" for v in eta) + f" ms (mean {statistics.fmean(eta):.2f} ms, the rest "
-              + f"{statistics.fmean(tenths) - statistics.fmean(eta):.2f} ms)", flush=True)
+              + f"{statistics.fmean(tenths) - statistics.fmean(eta):.2f} ms); one pricing {got['pricing_ms_median']:.2f} ms CPU (median), "
+              + f"{got['pricings_per_trial']:.2f} pricings per trial", flush=True)
     report["loadavg_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
     dest = OUT / f"driver_calls{'-' + args.suffix if args.suffix else ''}.json"
