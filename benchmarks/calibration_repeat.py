@@ -7,7 +7,7 @@ calibration (offline): per trial max / min of the predicted seconds, and each ca
 median error against the trials' measured ``train_s``.
 
     benchmarks/exclusive.sh env PYTHONPATH=$PWD .venv/bin/python benchmarks/calibration_repeat.py --label after   # ~2 min, timed
-    .venv/bin/python benchmarks/calibration_repeat.py --merge before after [--replay RUN.json]                     # offline
+    .venv/bin/python benchmarks/calibration_repeat.py --merge before after [--replay RUN.json] [--md NAME.md]       # offline
 
 A run writes results/benchmarks/calibration_repeat-<label>.json (the N device models and the load
 average); ``--merge`` writes results/benchmarks/calibration_repeat.md with each label's spread.
@@ -170,7 +170,7 @@ def refits(runs: list[dict[str, Any]], replay: Path, label: str) -> list[str]:
     return out
 
 
-def merge(labels: list[str], replay: Path | None) -> None:
+def merge(labels: list[str], replay: Path | None, md_name: str = "calibration_repeat.md") -> None:
     data = {lb: json.loads((OUT / f"calibration_repeat-{lb}.json").read_text(encoding="utf-8")) for lb in labels}
     md = ["# Calibration repeatability (issue 13)", "",
           "Each label: N full calibrations back to back, each in a fresh process with a fresh cache "
@@ -203,7 +203,7 @@ def merge(labels: list[str], replay: Path | None) -> None:
             if all(r.get("rows") for r in d["runs"]):
                 md += refits(d["runs"], replay, lb)
     md += [""]
-    path = OUT / "calibration_repeat.md"
+    path = OUT / md_name
     path.write_text("\n".join(md), encoding="utf-8")
     print("\n".join(md))
 
@@ -213,10 +213,11 @@ def main() -> None:
     ap.add_argument("--label", default="run", help="name of this set of calibrations (calibration_repeat-<label>.json)")
     ap.add_argument("--n", type=int, default=3, help="calibrations back to back")
     ap.add_argument("--merge", nargs="+", default=None, metavar="LABEL", help="write calibration_repeat.md from these labels (offline)")
+    ap.add_argument("--md", default="calibration_repeat.md", help="--merge's report, under results/benchmarks")
     ap.add_argument("--replay", type=Path, default=REPLAY, help="a cost_model*.json whose c=1 trials each calibration prices (--merge)")
     args = ap.parse_args()
     if args.merge:
-        merge(args.merge, args.replay if args.replay and args.replay.exists() else None)
+        merge(args.merge, args.replay if args.replay and args.replay.exists() else None, args.md)
     else:
         if not math.isfinite(args.n) or args.n < 2:
             raise SystemExit(f"--n must be >= 2, but got {args.n}")
