@@ -50,6 +50,15 @@ def test_rounds_are_combined_element_wise():
             f([])
 
 
+def test_a_small_sizes_spike_is_not_carried_to_the_larger_sizes():
+    """The square-matmul curve made monotone from its largest size down: one small size read 10x
+    too fast (its call less an overhead measured at another moment) no longer becomes the peak."""
+    spiked = (8e9, 60e9, 321e9, 90e9, 100e9, 104e9)
+    assert mb.monotone_from_above(spiked) == (8e9, 60e9, 90e9, 90e9, 100e9, 104e9)
+    assert mb.monotone_from_above((3.0, 2.0, 1.0)) == (1.0, 1.0, 1.0)
+    assert mb.capped((1e9, 3e11, 5e10), ceiling=1.1e11) == (1e9, 1.1e11, 5e10)
+
+
 def test_attention_coefficients_are_recovered_from_its_shapes_seconds():
     per_block, per_work = 2e-6, 3e-10
     fwd = tuple(bh * (per_block + per_work * t * t * d) for bh, t, d in mb.ATTENTION_SHAPES)

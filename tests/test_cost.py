@@ -315,7 +315,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(C.trainer_probe, "measure", lambda base, *, threads, device: (0.002, 0.015))
     m = C.calibrate(device="cpu", threads=1)
     assert m.trainer_epoch_s == 0.002 and m.first_epoch_s == 0.015
-    assert m.matmul_grid == ((1, 4), (2,), (8,)) and m.matmul_grid_flops_per_s == (1e9, 3e9)
+    # the grid's rates held at 1.1x the largest square product's (2e9): 3e9 is a small shape's overhead artefact
+    assert m.matmul_grid == ((1, 4), (2,), (8,)) and m.matmul_grid_flops_per_s == pytest.approx((1e9, 2.2e9), rel=1e-12)
     assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
     assert DeviceModel.from_dict(m.to_dict()) == m

@@ -224,7 +224,8 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         oh = micro["op_overhead_s"]
         grid = mb.MATMUL_GRID_CPU if device == "cpu" else mb.MATMUL_GRID_GPU
         log(f"{device}: matmul FLOP/s over {math.prod(len(ax) for ax in grid)} shapes (M, K, N), {ROUNDS} passes")
-        mgrid = mb.measure_matmul_grid(device=device, axes=grid, overhead_s=oh, rounds=ROUNDS)
+        mgrid = mb.capped(mb.measure_matmul_grid(device=device, axes=grid, overhead_s=oh, rounds=ROUNDS),
+                          ceiling=mb.GRID_CEILING * micro["matmul_flops_per_s"][-1])
         rgrid = rnn.RECURRENT_GRID_CPU if device == "cpu" else rnn.RECURRENT_GRID_GPU
         log(f"{device}: recurrent layers (RNN, GRU, LSTM; training and evaluation) over {math.prod(len(ax) for ax in rgrid)} shapes each")
         rrates = rnn.measure_recurrent_grid(device=device, axes=rgrid)

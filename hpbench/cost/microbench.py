@@ -120,10 +120,32 @@ def measure_matmul(*, device: str, sizes: tuple[int, ...], overhead_s: float = 0
         s = time_call(lambda a=a, b=b: torch.mm(a, b), device=device, repeats=repeats)  # type: ignore[misc]
         flops.append(2.0 * n**3)
         rates.append(2.0 * n**3 / _kernel_s(s, overhead_s))
-    # keep the curve monotone in FLOPs (noise on a shared machine can dip it)
-    for i in range(1, len(rates)):
-        rates[i] = max(rates[i], rates[i - 1] * 0.999)
-    return tuple(flops), tuple(rates)
+    return tuple(flops), monotone_from_above(rates)
+
+
+def monotone_from_above(rates: list[float] | tuple[float, ...]) -> tuple[float, ...]:
+    """A rate curve over ascending sizes made non-decreasing from its largest size down: no size
+    runs faster than the next larger one. The large sizes are the reliable ones (their kernels
+    dwarf the dispatch overhead subtracted from every call); a small size's rate is its call less
+    an overhead measured apart, and when the two samples met different moments of a shared machine
+    the difference can be near nothing (held at a tenth of the call by _kernel_s: up to 10x too
+    fast). Made monotone from below instead, as before, that one small size's spike was carried to
+    every larger size: a calibration read peak matmul 321 GFLOP/s (n = 32 onward; ~105 at n = 1024
+    in the others), one of session 8's 'before' set 155."""
+    out = list(rates)
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = min(out[i], out[i + 1])
+    return tuple(out)
+
+
+def capped(rates: tuple[float, ...], *, ceiling: float) -> tuple[float, ...]:
+    """Each rate at most ``ceiling`` (see :func:`monotone_from_above`: the matmul grid's small
+    shapes are timed less the same overhead; no product is held to run faster than GRID_CEILING
+    times the largest square product, whose rate the overhead does not touch)."""
+    return tuple(min(r, ceiling) for r in rates)
+
+
+GRID_CEILING = 1.1  # the grid's largest rates read 0.98-1.02x the 1024-square product's in session 8's calibrations
 
 
 # (M sizes, K sizes, N sizes) of the measured (M x K) @ (K x N) products. M: a batch's rows (1 to
