@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.config import TrialConfig
-from hpbench.cost import coverage, gan, rl
+from hpbench.cost import conv, coverage, gan, rl
 from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
 
@@ -79,6 +79,9 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     # median 12 ms over its second (benchmarks/cost_model.py, seed 216413716, tiny trials included)
     warmup_s = slow * tt.warmup_seconds(epoch_s=ep.epoch_s, warmup_fraction=device_model.warmup_fraction,
                                         first_epoch_s=device_model.first_epoch_s)
+    # each new convolution shape's first call (oneDNN's primitive creation), when the grid measured it
+    warmup_s += slow * conv.first_calls_seconds(((op.shape, op.phase) for op in (*full.ops, *(last.ops if last else ()))
+                                                 if op.kind == "conv2d"), first_call_s=device_model.conv_first_call_s)
     trial_s = epoch_s * epochs + warmup_s
     band = tt.interval(predicted_s=trial_s, regime=ep.regime, intervals=device_model.intervals)
     notes = {COST_NOTE: "counted on the CPU (the model does not run on meta)"} if full.counted_on != "meta" else {}

@@ -16,12 +16,12 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import concurrency, suite, trainer_probe
+from hpbench.cost import concurrency, conv, suite, trainer_probe
 from hpbench.cost import microbench as mb
 from hpbench.cost import recurrent as rnn
 from hpbench.cost.device import SCHEMA, DeviceModel
@@ -82,20 +82,25 @@ def _well_formed(m: DeviceModel) -> bool:
             and len(m.matmul_grid_flops_per_s) == (math.prod(len(ax) for ax in m.matmul_grid) if m.matmul_grid else 0)
             and nums(*m.matmul_grid_flops_per_s) and all(r > 0 for r in m.matmul_grid_flops_per_s)
             and _grid_well_formed(m.recurrent_grid, m.recurrent_flops_per_s)
+            and _grid_well_formed(m.conv_grid, {"Conv2d": m.conv_grid_flops_per_s} if m.conv_grid or m.conv_grid_flops_per_s else {},
+                                  n_modes=len(conv.MODES), n_axes=len(conv.CONV_GRID_CPU))
+            and len(m.conv_first_call_s) in (0, 2) and nums(*m.conv_first_call_s)
             and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
                      m.first_epoch_s, m.trainer_epoch_s)
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
             and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
 
 
-def _grid_well_formed(axes: tuple[tuple[int, ...], ...], per_cell: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]) -> bool:
-    """A recurrent grid: 4 axes of positive sizes and, per cell, two rate lists of a positive rate
+def _grid_well_formed(axes: tuple[tuple[int, ...], ...], per_cell: Mapping[str, tuple[tuple[float, ...], ...]], *, n_modes: int = 2,
+                      n_axes: int = 4) -> bool:
+    """A recurrent (or convolution) grid: ``n_axes`` axes of positive sizes and, per cell, ``n_modes`` rate
+    lists (training and evaluation; a convolution's first-layer training too) of a positive rate
     per shape (or no grid and no rates)."""
     if not axes:
         return not per_cell
     n = math.prod(len(ax) for ax in axes)
-    return (len(axes) == 4 and all(isinstance(ax, tuple) and ax and all(isinstance(x, int) and x > 0 for x in ax) for ax in axes)
-            and all(isinstance(c, str) and isinstance(v, tuple) and len(v) == 2
+    return (len(axes) == n_axes and all(isinstance(ax, tuple) and ax and all(isinstance(x, int) and x > 0 for x in ax) for ax in axes)
+            and all(isinstance(c, str) and isinstance(v, tuple) and len(v) == n_modes
                     and all(len(r) == n and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in r) for r in v)
                     for c, v in per_cell.items()))
 
@@ -229,8 +234,12 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         rgrid = rnn.RECURRENT_GRID_CPU if device == "cpu" else rnn.RECURRENT_GRID_GPU
         log(f"{device}: recurrent layers (RNN, GRU, LSTM; training and evaluation) over {math.prod(len(ax) for ax in rgrid)} shapes each")
         rrates = rnn.measure_recurrent_grid(device=device, axes=rgrid)
+        cgrid = conv.CONV_GRID_CPU if device == "cpu" else conv.CONV_GRID_GPU
+        log(f"{device}: 2-D convolutions (training and evaluation) over {math.prod(len(ax) for ax in cgrid)} shapes")
+        crates, cfirst = conv.measure_conv_grid(device=device, axes=cgrid)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_grid=grid, matmul_grid_flops_per_s=mgrid,
-                           recurrent_grid=rgrid, recurrent_flops_per_s=rrates, **micro)
+                           recurrent_grid=rgrid, recurrent_flops_per_s=rrates, conv_grid=cgrid, conv_grid_flops_per_s=crates,
+                           conv_first_call_s=cfirst, **micro)
         log(f"{device}: timing the calibration suite of training epochs")
         fitted = suite.fit(base, device=device, quick=quick)
         log(f"{device}: two identical trials at once vs one, per regime (concurrent trials)")

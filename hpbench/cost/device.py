@@ -11,13 +11,16 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCHEMA = 9  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+from hpbench.cost.conv import MODES as CONV_MODES
+
+SCHEMA = 10  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
 # 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
 # 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals;
 # 7: matmul rates by shape (M, K, N) on a log grid (hpbench.cost.microbench.measure_matmul_grid);
 # 8: recurrent layers' training and evaluation rates per cell type on a grid of shapes (hpbench.cost.recurrent);
-# 9: every micro-benchmark and probe epoch in interleaved rounds (fastest or median per figure), the fit within bounds (hpbench.cost.fit)
+# 9: every micro-benchmark and probe epoch in interleaved rounds (fastest or median per figure), the fit within bounds (hpbench.cost.fit);
+# 10: 2-D convolutions' training and evaluation rates on a grid of shapes and a new shape's first call (hpbench.cost.conv)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -77,6 +80,10 @@ class DeviceModel:
     recurrent_grid: tuple[tuple[int, ...], ...] = ()  # (seq lengths, batches, inputs, hiddens) of the measured one-layer shapes
     recurrent_flops_per_s: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)  # per cell type
     # ("RNN", "GRU", "LSTM"): (training, evaluation) FLOP/s at each grid shape (row-major, hidden fastest), hpbench.cost.recurrent
+    conv_grid: tuple[tuple[int, ...], ...] = ()  # (batch·H·W, side, C_in, C_out, kernel) of the measured nn.Conv2d shapes
+    conv_grid_flops_per_s: tuple[tuple[float, ...], ...] = ()  # FLOP/s in each of hpbench.cost.conv.MODES (training,
+    # evaluation, training a first layer) at each grid shape (row-major, kernel fastest)
+    conv_first_call_s: tuple[float, ...] = ()  # (training, evaluation) extra seconds of a new conv shape's first call
     bandwidth_bytes_per_s: float = math.inf  # a large copy, beyond the last-level cache (DRAM)
     bandwidth_bytes: tuple[float, ...] = ()  # bytes moved (read + write) by the measured copies (ascending)
     bandwidth_curve: tuple[float, ...] = ()  # achieved bytes/s at each: in-cache for small copies, DRAM for large
@@ -132,6 +139,16 @@ class DeviceModel:
         """Whether a ``cell`` layer is priced from its measured grid (else from its ops, as before schema 8)."""
         return bool(self.recurrent_grid) and cell in self.recurrent_flops_per_s
 
+    def conv_shape_rate(self, shape: tuple[float, ...], mode: str) -> float:
+        """FLOP/s of an ``nn.Conv2d`` at (batch·H·W, side, C_in, C_out, kernel) in ``mode`` ("train",
+        "eval" or "train_first": :data:`hpbench.cost.conv.MODES`): the grid of measured shapes,
+        interpolated (:func:`interp_grid`, clamped at its edges)."""
+        return interp_grid(self.conv_grid, self.conv_grid_flops_per_s[CONV_MODES.index(mode)], shape)
+
+    def prices_conv(self) -> bool:
+        """Whether 2-D convolutions are priced from their measured grid (else from their ops, as before schema 9)."""
+        return bool(self.conv_grid) and len(self.conv_grid_flops_per_s) == len(CONV_MODES)
+
     def conv_rate(self, flops: float, *, backward: bool = False) -> float:
         """Achieved FLOP/s of a convolution (or its backward) of ``flops`` FLOPs; the matmul
         curve when convolutions were not measured."""
@@ -167,12 +184,14 @@ class DeviceModel:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DeviceModel:
         d = {k: v for k, v in d.items() if k != "schema"}
-        for k in ("matmul_flops", "matmul_flops_per_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
+        for k in ("matmul_flops", "matmul_flops_per_s", "conv_first_call_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
                   "attention_coef", "bandwidth_bytes", "bandwidth_curve"):
             d[k] = tuple(d.get(k, ()))
         d["matmul_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("matmul_grid", ()))
         d["matmul_grid_flops_per_s"] = tuple(d.get("matmul_grid_flops_per_s", ()))
         d["recurrent_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("recurrent_grid", ()))
+        d["conv_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("conv_grid", ()))
+        d["conv_grid_flops_per_s"] = tuple(tuple(float(x) for x in v) for v in d.get("conv_grid_flops_per_s") or ())
         d["recurrent_flops_per_s"] = {str(k): (tuple(v[0]), tuple(v[1])) for k, v in dict(d.get("recurrent_flops_per_s") or {}).items()}
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
         return cls(**d)

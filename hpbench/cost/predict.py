@@ -8,7 +8,9 @@ time of one op is its roofline on this device, with rates measured by micro-benc
     matmul:      max(FLOPs / R_mm(M, K, N), bytes / BW(bytes))   (R_mm: measured on a grid of shapes)
     recurrent:   Σ_layers FLOPs / R_cell(seq, batch, input, hidden)   (a whole nn.RNN/GRU/LSTM call, forward + backward
                                                   or evaluation, its ops skipped: :mod:`hpbench.cost.recurrent`)
-    convolution: FLOPs / R_conv_fwd(FLOPs), or FLOPs / R_conv_bwd(FLOPs) for its backward
+    convolution: FLOPs / R_conv(batch·H·W, C_in, C_out, k)   (a whole nn.Conv2d call, forward + backward or
+                                                  evaluation, its ops skipped: :mod:`hpbench.cost.conv`; without
+                                                  a grid, FLOPs / R_conv_fwd(FLOPs) and FLOPs / R_conv_bwd(FLOPs))
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
     other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart;
                                                   BW: the copy bandwidth measured at the same data volume,
@@ -32,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpbench.cost import recurrent
+from hpbench.cost import conv, recurrent
 from hpbench.cost.ops import SDPA_MATH_BACKWARD, OpRecord, StepCost
 from hpbench.cost.regime import Regime, regime_of
 
@@ -80,8 +82,15 @@ def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
 
 
 def grid_priced_modules(ops: Iterable[OpRecord], *, device: DeviceModel) -> set[str]:
-    """The recurrent modules priced whole from the device's recurrent grid (their own ops skipped)."""
-    return {op.module for op in ops if op.kind == "recurrent" and device.prices_recurrent(op.name.split(":", 1)[1])}
+    """The recurrent and convolution modules priced whole from the device's grids (their own ops skipped)."""
+    return {op.module for op in ops if (op.kind == "recurrent" and device.prices_recurrent(op.name.split(":", 1)[1]))
+            or (op.kind == "conv2d" and device.prices_conv())}
+
+
+def conv_kernel(op: OpRecord, *, device: DeviceModel) -> float:
+    """Seconds of one recorded ``nn.Conv2d`` call (kind "conv2d") on ``device``: training (forward
+    + backward) in phase "forward", evaluation in phase "eval" (:func:`hpbench.cost.conv.layer_seconds`)."""
+    return conv.layer_seconds(shape=op.shape, train=op.phase == "forward", rate=device.conv_shape_rate)
 
 
 def recurrent_kernel(op: OpRecord, *, device: DeviceModel) -> float:
@@ -98,16 +107,17 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
     walk all of it every step, so each is priced at the bandwidth measured at that volume (DRAM
     once it outgrows the caches), not at the in-cache rate of its own tensor."""
     ops = list(ops)
-    # Recurrent layers with a measured grid: one kernel each (the "recurrent" term); every op
-    # their forward, backward or evaluation dispatched is in that measurement, so it is skipped here.
-    priced = grid_priced_modules(ops, device=device) if device.recurrent_grid else set()
+    # Recurrent layers and convolutions with a measured grid: one kernel each (the "recurrent" and
+    # "conv" terms); every op their forward, backward or evaluation dispatched is in that
+    # measurement, so it is skipped here.
+    priced = grid_priced_modules(ops, device=device) if device.recurrent_grid or device.conv_grid else set()
     if priced:
-        ops = [op for op in ops if op.module not in priced or op.kind in ("recurrent", "module")]
+        ops = [op for op in ops if op.module not in priced or op.kind in ("recurrent", "conv2d", "module")]
     f = dict.fromkeys(FEATURES, 0.0)
     f["step"] = 1.0 if any(p in TRAIN_PHASES for p in phases) else 0.0
     # Fused recurrent layers: their forward ops are one kernel; their backward ops cannot be
     # attributed, so the backward op count is scaled by the forward's kept/decomposed ratio.
-    fwd = [op for op in ops if op.phase == "forward" and op.kind not in ("fused", "module", "free")]
+    fwd = [op for op in ops if op.phase == "forward" and op.kind not in ("fused", "module", "free", "conv2d")]
     n_kept = sum(1 for op in fwd if not op.fused)
     ratio = n_kept / len(fwd) if fwd and n_kept < len(fwd) else 1.0
     # Fused attention: the math path's backward ops are replaced by the "sdpa_backward" kernel.
@@ -117,6 +127,9 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
             continue
         if op.kind == "recurrent":
             f["recurrent"] += recurrent_kernel(op, device=device) if op.module in priced else 0.0
+            continue
+        if op.kind == "conv2d":
+            f["conv"] += conv_kernel(op, device=device) if op.module in priced else 0.0
             continue
         if fused_attention_backward and op.phase == "backward" and op.name in SDPA_MATH_BACKWARD:
             continue

@@ -1,11 +1,13 @@
 """The op recorder of a counted step: a ``TorchDispatchMode`` that keeps an :class:`OpRecord` of
 every aten op the step dispatches (in the current phase), and the module hooks that add each
-``nn.Module`` call, mark the ops of fused recurrent layers and record fused attention.
+``nn.Module`` call, record recurrent layers and 2-D convolutions whole, mark the ops of fused
+recurrent layers and record fused attention.
 Built lazily: importing this module does not import torch.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, tensors
@@ -25,9 +27,9 @@ def make_recorder() -> Any:
             self.attention_depth = 0
             self.modules: list[str] = []  # the qualified names of the modules whose forward is running, outermost first
             self.called: set[str] = set()  # every module whose forward ran
-            # autograd sequence numbers of the nodes each recurrent module's forward created:
-            # [(first, end, qualified name)], so that its backward ops are attributed to it
-            self.recurrent_nodes: list[tuple[int, int, str]] = []
+            # autograd sequence numbers of the nodes each recurrent or convolution module's forward
+            # created: [(first, end, qualified name)], so that its backward ops are attributed to it
+            self.owned_nodes: list[tuple[int, int, str]] = []
 
         @property
         def module(self) -> str:
@@ -57,15 +59,21 @@ def make_recorder() -> Any:
             self.ops.append(OpRecord(name=f"recurrent:{cell}", kind="recurrent", phase=self.phase, flops=0.0, bytes=0.0, shape=shape,
                                      module=module))
 
+        def conv(self, *, shape: tuple[int, ...], module: str) -> None:
+            """One call of an ``nn.Conv2d`` (priced whole from the device's convolution grid when it
+            has one, :mod:`hpbench.cost.conv`): ``shape`` = :func:`conv_shape`'s; phase "forward"
+            stands for its forward and backward."""
+            self.ops.append(OpRecord(name="conv2d", kind="conv2d", phase=self.phase, flops=0.0, bytes=0.0, shape=shape, module=module))
+
         def backward_module(self) -> str:
-            """The recurrent module whose forward created the autograd node now running ("" for none)."""
+            """The recurrent or convolution module whose forward created the autograd node now running ("" for none)."""
             import torch
 
-            node = torch._C._current_autograd_node() if self.recurrent_nodes else None
+            node = torch._C._current_autograd_node() if self.owned_nodes else None
             if node is None:
                 return ""
             nr = node._sequence_nr()
-            return next((name for first, end, name in self.recurrent_nodes if first <= nr < end), "")
+            return next((name for first, end, name in self.owned_nodes if first <= nr < end), "")
 
         def module_call(self, name: str) -> None:
             self.ops.append(OpRecord(name=f"module:{name}", kind="module", phase=self.phase, flops=0.0, bytes=0.0,
@@ -138,15 +146,54 @@ def hook_recurrent(model: Any, rec: Any) -> None:
             shape = recurrent_shape(mod, args[0]) if args else ()
             if shape:
                 rec.recurrent(cell=cell, shape=shape, module=qualified)
-            rec.recurrent_nodes.append((torch._C._autograd._get_sequence_nr(), -1, qualified))
+            rec.owned_nodes.append((torch._C._autograd._get_sequence_nr(), -1, qualified))
             if cell in FUSED_RECURRENT:
                 rec.enter_fused(cell)
 
         def post(*_a: Any, cell: str = cell) -> None:
-            first, _, name = rec.recurrent_nodes[-1]
-            rec.recurrent_nodes[-1] = (first, torch._C._autograd._get_sequence_nr(), name)
+            first, _, name = rec.owned_nodes[-1]
+            rec.owned_nodes[-1] = (first, torch._C._autograd._get_sequence_nr(), name)
             if cell in FUSED_RECURRENT:
                 rec.exit_fused()
+
+        m.register_forward_pre_hook(pre)
+        m.register_forward_hook(post)
+
+
+def conv_shape(m: Any, x: Any, out: Any) -> tuple[int, ...]:
+    """(batch·H_out·W_out, map side sqrt(H_out·W_out), C_in, C_out, kernel, input needs a gradient) of a call of ``nn.Conv2d``
+    ``m`` on ``x`` giving ``out``, for the shapes the grid measures (square kernel, stride 1, no
+    dilation, one group, zero padding); () for any other (priced by its ops)."""
+    plain = (m.groups == 1 and tuple(m.stride) == (1, 1) and tuple(m.dilation) == (1, 1) and m.padding_mode == "zeros"
+             and m.kernel_size[0] == m.kernel_size[1])
+    if not plain or not hasattr(out, "dim") or out.dim() not in (3, 4):
+        return ()
+    h, w = int(out.shape[-2]), int(out.shape[-1])
+    positions = (int(out.shape[0]) if out.dim() == 4 else 1) * h * w
+    return (positions, max(1, round(math.sqrt(h * w))), int(m.in_channels), int(m.out_channels), int(m.kernel_size[0]),
+            int(bool(x.requires_grad)))
+
+
+def hook_conv(model: Any, rec: Any) -> None:
+    """Record each plain ``nn.Conv2d`` call whole (its shape, for the device's convolution grid)
+    with the autograd nodes its forward creates (its ``convolution_backward`` is attributed to it
+    by the running node's sequence number, as a recurrent layer's)."""
+    import torch
+    from torch import nn
+
+    for qualified, m in model.named_modules():
+        if type(m) is not nn.Conv2d:
+            continue
+
+        def pre(_m: Any, _a: Any, qualified: str = qualified) -> None:
+            rec.owned_nodes.append((torch._C._autograd._get_sequence_nr(), -1, qualified))
+
+        def post(mod: Any, args: tuple[Any, ...], out: Any, qualified: str = qualified) -> None:
+            first, _, name = rec.owned_nodes[-1]
+            rec.owned_nodes[-1] = (first, torch._C._autograd._get_sequence_nr(), name)
+            shape = conv_shape(mod, args[0], out) if args else ()
+            if shape:
+                rec.conv(shape=shape, module=qualified)
 
         m.register_forward_pre_hook(pre)
         m.register_forward_hook(post)
@@ -199,4 +246,5 @@ def install_hooks(model: Any, rec: Any) -> None:
     """Every hook ``rec`` needs on ``model``."""
     hook_modules(model, rec)  # before the recurrent hooks: a fused layer's own call is not fused
     hook_recurrent(model, rec)
+    hook_conv(model, rec)
     hook_attention(model, rec)
