@@ -19,11 +19,11 @@ The machine's figures (:class:`Figures`) come from earlier searches on this mach
 several seeds (which trials are good, when they are best); the mean is the estimate, and the
 interval the seeds' 10th-90th percentiles widened by the figures' own spread.
 
-Pure functions; the live view (:mod:`hpbench.dispatch.eta`) calls :func:`remaining_trials_s`
+Pure functions; the live view (:mod:`hpbench.dispatch.eta`) calls :func:`hpbench.cost.live.remaining_trials_s`
 with the trials running and left, priced with the in-run correction of the cost model
 (:mod:`hpbench.cost.correct`: per regime, measured / predicted seconds of the trials ended, the
-one the dispatcher's ``corrected_s`` uses) once it exists, and :func:`overheads` with the
-trials finished so far (their set-up and fresh workers, which the cost model does not price).
+one the dispatcher's ``corrected_s`` uses) once it exists, and moves the set-up figures with the
+trials finished so far (:func:`hpbench.cost.live.overheads`: their set-up and fresh workers, which the cost model does not price).
 """
 
 from __future__ import annotations
@@ -175,13 +175,13 @@ def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | 
     return math.exp(w * math.log(corr.factor) + (1 - w) * math.log(prior))
 
 
-def _sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, c: float,
+def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, c: float,
                 factors: Factors | None = None) -> list[SimTrial]:
     return [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
                      epochs=natural_epochs(p, rng.choice(figures.best_fractions)), score=rng.random()) for p in plans]
 
 
-def _slots(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None,
+def slot_model(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None,
            corrected: bool = False) -> Slots:
     """``corrected``: the trials' seconds come from the in-run correction, whose measured seconds
     hold their first epochs (no first-epoch figure on top)."""
@@ -197,8 +197,8 @@ def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, 
     on fresh workers, unpruned."""
     if not plans:
         return 0.0
-    spans = [replay(_sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors),
-                    slots=_slots(concurrency, figures, c, corrected=bool(factors))).makespan_s for s in range(seeds)]
+    spans = [replay(sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors),
+                    slots=slot_model(concurrency, figures, c, corrected=bool(factors))).makespan_s for s in range(seeds)]
     return figures.at("replay_start_s", c) + figures.at("tail_s", c) + statistics.fmean(spans)
 
 
@@ -211,9 +211,9 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     c = max(1.0, contention)
     full, bare, epochs = [], [], []
     for s in range(seeds):
-        trials = _sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors)
-        full.append(replay(trials, slots=_slots(plan.concurrency, figures, c), pruning=plan.pruning))
-        bare.append(replay(trials, slots=_slots(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
+        trials = sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors)
+        full.append(replay(trials, slots=slot_model(plan.concurrency, figures, c), pruning=plan.pruning))
+        bare.append(replay(trials, slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
         epochs.append(sum(full[-1].epochs))
     trials_s = statistics.fmean(r.makespan_s for r in bare)
     turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
@@ -231,7 +231,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     bounds = []
     for side, q, k in (("low", 0.1, 1 - figures.spread), ("high", 0.9, 1 + figures.spread)):
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
-        spans = sorted(replay(_sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors), slots=_slots(plan.concurrency, figures, c),
+        spans = sorted(replay(sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors), slots=slot_model(plan.concurrency, figures, c),
                               pruning=plan.pruning).makespan_s for s in range(seeds))
         bounds.append(k * fixed + _quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
@@ -242,71 +242,3 @@ def _quantile(xs: Sequence[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, len(xs) - 1)
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Running:
-    """A trial of the live search that has not ended yet."""
-
-    plan: TrialPlan
-    done: int  # epochs run
-    running_for_s: float
-    fresh: bool = False  # on a fresh worker: the first trial of its slot (its worker's start counts)
-
-
-def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPlan], concurrency: int, figures: Figures,
-                       contention: float = 1.0, pruning: Pruning = Pruning(), recorded: Mapping[int, int] | None = None,
-                       n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None) -> float:
-    """Seconds until the trials running and left have ended (the live view's part of the ETA).
-    ``recorded``: how many trials (ended or running) already reached each rung / epoch, whose
-    scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker;
-    ``factors``: the in-run correction, per regime (:func:`slowness`)."""
-    if not running and not pending:
-        return 0.0
-    c = max(1.0, contention)
-    spans = []
-    for s in range(seeds):
-        rng = random.Random(s)
-        trials = []
-        for r in running:
-            later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
-            ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
-            trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
-                                   score=rng.random(), done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
-        trials += _sim_trials(pending, rng, figures=figures, c=c, factors=factors)
-        seen = {k: [rng.random() for _ in range(n)] for k, n in (recorded or {}).items()}
-        spans.append(replay(trials, slots=_slots(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning,
-                            recorded=seen).makespan_s)
-    return statistics.fmean(spans)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Finished:
-    """A trial of the live search that has ended, as :func:`overheads` reads it."""
-
-    train_s: float  # measured: its epochs
-    wall_s: float  # measured: start to end (set-up, reports, a fresh worker's start included)
-    fresh: bool = False  # the first trial on its worker
-
-
-def overheads(figures: Figures, *, finished: Sequence[Finished], contention: float = 1.0, weight: float = 2.0,
-              fresh_weight: float = 1.0) -> Figures:
-    """The figures' per-trial set-up and a fresh worker's start, moved toward what the trials
-    finished so far measured beyond their epochs (``n / (n + weight)`` of the way after ``n``
-    trials that measure them; ``fresh_weight`` for a fresh worker: the slots' first trials start
-    together, and a finished one's start told its sibling's within 3-21% (median ~9%, 8 studies
-    of benchmarks/eta.py, 00:25 UTC) where the history's figure was off by 12.9% (median over the
-    searches recorded here): halfway after one). Not a correction of the cost model: that is
-    :mod:`hpbench.cost.correct`'s, one for the dispatcher and the ETA (:func:`slowness`)."""
-    c = max(1.0, contention)
-
-    def blend(old: float, new: list[float], w: float) -> float:
-        if not new:
-            return old
-        k = len(new) / (len(new) + w)
-        return (1 - k) * old + k * statistics.median(new)
-
-    ok = [f for f in finished if f.train_s > 0]
-    setup = blend(figures.setup_s, [max(0.0, f.wall_s - f.train_s) / c for f in ok if not f.fresh], weight)
-    fresh = blend(figures.fresh_worker_s, [max(0.0, f.wall_s - f.train_s - figures.at("setup_s", c)) / c for f in ok if f.fresh], fresh_weight)
-    return replace(figures, setup_s=setup, fresh_worker_s=fresh)

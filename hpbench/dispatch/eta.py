@@ -30,9 +30,10 @@ from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.fusion import fuse_members
+from hpbench.cost.live import Running, overheads, remaining_trials_s
 from hpbench.cost.record import search_record
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Factors, Figures, Running, TrialPlan, overheads, predict, remaining_trials_s, slowness
+from hpbench.cost.walltime import Factors, Figures, TrialPlan, predict, slowness
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, trial_times, tune_trials

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hpbench.cost import clock
+from hpbench.cost.live import Finished
 from hpbench.cost.record import TrialTimes
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Finished
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.columns import EPOCH_CPU_S
 from hpbench.results.status import TrialStatus
