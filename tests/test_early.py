@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,6 +183,17 @@ batch_size = 256
 """
 
 
+def _slow_early_study(tmp_path: Path, marks: Path) -> tuple[Any, Any, Any]:
+    """SLOW_EARLY marking its epochs under ``marks``, its Optuna storage and a fresh helper process."""
+    from hpbench.dispatch.helper import HelperProcess
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+
+    marks.mkdir()
+    path = tmp_path / "s.toml"
+    path.write_text(SLOW_EARLY.format(marks=marks))
+    return load_study(path), open_storage(sqlite_url(tmp_path / "optuna.db")), HelperProcess()
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_a_running_early_trial_after_its_epoch_and_keeps_its_epochs(tmp_path: Path):
     """Ctrl-C reaches the helper too (the terminal's process group): it goes on (before, it died and
@@ -194,16 +206,9 @@ def test_ctrl_c_stops_a_running_early_trial_after_its_epoch_and_keeps_its_epochs
 
     from hpbench.dispatch.early import launch
     from hpbench.dispatch.early_helper import STOP_FILE
-    from hpbench.dispatch.helper import HelperProcess
-    from hpbench.dispatch.storage import open_storage, sqlite_url
 
     marks = tmp_path / "marks"
-    marks.mkdir()
-    path = tmp_path / "s.toml"
-    path.write_text(SLOW_EARLY.format(marks=marks))
-    study = load_study(path)
-    storage = open_storage(sqlite_url(tmp_path / "optuna.db"))
-    helper = HelperProcess()
+    study, storage, helper = _slow_early_study(tmp_path, marks)
     recorded: dict[str, dict] = {}
     try:
         early = launch(study, n=1, n_max=4, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=[],
@@ -242,16 +247,9 @@ def test_ctrl_c_never_starts_an_early_trial_still_queued_in_the_helper(tmp_path:
     import optuna
 
     from hpbench.dispatch.early import launch
-    from hpbench.dispatch.helper import HelperProcess
-    from hpbench.dispatch.storage import open_storage, sqlite_url
 
     marks, gate = tmp_path / "marks", tmp_path / "gate"
-    marks.mkdir()
-    path = tmp_path / "s.toml"
-    path.write_text(SLOW_EARLY.format(marks=marks))
-    study = load_study(path)
-    storage = open_storage(sqlite_url(tmp_path / "optuna.db"))
-    helper = HelperProcess()
+    study, storage, helper = _slow_early_study(tmp_path, marks)
     recorded: dict[str, dict] = {}
     try:
         ahead = helper.submit(subprocess.run, ["sh", "-c", f"while [ ! -e '{gate}' ]; do sleep 0.05; done"])  # holds the helper
