@@ -144,7 +144,7 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
         "parts": wall["parts"], "contention_predicted": wall["contention"], "contention_measured": record.get("contention"),
         "history_records": len(before), "study_seen_before": seen, "load_before": load_before, "load_after": _load(),
         "n_trials": record.get("n_trials"), "measured_parts": {k: record.get(k) for k in (
-            "startup_s", "search_s", "repeats_s", "devices_s", "test_s", "report_s", "exit_s", "total_s")},
+            "ray_s", "startup_s", "search_s", "tail_s", "repeats_s", "devices_s", "test_s", "report_s", "exit_s", "total_s")},
     }
     trace = [p for p in record.get("eta", []) if p[1] == 0]
     # the trace counts every search trial ended, the early ones (trained while Ray starts) included:

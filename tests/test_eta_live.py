@@ -115,6 +115,7 @@ def test_the_eta_during_the_start_up_counts_the_start_up_left(tmp_path, write_st
     11.7 s): until Tune's first trial starts the ETA holds the start-up still ahead (the
     start-up figure less the command's elapsed seconds), one second less for each second
     later; once a Tune trial started, none."""
+    import math
     import time
 
     from conftest import TINY_STUDY
@@ -141,7 +142,10 @@ def test_the_eta_during_the_start_up_counts_the_start_up_left(tmp_path, write_st
     (at1, startup), (at3, _) = eta(1.0), eta(3.0)
     assert startup > 3.0 and at1 - at3 == pytest.approx(2.0, abs=0.05)  # the start-up left: 1 s of elapsed is 1 s less
     (late, _), (later, _) = eta(startup + 1.0), eta(startup + 5.0)
-    assert late == pytest.approx(later, abs=0.05)  # past the start-up figure: nothing more left of it
+    # past the start-up figure: nothing more left of it, but the overrun is the command's pace so far
+    # (hpbench.cost.live.startup_drift): what is left (all of it the parts the cost model does not
+    # price, but for the trials' few ms) grows by the square root of the overrun
+    assert later / late == pytest.approx(math.sqrt((startup + 5.0) / (startup + 1.0)), rel=0.02)
     (tune1, _), (tune3, _) = eta(1.0, tune=True), eta(3.0, tune=True)
     assert tune1 == pytest.approx(tune3, abs=0.2) and at1 - tune1 > 1.0  # Tune started: no start-up left (the start-up measured moves the after-search parts a little)
 

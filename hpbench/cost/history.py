@@ -181,7 +181,7 @@ def free_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 OF_THE_MODEL = ("speed", "first_epoch_s")
 # figure -> which records may measure it
 _FIGURES: dict[str, Any] = {
-    "startup_s": lambda r: r.get("command") and r.get("ray_started"),
+    "startup_s": lambda r: r.get("command") and r.get("ray_started"), "ray_s": lambda r: r.get("command") and r.get("ray_started"),
     "fresh_worker_s": lambda r: True, "setup_s": lambda r: True, "turnover_s": lambda r: True, "speed": lambda r: True,
     "first_epoch_s": lambda r: True,
     "tail_s": lambda r: True, "replay_start_s": lambda r: True, "test_s": lambda r: True,

@@ -53,6 +53,7 @@ class Figures:
     order until a search measures them."""
 
     startup_s: float = 5.1
+    ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
     fresh_worker_s: float = 2.3
     setup_s: float = 0.071
     turnover_s: float = 0.0

@@ -7,7 +7,10 @@ epochs they ran) and the trials not started yet, then the phases after the searc
 seconds are the cost model's, corrected in the run as the dispatcher corrects new predictions
 (:mod:`hpbench.cost.correct`: per regime, measured / predicted over the trials ended, from 4
 trials on; one correction, shared); before that, this machine's figures at the contention
-probed; the set-up and fresh workers' figures move toward what the finished trials measured. ``--budget-s`` compares the same clock,
+probed; the set-up and fresh workers' figures move toward what the finished trials measured. The
+command's own start-up, measured against its figure as far as it has gone (Ray's start, then
+Tune's first trial), moves the start-up still ahead and every part the cost model does not price
+(:func:`hpbench.cost.live.startup_drift`). ``--budget-s`` compares the same clock,
 plus the predicted after-search work, with the budget. At the end the search's measurements go
 into the history (:mod:`hpbench.cost.history`) for the next estimate.
 """
@@ -15,7 +18,6 @@ into the history (:mod:`hpbench.cost.history`) for the next estimate.
 from __future__ import annotations
 
 import contextlib
-import math
 import statistics
 import time
 import uuid
@@ -30,10 +32,10 @@ from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.fusion import fuse_members
-from hpbench.cost.live import Running, overheads, remaining_trials_s
+from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
 from hpbench.cost.record import search_record
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Factors, Figures, TrialPlan, predict, slowness
+from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, trial_times, tune_trials
@@ -101,6 +103,8 @@ class SearchClock:
 
     def joined(self, *, ray_started: bool, cpus: float | None) -> None:  # Ray is up: whether this search started it, its CPUs
         self.ray_started = ray_started
+        if self.command and ray_started:  # the start-up's first measure (hpbench.cost.live.startup_drift), and the history's
+            self.measured["ray_s"] = self.elapsed()
         if cpus:
             self.concurrency = concurrency(self.study, cpus=cpus)
 
@@ -197,7 +201,8 @@ class SearchClock:
         fallback = statistics.fmean(pool)
         c = self.contention()
         self.factors = self._corrections.factors(store)  # the dispatcher's correction (corrected_columns), the same trials
-        figs = replace(overheads(self.figures, finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
+        drift = self._drift(store, c)  # this command's start-up against its figure: the parts the cost model does not price follow it
+        figs = replace(overheads(drifted(self.figures, drift), finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
                        trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency)
                        or self.figures.trials_contention)  # the study's earlier runs' until its trials measured theirs
         now = time.time()
@@ -222,27 +227,28 @@ class SearchClock:
                                   n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors)
         if self.phase == SEARCH and self.command and not tune_trials(ids):
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
-            left += max(0.0, figs.at("startup_s", c) - self.elapsed())
+            left += startup_left_s(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
-        after = (figs.at("tail_s", c) + self._after_s(figs, c, pool, store)) * self._machine_ratio(store)
+        after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store)
         pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
         self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0,
                       round(figs.trials_contention or 0.0, 3)]
         return left + after
 
-    def _machine_ratio(self, store: ResultsStore) -> float:
-        """The square root of this command's measured start-up (to Tune's first trial, as the
-        history measures it; not the early trials') over its predicted one (that within 0.5-2),
-        applied to the parts after the trials: over the 54 commands recorded here at nice 0,
-        the final table and exit scaled by the ratio's power 0 / 0.5 / 1 were off by 14.6% /
-        11.4% / 17.1% (median; the log-log slope was 0.64)."""
-        starts = [float(store.row(t).get("started_at") or 0.0) for t in tune_trials(self.trials[SEARCH]) if t in store]
-        if not (self.command and self.ray_started and starts and min(starts) > 0):
+    def _drift(self, store: ResultsStore, c: float) -> float:
+        """This command's start-up, measured over its figure (:func:`~hpbench.cost.live.startup_drift`):
+        to Tune's first trial once it started (as the history measures the start-up; not the early
+        trials'), Ray's start before that, and at least the seconds spent past the figure. 1 for a
+        search that is not a whole command or joined a running Ray (another start-up)."""
+        if not (self.command and self.ray_started):
             return 1.0
-        predicted = self.figures.at("startup_s", self.contention())
-        return math.sqrt(min(2.0, max(0.5, (min(starts) - self.started_at) / predicted))) if predicted > 0 else 1.0
+        starts = [float(store.row(t).get("started_at") or 0.0) for t in tune_trials(self.trials[SEARCH]) if t in store]
+        first = min(starts) - self.started_at if starts and min(starts) > 0 else None
+        ray = self.figures.at("ray_s", c) if self.figures.source("ray_s") != PRIOR else 0.0
+        return startup_drift(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
+                             ray_at_s=self.measured.get("ray_s"))
 
     def _plan_of_params(self, epoch_s: float) -> TrialPlan:
         """A trial not started yet: the study's own epochs and early stopping."""

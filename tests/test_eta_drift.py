@@ -1,0 +1,120 @@
+"""The live ETA follows the command's own start-up (hpbench.cost.live.startup_drift): what it has
+measured of its start-up, against the figure, moves the start-up still ahead and the parts the
+cost model does not price. Pure functions on hand-made figures, and the search clock without Ray."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import Future
+
+import pytest
+
+from hpbench.cost import history
+from hpbench.cost.live import DRIFT_BOUNDS, OVERHEADS, drifted, startup_drift, startup_left_s
+from hpbench.cost.walltime import Figures
+
+REL = 1e-5
+
+
+def test_the_start_ups_ratio_is_what_it_measured_so_far():
+    # Tune's first trial started: the whole start-up measured (11.2 s of a 7.8-s figure, the quiet quickstart's)
+    assert startup_drift(startup_s=7.8, elapsed_s=20.0, first_trial_s=11.2, ray_s=5.0, ray_at_s=5.0) == pytest.approx(11.2 / 7.8, rel=REL)
+    # before: Ray's start against its figure (7 s of 5 s), whatever the seconds spent so far
+    assert startup_drift(startup_s=8.0, elapsed_s=7.0, ray_s=5.0, ray_at_s=7.0) == pytest.approx(1.4, rel=REL)
+    assert startup_drift(startup_s=8.0, elapsed_s=6.0, ray_s=5.0, ray_at_s=4.0) == pytest.approx(0.8, rel=REL)  # faster
+    # nothing measured yet (Ray not up, or no figure of it here): 1 until the figure is overrun, then at least the overrun
+    assert startup_drift(startup_s=8.0, elapsed_s=6.0) == pytest.approx(1.0, rel=REL)
+    assert startup_drift(startup_s=8.0, elapsed_s=6.0, ray_s=0.0, ray_at_s=4.0) == pytest.approx(1.0, rel=REL)
+    assert startup_drift(startup_s=8.0, elapsed_s=10.0) == pytest.approx(1.25, rel=REL)
+    assert startup_drift(startup_s=8.0, elapsed_s=10.0, ray_s=5.0, ray_at_s=4.0) == pytest.approx(1.25, rel=REL)  # not ended
+    # bounded; no figure, no ratio
+    assert startup_drift(startup_s=8.0, elapsed_s=40.0) == pytest.approx(DRIFT_BOUNDS[1], rel=REL)
+    assert startup_drift(startup_s=8.0, elapsed_s=1.0, first_trial_s=1.0) == pytest.approx(DRIFT_BOUNDS[0], rel=REL)
+    assert startup_drift(startup_s=0.0, elapsed_s=5.0) == 1.0
+
+
+def test_the_start_up_left_after_rays_start_scales_as_rays_start_did():
+    # figure 8 s, Ray's 5 s; Ray up at 7 s (1.4x): its 3 s to Tune's first trial take 4.2 s: 11.2 s in all
+    drift = startup_drift(startup_s=8.0, elapsed_s=9.0, ray_s=5.0, ray_at_s=7.0)
+    assert startup_left_s(startup_s=8.0, elapsed_s=9.0, drift=drift) == pytest.approx(7.0 + 3.0 * 1.4 - 9.0, rel=REL)
+    # past the figure with nothing measured: none left, the ratio at least the overrun
+    assert startup_left_s(startup_s=8.0, elapsed_s=9.0, drift=startup_drift(startup_s=8.0, elapsed_s=9.0)) == 0.0
+
+
+def test_drifted_moves_the_parts_the_cost_model_does_not_price():
+    f = Figures(startup_s=8.0, ray_s=5.0, fresh_worker_s=2.0, setup_s=0.2, turnover_s=0.1, tail_s=0.4, replay_start_s=0.5,
+                test_s=1.0, report_s=1.5, exit_s=1.2, speed=1.3, first_epoch_s=0.05)
+    g = drifted(f, 2.25)  # the square root: 1.5x
+    for name in OVERHEADS:
+        assert getattr(g, name) == pytest.approx(1.5 * getattr(f, name), rel=REL), name
+    # not the start-up (startup_left_s takes the whole ratio) nor what is a ratio to the cost model's predictions
+    assert (g.startup_s, g.ray_s, g.speed, g.first_epoch_s) == (f.startup_s, f.ray_s, f.speed, f.first_epoch_s)
+    assert drifted(f, 1.0) == f
+    assert drifted(f, 4.0, power=1.0).report_s == pytest.approx(6.0, rel=REL)
+
+
+def test_the_history_reads_rays_start_from_whole_commands_that_started_it():
+    recs = [{"schema": history.SCHEMA, "study": "s", "command": True, "ray_started": True, "ray_s": v, "startup_s": v + 3.0,
+             "contention": 1.0} for v in (4.0, 5.0, 6.0)]
+    recs += [{"schema": history.SCHEMA, "study": "s", "command": True, "ray_started": False, "ray_s": 0.5, "contention": 1.0},
+             {"schema": history.SCHEMA, "study": "s", "command": False, "ray_started": True, "ray_s": 0.7, "contention": 1.0}]
+    f = history.figures(recs, study="s")
+    assert f.ray_s == pytest.approx(5.0, rel=REL) and f.source("ray_s") == "3 earlier searches here"
+    assert history.figures([], study="s").ray_s == 0.0 and history.figures([], study="s").source("ray_s") == "prior"
+
+
+def _clock(tmp_path, write_study, monkeypatch, *, ago: float, ray_at: float | None, tune_started: float | None = None):
+    import time
+
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 8")))
+    store = ResultsStore(out=tmp_path / f"out-{ago}-{ray_at}-{tune_started}", metric=study.settings.metric, mode=study.settings.mode,
+                         param_keys=study.space.keys())
+    now = time.time()
+    sc = SearchClock(study=study, n_trials=8, started_at=now - ago)
+    monkeypatch.setattr(sc, "contention", lambda: 1.0)  # figures as written, whatever this machine's CPUs
+    # no slot overheads: the trials left are the same whatever the ratio, the start-up and the after-search parts move
+    sc.figures = Figures(startup_s=8.0, ray_s=5.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=1.5, exit_s=1.0,
+                         best_fractions=(1.0,), sources={"startup_s": "3 earlier searches here", "ray_s": "3 earlier searches here"})
+    plan: Future[list[float]] = Future()
+    plan.set_result([0.01] * 8)
+    sc.plan = plan
+    if ray_at is not None:
+        sc.measured["ray_s"] = ray_at
+    for i in range(2):  # two early trials ended while Ray started
+        tid = EARLY_ID.format(i)
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        store.epoch(tid, {"epoch": 1, "epoch_s": 0.01, "val_accuracy": 0.5})
+        store.finish(tid)
+        store.annotate(tid, {"predicted_epoch_s": 0.01, "predicted_spent_s": 0.01, "regime": "compute"})
+        sc.trial_started(tid)
+    if tune_started is not None:
+        store.start("tune_0", {"optimizer": "adam", "lr": 0.01})
+        store.annotate("tune_0", {"predicted_epoch_s": 0.01, "started_at": now - ago + tune_started})
+        sc.trial_started("tune_0")
+    assert sc._eta_now(store) is not None
+    return sc
+
+
+def test_a_slow_start_up_moves_the_start_up_left_and_the_after_search_parts(tmp_path, write_study, monkeypatch):
+    """Session 8's quiet quickstart read its ETA at 25% at 8.6 s, past its 7.8-s start-up figure,
+    Tune's first trial at 11.2 s: the start-up left read 0 and the after-search parts 3.1 s for
+    4.0 s (-31%). Here Ray's start at 1.4x its figure: 11.2 - 7 = 4.2 s of start-up left (3.2 s
+    more than at 1x), the final table and exit x sqrt(1.4)."""
+    on_time = _clock(tmp_path, write_study, monkeypatch, ago=7.0, ray_at=5.0)
+    slow = _clock(tmp_path, write_study, monkeypatch, ago=7.0, ray_at=7.0)
+    assert slow.parts[0] - on_time.parts[0] == pytest.approx(8.0 * 1.4 - 8.0, abs=0.05)  # elapsed moves a few ms between them
+    # (the parts are kept to the millisecond)
+    assert on_time.parts[1] == pytest.approx(2.5, abs=1e-3) and slow.parts[1] == pytest.approx(2.5 * math.sqrt(1.4), abs=1e-3)
+    # past the figure, nothing measured but the overrun: no start-up left, the after-search parts at least the overrun's
+    late = _clock(tmp_path, write_study, monkeypatch, ago=10.0, ray_at=None)
+    assert late.parts[1] == pytest.approx(2.5 * math.sqrt(1.25), rel=2e-3)  # elapsed read a few ms after 10 s
+    # Tune's first trial started at 11.2 s: the start-up measured, whatever Ray's start read
+    started = _clock(tmp_path, write_study, monkeypatch, ago=12.0, ray_at=5.0, tune_started=11.2)
+    assert started.parts[1] == pytest.approx(2.5 * math.sqrt(11.2 / 8.0), abs=1e-3)
