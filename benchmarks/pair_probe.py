@@ -4,8 +4,10 @@ while this process samples ``/proc`` every ``--every`` seconds for every process
 started (Ray's daemons and workers, the helper, the driver): each thread's CPU seconds
 (``/proc/<pid>/task/<tid>/stat`` utime + stime), its nice, the worker's ``OMP_NUM_THREADS`` and
 thread count. Reported: each trial's start / end and epochs (their overlap), and the CPU seconds
-each process (and its busiest threads) used while trials trained, so what shares the cores with
-the pair is read, not guessed.
+each process (and its busiest threads, with their nice and policy) used while trials trained, the
+seconds each waited runnable for a core (``/proc/<pid>/task/<tid>/schedstat``) and the machine's
+idle seconds (``/proc/stat``), so what shares the cores with the pair, and how long the trials
+waited for it, is read, not guessed.
 
     benchmarks/exclusive.sh .venv/bin/python benchmarks/pair_probe.py --config transformer [--concurrent 2] [--copies 4]
 
@@ -59,8 +61,9 @@ def descendants(root: int) -> list[int]:
     return out
 
 
-def sample(pids: list[int]) -> dict[tuple[int, int], tuple[float, str, int]]:
-    """(pid, tid) -> (CPU seconds, thread name, nice)."""
+def sample(pids: list[int]) -> dict[tuple[int, int], tuple[float, str, int, float, int]]:
+    """(pid, tid) -> (CPU seconds, thread name, nice, seconds waited runnable for a CPU: schedstat's second
+    field, scheduling policy: 0 normal, 5 SCHED_IDLE)."""
     out = {}
     for pid in pids:
         try:
@@ -70,12 +73,19 @@ def sample(pids: list[int]) -> dict[tuple[int, int], tuple[float, str, int]]:
         for tid in tids:
             try:
                 raw = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-            except OSError:
+                wait = int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+            except (OSError, IndexError, ValueError):
                 continue
             name = raw[raw.index("(") + 1:raw.rindex(")")]
             f = raw.rsplit(")", 1)[1].split()
-            out[(pid, int(tid))] = ((int(f[11]) + int(f[12])) / TICK, name, int(f[16]))
+            out[(pid, int(tid))] = ((int(f[11]) + int(f[12])) / TICK, name, int(f[16]), wait, int(f[38]))
     return out
+
+
+def idle_s() -> float:
+    """Seconds every CPU of the machine has been idle since boot (``/proc/stat``: idle + iowait)."""
+    f = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return (int(f[4]) + int(f[5])) / TICK
 
 
 def describe(pid: int) -> dict[str, Any]:
@@ -158,8 +168,9 @@ def main() -> None:
     print(f"load {os.getloadavg()}", flush=True)
     proc = subprocess.Popen([sys.executable, "-m", "hpbench", "search", str(study), "--out", str(work / "out"), "--num-cpus", str(max(2, args.concurrent))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    timeline: list[tuple[float, dict[tuple[int, int], tuple[float, str, int]]]] = []
+    timeline: list[tuple[float, dict[tuple[int, int], tuple[float, str, int, float, int]]]] = []
     info: dict[int, dict[str, Any]] = {}
+    idle: list[tuple[float, float]] = []
     stop = threading.Event()
 
     def run() -> None:
@@ -169,7 +180,10 @@ def main() -> None:
             for pid in pids:
                 if pid not in info:
                     info[pid] = describe(pid) | {"search": pid in mine}
+                elif pid in mine:  # a fresh worker can be seen before it is the search's descendant
+                    info[pid]["search"] = True
             timeline.append((time.time(), sample(pids)))
+            idle.append((time.time(), idle_s()))
             stop.wait(args.every)
 
     th = threading.Thread(target=run, daemon=True)
@@ -189,29 +203,43 @@ def main() -> None:
     ray = [x for x in trials if not x["id"].startswith("early_")] or trials  # the window: Ray's trials training (end - train_s .. end)
     lo, hi = min(x["end"] - x["train_s"] for x in ray), max(x["end"] for x in ray)
     inside = [(ts, s) for ts, s in timeline if lo <= ts <= hi]
-    last: dict[tuple[int, int], tuple[float, str, int]] = {}
-    lowest: dict[tuple[int, int], float] = {}
+    last: dict[tuple[int, int], tuple[float, str, int, float, int]] = {}
+    lowest: dict[tuple[int, int], tuple[float, str, int, float, int]] = {}
     for _, s in inside:  # a thread's CPU seconds over the window: its last reading - its first (threads and processes come and go)
         for k, v in s.items():
             last[k] = v
-            lowest.setdefault(k, v[0])
-    used = {k: last[k][0] - lowest[k] for k in last}
+            lowest.setdefault(k, v)
+    used = {k: last[k][0] - lowest[k][0] for k in last}
+    waited = {k: last[k][3] - lowest[k][3] for k in last}
     per_pid: dict[int, float] = {}
-    for (pid, _), v in used.items():
+    wait_pid: dict[int, float] = {}
+    for (pid, tid), v in used.items():
         per_pid[pid] = per_pid.get(pid, 0.0) + v
+        wait_pid[pid] = wait_pid.get(pid, 0.0) + waited[(pid, tid)]
     wall = inside[-1][0] - inside[0][0]
     lines = [f"# pair_probe: {tag} x{len(draws)} at max_concurrent={args.concurrent}, {args.epochs} epochs", "",
              f"load {os.getloadavg()}; window {wall:.2f} s (first Ray trial's training to the last end); CPU seconds in it: {sum(used.values()):.2f} "
              f"(2 cores: {2 * wall:.2f} available)", "", "| trial | id | start s | end s | train_s | epochs s |", "|---|---|---|---|---|---|"]
     lines += [f"| {x['trial']} | {x['id']} {x['family']} | {x['start'] - lo:.2f} | {x['end'] - lo:.2f} | {x['train_s']:.3f} | {x['epochs_s']} |" for x in sorted(trials, key=lambda x: x["start"])]
-    lines += ["", "| pid | search's | CPU s | nice | OMP | threads | command | busiest threads (name: s) |", "|---|---|---|---|---|---|---|---|"]
+    workers = [pid for pid in per_pid if info.get(pid, {}).get("search") and "ray::" in " ".join(last[k][1] for k in last if k[0] == pid)]
+    w_cpu, w_wait = sum(per_pid[p] for p in workers), sum(wait_pid[p] for p in workers)
+    idle_in = [v for ts, v in idle if lo <= ts <= hi]
+    lines += ["", f"CPUs idle in the window: {idle_in[-1] - idle_in[0] if len(idle_in) > 1 else float('nan'):.2f} s (/proc/stat)"]
+    lines += ["", f"Trial workers ({len(workers)}): CPU {w_cpu:.2f} s, waited for a core {w_wait:.2f} s, (CPU + waited) / CPU "
+              f"{(w_cpu + w_wait) / w_cpu if w_cpu else float('nan'):.3f}; everything else of the search: CPU "
+              f"{sum(v for p, v in per_pid.items() if info.get(p, {}).get('search') and p not in workers):.2f} s; outside the search "
+              f"{sum(v for p, v in per_pid.items() if not info.get(p, {}).get('search')):.2f} s"]
+    lines += ["", "Waited s: the process's threads' time runnable but not running (schedstat), over the window: a trial worker's (CPU + waited) / CPU is "
+              "how much longer its work took for want of a core.", "",
+              "| pid | search's | CPU s | waited s | nice | OMP | threads | command | busiest threads (name: s) |", "|---|---|---|---|---|---|---|---|---|"]
     for pid, v in sorted(per_pid.items(), key=lambda kv: -kv[1]):
         if v < 0.02:
             continue
-        ths = sorted(((used[k], last[k][1]) for k in used if k[0] == pid), reverse=True)[:4]
+        ths = sorted(((used[k], f"{last[k][1]} (nice {last[k][2]}{', idle' if last[k][4] == 5 else ''}, waited {waited[k]:.2f})") for k in used if k[0] == pid),
+                     reverse=True)[:4]
         nice = next((last[k][2] for k in last if k[0] == pid), None)
         d = info.get(pid, {})
-        lines.append(f"| {pid} | {d.get('search')} | {v:.2f} | {nice} | {d.get('omp')} | {sum(1 for k in last if k[0] == pid)} | {d.get('cmd', '')[:70]} | "
+        lines.append(f"| {pid} | {d.get('search')} | {v:.2f} | {wait_pid.get(pid, 0.0):.2f} | {nice} | {d.get('omp')} | {sum(1 for k in last if k[0] == pid)} | {d.get('cmd', '')[:70]} | "
                      + ", ".join(f"{n}: {s:.2f}" for s, n in ths if s >= 0.01) + " |")
     print("\n".join(lines))
     args.out.mkdir(parents=True, exist_ok=True)
