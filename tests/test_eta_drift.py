@@ -118,3 +118,21 @@ def test_a_slow_start_up_moves_the_start_up_left_and_the_after_search_parts(tmp_
     # Tune's first trial started at 11.2 s: the start-up measured, whatever Ray's start read
     started = _clock(tmp_path, write_study, monkeypatch, ago=12.0, ray_at=5.0, tune_started=11.2)
     assert started.parts[1] == pytest.approx(2.5 * math.sqrt(11.2 / 8.0), abs=1e-3)
+
+
+def test_repeats_that_cannot_fuse_are_priced_one_by_one(write_study):
+    """The runner fuses a configuration's repeats only where they can fuse
+    (:func:`hpbench.cost.fusion.unfusable`); the FLOPs rule alone priced recurrent's clip_norm
+    repeats as one group (19.6 s for the 50.6 s its five runs took, session 9's hold 3)."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.estimate import fuse_of
+    from hpbench.cost.fusion import fuse_members
+    from hpbench.study.parse import load_study
+
+    params = {"optimizer": "adam", "lr": 0.01}
+    plain = load_study(write_study(TINY_STUDY))
+    clipped = load_study(write_study(TINY_STUDY.replace("batch_size = 64", "batch_size = 64\nclip_norm = 1.0")))
+    assert fuse_of(plain, params, n_repeats=5, flops_per_step=1e6) == fuse_members(n_repeats=5, flops_per_step=1e6) == 5
+    assert fuse_of(clipped, params, n_repeats=5, flops_per_step=1e6) == 1
+    assert fuse_of(plain, params, n_repeats=5, flops_per_step=None) == 1  # unknown cost: unfused, as before

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.fusion import fuse_members
+from hpbench.cost.fusion import fuse_members, unfusable
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
@@ -77,12 +77,29 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
         patience, start = (None, 0) if not es_fixed else (int(es_fixed.get("patience", 0)), int(es_fixed.get("start_from_epoch", 0)))
     low = high = 1.0
     cols = columns or {}
-    fuse = fuse_members(n_repeats=study.settings.repeats, flops_per_step=cols.get("flops_per_step")) if cols else 1
+    fuse = fuse_of(study, params, n_repeats=study.settings.repeats, flops_per_step=cols.get("flops_per_step")) if cols else 1
     if all(isinstance(cols.get(k), (int, float)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90")) and cols["predicted_s"] > 0:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
     family = params.get("family")  # a searched family (hpbench.cost.walltime.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
                      high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None)
+
+
+def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_per_step: float | None) -> int:
+    """How many of a configuration's ``n_repeats`` repeats train at once, as the runner groups them
+    (:func:`hpbench.dispatch.fused.group_replays`): 1 where they cannot fuse
+    (:func:`hpbench.cost.fusion.unfusable`: clip_norm, the plateau schedule, distillation, ...),
+    else :func:`~hpbench.cost.fusion.fuse_members`. The FLOPs rule alone priced recurrent's
+    clip_norm repeats as one fused group: 19.6 s for the 50.6 s its five unfused runs took (session
+    9, benchmarks/eta.py hold 3). A configuration that cannot be built: the FLOPs rule."""
+    from hpbench.study.resolve import trial_config
+
+    try:
+        if unfusable(trial_config(study, dict(params))):
+            return 1
+    except (ValueError, KeyError, TypeError):  # predict_columns says why; priced as before
+        pass
+    return fuse_members(n_repeats=n_repeats, flops_per_step=flops_per_step)
 
 
 def repeat_runs(top: list[TrialPlan], *, n_repeats: int) -> int:

@@ -29,9 +29,8 @@ from typing import Any
 
 from hpbench.cost import clock, history, reprice
 from hpbench.cost.correct import POOLED, Correction
-from hpbench.cost.estimate import concurrency, search_plan, trial_plan
+from hpbench.cost.estimate import concurrency, fuse_of, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
-from hpbench.cost.fusion import fuse_members
 from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
 from hpbench.cost.record import search_record
 from hpbench.cost.simulate import Pruning
@@ -230,7 +229,9 @@ class SearchClock:
             left += startup_left_s(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
-        self._fuse = fuse_members(n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
+        first = next((t for t in self.trials[SEARCH] if t in store), None)  # the study's settings decide whether repeats fuse
+        params = {k: v for k in store.param_keys if (v := store.row(first).get(k)) is not None} if first is not None else {}
+        self._fuse = fuse_of(self.study, params, n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
         after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store)
         pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
         self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0,

@@ -39,6 +39,7 @@ import torch
 from torch.func import functional_call, stack_module_state, vmap
 
 from hpbench.config import TrialConfig
+from hpbench.cost.fusion import unfusable  # torch-free there: the driver's ETA asks it too
 from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import tasks
@@ -54,23 +55,6 @@ from hpbench.train.trainer import TrialOutcome, cpu_clock, early_stopping, end_o
 
 MemberReporter = Callable[[int, dict[str, Any], Any], None]  # (member index, epoch row, final weights record or None)
 FUSED = FUSED_MEMBERS  # first-row column: how many members trained together
-
-
-def unfusable(cfg: TrialConfig) -> str | None:
-    """Why ``cfg``'s repeats cannot be fused, or None when they can (the model's own layers are
-    checked when the group is built: buffers such as BatchNorm's running statistics are not)."""
-    t = cfg.train
-    reasons = [
-        (cfg.task != "supervised", f"task {cfg.task!r}"),
-        (cfg.data.stream is True, "streamed data"),
-        ("augment" in cfg.data.preprocess, "augmentation"),
-        (cfg.distill is not None, "distillation"),
-        (cfg.model.init_from is not None, "transfer learning (init_from)"),
-        (t.precision != "fp32", f"precision {t.precision}"),
-        (t.clip_norm is not None, "clip_norm (a norm over each member's gradients)"),
-        (cfg.lr_schedule.name == "plateau", "the plateau schedule (it follows each member's metric)"),
-    ]
-    return next((why for bad, why in reasons if bad), None)
 
 
 class FusedSupervised:
