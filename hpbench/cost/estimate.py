@@ -8,10 +8,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.fusion import fuse_members, unfusable
+from hpbench.cost.fusion import fuse_members
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
@@ -88,7 +89,7 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
 def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_per_step: float | None) -> int:
     """How many of a configuration's ``n_repeats`` repeats train at once, as the runner groups them
     (:func:`hpbench.dispatch.fused.group_replays`): 1 where they cannot fuse
-    (:func:`hpbench.cost.fusion.unfusable`: clip_norm, the plateau schedule, distillation, ...),
+    (:func:`hpbench.config.unfusable`: clip_norm, the plateau schedule, distillation, ...),
     else :func:`~hpbench.cost.fusion.fuse_members`. The FLOPs rule alone priced recurrent's
     clip_norm repeats as one fused group: 19.6 s for the 50.6 s its five unfused runs took (session
     9, benchmarks/eta.py hold 3). A configuration that cannot be built: the FLOPs rule."""

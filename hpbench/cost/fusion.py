@@ -53,20 +53,3 @@ def step_flops(cfg: TrialConfig) -> float | None:
     except Exception:  # the decision falls back to unfused; the trial's own prediction reports why
         return None
     return step.total_flops
-
-
-def unfusable(cfg: TrialConfig) -> str | None:
-    """Why ``cfg``'s repeats cannot be fused, or None when they can (the model's own layers are
-    checked when the group is built: buffers such as BatchNorm's running statistics are not)."""
-    t = cfg.train
-    reasons = [
-        (cfg.task != "supervised", f"task {cfg.task!r}"),
-        (cfg.data.stream is True, "streamed data"),
-        ("augment" in cfg.data.preprocess, "augmentation"),
-        (cfg.distill is not None, "distillation"),
-        (cfg.model.init_from is not None, "transfer learning (init_from)"),
-        (t.precision != "fp32", f"precision {t.precision}"),
-        (t.clip_norm is not None, "clip_norm (a norm over each member's gradients)"),
-        (cfg.lr_schedule.name == "plateau", "the plateau schedule (it follows each member's metric)"),
-    ]
-    return next((why for bad, why in reasons if bad), None)

@@ -38,8 +38,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from hpbench.config import TrialConfig
-from hpbench.cost.fusion import unfusable  # torch-free there: the driver's ETA asks it too
+from hpbench.config import TrialConfig, unfusable  # torch-free there: the driver's ETA asks it too
 from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import tasks
