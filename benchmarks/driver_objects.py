@@ -7,7 +7,13 @@ the objects the garbage collector tracks by type (with their shallow sizes) and 
 resident memory. Printed: resident memory per Tune trial between the two points, and the types
 that grew, per trial. Not a timing measurement (run it niced; the counts do not depend on the load).
 
-    .venv/bin/python benchmarks/driver_objects.py [--trials 400] [--at 50 300]
+    .venv/bin/python benchmarks/driver_objects.py [--trials 400] [--at 50 300] [--tracemalloc]
+
+With ``--tracemalloc`` (tracing from ten trials before the first point) the memory Python
+allocated between the two points and still held is also attributed
+to where it was allocated (tracemalloc, 12 frames; strings and numbers too, which the object
+count misses), summed by the first frame outside the standard library, then by the first frame
+inside hpbench, Ray or Optuna.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import gc
 import os
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +49,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=400)
     ap.add_argument("--at", type=int, nargs=2, default=[50, 300], metavar=("A", "B"))
+    ap.add_argument("--tracemalloc", action="store_true", help="also attribute the growth to allocation sites")
     args = ap.parse_args()
     a, b = args.at
     import hpbench.dispatch.recorder as recorder
     from hpbench.cli import main as cli
 
     taken: dict[int, Any] = {}
+    snaps: dict[int, Any] = {}
     complete = recorder.Recorder.on_trial_complete
     ended = [0]
 
     def counted(self: Any, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         complete(self, iteration, trials, trial, **info)
         ended[0] += 1
+        if args.tracemalloc and ended[0] == max(1, a - 10):  # traced from here: Ray's start under tracing timed out (load 20)
+            tracemalloc.start(12)
         if ended[0] in (a, b):
             taken[ended[0]] = _counts()
+            if args.tracemalloc:
+                snaps[ended[0]] = tracemalloc.take_snapshot()
         if ended[0] == b:
             (n1, s1, r1), (n2, s2, r2) = taken[a], taken[b]
             d = b - a
@@ -64,6 +77,8 @@ def main() -> None:
                   f"{sum(grown.values()) / d:+.1f} per trial, {sum(sized.values()) / d:+.0f} B shallow", flush=True)
             for k, v in sized.most_common(25):
                 print(f"  {k:72s} {grown[k] / d:+6.2f} per trial {v / d:+7.0f} B", flush=True)
+            if args.tracemalloc:
+                _attribute(snaps[a], snaps[b], d)
 
     recorder.Recorder.on_trial_complete = counted  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,6 +90,24 @@ def main() -> None:
         except SystemExit as e:
             if e.code:
                 raise
+
+
+def _attribute(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, d: int) -> None:
+    """The growth between two snapshots per trial, by the first frame outside the standard library and by the first in
+    hpbench / ray / optuna (tracebacks are innermost-last in tracemalloc's order: most recent call first)."""
+    diff = last.compare_to(first, "traceback")
+    print(f"tracemalloc: {sum(s.size_diff for s in diff) / d:+.0f} B per trial traced", flush=True)
+    for label, keep in (("first frame outside the standard library", lambda f: "site-packages" in f or "/hpbench/" in f),
+                        ("first hpbench / ray / optuna frame", lambda f: any(k in f for k in ("/hpbench/", "/ray/", "/optuna/")))):
+        by: collections.Counter[str] = collections.Counter()
+        for stat in diff:
+            frames = list(reversed(stat.traceback))  # most recent call first
+            where = next((f"{fr.filename.split('site-packages/')[-1]}:{fr.lineno}" for fr in frames if keep(fr.filename)),
+                         f"{frames[0].filename}:{frames[0].lineno}" if frames else "?")
+            by[where] += stat.size_diff
+        print(f"  by the {label}:", flush=True)
+        for where, size in by.most_common(20):
+            print(f"    {where:90s} {size / d:+7.0f} B", flush=True)
 
 
 if __name__ == "__main__":

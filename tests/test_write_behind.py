@@ -103,3 +103,27 @@ def test_a_trial_reaches_the_file_once_finished_and_a_running_one_at_the_end(tmp
     at_end = _trials(open_storage(url))
     assert [t["state"] for t in at_end] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING]
     assert at_end[1]["steps"] == {1: 0.5} and at_end[1]["params"] == running.params
+
+
+def test_closing_while_another_thread_asks_for_a_trial(tmp_path, monkeypatch):
+    """An early trial's thread may still ask the searcher while the search closes its storage (a
+    search stopped while Ray started): close() walks the trials left running on a copy of the list
+    (seen: "dictionary changed size during iteration"). The ask is made from inside close()'s walk,
+    at the moment the other thread's would land."""
+    url = sqlite_url(tmp_path / "optuna.db")
+    with search_storage(url, "s") as storage:
+        study = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+        running = study.ask()
+        running.suggest_float("lr", 1e-4, 1e-1, log=True)
+        write = storage._write_trial
+        asked: list[int] = []
+
+        def write_while_asked(sid: int, tid: int) -> None:
+            write(sid, tid)
+            if not asked:
+                asked.append(study.ask().number)  # a new trial while close() walks them
+
+        monkeypatch.setattr(storage, "_write_trial", write_while_asked)
+    assert asked == [1]
+    in_file = _trials(open_storage(url))
+    assert [(t["number"], t["state"]) for t in in_file] == [(0, optuna.trial.TrialState.RUNNING)]  # the one running at close

@@ -99,7 +99,9 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         """Flush and stop the writer (later writes stay in memory only)."""
         if self._backing is None:
             return
-        for tid, sid in self._study_of.items():  # still running or waiting: as they are
+        # still running or waiting: as they are. A copy: a thread still asking (an early trial's, when the search
+        # stopped while Ray started) adds trials meanwhile ("dictionary changed size during iteration", seen)
+        for tid, sid in list(self._study_of.items()):
             if tid not in self._written:
                 self._write_trial(sid, tid)
         self._ops.put(_STOP)
