@@ -16,6 +16,7 @@ recorder and its module hooks are :mod:`hpbench.cost.recorder`'s.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from typing import Any
 
 from hpbench.cost.coverage import find_uncounted
@@ -96,6 +97,39 @@ def fake_targets(task: str, *, n: int, n_outputs: int, device: str = "meta") -> 
     return torch.zeros(n, dtype=torch.float32, device=device)
 
 
+# torch's own optimizers (hpbench.train.optimizers; named here: cost imports no train code) branch on
+# their float settings only as zero or not (``if weight_decay != 0``, ``if momentum != 0``): the ops
+# of one step are the same for momentum 0.9 and 0.95, so those configurations share one count.
+ZERO_BRANCHING_OPTIMIZERS = frozenset({"sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adamw"})
+STEP_CACHE_SIZE = 512  # distinct step shapes kept per process (each StepCost holds a few hundred op records)
+_STEP_CACHE: OrderedDict[tuple[Any, ...], StepCost] = OrderedDict()
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable copy of a study value (dicts and lists become tuples); TypeError when it has none."""
+    if isinstance(value, dict):
+        return tuple(sorted((str(k), _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    hash(value)
+    return value
+
+
+def step_key(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
+             batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None,
+             n_source: int | None, kind: str | None) -> tuple[Any, ...] | None:
+    """What one step's count depends on, as a cache key: everything exactly, except a built-in
+    optimizer's float settings, which count only as zero or not (:data:`ZERO_BRANCHING_OPTIMIZERS`).
+    None when a value cannot be hashed (the step is then counted every time)."""
+    opt = dict(optimizer_params or {})
+    if optimizer in ZERO_BRANCHING_OPTIMIZERS:
+        opt = {k: (v != 0 if isinstance(v, float) else v) for k, v in opt.items()}
+    try:
+        return _frozen((family, model_params, tuple(input_shape), n_outputs, task, batch_size, optimizer, opt, eval_size, n_source, kind))
+    except TypeError:
+        return None
+
+
 def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                batch_size: int, optimizer: str = "adam", optimizer_params: dict[str, Any] | None = None,
                eval_size: int | None = None, n_source: int | None = None, kind: str | None = None) -> StepCost:
@@ -103,11 +137,39 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     of ``kind``: built and run on ``meta`` (no
     weights allocated, no arithmetic). A model that cannot run on ``meta`` (a user model reading
     its tensors' values, or building on a device of its own) is counted from the module itself,
-    built and run on the CPU on zeros (the training set it gathers from capped at one batch)."""
-    import torch
+    built and run on the CPU on zeros (the training set it gathers from capped at one batch).
 
+    Counts are kept per process by :func:`step_key` (LRU, :data:`STEP_CACHE_SIZE`): a search's
+    driver prices every configuration it proposes, and a count costs 0.12-1.57 CPU s here
+    (session 9's pair probe) on a machine whose cores the trials need; configurations that differ
+    only in learning rate or an optimizer's nonzero settings share one."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
+    from torch.utils.flop_counter import flop_registry
+
+    key = step_key(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
+                   batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
+                   n_source=n_source, kind=kind)
+    if key is not None:  # a FLOP formula registered with torch since (a plugin's) changes the count
+        key += (frozenset((op, id(f)) for op, f in flop_registry.items()),)
+    if key is not None and key in _STEP_CACHE:
+        _STEP_CACHE.move_to_end(key)
+        return _STEP_CACHE[key]
+    step = _count_step(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
+                       batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
+                       n_source=n_source, kind=kind)
+    if key is not None:
+        _STEP_CACHE[key] = step
+        while len(_STEP_CACHE) > STEP_CACHE_SIZE:
+            _STEP_CACHE.popitem(last=False)
+    return step
+
+
+def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
+                batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None,
+                eval_size: int | None, n_source: int | None, kind: str | None) -> StepCost:
+    import torch
+
     kw: dict[str, Any] = dict(family=family, model_params=model_params, input_shape=tuple(input_shape), n_outputs=n_outputs, task=task,
                               batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
                               kind=kind)
