@@ -150,11 +150,11 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     key = step_key(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
                    batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
                    n_source=n_source, kind=kind)
-    if key is not None:  # a FLOP formula registered with torch since (a plugin's) changes the count
-        key += (frozenset((op, id(f)) for op, f in flop_registry.items()),)
-    if key is not None and key in _STEP_CACHE:
-        _STEP_CACHE.move_to_end(key)
-        return _STEP_CACHE[key]
+    if key is not None:
+        key += (frozenset((op, id(f)) for op, f in flop_registry.items()),)  # a FLOP formula registered since changes the count
+        if key in _STEP_CACHE:
+            _STEP_CACHE.move_to_end(key)
+            return _STEP_CACHE[key]
     step = _count_step(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
                        batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
                        n_source=n_source, kind=kind)

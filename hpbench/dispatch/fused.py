@@ -38,8 +38,8 @@ def fuse_repeats(study: Study, replays: list[Replay]) -> list[Replay]:
     pays (as many members per group as it says, and no more than leave every one of the study's
     ``max_concurrent`` slots a group: a group trains on its trial's threads, so one group of 8
     would leave a second slot, and its cores, idle); the others unchanged."""
+    from hpbench.config import unfusable
     from hpbench.cost.fusion import fuse_members, step_flops
-    from hpbench.train.fused import unfusable
 
     by_config: dict[Any, list[Replay]] = {}
     for r in replays:
