@@ -117,9 +117,9 @@ def test_the_etas_count_of_ended_trials_equals_a_pass(tmp_path, write_study):
             store.finish(end, error="boom" if rng.random() < 0.1 else None)
             sc.note(store)
         by_pass = sum(1 for t in sc.trials["search"] if t in store and store.row(t).get("status") in DONE)
-        assert sc._n_done(store, "search") == by_pass
+        assert sc._ended.count(store, "search", sc.trials["search"]) == by_pass
     assert 0 < by_pass < 300 and sc.trace  # some still running; the trace was written
-    assert len(sc._open["search"]) < 60  # it keeps the trials not ended, not every trial
+    assert len(sc._ended._open["search"]) < 60  # it keeps the trials not ended, not every trial
 
 
 class _Trial:

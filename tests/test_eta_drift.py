@@ -136,3 +136,24 @@ def test_repeats_that_cannot_fuse_are_priced_one_by_one(write_study):
     assert fuse_of(plain, params, n_repeats=5, flops_per_step=1e6) == fuse_members(n_repeats=5, flops_per_step=1e6) == 5
     assert fuse_of(clipped, params, n_repeats=5, flops_per_step=1e6) == 1
     assert fuse_of(plain, params, n_repeats=5, flops_per_step=None) == 1  # unknown cost: unfused, as before
+
+
+def test_each_ended_trial_prices_its_repeats_by_its_own_step(tmp_path, write_study):
+    """The live ETA prices the best trials' repeats by each trial's own FLOPs per step, as the
+    runner decides per configuration; before, one rule from the first trial's settings and the
+    search's median FLOPs priced every configuration's repeats alike."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.fusion import fuse_members
+    from hpbench.dispatch.timings import repeat_fuse
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    for tid, flops in (("small", 1e6), ("large", 1e9), ("unpriced", None)):
+        store.start(tid, {"optimizer": "adam", "lr": 0.01}, cost={"flops_per_step": flops} if flops else None)
+    assert repeat_fuse(study, store, "small", n_repeats=5) == fuse_members(n_repeats=5, flops_per_step=1e6) == 5
+    assert repeat_fuse(study, store, "large", n_repeats=5) == fuse_members(n_repeats=5, flops_per_step=1e9) == 1
+    assert repeat_fuse(study, store, "unpriced", n_repeats=5) == 1  # unknown cost: unfused
+    assert repeat_fuse(study, store, "unpriced", n_repeats=5, flops_per_step=1e6) == 5  # ... unless the caller knows it

@@ -195,3 +195,35 @@ def test_repeats_are_grouped_to_keep_every_slot_busy():
 
     assert [len(r.group) for r in fuse_repeats(study, repeats(1))] == [4, 4]
     assert [len(r.group) for r in fuse_repeats(study, repeats(1) + repeats(2))] == [8, 8]
+
+
+def test_one_grouping_rule_for_the_runner_and_the_estimate():
+    """The runner's groups (fuse_repeats) and the runs the estimate and the live ETA count
+    (repeat_runs) come from one rule (hpbench.cost.fusion.repeat_groups): a group is at most the
+    cost model's members, and no larger than leaves every slot a group. Before, the estimate
+    counted one configuration's 8 fusable repeats at 2 slots as one run where the runner made two."""
+    from pathlib import Path
+
+    from hpbench.cost.estimate import repeat_runs
+    from hpbench.cost.fusion import repeat_groups
+    from hpbench.cost.walltime import TrialPlan
+    from hpbench.dispatch.fused import fuse_repeats
+    from hpbench.dispatch.trainable import Replay
+    from hpbench.results.columns import REPEAT_OF
+    from hpbench.study.parse import load_study
+
+    assert repeat_groups([8], n_repeats=[8], max_concurrent=2) == [[4, 4]]
+    assert repeat_groups([8, 8], n_repeats=[8, 8], max_concurrent=2) == [[8], [8]]
+    assert repeat_groups([3], n_repeats=[8], max_concurrent=1) == [[3, 3, 2]]
+    assert repeat_groups([1, 5], n_repeats=[3, 5], max_concurrent=4) == [[1, 1, 1], [3, 2]]
+    assert repeat_groups([], n_repeats=[], max_concurrent=2) == []
+
+    study = load_study(Path(__file__).parents[1] / "studies" / "quickstart.toml")
+    point = {"optimizer": "adam", "lr": 0.001, "batch_size": 64, "init": "xavier_uniform", "model.depth": 2, "model.width": 128,
+             "model.activation": "relu"}
+    for n_configs in (1, 2, 3):
+        replays = [Replay(params=point, seed=s, labels={REPEAT_OF: of}) for of in range(n_configs) for s in range(1, 9)]
+        groups = fuse_repeats(study, replays)
+        fuse = max(len(r.group) for r in groups)  # this point fuses all 8 where the slots allow (the cost model's members)
+        top = [TrialPlan(epoch_s=0.1, max_epochs=5, fuse=8)] * n_configs
+        assert repeat_runs(top, n_repeats=8, max_concurrent=study.settings.max_concurrent) == len(groups), (n_configs, fuse)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.fusion import fuse_members
+from hpbench.cost.fusion import fuse_members, repeat_groups
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
@@ -103,14 +102,16 @@ def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_pe
     return fuse_members(n_repeats=n_repeats, flops_per_step=flops_per_step)
 
 
-def repeat_runs(top: list[TrialPlan], *, n_repeats: int) -> int:
+def repeat_runs(top: list[TrialPlan], *, n_repeats: int, max_concurrent: int = 1) -> int:
     """The trials the repeats of the ``top`` configurations take: each configuration's
-    ``n_repeats`` seeds in groups of its ``fuse`` members (:func:`hpbench.cost.fusion.fuse_members`:
-    a group trains as one trial; fusion is chosen where a member's step is overhead-bound, so a
-    group takes about one member's time)."""
-    if n_repeats < 1:
+    ``n_repeats`` seeds in groups of at most its ``fuse`` members, as the runner groups them
+    (:func:`hpbench.cost.fusion.repeat_groups`, which also splits a group so that every one of
+    ``max_concurrent`` slots gets one: a group trains as one trial; fusion is chosen where a
+    member's step is overhead-bound, so a group takes about one member's time)."""
+    if n_repeats < 1 or not top:
         return 0
-    return sum(math.ceil(n_repeats / max(1, min(p.fuse, n_repeats))) for p in top)
+    groups = repeat_groups([p.fuse for p in top], n_repeats=[n_repeats] * len(top), max_concurrent=max_concurrent)
+    return sum(len(g) for g in groups)
 
 
 def pruned_epoch_fraction(p: Pruning) -> float:
@@ -144,7 +145,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
     return SearchPlan(
         trials=tuple(plans[max(0, min(n_early, len(plans) - 1)):]), concurrency=concurrency(study, cpus=cpus),
         pruning=pruning(study),
-        cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats),
+        cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats, max_concurrent=st.max_concurrent),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         command=command,
     )

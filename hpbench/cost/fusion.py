@@ -20,6 +20,7 @@ that did not gain, is not trusted), times the 8 members: 842 MFLOP per fused ste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +34,21 @@ def fuse_members(*, n_repeats: int, flops_per_step: float | None) -> int:
     if n_repeats < 2 or flops_per_step is None or not flops_per_step > 0:
         return 1
     return max(1, min(n_repeats, int(FUSED_STEP_FLOPS // flops_per_step)))
+
+
+def repeat_groups(fuse: Sequence[int], *, n_repeats: Sequence[int], max_concurrent: int) -> list[list[int]]:
+    """The groups (their sizes, in order) each configuration's ``n_repeats[i]`` repeats train in,
+    at most ``fuse[i]`` members each (:func:`fuse_members`; 1: one by one) and no more than leave
+    every one of ``max_concurrent`` slots a group: a group trains on one trial's threads, so one
+    configuration's 8 repeats as a single group would leave a second slot, and its cores, idle.
+    The one rule the runner groups by (:func:`hpbench.dispatch.fused.fuse_repeats`) and the
+    estimate and the live ETA count runs by (:func:`hpbench.cost.estimate.repeat_runs`)."""
+    groups_each = -(-max(1, max_concurrent) // max(1, len(fuse)))  # groups per configuration to fill the slots
+    out = []
+    for f, n in zip(fuse, n_repeats, strict=True):
+        size = max(1, min(f, -(-n // groups_each)))
+        out.append([min(size, n - i) for i in range(0, n, size)])
+    return out
 
 
 def step_flops(cfg: TrialConfig) -> float | None:

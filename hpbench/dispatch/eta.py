@@ -29,16 +29,17 @@ from typing import Any
 
 from hpbench.cost import clock, history, reprice
 from hpbench.cost.correct import POOLED, Correction
-from hpbench.cost.estimate import concurrency, fuse_of, search_plan, trial_plan
+from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
 from hpbench.cost.record import search_record
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
+from hpbench.dispatch import timings
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, trial_times, tune_trials
-from hpbench.results.status import DONE, TrialStatus
+from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
@@ -89,8 +90,8 @@ class SearchClock:
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
         self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
         self._corrections = Corrections()  # ... kept from the store's changes, not a pass over its rows
-        self._open: dict[str, dict[str, int]] = {}  # per phase: trials not seen ended (id -> starts), the first _seen ones taken in
-        self._seen: dict[str, int] = {}
+        self._ended = timings.EndedTrials()  # per phase, counted from the trials not seen ended yet
+        self._fuses: dict[str, int] = {}  # an ended search trial's repeats trained at once (hpbench.cost.fusion), by trial id
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
 
     def priced_plan(self) -> Future[list[float]] | None:  # the study's last estimate's, done already (dispatch.repricing)
@@ -174,7 +175,7 @@ class SearchClock:
         now = time.monotonic()
         if now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1):
             return self._eta[2]  # the last pricing is recent for what it costs (checked before counting)
-        done = sum(self._n_done(store, phase) for phase in self.trials)
+        done = sum(self._ended.count(store, phase, self.trials[phase]) for phase in self.trials)
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
             return self._eta[2]
         try:
@@ -229,9 +230,8 @@ class SearchClock:
             left += startup_left_s(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
-        first = next((t for t in self.trials[SEARCH] if t in store), None)  # the study's settings decide whether repeats fuse
-        params = {k: v for k in store.param_keys if (v := store.row(first).get(k)) is not None} if first is not None else {}
-        self._fuse = fuse_of(self.study, params, n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops else 1
+        first = next((t for t in self.trials[SEARCH] if t in store), None)  # the configurations not ended yet: the first one's settings
+        self._fuse = timings.repeat_fuse(self.study, store, first, n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops and first else 1
         after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store)
         pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
         self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0,
@@ -266,7 +266,7 @@ class SearchClock:
             pool = pool[:1]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
         top = [] if store is None or self.phase != SEARCH or not self.repeats else [
-            replace(p := self._plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._fuse,
+            replace(p := self._plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._repeat_fuse(store, t),
                     epoch_s=s / slowness(p, figures=figs, c=c, factors=self.factors))  # the replay multiplies by it again
             for t, s in best_ended(store, self.trials[SEARCH], n=self.study.settings.repeats_top)]
         plan = search_plan(self.study, top + plans, cpus=self.cpus, repeats=self.repeats,
@@ -274,6 +274,11 @@ class SearchClock:
         w = predict(plan, figures=figs, contention=c, seeds=4, factors=self.factors)
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
         return later + w.test_s + w.report_s + w.exit_s
+
+    def _repeat_fuse(self, store: ResultsStore, trial_id: str) -> int:  # an ended trial's, as the runner will group its repeats
+        if trial_id not in self._fuses:
+            self._fuses[trial_id] = timings.repeat_fuse(self.study, store, trial_id, n_repeats=self.repeats)
+        return self._fuses[trial_id]
 
     def budget_s(self) -> float:
         """``--budget-s``'s clock: the command's elapsed seconds plus the predicted after-search
@@ -289,20 +294,8 @@ class SearchClock:
         the contention the trials measured (0: none yet)]``."""
         eta = self.eta_s(store)
         if eta is not None:
-            done = self._n_done(store, self.phase)
+            done = self._ended.count(store, self.phase, self.trials[self.phase])
             self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3), *self.parts])
-
-    def _n_done(self, store: ResultsStore, phase: str) -> int:
-        """The trials of ``phase`` that ended (each start counted), checking only those not seen
-        ended yet (a trial never runs again once ended): a pass over every trial at each trial's
-        end grew with the study (issue 20 §4)."""
-        ids, open_ = self.trials[phase], self._open.setdefault(phase, {})
-        for t in ids[self._seen.get(phase, 0):]:
-            open_[t] = open_.get(t, 0) + 1
-        self._seen[phase] = len(ids)
-        for t in [t for t in open_ if t in store and store.row(t).get("status") in DONE]:
-            del open_[t]
-        return len(ids) - sum(open_.values())
 
     # -- the record ------------------------------------------------------------------------------
     def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:  # appended to the history (with history_dir)

@@ -39,19 +39,19 @@ def fuse_repeats(study: Study, replays: list[Replay]) -> list[Replay]:
     ``max_concurrent`` slots a group: a group trains on its trial's threads, so one group of 8
     would leave a second slot, and its cores, idle); the others unchanged."""
     from hpbench.config import unfusable
-    from hpbench.cost.fusion import fuse_members, step_flops
+    from hpbench.cost.fusion import fuse_members, repeat_groups, step_flops
 
     by_config: dict[Any, list[Replay]] = {}
     for r in replays:
         by_config.setdefault(r.labels.get(REPEAT_OF), []).append(r)
+    fuse = [1 if of is None or unfusable(cfg := trial_config(study, runs[0].params, seed=runs[0].seed))
+            else fuse_members(n_repeats=len(runs), flops_per_step=step_flops(cfg)) for of, runs in by_config.items()]
     out: list[Replay] = []
-    groups_each = -(-max(1, study.settings.max_concurrent) // max(1, len(by_config)))  # groups per configuration to fill the slots
-    for of, runs in by_config.items():
-        cfg = trial_config(study, runs[0].params, seed=runs[0].seed)
-        n = 1 if of is None or unfusable(cfg) else fuse_members(n_repeats=len(runs), flops_per_step=step_flops(cfg))
-        n = min(n, -(-len(runs) // groups_each))
-        for i in range(0, len(runs), max(n, 1)):
-            chunk = runs[i : i + max(n, 1)]
+    sizes = repeat_groups(fuse, n_repeats=[len(runs) for runs in by_config.values()], max_concurrent=study.settings.max_concurrent)
+    for runs, groups in zip(by_config.values(), sizes, strict=True):
+        i = 0
+        for n in groups:
+            chunk, i = runs[i : i + n], i + n
             out.append(chunk[0] if len(chunk) == 1 else Replay(params=chunk[0].params, seed=chunk[0].seed, labels={}, group=tuple(chunk)))
     return out
 

@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hpbench.cost import clock
+from hpbench.cost.estimate import fuse_of
 from hpbench.cost.live import Finished
 from hpbench.cost.record import TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.columns import EPOCH_CPU_S
-from hpbench.results.status import TrialStatus
+from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
+from hpbench.study.schema import Study
 
 
 def tune_trials(trial_ids: list[str]) -> list[str]:
@@ -149,3 +151,32 @@ def best_ended(store: ResultsStore, trial_ids: Iterable[str], *, n: int) -> list
             and float(r.get("train_s") or 0.0) > 0]
     done.sort(key=lambda r: r[key], reverse=store.mode == "max")
     return [(str(r["trial_id"]), float(r["train_s"]) / int(r["epochs"])) for r in done[: max(0, n)]]
+
+
+class EndedTrials:
+    """How many trials of each phase ended (each start counted), checking only those not seen
+    ended yet (a trial never runs again once ended): a pass over every trial at each trial's
+    end grew with the study (issue 20 §4)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, dict[str, int]] = {}  # per phase: trials not seen ended (id -> starts), the first _seen ones taken in
+        self._seen: dict[str, int] = {}
+
+    def count(self, store: ResultsStore, phase: str, ids: list[str]) -> int:
+        open_ = self._open.setdefault(phase, {})
+        for t in ids[self._seen.get(phase, 0):]:
+            open_[t] = open_.get(t, 0) + 1
+        self._seen[phase] = len(ids)
+        for t in [t for t in open_ if t in store and store.row(t).get("status") in DONE]:
+            del open_[t]
+        return len(ids) - sum(open_.values())
+
+
+def repeat_fuse(study: Study, store: ResultsStore, trial_id: str, *, n_repeats: int, flops_per_step: float | None = None) -> int:
+    """How many of ``trial_id``'s repeats would train at once (:func:`hpbench.cost.estimate.fuse_of`:
+    its own settings and FLOPs per step, or ``flops_per_step``), as the runner decides per
+    configuration."""
+    row = store.row(trial_id)
+    params = {k: v for k in store.param_keys if (v := row.get(k)) is not None}
+    flops = flops_per_step if flops_per_step is not None else row.get("flops_per_step")
+    return fuse_of(study, params, n_repeats=n_repeats, flops_per_step=float(flops) if isinstance(flops, (int, float)) else None)
