@@ -60,10 +60,13 @@ def test_a_small_sizes_spike_is_not_carried_to_the_larger_sizes():
 
 
 def test_attention_coefficients_are_recovered_from_its_shapes_seconds():
-    per_block, per_work = 2e-6, 3e-10
-    fwd = tuple(bh * (per_block + per_work * t * t * d) for bh, t, d in mb.ATTENTION_SHAPES)
+    per_block, per_work, per_score = 2e-6, 3e-10, 4e-9
+    fwd = tuple(bh * (per_block + per_work * t * t * d + per_score * t * t) for bh, t, d in mb.ATTENTION_SHAPES)
     got = mb.attention_coef(fwd, tuple(2 * s for s in fwd))
-    assert got == pytest.approx((per_block, per_work, 2 * per_block, 2 * per_work), rel=1e-5)
+    assert got == pytest.approx((per_block, per_work, per_score, 2 * per_block, 2 * per_work, 2 * per_score), rel=1e-5)
+    # without a score term the fit finds none
+    fwd = tuple(bh * (per_block + per_work * t * t * d) for bh, t, d in mb.ATTENTION_SHAPES)
+    assert mb.attention_coef(fwd, fwd)[:3] == pytest.approx((per_block, per_work, 0.0), rel=1e-5, abs=1e-15)
 
 
 def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(monkeypatch):
@@ -102,7 +105,7 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
     assert got["conv_flops"] == (7.0,) and got["conv_flops_per_s"] == (7e9,) and got["conv_backward_flops_per_s"] == (9e9,)
     assert got["bandwidth_bytes"] == (1.0, 2.0) and got["bandwidth_curve"] == (7e9, 2e9)
     assert factors == [3.0, 1.0, 2.0] and shapes > 2
-    assert got["attention_coef"] == pytest.approx((1e-6, 1e-10, 2e-6, 2e-10), rel=1e-5)  # the fastest round's seconds
+    assert got["attention_coef"] == pytest.approx((1e-6, 1e-10, 0.0, 2e-6, 2e-10, 0.0), rel=1e-5, abs=1e-15)  # the fastest round's seconds
     DeviceModel(device="cpu", name="x", threads=1, **got)  # the fields of a device model
 
 

@@ -172,8 +172,11 @@ def test_matmul_roofline_and_attention_blocks():
     assert matmul_seconds(flops=1e9, nbytes=1e3, flops_per_s=1e11, bytes_per_s=1e10) == pytest.approx(1e-2)  # arithmetic bound
     assert matmul_seconds(flops=1e3, nbytes=1e9, flops_per_s=1e11, bytes_per_s=1e10) == pytest.approx(1e-1)  # memory bound
     assert attention_block_seconds(bh=10, work=100, per_block_s=1e-6, per_work_s=1e-8) == pytest.approx(10 * (1e-6 + 1e-6))
-    dev = _device(attention_coef=(1e-6, 1e-9, 2e-6, 2e-9))
+    dev = _device(attention_coef=(1e-6, 1e-9, 2e-6, 2e-9))  # schema 10: no score term
     assert dev.attention_seconds(bh=4, t_q=8, t_k=8, d=16, backward=True) == pytest.approx(4 * (2e-6 + 2e-9 * 8 * 8 * 16))
+    dev = _device(attention_coef=(1e-6, 1e-9, 3e-9, 2e-6, 2e-9, 5e-9))
+    assert dev.attention_seconds(bh=4, t_q=8, t_k=6, d=16) == pytest.approx(4 * (1e-6 + 1e-9 * 8 * 6 * 16 + 3e-9 * 8 * 6))
+    assert dev.attention_seconds(bh=4, t_q=8, t_k=6, d=16, backward=True) == pytest.approx(4 * (2e-6 + 2e-9 * 8 * 6 * 16 + 5e-9 * 8 * 6))
     assert _device().attention_seconds(bh=4, t_q=8, t_k=8, d=16) > 0  # unmeasured: matmul roofline of its FLOPs
 
 

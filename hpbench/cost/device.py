@@ -13,14 +13,15 @@ from typing import Any
 
 from hpbench.cost.conv import MODES as CONV_MODES
 
-SCHEMA = 10  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+SCHEMA = 11  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
 # 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
 # 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals;
 # 7: matmul rates by shape (M, K, N) on a log grid (hpbench.cost.microbench.measure_matmul_grid);
 # 8: recurrent layers' training and evaluation rates per cell type on a grid of shapes (hpbench.cost.recurrent);
 # 9: every micro-benchmark and probe epoch in interleaved rounds (fastest or median per figure), the fit within bounds (hpbench.cost.fit);
-# 10: 2-D convolutions' training and evaluation rates on a grid of shapes and a new shape's first call (hpbench.cost.conv)
+# 10: 2-D convolutions' training and evaluation rates on a grid of shapes and a new shape's first call (hpbench.cost.conv);
+# 11: fused attention priced per block, per T_q·T_k·d and per T_q·T_k score (6 coefficients; small head dims measured)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -91,7 +92,7 @@ class DeviceModel:
     conv_flops: tuple[float, ...] = ()  # FLOPs of the measured convolutions (ascending)
     conv_flops_per_s: tuple[float, ...] = ()  # achieved forward FLOP/s at each
     conv_backward_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s of convolution_backward (2x forward FLOPs)
-    attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d) forward, then backward
+    attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d, s per T_q·T_k) forward, then backward
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
     warmup_fraction: float = 0.0  # median (first epoch - fastest) / fastest over the suite (hpbench.cost.trial_time)
@@ -159,13 +160,17 @@ class DeviceModel:
 
     def attention_seconds(self, *, bh: int, t_q: int, t_k: int, d: int, backward: bool = False) -> float:
         """Seconds of one fused attention kernel over ``bh`` (batch, head) blocks: per block a
-        fixed cost plus one proportional to T_q·T_k·d (flash attention tiles each block); the
-        matmul roofline of its FLOPs when attention was not measured."""
-        if len(self.attention_coef) != 4:
+        fixed cost, one proportional to T_q·T_k·d (the two products) and one to T_q·T_k (each
+        score's softmax: max, exp, sum, rescale, whatever d; :func:`attention_block_seconds`); the
+        matmul roofline of its FLOPs when attention was not measured. A model of schema 10 or
+        older (4 coefficients) has no score term."""
+        n = len(self.attention_coef)
+        if n not in (4, 6):
             flops = 4.0 * bh * t_q * t_k * d * (2 if backward else 1)
             return flops / self.matmul_rate(flops)
-        a, b = self.attention_coef[2:] if backward else self.attention_coef[:2]
-        return attention_block_seconds(bh=bh, work=t_q * t_k * d, per_block_s=a, per_work_s=b)
+        half = self.attention_coef[n // 2:] if backward else self.attention_coef[:n // 2]
+        return attention_block_seconds(bh=bh, work=t_q * t_k * d, per_block_s=half[0], per_work_s=half[1],
+                                       scores=t_q * t_k, per_score_s=half[2] if n == 6 else 0.0)
 
     def bandwidth(self, nbytes: float) -> float:
         """Bytes/s of a memory-bound op moving ``nbytes``: the copy bandwidth measured at the same
@@ -197,6 +202,10 @@ class DeviceModel:
         return cls(**d)
 
 
-def attention_block_seconds(*, bh: int, work: float, per_block_s: float, per_work_s: float) -> float:
-    """bh · (per_block_s + per_work_s · T_q·T_k·d): flash attention loops over (batch, head) blocks."""
-    return bh * (per_block_s + per_work_s * work)
+def attention_block_seconds(*, bh: int, work: float, per_block_s: float, per_work_s: float, scores: float = 0.0,
+                            per_score_s: float = 0.0) -> float:
+    """bh · (per_block_s + per_work_s · T_q·T_k·d + per_score_s · T_q·T_k): flash attention loops
+    over (batch, head) blocks (Dao et al. 2022, FlashAttention, Algorithm 1); in each, two products
+    of T_q·T_k·d multiply-adds and, per score, the online softmax's max, exp, sum and rescale,
+    whose cost does not shrink with the head dim (measured: microbench.ATTENTION_SHAPES)."""
+    return bh * (per_block_s + per_work_s * work + per_score_s * scores)

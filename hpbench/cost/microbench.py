@@ -204,8 +204,14 @@ def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[in
     return tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows)
 
 
-# (batch · heads, sequence length, head dim) of the measured attention kernels
-ATTENTION_SHAPES = ((32, 8, 8), (64, 20, 4), (128, 16, 16), (256, 12, 24), (96, 32, 32), (64, 64, 16), (512, 24, 8))
+# (batch · heads, sequence length, head dim) of the measured attention kernels. Head dims from 2 to
+# 32 at lengths from 8 to 64, so that the fit tells the per-score term (T_q·T_k, whatever d) from the
+# per-score-and-dim term (T_q·T_k·d): on this machine's CPU (one thread, session 10) a block's
+# seconds were nearly flat in d up to d = 16 (T = 27: ~5-7 us forward at d = 1..16, 9-17 us at
+# d = 24..64), so the former shapes (d >= 4 but one) priced a transformer of head dim 3 at T = 27
+# at 2.4 us per block against ~5.5 measured.
+ATTENTION_SHAPES = ((32, 8, 8), (64, 20, 4), (128, 16, 16), (256, 12, 24), (96, 32, 32), (64, 64, 16), (512, 24, 8),
+                    (256, 27, 2), (128, 40, 3), (64, 48, 32), (128, 32, 6))
 
 
 def attention_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -228,23 +234,24 @@ def attention_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tuple[fl
     return tuple(fwd), tuple(bwd)
 
 
-def attention_coef(fwd_s: tuple[float, ...], bwd_s: tuple[float, ...]) -> tuple[float, float, float, float]:
-    """(per block, per T²·d) seconds of fused attention forward and of its backward, by
-    non-negative least squares over :data:`ATTENTION_SHAPES` (relative error)."""
+def attention_coef(fwd_s: tuple[float, ...], bwd_s: tuple[float, ...]) -> tuple[float, ...]:
+    """(per block, per T²·d, per T²) seconds of fused attention forward, then of its backward, by
+    non-negative least squares over :data:`ATTENTION_SHAPES` (relative error); the terms of
+    :meth:`hpbench.cost.device.DeviceModel.attention_seconds`."""
     import numpy as np
     from scipy.optimize import nnls
 
-    def solve(times: tuple[float, ...]) -> tuple[float, float]:
-        a = np.array([[bh / s, bh * t * t * d / s] for (bh, t, d), s in zip(ATTENTION_SHAPES, times, strict=True)])
+    def solve(times: tuple[float, ...]) -> tuple[float, float, float]:
+        a = np.array([[bh / s, bh * t * t * d / s, bh * t * t / s] for (bh, t, d), s in zip(ATTENTION_SHAPES, times, strict=True)])
         scale = a.max(axis=0)
         c, _ = nnls(a / scale, np.ones(len(times)))
         c = c / scale
-        return float(c[0]), float(c[1])
+        return float(c[0]), float(c[1]), float(c[2])
 
     return (*solve(fwd_s), *solve(bwd_s))
 
 
-def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, float, float, float]:
+def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, ...]:
     """:func:`attention_coef` of one :func:`attention_seconds`."""
     return attention_coef(*attention_seconds(device=device, overhead_s=overhead_s))
 
