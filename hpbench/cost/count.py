@@ -1,9 +1,9 @@
 """Counting one training step (forward + backward + optimizer update) without training.
 
-The step runs once on the ``meta`` device (shapes only, no data, no arithmetic) under
-``torch.utils.flop_counter.FlopCounterMode`` — which counts matmuls, convolutions and attention —
-and under hpbench's op recorder, which sees every aten op the step dispatches and adds what
-FlopCounterMode leaves at 0: element-wise ops, norms, softmax, losses and the optimizer
+The step runs once on the ``meta`` device (shapes only, no data, no arithmetic) under hpbench's
+op recorder, which sees every aten op the step dispatches, counts matmuls, convolutions and
+attention by ``torch.utils.flop_counter``'s formula registry (what ``FlopCounterMode`` counts;
+running that mode too cost a third of a count) and adds what those formulas leave at 0: element-wise ops, norms, softmax, losses and the optimizer
 update (formulas in :mod:`hpbench.cost.formulas`). On ``meta``, recurrent layers run their
 decomposed per-timestep gate matmuls, so they are counted too (on a real CPU tensor, the fused
 oneDNN kernel counts 0).
@@ -26,27 +26,32 @@ from hpbench.cost.recorder import install_hooks, make_recorder
 
 def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any = None, optimizer: str = "adam",
                       optimizer_params: dict[str, Any] | None = None, eval_x: Any | None = None,
-                      n_source: int | None = None, device: str = "meta") -> StepCost:
+                      n_source: int | None = None, device: str = "meta", own_model: bool = False,
+                      reuse_optimizer: bool = True) -> StepCost:
     """Count one training step of ``model`` on input ``x`` (any device; moved to ``device``:
     ``meta`` runs shapes only, ``cpu`` real arithmetic on zeros, for a model meta cannot run).
 
     ``loss_fn(out, y)`` defaults to ``out.sum()``; ``optimizer`` is an hpbench optimizer name.
     ``eval_x`` adds a forward pass under ``no_grad`` recorded in phase ``"eval"``. ``n_source``
     records the trainer's batch gather from a training set of that many rows and its running
-    loss sum, so that the step holds every op the trainer's loop dispatches.
+    loss sum, so that the step holds every op the trainer's loop dispatches. ``own_model``: the
+    caller hands ``model`` over (built for this count, on ``device``): it is counted as it is,
+    not copied first (the copy protects a caller's module from the recorder's hooks).
+
+    The optimizer's update is recorded in its steady state (the first update, which creates the
+    optimizer's state, runs unrecorded: no consumer reads it). Its ops depend only on the
+    optimizer, its settings and the parameters' and gradients' shapes (:func:`optimizer_key`),
+    so with ``reuse_optimizer`` they are recorded once per process per key and reused (the last
+    batch's count and other batch sizes of one model; the update was ~half of a count's CPU).
     """
     import copy
 
     import torch
-    from torch.utils.flop_counter import FlopCounterMode
 
-    from hpbench.train.optimizers import build_optimizer
-
-    model = copy.deepcopy(model).to(device)
+    model = model.to(device) if own_model else copy.deepcopy(model).to(device)
     x = x.detach().to(device).requires_grad_(x.requires_grad)  # a leaf on meta: backward never copies to the source device
     y = y.to(device) if y is not None else None
     n_params = sum(p.numel() for p in model.parameters())
-    opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params=dict(optimizer_params or {})) if n_params else None
     rec = make_recorder()
     install_hooks(model, rec)
     model.train()
@@ -54,7 +59,7 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
     if n_source is not None:
         source = (torch.zeros((n_source, *x.shape[1:]), device=device),
                   torch.zeros((n_source, *y.shape[1:]), dtype=y.dtype, device=device) if y is not None else None)
-    with FlopCounterMode(display=False) as fc, rec:
+    with rec:
         if source is not None:  # the trainer's gather: x_train[idx], y_train[idx]
             idx = torch.zeros(x.shape[0], dtype=torch.int64, device=device)
             x = source[0][idx]
@@ -67,26 +72,71 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
         rec.phase = "backward"
         if loss.requires_grad:
             loss.backward()
-        rec.fused_depth = 0
-        if opt is not None:
-            # The first update also creates the optimizer's state (zeros_like per moment): record
-            # it as "optimizer_init" (counted by no phase) and a second, steady-state update as the step's.
-            rec.phase = "optimizer_init"
-            opt.step()
-            rec.phase = "optimizer"
-            opt.step()
-        rec.phase = "optimizer"
-        if eval_x is not None:
-            rec.phase = "eval"
-            model.eval()
-            with torch.no_grad():
-                out = model(eval_x.to(device))
-                out = out[0] if isinstance(out, tuple) else out
-                if loss_fn is not None and y is not None:
-                    loss_fn(out, torch.zeros((out.shape[0], *y.shape[1:]), dtype=y.dtype, device=device))
+    rec.fused_depth = 0
+    rec.phase = "optimizer"
+    if n_params:
+        _record_optimizer_step(rec, model, optimizer=optimizer, optimizer_params=dict(optimizer_params or {}), device=device,
+                               reuse=reuse_optimizer)
+    if eval_x is not None:
+        rec.phase = "eval"
+        model.eval()
+        with rec, torch.no_grad():
+            out = model(eval_x.to(device))
+            out = out[0] if isinstance(out, tuple) else out
+            if loss_fn is not None and y is not None:
+                loss_fn(out, torch.zeros((out.shape[0], *y.shape[1:]), dtype=y.dtype, device=device))
     ops = tuple(rec.ops)
-    return StepCost(batch_size=int(x.shape[0]), n_params=int(n_params), ops=ops, flop_counter_flops=int(fc.get_total_flops()),
+    return StepCost(batch_size=int(x.shape[0]), n_params=int(n_params), ops=ops, flop_counter_flops=int(rec.registry_flops),
                     uncounted=find_uncounted(model, ops, batch_size=int(x.shape[0]), called=rec.called), counted_on=device)
+
+
+OPTIMIZER_CACHE_SIZE = 256  # distinct (optimizer, settings, parameter shapes) kept per process
+_OPTIMIZER_CACHE: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], float]] = OrderedDict()  # key -> (ops, registry FLOPs)
+
+
+def optimizer_key(model: Any, *, optimizer: str, optimizer_params: dict[str, Any], device: str) -> tuple[Any, ...] | None:
+    """What the ops of one steady-state update of ``optimizer`` over ``model``'s parameters
+    depend on: the optimizer (its registered factory: a plugin may replace a name), its settings
+    (a built-in's float settings as zero or not, :data:`ZERO_BRANCHING_OPTIMIZERS`), the device,
+    each parameter's shape, dtype and gradient (shape, dtype, layout; or none), and torch's
+    FLOP-formula registry. None when a setting cannot be hashed (then it is recorded every time)."""
+    from torch.utils.flop_counter import flop_registry
+
+    from hpbench.train.optimizers import OPTIMIZERS
+
+    opt = dict(optimizer_params)
+    if optimizer in ZERO_BRANCHING_OPTIMIZERS:
+        opt = {k: (v != 0 if isinstance(v, float) else v) for k, v in opt.items()}
+    params = tuple((tuple(p.shape), str(p.dtype), bool(p.requires_grad),
+                    None if p.grad is None else (tuple(p.grad.shape), str(p.grad.dtype), str(p.grad.layout))) for p in model.parameters())
+    try:
+        key = _frozen((optimizer, id(OPTIMIZERS.get(optimizer)), opt, device, params))
+        return (*key, frozenset((op, id(f)) for op, f in flop_registry.items()))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def _record_optimizer_step(rec: Any, model: Any, *, optimizer: str, optimizer_params: dict[str, Any], device: str, reuse: bool) -> None:
+    """Append one steady-state update's ops to ``rec`` (phase "optimizer"), from the cache when
+    the same update was recorded before (:func:`optimizer_key`)."""
+    from hpbench.train.optimizers import build_optimizer
+
+    key = optimizer_key(model, optimizer=optimizer, optimizer_params=optimizer_params, device=device) if reuse else None
+    if key is not None and key in _OPTIMIZER_CACHE:
+        _OPTIMIZER_CACHE.move_to_end(key)
+        ops, flops = _OPTIMIZER_CACHE[key]
+        rec.ops.extend(ops)
+        rec.registry_flops += flops
+        return
+    opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params=dict(optimizer_params))
+    opt.step()  # creates the optimizer's state (zeros_like per moment): not recorded
+    first, flops0 = len(rec.ops), rec.registry_flops
+    with rec:
+        opt.step()
+    if key is not None:
+        _OPTIMIZER_CACHE[key] = (tuple(rec.ops[first:]), rec.registry_flops - flops0)
+        while len(_OPTIMIZER_CACHE) > OPTIMIZER_CACHE_SIZE:
+            _OPTIMIZER_CACHE.popitem(last=False)
 
 
 def fake_targets(task: str, *, n: int, n_outputs: int, device: str = "meta") -> Any:
@@ -198,7 +248,7 @@ def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_s
     y = fake_targets(task, n=batch_size, n_outputs=n_outputs, device=device)
     ex = torch.zeros((eval_size, *input_shape), device=device) if eval_size else None
     return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task), optimizer=optimizer,
-                             optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device)
+                             optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device, own_model=True)
 
 
 def n_steps(*, n_train: int, batch_size: int | str) -> tuple[int, int, int]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from hpbench.cost import formulas as F
 
-PHASES = ("forward", "backward", "optimizer", "eval")  # and "optimizer_init": the first update's state creation, once per trial
+PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the optimizer's state created) is not recorded
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {

@@ -25,6 +25,7 @@ def make_recorder() -> Any:
             self.phase = "forward"
             self.fused_depth = 0
             self.attention_depth = 0
+            self.registry_flops = 0  # FLOPs by torch's formula registry (what FlopCounterMode counts: matmul, conv, attention)
             self.modules: list[str] = []  # the qualified names of the modules whose forward is running, outermost first
             self.called: set[str] = set()  # every module whose forward ran
             # autograd sequence numbers of the nodes each recurrent or convolution module's forward
@@ -86,6 +87,7 @@ def make_recorder() -> Any:
             if func.namespace != "aten":  # a custom op (torch.library): no formula unless registered with FlopCounterMode
                 if packet in flop_registry:
                     mm = int(flop_registry[packet](*args, **kwargs, out_val=out))
+                    self.registry_flops += mm
                     self.ops.append(OpRecord(name=f"{func.namespace}::{packet.__name__}", kind="matmul", phase=self.phase, flops=float(mm),
                                              bytes=float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out)))),
                                              module=self.module))
@@ -95,6 +97,7 @@ def make_recorder() -> Any:
                                          bytes=nbytes, fused=self.fused_depth > 0, module=self.module))
                 return out
             mm = int(flop_registry[packet](*args, **kwargs, out_val=out)) if packet in flop_registry else 0
+            self.registry_flops += mm
             name = packet.__name__
             kind, flops = classify(name, args, kwargs, out, matmul_flops=mm)
             module = self.backward_module() if self.phase == "backward" else self.module
