@@ -3,10 +3,10 @@
 The step runs once on the ``meta`` device (shapes only, no data, no arithmetic) under hpbench's
 op recorder, which sees every aten op the step dispatches, counts matmuls, convolutions and
 attention by ``torch.utils.flop_counter``'s formula registry (what ``FlopCounterMode`` counts;
-running that mode too cost a third of a count) and adds what those formulas leave at 0: element-wise ops, norms, softmax, losses and the optimizer
-update (formulas in :mod:`hpbench.cost.formulas`). On ``meta``, recurrent layers run their
-decomposed per-timestep gate matmuls, so they are counted too (on a real CPU tensor, the fused
-oneDNN kernel counts 0).
+that mode, run as a second dispatch mode, wrapped every op again) and adds what those formulas
+leave at 0: element-wise ops, norms, softmax, losses and the optimizer update (formulas in
+:mod:`hpbench.cost.formulas`). On ``meta``, recurrent layers run their decomposed per-timestep
+gate matmuls, so they are counted too (on a real CPU tensor, the fused oneDNN kernel counts 0).
 
 Each op is kept as an :class:`~hpbench.cost.ops.OpRecord` (FLOPs, bytes touched, phase) for the
 time model, and so is each ``nn.Module`` call (kind ``"module"``: Python overhead, no FLOPs); the
