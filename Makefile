@@ -27,8 +27,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hpbench search studies/quickstart.toml
 
+# The suite runs on $(TEST_WORKERS) pytest-xdist workers: the modules with Ray or slow tests all on one
+# (tests/conftest.py groups them), the other tests spread over all (TEST_WORKERS=0: in this process)
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Ray tests are marked slow (real searches) or ray (they use the ray_local fixture: tests/conftest.py)
 test-fast: $(STAMP)

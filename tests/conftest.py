@@ -28,12 +28,46 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ray: starts a Ray runtime (marked automatically for tests using ray_local)")
+    # pytest-xdist registers it too; here for a run without xdist (``--strict-markers``)
+    config.addinivalue_line("markers", "xdist_group(name): tests that run on one xdist worker (set in pytest_collection_modifyitems)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if RAY_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
+    # Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the Ray and slow tests all run on
+    # one worker, in collection order, as in a serial run: one Ray runtime for all of them, and the
+    # fault tests' kills and the cluster test's `ray start` never beside another Ray test. So do the
+    # other tests of their modules that share a module fixture with them (a search, a PostgreSQL
+    # server, the toy plugin that pip installs into this environment): set up once, on that worker.
+    # The other tests spread over the workers.
+    def heavy(item: pytest.Item) -> bool:
+        return item.get_closest_marker("ray") is not None or item.get_closest_marker("slow") is not None
+
+    def shares_a_module_fixture(item: pytest.Item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        return info is not None and any(defs[-1].scope == "module" for defs in info.name2fixturedefs.values() if defs)
+
+    heavy_modules = {item.path for item in items if heavy(item)}
+    for item in items:
+        if heavy(item) or (item.path in heavy_modules and shares_a_module_fixture(item)):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+            if getattr(config.option, "loadgroup", False):  # an xdist worker under --dist loadgroup
+                group_nodeid(item, "ray")
+
+
+def group_nodeid(item: pytest.Item, group: str) -> None:
+    """xdist's scheduler groups tests by the suffix ``@group`` of their node ids, which its hook
+    writes into ``item._nodeid``; pytest 9.2 keeps the node id in ``item._id`` instead (xdist 3.8's
+    suffix is lost and every test is scheduled alone), so the suffix is written here."""
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # a pytest before 9.2: xdist's hook does it
+        return
+    if not item.nodeid.endswith(f"@{group}"):
+        item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session", autouse=True)
