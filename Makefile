@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/hpbench search studies/quickstart.toml
 
-# The suite runs on $(TEST_WORKERS) pytest-xdist workers: the modules with Ray or slow tests all on one
-# (tests/conftest.py groups them), the other tests spread over all (TEST_WORKERS=0: in this process)
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2: the suite on 2 pytest-xdist workers, the Ray and slow tests all on one (tests/conftest.py
+# groups them), the other tests spread over both. 0 (the default, one process) until parallel runs are
+# shown reliable (3 clean runs; session 10 had none complete under load).
+TEST_WORKERS ?= 0
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
