@@ -134,11 +134,8 @@ def search(
 def _finish(out: Path, *, started_at: float) -> None:
     """The command's last parts, measured for this machine's history (the next estimate reads
     them): the final table, and the exit (shutting down the Ray runtime the search started, which
-    the interpreter's exit would do anyway). Then the garbage collector is frozen: its final
-    passes over the driver's large heap (Ray, Optuna, pandas) took 2.0 s of the exit under load
-    here, 0.3 s without them (the interpreter still runs every finalizer and atexit hook)."""
-    import gc
-
+    the interpreter's exit would do anyway). The installed command then exits with the garbage
+    collector frozen (:func:`hpbench.cli.main`); a command run inside a caller's process leaves it as it was."""
     from hpbench.cost import history
 
     report_end = time.time()
@@ -150,8 +147,6 @@ def _finish(out: Path, *, started_at: float) -> None:
     exit_s = time.time() - report_end
     with contextlib.suppress(OSError):
         history.finish(history.default_cache_dir(), out=str(out.resolve()), started_at=started_at, report_end=report_end, exit_s=exit_s)
-    gc.disable()
-    gc.freeze()
 
 
 def _say_failures(con: Console, failed: Failures) -> None:
