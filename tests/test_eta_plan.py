@@ -55,3 +55,24 @@ def test_the_search_takes_its_plan_from_the_estimate(tmp_path, write_study, text
     other = load_study(write_study(text.replace("seed = 0", "seed = 5"), name="other.toml"))
     assert priced.load(tmp_path, model=history.tag_of(1_000.0), study=other, n=1) is None
     assert priced.load(tmp_path, model=history.tag_of(1_000.0), study=study, n=len(est.rows) + 1) is None  # fewer priced than asked
+
+
+@pytest.mark.parametrize("text,grid", [(TINY_STUDY.replace("trials = 4", "trials = 40"), False), (GRID, True)])
+def test_the_prior_stops_sampling_once_its_pricing_spent_its_cpu_budget(tmp_path, write_study, monkeypatch, text, grid):
+    """The helper prices the live ETA's prior (16 sampled configurations) at every search's start;
+    a recurrent configuration costs 1.4-7.9 CPU s to price here, so the prior stops once it spent
+    ``cpu_budget_s`` of CPU, after at least one configuration; a grid's points are all priced (the
+    ETA reads them in order)."""
+    from hpbench.dispatch import predictions
+
+    study = load_study(write_study(text))
+    dev = _device_cache(tmp_path, 1_000.0)
+
+    def price(study, params, device):  # the model's own prediction, on a fixed device model (no calibration)
+        return {"predicted_epoch_s": predict_trial(trial_config(study, params), device_model=dev, max_concurrent=2)["predicted_epoch_s"]}
+
+    monkeypatch.setattr(predictions, "predict_columns", price)
+    whole = predictions.sampled_epoch_seconds(study, cpu_budget_s=float("inf"))
+    assert len(whole) == len(sampled_configurations(study)) == (6 if grid else SAMPLED)
+    first = predictions.sampled_epoch_seconds(study, cpu_budget_s=0.0)
+    assert first == pytest.approx(whole if grid else whole[:1], rel=REL)

@@ -63,17 +63,28 @@ def predict_columns(study: Study, params: dict[str, Any], device: str | None) ->
         return not_predicted(err)
 
 
-SAMPLED = 16  # configurations the live ETA's prior is predicted from (about 0.06 s each, in the helper)
+SAMPLED = 16  # configurations the live ETA's prior is predicted from (0.04-0.4 CPU s each for MLPs, in the helper) ...
+# ... while their pricing has cost at most this many CPU seconds of the helper (at least one is priced): a recurrent
+# configuration of the race's signals space cost 1.4-7.9 CPU s to price (session 10, benchmarks/price_cpu.py), so 16 of
+# them took ~50 s of a core at every search's start, beside the early and first trials on a 2-core machine
+PRIOR_CPU_S = 3.0
 CANDIDATES_IN_FLIGHT = 4  # candidate configurations priced at once: the helper also prices the trials and trains the early ones
-GRID_MAX = 64  # ... a grid's points, in its order (the live ETA then knows the trials left), up to this many
+GRID_MAX = 64  # ... a grid's points, in its order (the live ETA then knows the trials left), up to this many, priced whole
 
 
-def sampled_epoch_seconds(study: Study) -> list[float]:
+def sampled_epoch_seconds(study: Study, *, cpu_budget_s: float = PRIOR_CPU_S) -> list[float]:
     """Predicted seconds per epoch of the first configurations ``hpbench estimate`` samples
-    from the study: the live ETA's prior for the trials not started yet."""
+    from the study: the live ETA's prior for the trials not started yet. Sampling stops once
+    their pricing has used ``cpu_budget_s`` of this process's CPU (:data:`PRIOR_CPU_S`; the
+    first configuration is always priced), except on a grid, whose points the ETA reads in order."""
+    import time
+
     out: list[float] = []
     by_key: dict[str, Any] = {}  # configurations that cost the same (a grid's learning rates) predicted once
+    began = time.process_time()
     for params in sampled_configurations(study):
+        if out and study.settings.searcher != "grid" and time.process_time() - began > cpu_budget_s:
+            break
         try:
             key = cost_key(study, params)
         except Exception:  # predict_columns says why
