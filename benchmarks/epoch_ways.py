@@ -42,18 +42,13 @@ def predicted(cfg: Any, dm: Any) -> dict[str, Any]:
     """The predicted epoch and its largest terms (coefficient x feature)."""
     import math
 
-    from hpbench.cost.annotate import EVAL_CHUNK, data_shape, predict_trial
-    from hpbench.cost.count import count_step, n_steps
+    from hpbench.cost.annotate import EVAL_CHUNK, data_shape, epoch_steps, predict_trial
     from hpbench.cost.predict import FEATURES, epoch_features
     from hpbench.cost.trial_time import state_working_set_bytes
 
     cols = predict_trial(cfg, device_model=dm)
-    n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
-    steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
-    common = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out, task=task, kind=kind,
-                  optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params), n_source=n_train)
-    full = count_step(batch_size=bs, eval_size=min(n_val, EVAL_CHUNK), **common)
-    last = count_step(batch_size=last_bs, **common) if last_bs != bs else None
+    n_train, _, shape, *_ = data_shape(cfg)
+    steps, n_val, full, last = epoch_steps(cfg)
     f = epoch_features(full=full, last=last, n_steps=steps, device=dm, eval_cost=full, n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)),
                        state_bytes=state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name))
     terms = {k: dm.coef.get(k, 0.0) * f.get(k, 0.0) for k in FEATURES}

@@ -27,17 +27,12 @@ import epoch_ways as ew
 
 def predicted_ops(cfg: Any, dm: Any) -> dict[str, list[float]]:
     """Per aten op name: [count, predicted seconds] over one epoch."""
-    from hpbench.cost.annotate import EVAL_CHUNK, data_shape
-    from hpbench.cost.count import count_step, n_steps
+    from hpbench.cost.annotate import EVAL_CHUNK, epoch_steps
     from hpbench.cost.predict import _OP_FEATURE, TRAIN_PHASES, grid_priced_modules, op_kernel
     from hpbench.cost.trial_time import state_working_set_bytes
 
-    n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
-    steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
-    common = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out, task=task, kind=kind,
-                  optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params), n_source=n_train)
-    full = count_step(batch_size=bs, eval_size=min(n_val, EVAL_CHUNK), **common)
-    last = count_step(batch_size=last_bs, **common) if last_bs != bs else full
+    steps, n_val, full, last_or_none = epoch_steps(cfg)
+    last = last_or_none or full
     state = state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name)
     out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 

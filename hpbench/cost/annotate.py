@@ -14,6 +14,7 @@ from hpbench.config import TrialConfig
 from hpbench.cost import conv, coverage, gan, rl
 from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.ops import StepCost
 
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
 TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial, "gan": gan.predict_trial}
@@ -49,25 +50,34 @@ def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str, s
     return _shape(data_key(**config_kwargs(cfg.data, cfg.seed)))
 
 
+def epoch_steps(cfg: TrialConfig) -> tuple[int, int, StepCost, StepCost | None]:
+    """(steps per epoch, validation rows, the full step counted with one evaluation chunk, the
+    smaller last step or None when it is full) of a supervised trial's epoch: what
+    :func:`predict_trial` prices, and the benchmarks that take its prediction apart."""
+    from hpbench.cost.count import count_step, n_steps
+
+    n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
+    steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
+    common: dict[str, Any] = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out,
+                                  task=task, kind=kind, optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params),
+                                  n_source=n_train)
+    full = count_step(batch_size=bs, eval_size=min(n_val, EVAL_CHUNK) or None, **common)
+    last = count_step(batch_size=last_bs, **common) if last_bs != bs else None
+    return steps, n_val, full, last
+
+
 def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir: Path | None = None, max_concurrent: int = 1) -> dict[str, Any]:
     """Predicted cost columns of a trial run to ``max_epochs`` (a task other than ``supervised``:
     its own predictor, :data:`TASK_PREDICTORS`; ``env_cache_dir``: where rl's environment times are cached)
     while ``max_concurrent`` trials share the machine: the whole trial's seconds, first-epoch
     warm-up and concurrency slowdown included (:mod:`hpbench.cost.trial_time`), its regime and its
     P10-P90 interval."""
-    from hpbench.cost.count import count_step, n_steps
     from hpbench.cost.predict import predict_epoch
 
     if cfg.task in TASK_PREDICTORS:
         return TASK_PREDICTORS[cfg.task](cfg, device_model=device_model, env_cache_dir=env_cache_dir, max_concurrent=max_concurrent)
 
-    n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
-    steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
-    common = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out, task=task, kind=kind,
-                  optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params), n_source=n_train)
-    eval_size = min(n_val, EVAL_CHUNK)
-    full = count_step(batch_size=bs, eval_size=eval_size or None, **common)  # type: ignore[arg-type]
-    last = count_step(batch_size=last_bs, **common) if last_bs != bs else None  # type: ignore[arg-type]
+    steps, n_val, full, last = epoch_steps(cfg)
     ep = predict_epoch(full=full, last=last, n_steps=steps, device=device_model, eval_cost=full,
                        n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0,
                        state_bytes=tt.state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name))

@@ -104,9 +104,7 @@ def optimizer_key(model: Any, *, optimizer: str, optimizer_params: dict[str, Any
 
     from hpbench.train.optimizers import OPTIMIZERS
 
-    opt = dict(optimizer_params)
-    if optimizer in ZERO_BRANCHING_OPTIMIZERS:
-        opt = {k: (v != 0 if isinstance(v, float) else v) for k, v in opt.items()}
+    opt = optimizer_settings_key(optimizer, optimizer_params)
     params = tuple((tuple(p.shape), str(p.dtype), bool(p.requires_grad),
                     None if p.grad is None else (tuple(p.grad.shape), str(p.grad.dtype), str(p.grad.layout))) for p in model.parameters())
     try:
@@ -165,15 +163,22 @@ def _frozen(value: Any) -> Any:
     return value
 
 
+def optimizer_settings_key(optimizer: str, optimizer_params: dict[str, Any] | None) -> dict[str, Any]:
+    """An optimizer's settings as its ops depend on them: a built-in's float settings only as zero
+    or not (:data:`ZERO_BRANCHING_OPTIMIZERS`), any other optimizer's exactly."""
+    opt = dict(optimizer_params or {})
+    if optimizer in ZERO_BRANCHING_OPTIMIZERS:
+        return {k: (v != 0 if isinstance(v, float) else v) for k, v in opt.items()}
+    return opt
+
+
 def step_key(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
              batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None,
              n_source: int | None, kind: str | None) -> tuple[Any, ...] | None:
     """What one step's count depends on, as a cache key: everything exactly, except a built-in
     optimizer's float settings, which count only as zero or not (:data:`ZERO_BRANCHING_OPTIMIZERS`).
     None when a value cannot be hashed (the step is then counted every time)."""
-    opt = dict(optimizer_params or {})
-    if optimizer in ZERO_BRANCHING_OPTIMIZERS:
-        opt = {k: (v != 0 if isinstance(v, float) else v) for k, v in opt.items()}
+    opt = optimizer_settings_key(optimizer, optimizer_params)
     try:
         return _frozen((family, model_params, tuple(input_shape), n_outputs, task, batch_size, optimizer, opt, eval_size, n_source, kind))
     except TypeError:
