@@ -20,25 +20,23 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import clock, history, reprice
+from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
-from hpbench.cost.record import search_record
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
-from hpbench.dispatch import timings
+from hpbench.dispatch import clock_record, timings
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
-from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, trial_times, tune_trials
+from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -153,7 +151,7 @@ class SearchClock:
         self.trials[self.phase].append(trial_id)
 
     # -- the ETA ---------------------------------------------------------------------------------
-    def _plan_of(self, store: ResultsStore, trial_id: str, epoch_s: float) -> TrialPlan:
+    def plan_of(self, store: ResultsStore, trial_id: str, epoch_s: float) -> TrialPlan:
         row = store.row(trial_id)
         regime = str(row["regime"]) if isinstance(row.get("regime"), str) else None
         if trial_id not in self._plans or (self._plans[trial_id].epoch_s, self._plans[trial_id].regime) != (epoch_s, regime):
@@ -214,7 +212,7 @@ class SearchClock:
         for t in tune:
             row = store.row(t)
             if row.get("status") == TrialStatus.RUNNING:
-                running.append(Running(plan=self._plan_of(store, t, float(row.get("predicted_epoch_s") or fallback)), done=int(row.get("epochs") or 0),
+                running.append(Running(plan=self.plan_of(store, t, float(row.get("predicted_epoch_s") or fallback)), done=int(row.get("epochs") or 0),
                                        running_for_s=now - float(row.get("started_at") or now), fresh=t in fresh))
         n_pending = max(0, self.sizes[self.phase] - len(ids))
         order = pool
@@ -266,7 +264,7 @@ class SearchClock:
             pool = pool[:1]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
         top = [] if store is None or self.phase != SEARCH or not self.repeats else [
-            replace(p := self._plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._repeat_fuse(store, t),
+            replace(p := self.plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._repeat_fuse(store, t),
                     epoch_s=s / slowness(p, figures=figs, c=c, factors=self.factors))  # the replay multiplies by it again
             for t, s in best_ended(store, self.trials[SEARCH], n=self.study.settings.repeats_top)]
         plan = search_plan(self.study, top + plans, cpus=self.cpus, repeats=self.repeats,
@@ -302,27 +300,9 @@ class SearchClock:
         if self.history_dir is None:
             return None
         try:
-            return self._record(store, out=out)
+            return clock_record.append(self, store, out=out, history_dir=self.history_dir)
         except Exception:  # the history is a help for the next estimate: never fail a search over it
             return None
-
-    def _record(self, store: ResultsStore, *, out: Path) -> dict[str, Any]:
-        assert self.history_dir is not None  # internal: checked by record
-        # Tune's trials only: the early ones ran in the helper while Ray started (not in a slot)
-        times = trial_times(store, tune_trials(self.trials[SEARCH]), max_epochs=lambda t: self._plan_of(store, t, 1.0).max_epochs,
-                            threads=self.threads)
-        if times:
-            self.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
-        rec = search_record(
-            run_id=uuid.uuid4().hex, study=self.study.name, trials=times, started_at=self.started_at, command=self.command,
-            ray_started=self.ray_started, cpus=self.cpus, concurrency=self.concurrency, cpus_per_trial=self.study.resources.cpus_per_trial,
-            contention=self.contention(), phases=self.measured, eta=self.trace, configs=reprice.configs(times))
-        rec.update(out=str(out.resolve()), started_at=self.started_at, n_search=self.sizes[SEARCH], nice=history.niceness(), probe_nice=history.PROBE_NICE, phases_end_at=self.phases_end_at, probe=self.raw_probe,
-                   trials_contention=self.workers.contention())
-        if (model := history.study_model(self.history_dir, self.study)) is not None:  # again: a search calibrates a stale model
-            rec["model"] = model.to_dict()
-        history.append(self.history_dir, rec)
-        return rec
 
 
 class Phase:

@@ -1,0 +1,42 @@
+"""What one search measured, as its clock saw it, appended to this machine's history
+(:mod:`hpbench.cost.history`) for the next estimate: its Tune trials' times, its phases, the
+contention it was priced at and the one its workers met, and the live ETA's trace.
+
+Kept apart from :mod:`hpbench.dispatch.eta` (the clock and its ETA), which calls :func:`append`
+at the search's end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpbench.cost import history, reprice
+from hpbench.cost.record import search_record
+from hpbench.dispatch.timings import trial_times, tune_trials
+from hpbench.results.store import ResultsStore
+
+if TYPE_CHECKING:
+    from hpbench.dispatch.eta import SearchClock
+
+def append(clock: SearchClock, store: ResultsStore, *, out: Path, history_dir: Path) -> dict[str, Any]:
+    """The search's record, appended to the history under ``history_dir``."""
+    from hpbench.dispatch.eta import SEARCH  # here: eta imports this module
+
+    # Tune's trials only: the early ones ran in the helper while Ray started (not in a slot)
+    times = trial_times(store, tune_trials(clock.trials[SEARCH]), max_epochs=lambda t: clock.plan_of(store, t, 1.0).max_epochs,
+                        threads=clock.threads)
+    if times:
+        clock.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
+    rec = search_record(
+        run_id=uuid.uuid4().hex, study=clock.study.name, trials=times, started_at=clock.started_at, command=clock.command,
+        ray_started=clock.ray_started, cpus=clock.cpus, concurrency=clock.concurrency, cpus_per_trial=clock.study.resources.cpus_per_trial,
+        contention=clock.contention(), phases=clock.measured, eta=clock.trace, configs=reprice.configs(times))
+    rec.update(out=str(out.resolve()), started_at=clock.started_at, n_search=clock.sizes[SEARCH], nice=history.niceness(),
+               probe_nice=history.PROBE_NICE, phases_end_at=clock.phases_end_at, probe=clock.raw_probe,
+               trials_contention=clock.workers.contention())
+    if (model := history.study_model(history_dir, clock.study)) is not None:  # again: a search calibrates a stale model
+        rec["model"] = model.to_dict()
+    history.append(history_dir, rec)
+    return rec
