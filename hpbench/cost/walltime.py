@@ -46,13 +46,18 @@ PRIOR = "prior"
 class Figures:
     """What searches on this machine cost beyond their epochs, on an otherwise idle machine
     (each measured figure divided by the contention it was measured under). The prior, used
-    until a search has run here: ``benchmarks/dispatch.py``'s figures on the 2-core development
-    machine (README: 5.1 s to the first trial, 2.3 s per fresh worker, 0.071 s per later trial);
-    the final table (0.75 s) and the exit (0.25 s): the first commands recorded there, divided
-    by their contention; ``replay_start_s``, ``test_s`` and ``tail_s``: guesses of the same
-    order until a search measures them."""
+    until a search has run here: the command's start-up to Tune's first trial (10.4 s), the final
+    table (1.74 s) and the exit (1.41 s) are the
+    medians of the whole commands ``benchmarks/eta.py`` measured on the 2-core development machine
+    over sessions 5-11 (167 commands, 17 studies, results/benchmarks/eta*.json, divided by their
+    contention: start-up P10-P90 7.9-16.5 s; the earlier prior's 5.1 / 0.75 / 0.25 s, from the
+    first commands recorded, put a fresh machine's first quickstart estimate at -14% and its live
+    ETA at 25% at -28%, 18:56 UTC session 11); a fresh worker (2.3 s) and a later trial's set-up
+    (0.071 s): ``benchmarks/dispatch.py``'s figures there; ``replay_start_s`` and ``test_s``:
+    guesses of the same order until a search measures them; a Tuner's return after its last
+    trial: 0 (those commands measured 0.08 s)."""
 
-    startup_s: float = 5.1
+    startup_s: float = 10.4
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
     fresh_worker_s: float = 2.3
     setup_s: float = 0.071
@@ -62,8 +67,8 @@ class Figures:
     first_epoch_s: float = 0.0  # a trial's first epoch beyond the others (lazy initialization, optimizer state, cold caches)
     replay_start_s: float = 0.5
     test_s: float = 2.0
-    report_s: float = 0.75
-    exit_s: float = 0.25
+    report_s: float = 1.74
+    exit_s: float = 1.41
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
     spread: float = 0.25  # relative uncertainty of the figures
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
