@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from correct_rules import Row, Rule, attach_times, corrected, current, distinct, evaluate, logs, simulated, studies, summary
+from correct_rules import MIN, Row, Rule, attach_times, corrected, current, distinct, evaluate, logs, simulated, studies, summary
 
 RULES = [Rule(key=k, estimator=e, shrink=w, early=early) for k in ("regime", "family", "family>regime", "pooled", "family>pooled")
          for e in ("mean", "sums", "median") for w in (0.0, 1.0, 2.0, 4.0) for early in ("until 4", "all", "none")
@@ -112,11 +112,18 @@ def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[l
            "| chosen on | rule | there % | other half % | current there % | current other half % |", "|---|---|---|---|---|---|"]
     md += [f"| {h} | {v['rule']} | {_pct(v['there'])} | {_pct(v['other'])} | {_pct(v['current_there'])} | {_pct(v['current_other'])} |"
            for h, v in check.items()]
+    rest = remaining(rows)
+    md += ["", "**The seconds left** (what the ETA sums): at each trial's start once 4 of Tune's trials ended, the predicted seconds of "
+           "the trials not started yet (it included) against their measured sum; median |error| over those points. The live ETA blends "
+           "its factor with this machine's speed figure (cost/walltime.slowness), not recorded here: the factor alone.", "",
+           "| factor | c=1 % (n) | c=2 % (n) | all % | runs not worse than the ETA's | difference (90% interval) |", "|---|---|---|---|---|---|"]
+    md += [f"| {k} | {_pct(v['c1'])} ({v['n1']}) | {_pct(v['c2'])} ({v['n2']}) | {_pct(v['median'])} | {v['runs_not_worse']} | "
+           f"{100 * v['diff'][0]:+.1f} ({100 * v['diff'][1]:+.1f}, {100 * v['diff'][2]:+.1f}) |" for k, v in rest.items()]
     sched = schedule_check(files, pool)
     md += ["", f"**The simulated schedule, checked**: on the {n_timed} runs with recorded times, hpbench's current rule reads "
            f"{_pct(sched['recorded'])}% (n {sched['n_recorded']}) with them and {_pct(sched['simulated'])}% (n {sched['n_simulated']}) "
            "with the simulated schedule instead.", ""]
-    return md, {"runs": pool, "pooled": pooled, "paired": paired, "per_run": per_run, "oracle": orc_all, "holdout": check, "schedule": sched}
+    return md, {"runs": pool, "pooled": pooled, "paired": paired, "per_run": per_run, "oracle": orc_all, "holdout": check, "remaining": rest, "schedule": sched}
 
 
 def paired_table(rows: list[Row]) -> dict[str, dict[str, Any]]:
@@ -141,6 +148,41 @@ def paired_table(rows: list[Row]) -> dict[str, dict[str, Any]]:
                             "c1": _median([e["err"] for e in mine if e["c"] == 1]), "c2": _median([e["err"] for e in mine if e["c"] == 2]),
                             "diff": (statistics.median(e["err"] for e in mine) - statistics.median(e["err"] for e in ref), diffs[20], diffs[379]),
                             "coverage": statistics.fmean(inside) if inside else None, "runs_not_worse": _not_worse(mine, ref)}
+    return out
+
+
+REMAINING = {"uncorrected": None, "regime / sums (the ETA's factor)": Rule(key="regime", estimator="sums", shrink=0.0, early="none"),
+             "pooled / sums": Rule(key="pooled", estimator="sums", shrink=0.0, early="none"),
+             "regime / mean / w=4 (the per-trial factor)": Rule(key="regime", estimator="mean", shrink=4.0, early="none"),
+             "regime / mean / w=0": Rule(key="regime", estimator="mean", shrink=0.0, early="none"),
+             "pooled / median / w=0": Rule(key="pooled", estimator="median", shrink=0.0, early="none")}
+
+
+def remaining(rows: list[Row]) -> dict[str, dict[str, Any]]:
+    """Each factor's |error| on the seconds of a study's trials not started yet, at each trial's start, against the ETA's."""
+    err: dict[str, list[Row]] = {k: [] for k in REMAINING}
+    for study in studies(rows):
+        for t in study:
+            before = [b for b in study if b["ended_at"] <= t["started_at"] and b is not t]
+            rest = [u for u in study if u["started_at"] >= t["started_at"]]
+            if sum(b["in_ray"] for b in before) < MIN or len(rest) < 2:
+                continue
+            actual = math.fsum(u["measured_s"] for u in rest)
+            for k, rule in REMAINING.items():
+                got = [u["predicted_s"] if rule is None else (corrected(rule, before, u) or (u["predicted_s"], None))[0] for u in rest]
+                err[k].append({"run": t["run"], "c": t["concurrent"], "err": abs(math.fsum(got) - actual) / actual})
+    base = err["regime / sums (the ETA's factor)"]
+    runs = sorted({e["run"] for e in base})
+    rng = random.Random(0)
+    resamples = [[rng.choice(runs) for _ in runs] for _ in range(400)]
+    out = {}
+    for k, v in err.items():
+        mine, ref = ({r: [e["err"] for e in ev if e["run"] == r] for r in runs} for ev in (v, base))
+        diffs = sorted(statistics.median(x for r in p for x in mine[r]) - statistics.median(x for r in p for x in ref[r]) for p in resamples)
+        out[k] = {"c1": _median([e["err"] for e in v if e["c"] == 1]), "c2": _median([e["err"] for e in v if e["c"] == 2]),
+                  "n1": sum(e["c"] == 1 for e in v), "n2": sum(e["c"] == 2 for e in v), "median": statistics.median(e["err"] for e in v),
+                  "runs_not_worse": _not_worse(v, base),
+                  "diff": (statistics.median(e["err"] for e in v) - statistics.median(e["err"] for e in base), diffs[20], diffs[379])}
     return out
 
 

@@ -71,3 +71,18 @@ def test_the_pooled_geometric_mean_without_shrinkage_by_hand():
     assert s == pytest.approx(3.0 * math.sqrt(8.0), rel=REL)  # exp(mean of log 1, 2, 4, 8) = 2^1.5
     assert band is not None and band[0] < s < band[1]
     assert cr.corrected(cr.Rule(key="pooled", estimator="mean", shrink=0.0), rows[:3], t) is None  # fewer than 4 ended
+
+
+def test_the_seconds_left_are_exact_for_every_factor_when_every_trial_reads_twice_its_prediction():
+    from benchmarks import correct_strategies as cs
+
+    rows = _study(10, concurrent=1, seed=3)
+    for r in rows:
+        r["measured_s"] = 2.0 * r["predicted_s"]
+    for r, (s, e) in zip(rows, cr.simulated([r["measured_s"] for r in rows], 1), strict=True):
+        r["started_at"], r["ended_at"] = s, e
+    got = cs.remaining(rows)
+    assert got["uncorrected"]["median"] == pytest.approx(0.5, rel=REL)  # predicted half of what it took
+    assert got["regime / sums (the ETA's factor)"]["median"] == pytest.approx(0.0, abs=1e-12)
+    assert got["regime / mean / w=0"]["median"] == pytest.approx(0.0, abs=1e-12)
+    assert 0.0 < got["regime / mean / w=4 (the per-trial factor)"]["median"] < 0.5  # shrunk towards 1

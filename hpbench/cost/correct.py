@@ -12,7 +12,11 @@ when its steady epochs were within 20%: benchmarks/cost_model.py, seed 216413716
 says little about the machine, while the trials that hold the study's seconds say most; and the
 ETA is a sum of seconds, which this factor makes right over the trials seen. On that run's
 trials (24 at max_concurrent 1, 24 at 2), replayed, the median |error| after correction was
-25.9% / 20.8% with the ratio of sums against 30.6% / 25.8% with the median ratio.
+25.9% / 20.8% with the ratio of sums against 30.6% / 25.8% with the median ratio. Replayed since on
+25 recorded runs for the seconds left (at each trial's start, the trials not started yet;
+benchmarks/correct_strategies.py, results/benchmarks/correct_replay-s11.md), the per-trial factor
+read a median 19.4% against this one's 23.8% (the factor alone: the live ETA blends it with the
+machine's speed figure, cost/walltime.slowness, not replayed there).
 Per regime because a machine's error differs by what bounds the step (a slow DRAM misprices
 memory-bound trials only). A regime with fewer than ``min_trials`` ended trials borrows the
 pooled factor of all regimes, once ``min_trials`` trials have ended at all; before that there is
