@@ -275,3 +275,55 @@ def test_ctrl_c_never_starts_an_early_trial_still_queued_in_the_helper(tmp_path:
     assert not list((tmp_path / "incoming").iterdir())  # no claim, stop file or weights left behind
     told = optuna.load_study(study_name=study.name, storage=storage).trials
     assert [t.state.name for t in told] == ["FAIL"]
+
+
+def test_after_tunes_searcher_is_built_the_early_trials_take_from_its_count(write_study, tmp_path: Path):
+    import pickle
+
+    import optuna
+
+    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.helper import HelperProcess
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+
+    study = load_study(write_study(ENQUEUED))
+    storage = open_storage(sqlite_url(tmp_path / "optuna.db"))
+    helper = HelperProcess()
+    started: list[str] = []
+    try:
+        early = launch(study, n=1, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=[{"optimizer": "adam", "lr": 0.01}],
+                       executor=helper, incoming=str(tmp_path / "incoming"), n_max=10)
+        quota = early.share(4, lambda t: started.append(t.trial_id))  # a search of 4 new trials
+        recorded: list[str] = []
+        early.harvest(lambda tid, outcome: recorded.append(tid), wait=True)  # not stopped: they go on while the count lasts
+    finally:
+        helper.shutdown()
+    assert len(early.trials) == 4 and quota.left == 0 and recorded == started == [t.trial_id for t in early.trials]
+    copy = pickle.loads(pickle.dumps(quota))  # Tune saves its searcher with it
+    assert copy.left == 0 and not copy.take()
+
+
+def test_points_not_launched_before_tunes_searcher_are_left_to_it(write_study, tmp_path: Path):
+    from concurrent.futures import Executor, Future
+
+    import optuna
+
+    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+
+    class Held(Executor):  # runs nothing: each call's future is completed by the test
+        def __init__(self) -> None:
+            self.futures: list[Future] = []
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            self.futures.append(Future())
+            return self.futures[-1]
+
+    study = load_study(write_study(ENQUEUED))
+    held = Held()
+    points = [{"optimizer": "adam", "lr": 0.01}, {"optimizer": "sgd", "lr": 0.1}]
+    early = launch(study, n=1, storage=open_storage(sqlite_url(tmp_path / "optuna.db")), sampler=optuna.samplers.RandomSampler(seed=0),
+                   points=points, executor=held, incoming=str(tmp_path / "incoming"), n_max=10)
+    early.share(4, lambda t: None)  # the second point is Tune's searcher's now
+    held.futures[0].set_result({"rows": [], "error": None, "weights_file": None, "started_at": 0.0, "ended_at": 0.0})
+    assert early.stopped and len(early.trials) == 1 and len(held.futures) == 1

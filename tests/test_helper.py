@@ -119,3 +119,18 @@ def test_an_unpicklable_call_raises_in_the_caller_and_the_helper_goes_on():
         assert helper.submit(sum, [2, 3]).result(timeout=60) == 5
     finally:
         helper.shutdown()
+
+
+def test_a_call_submitted_first_runs_before_the_calls_queued_earlier():
+    import time
+
+    helper = HelperProcess()
+    try:
+        helper.submit(time.sleep, 0.5).result(timeout=60)  # started: the calls below queue behind the next one
+        busy = helper.submit(time.sleep, 0.5)
+        queued = [helper.submit(time.time) for _ in range(3)]
+        first = helper.submit_first(time.time)  # the next early trial, behind the cost predictions
+        assert first.result(timeout=60) < min(f.result(timeout=60) for f in queued)
+        assert busy.done()
+    finally:
+        helper.shutdown()

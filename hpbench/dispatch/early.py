@@ -13,8 +13,11 @@ searcher seeded past these (:func:`~hpbench.dispatch.searchers.sampler_seed`) an
 not enqueued again.
 
 They run one after another, each asked once the one before has ended (so the searcher and the
-rungs know it), until Ray is up and the search builds Tune's searcher (:meth:`EarlyTrials.stop`),
-or :func:`n_early_max` of them ran. Each is pruned at the study's ASHA rungs against the early
+rungs know it), until Tune's first trial reports (:meth:`EarlyTrials.stop`), or :func:`n_early_max`
+of them ran. From Tune's searcher's build on, each takes one trial of the search's count from the
+:class:`~hpbench.dispatch.searchers.Quota` it shares with Tune (:meth:`EarlyTrials.share`): until
+session 11 they stopped at the searcher's build, and the helper sat idle while Tune's first two
+workers started (the race's digits study: 9.7 -> 16.2 s from process start, benchmarks/timeline.py). Each is pruned at the study's ASHA rungs against the early
 trials before it (:mod:`hpbench.dispatch.early_rungs`), as Tune's own trials are. The helper gets
 the study's data as the driver prepared it (as Tune's workers do), and loads the trainer's
 machinery while the driver sets the search up (:func:`warm_up_trainer`).
@@ -53,7 +56,7 @@ from hpbench.dispatch.early_helper import (
     running_best,
 )
 from hpbench.dispatch.plan import Plan, SearchOptions
-from hpbench.dispatch.searchers import sampler_seed
+from hpbench.dispatch.searchers import Quota, sampler_seed
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
@@ -109,6 +112,8 @@ class EarlyTrials:
     rungs: EarlyRungs | None = None
     trials: list[EarlyTrial] = field(default_factory=list)
     scheduler: Any = None  # the search's Tune scheduler, once built: told each early trial's reports (its rungs count them)
+    quota: Any = None  # once Tune's searcher is built, the count each further one takes from (:meth:`share`)
+    starter: Callable[[EarlyTrial], None] | None = None  # puts a launched trial in the tables (:meth:`begin`) before harvest records it
     n_points: int = 0  # how many of them ran the study's enqueued (or grid) points: the sampler drew the others
     lock: Any = field(default_factory=threading.RLock)
     stopped: bool = False
@@ -123,7 +128,7 @@ class EarlyTrials:
         """Ask the next trial and submit it to the helper, unless stopped (and not ``force``) or ``n_max`` ran."""
         with self.lock:
             k = len(self.trials)
-            if (self.stopped and not force) or k >= self.n_max:
+            if (self.stopped and not force) or k >= self.n_max or (self.quota is not None and not self.quota.take()):
                 return None
             if k < len(self.points):
                 self.ostudy.enqueue_trial(self.study.space.encode(self.points[k]))
@@ -133,8 +138,8 @@ class EarlyTrials:
             data = self.data if k == 0 else None  # the helper keeps it (hpbench.data.prepare.prime): ~0.5 MB for digits
             trial_id = EARLY_ID.format(k)
             try:
-                fut = self.executor.submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs,
-                                           claim_file=self.claim_file(trial_id))
+                submit = getattr(self.executor, "submit_first", self.executor.submit)  # before the queued cost predictions
+                fut = submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs, claim_file=self.claim_file(trial_id))
             except RuntimeError:  # the helper was shut down (the search ended): the chain ends here
                 from optuna.trial import TrialState
 
@@ -172,9 +177,20 @@ class EarlyTrials:
                 self._settled += 1  # after launch_next: settled == len(trials) means no launch to come
                 self._ended.notify_all()
 
+    def share(self, n_new: int, start: Callable[[EarlyTrial], None]) -> Quota:
+        """Tune's searcher is built now: the search's ``n_new`` trials less those launched so far are
+        left to Tune and to the early trials launched from now on (the quota they share), which
+        ``start`` puts in the tables as they are harvested. Points (enqueued, a grid's) not launched
+        yet are Tune's searcher's: the early trials stop here then."""
+        with self.lock:
+            self.quota, self.starter = Quota(n_new - len(self.trials)), start
+            if len(self.trials) < len(self.points):
+                self.stopped = True
+            return self.quota
+
     def stop(self) -> list[EarlyTrial]:
-        """Launch no more (the search builds Tune's searcher now), but the ``n_min`` at least, at
-        once (Ray was up before they could follow each other); returns the trials launched."""
+        """Launch no more (Tune's first trial reported, or the search ends), but the ``n_min`` at
+        least, at once (Tune was up before they could follow each other); returns the trials launched."""
         with self.lock:
             self.stopped = True
             while len(self.trials) < self.n_min and self.launch_next(force=True) is not None:
@@ -203,6 +219,8 @@ class EarlyTrials:
         stop_file = None
         try:
             while True:
+                if self.starter is not None:
+                    self.begin(self.starter)  # launched since the last harvest: in the tables before they are recorded
                 if stop_file is None and interrupted is not None and interrupted():
                     with self.lock:
                         self.stopped = True

@@ -11,7 +11,11 @@ A call is written to the helper's pipe by a writer thread, never by the caller: 
 its next call only when the one before has ended, so a caller writing a full pipe (64 KB: ~25
 predictions, each carrying its pickled study) waited behind a long call (an early trial), and the
 reader thread, which launches the next early trial from a done callback, could wait there while
-the helper waited for it to read a reply.
+the helper waited for it to read a reply. The writer sends a call once the helper answered the
+one before (one call in the pipe at a time), so a call submitted with :meth:`HelperProcess.submit_first`
+(the next early trial) runs before those queued earlier: behind the cost predictions, which run
+at nice 19, the race's next early trial waited 5.7 s while Tune's first workers started (digits,
+benchmarks/timeline.py, session 11).
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ class HelperProcess(Executor):
         self._futures: dict[int, Future[Any]] = {}
         self._lock = threading.Lock()
         self._closed = False
-        self._outbox: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()  # None: close the pipe
+        # (rank, order, call id, pickled call): rank 0 (submit_first) before 1; a call id None closes the pipe
+        self._outbox: queue.PriorityQueue[tuple[int, int, int | None, bytes]] = queue.PriorityQueue()
+        self._answered = threading.Semaphore(1)  # released by the reader at each reply: the helper is free for the next call
+        self._gone = False  # the reader saw the helper exit: nothing is written any more
         self._reader = threading.Thread(target=self._read, name="hpbench-helper-reader", daemon=True)
         self._reader.start()
         self._writer = threading.Thread(target=self._write, name="hpbench-helper-writer", daemon=True)
@@ -58,6 +65,13 @@ class HelperProcess(Executor):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Queue ``fn(*args, **kwargs)`` for the helper (pickled now: the arguments as they are at
         the call; an unpicklable call raises here); never waits for the pipe."""
+        return self._queue(1, fn, args, kwargs)
+
+    def submit_first(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """:meth:`submit`, but run before every call submitted with :meth:`submit` and not begun yet."""
+        return self._queue(0, fn, args, kwargs)
+
+    def _queue(self, rank: int, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Future[Any]:
         fut: Future[Any] = Future()
         with self._lock:
             if self._closed:
@@ -65,7 +79,7 @@ class HelperProcess(Executor):
             call_id = next(self._ids)
             data = pickle.dumps((call_id, fn, args, kwargs))  # the arguments as they are now
             self._futures[call_id] = fut
-            self._outbox.put((call_id, data))  # in submission order
+            self._outbox.put((rank, call_id, call_id, data))  # by rank, then in submission order
         return fut
 
     def _write(self) -> None:
@@ -74,19 +88,27 @@ class HelperProcess(Executor):
         stdin = self._proc.stdin
         assert stdin is not None  # internal: opened with stdin=PIPE
         while True:
-            item = self._outbox.get()
-            if item is None:
+            self._answered.acquire()  # the call before was answered (or the helper is gone): then the first call queued
+            _, _, call_id, data = self._outbox.get()
+            if call_id is None:
                 with contextlib.suppress(OSError, ValueError):
                     stdin.close()
                 return
-            try:
-                stdin.write(item[1])
-                stdin.flush()
-            except (OSError, ValueError) as err:  # the helper is gone (BrokenPipeError is an OSError)
+            error: Exception | None = None
+            if self._gone:
+                self._answered.release()
+                error = HelperDied("the helper process exited")
+            else:
+                try:
+                    stdin.write(data)
+                    stdin.flush()
+                except (OSError, ValueError) as err:  # the helper is gone (BrokenPipeError is an OSError)
+                    error = HelperDied(f"the helper process is gone: {err}")
+            if error is not None:
                 with self._lock:
-                    fut = self._futures.pop(item[0], None)
+                    fut = self._futures.pop(call_id, None)
                 if fut is not None:
-                    _settle(fut, None, HelperDied(f"the helper process is gone: {err}"))
+                    _settle(fut, None, error)
 
     def _read(self) -> None:
         assert self._proc.stdout is not None  # internal: opened with stdout=PIPE
@@ -98,7 +120,10 @@ class HelperProcess(Executor):
             with self._lock:
                 fut = self._futures.pop(call_id, None)
             if fut is not None:
-                _settle(fut, value if ok else None, None if ok else value)
+                _settle(fut, value if ok else None, None if ok else value)  # its callbacks may submit_first the next call
+            self._answered.release()
+        self._gone = True
+        self._answered.release()
         with self._lock:
             pending, self._futures = list(self._futures.values()), {}
         for fut in pending:
@@ -115,7 +140,7 @@ class HelperProcess(Executor):
                 self._futures = {}
         if cancel_futures:
             self._proc.kill()
-        self._outbox.put(None)  # after the calls queued before: the helper finishes what it has, then exits
+        self._outbox.put((1, next(self._ids), None, b""))  # after the calls queued before: the helper finishes what it has, then exits
         if wait:
             self._proc.wait()
             self._reader.join()

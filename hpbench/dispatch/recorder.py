@@ -127,6 +127,8 @@ class Recorder(Callback):  # type: ignore[misc]
             self.progress.trial_started(tid)
 
     def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any) -> None:
+        if self.early is not None and not self.early.stopped and "epoch" in result:
+            self.early.stop()  # Tune's first trial reports: its workers are up, the helper launches no more
         self._harvest()
         if "epoch" in result:
             for row in epoch_rows(result):

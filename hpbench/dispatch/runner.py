@@ -192,11 +192,14 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     clock.repricing.start(predictions.pool)  # the study's records of an earlier device model, against this one
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
-    if early is not None:  # Tune's searcher is built now: the early trials launched so far are all there are
-        early.stop()
+    # Tune's searcher is built now: the early trials go on until Tune's first trial reports (its
+    # workers start meanwhile), each taking one of the trials left from the count Tune's searcher has
+    quota = early.share(plan.n_new, begin) if early is not None else None
+    if early is not None:
         early.begin(begin)
     searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
-                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None, cost=predictions.trial_seconds)
+                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None, cost=predictions.trial_seconds,
+                             quota=quota)
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
@@ -210,7 +213,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
     recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early)
     recorder.harvest_early()  # those that ended while Ray started: in the tables before Tune's first trial
-    tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=plan.n_new - len(early.trials if early else ()),
+    tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=quota.left if quota is not None else plan.n_new,
                          data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
     if stop.requested:  # Ctrl-C while Ray started: the early trials (the running one stopped) are recorded too
         recorder.harvest_early(wait=True, stop=stop)
@@ -218,6 +221,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if plan.n_new > 0:
         with progress:
             tuner.fit()
+            if early is not None:
+                early.stop()  # no Tune trial reported (each failed, or the early ones took the count)
             recorder.harvest_early(wait=True, stop=stop)  # after a Ctrl-C: the running trials marked interrupted
         clock.phase_done(store)
     stop.check()  # Ctrl-C: the trials it stopped are interrupted (epochs kept), to run again on --resume

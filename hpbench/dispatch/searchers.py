@@ -5,13 +5,14 @@ the history survives the driver and ``optuna-dashboard`` can open it."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
 
-__all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
+__all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "Quota", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
 
 OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
 
@@ -30,14 +31,16 @@ def sampler_seed(study_seed: int, n_done: int) -> int:
 
 
 def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, n_drawn: int | None = None,
-                  cost: Callable[[dict[str, Any]], float | None] | None = None) -> Any:
+                  cost: Callable[[dict[str, Any]], float | None] | None = None, quota: Quota | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
     (resume); the enqueued and grid points among them are not run again, and the sampler is
     seeded from the study seed and their number (:func:`sampler_seed`), or from ``n_drawn`` when
     given: how many of them a sampler drew (the early trials, :mod:`hpbench.dispatch.early`, that
     ran enqueued points drew nothing, so the search draws what it would have drawn without them).
     ``cost``: a configuration's predicted seconds or None, for a cost-aware searcher (the search's
-    :meth:`~hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`); None: nothing is priced."""
+    :meth:`~hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`); None: nothing is priced.
+    ``quota``: the trials it may still propose, shared with the early trials that go on in the
+    helper after it was built (:class:`Quota`); once spent, it tells Tune the search is finished."""
     seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
                                                                    cost=CandidateCost(cost))
@@ -51,7 +54,7 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
         else:
             remaining.append(p)
     points = [study.space.encode(p) for p in remaining]  # Optuna keeps a list-valued choice as its label
-    return _optuna_search_class()(
+    searcher = _optuna_search_class()(
         space=study.space.define_by_run,
         metric=OBJECTIVE,
         mode=study.settings.mode,
@@ -60,6 +63,38 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
         storage=storage,
         points_to_evaluate=points or None,
     )
+    searcher.quota = quota
+    return searcher
+
+
+class Quota:
+    """How many more trials a search may start, shared by Ray Tune's searcher and the early trials
+    that go on in the helper while Tune's first trials start (:mod:`hpbench.dispatch.early`):
+    whichever starts one takes it, so the search runs its ``trials`` whatever the split. Picklable
+    (Tune saves the searcher with it): a copy keeps the count."""
+
+    def __init__(self, n: int) -> None:
+        self.left = n
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """One trial more, if any is left."""
+        with self._lock:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.left += 1
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"left": self.left}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.left = state["left"]
+        self._lock = threading.Lock()
 
 
 class CandidateCost:
@@ -93,10 +128,19 @@ def _optuna_search_class() -> Any:
 
     class _ByEpoch(OptunaSearch):  # type: ignore[misc]
         _last_step: dict[str, int]
+        quota: Quota | None = None  # make_searcher's
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             self._last_step = {}
+
+        def suggest(self, trial_id: str) -> Any:
+            if self.quota is not None and not self.quota.take():
+                return OptunaSearch.FINISHED
+            out = super().suggest(trial_id)
+            if out is None and self.quota is not None:  # not now: asked again later
+                self.quota.give_back()
+            return out
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
             ot_trial = self._ot_trials.get(trial_id)
