@@ -69,6 +69,7 @@ def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
     """The live ETA's figures come from the cached model's records, and its record names that model."""
     from conftest import TINY_STUDY
 
+    from hpbench.dispatch import clock_record
     from hpbench.dispatch.eta import SearchClock
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
@@ -82,7 +83,7 @@ def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
     sc = SearchClock(study=study, n_trials=4, history_dir=tmp_path)
     assert sc.model == NEW and sc.figures.speed == pytest.approx(0.5, rel=REL)
     store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
-    rec = sc.record(store, out=tmp_path / "out")
+    rec = clock_record.record(sc, store, out=tmp_path / "out")
     assert rec is not None and rec["model"] == {"schema": 6, "measured_at": 2_000.0}
     assert history.load(tmp_path)[-1]["model"] == NEW.to_dict()
 

@@ -362,6 +362,7 @@ def test_budget_spends_the_commands_clock():
 def test_search_clock_eta_and_record_without_ray(tmp_path, write_study):
     from conftest import TINY_STUDY
 
+    from hpbench.dispatch import clock_record
     from hpbench.dispatch.eta import SearchClock
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
@@ -386,7 +387,7 @@ def test_search_clock_eta_and_record_without_ray(tmp_path, write_study):
     sc.note(store)
     assert len(sc.trace) == 1 and sc.trace[0][1:3] == [0, 1]
     sc.phases_done()
-    rec = sc.record(store, out=tmp_path / "out")
+    rec = clock_record.record(sc, store, out=tmp_path / "out")
     assert rec is not None and rec["n_trials"] == 1 and rec["command"] is True and rec["eta"] == sc.trace
     assert math.isclose(rec["speed"], 2.0, rel_tol=REL)  # 0.02 s measured for 0.01 s predicted
     assert history.load(tmp_path / "h")[-1]["run_id"] == rec["run_id"]
@@ -574,6 +575,7 @@ def test_early_trials_count_in_the_eta_but_not_in_the_slot_figures(tmp_path, wri
     as trials still to start; the record's start-up and slot figures stay Tune's."""
     from conftest import TINY_STUDY
 
+    from hpbench.dispatch import clock_record
     from hpbench.dispatch.early import EARLY_ID
     from hpbench.dispatch.eta import SearchClock
     from hpbench.results.store import ResultsStore
@@ -597,5 +599,5 @@ def test_early_trials_count_in_the_eta_but_not_in_the_slot_figures(tmp_path, wri
     a, b = seen.eta_s(store), blind.eta_s(store)
     assert a is not None and b is not None
     assert b - a > 2 * 3 * 0.5  # the blind clock still prices the two early trials (3 epochs of ~1 s each)
-    rec = seen.record(store, out=tmp_path / "out")
+    rec = clock_record.record(seen, store, out=tmp_path / "out")
     assert rec is not None and rec["n_trials"] == 1  # Tune's trial only

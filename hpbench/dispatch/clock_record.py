@@ -2,28 +2,36 @@
 (:mod:`hpbench.cost.history`) for the next estimate: its Tune trials' times, its phases, the
 contention it was priced at and the one its workers met, and the live ETA's trace.
 
-Kept apart from :mod:`hpbench.dispatch.eta` (the clock and its ETA), which calls :func:`append`
-at the search's end.
+Kept apart from :mod:`hpbench.dispatch.eta` (the clock and its ETA): the runner calls
+:func:`record` with the clock at the search's end.
 """
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hpbench.cost import history, reprice
 from hpbench.cost.record import search_record
+from hpbench.dispatch.eta import SEARCH, SearchClock
 from hpbench.dispatch.timings import trial_times, tune_trials
 from hpbench.results.store import ResultsStore
 
-if TYPE_CHECKING:
-    from hpbench.dispatch.eta import SearchClock
+
+def record(clock: SearchClock, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:
+    """The search's record, appended to the clock's history (None: the clock keeps none, or the
+    record failed: the history is a help for the next estimate, never a reason to fail a search)."""
+    if clock.history_dir is None:
+        return None
+    try:
+        return append(clock, store, out=out, history_dir=clock.history_dir)
+    except Exception:
+        return None
+
 
 def append(clock: SearchClock, store: ResultsStore, *, out: Path, history_dir: Path) -> dict[str, Any]:
     """The search's record, appended to the history under ``history_dir``."""
-    from hpbench.dispatch.eta import SEARCH  # here: eta imports this module
-
     # Tune's trials only: the early ones ran in the helper while Ray started (not in a slot)
     times = trial_times(store, tune_trials(clock.trials[SEARCH]), max_epochs=lambda t: clock.plan_of(store, t, 1.0).max_epochs,
                         threads=clock.threads)

@@ -24,7 +24,6 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
@@ -33,7 +32,7 @@ from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
-from hpbench.dispatch import clock_record, timings
+from hpbench.dispatch import timings
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, tune_trials
@@ -294,16 +293,6 @@ class SearchClock:
         if eta is not None:
             done = self._ended.count(store, self.phase, self.trials[self.phase])
             self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3), *self.parts])
-
-    # -- the record ------------------------------------------------------------------------------
-    def record(self, store: ResultsStore, *, out: Path) -> dict[str, Any] | None:  # appended to the history (with history_dir)
-        if self.history_dir is None:
-            return None
-        try:
-            return clock_record.append(self, store, out=out, history_dir=self.history_dir)
-        except Exception:  # the history is a help for the next estimate: never fail a search over it
-            return None
-
 
 class Phase:
     """A phase after the search, as :meth:`SearchClock.entering` hands it out."""

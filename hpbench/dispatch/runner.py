@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from hpbench.dispatch import clock_record
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, replay_tuner, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
@@ -166,7 +167,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
                 console.print(f"[yellow]logger {name} failed:[/] {escape(err)} (the search went on without it)", highlight=False)
         with contextlib.suppress(OSError):
             (out / INCOMING_DIR).rmdir()  # empty once every handed-over weights file was moved
-    clock.record(store, out=out)  # what this search measured, for the next estimate here
+    clock_record.record(clock, store, out=out)  # what this search measured, for the next estimate here
     return store
 
 
