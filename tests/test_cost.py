@@ -308,6 +308,10 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(mb, "MATMUL_GRID_CPU", ((1, 4), (2,), (8,)))
     monkeypatch.setattr(mb, "measure_matmul_grid", lambda *, device, axes, overhead_s, rounds: (1e9, 3e9))
     monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device, repeats: 1e10)
+    # the recurrent and convolution grids measured for real, at one small shape each (their whole
+    # grids took ~11 s of this test; tests/test_cost_recurrent.py and test_cost_conv.py check them)
+    monkeypatch.setattr(C.rnn, "RECURRENT_GRID_CPU", ((4,), (2,), (8,), (8,)))
+    monkeypatch.setattr(C.conv, "CONV_GRID_CPU", ((64,), (4,), (2,), (2,), (3,)))
     monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s, repeats: ((1.0,), (1e10,)))
     shapes = len(mb.ATTENTION_SHAPES)
     monkeypatch.setattr(mb, "attention_seconds", lambda *, device, overhead_s: ((1e-6,) * shapes, (2e-6,) * shapes))
@@ -322,6 +326,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     assert m.matmul_grid == ((1, 4), (2,), (8,)) and m.matmul_grid_flops_per_s == pytest.approx((1e9, 2.2e9), rel=1e-12)
     assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
+    assert m.recurrent_grid == ((4,), (2,), (8,), (8,)) and all(len(r) == 1 and r[0] > 0 for rates in m.recurrent_flops_per_s.values() for r in rates)
+    assert m.conv_grid == ((64,), (4,), (2,), (2,), (3,)) and all(len(r) == 1 and r[0] > 0 for r in m.conv_grid_flops_per_s)
     assert DeviceModel.from_dict(m.to_dict()) == m
 
 
