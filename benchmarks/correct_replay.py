@@ -14,8 +14,8 @@ nothing: run it niced, no bench lock.
     .venv/bin/python benchmarks/correct_replay.py --runs /tmp/cost_model_* --save results/benchmarks/correct_replay.json
     .venv/bin/python benchmarks/correct_replay.py --load results/benchmarks/correct_replay.json [--out results/benchmarks]
 
-Estimators (each from the trials ended before the trial started, once 4 had; early trials count
-only until 4 of Tune's had ended, as :func:`hpbench.cost.correct.observations_used`):
+Estimators (each from the trials ended before the trial started, once 4 had; early trials never
+count, as :func:`hpbench.cost.correct.observations_used`):
 ``hpbench`` is :func:`hpbench.cost.correct.replay` itself; the others are written here to compare.
 Oracles choose one factor per study (or per study and regime, or family) with every trial known:
 no estimator from past trials can beat them on average. ``twins``: in ``--pairs`` runs each
@@ -66,8 +66,7 @@ def extract(folder: Path) -> dict[str, list[Trial]]:
 
 
 def used(before: list[Trial]) -> list[Trial]:
-    ray = [b for b in before if b["in_ray"]]
-    return ray if len(ray) >= MIN else before
+    return [b for b in before if b["in_ray"]]
 
 
 def _log(t: Trial) -> float:

@@ -18,7 +18,8 @@ A candidate (:class:`Rule`): the grouping key (a trial's regime, its family, poo
 falling back to the regime, or the family shrunk towards the pooled factor), the estimator (mean of
 log ratios shrunk towards 1 as if ``w`` trials had read 1.0, ratio of sums, median log ratio), which
 early trials count, and the interval. hpbench's own rule is run through :func:`current`
-(``correct.replay`` and ``replay_intervals``); ``regime / mean / w=4`` here reproduces it exactly.
+(``correct.replay`` and ``replay_intervals``); ``regime / mean / w=4 / early trials: none`` here
+reproduces it exactly.
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class Rule:
     #           "family>pooled": the family's mean shrunk towards the pooled one (``shrink`` trials' weight)
     estimator: str  # "mean" (of log ratios, shrunk towards 1), "sums" (ratio of sums), "median" (median log ratio, shrunk)
     shrink: float  # the prior's weight in trials
-    early: str = "until 4"  # the early trials (trained outside Ray) count "until 4" ran in Ray (observations_used), "all", "none"
+    early: str = "until 4"  # the early trials (trained outside Ray) count "until 4" ran in Ray (observations_used before
+    #                         session 11), "all", "none" (observations_used now, and the dispatcher)
     interval: str = "t"  # "t": exp(mean -+ t_{0.9,n-1} s sqrt(1 + 1/n)) (spread.prediction_bounds); "quantiles": the P10-P90
     #                      of the log ratios seen; "quantiles+": their distances from the point times t_{0.9,n-1} / z_{0.9}
 

@@ -28,7 +28,7 @@ RULES = [Rule(key=k, estimator=e, shrink=w, early=early) for k in ("regime", "fa
          if not (e == "sums" and w > 0)]  # the ratio of sums has no shrinkage here
 SHOWN = (Rule(key="family", estimator="mean", shrink=2.0, early="all"), Rule(key="pooled", estimator="median", shrink=2.0),
          Rule(key="pooled", estimator="mean", shrink=4.0), Rule(key="regime", estimator="sums", shrink=0.0))  # per run, beside hpbench's
-LIVE = Rule(key="regime", estimator="mean", shrink=4.0, early="none")  # hpbench's rule on what the dispatcher passes (Tune's trials)
+LIVE = Rule(key="regime", estimator="mean", shrink=4.0, early="none")  # hpbench's rule (Tune's trials only, as the dispatcher passes)
 PAIRED = (*(Rule(key=k, estimator="mean", shrink=w, early="none") for k, w in (("regime", 2.0), ("regime", 0.0), ("pooled", 4.0),
                                                                                   ("family", 2.0), ("family>regime", 2.0))),
           Rule(key="pooled", estimator="median", shrink=2.0, early="none"), Rule(key="regime", estimator="sums", shrink=0.0, early="none"),
@@ -63,7 +63,7 @@ def _pct(v: float | None) -> str:
 
 def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[list[str], dict[str, Any]]:
     rows = [r for n in pool for r in files[n]]
-    evs = {"hpbench (current: regime / mean / w=4, early trials until 4)": current(rows)}
+    evs = {"hpbench (regime / mean / w=4, Tune's trials only)": current(rows)}
     evs |= {rule.name(): evaluate(rows, lambda b, t, rule=rule: corrected(rule, b, t)) for rule in RULES}
     base = evs[next(iter(evs))]
     pooled = {k: {"all": summary(v), "c1": summary([e for e in v if e["c"] == 1]), "c2": summary([e for e in v if e["c"] == 2]),
@@ -73,8 +73,9 @@ def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[l
           "Each trial corrected from the trials of its study that ended before it started, once 4 had (benchmarks/correct_strategies.py; "
           f"{n_timed} runs with recorded start and end times, the others a simulated schedule). Median |corrected - measured| / measured "
           "over the corrected trials; raw: the uncorrected prediction on the same trials; coverage: share inside the rule's P10-P90. "
-          "'runs not worse': (run, level) pairs whose median is at most hpbench's current one. n differs where a rule corrects "
-          "other trials (early trials: none waits for 4 of Tune's): the paired table below compares on the same trials.", "",
+          "'runs not worse': (run, level) pairs whose median is at most hpbench's. n differs where a rule corrects other trials "
+          "(hpbench's and 'early trials: none' wait for 4 of Tune's; the others count early trials, 'until 4' as hpbench did before "
+          "session 11): the paired table below compares on the same trials.", "",
           "| rule | n | raw % | median % (all) | c=1 % | c=2 % | coverage % (all) | c=1 | c=2 | runs not worse |", "|---|---|---|---|---|---|---|---|---|---|"]
     for k, s in [*sorted(pooled.items(), key=lambda kv: kv[1]["all"]["median"])[:top], (next(iter(pooled)), pooled[next(iter(pooled))])]:
         a, c1, c2 = s["all"], s["c1"], s["c2"]
@@ -82,7 +83,7 @@ def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[l
                   f"{_pct(a['coverage'])} | {_pct(c1['coverage'])} | {_pct(c2['coverage'])} | {s['runs_not_worse']} |")
     paired = paired_table(rows)
     md += ["", f"**Paired, on the trials the dispatcher corrects** (after 4 of Tune's trials ended: it passes no early trial, "
-           f"hpbench.dispatch.predictions.ended_pairs; {LIVE.name()} is hpbench's rule there): median % on the same trials, the "
+           f"hpbench.dispatch.predictions.ended_pairs; {LIVE.name()} is hpbench's rule): median % on the same trials, the "
            "difference's 90% interval from 400 resamples of the runs (seed 0)", "",
            "| rule | n | c=1 % | c=2 % | all % | hpbench's % | difference (90% interval) | coverage % | runs not worse |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -108,7 +109,7 @@ def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[l
            f"median {_pct(orc_all[1])}% at c=1, {_pct(orc_all[2])}% at c=2: no per-study scale factor, however learnt, does better on average."]
     check = holdout(files, pool)
     md += ["", "**Chosen on one half, scored on the other** (the best rule by median on the runs with recorded times, then on the "
-           "runs with a simulated schedule, among those correcting the same trials as hpbench's; its current rule beside it)", "",
+           "runs with a simulated schedule, among those correcting the same trials as hpbench's; its rule beside it)", "",
            "| chosen on | rule | there % | other half % | current there % | current other half % |", "|---|---|---|---|---|---|"]
     md += [f"| {h} | {v['rule']} | {_pct(v['there'])} | {_pct(v['other'])} | {_pct(v['current_there'])} | {_pct(v['current_other'])} |"
            for h, v in check.items()]
@@ -120,7 +121,7 @@ def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[l
     md += [f"| {k} | {_pct(v['c1'])} ({v['n1']}) | {_pct(v['c2'])} ({v['n2']}) | {_pct(v['median'])} | {v['runs_not_worse']} | "
            f"{100 * v['diff'][0]:+.1f} ({100 * v['diff'][1]:+.1f}, {100 * v['diff'][2]:+.1f}) |" for k, v in rest.items()]
     sched = schedule_check(files, pool)
-    md += ["", f"**The simulated schedule, checked**: on the {n_timed} runs with recorded times, hpbench's current rule reads "
+    md += ["", f"**The simulated schedule, checked**: on the {n_timed} runs with recorded times, hpbench's rule reads "
            f"{_pct(sched['recorded'])}% (n {sched['n_recorded']}) with them and {_pct(sched['simulated'])}% (n {sched['n_simulated']}) "
            "with the simulated schedule instead.", ""]
     return md, {"runs": pool, "pooled": pooled, "paired": paired, "per_run": per_run, "oracle": orc_all, "holdout": check, "remaining": rest, "schedule": sched}
@@ -191,7 +192,7 @@ def _median(v: list[float]) -> float | None:
 
 
 def schedule_check(files: dict[str, list[Row]], pool: list[str]) -> dict[str, Any]:
-    """hpbench's current rule on the runs with recorded times, with those times and with the simulated schedule."""
+    """hpbench's rule on the runs with recorded times, with those times and with the simulated schedule."""
     timed = [n for n in pool if files[n][0]["timed"]]
     got = {"recorded": current([r for n in timed for r in files[n]])}
     copies = [dict(r) for n in timed for r in files[n]]
@@ -226,7 +227,7 @@ def holdout(files: dict[str, list[Row]], pool: list[str]) -> dict[str, dict[str,
         rows = [r for n in names for r in files[n]]
         med[h] = {"current": statistics.median(e["err"] for e in current(rows))}
         med[h] |= {rule.name(): statistics.median(e["err"] for e in evaluate(rows, lambda b, t, rule=rule: corrected(rule, b, t)))
-                   for rule in RULES if rule.early != "none"}  # the same trials as hpbench's (from 4 ended, early ones included)
+                   for rule in RULES if rule.early == "none"}  # the same trials as hpbench's (from 4 of Tune's ended)
     out = {}
     for h, other in ((a, b) for a in halves for b in halves if a != b):
         best = min((k for k in med[h] if k != "current"), key=med[h].__getitem__)

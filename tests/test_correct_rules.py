@@ -1,6 +1,6 @@
 """The replay harness of the in-run correction's candidates (benchmarks/correct_rules.py, issue 13):
 its schedule, its de-duplication of recorded runs, its causality, and that its rule
-``regime / mean / w=4`` is hpbench.cost.correct's own, trial by trial, so that the comparison
+``regime / mean / w=4 / early trials: none`` is hpbench.cost.correct's own, trial by trial, so that the comparison
 in results/benchmarks/correct_replay-s11.md compares against what hpbench does."""
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def test_a_file_whose_measured_seconds_another_holds_counts_once():
 
 
 @pytest.mark.parametrize("concurrent", [1, 2])
-def test_regime_mean_w4_is_hpbench_own_rule_trial_by_trial(concurrent):
+def test_regime_mean_w4_on_tunes_trials_is_hpbench_own_rule_trial_by_trial(concurrent):
     rows = [r for seed in range(4) for r in _study(14, concurrent=concurrent, seed=seed, early=3)]
     for i, r in enumerate(rows):
         r["study"] = f"s{i // 14}"
-    mine = cr.evaluate(rows, lambda b, t: cr.corrected(cr.Rule(key="regime", estimator="mean", shrink=4.0), b, t))
+    mine = cr.evaluate(rows, lambda b, t: cr.corrected(cr.Rule(key="regime", estimator="mean", shrink=4.0, early="none"), b, t))
     theirs = cr.current(rows)
     assert len(mine) == len(theirs) > 20
     for m, h in zip(mine, theirs, strict=True):

@@ -12,7 +12,7 @@ import pytest
 
 from hpbench.cost import trial_time as tt
 from hpbench.cost.annotate import spent
-from hpbench.cost.correct import Correction, EndedTrial, corrected_seconds, replay, scale_factors
+from hpbench.cost.correct import Correction, EndedTrial, RunningFactors, corrected_seconds, interval_bounds, replay, scale_factors
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.ops import OpRecord, StepCost
 from hpbench.cost.predict import FEATURES, features, predict_epoch
@@ -170,21 +170,24 @@ def test_one_trials_correction_is_the_shrunk_geometric_mean():
     assert Correction(factor=1.2, n_trials=4, regime="all").per_trial == 1.2  # an older Correction: the ratio of sums
 
 
-def test_trials_outside_ray_count_only_until_enough_ran_in_ray():
-    """Early trials (trained in the helper, not a Ray worker) feed the correction only while fewer
-    than min_trials trials in Ray have ended; a 3-tuple counts as in Ray."""
+def test_trials_outside_ray_never_count():
+    """Early trials (trained in the helper, not a Ray worker) never feed the correction, as the
+    dispatcher passes none (predictions.ended_pairs); a 3-tuple counts as in Ray."""
     early = [("overhead-bound", 1.0, 1.0, False)] * 4  # the helper's pace: as predicted
     in_ray = [("overhead-bound", 1.0, 1.5, True)] * 3 + [("overhead-bound", 1.0, 1.5)]
-    assert scale_factors(early)["all"].factor == pytest.approx(1.0, rel=REL)  # nothing else yet
-    mixed = scale_factors([*early, *in_ray[:3]])  # 3 in Ray: all 7 still count
-    assert mixed["all"].n_trials == 7 and mixed["all"].factor == pytest.approx((4 + 4.5) / 7, rel=REL)
+    assert scale_factors(early) == {} and interval_bounds(early) is None
+    assert scale_factors([*early, *in_ray[:3]]) == {}  # 3 in Ray: not yet
     f = scale_factors([*early, *in_ray])  # 4 in Ray: those alone
     assert f["all"].n_trials == 4 and f["overhead-bound"].factor == pytest.approx(1.5, rel=REL)
+    running = RunningFactors()
+    for i, o in enumerate([*early, *in_ray]):
+        running.set(str(i), o)
+    assert running.factors()["all"].n_trials == 4 and running.bounds() == interval_bounds(in_ray)
     trials = [EndedTrial(regime="overhead-bound", predicted_s=1.0, measured_s=1.0, started_at=0.0, ended_at=1.0, in_ray=False)
               for _ in range(4)]
     trials += [EndedTrial(regime="overhead-bound", predicted_s=1.0, measured_s=1.5, started_at=2.0 + i, ended_at=2.5 + i) for i in range(5)]
     out = replay(trials)
-    assert out[4] is not None and out[4][0] == pytest.approx(1.0, rel=REL)  # from the 4 early trials
+    assert out[:8] == [None] * 8  # 4 early trials and 3 in Ray ended before the 8th: not enough
     assert out[8] is not None and out[8][0] == pytest.approx(1.5 ** 0.5, rel=REL) and out[8][1].n_trials == 4  # from the 4 in Ray
 
 

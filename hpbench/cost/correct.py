@@ -27,9 +27,11 @@ process while Ray starts, not in a Ray worker, whose thread environment and neig
 driver, Ray's daemons) may set another pace (the earlier session measured Tune's steady epochs at 1.17x
 a plain process's; results/benchmarks/ray_worker_pace.md did not resolve it at this machine's load). An observation
 may say so: ``(regime, predicted_s, measured_s, in_ray)``, a 3-tuple counting as in Ray. The
-trials outside Ray count only while fewer than ``min_trials`` trials in Ray have ended (they are
-what a study has first); from then on the factors come from the trials in Ray alone
-(:func:`observations_used`). This interface is stable: the dispatcher (issue 18) decides which
+trials outside Ray never count (:func:`observations_used`), as the dispatcher passes none of them
+(:func:`hpbench.dispatch.predictions.ended_pairs`): a replay that counted them until 4 had ended in
+Ray (this rule until session 11) showed corrections a search never made, 199 trials of 25 recorded
+runs (benchmarks/correct_strategies.py), 30.4% corrected against 24.4% uncorrected at
+max_concurrent 1, 29.9% against 33.7% at 2. This interface is stable: the dispatcher (issue 18) decides which
 trials are passed and flags them.
 """
 
@@ -80,12 +82,10 @@ def _ok(p: float, m: float) -> bool:
 Observation = tuple[str, float, float] | tuple[str, float, float, bool]  # (regime, predicted_s, measured_s[, in_ray])
 
 
-def observations_used(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> list[tuple[str, float, float]]:
-    """The ``(regime, predicted_s, measured_s)`` a correction is taken from: every valid
-    observation while fewer than ``min_trials`` of them ran in Ray, else those in Ray only."""
-    rows = [(str(o[0]), float(o[1]), float(o[2]), bool(o[3]) if len(o) > 3 else True) for o in ended if _ok(o[1], o[2])]
-    in_ray = [(r, p, m) for r, p, m, ray in rows if ray]
-    return in_ray if len(in_ray) >= min_trials else [(r, p, m) for r, p, m, _ in rows]
+def observations_used(ended: Iterable[Observation]) -> list[tuple[str, float, float]]:
+    """The ``(regime, predicted_s, measured_s)`` a correction is taken from: the valid observations
+    of trials that ran in Ray."""
+    return [(str(o[0]), float(o[1]), float(o[2])) for o in ended if _ok(o[1], o[2]) and (len(o) < 4 or bool(o[3]))]
 
 
 def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> dict[str, Correction]:
@@ -95,7 +95,7 @@ def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS)
     ``min_trials`` trials have ended."""
     if min_trials < 1:
         raise ValueError(f"min_trials must be >= 1, but got {min_trials}")
-    rows = observations_used(ended, min_trials=min_trials)
+    rows = observations_used(ended)
     if len(rows) < min_trials:
         return {}
     pooled = [(p, m) for _, p, m in rows]
@@ -150,13 +150,13 @@ def correction_for(regime: str | None, factors: dict[str, Correction]) -> Correc
     return factors.get(str(regime)) if regime is not None and str(regime) in factors else factors.get(POOLED)
 
 
-def interval_bounds(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> tuple[float, float] | None:
+def interval_bounds(ended: Iterable[Observation]) -> tuple[float, float] | None:
     """One trial's P10 and P90 of measured / predicted from every observation :func:`observations_used`
     keeps, pooled over regimes, once 2 have ended: the run's interval before the correction's
-    ``min_trials`` (wide: t with 1-2 degrees of freedom). Replayed on the 63 recorded studies, the
+    :data:`MIN_TRIALS` (wide: t with 1-2 degrees of freedom). Replayed on the 63 recorded studies, the
     trials inside the interval they were shown (the model's, then this one, then the correction's)
     rose from 71.2% to 76.8% at max_concurrent 1 and 68.0% to 72.6% at 2."""
-    logs = [math.log(m / p) for _, p, m in observations_used(ended, min_trials=min_trials)]
+    logs = [math.log(m / p) for _, p, m in observations_used(ended)]
     return bounds_of_logs(len(logs), math.fsum(logs), math.fsum(x * x for x in logs))
 
 
@@ -191,14 +191,14 @@ def replay_intervals(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) 
     for t in trials:
         before: list[Observation] = [(str(u.regime), u.predicted_s, u.measured_s, u.in_ray) for u in trials if u.ended_at <= t.started_at]
         c = correction_for(t.regime, scale_factors(before, min_trials=min_trials))
-        b = None if c is not None else interval_bounds(before, min_trials=min_trials)
+        b = None if c is not None else interval_bounds(before)
         out.append(c.interval(t.predicted_s) if c is not None else (t.predicted_s * b[0], t.predicted_s * b[1]) if b else None)
     return out
 
 
 def replay(trials: list[EndedTrial], *, min_trials: int = MIN_TRIALS) -> list[tuple[float, Correction] | None]:
     """What the in-run correction would have predicted for each trial: its prediction scaled by the
-    factors of the trials that had ended before it started (None: fewer than ``min_trials`` had).
+    factors of the trials that had ended before it started (None: fewer than ``min_trials`` in Ray had).
     Honest by construction: a trial's own time never corrects its own prediction."""
     out: list[tuple[float, Correction] | None] = []
     for t in trials:
@@ -246,10 +246,9 @@ class RunningFactors:
 
     def _used(self) -> dict[str, list[float]]:
         """The sums per regime of the observations :func:`observations_used` keeps."""
-        n_ray = sum(s[0] for (_, ray), s in self._sums.items() if ray)
         by_regime: dict[str, list[float]] = {}
         for (regime, ray), s in self._sums.items():
-            if s[0] > 0.5 and (ray or n_ray < self.min_trials):  # observations_used: those in Ray alone once min_trials ran there
+            if s[0] > 0.5 and ray:  # observations_used: those in Ray alone
                 acc = by_regime.setdefault(regime, [0.0] * 5)
                 for i in range(5):
                     acc[i] += s[i]
