@@ -118,9 +118,10 @@ def test_the_early_trials_train_inside_the_start_up(write_study, tmp_path, monke
     study = load_study(write_study(TINY_STUDY))  # 4 trials, 2 at once
     assert n_early(study, n_new=4, fresh=True, local=True, budget=False, shared_storage=False) == 2
     plans = [TrialPlan(epoch_s=float(i + 1), max_epochs=3) for i in range(4)]
-    assert [p.epoch_s for p in search_plan(study, plans, cpus=2, n_early=2).trials] == [3.0, 4.0]
-    assert len(search_plan(study, plans, cpus=2, n_early=9).trials) == 1  # never none
-    assert len(search_plan(study, plans, cpus=2).trials) == 4
+    two = search_plan(study, plans, cpus=2, n_early=2)
+    assert (len(two.trials), two.early, two.early_max) == (4, 2, 2)
+    assert search_plan(study, plans, cpus=2, n_early=9).early == 3  # never all: Tune runs at least one
+    assert search_plan(study, plans, cpus=2).early == 0
     # the same trials replayed: with 2 of them inside the start-up, Tune's slots run one round, not two
     fig = Figures()
     early, none = (predict(search_plan(study, plans, cpus=2, n_early=n), figures=fig) for n in (2, 0))
@@ -131,7 +132,27 @@ def test_the_early_trials_train_inside_the_start_up(write_study, tmp_path, monke
 
     seen = []
     real = E.estimate_study
-    monkeypatch.setattr(E, "estimate_study", lambda *a, **k: seen.append(k["n_early"]) or real(*a, **k))
+    monkeypatch.setattr(E, "estimate_study", lambda *a, **k: seen.append((k["n_early"], k["n_early_max"])) or real(*a, **k))
     study_estimate(study, device_flops=1e12, preflight=False, cache_dir=tmp_path)
     study_estimate(load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 3"))), device_flops=1e12, preflight=False, cache_dir=tmp_path)
-    assert seen == [2, 0]  # a search of 3 trials has none
+    assert seen == [(2, 2), (0, 0)]  # a search of 3 trials has none; of 4, the 2 launched at once (a quarter of 4 is fewer)
+
+
+def test_the_helper_trains_more_early_trials_while_they_fit_before_tunes_first_report():
+    """After the early trials launched at once, the helper trains more, one after another, until
+    Tune's first trial reports (hpbench.dispatch.early, n_early_max): the estimate counts those that
+    fit in that window out of Tune's slots, never more than the cap, never the last trial."""
+    from hpbench.cost.simulate import SimTrial
+    from hpbench.cost.walltime import EARLY_READY_S, Figures, SearchPlan, TrialPlan, early_count, early_window_s, predict
+
+    short = [SimTrial(epoch_s=0.1, epochs=3, score=0.5) for _ in range(24)]  # 0.3 s each
+    assert early_count(short, least=2, most=6, window_s=1.0) == 3  # 2 at once, then a third: 0.9 s <= 1.0 s
+    assert early_count(short, least=2, most=6, window_s=100.0) == 6  # the cap
+    assert early_count(short, least=2, most=6, window_s=0.0) == 2  # those launched at once always run there
+    assert early_count(short[:3], least=2, most=6, window_s=100.0) == 2  # Tune runs at least one
+    assert early_count(short, least=0, most=0, window_s=100.0) == 0  # no early trials
+    fig = Figures()
+    assert early_window_s(fig, 1.0) == pytest.approx(fig.startup_s + fig.fresh_worker_s - EARLY_READY_S, rel=1e-5)
+    plans = tuple(TrialPlan(epoch_s=0.05, max_epochs=4) for _ in range(24))
+    at_once, more = (predict(SearchPlan(trials=plans, concurrency=2, early=2, early_max=m), figures=fig, seeds=2) for m in (2, 6))
+    assert more.trials_s < at_once.trials_s and more.epoch_fraction == pytest.approx(at_once.epoch_fraction, rel=1e-5)

@@ -135,15 +135,19 @@ def pruning(study: Study) -> Pruning:
 
 
 def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,
-                device_plans: list[list[TrialPlan]] | None = None, command: bool = True, n_early: int = 0) -> SearchPlan:
+                device_plans: list[list[TrialPlan]] | None = None, command: bool = True, n_early: int = 0, n_early_max: int = 0) -> SearchPlan:
     """The whole search of ``study`` with ``plans`` (one per trial), as :func:`hpbench.cost.walltime.predict`
     replays it. ``n_early``: its first trials train in the helper while Ray starts
     (:mod:`hpbench.dispatch.early`), inside the start-up: Tune's slots run the others (replayed
-    as 4 trials, the 2 that run in Tune took 2.7 s where 4.3 s were predicted: eta-tiny +32%)."""
+    as 4 trials, the 2 that run in Tune took 2.7 s where 4.3 s were predicted: eta-tiny +32%);
+    ``n_early_max``: more of them may train there, one after another, until Tune's first trial
+    reports (:func:`hpbench.cost.walltime.early_count`: the quickstart ran 6 of its 24 early, the
+    estimate priced 22 in Tune's slots)."""
     st = study.settings
     n_repeats = st.repeats if repeats is None else repeats
     return SearchPlan(
-        trials=tuple(plans[max(0, min(n_early, len(plans) - 1)):]), concurrency=concurrency(study, cpus=cpus),
+        trials=tuple(plans), early=max(0, min(n_early, len(plans) - 1)), early_max=max(0, min(max(n_early, n_early_max), len(plans) - 1)),
+        concurrency=concurrency(study, cpus=cpus),
         pruning=pruning(study),
         cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats, max_concurrent=st.max_concurrent),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
@@ -153,7 +157,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
 
 def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]], figures: Figures | None = None,
                    probe: float | Callable[[], float] = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None,
-                   n_trials: int | None = None, n_early: int = 0) -> StudyEstimate:
+                   n_trials: int | None = None, n_early: int = 0, n_early_max: int = 0) -> StudyEstimate:
     """Per-configuration cost rows, and the summary: FLOPs and seconds, and the wall time of the
     whole ``hpbench search`` command (:func:`hpbench.cost.walltime.predict`) with this machine's
     ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``,
@@ -161,7 +165,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     ``device_epoch_s``: per other device of ``[train] devices``, the configurations' seconds per epoch there.
     ``n_trials``: the search's trials when ``configs`` is a sample of fewer of them: the totals are
     scaled to ``n_trials`` and the replay runs the sampled plans over again up to ``n_trials``.
-    ``n_early``: the search's first trials that train while Ray starts (:func:`search_plan`)."""
+    ``n_early``, ``n_early_max``: the search's first trials that train while Ray starts (:func:`search_plan`)."""
     from hpbench.study.resolve import trial_config
 
     rows = []
@@ -176,7 +180,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     scale = n_trials / len(rows) if rows else 1.0
     if n_trials > len(plans) and plans:  # a sample priced for a larger search: its plans run over again, in order
         plans = [plans[i % len(plans)] for i in range(n_trials)]
-    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early)
+    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max)
     probe = probe() if callable(probe) else probe
     c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
     figs = figures or Figures()

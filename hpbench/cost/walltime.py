@@ -117,6 +117,8 @@ class SearchPlan:
     device_runs: tuple[tuple[TrialPlan, ...], ...] = ()  # per other device, its configurations priced there
     test_split: bool = False
     command: bool = True  # the whole command: its final table and exit included
+    early: int = 0  # its first trials train in the helper while Ray starts (hpbench.dispatch.early), outside Tune's slots ...
+    early_max: int = 0  # ... and later ones too, one after another, until Tune's first trial reports, up to this many in all
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,11 +218,13 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     averaged out). ``factors``: the in-run correction (the live view's phases after the search)."""
     c = max(1.0, contention)
     full, bare, epochs = [], [], []
+    window_s = early_window_s(figures, c)
     for s in range(seeds):
         trials = sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors)
-        full.append(replay(trials, slots=slot_model(plan.concurrency, figures, c), pruning=plan.pruning))
-        bare.append(replay(trials, slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
-        epochs.append(sum(full[-1].epochs))
+        n = early_count(trials, least=plan.early, most=plan.early_max, window_s=window_s)  # in the helper, inside the start-up
+        full.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c), pruning=plan.pruning))
+        bare.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
+        epochs.append(sum(full[-1].epochs) + sum(t.epochs for t in trials[:n]))
     trials_s = statistics.fmean(r.makespan_s for r in bare)
     turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
     top = plan.trials[: max(0, plan.repeat_runs)]
@@ -237,10 +241,35 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     bounds = []
     for side, q, k in (("low", 0.1, 1 - figures.spread), ("high", 0.9, 1 + figures.spread)):
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
-        spans = sorted(replay(sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors), slots=slot_model(plan.concurrency, figures, c),
-                              pruning=plan.pruning).makespan_s for s in range(seeds))
+        sims = [sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors) for s in range(seeds)]
+        spans = sorted(replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
+                              pruning=plan.pruning).makespan_s for t in sims)
         bounds.append(k * fixed + _quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
+
+
+# The helper trains its first early trial once the pre-flight and the trainer's warm-up are done:
+# 3.4-4.9 s after the command started (benchmarks/timeline.py, the race's digits, session 11, load 2.8)
+EARLY_READY_S = 4.9
+
+
+def early_window_s(figures: Figures, c: float) -> float:
+    """Seconds the helper trains early trials: from its warm-up's end until Tune's first trial
+    reports (the start-up to Tune's first trial, then a fresh worker's start)."""
+    return max(0.0, figures.at("startup_s", c) + figures.at("fresh_worker_s", c) - EARLY_READY_S)
+
+
+def early_count(trials: Sequence[SimTrial], *, least: int, most: int, window_s: float) -> int:
+    """How many of the search's first ``trials`` the helper trains (:mod:`hpbench.dispatch.early`):
+    ``least`` launched at once, then one after another while their epochs fit in ``window_s``, at
+    most ``most`` in all, and never the last one (Tune runs at least one)."""
+    k, spent = 0, 0.0
+    for t in trials[: min(max(least, most), len(trials) - 1)]:
+        spent += t.epoch_s * t.epochs
+        if k >= least and spent > window_s:
+            break
+        k += 1
+    return k
 
 
 def _quantile(xs: Sequence[float], q: float) -> float:
