@@ -165,6 +165,29 @@ def test_the_recorder_keeps_the_tables_without_a_ray_runtime(tmp_path):
     preds.close(store)
 
 
+def test_tables_unwritable_as_a_trial_ends_are_raised_at_tunes_next_step_not_in_its_stop_trial(tmp_path, monkeypatch):
+    """Tune's stop_trial catches what its completion callbacks raise, logs "Error stopping trial"
+    with a traceback and fails the finished trial: a full disk as a trial ends is raised from the
+    next on_step_end instead (out of Tune's loop, to the command's clear error), the trial ended."""
+    from hpbench.results.store import TablesNotWritten
+
+    store, preds, rec, _ = _recorder_setup(tmp_path, lambda study, params, device: {})
+    trial = _trial("t", {"optimizer": "adam", "lr": 0.01})
+    rec.on_trial_start(iteration=0, trials=[], trial=trial)
+    rec.on_trial_result(iteration=1, trials=[], trial=trial, result={"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+    full = TablesNotWritten(f"{tmp_path}: cannot write trials.parquet: No space left on device")
+
+    def flush(*a, **k):
+        raise full
+
+    monkeypatch.setattr(store, "flush", flush)
+    rec.on_trial_complete(iteration=2, trials=[], trial=trial)  # does not raise inside Tune's stop_trial
+    assert store.row("t")["status"] == "finished" and rec.unwritten is full
+    with pytest.raises(TablesNotWritten, match="No space left"):
+        rec.on_step_end(iteration=3, trials=[])
+    preds.close(store)
+
+
 def test_replays_are_labelled_and_a_scheduler_stop_is_pruned(tmp_path):
     from hpbench.dispatch.trainable import Replay
 

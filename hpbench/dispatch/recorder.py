@@ -21,7 +21,7 @@ from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
 from hpbench.results.columns import FUSED_MEMBERS
 from hpbench.results.status import StopReason, TrialStatus
-from hpbench.results.store import ResultsStore
+from hpbench.results.store import ResultsStore, TablesNotWritten
 from hpbench.results.weights import save_from_checkpoint, save_from_file
 from hpbench.tracking import Trackers
 from hpbench.user_code import user_frames_in_text
@@ -49,6 +49,10 @@ class Recorder(Callback):  # type: ignore[misc]
         # Epochs reported before their trial's prediction arrived: their FLOPs are charged
         # to the budget when it does (the driver never waits for a prediction).
         self.uncharged: dict[str, int] = {}
+        # Tables that could not be written when a trial ended, raised at Tune's next step: Tune's
+        # stop_trial catches what its completion callbacks raise, logs it with a traceback and
+        # fails the finished trial (seen on a full disk: "Error stopping trial")
+        self.unwritten: TablesNotWritten | None = None
 
     def harvest_early(self, *, wait: bool = False, stop: Any = None) -> None:
         """Record the early trials that ended (all of them, waiting, with ``wait``). ``stop``: the
@@ -161,19 +165,25 @@ class Recorder(Callback):  # type: ignore[misc]
         budget.charge(flops=flops or 0.0, seconds=float(row.get("epoch_s") or 0.0))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._harvest()
-        members = self._members(trial)
-        if members == [trial.trial_id]:
-            _save_weights(self.store, trial)
-        for tid in members:
-            self._end(tid)
+        try:
+            self._harvest()
+            members = self._members(trial)
+            if members == [trial.trial_id]:
+                _save_weights(self.store, trial)
+            for tid in members:
+                self._end(tid)
+        except TablesNotWritten as err:
+            self.unwritten = err  # raised at Tune's next step (on_step_end), not inside its stop_trial
         _forget_ended(trial)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._harvest()
-        error = _error_text(trial)
-        for tid in self._members(trial):
-            self._end(tid, error=error)
+        try:
+            self._harvest()
+            error = _error_text(trial)
+            for tid in self._members(trial):
+                self._end(tid, error=error)
+        except TablesNotWritten as err:
+            self.unwritten = err
         _forget_ended(trial)
 
     def end_running(self, reason: StopReason) -> list[str]:
@@ -195,6 +205,8 @@ class Recorder(Callback):  # type: ignore[misc]
         self.progress.trial_done(trial_id)
 
     def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+        if self.unwritten is not None:
+            raise self.unwritten
         self._harvest()
         self.store.flush()  # changes a skipped write left behind (throttled; nothing if none)
         self.progress.refresh()
