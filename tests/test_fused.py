@@ -19,6 +19,11 @@ from hpbench.train.fused import FUSED, train_fused, unfusable  # noqa: E402
 from hpbench.train.trainer import evaluate, load_data, train  # noqa: E402
 
 REL = 1e-5
+# A search's fused repeats (stacked kernels, in a Ray worker) against the trainer alone here: the two
+# paths round differently in each step and the training compounds it; the search's top configurations
+# are drawn anew each run, some more sensitive (a clean clone's CI run read 2.8e-5 on a val_loss after
+# 2 epochs, session 11). Another seed or data order moves these metrics by percents.
+REL_TRAINED = 1e-4
 MLP = {"depth": 2, "width": 32, "dropout": 0.0, "activation": "relu"}
 
 
@@ -171,7 +176,7 @@ def test_search_repeats_run_fused_through_ray_and_match_the_trainer(report_resul
         assert len(rows) == len(alone) == int(r["epochs"])
         for got, want in zip(rows.to_dict("records"), alone, strict=True):
             for k in ("train_loss", "val_loss", "val_accuracy"):
-                assert got[k] == pytest.approx(want[k], rel=REL, abs=1e-7), (r["trial"], got["epoch"], k)
+                assert got[k] == pytest.approx(want[k], rel=REL_TRAINED, abs=1e-7), (r["trial"], got["epoch"], k)
 
 
 def test_repeats_are_grouped_to_keep_every_slot_busy():
