@@ -20,10 +20,13 @@ from hpbench.train.trainer import evaluate, load_data, train  # noqa: E402
 
 REL = 1e-5
 # A search's fused repeats (stacked kernels, in a Ray worker) against the trainer alone here: the two
-# paths round differently in each step and the training compounds it; the search's top configurations
-# are drawn anew each run, some more sensitive (a clean clone's CI run read 2.8e-5 on a val_loss after
-# 2 epochs, session 11). Another seed or data order moves these metrics by percents.
-REL_TRAINED = 1e-4
+# paths round differently in each step and training compounds it, more on some CPUs than others; the
+# search's top configurations are drawn anew each run. Clean-clone CI runs read 2.8e-5 on a val_loss
+# after 2 epochs and 2.6e-4 after 3 (session 11). The check that the metrics are those of that
+# configuration and seed is that they sit far closer to its seed's run alone than the other seed's run
+# does: another seed moves these metrics by percents (SEED_APART, asserted so the check bites).
+REL_TRAINED = 2e-3
+SEED_APART = 2e-2
 MLP = {"depth": 2, "width": 32, "dropout": 0.0, "activation": "relu"}
 
 
@@ -168,15 +171,22 @@ def test_search_repeats_run_fused_through_ray_and_match_the_trainer(report_resul
     assert (rep["status"] == "finished").all() and set(rep["seed"]) == {1, 2}
     study = load_study(report_results.parent / "tiny.toml")
     keys = study.space.keys()
+    alone = {}
     for _, r in rep.iterrows():
+        params = {k: r[k] for k in keys}
+        point = tuple(sorted((k, repr(v)) for k, v in params.items()))
+        for seed in (1, 2):
+            if (point, seed) not in alone:
+                alone[point, seed] = train(trial_config(study, params, seed=seed)).history
         assert weights_path(report_results, int(r["trial"])).is_file()
         rows = ep[ep["trial"] == r["trial"]].sort_values("epoch")
-        params = {k: r[k] for k in keys}
-        alone = train(trial_config(study, params, seed=int(r["seed"]))).history
-        assert len(rows) == len(alone) == int(r["epochs"])
-        for got, want in zip(rows.to_dict("records"), alone, strict=True):
+        mine, other = alone[point, int(r["seed"])], alone[point, 3 - int(r["seed"])]
+        assert len(rows) == len(mine) == int(r["epochs"])
+        for got, want in zip(rows.to_dict("records"), mine, strict=True):
             for k in ("train_loss", "val_loss", "val_accuracy"):
                 assert got[k] == pytest.approx(want[k], rel=REL_TRAINED, abs=1e-7), (r["trial"], got["epoch"], k)
+        apart = max(abs(a["val_loss"] - b["val_loss"]) / abs(a["val_loss"]) for a, b in zip(mine, other, strict=True))
+        assert apart > SEED_APART, (r["trial"], apart)
 
 
 def test_repeats_are_grouped_to_keep_every_slot_busy():
