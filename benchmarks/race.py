@@ -63,6 +63,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: `benchmarks.race_peers` resolves from the repository root
+    sys.path.insert(0, str(ROOT))
 OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
