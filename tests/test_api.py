@@ -335,3 +335,35 @@ def test_cli_option_errors_name_the_command_and_the_flag_once(write_study, tmp_p
     assert "hpbench search: --budget-flops: must be > 0, but got 0.0" in r.output
     assert r.output.count("--budget-flops") == 1
     assert not out.exists()
+
+
+def test_a_finished_command_leaves_after_its_threads_and_exit_hooks_without_the_interpreters_finalization(tmp_path):
+    """leave_done (the installed command's and ``python -m hpbench``'s end): a worker thread's
+    work, the atexit hooks and unflushed output all happen before the process leaves with the
+    command's code; module teardown, which runs ``__del__`` of objects still alive, does not."""
+    code = f"""
+import atexit, pathlib, sys, threading, time
+from hpbench.cli import leave_done
+root = pathlib.Path({str(tmp_path)!r})
+def work():
+    time.sleep(0.2)
+    (root / "thread").write_text("done")
+threading.Thread(target=work).start()
+atexit.register(lambda: (root / "atexit").write_text("ran"))
+class Finalized:
+    def __del__(self):
+        (root / "finalized").write_text("ran")
+kept = Finalized()
+sys.stdout.write("no newline yet")
+leave_done(3)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3 and proc.stdout == "no newline yet"
+    assert (tmp_path / "thread").read_text() == "done" and (tmp_path / "atexit").read_text() == "ran"
+    assert not (tmp_path / "finalized").exists()
+
+
+def test_leave_done_returns_for_an_exit_code_python_prints():
+    from hpbench.cli import leave_done
+
+    assert leave_done("not a number") is None  # the caller re-raises its SystemExit: Python prints it, exit 1
