@@ -46,18 +46,20 @@ PRIOR = "prior"
 class Figures:
     """What searches on this machine cost beyond their epochs, on an otherwise idle machine
     (each measured figure divided by the contention it was measured under). The prior, used
-    until a search has run here: the command's start-up to Tune's first trial (10.4 s), the final
-    table (1.74 s) and the exit (1.41 s) are the
-    medians of the whole commands ``benchmarks/eta.py`` measured on the 2-core development machine
-    over sessions 5-11 (167 commands, 17 studies, results/benchmarks/eta*.json, divided by their
-    contention: start-up P10-P90 7.9-16.5 s; the earlier prior's 5.1 / 0.75 / 0.25 s, from the
-    first commands recorded, put a fresh machine's first quickstart estimate at -14% and its live
-    ETA at 25% at -28%, 18:56 UTC session 11); a fresh worker (2.3 s) and a later trial's set-up
+    until a search has run here: the command's start-up to Tune's first trial (8.0 s), the final
+    table (1.35 s) and Ray's shutdown (1.36 s) are the medians of the quiet whole commands
+    ``benchmarks/eta.py`` measured with no history on the 2-core development machine (sessions 11
+    and 12, three runs of 17 studies, exclusive.sh, contention 1.0; the start-up less the 0.84 s
+    that the old process clock added there: 7.6-7.9 s per run, P10-P90 5.6-10.5 s; the first,
+    cold command of each run 11.0 / 8.0 / 6.9 s; results/benchmarks/eta-s1[12]-quiet*.json). The
+    earlier prior's 10.4 / 1.74 / 1.41 s, medians of 167 loaded commands divided by their
+    contention, put the quiet quickstart at +40% and its live ETA at 25% at +55% (session 12); a
+    fresh worker (2.3 s) and a later trial's set-up
     (0.071 s): ``benchmarks/dispatch.py``'s figures there; ``replay_start_s`` and ``test_s``:
     guesses of the same order until a search measures them; a Tuner's return after its last
     trial: 0 (those commands measured 0.08 s)."""
 
-    startup_s: float = 10.4
+    startup_s: float = 8.0
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
     fresh_worker_s: float = 2.3
     setup_s: float = 0.071
@@ -67,8 +69,8 @@ class Figures:
     first_epoch_s: float = 0.0  # a trial's first epoch beyond the others (lazy initialization, optimizer state, cold caches)
     replay_start_s: float = 0.5
     test_s: float = 2.0
-    report_s: float = 1.74
-    exit_s: float = 1.41
+    report_s: float = 1.35
+    exit_s: float = 1.36
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
     spread: float = 0.25  # relative uncertainty of the figures
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
