@@ -134,8 +134,9 @@ def search(
 def _finish(out: Path, *, started_at: float) -> None:
     """The command's last parts, measured for this machine's history (the next estimate reads
     them): the final table, and the exit (shutting down the Ray runtime the search started, which
-    the interpreter's exit would do anyway). The installed command then exits with the garbage
-    collector frozen (:func:`hpbench.cli.main`); a command run inside a caller's process leaves it as it was."""
+    the interpreter's exit would do anyway). The installed command then leaves without the
+    interpreter's finalization (:func:`hpbench.cli.leave_done`); a command run inside a caller's
+    process returns to it."""
     from hpbench.cost import history
 
     report_end = time.time()
