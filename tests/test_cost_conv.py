@@ -60,15 +60,17 @@ def test_a_layer_is_priced_from_the_grid_and_its_own_ops_are_skipped() -> None:
     ops = st.ops  # type: ignore[attr-defined]
     no_conv = [op for op in ops if op.module not in ("body.0", "body.4")]  # the model without its convolutions
     f_grid, f_plain, f_rest = features(ops, device=dev), features(ops, device=plain), features(no_conv, device=plain)
-    first = TRAIN_FLOPS_FACTOR * conv_flops(positions=5 * 64, c_in=1, c_out=3, kernel=3) / 4e9  # a first layer: its own rate
-    second = TRAIN_FLOPS_FACTOR * conv_flops(positions=5 * 16, c_in=3, c_out=6, kernel=3) / 2e9
+    # a first layer at its own rate; both are smaller than the grid's quickest shape (1024 positions, 1 -> 4
+    # channels): each takes that shape's time in its mode (a kernel call's floor)
+    floor = TRAIN_FLOPS_FACTOR * conv_flops(positions=1024, c_in=1, c_out=4, kernel=3)
+    first, second = floor / 4e9, floor / 2e9
     assert f_grid["conv"] == pytest.approx(first + second, rel=1e-5)
     for k in ("matmul", "op", "op_backward", "view", "memory", "memory_strided", "module"):  # batch norm, pooling, the head: as before
         assert f_grid[k] == pytest.approx(f_rest[k], rel=1e-5)
     assert f_plain["op"] == pytest.approx(f_rest["op"] + 2, rel=1e-5)  # without a grid each layer's convolution op is counted
     assert f_plain["conv"] > 0 and f_rest["conv"] == 0.0
     ev = features(ops, device=dev, phases=("eval",))
-    flops_eval = conv_flops(positions=7 * 64, c_in=1, c_out=3, kernel=3) + conv_flops(positions=7 * 16, c_in=3, c_out=6, kernel=3)
+    flops_eval = 2 * conv_flops(positions=1024, c_in=1, c_out=4, kernel=3)
     assert ev["conv"] == pytest.approx(flops_eval / 5e9, rel=1e-5)
 
 
@@ -90,6 +92,25 @@ def test_the_rate_between_grid_shapes_follows_a_power_law_and_is_clamped() -> No
     dev = DeviceModel(device="cpu", name="t", threads=1, conv_grid=AXES, conv_grid_flops_per_s=(rates, rates, rates))
     assert dev.conv_shape_rate((4096.0, 4.0, 3.0, 12.0, 3.0), "train") == pytest.approx(law(4096.0, 4.0, 3.0, 12.0), rel=1e-5)
     assert dev.conv_shape_rate((1e6, 1.0, 256.0, 512.0, 5.0), "eval") == pytest.approx(law(16384.0, 2.0, 64.0, 64.0), rel=1e-5)
+
+
+def test_below_the_grids_fewest_positions_a_call_takes_at_least_the_quickest_measured_calls_time() -> None:
+    """A small batch's convolution is a kernel call's fixed cost (batch 2 took 0.76-0.98 of batch
+    16's time here), where the rate held at the grid's edge priced it at positions / 1024 of that:
+    below the fewest positions a call takes at least the quickest grid shape's time in its mode;
+    a larger one keeps the edge's rate, and above the edge the rate is the grid's."""
+    from hpbench.cost.conv import layer_seconds
+
+    rate = 1e9
+    dev = DeviceModel(device="cpu", name="t", threads=1, conv_grid=AXES, conv_grid_flops_per_s=((rate,) * N_SHAPES,) * 3)
+    floor = TRAIN_FLOPS_FACTOR * conv_flops(positions=1024, c_in=1, c_out=4, kernel=3) / rate  # the grid's cheapest shape
+    for positions in (12, 128):
+        assert layer_seconds(shape=(positions, 2, 1, 4, 3, 1), train=True, rate=dev.conv_shape_rate) == pytest.approx(floor, rel=1e-5)
+    work = TRAIN_FLOPS_FACTOR * conv_flops(positions=512, c_in=8, c_out=16, kernel=3) / rate  # above the floor: its work at the edge's rate
+    assert work > floor
+    assert layer_seconds(shape=(512, 8, 8, 16, 3, 1), train=True, rate=dev.conv_shape_rate) == pytest.approx(work, rel=1e-5)
+    assert dev.conv_shape_rate((2048.0, 8.0, 1.0, 4.0, 3.0), "train") == pytest.approx(rate, rel=1e-5)
+    assert layer_seconds(shape=(12, 2, 1, 4, 3, 0), train=False, rate=dev.conv_shape_rate) == pytest.approx(floor / TRAIN_FLOPS_FACTOR, rel=1e-5)
 
 
 def test_the_conv_grid_survives_the_cache_and_a_broken_one_is_measured_again() -> None:

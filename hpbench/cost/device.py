@@ -7,11 +7,15 @@ then the fitted coefficients of :mod:`hpbench.cost.suite`), cached as JSON per m
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hpbench.cost.conv import MODES as CONV_MODES
+from hpbench.cost.conv import TRAIN_FLOPS_FACTOR as CONV_TRAIN_FACTOR
+from hpbench.cost.conv import conv_flops
 
 SCHEMA = 11  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
@@ -66,6 +70,20 @@ def interp_grid(axes: tuple[tuple[float, ...], ...], values: tuple[float, ...], 
         t = (math.log(x) - math.log(ax[i - 1])) / (math.log(ax[i]) - math.log(ax[i - 1]))
         corners = [(c * n + i - 1, w * (1.0 - t)) for c, w in corners] + [(c * n + i, w * t) for c, w in corners]
     return math.exp(sum(w * math.log(values[c]) for c, w in corners if w > 0))
+
+
+def conv_call_flops(shape: tuple[float, ...], mode: str) -> float:
+    """FLOPs of one convolution call of grid ``shape`` (positions, side, C_in, C_out, kernel) in
+    ``mode``: its forward's, x3 for training (:func:`hpbench.cost.conv.layer_seconds`)."""
+    positions, _, c_in, c_out, kernel = shape[:5]
+    factor = 1.0 if mode == "eval" else CONV_TRAIN_FACTOR
+    return factor * conv_flops(positions=int(positions), c_in=int(c_in), c_out=int(c_out), kernel=int(kernel))
+
+
+@functools.lru_cache(maxsize=16)
+def _quickest_conv_s(axes: tuple[tuple[int, ...], ...], rates: tuple[float, ...], mode: str) -> float:
+    """The measured grid's quickest call in ``mode``: seconds of its cheapest shape (a kernel call's floor)."""
+    return min(conv_call_flops(tuple(float(x) for x in point), mode) / r for point, r in zip(itertools.product(*axes), rates, strict=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,8 +161,18 @@ class DeviceModel:
     def conv_shape_rate(self, shape: tuple[float, ...], mode: str) -> float:
         """FLOP/s of an ``nn.Conv2d`` at (batch·H·W, side, C_in, C_out, kernel) in ``mode`` ("train",
         "eval" or "train_first": :data:`hpbench.cost.conv.MODES`): the grid of measured shapes,
-        interpolated (:func:`interp_grid`, clamped at its edges)."""
-        return interp_grid(self.conv_grid, self.conv_grid_flops_per_s[CONV_MODES.index(mode)], shape)
+        interpolated (:func:`interp_grid`, clamped at its edges). Below the grid's fewest output
+        positions (a small batch's) the rate held at the edge prices a layer at positions / 1024 of
+        the edge's time, but a convolution that small costs a kernel call's fixed time (session 12,
+        one thread, 3x3 on 8x8 maps, forward + backward: batch 2 took 0.76-0.98 of batch 16's time
+        at 1 -> 8, 4 -> 10, 8 -> 16 and 16 -> 16 channels; the quiet run's CNNs at batch 2-3 read -25
+        to -55%): there the layer takes at least the quickest measured shape's time in that mode."""
+        rates = self.conv_grid_flops_per_s[CONV_MODES.index(mode)]
+        rate = interp_grid(self.conv_grid, rates, shape)
+        if not self.conv_grid or not self.conv_grid[0] or shape[0] >= self.conv_grid[0][0]:
+            return rate
+        flops = conv_call_flops(shape, mode)
+        return min(rate, flops / _quickest_conv_s(self.conv_grid, rates, mode)) if flops > 0 else rate
 
     def prices_conv(self) -> bool:
         """Whether 2-D convolutions are priced from their measured grid (else from their ops, as before schema 9)."""
