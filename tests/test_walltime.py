@@ -342,6 +342,7 @@ def test_contention_formula_and_probe():
     assert clock.process_started_at() <= clock.time.time()
     assert clock.n_cpus() >= 1
 
+
 def test_the_commands_clock_starts_when_its_process_was_spawned_not_before():
     """A child's start as process_started_at reads it lies between its spawn (the parent's clock
     just before) and its own first statement: btime + starttime read 0.7-0.85 s before the spawn
@@ -354,7 +355,6 @@ def test_the_commands_clock_starts_when_its_process_was_spawned_not_before():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     started, child_now = float(out[0]), float(out[1])
     assert before - 0.02 <= started <= child_now  # 0.02: the kernel keeps the start in 10-ms ticks
-
 
 
 def test_budget_spends_the_commands_clock():

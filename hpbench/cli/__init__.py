@@ -65,10 +65,16 @@ def main() -> None:
     try:
         app()
     except SystemExit as done:
-        if done.code == _search.EXIT_INTERRUPTED:
-            leave_now(_search.EXIT_INTERRUPTED)
-        leave_done(done.code)
+        leave(done.code)
         raise
+
+
+def leave(code: object) -> None:
+    """End the installed command's process with its exit code: at once when it was interrupted
+    (:func:`leave_now`), after its exit hooks when it is done (:func:`leave_done`)."""
+    if code == _search.EXIT_INTERRUPTED:
+        leave_now(_search.EXIT_INTERRUPTED)
+    leave_done(code)
 
 
 def leave_done(code: object) -> None:

@@ -46,14 +46,22 @@ def conv_flops(*, positions: int, c_in: int, c_out: int, kernel: int) -> float:
 TRAIN_FLOPS_FACTOR = 3.0
 
 
+def call_flops(shape: tuple[float, ...], mode: str) -> float:
+    """FLOPs charged to one call of grid ``shape`` (batch·H_out·W_out, side, C_in, C_out, kernel)
+    in ``mode`` (:data:`MODES`): its forward's, x3 for training."""
+    positions, _, c_in, c_out, kernel = shape[:5]
+    factor = 1.0 if mode == "eval" else TRAIN_FLOPS_FACTOR
+    return factor * conv_flops(positions=int(positions), c_in=int(c_in), c_out=int(c_out), kernel=int(kernel))
+
+
 def layer_seconds(*, shape: tuple[int, ...], train: bool, rate: Callable[[tuple[float, ...], str], float]) -> float:
     """Seconds of one call of a convolution of recorded ``shape`` (batch·H_out·W_out, map side
     sqrt(H_out·W_out), C_in, C_out, kernel side, whether its input needs a gradient): its FLOPs
-    (x3 for training) / the rate at that shape in that mode (:data:`MODES`)."""
+    (:func:`call_flops`) / the rate at that shape in that mode (:data:`MODES`)."""
     positions, side, c_in, c_out, kernel, input_grad = shape
-    flops = (TRAIN_FLOPS_FACTOR if train else 1.0) * conv_flops(positions=positions, c_in=c_in, c_out=c_out, kernel=kernel)
     mode = ("train" if input_grad else "train_first") if train else "eval"
-    return flops / rate((float(positions), float(side), float(c_in), float(c_out), float(kernel)), mode)
+    point = (float(positions), float(side), float(c_in), float(c_out), float(kernel))
+    return call_flops(point, mode) / rate(point, mode)
 
 
 # The measured modes: training a layer whose input needs its gradient (every layer after the

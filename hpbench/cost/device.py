@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hpbench.cost.conv import MODES as CONV_MODES
-from hpbench.cost.conv import TRAIN_FLOPS_FACTOR as CONV_TRAIN_FACTOR
-from hpbench.cost.conv import conv_flops
+from hpbench.cost.conv import call_flops as conv_call_flops
 
 SCHEMA = 11  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
@@ -70,14 +69,6 @@ def interp_grid(axes: tuple[tuple[float, ...], ...], values: tuple[float, ...], 
         t = (math.log(x) - math.log(ax[i - 1])) / (math.log(ax[i]) - math.log(ax[i - 1]))
         corners = [(c * n + i - 1, w * (1.0 - t)) for c, w in corners] + [(c * n + i, w * t) for c, w in corners]
     return math.exp(sum(w * math.log(values[c]) for c, w in corners if w > 0))
-
-
-def conv_call_flops(shape: tuple[float, ...], mode: str) -> float:
-    """FLOPs of one convolution call of grid ``shape`` (positions, side, C_in, C_out, kernel) in
-    ``mode``: its forward's, x3 for training (:func:`hpbench.cost.conv.layer_seconds`)."""
-    positions, _, c_in, c_out, kernel = shape[:5]
-    factor = 1.0 if mode == "eval" else CONV_TRAIN_FACTOR
-    return factor * conv_flops(positions=int(positions), c_in=int(c_in), c_out=int(c_out), kernel=int(kernel))
 
 
 @functools.lru_cache(maxsize=16)
@@ -169,10 +160,9 @@ class DeviceModel:
         to -55%): there the layer takes at least the quickest measured shape's time in that mode."""
         rates = self.conv_grid_flops_per_s[CONV_MODES.index(mode)]
         rate = interp_grid(self.conv_grid, rates, shape)
-        if not self.conv_grid or not self.conv_grid[0] or shape[0] >= self.conv_grid[0][0]:
+        if shape[0] >= self.conv_grid[0][0]:
             return rate
-        flops = conv_call_flops(shape, mode)
-        return min(rate, flops / _quickest_conv_s(self.conv_grid, rates, mode)) if flops > 0 else rate
+        return min(rate, conv_call_flops(shape, mode) / _quickest_conv_s(self.conv_grid, rates, mode))
 
     def prices_conv(self) -> bool:
         """Whether 2-D convolutions are priced from their measured grid (else from their ops, as before schema 9)."""
