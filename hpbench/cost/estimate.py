@@ -12,6 +12,7 @@ from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.fusion import fuse_members, repeat_groups
+from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
@@ -151,7 +152,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         pruning=pruning(study),
         cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats, max_concurrent=st.max_concurrent),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
-        command=command,
+        command=command, focus=searcher_focus(st.searcher),
     )
 
 
@@ -199,8 +200,9 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "naive_total_s": sum(r["naive_s"] for r in rows) * scale,
         "wall_time": {
             "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),
-            "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed,
-            "sources": {k: figs.source(k) for k in ("startup_s", "fresh_worker_s", "setup_s", "speed", "best_fractions", "report_s", "exit_s")},
+            "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed, "quality_rho": figs.quality_rho,
+            "sources": {k: figs.source(k) for k in ("startup_s", "fresh_worker_s", "setup_s", "speed", "best_fractions", "report_s", "exit_s",
+                                                     "quality_rho")},
         },
     }
     return StudyEstimate(rows=rows, summary=summary)

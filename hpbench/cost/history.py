@@ -238,6 +238,12 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
                 # the helper, Ray), at which its contention-free speed is priced until the live search measures its own
                 met = [float(r["speed_contention"]) for r in kept if isinstance(r.get("speed_contention"), (int, float))]
                 values["trials_contention"] = statistics.median(met) if met and values["speed_free"] else None
+    # Which configurations run long (hpbench.cost.quality): the study's own, from its last runs; none from the
+    # other studies (the quickstart's 0.12 against signals' 0.80: the machine's median mispriced both)
+    rhos = [float(r["quality_rho"]) for r in records if r.get("study") == study and isinstance(r.get("quality_rho"), (int, float))][-3:]
+    if study is not None and rhos:
+        values["quality_rho"] = statistics.median(rhos)
+        sources["quality_rho"] = f"{len(rhos)} earlier runs of this study"
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
+from hpbench.cost.quality import Focus, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, replay
 from hpbench.cost.walltime import Factors, Figures, TrialPlan, natural_epochs, sim_trials, slot_model, slowness
 
@@ -28,25 +29,30 @@ class Running:
 
 def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPlan], concurrency: int, figures: Figures,
                        contention: float = 1.0, pruning: Pruning = Pruning(), recorded: Mapping[int, int] | None = None,
-                       n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None) -> float:
+                       n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None, focus: Focus = Focus()) -> float:
     """Seconds until the trials running and left have ended (the live view's part of the ETA).
     ``recorded``: how many trials (ended or running) already reached each rung / epoch, whose
     scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker;
-    ``factors``: the in-run correction, per regime (:func:`slowness`)."""
+    ``factors``: the in-run correction, per regime (:func:`slowness`); ``focus``: how the searcher
+    picks the trials left (:func:`hpbench.cost.quality.later`). The running and the pending trials'
+    scores follow their cost at ``figures.quality_rho``, ranked among them all."""
     if not running and not pending:
         return 0.0
     c = max(1.0, contention)
+    rho = figures.quality_rho
+    u = cost_scores([r.plan.epoch_s for r in running] + [p.epoch_s for p in pending]) if rho else [0.0] * (len(running) + len(pending))
     spans = []
     for s in range(seeds):
         rng = random.Random(s)
-        trials = []
+        trials: list[SimTrial] = []
         for r in running:
             later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
             ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
             trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
-                                   score=rng.random(), done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
-        trials += sim_trials(pending, rng, figures=figures, c=c, factors=factors)
-        seen = {k: [rng.random() for _ in range(n)] for k, n in (recorded or {}).items()}
+                                   score=latent_score(u=u[len(trials)], draw=rng.random(), rho=rho), done=r.done,
+                                   running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
+        trials += sim_trials(pending, rng, figures=figures, c=c, factors=factors, focus=focus, u=u[len(running):])
+        seen = {k: [latent_score(u=0.0, draw=rng.random(), rho=0.0) for _ in range(n)] for k, n in (recorded or {}).items()}  # standard normal, as the scores
         spans.append(replay(trials, slots=slot_model(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning,
                             recorded=seen).makespan_s)
     return statistics.fmean(spans)

@@ -61,9 +61,11 @@ def slot_figures(trials: Sequence[TrialTimes], *, concurrency: int) -> dict[str,
 
 def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], started_at: float, command: bool, ray_started: bool,
                   cpus: int, concurrency: int, cpus_per_trial: float, contention: float | None, phases: Mapping[str, float],
-                  eta: Sequence[Sequence[float]] = (), configs: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                  eta: Sequence[Sequence[float]] = (), configs: Sequence[Mapping[str, Any]] = (),
+                  quality_rho: float | None = None) -> dict[str, Any]:
     """The record of one search (``phases``: measured seconds of ``search_s``, ``tail_s``,
-    ``repeats_s``, ``devices_s``, ``replay_start_s``, ``test_s``, each only when it ran)."""
+    ``repeats_s``, ``devices_s``, ``replay_start_s``, ``test_s``, each only when it ran;
+    ``quality_rho``: the rank correlation of its trials' cost and score, :mod:`hpbench.cost.quality`)."""
     first = min((t.started_at for t in trials), default=None)
     # A trial's first epoch is slower than the rest (lazy initialization, the optimizer's state,
     # cold caches): the speed ratio is read from later epochs, the first epoch's extra apart.
@@ -94,5 +96,5 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
         "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
         "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
-        "configs": [dict(c) for c in configs],
+        "configs": [dict(c) for c in configs], "quality_rho": quality_rho,
     }

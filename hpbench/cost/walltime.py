@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
+from hpbench.cost.quality import PRIOR_RHO, Focus, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
 # A plain prior for the best epoch: anywhere in the run, uniformly (no history on this machine).
@@ -77,6 +78,7 @@ class Figures:
     speed_free: bool = False  # the speed was learned from contention-free seconds (the epochs' CPU time: hpbench.cost.history)
     trials_contention: float | None = None  # wall / contention-free seconds of the trials: earlier runs', then the live search's
     family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
+    quality_rho: float = PRIOR_RHO  # rank correlation of a configuration's cost and its metric (hpbench.cost.quality)
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)
@@ -121,6 +123,7 @@ class SearchPlan:
     command: bool = True  # the whole command: its final table and exit included
     early: int = 0  # its first trials train in the helper while Ray starts (hpbench.dispatch.early), outside Tune's slots ...
     early_max: int = 0  # ... and later ones too, one after another, until Tune's first trial reports, up to this many in all
+    focus: Focus = field(default_factory=Focus)  # how its searcher leans toward good configurations (hpbench.cost.quality)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,9 +189,23 @@ def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | 
 
 
 def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, c: float,
-                factors: Factors | None = None) -> list[SimTrial]:
-    return [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
-                     epochs=natural_epochs(p, rng.choice(figures.best_fractions)), score=rng.random()) for p in plans]
+               factors: Factors | None = None, focus: Focus = Focus(), u: Sequence[float] | None = None) -> list[SimTrial]:
+    """One draw of the trials of ``plans``: each where early stopping would end it (its best
+    epoch drawn from ``figures.best_fractions``) and its latent score, correlated with its cost at
+    ``figures.quality_rho`` (:mod:`hpbench.cost.quality`; ``u``: the plans' cost scores where they
+    are ranked among more configurations, :func:`~hpbench.cost.quality.cost_scores` of their own
+    seconds otherwise); from ``focus.start`` on, each trial runs the best of ``focus.k`` of the
+    drawn configurations (its own and ``k - 1`` others)."""
+    if u is None:
+        u = cost_scores([p.epoch_s for p in plans]) if figures.quality_rho else [0.0] * len(plans)
+    drawn = [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
+                      epochs=natural_epochs(p, rng.choice(figures.best_fractions)),
+                      score=latent_score(u=ui, draw=rng.random(), rho=figures.quality_rho)) for p, ui in zip(plans, u, strict=True)]
+    out = list(drawn)
+    if focus.k > 1 and len(drawn) > 1:
+        for i in range(focus.start, len(drawn)):
+            out[i] = max([drawn[i]] + [drawn[rng.randrange(len(drawn))] for _ in range(focus.k - 1)], key=lambda t: t.score)
+    return out
 
 
 def slot_model(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None,
@@ -222,7 +239,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     full, bare, epochs = [], [], []
     window_s = early_window_s(figures, c)
     for s in range(seeds):
-        trials = sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors)
+        trials = sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors, focus=plan.focus)
         n = early_count(trials, least=plan.early, most=plan.early_max, window_s=window_s)  # in the helper, inside the start-up
         full.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c), pruning=plan.pruning))
         bare.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
@@ -243,7 +260,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     bounds = []
     for side, q, k in (("low", 0.1, 1 - figures.spread), ("high", 0.9, 1 + figures.spread)):
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
-        sims = [sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors) for s in range(seeds)]
+        sims = [sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
         spans = sorted(replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
                               pruning=plan.pruning).makespan_s for t in sims)
         bounds.append(k * fixed + _quantile(spans, q))

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost import history, reprice
+from hpbench.cost.quality import measured_rho
 from hpbench.cost.record import search_record
 from hpbench.dispatch.eta import SEARCH, SearchClock
-from hpbench.dispatch.timings import trial_times, tune_trials
+from hpbench.dispatch.timings import quality_pairs, trial_times, tune_trials
 from hpbench.results.store import ResultsStore
 
 
@@ -40,7 +41,8 @@ def append(clock: SearchClock, store: ResultsStore, *, out: Path, history_dir: P
     rec = search_record(
         run_id=uuid.uuid4().hex, study=clock.study.name, trials=times, started_at=clock.started_at, command=clock.command,
         ray_started=clock.ray_started, cpus=clock.cpus, concurrency=clock.concurrency, cpus_per_trial=clock.study.resources.cpus_per_trial,
-        contention=clock.contention(), phases=clock.measured, eta=clock.trace, configs=reprice.configs(times))
+        contention=clock.contention(), phases=clock.measured, eta=clock.trace, configs=reprice.configs(times),
+        quality_rho=measured_rho(*quality_pairs(store, clock.trials[SEARCH])))  # every search trial's: the early ones' too
     rec.update(out=str(out.resolve()), started_at=clock.started_at, n_search=clock.sizes[SEARCH], nice=history.niceness(),
                probe_nice=history.PROBE_NICE, phases_end_at=clock.phases_end_at, probe=clock.raw_probe,
                trials_contention=clock.workers.contention())

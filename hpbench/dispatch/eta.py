@@ -30,6 +30,7 @@ from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
+from hpbench.cost.quality import Focus, blended_rho, later, measured_rho, searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
@@ -219,9 +220,13 @@ class SearchClock:
             order = sampled[len(ids):]  # a grid runs in the order the estimate enumerates it: the trials left are known
         pending = [self._plan_of_params(order[i % len(order)]) for i in range(n_pending)]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
+        # which trials run long: the good ones, as far as this search's trials tell good from dear (hpbench.cost.quality)
+        costs, scores = timings.quality_pairs(store, ids)
+        figs = replace(figs, quality_rho=blended_rho(prior=self.figures.quality_rho, measured=measured_rho(costs, scores, least=4), n=len(costs)))
+        focus = later(searcher_focus(self.study.settings.searcher), started=len(ids)) if self.phase == SEARCH else Focus()
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=reached(store, ids, pruning),
-                                  n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors)
+                                  n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors, focus=focus)
         if self.phase == SEARCH and self.command and not tune_trials(ids):
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
             left += startup_left_s(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), drift=drift)

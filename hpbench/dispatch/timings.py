@@ -153,6 +153,22 @@ def best_ended(store: ResultsStore, trial_ids: Iterable[str], *, n: int) -> list
     return [(str(r["trial_id"]), float(r["train_s"]) / int(r["epochs"])) for r in done[: max(0, n)]]
 
 
+def quality_pairs(store: ResultsStore, trial_ids: Iterable[str]) -> tuple[list[float], list[float]]:
+    """The trials' predicted seconds per epoch and best score so far (higher better: a ``min``
+    metric negated), for those that have both (:func:`hpbench.cost.quality.measured_rho`)."""
+    key, sign = f"best_{store.metric}", (1.0 if store.mode == "max" else -1.0)
+    costs, scores = [], []
+    for t in trial_ids:
+        if t not in store:
+            continue
+        r = store.row(t)
+        c, v = r.get("predicted_epoch_s"), r.get(key)
+        if isinstance(c, (int, float)) and isinstance(v, (int, float)) and c > 0 and math.isfinite(v):
+            costs.append(float(c))
+            scores.append(sign * float(v))
+    return costs, scores
+
+
 class EndedTrials:
     """How many trials of each phase ended (each start counted), checking only those not seen
     ended yet (a trial never runs again once ended): a pass over every trial at each trial's

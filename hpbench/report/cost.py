@@ -156,6 +156,8 @@ def summary_table(s: dict[str, Any]) -> Table:
         v = w["parts"].get(key, 0.0)
         if v or key in ("startup_s", "trials_s", "turnover_s"):
             table.add_row(f"  {label}", fmt_s(v), sources.get(where.get(key, ""), ""))
+    if "quality_rho" in w:  # which trials run long (hpbench.cost.quality)
+        table.add_row("  cost-score rank corr.", f"{w['quality_rho']:+.2f}", sources.get("quality_rho", ""))
     table.add_row("  machine", f"{w['cpus']} CPUs, contention x{w['contention']:.2f}",
                   f"a busy thread gets {1 / w['probe']:.0%} of a CPU now; measured / predicted s per epoch x{w['speed']:.2f}")
     return table

@@ -1,0 +1,144 @@
+"""Which configurations a search runs long: good ones, and good ones tend to be the dear ones.
+
+The wall-time replay (:mod:`hpbench.cost.walltime`) has to say which trials the scheduler prunes
+and which configurations the searcher picks. Drawn independently of their cost, as the replay did
+at first, a search whose best models are its slowest is priced far too low: in ``studies/signals.toml``
+the GRUs (the dearest family, ~1.5-2.9 s an epoch against the MLPs' 0.03-0.07 s) were the best
+trials, so ASHA kept them (15-25 epochs of 25) and pruned the MLPs at the first rung, and TPE,
+after its random start, chose the GRU for 7 of its last 10 trials: the estimate read 60-86 s,
+the search took 254-320 s (four quiet runs of ``benchmarks/eta.py``, sessions 11-12).
+
+Two small models, both pure:
+
+* **Quality follows cost** at rank correlation ``rho`` (a Gaussian copula): a configuration's
+  latent score is ``rho * u + sqrt(1 - rho^2) * e``, ``u`` the normal score of its predicted
+  seconds per epoch's rank among the search's configurations, ``e`` standard normal noise. ASHA
+  compares these scores. ``rho`` is what earlier searches here measured (:func:`spearman` of
+  their trials' predicted seconds per epoch and best metric, kept in the history), or the prior
+  :data:`PRIOR_RHO`.
+* **An adaptive searcher leans toward good configurations** after its random start: each later
+  trial runs the best (by latent score) of ``k`` configurations drawn from the space
+  (:class:`Focus`, a tournament; ``k = 1`` is random search).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# The prior rank correlation between a configuration's predicted seconds per epoch and its best
+# metric (oriented: higher is better), until this study has measured its own: 0. Measured over the
+# trials of benchmarks/eta.py's studies whose configurations differ in cost (four quiet runs,
+# sessions 11-12), it was positive in every one: batch_size 0.11, quickstart 0.12, optimizers 0.31,
+# recurrent 0.28-0.34, schedules 0.25-0.44, digits_cnn 0.32-0.49, eta-repeats 0.59-0.66, signals
+# 0.79-0.80 (median of the studies 0.37). But it is the study's, not the machine's: that median as
+# the prior priced signals' search at -45% where it had read -66%, and the quickstart's at +51%
+# where it had read +19% (the estimates with this machine's history, session 13): the quickstart's
+# TPE chose cheaper configurations after its random start, not dearer ones. A study's earlier runs
+# (hpbench.cost.history) and the live search's own trials (hpbench.dispatch.eta) set it.
+PRIOR_RHO = 0.0
+# The live search's own correlation weighs as this many trials against the prior (or its earlier runs')
+RHO_PRIOR_TRIALS = 4.0
+
+# Optuna's TPESampler draws its first 10 trials at random (n_startup_trials' default).
+TPE_STARTUP = 10
+# After that start, the shift of the trials' cost toward the good configurations, in standard
+# deviations of log seconds per epoch, per unit of rho (the same runs: the TPE studies' later trials'
+# mean against their first 10): signals 1.37, digits_cnn 1.2 (three runs of four), eta-repeats
+# 0.44, schedules ~3 (its costs hardly differ); median ~1.2. The best of k standard normals has an
+# expected value of 0.85 / 1.03 / 1.16 / 1.27 at k = 3 / 4 / 5 / 6: k = 5.
+TPE_FOCUS = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class Focus:
+    """How a searcher picks: its first ``start`` trials at random, then each the best of ``k``
+    draws (``k = 1``: at random throughout)."""
+
+    start: int = 0
+    k: int = 1
+
+
+# what the built-in searchers do (hpbench.strategies): TPE leans toward the good configurations; its
+# cost-aware variant divides their expected improvement by their predicted seconds, which leans
+# away from the dear ones as much (priced as random); random search and the grid do not lean
+SEARCHER_FOCUS = {"tpe": Focus(start=TPE_STARTUP, k=TPE_FOCUS)}
+
+
+def searcher_focus(name: str) -> Focus:
+    """The focus of searcher ``name`` (a plugin's: none known, priced as random search)."""
+    return SEARCHER_FOCUS.get(name, Focus())
+
+
+def ranks(xs: Sequence[float]) -> list[float]:
+    """Average ranks, 0-based (ties share their mean rank)."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    out = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2
+        i = j + 1
+    return out
+
+
+def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (Pearson's over average ranks); None where either side is
+    constant or there are fewer than 3 pairs."""
+    if len(xs) != len(ys) or len(xs) < 3:
+        return None
+    rx, ry = ranks(xs), ranks(ys)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
+    if sxx <= 0 or syy <= 0:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+def cost_scores(costs: Sequence[float]) -> list[float]:
+    """Normal scores of the costs' ranks, ``Phi^-1((rank + 0.5) / n)``; 0 for all where they are
+    all equal."""
+    n = len(costs)
+    if n < 2:
+        return [0.0] * n
+    nd = statistics.NormalDist()
+    return [nd.inv_cdf((r + 0.5) / n) for r in ranks(costs)]
+
+
+def latent_score(*, u: float, draw: float, rho: float) -> float:
+    """A configuration's latent quality: ``rho * u + sqrt(1 - rho^2) * Phi^-1(draw)`` (``draw``
+    uniform in (0, 1); at ``rho = 0`` its order is the draws')."""
+    r = min(0.99, max(-0.99, rho))
+    d = min(1 - 1e-12, max(1e-12, draw))
+    return r * u + math.sqrt(1 - r * r) * statistics.NormalDist().inv_cdf(d)
+
+
+def measured_rho(costs: Sequence[float | None], scores: Sequence[float | None], *, least: int = 5) -> float | None:
+    """A search's own rank correlation between its trials' predicted seconds per epoch and their
+    best metric (higher better), over the trials that have both; None below ``least`` of them or
+    where the costs (or scores) do not differ."""
+    pairs = [(float(c), float(s)) for c, s in zip(costs, scores, strict=True)
+             if c is not None and s is not None and c == c and s == s and c > 0]
+    if len(pairs) < least:
+        return None
+    return spearman([c for c, _ in pairs], [s for _, s in pairs])
+
+
+def blended_rho(*, prior: float, measured: float | None, n: int, weight: float = RHO_PRIOR_TRIALS) -> float:
+    """The live search's ``measured`` correlation over ``n`` trials, blended with ``prior`` as if
+    the prior were ``weight`` more trials."""
+    if measured is None or n <= 0:
+        return prior
+    k = n / (n + weight)
+    return k * measured + (1 - k) * prior
+
+
+def later(focus: Focus, *, started: int) -> Focus:
+    """``focus`` for the trials left once ``started`` have started: its random start shortened by them."""
+    return Focus(start=max(0, focus.start - started), k=focus.k)

@@ -1,0 +1,148 @@
+"""Which configurations a search runs long (hpbench.cost.quality): the rank correlation of cost and
+score, the copula the replay draws scores from, the searcher's lean, and where the figure is learned."""
+
+from __future__ import annotations
+
+import random
+import statistics
+from concurrent.futures import Future
+from dataclasses import replace
+
+import pytest
+
+from hpbench.cost import history, quality, record
+from hpbench.cost.live import Running, remaining_trials_s
+from hpbench.cost.simulate import Pruning
+from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict, sim_trials
+
+REL = 1e-5
+BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),
+               first_epoch_s=0.0, tail_s=0.0, replay_start_s=0.0, test_s=0.0)
+ASHA = Pruning(kind="asha", max_t=27, grace_period=1, reduction_factor=3)
+
+
+def test_spearman_on_hand_made_ranks():
+    assert quality.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0, rel=REL)
+    assert quality.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0, rel=REL)
+    # ties share their mean rank: ranks (0.5, 0.5, 2, 3) against (0, 1, 2, 3): Pearson's of those
+    assert quality.ranks([5.0, 5.0, 7.0, 9.0]) == [0.5, 0.5, 2.0, 3.0]
+    assert quality.spearman([5, 5, 7, 9], [1, 2, 3, 4]) == pytest.approx(0.9486833, rel=REL)
+    assert quality.spearman([1, 1, 1], [1, 2, 3]) is None and quality.spearman([1, 2], [1, 2]) is None
+
+
+def test_measured_rho_needs_enough_trials_that_have_both():
+    costs = [0.1, 1.0, 0.2, 2.0, 0.3, None]
+    scores = [0.3, 0.8, 0.4, 0.9, None, 0.99]
+    assert quality.measured_rho(costs, scores, least=5) is None  # 4 trials have both
+    assert quality.measured_rho(costs, scores, least=4) == pytest.approx(1.0, rel=REL)
+    assert quality.measured_rho([0.5] * 6, [1, 2, 3, 4, 5, 6]) is None  # costs that do not differ tell nothing
+
+
+def test_cost_scores_and_the_latent_score():
+    u = quality.cost_scores([3.0, 1.0, 2.0])
+    assert u[1] < u[2] < u[0] and sum(u) == pytest.approx(0.0, abs=1e-9)
+    assert quality.cost_scores([2.0, 2.0]) == [0.0, 0.0]
+    draws = [0.9, 0.1, 0.5, 0.7]
+    # at rho 0 the scores keep the draws' order (the replay's pruning is the same as with uniform scores)
+    scores = [quality.latent_score(u=uu, draw=d, rho=0.0) for uu, d in zip([2.0, -2.0, 0.0, 1.0], draws, strict=True)]
+    assert sorted(range(4), key=lambda i: scores[i]) == sorted(range(4), key=lambda i: draws[i])
+    assert quality.latent_score(u=1.5, draw=0.5, rho=0.6) == pytest.approx(0.9, rel=REL)  # rho * u + sqrt(1 - rho^2) * 0
+    assert quality.blended_rho(prior=0.0, measured=0.8, n=4) == pytest.approx(0.4, rel=REL)
+    assert quality.blended_rho(prior=0.2, measured=None, n=9) == 0.2
+    assert quality.later(quality.Focus(start=10, k=5), started=4) == quality.Focus(start=6, k=5)
+    assert quality.later(quality.Focus(start=10, k=5), started=14).start == 0
+    assert quality.searcher_focus("tpe").k > 1 and quality.searcher_focus("random") == quality.Focus()
+
+
+def _mixed(n: int = 24) -> list[TrialPlan]:  # half cheap (0.1 s an epoch), half dear (1 s)
+    return [TrialPlan(epoch_s=0.1 if i % 2 else 1.0, max_epochs=27) for i in range(n)]
+
+
+def test_scores_follow_cost_at_rho_and_the_focus_picks_the_good_ones():
+    plans = _mixed()
+    dear = [i for i, p in enumerate(plans) if p.epoch_s == 1.0]
+    gap = []
+    for rho in (0.0, 0.9):
+        figs = replace(BARE, quality_rho=rho)
+        diffs = []
+        for s in range(40):
+            t = sim_trials(plans, random.Random(s), figures=figs, c=1.0)
+            diffs.append(statistics.fmean(t[i].score for i in dear) - statistics.fmean(t[i].score for i in range(24) if i not in dear))
+        gap.append(statistics.fmean(diffs))
+    assert abs(gap[0]) < 0.35 and gap[1] > 1.2  # dear ones score ~1.6 standard deviations higher at rho 0.9
+    figs = replace(BARE, quality_rho=0.9)
+    dear_share = []
+    for focus in (quality.Focus(), quality.Focus(start=8, k=5)):
+        share = [sum(t.epoch_s == 1.0 for t in sim_trials(plans, random.Random(s), figures=figs, c=1.0, focus=focus)[8:]) / 16 for s in range(40)]
+        dear_share.append(statistics.fmean(share))
+    assert 0.35 < dear_share[0] < 0.65 and dear_share[1] > 0.85  # after its start the searcher runs mostly the (good) dear ones
+
+
+def test_a_search_whose_good_configurations_are_dear_takes_longer_under_asha():
+    """ASHA keeps the best trials: where they are the dear ones, the epochs it lets through are
+    the dear epochs (signals' GRUs: 60-86 s priced, 254-320 s measured with scores drawn blind)."""
+    plan = SearchPlan(trials=tuple(_mixed()), concurrency=2, pruning=ASHA, command=False, focus=quality.Focus(start=10, k=5))
+    blind = predict(plan, figures=BARE, seeds=8).trials_s
+    dear_good = predict(plan, figures=replace(BARE, quality_rho=0.8), seeds=8).trials_s
+    dear_bad = predict(plan, figures=replace(BARE, quality_rho=-0.8), seeds=8).trials_s
+    assert dear_good > 1.5 * blind and dear_bad < 0.8 * blind
+    nothing_pruned = replace(plan, pruning=Pruning(), focus=quality.Focus())
+    # without pruning nor a searcher's lean every trial runs to its end whatever its score
+    assert predict(nothing_pruned, figures=replace(BARE, quality_rho=0.8), seeds=4).trials_s == pytest.approx(
+        predict(nothing_pruned, figures=BARE, seeds=4).trials_s, rel=REL)
+
+
+def test_the_live_replay_ranks_running_and_pending_trials_together():
+    figs = replace(BARE, quality_rho=0.9)
+    running = [Running(plan=TrialPlan(epoch_s=1.0, max_epochs=27), done=1, running_for_s=1.0),
+               Running(plan=TrialPlan(epoch_s=0.1, max_epochs=27), done=1, running_for_s=0.1)]
+    pending = _mixed(10)
+    good = remaining_trials_s(running=running, pending=pending, concurrency=2, figures=figs, pruning=ASHA, seeds=8)
+    blind = remaining_trials_s(running=running, pending=pending, concurrency=2, figures=BARE, pruning=ASHA, seeds=8)
+    assert good > 1.3 * blind
+
+
+def test_the_figure_is_the_studys_own_runs_and_the_record_keeps_it():
+    rec = record.search_record(run_id="a", study="s", trials=[], started_at=0.0, command=False, ray_started=False, cpus=2, concurrency=2,
+                               cpus_per_trial=1.0, contention=1.0, phases={}, quality_rho=0.7)
+    assert rec["quality_rho"] == 0.7
+    recs = [{"study": "s", "quality_rho": r} for r in (0.9, 0.1, 0.8, 0.7)] + [{"study": "other", "quality_rho": -0.5}]
+    f = history.figures(recs, study="s")
+    assert f.quality_rho == pytest.approx(0.7, rel=REL) and f.source("quality_rho") == "3 earlier runs of this study"  # the last 3
+    assert history.figures(recs, study="new").quality_rho == quality.PRIOR_RHO  # another study's tells nothing of this one
+    assert history.figures([], study="s").source("quality_rho") == "prior"
+
+
+def test_the_live_clock_learns_the_correlation_from_its_own_trials(tmp_path, write_study):
+    """At a quarter of a search, its ended trials already tell whether the dear ones are the good
+    ones: the trials left are priced longer where they are."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.dispatch.timings import quality_pairs
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 24").replace('scheduler = "none"', 'scheduler = "asha"')
+                                   .replace("max_epochs = 3", "max_epochs = 27")))
+    left = {}
+    for sign in (1.0, -1.0):
+        store = ResultsStore(out=tmp_path / f"out{sign}", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+        sc = SearchClock(study=study, n_trials=24)
+        plan: Future[list[float]] = Future()
+        plan.set_result([0.1, 1.0] * 12)
+        sc.plan = plan
+        for i in range(6):
+            cost = 1.0 if i % 2 else 0.1
+            tid = f"tune_{i}"
+            store.start(tid, {"optimizer": "adam", "lr": 0.01})
+            store.epoch(tid, {"epoch": 1, "epoch_s": cost, "val_accuracy": 0.5 + sign * 0.4 * (cost - 0.5) + 0.01 * i})
+            store.finish(tid)
+            store.annotate(tid, {"predicted_epoch_s": cost, "predicted_spent_s": cost, "regime": "compute"})
+            sc.trial_started(tid)
+        costs, scores = quality_pairs(store, [f"tune_{i}" for i in range(6)])
+        assert costs == [0.1, 1.0] * 3 and len(scores) == 6
+        sc._eta = (0.0, -2, None)
+        assert sc.eta_s(store) is not None
+        left[sign] = sc.parts[0]
+    assert left[1.0] > 1.2 * left[-1.0]
