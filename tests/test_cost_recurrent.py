@@ -117,3 +117,39 @@ def test_a_measured_grid_has_a_positive_rate_per_shape_and_cell() -> None:
     assert sorted(out) == ["GRU", "LSTM", "RNN"]
     for train, ev in out.values():
         assert len(train) == len(ev) == 4 and all(r > 0 and math.isfinite(r) for r in train + ev)
+
+
+def test_beyond_the_grids_longest_sequence_and_largest_batch_a_call_grows_by_the_marginal_step_and_sample() -> None:
+    """A call's seconds are a fixed part plus parts per step and per sample: past the grid's edge
+    the prediction follows the edge's marginal costs, where holding the edge's rate charged the
+    fixed part again for every 16 steps (LSTMs of 32-128 steps +48% to +143%, session 13)."""
+    from hpbench.cost.recurrent import call_seconds
+
+    def seconds(s: float, b: float) -> float:  # fixed 1 ms, 0.1 ms a step, 0.01 ms a sample, 0.002 ms a step and sample
+        return 1e-3 + 1e-4 * s + 1e-5 * b + 2e-6 * s * b
+
+    def rate(cell: str, shape: tuple[float, float, float, float], train: bool) -> float:
+        s, b, i, h = shape
+        return TRAIN_FLOPS_FACTOR * layer_flops(cell=cell, seq_len=int(s), batch=int(b), n_in=int(i), hidden=int(h)) / seconds(s, b)
+
+    kw = dict(cell="LSTM", train=True, rate=rate)
+    grid = dict(lengths=(4, 16), batches=(1, 16, 128))
+    assert call_seconds(shape=(10, 64, 3, 20), **kw, **grid) == pytest.approx(seconds(10, 64), rel=1e-5)  # inside: the rate there
+    for s, b in ((46, 64), (10, 300), (128, 1000)):
+        assert call_seconds(shape=(s, b, 3, 20), **kw, **grid) == pytest.approx(seconds(s, b), rel=1e-5)
+
+    def edge_rate(cell: str, shape: tuple[float, float, float, float], train: bool) -> float:  # a grid's rate clamps at its edge
+        s, b, i, h = shape
+        return rate(cell, (min(s, 16.0), min(b, 128.0), i, h), train)
+
+    f46 = TRAIN_FLOPS_FACTOR * layer_flops(cell="LSTM", seq_len=46, batch=64, n_in=3, hidden=20)
+    # without the grid's axes, the edge's rate held
+    assert call_seconds(shape=(46, 64, 3, 20), cell="LSTM", train=True, rate=edge_rate) == pytest.approx(f46 / edge_rate("LSTM", (46, 64, 3, 20), True), rel=1e-5)
+    assert call_seconds(shape=(46, 64, 3, 20), cell="LSTM", train=True, rate=edge_rate, **grid) == pytest.approx(seconds(46, 64), rel=1e-5)
+    assert f46 / edge_rate("LSTM", (46, 64, 3, 20), True) > 1.2 * seconds(46, 64)  # the held rate over-prices by the repeated fixed part
+
+    def noisy(cell: str, shape: tuple[float, float, float, float], train: bool) -> float:  # 4 steps measured slower than 16: no slope
+        return edge_rate(cell, shape, train) * (0.1 if shape[0] == 4 else 1.0)
+
+    assert call_seconds(shape=(46, 64, 3, 20), cell="LSTM", train=True, rate=noisy, **grid) == pytest.approx(
+        f46 / noisy("LSTM", (46, 64, 3, 20), True), rel=1e-5)

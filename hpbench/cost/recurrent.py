@@ -7,8 +7,8 @@ one is bound by its per-timestep overhead, not its arithmetic (the quiet run of 
 (training) and forward under ``no_grad`` (evaluation) is timed on a small log grid of one-layer
 shapes (sequence length, batch, input features, hidden units), and a layer of the user's model
 is priced at its own shape's rate by log-space interpolation (:func:`hpbench.cost.device.interp_grid`,
-clamped at the grid's edges: beyond the grid the rate stays at its edge, so time grows with
-the work). A stacked layer is priced layer by layer (layer l > 0 reads ``hidden · directions``
+clamped at the grid's edges); longer sequences and larger batches than the grid's cost the
+edge's seconds plus the grid's marginal seconds per further step and sample (:func:`call_seconds`). A stacked layer is priced layer by layer (layer l > 0 reads ``hidden · directions``
 features), a bidirectional one as two directions. The grid's shapes are synthetic (random data,
 one layer, ``batch_first``): none is a configuration of ``benchmarks/cost_model.py``.
 """
@@ -21,8 +21,8 @@ from hpbench.cost.formulas import RECURRENT_GATES, recurrent_forward
 
 CELLS = ("RNN", "GRU", "LSTM")
 # (sequence lengths, batch sizes, input features, hidden units) of the measured one-layer shapes.
-# Two lengths separate a call's fixed cost from its per-timestep cost (beyond 16 the rate is
-# held: each further step costs what the 16th did); batches from one sample to a large batch,
+# Two lengths separate a call's fixed cost from its per-timestep cost (beyond 16 each further step
+# costs the marginal step between 4 and 16); batches from one sample to a large batch,
 # inputs from one feature (a signal's channel) to an embedding, hidden units from 8 to 128 (the
 # per-step overhead dominates below ~32, the gate products above). 54 shapes per cell.
 RECURRENT_GRID_CPU = ((4, 16), (1, 16, 128), (1, 16, 128), (8, 32, 128))
@@ -45,17 +45,50 @@ def layer_shapes(*, n_in: int, hidden: int, layers: int, dirs: int) -> list[tupl
     return [(n_in if layer == 0 else hidden * dirs, hidden) for layer in range(layers) for _ in range(dirs)]
 
 
-def module_seconds(*, cell: str, shape: tuple[int, ...], train: bool,
-                   rate: Callable[[str, tuple[float, float, float, float], bool], float]) -> float:
-    """Seconds of one call of a recurrent module of recorded ``shape`` (seq, batch, input, hidden,
-    layers, directions): Σ over its layers and directions of FLOPs / the rate at that layer's shape."""
-    seq, batch, n_in, hidden, layers, dirs = shape
+def call_seconds(*, cell: str, shape: tuple[int, int, int, int], train: bool,
+                 rate: Callable[[str, tuple[float, float, float, float], bool], float],
+                 lengths: tuple[int, ...] = (), batches: tuple[int, ...] = ()) -> float:
+    """Seconds of one direction of one layer of ``shape`` (seq, batch, input, hidden): its FLOPs
+    over the grid's rate at that shape. A call's time is a fixed part plus one per step and one
+    per sample, so beyond the grid's longest sequence (``lengths[-1]``) or largest batch
+    (``batches[-1]``) it costs what that edge did plus, per further step (sample), the grid's
+    marginal one: the difference of its two largest values' seconds over their difference.
+    Holding the edge's rate instead charged the fixed part again per 16 steps (LSTMs of 32-128
+    steps +48% to +143%, session 13) and per 128 samples. Without the axis (or a marginal cost
+    that is not positive: noise), the rate is held."""
+    seq, batch, n_in, hidden = shape
     factor = TRAIN_FLOPS_FACTOR if train else 1.0
-    total = 0.0
-    for k, h in layer_shapes(n_in=n_in, hidden=hidden, layers=layers, dirs=dirs):
-        flops = factor * layer_flops(cell=cell, seq_len=seq, batch=batch, n_in=k, hidden=h)
-        total += flops / rate(cell, (float(seq), float(batch), float(k), float(h)), train)
-    return total
+
+    def grid(length: int, b: int) -> float:
+        return factor * layer_flops(cell=cell, seq_len=length, batch=b, n_in=n_in, hidden=hidden) / rate(
+            cell, (float(length), float(b), float(n_in), float(hidden)), train)
+
+    def along_seq(b: int) -> float:
+        return _beyond(seq, lengths, lambda length: grid(length, b))
+
+    return _beyond(batch, batches, along_seq)
+
+
+def _beyond(x: int, axis: tuple[int, ...], seconds: Callable[[int], float]) -> float:
+    """``seconds(x)``, or past the axis' last value, linear in ``x`` from its last two (the held
+    rate where that slope is not positive)."""
+    if len(axis) >= 2 and x > axis[-1]:
+        lo, hi = axis[-2], axis[-1]
+        t_hi = seconds(hi)
+        slope = (t_hi - seconds(lo)) / (hi - lo)
+        if slope > 0:
+            return t_hi + (x - hi) * slope
+    return seconds(x)
+
+
+def module_seconds(*, cell: str, shape: tuple[int, ...], train: bool,
+                   rate: Callable[[str, tuple[float, float, float, float], bool], float],
+                   lengths: tuple[int, ...] = (), batches: tuple[int, ...] = ()) -> float:
+    """Seconds of one call of a recurrent module of recorded ``shape`` (seq, batch, input, hidden,
+    layers, directions): Σ over its layers and directions of :func:`call_seconds` at that layer's shape."""
+    seq, batch, n_in, hidden, layers, dirs = shape
+    return sum(call_seconds(cell=cell, shape=(seq, batch, k, h), train=train, rate=rate, lengths=lengths, batches=batches)
+               for k, h in layer_shapes(n_in=n_in, hidden=hidden, layers=layers, dirs=dirs))
 
 
 def measure_recurrent_grid(*, device: str, axes: tuple[tuple[int, ...], ...], cells: tuple[str, ...] = CELLS, min_s: float = 0.002,
