@@ -615,3 +615,44 @@ def test_early_trials_count_in_the_eta_but_not_in_the_slot_figures(tmp_path, wri
     assert b - a > 2 * 3 * 0.5  # the blind clock still prices the two early trials (3 epochs of ~1 s each)
     rec = clock_record.record(seen, store, out=tmp_path / "out")
     assert rec is not None and rec["n_trials"] == 1  # Tune's trial only
+
+
+def test_fused_repeats_start_later_than_single_runs_and_each_kind_is_read_from_its_own_records():
+    """A replay phase's start to its first trial: 1.5-2.2 s where its runs train one by one, 3.9-5.9 s
+    where they train as fused groups (five quiet benchmarks/eta.py runs); one figure for both
+    priced transfer_finetune's unfused repeats +35-60%."""
+    figs = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, replay_start_s=1.5, fused_start_s=4.5,
+                   test_s=0.0, spread=0.0, tail_s=0.0)
+    single = TrialPlan(epoch_s=1.0, max_epochs=3)
+    one_by_one = predict(SearchPlan(trials=(single,) * 2, concurrency=2, repeat_runs=2), figures=figs)
+    fused = predict(SearchPlan(trials=(replace(single, fuse=3),) * 2, concurrency=2, repeat_runs=2), figures=figs)
+    assert one_by_one.repeats_s == pytest.approx(1.5 + 3.0, rel=REL) and fused.repeats_s == pytest.approx(4.5 + 3.0, rel=REL)
+    recs = [{"schema": history.SCHEMA, "study": "a", "replay_start_s": 1.6, "contention": 1.0},
+            {"schema": history.SCHEMA, "study": "b", "fused_start_s": 4.2, "contention": 1.0},
+            {"schema": history.SCHEMA, "study": "c", "fused_start_s": 5.0, "contention": 2.0}]
+    f = history.figures(recs)
+    assert f.replay_start_s == pytest.approx(1.6, rel=REL) and f.fused_start_s == pytest.approx((4.2 + 2.5) / 2, rel=REL)
+    assert f.source("fused_start_s") == "2 earlier searches here"
+    assert history.figures(recs[:1]).fused_start_s == Figures().fused_start_s  # no fused record yet: the prior
+
+
+@pytest.mark.parametrize("members, key", [(3, "fused_start_s"), (1, "replay_start_s")])
+def test_the_record_files_a_replay_start_under_its_kind(tmp_path, write_study, members, key):
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch import clock_record
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    sc = SearchClock(study=study, n_trials=4, history_dir=tmp_path / "cache")
+    with sc.entering("repeats"):
+        store.start("r0.m0", {"optimizer": "adam", "lr": 0.01})
+        store.annotate("r0.m0", {"fused_members": members})
+        sc.trial_started("r0.m0")
+    rec = clock_record.append(sc, store, out=tmp_path / "out", history_dir=tmp_path / "cache")
+    other = {"fused_start_s", "replay_start_s"} - {key}
+    assert isinstance(rec[key], float) and not other & set(rec)
+    assert history.load(tmp_path / "cache")[-1][key] == rec[key]

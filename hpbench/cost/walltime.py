@@ -56,9 +56,13 @@ class Figures:
     earlier prior's 10.4 / 1.74 / 1.41 s, medians of 167 loaded commands divided by their
     contention, put the quiet quickstart at +40% and its live ETA at 25% at +55% (session 12); a
     fresh worker (2.3 s) and a later trial's set-up
-    (0.071 s): ``benchmarks/dispatch.py``'s figures there; ``replay_start_s`` and ``test_s``:
-    guesses of the same order until a search measures them; a Tuner's return after its last
-    trial: 0 (those commands measured 0.08 s)."""
+    (0.071 s): ``benchmarks/dispatch.py``'s figures there; a replay phase's start to its first
+    trial (repeats, device runs): 1.6 s where its runs train one by one, 4.5 s where they train
+    as fused groups (the medians per study of the 45 records of five quiet ``benchmarks/eta.py``
+    runs, sessions 11-13: recurrent, distill_student and transfer_finetune, whose repeats cannot
+    fuse, 1.56-1.68 s; the six fused studies 4.10-4.70 s; one figure for both priced the unfused
+    repeats +35-60%); ``test_s``: a guess of the same order until a search measures it; a Tuner's
+    return after its last trial: 0 (those commands measured 0.08 s)."""
 
     startup_s: float = 8.0
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
@@ -68,7 +72,8 @@ class Figures:
     tail_s: float = 0.0  # a Tuner's return after its last trial ended
     speed: float = 1.0  # measured / predicted seconds per epoch, after the first (the cost model's bias here)
     first_epoch_s: float = 0.0  # a trial's first epoch beyond the others (lazy initialization, optimizer state, cold caches)
-    replay_start_s: float = 0.5
+    replay_start_s: float = 1.6  # a replay phase's Tuner, to its first trial's start (its runs unfused) ...
+    fused_start_s: float = 4.5  # ... and to its first fused group's (hpbench.cost.fusion)
     test_s: float = 2.0
     report_s: float = 1.35
     exit_s: float = 1.36
@@ -226,7 +231,8 @@ def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, 
         return 0.0
     spans = [replay(sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors),
                     slots=slot_model(concurrency, figures, c, corrected=bool(factors))).makespan_s for s in range(seeds)]
-    return figures.at("replay_start_s", c) + figures.at("tail_s", c) + statistics.fmean(spans)
+    start = "fused_start_s" if any(p.fuse > 1 for p in plans) else "replay_start_s"
+    return figures.at(start, c) + figures.at("tail_s", c) + statistics.fmean(spans)
 
 
 def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seeds: int = 16, factors: Factors | None = None) -> WallTime:
