@@ -35,7 +35,6 @@ def main() -> None:
 
     torch.set_num_threads(1)
     dm = device_model(device="cpu", threads=1)
-    lengths, batches = tuple(dm.recurrent_grid[0]), tuple(dm.recurrent_grid[1])
     now = timer("cpu")
     gen = torch.Generator().manual_seed(1)
     rows = []
@@ -47,7 +46,7 @@ def main() -> None:
                 t = fastest_call(lambda m=m, x=x: m(x)[0].sum().backward(), now=now, min_s=0.005)
                 shape = (seq, batch, n_in, hidden, 1, 1)
                 held = recurrent.module_seconds(cell=cell, shape=shape, train=True, rate=dm.recurrent_rate)
-                marginal = recurrent.module_seconds(cell=cell, shape=shape, train=True, rate=dm.recurrent_rate, lengths=lengths, batches=batches)
+                marginal = recurrent.module_seconds(cell=cell, shape=shape, train=True, rate=dm.recurrent_rate, axes=dm.recurrent_grid)
                 rows.append({"cell": cell, "batch": batch, "n_in": n_in, "hidden": hidden, "seq": seq, "measured": t, "held": held,
                              "linear": marginal})
                 print(f"{cell:4s} b{batch:5d} in{n_in:3d} h{hidden:3d} L{seq:4d} measured {t * 1e3:8.3f} ms  held {held * 1e3:8.3f} "

@@ -133,7 +133,7 @@ def test_beyond_the_grids_longest_sequence_and_largest_batch_a_call_grows_by_the
         return TRAIN_FLOPS_FACTOR * layer_flops(cell=cell, seq_len=int(s), batch=int(b), n_in=int(i), hidden=int(h)) / seconds(s, b)
 
     kw = dict(cell="LSTM", train=True, rate=rate)
-    grid = dict(lengths=(4, 16), batches=(1, 16, 128))
+    grid = dict(axes=((4, 16), (1, 16, 128)))
     assert call_seconds(shape=(10, 64, 3, 20), **kw, **grid) == pytest.approx(seconds(10, 64), rel=1e-5)  # inside: the rate there
     for s, b in ((46, 64), (10, 300), (128, 1000)):
         assert call_seconds(shape=(s, b, 3, 20), **kw, **grid) == pytest.approx(seconds(s, b), rel=1e-5)
@@ -153,3 +153,26 @@ def test_beyond_the_grids_longest_sequence_and_largest_batch_a_call_grows_by_the
 
     assert call_seconds(shape=(46, 64, 3, 20), cell="LSTM", train=True, rate=noisy, **grid) == pytest.approx(
         f46 / noisy("LSTM", (46, 64, 3, 20), True), rel=1e-5)
+
+
+def test_past_the_grids_widest_layer_a_call_grows_by_its_further_flops_at_the_edges_marginal_rate() -> None:
+    """A GRU of 310 units at batch 1 was priced at the 128-unit edge's rate (+160% to +195%): that
+    rate holds the per-step overhead that the wider layer's work dwarfs."""
+    from hpbench.cost.recurrent import call_seconds
+
+    def flops(s: float, b: float, i: float, h: float) -> float:
+        return TRAIN_FLOPS_FACTOR * layer_flops(cell="GRU", seq_len=int(s), batch=int(b), n_in=int(i), hidden=int(h))
+
+    def seconds(s: float, b: float, i: float, h: float) -> float:  # 0.3 ms a step of overhead, 1 GFLOP/s of work
+        return 3e-4 * s + flops(s, b, i, h) / 1e9
+
+    def rate(cell: str, shape: tuple[float, float, float, float], train: bool) -> float:  # the grid's: clamped at its edges
+        s, b, i, h = min(shape[0], 16.0), min(shape[1], 128.0), min(shape[2], 128.0), min(shape[3], 128.0)
+        return flops(s, b, i, h) / seconds(s, b, i, h)
+
+    axes = ((4, 16), (1, 16, 128), (1, 16, 128), (8, 32, 128))
+    for shape in ((16, 1, 3, 310), (16, 4, 300, 64), (46, 1, 3, 310)):
+        got = call_seconds(cell="GRU", shape=shape, train=True, rate=rate, axes=axes)
+        assert got == pytest.approx(seconds(*shape), rel=1e-5)
+    held = call_seconds(cell="GRU", shape=(16, 1, 3, 310), train=True, rate=rate)
+    assert held > 1.3 * seconds(16, 1, 3, 310)

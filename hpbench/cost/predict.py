@@ -96,9 +96,8 @@ def conv_kernel(op: OpRecord, *, device: DeviceModel) -> float:
 def recurrent_kernel(op: OpRecord, *, device: DeviceModel) -> float:
     """Seconds of one recorded recurrent call (kind "recurrent") on ``device``: training (forward
     + backward) in phase "forward", evaluation in phase "eval" (:func:`hpbench.cost.recurrent.module_seconds`)."""
-    grid = device.recurrent_grid
     return recurrent.module_seconds(cell=op.name.split(":", 1)[1], shape=op.shape, train=op.phase == "forward", rate=device.recurrent_rate,
-                                    lengths=tuple(grid[0]) if grid else (), batches=tuple(grid[1]) if grid else ())
+                                    axes=device.recurrent_grid)
 
 
 def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES, state_bytes: float = 0.0) -> dict[str, float]:

@@ -47,47 +47,47 @@ def layer_shapes(*, n_in: int, hidden: int, layers: int, dirs: int) -> list[tupl
 
 def call_seconds(*, cell: str, shape: tuple[int, int, int, int], train: bool,
                  rate: Callable[[str, tuple[float, float, float, float], bool], float],
-                 lengths: tuple[int, ...] = (), batches: tuple[int, ...] = ()) -> float:
+                 axes: tuple[tuple[int, ...], ...] = ()) -> float:
     """Seconds of one direction of one layer of ``shape`` (seq, batch, input, hidden): its FLOPs
-    over the grid's rate at that shape. A call's time is a fixed part plus one per step and one
-    per sample, so beyond the grid's longest sequence (``lengths[-1]``) or largest batch
-    (``batches[-1]``) it costs what that edge did plus, per further step (sample), the grid's
-    marginal one: the difference of its two largest values' seconds over their difference.
-    Holding the edge's rate instead charged the fixed part again per 16 steps (LSTMs of 32-128
-    steps +48% to +143%, session 13) and per 128 samples. Without the axis (or a marginal cost
-    that is not positive: noise), the rate is held."""
-    seq, batch, n_in, hidden = shape
+    over the grid's rate at that shape. A call's time is a fixed part plus a part that grows with
+    its work, so past the grid's largest value of an axis (``axes``: the grid's lengths, batches,
+    inputs, hiddens) it costs what that edge did plus its further FLOPs at the edge's marginal
+    rate: the difference of the axis' two largest values' FLOPs over that of their seconds.
+    Holding the edge's rate instead charged the fixed part again: per 16 steps (LSTMs of 32-128
+    steps +48% to +143%, session 13), per 128 samples, and at a GRU of 310 units and batch 1 the
+    per-step overhead of 128 units per 128 units' work (+160% to +195%). Without the axes (or a
+    marginal rate that is not positive: noise), the rate is held."""
     factor = TRAIN_FLOPS_FACTOR if train else 1.0
 
-    def grid(length: int, b: int) -> float:
-        return factor * layer_flops(cell=cell, seq_len=length, batch=b, n_in=n_in, hidden=hidden) / rate(
-            cell, (float(length), float(b), float(n_in), float(hidden)), train)
+    def flops(p: tuple[int, int, int, int]) -> float:
+        return factor * layer_flops(cell=cell, seq_len=p[0], batch=p[1], n_in=p[2], hidden=p[3])
 
-    def along_seq(b: int) -> float:
-        return _beyond(seq, lengths, lambda length: grid(length, b))
+    def seconds(p: tuple[int, int, int, int], k: int) -> float:  # axes k, k+1, ... extrapolated past their edges
+        if k == 4:
+            return flops(p) / rate(cell, (float(p[0]), float(p[1]), float(p[2]), float(p[3])), train)
+        axis = axes[k] if k < len(axes) else ()
+        if len(axis) >= 2 and p[k] > axis[-1]:
+            lo, hi = _with(p, k, axis[-2]), _with(p, k, axis[-1])
+            t_lo, t_hi = seconds(lo, k + 1), seconds(hi, k + 1)
+            if t_hi > t_lo and flops(hi) > flops(lo):
+                return t_hi + (flops(p) - flops(hi)) * (t_hi - t_lo) / (flops(hi) - flops(lo))
+        return seconds(p, k + 1)
 
-    return _beyond(batch, batches, along_seq)
+    return seconds(shape, 0)
 
 
-def _beyond(x: int, axis: tuple[int, ...], seconds: Callable[[int], float]) -> float:
-    """``seconds(x)``, or past the axis' last value, linear in ``x`` from its last two (the held
-    rate where that slope is not positive)."""
-    if len(axis) >= 2 and x > axis[-1]:
-        lo, hi = axis[-2], axis[-1]
-        t_hi = seconds(hi)
-        slope = (t_hi - seconds(lo)) / (hi - lo)
-        if slope > 0:
-            return t_hi + (x - hi) * slope
-    return seconds(x)
+def _with(p: tuple[int, int, int, int], k: int, value: int) -> tuple[int, int, int, int]:
+    q = list(p)
+    q[k] = value
+    return q[0], q[1], q[2], q[3]
 
 
 def module_seconds(*, cell: str, shape: tuple[int, ...], train: bool,
-                   rate: Callable[[str, tuple[float, float, float, float], bool], float],
-                   lengths: tuple[int, ...] = (), batches: tuple[int, ...] = ()) -> float:
+                   rate: Callable[[str, tuple[float, float, float, float], bool], float], axes: tuple[tuple[int, ...], ...] = ()) -> float:
     """Seconds of one call of a recurrent module of recorded ``shape`` (seq, batch, input, hidden,
     layers, directions): Σ over its layers and directions of :func:`call_seconds` at that layer's shape."""
     seq, batch, n_in, hidden, layers, dirs = shape
-    return sum(call_seconds(cell=cell, shape=(seq, batch, k, h), train=train, rate=rate, lengths=lengths, batches=batches)
+    return sum(call_seconds(cell=cell, shape=(seq, batch, k, h), train=train, rate=rate, axes=axes)
                for k, h in layer_shapes(n_in=n_in, hidden=hidden, layers=layers, dirs=dirs))
 
 
