@@ -14,7 +14,9 @@ runner = CliRunner()
 
 
 def _est(path, *args):
-    return runner.invoke(app, ["estimate", str(path), *args])
+    # a terminal wide enough for the summary table's labels on one line: under pytest-xdist a worker's console is 80
+    # columns, and "wall time of the search command" wrapped across two lines of its cell
+    return runner.invoke(app, ["estimate", str(path), *args], env={"COLUMNS": "200"})
 
 
 def test_estimate_hypothetical_device_scales_with_flops(write_study):

@@ -3,6 +3,7 @@ score, the copula the replay draws scores from, the searcher's lean, and where t
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from concurrent.futures import Future
@@ -146,3 +147,44 @@ def test_the_live_clock_learns_the_correlation_from_its_own_trials(tmp_path, wri
         assert sc.eta_s(store) is not None
         left[sign] = sc.parts[0]
     assert left[1.0] > 1.2 * left[-1.0]
+
+
+def test_the_score_line_is_least_squares_on_log_cost():
+    costs = [0.01, 0.1, 1.0, 10.0]
+    line = quality.fit_score_line(costs, [0.2 + 0.1 * math.log(c) for c in costs])
+    assert line is not None and line.b == pytest.approx(0.1, rel=REL) and line.a == pytest.approx(0.2, rel=REL)
+    assert line.at(1.0, draw=0.5) == pytest.approx(0.2, rel=REL)  # the residual's median is 0
+    flat = quality.fit_score_line([0.5] * 4, [0.1, 0.2, 0.3, 0.4])
+    assert flat is not None and flat.b == 0.0 and flat.a == pytest.approx(0.25, rel=REL) and flat.sigma > 0.1
+    assert quality.fit_score_line([0.1, 1.0, 2.0], [0.1, 0.2, 0.3]) is None  # fewer than 4 trials
+
+
+def test_on_the_metrics_scale_the_rungs_recorded_scores_prune_the_weak_trials_left():
+    """The trials left are judged against what the ended ones recorded at each rung: where the
+    line puts the cheap configurations below those scores, ASHA stops them at the first rung."""
+    line = quality.ScoreLine(a=0.5, b=0.2, sigma=0.01)  # 1 s an epoch: 0.5; 0.01 s: ~-0.42
+    asha = Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3)
+    recorded = {1: [0.0] * 6, 3: [0.0] * 2, 9: []}
+    cheap, dear = TrialPlan(epoch_s=0.01, max_epochs=9), TrialPlan(epoch_s=1.0, max_epochs=9)
+    kw = dict(running=[], concurrency=1, figures=BARE, pruning=asha, seeds=4, line=line, recorded_scores=recorded,
+              recorded={k: len(v) for k, v in recorded.items()})
+    assert remaining_trials_s(pending=[cheap] * 4, **kw) == pytest.approx(4 * 0.01, rel=REL)  # one epoch each
+    assert remaining_trials_s(pending=[dear] * 4, **kw) == pytest.approx(4 * 9 * 1.0, rel=REL)  # to their end
+
+
+def test_the_live_rungs_scores_are_the_ones_recorded_there(tmp_path, write_study):
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.timings import reached_scores, running_scores
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric="val_loss", mode="min", param_keys=study.space.keys())
+    store.start("a", {"optimizer": "adam", "lr": 0.01})
+    for k, v in ((1, 0.9), (2, 0.7), (3, 0.6)):
+        store.epoch("a", {"epoch": k, "epoch_s": 0.1, "val_loss": v})
+    store.start("b", {"optimizer": "sgd", "lr": 0.01})
+    got = reached_scores(store, ["a", "b"], Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3))
+    assert got == {1: [pytest.approx(-0.9, rel=REL)], 3: [pytest.approx(-0.6, rel=REL)], 9: []}  # a min metric, negated
+    assert running_scores(store, ["a", "b"]) == [pytest.approx(-0.6, rel=REL), None]

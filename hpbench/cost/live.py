@@ -7,12 +7,13 @@ start-up still ahead (:func:`startup_left_s`) and the parts the cost model does 
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
-from hpbench.cost.quality import Focus, cost_scores, latent_score
+from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, replay
 from hpbench.cost.walltime import Factors, Figures, TrialPlan, natural_epochs, sim_trials, slot_model, slowness
 
@@ -29,13 +30,19 @@ class Running:
 
 def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPlan], concurrency: int, figures: Figures,
                        contention: float = 1.0, pruning: Pruning = Pruning(), recorded: Mapping[int, int] | None = None,
-                       n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None, focus: Focus = Focus()) -> float:
+                       n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None, focus: Focus = Focus(),
+                       line: ScoreLine | None = None, running_scores: Sequence[float | None] | None = None,
+                       recorded_scores: Mapping[int, Sequence[float]] | None = None) -> float:
     """Seconds until the trials running and left have ended (the live view's part of the ETA).
     ``recorded``: how many trials (ended or running) already reached each rung / epoch, whose
     scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker;
     ``factors``: the in-run correction, per regime (:func:`slowness`); ``focus``: how the searcher
     picks the trials left (:func:`hpbench.cost.quality.later`). The running and the pending trials'
-    scores follow their cost at ``figures.quality_rho``, ranked among them all."""
+    scores follow their cost at ``figures.quality_rho``, ranked among them all; or, once the search
+    has a ``line`` (its scores against cost, :func:`hpbench.cost.quality.fit_score_line`), on the
+    metric's own scale: the pending trials' from the line, the running ones' what they reached
+    (``running_scores``, the line where None), and the rungs' the scores recorded there
+    (``recorded_scores``) in place of ``recorded``'s counts."""
     if not running and not pending:
         return 0.0
     c = max(1.0, contention)
@@ -49,13 +56,24 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
             later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
             ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
             trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
-                                   score=latent_score(u=u[len(trials)], draw=rng.random(), rho=rho), done=r.done,
-                                   running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
-        trials += sim_trials(pending, rng, figures=figures, c=c, factors=factors, focus=focus, u=u[len(running):])
-        seen = {k: [latent_score(u=0.0, draw=rng.random(), rho=0.0) for _ in range(n)] for k, n in (recorded or {}).items()}  # standard normal, as the scores
+                                   score=_running_score(r, line, (running_scores or [None] * len(running))[len(trials)],
+                                                        latent_score(u=u[len(trials)], draw=rng.random(), rho=rho)),
+                                   done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
+        trials += sim_trials(pending, rng, figures=figures, c=c, factors=factors, focus=focus, u=u[len(running):], line=line)
+        if line is not None and recorded_scores is not None:
+            seen = {k: list(v) for k, v in recorded_scores.items()}
+        else:
+            seen = {k: [latent_score(u=0.0, draw=rng.random(), rho=0.0) for _ in range(n)] for k, n in (recorded or {}).items()}  # standard normal, as the scores
         spans.append(replay(trials, slots=slot_model(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning,
                             recorded=seen).makespan_s)
     return statistics.fmean(spans)
+
+
+def _running_score(r: Running, line: ScoreLine | None, reached: float | None, latent: float) -> float:
+    """A running trial's score: what it reached, or the line at its cost, on a live line's scale; its latent one without."""
+    if line is None:
+        return latent
+    return reached if reached is not None else line.a + line.b * math.log(max(r.plan.epoch_s, 1e-12))
 
 
 @dataclass(frozen=True, kw_only=True)

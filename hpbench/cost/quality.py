@@ -130,6 +130,37 @@ def measured_rho(costs: Sequence[float | None], scores: Sequence[float | None], 
     return spearman([c for c, _ in pairs], [s for _, s in pairs])
 
 
+@dataclass(frozen=True, kw_only=True)
+class ScoreLine:
+    """A live search's scores against its configurations' cost, on the metric's own scale (higher
+    better): ``a + b * log(seconds per epoch)``, residuals of standard deviation ``sigma``."""
+
+    a: float
+    b: float
+    sigma: float
+
+    def at(self, epoch_s: float, *, draw: float) -> float:
+        """A configuration's score: the line at its cost plus a residual at quantile ``draw``."""
+        d = min(1 - 1e-12, max(1e-12, draw))
+        return self.a + self.b * math.log(max(epoch_s, 1e-12)) + self.sigma * statistics.NormalDist().inv_cdf(d)
+
+
+def fit_score_line(costs: Sequence[float], scores: Sequence[float], *, least: int = 4) -> ScoreLine | None:
+    """Least squares of the scores on log cost over the trials that have both (None below ``least``);
+    where the costs do not differ, a flat line at their mean."""
+    pairs = [(math.log(c), s) for c, s in zip(costs, scores, strict=True) if c > 0 and s == s]
+    if len(pairs) < least:
+        return None
+    xs, ys = [x for x, _ in pairs], [y for _, y in pairs]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in pairs) / sxx if sxx > 0 else 0.0
+    a = my - b * mx
+    resid = [y - (a + b * x) for x, y in pairs]
+    sigma = math.sqrt(sum(r * r for r in resid) / max(1, len(pairs) - 2))
+    return ScoreLine(a=a, b=b, sigma=max(sigma, 1e-6 * max(1.0, abs(my))))
+
+
 def blended_rho(*, prior: float, measured: float | None, n: int, weight: float = RHO_PRIOR_TRIALS) -> float:
     """The live search's ``measured`` correlation over ``n`` trials, blended with ``prior`` as if
     the prior were ``weight`` more trials."""

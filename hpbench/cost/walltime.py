@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
-from hpbench.cost.quality import PRIOR_RHO, Focus, cost_scores, latent_score
+from hpbench.cost.quality import PRIOR_RHO, Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
 # A plain prior for the best epoch: anywhere in the run, uniformly (no history on this machine).
@@ -194,23 +194,29 @@ def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | 
 
 
 def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figures, c: float,
-               factors: Factors | None = None, focus: Focus = Focus(), u: Sequence[float] | None = None) -> list[SimTrial]:
+               factors: Factors | None = None, focus: Focus = Focus(), u: Sequence[float] | None = None,
+               line: ScoreLine | None = None) -> list[SimTrial]:
     """One draw of the trials of ``plans``: each where early stopping would end it (its best
     epoch drawn from ``figures.best_fractions``) and its latent score, correlated with its cost at
     ``figures.quality_rho`` (:mod:`hpbench.cost.quality`; ``u``: the plans' cost scores where they
     are ranked among more configurations, :func:`~hpbench.cost.quality.cost_scores` of their own
-    seconds otherwise); from ``focus.start`` on, each trial runs the best of ``focus.k`` of the
-    drawn configurations (its own and ``k - 1`` others)."""
+    seconds otherwise), or from ``line`` (a live search's scores against cost, on the metric's
+    scale); from ``focus.start`` on, each trial runs the best of ``focus.k`` of the drawn
+    configurations (its own and ``k - 1`` others)."""
     if u is None:
         u = cost_scores([p.epoch_s for p in plans]) if figures.quality_rho else [0.0] * len(plans)
     drawn = [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
                       epochs=natural_epochs(p, rng.choice(figures.best_fractions)),
-                      score=latent_score(u=ui, draw=rng.random(), rho=figures.quality_rho)) for p, ui in zip(plans, u, strict=True)]
+                      score=_score(p.epoch_s, u=ui, draw=rng.random(), rho=figures.quality_rho, line=line)) for p, ui in zip(plans, u, strict=True)]
     out = list(drawn)
     if focus.k > 1 and len(drawn) > 1:
         for i in range(focus.start, len(drawn)):
             out[i] = max([drawn[i]] + [drawn[rng.randrange(len(drawn))] for _ in range(focus.k - 1)], key=lambda t: t.score)
     return out
+
+
+def _score(epoch_s: float, *, u: float, draw: float, rho: float, line: ScoreLine | None) -> float:
+    return line.at(epoch_s, draw=draw) if line is not None else latent_score(u=u, draw=draw, rho=rho)
 
 
 def slot_model(concurrency: int, figures: Figures, c: float, *, overheads: bool = True, n_fresh: int | None = None,

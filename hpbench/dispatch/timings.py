@@ -156,17 +156,47 @@ def best_ended(store: ResultsStore, trial_ids: Iterable[str], *, n: int) -> list
 def quality_pairs(store: ResultsStore, trial_ids: Iterable[str]) -> tuple[list[float], list[float]]:
     """The trials' predicted seconds per epoch and best score so far (higher better: a ``min``
     metric negated), for those that have both (:func:`hpbench.cost.quality.measured_rho`)."""
-    key, sign = f"best_{store.metric}", (1.0 if store.mode == "max" else -1.0)
+    ids = list(trial_ids)
     costs, scores = [], []
-    for t in trial_ids:
-        if t not in store:
-            continue
-        r = store.row(t)
-        c, v = r.get("predicted_epoch_s"), r.get(key)
-        if isinstance(c, (int, float)) and isinstance(v, (int, float)) and c > 0 and math.isfinite(v):
+    for t, v in zip(ids, running_scores(store, ids), strict=True):
+        c = store.row(t).get("predicted_epoch_s") if t in store else None
+        if isinstance(c, (int, float)) and c > 0 and v is not None:
             costs.append(float(c))
-            scores.append(sign * float(v))
+            scores.append(v)
     return costs, scores
+
+
+def running_scores(store: ResultsStore, trial_ids: Iterable[str]) -> list[float | None]:
+    """Each trial's best score so far (higher better: a ``min`` metric negated): its row's once it
+    ended, the best of its epochs' while it runs; None before its first epoch."""
+    key, sign = f"best_{store.metric}", (1.0 if store.mode == "max" else -1.0)
+    out: list[float | None] = []
+    for t in trial_ids:
+        row = store.row(t) if t in store else {}
+        v = row.get(key)
+        if not (isinstance(v, (int, float)) and math.isfinite(v)):
+            seen = [store.epoch_row(t, k).get(store.metric) for k in range(1, int(row.get("epochs") or 0) + 1) if (t, k) in store.epochs]
+            finite = [sign * float(x) for x in seen if isinstance(x, (int, float)) and math.isfinite(x)]
+            out.append(max(finite) if finite else None)
+            continue
+        out.append(sign * float(v))
+    return out
+
+
+def reached_scores(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> dict[int, list[float]]:
+    """The scores the trials (ended or running) recorded at each rung (ASHA) or epoch (the median
+    rule), higher better: what the pruning rule compares later trials with (:func:`reached`'s counts)."""
+    sign = 1.0 if store.mode == "max" else -1.0
+    points = pruning.rungs() if pruning.kind in ("asha", "hyperband") else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
+    out: dict[int, list[float]] = {k: [] for k in points}
+    for t in trial_ids:
+        epochs = int(store.row(t).get("epochs") or 0) if t in store else 0
+        for k in out:
+            if k <= epochs and (t, k) in store.epochs:
+                v = store.epoch_row(t, k).get(store.metric)
+                if isinstance(v, (int, float)) and math.isfinite(v):
+                    out[k].append(sign * float(v))
+    return out
 
 
 class EndedTrials:
