@@ -18,7 +18,12 @@ Two small models, both pure:
   :data:`PRIOR_RHO`.
 * **An adaptive searcher leans toward good configurations** after its random start: each later
   trial runs the best (by latent score) of ``k`` configurations drawn from the space
-  (:class:`Focus`, a tournament; ``k = 1`` is random search).
+  (:class:`Focus`, a tournament; ``k = 1`` is random search). The estimate applies it; the live
+  ETA does not (replayed on kept runs, it put the quickstart's trials left at +537%: its TPE chose
+  cheaper configurations).
+* **A live search's own line** (:class:`ScoreLine`): once 4 of its trials have scores, the live
+  ETA scores the trials left on the metric's scale by least squares on log cost, so that ASHA's
+  rungs compare them with the scores really recorded there.
 """
 
 from __future__ import annotations
