@@ -188,3 +188,26 @@ def test_the_live_rungs_scores_are_the_ones_recorded_there(tmp_path, write_study
     got = reached_scores(store, ["a", "b"], Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3))
     assert got == {1: [pytest.approx(-0.9, rel=REL)], 3: [pytest.approx(-0.6, rel=REL)], 9: []}  # a min metric, negated
     assert running_scores(store, ["a", "b"]) == [pytest.approx(-0.6, rel=REL), None]
+
+
+def test_the_live_pairs_take_a_running_trials_best_so_far_and_the_median_rules_epochs(tmp_path, write_study):
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.timings import quality_pairs, reached_scores
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    for tid, cost, accs, ended in (("done", 0.5, (0.4, 0.6, 0.5), True), ("running", 2.0, (0.7, 0.9), False), ("fresh", 1.0, (), False)):
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        for k, v in enumerate(accs, start=1):
+            store.epoch(tid, {"epoch": k, "epoch_s": 0.1, "val_accuracy": v})
+        if ended:
+            store.finish(tid)
+        store.annotate(tid, {"predicted_epoch_s": cost})
+    costs, scores = quality_pairs(store, iter(["done", "running", "fresh"]))  # any iterable, read once
+    assert costs == [0.5, 2.0] and scores == [pytest.approx(0.6, rel=REL), pytest.approx(0.9, rel=REL)]
+    median = Pruning(kind="median", max_t=3, grace_period=2, min_samples=3)
+    assert reached_scores(store, ["done", "running", "fresh"], median) == {2: [pytest.approx(0.6, rel=REL), pytest.approx(0.9, rel=REL)],
+                                                                           3: [pytest.approx(0.5, rel=REL)]}
