@@ -7,7 +7,6 @@ start-up still ahead (:func:`startup_left_s`) and the parts the cost model does 
 
 from __future__ import annotations
 
-import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
     c = max(1.0, contention)
     rho = figures.quality_rho
     u = cost_scores([r.plan.epoch_s for r in running] + [p.epoch_s for p in pending]) if rho else [0.0] * (len(running) + len(pending))
+    reached = list(running_scores) if running_scores is not None else [None] * len(running)
     spans = []
     for s in range(seeds):
         rng = random.Random(s)
@@ -56,7 +56,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
             later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
             ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
             trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
-                                   score=_running_score(r, line, (running_scores or [None] * len(running))[len(trials)],
+                                   score=_running_score(r, line, reached[len(trials)],
                                                         latent_score(u=u[len(trials)], draw=rng.random(), rho=rho)),
                                    done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))
         trials += sim_trials(pending, rng, figures=figures, c=c, factors=factors, focus=focus, u=u[len(running):], line=line)
@@ -73,7 +73,7 @@ def _running_score(r: Running, line: ScoreLine | None, reached: float | None, la
     """A running trial's score: what it reached, or the line at its cost, on a live line's scale; its latent one without."""
     if line is None:
         return latent
-    return reached if reached is not None else line.a + line.b * math.log(max(r.plan.epoch_s, 1e-12))
+    return reached if reached is not None else line.at(r.plan.epoch_s)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -116,12 +116,16 @@ def cost_scores(costs: Sequence[float]) -> list[float]:
     return [nd.inv_cdf((r + 0.5) / n) for r in ranks(costs)]
 
 
+def normal_at(draw: float) -> float:
+    """The standard normal quantile at ``draw`` (uniform in (0, 1), kept off its ends)."""
+    return statistics.NormalDist().inv_cdf(min(1 - 1e-12, max(1e-12, draw)))
+
+
 def latent_score(*, u: float, draw: float, rho: float) -> float:
     """A configuration's latent quality: ``rho * u + sqrt(1 - rho^2) * Phi^-1(draw)`` (``draw``
     uniform in (0, 1); at ``rho = 0`` its order is the draws')."""
     r = min(0.99, max(-0.99, rho))
-    d = min(1 - 1e-12, max(1e-12, draw))
-    return r * u + math.sqrt(1 - r * r) * statistics.NormalDist().inv_cdf(d)
+    return r * u + math.sqrt(1 - r * r) * normal_at(draw)
 
 
 def measured_rho(costs: Sequence[float | None], scores: Sequence[float | None], *, least: int = 5) -> float | None:
@@ -144,10 +148,9 @@ class ScoreLine:
     b: float
     sigma: float
 
-    def at(self, epoch_s: float, *, draw: float) -> float:
-        """A configuration's score: the line at its cost plus a residual at quantile ``draw``."""
-        d = min(1 - 1e-12, max(1e-12, draw))
-        return self.a + self.b * math.log(max(epoch_s, 1e-12)) + self.sigma * statistics.NormalDist().inv_cdf(d)
+    def at(self, epoch_s: float, *, draw: float = 0.5) -> float:
+        """A configuration's score: the line at its cost plus a residual at quantile ``draw`` (0.5: none)."""
+        return self.a + self.b * math.log(max(epoch_s, 1e-12)) + self.sigma * normal_at(draw)
 
 
 def fit_score_line(costs: Sequence[float], scores: Sequence[float], *, least: int = 4) -> ScoreLine | None:

@@ -7,9 +7,9 @@ one is bound by its per-timestep overhead, not its arithmetic (the quiet run of 
 (training) and forward under ``no_grad`` (evaluation) is timed on a small log grid of one-layer
 shapes (sequence length, batch, input features, hidden units), and a layer of the user's model
 is priced at its own shape's rate by log-space interpolation (:func:`hpbench.cost.device.interp_grid`,
-clamped at the grid's edges); longer sequences and larger batches than the grid's cost the
-edge's seconds plus the grid's marginal seconds per further step and sample (:func:`call_seconds`). A stacked layer is priced layer by layer (layer l > 0 reads ``hidden · directions``
-features), a bidirectional one as two directions. The grid's shapes are synthetic (random data,
+clamped at the grid's edges); past an edge of any axis a call costs the edge's seconds plus its
+further FLOPs at the edge's marginal rate (:func:`call_seconds`). A stacked layer is priced layer
+by layer (layer l > 0 reads ``hidden · directions`` features), a bidirectional one as two directions. The grid's shapes are synthetic (random data,
 one layer, ``batch_first``): none is a configuration of ``benchmarks/cost_model.py``.
 """
 

@@ -230,7 +230,8 @@ class SearchClock:
         # +222% (+129% and +46% without it; the blind replay's +149% and +65%), and helped signals only (46% -> 11%).
         costs, scores = timings.quality_pairs(store, ids)
         line = fit_score_line(costs, scores) if self.phase == SEARCH else None
-        figs = replace(figs, quality_rho=blended_rho(prior=self.figures.quality_rho, measured=measured_rho(costs, scores, least=4), n=len(costs)))
+        if line is None:
+            figs = replace(figs, quality_rho=blended_rho(prior=self.figures.quality_rho, measured=measured_rho(costs, scores, least=4), n=len(costs)))
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import socket
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hpbench.cost import clock
@@ -133,12 +133,19 @@ class WorkerContention:
         return max(1.0, (self._run + self._wait) / self._run) if self._run > 0 else None
 
 
+def rule_points(pruning: Pruning) -> Sequence[int]:
+    """The epochs at which the pruning rule compares trials: ASHA's rungs, the median rule's every
+    epoch from its grace period on, none without a rule."""
+    if pruning.kind in ("asha", "hyperband"):
+        return pruning.rungs()
+    return range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
+
+
 def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> Mapping[int, int]:
     """How many of the trials (ended or running) reached each rung (ASHA) or epoch (the median
     rule) whose scores the pruning rule compares later trials with."""
     epochs = [int(store.row(t).get("epochs") or 0) for t in trial_ids]
-    points = pruning.rungs() if pruning.kind in ("asha", "hyperband") else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
-    return {k: sum(1 for e in epochs if e >= k) for k in points}
+    return {k: sum(1 for e in epochs if e >= k) for k in rule_points(pruning)}
 
 
 def best_ended(store: ResultsStore, trial_ids: Iterable[str], *, n: int) -> list[tuple[str, float]]:
@@ -187,8 +194,7 @@ def reached_scores(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruni
     """The scores the trials (ended or running) recorded at each rung (ASHA) or epoch (the median
     rule), higher better: what the pruning rule compares later trials with (:func:`reached`'s counts)."""
     sign = 1.0 if store.mode == "max" else -1.0
-    points = pruning.rungs() if pruning.kind in ("asha", "hyperband") else range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
-    out: dict[int, list[float]] = {k: [] for k in points}
+    out: dict[int, list[float]] = {k: [] for k in rule_points(pruning)}
     for t in trial_ids:
         epochs = int(store.row(t).get("epochs") or 0) if t in store else 0
         for k in out:
