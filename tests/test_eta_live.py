@@ -110,6 +110,67 @@ def test_the_repeats_are_priced_as_the_best_trials_so_far_measured(tmp_path, wri
     assert after[1] - predicted == pytest.approx(3 * (0.3 - 0.1 * sc.figures.at("speed", sc.contention())), rel=REL)
 
 
+def test_the_repeats_are_priced_as_the_best_trials_at_the_end_not_the_best_so_far(tmp_path, write_study):
+    """At 25% of batch_size's grid every ended trial was a dear batch-16 one; the search's best at
+    the end was a cheap batch-256 one. While trials are left, each draw of the live ETA takes the
+    best of the trials so far (their scores) and of the trials left (scored by the search's line
+    at their cost): with 15 cheap trials left and the ended scores spread, a cheap one is the best
+    in most draws, and the repeats' part falls most of the way from the best-so-far price to the
+    cheap one's (the priced best so far: 3 epochs of 3.0 s each)."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.quality import fit_score_line
+    from hpbench.cost.walltime import TrialPlan
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\nrepeats = 2\nrepeats_top = 1")))
+
+    def after(scores: list[float], pending: list[TrialPlan]) -> float:
+        store = _store(tmp_path, study, name=f"out-{len(pending)}-{scores[0]}")
+        sc = SearchClock(study=study, n_trials=20, repeats=2)
+        for i, v in enumerate(scores):
+            tid = f"t{i}"
+            store.start(tid, {"optimizer": "adam", "lr": 0.01})
+            for e in (1, 2, 3):
+                store.epoch(tid, {"epoch": e, "epoch_s": 3.0, "val_accuracy": v})
+            store.finish(tid)
+            store.annotate(tid, {"predicted_epoch_s": 1.0, "predicted_spent_s": 3.0, "regime": "compute"})
+            sc.trial_started(tid)
+        line = fit_score_line([1.0] * len(scores), scores)
+        return sc._after_s(sc.figures, sc.contention(), [1.0], store, pending=pending, line=line)
+
+    cheap = [TrialPlan(epoch_s=0.01, max_epochs=3)] * 15
+    spread = [0.90, 0.95, 0.97, 0.93, 0.85]
+    best_so_far = after(spread, [])
+    left = after(spread, cheap)
+    all_cheap = after([0.10, 0.12, 0.11, 0.09, 0.10], cheap[:1] * 15)  # ended scores far below the line's draws: never the best
+    assert best_so_far - all_cheap > 3 * 2.0  # the best so far's 3 measured epochs of 3 s against the cheap ones'
+    assert all_cheap <= left < all_cheap + 0.3 * (best_so_far - all_cheap)
+
+
+def test_a_later_trial_cannot_beat_a_best_that_reached_the_metrics_best_value():
+    """Recurrent's trials reach accuracy 1.0, and the first to reach it is re-run: a trial left is
+    drawn no higher than the metric's best value, and a tie goes to the trial that came first.
+    Without that bound the line's draws beat it."""
+    from hpbench.cost.live import repeat_choices
+    from hpbench.cost.quality import ScoreLine
+    from hpbench.cost.walltime import TrialPlan
+    from hpbench.study.metrics import best_value
+
+    first, other, dear = (TrialPlan(epoch_s=s, max_epochs=20) for s in (0.1, 0.15, 0.5))
+    known = [(first, 1.0), (other, 0.9)]
+    high = ScoreLine(a=1.2, b=0.0, sigma=0.05)  # every draw above 1.0
+    assert best_value("val_accuracy") == 1.0 and best_value("val_loss") == 0.0 and best_value("val_reward") is None
+    bounded = repeat_choices(known=known, pending=[dear] * 6, top=1, line=high, ceiling=best_value("val_accuracy"))
+    assert bounded and all(c == (first,) for c in bounded)
+    unbounded = repeat_choices(known=known, pending=[dear] * 6, top=1, line=high)
+    assert all(c == (dear,) for c in unbounded)
+    # without a line (fewer than 4 scores): the scored trials in their order, each unscored one anywhere among them
+    blind = repeat_choices(known=known, pending=[dear], top=1, line=None, seeds=64)
+    assert {c[0] for c in blind} == {first, dear} and all(c[0] != other for c in blind)
+
+
 def test_the_eta_during_the_start_up_counts_the_start_up_left(tmp_path, write_study):
     """The early trials end while Ray starts (quickstart: 6 of 24 at 8.9 s, Tune's first trial at
     11.7 s): until Tune's first trial starts the ETA holds the start-up still ahead (the

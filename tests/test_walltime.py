@@ -16,7 +16,7 @@ from hpbench.cost import clock, history, record
 from hpbench.cost.correct import Correction
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
-from hpbench.cost.walltime import UNIFORM, Figures, SearchPlan, TrialPlan, natural_epochs, predict
+from hpbench.cost.walltime import UNIFORM, Figures, Repeats, SearchPlan, TrialPlan, natural_epochs, predict
 
 REL = 1e-5
 BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),
@@ -137,7 +137,7 @@ def test_predict_early_stopping_from_history_and_after_search_parts():
     figs = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, replay_start_s=1.0, test_s=3.0,
                    best_fractions=(0.2,), spread=0.0)
     es = TrialPlan(epoch_s=1.0, max_epochs=30, patience=3)
-    plan = SearchPlan(trials=(es,) * 4, concurrency=2, repeat_runs=2, test_split=True,
+    plan = SearchPlan(trials=(es,) * 4, concurrency=2, repeats=Repeats(top=1, seeds=2, slots=2), test_split=True,
                       device_runs=((TrialPlan(epoch_s=0.5, max_epochs=30, patience=3),) * 4,))
     w = predict(plan, figures=figs)
     assert w.epoch_fraction == pytest.approx(9 / 30, rel=REL)
@@ -624,8 +624,8 @@ def test_fused_repeats_start_later_than_single_runs_and_each_kind_is_read_from_i
     figs = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, replay_start_s=1.5, fused_start_s=4.5,
                    test_s=0.0, spread=0.0, tail_s=0.0)
     single = TrialPlan(epoch_s=1.0, max_epochs=3)
-    one_by_one = predict(SearchPlan(trials=(single,) * 2, concurrency=2, repeat_runs=2), figures=figs)
-    fused = predict(SearchPlan(trials=(replace(single, fuse=3),) * 2, concurrency=2, repeat_runs=2), figures=figs)
+    one_by_one = predict(SearchPlan(trials=(single,) * 2, concurrency=2, repeats=Repeats(top=1, seeds=2, slots=2)), figures=figs)
+    fused = predict(SearchPlan(trials=(replace(single, fuse=3),) * 2, concurrency=2, repeats=Repeats(top=1, seeds=2, slots=1)), figures=figs)
     assert one_by_one.repeats_s == pytest.approx(1.5 + 3.0, rel=REL) and fused.repeats_s == pytest.approx(4.5 + 3.0, rel=REL)
     recs = [{"schema": history.SCHEMA, "study": "a", "replay_start_s": 1.6, "contention": 1.0},
             {"schema": history.SCHEMA, "study": "b", "fused_start_s": 4.2, "contention": 1.0},

@@ -11,10 +11,10 @@ from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.fusion import fuse_members, repeat_groups
+from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict
+from hpbench.cost.walltime import Figures, Repeats, SearchPlan, TrialPlan, predict, repeat_plans
 from hpbench.hyperband import hyperband_shares
 from hpbench.study.schema import Study
 
@@ -106,13 +106,11 @@ def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_pe
 def repeat_runs(top: list[TrialPlan], *, n_repeats: int, max_concurrent: int = 1) -> int:
     """The trials the repeats of the ``top`` configurations take: each configuration's
     ``n_repeats`` seeds in groups of at most its ``fuse`` members, as the runner groups them
-    (:func:`hpbench.cost.fusion.repeat_groups`, which also splits a group so that every one of
-    ``max_concurrent`` slots gets one: a group trains as one trial; fusion is chosen where a
-    member's step is overhead-bound, so a group takes about one member's time)."""
-    if n_repeats < 1 or not top:
-        return 0
-    groups = repeat_groups([p.fuse for p in top], n_repeats=[n_repeats] * len(top), max_concurrent=max_concurrent)
-    return sum(len(g) for g in groups)
+    (:func:`hpbench.cost.walltime.repeat_plans` by :func:`hpbench.cost.fusion.repeat_groups`, which
+    also splits a group so that every one of ``max_concurrent`` slots gets one: a group trains as
+    one trial; fusion is chosen where a member's step is overhead-bound, so a group takes about one
+    member's time)."""
+    return len(repeat_plans(top, seeds=n_repeats, slots=max_concurrent))
 
 
 def pruned_epoch_fraction(p: Pruning) -> float:
@@ -150,7 +148,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         trials=tuple(plans), early=max(0, min(n_early, len(plans) - 1)), early_max=max(0, min(max(n_early, n_early_max), len(plans) - 1)),
         concurrency=concurrency(study, cpus=cpus),
         pruning=pruning(study),
-        cpus_per_trial=float(study.resources.cpus_per_trial), repeat_runs=repeat_runs(plans[: st.repeats_top], n_repeats=n_repeats, max_concurrent=st.max_concurrent),
+        cpus_per_trial=float(study.resources.cpus_per_trial), repeats=Repeats(top=st.repeats_top, seeds=n_repeats, slots=st.max_concurrent),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         command=command, focus=searcher_focus(st.searcher),
     )

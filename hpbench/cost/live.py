@@ -7,6 +7,7 @@ start-up still ahead (:func:`startup_left_s`) and the parts the cost model does 
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,37 @@ def _running_score(r: Running, line: ScoreLine | None, reached: float | None, la
     if line is None:
         return latent
     return reached if reached is not None else line.at(r.plan.epoch_s)
+
+
+def repeat_choices(*, known: Sequence[tuple[TrialPlan, float | None]], pending: Sequence[TrialPlan], top: int,
+                   line: ScoreLine | None, seeds: int = 8, ceiling: float | None = None) -> tuple[tuple[TrialPlan, ...], ...]:
+    """Which configurations the repeats will re-run (the ``top`` best of the search when it ends),
+    one choice per draw, while the search runs: the trials started so far with their best score yet
+    (``known``; None: none yet) and the trials not started (``pending``), each of those without a
+    score drawn from the search's ``line`` at its cost; the ``top`` highest of each draw. Without a
+    line (fewer than 4 scores) a trial without a score is as likely to rank anywhere among the
+    scored ones. Not the best so far alone:
+    at 25% of ``studies/claims/batch_size.toml``'s grid every ended trial was a batch-16 one (3 s a
+    trial), the search's best at the end a batch-256 one (0.3 s): its repeats priced at 16 put the
+    live ETA at +34-35% (session 13's quiet runs). A drawn score stops at ``ceiling``, the best the
+    metric can take (higher better; :func:`hpbench.study.metrics.best_value`), and a tie goes to
+    the trial that came first, as the repeats choose: recurrent's trials reach accuracy 1.0 and
+    its first one to reach it is re-run."""
+    cands = [(p, v) for p, v in known] + [(p, None) for p in pending]
+    if top < 1 or not cands:
+        return ()
+    out = []
+    for s in range(seeds):
+        rng = random.Random(1_000 + s)
+        if line is None:  # the scored ones in their order, each unscored one anywhere among them
+            scored = sorted(v for _, v in cands if v is not None)
+            scores = [(scored.index(v) + 1) / (len(scored) + 1) if v is not None else rng.random() for _, v in cands]
+        else:
+            drawn = (line.at(p.epoch_s, draw=rng.random()) for p, _ in cands)
+            scores = [v if v is not None else min(d, math.inf if ceiling is None else ceiling) for (_, v), d in zip(cands, drawn, strict=True)]
+        order = sorted(range(len(cands)), key=lambda i: -scores[i])  # stable: the first of equals first
+        out.append(tuple(cands[i][0] for i in order[:top]))
+    return tuple(out)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
+from hpbench.cost.fusion import repeat_groups
 from hpbench.cost.quality import PRIOR_RHO, Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
@@ -117,12 +118,30 @@ class TrialPlan:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Repeats:
+    """The repeats after the search (``[study] repeats_top``, ``repeats``): the ``top`` best search
+    trials, each re-run with ``seeds`` other seeds, in the runner's groups over ``slots`` trial
+    slots (:func:`repeat_plans`). Which configurations are the best is the search's outcome: the
+    live ETA passes ``choices``, one tuple per draw, from its trials' scores
+    (:func:`hpbench.cost.live.repeat_choices`); without them, the search's first ``top`` trials
+    stand for them. Not each replay's own top by its simulated scores: in the estimate, with no
+    score known, that priced ``studies/claims/recurrent.toml``'s repeats at 31.3 s where its quiet
+    runs took 13.1 s (its best trials tie at accuracy 1.0, and the first of them, a cheap one,
+    wins), and batch_size's at 9.7 s for 10.7 s (11.5 s from the first trials)."""
+
+    top: int = 0
+    seeds: int = 0
+    slots: int = 1
+    choices: tuple[tuple[TrialPlan, ...], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class SearchPlan:
     trials: tuple[TrialPlan, ...]  # one per trial of the search, in order
     concurrency: int
     pruning: Pruning = field(default_factory=Pruning)
     cpus_per_trial: float = 1.0
-    repeat_runs: int = 0  # the trials of the repeats: repeats_top x repeats, fused ones counted once per group
+    repeats: Repeats = field(default_factory=Repeats)
     device_runs: tuple[tuple[TrialPlan, ...], ...] = ()  # per other device, its configurations priced there
     test_split: bool = False
     command: bool = True  # the whole command: its final table and exit included
@@ -230,6 +249,38 @@ def slot_model(concurrency: int, figures: Figures, c: float, *, overheads: bool 
                  turnover_s=figures.at("turnover_s", c), n_fresh=n_fresh)
 
 
+def repeat_plans(top: Sequence[TrialPlan], *, seeds: int, slots: int = 1) -> list[TrialPlan]:
+    """The runs of the repeats of the ``top`` configurations: each one's ``seeds`` seeds in groups
+    of at most its ``fuse`` members (:func:`hpbench.cost.fusion.repeat_groups`, the runner's rule),
+    one run per group (a fused group trains as one trial, in about one member's time)."""
+    if seeds < 1 or not top:
+        return []
+    groups = repeat_groups([p.fuse for p in top], n_repeats=[seeds] * len(top), max_concurrent=slots)
+    return [p for p, g in zip(top, groups, strict=True) for _ in g]
+
+
+def _repeats_s(plan: SearchPlan, *, figures: Figures, c: float, seeds: int, factors: Factors | None = None) -> float:
+    """Mean seconds of the repeats over ``seeds`` draws: each draw's configurations
+    (``plan.repeats.choices``, or the search's first ones), their runs replayed unpruned after the
+    phase's start (a fused phase starts later: :attr:`Figures.fused_start_s`)."""
+    r = plan.repeats
+    choices = r.choices or (tuple(plan.trials[: r.top]),)
+    if r.seeds < 1 or r.top < 1 or not any(choices):
+        return 0.0
+    out = []
+    for s in range(seeds):
+        top = choices[s % len(choices)]
+        runs = repeat_plans(top, seeds=r.seeds, slots=r.slots)
+        if not runs:
+            out.append(0.0)
+            continue
+        span = replay(sim_trials(runs, random.Random(s), figures=figures, c=c, factors=factors),
+                      slots=slot_model(plan.concurrency, figures, c, corrected=bool(factors))).makespan_s
+        start = "fused_start_s" if any(p.fuse > 1 for p in runs) else "replay_start_s"
+        out.append(figures.at(start, c) + figures.at("tail_s", c) + span)
+    return statistics.fmean(out)
+
+
 def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, c: float, seeds: int, factors: Factors | None = None) -> float:
     """Mean seconds of a replay phase (repeats or device runs): its Tuner's start, then the runs
     on fresh workers, unpruned."""
@@ -258,9 +309,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         epochs.append(sum(full[-1].epochs) + sum(t.epochs for t in trials[:n]))
     trials_s = statistics.fmean(r.makespan_s for r in bare)
     turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
-    top = plan.trials[: max(0, plan.repeat_runs)]
-    repeats = [top[i % len(top)] for i in range(plan.repeat_runs)] if top else []
-    repeats_s = _replays(repeats, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds, factors=factors)
+    repeats_s = _repeats_s(plan, figures=figures, c=c, seeds=seeds, factors=factors)
     devices_s = sum(_replays(d, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds) for d in plan.device_runs)
     w = WallTime(
         startup_s=figures.at("startup_s", c), trials_s=trials_s, turnover_s=turnover_s, repeats_s=repeats_s, devices_s=devices_s,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -29,16 +29,17 @@ from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
-from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, startup_drift, startup_left_s
-from hpbench.cost.quality import blended_rho, fit_score_line, measured_rho
+from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
+from hpbench.cost.quality import ScoreLine, blended_rho, fit_score_line, measured_rho
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
-from hpbench.dispatch.timings import WorkerContention, best_ended, finished_trials, measured_contention, reached, tune_trials
+from hpbench.dispatch.timings import WorkerContention, finished_trials, measured_contention, reached, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
+from hpbench.study.metrics import best_value
 from hpbench.study.schema import Study
 
 SEARCH = "search"
@@ -244,7 +245,7 @@ class SearchClock:
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         first = next((t for t in self.trials[SEARCH] if t in store), None)  # the configurations not ended yet: the first one's settings
         self._fuse = timings.repeat_fuse(self.study, store, first, n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops and first else 1
-        after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store)
+        after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store, pending=pending, line=line)
         pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
         self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0,
                       round(figs.trials_contention or 0.0, 3)]
@@ -269,23 +270,43 @@ class SearchClock:
             self._plans[""] = trial_plan(self.study, {}, epoch_s=0.0)
         return replace(self._plans[""], epoch_s=epoch_s)
 
-    def _after_s(self, figs: Figures, c: float, pool: list[float], store: ResultsStore | None = None) -> float:
-        """The predicted seconds of the phases after the current one; the repeats of the best search
-        trials so far at the seconds per epoch they measured (the first trials' predictions had
-        priced them: batch_size's ETA at 25% +31%, transfer_scratch's -27%, through the repeats)."""
+    def _after_s(self, figs: Figures, c: float, pool: list[float], store: ResultsStore | None = None,
+                 pending: Sequence[TrialPlan] = (), line: ScoreLine | None = None) -> float:
+        """The predicted seconds of the phases after the current one. The repeats re-run the search's
+        best trials, not known until it ends: each draw takes the best of the trials so far (by
+        their scores; an ended one at the seconds per epoch it measured) and of the ``pending`` ones
+        (scored by the search's ``line``), :func:`~hpbench.cost.live.repeat_choices`."""
         devices = list(self.study.config["train"].get("devices", []))[1:]
         if not devices and not self.repeats:  # the parts after depend on no trial: simulating every one grew with the study
             pool = pool[:1]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
-        top = [] if store is None or self.phase != SEARCH or not self.repeats else [
-            replace(p := self.plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)), fuse=self._repeat_fuse(store, t),
-                    epoch_s=s / slowness(p, figures=figs, c=c, factors=self.factors))  # the replay multiplies by it again
-            for t, s in best_ended(store, self.trials[SEARCH], n=self.study.settings.repeats_top)]
-        plan = search_plan(self.study, top + plans, cpus=self.cpus, repeats=self.repeats,
+        plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
                            device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
+        if store is not None and self.phase == SEARCH and self.repeats:
+            best = best_value(self.study.settings.metric)
+            choices = repeat_choices(known=self._known_plans(store, figs, c), pending=[replace(p, fuse=self._fuse) for p in pending],
+                                     top=self.study.settings.repeats_top, line=line,
+                                     ceiling=None if best is None else (best if self.study.settings.mode == "max" else -best))
+            plan = replace(plan, repeats=replace(plan.repeats, choices=choices))
         w = predict(plan, figures=figs, contention=c, seeds=4, factors=self.factors)
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
         return later + w.test_s + w.report_s + w.exit_s
+
+    def _known_plans(self, store: ResultsStore, figs: Figures, c: float) -> list[tuple[TrialPlan, float | None]]:
+        """The search's trials so far as the repeats may re-run them, with their best score yet: an
+        ended one at the seconds per epoch it measured (the replay multiplies by its slowness again),
+        a running one at its prediction."""
+        ids = [t for t in self.trials[SEARCH] if t in store]
+        out = []
+        for t, score in zip(ids, timings.running_scores(store, ids), strict=True):
+            row = store.row(t)
+            predicted = float(row.get("predicted_epoch_s") or 1.0)
+            p = replace(self.plan_of(store, t, predicted), fuse=self._repeat_fuse(store, t))
+            epochs, train_s = int(row.get("epochs") or 0), float(row.get("train_s") or 0.0)
+            if row.get("status") != TrialStatus.RUNNING and epochs > 0 and train_s > 0:
+                p = replace(p, epoch_s=train_s / epochs / slowness(p, figures=figs, c=c, factors=self.factors))
+            out.append((p, score))
+        return out
 
     def _repeat_fuse(self, store: ResultsStore, trial_id: str) -> int:  # an ended trial's, as the runner will group its repeats
         if trial_id not in self._fuses:

@@ -148,18 +148,6 @@ def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> 
     return {k: sum(1 for e in epochs if e >= k) for k in rule_points(pruning)}
 
 
-def best_ended(store: ResultsStore, trial_ids: Iterable[str], *, n: int) -> list[tuple[str, float]]:
-    """The ``n`` best of the trials that ended with a score, best first, as the repeats will
-    choose them (:func:`hpbench.dispatch.repeats.plan_repeats`), each with the seconds per epoch
-    it measured: ``(trial_id, train_s / epochs)``."""
-    key = f"best_{store.metric}"
-    rows = [store.row(t) for t in trial_ids if t in store]
-    done = [r for r in rows if isinstance(r.get(key), float) and math.isfinite(r[key]) and int(r.get("epochs") or 0) > 0
-            and float(r.get("train_s") or 0.0) > 0]
-    done.sort(key=lambda r: r[key], reverse=store.mode == "max")
-    return [(str(r["trial_id"]), float(r["train_s"]) / int(r["epochs"])) for r in done[: max(0, n)]]
-
-
 def quality_pairs(store: ResultsStore, trial_ids: Iterable[str]) -> tuple[list[float], list[float]]:
     """The trials' predicted seconds per epoch and best score so far (higher better: a ``min``
     metric negated), for those that have both (:func:`hpbench.cost.quality.measured_rho`)."""

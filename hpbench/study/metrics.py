@@ -14,6 +14,18 @@ TASK_METRICS = {
     "regression": ("loss", "rmse", "r2"),
 }
 
+# The best value each reported metric can take: accuracy and R^2 reach 1, the losses and the
+# calibration error 0. A search whose best trial reached it cannot be beaten by a later trial.
+BEST_VALUE = {"accuracy": 1.0, "r2": 1.0, "loss": 0.0, "nll": 0.0, "rmse": 0.0, "ece": 0.0}
+
+
+def best_value(metric: str) -> float | None:
+    """The best value ``metric`` (``val_accuracy``, ``train_loss``, ...) can take; None when not bounded or not known."""
+    for prefix in ("val_", "train_"):
+        if metric.startswith(prefix):
+            return BEST_VALUE.get(metric[len(prefix):])
+    return None
+
 
 def task_of(data: Mapping[str, Any]) -> str | None:
     """The task of a validated [data] table: as set, or the built-in dataset's; None when unknown
