@@ -136,7 +136,7 @@ def test_early_trials_count_at_ashas_rungs():
 
 @pytest.mark.slow
 def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(ray_local, tmp_path: Path):
-    """Both early trials run enqueued points, which the sampler does not draw: the search then
+    """The early trials run enqueued points, which the sampler does not draw: the search then
     runs the same configurations as without early trials (random search: its draws depend on the
     seed only)."""
     import hpbench
@@ -150,7 +150,10 @@ def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(
         out = tmp_path / f"out-{early}"
         run_search(load_study(path), SearchOptions(out=out, early_trials=early))
         trials = hpbench.load(out)
-        assert trials["trial_id"].str.startswith("early_").sum() == (2 if early else 0)
+        # the first point runs early; the second too unless Tune's searcher is built first (it then
+        # takes the enqueued point left: a race with the machine's load, so either count is right)
+        n_early = trials["trial_id"].str.startswith("early_").sum()
+        assert (1 <= n_early <= 2) if early else n_early == 0
         configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
     assert configs[True] == configs[False]
 
