@@ -171,6 +171,32 @@ def test_a_later_trial_cannot_beat_a_best_that_reached_the_metrics_best_value():
     assert {c[0] for c in blind} == {first, dear} and all(c[0] != other for c in blind)
 
 
+def test_a_started_trial_not_priced_yet_counts_as_the_trials_left(tmp_path, write_study):
+    """The helper prices a trial after it started: until then, the repeats' candidates take it at
+    the trials left's mean cost, not at a second per epoch (transfer_scratch's ETA at 25% read
+    87.7 s for 17.1 s: a started trial without a price won the draws)."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.walltime import slowness
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\nrepeats = 2\nrepeats_top = 1")))
+    store = _store(tmp_path, study, name="out")
+    sc = SearchClock(study=study, n_trials=4, repeats=2)
+    store.start("ended", {"optimizer": "adam", "lr": 0.01})
+    store.epoch("ended", {"epoch": 1, "epoch_s": 0.2, "val_accuracy": 0.9})
+    store.finish("ended")
+    store.annotate("ended", {"predicted_epoch_s": 0.1, "predicted_spent_s": 0.1, "regime": "compute"})
+    store.start("started", {"optimizer": "sgd", "lr": 0.1})
+    for t in ("ended", "started"):
+        sc.trial_started(t)
+    plans = dict(zip(("ended", "started"), sc._known_plans(store, sc.figures, sc.contention(), fallback=0.05), strict=True))
+    assert plans["started"][0].epoch_s == pytest.approx(0.05, rel=REL) and plans["started"][1] is None
+    speed = slowness(plans["ended"][0], figures=sc.figures, c=sc.contention())
+    assert plans["ended"][1] == pytest.approx(0.9, rel=REL) and plans["ended"][0].epoch_s == pytest.approx(0.2 / speed, rel=REL)  # measured
+
+
 def test_the_eta_during_the_start_up_counts_the_start_up_left(tmp_path, write_study):
     """The early trials end while Ray starts (quickstart: 6 of 24 at 8.9 s, Tune's first trial at
     11.7 s): until Tune's first trial starts the ETA holds the start-up still ahead (the

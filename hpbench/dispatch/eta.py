@@ -284,7 +284,8 @@ class SearchClock:
                            device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
         if store is not None and self.phase == SEARCH and self.repeats:
             best = best_value(self.study.settings.metric)
-            choices = repeat_choices(known=self._known_plans(store, figs, c), pending=[replace(p, fuse=self._fuse) for p in pending],
+            fallback = statistics.fmean(pool) if pool else 1.0
+            choices = repeat_choices(known=self._known_plans(store, figs, c, fallback), pending=[replace(p, fuse=self._fuse) for p in pending],
                                      top=self.study.settings.repeats_top, line=line,
                                      ceiling=None if best is None else (best if self.study.settings.mode == "max" else -best))
             plan = replace(plan, repeats=replace(plan.repeats, choices=choices))
@@ -292,16 +293,18 @@ class SearchClock:
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
         return later + w.test_s + w.report_s + w.exit_s
 
-    def _known_plans(self, store: ResultsStore, figs: Figures, c: float) -> list[tuple[TrialPlan, float | None]]:
+    def _known_plans(self, store: ResultsStore, figs: Figures, c: float, fallback: float) -> list[tuple[TrialPlan, float | None]]:
         """The search's trials so far as the repeats may re-run them, with their best score yet: an
         ended one at the seconds per epoch it measured (the replay multiplies by its slowness again),
-        a running one at its prediction."""
+        a running one at its prediction, ``fallback`` before it has one (a started trial priced at a
+        second per epoch put transfer_scratch's ETA at 25% at +414%)."""
         ids = [t for t in self.trials[SEARCH] if t in store]
         out = []
         for t, score in zip(ids, timings.running_scores(store, ids), strict=True):
             row = store.row(t)
-            predicted = float(row.get("predicted_epoch_s") or 1.0)
-            p = replace(self.plan_of(store, t, predicted), fuse=self._repeat_fuse(store, t))
+            predicted = row.get("predicted_epoch_s")  # not priced yet (the helper prices it): as the trials not started
+            p = replace(self.plan_of(store, t, float(predicted) if isinstance(predicted, (int, float)) and predicted > 0 else fallback),
+                        fuse=self._repeat_fuse(store, t))
             epochs, train_s = int(row.get("epochs") or 0), float(row.get("train_s") or 0.0)
             if row.get("status") != TrialStatus.RUNNING and epochs > 0 and train_s > 0:
                 p = replace(p, epoch_s=train_s / epochs / slowness(p, figures=figs, c=c, factors=self.factors))
