@@ -285,15 +285,18 @@ class SearchClock:
         if store is not None and self.phase == SEARCH and self.repeats:
             best = best_value(self.study.settings.metric)
             fallback = statistics.fmean(pool) if pool else 1.0
-            choices = repeat_choices(known=self._known_plans(store, figs, c, fallback), pending=[replace(p, fuse=self._fuse) for p in pending],
+            known = self._known_plans(store, figs, c, fallback)
+            choices = repeat_choices(known=[(p, v) for _, p, v in known], pending=[replace(p, fuse=self._fuse) for p in pending],
                                      top=self.study.settings.repeats_top, line=line,
                                      ceiling=None if best is None else (best if self.study.settings.mode == "max" else -best))
+            ids = {id(p): t for t, p, _ in known}  # a chosen trial's repeats group as the runner will group them (decided for the chosen only)
+            choices = tuple(tuple(replace(p, fuse=self._repeat_fuse(store, ids[id(p)])) if id(p) in ids else p for p in ch) for ch in choices)
             plan = replace(plan, repeats=replace(plan.repeats, choices=choices))
         w = predict(plan, figures=figs, contention=c, seeds=4, factors=self.factors)
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
         return later + w.test_s + w.report_s + w.exit_s
 
-    def _known_plans(self, store: ResultsStore, figs: Figures, c: float, fallback: float) -> list[tuple[TrialPlan, float | None]]:
+    def _known_plans(self, store: ResultsStore, figs: Figures, c: float, fallback: float) -> list[tuple[str, TrialPlan, float | None]]:
         """The search's trials so far as the repeats may re-run them, with their best score yet: an
         ended one at the seconds per epoch it measured (the replay multiplies by its slowness again),
         a running one at its prediction, ``fallback`` before it has one (a started trial priced at a
@@ -303,12 +306,11 @@ class SearchClock:
         for t, score in zip(ids, timings.running_scores(store, ids), strict=True):
             row = store.row(t)
             predicted = row.get("predicted_epoch_s")  # not priced yet (the helper prices it): as the trials not started
-            p = replace(self.plan_of(store, t, float(predicted) if isinstance(predicted, (int, float)) and predicted > 0 else fallback),
-                        fuse=self._repeat_fuse(store, t))
+            p = self.plan_of(store, t, float(predicted) if isinstance(predicted, (int, float)) and predicted > 0 else fallback)
             epochs, train_s = int(row.get("epochs") or 0), float(row.get("train_s") or 0.0)
             if row.get("status") != TrialStatus.RUNNING and epochs > 0 and train_s > 0:
                 p = replace(p, epoch_s=train_s / epochs / slowness(p, figures=figs, c=c, factors=self.factors))
-            out.append((p, score))
+            out.append((t, p, score))
         return out
 
     def _repeat_fuse(self, store: ResultsStore, trial_id: str) -> int:  # an ended trial's, as the runner will group its repeats
