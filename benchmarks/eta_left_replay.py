@@ -50,7 +50,7 @@ def main() -> None:
     from hpbench.study.parse import load_study
 
     bare = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, first_epoch_s=0.0,
-                   tail_s=0.0, replay_start_s=0.0, fused_start_s=0.0, test_s=0.0, best_fractions=UNIFORM)
+                   tail_s=0.0, replay_start_s=0.0, fused_start_s=0.0, test_s=0.0, test_cold_s=0.0, best_fractions=UNIFORM)
     wanted = args.studies.split(",")
     sampled: dict[str, list[float]] = {}
     rows = []

@@ -137,7 +137,7 @@ def test_predict_early_stopping_from_history_and_after_search_parts():
     figs = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, replay_start_s=1.0, test_s=3.0,
                    best_fractions=(0.2,), spread=0.0)
     es = TrialPlan(epoch_s=1.0, max_epochs=30, patience=3)
-    plan = SearchPlan(trials=(es,) * 4, concurrency=2, repeats=Repeats(top=1, seeds=2, slots=2), test_split=True,
+    plan = SearchPlan(trials=(es,) * 4, concurrency=2, repeats=Repeats(top=1, seeds=2, slots=2), test_split=True, test_cold=False,
                       device_runs=((TrialPlan(epoch_s=0.5, max_epochs=30, patience=3),) * 4,))
     w = predict(plan, figures=figs)
     assert w.epoch_fraction == pytest.approx(9 / 30, rel=REL)
@@ -656,3 +656,31 @@ def test_the_record_files_a_replay_start_under_its_kind(tmp_path, write_study, m
     other = {"fused_start_s", "replay_start_s"} - {key}
     assert isinstance(rec[key], float) and not other & set(rec)
     assert history.load(tmp_path / "cache")[-1][key] == rec[key]
+
+
+def test_the_test_split_costs_the_drivers_torch_import_unless_the_repeats_loaded_it(write_study):
+    """The test split is evaluated in the driver: 1.7-3.1 s where it is the driver's first use of
+    torch (signals, digits_cnn, a tiny MLP study), 0.04-0.17 s after repeats whose grouping counted
+    FLOPs with torch there (eta-repeats; the tiny study with repeats 0.06 s). One figure for both
+    priced signals' split at eta-repeats' 0.04 s. Each kind has its figure, the record files the
+    measured seconds under its kind, and the estimate tells them apart by the repeats."""
+    from hpbench.cost.estimate import test_cold
+    from hpbench.study.parse import load_study
+
+    figs = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, test_s=0.1, test_cold_s=2.0, spread=0.0)
+    one = (TrialPlan(epoch_s=0.1, max_epochs=2),)
+    cold = predict(SearchPlan(trials=one, concurrency=1, test_split=True), figures=figs)
+    warm = predict(SearchPlan(trials=one, concurrency=1, test_split=True, test_cold=False), figures=figs)
+    none = predict(SearchPlan(trials=one, concurrency=1), figures=figs)
+    assert (cold.test_s, warm.test_s, none.test_s) == (pytest.approx(2.0, rel=REL), pytest.approx(0.1, rel=REL), 0.0)
+    recs = [{"schema": history.SCHEMA, "study": "a", "test_cold_s": 2.4, "contention": 1.0},
+            {"schema": history.SCHEMA, "study": "b", "test_s": 0.05, "contention": 1.0}]
+    f = history.figures(recs, study="c")
+    assert f.test_cold_s == pytest.approx(2.4, rel=REL) and f.test_s == pytest.approx(0.05, rel=REL)
+    assert history.figures(recs, study="a").source("test_cold_s") == "1 earlier runs of this study"
+    from conftest import TINY_STUDY
+
+    plain = load_study(write_study(TINY_STUDY))
+    assert test_cold(plain, n_repeats=0) and not test_cold(plain, n_repeats=3)
+    clipped = load_study(write_study(TINY_STUDY.replace("max_epochs = 3", "max_epochs = 3\nclip_norm = 1.0"), name="clipped.toml"))
+    assert test_cold(clipped, n_repeats=3)  # its repeats cannot fuse: nothing counts FLOPs in the driver before the split

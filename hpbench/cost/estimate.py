@@ -113,6 +113,21 @@ def repeat_runs(top: list[TrialPlan], *, n_repeats: int, max_concurrent: int = 1
     return len(repeat_plans(top, seeds=n_repeats, slots=max_concurrent))
 
 
+def test_cold(study: Study, *, n_repeats: int) -> bool:
+    """Whether the test split after the search is the driver's first use of torch (it then loads
+    torch first: :attr:`hpbench.cost.walltime.Figures.test_cold_s`): no repeats run before it, or
+    they cannot fuse (the runner's grouping counts FLOPs, with torch, only for those that can:
+    :func:`hpbench.dispatch.fused.fuse_repeats`)."""
+    from hpbench.study.resolve import trial_config
+
+    if n_repeats < 1:
+        return True
+    try:
+        return unfusable(trial_config(study, {})) is not None
+    except (ValueError, KeyError, TypeError):
+        return False
+
+
 def pruned_epoch_fraction(p: Pruning) -> float:
     """Expected epochs per trial / max_epochs under ``p``'s rungs (1.0 without rungs): ASHA's
     :func:`asha_epoch_fraction`; Hyperband's, its brackets' (bracket ``b`` judged from rung ``b``) by their shares."""
@@ -150,6 +165,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         pruning=pruning(study),
         cpus_per_trial=float(study.resources.cpus_per_trial), repeats=Repeats(top=st.repeats_top, seeds=n_repeats, slots=st.max_concurrent),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
+        test_cold=test_cold(study, n_repeats=n_repeats),
         command=command, focus=searcher_focus(st.searcher),
     )
 

@@ -187,6 +187,7 @@ _FIGURES: dict[str, Any] = {
     # a replay phase's start, to its first trial: fused repeats' groups start ~3 s later than single runs (their
     # members' models built and stacked first); a record keeps it under the name of its kind
     "tail_s": lambda r: True, "replay_start_s": lambda r: True, "fused_start_s": lambda r: True, "test_s": lambda r: True,
+    "test_cold_s": lambda r: True,  # the test split where the driver loads torch for it (no repeats ran before), test_s after
     "report_s": lambda r: r.get("command"), "exit_s": lambda r: r.get("command"),
 }
 
@@ -228,7 +229,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     values["speed_free"] = "speed" in values and any(r.get("speed_free") for r in mine)
     seen_c = [float(r["speed_contention"]) for r in free_first(mine)[-RECENT:] if r.get("speed_free") and isinstance(r.get("speed_contention"), (int, float))]
     values["trials_contention"] = statistics.median(seen_c) if seen_c and values["speed_free"] else None
-    for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")]), ("test_s", records)):
+    for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")]), ("test_s", records), ("test_cold_s", records)):
         kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(name), (int, float))])[-3:]
         if study is not None and kept:
             values[name] = statistics.median(float(r[name]) / record_contention(r, name) for r in kept)

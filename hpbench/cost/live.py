@@ -149,7 +149,8 @@ DRIFT_POWER = 0.5
 # the figures of the parts the cost model does not price, which a slower (or faster) command moves (not the start-up
 # itself: :func:`startup_left_s` takes the whole ratio; not the epochs nor the first epoch's extra, a ratio to the cost
 # model's predictions: the in-run correction and the trials' contention price them)
-OVERHEADS = ("fresh_worker_s", "setup_s", "turnover_s", "tail_s", "replay_start_s", "fused_start_s", "test_s", "report_s", "exit_s")
+OVERHEADS = ("fresh_worker_s", "setup_s", "turnover_s", "tail_s", "replay_start_s", "fused_start_s", "test_s", "test_cold_s", "report_s",
+             "exit_s")
 
 
 def startup_drift(*, startup_s: float, elapsed_s: float, first_trial_s: float | None = None, ray_s: float = 0.0,
