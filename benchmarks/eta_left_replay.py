@@ -45,8 +45,8 @@ def main() -> None:
     from hpbench.cost import quality
     from hpbench.cost.estimate import pruning as study_pruning
     from hpbench.cost.estimate import trial_plan
+    from hpbench.cost.figures import UNIFORM, Figures
     from hpbench.cost.live import Running, remaining_trials_s
-    from hpbench.cost.walltime import UNIFORM, Figures
     from hpbench.study.parse import load_study
 
     bare = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, first_epoch_s=0.0,

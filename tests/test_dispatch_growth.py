@@ -200,7 +200,8 @@ def test_the_parts_after_a_search_without_repeats_or_devices_depend_on_no_trial(
     from conftest import TINY_STUDY
 
     from hpbench.cost.estimate import search_plan, trial_plan
-    from hpbench.cost.walltime import Figures, predict
+    from hpbench.cost.figures import Figures
+    from hpbench.cost.walltime import predict
     from hpbench.dispatch.eta import SearchClock
     from hpbench.study.parse import load_study
 

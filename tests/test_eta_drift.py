@@ -10,8 +10,8 @@ from concurrent.futures import Future
 import pytest
 
 from hpbench.cost import history
+from hpbench.cost.figures import Figures
 from hpbench.cost.live import DRIFT_BOUNDS, OVERHEADS, drifted, startup_drift, startup_left_s
-from hpbench.cost.walltime import Figures
 
 REL = 1e-5
 

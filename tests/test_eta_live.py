@@ -191,7 +191,7 @@ def test_a_started_trial_not_priced_yet_counts_as_the_trials_left(tmp_path, writ
     store.start("started", {"optimizer": "sgd", "lr": 0.1})
     for t in ("ended", "started"):
         sc.trial_started(t)
-    plans = {t: (p, v) for t, p, v in sc._known_plans(store, sc.figures, sc.contention(), fallback=0.05)}
+    plans = dict(zip(("ended", "started"), sc._known_plans(store, sc.figures, sc.contention(), fallback=0.05), strict=True))
     assert plans["started"][0].epoch_s == pytest.approx(0.05, rel=REL) and plans["started"][1] is None
     speed = slowness(plans["ended"][0], figures=sc.figures, c=sc.contention())
     assert plans["ended"][1] == pytest.approx(0.9, rel=REL) and plans["ended"][0].epoch_s == pytest.approx(0.2 / speed, rel=REL)  # measured

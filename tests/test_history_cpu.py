@@ -1,6 +1,6 @@
 """Speed figures learned from contention-free seconds (each epoch's CPU time beside its wall time,
 hpbench.dispatch.timings.free_s), and the live ETA pricing them at the contention its own trials
-measure (hpbench.cost.walltime.Figures.trials_contention). Without Ray."""
+measure (hpbench.cost.figures.Figures.trials_contention). Without Ray."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from hpbench.cost import history, record
-from hpbench.cost.walltime import Figures
+from hpbench.cost.figures import Figures
 from hpbench.dispatch.timings import free_s, measured_contention, trial_times
 from hpbench.results.columns import EPOCH_CPU_S
 

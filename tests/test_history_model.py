@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hpbench.cost import history
-from hpbench.cost.walltime import Figures
+from hpbench.cost.figures import Figures
 
 REL = 1e-5
 OLD = history.ModelTag(schema=6, measured_at=1_000.0)

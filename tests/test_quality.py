@@ -12,9 +12,10 @@ from dataclasses import replace
 import pytest
 
 from hpbench.cost import history, quality, record
+from hpbench.cost.figures import Figures
 from hpbench.cost.live import Running, remaining_trials_s
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Figures, SearchPlan, TrialPlan, predict, sim_trials
+from hpbench.cost.walltime import SearchPlan, TrialPlan, predict, sim_trials
 
 REL = 1e-5
 BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),

@@ -14,9 +14,10 @@ import pytest
 
 from hpbench.cost import clock, history, record
 from hpbench.cost.correct import Correction
+from hpbench.cost.figures import UNIFORM, Figures
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
-from hpbench.cost.walltime import UNIFORM, Figures, Repeats, SearchPlan, TrialPlan, natural_epochs, predict
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict
 
 REL = 1e-5
 BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),

@@ -11,10 +11,11 @@ from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.figures import Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Figures, Repeats, SearchPlan, TrialPlan, predict, repeat_plans
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict, repeat_plans
 from hpbench.hyperband import hyperband_shares
 from hpbench.study.schema import Study
 
@@ -81,7 +82,7 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
     fuse = fuse_of(study, params, n_repeats=study.settings.repeats, flops_per_step=cols.get("flops_per_step")) if cols else 1
     if all(isinstance(cols.get(k), (int, float)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90")) and cols["predicted_s"] > 0:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
-    family = params.get("family")  # a searched family (hpbench.cost.walltime.Figures.family_speeds)
+    family = params.get("family")  # a searched family (hpbench.cost.figures.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
                      high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None)
 
@@ -115,7 +116,7 @@ def repeat_runs(top: list[TrialPlan], *, n_repeats: int, max_concurrent: int = 1
 
 def test_cold(study: Study, *, n_repeats: int) -> bool:
     """Whether the test split after the search is the driver's first use of torch (it then loads
-    torch first: :attr:`hpbench.cost.walltime.Figures.test_cold_s`): no repeats run before it, or
+    torch first: :attr:`hpbench.cost.figures.Figures.test_cold_s`): no repeats run before it, or
     they cannot fuse (the runner's grouping counts FLOPs, with torch, only for those that can:
     :func:`hpbench.dispatch.fused.fuse_repeats`)."""
     from hpbench.study.resolve import trial_config

@@ -10,7 +10,7 @@ the contention it was priced at (a probe taken as it started, before its own loa
 its exit's seconds. The newest :data:`KEEP` records are kept; the file is replaced atomically
 (two searches ending at the same moment may lose one record, never the file).
 
-:func:`figures` turns them into :class:`~hpbench.cost.walltime.Figures`: each figure the median
+:func:`figures` turns them into :class:`~hpbench.cost.figures.Figures`: each figure the median
 of the newest records that measured it, divided by the contention it was measured under; the
 prior where none did. Best epochs come from the same study's records when there are any (where
 early stopping ends trials is the study's own), from every study's otherwise.
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost.device import SCHEMA as MODEL_SCHEMA
-from hpbench.cost.walltime import UNIFORM, Figures
+from hpbench.cost.figures import UNIFORM, Figures
 from hpbench.results.files import atomic_write_json
 
 KEEP = 200  # records kept

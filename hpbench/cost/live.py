@@ -13,9 +13,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 
+from hpbench.cost.figures import Figures
 from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, replay
-from hpbench.cost.walltime import Factors, Figures, TrialPlan, natural_epochs, sim_trials, slot_model, slowness
+from hpbench.cost.walltime import Factors, TrialPlan, natural_epochs, sim_trials, slot_model, slowness
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,12 +95,13 @@ def repeat_choices(*, known: Sequence[tuple[TrialPlan, float | None]], pending: 
     cands = [(p, v) for p, v in known] + [(p, None) for p in pending]
     if top < 1 or not cands:
         return ()
+    scored = sorted(v for _, v in cands if v is not None)
+    quantile = {v: (i + 1) / (len(scored) + 1) for i, v in reversed(list(enumerate(scored)))}  # equal scores: the lowest rank's
     out = []
     for s in range(seeds):
         rng = random.Random(1_000 + s)
         if line is None:  # the scored ones in their order, each unscored one anywhere among them
-            scored = sorted(v for _, v in cands if v is not None)
-            scores = [(scored.index(v) + 1) / (len(scored) + 1) if v is not None else rng.random() for _, v in cands]
+            scores = [quantile[v] if v is not None else rng.random() for _, v in cands]
         else:
             drawn = (line.at(p.epoch_s, draw=rng.random()) for p, _ in cands)
             scores = [v if v is not None else min(d, math.inf if ceiling is None else ceiling) for (_, v), d in zip(cands, drawn, strict=True)]

@@ -80,7 +80,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     # Seconds with the waits for a CPU taken out (hpbench.dispatch.timings.free_s): a loaded run
     # then teaches the same speed as a quiet one (the quickstart's figure, learned at load 6-49,
     # read 2.45x where the quiet run measured 1.5x); the live ETA puts back the contention its own
-    # trials measure (walltime.Figures.trials_contention).
+    # trials measure (figures.Figures.trials_contention).
     # speed_contention: the trials' median contention as the speed reads it (later epochs' median wall over
     # their median contention-free seconds; not the sums': a few hiccups put the quickstart's at 1.75 where its epochs read 1.0-1.25)
     free = [t.contention for t in trials if t.predicted_epoch_s and t.later_epoch_s]

@@ -35,78 +35,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
+from hpbench.cost.figures import Figures
 from hpbench.cost.fusion import repeat_groups
-from hpbench.cost.quality import PRIOR_RHO, Focus, ScoreLine, cost_scores, latent_score
+from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
-
-# A plain prior for the best epoch: anywhere in the run, uniformly (no history on this machine).
-UNIFORM = tuple((i + 0.5) / 20 for i in range(20))
-PRIOR = "prior"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Figures:
-    """What searches on this machine cost beyond their epochs, on an otherwise idle machine
-    (each measured figure divided by the contention it was measured under). The prior, used
-    until a search has run here: the command's start-up to Tune's first trial (8.0 s), the final
-    table (1.35 s) and Ray's shutdown (1.36 s) are the medians of the quiet whole commands
-    ``benchmarks/eta.py`` measured with no history on the 2-core development machine (sessions 11
-    and 12, three runs of 17 studies, exclusive.sh, contention 1.0; the start-up less the 0.84 s
-    that the old process clock added there: 7.6-7.9 s per run, P10-P90 5.6-10.5 s; the first,
-    cold command of each run 11.0 / 8.0 / 6.9 s; results/benchmarks/eta-s1[12]-quiet*.json). The
-    earlier prior's 10.4 / 1.74 / 1.41 s, medians of 167 loaded commands divided by their
-    contention, put the quiet quickstart at +40% and its live ETA at 25% at +55% (session 12); a
-    fresh worker (2.3 s) and a later trial's set-up
-    (0.071 s): ``benchmarks/dispatch.py``'s figures there; a replay phase's start to its first
-    trial (repeats, device runs): 1.6 s where its runs train one by one, 4.5 s where they train
-    as fused groups (the medians per study of the 45 records of five quiet ``benchmarks/eta.py``
-    runs, sessions 11-13: recurrent, distill_student and transfer_finetune, whose repeats cannot
-    fuse, 1.56-1.68 s; the six fused studies 4.10-4.70 s; one figure for both priced the unfused
-    repeats +35-60%); the test split's evaluation in the driver: 2.0 s where it is the driver's
-    first use of torch (``test_cold_s``: it imports torch and hpbench's trainer first; measured
-    1.7-3.1 s for signals, digits_cnn and a tiny MLP study, sessions 13-14), 0.1 s after the repeats
-    (``test_s``: their grouping counted FLOPs with torch in the driver; eta-repeats 0.04-0.17 s,
-    the tiny study with repeats 0.06 s; one figure for both priced signals' 2.4-3.1 s at 0.04 s
-    after eta-repeats had run); a Tuner's return after its last trial: 0 (those commands measured 0.08 s)."""
-
-    startup_s: float = 8.0
-    ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
-    fresh_worker_s: float = 2.3
-    setup_s: float = 0.071
-    turnover_s: float = 0.0
-    tail_s: float = 0.0  # a Tuner's return after its last trial ended
-    speed: float = 1.0  # measured / predicted seconds per epoch, after the first (the cost model's bias here)
-    first_epoch_s: float = 0.0  # a trial's first epoch beyond the others (lazy initialization, optimizer state, cold caches)
-    replay_start_s: float = 1.6  # a replay phase's Tuner, to its first trial's start (its runs unfused) ...
-    fused_start_s: float = 4.5  # ... and to its first fused group's (hpbench.cost.fusion)
-    test_s: float = 0.1  # the test split, evaluated in the driver once torch is loaded there (after repeats) ...
-    test_cold_s: float = 2.0  # ... and where it is the driver's first use of torch
-    report_s: float = 1.35
-    exit_s: float = 1.36
-    best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
-    spread: float = 0.25  # relative uncertainty of the figures
-    sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
-    speed_free: bool = False  # the speed was learned from contention-free seconds (the epochs' CPU time: hpbench.cost.history)
-    trials_contention: float | None = None  # wall / contention-free seconds of the trials: earlier runs', then the live search's
-    family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
-    quality_rho: float = PRIOR_RHO  # rank correlation of a configuration's cost and its metric (hpbench.cost.quality)
-
-    def source(self, name: str) -> str:
-        return self.sources.get(name, PRIOR)
-
-    def at(self, name: str, contention: float) -> float:
-        """Figure ``name`` at ``contention``: proportional to it; a contention-free speed at the
-        contention the live search's trials measured, once they have."""
-        return self.speed_of(None, contention) if name == "speed" else self._at(float(getattr(self, name)), name, contention)
-
-    def speed_of(self, family: str | None, contention: float) -> float:
-        """The speed figure of ``family``'s trials (the study-wide one where it has none), :meth:`at` ``contention``."""
-        return self._at(self.family_speeds.get(family, self.speed) if family else self.speed, "speed", contention)
-
-    def _at(self, value: float, name: str, contention: float) -> float:
-        if name in ("speed", "first_epoch_s") and self.speed_free and self.trials_contention is not None:
-            return value * max(1.0, self.trials_contention)
-        return value * max(1.0, contention)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,35 +199,29 @@ def repeat_plans(top: Sequence[TrialPlan], *, seeds: int, slots: int = 1) -> lis
 
 def _repeats_s(plan: SearchPlan, *, figures: Figures, c: float, seeds: int, factors: Factors | None = None) -> float:
     """Mean seconds of the repeats over ``seeds`` draws: each draw's configurations
-    (``plan.repeats.choices``, or the search's first ones), their runs replayed unpruned after the
-    phase's start (a fused phase starts later: :attr:`Figures.fused_start_s`)."""
+    (``plan.repeats.choices``, or the search's first ones), their runs as a replay phase."""
     r = plan.repeats
     choices = r.choices or (tuple(plan.trials[: r.top]),)
     if r.seeds < 1 or r.top < 1 or not any(choices):
         return 0.0
-    out = []
-    for s in range(seeds):
-        top = choices[s % len(choices)]
-        runs = repeat_plans(top, seeds=r.seeds, slots=r.slots)
-        if not runs:
-            out.append(0.0)
-            continue
-        span = replay(sim_trials(runs, random.Random(s), figures=figures, c=c, factors=factors),
-                      slots=slot_model(plan.concurrency, figures, c, corrected=bool(factors))).makespan_s
-        start = "fused_start_s" if any(p.fuse > 1 for p in runs) else "replay_start_s"
-        out.append(figures.at(start, c) + figures.at("tail_s", c) + span)
-    return statistics.fmean(out)
+    return statistics.fmean(_replay_once(repeat_plans(choices[s % len(choices)], seeds=r.seeds, slots=r.slots), s, concurrency=plan.concurrency,
+                                         figures=figures, c=c, factors=factors) for s in range(seeds))
 
 
 def _replays(plans: Sequence[TrialPlan], *, concurrency: int, figures: Figures, c: float, seeds: int, factors: Factors | None = None) -> float:
-    """Mean seconds of a replay phase (repeats or device runs): its Tuner's start, then the runs
-    on fresh workers, unpruned."""
+    """Mean seconds of a replay phase (repeats or device runs) over ``seeds`` draws."""
+    return statistics.fmean(_replay_once(plans, s, concurrency=concurrency, figures=figures, c=c, factors=factors) for s in range(seeds))
+
+
+def _replay_once(plans: Sequence[TrialPlan], seed: int, *, concurrency: int, figures: Figures, c: float, factors: Factors | None) -> float:
+    """One draw of a replay phase: its Tuner's start (a fused phase starts later: :attr:`Figures.fused_start_s`),
+    then the runs on fresh workers, unpruned, and the Tuner's return; 0 without runs."""
     if not plans:
         return 0.0
-    spans = [replay(sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors),
-                    slots=slot_model(concurrency, figures, c, corrected=bool(factors))).makespan_s for s in range(seeds)]
+    span = replay(sim_trials(plans, random.Random(seed), figures=figures, c=c, factors=factors),
+                  slots=slot_model(concurrency, figures, c, corrected=bool(factors))).makespan_s
     start = "fused_start_s" if any(p.fuse > 1 for p in plans) else "replay_start_s"
-    return figures.at(start, c) + figures.at("tail_s", c) + statistics.fmean(spans)
+    return figures.at(start, c) + figures.at("tail_s", c) + span
 
 
 def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seeds: int = 16, factors: Factors | None = None) -> WallTime:

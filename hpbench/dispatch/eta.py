@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import statistics
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from pathlib import Path
@@ -29,17 +29,18 @@ from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
+from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
 from hpbench.cost.quality import ScoreLine, blended_rho, fit_score_line, measured_rho
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import PRIOR, Factors, Figures, TrialPlan, predict, slowness
+from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, finished_trials, measured_contention, reached, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
-from hpbench.study.metrics import best_value
+from hpbench.study.metrics import best_score
 from hpbench.study.schema import Study
 
 SEARCH = "search"
@@ -229,14 +230,15 @@ class SearchClock:
         # study's correlation. No lean of the searcher: replayed on the kept quiet runs (trials left at 25/50/75%, in
         # predicted seconds), TPE's lean toward dear configurations put the quickstart at +474% and digits_cnn at
         # +222% (+129% and +46% without it; the blind replay's +149% and +65%), and helped signals only (46% -> 11%).
-        costs, scores = timings.quality_pairs(store, ids)
+        so_far = dict(zip(ids, timings.running_scores(store, ids), strict=True))  # each trial's best score yet, read once
+        costs, scores = timings.quality_pairs(store, ids, list(so_far.values()))
         line = fit_score_line(costs, scores) if self.phase == SEARCH else None
         if line is None:
             figs = replace(figs, quality_rho=blended_rho(prior=self.figures.quality_rho, measured=measured_rho(costs, scores, least=4), n=len(costs)))
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors,
-                                  line=line, running_scores=timings.running_scores(store, run_ids) if line else None,
+                                  line=line, running_scores=[so_far[t] for t in run_ids] if line else None,
                                   recorded_scores=timings.reached_scores(store, ids, pruning) if line else None)
         if self.phase == SEARCH and self.command and not tune_trials(ids):
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
@@ -245,7 +247,7 @@ class SearchClock:
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         first = next((t for t in self.trials[SEARCH] if t in store), None)  # the configurations not ended yet: the first one's settings
         self._fuse = timings.repeat_fuse(self.study, store, first, n_repeats=self.repeats, flops_per_step=statistics.median(flops)) if flops and first else 1
-        after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store, pending=pending, line=line)
+        after = figs.at("tail_s", c) + self._after_s(figs, c, pool, store, pending=pending, line=line, so_far=so_far)
         pooled = slowness(self._plan_of_params(fallback), figures=figs, c=c, factors=self.factors)  # the pooled factor, as blended
         self.parts = [round(left, 3), round(after, 3), round(pooled, 3), self.correction.n_trials if self.correction else 0,
                       round(figs.trials_contention or 0.0, 3)]
@@ -271,11 +273,12 @@ class SearchClock:
         return replace(self._plans[""], epoch_s=epoch_s)
 
     def _after_s(self, figs: Figures, c: float, pool: list[float], store: ResultsStore | None = None,
-                 pending: Sequence[TrialPlan] = (), line: ScoreLine | None = None) -> float:
+                 pending: Sequence[TrialPlan] = (), line: ScoreLine | None = None, so_far: Mapping[str, float | None] | None = None) -> float:
         """The predicted seconds of the phases after the current one. The repeats re-run the search's
         best trials, not known until it ends: each draw takes the best of the trials so far (by
         their scores; an ended one at the seconds per epoch it measured) and of the ``pending`` ones
-        (scored by the search's ``line``), :func:`~hpbench.cost.live.repeat_choices`."""
+        (scored by the search's ``line``), :func:`~hpbench.cost.live.repeat_choices`; ``so_far``: the
+        search trials' best scores yet (:func:`~hpbench.dispatch.timings.running_scores`)."""
         devices = list(self.study.config["train"].get("devices", []))[1:]
         if not devices and not self.repeats:  # the parts after depend on no trial: simulating every one grew with the study
             pool = pool[:1]
@@ -283,35 +286,22 @@ class SearchClock:
         plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
                            device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
         if store is not None and self.phase == SEARCH and self.repeats:
-            best = best_value(self.study.settings.metric)
             fallback = statistics.fmean(pool) if pool else 1.0
-            known = self._known_plans(store, figs, c, fallback)
-            choices = repeat_choices(known=[(p, v) for _, p, v in known], pending=[replace(p, fuse=self._fuse) for p in pending],
-                                     top=self.study.settings.repeats_top, line=line,
-                                     ceiling=None if best is None else (best if self.study.settings.mode == "max" else -best))
-            ids = {id(p): t for t, p, _ in known}  # a chosen trial's repeats group as the runner will group them (decided for the chosen only)
-            choices = tuple(tuple(replace(p, fuse=self._repeat_fuse(store, ids[id(p)])) if id(p) in ids else p for p in ch) for ch in choices)
+            choices = repeat_choices(known=self._known_plans(store, figs, c, fallback, so_far), pending=[replace(p, fuse=self._fuse) for p in pending],
+                                     top=self.study.settings.repeats_top, line=line, ceiling=best_score(self.study.settings.metric, self.study.settings.mode))
             plan = replace(plan, repeats=replace(plan.repeats, choices=choices))
         w = predict(plan, figures=figs, contention=c, seeds=4, factors=self.factors)
         later = {SEARCH: w.repeats_s + w.devices_s}.get(self.phase, w.devices_s if self.phase == "repeats" else 0.0)
         return later + w.test_s + w.report_s + w.exit_s
 
-    def _known_plans(self, store: ResultsStore, figs: Figures, c: float, fallback: float) -> list[tuple[str, TrialPlan, float | None]]:
-        """The search's trials so far as the repeats may re-run them, with their best score yet: an
-        ended one at the seconds per epoch it measured (the replay multiplies by its slowness again),
-        a running one at its prediction, ``fallback`` before it has one (a started trial priced at a
-        second per epoch put transfer_scratch's ETA at 25% at +414%)."""
+    def _known_plans(self, store: ResultsStore, figs: Figures, c: float, fallback: float,
+                     so_far: Mapping[str, float | None] | None = None) -> list[tuple[TrialPlan, float | None]]:
+        """The search's trials so far as the repeats may re-run them, with their best score yet
+        (:func:`~hpbench.dispatch.timings.repeat_candidates`; ``so_far``: read here where not given)."""
         ids = [t for t in self.trials[SEARCH] if t in store]
-        out = []
-        for t, score in zip(ids, timings.running_scores(store, ids), strict=True):
-            row = store.row(t)
-            predicted = row.get("predicted_epoch_s")  # not priced yet (the helper prices it): as the trials not started
-            p = self.plan_of(store, t, float(predicted) if isinstance(predicted, (int, float)) and predicted > 0 else fallback)
-            epochs, train_s = int(row.get("epochs") or 0), float(row.get("train_s") or 0.0)
-            if row.get("status") != TrialStatus.RUNNING and epochs > 0 and train_s > 0:
-                p = replace(p, epoch_s=train_s / epochs / slowness(p, figures=figs, c=c, factors=self.factors))
-            out.append((t, p, score))
-        return out
+        return timings.repeat_candidates(store, ids, so_far=so_far, fallback=fallback,
+                                         plan_of=lambda t, s: replace(self.plan_of(store, t, s), fuse=self._repeat_fuse(store, t)),
+                                         speed=lambda p: slowness(p, figures=figs, c=c, factors=self.factors))
 
     def _repeat_fuse(self, store: ResultsStore, trial_id: str) -> int:  # an ended trial's, as the runner will group its repeats
         if trial_id not in self._fuses:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost import history, priced, reprice
+from hpbench.cost.figures import Figures
 from hpbench.cost.history import ModelTag
-from hpbench.cost.walltime import Figures
 from hpbench.study.schema import Study
 
 

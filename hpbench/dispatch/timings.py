@@ -7,6 +7,7 @@ import math
 import socket
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from hpbench.cost import clock
@@ -14,6 +15,7 @@ from hpbench.cost.estimate import fuse_of
 from hpbench.cost.live import Finished
 from hpbench.cost.record import TrialTimes
 from hpbench.cost.simulate import Pruning
+from hpbench.cost.walltime import TrialPlan
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.columns import EPOCH_CPU_S
 from hpbench.results.status import DONE, TrialStatus
@@ -148,12 +150,13 @@ def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> 
     return {k: sum(1 for e in epochs if e >= k) for k in rule_points(pruning)}
 
 
-def quality_pairs(store: ResultsStore, trial_ids: Iterable[str]) -> tuple[list[float], list[float]]:
+def quality_pairs(store: ResultsStore, trial_ids: Iterable[str], so_far: Sequence[float | None] | None = None) -> tuple[list[float], list[float]]:
     """The trials' predicted seconds per epoch and best score so far (higher better: a ``min``
-    metric negated), for those that have both (:func:`hpbench.cost.quality.measured_rho`)."""
+    metric negated), for those that have both (:func:`hpbench.cost.quality.measured_rho`);
+    ``so_far``: the trials' :func:`running_scores`, where the caller has them."""
     ids = list(trial_ids)
     costs, scores = [], []
-    for t, v in zip(ids, running_scores(store, ids), strict=True):
+    for t, v in zip(ids, running_scores(store, ids) if so_far is None else so_far, strict=True):
         c = store.row(t).get("predicted_epoch_s") if t in store else None
         if isinstance(c, (int, float)) and c > 0 and v is not None:
             costs.append(float(c))
@@ -175,6 +178,26 @@ def running_scores(store: ResultsStore, trial_ids: Iterable[str]) -> list[float 
             out.append(max(finite) if finite else None)
             continue
         out.append(sign * float(v))
+    return out
+
+
+def repeat_candidates(store: ResultsStore, trial_ids: Sequence[str], *, so_far: Mapping[str, float | None] | None, fallback: float,
+                      plan_of: Callable[[str, float], TrialPlan], speed: Callable[[TrialPlan], float]) -> list[tuple[TrialPlan, float | None]]:
+    """The trials as the repeats may re-run them, each with its best score yet (``so_far``, or its
+    :func:`running_scores`): ``plan_of(trial, predicted s/epoch)``, ``fallback`` where the helper
+    has not priced it yet (priced at a second an epoch, such a trial put transfer_scratch's ETA at 25%
+    at +414%); an ended one at the seconds per epoch it measured over its ``speed`` (the replay
+    multiplies by it again)."""
+    scores = [so_far.get(t) for t in trial_ids] if so_far is not None else running_scores(store, trial_ids)
+    out = []
+    for t, score in zip(trial_ids, scores, strict=True):
+        row = store.row(t)
+        predicted = row.get("predicted_epoch_s")
+        p = plan_of(t, float(predicted) if isinstance(predicted, (int, float)) and predicted > 0 else fallback)
+        epochs, train_s = int(row.get("epochs") or 0), float(row.get("train_s") or 0.0)
+        if row.get("status") != TrialStatus.RUNNING and epochs > 0 and train_s > 0:
+            p = replace(p, epoch_s=train_s / epochs / speed(p))
+        out.append((p, score))
     return out
 
 

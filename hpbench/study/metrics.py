@@ -27,6 +27,13 @@ def best_value(metric: str) -> float | None:
     return None
 
 
+def best_score(metric: str, mode: str) -> float | None:
+    """:func:`best_value` on the scale the wall-time model scores trials on (higher better: a
+    ``min`` metric negated)."""
+    best = best_value(metric)
+    return None if best is None else best if mode == "max" else -best
+
+
 def task_of(data: Mapping[str, Any]) -> str | None:
     """The task of a validated [data] table: as set, or the built-in dataset's; None when unknown
     before loading (a user dataset)."""
