@@ -10,6 +10,7 @@ import random
 from concurrent.futures import Future
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from hpbench.cost import clock, history, record
@@ -65,6 +66,23 @@ def test_asha_prunes_below_the_rungs_percentile_and_lets_the_first_through():
     assert r.makespan_s == pytest.approx(12.0, rel=REL)
     # early stopping ends a trial before its rung: not pruned
     assert replay([SimTrial(epoch_s=1.0, epochs=2, score=0.5)], slots=Slots(concurrency=1), pruning=asha).pruned == (False,)
+
+
+def test_asha_cutoff_is_numpys_percentile_of_the_recorded_scores_in_any_order():
+    """The rung's cutoff is numpy's linear percentile (as Ray's ASHA reads it) of the scores
+    recorded there, however they arrived: recorded ones unsorted, then each replayed trial's."""
+    asha = Pruning(kind="asha", max_t=3, grace_period=1, reduction_factor=3)
+    recorded = [0.9, 0.1, 0.5, 0.7, 0.3]
+    cutoff = float(np.percentile(recorded, (1 - 1 / 3) * 100))  # 0.6333...
+    just_below, just_above = cutoff - 1e-3, cutoff + 1e-3
+    for score, pruned in ((just_below, True), (just_above, False)):
+        r = replay([SimTrial(epoch_s=1.0, epochs=3, score=score)], slots=Slots(concurrency=1), pruning=asha, recorded={1: recorded})
+        assert r.pruned == (pruned,), (score, cutoff)
+    # the replayed trials' scores join the rung's: a third trial meets the cutoff of all seven
+    trials = [SimTrial(epoch_s=1.0, epochs=3, score=s) for s in (0.95, 0.99, 0.8)]
+    r = replay(trials, slots=Slots(concurrency=1), pruning=asha, recorded={1: recorded})
+    assert 0.8 < float(np.percentile([*recorded, 0.95, 0.99], (1 - 1 / 3) * 100))  # so the third is pruned at rung 1
+    assert r.pruned == (False, False, True)
 
 
 def test_asha_on_many_random_trials_spends_about_the_textbook_fraction():
