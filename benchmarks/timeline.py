@@ -1,12 +1,14 @@
 """One race run of hpbench (benchmarks/race.py's command, its Ctrl-C at the budget) with a time line:
 the driver's phases (benchmarks/startup.py's marks), every call the helper process ran (its name,
 when it began and ended, its CPU seconds) and every trial from the tables (early trials in the
-helper, Tune's in their workers), then how busy Tune's two slots were over the budget.
+helper, Tune's in their workers), then how busy Tune's two slots were over the budget, and the CPU
+seconds each kind of process used per 2-s window (benchmarks/cpu_poll.py), in all and before Tune's
+first result.
 
     benchmarks/exclusive.sh .venv/bin/python benchmarks/timeline.py --problem digits --seed 0 --out DIR
 
 Written: DIR/<problem>-hpbench-<seed>/ (race.py's ``--keep`` folder) with ``marks.json``,
-``helper.jsonl`` and ``timeline.txt``; the run's race record in DIR/<problem>-hpbench-<seed>.json.
+``helper.jsonl``, ``cpu.json`` and ``timeline.txt``; the run's race record in DIR/<problem>-hpbench-<seed>.json.
 A diagnostic: the wrappers add a pickle round per helper call (microseconds).
 """
 
@@ -74,11 +76,16 @@ def run(problem: str, seed: int, budget_s: float, out: Path) -> dict[str, Any]:
         return [cmd[0], __file__, "--child", repr(time.time()), str(marks), *cmd[i + 2:]]
 
     race.command = command  # the clock's t0 is race.py's (just before Popen); the child's own is ~ms before
+    from benchmarks.cpu_poll import CpuPoll
+
+    poll = CpuPoll(t0=time.time()).start()
     record = race.run_one("hpbench", problem, seed, budget_s, keep=out)
+    cpu = poll.stop()
     for f in (marks, trace):
         if f.exists():
             f.replace(keep / f.name)
     side.rmdir()
+    (keep / "cpu.json").write_text(json.dumps(cpu, indent=1) + "\n")
     (out / f"{problem}-hpbench-{seed}.json").write_text(json.dumps(record, indent=1) + "\n")
     text = render(keep, budget_s)
     (keep / "timeline.txt").write_text(text + "\n")
@@ -112,6 +119,10 @@ def render(keep: Path, budget_s: float) -> str:
     if tune:
         start = min(s for s, _ in tune)
         lines.append(f"Tune's slots from its first trial's start ({start:.2f} s) to {budget_s:.0f} s: " + busy(tune, start, budget_s))
+    if (keep / "cpu.json").exists():
+        from benchmarks.cpu_poll import table
+
+        lines += table(json.loads((keep / "cpu.json").read_text()), until=marks.get("first_result"))
     return "\n".join(lines)
 
 
@@ -131,6 +142,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(float(sys.argv[2]), sys.argv[3], sys.argv[4:])
         return
+    sys.path.insert(0, str(ROOT))  # benchmarks.* (the CPU table) when rendering kept runs
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problem", default="digits")
     ap.add_argument("--seed", type=int, action="append")

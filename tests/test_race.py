@@ -131,3 +131,30 @@ def test_settings_are_compared_at_fixed_targets_on_hand_made_runs(tmp_path):
     assert a[5] == "9.0 s / 5.0 s"  # within 1 point (0.855): 9, never, 5 -> 9; within 2 points (0.845): 9, 3, 5 -> 5
     assert a[6] == "0.8600" and a[7] == "9.0 s never 5.0 s" and a[8].startswith("20")
     assert b[1] == "B hpbench-hyperband" and b[3] == "6.0 s" and b[4] == "1/1"
+
+
+def test_cpu_poll_sorts_processes_by_kind_and_counts_a_busy_child():
+    """benchmarks/cpu_poll.py (timeline.py's CPU accounting): the kinds from real command lines,
+    and the CPU a spinning child process used, counted in its window (Linux /proc)."""
+    import time
+
+    from benchmarks.cpu_poll import CpuPoll, kind, table
+
+    assert kind("/venv/bin/python -m hpbench search studies/race/digits.toml") == "driver"
+    assert kind("/venv/bin/python -m hpbench.dispatch.helper") == "helper"
+    assert kind("ray::ImplicitFunc") == kind("/v/site-packages/ray/_private/workers/setup_worker.py /v/default_worker.py") == "ray-worker"
+    assert kind("/v/site-packages/ray/core/src/ray/raylet/raylet --x") == kind("ray::DashboardAgent") == "ray-daemons"
+    assert kind("bash -c true") is None
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("no /proc")
+    t0 = time.time()
+    marker = f"cpu-poll-test-{os.getpid()}"  # this test's child only, whatever else runs beside it
+    poll = CpuPoll(t0=t0, window_s=60.0, every_s=0.05, classify=lambda cmd: "helper" if marker in cmd else None).start()
+    code = f"import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n# {marker}"  # ~0.4 s of CPU
+    subprocess.run([sys.executable, "-c", code], check=True)
+    time.sleep(0.2)
+    windows = poll.stop()
+    helper = sum(w.get("helper", 0.0) for w in windows.values())
+    assert 0.3 <= helper <= 0.6, windows  # its CPU seconds (less the last poll's interval at most), whatever the load
+    lines = table(windows, cpus=2, until=60.0)
+    assert lines[-1].startswith("  before 60.0 s") and "helper" in lines[-1]
