@@ -81,7 +81,7 @@ def test_asha_cutoff_is_numpys_percentile_of_the_recorded_scores_in_any_order():
     # the replayed trials' scores join the rung's: a third trial meets the cutoff of all seven
     trials = [SimTrial(epoch_s=1.0, epochs=3, score=s) for s in (0.95, 0.99, 0.8)]
     r = replay(trials, slots=Slots(concurrency=1), pruning=asha, recorded={1: recorded})
-    assert 0.8 < float(np.percentile([*recorded, 0.95, 0.99], (1 - 1 / 3) * 100))  # so the third is pruned at rung 1
+    assert float(np.percentile([*recorded, 0.95, 0.99], (1 - 1 / 3) * 100)) > 0.8  # so the third is pruned at rung 1
     assert r.pruned == (False, False, True)
 
 
