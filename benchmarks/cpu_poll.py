@@ -26,7 +26,7 @@ def kind(cmdline: str) -> str | None:
         return "driver"
     if "default_worker" in cmdline or "setup_worker" in cmdline or "ray::" in cmdline:
         return "ray-worker" if "IDLE" not in cmdline and "Agent" not in cmdline else "ray-daemons"
-    if "ray" in cmdline and ("raylet" in cmdline or "gcs_server" in cmdline or "site-packages/ray/" in cmdline):
+    if "raylet" in cmdline or "gcs_server" in cmdline or "site-packages/ray/" in cmdline:
         return "ray-daemons"
     return None
 

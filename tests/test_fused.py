@@ -214,14 +214,13 @@ def test_repeats_are_grouped_to_keep_every_slot_busy():
 
 def test_one_grouping_rule_for_the_runner_and_the_estimate():
     """The runner's groups (fuse_repeats) and the runs the estimate and the live ETA count
-    (repeat_runs) come from one rule (hpbench.cost.fusion.repeat_groups): a group is at most the
+    (repeat_plans) come from one rule (hpbench.cost.fusion.repeat_groups): a group is at most the
     cost model's members, and no larger than leaves every slot a group. Before, the estimate
     counted one configuration's 8 fusable repeats at 2 slots as one run where the runner made two."""
     from pathlib import Path
 
-    from hpbench.cost.estimate import repeat_runs
     from hpbench.cost.fusion import repeat_groups
-    from hpbench.cost.walltime import TrialPlan
+    from hpbench.cost.walltime import TrialPlan, repeat_plans
     from hpbench.dispatch.fused import fuse_repeats
     from hpbench.dispatch.trainable import Replay
     from hpbench.results.columns import REPEAT_OF
@@ -241,4 +240,4 @@ def test_one_grouping_rule_for_the_runner_and_the_estimate():
         groups = fuse_repeats(study, replays)
         fuse = max(len(r.group) for r in groups)  # this point fuses all 8 where the slots allow (the cost model's members)
         top = [TrialPlan(epoch_s=0.1, max_epochs=5, fuse=8)] * n_configs
-        assert repeat_runs(top, n_repeats=8, max_concurrent=study.settings.max_concurrent) == len(groups), (n_configs, fuse)
+        assert len(repeat_plans(top, seeds=8, slots=study.settings.max_concurrent)) == len(groups), (n_configs, fuse)

@@ -454,11 +454,11 @@ def test_the_probe_is_blended_with_the_last_minutes_searches():
 
 
 def test_fused_repeats_count_once_per_group():
-    from hpbench.cost.estimate import repeat_runs
+    from hpbench.cost.walltime import repeat_plans
 
     top = [TrialPlan(epoch_s=0.1, max_epochs=5, fuse=8), TrialPlan(epoch_s=0.1, max_epochs=5, fuse=2), TrialPlan(epoch_s=0.1, max_epochs=5)]
-    assert repeat_runs(top, n_repeats=5) == 1 + 3 + 5
-    assert repeat_runs(top, n_repeats=0) == 0
+    assert len(repeat_plans(top, seeds=5)) == 1 + 3 + 5
+    assert len(repeat_plans(top, seeds=0)) == 0
 
 
 def test_a_phase_after_the_search_is_timed_from_its_planning(tmp_path, write_study):

@@ -15,7 +15,7 @@ from hpbench.cost.figures import Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict, repeat_plans
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
 from hpbench.study.schema import Study
 
@@ -102,16 +102,6 @@ def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_pe
     except (ValueError, KeyError, TypeError):  # predict_columns says why; priced as before
         pass
     return fuse_members(n_repeats=n_repeats, flops_per_step=flops_per_step)
-
-
-def repeat_runs(top: list[TrialPlan], *, n_repeats: int, max_concurrent: int = 1) -> int:
-    """The trials the repeats of the ``top`` configurations take: each configuration's
-    ``n_repeats`` seeds in groups of at most its ``fuse`` members, as the runner groups them
-    (:func:`hpbench.cost.walltime.repeat_plans` by :func:`hpbench.cost.fusion.repeat_groups`, which
-    also splits a group so that every one of ``max_concurrent`` slots gets one: a group trains as
-    one trial; fusion is chosen where a member's step is overhead-bound, so a group takes about one
-    member's time)."""
-    return len(repeat_plans(top, seeds=n_repeats, slots=max_concurrent))
 
 
 def test_cold(study: Study, *, n_repeats: int) -> bool:

@@ -42,7 +42,7 @@ def repeat_groups(fuse: Sequence[int], *, n_repeats: Sequence[int], max_concurre
     every one of ``max_concurrent`` slots a group: a group trains on one trial's threads, so one
     configuration's 8 repeats as a single group would leave a second slot, and its cores, idle.
     The one rule the runner groups by (:func:`hpbench.dispatch.fused.fuse_repeats`) and the
-    estimate and the live ETA count runs by (:func:`hpbench.cost.estimate.repeat_runs`)."""
+    estimate and the live ETA count runs by (:func:`hpbench.cost.walltime.repeat_plans`)."""
     groups_each = -(-max(1, max_concurrent) // max(1, len(fuse)))  # groups per configuration to fill the slots
     out = []
     for f, n in zip(fuse, n_repeats, strict=True):

@@ -237,10 +237,10 @@ class SearchClock:
             figs = replace(figs, quality_rho=blended_rho(prior=self.figures.quality_rho, measured=measured_rho(costs, scores, least=4), n=len(costs)))
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=reached(store, ids, pruning),
-                                  n_fresh=max(0, self.concurrency - len(tune_trials(ids))), seeds=LIVE_SEEDS, factors=self.factors,
+                                  n_fresh=max(0, self.concurrency - len(tune)), seeds=LIVE_SEEDS, factors=self.factors,
                                   line=line, running_scores=[so_far[t] for t in run_ids] if line else None,
                                   recorded_scores=timings.reached_scores(store, ids, pruning) if line else None)
-        if self.phase == SEARCH and self.command and not tune_trials(ids):
+        if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
             left += startup_left_s(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
