@@ -15,7 +15,7 @@ import pytest
 
 from hpbench.cost import clock, history, record
 from hpbench.cost.correct import Correction
-from hpbench.cost.figures import UNIFORM, Figures
+from hpbench.cost.figures import SOLO_STARTUP_RATIO, UNIFORM, Figures
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict
@@ -132,7 +132,8 @@ def test_natural_epochs_follow_keras_patience():
 
 def test_predict_parts_add_up_and_follow_closed_forms():
     plan = SearchPlan(trials=(TrialPlan(epoch_s=0.1, max_epochs=10),) * 4, concurrency=2, command=True)
-    figs = Figures(startup_s=1.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.5, exit_s=0.25, spread=0.0)
+    # no early trials in the plan: the start-up of a search without them
+    figs = Figures(startup_s=9.0, startup_solo_s=1.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.5, exit_s=0.25, spread=0.0)
     w = predict(plan, figures=figs)
     assert w.trials_s == pytest.approx(2.0, rel=REL) and w.turnover_s == pytest.approx(0.0, abs=1e-9)
     assert w.total_s == pytest.approx(1.0 + 2.0 + 0.5 + 0.25, rel=REL)
@@ -175,7 +176,7 @@ def test_predict_interval_brackets_the_estimate():
 
 
 def test_predict_interval_takes_the_cost_models_bounds_together():
-    figs = Figures(startup_s=1.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, spread=0.0)
+    figs = Figures(startup_s=1.0, startup_solo_s=1.0, fresh_worker_s=0.0, setup_s=0.0, report_s=0.0, exit_s=0.0, spread=0.0)
     plan = SearchPlan(trials=(TrialPlan(epoch_s=1.0, max_epochs=10, low=0.5, high=2.0),) * 4, concurrency=2, command=False)
     w = predict(plan, figures=figs)
     assert w.total_s == pytest.approx(21.0, rel=REL)
@@ -331,6 +332,32 @@ def test_history_prefers_the_same_study_and_skips_what_a_record_did_not_measure(
     assert f.best_fractions == (0.1,) and f.startup_s == pytest.approx(3.0, rel=REL)  # the API's start-up is not a command's
     assert history.figures([other], study="new").best_fractions == (0.9,)
     assert history.figures([{"schema": history.SCHEMA, "study": "x"}], study="x").best_fractions == UNIFORM
+
+
+def test_a_search_without_early_trials_has_its_own_start_up_figure():
+    """The helper trains no early trial beside Ray's start in a search of fewer than 4 trials (or
+    with --no-early-trials): its start-up is read from such searches only, the others' from theirs."""
+    def rec(startup: float, **kw: object) -> dict:
+        return {"schema": history.SCHEMA, "study": "s", "startup_s": startup, "command": True, "ray_started": True, **kw}
+
+    recs = [rec(10.0, n_search=24), rec(9.0, n_search=4), rec(6.0, n_search=1), rec(7.0, n_search=12, early_trials=False),
+            rec(11.0, n_search=2, early_trials=True)]
+    assert [history.early_trials(r) for r in recs] == [True, True, False, False, True]
+    assert history.early_trials({"startup_s": 5.0})  # a record that says nothing of it: as most searches run
+    f = history.figures(recs, study="s")
+    assert f.startup_s == pytest.approx(10.0, rel=REL) and f.startup_solo_s == pytest.approx(6.5, rel=REL)  # medians of 10, 9, 11 / 6, 7
+    assert f.startup(early=True, contention=1.0) == pytest.approx(10.0, rel=REL)
+    assert f.startup(early=False, contention=2.0) == pytest.approx(13.0, rel=REL)
+    assert f.source("startup_solo_s") == "2 earlier searches here" == f.startup_source(early=False)
+    # none measured yet: the start-up figure x the ratio measured here
+    only = history.figures(recs[:2], study="s")
+    assert only.startup_solo_s == 0.0
+    assert only.startup(early=False, contention=1.0) == pytest.approx(9.5 * SOLO_STARTUP_RATIO, rel=REL)
+    assert "without early trials" in only.startup_source(early=False)
+    # and the replay starts a plan without early trials on it
+    plan = SearchPlan(trials=(TrialPlan(epoch_s=0.1, max_epochs=1),) * 2, concurrency=1, command=False)
+    assert predict(plan, figures=f).startup_s == pytest.approx(6.5, rel=REL)
+    assert predict(replace(plan, early=1, early_max=1), figures=f).startup_s == pytest.approx(10.0, rel=REL)
 
 
 def test_the_speed_ratio_is_the_studys_own_when_it_ran_here():
@@ -675,6 +702,9 @@ def test_the_record_files_a_replay_start_under_its_kind(tmp_path, write_study, m
     other = {"fused_start_s", "replay_start_s"} - {key}
     assert isinstance(rec[key], float) and not other & set(rec)
     assert history.load(tmp_path / "cache")[-1][key] == rec[key]
+    assert rec["early_trials"] is True  # whether its start-up had early trials beside it (the clock's default)
+    solo = SearchClock(study=study, n_trials=1, history_dir=tmp_path / "cache", early=False)
+    assert clock_record.append(solo, store, out=tmp_path / "out", history_dir=tmp_path / "cache")["early_trials"] is False
 
 
 def test_the_test_split_costs_the_drivers_torch_import_unless_the_repeats_loaded_it(write_study):

@@ -206,8 +206,8 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "wall_time": {
             "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),
             "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed, "quality_rho": figs.quality_rho,
-            "sources": {k: figs.source(k) for k in ("startup_s", "fresh_worker_s", "setup_s", "speed", "best_fractions", "report_s", "exit_s",
-                                                     "quality_rho")},
+            "sources": {**{k: figs.source(k) for k in ("fresh_worker_s", "setup_s", "speed", "best_fractions", "report_s", "exit_s", "quality_rho")},
+                        "startup_s": figs.startup_source(early=plan.early > 0)},
         },
     }
     return StudyEstimate(rows=rows, summary=summary)

@@ -12,6 +12,12 @@ from hpbench.cost.quality import PRIOR_RHO
 # A plain prior for the best epoch: anywhere in the run, uniformly (no history on this machine).
 UNIFORM = tuple((i + 0.5) / 20 for i in range(20))
 PRIOR = "prior"
+# A search without early trials starts in this share of the start-up of one with them: the helper
+# trains no trial beside Ray's start (1 or 2 CPU-s of torch on the 2 cores Ray starts on). Measured
+# here: the 16 one-trial commands of eight quiet benchmarks/eta.py runs (sessions 12-15), each over
+# the median start-up of the same run's searches of 4 or more trials within 10 minutes: median
+# 0.89 (quartiles 0.78-0.95); 8.1 s against 9.6 s over all 156 commands recorded.
+SOLO_STARTUP_RATIO = 0.89
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,9 +43,13 @@ class Figures:
     1.7-3.1 s for signals, digits_cnn and a tiny MLP study, sessions 13-14), 0.1 s after the repeats
     (``test_s``: their grouping counted FLOPs with torch in the driver; eta-repeats 0.04-0.17 s,
     the tiny study with repeats 0.06 s; one figure for both priced signals' 2.4-3.1 s at 0.04 s
-    after eta-repeats had run); a Tuner's return after its last trial: 0 (those commands measured 0.08 s)."""
+    after eta-repeats had run); a Tuner's return after its last trial: 0 (those commands measured 0.08 s).
+    A search that trains no early trials in the helper while Ray starts (one of fewer than 4 trials,
+    ``--no-early-trials``, a cluster's) starts sooner: its own figure once such searches ran here
+    (``startup_solo_s``), the start-up figure x :data:`SOLO_STARTUP_RATIO` before."""
 
-    startup_s: float = 8.0
+    startup_s: float = 8.0  # the command's start to Tune's first trial, early trials training in the helper meanwhile ...
+    startup_solo_s: float = 0.0  # ... and where none do (0: none measured here: startup_s x SOLO_STARTUP_RATIO)
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
     fresh_worker_s: float = 2.3
     setup_s: float = 0.071
@@ -60,6 +70,21 @@ class Figures:
     trials_contention: float | None = None  # wall / contention-free seconds of the trials: earlier runs', then the live search's
     family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
     quality_rho: float = PRIOR_RHO  # rank correlation of a configuration's cost and its metric (hpbench.cost.quality)
+
+    def startup(self, *, early: bool, contention: float) -> float:
+        """The start-up figure at ``contention`` of a search that trains early trials while Ray
+        starts (``early``) or of one that trains none."""
+        if early:
+            return self.at("startup_s", contention)
+        if self.startup_solo_s > 0:
+            return self.at("startup_solo_s", contention)
+        return self.at("startup_s", contention) * SOLO_STARTUP_RATIO
+
+    def startup_source(self, *, early: bool) -> str:
+        """Where :meth:`startup`'s figure came from."""
+        if early or self.startup_solo_s > 0:
+            return self.source("startup_s" if early else "startup_solo_s")
+        return f"{self.source('startup_s')}, x {SOLO_STARTUP_RATIO} without early trials"
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)

@@ -179,9 +179,25 @@ def free_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 # the figures read as a ratio to the device model's predictions (of the current model's records only)
 OF_THE_MODEL = ("speed", "first_epoch_s")
+# Records written before they said whether early trials ran (``early_trials``): a search of fewer
+# trials than this ran none (hpbench.dispatch.early.MIN_TRIALS)
+EARLY_MIN_TRIALS = 4
+
+
+def early_trials(r: Mapping[str, Any]) -> bool:
+    """Whether the record's search trained early trials in the helper while Ray started (as most
+    do: assumed where the record says nothing of it, nor of its size)."""
+    said, n = r.get("early_trials"), r.get("n_search")
+    if isinstance(said, bool):
+        return said
+    return not isinstance(n, int) or n >= EARLY_MIN_TRIALS
+
+
 # figure -> which records may measure it
 _FIGURES: dict[str, Any] = {
-    "startup_s": lambda r: r.get("command") and r.get("ray_started"), "ray_s": lambda r: r.get("command") and r.get("ray_started"),
+    "startup_s": lambda r: r.get("command") and r.get("ray_started") and early_trials(r),
+    "startup_solo_s": lambda r: r.get("command") and r.get("ray_started") and not early_trials(r),
+    "ray_s": lambda r: r.get("command") and r.get("ray_started"),
     "fresh_worker_s": lambda r: True, "setup_s": lambda r: True, "turnover_s": lambda r: True, "speed": lambda r: True,
     "first_epoch_s": lambda r: True,
     # a replay phase's start, to its first trial: fused repeats' groups start ~3 s later than single runs (their
@@ -190,6 +206,7 @@ _FIGURES: dict[str, Any] = {
     "test_cold_s": lambda r: True,  # the test split where the driver loads torch for it (no repeats ran before), test_s after
     "report_s": lambda r: r.get("command"), "exit_s": lambda r: r.get("command"),
 }
+_RECORDED_AS = {"startup_solo_s": "startup_s"}  # a figure a record keeps under another name
 
 
 def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None,
@@ -210,8 +227,9 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         # within 20% (median), the speed ratio within 31%; the same study's records first read
         # them within 29% and 37% (the load drifting between runs mattered more than the study),
         # and a fitted growth with contention (c^a) within 20% and 41%.
-        seen = [(float(r[name]), record_contention(r, name)) for r in (free_first(mine) if name in OF_THE_MODEL else records)
-                if usable(r) and isinstance(r.get(name), (int, float))][-RECENT:]
+        key = _RECORDED_AS.get(name, name)
+        seen = [(float(r[key]), record_contention(r, name)) for r in (free_first(mine) if name in OF_THE_MODEL else records)
+                if usable(r) and isinstance(r.get(key), (int, float))][-RECENT:]
         if seen:
             values[name] = statistics.median(v / c for v, c in seen)
             sources[name] = f"{len(seen)} earlier searches here"

@@ -55,11 +55,13 @@ PROBE_S = 0.3  # the contention probe when the search starts (the driver's threa
 
 class SearchClock:
     def __init__(self, *, study: Study, n_trials: int, started_at: float | None = None, history_dir: Path | None = None,
-                 repeats: int = 0) -> None:
+                 repeats: int = 0, early: bool = True) -> None:
         """``n_trials``: the search trials this run starts; ``started_at``: the command's start
         (epoch seconds; None: now, and the search is not a whole command); ``history_dir``: where
-        this machine's history is read and this search's record appended (None: the prior, no record)."""
+        this machine's history is read and this search's record appended (None: the prior, no record);
+        ``early``: whether its first trials train in the helper while Ray starts (:mod:`hpbench.dispatch.early`)."""
         self.study = study
+        self.early = early
         self.began = time.time()
         self.command = started_at is not None
         self.started_at = started_at if started_at is not None else self.began
@@ -242,7 +244,7 @@ class SearchClock:
                                   recorded_scores=timings.reached_scores(store, ids, pruning) if line else None)
         if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
-            left += startup_left_s(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), drift=drift)
+            left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c), elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         first = next((t for t in self.trials[SEARCH] if t in store), None)  # the configurations not ended yet: the first one's settings
@@ -263,7 +265,7 @@ class SearchClock:
         starts = [float(store.row(t).get("started_at") or 0.0) for t in tune_trials(self.trials[SEARCH]) if t in store]
         first = min(starts) - self.started_at if starts and min(starts) > 0 else None
         ray = self.figures.at("ray_s", c) if self.figures.source("ray_s") != PRIOR else 0.0
-        return startup_drift(startup_s=self.figures.at("startup_s", c), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
+        return startup_drift(startup_s=self.figures.startup(early=self.early, contention=c), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
                              ray_at_s=self.measured.get("ray_s"))
 
     def _plan_of_params(self, epoch_s: float) -> TrialPlan:

@@ -72,7 +72,9 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     # The helper process (the network checks, then the cost predictions) loads torch while the
     # driver checks the data; once the data passed, the driver imports its next modules on
     # another thread while the helper tries the networks.
-    clock = SearchClock(study=study, n_trials=plan.n_new, started_at=opts.started_at, history_dir=opts.history_dir, repeats=opts.repeats)
+    early = early_trials.wanted(study, opts, plan) > 0
+    clock = SearchClock(study=study, n_trials=plan.n_new, started_at=opts.started_at, history_dir=opts.history_dir, repeats=opts.repeats,
+                        early=early)
     # Before the search loads the machine (the helper, Ray): the contention it is priced at, as
     # an estimate prices it. Taken during Ray's start it read 5-22 where an estimate read 3.5-5.
     clock.measure_probe()
@@ -80,7 +82,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     helper = HelperProcess()
     try:
         pending = preflight_start(study, executor=helper) if opts.preflight else None
-        if early_trials.wanted(study, opts, plan):
+        if early:
             helper.submit(warm_up_trainer)  # while the driver sets the search up
         imports = not (pending and pending.data_problems)
         start = Start(imported=pool.submit(import_driver_modules) if imports else None, helper=helper, clock=clock,
