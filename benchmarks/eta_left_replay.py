@@ -10,7 +10,10 @@ machine's pace) against what they took in the run, in the same predicted seconds
 * ``copula+focus``: scores correlated with cost at the live rank correlation, TPE leaning toward
   the good configurations (main 872fe46);
 * ``line``: the live search's scores against log cost on the metric's scale, the running trials'
-  scores what they reached, the rungs' what was recorded there (the live ETA since session 13).
+  scores what they reached, the rungs' what was recorded there (the live ETA of sessions 13-15);
+* ``line+near best``: the same, the trials after TPE's random start priced like its best trials so
+  far (:func:`hpbench.cost.quality.searcher_costs`: TPE draws them near those; the live ETA since
+  session 16).
 
 The configurations not started yet come from the pool the live ETA uses: the started ones' costs,
 then the estimate's sample (``hpbench estimate STUDY --json``, each started trial replacing two).
@@ -105,14 +108,19 @@ def main() -> None:
                 kw = dict(running=running, pending=pending, concurrency=1, pruning=pr, recorded={k: len(v) for k, v in rec.items()}, seeds=16)
                 copula = replace(bare, quality_rho=quality.blended_rho(prior=0.0, measured=rho, n=len(costs)))
                 focus = quality.later(quality.searcher_focus(study.settings.searcher), started=len(known))
+                near = [replace(base, epoch_s=c) for c in quality.searcher_costs(
+                    pool, scored=list(zip(costs, scores, strict=True)), started=len(known), n_pending=len(pending),
+                    focus=quality.searcher_focus(study.settings.searcher))]
                 got = {"blind": remaining_trials_s(figures=bare, **kw),
                        "copula+focus": remaining_trials_s(figures=copula, focus=focus, **kw),
-                       "line": remaining_trials_s(figures=bare, line=line, running_scores=run_scores, recorded_scores=rec, **kw)}
+                       "line": remaining_trials_s(figures=bare, line=line, running_scores=run_scores, recorded_scores=rec, **kw),
+                       "line+near best": remaining_trials_s(figures=bare, line=line, running_scores=run_scores, recorded_scores=rec,
+                                                            **{**kw, "pending": near})}
                 row = {"run": results, "study": name, "at": frac, "actual": actual, **{k: v / actual - 1 for k, v in got.items()}}
                 rows.append(row)
                 print(f"{name:12s} {frac:.2f} {Path(results).parent.name} actual {actual:7.1f}  "
                       + "  ".join(f"{k} {100 * row[k]:+5.0f}%" for k in got), flush=True)
-    models = ("blind", "copula+focus", "line")
+    models = ("blind", "copula+focus", "line", "line+near best")
     print("\nmedian |error| of the trials left, per study (all points):")
     for name in wanted:
         sel = [r for r in rows if r["study"] == name]

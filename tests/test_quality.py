@@ -212,3 +212,63 @@ def test_the_live_pairs_take_a_running_trials_best_so_far_and_the_median_rules_e
     median = Pruning(kind="median", max_t=3, grace_period=2, min_samples=3)
     assert reached_scores(store, ["done", "running", "fresh"], median) == {2: [pytest.approx(0.6, rel=REL), pytest.approx(0.9, rel=REL)],
                                                                            3: [pytest.approx(0.5, rel=REL)]}
+
+
+def test_after_its_random_start_tpe_is_priced_near_its_best_trials_so_far():
+    """Optuna's TPE fits l(x) to its best ceil(0.1 n) trials (at most 25) and draws its next trial
+    near them: after its random start the trials left cost like those; before, like the pool."""
+    assert [quality.tpe_good(n) for n in (0, 1, 10, 11, 20, 21, 250, 1000)] == [1, 1, 1, 2, 2, 3, 25, 25]
+    pool = [0.1, 0.2, 0.3]
+    scored = [(5.0, 0.9), (0.05, 0.2), (2.0, 0.95), (0.4, 0.5)]  # (cost, score): the best is the 2-s one
+    tpe = quality.searcher_focus("tpe")
+    assert tpe.start == quality.TPE_STARTUP == 10
+    # 8 started: two more from the pool (trials 9 and 10), then every one at the best trial's cost
+    got = quality.searcher_costs(pool, scored=scored, started=8, n_pending=5, focus=tpe)
+    assert got == pytest.approx([0.1, 0.2, 2.0, 2.0, 2.0], rel=REL)
+    # with 11 scored, the two best take turns
+    many = scored + [(0.01 * i, 0.1) for i in range(1, 8)]
+    assert quality.searcher_costs(pool, scored=many, started=12, n_pending=3, focus=tpe) == pytest.approx([2.0, 5.0, 2.0], rel=REL)
+    # a searcher without a lean (random, the grid, the cost-aware TPE: priced as random) keeps the pool's order
+    for name in ("random", "grid", "tpe-cost"):
+        assert quality.searcher_costs(pool, scored=scored, started=12, n_pending=4, focus=quality.searcher_focus(name)) == pytest.approx(
+            [0.1, 0.2, 0.3, 0.1], rel=REL)
+    # nothing scored yet: the pool; nothing to price: nothing
+    assert quality.searcher_costs(pool, scored=[], started=12, n_pending=2, focus=tpe) == pytest.approx([0.1, 0.2], rel=REL)
+    assert quality.searcher_costs(pool, scored=scored, started=12, n_pending=0, focus=tpe) == []
+    assert quality.searcher_costs([], scored=scored, started=12, n_pending=3, focus=tpe) == []
+
+
+def test_the_live_clock_prices_tpes_later_trials_like_its_best_so_far(tmp_path, write_study):
+    """12 of 24 trials ended, past TPE's random start of 10: the trials left cost like the best two
+    (dear here, cheap there) under TPE; under random search like the pool, whichever are best."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    left = {}
+    for searcher in ("tpe", "random"):
+        study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 24").replace('searcher = "random"', f'searcher = "{searcher}"')
+                                       .replace("max_epochs = 3", "max_epochs = 9")))
+        for best in (1.0, 0.1):
+            store = ResultsStore(out=tmp_path / f"out-{searcher}-{best}", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+            sc = SearchClock(study=study, n_trials=24)
+            plan: Future[list[float]] = Future()
+            plan.set_result([0.1, 1.0] * 12)
+            sc.plan = plan
+            for i in range(12):
+                cost = 1.0 if i % 2 else 0.1
+                tid = f"tune_{i}"
+                store.start(tid, {"optimizer": "adam", "lr": 0.01})
+                top = (3, 5) if best == 1.0 else (4, 6)  # TPE's good ones: the best 2 of 12
+                score = 0.99 - 0.01 * top.index(i) if i in top else 0.5 + 0.01 * (i % 3)
+                store.epoch(tid, {"epoch": 1, "epoch_s": cost, "val_accuracy": score})
+                store.finish(tid)
+                store.annotate(tid, {"predicted_epoch_s": cost, "predicted_spent_s": cost, "regime": "compute"})
+                sc.trial_started(tid)
+            sc._eta = (0.0, -2, None)
+            assert sc.eta_s(store) is not None
+            left[searcher, best] = sc.parts[0]
+    assert left["tpe", 1.0] > 1.5 * left["random", 1.0]
+    assert left["tpe", 0.1] < 0.5 * left["random", 0.1]
