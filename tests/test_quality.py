@@ -120,32 +120,17 @@ def test_the_live_clock_learns_the_correlation_from_its_own_trials(tmp_path, wri
     ones: the trials left are priced longer where they are."""
     from conftest import TINY_STUDY
 
-    from hpbench.dispatch.eta import SearchClock
     from hpbench.dispatch.timings import quality_pairs
-    from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 24").replace('scheduler = "none"', 'scheduler = "asha"')
                                    .replace("max_epochs = 3", "max_epochs = 27")))
     left = {}
     for sign in (1.0, -1.0):
-        store = ResultsStore(out=tmp_path / f"out{sign}", metric="val_accuracy", mode="max", param_keys=study.space.keys())
-        sc = SearchClock(study=study, n_trials=24)
-        plan: Future[list[float]] = Future()
-        plan.set_result([0.1, 1.0] * 12)
-        sc.plan = plan
-        for i in range(6):
-            cost = 1.0 if i % 2 else 0.1
-            tid = f"tune_{i}"
-            store.start(tid, {"optimizer": "adam", "lr": 0.01})
-            store.epoch(tid, {"epoch": 1, "epoch_s": cost, "val_accuracy": 0.5 + sign * 0.4 * (cost - 0.5) + 0.01 * i})
-            store.finish(tid)
-            store.annotate(tid, {"predicted_epoch_s": cost, "predicted_spent_s": cost, "regime": "compute"})
-            sc.trial_started(tid)
-        costs, scores = quality_pairs(store, [f"tune_{i}" for i in range(6)])
-        assert costs == [0.1, 1.0] * 3 and len(scores) == 6
-        sc._eta = (0.0, -2, None)
-        assert sc.eta_s(store) is not None
+        costs = [1.0 if i % 2 else 0.1 for i in range(6)]
+        sc, store = _clock_with_ended(study, tmp_path / f"out{sign}", [(c, 0.5 + sign * 0.4 * (c - 0.5) + 0.01 * i) for i, c in enumerate(costs)])
+        got, scores = quality_pairs(store, [f"tune_{i}" for i in range(6)])
+        assert got == [0.1, 1.0] * 3 and len(scores) == 6
         left[sign] = sc.parts[0]
     assert left[1.0] > 1.2 * left[-1.0]
 
@@ -243,8 +228,6 @@ def test_the_live_clock_prices_tpes_later_trials_like_its_best_so_far(tmp_path, 
     (dear here, cheap there) under TPE; under random search like the pool, whichever are best."""
     from conftest import TINY_STUDY
 
-    from hpbench.dispatch.eta import SearchClock
-    from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
     left = {}
@@ -252,23 +235,32 @@ def test_the_live_clock_prices_tpes_later_trials_like_its_best_so_far(tmp_path, 
         study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 24").replace('searcher = "random"', f'searcher = "{searcher}"')
                                        .replace("max_epochs = 3", "max_epochs = 9")))
         for best in (1.0, 0.1):
-            store = ResultsStore(out=tmp_path / f"out-{searcher}-{best}", metric="val_accuracy", mode="max", param_keys=study.space.keys())
-            sc = SearchClock(study=study, n_trials=24)
-            plan: Future[list[float]] = Future()
-            plan.set_result([0.1, 1.0] * 12)
-            sc.plan = plan
-            for i in range(12):
-                cost = 1.0 if i % 2 else 0.1
-                tid = f"tune_{i}"
-                store.start(tid, {"optimizer": "adam", "lr": 0.01})
-                top = (3, 5) if best == 1.0 else (4, 6)  # TPE's good ones: the best 2 of 12
-                score = 0.99 - 0.01 * top.index(i) if i in top else 0.5 + 0.01 * (i % 3)
-                store.epoch(tid, {"epoch": 1, "epoch_s": cost, "val_accuracy": score})
-                store.finish(tid)
-                store.annotate(tid, {"predicted_epoch_s": cost, "predicted_spent_s": cost, "regime": "compute"})
-                sc.trial_started(tid)
-            sc._eta = (0.0, -2, None)
-            assert sc.eta_s(store) is not None
+            top = (3, 5) if best == 1.0 else (4, 6)  # TPE's good ones: the best 2 of 12
+            trials = [(1.0 if i % 2 else 0.1, 0.99 - 0.01 * top.index(i) if i in top else 0.5 + 0.01 * (i % 3)) for i in range(12)]
+            sc, _ = _clock_with_ended(study, tmp_path / f"out-{searcher}-{best}", trials)
             left[searcher, best] = sc.parts[0]
     assert left["tpe", 1.0] > 1.5 * left["random", 1.0]
     assert left["tpe", 0.1] < 0.5 * left["random", 0.1]
+
+
+def _clock_with_ended(study, out, trials):
+    """A live clock over a store whose trials ``tune_0`` ... ended after one epoch at (cost, score)
+    each, the estimate's pool alternating 0.1 and 1.0 s per epoch; its ETA just computed."""
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+
+    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    sc = SearchClock(study=study, n_trials=study.settings.trials)
+    plan: Future[list[float]] = Future()
+    plan.set_result([0.1, 1.0] * 12)
+    sc.plan = plan
+    for i, (cost, score) in enumerate(trials):
+        tid = f"tune_{i}"
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        store.epoch(tid, {"epoch": 1, "epoch_s": cost, "val_accuracy": score})
+        store.finish(tid)
+        store.annotate(tid, {"predicted_epoch_s": cost, "predicted_spent_s": cost, "regime": "compute"})
+        sc.trial_started(tid)
+    sc._eta = (0.0, -2, None)  # recompute now
+    assert sc.eta_s(store) is not None
+    return sc, store
