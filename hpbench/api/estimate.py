@@ -49,7 +49,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be > 0", value=device_flops)
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
-    from hpbench.cost import clock, history, priced
+    from hpbench.cost import clock, history, priced, prices
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
@@ -89,7 +89,26 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         with contextlib.suppress(OSError):  # the search's live ETA prices its trials left from these (hpbench.cost.priced)
             priced.save(cache, model=history.tag_of(dev.measured_at), study=study,
                         epoch_s=[r.get("predicted_epoch_s") for r in est.rows], at=time.time())
+    if not dev.hypothetical:
+        with contextlib.suppress(OSError):  # ... and its trials' predictions, each configuration's (hpbench.cost.prices)
+            prices.save(cache, model=history.tag_of(dev.measured_at), columns=_prices(study, configs, est.rows))
     return est
+
+
+def _prices(study: Study, configs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Price key -> the predicted columns of each configuration the estimate priced (its row less
+    its parameters)."""
+    from hpbench.dispatch.predictions import price_key
+
+    out = {}
+    for params, row in zip(configs, rows, strict=True):
+        try:
+            key = price_key(study, params, None)
+        except Exception:  # a configuration the search cannot key is not kept
+            continue
+        if key is not None:
+            out[key] = {k: v for k, v in row.items() if k != "config" and k not in params}
+    return out
 
 
 def _repriced(study: Study, records: list[dict[str, Any]], *, dev: Any, cache: Path) -> dict[str, float]:

@@ -118,13 +118,26 @@ def _helper_process(study: Study) -> Executor:
     return pool
 
 
+def price_key(study: Study, params: dict[str, Any], device: str | None) -> str | None:
+    """The key a configuration's price is kept under across searches (:mod:`hpbench.cost.prices`),
+    None where it is not kept."""
+    from hpbench.cost import prices
+
+    cfg = trial_config(study, params)
+    return prices.price_key(cost_key(study, params) + repr(device), study=study, dataset=cfg.data.dataset, family=cfg.model.family)
+
+
 class AsyncPredictions:
-    def __init__(self, *, study: Study, predict: Predict = predict_columns, executor: Executor | None = None) -> None:
+    def __init__(self, *, study: Study, predict: Predict = predict_columns, executor: Executor | None = None,
+                 known: dict[str, dict[str, Any]] | None = None) -> None:
         """Predictions of ``predict(study, params, device)`` on ``executor`` [default: a helper
-        process, started at once and warmed up with one configuration of the study]."""
+        process, started at once and warmed up with one configuration of the study]; ``known``:
+        the prices of configurations priced here before (:mod:`hpbench.cost.prices`), taken at once."""
         self.study = study
         self.predict = predict
         self.pool = executor if executor is not None else _helper_process(study)
+        self.known = known or {}
+        self.priced: dict[str, Future[dict[str, Any]]] = {}  # price key -> this search's own pricing of it
         self.by_key: dict[str, Future[dict[str, Any]]] = {}
         self.pending: dict[str, Future[dict[str, Any]]] = {}
         self._in_flight: list[Future[dict[str, Any]]] = []  # candidates' predictions asked for by trial_seconds
@@ -137,7 +150,7 @@ class AsyncPredictions:
             return
         fut = self.by_key.get(key)
         if fut is None:
-            fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), device)
+            fut = self.by_key[key] = self._price(params, device)
         self.pending[trial_id] = fut
 
     def epoch_seconds(self, params: dict[str, Any]) -> float | None:
@@ -148,7 +161,7 @@ class AsyncPredictions:
             return None
         fut = self.by_key.get(key)
         if fut is None:
-            fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), None)
+            fut = self.by_key[key] = self._price(params, None)
         return _figure(fut, "predicted_epoch_s")
 
     def trial_seconds(self, params: dict[str, Any]) -> float | None:
@@ -165,9 +178,33 @@ class AsyncPredictions:
             self._in_flight = [f for f in self._in_flight if not f.done()]
             if len(self._in_flight) >= CANDIDATES_IN_FLIGHT:
                 return None
-            fut = self.by_key[key] = self.pool.submit(self.predict, self.study, dict(params), None)
-            self._in_flight.append(fut)
+            fut = self.by_key[key] = self._price(params, None)
+            if not fut.done():
+                self._in_flight.append(fut)
         return _figure(fut, "predicted_s")
+
+    def _price(self, params: dict[str, Any], device: str | None) -> Future[dict[str, Any]]:
+        """The configuration's predicted columns: its known price, done already, else asked of the helper."""
+        try:
+            pk = price_key(self.study, params, device)
+        except Exception:  # predict_columns says why
+            pk = None
+        if pk is not None and pk in self.known:
+            fut: Future[dict[str, Any]] = Future()
+            fut.set_result(dict(self.known[pk]))
+            return fut
+        fut = self.pool.submit(self.predict, self.study, dict(params), device)
+        if pk is not None:
+            self.priced[pk] = fut
+        return fut
+
+    def new_prices(self) -> dict[str, dict[str, Any]]:
+        """Price key -> predicted columns of what this search priced itself (done, without error)."""
+        out = {}
+        for pk, fut in self.priced.items():
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                out[pk] = fut.result()
+        return out
 
     def _device_free_key(self, params: dict[str, Any]) -> str | None:
         """The cost key of a (partial) configuration priced for the study's own device (None when

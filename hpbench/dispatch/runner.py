@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
+from hpbench.cost import history, prices
 from hpbench.dispatch import clock_record
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, replay_tuner, search_tuner
@@ -98,6 +99,16 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         pool.shutdown(wait=False)
 
 
+def _keep_prices(study: Study, clock: SearchClock, predictions: AsyncPredictions) -> None:
+    """The prices this search made, kept for the next ones (against the model they were made with:
+    the cache's now, recalibrated during the search if it was stale)."""
+    cache = clock.history_dir
+    model = history.study_model(cache, study) if cache is not None else None
+    if cache is not None and model is not None:
+        with contextlib.suppress(OSError):
+            prices.save(cache, model=model, columns=predictions.new_prices())
+
+
 @dataclass(frozen=True, kw_only=True)
 class Start:
     """What the search started before the pre-flight ended: the imports and the helper process."""
@@ -149,8 +160,10 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         return store
     # The cost predictions run in the helper process, which loaded torch for the pre-flight
     # while the driver imported its modules (hpbench.dispatch.predictions).
-    predictions = AsyncPredictions(study=study, executor=start.helper)
     clock = start.clock
+    # what was priced here before (hpbench estimate, earlier searches) is taken at once (hpbench.cost.prices)
+    known = prices.load(clock.history_dir, model=clock.model) if clock.history_dir is not None else {}
+    predictions = AsyncPredictions(study=study, executor=start.helper, known=known)
     trackers = _trackers(study, out)
     interrupted = False
     try:
@@ -165,6 +178,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     finally:
         predictions.close(store, wait=not interrupted)
         store.flush(force=True)
+        _keep_prices(study, clock, predictions)
         if trackers is not None:
             for name, err in trackers.close(store.rows()).items():
                 console.print(f"[yellow]logger {name} failed:[/] {escape(err)} (the search went on without it)", highlight=False)
