@@ -264,3 +264,32 @@ def _clock_with_ended(study, out, trials):
     sc._eta = (0.0, -2, None)  # recompute now
     assert sc.eta_s(store) is not None
     return sc, store
+
+
+def test_the_live_search_draws_its_trials_stops_from_its_own_early_stopped_trials_too(tmp_path, write_study):
+    """The figures' best-epoch fractions (other studies': digits' MLPs best at 0.1-0.4 of their
+    epochs) blended with the search's own trials that ended by themselves, these weighing as
+    their number against 4 for the figures'."""
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.live import BEST_PRIOR_TRIALS, own_fractions
+    from hpbench.dispatch import timings
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    prior = (0.1, 0.2)
+    assert own_fractions(prior, []) == prior and own_fractions((), [0.8]) == (0.8,)
+    mixed = own_fractions(prior, [0.8, 0.9])
+    assert BEST_PRIOR_TRIALS == 4 and sorted(set(mixed)) == [0.1, 0.2, 0.8, 0.9]
+    assert sum(f >= 0.8 for f in mixed) / len(mixed) == pytest.approx(2 / (2 + 4), rel=REL)  # k / (k + weight)
+    # read from the store: early stopped and completed trials, not pruned or running ones
+    study = load_study(write_study(TINY_STUDY.replace("max_epochs = 3", "max_epochs = 10")))
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    for tid, best, stop in (("a", 7, "early_stopped"), ("b", 9, "completed"), ("c", 2, "pruned"), ("d", 3, None)):
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        store.epoch(tid, {"epoch": 1, "epoch_s": 0.1, "val_accuracy": 0.5})
+        store.annotate(tid, {"es_best_epoch": best})
+        if stop is not None:
+            store.annotate(tid, {"stop_reason": stop})
+            store.finish(tid)
+    assert timings.best_fractions(store, ["a", "b", "c", "d", "missing"], max_epochs=lambda t: 10) == pytest.approx([0.8, 1.0], rel=REL)
