@@ -79,6 +79,39 @@ def test_a_layer_is_priced_from_its_cells_grid_and_its_own_ops_are_skipped(famil
     assert ev["matmul"] == pytest.approx(ev_head["matmul"], rel=1e-5) and ev["recurrent"] == pytest.approx(layer_eval / 5e9, rel=1e-5)
 
 
+@pytest.mark.parametrize("family, cell", [("rnn", "RNN"), ("gru", "GRU"), ("lstm", "LSTM")])
+def test_a_layer_its_device_prices_whole_is_counted_whole_at_the_same_price(family: str, cell: str) -> None:
+    """Counted whole (a stand-in of the same outputs, its ops unrecorded, its gate products'
+    FLOPs): the same features for a device with the cell's grid, every weight's optimizer update,
+    the layers around it as before, FLOPs within the decomposed count's element-wise share."""
+    kw = dict(family=family, model_params=_params(hidden_size=12, layers=2, bidirectional=True), input_shape=(20, 3), n_outputs=4,
+              task="multiclass", batch_size=8, eval_size=50)
+    ops_by_op, whole = count_step(**kw), count_step(**kw, whole_recurrent=(cell,))  # type: ignore[arg-type]
+    dev = _device({cell: (2e9, 5e9)})
+    for phases in (("forward", "backward", "optimizer"), ("eval",)):
+        assert features(whole.ops, device=dev, phases=phases) == pytest.approx(features(ops_by_op.ops, device=dev, phases=phases), rel=1e-5)
+    assert not [op for op in whole.ops if op.module == "rnn" and op.kind not in ("recurrent", "recurrent_grad", "module", "fused")]
+    assert [op.name for op in whole.ops if op.phase == "optimizer"] == [op.name for op in ops_by_op.ops if op.phase == "optimizer"]
+    assert [op for op in whole.ops if op.module != "rnn"] == [op for op in ops_by_op.ops if op.module != "rnn"]  # the head, the loss
+    forward = sum(layer_flops(cell=cell, seq_len=20, batch=8, n_in=k, hidden=12) for k, _ in layer_shapes(n_in=3, hidden=12, layers=2, dirs=2))
+    assert whole.forward_flops == pytest.approx(forward + sum(op.flops for op in whole.ops if op.phase == "forward" and op.module != "rnn"), rel=1e-9)
+    assert whole.backward_flops > 2 * forward
+    assert whole.total_flops == pytest.approx(ops_by_op.total_flops, rel=0.1) and whole.flops("eval") == pytest.approx(ops_by_op.flops("eval"), rel=0.1)
+    assert not whole.uncounted
+
+
+def test_a_time_major_an_unbatched_and_a_packed_call_counted_whole() -> None:
+    gru = nn.GRU(5, 7, num_layers=2, bidirectional=True)  # (time, batch, features)
+    c = count_module_step(gru, x=torch.zeros(11, 3, 5), whole_recurrent=("GRU",))
+    assert [op.shape for op in c.ops if op.kind == "recurrent"] == [(11, 3, 5, 7, 2, 2)]
+    c = count_module_step(nn.LSTM(5, 7, batch_first=True), x=torch.zeros(11, 5), whole_recurrent=("LSTM",))
+    assert [op.shape for op in c.ops if op.kind == "recurrent"] == [(11, 1, 5, 7, 1, 1)] and c.forward_flops > 0
+    lstm = nn.LSTM(5, 7, batch_first=True)
+    out, (h, cell) = lstm(torch.zeros(2, 11, 5))
+    c = count_module_step(lstm, x=torch.zeros(2, 11, 5), loss_fn=lambda o, _y: o.sum(), whole_recurrent=("LSTM",))
+    assert [op.shape for op in c.ops if op.kind == "recurrent"] == [(11, 2, 5, 7, 1, 1)] and out.shape == (2, 11, 7) and h.shape == cell.shape == (1, 2, 7)
+
+
 def test_without_a_grid_for_its_cell_a_layer_is_priced_by_its_ops_as_before() -> None:
     st = count_step(family="gru", model_params=_params(), input_shape=(15, 2), n_outputs=3, task="multiclass", batch_size=4)
     no_records = [op for op in st.ops if op.kind != "recurrent"]

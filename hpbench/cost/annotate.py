@@ -15,6 +15,7 @@ from hpbench.cost import conv, coverage, gan, rl
 from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.ops import StepCost
+from hpbench.cost.recurrent import CELLS
 
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
 TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial, "gan": gan.predict_trial}
@@ -50,17 +51,18 @@ def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str, s
     return _shape(data_key(**config_kwargs(cfg.data, cfg.seed)))
 
 
-def epoch_steps(cfg: TrialConfig) -> tuple[int, int, StepCost, StepCost | None]:
+def epoch_steps(cfg: TrialConfig, *, whole_recurrent: tuple[str, ...] = ()) -> tuple[int, int, StepCost, StepCost | None]:
     """(steps per epoch, validation rows, the full step counted with one evaluation chunk, the
     smaller last step or None when it is full) of a supervised trial's epoch: what
-    :func:`predict_trial` prices, and the benchmarks that take its prediction apart."""
+    :func:`predict_trial` prices, and the benchmarks that take its prediction apart.
+    ``whole_recurrent``: the recurrent cell types counted whole (those the device prices from its grid)."""
     from hpbench.cost.count import count_step, n_steps
 
     n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
     steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
     common: dict[str, Any] = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out,
                                   task=task, kind=kind, optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params),
-                                  n_source=n_train)
+                                  n_source=n_train, whole_recurrent=whole_recurrent)
     full = count_step(batch_size=bs, eval_size=min(n_val, EVAL_CHUNK) or None, **common)
     last = count_step(batch_size=last_bs, **common) if last_bs != bs else None
     return steps, n_val, full, last
@@ -77,7 +79,7 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     if cfg.task in TASK_PREDICTORS:
         return TASK_PREDICTORS[cfg.task](cfg, device_model=device_model, env_cache_dir=env_cache_dir, max_concurrent=max_concurrent)
 
-    steps, n_val, full, last = epoch_steps(cfg)
+    steps, n_val, full, last = epoch_steps(cfg, whole_recurrent=tuple(c for c in CELLS if device_model.prices_recurrent(c)))
     ep = predict_epoch(full=full, last=last, n_steps=steps, device=device_model, eval_cost=full,
                        n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0,
                        state_bytes=tt.state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name))

@@ -21,13 +21,13 @@ from typing import Any
 
 from hpbench.cost.coverage import find_uncounted
 from hpbench.cost.ops import StepCost
-from hpbench.cost.recorder import install_hooks, make_recorder
+from hpbench.cost.recorder import hook_recurrent_whole, install_hooks, make_recorder
 
 
 def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any = None, optimizer: str = "adam",
                       optimizer_params: dict[str, Any] | None = None, eval_x: Any | None = None,
                       n_source: int | None = None, device: str = "meta", own_model: bool = False,
-                      reuse_optimizer: bool = True) -> StepCost:
+                      reuse_optimizer: bool = True, whole_recurrent: tuple[str, ...] = ()) -> StepCost:
     """Count one training step of ``model`` on input ``x`` (any device; moved to ``device``:
     ``meta`` runs shapes only, ``cpu`` real arithmetic on zeros, for a model meta cannot run).
 
@@ -54,6 +54,8 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
     n_params = sum(p.numel() for p in model.parameters())
     rec = make_recorder()
     install_hooks(model, rec)
+    if whole_recurrent:  # recurrent layers a device prices whole from its grid: counted whole (hpbench.cost.recorder)
+        hook_recurrent_whole(model, rec, cells=whole_recurrent)
     model.train()
     source = None
     if n_source is not None:
@@ -174,20 +176,22 @@ def optimizer_settings_key(optimizer: str, optimizer_params: dict[str, Any] | No
 
 def step_key(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
              batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None,
-             n_source: int | None, kind: str | None) -> tuple[Any, ...] | None:
+             n_source: int | None, kind: str | None, whole_recurrent: tuple[str, ...] = ()) -> tuple[Any, ...] | None:
     """What one step's count depends on, as a cache key: everything exactly, except a built-in
     optimizer's float settings, which count only as zero or not (:data:`ZERO_BRANCHING_OPTIMIZERS`).
     None when a value cannot be hashed (the step is then counted every time)."""
     opt = optimizer_settings_key(optimizer, optimizer_params)
     try:
-        return _frozen((family, model_params, tuple(input_shape), n_outputs, task, batch_size, optimizer, opt, eval_size, n_source, kind))
+        return _frozen((family, model_params, tuple(input_shape), n_outputs, task, batch_size, optimizer, opt, eval_size, n_source, kind,
+                        tuple(sorted(whole_recurrent))))
     except TypeError:
         return None
 
 
 def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                batch_size: int, optimizer: str = "adam", optimizer_params: dict[str, Any] | None = None,
-               eval_size: int | None = None, n_source: int | None = None, kind: str | None = None) -> StepCost:
+               eval_size: int | None = None, n_source: int | None = None, kind: str | None = None,
+               whole_recurrent: tuple[str, ...] = ()) -> StepCost:
     """Count one training step of a model family at ``batch_size`` for samples of ``input_shape``
     of ``kind``: built and run on ``meta`` (no
     weights allocated, no arithmetic). A model that cannot run on ``meta`` (a user model reading
@@ -197,14 +201,16 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     Counts are kept per process by :func:`step_key` (LRU, :data:`STEP_CACHE_SIZE`): a search's
     driver prices every configuration it proposes, and a count costs 0.12-1.57 CPU s here
     (session 9's pair probe) on a machine whose cores the trials need; configurations that differ
-    only in learning rate or an optimizer's nonzero settings share one."""
+    only in learning rate or an optimizer's nonzero settings share one. ``whole_recurrent``: the
+    recurrent cell types counted whole (:func:`hpbench.cost.recorder.hook_recurrent_whole`: those a
+    device prices from its grid)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
     from torch.utils.flop_counter import flop_registry
 
     key = step_key(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
                    batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
-                   n_source=n_source, kind=kind)
+                   n_source=n_source, kind=kind, whole_recurrent=whole_recurrent)
     if key is not None:
         key += (frozenset((op, id(f)) for op, f in flop_registry.items()),)  # a FLOP formula registered since changes the count
         if key in _STEP_CACHE:
@@ -212,7 +218,7 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
             return _STEP_CACHE[key]
     step = _count_step(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
                        batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
-                       n_source=n_source, kind=kind)
+                       n_source=n_source, kind=kind, whole_recurrent=whole_recurrent)
     if key is not None:
         _STEP_CACHE[key] = step
         while len(_STEP_CACHE) > STEP_CACHE_SIZE:
@@ -222,12 +228,12 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
 
 def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                 batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None,
-                eval_size: int | None, n_source: int | None, kind: str | None) -> StepCost:
+                eval_size: int | None, n_source: int | None, kind: str | None, whole_recurrent: tuple[str, ...] = ()) -> StepCost:
     import torch
 
     kw: dict[str, Any] = dict(family=family, model_params=model_params, input_shape=tuple(input_shape), n_outputs=n_outputs, task=task,
                               batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
-                              kind=kind)
+                              kind=kind, whole_recurrent=whole_recurrent)
     try:
         return _count_on("meta", n_source=n_source, **kw)
     except Exception as meta_error:
@@ -241,7 +247,7 @@ def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple
 
 def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
               batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None, n_source: int | None,
-              kind: str | None = None) -> StepCost:
+              kind: str | None = None, whole_recurrent: tuple[str, ...] = ()) -> StepCost:
     import torch
 
     from hpbench.models import build_model
@@ -253,7 +259,8 @@ def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_s
     y = fake_targets(task, n=batch_size, n_outputs=n_outputs, device=device)
     ex = torch.zeros((eval_size, *input_shape), device=device) if eval_size else None
     return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task), optimizer=optimizer,
-                             optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device, own_model=True)
+                             optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device, own_model=True,
+                             whole_recurrent=whole_recurrent)
 
 
 def n_steps(*, n_train: int, batch_size: int | str) -> tuple[int, int, int]:
