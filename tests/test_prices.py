@@ -12,7 +12,8 @@ from conftest import TINY_STUDY
 
 from hpbench.cost import prices
 from hpbench.cost.history import ModelTag
-from hpbench.dispatch.predictions import AsyncPredictions, price_key
+from hpbench.dispatch.cost_keys import price_key
+from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.study.parse import load_study
 
 OLD, NEW = ModelTag(schema=11, measured_at=1_000.0), ModelTag(schema=11, measured_at=2_000.0)

@@ -282,6 +282,10 @@ def test_the_live_search_draws_its_trials_stops_from_its_own_early_stopped_trial
     mixed = own_fractions(prior, [0.8, 0.9])
     assert BEST_PRIOR_TRIALS == 4 and sorted(set(mixed)) == [0.1, 0.2, 0.8, 0.9]
     assert sum(f >= 0.8 for f in mixed) / len(mixed) == pytest.approx(2 / (2 + 4), rel=REL)  # k / (k + weight)
+    # a long search against a long history: bounded, in the same proportion, over the same range
+    many = own_fractions([0.1 + 0.001 * i for i in range(300)], [0.8 + 0.0001 * i for i in range(1000)])
+    assert len(many) <= 20 * 251 + 20 and min(many) >= 0.1 and max(many) < 0.9
+    assert sum(f >= 0.8 for f in many) / len(many) == pytest.approx(1000 / (1000 + 4), rel=1e-3)
     # read from the store: early stopped and completed trials, not pruned or running ones
     study = load_study(write_study(TINY_STUDY.replace("max_epochs = 3", "max_epochs = 10")))
     store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())

@@ -98,7 +98,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
 def _prices(study: Study, configs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Price key -> the predicted columns of each configuration the estimate priced (its row less
     its parameters)."""
-    from hpbench.dispatch.predictions import price_key
+    from hpbench.dispatch.cost_keys import price_key
 
     out = {}
     for params, row in zip(configs, rows, strict=True):

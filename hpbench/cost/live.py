@@ -85,7 +85,24 @@ def own_fractions(prior: Sequence[float], own: Sequence[float], *, weight: int =
     studies' MLPs (0.1-0.4)."""
     if not own or not prior:
         return tuple(prior) or tuple(own)
-    return tuple(own) * len(prior) + tuple(prior) * weight
+    if len(own) <= SPREAD and len(prior) <= SPREAD:
+        return tuple(own) * len(prior) + tuple(prior) * weight
+    # a long search's hundreds of fractions times the history's: 20 quantiles of each, repeated in the same proportion
+    o, p = _spread(own), _spread(prior)
+    r = len(own) * len(p) / (weight * len(o))  # own's repeats per prior repeat
+    a, b = (round(r), 1) if r >= 1 else (1, max(1, round(1 / r)))
+    return tuple(o) * a + tuple(p) * b
+
+
+SPREAD = 20  # fractions kept of each side beyond this many (their quantiles)
+
+
+def _spread(xs: Sequence[float], n: int = SPREAD) -> Sequence[float]:
+    """``xs`` itself up to ``n`` values, else ``n`` of its quantiles (midpoints of ``n`` equal shares)."""
+    if len(xs) <= n:
+        return xs
+    v = sorted(xs)
+    return [v[min(len(v) - 1, int((i + 0.5) * len(v) / n))] for i in range(n)]
 
 
 def _running_score(r: Running, line: ScoreLine | None, reached: float | None, latent: float) -> float:

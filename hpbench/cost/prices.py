@@ -20,6 +20,7 @@ a data file's size and modification time where the dataset is a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost.history import ModelTag
+from hpbench.cost.history import ModelTag, study_model
 from hpbench.results.files import atomic_write_json
 
 KEEP = 2_000  # configurations kept (the newest), all device models together: ~1 KB each
@@ -93,3 +94,13 @@ def save(cache_dir: Path, *, model: ModelTag, columns: Mapping[str, Mapping[str,
     newest = sorted(prices.items(), key=lambda kv: float(kv[1].get("at", 0.0)) if isinstance(kv[1], dict) else 0.0)[-KEEP:]
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cache_file(cache_dir), {"prices": dict(newest)})
+
+
+def keep(cache_dir: Path, *, study: Any, columns: Mapping[str, Mapping[str, Any]]) -> None:
+    """A search's own prices (:func:`save`), against the model they were made with: the cache's at
+    the search's end (recalibrated during it if it was stale); nothing without one. An unwritable
+    cache is left as it is."""
+    model = study_model(cache_dir, study)
+    if model is not None:
+        with contextlib.suppress(OSError):
+            save(cache_dir, model=model, columns=columns)

@@ -163,6 +163,11 @@ class SearchClock:
             self._plans[trial_id] = replace(trial_plan(self.study, params, epoch_s=epoch_s), regime=regime)
         return self._plans[trial_id]
 
+    def _max_epochs(self, store: ResultsStore, trial_id: str) -> int:
+        """A trial's max_epochs (its plan's; its seconds per epoch do not change it, so a plan kept at other seconds serves)."""
+        plan = self._plans.get(trial_id) or self.plan_of(store, trial_id, float(store.row(trial_id).get("predicted_epoch_s") or 1.0))
+        return plan.max_epochs
+
     @property
     def correction(self) -> Correction | None:  # the pooled in-run correction the ETA last used (None: none yet)
         return self.factors.get(POOLED)
@@ -208,8 +213,7 @@ class SearchClock:
                        trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency)
                        or self.figures.trials_contention)  # the study's earlier runs' until its trials measured theirs
         if self.phase == SEARCH:  # where early stopping ends this study's trials: its own so far, with the figures'
-            own = timings.best_fractions(store, ids, max_epochs=lambda t: self._plans[t].max_epochs if t in self._plans
-                                         else self.plan_of(store, t, float(store.row(t).get("predicted_epoch_s") or 1.0)).max_epochs)
+            own = timings.best_fractions(store, ids, max_epochs=lambda t: self._max_epochs(store, t))
             figs = replace(figs, best_fractions=own_fractions(figs.best_fractions, own))
         now = time.time()
         running = []

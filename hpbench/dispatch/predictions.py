@@ -26,21 +26,13 @@ from typing import Any
 from hpbench.cost import clock
 from hpbench.cost.annotate import not_predicted, spent
 from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, interval_bounds, scale_factors
+from hpbench.dispatch.cost_keys import cost_key, price_key
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
-from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
 Predict = Callable[[Study, dict[str, Any], str | None], dict[str, Any]]
-
-
-def cost_key(study: Study, params: dict[str, Any]) -> str:
-    """What a trial's cost depends on: architecture, data, optimizer kind, batch size, epochs (and
-    the task's own keys: rl's rollout shape, update epochs and evaluation episodes)."""
-    cfg = trial_config(study, params)
-    return repr((cfg.model, cfg.data, cfg.optimizer.name, cfg.train.batch_size, cfg.train.max_epochs, cfg.train.device, cfg.task,
-                 sorted(cfg.task_params.items())))
 
 
 # -- the helper process ---------------------------------------------------------------------------
@@ -116,15 +108,6 @@ def _helper_process(study: Study) -> Executor:
     pool = HelperProcess()
     pool.submit(warm_up, study)
     return pool
-
-
-def price_key(study: Study, params: dict[str, Any], device: str | None) -> str | None:
-    """The key a configuration's price is kept under across searches (:mod:`hpbench.cost.prices`),
-    None where it is not kept."""
-    from hpbench.cost import prices
-
-    cfg = trial_config(study, params)
-    return prices.price_key(cost_key(study, params) + repr(device), study=study, dataset=cfg.data.dataset, family=cfg.model.family)
 
 
 class AsyncPredictions:

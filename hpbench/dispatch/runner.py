@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from hpbench.cost import history, prices
+from hpbench.cost import prices
 from hpbench.dispatch import clock_record
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, replay_tuner, search_tuner
@@ -99,16 +99,6 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         pool.shutdown(wait=False)
 
 
-def _keep_prices(study: Study, clock: SearchClock, predictions: AsyncPredictions) -> None:
-    """The prices this search made, kept for the next ones (against the model they were made with:
-    the cache's now, recalibrated during the search if it was stale)."""
-    cache = clock.history_dir
-    model = history.study_model(cache, study) if cache is not None else None
-    if cache is not None and model is not None:
-        with contextlib.suppress(OSError):
-            prices.save(cache, model=model, columns=predictions.new_prices())
-
-
 @dataclass(frozen=True, kw_only=True)
 class Start:
     """What the search started before the pre-flight ended: the imports and the helper process."""
@@ -178,7 +168,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     finally:
         predictions.close(store, wait=not interrupted)
         store.flush(force=True)
-        _keep_prices(study, clock, predictions)
+        if clock.history_dir is not None:  # the prices this search made, for the next ones
+            prices.keep(clock.history_dir, study=study, columns=predictions.new_prices())
         if trackers is not None:
             for name, err in trackers.close(store.rows()).items():
                 console.print(f"[yellow]logger {name} failed:[/] {escape(err)} (the search went on without it)", highlight=False)
