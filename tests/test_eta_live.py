@@ -269,3 +269,39 @@ def test_running_early_trials_take_none_of_tunes_slots(tmp_path, write_study):
         assert sc.eta_s(store) is not None
         left.append(sc.parts[0])
     assert left[1] == pytest.approx(left[0], rel=REL) and left[0] > 4 * sc.figures.fresh_worker_s / 2  # the 12 Tune trials left, fresh workers included
+
+
+def test_the_repeats_fuse_as_the_sampled_configurations_until_the_trials_are_counted(tmp_path, write_study):
+    """The helper counts the trials' FLOPs behind the early trials, so a small study reaches 25% of
+    its trials before any is counted: its repeats were priced unfused then (eta-repeats: 4.5 s at
+    25%, 8.1 s taken fused). With the sampled configurations' FLOPs per step (the estimate's, or
+    the helper's), the after-search part is the one the counted trials give; without, unfused."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\nrepeats = 4\nrepeats_top = 1")))
+    after = {}
+    for case in ("counted", "not counted", "sampled"):
+        store = _store(tmp_path, study, name=case)
+        sc = SearchClock(study=study, n_trials=8, repeats=4)
+        plan: Future[list[float]] = Future()
+        plan.set_result([0.1] * 8)
+        sc.plan = plan
+        if case == "sampled":
+            flops: Future[float | None] = Future()
+            flops.set_result(1e6)  # 842 such steps fit a fused step: all 4 repeats fuse (hpbench.cost.fusion)
+            sc.step_flops = flops
+        for tid in ("a", "b"):
+            store.start(tid, {"optimizer": "adam", "lr": 0.01})
+            store.epoch(tid, {"epoch": 1, "epoch_s": 0.3, "val_accuracy": 0.9 if tid == "a" else 0.5})
+            store.finish(tid)
+            store.annotate(tid, {"predicted_epoch_s": 0.1, "predicted_spent_s": 0.1, "regime": "compute",
+                                 **({"flops_per_step": 1e6} if case == "counted" else {})})
+            sc.trial_started(tid)
+        assert sc.eta_s(store) is not None
+        after[case] = sc.parts[1]
+        assert sc._fuse == (1 if case == "not counted" else 4)  # up to 4 at once (then 2 groups of 2 on the 2 slots)
+    assert after["sampled"] == pytest.approx(after["counted"], rel=REL)
+    assert after["not counted"] != pytest.approx(after["counted"], rel=0.05)

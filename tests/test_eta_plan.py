@@ -50,8 +50,12 @@ def test_the_search_takes_its_plan_from_the_estimate(tmp_path, write_study, text
     assert len(want) == n and plan.result() == pytest.approx(want, rel=REL)
     if n == 6:  # the grid's widths differ in cost: the plan is the grid in its order, not one price
         assert plan.result()[3] > plan.result()[0] and len(set(plan.result())) == 2
+    flops = clock.priced_flops()  # and the median of its configurations' FLOPs per step (how the repeats fuse)
+    counted = sorted(float(r["flops_per_step"]) for r in est.rows)
+    assert flops is not None and flops.done() and flops.result() == pytest.approx(counted[len(counted) // 2], rel=REL)
     _device_cache(tmp_path, 2_000.0)  # recalibrated: the estimate's predictions were another model's
     assert SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path).priced_plan() is None
+    assert SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path).priced_flops() is None
     other = load_study(write_study(text.replace("seed = 0", "seed = 5"), name="other.toml"))
     assert priced.load(tmp_path, model=history.tag_of(1_000.0), study=other, n=1) is None
     assert priced.load(tmp_path, model=history.tag_of(1_000.0), study=study, n=len(est.rows) + 1) is None  # fewer priced than asked
@@ -76,3 +80,22 @@ def test_the_prior_stops_sampling_once_its_pricing_spent_its_cpu_budget(tmp_path
     assert len(whole) == len(sampled_configurations(study)) == (6 if grid else SAMPLED)
     first = predictions.sampled_epoch_seconds(study, cpu_budget_s=0.0)
     assert first == pytest.approx(whole if grid else whole[:1], rel=REL)
+
+
+def test_the_helper_counts_the_first_sampled_configurations_flops(tmp_path, write_study, monkeypatch):
+    """Without an estimate kept, the repeats' fusion before any trial is counted comes from the
+    helper: the first sampled configuration's FLOPs per step, its predicted column; None where the
+    configuration could not be counted."""
+    from hpbench.dispatch import predictions
+
+    study = load_study(write_study(TINY_STUDY))
+    dev = _device_cache(tmp_path, 1_000.0)
+
+    def price(study, params, device):
+        return predict_trial(trial_config(study, params), device_model=dev, max_concurrent=2)
+
+    monkeypatch.setattr(predictions, "predict_columns", price)
+    want = price(study, sampled_configurations(study)[0], None)["flops_per_step"]
+    assert want > 0 and predictions.sampled_step_flops(study) == pytest.approx(want, rel=REL)
+    monkeypatch.setattr(predictions, "predict_columns", lambda study, params, device: {"cost_note": "not counted"})
+    assert predictions.sampled_step_flops(study) is None

@@ -88,7 +88,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     if samples is None and enumerates_grid(study, grid=grid) == enumerates_grid(study) and not dev.hypothetical:
         with contextlib.suppress(OSError):  # the search's live ETA prices its trials left from these (hpbench.cost.priced)
             priced.save(cache, model=history.tag_of(dev.measured_at), study=study,
-                        epoch_s=[r.get("predicted_epoch_s") for r in est.rows], at=time.time())
+                        epoch_s=[r.get("predicted_epoch_s") for r in est.rows], flops_per_step=[r.get("flops_per_step") for r in est.rows],
+                        at=time.time())
     if not dev.hypothetical:
         with contextlib.suppress(OSError):  # ... and its trials' predictions, each configuration's (hpbench.cost.prices)
             prices.save(cache, model=history.tag_of(dev.measured_at), columns=_prices(study, configs, est.rows))

@@ -1,6 +1,6 @@
 """What ``hpbench estimate`` priced of a study, kept for the search that follows it
 (``<host>-priced.json`` beside the device models): the predicted seconds per epoch of the
-configurations it sampled, in order.
+configurations it sampled, in order, and their FLOPs per step (how their repeats fuse).
 
 The live ETA prices the trials not started yet from those configurations (its sample: the
 first ones the estimate draws, or a grid's points in order); the search predicts them in its
@@ -45,11 +45,13 @@ def _load(cache_dir: Path) -> dict[str, Any]:
         return {}
 
 
-def save(cache_dir: Path, *, model: ModelTag, study: Any, epoch_s: Sequence[float | None], at: float) -> None:
-    """Keep ``epoch_s`` (one per sampled configuration, in order; None: not predicted) for
-    ``study`` against ``model`` (atomic; the :data:`KEEP` latest studies)."""
+def save(cache_dir: Path, *, model: ModelTag, study: Any, epoch_s: Sequence[float | None], at: float,
+         flops_per_step: Sequence[float | None] = ()) -> None:
+    """Keep ``epoch_s`` and ``flops_per_step`` (one per sampled configuration, in order; None:
+    not predicted) for ``study`` against ``model`` (atomic; the :data:`KEEP` latest studies)."""
     studies = _load(cache_dir)
-    studies[study_key(study)] = {"model": model.to_dict(), "epoch_s": [None if s is None else float(s) for s in epoch_s], "at": at}
+    studies[study_key(study)] = {"model": model.to_dict(), "epoch_s": [None if s is None else float(s) for s in epoch_s],
+                                 "flops_per_step": [float(f) if isinstance(f, (int, float)) else None for f in flops_per_step], "at": at}
     newest = sorted(studies.items(), key=lambda kv: float(kv[1].get("at", 0.0)) if isinstance(kv[1], dict) else 0.0)[-KEEP:]
     atomic_write_json(cache_file(cache_dir), {"studies": dict(newest)})
 
@@ -64,3 +66,14 @@ def load(cache_dir: Path, *, model: ModelTag | None, study: Any, n: int) -> list
     if not isinstance(got, list) or len(got) < n:
         return None
     return [float(s) for s in got[:n] if isinstance(s, (int, float)) and s > 0]
+
+
+def load_flops(cache_dir: Path, *, model: ModelTag | None, study: Any) -> float | None:
+    """The median FLOPs per step of the configurations the study's last estimate against ``model``
+    sampled (what its repeats' fusion is decided by before any trial's own count is known); None
+    without one."""
+    entry = _load(cache_dir).get(study_key(study))
+    if model is None or not isinstance(entry, dict) or entry.get("model") != model.to_dict():
+        return None
+    got = sorted(float(f) for f in entry.get("flops_per_step") or [] if isinstance(f, (int, float)) and f > 0)
+    return got[len(got) // 2] if got else None

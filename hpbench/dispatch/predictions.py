@@ -89,6 +89,13 @@ def sampled_epoch_seconds(study: Study, *, cpu_budget_s: float = PRIOR_CPU_S) ->
     return out
 
 
+def sampled_step_flops(study: Study) -> float | None:
+    """FLOPs per step of the first configuration the estimate samples: how the repeats fuse
+    (:func:`hpbench.cost.estimate.fuse_of`) until the search's trials have counts of their own."""
+    f = predict_columns(study, sampled_configurations(study)[0], None).get("flops_per_step")
+    return float(f) if isinstance(f, (int, float)) and f > 0 else None
+
+
 def sampled_configurations(study: Study) -> list[dict[str, Any]]:
     """The configurations the live ETA's prior is priced from: the first the estimate samples (a grid's points, in order)."""
     from hpbench.cost.estimate import configurations
@@ -214,6 +221,10 @@ class AsyncPredictions:
         """:func:`sampled_epoch_seconds` of the study, computed in the helper after what was
         submitted before."""
         return self.pool.submit(sampled_epoch_seconds, self.study)
+
+    def sampled_step_flops(self) -> Future[float | None]:
+        """:func:`sampled_step_flops` of the study, in the helper after what was submitted before."""
+        return self.pool.submit(sampled_step_flops, self.study)
 
     def is_pending(self, trial_id: str) -> bool:
         return trial_id in self.pending

@@ -58,6 +58,17 @@ class Repricing:
         return True
 
 
+def estimate_flops(history_dir: Path | None, *, model: ModelTag | None, study: Study) -> Future[float | None] | None:
+    """The median FLOPs per step of the configurations the study's last estimate against ``model``
+    sampled (:func:`hpbench.cost.priced.load_flops`), as a future done already; None without one."""
+    got = None if history_dir is None else priced.load_flops(history_dir, model=model, study=study)
+    if got is None:
+        return None
+    done: Future[float | None] = Future()
+    done.set_result(got)
+    return done
+
+
 def estimate_plan(history_dir: Path | None, *, model: ModelTag | None, study: Study) -> Future[list[float]] | None:
     """The sampled configurations' predictions from the study's last estimate against ``model``
     (:mod:`hpbench.cost.priced`), as a future done already: no wait for the helper. None without one."""

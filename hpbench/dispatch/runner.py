@@ -198,6 +198,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     clock.joined(ray_started=started, cpus=ray_cpus())
     # the ETA's prior for trials not started yet (and asha-cost's reference epoch): the estimate's, else the helper's
     clock.plan = clock.priced_plan() or predictions.sampled_epoch_s()
+    if clock.repeats > 1:  # how the repeats fuse, before the trials' own FLOPs are counted
+        clock.step_flops = clock.priced_flops() or predictions.sampled_step_flops()
     clock.repricing.start(predictions.pool)  # the study's records of an earlier device model, against this one
     keys = study.space.keys()
     done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
