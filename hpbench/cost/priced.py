@@ -56,13 +56,19 @@ def save(cache_dir: Path, *, model: ModelTag, study: Any, epoch_s: Sequence[floa
     atomic_write_json(cache_file(cache_dir), {"studies": dict(newest)})
 
 
-def load(cache_dir: Path, *, model: ModelTag | None, study: Any, n: int) -> list[float] | None:
-    """The predicted seconds per epoch of the study's first ``n`` sampled configurations (those
-    predicted), when the estimate priced at least ``n`` of them against ``model``; else None."""
+def _entry(cache_dir: Path, *, model: ModelTag | None, study: Any) -> dict[str, Any] | None:
+    """What the study's last estimate kept, when it priced against ``model``; else None."""
     entry = _load(cache_dir).get(study_key(study))
     if model is None or not isinstance(entry, dict) or entry.get("model") != model.to_dict():
         return None
-    got = entry.get("epoch_s")
+    return entry
+
+
+def load(cache_dir: Path, *, model: ModelTag | None, study: Any, n: int) -> list[float] | None:
+    """The predicted seconds per epoch of the study's first ``n`` sampled configurations (those
+    predicted), when the estimate priced at least ``n`` of them against ``model``; else None."""
+    entry = _entry(cache_dir, model=model, study=study)
+    got = entry.get("epoch_s") if entry else None
     if not isinstance(got, list) or len(got) < n:
         return None
     return [float(s) for s in got[:n] if isinstance(s, (int, float)) and s > 0]
@@ -72,8 +78,6 @@ def load_flops(cache_dir: Path, *, model: ModelTag | None, study: Any) -> float 
     """The median FLOPs per step of the configurations the study's last estimate against ``model``
     sampled (what its repeats' fusion is decided by before any trial's own count is known); None
     without one."""
-    entry = _load(cache_dir).get(study_key(study))
-    if model is None or not isinstance(entry, dict) or entry.get("model") != model.to_dict():
-        return None
+    entry = _entry(cache_dir, model=model, study=study) or {}
     got = sorted(float(f) for f in entry.get("flops_per_step") or [] if isinstance(f, (int, float)) and f > 0)
     return got[len(got) // 2] if got else None

@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hpbench.cost import history, priced, reprice
 from hpbench.cost.figures import Figures
 from hpbench.cost.history import ModelTag
 from hpbench.study.schema import Study
+
+T = TypeVar("T")
 
 
 def repriced_speeds(study: Study, records: list[dict[str, Any]]) -> dict[str, float]:
@@ -62,11 +64,7 @@ def estimate_flops(history_dir: Path | None, *, model: ModelTag | None, study: S
     """The median FLOPs per step of the configurations the study's last estimate against ``model``
     sampled (:func:`hpbench.cost.priced.load_flops`), as a future done already; None without one."""
     got = None if history_dir is None else priced.load_flops(history_dir, model=model, study=study)
-    if got is None:
-        return None
-    done: Future[float | None] = Future()
-    done.set_result(got)
-    return done
+    return None if got is None else _done(got)
 
 
 def estimate_plan(history_dir: Path | None, *, model: ModelTag | None, study: Study) -> Future[list[float]] | None:
@@ -75,8 +73,11 @@ def estimate_plan(history_dir: Path | None, *, model: ModelTag | None, study: St
     from hpbench.dispatch.predictions import sampled_configurations
 
     got = None if history_dir is None else priced.load(history_dir, model=model, study=study, n=len(sampled_configurations(study)))
-    if not got:
-        return None
-    plan: Future[list[float]] = Future()
-    plan.set_result(got)
-    return plan
+    return _done(got) if got else None
+
+
+def _done(value: T) -> Future[T]:
+    """A future that already holds ``value`` (the clock reads the estimate's and the helper's alike)."""
+    fut: Future[T] = Future()
+    fut.set_result(value)
+    return fut
