@@ -15,7 +15,7 @@ import pytest
 
 from hpbench.cost import clock, history, record
 from hpbench.cost.correct import Correction
-from hpbench.cost.figures import SOLO_STARTUP_RATIO, UNIFORM, Figures
+from hpbench.cost.figures import SMALL_REPORT_RATIO, SOLO_STARTUP_RATIO, UNIFORM, Figures
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict
@@ -358,6 +358,43 @@ def test_a_search_without_early_trials_has_its_own_start_up_figure():
     plan = SearchPlan(trials=(TrialPlan(epoch_s=0.1, max_epochs=1),) * 2, concurrency=1, command=False)
     assert predict(plan, figures=f).startup_s == pytest.approx(6.5, rel=REL)
     assert predict(replace(plan, early=1, early_max=1), figures=f).startup_s == pytest.approx(10.0, rel=REL)
+
+
+def test_a_search_too_small_for_importances_has_its_own_final_table_figure(write_study):
+    """The final table of a search of fewer than 3 trials scores no parameter importances (no
+    fANOVA): its seconds are read from such searches only, the others' from theirs, each study's own
+    runs first; before any, the larger searches' figure x the ratio measured here."""
+    def rec(report: float, n: int | None, study: str = "other") -> dict:
+        return {"schema": history.SCHEMA, "study": study, "report_s": report, "command": True, **({"n_search": n} if n else {})}
+
+    recs = [rec(2.0, 24), rec(1.8, 3), rec(2.2, None), rec(1.2, 1), rec(1.0, 2), rec(9.0, 2, study="api") | {"command": False}]
+    assert [history.importance(r) for r in recs] == [True, True, True, False, False, False]
+    f = history.figures(recs, study="s")
+    assert f.report_s == pytest.approx(2.0, rel=REL) and f.report_small_s == pytest.approx(1.1, rel=REL)
+    assert f.report(importance=True, contention=1.0) == pytest.approx(2.0, rel=REL)
+    assert f.report(importance=False, contention=2.0) == pytest.approx(2.2, rel=REL)
+    assert f.report_source(importance=False) == "2 earlier searches here"
+    # the study's own last runs first, of its own kind
+    mine = [rec(0.7, 1, study="s"), rec(0.9, 1, study="s"), rec(3.0, 12, study="s")]
+    own = history.figures(recs + mine, study="s")
+    assert own.report_small_s == pytest.approx(0.8, rel=REL) and own.report_s == pytest.approx(3.0, rel=REL)
+    assert own.source("report_small_s") == "2 earlier runs of this study"
+    # none measured yet: the larger searches' figure x the ratio
+    big = history.figures(recs[:3], study="s")
+    assert big.report_small_s == 0.0 and big.report(importance=False, contention=1.0) == pytest.approx(2.0 * SMALL_REPORT_RATIO, rel=REL)
+    assert "without importances" in big.report_source(importance=False)
+    # the plan of a 2-trial search prices the shorter table; the live ETA's plan of one trial standing for 24 the longer
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.estimate import search_plan
+    from hpbench.study.parse import load_study
+
+    figs = replace(BARE, report_s=2.0, report_small_s=1.0, spread=0.0)
+    study = load_study(write_study(TINY_STUDY))
+    one = TrialPlan(epoch_s=0.1, max_epochs=1)
+    assert predict(search_plan(study, [one, one], cpus=2), figures=figs).report_s == pytest.approx(1.0, rel=REL)
+    assert predict(search_plan(study, [one], cpus=2, n_search=24), figures=figs).report_s == pytest.approx(2.0, rel=REL)
+    assert predict(search_plan(study, [one] * 3, cpus=2), figures=figs).report_s == pytest.approx(2.0, rel=REL)
 
 
 def test_the_speed_ratio_is_the_studys_own_when_it_ran_here():

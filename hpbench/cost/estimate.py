@@ -17,6 +17,7 @@ from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
+from hpbench.report.names import IMPORTANCE_MIN_TRIALS
 from hpbench.study.schema import Study
 
 
@@ -140,14 +141,16 @@ def pruning(study: Study) -> Pruning:
 
 
 def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,
-                device_plans: list[list[TrialPlan]] | None = None, command: bool = True, n_early: int = 0, n_early_max: int = 0) -> SearchPlan:
+                device_plans: list[list[TrialPlan]] | None = None, command: bool = True, n_early: int = 0, n_early_max: int = 0,
+                n_search: int | None = None) -> SearchPlan:
     """The whole search of ``study`` with ``plans`` (one per trial), as :func:`hpbench.cost.walltime.predict`
     replays it. ``n_early``: its first trials train in the helper while Ray starts
     (:mod:`hpbench.dispatch.early`), inside the start-up: Tune's slots run the others (replayed
     as 4 trials, the 2 that run in Tune took 2.7 s where 4.3 s were predicted: eta-tiny +32%);
     ``n_early_max``: more of them may train there, one after another, until Tune's first trial
     reports (:func:`hpbench.cost.walltime.early_count`: the quickstart ran 6 of its 24 early, the
-    estimate priced 22 in Tune's slots)."""
+    estimate priced 22 in Tune's slots); ``n_search``: the search's trials where ``plans`` stands for fewer
+    (the live ETA's after-search parts), which decides whether its final table scores importances."""
     st = study.settings
     n_repeats = st.repeats if repeats is None else repeats
     return SearchPlan(
@@ -157,7 +160,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         cpus_per_trial=float(study.resources.cpus_per_trial), repeats=Repeats(top=st.repeats_top, seeds=n_repeats, slots=st.max_concurrent),
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         test_cold=test_cold(study, n_repeats=n_repeats),
-        command=command, focus=searcher_focus(st.searcher),
+        command=command, importance=(len(plans) if n_search is None else n_search) >= IMPORTANCE_MIN_TRIALS, focus=searcher_focus(st.searcher),
     )
 
 
@@ -206,8 +209,8 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "wall_time": {
             "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),
             "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed, "quality_rho": figs.quality_rho,
-            "sources": {**{k: figs.source(k) for k in ("fresh_worker_s", "setup_s", "speed", "best_fractions", "report_s", "exit_s", "quality_rho")},
-                        "startup_s": figs.startup_source(early=plan.early > 0)},
+            "sources": {**{k: figs.source(k) for k in ("fresh_worker_s", "setup_s", "speed", "best_fractions", "exit_s", "quality_rho")},
+                        "startup_s": figs.startup_source(early=plan.early > 0), "report_s": figs.report_source(importance=plan.importance)},
         },
     }
     return StudyEstimate(rows=rows, summary=summary)

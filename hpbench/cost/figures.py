@@ -18,6 +18,14 @@ PRIOR = "prior"
 # the median start-up of the same run's searches of 4 or more trials within 10 minutes: median
 # 0.89 (quartiles 0.78-0.95); 8.1 s against 9.6 s over all 156 commands recorded.
 SOLO_STARTUP_RATIO = 0.89
+# The final table of a search of fewer than IMPORTANCE_MIN_TRIALS trials, which scores no parameter
+# importances (no fANOVA, no scikit-learn import), in this share of a larger search's. Measured here:
+# the 42 commands of eta-tiny, transfer_pretrain and distill_teacher (1-2 trials, no repeats) in
+# fourteen quiet benchmarks/eta.py runs (sessions 11-17), each over the median final table of the same
+# run's searches of 3 or more trials: median 0.76 (0.53-1.09); their final tables 0.99-1.82 s
+# against run medians of 1.30-1.97 s. One figure for both priced the 1-trial studies' live ETA at 25%
+# (the final table and the exit were all that was left) 18-24% over (session 17).
+SMALL_REPORT_RATIO = 0.76
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,7 +69,8 @@ class Figures:
     fused_start_s: float = 4.5  # ... and to its first fused group's (hpbench.cost.fusion)
     test_s: float = 0.1  # the test split, evaluated in the driver once torch is loaded there (after repeats) ...
     test_cold_s: float = 2.0  # ... and where it is the driver's first use of torch
-    report_s: float = 1.35
+    report_s: float = 1.35  # the final table, with the parameter importances ...
+    report_small_s: float = 0.0  # ... and without (a search of fewer trials; 0: none measured here: report_s x SMALL_REPORT_RATIO)
     exit_s: float = 1.36
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
     spread: float = 0.25  # relative uncertainty of the figures
@@ -74,17 +83,32 @@ class Figures:
     def startup(self, *, early: bool, contention: float) -> float:
         """The start-up figure at ``contention`` of a search that trains early trials while Ray
         starts (``early``) or of one that trains none."""
-        if early:
-            return self.at("startup_s", contention)
-        if self.startup_solo_s > 0:
-            return self.at("startup_solo_s", contention)
-        return self.at("startup_s", contention) * SOLO_STARTUP_RATIO
+        return self._kind("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, contention)
 
     def startup_source(self, *, early: bool) -> str:
         """Where :meth:`startup`'s figure came from."""
-        if early or self.startup_solo_s > 0:
-            return self.source("startup_s" if early else "startup_solo_s")
-        return f"{self.source('startup_s')}, x {SOLO_STARTUP_RATIO} without early trials"
+        return self._kind_source("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, "without early trials")
+
+    def report(self, *, importance: bool, contention: float) -> float:
+        """The final table's figure at ``contention``, where it scores the parameter importances
+        (``importance``: a search of :data:`hpbench.report.names.IMPORTANCE_MIN_TRIALS` trials or more) or not."""
+        return self._kind("report_s", None if importance else "report_small_s", SMALL_REPORT_RATIO, contention)
+
+    def report_source(self, *, importance: bool) -> str:
+        """Where :meth:`report`'s figure came from."""
+        return self._kind_source("report_s", None if importance else "report_small_s", SMALL_REPORT_RATIO, "without importances")
+
+    def _kind(self, name: str, other: str | None, ratio: float, contention: float) -> float:
+        """Figure ``name``, or the figure ``other`` of a search of another kind: its own where measured
+        (> 0), else ``name``'s x ``ratio``."""
+        if other is None:
+            return self.at(name, contention)
+        return self.at(other, contention) if getattr(self, other) > 0 else self.at(name, contention) * ratio
+
+    def _kind_source(self, name: str, other: str | None, ratio: float, why: str) -> str:
+        if other is None or getattr(self, other) > 0:
+            return self.source(other or name)
+        return f"{self.source(name)}, x {ratio} {why}"
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)

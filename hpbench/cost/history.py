@@ -42,6 +42,7 @@ from typing import Any
 
 from hpbench.cost.device import SCHEMA as MODEL_SCHEMA
 from hpbench.cost.figures import UNIFORM, Figures
+from hpbench.report.names import IMPORTANCE_MIN_TRIALS
 from hpbench.results.files import atomic_write_json
 
 KEEP = 200  # records kept
@@ -204,9 +205,17 @@ _FIGURES: dict[str, Any] = {
     # members' models built and stacked first); a record keeps it under the name of its kind
     "tail_s": lambda r: True, "replay_start_s": lambda r: True, "fused_start_s": lambda r: True, "test_s": lambda r: True,
     "test_cold_s": lambda r: True,  # the test split where the driver loads torch for it (no repeats ran before), test_s after
-    "report_s": lambda r: r.get("command"), "exit_s": lambda r: r.get("command"),
+    "report_s": lambda r: r.get("command") and importance(r), "report_small_s": lambda r: r.get("command") and not importance(r),
+    "exit_s": lambda r: r.get("command"),
 }
-_RECORDED_AS = {"startup_solo_s": "startup_s"}  # a figure a record keeps under another name
+_RECORDED_AS = {"startup_solo_s": "startup_s", "report_small_s": "report_s"}  # a figure a record keeps under another name
+
+
+def importance(r: Mapping[str, Any]) -> bool:
+    """Whether the record's final table scored parameter importances (a search of
+    IMPORTANCE_MIN_TRIALS trials or more; assumed where the record does not say its size)."""
+    n = r.get("n_search")
+    return not isinstance(n, int) or n >= IMPORTANCE_MIN_TRIALS
 
 
 def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None,
@@ -247,10 +256,13 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     values["speed_free"] = "speed" in values and any(r.get("speed_free") for r in mine)
     seen_c = [float(r["speed_contention"]) for r in free_first(mine)[-RECENT:] if r.get("speed_free") and isinstance(r.get("speed_contention"), (int, float))]
     values["trials_contention"] = statistics.median(seen_c) if seen_c and values["speed_free"] else None
-    for name, pool in (("speed", mine), ("report_s", [r for r in records if r.get("command")]), ("test_s", records), ("test_cold_s", records)):
-        kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(name), (int, float))])[-3:]
+    commands = [r for r in records if r.get("command")]
+    for name, pool in (("speed", mine), ("report_s", [r for r in commands if importance(r)]), ("report_small_s", [r for r in commands if not importance(r)]),
+                       ("test_s", records), ("test_cold_s", records)):
+        key = _RECORDED_AS.get(name, name)
+        kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(key), (int, float))])[-3:]
         if study is not None and kept:
-            values[name] = statistics.median(float(r[name]) / record_contention(r, name) for r in kept)
+            values[name] = statistics.median(float(r[key]) / record_contention(r, name) for r in kept)
             sources[name] = f"{len(kept)} earlier runs of this study"
             if name == "speed":
                 values["speed_free"] = all(r.get("speed_free") for r in kept)

@@ -186,7 +186,7 @@ DRIFT_POWER = 0.5
 # itself: :func:`startup_left_s` takes the whole ratio; not the epochs nor the first epoch's extra, a ratio to the cost
 # model's predictions: the in-run correction and the trials' contention price them)
 OVERHEADS = ("fresh_worker_s", "setup_s", "turnover_s", "tail_s", "replay_start_s", "fused_start_s", "test_s", "test_cold_s", "report_s",
-             "exit_s")
+             "report_small_s", "exit_s")
 
 
 def startup_drift(*, startup_s: float, elapsed_s: float, first_trial_s: float | None = None, ray_s: float = 0.0,

@@ -83,6 +83,7 @@ class SearchPlan:
     test_split: bool = False
     test_cold: bool = True  # the test split is the driver's first use of torch (no repeats before it)
     command: bool = True  # the whole command: its final table and exit included
+    importance: bool = True  # its final table scores parameter importances (a search of IMPORTANCE_MIN_TRIALS trials or more)
     early: int = 0  # its first trials train in the helper while Ray starts (hpbench.dispatch.early), outside Tune's slots ...
     early_max: int = 0  # ... and later ones too, one after another, until Tune's first trial reports, up to this many in all
     focus: Focus = field(default_factory=Focus)  # how its searcher leans toward good configurations (hpbench.cost.quality)
@@ -245,7 +246,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     devices_s = sum(_replays(d, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds) for d in plan.device_runs)
     w = WallTime(
         startup_s=figures.startup(early=plan.early > 0, contention=c), trials_s=trials_s, turnover_s=turnover_s, repeats_s=repeats_s, devices_s=devices_s,
-        test_s=figures.at("test_cold_s" if plan.test_cold else "test_s", c) if plan.test_split else 0.0, report_s=figures.at("report_s", c) if plan.command else 0.0,
+        test_s=figures.at("test_cold_s" if plan.test_cold else "test_s", c) if plan.test_split else 0.0, report_s=figures.report(importance=plan.importance, contention=c) if plan.command else 0.0,
         exit_s=figures.at("exit_s", c) if plan.command else 0.0, low_s=0.0, high_s=0.0,
         epoch_fraction=statistics.fmean(epochs) / max(1, sum(p.max_epochs for p in plan.trials)), contention=c,
     )

@@ -308,7 +308,7 @@ class SearchClock:
             pool = pool[:1]
         plans = [replace(self._plan_of_params(s), fuse=self._fuse) for s in pool]
         plan = search_plan(self.study, plans, cpus=self.cpus, repeats=self.repeats,
-                           device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command)
+                           device_plans=[plans[: self.sizes[SEARCH]] for _ in devices], command=self.command, n_search=self.sizes[SEARCH])
         if store is not None and self.phase == SEARCH and self.repeats:
             fallback = statistics.fmean(pool) if pool else 1.0
             choices = repeat_choices(known=self._known_plans(store, figs, c, fallback, so_far), pending=[replace(p, fuse=self._fuse) for p in pending],

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt
+from hpbench.report.names import IMPORTANCE_MIN_TRIALS
 
 N_BINS = 3  # continuous dimensions are shown in this many equal-count bins
 
@@ -74,8 +75,8 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
     makers: dict[str, Callable[[], Any]] = {"fanova": lambda: FanovaImportanceEvaluator(seed=0), "pedanova": PedAnovaImportanceEvaluator}
     make = makers[evaluator]
     done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(done) < 3:
-        return {"available": False, "note": f"{len(done)} completed trials in the Optuna study; importance needs at least 3"}
+    if len(done) < IMPORTANCE_MIN_TRIALS:
+        return {"available": False, "note": f"{len(done)} completed trials in the Optuna study; importance needs at least {IMPORTANCE_MIN_TRIALS}"}
     all_keys = sorted({k for t in done for k in t.params})
     varied = [k for k in all_keys if len({repr(t.params.get(k)) for t in done if k in t.params}) > 1]
     common = [k for k in varied if all(k in t.params for t in done)]
