@@ -53,6 +53,7 @@ CASES = {
     "gru": members(family="gru", dataset="adding", options={"seq_len": 6, "n_samples": 200}, model={"hidden_size": 8}, epochs=3),
     "lstm 2 layers, bidirectional": members(family="lstm", dataset="adding", options={"seq_len": 5, "n_samples": 200}, epochs=3,
                                             model={"hidden_size": 6, "layers": 2, "bidirectional": True}, optimizer="rmsprop", lr=0.005),
+    "binary, best weights by the metric": members(dataset="breast_cancer", model=MLP, lr=0.01, epochs=4, batch_size=64),
     "rnn on digits rows": members(family="rnn", dataset="digits", model={"hidden_size": 16}, epochs=2, batch_size=128),
     # vmap over the transformer: its sinusoidal positional encoding is a constant buffer, not running statistics
     "transformer, sinusoidal positions": members(family="transformer", dataset="adding", options={"seq_len": 5, "n_samples": 120},
@@ -86,6 +87,24 @@ def test_fused_members_match_unfused_runs(case):
         ef = evaluate(f.model, data.x_val, data.y_val, data.splits.task, loss)["loss"]
         assert ef == pytest.approx(evaluate(a.model, data.x_val, data.y_val, data.splits.task, loss)["loss"], rel=REL)
     assert fused[0].history[0][FUSED] == len(cfgs)
+
+
+@pytest.mark.parametrize(("task", "shape"), [("multiclass", (5, 300, 7)), ("binary", (5, 300, 1)), ("binary", (5, 300)), ("regression", (5, 300, 1))])
+def test_every_members_metrics_at_once_are_each_members_own(task, shape):
+    """A fused group's validation metrics, computed for all members in a few batched ops, are
+    what :func:`tasks.metrics` gives each member alone (the ECE's bins counted per member)."""
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(*shape, generator=g) * 3
+    y = torch.randn(shape[:2], generator=g) if task == "regression" else torch.randint(0, 2 if task == "binary" else shape[-1], shape[:2], generator=g)
+    loss = tasks.loss_fn(task)
+    got = tasks.member_metrics(task, out, y)
+    assert len(got) == shape[0]
+    for j, row in enumerate(got):
+        want = tasks.metrics(task, out[j], y[j], float(loss(out[j], y[j]).item()))
+        assert row.keys() == want.keys()
+        for k in want:
+            assert row[k] == pytest.approx(want[k], rel=REL, abs=1e-7), (task, j, k)
+    assert len({r["loss"] for r in got}) == shape[0]  # each member's own
 
 
 def test_members_stop_at_different_epochs_in_the_early_stopping_case():

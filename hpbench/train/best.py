@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,8 +28,10 @@ class BestWeights:
     value: float | None = None  # the study metric there (by_monitor False)
     state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
 
-    def update(self, epoch: int, row: dict[str, Any], model: torch.nn.Module, *, monitor_improved: bool = False) -> None:
-        """After 0-based ``epoch`` (its ``row``): keep the weights if this epoch is the new best."""
+    def update(self, epoch: int, row: dict[str, Any], model: torch.nn.Module, *, monitor_improved: bool = False,
+               state: Callable[[], dict[str, Any]] | None = None) -> None:
+        """After 0-based ``epoch`` (its ``row``): keep the weights if this epoch is the new best
+        (``state``: a copy of them where ``model`` does not hold them)."""
         if self.by_monitor:
             improved = monitor_improved
         else:
@@ -41,7 +44,7 @@ class BestWeights:
                 improved = False
         if improved:
             self.epoch = epoch + 1
-            self.state = _copy_state(model.state_dict())
+            self.state = state() if state is not None else _copy_state(model.state_dict())
 
     def restore_into(self, model: torch.nn.Module, *, last_epoch: int) -> int:
         """Load the kept weights into ``model`` (none kept: it keeps its last weights); returns the

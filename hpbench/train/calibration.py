@@ -59,6 +59,29 @@ def reliability(logits: torch.Tensor, y: torch.Tensor, *, n_bins: int = N_BINS) 
     return Reliability(confidence=(conf_sum / safe).tolist(), accuracy=(acc_sum / safe).tolist(), count=count.tolist())
 
 
+@torch.no_grad()
+def member_ece(logits: torch.Tensor, y: torch.Tensor, *, n_bins: int = N_BINS) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`ece` and :func:`nll` of each member of a fused group at once (float64, ``[M]`` each):
+    ``logits`` ``[M, N, C]`` (a binary model's ``[M, N]`` or ``[M, N, 1]``), labels ``y`` ``[M, N]``.
+    Every member's bins are counted in one ``bincount`` over member-offset bin indices."""
+    m = len(logits)
+    z = logits.reshape(m, logits.shape[1], -1)
+    if z.shape[-1] == 1:
+        z = torch.cat([torch.zeros_like(z), z], dim=-1)
+    z = z.double()
+    labels = y.reshape(m, -1).long()
+    nll_ = F.cross_entropy(z.flatten(0, 1), labels.flatten(), reduction="none").view(m, -1).mean(1)
+    conf, pred = F.softmax(z, dim=-1).max(dim=-1)
+    correct = (pred == labels).double()
+    idx = (torch.clamp(torch.ceil(conf * n_bins).long() - 1, 0, n_bins - 1) + torch.arange(m, device=z.device)[:, None] * n_bins).flatten()
+    count = torch.bincount(idx, minlength=m * n_bins).view(m, n_bins).double()
+    conf_sum = z.new_zeros(m * n_bins).index_add_(0, idx, conf.flatten()).view(m, n_bins)
+    acc_sum = z.new_zeros(m * n_bins).index_add_(0, idx, correct.flatten()).view(m, n_bins)
+    safe = count.clamp(min=1)
+    gaps = (count * (acc_sum / safe - conf_sum / safe).abs()).sum(1)
+    return gaps / count.sum(1), nll_
+
+
 def ece(logits: torch.Tensor, y: torch.Tensor, *, n_bins: int = N_BINS) -> float:
     """Expected calibration error of ``logits`` for labels ``y`` (0 = perfectly calibrated)."""
     return reliability(logits, y, n_bins=n_bins).ece

@@ -33,6 +33,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -68,12 +69,13 @@ class FusedSupervised:
     def __init__(self, cfgs: Sequence[TrialConfig]) -> None:
         self.cfg = cfg = cfgs[0]
         self.runs = [SupervisedRun(c) for c in cfgs]
+        self._states = [r.model.state_dict() for r in self.runs]  # each module's, its tensors shared with it: names and layout
         why = unfusable(cfg) or _differ(self.runs)
         if why is not None:
             raise ValueError(f"repeats of this configuration cannot be fused: {why}")
         self.base = copy.deepcopy(self.runs[0].model).to("meta")
         self.task = self.runs[0].task
-        self.loss_fn, self.train_loss_fn = self.runs[0].loss_fn, self.runs[0].train_loss_fn
+        self.train_loss_fn = self.runs[0].train_loss_fn  # validation takes the task's plain loss (tasks.member_metrics), as a run does
         self.batch_size = self.runs[0].batch_size
         self.active = list(range(len(self.runs)))
         self.native = native(self.base)  # the families' layers as batched kernels (hpbench.train.fused_layers), else vmap
@@ -171,7 +173,21 @@ class FusedSupervised:
     def _validate(self) -> list[dict[str, float]]:
         self.base.eval()
         out = torch.cat([self.forward(self.x_val[:, i : i + EVAL_CHUNK]) for i in range(0, self.x_val.shape[1], EVAL_CHUNK)], dim=1)
-        return [tasks.metrics(self.task, out[j], self.y_val[j], float(self.loss_fn(out[j], self.y_val[j]).item())) for j in range(len(self.active))]
+        return tasks.member_metrics(self.task, out, self.y_val)
+
+    @torch.no_grad()
+    def member_state(self, pos: int) -> dict[str, Any]:
+        """A copy of the member at stack position ``pos``'s state dict, read from the stack (its
+        own module is not synced: :meth:`sync` once it ends); what the stack does not hold (a
+        constant buffer, a module's extra state) is copied from its module."""
+        out: dict[str, Any] = {}
+        for name, t in self._states[self.active[pos]].items():
+            if not isinstance(t, torch.Tensor):
+                out[name] = copy.deepcopy(t)
+                continue
+            src = self.params.get(name, self.buffers.get(name))
+            out[name] = (t if src is None else member_tensor(src, pos, transposed=name in self.transposed)).detach().clone()
+        return out
 
     @torch.no_grad()
     def sync(self, pos: int) -> SupervisedRun:
@@ -253,14 +269,15 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
         share, cpu_share = (time.perf_counter() - e0) / len(rows), (cpu() - c0) / len(rows)
         stopped: set[int] = set()
         for pos, k in enumerate(list(group.active)):
-            run = group.sync(pos)
+            run = group.runs[k]
             row: dict[str, Any] = {"epoch": epoch + 1, **rows[pos], "epoch_s": share, EPOCH_CPU_S: cpu_share}
             if epoch == 0:
                 row.update(n_params=run.n_params, **run.first_fields(), **{FUSED: len(cfgs)})
-            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k])
+            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k], state=partial(group.member_state, pos))
             last = reason is not None or epoch + 1 == max_epochs
             weights = None
             if last:
+                group.sync(pos)  # its module: the final weights (or the best ones, restored into it next)
                 reason = reason or StopReason.COMPLETED
                 finish(run, epoch=epoch, row=row, reason=reason, es=es[k], best=best[k])
                 weights = run.record(row) if record else None

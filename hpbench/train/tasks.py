@@ -6,6 +6,7 @@ classification, ``rmse`` and ``r2`` for regression (``val_`` prefixed by the tra
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 METRICS = {
@@ -62,6 +63,35 @@ def metrics(task: str, out: torch.Tensor, y: torch.Tensor, loss: float) -> dict[
     mse = torch.mean((pred - yf) ** 2).item()
     var = torch.var(yf, unbiased=False).item()
     return {"loss": loss, "rmse": mse**0.5, "r2": 1.0 - mse / var if var > 0 else float("nan")}
+
+
+@torch.no_grad()
+def member_metrics(task: str, out: torch.Tensor, y: torch.Tensor) -> list[dict[str, float]]:
+    """:func:`metrics` of every member of a fused group at once, with the task's plain loss
+    (:func:`loss_fn` without smoothing): ``out`` ``[M, N, ...]``, ``y`` ``[M, N]``, one dict per
+    member. A few batched ops and one copy to Python instead of a dozen per member (8 full-batch
+    MLPs on digits spent 13% of their fused time in the per-member calls)."""
+    m = len(out)
+    if task == "regression":
+        pred = out.reshape(m, -1)
+        yf = y.reshape(m, -1).to(pred.dtype)
+        mse = ((pred - yf) ** 2).mean(1)
+        var = yf.var(1, unbiased=False)
+        rows = torch.stack([mse, var], 1).tolist()
+        return [{"loss": e, "rmse": e**0.5, "r2": 1.0 - e / v if v > 0 else float("nan")} for e, v in rows]
+    from hpbench.train.calibration import member_ece
+
+    labels = y.reshape(m, -1).long()
+    if task == "multiclass":
+        loss = F.cross_entropy(out.flatten(0, 1), labels.flatten(), reduction="none").view(m, -1).mean(1)
+        correct = out.argmax(dim=-1) == labels
+    else:
+        z = out.reshape(m, -1)
+        loss = F.binary_cross_entropy_with_logits(z, labels.to(z.dtype), reduction="none").mean(1)
+        correct = (z > 0).long() == labels
+    ece, nll = member_ece(out, labels)
+    rows = torch.stack([loss.double(), correct.double().mean(1), ece, nll], 1).tolist()
+    return [dict(zip(METRICS[task], r, strict=True)) for r in rows]
 
 
 def _calibration(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

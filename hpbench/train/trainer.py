@@ -113,9 +113,11 @@ def cpu_clock(threads: int) -> Callable[[], float]:
     return time.thread_time if threads == 1 else time.process_time
 
 
-def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping | None, best: BestWeights) -> StopReason | None:
+def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping | None, best: BestWeights,
+                 state: Callable[[], dict[str, Any]] | None = None) -> StopReason | None:
     """After 0-based ``epoch`` (its ``row``): early stopping, the best weights kept, divergence and
-    the task's own stop. Returns why the trial ends here, or None when it goes on."""
+    the task's own stop. Returns why the trial ends here, or None when it goes on. ``state``: a copy
+    of the run's weights where its module does not hold them (a fused member's are in the stack)."""
     diverged = run.diverged(row)
     stop = False
     monitor_improved = False
@@ -123,7 +125,7 @@ def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping
         monitor_improved = es.on_epoch_end(epoch, row)
         stop = es.stop_training
         diverged = diverged or es.diverged
-    best.update(epoch, row, run.model, monitor_improved=monitor_improved)
+    best.update(epoch, row, run.model, monitor_improved=monitor_improved, state=state)
     own = run.stop_reason()
     if diverged:
         return StopReason.DIVERGED
