@@ -305,3 +305,38 @@ def test_the_repeats_fuse_as_the_sampled_configurations_until_the_trials_are_cou
         assert sc._fuse == (1 if case == "not counted" else 4)  # up to 4 at once (then 2 groups of 2 on the 2 slots)
     assert after["sampled"] == pytest.approx(after["counted"], rel=REL)
     assert after["not counted"] != pytest.approx(after["counted"], rel=0.05)
+
+
+def test_trials_without_early_stopping_end_where_the_searchs_own_stops_say(tmp_path, write_study):
+    """A trial without early stopping may still end early by its task's own rule (a GAN's collapse:
+    gan_stability's trials mostly ran 11 of 16 epochs, and its live ETA at 25% priced the rest at
+    16, +39%). Once the search's own trials have so ended, the trials left are drawn from where they
+    did, blended with "all max_epochs" as :func:`~hpbench.cost.live.own_fractions` blends; ends that are
+    not the trials' own (a budget's cut, the scheduler's pruning) teach nothing."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch import timings
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 12").replace("max_epochs = 3", "max_epochs = 10")))
+    left = {}
+    for stop in ("collapsed", "budget"):
+        store = _store(tmp_path, study, name=stop)
+        sc = SearchClock(study=study, n_trials=12)
+        plan: Future[list[float]] = Future()
+        plan.set_result([1.0] * 12)
+        sc.plan = plan
+        for i in range(4):
+            tid = f"tune_{i}"
+            store.start(tid, {"optimizer": "adam", "lr": 0.01})
+            for e in range(5):
+                store.epoch(tid, {"epoch": e + 1, "epoch_s": 0.1, "val_accuracy": 0.5})
+            store.annotate(tid, {"stop_reason": stop, "predicted_epoch_s": 0.1, "predicted_spent_s": 0.5, "regime": "compute"})
+            store.finish(tid)
+            sc.trial_started(tid)
+        assert timings.end_fractions(store, sc.trials["search"], max_epochs=lambda t: 10) == ([0.5] * 4 if stop == "collapsed" else [])
+        assert sc.eta_s(store) is not None
+        left[stop] = sc.parts[0]
+    # 8 trials left: half of the draws at 5 epochs (4 own ends against 4 for the prior), the rest at 10
+    assert left["collapsed"] < 0.85 * left["budget"]

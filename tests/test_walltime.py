@@ -18,7 +18,7 @@ from hpbench.cost.correct import Correction
 from hpbench.cost.figures import SMALL_REPORT_RATIO, SOLO_STARTUP_RATIO, UNIFORM, Figures
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
-from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict, sim_trials
 
 REL = 1e-5
 BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),
@@ -770,3 +770,31 @@ def test_the_test_split_costs_the_drivers_torch_import_unless_the_repeats_loaded
     assert test_cold(plain, n_repeats=0) and not test_cold(plain, n_repeats=3)
     clipped = load_study(write_study(TINY_STUDY.replace("max_epochs = 3", "max_epochs = 3\nclip_norm = 1.0"), name="clipped.toml"))
     assert test_cold(clipped, n_repeats=3)  # its repeats cannot fuse: nothing counts FLOPs in the driver before the split
+
+
+def test_a_trial_without_early_stopping_ends_at_its_own_stops_fraction():
+    """Without early stopping a trial runs max_epochs, unless the figures hold where such trials
+    ended by their own stop (:attr:`Figures.end_fractions`, a live search's); a running trial is
+    drawn past the epochs it has; with early stopping the best-epoch fractions decide, as before."""
+    from hpbench.cost.walltime import drawn_epochs
+
+    free, es = TrialPlan(epoch_s=0.1, max_epochs=16), TrialPlan(epoch_s=0.1, max_epochs=16, patience=2)
+    assert natural_epochs(free, 0.1) == 16 and natural_epochs(free, 0.1, 11 / 16) == 11 and natural_epochs(free, 0.1, 0.0) == 1
+    figs = replace(BARE, best_fractions=(0.25,), end_fractions=(0.5,))
+    rng = random.Random(0)
+    assert drawn_epochs(free, rng, figs) == 8 and drawn_epochs(es, rng, figs) == 6  # 4 + patience 2
+    assert drawn_epochs(free, rng, figs, done=9) == 10  # none of the ends past its 9 epochs: one more
+    assert drawn_epochs(free, rng, replace(figs, end_fractions=(0.5, 1.0)), done=9) == 16
+    assert drawn_epochs(free, rng, replace(figs, end_fractions=())) == 16
+    plans = [free, es, free]
+    assert [t.epochs for t in sim_trials(plans, random.Random(3), figures=replace(figs, end_fractions=()), c=1.0)] == [16, 6, 16]
+    assert [t.epochs for t in sim_trials(plans, random.Random(3), figures=figs, c=1.0)] == [8, 6, 8]
+    # a search's record keeps where its trials ended by themselves; the same study's next estimate reads them, no other's
+    times = [record.TrialTimes(started_at=0.0, ended_at=1.0, train_s=1.0, epochs=e, max_epochs=16, stop_reason=s)
+             for e, s in ((11, "collapsed"), (16, "completed"), (3, "pruned"), (5, "diverged"))]
+    rec = record.search_record(run_id="r", study="gan", trials=times, started_at=0.0, command=True, ray_started=True, cpus=2, concurrency=2,
+                               cpus_per_trial=1.0, contention=1.0, phases={})
+    assert rec["end_fractions"] == pytest.approx([11 / 16, 1.0, 5 / 16], rel=REL)
+    assert history.figures([rec], study="gan").end_fractions == pytest.approx((11 / 16, 1.0, 5 / 16), rel=REL)
+    assert history.figures([rec], study="other").end_fractions == ()
+    assert history.figures([{**rec, "end_fractions": [1.0, 1.0]}], study="gan").end_fractions == ()  # every trial ran its epochs

@@ -73,6 +73,9 @@ class Figures:
     report_small_s: float = 0.0  # ... and without (a search of fewer trials; 0: none measured here: report_s x SMALL_REPORT_RATIO)
     exit_s: float = 1.36
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
+    # where a trial without early stopping ends, epochs / max_epochs: its task's own stop (a GAN's collapse, an agent
+    # solving its environment, divergence) or max_epochs; empty: at max_epochs (a live search's own trials fill it)
+    end_fractions: tuple[float, ...] = ()
     spread: float = 0.25  # relative uncertainty of the figures
     sources: Mapping[str, str] = field(default_factory=dict)  # figure -> where it came from (default: the prior)
     speed_free: bool = False  # the speed was learned from contention-free seconds (the epochs' CPU time: hpbench.cost.history)

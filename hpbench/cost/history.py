@@ -277,6 +277,11 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     if study is not None and rhos:
         values["quality_rho"] = statistics.median(rhos)
         sources["quality_rho"] = f"{len(rhos)} earlier runs of this study"
+    # Where its trials without early stopping end (a GAN's collapse): the study's own last runs' only
+    ends = tuple(f for r in [r for r in records if r.get("study") == study and r.get("end_fractions")][-3:] for f in r["end_fractions"])
+    if study is not None and any(f < 1.0 for f in ends):
+        values["end_fractions"] = ends
+        sources["end_fractions"] = "earlier runs of this study"
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])

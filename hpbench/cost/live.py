@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields, replace
 from hpbench.cost.figures import Figures
 from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, replay
-from hpbench.cost.walltime import Factors, TrialPlan, natural_epochs, sim_trials, slot_model, slowness
+from hpbench.cost.walltime import Factors, TrialPlan, drawn_epochs, sim_trials, slot_model, slowness
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,8 +55,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
         rng = random.Random(s)
         trials: list[SimTrial] = []
         for r in running:
-            later = [f for f in figures.best_fractions if natural_epochs(r.plan, f) > r.done]
-            ends = natural_epochs(r.plan, rng.choice(later)) if later else min(r.plan.max_epochs, r.done + 1)
+            ends = drawn_epochs(r.plan, rng, figures, done=r.done)
             trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
                                    score=_running_score(r, line, reached[len(trials)],
                                                         latent_score(u=u[len(trials)], draw=rng.random(), rho=rho)),

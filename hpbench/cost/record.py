@@ -14,6 +14,9 @@ from hpbench.cost.history import SCHEMA
 from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
+# the ends of trials without early stopping that tell where such trials end: their task's own stops, or max_epochs
+# (not a scheduler's pruning, a budget's cut or a failure)
+OWN_ENDS = (StopReason.COMPLETED, StopReason.DIVERGED, StopReason.SOLVED, StopReason.COLLAPSED)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +91,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
                           if t.first_epoch_s is not None and t.predicted_epoch_s and speeds)
     best = [min(1.0, t.best_epoch / t.max_epochs) for t in trials
             if t.best_epoch is not None and t.stop_reason in ENDED_BY_THEMSELVES and t.max_epochs > 0]
+    ends = [min(1.0, t.epochs / t.max_epochs) for t in trials if t.stop_reason in OWN_ENDS and t.max_epochs > 0 and t.epochs > 0]
     return {
         "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,
         "cpus": cpus, "concurrency": concurrency, "cpus_per_trial": cpus_per_trial, "contention": contention,
@@ -95,6 +99,6 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
         "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
-        "first_epoch_s": first_extra, "best_fractions": best, **dict(phases), "eta": [list(p) for p in eta],
+        "first_epoch_s": first_extra, "best_fractions": best, "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs], "quality_rho": quality_rho,
     }

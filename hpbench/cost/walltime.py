@@ -117,12 +117,13 @@ class WallTime:
                 "devices_s": self.devices_s, "test_s": self.test_s, "report_s": self.report_s, "exit_s": self.exit_s}
 
 
-def natural_epochs(t: TrialPlan, best_fraction: float) -> int:
+def natural_epochs(t: TrialPlan, best_fraction: float, end_fraction: float = 1.0) -> int:
     """Where early stopping ends a trial whose best epoch is at ``best_fraction`` of its run:
     ``patience`` epochs after the best one (Keras: ``wait >= patience``, patience 0 acting as 1;
-    epochs before ``start_from_epoch`` never count), at most ``max_epochs``."""
+    epochs before ``start_from_epoch`` never count), at most ``max_epochs``. Without early stopping,
+    at ``end_fraction`` of ``max_epochs`` (its task's own stop; 1: it runs them all)."""
     if t.patience is None:
-        return t.max_epochs
+        return max(1, min(t.max_epochs, math.ceil(end_fraction * t.max_epochs - 1e-9)))
     best = max(1, math.ceil(best_fraction * t.max_epochs), t.start_from_epoch + 1)
     return max(1, min(t.max_epochs, best + max(1, t.patience)))
 
@@ -164,13 +165,25 @@ def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figur
     if u is None:
         u = cost_scores([p.epoch_s for p in plans]) if figures.quality_rho else [0.0] * len(plans)
     drawn = [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
-                      epochs=natural_epochs(p, rng.choice(figures.best_fractions)),
+                      epochs=drawn_epochs(p, rng, figures),
                       score=_score(p.epoch_s, u=ui, draw=rng.random(), rho=figures.quality_rho, line=line)) for p, ui in zip(plans, u, strict=True)]
     out = list(drawn)
     if focus.k > 1 and len(drawn) > 1:
         for i in range(focus.start, len(drawn)):
             out[i] = max([drawn[i]] + [drawn[rng.randrange(len(drawn))] for _ in range(focus.k - 1)], key=lambda t: t.score)
     return out
+
+
+def drawn_epochs(p: TrialPlan, rng: random.Random, figures: Figures, *, done: int = 0) -> int:
+    """One draw of where ``p`` ends, past the ``done`` epochs it has trained: with early stopping
+    from ``figures.best_fractions``, without from ``figures.end_fractions`` (a live search's own
+    stops, when it has any); ``done + 1`` when none of them is past it."""
+    f = [b for b in figures.best_fractions if natural_epochs(p, b) > done] if done else figures.best_fractions
+    best = rng.choice(f) if f else None
+    if p.patience is None and figures.end_fractions:
+        e = [g for g in figures.end_fractions if natural_epochs(p, 0.0, g) > done]
+        return natural_epochs(p, 0.0, rng.choice(e)) if e else min(p.max_epochs, done + 1)
+    return natural_epochs(p, best) if best is not None else min(p.max_epochs, done + 1)
 
 
 def _score(epoch_s: float, *, u: float, draw: float, rho: float, line: ScoreLine | None) -> float:

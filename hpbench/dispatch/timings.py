@@ -13,7 +13,7 @@ from typing import Any
 from hpbench.cost import clock
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.live import Finished
-from hpbench.cost.record import ENDED_BY_THEMSELVES, TrialTimes
+from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import TrialPlan
 from hpbench.dispatch.early import EARLY_PREFIX
@@ -243,6 +243,18 @@ def repeat_fuse(study: Study, store: ResultsStore, trial_id: str, *, n_repeats: 
     params = {k: v for k in store.param_keys if (v := row.get(k)) is not None}
     flops = flops_per_step if flops_per_step is not None else row.get("flops_per_step")
     return fuse_of(study, params, n_repeats=n_repeats, flops_per_step=float(flops) if isinstance(flops, (int, float)) else None)
+
+
+def end_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[float]:
+    """Where the trials that ended by themselves (:data:`~hpbench.cost.record.OWN_ENDS`: their
+    task's own stop, or all their epochs) ended, as a fraction of their ``max_epochs``."""
+    out = []
+    for t in trial_ids:
+        row = store.row(t) if t in store else {}
+        epochs, n = row.get("epochs"), max_epochs(t)
+        if row.get("status") == TrialStatus.FINISHED and row.get("stop_reason") in OWN_ENDS and n > 0 and isinstance(epochs, (int, float)) and epochs > 0:
+            out.append(min(1.0, int(epochs) / n))
+    return out
 
 
 def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[float]:
