@@ -157,3 +157,20 @@ def test_each_ended_trial_prices_its_repeats_by_its_own_step(tmp_path, write_stu
     assert repeat_fuse(study, store, "large", n_repeats=5) == fuse_members(n_repeats=5, flops_per_step=1e9) == 1
     assert repeat_fuse(study, store, "unpriced", n_repeats=5) == 1  # unknown cost: unfused
     assert repeat_fuse(study, store, "unpriced", n_repeats=5, flops_per_step=1e6) == 5  # ... unless the caller knows it
+
+
+def test_a_machines_first_command_reads_its_start_up_from_rays_start(tmp_path, write_study, monkeypatch):
+    """No search has run on this machine: Ray's start is priced as the start-up figure's share
+    (STARTUP_PER_RAY, the ratio measured over 14 quiet runs here), so a machine that starts Ray
+    slower than the prior (9.25 s for 8.0 / 1.32) already moves the start-up left before Tune's
+    first trial, as a history-measured figure would."""
+    from hpbench.cost.figures import STARTUP_PER_RAY
+    from hpbench.results.store import ResultsStore
+
+    assert Figures(startup_s=8.0).ray_up(contention=2.0) == pytest.approx(2 * 8.0 / STARTUP_PER_RAY, rel=REL)
+    assert Figures(startup_s=8.0, ray_s=5.0).ray_up(contention=1.0) == pytest.approx(5.0, rel=REL)
+    sc = _clock(tmp_path, write_study, monkeypatch, ago=9.5, ray_at=9.25)
+    sc.figures = Figures(startup_s=8.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=1.5, exit_s=1.0, best_fractions=(1.0,))
+    assert sc.figures.source("ray_s") == "prior"
+    drift = sc._drift(ResultsStore(out=tmp_path / "empty", metric="val_accuracy", mode="max", param_keys=[]), 1.0)
+    assert drift == pytest.approx(9.25 / (8.0 / STARTUP_PER_RAY), rel=REL)  # not 9.5 / 8.0: Ray's start says more

@@ -26,6 +26,12 @@ SOLO_STARTUP_RATIO = 0.89
 # against run medians of 1.30-1.97 s. One figure for both priced the 1-trial studies' live ETA at 25%
 # (the final table and the exit were all that was left) 18-24% over (session 17).
 SMALL_REPORT_RATIO = 0.76
+# Ray up (started by the command) in this share of the start-up to Tune's first trial, where this machine has
+# not measured it yet. Measured here: the start-up over Ray's start, the medians per run of fourteen quiet
+# benchmarks/eta.py runs (sessions 11-17, 17 commands each): 1.26-1.43, median 1.32, while the runs' start-ups
+# moved from 7.6 to 10.4 s. Without it a machine's very first command could not read its slower start from
+# Ray's (session 18's freshly set-up machine: Ray up at 9.2-9.5 s, Tune's first trial at 12.5-14.3 s).
+STARTUP_PER_RAY = 1.32
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +64,7 @@ class Figures:
 
     startup_s: float = 8.0  # the command's start to Tune's first trial, early trials training in the helper meanwhile ...
     startup_solo_s: float = 0.0  # ... and where none do (0: none measured here: startup_s x SOLO_STARTUP_RATIO)
-    ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (no prior)
+    ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (:meth:`ray_up`)
     fresh_worker_s: float = 2.3
     setup_s: float = 0.071
     turnover_s: float = 0.0
@@ -91,6 +97,10 @@ class Figures:
     def startup_source(self, *, early: bool) -> str:
         """Where :meth:`startup`'s figure came from."""
         return self._kind_source("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, "without early trials")
+
+    def ray_up(self, *, contention: float) -> float:
+        """Ray's start at ``contention``: as measured here, else the start-up figure over :data:`STARTUP_PER_RAY`."""
+        return self.at("ray_s", contention) if self.ray_s > 0 else self.at("startup_s", contention) / STARTUP_PER_RAY
 
     def report(self, *, importance: bool, contention: float) -> float:
         """The final table's figure at ``contention``, where it scores the parameter importances

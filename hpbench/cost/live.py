@@ -193,7 +193,8 @@ def startup_drift(*, startup_s: float, elapsed_s: float, first_trial_s: float | 
     """This command's start-up, measured over predicted, as far as it is known (within
     :data:`DRIFT_BOUNDS`): Tune's first trial's start (``first_trial_s``, s from the command's
     start) over the start-up figure ``startup_s`` once it started; before that, Ray's start
-    (``ray_at_s``) over its figure ``ray_s`` once Ray is up and the history has one (0: none),
+    (``ray_at_s``) over its figure ``ray_s`` once Ray is up (0: none; the clock passes this
+    machine's, else the start-up figure's share: :meth:`~hpbench.cost.figures.Figures.ray_up`),
     else 1 -- and never less than the seconds already spent over the start-up figure, since it has
     not ended. The quiet run of session 8 read its ETA at 25% inside the start-up in 5 studies
     (the early trials' ends), past the figure in 3 (quickstart 8.6 s of a 7.8-s figure; Tune's

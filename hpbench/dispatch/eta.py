@@ -29,7 +29,7 @@ from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
-from hpbench.cost.figures import PRIOR, Figures
+from hpbench.cost.figures import Figures
 from hpbench.cost.live import Running, drifted, overheads, own_fractions, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
 from hpbench.cost.simulate import Pruning
@@ -291,7 +291,7 @@ class SearchClock:
             return 1.0
         starts = [float(store.row(t).get("started_at") or 0.0) for t in tune_trials(self.trials[SEARCH]) if t in store]
         first = min(starts) - self.started_at if starts and min(starts) > 0 else None
-        ray = self.figures.at("ray_s", c) if self.figures.source("ray_s") != PRIOR else 0.0
+        ray = self.figures.ray_up(contention=c)  # before this machine measured one: the start-up figure's share
         return startup_drift(startup_s=self.figures.startup(early=self.early, contention=c), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
                              ray_at_s=self.measured.get("ray_s"))
 
