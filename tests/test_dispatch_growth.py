@@ -210,7 +210,7 @@ def test_the_parts_after_a_search_without_repeats_or_devices_depend_on_no_trial(
     plans = [trial_plan(study, {}, epoch_s=rng.uniform(0.01, 3.0)) for _ in range(300)]
 
     def after(ps, repeats=0):
-        w = predict(search_plan(study, ps, cpus=2, repeats=repeats, device_plans=[], command=True), figures=Figures(), contention=1.3, seeds=4)
+        w = predict(search_plan(study, ps, cpus=2, repeats=repeats, device_plans=[], command=True, n_search=300), figures=Figures(), contention=1.3, seeds=4)
         return w.repeats_s + w.devices_s + w.test_s + w.report_s + w.exit_s
 
     assert after(plans) == pytest.approx(after(plans[:1]), rel=1e-12)

@@ -11,13 +11,12 @@ from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.figures import Figures
+from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
-from hpbench.report.names import IMPORTANCE_MIN_TRIALS
 from hpbench.study.schema import Study
 
 

@@ -26,6 +26,9 @@ SOLO_STARTUP_RATIO = 0.89
 # against run medians of 1.30-1.97 s. One figure for both priced the 1-trial studies' live ETA at 25%
 # (the final table and the exit were all that was left) 18-24% over (session 17).
 SMALL_REPORT_RATIO = 0.76
+# The report's matters section scores parameter importances (Optuna's fANOVA, which imports scikit-learn)
+# from this many completed trials of the study (hpbench.report.matters reads it here: cost never imports report)
+IMPORTANCE_MIN_TRIALS = 3
 # Ray up (started by the command) in this share of the start-up to Tune's first trial, where this machine has
 # not measured it yet. Measured here: the start-up over Ray's start, the medians per run of fourteen quiet
 # benchmarks/eta.py runs (sessions 11-17, 17 commands each): 1.26-1.43, median 1.32, while the runs' start-ups
@@ -104,7 +107,7 @@ class Figures:
 
     def report(self, *, importance: bool, contention: float) -> float:
         """The final table's figure at ``contention``, where it scores the parameter importances
-        (``importance``: a search of :data:`hpbench.report.names.IMPORTANCE_MIN_TRIALS` trials or more) or not."""
+        (``importance``: a search of :data:`IMPORTANCE_MIN_TRIALS` trials or more) or not."""
         return self._kind("report_s", None if importance else "report_small_s", SMALL_REPORT_RATIO, contention)
 
     def report_source(self, *, importance: bool) -> str:

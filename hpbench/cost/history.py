@@ -41,8 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost.device import SCHEMA as MODEL_SCHEMA
-from hpbench.cost.figures import UNIFORM, Figures
-from hpbench.report.names import IMPORTANCE_MIN_TRIALS
+from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, UNIFORM, Figures
 from hpbench.results.files import atomic_write_json
 
 KEEP = 200  # records kept

@@ -19,8 +19,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS
 from hpbench.report.data import ReportData, fmt
-from hpbench.report.names import IMPORTANCE_MIN_TRIALS
 
 N_BINS = 3  # continuous dimensions are shown in this many equal-count bins
 

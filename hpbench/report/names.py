@@ -6,11 +6,6 @@ from __future__ import annotations
 
 import enum
 
-# The matters section scores parameter importances (Optuna's fANOVA, which imports scikit-learn) from
-# this many completed trials of the study; a smaller study's final table skips it (and is priced shorter:
-# hpbench.cost.figures.Figures.report)
-IMPORTANCE_MIN_TRIALS = 3
-
 
 class SectionName(enum.StrEnum):
     LEADERBOARD = "leaderboard"
