@@ -30,7 +30,7 @@ from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.figures import Figures
-from hpbench.cost.live import Running, drifted, overheads, own_fractions, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
+from hpbench.cost.live import Running, drifted, overheads, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
@@ -220,14 +220,8 @@ class SearchClock:
         figs = replace(overheads(drifted(self.figures, drift), finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
                        trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency)
                        or self.figures.trials_contention)  # the study's earlier runs' until its trials measured theirs
-        if self.phase == SEARCH:  # where early stopping ends this study's trials: its own so far, with the figures'
-            own = timings.best_fractions(store, ids, max_epochs=lambda t: self._max_epochs(store, t))
-            ends = timings.end_fractions(store, ids, max_epochs=lambda t: self._max_epochs(store, t))
-            # ... and where its trials without early stopping end (a GAN's collapse: gan_stability's trials ran 11 of
-            # 16 epochs, priced at 16 its live ETA at 25% read +39%), blended with the study's earlier runs' ends, else
-            # with "every epoch"
-            ends_all = own_fractions(figs.end_fractions or (1.0,), ends)
-            figs = replace(figs, best_fractions=own_fractions(figs.best_fractions, own), end_fractions=ends_all if any(f < 1.0 for f in ends_all) else ())
+        if self.phase == SEARCH:  # where its trials end: their own so far, with the figures'
+            figs = timings.with_own_ends(figs, store, ids, max_epochs=lambda t: self._max_epochs(store, t))
         now = time.time()
         running = []
         tune = tune_trials(ids)

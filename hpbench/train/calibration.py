@@ -45,41 +45,38 @@ class Reliability:
         return sum(c * abs(a - f) for f, a, c in zip(self.confidence, self.accuracy, self.count, strict=True)) / n if n else float("nan")
 
 
+def _binned(z: torch.Tensor, labels: torch.Tensor, n_bins: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each member's bins of ``z`` ``[M, N, C]`` (float64 logits) for ``labels`` ``[M, N]``: the count,
+    mean confidence and accuracy per bin (``[M, n_bins]`` each), every member's bins counted in one
+    ``bincount`` over member-offset bin indices."""
+    m = len(z)
+    conf, pred = F.softmax(z, dim=-1).max(dim=-1)
+    correct = (pred == labels).double()
+    # bin i holds confidences in (i/n, (i+1)/n]; confidence is >= 1/C > 0, so none is lost
+    idx = (torch.clamp(torch.ceil(conf * n_bins).long() - 1, 0, n_bins - 1) + torch.arange(m, device=z.device)[:, None] * n_bins).flatten()
+    count = torch.bincount(idx, minlength=m * n_bins).view(m, n_bins)
+    conf_sum = z.new_zeros(m * n_bins).index_add_(0, idx, conf.flatten()).view(m, n_bins)
+    acc_sum = z.new_zeros(m * n_bins).index_add_(0, idx, correct.flatten()).view(m, n_bins)
+    safe = count.clamp(min=1).double()
+    return count, conf_sum / safe, acc_sum / safe
+
+
 @torch.no_grad()
 def reliability(logits: torch.Tensor, y: torch.Tensor, *, n_bins: int = N_BINS) -> Reliability:
-    probs = F.softmax(as_multiclass(logits).double(), dim=1)
-    conf, pred = probs.max(dim=1)
-    correct = (pred == y.reshape(-1).long()).double()
-    # bin i holds confidences in (i/n, (i+1)/n]; confidence is >= 1/C > 0, so none is lost
-    idx = torch.clamp(torch.ceil(conf * n_bins).long() - 1, 0, n_bins - 1)
-    count = torch.bincount(idx, minlength=n_bins)
-    conf_sum = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, idx, conf)
-    acc_sum = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, idx, correct)
-    safe = count.clamp(min=1).double()
-    return Reliability(confidence=(conf_sum / safe).tolist(), accuracy=(acc_sum / safe).tolist(), count=count.tolist())
+    count, conf, acc = _binned(as_multiclass(logits).double()[None], y.reshape(1, -1).long(), n_bins)
+    return Reliability(confidence=conf[0].tolist(), accuracy=acc[0].tolist(), count=count[0].tolist())
 
 
 @torch.no_grad()
 def member_ece(logits: torch.Tensor, y: torch.Tensor, *, n_bins: int = N_BINS) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`ece` and :func:`nll` of each member of a fused group at once (float64, ``[M]`` each):
-    ``logits`` ``[M, N, C]`` (a binary model's ``[M, N]`` or ``[M, N, 1]``), labels ``y`` ``[M, N]``.
-    Every member's bins are counted in one ``bincount`` over member-offset bin indices."""
-    m = len(logits)
-    z = logits.reshape(m, logits.shape[1], -1)
-    if z.shape[-1] == 1:
-        z = torch.cat([torch.zeros_like(z), z], dim=-1)
-    z = z.double()
+    ``logits`` ``[M, N, C]`` (a binary model's ``[M, N]`` or ``[M, N, 1]``), labels ``y`` ``[M, N]``."""
+    m, n = logits.shape[:2]
+    z = as_multiclass(logits.reshape(m * n, -1)).view(m, n, -1).double()
     labels = y.reshape(m, -1).long()
     nll_ = F.cross_entropy(z.flatten(0, 1), labels.flatten(), reduction="none").view(m, -1).mean(1)
-    conf, pred = F.softmax(z, dim=-1).max(dim=-1)
-    correct = (pred == labels).double()
-    idx = (torch.clamp(torch.ceil(conf * n_bins).long() - 1, 0, n_bins - 1) + torch.arange(m, device=z.device)[:, None] * n_bins).flatten()
-    count = torch.bincount(idx, minlength=m * n_bins).view(m, n_bins).double()
-    conf_sum = z.new_zeros(m * n_bins).index_add_(0, idx, conf.flatten()).view(m, n_bins)
-    acc_sum = z.new_zeros(m * n_bins).index_add_(0, idx, correct.flatten()).view(m, n_bins)
-    safe = count.clamp(min=1)
-    gaps = (count * (acc_sum / safe - conf_sum / safe).abs()).sum(1)
-    return gaps / count.sum(1), nll_
+    count, conf, acc = _binned(z, labels, n_bins)
+    return (count * (acc - conf).abs()).sum(1) / count.sum(1), nll_
 
 
 def ece(logits: torch.Tensor, y: torch.Tensor, *, n_bins: int = N_BINS) -> float:

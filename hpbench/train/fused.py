@@ -185,8 +185,8 @@ class FusedSupervised:
             if not isinstance(t, torch.Tensor):
                 out[name] = copy.deepcopy(t)
                 continue
-            src = self.params.get(name, self.buffers.get(name))
-            out[name] = (t if src is None else member_tensor(src, pos, transposed=name in self.transposed)).detach().clone()
+            mine = self._member(name, pos)
+            out[name] = (t if mine is None else mine).detach().clone()
         return out
 
     @torch.no_grad()
@@ -194,10 +194,14 @@ class FusedSupervised:
         """The member at stack position ``pos``, its own module holding its current weights."""
         run = self.runs[self.active[pos]]
         for name, t in [*run.model.named_parameters(), *run.model.named_buffers()]:
-            src = self.params.get(name, self.buffers.get(name))
-            if src is not None:
-                t.copy_(member_tensor(src, pos, transposed=name in self.transposed))
+            if (mine := self._member(name, pos)) is not None:
+                t.copy_(mine)
         return run
+
+    def _member(self, name: str, pos: int) -> torch.Tensor | None:
+        """Member ``pos``'s tensor ``name`` in the stack, in its module's layout (None: the stack holds none)."""
+        src = self.params.get(name, self.buffers.get(name))
+        return None if src is None else member_tensor(src, pos, transposed=name in self.transposed)
 
     def drop(self, positions: set[int]) -> None:
         """The members at ``positions`` stopped: the stack goes on without them."""
