@@ -7,10 +7,18 @@ Ray Tune's own Ctrl-C handler is off (``TUNE_DISABLE_SIGINT_HANDLER``, set with 
 knobs in :mod:`hpbench.dispatch.backend`): it ended ``Tuner.fit`` as if the search had finished,
 so the search went on to its repeats and test split and never said it was interrupted. Here the
 first Ctrl-C reaches Tune through a ``Stopper`` (``stop_all``), which Tune consults every step.
+
+The second Ctrl-C raises :class:`SearchInterrupted` wherever the main thread is. Where that is a
+finalizer or a weakref callback (a library's clean-up run by the garbage collector), Python
+swallows the exception and prints "Exception ignored in ..." with a traceback, and the search
+went on winding down. While a search runs, such a swallowed interrupt is caught by
+``sys.unraisablehook``: nothing is printed and it is raised again in the main thread once the
+callback has returned.
 """
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sys
 import threading
@@ -29,6 +37,7 @@ class Interrupt:
     def __init__(self) -> None:
         self.event = threading.Event()
         self._previous: Any = None
+        self._previous_hook: Any = None
         self._installed = False
 
     @property
@@ -38,16 +47,33 @@ class Interrupt:
     def __enter__(self) -> Interrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
             self._installed = True
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
+            sys.unraisablehook = self._previous_hook
             self._installed = False
+
+    def _unraisable(self, unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, SearchInterrupted):
+            self._previous_hook(unraisable)
+            return
+        self._again()  # swallowed in a finalizer: raised again in the main thread
+
+    @staticmethod
+    def _again() -> None:
+        # A bare thread (``threading.Thread.start`` waits on a lock, which the signal interrupts);
+        # the main thread runs the handler between its own bytecodes, after this hook if it can.
+        _thread.start_new_thread(_thread.interrupt_main, (signal.SIGINT,))
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
+            if _within(frame, Interrupt._unraisable.__code__):
+                self._again()  # landed in the hook itself, where it would be swallowed again
+                return
             raise SearchInterrupted  # the second Ctrl-C: at once
         self.event.set()
         sys.stderr.write("\nstopping: the running trials stop (they run again on --resume), the tables are written; "
@@ -80,3 +106,11 @@ class Interrupt:
                 return event.is_set() or (inner is not None and bool(inner.stop_all()))
 
         return InterruptStopper()
+
+
+def _within(frame: FrameType | None, code: Any) -> bool:
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
