@@ -113,13 +113,15 @@ class EarlyRungs:
 
 def warm_up_trainer() -> None:
     """In the helper, right after the pre-flight's networks: import the trainer and build one
-    optimizer (torch imports its compiler stack on the first: ~1.4 s of CPU measured here), while
-    the driver sets the search up, before the first early trial needs them."""
+    optimizer, while the driver sets the search up, before the first early trial needs them.
+    The optimizers import no TorchDynamo (:mod:`hpbench.train.eager`: ~1.4 s of CPU here when
+    this built torch's plain SGD)."""
     import torch
 
     import hpbench.train.trainer  # noqa: F401  (the import is the point)
+    from hpbench.train.optimizers import build_optimizer
 
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    build_optimizer("sgd", [torch.zeros(1, requires_grad=True)], lr=0.1, params={})
 
 
 def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data: tuple[Any, Any] | None = None,

@@ -76,6 +76,9 @@ OPTIMIZERS.register("adamw", params={**_ADAM_PARAMS, "weight_decay": Param(Float
 
 
 def build_optimizer(name: str, model_params: Any, *, lr: float, params: dict[str, Any]) -> Any:
+    from hpbench.train import eager  # imports torch: not at this module's import
+
+    eager.install()  # the optimizer imports no TorchDynamo (~2 CPU-s a process)
     entry = OPTIMIZERS.get(name)
     kwargs = {**entry.defaults(), **{k: v for k, v in params.items() if k in entry.params}}
     return entry.build(model_params, lr=lr, **kwargs)
