@@ -106,6 +106,27 @@ def test_loggers_are_checked_when_the_study_is_read(monkeypatch):
     assert parse_study({**BASE, "study": {**BASE["study"], "loggers": ["csv"]}}).settings.loggers == ("csv",)
 
 
+def test_a_summary_resent_within_the_same_second_keeps_the_trials_epochs_in_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from hpbench.tracking.tensorboard import TensorBoardTracker
+
+    tb = TensorBoardTracker(out=tmp_path)
+    tb.start(0, {"lr": 0.1})
+    for epoch, acc in ((1, 0.5), (2, 0.75)):
+        tb.epoch(0, {"trial": 0, "epoch": epoch, "val_accuracy": acc})
+    tb.end(0, {"best_val_accuracy": 0.75}, status="finished", stop_reason="completed")
+    # resent at once (a cost column arrived after the end): a new event file, not the first one emptied
+    tb.end(0, {"best_val_accuracy": 0.75, "predicted_s": 2.0}, status="finished", stop_reason="completed")
+    tb.close()
+    files = sorted(p.name for p in (tmp_path / "tensorboard" / "trial_0000").iterdir())
+    assert len(files) == 2, files
+    acc = EventAccumulator(str(tmp_path / "tensorboard" / "trial_0000"))
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("val_accuracy")] == [(1, 0.5), (2, 0.75)]
+    assert acc.Scalars("hparams/predicted_s")[-1].value == 2.0
+
+
 # -- one real search, logged three ways ------------------------------------------------------------------
 STUDY = {
     "study": {"name": "tracked", "metric": "val_accuracy", "mode": "max", "trials": 6, "searcher": "tpe", "scheduler": "asha",

@@ -25,10 +25,17 @@ class TensorBoardTracker:
         self.params: dict[int, dict[str, Any]] = {}
         self.last_epoch: dict[int, int] = {}
         self._writers: dict[int, Any] = {}
+        self._opened: dict[int, int] = {}
 
     def _writer(self, trial: int) -> Any:
         if trial not in self._writers:  # reopened (a new event file in the same run) when an ended trial's summary is resent
-            self._writers[trial] = self._writer_cls(logdir=str(trial_dir(self.root, trial)), flush_secs=10)
+            # An event file is named by the second its writer opened and the host, and opened for
+            # writing from scratch: a writer reopened within the same second would have emptied
+            # the trial's first file. A reopened one's file gets a suffix (read after the first).
+            n = self._opened.get(trial, 0)
+            self._opened[trial] = n + 1
+            self._writers[trial] = self._writer_cls(logdir=str(trial_dir(self.root, trial)), flush_secs=10,
+                                                    filename_suffix=f".{n}" if n else "")
         return self._writers[trial]
 
     def start(self, trial: int, params: Mapping[str, Any]) -> None:
