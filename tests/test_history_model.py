@@ -109,3 +109,30 @@ def test_the_test_splits_seconds_are_the_studys_own():
     f = history.figures(mine + big, study="s", model=NEW)
     assert f.test_s == pytest.approx(0.05, rel=REL) and f.source("test_s") == "3 earlier runs of this study"
     assert history.figures(mine + big, study="new", model=NEW).test_s == pytest.approx(1.6, rel=REL)
+
+
+def test_a_figure_is_read_from_the_records_that_measure_it_over_their_contention():
+    """``history.measured`` (what the figures and benchmarks/priors.py read): the start-up of the
+    commands that started Ray with early trials only (not a solo search's, not a joined cluster's),
+    each over its search's contention, oldest first; the figure is the median of the last 10."""
+    recs = [{**_rec(NEW, speed=1.0, startup_s=float(10 + i), started_at=2_000.0 + i), "contention": 1.0 + (i == 0)} for i in range(12)]
+    recs.append({**_rec(NEW, speed=1.0, startup_s=99.0, started_at=3_000.0), "early_trials": False})  # solo: startup_solo_s
+    recs.append({**_rec(NEW, speed=1.0, startup_s=77.0, started_at=3_001.0), "ray_started": False})  # joined a cluster
+    got = history.measured(recs, "startup_s")
+    assert got == pytest.approx([5.0] + [float(10 + i) for i in range(1, 12)], rel=REL)
+    assert history.measured(recs, "startup_solo_s") == pytest.approx([99.0], rel=REL)
+    assert history.figures(recs).startup_s == pytest.approx(16.5, rel=REL)  # median of 12..21
+    assert history.figures([]).startup_s == Figures().startup_s  # no history: the prior
+
+
+def test_the_priors_benchmark_compares_each_prior_with_the_records_median():
+    """benchmarks/priors.py: a derived prior (Ray's start: the start-up over STARTUP_PER_RAY) is
+    shown as the ETA prices it, and a figure measured by fewer than 3 records has no median."""
+    from benchmarks.priors import compare
+    from hpbench.cost.figures import STARTUP_PER_RAY
+
+    recs = [{**_rec(NEW, speed=1.0, startup_s=12.0, started_at=2_000.0 + i), "ray_s": 9.0, "exit_s": 1.0} for i in range(4)]
+    rows = {r["figure"]: r for r in compare(recs, Figures(startup_s=10.0))}
+    assert rows["startup_s"]["median"] == pytest.approx(12.0, rel=REL) and rows["startup_s"]["prior_error"] == pytest.approx(-1 / 6, rel=REL)
+    assert rows["ray_s"]["prior"] == pytest.approx(10.0 / STARTUP_PER_RAY, rel=REL) and rows["ray_s"]["median"] == pytest.approx(9.0, rel=REL)
+    assert rows["test_cold_s"]["n"] == 0 and rows["test_cold_s"]["median"] is None

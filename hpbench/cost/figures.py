@@ -40,47 +40,44 @@ STARTUP_PER_RAY = 1.32
 @dataclass(frozen=True, kw_only=True)
 class Figures:
     """What searches on this machine cost beyond their epochs, on an otherwise idle machine
-    (each measured figure divided by the contention it was measured under). The prior, used
-    until a search has run here: the command's start-up to Tune's first trial (8.0 s), the final
-    table (1.35 s) and Ray's shutdown (1.36 s) are the medians of the quiet whole commands
-    ``benchmarks/eta.py`` measured with no history on the 2-core development machine (sessions 11
-    and 12, three runs of 17 studies, exclusive.sh, contention 1.0; the start-up less the 0.84 s
-    that the old process clock added there: 7.6-7.9 s per run, P10-P90 5.6-10.5 s; the first,
-    cold command of each run 11.0 / 8.0 / 6.9 s; results/benchmarks/eta-s1[12]-quiet*.json). The
-    earlier prior's 10.4 / 1.74 / 1.41 s, medians of 167 loaded commands divided by their
-    contention, put the quiet quickstart at +40% and its live ETA at 25% at +55% (session 12); a
-    fresh worker (2.3 s) and a later trial's set-up
-    (0.071 s): ``benchmarks/dispatch.py``'s figures there; a replay phase's start to its first
-    trial (repeats, device runs): 1.6 s where its runs train one by one, 4.5 s where they train
-    as fused groups (the medians per study of the 45 records of five quiet ``benchmarks/eta.py``
-    runs, sessions 11-13: recurrent, distill_student and transfer_finetune, whose repeats cannot
-    fuse, 1.56-1.68 s; the six fused studies 4.10-4.70 s; one figure for both priced the unfused
-    repeats +35-60%); the test split's evaluation in the driver: 2.0 s where it is the driver's
-    first use of torch (``test_cold_s``: it imports torch and hpbench's trainer first; measured
-    1.7-3.1 s for signals, digits_cnn and a tiny MLP study, sessions 13-14), 0.1 s after the repeats
-    (``test_s``: their grouping counted FLOPs with torch in the driver; eta-repeats 0.04-0.17 s,
-    the tiny study with repeats 0.06 s; one figure for both priced signals' 2.4-3.1 s at 0.04 s
-    after eta-repeats had run); a Tuner's return after its last trial: 0 (those commands measured 0.08 s).
+    (each measured figure divided by the contention it was measured under).
+
+    The prior, used until a search has run here, is the medians of the current code's quiet
+    searches on the 2-core development machine (``benchmarks/priors.py`` over the 63 searches of
+    sessions 18-20, 2026-12-03 19:16 to 12-04 05:30 UTC, every one under exclusive.sh: ``eta.py``
+    runs with and without history, ``startup.py``'s quickstarts; ``results/benchmarks/priors.json``):
+    the command's start-up to Tune's first trial 11.3 s (P10-P90 9.2-14.1 s; the first command of a
+    machine with no history measured 14.5, 17.5 and 11.6 s in sessions 18-20), a fresh worker 2.7 s,
+    a later trial's set-up 0.025 s, a replay phase's start to its first trial 2.0 s where its runs
+    train one by one and 5.2 s where they train as fused groups (their members' models built and
+    stacked first), the test split's evaluation where it is the driver's first use of torch 2.8 s
+    (``test_cold_s``: it imports torch and hpbench's trainer first), the final table 2.0 s and
+    Ray's shutdown 1.37 s. The earlier prior (8.0 / 2.3 / 0.071 / 1.6 / 4.5 / 2.0 / 1.35 / 1.36 s)
+    was measured on session 11-14's code, whose start-up and final table were shorter: it priced
+    a new machine's first command's start-up 25-54% short in sessions 18-20 and the first of six
+    held-out studies -27% on the whole command (``eta.py --unseen``, session 20). The test split
+    after the repeats: 0.1 s (``test_s``: their grouping counted FLOPs with torch in the driver;
+    eta-repeats 0.04-0.17 s); a Tuner's return after its last trial: 0 (measured 0.05 s).
     A search that trains no early trials in the helper while Ray starts (one of fewer than 4 trials,
     ``--no-early-trials``, a cluster's) starts sooner: its own figure once such searches ran here
     (``startup_solo_s``), the start-up figure x :data:`SOLO_STARTUP_RATIO` before."""
 
-    startup_s: float = 8.0  # the command's start to Tune's first trial, early trials training in the helper meanwhile ...
+    startup_s: float = 11.3  # the command's start to Tune's first trial, early trials training in the helper meanwhile ...
     startup_solo_s: float = 0.0  # ... and where none do (0: none measured here: startup_s x SOLO_STARTUP_RATIO)
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (:meth:`ray_up`)
-    fresh_worker_s: float = 2.3
-    setup_s: float = 0.071
+    fresh_worker_s: float = 2.7
+    setup_s: float = 0.025
     turnover_s: float = 0.0
     tail_s: float = 0.0  # a Tuner's return after its last trial ended
     speed: float = 1.0  # measured / predicted seconds per epoch, after the first (the cost model's bias here)
     first_epoch_s: float = 0.0  # a trial's first epoch beyond the others (lazy initialization, optimizer state, cold caches)
-    replay_start_s: float = 1.6  # a replay phase's Tuner, to its first trial's start (its runs unfused) ...
-    fused_start_s: float = 4.5  # ... and to its first fused group's (hpbench.cost.fusion)
+    replay_start_s: float = 2.0  # a replay phase's Tuner, to its first trial's start (its runs unfused) ...
+    fused_start_s: float = 5.2  # ... and to its first fused group's (hpbench.cost.fusion)
     test_s: float = 0.1  # the test split, evaluated in the driver once torch is loaded there (after repeats) ...
-    test_cold_s: float = 2.0  # ... and where it is the driver's first use of torch
-    report_s: float = 1.35  # the final table, with the parameter importances ...
+    test_cold_s: float = 2.8  # ... and where it is the driver's first use of torch
+    report_s: float = 2.0  # the final table, with the parameter importances ...
     report_small_s: float = 0.0  # ... and without (a search of fewer trials; 0: none measured here: report_s x SMALL_REPORT_RATIO)
-    exit_s: float = 1.36
+    exit_s: float = 1.37
     best_fractions: tuple[float, ...] = UNIFORM  # early-stopped trials' best epoch / max_epochs
     # where a trial without early stopping ends, epochs / max_epochs: its task's own stop (a GAN's collapse, an agent
     # solving its environment, divergence) or max_epochs; empty: at max_epochs (a live search's own trials fill it)

@@ -210,6 +210,13 @@ _FIGURES: dict[str, Any] = {
 _RECORDED_AS = {"startup_solo_s": "startup_s", "report_small_s": "report_s"}  # a figure a record keeps under another name
 
 
+def measured(records: Sequence[Mapping[str, Any]], name: str) -> list[float]:
+    """Figure ``name`` of each record that measures it, oldest first, each divided by the
+    contention its search was priced at (:func:`record_contention`)."""
+    usable, key = _FIGURES[name], _RECORDED_AS.get(name, name)
+    return [float(r[key]) / record_contention(r, name) for r in records if usable(r) and isinstance(r.get(key), (int, float))]
+
+
 def importance(r: Mapping[str, Any]) -> bool:
     """Whether the record's final table scored parameter importances (a search of
     IMPORTANCE_MIN_TRIALS trials or more; assumed where the record does not say its size)."""
@@ -229,17 +236,15 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     again = repriced or {}
     mine = [r if model is None or model.measured(r) else {**r, "speed": again[r["run_id"]], "first_epoch_s": None, "repriced": True}
             for r in records if model is None or model.measured(r) or r.get("run_id") in again]
-    for name, usable in _FIGURES.items():
+    for name in _FIGURES:
         # The machine's last searches, whatever their study: replayed over the 30 searches
         # recorded here, each figure predicted from the ones before it, this read the start-up
         # within 20% (median), the speed ratio within 31%; the same study's records first read
         # them within 29% and 37% (the load drifting between runs mattered more than the study),
         # and a fitted growth with contention (c^a) within 20% and 41%.
-        key = _RECORDED_AS.get(name, name)
-        seen = [(float(r[key]), record_contention(r, name)) for r in (free_first(mine) if name in OF_THE_MODEL else records)
-                if usable(r) and isinstance(r.get(key), (int, float))][-RECENT:]
+        seen = measured(free_first(mine) if name in OF_THE_MODEL else records, name)[-RECENT:]
         if seen:
-            values[name] = statistics.median(v / c for v, c in seen)
+            values[name] = statistics.median(seen)
             sources[name] = f"{len(seen)} earlier searches here"
     # The speed ratio is the cost model's bias on this study's networks as much as the machine's:
     # measured here, a study's own ratio moved little between two runs (optimizers 0.87 / 0.97,

@@ -1,0 +1,84 @@
+"""The wall-time model's priors (:class:`hpbench.cost.figures.Figures`' defaults, what a machine
+with no search history is priced at) against what this machine's searches measured: each
+figure's median over every search record that measures it (as the ETA reads them, divided by the
+contention the search ran under), with its P10-P90, next to the prior. A prior far from the
+medians of the current code's quiet searches is stale: re-measure it here and say so where it is
+set.
+
+    python benchmarks/priors.py [--history FILE ...] [--since 2026-12-03T19:00] [--report results/benchmarks/priors.json]
+
+``--history``: search-history files to read (default: this machine's, ``~/.cache/hpbench/devices/
+<host>-searches.json``; give several to pool runs whose history was moved aside); ``--since``:
+only the searches started from then on (UTC; the current code's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hpbench.cost import history  # noqa: E402
+from hpbench.cost.figures import Figures  # noqa: E402
+
+NAMES = ("startup_s", "startup_solo_s", "ray_s", "fresh_worker_s", "setup_s", "tail_s", "replay_start_s", "fused_start_s",
+         "test_s", "test_cold_s", "report_s", "report_small_s", "exit_s")
+
+
+def _prior(prior: Figures, name: str) -> float:
+    """The prior's value of ``name`` as the ETA prices it (a figure set to 0 is derived from another)."""
+    derived = {"startup_solo_s": lambda: prior.startup(early=False, contention=1.0), "ray_s": lambda: prior.ray_up(contention=1.0),
+               "report_small_s": lambda: prior.report(importance=False, contention=1.0)}
+    return float(derived[name]()) if name in derived else float(getattr(prior, name))
+
+
+def compare(records: list[dict[str, Any]], prior: Figures) -> list[dict[str, Any]]:
+    """Per figure: the prior, and the records' median, P10 and P90 of it (None where fewer than 3 measure it)."""
+    rows = []
+    for name in NAMES:
+        values = history.measured(records, name)
+        row: dict[str, Any] = {"figure": name, "prior": _prior(prior, name), "n": len(values), "median": None, "p10": None, "p90": None}
+        if len(values) >= 3:
+            deciles = statistics.quantiles(values, n=10)
+            row.update(median=statistics.median(values), p10=deciles[0], p90=deciles[-1])
+            row["prior_error"] = (row["prior"] - row["median"]) / row["median"] if row["median"] else None
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--history", type=Path, action="append", default=[])
+    ap.add_argument("--since", help="UTC, ISO format: only the searches started from then on")
+    ap.add_argument("--report", type=Path, default=ROOT / "results" / "benchmarks" / "priors.json")
+    args = ap.parse_args()
+    files = args.history or [history.history_file(history.default_cache_dir())]
+    records = [r for f in files for r in json.loads(f.read_text()).get("searches", [])]
+    if args.since:
+        since = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.UTC).timestamp()
+        records = [r for r in records if float(r.get("started_at") or 0) >= since]
+    records.sort(key=lambda r: float(r.get("started_at") or 0))
+    rows = compare(records, Figures())
+    print(f"{len(records)} searches from {len(files)} history file(s)" + (f", started since {args.since} UTC" if args.since else ""))
+    print(f"{'figure':16s} {'prior':>7s} {'n':>4s} {'median':>7s} {'P10-P90':>13s}  prior vs median")
+    for r in rows:
+        if r["median"] is None:
+            print(f"{r['figure']:16s} {r['prior']:7.3f} {r['n']:4d}       -")
+            continue
+        print(f"{r['figure']:16s} {r['prior']:7.3f} {r['n']:4d} {r['median']:7.3f} {r['p10']:6.2f}-{r['p90']:<6.2f}  {r['prior_error']:+.0%}")
+    args.report.parent.mkdir(parents=True, exist_ok=True)
+    args.report.write_text(json.dumps({"benchmark": "priors", "at": time.time(), "files": [str(f) for f in files], "since": args.since,
+                                       "n_searches": len(records), "rows": rows}, indent=1) + "\n")
+    print(f"written: {args.report}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""benchmarks/eta.py's held-out studies (``--unseen``) and user study files (``--study``): each is
+a valid study, run under its own ``[study] name``, and nothing else runs when they are given."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+UNSEEN = sorted((ROOT / "benchmarks" / "eta_unseen").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", UNSEEN, ids=lambda p: p.stem)
+def test_every_held_out_study_is_valid(path):
+    from hpbench.study.parse import load_study
+
+    study = load_study(path)
+    assert study.settings.name.startswith("unseen-")
+
+
+def test_given_study_files_replace_the_built_in_set(tmp_path):
+    from benchmarks import eta
+
+    got = eta.studies(tmp_path, only=None, claims=True, extra=UNSEEN)
+    assert [name for name, _ in got] == [eta.study_name(p) for p in UNSEEN]
+    assert len({name for name, _ in got}) == len(UNSEEN) >= 6  # six kinds of work, each its own results folder
+    assert not (tmp_path / "tiny.toml").exists()  # the built-in set's studies were not written
+    assert {name for name, _ in eta.studies(tmp_path, only=None, claims=False)} >= {"quickstart", "eta-tiny"}
+
+
+def test_the_user_loader_gives_a_larger_table():
+    from benchmarks.eta_unseen.data import wide_table
+
+    x, y = wide_table()
+    assert x.shape == (20_000, 40) and x.dtype.name == "float32" and sorted(set(y.tolist())) == [0, 1, 2, 3, 4]
