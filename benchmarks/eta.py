@@ -13,7 +13,8 @@ that was actually left. Printed, and written to ``results/benchmarks/eta.json``.
 ``--unseen`` runs the held-out studies of ``benchmarks/eta_unseen/`` instead (six, of every kind
 of data and scheduler: written after the ETA's model and priors were set and never used to tune
 them, so that their errors say how the ETA holds on work nobody tuned it for); ``--study`` runs
-a user's own study files.
+a user's own study files. ``--no-history`` prices and runs every study as the first search of a
+machine (its history and kept prices moved aside for each study and put back after).
 
 ``--merge`` keeps the rows of the report already written for the studies not run now (a long run
 split into parts, each under ``flock /work/bench.lock``); ``--render`` prints the README's table
@@ -35,15 +36,18 @@ The machine is shared: the load average before and after each run is recorded ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +128,29 @@ def _history() -> list[dict[str, Any]]:
     from hpbench.cost import history
 
     return history.load(history.default_cache_dir())
+
+
+@contextlib.contextmanager
+def no_history() -> Iterator[None]:
+    """This machine as one where no search ran yet: its search history and kept prices moved aside
+    (the device model kept: a machine calibrates it on its first estimate, before any search) and put
+    back after, with what the run wrote in their place dropped."""
+    sys.path.insert(0, str(ROOT))
+    from hpbench.cost import history, priced, prices
+
+    cache = history.default_cache_dir()
+    files = [history.history_file(cache), prices.cache_file(cache), priced.cache_file(cache)]
+    with tempfile.TemporaryDirectory(prefix="hpbench-eta-history-") as aside:
+        kept = [(f, Path(aside) / f.name) for f in files if f.exists()]
+        for f, to in kept:
+            shutil.move(f, to)
+        try:
+            yield
+        finally:
+            for f in files:
+                f.unlink(missing_ok=True)
+            for f, to in kept:
+                shutil.move(to, f)
 
 
 def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
@@ -292,6 +319,8 @@ def main() -> None:
     ap.add_argument("--skip-claims", action="store_true")
     ap.add_argument("--study", type=Path, action="append", default=[], metavar="PATH",
                     help="run this study file instead of the built-in set (repeatable): a user's own studies")
+    ap.add_argument("--no-history", action="store_true",
+                    help="price and run each study as a machine's first search: its history and kept prices moved aside for it, put back after")
     ap.add_argument("--unseen", action="store_true",
                     help="run the held-out studies (benchmarks/eta_unseen/*.toml: written after the ETA was tuned, never used to tune it)")
     ap.add_argument("--report", type=Path, default=OUT / "eta.json")
@@ -321,7 +350,8 @@ def main() -> None:
         extra = list(args.study) + (sorted(UNSEEN.glob("*.toml")) if args.unseen else [])
         for name, path in studies(work, only=only, claims=not args.skip_claims, extra=extra):
             try:
-                row = measure(name, path, work)
+                with no_history() if args.no_history else contextlib.nullcontext():
+                    row = measure(name, path, work)
             except RuntimeError as err:  # reported, and the other studies still run
                 print(f"{name:18s} FAILED: {str(err).splitlines()[0]}", flush=True)
                 failed.append({"study": name, "error": str(err)[-3000:]})

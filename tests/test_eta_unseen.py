@@ -34,3 +34,24 @@ def test_the_user_loader_gives_a_larger_table():
 
     x, y = wide_table()
     assert x.shape == (20_000, 40) and x.dtype.name == "float32" and sorted(set(y.tolist())) == [0, 1, 2, 3, 4]
+
+
+def test_no_history_moves_the_history_and_prices_aside_and_puts_them_back(tmp_path, monkeypatch):
+    """``--no-history``: inside, the machine has no search history nor kept prices (its device model
+    stays); after, the files are back as they were and what the run wrote in their place is gone,
+    also when the study failed."""
+    from benchmarks import eta
+    from hpbench.cost import history, priced, prices
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = history.default_cache_dir()
+    cache.mkdir(parents=True)
+    files = {history.history_file(cache): '{"searches": [1]}', prices.cache_file(cache): "{}", priced.cache_file(cache): "{}"}
+    model = cache / "host-cpu-t1.json"
+    for f, text in {**files, model: "model"}.items():
+        f.write_text(text)
+    with pytest.raises(RuntimeError), eta.no_history():
+        assert not any(f.exists() for f in files) and model.exists()
+        history.history_file(cache).write_text('{"searches": [2]}')  # the run's own record
+        raise RuntimeError("search failed")
+    assert {f: f.read_text() for f in files} == files and model.read_text() == "model"
