@@ -5,11 +5,12 @@ contention the search ran under), with its P10-P90, next to the prior. A prior f
 medians of the current code's quiet searches is stale: re-measure it here and say so where it is
 set.
 
-    python benchmarks/priors.py [--history FILE ...] [--since 2026-12-03T19:00] [--report results/benchmarks/priors.json]
+    python benchmarks/priors.py [--history FILE ...] [--since 2026-12-03T19:00] [--until 2026-12-04T05:00] [--report results/benchmarks/priors.json]
 
 ``--history``: search-history files to read (default: this machine's, ``~/.cache/hpbench/devices/
 <host>-searches.json``; give several to pool runs whose history was moved aside); ``--since``:
-only the searches started from then on (UTC; the current code's).
+only the searches started from then on (UTC; the current code's); ``--until``: only those
+started before (so that held-out runs, ``benchmarks/eta.py --unseen``, stay out of the priors they test).
 """
 
 from __future__ import annotations
@@ -54,29 +55,55 @@ def compare(records: list[dict[str, Any]], prior: Figures) -> list[dict[str, Any
     return rows
 
 
+def quantiles(xs: list[float], n: int = 20) -> list[float]:
+    """``n`` quantiles of ``xs`` (the midpoints of ``n`` equal shares), sorted."""
+    v = sorted(xs)
+    return [v[min(len(v) - 1, int((i + 0.5) * len(v) / n))] for i in range(n)]
+
+
+def best_fractions(records: list[dict[str, Any]], n: int = 20) -> tuple[float, ...]:
+    """The early-stopped trials' best epoch / max_epochs, each study weighing alike (its fractions'
+    ``n`` quantiles: the quickstart's hundreds of trials would outweigh the rest), pooled and sorted."""
+    by: dict[str, list[float]] = {}
+    for r in records:
+        by.setdefault(str(r.get("study")), []).extend(float(f) for f in r.get("best_fractions") or ())
+    return tuple(sorted(q for v in by.values() if v for q in quantiles(v, n)))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--history", type=Path, action="append", default=[])
     ap.add_argument("--since", help="UTC, ISO format: only the searches started from then on")
+    ap.add_argument("--until", help="UTC, ISO format: only the searches started before then (leave held-out runs out)")
     ap.add_argument("--report", type=Path, default=ROOT / "results" / "benchmarks" / "priors.json")
     args = ap.parse_args()
     files = args.history or [history.history_file(history.default_cache_dir())]
     records = [r for f in files for r in json.loads(f.read_text()).get("searches", [])]
-    if args.since:
-        since = dt.datetime.fromisoformat(args.since).replace(tzinfo=dt.UTC).timestamp()
-        records = [r for r in records if float(r.get("started_at") or 0) >= since]
+    for bound, keep in ((args.since, lambda t, b: t >= b), (args.until, lambda t, b: t < b)):
+        if bound:
+            at = dt.datetime.fromisoformat(bound).replace(tzinfo=dt.UTC).timestamp()
+            records = [r for r in records if keep(float(r.get("started_at") or 0), at)]
     records.sort(key=lambda r: float(r.get("started_at") or 0))
     rows = compare(records, Figures())
-    print(f"{len(records)} searches from {len(files)} history file(s)" + (f", started since {args.since} UTC" if args.since else ""))
+    print(f"{len(records)} searches from {len(files)} history file(s)" + (f", started since {args.since} UTC" if args.since else "")
+          + (f", before {args.until} UTC" if args.until else ""))
     print(f"{'figure':16s} {'prior':>7s} {'n':>4s} {'median':>7s} {'P10-P90':>13s}  prior vs median")
     for r in rows:
         if r["median"] is None:
             print(f"{r['figure']:16s} {r['prior']:7.3f} {r['n']:4d}       -")
             continue
         print(f"{r['figure']:16s} {r['prior']:7.3f} {r['n']:4d} {r['median']:7.3f} {r['p10']:6.2f}-{r['p90']:<6.2f}  {r['prior_error']:+.0%}")
+    pooled = best_fractions(records)
+    fractions: dict[str, Any] = {}
+    if pooled:
+        fractions = {"studies": len(pooled) // 20, "mean": statistics.fmean(pooled), "prior_mean": statistics.fmean(Figures().best_fractions),
+                     "quantiles": [round(q, 3) for q in quantiles(list(pooled))]}
+        print(f"best epoch / max_epochs of early-stopped trials, {fractions['studies']} studies alike: mean {fractions['mean']:.3f} "
+              f"(prior {fractions['prior_mean']:.3f}); 20 quantiles: {', '.join(f'{q:.2f}' for q in fractions['quantiles'])}")
     args.report.parent.mkdir(parents=True, exist_ok=True)
-    args.report.write_text(json.dumps({"benchmark": "priors", "at": time.time(), "files": [str(f) for f in files], "since": args.since,
-                                       "n_searches": len(records), "rows": rows}, indent=1) + "\n")
+    args.report.write_text(json.dumps({"benchmark": "priors", "at": time.time(), "files": [str(f) for f in files], "since": args.since, "until": args.until,
+                                       "n_searches": len(records), "rows": rows,
+                                       "best_fractions": fractions}, indent=1) + "\n")
     print(f"written: {args.report}")
 
 

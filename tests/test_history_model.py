@@ -136,3 +136,23 @@ def test_the_priors_benchmark_compares_each_prior_with_the_records_median():
     assert rows["startup_s"]["median"] == pytest.approx(12.0, rel=REL) and rows["startup_s"]["prior_error"] == pytest.approx(-1 / 6, rel=REL)
     assert rows["ray_s"]["prior"] == pytest.approx(10.0 / STARTUP_PER_RAY, rel=REL) and rows["ray_s"]["median"] == pytest.approx(9.0, rel=REL)
     assert rows["test_cold_s"]["n"] == 0 and rows["test_cold_s"]["median"] is None
+
+
+def test_the_priors_are_the_stored_searches_medians():
+    """The wall-time model's priors (hpbench.cost.figures) re-derived from the searches they were
+    measured on (results/benchmarks/priors-searches.json): each figure the median, rounded as set,
+    and the best-epoch fractions the five studies' quantiles, each study alike."""
+    import statistics
+    from pathlib import Path
+
+    from benchmarks.priors import best_fractions, quantiles
+    from hpbench.cost.figures import PRIOR_BEST
+
+    root = Path(__file__).resolve().parents[1]
+    records = json.loads((root / "results" / "benchmarks" / "priors-searches.json").read_text())["searches"]
+    prior = Figures()
+    for name, digits in (("startup_s", 1), ("fresh_worker_s", 1), ("setup_s", 3), ("replay_start_s", 1), ("fused_start_s", 1),
+                         ("report_s", 1), ("exit_s", 2)):
+        assert round(statistics.median(history.measured(records, name)), digits) == pytest.approx(getattr(prior, name), rel=REL), name
+    assert [round(q, 2) for q in quantiles(list(best_fractions(records)))] == pytest.approx(list(PRIOR_BEST), abs=1e-9)
+    assert prior.best_fractions == PRIOR_BEST

@@ -15,7 +15,7 @@ import pytest
 
 from hpbench.cost import clock, history, record
 from hpbench.cost.correct import Correction
-from hpbench.cost.figures import SMALL_REPORT_RATIO, SOLO_STARTUP_RATIO, UNIFORM, Figures
+from hpbench.cost.figures import PRIOR_BEST, SMALL_REPORT_RATIO, SOLO_STARTUP_RATIO, Figures
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict, sim_trials
@@ -331,7 +331,7 @@ def test_history_prefers_the_same_study_and_skips_what_a_record_did_not_measure(
     f = history.figures([mine, other], study="mine")
     assert f.best_fractions == (0.1,) and f.startup_s == pytest.approx(3.0, rel=REL)  # the API's start-up is not a command's
     assert history.figures([other], study="new").best_fractions == (0.9,)
-    assert history.figures([{"schema": history.SCHEMA, "study": "x"}], study="x").best_fractions == UNIFORM
+    assert history.figures([{"schema": history.SCHEMA, "study": "x"}], study="x").best_fractions == PRIOR_BEST
 
 
 def test_a_search_without_early_trials_has_its_own_start_up_figure():

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost.device import SCHEMA as MODEL_SCHEMA
-from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, UNIFORM, Figures
+from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, PRIOR_BEST, Figures
 from hpbench.results.files import atomic_write_json
 
 KEEP = 200  # records kept
@@ -293,7 +293,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         values["best_fractions"] = fractions
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
-        values["best_fractions"] = UNIFORM
+        values["best_fractions"] = PRIOR_BEST
     speeds = [r["speed"] / record_contention(r, "speed") for r in free_first(mine) if isinstance(r.get("speed"), (int, float))][-RECENT:]
     if len(speeds) >= 3:
         mid = statistics.median(speeds)
