@@ -14,9 +14,10 @@ UNIFORM = tuple((i + 0.5) / 20 for i in range(20))
 # The prior for where an early-stopped trial's best epoch falls (best epoch / max_epochs), until
 # searches ran here: the 20 quantiles of the five studies' fractions in the 51 searches the other
 # priors come from, each study weighing alike (benchmarks/priors.py: quickstart 0.26 on average,
-# early_stopping 0.30, eta-repeats 0.28, digits_cnn 0.12, signals 0.62; mean 0.32). Uniform's
-# mean, 0.5, priced the trials of six held-out studies 1.2-1.9x what they ran as a machine's first
-# search (benchmarks/eta.py --unseen --no-history, session 20); their own fractions averaged 0.07
+# early_stopping 0.30, eta-repeats 0.28, digits_cnn 0.12, signals 0.62; mean 0.32). With uniform's
+# (mean 0.5), six held-out studies run as a machine's first search had their trials and turnover
+# priced 37.3 s for 26.0 s run, 3 of 6 whole commands within 25%; with this, 33.0 s for 27.9 s and
+# 5 of 6 (benchmarks/eta.py --unseen --no-history, session 20). Their own fractions averaged 0.07
 # to 1.0 per study (median 0.37).
 PRIOR_BEST = (0.10, 0.10, 0.10, 0.13, 0.15, 0.15, 0.17, 0.17, 0.18, 0.20, 0.20, 0.20, 0.37, 0.40, 0.40, 0.48, 0.56, 0.64, 0.80, 0.92)
 PRIOR = "prior"
@@ -65,7 +66,7 @@ class Figures:
     (``benchmarks/eta.py --unseen``, session 20) were run after and are not among them. The
     earlier prior (8.0 / 2.3 / 0.071 / 1.6 / 4.5 / 1.35 / 1.36 / 2.0 s) was measured on session 11-14's code,
     whose start-up and final table were shorter: it priced a new machine's first command's
-    start-up 25-54% short in sessions 18-20. The test split after the repeats: 0.1 s (``test_s``:
+    start-up 31-54% short in sessions 18-20. The test split after the repeats: 0.1 s (``test_s``:
     their grouping counted FLOPs with torch in the driver; eta-repeats 0.04-0.17 s); a Tuner's
     return after its last trial: 0 (measured 0.05 s).
     A search that trains no early trials in the helper while Ray starts (one of fewer than 4 trials,
