@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from hpbench.cost import history  # noqa: E402
 from hpbench.cost.figures import Figures  # noqa: E402
 
-NAMES = ("startup_s", "startup_solo_s", "ray_s", "fresh_worker_s", "setup_s", "tail_s", "replay_start_s", "fused_start_s",
+NAMES = ("startup_s", "data_s", "startup_solo_s", "ray_s", "fresh_worker_s", "setup_s", "tail_s", "replay_start_s", "fused_start_s",
          "test_s", "test_cold_s", "report_s", "report_small_s", "exit_s")
 
 
@@ -70,12 +70,63 @@ def best_fractions(records: list[dict[str, Any]], n: int = 20) -> tuple[float, .
     return tuple(sorted(q for v in by.values() if v for q in quantiles(v, n)))
 
 
+_DATA_CHILD = """
+import json, sys
+from hpbench.preflight.run import check_data
+from hpbench.study.parse import load_study
+import time
+study = load_study(sys.argv[1])
+began = time.perf_counter()
+check_data(study)
+print(json.dumps(time.perf_counter() - began))
+"""
+
+
+def study_files(work: Path) -> dict[str, Path]:
+    """Study name -> its file: the studies under studies/ and benchmarks/eta.py's own two (written to ``work``)."""
+    import tomllib
+
+    from benchmarks import eta
+
+    (work / "tiny.toml").write_text(eta.TINY)
+    (work / "repeats.toml").write_text(eta.REPEATS)
+    files = [*sorted((ROOT / "studies").rglob("*.toml")), work / "tiny.toml", work / "repeats.toml"]
+    return {str(tomllib.loads(f.read_text()).get("study", {}).get("name") or f.stem): f for f in files}
+
+
+def data_seconds(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The pre-flight's data loading and checks of the studies the start-up figure's records searched,
+    each measured in a fresh process (as a search's driver runs them, before Ray starts), and their
+    median with each study counted as many times as it has such records (the start-up prior's own
+    weighting)."""
+    import subprocess
+    import tempfile
+
+    counts: dict[str, int] = {}
+    for r in records:
+        if history.measured([r], "startup_s"):
+            counts[str(r.get("study"))] = counts.get(str(r.get("study")), 0) + 1
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory(prefix="hpbench-priors-") as tmp:
+        files = study_files(Path(tmp))
+        secs = {}
+        for name in counts:
+            if name in files:
+                run = subprocess.run([sys.executable, "-c", _DATA_CHILD, str(files[name])], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+                if run.returncode == 0:
+                    secs[name] = float(run.stdout.strip().splitlines()[-1])
+    weighted = [secs[n] for n, k in counts.items() if n in secs for _ in range(k)]
+    return {"per_study": secs, "records": counts, "median": statistics.median(weighted) if weighted else None,
+            "unmeasured": sorted(n for n in counts if n not in secs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--history", type=Path, action="append", default=[])
     ap.add_argument("--since", help="UTC, ISO format: only the searches started from then on")
     ap.add_argument("--until", help="UTC, ISO format: only the searches started before then (leave held-out runs out)")
     ap.add_argument("--report", type=Path, default=ROOT / "results" / "benchmarks" / "priors.json")
+    ap.add_argument("--data", action="store_true", help="also measure the data loading and checks of the records' studies (fresh processes)")
     args = ap.parse_args()
     files = args.history or [history.history_file(history.default_cache_dir())]
     records = [r for f in files for r in json.loads(f.read_text()).get("searches", [])]
@@ -100,10 +151,16 @@ def main() -> None:
                      "quantiles": [round(q, 3) for q in quantiles(list(pooled))]}
         print(f"best epoch / max_epochs of early-stopped trials, {fractions['studies']} studies alike: mean {fractions['mean']:.3f} "
               f"(prior {fractions['prior_mean']:.3f}); 20 quantiles: {', '.join(f'{q:.2f}' for q in fractions['quantiles'])}")
+    data: dict[str, Any] = {}
+    if args.data:
+        data = data_seconds(records)
+        print(f"data loading and checks before Ray, the start-up records' studies (fresh processes): median {data['median']:.3f} s "
+              f"(prior {Figures().data_s:.3f}); " + ", ".join(f"{n} {s:.2f} s x{data['records'][n]}" for n, s in sorted(data["per_study"].items()))
+              + (f"; not found: {', '.join(data['unmeasured'])}" if data["unmeasured"] else ""))
     args.report.parent.mkdir(parents=True, exist_ok=True)
     args.report.write_text(json.dumps({"benchmark": "priors", "at": time.time(), "files": [str(f) for f in files], "since": args.since, "until": args.until,
                                        "n_searches": len(records), "rows": rows,
-                                       "best_fractions": fractions}, indent=1) + "\n")
+                                       "best_fractions": fractions, "data": data}, indent=1) + "\n")
     print(f"written: {args.report}")
 
 

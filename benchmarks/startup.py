@@ -126,13 +126,13 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
 
 
 # -- the parent ------------------------------------------------------------------------------------
-def one_run(workdir: Path, extra: list[str]) -> dict[str, float]:
+def one_run(workdir: Path, extra: list[str], study: Path = STUDY) -> dict[str, float]:
     marks_file = workdir / "marks.json"
     out = workdir / "out"
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     t0 = time.time()
-    proc = subprocess.run([sys.executable, __file__, "--child", repr(t0), str(marks_file), "search", str(STUDY), "--out", str(out), *extra],
+    proc = subprocess.run([sys.executable, __file__, "--child", repr(t0), str(marks_file), "search", str(study), "--out", str(out), *extra],
                           capture_output=True, text=True, env=env, check=False)
     end = time.time() - t0
     if proc.returncode != 0:
@@ -142,7 +142,8 @@ def one_run(workdir: Path, extra: list[str]) -> dict[str, float]:
     import hpbench
 
     trials = hpbench.load(out)
-    marks["best_val_accuracy"] = float(trials["val_accuracy"].max())
+    if "val_accuracy" in trials:
+        marks["best_val_accuracy"] = float(trials["val_accuracy"].max())
     reached = target_time(trials, hpbench.load(out, table="epochs"), t0)
     if reached is not None:
         marks["target"] = reached
@@ -158,7 +159,7 @@ def target_time(trials: Any, epochs: Any, t0: float) -> float | None:
         mine = epochs[epochs["trial"] == t["trial"]].sort_values("epoch")
         after = mine["epoch_s"].to_numpy()[::-1].cumsum()[::-1] - mine["epoch_s"].to_numpy()
         for (_, e), later in zip(mine.iterrows(), after, strict=True):
-            if float(e["val_accuracy"]) >= TARGET:
+            if float(e.get("val_accuracy", float("nan"))) >= TARGET:
                 times.append(float(t["ended_at"]) - t0 - float(later))
                 break
     return min(times) if times else None
@@ -211,6 +212,7 @@ def main() -> None:
     ap.add_argument("--pair", action="store_true", help="alternate runs with --no-early-trials (entry 'before') and without ('after')")
     ap.add_argument("--suffix", default="", help="appended to the entries' labels (e.g. -seed1: keeps the default entries)")
     ap.add_argument("--note", default="", help="what the code measured was (kept in the report)")
+    ap.add_argument("--study", type=Path, default=STUDY, help="the study searched (default: the quickstart; then --suffix to keep the default entries)")
     ap.add_argument("extra", nargs="*", help="more options for hpbench search (after --)")
     args = ap.parse_args()
     load = [round(x, 2) for x in os.getloadavg()]
@@ -220,11 +222,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hpbench-startup-") as tmp:
         for i in range(args.runs):
             for label, extra in variants.items():
-                marks = one_run(Path(tmp), extra)
+                marks = one_run(Path(tmp), extra, args.study)
                 marks["loadavg_1min"] = round(os.getloadavg()[0], 2)
                 runs[label].append(marks)
                 print(f"{label} run {i + 1}: " + "  ".join(f"{k} {marks[k]:.2f}" for k in PHASES if k in marks)
-                      + f"  best {marks['best_val_accuracy']:.4f}  load {marks['loadavg_1min']}", flush=True)
+                      + f"  best {marks.get('best_val_accuracy', float('nan')):.4f}  load {marks['loadavg_1min']}", flush=True)
     report_file = OUT / "startup.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
     for label, extra in variants.items():

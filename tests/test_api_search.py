@@ -45,6 +45,16 @@ def test_search_from_python_returns_the_tables(searched):
     assert "4/4 done" in progress and "test split" in progress  # the live progress went to the given console
 
 
+def test_the_search_records_its_datas_pre_flight_seconds(searched):
+    """The machine's history keeps the seconds the pre-flight spent loading and checking the data
+    before Ray started (the start-up's part that is the study's own: hpbench.cost.figures)."""
+    from hpbench.cost import history
+
+    _, results, _ = searched
+    (rec,) = [r for r in history.load(history.default_cache_dir()) if r.get("out") == str(results.path.resolve())]
+    assert isinstance(rec["data_s"], float) and 0.0 < rec["data_s"] < 60.0
+
+
 def test_best_agrees_with_the_trials_table(searched):
     _, results, _ = searched
     df = results.trials

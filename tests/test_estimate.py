@@ -9,6 +9,7 @@ from conftest import TINY_STUDY
 from typer.testing import CliRunner
 
 from hpbench.cli import app
+from hpbench.cost.figures import Figures
 
 runner = CliRunner()
 
@@ -45,6 +46,9 @@ def test_estimate_predicts_the_wall_time_of_the_whole_command(write_study, tmp_p
     assert w["low_s"] < w["total_s"] < w["high_s"]
     assert w["parts"]["startup_s"] > 0 and w["parts"]["report_s"] > 0  # the start-up and final table the user waits for
     assert w["sources"]["startup_s"] == "prior" and w["contention"] >= 1.0
+    # the start-up is the prior's, with this study's own data seconds (its pre-flight, here) in place of the prior's
+    assert w["data_s"] > 0 and w["figure_data_s"] == pytest.approx(Figures().data_s, rel=1e-5)
+    assert w["parts"]["startup_s"] == pytest.approx(Figures().startup(early=True, contention=w["contention"], data_s=w["data_s"]), rel=1e-5)
 
 
 def test_estimate_table_output(write_study, tmp_path):
@@ -52,6 +56,7 @@ def test_estimate_table_output(write_study, tmp_path):
     assert r.exit_code == 0, r.output
     assert "worst case" in r.output
     assert "wall time of the search command" in r.output and "start-up" in r.output and "turnover" in r.output
+    assert "this study's data loads in" in r.output
 
 
 @pytest.mark.parametrize("args", [["--device-flops", "0"], ["--device-flops", "-5"], ["--grid"]])

@@ -156,3 +156,29 @@ def test_the_priors_are_the_stored_searches_medians():
         assert round(statistics.median(history.measured(records, name)), digits) == pytest.approx(getattr(prior, name), rel=REL), name
     assert [round(q, 2) for q in quantiles(list(best_fractions(records)))] == pytest.approx(list(PRIOR_BEST), abs=1e-9)
     assert prior.best_fractions == PRIOR_BEST
+
+
+def test_the_start_up_takes_the_studys_own_data_seconds_in_place_of_the_figures():
+    """Ray starts after the pre-flight has loaded and checked the data: a study whose data takes
+    2 s more than the searches the start-up figure came from starts 2 s later (at contention 1;
+    the figure's own data seconds scale with contention, the study's are measured at it), and a
+    figure learned from large data is not cut below half for small data."""
+    f = Figures(startup_s=10.0, data_s=0.5)
+    assert f.startup(early=True, contention=1.0) == pytest.approx(10.0, rel=REL)
+    assert f.startup(early=True, contention=1.0, data_s=2.5) == pytest.approx(12.0, rel=REL)
+    assert f.startup(early=True, contention=2.0, data_s=2.5) == pytest.approx(20.0 + 2.5 - 1.0, rel=REL)
+    assert f.startup(early=True, contention=1.0, data_s=0.0) == pytest.approx(9.5, rel=REL)
+    assert Figures(startup_s=10.0, data_s=8.0).startup(early=True, contention=1.0, data_s=0.0) == pytest.approx(5.0, rel=REL)
+    recs = [{**_rec(NEW, speed=1.0, startup_s=10.0, started_at=2_000.0 + i), "data_s": 0.1 * i} for i in range(5)]
+    assert history.figures(recs).data_s == pytest.approx(0.2, rel=REL)  # the median of the searches' own
+    assert history.figures([]).data_s == Figures().data_s  # the prior
+
+
+def test_the_wall_time_prices_the_plans_data_seconds():
+    from hpbench.cost.walltime import SearchPlan, TrialPlan, predict
+
+    plans = tuple(TrialPlan(epoch_s=0.1, max_epochs=2) for _ in range(2))
+    figs = Figures(startup_s=10.0, data_s=0.5)
+    base = predict(SearchPlan(trials=plans, concurrency=1), figures=figs, seeds=2)
+    slow = predict(SearchPlan(trials=plans, concurrency=1, data_s=3.5), figures=figs, seeds=2)
+    assert slow.startup_s - base.startup_s == pytest.approx(3.0, rel=REL) and slow.total_s - base.total_s == pytest.approx(3.0, rel=REL)

@@ -311,3 +311,12 @@ def test_a_large_space_is_sampled_with_its_extremes(tmp_path):
     assert len(found) <= MAX_POINTS
     widths = {c.model.params["width"] for c in found}
     assert {1, 4096} <= widths and {0, 64} <= {c.model.params["depth"] for c in found}
+
+
+def test_the_pre_flight_says_how_long_the_data_took(tmp_path):
+    """The data's loading and checks are timed (a search's Ray starts after them: the estimate
+    prices its start-up with them, hpbench.cost.figures): a loader that takes 0.3 s is seen to."""
+    from hpbench.preflight.run import start
+
+    pending = start(study_file(tmp_path, data=f'dataset = "{BAD}:load_slowly"'))
+    assert pending.result() == [] and pending.data_s >= 0.3

@@ -55,10 +55,16 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
     from hpbench.dispatch.early import n_early, n_early_max
 
+    data_s: float | None = None
     if preflight:
-        from hpbench.preflight.run import preflight as check
+        from hpbench.preflight.problems import PreflightFailed
+        from hpbench.preflight.run import start
 
-        check(study)  # the data and the networks, in this process (it loads torch anyway)
+        pending = start(study)  # the data and the networks, in this process (it loads torch anyway)
+        problems = pending.result()
+        if problems:
+            raise PreflightFailed.of(problems)
+        data_s = pending.data_s  # the search's Ray starts after its data is loaded and checked: part of its start-up
 
     cache = Path(cache_dir) if cache_dir is not None else history.default_cache_dir()
     records = history.at_this_priority(history.load(cache))
@@ -84,7 +90,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None,
                           # a fresh local search, as `hpbench search STUDY` runs it
                           n_early=(k := n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False)),
-                          n_early_max=n_early_max(k, study.settings.trials))
+                          n_early_max=n_early_max(k, study.settings.trials), data_s=data_s)
     if samples is None and enumerates_grid(study, grid=grid) == enumerates_grid(study) and not dev.hypothetical:
         with contextlib.suppress(OSError):  # the search's live ETA prices its trials left from these (hpbench.cost.priced)
             priced.save(cache, model=history.tag_of(dev.measured_at), study=study,

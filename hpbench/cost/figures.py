@@ -38,6 +38,14 @@ SMALL_REPORT_RATIO = 0.76
 # The report's matters section scores parameter importances (Optuna's fANOVA, which imports scikit-learn)
 # from this many completed trials of the study (hpbench.report.matters reads it here: cost never imports report)
 IMPORTANCE_MIN_TRIALS = 3
+# The pre-flight's data loading and checks (hpbench.preflight.run.start: in the driver, before Ray starts) of
+# the searches the start-up prior comes from: their studies' data measured again in fresh processes, each study
+# counted as often as it has records among them (benchmarks/priors.py --data): median 0.049 s (the quickstart's
+# built-in digits 0.05 s, 22 of the 47; signals 0.10 s; the GAN's 0). A user's loader that imports scikit-learn
+# took 1.4 s (the race's studies, the held-out wide table): that much more start-up.
+DATA_PRIOR_S = 0.05
+# A study's data cannot make the start-up less than this share of its figure (a figure learned from large data).
+MIN_STARTUP_SHARE = 0.5
 # Ray up (started by the command) in this share of the start-up to Tune's first trial, where this machine has
 # not measured it yet. Measured here: the start-up over Ray's start, the medians per run of fourteen quiet
 # benchmarks/eta.py runs (sessions 11-17, 17 commands each): 1.26-1.43, median 1.32, while the runs' start-ups
@@ -74,6 +82,7 @@ class Figures:
     (``startup_solo_s``), the start-up figure x :data:`SOLO_STARTUP_RATIO` before."""
 
     startup_s: float = 11.2  # the command's start to Tune's first trial, early trials training in the helper meanwhile ...
+    data_s: float = DATA_PRIOR_S  # ... of which the pre-flight's data loading and checks (Ray starts after them)
     startup_solo_s: float = 0.0  # ... and where none do (0: none measured here: startup_s x SOLO_STARTUP_RATIO)
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (:meth:`ray_up`)
     fresh_worker_s: float = 2.9
@@ -100,10 +109,15 @@ class Figures:
     family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
     quality_rho: float = PRIOR_RHO  # rank correlation of a configuration's cost and its metric (hpbench.cost.quality)
 
-    def startup(self, *, early: bool, contention: float) -> float:
+    def startup(self, *, early: bool, contention: float, data_s: float | None = None) -> float:
         """The start-up figure at ``contention`` of a search that trains early trials while Ray
-        starts (``early``) or of one that trains none."""
-        return self._kind("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, contention)
+        starts (``early``) or of one that trains none; ``data_s``: the study's own data loading and
+        checks (the pre-flight's, measured by the estimate or the search itself, at this contention),
+        in place of the searches' the figure came from (:attr:`data_s`): Ray starts after them."""
+        base = self._kind("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, contention)
+        if data_s is None:
+            return base
+        return max(MIN_STARTUP_SHARE * base, base + data_s - self.at("data_s", contention))
 
     def startup_source(self, *, early: bool) -> str:
         """Where :meth:`startup`'s figure came from."""

@@ -198,6 +198,7 @@ _FIGURES: dict[str, Any] = {
     "startup_s": lambda r: r.get("command") and r.get("ray_started") and early_trials(r),
     "startup_solo_s": lambda r: r.get("command") and r.get("ray_started") and not early_trials(r),
     "ray_s": lambda r: r.get("command") and r.get("ray_started"),
+    "data_s": lambda r: r.get("command") and r.get("ray_started"),  # the pre-flight's data, before Ray's start (a part of the start-up)
     "fresh_worker_s": lambda r: True, "setup_s": lambda r: True, "turnover_s": lambda r: True, "speed": lambda r: True,
     "first_epoch_s": lambda r: True,
     # a replay phase's start, to its first trial: fused repeats' groups start ~3 s later than single runs (their

@@ -262,7 +262,7 @@ class SearchClock:
                                   recorded_scores=timings.reached_scores(store, ids, pruning) if line else None)
         if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
-            left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c), elapsed_s=self.elapsed(), drift=drift)
+            left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s")), elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         first = next((t for t in self.trials[SEARCH] if t in store), None)  # the configurations not ended yet: the first one's settings
@@ -286,7 +286,7 @@ class SearchClock:
         starts = [float(store.row(t).get("started_at") or 0.0) for t in tune_trials(self.trials[SEARCH]) if t in store]
         first = min(starts) - self.started_at if starts and min(starts) > 0 else None
         ray = self.figures.ray_up(contention=c)  # before this machine measured one: the start-up figure's share
-        return startup_drift(startup_s=self.figures.startup(early=self.early, contention=c), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
+        return startup_drift(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s")), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
                              ray_at_s=self.measured.get("ray_s"))
 
     def _plan_of_params(self, epoch_s: float) -> TrialPlan:

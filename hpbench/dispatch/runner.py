@@ -83,6 +83,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     helper = HelperProcess()
     try:
         pending = preflight_start(study, executor=helper) if opts.preflight else None
+        if pending is not None:
+            clock.measured["data_s"] = pending.data_s  # before Ray starts: the start-up's part that is the study's data
         if early:
             helper.submit(warm_up_trainer)  # while the driver sets the search up
         imports = not (pending and pending.data_problems)

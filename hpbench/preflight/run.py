@@ -8,6 +8,7 @@ does not load it a second time.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +56,7 @@ class Pending:
     data_problems: list[Problem]
     networks: Future[list[Problem]] | None
     warnings: list[str] = field(default_factory=list)
+    data_s: float = 0.0  # the data's loading and checks, here (a search's start-up waits for them: hpbench.cost.figures)
 
     def result(self) -> list[Problem]:
         """Every problem found, once the networks are tried."""
@@ -70,7 +72,9 @@ class Pending:
 def start(study: Study, *, executor: Executor | None = None) -> Pending:
     """Check the data here and now, and submit the networks to ``executor`` [default: try them
     here, at once]: the caller can do its own work while the helper process tries them."""
+    began = time.perf_counter()
     checked = check_data(study)
+    data_s = time.perf_counter() - began
     networks: Future[list[Problem]] | None = None
     if checked.requests:
         if executor is None:
@@ -78,7 +82,7 @@ def start(study: Study, *, executor: Executor | None = None) -> Pending:
             networks.set_result(check_models(checked.requests))
         else:
             networks = executor.submit(check_models, checked.requests)
-    return Pending(source=study.source, data_problems=checked.problems, networks=networks, warnings=checked.warnings)
+    return Pending(source=study.source, data_problems=checked.problems, networks=networks, warnings=checked.warnings, data_s=data_s)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -155,7 +155,10 @@ def summary_table(s: dict[str, Any]) -> Table:
     for key, label in _PARTS:
         v = w["parts"].get(key, 0.0)
         if v or key in ("startup_s", "trials_s", "turnover_s"):
-            table.add_row(f"  {label}", fmt_s(v), sources.get(where.get(key, ""), ""))
+            note = sources.get(where.get(key, ""), "")
+            if key == "startup_s" and w.get("data_s") is not None:  # Ray starts once the data is loaded and checked
+                note += f"; this study's data loads in {fmt_s(w['data_s'])} (theirs {fmt_s(w.get('figure_data_s') or 0.0)})"
+            table.add_row(f"  {label}", fmt_s(v), note)
     if "quality_rho" in w:  # which trials run long (hpbench.cost.quality)
         table.add_row("  cost-score rank corr.", f"{w['quality_rho']:+.2f}", sources.get("quality_rho", ""))
     table.add_row("  machine", f"{w['cpus']} CPUs, contention x{w['contention']:.2f}",

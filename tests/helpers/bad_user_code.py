@@ -95,3 +95,11 @@ def load_broken_dataset(**_: Any) -> Any:
 
 
 SETTINGS = {"rows": 10}  # not a function
+
+
+def load_slowly(**_: Any) -> Any:
+    """A loader that takes a while (a large file, a slow disk): the pre-flight's data seconds."""
+    import time
+
+    time.sleep(0.3)
+    return load_ok()
