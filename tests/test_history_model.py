@@ -172,6 +172,10 @@ def test_the_start_up_takes_the_studys_own_data_seconds_in_place_of_the_figures(
     recs = [{**_rec(NEW, speed=1.0, startup_s=10.0, started_at=2_000.0 + i), "data_s": 0.1 * i} for i in range(5)]
     assert history.figures(recs).data_s == pytest.approx(0.2, rel=REL)  # the median of the searches' own
     assert history.figures([]).data_s == Figures().data_s  # the prior
+    # the same searches as the start-up's: those recorded before searches kept it count at the prior's
+    older = [_rec(NEW, speed=1.0, startup_s=10.0, started_at=1_000.0 + i) for i in range(8)]
+    assert history.figures(older + recs[-2:]).data_s == pytest.approx(Figures().data_s, rel=REL)
+    assert history.figures(older[:3] + recs).data_s == pytest.approx(0.075, rel=REL)  # 3 at the prior's 0.05, then 0.0-0.4
 
 
 def test_the_wall_time_prices_the_plans_data_seconds():
