@@ -65,7 +65,10 @@ class Figures:
     ``eta.py`` runs with and without history, ``startup.py``'s quickstarts;
     ``results/benchmarks/priors-searches.json``, ``priors.json``): the command's start-up to
     Tune's first trial 11.2 s (P10-P90 9.2-14.1 s; the first command of a machine with no history
-    measured 14.5 and 17.5 s in sessions 18-19), a fresh worker 2.9 s, a later trial's set-up
+    measured 14.5 and 17.5 s in sessions 18-19), a fresh worker 2.2 s (the 17 of those searches
+    run after session 19's workers stopped importing TorchDynamo, 2026-12-04 01:55 UTC: P10-P90
+    1.7-2.8 s, where the 24 before it read 4.3 s; all 51 together 2.9 s, which priced the held-out
+    studies' first searches' turnover at 3.0 s against 2.0-2.4 s with their history), a later trial's set-up
     0.027 s, a replay phase's start to its first trial 2.0 s where its runs train one by one and
     5.2 s where they train as fused groups (their members' models built and stacked first), the
     final table 2.1 s and Ray's shutdown 1.37 s; the test split's evaluation where it is the
@@ -85,7 +88,7 @@ class Figures:
     data_s: float = DATA_PRIOR_S  # ... of which the pre-flight's data loading and checks (Ray starts after them)
     startup_solo_s: float = 0.0  # ... and where none do (0: none measured here: startup_s x SOLO_STARTUP_RATIO)
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (:meth:`ray_up`)
-    fresh_worker_s: float = 2.9
+    fresh_worker_s: float = 2.2
     setup_s: float = 0.027
     turnover_s: float = 0.0
     tail_s: float = 0.0  # a Tuner's return after its last trial ended
