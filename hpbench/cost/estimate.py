@@ -15,7 +15,7 @@ from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict, searched_lr
 from hpbench.hyperband import hyperband_shares
 from hpbench.study.schema import Study
 
@@ -84,7 +84,7 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
     family = params.get("family")  # a searched family (hpbench.cost.figures.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
-                     high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None)
+                     high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None, lr=searched_lr(params))
 
 
 def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_per_step: float | None) -> int:

@@ -175,6 +175,9 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     fractions = tuple(f for r in pool for f in r["best_fractions"])
     if fractions:
         values["best_fractions"] = fractions
+        # the study's own runs' with the learning rate each was seen at (another study's rates are not this one's)
+        lrs = tuple(a for r in pool for a in (r.get("best_lrs") or [0.0] * len(r["best_fractions"])))
+        values["best_lrs"] = lrs if same and any(lrs) and len(lrs) == len(fractions) else ()
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
         values["best_fractions"] = PRIOR_BEST

@@ -12,6 +12,7 @@ import random
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
+from typing import TypeVar
 
 from hpbench.cost.figures import Figures
 from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
@@ -75,7 +76,10 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
 BEST_PRIOR_TRIALS = 4
 
 
-def own_fractions(prior: Sequence[float], own: Sequence[float], *, weight: int = BEST_PRIOR_TRIALS) -> tuple[float, ...]:
+F = TypeVar("F", float, tuple[float, float])  # a fraction, or a fraction with the learning rate it was seen at
+
+
+def own_fractions(prior: Sequence[F], own: Sequence[F], *, weight: int = BEST_PRIOR_TRIALS) -> tuple[F, ...]:
     """Best-epoch fractions to draw from (uniformly, as :func:`hpbench.cost.walltime.sim_trials`
     does): a live search's ``own`` (its trials that ended by themselves) blended with ``prior`` as
     if the prior were ``weight`` trials: each of the ``k`` own fractions ``len(prior)`` times and the
@@ -96,7 +100,7 @@ def own_fractions(prior: Sequence[float], own: Sequence[float], *, weight: int =
 SPREAD = 20  # fractions kept of each side beyond this many (their quantiles)
 
 
-def _spread(xs: Sequence[float], n: int = SPREAD) -> Sequence[float]:
+def _spread(xs: Sequence[F], n: int = SPREAD) -> Sequence[F]:
     """``xs`` itself up to ``n`` values, else ``n`` of its quantiles (midpoints of ``n`` equal shares)."""
     if len(xs) <= n:
         return xs
@@ -141,6 +145,16 @@ def repeat_choices(*, known: Sequence[tuple[TrialPlan, float | None]], pending: 
         order = sorted(range(len(cands)), key=lambda i: -scores[i])  # stable: the first of equals first
         out.append(tuple(cands[i][0] for i in order[:top]))
     return tuple(out)
+
+
+def pending_lr(lrs: Sequence[float | None], *, started: int, in_order: bool) -> float | None:
+    """The learning rate the trials not started yet stand at, as early stopping reads it
+    (:func:`hpbench.cost.walltime.lr_fraction`): the geometric mean of the sampled configurations'
+    ``lrs`` (None: the study does not search it); a grid's (``in_order``) past the ``started`` first,
+    which it runs in that order."""
+    left = lrs[started:] if in_order and len(lrs) > started else lrs
+    known = [x for x in left if x]
+    return math.exp(statistics.fmean(math.log(x) for x in known)) if known else None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost.history import SCHEMA
+from hpbench.cost.walltime import searched_lr
 from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
@@ -89,8 +90,9 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     free = [t.contention for t in trials if t.predicted_epoch_s and t.later_epoch_s]
     first_extra = _median(max(0.0, t.first_epoch_s - (speed or 1.0) * t.predicted_epoch_s) for t in trials
                           if t.first_epoch_s is not None and t.predicted_epoch_s and speeds)
-    best = [min(1.0, t.best_epoch / t.max_epochs) for t in trials
-            if t.best_epoch is not None and t.stop_reason in ENDED_BY_THEMSELVES and t.max_epochs > 0]
+    own = [t for t in trials if t.best_epoch is not None and t.stop_reason in ENDED_BY_THEMSELVES and t.max_epochs > 0]
+    best = [min(1.0, (t.best_epoch or 0) / t.max_epochs) for t in own]
+    best_lrs = [searched_lr(t.params or {}) or 0.0 for t in own]  # the learning rate each ran at (0: not searched)
     ends = [min(1.0, t.epochs / t.max_epochs) for t in trials if t.stop_reason in OWN_ENDS and t.max_epochs > 0 and t.epochs > 0]
     return {
         "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,
@@ -99,6 +101,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
         "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
-        "first_epoch_s": first_extra, "best_fractions": best, "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
+        "first_epoch_s": first_extra, "best_fractions": best,
+        **({"best_lrs": best_lrs} if any(best_lrs) else {}), "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs], "quality_rho": quality_rho,
     }

@@ -16,7 +16,7 @@ from hpbench.cost.figures import Figures
 from hpbench.cost.live import Finished, own_fractions
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import TrialPlan
+from hpbench.cost.walltime import TrialPlan, searched_lr
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.columns import EPOCH_CPU_S
 from hpbench.results.status import DONE, TrialStatus
@@ -248,11 +248,15 @@ def repeat_fuse(study: Study, store: ResultsStore, trial_id: str, *, n_repeats: 
 
 def with_own_ends(figs: Figures, store: ResultsStore, trial_ids: Sequence[str], *, max_epochs: Callable[[str], int]) -> Figures:
     """``figs`` with a live search's own ends blended in (:func:`~hpbench.cost.live.own_fractions`):
-    where early stopping found its trials' best epochs, and where its trials without early stopping
-    ended (a GAN's collapse: gan_stability's trials ran 11 of 16 epochs, priced at 16 its live ETA at
-    25% read +39%), the latter with the study's earlier runs' ends, else with "every epoch"."""
+    where early stopping found its trials' best epochs (with the learning rate each ran at, where
+    the study searches it: a trial at another rate draws them moved to its own), and where its
+    trials without early stopping ended (a GAN's collapse: gan_stability's trials ran 11 of 16
+    epochs, priced at 16 its live ETA at 25% read +39%), the latter with the study's earlier runs'
+    ends, else with "every epoch"."""
     ends = own_fractions(figs.end_fractions or (1.0,), end_fractions(store, trial_ids, max_epochs=max_epochs))
-    return replace(figs, best_fractions=own_fractions(figs.best_fractions, best_fractions(store, trial_ids, max_epochs=max_epochs)),
+    lrs = figs.best_lrs if len(figs.best_lrs) == len(figs.best_fractions) else (0.0,) * len(figs.best_fractions)
+    best = own_fractions(tuple(zip(figs.best_fractions, lrs, strict=True)), best_fractions(store, trial_ids, max_epochs=max_epochs))
+    return replace(figs, best_fractions=tuple(f for f, _ in best), best_lrs=tuple(a for _, a in best) if any(a for _, a in best) else (),
                    end_fractions=ends if any(f < 1.0 for f in ends) else ())
 
 
@@ -268,9 +272,10 @@ def end_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: 
     return out
 
 
-def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[float]:
+def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[tuple[float, float]]:
     """Where early stopping found the best epoch of the trials that ended by themselves (early
-    stopped or completed), as a fraction of their ``max_epochs``: what a search's record keeps
+    stopped or completed), as a fraction of their ``max_epochs``, each with the learning rate it
+    ran at where the study searches it (0: not searched): what a search's record keeps
     (:func:`hpbench.cost.record.search_record`), read from its trials so far."""
     out = []
     for t in trial_ids:
@@ -278,5 +283,5 @@ def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs:
         best, n = row.get("es_best_epoch"), max_epochs(t)
         if row.get("status") == TrialStatus.FINISHED and row.get("stop_reason") in ENDED_BY_THEMSELVES and n > 0 \
                 and isinstance(best, (int, float)) and best == best:
-            out.append(min(1.0, (int(best) + 1) / n))
+            out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0))
     return out
