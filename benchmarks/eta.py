@@ -10,9 +10,11 @@ that was actually left. Printed, and written to ``results/benchmarks/eta.json``.
     python benchmarks/eta.py [--only quickstart,eta-tiny] [--skip-claims] [--merge] [--render]
     python benchmarks/eta.py --unseen | --study STUDY.toml [--study ...]
 
-``--unseen`` runs the held-out studies of ``benchmarks/eta_unseen/`` instead (six, of every kind
-of data and scheduler, and a seventh on a 200,000-row CSV file it writes first: written after the ETA's model and priors were set and never used to tune
-them, so that their errors say how the ETA holds on work nobody tuned it for); ``--study`` runs
+``--unseen`` runs the held-out studies of ``benchmarks/eta_unseen/`` instead (six of every kind
+of data and scheduler and a seventh on a 200,000-row CSV file it writes first, written in
+session 20 after the ETA's model and priors were set; an eighth of minutes, ``long.toml``, written
+in session 21 after its learning-rate change; none used to tune them, so that their errors say
+how the ETA holds on work nobody tuned it for); ``--study`` runs
 a user's own study files. ``--no-history`` prices and runs every study as the first search of a
 machine (its history and kept prices moved aside for each study and put back after).
 
