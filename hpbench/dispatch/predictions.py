@@ -26,6 +26,7 @@ from typing import Any
 from hpbench.cost import clock
 from hpbench.cost.annotate import not_predicted, spent
 from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, interval_bounds, scale_factors
+from hpbench.dispatch.beside_early import beside_early, early_busy_until
 from hpbench.dispatch.cost_keys import cost_key, price_key
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import DONE
@@ -259,8 +260,10 @@ def ended_pairs(store: ResultsStore) -> list[tuple[str, float, float]]:
     at other ratios than Tune's workers (over 20 searches here the first 4 ended trials, early ones
     included, read the search's Tune trials' ratio with a median error of 30%; Tune's first 4, 17%)."""
     # kept by the store as rows change: a pass over every row here cost ~2 ms per prediction at
-    # 2,000 trials (the per-trial overhead grew with the study; benchmarks/dispatch.py)
-    return [pair for tid, pair in store.ended_costs() if not str(tid).startswith(EARLY_PREFIX)]
+    # 2,000 trials (the per-trial overhead grew with the study; benchmarks/dispatch.py). Nor Tune's
+    # trials that trained beside a long early trial (hpbench.dispatch.beside_early): that pace does not last.
+    until = early_busy_until(store)
+    return [pair for tid, pair in store.ended_costs() if not str(tid).startswith(EARLY_PREFIX) and not beside_early(store, tid, until=until)]
 
 
 class Corrections:
@@ -280,9 +283,10 @@ class Corrections:
         if store is not self._store:  # another store: start over from its first change
             self._store, self._cursor, self._running, self._factors, self._bounds = store, 0, RunningFactors(), {}, None
         self._cursor, changed = store.ended_costs_since(self._cursor)
+        until = early_busy_until(store) if changed else None
         for tid, pair in changed:
             if not str(tid).startswith(EARLY_PREFIX):  # as ended_pairs
-                self._running.set(tid, pair)
+                self._running.set(tid, None if beside_early(store, tid, until=until) else pair)
         if changed:
             self._factors, self._bounds = self._running.factors(), self._running.bounds()
         return self._factors

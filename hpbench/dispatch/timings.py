@@ -17,8 +17,9 @@ from hpbench.cost.live import Finished, own_fractions
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import TrialPlan, searched_lr
+from hpbench.dispatch.beside_early import early_busy_until
 from hpbench.dispatch.early import EARLY_PREFIX
-from hpbench.results.columns import EPOCH_CPU_S
+from hpbench.results.columns import EPOCH_CPU_S, REPORTED_AT
 from hpbench.results.status import DONE, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -60,11 +61,13 @@ def measured_contention(store: ResultsStore, trial_ids: list[str], *, threads: i
     the quickstart's epochs of 4-15 ms read 1.0-1.25 each, a few hiccups put single trials' sums at
     2.4); None before any such epoch or with several threads."""
     ratios = []
+    until = early_busy_until(store) if threads == 1 else None  # epochs beside a long early trial: a contention that does not last
     for t in tune_trials(trial_ids)[-n_trials:] if threads == 1 else ():
         last = int(store.row(t).get("epochs") or 0) if t in store else 0
         for e in range(max(1, last - n_epochs + 1), last + 1):
             r = store.epochs.get((t, e))
-            if r is not None and isinstance(r.get(EPOCH_CPU_S), (int, float)) and free_s(r, threads=threads) > 0:
+            if r is not None and isinstance(r.get(EPOCH_CPU_S), (int, float)) and free_s(r, threads=threads) > 0 \
+                    and not (until is not None and isinstance(r.get(REPORTED_AT), (int, float)) and r[REPORTED_AT] < until):
                 ratios.append(float(r.get("epoch_s") or 0.0) / free_s(r, threads=threads))
     return max(1.0, statistics.median(ratios)) if ratios else None
 
