@@ -1,4 +1,4 @@
-"""Where early stopping ends a trial, against its learning rate (hpbench.cost.walltime.lr_fraction):
+"""Where early stopping ends a trial, against its learning rate (hpbench.cost.lr_ends.lr_fraction):
 the live ETA and the estimate draw best epochs seen at one rate for trials at another. Without Ray."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ lr = { grid = [0.001, 0.003, 0.01] }
 
 
 def test_a_best_epoch_seen_at_one_rate_moves_to_another_by_the_elasticity():
-    from hpbench.cost.walltime import LR_ELASTICITY, lr_fraction
+    from hpbench.cost.lr_ends import LR_ELASTICITY, lr_fraction
 
     assert lr_fraction(0.5, at=0.001, to=0.01) == pytest.approx(0.5 * 0.1 ** LR_ELASTICITY, rel=REL)
     assert lr_fraction(0.5, at=0.01, to=0.001) == 1.0  # at most every epoch
@@ -55,7 +55,7 @@ def test_a_best_epoch_seen_at_one_rate_moves_to_another_by_the_elasticity():
 
 def test_the_learning_rate_is_read_only_where_one_optimizer_is_searched():
     """The rates of different optimizers (SGD's 0.05, Adam's 0.001) do not say which trial converges sooner."""
-    from hpbench.cost.walltime import searched_lr
+    from hpbench.cost.lr_ends import searched_lr
 
     assert searched_lr({"lr": 0.003, "model.width": 16}) == 0.003
     assert searched_lr({"lr": 0.003, "optimizer": "adam"}) is None
@@ -65,7 +65,8 @@ def test_the_learning_rate_is_read_only_where_one_optimizer_is_searched():
 
 def test_a_drawn_end_follows_the_trials_rate_and_is_unchanged_without_one():
     from hpbench.cost.figures import Figures
-    from hpbench.cost.walltime import TrialPlan, drawn_epochs, lr_fraction, natural_epochs
+    from hpbench.cost.lr_ends import lr_fraction
+    from hpbench.cost.walltime import TrialPlan, drawn_epochs, natural_epochs
 
     seen = Figures(best_fractions=(1.0, 0.5), best_lrs=(0.001, 0.001))
     fast = TrialPlan(epoch_s=0.01, max_epochs=80, patience=8, lr=0.01)
@@ -113,12 +114,12 @@ def test_the_record_and_the_studys_figures_keep_the_rates(tmp_path):
 
 
 def _grid_clock(tmp_path, write_study, monkeypatch, elasticity: float):
-    from hpbench.cost import walltime
+    from hpbench.cost import lr_ends
     from hpbench.dispatch.eta import SearchClock
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
-    monkeypatch.setattr(walltime, "LR_ELASTICITY", elasticity)
+    monkeypatch.setattr(lr_ends, "LR_ELASTICITY", elasticity)
     study = load_study(write_study(GRID_STUDY))
     store = ResultsStore(out=tmp_path / f"out-{elasticity}", metric=study.settings.metric, mode=study.settings.mode,
                          param_keys=study.space.keys())

@@ -13,9 +13,10 @@ from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
+from hpbench.cost.lr_ends import searched_lr
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict, searched_lr
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
 from hpbench.study.schema import Study
 

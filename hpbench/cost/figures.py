@@ -103,7 +103,7 @@ class Figures:
     exit_s: float = 1.37
     best_fractions: tuple[float, ...] = PRIOR_BEST  # early-stopped trials' best epoch / max_epochs
     # ... the learning rate each was seen at (0: unknown), where they are the study's own (its earlier runs', the live
-    # search's trials): a trial at another rate draws them moved to its own (hpbench.cost.walltime.lr_fraction); empty: none known
+    # search's trials): a trial at another rate draws them moved to its own (hpbench.cost.lr_ends.lr_fraction); empty: none known
     best_lrs: tuple[float, ...] = ()
     # where a trial without early stopping ends, epochs / max_epochs: its task's own stop (a GAN's collapse, an agent
     # solving its environment, divergence) or max_epochs; empty: at max_epochs (a live search's own trials fill it)

@@ -149,7 +149,7 @@ def repeat_choices(*, known: Sequence[tuple[TrialPlan, float | None]], pending: 
 
 def pending_lr(lrs: Sequence[float | None], *, started: int, in_order: bool) -> float | None:
     """The learning rate the trials not started yet stand at, as early stopping reads it
-    (:func:`hpbench.cost.walltime.lr_fraction`): the geometric mean of the sampled configurations'
+    (:func:`hpbench.cost.lr_ends.lr_fraction`): the geometric mean of the sampled configurations'
     ``lrs`` (None: the study does not search it); a grid's (``in_order``) past the ``started`` first,
     which it runs in that order."""
     left = lrs[started:] if in_order and len(lrs) > started else lrs

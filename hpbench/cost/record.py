@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost.history import SCHEMA
-from hpbench.cost.walltime import searched_lr
+from hpbench.cost.lr_ends import searched_lr
 from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials

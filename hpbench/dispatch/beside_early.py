@@ -60,3 +60,9 @@ def beside_early(store: ResultsStore, trial_id: str, *, until: float | None, now
     if span <= 0:
         return float(began) < until
     return min(end, until) - float(began) > BESIDE_SHARE * span
+
+
+def sets_pace(store: ResultsStore, trial_id: str, *, until: float | None) -> bool:
+    """Whether ``trial_id``'s measured seconds tell the pace of the search's trials to come: one
+    of Tune's, not beside the early trials (an early trial trains in the helper at another pace)."""
+    return not str(trial_id).startswith(EARLY_PREFIX) and not beside_early(store, trial_id, until=until)

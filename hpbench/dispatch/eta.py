@@ -31,9 +31,10 @@ from hpbench.cost.estimate import concurrency, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import Running, drifted, overheads, pending_lr, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
+from hpbench.cost.lr_ends import searched_lr
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import Factors, TrialPlan, predict, searched_lr, slowness
+from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
 from hpbench.dispatch.predictions import Corrections
 from hpbench.dispatch.repricing import Repricing, estimate_flops, estimate_plan

@@ -26,7 +26,7 @@ from typing import Any
 from hpbench.cost import clock
 from hpbench.cost.annotate import not_predicted, spent
 from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, interval_bounds, scale_factors
-from hpbench.dispatch.beside_early import beside_early, early_busy_until
+from hpbench.dispatch.beside_early import early_busy_until, sets_pace
 from hpbench.dispatch.cost_keys import cost_key, price_key
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import DONE
@@ -263,7 +263,7 @@ def ended_pairs(store: ResultsStore) -> list[tuple[str, float, float]]:
     # 2,000 trials (the per-trial overhead grew with the study; benchmarks/dispatch.py). Nor Tune's
     # trials that trained beside a long early trial (hpbench.dispatch.beside_early): that pace does not last.
     until = early_busy_until(store)
-    return [pair for tid, pair in store.ended_costs() if not str(tid).startswith(EARLY_PREFIX) and not beside_early(store, tid, until=until)]
+    return [pair for tid, pair in store.ended_costs() if sets_pace(store, tid, until=until)]
 
 
 class Corrections:
@@ -286,7 +286,7 @@ class Corrections:
         until = early_busy_until(store) if changed else None
         for tid, pair in changed:
             if not str(tid).startswith(EARLY_PREFIX):  # as ended_pairs
-                self._running.set(tid, None if beside_early(store, tid, until=until) else pair)
+                self._running.set(tid, pair if sets_pace(store, tid, until=until) else None)
         if changed:
             self._factors, self._bounds = self._running.factors(), self._running.bounds()
         return self._factors

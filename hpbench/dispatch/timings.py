@@ -14,9 +14,10 @@ from hpbench.cost import clock
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import Finished, own_fractions
+from hpbench.cost.lr_ends import searched_lr
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
-from hpbench.cost.walltime import TrialPlan, searched_lr
+from hpbench.cost.walltime import TrialPlan
 from hpbench.dispatch.beside_early import early_busy_until
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.columns import EPOCH_CPU_S, REPORTED_AT
