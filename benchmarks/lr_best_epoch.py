@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from es_runs import fit, log_slope  # noqa: E402
 
 MAX_EPOCHS = 60
 PATIENCE = 5
@@ -65,38 +68,8 @@ def _trial(x: Any, y: Any, classify: bool, *, optimizer: str, lr: float, width: 
     def loss_of(out: Any, target: Any) -> Any:
         return torch.nn.functional.cross_entropy(out, target) if classify else torch.nn.functional.mse_loss(out.squeeze(-1), target)
 
-    best, best_epoch, wait, epochs = math.inf, 0, 0, 0
-    g = torch.Generator().manual_seed(seed)
-    for epoch in range(MAX_EPOCHS):
-        net.train()
-        order = torch.tensor(tr)[torch.randperm(len(tr), generator=g)]
-        for i in range(0, len(order), 32):
-            b = order[i:i + 32]
-            opt.zero_grad()
-            loss_of(net(xt[b]), yt[b]).backward()
-            opt.step()
-        net.eval()
-        with torch.no_grad():
-            v = float(loss_of(net(xt[va]), yt[va]))
-        epochs = epoch + 1
-        if v < best:  # Keras: an improvement resets the wait
-            best, best_epoch, wait = v, epoch, 0
-        else:
-            wait += 1
-            if wait >= PATIENCE:
-                break
+    best_epoch, epochs = fit(net, opt, loss_of, xt, yt, tr, va, batch=32, seed=seed, max_epochs=MAX_EPOCHS, patience=PATIENCE)
     return {"best_epoch": best_epoch, "epochs": epochs, "stopped": epochs < MAX_EPOCHS, "best_fraction": (best_epoch + 1) / MAX_EPOCHS}
-
-
-def _slope(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of log(best epoch + 1) on log(lr)."""
-    if len({p[0] for p in points}) < 3:
-        return None
-    xs = [math.log(p[0]) for p in points]
-    ys = [math.log(p[1]) for p in points]
-    mx, my = statistics.fmean(xs), statistics.fmean(ys)
-    sxx = sum((a - mx) ** 2 for a in xs)
-    return sum((a - mx) * (b - my) for a, b in zip(xs, ys, strict=True)) / sxx if sxx > 0 else None
 
 
 def main() -> None:
@@ -121,7 +94,7 @@ def main() -> None:
                 stopped = [(t["lr"], t["best_epoch"] + 1) for t in trials if t["stopped"]]
                 every = [(t["lr"], t["best_epoch"] + 1) for t in trials]
                 g = {"data": name, "optimizer": optimizer, "width": width, "stopped": len(stopped),
-                     "slope_stopped": _slope(stopped), "slope_all": _slope(every)}
+                     "slope_stopped": log_slope(stopped), "slope_all": log_slope(every)}
                 groups.append(g)
                 print(f"{name:9s} {optimizer:8s} w{width:<4d} best epochs {[t['best_epoch'] + 1 for t in trials]} "
                       f"(stopped {len(stopped)}/9) slope {g['slope_all']:+.2f} all, "

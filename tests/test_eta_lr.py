@@ -1,4 +1,4 @@
-"""Where early stopping ends a trial, against its learning rate (hpbench.cost.lr_ends.lr_fraction):
+"""Where early stopping ends a trial, against its learning rate (hpbench.cost.ends.lr_fraction):
 the live ETA and the estimate draw best epochs seen at one rate for trials at another. Without Ray."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ lr = { grid = [0.001, 0.003, 0.01] }
 
 
 def test_a_best_epoch_seen_at_one_rate_moves_to_another_by_the_elasticity():
-    from hpbench.cost.lr_ends import LR_ELASTICITY, lr_fraction
+    from hpbench.cost.ends import LR_ELASTICITY, lr_fraction
 
     assert lr_fraction(0.5, at=0.001, to=0.01) == pytest.approx(0.5 * 0.1 ** LR_ELASTICITY, rel=REL)
     assert lr_fraction(0.5, at=0.01, to=0.001) == 1.0  # at most every epoch
@@ -55,7 +55,7 @@ def test_a_best_epoch_seen_at_one_rate_moves_to_another_by_the_elasticity():
 
 def test_the_learning_rate_is_read_only_where_one_optimizer_is_searched():
     """The rates of different optimizers (SGD's 0.05, Adam's 0.001) do not say which trial converges sooner."""
-    from hpbench.cost.lr_ends import searched_lr
+    from hpbench.cost.ends import searched_lr
 
     assert searched_lr({"lr": 0.003, "model.width": 16}) == 0.003
     assert searched_lr({"lr": 0.003, "optimizer": "adam"}) is None
@@ -64,8 +64,8 @@ def test_the_learning_rate_is_read_only_where_one_optimizer_is_searched():
 
 
 def test_a_drawn_end_follows_the_trials_rate_and_is_unchanged_without_one():
+    from hpbench.cost.ends import lr_fraction
     from hpbench.cost.figures import Figures
-    from hpbench.cost.lr_ends import lr_fraction
     from hpbench.cost.walltime import TrialPlan, drawn_epochs, natural_epochs
 
     seen = Figures(best_fractions=(1.0, 0.5), best_lrs=(0.001, 0.001))
@@ -83,13 +83,13 @@ def test_a_drawn_end_follows_the_trials_rate_and_is_unchanged_without_one():
 
 
 def test_the_trials_left_stand_at_the_rate_of_the_configurations_left():
-    from hpbench.cost.live import pending_lr
+    from hpbench.cost.live import pending_mean
 
     grid = [0.001] * 3 + [0.003] * 3 + [0.01] * 3
-    assert pending_lr(grid, started=6, in_order=True) == pytest.approx(0.01, rel=REL)
-    assert pending_lr(grid, started=3, in_order=True) == pytest.approx((0.003 * 0.01) ** 0.5, rel=REL)
-    assert pending_lr(grid, started=3, in_order=False) == pytest.approx((0.001 * 0.003 * 0.01) ** (1 / 3), rel=REL)  # of them all
-    assert pending_lr([None, None], started=0, in_order=False) is None
+    assert pending_mean(grid, started=6, in_order=True) == pytest.approx(0.01, rel=REL)
+    assert pending_mean(grid, started=3, in_order=True) == pytest.approx((0.003 * 0.01) ** 0.5, rel=REL)
+    assert pending_mean(grid, started=3, in_order=False) == pytest.approx((0.001 * 0.003 * 0.01) ** (1 / 3), rel=REL)  # of them all
+    assert pending_mean([None, None], started=0, in_order=False) is None
 
 
 def test_the_record_and_the_studys_figures_keep_the_rates(tmp_path):
@@ -114,12 +114,12 @@ def test_the_record_and_the_studys_figures_keep_the_rates(tmp_path):
 
 
 def _grid_clock(tmp_path, write_study, monkeypatch, elasticity: float):
-    from hpbench.cost import lr_ends
+    from hpbench.cost import ends
     from hpbench.dispatch.eta import SearchClock
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
-    monkeypatch.setattr(lr_ends, "LR_ELASTICITY", elasticity)
+    monkeypatch.setattr(ends, "LR_ELASTICITY", elasticity)
     study = load_study(write_study(GRID_STUDY))
     store = ResultsStore(out=tmp_path / f"out-{elasticity}", metric=study.settings.metric, mode=study.settings.mode,
                          param_keys=study.space.keys())

@@ -297,5 +297,6 @@ def test_the_live_search_draws_its_trials_stops_from_its_own_early_stopped_trial
             store.annotate(tid, {"stop_reason": stop})
             store.finish(tid)
     read = timings.best_fractions(store, ["a", "b", "c", "d", "missing"], max_epochs=lambda t: 10)
-    assert [f for f, _ in read] == pytest.approx([0.8, 1.0], rel=REL)
-    assert [lr for _, lr in read] == [0.0, 0.0]  # each with its learning rate: none here, where the optimizer is searched too
+    assert [f for f, _, _ in read] == pytest.approx([0.8, 1.0], rel=REL)
+    assert [lr for _, lr, _ in read] == [0.0, 0.0]  # each with its learning rate: none here, where the optimizer is searched too
+    assert [b for _, _, b in read] == [0.0, 0.0]  # and its rows per step: none here, where no cost was priced

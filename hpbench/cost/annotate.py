@@ -24,7 +24,7 @@ EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module i
 
 PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
                      "predicted_epoch_s", "predicted_s", "naive_s", "regime", "predicted_warmup_s", "concurrency_slowdown",
-                     "predicted_s_p10", "predicted_s_p90")  # rl adds env_step_s and predicted_env_epoch_s
+                     "predicted_s_p10", "predicted_s_p90", "batch_rows")  # rl adds env_step_s and predicted_env_epoch_s
 SPENT_COLUMNS = ("flops_spent", "predicted_spent_s", "predicted_spent_s_p10", "predicted_spent_s_p90", "measured_s", "prediction_error")
 COST_NOTE = "cost_note"  # why a trial's cost is missing or how it was counted (absent when all went as usual)
 
@@ -49,6 +49,13 @@ def data_shape(cfg: TrialConfig) -> tuple[int, int, tuple[int, ...], int, str, s
     from hpbench.data.prepare import config_kwargs, data_key
 
     return _shape(data_key(**config_kwargs(cfg.data, cfg.seed)))
+
+
+def batch_rows(cfg: TrialConfig) -> int:
+    """A supervised trial's rows per step (``"full"``: every training row; at most them all):
+    where early stopping ends it moves with it (:func:`hpbench.cost.ends.batch_fraction`)."""
+    n_train = data_shape(cfg)[0]
+    return n_train if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n_train)
 
 
 def epoch_steps(cfg: TrialConfig, *, whole_recurrent: tuple[str, ...] = ()) -> tuple[int, int, StepCost, StepCost | None]:
@@ -109,6 +116,7 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
         "predicted_s": trial_s,
         "naive_s": ep.naive_epoch_s * epochs,
         "steps_per_epoch": steps,
+        "batch_rows": batch_rows(cfg),
         "regime": str(ep.regime),
         "predicted_warmup_s": warmup_s,
         "concurrency_slowdown": slow,

@@ -11,9 +11,9 @@ from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
+from hpbench.cost.ends import searched_lr
 from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
-from hpbench.cost.lr_ends import searched_lr
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
@@ -85,7 +85,25 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
         low, high = cols["predicted_s_p10"] / cols["predicted_s"], cols["predicted_s_p90"] / cols["predicted_s"]
     family = params.get("family")  # a searched family (hpbench.cost.figures.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
-                     high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None, lr=searched_lr(params))
+                     high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None, lr=searched_lr(params),
+                     batch=_positive(cols.get("batch_rows")))
+
+
+def config_rows(study: Study, params: Mapping[str, Any]) -> float | None:
+    """A configuration's rows per step, as :func:`hpbench.cost.annotate.batch_rows` prices it (a
+    number as it is, ``"full"`` the training rows); None for a task without batches (rl, gan)."""
+    from hpbench.cost.annotate import batch_rows
+    from hpbench.study.resolve import trial_config
+
+    cfg = trial_config(study, dict(params))
+    if cfg.task != "supervised":
+        return None
+    bs = cfg.train.batch_size
+    return float(batch_rows(cfg)) if bs == "full" else _positive(bs)
+
+
+def _positive(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
 
 
 def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_per_step: float | None) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from hpbench.cost.ends import PRIOR_BATCH
 from hpbench.cost.quality import PRIOR_RHO
 
 # The best epoch anywhere in the run, uniformly (the prior until session 20).
@@ -103,8 +104,11 @@ class Figures:
     exit_s: float = 1.37
     best_fractions: tuple[float, ...] = PRIOR_BEST  # early-stopped trials' best epoch / max_epochs
     # ... the learning rate each was seen at (0: unknown), where they are the study's own (its earlier runs', the live
-    # search's trials): a trial at another rate draws them moved to its own (hpbench.cost.lr_ends.lr_fraction); empty: none known
+    # search's trials): a trial at another rate draws them moved to its own (hpbench.cost.ends.lr_fraction); empty: none known
     best_lrs: tuple[float, ...] = ()
+    # ... and the batch size each was seen at (rows per step; 0: unknown): a trial at another batch size draws them moved
+    # to its own (hpbench.cost.ends.batch_fraction); the prior's came from trials at about PRIOR_BATCH; empty: none known
+    best_batches: tuple[float, ...] = (PRIOR_BATCH,) * len(PRIOR_BEST)
     # where a trial without early stopping ends, epochs / max_epochs: its task's own stop (a GAN's collapse, an agent
     # solving its environment, divergence) or max_epochs; empty: at max_epochs (a live search's own trials fill it)
     end_fractions: tuple[float, ...] = ()

@@ -178,9 +178,12 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         # the study's own runs' with the learning rate each was seen at (another study's rates are not this one's)
         lrs = tuple(a for r in pool for a in (r.get("best_lrs") or [0.0] * len(r["best_fractions"])))
         values["best_lrs"] = lrs if same and any(lrs) and len(lrs) == len(fractions) else ()
+        # and the batch size each was seen at (any study's: a batch's rows are comparable; 0 where a record kept none)
+        batches = tuple(b for r in pool for b in (r.get("best_batches") or [0.0] * len(r["best_fractions"])))
+        values["best_batches"] = batches if any(batches) and len(batches) == len(fractions) else ()
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
-        values["best_fractions"] = PRIOR_BEST
+        values["best_fractions"], values["best_batches"] = PRIOR_BEST, Figures().best_batches
     speeds = [r["speed"] / record_contention(r, "speed") for r in free_first(mine) if isinstance(r.get("speed"), (int, float))][-RECENT:]
     if len(speeds) >= 3:
         mid = statistics.median(speeds)

@@ -76,7 +76,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
 BEST_PRIOR_TRIALS = 4
 
 
-F = TypeVar("F", float, tuple[float, float])  # a fraction, or a fraction with the learning rate it was seen at
+F = TypeVar("F", float, tuple[float, float, float])  # a fraction, or a fraction with the learning rate and batch size it was seen at
 
 
 def own_fractions(prior: Sequence[F], own: Sequence[F], *, weight: int = BEST_PRIOR_TRIALS) -> tuple[F, ...]:
@@ -147,12 +147,12 @@ def repeat_choices(*, known: Sequence[tuple[TrialPlan, float | None]], pending: 
     return tuple(out)
 
 
-def pending_lr(lrs: Sequence[float | None], *, started: int, in_order: bool) -> float | None:
-    """The learning rate the trials not started yet stand at, as early stopping reads it
-    (:func:`hpbench.cost.lr_ends.lr_fraction`): the geometric mean of the sampled configurations'
-    ``lrs`` (None: the study does not search it); a grid's (``in_order``) past the ``started`` first,
-    which it runs in that order."""
-    left = lrs[started:] if in_order and len(lrs) > started else lrs
+def pending_mean(values: Sequence[float | None], *, started: int, in_order: bool) -> float | None:
+    """The learning rate (or batch size) the trials not started yet stand at, as early stopping
+    reads it (:mod:`hpbench.cost.ends`): the geometric mean of the sampled configurations'
+    ``values`` (None where unknown: a learning rate the study does not search); a grid's
+    (``in_order``) past the ``started`` first, which it runs in that order."""
+    left = values[started:] if in_order and len(values) > started else values
     known = [x for x in left if x]
     return math.exp(statistics.fmean(math.log(x) for x in known)) if known else None
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hpbench.cost.ends import searched_lr
 from hpbench.cost.history import SCHEMA
-from hpbench.cost.lr_ends import searched_lr
 from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
@@ -35,6 +35,7 @@ class TrialTimes:
     first_epoch_s: float | None = None  # measured: its first epoch (contention-free seconds where CPU time was measured)
     later_epoch_s: float | None = None  # measured: the median of its later epochs (the same)
     params: Mapping[str, Any] | None = None  # its configuration (what re-prices it against another model: hpbench.cost.reprice)
+    batch_rows: float = 0.0  # its rows per step (0: not priced)
     contention: float | None = None  # its epochs' wall / contention-free seconds (None: no CPU time measured, the seconds are wall's)
 
 
@@ -93,6 +94,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     own = [t for t in trials if t.best_epoch is not None and t.stop_reason in ENDED_BY_THEMSELVES and t.max_epochs > 0]
     best = [min(1.0, (t.best_epoch or 0) / t.max_epochs) for t in own]
     best_lrs = [searched_lr(t.params or {}) or 0.0 for t in own]  # the learning rate each ran at (0: not searched)
+    best_batches = [t.batch_rows for t in own]  # ... and its rows per step (0: not priced)
     ends = [min(1.0, t.epochs / t.max_epochs) for t in trials if t.stop_reason in OWN_ENDS and t.max_epochs > 0 and t.epochs > 0]
     return {
         "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,
@@ -102,6 +104,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
         "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
         "first_epoch_s": first_extra, "best_fractions": best,
-        **({"best_lrs": best_lrs} if any(best_lrs) else {}), "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
+        **({"best_lrs": best_lrs} if any(best_lrs) else {}), **({"best_batches": best_batches} if any(best_batches) else {}),
+        "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs], "quality_rho": quality_rho,
     }

@@ -35,9 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
+from hpbench.cost.ends import moved_fraction
 from hpbench.cost.figures import Figures
 from hpbench.cost.fusion import repeat_groups
-from hpbench.cost.lr_ends import lr_fraction
 from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
@@ -53,7 +53,8 @@ class TrialPlan:
     fuse: int = 1  # its repeats train this many at once, as one trial (hpbench.cost.fusion)
     regime: str | None = None  # the cost model's (hpbench.cost.regime): which in-run correction prices it
     family: str | None = None  # its model family where the study searches it (Figures.family_speeds)
-    lr: float | None = None  # its learning rate where the study searches it (where early stopping ends it: lr_fraction)
+    lr: float | None = None  # its learning rate where the study searches it (where early stopping ends it: hpbench.cost.ends)
+    batch: float | None = None  # its batch size in rows per step (the same; None: unknown)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -179,18 +180,22 @@ def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figur
 
 def drawn_epochs(p: TrialPlan, rng: random.Random, figures: Figures, *, done: int = 0) -> int:
     """One draw of where ``p`` ends, past the ``done`` epochs it has trained: with early stopping
-    from ``figures.best_fractions`` (each moved to ``p``'s learning rate where both are known:
-    :func:`lr_fraction`), without from ``figures.end_fractions`` (a live search's own stops, when
-    it has any); ``done + 1`` when none of them is past it."""
+    from ``figures.best_fractions`` (each moved to ``p``'s learning rate and batch size where both
+    are known: :func:`hpbench.cost.ends.moved_fraction`), without from ``figures.end_fractions`` (a
+    live search's own stops, when it has any); ``done + 1`` when none of them is past it."""
     fs = figures.best_fractions
     lrs = figures.best_lrs if p.lr and len(figures.best_lrs) == len(fs) else ()
+    batches = figures.best_batches if p.batch and len(figures.best_batches) == len(fs) else ()
+
+    def moved(i: int) -> float:
+        return moved_fraction(fs[i], lr_at=lrs[i] if lrs else None, lr_to=p.lr, batch_at=batches[i] if batches else None, batch_to=p.batch)
+
     best: float | None = None
     if done:
-        f = [b for b in (lr_fraction(b, at=lrs[i] if lrs else None, to=p.lr) for i, b in enumerate(fs)) if natural_epochs(p, b) > done]
+        f = [b for b in (moved(i) for i in range(len(fs))) if natural_epochs(p, b) > done]
         best = rng.choice(f) if f else None
-    elif fs:  # as rng.choice draws it, only the drawn one moved to p's rate
-        i = rng.randrange(len(fs))
-        best = lr_fraction(fs[i], at=lrs[i] if lrs else None, to=p.lr)
+    elif fs:  # as rng.choice draws it, only the drawn one moved to p's rate and batch
+        best = moved(rng.randrange(len(fs)))
     if p.patience is None and figures.end_fractions:
         e = [g for g in figures.end_fractions if natural_epochs(p, 0.0, g) > done]
         return natural_epochs(p, 0.0, rng.choice(e)) if e else min(p.max_epochs, done + 1)

@@ -27,11 +27,11 @@ from pathlib import Path
 
 from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
-from hpbench.cost.estimate import concurrency, search_plan, trial_plan
+from hpbench.cost.ends import searched_lr
+from hpbench.cost.estimate import concurrency, config_rows, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.figures import Figures
-from hpbench.cost.live import Running, drifted, overheads, pending_lr, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
-from hpbench.cost.lr_ends import searched_lr
+from hpbench.cost.live import Running, drifted, overheads, pending_mean, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
@@ -91,7 +91,7 @@ class SearchClock:
         self._eta: tuple[float, int, float | None] = (0.0, -1, None)
         self._eta_cost_s = 0.0  # what the last pricing took (it simulates every trial left: ~0.15 s each at 2,000 trials)
         self._plans: dict[str, TrialPlan] = {}
-        self._lrs: list[float | None] | None = None
+        self._paces: tuple[list[float | None], list[float | None]] | None = None
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
         self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
         self._corrections = Corrections()  # ... kept from the store's changes, not a pass over its rows
@@ -245,8 +245,9 @@ class SearchClock:
             order = sampled[len(ids):]  # a grid runs in the order the estimate enumerates it: the trials left are known
         # after its random start, TPE's next trials are drawn near its best ones so far: they cost like them
         focus = searcher_focus(self.study.settings.searcher) if self.phase == SEARCH else Focus()
-        lr = pending_lr(self._sampled_lrs(), started=len(ids), in_order=order is not pool) if self.phase == SEARCH else None
-        pending = [replace(self._plan_of_params(s), lr=lr) for s in searcher_costs(order, scored=list(zip(costs, scores, strict=True)),
+        lr, batch = (pending_mean(v, started=len(ids), in_order=order is not pool) for v in self._sampled_paces()) if self.phase == SEARCH \
+            else (None, None)
+        pending = [replace(self._plan_of_params(s), lr=lr, batch=batch) for s in searcher_costs(order, scored=list(zip(costs, scores, strict=True)),
                                                                                    started=len(ids), n_pending=n_pending, focus=focus)]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
         # Which trials run long: the good ones. Once 4 of this search's trials have scores, the trials left are scored
@@ -292,12 +293,15 @@ class SearchClock:
         return startup_drift(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s")), elapsed_s=self.elapsed(), first_trial_s=first, ray_s=ray,
                              ray_at_s=self.measured.get("ray_s"))
 
-    def _sampled_lrs(self) -> list[float | None]:  # the sampled configurations' searched learning rates (a grid's in order)
-        if self._lrs is None:
+    def _sampled_paces(self) -> tuple[list[float | None], list[float | None]]:
+        """The sampled configurations' searched learning rates and their rows per step (a grid's in order)."""
+        if self._paces is None:
             from hpbench.dispatch.predictions import sampled_configurations
 
-            self._lrs = [searched_lr(p) for p in sampled_configurations(self.study)] if any(d.key == "lr" for d in self.study.space) else []
-        return self._lrs
+            sampled = sampled_configurations(self.study)
+            lrs = [searched_lr(p) for p in sampled] if any(d.key == "lr" for d in self.study.space) else []
+            self._paces = (lrs, [config_rows(self.study, p) for p in sampled])
+        return self._paces
 
     def _plan_of_params(self, epoch_s: float) -> TrialPlan:
         """A trial not started yet: the study's own epochs and early stopping."""

@@ -11,10 +11,10 @@ from dataclasses import replace
 from typing import Any
 
 from hpbench.cost import clock
+from hpbench.cost.ends import searched_lr
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import Finished, own_fractions
-from hpbench.cost.lr_ends import searched_lr
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import TrialPlan
@@ -99,10 +99,14 @@ def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Ca
             predicted_epoch_s=row.get("predicted_epoch_s"),
             best_epoch=int(es_best) + 1 if isinstance(es_best, (int, float)) and es_best == es_best else None,
             first_epoch_s=epoch_s[0] if epoch_s else None, later_epoch_s=statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else None,
-            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None},
+            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None}, batch_rows=_rows(row.get("batch_rows")),
             contention=max(1.0, late_wall / late_free) if late_free > 0 and threads == 1 and all(
                 isinstance(store.epochs[(t, e)].get(EPOCH_CPU_S), (int, float)) for e, _, _ in epochs) else None))
     return out
+
+
+def _rows(v: Any) -> float:  # a row's batch_rows, 0 where it has none
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v > 0 else 0.0
 
 
 def _plain(v: Any) -> Any:  # a parameter as JSON keeps it (numpy scalars as Python's)
@@ -258,9 +262,12 @@ def with_own_ends(figs: Figures, store: ResultsStore, trial_ids: Sequence[str], 
     epochs, priced at 16 its live ETA at 25% read +39%), the latter with the study's earlier runs'
     ends, else with "every epoch"."""
     ends = own_fractions(figs.end_fractions or (1.0,), end_fractions(store, trial_ids, max_epochs=max_epochs))
-    lrs = figs.best_lrs if len(figs.best_lrs) == len(figs.best_fractions) else (0.0,) * len(figs.best_fractions)
-    best = own_fractions(tuple(zip(figs.best_fractions, lrs, strict=True)), best_fractions(store, trial_ids, max_epochs=max_epochs))
-    return replace(figs, best_fractions=tuple(f for f, _ in best), best_lrs=tuple(a for _, a in best) if any(a for _, a in best) else (),
+    n = len(figs.best_fractions)
+    lrs = figs.best_lrs if len(figs.best_lrs) == n else (0.0,) * n
+    batches = figs.best_batches if len(figs.best_batches) == n else (0.0,) * n
+    best = own_fractions(tuple(zip(figs.best_fractions, lrs, batches, strict=True)), best_fractions(store, trial_ids, max_epochs=max_epochs))
+    return replace(figs, best_fractions=tuple(f for f, _, _ in best), best_lrs=tuple(a for _, a, _ in best) if any(a for _, a, _ in best) else (),
+                   best_batches=tuple(b for _, _, b in best) if any(b for _, _, b in best) else (),
                    end_fractions=ends if any(f < 1.0 for f in ends) else ())
 
 
@@ -276,10 +283,10 @@ def end_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: 
     return out
 
 
-def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[tuple[float, float]]:
+def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Callable[[str], int]) -> list[tuple[float, float, float]]:
     """Where early stopping found the best epoch of the trials that ended by themselves (early
     stopped or completed), as a fraction of their ``max_epochs``, each with the learning rate it
-    ran at where the study searches it (0: not searched): what a search's record keeps
+    ran at where the study searches it (0: not searched) and its rows per step (0: not priced): what a search's record keeps
     (:func:`hpbench.cost.record.search_record`), read from its trials so far."""
     out = []
     for t in trial_ids:
@@ -287,5 +294,5 @@ def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs:
         best, n = row.get("es_best_epoch"), max_epochs(t)
         if row.get("status") == TrialStatus.FINISHED and row.get("stop_reason") in ENDED_BY_THEMSELVES and n > 0 \
                 and isinstance(best, (int, float)) and best == best:
-            out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0))
+            out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0, _rows(row.get("batch_rows"))))
     return out
