@@ -342,36 +342,47 @@ def test_trials_without_early_stopping_end_where_the_searchs_own_stops_say(tmp_p
     assert left["collapsed"] < 0.85 * left["budget"]
 
 
-def test_no_eta_while_the_helper_has_not_priced_the_ended_trials(tmp_path, write_study):
-    """A first search's helper prices the trials behind the early trial it trains: while more ended
-    trials than run at once wait for a price, the clock shows no ETA rather than one priced from the
-    few it reached (the held-out long study read -65 to -82% at 25%); a trial whose cost cannot be
-    predicted (its note says why) is not waited for."""
+def test_ended_trials_not_priced_yet_stand_at_what_they_measured(tmp_path, write_study):
+    """A first search's helper prices the trials behind the early trial it trains: an ended trial
+    without a prediction (and without a note saying why) enters the live ETA at its measured seconds
+    per epoch over the speed figure, as a cost of the pool and of the score line, so the trials left
+    price like the trials that ran, dear ones included (the held-out long study read -65 to -82%
+    at 25% from the few cheap trials priced by then)."""
     from conftest import TINY_STUDY
 
     from hpbench.cost.annotate import COST_NOTE
-    from hpbench.dispatch.eta import SearchClock, unpriced_ended
+    from hpbench.dispatch import timings
+    from hpbench.dispatch.eta import SearchClock
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY))
-    store = _store(tmp_path, study)
-    sc = SearchClock(study=study, n_trials=12)
-    plan: Future[list[float]] = Future()
-    plan.set_result([0.05] * 12)
-    sc.plan = plan
-    ids = [f"t{i}" for i in range(5)]
-    for t in ids:
-        store.start(t, {"optimizer": "adam", "lr": 0.01})
-        store.epoch(t, {"epoch": 1, "epoch_s": 0.05, "val_accuracy": 0.5})
-        store.finish(t)
-        sc.trial_started(t)
-    store.start("running", {"optimizer": "adam", "lr": 0.01})
-    sc.trial_started("running")
-    store.annotate("t0", {COST_NOTE: "cost not predicted: ValueError: no"})
-    assert unpriced_ended(store, [*ids, "running"]) == 4 > sc.concurrency
-    assert sc.eta_s(store) is None
-    for t in ids[1:3]:  # the helper catches up: two left unpriced, no more than run at once
-        store.annotate(t, {"predicted_epoch_s": 0.05, "predicted_spent_s": 0.05, "regime": "compute"})
-    assert unpriced_ended(store, ids) == 2 == sc.concurrency
-    sc._eta = (-1e9, -1, None)  # the next call prices again (it is rate-limited)
-    assert sc.eta_s(store) is not None
+
+    def clock(measured_s: float, name: str):
+        store = _store(tmp_path, study, name=name)
+        sc = SearchClock(study=study, n_trials=12)
+        plan: Future[list[float]] = Future()
+        plan.set_result([0.05] * 12)
+        sc.plan = plan
+        for i in range(5):
+            t = f"t{i}"
+            store.start(t, {"optimizer": "adam", "lr": 0.01})
+            for e in (1, 2):
+                store.epoch(t, {"epoch": e, "epoch_s": measured_s, "val_accuracy": 0.5 + 0.1 * i})
+            store.finish(t)
+            store.annotate(t, {"train_s": 2 * measured_s})
+            sc.trial_started(t)
+        store.annotate("t0", {"predicted_epoch_s": 0.05, "predicted_spent_s": 0.1, "regime": "compute"})
+        store.annotate("t1", {COST_NOTE: "cost not predicted: ValueError: no"})
+        store.start("running", {"optimizer": "adam", "lr": 0.01})
+        sc.trial_started("running")
+        return sc, store
+
+    sc, store = clock(0.4, "dear")
+    stand_in = timings.stand_in_costs(store, ["t0", "t1", "t2", "t3", "t4", "running"], speed=2.0)
+    assert stand_in == {t: pytest.approx(0.2, rel=REL) for t in ("t2", "t3", "t4")}  # priced, noted and running ones left out
+    costs, _ = timings.quality_pairs(store, ["t0", "t2"], stand_in=stand_in)
+    assert costs == [pytest.approx(0.05, rel=REL), pytest.approx(0.2, rel=REL)]
+    dear = sc.eta_s(store)
+    cheap_sc, cheap_store = clock(0.05, "cheap")
+    cheap = cheap_sc.eta_s(cheap_store)
+    assert dear is not None and cheap is not None and dear > 1.5 * cheap

@@ -26,7 +26,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from hpbench.cost import clock, history
-from hpbench.cost.annotate import COST_NOTE
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.ends import searched_lr
 from hpbench.cost.estimate import concurrency, config_rows, search_plan, trial_plan
@@ -53,21 +52,6 @@ ETA_DUTY = 0.1
 SAMPLE_EVERY_S = 0.5  # the trials' workers' CPU waits are sampled at most this often
 LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all)
 PROBE_S = 0.3  # the contention probe when the search starts (the driver's thread, before Ray starts: 0.15 s of CPU)
-
-
-def unpriced_ended(store: ResultsStore, ids: Sequence[str]) -> int:
-    """Ended trials the helper has not priced yet (no prediction, no note saying why there is none).
-    On a machine's first search the helper prices nothing from its cache, and its pricing waits behind
-    the early trial it is training: on the held-out long study (20-epoch trials of up to 1.9 s an
-    epoch) that trial ran until 46 s, and at 25% of the trials (10 ended, 57-70 s) the ETA priced the
-    trials left from the few it had reached: 23-43 s shown for 125-136 s left (-65 to -82%, three
-    runs); once it had caught up (84 s) it read 129 s for 104 s left."""
-    n = 0
-    for t in ids:
-        row = store.row(t)
-        if row.get("status") == TrialStatus.FINISHED and not isinstance(row.get("predicted_epoch_s"), (int, float)) and not row.get(COST_NOTE):
-            n += 1
-    return n
 
 
 class SearchClock:
@@ -223,9 +207,11 @@ class SearchClock:
         if self.repricing.take():
             self.figures = self.repricing.figures()
         ids = [t for t in self.trials[self.phase] if t in store]
+        c = self.contention()
+        # the ended trials the helper has not priced yet, at what they measured (timings.stand_in_costs)
+        stand_in = timings.stand_in_costs(store, ids, speed=self.figures.speed_of(None, c))
         known = [float(store.row(t)["predicted_epoch_s"]) for t in ids if isinstance(store.row(t).get("predicted_epoch_s"), (int, float))]
-        if unpriced_ended(store, ids) > self.concurrency:
-            return None  # the helper is behind (see unpriced_ended): no ETA rather than one priced from the few it reached
+        known += list(stand_in.values())
         # The trials not started yet cost like the configurations the estimate sampled at first,
         # then like the ones the searcher chose (TPE chose models three times cheaper than a
         # uniform sample's in the quickstart): each started trial's prediction replaces two samples.
@@ -234,7 +220,6 @@ class SearchClock:
         if not pool:
             return None
         fallback = statistics.fmean(pool)
-        c = self.contention()
         self.factors = self._corrections.factors(store)  # the dispatcher's correction (corrected_columns), the same trials
         drift = self._drift(store, c)  # this command's start-up against its figure: the parts the cost model does not price follow it
         figs = replace(overheads(drifted(self.figures, drift), finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
@@ -257,7 +242,7 @@ class SearchClock:
                                        running_for_s=now - float(row.get("started_at") or now), fresh=t in fresh))
         n_pending = max(0, self.sizes[self.phase] - len(ids))
         so_far = dict(zip(ids, timings.running_scores(store, ids), strict=True))  # each trial's best score yet, read once
-        costs, scores = timings.quality_pairs(store, ids, list(so_far.values()))
+        costs, scores = timings.quality_pairs(store, ids, list(so_far.values()), stand_in=stand_in)
         order = pool
         if self.phase == SEARCH and self.study.settings.searcher == "grid" and len(sampled) == len(ids) + n_pending:
             order = sampled[len(ids):]  # a grid runs in the order the estimate enumerates it: the trials left are known

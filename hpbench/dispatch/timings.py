@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from hpbench.cost import clock
+from hpbench.cost.annotate import COST_NOTE
 from hpbench.cost.ends import searched_lr
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
@@ -159,18 +160,41 @@ def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> 
     return {k: sum(1 for e in epochs if e >= k) for k in rule_points(pruning)}
 
 
-def quality_pairs(store: ResultsStore, trial_ids: Iterable[str], so_far: Sequence[float | None] | None = None) -> tuple[list[float], list[float]]:
+def quality_pairs(store: ResultsStore, trial_ids: Iterable[str], so_far: Sequence[float | None] | None = None, *,
+                  stand_in: Mapping[str, float] | None = None) -> tuple[list[float], list[float]]:
     """The trials' predicted seconds per epoch and best score so far (higher better: a ``min``
     metric negated), for those that have both (:func:`hpbench.cost.quality.measured_rho`);
-    ``so_far``: the trials' :func:`running_scores`, where the caller has them."""
+    ``so_far``: the trials' :func:`running_scores`, where the caller has them; ``stand_in``: the
+    cost of trials not priced yet (:func:`stand_in_costs`)."""
     ids = list(trial_ids)
     costs, scores = [], []
     for t, v in zip(ids, running_scores(store, ids) if so_far is None else so_far, strict=True):
         c = store.row(t).get("predicted_epoch_s") if t in store else None
+        c = c if isinstance(c, (int, float)) else (stand_in or {}).get(t)
         if isinstance(c, (int, float)) and c > 0 and v is not None:
             costs.append(float(c))
             scores.append(v)
     return costs, scores
+
+
+def stand_in_costs(store: ResultsStore, trial_ids: Iterable[str], *, speed: float) -> dict[str, float]:
+    """The ended trials the helper has not priced yet (no prediction, no note saying why there is
+    none), each at its measured seconds per epoch over ``speed`` (the machine's measured / predicted
+    seconds): the cost the live ETA reads them at until their prediction comes. On a machine's first
+    search the helper has no kept prices and prices each trial behind the early trial it is training:
+    on the held-out long study (20-epoch trials of up to 1.9 s an epoch) that trial ran until 46 s,
+    and at 25% of the trials (10 ended, 57-70 s) the ETA, which read only the trials priced, took
+    the trials left for the few cheap ones it had: 23-43 s shown for 125-136 s left (three runs;
+    the same search with its prices kept read ~190 s there)."""
+    out: dict[str, float] = {}
+    for t in trial_ids:
+        row = store.row(t) if t in store else {}
+        if row.get("status") != TrialStatus.FINISHED or isinstance(row.get("predicted_epoch_s"), (int, float)) or row.get(COST_NOTE):
+            continue
+        epochs, train_s = int(row.get("epochs") or 0), row.get("train_s")
+        if epochs > 0 and isinstance(train_s, (int, float)) and train_s > 0 and speed > 0:
+            out[t] = float(train_s) / epochs / speed
+    return out
 
 
 def running_scores(store: ResultsStore, trial_ids: Iterable[str]) -> list[float | None]:
