@@ -15,6 +15,17 @@ def _store(tmp_path, study, name="out"):
     return ResultsStore(out=tmp_path / name, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
 
 
+def _clock(study, *, n_trials: int, epoch_s: float):
+    """A search's live clock whose sampled configurations cost ``epoch_s`` an epoch each."""
+    from hpbench.dispatch.eta import SearchClock
+
+    sc = SearchClock(study=study, n_trials=n_trials)
+    plan: Future[list[float]] = Future()
+    plan.set_result([epoch_s] * n_trials)
+    sc.plan = plan
+    return sc
+
+
 def _ended(store, tid: str, *, measured_s: float, predicted_s: float, wall_s: float | None = None) -> None:
     store.start(tid, {"optimizer": "adam", "lr": 0.01})
     store.epoch(tid, {"epoch": 1, "epoch_s": measured_s, "val_accuracy": 0.5})
@@ -316,17 +327,13 @@ def test_trials_without_early_stopping_end_where_the_searchs_own_stops_say(tmp_p
     from conftest import TINY_STUDY
 
     from hpbench.dispatch import timings
-    from hpbench.dispatch.eta import SearchClock
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 12").replace("max_epochs = 3", "max_epochs = 10")))
     left = {}
     for stop in ("collapsed", "budget"):
         store = _store(tmp_path, study, name=stop)
-        sc = SearchClock(study=study, n_trials=12)
-        plan: Future[list[float]] = Future()
-        plan.set_result([1.0] * 12)
-        sc.plan = plan
+        sc = _clock(study, n_trials=12, epoch_s=1.0)
         for i in range(4):
             tid = f"tune_{i}"
             store.start(tid, {"optimizer": "adam", "lr": 0.01})
@@ -352,17 +359,13 @@ def test_ended_trials_not_priced_yet_stand_at_what_they_measured(tmp_path, write
 
     from hpbench.cost.annotate import COST_NOTE
     from hpbench.dispatch import timings
-    from hpbench.dispatch.eta import SearchClock
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY))
 
     def clock(measured_s: float, name: str):
         store = _store(tmp_path, study, name=name)
-        sc = SearchClock(study=study, n_trials=12)
-        plan: Future[list[float]] = Future()
-        plan.set_result([0.05] * 12)
-        sc.plan = plan
+        sc = _clock(study, n_trials=12, epoch_s=0.05)
         for i in range(5):
             t = f"t{i}"
             store.start(t, {"optimizer": "adam", "lr": 0.01})

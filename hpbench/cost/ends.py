@@ -56,6 +56,12 @@ BATCH_ELASTICITY = 0.37
 PRIOR_BATCH = 64.0  # the batch size of the trials the prior's best epochs came from (hpbench.cost.figures.PRIOR_BEST)
 
 
+def rows_per_step(v: Any) -> float | None:
+    """A batch size in rows per step as a number (a ``batch_rows`` column, a study's batch size), or
+    None where it is none (missing, NaN, ``"full"`` before it is resolved, not positive)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+
+
 def batch_fraction(fraction: float, *, at: float | None, to: float | None) -> float:
     """A best-epoch ``fraction`` seen at batch size ``at`` (rows per step), for a trial at ``to``:
     scaled by ``(to / at) ** BATCH_ELASTICITY`` within (0, 1]; unchanged where either is unknown."""

@@ -11,7 +11,7 @@ from hpbench.config import unfusable
 from hpbench.cost.annotate import predict_trial
 from hpbench.cost.clock import contention
 from hpbench.cost.device import DeviceModel
-from hpbench.cost.ends import searched_lr
+from hpbench.cost.ends import rows_per_step, searched_lr
 from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
@@ -86,7 +86,7 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
     family = params.get("family")  # a searched family (hpbench.cost.figures.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
                      high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None, lr=searched_lr(params),
-                     batch=_positive(cols.get("batch_rows")))
+                     batch=rows_per_step(cols.get("batch_rows")))
 
 
 def config_rows(study: Study, params: Mapping[str, Any]) -> float | None:
@@ -99,11 +99,7 @@ def config_rows(study: Study, params: Mapping[str, Any]) -> float | None:
     if cfg.task != "supervised":
         return None
     bs = cfg.train.batch_size
-    return float(batch_rows(cfg)) if bs == "full" else _positive(bs)
-
-
-def _positive(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 else None
+    return float(batch_rows(cfg)) if bs == "full" else rows_per_step(bs)
 
 
 def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_per_step: float | None) -> int:

@@ -28,7 +28,6 @@ from hpbench.cost.annotate import not_predicted, spent
 from hpbench.cost.correct import Correction, RunningFactors, corrected_seconds, interval_bounds, scale_factors
 from hpbench.dispatch.beside_early import early_busy_until, sets_pace
 from hpbench.dispatch.cost_keys import cost_key, price_key
-from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.status import DONE
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
@@ -284,9 +283,8 @@ class Corrections:
             self._store, self._cursor, self._running, self._factors, self._bounds = store, 0, RunningFactors(), {}, None
         self._cursor, changed = store.ended_costs_since(self._cursor)
         until = early_busy_until(store) if changed else None
-        for tid, pair in changed:
-            if not str(tid).startswith(EARLY_PREFIX):  # as ended_pairs
-                self._running.set(tid, pair if sets_pace(store, tid, until=until) else None)
+        for tid, pair in changed:  # as ended_pairs
+            self._running.set(tid, pair if sets_pace(store, tid, until=until) else None)
         if changed:
             self._factors, self._bounds = self._running.factors(), self._running.bounds()
         return self._factors

@@ -12,7 +12,7 @@ from typing import Any
 
 from hpbench.cost import clock
 from hpbench.cost.annotate import COST_NOTE
-from hpbench.cost.ends import searched_lr
+from hpbench.cost.ends import rows_per_step, searched_lr
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import Finished, own_fractions
@@ -100,14 +100,10 @@ def trial_times(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs: Ca
             predicted_epoch_s=row.get("predicted_epoch_s"),
             best_epoch=int(es_best) + 1 if isinstance(es_best, (int, float)) and es_best == es_best else None,
             first_epoch_s=epoch_s[0] if epoch_s else None, later_epoch_s=statistics.median(epoch_s[1:]) if len(epoch_s) > 1 else None,
-            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None}, batch_rows=_rows(row.get("batch_rows")),
+            params={k: _plain(row[k]) for k in store.param_keys if row.get(k) is not None}, batch_rows=rows_per_step(row.get("batch_rows")) or 0.0,
             contention=max(1.0, late_wall / late_free) if late_free > 0 and threads == 1 and all(
                 isinstance(store.epochs[(t, e)].get(EPOCH_CPU_S), (int, float)) for e, _, _ in epochs) else None))
     return out
-
-
-def _rows(v: Any) -> float:  # a row's batch_rows, 0 where it has none
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v > 0 else 0.0
 
 
 def _plain(v: Any) -> Any:  # a parameter as JSON keeps it (numpy scalars as Python's)
@@ -318,5 +314,5 @@ def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs:
         best, n = row.get("es_best_epoch"), max_epochs(t)
         if row.get("status") == TrialStatus.FINISHED and row.get("stop_reason") in ENDED_BY_THEMSELVES and n > 0 \
                 and isinstance(best, (int, float)) and best == best:
-            out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0, _rows(row.get("batch_rows"))))
+            out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0, rows_per_step(row.get("batch_rows")) or 0.0))
     return out
