@@ -46,12 +46,35 @@ def test_speed_figures_read_only_the_current_models_records():
 
 def test_records_from_before_the_tag_count_for_the_model_calibrated_before_they_started():
     """A record without a model counts for the current model when its search started after that
-    model was calibrated (none newer existed then), not when it started before."""
+    model was calibrated (none newer existed then), not when it started before: under the first
+    counting rules, which were the only ones then."""
+    first_old, first_new = (history.ModelTag(schema=6, measured_at=m, rules=1) for m in (1_000.0, 2_000.0))
     before = _rec(None, speed=3.0, startup_s=5.0, started_at=1_500.0)
     after = _rec(None, speed=0.8, startup_s=5.0, started_at=2_500.0)
-    assert not NEW.measured(before) and NEW.measured(after) and OLD.measured(before)
-    assert not NEW.measured(_rec(OLD, speed=1.0, startup_s=1.0, started_at=2_500.0))  # named another: never
-    assert history.figures([before, after], study="s", model=NEW).speed == pytest.approx(0.8, rel=REL)
+    assert not first_new.measured(before) and first_new.measured(after) and first_old.measured(before)
+    assert not first_new.measured(_rec(first_old, speed=1.0, startup_s=1.0, started_at=2_500.0))  # named another: never
+    assert history.figures([before, after], study="s", model=first_new).speed == pytest.approx(0.8, rel=REL)
+    assert not NEW.measured(after)  # counted by other rules than today's
+
+
+def test_records_priced_under_other_counting_rules_are_not_this_models(tmp_path):
+    """The same calibration, other counting rules: its records' speeds were ratios to other prices
+    (hpbench.cost.ops.COUNT_RULES), so they are re-priced, not read."""
+    from hpbench.cost.ops import COUNT_RULES
+
+    assert NEW.rules == COUNT_RULES and NEW.to_dict()["rules"] == COUNT_RULES
+    earlier = history.ModelTag(schema=NEW.schema, measured_at=NEW.measured_at, rules=COUNT_RULES - 1)
+    old_rules = _rec(earlier, speed=0.5, startup_s=5.0, started_at=2_500.0)
+    unnamed = dict(_rec(NEW, speed=0.5, startup_s=5.0, started_at=2_500.0), model={"schema": NEW.schema, "measured_at": NEW.measured_at})
+    assert earlier.measured(old_rules) and not NEW.measured(old_rules) and not NEW.measured(unnamed)
+    assert NEW.measured(_rec(NEW, speed=0.5, startup_s=5.0, started_at=2_500.0))
+    assert history.figures([old_rules], study="s", model=NEW).speed == Figures().speed  # the prior, until re-priced
+    from hpbench.cost import prices, reprice
+
+    reprice.save_cache(tmp_path, earlier, {"r": 2.0})  # speeds re-priced under the old rules are not today's
+    assert reprice.load_cache(tmp_path, earlier) == {"r": 2.0} and reprice.load_cache(tmp_path, NEW) == {}
+    prices.save(tmp_path, model=earlier, columns={"k": {"predicted_epoch_s": 1.0}})  # nor are prices
+    assert prices.load(tmp_path, model=earlier) == {"k": {"predicted_epoch_s": 1.0}} and prices.load(tmp_path, model=NEW) == {}
 
 
 def test_the_model_tag_is_read_from_the_device_cache_without_torch(tmp_path):
@@ -84,7 +107,7 @@ def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
     assert sc.model == NEW and sc.figures.speed == pytest.approx(0.5, rel=REL)
     store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
     rec = clock_record.record(sc, store, out=tmp_path / "out")
-    assert rec is not None and rec["model"] == {"schema": 6, "measured_at": 2_000.0}
+    assert rec is not None and rec["model"] == {"schema": 6, "measured_at": 2_000.0, "rules": NEW.rules}
     assert history.load(tmp_path)[-1]["model"] == NEW.to_dict()
 
 

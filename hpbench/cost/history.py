@@ -41,6 +41,7 @@ from hpbench.cost.learned import (  # noqa: F401  (the figures read from the his
     measured,
     record_contention,
 )
+from hpbench.cost.ops import COUNT_RULES
 from hpbench.results.files import atomic_write_json
 
 KEEP = 200  # records kept
@@ -65,22 +66,26 @@ def device_cache_file(cache_dir: Path, device: str, threads: int) -> Path:
 
 @dataclass(frozen=True, kw_only=True)
 class ModelTag:
-    """The device model a search's predictions came from: its schema and when it was calibrated."""
+    """The device model a search's predictions came from: its schema and when it was calibrated,
+    and the rules its steps were counted by (:data:`hpbench.cost.ops.COUNT_RULES`)."""
     schema: int
     measured_at: float
+    rules: int = COUNT_RULES
 
     def to_dict(self) -> dict[str, float]:
-        return {"schema": self.schema, "measured_at": self.measured_at}
+        return {"schema": self.schema, "measured_at": self.measured_at, "rules": self.rules}
 
     def measured(self, r: Mapping[str, Any]) -> bool:
         """Whether record ``r`` was measured against this model. A record from before records named
         their model (none named) counts when its search started after this model was calibrated:
-        no other model was in the cache then (this one is the newest)."""
+        no other model was in the cache then (this one is the newest). A record that names no
+        counting rules was counted by the first ones."""
         m = r.get("model")
         if isinstance(m, Mapping):
-            return m.get("schema") == self.schema and m.get("measured_at") == self.measured_at
+            return m.get("schema") == self.schema and m.get("measured_at") == self.measured_at and m.get("rules", 1) == self.rules
         started = r.get("started_at", r.get("at"))
-        return m is None and self.measured_at > 0 and isinstance(started, (int, float)) and started >= self.measured_at
+        return (m is None and self.rules == 1 and self.measured_at > 0 and isinstance(started, (int, float))
+                and started >= self.measured_at)
 
 
 def model_tag(cache_dir: Path, *, device: str, threads: int) -> ModelTag | None:

@@ -12,7 +12,11 @@ from typing import Any
 
 from hpbench.cost import formulas as F
 
-PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the optimizer's state created) is not recorded
+PHASES = ("forward", "backward", "optimizer", "eval")
+# The version of what an op counts. A price depends on the count as much as on the device model, so
+# prices and speed figures made under other rules are made again (hpbench.cost.history.ModelTag):
+# 1 until session 23; 2: a gather counts the rows it moves, not its source table (:data:`_GATHER`).
+COUNT_RULES = 2  # the first update (the optimizer's state created) is not recorded
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {
@@ -32,6 +36,11 @@ _NORMS_BWD = {"native_layer_norm_backward", "native_batch_norm_backward", "nativ
 # path's backward ops (SDPA_MATH_BACKWARD) cannot be told apart by module and are skipped by name.
 SDPA_MATH = {"bmm", "baddbmm", "_safe_softmax", "_softmax", "mul", "div", "masked_fill"}
 SDPA_MATH_BACKWARD = {"bmm", "baddbmm", "_softmax_backward_data", "_safe_softmax_backward"}
+# Ops that read only the rows they select from their first argument (a batch gathered from the whole
+# training set, an embedding's looked-up rows): they move what they write, however large the source.
+# Counted by the source's size, a 160,000-row table's batch gather was priced at 3.2 ms a step where
+# it takes ~50 us, and its FLOPs grew with the data set (issue 18's held-out big-csv study).
+_GATHER = {"index", "index_select", "gather", "embedding", "take"}
 _SOFTMAX = {"_softmax", "_safe_softmax", "_log_softmax", "_softmax_backward_data", "_log_softmax_backward_data"}
 # aten ops with real arithmetic but no FLOP formula here or in FlopCounterMode's registry: counted
 # as one FLOP per element (a lower bound) and marked "uncounted", so that the layer running them is
@@ -119,6 +128,17 @@ def matmul_dims(name: str, args: Sequence[Any]) -> tuple[int, ...]:
     return (int(a.shape[0]), int(a.shape[1]), int(a.shape[2]), int(b.shape[2]))
 
 
+def op_bytes(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> float:
+    """Bytes an aten op reads and writes: its tensors' sizes (inputs and outputs); a gather
+    (:data:`_GATHER`) reads from its source only as much as it writes, so the source counts at the
+    output's size."""
+    total = float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
+    if name in _GATHER and args and hasattr(args[0], "element_size"):
+        written = float(sum(t.numel() * t.element_size() for t in tensors(out)))
+        total += written - float(args[0].numel() * args[0].element_size())
+    return total
+
+
 def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *, matmul_flops: int) -> tuple[str, float]:
     """(kind, FLOPs) of one aten op; matmul FLOPs come from FlopCounterMode's registry."""
     if matmul_flops:
@@ -131,6 +151,8 @@ def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *
     ins = tensors(list(args) + list(kwargs.values()))
     n_out = max((_numel(t) for t in outs), default=0)
     n_in = max((_numel(t) for t in ins), default=0)
+    if name in _GATHER:
+        return "elementwise", float(F.ELEMENTWISE_PER_ELEMENT * n_out)
     if name in _NORMS_FWD:
         return "norm", float(F.NORM_FORWARD_PER_ELEMENT * n_in)
     if name in _NORMS_BWD:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, tensors
+from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, op_bytes, tensors
 
 
 def make_recorder() -> Any:
@@ -121,7 +121,7 @@ def make_recorder() -> Any:
             name = packet.__name__
             kind, flops = classify(name, args, kwargs, out, matmul_flops=mm)
             module = self.backward_module() if self.phase == "backward" else self.module
-            nbytes = 0.0 if kind == "free" else float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
+            nbytes = 0.0 if kind == "free" else op_bytes(name, args, kwargs, out)
             if self.attention_depth > 0 and name in SDPA_MATH:
                 kind = "replaced"
             self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,

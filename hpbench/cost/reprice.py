@@ -93,8 +93,8 @@ def cache_file(cache_dir: Path) -> Path:
     return cache_dir / f"{platform.node() or 'host'}-repriced.json"
 
 
-def _key(model: ModelTag) -> str:
-    return f"{model.schema}@{model.measured_at!r}"
+def _key(model: ModelTag) -> str:  # the first counting rules' keys named none
+    return f"{model.schema}@{model.measured_at!r}" if model.rules == 1 else f"{model.schema}.{model.rules}@{model.measured_at!r}"
 
 
 def load_cache(cache_dir: Path, model: ModelTag | None) -> dict[str, float]:
