@@ -17,7 +17,7 @@ from hpbench.results.files import DamagedTable
 
 def best(
     results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
-    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no [space]) for `hpbench train`.")] = None,
+    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no \\[space]) for `hpbench train`.")] = None,
     trial: Annotated[int | None, typer.Option("--trial", min=0, help="This trial instead of the best one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

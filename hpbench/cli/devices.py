@@ -15,7 +15,7 @@ from hpbench.cli.common import console
 def devices(
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads to measure at (a trial's cpus_per_trial).")] = 1,
     recalibrate: Annotated[bool, typer.Option("--recalibrate", help="Measure again even if a cached model matches this machine.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where device models are cached [default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where device models are cached \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Measure (or show the cached model of) each local device."""

@@ -15,11 +15,11 @@ from hpbench.errors import StudyError
 
 def estimate(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML).")],
-    samples: Annotated[int | None, typer.Option("--samples", min=1, help="Configurations sampled from the space [default: the study's trials, at most 64; a smaller sample's totals are scaled to the trials].")] = None,
+    samples: Annotated[int | None, typer.Option("--samples", min=1, help="Configurations sampled from the space \\[default: the study's trials, at most 64; a smaller sample's totals are scaled to the trials].")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Every configuration of a finite space.")] = False,
     device_flops: Annotated[float | None, typer.Option("--device-flops", help="Predict for a hypothetical device of N FLOP/s (FLOPs / N, no overheads).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache [default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Configurations shown in the table.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full tracebacks of user code errors.")] = False,

@@ -22,7 +22,7 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG figures into this directory.")] = None,
     html: Annotated[bool, typer.Option("--html", help="With --plots: also write report.html with the figures embedded.")] = False,
-    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL the search used [default: RESULTS/optuna.db].")] = None,
+    storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL the search used \\[default: RESULTS/optuna.db].")] = None,
     budget_flops: Annotated[float | None, typer.Option("--budget-flops", help="Cost section: the best trial whose predicted FLOPs (to max epochs) fit in N.")] = None,
     budget_s: Annotated[float | None, typer.Option("--budget-s", help="Cost section: the best trial whose predicted seconds fit in N.")] = None,
 ) -> None:
