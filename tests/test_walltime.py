@@ -798,3 +798,22 @@ def test_a_trial_without_early_stopping_ends_at_its_own_stops_fraction():
     assert history.figures([rec], study="gan").end_fractions == pytest.approx((11 / 16, 1.0, 5 / 16), rel=REL)
     assert history.figures([rec], study="other").end_fractions == ()
     assert history.figures([{**rec, "end_fractions": [1.0, 1.0]}], study="gan").end_fractions == ()  # every trial ran its epochs
+
+
+def test_the_upper_bound_prices_dear_good_configurations_while_the_study_has_measured_none():
+    """A first search of a study (its cost-score correlation the prior's 0) may be one whose dear
+    configurations are its good ones, kept by ASHA and chosen by TPE: the upper bound is priced at
+    the studies' upper quartile (RHO_HIGH), the estimate itself at the prior; a study that measured
+    its own correlation keeps it for both."""
+    from hpbench.cost.quality import RHO_HIGH, Focus
+
+    costs = [0.05 * 1.5 ** (i % 8) for i in range(32)]
+    plan = SearchPlan(trials=tuple(TrialPlan(epoch_s=e, max_epochs=20, patience=3) for e in costs), concurrency=2,
+                      pruning=Pruning(kind="asha", max_t=20), focus=Focus(start=10, k=5))
+    figs = Figures(spread=0.0)
+    first = predict(plan, figures=figs)
+    measured = predict(plan, figures=replace(figs, sources={"quality_rho": "3 earlier runs of this study"}))
+    high = predict(plan, figures=replace(figs, quality_rho=RHO_HIGH, sources={"quality_rho": "3 earlier runs of this study"}))
+    assert 0 < RHO_HIGH < 1
+    assert first.total_s == pytest.approx(measured.total_s, rel=REL) and first.low_s == pytest.approx(measured.low_s, rel=REL)
+    assert first.high_s == pytest.approx(high.high_s, rel=REL) and first.high_s > measured.high_s * 1.05

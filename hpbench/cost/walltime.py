@@ -36,9 +36,9 @@ from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
 from hpbench.cost.ends import moved_fraction
-from hpbench.cost.figures import Figures
+from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.fusion import repeat_groups
-from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
+from hpbench.cost.quality import RHO_HIGH, Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
 
@@ -259,7 +259,9 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     trial at its cost model's P10 (:mod:`hpbench.cost.trial_time`'s interval) and the other parts
     ``spread`` lower, to the seeds' 90th with every trial at its P90 and the rest ``spread``
     higher (a trial's errors share the machine's bias, so the bounds are taken together, not
-    averaged out). ``factors``: the in-run correction (the live view's phases after the search)."""
+    averaged out); while the study has measured no cost-score correlation of its own, the upper
+    bound's trials follow their cost at :data:`~hpbench.cost.quality.RHO_HIGH`. ``factors``: the
+    in-run correction (the live view's phases after the search)."""
     c = max(1.0, contention)
     full, bare, epochs = [], [], []
     window_s = early_window_s(figures, c)
@@ -280,10 +282,14 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         epoch_fraction=statistics.fmean(epochs) / max(1, sum(p.max_epochs for p in plan.trials)), contention=c,
     )
     fixed = w.total_s - trials_s - turnover_s + figures.at("tail_s", c)
+    # a study that has measured no correlation of its own may be one whose dear configurations are its
+    # good ones (then kept by the scheduler and chosen by the searcher): its upper bound says so
+    unknown = figures.source("quality_rho") == PRIOR
+    high = replace(figures, quality_rho=max(figures.quality_rho, RHO_HIGH)) if unknown else figures
     bounds = []
-    for side, q, k in (("low", 0.1, 1 - figures.spread), ("high", 0.9, 1 + figures.spread)):
+    for side, q, k, figs in (("low", 0.1, 1 - figures.spread, figures), ("high", 0.9, 1 + figures.spread, high)):
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
-        sims = [sim_trials(plans, random.Random(s), figures=figures, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
+        sims = [sim_trials(plans, random.Random(s), figures=figs, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
         spans = sorted(replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
                               pruning=plan.pruning).makespan_s for t in sims)
         bounds.append(k * fixed + _quantile(spans, q))
