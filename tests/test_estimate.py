@@ -166,3 +166,39 @@ def test_the_helper_trains_more_early_trials_while_they_fit_before_tunes_first_r
     plans = tuple(TrialPlan(epoch_s=0.05, max_epochs=4) for _ in range(24))
     at_once, more = (predict(SearchPlan(trials=plans, concurrency=2, early=2, early_max=m), figures=fig, seeds=2) for m in (2, 6))
     assert more.trials_s < at_once.trials_s and more.epoch_fraction == pytest.approx(at_once.epoch_fraction, rel=1e-5)
+
+
+def _est_rows(n: int) -> list[dict]:
+    return [{"config": i, "optimizer": "nesterov", "lr": 0.000701, "n_params": 563_722, "flops_per_step": 4.76e9, "flops_per_epoch": 5.17e9,
+             "predicted_epoch_s": 0.3, "predicted_s": 0.296 * (i + 1), "predicted_s_p10": 0.21, "predicted_s_p90": 0.34 * (i + 1),
+             "regime": "memory-bound", "naive_s": 2.3} for i in range(n)]
+
+
+def test_estimate_table_leaves_out_cost_columns_that_do_not_fit_instead_of_squeezing_them():
+    """At a narrow terminal the table keeps each configuration's values and its seconds per trial
+    whole and names the columns it left out; with room, every column."""
+    from rich.console import Console
+
+    from hpbench.report.cost import estimate_table
+
+    def shown(width: int | None) -> str:
+        con = Console(width=width or 240, record=True, color_system=None)
+        con.print(estimate_table(_est_rows(3), params=["optimizer", "lr"], width=width))
+        return con.export_text()
+
+    wide = shown(None)
+    assert all(c in wide for c in ("params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial (P10-P90)", "bound", "naive s/trial"))
+    assert "left out" not in wide
+    narrow = shown(60)
+    assert "s/trial (P10-P90)" in narrow and "nesterov" in narrow and "0.000701" in narrow
+    assert "296.00 ms (210-340 ms)" in narrow and "592.00 ms (210-680 ms)" in narrow and "888.00 ms (0.21-1 s)" in narrow
+    assert "left out at 60 columns: naive s/trial" in " ".join(narrow.split()) and "naive s/trial ┃" not in narrow
+
+
+def test_a_band_is_written_without_exponents():
+    from hpbench.report.cost import fmt_band
+
+    assert fmt_band(0.21, 0.34) == " (210-340 ms)"
+    assert fmt_band(2.1, 3.3) == " (2.1-3.3 s)"
+    assert fmt_band(9.0, 20.0) == " (9-20 s)"
+    assert fmt_band(None, 1.0) == ""

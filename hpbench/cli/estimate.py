@@ -45,7 +45,7 @@ def estimate(
     from hpbench.report.cost import coverage_notes, estimate_table, summary_table
 
     con = console()
-    con.print(estimate_table(est.rows, params=study.space.keys(), top=top))
+    con.print(estimate_table(est.rows, params=study.space.keys(), top=top, width=con.width))
     con.print(summary_table(est.summary))
     for note in coverage_notes(pd.DataFrame(est.rows), label="configuration", id_column="config"):
         con.print("  " + note, highlight=False, markup=False)

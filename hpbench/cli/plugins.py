@@ -13,7 +13,7 @@ from hpbench.cli.common import console
 def plugins_command() -> None:
     """List the installed plugins: the model families, datasets, optimizers, ... that packages
     add through entry points (groups hpbench.families, hpbench.datasets, ...), and those kept out.
-    Exits 1 when any plugin was kept out (as ``pip check`` does), so scripts can gate on it."""
+    Exits 1 when any plugin was kept out (as `pip check` does), so scripts can gate on it."""
     con = console()
     table = Table(title="hpbench plugins")
     for col in ("group", "name", "entry point", "package", "status"):

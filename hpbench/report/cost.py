@@ -101,12 +101,17 @@ def fmt_s(v: Any) -> str:
     return f"{v * 1e3:.2f} ms"
 
 
+def _two_digits(x: float) -> str:
+    """``x`` to about two significant digits, never in exponent form (210, not 2.1e+02)."""
+    return f"{x:.0f}" if abs(x) >= 10 else f"{x:.2g}"
+
+
 def fmt_band(lo: Any, hi: Any) -> str:
-    """' (3.4-8.7)' in the unit of the upper bound; '' without an interval."""
+    """' (3.4-8.7 s)' in the unit of the upper bound; '' without an interval."""
     if not (_finite(lo) and _finite(hi)):
         return ""
     unit, scale = next(((u, k) for u, k in (("h", 3600.0), ("min", 60.0), ("s", 1.0)) if hi >= k), ("ms", 1e-3))
-    return f" ({lo / scale:.2g}-{hi / scale:.2g} {unit})"
+    return f" ({_two_digits(lo / scale)}-{_two_digits(hi / scale)} {unit})"
 
 
 def _value(v: Any) -> str:
@@ -116,15 +121,50 @@ def _value(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else str(v)
 
 
-def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20) -> Table:
-    table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold")
-    for c in ("#", *params, "params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial (P10-P90)", "bound", "naive s/trial"):
-        table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c in params)
-    for r in rows[:top]:
-        table.add_row(str(r["config"]), *(_value(r.get(p)) for p in params), f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]),
-                      fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]),
-                      fmt_s(r["predicted_s"]) + fmt_band(r.get("predicted_s_p10"), r.get("predicted_s_p90")), str(r.get("regime") or "-").split("-")[0],
-                      fmt_s(r["naive_s"]))
+# The cost columns of the estimate's table, in the order shown, and the order they are left out in
+# when the terminal is too narrow for all of them (the configuration's number, its searched values
+# and its seconds per trial always stay; --json has every column): at 80 or 120 columns Rich had
+# squeezed every cost column of the quickstart's table to an ellipsis to keep them all.
+_COST_COLUMNS = ("params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial (P10-P90)", "bound", "naive s/trial")
+_LEFT_OUT_FIRST = ("naive s/trial", "FLOPs/epoch", "params", "bound", "FLOPs/step", "s/epoch")
+
+
+def _fitting(columns: dict[str, list[str]], *, width: int | None) -> list[str]:
+    """The optional columns left out (:data:`_LEFT_OUT_FIRST` first) until every column's cells fit
+    in ``width`` characters at Rich's default box (a border and a space either side of each cell)."""
+    if width is None:
+        return []
+    need = {c: max([len(c), *(len(v) for v in cells)]) + 3 for c, cells in columns.items()}
+    total, out = 1 + sum(need.values()), []
+    for c in _LEFT_OUT_FIRST:
+        if total <= width:
+            break
+        total -= need[c]
+        out.append(c)
+    return out
+
+
+def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20, width: int | None = None) -> Table:
+    """The estimate's configurations, ``top`` of them; at a console ``width`` the cost columns
+    that do not fit are left out (named in the caption) rather than squeezed."""
+    shown = rows[:top]
+    cells: dict[str, list[str]] = {"#": [str(r["config"]) for r in shown]}
+    cells.update({p: [_value(r.get(p)) for r in shown] for p in params})
+    costs = [[f"{r['n_params']:,}", fmt_flops(r["flops_per_step"]), fmt_flops(r["flops_per_epoch"]), fmt_s(r["predicted_epoch_s"]),
+              fmt_s(r["predicted_s"]) + fmt_band(r.get("predicted_s_p10"), r.get("predicted_s_p90")),
+              str(r.get("regime") or "-").split("-")[0], fmt_s(r["naive_s"])] for r in shown]
+    cells.update({c: [row[k] for row in costs] for k, c in enumerate(_COST_COLUMNS)})
+    left_out = _fitting(cells, width=width)
+    caption = f"left out at {width} columns: {', '.join(left_out)} (hpbench estimate --json has every column)" if left_out else None
+    table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold",
+                  caption=caption, caption_style="dim")
+    kept = [c for c in cells if c not in left_out]
+    for c in kept:
+        # the values searched may wrap; the cost columns keep their width
+        table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c not in params,
+                         min_width=None if c in params else max([len(c), *(len(v) for v in cells[c])]))
+    for i in range(len(shown)):
+        table.add_row(*(cells[c][i] for c in kept))
     return table
 
 
