@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
+from hpbench.report.fit import left_out, natural
+
 
 def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
@@ -129,21 +131,6 @@ _COST_COLUMNS = ("params", "FLOPs/step", "FLOPs/epoch", "s/epoch", "s/trial (P10
 _LEFT_OUT_FIRST = ("naive s/trial", "FLOPs/epoch", "params", "bound", "FLOPs/step", "s/epoch")
 
 
-def _fitting(columns: dict[str, list[str]], *, width: int | None) -> list[str]:
-    """The optional columns left out (:data:`_LEFT_OUT_FIRST` first) until every column's cells fit
-    in ``width`` characters at Rich's default box (a border and a space either side of each cell)."""
-    if width is None:
-        return []
-    need = {c: max([len(c), *(len(v) for v in cells)]) + 3 for c, cells in columns.items()}
-    total, out = 1 + sum(need.values()), []
-    for c in _LEFT_OUT_FIRST:
-        if total <= width:
-            break
-        total -= need[c]
-        out.append(c)
-    return out
-
-
 def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 20, width: int | None = None) -> Table:
     """The estimate's configurations, ``top`` of them; at a console ``width`` the cost columns
     that do not fit are left out (named in the caption) rather than squeezed."""
@@ -154,15 +141,15 @@ def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 
               fmt_s(r["predicted_s"]) + fmt_band(r.get("predicted_s_p10"), r.get("predicted_s_p90")),
               str(r.get("regime") or "-").split("-")[0], fmt_s(r["naive_s"])] for r in shown]
     cells.update({c: [row[k] for row in costs] for k, c in enumerate(_COST_COLUMNS)})
-    left_out = _fitting(cells, width=width)
-    caption = f"left out at {width} columns: {', '.join(left_out)} (hpbench estimate --json has every column)" if left_out else None
+    drop = left_out({c: natural(c, v) for c, v in cells.items()}, width=width, order=_LEFT_OUT_FIRST)
+    caption = f"left out at {width} columns: {', '.join(drop)} (hpbench estimate --json has every column)" if drop else None
     table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold",
                   caption=caption, caption_style="dim")
-    kept = [c for c in cells if c not in left_out]
+    kept = [c for c in cells if c not in drop]
     for c in kept:
         # the values searched may wrap; the cost columns keep their width
         table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c not in params,
-                         min_width=None if c in params else max([len(c), *(len(v) for v in cells[c])]))
+                         min_width=None if c in params else natural(c, cells[c]))
     for i in range(len(shown)):
         table.add_row(*(cells[c][i] for c in kept))
     return table

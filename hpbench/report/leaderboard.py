@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt, jsonable, ranked, records
+from hpbench.report.fit import BOX, AtWidth, left_out, natural
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF, STEPS_TO_SOLVE
 from hpbench.results.failures import Failures, failures
@@ -24,27 +25,38 @@ def hyperparameters(row: Any, params: list[str]) -> str:
     return " ".join(f"{p}={fmt(row.get(p))}" for p in params if fmt(row.get(p)) != "-")
 
 
-def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: list[str], top: int = 10) -> Table:
+# the cost columns left out first when the terminal is too narrow (the measured seconds last)
+_LEFT_OUT_FIRST = ("FLOPs", "pred FLOPs", "pred s", "s")
+
+
+def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: list[str], top: int = 10, width: int | None = None) -> Table:
+    """The ``top`` trials; at a console ``width``, the cost columns that do not fit are left out
+    (named in the caption) and each hyperparameter's ``name=value`` stays whole."""
     df = ranked(trials, metric=metric, mode=mode).head(top)
-    table = Table(title=f"Leaderboard: top {len(df)} of {len(trials)} trials by {metric} ({mode})", header_style="bold")
-    table.add_column("#", justify="right")
-    table.add_column("trial", justify="right")
-    table.add_column(metric, justify="right", style="bold")
-    table.add_column("hyperparameters", ratio=1, overflow="fold")
-    table.add_column("best ep", justify="right")
-    table.add_column("stop")
     solving = STEPS_TO_SOLVE in trials.columns and bool(trials[STEPS_TO_SOLVE].notna().any())  # rl: env steps to the threshold
-    if solving:
-        table.add_column("steps to solve", justify="right")
     costs = [(c, label) for c, label in _COST if c in df.columns and df[c].notna().any()]
-    for _, label in costs:
-        table.add_column(label, justify="right")
-    for rank, (_, row) in enumerate(df.iterrows(), 1):
-        table.add_row(
-            str(rank), str(row["trial"]), fmt(row[f"best_{metric}"], 4), hyperparameters(row, params),
-            f"{fmt(row.get('best_epoch'))}/{fmt(row.get('epochs'))}", str(row.get("stop_reason")),
-            *((fmt(row.get(STEPS_TO_SOLVE)),) if solving else ()), *(fmt(row.get(c)) for c, _ in costs),
-        )
+    rows = [[str(rank), str(row["trial"]), fmt(row[f"best_{metric}"], 4), hyperparameters(row, params),
+             f"{fmt(row.get('best_epoch'))}/{fmt(row.get('epochs'))}", str(row.get("stop_reason")),
+             *((fmt(row.get(STEPS_TO_SOLVE)),) if solving else ()), *(fmt(row.get(c)) for c, _ in costs)]
+            for rank, (_, row) in enumerate(df.iterrows(), 1)]
+    headers = ["#", "trial", metric, "hyperparameters", "best ep", "stop", *(["steps to solve"] if solving else []), *(label for _, label in costs)]
+    words = max((len(w) for r in rows for w in r[3].split()), default=0)
+    # the hyperparameters wrap between their "name=value" words: their widest word is what they need
+    needs = {h: (words if h == "hyperparameters" else natural(h, (r[i] for r in rows))) for i, h in enumerate(headers)}
+    drop = left_out(needs, width=width, order=_LEFT_OUT_FIRST)
+    fits = width is not None and 1 + sum(n + BOX for h, n in needs.items() if h not in drop) <= width
+    table = Table(title=f"Leaderboard: top {len(df)} of {len(trials)} trials by {metric} ({mode})", header_style="bold",
+                  caption=f"left out at {width} columns: {', '.join(drop)} (--json has every column)" if drop else None, caption_style="dim")
+    kept = [i for i, h in enumerate(headers) if h not in drop]
+    for i in kept:
+        h = headers[i]
+        if h == "hyperparameters":
+            table.add_column(h, ratio=1, overflow="fold", min_width=words or None if fits else None)
+        else:
+            table.add_column(h, justify="left" if h == "stop" else "right", style="bold" if h == metric else None,
+                             min_width=needs[h] if fits and h == metric else None)
+    for r in rows:
+        table.add_row(*(r[i] for i in kept))
     return table
 
 
@@ -107,7 +119,8 @@ def failures_text(failed: Failures) -> Text:
 
 
 def render(data: ReportData, *, top: int = 10) -> RenderableType:
-    parts: list[RenderableType] = [leaderboard_table(data.trials, metric=data.metric, mode=data.mode, params=data.params, top=top),
+    parts: list[RenderableType] = [AtWidth(lambda width: leaderboard_table(data.trials, metric=data.metric, mode=data.mode, params=data.params,
+                                                                          top=top, width=width)),
                                    Text("  " + stop_counts(data.trials))]
     failed = trial_failures(data.trials)
     if failed.n_failed:
