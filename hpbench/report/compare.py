@@ -9,6 +9,7 @@ from rich.console import RenderableType
 from rich.table import Table
 
 from hpbench.report.data import ReportData, fmt
+from hpbench.report.fit import AtWidth
 from hpbench.report.leaderboard import hyperparameters, leaderboard_table
 
 
@@ -48,5 +49,7 @@ def compare_table(a: ReportData, b: ReportData, *, top: int = 5) -> list[Rendera
             ("hosts", ", ".join(sa["hosts"]) or "-", ", ".join(sb["hosts"]) or "-")]
     for r in rows:
         t.add_row(*r)
-    return [t, leaderboard_table(a.trials, metric=a.metric, mode=a.mode, params=a.params, top=top),
-            leaderboard_table(b.trials, metric=b.metric, mode=b.mode, params=b.params, top=top)]
+    def board(d: ReportData) -> AtWidth:
+        return AtWidth(lambda width: leaderboard_table(d.trials, metric=d.metric, mode=d.mode, params=d.params, top=top, width=width))
+
+    return [t, board(a), board(b)]
