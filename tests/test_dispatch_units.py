@@ -304,3 +304,9 @@ def test_the_store_ranks_a_trial_by_the_metric_of_the_weights_it_saved(tmp_path)
     assert (rows["restored-monitor"]["best_epoch"], rows["restored-monitor"]["best_val_accuracy"]) == (1, 0.5)
     assert (rows["pruned"]["best_epoch"], rows["pruned"]["val_accuracy"], rows["pruned"]["best_val_accuracy"]) == (2, 0.8, 0.8)
     assert store.best()["trial_id"] == "kept-best"
+
+
+def test_a_trial_line_says_one_epoch_not_one_epochs():
+    from hpbench.dispatch.progress import _epochs
+
+    assert (_epochs(1), _epochs(0), _epochs(3)) == ("1 epoch", "0 epochs", "3 epochs")

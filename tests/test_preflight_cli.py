@@ -184,7 +184,7 @@ def test_a_search_in_which_some_trials_failed_exits_0_and_says_how_many(tmp_path
     assert proc.returncode == 0, proc.stderr[-3000:]
     flat = " ".join(proc.stdout.split())
     # the live log (which trial number hits a failing slot, and how many epochs the driver saw first, depend on scheduling and report batching)
-    assert re.search(r"trial \d+ failed after \d+ epochs: RuntimeError: flaky trial \d+ fails at epoch 2", flat), flat
+    assert re.search(r"trial \d+ failed after \d+ epochs?: RuntimeError: flaky trial \d+ fails at epoch 2", flat), flat
     assert "2 of 3 trials failed:" in flat  # the final summary
     report = subprocess.run([sys.executable, "-m", "hpbench.cli", "report", str(out), "--section", "leaderboard"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, check=False)

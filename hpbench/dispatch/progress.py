@@ -64,7 +64,7 @@ class Progress:
             shown = f"{value:.4f}" if isinstance(value, float) else "-"
             outcome = t.get("error") if t.get("status") == TrialStatus.FAILED else f"best {self.store.metric}={shown}"
             self.console.print(
-                Text(f"[{self._elapsed()}] trial {t['trial']} {t.get('stop_reason')} after {t.get('epochs', 0)} epochs: "
+                Text(f"[{self._elapsed()}] trial {t['trial']} {t.get('stop_reason')} after {_epochs(t.get('epochs', 0))}: "
                      f"{outcome}  ({self._summary()})"),
                 highlight=False,
             )
@@ -109,3 +109,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
     return str(v)
+
+
+def _epochs(n: object) -> str:
+    """"1 epoch", "3 epochs"."""
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
