@@ -37,9 +37,9 @@ QUICK = [(2_000, 32, 64, 64), (200_000, 32, 64, 1024)]
 
 def source_sized_bytes(name: str, args: Any, kwargs: Any, out: Any) -> float:
     """The rule before: every tensor an op touches counts whole, a gather's source table included."""
-    from hpbench.cost.ops import tensors
+    from hpbench.cost.ops import tensor_bytes
 
-    return float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
+    return tensor_bytes((args, kwargs, out))
 
 
 def priced(p: Any, dev: Any) -> tuple[float, float]:

@@ -12,11 +12,11 @@ from typing import Any
 
 from hpbench.cost import formulas as F
 
-PHASES = ("forward", "backward", "optimizer", "eval")
+PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the optimizer's state created) is not recorded
 # The version of what an op counts. A price depends on the count as much as on the device model, so
 # prices and speed figures made under other rules are made again (hpbench.cost.history.ModelTag):
 # 1 until session 23; 2: a gather counts the rows it moves, not its source table (:data:`_GATHER`).
-COUNT_RULES = 2  # the first update (the optimizer's state created) is not recorded
+COUNT_RULES = 2
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {
@@ -128,14 +128,18 @@ def matmul_dims(name: str, args: Sequence[Any]) -> tuple[int, ...]:
     return (int(a.shape[0]), int(a.shape[1]), int(a.shape[2]), int(b.shape[2]))
 
 
+def tensor_bytes(x: Any) -> float:
+    """Bytes of the tensors in ``x`` (any nesting of tensors, sequences and mappings)."""
+    return float(sum(t.numel() * t.element_size() for t in tensors(x)))
+
+
 def op_bytes(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> float:
     """Bytes an aten op reads and writes: its tensors' sizes (inputs and outputs); a gather
     (:data:`_GATHER`) reads from its source only as much as it writes, so the source counts at the
     output's size."""
-    total = float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
+    total = tensor_bytes((args, kwargs, out))
     if name in _GATHER and args and hasattr(args[0], "element_size"):
-        written = float(sum(t.numel() * t.element_size() for t in tensors(out)))
-        total += written - float(args[0].numel() * args[0].element_size())
+        total += tensor_bytes(out) - tensor_bytes(args[0])
     return total
 
 

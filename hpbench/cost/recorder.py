@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, op_bytes, tensors
+from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, op_bytes, tensor_bytes
 
 
 def make_recorder() -> Any:
@@ -109,10 +109,10 @@ def make_recorder() -> Any:
                     mm = int(flop_registry[packet](*args, **kwargs, out_val=out))
                     self.registry_flops += mm
                     self.ops.append(OpRecord(name=f"{func.namespace}::{packet.__name__}", kind="matmul", phase=self.phase, flops=float(mm),
-                                             bytes=float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out)))),
+                                             bytes=tensor_bytes((args, kwargs, out)),
                                              module=self.module))
                     return out
-                nbytes = float(sum(t.numel() * t.element_size() for t in tensors((args, kwargs, out))))
+                nbytes = tensor_bytes((args, kwargs, out))
                 self.ops.append(OpRecord(name=f"{func.namespace}::{packet.__name__}", kind="uncounted", phase=self.phase, flops=0.0,
                                          bytes=nbytes, fused=self.fused_depth > 0, module=self.module))
                 return out

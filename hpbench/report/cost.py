@@ -141,7 +141,8 @@ def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 
               fmt_s(r["predicted_s"]) + fmt_band(r.get("predicted_s_p10"), r.get("predicted_s_p90")),
               str(r.get("regime") or "-").split("-")[0], fmt_s(r["naive_s"])] for r in shown]
     cells.update({c: [row[k] for row in costs] for k, c in enumerate(_COST_COLUMNS)})
-    drop = left_out({c: natural(c, v) for c, v in cells.items()}, width=width, order=_LEFT_OUT_FIRST)
+    needs = {c: natural(c, v) for c, v in cells.items()}
+    drop = left_out(needs, width=width, order=_LEFT_OUT_FIRST)
     caption = f"left out at {width} columns: {', '.join(drop)} (hpbench estimate --json has every column)" if drop else None
     table = Table(title=f"Predicted cost of {len(rows)} configurations" + (f" (first {top})" if len(rows) > top else ""), header_style="bold",
                   caption=caption, caption_style="dim")
@@ -149,7 +150,7 @@ def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 
     for c in kept:
         # the values searched may wrap; the cost columns keep their width
         table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c not in params,
-                         min_width=None if c in params else natural(c, cells[c]))
+                         min_width=None if c in params else needs[c])
     for i in range(len(shown)):
         table.add_row(*(cells[c][i] for c in kept))
     return table

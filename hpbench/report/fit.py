@@ -20,12 +20,17 @@ def natural(header: str, cells: Iterable[str]) -> int:
     return max([len(header), *(len(c) for c in cells)])
 
 
+def span(needs: Mapping[str, int]) -> int:
+    """Characters a table of columns needing ``needs`` characters each takes, borders included."""
+    return 1 + sum(n + BOX for n in needs.values())
+
+
 def left_out(needs: Mapping[str, int], *, width: int | None, order: Sequence[str]) -> list[str]:
     """The columns of ``order`` (the least wanted first) to leave out so that columns needing
     ``needs`` characters each fit in ``width`` (None: all fit); as few as possible."""
     if width is None:
         return []
-    total = 1 + sum(n + BOX for n in needs.values())
+    total = span(needs)
     out: list[str] = []
     for c in order:
         if total <= width:

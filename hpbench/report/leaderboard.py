@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt, jsonable, ranked, records
-from hpbench.report.fit import BOX, AtWidth, left_out, natural
+from hpbench.report.fit import AtWidth, left_out, natural, span
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT_OF, STEPS_TO_SOLVE
 from hpbench.results.failures import Failures, failures
@@ -44,17 +44,20 @@ def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: l
     # the hyperparameters wrap between their "name=value" words: their widest word is what they need
     needs = {h: (words if h == "hyperparameters" else natural(h, (r[i] for r in rows))) for i, h in enumerate(headers)}
     drop = left_out(needs, width=width, order=_LEFT_OUT_FIRST)
-    fits = width is not None and 1 + sum(n + BOX for h, n in needs.items() if h not in drop) <= width
+    # the metric's name and each name=value are held whole only where what is kept fits: Rich never
+    # shrinks a column below its minimum, so a table of minimums wider than the terminal overflows it
+    fits = width is not None and span({h: n for h, n in needs.items() if h not in drop}) <= width
     table = Table(title=f"Leaderboard: top {len(df)} of {len(trials)} trials by {metric} ({mode})", header_style="bold",
                   caption=f"left out at {width} columns: {', '.join(drop)} (--json has every column)" if drop else None, caption_style="dim")
     kept = [i for i, h in enumerate(headers) if h not in drop]
     for i in kept:
         h = headers[i]
+        held = fits and h in (metric, "hyperparameters") and needs[h] > 0
         if h == "hyperparameters":
-            table.add_column(h, ratio=1, overflow="fold", min_width=words or None if fits else None)
+            table.add_column(h, ratio=1, overflow="fold", min_width=needs[h] if held else None)
         else:
             table.add_column(h, justify="left" if h == "stop" else "right", style="bold" if h == metric else None,
-                             min_width=needs[h] if fits and h == metric else None)
+                             min_width=needs[h] if held else None)
     for r in rows:
         table.add_row(*(r[i] for i in kept))
     return table
