@@ -310,5 +310,5 @@ def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, 
             os.remove(stale)  # left by a driver killed while its early trials stopped
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
                                                                    max_concurrent=study.settings.max_concurrent, cost=None)
-    return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.enqueue), *points], executor=executor,
+    return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.first_points), *points], executor=executor,
                   incoming=incoming, data=data, n_max=n_early_max(n, plan.n_new))

@@ -44,7 +44,7 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
                                                                    cost=CandidateCost(cost))
-    points = [dict(p) for p in study.settings.enqueue] + points
+    points = [dict(p) for p in study.settings.first_points] + points
     ran = [_canonical(study.space.resolve(p)) for p in done or ()]  # as read back from the tables
     remaining = []
     for p in points:

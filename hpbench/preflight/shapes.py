@@ -64,7 +64,7 @@ def cases(study: Study) -> list[Case]:
     points first, then the representative grid (a seeded sample of it when it is large)."""
     dims = _shape_dims(study.space)
     keys = {d.key for d in dims}
-    points = [{k: v for k, v in p.items() if k in keys} for p in study.settings.enqueue]
+    points = [{k: v for k, v in p.items() if k in keys} for p in study.settings.first_points]
     grid = SearchSpace(dims=tuple(dims)).grid()
     if len(grid) > MAX_POINTS:
         rng = random.Random(study.settings.seed)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.errors import StudyError, did_you_mean
+from hpbench.space.defaults import default_point
 from hpbench.space.parse import parse_space
 from hpbench.space.points import parse_points
 from hpbench.space.space import SearchSpace
@@ -72,7 +73,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
     has_distill, distill = r.attempt(sections.distill_table, r)
     space = r.attempt(_space, r, space_raw or {}, dataset=data.get("dataset") if data is not None else None)[1] if has_space else None
     if study is not None and space is not None:
-        r.attempt(_enqueue, r, study, space)
+        r.attempt(_enqueue, r, study, space, fixed={"optimizer": optimizer or {}})
     learns = N.task_named(r)  # the trainer's task: supervised, rl
     task = task_of(data) if data is not None and learns == SUPERVISED else None  # a dataset's kind: multiclass, binary, regression
     metrics = N.task_metrics(learns) or reported(task)
@@ -127,8 +128,10 @@ def _known_sections(r: Reader) -> None:
         raise StudyError.of([p for k in unknown for p in r.fail(k, "unknown section", hint=did_you_mean(k, K.SECTIONS)).problems])
 
 
-def _enqueue(r: Reader, study: dict[str, Any], space: SearchSpace) -> None:
+def _enqueue(r: Reader, study: dict[str, Any], space: SearchSpace, *, fixed: Mapping[str, Any]) -> None:
     study["enqueue"] = parse_points(study.get("enqueue", ()), space, source=r.source, key="study.enqueue", aliases=K.ALIASES)
+    if len(space):  # the first configuration, should nothing be enqueued (StudySettings.first_points)
+        study["default_point"] = default_point(space, fixed=fixed, task=N.task_named(r))
 
 
 def _space(r: Reader, space_raw: Mapping[str, Any], *, dataset: str | None) -> SearchSpace:

@@ -29,9 +29,19 @@ class StudySettings:
     grace_period: int = 1
     reduction_factor: int = 3
     enqueue: tuple[Mapping[str, Any], ...] = ()  # points of the space evaluated first
+    default_first: bool = True  # without enqueued points, a default configuration runs first
+    default_point: Mapping[str, Any] | None = None  # that configuration (hpbench.space.defaults), set by the study's parse
     repeats: int = 0
     repeats_top: int = 3
     loggers: tuple[str, ...] = ()  # experiment tracking (hpbench.tracking)
+
+    @property
+    def first_points(self) -> tuple[Mapping[str, Any], ...]:
+        """The points evaluated before the searcher draws: the enqueued ones, else the default
+        configuration (none for a grid, which runs every point anyway)."""
+        if self.enqueue or self.default_point is None or not self.default_first or self.searcher == "grid":
+            return self.enqueue
+        return (self.default_point,)
 
 
 @dataclass(frozen=True, kw_only=True)
