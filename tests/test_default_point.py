@@ -141,3 +141,29 @@ def test_enqueued_points_replace_it_a_grid_has_none_and_it_can_be_turned_off():
     assert _study("default_first = false").settings.first_points == ()
     grid = _study('searcher = "grid"\n', lr="{ choice = [0.001, 0.01] }").settings
     assert grid.first_points == ()
+
+
+def test_the_estimate_prices_the_first_points_as_the_search_runs_them():
+    from hpbench.cost.estimate import configurations
+
+    study = _study()
+    configs = configurations(study, n=5)
+    drawn = configurations(_study("default_first = false"), n=5)
+    assert configs[0] == {"lr": pytest.approx(1e-3), "model.width": 64}  # the default configuration first
+    assert configs[1:] == drawn[1:]  # then the same draws as without it
+    partial = configurations(_study('enqueue = [{ "model.width" = 256 }]'), n=3)
+    assert partial[0] == {"lr": drawn[0]["lr"], "model.width": 256}  # what the point leaves out: from the draw in its place
+    assert partial[1:] == drawn[1:3]
+
+
+def test_complete_fills_what_a_point_leaves_out_where_its_conditions_hold():
+    import random
+
+    space = _space(optimizer=("optimizer.name", Choice(("adam", "momentum"))),
+                   optimizer__momentum=("optimizer.momentum", Uniform(0.5, 0.99), {"optimizer": ("momentum",)}),
+                   lr=("optimizer.lr", LogUniform(1e-4, 1e-1)))
+    like = {"optimizer": "adam", "lr": 0.02}
+    point = space.complete({"optimizer": "momentum"}, random.Random(0), like=like)
+    assert point["optimizer"] == "momentum" and point["lr"] == 0.02 and 0.5 <= point["optimizer.momentum"] <= 0.99
+    assert space.complete({"optimizer": "adam"}, random.Random(0), like={"optimizer": "momentum", "optimizer.momentum": 0.7}).keys() \
+        == {"optimizer", "lr"}

@@ -48,13 +48,20 @@ def enumerates_grid(study: Study, *, grid: bool = False) -> bool:
 
 
 def configurations(study: Study, *, n: int | None = None, grid: bool = False) -> list[dict[str, Any]]:
-    """The study's grid (``grid=True`` or a grid searcher) or ``n`` sampled configurations."""
+    """The study's grid (``grid=True`` or a grid searcher) or ``n`` configurations as the search
+    runs them: its first points (enqueued, else its default configuration:
+    ``StudySettings.first_points``; the keys an enqueued point leaves out from the draw in its
+    place), then sampled ones."""
     if enumerates_grid(study, grid=grid):
         if not study.space.is_finite():
             raise ValueError("--grid needs a finite space (choice/grid dimensions only), but the space has continuous dimensions")
         return study.space.grid()
     rng = random.Random(study.settings.seed)
-    return [study.space.sample(rng) for _ in range(n or study.settings.trials)]
+    drawn = [study.space.sample(rng) for _ in range(n or study.settings.trials)]
+    fill = random.Random(study.settings.seed + 1)  # what a point leaves out and its draw lacks (a condition its values opened)
+    for i, point in enumerate(study.settings.first_points[: len(drawn)]):
+        drawn[i] = study.space.complete(point, fill, like=drawn[i])
+    return drawn
 
 
 def concurrency(study: Study, *, cpus: float) -> int:

@@ -75,6 +75,21 @@ class SearchSpace:
                 params[d.key] = d.dist.sample(rng)
         return params
 
+    def complete(self, point: Mapping[str, Any], rng: random.Random, *, like: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """``point`` (an enqueued one may leave keys to the searcher) with every active dimension
+        it omits taken from ``like`` (a draw), else drawn from ``rng``; dimensions whose condition
+        the point's values fail are left out."""
+        params: dict[str, Any] = {}
+        for d in self.dims:
+            if d.active(params):
+                if d.key in point:
+                    params[d.key] = point[d.key]
+                elif like is not None and d.key in like:
+                    params[d.key] = like[d.key]
+                else:
+                    params[d.key] = d.dist.sample(rng)
+        return params
+
     def is_finite(self) -> bool:
         return all(d.dist.grid_values() is not None for d in self.dims)
 
