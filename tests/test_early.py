@@ -107,12 +107,12 @@ def test_the_cli_opts_out(ray_local, tmp_path: Path):
     path.write_text(TINY_STUDY)
     res = CliRunner().invoke(app, ["search", str(path), "--out", str(tmp_path / "out"), "--no-early-trials"])
     assert res.exit_code == 0, res.output
-    trials = hpbench.load(tmp_path / "out").sort_values("trial_id")  # Tune's ids count its trials as it makes them
+    trials = hpbench.load(tmp_path / "out")
     assert len(trials) == 4 and not trials["trial_id"].str.startswith("early_").any()
-    # nothing enqueued: Tune's searcher makes the default configuration first (hpbench.space.defaults;
-    # the trial numbers follow the order the trials started, which two at once may swap)
-    assert (trials["optimizer"].iloc[0], trials["lr"].iloc[0]) == ("adam", pytest.approx(1e-3, rel=1e-6))
-    assert ((trials["optimizer"] == "adam") & ((trials["lr"] - 1e-3).abs() < 1e-12)).sum() == 1
+    # nothing enqueued: Tune's searcher proposes the default configuration first (hpbench.space.defaults), once;
+    # the trial numbers follow the order the trials started, which the first two, made at once, may swap
+    default = trials[(trials["optimizer"] == "adam") & ((trials["lr"] - 1e-3).abs() < 1e-12)]
+    assert default["trial"].tolist() in ([0], [1]), trials[["trial", "optimizer", "lr"]]
 
 
 def test_early_trials_count_at_ashas_rungs():
