@@ -167,3 +167,15 @@ def test_complete_fills_what_a_point_leaves_out_where_its_conditions_hold():
     assert point["optimizer"] == "momentum" and point["lr"] == 0.02 and 0.5 <= point["optimizer.momentum"] <= 0.99
     assert space.complete({"optimizer": "adam"}, random.Random(0), like={"optimizer": "momentum", "optimizer.momentum": 0.7}).keys() \
         == {"optimizer", "lr"}
+
+
+def test_a_distribution_without_a_middle_gives_a_fixed_draw_of_it():
+    import random
+
+    from hpbench.space.distributions import Distribution
+
+    class Odd(Distribution):
+        def sample(self, rng: random.Random) -> int:
+            return rng.randint(0, 10**6)
+
+    assert midpoint(Odd()) == midpoint(Odd()) == random.Random(0).randint(0, 10**6)

@@ -27,6 +27,7 @@ conditional dimensions appear only where their condition holds. Pure and torch-f
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -109,7 +110,7 @@ def midpoint(dist: Distribution) -> Any:
         return math.sqrt(dist.low * dist.high)
     if isinstance(dist, Uniform):
         return (dist.low + dist.high) / 2
-    raise TypeError(f"no mid-point for a {type(dist).__name__} dimension")
+    return dist.sample(random.Random(0))  # a distribution without a middle: a fixed draw of it
 
 
 def _preferred(dist: Distribution, names: Sequence[str]) -> Any:
