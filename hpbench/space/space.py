@@ -69,11 +69,7 @@ class SearchSpace:
         return {k: by_key[k].dist.encode(v) if k in by_key else v for k, v in point.items()}
 
     def sample(self, rng: random.Random) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        for d in self.dims:
-            if d.active(params):
-                params[d.key] = d.dist.sample(rng)
-        return params
+        return self.complete({}, rng)
 
     def complete(self, point: Mapping[str, Any], rng: random.Random, *, like: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``point`` (an enqueued one may leave keys to the searcher) with every active dimension
