@@ -16,7 +16,7 @@ from typing import Any
 from hpbench.cost.conv import MODES as CONV_MODES
 from hpbench.cost.conv import call_flops as conv_call_flops
 
-SCHEMA = 11  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+SCHEMA = 12  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
 # 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
 # 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals;
@@ -24,7 +24,8 @@ SCHEMA = 11  # 2: per-op roofline (conv and bandwidth curves, per-phase op overh
 # 8: recurrent layers' training and evaluation rates per cell type on a grid of shapes (hpbench.cost.recurrent);
 # 9: every micro-benchmark and probe epoch in interleaved rounds (fastest or median per figure), the fit within bounds (hpbench.cost.fit);
 # 10: 2-D convolutions' training and evaluation rates on a grid of shapes and a new shape's first call (hpbench.cost.conv);
-# 11: fused attention priced per block, per T_q·T_k·d and per T_q·T_k score (6 coefficients; small head dims measured)
+# 11: fused attention priced per block, per T_q·T_k·d and per T_q·T_k score (6 coefficients; small head dims measured);
+# 12: seconds per random number drawn, per generator family (dropout's masks were priced as fills: hpbench.cost.rng)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -101,6 +102,7 @@ class DeviceModel:
     conv_flops: tuple[float, ...] = ()  # FLOPs of the measured convolutions (ascending)
     conv_flops_per_s: tuple[float, ...] = ()  # achieved forward FLOP/s at each
     conv_backward_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s of convolution_backward (2x forward FLOPs)
+    random_s_per_element: dict[str, float] = field(default_factory=dict)  # per generator family (hpbench.cost.rng.FAMILIES)
     attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d, s per T_q·T_k) forward, then backward
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
@@ -217,6 +219,7 @@ class DeviceModel:
         d["conv_grid_flops_per_s"] = tuple(tuple(float(x) for x in v) for v in d.get("conv_grid_flops_per_s") or ())
         d["recurrent_flops_per_s"] = {str(k): (tuple(v[0]), tuple(v[1])) for k, v in dict(d.get("recurrent_flops_per_s") or {}).items()}
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
+        d["random_s_per_element"] = {str(k): v for k, v in dict(d.get("random_s_per_element") or {}).items()}
         return cls(**d)
 
 

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost import formulas as F
+from hpbench.cost import rng
 
 PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the optimizer's state created) is not recorded
 # The version of what an op counts. A price depends on the count as much as on the device model, so
 # prices and speed figures made under other rules are made again (hpbench.cost.history.ModelTag):
-# 1 until session 23; 2: a gather counts the rows it moves, not its source table (:data:`_GATHER`).
-COUNT_RULES = 2
+# 1 until session 23; 2: a gather counts the rows it moves, not its source table (:data:`_GATHER`);
+# 3: an op that draws random numbers is kind "random", priced per element drawn (:mod:`hpbench.cost.rng`), not a fill.
+COUNT_RULES = 3
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {
@@ -26,7 +28,7 @@ _FREE = {
     "expand_as", "chunk", "unsafe_chunk", "narrow", "diagonal", "lift_fresh_copy", "_to_copy",
 }
 _FILL = {"zeros", "zeros_like", "ones", "ones_like", "empty", "empty_like", "fill_", "zero_", "full", "full_like",
-         "new_zeros", "new_empty", "new_ones", "scalar_tensor", "empty_strided", "new_empty_strided", "bernoulli_"}
+         "new_zeros", "new_empty", "new_ones", "scalar_tensor", "empty_strided", "new_empty_strided"}
 _NORMS_FWD = {"native_layer_norm", "native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional",
               "_native_batch_norm_legit_no_training", "native_group_norm", "_batch_norm_with_update", "_batch_norm_no_update"}
 _NORMS_BWD = {"native_layer_norm_backward", "native_batch_norm_backward", "native_group_norm_backward", "batch_norm_backward"}
@@ -55,13 +57,14 @@ class OpRecord:
     name: str  # aten op, e.g. "addmm"
     kind: str  # "matmul" (FlopCounterMode counts it), "norm", "softmax", "elementwise", "fill", "free", "fused", "module",
     # "attention" (one fused kernel; "sdpa" and "sdpa_backward"), "replaced" (an op of the math path that kernel replaces),
-    # "uncounted" (no FLOP formula: an op outside aten, or one of NO_FORMULA_PREFIXES; see hpbench.cost.coverage)
+    # "uncounted" (no FLOP formula: an op outside aten, or one of NO_FORMULA_PREFIXES; see hpbench.cost.coverage),
+    # "random" (draws random numbers: dropout's mask, noise; hpbench.cost.rng)
     phase: str  # one of PHASES
     flops: float
     bytes: float  # bytes read and written (inputs + outputs)
     fused: bool = False  # inside a recurrent layer: one fused kernel on a real CPU/GPU ("fused" marks its launch)
     shape: tuple[int, ...] = ()  # kind "attention": (batch · heads, query length, key length, head dim);
-    # a matrix product (mm, addmm, bmm, baddbmm): (batch, M, K, N), see :func:`matmul_dims`
+    # a matrix product (mm, addmm, bmm, baddbmm): (batch, M, K, N), see :func:`matmul_dims`; kind "random": (elements drawn,)
     module: str = ""  # the innermost module whose forward ran it (qualified name; "" for the model itself or outside forward)
 
 
@@ -143,6 +146,15 @@ def op_bytes(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -
     return total
 
 
+def shape_of(name: str, kind: str, args: Sequence[Any], out: Any) -> tuple[int, ...]:
+    """The shape an :class:`OpRecord` keeps: a matrix product's (batch, M, K, N), a random draw's (elements,), else ()."""
+    if kind == "matmul":
+        return matmul_dims(name, args)
+    if kind == "random":
+        return (max((_numel(t) for t in tensors(out)), default=0),)
+    return ()
+
+
 def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *, matmul_flops: int) -> tuple[str, float]:
     """(kind, FLOPs) of one aten op; matmul FLOPs come from FlopCounterMode's registry."""
     if matmul_flops:
@@ -155,6 +167,8 @@ def classify(name: str, args: Sequence[Any], kwargs: dict[str, Any], out: Any, *
     ins = tensors(list(args) + list(kwargs.values()))
     n_out = max((_numel(t) for t in outs), default=0)
     n_in = max((_numel(t) for t in ins), default=0)
+    if rng.family(name) is not None:  # one draw per element written
+        return "random", float(F.ELEMENTWISE_PER_ELEMENT * n_out)
     if name in _GATHER:
         return "elementwise", float(F.ELEMENTWISE_PER_ELEMENT * n_out)
     if name in _NORMS_FWD:

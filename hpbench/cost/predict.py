@@ -12,6 +12,7 @@ time of one op is its roofline on this device, with rates measured by micro-benc
                                                   evaluation, its ops skipped: :mod:`hpbench.cost.conv`; without
                                                   a grid, FLOPs / R_conv_fwd(FLOPs) and FLOPs / R_conv_bwd(FLOPs))
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
+    random draw: elements · s_per_element(generator)     (dropout's mask, noise: :mod:`hpbench.cost.rng`)
     other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart;
                                                   BW: the copy bandwidth measured at the same data volume,
                                                   in-cache for small ops, DRAM for large ones)
@@ -20,7 +21,7 @@ and an epoch is a calibrated sum of these, per kind::
 
     t = c_epoch + c_step·n_steps + c_module·n_module_calls + c_op·n_forward_ops + c_op_backward·n_backward_ops
         + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory + c_memory_strided·Σ memory_strided
-        + c_memory_optimizer·Σ memory_optimizer + c_recurrent·Σ recurrent
+        + c_memory_optimizer·Σ memory_optimizer + c_recurrent·Σ recurrent + c_random·Σ random
 
 The kernel coefficients stay near 1 when the micro-benchmarks describe the kernels well; the
 overhead coefficients are seconds per op (see :mod:`hpbench.cost.suite` for the fit). The
@@ -34,7 +35,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpbench.cost import conv, recurrent
+from hpbench.cost import conv, recurrent, rng
 from hpbench.cost.ops import SDPA_MATH_BACKWARD, OpRecord, StepCost
 from hpbench.cost.regime import Regime, regime_of
 
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
 
 FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "recurrent", "memory",
-            "memory_strided", "memory_optimizer")
+            "memory_strided", "memory_optimizer", "random")
 # "recurrent": the seconds of whole recurrent layers from their cell's grid (hpbench.cost.recurrent),
 # with a fitted coefficient: the grid times each layer alone, back to back, with its weights and
 # buffers hot; in an epoch the same call runs between the optimizer's and the data's work
@@ -52,6 +53,8 @@ FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view",
 # The optimizer's element-wise ops run back to back on one parameter's tensors (weight, gradient,
 # moments), which stay in cache from one op to the next, unlike the forward and backward ops that
 # stream activations: their own coefficient too.
+# "random": the seconds of drawing random numbers at the device's measured rate per element; held at
+# 1 like matmul's (the suite's probes draw none, so the fit could not see it).
 
 TRAIN_PHASES = ("forward", "backward", "optimizer")
 # The phase whose ops pay which overhead: forward ops record autograd nodes; backward ops run in
@@ -70,6 +73,8 @@ def op_kernel(op: OpRecord, *, device: DeviceModel) -> tuple[str, float]:
     if op.kind == "attention":
         bh, t_q, t_k, d = op.shape
         return "matmul", device.attention_seconds(bh=bh, t_q=t_q, t_k=t_k, d=d, backward=op.name.endswith("backward"))
+    if op.kind == "random":
+        return "random", rng.seconds(op=op.name, elements=op.shape[0] if op.shape else 0.0, per_element_s=device.random_s_per_element)
     if op.kind == "matmul":
         if "convolution" in op.name:
             backward = "backward" in op.name

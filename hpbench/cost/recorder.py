@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, matmul_dims, op_bytes, tensor_bytes
+from hpbench.cost.ops import SDPA_MATH, OpRecord, classify, op_bytes, shape_of, tensor_bytes
 
 
 def make_recorder() -> Any:
@@ -125,7 +125,7 @@ def make_recorder() -> Any:
             if self.attention_depth > 0 and name in SDPA_MATH:
                 kind = "replaced"
             self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,
-                                     module=module, shape=matmul_dims(name, args) if kind == "matmul" else ()))
+                                     module=module, shape=shape_of(name, kind, args, out)))
             return out
 
     return Recorder()

@@ -1,0 +1,118 @@
+"""The cost model on dropout: predicted vs measured epochs of the same configurations with and without it.
+
+Dropout draws a random mask every step; on a CPU drawing is the generator's arithmetic (5.5 ns an
+element for ``bernoulli_`` on one thread of session 25's machine), and until session 25 the count
+priced it as a memory fill (0.04 ns). This trains real epochs of hpbench's trainer (one process,
+one thread, ``max_epochs`` epochs, the fastest epoch after the first) for MLPs and CNNs at
+dropout 0 and 0.2 on three data sets, and prices each configuration with this machine's device
+model twice: the current rule (a drawing op priced per element drawn, :mod:`hpbench.cost.rng`) and
+the rule before (``bernoulli_`` a fill). Same timings, two prices, side by side in one run.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dropout_cost.py [--quick] [--out results/benchmarks]
+
+Writes ``dropout_cost.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LONG = "benchmarks.eta_unseen.data:long_table"  # 48,000 training rows x 30 (the held-out "long" study's loader)
+TABULAR = "benchmarks.race_peers.problems:tabular"  # 4,000 x 20 (the race's tabular problem)
+
+# (data set, family, model keys, batch): MLPs of 1-3 layers, widths 64-256, batches 32-512, and a
+# CNN on the digits, each run at dropout 0 and 0.2
+GRID = [(LONG, "mlp", {"depth": d, "width": w}, b) for d, w, b in ((1, 256, 128), (2, 256, 128), (3, 256, 128), (3, 256, 512),
+                                                                    (2, 128, 128), (3, 64, 128))] + [
+    (TABULAR, "mlp", {"depth": d, "width": w}, b) for d, w, b in ((2, 64, 32), (3, 256, 32), (4, 128, 128))] + [
+    ("digits", "cnn", {}, 64)]
+QUICK = [(TABULAR, "mlp", {"depth": 2, "width": 64}, 32)]
+DROPOUTS = (0.0, 0.2)
+
+
+def study(dataset: str, family: str, model: dict[str, Any], batch: int, dropout: float, epochs: int) -> Any:
+    from hpbench.api.study import Study
+
+    return Study.from_dict({"study": {"name": "dropout-cost", "seed": 0, "metric": "val_accuracy", "trials": 1},
+                            "data": {"dataset": dataset}, "model": {"family": family, **model, "dropout": dropout},
+                            "optimizer": {"name": "adam", "lr": 1e-3}, "train": {"batch_size": batch, "max_epochs": epochs}})
+
+
+def measured_epoch_s(s: Any) -> float:
+    """The fastest epoch after the first of one real run of the trainer."""
+    from hpbench.study.resolve import trial_config
+    from hpbench.train.trainer import train
+
+    history = train(trial_config(s, {}), report=lambda _row: None).history
+    return min(r["epoch_s"] for r in history[1:])
+
+
+def priced(s: Any, dev: Any) -> tuple[float, float]:
+    """(predicted seconds per epoch now, by the rule before) of study ``s``'s one configuration."""
+    from hpbench.cost import count, ops
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.study.resolve import trial_config
+
+    cfg = trial_config(s, {})
+    count._STEP_CACHE.clear()  # counted afresh under each rule
+    now = predict_trial(cfg, device_model=dev)["predicted_epoch_s"]
+    ops._FILL.add("bernoulli_")  # the rule before: a drawn mask priced as a fill
+    count._STEP_CACHE.clear()
+    try:
+        before = predict_trial(cfg, device_model=dev)["predicted_epoch_s"]
+    finally:
+        ops._FILL.discard("bernoulli_")
+        count._STEP_CACHE.clear()
+    return float(now), float(before)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one configuration only (a smoke run)")
+    ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
+    args = ap.parse_args()
+
+    import torch
+
+    from hpbench.cost.calibrate import device_model
+
+    torch.set_num_threads(1)
+    dev = device_model(threads=1)
+    rows = []
+    for dataset, family, model, batch in QUICK if args.quick else GRID:
+        for dropout in DROPOUTS:
+            s = study(dataset, family, model, batch, dropout, args.epochs)
+            now_s, before_s = priced(s, dev)
+            meas = measured_epoch_s(s)
+            row = {"data": dataset.rsplit(":", 1)[-1], "family": family, **model, "batch": batch, "dropout": dropout, "measured_s": meas,
+                   "predicted_s": now_s, "predicted_before_s": before_s, "error": now_s / meas - 1, "error_before": before_s / meas - 1}
+            rows.append(row)
+            print(f"{row['data']:>10} {family} {model} batch {batch:4d} dropout {dropout:.1f}: measured {meas:7.4f} s  "
+                  f"now {now_s:7.4f} s ({row['error']:+6.1%})  before {before_s:7.4f} s ({row['error_before']:+6.1%})", flush=True)
+    dropped = [r for r in rows if r["dropout"] > 0]
+    summary = {f"{k}_{part}": f(abs(r[e]) for r in sel) for part, sel in (("all", rows), ("dropout", dropped))
+               for k, e, f in (("median_abs_error", "error", statistics.median), ("max_abs_error", "error", max),
+                               ("median_abs_error_before", "error_before", statistics.median), ("max_abs_error_before", "error_before", max))}
+    print(f"with dropout, |error| median / max: now {summary['median_abs_error_dropout']:.1%} / {summary['max_abs_error_dropout']:.1%}, "
+          f"before {summary['median_abs_error_before_dropout']:.1%} / {summary['max_abs_error_before_dropout']:.1%}; "
+          f"all: now {summary['median_abs_error_all']:.1%} / {summary['max_abs_error_all']:.1%}, "
+          f"before {summary['median_abs_error_before_all']:.1%} / {summary['max_abs_error_before_all']:.1%}")
+    out = {"benchmark": "dropout_cost", "host": platform.node(), "cpus": os.cpu_count(), "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+           "device_model": {"name": dev.name, "measured_at": dev.measured_at, "random_s_per_element": dev.random_s_per_element},
+           "load_avg": os.getloadavg(), "rows": rows, **summary}
+    if not args.quick:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "dropout_cost.json").write_text(json.dumps(out, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
