@@ -100,3 +100,28 @@ def test_measure_gives_a_positive_rate_per_family():
     rates = rng.measure(device="cpu", rounds=1)
     assert set(rates) == set(rng.FAMILIES)
     assert all(math.isfinite(r) and r > 0 for r in rates.values())
+
+
+class _Stacked(nn.Module):
+    def __init__(self, layers: int, dropout: float):
+        super().__init__()
+        self.r = nn.GRU(6, 64, num_layers=layers, dropout=dropout, batch_first=True)
+        self.h = nn.Linear(64, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.h(self.r(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("whole", [(), ("GRU",)])
+def test_a_stacked_recurrent_layers_dropout_draws_a_mask_per_inner_layer_counted_whole_or_not(whole):
+    def drawn(layers: int, dropout: float) -> list[tuple[str, tuple[int, ...], str]]:
+        cost = count_module_step(_Stacked(layers, dropout), x=torch.zeros(32, 16, 6), y=torch.zeros(32, dtype=torch.int64),
+                                 loss_fn=nn.CrossEntropyLoss(), eval_x=torch.zeros(32, 16, 6), whole_recurrent=whole)
+        return [(op.phase, op.shape, op.module) for op in cost.ops if op.kind == "random"]
+
+    assert drawn(3, 0.2) == [("forward", (16 * 32 * 64,), "r")] * 2  # layers 1 and 2's outputs (seq x batch x hidden), not the last's
+    assert drawn(1, 0.0) == [] and drawn(3, 0.0) == []
+    # kept by the time model when the grid prices the layer itself
+    cost = count_module_step(_Stacked(2, 0.2), x=torch.zeros(32, 16, 6), y=torch.zeros(32, dtype=torch.int64), loss_fn=nn.CrossEntropyLoss(),
+                             whole_recurrent=whole)
+    assert features(cost.ops, device=_device(bernoulli=BERNOULLI_S))["random"] == pytest.approx(16 * 32 * 64 * BERNOULLI_S, rel=REL)

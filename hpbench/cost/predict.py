@@ -115,10 +115,11 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
     ops = list(ops)
     # Recurrent layers and convolutions with a measured grid: one kernel each (the "recurrent" and
     # "conv" terms); every op their forward, backward or evaluation dispatched is in that
-    # measurement, so it is skipped here.
+    # measurement, so it is skipped here, but for the masks a stacked layer's dropout draws (the
+    # grid measured single layers).
     priced = grid_priced_modules(ops, device=device) if device.recurrent_grid or device.conv_grid else set()
     if priced:
-        ops = [op for op in ops if op.module not in priced or op.kind in ("recurrent", "conv2d", "module")]
+        ops = [op for op in ops if op.module not in priced or op.kind in ("recurrent", "conv2d", "module", "random")]
     f = dict.fromkeys(FEATURES, 0.0)
     f["step"] = 1.0 if any(p in TRAIN_PHASES for p in phases) else 0.0
     # Fused recurrent layers: their forward ops are one kernel; their backward ops cannot be

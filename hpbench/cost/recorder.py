@@ -78,6 +78,12 @@ def make_recorder() -> Any:
                 self.ops.append(OpRecord(name="recurrent_backward", kind="recurrent_grad", phase="backward", flops=float(backward), bytes=0.0,
                                          module=module))
 
+        def drawn(self, *, elements: int, module: str) -> None:
+            """A dropout mask of ``elements`` drawn inside a module counted whole (a stacked
+            recurrent layer's dropout between its layers: the grid measured one layer, without it)."""
+            self.ops.append(OpRecord(name="bernoulli_", kind="random", phase=self.phase, flops=float(elements), bytes=4.0 * elements,
+                                     shape=(elements,), module=module))
+
         def conv(self, *, shape: tuple[int, ...], module: str) -> None:
             """One call of an ``nn.Conv2d`` (priced whole from the device's convolution grid when it
             has one, :mod:`hpbench.cost.conv`): ``shape`` = :func:`conv_shape`'s; phase "forward"
@@ -224,6 +230,8 @@ def hook_recurrent_whole(model: Any, rec: Any, *, cells: Any) -> None:
             forward = sum(layer_flops(cell=cell, seq_len=seq, batch=batch, n_in=k, hidden=hh)
                           for k, hh in layer_shapes(n_in=n_in, hidden=hidden, layers=layers, dirs=dirs))
             trains = torch.is_grad_enabled() and rec.phase == "forward"
+            for _ in range(layers - 1 if trains and self.training and self.dropout > 0 else 0):  # a mask on each layer's output but the last
+                rec.drawn(elements=seq * batch * hidden * dirs, module=qualified)
             rec.recurrent_flops(module=qualified, forward=forward, backward=(TRAIN_FLOPS_FACTOR - 1) * forward if trains else 0.0)
             return out, ((h, h) if cell == "LSTM" else h)
 
