@@ -160,7 +160,7 @@ def test_a_degenerate_design_yields_bounded_coefficients():
     limits = bounds(base)
     true = {"epoch": 3e-4, "step": 2e-5, "module": 3e-6, "op": 4 * floor, "op_backward": 2 * floor, "op_nograd": 3 * floor,
             "view": 0.0, "matmul": 1.0, "conv": 1.0, "recurrent": 1.2, "memory": 8.0, "memory_strided": 20.0, "memory_optimizer": 1.5,
-            "random": 1.0}
+            "random": 1.0, "activation": 1.0}
     rows = _degenerate_suite(true)
     coef, err = fit_coef(rows, limits=limits)
     assert err < 0.05  # still prices the suite

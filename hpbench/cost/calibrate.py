@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import concurrency, conv, rng, suite, trainer_probe
+from hpbench.cost import activations, concurrency, conv, rng, suite, trainer_probe
 from hpbench.cost import microbench as mb
 from hpbench.cost import recurrent as rnn
 from hpbench.cost.device import SCHEMA, DeviceModel
@@ -77,7 +77,9 @@ def _well_formed(m: DeviceModel) -> bool:
     curves = ((m.matmul_flops, m.matmul_flops_per_s), (m.bandwidth_bytes, m.bandwidth_curve), (m.conv_flops, m.conv_flops_per_s))
     return (isinstance(m.device, str) and isinstance(m.name, str) and isinstance(m.threads, int) and isinstance(m.coef, dict)
             and isinstance(m.versions, dict) and isinstance(m.concurrency_slowdown, dict) and isinstance(m.intervals, dict)
-            and isinstance(m.random_s_per_element, dict) and nums(*m.random_s_per_element.values()) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
+            and isinstance(m.random_s_per_element, dict) and nums(*m.random_s_per_element.values())
+            and isinstance(m.activation_s_per_element, dict)
+            and all(isinstance(v, tuple) and len(v) == len(activations.SIZES) and nums(*v) for v in m.activation_s_per_element.values()) and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
             and all(nums(*xs, *ys) and len(xs) == len(ys) for xs, ys in curves)
             and all(isinstance(ax, tuple) and ax and nums(*ax) and min(ax) > 0 for ax in m.matmul_grid)
             and len(m.matmul_grid_flops_per_s) == (math.prod(len(ax) for ax in m.matmul_grid) if m.matmul_grid else 0)
@@ -238,11 +240,12 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         cgrid = conv.CONV_GRID_CPU if device == "cpu" else conv.CONV_GRID_GPU
         log(f"{device}: 2-D convolutions (training and evaluation) over {math.prod(len(ax) for ax in cgrid)} shapes")
         crates, cfirst = conv.measure_conv_grid(device=device, axes=cgrid)
-        log(f"{device}: random numbers drawn (bernoulli, uniform, normal), {ROUNDS} interleaved rounds")
+        log(f"{device}: random numbers drawn (bernoulli, uniform, normal) and activations (forward, backward), {ROUNDS} interleaved rounds")
         drawn = rng.measure(device=device, rounds=ROUNDS)
+        nonlinear = activations.measure(device=device, rounds=ROUNDS)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_grid=grid, matmul_grid_flops_per_s=mgrid,
                            recurrent_grid=rgrid, recurrent_flops_per_s=rrates, conv_grid=cgrid, conv_grid_flops_per_s=crates,
-                           conv_first_call_s=cfirst, random_s_per_element=drawn, **micro)
+                           conv_first_call_s=cfirst, random_s_per_element=drawn, activation_s_per_element=nonlinear, **micro)
         log(f"{device}: timing the calibration suite of training epochs")
         fitted = suite.fit(base, device=device, quick=quick)
         log(f"{device}: two identical trials at once vs one, per regime (concurrent trials)")

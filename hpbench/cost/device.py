@@ -25,7 +25,8 @@ SCHEMA = 12  # 2: per-op roofline (conv and bandwidth curves, per-phase op overh
 # 9: every micro-benchmark and probe epoch in interleaved rounds (fastest or median per figure), the fit within bounds (hpbench.cost.fit);
 # 10: 2-D convolutions' training and evaluation rates on a grid of shapes and a new shape's first call (hpbench.cost.conv);
 # 11: fused attention priced per block, per T_q·T_k·d and per T_q·T_k score (6 coefficients; small head dims measured);
-# 12: seconds per random number drawn, per generator family (dropout's masks were priced as fills: hpbench.cost.rng)
+# 12: seconds per random number drawn, per generator family (dropout's masks were priced as fills: hpbench.cost.rng),
+#     and per element of each activation's ops by size (what tanh, GELU, ... cost beyond ReLU: hpbench.cost.activations)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -103,6 +104,8 @@ class DeviceModel:
     conv_flops_per_s: tuple[float, ...] = ()  # achieved forward FLOP/s at each
     conv_backward_flops_per_s: tuple[float, ...] = ()  # achieved FLOP/s of convolution_backward (2x forward FLOPs)
     random_s_per_element: dict[str, float] = field(default_factory=dict)  # per generator family (hpbench.cost.rng.FAMILIES)
+    activation_s_per_element: dict[str, tuple[float, ...]] = field(default_factory=dict)  # per activation op, at each of
+    # hpbench.cost.activations.SIZES
     attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d, s per T_q·T_k) forward, then backward
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
@@ -220,6 +223,7 @@ class DeviceModel:
         d["recurrent_flops_per_s"] = {str(k): (tuple(v[0]), tuple(v[1])) for k, v in dict(d.get("recurrent_flops_per_s") or {}).items()}
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
         d["random_s_per_element"] = {str(k): v for k, v in dict(d.get("random_s_per_element") or {}).items()}
+        d["activation_s_per_element"] = {str(k): tuple(v) for k, v in dict(d.get("activation_s_per_element") or {}).items()}
         return cls(**d)
 
 

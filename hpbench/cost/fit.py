@@ -15,7 +15,7 @@ from hpbench.cost.trial_time import residual_intervals
 
 # Kernel terms whose rates the device's micro-benchmarks measure directly (matmul and fused
 # attention in "matmul", convolution in "conv"): pure roofline, coefficient 1, not fitted.
-FIXED = {"matmul": 1.0, "conv": 1.0, "random": 1.0}
+FIXED = {"matmul": 1.0, "conv": 1.0, "random": 1.0, "activation": 1.0}
 # The fit's anchors. Op counts, module counts and step counts rise together across the probes, as
 # do the memory terms, so a free least-squares fit is degenerate: it set op_backward, step and
 # module to 0 and memory to 4-7x (session 5/6 calibrations) and let the other terms absorb what

@@ -13,6 +13,7 @@ time of one op is its roofline on this device, with rates measured by micro-benc
                                                   a grid, FLOPs / R_conv_fwd(FLOPs) and FLOPs / R_conv_bwd(FLOPs))
     attention:   (batch · heads) · (a + b · T_q·T_k·d)     (fused flash attention, forward or backward)
     random draw: elements · s_per_element(generator)     (dropout's mask, noise: :mod:`hpbench.cost.rng`)
+    activation:  bytes / BW(bytes) + elements · (s_per_element(op, size) - ReLU's)   (tanh, GELU, ...: :mod:`hpbench.cost.activations`)
     other ops:   bytes / BW(bytes)               (element-wise and reductions; pooling, norms and softmax apart;
                                                   BW: the copy bandwidth measured at the same data volume,
                                                   in-cache for small ops, DRAM for large ones)
@@ -21,7 +22,7 @@ and an epoch is a calibrated sum of these, per kind::
 
     t = c_epoch + c_step·n_steps + c_module·n_module_calls + c_op·n_forward_ops + c_op_backward·n_backward_ops
         + c_op_nograd·n_optimizer_and_eval_ops + c_view·n_views + c_matmul·Σ matmul + c_conv·Σ conv + c_memory·Σ memory + c_memory_strided·Σ memory_strided
-        + c_memory_optimizer·Σ memory_optimizer + c_recurrent·Σ recurrent + c_random·Σ random
+        + c_memory_optimizer·Σ memory_optimizer + c_recurrent·Σ recurrent + c_random·Σ random + c_activation·Σ activation
 
 The kernel coefficients stay near 1 when the micro-benchmarks describe the kernels well; the
 overhead coefficients are seconds per op (see :mod:`hpbench.cost.suite` for the fit). The
@@ -35,7 +36,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpbench.cost import conv, recurrent, rng
+from hpbench.cost import activations, conv, recurrent, rng
+from hpbench.cost.formulas import ELEMENTWISE_PER_ELEMENT
 from hpbench.cost.ops import SDPA_MATH_BACKWARD, OpRecord, StepCost
 from hpbench.cost.regime import Regime, regime_of
 
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from hpbench.cost.device import DeviceModel
 
 FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view", "matmul", "conv", "recurrent", "memory",
-            "memory_strided", "memory_optimizer", "random")
+            "memory_strided", "memory_optimizer", "random", "activation")
 # "recurrent": the seconds of whole recurrent layers from their cell's grid (hpbench.cost.recurrent),
 # with a fitted coefficient: the grid times each layer alone, back to back, with its weights and
 # buffers hot; in an epoch the same call runs between the optimizer's and the data's work
@@ -54,7 +56,8 @@ FEATURES = ("epoch", "step", "module", "op", "op_backward", "op_nograd", "view",
 # moments), which stay in cache from one op to the next, unlike the forward and backward ops that
 # stream activations: their own coefficient too.
 # "random": the seconds of drawing random numbers at the device's measured rate per element; held at
-# 1 like matmul's (the suite's probes draw none, so the fit could not see it).
+# 1 like matmul's (the suite's probes draw none, so the fit could not see it). "activation": what an
+# activation's ops cost beyond ReLU's (the suite's probes use ReLU); held at 1 too.
 
 TRAIN_PHASES = ("forward", "backward", "optimizer")
 # The phase whose ops pay which overhead: forward ops record autograd nodes; backward ops run in
@@ -152,6 +155,9 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
             if name == "memory" and op.phase == "optimizer":
                 name, s = "memory_optimizer", op.bytes / device.bandwidth(max(op.bytes, state_bytes)) if op.bytes else 0.0
             f[name] += s
+            if op.kind == "elementwise" and device.activation_s_per_element:
+                f["activation"] += activations.excess_seconds(op=op.name, elements=op.flops / ELEMENTWISE_PER_ELEMENT,
+                                                              per_element_s=device.activation_s_per_element)
         f[_OP_FEATURE[op.phase]] += 0.0 if op.fused else w
     return f
 

@@ -3,7 +3,7 @@
 A prediction is a sum of terms (:mod:`hpbench.cost.predict`); its regime is the group of terms
 that holds the largest share of the predicted seconds:
 
-    compute   = c_matmul·Σ matmul + c_conv·Σ conv + c_recurrent·Σ recurrent + c_random·Σ random   (kernels bound by arithmetic)
+    compute   = c_matmul·Σ matmul + c_conv·Σ conv + c_recurrent·Σ recurrent + c_random·Σ random + c_activation·Σ activation   (arithmetic)
     memory    = c_memory·Σ memory + c_memory_strided·Σ memory_strided + c_memory_optimizer·Σ memory_optimizer
     overhead  = everything else (per epoch, per step, per module call, per op dispatched)
 
@@ -22,8 +22,8 @@ class Regime(StrEnum):
     OVERHEAD = "overhead-bound"
 
 
-COMPUTE_TERMS = ("matmul", "conv", "recurrent", "random")  # recurrent: whole layers priced from their grid (hpbench.cost.recurrent);
-# random: a generator's arithmetic per number drawn (hpbench.cost.rng)
+COMPUTE_TERMS = ("matmul", "conv", "recurrent", "random", "activation")  # recurrent: whole layers priced from their grid (hpbench.cost.recurrent);
+# random: a generator's arithmetic per number drawn (hpbench.cost.rng); activation: a nonlinearity's beyond ReLU's
 MEMORY_TERMS = ("memory", "memory_strided", "memory_optimizer")
 
 
