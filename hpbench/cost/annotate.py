@@ -64,12 +64,13 @@ def epoch_steps(cfg: TrialConfig, *, whole_recurrent: tuple[str, ...] = ()) -> t
     :func:`predict_trial` prices, and the benchmarks that take its prediction apart.
     ``whole_recurrent``: the recurrent cell types counted whole (those the device prices from its grid)."""
     from hpbench.cost.count import count_step, n_steps
+    from hpbench.cost.step_options import StepOptions
 
     n_train, n_val, shape, n_out, task, kind = data_shape(cfg)
     steps, bs, last_bs = n_steps(n_train=n_train, batch_size=cfg.train.batch_size)
     common: dict[str, Any] = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out,
                                   task=task, kind=kind, optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params),
-                                  n_source=n_train, whole_recurrent=whole_recurrent)
+                                  n_source=n_train, whole_recurrent=whole_recurrent, options=StepOptions.of(cfg))
     full = count_step(batch_size=bs, eval_size=min(n_val, EVAL_CHUNK) or None, **common)
     last = count_step(batch_size=last_bs, **common) if last_bs != bs else None
     return steps, n_val, full, last

@@ -22,12 +22,14 @@ from typing import Any
 from hpbench.cost.coverage import find_uncounted
 from hpbench.cost.ops import StepCost
 from hpbench.cost.recorder import hook_recurrent_whole, install_hooks, make_recorder
+from hpbench.cost.step_options import StepOptions
 
 
 def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any = None, optimizer: str = "adam",
                       optimizer_params: dict[str, Any] | None = None, eval_x: Any | None = None,
                       n_source: int | None = None, device: str = "meta", own_model: bool = False,
-                      reuse_optimizer: bool = True, whole_recurrent: tuple[str, ...] = ()) -> StepCost:
+                      reuse_optimizer: bool = True, whole_recurrent: tuple[str, ...] = (), eval_loss_fn: Any = None,
+                      clip: tuple[float | None, float | None] = (None, None), augment: Any = None) -> StepCost:
     """Count one training step of ``model`` on input ``x`` (any device; moved to ``device``:
     ``meta`` runs shapes only, ``cpu`` real arithmetic on zeros, for a model meta cannot run).
 
@@ -66,6 +68,8 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
             idx = torch.zeros(x.shape[0], dtype=torch.int64, device=device)
             x = source[0][idx]
             y = source[1][idx] if source[1] is not None else None
+        if augment is not None:  # the training batch augmented (hpbench.train.epoch.train_batches)
+            x = augment(x)
         out = model(x)
         out = out[0] if isinstance(out, tuple) else out
         loss = loss_fn(out, y) if loss_fn is not None else out.sum()
@@ -76,6 +80,11 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
             loss.backward()
     rec.fused_depth = 0
     rec.phase = "optimizer"
+    if n_params and (clip[0] is not None or clip[1] is not None):  # between the backward pass and the update (hpbench.train.clipping)
+        from hpbench.train.clipping import GradClip
+
+        with rec:
+            GradClip(params=tuple(p for p in model.parameters() if p.grad is not None), norm=clip[0], value=clip[1])()
     if n_params:
         _record_optimizer_step(rec, model, optimizer=optimizer, optimizer_params=dict(optimizer_params or {}), device=device,
                                reuse=reuse_optimizer)
@@ -86,7 +95,7 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
             out = model(eval_x.to(device))
             out = out[0] if isinstance(out, tuple) else out
             if loss_fn is not None and y is not None:
-                loss_fn(out, torch.zeros((out.shape[0], *y.shape[1:]), dtype=y.dtype, device=device))
+                (eval_loss_fn or loss_fn)(out, torch.zeros((out.shape[0], *y.shape[1:]), dtype=y.dtype, device=device))
     ops = tuple(rec.ops)
     return StepCost(batch_size=int(x.shape[0]), n_params=int(n_params), ops=ops, flop_counter_flops=int(rec.registry_flops),
                     uncounted=find_uncounted(model, ops, batch_size=int(x.shape[0]), called=rec.called), counted_on=device)
@@ -191,7 +200,7 @@ def step_key(*, family: str, model_params: dict[str, Any], input_shape: tuple[in
 def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                batch_size: int, optimizer: str = "adam", optimizer_params: dict[str, Any] | None = None,
                eval_size: int | None = None, n_source: int | None = None, kind: str | None = None,
-               whole_recurrent: tuple[str, ...] = ()) -> StepCost:
+               whole_recurrent: tuple[str, ...] = (), options: StepOptions | None = None) -> StepCost:
     """Count one training step of a model family at ``batch_size`` for samples of ``input_shape``
     of ``kind``: built and run on ``meta`` (no
     weights allocated, no arithmetic). A model that cannot run on ``meta`` (a user model reading
@@ -203,7 +212,9 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     (session 9's pair probe) on a machine whose cores the trials need; configurations that differ
     only in learning rate or an optimizer's nonzero settings share one. ``whole_recurrent``: the
     recurrent cell types counted whole (:func:`hpbench.cost.recorder.hook_recurrent_whole`: those a
-    device prices from its grid)."""
+    device prices from its grid). ``options``: the trainer's options the step runs beyond the network
+    (:class:`hpbench.cost.step_options.StepOptions`: clipping, label smoothing, augmentation)."""
+    options = options or StepOptions()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
     from torch.utils.flop_counter import flop_registry
@@ -212,13 +223,14 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
                    batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
                    n_source=n_source, kind=kind, whole_recurrent=whole_recurrent)
     if key is not None:
+        key += (options.key(),)
         key += (frozenset((op, id(f)) for op, f in flop_registry.items()),)  # a FLOP formula registered since changes the count
         if key in _STEP_CACHE:
             _STEP_CACHE.move_to_end(key)
             return _STEP_CACHE[key]
     step = _count_step(family=family, model_params=model_params, input_shape=input_shape, n_outputs=n_outputs, task=task,
                        batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
-                       n_source=n_source, kind=kind, whole_recurrent=whole_recurrent)
+                       n_source=n_source, kind=kind, whole_recurrent=whole_recurrent, options=options)
     if key is not None:
         _STEP_CACHE[key] = step
         while len(_STEP_CACHE) > STEP_CACHE_SIZE:
@@ -228,12 +240,13 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
 
 def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                 batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None,
-                eval_size: int | None, n_source: int | None, kind: str | None, whole_recurrent: tuple[str, ...] = ()) -> StepCost:
+                eval_size: int | None, n_source: int | None, kind: str | None, whole_recurrent: tuple[str, ...] = (),
+                options: StepOptions | None = None) -> StepCost:
     import torch
 
     kw: dict[str, Any] = dict(family=family, model_params=model_params, input_shape=tuple(input_shape), n_outputs=n_outputs, task=task,
                               batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
-                              kind=kind, whole_recurrent=whole_recurrent)
+                              kind=kind, whole_recurrent=whole_recurrent, options=options or StepOptions())
     try:
         return _count_on("meta", n_source=n_source, **kw)
     except Exception as meta_error:
@@ -247,20 +260,28 @@ def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple
 
 def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
               batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None, n_source: int | None,
-              kind: str | None = None, whole_recurrent: tuple[str, ...] = ()) -> StepCost:
+              kind: str | None = None, whole_recurrent: tuple[str, ...] = (), options: StepOptions | None = None) -> StepCost:
+    import functools
+
     import torch
 
+    from hpbench.data.augment import Augment
     from hpbench.models import build_model
     from hpbench.train import tasks
+
+    opts = options or StepOptions()
 
     with torch.device(device):
         model = build_model(family, input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(model_params), kind=kind)
     x = torch.zeros((batch_size, *input_shape), device=device)
     y = fake_targets(task, n=batch_size, n_outputs=n_outputs, device=device)
     ex = torch.zeros((eval_size, *input_shape), device=device) if eval_size else None
-    return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task), optimizer=optimizer,
+    # as the trainer's: augmentation on image batches only, the smoothed loss for training, the plain one for evaluation
+    augment = functools.partial(Augment(), gen=torch.Generator().manual_seed(0)) if opts.augment and len(input_shape) == 3 else None
+    return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task, label_smoothing=opts.label_smoothing), optimizer=optimizer,
                              optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device, own_model=True,
-                             whole_recurrent=whole_recurrent)
+                             whole_recurrent=whole_recurrent, eval_loss_fn=tasks.loss_fn(task), clip=(opts.clip_norm, opts.clip_value),
+                             augment=augment)
 
 
 def n_steps(*, n_train: int, batch_size: int | str) -> tuple[int, int, int]:

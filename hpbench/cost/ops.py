@@ -17,8 +17,9 @@ PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the o
 # The version of what an op counts. A price depends on the count as much as on the device model, so
 # prices and speed figures made under other rules are made again (hpbench.cost.history.ModelTag):
 # 1 until session 23; 2: a gather counts the rows it moves, not its source table (:data:`_GATHER`);
-# 3: an op that draws random numbers is kind "random", priced per element drawn (:mod:`hpbench.cost.rng`), not a fill.
-COUNT_RULES = 3
+# 3: an op that draws random numbers is kind "random", priced per element drawn (:mod:`hpbench.cost.rng`), not a fill;
+# 4: the step runs the trainer's options (clipping, label smoothing, augmentation: :mod:`hpbench.cost.step_options`).
+COUNT_RULES = 4
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {

@@ -11,13 +11,16 @@ from hpbench.study.schema import Study
 
 
 def _key_of(cfg: TrialConfig) -> str:
+    from hpbench.cost.step_options import StepOptions
+
     return repr((cfg.model, cfg.data, cfg.optimizer.name, cfg.train.batch_size, cfg.train.max_epochs, cfg.train.device, cfg.task,
-                 sorted(cfg.task_params.items())))
+                 sorted(cfg.task_params.items()), StepOptions.of(cfg).key()))
 
 
 def cost_key(study: Study, params: dict[str, Any]) -> str:
-    """What a trial's cost depends on: architecture, data, optimizer kind, batch size, epochs (and
-    the task's own keys: rl's rollout shape, update epochs and evaluation episodes)."""
+    """What a trial's cost depends on: architecture, data, optimizer kind, batch size, epochs, the
+    trainer's options a step runs (clipping, label smoothing: :mod:`hpbench.cost.step_options`) and
+    the task's own keys (rl's rollout shape, update epochs and evaluation episodes)."""
     return _key_of(trial_config(study, params))
 
 
