@@ -24,7 +24,7 @@ import statistics
 import time
 from pathlib import Path
 
-from dropout_cost import LONG, ROOT, TABULAR, measured_epoch_s, study  # type: ignore[import-not-found]
+from dropout_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, study  # type: ignore[import-not-found]
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "sigmoid", "silu", "leaky_relu")
 # (data set, model keys, batch): a compute-heavy step (width 256, batch 128), a small-batch one and a wide batch of narrow layers
@@ -39,14 +39,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     args = ap.parse_args()
 
-    import torch
-
     from hpbench.cost.annotate import predict_trial
-    from hpbench.cost.calibrate import device_model
     from hpbench.study.resolve import trial_config
 
-    torch.set_num_threads(1)
-    dev = device_model(threads=1)
+    dev = one_thread_device()
     before = dataclasses.replace(dev, activation_s_per_element={})
     rows = []
     for dataset, model, batch in QUICK if args.quick else GRID:

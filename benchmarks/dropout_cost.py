@@ -74,19 +74,23 @@ def priced(s: Any, dev: Any) -> tuple[float, float]:
     return float(now), float(before)
 
 
+def one_thread_device() -> Any:
+    """This machine's device model at one thread, torch set to one thread (as the timed epochs run)."""
+    import torch
+
+    from hpbench.cost.calibrate import device_model
+
+    torch.set_num_threads(1)
+    return device_model(threads=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one configuration only (a smoke run)")
     ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     args = ap.parse_args()
-
-    import torch
-
-    from hpbench.cost.calibrate import device_model
-
-    torch.set_num_threads(1)
-    dev = device_model(threads=1)
+    dev = one_thread_device()
     rows = []
     for dataset, family, model, batch in QUICK if args.quick else GRID:
         for dropout in DROPOUTS:

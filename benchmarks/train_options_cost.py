@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dropout_cost import LONG, ROOT, TABULAR, measured_epoch_s  # type: ignore[import-not-found]
+from dropout_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device  # type: ignore[import-not-found]
 
 # (name, data, model, batch, preprocess)
 NETWORKS = [("mlp-wide", LONG, {"family": "mlp", "depth": 2, "width": 256}, 128, []),
@@ -70,13 +70,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     args = ap.parse_args()
-
-    import torch
-
-    from hpbench.cost.calibrate import device_model
-
-    torch.set_num_threads(1)
-    dev = device_model(threads=1)
+    dev = one_thread_device()
     rows = []
     for net, data, model, batch, pre in NETWORKS:
         plain: dict[str, float] = {}
