@@ -17,14 +17,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import statistics
-import time
 from pathlib import Path
 
-from dropout_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, study  # type: ignore[import-not-found]
+from epoch_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, study, write_report  # type: ignore[import-not-found]
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "sigmoid", "silu", "leaky_relu")
 # (data set, model keys, batch): a compute-heavy step (width 256, batch 128), a small-batch one and a wide batch of narrow layers
@@ -74,11 +70,8 @@ def main() -> None:
           f"{summary['median_abs_error_before']:.1%} / {summary['max_abs_error_before']:.1%}; an activation's error less ReLU's, "
           f"|gap| median / max: now {spread['error']['median_abs_gap']:.1%} / {spread['error']['max_abs_gap']:.1%}, before "
           f"{spread['error_before']['median_abs_gap']:.1%} / {spread['error_before']['max_abs_gap']:.1%}")
-    out = {"benchmark": "activation_cost", "host": platform.node(), "cpus": os.cpu_count(), "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "device_model": {"name": dev.name, "measured_at": dev.measured_at}, "load_avg": os.getloadavg(), "rows": rows, **summary}
     if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "activation_cost.json").write_text(json.dumps(out, indent=1) + "\n")
+        write_report("activation_cost", dev=dev, rows=rows, summary=summary, out=args.out)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ dropout 0 and 0.2 on three data sets, and prices each configuration with this ma
 model twice: the current rule (a drawing op priced per element drawn, :mod:`hpbench.cost.rng`) and
 the rule before (``bernoulli_`` a fill). Same timings, two prices, side by side in one run.
 
-    PYTHONPATH=. OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dropout_cost.py [--quick] [--out results/benchmarks]
+    PYTHONPATH=.:benchmarks OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dropout_cost.py [--quick] [--out results/benchmarks]
 
 Writes ``dropout_cost.json``.
 """
@@ -16,17 +16,11 @@ Writes ``dropout_cost.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-LONG = "benchmarks.eta_unseen.data:long_table"  # 48,000 training rows x 30 (the held-out "long" study's loader)
-TABULAR = "benchmarks.race_peers.problems:tabular"  # 4,000 x 20 (the race's tabular problem)
+from epoch_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, study, write_report  # type: ignore[import-not-found]
 
 # (data set, family, model keys, batch): MLPs of 1-3 layers, widths 64-256, batches 32-512, and a
 # CNN on the digits, each run at dropout 0 and 0.2
@@ -36,23 +30,6 @@ GRID = [(LONG, "mlp", {"depth": d, "width": w}, b) for d, w, b in ((1, 256, 128)
     ("digits", "cnn", {}, 64)]
 QUICK = [(TABULAR, "mlp", {"depth": 2, "width": 64}, 32)]
 DROPOUTS = (0.0, 0.2)
-
-
-def study(dataset: str, family: str, model: dict[str, Any], batch: int, dropout: float, epochs: int) -> Any:
-    from hpbench.api.study import Study
-
-    return Study.from_dict({"study": {"name": "dropout-cost", "seed": 0, "metric": "val_accuracy", "trials": 1},
-                            "data": {"dataset": dataset}, "model": {"family": family, **model, "dropout": dropout},
-                            "optimizer": {"name": "adam", "lr": 1e-3}, "train": {"batch_size": batch, "max_epochs": epochs}})
-
-
-def measured_epoch_s(s: Any) -> float:
-    """The fastest epoch after the first of one real run of the trainer."""
-    from hpbench.study.resolve import trial_config
-    from hpbench.train.trainer import train
-
-    history = train(trial_config(s, {}), report=lambda _row: None).history
-    return min(r["epoch_s"] for r in history[1:])
 
 
 def priced(s: Any, dev: Any) -> tuple[float, float]:
@@ -72,16 +49,6 @@ def priced(s: Any, dev: Any) -> tuple[float, float]:
         ops._FILL.discard("bernoulli_")
         count._STEP_CACHE.clear()
     return float(now), float(before)
-
-
-def one_thread_device() -> Any:
-    """This machine's device model at one thread, torch set to one thread (as the timed epochs run)."""
-    import torch
-
-    from hpbench.cost.calibrate import device_model
-
-    torch.set_num_threads(1)
-    return device_model(threads=1)
 
 
 def main() -> None:
@@ -110,12 +77,8 @@ def main() -> None:
           f"before {summary['median_abs_error_before_dropout']:.1%} / {summary['max_abs_error_before_dropout']:.1%}; "
           f"all: now {summary['median_abs_error_all']:.1%} / {summary['max_abs_error_all']:.1%}, "
           f"before {summary['median_abs_error_before_all']:.1%} / {summary['max_abs_error_before_all']:.1%}")
-    out = {"benchmark": "dropout_cost", "host": platform.node(), "cpus": os.cpu_count(), "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "device_model": {"name": dev.name, "measured_at": dev.measured_at, "random_s_per_element": dev.random_s_per_element},
-           "load_avg": os.getloadavg(), "rows": rows, **summary}
     if not args.quick:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "dropout_cost.json").write_text(json.dumps(out, indent=1) + "\n")
+        write_report("dropout_cost", dev=dev, rows=rows, summary=summary, out=args.out, model={"random_s_per_element": dev.random_s_per_element})
 
 
 if __name__ == "__main__":

@@ -18,15 +18,11 @@ Writes ``train_options_cost.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-from dropout_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device  # type: ignore[import-not-found]
+from epoch_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, write_report  # type: ignore[import-not-found]
 
 # (name, data, model, batch, preprocess)
 NETWORKS = [("mlp-wide", LONG, {"family": "mlp", "depth": 2, "width": 256}, 128, []),
@@ -103,10 +99,7 @@ def main() -> None:
     print(f"the options counted now (clipping, label smoothing, augmentation): an option's change to the epoch, |predicted - measured| "
           f"median / max: now {summary['median_abs_change_gap']:.1%} / {summary['max_abs_change_gap']:.1%}, before "
           f"{summary['median_abs_change_gap_before']:.1%} / {summary['max_abs_change_gap_before']:.1%}")
-    out = {"benchmark": "train_options_cost", "host": platform.node(), "cpus": os.cpu_count(), "at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "device_model": {"name": dev.name, "measured_at": dev.measured_at}, "load_avg": os.getloadavg(), "rows": rows, **summary}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train_options_cost.json").write_text(json.dumps(out, indent=1) + "\n")
+    write_report("train_options_cost", dev=dev, rows=rows, summary=summary, out=args.out)
 
 
 if __name__ == "__main__":

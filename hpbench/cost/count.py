@@ -22,7 +22,7 @@ from typing import Any
 from hpbench.cost.coverage import find_uncounted
 from hpbench.cost.ops import StepCost
 from hpbench.cost.recorder import hook_recurrent_whole, install_hooks, make_recorder
-from hpbench.cost.step_options import StepOptions
+from hpbench.cost.step_options import NO_OPTIONS, StepOptions
 
 
 def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any = None, optimizer: str = "adam",
@@ -200,7 +200,7 @@ def step_key(*, family: str, model_params: dict[str, Any], input_shape: tuple[in
 def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                batch_size: int, optimizer: str = "adam", optimizer_params: dict[str, Any] | None = None,
                eval_size: int | None = None, n_source: int | None = None, kind: str | None = None,
-               whole_recurrent: tuple[str, ...] = (), options: StepOptions | None = None) -> StepCost:
+               whole_recurrent: tuple[str, ...] = (), options: StepOptions = NO_OPTIONS) -> StepCost:
     """Count one training step of a model family at ``batch_size`` for samples of ``input_shape``
     of ``kind``: built and run on ``meta`` (no
     weights allocated, no arithmetic). A model that cannot run on ``meta`` (a user model reading
@@ -214,7 +214,6 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     recurrent cell types counted whole (:func:`hpbench.cost.recorder.hook_recurrent_whole`: those a
     device prices from its grid). ``options``: the trainer's options the step runs beyond the network
     (:class:`hpbench.cost.step_options.StepOptions`: clipping, label smoothing, augmentation)."""
-    options = options or StepOptions()
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, but got {batch_size}")
     from torch.utils.flop_counter import flop_registry
@@ -241,12 +240,12 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
 def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
                 batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None,
                 eval_size: int | None, n_source: int | None, kind: str | None, whole_recurrent: tuple[str, ...] = (),
-                options: StepOptions | None = None) -> StepCost:
+                options: StepOptions = NO_OPTIONS) -> StepCost:
     import torch
 
     kw: dict[str, Any] = dict(family=family, model_params=model_params, input_shape=tuple(input_shape), n_outputs=n_outputs, task=task,
                               batch_size=batch_size, optimizer=optimizer, optimizer_params=optimizer_params, eval_size=eval_size,
-                              kind=kind, whole_recurrent=whole_recurrent, options=options or StepOptions())
+                              kind=kind, whole_recurrent=whole_recurrent, options=options)
     try:
         return _count_on("meta", n_source=n_source, **kw)
     except Exception as meta_error:
@@ -260,7 +259,7 @@ def _count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple
 
 def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_shape: tuple[int, ...], n_outputs: int, task: str,
               batch_size: int, optimizer: str, optimizer_params: dict[str, Any] | None, eval_size: int | None, n_source: int | None,
-              kind: str | None = None, whole_recurrent: tuple[str, ...] = (), options: StepOptions | None = None) -> StepCost:
+              kind: str | None = None, whole_recurrent: tuple[str, ...] = (), options: StepOptions = NO_OPTIONS) -> StepCost:
     import functools
 
     import torch
@@ -269,18 +268,16 @@ def _count_on(device: str, *, family: str, model_params: dict[str, Any], input_s
     from hpbench.models import build_model
     from hpbench.train import tasks
 
-    opts = options or StepOptions()
-
     with torch.device(device):
         model = build_model(family, input_shape=tuple(input_shape), n_outputs=n_outputs, params=dict(model_params), kind=kind)
     x = torch.zeros((batch_size, *input_shape), device=device)
     y = fake_targets(task, n=batch_size, n_outputs=n_outputs, device=device)
     ex = torch.zeros((eval_size, *input_shape), device=device) if eval_size else None
     # as the trainer's: augmentation on image batches only, the smoothed loss for training, the plain one for evaluation
-    augment = functools.partial(Augment(), gen=torch.Generator().manual_seed(0)) if opts.augment and len(input_shape) == 3 else None
-    return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task, label_smoothing=opts.label_smoothing), optimizer=optimizer,
+    augment = functools.partial(Augment(), gen=torch.Generator().manual_seed(0)) if options.augment and len(input_shape) == 3 else None
+    return count_module_step(model, x=x, y=y, loss_fn=tasks.loss_fn(task, label_smoothing=options.label_smoothing), optimizer=optimizer,
                              optimizer_params=optimizer_params, eval_x=ex, n_source=n_source, device=device, own_model=True,
-                             whole_recurrent=whole_recurrent, eval_loss_fn=tasks.loss_fn(task), clip=(opts.clip_norm, opts.clip_value),
+                             whole_recurrent=whole_recurrent, eval_loss_fn=tasks.loss_fn(task), clip=(options.clip_norm, options.clip_value),
                              augment=augment)
 
 

@@ -34,3 +34,6 @@ class StepOptions:
         """What the count depends on: whether each clipping runs (not its threshold), the smoothing
         on or off, augmentation on or off."""
         return (self.clip_norm is not None, self.clip_value is not None, self.label_smoothing > 0, self.augment)
+
+
+NO_OPTIONS = StepOptions()  # a step that runs the network, its loss and its update only
