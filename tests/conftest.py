@@ -73,16 +73,23 @@ def group_nodeid(item: pytest.Item, group: str) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def scratch_cache(tmp_path_factory):
     """The suite runs with ``XDG_CACHE_HOME`` on a scratch copy of hpbench's cache (the device
-    models and data caches, not the search history; inherited by the CLI's subprocesses), so that
-    its searches, in-process on the session's running Ray, do not record into this machine's
-    history a start-up of nothing that a user's later estimates would read."""
+    models and data caches, not the search history nor the start-up probe's record; inherited by
+    the CLI's subprocesses), so that its searches, in-process on the session's running Ray, do
+    not record into this machine's history a start-up of nothing that a user's later estimates
+    would read, and its estimates price a machine with no history as the prior does."""
     before = os.environ.get("XDG_CACHE_HOME")
     real = Path(before or os.path.expanduser("~/.cache")) / "hpbench"
     scratch = tmp_path_factory.mktemp("xdg")
     if real.is_dir():
-        shutil.copytree(real, scratch / "hpbench", ignore=shutil.ignore_patterns("*-searches.json"))
+        shutil.copytree(real, scratch / "hpbench", ignore=shutil.ignore_patterns("*-searches.json", "*-probe.json"))
     os.environ["XDG_CACHE_HOME"] = str(scratch)
+    probe = os.environ.get("HPBENCH_STARTUP_PROBE")
+    os.environ["HPBENCH_STARTUP_PROBE"] = "0"  # an estimate that calibrates the scratch cache times no probe search
     yield scratch
+    if probe is None:
+        os.environ.pop("HPBENCH_STARTUP_PROBE", None)
+    else:
+        os.environ["HPBENCH_STARTUP_PROBE"] = probe
     if before is None:
         os.environ.pop("XDG_CACHE_HOME", None)
     else:

@@ -82,12 +82,12 @@ def test_devices_uses_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "calibrate", fake)
     monkeypatch.setattr(D, "calibrate_as_worker", fake)  # a process whose thread environment is not a worker's calibrates in a child
     monkeypatch.setattr(D, "local_devices", lambda: ["cpu"])
-    r = runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json"])
+    r = runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json", "--no-probe"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)[0]["name"] == "fake"
-    runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json"])
+    runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json", "--no-probe"])
     assert calls == ["cpu"]  # second call read the cache
-    runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json", "--recalibrate"])
+    runner.invoke(app, ["devices", "--cache-dir", str(tmp_path), "--json", "--no-probe", "--recalibrate"])
     assert calls == ["cpu", "cpu"]
 
 

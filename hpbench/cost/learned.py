@@ -109,7 +109,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     records re-priced against it (run id -> speed, :mod:`hpbench.cost.reprice`), read as its own."""
     base = prior or Figures()
     values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    sources: dict[str, str] = dict(base.sources)  # a figure nothing here measured keeps the prior's source (a probe's: startup_probe)
     again = repriced or {}
     mine = [r if model is None or model.measured(r) else {**r, "speed": again[r["run_id"]], "first_epoch_s": None, "repriced": True}
             for r in records if model is None or model.measured(r) or r.get("run_id") in again]

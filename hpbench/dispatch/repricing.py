@@ -11,7 +11,7 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hpbench.cost import history, priced, reprice
+from hpbench.cost import history, priced, reprice, startup_probe
 from hpbench.cost.figures import Figures
 from hpbench.cost.history import ModelTag
 from hpbench.study.schema import Study
@@ -39,7 +39,7 @@ class Repricing:
         """The history's figures (:func:`hpbench.cost.history.figures`), the re-priced records read as the current model's."""
         if self.history_dir is None:
             return Figures()
-        return history.figures(self.records, study=self.study.name, model=self.model, repriced=self.speeds)
+        return history.figures(self.records, study=self.study.name, model=self.model, repriced=self.speeds, prior=startup_probe.prior(self.history_dir))
 
     def start(self, pool: Executor) -> None:
         """Price in ``pool`` the study's latest records of an earlier model the cache has not got."""

@@ -1,0 +1,156 @@
+"""This machine's start-up, measured once: a small real search (:data:`STUDY`) run when the machine
+is calibrated (``hpbench devices``; an estimate that calibrates a new machine), so that the first
+estimate made here prices what no FLOP count sees (the imports, Ray's start, a fresh worker, the
+test split's first use of torch, the final table, the exit) at this machine's pace.
+
+Before it, a machine with no search history was priced at the prior (:class:`Figures`), whose
+figures were measured on another machine: on a faster one the start-up was priced 11.2 s for 5-7 s
+measured (session 25). The probe's record is the search-history record the search writes, as any
+search does; it is kept beside the device models (``<host>-probe.json``), apart from the search
+history, and :func:`prior` reads its machine figures (:data:`MACHINE_FIGURES`) over the prior's.
+The machine's own searches replace them as they are recorded (:func:`hpbench.cost.learned.figures`).
+What depends on the study searched (the speed ratio, where early stopping ends trials) stays the
+prior's: one small MLP search says nothing of another study's networks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hpbench.cost.figures import PRIOR, Figures
+from hpbench.cost.history import SCHEMA as RECORD_SCHEMA
+from hpbench.cost.history import load as load_history
+from hpbench.cost.learned import figures
+from hpbench.results.files import atomic_write_json
+
+SCHEMA = 1
+# Set to 0 to never run the probe from an estimate (``hpbench devices --no-probe`` for the command):
+# a machine whose estimates should start no Ray (the test suite's, which prices as the prior does).
+ENV_OFF = "HPBENCH_STARTUP_PROBE"
+# The figures a search of any study measures alike: the machine's, not the study's.
+MACHINE_FIGURES = ("startup_s", "data_s", "ray_s", "fresh_worker_s", "setup_s", "tail_s", "test_cold_s", "report_s", "exit_s")
+TIMEOUT_S = 300.0
+# Eight trials (the helper trains early trials while Ray starts, as in a search of 4 or more; the
+# final table scores parameter importances, as for 3 or more), two at once, a test split: ~12 s here.
+STUDY_NAME = "hpbench-startup-probe"
+STUDY = """\
+[study]
+name = "hpbench-startup-probe"
+seed = 0
+metric = "val_accuracy"
+trials = 8
+searcher = "tpe"
+scheduler = "asha"
+max_concurrent = 2
+
+[data]
+dataset = "digits"
+preprocess = ["standardize"]
+test_fraction = 0.2
+
+[model]
+family = "mlp"
+
+[train]
+max_epochs = 6
+early_stopping = { monitor = "val_loss", patience = 2 }
+
+[resources]
+cpus_per_trial = 1
+
+[space]
+optimizer = { choice = ["sgd", "adam"] }
+lr = { loguniform = [1e-3, 1e-1] }
+batch_size = { choice = [64, 256] }
+"model.width" = { choice = [32, 128] }
+"""
+# cache files that are not device models: the probe's search starts with none of them (a machine with no history)
+_NOT_MODELS = ("-searches.json", "-prices.json", "-priced.json", "-repriced.json", "-probe.json")
+
+
+def cache_file(cache_dir: Path) -> Path:
+    return cache_dir / f"{platform.node() or 'host'}-probe.json"
+
+
+def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeout_s: float = TIMEOUT_S) -> dict[str, Any] | None:
+    """Run the probe search in a child process on a local Ray of its own (``RAY_ADDRESS`` dropped),
+    with a scratch cache holding this machine's device models (its helper prices trials as any
+    search's does, without calibrating again) and no history; keep its record in
+    :func:`cache_file` and return it. None, with the reason logged, when the search failed: the
+    prior stays (an estimate never fails for want of it)."""
+    say = log or (lambda _m: None)
+    say("timing a small search on this machine (the start-up, final table and exit its ETA prices) ...")
+    with tempfile.TemporaryDirectory(prefix="hpbench-probe-") as tmp:
+        devices = Path(tmp) / "hpbench" / "devices"
+        devices.mkdir(parents=True)
+        for f in cache_dir.glob("*.json") if cache_dir.is_dir() else ():
+            if not f.name.endswith(_NOT_MODELS):
+                shutil.copy2(f, devices / f.name)
+        study = Path(tmp) / "probe.toml"
+        study.write_text(STUDY, encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        env["XDG_CACHE_HOME"] = tmp
+        cmd = [sys.executable, "-m", "hpbench", "search", str(study), "--out", str(Path(tmp) / "results")]
+        try:
+            proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            say(f"the probe search did not finish ({type(err).__name__}): the start-up stays the prior's")
+            return None
+        done = [r for r in load_history(devices) if r.get("command") and isinstance(r.get("startup_s"), (int, float))]
+        if proc.returncode != 0 or not done:
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or [""]
+            say(f"the probe search failed (exit {proc.returncode}: {tail[0][:200]}): the start-up stays the prior's")
+            return None
+    record = done[-1]
+    atomic_write_json(cache_file(cache_dir), {"schema": SCHEMA, "at": time.time(), "record": record})
+    return record
+
+
+def wanted() -> bool:
+    """Whether an estimate may run the probe (:data:`ENV_OFF` not set to 0)."""
+    return os.environ.get(ENV_OFF, "1").strip() not in ("0", "false", "no", "off")
+
+
+def load(cache_dir: Path | None) -> dict[str, Any] | None:
+    """The probe's record kept here, or None (none kept, unreadable, another schema's)."""
+    if cache_dir is None:
+        return None
+    try:
+        data = json.loads(cache_file(cache_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        return None
+    rec = data.get("record")
+    return rec if isinstance(rec, dict) and rec.get("schema") == RECORD_SCHEMA else None
+
+
+def prior(cache_dir: Path | None, base: Figures | None = None) -> Figures:
+    """The figures a search on this machine is priced at before any search ran here: ``base``
+    (default: the prior) with the probe's machine figures over it, where a probe ran."""
+    got = load(cache_dir)
+    return probed(got, base) if got is not None else base or Figures()
+
+
+def probed(record: Mapping[str, Any], base: Figures | None = None) -> Figures:
+    """``base`` with the machine figures that the probe ``record`` measured (each divided by the
+    contention it ran under, as a history's), their source saying so."""
+    start = base or Figures()
+    read = figures([record], prior=start)
+    keep = {n: getattr(read, n) for n in MACHINE_FIGURES if read.source(n) != PRIOR}
+    at = record.get("started_at")
+    when = dt.datetime.fromtimestamp(float(at), dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, (int, float)) else "?"
+    source = f"this machine's probe search ({when})"
+    return replace(start, **keep, sources={**start.sources, **dict.fromkeys(keep, source)})

@@ -1,0 +1,141 @@
+"""The start-up probe (hpbench.cost.startup_probe): a small real search timed when a machine is
+calibrated, whose machine figures price a machine with no search history in place of the prior's
+(measured on another machine)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY_STUDY
+from typer.testing import CliRunner
+
+from hpbench.cli import app
+from hpbench.cost import history, startup_probe
+from hpbench.cost.figures import PRIOR_BEST, Figures
+from hpbench.results.files import atomic_write_json
+
+REL = 1e-5
+runner = CliRunner()
+
+
+def _record(**over):
+    """A probe search's record, as a search writes it into the history."""
+    rec = {"schema": history.SCHEMA, "run_id": "probe", "study": startup_probe.STUDY_NAME, "command": True, "ray_started": True,
+           "early_trials": True, "n_search": 8, "started_at": 1796430600.0, "contention": 1.0, "startup_s": 5.0, "ray_s": 3.9,
+           "data_s": 0.01, "fresh_worker_s": 1.5, "setup_s": 0.01, "tail_s": 0.02, "test_cold_s": 1.4, "report_s": 0.9, "exit_s": 1.3,
+           "speed": 0.4}
+    return {**rec, **over}
+
+
+def test_the_probe_puts_the_machine_figures_over_the_prior():
+    """What any search measures alike (start-up, Ray, a fresh worker, the final table, the exit)
+    is the probe's; what depends on the study (the speed ratio, where early stopping ends
+    trials) stays the prior's; each figure over the contention it ran under."""
+    f = startup_probe.probed(_record())
+    assert f.startup_s == pytest.approx(5.0, rel=REL) and f.ray_s == pytest.approx(3.9, rel=REL)
+    assert f.report_s == pytest.approx(0.9, rel=REL) and f.exit_s == pytest.approx(1.3, rel=REL)
+    assert f.test_cold_s == pytest.approx(1.4, rel=REL) and f.fresh_worker_s == pytest.approx(1.5, rel=REL)
+    assert f.speed == Figures().speed and f.best_fractions == PRIOR_BEST
+    assert f.source("startup_s") == "this machine's probe search (2026-12-05 00:30 UTC)" and f.source("speed") == "prior"
+    # the estimate's start-up: the probe's, with the study's own data in place of the probe's
+    assert f.startup(early=True, contention=1.0, data_s=0.5) == pytest.approx(5.0 + 0.5 - 0.01, rel=REL)
+    loaded = startup_probe.probed(_record(contention=2.0))
+    assert loaded.startup_s == pytest.approx(2.5, rel=REL) and loaded.exit_s == pytest.approx(0.65, rel=REL)
+
+
+def test_the_machines_own_searches_replace_the_probe():
+    """A search recorded here measures the start-up itself: its figure wins; a figure no record
+    measured yet (here the test split's first use of torch) stays the probe's, not the prior's."""
+    searched = _record(run_id="mine", study="mine", startup_s=7.0, ray_s=5.0, test_cold_s=None, n_search=20)
+    f = history.figures([searched], study="mine", prior=startup_probe.probed(_record()))
+    assert f.startup_s == pytest.approx(7.0, rel=REL) and f.source("startup_s") == "1 earlier searches here"
+    assert f.test_cold_s == pytest.approx(1.4, rel=REL) and f.source("test_cold_s").startswith("this machine's probe search")
+
+
+def test_no_probe_kept_is_the_prior(tmp_path):
+    assert startup_probe.prior(None) == Figures() and startup_probe.prior(tmp_path) == Figures()
+    for bad in ("{not json", json.dumps({"schema": 999, "record": _record()}), json.dumps({"schema": startup_probe.SCHEMA, "record": [1]}),
+                json.dumps({"schema": startup_probe.SCHEMA, "record": _record(schema=-1)})):
+        startup_probe.cache_file(tmp_path).write_text(bad, encoding="utf-8")
+        assert startup_probe.load(tmp_path) is None and startup_probe.prior(tmp_path) == Figures()
+    atomic_write_json(startup_probe.cache_file(tmp_path), {"schema": startup_probe.SCHEMA, "at": 0.0, "record": _record()})
+    assert startup_probe.prior(tmp_path).startup_s == pytest.approx(5.0, rel=REL)
+
+
+def test_a_failed_probe_keeps_the_prior_and_writes_nothing(tmp_path, monkeypatch):
+    """The probe's search refused (here its study: trials = 0): None, the reason said, no file."""
+    monkeypatch.setattr(startup_probe, "STUDY", startup_probe.STUDY.replace("trials = 8", "trials = 0"))
+    said: list[str] = []
+    assert startup_probe.measure(tmp_path, log=said.append) is None
+    assert not startup_probe.cache_file(tmp_path).exists()
+    assert "exit 2" in said[-1] and "the start-up stays the prior's" in said[-1]
+
+
+def _fake_calibration(monkeypatch):
+    """This machine's device model, as calibrating it would give (copied from the suite's scratch
+    cache, where the calibration ran once), without measuring it again."""
+    from hpbench.cost import calibrate as D
+
+    real = D.device_model(device="cpu", threads=1)
+    calls: list[str] = []
+
+    def fake(*, device, threads, log=None, quick=False):
+        calls.append(device)
+        return real
+
+    monkeypatch.setattr(D, "calibrate", fake)
+    monkeypatch.setattr(D, "calibrate_as_worker", fake)
+    return calls
+
+
+def test_an_estimate_that_calibrates_a_machine_times_its_start_up(write_study, tmp_path, monkeypatch):
+    """The first estimate on a machine (its device model calibrated by this call) runs the probe
+    and prices the start-up from it; the next estimate (the model cached) does not run it again;
+    HPBENCH_STARTUP_PROBE=0 turns it off."""
+    calls = _fake_calibration(monkeypatch)
+    probes: list[Path] = []
+
+    def measure(cache_dir, *, log=None, timeout_s=0.0):  # the probe's search (timed for real in the slow test below)
+        probes.append(cache_dir)
+        atomic_write_json(startup_probe.cache_file(cache_dir), {"schema": startup_probe.SCHEMA, "at": time.time(), "record": _record()})
+        return _record()
+
+    monkeypatch.setattr(startup_probe, "measure", measure)
+    monkeypatch.setenv(startup_probe.ENV_OFF, "1")
+    study = write_study(TINY_STUDY)
+    args = ["estimate", str(study), "--json", "--samples", "2", "--cache-dir", str(tmp_path / "new")]
+    r = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    w = json.loads(r.output)["summary"]["wall_time"]
+    assert calls == ["cpu"] and probes == [tmp_path / "new"]
+    assert w["sources"]["startup_s"].startswith("this machine's probe search")
+    assert w["parts"]["exit_s"] == pytest.approx(1.3 * w["contention"], rel=REL)
+    assert runner.invoke(app, args, env={"COLUMNS": "200"}).exit_code == 0
+    assert calls == ["cpu"] and len(probes) == 1  # cached: neither measured again
+    monkeypatch.setenv(startup_probe.ENV_OFF, "0")
+    r = runner.invoke(app, [*args[:-1], str(tmp_path / "off")], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and len(calls) == 2 and len(probes) == 1
+    assert json.loads(r.output)["summary"]["wall_time"]["sources"]["startup_s"] == "prior"
+
+
+@pytest.mark.slow
+def test_the_probe_times_a_real_search(tmp_path):
+    """The probe's search runs on a Ray of its own and keeps its record: every machine figure
+    measured, Ray up before Tune's first trial, and the prior then reads them."""
+    scratch = Path(os.environ["XDG_CACHE_HOME"]) / "hpbench" / "devices"
+    for f in scratch.glob("*-cpu-t1.json") if scratch.is_dir() else ():
+        shutil.copy2(f, tmp_path / f.name)  # this machine's model: the probe's helper prices its trials without calibrating
+    said: list[str] = []
+    rec = startup_probe.measure(tmp_path, log=said.append)
+    assert rec is not None, said
+    assert rec["study"] == startup_probe.STUDY_NAME and rec["command"] and rec["ray_started"]
+    assert all(isinstance(rec.get(k), (int, float)) and rec[k] >= 0 for k in startup_probe.MACHINE_FIGURES), rec
+    assert 0 < rec["ray_s"] < rec["startup_s"] and rec["report_s"] > 0 and rec["exit_s"] > 0 and rec["test_cold_s"] > 0
+    f = startup_probe.prior(tmp_path)
+    assert f.startup_s == pytest.approx(rec["startup_s"] / max(1.0, rec["contention"]), rel=REL)
+    assert not history.load(tmp_path)  # the machine's search history holds no probe
