@@ -59,12 +59,24 @@ def test_the_machines_own_searches_replace_the_probe():
 
 def test_no_probe_kept_is_the_prior(tmp_path):
     assert startup_probe.prior(None) == Figures() and startup_probe.prior(tmp_path) == Figures()
-    for bad in ("{not json", json.dumps({"schema": 999, "record": _record()}), json.dumps({"schema": startup_probe.SCHEMA, "record": [1]}),
-                json.dumps({"schema": startup_probe.SCHEMA, "record": _record(schema=-1)})):
+    here = startup_probe.machine()
+    for bad in ("{not json", json.dumps({"schema": 999, "machine": here, "record": _record()}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "record": [1]}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "record": _record(schema=-1)}),
+                # another machine's, or another version's: its start-up is not this one's
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": {**here, "cpus": (here["cpus"] or 1) + 1}, "record": _record()}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": {**here, "hpbench": "0.0.0"}, "record": _record()}),
+                json.dumps({"schema": startup_probe.SCHEMA, "record": _record()})):
         startup_probe.cache_file(tmp_path).write_text(bad, encoding="utf-8")
         assert startup_probe.load(tmp_path) is None and startup_probe.prior(tmp_path) == Figures()
-    atomic_write_json(startup_probe.cache_file(tmp_path), {"schema": startup_probe.SCHEMA, "at": 0.0, "record": _record()})
+    _keep(tmp_path, _record())
     assert startup_probe.prior(tmp_path).startup_s == pytest.approx(5.0, rel=REL)
+
+
+def _keep(cache_dir, record):
+    """A probe's record kept in ``cache_dir``, as :func:`startup_probe.measure` keeps it."""
+    atomic_write_json(startup_probe.cache_file(cache_dir), {"schema": startup_probe.SCHEMA, "at": time.time(), "machine": startup_probe.machine(),
+                                                            "record": record})
 
 
 def test_a_failed_probe_keeps_the_prior_and_writes_nothing(tmp_path, monkeypatch):
@@ -102,7 +114,7 @@ def test_an_estimate_that_calibrates_a_machine_times_its_start_up(write_study, t
 
     def measure(cache_dir, *, log=None, timeout_s=0.0):  # the probe's search (timed for real in the slow test below)
         probes.append(cache_dir)
-        atomic_write_json(startup_probe.cache_file(cache_dir), {"schema": startup_probe.SCHEMA, "at": time.time(), "record": _record()})
+        _keep(cache_dir, _record())
         return _record()
 
     monkeypatch.setattr(startup_probe, "measure", measure)

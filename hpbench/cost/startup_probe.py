@@ -114,8 +114,16 @@ def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeou
             say(f"the probe search failed (exit {proc.returncode}: {tail[0][:200]}): the start-up stays the prior's")
             return None
     record = done[-1]
-    atomic_write_json(cache_file(cache_dir), {"schema": SCHEMA, "at": time.time(), "record": record})
+    atomic_write_json(cache_file(cache_dir), {"schema": SCHEMA, "at": time.time(), "machine": machine(), "record": record})
     return record
+
+
+def machine() -> dict[str, Any]:
+    """What a probe holds for (without importing torch: the driver reads it): this host, its CPUs
+    and hpbench's version. A probe of another is not read (the next calibration times it again)."""
+    from hpbench._version import __version__
+
+    return {"host": platform.node(), "cpus": os.cpu_count(), "hpbench": __version__}
 
 
 def wanted() -> bool:
@@ -124,14 +132,15 @@ def wanted() -> bool:
 
 
 def load(cache_dir: Path | None) -> dict[str, Any] | None:
-    """The probe's record kept here, or None (none kept, unreadable, another schema's)."""
+    """The probe's record kept here, or None (none kept, unreadable, another schema's, another
+    machine's or version's: :func:`machine`)."""
     if cache_dir is None:
         return None
     try:
         data = json.loads(cache_file(cache_dir).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("machine") != machine():
         return None
     rec = data.get("record")
     return rec if isinstance(rec, dict) and rec.get("schema") == RECORD_SCHEMA else None
