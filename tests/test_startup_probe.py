@@ -32,19 +32,30 @@ def _record(**over):
     return {**rec, **over}
 
 
+def _repeats(**over):
+    """The probe's second command's record: the search done, only its repeats and the test split after them."""
+    rec = {"schema": history.SCHEMA, "run_id": "probe-repeats", "study": startup_probe.STUDY_NAME, "command": True, "ray_started": True,
+           "early_trials": False, "n_search": 0, "started_at": 1796430620.0, "contention": 1.0, "startup_s": None, "ray_s": 3.7,
+           "fused_start_s": 3.0, "repeats_s": 5.0, "test_s": 0.13, "report_s": 0.86, "exit_s": 1.1}
+    return {**rec, **over}
+
+
 def test_the_probe_puts_the_machine_figures_over_the_prior():
-    """What any search measures alike (start-up, Ray, a fresh worker, the final table, the exit)
-    is the probe's; what depends on the study (the speed ratio, where early stopping ends
-    trials) stays the prior's; each figure over the contention it ran under."""
-    f = startup_probe.probed(_record())
-    assert f.startup_s == pytest.approx(5.0, rel=REL) and f.ray_s == pytest.approx(3.9, rel=REL)
-    assert f.report_s == pytest.approx(0.9, rel=REL) and f.exit_s == pytest.approx(1.3, rel=REL)
+    """What any search measures alike (start-up, Ray, a fresh worker, the repeats' start, the test
+    split, the final table, the exit) is the probe's; what depends on the study (the speed
+    ratio, where early stopping ends trials) stays the prior's; each figure over the contention
+    it ran under."""
+    f = startup_probe.probed([_record(), _repeats()])
     assert f.test_cold_s == pytest.approx(1.4, rel=REL) and f.fresh_worker_s == pytest.approx(1.5, rel=REL)
-    assert f.speed == Figures().speed and f.best_fractions == PRIOR_BEST
+    assert f.fused_start_s == pytest.approx(3.0, rel=REL) and f.test_s == pytest.approx(0.13, rel=REL)  # the repeats' command's
+    assert f.ray_s == pytest.approx((3.9 + 3.7) / 2, rel=REL) and f.exit_s == pytest.approx((1.3 + 1.1) / 2, rel=REL)  # both commands'
+    assert f.startup_s == pytest.approx(5.0, rel=REL) and f.report_s == pytest.approx(0.9, rel=REL)  # the search's only
+    assert f.speed == Figures().speed and f.best_fractions == PRIOR_BEST and f.replay_start_s == Figures().replay_start_s
     assert f.source("startup_s") == "this machine's probe search (2026-12-05 00:30 UTC)" and f.source("speed") == "prior"
     # the estimate's start-up: the probe's, with the study's own data in place of the probe's
     assert f.startup(early=True, contention=1.0, data_s=0.5) == pytest.approx(5.0 + 0.5 - 0.01, rel=REL)
-    loaded = startup_probe.probed(_record(contention=2.0))
+    assert startup_probe.probed_figures(f)["startup_s"] == pytest.approx(5.0, rel=REL) and "speed" not in startup_probe.probed_figures(f)
+    loaded = startup_probe.probed([_record(contention=2.0)])
     assert loaded.startup_s == pytest.approx(2.5, rel=REL) and loaded.exit_s == pytest.approx(0.65, rel=REL)
 
 
@@ -52,7 +63,7 @@ def test_the_machines_own_searches_replace_the_probe():
     """A search recorded here measures the start-up itself: its figure wins; a figure no record
     measured yet (here the test split's first use of torch) stays the probe's, not the prior's."""
     searched = _record(run_id="mine", study="mine", startup_s=7.0, ray_s=5.0, test_cold_s=None, n_search=20)
-    f = history.figures([searched], study="mine", prior=startup_probe.probed(_record()))
+    f = history.figures([searched], study="mine", prior=startup_probe.probed([_record()]))
     assert f.startup_s == pytest.approx(7.0, rel=REL) and f.source("startup_s") == "1 earlier searches here"
     assert f.test_cold_s == pytest.approx(1.4, rel=REL) and f.source("test_cold_s").startswith("this machine's probe search")
 
@@ -60,23 +71,24 @@ def test_the_machines_own_searches_replace_the_probe():
 def test_no_probe_kept_is_the_prior(tmp_path):
     assert startup_probe.prior(None) == Figures() and startup_probe.prior(tmp_path) == Figures()
     here = startup_probe.machine()
-    for bad in ("{not json", json.dumps({"schema": 999, "machine": here, "record": _record()}),
-                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "record": [1]}),
-                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "record": _record(schema=-1)}),
+    for bad in ("{not json", json.dumps({"schema": 999, "machine": here, "records": [_record()]}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "records": [1]}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "records": []}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": here, "records": [_record(schema=-1)]}),
                 # another machine's, or another version's: its start-up is not this one's
-                json.dumps({"schema": startup_probe.SCHEMA, "machine": {**here, "cpus": (here["cpus"] or 1) + 1}, "record": _record()}),
-                json.dumps({"schema": startup_probe.SCHEMA, "machine": {**here, "hpbench": "0.0.0"}, "record": _record()}),
-                json.dumps({"schema": startup_probe.SCHEMA, "record": _record()})):
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": {**here, "cpus": (here["cpus"] or 1) + 1}, "records": [_record()]}),
+                json.dumps({"schema": startup_probe.SCHEMA, "machine": {**here, "hpbench": "0.0.0"}, "records": [_record()]}),
+                json.dumps({"schema": startup_probe.SCHEMA, "records": [_record()]})):
         startup_probe.cache_file(tmp_path).write_text(bad, encoding="utf-8")
         assert startup_probe.load(tmp_path) is None and startup_probe.prior(tmp_path) == Figures()
-    _keep(tmp_path, _record())
+    _keep(tmp_path, [_record()])
     assert startup_probe.prior(tmp_path).startup_s == pytest.approx(5.0, rel=REL)
 
 
-def _keep(cache_dir, record):
-    """A probe's record kept in ``cache_dir``, as :func:`startup_probe.measure` keeps it."""
+def _keep(cache_dir, records):
+    """A probe's records kept in ``cache_dir``, as :func:`startup_probe.measure` keeps them."""
     atomic_write_json(startup_probe.cache_file(cache_dir), {"schema": startup_probe.SCHEMA, "at": time.time(), "machine": startup_probe.machine(),
-                                                            "record": record})
+                                                            "records": records})
 
 
 def test_a_failed_probe_keeps_the_prior_and_writes_nothing(tmp_path, monkeypatch):
@@ -85,7 +97,7 @@ def test_a_failed_probe_keeps_the_prior_and_writes_nothing(tmp_path, monkeypatch
     said: list[str] = []
     assert startup_probe.measure(tmp_path, log=said.append) is None
     assert not startup_probe.cache_file(tmp_path).exists()
-    assert "exit 2" in said[-1] and "the start-up stays the prior's" in said[-1]
+    assert "search failed (exit 2" in said[-2] and said[-1] == "the start-up stays the prior's"
 
 
 def _fake_calibration(monkeypatch):
@@ -114,8 +126,8 @@ def test_an_estimate_that_calibrates_a_machine_times_its_start_up(write_study, t
 
     def measure(cache_dir, *, log=None, timeout_s=0.0):  # the probe's search (timed for real in the slow test below)
         probes.append(cache_dir)
-        _keep(cache_dir, _record())
-        return _record()
+        _keep(cache_dir, [_record()])
+        return [_record()]
 
     monkeypatch.setattr(startup_probe, "measure", measure)
     monkeypatch.setenv(startup_probe.ENV_OFF, "1")
@@ -143,11 +155,13 @@ def test_the_probe_times_a_real_search(tmp_path):
     for f in scratch.glob("*-cpu-t1.json") if scratch.is_dir() else ():
         shutil.copy2(f, tmp_path / f.name)  # this machine's model: the probe's helper prices its trials without calibrating
     said: list[str] = []
-    rec = startup_probe.measure(tmp_path, log=said.append)
-    assert rec is not None, said
-    assert rec["study"] == startup_probe.STUDY_NAME and rec["command"] and rec["ray_started"]
-    assert all(isinstance(rec.get(k), (int, float)) and rec[k] >= 0 for k in startup_probe.MACHINE_FIGURES), rec
-    assert 0 < rec["ray_s"] < rec["startup_s"] and rec["report_s"] > 0 and rec["exit_s"] > 0 and rec["test_cold_s"] > 0
+    recs = startup_probe.measure(tmp_path, log=said.append)
+    assert recs is not None and len(recs) == 2, said
+    search, repeats = recs
+    assert search["study"] == repeats["study"] == startup_probe.STUDY_NAME and search["command"] and search["ray_started"]
+    assert 0 < search["ray_s"] < search["startup_s"] and search["report_s"] > 0 and search["exit_s"] > 0 and search["test_cold_s"] > 0
+    assert repeats["fused_start_s"] > 0 and repeats["repeats_s"] > 0 and repeats["test_s"] > 0  # the repeats as one fused group
     f = startup_probe.prior(tmp_path)
-    assert f.startup_s == pytest.approx(rec["startup_s"] / max(1.0, rec["contention"]), rel=REL)
+    assert f.startup_s == pytest.approx(search["startup_s"] / max(1.0, search["contention"]), rel=REL)
+    assert set(startup_probe.probed_figures(f)) == set(startup_probe.MACHINE_FIGURES)  # every machine figure measured
     assert not history.load(tmp_path)  # the machine's search history holds no probe

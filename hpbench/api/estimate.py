@@ -79,7 +79,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         new_machine = load_cached(cache_file(cache, _target(study), threads), _target(study)) is None  # calibrated by this call
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
         if new_machine and startup_probe.wanted() and startup_probe.load(cache) is None:
-            # a machine calibrated here (for the first time, or anew): its start-up timed too (~10 s), so that this
+            # a machine calibrated here (for the first time, or anew): its start-up timed too (~20 s), so that this
             # estimate prices the search's start-up, final table and exit at this machine's pace, not the prior's
             startup_probe.measure(cache)
     # Each configuration is priced by building its network and counting a step (~0.1-0.7 s): a

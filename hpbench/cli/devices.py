@@ -17,7 +17,7 @@ def devices(
     recalibrate: Annotated[bool, typer.Option("--recalibrate", help="Measure again even if a cached model matches this machine.")] = False,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where device models are cached \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
-    probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Time a small real search here (~10 s, once; again with --recalibrate): the start-up, final table and exit an estimate prices before any search ran on this machine.")] = True,
+    probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Time a small real search and its repeats here (~20 s, once; again with --recalibrate): the start-up, repeats, final table and exit an estimate prices before any search ran on this machine.")] = True,
 ) -> None:
     """Measure (or show the cached model of) each local device."""
     from rich.table import Table
@@ -30,9 +30,8 @@ def devices(
     log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))
     models = [device_model(device=d, threads=threads, cache_dir=cache_dir, recalibrate=recalibrate, log=log) for d in local_devices()]
     cache = cache_dir or default_cache_dir()
-    record = startup_probe.load(cache)
-    if probe and (recalibrate or record is None):
-        record = startup_probe.measure(cache, log=log)
+    if probe and (recalibrate or startup_probe.load(cache) is None):
+        startup_probe.measure(cache, log=log)
     if as_json:
         typer.echo(json.dumps([m.to_dict() for m in models], indent=2))
         return
@@ -43,20 +42,11 @@ def devices(
         table.add_row(m.device, m.name, str(m.threads), f"{m.peak_flops_per_s / 1e9:.1f}", f"{m.bandwidth_bytes_per_s / 1e9:.1f}",
                       f"{m.op_overhead_s * 1e6:.2f}", f"{m.fit_error:.1%}" if m.fit_error is not None else "-", f"{m.calibration_s:.1f}s")
     con.print(table)
-    figs = _probe_figures(record)
+    figs = startup_probe.probed_figures(startup_probe.prior(cache))
     if figs:
         con.print("this machine's start-up (its probe search): " + ", ".join(f"{name} {figs[key]:.1f} s" for key, name in _SHOWN if key in figs),
                   highlight=False)
 
 
-_SHOWN = (("startup_s", "to the first trial"), ("ray_s", "Ray up"), ("fresh_worker_s", "a fresh worker"), ("report_s", "final table"),
-          ("exit_s", "exit"))
-
-
-def _probe_figures(record: dict | None) -> dict[str, float] | None:
-    """The machine figures of the probe search's record (:mod:`hpbench.cost.startup_probe`), or None."""
-    from hpbench.cost.startup_probe import MACHINE_FIGURES
-
-    if record is None:
-        return None
-    return {k: float(record[k]) for k in MACHINE_FIGURES if isinstance(record.get(k), (int, float))}
+_SHOWN = (("startup_s", "to the first trial"), ("ray_s", "Ray up"), ("fresh_worker_s", "a fresh worker"), ("fused_start_s", "repeats' first group"),
+          ("report_s", "final table"), ("exit_s", "exit"))

@@ -1,13 +1,15 @@
 """This machine's start-up, measured once: a small real search (:data:`STUDY`) run when the machine
 is calibrated (``hpbench devices``; an estimate that calibrates a new machine), so that the first
 estimate made here prices what no FLOP count sees (the imports, Ray's start, a fresh worker, the
-test split's first use of torch, the final table, the exit) at this machine's pace.
+start of the repeats' fused groups, the test split, the final table, the exit) at this machine's
+pace.
 
 Before it, a machine with no search history was priced at the prior (:class:`Figures`), whose
 figures were measured on another machine: on a faster one the start-up was priced 11.2 s for 5-7 s
-measured (session 25). The probe's record is the search-history record the search writes, as any
-search does; it is kept beside the device models (``<host>-probe.json``), apart from the search
-history, and :func:`prior` reads its machine figures (:data:`MACHINE_FIGURES`) over the prior's.
+measured (session 25), the repeats' first fused group 5.2 s for 3.0 s. The probe's records are
+the search-history records its two commands write, as any search does; they are kept beside the
+device models (``<host>-probe.json``), apart from the search history, and :func:`prior` reads
+their machine figures (:data:`MACHINE_FIGURES`) over the prior's.
 The machine's own searches replace them as they are recorded (:func:`hpbench.cost.learned.figures`).
 What depends on the study searched (the speed ratio, where early stopping ends trials) stays the
 prior's: one small MLP search says nothing of another study's networks.
@@ -24,12 +26,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost.figures import PRIOR, Figures
+from hpbench.cost.figures import Figures
 from hpbench.cost.history import SCHEMA as RECORD_SCHEMA
 from hpbench.cost.history import load as load_history
 from hpbench.cost.learned import figures
@@ -40,10 +42,15 @@ SCHEMA = 1
 # a machine whose estimates should start no Ray (the test suite's, which prices as the prior does).
 ENV_OFF = "HPBENCH_STARTUP_PROBE"
 # The figures a search of any study measures alike: the machine's, not the study's.
-MACHINE_FIGURES = ("startup_s", "data_s", "ray_s", "fresh_worker_s", "setup_s", "tail_s", "test_cold_s", "report_s", "exit_s")
+MACHINE_FIGURES = ("startup_s", "data_s", "ray_s", "fresh_worker_s", "setup_s", "tail_s", "fused_start_s", "test_s", "test_cold_s", "report_s",
+                   "exit_s")
+REPEATS = 3  # the probe's repeats of its best configuration (small MLPs: one fused group)
+PROBED = "this machine's probe search"
 TIMEOUT_S = 300.0
 # Eight trials (the helper trains early trials while Ray starts, as in a search of 4 or more; the
-# final table scores parameter importances, as for 3 or more), two at once, a test split: ~12 s here.
+# final table scores parameter importances, as for 3 or more), two at once, a test split: ~11 s
+# here; then its repeats (another ~11 s: the command's start-up again, one fused group, the test
+# split with torch loaded).
 STUDY_NAME = "hpbench-startup-probe"
 STUDY = """\
 [study]
@@ -84,14 +91,16 @@ def cache_file(cache_dir: Path) -> Path:
     return cache_dir / f"{platform.node() or 'host'}-probe.json"
 
 
-def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeout_s: float = TIMEOUT_S) -> dict[str, Any] | None:
-    """Run the probe search in a child process on a local Ray of its own (``RAY_ADDRESS`` dropped),
-    with a scratch cache holding this machine's device models (its helper prices trials as any
-    search's does, without calibrating again) and no history; keep its record in
-    :func:`cache_file` and return it. None, with the reason logged, when the search failed: the
-    prior stays (an estimate never fails for want of it)."""
+def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeout_s: float = TIMEOUT_S) -> list[dict[str, Any]] | None:
+    """Run the probe in child processes on a local Ray of their own (``RAY_ADDRESS`` dropped), with
+    a scratch cache holding this machine's device models (its helper prices trials as any search's
+    does, without calibrating again) and no history: the search, then the same command with
+    ``--repeats`` (the search done: only the repeats of its best configuration, as fused groups,
+    and the test split after them). Keep their records in :func:`cache_file` and return them.
+    None, with the reason logged, when the search failed: the prior stays (an estimate never
+    fails for want of it); the repeats' failure keeps the search's record alone."""
     say = log or (lambda _m: None)
-    say("timing a small search on this machine (the start-up, final table and exit its ETA prices) ...")
+    say("timing a small search on this machine (its start-up, repeats, final table and exit, as the ETA prices them) ...")
     with tempfile.TemporaryDirectory(prefix="hpbench-probe-") as tmp:
         devices = Path(tmp) / "hpbench" / "devices"
         devices.mkdir(parents=True)
@@ -103,19 +112,24 @@ def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeou
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         env["XDG_CACHE_HOME"] = tmp
         cmd = [sys.executable, "-m", "hpbench", "search", str(study), "--out", str(Path(tmp) / "results")]
-        try:
-            proc = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout_s, check=False)
-        except (OSError, subprocess.TimeoutExpired) as err:
-            say(f"the probe search did not finish ({type(err).__name__}): the start-up stays the prior's")
-            return None
-        done = [r for r in load_history(devices) if r.get("command") and isinstance(r.get("startup_s"), (int, float))]
-        if proc.returncode != 0 or not done:
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or [""]
-            say(f"the probe search failed (exit {proc.returncode}: {tail[0][:200]}): the start-up stays the prior's")
-            return None
-    record = done[-1]
-    atomic_write_json(cache_file(cache_dir), {"schema": SCHEMA, "at": time.time(), "machine": machine(), "record": record})
-    return record
+        records: list[dict[str, Any]] = []
+        for what, args in (("search", []), ("repeats", ["--repeats", str(REPEATS)])):
+            try:
+                proc = subprocess.run([*cmd, *args], env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout_s, check=False)
+            except (OSError, subprocess.TimeoutExpired) as err:
+                say(f"the probe's {what} did not finish ({type(err).__name__})")
+                break
+            done = [r for r in load_history(devices) if r.get("command")]
+            if proc.returncode != 0 or len(done) <= len(records):
+                tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or [""]
+                say(f"the probe's {what} failed (exit {proc.returncode}: {tail[0][:200]})")
+                break
+            records.append(done[-1])
+    if not records:
+        say("the start-up stays the prior's")
+        return None
+    atomic_write_json(cache_file(cache_dir), {"schema": SCHEMA, "at": time.time(), "machine": machine(), "records": records})
+    return records
 
 
 def machine() -> dict[str, Any]:
@@ -131,8 +145,8 @@ def wanted() -> bool:
     return os.environ.get(ENV_OFF, "1").strip() not in ("0", "false", "no", "off")
 
 
-def load(cache_dir: Path | None) -> dict[str, Any] | None:
-    """The probe's record kept here, or None (none kept, unreadable, another schema's, another
+def load(cache_dir: Path | None) -> list[dict[str, Any]] | None:
+    """The probe's records kept here, or None (none kept, unreadable, another schema's, another
     machine's or version's: :func:`machine`)."""
     if cache_dir is None:
         return None
@@ -142,8 +156,9 @@ def load(cache_dir: Path | None) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("machine") != machine():
         return None
-    rec = data.get("record")
-    return rec if isinstance(rec, dict) and rec.get("schema") == RECORD_SCHEMA else None
+    recs = data.get("records")
+    ok = isinstance(recs, list) and recs and all(isinstance(r, dict) and r.get("schema") == RECORD_SCHEMA for r in recs)
+    return recs if ok else None
 
 
 def prior(cache_dir: Path | None, base: Figures | None = None) -> Figures:
@@ -153,13 +168,18 @@ def prior(cache_dir: Path | None, base: Figures | None = None) -> Figures:
     return probed(got, base) if got is not None else base or Figures()
 
 
-def probed(record: Mapping[str, Any], base: Figures | None = None) -> Figures:
-    """``base`` with the machine figures that the probe ``record`` measured (each divided by the
-    contention it ran under, as a history's), their source saying so."""
+def probed(records: Sequence[Mapping[str, Any]], base: Figures | None = None) -> Figures:
+    """``base`` with the machine figures that the probe's ``records`` measured (read as a history's:
+    each over the contention it ran under), their source saying so."""
     start = base or Figures()
-    read = figures([record], prior=start)
-    keep = {n: getattr(read, n) for n in MACHINE_FIGURES if read.source(n) != PRIOR}
-    at = record.get("started_at")
+    read = figures(records, prior=start)
+    keep = {n: getattr(read, n) for n in MACHINE_FIGURES if read.source(n) != start.source(n)}
+    at = records[0].get("started_at") if records else None
     when = dt.datetime.fromtimestamp(float(at), dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if isinstance(at, (int, float)) else "?"
-    source = f"this machine's probe search ({when})"
+    source = f"{PROBED} ({when})"
     return replace(start, **keep, sources={**start.sources, **dict.fromkeys(keep, source)})
+
+
+def probed_figures(figs: Figures) -> dict[str, float]:
+    """The figures of ``figs`` that a probe measured (name -> seconds at contention 1)."""
+    return {n: float(getattr(figs, n)) for n in MACHINE_FIGURES if figs.source(n).startswith(PROBED)}
