@@ -349,6 +349,11 @@ def test_a_search_without_early_trials_has_its_own_start_up_figure():
     assert f.startup(early=True, contention=1.0) == pytest.approx(10.0, rel=REL)
     assert f.startup(early=False, contention=2.0) == pytest.approx(13.0, rel=REL)
     assert f.source("startup_solo_s") == "2 earlier searches here" == f.startup_source(early=False)
+    # each such search's own data taken out, the data figure's put in (Figures.startup takes that figure out again):
+    # a loader's 0.9 s in the one solo search is not every later solo search's
+    loaded = history.figures([rec(10.0, n_search=24, data_s=0.1), rec(7.0, n_search=1, data_s=0.9)], study="s")
+    assert loaded.startup_solo_s == pytest.approx(7.0 - 0.9 + 0.1, rel=REL)
+    assert loaded.startup(early=False, contention=1.0, data_s=0.0) == pytest.approx(6.1, rel=REL)
     # none measured yet: the start-up figure x the ratio measured here
     only = history.figures(recs[:2], study="s")
     assert only.startup_solo_s == 0.0
