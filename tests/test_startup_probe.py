@@ -100,6 +100,15 @@ def test_a_failed_probe_keeps_the_prior_and_writes_nothing(tmp_path, monkeypatch
     assert "search failed (exit 2" in said[-2] and said[-1] == "the start-up stays the prior's"
 
 
+def test_a_probe_past_its_time_is_stopped_and_keeps_the_prior(tmp_path):
+    """A probe whose search does not finish in time (a Ray that hangs) is killed with its
+    process group; the prior stays and nothing is written."""
+    said: list[str] = []
+    assert startup_probe.measure(tmp_path, log=said.append, timeout_s=0.3) is None
+    assert not startup_probe.cache_file(tmp_path).exists()
+    assert said[-2] == "the probe's search did not finish (TimeoutExpired)" and said[-1] == "the start-up stays the prior's"
+
+
 def _fake_calibration(monkeypatch):
     """This machine's device model, as calibrating it would give (copied from the suite's scratch
     cache, where the calibration ran once), without measuring it again."""

@@ -17,11 +17,13 @@ prior's: one small MLP search says nothing of another study's networks.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -46,7 +48,7 @@ MACHINE_FIGURES = ("startup_s", "data_s", "ray_s", "fresh_worker_s", "setup_s", 
                    "exit_s")
 REPEATS = 3  # the probe's repeats of its best configuration (small MLPs: one fused group)
 PROBED = "this machine's probe search"
-TIMEOUT_S = 300.0
+TIMEOUT_S = 120.0  # each of its two commands (~11 s here): a Ray that hangs costs an estimate at most this, once
 # Eight trials (the helper trains early trials while Ray starts, as in a search of 4 or more; the
 # final table scores parameter importances, as for 3 or more), two at once, a test split: ~11 s
 # here; then its repeats (another ~11 s: the command's start-up again, one fused group, the test
@@ -115,7 +117,7 @@ def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeou
         records: list[dict[str, Any]] = []
         for what, args in (("search", []), ("repeats", ["--repeats", str(REPEATS)])):
             try:
-                proc = subprocess.run([*cmd, *args], env=env, cwd=tmp, capture_output=True, text=True, timeout=timeout_s, check=False)
+                proc = _run([*cmd, *args], env=env, cwd=tmp, timeout_s=timeout_s)
             except (OSError, subprocess.TimeoutExpired) as err:
                 say(f"the probe's {what} did not finish ({type(err).__name__})")
                 break
@@ -130,6 +132,20 @@ def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeou
         return None
     atomic_write_json(cache_file(cache_dir), {"schema": SCHEMA, "at": time.time(), "machine": machine(), "records": records})
     return records
+
+
+def _run(cmd: list[str], *, env: dict[str, str], cwd: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """``cmd`` in a session of its own: past ``timeout_s`` the whole group goes (the search and the
+    Ray it started), not the search alone."""
+    with subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def machine() -> dict[str, Any]:
