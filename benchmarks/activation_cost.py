@@ -15,12 +15,10 @@ Writes ``activation_cost.json``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
-from pathlib import Path
 
-from epoch_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, study, write_report  # type: ignore[import-not-found]
+from epoch_cost import LONG, TABULAR, measured_epoch_s, one_thread_device, parser, study, write_report  # type: ignore[import-not-found]
 
 ACTIVATIONS = ("relu", "tanh", "gelu", "elu", "sigmoid", "silu", "leaky_relu")
 # (data set, model keys, batch): a compute-heavy step (width 256, batch 128), a small-batch one and a wide batch of narrow layers
@@ -29,11 +27,7 @@ QUICK = [(TABULAR, {"depth": 2, "width": 64}, 32)]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one configuration, ReLU and tanh only (a smoke run)")
-    ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
-    args = ap.parse_args()
+    args = parser(__doc__ or "", quick="one configuration, ReLU and tanh only (a smoke run)").parse_args()
 
     from hpbench.cost.annotate import predict_trial
     from hpbench.study.resolve import trial_config

@@ -15,12 +15,10 @@ Writes ``dropout_cost.json``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-from pathlib import Path
 from typing import Any
 
-from epoch_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, study, write_report  # type: ignore[import-not-found]
+from epoch_cost import LONG, TABULAR, measured_epoch_s, one_thread_device, parser, study, write_report  # type: ignore[import-not-found]
 
 # (data set, family, model keys, batch): MLPs of 1-3 layers, widths 64-256, batches 32-512, and a
 # CNN on the digits, each run at dropout 0 and 0.2
@@ -52,11 +50,7 @@ def priced(s: Any, dev: Any) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one configuration only (a smoke run)")
-    ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
-    args = ap.parse_args()
+    args = parser(__doc__ or "", quick="one configuration only (a smoke run)").parse_args()
     dev = one_thread_device()
     rows = []
     for dataset, family, model, batch in QUICK if args.quick else GRID:

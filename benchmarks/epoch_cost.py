@@ -4,6 +4,7 @@ trainer on one thread, this machine's device model at one thread, and the report
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -14,6 +15,16 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 LONG = "benchmarks.eta_unseen.data:long_table"  # 48,000 training rows x 30 (the held-out "long" study's loader)
 TABULAR = "benchmarks.race_peers.problems:tabular"  # 4,000 x 20 (the race's tabular problem)
+
+
+def parser(doc: str, *, quick: str | None = None) -> argparse.ArgumentParser:
+    """The options these benchmarks share: ``--epochs``, ``--out`` and, given its help, ``--quick``."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if quick is not None:
+        ap.add_argument("--quick", action="store_true", help=quick)
+    ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
+    return ap
 
 
 def study(dataset: str, family: str, model: dict[str, Any], batch: int, dropout: float, epochs: int) -> Any:

@@ -17,12 +17,10 @@ Writes ``train_options_cost.json``.
 
 from __future__ import annotations
 
-import argparse
 import statistics
-from pathlib import Path
 from typing import Any
 
-from epoch_cost import LONG, ROOT, TABULAR, measured_epoch_s, one_thread_device, write_report  # type: ignore[import-not-found]
+from epoch_cost import LONG, TABULAR, measured_epoch_s, one_thread_device, parser, write_report  # type: ignore[import-not-found]
 
 # (name, data, model, batch, preprocess)
 NETWORKS = [("mlp-wide", LONG, {"family": "mlp", "depth": 2, "width": 256}, 128, []),
@@ -62,10 +60,8 @@ def priced(s: Any, dev: Any) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=4, help="epochs per run (the fastest after the first is kept)")
+    ap = parser(__doc__ or "")
     ap.add_argument("--rounds", type=int, default=3, help="runs of each configuration, in interleaved rounds (the fastest epoch kept)")
-    ap.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks")
     args = ap.parse_args()
     dev = one_thread_device()
     rows = []

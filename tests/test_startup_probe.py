@@ -4,6 +4,7 @@ calibrated, whose machine figures price a machine with no search history in plac
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -119,7 +120,7 @@ def _fake_calibration(monkeypatch):
 
     def fake(*, device, threads, log=None, quick=False):
         calls.append(device)
-        return real
+        return dataclasses.replace(real, measured_at=time.time())  # as a calibration stamps its model
 
     monkeypatch.setattr(D, "calibrate", fake)
     monkeypatch.setattr(D, "calibrate_as_worker", fake)

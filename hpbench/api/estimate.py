@@ -50,7 +50,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
     from hpbench.cost import clock, history, priced, prices, startup_probe
-    from hpbench.cost.calibrate import cache_file, device_model, load_cached
+    from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
     from hpbench.dispatch.early import n_early, n_early_max
@@ -73,15 +73,16 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     # the search's own, a minute later, read 2.0.
     before = clock.probe_contention(0.5)
     threads = max(1, int(study.resources.cpus_per_trial))
+    probed = startup_probe.load(cache)  # this machine's start-up probe (hpbench.cost.startup_probe), where one ran
     if device_flops is not None:
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
     else:
-        new_machine = load_cached(cache_file(cache, _target(study), threads), _target(study)) is None  # calibrated by this call
+        asked_at = time.time()
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
-        if new_machine and startup_probe.wanted() and startup_probe.load(cache) is None:
-            # a machine calibrated here (for the first time, or anew): its start-up timed too (~20 s), so that this
-            # estimate prices the search's start-up, final table and exit at this machine's pace, not the prior's
-            startup_probe.measure(cache)
+        if dev.measured_at >= asked_at and probed is None and startup_probe.wanted():
+            # a machine calibrated by this call (for the first time, or anew): its start-up timed too (~20 s), so that
+            # this estimate prices the search's start-up, final table and exit at this machine's pace, not the prior's
+            probed = startup_probe.measure(cache)
     # Each configuration is priced by building its network and counting a step (~0.1-0.7 s): a
     # 1,000-trial study took over 5 minutes. By default a sample of at most PRICED stands for them
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
@@ -89,7 +90,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     configs = configurations(study, n=n, grid=grid)
     est = estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at),
                                                                                                     repriced=_repriced(study, records, dev=dev, cache=cache),
-                                                                                                    prior=startup_probe.prior(cache)),
+                                                                                                    prior=startup_probe.probed(probed) if probed else None),
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),

@@ -30,8 +30,9 @@ def devices(
     log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))
     models = [device_model(device=d, threads=threads, cache_dir=cache_dir, recalibrate=recalibrate, log=log) for d in local_devices()]
     cache = cache_dir or default_cache_dir()
-    if probe and (recalibrate or startup_probe.load(cache) is None):
-        startup_probe.measure(cache, log=log)
+    probed = startup_probe.load(cache)
+    if probe and (recalibrate or probed is None):
+        probed = startup_probe.measure(cache, log=log) or probed
     if as_json:
         typer.echo(json.dumps([m.to_dict() for m in models], indent=2))
         return
@@ -42,7 +43,7 @@ def devices(
         table.add_row(m.device, m.name, str(m.threads), f"{m.peak_flops_per_s / 1e9:.1f}", f"{m.bandwidth_bytes_per_s / 1e9:.1f}",
                       f"{m.op_overhead_s * 1e6:.2f}", f"{m.fit_error:.1%}" if m.fit_error is not None else "-", f"{m.calibration_s:.1f}s")
     con.print(table)
-    figs = startup_probe.probed_figures(startup_probe.prior(cache))
+    figs = startup_probe.probed_figures(startup_probe.probed(probed)) if probed else {}
     if figs:
         con.print("this machine's start-up (its probe search): " + ", ".join(f"{name} {figs[key]:.1f} s" for key, name in _SHOWN if key in figs),
                   highlight=False)

@@ -64,6 +64,11 @@ def device_cache_file(cache_dir: Path, device: str, threads: int) -> Path:
     return cache_dir / f"{platform.node() or 'host'}-{device.replace(':', '')}-t{threads}.json"
 
 
+def device_cache_files(cache_dir: Path) -> list[Path]:
+    """Every device model of this host cached in ``cache_dir`` (:func:`device_cache_file`'s names)."""
+    return sorted(cache_dir.glob(f"{platform.node() or 'host'}-*-t*.json")) if cache_dir.is_dir() else []
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelTag:
     """The device model a search's predictions came from: its schema and when it was calibrated,

@@ -35,6 +35,7 @@ from typing import Any
 
 from hpbench.cost.figures import Figures
 from hpbench.cost.history import SCHEMA as RECORD_SCHEMA
+from hpbench.cost.history import device_cache_files
 from hpbench.cost.history import load as load_history
 from hpbench.cost.learned import figures
 from hpbench.results.files import atomic_write_json
@@ -85,8 +86,6 @@ lr = { loguniform = [1e-3, 1e-1] }
 batch_size = { choice = [64, 256] }
 "model.width" = { choice = [32, 128] }
 """
-# cache files that are not device models: the probe's search starts with none of them (a machine with no history)
-_NOT_MODELS = ("-searches.json", "-prices.json", "-priced.json", "-repriced.json", "-probe.json")
 
 
 def cache_file(cache_dir: Path) -> Path:
@@ -106,9 +105,8 @@ def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeou
     with tempfile.TemporaryDirectory(prefix="hpbench-probe-") as tmp:
         devices = Path(tmp) / "hpbench" / "devices"
         devices.mkdir(parents=True)
-        for f in cache_dir.glob("*.json") if cache_dir.is_dir() else ():
-            if not f.name.endswith(_NOT_MODELS):
-                shutil.copy2(f, devices / f.name)
+        for f in device_cache_files(cache_dir):
+            shutil.copy2(f, devices / f.name)
         study = Path(tmp) / "probe.toml"
         study.write_text(STUDY, encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
