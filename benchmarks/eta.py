@@ -181,6 +181,10 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
         "n_trials": record.get("n_trials"), "measured_parts": {k: record.get(k) for k in (
             "ray_s", "startup_s", "search_s", "tail_s", "repeats_s", "devices_s", "test_s", "report_s", "exit_s", "total_s")},
     }
+    if wall.get("model_trials_s") is not None:  # moved toward the study's own runs (hpbench.cost.own_runs): the model's own price beside it
+        row["model_predicted_s"] = wall["total_s"] - wall["parts"]["trials_s"] + wall["model_trials_s"]
+        row["model_error"] = (row["model_predicted_s"] - measured) / measured
+        row["trials_scale"] = wall["trials_scale"]
     if record.get("test_cold_s") is not None:  # the test split as the driver's first use of torch: filed under its own name
         row["measured_parts"]["test_s"] = record["test_cold_s"]
     trace = [p for p in record.get("eta", []) if p[1] == 0]
@@ -404,7 +408,9 @@ def main() -> None:
             print(f"{name:18s} predicted {row['predicted_s']:7.1f} s ({row['low_s']:.1f}-{row['high_s']:.1f})  measured "
                   f"{row['measured_s']:7.1f} s  error {row['error']:+.0%}  ETA@25% "
                   + (f"{row['eta25_s']:.1f} s vs {row['eta25_actual_s']:.1f} s left ({e25:+.0%})" if e25 is not None else "-")
-                  + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}", flush=True)
+                  + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}"
+                  + (f"  (the model's own {row['model_predicted_s']:.1f} s, {row['model_error']:+.0%}; x{row['trials_scale']:.2f})"
+                     if "model_error" in row else ""), flush=True)
             if "eta25_parts" in row:
                 ep, ea = row["eta25_parts"], row["eta25_actual_parts"]
                 print(f"{'':18s} ETA@25% trials {ep['trials_s']:.1f} s vs {ea['trials_s']:.1f} s, after {ep['after_s']:.1f} s vs "
@@ -414,6 +420,12 @@ def main() -> None:
     if report["n"]:
         print(f"whole command: median |error| {report['median_abs_error']:.0%} (target <= 15%), max {report['max_abs_error']:.0%} "
               f"(target <= 25%), {report['within_25']}/{report['n']} within 25%")
+    moved = [r for r in report["rows"] if "model_error" in r]
+    if moved:  # the same runs priced by the model alone (before its own runs moved the estimate)
+        own = [abs(r["model_error"]) for r in moved]
+        print(f"  the {len(moved)} moved toward their own runs: |error| median {statistics.median(abs(r['error']) for r in moved):.0%}, "
+              f"{sum(abs(r['error']) <= 0.25 for r in moved)} within 25%; by the model alone median {statistics.median(own):.0%}, "
+              f"{sum(e <= 0.25 for e in own)} within 25%")
     if report["eta25_n"]:
         print(f"live ETA at 25%: median |error| {report['eta25_median_abs_error']:.0%}, max {report['eta25_max_abs_error']:.0%} "
               f"(target <= 20%), {report['eta25_within_20']}/{report['eta25_n']} within 20%")

@@ -491,6 +491,7 @@ def test_search_clock_eta_and_record_without_ray(tmp_path, write_study):
     sc.phases_done()
     rec = clock_record.record(sc, store, out=tmp_path / "out")
     assert rec is not None and rec["n_trials"] == 1 and rec["command"] is True and rec["eta"] == sc.trace
+    assert rec["study_key"] == study.fingerprint()  # the next estimate of the same study reads its span (hpbench.cost.own_runs)
     assert math.isclose(rec["speed"], 2.0, rel_tol=REL)  # 0.02 s measured for 0.01 s predicted
     assert history.load(tmp_path / "h")[-1]["run_id"] == rec["run_id"]
 

@@ -88,7 +88,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
     n = samples if samples is not None else min(PRICED, max(1, study.settings.trials))
     configs = configurations(study, n=n, grid=grid)
-    est = estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, model=history.tag_of(dev.measured_at),
+    est = estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, study_key=study.fingerprint(), model=history.tag_of(dev.measured_at),
                                                                                                     repriced=_repriced(study, records, dev=dev, cache=cache),
                                                                                                     prior=startup_probe.probed(probed) if probed else None),
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),

@@ -118,6 +118,9 @@ class Figures:
     trials_contention: float | None = None  # wall / contention-free seconds of the trials: earlier runs', then the live search's
     family_speeds: Mapping[str, float] = field(default_factory=dict)  # a searched family's own speed (its trials' TrialPlan.family)
     quality_rho: float = PRIOR_RHO  # rank correlation of a configuration's cost and its metric (hpbench.cost.quality)
+    # the span of the study's own Tune trials (first start to last end) in its latest runs here, each over its contention:
+    # the estimate's search part moves toward them (hpbench.cost.own_runs); empty: the study has not run here
+    study_search_s: tuple[float, ...] = ()
 
     def startup(self, *, early: bool, contention: float, data_s: float | None = None) -> float:
         """The start-up figure at ``contention`` of a search that trains early trials while Ray

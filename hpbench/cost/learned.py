@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
+from hpbench.cost import own_runs
 from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, PRIOR_BEST, Figures
 
 RECENT = 10  # records a figure is read from
@@ -102,11 +103,13 @@ def importance(r: Mapping[str, Any]) -> bool:
 
 
 def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, prior: Figures | None = None,
-            model: ModelTag | None = None, repriced: Mapping[str, float] | None = None) -> Figures:
+            model: ModelTag | None = None, repriced: Mapping[str, float] | None = None, study_key: str | None = None) -> Figures:
     """This machine's figures (see the module's docstring); ``prior`` where nothing was measured.
     ``model``: the device model the predictions come from (its records only for the figures
     :data:`OF_THE_MODEL`; None: every record's); ``repriced``: the speeds of other models'
-    records re-priced against it (run id -> speed, :mod:`hpbench.cost.reprice`), read as its own."""
+    records re-priced against it (run id -> speed, :mod:`hpbench.cost.reprice`), read as its own;
+    ``study_key``: the study's fingerprint (:meth:`hpbench.study.schema.Study.fingerprint`), whose
+    earlier runs' search spans the estimate moves toward (:mod:`hpbench.cost.own_runs`)."""
     base = prior or Figures()
     values: dict[str, Any] = {}
     sources: dict[str, str] = dict(base.sources)  # a figure nothing here measured keeps the prior's source (a probe's: startup_probe)
@@ -195,6 +198,12 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
         values["best_fractions"], values["best_batches"] = PRIOR_BEST, Figures().best_batches
+    if study_key is not None:  # the same study's own searches, as commands ran them (hpbench.cost.own_runs)
+        runs = [r for r in records if r.get("study_key") == study_key and r.get("command") and isinstance(r.get("search_s"), (int, float))
+                and r["search_s"] > 0][-own_runs.RUNS:]
+        if runs:
+            values["study_search_s"] = tuple(float(r["search_s"]) / record_contention(r) for r in runs)
+            sources["study_search_s"] = f"{len(runs)} earlier run{'s' if len(runs) > 1 else ''} of this study"
     speeds = [r["speed"] / record_contention(r, "speed") for r in free_first(mine) if isinstance(r.get("speed"), (int, float))][-RECENT:]
     if len(speeds) >= 3:
         mid = statistics.median(speeds)

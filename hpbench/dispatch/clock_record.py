@@ -46,6 +46,7 @@ def append(clock: SearchClock, store: ResultsStore, *, out: Path, history_dir: P
     if "replay_start_s" in rec and any(float(store.row(t).get("fused_members") or 1) > 1 for t in clock.trials.get("repeats", []) if t in store):
         rec["fused_start_s"] = rec.pop("replay_start_s")  # its repeats trained as fused groups: that figure's (hpbench.cost.figures.Figures)
     rec.update(out=str(out.resolve()), started_at=clock.started_at, n_search=clock.sizes[SEARCH], early_trials=clock.early, nice=history.niceness(),
+               study_key=clock.study.fingerprint(),  # its runs move the next estimate of the same study (hpbench.cost.own_runs)
                probe_nice=history.PROBE_NICE, phases_end_at=clock.phases_end_at, probe=clock.raw_probe,
                trials_contention=clock.workers.contention())
     if (model := history.study_model(history_dir, clock.study)) is not None:  # again: a search calibrates a stale model

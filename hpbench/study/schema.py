@@ -6,8 +6,10 @@ parameters → :class:`hpbench.config.TrialConfig` → the trainer. Nothing down
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +69,10 @@ class Study:
 
     def default_out(self, root: str | Path = "results") -> Path:
         return Path(root) / self.settings.name
+
+    def fingerprint(self) -> str:
+        """The study as validated (settings, resources, fixed configuration, space): two runs of the
+        same fingerprint searched the same thing (an edit, or another ``--set`` or ``--trials``, changes it)."""
+        blob = json.dumps({"settings": asdict(self.settings), "resources": asdict(self.resources), "config": self.config,
+                           "space": self.space.fingerprint()}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
