@@ -183,10 +183,10 @@ def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
         "n_trials": record.get("n_trials"), "measured_parts": {k: record.get(k) for k in (
             "ray_s", "startup_s", "search_s", "tail_s", "repeats_s", "devices_s", "test_s", "report_s", "exit_s", "total_s")},
     }
-    if wall.get("model_trials_s") is not None:  # moved toward the study's own runs (hpbench.cost.own_runs): the model's own price beside it
-        row["model_predicted_s"] = wall["total_s"] - wall["parts"]["trials_s"] + wall["model_trials_s"]
+    if wall.get("model_span_s") is not None:  # moved toward the study's own runs (hpbench.cost.own_runs): the model's own price beside it
+        row["model_predicted_s"] = wall["total_s"] + wall["model_span_s"] * (1.0 - wall["span_scale"])
         row["model_error"] = (row["model_predicted_s"] - measured) / measured
-        row["trials_scale"] = wall["trials_scale"]
+        row["span_scale"] = wall["span_scale"]
     if record.get("test_cold_s") is not None:  # the test split as the driver's first use of torch: filed under its own name
         row["measured_parts"]["test_s"] = record["test_cold_s"]
     trace = [p for p in record.get("eta", []) if p[1] == 0]
@@ -413,7 +413,7 @@ def main() -> None:
                   f"{row['measured_s']:7.1f} s  error {row['error']:+.0%}  ETA@25% "
                   + (f"{row['eta25_s']:.1f} s vs {row['eta25_actual_s']:.1f} s left ({e25:+.0%})" if e25 is not None else "-")
                   + f"  load {row['load_before'][0]:.1f}->{row['load_after'][0]:.1f}  seen {row['study_seen_before']}"
-                  + (f"  (the model's own {row['model_predicted_s']:.1f} s, {row['model_error']:+.0%}; x{row['trials_scale']:.2f})"
+                  + (f"  (the model's own {row['model_predicted_s']:.1f} s, {row['model_error']:+.0%}; x{row['span_scale']:.2f})"
                      if "model_error" in row else ""), flush=True)
             if "eta25_parts" in row:
                 ep, ea = row["eta25_parts"], row["eta25_actual_parts"]

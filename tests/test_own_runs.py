@@ -9,7 +9,7 @@ import pytest
 
 from hpbench.cost import history, learned
 from hpbench.cost.figures import Figures
-from hpbench.cost.own_runs import MODEL_RUNS, SCALE_BOUNDS, toward_runs, trials_scale
+from hpbench.cost.own_runs import MODEL_RUNS, SCALE_BOUNDS, span_scale, toward_runs
 from hpbench.cost.walltime import SearchPlan, TrialPlan, predict
 
 REL = 1e-5
@@ -23,14 +23,11 @@ def test_toward_runs_is_the_geometric_mean_with_the_price_as_one_run():
     assert toward_runs(50.0, []) == 50.0 and toward_runs(50.0, [0.0, -1.0]) == 50.0  # nothing measured: the price
 
 
-def test_the_trials_part_carries_the_move_within_bounds():
-    # span 12 s of which trials 10 s: the span moved to sqrt(12 * 3) = 6 s, the turnover's 2 s kept
-    s = trials_scale(trials_s=10.0, span_s=12.0, measured=[3.0])
-    assert 2.0 + 10.0 * s == pytest.approx(6.0, rel=REL)
-    assert trials_scale(trials_s=10.0, span_s=12.0, measured=[]) == 1.0
-    assert trials_scale(trials_s=0.0, span_s=2.0, measured=[3.0]) == 1.0
-    assert trials_scale(trials_s=10.0, span_s=12.0, measured=[1e-3]) == SCALE_BOUNDS[0]
-    assert trials_scale(trials_s=10.0, span_s=12.0, measured=[1e6]) == SCALE_BOUNDS[1]
+def test_the_span_is_moved_within_bounds():
+    assert span_scale(span_s=12.0, measured=[3.0]) * 12.0 == pytest.approx(6.0, rel=REL)  # sqrt(12 * 3)
+    assert span_scale(span_s=12.0, measured=[]) == 1.0 and span_scale(span_s=0.0, measured=[3.0]) == 1.0
+    assert span_scale(span_s=12.0, measured=[1e-3]) == SCALE_BOUNDS[0]
+    assert span_scale(span_s=12.0, measured=[1e6]) == SCALE_BOUNDS[1]
 
 
 def _record(key: str | None, search_s: float, *, command: bool = True, contention: float = 1.0, study: str = "s") -> dict:
@@ -52,17 +49,20 @@ def _plan(n: int = 8) -> SearchPlan:
     return SearchPlan(trials=[TrialPlan(epoch_s=0.5, max_epochs=4) for _ in range(n)], concurrency=2)
 
 
-def test_the_estimate_moves_its_trials_toward_the_studys_runs_and_says_by_how_much():
+def test_the_estimate_moves_its_span_toward_the_studys_runs_and_says_by_how_much():
     figs = Figures()
+    tail = figs.at("tail_s", 1.0)
     model = predict(_plan(), figures=figs)
-    assert model.trials_scale == 1.0 and model.model_trials_s is None
-    span = model.trials_s + model.turnover_s - figs.at("tail_s", 1.0)
+    assert model.span_scale == 1.0 and model.model_span_s is None
+    span = model.trials_s + model.turnover_s - tail
     ran = 0.5 * span  # the study's two runs took half the model's price
     moved = predict(_plan(), figures=Figures(study_search_s=(ran, ran)))
-    assert moved.model_trials_s == pytest.approx(model.trials_s, rel=REL)
-    assert moved.trials_s + moved.turnover_s - figs.at("tail_s", 1.0) == pytest.approx(toward_runs(span, [ran, ran]), rel=REL)
-    assert moved.trials_s == pytest.approx(model.trials_s * moved.trials_scale, rel=REL) and moved.trials_scale < 1.0
-    assert moved.turnover_s == pytest.approx(model.turnover_s, rel=REL)  # the turnover is the machine's figure, kept
+    assert moved.model_span_s == pytest.approx(span, rel=REL)
+    assert moved.trials_s + moved.turnover_s - tail == pytest.approx(toward_runs(span, [ran, ran]), rel=REL)
+    assert moved.span_scale == pytest.approx(toward_runs(span, [ran, ran]) / span, rel=REL) and moved.span_scale < 1.0
+    assert moved.trials_s == pytest.approx(model.trials_s * moved.span_scale, rel=REL)  # both parts in proportion
+    assert moved.turnover_s - tail == pytest.approx((model.turnover_s - tail) * moved.span_scale, rel=REL)
+    assert moved.startup_s == model.startup_s and moved.exit_s == model.exit_s  # the rest is the machine's
     assert moved.low_s < model.low_s and moved.high_s < model.high_s and moved.low_s <= moved.total_s <= moved.high_s
     # measured at contention 1 and priced at 2: the runs count at 2
     loaded = predict(_plan(), figures=Figures(study_search_s=(ran, ran)), contention=2.0)
@@ -81,16 +81,16 @@ def test_an_estimate_reads_its_own_studys_runs_from_the_history_and_shows_them(w
 
     study = load_study(write_study(TINY_STUDY))
     first = study_estimate(study, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary["wall_time"]
-    assert first["trials_scale"] == 1.0 and first["model_trials_s"] is None
+    assert first["span_scale"] == 1.0 and first["model_span_s"] is None
     span = first["parts"]["trials_s"] + first["parts"]["turnover_s"]
     history.append(tmp_path, {**_record(study.fingerprint(), 4.0 * span, study="tiny"), "schema": history.SCHEMA, "run_id": "a"})
     edited = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 5"), name="edited.toml"))
     assert edited.fingerprint() != study.fingerprint() and load_study(write_study(TINY_STUDY)).fingerprint() == study.fingerprint()
-    assert study_estimate(edited, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary["wall_time"]["model_trials_s"] is None
+    assert study_estimate(edited, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary["wall_time"]["model_span_s"] is None
     again = study_estimate(study, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary
     w = again["wall_time"]
-    assert w["trials_scale"] > 1.0 and w["parts"]["trials_s"] > first["parts"]["trials_s"]
+    assert w["span_scale"] > 1.0 and w["parts"]["trials_s"] > first["parts"]["trials_s"]
     assert w["sources"]["study_search_s"] == "1 earlier run of this study"
     console = Console(width=200, record=True)
     console.print(summary_table(again))
-    assert f"x{w['trials_scale']:.2f} toward the spans of 1 earlier run of this study" in console.export_text()
+    assert f"x{w['span_scale']:.2f} toward the spans of 1 earlier run of this study" in console.export_text()

@@ -233,7 +233,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
             "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),
             "contention": wall.contention, "probe": probe, "cpus": cpus, "speed": figs.speed, "quality_rho": figs.quality_rho,
             # the trials part moved toward the study's own earlier runs here (hpbench.cost.own_runs), from the model's price
-            "trials_scale": wall.trials_scale, "model_trials_s": wall.model_trials_s,
+            "span_scale": wall.span_scale, "model_span_s": wall.model_span_s,
             # the study's data loading and checks before Ray starts (the estimate's pre-flight) against the searches' the start-up came from
             "data_s": plan.data_s, "figure_data_s": figs.data_s,
             "sources": {**{k: figs.source(k) for k in ("fresh_worker_s", "setup_s", "speed", "best_fractions", "exit_s", "quality_rho", "study_search_s")},

@@ -38,7 +38,7 @@ from hpbench.cost.correct import Correction, correction_for
 from hpbench.cost.ends import moved_fraction
 from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.fusion import repeat_groups
-from hpbench.cost.own_runs import trials_scale
+from hpbench.cost.own_runs import span_scale
 from hpbench.cost.quality import RHO_HIGH, Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
 
@@ -108,8 +108,8 @@ class WallTime:
     high_s: float
     epoch_fraction: float  # expected epochs run / every trial to its max_epochs
     contention: float
-    trials_scale: float = 1.0  # the trials part moved toward the study's own earlier runs (hpbench.cost.own_runs) by this factor
-    model_trials_s: float | None = None  # ... from the model's own price (None: not moved)
+    span_scale: float = 1.0  # the trials and turnover moved toward the study's own earlier runs (hpbench.cost.own_runs) by this factor
+    model_span_s: float | None = None  # ... from the model's own price of them, less the tail (None: not moved)
 
     @property
     def after_s(self) -> float:
@@ -277,10 +277,10 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     trials_s = statistics.fmean(r.makespan_s for r in bare)
     turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
     # the study's own earlier runs here: the span of its trials (trials and turnover, less the tail) moved toward theirs
-    span_s = trials_s + turnover_s - figures.at("tail_s", c)
-    scale = trials_scale(trials_s=trials_s, span_s=span_s, measured=[m * c for m in figures.study_search_s])
-    span_scale = (span_s + (scale - 1.0) * trials_s) / span_s if span_s > 0 else 1.0
-    model_trials_s, trials_s = (trials_s, trials_s * scale) if scale != 1.0 else (None, trials_s)
+    tail = figures.at("tail_s", c)
+    scale = span_scale(span_s=trials_s + turnover_s - tail, measured=[m * c for m in figures.study_search_s])
+    model_span_s = trials_s + turnover_s - tail if scale != 1.0 else None
+    trials_s, turnover_s = trials_s * scale, (turnover_s - tail) * scale + tail
     repeats_s = _repeats_s(plan, figures=figures, c=c, seeds=seeds, factors=factors)
     devices_s = sum(_replays(d, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds) for d in plan.device_runs)
     w = WallTime(
@@ -288,7 +288,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         test_s=figures.at("test_cold_s" if plan.test_cold else "test_s", c) if plan.test_split else 0.0, report_s=figures.report(importance=plan.importance, contention=c) if plan.command else 0.0,
         exit_s=figures.at("exit_s", c) if plan.command else 0.0, low_s=0.0, high_s=0.0,
         epoch_fraction=statistics.fmean(epochs) / max(1, sum(p.max_epochs for p in plan.trials)), contention=c,
-        trials_scale=scale, model_trials_s=model_trials_s,
+        span_scale=scale, model_span_s=model_span_s,
     )
     fixed = w.total_s - trials_s - turnover_s + figures.at("tail_s", c)
     # a study that has measured no correlation of its own may be one whose dear configurations are its
@@ -300,7 +300,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
         sims = [sim_trials(plans, random.Random(s), figures=figs, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
         spans = sorted(replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
-                              pruning=plan.pruning).makespan_s * span_scale for t in sims)
+                              pruning=plan.pruning).makespan_s * scale for t in sims)
         bounds.append(k * fixed + _quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
 

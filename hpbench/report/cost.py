@@ -184,9 +184,9 @@ def summary_table(s: dict[str, Any]) -> Table:
         v = w["parts"].get(key, 0.0)
         if v or key in ("startup_s", "trials_s", "turnover_s"):
             note = sources.get(where.get(key, ""), "")
-            if key == "trials_s" and w.get("model_trials_s") is not None:  # moved toward the study's own runs (hpbench.cost.own_runs)
-                note += f"; x{w.get('trials_scale', 1.0):.2f} toward the spans of {sources.get('study_search_s', 'its earlier runs')} " \
-                        f"(the model's own: {fmt_s(w['model_trials_s'])})"
+            if key == "trials_s" and w.get("model_span_s") is not None:  # moved toward the study's own runs (hpbench.cost.own_runs)
+                note += f"; with the turnover x{w.get('span_scale', 1.0):.2f} toward the spans of {sources.get('study_search_s', 'its earlier runs')} " \
+                        f"(the model's own: {fmt_s(w['model_span_s'])})"
             if key == "startup_s" and w.get("data_s") is not None:  # Ray starts once the data is loaded and checked
                 note += f"; this study's data loads in {fmt_s(w['data_s'])} (theirs {fmt_s(w.get('figure_data_s') or 0.0)})"
             table.add_row(f"  {label}", fmt_s(v), note)
