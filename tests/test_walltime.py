@@ -823,3 +823,43 @@ def test_the_upper_bound_prices_dear_good_configurations_while_the_study_has_mea
     assert 0 < RHO_HIGH < 1
     assert first.total_s == pytest.approx(measured.total_s, rel=REL) and first.low_s == pytest.approx(measured.low_s, rel=REL)
     assert first.high_s == pytest.approx(high.high_s, rel=REL) and first.high_s > measured.high_s * 1.05
+
+
+def test_a_burst_of_trial_ends_is_priced_again_once_the_etas_cost_allows(tmp_path, write_study, monkeypatch):
+    """The early trials are taken in at once when Tune's first trial reports: the first end prices
+    the ETA, the rest find that pricing too recent for its cost (ETA_DUTY); the live view's next
+    refresh prices it again with every one of them ended, and the trace keeps both."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch import eta as eta_module
+    from hpbench.dispatch.eta import SearchClock
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    sc = SearchClock(study=study, n_trials=4, started_at=clock.time.time() - 5.0)
+    plan: Future[list[float]] = Future()
+    plan.set_result([0.01] * 4)
+    sc.plan = plan
+    now = [1000.0]
+    monkeypatch.setattr(eta_module.time, "monotonic", lambda: now[0])
+    for i in range(4):
+        store.start(f"t{i}", study.space.sample(random.Random(i)))
+        sc.trial_started(f"t{i}")
+        store.annotate(f"t{i}", {"predicted_epoch_s": 0.01})
+        store.epoch(f"t{i}", {"epoch": 1, "epoch_s": 0.01, "val_accuracy": 0.5, "val_loss": 1.0})
+    sc.catch_up(store)
+    assert sc.trace == []  # nothing behind before anything ended
+    for i in range(3):  # three ends in one instant
+        store.finish(f"t{i}")
+        sc.note(store)
+        sc._eta_cost_s = 1.0  # the first pricing took 1 s: the next may come 9 s later
+    assert [p[2] for p in sc.trace] == [1, 2, 3] and len({p[3] for p in sc.trace}) == 1  # the burst's first pricing, shown throughout
+    sc.catch_up(store)
+    assert len(sc.trace) == 3  # the cap holds
+    now[0] += 10.0
+    sc.catch_up(store)
+    assert len(sc.trace) == 4 and sc.trace[-1][2] == 3 and sc.trace[-1][3] != sc.trace[0][3]  # priced with the 3 ended
+    sc.catch_up(store)
+    assert len(sc.trace) == 4  # caught up: nothing more

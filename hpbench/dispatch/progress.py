@@ -51,6 +51,7 @@ class Progress:
     def refresh(self) -> None:
         if self.clock is not None:
             self.clock.sample(self.store)
+            self.clock.catch_up(self.store)  # an ETA priced before a burst of trial ends: again, once its cost allows
         if self.live is not None and time.monotonic() - self._last > 0.25:
             self.live.update(self._render())
             self._last = time.monotonic()
