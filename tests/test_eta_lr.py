@@ -111,9 +111,24 @@ def test_the_record_and_the_studys_figures_keep_the_rates(tmp_path):
     assert same.best_fractions == pytest.approx((0.9, 0.25), rel=REL) and same.best_lrs == (0.001, 0.01)
     other = history.figures([rec], study="another")  # another study's fractions, without its rates
     assert other.best_fractions == pytest.approx((0.9, 0.25), rel=REL) and other.best_lrs == ()
+    assert same.best_own and not other.best_own  # a live search weighs the study's own as its own trials
+    # a trial that ran all its epochs (early stopping never fired): its fraction is kept at no rate (censored, not moved)
+    done = TrialTimes(started_at=1.0, ended_at=2.0, train_s=1.0, epochs=80, max_epochs=80, stop_reason="completed", best_epoch=79,
+                      params={"lr": 0.001})
+    capped = search_record(run_id="c", study="lr-grid", trials=[done, trial(0.01, 20)], started_at=0.0, command=True, ray_started=True,
+                           cpus=2, concurrency=2, cpus_per_trial=1.0, contention=1.0, phases={})
+    assert capped["best_fractions"] == pytest.approx([79 / 80, 0.25], rel=REL) and capped["best_lrs"] == [0.0, 0.01]
+    from hpbench.cost.figures import Figures
+    from hpbench.cost.walltime import TrialPlan, drawn_epochs
+
+    fast = TrialPlan(epoch_s=1.0, max_epochs=80, patience=8, lr=0.01)
+    seen = Figures(best_fractions=(79 / 80,), best_lrs=(0.0,))
+    assert drawn_epochs(fast, random.Random(0), seen) == 80  # unmoved: where the slower trial stood, plus patience, capped
+    moved = Figures(best_fractions=(79 / 80,), best_lrs=(0.001,))
+    assert drawn_epochs(fast, random.Random(0), moved) <= 40  # as an early stop at 0.001 it moves by (0.001 / 0.01) ** 0.4
 
 
-def _grid_clock(tmp_path, write_study, monkeypatch, elasticity: float):
+def _grid_clock(tmp_path, write_study, monkeypatch, elasticity: float, stop: str = "early_stopped"):
     from hpbench.cost import ends
     from hpbench.dispatch.eta import SearchClock
     from hpbench.results.store import ResultsStore
@@ -121,18 +136,20 @@ def _grid_clock(tmp_path, write_study, monkeypatch, elasticity: float):
 
     monkeypatch.setattr(ends, "LR_ELASTICITY", elasticity)
     study = load_study(write_study(GRID_STUDY))
-    store = ResultsStore(out=tmp_path / f"out-{elasticity}", metric=study.settings.metric, mode=study.settings.mode,
+    store = ResultsStore(out=tmp_path / f"out-{elasticity}-{stop}", metric=study.settings.metric, mode=study.settings.mode,
                          param_keys=study.space.keys())
     sc = SearchClock(study=study, n_trials=9)
     plan: Future[list[float]] = Future()
     plan.set_result([0.01] * 9)
     sc.plan = plan
-    for i, width in enumerate((16, 64, 256)):  # the grid's first points, its slowest rate: every epoch, best at the last
+    # the grid's first points, its slowest rate: early stopped late (best at 70 of 80), or every epoch run (best at the last)
+    best, run = (70, 78) if stop == "early_stopped" else (79, 80)
+    for i, width in enumerate((16, 64, 256)):
         tid = f"tune_{i}"
         store.start(tid, {"lr": 0.001, "model.width": width})
-        for e in range(80):
-            store.epoch(tid, {"epoch": e + 1, "epoch_s": 0.01, "val_loss": 1.0 - e / 100})
-        store.annotate(tid, {"stop_reason": "completed", "es_best_epoch": 79, "predicted_epoch_s": 0.01, "predicted_spent_s": 0.8,
+        for e in range(run):
+            store.epoch(tid, {"epoch": e + 1, "epoch_s": 0.01, "val_loss": 1.0 - min(e, best) / 100})
+        store.annotate(tid, {"stop_reason": stop, "es_best_epoch": best, "predicted_epoch_s": 0.01, "predicted_spent_s": 0.01 * run,
                              "regime": "compute"})
         store.finish(tid)
         sc.trial_started(tid)
@@ -141,9 +158,13 @@ def _grid_clock(tmp_path, write_study, monkeypatch, elasticity: float):
 
 
 def test_a_grids_slow_first_rate_does_not_price_its_faster_rates_at_every_epoch(tmp_path, write_study, monkeypatch):
-    """diabetes' held-out grid: its 0.001 trials ran all 80 epochs, its 0.003 and 0.01 ones ended
-    at 13-70; priced at the first ones' ends, its live ETA at 25% read +17 to +53%. The trials left
-    (0.003 and 0.01) are priced shorter than with the rates ignored (elasticity 0)."""
+    """A grid's slow first rate early stopped late (at 70-78 of 80): the trials left (0.003 and 0.01)
+    are priced shorter than with the rates ignored (elasticity 0). Where those first trials ran every
+    epoch (diabetes' held-out grid: 80 of 80 at 0.001), their best is only a lower bound and is not
+    moved (censored, since session 27: the temporal-order study's completed trials at 0.001 priced its
+    faster ones at 8-9 of 15 epochs, which ran all 15); diabetes' faster ones ended at 13-70."""
     with_rates = _grid_clock(tmp_path, write_study, monkeypatch, 0.4).parts[0]
     without = _grid_clock(tmp_path, write_study, monkeypatch, 0.0).parts[0]
     assert with_rates < 0.85 * without
+    capped = _grid_clock(tmp_path, write_study, monkeypatch, 0.4, stop="completed").parts[0]
+    assert capped == pytest.approx(_grid_clock(tmp_path, write_study, monkeypatch, 0.0, stop="completed").parts[0], rel=REL)

@@ -109,6 +109,7 @@ class Figures:
     # ... and the batch size each was seen at (rows per step; 0: unknown): a trial at another batch size draws them moved
     # to its own (hpbench.cost.ends.batch_fraction); the prior's came from trials at about PRIOR_BATCH; empty: none known
     best_batches: tuple[float, ...] = (PRIOR_BATCH,) * len(PRIOR_BEST)
+    best_own: bool = False  # ... and they are the study's own earlier runs' (a live search weighs them as its own trials)
     # where a trial without early stopping ends, epochs / max_epochs: its task's own stop (a GAN's collapse, an agent
     # solving its environment, divergence) or max_epochs; empty: at max_epochs (a live search's own trials fill it)
     end_fractions: tuple[float, ...] = ()

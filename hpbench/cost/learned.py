@@ -195,6 +195,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         # and the batch size each was seen at (any study's: a batch's rows are comparable; 0 where a record kept none)
         batches = tuple(b for r in pool for b in (r.get("best_batches") or [0.0] * len(r["best_fractions"])))
         values["best_batches"] = batches if any(batches) and len(batches) == len(fractions) else ()
+        values["best_own"] = bool(same)
         sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
     else:
         values["best_fractions"], values["best_batches"] = PRIOR_BEST, Figures().best_batches

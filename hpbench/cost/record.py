@@ -93,8 +93,11 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
                           if t.first_epoch_s is not None and t.predicted_epoch_s and speeds)
     own = [t for t in trials if t.best_epoch is not None and t.stop_reason in ENDED_BY_THEMSELVES and t.max_epochs > 0]
     best = [min(1.0, (t.best_epoch or 0) / t.max_epochs) for t in own]
-    best_lrs = [searched_lr(t.params or {}) or 0.0 for t in own]  # the learning rate each ran at (0: not searched)
-    best_batches = [t.batch_rows for t in own]  # ... and its rows per step (0: not priced)
+    # the learning rate each ran at (0: not searched) and its rows per step (0: not priced); 0 for a trial that ran every
+    # epoch (early stopping never fired): its best is a lower bound, not moved to another rate or batch (hpbench.cost.ends)
+    censored = [t.stop_reason == StopReason.COMPLETED for t in own]
+    best_lrs = [0.0 if c else searched_lr(t.params or {}) or 0.0 for t, c in zip(own, censored, strict=True)]
+    best_batches = [0.0 if c else t.batch_rows for t, c in zip(own, censored, strict=True)]
     ends = [min(1.0, t.epochs / t.max_epochs) for t in trials if t.stop_reason in OWN_ENDS and t.max_epochs > 0 and t.epochs > 0]
     return {
         "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,

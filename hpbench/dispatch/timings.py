@@ -15,14 +15,14 @@ from hpbench.cost.annotate import COST_NOTE
 from hpbench.cost.ends import rows_per_step, searched_lr
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
-from hpbench.cost.live import Finished, own_fractions
+from hpbench.cost.live import BEST_PRIOR_TRIALS, Finished, own_fractions
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import TrialPlan
 from hpbench.dispatch.beside_early import early_busy_until
 from hpbench.dispatch.early import EARLY_PREFIX
 from hpbench.results.columns import EPOCH_CPU_S, REPORTED_AT
-from hpbench.results.status import DONE, TrialStatus
+from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
@@ -285,7 +285,9 @@ def with_own_ends(figs: Figures, store: ResultsStore, trial_ids: Sequence[str], 
     n = len(figs.best_fractions)
     lrs = figs.best_lrs if len(figs.best_lrs) == n else (0.0,) * n
     batches = figs.best_batches if len(figs.best_batches) == n else (0.0,) * n
-    best = own_fractions(tuple(zip(figs.best_fractions, lrs, batches, strict=True)), best_fractions(store, trial_ids, max_epochs=max_epochs))
+    # the study's own earlier runs' trials weigh as the live search's, one for one; another study's or the prior's as BEST_PRIOR_TRIALS
+    best = own_fractions(tuple(zip(figs.best_fractions, lrs, batches, strict=True)), best_fractions(store, trial_ids, max_epochs=max_epochs),
+                         weight=max(BEST_PRIOR_TRIALS, n) if figs.best_own else BEST_PRIOR_TRIALS)
     return replace(figs, best_fractions=tuple(f for f, _, _ in best), best_lrs=tuple(a for _, a, _ in best) if any(a for _, a, _ in best) else (),
                    best_batches=tuple(b for _, _, b in best) if any(b for _, _, b in best) else (),
                    end_fractions=ends if any(f < 1.0 for f in ends) else ())
@@ -314,5 +316,8 @@ def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs:
         best, n = row.get("es_best_epoch"), max_epochs(t)
         if row.get("status") == TrialStatus.FINISHED and row.get("stop_reason") in ENDED_BY_THEMSELVES and n > 0 \
                 and isinstance(best, (int, float)) and best == best:
-            out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0, rows_per_step(row.get("batch_rows")) or 0.0))
+            if row.get("stop_reason") == StopReason.COMPLETED:  # early stopping never fired: its best is a lower bound (censored),
+                out.append((min(1.0, (int(best) + 1) / n), 0.0, 0.0))  # not moved to another rate or batch (hpbench.cost.ends.censored)
+            else:
+                out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0, rows_per_step(row.get("batch_rows")) or 0.0))
     return out
