@@ -191,8 +191,8 @@ class SearchClock:
     def eta_s(self, store: ResultsStore) -> float | None:
         """Seconds until the command ends, or None before anything is known of the trials' cost."""
         now = time.monotonic()
-        if now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1):
-            return self._eta[2]  # the last pricing is recent for what it costs (checked before counting)
+        if self._priced_recently(now):
+            return self._eta[2]  # checked before counting
         done = sum(self._ended.count(store, phase, self.trials[phase]) for phase in self.trials)
         self._behind = False
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
@@ -377,8 +377,13 @@ class SearchClock:
         be priced (the early trials' ends, taken in at once when Tune's first trial reports: the
         quickstart's 6 in 14 ms, priced with 1 of them ended, the other 5 simulated as running), it
         is priced again as soon as the cap allows, and that ETA goes into the trace too."""
-        if self._behind and time.monotonic() - self._eta[0] >= self._eta_cost_s * (1 / ETA_DUTY - 1):
+        if self._behind and not self._priced_recently(time.monotonic()):
             self.note(store)
+
+    def _priced_recently(self, now: float) -> bool:
+        """The last pricing is recent for what it cost: at most :data:`ETA_DUTY` of the driver's time."""
+        return now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1)
+
 
 class Phase:
     """A phase after the search, as :meth:`SearchClock.entering` hands it out."""
