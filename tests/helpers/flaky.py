@@ -54,7 +54,11 @@ class Flaky(nn.Module):
             with log.open("a") as f:
                 f.write("x\n")
             epoch = len(log.read_text().splitlines())
-            (self.dir / f"pid-{self.slot}").write_text(str(os.getpid()))
+            # whole or not at all: a test's killer thread reads it while the next epoch rewrites it (an empty read once
+            # stopped test_a_worker_killed_with_no_retries_left_ends_failed_and_the_search_goes_on from killing anything)
+            tmp = self.dir / f".pid-{self.slot}.{os.getpid()}"
+            tmp.write_text(str(os.getpid()))
+            os.replace(tmp, self.dir / f"pid-{self.slot}")
             marker = self.dir / f"failed-{self.slot}"
             failed = int(marker.read_text()) if marker.exists() else 0
             if self.fail_every and self.slot % self.fail_every == 0 and epoch >= self.fail_epoch and failed < self.fail_times:
