@@ -274,10 +274,10 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         full.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c), pruning=plan.pruning))
         bare.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
         epochs.append(sum(full[-1].epochs) + sum(t.epochs for t in trials[:n]))
-    trials_s = statistics.fmean(r.makespan_s for r in bare)
-    turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + figures.at("tail_s", c)
-    # the study's own earlier runs here: the span of its trials (trials and turnover, less the tail) moved toward theirs
     tail = figures.at("tail_s", c)
+    trials_s = statistics.fmean(r.makespan_s for r in bare)
+    turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + tail
+    # the study's own earlier runs here: the span of its trials (trials and turnover, less the tail) moved toward theirs
     scale = span_scale(span_s=trials_s + turnover_s - tail, measured=[m * c for m in figures.study_search_s])
     model_span_s = trials_s + turnover_s - tail if scale != 1.0 else None
     trials_s, turnover_s = trials_s * scale, (turnover_s - tail) * scale + tail
@@ -290,7 +290,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         epoch_fraction=statistics.fmean(epochs) / max(1, sum(p.max_epochs for p in plan.trials)), contention=c,
         span_scale=scale, model_span_s=model_span_s,
     )
-    fixed = w.total_s - trials_s - turnover_s + figures.at("tail_s", c)
+    fixed = w.total_s - trials_s - turnover_s + tail
     # a study that has measured no correlation of its own may be one whose dear configurations are its
     # good ones (then kept by the scheduler and chosen by the searcher): its upper bound says so
     unknown = figures.source("quality_rho") == PRIOR

@@ -316,8 +316,8 @@ def best_fractions(store: ResultsStore, trial_ids: Iterable[str], *, max_epochs:
         best, n = row.get("es_best_epoch"), max_epochs(t)
         if row.get("status") == TrialStatus.FINISHED and row.get("stop_reason") in ENDED_BY_THEMSELVES and n > 0 \
                 and isinstance(best, (int, float)) and best == best:
-            if row.get("stop_reason") == StopReason.COMPLETED:  # early stopping never fired: its best is a lower bound (censored),
-                out.append((min(1.0, (int(best) + 1) / n), 0.0, 0.0))  # not moved to another rate or batch (hpbench.cost.ends.censored)
-            else:
-                out.append((min(1.0, (int(best) + 1) / n), searched_lr(row) or 0.0, rows_per_step(row.get("batch_rows")) or 0.0))
+            # early stopping never fired: its best is a lower bound (censored), kept at no rate or batch (hpbench.cost.ends)
+            censored = row.get("stop_reason") == StopReason.COMPLETED
+            out.append((min(1.0, (int(best) + 1) / n), 0.0 if censored else searched_lr(row) or 0.0,
+                        0.0 if censored else rows_per_step(row.get("batch_rows")) or 0.0))
     return out
