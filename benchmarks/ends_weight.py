@@ -15,32 +15,25 @@ in predicted seconds. Nothing is timed.
 
 from __future__ import annotations
 
-import argparse
-import glob
 import json
 import math
 import statistics
 from pathlib import Path
 from typing import Any
 
+from kept_runs import arguments, replayed
+
 WEIGHTS = (0.5, 1.0, 4.0)
 RULES = ("moved", "censored", "half", "fixed")  # own fractions moved to a trial's learning rate: all, all but the completed trials', none
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", required=True, action="append", help="glob of kept study folders (DIR/*/results/*); repeatable")
-    ap.add_argument("--at", type=float, default=0.25, help="the share of the trials ended at which the live ETA prices (default 0.25)")
-    ap.add_argument("--out", type=Path, default=Path("results/benchmarks/ends_weight.json"))
-    args = ap.parse_args()
+    args = arguments(__doc__, at_help="the share of the trials ended at which the live ETA prices (default 0.25)", out="results/benchmarks/ends_weight.json")
     rows = []
-    for pattern in args.runs:
-        for d in sorted(glob.glob(pattern)):
-            row = one(Path(d), at=args.at)
-            if row is not None:
-                rows.append(row)
-                print(f"{row['study']:22s} {row['run']:16s} own {row['n_own']:2d} (mean {row['own_mean']:.2f})  later {row['n_later']:2d}  "
-                      + "  ".join(f"{k} {v:+.0%}" for k, v in row["errors"].items()), flush=True)
+    for row in replayed(args.runs, lambda d: one(d, at=args.at)):
+        rows.append(row)
+        print(f"{row['study']:22s} {row['run']:16s} own {row['n_own']:2d} (mean {row['own_mean']:.2f})  later {row['n_later']:2d}  "
+              + "  ".join(f"{k} {v:+.0%}" for k, v in row["errors"].items()), flush=True)
     keys = list(rows[0]["errors"]) if rows else []
     summary = {k: {"median_abs": statistics.median(abs(r["errors"][k]) for r in rows), "within_20": sum(abs(r["errors"][k]) <= 0.20 for r in rows)}
                for k in keys}

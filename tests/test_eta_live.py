@@ -26,18 +26,22 @@ def _clock(study, *, n_trials: int, epoch_s: float):
     return sc
 
 
-def _ended(store, tid: str, *, measured_s: float, predicted_s: float, wall_s: float | None = None) -> None:
+def _ended(store, tid: str, *, measured_s: float, predicted_s: float, wall_s: float | None = None, reported_at: float | None = None) -> None:
     store.start(tid, {"optimizer": "adam", "lr": 0.01})
-    store.epoch(tid, {"epoch": 1, "epoch_s": measured_s, "val_accuracy": 0.5})
+    store.epoch(tid, {"epoch": 1, "epoch_s": measured_s, "val_accuracy": 0.5, **({"reported_at": reported_at} if reported_at else {})})
     store.finish(tid)
     store.annotate(tid, {"predicted_epoch_s": predicted_s, "predicted_spent_s": predicted_s, "regime": "compute",
                          **({"wall_s": wall_s} if wall_s is not None else {})})
 
 
-def test_early_trials_do_not_feed_the_in_run_correction(tmp_path, write_study):
+def test_early_trials_move_the_etas_speed_figure_and_tunes_trials_its_pace(tmp_path, write_study):
     """The early trials (trained in the helper while Ray starts) ran at other measured / predicted
-    ratios than Tune's workers: the correction, the dispatcher's and the ETA's, learns from Tune's
-    trials only, and waits for 4 of them."""
+    ratios than Tune's workers: the dispatcher's correction of one trial's seconds learns from
+    Tune's ended trials only, from 4 of them; the ETA's pace (hpbench.cost.pace) takes the early
+    trials' as the weaker evidence (the speed figure moved toward it, 2 trials against its 2) and
+    Tune's epochs that began after them from the first trial on (3 trials against the moved figure's 2)."""
+    import time
+
     from conftest import TINY_STUDY
 
     from hpbench.dispatch.early import EARLY_ID
@@ -54,19 +58,60 @@ def test_early_trials_do_not_feed_the_in_run_correction(tmp_path, write_study):
     for i in range(2):  # early trials 5x their prediction
         _ended(store, EARLY_ID.format(i), measured_s=5.0, predicted_s=1.0)
         sc.trial_started(EARLY_ID.format(i))
+    later = time.time() + 10.0  # Tune's epochs began after the early trials stopped
     for i in range(3):  # Tune's, 2x
-        _ended(store, f"tune_{i}", measured_s=2.0, predicted_s=1.0)
+        _ended(store, f"tune_{i}", measured_s=2.0, predicted_s=1.0, reported_at=later)
         sc.trial_started(f"tune_{i}")
     assert [p for p in ended_pairs(store)] == [("compute", 1.0, 2.0)] * 3
     assert "corrected_s" not in corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})  # 3 of Tune's: no correction yet (the run's interval alone, 30d4caa)
-    assert sc.eta_s(store) is not None and sc.correction is None
-    _ended(store, "tune_3", measured_s=2.0, predicted_s=1.0)
+    assert sc.eta_s(store) is not None
+    assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL) and sc.correction.n_trials == 3
+    moved = (sc.figures.at("speed", sc.contention()) * 5.0) ** 0.5
+    assert sc.parts[2] == pytest.approx(2.0 ** (3 / 5) * moved ** (2 / 5), rel=1e-3) and sc.parts[3] == 3
+    _ended(store, "tune_3", measured_s=2.0, predicted_s=1.0, reported_at=later)
     sc.trial_started("tune_3")
     assert corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})["correction"] == "corrected from 4 trials (compute)"
     sc._eta = (0.0, -2, None)  # recompute now
     assert sc.eta_s(store) is not None
     assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL) and sc.correction.n_trials == 4
-    assert sc.trace == [] and len(sc.parts) == 5 and sc.parts[2] == pytest.approx(2.0 ** (2 / 3) * sc.figures.at("speed", sc.contention()) ** (1 / 3), rel=1e-3) and sc.parts[3] == 4
+    assert sc.trace == [] and len(sc.parts) == 5 and sc.parts[2] == pytest.approx(2.0 ** (2 / 3) * moved ** (1 / 3), rel=1e-3) and sc.parts[3] == 4
+
+
+def test_tunes_epochs_beside_the_early_trials_set_no_pace_and_a_running_trial_sets_it_as_far_as_it_went(tmp_path, write_study):
+    """While an early trial trains, no Tune epoch counts; after, only those that began after it
+    stopped (its neighbours then ran three trainers on two cores); a running Tune trial counts its
+    epochs so far, and each read takes in only what was reported since (the sums are kept)."""
+    import time
+
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.dispatch.epoch_pace import EpochPace
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 12")))
+    store = _store(tmp_path, study)
+    pace = EpochPace()
+    early = EARLY_ID.format(0)
+    store.start(early, {"optimizer": "adam", "lr": 0.01})
+    store.annotate(early, {"predicted_epoch_s": 0.5, "predicted_warmup_s": 0.5, "regime": "compute"})
+    store.epoch(early, {"epoch": 1, "epoch_s": 3.0, "val_accuracy": 0.5})
+    store.start("t0", {"optimizer": "adam", "lr": 0.01})
+    store.annotate("t0", {"predicted_epoch_s": 1.0, "regime": "memory"})
+    store.epoch("t0", {"epoch": 1, "epoch_s": 4.0, "reported_at": time.time(), "val_accuracy": 0.5})
+    ids = [early, "t0"]
+    assert pace.read(store, ids) == ([], [(1.0, 3.0)])  # the early trial runs: Tune's epochs wait; its first epoch with its warm-up
+    store.finish(early)
+    after = float(store.row(early)["ended_at"])
+    assert pace.read(store, ids) == ([], [(1.0, 3.0)])  # t0's first epoch began before the early trial stopped
+    store.epoch("t0", {"epoch": 2, "epoch_s": 1.5, "reported_at": after + 1.0, "val_accuracy": 0.6})  # began 0.5 s before: beside it
+    store.epoch("t0", {"epoch": 3, "epoch_s": 2.0, "reported_at": after + 3.0, "val_accuracy": 0.6})
+    assert pace.read(store, ids) == ([("memory", 1.0, 2.0)], [(1.0, 3.0)])
+    store.epoch("t0", {"epoch": 4, "epoch_s": 3.0, "reported_at": after + 6.0, "val_accuracy": 0.7})
+    tune, _ = pace.read(store, ids)
+    assert tune == [("memory", 2.0, 5.0)] and tune == EpochPace().read(store, ids)[0]  # kept sums, as a fresh read
+    store.annotate("t0", {"predicted_epoch_s": 2.0})  # priced again: summed again from its first epoch
+    assert pace.read(store, ids)[0] == [("memory", 4.0, 5.0)]
 
 
 def test_the_fresh_workers_and_set_up_are_read_from_tunes_trials(tmp_path, write_study):

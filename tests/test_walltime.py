@@ -579,10 +579,11 @@ def test_live_eta_of_a_grid_knows_the_trials_left(tmp_path, write_study):
     assert cheap_left + 2.0 < dear_left  # 4 trials x 3 epochs x ~1 s, 2 at a time: about 6 s more
 
 
-def test_live_eta_and_the_dispatcher_share_one_correction(tmp_path, write_study):
-    """After 4 ended trials the live ETA prices the trials left with hpbench.cost.correct's
-    factor, the same one the dispatcher gives new predictions (corrected_s): 4 pending trials x
-    3 epochs, one at a time, cost 12 s x the factor; before 4 trials, no correction."""
+def test_live_eta_prices_the_trials_left_at_tunes_pace_the_dispatchers_factor_once_it_has_one(tmp_path, write_study):
+    """The live ETA prices the trials left at the pace of Tune's trials' epochs
+    (hpbench.cost.pace): after 4 ended trials the same factor the dispatcher gives new
+    predictions (corrected_s); 4 pending trials x 3 epochs, one at a time, cost 12 s x the factor.
+    Before 4 trials the dispatcher has no correction, and the ETA already its pace."""
     from conftest import TINY_STUDY
 
     from hpbench.dispatch.eta import SearchClock
@@ -622,7 +623,11 @@ def test_live_eta_and_the_dispatcher_share_one_correction(tmp_path, write_study)
     speed = sc.figures.at("speed", sc.contention())
     assert four - two == pytest.approx(4 * 1.0 * (4.0 ** (2 / 3) - 2.0 ** (2 / 3)) * speed ** (1 / 3), rel=1e-3)
     assert sc.parts[2] == pytest.approx(4.0 ** (2 / 3) * speed ** (1 / 3), rel=1e-3)  # the trace keeps the slowness it used
-    _, sc, _ = live(2.0, 3)
+    _, sc, store = live(2.0, 3)
+    assert "corrected_s" not in corrected_columns(store, {"predicted_s": 1.0, "regime": "compute"})
+    assert sc.correction is not None and sc.correction.factor == pytest.approx(2.0, rel=REL) and sc.correction.n_trials == 3
+    assert "compute" not in sc.factors  # a regime's own from 4 trials, the pooled one before
+    _, sc, _ = live(2.0, 0)
     assert sc.correction is None and sc.factors == {}
 
 

@@ -88,11 +88,11 @@ def observations_used(ended: Iterable[Observation]) -> list[tuple[str, float, fl
     return [(str(o[0]), float(o[1]), float(o[2])) for o in ended if _ok(o[1], o[2]) and (len(o) < 4 or bool(o[3]))]
 
 
-def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS) -> dict[str, Correction]:
+def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS, min_regime: int | None = None) -> dict[str, Correction]:
     """Corrections from ended trials ``(regime, predicted_s, measured_s[, in_ray])`` (each for
     the epochs it ran; :func:`observations_used` says which count): per regime with >=
-    ``min_trials`` trials, and the pooled one under ``"all"``; empty while fewer than
-    ``min_trials`` trials have ended."""
+    ``min_regime`` trials (default ``min_trials``), and the pooled one under ``"all"``; empty while
+    fewer than ``min_trials`` trials have ended."""
     if min_trials < 1:
         raise ValueError(f"min_trials must be >= 1, but got {min_trials}")
     rows = observations_used(ended)
@@ -102,7 +102,7 @@ def scale_factors(ended: Iterable[Observation], *, min_trials: int = MIN_TRIALS)
     out = {POOLED: _correction(pooled, POOLED)}
     for regime in sorted({r for r, _, _ in rows}):
         pm = [(p, m) for r, p, m in rows if r == regime]
-        if len(pm) >= min_trials:
+        if len(pm) >= (min_trials if min_regime is None else min_regime):
             out[regime] = _correction(pm, regime)
     return out
 

@@ -4,10 +4,9 @@ It starts when the command started (the CLI passes its process's start; ``hpbenc
 starts it when called). The ETA is the wall-time model of :mod:`hpbench.cost.walltime` applied to
 what is left: the trials running (where early stopping or the scheduler may end them, given the
 epochs they ran) and the trials not started yet, then the phases after the search. Their
-seconds are the cost model's, corrected in the run as the dispatcher corrects new predictions
-(:mod:`hpbench.cost.correct`: per regime, measured / predicted over the trials ended, from 4
-trials on; one correction, shared); before that, this machine's figures at the contention
-probed; the set-up and fresh workers' figures move toward what the finished trials measured. The
+seconds are the cost model's at the search's pace so far (:mod:`hpbench.cost.pace`: this
+machine's speed figure at the contention probed, moved toward the early trials' pace, then
+toward that of the epochs Tune's trials reported, running or ended, from the first); the set-up and fresh workers' figures move toward what the finished trials measured. The
 command's own start-up, measured against its figure as far as it has gone (Ray's start, then
 Tune's first trial), moves the start-up still ahead and every part the cost model does not price
 (:func:`hpbench.cost.live.startup_drift`). ``--budget-s`` compares the same clock,
@@ -32,11 +31,12 @@ from hpbench.cost.estimate import concurrency, config_rows, search_plan, trial_p
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import Running, drifted, overheads, pending_mean, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
+from hpbench.cost.pace import helper_moved, pace_factors
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
-from hpbench.dispatch.predictions import Corrections
+from hpbench.dispatch.epoch_pace import EpochPace
 from hpbench.dispatch.repricing import Repricing, estimate_flops, estimate_plan
 from hpbench.dispatch.timings import WorkerContention, finished_trials, measured_contention, reached, tune_trials
 from hpbench.results.status import TrialStatus
@@ -94,8 +94,8 @@ class SearchClock:
         self._plans: dict[str, TrialPlan] = {}
         self._paces: tuple[list[float | None], list[float | None]] | None = None
         self._fuse = 1  # repeats trained at once (hpbench.cost.fusion), from the search trials' FLOPs per step
-        self.factors: Factors = {}  # the in-run correction the ETA last used (hpbench.cost.correct)
-        self._corrections = Corrections()  # ... kept from the store's changes, not a pass over its rows
+        self.factors: Factors = {}  # the pace of Tune's trials the ETA last used (hpbench.cost.pace)
+        self._pace = EpochPace()  # ... kept from the epochs reported, not a pass over them all
         self._ended = timings.EndedTrials()  # per phase, counted from the trials not seen ended yet
         self._fuses: dict[str, int] = {}  # an ended search trial's repeats trained at once (hpbench.cost.fusion), by trial id
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
@@ -222,11 +222,13 @@ class SearchClock:
         if not pool:
             return None
         fallback = statistics.fmean(pool)
-        self.factors = self._corrections.factors(store)  # the dispatcher's correction (corrected_columns), the same trials
+        tune_pace, helper_pace = self._pace.read(store, self.trials[SEARCH])  # the search's epochs so far (hpbench.cost.pace)
+        self.factors = pace_factors(tune_pace)
         drift = self._drift(store, c)  # this command's start-up against its figure: the parts the cost model does not price follow it
         figs = replace(overheads(drifted(self.figures, drift), finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
                        trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency)
                        or self.figures.trials_contention)  # the study's earlier runs' until its trials measured theirs
+        figs = helper_moved(figs, helper_pace, contention=c)  # the early trials' pace moves the speed figure, Tune's the rest
         if self.phase == SEARCH:  # where its trials end: their own so far, with the figures'
             figs = timings.with_own_ends(figs, store, ids, max_epochs=lambda t: self._max_epochs(store, t))
         now = time.time()
