@@ -114,6 +114,33 @@ def test_tunes_epochs_beside_the_early_trials_set_no_pace_and_a_running_trial_se
     assert pace.read(store, ids)[0] == [("memory", 4.0, 5.0)]
 
 
+def test_a_running_trials_epochs_price_the_trials_left_before_any_ended(tmp_path, write_study):
+    """No trial has ended, one of Tune's runs at 3x its prices: the trials left are priced at
+    that pace (one trial against the figure's 2), not at the figure, and more so as its epochs
+    come (the same trial, read again: still one observation, its pace now 3x over more epochs)."""
+    from conftest import TINY_STUDY
+
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 8")))
+    store = _store(tmp_path, study)
+    sc = _clock(study, n_trials=8, epoch_s=0.5)
+    assert sc.eta_s(store) is not None and sc.correction is None
+    at_figure = sc.parts[2]
+    store.start("t0", {"optimizer": "adam", "lr": 0.01})
+    sc.trial_started("t0")
+    store.annotate("t0", {"predicted_epoch_s": 0.5, "regime": "compute"})
+    store.epoch("t0", {"epoch": 1, "epoch_s": 1.5, "val_accuracy": 0.5})
+    sc._eta = (0.0, -2, None)  # recompute now
+    assert sc.eta_s(store) is not None
+    assert sc.correction is not None and sc.correction.n_trials == 1 and sc.correction.factor == pytest.approx(3.0, rel=REL)
+    assert sc.parts[2] == pytest.approx(3.0 ** (1 / 3) * at_figure ** (2 / 3), rel=1e-3) and sc.parts[3] == 1
+    store.epoch("t0", {"epoch": 2, "epoch_s": 1.5, "val_accuracy": 0.6})
+    sc._eta = (0.0, -2, None)
+    assert sc.eta_s(store) is not None and sc.correction is not None and sc.correction.n_trials == 1
+    assert sc.correction.factor == pytest.approx(3.0, rel=REL)
+
+
 def test_the_fresh_workers_and_set_up_are_read_from_tunes_trials(tmp_path, write_study):
     """A fresh worker's start is what Tune's first trials per slot measured beyond their epochs,
     and the set-up what the later ones did; the early trials (no worker, no Ray) measure neither:

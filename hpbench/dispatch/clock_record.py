@@ -15,7 +15,8 @@ from typing import Any
 from hpbench.cost import history, reprice
 from hpbench.cost.quality import measured_rho
 from hpbench.cost.record import search_record
-from hpbench.dispatch.eta import SEARCH, SearchClock
+from hpbench.dispatch.command_clock import SEARCH
+from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.timings import quality_pairs, trial_times, tune_trials
 from hpbench.results.store import ResultsStore
 

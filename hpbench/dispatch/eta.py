@@ -16,18 +16,15 @@ into the history (:mod:`hpbench.cost.history`) for the next estimate.
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from hpbench.cost import clock, history
 from hpbench.cost.correct import POOLED, Correction
 from hpbench.cost.ends import searched_lr
-from hpbench.cost.estimate import concurrency, config_rows, search_plan, trial_plan
+from hpbench.cost.estimate import config_rows, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import Running, drifted, overheads, pending_mean, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
@@ -36,58 +33,28 @@ from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, 
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
+from hpbench.dispatch.command_clock import SEARCH, CommandClock
 from hpbench.dispatch.epoch_pace import EpochPace
-from hpbench.dispatch.repricing import Repricing, estimate_flops, estimate_plan
-from hpbench.dispatch.timings import WorkerContention, finished_trials, measured_contention, reached, tune_trials
+from hpbench.dispatch.timings import finished_trials, measured_contention, reached, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.metrics import best_score
 from hpbench.study.schema import Study
 
-SEARCH = "search"
 ETA_EVERY_S = 1.0  # the ETA is recomputed at most this often (and whenever a trial ends)
 # ... but a trial's end reprices it only once the last pricing's cost is at most this share of
 # the time since (a study of 2,000 trials spent ~99% of the driver's callbacks there: issue 20 §4)
 ETA_DUTY = 0.1
-SAMPLE_EVERY_S = 0.5  # the trials' workers' CPU waits are sampled at most this often
 LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all)
-PROBE_S = 0.3  # the contention probe when the search starts (the driver's thread, before Ray starts: 0.15 s of CPU)
 
 
-class SearchClock:
+class SearchClock(CommandClock):
+    """The command's clock (:class:`~hpbench.dispatch.command_clock.CommandClock`) and the ETA it
+    shows: what the last pricing was made of, the pace it read, the trials' plans it keeps."""
+
     def __init__(self, *, study: Study, n_trials: int, started_at: float | None = None, history_dir: Path | None = None,
                  repeats: int = 0, early: bool = True) -> None:
-        """``n_trials``: the search trials this run starts; ``started_at``: the command's start
-        (epoch seconds; None: now, and the search is not a whole command); ``history_dir``: where
-        this machine's history is read and this search's record appended (None: the prior, no record);
-        ``early``: whether its first trials train in the helper while Ray starts (:mod:`hpbench.dispatch.early`)."""
-        self.study = study
-        self.early = early
-        self.began = time.time()
-        self.command = started_at is not None
-        self.started_at = started_at if started_at is not None else self.began
-        self.history_dir = history_dir
-        self.records = history.at_this_priority(history.load(history_dir)) if history_dir is not None else []
-        self.model = history.study_model(history_dir, study) if history_dir is not None else None  # its records' speed figures only
-        self.repricing = Repricing(study=study, records=self.records, model=self.model, history_dir=history_dir)  # runner: .start(pool)
-        self.figures = self.repricing.figures()
-        self.cpus = clock.n_cpus()
-        self.concurrency = concurrency(study, cpus=self.cpus)
-        self.repeats = repeats
-        self.threads = max(1, int(study.resources.cpus_per_trial))  # each trial's torch threads (hpbench.study.resolve)
-        self.ray_started = True
-        self.probe = self.raw_probe = 1.0  # a busy thread's contention before the search's own load (measure_probe)
-        self.workers = WorkerContention()
-        self.plan: Future[list[float]] | None = None  # predicted s/epoch of the study's sampled configurations
-        self.step_flops: Future[float | None] | None = None  # ... and their FLOPs per step (the repeats' fusion, until the trials' are known)
-        self.phase = SEARCH
-        self.sizes: dict[str, int] = {SEARCH: n_trials}
-        self.trials: dict[str, list[str]] = {SEARCH: []}
-        self.phase_began: dict[str, float] = {SEARCH: self.began}
-        self.measured: dict[str, float] = {}
-        self.trace: list[list[float]] = []
-        self.phases_end_at: float | None = None
-        self._sampled = 0.0
+        super().__init__(study=study, n_trials=n_trials, started_at=started_at, history_dir=history_dir, repeats=repeats, early=early)
         self._eta: tuple[float, int, float | None] = (0.0, -1, None)
         self._eta_cost_s = 0.0  # what the last pricing took (it simulates every trial left: ~0.15 s each at 2,000 trials)
         self._behind = False  # a trial's end found the last pricing too recent: the ETA shown counts fewer ended trials (catch_up)
@@ -99,71 +66,6 @@ class SearchClock:
         self._ended = timings.EndedTrials()  # per phase, counted from the trials not seen ended yet
         self._fuses: dict[str, int] = {}  # an ended search trial's repeats trained at once (hpbench.cost.fusion), by trial id
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
-
-    def priced_plan(self) -> Future[list[float]] | None:  # the study's last estimate's, done already (dispatch.repricing)
-        return estimate_plan(self.history_dir, model=self.model, study=self.study)
-
-    def priced_flops(self) -> Future[float | None] | None:  # likewise its configurations' FLOPs per step
-        return estimate_flops(self.history_dir, model=self.model, study=self.study)
-
-    def _sampled_flops(self) -> float | None:
-        f = self.step_flops
-        return f.result() if f is not None and f.done() and f.exception() is None else None
-
-    # -- the clock -------------------------------------------------------------------------------
-    def elapsed(self) -> float:
-        return time.time() - self.started_at
-
-    def joined(self, *, ray_started: bool, cpus: float | None) -> None:  # Ray is up: whether this search started it, its CPUs
-        self.ray_started = ray_started
-        if self.command and ray_started:  # the start-up's first measure (hpbench.cost.live.startup_drift), and the history's
-            self.measured["ray_s"] = self.elapsed()
-        if cpus:
-            self.concurrency = concurrency(self.study, cpus=cpus)
-
-    def measure_probe(self) -> None:
-        """Measure the contention a busy thread meets before the search loads the machine, as
-        ``hpbench estimate`` does: the ETA, and the figures the history normalizes, use it."""
-        self.raw_probe = clock.probe_contention(PROBE_S)
-        self.probe = history.blended_probe([self.raw_probe], self.records, now=time.time())
-
-    def sample(self, store: ResultsStore) -> None:
-        """Measure the contention the running trials' workers meet (recorded, for information)."""
-        now = time.monotonic()
-        if now - self._sampled >= SAMPLE_EVERY_S:
-            self._sampled = now
-            with contextlib.suppress(Exception):  # informational: never a reason to stop a search
-                self.workers.sample(store)
-
-    def contention(self) -> float:
-        """The contention the model prices the search at: from the probe, as the estimate's and
-        the history's (the trials' own measured slow-down enters through their measured speed)."""
-        return clock.contention(probe=self.probe, own=self.concurrency * self.study.resources.cpus_per_trial, cpus=self.cpus)
-
-    @contextlib.contextmanager
-    def entering(self, phase: str) -> Iterator[Phase]:
-        """A phase after the search (``repeats``, ``devices``), from its planning on: its trials
-        (their number set with ``.size(n)`` once planned) and its measured seconds."""
-        self.phase, began = phase, time.time()
-        self.sizes[phase], self.trials[phase], self.phase_began[phase] = 0, [], began
-        try:
-            yield Phase(self, phase)
-        finally:
-            self.measured[f"{phase}_s"] = self.measured.get(f"{phase}_s", 0.0) + time.time() - began
-
-    def phase_done(self, store: ResultsStore) -> None:
-        """The search's Tuner returned: how long after its last trial ended (its tail)."""
-        ends = [float(store.row(t).get("ended_at") or 0.0) for t in self.trials[SEARCH] if t in store]
-        if ends and max(ends) > 0:
-            self.measured["tail_s"] = max(0.0, time.time() - max(ends))
-
-    def phases_done(self) -> None:  # the search, its replays and its test split are over: what follows is the final table
-        self.phases_end_at = time.time()
-
-    def trial_started(self, trial_id: str) -> None:
-        if not self.trials[self.phase] and self.phase != SEARCH:
-            self.measured["replay_start_s"] = time.time() - self.phase_began[self.phase]
-        self.trials[self.phase].append(trial_id)
 
     # -- the ETA ---------------------------------------------------------------------------------
     def plan_of(self, store: ResultsStore, trial_id: str, epoch_s: float) -> TrialPlan:
@@ -385,13 +287,3 @@ class SearchClock:
     def _priced_recently(self, now: float) -> bool:
         """The last pricing is recent for what it cost: at most :data:`ETA_DUTY` of the driver's time."""
         return now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1)
-
-
-class Phase:
-    """A phase after the search, as :meth:`SearchClock.entering` hands it out."""
-
-    def __init__(self, clock: SearchClock, name: str) -> None:
-        self.clock, self.name = clock, name
-
-    def size(self, n_trials: int) -> None:
-        self.clock.sizes[self.name] = n_trials
