@@ -77,6 +77,35 @@ def test_early_trials_move_the_etas_speed_figure_and_tunes_trials_its_pace(tmp_p
     assert sc.trace == [] and len(sc.parts) == 5 and sc.parts[2] == pytest.approx(2.0 ** (2 / 3) * moved ** (1 / 3), rel=1e-3) and sc.parts[3] == 4
 
 
+def test_the_studys_own_speed_figure_is_not_moved_by_its_early_trials(tmp_path, write_study):
+    """A speed figure from the study's own earlier runs (their Tune trials') stands against the
+    early trials' pace; one from other studies' searches here moves toward it, as the prior does."""
+    from dataclasses import replace
+
+    from conftest import TINY_STUDY
+
+    from hpbench.cost.figures import Figures
+    from hpbench.dispatch.early import EARLY_ID
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 12")))
+    store = _store(tmp_path, study)
+    for i in range(2):  # early trials 4x their prediction
+        _ended(store, EARLY_ID.format(i), measured_s=4.0, predicted_s=1.0)
+    slowness = {}
+    for source in ("3 earlier runs of this study", "10 earlier searches here"):
+        sc = _clock(study, n_trials=12, epoch_s=1.0)
+        sc.figures = replace(Figures(speed=1.2), sources={"speed": source})
+        for i in range(2):
+            sc.trial_started(EARLY_ID.format(i))
+        assert sc.eta_s(store) is not None and sc.correction is None
+        slowness[source] = (sc.parts[2], sc.figures.at("speed", sc.contention()))
+    own, figure = slowness["3 earlier runs of this study"]
+    assert own == pytest.approx(figure, rel=1e-3)
+    moved, figure = slowness["10 earlier searches here"]
+    assert moved == pytest.approx((figure * 4.0) ** 0.5, rel=1e-3)
+
+
 def test_tunes_epochs_beside_the_early_trials_set_no_pace_and_a_running_trial_sets_it_as_far_as_it_went(tmp_path, write_study):
     """While an early trial trains, no Tune epoch counts; after, only those that began after it
     stopped (its neighbours then ran three trainers on two cores); a running Tune trial counts its

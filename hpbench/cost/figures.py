@@ -22,6 +22,7 @@ UNIFORM = tuple((i + 0.5) / 20 for i in range(20))
 # to 1.0 per study (median 0.37).
 PRIOR_BEST = (0.10, 0.10, 0.10, 0.13, 0.15, 0.15, 0.17, 0.17, 0.18, 0.20, 0.20, 0.20, 0.37, 0.40, 0.40, 0.48, 0.56, 0.64, 0.80, 0.92)
 PRIOR = "prior"
+OF_THIS_STUDY = "of this study"  # how a figure's source ends where the study's own earlier runs set it (hpbench.cost.learned)
 # A search without early trials starts in this share of the start-up of one with them: the helper
 # trains no trial beside Ray's start (1 or 2 CPU-s of torch on the 2 cores Ray starts on). Measured
 # here: the 16 one-trial commands of eight quiet benchmarks/eta.py runs (sessions 12-15), each over
@@ -164,6 +165,10 @@ class Figures:
 
     def source(self, name: str) -> str:
         return self.sources.get(name, PRIOR)
+
+    def own(self, name: str) -> bool:
+        """Whether figure ``name`` is the study's own: learned from its earlier runs here."""
+        return self.source(name).endswith(OF_THIS_STUDY)
 
     def at(self, name: str, contention: float) -> float:
         """Figure ``name`` at ``contention``: proportional to it; a contention-free speed at the

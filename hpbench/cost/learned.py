@@ -29,7 +29,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from hpbench.cost import own_runs
-from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, PRIOR_BEST, Figures
+from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, OF_THIS_STUDY, PRIOR_BEST, Figures
 
 RECENT = 10  # records a figure is read from
 
@@ -165,7 +165,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         kept = free_first([r for r in pool if r.get("study") == study and isinstance(r.get(key), (int, float))])[-3:]
         if study is not None and kept:
             values[name] = statistics.median(float(r[key]) / record_contention(r, name) for r in kept)
-            sources[name] = f"{len(kept)} earlier runs of this study"
+            sources[name] = f"{len(kept)} earlier runs {OF_THIS_STUDY}"
             if name == "speed":
                 values["speed_free"] = all(r.get("speed_free") for r in kept)
                 values["family_speeds"] = family_speeds(kept)
@@ -178,12 +178,12 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     rhos = [float(r["quality_rho"]) for r in records if r.get("study") == study and isinstance(r.get("quality_rho"), (int, float))][-3:]
     if study is not None and rhos:
         values["quality_rho"] = statistics.median(rhos)
-        sources["quality_rho"] = f"{len(rhos)} earlier runs of this study"
+        sources["quality_rho"] = f"{len(rhos)} earlier runs {OF_THIS_STUDY}"
     # Where its trials without early stopping end (a GAN's collapse): the study's own last runs' only
     ends = tuple(f for r in [r for r in records if r.get("study") == study and r.get("end_fractions")][-3:] for f in r["end_fractions"])
     if study is not None and any(f < 1.0 for f in ends):
         values["end_fractions"] = ends
-        sources["end_fractions"] = "earlier runs of this study"
+        sources["end_fractions"] = f"earlier runs {OF_THIS_STUDY}"
     same = [r for r in records if r.get("study") == study and r.get("best_fractions")][-3:]
     pool = same or [r for r in records if r.get("best_fractions")][-RECENT:]
     fractions = tuple(f for r in pool for f in r["best_fractions"])
@@ -196,7 +196,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
         batches = tuple(b for r in pool for b in (r.get("best_batches") or [0.0] * len(r["best_fractions"])))
         values["best_batches"] = batches if any(batches) and len(batches) == len(fractions) else ()
         values["best_own"] = bool(same)
-        sources["best_fractions"] = f"{len(pool)} earlier {'runs of this study' if same else 'searches here'}"
+        sources["best_fractions"] = f"{len(pool)} earlier {'runs ' + OF_THIS_STUDY if same else 'searches here'}"
     else:
         values["best_fractions"], values["best_batches"] = PRIOR_BEST, Figures().best_batches
     if study_key is not None:  # the same study's own searches, as commands ran them (hpbench.cost.own_runs)
@@ -204,7 +204,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
                 and r["search_s"] > 0][-own_runs.RUNS:]
         if runs:
             values["study_search_s"] = tuple(float(r["search_s"]) / record_contention(r) for r in runs)
-            sources["study_search_s"] = f"{len(runs)} earlier run{'s' if len(runs) > 1 else ''} of this study"
+            sources["study_search_s"] = f"{len(runs)} earlier run{'s' if len(runs) > 1 else ''} {OF_THIS_STUDY}"
     speeds = [r["speed"] / record_contention(r, "speed") for r in free_first(mine) if isinstance(r.get("speed"), (int, float))][-RECENT:]
     if len(speeds) >= 3:
         mid = statistics.median(speeds)

@@ -130,7 +130,8 @@ class SearchClock(CommandClock):
         figs = replace(overheads(drifted(self.figures, drift), finished=finished_trials(store, self.trials.values(), concurrency=self.concurrency), contention=c),
                        trials_contention=measured_contention(store, self.trials[self.phase], threads=self.threads, n_trials=2 * self.concurrency)
                        or self.figures.trials_contention)  # the study's earlier runs' until its trials measured theirs
-        figs = helper_moved(figs, helper_pace, contention=c)  # the early trials' pace moves the speed figure, Tune's the rest
+        if not figs.own("speed"):  # the early trials' pace moves the speed figure, unless the study's own earlier runs set it
+            figs = helper_moved(figs, helper_pace, contention=c)
         if self.phase == SEARCH:  # where its trials end: their own so far, with the figures'
             figs = timings.with_own_ends(figs, store, ids, max_epochs=lambda t: self._max_epochs(store, t))
         now = time.time()
