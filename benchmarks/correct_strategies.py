@@ -83,7 +83,7 @@ def report(files: dict[str, list[Row]], pool: list[str], *, top: int) -> tuple[l
                   f"{_pct(a['coverage'])} | {_pct(c1['coverage'])} | {_pct(c2['coverage'])} | {s['runs_not_worse']} |")
     paired = paired_table(rows)
     md += ["", f"**Paired, on the trials the dispatcher corrects** (after 4 of Tune's trials ended: it passes no early trial, "
-           f"hpbench.dispatch.predictions.ended_pairs; {LIVE.name()} is hpbench's rule): median % on the same trials, the "
+           f"hpbench.dispatch.corrections.ended_pairs; {LIVE.name()} is hpbench's rule): median % on the same trials, the "
            "difference's 90% interval from 400 resamples of the runs (seed 0)", "",
            "| rule | n | c=1 % | c=2 % | all % | hpbench's % | difference (90% interval) | coverage % | runs not worse |",
            "|---|---|---|---|---|---|---|---|---|"]

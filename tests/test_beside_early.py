@@ -68,8 +68,8 @@ def test_the_in_run_correction_reads_the_trials_after_a_long_early_trial(tmp_pat
     """The held-out long study: its first Tune trials ran beside a 20-epoch early trial at x1.46-1.60
     of their predictions, the ones after at x0.92-1.02; the correction, the dispatcher's and the
     ETA's alike, is taken from the latter."""
+    from hpbench.dispatch.corrections import Corrections, ended_pairs
     from hpbench.dispatch.early import EARLY_ID
-    from hpbench.dispatch.predictions import Corrections, ended_pairs
 
     store = _store(tmp_path, write_study)
     corrections = Corrections()

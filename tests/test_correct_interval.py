@@ -111,7 +111,7 @@ def test_the_interval_covers_eighty_percent_of_the_next_trials_on_synthetic_stud
 
 def test_corrected_columns_carry_the_interval(tmp_path: Path):
     """From 2 ended trials the run's interval alone, from 4 the correction with its interval."""
-    from hpbench.dispatch.predictions import Corrections, corrected_columns
+    from hpbench.dispatch.corrections import Corrections, corrected_columns
     from hpbench.results.store import ResultsStore
 
     store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=["lr"])

@@ -172,7 +172,7 @@ def test_one_trials_correction_is_the_shrunk_geometric_mean():
 
 def test_trials_outside_ray_never_count():
     """Early trials (trained in the helper, not a Ray worker) never feed the correction, as the
-    dispatcher passes none (predictions.ended_pairs); a 3-tuple counts as in Ray."""
+    dispatcher passes none (corrections.ended_pairs); a 3-tuple counts as in Ray."""
     early = [("overhead-bound", 1.0, 1.0, False)] * 4  # the helper's pace: as predicted
     in_ray = [("overhead-bound", 1.0, 1.5, True)] * 3 + [("overhead-bound", 1.0, 1.5)]
     assert scale_factors(early) == {} and interval_bounds(early) is None
@@ -248,7 +248,7 @@ def test_device_model_round_trips_the_new_fields():
 
 
 def test_corrected_columns_from_the_store(tmp_path: Path):
-    from hpbench.dispatch.predictions import corrected_columns
+    from hpbench.dispatch.corrections import corrected_columns
     from hpbench.results.store import ResultsStore
 
     store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=["lr"])

@@ -50,8 +50,8 @@ def test_running_factors_equal_scale_factors_as_observations_come_and_go():
 
 
 def test_the_corrections_follow_the_store_reading_only_its_changes(tmp_path):
+    from hpbench.dispatch.corrections import Corrections, corrected_columns, ended_pairs
     from hpbench.dispatch.early import EARLY_ID
-    from hpbench.dispatch.predictions import Corrections, corrected_columns, ended_pairs
 
     rng = random.Random(2)
     store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["lr"])

@@ -44,9 +44,9 @@ def test_early_trials_move_the_etas_speed_figure_and_tunes_trials_its_pace(tmp_p
 
     from conftest import TINY_STUDY
 
+    from hpbench.dispatch.corrections import corrected_columns, ended_pairs
     from hpbench.dispatch.early import EARLY_ID
     from hpbench.dispatch.eta import SearchClock
-    from hpbench.dispatch.predictions import corrected_columns, ended_pairs
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 12")))

@@ -586,8 +586,8 @@ def test_live_eta_prices_the_trials_left_at_tunes_pace_the_dispatchers_factor_on
     Before 4 trials the dispatcher has no correction, and the ETA already its pace."""
     from conftest import TINY_STUDY
 
+    from hpbench.dispatch.corrections import corrected_columns
     from hpbench.dispatch.eta import SearchClock
-    from hpbench.dispatch.predictions import corrected_columns
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 

@@ -28,7 +28,7 @@ driver, Ray's daemons) may set another pace (the earlier session measured Tune's
 a plain process's; results/benchmarks/ray_worker_pace.md did not resolve it at this machine's load). An observation
 may say so: ``(regime, predicted_s, measured_s, in_ray)``, a 3-tuple counting as in Ray. The
 trials outside Ray never count (:func:`observations_used`), as the dispatcher passes none of them
-(:func:`hpbench.dispatch.predictions.ended_pairs`): a replay that counted them until 4 had ended in
+(:func:`hpbench.dispatch.corrections.ended_pairs`): a replay that counted them until 4 had ended in
 Ray (this rule until session 11) showed corrections a search never made, 199 trials of 25 recorded
 runs (benchmarks/correct_strategies.py), 30.4% corrected against 24.4% uncorrected at
 max_concurrent 1, 29.9% against 33.7% at 2. This interface is stable: the dispatcher (issue 18) decides which

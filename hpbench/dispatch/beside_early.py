@@ -7,7 +7,7 @@ trainers on two cores. Tune's trials of that window run slower than any after it
 measured a contention of 2.07 and an in-run correction of x1.46-1.60, the trials after the early
 ones ended 1.02-1.03 and x0.92-1.02), and a live ETA that priced the rest of the search at that
 pace read +111% at 25% of its trials (250-450 s for 120-160 s left). The in-run correction (the
-dispatcher's and the ETA's: :class:`hpbench.dispatch.predictions.Corrections`) and the contention
+dispatcher's and the ETA's: :class:`hpbench.dispatch.corrections.Corrections`) and the contention
 the ETA measures (:func:`hpbench.dispatch.timings.measured_contention`) read the trials after
 that window, not the window: it does not last.
 

@@ -14,9 +14,10 @@ from typing import Any
 from ray.tune import Callback
 
 from hpbench.dispatch.budget import Budget
+from hpbench.dispatch.corrections import record_spent
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.fused import MEMBER, member_id
-from hpbench.dispatch.predictions import AsyncPredictions, record_spent
+from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
 from hpbench.results.columns import FUSED_MEMBERS
