@@ -151,9 +151,10 @@ def test_the_helper_trains_more_early_trials_while_they_fit_before_tunes_first_r
     """After the early trials launched at once, the helper trains more, one after another, until
     Tune's first trial reports (hpbench.dispatch.early, n_early_max): the estimate counts those that
     fit in that window out of Tune's slots, never more than the cap, never the last trial."""
+    from hpbench.cost.early_window import EARLY_READY_S, early_count, early_window_s
     from hpbench.cost.figures import Figures
     from hpbench.cost.simulate import SimTrial
-    from hpbench.cost.walltime import EARLY_READY_S, SearchPlan, TrialPlan, early_count, early_window_s, predict
+    from hpbench.cost.walltime import SearchPlan, TrialPlan, predict
 
     short = [SimTrial(epoch_s=0.1, epochs=3, score=0.5) for _ in range(24)]  # 0.3 s each
     assert early_count(short, least=2, most=6, window_s=1.0) == 3  # 2 at once, then a third: 0.9 s <= 1.0 s

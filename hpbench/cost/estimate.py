@@ -169,7 +169,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
     (:mod:`hpbench.dispatch.early`), inside the start-up: Tune's slots run the others (replayed
     as 4 trials, the 2 that run in Tune took 2.7 s where 4.3 s were predicted: eta-tiny +32%);
     ``n_early_max``: more of them may train there, one after another, until Tune's first trial
-    reports (:func:`hpbench.cost.walltime.early_count`: the quickstart ran 6 of its 24 early, the
+    reports (:func:`hpbench.cost.early_window.early_count`: the quickstart ran 6 of its 24 early, the
     estimate priced 22 in Tune's slots); ``data_s``: the study's data loading and checks before Ray starts (measured by the pre-flight); ``n_search``: the search's trials where ``plans`` stands for fewer
     (the live ETA's after-search parts), which decides whether its final table scores importances."""
     st = study.settings

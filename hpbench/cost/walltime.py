@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
+from hpbench.cost.early_window import early_count, early_window_s
 from hpbench.cost.ends import moved_fraction
 from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.fusion import repeat_groups
@@ -303,30 +304,6 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
                               pruning=plan.pruning).makespan_s * scale for t in sims)
         bounds.append(k * fixed + _quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
-
-
-# The helper trains its first early trial once the pre-flight and the trainer's warm-up are done:
-# 3.4-4.9 s after the command started (benchmarks/timeline.py, the race's digits, session 11, load 2.8)
-EARLY_READY_S = 4.9
-
-
-def early_window_s(figures: Figures, c: float) -> float:
-    """Seconds the helper trains early trials: from its warm-up's end until Tune's first trial
-    reports (the start-up to Tune's first trial, then a fresh worker's start)."""
-    return max(0.0, figures.at("startup_s", c) + figures.at("fresh_worker_s", c) - EARLY_READY_S)
-
-
-def early_count(trials: Sequence[SimTrial], *, least: int, most: int, window_s: float) -> int:
-    """How many of the search's first ``trials`` the helper trains (:mod:`hpbench.dispatch.early`):
-    ``least`` launched at once, then one after another while their epochs fit in ``window_s``, at
-    most ``most`` in all, and never the last one (Tune runs at least one)."""
-    k, spent = 0, 0.0
-    for t in trials[: min(max(least, most), len(trials) - 1)]:
-        spent += t.epoch_s * t.epochs
-        if k >= least and spent > window_s:
-            break
-        k += 1
-    return k
 
 
 def _quantile(xs: Sequence[float], q: float) -> float:
