@@ -15,7 +15,7 @@ Three levels, each moving the one before by its own weight
 
 The dispatcher's correction of one trial's seconds (:mod:`hpbench.cost.correct`: ended trials, from
 4 on) is another question and is left as it is. Replayed on 52 kept first searches of 20 studies
-(``benchmarks/pace_replay.py``, ``results/benchmarks/pace_replay.json``: each rule's pace against
+(``benchmarks/pace_replay.py``, ``results/benchmarks/pace_replay-{25,50,75}.json``: each rule's pace against
 that of the epochs reported later), the median |error| of the pace at a quarter of the trials ended
 was 22% with the dispatcher's correction (21 of 52 within 20%; at that point most searches have no
 Tune trial ended apart from the early trials, and the ETA priced at the figure), 18% with Tune's

@@ -5,8 +5,10 @@ starts it when called). The ETA is the wall-time model of :mod:`hpbench.cost.wal
 what is left: the trials running (where early stopping or the scheduler may end them, given the
 epochs they ran) and the trials not started yet, then the phases after the search. Their
 seconds are the cost model's at the search's pace so far (:mod:`hpbench.cost.pace`: this
-machine's speed figure at the contention probed, moved toward the early trials' pace, then
-toward that of the epochs Tune's trials reported, running or ended, from the first); the set-up and fresh workers' figures move toward what the finished trials measured. The
+machine's speed figure at the contention probed, moved toward the early trials' pace unless it
+is the study's own, then toward that of the epochs Tune's trials reported, running or ended,
+from the first); the set-up and fresh workers' figures move toward what the finished trials
+measured. The
 command's own start-up, measured against its figure as far as it has gone (Ray's start, then
 Tune's first trial), moves the start-up still ahead and every part the cost model does not price
 (:func:`hpbench.cost.live.startup_drift`). ``--budget-s`` compares the same clock,
