@@ -84,7 +84,7 @@ class SearchClock(CommandClock):
         return plan.max_epochs
 
     @property
-    def correction(self) -> Correction | None:  # the pooled in-run correction the ETA last used (None: none yet)
+    def correction(self) -> Correction | None:  # the pooled pace of Tune's trials the ETA last used (None: none yet)
         return self.factors.get(POOLED)
 
     def _sampled_epoch_s(self) -> list[float]:  # the predicted s/epoch of the configurations the estimate samples
@@ -269,8 +269,8 @@ class SearchClock(CommandClock):
     def note(self, store: ResultsStore) -> None:
         """A trial ended: the ETA shown now goes into the history's trace: ``[s since the command
         started, phase (0: the search), trials of the phase ended, ETA s, of which the trials left s,
-        the after-search parts s, the trials' slowness (the in-run correction's pooled factor with
-        the speed figure, :func:`~hpbench.cost.walltime.slowness`), the trials it is corrected from,
+        the after-search parts s, the trials' slowness (the pooled pace of Tune's trials with the
+        speed figure, :func:`~hpbench.cost.walltime.slowness`), the Tune trials that pace was read from,
         the contention the trials measured (0: none yet)]``."""
         eta = self.eta_s(store)
         if eta is not None:
