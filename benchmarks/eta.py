@@ -484,12 +484,12 @@ def render(report: dict[str, Any]) -> str:
                      f"| {r['load_before'][0]:.1f} -> {r['load_after'][0]:.1f} |")
     parts = [r for r in report["rows"] if "eta25_parts" in r]
     if parts:  # what the live ETA at 25% was made of, against what followed
-        lines += ["", "| study | ETA at 25%: trials left pred / then | after-search pred / then | trials' slowness (corrected from N Tune trials) |",
+        lines += ["", "| study | ETA at 25%: trials left pred / then | after-search pred / then | trials' pace (from N Tune trials' epochs) |",
                   "|" + " --- |" * 4]
         for r in parts:
             ep, ea = r["eta25_parts"], r["eta25_actual_parts"]
             lines.append(f"| {r['study']} | {ep['trials_s']:.1f} / {max(0.0, ea['trials_s']):.1f} | {ep['after_s']:.1f} / {ea['after_s']:.1f} "
-                         f"| x{ep['slowness']:.2f} ({ep['corrected_from'] or 'not corrected: the speed figure'}) |")
+                         f"| x{ep['slowness']:.2f} ({ep['corrected_from'] or 'none: the speed figure, or the early trials'}) |")
     for f in report.get("failed", []):
         lines.append(f"| {f['study']} | failed: {str(f['error']).splitlines()[0][:80]} |" + " |" * 8)
     s = report
