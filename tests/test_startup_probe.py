@@ -51,7 +51,11 @@ def test_the_probe_puts_the_machine_figures_over_the_prior():
     assert f.fused_start_s == pytest.approx(3.0, rel=REL) and f.test_s == pytest.approx(0.13, rel=REL)  # the repeats' command's
     assert f.ray_s == pytest.approx((3.9 + 3.7) / 2, rel=REL) and f.exit_s == pytest.approx((1.3 + 1.1) / 2, rel=REL)  # both commands'
     assert f.startup_s == pytest.approx(5.0, rel=REL) and f.report_s == pytest.approx(0.9, rel=REL)  # the search's only
-    assert f.speed == Figures().speed and f.best_fractions == PRIOR_BEST and f.replay_start_s == Figures().replay_start_s
+    assert f.speed == Figures().speed and f.best_fractions == PRIOR_BEST
+    # an unfused replay's start: the prior's scaled by the probe's fused start over the prior's (its repeats fuse)
+    assert f.replay_start_s == pytest.approx(Figures().replay_start_s * 3.0 / Figures().fused_start_s, rel=REL)
+    assert f.source("replay_start_s").startswith("this machine's probe search") and "fused repeats' start" in f.source("replay_start_s")
+    assert startup_probe.probed([_record()]).replay_start_s == Figures().replay_start_s  # no repeats probed: the prior's
     assert f.source("startup_s") == "this machine's probe search (2026-12-05 00:30 UTC)" and f.source("speed") == "prior"
     # the estimate's start-up: the probe's, with the study's own data in place of the probe's
     assert f.startup(early=True, contention=1.0, data_s=0.5) == pytest.approx(5.0 + 0.5 - 0.01, rel=REL)
