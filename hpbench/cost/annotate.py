@@ -138,9 +138,9 @@ def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None)
     if per_epoch_flops is None or per_epoch_s is None:
         return out
     out["flops_spent"] = float(per_epoch_flops) * epochs_run
-    warm = _num(columns.get("predicted_warmup_s")) if epochs_run > 0 else 0.0
+    warm = number(columns.get("predicted_warmup_s")) if epochs_run > 0 else 0.0
     out["predicted_spent_s"] = float(per_epoch_s) * epochs_run + warm
-    total, p10, p90 = (_num(columns.get(k)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90"))
+    total, p10, p90 = (number(columns.get(k)) for k in ("predicted_s", "predicted_s_p10", "predicted_s_p90"))
     if total > 0 and p10 > 0 and p90 > 0:
         out["predicted_spent_s_p10"] = out["predicted_spent_s"] * p10 / total
         out["predicted_spent_s_p90"] = out["predicted_spent_s"] * p90 / total
@@ -149,6 +149,6 @@ def spent(columns: dict[str, Any], *, epochs_run: int, measured_s: float | None)
     return out
 
 
-def _num(v: Any) -> float:
+def number(v: Any) -> float:
     """A column's number, 0.0 when it is missing or not a finite number."""
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else 0.0

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hpbench.cost.annotate import number
 from hpbench.cost.pace import PaceObservation, Pair
 from hpbench.dispatch.beside_early import early_busy_until
 from hpbench.dispatch.early import EARLY_PREFIX
@@ -55,7 +56,7 @@ class EpochPace:
             if t not in store:
                 continue
             row = store.row(t)
-            p, warm = _number(row.get("predicted_epoch_s")), _number(row.get("predicted_warmup_s"))
+            p, warm = number(row.get("predicted_epoch_s")), number(row.get("predicted_warmup_s"))
             early = str(t).startswith(EARLY_PREFIX)
             if p <= 0 or (not early and until == math.inf):
                 continue
@@ -67,7 +68,7 @@ class EpochPace:
                 if (t, k) not in store.epochs:
                     continue
                 e = store.epoch_row(t, k)
-                m, at = _number(e.get("epoch_s")), _number(e.get(REPORTED_AT))
+                m, at = number(e.get("epoch_s")), number(e.get(REPORTED_AT))
                 if m <= 0 or not (early or until is None or (at > 0 and at - m >= until)):
                     continue
                 s.predicted_s += p + (warm if k == 1 else 0.0)
@@ -79,7 +80,3 @@ class EpochPace:
                 else:
                     tune.append((str(row.get("regime")), s.predicted_s, s.measured_s))
         return tune, helper
-
-
-def _number(v: object) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else 0.0

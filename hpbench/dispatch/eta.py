@@ -274,10 +274,10 @@ class SearchClock(CommandClock):
         the contention the trials measured (0: none yet)]``."""
         eta = self.eta_s(store)
         if eta is not None:
-            done = self._ended.count(store, self.phase, self.trials[self.phase])
+            ended = {p: self._ended.count(store, p, self.trials[p]) for p in self.trials}
             # priced before this end (the duty's cap): shown until the next pricing, which catch_up makes once the cap allows
-            self._behind = self._eta[1] != sum(self._ended.count(store, p, self.trials[p]) for p in self.trials)
-            self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), done, round(eta, 3), *self.parts])
+            self._behind = self._eta[1] != sum(ended.values())
+            self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), ended[self.phase], round(eta, 3), *self.parts])
 
     def catch_up(self, store: ResultsStore) -> None:
         """The live view's refresh (each of Tune's steps): where trials ended faster than the ETA may
