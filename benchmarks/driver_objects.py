@@ -24,6 +24,7 @@ import gc
 import os
 import sys
 import tempfile
+import traceback
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,13 @@ def main() -> None:
 
     def counted(self: Any, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         complete(self, iteration, trials, trial, **info)
+        try:
+            census(trial)
+        except Exception:  # Tune would take it for the trial's failure and say nothing (its logging is off)
+            traceback.print_exc()
+            raise
+
+    def census(trial: Any) -> None:
         ended[0] += 1
         if args.tracemalloc and ended[0] == max(1, a - 10):  # traced from here: Ray's start under tracing timed out (load 20)
             tracemalloc.start(12)

@@ -272,11 +272,64 @@ def test_trial_times_reads_the_epoch_rows_once_whatever_the_study_size(tmp_path,
         assert g.later_epoch_s == (statistics.median(want_epoch_s[t][1:]) if epochs[t] > 1 else None)
 
 
+def _controller(trials):
+    """The state of Tune's controller that EndedTrials reads and changes, as plain containers."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(_trials=list(trials), _stopped_trials={t for t in trials if t.status == "TERMINATED"},
+                           _failed_trials={t for t in trials if t.status == "ERROR"}, _trials_to_cache=set(trials),
+                           _trial_metadata={t.trial_id: "{}" for t in trials}, _live_trials={t for t in trials if t.status == "RUNNING"},
+                           _trial_to_actor={}, _staged_trials=set(), _cached_trial_decisions={}, _queued_trial_decisions={}, _stop_queue=[])
+
+
+class _Trial:
+    def __init__(self, trial_id: str, status: str) -> None:
+        self.trial_id, self.status = trial_id, status
+
+    def __repr__(self) -> str:
+        return self.trial_id
+
+
+def test_ended_trials_are_dropped_from_every_holder_once_tune_no_longer_acts_on_them():
+    from hpbench.dispatch.ended_trials import EndedTrials
+
+    done, failed, cached, decided, running = (_Trial("done", "TERMINATED"), _Trial("failed", "ERROR"), _Trial("cached", "TERMINATED"),
+                                              _Trial("decided", "TERMINATED"), _Trial("running", "RUNNING"))
+    c = _controller([done, failed, cached, decided, running])
+    tune_list = c._trials  # the list Tune hands its callbacks: changed in place
+    c._trial_to_actor[cached] = "actor"  # its actor not yet released
+    c._cached_trial_decisions[decided.trial_id] = "STOP"
+    ended = EndedTrials()
+    for t in (done, failed, cached, decided):
+        ended.note(t)
+    wrapper = type("Wrapper", (), {})()
+    wrapper._tune_controller = c  # what Tune hands its schedulers
+    assert ended.sweep(wrapper) == 2 and ended.dropped == 2
+    assert c._trials is tune_list and tune_list == [cached, decided, running]
+    assert c._stopped_trials == {cached, decided} and c._failed_trials == set()
+    assert c._trials_to_cache == {cached, decided, running} and set(c._trial_metadata) == {"cached", "decided", "running"}
+    assert ended.waiting == [cached, decided]
+    del c._trial_to_actor[cached], c._cached_trial_decisions[decided.trial_id]
+    assert ended.sweep(c) == 2 and tune_list == [running] and ended.waiting == [] and ended.sweep(c) == 0
+
+
+def test_ended_trials_leave_a_controller_without_the_expected_state_as_it_is():
+    """Another Ray version, other private names: nothing dropped, nothing raised."""
+    from hpbench.dispatch.ended_trials import EndedTrials
+
+    done = _Trial("done", "TERMINATED")
+    c = _controller([done])
+    del c._trials_to_cache
+    ended = EndedTrials()
+    ended.note(done)
+    assert ended.sweep(c) == 0 and c._trials == [done] and ended.waiting == [done]
+
+
 def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optuna_never_read(ray_local, tmp_path, monkeypatch):
     """Tune asks each trial's actor for its auto-filled metrics as the trial starts and keeps the
     reply's ``ray.ObjectRef`` in the Trial for the whole run (with the reply in the driver's object
     store), though it reads it only while the trial has reported nothing: the recorder drops it, and
-    Tune's running metric statistics, when the trial ends. Counted over Tune's own list of trials.
+    Tune's running metric statistics, when the trial ends. Counted over every trial that ended.
     Likewise the searcher's optuna Trial of each told trial."""
     from io import StringIO
 
@@ -288,11 +341,11 @@ def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optun
     from hpbench.dispatch.runner import SearchOptions, run_search
     from hpbench.study.parse import load_study
 
-    seen: list = []  # Tune's list of the run's trials, as its callbacks receive it
+    seen: list = []  # every trial Tune ended, as its callbacks receive it
     ended = Recorder.on_trial_complete
 
     def complete(self, iteration, trials, trial, **info):
-        seen[:] = [trials]
+        seen.append(trial)
         ended(self, iteration, trials, trial, **info)
 
     monkeypatch.setattr(Recorder, "on_trial_complete", complete)
@@ -302,7 +355,7 @@ def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optun
     src = tmp_path / "study.toml"
     src.write_text(TINY_STUDY.replace("trials = 4", "trials = 6").replace("max_epochs = 3", "max_epochs = 1"))
     store = run_search(load_study(src), SearchOptions(out=tmp_path / "out", num_cpus=2, early_trials=False), console=Console(file=StringIO()))
-    trials = seen[0]
+    trials = seen
     assert len(trials) == 6 and all(t.status == "TERMINATED" for t in trials)
     assert all(t.run_metadata.last_result.get("epoch") == 1 for t in trials)  # the trial's own last report stays
     held = [t for t in trials if isinstance(t._default_result_or_future, ray_local.ObjectRef)]
@@ -313,3 +366,49 @@ def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optun
     (searcher,) = searchers
     assert len(searcher._completed_trials) == 6 and searcher._ot_trials == {} and searcher._last_step == {}
     assert len(searcher._ot_study.trials) == 6
+
+
+def test_tune_lets_go_of_the_trials_the_recorder_wrote_while_the_search_runs(ray_local, tmp_path, monkeypatch):
+    """Tune's controller keeps every Trial of a run until ``fit()`` returns (its list of trials, its
+    stopped trials, its trials to snapshot): the scheduler drops those the recorder wrote once Tune
+    no longer acts on them. At the last trial's end, of the trials that ended before the last one
+    started none is still alive (weak references after a collection), and Tune's own list of
+    trials, as its callbacks receive it, holds only the last few; every trial is in the tables."""
+    import gc
+    import weakref
+    from io import StringIO
+
+    from conftest import TINY_STUDY
+    from rich.console import Console
+
+    from hpbench.dispatch.recorder import Recorder
+    from hpbench.dispatch.runner import SearchOptions, run_search
+    from hpbench.study.parse import load_study
+
+    n = 10
+    refs: list = []  # a weak reference to each trial Tune ended, in the order they ended
+    starts: list = []  # how many had ended when each trial started
+    at_last: dict = {}
+    ended, started = Recorder.on_trial_complete, Recorder.on_trial_start
+
+    def on_start(self, iteration, trials, trial, **info):
+        starts.append(len(refs))
+        started(self, iteration, trials, trial, **info)
+
+    def complete(self, iteration, trials, trial, **info):
+        ended(self, iteration, trials, trial, **info)
+        refs.append(weakref.ref(trial))
+        if len(refs) == n:
+            gc.collect()
+            before_last = refs[: max(starts)]  # ended before the last trial started
+            at_last.update(alive=sum(r() is not None for r in before_last), of=len(before_last), tune_list=len(trials))
+
+    monkeypatch.setattr(Recorder, "on_trial_complete", complete)
+    monkeypatch.setattr(Recorder, "on_trial_start", on_start)
+    src = tmp_path / "study.toml"
+    src.write_text(TINY_STUDY.replace("trials = 4", f"trials = {n}").replace("max_epochs = 3", "max_epochs = 1"))
+    store = run_search(load_study(src), SearchOptions(out=tmp_path / "out", num_cpus=2, early_trials=False), console=Console(file=StringIO()))
+    assert sum(1 for r in store.rows() if r["status"] == "finished") == n
+    assert at_last["of"] >= n - 3  # concurrency 2: the last trial started after at least n - 3 had ended
+    assert at_last["alive"] == 0  # before: every one (Tune held them all)
+    assert at_last["tune_list"] <= 3  # before: n

@@ -130,9 +130,11 @@ def trainable(study: Study, out: Path, *, replays: list[Replay] | None = None, d
 def run_config(study: Study, opts: SearchOptions, *, name: str, callback: Any, stop: Any = None) -> Any:
     from ray import tune
 
+    from hpbench.dispatch.recorder import QuietProgress
+
     return tune.RunConfig(
         name=f"{name}-{int(time.time())}", storage_path=opts.storage_path or str((opts.out / ".ray").resolve()),
-        verbose=1 if opts.verbose else 0, callbacks=[callback], stop=stop,
+        verbose=1 if opts.verbose else 0, callbacks=[callback, QuietProgress()], stop=stop,
         failure_config=tune.FailureConfig(max_failures=study.settings.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
     )

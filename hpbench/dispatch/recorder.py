@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ray.tune import Callback
+from ray.tune.progress_reporter import TrialProgressCallback
 
 from hpbench.dispatch.budget import Budget
 from hpbench.dispatch.corrections import record_spent
 from hpbench.dispatch.early import EarlyTrials
+from hpbench.dispatch.ended_trials import EndedTrials, trim
 from hpbench.dispatch.fused import MEMBER, member_id
 from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
@@ -38,8 +40,9 @@ class Recorder(Callback):  # type: ignore[misc]
 
     def __init__(self, *, store: ResultsStore, progress: Progress, predictions: AsyncPredictions | None = None,
                  trackers: Trackers | None = None, budget: Budget | None = None, replays: list[Replay] | None = None,
-                 early: EarlyTrials | None = None) -> None:
+                 early: EarlyTrials | None = None, ended: EndedTrials | None = None) -> None:
         super().__init__()
+        self.ended = ended  # the trials written, for the scheduler to drop from Tune (hpbench.dispatch.ended_trials)
         self.early = early  # trials trained in the helper while Ray started (hpbench.dispatch.early): recorded here once they end
         self.store = store
         self.trackers = trackers
@@ -175,7 +178,7 @@ class Recorder(Callback):  # type: ignore[misc]
                 self._end(tid)
         except TablesNotWritten as err:
             self.unwritten = err  # raised at Tune's next step (on_step_end), not inside its stop_trial
-        _forget_ended(trial)
+        self._forget(trial)
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         try:
@@ -185,7 +188,12 @@ class Recorder(Callback):  # type: ignore[misc]
                 self._end(tid, error=error)
         except TablesNotWritten as err:
             self.unwritten = err
-        _forget_ended(trial)
+        self._forget(trial)
+
+    def _forget(self, trial: Any) -> None:
+        trim(trial)
+        if self.ended is not None:
+            self.ended.note(trial)
 
     def end_running(self, reason: StopReason) -> list[str]:
         """End the trials Ray Tune stopped without a completion callback (a spent budget stops
@@ -213,25 +221,23 @@ class Recorder(Callback):  # type: ignore[misc]
         self.progress.refresh()
 
 
-def _forget_ended(trial: Any) -> None:
-    """Drop what Tune keeps of an ended trial that hpbench's tables hold already (Tune keeps every
-    Trial of the run until its end; issue 20 §4, the driver's memory):
+class QuietProgress(TrialProgressCallback):  # type: ignore[misc]
+    """Tune's per-trial progress lines, which print only at Tune's verbosity 2 and up (hpbench
+    runs Tune at 0 or 1 and prints its own): Tune adds its own when a run has none, and that one
+    keeps every Trial of the run in its dicts of last prints and its set of completed trials
+    (issue 20 §4, the driver's memory). This one prints and keeps nothing."""
 
-    * the running statistics of its metrics (per metric: min, max, mean, last-5 and last-10
-      windows: ~50 KB a trial with hpbench's ~17 metrics; measured: 34 deques and ~30 dicts per
-      trial). hpbench keeps every value in its own tables and never asks Tune for a best trial,
-      their one reader;
-    * the reply to the ``get_auto_filled_metrics`` call Tune sends each trial's actor when the
-      trial starts: a ``ray.ObjectRef`` the Trial keeps, read only while the trial has reported
-      nothing (``Trial.last_result``), which also keeps the reply in the driver's object store.
-      A trial that reported keeps its last result, so the reference is never read again."""
-    metadata = getattr(trial, "run_metadata", None)
-    for name in ("metric_analysis", "metric_n_steps"):
-        held = getattr(metadata, name, None)
-        if isinstance(held, dict):
-            held.clear()
-    if getattr(metadata, "last_result", None) and hasattr(trial, "_default_result_or_future"):
-        trial._default_result_or_future = None
+    def __reduce__(self) -> Any:  # as the recorder: it lives only in the driver
+        return (Callback, ())
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[Any, Any], **info: Any) -> None:
+        pass
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        pass
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        pass
 
 
 def _save_weights(store: ResultsStore, trial: Any) -> None:
