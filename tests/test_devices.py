@@ -72,9 +72,11 @@ def test_devices_first_entry_is_where_the_search_runs(write_study):
 def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
     """The replay path of ``[train] devices`` (here onto the CPU again: CI has no GPU)."""
     from concurrent.futures import ThreadPoolExecutor
+    from functools import partial
 
+    from hpbench.dispatch.after_search import AfterSearch
     from hpbench.dispatch.predictions import AsyncPredictions
-    from hpbench.dispatch.runner import SearchOptions, _run_on_device, run_search
+    from hpbench.dispatch.runner import SearchOptions, _recorder, run_search
     from hpbench.report.data import load_report
     from hpbench.report.devices import summary
 
@@ -89,7 +91,9 @@ def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
     from hpbench.dispatch.interrupt import Interrupt
 
     with Interrupt() as stop:
-        _run_on_device(study, opts, store, predictions, con, None, stop, SearchClock(study=study, n_trials=0), device="cpu")
+        after = AfterSearch(study=study, opts=opts, store=store, console=con, stop=stop, clock=SearchClock(study=study, n_trials=0),
+                            recorder=partial(_recorder, predictions=predictions, trackers=None))
+        after.on_device("cpu")
     predictions.close(store)
     store.flush(force=True)
     data = load_report(opts.out)

@@ -1,7 +1,8 @@
 """Run a validated study through Ray Tune: plan it (:mod:`~hpbench.dispatch.plan`), start (or
 join) Ray and build the Tuners (:mod:`~hpbench.dispatch.backend`), run the search and then its
-replays (repeats, other devices) with one recorder (:mod:`~hpbench.dispatch.recorder`) keeping
-the results tables and the live progress up to date, and evaluate the test split.
+replays (repeats, other devices: :mod:`~hpbench.dispatch.after_search`), each with a recorder
+(:mod:`~hpbench.dispatch.recorder`) keeping the results tables and the live progress up to date,
+and evaluate the test split.
 """
 
 from __future__ import annotations
@@ -21,19 +22,18 @@ from rich.markup import escape
 from hpbench.cost import prices
 from hpbench.dispatch import clock_record
 from hpbench.dispatch import early as early_trials
-from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, replay_tuner, search_tuner
+from hpbench.dispatch.after_search import AfterSearch
+from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, search_tuner
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.ended_trials import EndedTrials, forget_ended
 from hpbench.dispatch.eta import SearchClock
-from hpbench.dispatch.fused import fuse_repeats, n_runs
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
 from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
 from hpbench.dispatch.predictions import AsyncPredictions, warm_up
 from hpbench.dispatch.progress import Progress
-from hpbench.dispatch.repeats import plan_device_runs, plan_repeats
 from hpbench.dispatch.schedulers import make_scheduler
 from hpbench.dispatch.searchers import make_searcher
 from hpbench.dispatch.storage import search_storage, sqlite_url
@@ -246,11 +246,13 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         ended = recorder.end_running(StopReason.BUDGET)  # written by their own flushes and the search's final one
         console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}",
                       highlight=False)
+    after = AfterSearch(study=study, opts=opts, store=store, console=console, stop=stop, clock=clock,
+                        recorder=partial(_recorder, predictions=predictions, trackers=trackers))
     if opts.repeats:
-        _run_repeats(study, opts, store, predictions, console, trackers, stop, clock)
+        after.repeats()
     for device in study.config["train"].get("devices", [])[1:]:
         stop.check()
-        _run_on_device(study, opts, store, predictions, console, trackers, stop, clock, device=device)
+        after.on_device(device)
     stop.check()
     began, cold = time.time(), "torch" not in sys.modules  # its first use in the driver loads torch (2 s; after repeats, 0.1 s)
     if evaluate_best_on_test(study, store):
@@ -291,48 +293,3 @@ def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPred
 
     return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays, early=early,
                     ended=ended)
-
-
-def _run_repeats(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                 trackers: Trackers | None, stop: Interrupt, clock: SearchClock) -> None:
-    """Re-run the top configurations with other seeds (rows labelled repeat / repeat_of / seed)."""
-    # the phase's clock includes planning: deciding the fusion counts FLOPs with torch in the
-    # driver (~2 s the first time, measured; the replay's start figure takes it in)
-    with clock.entering("repeats") as phase:
-        replays = plan_repeats(study, store, n_repeats=opts.repeats)
-        if replays:
-            n_configs = len({r.labels["repeat_of"] for r in replays})
-            replays = fuse_repeats(study, replays)
-            groups = [r for r in replays if r.group]
-            fused = f", {sum(len(r.group) for r in groups)} of them fused into {len(groups)} stacked trials" if groups else ""
-            console.print(f"repeats: re-running the top {n_configs} configurations with {opts.repeats} other seeds "
-                          f"({n_runs(replays)} runs{fused})", highlight=False)
-            phase.size(n_runs(replays))
-            _replay(study, opts, store, predictions, console, trackers, stop, clock, replays=replays, name="repeats",
-                    title=f"{study.name} repeats")
-
-
-def _run_on_device(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-                   trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, device: str) -> None:
-    """``[train] devices``: every configuration of the search again on ``device`` (same seed),
-    to compare measured (and predicted) time and the metric across devices."""
-    with clock.entering("devices") as phase:
-        replays = plan_device_runs(study, store, device=device)
-        if replays:
-            console.print(f"devices: running the {len(replays)} configurations again on {device}", highlight=False)
-            phase.size(n_runs(replays))
-            _replay(study, opts, store, predictions, console, trackers, stop, clock, replays=replays, name=f"devices-{device}",
-                    title=f"{study.name} on {device}", device=device)
-
-
-def _replay(study: Study, opts: SearchOptions, store: ResultsStore, predictions: AsyncPredictions, console: Console,
-            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *,
-            replays: list[Replay], name: str, title: str, device: str | None = None) -> None:
-    """Run ``replays`` after the search, inside the same lock, through the same trainable and
-    recorder (their rows carry the replays' labels)."""
-    progress = Progress(store=store, n_trials=len(store) + n_runs(replays), console=console, study_name=title, clock=clock)
-    tuner = replay_tuner(study, opts, replays=replays, name=name, device=device, stop=stop.stopper(),
-                         callback=_recorder(store, progress, predictions=predictions, trackers=trackers, replays=replays))
-    with progress:
-        tuner.fit()
-    stop.check()
