@@ -368,7 +368,8 @@ def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optun
     assert len(searcher._ot_study.trials) == 6
 
 
-def test_tune_lets_go_of_the_trials_the_recorder_wrote_while_the_search_runs(ray_local, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("searcher", "scheduler", "epochs"), [("random", "none", 1), ("tpe", "asha", 3)])  # and hpbench's defaults
+def test_tune_lets_go_of_the_trials_the_recorder_wrote_while_the_search_runs(ray_local, tmp_path, monkeypatch, searcher, scheduler, epochs):
     """Tune's controller keeps every Trial of a run until ``fit()`` returns (its list of trials, its
     stopped trials, its trials to snapshot): the scheduler drops those the recorder wrote once Tune
     no longer acts on them. At the last trial's end, of the trials that ended before the last one
@@ -406,7 +407,8 @@ def test_tune_lets_go_of_the_trials_the_recorder_wrote_while_the_search_runs(ray
     monkeypatch.setattr(Recorder, "on_trial_complete", complete)
     monkeypatch.setattr(Recorder, "on_trial_start", on_start)
     src = tmp_path / "study.toml"
-    src.write_text(TINY_STUDY.replace("trials = 4", f"trials = {n}").replace("max_epochs = 3", "max_epochs = 1"))
+    src.write_text(TINY_STUDY.replace("trials = 4", f"trials = {n}").replace("max_epochs = 3", f"max_epochs = {epochs}")
+                   .replace('searcher = "random"', f'searcher = "{searcher}"').replace('scheduler = "none"', f'scheduler = "{scheduler}"'))
     store = run_search(load_study(src), SearchOptions(out=tmp_path / "out", num_cpus=2, early_trials=False), console=Console(file=StringIO()))
     assert sum(1 for r in store.rows() if r["status"] == "finished") == n
     assert at_last["of"] >= n - 3  # concurrency 2: the last trial started after at least n - 3 had ended

@@ -14,7 +14,10 @@ recorder has written is of no further use to Tune once nothing of Tune's still a
 Two steps: :func:`trim` (the recorder, as a trial ends) drops what Tune keeps inside the Trial;
 :class:`EndedTrials` (noted by the recorder, swept by the scheduler, the one hook of Tune's that
 is handed the controller) drops the Trial from the controller. Both read Tune's private state:
-where an attribute they expect is missing (another Ray version), they leave Tune as it is.
+where an attribute they expect is missing (another Ray version), they leave Tune as it is. Tune's
+asynchronous HyperBand (``asha``, the default) keeps trial ids only; its synchronous HyperBand
+(``hyperband``) and median stopping rule (``median``) keep references of their own to every
+Trial (the median rule with every result it saw, which its rule reads), left as they are.
 """
 
 from __future__ import annotations
