@@ -12,8 +12,10 @@ machine's pace) against what they took in the run, in the same predicted seconds
 * ``line``: the live search's scores against log cost on the metric's scale, the running trials'
   scores what they reached, the rungs' what was recorded there (the live ETA of sessions 13-15);
 * ``line+near best``: the same, the trials after TPE's random start priced like its best trials so
-  far (:func:`hpbench.cost.quality.searcher_costs`: TPE draws them near those; the live ETA since
-  session 16).
+  far (:func:`hpbench.cost.quality.searcher_costs`: TPE draws them near those; the live ETA of
+  sessions 16-28);
+* ``best scale``: the same, the scores recorded at the rungs moved to the scale of a trial's best
+  score, as the line's are (:func:`hpbench.cost.quality.on_best_scale`; the live ETA since session 29).
 
 The configurations not started yet come from the pool the live ETA uses: the started ones' costs,
 then the estimate's sample (``hpbench estimate STUDY --json``, each started trial replacing two).
@@ -82,6 +84,7 @@ def main() -> None:
                 known = t[t.started_at <= at]
                 actual, running, run_scores, costs, scores = 0.0, [], [], [], []
                 rec: dict[int, list[float]] = {k: [] for k in pr.rungs()}
+                gains: dict[int, list[float]] = {k: [] for k in pr.rungs()}  # best - value at k, of the trials past k
                 for _, r in t.iterrows():
                     ep = e[(e.trial_id == r.trial_id) & (e.reported_at <= at)]
                     if r.started_at > at:
@@ -92,6 +95,10 @@ def main() -> None:
                         if len(hit):
                             rec[k].append(sign * float(hit[metric].iloc[0]))
                     best = float((sign * ep[metric]).max()) if len(ep) else None
+                    for k in gains:
+                        hit = ep[ep.epoch == k]
+                        if len(hit) and best is not None and int(ep.epoch.max()) > k:
+                            gains[k].append(best - sign * float(hit[metric].iloc[0]))
                     if best is not None:
                         costs.append(float(r.predicted_epoch_s))
                         scores.append(best)
@@ -115,12 +122,14 @@ def main() -> None:
                        "copula+focus": remaining_trials_s(figures=copula, focus=focus, **kw),
                        "line": remaining_trials_s(figures=bare, line=line, running_scores=run_scores, recorded_scores=rec, **kw),
                        "line+near best": remaining_trials_s(figures=bare, line=line, running_scores=run_scores, recorded_scores=rec,
-                                                            **{**kw, "pending": near})}
+                                                            **{**kw, "pending": near}),
+                       "best scale": remaining_trials_s(figures=bare, line=line, running_scores=run_scores,
+                                                        recorded_scores=quality.on_best_scale(rec, gains), **{**kw, "pending": near})}
                 row = {"run": results, "study": name, "at": frac, "actual": actual, **{k: v / actual - 1 for k, v in got.items()}}
                 rows.append(row)
                 print(f"{name:12s} {frac:.2f} {Path(results).parent.name} actual {actual:7.1f}  "
                       + "  ".join(f"{k} {100 * row[k]:+5.0f}%" for k in got), flush=True)
-    models = ("blind", "copula+focus", "line", "line+near best")
+    models = ("blind", "copula+focus", "line", "line+near best", "best scale")
     print("\nmedian |error| of the trials left, per study (all points):")
     for name in wanted:
         sel = [r for r in rows if r["study"] == name]

@@ -199,6 +199,46 @@ def test_the_live_pairs_take_a_running_trials_best_so_far_and_the_median_rules_e
                                                                            3: [pytest.approx(0.5, rel=REL)]}
 
 
+def test_rung_scores_on_the_best_scale_move_by_the_median_gain_of_the_trials_that_went_on():
+    recorded = {1: [0.5, 0.6, 0.2], 3: [0.7], 9: []}
+    gains = {1: [0.2, 0.1, 0.4], 3: []}  # three went on past epoch 1, none past 3 yet
+    got = quality.on_best_scale(recorded, gains)
+    assert got[1] == [pytest.approx(v + 0.2, rel=REL) for v in (0.5, 0.6, 0.2)]
+    assert got[3] == [pytest.approx(0.7, rel=REL)] and got[9] == []  # nothing to move by: as recorded
+    assert quality.on_best_scale(recorded, {}) == recorded
+
+
+def test_the_live_rungs_on_the_best_scale_compare_like_with_like_and_price_fewer_epochs(tmp_path, write_study):
+    """A trial's best (the line's scale) against the others' best, not against their scores at the
+    rung: a pending trial scored like the search's trials passes rung 1 as often as they did."""
+    from conftest import TINY_STUDY
+
+    from hpbench.dispatch.timings import reached_scores
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY))
+    store = ResultsStore(out=tmp_path / "out", metric="val_loss", mode="min", param_keys=study.space.keys())
+    curves = {"a": (0.9, 0.7, 0.6), "b": (0.8, 0.6, 0.5, 0.45), "c": (1.2,)}  # c was pruned at epoch 1
+    for tid, losses in curves.items():
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        for k, v in enumerate(losses, start=1):
+            store.epoch(tid, {"epoch": k, "epoch_s": 0.1, "val_loss": v})
+    asha = Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3)
+    raw = reached_scores(store, list(curves), asha)
+    lifted = reached_scores(store, list(curves), asha, best_scale=True)
+    assert raw[1] == [pytest.approx(-v, rel=REL) for v in (0.9, 0.8, 1.2)] and raw[3] == [pytest.approx(-0.6, rel=REL), pytest.approx(-0.5, rel=REL)]
+    gain = statistics.median([0.9 - 0.6, 0.8 - 0.45])  # a and b went on past epoch 1 (best - score there, a min metric); c did not
+    assert lifted[1] == [pytest.approx(v + gain, rel=REL) for v in raw[1]]
+    assert lifted[3] == [pytest.approx(v + 0.05, rel=REL) for v in raw[3]]  # only b went on past 3: 0.5 -> 0.45
+    # a pending trial scored at the search's best-score level: pruned at rung 1 against the lifted scores, not the raw ones
+    line = quality.ScoreLine(a=-0.55, b=0.0, sigma=1e-6)
+    pending = [TrialPlan(epoch_s=1.0, max_epochs=9)] * 3
+    kw = dict(running=[], pending=pending, concurrency=1, figures=BARE, pruning=asha, seeds=2, line=line,
+              recorded={k: len(v) for k, v in raw.items()})
+    assert remaining_trials_s(recorded_scores=lifted, **kw) < remaining_trials_s(recorded_scores=raw, **kw)
+
+
 def test_after_its_random_start_tpe_is_priced_near_its_best_trials_so_far():
     """Optuna's TPE fits l(x) to its best ceil(0.1 n) trials (at most 25) and draws its next trial
     near them: after its random start the trials left cost like those; before, like the pool."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 # The prior rank correlation between a configuration's predicted seconds per epoch and its best
@@ -175,6 +175,29 @@ def fit_score_line(costs: Sequence[float], scores: Sequence[float], *, least: in
     resid = [y - (a + b * x) for x, y in pairs]
     sigma = math.sqrt(sum(r * r for r in resid) / max(1, len(pairs) - 2))
     return ScoreLine(a=a, b=b, sigma=max(sigma, 1e-6 * max(1.0, abs(my))))
+
+
+def on_best_scale(recorded: Mapping[int, Sequence[float]], gains: Mapping[int, Sequence[float]]) -> dict[int, list[float]]:
+    """The scores recorded at each rung (epoch ``k``) moved to the scale of a trial's best score:
+    each plus the median gain (best score - its score at ``k``, higher better) of the trials that
+    went on past ``k``; as recorded at a rung no trial has gone past yet.
+
+    A live search's line scores a trial by its best (:class:`ScoreLine`, fitted to the trials'
+    best scores so far), and the replay compares that one score with what the rungs recorded, each
+    trial's score at the rung's epoch: lower than its best for every trial still learning, so the
+    trials left passed ASHA's rungs more often than they do, and the trials left were priced long.
+    Replayed offline on the 84 points (25 / 50 / 75% of the trials ended) of the 29 kept first
+    searches of 18 studies, sessions 26-29 (``benchmarks/eta_left_replay.py``, in predicted
+    seconds of epochs): the trials left's signed median error +25 / +38 / +42% -> +7 / +23 / +25%,
+    median |error| 57 / 45 / 63% -> 56 / 40 / 49%; per study better on 10 (unseen-long 59 -> 24%,
+    unseen-signals-cnn 95 -> 38%, unseen-wide 44 -> 21%, digits_cnn 71 -> 58%), worse on 3
+    (fresh-recurrent 3 -> 9%, fresh-transformer 39 -> 46%, unseen-order 60 -> 69%), level on 5."""
+    out: dict[int, list[float]] = {}
+    for k, values in recorded.items():
+        g = [x for x in gains.get(k, ()) if x == x]
+        lift = statistics.median(g) if g else 0.0
+        out[k] = [v + lift for v in values]
+    return out
 
 
 def blended_rho(*, prior: float, measured: float | None, n: int, weight: float = RHO_PRIOR_TRIALS) -> float:

@@ -164,7 +164,8 @@ class SearchClock(CommandClock):
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
         # Which trials run long: the good ones. Once 4 of this search's trials have scores, the trials left are scored
         # on the metric's own scale by the line of its scores against cost, the running ones by what they reached and
-        # the rungs by what was recorded there (hpbench.cost.quality.fit_score_line); before, by the copula at the
+        # the rungs by what was recorded there, moved to the scale of a trial's best score as the line's are
+        # (hpbench.cost.quality.fit_score_line, on_best_scale); before, by the copula at the
         # study's correlation. No lean toward dear configurations as such: replayed on the kept quiet runs (trials
         # left at 25/50/75%, in predicted seconds), picking the best of 5 configurations by that line put the
         # quickstart at +518% and digits_cnn at +222% (+158% and +41% without it), and helped signals only (40% -> 6%).
@@ -175,7 +176,7 @@ class SearchClock(CommandClock):
                                   pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune)), seeds=LIVE_SEEDS, factors=self.factors,
                                   line=line, running_scores=[so_far[t] for t in run_ids] if line else None,
-                                  recorded_scores=timings.reached_scores(store, ids, pruning) if line else None)
+                                  recorded_scores=timings.reached_scores(store, ids, pruning, best_scale=True) if line else None)
         if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
             left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s")), elapsed_s=self.elapsed(), drift=drift)

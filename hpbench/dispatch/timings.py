@@ -16,6 +16,7 @@ from hpbench.cost.ends import rows_per_step, searched_lr
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import BEST_PRIOR_TRIALS, Finished, own_fractions
+from hpbench.cost.quality import on_best_scale
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
 from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import TrialPlan
@@ -196,18 +197,18 @@ def stand_in_costs(store: ResultsStore, trial_ids: Iterable[str], *, speed: floa
 def running_scores(store: ResultsStore, trial_ids: Iterable[str]) -> list[float | None]:
     """Each trial's best score so far (higher better: a ``min`` metric negated): its row's once it
     ended, the best of its epochs' while it runs; None before its first epoch."""
+    return [_best_so_far(store, t) for t in trial_ids]
+
+
+def _best_so_far(store: ResultsStore, trial_id: str) -> float | None:
     key, sign = f"best_{store.metric}", (1.0 if store.mode == "max" else -1.0)
-    out: list[float | None] = []
-    for t in trial_ids:
-        row = store.row(t) if t in store else {}
-        v = row.get(key)
-        if not (isinstance(v, (int, float)) and math.isfinite(v)):
-            seen = [store.epoch_row(t, k).get(store.metric) for k in range(1, int(row.get("epochs") or 0) + 1) if (t, k) in store.epochs]
-            finite = [sign * float(x) for x in seen if isinstance(x, (int, float)) and math.isfinite(x)]
-            out.append(max(finite) if finite else None)
-            continue
-        out.append(sign * float(v))
-    return out
+    row = store.row(trial_id) if trial_id in store else {}
+    v = row.get(key)
+    if isinstance(v, (int, float)) and math.isfinite(v):
+        return sign * float(v)
+    seen = [store.epoch_row(trial_id, k).get(store.metric) for k in range(1, int(row.get("epochs") or 0) + 1) if (trial_id, k) in store.epochs]
+    finite = [sign * float(x) for x in seen if isinstance(x, (int, float)) and math.isfinite(x)]
+    return max(finite) if finite else None
 
 
 def repeat_candidates(store: ResultsStore, trial_ids: Sequence[str], *, so_far: Mapping[str, float | None] | None, fallback: float,
@@ -230,19 +231,26 @@ def repeat_candidates(store: ResultsStore, trial_ids: Sequence[str], *, so_far: 
     return out
 
 
-def reached_scores(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> dict[int, list[float]]:
+def reached_scores(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning, *, best_scale: bool = False) -> dict[int, list[float]]:
     """The scores the trials (ended or running) recorded at each rung (ASHA) or epoch (the median
-    rule), higher better: what the pruning rule compares later trials with (:func:`reached`'s counts)."""
+    rule), higher better: what the pruning rule compares later trials with (:func:`reached`'s counts).
+    ``best_scale``: each moved to the scale of a trial's best score by the gain of the trials that
+    went on past that point (:func:`hpbench.cost.quality.on_best_scale`), to be compared with scores
+    of trials' best (the live search's line)."""
     sign = 1.0 if store.mode == "max" else -1.0
     out: dict[int, list[float]] = {k: [] for k in rule_points(pruning)}
+    gains: dict[int, list[float]] = {k: [] for k in out}
     for t in trial_ids:
         epochs = int(store.row(t).get("epochs") or 0) if t in store else 0
+        best = _best_so_far(store, t) if best_scale and any(k < epochs for k in out) else None  # higher better
         for k in out:
             if k <= epochs and (t, k) in store.epochs:
                 v = store.epoch_row(t, k).get(store.metric)
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     out[k].append(sign * float(v))
-    return out
+                    if k < epochs and best is not None:
+                        gains[k].append(best - sign * float(v))
+    return on_best_scale(out, gains) if best_scale else out
 
 
 class EndedTrials:
