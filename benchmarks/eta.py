@@ -18,7 +18,9 @@ how the ETA holds on work nobody tuned it for); ``--study`` runs
 a user's own study files; ``--unseen benchmarks/eta_fresh`` a second held-out set, written in session 27 after
 every change to the ETA before it (a transformer, iris with four optimizers and the median rule, a
 30,000-row regression, recurrent nets with Hyperband, digits CNNs with repeats, a wine grid). ``--no-history`` prices and runs every study as the first search of a
-machine (its history and kept prices moved aside for each study and put back after).
+machine (its history and kept prices moved aside for each study and put back after);
+``--new-study`` as the first search of its study on this machine as it is (the study's own records
+set aside for it, the other studies' kept: how a user's next study meets hpbench).
 
 ``--merge`` keeps the rows of the report already written for the studies not run now (a long run
 split into parts, each under ``flock /work/bench.lock``); ``--render`` prints the README's table
@@ -155,6 +157,28 @@ def no_history() -> Iterator[None]:
                 f.unlink(missing_ok=True)
             for f, to in kept:
                 shutil.move(to, f)
+
+
+@contextlib.contextmanager
+def new_study(name: str) -> Iterator[None]:
+    """This machine as it is, but with no search of study ``name`` yet (how a user's next study
+    meets hpbench): the history's records of that study set aside for the run, and the history put
+    back as it was after (what the run wrote dropped)."""
+    sys.path.insert(0, str(ROOT))
+    from hpbench.cost import history
+
+    path = history.history_file(history.default_cache_dir())
+    if not path.exists():
+        yield
+        return
+    kept = path.read_bytes()
+    doc = json.loads(kept)
+    doc["searches"] = [r for r in doc.get("searches", []) if r.get("study") != name]
+    path.write_text(json.dumps(doc))
+    try:
+        yield
+    finally:
+        path.write_bytes(kept)
 
 
 def measure(name: str, study: Path, work: Path) -> dict[str, Any]:
@@ -377,6 +401,9 @@ def main() -> None:
                     help="run this study file instead of the built-in set (repeatable): a user's own studies")
     ap.add_argument("--no-history", action="store_true",
                     help="price and run each study as a machine's first search: its history and kept prices moved aside for it, put back after")
+    ap.add_argument("--new-study", action="store_true",
+                    help="price and run each study as the first search of its study on this machine: its own records in the history "
+                         "set aside for it (the other studies' kept), the history put back after")
     ap.add_argument("--unseen", nargs="?", const=UNSEEN, type=Path, default=None, metavar="DIR",
                     help="run the held-out studies (benchmarks/eta_unseen/*.toml: written after the ETA was tuned, never used to tune "
                          "it; or DIR's, e.g. benchmarks/eta_fresh, written in session 27)")
@@ -408,7 +435,7 @@ def main() -> None:
         extra = list(args.study) + held_out
         for name, path in studies(work, only=only, claims=not args.skip_claims, extra=extra):
             try:
-                with no_history() if args.no_history else contextlib.nullcontext():
+                with no_history() if args.no_history else new_study(name) if args.new_study else contextlib.nullcontext():
                     row = measure(name, path, work)
             except RuntimeError as err:  # reported, and the other studies still run
                 print(f"{name:18s} FAILED: {str(err).splitlines()[0]}", flush=True)

@@ -55,3 +55,25 @@ def test_no_history_moves_the_history_and_prices_aside_and_puts_them_back(tmp_pa
         history.history_file(cache).write_text('{"searches": [2]}')  # the run's own record
         raise RuntimeError("search failed")
     assert {f: f.read_text() for f in files} == files and model.read_text() == "model"
+
+
+def test_new_study_sets_the_studys_own_records_aside_and_puts_the_history_back(tmp_path, monkeypatch):
+    """``--new-study``: inside, the history holds the other studies' records only; after, it is as
+    it was (what the run wrote dropped), also when the study failed."""
+    import json
+
+    from benchmarks import eta
+    from hpbench.cost import history
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = history.default_cache_dir()
+    cache.mkdir(parents=True)
+    path = history.history_file(cache)
+    v = history.SCHEMA
+    before = json.dumps({"searches": [{"study": "a", "schema": v}, {"study": "b", "schema": v}, {"study": "a", "schema": v}]})
+    path.write_text(before)
+    with pytest.raises(RuntimeError), eta.new_study("a"):
+        assert [r["study"] for r in history.load(cache)] == ["b"]
+        history.append(cache, {"study": "a", "schema": v})  # the run's own record
+        raise RuntimeError("search failed")
+    assert path.read_text() == before

@@ -186,12 +186,13 @@ def on_best_scale(recorded: Mapping[int, Sequence[float]], gains: Mapping[int, S
     best scores so far), and the replay compares that one score with what the rungs recorded, each
     trial's score at the rung's epoch: lower than its best for every trial still learning, so the
     trials left passed ASHA's rungs more often than they do, and the trials left were priced long.
-    Replayed offline on the 84 points (25 / 50 / 75% of the trials ended) of the 29 kept first
-    searches of 18 studies, sessions 26-29 (``benchmarks/eta_left_replay.py``, in predicted
-    seconds of epochs): the trials left's signed median error +25 / +38 / +42% -> +7 / +23 / +25%,
-    median |error| 57 / 45 / 63% -> 56 / 40 / 49%; per study better on 10 (unseen-long 59 -> 24%,
-    unseen-signals-cnn 95 -> 38%, unseen-wide 44 -> 21%, digits_cnn 71 -> 58%), worse on 3
-    (fresh-recurrent 3 -> 9%, fresh-transformer 39 -> 46%, unseen-order 60 -> 69%), level on 5."""
+    Replayed offline at 25 / 50 / 75% of the trials ended of 102 kept searches of 18 studies,
+    sessions 26-29 (``benchmarks/eta_left_replay.py``, in predicted seconds of epochs;
+    ``results/benchmarks/eta_left_replay-s29.json``): the trials left's signed median error
+    +25 / +38 / +42% -> +7 / +23 / +17%, median |error| 57 / 46 / 63% -> 55 / 40 / 50%; per study
+    better on 10 (unseen-long 58 -> 23%, unseen-signals-cnn 88 -> 48%, unseen-wide 44 -> 21%,
+    digits_cnn 71 -> 58%), worse on 4 (fresh-recurrent 3 -> 10%, fresh-transformer 39 -> 46%,
+    unseen-order 60 -> 69%, quickstart 21 -> 22%), level on 4."""
     out: dict[int, list[float]] = {}
     for k, values in recorded.items():
         g = [x for x in gains.get(k, ()) if x == x]
