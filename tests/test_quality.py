@@ -161,7 +161,7 @@ def test_on_the_metrics_scale_the_rungs_recorded_scores_prune_the_weak_trials_le
 def test_the_live_rungs_scores_are_the_ones_recorded_there(tmp_path, write_study):
     from conftest import TINY_STUDY
 
-    from hpbench.dispatch.timings import reached_scores, running_scores
+    from hpbench.dispatch.live_scores import reached_scores, running_scores
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
@@ -179,7 +179,8 @@ def test_the_live_rungs_scores_are_the_ones_recorded_there(tmp_path, write_study
 def test_the_live_pairs_take_a_running_trials_best_so_far_and_the_median_rules_epochs(tmp_path, write_study):
     from conftest import TINY_STUDY
 
-    from hpbench.dispatch.timings import quality_pairs, reached_scores
+    from hpbench.dispatch.live_scores import reached_scores
+    from hpbench.dispatch.timings import quality_pairs
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
@@ -213,7 +214,7 @@ def test_the_live_rungs_on_the_best_scale_compare_like_with_like_and_price_fewer
     rung: a pending trial scored like the search's trials passes rung 1 as often as they did."""
     from conftest import TINY_STUDY
 
-    from hpbench.dispatch.timings import reached_scores
+    from hpbench.dispatch.live_scores import reached_scores, running_scores
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
 
@@ -226,7 +227,7 @@ def test_the_live_rungs_on_the_best_scale_compare_like_with_like_and_price_fewer
             store.epoch(tid, {"epoch": k, "epoch_s": 0.1, "val_loss": v})
     asha = Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3)
     raw = reached_scores(store, list(curves), asha)
-    lifted = reached_scores(store, list(curves), asha, best_scale=True)
+    lifted = reached_scores(store, list(curves), asha, best=dict(zip(curves, running_scores(store, list(curves)), strict=True)))
     assert raw[1] == [pytest.approx(-v, rel=REL) for v in (0.9, 0.8, 1.2)] and raw[3] == [pytest.approx(-0.6, rel=REL), pytest.approx(-0.5, rel=REL)]
     gain = statistics.median([0.9 - 0.6, 0.8 - 0.45])  # a and b went on past epoch 1 (best - score there, a min metric); c did not
     assert lifted[1] == [pytest.approx(v + gain, rel=REL) for v in raw[1]]

@@ -37,7 +37,8 @@ from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
 from hpbench.dispatch.command_clock import SEARCH, CommandClock
 from hpbench.dispatch.epoch_pace import EpochPace
-from hpbench.dispatch.timings import finished_trials, measured_contention, reached, tune_trials
+from hpbench.dispatch.live_scores import reached, reached_scores, running_scores
+from hpbench.dispatch.timings import finished_trials, measured_contention, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
 from hpbench.study.metrics import best_score
@@ -150,7 +151,7 @@ class SearchClock(CommandClock):
                 running.append(Running(plan=self.plan_of(store, t, float(row.get("predicted_epoch_s") or fallback)), done=int(row.get("epochs") or 0),
                                        running_for_s=now - float(row.get("started_at") or now), fresh=t in fresh))
         n_pending = max(0, self.sizes[self.phase] - len(ids))
-        so_far = dict(zip(ids, timings.running_scores(store, ids), strict=True))  # each trial's best score yet, read once
+        so_far = dict(zip(ids, running_scores(store, ids), strict=True))  # each trial's best score yet, read once
         costs, scores = timings.quality_pairs(store, ids, list(so_far.values()), stand_in=stand_in)
         order = pool
         if self.phase == SEARCH and self.study.settings.searcher == "grid" and len(sampled) == len(ids) + n_pending:
@@ -176,7 +177,7 @@ class SearchClock(CommandClock):
                                   pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune)), seeds=LIVE_SEEDS, factors=self.factors,
                                   line=line, running_scores=[so_far[t] for t in run_ids] if line else None,
-                                  recorded_scores=timings.reached_scores(store, ids, pruning, best_scale=True) if line else None)
+                                  recorded_scores=reached_scores(store, ids, pruning, best=so_far) if line else None)
         if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
             left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s")), elapsed_s=self.elapsed(), drift=drift)
@@ -228,7 +229,7 @@ class SearchClock(CommandClock):
         best trials, not known until it ends: each draw takes the best of the trials so far (by
         their scores; an ended one at the seconds per epoch it measured) and of the ``pending`` ones
         (scored by the search's ``line``), :func:`~hpbench.cost.live.repeat_choices`; ``so_far``: the
-        search trials' best scores yet (:func:`~hpbench.dispatch.timings.running_scores`)."""
+        search trials' best scores yet (:func:`~hpbench.dispatch.live_scores.running_scores`)."""
         devices = list(self.study.config["train"].get("devices", []))[1:]
         if not devices and not self.repeats:  # the parts after depend on no trial: simulating every one grew with the study
             pool = pool[:1]

@@ -3,7 +3,6 @@ its trials' times as the record reads them, and the contention its trials' worke
 
 from __future__ import annotations
 
-import math
 import socket
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,12 +15,11 @@ from hpbench.cost.ends import rows_per_step, searched_lr
 from hpbench.cost.estimate import fuse_of
 from hpbench.cost.figures import Figures
 from hpbench.cost.live import BEST_PRIOR_TRIALS, Finished, own_fractions
-from hpbench.cost.quality import on_best_scale
 from hpbench.cost.record import ENDED_BY_THEMSELVES, OWN_ENDS, TrialTimes
-from hpbench.cost.simulate import Pruning
 from hpbench.cost.walltime import TrialPlan
 from hpbench.dispatch.beside_early import early_busy_until
 from hpbench.dispatch.early import EARLY_PREFIX
+from hpbench.dispatch.live_scores import running_scores
 from hpbench.results.columns import EPOCH_CPU_S, REPORTED_AT
 from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
@@ -142,21 +140,6 @@ class WorkerContention:
         return max(1.0, (self._run + self._wait) / self._run) if self._run > 0 else None
 
 
-def rule_points(pruning: Pruning) -> Sequence[int]:
-    """The epochs at which the pruning rule compares trials: ASHA's rungs, the median rule's every
-    epoch from its grace period on, none without a rule."""
-    if pruning.kind in ("asha", "hyperband"):
-        return pruning.rungs()
-    return range(pruning.grace_period, pruning.max_t + 1) if pruning.kind == "median" else ()
-
-
-def reached(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning) -> Mapping[int, int]:
-    """How many of the trials (ended or running) reached each rung (ASHA) or epoch (the median
-    rule) whose scores the pruning rule compares later trials with."""
-    epochs = [int(store.row(t).get("epochs") or 0) for t in trial_ids]
-    return {k: sum(1 for e in epochs if e >= k) for k in rule_points(pruning)}
-
-
 def quality_pairs(store: ResultsStore, trial_ids: Iterable[str], so_far: Sequence[float | None] | None = None, *,
                   stand_in: Mapping[str, float] | None = None) -> tuple[list[float], list[float]]:
     """The trials' predicted seconds per epoch and best score so far (higher better: a ``min``
@@ -194,23 +177,6 @@ def stand_in_costs(store: ResultsStore, trial_ids: Iterable[str], *, speed: floa
     return out
 
 
-def running_scores(store: ResultsStore, trial_ids: Iterable[str]) -> list[float | None]:
-    """Each trial's best score so far (higher better: a ``min`` metric negated): its row's once it
-    ended, the best of its epochs' while it runs; None before its first epoch."""
-    return [_best_so_far(store, t) for t in trial_ids]
-
-
-def _best_so_far(store: ResultsStore, trial_id: str) -> float | None:
-    key, sign = f"best_{store.metric}", (1.0 if store.mode == "max" else -1.0)
-    row = store.row(trial_id) if trial_id in store else {}
-    v = row.get(key)
-    if isinstance(v, (int, float)) and math.isfinite(v):
-        return sign * float(v)
-    seen = [store.epoch_row(trial_id, k).get(store.metric) for k in range(1, int(row.get("epochs") or 0) + 1) if (trial_id, k) in store.epochs]
-    finite = [sign * float(x) for x in seen if isinstance(x, (int, float)) and math.isfinite(x)]
-    return max(finite) if finite else None
-
-
 def repeat_candidates(store: ResultsStore, trial_ids: Sequence[str], *, so_far: Mapping[str, float | None] | None, fallback: float,
                       plan_of: Callable[[str, float], TrialPlan], speed: Callable[[TrialPlan], float]) -> list[tuple[TrialPlan, float | None]]:
     """The trials as the repeats may re-run them, each with its best score yet (``so_far``, or its
@@ -229,28 +195,6 @@ def repeat_candidates(store: ResultsStore, trial_ids: Sequence[str], *, so_far: 
             p = replace(p, epoch_s=train_s / epochs / speed(p))
         out.append((p, score))
     return out
-
-
-def reached_scores(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning, *, best_scale: bool = False) -> dict[int, list[float]]:
-    """The scores the trials (ended or running) recorded at each rung (ASHA) or epoch (the median
-    rule), higher better: what the pruning rule compares later trials with (:func:`reached`'s counts).
-    ``best_scale``: each moved to the scale of a trial's best score by the gain of the trials that
-    went on past that point (:func:`hpbench.cost.quality.on_best_scale`), to be compared with scores
-    of trials' best (the live search's line)."""
-    sign = 1.0 if store.mode == "max" else -1.0
-    out: dict[int, list[float]] = {k: [] for k in rule_points(pruning)}
-    gains: dict[int, list[float]] = {k: [] for k in out}
-    for t in trial_ids:
-        epochs = int(store.row(t).get("epochs") or 0) if t in store else 0
-        best = _best_so_far(store, t) if best_scale and any(k < epochs for k in out) else None  # higher better
-        for k in out:
-            if k <= epochs and (t, k) in store.epochs:
-                v = store.epoch_row(t, k).get(store.metric)
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    out[k].append(sign * float(v))
-                    if k < epochs and best is not None:
-                        gains[k].append(best - sign * float(v))
-    return on_best_scale(out, gains) if best_scale else out
 
 
 class EndedTrials:
