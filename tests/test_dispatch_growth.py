@@ -273,7 +273,7 @@ def test_trial_times_reads_the_epoch_rows_once_whatever_the_study_size(tmp_path,
 
 
 def _controller(trials):
-    """The state of Tune's controller that EndedTrials reads and changes, as plain containers."""
+    """The state of Tune's controller that WrittenTrials reads and changes, as plain containers."""
     from types import SimpleNamespace
 
     return SimpleNamespace(_trials=list(trials), _stopped_trials={t for t in trials if t.status == "TERMINATED"},
@@ -291,7 +291,7 @@ class _Trial:
 
 
 def test_ended_trials_are_dropped_from_every_holder_once_tune_no_longer_acts_on_them():
-    from hpbench.dispatch.ended_trials import EndedTrials
+    from hpbench.dispatch.written_trials import WrittenTrials
 
     done, failed, cached, decided, running = (_Trial("done", "TERMINATED"), _Trial("failed", "ERROR"), _Trial("cached", "TERMINATED"),
                                               _Trial("decided", "TERMINATED"), _Trial("running", "RUNNING"))
@@ -299,7 +299,7 @@ def test_ended_trials_are_dropped_from_every_holder_once_tune_no_longer_acts_on_
     tune_list = c._trials  # the list Tune hands its callbacks: changed in place
     c._trial_to_actor[cached] = "actor"  # its actor not yet released
     c._cached_trial_decisions[decided.trial_id] = "STOP"
-    ended = EndedTrials()
+    ended = WrittenTrials()
     for t in (done, failed, cached, decided):
         ended.note(t)
     wrapper = type("Wrapper", (), {})()
@@ -315,12 +315,12 @@ def test_ended_trials_are_dropped_from_every_holder_once_tune_no_longer_acts_on_
 
 def test_ended_trials_leave_a_controller_without_the_expected_state_as_it_is():
     """Another Ray version, other private names: nothing dropped, nothing raised."""
-    from hpbench.dispatch.ended_trials import EndedTrials
+    from hpbench.dispatch.written_trials import WrittenTrials
 
     done = _Trial("done", "TERMINATED")
     c = _controller([done])
     del c._trials_to_cache
-    ended = EndedTrials()
+    ended = WrittenTrials()
     ended.note(done)
     assert ended.sweep(c) == 0 and c._trials == [done] and ended.waiting == [done]
 

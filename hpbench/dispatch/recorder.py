@@ -17,11 +17,11 @@ from ray.tune.progress_reporter import TrialProgressCallback
 from hpbench.dispatch.budget import Budget
 from hpbench.dispatch.corrections import record_spent
 from hpbench.dispatch.early import EarlyTrials
-from hpbench.dispatch.ended_trials import EndedTrials, trim
 from hpbench.dispatch.fused import MEMBER, member_id
 from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
+from hpbench.dispatch.written_trials import WrittenTrials, trim
 from hpbench.results.columns import FUSED_MEMBERS
 from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.store import ResultsStore, TablesNotWritten
@@ -40,9 +40,9 @@ class Recorder(Callback):  # type: ignore[misc]
 
     def __init__(self, *, store: ResultsStore, progress: Progress, predictions: AsyncPredictions | None = None,
                  trackers: Trackers | None = None, budget: Budget | None = None, replays: list[Replay] | None = None,
-                 early: EarlyTrials | None = None, ended: EndedTrials | None = None) -> None:
+                 early: EarlyTrials | None = None, written: WrittenTrials | None = None) -> None:
         super().__init__()
-        self.ended = ended  # the trials written, for the scheduler to drop from Tune (hpbench.dispatch.ended_trials)
+        self.written = written  # the trials written, for the scheduler to drop from Tune (hpbench.dispatch.written_trials)
         self.early = early  # trials trained in the helper while Ray started (hpbench.dispatch.early): recorded here once they end
         self.store = store
         self.trackers = trackers
@@ -192,8 +192,8 @@ class Recorder(Callback):  # type: ignore[misc]
 
     def _forget(self, trial: Any) -> None:
         trim(trial)
-        if self.ended is not None:
-            self.ended.note(trial)
+        if self.written is not None:
+            self.written.note(trial)
 
     def end_running(self, reason: StopReason) -> list[str]:
         """End the trials Ray Tune stopped without a completion callback (a spent budget stops

@@ -27,7 +27,6 @@ from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_i
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import warm_up_trainer
-from hpbench.dispatch.ended_trials import EndedTrials, forget_ended
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
@@ -40,6 +39,7 @@ from hpbench.dispatch.storage import search_storage, sqlite_url
 from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test
 from hpbench.dispatch.trainable import Replay, study_data
+from hpbench.dispatch.written_trials import WrittenTrials, forget_written
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
 from hpbench.results.files import OPTUNA_DB
@@ -218,8 +218,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
                                reference_cost=predictions.reference_epoch_seconds(clock.plan) if cost_aware else None)
-    written = EndedTrials()  # the trials the recorder wrote, dropped from Tune's controller by the scheduler (the driver's memory)
-    forget_ended(scheduler, written)
+    written = WrittenTrials()  # the trials the recorder wrote, dropped from Tune's controller by the scheduler (the driver's memory)
+    forget_written(scheduler, written)
     if early is not None:
         early.scheduler = scheduler  # the early trials count at its rungs, as Tune's own trials do
     check_gpus(study)
@@ -227,7 +227,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     budget = None
     if opts.budget_flops or opts.budget_s:
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
-    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early, ended=written)
+    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early, written=written)
     recorder.harvest_early()  # those that ended while Ray started: in the tables before Tune's first trial
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=quota.left if quota is not None else plan.n_new,
                          data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
@@ -288,8 +288,8 @@ def _trackers(study: Study, out: Path) -> Trackers | None:
 
 
 def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,
-              replays: list[Replay] | None = None, early: EarlyTrials | None = None, ended: EndedTrials | None = None) -> Recorder:
+              replays: list[Replay] | None = None, early: EarlyTrials | None = None, written: WrittenTrials | None = None) -> Recorder:
     from hpbench.dispatch.recorder import Recorder  # imports Ray Tune: only once Ray is up
 
     return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays, early=early,
-                    ended=ended)
+                    written=written)

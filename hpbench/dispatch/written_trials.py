@@ -12,7 +12,7 @@ from Tune's snapshot, and never reads the ``ResultGrid`` that ``fit()`` returns,
 recorder has written is of no further use to Tune once nothing of Tune's still acts on it.
 
 Two steps: :func:`trim` (the recorder, as a trial ends) drops what Tune keeps inside the Trial;
-:class:`EndedTrials` (noted by the recorder, swept by the scheduler, the one hook of Tune's that
+:class:`WrittenTrials` (noted by the recorder, swept by the scheduler, the one hook of Tune's that
 is handed the controller) drops the Trial from the controller. Both read Tune's private state:
 where an attribute they expect is missing (another Ray version), they leave Tune as it is. Tune's
 asynchronous HyperBand (``asha``, the default) keeps trial ids only; its synchronous HyperBand
@@ -49,9 +49,9 @@ def trim(trial: Any) -> None:
         trial._default_result_or_future = None
 
 
-class EndedTrials:
+class WrittenTrials:
     """Trials the recorder has written (:meth:`note`), dropped from Tune's controller at the
-    scheduler's next choice of a trial to run (:meth:`sweep`, wired by :func:`forget_ended`) once
+    scheduler's next choice of a trial to run (:meth:`sweep`, wired by :func:`forget_written`) once
     Tune no longer acts on them (not live, no actor, no decision or stop queued)."""
 
     def __init__(self) -> None:
@@ -67,7 +67,9 @@ class EndedTrials:
         c = getattr(controller, "_tune_controller", controller)
         if not self.waiting or not all(hasattr(c, name) for name in _HOLDERS + _ACTING):
             return 0
-        done = [t for t in self.waiting if _released(c, t)]
+        from ray.tune.experiment import Trial
+
+        done = [t for t in self.waiting if t.status in (Trial.TERMINATED, Trial.ERROR) and _released(c, t)]
         if not done:
             return 0
         gone = {id(t) for t in done}
@@ -83,21 +85,19 @@ class EndedTrials:
 
 
 def _released(c: Any, trial: Any) -> bool:
-    """Tune has ended ``trial`` and holds it in nothing it still acts on."""
-    from ray.tune.experiment import Trial
-
-    return (trial.status in (Trial.TERMINATED, Trial.ERROR) and trial not in c._live_trials and trial not in c._trial_to_actor
+    """Tune holds the ended ``trial`` in nothing it still acts on."""
+    return (trial not in c._live_trials and trial not in c._trial_to_actor
             and trial not in c._staged_trials and trial not in c._stop_queue
             and trial.trial_id not in c._cached_trial_decisions and trial.trial_id not in c._queued_trial_decisions)
 
 
-def forget_ended(scheduler: Any, ended: EndedTrials) -> Any:
-    """``scheduler`` sweeping ``ended`` each time Tune asks it for a trial to run (at least once
+def forget_written(scheduler: Any, written: WrittenTrials) -> Any:
+    """``scheduler`` sweeping ``written`` each time Tune asks it for a trial to run (at least once
     per trial started); returned, changed in place."""
     choose = scheduler.choose_trial_to_run
 
     def choose_trial_to_run(tune_controller: Any) -> Any:
-        ended.sweep(tune_controller)
+        written.sweep(tune_controller)
         return choose(tune_controller)
 
     scheduler.choose_trial_to_run = choose_trial_to_run
