@@ -7,7 +7,7 @@ the objects the garbage collector tracks by type (with their shallow sizes) and 
 resident memory. Printed: resident memory per Tune trial between the two points, and the types
 that grew, per trial. Not a timing measurement (run it niced; the counts do not depend on the load).
 
-    .venv/bin/python benchmarks/driver_objects.py [--trials 400] [--at 50 300] [--tracemalloc]
+    .venv/bin/python benchmarks/driver_objects.py [--trials 400] [--at 50 300] [--epochs 1] [--tracemalloc]
 
 With ``--tracemalloc`` (tracing from ten trials before the first point) the memory Python
 allocated between the two points and still held is also attributed
@@ -51,6 +51,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=400)
     ap.add_argument("--at", type=int, nargs=2, default=[50, 300], metavar=("A", "B"))
     ap.add_argument("--tracemalloc", action="store_true", help="also attribute the growth to allocation sites")
+    ap.add_argument("--epochs", type=int, default=1, help="epochs per trial (a real search's trials report many: their rows)")
     args = ap.parse_args()
     a, b = args.at
     import hpbench.dispatch.recorder as recorder
@@ -91,7 +92,7 @@ def main() -> None:
     recorder.Recorder.on_trial_complete = counted  # type: ignore[method-assign]
     with tempfile.TemporaryDirectory() as tmp:
         study = Path(tmp) / "driver-objects.toml"
-        study.write_text(STUDY.format(trials=args.trials, epochs=1))
+        study.write_text(STUDY.format(trials=args.trials, epochs=args.epochs))
         sys.argv = ["hpbench", "search", str(study), "--out", str(Path(tmp) / "out"), "--num-cpus", "2"]
         try:
             cli()

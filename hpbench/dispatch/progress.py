@@ -67,7 +67,9 @@ class Progress:
             self.console.print(
                 Text(f"[{self._elapsed()}] trial {t['trial']} {t.get('stop_reason')} after {_epochs(t.get('epochs', 0))}: "
                      f"{outcome}  ({self._summary()})"),
-                highlight=False,
+                # one line per trial, unwrapped (a log reads and greps by line); and Rich keeps no width of it: wrapping
+                # cached each printed line's cell length, ~1.9 KB a trial held by the driver up to 4,096 lines
+                highlight=False, soft_wrap=True,
             )
         self.refresh()
 

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
+from hpbench.results.rows import Columns, Row
 from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
@@ -61,9 +62,11 @@ class ResultsStore:
         self.metric = metric
         self.mode = mode
         self.param_keys = param_keys
-        self.trials: dict[str, dict[str, Any]] = {}
-        self.epochs: dict[tuple[str, int], dict[str, Any]] = {}
-        self._history: dict[str, dict[int, dict[str, Any]]] = {}  # trial_id -> epoch -> row (the same rows as ``epochs``)
+        # the rows share one column index per table (hpbench.results.rows): a row keeps its values only
+        self._trial_columns, self._epoch_columns = Columns(), Columns()
+        self.trials: dict[str, Row] = {}
+        self.epochs: dict[tuple[str, int], Row] = {}
+        self._history: dict[str, dict[int, Row]] = {}  # trial_id -> epoch -> row (the same rows as ``epochs``)
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
         self._write_s = 0.0  # how long the last write took (background writes wait WRITER_DUTY-bounded gaps)
@@ -85,12 +88,12 @@ class ResultsStore:
     def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         """Continue from an earlier run's finished trials (``hpbench search --resume``)."""
         for t in trials:
-            self.trials[t["trial_id"]] = dict(t)
+            self.trials[t["trial_id"]] = Row(self._trial_columns, t)
             self._next = max(self._next, int(t["trial"]) + 1)
             self._retally(t["trial_id"])
         for r in epochs:
             if r["trial_id"] in self.trials:
-                row = self.epochs[(r["trial_id"], int(r["epoch"]))] = dict(r)
+                row = self.epochs[(r["trial_id"], int(r["epoch"]))] = Row(self._epoch_columns, r)
                 self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = row
         self._changed.update(self.trials)
         self._changed_epochs.update(self.epochs)
@@ -101,7 +104,7 @@ class ResultsStore:
     # types depend on the values' exact types).
     def start(self, trial_id: str, params: Mapping[str, Any], *, cost: Mapping[str, Any] | None = None) -> None:
         if trial_id not in self.trials:
-            self.trials[trial_id] = {"trial": self._next, "trial_id": trial_id}
+            self.trials[trial_id] = Row(self._trial_columns, {"trial": self._next, "trial_id": trial_id})
             self._next += 1
         row = self.trials[trial_id]
         row.update({"status": TrialStatus.RUNNING.value, "stop_reason": None, "error": None, "started_at": time.time()})
@@ -120,7 +123,7 @@ class ResultsStore:
 
     def epoch(self, trial_id: str, result: Mapping[str, Any]) -> None:
         epoch = int(result["epoch"])
-        row = {"trial": self.trials[trial_id]["trial"], "trial_id": trial_id}
+        row = Row(self._epoch_columns, {"trial": self.trials[trial_id]["trial"], "trial_id": trial_id})
         for k, v in result.items():
             if k == "epoch" or k in _EPOCH_FIELDS or k.startswith(("val_", "train_")):
                 row[k] = v
@@ -300,4 +303,4 @@ class ResultsStore:
         done = [t for t in self.trials.values() if t.get(key) is not None]
         if not done:
             return None
-        return (max if self.mode == "max" else min)(done, key=lambda t: t[key])
+        return dict((max if self.mode == "max" else min)(done, key=lambda t: t[key]))

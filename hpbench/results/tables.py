@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -33,7 +34,7 @@ def _typed(series: pd.Series) -> pd.Series:
     return series
 
 
-def trials_frame(rows: list[dict[str, Any]], param_keys: list[str]) -> pd.DataFrame:
+def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[*TRIAL_COLUMNS, *param_keys])
@@ -44,7 +45,7 @@ def trials_frame(rows: list[dict[str, Any]], param_keys: list[str]) -> pd.DataFr
     return df.sort_values("trial").reset_index(drop=True)
 
 
-def epochs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def epochs_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=["trial", "trial_id", "epoch"])

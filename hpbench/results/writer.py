@@ -18,7 +18,7 @@ background thread). One write at a time.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ FANOUT = 8  # parts of one level merged into one of the next: 8 keeps readers at
 EpochKey = tuple[str, int]
 
 
-def part_table(rows: list[dict[str, Any]], frame: Callable[[], Any]) -> Any:
+def part_table(rows: Sequence[Mapping[str, Any]], frame: Callable[[], Any]) -> Any:
     """A part's rows as a pyarrow table, each column built from the rows' Python values (a part
     holds a few rows: pandas' typing of them cost ~20 ms a write, pyarrow's ~0.2 ms); a column
     pyarrow cannot type (numbers and text mixed) takes the whole-table typing (``frame()``).
@@ -75,7 +75,7 @@ class Write:
     None, a compaction of the whole tables."""
 
     trials: list[dict[str, Any]]
-    epochs: list[dict[str, Any]]
+    epochs: list[Mapping[str, Any]]  # the store's rows as they are (not copied: an epoch's row never changes)
     seq: int | None = None
     replaced: tuple[int, ...] = ()
 
@@ -92,7 +92,7 @@ class TableWriter:
         """Whether this writer has written parts since its last compaction."""
         return bool(self._live)
 
-    def plan_part(self, trials: dict[str, dict[str, Any]], epochs: dict[EpochKey, dict[str, Any]], *,
+    def plan_part(self, trials: Mapping[str, Mapping[str, Any]], epochs: Mapping[EpochKey, Mapping[str, Any]], *,
                   changed_trials: set[str], changed_epochs: set[EpochKey]) -> Write:
         """The next part: the changed rows, or, when it completes a level, the merge of that
         level's parts (the latest version of every row they held). The first write of a writer
@@ -112,7 +112,7 @@ class TableWriter:
         return Write(trials=[dict(trials[k]) for k in part.trials], epochs=[epochs[k] for k in part.epochs], seq=part.seq,
                      replaced=tuple(replaced))
 
-    def plan_compaction(self, trials: dict[str, dict[str, Any]], epochs: dict[EpochKey, dict[str, Any]]) -> Write:
+    def plan_compaction(self, trials: Mapping[str, Mapping[str, Any]], epochs: Mapping[EpochKey, Mapping[str, Any]]) -> Write:
         self._live = []
         return Write(trials=[dict(r) for r in trials.values()], epochs=list(epochs.values()))
 
@@ -126,7 +126,7 @@ class TableWriter:
         for name, rows in ((EPOCHS, w.epochs), (TRIALS, w.trials)):
             if w.seq is not None and not rows:
                 continue
-            def frame(rows: list[dict[str, Any]] = rows, name: str = name) -> Any:
+            def frame(rows: Sequence[Mapping[str, Any]] = rows, name: str = name) -> Any:
                 return epochs_frame(rows) if name == EPOCHS else trials_frame(rows, self.param_keys)
 
             try:
