@@ -18,7 +18,7 @@ from hpbench.cost.correct import Correction
 from hpbench.cost.figures import PRIOR_BEST, SMALL_REPORT_RATIO, SOLO_STARTUP_RATIO, Figures
 from hpbench.cost.live import Finished, Running, overheads, remaining_trials_s
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
-from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, natural_epochs, predict, sim_trials
+from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, drawn_epochs, natural_epochs, predict, sim_trials
 
 REL = 1e-5
 BARE = Figures(startup_s=0.0, fresh_worker_s=0.0, setup_s=0.0, turnover_s=0.0, report_s=0.0, exit_s=0.0, best_fractions=(1.0,),
@@ -868,3 +868,16 @@ def test_a_burst_of_trial_ends_is_priced_again_once_the_etas_cost_allows(tmp_pat
     assert len(sc.trace) == 4 and sc.trace[-1][2] == 3 and sc.trace[-1][3] != sc.trace[0][3]  # priced with the 3 ended
     sc.catch_up(store)
     assert len(sc.trace) == 4  # caught up: nothing more
+
+
+def test_a_best_epoch_worked_out_once_draws_what_it_drew_each_time() -> None:
+    """drawn_epochs' memo (the live ETA replays hundreds of trials left at each trial's end) changes no draw."""
+    figs = Figures(best_fractions=(0.1, 0.3, 0.6, 0.9), best_lrs=(1e-3, 1e-2, 0.0, 3e-3), best_batches=(32.0, 0.0, 128.0, 64.0))
+    plans = [TrialPlan(epoch_s=0.1, max_epochs=40, patience=3, lr=lr, batch=b) for lr in (None, 1e-3, 3e-2) for b in (None, 16.0, 256.0)]
+    memo: dict[tuple[int, float | None, float | None], float] = {}
+    a, b = random.Random(7), random.Random(7)
+    for _ in range(5):
+        for p in plans:
+            for done in (0, 4):
+                assert drawn_epochs(p, a, figs, done=done, memo=memo) == drawn_epochs(p, b, figs, done=done)
+    assert memo  # it was used

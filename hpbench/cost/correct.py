@@ -38,7 +38,7 @@ trials are passed and flags them.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hpbench.cost.spread import bounds_of_logs
@@ -145,7 +145,7 @@ def shrunk_log_mean(pairs: list[tuple[float, float]], *, prior_trials: float = P
     return math.exp(math.fsum(logs) / (len(logs) + max(0.0, prior_trials)))
 
 
-def correction_for(regime: str | None, factors: dict[str, Correction]) -> Correction | None:
+def correction_for(regime: str | None, factors: Mapping[str, Correction]) -> Correction | None:
     """The regime's own correction, else the pooled one, else None."""
     return factors.get(str(regime)) if regime is not None and str(regime) in factors else factors.get(POOLED)
 

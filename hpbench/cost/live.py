@@ -51,13 +51,14 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
     rho = figures.quality_rho
     u = cost_scores([r.plan.epoch_s for r in running] + [p.epoch_s for p in pending]) if rho else [0.0] * (len(running) + len(pending))
     reached = list(running_scores) if running_scores is not None else [None] * len(running)
+    running_s = [r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors) for r in running]  # the same in every replay
     spans = []
     for s in range(seeds):
         rng = random.Random(s)
         trials: list[SimTrial] = []
-        for r in running:
+        for r, epoch_s in zip(running, running_s, strict=True):
             ends = drawn_epochs(r.plan, rng, figures, done=r.done)
-            trials.append(SimTrial(epoch_s=r.plan.epoch_s * slowness(r.plan, figures=figures, c=c, factors=factors), epochs=max(ends, r.done + 1),
+            trials.append(SimTrial(epoch_s=epoch_s, epochs=max(ends, r.done + 1),
                                    score=_running_score(r, line, reached[len(trials)],
                                                         latent_score(u=u[len(trials)], draw=rng.random(), rho=rho)),
                                    done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))

@@ -152,7 +152,7 @@ def slowness(plan: TrialPlan, *, figures: Figures, c: float, factors: Factors | 
     (measured / predicted over the trials ended, contention and the machine's bias included),
     blended with this machine's speed figure at contention ``c`` as if the figure were
     :data:`SPEED_PRIOR_TRIALS` more trials; the speed figure alone before there is one."""
-    corr = correction_for(plan.regime, dict(factors)) if factors else None
+    corr = correction_for(plan.regime, factors) if factors else None
     prior = figures.speed_of(plan.family, c)
     if corr is None or not (corr.factor > 0 and prior > 0):
         return prior
@@ -172,8 +172,18 @@ def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figur
     configurations (its own and ``k - 1`` others)."""
     if u is None:
         u = cost_scores([p.epoch_s for p in plans]) if figures.quality_rho else [0.0] * len(plans)
-    drawn = [SimTrial(epoch_s=p.epoch_s * slowness(p, figures=figures, c=c, factors=factors),
-                      epochs=drawn_epochs(p, rng, figures),
+    # a plan's slowness follows its regime and family only, and a best epoch moved to a rate and batch size is the same
+    # for every plan there (the live ETA prices hundreds of trials left at each trial's end): each worked out once
+    speeds: dict[tuple[str | None, str | None], float] = {}
+
+    def slow(p: TrialPlan) -> float:
+        k = (p.regime, p.family)
+        if k not in speeds:
+            speeds[k] = slowness(p, figures=figures, c=c, factors=factors)
+        return speeds[k]
+
+    memo: dict[tuple[int, float | None, float | None], float] = {}
+    drawn = [SimTrial(epoch_s=p.epoch_s * slow(p), epochs=drawn_epochs(p, rng, figures, memo=memo),
                       score=_score(p.epoch_s, u=ui, draw=rng.random(), rho=figures.quality_rho, line=line)) for p, ui in zip(plans, u, strict=True)]
     out = list(drawn)
     if focus.k > 1 and len(drawn) > 1:
@@ -182,17 +192,25 @@ def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figur
     return out
 
 
-def drawn_epochs(p: TrialPlan, rng: random.Random, figures: Figures, *, done: int = 0) -> int:
+def drawn_epochs(p: TrialPlan, rng: random.Random, figures: Figures, *, done: int = 0,
+                 memo: dict[tuple[int, float | None, float | None], float] | None = None) -> int:
     """One draw of where ``p`` ends, past the ``done`` epochs it has trained: with early stopping
     from ``figures.best_fractions`` (each moved to ``p``'s learning rate and batch size where both
     are known: :func:`hpbench.cost.ends.moved_fraction`), without from ``figures.end_fractions`` (a
-    live search's own stops, when it has any); ``done + 1`` when none of them is past it."""
+    live search's own stops, when it has any); ``done + 1`` when none of them is past it. ``memo``:
+    the moved fractions already worked out, by (fraction's index, rate, batch size), filled here."""
     fs = figures.best_fractions
     lrs = figures.best_lrs if p.lr and len(figures.best_lrs) == len(fs) else ()
     batches = figures.best_batches if p.batch and len(figures.best_batches) == len(fs) else ()
 
     def moved(i: int) -> float:
-        return moved_fraction(fs[i], lr_at=lrs[i] if lrs else None, lr_to=p.lr, batch_at=batches[i] if batches else None, batch_to=p.batch)
+        key = (i, p.lr, p.batch)
+        if memo is not None and key in memo:
+            return memo[key]
+        f = moved_fraction(fs[i], lr_at=lrs[i] if lrs else None, lr_to=p.lr, batch_at=batches[i] if batches else None, batch_to=p.batch)
+        if memo is not None:
+            memo[key] = f
+        return f
 
     best: float | None = None
     if done:
