@@ -45,6 +45,11 @@ from hpbench.cost.ops import COUNT_RULES
 from hpbench.results.files import atomic_write_json
 
 KEEP = 200  # records kept
+# A record's ETA trace (one point per trial end, :meth:`hpbench.dispatch.eta.SearchClock.note`) keeps at most this many
+# points, evenly spread over the search: a 2,000-trial search's 2,090 points made its record 135 KB, and the
+# history (rewritten whole by each command, twice: the record, then the report's and the exit's seconds) 5.6 MB,
+# 0.2 s a write, inside the final table's seconds the ETA prices (1-trial studies' report 0.55 -> 0.95 s)
+TRACE_POINTS = 256
 RECENT_WINDOW_S = 900.0  # searches whose contention probe still tells the machine's state
 SCHEMA = 1
 PROBE_NICE = "workers"  # the records whose contention was probed at the trials' priority (hpbench.cost.clock)
@@ -150,9 +155,29 @@ def at_this_priority(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any
     return [dict(r) for r in records]
 
 
+def thin_trace(points: Sequence[Any], n: int = TRACE_POINTS) -> list[Any]:
+    """At most ``n`` of ``points``, evenly spread by position, the first and the last among them."""
+    if len(points) <= n:
+        return list(points)
+    idx = sorted({round(i * (len(points) - 1) / (n - 1)) for i in range(n)})
+    return [points[i] for i in idx]
+
+
+def bound_trace(points: list[Any], n: int = TRACE_POINTS) -> None:
+    """A live trace, kept within ``2 n`` points as it grows: past that, every other point is dropped
+    (the first and the last kept), so that what is kept stays evenly spread over the search."""
+    if len(points) > 2 * n:
+        del points[1:-1:2]
+
+
+def _write(cache_dir: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    """The history, compact (a cache: read by programs), each record's trace thinned (older records' too)."""
+    slim = [{**r, "eta": thin_trace(r["eta"])} if isinstance(r.get("eta"), list) and len(r["eta"]) > TRACE_POINTS else r for r in records]
+    atomic_write_json(history_file(cache_dir), {"searches": slim}, compact=True)
+
+
 def append(cache_dir: Path, record: Mapping[str, Any]) -> None:
-    records = [*load(cache_dir), dict(record)][-KEEP:]
-    atomic_write_json(history_file(cache_dir), {"searches": records})
+    _write(cache_dir, [*load(cache_dir), dict(record)][-KEEP:])
 
 
 def finish(cache_dir: Path, *, out: str, started_at: float, report_end: float, exit_s: float) -> bool:
@@ -167,7 +192,7 @@ def finish(cache_dir: Path, *, out: str, started_at: float, report_end: float, e
             if isinstance(r.get("phases_end_at"), (int, float)):
                 r["report_s"] = report_end - r["phases_end_at"]
             r.update(exit_s=exit_s, total_s=report_end + exit_s - started_at)
-            atomic_write_json(history_file(cache_dir), {"searches": records})
+            _write(cache_dir, records)
             return True
     return False
 

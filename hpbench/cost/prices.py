@@ -93,7 +93,7 @@ def save(cache_dir: Path, *, model: ModelTag, columns: Mapping[str, Mapping[str,
         prices[k] = {"model": mine, "columns": v, "at": now}
     newest = sorted(prices.items(), key=lambda kv: float(kv[1].get("at", 0.0)) if isinstance(kv[1], dict) else 0.0)[-KEEP:]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cache_file(cache_dir), {"prices": dict(newest)})
+    atomic_write_json(cache_file(cache_dir), {"prices": dict(newest)}, compact=True)  # a cache of 2,000 entries, read by programs only
 
 
 def keep(cache_dir: Path, *, study: Any, columns: Mapping[str, Mapping[str, Any]]) -> None:

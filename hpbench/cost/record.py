@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost.ends import searched_lr
-from hpbench.cost.history import SCHEMA
+from hpbench.cost.history import SCHEMA, thin_trace
 from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
@@ -108,6 +108,6 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},
         "first_epoch_s": first_extra, "best_fractions": best,
         **({"best_lrs": best_lrs} if any(best_lrs) else {}), **({"best_batches": best_batches} if any(best_batches) else {}),
-        "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
+        "end_fractions": ends, **dict(phases), "eta": [list(p) for p in thin_trace(eta)],
         "configs": [dict(c) for c in configs], "quality_rho": quality_rho,
     }

@@ -29,6 +29,7 @@ from hpbench.cost.ends import searched_lr
 from hpbench.cost.estimate import config_rows, search_plan, trial_plan
 from hpbench.cost.estimate import pruning as search_pruning
 from hpbench.cost.figures import Figures
+from hpbench.cost.history import bound_trace
 from hpbench.cost.live import Running, drifted, overheads, pending_mean, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
 from hpbench.cost.pace import helper_moved, pace_factors
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
@@ -280,6 +281,7 @@ class SearchClock(CommandClock):
             # priced before this end (the duty's cap): shown until the next pricing, which catch_up makes once the cap allows
             self._behind = self._eta[1] != sum(ended.values())
             self.trace.append([round(self.elapsed(), 3), list(self.trials).index(self.phase), ended[self.phase], round(eta, 3), *self.parts])
+            bound_trace(self.trace)  # a long search's: at most 2 x TRACE_POINTS points, evenly spread
 
     def catch_up(self, store: ResultsStore) -> None:
         """The live view's refresh (each of Tune's steps): where trials ended faster than the ETA may
