@@ -46,3 +46,29 @@ def test_the_history_is_written_compactly_with_old_records_traces_thinned(tmp_pa
     assert big["eta"][0] == point(0) and big["eta"][-1] == point(1999)
     assert small["eta"] == [point(i) for i in range(30)]
     assert history.finish(tmp_path, out="nowhere", started_at=0.0, report_end=1.0, exit_s=1.0) is False
+
+
+def test_a_long_searchs_per_trial_figures_keep_their_distribution_and_pairing() -> None:
+    import random
+    import statistics
+
+    from hpbench.cost.history import FRACTIONS_KEPT, slim
+
+    rng = random.Random(3)
+    n = 2000
+    best = [rng.random() ** 2 for _ in range(n)]
+    lrs = [round(1e-3 * (1 + 9 * f), 9) for f in best]  # each fraction's own rate: the pairing must survive
+    batches = [32.0 + i % 3 for i in range(n)]
+    ends = [rng.random() for _ in range(n)]
+    rec = {"study": "big", "best_fractions": best, "best_lrs": lrs, "best_batches": batches, "end_fractions": ends, "speed": 1.1}
+    out = slim(rec)
+    assert len(out["best_fractions"]) == len(out["best_lrs"]) == len(out["best_batches"]) == FRACTIONS_KEPT
+    assert all(a == round(1e-3 * (1 + 9 * f), 9) for f, a in zip(out["best_fractions"], out["best_lrs"], strict=True))
+    pairs = set(zip(best, batches, strict=True))
+    assert all(p in pairs for p in zip(out["best_fractions"], out["best_batches"], strict=True))
+    assert min(out["best_fractions"]) == min(best) and max(out["best_fractions"]) == max(best)
+    assert abs(statistics.median(out["best_fractions"]) - statistics.median(best)) < 0.01
+    assert len(out["end_fractions"]) == FRACTIONS_KEPT and abs(statistics.median(out["end_fractions"]) - statistics.median(ends)) < 0.01
+    assert out["speed"] == 1.1 and rec["best_fractions"] is best and len(best) == n  # the record given is left as it was
+    small = {"best_fractions": [0.2, 0.5], "best_lrs": [0.01, 0.02], "end_fractions": [1.0], "eta": [point(1)]}
+    assert slim(small) == small

@@ -82,3 +82,20 @@ def test_the_store_keeps_its_rows_compact(tmp_path: Path) -> None:
     back = pd.read_parquet(tmp_path / "trials.parquet")
     assert back["trial_id"].tolist() == ["t0", "t1", "t2"] and back["lr"].tolist() == pytest.approx([0.1, 0.2, 0.3], rel=1e-5)
     assert len(pd.read_parquet(tmp_path / "epochs.parquet")) == 6
+
+
+def test_the_epochs_by_trial_and_epoch_are_a_view_of_the_per_trial_index(tmp_path: Path) -> None:
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=[])
+    store.start("a", {})
+    store.start("b", {})
+    for t, e in (("a", 1), ("b", 1), ("a", 2)):
+        store.epoch(t, {"epoch": e, "val_accuracy": 0.1 * e})
+    idx = store.epochs
+    assert list(idx) == [("a", 1), ("a", 2), ("b", 1)] and len(idx) == 3
+    assert ("a", 2) in idx and ("b", 2) not in idx and ("c", 1) not in idx and "a" not in idx
+    assert idx[("a", 2)]["val_accuracy"] == pytest.approx(0.2, rel=1e-5) and idx.get(("b", 2)) is None and idx.get(("c", 1), 0) == 0
+    with pytest.raises(KeyError):
+        idx[("b", 2)]
+    store.epoch("b", {"epoch": 1, "val_accuracy": 0.5})  # a retried epoch replaces its row
+    assert len(idx) == 3 and store.epoch_row("b", 1)["val_accuracy"] == 0.5
+    assert dict(idx) == {k: idx[k] for k in [("a", 1), ("a", 2), ("b", 1)]}

@@ -50,6 +50,10 @@ KEEP = 200  # records kept
 # history (rewritten whole by each command, twice: the record, then the report's and the exit's seconds) 5.6 MB,
 # 0.2 s a write, inside the final table's seconds the ETA prices (1-trial studies' report 0.55 -> 0.95 s)
 TRACE_POINTS = 256
+# ... and at most this many of its per-trial figures (where early stopping found each trial's best epoch, with the
+# rate and batch size it ran at; where a trial without it ended): a long search's, its distribution's quantiles
+FRACTIONS_KEPT = 256
+_ALIGNED = ("best_fractions", "best_lrs", "best_batches")  # one entry per trial, in the same order
 RECENT_WINDOW_S = 900.0  # searches whose contention probe still tells the machine's state
 SCHEMA = 1
 PROBE_NICE = "workers"  # the records whose contention was probed at the trials' priority (hpbench.cost.clock)
@@ -170,10 +174,28 @@ def bound_trace(points: list[Any], n: int = TRACE_POINTS) -> None:
         del points[1:-1:2]
 
 
+def slim(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` with its trace thinned (:func:`thin_trace`) and its per-trial figures kept to
+    :data:`FRACTIONS_KEPT`, evenly spread over their sorted values (each best epoch's fraction with
+    the rate and batch size it was seen at): what the figures read of them is their distribution."""
+    out = dict(record)
+    if isinstance(out.get("eta"), list) and len(out["eta"]) > TRACE_POINTS:
+        out["eta"] = thin_trace(out["eta"])
+    best = out.get("best_fractions")
+    if isinstance(best, list) and len(best) > FRACTIONS_KEPT:
+        keep = thin_trace(sorted(range(len(best)), key=lambda i: (best[i], i)), FRACTIONS_KEPT)
+        for key in _ALIGNED:
+            if isinstance(out.get(key), list) and len(out[key]) == len(best):
+                out[key] = [out[key][i] for i in keep]
+    ends = out.get("end_fractions")
+    if isinstance(ends, list) and len(ends) > FRACTIONS_KEPT:
+        out["end_fractions"] = thin_trace(sorted(ends), FRACTIONS_KEPT)
+    return out
+
+
 def _write(cache_dir: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    """The history, compact (a cache: read by programs), each record's trace thinned (older records' too)."""
-    slim = [{**r, "eta": thin_trace(r["eta"])} if isinstance(r.get("eta"), list) and len(r["eta"]) > TRACE_POINTS else r for r in records]
-    atomic_write_json(history_file(cache_dir), {"searches": slim}, compact=True)
+    """The history, compact (a cache: read by programs), each record slimmed (older records' too: :func:`slim`)."""
+    atomic_write_json(history_file(cache_dir), {"searches": [slim(r) for r in records]}, compact=True)
 
 
 def append(cache_dir: Path, record: Mapping[str, Any]) -> None:

@@ -88,3 +88,33 @@ class Row(MutableMapping[str, Any]):
         return dict(self) == (dict(other) if isinstance(other, Mapping) else other)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like a dict
+
+
+class EpochIndex(Mapping[tuple[str, int], Row]):
+    """The epochs' rows by (trial id, epoch): a read-only view of the store's per-trial index, so
+    that each row is indexed once (a second dict keyed by (trial id, epoch) tuples held ~0.12 KB
+    an epoch). Iterates trial by trial, each trial's epochs in the order they came."""
+
+    __slots__ = ("_by_trial",)
+
+    def __init__(self, by_trial: Mapping[str, Mapping[int, Row]]) -> None:
+        self._by_trial = by_trial
+
+    def __getitem__(self, key: tuple[str, int]) -> Row:
+        return self._by_trial[key[0]][key[1]]
+
+    def get(self, key: tuple[str, int], default: Any = None) -> Any:
+        rows = self._by_trial.get(key[0])
+        return default if rows is None else rows.get(key[1], default)
+
+    def __contains__(self, key: object) -> bool:
+        if not (isinstance(key, tuple) and len(key) == 2):
+            return False
+        rows = self._by_trial.get(key[0])
+        return rows is not None and key[1] in rows
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return ((t, e) for t, rows in self._by_trial.items() for e in rows)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self._by_trial.values())

@@ -23,7 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
-from hpbench.results.rows import Columns, Row
+from hpbench.results.rows import Columns, EpochIndex, Row
 from hpbench.results.status import DONE, StopReason, TrialStatus
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
@@ -65,8 +65,8 @@ class ResultsStore:
         # the rows share one column index per table (hpbench.results.rows): a row keeps its values only
         self._trial_columns, self._epoch_columns = Columns(), Columns()
         self.trials: dict[str, Row] = {}
-        self.epochs: dict[tuple[str, int], Row] = {}
-        self._history: dict[str, dict[int, Row]] = {}  # trial_id -> epoch -> row (the same rows as ``epochs``)
+        self._history: dict[str, dict[int, Row]] = {}  # trial_id -> epoch -> row
+        self.epochs = EpochIndex(self._history)  # the same rows by (trial_id, epoch): a view, not a second index
         self.min_flush_s = min_flush_s
         self._last_flush = 0.0
         self._write_s = 0.0  # how long the last write took (background writes wait WRITER_DUTY-bounded gaps)
@@ -93,8 +93,7 @@ class ResultsStore:
             self._retally(t["trial_id"])
         for r in epochs:
             if r["trial_id"] in self.trials:
-                row = self.epochs[(r["trial_id"], int(r["epoch"]))] = Row(self._epoch_columns, r)
-                self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = row
+                self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = Row(self._epoch_columns, r)
         self._changed.update(self.trials)
         self._changed_epochs.update(self.epochs)
         self._loaded = True  # the next forced flush compacts, even with nothing loaded (the rows of interrupted trials go)
@@ -127,8 +126,7 @@ class ResultsStore:
         for k, v in result.items():
             if k == "epoch" or k in _EPOCH_FIELDS or k.startswith(("val_", "train_")):
                 row[k] = v
-        self.epochs[(trial_id, epoch)] = row  # a retried epoch replaces its earlier row
-        self._history.setdefault(trial_id, {})[epoch] = row
+        self._history.setdefault(trial_id, {})[epoch] = row  # a retried epoch replaces its earlier row
         t = self.trials[trial_id]
         t["epochs"] = epoch
         if "n_params" in result:
