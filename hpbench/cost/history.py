@@ -177,16 +177,15 @@ def bound_trace(points: list[Any], n: int = TRACE_POINTS) -> None:
 def slim(record: Mapping[str, Any]) -> dict[str, Any]:
     """``record`` with its trace thinned (:func:`thin_trace`) and its per-trial figures kept to
     :data:`FRACTIONS_KEPT`, evenly spread over their sorted values (each best epoch's fraction with
-    the rate and batch size it was seen at): what the figures read of them is their distribution."""
+    the rate and batch size it was seen at): what the figures read of them is their distribution.
+    Every record is slimmed as the history is written (:func:`_write`); a short one as it is."""
     out = dict(record)
     if isinstance(out.get("eta"), list) and len(out["eta"]) > TRACE_POINTS:
         out["eta"] = thin_trace(out["eta"])
     best = out.get("best_fractions")
     if isinstance(best, list) and len(best) > FRACTIONS_KEPT:
         keep = thin_trace(sorted(range(len(best)), key=lambda i: (best[i], i)), FRACTIONS_KEPT)
-        for key in _ALIGNED:
-            if isinstance(out.get(key), list) and len(out[key]) == len(best):
-                out[key] = [out[key][i] for i in keep]
+        out.update({key: [out[key][i] for i in keep] for key in _ALIGNED if isinstance(out.get(key), list) and len(out[key]) == len(best)})
     ends = out.get("end_fractions")
     if isinstance(ends, list) and len(ends) > FRACTIONS_KEPT:
         out["end_fractions"] = thin_trace(sorted(ends), FRACTIONS_KEPT)

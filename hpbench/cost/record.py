@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpbench.cost.ends import searched_lr
-from hpbench.cost.history import SCHEMA, slim
+from hpbench.cost.history import SCHEMA
 from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
@@ -99,7 +99,7 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     best_lrs = [0.0 if c else searched_lr(t.params or {}) or 0.0 for t, c in zip(own, censored, strict=True)]
     best_batches = [0.0 if c else t.batch_rows for t, c in zip(own, censored, strict=True)]
     ends = [min(1.0, t.epochs / t.max_epochs) for t in trials if t.stop_reason in OWN_ENDS and t.max_epochs > 0 and t.epochs > 0]
-    return slim({  # a long search's trace and per-trial figures bounded (hpbench.cost.history.slim)
+    return {
         "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,
         "cpus": cpus, "concurrency": concurrency, "cpus_per_trial": cpus_per_trial, "contention": contention,
         "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
@@ -110,4 +110,4 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
         **({"best_lrs": best_lrs} if any(best_lrs) else {}), **({"best_batches": best_batches} if any(best_batches) else {}),
         "end_fractions": ends, **dict(phases), "eta": [list(p) for p in eta],
         "configs": [dict(c) for c in configs], "quality_rho": quality_rho,
-    })
+    }

@@ -87,8 +87,8 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, obj: Any, *, compact: bool = False) -> None:
     """``obj`` as JSON, atomically: indented for a reader, or ``compact`` (a cache read by programs only)."""
-    text = json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str) if compact else json.dumps(obj, indent=2, sort_keys=True, default=str)
-    atomic_write_text(path, text + "\n")
+    layout: dict[str, Any] = {"separators": (",", ":")} if compact else {"indent": 2}
+    atomic_write_text(path, json.dumps(obj, sort_keys=True, default=str, **layout) + "\n")
 
 
 def atomic_write_parquet(path: Path, frame: Any, *, keep_previous: bool = False) -> None:

@@ -45,8 +45,7 @@ class Row(MutableMapping[str, Any]):
         self.update(items)
 
     def __getitem__(self, key: str) -> Any:
-        i = self._cols.index.get(key)
-        v = self._vals[i] if i is not None and i < len(self._vals) else _ABSENT
+        v = self.get(key, _ABSENT)
         if v is _ABSENT:
             raise KeyError(key)
         return v
@@ -57,8 +56,7 @@ class Row(MutableMapping[str, Any]):
         return default if v is _ABSENT else v
 
     def __contains__(self, key: object) -> bool:
-        i = self._cols.index.get(key) if isinstance(key, str) else None
-        return i is not None and i < len(self._vals) and self._vals[i] is not _ABSENT
+        return isinstance(key, str) and self.get(key, _ABSENT) is not _ABSENT
 
     def __setitem__(self, key: str, value: Any) -> None:
         i = self._cols.slot(key)
