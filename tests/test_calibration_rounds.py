@@ -5,7 +5,9 @@ with it (an older cache is measured again)."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import random
 
 import pytest
@@ -59,16 +61,6 @@ def test_a_small_sizes_spike_is_not_carried_to_the_larger_sizes():
     assert mb.capped((1e9, 3e11, 5e10), ceiling=1.1e11) == (1e9, 1.1e11, 5e10)
 
 
-def test_attention_coefficients_are_recovered_from_its_shapes_seconds():
-    per_block, per_work, per_score = 2e-6, 3e-10, 4e-9
-    fwd = tuple(bh * (per_block + per_work * t * t * d + per_score * t * t) for bh, t, d in mb.ATTENTION_SHAPES)
-    got = mb.attention_coef(fwd, tuple(2 * s for s in fwd))
-    assert got == pytest.approx((per_block, per_work, per_score, 2 * per_block, 2 * per_work, 2 * per_score), rel=1e-5)
-    # without a score term the fit finds none
-    fwd = tuple(bh * (per_block + per_work * t * t * d) for bh, t, d in mb.ATTENTION_SHAPES)
-    assert mb.attention_coef(fwd, fwd)[:3] == pytest.approx((per_block, per_work, 0.0), rel=1e-5, abs=1e-15)
-
-
 def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(monkeypatch):
     """Compute kernels and the dispatch floor at their fastest round; the copy bandwidth and its
     curve at their median round (their measurement functions replaced by fixed sequences)."""
@@ -84,7 +76,7 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
         seen["matmul overhead"] = overhead_s
         return (1.0, 2.0), next(seq["matmul"])
 
-    shapes = len(mb.ATTENTION_SHAPES)
+    shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID)
     monkeypatch.setattr(mb, "measure_overhead", lambda *, device, repeats: next(seq["overhead"]))
     monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device, repeats: next(seq["bandwidth"]))
     monkeypatch.setattr(mb, "measure_matmul", matmul)
@@ -94,10 +86,10 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
 
     def attention(*, device, overhead_s):
         factors.append(next(seq["att"]))
-        fwd = tuple(factors[-1] * bh * (1e-6 + 1e-10 * t * t * d) for bh, t, d in mb.ATTENTION_SHAPES)
+        fwd = tuple(factors[-1] * (1e-9 + 1e-11 * d) for _bh, _t, d in itertools.product(*mb.ATTENTION_GRID))
         return fwd, tuple(2 * s for s in fwd)
 
-    monkeypatch.setattr(mb, "attention_seconds", attention)
+    monkeypatch.setattr(mb, "attention_grid_seconds", attention)
     got = C.micro_benchmarks(device="cpu", rounds=3)
     assert got["op_overhead_s"] == 1e-6 and seen["matmul overhead"] == 1e-6  # the kernels' rates exclude the fastest floor
     assert got["bandwidth_bytes_per_s"] == 20e9
@@ -105,7 +97,9 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
     assert got["conv_flops"] == (7.0,) and got["conv_flops_per_s"] == (7e9,) and got["conv_backward_flops_per_s"] == (9e9,)
     assert got["bandwidth_bytes"] == (1.0, 2.0) and got["bandwidth_curve"] == (7e9, 2e9)
     assert factors == [3.0, 1.0, 2.0] and shapes > 2
-    assert got["attention_coef"] == pytest.approx((1e-6, 1e-10, 0.0, 2e-6, 2e-10, 0.0), rel=1e-5, abs=1e-15)  # the fastest round's seconds
+    fastest = tuple(1e-9 + 1e-11 * d for _bh, _t, d in itertools.product(*mb.ATTENTION_GRID))  # the fastest round's seconds per score
+    assert got["attention_grid"] == mb.ATTENTION_GRID
+    assert got["attention_grid_s"] == (pytest.approx(fastest, rel=1e-9), pytest.approx(tuple(2 * s for s in fastest), rel=1e-9))
     DeviceModel(device="cpu", name="x", threads=1, **got)  # the fields of a device model
 
 

@@ -16,7 +16,7 @@ from hpbench.cost import formulas as F
 from hpbench.cost.count import count_module_step
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.estimate import asha_epoch_fraction
-from hpbench.cost.predict import features, predict_epoch, seconds
+from hpbench.cost.predict import features, op_kernel, predict_epoch, seconds
 
 
 def _matmul(cost, phase):
@@ -165,18 +165,22 @@ def test_interp_loglog():
         interp_loglog((), (), 1.0)
 
 
-def test_matmul_roofline_and_attention_blocks():
-    from hpbench.cost.device import attention_block_seconds
+def test_matmul_roofline_and_attention_from_its_grid():
     from hpbench.cost.predict import matmul_seconds
 
     assert matmul_seconds(flops=1e9, nbytes=1e3, flops_per_s=1e11, bytes_per_s=1e10) == pytest.approx(1e-2)  # arithmetic bound
     assert matmul_seconds(flops=1e3, nbytes=1e9, flops_per_s=1e11, bytes_per_s=1e10) == pytest.approx(1e-1)  # memory bound
-    assert attention_block_seconds(bh=10, work=100, per_block_s=1e-6, per_work_s=1e-8) == pytest.approx(10 * (1e-6 + 1e-6))
-    dev = _device(attention_coef=(1e-6, 1e-9, 2e-6, 2e-9))  # schema 10: no score term
-    assert dev.attention_seconds(bh=4, t_q=8, t_k=8, d=16, backward=True) == pytest.approx(4 * (2e-6 + 2e-9 * 8 * 8 * 16))
-    dev = _device(attention_coef=(1e-6, 1e-9, 3e-9, 2e-6, 2e-9, 5e-9))
-    assert dev.attention_seconds(bh=4, t_q=8, t_k=6, d=16) == pytest.approx(4 * (1e-6 + 1e-9 * 8 * 6 * 16 + 3e-9 * 8 * 6))
-    assert dev.attention_seconds(bh=4, t_q=8, t_k=6, d=16, backward=True) == pytest.approx(4 * (2e-6 + 2e-9 * 8 * 6 * 16 + 5e-9 * 8 * 6))
+    # seconds per score over (blocks, T, head dim): 1 ns forward and 3 ns backward at 8 blocks, 2 / 6 ns at 64
+    grid = ((8, 64), (16,), (4, 16))
+    dev = _device(attention_grid=grid, attention_grid_s=((1e-9, 1e-9, 2e-9, 2e-9), (3e-9, 3e-9, 6e-9, 6e-9)))
+    assert dev.attention_seconds(bh=8, t_q=16, t_k=16, d=8) == pytest.approx(8 * 16 * 16 * 1e-9)
+    assert dev.attention_seconds(bh=64, t_q=16, t_k=16, d=8, backward=True) == pytest.approx(64 * 16 * 16 * 6e-9)
+    # between two measured block counts the per-score cost moves geometrically (16 blocks: a third of the way from 8 to 64
+    # in log), at the geometric mean of the two lengths
+    assert dev.attention_seconds(bh=16, t_q=32, t_k=8, d=4) == pytest.approx(16 * 32 * 8 * 2 ** (1 / 3) * 1e-9, rel=1e-5)
+    # beyond the grid: more blocks or a longer sequence at the edge's cost per score, a larger head dim in proportion
+    assert dev.attention_seconds(bh=128, t_q=64, t_k=64, d=16) == pytest.approx(128 * 64 * 64 * 2e-9, rel=1e-5)
+    assert dev.attention_seconds(bh=64, t_q=16, t_k=16, d=64) == pytest.approx(4 * dev.attention_seconds(bh=64, t_q=16, t_k=16, d=16))
     assert _device().attention_seconds(bh=4, t_q=8, t_k=8, d=16) > 0  # unmeasured: matmul roofline of its FLOPs
 
 
@@ -235,6 +239,39 @@ def test_attention_is_one_fused_op_and_flops_are_unchanged():
     assert all(op.flops == 0 for op in att)  # its FLOPs stay with the math-path ops it replaces
     assert any(op.kind == "replaced" for op in c.ops)
     assert _matmul(c, "forward") > 0
+
+
+def test_attention_trained_with_dropout_is_priced_on_the_path_the_device_runs():
+    """A CPU runs attention with dropout as its math path (its fused kernel takes no dropout); a GPU fuses it."""
+    x = torch.zeros(4, 6, 32, requires_grad=True)
+    with_dropout = count_module_step(nn.TransformerEncoderLayer(32, 4, 64, dropout=0.1, batch_first=True), x=x)
+    fused = [op for op in with_dropout.ops if op.kind == "attention"]
+    math_path = [op for op in with_dropout.ops if op.attention_path == "math"]
+    assert [op.name for op in fused] == ["sdpa", "sdpa_backward"] and all(op.attention_path == "fused" for op in fused)
+    assert {"bmm", "bernoulli_"} <= {op.name for op in math_path}  # the scores' products and the attention's dropout mask
+    assert not any(op.kind == "replaced" for op in with_dropout.ops)
+    assert {op.kind for op in math_path if op.name == "bmm"} == {"matmul"}
+    rates = {"random_s_per_element": {"bernoulli": 1e-9, "uniform": 1e-9, "normal": 2e-9}}
+    cpu, gpu = _device(**rates), _device(device="cuda:0", **rates)
+    assert not cpu.fuses_attention_dropout and gpu.fuses_attention_dropout
+    on_cpu, on_gpu = features(with_dropout.ops, device=cpu), features(with_dropout.ops, device=gpu)
+    math_matmul = sum(op_kernel(op, device=cpu)[1] for op in math_path if op.kind == "matmul")
+    fused_s = sum(op_kernel(op, device=gpu)[1] for op in fused)
+    assert math_matmul > 0 and fused_s > 0
+    assert on_cpu["random"] > on_gpu["random"]  # the attention's mask is drawn inside the GPU's kernel
+    # the CPU prices every op but the fused kernels: the math path's backward products too
+    no_fused = [op for op in with_dropout.ops if op.kind != "attention"]
+    assert on_cpu == pytest.approx(features(no_fused, device=cpu), rel=1e-5)
+    backward_bmm = [op for op in no_fused if op.phase == "backward" and op.name == "bmm"]
+    assert backward_bmm and on_cpu["matmul"] > features([op for op in no_fused if op not in backward_bmm], device=cpu)["matmul"]
+    # a GPU prices the fused kernels and none of the math path, forward or backward
+    no_math = [op for op in with_dropout.ops if op.attention_path != "math" and op not in backward_bmm]
+    assert on_gpu["matmul"] == pytest.approx(features(no_math, device=gpu)["matmul"], rel=1e-5)
+    assert on_gpu["matmul"] < on_cpu["matmul"] + fused_s and math_matmul > 0
+    # evaluation (no dropout) and a layer without dropout keep the one fused kernel on every device
+    no_dropout = count_module_step(nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True), x=x)
+    assert not any(op.attention_path for op in no_dropout.ops)
+    assert not any(op.attention_path for op in with_dropout.ops if op.phase == "eval")
 
 
 def test_epoch_features_sum_steps_eval_and_epoch():
@@ -313,8 +350,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(C.rnn, "RECURRENT_GRID_CPU", ((4,), (2,), (8,), (8,)))
     monkeypatch.setattr(C.conv, "CONV_GRID_CPU", ((64,), (4,), (2,), (2,), (3,)))
     monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s, repeats: ((1.0,), (1e10,)))
-    shapes = len(mb.ATTENTION_SHAPES)
-    monkeypatch.setattr(mb, "attention_seconds", lambda *, device, overhead_s: ((1e-6,) * shapes, (2e-6,) * shapes))
+    shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID)
+    monkeypatch.setattr(mb, "attention_grid_seconds", lambda *, device, overhead_s: ((1e-9,) * shapes, (2e-9,) * shapes))
     fitted = C.suite.SuiteFit(coef={"op": 1e-6}, fit_error=0.1, warmup_fraction=0.3, intervals={"all": (0.9, 1.2)})
     monkeypatch.setattr(C.suite, "fit", lambda base, *, device, quick: fitted)
     monkeypatch.setattr(C.suite, "most_bound", lambda base, coef, *, probes: {"memory-bound": probes[0]})
@@ -328,6 +365,7 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
     assert m.recurrent_grid == ((4,), (2,), (8,), (8,)) and all(len(r) == 1 and r[0] > 0 for rates in m.recurrent_flops_per_s.values() for r in rates)
     assert m.conv_grid == ((64,), (4,), (2,), (2,), (3,)) and all(len(r) == 1 and r[0] > 0 for r in m.conv_grid_flops_per_s)
+    assert m.attention_grid == mb.ATTENTION_GRID and m.attention_grid_s == ((1e-9,) * shapes, (2e-9,) * shapes)
     assert DeviceModel.from_dict(m.to_dict()) == m
 
 

@@ -89,7 +89,9 @@ def _well_formed(m: DeviceModel) -> bool:
             and _grid_well_formed(m.conv_grid, {"Conv2d": m.conv_grid_flops_per_s} if m.conv_grid or m.conv_grid_flops_per_s else {},
                                   n_modes=len(conv.MODES), n_axes=len(conv.CONV_GRID_CPU))
             and len(m.conv_first_call_s) in (0, 2) and nums(*m.conv_first_call_s)
-            and nums(*m.conv_backward_flops_per_s, *m.attention_coef, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
+            and _grid_well_formed(m.attention_grid, {"attention": m.attention_grid_s} if m.attention_grid or m.attention_grid_s else {},
+                                  n_axes=len(mb.ATTENTION_GRID))
+            and nums(*m.conv_backward_flops_per_s, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
                      m.first_epoch_s, m.trainer_epoch_s)
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
             and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
@@ -195,14 +197,14 @@ def micro_benchmarks(*, device: str, rounds: int = ROUNDS) -> dict[str, Any]:
         "matmul": partial(mb.measure_matmul, device=device, sizes=sizes, overhead_s=oh, repeats=3),
         "conv": partial(mb.measure_conv, device=device, overhead_s=oh),
         "curve": partial(mb.measure_bandwidth_curve, device=device, overhead_s=oh, repeats=3),
-        "attention": partial(mb.attention_seconds, device=device, overhead_s=oh)}
+        "attention": partial(mb.attention_grid_seconds, device=device, overhead_s=oh)}
     kernels = mb.interleaved(measures, rounds=rounds)
     matmul: list[Any] = kernels["matmul"]
     conv: list[Any] = kernels["conv"]
     curve: list[Any] = kernels["curve"]
     att: list[Any] = kernels["attention"]
     mr = mb.fastest_rates([r for _, r in matmul])
-    # attention's seconds: the fastest round is the smallest (1 / the highest rate)
+    # attention's seconds per score: the fastest round is the smallest (1 / the highest rate)
     att_f = tuple(1.0 / r for r in mb.fastest_rates([tuple(1.0 / s for s in f) for f, _ in att]))
     att_b = tuple(1.0 / r for r in mb.fastest_rates([tuple(1.0 / s for s in b) for _, b in att]))
     return {"op_overhead_s": oh, "bandwidth_bytes_per_s": statistics.median(first["bandwidth"]),
@@ -210,7 +212,7 @@ def micro_benchmarks(*, device: str, rounds: int = ROUNDS) -> dict[str, Any]:
             "conv_flops": conv[0][0], "conv_flops_per_s": mb.fastest_rates([c[1] for c in conv]),
             "conv_backward_flops_per_s": mb.fastest_rates([c[2] for c in conv]),
             "bandwidth_bytes": curve[0][0], "bandwidth_curve": mb.median_rates([c[1] for c in curve]),
-            "attention_coef": mb.attention_coef(att_f, att_b)}
+            "attention_grid": mb.ATTENTION_GRID, "attention_grid_s": (att_f, att_b)}
 
 
 def local_devices() -> list[str]:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from hpbench.cost.conv import MODES as CONV_MODES
 from hpbench.cost.conv import call_flops as conv_call_flops
 
-SCHEMA = 12  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
+SCHEMA = 13  # 2: per-op roofline (conv and bandwidth curves, per-phase op overheads); 3: bandwidth by data volume (cache-aware);
 # 4: whole trials (optimizer state priced at its working set, first-epoch warm-up, concurrency slowdown, intervals per regime);
 # 5: the concurrency slowdown of two trial processes at once (hpbench.cost.concurrency), not two threads;
 # 6: measured in a trial worker's thread environment (OMP_NUM_THREADS), intervals from leave-one-kind-out residuals;
@@ -26,7 +26,9 @@ SCHEMA = 12  # 2: per-op roofline (conv and bandwidth curves, per-phase op overh
 # 10: 2-D convolutions' training and evaluation rates on a grid of shapes and a new shape's first call (hpbench.cost.conv);
 # 11: fused attention priced per block, per T_q·T_k·d and per T_q·T_k score (6 coefficients; small head dims measured);
 # 12: seconds per random number drawn, per generator family (dropout's masks were priced as fills: hpbench.cost.rng),
-#     and per element of each activation's ops by size (what tanh, GELU, ... cost beyond ReLU: hpbench.cost.activations)
+#     and per element of each activation's ops by size (what tanh, GELU, ... cost beyond ReLU: hpbench.cost.activations);
+# 13: fused attention's seconds per score on a grid of (batch · heads, sequence length, head dim), measured in the layout
+#     nn.MultiheadAttention hands the kernel (hpbench.cost.microbench.ATTENTION_GRID), not a fit of three terms
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -106,7 +108,9 @@ class DeviceModel:
     random_s_per_element: dict[str, float] = field(default_factory=dict)  # per generator family (hpbench.cost.rng.FAMILIES)
     activation_s_per_element: dict[str, tuple[float, ...]] = field(default_factory=dict)  # per activation op, at each of
     # hpbench.cost.activations.SIZES
-    attention_coef: tuple[float, ...] = ()  # fused attention: (s per block, s per T_q·T_k·d, s per T_q·T_k) forward, then backward
+    attention_grid: tuple[tuple[int, ...], ...] = ()  # (batch · heads, sequence lengths, head dims) of the measured fused attentions
+    attention_grid_s: tuple[tuple[float, ...], ...] = ()  # (forward, backward): seconds per score (one query-key pair of one
+    # block) at each grid shape (row-major, head dim fastest)
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
     warmup_fraction: float = 0.0  # median (first epoch - fastest) / fastest over the suite (hpbench.cost.trial_time)
@@ -126,6 +130,13 @@ class DeviceModel:
             raise ValueError(f"--device-flops must be > 0, but got {flops_per_s}")
         return cls(device="hypothetical", name=f"{flops_per_s:.3g} FLOP/s", threads=1, matmul_flops=(1.0,),
                    matmul_flops_per_s=(flops_per_s,), peak_flops_per_s=flops_per_s, coef={"compute": 1.0, "conv": 1.0}, hypothetical=True)
+
+    @property
+    def fuses_attention_dropout(self) -> bool:
+        """Whether attention trained with dropout runs as one fused kernel here: a GPU's flash and
+        memory-efficient kernels draw the dropout inside; PyTorch's fused attention for CPU takes
+        none, so a CPU runs the math path (:data:`hpbench.cost.ops.ATTENTION_PATHS`)."""
+        return not self.device.startswith("cpu")
 
     def matmul_rate(self, flops: float) -> float:
         """Achieved FLOP/s for a matmul of ``flops`` FLOPs: log-log interpolation of the
@@ -182,18 +193,21 @@ class DeviceModel:
         return interp_loglog(self.conv_flops, ys, max(flops, 1.0))
 
     def attention_seconds(self, *, bh: int, t_q: int, t_k: int, d: int, backward: bool = False) -> float:
-        """Seconds of one fused attention kernel over ``bh`` (batch, head) blocks: per block a
-        fixed cost, one proportional to T_q·T_k·d (the two products) and one to T_q·T_k (each
-        score's softmax: max, exp, sum, rescale, whatever d; :func:`attention_block_seconds`); the
-        matmul roofline of its FLOPs when attention was not measured. A model of schema 10 or
-        older (4 coefficients) has no score term."""
-        n = len(self.attention_coef)
-        if n not in (4, 6):
+        """Seconds of one fused attention kernel over ``bh`` (batch, head) blocks of T_q x T_k
+        scores: bh · T_q·T_k · the seconds per score measured at that shape (:func:`interp_grid`
+        over the grid, at the geometric mean of T_q and T_k; beyond the grid's largest head dim
+        a score costs in proportion to the head dim, the two products' share); the matmul roofline
+        of its FLOPs when attention was not measured. A score's cost is not a constant: flash
+        attention's online softmax (max, exp, sum, rescale per score) dominates at small head
+        dims, and a head dim under a cache line's 16 floats reads a whole line per row in
+        ``nn.MultiheadAttention``'s layout, which costs most where the blocks outgrow the caches
+        (one thread, T 64, head dim 8: 1.5 ns per forward score at 16 blocks, 3.1 at 256)."""
+        if not self.attention_grid:
             flops = 4.0 * bh * t_q * t_k * d * (2 if backward else 1)
             return flops / self.matmul_rate(flops)
-        half = self.attention_coef[n // 2:] if backward else self.attention_coef[:n // 2]
-        return attention_block_seconds(bh=bh, work=t_q * t_k * d, per_block_s=half[0], per_work_s=half[1],
-                                       scores=t_q * t_k, per_score_s=half[2] if n == 6 else 0.0)
+        t = math.sqrt(t_q * t_k)
+        per_score = interp_grid(self.attention_grid, self.attention_grid_s[1 if backward else 0], (float(bh), t, float(d)))
+        return bh * t_q * t_k * per_score * max(1.0, d / self.attention_grid[2][-1])
 
     def bandwidth(self, nbytes: float) -> float:
         """Bytes/s of a memory-bound op moving ``nbytes``: the copy bandwidth measured at the same
@@ -211,14 +225,17 @@ class DeviceModel:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DeviceModel:
-        d = {k: v for k, v in d.items() if k != "schema"}
+        known = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in known}  # an older schema's figures (its "schema" too) are dropped
         for k in ("matmul_flops", "matmul_flops_per_s", "conv_first_call_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
-                  "attention_coef", "bandwidth_bytes", "bandwidth_curve"):
+                  "bandwidth_bytes", "bandwidth_curve"):
             d[k] = tuple(d.get(k, ()))
         d["matmul_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("matmul_grid", ()))
         d["matmul_grid_flops_per_s"] = tuple(d.get("matmul_grid_flops_per_s", ()))
         d["recurrent_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("recurrent_grid", ()))
         d["conv_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("conv_grid", ()))
+        d["attention_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("attention_grid", ()))
+        d["attention_grid_s"] = tuple(tuple(float(x) for x in v) for v in d.get("attention_grid_s") or ())
         d["conv_grid_flops_per_s"] = tuple(tuple(float(x) for x in v) for v in d.get("conv_grid_flops_per_s") or ())
         d["recurrent_flops_per_s"] = {str(k): (tuple(v[0]), tuple(v[1])) for k, v in dict(d.get("recurrent_flops_per_s") or {}).items()}
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
@@ -226,11 +243,3 @@ class DeviceModel:
         d["activation_s_per_element"] = {str(k): tuple(v) for k, v in dict(d.get("activation_s_per_element") or {}).items()}
         return cls(**d)
 
-
-def attention_block_seconds(*, bh: int, work: float, per_block_s: float, per_work_s: float, scores: float = 0.0,
-                            per_score_s: float = 0.0) -> float:
-    """bh · (per_block_s + per_work_s · T_q·T_k·d + per_score_s · T_q·T_k): flash attention loops
-    over (batch, head) blocks (Dao et al. 2022, FlashAttention, Algorithm 1); in each, two products
-    of T_q·T_k·d multiply-adds and, per score, the online softmax's max, exp, sum and rescale,
-    whose cost does not shrink with the head dim (measured: microbench.ATTENTION_SHAPES)."""
-    return bh * (per_block_s + per_work_s * work + per_score_s * scores)

@@ -11,6 +11,7 @@ rounds; :func:`fastest_rates` and :func:`median_rates` combine the rounds (which
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 import time
@@ -204,56 +205,47 @@ def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[in
     return tuple(r[0] for r in rows), tuple(r[1] for r in rows), tuple(r[2] for r in rows)
 
 
-# (batch · heads, sequence length, head dim) of the measured attention kernels. Head dims from 2 to
-# 32 at lengths from 8 to 64, so that the fit tells the per-score term (T_q·T_k, whatever d) from the
-# per-score-and-dim term (T_q·T_k·d): on this machine's CPU (one thread, session 10) a block's
-# seconds were nearly flat in d up to d = 16 (T = 27: ~5-7 us forward at d = 1..16, 9-17 us at
-# d = 24..64), so the former shapes (d >= 4 but one) priced a transformer of head dim 3 at T = 27
-# at 2.4 us per block against ~5.5 measured.
-ATTENTION_SHAPES = ((32, 8, 8), (64, 20, 4), (128, 16, 16), (256, 12, 24), (96, 32, 32), (64, 64, 16), (512, 24, 8),
-                    (256, 27, 2), (128, 40, 3), (64, 48, 32), (128, 32, 6))
+# The grid of fused attention's measured shapes: (batch · heads, sequence length, head dim), row-major.
+# A score's seconds are not a sum of a few terms (one thread of this machine's CPU, session 31, 96
+# shapes in nn.MultiheadAttention's layout, 16-1,024 blocks, T 16-128, head dim 2-64, measured apart
+# from any calibration): schema 12's fit of per block, per T²·d and per T² seconds over eleven
+# contiguous shapes read them a median 24% / 29% off (forward / backward; P90 48% / 59%), a row
+# short of a cache line over blocks beyond the caches costing twice as much per score; this grid's
+# 36 shapes, interpolated, a median 6% / 8% (P90 18% / 25%, the largest at head dim 2, below the
+# grid). Beyond 512 blocks a score costs what it does at 512 (256 and 1,024 within 10%).
+ATTENTION_GRID = ((16, 128, 512), (16, 64, 128), (4, 8, 16, 64))
 
 
-def attention_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """(forward s, backward s) of fused attention at each of :data:`ATTENTION_SHAPES`, the
-    dispatch overhead excluded (the backward: forward + backward of ``sum()`` less the forward and
-    the 3 ops of the sum and its backward)."""
+def attention_grid_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(forward, backward) seconds per score (one query-key pair of one block) of fused attention
+    at each :data:`ATTENTION_GRID` shape (row-major, head dim fastest), the dispatch overhead
+    excluded (the backward: forward + backward of ``sum()`` less the forward and the 3 ops of the
+    sum and its backward). Each of q, k and v is laid out as ``nn.MultiheadAttention`` hands them
+    to the kernel: one (T, batch · heads, head dim) tensor seen as (batch · heads, T, head dim),
+    consecutive positions of one head batch · heads · head dim floats apart. Measured contiguous
+    instead, a small head dim's kernel ran about twice as fast as the model's (one thread, 256
+    blocks, T 64, head dim 8: 1.7 ms forward against 3.2 ms; head dim 16: 1.6 against 1.7 ms)."""
     import torch
 
+    def mha_layout(bh: int, t: int, d: int) -> Any:
+        return torch.randn(t, bh, d, device=device).transpose(0, 1).unsqueeze(0).requires_grad_()
+
     fwd, bwd = [], []
-    for bh, t, d in ATTENTION_SHAPES:
-        q, k, v = (torch.randn(1, bh, t, d, device=device, requires_grad=True) for _ in range(3))
-        f = time_call(lambda q=q, k=k, v=v: torch.nn.functional.scaled_dot_product_attention(q, k, v), device=device, repeats=3)  # type: ignore[misc]
+    for bh, t, d in itertools.product(*ATTENTION_GRID):
+        q, k, v = (mha_layout(bh, t, d) for _ in range(3))
+        def fwd_only(q: Any = q, k: Any = k, v: Any = v) -> None:
+            torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+        f = time_call(fwd_only, device=device, repeats=3, min_s=0.01)
 
         def fb(q: Any = q, k: Any = k, v: Any = v) -> None:
             torch.nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
 
-        fbs = time_call(fb, device=device, repeats=3)
-        fwd.append(_kernel_s(f, overhead_s))
-        bwd.append(max(fbs - f - 3 * overhead_s, 0.1 * fbs))
+        fbs = time_call(fb, device=device, repeats=3, min_s=0.01)
+        scores = bh * t * t
+        fwd.append(_kernel_s(f, overhead_s) / scores)
+        bwd.append(max(fbs - f - 3 * overhead_s, 0.1 * fbs) / scores)
     return tuple(fwd), tuple(bwd)
-
-
-def attention_coef(fwd_s: tuple[float, ...], bwd_s: tuple[float, ...]) -> tuple[float, ...]:
-    """(per block, per T²·d, per T²) seconds of fused attention forward, then of its backward, by
-    non-negative least squares over :data:`ATTENTION_SHAPES` (relative error); the terms of
-    :meth:`hpbench.cost.device.DeviceModel.attention_seconds`."""
-    import numpy as np
-    from scipy.optimize import nnls
-
-    def solve(times: tuple[float, ...]) -> tuple[float, float, float]:
-        a = np.array([[bh / s, bh * t * t * d / s, bh * t * t / s] for (bh, t, d), s in zip(ATTENTION_SHAPES, times, strict=True)])
-        scale = a.max(axis=0)
-        c, _ = nnls(a / scale, np.ones(len(times)))
-        c = c / scale
-        return float(c[0]), float(c[1]), float(c[2])
-
-    return (*solve(fwd_s), *solve(bwd_s))
-
-
-def measure_attention(*, device: str, overhead_s: float = 0.0) -> tuple[float, ...]:
-    """:func:`attention_coef` of one :func:`attention_seconds`."""
-    return attention_coef(*attention_seconds(device=device, overhead_s=overhead_s))
 
 
 def measure_bandwidth(*, device: str, n_bytes: int = 64 << 20, repeats: int = 5) -> float:

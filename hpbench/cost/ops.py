@@ -39,6 +39,12 @@ _NORMS_BWD = {"native_layer_norm_backward", "native_batch_norm_backward", "nativ
 # path's backward ops (SDPA_MATH_BACKWARD) cannot be told apart by module and are skipped by name.
 SDPA_MATH = {"bmm", "baddbmm", "_safe_softmax", "_softmax", "mul", "div", "masked_fill"}
 SDPA_MATH_BACKWARD = {"bmm", "baddbmm", "_softmax_backward_data", "_safe_softmax_backward"}
+# An attention that trains with dropout: a GPU's fused kernels (flash, memory-efficient) draw the
+# dropout inside the kernel, but PyTorch's fused attention for CPU takes no dropout, and the CPU runs
+# the math path (bmm, softmax, the mask's draws, one op at a time): measured (one thread, B 64, 2
+# heads, T 64, head dim 8, 2 layers) bmm, softmax, bernoulli_ and their backward, no flash kernel.
+# Both are recorded, each op marked with its path; the device prices the one it runs.
+ATTENTION_PATHS = ("fused", "math")
 # Ops that read only the rows they select from their first argument (a batch gathered from the whole
 # training set, an embedding's looked-up rows): they move what they write, however large the source.
 # Counted by the source's size, a 160,000-row table's batch gather was priced at 3.2 ms a step where
@@ -67,6 +73,8 @@ class OpRecord:
     shape: tuple[int, ...] = ()  # kind "attention": (batch · heads, query length, key length, head dim);
     # a matrix product (mm, addmm, bmm, baddbmm): (batch, M, K, N), see :func:`matmul_dims`; kind "random": (elements drawn,)
     module: str = ""  # the innermost module whose forward ran it (qualified name; "" for the model itself or outside forward)
+    attention_path: str = ""  # an attention trained with dropout runs one of two paths, by device (ATTENTION_PATHS):
+    # "fused" (its one fused kernel) or "math" (its math path's ops, the dropout's draws among them); "" runs everywhere
 
 
 @dataclass(frozen=True, kw_only=True)

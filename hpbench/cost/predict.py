@@ -130,10 +130,12 @@ def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str,
     fwd = [op for op in ops if op.phase == "forward" and op.kind not in ("fused", "module", "free", "conv2d")]
     n_kept = sum(1 for op in fwd if not op.fused)
     ratio = n_kept / len(fwd) if fwd and n_kept < len(fwd) else 1.0
+    # An attention that trains with dropout: the device runs its fused kernel or its math path, not both.
+    skipped_path = "math" if device.fuses_attention_dropout else "fused"
     # Fused attention: the math path's backward ops are replaced by the "sdpa_backward" kernel.
-    fused_attention_backward = any(op.name == "sdpa_backward" for op in ops)
+    fused_attention_backward = any(op.name == "sdpa_backward" and op.attention_path != skipped_path for op in ops)
     for op in ops:
-        if op.phase not in phases or op.kind == "replaced":
+        if op.phase not in phases or op.kind == "replaced" or op.attention_path == skipped_path:
             continue
         if op.kind == "recurrent":
             f["recurrent"] += recurrent_kernel(op, device=device) if op.module in priced else 0.0

@@ -25,6 +25,7 @@ def make_recorder() -> Any:
             self.phase = "forward"
             self.fused_depth = 0
             self.attention_depth = 0
+            self.attention_paths: list[str] = []  # per attention now running: "math" where it trains with dropout, else ""
             self.registry_flops = 0  # FLOPs by torch's formula registry (what FlopCounterMode counts: matmul, conv, attention)
             self.modules: list[str] = []  # the qualified names of the modules whose forward is running, outermost first
             self.called: set[str] = set()  # every module whose forward ran
@@ -46,11 +47,13 @@ def make_recorder() -> Any:
         def exit_fused(self) -> None:
             self.fused_depth = max(0, self.fused_depth - 1)
 
-        def attention(self, *, bh: int, t_q: int, t_k: int, d: int, backward: bool) -> None:
-            """One scaled-dot-product attention (its forward, and its backward when training)."""
+        def attention(self, *, bh: int, t_q: int, t_k: int, d: int, backward: bool, dropout: bool = False) -> None:
+            """One scaled-dot-product attention (its forward, and its backward when training); with
+            ``dropout`` (training with it), the fused records are marked as the "fused" path
+            (:data:`hpbench.cost.ops.ATTENTION_PATHS`) and its math-path ops, recorded next, as "math"."""
             # FLOPs stay with the math-path ops it replaces (counted once); q, k, v, out in float32 moved
             nbytes = float(4 * bh * d * (2 * t_q + 2 * t_k))  # q, k, v, out in float32
-            kw = dict(kind="attention", fused=self.fused_depth > 0, shape=(bh, t_q, t_k, d))
+            kw = dict(kind="attention", fused=self.fused_depth > 0, shape=(bh, t_q, t_k, d), attention_path="fused" if dropout else "")
             self.ops.append(OpRecord(name="sdpa", phase=self.phase, flops=0.0, bytes=nbytes, **kw))  # type: ignore[arg-type]
             if backward:
                 self.ops.append(OpRecord(name="sdpa_backward", phase="backward", flops=0.0, bytes=2 * nbytes, **kw))  # type: ignore[arg-type]
@@ -128,10 +131,12 @@ def make_recorder() -> Any:
             kind, flops = classify(name, args, kwargs, out, matmul_flops=mm)
             module = self.backward_module() if self.phase == "backward" else self.module
             nbytes = 0.0 if kind == "free" else op_bytes(name, args, kwargs, out)
-            if self.attention_depth > 0 and name in SDPA_MATH:
-                kind = "replaced"
+            path = ""
+            if self.attention_depth > 0 and (name in SDPA_MATH or kind == "random"):
+                path = self.attention_paths[-1] if self.attention_paths else ""
+                kind = kind if path else "replaced"  # without dropout every device runs the fused kernel
             self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,
-                                     module=module, shape=shape_of(name, kind, args, out)))
+                                     module=module, shape=shape_of(name, kind, args, out), attention_path=path))
             return out
 
     return Recorder()
@@ -279,7 +284,8 @@ def hook_conv(model: Any, rec: Any) -> None:
 
 def hook_attention(model: Any, rec: Any) -> None:
     """Record each ``nn.MultiheadAttention`` call's attention as one fused op (CPU: flash
-    attention for CPU, one kernel forward and one backward) and mark its math-path ops fused."""
+    attention for CPU, one kernel forward and one backward) and mark its math-path ops replaced;
+    one that trains with dropout keeps both, each marked with its path (a CPU runs the math path)."""
     import torch
     from torch import nn
 
@@ -290,12 +296,17 @@ def hook_attention(model: Any, rec: Any) -> None:
             t_k = k.shape[1] if m.batch_first else k.shape[0]
         else:
             b, t_q, t_k = 1, q.shape[0], k.shape[0]
-        rec.attention(bh=int(b * m.num_heads), t_q=int(t_q), t_k=int(t_k), d=int(m.embed_dim // m.num_heads),
-                      backward=torch.is_grad_enabled() and rec.phase == "forward")
+        trains = torch.is_grad_enabled() and rec.phase == "forward"
+        dropout = trains and m.training and m.dropout > 0
+        rec.attention(bh=int(b * m.num_heads), t_q=int(t_q), t_k=int(t_k), d=int(m.embed_dim // m.num_heads), backward=trains,
+                      dropout=dropout)
         rec.attention_depth += 1
+        rec.attention_paths.append("math" if dropout else "")
 
     def post(*_a: Any) -> None:
         rec.attention_depth = max(0, rec.attention_depth - 1)
+        if rec.attention_paths:
+            rec.attention_paths.pop()
 
     for m in model.modules():
         if isinstance(m, nn.MultiheadAttention):
