@@ -21,12 +21,9 @@ Writes ``attention_cost.json``.
 
 from __future__ import annotations
 
-import json
-import statistics
-from pathlib import Path
 from typing import Any
 
-from epoch_cost import measured_epoch_s, one_thread_device, parser, write_report  # type: ignore[import-not-found]
+from epoch_cost import against_another_tree  # type: ignore[import-not-found]
 
 # (sequence length, d_model, heads, layers, dropout, batch): the held-out fresh-transformer study's
 # three shapes first, then head dims 4-64 over 16-1,024 (batch, head) blocks
@@ -47,56 +44,12 @@ def study(length: int, d_model: int, heads: int, layers: int, dropout: float, ba
                             "optimizer": {"name": "adam", "lr": 1e-3}, "train": {"batch_size": batch, "max_epochs": epochs}})
 
 
-def priced(s: Any, dev: Any) -> float:
-    """Predicted seconds per epoch of study ``s``'s one configuration."""
-    from hpbench.cost.annotate import predict_trial
-    from hpbench.study.resolve import trial_config
-
-    return float(predict_trial(trial_config(s, {}), device_model=dev)["predicted_epoch_s"])
-
-
-def _key(c: tuple[Any, ...]) -> str:
-    return "T{} d{} h{} L{} drop{} b{}".format(*c)
-
-
-def main() -> None:
-    ap = parser(__doc__ or "", quick="one configuration only (a smoke run)")
-    ap.add_argument("--price-only", type=Path, help="write this tree's prices of the grid to this file; train nothing")
-    ap.add_argument("--before", type=Path, help="a --price-only file: its prices beside this run's")
-    args = ap.parse_args()
-    dev = one_thread_device()
-    grid = QUICK if args.quick else GRID
-    if args.price_only:
-        prices = {_key(c): priced(study(*c, args.epochs), dev) for c in grid}
-        args.price_only.write_text(json.dumps({"device_measured_at": dev.measured_at, "prices": prices}, indent=1) + "\n")
-        print(json.dumps(prices, indent=1))
-        return
-    before = json.loads(args.before.read_text())["prices"] if args.before else {}
-    rows = []
-    for c in grid:
-        s = study(*c, args.epochs)
-        now_s, meas = priced(s, dev), measured_epoch_s(s)
-        d_model, heads = c[1], c[2]
-        row = {"config": _key(c), "length": c[0], "d_model": d_model, "heads": heads, "head_dim": d_model // heads, "layers": c[3],
-               "dropout": c[4], "batch": c[5], "blocks": c[5] * heads, "measured_s": meas, "predicted_s": now_s, "error": now_s / meas - 1}
-        if _key(c) in before:
-            row |= {"predicted_before_s": before[_key(c)], "error_before": before[_key(c)] / meas - 1}
-        rows.append(row)
-        extra = f"  before {row['predicted_before_s']:7.4f} s ({row['error_before']:+6.1%})" if "error_before" in row else ""
-        print(f"{row['config']:>32}: measured {meas:7.4f} s  now {now_s:7.4f} s ({row['error']:+6.1%}){extra}", flush=True)
-    summary: dict[str, Any] = {}
-    for part, sel in (("all", rows), ("dropout", [r for r in rows if r["dropout"] > 0]), ("no_dropout", [r for r in rows if r["dropout"] == 0])):
-        for k in ("error", "error_before"):
-            vals = [r[k] for r in sel if k in r]
-            if vals:
-                summary[f"median_abs_{k}_{part}"] = statistics.median(abs(v) for v in vals)
-                summary[f"max_abs_{k}_{part}"] = max(abs(v) for v in vals)
-                summary[f"median_{k}_{part}"] = statistics.median(vals)
-    print("; ".join(f"{k} {v:+.1%}" for k, v in summary.items()))
-    if not args.quick:
-        write_report("attention_cost", dev=dev, rows=rows, summary=summary, out=args.out,
-                     model={"attention_grid": dev.attention_grid, "attention_grid_s": dev.attention_grid_s})
+def describe(c: tuple[Any, ...]) -> dict[str, Any]:
+    length, d_model, heads, layers, dropout, batch = c
+    return {"length": length, "d_model": d_model, "heads": heads, "head_dim": d_model // heads, "layers": layers, "dropout": dropout,
+            "batch": batch, "blocks": batch * heads}
 
 
 if __name__ == "__main__":
-    main()
+    against_another_tree("attention_cost", __doc__ or "", grid=GRID, quick=QUICK, build=study, describe=describe,
+                         model=lambda dev: {"attention_grid": dev.attention_grid, "attention_grid_s": dev.attention_grid_s})

@@ -1,6 +1,8 @@
 """What the cost benchmarks of single configurations share (``dropout_cost.py``, ``activation_cost.py``,
-``train_options_cost.py``): their data sets, a one-configuration study, real epochs of hpbench's
-trainer on one thread, this machine's device model at one thread, and the report they write."""
+``train_options_cost.py``, ``attention_cost.py``, ``recurrent_cost.py``): their data sets, a
+one-configuration study, real epochs of hpbench's trainer on one thread, this machine's device
+model at one thread, the report they write, and (:func:`against_another_tree`) a grid of
+configurations priced by this tree and by another one with its own device cache."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +67,54 @@ def write_report(name: str, *, dev: Any, rows: list[dict[str, Any]], summary: di
               "rows": rows, **summary}
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(json.dumps(report, indent=1) + "\n")
+
+
+def priced_epoch_s(s: Any, dev: Any) -> float:
+    """Predicted seconds per epoch of study ``s``'s one configuration."""
+    from hpbench.cost.annotate import predict_trial
+    from hpbench.study.resolve import trial_config
+
+    return float(predict_trial(trial_config(s, {}), device_model=dev)["predicted_epoch_s"])
+
+
+def against_another_tree(name: str, doc: str, *, grid: Sequence[tuple[Any, ...]], quick: Sequence[tuple[Any, ...]],
+                         build: Callable[..., Any], describe: Callable[[tuple[Any, ...]], dict[str, Any]],
+                         model: Callable[[Any], dict[str, Any]]) -> None:
+    """The command line of a benchmark of configurations priced against real epochs: each
+    configuration of ``grid`` (``build(*config, epochs)`` a one-configuration study) trained and
+    priced here, with ``--before FILE`` the prices another tree wrote with ``--price-only FILE``
+    beside them (run with that tree on ``PYTHONPATH`` and its device cache in ``XDG_CACHE_HOME``);
+    ``describe(config)``: the row's columns; ``model(dev)``: the device model's fields to report.
+    Writes ``<out>/<name>.json``."""
+    ap = parser(doc, quick="one configuration only (a smoke run)")
+    ap.add_argument("--price-only", type=Path, help="write this tree's prices of the grid to this file; train nothing")
+    ap.add_argument("--before", type=Path, help="a --price-only file: its prices beside this run's")
+    args = ap.parse_args()
+    dev = one_thread_device()
+    configs = quick if args.quick else grid
+    key = {c: " ".join(f"{k}={v}" for k, v in describe(c).items()) for c in configs}
+    if args.price_only:
+        prices = {key[c]: priced_epoch_s(build(*c, args.epochs), dev) for c in configs}
+        args.price_only.write_text(json.dumps({"device_measured_at": dev.measured_at, "prices": prices}, indent=1) + "\n")
+        print(json.dumps(prices, indent=1))
+        return
+    before = json.loads(args.before.read_text())["prices"] if args.before else {}
+    rows = []
+    for c in configs:
+        s = build(*c, args.epochs)
+        now_s, meas = priced_epoch_s(s, dev), measured_epoch_s(s)
+        row = {"config": key[c], **describe(c), "measured_s": meas, "predicted_s": now_s, "error": now_s / meas - 1}
+        if key[c] in before:
+            row |= {"predicted_before_s": before[key[c]], "error_before": before[key[c]] / meas - 1}
+        rows.append(row)
+        extra = f"  before {row['predicted_before_s']:7.4f} s ({row['error_before']:+6.1%})" if "error_before" in row else ""
+        print(f"{key[c]:>48}: measured {meas:7.4f} s  now {now_s:7.4f} s ({row['error']:+6.1%}){extra}", flush=True)
+    summary: dict[str, Any] = {}
+    for k in ("error", "error_before"):
+        vals = [r[k] for r in rows if k in r]
+        if vals:
+            summary |= {f"median_abs_{k}": statistics.median(abs(v) for v in vals), f"max_abs_{k}": max(abs(v) for v in vals),
+                        f"median_{k}": statistics.median(vals)}
+    print("; ".join(f"{k} {v:+.1%}" for k, v in summary.items()))
+    if not args.quick:
+        write_report(name, dev=dev, rows=rows, summary=summary, out=args.out, model=model(dev))

@@ -28,7 +28,8 @@ SCHEMA = 13  # 2: per-op roofline (conv and bandwidth curves, per-phase op overh
 # 12: seconds per random number drawn, per generator family (dropout's masks were priced as fills: hpbench.cost.rng),
 #     and per element of each activation's ops by size (what tanh, GELU, ... cost beyond ReLU: hpbench.cost.activations);
 # 13: fused attention's seconds per score on a grid of (batch · heads, sequence length, head dim), measured in the layout
-#     nn.MultiheadAttention hands the kernel (hpbench.cost.microbench.ATTENTION_GRID), not a fit of three terms
+#     nn.MultiheadAttention hands the kernel (hpbench.cost.microbench.ATTENTION_GRID), not a fit of three terms;
+#     recurrent layers' grid measured to batch 512 (hpbench.cost.recurrent.RECURRENT_GRID_CPU)
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:

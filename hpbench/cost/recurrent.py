@@ -24,8 +24,12 @@ CELLS = ("RNN", "GRU", "LSTM")
 # Two lengths separate a call's fixed cost from its per-timestep cost (beyond 16 each further step
 # costs the marginal step between 4 and 16); batches from one sample to a large batch,
 # inputs from one feature (a signal's channel) to an embedding, hidden units from 8 to 128 (the
-# per-step overhead dominates below ~32, the gate products above). 54 shapes per cell.
-RECURRENT_GRID_CPU = ((4, 16), (1, 16, 128), (1, 16, 128), (8, 32, 128))
+# per-step overhead dominates below ~32, the gate products above). 72 shapes per cell. Batches up
+# to 512: past 128 a sample's gates no longer stay in the caches, and beyond the grid's edge a
+# call's further samples were charged at the marginal rate from 16 to 128; one thread, session 31:
+# an LSTM of 64 inputs and 64 units over 17 steps trained 2.5 ms at batch 128 (priced 2.7 ms) and
+# 20.9 ms at 512, priced 10.2 ms (128 inputs and units: 51 ms, priced 32 ms).
+RECURRENT_GRID_CPU = ((4, 16), (1, 16, 128, 512), (1, 16, 128), (8, 32, 128))
 RECURRENT_GRID_GPU = ((4, 32), (16, 256, 2048), (16, 128), (32, 256, 1024))
 
 
@@ -97,7 +101,7 @@ def measure_recurrent_grid(*, device: str, axes: tuple[tuple[int, ...], ...], ce
     the last axis fastest). Training: forward + backward of ``out.sum()`` (gradients accumulate,
     as between the trainer's zero_grad calls); evaluation: forward under ``no_grad``. Each the
     fastest of 3 samples of >= ``min_s`` (:func:`~hpbench.cost.microbench.fastest_call`) (on a shared machine other work only adds time).
-    ~2.5 s per cell on one core of this machine's CPU."""
+    ~1.7 s per cell on one core of this machine's CPU (session 31)."""
     import torch
     from torch import nn
 
