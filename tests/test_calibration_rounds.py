@@ -76,7 +76,7 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
         seen["matmul overhead"] = overhead_s
         return (1.0, 2.0), next(seq["matmul"])
 
-    shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID)
+    shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID_CPU)
     monkeypatch.setattr(mb, "measure_overhead", lambda *, device, repeats: next(seq["overhead"]))
     monkeypatch.setattr(mb, "measure_bandwidth", lambda *, device, repeats: next(seq["bandwidth"]))
     monkeypatch.setattr(mb, "measure_matmul", matmul)
@@ -84,9 +84,9 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
     monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s, repeats: ((1.0, 2.0), next(seq["curve"])))
     factors: list[float] = []
 
-    def attention(*, device, overhead_s):
+    def attention(*, device, axes, overhead_s):
         factors.append(next(seq["att"]))
-        fwd = tuple(factors[-1] * (1e-9 + 1e-11 * d) for _bh, _t, d in itertools.product(*mb.ATTENTION_GRID))
+        fwd = tuple(factors[-1] * (1e-9 + 1e-11 * d) for _bh, _t, d in itertools.product(*mb.ATTENTION_GRID_CPU))
         return fwd, tuple(2 * s for s in fwd)
 
     monkeypatch.setattr(mb, "attention_grid_seconds", attention)
@@ -97,8 +97,8 @@ def test_the_micro_benchmarks_take_each_figure_at_its_fastest_or_median_round(mo
     assert got["conv_flops"] == (7.0,) and got["conv_flops_per_s"] == (7e9,) and got["conv_backward_flops_per_s"] == (9e9,)
     assert got["bandwidth_bytes"] == (1.0, 2.0) and got["bandwidth_curve"] == (7e9, 2e9)
     assert factors == [3.0, 1.0, 2.0] and shapes > 2
-    fastest = tuple(1e-9 + 1e-11 * d for _bh, _t, d in itertools.product(*mb.ATTENTION_GRID))  # the fastest round's seconds per score
-    assert got["attention_grid"] == mb.ATTENTION_GRID
+    fastest = tuple(1e-9 + 1e-11 * d for _bh, _t, d in itertools.product(*mb.ATTENTION_GRID_CPU))  # the fastest round's seconds per score
+    assert got["attention_grid"] == mb.ATTENTION_GRID_CPU
     assert got["attention_grid_s"] == (pytest.approx(fastest, rel=1e-9), pytest.approx(tuple(2 * s for s in fastest), rel=1e-9))
     DeviceModel(device="cpu", name="x", threads=1, **got)  # the fields of a device model
 

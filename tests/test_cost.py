@@ -178,9 +178,17 @@ def test_matmul_roofline_and_attention_from_its_grid():
     # between two measured block counts the per-score cost moves geometrically (16 blocks: a third of the way from 8 to 64
     # in log), at the geometric mean of the two lengths
     assert dev.attention_seconds(bh=16, t_q=32, t_k=8, d=4) == pytest.approx(16 * 32 * 8 * 2 ** (1 / 3) * 1e-9, rel=1e-5)
-    # beyond the grid: more blocks or a longer sequence at the edge's cost per score, a larger head dim in proportion
-    assert dev.attention_seconds(bh=128, t_q=64, t_k=64, d=16) == pytest.approx(128 * 64 * 64 * 2e-9, rel=1e-5)
+    # a larger head dim than the grid's in proportion
     assert dev.attention_seconds(bh=64, t_q=16, t_k=16, d=64) == pytest.approx(4 * dev.attention_seconds(bh=64, t_q=16, t_k=16, d=16))
+    # past the largest length or block count: the edge's seconds plus the further scores (blocks) at the marginal
+    # seconds from the value before the edge: a launch-bound kernel's fixed cost is not charged again per score
+    two = _device(attention_grid=((8, 64), (16, 64), (16,)), attention_grid_s=((4e-9, 1e-9, 2e-9, 1e-9), (4e-9, 1e-9, 2e-9, 1e-9)))
+    at_16, at_64 = 8 * 16 * 16 * 4e-9, 8 * 64 * 64 * 1e-9  # 8 blocks: 8.2 us at T 16, 32.8 us at T 64
+    marginal = (at_64 - at_16) / (64 * 64 - 16 * 16)
+    assert two.attention_seconds(bh=8, t_q=128, t_k=128, d=16) == pytest.approx(at_64 + (128 * 128 - 64 * 64) * marginal, rel=1e-9)
+    assert two.attention_seconds(bh=8, t_q=128, t_k=128, d=16) < 8 * 128 * 128 * 1e-9  # less than the edge's per-score cost held
+    edge, before_edge = 64 * 64 * 64 * 1e-9, 8 * 64 * 64 * 1e-9
+    assert two.attention_seconds(bh=128, t_q=64, t_k=64, d=16) == pytest.approx(edge + 64 * (edge - before_edge) / 56, rel=1e-9)
     assert _device().attention_seconds(bh=4, t_q=8, t_k=8, d=16) > 0  # unmeasured: matmul roofline of its FLOPs
 
 
@@ -350,8 +358,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(C.rnn, "RECURRENT_GRID_CPU", ((4,), (2,), (8,), (8,)))
     monkeypatch.setattr(C.conv, "CONV_GRID_CPU", ((64,), (4,), (2,), (2,), (3,)))
     monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s, repeats: ((1.0,), (1e10,)))
-    shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID)
-    monkeypatch.setattr(mb, "attention_grid_seconds", lambda *, device, overhead_s: ((1e-9,) * shapes, (2e-9,) * shapes))
+    shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID_CPU)
+    monkeypatch.setattr(mb, "attention_grid_seconds", lambda *, device, axes, overhead_s: ((1e-9,) * shapes, (2e-9,) * shapes))
     fitted = C.suite.SuiteFit(coef={"op": 1e-6}, fit_error=0.1, warmup_fraction=0.3, intervals={"all": (0.9, 1.2)})
     monkeypatch.setattr(C.suite, "fit", lambda base, *, device, quick: fitted)
     monkeypatch.setattr(C.suite, "most_bound", lambda base, coef, *, probes: {"memory-bound": probes[0]})
@@ -365,7 +373,7 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
     assert m.recurrent_grid == ((4,), (2,), (8,), (8,)) and all(len(r) == 1 and r[0] > 0 for rates in m.recurrent_flops_per_s.values() for r in rates)
     assert m.conv_grid == ((64,), (4,), (2,), (2,), (3,)) and all(len(r) == 1 and r[0] > 0 for r in m.conv_grid_flops_per_s)
-    assert m.attention_grid == mb.ATTENTION_GRID and m.attention_grid_s == ((1e-9,) * shapes, (2e-9,) * shapes)
+    assert m.attention_grid == mb.ATTENTION_GRID_CPU and m.attention_grid_s == ((1e-9,) * shapes, (2e-9,) * shapes)
     assert DeviceModel.from_dict(m.to_dict()) == m
 
 

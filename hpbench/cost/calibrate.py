@@ -90,7 +90,7 @@ def _well_formed(m: DeviceModel) -> bool:
                                   n_modes=len(conv.MODES), n_axes=len(conv.CONV_GRID_CPU))
             and len(m.conv_first_call_s) in (0, 2) and nums(*m.conv_first_call_s)
             and _grid_well_formed(m.attention_grid, {"attention": m.attention_grid_s} if m.attention_grid or m.attention_grid_s else {},
-                                  n_axes=len(mb.ATTENTION_GRID))
+                                  n_axes=len(mb.ATTENTION_GRID_CPU))
             and nums(*m.conv_backward_flops_per_s, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
                      m.first_epoch_s, m.trainer_epoch_s)
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
@@ -193,11 +193,12 @@ def micro_benchmarks(*, device: str, rounds: int = ROUNDS) -> dict[str, Any]:
                             "bandwidth": partial(mb.measure_bandwidth, device=device, repeats=3)}, rounds=rounds)
     oh = min(first["overhead"])
     sizes = _CPU_SIZES if device == "cpu" else _GPU_SIZES
+    att_axes = mb.ATTENTION_GRID_CPU if device == "cpu" else mb.ATTENTION_GRID_GPU
     measures: dict[str, Callable[[], Any]] = {
         "matmul": partial(mb.measure_matmul, device=device, sizes=sizes, overhead_s=oh, repeats=3),
         "conv": partial(mb.measure_conv, device=device, overhead_s=oh),
         "curve": partial(mb.measure_bandwidth_curve, device=device, overhead_s=oh, repeats=3),
-        "attention": partial(mb.attention_grid_seconds, device=device, overhead_s=oh)}
+        "attention": partial(mb.attention_grid_seconds, device=device, axes=att_axes, overhead_s=oh)}
     kernels = mb.interleaved(measures, rounds=rounds)
     matmul: list[Any] = kernels["matmul"]
     conv: list[Any] = kernels["conv"]
@@ -212,7 +213,7 @@ def micro_benchmarks(*, device: str, rounds: int = ROUNDS) -> dict[str, Any]:
             "conv_flops": conv[0][0], "conv_flops_per_s": mb.fastest_rates([c[1] for c in conv]),
             "conv_backward_flops_per_s": mb.fastest_rates([c[2] for c in conv]),
             "bandwidth_bytes": curve[0][0], "bandwidth_curve": mb.median_rates([c[1] for c in curve]),
-            "attention_grid": mb.ATTENTION_GRID, "attention_grid_s": (att_f, att_b)}
+            "attention_grid": att_axes, "attention_grid_s": (att_f, att_b)}
 
 
 def local_devices() -> list[str]:

@@ -28,7 +28,7 @@ SCHEMA = 13  # 2: per-op roofline (conv and bandwidth curves, per-phase op overh
 # 12: seconds per random number drawn, per generator family (dropout's masks were priced as fills: hpbench.cost.rng),
 #     and per element of each activation's ops by size (what tanh, GELU, ... cost beyond ReLU: hpbench.cost.activations);
 # 13: fused attention's seconds per score on a grid of (batch · heads, sequence length, head dim), measured in the layout
-#     nn.MultiheadAttention hands the kernel (hpbench.cost.microbench.ATTENTION_GRID), not a fit of three terms;
+#     nn.MultiheadAttention hands the kernel (hpbench.cost.microbench.ATTENTION_GRID_CPU), not a fit of three terms;
 #     recurrent layers' grid measured to batch 512 (hpbench.cost.recurrent.RECURRENT_GRID_CPU)
 
 
@@ -195,20 +195,40 @@ class DeviceModel:
 
     def attention_seconds(self, *, bh: int, t_q: int, t_k: int, d: int, backward: bool = False) -> float:
         """Seconds of one fused attention kernel over ``bh`` (batch, head) blocks of T_q x T_k
-        scores: bh · T_q·T_k · the seconds per score measured at that shape (:func:`interp_grid`
-        over the grid, at the geometric mean of T_q and T_k; beyond the grid's largest head dim
-        a score costs in proportion to the head dim, the two products' share); the matmul roofline
-        of its FLOPs when attention was not measured. A score's cost is not a constant: flash
-        attention's online softmax (max, exp, sum, rescale per score) dominates at small head
-        dims, and a head dim under a cache line's 16 floats reads a whole line per row in
-        ``nn.MultiheadAttention``'s layout, which costs most where the blocks outgrow the caches
-        (one thread, T 64, head dim 8: 1.5 ns per forward score at 16 blocks, 3.1 at 256)."""
+        scores, T the geometric mean of T_q and T_k: bh · T² · the seconds per score measured at
+        that shape (:func:`interp_grid` over the grid); the matmul roofline of its FLOPs when
+        attention was not measured. A score's cost is not a constant: flash attention's online
+        softmax (max, exp, sum, rescale per score) dominates at small head dims, and a head dim
+        under a cache line's 16 floats reads a whole line per row in ``nn.MultiheadAttention``'s
+        layout, which costs most where the blocks outgrow the caches (one thread, T 64, head dim
+        8: 1.5 ns per forward score at 16 blocks, 3.1 at 256). Past the grid's largest block count
+        or length a call costs the edge's seconds plus its further blocks (scores) at the
+        marginal seconds between the edge and the value before it (a kernel bound by its launch
+        at the edge, as a GPU's is at short lengths, is not charged its fixed cost again per
+        score); past the largest head dim, in proportion to the head dim (the two products' share)."""
         if not self.attention_grid:
             flops = 4.0 * bh * t_q * t_k * d * (2 if backward else 1)
             return flops / self.matmul_rate(flops)
+        per_score = self.attention_grid_s[1 if backward else 0]
+        (*_, b0, b1), (*_, t0, t1) = (ax if len(ax) > 1 else (ax[0], ax[0]) for ax in self.attention_grid[:2])
+
+        def call(blocks: float, length: float) -> float:  # seconds at a point inside the grid
+            return blocks * length * length * interp_grid(self.attention_grid, per_score, (blocks, length, float(d)))
+
         t = math.sqrt(t_q * t_k)
-        per_score = interp_grid(self.attention_grid, self.attention_grid_s[1 if backward else 0], (float(bh), t, float(d)))
-        return bh * t_q * t_k * per_score * max(1.0, d / self.attention_grid[2][-1])
+
+        def at_length(blocks: float) -> float:  # seconds of ``blocks`` (inside the grid) at length t, past the edge too
+            s = call(blocks, min(t, t1))
+            if t > t1:
+                extra = (call(blocks, t1) - call(blocks, t0)) / (t1 * t1 - t0 * t0) if t1 > t0 else 0.0
+                s += (t * t - t1 * t1) * (extra if extra > 0 else call(blocks, t1) / (t1 * t1))
+            return s
+
+        s = at_length(min(float(bh), b1))
+        if bh > b1:
+            extra = (s - at_length(b0)) / (b1 - b0) if b1 > b0 else 0.0
+            s += (bh - b1) * (extra if extra > 0 else s / b1)
+        return s * max(1.0, d / self.attention_grid[2][-1])
 
     def bandwidth(self, nbytes: float) -> float:
         """Bytes/s of a memory-bound op moving ``nbytes``: the copy bandwidth measured at the same

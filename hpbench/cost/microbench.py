@@ -213,12 +213,17 @@ def measure_conv(*, device: str, overhead_s: float = 0.0, shapes: tuple[tuple[in
 # short of a cache line over blocks beyond the caches costing twice as much per score; this grid's
 # 36 shapes, interpolated, a median 6% / 8% (P90 18% / 25%, the largest at head dim 2, below the
 # grid). Beyond 512 blocks a score costs what it does at 512 (256 and 1,024 within 10%).
-ATTENTION_GRID = ((16, 128, 512), (16, 64, 128), (4, 8, 16, 64))
+ATTENTION_GRID_CPU = ((16, 128, 512), (16, 64, 128), (4, 8, 16, 64))
+# A GPU's kernel is bound by its launch at the CPU's small shapes: its grid reaches longer sequences
+# and larger heads (not measured in session 31: no GPU was lent), and past an edge a call's further
+# work costs the marginal seconds between the edge and the value before it (DeviceModel.attention_seconds).
+ATTENTION_GRID_GPU = ((16, 128, 512), (64, 256, 1024), (16, 64, 128))
 
 
-def attention_grid_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def attention_grid_seconds(*, device: str, axes: tuple[tuple[int, ...], ...], overhead_s: float = 0.0,
+                           ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(forward, backward) seconds per score (one query-key pair of one block) of fused attention
-    at each :data:`ATTENTION_GRID` shape (row-major, head dim fastest), the dispatch overhead
+    at each shape of ``axes`` (:data:`ATTENTION_GRID_CPU`, :data:`ATTENTION_GRID_GPU`; row-major, head dim fastest), the dispatch overhead
     excluded (the backward: forward + backward of ``sum()`` less the forward and the 3 ops of the
     sum and its backward). Each of q, k and v is laid out as ``nn.MultiheadAttention`` hands them
     to the kernel: one (T, batch · heads, head dim) tensor seen as (batch · heads, T, head dim),
@@ -231,7 +236,7 @@ def attention_grid_seconds(*, device: str, overhead_s: float = 0.0) -> tuple[tup
         return torch.randn(t, bh, d, device=device).transpose(0, 1).unsqueeze(0).requires_grad_()
 
     fwd, bwd = [], []
-    for bh, t, d in itertools.product(*ATTENTION_GRID):
+    for bh, t, d in itertools.product(*axes):
         q, k, v = (mha_layout(bh, t, d) for _ in range(3))
         def fwd_only(q: Any = q, k: Any = k, v: Any = v) -> None:
             torch.nn.functional.scaled_dot_product_attention(q, k, v)
