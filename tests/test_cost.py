@@ -282,6 +282,30 @@ def test_attention_trained_with_dropout_is_priced_on_the_path_the_device_runs():
     assert not any(op.attention_path for op in with_dropout.ops if op.phase == "eval")
 
 
+def test_attention_asked_for_its_weights_is_priced_as_its_math_path():
+    """nn.MultiheadAttention called as a user calls it (need_weights defaults to True) returns the
+    attention weights, so it runs its math path on every device (bmm, softmax), not the fused kernel."""
+
+    class SelfAttention(nn.Module):
+        def __init__(self, need_weights: bool | None) -> None:
+            super().__init__()
+            self.attn, self.need_weights = nn.MultiheadAttention(32, 4, batch_first=True), need_weights
+
+        def forward(self, x):
+            kw = {} if self.need_weights is None else {"need_weights": self.need_weights}
+            return self.attn(x, x, x, **kw)[0]
+
+    x = torch.zeros(4, 6, 32, requires_grad=True)
+    weights = count_module_step(SelfAttention(None), x=x)
+    assert not any(op.kind in ("attention", "replaced") for op in weights.ops)
+    assert {"bmm", "_softmax"} <= {op.name for op in weights.ops if op.phase == "forward"}
+    assert any(op.name == "bmm" for op in weights.ops if op.phase == "backward")
+    fused = count_module_step(SelfAttention(False), x=x)
+    assert [op.name for op in fused.ops if op.kind == "attention"] == ["sdpa", "sdpa_backward"]
+    dev = _device()
+    assert features(weights.ops, device=dev)["matmul"] != features(fused.ops, device=dev)["matmul"]
+
+
 def test_epoch_features_sum_steps_eval_and_epoch():
     from hpbench.cost.predict import epoch_features
 

@@ -18,8 +18,10 @@ PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the o
 # prices and speed figures made under other rules are made again (hpbench.cost.history.ModelTag):
 # 1 until session 23; 2: a gather counts the rows it moves, not its source table (:data:`_GATHER`);
 # 3: an op that draws random numbers is kind "random", priced per element drawn (:mod:`hpbench.cost.rng`), not a fill;
-# 4: the step runs the trainer's options (clipping, label smoothing, augmentation: :mod:`hpbench.cost.step_options`).
-COUNT_RULES = 4
+# 4: the step runs the trainer's options (clipping, label smoothing, augmentation: :mod:`hpbench.cost.step_options`);
+# 5: an attention trained with dropout keeps its fused kernel and its math path, each op marked with its path
+#    (:data:`ATTENTION_PATHS`), and one asked for its weights is its math path's ops (no fused kernel).
+COUNT_RULES = 5
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {

@@ -25,7 +25,9 @@ def make_recorder() -> Any:
             self.phase = "forward"
             self.fused_depth = 0
             self.attention_depth = 0
-            self.attention_paths: list[str] = []  # per attention now running: "math" where it trains with dropout, else ""
+            # per attention now running, what its math path's ops are: "replaced" (by the fused kernel, on every device),
+            # "math" (trained with dropout: the fused kernel on a GPU, they on a CPU) or "" (they run everywhere: weights asked for)
+            self.attention_paths: list[str] = []
             self.registry_flops = 0  # FLOPs by torch's formula registry (what FlopCounterMode counts: matmul, conv, attention)
             self.modules: list[str] = []  # the qualified names of the modules whose forward is running, outermost first
             self.called: set[str] = set()  # every module whose forward ran
@@ -132,9 +134,11 @@ def make_recorder() -> Any:
             module = self.backward_module() if self.phase == "backward" else self.module
             nbytes = 0.0 if kind == "free" else op_bytes(name, args, kwargs, out)
             path = ""
-            if self.attention_depth > 0 and (name in SDPA_MATH or kind == "random"):
-                path = self.attention_paths[-1] if self.attention_paths else ""
-                kind = kind if path else "replaced"  # without dropout every device runs the fused kernel
+            if self.attention_depth > 0 and (name in SDPA_MATH or kind == "random") and self.attention_paths:
+                if self.attention_paths[-1] == "replaced":
+                    kind = "replaced"
+                else:
+                    path = self.attention_paths[-1]
             self.ops.append(OpRecord(name=name, kind=kind, phase=self.phase, flops=flops, bytes=nbytes, fused=self.fused_depth > 0,
                                      module=module, shape=shape_of(name, kind, args, out), attention_path=path))
             return out
@@ -285,12 +289,20 @@ def hook_conv(model: Any, rec: Any) -> None:
 def hook_attention(model: Any, rec: Any) -> None:
     """Record each ``nn.MultiheadAttention`` call's attention as one fused op (CPU: flash
     attention for CPU, one kernel forward and one backward) and mark its math-path ops replaced;
-    one that trains with dropout keeps both, each marked with its path (a CPU runs the math path)."""
+    one that trains with dropout keeps both, each marked with its path (a CPU runs the math path);
+    one asked for its attention weights (``need_weights``, the module's default) runs its math path
+    on every device and is recorded as its ops only."""
     import torch
     from torch import nn
 
-    def pre(m: Any, args: tuple[Any, ...]) -> None:
-        q, k = args[0], args[1] if len(args) > 1 else args[0]
+    def pre(m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        q = args[0] if args else kwargs["query"]
+        k = args[1] if len(args) > 1 else kwargs.get("key", q)
+        rec.attention_depth += 1
+        # asked for its weights (nn.MultiheadAttention's default), it computes them op by op: no fused kernel anywhere
+        if kwargs.get("need_weights", args[4] if len(args) > 4 else True):
+            rec.attention_paths.append("")
+            return
         if q.dim() == 3:
             b, t_q = (q.shape[0], q.shape[1]) if m.batch_first else (q.shape[1], q.shape[0])
             t_k = k.shape[1] if m.batch_first else k.shape[0]
@@ -300,8 +312,7 @@ def hook_attention(model: Any, rec: Any) -> None:
         dropout = trains and m.training and m.dropout > 0
         rec.attention(bh=int(b * m.num_heads), t_q=int(t_q), t_k=int(t_k), d=int(m.embed_dim // m.num_heads), backward=trains,
                       dropout=dropout)
-        rec.attention_depth += 1
-        rec.attention_paths.append("math" if dropout else "")
+        rec.attention_paths.append("math" if dropout else "replaced")
 
     def post(*_a: Any) -> None:
         rec.attention_depth = max(0, rec.attention_depth - 1)
@@ -310,7 +321,7 @@ def hook_attention(model: Any, rec: Any) -> None:
 
     for m in model.modules():
         if isinstance(m, nn.MultiheadAttention):
-            m.register_forward_pre_hook(pre)
+            m.register_forward_pre_hook(pre, with_kwargs=True)
             m.register_forward_hook(post)
 
 
