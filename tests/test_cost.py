@@ -104,8 +104,11 @@ def test_small_steps_are_overhead_bound():
 
 
 def test_device_model_roundtrip():
-    dev = _device()
+    dev = _device(attention_grid=((8, 64), (16,), (4, 16)), attention_grid_s=((1e-9,) * 4, (2e-9,) * 4))
     assert DeviceModel.from_dict(dev.to_dict()) == dev
+    # a model written under an older schema (its attention fit's coefficients, a field no longer kept) still reads
+    old = {**dev.to_dict(), "schema": 12, "attention_coef": [1e-6, 0.0, 1e-9, 2e-6, 0.0, 2e-9]}
+    assert DeviceModel.from_dict(old) == dev
 
 
 def test_asha_fraction():  # the wall time's replay (hpbench.cost.simulate) is tested in test_walltime.py
