@@ -384,6 +384,7 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     # grids took ~11 s of this test; tests/test_cost_recurrent.py and test_cost_conv.py check them)
     monkeypatch.setattr(C.rnn, "RECURRENT_GRID_CPU", ((4,), (2,), (8,), (8,)))
     monkeypatch.setattr(C.conv, "CONV_GRID_CPU", ((64,), (4,), (2,), (2,), (3,)))
+    monkeypatch.setattr(C.rnn, "measure_workspace_cliff", lambda *, device: (1e6, 2e6, 1e-9))
     monkeypatch.setattr(mb, "measure_bandwidth_curve", lambda *, device, overhead_s, repeats: ((1.0,), (1e10,)))
     shapes = math.prod(len(ax) for ax in mb.ATTENTION_GRID_CPU)
     monkeypatch.setattr(mb, "attention_grid_seconds", lambda *, device, axes, overhead_s: ((1e-9,) * shapes, (2e-9,) * shapes))
@@ -400,6 +401,7 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     assert m.warmup_fraction == 0.3 and m.intervals == {"all": (0.9, 1.2)} and m.concurrency_slowdown == {"memory-bound": 1.5}
     assert m.recurrent_grid == ((4,), (2,), (8,), (8,)) and all(len(r) == 1 and r[0] > 0 for rates in m.recurrent_flops_per_s.values() for r in rates)
     assert m.conv_grid == ((64,), (4,), (2,), (2,), (3,)) and all(len(r) == 1 and r[0] > 0 for r in m.conv_grid_flops_per_s)
+    assert m.recurrent_cliff == (1e6, 2e6, 1e-9)
     assert m.attention_grid == mb.ATTENTION_GRID_CPU and m.attention_grid_s == ((1e-9,) * shapes, (2e-9,) * shapes)
     assert DeviceModel.from_dict(m.to_dict()) == m
 

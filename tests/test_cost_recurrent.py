@@ -209,3 +209,45 @@ def test_past_the_grids_widest_layer_a_call_grows_by_its_further_flops_at_the_ed
         assert got == pytest.approx(seconds(*shape), rel=1e-5)
     held = call_seconds(cell="GRU", shape=(16, 1, 3, 310), train=True, rate=rate)
     assert held > 1.3 * seconds(16, 1, 3, 310)
+
+
+def test_an_lstm_workspace_cliff_is_found_where_the_per_sample_cost_steps_up() -> None:
+    from hpbench.cost.recurrent import find_cliff, workspace_bytes
+
+    batches = (128, 256, 512, 1024, 2048)
+    per_sample = (3.0e-5, 2.9e-5, 3.0e-5, 6.5e-5, 6.6e-5)  # the step between 512 and 1024
+    lo, hi, per_byte = find_cliff(batches, tuple(p * b for p, b in zip(per_sample, batches, strict=True)), seq_len=24, hidden=64)
+    assert (lo, hi) == (workspace_bytes(cell="LSTM", seq_len=24, batch=512, hidden=64), workspace_bytes(cell="LSTM", seq_len=24, batch=1024, hidden=64))
+    assert per_byte == pytest.approx(3.5e-5 / workspace_bytes(cell="LSTM", seq_len=24, batch=1, hidden=64), rel=1e-9)
+    flat = tuple(3e-5 * b for b in batches)  # no step: no cliff
+    assert find_cliff(batches, flat, seq_len=24, hidden=64) == ()
+
+
+def test_a_call_past_the_cliff_pays_its_workspace_and_the_grid_is_taken_below_it() -> None:
+    import itertools
+
+    from hpbench.cost.device import interp_grid
+    from hpbench.cost.recurrent import below_cliff, call_seconds, cliff_seconds, workspace_bytes
+
+    cliff = (1e6, 4e6, 1e-9)
+    ws = {b: workspace_bytes(cell="LSTM", seq_len=16, batch=b, hidden=32) for b in (64, 256)}  # 16 x b x 4 x 32 floats: 0.5 and 2.1 MB
+    assert ws[64] == 524288 and ws[256] == 2097152
+    assert cliff_seconds(cell="LSTM", shape=(16, 64, 8, 32), train=True, cliff=cliff) == 0.0  # below: none
+    big = (64, 2048, 8, 32)  # 16.8 MB: past it, every byte
+    assert cliff_seconds(cell="LSTM", shape=big, train=True, cliff=cliff) == pytest.approx(workspace_bytes(cell="LSTM", seq_len=64, batch=2048, hidden=32) * 1e-9)
+    half = cliff_seconds(cell="LSTM", shape=(16, 256, 8, 32), train=True, cliff=cliff)  # 2.1 MB: about halfway in log
+    assert half == pytest.approx(ws[256] * 1e-9 * math.log(ws[256] / 1e6) / math.log(4), rel=1e-9)
+    assert cliff_seconds(cell="GRU", shape=big, train=True, cliff=cliff) == 0.0 and cliff_seconds(cell="LSTM", shape=big, train=False, cliff=cliff) == 0.0
+    # a grid whose training shape past the cliff was measured slow: taken below the cliff, then priced back to what it measured
+    axes = ((16,), (64, 2048), (8,), (32,))
+    measured_s = {(16, 64, 8, 32): 1e-3, (16, 2048, 8, 32): 0.2}
+    flops = {p: 3 * layer_flops(cell="LSTM", seq_len=p[0], batch=p[1], n_in=p[2], hidden=p[3]) for p in measured_s}
+    rates = {"LSTM": (tuple(flops[p] / measured_s[p] for p in itertools.product(*axes)), (1e9, 1e9))}
+    base = below_cliff(rates, axes=axes, cliff=cliff)
+
+    def rate(cell: str, shape: tuple[float, float, float, float], train: bool) -> float:
+        return interp_grid(axes, base[cell][0 if train else 1], shape)
+
+    for p, s in measured_s.items():
+        assert call_seconds(cell="LSTM", shape=p, train=True, rate=rate, axes=axes, cliff=cliff) == pytest.approx(s, rel=1e-9)
+    assert base["LSTM"][0][0] == rates["LSTM"][0][0] and base["LSTM"][0][1] > rates["LSTM"][0][1]  # only the shape past it moves

@@ -89,6 +89,7 @@ def _well_formed(m: DeviceModel) -> bool:
             and _grid_well_formed(m.conv_grid, {"Conv2d": m.conv_grid_flops_per_s} if m.conv_grid or m.conv_grid_flops_per_s else {},
                                   n_modes=len(conv.MODES), n_axes=len(conv.CONV_GRID_CPU))
             and len(m.conv_first_call_s) in (0, 2) and nums(*m.conv_first_call_s)
+            and len(m.recurrent_cliff) in (0, 3) and nums(*m.recurrent_cliff) and all(x > 0 for x in m.recurrent_cliff)
             and _grid_well_formed(m.attention_grid, {"attention": m.attention_grid_s} if m.attention_grid or m.attention_grid_s else {},
                                   n_axes=len(mb.ATTENTION_GRID_CPU))
             and nums(*m.conv_backward_flops_per_s, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
@@ -239,8 +240,11 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         mgrid = mb.capped(mb.measure_matmul_grid(device=device, axes=grid, overhead_s=oh, rounds=ROUNDS),
                           ceiling=mb.GRID_CEILING * micro["matmul_flops_per_s"][-1])
         rgrid = rnn.RECURRENT_GRID_CPU if device == "cpu" else rnn.RECURRENT_GRID_GPU
-        log(f"{device}: recurrent layers (RNN, GRU, LSTM; training and evaluation) over {math.prod(len(ax) for ax in rgrid)} shapes each")
+        log(f"{device}: recurrent layers (RNN, GRU, LSTM; training and evaluation) over {math.prod(len(ax) for ax in rgrid)} shapes each,"
+            " and an LSTM's workspace past the caches")
         rrates = rnn.measure_recurrent_grid(device=device, axes=rgrid)
+        cliff = rnn.measure_workspace_cliff(device=device) if device == "cpu" else ()
+        rrates = rnn.below_cliff(rrates, axes=rgrid, cliff=cliff)
         cgrid = conv.CONV_GRID_CPU if device == "cpu" else conv.CONV_GRID_GPU
         log(f"{device}: 2-D convolutions (training and evaluation) over {math.prod(len(ax) for ax in cgrid)} shapes")
         crates, cfirst = conv.measure_conv_grid(device=device, axes=cgrid)
@@ -248,7 +252,7 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
         drawn = rng.measure(device=device, rounds=ROUNDS)
         nonlinear = activations.measure(device=device, rounds=ROUNDS)
         base = DeviceModel(device=device, name=identity(device)["hardware"], threads=threads, matmul_grid=grid, matmul_grid_flops_per_s=mgrid,
-                           recurrent_grid=rgrid, recurrent_flops_per_s=rrates, conv_grid=cgrid, conv_grid_flops_per_s=crates,
+                           recurrent_grid=rgrid, recurrent_flops_per_s=rrates, recurrent_cliff=cliff, conv_grid=cgrid, conv_grid_flops_per_s=crates,
                            conv_first_call_s=cfirst, random_s_per_element=drawn, activation_s_per_element=nonlinear, **micro)
         log(f"{device}: timing the calibration suite of training epochs")
         fitted = suite.fit(base, device=device, quick=quick)

@@ -29,7 +29,8 @@ SCHEMA = 13  # 2: per-op roofline (conv and bandwidth curves, per-phase op overh
 #     and per element of each activation's ops by size (what tanh, GELU, ... cost beyond ReLU: hpbench.cost.activations);
 # 13: fused attention's seconds per score on a grid of (batch · heads, sequence length, head dim), measured in the layout
 #     nn.MultiheadAttention hands the kernel (hpbench.cost.microbench.ATTENTION_GRID_CPU), not a fit of three terms;
-#     recurrent layers' grid measured to batch 512 (hpbench.cost.recurrent.RECURRENT_GRID_CPU)
+#     recurrent layers' grid measured to batch 512 (hpbench.cost.recurrent.RECURRENT_GRID_CPU), an LSTM's workspace
+#     cliff measured on a CPU (hpbench.cost.recurrent.measure_workspace_cliff) and the grid's rates taken below it
 
 
 def interp_loglog(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
@@ -95,6 +96,8 @@ class DeviceModel:
     recurrent_grid: tuple[tuple[int, ...], ...] = ()  # (seq lengths, batches, inputs, hiddens) of the measured one-layer shapes
     recurrent_flops_per_s: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)  # per cell type
     # ("RNN", "GRU", "LSTM"): (training, evaluation) FLOP/s at each grid shape (row-major, hidden fastest), hpbench.cost.recurrent
+    recurrent_cliff: tuple[float, ...] = ()  # an LSTM's training past its workspace cliff: (workspace bytes below it, past
+    # it, seconds per byte) (hpbench.cost.recurrent.cliff_seconds; the grid's training rates are those below it); () for none
     conv_grid: tuple[tuple[int, ...], ...] = ()  # (batch·H·W, side, C_in, C_out, kernel) of the measured nn.Conv2d shapes
     conv_grid_flops_per_s: tuple[tuple[float, ...], ...] = ()  # FLOP/s in each of hpbench.cost.conv.MODES (training,
     # evaluation, training a first layer) at each grid shape (row-major, kernel fastest)
@@ -249,7 +252,7 @@ class DeviceModel:
         known = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in known}  # an older schema's figures (its "schema" too) are dropped
         for k in ("matmul_flops", "matmul_flops_per_s", "conv_first_call_s", "conv_flops", "conv_flops_per_s", "conv_backward_flops_per_s",
-                  "bandwidth_bytes", "bandwidth_curve"):
+                  "bandwidth_bytes", "bandwidth_curve", "recurrent_cliff"):
             d[k] = tuple(d.get(k, ()))
         d["matmul_grid"] = tuple(tuple(int(x) for x in ax) for ax in d.get("matmul_grid", ()))
         d["matmul_grid_flops_per_s"] = tuple(d.get("matmul_grid_flops_per_s", ()))

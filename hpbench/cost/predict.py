@@ -105,7 +105,7 @@ def recurrent_kernel(op: OpRecord, *, device: DeviceModel) -> float:
     """Seconds of one recorded recurrent call (kind "recurrent") on ``device``: training (forward
     + backward) in phase "forward", evaluation in phase "eval" (:func:`hpbench.cost.recurrent.module_seconds`)."""
     return recurrent.module_seconds(cell=op.name.split(":", 1)[1], shape=op.shape, train=op.phase == "forward", rate=device.recurrent_rate,
-                                    axes=device.recurrent_grid)
+                                    axes=device.recurrent_grid, cliff=device.recurrent_cliff)
 
 
 def features(ops: Iterable[OpRecord], *, device: DeviceModel, phases: tuple[str, ...] = TRAIN_PHASES, state_bytes: float = 0.0) -> dict[str, float]:
