@@ -28,6 +28,7 @@ import epoch_ways as ew
 def predicted_ops(cfg: Any, dm: Any) -> dict[str, list[float]]:
     """Per aten op name: [count, predicted seconds] over one epoch."""
     from hpbench.cost.annotate import EVAL_CHUNK, epoch_steps
+    from hpbench.cost.ops import SDPA_MATH_BACKWARD
     from hpbench.cost.predict import _OP_FEATURE, TRAIN_PHASES, grid_priced_modules, op_kernel
     from hpbench.cost.trial_time import state_working_set_bytes
 
@@ -36,11 +37,17 @@ def predicted_ops(cfg: Any, dm: Any) -> dict[str, list[float]]:
     state = state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name)
     out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
+    skipped_path = "math" if dm.fuses_attention_dropout else "fused"  # an attention trained with dropout: the path not run here
+
     def add(ops: Any, times: float, phases: tuple[str, ...]) -> None:
         priced = grid_priced_modules(ops, device=dm)
+        # as hpbench.cost.predict.features: a fused attention's backward kernel replaces its math path's backward ops
+        fused_backward = any(op.name == "sdpa_backward" and op.attention_path != skipped_path for op in ops)
         for op in ops:
+            if fused_backward and op.phase == "backward" and op.name in SDPA_MATH_BACKWARD:
+                continue
             if op.phase not in phases or op.kind in ("replaced", "module", "free", "fused") or (op.module in priced and op.kind not in (
-                    "recurrent", "conv2d")):
+                    "recurrent", "conv2d")) or op.attention_path == skipped_path:
                 continue
             if op.kind in ("recurrent", "conv2d"):
                 continue  # priced whole from a grid: not one aten op
