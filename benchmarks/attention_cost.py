@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from epoch_cost import against_another_tree  # type: ignore[import-not-found]
+from epoch_cost import study as epoch_study  # type: ignore[import-not-found]
 
 # (sequence length, d_model, heads, layers, dropout, batch): the held-out fresh-transformer study's
 # three shapes first, then head dims 4-64 over 16-1,024 (batch, head) blocks
@@ -36,12 +37,8 @@ QUICK = [(32, 16, 2, 1, 0.1, 32)]
 
 def study(length: int, d_model: int, heads: int, layers: int, dropout: float, batch: int, epochs: int) -> Any:
     """One transformer on 1,500 generated signals of ``length`` steps (Adam at 1e-3), ``epochs`` epochs."""
-    from hpbench.api.study import Study
-
-    return Study.from_dict({"study": {"name": "attention-cost", "seed": 0, "metric": "val_accuracy", "trials": 1},
-                            "data": {"dataset": "signals", "n_samples": 1500, "length": length},
-                            "model": {"family": "transformer", "d_model": d_model, "heads": heads, "layers": layers, "dropout": dropout},
-                            "optimizer": {"name": "adam", "lr": 1e-3}, "train": {"batch_size": batch, "max_epochs": epochs}})
+    return epoch_study("signals", "transformer", {"d_model": d_model, "heads": heads, "layers": layers}, batch, dropout, epochs,
+                       data={"n_samples": 1500, "length": length})
 
 
 def describe(c: tuple[Any, ...]) -> dict[str, Any]:

@@ -31,12 +31,13 @@ def parser(doc: str, *, quick: str | None = None) -> argparse.ArgumentParser:
     return ap
 
 
-def study(dataset: str, family: str, model: dict[str, Any], batch: int, dropout: float, epochs: int) -> Any:
-    """One configuration of ``family`` on ``dataset`` (Adam at 1e-3), trained ``epochs`` epochs."""
+def study(dataset: str, family: str, model: dict[str, Any], batch: int, dropout: float, epochs: int, *,
+          data: dict[str, Any] | None = None) -> Any:
+    """One configuration of ``family`` on ``dataset`` (``data``: the data set's options; Adam at 1e-3), trained ``epochs`` epochs."""
     from hpbench.api.study import Study
 
-    return Study.from_dict({"study": {"name": "dropout-cost", "seed": 0, "metric": "val_accuracy", "trials": 1},
-                            "data": {"dataset": dataset}, "model": {"family": family, **model, "dropout": dropout},
+    return Study.from_dict({"study": {"name": "epoch-cost", "seed": 0, "metric": "val_accuracy", "trials": 1},
+                            "data": {"dataset": dataset, **(data or {})}, "model": {"family": family, **model, "dropout": dropout},
                             "optimizer": {"name": "adam", "lr": 1e-3}, "train": {"batch_size": batch, "max_epochs": epochs}})
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from epoch_cost import against_another_tree  # type: ignore[import-not-found]
+from epoch_cost import study as epoch_study  # type: ignore[import-not-found]
 
 # (family, hidden units, layers, batch, sequence length, features): batches from 32 to 1,024
 GRID = [(fam, h, layers, b, t, f) for fam in ("lstm", "gru", "rnn") for h, layers, b, t, f in (
@@ -31,12 +32,8 @@ QUICK = [("lstm", 16, 1, 256, 12, 3)]
 
 def study(family: str, hidden: int, layers: int, batch: int, length: int, features: int, epochs: int) -> Any:
     """One recurrent network on 3,000 generated signals (``length`` steps, ``features`` channels; Adam at 1e-3), ``epochs`` epochs."""
-    from hpbench.api.study import Study
-
-    return Study.from_dict({"study": {"name": "recurrent-cost", "seed": 0, "metric": "val_accuracy", "trials": 1},
-                            "data": {"dataset": "signals", "n_samples": 3000, "length": length, "channels": features},
-                            "model": {"family": family, "hidden_size": hidden, "layers": layers},
-                            "optimizer": {"name": "adam", "lr": 1e-3}, "train": {"batch_size": batch, "max_epochs": epochs}})
+    return epoch_study("signals", family, {"hidden_size": hidden, "layers": layers}, batch, 0.0, epochs,
+                       data={"n_samples": 3000, "length": length, "channels": features})
 
 
 def describe(c: tuple[Any, ...]) -> dict[str, Any]:

@@ -14,8 +14,9 @@ import torch
 
 from hpbench.cost import count
 from hpbench.cost.coverage import find_uncounted
+from hpbench.cost.module_hooks import install_hooks
 from hpbench.cost.ops import StepCost
-from hpbench.cost.recorder import install_hooks, make_recorder
+from hpbench.cost.recorder import make_recorder
 from hpbench.models import build_model
 from hpbench.train import tasks
 from hpbench.train.optimizers import build_optimizer

@@ -10,7 +10,7 @@ gate matmuls, so they are counted too (on a real CPU tensor, the fused oneDNN ke
 
 Each op is kept as an :class:`~hpbench.cost.ops.OpRecord` (FLOPs, bytes touched, phase) for the
 time model, and so is each ``nn.Module`` call (kind ``"module"``: Python overhead, no FLOPs); the
-recorder and its module hooks are :mod:`hpbench.cost.recorder`'s.
+recorder is :mod:`hpbench.cost.recorder`'s, its module hooks :mod:`hpbench.cost.module_hooks`'s.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from collections import OrderedDict
 from typing import Any
 
 from hpbench.cost.coverage import find_uncounted
+from hpbench.cost.module_hooks import hook_recurrent_whole, install_hooks
 from hpbench.cost.ops import StepCost
-from hpbench.cost.recorder import hook_recurrent_whole, install_hooks, make_recorder
+from hpbench.cost.recorder import make_recorder
 from hpbench.cost.step_options import NO_OPTIONS, StepOptions
 
 
@@ -56,7 +57,7 @@ def count_module_step(model: Any, *, x: Any, y: Any | None = None, loss_fn: Any 
     n_params = sum(p.numel() for p in model.parameters())
     rec = make_recorder()
     install_hooks(model, rec)
-    if whole_recurrent:  # recurrent layers a device prices whole from its grid: counted whole (hpbench.cost.recorder)
+    if whole_recurrent:  # recurrent layers a device prices whole from its grid: counted whole (hpbench.cost.module_hooks)
         hook_recurrent_whole(model, rec, cells=whole_recurrent)
     model.train()
     source = None
@@ -211,7 +212,7 @@ def count_step(*, family: str, model_params: dict[str, Any], input_shape: tuple[
     driver prices every configuration it proposes, and a count costs 0.12-1.57 CPU s here
     (session 9's pair probe) on a machine whose cores the trials need; configurations that differ
     only in learning rate or an optimizer's nonzero settings share one. ``whole_recurrent``: the
-    recurrent cell types counted whole (:func:`hpbench.cost.recorder.hook_recurrent_whole`: those a
+    recurrent cell types counted whole (:func:`hpbench.cost.module_hooks.hook_recurrent_whole`: those a
     device prices from its grid). ``options``: the trainer's options the step runs beyond the network
     (:class:`hpbench.cost.step_options.StepOptions`: clipping, label smoothing, augmentation)."""
     if batch_size < 1:

@@ -3,7 +3,7 @@
 Pricing a configuration counts one training step op by op (:mod:`hpbench.cost.count`): 0.05-0.2
 CPU s for an MLP or a CNN; a GRU of ``studies/signals.toml`` (128 steps, each decomposed into ~50
 ops on ``meta``) took 3.7-9.4 CPU s before recurrent layers a device prices from its grid were
-counted whole (:func:`hpbench.cost.recorder.hook_recurrent_whole`, 0.02-0.04 s). A search prices its trials in its helper process below
+counted whole (:func:`hpbench.cost.module_hooks.hook_recurrent_whole`, 0.02-0.04 s). A search prices its trials in its helper process below
 the trials (SCHED_IDLE: :func:`hpbench.cost.clock.below_trials`), so with both cores training
 they wait: in session 16's quiet ``benchmarks/eta.py`` run none of signals' Tune trials had a
 prediction until ~130 s into its 5-minute search (its live ETA was never corrected from them, and
