@@ -41,6 +41,20 @@ def fit(net: Any, opt: Any, loss_of: Callable[[Any, Any], Any], xt: Any, yt: Any
     return best_epoch, epochs
 
 
+def split_standardized(x: Any, y: Any, *, seed: int, classify: bool = True, eps: float = 1e-8) -> tuple[Any, Any, Any, Any]:
+    """A fifth of the rows held out for validation (a seeded permutation), the features standardized
+    by the training rows (``eps`` added to their deviations: a feature constant in the training rows
+    reads its validation values over it): (x, y as tensors, the training rows, the validation rows)."""
+    import numpy as np
+    import torch
+
+    idx = np.random.default_rng(seed).permutation(len(x))
+    n_val = len(x) // 5
+    tr, va = idx[n_val:], idx[:n_val]
+    mu, sd = x[tr].mean(0), x[tr].std(0) + eps
+    return (torch.tensor((x - mu) / sd, dtype=torch.float32), torch.tensor(y, dtype=torch.long if classify else torch.float32), tr, va)
+
+
 def log_slope(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of log(y) on log(x) over ``points`` of (x, y); None for fewer than 3 distinct x."""
     if len({p[0] for p in points}) < 3:

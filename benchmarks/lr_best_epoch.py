@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from es_runs import fit, log_slope  # noqa: E402
+from es_runs import fit, log_slope, split_standardized  # noqa: E402
 
 MAX_EPOCHS = 60
 PATIENCE = 5
@@ -48,17 +48,10 @@ def _data(name: str) -> tuple[Any, Any, bool]:
 
 
 def _trial(x: Any, y: Any, classify: bool, *, optimizer: str, lr: float, width: int, seed: int) -> dict[str, Any]:
-    import numpy as np
     import torch
 
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(x))
-    n_val = len(x) // 5
-    tr, va = idx[n_val:], idx[:n_val]
-    mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-8
-    xt = torch.tensor((x - mu) / sd, dtype=torch.float32)
-    yt = torch.tensor(y, dtype=torch.long if classify else torch.float32)
+    xt, yt, tr, va = split_standardized(x, y, seed=seed, classify=classify)
     n_out = int(y.max()) + 1 if classify else 1
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(),
                               torch.nn.Linear(width, n_out))
