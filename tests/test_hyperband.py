@@ -95,7 +95,7 @@ def test_the_estimate_replays_the_same_brackets():
 
 
 def test_asha_is_the_default_and_hyperband_is_chosen_by_name(write_study):
-    """A study that names no scheduler prunes with ASHA (the quiet race of session 8, README "The
+    """A study that names no scheduler prunes with ASHA (the quiet race of session 8, docs/benchmarks.md "The
     race": faster to the target than hyperband on tabular and signals on the same code); hyperband,
     named, has 4 brackets at 30 epochs whose trials report at ASHA's rungs at once."""
     pytest.importorskip("ray")
