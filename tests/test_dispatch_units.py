@@ -230,7 +230,7 @@ def _searched(study, storage, done: list[dict], n: int) -> list[dict]:
     for i in range(n):
         tid = f"trial-{len(done) + i}"
         config = searcher.suggest(tid)
-        searcher.on_trial_complete(tid, {OBJECTIVE: float(config["lr"]), "epoch": 1})
+        searcher.on_trial_complete(tid, {OBJECTIVE: float(config["lr"]), "epoch": 1, "stop_reason": "completed"})
         out.append(config)
     return out
 
@@ -258,6 +258,40 @@ def test_an_extended_search_adds_only_new_configurations_and_a_resumed_one_is_re
     assert len({c["lr"] for c in first + extended}) == 12
     assert extended == again  # resumed from the same point: the same configurations
     assert _searched(study, open_storage(sqlite_url(tmp_path / "c.db")), [], 6) == first  # a fresh start is as before
+
+
+def test_a_trial_the_scheduler_stopped_is_pruned_in_the_optuna_study_and_one_that_ended_is_complete(tmp_path):
+    """Tune hands the searcher a stopped trial's last result (no ``stop_reason``: the trainer did
+    not end it) as it hands a finished one's; Optuna's storage shows the first PRUNED, its value at
+    the epoch it was stopped among its intermediate values, and the second COMPLETE, as Optuna's
+    own pruning leaves them. The parameter importances still weigh both."""
+    import optuna
+
+    from hpbench.dispatch.searchers import OBJECTIVE, make_searcher
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+    from hpbench.report.matters import scored_trials
+    from hpbench.study.parse import parse_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = parse_study({"study": {"name": "pruned", "searcher": "tpe", "metric": "val_accuracy", "max_concurrent": 2},
+                         "data": {"dataset": "iris"}, "model": {"family": "mlp"}, "space": {"lr": {"loguniform": [1e-4, 1e-1]}}})
+    url = sqlite_url(tmp_path / "o.db")
+    searcher = make_searcher(study, storage=open_storage(url))
+    for tid in ("ended", "stopped", "errored"):
+        assert searcher.suggest(tid) is not None
+    searcher.on_trial_result("ended", {OBJECTIVE: 0.5, "epoch": 1})
+    searcher.on_trial_complete("ended", {OBJECTIVE: 0.9, "epoch": 3, "stop_reason": "early_stopped"})
+    searcher.on_trial_result("stopped", {OBJECTIVE: 0.4, "epoch": 1})
+    searcher.on_trial_complete("stopped", {OBJECTIVE: 0.6, "epoch": 3})  # ASHA's rung at 3: Tune does not pass it to on_trial_result
+    searcher.on_trial_complete("errored", None, error=True)
+    trials = optuna.load_study(study_name="pruned", storage=url).get_trials(deepcopy=False)
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL]
+    assert trials[0].value == pytest.approx(0.9, rel=1e-6)
+    assert trials[1].intermediate_values == pytest.approx({1: 0.4, 3: 0.6}, rel=1e-6)  # (Optuna keeps the last as its value)
+    scored = scored_trials(optuna.load_study(study_name="pruned", storage=url))
+    assert [t.value for t in scored] == pytest.approx([0.9, 0.6], rel=1e-6)
+    assert [t.params for t in scored] == [trials[0].params, trials[1].params]
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in scored)
 
 
 def test_sampler_seed_keeps_the_study_seed_on_a_fresh_start():

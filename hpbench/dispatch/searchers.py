@@ -5,6 +5,7 @@ the history survives the driver and ``optuna-dashboard`` can open it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -124,6 +125,7 @@ def _canonical(params: dict[str, Any]) -> str:
 def _optuna_search_class() -> Any:
     """Ray's ``OptunaSearch``, recording intermediate values by epoch (Ray's records them by
     report count, and hpbench reports short epochs together)."""
+    from optuna.trial import TrialState as OptunaTrialState
     from ray.tune.search.optuna import OptunaSearch
 
     class _ByEpoch(OptunaSearch):  # type: ignore[misc]
@@ -152,13 +154,32 @@ def _optuna_search_class() -> Any:
                 ot_trial.report(result[OBJECTIVE], step)
 
         def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
-            super().on_trial_complete(trial_id, result=result, error=error)
+            if result and not error and "stop_reason" not in result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
+                self._prune(trial_id, result)
+            else:
+                super().on_trial_complete(trial_id, result=result, error=error)
             # Ray keeps every trial's optuna Trial (with a FrozenTrial copy of its own) for the whole
             # run, though a told trial is never read again: the study's storage keeps the told trial
             # (issue 20 §4, the driver's memory)
             if trial_id in self._completed_trials:
                 self._ot_trials.pop(trial_id, None)
                 self._last_step.pop(trial_id, None)
+
+        def _prune(self, trial_id: str, result: dict[str, Any]) -> None:
+            """A trial Tune stopped before its trainer ended it (its last result carries no
+            ``stop_reason``: the scheduler's rung, the budget, a Ctrl-C), told as Optuna's own pruning
+            tells one: its value at the epoch it was stopped reported (Tune passes that result to
+            ``on_trial_complete`` only), then state PRUNED. Ray's ``OptunaSearch`` tells it COMPLETE with
+            that value, so the study's storage (``optuna.load_study`` on ``optuna.db``, a dashboard,
+            ``study.best_trial``) showed a trial stopped after one epoch as finished, and TPE ranked it
+            among the finished ones where Optuna ranks every pruned trial below them. (The race, 5 seeds
+            on tabular and signals, session 32: no change in the search's best beyond the seeds' spread.)"""
+            self.on_trial_result(trial_id, result)
+            ostudy = self._ot_study
+            with contextlib.suppress(Exception):  # the searcher's history only, as Ray's own tell (the tables have the trial)
+                if ostudy is not None:
+                    ostudy.tell(self._ot_trials[trial_id], state=OptunaTrialState.PRUNED)
+            self._completed_trials.add(trial_id)
 
     return _ByEpoch
 

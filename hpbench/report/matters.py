@@ -74,9 +74,11 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
         return {"available": False, "note": f"Optuna study {data.name!r} not readable from the storage: {err}"}
     makers: dict[str, Callable[[], Any]] = {"fanova": lambda: FanovaImportanceEvaluator(seed=0), "pedanova": PedAnovaImportanceEvaluator}
     make = makers[evaluator]
-    done = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
+    done = scored_trials(study)
     if len(done) < IMPORTANCE_MIN_TRIALS:
-        return {"available": False, "note": f"{len(done)} completed trials in the Optuna study; importance needs at least {IMPORTANCE_MIN_TRIALS}"}
+        return {"available": False, "note": f"{len(done)} scored trials in the Optuna study; importance needs at least {IMPORTANCE_MIN_TRIALS}"}
+    scored = optuna.create_study(direction=study.direction)
+    scored.add_trials(done)
     all_keys = sorted({k for t in done for k in t.params})
     varied = [k for k in all_keys if len({repr(t.params.get(k)) for t in done if k in t.params}) > 1]
     common = [k for k in varied if all(k in t.params for t in done)]
@@ -84,7 +86,7 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
         return {"available": False, "note": "no searched parameter took more than one value"}
     result: dict[str, Any] = {"available": True, "evaluator": evaluator, "n_trials": len(done), "scores": {}, "conditional": {}}
     try:
-        scores = optuna.importance.get_param_importances(study, evaluator=make(), params=common)
+        scores = optuna.importance.get_param_importances(scored, evaluator=make(), params=common)
         result["scores"] = {k: float(v) for k, v in scores.items()}
         for key in (k for k in varied if k not in common):
             sub = [t for t in done if key in t.params]
@@ -101,6 +103,23 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
     return result
 
 
+def scored_trials(study: Any) -> list[Any]:
+    """The trials whose parameters the importances weigh, each COMPLETE with a value: the finished
+    ones at theirs, and those the scheduler stopped (PRUNED, :mod:`hpbench.dispatch.searchers`) at
+    the last value they reported, the running best of the study metric at their stop, as the search
+    saw them. Optuna's evaluators read COMPLETE trials only."""
+    from optuna.trial import TrialState, create_trial
+
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.COMPLETE:
+            out.append(t)
+        elif t.state == TrialState.PRUNED and t.intermediate_values:
+            last = t.intermediate_values[max(t.intermediate_values)]
+            out.append(create_trial(params=t.params, distributions=t.distributions, value=last, state=TrialState.COMPLETE))
+    return out
+
+
 def render(data: ReportData) -> RenderableType:
     cost = data.cost_column()
     t = Table(title=f"What matters: {data.metric} per value of each searched dimension", header_style="bold")
@@ -114,7 +133,7 @@ def render(data: ReportData) -> RenderableType:
     imp = importance(data)
     if not imp["available"]:
         return Group(t, Text(f"  importance: {imp['note']}", style="dim"))
-    it = Table(title=f"Hyperparameter importance (Optuna {imp['evaluator']}, {imp['n_trials']} completed trials)", header_style="bold")
+    it = Table(title=f"Hyperparameter importance (Optuna {imp['evaluator']}, {imp['n_trials']} trials)", header_style="bold")
     it.add_column("dimension")
     it.add_column("importance", justify="right")
     it.add_column("", ratio=1)
