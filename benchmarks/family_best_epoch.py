@@ -25,6 +25,7 @@ Epochs, not seconds: the figure does not depend on the machine's pace (it can ru
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
 from es_runs import fit, split_standardized  # noqa: E402
+from priors import quantiles  # noqa: E402
 
 MAX_EPOCHS = 30
 PATIENCE = 5
@@ -48,8 +50,9 @@ FAMILIES = ("mlp", "cnn", "rnn", "lstm", "gru", "transformer")
 DATA = ("digits", "signals", "cancer")
 
 
+@functools.cache
 def _data(name: str) -> tuple[Any, Any, tuple[int, ...], str]:
-    """(x, y, a sample's shape, hpbench's data kind)."""
+    """(x, y, a sample's shape, hpbench's data kind), loaded or generated once per process."""
     import numpy as np
     from sklearn import datasets
 
@@ -91,18 +94,12 @@ def _trial(data: str, family: str, optimizer: str, lr: float, seed: int = 0) -> 
             "censored": epochs >= MAX_EPOCHS, "best_fraction": (best_epoch + 1) / MAX_EPOCHS}
 
 
-def quantiles(xs: list[float], n: int = 20) -> list[float]:
-    """``n`` quantiles of ``xs`` (the midpoints of ``n`` equal shares), sorted, to two places."""
-    v = sorted(xs)
-    return [round(v[min(len(v) - 1, int((i + 0.5) * len(v) / n))], 2) for i in range(n)]
-
-
 def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     fr = [r["best_fraction"] for r in rows]
     q = statistics.quantiles(fr, n=4) if len(fr) > 1 else [fr[0]] * 3
     return {key: rows[0][key], "trials": len(rows), "mean": round(statistics.fmean(fr), 3), "median": round(statistics.median(fr), 3),
             "quartiles": [round(a, 3) for a in q], "censored": round(sum(r["censored"] for r in rows) / len(rows), 3),
-            "quantiles20": quantiles(fr)}
+            "quantiles20": [round(q, 2) for q in quantiles(fr)]}
 
 
 def main() -> None:

@@ -30,12 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from priors import quantiles  # noqa: E402
+
 KEEP = ("-searches.json", "-prices.json", "-priced.json", "-repriced.json")  # what a machine with no searches has none of
-
-
-def quantiles(xs: list[float], n: int = 20) -> tuple[float, ...]:
-    v = sorted(xs)
-    return tuple(v[min(len(v) - 1, int((i + 0.5) * len(v) / n))] for i in range(n))
 
 
 def study_paths(work: Path) -> dict[str, Path]:
@@ -57,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     args.reports = [r.resolve() for r in args.reports]
     args.report = args.report.resolve()
-    other = quantiles([t["best_fraction"] for t in json.loads(args.prior.read_text())["trials"]])
+    other = tuple(quantiles([t["best_fraction"] for t in json.loads(args.prior.read_text())["trials"]]))
     batch = float(json.loads(args.prior.read_text()).get("batch", 32))
     work = Path(tempfile.mkdtemp(prefix="hpbench-prior-replay-"))
     cache = work / "cache" / "hpbench" / "devices"
