@@ -830,10 +830,9 @@ def test_the_upper_bound_prices_dear_good_configurations_while_the_study_has_mea
     assert first.high_s == pytest.approx(high.high_s, rel=REL) and first.high_s > measured.high_s * 1.05
 
 
-def test_a_burst_of_trial_ends_is_priced_again_once_the_etas_cost_allows(tmp_path, write_study, monkeypatch):
-    """The early trials are taken in at once when Tune's first trial reports: the first end prices
-    the ETA, the rest find that pricing too recent for its cost (ETA_DUTY); the live view's next
-    refresh prices it again with every one of them ended, and the trace keeps both."""
+def _four_running(tmp_path, write_study, monkeypatch):
+    """A live clock with four trials of the tiny study running one epoch in, and its monotonic
+    clock frozen at ``now[0]`` (moved by the test): (clock, store, now)."""
     from conftest import TINY_STUDY
 
     from hpbench.dispatch import eta as eta_module
@@ -854,6 +853,14 @@ def test_a_burst_of_trial_ends_is_priced_again_once_the_etas_cost_allows(tmp_pat
         sc.trial_started(f"t{i}")
         store.annotate(f"t{i}", {"predicted_epoch_s": 0.01})
         store.epoch(f"t{i}", {"epoch": 1, "epoch_s": 0.01, "val_accuracy": 0.5, "val_loss": 1.0})
+    return sc, store, now
+
+
+def test_a_burst_of_trial_ends_is_priced_again_once_the_etas_cost_allows(tmp_path, write_study, monkeypatch):
+    """The early trials are taken in at once when Tune's first trial reports: the first end prices
+    the ETA, the rest find that pricing too recent for its cost (ETA_DUTY); the live view's next
+    refresh prices it again with every one of them ended, and the trace keeps both."""
+    sc, store, now = _four_running(tmp_path, write_study, monkeypatch)
     sc.catch_up(store)
     assert sc.trace == []  # nothing behind before anything ended
     for i in range(3):  # three ends in one instant
@@ -868,6 +875,42 @@ def test_a_burst_of_trial_ends_is_priced_again_once_the_etas_cost_allows(tmp_pat
     assert len(sc.trace) == 4 and sc.trace[-1][2] == 3 and sc.trace[-1][3] != sc.trace[0][3]  # priced with the 3 ended
     sc.catch_up(store)
     assert len(sc.trace) == 4  # caught up: nothing more
+
+
+def test_trial_ends_inside_the_minimum_gap_show_the_last_eta_counted_down(tmp_path, write_study, monkeypatch):
+    """Trials ending every few ms (one-epoch trials by the thousand) kept the pricing at its duty cap
+    on Tune's loop: an end less than ETA_MIN_GAP_S after the last pricing shows that pricing's ETA
+    less the seconds since (never below 0), and the live view's refresh prices it once the gap has
+    passed, with every trial ended by then."""
+    from hpbench.dispatch.eta import ETA_MIN_GAP_S
+
+    sc, store, now = _four_running(tmp_path, write_study, monkeypatch)  # the clock frozen between steps: a pricing costs 0 s
+    store.finish("t0")
+    sc.note(store)
+    priced = sc.trace[-1][3]
+    assert priced > 0.2
+    now[0] += 0.2
+    store.finish("t1")
+    sc.note(store)  # inside the gap: the last pricing, counted down
+    assert [p[2] for p in sc.trace] == [1, 2] and sc.trace[-1][3] == pytest.approx(priced - 0.2, rel=REL)
+    sc.catch_up(store)
+    assert len(sc.trace) == 2  # still inside the gap
+    now[0] += ETA_MIN_GAP_S
+    sc.catch_up(store)
+    assert len(sc.trace) == 3 and sc.trace[-1][2] == 2 and sc.trace[-1][3] != pytest.approx(priced - 0.2 - ETA_MIN_GAP_S, rel=REL)
+    sc._eta = (now[0], sc._eta[1], 0.1)  # a pricing that read 0.1 s left ...
+    now[0] += 0.3
+    assert sc.eta_s(store) == 0.0  # ... reads 0, not -0.2, 0.3 s later
+
+
+def test_the_live_eta_replays_fewer_times_where_many_trials_are_left() -> None:
+    """Each replay draws every trial running and left: up to 64 of them, 16 replays; beyond, as many
+    as 1,024 drawn trials allow, and never fewer than 2 (2,000 trials left: 2 replays, not 16)."""
+    from hpbench.dispatch.eta import LIVE_SEEDS, live_seeds
+
+    assert [live_seeds(n) for n in (0, 1, 64)] == [LIVE_SEEDS] * 3
+    assert [live_seeds(n) for n in (65, 150, 512, 2_000)] == [16, 7, 2, 2]
+    assert all(live_seeds(n) >= live_seeds(n + 1) for n in range(1, 3_000))
 
 
 def test_a_best_epoch_worked_out_once_draws_what_it_drew_each_time() -> None:

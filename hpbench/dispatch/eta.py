@@ -18,6 +18,7 @@ into the history (:mod:`hpbench.cost.history`) for the next estimate.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -49,7 +50,18 @@ ETA_EVERY_S = 1.0  # the ETA is recomputed at most this often (and whenever a tr
 # ... but a trial's end reprices it only once the last pricing's cost is at most this share of
 # the time since (a study of 2,000 trials spent ~99% of the driver's callbacks there: issue 20 §4)
 ETA_DUTY = 0.1
-LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all)
+# ... and at least this long after the last pricing: the ETA shown counts down in between. Without
+# it, trials ending every few ms kept the pricing at its duty cap on Tune's loop: at 200 one-epoch
+# trials ~7 ms more per Tune trial than with no ETA at all (benchmarks/dispatch.py, issue 20 §4)
+ETA_MIN_GAP_S = 0.5
+LIVE_SEEDS = 16  # replays the live ETA averages (a few ms in all) ...
+LIVE_DRAWS = 1_024  # ... fewer where they would draw more trials than this: many trials left average out by themselves
+
+
+def live_seeds(n_trials: int) -> int:
+    """How many replays the live ETA averages over ``n_trials`` trials running and left: :data:`LIVE_SEEDS`
+    up to 64 of them, then fewer (at least 2), as many as :data:`LIVE_DRAWS` trials drawn allow."""
+    return max(2, min(LIVE_SEEDS, math.ceil(LIVE_DRAWS / max(1, n_trials))))
 
 
 class SearchClock(CommandClock):
@@ -98,11 +110,11 @@ class SearchClock(CommandClock):
         """Seconds until the command ends, or None before anything is known of the trials' cost."""
         now = time.monotonic()
         if self._priced_recently(now):
-            return self._eta[2]  # checked before counting
+            return self._counted_down(now)  # checked before counting
         done = sum(self._ended.count(store, phase, self.trials[phase]) for phase in self.trials)
         self._behind = False
         if done == self._eta[1] and now - self._eta[0] < ETA_EVERY_S:
-            return self._eta[2]
+            return self._counted_down(now)
         try:
             eta = self._eta_now(store)
         except Exception:  # the ETA is a help: a row it cannot read must not stop the search (the progress shows none)
@@ -161,8 +173,9 @@ class SearchClock(CommandClock):
         focus = searcher_focus(self.study.settings.searcher) if self.phase == SEARCH else Focus()
         lr, batch = (pending_mean(v, started=len(ids), in_order=order is not pool) for v in self._sampled_paces()) if self.phase == SEARCH \
             else (None, None)
-        pending = [replace(self._plan_of_params(s), lr=lr, batch=batch) for s in searcher_costs(order, scored=list(zip(costs, scores, strict=True)),
-                                                                                   started=len(ids), n_pending=n_pending, focus=focus)]
+        plans: dict[float, TrialPlan] = {}  # one plan per cost: the trials left draw their costs from the pool (2,000 left, ~50 costs)
+        pending = [plans.get(s) or plans.setdefault(s, replace(self._plan_of_params(s), lr=lr, batch=batch))
+                   for s in searcher_costs(order, scored=list(zip(costs, scores, strict=True)), started=len(ids), n_pending=n_pending, focus=focus)]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
         # Which trials run long: the good ones. Once 4 of this search's trials have scores, the trials left are scored
         # on the metric's own scale by the line of its scores against cost, the running ones by what they reached and
@@ -176,7 +189,7 @@ class SearchClock(CommandClock):
             figs = replace(figs, quality_rho=blended_rho(prior=self.figures.quality_rho, measured=measured_rho(costs, scores, least=4), n=len(costs)))
         left = remaining_trials_s(running=running, pending=pending, concurrency=self.concurrency, figures=figs, contention=c,
                                   pruning=pruning, recorded=reached(store, ids, pruning),
-                                  n_fresh=max(0, self.concurrency - len(tune)), seeds=LIVE_SEEDS, factors=self.factors,
+                                  n_fresh=max(0, self.concurrency - len(tune)), seeds=live_seeds(len(running) + len(pending)), factors=self.factors,
                                   line=line, running_scores=[so_far[t] for t in run_ids] if line else None,
                                   recorded_scores=reached_scores(store, ids, pruning, best=so_far) if line else None)
         if self.phase == SEARCH and self.command and not tune:
@@ -292,5 +305,11 @@ class SearchClock(CommandClock):
             self.note(store)
 
     def _priced_recently(self, now: float) -> bool:
-        """The last pricing is recent for what it cost: at most :data:`ETA_DUTY` of the driver's time."""
-        return now - self._eta[0] < self._eta_cost_s * (1 / ETA_DUTY - 1)
+        """The last pricing is recent: less than :data:`ETA_MIN_GAP_S` ago, or recent for what it
+        cost (at most :data:`ETA_DUTY` of the driver's time)."""
+        return now - self._eta[0] < max(ETA_MIN_GAP_S, self._eta_cost_s * (1 / ETA_DUTY - 1))
+
+    def _counted_down(self, now: float) -> float | None:
+        """The last pricing's ETA less the seconds since it was made (never below 0)."""
+        eta = self._eta[2]
+        return None if eta is None else max(0.0, eta - (now - self._eta[0]))
