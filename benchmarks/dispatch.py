@@ -16,8 +16,9 @@ results/benchmarks/dispatch.json:
   idle gap since the slot's previous trial ended); median and mean over those trials, the mean
   over the middle 80% of them in start order (every stall at its share: what a throughput sees;
   the median leaves out what delays a minority of trials, such as the live ETA's pricing, which
-  stalls Tune's loop for ~0.15 s once per ~1.5 s at 2,000 trials but for ~15 ms every few trials at
-  200: same share of the time, seen by the median at 200 only), and the median in each tenth of
+  stalled Tune's loop for ~0.15 s once per ~1.5 s at 2,000 trials but for ~15 ms every few trials at
+  200 before session 33: same share of the time, seen by the median at 200 only; it is now priced
+  at most every 0.5 s), and the median in each tenth of
   the run (whether it grows as the study grows: issue 20 §4)
 * the driver's peak resident memory (the ``hpbench search`` process itself, not Ray's), and its
   resident memory sampled every 0.25 s while the trials run: at the end of each tenth of the run
@@ -146,8 +147,8 @@ def run(trials: int, epochs: int, workdir: Path) -> dict[str, float]:
         # the mean over the middle 80% of Tune's trials in start order (the first and the last tenth left out: a
         # fresh slot's start, the search's end): every stall counted at its share, as a throughput sees it. The
         # median leaves out what hits a minority of trials: the live ETA reprices at most ETA_DUTY of the time, in
-        # one ~0.15 s stall per ~1.5 s at 2,000 trials (~1 trial in 20 delayed: invisible to the median) but in
-        # ~15 ms stalls every few trials at 200 (visible to it); both cost the same share (benchmarks/driver_calls.py)
+        # one ~0.15 s stall per ~1.5 s at 2,000 trials (~1 trial in 20 delayed: invisible to the median) but, until
+        # ETA_MIN_GAP_S (session 33), in ~15 ms stalls every few trials at 200 (visible to it; benchmarks/driver_calls.py)
         "marginal_mean_mid80_s": _mid80_mean(overheads),
         # the marginal overhead's median in each tenth of the run, in start order: flat if the study's size costs nothing
         "marginal_median_by_tenth_s": [statistics.median(overheads[k * len(overheads) // 10 : (k + 1) * len(overheads) // 10])

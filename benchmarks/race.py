@@ -416,7 +416,8 @@ def markdown(summary: dict[str, Any]) -> str:
     for problem, s in summary.items():
         v = s["verdict"]
         if v:
-            ratio = f"{v['time_ratio']:.2f}" if math.isfinite(v["time_ratio"]) else "n/a (the best other never reached it in the median)"
+            ratio = (f"{v['time_ratio']:.2f}" if math.isfinite(v["time_ratio"]) else "n/a (hpbench's median run never reached it)"
+                     if math.isinf(v["time_ratio"]) else "n/a (the best other never reached it in the median)")  # inf: hpbench never; nan: the other
             lines.append(f"- {problem}: hpbench's default / best other ({v['best_other']}) median time to target = {ratio} "
                          f"(target <= {TARGET_RATIO}: {'met' if v['time_target_met'] else 'NOT met'}); at the end of the budget "
                          f"{v['end_gap_points']:+.2f} points vs the strongest other ({v['strongest_at_end']}): "
