@@ -42,6 +42,7 @@ from hpbench.cost.fusion import repeat_groups
 from hpbench.cost.own_runs import span_scale
 from hpbench.cost.quality import RHO_HIGH, Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
+from hpbench.cost.trial_time import quantile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -320,12 +321,5 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         sims = [sim_trials(plans, random.Random(s), figures=figs, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
         spans = sorted(replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
                               pruning=plan.pruning).makespan_s * scale for t in sims)
-        bounds.append(k * fixed + _quantile(spans, q))
+        bounds.append(k * fixed + quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
-
-
-def _quantile(xs: Sequence[float], q: float) -> float:
-    pos = (len(xs) - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)

@@ -173,9 +173,9 @@ class SearchClock(CommandClock):
         focus = searcher_focus(self.study.settings.searcher) if self.phase == SEARCH else Focus()
         lr, batch = (pending_mean(v, started=len(ids), in_order=order is not pool) for v in self._sampled_paces()) if self.phase == SEARCH \
             else (None, None)
-        plans: dict[float, TrialPlan] = {}  # one plan per cost: the trials left draw their costs from the pool (2,000 left, ~50 costs)
-        pending = [plans.get(s) or plans.setdefault(s, replace(self._plan_of_params(s), lr=lr, batch=batch))
-                   for s in searcher_costs(order, scored=list(zip(costs, scores, strict=True)), started=len(ids), n_pending=n_pending, focus=focus)]
+        left_costs = searcher_costs(order, scored=list(zip(costs, scores, strict=True)), started=len(ids), n_pending=n_pending, focus=focus)
+        plans = {s: replace(self._plan_of_params(s), lr=lr, batch=batch) for s in set(left_costs)}  # one per cost: 2,000 left, ~50 costs
+        pending = [plans[s] for s in left_costs]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
         # Which trials run long: the good ones. Once 4 of this search's trials have scores, the trials left are scored
         # on the metric's own scale by the line of its scores against cost, the running ones by what they reached and

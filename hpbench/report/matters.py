@@ -77,8 +77,6 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
     done = scored_trials(study)
     if len(done) < IMPORTANCE_MIN_TRIALS:
         return {"available": False, "note": f"{len(done)} scored trials in the Optuna study; importance needs at least {IMPORTANCE_MIN_TRIALS}"}
-    scored = optuna.create_study(direction=study.direction)
-    scored.add_trials(done)
     all_keys = sorted({k for t in done for k in t.params})
     varied = [k for k in all_keys if len({repr(t.params.get(k)) for t in done if k in t.params}) > 1]
     common = [k for k in varied if all(k in t.params for t in done)]
@@ -86,21 +84,28 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
         return {"available": False, "note": "no searched parameter took more than one value"}
     result: dict[str, Any] = {"available": True, "evaluator": evaluator, "n_trials": len(done), "scores": {}, "conditional": {}}
     try:
-        scores = optuna.importance.get_param_importances(scored, evaluator=make(), params=common)
+        scores = optuna.importance.get_param_importances(_study_of(done, study.direction), evaluator=make(), params=common)
         result["scores"] = {k: float(v) for k, v in scores.items()}
         for key in (k for k in varied if k not in common):
             sub = [t for t in done if key in t.params]
             if len(sub) < 3:
                 result["conditional"][key] = {"n_trials": len(sub), "score": None}
                 continue
-            tmp = optuna.create_study(direction=study.direction)
-            tmp.add_trials(sub)
             keys = [k for k in all_keys if all(k in t.params for t in sub)]
-            s = optuna.importance.get_param_importances(tmp, evaluator=make(), params=keys)
+            s = optuna.importance.get_param_importances(_study_of(sub, study.direction), evaluator=make(), params=keys)
             result["conditional"][key] = {"n_trials": len(sub), "score": float(s.get(key, 0.0))}
     except Exception as err:
         return {"available": False, "note": f"importance failed: {err}"}
     return result
+
+
+def _study_of(trials: list[Any], direction: Any) -> Any:
+    """An in-memory Optuna study holding ``trials`` (what the importance evaluators read)."""
+    import optuna
+
+    study = optuna.create_study(direction=direction)
+    study.add_trials(trials)
+    return study
 
 
 def scored_trials(study: Any) -> list[Any]:
