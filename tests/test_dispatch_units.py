@@ -344,3 +344,55 @@ def test_a_trial_line_says_one_epoch_not_one_epochs():
     from hpbench.dispatch.progress import _epochs
 
     assert (_epochs(1), _epochs(0), _epochs(3)) == ("1 epoch", "0 epochs", "3 epochs")
+
+
+@pytest.mark.parametrize("searcher", ["random", "tpe"])
+def test_tunes_searcher_never_redraws_the_configurations_the_early_trials_go_on_drawing(tmp_path, searcher):
+    """The early trials' sampler (the study seed) goes on drawing after Tune's searcher is built
+    from the same storage. Built with none drawn yet (the default configuration, enqueued, still
+    training), Tune's sampler took the study seed too and proposed the early trials' next random
+    configurations again (a race signals search trained 4 of its first 10 trials twice)."""
+    import optuna
+
+    from hpbench.dispatch.early import early_sampler
+    from hpbench.dispatch.searchers import make_searcher
+    from hpbench.dispatch.storage import open_storage, sqlite_url
+    from hpbench.study.parse import parse_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = parse_study({"study": {"name": "beside", "searcher": searcher, "metric": "val_accuracy", "max_concurrent": 2, "seed": 2},
+                         "data": {"dataset": "iris"}, "model": {"family": "mlp"},
+                         "space": {"lr": {"loguniform": [1e-4, 1e-1]}, "optimizer": {"choice": ["adam", "sgd"]}}})
+    storage = open_storage(sqlite_url(tmp_path / "o.db"))
+    ostudy = optuna.create_study(storage=storage, sampler=early_sampler(study)[0], study_name=study.name, load_if_exists=True,
+                                 direction="maximize")
+    tune = make_searcher(study, storage=storage, n_drawn=0, beside_early=True)  # as the runner builds it: none drawn yet
+    early_lrs, tune_lrs = [], []
+    for i in range(5):  # interleaved, as the helper and Tune's driver ask
+        early_lrs.append(study.space.define_by_run(ostudy.ask())["lr"])
+        tune_lrs.append(tune.suggest(f"t{i}")["lr"])
+    assert len(set(early_lrs)) == len(set(tune_lrs)) == 5
+    assert not set(early_lrs) & set(tune_lrs), "Tune's searcher proposed the early trials' configurations again"
+
+
+def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_launch_more(tmp_path):
+    """What the runner tells ``make_searcher`` (``beside_early``) once the early trials share the
+    search's count with Tune: they draw on while not stopped and under their most."""
+    from concurrent.futures import Future
+
+    from hpbench.dispatch.early import EarlyTrial, EarlyTrials
+    from hpbench.study.parse import parse_study
+
+    study = parse_study({"study": {"name": "beside"}, "data": {"dataset": "iris"}, "model": {"family": "mlp"},
+                         "space": {"lr": {"loguniform": [1e-4, 1e-1]}}})
+
+    def draws_on(n_launched: int, *, n_max: int, n_points: int) -> bool:
+        early = EarlyTrials(study=study, ostudy=None, executor=None, incoming=str(tmp_path), n_min=1, n_max=n_max,
+                            points=[{"lr": 0.01}] * n_points)
+        early.trials = [EarlyTrial(trial_id=f"early_{k:05d}", params={}, optuna_trial=None, future=Future()) for k in range(n_launched)]
+        early.share(100, lambda t: None)
+        return early.draws_on
+
+    assert draws_on(1, n_max=250, n_points=1)  # the default configuration still training, more to draw
+    assert not draws_on(2, n_max=2, n_points=1)  # at their most
+    assert not draws_on(1, n_max=250, n_points=2)  # an enqueued point not launched yet is Tune's: the early trials stop

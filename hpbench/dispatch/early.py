@@ -9,8 +9,8 @@ Optuna study and storage as Ray Tune's ``OptunaSearch`` then uses, trained in th
 same trainer, and recorded like any trial: the same rows in the tables (started, each epoch,
 stop reason, final weights), told to Optuna with their intermediate values (so the searcher
 learns from them), the cost columns predicted. Ray Tune runs the remaining trials, with the
-searcher seeded past these (:func:`~hpbench.dispatch.searchers.sampler_seed`) and these points
-not enqueued again.
+searcher seeded past these, on a stream apart from theirs (:func:`~hpbench.dispatch.searchers.sampler_seed`),
+and these points not enqueued again.
 
 They run one after another, each asked once the one before has ended (so the searcher and the
 rungs know it), until Tune's first trial reports (:meth:`EarlyTrials.stop`), or :func:`n_early_max`
@@ -123,6 +123,14 @@ class EarlyTrials:
     @property
     def params(self) -> list[dict[str, Any]]:
         return [t.params for t in self.trials]
+
+    @property
+    def draws_on(self) -> bool:
+        """Whether more early trials may still be drawn from their sampler (not stopped, ``n_max`` not
+        reached): Tune's sampler, built beside it, then draws on another stream
+        (:func:`~hpbench.dispatch.searchers.sampler_seed`)."""
+        with self.lock:
+            return not self.stopped and len(self.trials) < self.n_max
 
     def launch_next(self, *, force: bool = False) -> EarlyTrial | None:
         """Ask the next trial and submit it to the helper, unless stopped (and not ``force``) or ``n_max`` ran."""
@@ -308,7 +316,14 @@ def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, 
     for stale in [os.path.join(incoming, STOP_FILE), *glob.glob(os.path.join(glob.escape(incoming), CLAIM_PREFIX + "*"))]:
         with contextlib.suppress(OSError):
             os.remove(stale)  # left by a driver killed while its early trials stopped
-    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
-                                                                   max_concurrent=study.settings.max_concurrent, cost=None)
+    sampler, points = early_sampler(study)
     return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.first_points), *points], executor=executor,
                   incoming=incoming, data=data, n_max=n_early_max(n, plan.n_new))
+
+
+def early_sampler(study: Study) -> tuple[Any, list[dict[str, Any]]]:
+    """The early trials' sampler (seeded with the study seed: what a search without them would
+    draw first) and the searcher's own points (a grid's)."""
+    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
+                                                                   max_concurrent=study.settings.max_concurrent, cost=None)
+    return sampler, list(points)

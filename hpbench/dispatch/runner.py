@@ -212,8 +212,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if early is not None:
         early.begin(begin)
     searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
-                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None, cost=predictions.trial_seconds,
-                             quota=quota)
+                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None,
+                             beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota)
     cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,

@@ -18,13 +18,20 @@ __all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "Quota", "make_searcher", 
 OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
 
 
-def sampler_seed(study_seed: int, n_done: int) -> int:
+def sampler_seed(study_seed: int, n_done: int, *, beside_early: bool = False) -> int:
     """The sampler's seed for a search that starts with ``n_done`` trials already done: the study
     seed on a fresh start, else one derived from both. A resumed or extended search thus draws
     new configurations (a sampler seeded alike on every start replays the first ones: a random
     search of 6 trials extended to 12 ran the same 6 again), and one resumed from the same
-    point draws the same ones (reproducible)."""
-    if n_done == 0:
+    point draws the same ones (reproducible).
+
+    ``beside_early``: Ray Tune's sampler in a search whose early trials (:mod:`hpbench.dispatch.early`)
+    drew ``n_done`` configurations from the study seed's own sampler and go on drawing from it
+    while Tune's first trials start; it never takes the study seed then, even with none drawn yet
+    (the study's default configuration, enqueued, still training when Ray was up): two samplers
+    seeded alike draw the same random start-up configurations, and a race search of signals
+    trained 4 of its first 10 trials twice (session 34)."""
+    if n_done == 0 and not beside_early:
         return study_seed
     import numpy as np
 
@@ -32,17 +39,20 @@ def sampler_seed(study_seed: int, n_done: int) -> int:
 
 
 def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, n_drawn: int | None = None,
-                  cost: Callable[[dict[str, Any]], float | None] | None = None, quota: Quota | None = None) -> Any:
+                  beside_early: bool = False, cost: Callable[[dict[str, Any]], float | None] | None = None,
+                  quota: Quota | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
     (resume); the enqueued and grid points among them are not run again, and the sampler is
     seeded from the study seed and their number (:func:`sampler_seed`), or from ``n_drawn`` when
-    given: how many of them a sampler drew (the early trials, :mod:`hpbench.dispatch.early`, that
-    ran enqueued points drew nothing, so the search draws what it would have drawn without them).
+    given: how many of them the early trials' sampler drew (:mod:`hpbench.dispatch.early`; those
+    that ran enqueued points drew nothing, so the search draws what it would have drawn without
+    them). ``beside_early``: that sampler goes on drawing for early trials launched after this
+    build, so this one draws on a stream apart from it (:func:`sampler_seed`).
     ``cost``: a configuration's predicted seconds or None, for a cost-aware searcher (the search's
     :meth:`~hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`); None: nothing is priced.
     ``quota``: the trials it may still propose, shared with the early trials that go on in the
     helper after it was built (:class:`Quota`); once spent, it tells Tune the search is finished."""
-    seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn)
+    seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn, beside_early=beside_early)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
                                                                    cost=CandidateCost(cost))
     points = [dict(p) for p in study.settings.first_points] + points
