@@ -377,7 +377,8 @@ def test_tunes_searcher_never_redraws_the_configurations_the_early_trials_go_on_
 
 def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_launch_more(tmp_path):
     """What the runner tells ``make_searcher`` (``beside_early``) once the early trials share the
-    search's count with Tune: they draw on while not stopped and under their most."""
+    search's count with Tune: while a trial still to be launched lies past the enqueued points, below
+    their most (their least once stopped)."""
     from concurrent.futures import Future
 
     from hpbench.dispatch.early import EarlyTrial, EarlyTrials
@@ -386,9 +387,9 @@ def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_laun
     study = parse_study({"study": {"name": "beside"}, "data": {"dataset": "iris"}, "model": {"family": "mlp"},
                          "space": {"lr": {"loguniform": [1e-4, 1e-1]}}})
 
-    def draws_on(n_launched: int, *, n_max: int, n_points: int) -> bool:
-        early = EarlyTrials(study=study, ostudy=None, executor=None, incoming=str(tmp_path), n_min=1, n_max=n_max,
-                            points=[{"lr": 0.01}] * n_points)
+    def draws_on(n_launched: int, *, n_max: int, n_points: int, n_min: int = 1, stopped: bool = False) -> bool:
+        early = EarlyTrials(study=study, ostudy=None, executor=None, incoming=str(tmp_path), n_min=n_min, n_max=n_max,
+                            points=[{"lr": 0.01}] * n_points, stopped=stopped)
         early.trials = [EarlyTrial(trial_id=f"early_{k:05d}", params={}, optuna_trial=None, future=Future()) for k in range(n_launched)]
         early.share(100, lambda t: None)
         return early.draws_on
@@ -396,3 +397,5 @@ def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_laun
     assert draws_on(1, n_max=250, n_points=1)  # the default configuration still training, more to draw
     assert not draws_on(2, n_max=2, n_points=1)  # at their most
     assert not draws_on(1, n_max=250, n_points=2)  # an enqueued point not launched yet is Tune's: the early trials stop
+    assert not draws_on(1, n_max=250, n_points=2, n_min=2)  # stopped, the one still missing is that point
+    assert draws_on(1, n_max=250, n_points=1, n_min=2, stopped=True)  # stopped, the second of the two at least is drawn

@@ -126,11 +126,12 @@ class EarlyTrials:
 
     @property
     def draws_on(self) -> bool:
-        """Whether more early trials may still be drawn from their sampler (not stopped, ``n_max`` not
-        reached): Tune's sampler, built beside it, then draws on another stream
+        """Whether an early trial still to be launched may be drawn from their sampler: one past the
+        enqueued points, below ``n_max`` (``n_min`` once stopped: :meth:`stop` launches those still
+        missing). Tune's sampler, built beside it, then draws on another stream
         (:func:`~hpbench.dispatch.searchers.sampler_seed`)."""
         with self.lock:
-            return not self.stopped and len(self.trials) < self.n_max
+            return max(len(self.trials), len(self.points)) < (self.n_min if self.stopped else self.n_max)
 
     def launch_next(self, *, force: bool = False) -> EarlyTrial | None:
         """Ask the next trial and submit it to the helper, unless stopped (and not ``force``) or ``n_max`` ran."""
