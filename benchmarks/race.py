@@ -70,7 +70,7 @@ OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
 HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-asha", "hpbench-hyperband", "hpbench-grace3", "hpbench-warm",
-           "hpbench-no-early")
+           "hpbench-no-early", "hpbench-no-default")
 CONTESTANTS = (*HPBENCH, "optuna", "ray-tune", "random")
 # hpbench joining a local Ray runtime that was up before the command (`ray start --head`, then `--address auto`), as
 # a user keeps one warm between searches: started before the run's clock, settled for WARM_SETTLE_S, stopped after
@@ -81,7 +81,8 @@ VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-a
             # no rung before epoch 3 (the race studies' early-stopping patience: 3, tabular's 4): signals' recurrent nets sit
             # at chance level for their first epochs, where ASHA's first rung pruned 5-9 of 7-13 Tune trials (session 20)
             "hpbench-grace3": ["--set", "study.grace_period=3"],
-            "hpbench-no-early": ["--no-early-trials"]}  # every trial through Tune: what the early trials change
+            "hpbench-no-early": ["--no-early-trials"],  # every trial through Tune: what the early trials change
+            "hpbench-no-default": ["--set", "study.default_first=false"]}  # no default configuration first (session 24's setting)
 TARGET_GAP = 0.005  # "within 0.5 points of the best value any contestant found"
 LOOSER_GAPS = (0.01, 0.02)  # also shown: time to within 1 and 2 points (a validation split of 360 moves 0.28 points per sample)
 TARGET_RATIO = 0.7  # hpbench's default: <= 0.7x the best other contestant's median time

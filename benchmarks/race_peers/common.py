@@ -6,7 +6,7 @@ Optuna only: nothing from hpbench's trainer or models.
 
 Every contestant logs JSON lines on stdout: ``{"event": "epoch", "t": <unix time>, "trial": k,
 "epoch": e, "val": <validation accuracy>}`` for each epoch report, and ``{"event": "trial",
-"t": ..., "trial": k, "best_val": ..., "test": ...}`` when a trial ends (completed, pruned or
+"t": ..., "trial": k, "best_val": ..., "test": ..., "params": {...}}`` when a trial ends (completed, pruned or
 stopped early): ``test`` is the accuracy on the held-out test split of the weights the trial
 keeps (those of its lowest validation loss), measured as the trial trains.
 """

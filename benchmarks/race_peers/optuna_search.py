@@ -50,7 +50,7 @@ def main() -> None:
             return trial.should_prune()
 
         out = train(args.problem, trial.params, seed=next(seeds), report=report)
-        log("trial", trial=trial.number, **out)
+        log("trial", trial=trial.number, params=trial.params, **out)
         return out["best_val"]
 
     study.optimize(objective, n_trials=args.trials, timeout=max(1.0, args.budget_s - (time.time() - T0)), n_jobs=2)

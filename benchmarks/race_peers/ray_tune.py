@@ -59,7 +59,8 @@ class Log(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         if trial.trial_id in self.numbers:
-            log("trial", trial=self.numbers[trial.trial_id], best_val=self.best[trial.trial_id], test=self.test[trial.trial_id])
+            log("trial", trial=self.numbers[trial.trial_id], best_val=self.best[trial.trial_id], test=self.test[trial.trial_id],
+                params=trial.config)
 
 
 def main() -> None:
