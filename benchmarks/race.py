@@ -418,8 +418,9 @@ def markdown(summary: dict[str, Any]) -> str:
     for problem, s in summary.items():
         v = s["verdict"]
         if v:
-            ratio = (f"{v['time_ratio']:.2f}" if math.isfinite(v["time_ratio"]) else "n/a (hpbench's median run never reached it)"
-                     if math.isinf(v["time_ratio"]) else "n/a (the best other never reached it in the median)")  # inf: hpbench never; nan: the other
+            r = v["time_ratio"]  # inf: hpbench's median run never reached the target; nan: the best other's never did
+            never = "hpbench's median run never reached it" if math.isinf(r) else "the best other never reached it in the median"
+            ratio = f"{r:.2f}" if math.isfinite(r) else f"n/a ({never})"
             lines.append(f"- {problem}: hpbench's default / best other ({v['best_other']}) median time to target = {ratio} "
                          f"(target <= {TARGET_RATIO}: {'met' if v['time_target_met'] else 'NOT met'}); at the end of the budget "
                          f"{v['end_gap_points']:+.2f} points vs the strongest other ({v['strongest_at_end']}): "
