@@ -334,3 +334,27 @@ def test_points_not_launched_before_tunes_searcher_are_left_to_it(write_study, t
     early.share(4, lambda t: None)  # the second point is Tune's searcher's now
     held.futures[0].set_result({"rows": [], "error": None, "weights_file": None, "started_at": 0.0, "ended_at": 0.0})
     assert early.stopped and len(early.trials) == 1 and len(held.futures) == 1
+
+
+def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
+    """Told to a real in-memory Optuna study: an early trial the trainer ended (its last row names
+    why) COMPLETE with its running best; one an early rung stopped (no stop reason) PRUNED, as
+    Tune's stopped trials are told (hpbench.dispatch.searchers), its best still reported by epoch;
+    one that raised FAIL."""
+    import optuna
+
+    from hpbench.dispatch.early import tell_ended
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ostudy = optuna.create_study(direction="maximize")
+    ended = [{"epoch": 1, "val_accuracy": 0.5}, {"epoch": 2, "val_accuracy": 0.7, "stop_reason": "early_stopped"}]
+    stopped = [{"epoch": 1, "val_accuracy": 0.3}]
+    cases = [({"rows": ended, "error": None}, [(1, 0.5), (2, 0.7)]), ({"rows": stopped, "error": None}, [(1, 0.3)]),
+             ({"rows": stopped, "error": "Traceback ..."}, [(1, 0.3)])]
+    for outcome, best in cases:
+        tell_ended(ostudy, ostudy.ask(), outcome, best)
+    told = ostudy.trials
+    assert [t.state.name for t in told] == ["COMPLETE", "PRUNED", "FAIL"]
+    assert told[0].value == pytest.approx(0.7, rel=1e-6) and told[0].intermediate_values == {1: 0.5, 2: 0.7}
+    assert told[1].intermediate_values == {1: 0.3}
+    assert ostudy.best_trial.number == 0  # a stopped trial is never the study's best

@@ -259,8 +259,6 @@ class EarlyTrials:
 
     def _record(self, t: EarlyTrial, record: Any, *, outcome: dict[str, Any] | None = None) -> None:
         """Record ``t``: its helper call's outcome, or ``outcome`` (one it never started)."""
-        from optuna.trial import TrialState
-
         try:
             outcome = outcome or t.future.result()
         except Exception as err:  # the helper died: the trial failed
@@ -269,17 +267,26 @@ class EarlyTrials:
         self._release(t)
         record(t.trial_id, outcome)
         best = running_best(outcome["rows"], self.study)
-        with self.lock:
-            try:
-                for epoch, value in best:
-                    t.optuna_trial.report(value, epoch)
-                if outcome.get("error") or outcome.get("interrupted") or not best:
-                    self.ostudy.tell(t.optuna_trial, state=TrialState.FAIL)
-                else:
-                    self.ostudy.tell(t.optuna_trial, best[-1][1])
-            except Exception:  # the searcher's history only: the tables have the trial
-                pass
+        with self.lock, contextlib.suppress(Exception):  # the searcher's history only: the tables have the trial
+            tell_ended(self.ostudy, t.optuna_trial, outcome, best)
         replay_into(self.scheduler, t.trial_id, t.params, best)
+
+
+def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]]) -> None:
+    """Tell Optuna how an early trial ended, as Tune's trials are told (hpbench.dispatch.searchers):
+    its running best reported by epoch; FAIL when it raised, was interrupted or has no value; PRUNED
+    when an early rung stopped it (its last row has no ``stop_reason``: the trainer did not end it);
+    else COMPLETE with its best value."""
+    from optuna.trial import TrialState
+
+    for epoch, value in best:
+        trial.report(value, epoch)
+    if outcome.get("error") or outcome.get("interrupted") or not best:
+        ostudy.tell(trial, state=TrialState.FAIL)
+    elif "stop_reason" not in outcome["rows"][-1]:
+        ostudy.tell(trial, state=TrialState.PRUNED)
+    else:
+        ostudy.tell(trial, best[-1][1])
 
 
 def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dict[str, Any]], executor: Executor,
