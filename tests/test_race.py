@@ -43,6 +43,50 @@ def test_the_studies_and_the_peers_search_the_same_space(problem):
     assert seen == {PEER_NAME.get(k, k) for k in names}
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("problem", race.PROBLEMS)
+def test_the_peers_train_a_configuration_exactly_as_hpbench_does(problem, monkeypatch):
+    """The race compares searches, not trainers: a configuration the peers' loop trains
+    (benchmarks/race_peers/common.py) and the same configuration hpbench's trainer trains, with one
+    seed, give the same validation accuracy epoch by epoch (the same model, initial weights, batch
+    order and early stopping). Four configurations per problem drawn at random from the peers'
+    space, three epochs each."""
+    optuna = pytest.importorskip("optuna")
+    import dataclasses
+
+    import torch
+
+    from benchmarks.race_peers import common
+    from hpbench.study.parse import load_study
+    from hpbench.study.resolve import trial_config
+    from hpbench.train.trainer import train
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    monkeypatch.setitem(common.FIXED, problem, dataclasses.replace(FIXED[problem], max_epochs=3))
+    study = load_study(ROOT / "studies" / "race" / f"{problem}.toml", overrides=["train.max_epochs=3"])
+    hp_name = {peer: key for key, peer in PEER_NAME.items()}
+    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    peer: list[float] = []
+
+    def report(epoch: int, val: float, test: float) -> bool:
+        peer.append(val)
+        return False  # never pruned
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for seed in range(4):
+            t = draws.ask()
+            suggest(t, problem)
+            draws.tell(t, 0.0)
+            peer.clear()
+            common.train(problem, t.params, seed=seed, report=report)
+            ours = train(trial_config(study, {hp_name.get(k, k): v for k, v in t.params.items()}, threads=1, seed=seed))
+            assert [r["val_accuracy"] for r in ours.history] == pytest.approx(peer, rel=1e-5), t.params
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_anytime_curve_time_to_target_and_winner():
     curve = race.best_so_far([(1.0, 0.5), (2.0, 0.4), (3.0, 0.9), (4.0, 0.95)])
     assert curve == [[1.0, 0.5], [3.0, 0.9], [4.0, 0.95]]

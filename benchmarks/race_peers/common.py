@@ -151,14 +151,14 @@ class Encoder(nn.Module):
 
     def __init__(self, channels: int, steps: int, n_out: int, *, d_model: int, heads: int, layers: int, ff_width: int) -> None:
         super().__init__()
-        self.embed = nn.Linear(channels, d_model)
+        layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=ff_width, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.embed = nn.Linear(channels, d_model)  # after the encoder: the same random draws as hpbench's (tests/test_race.py)
         pos = torch.arange(steps, dtype=torch.float32)[:, None]
         div = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
         pe = torch.zeros(steps, d_model)
         pe[:, 0::2], pe[:, 1::2] = torch.sin(pos * div), torch.cos(pos * div)
         self.register_buffer("pe", pe[None])
-        layer = nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=ff_width, dropout=0.0, batch_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
