@@ -96,7 +96,9 @@ class FakeTrainer:
         for e in range(1, 31):
             rows.append({"epoch": e, "val_accuracy": min(0.99, params["lr"] * 10 * e / 30), "epoch_s": 0.0})
             if rungs is not None and e < 30 and not rungs.keep(e, rows[-1]["val_accuracy"]):
-                break
+                break  # pruned: no stop reason, as hpbench.dispatch.early_helper leaves it
+        else:
+            rows[-1]["stop_reason"] = "completed"  # the trainer ended it: its last row says why
         self.running -= 1
         return {"rows": rows, "error": None, "weights_file": None, "started_at": 0.0, "ended_at": 0.0}
 
@@ -128,8 +130,9 @@ def test_the_chain_asks_each_trial_after_the_last_ended_with_its_rungs(write_stu
         expect = expect.with_trial([(r["epoch"], max(x["val_accuracy"] for x in recorded[tid]["rows"][:i + 1]))
                                     for i, r in enumerate(recorded[tid]["rows"])])
     assert any(len(o["rows"]) < 30 for o in recorded.values())  # some were pruned
-    told = early.ostudy.trials
-    assert [t.state.name for t in told] == ["COMPLETE"] * 12
+    told = early.ostudy.trials  # told as Tune's trials are: the pruned PRUNED, the ones the trainer ended COMPLETE
+    assert [t.state.name for t in told] == ["PRUNED" if len(recorded[tid]["rows"]) < 30 else "COMPLETE" for tid in done]
+    assert "COMPLETE" in {t.state.name for t in told}
 
 
 def test_stop_ends_the_chain_launching_the_minimum_at_once_and_harvest_waits(write_study, monkeypatch):
