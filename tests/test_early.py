@@ -343,7 +343,7 @@ def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
     one that raised FAIL."""
     import optuna
 
-    from hpbench.dispatch.early import tell_ended
+    from hpbench.dispatch.early_helper import tell_ended
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ostudy = optuna.create_study(direction="maximize")

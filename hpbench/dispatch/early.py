@@ -54,6 +54,7 @@ from hpbench.dispatch.early_helper import (
     request_stop,
     run_early_trial,
     running_best,
+    tell_ended,
 )
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.dispatch.searchers import Quota, sampler_seed
@@ -270,23 +271,6 @@ class EarlyTrials:
         with self.lock, contextlib.suppress(Exception):  # the searcher's history only: the tables have the trial
             tell_ended(self.ostudy, t.optuna_trial, outcome, best)
         replay_into(self.scheduler, t.trial_id, t.params, best)
-
-
-def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]]) -> None:
-    """Tell Optuna how an early trial ended, as Tune's trials are told (hpbench.dispatch.searchers):
-    its running best reported by epoch; FAIL when it raised, was interrupted or has no value; PRUNED
-    when an early rung stopped it (its last row has no ``stop_reason``: the trainer did not end it);
-    else COMPLETE with its best value."""
-    from optuna.trial import TrialState
-
-    for epoch, value in best:
-        trial.report(value, epoch)
-    if outcome.get("error") or outcome.get("interrupted") or not best:
-        ostudy.tell(trial, state=TrialState.FAIL)
-    elif "stop_reason" not in outcome["rows"][-1]:
-        ostudy.tell(trial, state=TrialState.PRUNED)
-    else:
-        ostudy.tell(trial, best[-1][1])
 
 
 def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dict[str, Any]], executor: Executor,

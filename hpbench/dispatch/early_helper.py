@@ -226,3 +226,20 @@ def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: lis
         scheduler.on_trial_complete(None, trial, {"epoch": epoch, OBJECTIVE: value})
     except Exception:  # a plugin's scheduler, or one that needs Tune's controller: it just does not count them
         pass
+
+
+def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]]) -> None:
+    """Tell Optuna how an early trial ended, as Tune's trials are told (hpbench.dispatch.searchers):
+    its running best reported by epoch; FAIL when it raised, was interrupted or has no value; PRUNED
+    when an early rung stopped it (its last row has no ``stop_reason``: the trainer did not end it);
+    else COMPLETE with its best value."""
+    from optuna.trial import TrialState
+
+    for epoch, value in best:
+        trial.report(value, epoch)
+    if outcome.get("error") or outcome.get("interrupted") or not best:
+        ostudy.tell(trial, state=TrialState.FAIL)
+    elif "stop_reason" not in outcome["rows"][-1]:
+        ostudy.tell(trial, state=TrialState.PRUNED)
+    else:
+        ostudy.tell(trial, best[-1][1])
