@@ -217,11 +217,30 @@ def test_fit_coef_recovers_coefficients_and_holds_fixed_ones():
 
 
 def test_steady_state_optimizer_step_is_recorded():
-    c = count_module_step(nn.Linear(10, 10), x=torch.zeros(4, 10), optimizer="adam", reuse_optimizer=False)
+    c = count_module_step(nn.Linear(10, 10), x=torch.zeros(4, 10), optimizer="rmsprop", reuse_optimizer=False)
     step = [op.name for op in c.ops if op.phase == "optimizer"]
-    # Adam's state is created once, by the first update, which runs unrecorded (no consumer read it)
+    # the state is created once, by the first update, which runs unrecorded (no consumer read it)
     assert "zeros_like" not in step and not any(op.phase == "optimizer_init" for op in c.ops)
-    assert "addcdiv_" in step and c.optimizer_flops > 0
+    assert "addcdiv_" in step and c.optimizer_flops > 0  # RMSprop has no fused kernel: its ops one by one
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "amsgrad", "adamw", "sgd", "momentum", "adagrad"])
+def test_an_update_torch_fuses_is_counted_as_its_one_kernel(optimizer, monkeypatch):
+    """The trainer runs these on torch's fused kernel (hpbench.train.optimizers): one launch, the
+    op-by-op update's FLOPs, and each parameter, gradient and state tensor moved once (read, and
+    written back for parameters and states): Adam's 40 weights + 4 biases = 44 floats, with 2
+    moments (AMSGrad 3), SGD's momentum and Adagrad's sum 1, plain SGD none."""
+    c = count_module_step(nn.Linear(10, 4), x=torch.zeros(4, 10), optimizer=optimizer, reuse_optimizer=False)
+    update = [op for op in c.ops if op.phase == "optimizer" and not op.name.startswith("profiler::")]
+    assert [op.name for op in update] == [f"_fused_{'sgd' if optimizer in ('sgd', 'momentum') else 'adamw' if optimizer == 'adamw' else optimizer.replace('amsgrad', 'adam')}_"]
+    states = {"adam": 2, "amsgrad": 3, "adamw": 2, "sgd": 0, "momentum": 1, "adagrad": 1}[optimizer]
+    assert update[0].bytes == 4 * 44 * (2 + 1 + 2 * states)
+    import hpbench.train.optimizers as optimizers
+
+    monkeypatch.setattr(optimizers, "has_fused_kernel", lambda opt: False)  # the same update, recorded op by op
+    by_op = count_module_step(nn.Linear(10, 4), x=torch.zeros(4, 10), optimizer=optimizer, reuse_optimizer=False)
+    assert len([op for op in by_op.ops if op.phase == "optimizer"]) > 3
+    assert update[0].flops == pytest.approx(by_op.optimizer_flops, rel=1e-9) and update[0].flops > 0
 
 
 def test_module_calls_and_recurrent_fusion():

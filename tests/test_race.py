@@ -51,7 +51,8 @@ def test_the_peers_train_a_configuration_exactly_as_hpbench_does(problem, monkey
     seed, give the same validation accuracy epoch by epoch (the same model, initial weights and
     batch order). Four configurations per problem drawn at random from the peers' space, three
     epochs each (too few for early stopping: 96 full tabular trainings matched with it, session 35
-    in docs/benchmarks.md)."""
+    in docs/benchmarks.md). hpbench's one deliberate difference, the fused optimizer kernel, is set
+    aside here (its own test: tests/test_optimizers.py)."""
     optuna = pytest.importorskip("optuna")
     import dataclasses
 
@@ -60,10 +61,15 @@ def test_the_peers_train_a_configuration_exactly_as_hpbench_does(problem, monkey
     from benchmarks.race_peers import common
     from hpbench.study.parse import load_study
     from hpbench.study.resolve import trial_config
+    from hpbench.train import supervised
     from hpbench.train.trainer import train
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     monkeypatch.setitem(common.FIXED, problem, dataclasses.replace(FIXED[problem], max_epochs=3))
+    # hpbench updates on torch's fused kernel where torch has one (hpbench.train.optimizers; session 36), the peers as
+    # their documentation writes it: the same update but for float rounding, so compared here on hpbench's op-by-op one
+    real = supervised.build_optimizer
+    monkeypatch.setattr(supervised, "build_optimizer", lambda *a, **kw: real(*a, **kw, fused=False))
     study = load_study(ROOT / "studies" / "race" / f"{problem}.toml", overrides=["train.max_epochs=3"])
     hp_name = {peer: key for key, peer in PEER_NAME.items()}
     draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))

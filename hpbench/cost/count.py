@@ -21,7 +21,7 @@ from typing import Any
 
 from hpbench.cost.coverage import find_uncounted
 from hpbench.cost.module_hooks import hook_recurrent_whole, install_hooks
-from hpbench.cost.ops import StepCost
+from hpbench.cost.ops import OpRecord, StepCost, tensor_bytes
 from hpbench.cost.recorder import make_recorder
 from hpbench.cost.step_options import NO_OPTIONS, StepOptions
 
@@ -129,7 +129,7 @@ def optimizer_key(model: Any, *, optimizer: str, optimizer_params: dict[str, Any
 def _record_optimizer_step(rec: Any, model: Any, *, optimizer: str, optimizer_params: dict[str, Any], device: str, reuse: bool) -> None:
     """Append one steady-state update's ops to ``rec`` (phase "optimizer"), from the cache when
     the same update was recorded before (:func:`optimizer_key`)."""
-    from hpbench.train.optimizers import build_optimizer
+    from hpbench.train.optimizers import build_optimizer, has_fused_kernel
 
     key = optimizer_key(model, optimizer=optimizer, optimizer_params=optimizer_params, device=device) if reuse else None
     if key is not None and key in _OPTIMIZER_CACHE:
@@ -138,15 +138,34 @@ def _record_optimizer_step(rec: Any, model: Any, *, optimizer: str, optimizer_pa
         rec.ops.extend(ops)
         rec.registry_flops += flops
         return
-    opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params=dict(optimizer_params))
+    opt = build_optimizer(optimizer, model.parameters(), lr=1e-3, params=dict(optimizer_params), fused=False)
     opt.step()  # creates the optimizer's state (zeros_like per moment): not recorded
     first, flops0 = len(rec.ops), rec.registry_flops
     with rec:
         opt.step()
+    if has_fused_kernel(opt):  # the trainer runs it as one kernel (hpbench.train.optimizers): what meta cannot run
+        update = [op for op in rec.ops[first:] if not op.name.startswith(PROFILER)]
+        rec.ops[first:] = [op for op in rec.ops[first:] if op.name.startswith(PROFILER)] + [fused_update(opt, update)]
     if key is not None:
         _OPTIMIZER_CACHE[key] = (tuple(rec.ops[first:]), rec.registry_flops - flops0)
         while len(_OPTIMIZER_CACHE) > OPTIMIZER_CACHE_SIZE:
             _OPTIMIZER_CACHE.popitem(last=False)
+
+
+PROFILER = "profiler::"  # the step's record_function markers (torch.optim's profiling hook), fused or not
+
+
+def fused_update(optimizer: Any, ops: list[OpRecord]) -> OpRecord:
+    """The one record of ``optimizer``'s update run by torch's fused kernel, from ``ops``, the same
+    update recorded op by op: its arithmetic (their FLOPs), one launch, and the bytes the kernel
+    moves: every parameter, gradient and state tensor read once, the parameters and states
+    written once (the op-by-op update moves each several times)."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    states = [t for p in params for t in optimizer.state.get(p, {}).values() if hasattr(t, "numel") and t.dim() > 0]
+    nbytes = float(sum(2 * tensor_bytes(p) + (tensor_bytes(p.grad) if p.grad is not None else 0.0) for p in params)
+                   + sum(2 * tensor_bytes(t) for t in states))
+    return OpRecord(name=f"_fused_{type(optimizer).__name__.lower()}_", kind="elementwise", phase="optimizer",
+                    flops=float(sum(op.flops for op in ops)), bytes=nbytes)
 
 
 def fake_targets(task: str, *, n: int, n_outputs: int, device: str = "meta") -> Any:

@@ -48,7 +48,7 @@ from hpbench.train.build import EVAL_CHUNK
 from hpbench.train.clipping import GradClip
 from hpbench.train.fused_layers import forward as stacked_forward
 from hpbench.train.fused_layers import member_tensor, native, stack, transposed_names
-from hpbench.train.optimizers import build_optimizer
+from hpbench.train.optimizers import build_optimizer, use_fused_kernel
 from hpbench.train.schedules import Horizon, build_schedule
 from hpbench.train.supervised import SupervisedRun
 from hpbench.train.trainer import TrialOutcome, cpu_clock, early_stopping, end_of_epoch, finish
@@ -208,19 +208,15 @@ class FusedSupervised:
         self._stack([i for i in range(len(self.active)) if i not in positions])
 
 
-# Optimizers with a fused CPU/GPU kernel (one pass per tensor; torch >= 2.4). Measured here on the
-# stacked tensors of 8 MLPs w128/d2 (1 thread, loaded machine): Adam's step 111 us fused vs 278 us
-# foreach, SGD 47 vs 85, Adagrad 85 vs 229. The others take foreach (one kernel per op over all tensors).
-_FUSED_KERNEL = ("Adam", "AdamW", "SGD", "Adagrad")
-
-
+# torch's fused kernel where it has one (hpbench.train.optimizers.FUSED_KERNEL), else foreach (one
+# kernel per op over all tensors). Measured here on the stacked tensors of 8 MLPs w128/d2 (1 thread,
+# loaded machine): Adam's step 111 us fused vs 278 us foreach, SGD 47 vs 85, Adagrad 85 vs 229.
 def _one_kernel(optimizer: Any) -> None:
     """The same elementwise update, as few kernels as the optimizer has."""
-    fused = type(optimizer).__name__ in _FUSED_KERNEL and not any(g.get("differentiable") for g in optimizer.param_groups)
+    if use_fused_kernel(optimizer):
+        return
     for group in optimizer.param_groups:
-        if fused and "fused" in group:
-            group["fused"], group["foreach"] = True, False
-        elif "foreach" in group:
+        if "foreach" in group:
             group["foreach"] = True
 
 
