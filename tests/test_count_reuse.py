@@ -70,9 +70,8 @@ def direct(family: str, *, batch: int, optimizer: str, eval_size: int | None, n_
     ops = tuple(op for op in rec.ops if op.phase != "optimizer_init")
     if has_fused_kernel(opt):  # the trainer's one kernel: the update's ops folded into one record, after torch's profiler markers
         update = [op for op in ops if op.phase == "optimizer"]
-        kept = [op for op in update if op.name.startswith(count.PROFILER)]
         at = ops.index(update[0])
-        ops = (*ops[:at], *kept, count.fused_update(opt, [op for op in update if op not in kept]), *ops[at + len(update):])
+        ops = (*ops[:at], *count.fold_fused(opt, update), *ops[at + len(update):])
     return StepCost(batch_size=batch, n_params=n_params, ops=ops, flop_counter_flops=int(fc.get_total_flops()),
                     uncounted=find_uncounted(model, ops, batch_size=batch, called=rec.called), counted_on="meta")
 

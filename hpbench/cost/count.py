@@ -144,8 +144,7 @@ def _record_optimizer_step(rec: Any, model: Any, *, optimizer: str, optimizer_pa
     with rec:
         opt.step()
     if has_fused_kernel(opt):  # the trainer runs it as one kernel (hpbench.train.optimizers): what meta cannot run
-        update = [op for op in rec.ops[first:] if not op.name.startswith(PROFILER)]
-        rec.ops[first:] = [op for op in rec.ops[first:] if op.name.startswith(PROFILER)] + [fused_update(opt, update)]
+        rec.ops[first:] = fold_fused(opt, rec.ops[first:])
     if key is not None:
         _OPTIMIZER_CACHE[key] = (tuple(rec.ops[first:]), rec.registry_flops - flops0)
         while len(_OPTIMIZER_CACHE) > OPTIMIZER_CACHE_SIZE:
@@ -153,6 +152,13 @@ def _record_optimizer_step(rec: Any, model: Any, *, optimizer: str, optimizer_pa
 
 
 PROFILER = "profiler::"  # the step's record_function markers (torch.optim's profiling hook), fused or not
+
+
+def fold_fused(optimizer: Any, ops: list[OpRecord]) -> list[OpRecord]:
+    """``optimizer``'s update recorded op by op (``ops``), as its fused kernel runs it: torch's
+    profiler markers, then the one record of :func:`fused_update`."""
+    markers = [op for op in ops if op.name.startswith(PROFILER)]
+    return [*markers, fused_update(optimizer, [op for op in ops if not op.name.startswith(PROFILER)])]
 
 
 def fused_update(optimizer: Any, ops: list[OpRecord]) -> OpRecord:
