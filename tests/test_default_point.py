@@ -109,6 +109,23 @@ def test_every_value_lies_within_its_dimension_and_is_what_the_searcher_could_dr
     assert math.isfinite(point["lr"])
 
 
+def test_the_study_files_own_value_comes_first_where_the_searched_range_holds_it():
+    space = _space(family=("model.family", Choice(("rnn", "lstm", "gru", "transformer"))),
+                   lr=("optimizer.lr", LogUniform(3e-4, 3e-2)),
+                   batch_size=("train.batch_size", Choice((32, 128))),
+                   model__hidden_size=("model.hidden_size", Choice((16, 32, 64)), {"family": ("rnn", "lstm", "gru")}),
+                   train__early_stopping__patience=("train.early_stopping.patience", RandInt(2, 8)))
+    written = {"model": {"family": "gru", "hidden_size": 64}, "optimizer": {"lr": 0.1},
+               "train": {"batch_size": 64, "early_stopping": {"patience": 3}}}
+    point = default_point(space, fixed={"optimizer": {"name": "adam"}}, written=written)
+    # the written family, hidden size and patience; lr 0.1 and batch 64 lie outside their ranges: the rules' values
+    assert point == {"family": "gru", "lr": pytest.approx(1e-3), "batch_size": 32, "model.hidden_size": 64,
+                     "train.early_stopping.patience": 3}
+    transformer = default_point(space, fixed={}, written={"model": {"family": "transformer", "hidden_size": 64}})
+    assert "model.hidden_size" not in transformer  # its condition does not hold for the written family
+    assert default_point(space, fixed={}, written={})["family"] == "rnn"  # nothing written: the first listed
+
+
 STUDY = """
 [study]
 name = "t"
@@ -134,6 +151,16 @@ def test_a_study_runs_its_default_configuration_first():
     settings = _study().settings
     assert settings.first_points == ({"lr": pytest.approx(1e-3), "model.width": 64},)
     assert settings.enqueue == ()
+
+
+def test_a_study_that_sets_a_searched_key_starts_from_its_own_value():
+    settings = _study(lr="{ loguniform = [1e-4, 1e-1] }").settings
+    assert settings.first_points[0]["model.width"] == 64  # [model] writes no width: the middle one
+    import tomllib
+
+    text = STUDY.format(extra="").replace('family = "mlp"', 'family = "mlp"\nwidth = 256')
+    own = parse_study(tomllib.loads(text), source="t.toml").settings
+    assert own.first_points == ({"lr": pytest.approx(1e-3), "model.width": 256},)
 
 
 def test_enqueued_points_replace_it_a_grid_has_none_and_it_can_be_turned_off():

@@ -1,4 +1,4 @@
-"""The search's first configuration: the defaults its libraries use, the middle of everything else.
+"""The search's first configuration: the study's own values, the defaults its libraries use, the middle of everything else.
 
 A searcher's first trials are drawn at random (TPE's first 10), and a random draw from a wide
 space is often a configuration nobody would run (plain SGD at 1e-4, zero initialization): the
@@ -7,6 +7,10 @@ nothing good. Syne Tune starts every search from a default configuration for thi
 FAQ advising a model's built-in defaults, and the middle of the range (its "mid-point rule")
 for what has none. hpbench knows what its own keys mean, so its first configuration is:
 
+* a value the study file itself sets outside [space] for a key it also searches (``[model]
+  family = "gru"`` beside a searched ``family``), where the searched range holds it: what the
+  user would run unsearched, as Keras Tuner's ``default=`` and Syne Tune's ``points_to_evaluate``
+  take a stated default before any rule; for every other key:
 * the optimizer: Adam where the space offers it (then AdamW, AMSGrad, RMSprop, Nesterov,
   momentum, SGD, Adagrad); its learning rate the one its library defaults to
   (:data:`LEARNING_RATES`; a reinforcement-learning task 3e-4, a GAN 2e-4, their references'
@@ -57,20 +61,40 @@ VALUES = {"optimizer.momentum": MOMENTUM, "train.gamma": 0.99, "train.gae_lambda
 LOWEST = ("train.label_smoothing", "train.entropy_coef")
 
 
-def default_point(space: SearchSpace, *, fixed: Mapping[str, Any], task: str = "supervised") -> dict[str, Any]:
+def default_point(space: SearchSpace, *, fixed: Mapping[str, Any], task: str = "supervised",
+                  written: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The first configuration of a search over ``space`` (searched key -> value), as the module
     describes. ``fixed``: the study's configuration by section (``{"optimizer": {"name": ...}}``),
     for what a searched value depends on but the space does not search (a fixed optimizer's
-    learning rate)."""
+    learning rate); ``written``: the study file's own tables by section, as written (nothing the
+    parse filled in), whose values for a searched path come first."""
     point: dict[str, Any] = {}
     by_path: dict[str, Any] = {}
     for dim in space:
         if not dim.active(point):
             continue
-        value = _value(dim.path, dim.dist, chosen=by_path, fixed=fixed, task=task)
+        own = _written(written or {}, dim.path)
+        if own is not _MISSING and dim.dist.contains(own):
+            value = dim.dist.resolve(own)
+        else:
+            value = _value(dim.path, dim.dist, chosen=by_path, fixed=fixed, task=task)
         point[dim.key] = value
         by_path[dim.path] = value
     return point
+
+
+_MISSING = object()
+
+
+def _written(tables: Mapping[str, Any], path: str) -> Any:
+    """The value the study file sets at ``path`` (``"model.family"``, ``"train.early_stopping.patience"``),
+    or ``_MISSING``."""
+    node: Any = tables
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
 
 
 def _value(path: str, dist: Distribution, *, chosen: Mapping[str, Any], fixed: Mapping[str, Any], task: str) -> Any:

@@ -32,8 +32,9 @@ STUDY = {
     "grace_period": Param(Int(min=1), 1, "epochs a trial runs before the scheduler may prune it"),
     "reduction_factor": Param(Int(min=2), 3, "ASHA keeps the top 1/reduction_factor of trials at each rung"),
     "enqueue": Param(ListOf(Any_(), min_len=1), (), "points of the space evaluated first: tables of searched keys (omitted keys are sampled)"),
-    "default_first": Param(Bool(), True, "without enqueue, run a default configuration first: Adam at its default learning rate, batch "
-                           "size near 32, the library's initialization, the middle of the other ranges (README: Study files)"),
+    "default_first": Param(Bool(), True, "without enqueue, run a default configuration first: the study's own values of searched keys, "
+                           "else Adam at its default learning rate, batch size near 32, the library's initialization, the middle "
+                           "of the other ranges (README: Study files)"),
     "repeats": Param(Int(min=0), 0, "after the search, re-run the top configurations with this many other seeds"),
     "repeats_top": Param(Int(min=1), 3, "how many top configurations the repeats re-run"),
     "loggers": Param(ListOf(Registered(LOGGERS)), (), "experiment tracking: tensorboard, mlflow, csv (see Loggers; none by default)"),
