@@ -139,3 +139,21 @@ def test_a_fused_lstm_step_runs_nine_ops_forward_and_allocates_nothing():
     backward = {op: both[op] - forward.get(op, 0) for op in both}
     assert sum(backward.values()) <= 12, backward  # before: 11, one a stack copying three slices into a new tensor
     assert not {"cat", "stack"} & set(backward), backward
+
+
+def test_a_max_pool_runs_before_the_relu_it_follows_and_nothing_else_moves():
+    from torch import nn
+
+    from hpbench.train.fused_layers import pool_before_relu
+
+    layers = [nn.Conv2d(1, 2, 3), nn.ReLU(), nn.MaxPool2d(2), nn.GELU(), nn.MaxPool2d(2), nn.ReLU(), nn.AvgPool2d(2), nn.ReLU(),
+              nn.MaxPool1d(2)]
+    named = [(str(i), m) for i, m in enumerate(layers)]
+    # a ReLU commutes with a max pool (monotone: the same values, the same maxima); not GELU, not an average pool
+    assert [n for n, _ in pool_before_relu(named)] == ["0", "2", "1", "3", "4", "5", "6", "8", "7"]
+    x = torch.randn(4, 2, 8, 8, requires_grad=True)
+    a = nn.functional.max_pool2d(torch.relu(x), 2)
+    (ga,) = torch.autograd.grad(a.sum(), x)
+    b = torch.relu(nn.functional.max_pool2d(x, 2))
+    (gb,) = torch.autograd.grad(b.sum(), x)
+    assert torch.equal(a, b) and torch.equal(ga, gb)  # bit for bit, gradients to the same inputs
