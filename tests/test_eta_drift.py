@@ -151,10 +151,10 @@ def test_each_ended_trial_prices_its_repeats_by_its_own_step(tmp_path, write_stu
 
     study = load_study(write_study(TINY_STUDY))
     store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
-    for tid, flops in (("small", 1e6), ("large", 1e9), ("unpriced", None)):
+    for tid, flops in (("small", 1e6), ("large", 1e10), ("unpriced", None)):
         store.start(tid, {"optimizer": "adam", "lr": 0.01}, cost={"flops_per_step": flops} if flops else None)
     assert repeat_fuse(study, store, "small", n_repeats=5) == fuse_members(n_repeats=5, flops_per_step=1e6) == 5
-    assert repeat_fuse(study, store, "large", n_repeats=5) == fuse_members(n_repeats=5, flops_per_step=1e9) == 1
+    assert repeat_fuse(study, store, "large", n_repeats=5) == fuse_members(n_repeats=5, flops_per_step=1e10) == 1
     assert repeat_fuse(study, store, "unpriced", n_repeats=5) == 1  # unknown cost: unfused
     assert repeat_fuse(study, store, "unpriced", n_repeats=5, flops_per_step=1e6) == 5  # ... unless the caller knows it
 

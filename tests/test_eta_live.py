@@ -403,7 +403,7 @@ def test_the_repeats_fuse_as_the_sampled_configurations_until_the_trials_are_cou
         sc.plan = plan
         if case == "sampled":
             flops: Future[float | None] = Future()
-            flops.set_result(1e6)  # 842 such steps fit a fused step: all 4 repeats fuse (hpbench.cost.fusion)
+            flops.set_result(1e6)  # 3,300 such steps fit a fused step: all 4 repeats fuse (hpbench.cost.fusion)
             sc.step_flops = flops
         for tid in ("a", "b"):
             store.start(tid, {"optimizer": "adam", "lr": 0.01})

@@ -11,11 +11,17 @@ and stops paying once the work of the fused step dominates its overhead:
 The limit is measured, not derived, by micro-benchmark: ``benchmarks/fused_repeats.py
 --calibrate`` trains 8 MLPs of depth 2 on synthetic data (ring8; widths 16-1024, batch 32 and
 256: none of the benchmark's own configurations) fused and unfused through the trainer, at the
-machine's 2 threads (results/benchmarks/fused_repeats-calibration.json, load average 7.9-17).
-Fused was 7.2x faster at 0.09 MFLOP per member step, 2.6-6.1x at 0.7-14 MFLOP, 1.53x at 53,
-1.15x at 105 and 1.02-1.05x at 210-413 MFLOP. The limit is the largest step up to which every
-step gained at least 1.1x (105 MFLOP; one step of 1.6 GFLOP that measured 4.4x, above three
-that did not gain, is not trusted), times the 8 members: 842 MFLOP per fused step.
+machine's 2 threads, 2 epochs, the median of 7 interleaved rounds
+(results/benchmarks/fused_repeats-calibration.json; session 37, exclusive.sh, load 1.9-2.4,
+every trial on torch's fused optimizer kernels). Fused was 4.7-5.7x faster at 0.09-0.95 MFLOP
+per member step, 2.3-3.6x at 7-53, 1.8x at 105, 1.4x at 211-413 and 0.95x at 1,634 MFLOP.
+The limit is the largest step up to which every step gained at least 1.1x (413 MFLOP), times
+the 8 members: 3.3 GFLOP per fused step. The decision is only as steady as that rule: the same
+calibration at 3 rounds just before (``fused_repeats-calibration-s37-r3.json``) measured the
+105 MFLOP step at 1.01x and would have set 426 MFLOP; the first calibration (session 6, load
+7.9-17, op-by-op optimizers: ``-before-s37.json``) set 842 MFLOP. What the benchmark's own
+configurations measured backs the higher limit: MLP w512/d3 at batch 256 (852 MFLOP a member
+step) ran 1.15-1.61x fused in sessions 25-37, w512/d4 full batch (7 GFLOP) 0.93-1.08x.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from hpbench.config import TrialConfig
 
-FUSED_STEP_FLOPS = 842e6  # the most work (FLOPs) one fused training step should hold (calibrated: see above)
+FUSED_STEP_FLOPS = 3.3e9  # the most work (FLOPs) one fused training step should hold (calibrated: see above)
 
 
 def fuse_members(*, n_repeats: int, flops_per_step: float | None) -> int:
