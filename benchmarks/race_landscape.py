@@ -12,6 +12,7 @@ Not a timing benchmark (each trial's seconds are recorded, but two run at once).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import sys
@@ -40,17 +41,24 @@ def configurations() -> list[dict[str, Any]]:
     return out
 
 
+@functools.cache
+def _study() -> Any:
+    """The signals study, parsed once per worker process."""
+    from hpbench.study.parse import load_study
+
+    return load_study(STUDY)
+
+
 def train_one(job: tuple[dict[str, Any], int]) -> dict[str, Any]:
     import torch
 
-    from hpbench.study.parse import load_study
     from hpbench.study.resolve import trial_config
     from hpbench.train.trainer import train
 
     params, seed = job
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    history = train(trial_config(load_study(STUDY), params, threads=1, seed=seed)).history
+    history = train(trial_config(_study(), params, threads=1, seed=seed)).history
     curve = [float(r["val_accuracy"]) for r in history]
     best = max(curve)
     return {**params, "best": best, "epochs": len(curve), "best_epoch": 1 + curve.index(best), "s": time.perf_counter() - t0, "curve": curve}

@@ -73,8 +73,8 @@ def default_point(space: SearchSpace, *, fixed: Mapping[str, Any], task: str = "
     for dim in space:
         if not dim.active(point):
             continue
-        own = _written(written or {}, dim.path)
-        if own is not _MISSING and dim.dist.contains(own):
+        own = _at(written or {}, dim.path)
+        if own is not None and dim.dist.contains(own):
             value = dim.dist.resolve(own)
         else:
             value = _value(dim.path, dim.dist, chosen=by_path, fixed=fixed, task=task)
@@ -83,22 +83,8 @@ def default_point(space: SearchSpace, *, fixed: Mapping[str, Any], task: str = "
     return point
 
 
-_MISSING = object()
-
-
-def _written(tables: Mapping[str, Any], path: str) -> Any:
-    """The value the study file sets at ``path`` (``"model.family"``, ``"train.early_stopping.patience"``),
-    or ``_MISSING``."""
-    node: Any = tables
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
-
-
 def _value(path: str, dist: Distribution, *, chosen: Mapping[str, Any], fixed: Mapping[str, Any], task: str) -> Any:
-    optimizer = chosen.get("optimizer.name", _fixed(fixed, "optimizer.name"))
+    optimizer = chosen.get("optimizer.name", _at(fixed, "optimizer.name"))
     if path == "optimizer.name":
         return _preferred(dist, OPTIMIZERS)
     if path in ("optimizer.lr", "train.d_lr"):  # a GAN's discriminator has its own rate
@@ -188,7 +174,12 @@ def _numbers(values: Sequence[Any]) -> list[float] | None:
     return None
 
 
-def _fixed(fixed: Mapping[str, Any], path: str) -> Any:
-    section, _, key = path.partition(".")
-    table = fixed.get(section)
-    return table.get(key) if isinstance(table, Mapping) else None
+def _at(tables: Mapping[str, Any], path: str) -> Any:
+    """The value ``tables`` (a study's tables by section) hold at ``path`` (``"optimizer.name"``,
+    ``"train.early_stopping.patience"``), or None (TOML has no null: None is never a set value)."""
+    node: Any = tables
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node

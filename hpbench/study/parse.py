@@ -131,8 +131,7 @@ def _known_sections(r: Reader) -> None:
 def _enqueue(r: Reader, study: dict[str, Any], space: SearchSpace, *, fixed: Mapping[str, Any]) -> None:
     study["enqueue"] = parse_points(study.get("enqueue", ()), space, source=r.source, key="study.enqueue", aliases=K.ALIASES)
     if len(space):  # the first configuration, should nothing be enqueued (StudySettings.first_points)
-        written = {k: v for k, v in r.raw.items() if k != "space"}  # the study's own values, none the parse filled in
-        study["default_point"] = default_point(space, fixed=fixed, task=N.task_named(r), written=written)
+        study["default_point"] = default_point(space, fixed=fixed, task=N.task_named(r), written=r.raw)  # as written: nothing filled in
 
 
 def _space(r: Reader, space_raw: Mapping[str, Any], *, dataset: str | None) -> SearchSpace:

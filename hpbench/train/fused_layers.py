@@ -25,7 +25,7 @@ buffers (:func:`native` says which path a model takes).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +126,7 @@ def _linear(x: torch.Tensor, wt: torch.Tensor, b: torch.Tensor | None) -> torch.
 
 def _conv_body(body: nn.Sequential, params: Tensors, buffers: Tensors, x: torch.Tensor, m: int) -> torch.Tensor:
     rows = False
-    for name, layer in pool_before_relu(list(body.named_children())):
+    for name, layer in pool_before_relu(body.named_children()):
         key = f"body.{name}"
         if rows:
             x = _row_layer(layer, params, x, key)
@@ -145,7 +145,7 @@ def _conv_body(body: nn.Sequential, params: Tensors, buffers: Tensors, x: torch.
     return x
 
 
-def pool_before_relu(layers: list[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
+def pool_before_relu(layers: Iterable[tuple[str, nn.Module]]) -> list[tuple[str, nn.Module]]:
     """``layers`` with every ReLU that a max pool follows moved after it: ReLU is monotone, so
     ``relu(max(window)) == max(relu(window))`` bit for bit, and each gradient reaches the same
     input (the window's first maximum where it is positive, none where it is not). The ReLU then
