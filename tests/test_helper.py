@@ -134,3 +134,21 @@ def test_a_call_submitted_first_runs_before_the_calls_queued_earlier():
         assert busy.done()
     finally:
         helper.shutdown()
+
+
+def test_preloaded_modules_are_imported_before_the_first_call():
+    helper = HelperProcess(preload=("colorsys", "no_such_module_hpbench"))  # one that fails to import is passed over
+    try:
+        assert helper.submit(eval, _IMPORTED.format("colorsys")).result(timeout=60)
+        assert not helper.submit(eval, _IMPORTED.format("no_such_module_hpbench")).result(timeout=60)
+        assert helper.submit(divmod, 17, 5).result(timeout=60) == (3, 2)
+    finally:
+        helper.shutdown()
+    plain = HelperProcess()
+    try:
+        assert not plain.submit(eval, _IMPORTED.format("colorsys")).result(timeout=60)
+    finally:
+        plain.shutdown()
+
+
+_IMPORTED = '"{}" in __import__("sys").modules'  # evaluated in the helper (a builtin call: the test module is not importable there)

@@ -127,3 +127,39 @@ def test_closing_while_another_thread_asks_for_a_trial(tmp_path, monkeypatch):
     assert asked == [1]
     in_file = _trials(open_storage(url))
     assert [(t["number"], t["state"]) for t in in_file] == [(0, optuna.trial.TrialState.RUNNING)]  # the one running at close
+
+
+def test_a_new_file_is_opened_behind_the_search_after_its_imports(tmp_path):
+    """A fresh search's optuna.db (the file does not exist yet) is opened by the writer thread once
+    the driver's imports are done: the searcher draws from memory at once, the file ends up the same."""
+    from concurrent.futures import Future
+
+    direct = _search(open_storage(sqlite_url(tmp_path / "direct.db")), 8)
+    path = tmp_path / "optuna.db"
+    imported: Future[None] = Future()
+    with search_storage(sqlite_url(path), "s", new_file=path, imported=imported) as storage:
+        behind = _search(storage, 8)  # before the imports are done: nothing opened yet
+        assert not path.exists()
+        imported.set_result(None)
+        storage.flush()
+        assert path.exists() and storage.failed is None
+    assert behind == direct
+    assert _trials(open_storage(sqlite_url(path))) == direct
+
+
+def test_a_new_file_that_cannot_be_opened_leaves_the_search_in_memory(tmp_path):
+    path = tmp_path / "no-such-folder" / "optuna.db"
+    with search_storage(sqlite_url(path), "s", new_file=path) as storage:
+        trials = _search(storage, 4)
+        storage.flush()
+        assert storage.failed is not None and "OperationalError" in storage.failed
+    assert len(trials) == 4 and not path.exists()
+
+
+def test_an_existing_file_is_loaded_not_opened_behind(tmp_path):
+    path = tmp_path / "optuna.db"
+    with search_storage(sqlite_url(path), "s") as storage:
+        _search(storage, 3)
+    never: object = object()  # an imports future that never completes: an existing file must not wait for it
+    with search_storage(sqlite_url(path), "s", new_file=path, imported=never) as storage:  # type: ignore[arg-type]
+        assert len(_trials(storage)) == 3

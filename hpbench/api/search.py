@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpbench.api.results import Results
 from hpbench.errors import StudyError
 from hpbench.results.lock import LockHeld
 from hpbench.results.resume import OutputError
@@ -21,6 +20,8 @@ from hpbench.study.schema import Study
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from hpbench.api.results import Results
 
 SOURCE = "hpbench.search"
 
@@ -83,6 +84,8 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
         run_search(study, opts, console=con, plan=plan)
     except (ResumeRefused, StudyNameBusy) as err:
         raise SearchRefused(str(err)) from None
+    from hpbench.api.results import Results  # pandas: imported off the search's start (the first trials wait for nothing it does)
+
     return Results(target, storage=storage)
 
 

@@ -80,14 +80,28 @@ def ray_cpus() -> float | None:
     return float(cpus) if cpus else None
 
 
-def import_driver_modules() -> None:
-    """What the driver needs once Ray is up (imported on another thread while ``ray.init`` waits;
-    the driver waits for it before it imports any of these itself: two threads importing one
-    package's circular imports at once fail with "partially initialized module")."""
+def import_search_modules() -> None:
+    """What the early trials need first (Optuna, its samplers, its in-memory storage): imported on
+    another thread while the pre-flight runs; the driver waits for it before it imports any of
+    these itself (two threads importing one package's circular imports at once fail with
+    "partially initialized module")."""
+    import optuna.samplers
     import optuna.storages  # noqa: F401
+
+
+def import_driver_modules() -> None:
+    """What the driver needs next: Ray Tune's searcher and schedulers (waited for before Ray
+    starts), SQLAlchemy and the Alembic modules Optuna's ``RDBStorage`` checks its schema with
+    (~0.5 s: waited for by the thread that opens the search's ``optuna.db`` behind the early
+    trials, :func:`hpbench.dispatch.storage.search_storage`). The same thread, after
+    :func:`import_search_modules`."""
+    import alembic.command
+    import alembic.config
+    import alembic.migration
+    import alembic.script  # noqa: F401
     import ray.tune.schedulers
     import ray.tune.search.optuna  # noqa: F401
-    import sqlalchemy  # noqa: F401
+    import sqlalchemy.orm  # noqa: F401
 
 
 def import_integrations() -> None:

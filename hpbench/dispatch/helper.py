@@ -21,6 +21,7 @@ benchmarks/timeline.py, session 11).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import os
 import pickle
@@ -40,13 +41,14 @@ class HelperDied(RuntimeError):
 
 
 class HelperProcess(Executor):
-    def __init__(self, *, quiet: bool = True) -> None:
+    def __init__(self, *, quiet: bool = True, preload: tuple[str, ...] = ()) -> None:
         """Starts the helper at once. ``quiet``: its stderr (warnings of the libraries it
-        loads) goes to /dev/null."""
+        loads) goes to /dev/null. ``preload``: modules it imports as it starts, before it reads
+        its first call (torch, ~1 s: while the driver still loads the study's data)."""
         root = str(Path(__file__).resolve().parents[2])  # where the hpbench package lives
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "hpbench.dispatch.helper"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "hpbench.dispatch.helper", *preload], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL if quiet else None, env=env,
         )
         self._ids = itertools.count()
@@ -160,8 +162,9 @@ def _settle(fut: Future[Any], result: Any, error: BaseException | None) -> None:
         pass
 
 
-def _serve() -> None:
-    """The helper's loop: read a call, run it, write its result or its exception."""
+def _serve(preload: list[str]) -> None:
+    """The helper's loop: read a call, run it, write its result or its exception. First the
+    ``preload`` modules are imported (one that fails to import fails again in the call that needs it)."""
     # Ctrl-C reaches the terminal's whole process group, the helper too: the driver decides (it
     # stops an early trial after its epoch, hpbench.dispatch.early, and shuts the helper down).
     # Before, the helper died of the KeyboardInterrupt and a running early trial was recorded failed.
@@ -169,6 +172,9 @@ def _serve() -> None:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # prints of the code it runs go to stderr, not into the protocol
     inp = sys.stdin.buffer
+    for name in preload:
+        with contextlib.suppress(Exception):
+            importlib.import_module(name)
     while True:
         try:
             call_id, fn, args, kwargs = pickle.load(inp)
@@ -187,4 +193,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(sys.argv[1:])

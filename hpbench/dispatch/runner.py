@@ -23,7 +23,15 @@ from hpbench.cost import prices
 from hpbench.dispatch import clock_record
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
-from hpbench.dispatch.backend import check_gpus, import_driver_modules, import_integrations, init_ray, ray_cpus, search_tuner
+from hpbench.dispatch.backend import (
+    check_gpus,
+    import_driver_modules,
+    import_integrations,
+    import_search_modules,
+    init_ray,
+    ray_cpus,
+    search_tuner,
+)
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import warm_up_trainer
@@ -53,6 +61,11 @@ from hpbench.tracking import LOGGERS, Trackers
 if TYPE_CHECKING:
     from hpbench.dispatch.recorder import Recorder
 
+# What the helper imports as it starts, while the driver loads the study's data: the pre-flight's
+# network checks need them next (before, the helper sat idle until the data was checked, then
+# spent ~1 s importing torch: the race's first trial began ~1 s later).
+HELPER_PRELOAD = ("torch", "hpbench.models", "hpbench.train.tasks")
+
 # Also importable from here (the CLI, the tests and the benchmarks start searches this way).
 __all__ = ["Plan", "ResumeRefused", "SearchOptions", "check_gpus", "init_ray", "plan_search", "run_search", "write_study_record"]
 
@@ -81,7 +94,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     # an estimate prices it. Taken during Ray's start it read 5-22 where an estimate read 3.5-5.
     clock.measure_probe()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports")
-    helper = HelperProcess()
+    helper = HelperProcess(preload=HELPER_PRELOAD)
     try:
         pending = preflight_start(study, executor=helper) if opts.preflight else None
         if pending is not None:
@@ -89,7 +102,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         if early:
             helper.submit(warm_up_trainer)  # while the driver sets the search up
         imports = not (pending and pending.data_problems)
-        start = Start(imported=pool.submit(import_driver_modules) if imports else None, helper=helper, clock=clock,
+        start = Start(searched=pool.submit(import_search_modules) if imports else None,
+                      imported=pool.submit(import_driver_modules) if imports else None, helper=helper, clock=clock,
                       integrations=pool.submit(import_integrations) if imports else None)
         problems = pending.result() if pending is not None else []
         if problems:
@@ -106,7 +120,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
 class Start:
     """What the search started before the pre-flight ended: the imports and the helper process."""
 
-    imported: Future[None] | None  # the modules the search needs (optuna, Tune's searcher and schedulers)
+    searched: Future[None] | None  # the modules the early trials need (optuna)
+    imported: Future[None] | None  # then those the search needs (Tune's searcher and schedulers, SQLAlchemy)
     integrations: Future[None] | None = None  # then Tune's integrations, which fit() imports (hpbench.dispatch.backend)
     helper: HelperProcess
     clock: SearchClock  # the search's clock: its ETA, its budget, its record in this machine's history
@@ -160,11 +175,17 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     trackers = _trackers(study, out)
     interrupted = False
     try:
-        if start.imported is not None:
-            start.imported.result()  # optuna: imported on one thread at a time
-        with Interrupt() as stop, search_storage(opts.optuna_storage or sqlite_url(out / OPTUNA_DB), study.name) as storage:
+        if start.searched is not None:
+            start.searched.result()  # optuna: imported on one thread at a time
+        # a new optuna.db is opened behind the early trials, once SQLAlchemy is imported (hpbench.dispatch.storage)
+        url, new_file = (opts.optuna_storage, None) if opts.optuna_storage else (sqlite_url(out / OPTUNA_DB), out / OPTUNA_DB)
+        with Interrupt() as stop, search_storage(url, study.name, new_file=new_file, imported=start.imported) as storage:
             # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
-            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage, imported=start.integrations)
+            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage,
+                    imported=start.imported, integrations=start.integrations)
+        if storage.failed is not None:  # the searcher's history only: the tables hold every trial
+            console.print(f"[yellow]warning:[/] {escape(url)} stopped receiving the search's trials ({escape(storage.failed)}); "
+                          "the tables hold every trial, a resumed search's searcher learns from what that storage holds", highlight=False)
     except KeyboardInterrupt:
         interrupted = True
         raise
@@ -183,7 +204,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
 
 
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
-            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, storage: Any, imported: Future[None] | None) -> None:
+            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, storage: Any, imported: Future[None] | None,
+            integrations: Future[None] | None) -> None:
     prev = plan.previous
     # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
     # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
@@ -193,9 +215,11 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if early is not None:
         early.begin(begin)
     predictions.pool.submit(warm_up, study)
-    started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if imported is not None:
-        imported.result()
+        imported.result()  # Ray Tune: imported on one thread at a time
+    started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
+    if integrations is not None:
+        integrations.result()
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
     clock.joined(ray_started=started, cpus=ray_cpus())

@@ -38,17 +38,25 @@ _STOP = object()
 
 class WriteBehind(InMemoryStorage):  # type: ignore[misc]
     """``backing``'s study ``study_name`` (when it has one: a resumed search) copied into memory;
-    from then on reads are served from memory and writes go to both, the backing's by a thread."""
+    from then on reads are served from memory and writes go to both, the backing's by a thread.
+    ``backing`` may be a function that opens a new, empty storage: the thread calls it before
+    its first write (nothing to copy into memory; a storage it cannot open is :attr:`failed`)."""
 
-    def __init__(self, backing: BaseStorage, *, study_name: str) -> None:
+    _backing: BaseStorage | None
+
+    def __init__(self, backing: BaseStorage | Callable[[], BaseStorage], *, study_name: str) -> None:
         super().__init__()
-        self._backing: BaseStorage | None = backing
+        opener, self._backing = (None, backing) if isinstance(backing, BaseStorage) else (backing, None)
+        self._copying = True  # writes are queued for the backing (until close)
         self._study_ids: dict[int, int] = {}  # memory study id -> the backing's
         self._written: set[int] = set()  # memory trial ids the backing has (or has queued)
         self._study_of: dict[int, int] = {}  # memory trial id -> memory study id
         self._ops: queue.Queue[Any] = queue.Queue()
         self.failed: str | None = None  # the first write the backing refused (the file's copy stops there)
-        self._load(study_name)
+        if opener is None:
+            self._load(study_name)
+        else:
+            self._ops.put((self._open, (opener,)))
         self._thread = threading.Thread(target=self._drain, name="hpbench-optuna-writes", daemon=True)
         self._thread.start()
 
@@ -71,8 +79,11 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
             self._study_of[tid] = sid
 
     # -- the copy ----------------------------------------------------------------------------------
+    def _open(self, opener: Callable[[], BaseStorage]) -> None:
+        self._backing = opener()
+
     def _queue(self, op: Callable[..., Any], *args: Any) -> None:
-        if self._backing is not None:
+        if self._copying:
             self._ops.put((op, args))
 
     def _drain(self) -> None:
@@ -92,12 +103,12 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
 
     def flush(self) -> None:
         """Wait until every write so far is in the backing storage."""
-        if self._backing is not None:
+        if self._copying:
             self._ops.join()
 
     def close(self) -> None:
         """Flush and stop the writer (later writes stay in memory only)."""
-        if self._backing is None:
+        if not self._copying:
             return
         # still running or waiting: as they are. A copy: a thread still asking (an early trial's, when the search
         # stopped while Ray started) adds trials meanwhile ("dictionary changed size during iteration", seen)
@@ -106,7 +117,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
                 self._write_trial(sid, tid)
         self._ops.put(_STOP)
         self._thread.join()
-        self._backing = None
+        self._copying, self._backing = False, None
 
     def __getstate__(self) -> dict[Any, Any]:
         """Tune pickles its searcher (with this storage) into its experiment snapshot: the memory
@@ -114,7 +125,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         state = super().__getstate__()
         for k in ("_backing", "_ops", "_thread"):
             state.pop(k, None)
-        state["_backing"] = None
+        state["_backing"], state["_copying"] = None, False
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
@@ -123,7 +134,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
 
     # -- the backing's side of each write (on the writer thread, in the order they were made) ---
     def _b(self) -> BaseStorage:
-        assert self._backing is not None  # internal: ops are queued only while there is one
+        assert self._backing is not None  # internal: ops run once it is open (the first op, where it is opened here)
         return self._backing
 
     def _new_study(self, sid: int, directions: Sequence[StudyDirection], name: str) -> None:
