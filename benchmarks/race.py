@@ -77,6 +77,7 @@ CONTESTANTS = (*HPBENCH, "optuna", "ray-tune", "random")
 WARM = ("hpbench-warm",)
 WARM_SETTLE_S = 5.0
 VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-asha-cost": ["--set", "study.scheduler=asha-cost"],
+            "hpbench-tpe-group": ["--set", "study.searcher=tpe-group"],
             "hpbench-asha": ["--set", "study.scheduler=asha"], "hpbench-hyperband": ["--set", "study.scheduler=hyperband"],
             # no rung before epoch 3 (the race studies' early-stopping patience: 3, tabular's 4): signals' recurrent nets sit
             # at chance level for their first epochs, where ASHA's first rung pruned 5-9 of 7-13 Tune trials (session 20)

@@ -235,7 +235,7 @@ def _searched(study, storage, done: list[dict], n: int) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("searcher", ["random", "tpe"])
+@pytest.mark.parametrize("searcher", ["random", "tpe", "tpe-group"])
 def test_an_extended_search_adds_only_new_configurations_and_a_resumed_one_is_reproducible(tmp_path, searcher):
     """A random search of 6 trials extended to 12 (``--trials 12`` / ``--resume``) ran the same 6
     configurations again: the sampler had the same seed on every start. Seeded from the study seed
@@ -316,6 +316,32 @@ def test_tpe_uses_constant_liar_when_trials_run_at_once():
     assert sampler(1)._constant_liar is False
 
 
+def test_tpe_group_models_the_parameters_drawn_together_jointly():
+    """``searcher = "tpe-group"``: multivariate TPE over the groups of parameters that occur
+    together (Optuna's group=True), the constant liar as plain TPE has it; after its random start
+    on a conditional space (momentum only for SGD with momentum), every proposal carries its own
+    optimizer's parameters and no other's."""
+    import optuna
+
+    from hpbench.dispatch.searchers import SEARCHERS
+    from hpbench.study.parse import parse_study
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = parse_study({"study": {"searcher": "tpe-group", "max_concurrent": 2}, "data": {"dataset": "iris"}, "model": {"family": "mlp"},
+                         "space": {"optimizer": {"choice": ["momentum", "adam"]}, "lr": {"loguniform": [1e-4, 1e-1]},
+                                   "optimizer.momentum": {"uniform": [0.5, 0.99], "when": {"optimizer": ["momentum"]}}}})
+    sampler = SEARCHERS.get("tpe-group").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0]
+    assert (sampler._multivariate, sampler._group, sampler._constant_liar) == (True, True, True)
+    ostudy = optuna.create_study(sampler=sampler, direction="maximize")
+    for _ in range(16):
+        t = ostudy.ask()
+        params = study.space.define_by_run(t)
+        assert ("optimizer.momentum" in params) == (params["optimizer"] == "momentum"), params
+        ostudy.tell(t, -abs(float(params["lr"]) - 0.01) + (0.1 if params["optimizer"] == "adam" else 0.0))
+    late = [t.params["optimizer"] for t in ostudy.trials[12:]]  # past the random start: the better optimizer mostly
+    assert late.count("adam") >= 3
+
+
 def test_the_store_ranks_a_trial_by_the_metric_of_the_weights_it_saved(tmp_path):
     """best_epoch is the trainer's (the saved weights' epoch); <metric> and best_<metric> are the
     metric there. A pruned trial (no trainer best_epoch) gets the epoch of its best value, not its
@@ -346,7 +372,7 @@ def test_a_trial_line_says_one_epoch_not_one_epochs():
     assert (_epochs(1), _epochs(0), _epochs(3)) == ("1 epoch", "0 epochs", "3 epochs")
 
 
-@pytest.mark.parametrize("searcher", ["random", "tpe"])
+@pytest.mark.parametrize("searcher", ["random", "tpe", "tpe-group"])
 def test_tunes_searcher_never_redraws_the_configurations_the_early_trials_go_on_drawing(tmp_path, searcher):
     """The early trials' sampler (the study seed) goes on drawing after Tune's searcher is built
     from the same storage. Built with none drawn yet (the default configuration, enqueued, still
