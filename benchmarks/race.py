@@ -69,7 +69,7 @@ if str(ROOT) not in sys.path:  # run as a script: `benchmarks.race_peers` resolv
 OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
-HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-asha", "hpbench-hyperband", "hpbench-grace3", "hpbench-warm",
+HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-tpe-group", "hpbench-asha", "hpbench-hyperband", "hpbench-grace3", "hpbench-warm",
            "hpbench-no-early", "hpbench-no-default")
 CONTESTANTS = (*HPBENCH, "optuna", "ray-tune", "random")
 # hpbench joining a local Ray runtime that was up before the command (`ray start --head`, then `--address auto`), as
