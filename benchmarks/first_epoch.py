@@ -5,7 +5,7 @@ Each run is a fresh ``python -m hpbench.cli search studies/race/<problem>.toml -
 the tree's own folder (a fresh results directory, the race's command), stopped with Ctrl-C after
 ``--budget-s``; its tables give the first trial's start and the first epoch's report time
 (``reported_at``, as benchmarks/race.py reads them), and the first epoch at or above a value
-(``--at``, per problem). Two trees (``--trees A B``: a worktree of an earlier commit and this
+(:data:`AT`, per problem). Two trees (``--trees A B``: a worktree of an earlier commit and this
 one) alternate run by run, the first of each pair swapped each time, so that both meet the same
 load. Printed, and written to results/benchmarks/first_epoch<suffix>.{json,md}. Run it under the
 bench lock: ``benchmarks/exclusive.sh python benchmarks/first_epoch.py --trees /work/wt-old .``.
@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.race import table_events  # noqa: E402
+from benchmarks.race import GRACE_S, _signal_group, table_events  # noqa: E402
 
 AT = {"digits": 0.95, "tabular": 0.80, "signals": 0.50}  # a value each problem's first configurations reach within seconds
 
@@ -48,12 +48,13 @@ def one_run(tree: Path, problem: str, seed: int, budget_s: float) -> dict[str, A
         try:
             proc.wait(timeout=budget_s)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGINT)
+            _signal_group(proc, signal.SIGINT)
             try:
-                proc.wait(timeout=30)
+                proc.wait(timeout=GRACE_S)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                _signal_group(proc, signal.SIGKILL)
                 proc.wait()
+        _signal_group(proc, signal.SIGKILL)  # anything of the group left behind (Ray's processes), as race.py does
         with_tables = (out / "trials.parquet").is_file() and (out / "epochs.parquet").is_file()
         if not with_tables:
             return {"tree": str(tree), "problem": problem, "seed": seed, "load": round(load, 2), "first_trial_s": None,

@@ -77,7 +77,8 @@ class Focus:
 # what the built-in searchers do (hpbench.strategies): TPE (grouped or not) leans toward the good configurations; its
 # cost-aware variant divides their expected improvement by their predicted seconds, which leans
 # away from the dear ones as much (priced as random); random search and the grid do not lean
-SEARCHER_FOCUS = {"tpe": Focus(start=TPE_STARTUP, k=TPE_FOCUS), "tpe-group": Focus(start=TPE_STARTUP, k=TPE_FOCUS)}
+_TPE = Focus(start=TPE_STARTUP, k=TPE_FOCUS)
+SEARCHER_FOCUS = {"tpe": _TPE, "tpe-group": _TPE}
 
 
 def searcher_focus(name: str) -> Focus:
