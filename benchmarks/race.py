@@ -12,7 +12,8 @@ Contestants, each a fresh process, the clock starting just before it starts:
   runs it (the study leaves searcher and scheduler at hpbench's defaults), ``--set study.seed=S``;
 * ``hpbench-tpe-cost``: the same with ``--set study.searcher=tpe-cost`` (§2);
 * ``hpbench-asha-cost``: the same with ``--set study.scheduler=asha-cost`` (§2: rungs in predicted seconds);
-* ``hpbench-asha``, ``hpbench-hyperband``: the same with that scheduler (the default judged against the other, interleaved);
+* ``hpbench-asha``, ``hpbench-hyperband``, ``hpbench-asha-rank``: the same with that scheduler (the default judged against
+  the other, interleaved);
 * ``hpbench-grace3``: the same with ``--set study.grace_period=3`` (no rung before epoch 3);
 * ``optuna``: benchmarks/race_peers/optuna_search.py (TPE + HyperbandPruner, n_jobs=2);
 * ``ray-tune``: benchmarks/race_peers/ray_tune.py (OptunaSearch + ASHA, reuse_actors);
@@ -69,7 +70,7 @@ if str(ROOT) not in sys.path:  # run as a script: `benchmarks.race_peers` resolv
 OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
-HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-tpe-group", "hpbench-asha", "hpbench-hyperband", "hpbench-grace3", "hpbench-warm",
+HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-tpe-group", "hpbench-asha", "hpbench-hyperband", "hpbench-asha-rank", "hpbench-grace3", "hpbench-warm",
            "hpbench-no-early", "hpbench-no-default")
 CONTESTANTS = (*HPBENCH, "optuna", "ray-tune", "random")
 # hpbench joining a local Ray runtime that was up before the command (`ray start --head`, then `--address auto`), as
@@ -79,6 +80,7 @@ WARM_SETTLE_S = 5.0
 VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-asha-cost": ["--set", "study.scheduler=asha-cost"],
             "hpbench-tpe-group": ["--set", "study.searcher=tpe-group"],
             "hpbench-asha": ["--set", "study.scheduler=asha"], "hpbench-hyperband": ["--set", "study.scheduler=hyperband"],
+            "hpbench-asha-rank": ["--set", "study.scheduler=asha-rank"],  # rungs checked against the finished trials (session 39)
             # no rung before epoch 3 (the race studies' early-stopping patience: 3, tabular's 4): signals' recurrent nets sit
             # at chance level for their first epochs, where ASHA's first rung pruned 5-9 of 7-13 Tune trials (session 20)
             "hpbench-grace3": ["--set", "study.grace_period=3"],

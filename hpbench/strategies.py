@@ -96,6 +96,16 @@ def _hyperband(*, metric: str, mode: str, max_t: int, time_attr: str, grace_peri
     return hyperband(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t, grace_period=grace_period, reduction_factor=reduction_factor)
 
 
+@SCHEDULERS.register("asha-rank", doc="ASHA whose rungs judge only while they rank the search's own finished trials as "
+                     "their ends do (Spearman's rho >= 0.5 over at least 6): where a trial's first epochs do not tell, its "
+                     "trials pass the rung")
+def _asha_rank(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
+    from hpbench.rung_rank import ray_scheduler
+
+    return ray_scheduler(metric=metric, mode=mode, max_t=max_t, time_attr=time_attr, grace_period=grace_period,
+                         reduction_factor=reduction_factor)
+
+
 @SCHEDULERS.register("asha-cost", doc="ASHA whose rungs are in predicted seconds (the cost model's) rather than epochs: "
                      "a slow configuration is judged after fewer epochs, a fast one after more")
 def _asha_cost(*, metric: str, mode: str, max_t: int, grace_period: int, reduction_factor: int, epoch_cost: Any = None,

@@ -155,9 +155,10 @@ def pruned_epoch_fraction(p: Pruning) -> float:
 def pruning(study: Study) -> Pruning:
     """The study's scheduler as the replay applies it; ``asha-cost`` (rungs in predicted seconds
     of a reference epoch, :mod:`hpbench.cost_asha`) replayed as ASHA by epochs (the same rungs
-    for a trial of the reference epoch)."""
+    for a trial of the reference epoch); ``asha-rank`` as ASHA (which of its rungs will stop judging
+    is the search's own evidence, unknown before it: where they do, trials run longer than priced)."""
     st = study.settings
-    return Pruning(kind="asha" if st.scheduler == "asha-cost" else st.scheduler, max_t=int(study.config["train"]["max_epochs"]),
+    return Pruning(kind="asha" if st.scheduler in ("asha-cost", "asha-rank") else st.scheduler, max_t=int(study.config["train"]["max_epochs"]),
                    grace_period=st.grace_period, reduction_factor=st.reduction_factor)
 
 

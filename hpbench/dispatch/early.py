@@ -50,6 +50,7 @@ from hpbench.dispatch.early_helper import (
     STOP_FILE,
     EarlyRungs,
     claim,
+    finished_by_trainer,
     replay_into,
     request_stop,
     run_early_trial,
@@ -180,7 +181,8 @@ class EarlyTrials:
             if not fut.cancelled() and fut.exception() is None:
                 with self.lock:
                     if self.rungs is not None:
-                        self.rungs = self.rungs.with_trial(running_best(fut.result()["rows"], self.study))
+                        outcome = fut.result()
+                        self.rungs = self.rungs.with_trial(running_best(outcome["rows"], self.study), finished=finished_by_trainer(outcome))
                 self.launch_next()
         finally:
             with self._ended:
@@ -270,7 +272,8 @@ class EarlyTrials:
         best = running_best(outcome["rows"], self.study)
         with self.lock, contextlib.suppress(Exception):  # the searcher's history only: the tables have the trial
             tell_ended(self.ostudy, t.optuna_trial, outcome, best)
-        replay_into(self.scheduler, t.trial_id, t.params, best)
+        replay_into(self.scheduler, t.trial_id, t.params, best,
+                    stop_reason=outcome["rows"][-1]["stop_reason"] if finished_by_trainer(outcome) else None)
 
 
 def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dict[str, Any]], executor: Executor,

@@ -15,7 +15,8 @@ whose objective (the running best of the study metric) is below the ``1 - 1/redu
 quantile of the objectives recorded at that rung so far stops; the first trial to reach a rung
 always goes on. The rungs are :func:`hpbench.dispatch.schedulers.asha_rungs` below
 ``max_epochs``. ``asha-cost``'s rungs are in predicted seconds, which the helper has not priced
-yet: its early trials use the epoch rungs. Other schedulers (``none``, ``median``, a plugin's)
+yet: its early trials use the epoch rungs. ``asha-rank``'s rungs judge while the early trials that
+finished say they rank (:class:`hpbench.rung_rank.RungEvidence`). Other schedulers (``none``, ``median``, a plugin's)
 prune nothing here.
 """
 
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from hpbench.dispatch.schedulers import asha_rungs
+from hpbench.rung_rank import RungEvidence
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
@@ -82,33 +84,40 @@ class EarlyRungs:
     reduction_factor: int
     sign: float  # +1 for mode "max", -1 for "min"
     recorded: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    evidence: RungEvidence | None = None  # asha-rank's: the rungs judge while the finished trials say they rank
 
     @classmethod
     def of(cls, study: Study) -> EarlyRungs:
         s = study.settings
         max_t = int(study.config["train"]["max_epochs"])
         epochs: frozenset[int] = frozenset()
-        if s.scheduler in ("asha", "asha-cost", "hyperband"):  # hyperband: its first bracket's rungs
+        if s.scheduler in ("asha", "asha-cost", "asha-rank", "hyperband"):  # hyperband: its first bracket's rungs
             rungs = asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
             epochs = frozenset(e for e in rungs if e < max_t)  # at max_t the trial ends anyway
-        return cls(epochs=epochs, reduction_factor=s.reduction_factor, sign=1.0 if s.mode == "max" else -1.0)
+        evidence = RungEvidence(rungs=epochs) if s.scheduler == "asha-rank" else None
+        return cls(epochs=epochs, reduction_factor=s.reduction_factor, sign=1.0 if s.mode == "max" else -1.0, evidence=evidence)
 
     def keep(self, epoch: int, objective: float) -> bool:
-        """Whether a trial with this objective at ``epoch`` goes on (ASHA's rule)."""
+        """Whether a trial with this objective at ``epoch`` goes on (ASHA's rule; asha-rank's rungs
+        pass every trial while they do not rank the finished ones)."""
         seen = self.recorded.get(epoch)
-        if epoch not in self.epochs or not seen:
+        if epoch not in self.epochs or not seen or (self.evidence is not None and not self.evidence.judges(epoch)):
             return True
         cutoff = float(np.nanpercentile(np.asarray(seen, dtype=float), (1.0 - 1.0 / self.reduction_factor) * 100.0))
         return not self.sign * objective < cutoff
 
-    def with_trial(self, best: list[tuple[int, float]]) -> EarlyRungs:
+    def with_trial(self, best: list[tuple[int, float]], *, finished: bool = False) -> EarlyRungs:
         """These rungs with an ended trial's objectives recorded at the rung epochs it reached
-        (``best``: (epoch, objective) per epoch)."""
+        (``best``: (epoch, objective) per epoch); ``finished``: the trainer ended it (not a rung),
+        so it is evidence for asha-rank's rungs too."""
         recorded = dict(self.recorded)
         for epoch, value in best:
             if epoch in self.epochs and math.isfinite(value):
                 recorded[epoch] = (*recorded.get(epoch, ()), self.sign * value)
-        return EarlyRungs(epochs=self.epochs, reduction_factor=self.reduction_factor, sign=self.sign, recorded=recorded)
+        evidence = self.evidence
+        if evidence is not None and finished and best:
+            evidence = evidence.with_finished({e: self.sign * v for e, v in best if e in self.epochs}, self.sign * best[-1][1])
+        return EarlyRungs(epochs=self.epochs, reduction_factor=self.reduction_factor, sign=self.sign, recorded=recorded, evidence=evidence)
 
 
 def warm_up_trainer() -> None:
@@ -208,11 +217,13 @@ class _Standin:
         self.trial_id, self.config = trial_id, config
 
 
-def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: list[tuple[int, float]]) -> None:
+def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: list[tuple[int, float]], *,
+                stop_reason: str | None = None) -> None:
     """Tell ``scheduler`` an early trial's reports as Tune would have (added, each epoch's
-    objective, completed), so that ASHA's rungs (or the median rule's history) count it: without
-    this the first Tune trials meet empty rungs and are never pruned. Its decisions are moot (the
-    trial has ended); a scheduler that cannot take a stand-in trial is left as it is."""
+    objective, completed, with the trainer's ``stop_reason`` where it ended the trial), so that
+    ASHA's rungs (or the median rule's history, asha-rank's evidence) count it: without this the
+    first Tune trials meet empty rungs and are never pruned. Its decisions are moot (the trial has
+    ended); a scheduler that cannot take a stand-in trial is left as it is."""
     if scheduler is None or not best:
         return
     from hpbench.dispatch.searchers import OBJECTIVE
@@ -223,9 +234,17 @@ def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: lis
         for epoch, value in best[:-1]:
             scheduler.on_trial_result(None, trial, {"epoch": epoch, OBJECTIVE: value})
         epoch, value = best[-1]
-        scheduler.on_trial_complete(None, trial, {"epoch": epoch, OBJECTIVE: value})
+        last = {"epoch": epoch, OBJECTIVE: value} | ({"stop_reason": stop_reason} if stop_reason is not None else {})
+        scheduler.on_trial_complete(None, trial, last)
     except Exception:  # a plugin's scheduler, or one that needs Tune's controller: it just does not count them
         pass
+
+
+def finished_by_trainer(outcome: dict[str, Any]) -> bool:
+    """Whether the trainer ended an early trial (early stopping, ``max_epochs``): neither an error,
+    an interruption nor an early rung (a pruned trial's last row has no ``stop_reason``)."""
+    rows = outcome.get("rows") or []
+    return not outcome.get("error") and not outcome.get("interrupted") and bool(rows) and "stop_reason" in rows[-1]
 
 
 def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]]) -> None:

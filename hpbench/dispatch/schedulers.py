@@ -83,7 +83,7 @@ def decision_epochs(study: Study, *, max_t: int) -> frozenset[int]:
     s = study.settings
     if s.scheduler == "asha-cost":
         return frozenset(range(1, max_t + 1))
-    if s.scheduler not in ("asha", "hyperband"):  # hyperband's later brackets judge at some of the first one's rungs
+    if s.scheduler not in ("asha", "asha-rank", "hyperband"):  # hyperband's later brackets judge at some of the first one's rungs
         return frozenset()
     return asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
 
