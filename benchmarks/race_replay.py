@@ -33,6 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 OUT = ROOT / "results" / "benchmarks" / "race"
 
+from hpbench.rank_stats import spearman  # noqa: E402
+
 
 @dataclass(frozen=True)
 class Config:
@@ -87,27 +89,6 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
 
 
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    def ranks(x: Sequence[float]) -> list[float]:
-        order = sorted(range(len(x)), key=lambda i: x[i])
-        r = [0.0] * len(x)
-        i = 0
-        while i < len(order):
-            j = i
-            while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
-                j += 1
-            for k in range(i, j + 1):
-                r[order[k]] = (i + j) / 2
-            i = j + 1
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = statistics.fmean(ra), statistics.fmean(rb)
-    num = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
-    den = (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
-    return num / den if den else 0.0
-
-
 class Rule:
     """A pruning rule over a whole search: a trial is registered, then judged epoch by epoch."""
 
@@ -156,7 +137,8 @@ def informative_rungs(ended: Sequence[tuple[Sequence[float], bool]], rungs: Sequ
     out = set()
     for r in rungs:
         pairs = [(vals[r - 1], vals[-1]) for vals, finished in ended if finished and len(vals) >= r]
-        if len(pairs) < min_trials or spearman([a for a, _ in pairs], [b for _, b in pairs]) >= min_rho:
+        rho = spearman([a for a, _ in pairs], [b for _, b in pairs]) if len(pairs) >= min_trials else None
+        if rho is None or rho >= min_rho:  # too few, or every value tied: judged (as hpbench.rung_rank does)
             out.add(r)
     return out
 

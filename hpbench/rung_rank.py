@@ -26,7 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpbench.cost.quality import spearman
+from hpbench.hyperband import n_brackets
+from hpbench.rank_stats import spearman
 
 MIN_TRIALS = 6  # finished trials a rung needs before its evidence counts
 MIN_RHO = 0.5  # a rung whose values rank the finished trials' ends below this stops judging
@@ -77,16 +78,16 @@ def ray_scheduler(*, metric: str, mode: str, max_t: int, time_attr: str, grace_p
     trainer's ``stop_reason`` (a trial a rung stopped, or the budget, carries none)."""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-    from hpbench.dispatch.schedulers import asha_rungs
-
     sign = 1.0 if mode == "max" else -1.0
 
     class RankedASHA(ASHAScheduler):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t,
                              grace_period=min(grace_period, max_t), reduction_factor=reduction_factor)
-            self.evidence = RungEvidence(rungs=asha_rungs(grace_period=grace_period, reduction_factor=reduction_factor, max_t=max_t),
-                                         min_trials=min_trials, min_rho=min_rho)
+            grace = min(grace_period, max_t)  # Ray's rungs: grace * rf**k, as many as Hyperband has brackets
+            rungs = frozenset(grace * reduction_factor**k for k in range(n_brackets(grace_period=grace, reduction_factor=reduction_factor,
+                                                                                    max_t=max_t)))
+            self.evidence = RungEvidence(rungs=rungs, min_trials=min_trials, min_rho=min_rho)
             self._at_rungs: dict[str, dict[int, float]] = {}
             self.passed = 0  # trials a rung would have stopped and let through
 

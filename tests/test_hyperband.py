@@ -104,7 +104,7 @@ def test_asha_is_the_default_and_hyperband_is_chosen_by_name(write_study):
     from tests.helpers.studies import TINY_STUDY
 
     study = load_study(write_study(TINY_STUDY.replace('scheduler = "none"\n', "")))
-    assert study.settings.scheduler == "asha"
+    assert study.settings.scheduler == "asha-rank"
     named = load_study(write_study(TINY_STUDY.replace('scheduler = "none"', 'scheduler = "hyperband"')))
     assert named.settings.scheduler == "hyperband"
     sched = make_scheduler(named, max_t=30)

@@ -29,7 +29,7 @@ def test_the_studies_and_the_peers_search_the_same_space(problem):
     from hpbench.study.parse import load_study
 
     study = load_study(ROOT / "studies" / "race" / f"{problem}.toml")
-    assert study.settings.searcher == "tpe" and study.settings.scheduler == "asha"  # hpbench's defaults, as a user gets them
+    assert study.settings.searcher == "tpe" and study.settings.scheduler == "asha-rank"  # hpbench's defaults, as a user gets them
     assert int(study.config["train"]["max_epochs"]) == FIXED[problem].max_epochs
     seen: set[str] = set()
     sampler = optuna.samplers.RandomSampler(seed=0)

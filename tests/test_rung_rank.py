@@ -154,3 +154,42 @@ def test_a_tiny_real_search_with_asha_rank(ray_local, tmp_path):
     trials = hpbench.load(tmp_path / "out")
     assert len(trials) == 8 and set(trials["stop_reason"]) <= {"completed", "early_stopped", "pruned", "diverged"}
     assert trials["best_val_accuracy"].max() > 0.5
+
+
+def test_the_estimates_replay_passes_the_trials_of_a_passing_rung():
+    from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
+
+    trials = [SimTrial(epoch_s=1.0, epochs=9, score=s) for s in (0.9, 0.8, 0.1)]  # one slot: in order, the last the weakest
+    asha = Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3)
+    assert replay(trials, slots=Slots(concurrency=1), pruning=asha).epochs == (9, 1, 1)  # ASHA stops both below the first
+    passing = replay(trials, slots=Slots(concurrency=1), pruning=Pruning(kind="asha", max_t=9, grace_period=1, reduction_factor=3,
+                                                                         passing=frozenset({1, 3})))
+    assert passing.epochs == (9, 9, 9) and passing.pruned == (False, False, False)
+
+
+def test_the_live_eta_reads_the_passing_rungs_from_the_trials_the_trainer_ended(tmp_path, write_study):
+    from hpbench.cost.simulate import Pruning
+    from hpbench.dispatch.live_scores import passing_rungs
+    from hpbench.results.store import ResultsStore
+
+    study = load_study(write_study(RANK))
+    store = ResultsStore(out=tmp_path / "out", metric="val_loss", mode="min", param_keys=study.space.keys())
+    asha = Pruning(kind="asha", max_t=30, grace_period=1, reduction_factor=3)
+    ids = []
+    for k in range(6):  # the better (lower) at epoch 1, the worse at the end: epoch 1 does not rank; epoch 3 does
+        tid = f"t{k}"
+        ids.append(tid)
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        losses = [0.5 + 0.01 * k, 0.5 + 0.01 * k, 0.45 - 0.01 * k, 0.4 - 0.02 * k]
+        for e, v in enumerate(losses, 1):
+            store.epoch(tid, {"epoch": e, "epoch_s": 0.1, "val_loss": v} | ({"stop_reason": "early_stopped"} if e == 4 else {}))
+        store.finish(tid)
+    store.start("pruned", {"optimizer": "adam", "lr": 0.01})
+    store.epoch("pruned", {"epoch": 1, "epoch_s": 0.1, "val_loss": 0.1})
+    store.finish("pruned")  # stopped by a rung: no evidence
+    cache: dict = {}
+    assert passing_rungs(store, ids[:5], asha, cache=cache) == frozenset()  # five: too few yet
+    assert passing_rungs(store, [*ids, "pruned"], asha, cache=cache) == frozenset({1})
+    assert "pruned" not in cache and set(cache) == set(ids)
+    # the running best at each rung (min metric, negated) and the final best, per ended trial
+    assert cache["t5"] == ({1: pytest.approx(-0.55, rel=1e-5), 3: pytest.approx(-0.40, rel=1e-5)}, pytest.approx(-0.30, rel=1e-5))

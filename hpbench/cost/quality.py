@@ -33,6 +33,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from hpbench.rank_stats import ranks as ranks  # re-exported: their home before hpbench.rank_stats
+from hpbench.rank_stats import spearman as spearman
+
 # The prior rank correlation between a configuration's predicted seconds per epoch and its best
 # metric (oriented: higher is better), until this study has measured its own: 0. Measured over the
 # trials of benchmarks/eta.py's studies whose configurations differ in cost (four quiet runs,
@@ -86,33 +89,6 @@ def searcher_focus(name: str) -> Focus:
     return SEARCHER_FOCUS.get(name, Focus())
 
 
-def ranks(xs: Sequence[float]) -> list[float]:
-    """Average ranks, 0-based (ties share their mean rank)."""
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    out = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            out[order[k]] = (i + j) / 2
-        i = j + 1
-    return out
-
-
-def spearman(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Spearman's rank correlation (Pearson's over average ranks); None where either side is
-    constant or there are fewer than 3 pairs."""
-    if len(xs) != len(ys) or len(xs) < 3:
-        return None
-    rx, ry = ranks(xs), ranks(ys)
-    mx, my = statistics.fmean(rx), statistics.fmean(ry)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    sxx, syy = sum((a - mx) ** 2 for a in rx), sum((b - my) ** 2 for b in ry)
-    if sxx <= 0 or syy <= 0:
-        return None
-    return sxy / math.sqrt(sxx * syy)
 
 
 def cost_scores(costs: Sequence[float]) -> list[float]:

@@ -13,6 +13,9 @@ pruning rule stops it at an epoch boundary. The rules are Ray Tune's, as hpbench
   trial ``i`` in bracket :func:`hyperband_bracket` (the brackets' shares, :func:`hyperband_shares`,
   spread over the trials in order); bracket ``b`` judges at the rungs from ``grace · η^b`` on, against
   the scores its own trials recorded there.
+* ``asha-rank`` (:mod:`hpbench.rung_rank`) as ASHA, but for the rungs its evidence says pass every
+  trial (``passing``: the live search's, :func:`hpbench.dispatch.live_scores.passing_rungs`), where
+  the scores are recorded and no trial stops.
 * median stopping (``MedianStoppingRule``, ``min_samples_required = 3``): from ``grace`` on, a
   trial is stopped when its score is below the median of the other trials that reached the same
   epoch, once there are at least three of them.
@@ -45,6 +48,7 @@ class Pruning:
     grace_period: int = 1
     reduction_factor: int = 3
     min_samples: int = 3
+    passing: frozenset[int] = frozenset()  # rungs that record scores but stop no trial (asha-rank's, live)
 
     def rungs(self) -> tuple[int, ...]:
         """ASHA's rungs, ascending, laid out as Ray lays them out (also ``decision_epochs``)."""
@@ -144,7 +148,7 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
         stop = False
         if k in rung_list[bracket[i]:]:  # its bracket's rungs
             scores = seen.setdefault((bracket[i], k), [])
-            if scores and t.score < _percentile(scores, (1 - 1 / rf) * 100):
+            if scores and k not in pruning.passing and t.score < _percentile(scores, (1 - 1 / rf) * 100):
                 stop = True
             bisect.insort(scores, t.score)
         elif pruning.kind == "median" and k >= pruning.grace_period:

@@ -39,7 +39,7 @@ from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
 from hpbench.dispatch.command_clock import SEARCH, CommandClock
 from hpbench.dispatch.epoch_pace import EpochPace
-from hpbench.dispatch.live_scores import reached, reached_scores, running_scores
+from hpbench.dispatch.live_scores import passing_rungs, reached, reached_scores, running_scores
 from hpbench.dispatch.timings import finished_trials, measured_contention, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
@@ -81,6 +81,7 @@ class SearchClock(CommandClock):
         self._pace = EpochPace()  # ... kept from the epochs reported, not a pass over them all
         self._ended = timings.EndedTrials()  # per phase, counted from the trials not seen ended yet
         self._fuses: dict[str, int] = {}  # an ended search trial's repeats trained at once (hpbench.cost.fusion), by trial id
+        self._rank_pairs: dict[str, tuple[dict[int, float], float] | None] = {}  # asha-rank's evidence, by ended trial id
         self.parts: list[float] = []  # what the last ETA was made of (note's trace)
 
     # -- the ETA ---------------------------------------------------------------------------------
@@ -177,6 +178,8 @@ class SearchClock(CommandClock):
         plans = {s: replace(self._plan_of_params(s), lr=lr, batch=batch) for s in set(left_costs)}  # one per cost: 2,000 left, ~50 costs
         pending = [plans[s] for s in left_costs]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
+        if self.phase == SEARCH and self.study.settings.scheduler == "asha-rank":  # the rungs its finished trials say pass
+            pruning = replace(pruning, passing=passing_rungs(store, ids, pruning, cache=self._rank_pairs))
         # Which trials run long: the good ones. Once 4 of this search's trials have scores, the trials left are scored
         # on the metric's own scale by the line of its scores against cost, the running ones by what they reached and
         # the rungs by what was recorded there, moved to the scale of a trial's best score as the line's are

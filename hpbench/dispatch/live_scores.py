@@ -10,7 +10,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from hpbench.cost.quality import on_best_scale
 from hpbench.cost.simulate import Pruning
+from hpbench.results.status import StopReason
 from hpbench.results.store import ResultsStore
+from hpbench.rung_rank import RungEvidence
+
+# how a trial the trainer ended says so (not a rung, the budget or a failure): asha-rank's evidence
+TRAINER_ENDED = frozenset({StopReason.COMPLETED, StopReason.EARLY_STOPPED, StopReason.DIVERGED, StopReason.SOLVED, StopReason.COLLAPSED})
 
 
 def rule_points(pruning: Pruning) -> Sequence[int]:
@@ -67,3 +72,38 @@ def reached_scores(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruni
                     if k < epochs and b is not None:
                         gains[k].append(b - sign * float(v))
     return on_best_scale(out, gains) if best is not None else out
+
+
+def passing_rungs(store: ResultsStore, trial_ids: Iterable[str], pruning: Pruning, *,
+                  cache: dict[str, tuple[dict[int, float], float] | None] | None = None) -> frozenset[int]:
+    """asha-rank's rungs that pass every trial now (:class:`hpbench.rung_rank.RungEvidence`), from
+    the ended trials the trainer ended: each one's running best at the rungs it reached against its
+    final best, higher better. ``cache``: each ended trial's pair, kept between calls (it does not change)."""
+    rungs = frozenset(pruning.rungs())
+    evidence = RungEvidence(rungs=rungs)
+    sign = 1.0 if store.mode == "max" else -1.0
+    for t in trial_ids:
+        if cache is not None and t in cache:
+            pair = cache[t]
+        else:
+            row = store.row(t) if t in store else {}
+            if row.get("stop_reason") not in TRAINER_ENDED:
+                continue  # running, pruned, out of budget or failed: not evidence (yet)
+            pair = _rung_pair(store, t, int(row.get("epochs") or 0), rungs, sign)
+            if cache is not None:
+                cache[t] = pair
+        if pair is not None:
+            evidence = evidence.with_finished(*pair)
+    return frozenset(r for r in rungs if not evidence.judges(r))
+
+
+def _rung_pair(store: ResultsStore, trial_id: str, epochs: int, rungs: frozenset[int], sign: float) -> tuple[dict[int, float], float] | None:
+    """An ended trial's running best at each rung it reached and its final best (None: no finite score)."""
+    best, at_rungs = -math.inf, {}
+    for k in range(1, epochs + 1):
+        v = store.epoch_row(trial_id, k).get(store.metric) if (trial_id, k) in store.epochs else None
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            best = max(best, sign * float(v))
+        if k in rungs and math.isfinite(best):
+            at_rungs[k] = best
+    return (at_rungs, best) if math.isfinite(best) else None

@@ -25,7 +25,7 @@ STUDY = {
     "mode": Param(OneOf(("min", "max"), "mode"), doc="whether a lower or higher metric is better; inferred from the metric if omitted"),
     "trials": Param(Int(min=1), 10, "trials to run (grid search runs its whole grid instead)"),
     "searcher": Param(Registered(SEARCHERS), "tpe", "what configuration runs next (see Searchers)"),
-    "scheduler": Param(Registered(SCHEDULERS), "asha", "which running trials are pruned (see Schedulers)"),
+    "scheduler": Param(Registered(SCHEDULERS), "asha-rank", "which running trials are pruned (see Schedulers)"),
     "max_concurrent": Param(Int(min=1), 1, "trials running at once"),
     "max_failures": Param(Int(min=0), 0, "retries of a failed trial (from its last checkpoint) before it counts as failed"),
     "checkpoint_s": Param(Float(min=0.0), 1.0, "seconds between a trial's checkpoints; 0 = every epoch"),

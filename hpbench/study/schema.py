@@ -24,7 +24,7 @@ class StudySettings:
     mode: str = "min"
     trials: int = 10
     searcher: str = "tpe"
-    scheduler: str = "asha"  # the quiet race on one code (session 8): faster to the target than "hyperband" on tabular and signals
+    scheduler: str = "asha-rank"  # session 39's A/B against asha (benchmarks/race.py, seeds 60-69): tabular better, digits and signals level
     max_concurrent: int = 1
     max_failures: int = 0
     checkpoint_s: float = 1.0  # a retried trial resumes from its last checkpoint
