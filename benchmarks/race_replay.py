@@ -92,6 +92,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
 class Rule:
     """A pruning rule over a whole search: a trial is registered, then judged epoch by epoch."""
 
+    n_started = 0  # trials the replay launched under it
+
     def start(self, trial: int) -> None: ...
 
     def judge(self, trial: int, epoch: int, value: float) -> bool:
@@ -175,6 +177,31 @@ class RankRule(Rule):
         self.active = informative_rungs(self.ended_trials, self.asha.rungs, min_trials=self.min_trials, min_rho=self.min_rho)
 
 
+class ReachRule(Rule):
+    """ASHA whose stop at a rung is taken back while the trial could still end above the best
+    final so far: its value there plus the ``quantile`` of the gains (final best less the value at
+    that rung) of the finished trials that reached it, once ``min_trials`` of them did."""
+
+    def __init__(self, *, grace: int, rf: int, max_t: int, quantile: float = 0.9, min_trials: int = 6) -> None:
+        self.asha = Asha(rungs=milestones(grace=grace, rf=rf, max_t=max_t), rf=rf)
+        self.gains: dict[int, list[float]] = {}
+        self.best = float("-inf")
+        self.quantile, self.min_trials = quantile, min_trials
+
+    def judge(self, trial: int, epoch: int, value: float) -> bool:
+        if self.asha.judge(epoch, value):
+            return True
+        gains = self.gains.get(epoch, [])
+        return len(gains) >= self.min_trials and value + _percentile(gains, self.quantile * 100) >= self.best
+
+    def ended(self, trial: int, values: Sequence[float], finished: bool) -> None:
+        if finished and values:
+            self.best = max(self.best, values[-1])
+            for r in self.asha.rungs:
+                if len(values) >= r:
+                    self.gains.setdefault(r, []).append(values[-1] - values[r - 1])
+
+
 def replay(configs: Sequence[Config], rule: Rule, *, seed: int, budget_s: float, start_s: float, overhead_s: float,
            draws: Draws | None = None, workers: int = 2) -> list[tuple[float, float]]:
     """The search's running best as (seconds from process start, value) at each improvement."""
@@ -190,6 +217,7 @@ def replay(configs: Sequence[Config], rule: Rule, *, seed: int, budget_s: float,
         cfg = configs[(draws or Draws(n=len(configs)))(rng, n)]
         trials[n] = (cfg, running_best(cfg.curve))
         rule.start(n)
+        rule.n_started += 1
         heapq.heappush(events, (t + overhead_s + cfg.epoch_s, worker, n, 1))
         n += 1
 
@@ -230,6 +258,9 @@ RULES: dict[str, Callable[..., Rule]] = {
 def make_rule(name: str, *, grace: int, rf: int, max_t: int, seed: int) -> Rule:
     """A rule by name; ``rank-free:EXPLORE:RHO:MIN`` sets RankRule's free share, threshold and
     the free trials it needs."""
+    if name.startswith("reach:"):
+        q, least = name.split(":")[1:]
+        return ReachRule(grace=grace, rf=rf, max_t=max_t, quantile=float(q), min_trials=int(least))
     if name.startswith("rank:"):
         rho, least = name.split(":")[1:]
         return RankRule(grace=grace, rf=rf, max_t=max_t, seed=seed, min_rho=float(rho), min_trials=int(least))
@@ -282,23 +313,26 @@ def main() -> None:
     target = args.target if args.target is not None else json.loads((OUT / "race.json").read_text())["problems"][args.problem]["target"]
     rows: dict[str, Any] = {}
     for name in args.rules.split(","):
-        finals, times, within1 = [], [], []
+        finals, times, within1, started = [], [], [], []
         for seed in range(args.seeds):
             rule = make_rule(name, grace=args.grace, rf=args.rf, max_t=max_t, seed=seed)
             curve = replay(configs, rule, seed=seed, budget_s=args.budget_s, start_s=args.start_s, overhead_s=args.overhead_s,
                            draws=draws)
             finals.append(curve[-1][1] if curve else float("nan"))
+            started.append(rule.n_started)
             times.append(time_to(curve, target))
             within1.append(time_to(curve, target - 0.01))
         rows[name] = {"final_median": statistics.median(finals), "final_mean": statistics.fmean(finals),
                       "reached": sum(t < float("inf") for t in times) / len(times),
-                      "time_median_s": statistics.median(times), "within1_median_s": statistics.median(within1)}
+                      "time_median_s": statistics.median(times), "within1_median_s": statistics.median(within1),
+                      "trials_median": statistics.median(started)}
     lines = [f"# Replay of {args.problem} on {args.landscape}: random search, 2 workers, {args.budget_s:g} s "
              f"(first trial at {args.start_s:g} s), {args.seeds} seeds, around {args.around}, target {target:.4f}, grace {args.grace}, rf {args.rf}",
-             "", "| rule | final best median | mean | reached | median time to target | to within 1 point |", "|---|---|---|---|---|---|"]
+             "", "| rule | final best median | mean | reached | median time to target | to within 1 point | trials (median) |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['final_median']:.4f} | {r['final_mean']:.4f} | {r['reached']:.0%} | {r['time_median_s']:.1f} s | "
-                     f"{r['within1_median_s']:.1f} s |")
+                     f"{r['within1_median_s']:.1f} s | {r['trials_median']:g} |")
     text = "\n".join(lines)
     print(text)
     stem = OUT / f"replay-{args.problem}{args.suffix}"
