@@ -33,6 +33,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 OUT = ROOT / "results" / "benchmarks" / "race"
 
+from hpbench.cost.simulate import Pruning  # noqa: E402
+from hpbench.cost.simulate import _percentile as sorted_percentile  # noqa: E402
 from hpbench.rank_stats import spearman  # noqa: E402
 
 
@@ -51,11 +53,9 @@ def running_best(curve: Sequence[float]) -> list[float]:
 
 
 def milestones(*, grace: int, rf: int, max_t: int, shift: int = 0) -> list[int]:
-    """Ray's ASHA rungs of bracket ``shift`` (``grace * rf**(k + shift)``), ascending."""
-    import math
-
-    n = int(math.log(max_t / grace) / math.log(rf) + 1) if max_t > grace else 1
-    return [grace * rf ** (k + shift) for k in range(n - shift)]
+    """Ray's ASHA rungs of bracket ``shift`` (``grace * rf**(k + shift)``), ascending: the
+    estimate's replay lays them out (:class:`hpbench.cost.simulate.Pruning`)."""
+    return list(Pruning(kind="asha", max_t=max_t, grace_period=grace, reduction_factor=rf).rungs()[shift:])
 
 
 @dataclass
@@ -80,13 +80,8 @@ class Asha:
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
-    s = sorted(values)
-    if len(s) == 1:
-        return s[0]
-    pos = (len(s) - 1) * q / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+    """numpy's linear percentile, as Ray's cutoff reads it (the estimate's replay's, on sorted values)."""
+    return sorted_percentile(sorted(values), q)
 
 
 class Rule:

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpbench.hyperband import n_brackets
 from hpbench.rank_stats import spearman
 
 MIN_TRIALS = 6  # finished trials a rung needs before its evidence counts
@@ -84,9 +83,7 @@ def ray_scheduler(*, metric: str, mode: str, max_t: int, time_attr: str, grace_p
         def __init__(self) -> None:
             super().__init__(time_attr=time_attr, metric=metric, mode=mode, max_t=max_t,
                              grace_period=min(grace_period, max_t), reduction_factor=reduction_factor)
-            grace = min(grace_period, max_t)  # Ray's rungs: grace * rf**k, as many as Hyperband has brackets
-            rungs = frozenset(grace * reduction_factor**k for k in range(n_brackets(grace_period=grace, reduction_factor=reduction_factor,
-                                                                                    max_t=max_t)))
+            rungs = frozenset(int(milestone) for milestone, _ in self._brackets[0]._rungs)  # Ray's own, its one bracket's
             self.evidence = RungEvidence(rungs=rungs, min_trials=min_trials, min_rho=min_rho)
             self._at_rungs: dict[str, dict[int, float]] = {}
             self.passed = 0  # trials a rung would have stopped and let through

@@ -89,8 +89,6 @@ def searcher_focus(name: str) -> Focus:
     return SEARCHER_FOCUS.get(name, Focus())
 
 
-
-
 def cost_scores(costs: Sequence[float]) -> list[float]:
     """Normal scores of the costs' ranks, ``Phi^-1((rank + 0.5) / n)``; 0 for all where they are
     all equal."""
