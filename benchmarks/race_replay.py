@@ -197,6 +197,26 @@ class ReachRule(Rule):
                     self.gains.setdefault(r, []).append(values[-1] - values[r - 1])
 
 
+class RankReachRule(Rule):
+    """``rank`` and ``reach`` together: a rung that ranks badly passes every trial; one that judges
+    has its stop taken back while the trial could still end above the best final so far."""
+
+    def __init__(self, *, grace: int, rf: int, max_t: int, quantile: float = 1.0, min_trials: int = 6, min_rho: float = 0.5,
+                 seed: int = 0) -> None:
+        self.rank = RankRule(grace=grace, rf=rf, max_t=max_t, min_trials=min_trials, min_rho=min_rho, seed=seed)
+        self.reach = ReachRule(grace=grace, rf=rf, max_t=max_t, quantile=quantile, min_trials=min_trials)
+
+    def judge(self, trial: int, epoch: int, value: float) -> bool:
+        if self.rank.judge(trial, epoch, value):
+            return True
+        gains = self.reach.gains.get(epoch, [])
+        return len(gains) >= self.reach.min_trials and value + _percentile(gains, self.reach.quantile * 100) >= self.reach.best
+
+    def ended(self, trial: int, values: Sequence[float], finished: bool) -> None:
+        self.rank.ended(trial, values, finished)
+        self.reach.ended(trial, values, finished)
+
+
 def replay(configs: Sequence[Config], rule: Rule, *, seed: int, budget_s: float, start_s: float, overhead_s: float,
            draws: Draws | None = None, workers: int = 2) -> list[tuple[float, float]]:
     """The search's running best as (seconds from process start, value) at each improvement."""
@@ -256,6 +276,9 @@ def make_rule(name: str, *, grace: int, rf: int, max_t: int, seed: int) -> Rule:
     if name.startswith("reach:"):
         q, least = name.split(":")[1:]
         return ReachRule(grace=grace, rf=rf, max_t=max_t, quantile=float(q), min_trials=int(least))
+    if name.startswith("rank-reach:"):
+        q, rho, least = name.split(":")[1:]
+        return RankReachRule(grace=grace, rf=rf, max_t=max_t, quantile=float(q), min_rho=float(rho), min_trials=int(least), seed=seed)
     if name.startswith("rank:"):
         rho, least = name.split(":")[1:]
         return RankRule(grace=grace, rf=rf, max_t=max_t, seed=seed, min_rho=float(rho), min_trials=int(least))
