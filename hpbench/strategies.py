@@ -15,6 +15,7 @@ space's median one, each None until known). Optuna and Ray are imported inside t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from hpbench.registry import Registry
@@ -22,6 +23,26 @@ from hpbench.space.space import SearchSpace
 
 SEARCHERS: Registry[Any] = Registry(what="searcher", group="hpbench.searchers")
 SCHEDULERS: Registry[Any] = Registry(what="scheduler", group="hpbench.schedulers")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerTraits:
+    """What the rest of hpbench knows of a scheduler, from its registry entry (``register(...,
+    rungs=..., replay=..., evidence=...)``; a plugin's scheduler names none of them unless its
+    entry does: no rungs, replayed as running every trial to its end)."""
+
+    rungs: str | None = None  # "epochs": ASHA's rungs (grace * rf**k), which the early trials apply and trials report at
+    # once; "seconds": rungs in predicted seconds (asha-cost: every epoch reported at once, the early trials on the epoch rungs)
+    replay: str = "none"  # how the estimate's replay applies it (hpbench.cost.simulate.Pruning's kinds)
+    evidence: bool = False  # its rungs are checked against the search's finished trials (hpbench.rung_rank)
+
+
+def scheduler_traits(name: str) -> SchedulerTraits:
+    """The traits scheduler ``name`` registered (:class:`SchedulerTraits`)."""
+    if name not in SCHEDULERS:
+        return SchedulerTraits()
+    meta = SCHEDULERS.get(name).meta
+    return SchedulerTraits(**{f.name: meta[f.name] for f in fields(SchedulerTraits) if f.name in meta})
 
 
 @SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")
@@ -71,14 +92,14 @@ def _grid(*, seed: int, space: SearchSpace, **_: Any) -> tuple[Any, list[dict[st
     return optuna.samplers.RandomSampler(seed=seed), space.grid()
 
 
-@SCHEDULERS.register("none", doc="run every trial to its end (FIFO)")
+@SCHEDULERS.register("none", doc="run every trial to its end (FIFO)", replay="none")
 def _none(**_: Any) -> Any:
     from ray.tune.schedulers import FIFOScheduler
 
     return FIFOScheduler()
 
 
-@SCHEDULERS.register("asha", doc="asynchronous successive halving (Li et al. 2018)")
+@SCHEDULERS.register("asha", doc="asynchronous successive halving (Li et al. 2018)", rungs="epochs", replay="asha")
 def _asha(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
     from ray.tune.schedulers import ASHAScheduler
 
@@ -89,7 +110,8 @@ def _asha(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: i
 
 
 @SCHEDULERS.register("hyperband", doc="asynchronous Hyperband: ASHA over Hyperband's brackets, each trial in one "
-                     "(Li et al. 2018, §3.3): most trials pruned from the first rung on, some from a later one, a few never")
+                     "(Li et al. 2018, §3.3): most trials pruned from the first rung on, some from a later one, a few never",
+                     rungs="epochs", replay="hyperband")  # the early trials and the reports: its first bracket's rungs
 def _hyperband(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
     from hpbench.hyperband import hyperband
 
@@ -98,7 +120,9 @@ def _hyperband(*, metric: str, mode: str, max_t: int, time_attr: str, grace_peri
 
 @SCHEDULERS.register("asha-rank", doc="ASHA whose rungs judge only while they rank the search's own finished trials as "
                      "their ends do (Spearman's rho >= 0.5 over at least 6): where a trial's first epochs do not tell, its "
-                     "trials pass the rung")
+                     "trials pass the rung; and where one judges, a trial that could still end above the best final (by the "
+                     "largest gain a finished trial made from there) goes on",
+                     rungs="epochs", replay="asha", evidence=True)  # replayed as ASHA: which rungs pass is the search's own evidence
 def _asha_rank(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
     from hpbench.rung_rank import ray_scheduler
 
@@ -107,7 +131,8 @@ def _asha_rank(*, metric: str, mode: str, max_t: int, time_attr: str, grace_peri
 
 
 @SCHEDULERS.register("asha-cost", doc="ASHA whose rungs are in predicted seconds (the cost model's) rather than epochs: "
-                     "a slow configuration is judged after fewer epochs, a fast one after more")
+                     "a slow configuration is judged after fewer epochs, a fast one after more",
+                     rungs="seconds", replay="asha")  # replayed as ASHA by epochs: the same rungs for a trial of the reference epoch
 def _asha_cost(*, metric: str, mode: str, max_t: int, grace_period: int, reduction_factor: int, epoch_cost: Any = None,
                reference_cost: Any = None, **_: Any) -> Any:
     from hpbench.cost_asha import ray_scheduler
@@ -116,7 +141,7 @@ def _asha_cost(*, metric: str, mode: str, max_t: int, grace_period: int, reducti
                          epoch_cost=epoch_cost, reference=reference_cost)
 
 
-@SCHEDULERS.register("median", doc="median stopping rule (Golovin et al. 2017)")
+@SCHEDULERS.register("median", doc="median stopping rule (Golovin et al. 2017)", replay="median")
 def _median(*, metric: str, mode: str, time_attr: str, grace_period: int, **_: Any) -> Any:
     from ray.tune.schedulers import MedianStoppingRule
 

@@ -19,6 +19,7 @@ from hpbench.data.datasets import DATASETS, TASKS
 from hpbench.dispatch.schedulers import SCHEDULERS, decision_epochs, make_scheduler
 from hpbench.dispatch.searchers import SEARCHERS, make_searcher, n_trials
 from hpbench.models import FAMILIES, build_model
+from hpbench.strategies import SchedulerTraits, scheduler_traits
 from hpbench.study.parse import parse_study
 from hpbench.train.initializers import INITIALIZERS, initialize
 from hpbench.train.optimizers import OPTIMIZERS, build_optimizer
@@ -180,6 +181,43 @@ def test_scheduler_builds_a_tune_scheduler(name):
     assert isinstance(scheduler, TrialScheduler)
     epochs = decision_epochs(study, max_t=4)
     assert all(1 <= e <= 4 for e in epochs)
+
+
+@pytest.mark.parametrize("name", SCHEDULERS.names())
+def test_a_schedulers_traits_are_ones_the_rest_of_hpbench_reads(name):
+    """What a scheduler registers (hpbench.strategies.SchedulerTraits) decides the early trials'
+    rungs, the epochs trials report at once and the estimate's replay: each value one they know."""
+    from hpbench.cost.estimate import pruning
+    from hpbench.dispatch.early_helper import EarlyRungs
+
+    traits = scheduler_traits(name)
+    assert traits.rungs in (None, "epochs", "seconds") and traits.replay in ("none", "asha", "hyperband", "median")
+    study = _study(scheduler=name)
+    assert pruning(study).kind == traits.replay
+    assert bool(EarlyRungs.of(study).epochs) == (traits.rungs is not None)
+    assert (EarlyRungs.of(study).evidence is not None) == traits.evidence
+
+
+def test_a_plugin_scheduler_gets_what_its_traits_say():
+    """A scheduler registered with ASHA's rungs and replay is treated as ASHA throughout, without
+    its name written anywhere else; one registered with none of them prunes nothing before Tune."""
+    from hpbench.cost.estimate import pruning
+    from hpbench.dispatch.early_helper import EarlyRungs
+
+    SCHEDULERS.register("contract-rungs", doc="a plugin's ASHA", rungs="epochs", replay="asha", colour="blue")(
+        SCHEDULERS.get("asha").build)
+    SCHEDULERS.register("contract-plain", doc="a plugin's FIFO")(SCHEDULERS.get("none").build)
+    try:
+        rungs, plain = _study(scheduler="contract-rungs"), _study(scheduler="contract-plain")
+        assert scheduler_traits("contract-rungs") == SchedulerTraits(rungs="epochs", replay="asha")  # unknown meta ignored
+        assert decision_epochs(rungs, max_t=4) == decision_epochs(_study(scheduler="asha"), max_t=4) == frozenset({1, 3})
+        assert EarlyRungs.of(rungs).epochs == frozenset({1, 3}) and pruning(rungs).kind == "asha"
+        assert decision_epochs(plain, max_t=4) == frozenset() and EarlyRungs.of(plain).epochs == frozenset()
+        assert pruning(plain).kind == "none" and scheduler_traits("no-such-scheduler") == SchedulerTraits()
+    finally:
+        for n in ("contract-rungs", "contract-plain"):
+            SCHEDULERS._entries.pop(n, None)
+            SCHEDULERS._builtin.discard(n)
 
 
 def test_the_study_keys_check_names_against_the_searcher_and_scheduler_registries():

@@ -34,6 +34,7 @@ import numpy as np
 
 from hpbench.dispatch.schedulers import asha_rungs
 from hpbench.rung_rank import RungEvidence
+from hpbench.strategies import scheduler_traits
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
@@ -91,10 +92,11 @@ class EarlyRungs:
         s = study.settings
         max_t = int(study.config["train"]["max_epochs"])
         epochs: frozenset[int] = frozenset()
-        if s.scheduler in ("asha", "asha-cost", "asha-rank", "hyperband"):  # hyperband: its first bracket's rungs
+        traits = scheduler_traits(s.scheduler)
+        if traits.rungs is not None:  # asha-cost's rungs in seconds: the epoch rungs here (not priced yet)
             rungs = asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
             epochs = frozenset(e for e in rungs if e < max_t)  # at max_t the trial ends anyway
-        evidence = RungEvidence(rungs=epochs) if s.scheduler == "asha-rank" else None
+        evidence = RungEvidence(rungs=epochs) if traits.evidence else None
         return cls(epochs=epochs, reduction_factor=s.reduction_factor, sign=1.0 if s.mode == "max" else -1.0, evidence=evidence)
 
     def keep(self, epoch: int, objective: float) -> bool:

@@ -43,6 +43,7 @@ from hpbench.dispatch.live_scores import passing_rungs, reached, reached_scores,
 from hpbench.dispatch.timings import finished_trials, measured_contention, tune_trials
 from hpbench.results.status import TrialStatus
 from hpbench.results.store import ResultsStore
+from hpbench.strategies import scheduler_traits
 from hpbench.study.metrics import best_score
 from hpbench.study.schema import Study
 
@@ -178,7 +179,7 @@ class SearchClock(CommandClock):
         plans = {s: replace(self._plan_of_params(s), lr=lr, batch=batch) for s in set(left_costs)}  # one per cost: 2,000 left, ~50 costs
         pending = [plans[s] for s in left_costs]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
-        if self.phase == SEARCH and self.study.settings.scheduler == "asha-rank":  # the rungs its finished trials say pass
+        if self.phase == SEARCH and scheduler_traits(self.study.settings.scheduler).evidence:  # the rungs its finished trials say pass
             pruning = replace(pruning, passing=passing_rungs(store, ids, pruning, cache=self._rank_pairs))
         # Which trials run long: the good ones. Once 4 of this search's trials have scores, the trials left are scored
         # on the metric's own scale by the line of its scores against cost, the running ones by what they reached and

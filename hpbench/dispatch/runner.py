@@ -55,6 +55,7 @@ from hpbench.results.lock import ResultsLock
 from hpbench.results.status import StopReason, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import INCOMING_DIR
+from hpbench.strategies import scheduler_traits
 from hpbench.study.schema import Study
 from hpbench.tracking import LOGGERS, Trackers
 
@@ -238,7 +239,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
                              n_drawn=len(done) + len(early.trials) - early.n_points if early else None,
                              beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota)
-    cost_aware = study.settings.scheduler == "asha-cost"  # rungs in predicted seconds: the helper's predictions
+    cost_aware = scheduler_traits(study.settings.scheduler).rungs == "seconds"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
                                reference_cost=predictions.reference_epoch_seconds(clock.plan) if cost_aware else None)

@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from hpbench.dispatch.searchers import OBJECTIVE
-from hpbench.strategies import SCHEDULERS
+from hpbench.strategies import SCHEDULERS, scheduler_traits
 from hpbench.study.schema import Study
 
 __all__ = ["SCHEDULERS", "asha_rungs", "decision_epochs", "make_scheduler"]  # SCHEDULERS: its old home
@@ -81,9 +81,10 @@ def decision_epochs(study: Study, *, max_t: int) -> frozenset[int]:
     a different epoch for each configuration: its trials report every epoch at once (about 5 ms
     each, hpbench.dispatch.trainable)."""
     s = study.settings
-    if s.scheduler == "asha-cost":
+    rungs = scheduler_traits(s.scheduler).rungs
+    if rungs == "seconds":
         return frozenset(range(1, max_t + 1))
-    if s.scheduler not in ("asha", "asha-rank", "hyperband"):  # hyperband's later brackets judge at some of the first one's rungs
+    if rungs != "epochs":  # hyperband's later brackets judge at some of the first one's rungs
         return frozenset()
     return asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
 
