@@ -37,12 +37,17 @@ class SchedulerTraits:
     evidence: bool = False  # its rungs are checked against the search's finished trials (hpbench.rung_rank)
 
 
+TRAIT_VALUES: dict[str, tuple[Any, ...]] = {"rungs": (None, "epochs", "seconds"), "replay": ("none", "asha", "hyperband", "median"),
+                                            "evidence": (False, True)}
+
+
 def scheduler_traits(name: str) -> SchedulerTraits:
-    """The traits scheduler ``name`` registered (:class:`SchedulerTraits`)."""
+    """The traits scheduler ``name`` registered (:class:`SchedulerTraits`); a value not among
+    :data:`TRAIT_VALUES` (a plugin's typo) counts as not said."""
     if name not in SCHEDULERS:
         return SchedulerTraits()
     meta = SCHEDULERS.get(name).meta
-    return SchedulerTraits(**{f.name: meta[f.name] for f in fields(SchedulerTraits) if f.name in meta})
+    return SchedulerTraits(**{f.name: meta[f.name] for f in fields(SchedulerTraits) if f.name in meta and meta[f.name] in TRAIT_VALUES[f.name]})
 
 
 @SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")

@@ -19,7 +19,7 @@ from hpbench.data.datasets import DATASETS, TASKS
 from hpbench.dispatch.schedulers import SCHEDULERS, decision_epochs, make_scheduler
 from hpbench.dispatch.searchers import SEARCHERS, make_searcher, n_trials
 from hpbench.models import FAMILIES, build_model
-from hpbench.strategies import SchedulerTraits, scheduler_traits
+from hpbench.strategies import TRAIT_VALUES, SchedulerTraits, scheduler_traits
 from hpbench.study.parse import parse_study
 from hpbench.train.initializers import INITIALIZERS, initialize
 from hpbench.train.optimizers import OPTIMIZERS, build_optimizer
@@ -192,6 +192,7 @@ def test_a_schedulers_traits_are_ones_the_rest_of_hpbench_reads(name):
 
     traits = scheduler_traits(name)
     assert traits.rungs in (None, "epochs", "seconds") and traits.replay in ("none", "asha", "hyperband", "median")
+    assert all(SCHEDULERS.get(name).meta[k] in TRAIT_VALUES[k] for k in SCHEDULERS.get(name).meta)  # none unsaid by a typo
     study = _study(scheduler=name)
     assert pruning(study).kind == traits.replay
     assert bool(EarlyRungs.of(study).epochs) == (traits.rungs is not None)
@@ -206,7 +207,7 @@ def test_a_plugin_scheduler_gets_what_its_traits_say():
 
     SCHEDULERS.register("contract-rungs", doc="a plugin's ASHA", rungs="epochs", replay="asha", colour="blue")(
         SCHEDULERS.get("asha").build)
-    SCHEDULERS.register("contract-plain", doc="a plugin's FIFO")(SCHEDULERS.get("none").build)
+    SCHEDULERS.register("contract-plain", doc="a plugin's FIFO", rungs="weeks")(SCHEDULERS.get("none").build)  # not a value: unsaid
     try:
         rungs, plain = _study(scheduler="contract-rungs"), _study(scheduler="contract-plain")
         assert scheduler_traits("contract-rungs") == SchedulerTraits(rungs="epochs", replay="asha")  # unknown meta ignored
