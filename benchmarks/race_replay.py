@@ -197,6 +197,34 @@ class ReachRule(Rule):
                     self.gains.setdefault(r, []).append(values[-1] - values[r - 1])
 
 
+class WinnerBarRule(Rule):
+    """ASHA (optionally rank-gated) whose stop at a rung is taken back while the trial is at least
+    as good there as one of the ``top`` best finished trials was (once ``min_trials`` finished
+    trials reached the rung): the winners' own curves as the bar, not the largest gain."""
+
+    def __init__(self, *, grace: int, rf: int, max_t: int, top: int = 1, min_trials: int = 6, rank: bool = True,
+                 seed: int = 0) -> None:
+        self.rank = RankRule(grace=grace, rf=rf, max_t=max_t, min_trials=min_trials, seed=seed) if rank else None
+        self.asha = self.rank.asha if self.rank else Asha(rungs=milestones(grace=grace, rf=rf, max_t=max_t), rf=rf)
+        self.finished: list[list[float]] = []
+        self.top, self.min_trials = top, min_trials
+
+    def judge(self, trial: int, epoch: int, value: float) -> bool:
+        if (self.rank.judge(trial, epoch, value) if self.rank else self.asha.judge(epoch, value)):
+            return True
+        at = [vals for vals in self.finished if len(vals) >= epoch]
+        if len(at) < self.min_trials:
+            return False
+        best = sorted(at, key=lambda vals: vals[-1], reverse=True)[: self.top]
+        return value >= min(vals[epoch - 1] for vals in best)
+
+    def ended(self, trial: int, values: Sequence[float], finished: bool) -> None:
+        if self.rank:
+            self.rank.ended(trial, values, finished)
+        if finished and values:
+            self.finished.append(list(values))
+
+
 class RankReachRule(Rule):
     """``rank`` and ``reach`` together: a rung that ranks badly passes every trial; one that judges
     has its stop taken back while the trial could still end above the best final so far."""
@@ -276,6 +304,9 @@ def make_rule(name: str, *, grace: int, rf: int, max_t: int, seed: int) -> Rule:
     if name.startswith("reach:"):
         q, least = name.split(":")[1:]
         return ReachRule(grace=grace, rf=rf, max_t=max_t, quantile=float(q), min_trials=int(least))
+    if name.startswith("winner:"):
+        top, rank = name.split(":")[1:]
+        return WinnerBarRule(grace=grace, rf=rf, max_t=max_t, top=int(top), rank=rank == "rank", seed=seed)
     if name.startswith("rank-reach:"):
         q, rho, least = name.split(":")[1:]
         return RankReachRule(grace=grace, rf=rf, max_t=max_t, quantile=float(q), min_rho=float(rho), min_trials=int(least), seed=seed)

@@ -12,28 +12,26 @@ rung has ``min_trials`` such pairs, it judges only while Spearman's rho over the
 judges as before if the evidence turns). The idea of weighing a fidelity by how well it ranks
 the full one is Hyper-Tune's (Li et al., VLDB 2022) and DEHB's; here it switches ASHA's rungs.
 
-Where a rung judges, its stop is also taken back while the trial could still end above the best
-final of the finished trials (``reach``): its running best there plus the largest gain a finished
-trial made from that rung to its end (once ``min_trials`` finished trials reached the rung). ASHA
-stops the bottom of the rung; this keeps the ones that, by the search's own curves, may still win.
-A plain form of stopping by learning-curve extrapolation (Domhan et al., IJCAI 2015), with the
-curves' own spread for the model.
-
 Measured before it was built (`benchmarks/race_replay.py` on the race's landscapes, random
 search moving to where TPE looks, 600 seeds each): the race's tabular problem, whose
 first-epoch values rank its good configurations at rho 0.17 (epoch 3: 0.24, epoch 9: 0.54),
 ended +0.35 points higher on average than under ASHA and reached the race's target in 95% of
-the runs against 88%; digits +0.06 points; signals, whose rungs rank well, as ASHA. With ``reach``
-(session 40, ``replay-*-s40.md``): tabular +0.44 points over ASHA (96%, median time to the target
-9.9 s against ASHA's 10.7 s and 10.4 s without it), digits +0.11 (100%, 6.6 s against 7.0 s and
-6.9 s), signals as ASHA.
+the runs against 88%; digits +0.06 points; signals, whose rungs rank well, as ASHA.
+
+Tried and not kept (session 40): a judging rung also taking its stop back while the trial's
+running best there plus the largest gain a finished trial made from that rung could still pass
+the best final. In the race it reached digits' target in a median 6.3 s against 12.3 s (seeds
+20-29, tabular and signals level), but on a held-out study searched by trial count (40 trials,
+`benchmarks/eta_unseen/long.toml`) it ran 19 of 40 trials to their end against 13, 228-251 s
+against 142 s for +0.09 points, and the ETA, which does not replay it, was off by -69% to -73%
+(live at 25%: -37% to -80%; `eta-s40-*.json`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from hpbench.rank_stats import spearman
@@ -51,8 +49,6 @@ class RungEvidence:
     pairs: Mapping[int, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     min_trials: int = MIN_TRIALS
     min_rho: float = MIN_RHO
-    reach: bool = True  # a stop is taken back while the trial could still end above the best final (could_reach)
-    best_final: float = -math.inf  # the best final of the finished trials
 
     def __post_init__(self) -> None:
         if self.min_trials < 3:
@@ -67,20 +63,6 @@ class RungEvidence:
         rho = spearman([a for a, _ in pairs], [b for _, b in pairs])
         return rho is None or rho >= self.min_rho
 
-    def could_reach(self, rung: int, value: float) -> bool:
-        """Whether a trial whose running best at ``rung`` is ``value`` could still end above the
-        best final so far, by the largest gain a finished trial made from that rung to its end
-        (False with ``reach`` off or fewer than ``min_trials`` finished trials at the rung)."""
-        pairs = self.pairs.get(rung, ())
-        if not self.reach or len(pairs) < self.min_trials or not math.isfinite(value):
-            return False
-        return value + max(final - at for at, final in pairs) >= self.best_final
-
-    def passes(self, rung: int, value: float) -> bool:
-        """Whether a trial ASHA would stop at ``rung`` with ``value`` goes on: the rung does not
-        judge now, or the trial could still reach the best final."""
-        return not self.judges(rung) or self.could_reach(rung, value)
-
     def with_finished(self, at_rungs: Mapping[int, float], final: float) -> RungEvidence:
         """This evidence with a finished trial's running best at the rungs it reached and its final best."""
         if not math.isfinite(final):
@@ -89,7 +71,7 @@ class RungEvidence:
         for rung, value in at_rungs.items():
             if rung in self.rungs and math.isfinite(value):
                 pairs[rung] = (*pairs.get(rung, ()), (value, final))
-        return replace(self, pairs=pairs, best_final=max(self.best_final, final))
+        return RungEvidence(rungs=self.rungs, pairs=pairs, min_trials=self.min_trials, min_rho=self.min_rho)
 
     def judging(self) -> list[int]:
         """The rungs that prune now, ascending."""
@@ -99,9 +81,8 @@ class RungEvidence:
 def ray_scheduler(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int,
                   min_trials: int = MIN_TRIALS, min_rho: float = MIN_RHO) -> Any:
     """Ray's ``ASHAScheduler`` (one bracket) whose rungs pass every trial while the evidence says
-    they do not rank, and a trial that could still reach the best final (:meth:`RungEvidence.passes`).
-    A trial finished when its last result carries the trainer's ``stop_reason`` (a trial a rung
-    stopped, or the budget, carries none)."""
+    they do not rank (:class:`RungEvidence`). A trial finished when its last result carries the
+    trainer's ``stop_reason`` (a trial a rung stopped, or the budget, carries none)."""
     from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
     sign = 1.0 if mode == "max" else -1.0
@@ -126,7 +107,8 @@ def ray_scheduler(*, metric: str, mode: str, max_t: int, time_attr: str, grace_p
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:
             noted = self._note(trial, result)
             action = super().on_trial_result(tune_controller, trial, result)
-            if action == TrialScheduler.STOP and noted is not None and noted[0] < self._max_t and self.evidence.passes(*noted):
+            if (action == TrialScheduler.STOP and noted is not None and noted[0] < self._max_t
+                    and not self.evidence.judges(noted[0])):
                 self._num_stopped -= 1
                 self.passed += 1
                 return TrialScheduler.CONTINUE  # type: ignore[no-any-return]

@@ -49,43 +49,6 @@ def test_a_rung_judges_until_enough_finished_trials_say_it_does_not_rank():
         RungEvidence(rungs=frozenset({1}), min_trials=2)
 
 
-# six finished trials whose running best at epoch 1 ranks their ends (rho >= 0.5), the first of
-# them gaining 0.4 from there to its end, the best of them ending at 0.8
-REACH = [(0.30, 0.70), (0.35, 0.62), (0.40, 0.66), (0.45, 0.71), (0.50, 0.75), (0.55, 0.80)]
-
-
-def test_a_judging_rung_passes_a_trial_that_could_still_end_above_the_best_final():
-    ev = RungEvidence(rungs=frozenset({1, 3}))
-    for at, final in REACH:
-        assert not ev.could_reach(1, 0.9)  # fewer than six finished trials at the rung: ASHA as it is
-        ev = ev.with_finished({1: at}, final)
-    assert ev.judges(1) and ev.best_final == pytest.approx(0.80, rel=1e-5)
-    assert ev.could_reach(1, 0.42) and ev.passes(1, 0.42)  # 0.42 + 0.4 >= 0.8
-    assert not ev.could_reach(1, 0.38) and not ev.passes(1, 0.38)  # 0.78 < 0.8
-    assert not ev.could_reach(3, 0.99)  # no finished trial reached epoch 3
-    assert not ev.could_reach(1, float("nan"))
-    off = RungEvidence(rungs=frozenset({1, 3}), reach=False)
-    for at, final in REACH:
-        off = off.with_finished({1: at}, final)
-    assert not off.could_reach(1, 0.42) and not off.passes(1, 0.42)
-
-
-def test_the_ray_scheduler_passes_a_trial_that_could_still_reach_the_best_final():
-    sched = build()
-    for k, (at, final) in enumerate(REACH):  # each goes on at the rung (better than the ones before), then ends by itself
-        t = Trial(f"f{k}")
-        sched.on_trial_add(None, t)
-        assert sched.on_trial_result(None, t, {"epoch": 1, "objective": at}) == "CONTINUE"
-        sched.on_trial_complete(None, t, {"epoch": 2, "objective": final, "stop_reason": "early_stopped"})
-    assert sched.evidence.judging() == [1, 3, 9, 27]
-    verdicts = {}
-    for value in (0.42, 0.38):  # both below the rung's cutoff: ASHA stops both
-        t = Trial(f"v{value}")
-        sched.on_trial_add(None, t)
-        verdicts[value] = sched.on_trial_result(None, t, {"epoch": 1, "objective": value})
-    assert verdicts == {0.42: "CONTINUE", 0.38: "STOP"} and sched.passed == 1
-
-
 def test_the_ray_scheduler_passes_the_trials_of_a_rung_that_does_not_rank():
     plain, ranked = build("asha"), build()
 

@@ -157,9 +157,8 @@ def pruning(study: Study) -> Pruning:
     """The study's scheduler as the replay applies it (its registered ``replay``:
     :func:`hpbench.strategies.scheduler_traits`); ``asha-cost`` (rungs in predicted seconds of a
     reference epoch, :mod:`hpbench.cost_asha`) replayed as ASHA by epochs (the same rungs for a
-    trial of the reference epoch); ``asha-rank`` as ASHA (which of its rungs will stop judging, and
-    which stops it takes back, is the search's own evidence, unknown before it: where it does, trials
-    run longer than priced)."""
+    trial of the reference epoch); ``asha-rank`` as ASHA (which of its rungs will stop judging is
+    the search's own evidence, unknown before it: where they do, trials run longer than priced)."""
     st = study.settings
     return Pruning(kind=scheduler_traits(st.scheduler).replay, max_t=int(study.config["train"]["max_epochs"]),
                    grace_period=st.grace_period, reduction_factor=st.reduction_factor)

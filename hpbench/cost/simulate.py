@@ -15,8 +15,7 @@ pruning rule stops it at an epoch boundary. The rules are Ray Tune's, as hpbench
   the scores its own trials recorded there.
 * ``asha-rank`` (:mod:`hpbench.rung_rank`) as ASHA, but for the rungs its evidence says pass every
   trial (``passing``: the live search's, :func:`hpbench.dispatch.live_scores.passing_rungs`), where
-  the scores are recorded and no trial stops. The stops it takes back at a judging rung (a trial
-  that could still reach the best final) are not replayed: there its trials run longer than replayed.
+  the scores are recorded and no trial stops.
 * median stopping (``MedianStoppingRule``, ``min_samples_required = 3``): from ``grace`` on, a
   trial is stopped when its score is below the median of the other trials that reached the same
   epoch, once there are at least three of them.

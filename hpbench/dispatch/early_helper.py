@@ -101,13 +101,12 @@ class EarlyRungs:
 
     def keep(self, epoch: int, objective: float) -> bool:
         """Whether a trial with this objective at ``epoch`` goes on (ASHA's rule; asha-rank's rungs
-        pass every trial while they do not rank the finished ones, and a trial that could still
-        reach their best final)."""
+        pass every trial while they do not rank the finished ones)."""
         seen = self.recorded.get(epoch)
-        if epoch not in self.epochs or not seen:
+        if epoch not in self.epochs or not seen or (self.evidence is not None and not self.evidence.judges(epoch)):
             return True
         cutoff = float(np.nanpercentile(np.asarray(seen, dtype=float), (1.0 - 1.0 / self.reduction_factor) * 100.0))
-        return not self.sign * objective < cutoff or (self.evidence is not None and self.evidence.passes(epoch, self.sign * objective))
+        return not self.sign * objective < cutoff
 
     def with_trial(self, best: list[tuple[int, float]], *, finished: bool = False) -> EarlyRungs:
         """These rungs with an ended trial's objectives recorded at the rung epochs it reached
