@@ -11,6 +11,9 @@ by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. A scheduler
 ``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, epoch_cost, reference_cost, **_) -> Ray Tune
 TrialScheduler`` (``epoch_cost``: a configuration's predicted seconds per epoch, ``reference_cost``: the
 space's median one, each None until known). Optuna and Ray are imported inside the builders.
+A scheduler's entry also says what it is (:class:`SchedulerTraits`: its rungs, how the estimate
+replays it, whether its rungs are checked against the finished trials), which the rest of hpbench
+reads instead of its name.
 """
 
 from __future__ import annotations
