@@ -184,8 +184,10 @@ class ReachRule(Rule):
         self.quantile, self.min_trials = quantile, min_trials
 
     def judge(self, trial: int, epoch: int, value: float) -> bool:
-        if self.asha.judge(epoch, value):
-            return True
+        return self.asha.judge(epoch, value) or self.could_reach(epoch, value)
+
+    def could_reach(self, epoch: int, value: float) -> bool:
+        """Whether a trial at ``value`` at rung ``epoch`` could still end above the best final."""
         gains = self.gains.get(epoch, [])
         return len(gains) >= self.min_trials and value + _percentile(gains, self.quantile * 100) >= self.best
 
@@ -235,10 +237,7 @@ class RankReachRule(Rule):
         self.reach = ReachRule(grace=grace, rf=rf, max_t=max_t, quantile=quantile, min_trials=min_trials)
 
     def judge(self, trial: int, epoch: int, value: float) -> bool:
-        if self.rank.judge(trial, epoch, value):
-            return True
-        gains = self.reach.gains.get(epoch, [])
-        return len(gains) >= self.reach.min_trials and value + _percentile(gains, self.reach.quantile * 100) >= self.reach.best
+        return self.rank.judge(trial, epoch, value) or self.reach.could_reach(epoch, value)
 
     def ended(self, trial: int, values: Sequence[float], finished: bool) -> None:
         self.rank.ended(trial, values, finished)
