@@ -73,8 +73,8 @@ PROBLEMS = ("digits", "tabular", "signals")
 HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-tpe-group", "hpbench-asha", "hpbench-hyperband", "hpbench-asha-rank", "hpbench-grace3", "hpbench-warm",
            "hpbench-no-early", "hpbench-no-default")
 CONTESTANTS = (*HPBENCH, "optuna", "ray-tune", "random")
-# hpbench joining a local Ray runtime that was up before the command (`ray start --head`, then `--address auto`), as
-# a user keeps one warm between searches: started before the run's clock, settled for WARM_SETTLE_S, stopped after
+# hpbench's default command while the warm local Ray runtime is up (`hpbench ray start`: the search joins it, as a user
+# keeps one warm between searches): started before the run's clock, settled for WARM_SETTLE_S, stopped after
 WARM = ("hpbench-warm",)
 WARM_SETTLE_S = 5.0
 VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-asha-cost": ["--set", "study.scheduler=asha-cost"],
@@ -98,7 +98,8 @@ def command(contestant: str, problem: str, seed: int, budget_s: float, out: Path
     py = sys.executable
     if contestant in HPBENCH:
         cmd = [py, "-m", "hpbench.cli", "search", str(ROOT / "studies" / "race" / f"{problem}.toml"), "--out", str(out),
-               *(["--address", "auto"] if contestant in WARM else ["--num-cpus", "2"]), "--set", f"study.seed={seed}"]
+               # a runtime of the search's own, even while a warm one is up; the warm contestant joins the warm one (its CPUs)
+               *([] if contestant in WARM else ["--address", "local"]), "--num-cpus", "2", "--set", f"study.seed={seed}"]
         return cmd + VARIANTS.get(contestant, []) + [a for kv in settings for a in ("--set", kv)]
     peers = ROOT / "benchmarks" / "race_peers"
     args = ["--problem", problem, "--seed", str(seed), "--budget-s", str(budget_s)]
@@ -166,14 +167,12 @@ def run_one(contestant: str, problem: str, seed: int, budget_s: float, keep: Pat
 
 
 def warm_ray(*, up: bool) -> None:
-    """Start (and let settle) or stop a local Ray runtime of the race's 2 CPUs, outside any run's clock."""
-    ray = str(Path(sys.executable).with_name("ray"))
+    """Start (and let settle) or stop the warm local Ray runtime of the race's 2 CPUs (``hpbench ray start | stop``),
+    outside any run's clock."""
+    cmd = [sys.executable, "-m", "hpbench.cli", "ray", *(["start", "--num-cpus", "2"] if up else ["stop"])]
+    subprocess.run(cmd, check=up, capture_output=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if up:
-        subprocess.run([ray, "start", "--head", "--num-cpus", "2", "--include-dashboard=false", "--disable-usage-stats"],
-                       check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         time.sleep(WARM_SETTLE_S)
-    else:
-        subprocess.run([ray, "stop", "--force"], check=False, capture_output=True)
 
 
 def _signal_group(proc: subprocess.Popen[Any], sig: int) -> None:

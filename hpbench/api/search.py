@@ -43,7 +43,9 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     ``out``: the results directory (default ``results/<study name>``); an earlier run there is
     continued (``resume=True`` insists there is one; ``force=True`` continues it even though the
     search space changed). ``address``: an existing Ray cluster (``HOST:PORT``, ``ray://HOST:PORT``
-    or ``"auto"``) instead of a local runtime of ``num_cpus`` CPUs. ``storage``: the Optuna storage
+    or ``"auto"``) instead of a local runtime of ``num_cpus`` CPUs; with none, the warm local
+    runtime when one is up (``hpbench ray start``; :mod:`hpbench.dispatch.local_ray`) and its CPUs
+    match ``num_cpus`` (when given); ``"local"``: a local runtime of the search's own. ``storage``: the Optuna storage
     URL (default: ``RESULTS/optuna.db``); ``storage_path``: Ray Tune's checkpoints (a path every
     node sees, or a URI). ``repeats``: re-run the top configurations with this many other seeds
     (default: ``[study] repeats``). ``budget_flops``: stop launching trials once this many
@@ -98,11 +100,11 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
         name = "--" + key.replace("_", "-") if cli else key
         return StudyError(source="hpbench search" if cli else SOURCE, key=name, rule=rule, value=value)
 
-    if address is not None and address != "auto":
+    if address is not None and address not in ("auto", "local"):
         host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise fail("address", "must be HOST:PORT, ray://HOST:PORT or 'auto'", address)
-    if num_cpus is not None and address is not None:
+            raise fail("address", "must be HOST:PORT, ray://HOST:PORT, 'auto' or 'local'", address)
+    if num_cpus is not None and address not in (None, "local"):
         where = "--address" if cli else "address"
         raise fail("num_cpus", f"sets the CPUs of a local Ray runtime; the cluster at {where} has its own", num_cpus)
     if num_cpus is not None and num_cpus < 1:

@@ -20,6 +20,7 @@ from hpbench.cli import estimate as _estimate
 from hpbench.cli import export as _export
 from hpbench.cli import plugins as _plugins
 from hpbench.cli import report as _report
+from hpbench.cli import runtime as _runtime
 from hpbench.cli import schema as _schema
 from hpbench.cli import search as _search
 from hpbench.cli import train as _train
@@ -56,6 +57,7 @@ app.command("devices")(_devices.devices)
 app.command("estimate")(_estimate.estimate)
 app.command("plugins")(_plugins.plugins_command)
 app.command("schema")(_schema.schema)
+app.add_typer(_runtime.app, name="ray")
 
 
 def main() -> None:

@@ -58,9 +58,9 @@ def search(
     trials: Annotated[int | None, typer.Option("--trials", callback=_positive, help="Number of trials (overrides \\[study] trials; on a finished study, extends it).")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Results directory \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key: --set train.max_epochs=10 (repeatable).")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or 'auto') instead of starting a local one.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or 'auto') instead of starting a local one; 'local': a local runtime of the search's own even while the warm one (hpbench ray start) is up.")] = None,
     storage_path: Annotated[str | None, typer.Option("--storage-path", help="Ray Tune's storage (a path shared by all nodes, or a URI) for multi-host clusters.")] = None,
-    num_cpus: Annotated[int | None, typer.Option("--num-cpus", callback=_positive, help="CPUs of the local Ray runtime \\[default: all].")] = None,
+    num_cpus: Annotated[int | None, typer.Option("--num-cpus", callback=_positive, help="CPUs of the local Ray runtime \\[default: all; the warm runtime's when it is up, which a search asking for other CPUs does not join].")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the earlier run in the results directory (re-running the same command does too; --resume insists there is one).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Continue an earlier run even though the search space changed.")] = False,
     top: Annotated[int, typer.Option("--top", callback=_positive, help="Rows in the final leaderboard.")] = 10,
@@ -138,6 +138,7 @@ def _finish(out: Path, *, started_at: float) -> None:
     interpreter's finalization (:func:`hpbench.cli.leave_done`); a command run inside a caller's
     process returns to it."""
     from hpbench.cost import history
+    from hpbench.dispatch import local_ray
 
     report_end = time.time()
     if "ray" in sys.modules:
@@ -145,6 +146,7 @@ def _finish(out: Path, *, started_at: float) -> None:
 
         if ray.is_initialized():
             ray.shutdown()
+    local_ray.release()  # the warm runtime's hold, when the search joined it
     exit_s = time.time() - report_end
     with contextlib.suppress(OSError):
         history.finish(history.default_cache_dir(), out=str(out.resolve()), started_at=started_at, report_end=report_end, exit_s=exit_s)

@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpbench.dispatch import local_ray
 from hpbench.dispatch.fused import run_replay
+from hpbench.dispatch.local_ray import Joined
 from hpbench.dispatch.plan import ResumeRefused, SearchOptions
 from hpbench.dispatch.schedulers import decision_epochs
 from hpbench.dispatch.trainable import Handoff, Replay
@@ -27,6 +29,8 @@ from hpbench.study.schema import Study
 # forces one (its end): each periodic one serialized every trial of the run (11 MB of JSON and
 # the searcher with its whole Optuna history at 2,000 trials), and Tune then kept every trial's
 # JSON in the driver (~5.6 KB a trial; issue 20 §4).
+LOCAL_IP = "127.0.0.1"  # a search's own local runtime listens on loopback only
+
 TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "TUNE_GLOBAL_CHECKPOINT_S": "86400",
@@ -37,9 +41,26 @@ TUNE_ENV = {
 }
 
 
-def init_ray(opts: SearchOptions) -> bool:
-    """Start a local Ray runtime (or join ``opts.address``); False when Ray was already up in
-    this process (nothing started)."""
+def local_init_kwargs(*, num_cpus: int | None, loopback: bool = True) -> dict[str, Any]:
+    """How hpbench starts a local Ray runtime: a search's own (``loopback``), and the warm one
+    (:mod:`hpbench.dispatch.local_ray`: other drivers join it, which Ray does by the machine's
+    address, never by loopback)."""
+    # A search's own runtime listens on loopback only: nothing outside this machine needs to
+    # reach it, and it skips the IP detection that cost up to a second of start-up here.
+    # Ray would start one idle worker per CPU for this driver, but Tune's trial actors carry
+    # their own runtime environment (environment variables), so they never land on those
+    # workers: skipping them saves ~0.7 s of CPU while the search starts (measured).
+    where = {"_node_ip_address": LOCAL_IP} if loopback else {}
+    return dict(num_cpus=num_cpus, **where, include_dashboard=False, _system_config={"prestart_worker_first_driver": False},
+                log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
+
+
+def init_ray(opts: SearchOptions) -> Joined | bool:
+    """Start a local Ray runtime (or join ``opts.address``, or the warm local runtime:
+    :mod:`hpbench.dispatch.local_ray`, unless the address is ``"local"``); False when Ray was
+    already up in this process (nothing started or joined), True when this search started it or
+    joined ``opts.address``, the hold on the warm runtime when it joined that (held until
+    :func:`~hpbench.dispatch.local_ray.release` or the process's end)."""
     import ray
 
     for k, v in TUNE_ENV.items():
@@ -60,15 +81,19 @@ def init_ray(opts: SearchOptions) -> bool:
         logging_level=logging.INFO if opts.verbose else logging.ERROR,
         configure_logging=True,
     )
-    if opts.address:
+    if opts.address and opts.address != "local":
         ray.init(address=opts.address, **kwargs)
-    else:
-        # A local runtime listens on loopback only: nothing outside this machine needs to reach
-        # it, and it skips the IP detection that cost up to a second of start-up here.
-        # Ray would start one idle worker per CPU for this driver, but Tune's trial actors carry
-        # their own runtime environment (environment variables), so they never land on those
-        # workers: skipping them saves ~0.7 s of CPU while the search starts (measured).
-        ray.init(num_cpus=opts.num_cpus, _node_ip_address="127.0.0.1", _system_config={"prestart_worker_first_driver": False}, **kwargs)
+        return True
+    warm = local_ray.join(num_cpus=opts.num_cpus) if opts.address != "local" else None  # "local": a runtime of its own, as Ray's
+    if warm is not None:
+        try:
+            local_ray.use_token(warm.directory)
+            ray.init(address=warm.runtime.address, **kwargs)
+        except Exception:
+            warm.release()
+            raise
+        return warm
+    ray.init(**{**local_init_kwargs(num_cpus=opts.num_cpus), **kwargs})
     return True
 
 

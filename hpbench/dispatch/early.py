@@ -27,8 +27,9 @@ trial began ~5 s after process start but its first epoch came at ~10 s: 1.4 s of
 scikit-learn to load the data a second time, 1.4 s building the first optimizer (torch imports
 its compiler stack then); and the two early trials, unpruned, ran one configuration each.
 
-Only where it is plainly safe: a fresh local search (no ``--address``: a running cluster starts
-no Ray; no earlier trials, no budget, no shared Optuna storage, no retries: ``max_failures = 0``,
+Only where it is plainly safe: a fresh local search (no ``--address``, or ``local``: a cluster
+starts no Ray and runs its trials elsewhere; the warm local runtime, :mod:`hpbench.dispatch.local_ray`,
+runs them on this machine's CPUs as a fresh one does, and its workers start as fresh ones; no earlier trials, no budget, no shared Optuna storage, no retries: ``max_failures = 0``,
 as only Tune retries a failed trial from its checkpoint), on the CPU, of at least 4 trials. The
 helper trains with the study's ``cpus_per_trial`` threads, while Ray starts beside it.
 """
@@ -295,7 +296,7 @@ def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dic
 def wanted(study: Study, opts: SearchOptions, plan: Plan) -> int:
     """How many early trials this search launches at once (:func:`n_early`), 0 when it runs none."""
     prev = plan.previous
-    return n_early(study, n_new=plan.n_new, fresh=prev is None or not prev.trials, local=not opts.address,
+    return n_early(study, n_new=plan.n_new, fresh=prev is None or not prev.trials, local=opts.address in (None, "", "local"),
                    budget=bool(opts.budget_flops or opts.budget_s), shared_storage=bool(opts.optuna_storage)) if opts.early_trials else 0
 
 

@@ -223,7 +223,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         integrations.result()
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
-    clock.joined(ray_started=started, cpus=ray_cpus())
+    clock.joined(ray_started=started is True, cpus=ray_cpus())
     # the ETA's prior for trials not started yet (and asha-cost's reference epoch): the estimate's, else the helper's
     clock.plan = clock.priced_plan() or predictions.sampled_epoch_s()
     if clock.repeats > 1:  # how the repeats fuse, before the trials' own FLOPs are counted

@@ -1,0 +1,307 @@
+"""A local Ray runtime kept warm between searches (``hpbench ray start``).
+
+A fresh local search starts Ray before its first Tune trial: Ray's processes (its GCS, the
+raylet, and five Python services that each import Ray) take ~3-8 s of wall time and most of a core
+on a 2-core machine, while the search can train on the other core only (its early trials,
+:mod:`hpbench.dispatch.early`). A runtime started once and kept up spares every later search that
+part: the search joins it, and its Tune workers start at once.
+
+The runtime belongs to a small daemon (``python -m hpbench.dispatch.local_ray``) that started it
+with ``ray.init`` and holds it, so that stopping it stops exactly its processes (``ray stop``
+would stop every Ray runtime of the user). The daemon writes :data:`STATE` (the runtime's address,
+its CPUs, its process) once Ray is up, in :func:`state_dir`. A search with no ``--address`` joins
+it (:func:`join`) when its ``--num-cpus``, if given, matches, and trains its early trials as a
+fresh local search does: the runtime runs on this machine's CPUs. While it runs, a search holds a
+shared lock on :data:`IN_USE`; the daemon stops the runtime once nothing has held that lock for
+``idle_s`` seconds, and at once on SIGTERM (``hpbench ray stop``). A search never finds a runtime
+that is stopping: the daemon withdraws :data:`STATE` under the lock's exclusive side before it
+shuts Ray down, and a search reads it again under the shared side before it joins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+STATE = "runtime.json"
+IN_USE = "in-use.lock"
+LOG = "runtime.log"
+IDLE_S = 30 * 60.0  # a runtime no search used for this long stops itself (``hpbench ray start --idle-minutes``)
+POLL_S = 2.0  # how often the daemon looks at the lock and at its stop signal
+TOKEN = "auth_token"  # Ray's token authentication: the runtime listens on the machine's address, so only this user's drivers join
+
+
+@dataclass(frozen=True, kw_only=True)
+class WarmRuntime:
+    """A running warm runtime, as its daemon recorded it."""
+
+    address: str  # its GCS address (HOST:PORT), what ``ray.init(address=...)`` joins
+    pid: int  # the daemon's process
+    num_cpus: int
+    started_at: float
+    idle_s: float
+    ray_version: str
+
+
+def state_dir() -> Path:
+    """``$XDG_CACHE_HOME/hpbench/ray`` (``~/.cache/hpbench/ray`` when it is unset or empty): one
+    warm runtime per user and machine. A process with another ``XDG_CACHE_HOME`` (the tests, the
+    start-up probe of ``hpbench devices``) sees none."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return Path(base) / "hpbench" / "ray"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process under a reused pid: not ours
+        return False
+    return True
+
+
+def _read(directory: Path) -> WarmRuntime | None:
+    try:
+        raw = json.loads((directory / STATE).read_text(encoding="utf-8"))
+        runtime = WarmRuntime(**{k: raw[k] for k in WarmRuntime.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return runtime if _alive(runtime.pid) else None
+
+
+def find(directory: Path | None = None) -> WarmRuntime | None:
+    """The warm runtime of this user and machine, None when none is up (a record left by a daemon
+    that died is ignored; the next ``hpbench ray start`` replaces it)."""
+    return _read(directory or state_dir())
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("ray")
+
+
+def use_token(directory: Path | None = None) -> None:
+    """Ray's token authentication with the warm runtime's token, for this process (the daemon
+    before its ``ray.init``, a search before it joins) and the processes it starts. Ray reads its
+    authentication mode once, into its cached configuration; reloaded here as Ray itself does when
+    ``ray.init`` turns token authentication on (``ray._private.authentication``)."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str((directory or state_dir()) / TOKEN)
+    os.environ.pop("RAY_AUTH_TOKEN", None)
+    if "ray._raylet" in sys.modules:
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
+
+
+def _write_token(directory: Path) -> None:
+    """A fresh token, readable by this user only."""
+    import secrets
+
+    path = directory / TOKEN
+    with contextlib.suppress(OSError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secrets.token_hex(32))
+
+
+class Joined:
+    """A search's hold on the warm runtime it joined: the shared lock that keeps the daemon from
+    stopping the runtime while the search runs. Released by :meth:`release` or at the process's
+    end (the kernel drops the lock with the process)."""
+
+    def __init__(self, *, runtime: WarmRuntime, handle: IO[str], directory: Path) -> None:
+        self.runtime = runtime
+        self.directory = directory
+        self._handle: IO[str] | None = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+                self._handle.close()
+            self._handle = None
+
+
+_HELD: list[Joined] = []  # this process's holds (one per connection: released when it disconnects)
+
+
+def release() -> None:
+    """Release this process's holds on the warm runtime (once it has disconnected from Ray)."""
+    while _HELD:
+        _HELD.pop().release()
+
+
+def join(*, num_cpus: int | None, directory: Path | None = None) -> Joined | None:
+    """Hold the warm runtime for a search (see :class:`Joined`), or None when none is up, when it
+    has other CPUs than ``num_cpus`` asks for, or when it runs another Ray version than this
+    process imports (the search then starts a fresh runtime of its own). The hold is this
+    process's until :func:`release`."""
+    d = directory or state_dir()
+    if find(d) is None:  # the common case, without touching the lock
+        return None
+    d.mkdir(parents=True, exist_ok=True)
+    handle = (d / IN_USE).open("a+", encoding="utf-8")
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    runtime = _read(d)  # again, under the lock: the daemon withdraws its record under the exclusive side before it stops
+    if runtime is None or (num_cpus is not None and num_cpus != runtime.num_cpus) or runtime.ray_version != _version():
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+        return None
+    held = Joined(runtime=runtime, handle=handle, directory=d)
+    _HELD.append(held)
+    return held
+
+
+class StartFailed(RuntimeError):
+    """The daemon ended before its runtime was up; the message carries its log's end."""
+
+
+def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = None, timeout_s: float = 120.0) -> tuple[WarmRuntime, bool]:
+    """Start the warm runtime's daemon and wait for its runtime: (the runtime, True), or (the one
+    already up, False). Raises :class:`StartFailed` when the daemon ends first or ``timeout_s``
+    passes (the daemon is then stopped)."""
+    d = directory or state_dir()
+    up = find(d)
+    if up is not None:
+        return up, False
+    d.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        (d / STATE).unlink()  # a dead daemon's
+    cmd = [sys.executable, "-m", "hpbench.dispatch.local_ray", "--num-cpus", str(num_cpus), "--idle-s", repr(float(idle_s)), "--dir", str(d)]
+    with (d / LOG).open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        runtime = _read(d)
+        if runtime is not None and runtime.pid == proc.pid:
+            return runtime, True
+        if proc.poll() is not None:
+            raise StartFailed(f"the runtime's daemon exited with code {proc.returncode}: {_tail(d / LOG)}")
+        time.sleep(0.1)
+    _terminate(proc.pid, timeout_s=10.0)
+    raise StartFailed(f"the runtime was not up after {timeout_s:g} s: {_tail(d / LOG)}")
+
+
+def stop(*, directory: Path | None = None, timeout_s: float = 60.0) -> WarmRuntime | None:
+    """Stop the warm runtime (SIGTERM to its daemon, which shuts Ray down), waiting for its daemon
+    to end; the runtime that was stopped, or None when none was up. A search running on it loses
+    its Ray runtime: its finished trials are saved, ``--resume`` continues it."""
+    runtime = find(directory)
+    if runtime is not None:
+        _terminate(runtime.pid, timeout_s=timeout_s)
+    return runtime
+
+
+def _terminate(pid: int, *, timeout_s: float) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout_s
+    while _alive(pid) and time.time() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (a failed start): reap it
+                return
+        time.sleep(0.1)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # the daemon leads its own session: its Ray processes with it
+
+
+def _tail(path: Path, lines: int = 5) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"
+
+
+def _withdraw(directory: Path) -> None:
+    """Remove the record if it is this daemon's."""
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads((directory / STATE).read_text(encoding="utf-8")).get("pid") == os.getpid():
+            (directory / STATE).unlink()
+
+
+def serve(*, num_cpus: int, idle_s: float, directory: Path) -> None:
+    """The daemon: start Ray, record it, hold it until ``idle_s`` seconds pass without a search or
+    SIGTERM comes, then withdraw the record and shut Ray down."""
+    import ray
+
+    from hpbench.dispatch.backend import local_init_kwargs
+    from hpbench.results.files import atomic_write_text
+
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_token(directory)
+    use_token(directory)
+    ray.init(**local_init_kwargs(num_cpus=num_cpus, loopback=False))
+    stopping: list[str] = []  # after ray.init, which installs a SIGTERM handler of its own
+    signal.signal(signal.SIGTERM, lambda _s, _f: stopping.append("asked to"))
+    signal.signal(signal.SIGINT, lambda _s, _f: stopping.append("interrupted"))
+    runtime = WarmRuntime(address=ray.get_runtime_context().gcs_address, pid=os.getpid(), num_cpus=num_cpus, started_at=time.time(),
+                          idle_s=idle_s, ray_version=ray.__version__)
+    atomic_write_text(directory / STATE, json.dumps(asdict(runtime), indent=1) + "\n")
+    print(f"up at {runtime.address} with {num_cpus} CPUs; stops after {idle_s:g} s without a search", flush=True)
+    last_used = time.time()
+    try:
+        while not stopping:
+            time.sleep(POLL_S)
+            with (directory / IN_USE).open("a+", encoding="utf-8") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # a search holds the runtime
+                    last_used = time.time()
+                    continue
+                try:
+                    if idle_for(last_used=last_used, now=time.time()) >= idle_s:
+                        _withdraw(directory)  # under the exclusive side: a search joining now reads no record
+                        stopping.append(f"idle for {idle_s:g} s")
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+    finally:
+        _withdraw(directory)
+        print(f"stopping ({stopping[0] if stopping else 'failed'})", flush=True)
+        ray.shutdown()
+
+
+def busy(directory: Path | None = None) -> bool:
+    """Whether a search holds the warm runtime (a shared lock on :data:`IN_USE`)."""
+    d = directory or state_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    with (d / IN_USE).open("a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False
+
+
+def idle_for(*, last_used: float, now: float) -> float:
+    """Seconds the runtime has stood idle since a search last held it."""
+    return max(0.0, now - last_used)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m hpbench.dispatch.local_ray", description="The warm local Ray runtime's daemon (hpbench ray start).")
+    ap.add_argument("--num-cpus", type=int, required=True)
+    ap.add_argument("--idle-s", type=float, default=IDLE_S)
+    ap.add_argument("--dir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    serve(num_cpus=args.num_cpus, idle_s=args.idle_s, directory=args.dir or state_dir())
+
+
+if __name__ == "__main__":
+    main()

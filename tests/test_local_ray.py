@@ -1,0 +1,167 @@
+"""The warm local Ray runtime (``hpbench ray start | stop | status``, :mod:`hpbench.dispatch.local_ray`):
+its record, the hold a search takes on it, and, with a real runtime, a search joining it and the
+runtime stopping by itself once no search used it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hpbench.api.search import check_options
+from hpbench.dispatch import local_ray
+from hpbench.dispatch.early import n_early, wanted
+from hpbench.dispatch.plan import Plan, SearchOptions
+from hpbench.errors import StudyError
+from hpbench.study.parse import load_study
+from tests.helpers.studies import ROOT, TINY_STUDY
+
+
+def record(directory: Path, **over: object) -> dict[str, object]:
+    rec: dict[str, object] = dict(address="127.0.0.1:6390", pid=os.getpid(), num_cpus=2, started_at=time.time(), idle_s=60.0,
+                                  ray_version=local_ray._version())
+    rec.update(over)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / local_ray.STATE).write_text(json.dumps(rec))
+    return rec
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_no_record_no_runtime(tmp_path):
+    assert local_ray.find(tmp_path) is None
+    assert local_ray.join(num_cpus=None, directory=tmp_path) is None
+
+
+def test_a_dead_daemons_record_is_ignored(tmp_path):
+    record(tmp_path, pid=dead_pid())
+    assert local_ray.find(tmp_path) is None
+    assert local_ray.join(num_cpus=None, directory=tmp_path) is None
+
+
+def test_a_damaged_record_is_ignored(tmp_path):
+    (tmp_path / local_ray.STATE).write_text("{not json")
+    assert local_ray.find(tmp_path) is None
+
+
+def test_a_search_holds_the_runtime_it_joins(tmp_path):
+    record(tmp_path)
+    held = local_ray.join(num_cpus=2, directory=tmp_path)
+    try:
+        assert held is not None and held.runtime.address == "127.0.0.1:6390" and held.runtime.num_cpus == 2
+        assert local_ray.busy(tmp_path)  # the daemon sees a search and does not stop
+    finally:
+        local_ray.release()
+    assert not local_ray.busy(tmp_path)
+
+
+@pytest.mark.parametrize("over, num_cpus", [({"num_cpus": 4}, 2), ({"ray_version": "0.0.1"}, None)])
+def test_a_runtime_the_search_cannot_use_is_not_joined(tmp_path, over, num_cpus):
+    """Other CPUs than --num-cpus asks for, or another Ray version: the search starts its own, and holds nothing."""
+    record(tmp_path, **over)
+    assert local_ray.join(num_cpus=num_cpus, directory=tmp_path) is None
+    assert not local_ray.busy(tmp_path)
+
+
+def test_state_dir_follows_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert local_ray.state_dir() == tmp_path / "hpbench" / "ray"
+
+
+def test_idle_time():
+    assert local_ray.idle_for(last_used=100.0, now=160.0) == pytest.approx(60.0)
+    assert local_ray.idle_for(last_used=200.0, now=160.0) == 0.0
+
+
+def test_address_local_is_accepted_with_num_cpus():
+    check_options(address="local", num_cpus=2, budget_flops=None, budget_s=None, repeats=None)
+    with pytest.raises(StudyError, match="num_cpus"):
+        check_options(address="auto", num_cpus=2, budget_flops=None, budget_s=None, repeats=None)
+    with pytest.raises(StudyError, match="'local'"):
+        check_options(address="nowhere", num_cpus=None, budget_flops=None, budget_s=None, repeats=None)
+
+
+@pytest.mark.parametrize("address, early", [(None, True), ("local", True), ("auto", False), ("10.0.0.1:6379", False)])
+def test_early_trials_run_on_this_machines_runtimes_only(write_study, tmp_path, address, early):
+    """A fresh local runtime and the warm one (no address, or 'local') run the trials on this machine's CPUs: the early trials train
+    while Tune's workers start; a cluster's trials run elsewhere."""
+    study = load_study(write_study(TINY_STUDY))
+    n = wanted(study, SearchOptions(out=tmp_path, address=address), Plan(previous=None, n_total=4, n_new=4))
+    assert n == (n_early(study, n_new=4, fresh=True, local=True, budget=False, shared_storage=False) if early else 0)
+    assert n_early(study, n_new=4, fresh=True, local=True, budget=False, shared_storage=False) > 0
+
+
+# ---- with a real runtime -------------------------------------------------------------------------
+
+def hpbench(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hpbench", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_search_joins_the_warm_runtime_which_stops_when_idle(tmp_path):
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    directory = local_ray.state_dir()  # the suite's scratch cache (conftest): no other test's runtime
+    study = tmp_path / "tiny.toml"
+    study.write_text(TINY_STUDY)
+    t0 = time.time()
+    started = hpbench("ray", "start", "--num-cpus", "2", "--idle-minutes", "0.1", env=env)
+    print(f"hpbench ray start: {time.time() - t0:.1f} s")
+    runtime = local_ray.find(directory)
+    try:
+        assert started.returncode == 0, started.stderr
+        assert runtime is not None and runtime.num_cpus == 2 and "searches on this machine join it" in started.stdout
+        again = hpbench("ray", "start", env=env)
+        assert again.returncode == 0 and "already up" in again.stdout and local_ray.find(directory) == runtime
+        status = hpbench("ray", "status", env=env)
+        assert status.returncode == 0 and runtime.address in status.stdout
+
+        t0 = time.time()
+        done = hpbench("search", str(study), "--out", str(tmp_path / "out"), env=env)
+        print(f"the search on the warm runtime: {time.time() - t0:.1f} s")
+        assert done.returncode == 0, done.stderr[-3000:]
+        from hpbench.cost import history
+
+        rec = [r for r in history.load(history.default_cache_dir()) if r.get("command") and r.get("study") == "tiny"][-1]
+        assert rec["ray_started"] is False  # it joined the warm runtime: no Ray of its own
+        import hpbench as hp
+
+        trials = hp.load(tmp_path / "out")
+        assert len(trials) == 4 and trials["trial_id"].astype(str).str.startswith("early_").any()  # early trials, as on a fresh runtime
+
+        deadline = time.time() + 60  # 6 s without a search, checked every 2 s
+        while local_ray.find(directory) is not None and time.time() < deadline:
+            time.sleep(0.5)
+        assert local_ray.find(directory) is None
+        assert "idle for" in (directory / local_ray.LOG).read_text()
+        status = hpbench("ray", "status", env=env)
+        assert status.returncode == 1 and "no warm Ray runtime" in status.stdout
+    finally:
+        local_ray.stop(directory=directory)
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_stop_stops_the_warm_runtime(tmp_path):
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    assert hpbench("ray", "start", "--num-cpus", "1", env=env).returncode == 0
+    runtime = local_ray.find()
+    try:
+        assert runtime is not None
+        stopped = hpbench("ray", "stop", env=env)
+        assert stopped.returncode == 0 and runtime.address in stopped.stdout
+        assert local_ray.find() is None and not local_ray._alive(runtime.pid)
+        assert "stopping (asked to)" in (local_ray.state_dir() / local_ray.LOG).read_text()
+        assert "no warm Ray runtime" in hpbench("ray", "stop", env=env).stdout
+    finally:
+        local_ray.stop()
