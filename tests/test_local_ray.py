@@ -130,6 +130,7 @@ def test_a_search_joins_the_warm_runtime_which_stops_when_idle(tmp_path):
         done = hpbench("search", str(study), "--out", str(tmp_path / "out"), env=env)
         print(f"the search on the warm runtime: {time.time() - t0:.1f} s")
         assert done.returncode == 0, done.stderr[-3000:]
+        assert f"on the warm Ray runtime at {runtime.address}" in done.stdout
         from hpbench.cost import history
 
         rec = [r for r in history.load(history.default_cache_dir()) if r.get("command") and r.get("study") == "tiny"][-1]
@@ -165,3 +166,63 @@ def test_ray_stop_stops_the_warm_runtime(tmp_path):
         assert "no warm Ray runtime" in hpbench("ray", "stop", env=env).stdout
     finally:
         local_ray.stop()
+
+
+# ---- what the estimate and the ETA price for a search on the warm runtime ----------------------
+
+def test_would_join_follows_the_address_and_the_cpus(tmp_path):
+    assert not local_ray.would_join(address=None, num_cpus=None, directory=tmp_path)  # none up
+    record(tmp_path)
+    assert local_ray.would_join(address=None, num_cpus=None, directory=tmp_path)
+    assert local_ray.would_join(address=None, num_cpus=2, directory=tmp_path)
+    assert not local_ray.would_join(address=None, num_cpus=3, directory=tmp_path)
+    assert not local_ray.would_join(address="local", num_cpus=None, directory=tmp_path)
+    assert not local_ray.would_join(address="auto", num_cpus=None, directory=tmp_path)
+
+
+def test_a_warm_start_up_is_priced_from_its_own_searches_else_as_a_share_of_a_fresh_one():
+    from hpbench.cost.figures import WARM_STARTUP_RATIO, Figures
+
+    figs = Figures(startup_s=10.0, startup_solo_s=8.0)
+    assert figs.startup(early=True, contention=1.0, warm=True) == pytest.approx(10.0 * WARM_STARTUP_RATIO, rel=1e-5)
+    assert "on the warm runtime" in figs.startup_source(early=True, warm=True)
+    assert figs.startup(early=False, contention=1.0) == pytest.approx(8.0, rel=1e-5)  # a fresh solo search: as before
+    own = Figures(startup_s=10.0, startup_warm_s=3.0)
+    assert own.startup(early=True, contention=2.0, warm=True) == pytest.approx(6.0, rel=1e-5)
+
+
+def test_warm_searches_teach_their_own_start_up_and_not_the_fresh_one():
+    from hpbench.cost import history
+
+    def rec(startup_s: float, **over: object) -> dict[str, object]:
+        return {"command": True, "ray_started": True, "startup_s": startup_s, "contention": 1.0, "n_search": 24, **over}
+
+    recs = [rec(10.0), rec(12.0), rec(4.0, ray_started=False, warm_runtime=True), rec(5.0, ray_started=False, warm_runtime=True)]
+    figs = history.figures(recs)
+    assert figs.startup_s == pytest.approx(11.0, rel=1e-5) and figs.startup_warm_s == pytest.approx(4.5, rel=1e-5)
+    assert "earlier searches here" in figs.startup_source(early=True, warm=True)
+
+
+def test_a_warm_search_records_its_start_up():
+    from hpbench.cost.record import search_record
+
+    common = dict(run_id="r", study="s", trials=[], started_at=100.0, command=True, cpus=2, concurrency=2, cpus_per_trial=1.0,
+                  contention=1.0, phases={})
+    assert search_record(**common, ray_started=False, warm_runtime=True)["warm_runtime"] is True
+    assert "warm_runtime" not in search_record(**common, ray_started=True)
+
+
+def test_the_estimate_prices_a_warm_start_up_lower(write_study):
+    from hpbench.cost.device import DeviceModel
+    from hpbench.cost.estimate import estimate_study
+    from hpbench.cost.figures import Figures
+
+    study = load_study(write_study(TINY_STUDY))
+    configs = [{"optimizer": "adam", "lr": 0.01}] * 4
+    dev = DeviceModel.hypothetical_device(flops_per_s=1e10)
+    figs = Figures(startup_s=10.0)
+    fresh = estimate_study(study, device_model=dev, configs=configs, figures=figs, cpus=2, n_early=2, n_early_max=2)
+    warm = estimate_study(study, device_model=dev, configs=configs, figures=figs, cpus=2, n_early=2, n_early_max=2, warm=True)
+    fresh_s, warm_s = (e.summary["wall_time"]["parts"]["startup_s"] for e in (fresh, warm))
+    assert warm_s < fresh_s and warm.summary["wall_time"]["total_s"] < fresh.summary["wall_time"]["total_s"]
+    assert "on the warm runtime" in warm.summary["wall_time"]["sources"]["startup_s"]

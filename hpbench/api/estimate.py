@@ -53,6 +53,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
+    from hpbench.dispatch import local_ray
     from hpbench.dispatch.early import n_early, n_early_max
 
     data_s: float | None = None
@@ -97,7 +98,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None,
                           # a fresh local search, as `hpbench search STUDY` runs it
                           n_early=(k := n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False)),
-                          n_early_max=n_early_max(k, study.settings.trials), data_s=data_s)
+                          n_early_max=n_early_max(k, study.settings.trials), data_s=data_s,
+                          warm=local_ray.would_join(address=None, num_cpus=None))  # ... on the warm runtime when one is up
     if samples is None and enumerates_grid(study, grid=grid) == enumerates_grid(study) and not dev.hypothetical:
         with contextlib.suppress(OSError):  # the search's live ETA prices its trials left from these (hpbench.cost.priced)
             priced.save(cache, model=history.tag_of(dev.measured_at), study=study,

@@ -15,10 +15,11 @@ from hpbench.cost.simulate import SimTrial
 EARLY_READY_S = 4.9
 
 
-def early_window_s(figures: Figures, c: float) -> float:
+def early_window_s(figures: Figures, c: float, *, warm: bool = False) -> float:
     """Seconds the helper trains early trials: from its warm-up's end until Tune's first trial
-    reports (the start-up to Tune's first trial, then a fresh worker's start)."""
-    return max(0.0, figures.at("startup_s", c) + figures.at("fresh_worker_s", c) - EARLY_READY_S)
+    reports (the start-up to Tune's first trial, then a fresh worker's start); ``warm``: the
+    search joins the warm local runtime (no Ray to start)."""
+    return max(0.0, figures.startup(early=True, contention=c, warm=warm) + figures.at("fresh_worker_s", c) - EARLY_READY_S)
 
 
 def early_count(trials: Sequence[SimTrial], *, least: int, most: int, window_s: float) -> int:

@@ -166,7 +166,7 @@ def pruning(study: Study) -> Pruning:
 
 def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: int | None = None,
                 device_plans: list[list[TrialPlan]] | None = None, command: bool = True, n_early: int = 0, n_early_max: int = 0,
-                n_search: int | None = None, data_s: float | None = None) -> SearchPlan:
+                n_search: int | None = None, data_s: float | None = None, warm: bool = False) -> SearchPlan:
     """The whole search of ``study`` with ``plans`` (one per trial), as :func:`hpbench.cost.walltime.predict`
     replays it. ``n_early``: its first trials train in the helper while Ray starts
     (:mod:`hpbench.dispatch.early`), inside the start-up: Tune's slots run the others (replayed
@@ -185,13 +185,14 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         test_cold=test_cold(study, n_repeats=n_repeats),
         command=command, importance=(len(plans) if n_search is None else n_search) >= IMPORTANCE_MIN_TRIALS, focus=searcher_focus(st.searcher),
-        data_s=data_s,
+        data_s=data_s, warm=warm,
     )
 
 
 def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]], figures: Figures | None = None,
                    probe: float | Callable[[], float] = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None,
-                   n_trials: int | None = None, n_early: int = 0, n_early_max: int = 0, data_s: float | None = None) -> StudyEstimate:
+                   n_trials: int | None = None, n_early: int = 0, n_early_max: int = 0, data_s: float | None = None,
+                   warm: bool = False) -> StudyEstimate:
     """Per-configuration cost rows, and the summary: FLOPs and seconds, and the wall time of the
     whole ``hpbench search`` command (:func:`hpbench.cost.walltime.predict`) with this machine's
     ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``,
@@ -200,7 +201,8 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     ``n_trials``: the search's trials when ``configs`` is a sample of fewer of them: the totals are
     scaled to ``n_trials`` and the replay runs the sampled plans over again up to ``n_trials``.
     ``n_early``, ``n_early_max``: the search's first trials that train while Ray starts (:func:`search_plan`);
-    ``data_s``: the study's data loading and checks, as the pre-flight measured them (the search's Ray starts after them)."""
+    ``data_s``: the study's data loading and checks, as the pre-flight measured them (the search's Ray starts after them);
+    ``warm``: the search will join the warm local Ray runtime (:mod:`hpbench.dispatch.local_ray`)."""
     from hpbench.study.resolve import trial_config
 
     rows = []
@@ -215,7 +217,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     scale = n_trials / len(rows) if rows else 1.0
     if n_trials > len(plans) and plans:  # a sample priced for a larger search: its plans run over again, in order
         plans = [plans[i % len(plans)] for i in range(n_trials)]
-    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s)
+    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s, warm=warm)
     probe = probe() if callable(probe) else probe
     c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
     figs = figures or Figures()
@@ -240,7 +242,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
             # the study's data loading and checks before Ray starts (the estimate's pre-flight) against the searches' the start-up came from
             "data_s": plan.data_s, "figure_data_s": figs.data_s,
             "sources": {**{k: figs.source(k) for k in ("fresh_worker_s", "setup_s", "speed", "best_fractions", "exit_s", "quality_rho", "study_search_s")},
-                        "startup_s": figs.startup_source(early=plan.early > 0), "report_s": figs.report_source(importance=plan.importance)},
+                        "startup_s": figs.startup_source(early=plan.early > 0, warm=plan.warm), "report_s": figs.report_source(importance=plan.importance)},
         },
     }
     return StudyEstimate(rows=rows, summary=summary)

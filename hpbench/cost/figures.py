@@ -29,6 +29,12 @@ OF_THIS_STUDY = "of this study"  # how a figure's source ends where the study's 
 # the median start-up of the same run's searches of 4 or more trials within 10 minutes: median
 # 0.89 (quartiles 0.78-0.95); 8.1 s against 9.6 s over all 156 commands recorded.
 SOLO_STARTUP_RATIO = 0.89
+# A search that joins the warm local Ray runtime (hpbench ray start: hpbench.dispatch.local_ray) starts
+# no Ray: its start-up, to Tune's first trial, in this share of a fresh one's until such searches ran
+# here (startup_warm_s). Measured here (session 41, benchmarks/race.py, seeds 30-37 interleaved with fresh
+# searches, load 0.9-2.8): Tune's first trial at 7.2 / 6.7 / 6.6 s from the command's start on digits /
+# tabular / signals against 9.6 / 9.9 / 8.9 s fresh (medians of 8 each), 0.75 / 0.68 / 0.74.
+WARM_STARTUP_RATIO = 0.74
 # The final table of a search of fewer than IMPORTANCE_MIN_TRIALS trials, which scores no parameter
 # importances (no fANOVA, no scikit-learn import), in this share of a larger search's. Measured here:
 # the 42 commands of eta-tiny, transfer_pretrain and distill_teacher (1-2 trials, no repeats) in
@@ -89,6 +95,7 @@ class Figures:
     startup_s: float = 11.2  # the command's start to Tune's first trial, early trials training in the helper meanwhile ...
     data_s: float = DATA_PRIOR_S  # ... of which the pre-flight's data loading and checks (Ray starts after them)
     startup_solo_s: float = 0.0  # ... and where none do (0: none measured here: startup_s x SOLO_STARTUP_RATIO)
+    startup_warm_s: float = 0.0  # ... and where the search joins the warm runtime (0: none measured here: startup_s x WARM_STARTUP_RATIO)
     ray_s: float = 0.0  # Ray up (started or joined), from the command's start; 0: not measured here yet (:meth:`ray_up`)
     fresh_worker_s: float = 2.2
     setup_s: float = 0.027
@@ -124,19 +131,26 @@ class Figures:
     # the estimate's search part moves toward them (hpbench.cost.own_runs); empty: the study has not run here
     study_search_s: tuple[float, ...] = ()
 
-    def startup(self, *, early: bool, contention: float, data_s: float | None = None) -> float:
+    def startup(self, *, early: bool, contention: float, data_s: float | None = None, warm: bool = False) -> float:
         """The start-up figure at ``contention`` of a search that trains early trials while Ray
-        starts (``early``) or of one that trains none; ``data_s``: the study's own data loading and
-        checks (the pre-flight's, measured by the estimate or the search itself, at this contention),
-        in place of the searches' the figure came from (:attr:`data_s`): Ray starts after them."""
-        base = self._kind("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, contention)
+        starts (``early``) or of one that trains none, or of one that joins the warm local runtime
+        (``warm``); ``data_s``: the study's own data loading and checks (the pre-flight's, measured
+        by the estimate or the search itself, at this contention), in place of the searches' the
+        figure came from (:attr:`data_s`): Ray starts after them."""
+        base = self._kind("startup_s", *self._startup_kind(early=early, warm=warm), contention)
         if data_s is None:
             return base
         return max(MIN_STARTUP_SHARE * base, base + data_s - self.at("data_s", contention))
 
-    def startup_source(self, *, early: bool) -> str:
+    def startup_source(self, *, early: bool, warm: bool = False) -> str:
         """Where :meth:`startup`'s figure came from."""
-        return self._kind_source("startup_s", None if early else "startup_solo_s", SOLO_STARTUP_RATIO, "without early trials")
+        return self._kind_source("startup_s", *self._startup_kind(early=early, warm=warm), "on the warm runtime" if warm else "without early trials")
+
+    @staticmethod
+    def _startup_kind(*, early: bool, warm: bool) -> tuple[str | None, float]:
+        if warm:
+            return "startup_warm_s", WARM_STARTUP_RATIO
+        return (None if early else "startup_solo_s"), SOLO_STARTUP_RATIO
 
     def ray_up(self, *, contention: float) -> float:
         """Ray's start at ``contention``: as measured here, else the start-up figure over :data:`STARTUP_PER_RAY`."""

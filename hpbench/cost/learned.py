@@ -74,6 +74,7 @@ def early_trials(r: Mapping[str, Any]) -> bool:
 _FIGURES: dict[str, Any] = {
     "startup_s": lambda r: r.get("command") and r.get("ray_started") and early_trials(r),
     "startup_solo_s": lambda r: r.get("command") and r.get("ray_started") and not early_trials(r),
+    "startup_warm_s": lambda r: r.get("command") and r.get("warm_runtime"),  # joined the warm local runtime
     "ray_s": lambda r: r.get("command") and r.get("ray_started"),
     "data_s": lambda r: _FIGURES["startup_s"](r),  # the start-up's part that is the study's data: read with it (figures())
     "fresh_worker_s": lambda r: True, "setup_s": lambda r: True, "turnover_s": lambda r: True, "speed": lambda r: True,
@@ -85,7 +86,7 @@ _FIGURES: dict[str, Any] = {
     "report_s": lambda r: r.get("command") and importance(r), "report_small_s": lambda r: r.get("command") and not importance(r),
     "exit_s": lambda r: r.get("command"),
 }
-_RECORDED_AS = {"startup_solo_s": "startup_s", "report_small_s": "report_s"}  # a figure a record keeps under another name
+_RECORDED_AS = {"startup_solo_s": "startup_s", "startup_warm_s": "startup_s", "report_small_s": "report_s"}  # a figure a record keeps under another name
 
 
 def measured(records: Sequence[Mapping[str, Any]], name: str) -> list[float]:

@@ -65,7 +65,7 @@ def slot_figures(trials: Sequence[TrialTimes], *, concurrency: int) -> dict[str,
 
 
 def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], started_at: float, command: bool, ray_started: bool,
-                  cpus: int, concurrency: int, cpus_per_trial: float, contention: float | None, phases: Mapping[str, float],
+                  warm_runtime: bool = False, cpus: int, concurrency: int, cpus_per_trial: float, contention: float | None, phases: Mapping[str, float],
                   eta: Sequence[Sequence[float]] = (), configs: Sequence[Mapping[str, Any]] = (),
                   quality_rho: float | None = None) -> dict[str, Any]:
     """The record of one search (``phases``: measured seconds of ``search_s``, ``tail_s``,
@@ -101,8 +101,8 @@ def search_record(*, run_id: str, study: str, trials: Sequence[TrialTimes], star
     ends = [min(1.0, t.epochs / t.max_epochs) for t in trials if t.stop_reason in OWN_ENDS and t.max_epochs > 0 and t.epochs > 0]
     return {
         "schema": SCHEMA, "run_id": run_id, "at": time.time(), "study": study, "command": command, "ray_started": ray_started,
-        "cpus": cpus, "concurrency": concurrency, "cpus_per_trial": cpus_per_trial, "contention": contention,
-        "n_trials": len(trials), "startup_s": first - started_at if first is not None and ray_started else None,
+        **({"warm_runtime": True} if warm_runtime else {}), "cpus": cpus, "concurrency": concurrency, "cpus_per_trial": cpus_per_trial, "contention": contention,
+        "n_trials": len(trials), "startup_s": first - started_at if first is not None and (ray_started or warm_runtime) else None,
         **(slot_figures(trials, concurrency=concurrency) if trials else {}),
         "speed": speed, "speed_free": bool(free) and all(c is not None for c in free),
         "speed_contention": _median(c for c in free if c is not None), "family_speeds": {f: _median(v) for f, v in by_family.items()},

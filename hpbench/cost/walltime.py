@@ -92,6 +92,7 @@ class SearchPlan:
     importance: bool = True  # its final table scores parameter importances (a search of IMPORTANCE_MIN_TRIALS trials or more)
     early: int = 0  # its first trials train in the helper while Ray starts (hpbench.dispatch.early), outside Tune's slots ...
     early_max: int = 0  # ... and later ones too, one after another, until Tune's first trial reports, up to this many in all
+    warm: bool = False  # it joins the warm local Ray runtime (hpbench.dispatch.local_ray): no Ray to start
     focus: Focus = field(default_factory=Focus)  # how its searcher leans toward good configurations (hpbench.cost.quality)
     data_s: float | None = None  # its data's loading and checks before Ray starts (the pre-flight's, measured); None: the figures'
 
@@ -287,7 +288,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     in-run correction (the live view's phases after the search)."""
     c = max(1.0, contention)
     full, bare, epochs = [], [], []
-    window_s = early_window_s(figures, c)
+    window_s = early_window_s(figures, c, warm=plan.warm)
     for s in range(seeds):
         trials = sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors, focus=plan.focus)
         n = early_count(trials, least=plan.early, most=plan.early_max, window_s=window_s)  # in the helper, inside the start-up
@@ -304,7 +305,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     repeats_s = _repeats_s(plan, figures=figures, c=c, seeds=seeds, factors=factors)
     devices_s = sum(_replays(d, concurrency=plan.concurrency, figures=figures, c=c, seeds=seeds) for d in plan.device_runs)
     w = WallTime(
-        startup_s=figures.startup(early=plan.early > 0, contention=c, data_s=plan.data_s), trials_s=trials_s, turnover_s=turnover_s, repeats_s=repeats_s, devices_s=devices_s,
+        startup_s=figures.startup(early=plan.early > 0, contention=c, data_s=plan.data_s, warm=plan.warm), trials_s=trials_s, turnover_s=turnover_s, repeats_s=repeats_s, devices_s=devices_s,
         test_s=figures.at("test_cold_s" if plan.test_cold else "test_s", c) if plan.test_split else 0.0, report_s=figures.report(importance=plan.importance, contention=c) if plan.command else 0.0,
         exit_s=figures.at("exit_s", c) if plan.command else 0.0, low_s=0.0, high_s=0.0,
         epoch_fraction=statistics.fmean(epochs) / max(1, sum(p.max_epochs for p in plan.trials)), contention=c,

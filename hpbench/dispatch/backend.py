@@ -29,8 +29,6 @@ from hpbench.study.schema import Study
 # forces one (its end): each periodic one serialized every trial of the run (11 MB of JSON and
 # the searcher with its whole Optuna history at 2,000 trials), and Tune then kept every trial's
 # JSON in the driver (~5.6 KB a trial; issue 20 §4).
-LOCAL_IP = "127.0.0.1"  # a search's own local runtime listens on loopback only
-
 TUNE_ENV = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "TUNE_GLOBAL_CHECKPOINT_S": "86400",
@@ -39,20 +37,6 @@ TUNE_ENV = {
     # Ctrl-C is hpbench's (hpbench.dispatch.interrupt): Tune's handler ended fit() as if done
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
-
-
-def local_init_kwargs(*, num_cpus: int | None, loopback: bool = True) -> dict[str, Any]:
-    """How hpbench starts a local Ray runtime: a search's own (``loopback``), and the warm one
-    (:mod:`hpbench.dispatch.local_ray`: other drivers join it, which Ray does by the machine's
-    address, never by loopback)."""
-    # A search's own runtime listens on loopback only: nothing outside this machine needs to
-    # reach it, and it skips the IP detection that cost up to a second of start-up here.
-    # Ray would start one idle worker per CPU for this driver, but Tune's trial actors carry
-    # their own runtime environment (environment variables), so they never land on those
-    # workers: skipping them saves ~0.7 s of CPU while the search starts (measured).
-    where = {"_node_ip_address": LOCAL_IP} if loopback else {}
-    return dict(num_cpus=num_cpus, **where, include_dashboard=False, _system_config={"prestart_worker_first_driver": False},
-                log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
 
 
 def init_ray(opts: SearchOptions) -> Joined | bool:
@@ -93,7 +77,7 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
             warm.release()
             raise
         return warm
-    ray.init(**{**local_init_kwargs(num_cpus=opts.num_cpus), **kwargs})
+    ray.init(**{**local_ray.init_kwargs(num_cpus=opts.num_cpus), **kwargs})
     return True
 
 

@@ -41,7 +41,7 @@ def append(clock: SearchClock, store: ResultsStore, *, out: Path, history_dir: P
         clock.measured["search_s"] = max(t.ended_at for t in times) - min(t.started_at for t in times)
     rec = search_record(
         run_id=uuid.uuid4().hex, study=clock.study.name, trials=times, started_at=clock.started_at, command=clock.command,
-        ray_started=clock.ray_started, cpus=clock.cpus, concurrency=clock.concurrency, cpus_per_trial=clock.study.resources.cpus_per_trial,
+        ray_started=clock.ray_started, warm_runtime=clock.warm, cpus=clock.cpus, concurrency=clock.concurrency, cpus_per_trial=clock.study.resources.cpus_per_trial,
         contention=clock.contention(), phases=clock.measured, eta=clock.trace, configs=reprice.configs(times),
         quality_rho=measured_rho(*quality_pairs(store, clock.trials[SEARCH])))  # every search trial's: the early ones' too
     if "replay_start_s" in rec and any(float(store.row(t).get("fused_members") or 1) > 1 for t in clock.trials.get("repeats", []) if t in store):

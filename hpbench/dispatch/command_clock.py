@@ -26,13 +26,14 @@ PROBE_S = 0.3  # the contention probe when the search starts (the driver's threa
 
 class CommandClock:
     def __init__(self, *, study: Study, n_trials: int, started_at: float | None = None, history_dir: Path | None = None,
-                 repeats: int = 0, early: bool = True) -> None:
+                 repeats: int = 0, early: bool = True, warm: bool = False) -> None:
         """``n_trials``: the search trials this run starts; ``started_at``: the command's start
         (epoch seconds; None: now, and the search is not a whole command); ``history_dir``: where
         this machine's history is read and this search's record appended (None: the prior, no record);
         ``early``: whether its first trials train in the helper while Ray starts (:mod:`hpbench.dispatch.early`)."""
         self.study = study
         self.early = early
+        self.warm = warm  # it joins the warm local Ray runtime (hpbench.dispatch.local_ray): no Ray to start
         self.began = time.time()
         self.command = started_at is not None
         self.started_at = started_at if started_at is not None else self.began
@@ -73,8 +74,10 @@ class CommandClock:
     def elapsed(self) -> float:
         return time.time() - self.started_at
 
-    def joined(self, *, ray_started: bool, cpus: float | None) -> None:  # Ray is up: whether this search started it, its CPUs
+    def joined(self, *, ray_started: bool, cpus: float | None, warm: bool = False) -> None:
+        """Ray is up: whether this search started it or joined the warm local runtime, its CPUs."""
         self.ray_started = ray_started
+        self.warm = warm
         if self.command and ray_started:  # the start-up's first measure (hpbench.cost.live.startup_drift), and the history's
             self.measured["ray_s"] = self.elapsed()
         if cpus:

@@ -70,8 +70,8 @@ class SearchClock(CommandClock):
     shows: what the last pricing was made of, the pace it read, the trials' plans it keeps."""
 
     def __init__(self, *, study: Study, n_trials: int, started_at: float | None = None, history_dir: Path | None = None,
-                 repeats: int = 0, early: bool = True) -> None:
-        super().__init__(study=study, n_trials=n_trials, started_at=started_at, history_dir=history_dir, repeats=repeats, early=early)
+                 repeats: int = 0, early: bool = True, warm: bool = False) -> None:
+        super().__init__(study=study, n_trials=n_trials, started_at=started_at, history_dir=history_dir, repeats=repeats, early=early, warm=warm)
         self._eta: tuple[float, int, float | None] = (0.0, -1, None)
         self._eta_cost_s = 0.0  # what the last pricing took (it simulates every trial left: ~0.15 s each at 2,000 trials)
         self._behind = False  # a trial's end found the last pricing too recent: the ETA shown counts fewer ended trials (catch_up)
@@ -198,7 +198,8 @@ class SearchClock(CommandClock):
                                   recorded_scores=reached_scores(store, ids, pruning, best=so_far) if line else None)
         if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
-            left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s")), elapsed_s=self.elapsed(), drift=drift)
+            left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s"), warm=self.warm),
+                                   elapsed_s=self.elapsed(), drift=drift)
         flops = [float(store.row(t)["flops_per_step"]) for t in self.trials[SEARCH]
                  if t in store and isinstance(store.row(t).get("flops_per_step"), (int, float))]
         first = next((t for t in self.trials[SEARCH] if t in store), None)  # the configurations not ended yet: the first one's settings

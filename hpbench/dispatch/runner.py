@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.cost import prices
-from hpbench.dispatch import clock_record
+from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
 from hpbench.dispatch.backend import (
@@ -90,7 +90,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     # another thread while the helper tries the networks.
     early = early_trials.wanted(study, opts, plan) > 0
     clock = SearchClock(study=study, n_trials=plan.n_new, started_at=opts.started_at, history_dir=opts.history_dir, repeats=opts.repeats,
-                        early=early)
+                        early=early, warm=local_ray.would_join(address=opts.address, num_cpus=opts.num_cpus))
     # Before the search loads the machine (the helper, Ray): the contention it is priced at, as
     # an estimate prices it. Taken during Ray's start it read 5-22 where an estimate read 3.5-5.
     clock.measure_probe()
@@ -219,11 +219,14 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     if imported is not None:
         imported.result()  # Ray Tune: imported on one thread at a time
     started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
+    if isinstance(started, local_ray.Joined):
+        console.print(f"[dim]on the warm Ray runtime at {started.runtime.address} (hpbench ray start; --address local: one of the search's own)[/]",
+                      highlight=False)
     if integrations is not None:
         integrations.result()
     with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
         write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
-    clock.joined(ray_started=started is True, cpus=ray_cpus())
+    clock.joined(ray_started=started is True, cpus=ray_cpus(), warm=isinstance(started, local_ray.Joined))
     # the ETA's prior for trials not started yet (and asha-cost's reference epoch): the estimate's, else the helper's
     clock.plan = clock.priced_plan() or predictions.sampled_epoch_s()
     if clock.repeats > 1:  # how the repeats fuse, before the trials' own FLOPs are counted
