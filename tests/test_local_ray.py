@@ -72,6 +72,13 @@ def test_a_runtime_the_search_cannot_use_is_not_joined(tmp_path, over, num_cpus)
     assert not local_ray.busy(tmp_path)
 
 
+def test_a_cluster_named_in_ray_address_wins(tmp_path, monkeypatch):
+    record(tmp_path)
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert local_ray.join(num_cpus=None, directory=tmp_path) is None
+    assert not local_ray.would_join(address=None, num_cpus=None, directory=tmp_path)
+
+
 def test_state_dir_follows_xdg_cache_home(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert local_ray.state_dir() == tmp_path / "hpbench" / "ray"

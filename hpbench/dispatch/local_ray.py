@@ -165,10 +165,11 @@ def release() -> None:
 def join(*, num_cpus: int | None, directory: Path | None = None) -> Joined | None:
     """Hold the warm runtime for a search (see :class:`Joined`), or None when none is up, when it
     has other CPUs than ``num_cpus`` asks for, or when it runs another Ray version than this
-    process imports (the search then starts a fresh runtime of its own). The hold is this
-    process's until :func:`release`."""
+    process imports (the search then starts a fresh runtime of its own), or when ``RAY_ADDRESS``
+    names a cluster (Ray's own way to point a driver at one). The hold is this process's until
+    :func:`release`."""
     d = directory or state_dir()
-    if find(d) is None:  # the common case, without touching the lock
+    if os.environ.get("RAY_ADDRESS") or find(d) is None:  # a cluster named in the environment; none up: the common case
         return None
     d.mkdir(parents=True, exist_ok=True)
     handle = (d / IN_USE).open("a+", encoding="utf-8")
@@ -186,7 +187,7 @@ def join(*, num_cpus: int | None, directory: Path | None = None) -> Joined | Non
 def would_join(*, address: str | None, num_cpus: int | None, directory: Path | None = None) -> bool:
     """Whether a search with this ``--address`` and ``--num-cpus`` would join the warm runtime as
     things stand (what its estimate and its ETA price; :func:`join` decides)."""
-    runtime = find(directory) if not address else None
+    runtime = find(directory) if not (address or os.environ.get("RAY_ADDRESS")) else None
     return runtime is not None and num_cpus in (None, runtime.num_cpus) and runtime.ray_version == _version()
 
 
