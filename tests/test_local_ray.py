@@ -233,3 +233,20 @@ def test_the_estimate_prices_a_warm_start_up_lower(write_study):
     fresh_s, warm_s = (e.summary["wall_time"]["parts"]["startup_s"] for e in (fresh, warm))
     assert warm_s < fresh_s and warm.summary["wall_time"]["total_s"] < fresh.summary["wall_time"]["total_s"]
     assert "on the warm runtime" in warm.summary["wall_time"]["sources"]["startup_s"]
+
+
+def test_hpbench_estimate_prices_the_warm_runtime_while_one_is_up(write_study):
+    """``hpbench.estimate`` prices the search as ``hpbench search STUDY`` would run it: on the warm
+    runtime while one is up (a record of a live process stands for it here), a fresh start-up after."""
+    import hpbench as hp
+
+    study = hp.Study.from_toml(write_study(TINY_STUDY))
+    directory = local_ray.state_dir()  # the suite's scratch cache: no other test's runtime
+    record(directory)
+    try:
+        warm = hp.estimate(study, samples=2, device_flops=1e12).attrs["summary"]["wall_time"]
+    finally:
+        (directory / local_ray.STATE).unlink()
+    fresh = hp.estimate(study, samples=2, device_flops=1e12).attrs["summary"]["wall_time"]
+    assert "on the warm runtime" in warm["sources"]["startup_s"] and "on the warm runtime" not in fresh["sources"]["startup_s"]
+    assert warm["parts"]["startup_s"] < fresh["parts"]["startup_s"]
