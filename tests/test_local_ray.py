@@ -235,13 +235,16 @@ def test_the_estimate_prices_a_warm_start_up_lower(write_study):
     assert "on the warm runtime" in warm.summary["wall_time"]["sources"]["startup_s"]
 
 
-def test_hpbench_estimate_prices_the_warm_runtime_while_one_is_up(write_study):
+def test_hpbench_estimate_prices_the_warm_runtime_while_one_is_up(write_study, tmp_path, monkeypatch):
     """``hpbench.estimate`` prices the search as ``hpbench search STUDY`` would run it: on the warm
-    runtime while one is up (a record of a live process stands for it here), a fresh start-up after."""
+    runtime while one is up (a record of a live process stands for it here), a fresh start-up after.
+    A cache of its own: no history here, so both are the prior's (a warm search of another test
+    would have taught the warm figure)."""
     import hpbench as hp
 
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     study = hp.Study.from_toml(write_study(TINY_STUDY))
-    directory = local_ray.state_dir()  # the suite's scratch cache: no other test's runtime
+    directory = local_ray.state_dir()
     record(directory)
     try:
         warm = hp.estimate(study, samples=2, device_flops=1e12).attrs["summary"]["wall_time"]
