@@ -8,7 +8,7 @@ on a 2-core machine, while the search can train on the other core only (its earl
 part: the search joins it, and its Tune workers start at once (measured in the race, session 41:
 Tune's first trial 2.3-3.2 s sooner, 6.6-7.2 s from the command's start against 8.9-9.9 s).
 
-The runtime belongs to a small daemon (``python -m hpbench.dispatch.local_ray``) that started it
+The runtime belongs to a small daemon (:mod:`hpbench.dispatch.warm_daemon`) that started it
 with ``ray.init`` and holds it, so that stopping it stops exactly its processes (``ray stop``
 would stop every Ray runtime of the user). The daemon writes :data:`STATE` (the runtime's address,
 its CPUs, its process) once Ray is up, in :func:`state_dir`. A search with no ``--address`` joins
@@ -22,7 +22,6 @@ shuts Ray down, and a search reads it again under the shared side before it join
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import fcntl
 import json
@@ -32,7 +31,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,18 +123,6 @@ def use_token(directory: Path | None = None) -> None:
         Config.initialize("")
 
 
-def _write_token(directory: Path) -> None:
-    """A fresh token, readable by this user only."""
-    import secrets
-
-    path = directory / TOKEN
-    with contextlib.suppress(OSError):
-        path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(secrets.token_hex(32))
-
-
 class Joined:
     """A search's hold on the warm runtime it joined: the shared lock that keeps the daemon from
     stopping the runtime while the search runs. Released by :meth:`release` or at the process's
@@ -175,7 +163,7 @@ def join(*, num_cpus: int | None, directory: Path | None = None) -> Joined | Non
     handle = (d / IN_USE).open("a+", encoding="utf-8")
     fcntl.flock(handle, fcntl.LOCK_SH)
     runtime = _read(d)  # again, under the lock: the daemon withdraws its record under the exclusive side before it stops
-    if runtime is None or (num_cpus is not None and num_cpus != runtime.num_cpus) or runtime.ray_version != _version():
+    if runtime is None or not _usable(runtime, num_cpus=num_cpus):
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
         return None
@@ -187,7 +175,11 @@ def join(*, num_cpus: int | None, directory: Path | None = None) -> Joined | Non
 def would_join(*, address: str | None, num_cpus: int | None, directory: Path | None = None) -> bool:
     """Whether a search with this ``--address`` and ``--num-cpus`` would join the warm runtime as
     things stand (what its estimate and its ETA price; :func:`join` decides)."""
-    runtime = find(directory) if not (address or os.environ.get("RAY_ADDRESS")) else None
+    return not (address or os.environ.get("RAY_ADDRESS")) and _usable(find(directory), num_cpus=num_cpus)
+
+
+def _usable(runtime: WarmRuntime | None, *, num_cpus: int | None) -> bool:
+    """A runtime up, of the CPUs asked for (if any), on the Ray this process imports."""
     return runtime is not None and num_cpus in (None, runtime.num_cpus) and runtime.ray_version == _version()
 
 
@@ -206,7 +198,7 @@ def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = Non
     d.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         (d / STATE).unlink()  # a dead daemon's
-    cmd = [sys.executable, "-m", "hpbench.dispatch.local_ray", "--num-cpus", str(num_cpus), "--idle-s", repr(float(idle_s)), "--dir", str(d)]
+    cmd = [sys.executable, "-m", "hpbench.dispatch.warm_daemon", "--num-cpus", str(num_cpus), "--idle-s", repr(float(idle_s)), "--dir", str(d)]
     with (d / LOG).open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
     deadline = time.time() + timeout_s
@@ -253,79 +245,29 @@ def _tail(path: Path, lines: int = 5) -> str:
     return " | ".join(text[-lines:]) or "(empty log)"
 
 
-def _withdraw(directory: Path) -> None:
-    """Remove the record if it is this daemon's."""
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads((directory / STATE).read_text(encoding="utf-8")).get("pid") == os.getpid():
-            (directory / STATE).unlink()
-
-
-def serve(*, num_cpus: int, idle_s: float, directory: Path) -> None:
-    """The daemon: start Ray, record it, hold it until ``idle_s`` seconds pass without a search or
-    SIGTERM comes, then withdraw the record and shut Ray down."""
-    import ray
-
-    from hpbench.results.files import atomic_write_text
-
+@contextlib.contextmanager
+def unused(directory: Path) -> Iterator[bool]:
+    """The exclusive side of :data:`IN_USE`, held for the block when no search holds the runtime:
+    whether it was free (False: a search holds it, and nothing is held)."""
     directory.mkdir(parents=True, exist_ok=True)
-    _write_token(directory)
-    use_token(directory)
-    ray.init(**init_kwargs(num_cpus=num_cpus, loopback=False))
-    stopping: list[str] = []  # after ray.init, which installs a SIGTERM handler of its own
-    signal.signal(signal.SIGTERM, lambda _s, _f: stopping.append("asked to"))
-    signal.signal(signal.SIGINT, lambda _s, _f: stopping.append("interrupted"))
-    runtime = WarmRuntime(address=ray.get_runtime_context().gcs_address, pid=os.getpid(), num_cpus=num_cpus, started_at=time.time(),
-                          idle_s=idle_s, ray_version=ray.__version__)
-    atomic_write_text(directory / STATE, json.dumps(asdict(runtime), indent=1) + "\n")
-    print(f"up at {runtime.address} with {num_cpus} CPUs; stops after {idle_s:g} s without a search", flush=True)
-    last_used = time.time()
-    try:
-        while not stopping:
-            time.sleep(POLL_S)
-            with (directory / IN_USE).open("a+", encoding="utf-8") as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:  # a search holds the runtime
-                    last_used = time.time()
-                    continue
-                try:
-                    if idle_for(last_used=last_used, now=time.time()) >= idle_s:
-                        _withdraw(directory)  # under the exclusive side: a search joining now reads no record
-                        stopping.append(f"idle for {idle_s:g} s")
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
-    finally:
-        _withdraw(directory)
-        print(f"stopping ({stopping[0] if stopping else 'failed'})", flush=True)
-        ray.shutdown()
+    with (directory / IN_USE).open("a+", encoding="utf-8") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def busy(directory: Path | None = None) -> bool:
     """Whether a search holds the warm runtime (a shared lock on :data:`IN_USE`)."""
-    d = directory or state_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    with (d / IN_USE).open("a+", encoding="utf-8") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(f, fcntl.LOCK_UN)
-        return False
+    with unused(directory or state_dir()) as free:
+        return not free
 
 
 def idle_for(*, last_used: float, now: float) -> float:
     """Seconds the runtime has stood idle since a search last held it."""
     return max(0.0, now - last_used)
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog="python -m hpbench.dispatch.local_ray", description="The warm local Ray runtime's daemon (hpbench ray start).")
-    ap.add_argument("--num-cpus", type=int, required=True)
-    ap.add_argument("--idle-s", type=float, default=IDLE_S)
-    ap.add_argument("--dir", type=Path, default=None)
-    args = ap.parse_args(argv)
-    serve(num_cpus=args.num_cpus, idle_s=args.idle_s, directory=args.dir or state_dir())
-
-
-if __name__ == "__main__":
-    main()
