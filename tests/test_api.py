@@ -244,10 +244,31 @@ def test_best_cli_on_a_directory_without_a_finished_trial(tmp_path):
     assert r.exit_code == 2 and "no finished trial" in r.output
 
 
+def test_report_of_a_search_interrupted_before_any_value(tmp_path):
+    """Every section renders (the cost ranking raised KeyError on the metric's column)."""
+    from tests.helpers.report_tables import _write
+
+    out = _write(tmp_path / "r", {"name": "r", "settings": {"metric": "val_accuracy", "mode": "max"}, "space": {}},
+                 [{"trial": 0, "trial_id": "x", "status": "interrupted", "stop_reason": None, "predicted_flops": 1e6}], [])
+    for args in (["report", str(out)], ["report", str(out), "--json"], ["report", str(out), "--section", "cost"]):
+        r = runner.invoke(app, args)
+        assert r.exit_code == 0, (args, r.output, r.exception)
+
+
+def test_the_consoles_print_colons_as_text_not_emoji(capsys):
+    """A loader named "mod:ok" printed as "mod🆗" (Rich's emoji codes in user names)."""
+    from hpbench.cli.common import console
+
+    console().print("data: huntload.loaders:ok: and :tada:")
+    assert "huntload.loaders:ok: and :tada:" in capsys.readouterr().out
+
+
 # -- search and estimate options ---------------------------------------------------------------
 @pytest.mark.parametrize(("kwargs", "key"), [
     ({"budget_s": 0.0}, "budget_s"), ({"address": "somehost"}, "address"), ({"num_cpus": 0}, "num_cpus"),
     ({"address": "auto", "num_cpus": 2}, "num_cpus"), ({"repeats": -1}, "repeats"),
+    # a TypeError before, not the StudyError the API promises
+    ({"budget_flops": "x"}, "budget_flops"), ({"out": 5}, "out"),
 ])
 def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monkeypatch, kwargs, key):
     import hpbench.dispatch.runner as runner_module
@@ -255,7 +276,7 @@ def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monke
     monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
     out = tmp_path / "out"
     with pytest.raises(hpbench.StudyError) as err:
-        hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), out=out, **kwargs)
+        hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), **{"out": out, **kwargs})
     assert f"hpbench.search: {key}: " in str(err.value)
     assert not out.exists()
 

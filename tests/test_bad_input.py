@@ -38,6 +38,8 @@ BAD_STUDIES = {
     "max_failures_negative": ({"study": BASE["study"] + "\nmax_failures = -1"}, ["max_failures", "-1"]),
     "max_concurrent_zero": ({"study": BASE["study"] + "\nmax_concurrent = 0"}, ["max_concurrent", "0"]),
     "seed_text": ({"study": BASE["study"] + '\nseed = "zero"'}, ["seed", "zero"]),
+    # Optuna's samplers take seeds below 2**32 (a traceback after the results folder was made)
+    "seed_too_large": ({"study": BASE["study"] + "\nseed = 4294967296"}, ["study.seed", "4294967296", "<= 4294967295"]),
     "unknown_study_key": ({"study": BASE["study"] + "\ntrails = 3"}, ["trails"]),
     "dataset_unknown": ({"data": 'dataset = "mnist9"'}, ["dataset", "mnist9"]),
     "val_fraction_one": ({"data": 'dataset = "digits"\nval_fraction = 1.0'}, ["val_fraction", "1.0"]),
@@ -113,6 +115,12 @@ BAD_CALLS = {
     "address_no_port": (["--address", "somehost"], ["--address", "somehost"]),
     "address_bad_port": (["--address", "10.0.0.1:99999"], ["--address", "99999"]),
     "num_cpus_with_address": (["--address", "auto", "--num-cpus", "2"], ["--num-cpus", "2"]),
+    # nothing listens there: Ray's connect retried for minutes, deaf to Ctrl-C
+    "address_unreachable": (["--address", "127.0.0.1:1"], ["--address", "127.0.0.1:1", "must reach a running Ray cluster", "refused"]),
+    "address_unresolvable": (["--address", "no-such-host.invalid:6379"], ["--address", "no-such-host.invalid", "does not resolve"]),
+    # more CPUs per trial than the local runtime has: Tune queued the trial forever, silently
+    "cpus_more_than_the_machine": (["--set", "resources.cpus_per_trial=4096"], ["resources.cpus_per_trial", "4096", "CPUs of the local Ray runtime"]),
+    "cpus_more_than_num_cpus": (["--num-cpus", "1", "--set", "resources.cpus_per_trial=2"], ["resources.cpus_per_trial", "(--num-cpus)"]),
     "resume_nothing": (["--resume"], ["--resume", "nothing to resume"]),
     # a fixed registry name that is a list or a table is an unknown name (it crashed with TypeError: unhashable)
     "set_optimizer_name_list": (["--set", "optimizer.name=[1]"], ["optimizer.name", "unknown optimizer", "[1]"]),
@@ -234,3 +242,13 @@ def test_bad_study_under_python_O_imports_no_ray(case, tmp_path):
     for frag in fragments:
         assert frag in flat
     assert not out.exists()
+
+
+def test_estimate_refuses_a_trial_larger_than_the_machine(tmp_path):
+    """The estimate prices a search here: a trial this machine cannot hold would never start (the
+    estimate calibrated a device model at that many threads for minutes, silent)."""
+    path = tmp_path / "big.toml"
+    path.write_text(study_text(resources="cpus_per_trial = 4096"), encoding="utf-8")
+    r = CliRunner().invoke(app, ["estimate", str(path), "--no-preflight"])
+    assert r.exit_code == 2, r.output
+    assert "resources.cpus_per_trial" in r.output and "4096" in r.output

@@ -229,9 +229,15 @@ def test_module_that_raises_at_import(tmp_path):
 
 
 @pytest.mark.parametrize(("fn", "fragment"), [
-    ("load_wrong_return", "the loader's return value is not usable, but got must return (x, y)"),
+    ("load_wrong_return", "the loader's return value is not usable: must return (x, y)"),
     ("load_nan_features", "x: features must be finite numbers (no missing values), but got NaN or inf in 2 rows (indices 4, 17)"),
     ("load_one_class", "y: a classification target needs at least 2 classes"),
+    # a class only the given validation split has: every trial failed on it ("Target 2 is out of bounds")
+    ("load_val_class_unseen", "y_val holds 1 class the training data (y) has none of: 5"),
+    # sys.exit() in the loader ended hpbench with its code and no word
+    ("load_exits", "the dataset loader must return its data, not exit the process, but got sys.exit(3)"),
+    # np.stack's own words named neither the item nor the shapes
+    ("load_ragged_dataset", "item 4 is shaped (3,) where item 0 is shaped (2,)"),
 ])
 def test_entry_point_data_problems(tmp_path, fn, fragment):
     msg = one(study_file(tmp_path, data=f'dataset = "{BAD}:{fn}"'))
@@ -320,3 +326,57 @@ def test_the_pre_flight_says_how_long_the_data_took(tmp_path):
 
     pending = start(study_file(tmp_path, data=f'dataset = "{BAD}:load_slowly"'))
     assert pending.result() == [] and pending.data_s >= 0.3
+
+
+def test_duplicate_column_names_are_refused(tmp_path):
+    """pandas reads a second "label" as "label.1": the target could have been the wrong column, unsaid."""
+    from hpbench.errors import StudyError
+
+    path = csv(tmp_path, "label,b,label\n" + "".join(f"{i},{2 * i},{i % 2}\n" for i in range(40)))
+    with pytest.raises(StudyError) as err:
+        study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"')
+    assert "data.dataset: must name each column" in str(err.value) and "['label']" in str(err.value)
+
+
+def test_a_column_of_lists_and_a_value_float32_cannot_hold(tmp_path):
+    df = table(40)
+    df["age"] = df["age"].astype(float)
+    df.loc[5, "age"] = 1e39  # finite as float64, infinite as the trials' float32
+    df["vec"] = [np.array([1.0, 2.0])] * 40
+    path = tmp_path / "d.parquet"
+    df.to_parquet(path)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert any("column 'vec': must hold one number or text per cell" in p for p in found), found
+    assert any("column 'age': must hold numbers that float32 holds" in p and "1e+39" in p for p in found), found
+    assert not any("pre-flight could not check" in p for p in found), found
+
+
+def test_a_missing_class_label_and_missing_features_name_their_rows(tmp_path):
+    x = np.random.default_rng(0).random((30, 3)).astype(np.float32)
+    y = (x[:, 0] > 0.5).astype(np.float64)
+    y[7] = np.nan
+    x[[2, 9], 1] = np.inf
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{tmp_path / "d.npz"}"'))
+    assert any("x: features must be finite numbers" in p and "rows 2, 9 (of 30" in p for p in found), found
+    np.savez(tmp_path / "d.npz", x=np.nan_to_num(x, posinf=0.0), y=y)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{tmp_path / "d.npz"}"'))
+    assert any("y: a class label is missing (NaN or inf) in row 7 (of 30" in p for p in found), found
+
+
+def test_samples_of_four_axes_ask_for_a_declared_shape(tmp_path):
+    from hpbench.errors import StudyError
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((20, 2, 2, 2, 2), dtype=np.float32), y=np.arange(20) % 2)
+    with pytest.raises(StudyError) as err:
+        study_file(tmp_path, data=f'dataset = "{tmp_path / "d.npz"}"')
+    assert "data.shape: must be declared" in str(err.value) and "[16] flattens them" in str(err.value)
+
+
+def test_a_class_only_a_given_split_holds_still_has_its_output():
+    """A RawData built by hand (not through the loaders' checks) counts every split's classes."""
+    from hpbench.data.datasets import RawData
+
+    x = np.zeros((4, 2), dtype=np.float32)
+    raw = RawData(x=x, y=np.array([0, 1, 0, 1]), task="multiclass", name="t", x_val=x[:2], y_val=np.array([2, 0]))
+    assert raw.n_outputs == 3

@@ -8,6 +8,7 @@ import errno
 import shlex
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -117,6 +118,12 @@ def test_an_interrupted_search_prints_the_exact_command_to_continue(study_file, 
 
     monkeypatch.setattr(api, "search", interrupted)
     out = tmp_path / "my results"
+    res = CliRunner().invoke(app, ["search", str(study_file), "--out", str(out), "--set", "train.max_epochs=2", "--set",
+                                   "optimizer.name=sgd", "--num-cpus", "2", "--trials", "7"])
+    assert res.exit_code == 130, res.output
+    assert "interrupted before any trial was recorded: nothing to resume" in res.output, res.output  # no table: no --resume to offer
+    out.mkdir()
+    pd.DataFrame({"trial": [0]}).to_parquet(out / "trials.parquet")  # a trial recorded before the Ctrl-C
     res = CliRunner().invoke(app, ["search", str(study_file), "--out", str(out), "--set", "train.max_epochs=2", "--set",
                                    "optimizer.name=sgd", "--num-cpus", "2", "--trials", "7"])
     assert res.exit_code == 130, res.output

@@ -57,6 +57,10 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.dispatch.early import n_early, n_early_max
 
     data_s: float | None = None
+    if device_flops is None:  # this machine's estimate: a trial it cannot hold would never start here
+        from hpbench.api.search import check_fits
+
+        check_fits(study, address=None, num_cpus=None, what="estimate")
     if preflight:
         from hpbench.preflight.problems import PreflightFailed
         from hpbench.preflight.run import start

@@ -189,7 +189,7 @@ class Results:
         from hpbench.report.data import load_report
         from hpbench.report.sections import print_report
 
-        print_report(console or Console(), load_report(self.path, storage=self.storage), sections=sections, top=top,
+        print_report(console or Console(emoji=False), load_report(self.path, storage=self.storage), sections=sections, top=top,
                      budgets={"budget_flops": budget_flops, "budget_s": budget_s})
 
     def report_json(self, *, sections: list[str] | None = None, top: int = 10, budget_flops: float | None = None,

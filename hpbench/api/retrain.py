@@ -71,7 +71,7 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     cfg = trial_config(study, {})
     if epochs is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_epochs=epochs))
-    con = console or Console()
+    con = console or Console(emoji=False)
     final: dict[str, Any] = {}
 
     def keep_final(state: dict[str, Any]) -> None:

@@ -62,6 +62,9 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     from rich.console import Console
 
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
+    if out is not None and not isinstance(out, (str, Path)):
+        raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)
+    check_fits(study, address=address, num_cpus=num_cpus)
     from hpbench.cost.history import default_cache_dir
     from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
 
@@ -78,7 +81,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
         raise
     except (OSError, ValueError) as err:  # an unreadable earlier record
         raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
-    con = console or Console()
+    con = console or Console(emoji=False)
     from hpbench.dispatch.runner import run_search
     from hpbench.dispatch.study_lock import StudyNameBusy
 
@@ -96,9 +99,9 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
     """The call's own options (the study was validated when it was read). ``cli``: name them as
     the command's flags (``--num-cpus``) instead of as keywords (``num_cpus``)."""
 
-    def fail(key: str, rule: str, value: object) -> StudyError:
+    def fail(key: str, rule: str, value: object, hint: str = "") -> StudyError:
         name = "--" + key.replace("_", "-") if cli else key
-        return StudyError(source="hpbench search" if cli else SOURCE, key=name, rule=rule, value=value)
+        return StudyError(source="hpbench search" if cli else SOURCE, key=name, rule=rule, value=value, hint=hint)
 
     if address is not None and address not in ("auto", "local"):
         host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
@@ -112,5 +115,46 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
     if repeats is not None and repeats < 0:
         raise fail("repeats", "must be at least 0", repeats)
     for key, value in (("budget_flops", budget_flops), ("budget_s", budget_s)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise fail(key, "must be a number", value)
         if value is not None and not value > 0:
             raise fail(key, "must be > 0", value)
+    if address is not None and address not in ("auto", "local"):
+        host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
+        reason = unreachable(host, int(port))
+        if reason:  # Ray's own connect retries for minutes, deaf to Ctrl-C, when nothing listens there
+            raise fail("address", "must reach a running Ray cluster (its head node's GCS port, 6379 by default)", address,
+                       hint=f"{reason}; `ray status` on the head node prints its address")
+
+
+def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what: str = "search") -> None:
+    """A trial's CPUs fit the local Ray runtime the search runs on: Ray Tune queues a trial that
+    asks for more than a node has until one appears, which a local runtime never adds (the search
+    sat silent forever). A cluster's nodes are checked once the search joined it
+    (:func:`hpbench.dispatch.backend.check_resources`)."""
+    from hpbench.dispatch.local_ray import local_cpus
+
+    cpus = local_cpus(address=address, num_cpus=num_cpus)
+    want = study.resources.cpus_per_trial
+    if cpus is not None and want > cpus:
+        where = "--num-cpus" if num_cpus is not None else "this machine's" if what == "search" else "this machine's, where the estimate prices the search"
+        raise StudyError(source=study.source, key="resources.cpus_per_trial", rule=f"must be at most the {cpus} CPUs of the local Ray runtime ({where})",
+                         value=want, hint="a trial asking for more would wait for them forever: lower it, or search on a cluster with larger nodes (--address)")
+
+
+REACH_TIMEOUT_S = 5.0
+
+
+def unreachable(host: str, port: int, *, timeout_s: float = REACH_TIMEOUT_S) -> str:
+    """Why nothing answers a TCP connection to ``host:port`` ('' when something does)."""
+    import socket
+
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return ""
+    except socket.gaierror as err:
+        return f"the name {host!r} does not resolve ({err.strerror or err})"
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {timeout_s:g} s"
+    except OSError as err:
+        return f"{host}:{port} refused the connection ({err.strerror or err})"

@@ -23,22 +23,22 @@ PIPE_WIDTH = 160  # tables printed to a pipe or a CI log are not squeezed into 8
 
 
 def console() -> Console:
-    con = Console()
+    con = Console(emoji=False)
     if not con.is_terminal and "COLUMNS" not in os.environ:
-        con = Console(width=PIPE_WIDTH)
+        con = Console(emoji=False, width=PIPE_WIDTH)
     return con
 
 
 def stderr_console() -> Console:
     """Progress and messages when stdout carries the command's JSON."""
-    return Console(stderr=True)
+    return Console(emoji=False, stderr=True)
 
 
 def fail(err: StudyError | str, *, debug: bool = False) -> NoReturn:
     """Print a user error on stderr (one line per problem of a StudyError) and exit with code 2.
     A problem in user code (the pre-flight's) is followed by the user's own frames, and with
     ``debug`` by its full traceback."""
-    con = Console(stderr=True)
+    con = Console(emoji=False, stderr=True)
     problems = list(err.problems) if isinstance(err, StudyError) else [str(err)]
     tracebacks = False
     for p in problems:

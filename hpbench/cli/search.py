@@ -66,8 +66,8 @@ def search(
     top: Annotated[int, typer.Option("--top", callback=_positive, help="Rows in the final leaderboard.")] = 10,
     repeats: Annotated[int | None, typer.Option("--repeats", min=0, help="After the search, re-run the top configurations (\\[study] repeats_top, default 3) with N other seeds (overrides \\[study] repeats).")] = None,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage, any SQLAlchemy URL (e.g. postgresql://user@host/db) \\[default: sqlite file RESULTS/optuna.db].")] = None,
-    budget_flops: Annotated[float | None, typer.Option("--budget-flops", min=0, help="Stop launching trials once N predicted FLOPs are spent.")] = None,
-    budget_s: Annotated[float | None, typer.Option("--budget-s", min=0, help="Stop launching trials once the command has run N seconds, counting the work still to run after the search (the ETA's clock).")] = None,
+    budget_flops: Annotated[float | None, typer.Option("--budget-flops", help="Stop launching trials once N predicted FLOPs are spent.")] = None,
+    budget_s: Annotated[float | None, typer.Option("--budget-s", help="Stop launching trials once the command has run N seconds, counting the work still to run after the search (the ETA's clock).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="At the end, print a JSON summary on stdout instead of the leaderboard (progress goes to stderr).")] = False,
     verbose: Annotated[bool, typer.Option("-v", "--verbose", help="Show Ray's own output.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show everything: full tracebacks of user code errors, and Ray's own output.")] = False,
@@ -100,14 +100,17 @@ def search(
     except REFUSALS as err:
         fail(str(err))
     except KeyboardInterrupt:
-        con.print(f"interrupted: the finished trials are saved; continue with: {escape(command_line(ctx, add=('--resume',)))}",
-                  highlight=False, soft_wrap=True)
+        if table_exists(Path(out) if out is not None else study.default_out(), TRIALS):
+            con.print(f"interrupted: the finished trials are saved; continue with: {escape(command_line(ctx, add=('--resume',)))}",
+                      highlight=False, soft_wrap=True)
+        else:  # during the pre-flight or the start-up: no trial was recorded
+            con.print("interrupted before any trial was recorded: nothing to resume", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as err:
         if not disk_full(err):
             raise
         detail = next((str(e) for e in _chain(err) if isinstance(e, TablesNotWritten)), f"{type(err).__name__}: {err}")
-        Console(stderr=True).print(f"[bold red]error:[/] the disk of the results is full: {escape(detail.splitlines()[0])}. Free some space, "
+        Console(emoji=False, stderr=True).print(f"[bold red]error:[/] the disk of the results is full: {escape(detail.splitlines()[0])}. Free some space, "
                                    f"then continue with: {escape(command_line(ctx, add=('--resume',)))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAULT) from None
     finally:

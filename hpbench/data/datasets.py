@@ -58,8 +58,8 @@ class RawData:
 
     @property
     def n_outputs(self) -> int:
-        if self.task == "multiclass":
-            return int(self.y.max()) + 1
+        if self.task == "multiclass":  # every split's classes: a class only a given split holds still has its output
+            return max(int(y.max()) for y in (self.y, self.y_val, self.y_test) if y is not None and len(y)) + 1
         return 1
 
 

@@ -133,7 +133,7 @@ class LayoutError(ValueError):
     """A declared ``shape``/``kind`` that does not fit the samples: names the key, the rule and the value."""
 
     def __init__(self, *, key: str, rule: str, value: object) -> None:
-        super().__init__(f"{key}: {rule}, but got {value}")
+        super().__init__(f"{key}: {rule}" + ("" if value is None else f", but got {value}"))
         self.key, self.rule, self.value = key, rule, value
 
 
@@ -175,6 +175,10 @@ def resolve_layout(stored: Sequence[int], *, shape: Sequence[int] | None = None,
     if kind is None and default is not None:
         return Layout(kind=DataKind(default), input_shape=stored)
     if kind is None:
+        if not 1 <= len(stored) <= 3:  # infer_kind's rule, said as the study key that fixes it
+            raise LayoutError(key="data.shape", rule=f"must be declared for the samples{of}, shaped {list(stored)}: hpbench reads samples of 1 "
+                              f"to 3 axes (features; channels and length; channels, height and width), [{size}] flattens them",
+                              value=None)
         k, order = infer_kind(stored)
         target = canonical(k, stored, order)
         how = "channels-last (H, W, C) moved to (C, H, W)" if order else "inferred from the sample shape"

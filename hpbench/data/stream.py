@@ -94,7 +94,12 @@ class DatasetRows:
     def read_pairs(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inputs (float32, in the layout) and raw labels of items ``idx``, each item read once."""
         items = self.items(idx)
-        x = np.stack([numpy_of(item[0]) for item in items]).astype(np.float32, copy=False)
+        xs = [numpy_of(item[0]) for item in items]
+        odd = next((k for k, a in enumerate(xs) if a.shape != xs[0].shape), None)
+        if odd is not None:  # np.stack's own words name neither the item nor the shapes
+            raise ValueError(f"every item's input must have one shape, but item {int(idx[odd])} is shaped {xs[odd].shape} "
+                             f"where item {int(idx[0])} is shaped {xs[0].shape}")
+        x = np.stack(xs).astype(np.float32, copy=False)
         return apply_layout(x, self.layout), np.asarray([numpy_of(item[1]).reshape(()) for item in items])
 
     def raw_labels(self) -> np.ndarray:

@@ -61,11 +61,14 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
             raise ValueError(f"{where}: needs {label} shaped (n, ...) and (n,), but got {xs[s].shape} and {ys[s].shape}")
         if len(ys[s]) == 0:
             raise ValueError(f"{where}: {label}: the data has no rows")
-        if not np.all(np.isfinite(xs[s])):
-            raise ValueError(f"{where}: {label}: features must be finite numbers (no missing values), but some are NaN or inf")
+        bad = np.flatnonzero(~np.isfinite(xs[s].reshape(len(xs[s]), -1)).all(axis=1))
+        if len(bad):
+            raise ValueError(f"{where}: {f'x_{s}' if s else 'x'}: features must be finite numbers (no missing values): "
+                             f"NaN or inf in {_rows_at(bad, len(xs[s]))}")
         if s and xs[s].shape[1:] != xs[""].shape[1:]:
             raise ValueError(f"{where}: x_{s} must have samples shaped like x {xs[''].shape[1:]}, but has {xs[s].shape[1:]}")
     y_all = np.concatenate(list(ys.values())) if len(ys) > 1 else ys[""]
+    _check_labels(ys, task=task or infer_task(y_all), where=where)
     task, y_all, _ = encode_targets(y_all, task=task, where=where)
     ends = np.cumsum([len(v) for v in ys.values()])[:-1]
     ys = dict(zip(ys, np.split(y_all, ends), strict=True))
@@ -96,6 +99,42 @@ def encode_targets(y: np.ndarray, *, task: str | None, where: str) -> tuple[str,
     if task == "binary" and len(classes) != 2:
         raise ValueError(f"{where}: task 'binary' needs exactly 2 target values, but got {len(classes)}")
     return task, codes.astype(np.int64).reshape(-1), classes
+
+
+def _rows_at(idx: np.ndarray, n: int) -> str:
+    """``row 3`` / ``rows 3, 7, 9, 10, 11 and 12 more (of 60, counting from 0)``."""
+    shown = ", ".join(str(int(i)) for i in idx[:5])
+    more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
+    return f"row{'s' if len(idx) > 1 else ''} {shown}{more} (of {n}, counting from 0)"
+
+
+def _labels(values: list[Any]) -> str:
+    shown = ", ".join(repr(v) for v in values[:5])
+    return shown + (f" and {len(values) - 5} more" if len(values) > 5 else "")
+
+
+def _check_labels(ys: dict[str, np.ndarray], *, task: str, where: str) -> None:
+    """The targets of every split (``""``: the training data; ``"val"``/``"test"``: splits the data
+    came with) as a classification reads them: no missing label, and no class in a given split
+    that the training data lacks (the network would never learn it; its outputs counted the
+    training data's classes, and every trial failed on the first such label)."""
+    if task == "regression":
+        return
+    for s, y in ys.items():
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            raise ValueError(f"{where}: {f'y_{s}' if s else 'y'}: a class label is missing (NaN or inf) in "
+                             f"{_rows_at(np.flatnonzero(~np.isfinite(y)), len(y))}")
+    text = any(y.dtype.kind in "OUS" for y in ys.values())
+
+    def distinct(y: np.ndarray) -> set[Any]:
+        return {v.item() if hasattr(v, "item") else v for v in np.unique(y.astype(str) if text else y)}
+
+    seen = distinct(ys[""])
+    for s in [s for s in ys if s]:
+        extra = sorted(distinct(ys[s]) - seen, key=str)
+        if extra:
+            raise ValueError(f"{where}: y_{s} holds {len(extra)} class{'es' if len(extra) > 1 else ''} the training data (y) has none of: "
+                             f"{_labels(extra)} (a network never learns a class it never trains on; y's classes: {_labels(sorted(seen, key=str))})")
 
 
 def apply_layout(x: np.ndarray, layout: Layout) -> np.ndarray:

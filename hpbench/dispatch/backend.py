@@ -124,15 +124,19 @@ def import_integrations() -> None:
         import ray.air.integrations.mlflow  # noqa: F401
 
 
-def check_gpus(study: Study) -> None:
-    """A study asking for GPU shares on a cluster without GPUs would wait forever in Tune's
-    queue: refuse it at once."""
+def check_resources(study: Study) -> None:
+    """A study asking for GPU shares on a cluster without GPUs, or for more CPUs per trial than
+    any of its nodes has, would wait forever in Tune's queue: refuse it at once."""
     import ray
 
     want = study.resources.gpus_per_trial
     have = float(ray.cluster_resources().get("GPU", 0.0))
     if want > 0 and have < want:
         raise ResumeRefused(f"resources.gpus_per_trial = {want}, but the Ray cluster has {have:g} GPUs")
+    cpus = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
+    if cpus and study.resources.cpus_per_trial > max(cpus):
+        raise ResumeRefused(f"resources.cpus_per_trial = {study.resources.cpus_per_trial:g}, but the largest node of the Ray "
+                            f"cluster has {max(cpus):g} CPUs (a trial runs on one node)")
 
 
 def trainable(study: Study, out: Path, *, replays: list[Replay] | None = None, data: Any = None, device: str | None = None) -> Any:

@@ -178,6 +178,23 @@ def would_join(*, address: str | None, num_cpus: int | None, directory: Path | N
     return not (address or os.environ.get("RAY_ADDRESS")) and _usable(find(directory), num_cpus=num_cpus)
 
 
+def local_cpus(*, address: str | None, num_cpus: int | None, directory: Path | None = None) -> int | None:
+    """The CPUs of the local Ray runtime a search with this ``--address`` and ``--num-cpus`` runs
+    on: ``num_cpus``, else the warm runtime's when it would join it, else this machine's; None
+    where the search runs on a cluster (``--address`` or ``RAY_ADDRESS``: its nodes say, once joined)."""
+    if address not in (None, "local") or (address is None and os.environ.get("RAY_ADDRESS")):
+        return None
+    if num_cpus is not None:
+        return num_cpus
+    if address is None and would_join(address=None, num_cpus=None, directory=directory):
+        runtime = find(directory)
+        if runtime is not None:
+            return runtime.num_cpus
+    from hpbench.cost.clock import n_cpus
+
+    return n_cpus()
+
+
 def _usable(runtime: WarmRuntime | None, *, num_cpus: int | None) -> bool:
     """A runtime up, of the CPUs asked for (if any), on the Ray this process imports."""
     return runtime is not None and num_cpus in (None, runtime.num_cpus) and runtime.ray_version == _version()

@@ -24,7 +24,7 @@ from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
 from hpbench.dispatch.backend import (
-    check_gpus,
+    check_resources,
     import_driver_modules,
     import_integrations,
     import_search_modules,
@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 HELPER_PRELOAD = ("torch", "hpbench.models", "hpbench.train.tasks")
 
 # Also importable from here (the CLI, the tests and the benchmarks start searches this way).
-__all__ = ["Plan", "ResumeRefused", "SearchOptions", "check_gpus", "init_ray", "plan_search", "run_search", "write_study_record"]
+__all__ = ["Plan", "ResumeRefused", "SearchOptions", "init_ray", "plan_search", "run_search", "write_study_record"]
 
 
 def run_search(study: Study, opts: SearchOptions, *, console: Console | None = None, plan: Plan | None = None) -> ResultsStore:
@@ -81,7 +81,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     Before anything is written or Ray starts, the pre-flight checks (:mod:`hpbench.preflight`)
     load the data and try every distinct network: :class:`~hpbench.preflight.PreflightFailed`
     names every problem found."""
-    console = console or Console()
+    console = console or Console(emoji=False)
     plan = plan or plan_search(study, opts)
     if plan.n_new == 0 and not opts.repeats:  # nothing to run: no pre-flight, no helper
         return _locked(study, opts, plan, console, start=None)
@@ -250,7 +250,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     forget_written(scheduler, written)
     if early is not None:
         early.scheduler = scheduler  # the early trials count at its rungs, as Tune's own trials do
-    check_gpus(study)
+    check_resources(study)
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
     budget = None
     if opts.budget_flops or opts.budget_s:

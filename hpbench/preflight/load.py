@@ -119,6 +119,9 @@ def load_entry_point(data: DataConfig, *, study_source: str) -> Loaded:
         out = fn(**kwargs)
     except Exception as err:
         return Loaded(source=spec, problems=(user_code_problem(spec, "data.dataset", "the dataset loader raised", err),))
+    except SystemExit as err:  # sys.exit() in the loader would end hpbench itself, silently
+        return Loaded(source=spec, problems=(Problem(source=spec, key="data.dataset", rule="the dataset loader must return its data, "
+                                                     "not exit the process", value=shown(f"sys.exit({err.code!r})")),))
     try:
         if isinstance(out, tuple) and len(out) == 2:
             return Loaded(source=spec, arrays=_returned_arrays(out[0], out[1], task=task, image=image), output=out)
@@ -130,8 +133,8 @@ def load_entry_point(data: DataConfig, *, study_source: str) -> Loaded:
     except Exception as err:
         if user_frames(err.__traceback__):  # the returned dataset's own code raised (its __getitem__, __iter__, ...)
             return Loaded(source=spec, problems=(user_code_problem(spec, "data.dataset", "reading the returned dataset raised", err),))
-        return Loaded(source=spec, problems=(Problem(source=spec, key="data.dataset", rule="the loader's return value is not usable",
-                                                     value=shown(str(err).removeprefix(f"{spec}: "))),))
+        return Loaded(source=spec, problems=(Problem(source=spec, key="data.dataset",
+                                                     rule=f"the loader's return value is not usable: {str(err).removeprefix(f'{spec}: ')}"),))
     if isinstance(converted, RawData):
         return Loaded(source=spec, arrays=_arrays_of(converted), data=converted)
     return Loaded(source=spec, arrays=_streamed(data), data=converted)
@@ -164,8 +167,8 @@ def load_for_checks(data: DataConfig, *, study_source: str) -> Loaded:
             except Exception as err:  # a built-in's or a NumPy file's own error (its message names the key)
                 source = study_source if data.dataset in DATASETS else data.dataset
                 message = str(err).removeprefix(f"{data.dataset}: ")
-                return Loaded(source=source, problems=(Problem(source=source, key="data.dataset", rule="cannot be loaded",
-                                                               value=shown(message or type(err).__name__)),))
+                return Loaded(source=source, problems=(Problem(source=source, key="data.dataset",
+                                                               rule=f"cannot be loaded: {message or type(err).__name__}"),))
     raise AssertionError("unreachable: the last loader matches every name")
 
 

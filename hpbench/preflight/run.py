@@ -138,7 +138,9 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
         into.problems.append(Problem(source=ctx.source, key="data.dataset", rule="cannot be used", value=shown(exception_line(err))))
         return
     prime(data_key(**config_kwargs(d, ctx.seed)), splits)
-    parts = {"training": splits.y_train, "validation": splits.y_val, "test": splits.y_test}
+    # the splits hpbench carved (stratified); one the data came with is the user's to shape
+    parts = {"training": splits.y_train, **{name: y for name, key, y in (("validation", "val", splits.y_val), ("test", "test", splits.y_test))
+                                            if key not in splits.given}}
     into.warnings.extend(f"{study.source}: data: {w}" for w in unstratified(splits.task, parts))
     into.requests.append(ModelRequest(source=study.source, models=tuple((c.model, c.searched) for c in group), input_shape=tuple(splits.input_shape),
                                       n_outputs=int(splits.n_outputs), task=splits.task, x=splits.x_train[:SAMPLE_ROWS].copy(),

@@ -15,6 +15,7 @@ from hpbench.preflight.data import MAX_SHOWN, DataContext
 from hpbench.preflight.load import Arrays
 from hpbench.preflight.problems import Problem
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a category (one-hot columns)
 
 TableCheck = Callable[[Any, DataContext], list[Problem]]
@@ -74,10 +75,34 @@ def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
         values = table[col]
         if values.dtype.kind != "f":
             continue
-        rows = table.index[np.isinf(values.to_numpy())]
+        v = values.to_numpy()
+        key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+        rows = table.index[np.isinf(v)]
         if len(rows):
-            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
             out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows)})")))
+        huge = table.index[np.isfinite(v) & (np.abs(v) > FLOAT32_MAX)]
+        if len(huge):  # finite here, infinite once the trials read them as float32
+            out.append(Problem(source=ctx.source, key=key, rule=f"must hold numbers that float32 holds (at most {FLOAT32_MAX:.4g} in magnitude)",
+                               value=shown(f"{len(huge)} too large, e.g. {float(v[table.index.get_loc(huge[0])]):g} ({_lines(huge)})")))
+    return out
+
+
+def _nested(values: Any) -> Any:
+    """The cells of an object column that hold a list, array, mapping or bytes, not one value."""
+    if values.dtype.kind != "O":
+        return values.iloc[:0]
+    return values[values.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray, bytes)))]
+
+
+def one_value_cells(table: Any, ctx: DataContext) -> list[Problem]:
+    """Each cell holds one number or text (a Parquet column of lists is not a feature)."""
+    out = []
+    for col in table.columns:
+        bad = _nested(table[col])
+        if len(bad):
+            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            out.append(Problem(source=ctx.source, key=key, rule="must hold one number or text per cell",
+                               value=shown(f"{type(bad.iloc[0]).__name__} cells ({_lines(bad.index)})")))
     return out
 
 
@@ -89,7 +114,7 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
     out = []
     for col in table.columns:
         values = table[col].dropna()
-        if col == _target(ctx) or values.dtype.kind not in "OSU" or not len(values):
+        if col == _target(ctx) or values.dtype.kind not in "OSU" or not len(values) or len(_nested(values)):
             continue
         as_numbers = pd.to_numeric(values, errors="coerce")
         bad = values[as_numbers.isna()]
@@ -106,7 +131,8 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
     return out
 
 
-TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, has_rows, missing_values, infinite_values, text_columns]
+TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, has_rows, one_value_cells, missing_values, infinite_values,
+                                   text_columns]
 
 
 def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | None:
@@ -126,10 +152,11 @@ def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | 
     for col in feats.columns:
         values = feats[col]
         if values.dtype.kind in "biuf":
-            cols[col] = values.astype(np.float64).replace([np.inf, -np.inf], np.nan).fillna(0.0)
-        elif values.nunique() <= MAX_CATEGORIES:
+            f = values.astype(np.float64).replace([np.inf, -np.inf], np.nan).fillna(0.0)
+            cols[col] = f.where(f.abs() <= FLOAT32_MAX, 0.0)  # too large for float32: infinite_values' problem
+        elif not len(_nested(values)) and values.nunique() <= MAX_CATEGORIES:
             cols[col] = values
-    frame = pd.get_dummies(pd.DataFrame(cols, index=feats.index), dtype=np.float32)
+    frame = pd.get_dummies(pd.DataFrame(cols, index=feats.index), dtype=np.float32) if cols else pd.DataFrame(index=feats.index)
     x = frame.to_numpy(dtype=np.float32) if frame.shape[1] else np.zeros((int(keep.sum()), 1), dtype=np.float32)
     y = table[target].to_numpy()[keep]
     if y.dtype.kind == "f":

@@ -61,6 +61,8 @@ def analyse(data: ReportData, *, budget_flops: float | None = None, budget_s: fl
     if chosen is None:
         return {"available": False, "note": "no cost column in the results (predicted_flops, flops_spent, predicted_s, train_s)",
                 "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s) if budget_flops or budget_s else [], **coverage}
+    if not data.has(data.key):  # interrupted before any trial reported a value
+        return {"available": False, "note": f"no trial has a value of {data.metric} yet", "best_under": [], **coverage}
     cost, label = chosen
     df = data.trials
     front = C.pareto_front(df, metric=data.key, mode=data.mode, cost=cost)

@@ -19,7 +19,7 @@ WIDTH = 120  # columns of the text report in the page
 def write_html(data: ReportData, out: Path, images: list[Path]) -> Path:
     """Write ``out/report.html``: the text report and the figures ``images``; returns its path."""
     buf = StringIO()
-    print_report(Console(file=buf, width=WIDTH, color_system=None), data)
+    print_report(Console(emoji=False, file=buf, width=WIDTH, color_system=None), data)
     figs = "\n".join(
         f'<figure><img alt="{p.stem}" src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}"></figure>' for p in images
     )

@@ -55,7 +55,11 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
             raise r.fail("data.dataset", f"must hold usable NumPy arrays: {err}", dataset) from None
         return heads["x"].sample_shape
     if dataset.endswith(FILE_SUFFIXES):
-        return (len(_columns(r, dataset)) - 1,)  # every column but the target
+        columns = _columns(r, dataset)
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:  # pandas would read the second one as "name.1": the target could be the wrong column, unsaid
+            raise r.fail("data.dataset", f"must name each column of {dataset} once (pandas reads a second 'a' as 'a.1')", twice)
+        return (len(columns) - 1,)  # every column but the target
     return None
 
 

@@ -103,3 +103,27 @@ def load_slowly(**_: Any) -> Any:
 
     time.sleep(0.3)
     return load_ok()
+
+
+def load_val_class_unseen(**_: Any) -> Any:
+    """A validation split whose labels the training data never has (a mislabelled file)."""
+    x, y = load_ok()
+    return {"x": x, "y": y, "x_val": x[:10], "y_val": np.full(10, 5, dtype=np.int64)}
+
+
+def load_exits(**_: Any) -> Any:
+    import sys
+
+    sys.exit(3)
+
+
+class _RaggedDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
+    def __len__(self) -> int:
+        return 6
+
+    def __getitem__(self, i: int) -> Any:
+        return torch.zeros(3 if i == 4 else 2), i % 2
+
+
+def load_ragged_dataset(**_: Any) -> Any:
+    return _RaggedDataset()
