@@ -33,6 +33,8 @@ def study_text(**sections: str) -> str:
 BAD_STUDIES = {
     "trials_zero": ({"study": BASE["study"].replace("trials = 2", "trials = 0")}, ["trials", "0"]),
     "mode_sideways": ({"study": BASE["study"].replace('"max"', '"sideways"')}, ["mode", "sideways"]),
+    # minimizing an accuracy ranked the worst trials first, unsaid
+    "mode_against_the_metric": ({"study": BASE["study"].replace('"max"', '"min"')}, ["study.mode", "'min'", "must be 'max' for val_accuracy"]),
     "searcher_unknown": ({"study": BASE["study"].replace('"random"', '"bayes"')}, ["searcher", "bayes"]),
     "scheduler_unknown": ({"study": BASE["study"].replace('"none"', '"hyperband2"')}, ["scheduler", "hyperband2"]),
     "max_failures_negative": ({"study": BASE["study"] + "\nmax_failures = -1"}, ["max_failures", "-1"]),

@@ -143,6 +143,13 @@ def metric_is_reported(r: Reader, study: Mapping[str, Any], *, task: str | None,
 def study_mode(r: Reader, study: Mapping[str, Any]) -> str:
     """``study.mode`` as set, or inferred from the metric (losses minimize, accuracies maximize)."""
     if "mode" in study:
+        try:
+            known = infer_mode(study["metric"])
+        except ValueError:  # a metric of no known direction: the mode is the user's to say
+            return str(study["mode"])
+        if study["mode"] != known:  # a search that minimizes an accuracy ranks its worst trials first
+            better = "higher" if known == "max" else "lower"
+            raise r.fail("study.mode", f"must be {known!r} for {study['metric']} ({better} is better), or left out to infer it", study["mode"])
         return str(study["mode"])
     try:
         return infer_mode(study["metric"])
