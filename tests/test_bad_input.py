@@ -254,3 +254,12 @@ def test_estimate_refuses_a_trial_larger_than_the_machine(tmp_path):
     r = CliRunner().invoke(app, ["estimate", str(path), "--no-preflight"])
     assert r.exit_code == 2, r.output
     assert "resources.cpus_per_trial" in r.output and "4096" in r.output
+
+
+def test_address_auto_that_finds_no_live_cluster_is_refused_before_anything(tmp_path, no_ray, monkeypatch):
+    """``--address auto`` resolves as Ray does (RAY_ADDRESS here, pointing where nothing listens):
+    Ray's own search failed after ~30 s with a traceback, the results folder made."""
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out), "--address", "auto"]),
+                  ["--address", "'auto' found the Ray cluster at", ":1, which must answer", "refused"], out)  # Ray names loopback by the machine's address

@@ -119,9 +119,17 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
             raise fail(key, "must be a number", value)
         if value is not None and not value > 0:
             raise fail(key, "must be > 0", value)
+    if address == "auto":  # Ray's own search for it failed after tens of seconds, with a traceback, the results folder made
+        found = auto_address()
+        if found == "":
+            raise fail("address", "'auto' must find a running Ray cluster on this machine (`ray start --head` starts one; "
+                       "RAY_ADDRESS names one elsewhere)", address)
+        reason = unreachable(*_host_port(found)) if found else ""
+        if reason:
+            raise fail("address", f"'auto' found the Ray cluster at {found}, which must answer", address,
+                       hint=f"{reason}: a cluster stopped since; `ray start --head` starts one")
     if address is not None and address not in ("auto", "local"):
-        host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
-        reason = unreachable(host, int(port))
+        reason = unreachable(*_host_port(address))
         if reason:  # Ray's own connect retries for minutes, deaf to Ctrl-C, when nothing listens there
             raise fail("address", "must reach a running Ray cluster (its head node's GCS port, 6379 by default)", address,
                        hint=f"{reason}; `ray status` on the head node prints its address")
@@ -158,3 +166,27 @@ def unreachable(host: str, port: int, *, timeout_s: float = REACH_TIMEOUT_S) -> 
         return f"no answer from {host}:{port} within {timeout_s:g} s"
     except OSError as err:
         return f"{host}:{port} refused the connection ({err.strerror or err})"
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
+    return host, int(port)
+
+
+def auto_address() -> str | None:
+    """The address ``--address auto`` leads Ray to (``RAY_ADDRESS``, else the cluster ``ray start``
+    last recorded on this machine): '' when there is none, None when this Ray cannot say."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address  # how ray.init resolves "auto" (private: guarded)
+    except ImportError:
+        return None
+    try:
+        found = canonicalize_bootstrap_address("auto")
+    except ConnectionError:
+        return ""
+    except Exception:  # Ray's own resolution failed another way: let ray.init say it
+        return None
+    if found is None:
+        return ""
+    host, _, port = str(found).rpartition(":")
+    return str(found) if host and port.isdigit() else None
