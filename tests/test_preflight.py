@@ -380,3 +380,42 @@ def test_a_class_only_a_given_split_holds_still_has_its_output():
     x = np.zeros((4, 2), dtype=np.float32)
     raw = RawData(x=x, y=np.array([0, 1, 0, 1]), task="multiclass", name="t", x_val=x[:2], y_val=np.array([2, 0]))
     assert raw.n_outputs == 3
+
+
+def test_a_metric_the_inferred_task_does_not_report_is_refused_with_the_way_out(tmp_path):
+    """50 whole-number classes read as a regression target: a search by val_accuracy ranked no trial
+    and exited 0 (an empty leaderboard); early stopping's monitor was silently ignored."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 50, 500)
+    df = pd.DataFrame({"a": rng.random(500), "b": rng.random(500), "label": y})
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    study = study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"', metric="val_accuracy",
+                       train='max_epochs = 2\nearly_stopping = { monitor = "val_accuracy", patience = 1 }')
+    found = problems_of(study)
+    assert any(p.startswith(f"{path}: study.metric: must be a metric of the data's regression task") and "'val_accuracy'" in p
+               and 'its 50 whole-number values read as a regression target (more than 20): set data.task = "multiclass"' in p for p in found), found
+    assert any("train.early_stopping.monitor: must be a metric of the data's regression task" in p for p in found), found
+    fixed = study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\ntask = "multiclass"', metric="val_accuracy")
+    assert problems_of(fixed) == []
+
+
+def test_a_regression_target_far_from_unit_scale_is_a_warning(tmp_path):
+    from hpbench.preflight.run import check_data
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    df = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": (x @ [1.0, -2.0, 0.5]) * 1e-6})
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    checked = check_data(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "y"', metric="val_loss"))
+    assert checked.problems == []
+    assert any("the regression target's standard deviation is" in w and "unit scale" in w for w in checked.warnings), checked.warnings
+
+
+def test_float64_features_float32_cannot_hold_are_named_as_such(tmp_path):
+    x = np.random.default_rng(0).random((30, 3))
+    x[[3, 8], 0] = 1e300  # finite, but infinite once the trials read float32: "NaN or inf" before
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(30) % 2)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{tmp_path / "d.npz"}"'))
+    assert any("x: features must be numbers float32 holds" in p and "rows 3, 8 (of 30" in p for p in found), found

@@ -244,6 +244,10 @@ def test_the_report_says_where_each_split_came_from():
                 "val_fraction": 0.1, "test_fraction": 0.0, "seed": 0, "streamed": True, "num_workers": 2}
     assert data_line(streamed) == ("data: x.npy: image 1x8x8, 1000 rows; val split carved out (0.1, seed 0); no test split; "
                                    "streamed (num_workers=2)")
+    # an iterable dataset is split by a seeded hash of each sample's position, not stratified (it said "stratified")
+    iterable = {**streamed, "n": None, "task": "multiclass", "kind": "tabular", "input_shape": [12], "dataset": "m:iterds"}
+    assert data_line(iterable) == ("data: m:iterds: tabular 12, rows unknown (iterable); val split carved out (0.1, by position, seed 0); "
+                                   "no test split; streamed (num_workers=2)")
 
 
 def test_peek_is_exported_for_preflight_checks(signals_npy):

@@ -53,7 +53,15 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
     ``splits`` are the validation/test splits the data came with (``{"val": (x, y), ...}``); the
     classes are numbered over every split together."""
     parts = {"": (x, y), **{s: splits[s] for s in GIVEN_SPLITS if splits and s in splits}}
-    xs = {s: numpy_of(a).astype(np.float32) for s, (a, _) in parts.items()}
+    raw_xs = {s: numpy_of(a) for s, (a, _) in parts.items()}
+    for s, a in raw_xs.items():  # finite as given, infinite once float32 (read as "NaN or inf" before)
+        if a.dtype.kind == "f" and a.dtype.itemsize > 4 and a.size:
+            with np.errstate(invalid="ignore"):
+                huge = np.flatnonzero((np.abs(a.reshape(len(a), -1)) > np.finfo(np.float32).max).any(axis=1))
+            if len(huge):
+                raise ValueError(f"{where}: {f'x_{s}' if s else 'x'}: features must be numbers float32 holds (at most "
+                                 f"{float(np.finfo(np.float32).max):.4g} in magnitude), but {_rows_at(huge, len(a))} exceed it")
+    xs = {s: a.astype(np.float32) for s, a in raw_xs.items()}
     ys = {s: _flat_labels(numpy_of(b)) for s, (_, b) in parts.items()}
     for s in parts:
         label = f"x_{s} / y_{s}" if s else "x / y"

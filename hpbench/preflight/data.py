@@ -33,6 +33,7 @@ class DataContext:
     seed: int
     batch_sizes: tuple[int | str, ...] = ()  # the batch sizes the study searches
     batch_key: str = "train.batch_size"  # where they are set ("space.batch_size" when searched)
+    metrics: tuple[tuple[str, str], ...] = ()  # (key, metric) the study names: study.metric, early stopping's monitor
 
 
 # -- any data as arrays ----------------------------------------------------------------------------
@@ -169,8 +170,47 @@ def augment_needs_images(a: Arrays, ctx: DataContext) -> list[Problem]:
                     hint='a user loader marks images with data.kind = "image"')]
 
 
+def metrics_fit_task(a: Arrays, ctx: DataContext) -> list[Problem]:
+    """The metrics the study names are reported for the data's task, as set or inferred: a target
+    of more than ``MAX_CLASSES`` whole numbers reads as regression, and a search ranking trials by
+    ``val_accuracy`` then ranked none (every trial "completed", no value, exit 0)."""
+    from hpbench.data.user import MAX_CLASSES
+    from hpbench.study.metrics import reported
+
+    names = reported(a.task)
+    out = []
+    for key, metric in ctx.metrics:
+        if metric in names:
+            continue
+        hint = ""
+        y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
+        if a.task == "regression" and a.y.dtype.kind in "iuf" and len(y) and bool(np.all(np.mod(y, 1) == 0)):
+            n = len(np.unique(y))
+            hint = f'its {n} whole-number values read as a regression target (more than {MAX_CLASSES}): set data.task = "multiclass" to classify them'
+        out.append(Problem(source=ctx.source, key=key, rule=f"must be a metric of the data's {a.task} task ({', '.join(names)})", value=metric,
+                           hint=hint))
+    return out
+
+
+# a regression target far from unit scale trains badly with no word: the network's outputs start near unit scale
+TARGET_SCALE = (1e-3, 1e4)
+
+
+def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
+    """Warnings (not problems): a regression target whose spread is far from 1 (hpbench scales the
+    features, not the target: a target in micro-units or millions gave an R^2 of -7e6 or -1.6)."""
+    if a.task != "regression" or a.y.dtype.kind not in "biuf" or len(a.y) < 2:
+        return []
+    y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
+    spread = float(np.std(y)) if len(y) > 1 else 0.0
+    if spread == 0 or TARGET_SCALE[0] <= spread <= TARGET_SCALE[1]:
+        return []
+    return [f"{ctx.source}: {a.y_key}: the regression target's standard deviation is {spread:.3g}: networks train best on a target "
+            "near unit scale (hpbench scales the features, not the target); express it in other units, or standardize it in your data"]
+
+
 ARRAY_CHECKS: list[ArrayCheck] = [finite_features, finite_target, target_classes, numeric_target, target_varies, enough_rows, batch_sizes_fit,
-                                  augment_needs_images]
+                                  augment_needs_images, metrics_fit_task]
 
 
 def check_arrays(a: Arrays, ctx: DataContext) -> list[Problem]:

@@ -21,7 +21,7 @@ from hpbench.data.sources import loader_data, loader_options
 from hpbench.data.splits import unstratified
 from hpbench.data.user import table_to_raw
 from hpbench.errors import shown
-from hpbench.preflight.data import DataContext, check_arrays, classes, split_sizes
+from hpbench.preflight.data import DataContext, check_arrays, classes, split_sizes, target_scale
 from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
@@ -102,7 +102,8 @@ def check_data(study: Study) -> DataChecked:
     sizes, batch_key = batch_sizes(study)
     used = used_batch_sizes(study)
     for data, group in data_variants(cases(study)):
-        ctx = DataContext(source=study.source, data=data, seed=study.settings.seed, batch_sizes=sizes, batch_key=batch_key)
+        ctx = DataContext(source=study.source, data=data, seed=study.settings.seed, batch_sizes=sizes, batch_key=batch_key,
+                          metrics=named_metrics(study))
         try:
             _check_data(study, ctx, group, used, into=checked)
         except Exception as err:  # a check that broke: hpbench's bug, not the user's; --no-preflight gets past it
@@ -113,7 +114,8 @@ def check_data(study: Study) -> DataChecked:
 
 def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[int | str, ...], *, into: DataChecked) -> None:
     loaded = load_for_checks(ctx.data, study_source=study.source)
-    ctx = DataContext(source=loaded.source, data=ctx.data, seed=ctx.seed, batch_sizes=ctx.batch_sizes, batch_key=ctx.batch_key)
+    ctx = DataContext(source=loaded.source, data=ctx.data, seed=ctx.seed, batch_sizes=ctx.batch_sizes, batch_key=ctx.batch_key,
+                      metrics=ctx.metrics)
     problems = list(loaded.problems)
     arrays = loaded.arrays
     if loaded.table is not None:
@@ -123,6 +125,7 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
         into.problems.extend(problems)
         return
     problems += check_arrays(arrays, ctx)
+    into.warnings.extend(target_scale(arrays, ctx))
     if problems:  # the networks still get a sample, from the arrays as checked
         into.problems.extend(problems)
         _request(study, group, arrays=arrays, ctx=ctx, used=used, into=into)
@@ -145,6 +148,16 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
     into.requests.append(ModelRequest(source=study.source, models=tuple((c.model, c.searched) for c in group), input_shape=tuple(splits.input_shape),
                                       n_outputs=int(splits.n_outputs), task=splits.task, x=splits.x_train[:SAMPLE_ROWS].copy(),
                                       y=splits.y_train[:SAMPLE_ROWS].copy(), n_train=splits.n_train, batch_sizes=used, kind=str(splits.kind)))
+
+
+def named_metrics(study: Study) -> tuple[tuple[str, str], ...]:
+    """The metrics the study ranks and stops by, with their keys (checked against the data's task
+    once it is known: :func:`hpbench.preflight.data.metrics_fit_task`)."""
+    out = [("study.metric", study.settings.metric)]
+    es = study.config["train"].get("early_stopping")
+    if es:
+        out.append(("train.early_stopping.monitor", str(es["monitor"])))
+    return tuple(out)
 
 
 def _data(loaded: Loaded, ctx: DataContext) -> Any:

@@ -69,7 +69,9 @@ def data_line(rec: dict[str, Any]) -> str:
             return f"{name} split as given with the data"
         if fraction <= 0:
             return f"no {name} split"
-        return f"{name} split carved out ({fraction:g}, {'stratified, ' if rec.get('task') != 'regression' else ''}seed {rec.get('seed', 0)})"
+        iterable = "n_train" not in rec and not rec.get("n")  # split by a seeded hash of each sample's position (hpbench.data.stream)
+        how = "by position, " if iterable else "stratified, " if rec.get("task") != "regression" else ""
+        return f"{name} split carved out ({fraction:g}, {how}seed {rec.get('seed', 0)})"
 
     streamed = f"; streamed (num_workers={rec.get('num_workers', 0)})" if rec.get("streamed") else ""
     return (f"data: {rec.get('dataset')}: {rec.get('kind')} {shape}, {size}; {split('val', rec.get('val_fraction', 0.0))}; "
