@@ -70,6 +70,13 @@ def test_a_gan_study_resolves_to_the_gan_config():
     assert g.loss is GANLoss.NON_SATURATING and g.d_steps == 1
 
 
+def test_a_gan_on_another_dataset_ranks_by_the_frechet_distance_by_default():
+    """The default metric follows the dataset (the mixtures' metrics are theirs only): a digits GAN
+    with no [study] metric was refused, though the reference gave its default as the Fréchet distance."""
+    s = parse_study(study(data={"dataset": "digits", "n_samples": None}), source="gan.toml")
+    assert s.settings.metric == "val_frechet_distance" and s.settings.mode == "min"
+
+
 def test_gan_keys_defaults_are_the_gan_config_defaults():
     d = GANConfig()
     assert GK.MODEL["latent_dim"].default == d.latent_dim and GK.MODEL["d_depth"].default == d.d_depth
@@ -89,7 +96,7 @@ def test_gan_keys_defaults_are_the_gan_config_defaults():
     ({"train": {"n_envs": 4}}, "train.n_envs", "applies to task 'rl' only"),
     ({"train": {"label_smoothing": 0.1}}, "train.label_smoothing", "does not apply to task 'gan'"),
     ({"study": {"metric": "val_frechet_distance"}}, "study.metric", "val_modes_covered"),
-    ({"data": {"dataset": "digits", "n_samples": None}}, "study.metric", "val_frechet_distance"),
+    ({"data": {"dataset": "digits", "n_samples": None}, "study": {"metric": "val_modes_hq"}}, "study.metric", "val_frechet_distance"),
     ({"lr_schedule": {"name": "cosine", "t_max": 3}}, "lr_schedule.name", "keeps its optimizers' lr"),
 ])
 def test_bad_gan_studies_name_the_key_rule_and_value(sections, key, rule):
@@ -212,6 +219,10 @@ def test_resume_loads_weights_only_and_is_reproducible():
     assert full.history[-1]["train_gp"] > 0
     record = torch.load(io.BytesIO(states[-1]), weights_only=True)["final_model"]
     assert record["task"] == "gan" and tuple(record["samples"].shape) == (512, 2)
+    from hpbench.train.weights import build_saved_model
+
+    g = build_saved_model(record)  # the generator (Results.load_model built a supervised MLP and failed)
+    assert g(torch.zeros(3, record["latent_dim"])).shape == (3, 2)
 
 
 def test_digits_gives_a_frechet_distance_and_class_coverage(tmp_path, monkeypatch):

@@ -213,6 +213,12 @@ def test_resume_loads_weights_only_and_is_reproducible():
     rec.seek(0)
     record = torch.load(rec, weights_only=True)
     assert record["task"] == "rl" and record["env"] == "CartPole-v1" and record["n_outputs"] == 2
+    # Results.load_model rebuilds the policy from it (it built a supervised MLP and failed on every rl record)
+    from hpbench.train.weights import build_saved_model
+
+    policy = build_saved_model(record)
+    assert type(policy).__name__ == "ActorCritic"
+    assert all(torch.equal(policy.state_dict()[k], v) for k, v in record["state_dict"].items())
 
 
 def test_continuous_actions_through_the_trainer_checkpoint_weights_only():
@@ -226,7 +232,12 @@ def test_continuous_actions_through_the_trainer_checkpoint_weights_only():
     buf = io.BytesIO()
     torch.save(states[-1], buf)
     buf.seek(0)
-    assert torch.load(buf, weights_only=True)["rl"]["reward_scaler"]["var"].dtype == torch.float64
+    state = torch.load(buf, weights_only=True)
+    assert state["rl"]["reward_scaler"]["var"].dtype == torch.float64
+    from hpbench.train.weights import build_saved_model
+
+    policy = build_saved_model(state["final_model"])  # a Gaussian head: its log_std is a weight of the record too
+    assert policy.log_std is not None and torch.equal(policy.log_std.detach(), state["final_model"]["state_dict"]["log_std"])
 
 
 # -- the cost model ---------------------------------------------------------------------------

@@ -160,6 +160,37 @@ def test_an_existing_file_is_loaded_not_opened_behind(tmp_path):
     path = tmp_path / "optuna.db"
     with search_storage(sqlite_url(path), "s") as storage:
         _search(storage, 3)
-    never: object = object()  # an imports future that never completes: an existing file must not wait for it
-    with search_storage(sqlite_url(path), "s", new_file=path, imported=never) as storage:  # type: ignore[arg-type]
+    from concurrent.futures import Future
+
+    done: Future[None] = Future()
+    done.set_result(None)  # the imports' thread is done (an existing file waits for it: the test below)
+    with search_storage(sqlite_url(path), "s", new_file=path, imported=done) as storage:
         assert len(_trials(storage)) == 3
+
+
+def test_an_existing_database_is_opened_only_once_the_imports_thread_is_done(tmp_path, monkeypatch):
+    """A resumed search opened its optuna.db on the main thread while the imports' thread was still
+    importing SQLAlchemy: "partially initialized module 'sqlalchemy.sql.roles'" (seen once in 8
+    resumes). It waits for that thread first, as a fresh search's writer thread does."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import hpbench.dispatch.storage as storage_module
+
+    url = sqlite_url(tmp_path / "optuna.db")
+    with search_storage(url, "s"):
+        pass  # the file exists now: the resume path
+    release, seen = threading.Event(), []
+    real = storage_module.open_storage
+
+    def opening(u):
+        seen.append(release.is_set())
+        return real(u)
+
+    monkeypatch.setattr(storage_module, "open_storage", opening)
+    with ThreadPoolExecutor(1) as pool:
+        imported = pool.submit(release.wait, 5.0)
+        threading.Timer(0.2, release.set).start()
+        with search_storage(url, "s", new_file=tmp_path / "optuna.db", imported=imported):
+            pass
+    assert seen == [True]

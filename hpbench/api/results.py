@@ -147,7 +147,8 @@ class Results:
     # -- models ----------------------------------------------------------------------------------
     def load_model(self, trial: int | None = None) -> torch.nn.Module:
         """The trained model of ``trial`` (default: :attr:`best`), rebuilt from its saved weights,
-        on the CPU, in eval mode. Trials save their final model when they end by themselves
+        on the CPU, in eval mode: the network a supervised trial trained, an rl trial's policy (its
+        actor-critic), a gan trial's generator. Trials save their final model when they end by themselves
         (completed, early stopped, diverged), not when the scheduler pruned them."""
         number = self.best.trial if trial is None else int(trial)
         path = weights_path(self.path, number)

@@ -111,11 +111,11 @@ def check_train(study: Study, *, epochs: int | None, out: str | Path | None, cli
                               "writes a search's winner as such a study)")
     if epochs is not None and epochs < 1:
         key = "--epochs" if cli else "epochs"
-        raise StudyError(source=key if cli else "hpbench.train", key=key, rule="must be at least 1", value=epochs)
+        raise StudyError(source="hpbench train" if cli else "hpbench.train", key=key, rule="must be at least 1", value=epochs)
     target = Path(out) if out is not None else study.default_out()
     if (target / STUDY_JSON).is_file():
         key = "--out" if cli else "out"
-        raise StudyError(source=key if cli else "hpbench.train", key=key, value=str(target),
+        raise StudyError(source="hpbench train" if cli else "hpbench.train", key=key, value=str(target),
                          rule=f"holds a search's results ({STUDY_JSON}); train into another directory")
     check_writable(target)
     return target

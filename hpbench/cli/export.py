@@ -27,7 +27,7 @@ def export(
     results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
     table: Annotated[TableName, typer.Option("--table", help="Which table: one row per trial, or per trial and epoch.")] = TableName.trials,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file \\[default: stdout for csv/json; RESULTS/<table>.<format> for parquet].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet (the results' own table is not overwritten)].")] = None,
 ) -> None:
     """Export a results table (typed columns, one row per trial or epoch) as CSV, Parquet or JSON."""
     from hpbench.results.load import load
@@ -41,7 +41,7 @@ def export(
         df.to_parquet(target, index=False)
         typer.echo(str(target))
         return
-    text = df.to_csv(index=False) if fmt is Format.csv else df.to_json(orient="records", indent=2)
+    text = df.to_csv(index=False) if fmt is Format.csv else df.to_json(orient="records", indent=2, double_precision=15)
     if out is None:
         typer.echo(text, nl=False)
     else:

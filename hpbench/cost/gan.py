@@ -90,7 +90,7 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, max_concurrent
         "n_params": sum(p.numel() for p in (*g_net.parameters(), *d_net.parameters())),
         "flops_per_step": step_flops,
         "flops_per_epoch": per_epoch,
-        "predicted_flops": per_epoch * epochs,
+        "predicted_flops": float(per_epoch * epochs),  # a float as every task's (an int printed as 304601600000 beside 3.05e+11)
         "predicted_step_s": step_s,
         "predicted_epoch_s": epoch_s,
         "predicted_s": trial_s,

@@ -83,6 +83,8 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
 
         storage = WriteBehind(opened, study_name=study_name)
     else:
+        if imported is not None:  # the imports' thread may be inside SQLAlchemy now: two threads importing it at once
+            imported.result()     # failed ("partially initialized module 'sqlalchemy.sql.roles'") on a resumed search
         backing = open_storage(url)
         settle_running(backing, study_name)
         storage = WriteBehind(backing, study_name=study_name)

@@ -72,7 +72,7 @@ def metric_fits_data(r: Reader, data: Mapping[str, Any]) -> None:
     wanted = GK.MIXTURE_METRICS if mixture else GK.FRECHET_METRICS
     study, train = r.section("study"), r.section("train")
     es = train.get("early_stopping") if isinstance(train.get("early_stopping"), dict) else {}
-    named = [("study.metric", study.get("metric", GK.DEFAULT_METRIC)), ("train.early_stopping.monitor", (es or {}).get("monitor"))]
+    named = [("study.metric", study.get("metric", GK.default_metric(data.get("dataset")))), ("train.early_stopping.monitor", (es or {}).get("monitor"))]
     for key, metric in named:
         if metric is None or metric not in GK.MIXTURE_METRICS + GK.FRECHET_METRICS:
             continue

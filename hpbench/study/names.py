@@ -131,9 +131,13 @@ def task_rejects(task: str) -> tuple[str, ...]:
     return tuple(TRAINER_TASKS.get(task).meta.get("unsupported") or ())
 
 
-def task_metric(task: str) -> str | None:
-    """The metric ``task`` ranks trials by when ``[study] metric`` is not set (None: ``val_loss``)."""
+def task_metric(task: str, dataset: object = None) -> str | None:
+    """The metric ``task`` ranks trials by when ``[study] metric`` is not set (None: ``val_loss``);
+    a task may register a function of the study's ``dataset`` (gan: a mixture's own metric, else
+    the Fréchet distance)."""
     metric = TRAINER_TASKS.get(task).meta.get("metric")
+    if callable(metric):
+        metric = metric(dataset)
     return str(metric) if metric else None
 
 

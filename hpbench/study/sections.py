@@ -27,7 +27,8 @@ def study_table(r: Reader, *, default_name: str) -> dict[str, Any]:
     """[study]: the settings; the name defaults to the file's stem and names the results folder."""
     study = r.fields("study", r.section("study"), K.STUDY)
     study.setdefault("name", default_name)
-    metric = N.task_metric(N.task_named(r))
+    data = r.section("data")
+    metric = N.task_metric(N.task_named(r), data.get("dataset") if isinstance(data, dict) else None)
     if metric is not None and "metric" not in r.section("study"):
         study["metric"] = metric  # the task's own (rl: val_return; it reports no val_loss)
     if not all(c.isalnum() or c in "-_." for c in study["name"]) or study["name"].startswith("."):
@@ -130,7 +131,8 @@ def train_table(r: Reader) -> dict[str, Any]:
     if es_raw is not None:
         if not isinstance(es_raw, dict):
             raise r.fail("train.early_stopping", 'must be a table like { monitor = "val_loss", patience = 3 }', es_raw)
-        monitor = N.task_metric(task)  # rl has no val_loss: its own metric is the monitor named by default
+        data = r.section("data")  # rl has no val_loss: its own metric is the monitor named by default
+        monitor = N.task_metric(task, data.get("dataset") if isinstance(data, dict) else None)
         train["early_stopping"] = r.fields("train.early_stopping", {**({"monitor": monitor} if monitor else {}), **es_raw}, K.EARLY_STOPPING)
     if train.get("devices") is not None:
         checks.devices_listed_once(r, train)

@@ -98,7 +98,7 @@ def _rl(cfg: TrialConfig) -> TaskRun:
 
 @TASKS.register("gan", doc="generative adversarial network: an MLP generator and discriminator trained against each other on a dataset",
                 data=gan_keys.DATA, model=gan_keys.MODEL, train=gan_keys.TRAIN, unsupported=gan_keys.NOT_FOR_GAN, metrics=gan_keys.METRICS,
-                metric=gan_keys.DEFAULT_METRIC, dataset=True)
+                metric=gan_keys.default_metric, dataset=True)
 def _gan(cfg: TrialConfig) -> TaskRun:
     from hpbench.train.gan.task import GANTaskRun
 

@@ -115,6 +115,9 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
     A registered family is built with its parameters checked by the family's own rules; a user
     family (``package.module:build``) only when it is among ``user_families``, the ones the
     reading study names itself: a file must not decide which code runs."""
+    task = rec.get("task")
+    if task in ("rl", "gan"):  # their networks are the task's own (a policy; a generator), not the family's supervised model
+        return _task_model(rec)
     family, params = rec["family"], dict(rec["params"])
     if family in FAMILIES:
         spec = FAMILIES.get(family).params
@@ -137,4 +140,34 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
         model.load_state_dict(rec["state_dict"])
     except RuntimeError as err:
         raise WeightsFileError(f"saved model: its weights do not fit its {family} model: {str(err).splitlines()[0]}") from None
+    return model
+
+
+def _task_model(rec: Any) -> torch.nn.Module:
+    """An rl trial's policy (its actor-critic, as the run built it) or a gan trial's generator (the
+    evaluated one: its moving average where it kept one), from what their records keep; weights
+    loaded. (``Results.load_model`` built a supervised MLP and failed on every rl and gan record.)"""
+    try:
+        if rec["task"] == "rl":
+            from hpbench.train.rl.config import Activation
+            from hpbench.train.rl.envs import EnvInfo, HeadKind, ObsKind
+            from hpbench.train.rl.policy import build_policy
+
+            info = EnvInfo(env_id=str(rec["env"]), obs_kind=ObsKind(rec["obs_kind"]), obs_shape=tuple(int(v) for v in rec["input_shape"]),
+                           head_kind=HeadKind(rec["head_kind"]), n_actions=int(rec["n_outputs"]), action_low=None, action_high=None,
+                           reward_threshold=None, max_episode_steps=None)
+            model: torch.nn.Module = build_policy(info, hidden=tuple(int(v) for v in rec["hidden"]), activation=Activation(rec["activation"]),
+                                                  cnn_channels=tuple(int(v) for v in rec["cnn_channels"]), log_std_init=0.0, seed=0)
+        else:
+            from hpbench.train.gan.networks import generator
+
+            params = {"depth": 2, "width": 128, "activation": "relu", **dict(rec["params"])}  # the mlp family's defaults (gan.task)
+            model = generator(latent_dim=int(rec["latent_dim"]), out_dim=int(rec["n_outputs"]), hidden=int(params["width"]),
+                              depth=int(params["depth"]), activation=str(params["activation"]))
+    except (KeyError, ValueError, TypeError) as err:
+        raise WeightsFileError(f"saved model: the {rec['task']} record cannot rebuild its network: {type(err).__name__}: {err}") from None
+    try:
+        model.load_state_dict(rec["state_dict"])
+    except RuntimeError as err:
+        raise WeightsFileError(f"saved model: its weights do not fit its {rec['task']} network: {str(err).splitlines()[0]}") from None
     return model
