@@ -102,3 +102,17 @@ def test_freeze_needs_init_from_and_init_from_is_not_searchable():
         parse_study({**DIGITS_MLP, "model": {**DIGITS_MLP["model"], "freeze": 1}})
     with pytest.raises(StudyError, match="cannot be searched"):
         parse_study({**DIGITS_MLP, "space": {"model.init_from": {"choice": ["a:1", "b:2"]}}})
+
+
+def test_init_from_a_model_of_other_layers_is_found_by_the_preflight(tmp_path):
+    """A saved trial whose layers do not fit this study's networks (another depth here; an rl
+    policy in the hunt): every trial failed on it after Ray started, exit 1. The pre-flight loads
+    it into each network it tries, and says so before anything starts."""
+    from hpbench.preflight.run import check_study
+
+    train_and_save(tmp_path / "pre")  # DIGITS_MLP's network
+    raw = {**DIGITS_MLP, "model": {**DIGITS_MLP["model"], "depth": 3, "init_from": f"{tmp_path / 'pre'}:0"}}
+    found = [str(p) for p in check_study(parse_study(raw))]
+    assert any("model.init_from: the saved model's layers do not match this model's" in p for p in found), found
+    same = {**DIGITS_MLP, "model": {**DIGITS_MLP["model"], "init_from": f"{tmp_path / 'pre'}:0"}}
+    assert [str(p) for p in check_study(parse_study(same))] == []

@@ -93,6 +93,14 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
         return Problem(source=source, key=key, rule="the builder must return a torch.nn.Module", value=shown(type(net).__name__))
     if not any(p.requires_grad for p in net.parameters()):
         return Problem(source=source, key=key, rule="the network must have trainable parameters", value=shown("none"))
+    if model.init_from is not None:  # the saved trial's layers fit this network (every trial failed on them, Ray started)
+        from hpbench.train.transfer import load_into
+        from hpbench.train.weights import load_record
+
+        try:
+            load_into(net, load_record(model.init_from)["state_dict"])
+        except Exception as err:
+            return Problem(source=req.source, key="model.init_from", rule=str(err).removeprefix("model.init_from: "), value=model.init_from)
     shape = f"batches shaped {(SAMPLE_ROWS, *req.input_shape)} (the data's input shape {tuple(req.input_shape)})"
     for rows in _batch_rows(req):
         x = torch.as_tensor(np.resize(req.x, (rows, *req.x.shape[1:])), dtype=torch.float32)
