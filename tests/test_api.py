@@ -389,3 +389,22 @@ def test_leave_done_returns_for_an_exit_code_python_prints():
     from hpbench.cli import leave_done
 
     assert leave_done("not a number") is None  # the caller re-raises its SystemExit: Python prints it, exit 1
+
+
+def test_report_says_a_trial_was_left_running_by_a_search_that_stopped(tmp_path):
+    """After a SIGKILL (or a second Ctrl-C) the tables keep a trial as running: the report said
+    "still running" for ever; it is so only while a live search holds the folder's lock."""
+    from hpbench.results.lock import ResultsLock
+    from tests.helpers.report_tables import _write
+
+    out = _write(tmp_path / "r", {"name": "r", "settings": {"metric": "val_loss", "mode": "min"}, "space": {}},
+                 [{"trial": 0, "trial_id": "x", "status": "running", "stop_reason": None}], [])
+    r = runner.invoke(app, ["report", str(out), "--section", "leaderboard"])
+    assert r.exit_code == 0 and "1 left running by a search that stopped" in r.output, r.output
+    lock = ResultsLock(out)
+    lock.acquire()
+    try:
+        r = runner.invoke(app, ["report", str(out), "--section", "leaderboard"])
+        assert r.exit_code == 0 and "1 still running" in r.output, r.output
+    finally:
+        lock.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, RenderableType
@@ -12,6 +13,7 @@ from rich.console import Console, RenderableType
 from hpbench.report import calibration, cost_ranking, curves, devices, distill, leaderboard, matters, prediction, savings
 from hpbench.report.data import ReportData
 from hpbench.report.names import SectionName
+from hpbench.results.lock import search_running
 from hpbench.results.status import TrialStatus
 
 N_CURVES = 8  # the learning-curves section shows at most this many trials
@@ -46,7 +48,11 @@ def _options(name: str, budgets: dict[str, float | None] | None) -> dict[str, An
 def print_report(console: Console, data: ReportData, *, sections: list[str] | None = None, top: int = 10,
                  budgets: dict[str, float | None] | None = None) -> None:
     status = data.trials["status"].value_counts().to_dict() if "status" in data.trials else {}
-    running = f", {status[TrialStatus.RUNNING]} still running" if status.get(TrialStatus.RUNNING) else ""
+    n_running = status.get(TrialStatus.RUNNING, 0)
+    if n_running and not search_running(Path(data.path)):  # the search that ran them was killed (SIGKILL, a second Ctrl-C)
+        running = f", {n_running} left running by a search that stopped (the same command resumes and runs them again)"
+    else:
+        running = f", {n_running} still running" if n_running else ""
     running += f", {status[TrialStatus.INTERRUPTED]} interrupted" if status.get(TrialStatus.INTERRUPTED) else ""
     console.print(f"[bold]{data.name}[/]: {len(data.trials)} trials{running}, {data.metric} ({data.mode}), {data.path}", highlight=False)
     if data.data:

@@ -92,3 +92,19 @@ class ResultsLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def search_running(out: Path) -> bool:
+    """Whether a live search holds ``out`` now (its lock taken; a killed search's is free)."""
+    path = out / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing drops the shared lock taken just now
+    return False
