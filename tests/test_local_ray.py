@@ -253,3 +253,30 @@ def test_hpbench_estimate_prices_the_warm_runtime_while_one_is_up(write_study, t
     fresh = hp.estimate(study, samples=2, device_flops=1e12).attrs["summary"]["wall_time"]
     assert "on the warm runtime" in warm["sources"]["startup_s"] and "on the warm runtime" not in fresh["sources"]["startup_s"]
     assert warm["parts"]["startup_s"] < fresh["parts"]["startup_s"]
+
+
+def test_a_runtime_of_the_searchs_own_is_started_even_beside_a_ray_start_cluster():
+    """ray.init() with no address joins the cluster `ray start --head` recorded on this machine,
+    and refused hpbench's own settings then ("When connecting to an existing cluster,
+    _system_config must not be provided"): a plain search failed while a head node was up."""
+    assert local_ray.init_kwargs(num_cpus=2)["address"] == "local"
+    assert local_ray.init_kwargs(num_cpus=None, loopback=False)["address"] == "local"  # the warm runtime's too
+
+
+def test_a_cluster_that_refuses_the_driver_is_a_refusal_naming_token_auth(tmp_path, monkeypatch):
+    """Joining a `ray start --head` cluster without RAY_AUTH_MODE=token failed after ~25 s with
+    three tracebacks; it is now one line naming the address and the setting."""
+    import ray
+
+    from hpbench.dispatch.backend import init_ray
+    from hpbench.dispatch.plan import ResumeRefused
+
+    def refused(*a, **k):
+        raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.9:6379")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refused)
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    with pytest.raises(ResumeRefused) as err:
+        init_ray(SearchOptions(out=tmp_path, address="10.0.0.9:6379"))
+    assert "--address 10.0.0.9:6379: cannot join the Ray cluster there" in str(err.value) and "RAY_AUTH_MODE=token" in str(err.value)

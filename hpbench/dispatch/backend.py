@@ -66,7 +66,13 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
         configure_logging=True,
     )
     if opts.address and opts.address != "local":
-        ray.init(address=opts.address, **kwargs)
+        try:
+            ray.init(address=opts.address, **kwargs)
+        except ConnectionError as err:  # Ray's own words came as three tracebacks, after ~25 s of retries
+            token = "" if os.environ.get("RAY_AUTH_MODE") else (
+                "; a cluster started by `ray start --head` (Ray 2.60) takes token authentication: set RAY_AUTH_MODE=token "
+                "(its token: ~/.ray/auth_token, or RAY_AUTH_TOKEN_PATH)")
+            raise ResumeRefused(f"--address {opts.address}: cannot join the Ray cluster there ({str(err).splitlines()[0]}){token}") from None
         return True
     warm = local_ray.join(num_cpus=opts.num_cpus) if opts.address != "local" else None  # "local": a runtime of its own, as Ray's
     if warm is not None:
