@@ -263,3 +263,14 @@ def test_address_auto_that_finds_no_live_cluster_is_refused_before_anything(tmp_
     out = tmp_path / "out"
     check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out), "--address", "auto"]),
                   ["--address", "'auto' found the Ray cluster at", ":1, which must answer", "refused"], out)  # Ray names loopback by the machine's address
+
+
+def test_a_gpu_share_on_a_machine_without_gpus_is_refused_before_anything(tmp_path, no_ray):
+    """Refused once Ray was up before (exit 2, but optuna.db and study.json written)."""
+    from hpbench.api.search import local_gpus
+
+    if local_gpus() != 0:
+        pytest.skip("this machine has a GPU Ray can use")
+    out = tmp_path / "out"
+    check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out), "--set", "resources.gpus_per_trial=1"]),
+                  ["resources.gpus_per_trial", "needs a GPU the local Ray runtime can use", "1.0"], out)

@@ -143,6 +143,10 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
     from hpbench.dispatch.local_ray import local_cpus
 
     cpus = local_cpus(address=address, num_cpus=num_cpus)
+    if cpus is not None and study.resources.gpus_per_trial > 0 and local_gpus() == 0:  # refused after optuna.db was made, before
+        raise StudyError(source=study.source, key="resources.gpus_per_trial",
+                         rule=f"needs a GPU the local Ray runtime can use, and this machine has none ({what} here)",
+                         value=study.resources.gpus_per_trial, hint="set it to 0, or search on a cluster with GPUs (--address)")
     want = study.resources.cpus_per_trial
     if cpus is not None and want > cpus:
         where = "--num-cpus" if num_cpus is not None else "this machine's" if what == "search" else "this machine's, where the estimate prices the search"
@@ -190,3 +194,15 @@ def auto_address() -> str | None:
         return ""
     host, _, port = str(found).rpartition(":")
     return str(found) if host and port.isdigit() else None
+
+
+def local_gpus() -> int | None:
+    """The GPUs Ray finds on this machine, as ``ray.init`` counts them (NVIDIA, AMD, Intel, Apple:
+    Ray's own accelerator managers, private, guarded); None when this Ray cannot say."""
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+
+        manager = get_accelerator_manager_for_resource("GPU")
+        return None if manager is None else int(manager.get_current_node_num_accelerators())
+    except Exception:  # Ray's internals moved: let ray.init and the cluster check say it
+        return None
