@@ -104,6 +104,13 @@ def test_bad_gan_studies_name_the_key_rule_and_value(sections, key, rule):
     assert any(k == key and rule in r for k, r, _ in found), found
 
 
+def test_another_family_on_a_study_with_mlp_keys_names_the_family_first():
+    """`--set model.family=cnn` on the shipped ring8 study (which sets depth and width) said only
+    "model.depth: unknown key (did you mean 'd_depth'?)"."""
+    found = problems(study(model={"family": "cnn", "depth": 2, "width": 64}))
+    assert found[0][0] == "model.family" and "MLPs" in found[0][1], found
+
+
 def test_gan_keys_in_a_supervised_study_are_refused():
     raw = {"data": {"dataset": "iris"}, "model": {"family": "mlp", "latent_dim": 4}, "train": {"d_steps": 2}}
     keys = {k for k, _, _ in problems(raw)}

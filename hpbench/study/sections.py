@@ -92,6 +92,10 @@ def model_table(r: Reader) -> dict[str, Any]:
     if "family" not in table and "model.family" not in searched:
         raise r.fail("model.family", "is required", hint="one of: " + ", ".join(FAMILIES))
     families = [r.check("model.family", N.FAMILY, f) for f in N.families_named(r)]
+    if task == "gan":  # its networks are MLPs: said before the other family's keys are judged (they read "unknown key" before)
+        from hpbench.study.checks_gan import mlp_networks
+
+        mlp_networks(r, table)
     extra = N.families_params(families)
     model = r.fields("model", table, K.MODEL, extra={**(extra or {}), **N.task_keys(task, "model")}, open_=extra is None)
     if "init_from" in model:
