@@ -50,7 +50,7 @@ def print_report(console: Console, data: ReportData, *, sections: list[str] | No
     status = data.trials["status"].value_counts().to_dict() if "status" in data.trials else {}
     n_running = status.get(TrialStatus.RUNNING, 0)
     if n_running and not search_running(Path(data.path)):  # the search that ran them was killed (SIGKILL, a second Ctrl-C)
-        running = f", {n_running} left running by a search that stopped (the same command resumes and runs them again)"
+        running = f", {n_running} left running by a search that stopped"  # the same command resumes: they run again
     else:
         running = f", {n_running} still running" if n_running else ""
     running += f", {status[TrialStatus.INTERRUPTED]} interrupted" if status.get(TrialStatus.INTERRUPTED) else ""
