@@ -104,7 +104,7 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
         return StudyError(source="hpbench search" if cli else SOURCE, key=name, rule=rule, value=value, hint=hint)
 
     if address is not None and address not in ("auto", "local"):
-        host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
+        host, port = _host_port(address)
         if not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise fail("address", "must be HOST:PORT, ray://HOST:PORT, 'auto' or 'local'", address)
     if num_cpus is not None and address not in (None, "local"):
@@ -124,12 +124,12 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
         if found == "":
             raise fail("address", "'auto' must find a running Ray cluster on this machine (`ray start --head` starts one; "
                        "RAY_ADDRESS names one elsewhere)", address)
-        reason = unreachable(*_host_port(found)) if found else ""
+        reason = unreachable(*_reach(found)) if found else ""
         if reason:
             raise fail("address", f"'auto' found the Ray cluster at {found}, which must answer", address,
                        hint=f"{reason}: a cluster stopped since; `ray start --head` starts one")
     if address is not None and address not in ("auto", "local"):
-        reason = unreachable(*_host_port(address))
+        reason = unreachable(*_reach(address))
         if reason:  # Ray's own connect retries for minutes, deaf to Ctrl-C, when nothing listens there
             raise fail("address", "must reach a running Ray cluster (its head node's GCS port, 6379 by default)", address,
                        hint=f"{reason}; `ray status` on the head node prints its address")
@@ -172,8 +172,15 @@ def unreachable(host: str, port: int, *, timeout_s: float = REACH_TIMEOUT_S) -> 
         return f"{host}:{port} refused the connection ({err.strerror or err})"
 
 
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = (address[len("ray://"):] if address.startswith("ray://") else address).rpartition(":")
+def _host_port(address: str) -> tuple[str, str]:
+    """``HOST:PORT`` or ``ray://HOST:PORT`` as (host, port as written)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return host, port
+
+
+def _reach(address: str) -> tuple[str, int]:
+    """An address checked by :func:`check_options` (or Ray's own), as :func:`unreachable` takes it."""
+    host, port = _host_port(address)
     return host, int(port)
 
 
@@ -192,7 +199,7 @@ def auto_address() -> str | None:
         return None
     if found is None:
         return ""
-    host, _, port = str(found).rpartition(":")
+    host, port = _host_port(str(found))
     return str(found) if host and port.isdigit() else None
 
 

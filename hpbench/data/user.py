@@ -28,6 +28,7 @@ MAGIC = ((b"PAR1", "a Parquet file (name it .parquet)"), (b"PK\x03\x04", "a zip 
          (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word file"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x93NUMPY", "a NumPy .npy array"))
 SNIFF_BYTES = 4096
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest magnitude the trials' float32 inputs hold
 MAX_CLASSES = 20  # more distinct whole-number targets than this: regression (override with task)
 
 
@@ -57,10 +58,10 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
     for s, a in raw_xs.items():  # finite as given, infinite once float32 (read as "NaN or inf" before)
         if a.dtype.kind == "f" and a.dtype.itemsize > 4 and a.size:
             with np.errstate(invalid="ignore"):
-                huge = np.flatnonzero((np.abs(a.reshape(len(a), -1)) > np.finfo(np.float32).max).any(axis=1))
+                huge = np.flatnonzero((np.abs(a.reshape(len(a), -1)) > FLOAT32_MAX).any(axis=1))
             if len(huge):
                 raise ValueError(f"{where}: {f'x_{s}' if s else 'x'}: features must be numbers float32 holds (at most "
-                                 f"{float(np.finfo(np.float32).max):.4g} in magnitude), but {_rows_at(huge, len(a))} exceed it")
+                                 f"{FLOAT32_MAX:.4g} in magnitude), but {_rows_at(huge, len(a))} exceed it")
     xs = {s: a.astype(np.float32) for s, a in raw_xs.items()}
     ys = {s: _flat_labels(numpy_of(b)) for s, (_, b) in parts.items()}
     for s in parts:

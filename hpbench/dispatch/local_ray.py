@@ -188,10 +188,9 @@ def local_cpus(*, address: str | None, num_cpus: int | None, directory: Path | N
         return None
     if num_cpus is not None:
         return num_cpus
-    if address is None and would_join(address=None, num_cpus=None, directory=directory):
-        runtime = find(directory)
-        if runtime is not None:
-            return runtime.num_cpus
+    runtime = find(directory) if address is None else None  # (RAY_ADDRESS ruled out above: would_join's other condition)
+    if runtime is not None and _usable(runtime, num_cpus=None):
+        return runtime.num_cpus
     from hpbench.cost.clock import n_cpus
 
     return n_cpus()

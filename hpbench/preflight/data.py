@@ -178,15 +178,15 @@ def metrics_fit_task(a: Arrays, ctx: DataContext) -> list[Problem]:
     from hpbench.study.metrics import reported
 
     names = reported(a.task)
+    wrong = [(key, metric) for key, metric in ctx.metrics if metric not in names]
+    if not wrong:
+        return []
+    hint = ""
+    y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
+    if a.task == "regression" and a.y.dtype.kind in "iuf" and len(y) and bool(np.all(np.mod(y, 1) == 0)):
+        hint = f'its {len(np.unique(y))} whole-number values read as a regression target (more than {MAX_CLASSES}): set data.task = "multiclass" to classify them'
     out = []
-    for key, metric in ctx.metrics:
-        if metric in names:
-            continue
-        hint = ""
-        y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
-        if a.task == "regression" and a.y.dtype.kind in "iuf" and len(y) and bool(np.all(np.mod(y, 1) == 0)):
-            n = len(np.unique(y))
-            hint = f'its {n} whole-number values read as a regression target (more than {MAX_CLASSES}): set data.task = "multiclass" to classify them'
+    for key, metric in wrong:
         out.append(Problem(source=ctx.source, key=key, rule=f"must be a metric of the data's {a.task} task ({', '.join(names)})", value=metric,
                            hint=hint))
     return out

@@ -8,6 +8,7 @@ does not load it a second time.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -114,8 +115,7 @@ def check_data(study: Study) -> DataChecked:
 
 def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[int | str, ...], *, into: DataChecked) -> None:
     loaded = load_for_checks(ctx.data, study_source=study.source)
-    ctx = DataContext(source=loaded.source, data=ctx.data, seed=ctx.seed, batch_sizes=ctx.batch_sizes, batch_key=ctx.batch_key,
-                      metrics=ctx.metrics)
+    ctx = dataclasses.replace(ctx, source=loaded.source)
     problems = list(loaded.problems)
     arrays = loaded.arrays
     if loaded.table is not None:

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
+from hpbench.data.user import FLOAT32_MAX
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.data import MAX_SHOWN, DataContext
 from hpbench.preflight.load import Arrays
 from hpbench.preflight.problems import Problem
 
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a category (one-hot columns)
 
 TableCheck = Callable[[Any, DataContext], list[Problem]]
