@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -203,12 +205,25 @@ class Registered(Rule):
         raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also + (f"; {broken}" if broken else ""))
 
 
+def import_user_module(name: str) -> Any:
+    """Import a user's module as every process of a search finds it: from any installed package
+    or ``PYTHONPATH``, or else from the current directory. Ray puts the driver's current directory
+    on its workers' path, and the prediction helper (``python -m``) starts there, so a module
+    beside the study that the trials import must import here too (an installed ``hpbench``
+    command's path starts at its own ``bin`` folder: a search's trials ran, and its test
+    evaluation in the driver failed with ModuleNotFoundError after them)."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.append(here)
+    return importlib.import_module(name)
+
+
 def import_object(spec: str) -> Any:
     """Import ``"package.module:attr"`` (user models and datasets)."""
     module, _, attr = spec.partition(":")
     if not module or not attr:
         raise ValueError(f"expected 'package.module:function', got {spec!r}")
-    obj: Any = importlib.import_module(module)
+    obj: Any = import_user_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj

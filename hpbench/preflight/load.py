@@ -8,7 +8,6 @@ kind of data adds its function to ``LOADERS`` (first match wins). Nothing here i
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from hpbench.data.sources import FILE_SUFFIXES, Source, loader_data, loader_opti
 from hpbench.data.user import binary_kind, infer_task, numpy_of, read_table
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.problems import Problem
+from hpbench.registry import import_user_module
 from hpbench.user_code import exception_line, full_traceback, is_user_file, user_frames
 
 
@@ -177,7 +177,7 @@ def import_entry_point(spec: str, *, key: str) -> tuple[Any, tuple[Problem, ...]
     """(the function, ()) or (None, the problem): the module must import and have the attribute."""
     module_name, _, attr = spec.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
+        obj: Any = import_user_module(module_name)
     except ModuleNotFoundError as err:
         missing = err.name or ""
         if module_name == missing or module_name.startswith(missing + "."):
