@@ -277,6 +277,10 @@ def test_a_searched_schedule_brings_its_own_parameters_only_where_active(write_s
         ('[lr_schedule]\nname = "plateau"\nmonitor = "val_acc"', ["lr_schedule.monitor", "reports", "'val_acc'"]),
         ('[lr_schedule]\nname = "warmup_cosine"\nwarmup_epochs = 3', ["lr_schedule.warmup_epochs", "max_epochs=3", "3"]),
         ('[lr_schedule]\nname = "one_cycle"\npct_start = 1.0', ["lr_schedule.pct_start", "< 1.0", "1.0"]),
+        ('[lr_schedule]\nname = "one_cycle"\ncycle_momentum = true',  # the space's sgd has no momentum: torch would give it one
+         ["lr_schedule.cycle_momentum", "must be false with optimizer 'sgd'", "True"]),
+        ('[lr_schedule]\nname = "one_cycle"\n[space]\n"lr_schedule.cycle_momentum" = { choice = [true, false] }',
+         ["space.lr_schedule.cycle_momentum", "optimizer 'sgd'"]),
         ('[space]\n"lr_schedule.eta_min" = { uniform = [0.0, 0.1] }', ["space.lr_schedule.eta_min", "unknown key"]),  # constant has none
         ('[lr_schedule]\nname = "cosine"\n[space]\n"lr_schedule.eta_min" = { uniform = [0.0, 0.1], when = { lr_schedule = ["cosine"] } }',
          ["space.lr_schedule.eta_min.when.lr_schedule", "another searched key"]),
@@ -293,6 +297,31 @@ def test_bad_schedules_name_key_rule_and_value(write_study, add, expected):
         load_study(write_study(text))
     for part in expected:
         assert part in str(info.value), str(info.value)
+
+
+def test_one_cycle_cycles_the_momentum_between_the_studys_bounds():
+    c = dataclasses.replace(schedule_cfg("one_cycle", optimizer="momentum"),
+                            lr_schedule=ScheduleConfig(name="one_cycle", params={"cycle_momentum": True, "base_momentum": 0.6, "max_momentum": 0.8}))
+    seen: list[float] = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["momentum"]))
+    try:
+        train(c)
+    finally:
+        handle.remove()
+    assert seen[0] == pytest.approx(0.8)  # the cycle starts at max_momentum (the lr at its lowest)
+    assert min(seen) == pytest.approx(0.6, abs=0.01)  # and reaches base_momentum at the lr's peak
+    assert max(seen) <= 0.8 + 1e-9
+
+
+def test_one_cycle_leaves_the_momentum_alone_by_default():
+    c = dataclasses.replace(schedule_cfg("one_cycle", optimizer="momentum"), lr_schedule=ScheduleConfig(name="one_cycle", params={}))
+    seen: list[float] = []
+    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["momentum"]))
+    try:
+        train(c)
+    finally:
+        handle.remove()
+    assert set(seen) == {0.9}  # the optimizer's own (hpbench's default momentum)
 
 
 def test_clipping_and_smoothing_are_checked(write_study):

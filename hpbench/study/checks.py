@@ -130,6 +130,29 @@ def warmup_ends_before_the_last_epoch(r: Reader, schedule: Mapping[str, Any], tr
                 raise r.fail("lr_schedule.warmup_epochs", f"must be < train.max_epochs (the cosine needs steps after the warm-up), but max_epochs={e}", w)
 
 
+# the optimizers with a momentum or beta1 that one-cycle's cycle_momentum may drive
+CYCLED_MOMENTUM = ("momentum", "nesterov", "adam", "adamw", "amsgrad")
+
+
+def cycle_momentum_needs_momentum(r: Reader, schedule: Mapping[str, Any]) -> None:
+    """One-cycle's ``cycle_momentum`` cycles the optimizer's momentum (or Adam's beta1) between
+    ``base_momentum`` and ``max_momentum`` in place of its own: only an optimizer that has one,
+    for every fixed or searched combination. torch sets a momentum on plain SGD and RMSprop (whose
+    own is 0: the trial would run another optimizer than its name) and fails on Adagrad."""
+    one_cycle = schedule["name"] == "one_cycle" or "one_cycle" in r.searched_names("lr_schedule.name")
+    searched = r.searched().get("lr_schedule.cycle_momentum")
+    entry = r.raw["space"][searched] if searched is not None else None
+    choices = [v for kind in ("choice", "grid") if isinstance(entry, dict) and isinstance(entry.get(kind), list) for v in entry[kind]]
+    if not one_cycle or not (schedule.get("cycle_momentum") is True or True in choices):
+        return
+    without = [name for name in N.optimizers_named(r) if isinstance(name, str) and name not in CYCLED_MOMENTUM]
+    if without:
+        key = "lr_schedule.cycle_momentum" if searched is None else f"space.{searched}"
+        raise r.fail(key, f"must be false with optimizer {without[0]!r}, which has no momentum or beta1 to cycle (one-cycle replaces "
+                          f"the optimizer's own by a cycle between base_momentum and max_momentum; optimizers with one: {', '.join(CYCLED_MOMENTUM)})",
+                     True)
+
+
 def metric_is_reported(r: Reader, study: Mapping[str, Any], *, task: str | None, metrics: tuple[str, ...]) -> None:
     """``study.metric`` is a metric the trainer reports for the dataset's task."""
     if study["metric"] not in metrics:

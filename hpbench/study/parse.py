@@ -89,6 +89,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.early_stopping_monitor, r, train, metrics=metrics)
     if lr_schedule is not None:
         r.attempt(checks.schedule_monitor, r, lr_schedule, metrics=metrics)
+        r.attempt(checks.cycle_momentum_needs_momentum, r, lr_schedule)
     if lr_schedule is not None and train is not None and space is not None:
         r.attempt(checks.warmup_ends_before_the_last_epoch, r, lr_schedule, train, space)
     layout = r.attempt(data_files.layout, r, data)[1] if data is not None and N.reads_dataset(learns) else None

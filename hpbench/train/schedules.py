@@ -127,17 +127,21 @@ def _warmup_cosine(optimizer: Any, *, horizon: Horizon, warmup_epochs: float = 1
             "div_factor": Param(Float(min=1.0), 25.0, "the cycle starts at lr / div_factor"),
             "final_div_factor": Param(Float(min=1.0), 1e4, "and ends at lr / div_factor / final_div_factor"),
             "three_phase": Param(Bool(), False, "a third phase annihilating the lr (fast.ai's variant)"),
-            "cycle_momentum": Param(Bool(), False, "also cycle momentum / beta1 inversely (needs an optimizer with one)")},
+            "cycle_momentum": Param(Bool(), False, "also cycle momentum / beta1 inversely, in place of the optimizer's own (needs an optimizer with one)"),
+            "base_momentum": Param(Float(min=0.0, max=1.0, max_open=True), 0.85, "with cycle_momentum: the momentum / beta1 at the peak lr"),
+            "max_momentum": Param(Float(min=0.0, max=1.0, max_open=True), 0.95, "with cycle_momentum: the momentum / beta1 at the cycle's ends")},
     doc="one-cycle policy (Smith 2018): up to lr, then down far below", interval=Interval.STEP,
 )
 def _one_cycle(optimizer: Any, *, horizon: Horizon, pct_start: float = 0.3, anneal_strategy: Literal["cos", "linear"] = "cos", div_factor: float = 25.0,
-               final_div_factor: float = 1e4, three_phase: bool = False, cycle_momentum: bool = False) -> Any:
+               final_div_factor: float = 1e4, three_phase: bool = False, cycle_momentum: bool = False, base_momentum: float = 0.85,
+               max_momentum: float = 0.95) -> Any:
     import torch
 
     max_lr = [g["lr"] for g in optimizer.param_groups]
     return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=horizon.total_steps, pct_start=pct_start,
                                                anneal_strategy=anneal_strategy, div_factor=div_factor, final_div_factor=final_div_factor,
-                                               three_phase=three_phase, cycle_momentum=cycle_momentum)
+                                               three_phase=three_phase, cycle_momentum=cycle_momentum, base_momentum=base_momentum,
+                                               max_momentum=max_momentum)
 
 
 PLATEAU_MONITOR = "monitor"
