@@ -281,3 +281,38 @@ def test_full_batch_is_refused_for_streamed_data(signals_npy):
     c = TrialConfig(**{**c.__dict__, "train": TrainConfig(max_epochs=1, batch_size="full")})
     with pytest.raises(ValueError, match=r"train\.batch_size: \"full\" makes the whole training split one batch"):
         train(c)
+
+
+def load_train_stream() -> dict:
+    return {"train": OrderedStream(200), "val": CountingSignals(60)}
+
+
+@pytest.mark.parametrize(("spec", "workers", "batch", "partial"), [("load_stream", 3, 16, True), ("load_stream", 2, 64, False),
+                                                                    ("load_train_stream", 3, 50, True), ("load_stream", 0, 16, False)])
+def test_the_steps_of_an_epoch_are_counted_as_the_workers_batch_them(spec, workers, batch, partial):
+    """Each DataLoader worker batches its own share of an IterableDataset, so an epoch may hold a
+    partial batch per worker: the count sizes the per-step schedules."""
+    from hpbench.data.loader import StreamLoaders
+
+    s = prepare(dataset=f"{__name__}:{spec}", options={}, val_fraction=0.2, test_fraction=0.1, preprocess=(), seed=0)
+    loaders = StreamLoaders(s, device=torch.device("cpu"), num_workers=workers)
+    batches = sum(1 for _ in loaders.train_batches(batch, torch.Generator().manual_seed(0)))
+    assert loaders.steps_per_epoch(batch) == batches
+    # more than ceil(n_train / batch) where the workers' last batches are partial (these sizes)
+    assert (batches > -(-s.n_train // batch)) == partial
+
+
+def test_one_cycle_runs_to_its_end_on_an_iterable_read_by_several_workers():
+    """torch's OneCycleLR fails when stepped past its total: sized by ceil(n_train / batch), the
+    trial failed in its last epoch after training all the others."""
+    import dataclasses
+
+    from hpbench.config import ScheduleConfig
+
+    spec = f"{__name__}:load_stream"
+    c = dataclasses.replace(_cfg(spec, {}, stream="auto", num_workers=3, epochs=3, test_fraction=0.1),
+                            lr_schedule=ScheduleConfig(name="one_cycle", params={}))
+    c = dataclasses.replace(c, train=TrainConfig(max_epochs=3, batch_size=16))
+    out = train(c)
+    assert len(out.history) == 3
+    assert out.history[-1]["learning_rate"] < out.history[1]["learning_rate"]  # annealing towards the end

@@ -100,6 +100,24 @@ class StreamLoaders:
     def n_train(self) -> int:
         return self.splits.n_train
 
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """The training batches of one epoch. An ``IterableDataset`` read by k > 1 workers is
+        shared out by position (:class:`_IterSplit`) and each worker batches its own share, so an
+        epoch has a last, partial batch per worker: the sum over workers of ceil(rows / batch),
+        up to k - 1 more than ceil(n_train / batch). A per-step schedule is sized by this count
+        (one-cycle fails when stepped past its total)."""
+        part = self._part("train")
+        if not isinstance(part.rows, IterRows) or self.num_workers <= 1:
+            return math.ceil(self.n_train / batch_size)
+        if part.split_id is None:  # the training split given as an iterable of its own: all its positions
+            positions = np.arange(self.n_train)
+        else:  # carved by position from the main iterable, which holds every split not given
+            n = sum(c for split, c in self.splits.counts.items() if split not in self.splits.given)
+            vf, tf, seed = self.splits.positions
+            positions = np.flatnonzero(position_split(np.arange(n), val_fraction=vf, test_fraction=tf, seed=seed) == part.split_id)
+        shares = np.bincount(positions % self.num_workers, minlength=self.num_workers)
+        return int(sum(math.ceil(int(k) / batch_size) for k in shares))
+
     def _part(self, split: str) -> Part:
         part = getattr(self.splits, split)
         if part is None:

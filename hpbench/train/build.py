@@ -8,6 +8,7 @@ the device: no host round trip per batch). Streamed data comes through DataLoade
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +68,12 @@ class Prepared:
     @property
     def n_train(self) -> int:
         return self.stream.n_train if self.stream is not None else len(self.x_train)  # type: ignore[arg-type]
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        """The optimizer steps of one training epoch at ``batch_size``."""
+        if self.stream is not None:
+            return self.stream.steps_per_epoch(batch_size)  # type: ignore[no-any-return]
+        return math.ceil(self.n_train / batch_size)
 
     def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         if self.stream is not None:

@@ -60,7 +60,7 @@ class SupervisedRun:
             raise ValueError("train.batch_size: \"full\" makes the whole training split one batch, which streamed data cannot hold "
                              "(use a number, or data.stream = false for data that fits in memory)")
         self.batch_size = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
-        self.schedule = _schedule(cfg, self.optimizer, steps_per_epoch=math.ceil(n / self.batch_size))
+        self.schedule = _schedule(cfg, self.optimizer, steps_per_epoch=data.steps_per_epoch(self.batch_size))
         self.clip = GradClip.of(trainable, norm=cfg.train.clip_norm, value=cfg.train.clip_value)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.augment = None
