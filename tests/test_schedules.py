@@ -299,15 +299,21 @@ def test_bad_schedules_name_key_rule_and_value(write_study, add, expected):
         assert part in str(info.value), str(info.value)
 
 
-def test_one_cycle_cycles_the_momentum_between_the_studys_bounds():
-    c = dataclasses.replace(schedule_cfg("one_cycle", optimizer="momentum"),
-                            lr_schedule=ScheduleConfig(name="one_cycle", params={"cycle_momentum": True, "base_momentum": 0.6, "max_momentum": 0.8}))
+def step_momenta(c) -> list[float]:
+    """Train ``c``; the momentum of every optimizer step, in order."""
     seen: list[float] = []
     handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["momentum"]))
     try:
         train(c)
     finally:
         handle.remove()
+    return seen
+
+
+def test_one_cycle_cycles_the_momentum_between_the_studys_bounds():
+    c = dataclasses.replace(schedule_cfg("one_cycle", optimizer="momentum"),
+                            lr_schedule=ScheduleConfig(name="one_cycle", params={"cycle_momentum": True, "base_momentum": 0.6, "max_momentum": 0.8}))
+    seen = step_momenta(c)
     assert seen[0] == pytest.approx(0.8)  # the cycle starts at max_momentum (the lr at its lowest)
     assert min(seen) == pytest.approx(0.6, abs=0.01)  # and reaches base_momentum at the lr's peak
     assert max(seen) <= 0.8 + 1e-9
@@ -315,13 +321,7 @@ def test_one_cycle_cycles_the_momentum_between_the_studys_bounds():
 
 def test_one_cycle_leaves_the_momentum_alone_by_default():
     c = dataclasses.replace(schedule_cfg("one_cycle", optimizer="momentum"), lr_schedule=ScheduleConfig(name="one_cycle", params={}))
-    seen: list[float] = []
-    handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(opt.param_groups[0]["momentum"]))
-    try:
-        train(c)
-    finally:
-        handle.remove()
-    assert set(seen) == {0.9}  # the optimizer's own (hpbench's default momentum)
+    assert set(step_momenta(c)) == {0.9}  # the optimizer's own (hpbench's default momentum)
 
 
 def test_clipping_and_smoothing_are_checked(write_study):
