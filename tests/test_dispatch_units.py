@@ -101,6 +101,49 @@ def test_a_late_prediction_never_blocks_and_still_fills_the_spent_columns(tmp_pa
     assert t["prediction_error"] == pytest.approx((1.0 - 0.5) / 0.5)
 
 
+def test_an_interrupted_search_keeps_the_predictions_that_come_soon_and_a_resumed_one_makes_the_rest(tmp_path):
+    """Ctrl-C waited for no prediction: trials that had finished lost their cost columns for good
+    (the report said the cost model did not run). Now the interrupted search waits a little for
+    them, and a resumed one predicts again those still missing (``runner.unpriced``)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpbench.dispatch.predictions import AsyncPredictions
+    from hpbench.dispatch.runner import unpriced
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    path = tmp_path / "s.toml"
+    path.write_text(TINY_STUDY)
+    study = load_study(path)
+    never = threading.Event()
+
+    def predict(study, params, device):
+        if params["optimizer"] == "sgd":
+            never.wait(timeout=30)  # still in the helper when the search stops
+        return {"predicted_flops": 1e6, "flops_per_epoch": 1e6, "predicted_epoch_s": 0.5}
+
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    preds = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=2))
+    for tid, optimizer in (("soon", "adam"), ("late", "sgd")):  # two architectures' costs: predicted apart
+        store.start(tid, {"optimizer": optimizer, "lr": 0.01})
+        preds.submit(tid, {"optimizer": optimizer, "lr": 0.01})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.25})
+        store.finish(tid)
+    preds.harvest(store, wait=True, within_s=0.5)  # the interrupted search's close, without stopping the executor
+    assert store.trials["soon"]["predicted_flops"] == 1e6 and store.trials["soon"]["flops_spent"] == 1e6
+    assert store.trials["late"].get("predicted_flops") is None
+    assert unpriced(store, study) == [("late", {"optimizer": "sgd", "lr": 0.01})]
+    never.set()
+    resumed = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=1))
+    for tid, params in unpriced(store, study):
+        resumed.submit(tid, params)
+    resumed.close(store)
+    assert store.trials["late"]["predicted_flops"] == 1e6 and store.trials["late"]["flops_spent"] == 1e6
+    assert unpriced(store, study) == []
+
+
 def _recorder_setup(tmp_path, predict, *, budget=None, replays=None):
     from concurrent.futures import ThreadPoolExecutor
     from io import StringIO

@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
+from concurrent.futures import wait as futures_wait
 from typing import Any
 
 from hpbench.cost import clock
@@ -226,11 +227,15 @@ class AsyncPredictions:
     def is_pending(self, trial_id: str) -> bool:
         return trial_id in self.pending
 
-    def harvest(self, store: ResultsStore, *, wait: bool = False) -> list[str]:
-        """Move finished predictions into the store (all of them, waiting, with ``wait``);
-        returns the trials annotated. A prediction may land after its trial finished (its
-        spent-cost columns are then filled in too)."""
+    def harvest(self, store: ResultsStore, *, wait: bool = False, within_s: float | None = None) -> list[str]:
+        """Move finished predictions into the store (all of them, waiting, with ``wait``: at most
+        ``within_s`` seconds in all when given, then only those done); returns the trials
+        annotated. A prediction may land after its trial finished (its spent-cost columns are
+        then filled in too)."""
         done = []
+        if wait and within_s is not None:
+            futures_wait(list(self.pending.values()), timeout=within_s)
+            wait = False
         for tid, fut in list(self.pending.items()):
             if wait or fut.done():
                 if tid in store:
@@ -242,10 +247,11 @@ class AsyncPredictions:
                 del self.pending[tid]
         return done
 
-    def close(self, store: ResultsStore, *, wait: bool = True) -> None:
-        """Harvest the predictions (all of them, waiting for them, with ``wait``; those done
-        without: an interrupted search does not wait) and stop the helper."""
-        self.harvest(store, wait=wait)
+    def close(self, store: ResultsStore, *, wait: bool = True, within_s: float | None = None) -> None:
+        """Harvest the predictions (all of them, waiting for them, with ``wait``; at most
+        ``within_s`` seconds when given: an interrupted search waits briefly, and a resumed one
+        predicts what is missing, :func:`hpbench.dispatch.runner.unpriced`) and stop the helper."""
+        self.harvest(store, wait=wait, within_s=within_s)
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

@@ -8,6 +8,7 @@ and evaluate the test split.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.cost import prices
+from hpbench.cost.annotate import COST_NOTE
 from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
@@ -41,6 +43,7 @@ from hpbench.dispatch.interrupt import Interrupt
 from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
 from hpbench.dispatch.predictions import AsyncPredictions, warm_up
 from hpbench.dispatch.progress import Progress
+from hpbench.dispatch.repeats import searched_params
 from hpbench.dispatch.schedulers import make_scheduler
 from hpbench.dispatch.searchers import make_searcher
 from hpbench.dispatch.storage import search_storage, sqlite_url
@@ -50,6 +53,7 @@ from hpbench.dispatch.trainable import Replay, study_data
 from hpbench.dispatch.written_trials import WrittenTrials, forget_written
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
+from hpbench.results.columns import PREDICTED_FLOPS
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
 from hpbench.results.status import StopReason, is_search_trial
@@ -66,6 +70,7 @@ if TYPE_CHECKING:
 # network checks need them next (before, the helper sat idle until the data was checked, then
 # spent ~1 s importing torch: the race's first trial began ~1 s later).
 HELPER_PRELOAD = ("torch", "hpbench.models", "hpbench.train.tasks")
+INTERRUPTED_WAIT_S = 2.0  # an interrupted search waits this long at most for the trials' cost predictions still in the helper
 
 # Also importable from here (the CLI, the tests and the benchmarks start searches this way).
 __all__ = ["Plan", "ResumeRefused", "SearchOptions", "init_ray", "plan_search", "run_search", "write_study_record"]
@@ -173,6 +178,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     # what was priced here before (hpbench estimate, earlier searches) is taken at once (hpbench.cost.prices)
     known = prices.load(clock.history_dir, model=clock.model) if clock.history_dir is not None else {}
     predictions = AsyncPredictions(study=study, executor=start.helper, known=known)
+    for tid, params in unpriced(store, study):  # an earlier run stopped before their predictions came (a Ctrl-C waits only briefly)
+        predictions.submit(tid, params)
     trackers = _trackers(study, out)
     interrupted = False
     try:
@@ -191,7 +198,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         interrupted = True
         raise
     finally:
-        predictions.close(store, wait=not interrupted)
+        predictions.close(store, wait=True, within_s=INTERRUPTED_WAIT_S if interrupted else None)
         store.flush(force=True)
         if clock.history_dir is not None:  # the prices this search made, for the next ones
             prices.keep(clock.history_dir, study=study, columns=predictions.new_prices())
@@ -287,6 +294,18 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         clock.measured["test_cold_s" if cold else "test_s"] = time.time() - began
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
     clock.phases_done()
+
+
+def unpriced(store: ResultsStore, study: Study) -> list[tuple[str, dict[str, Any]]]:
+    """The trials of an earlier run with neither predicted cost columns nor a note saying why
+    (their predictions were still in the helper when that run was interrupted): (trial id, the
+    searched hyperparameters) of each, to predict again."""
+    return [(str(row["trial_id"]), searched_params(row, study.space)) for row in store.rows()
+            if _missing(row.get(PREDICTED_FLOPS)) and _missing(row.get(COST_NOTE))]
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: SearchClock, trackers: Trackers | None,
