@@ -113,7 +113,10 @@ def leave_now(code: int) -> None:
     import sys
 
     ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
+    # a Ctrl-C in the first seconds can come while a thread still imports Ray: a module without
+    # is_initialized yet has started nothing to shut down
+    initialized = getattr(ray, "is_initialized", None)
+    if initialized is not None and initialized():
         ray.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
