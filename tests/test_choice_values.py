@@ -129,3 +129,19 @@ def test_real_grid_search_over_a_list_valued_choice(ray_local, write_study, tmp_
     keys = study.space.keys()
     done = [{k: r.get(k) for k in keys} for r in search.to_dict("records")]
     assert make_searcher(study, storage=optuna.storages.InMemoryStorage(), done=done)._points_to_evaluate == []
+
+
+def test_an_enqueued_point_that_leaves_keys_to_the_searcher_is_not_run_again(write_study):
+    """``enqueue = [{ lr = 0.05 }]`` ran twice: once (as an early trial, or before a resume) with
+    the searcher's other values, then again, as the point never equalled a finished trial's full
+    configuration. A finished trial holding the point's values accounts for it."""
+    from hpbench.dispatch.searchers import make_searcher
+    from hpbench.study.parse import load_study
+
+    text = TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe"\nenqueue = [{ lr = 0.05 }, { lr = 0.05 }, { lr = 0.01 }]')
+    study = load_study(write_study(text))
+    storage = optuna.storages.InMemoryStorage()
+    assert [p["lr"] for p in make_searcher(study, storage=storage)._points_to_evaluate] == [0.05, 0.05, 0.01]
+    done = [{"optimizer": "sgd", "lr": 0.05}, {"optimizer": "adam", "lr": 0.0123}]  # the first point ran; the other trial is the searcher's
+    left = make_searcher(study, storage=optuna.storages.InMemoryStorage(), done=done)._points_to_evaluate
+    assert [p["lr"] for p in left] == [0.05, 0.01]  # a point listed twice runs twice

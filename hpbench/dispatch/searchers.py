@@ -59,9 +59,10 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     ran = [_canonical(study.space.resolve(p)) for p in done or ()]  # as read back from the tables
     remaining = []
     for p in points:
-        key = _canonical(p)
-        if key in ran:
-            ran.remove(key)  # each finished trial accounts for one point (a point may be listed twice)
+        # a point that leaves keys to the searcher ran as any trial with its values
+        match = next((i for i, r in enumerate(ran) if _canonical(p) <= r), None)
+        if match is not None:
+            del ran[match]  # each finished trial accounts for one point (a point may be listed twice)
         else:
             remaining.append(p)
     points = [study.space.encode(p) for p in remaining]  # Optuna keeps a list-valued choice as its label
@@ -126,10 +127,10 @@ class CandidateCost:
         return None if self._source is None else self._source(params)
 
 
-def _canonical(params: dict[str, Any]) -> str:
-    """A point's identity across a round trip through the tables (where a column mixing numbers
-    and strings, such as batch sizes 16 and "full", is stored as strings)."""
-    return repr(sorted((k, str(v)) for k, v in params.items() if v is not None and v == v))
+def _canonical(params: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    """A point's values, comparable across a round trip through the tables (where a column mixing
+    numbers and strings, such as batch sizes 16 and "full", is stored as strings)."""
+    return frozenset((k, str(v)) for k, v in params.items() if v is not None and v == v)
 
 
 def _optuna_search_class() -> Any:
