@@ -173,3 +173,20 @@ def test_init_std_reaches_the_normal_initialization(write_study):
     study = load_study(write_study(text))
     assert trial_config(study, {}).train.init_params == {"std": 0.01}
     assert "train.init_std" in _error(write_study, text.replace("init_std = 0.01", "init_std = 0.0"))
+
+
+@pytest.mark.parametrize(("space", "expected"), [("", 9), ('max_epochs = { choice = [9, 27] }', 27), ('max_epochs = { choice = [3, 5] }', 9),
+                                                 ('"train.max_epochs" = { randint = [2, 12] }', 12)])
+def test_the_schedulers_horizon_is_the_most_epochs_a_trial_may_train(write_study, space, expected):
+    """A searched max_epochs above [train] max_epochs: Ray's ASHA, given the fixed 9 as max_t,
+    stopped the 27-epoch trials at 9 and wrote them pruned (weights not kept)."""
+    from hpbench.dispatch.early_helper import EarlyRungs
+    from hpbench.study.parse import load_study
+    from tests.helpers.studies import TINY_STUDY
+
+    text = TINY_STUDY.replace("max_epochs = 3", "max_epochs = 9").replace('scheduler = "none"', 'scheduler = "asha"')
+    study = load_study(write_study(text.replace("[space]\n", f"[space]\n{space}\n")))
+    assert study.max_epochs == expected
+    rungs = EarlyRungs.of(study).epochs
+    assert max(rungs, default=0) < expected  # the rungs lie below the horizon
+    assert (9 in rungs) == (expected > 9)  # epoch 9 a rung the longer trials pass, not their end

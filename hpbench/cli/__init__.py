@@ -115,8 +115,7 @@ def leave_now(code: int) -> None:
     ray = sys.modules.get("ray")
     # a Ctrl-C in the first seconds can come while a thread still imports Ray: a module without
     # is_initialized yet has started nothing to shut down
-    initialized = getattr(ray, "is_initialized", None)
-    if initialized is not None and initialized():
+    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
         ray.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

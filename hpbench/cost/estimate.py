@@ -160,7 +160,7 @@ def pruning(study: Study) -> Pruning:
     trial of the reference epoch); ``asha-rank`` as ASHA (which of its rungs will stop judging is
     the search's own evidence, unknown before it: where they do, trials run longer than priced)."""
     st = study.settings
-    return Pruning(kind=scheduler_traits(st.scheduler).replay, max_t=int(study.config["train"]["max_epochs"]),
+    return Pruning(kind=scheduler_traits(st.scheduler).replay, max_t=study.max_epochs,
                    grace_period=st.grace_period, reduction_factor=st.reduction_factor)
 
 

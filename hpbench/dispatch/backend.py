@@ -153,7 +153,7 @@ def trainable(study: Study, out: Path, *, replays: list[Replay] | None = None, d
 
     res = study.resources
     handoff = Handoff(node_id=ray.get_runtime_context().get_node_id(), incoming=str((out / INCOMING_DIR).resolve()))
-    decide_at = decision_epochs(study, max_t=int(study.config["train"]["max_epochs"])) if replays is None else frozenset()
+    decide_at = decision_epochs(study, max_t=study.max_epochs) if replays is None else frozenset()
     return tune.with_resources(
         tune.with_parameters(run_replay, study=study, replays=replays, data=data, handoff=handoff, decide_at=decide_at),
         {"cpu": res.cpus_per_trial, "gpu": res.gpus_per_trial if (device or study.config["train"]["device"]) != "cpu" else 0},

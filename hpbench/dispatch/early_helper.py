@@ -90,7 +90,7 @@ class EarlyRungs:
     @classmethod
     def of(cls, study: Study) -> EarlyRungs:
         s = study.settings
-        max_t = int(study.config["train"]["max_epochs"])
+        max_t = study.max_epochs
         epochs: frozenset[int] = frozenset()
         traits = scheduler_traits(s.scheduler)
         if traits.rungs is not None:  # asha-cost's rungs in seconds: the epoch rungs here (not priced yet)

@@ -250,7 +250,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
                              n_drawn=len(done) + len(early.trials) - early.n_points if early else None,
                              beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota)
     cost_aware = scheduler_traits(study.settings.scheduler).rungs == "seconds"  # rungs in predicted seconds: the helper's predictions
-    scheduler = make_scheduler(study, max_t=int(study.config["train"]["max_epochs"]),
+    scheduler = make_scheduler(study, max_t=study.max_epochs,
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
                                reference_cost=predictions.reference_epoch_seconds(clock.plan) if cost_aware else None)
     written = WrittenTrials()  # the trials the recorder wrote, dropped from Tune's controller by the scheduler (the driver's memory)

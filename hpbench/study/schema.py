@@ -67,6 +67,17 @@ class Study:
     def name(self) -> str:
         return self.settings.name
 
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs any trial may train: ``[train] max_epochs``, or the largest searched
+        value where the space searches it (the schedulers' horizon, ``max_t``: Ray's ASHA stops
+        a trial that reports at it, so a trial searched to 27 epochs stopped at a fixed 9)."""
+        epochs = [int(self.config["train"]["max_epochs"])]
+        for dim in self.space:
+            if dim.path == "train.max_epochs":
+                epochs += [int(v) for v in dim.dist.grid_values() or ()]
+        return max(epochs)
+
     def default_out(self, root: str | Path = "results") -> Path:
         return Path(root) / self.settings.name
 
