@@ -145,7 +145,7 @@ def test_a_budget_spent_before_any_trial_is_said_not_a_traceback(ray_local, tmp_
     out = tmp_path / "out"
     r = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--budget-s", "0.001"])
     if r.exit_code == 1:  # nothing launched: said, and no table to read
-        assert "no trial ran: the budget (--budget-s 0.001) was spent before the first trial could start" in r.output, r.output
+        assert "no trial ran: the budget (--budget-s 0.001) was spent before the first trial trained an epoch" in r.output, r.output
         assert not (out / "trials.parquet").exists()
     else:  # a trial launched before the first check: it ended as budget-stopped or finished, not running
         assert r.exit_code == 0, r.output

@@ -167,6 +167,20 @@ def _recorder_setup(tmp_path, predict, *, budget=None, replays=None):
     return store, preds, Recorder(store=store, progress=progress, predictions=preds, budget=budget, replays=replays), con
 
 
+def test_a_budget_stop_before_the_first_epoch_leaves_the_trial_to_run_again(tmp_path):
+    """A spent budget stopped two trials whose workers were still starting: they were written
+    finished with no metric, counted as done, and a resumed search never ran them."""
+    from hpbench.results.status import StopReason, TrialStatus
+
+    store, _, rec, _ = _recorder_setup(tmp_path, lambda study, params, device: {})
+    for tid in ("trained", "starting"):
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+    store.epoch("trained", {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.25})
+    assert rec.end_running(StopReason.BUDGET) == ["trained"]
+    assert store.row("trained")["status"] == TrialStatus.FINISHED and store.row("trained")["stop_reason"] == "budget"
+    assert store.row("starting")["status"] == TrialStatus.INTERRUPTED
+
+
 def _trial(tid, config, *, error=None):
     return SimpleNamespace(trial_id=tid, config=config, last_result={}, checkpoint=None, error_file=None, get_error=lambda: error)
 
@@ -468,3 +482,14 @@ def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_laun
     assert not draws_on(1, n_max=250, n_points=2)  # an enqueued point not launched yet is Tune's: the early trials stop
     assert not draws_on(1, n_max=250, n_points=2, n_min=2)  # stopped, the one still missing is that point
     assert draws_on(1, n_max=250, n_points=1, n_min=2, stopped=True)  # stopped, the second of the two at least is drawn
+
+
+def test_a_search_whose_trials_trained_no_epoch_is_told_apart():
+    """The search command's exit 1 when a budget left no trial an epoch (it exited 0 with an empty leaderboard)."""
+    import pandas as pd
+
+    from hpbench.cli.search import _trained
+
+    assert not _trained(pd.DataFrame({"trial": [0, 1], "status": ["interrupted", "interrupted"]}))
+    assert not _trained(pd.DataFrame({"trial": [0, 1], "epochs": [pd.NA, 0]}, dtype="Int64"))
+    assert _trained(pd.DataFrame({"trial": [0, 1], "epochs": [pd.NA, 2]}, dtype="Int64"))

@@ -115,9 +115,10 @@ def search(
         raise typer.Exit(EXIT_FAULT) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
-    if not table_exists(results.path, TRIALS):  # nothing ran: a budget spent before the first trial could start
+    # nothing ran: a budget spent before the first trial could start, or before any trial's first epoch
+    if not table_exists(results.path, TRIALS) or ((budget_s or budget_flops) and not _trained(results.trials)):
         given = " ".join(f"{flag} {v:g}" for flag, v in (("--budget-s", budget_s), ("--budget-flops", budget_flops)) if v)
-        con.print(f"[yellow]no trial ran[/]: the budget ({given}) was spent before the first trial could start; the command took "
+        con.print(f"[yellow]no trial ran[/]: the budget ({given}) was spent before the first trial trained an epoch; the command took "
                   f"{time.time() - started_at:.1f} s (its start-up part: hpbench estimate {escape(str(study_file))}). Give a larger budget",
                   highlight=False)
         raise typer.Exit(EXIT_FAULT)
@@ -132,6 +133,11 @@ def search(
         con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)
     _say_failures(con, failed)
     _finish(results.path, started_at=started_at)
+
+
+def _trained(trials: Any) -> bool:
+    """Whether any trial of the table trained an epoch."""
+    return "epochs" in trials.columns and bool((trials["epochs"].fillna(0) > 0).any())
 
 
 def _finish(out: Path, *, started_at: float) -> None:

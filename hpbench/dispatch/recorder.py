@@ -198,12 +198,19 @@ class Recorder(Callback):  # type: ignore[misc]
     def end_running(self, reason: StopReason) -> list[str]:
         """End the trials Ray Tune stopped without a completion callback (a spent budget stops
         the experiment, not each trial): finished with ``reason``, their epochs so far kept, as a
-        pruned trial's are. Returns their ids."""
+        pruned trial's are. Returns their ids. A trial stopped before its first epoch trained
+        nothing to keep: it is ``interrupted``, as at a Ctrl-C, and ``--resume`` runs it (it was
+        finished with no metric, counted as done and never run)."""
         ids = [str(r["trial_id"]) for r in self.store.rows() if r.get("status") == TrialStatus.RUNNING]
+        ended = []
         for tid in ids:
+            if not self.store.row(tid).get("epochs"):
+                self._interrupted(tid)
+                continue
             self.store.annotate(tid, {"stop_reason": reason.value})
             self._end(tid)
-        return ids
+            ended.append(tid)
+        return ended
 
     def _end(self, trial_id: str, *, error: str | None = None) -> None:
         self.store.finish(trial_id, error=error)

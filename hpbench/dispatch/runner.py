@@ -56,7 +56,7 @@ from hpbench.preflight.run import start as preflight_start
 from hpbench.results.columns import PREDICTED_FLOPS
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
-from hpbench.results.status import StopReason, is_search_trial
+from hpbench.results.status import StopReason, TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.strategies import scheduler_traits
@@ -278,9 +278,11 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         clock.phase_done(store)
     stop.check()  # Ctrl-C: the trials it stopped are interrupted (epochs kept), to run again on --resume
     if budget is not None and budget.exhausted():
+        running = sum(1 for r in store.rows() if r.get("status") == TrialStatus.RUNNING)
         ended = recorder.end_running(StopReason.BUDGET)  # written by their own flushes and the search's final one
-        console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}",
-                      highlight=False)
+        unstarted = running - len(ended)  # stopped before their first epoch: interrupted, run on --resume
+        console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}"
+                      f"{f'; {unstarted} stopped before their first epoch (run again on --resume)' if unstarted else ''}", highlight=False)
     after = AfterSearch(study=study, opts=opts, store=store, console=console, stop=stop, clock=clock,
                         recorder=partial(_recorder, predictions=predictions, trackers=trackers))
     if opts.repeats:
