@@ -493,3 +493,28 @@ def test_a_search_whose_trials_trained_no_epoch_is_told_apart():
     assert not _trained(pd.DataFrame({"trial": [0, 1], "status": ["interrupted", "interrupted"]}))
     assert not _trained(pd.DataFrame({"trial": [0, 1], "epochs": [pd.NA, 0]}, dtype="Int64"))
     assert _trained(pd.DataFrame({"trial": [0, 1], "epochs": [pd.NA, 2]}, dtype="Int64"))
+
+
+def test_repeats_are_planned_for_distinct_configurations(tmp_path):
+    """The top search trials were repeated as they came: two trials of one configuration (a small
+    space, or TPE proposing a point again) got the same repeats twice, shown as two configurations,
+    and the next configuration was never repeated."""
+    import dataclasses
+
+    from hpbench.dispatch.repeats import plan_repeats
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    path = tmp_path / "s.toml"
+    path.write_text(TINY_STUDY)
+    study = load_study(path)
+    study = dataclasses.replace(study, settings=dataclasses.replace(study.settings, repeats_top=2))
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    for tid, lr, acc in (("a", 0.01, 0.9), ("b", 0.02, 0.7), ("c", 0.01, 0.8)):
+        store.start(tid, {"optimizer": "adam", "lr": lr})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": acc, "epoch_s": 0.1})
+        store.finish(tid)
+    runs = plan_repeats(study, store, n_repeats=2)
+    assert [(r.labels["repeat_of"], r.params["lr"]) for r in runs] == [(0, 0.01), (0, 0.01), (1, 0.02), (1, 0.02)]
+    assert [r.seed for r in runs] == [1, 2, 1, 2]

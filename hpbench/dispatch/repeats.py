@@ -21,18 +21,24 @@ from hpbench.study.schema import Study
 
 
 def plan_repeats(study: Study, store: ResultsStore, *, n_repeats: int) -> list[Replay]:
-    """The ``[study] repeats_top`` best search trials, each with seeds ``seed + 1 .. seed + N`` (the search used
-    ``seed``, so every repeat seed is new); runs already in the tables (a resumed search) are
-    not planned again."""
+    """The ``[study] repeats_top`` best distinct configurations of the search (the best trial of
+    each: a configuration the searcher proposed twice, which small spaces and TPE do, is repeated
+    once), each with seeds ``seed + 1 .. seed + N`` (the search used ``seed``, so every repeat
+    seed is new); runs already in the tables (a resumed search) are not planned again."""
     if n_repeats < 1:
         return []
     key = f"best_{store.metric}"
     done = [t for t in store.rows() if is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
-    done.sort(key=lambda t: t[key], reverse=store.mode == "max")
+    done.sort(key=lambda t: (t[key] if store.mode == "min" else -t[key], int(t["trial"])))
     have = {(t.get(REPEAT_OF), t.get(REPEAT)) for t in store.rows() if t.get(REPEAT) and t.get("status") == TrialStatus.FINISHED}
-    runs = []
-    for t in done[: study.settings.repeats_top]:
+    top: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}  # by configuration: its best trial and its values
+    for t in done:
         params = searched_params(t, study.space)
+        top.setdefault(repr(sorted((k, str(v)) for k, v in params.items())), (t, params))
+        if len(top) == study.settings.repeats_top:
+            break
+    runs = []
+    for t, params in top.values():
         for r in range(1, n_repeats + 1):
             if (int(t["trial"]), r) in have:
                 continue
