@@ -518,3 +518,36 @@ def test_repeats_are_planned_for_distinct_configurations(tmp_path):
     runs = plan_repeats(study, store, n_repeats=2)
     assert [(r.labels["repeat_of"], r.params["lr"]) for r in runs] == [(0, 0.01), (0, 0.01), (1, 0.02), (1, 0.02)]
     assert [r.seed for r in runs] == [1, 2, 1, 2]
+
+
+def test_runs_a_ctrl_c_stops_in_the_repeats_are_interrupted_not_left_running(tmp_path, monkeypatch):
+    """Ctrl-C during the repeats left their rows ``running`` in the tables after the command exited."""
+    from io import StringIO
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    import hpbench.dispatch.after_search as after_search
+    from hpbench.dispatch.interrupt import Interrupt, SearchInterrupted
+    from hpbench.dispatch.recorder import Recorder
+    from hpbench.dispatch.trainable import Replay
+    from hpbench.results.status import TrialStatus
+    from hpbench.results.store import ResultsStore
+
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=["lr"])
+    stop = Interrupt()
+
+    class Tuner:  # Tune's fit: a repeat starts, trains an epoch, then Ctrl-C stops the experiment
+        def fit(self):
+            store.start("r1", {"lr": 0.01})
+            store.epoch("r1", {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+            stop.event.set()
+
+    monkeypatch.setattr(after_search, "replay_tuner", lambda *a, **k: Tuner())
+    recorder = lambda store, progress, replays=None: Recorder(store=store, progress=progress, predictions=None)  # noqa: E731
+    clock = SimpleNamespace(entering=None)
+    after = after_search.AfterSearch(study=SimpleNamespace(name="s"), opts=SimpleNamespace(), store=store,
+                                     console=Console(file=StringIO()), stop=stop, clock=clock, recorder=recorder)
+    with pytest.raises(SearchInterrupted):
+        after._replay([Replay(params={"lr": 0.01}, seed=1, labels={})], name="repeats", title="s repeats")
+    assert store.row("r1")["status"] == TrialStatus.INTERRUPTED

@@ -70,8 +70,11 @@ class AfterSearch:
     def _replay(self, replays: list[Replay], *, name: str, title: str, device: str | None = None) -> None:
         progress = Progress(store=self.store, n_trials=len(self.store) + n_runs(replays), console=self.console, study_name=title,
                             clock=self.clock)
+        recorder = self.recorder(self.store, progress, replays=replays)
         tuner = replay_tuner(self.study, self.opts, replays=replays, name=name, device=device, stop=self.stop.stopper(),
-                             callback=self.recorder(self.store, progress, replays=replays))
+                             callback=recorder)
         with progress:
             tuner.fit()
+        if self.stop.requested:  # Ctrl-C: the runs Tune stopped are interrupted, as the search's are (they were left running)
+            recorder.end_interrupted()
         self.stop.check()
