@@ -31,8 +31,19 @@ def test_estimate_hypothetical_device_scales_with_flops(write_study):
         assert x["predicted_s"] == pytest.approx(x["predicted_flops"] / 1e13)
         assert y["predicted_s"] == pytest.approx(x["predicted_s"] / 2)
         assert x["flops_per_step"] > 0 and x["n_params"] > 0
-    s = a["summary"]
-    assert s["worst_case_s"] == pytest.approx(sum(c["predicted_s"] for c in a["configurations"]))
+    s = a["summary"]  # the sample of 3 stands for the study's 4 trials
+    assert s["n_trials"] == 4
+    assert s["worst_case_s"] == pytest.approx(sum(c["predicted_s"] for c in a["configurations"]) * 4 / 3)
+
+
+@pytest.mark.parametrize("samples", ["2", "4", "7"])
+def test_a_sample_of_any_size_prices_the_studys_trials(write_study, samples):
+    """--samples N priced the wall time of an N-trial search (N=150 for a 100-trial study, N=16 for
+    it under --samples 16), where its help says the sample stands for the trials."""
+    r = _est(write_study(TINY_STUDY), "--device-flops", "1e13", "--json", "--samples", samples)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert len(out["configurations"]) == int(samples) and out["summary"]["n_trials"] == 4
 
 
 def test_estimate_predicts_the_wall_time_of_the_whole_command(write_study, tmp_path):

@@ -27,8 +27,8 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
     """One row per configuration (``config``, its hyperparameters, ``predicted_flops``,
     ``predicted_s``, ...); the study's totals (worst case, with pruning, ETA at its concurrency)
     are in ``df.attrs["summary"]``. ``samples``: configurations drawn from the space (default:
-    the study's trials, at most :data:`PRICED`; a sample of fewer stands for them all, its totals
-    scaled to the trials: ``summary["n_trials"]``); ``grid``: every configuration of a finite space."""
+    the study's trials, at most :data:`PRICED`; a sample of any size stands for them all, its
+    totals scaled to the trials: ``summary["n_trials"]``); ``grid``: every configuration of a finite space."""
     import pandas as pd
 
     est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir)
@@ -99,7 +99,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),
-                          n_trials=study.settings.trials if samples is None and not enumerates_grid(study, grid=grid) else None,
+                          # a sample of any size stands for the search's trials (a grid runs every point it lists)
+                          n_trials=study.settings.trials if not enumerates_grid(study, grid=grid) else None,
                           # a fresh local search, as `hpbench search STUDY` runs it
                           n_early=(k := n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False)),
                           n_early_max=n_early_max(k, study.settings.trials), data_s=data_s,

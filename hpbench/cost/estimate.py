@@ -213,9 +213,9 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     max_epochs = int(study.config["train"]["max_epochs"])
     plans = [trial_plan(study, p, epoch_s=float(r["predicted_epoch_s"]), columns=r) for p, r in zip(configs, rows, strict=True)]
     devices = [[trial_plan(study, p, epoch_s=s) for p, s in zip(configs, d, strict=True)] for d in device_epoch_s or ()]
-    n_trials = max(n_trials or len(rows), len(rows))
+    n_trials = n_trials or len(rows)
     scale = n_trials / len(rows) if rows else 1.0
-    if n_trials > len(plans) and plans:  # a sample priced for a larger search: its plans run over again, in order
+    if n_trials != len(plans) and plans:  # a sample priced for a search of another size: its plans run over again, in order (or its first ones)
         plans = [plans[i % len(plans)] for i in range(n_trials)]
     plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s, warm=warm)
     probe = probe() if callable(probe) else probe
