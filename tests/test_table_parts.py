@@ -217,3 +217,16 @@ def test_a_reader_racing_a_merge_lists_the_parts_again(tmp_path, monkeypatch):
     monkeypatch.setattr(parts_module, "list_parts", stale_once)
     _same(hpbench.load(tmp_path), _whole(store)[0])
     assert calls[0] == 2
+
+
+def test_whole_numbers_some_trials_lack_are_typed_int64():
+    """repeat, repeat_of, seed and a trial's epochs, held as floats (1.0, NaN) because search
+    trials lack them, are Int64 columns, as columns.py documents integer columns."""
+    from hpbench.results.tables import trials_frame
+
+    rows = [{"trial": 0, "trial_id": "a", "lr": 0.1, "epochs": 3}, {"trial": 1, "trial_id": "b", "lr": 0.1, "epochs": 3, "repeat": 1, "seed": 1},
+            {"trial": 2, "trial_id": "c", "lr": 0.2}]
+    df = trials_frame(rows, ["lr"])
+    assert str(df["repeat"].dtype) == "Int64" and str(df["seed"].dtype) == "Int64" and str(df["epochs"].dtype) == "Int64"
+    assert df["repeat"].isna().tolist() == [True, False, True] and int(df["repeat"][1]) == 1
+    assert str(df["lr"].dtype) == "float64"

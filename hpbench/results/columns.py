@@ -64,7 +64,7 @@ TRIALS: dict[str, str] = {
     "uncounted_layers": "layers whose FLOPs the count could not see, with why and the estimated shortfall (absent when all were counted)",
     "flops_short_per_step / flops_short_share": "estimated FLOPs per step the count may miss, and that as a share of the FLOPs (NaN: unknown)",
     "cost_note": "why a trial has no predicted cost, or how it was counted (absent when all went as usual)",
-    REPEAT: "0 for search trials; 1..N for re-runs of a top configuration with another seed",
+    REPEAT: "NA for search trials (select them with trials.repeat.isna()); 1..N for re-runs of a top configuration with another seed",
     REPEAT_OF: "the search trial a repeat re-runs (NA for search trials)",
     SEED: "the seed of a repeat (search trials use [study] seed)",
     FUSED_MEMBERS: "repeats only: how many seeds of the configuration trained together as one stacked model in one worker "

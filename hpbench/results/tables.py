@@ -41,8 +41,18 @@ def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str]) -> pd
     first = [c for c in (*TRIAL_COLUMNS, *param_keys) if c in df.columns]
     df = df[first + [c for c in df.columns if c not in first]]
     for c in df.columns:
-        df[c] = _typed(df[c])
+        df[c] = _typed(df[c]) if not _ints_with_gaps(rows, c, df[c]) else df[c].astype("Int64")
     return df.sort_values("trial").reset_index(drop=True)
+
+
+def _ints_with_gaps(rows: Sequence[Mapping[str, Any]], column: str, series: pd.Series) -> bool:
+    """A column of whole numbers some rows lack (``repeat``, ``seed``, ``epochs`` of a trial
+    interrupted before its first): pandas holds it as floats (1.0, NaN), the rows held ints."""
+    if series.dtype != "float64":
+        return False
+    values = [row.get(column) for row in rows]
+    present = [v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))]
+    return bool(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
 
 
 def epochs_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
