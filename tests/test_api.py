@@ -244,6 +244,53 @@ def test_best_cli_on_a_directory_without_a_finished_trial(tmp_path):
     assert r.exit_code == 2 and "no finished trial" in r.output
 
 
+def _searched_tiny(root: Path) -> Path:
+    """A results directory of TINY_STUDY written by hand: trials 0 and 1, and trial 2 repeat 1 (seed 1) of trial 1."""
+    from tests.helpers.report_tables import _write
+
+    raw = tomllib.loads(TINY_STUDY)
+    record = {"name": "tiny", "source": str(root / "tiny.toml"), "raw": raw, "config": {"data": {"dataset": "digits"}},
+              "settings": {"metric": "val_accuracy", "mode": "max", "seed": 0}, "space": {"optimizer": "choice", "lr": "loguniform"}}
+    base = {"status": "finished", "stop_reason": "completed", "epochs": 3, "best_epoch": 3, "optimizer": "adam"}
+    rows = [{**base, "trial": 0, "trial_id": "t0", "lr": 0.01, "best_val_accuracy": 0.8},
+            {**base, "trial": 1, "trial_id": "t1", "lr": 0.02, "best_val_accuracy": 0.9},
+            {**base, "trial": 2, "trial_id": "t2", "lr": 0.02, "best_val_accuracy": 0.91, "repeat": 1, "repeat_of": 1, "seed": 1}]
+    out = _write(root / "r", record, rows, [])
+    (out / "study.toml").write_text(TINY_STUDY, encoding="utf-8")
+    (out / "weights").mkdir()
+    return out
+
+
+@pytest.mark.parametrize("target", ["study.json", "study.toml", "trials.parquet", "trials.parquet.prev", "optuna.db", "weights/1.pt", "."])
+def test_best_study_out_refuses_the_results_own_files_and_a_directory(tmp_path, target):
+    """--study-out RESULTS/study.json replaced the search's record (the results became unreadable),
+    a directory gave an IsADirectoryError traceback."""
+    results = _searched_tiny(tmp_path)
+    before = {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()}
+    path = results / target
+    r = runner.invoke(app, ["best", str(results), "--study-out", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "--study-out" in r.output and path.name in r.output
+    assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
+    with pytest.raises(hpbench.StudyError, match="path"):
+        hpbench.Results(results).write_best_study(path, trial=1)
+    assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
+
+
+def test_best_study_out_of_a_repeat_carries_the_repeat_s_seed(tmp_path):
+    """The written study had the search's seed (0), so hpbench train reproduced trial 1, not its repeat."""
+    results = _searched_tiny(tmp_path)
+    written = tmp_path / "new" / "best.toml"  # its folder is created, as by the other writes
+    r = runner.invoke(app, ["best", str(results), "--trial", "2", "--study-out", str(written)])
+    assert r.exit_code == 0, r.output
+    text = written.read_text()
+    assert tomllib.loads(text)["study"]["seed"] == 1
+    assert "repeat 1 of trial 1" in text.splitlines()[0] and "seed = 1" in text.splitlines()[0]
+    res = hpbench.Results(results)
+    assert res.best_study(1)["study"]["seed"] == 0 and res.best_study(2)["study"]["seed"] == 1
+    assert hpbench.Study.from_dict(res.best_study(2)).settings.seed == 1
+
+
 def test_report_of_a_search_interrupted_before_any_value(tmp_path):
     """Every section renders (the cost ranking raised KeyError on the metric's column)."""
     from tests.helpers.report_tables import _write

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, typed_params
+from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
-from hpbench.results.files import STUDY_JSON, atomic_write_text
+from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.weights import weights_path
@@ -165,7 +166,21 @@ class Results:
         """The study of this search with the best (or ``trial``'s) hyperparameters fixed and no
         ``[space]``: what ``hpbench train`` trains (``hpbench.Study.from_dict(...)`` reads it)."""
         chosen = self.best if trial is None else self.trial(trial)
-        return fixed_study(self.record, chosen.params)
+        fixed = fixed_study(self.record, chosen.params)
+        seed = self._repeat_seed(chosen.trial)
+        if seed is not None:  # a repeat ran the configuration with its own seed (its splits, initialization, shuffling)
+            fixed.setdefault("study", {})["seed"] = seed[2]
+        return fixed
+
+    def _repeat_seed(self, number: int) -> tuple[int, int, int] | None:
+        """(repeat, repeat_of, seed) where trial ``number`` is a repeat, else ``None``."""
+        df = self.trials
+        rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        repeat, of, seed = (_int(row.get(k)) for k in (REPEAT, REPEAT_OF, SEED))
+        return (repeat, of, seed) if repeat and of is not None and seed is not None else None
 
     def write_best_study(self, path: str | Path, trial: int | None = None) -> Path:
         """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first)."""
@@ -174,10 +189,13 @@ class Results:
         from hpbench.api.study import Study
 
         target = Path(path)
+        check_output(self.path, target, source="hpbench.Results.write_best_study", key="path")
         number = self.best.trial if trial is None else trial
         raw = self.best_study(number)
         Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
-        header = f"# Trial {number} of {self.path}: the searched hyperparameters fixed, no [space] (hpbench best).\n"
+        seed = self._repeat_seed(number)
+        repeat = f" (repeat {seed[0]} of trial {seed[1]}: seed = {seed[2]}, the repeat's own)" if seed else ""
+        header = f"# Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best).\n"
         atomic_write_text(target, header + tomli_w.dumps(raw))
         return target
 
