@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import fail
-from hpbench.results.files import DamagedTable
+from hpbench.errors import StudyError
+from hpbench.results.files import DamagedTable, atomic_write_parquet, atomic_write_text, check_output
 
 
 class Format(StrEnum):
@@ -27,23 +28,31 @@ def export(
     results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
     table: Annotated[TableName, typer.Option("--table", help="Which table: one row per trial, or per trial and epoch.")] = TableName.trials,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet (the results' own table is not overwritten)].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file, its folder created \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet]. "
+                                                              "The results' own files are never overwritten.")] = None,
 ) -> None:
     """Export a results table (typed columns, one row per trial or epoch) as CSV, Parquet or JSON."""
     from hpbench.results.load import load
 
+    folder = results if results.is_dir() else results.parent  # RESULTS may be a table file of the folder
     try:
+        if out is not None:
+            check_output(folder, out, source="hpbench export", key="--out")
+            if out.resolve() == results.resolve():
+                raise StudyError(source="hpbench export", key="--out", value=str(out), rule="is the table exported; write elsewhere")
         df = load(results, table=table.value)
+    except StudyError as err:
+        fail(err)
     except (FileNotFoundError, DamagedTable) as err:
         fail(str(err))
     if fmt is Format.parquet:
-        target = out or results / f"{table.value}.export.parquet"
-        df.to_parquet(target, index=False)
+        target = out or folder / f"{table.value}.export.parquet"
+        atomic_write_parquet(target, df)
         typer.echo(str(target))
         return
     text = df.to_csv(index=False) if fmt is Format.csv else df.to_json(orient="records", indent=2, double_precision=15)
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        atomic_write_text(out, text)
         typer.echo(str(out))
