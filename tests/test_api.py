@@ -291,6 +291,18 @@ def test_best_study_out_of_a_repeat_carries_the_repeat_s_seed(tmp_path):
     assert hpbench.Study.from_dict(res.best_study(2)).settings.seed == 1
 
 
+def test_a_metric_of_exactly_zero_is_a_value_not_nan(tmp_path):
+    """TrialResult.value was NaN for a best value of 0.0 (``row.get(...) or math.nan``)."""
+    import pandas as pd
+
+    results = _searched_tiny(tmp_path)
+    t = pd.read_parquet(results / "trials.parquet")
+    t.loc[t["trial"] == 0, "best_val_accuracy"] = 0.0
+    t.to_parquet(results / "trials.parquet", index=False)
+    res = hpbench.Results(results)
+    assert res.trial(0).value == 0.0 and res.trial(1).value == pytest.approx(0.9)
+
+
 def test_report_of_a_search_interrupted_before_any_value(tmp_path):
     """Every section renders (the cost ranking raised KeyError on the metric's column)."""
     from tests.helpers.report_tables import _write

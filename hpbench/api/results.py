@@ -131,7 +131,7 @@ class Results:
         metrics.update({k: float(v) for k, v in row.items() if k.startswith("test_") and _number(v)})
         path = weights_path(self.path, number)
         return TrialResult(
-            trial=number, metric=self.metric, mode=self.mode, value=float(row.get(f"best_{self.metric}") or math.nan),
+            trial=number, metric=self.metric, mode=self.mode, value=_float(row.get(f"best_{self.metric}")),
             params=typed_params(row, self.record.get("raw", {}).get("space", {}), self.params),
             metrics=metrics, best_epoch=best_epoch, epochs=_int(row.get("epochs")), status=row.get("status"),
             stop_reason=row.get("stop_reason"), weights=path if path.is_file() else None,
@@ -270,6 +270,12 @@ def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
 
 def _metric_column(name: str) -> bool:
     return name == "train_loss" or name.startswith("val_")
+
+
+def _float(v: Any) -> float:
+    """A cell as a float, NaN where it is NA (a value of exactly 0.0 stays 0.0)."""
+    v = plain(v)
+    return math.nan if v is None else float(v)
 
 
 def _int(v: Any) -> int | None:
