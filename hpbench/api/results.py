@@ -221,11 +221,14 @@ class Results:
                            budgets={"budget_flops": budget_flops, "budget_s": budget_s})
 
     def plots(self, directory: str | Path, *, top: int = 8, html: bool = False) -> list[Path]:
-        """Write the report's PNG figures into ``directory`` (and ``report.html`` with ``html``)."""
+        """Write the report's PNG figures into ``directory`` (and ``report.html`` with ``html``); a
+        figure with nothing to draw (e.g. every trial failed) is left out of the returned list.
+        ``StudyError`` when ``directory`` is a file."""
         from hpbench.report.data import load_report
         from hpbench.report.html_page import write_html
-        from hpbench.report.plots import write_plots
+        from hpbench.report.plots import check_plots_dir, write_plots
 
+        check_plots_dir(Path(directory), source="hpbench.Results.plots", key="directory")
         data = load_report(self.path, storage=self.storage)
         written = write_plots(data, Path(directory), top=top)
         if html:
