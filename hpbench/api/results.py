@@ -7,7 +7,6 @@ imports torch, :meth:`Results.report` the report's modules.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hpbench.api.fixed import fixed_study, plain, typed_params
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
-from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output
+from hpbench.results.files import atomic_write_text, check_output, read_record
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.weights import weights_path
@@ -58,10 +57,7 @@ class Results:
     def __init__(self, path: str | Path, *, storage: str | None = None) -> None:
         self.path = Path(path)
         self.storage = storage
-        record = self.path / STUDY_JSON
-        if not record.is_file():
-            raise FileNotFoundError(f"{self.path}: not a results directory (no {STUDY_JSON}; run `hpbench search` first)")
-        self.record: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
+        self.record: dict[str, Any] = read_record(self.path)  # FileNotFoundError, DamagedRecord
 
     def __repr__(self) -> str:
         return f"Results({str(self.path)!r})"

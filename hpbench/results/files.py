@@ -34,6 +34,34 @@ class DamagedTable(ValueError):
     :func:`hpbench.load`; a resumed search rebuilds it from its previous write."""
 
 
+class DamagedRecord(ValueError):
+    """A results directory's ``study.json`` that cannot be read or is not a study record (a
+    truncated copy, a file edited by hand): raised by :func:`read_record`."""
+
+
+def read_record(results: Path) -> dict[str, Any]:
+    """The study record (``study.json``) of the results directory ``results``: what every reader
+    needs checked once (its ``name``, ``settings.metric`` and ``settings.mode``, a ``space`` table).
+    ``FileNotFoundError`` without one, :class:`DamagedRecord` naming the file and what is wrong."""
+    path = results / STUDY_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{results}: not a results directory (no {STUDY_JSON}; run `hpbench search` first)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DamagedRecord(f"{path}: cannot read the study record, it is damaged: {err}") from None
+    if not isinstance(record, dict):  # a folder's content is never trusted
+        raise DamagedRecord(f"{path}: not a study record written by hpbench (it holds {type(record).__name__})")
+    settings = record.get("settings")
+    missing = [k for k, ok in (("name", isinstance(record.get("name"), str)), ("settings", isinstance(settings, dict)),
+                               ("space", isinstance(record.get("space", {}), dict))) if not ok]
+    if not missing and isinstance(settings, dict):
+        missing = [f"settings.{k}" for k in ("metric", "mode") if not isinstance(settings.get(k), str)]
+    if missing:
+        raise DamagedRecord(f"{path}: not a study record written by hpbench, or a damaged one (no valid {', '.join(missing)})")
+    return record
+
+
 def own_file(results: Path, path: Path) -> bool:
     """Whether ``path`` is one of the results directory's own files (a table or its previous
     version, the study record and copy, the Optuna database, a hidden file, anything in a
