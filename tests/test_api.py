@@ -328,6 +328,8 @@ def test_the_consoles_print_colons_as_text_not_emoji(capsys):
     ({"address": "auto", "num_cpus": 2}, "num_cpus"), ({"repeats": -1}, "repeats"),
     # a TypeError before, not the StudyError the API promises
     ({"budget_flops": "x"}, "budget_flops"), ({"out": 5}, "out"),
+    # the whole search ran, then a TypeError in dispatch/repeats.py; a raw TypeError inside hpbench
+    ({"repeats": 1.5}, "repeats"), ({"repeats": "2"}, "repeats"), ({"num_cpus": "2"}, "num_cpus"), ({"repeats": True}, "repeats"),
 ])
 def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monkeypatch, kwargs, key):
     import hpbench.dispatch.runner as runner_module
@@ -338,6 +340,32 @@ def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monke
         hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), **{"out": out, **kwargs})
     assert f"hpbench.search: {key}: " in str(err.value)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("call", "kwargs", "key"), [
+    ("estimate", {"samples": "3"}, "samples"), ("estimate", {"device_flops": "1e12"}, "device_flops"),
+    ("estimate", {"samples": 2.0}, "samples"), ("train_study", {"epochs": "2"}, "epochs"),
+])
+def test_estimate_and_train_study_refuse_arguments_of_the_wrong_type(write_study, tmp_path, call, kwargs, key):
+    """A raw TypeError/AttributeError from inside hpbench before; now the call's StudyError naming the key."""
+    study = hpbench.Study.from_toml(write_study(FIXED_STUDY, "fixed.toml"))
+    extra = {"out": tmp_path / "out", "console": QUIET} if call == "train_study" else {}
+    with pytest.raises(hpbench.StudyError, match=f": {key}: must be a"):
+        getattr(hpbench, call)(study, **kwargs, **extra)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("call", ["search", "estimate", "train_study"])
+def test_a_path_as_the_study_says_to_read_it_first(write_study, tmp_path, monkeypatch, call):
+    """AttributeError: 'str' object has no attribute 'resources' before."""
+    import hpbench.dispatch.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    path = str(write_study(TINY_STUDY))
+    for study in (path, Path(path)):
+        with pytest.raises(TypeError, match=r"hpbench\.Study\.from_toml"):
+            getattr(hpbench, call)(study, out=tmp_path / "out") if call != "estimate" else hpbench.estimate(study)
+    assert not (tmp_path / "out").exists()
 
 
 def test_estimate_returns_the_cli_s_table(write_study):
