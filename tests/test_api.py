@@ -303,6 +303,36 @@ def test_a_metric_of_exactly_zero_is_a_value_not_nan(tmp_path):
     assert res.trial(0).value == 0.0 and res.trial(1).value == pytest.approx(0.9)
 
 
+@pytest.mark.parametrize(("kwargs", "fragments"), [
+    ({"sections": ["bogus"]}, ["sections", "'bogus'", "leaderboard, cost"]),  # a bare KeyError('bogus')
+    ({"sections": ["leaderbord"]}, ["did you mean 'leaderboard'"]),
+    ({"top": -1}, ["top", "at least 1", "-1"]),  # silently 5 of 6 rows (the CLI refuses --top 0)
+    ({"top": 0}, ["top"]),
+])
+def test_report_and_report_json_refuse_what_the_cli_refuses(tmp_path, kwargs, fragments):
+    res = hpbench.Results(write_full(tmp_path))
+    for call in (res.report_json, lambda **kw: res.report(QUIET, **kw)):
+        with pytest.raises(hpbench.StudyError) as err:
+            call(**kwargs)
+        for frag in fragments:
+            assert frag in str(err.value)
+
+
+def test_trial_and_load_model_take_the_same_trial_numbers(tmp_path):
+    """Results.trial("1") said "no trial 1 (trials 0..5)" while load_model("1") worked."""
+    import numpy as np
+
+    res = hpbench.Results(write_full(tmp_path))
+    assert res.trial("1") == res.trial(1) == res.trial(np.int64(1))
+    for bad in (1.5, True, "best"):
+        with pytest.raises(TypeError, match="trial number"):
+            res.trial(bad)
+        with pytest.raises(TypeError, match="trial number"):
+            res.load_model(bad)
+    with pytest.raises(FileNotFoundError, match="trial 1 has no saved weights"):
+        res.load_model("1")
+
+
 def test_report_of_a_search_interrupted_before_any_value(tmp_path):
     """Every section renders (the cost ranking raised KeyError on the metric's column)."""
     from tests.helpers.report_tables import _write

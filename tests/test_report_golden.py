@@ -124,3 +124,13 @@ def test_plots_into_a_file_is_refused_before_the_report(tmp_path):
     with pytest.raises(hpbench.StudyError, match="directory"):
         hpbench.Results(results).plots(blocker)
     assert blocker.read_text() == "x"
+
+
+def test_compare_with_a_search_where_every_trial_failed_says_there_is_no_best(tmp_path):
+    """It showed "- (trial None)"."""
+    a, b = load_report(write_bare(tmp_path)), load_report(_all_failed(tmp_path))
+    con = console()
+    for part in compare_table(a, b, top=3):
+        con.print(part)
+    text = text_of(con)
+    assert "trial None" not in text and "no finished trial with a value" in text

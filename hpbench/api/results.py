@@ -8,6 +8,7 @@ imports torch, :meth:`Results.report` the report's modules.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,8 +111,9 @@ class Results:
             raise LookupError(f"{self.path}: no finished trial with a value of best_{self.metric} yet")
         return self.trial(int(ranking.iloc[0]["trial"]))
 
-    def trial(self, number: int) -> TrialResult:
-        """Trial ``number`` (the ``trial`` column) as a :class:`TrialResult`."""
+    def trial(self, number: int | str) -> TrialResult:
+        """Trial ``number`` (the ``trial`` column; ``"3"`` as 3, as :meth:`load_model`) as a :class:`TrialResult`."""
+        number = _trial_number(number)
         df = self.trials
         rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
         if rows.empty:
@@ -142,12 +144,12 @@ class Results:
             return pd.DataFrame(columns=["trial", "epoch"])
 
     # -- models ----------------------------------------------------------------------------------
-    def load_model(self, trial: int | None = None) -> torch.nn.Module:
+    def load_model(self, trial: int | str | None = None) -> torch.nn.Module:
         """The trained model of ``trial`` (default: :attr:`best`), rebuilt from its saved weights,
         on the CPU, in eval mode: the network a supervised trial trained, an rl trial's policy (its
         actor-critic), a gan trial's generator. Trials save their final model when they end by themselves
         (completed, early stopped, diverged), not when the scheduler pruned them."""
-        number = self.best.trial if trial is None else int(trial)
+        number = self.best.trial if trial is None else _trial_number(trial)
         path = weights_path(self.path, number)
         if not path.is_file():
             raise FileNotFoundError(f"{self.path}: trial {number} has no saved weights ({path}): only trials that ran to their own end "
@@ -204,6 +206,7 @@ class Results:
         from hpbench.report.data import load_report
         from hpbench.report.sections import print_report
 
+        _check_report("hpbench.Results.report", sections, top)
         print_report(console or Console(emoji=False), load_report(self.path, storage=self.storage), sections=sections, top=top,
                      budgets={"budget_flops": budget_flops, "budget_s": budget_s})
 
@@ -213,6 +216,7 @@ class Results:
         from hpbench.report.data import load_report
         from hpbench.report.sections import report_json
 
+        _check_report("hpbench.Results.report_json", sections, top)
         return report_json(load_report(self.path, storage=self.storage), sections=sections, top=top,
                            budgets={"budget_flops": budget_flops, "budget_s": budget_s})
 
@@ -269,6 +273,33 @@ def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
 
 def _metric_column(name: str) -> bool:
     return name == "train_loss" or name.startswith("val_")
+
+
+def _trial_number(number: Any) -> int:
+    """A trial number as :meth:`Results.trial` and :meth:`Results.load_model` both take it: an
+    integer (numpy's too), or its text (``"3"``); ``TypeError`` for anything else (a bool, 1.5, "best")."""
+    if isinstance(number, str) and number.strip().isdigit():
+        return int(number)
+    if not isinstance(number, bool):
+        try:
+            return operator.index(number)  # an int, a numpy integer (a cell of the trial column)
+        except TypeError:
+            pass
+    raise TypeError(f"trial must be a trial number (an int such as 3, or '3'), but got {number!r}")
+
+
+def _check_report(source: str, sections: list[str] | None, top: int) -> None:
+    """What ``hpbench report`` refuses at its options: an unknown section, ``top`` below 1."""
+    from hpbench.errors import StudyError, did_you_mean
+    from hpbench.report.names import SECTION_NAMES
+
+    for name in sections or ():
+        if name not in SECTION_NAMES:
+            hint = did_you_mean(str(name), SECTION_NAMES)
+            raise StudyError(source=source, key="sections", rule=f"must name sections among {', '.join(SECTION_NAMES)}", value=name,
+                             hint=hint if hint.startswith("did you mean") else "")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise StudyError(source=source, key="top", rule="must be an integer of at least 1", value=top)
 
 
 def _float(v: Any) -> float:
