@@ -48,7 +48,7 @@ _LAZY = {
 }
 
 
-def load(path: Any, table: str = "trials") -> Any:
+def load(path: Any, table: str | None = None) -> Any:
     """Load a results table as a pandas DataFrame (see :func:`hpbench.results.load.load`)."""
     from hpbench.results.load import load as _load
 

@@ -244,6 +244,95 @@ def test_best_cli_on_a_directory_without_a_finished_trial(tmp_path):
     assert r.exit_code == 2 and "no finished trial" in r.output
 
 
+def _searched_tiny(root: Path) -> Path:
+    """A results directory of TINY_STUDY written by hand: trials 0 and 1, and trial 2 repeat 1 (seed 1) of trial 1."""
+    from tests.helpers.report_tables import _write
+
+    raw = tomllib.loads(TINY_STUDY)
+    record = {"name": "tiny", "source": str(root / "tiny.toml"), "raw": raw, "config": {"data": {"dataset": "digits"}},
+              "settings": {"metric": "val_accuracy", "mode": "max", "seed": 0}, "space": {"optimizer": "choice", "lr": "loguniform"}}
+    base = {"status": "finished", "stop_reason": "completed", "epochs": 3, "best_epoch": 3, "optimizer": "adam"}
+    rows = [{**base, "trial": 0, "trial_id": "t0", "lr": 0.01, "best_val_accuracy": 0.8},
+            {**base, "trial": 1, "trial_id": "t1", "lr": 0.02, "best_val_accuracy": 0.9},
+            {**base, "trial": 2, "trial_id": "t2", "lr": 0.02, "best_val_accuracy": 0.91, "repeat": 1, "repeat_of": 1, "seed": 1}]
+    out = _write(root / "r", record, rows, [])
+    (out / "study.toml").write_text(TINY_STUDY, encoding="utf-8")
+    (out / "weights").mkdir()
+    return out
+
+
+@pytest.mark.parametrize("target", ["study.json", "study.toml", "trials.parquet", "trials.parquet.prev", "optuna.db", "weights/1.pt", "."])
+def test_best_study_out_refuses_the_results_own_files_and_a_directory(tmp_path, target):
+    """--study-out RESULTS/study.json replaced the search's record (the results became unreadable),
+    a directory gave an IsADirectoryError traceback."""
+    results = _searched_tiny(tmp_path)
+    before = {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()}
+    path = results / target
+    r = runner.invoke(app, ["best", str(results), "--study-out", str(path)])
+    assert r.exit_code == 2, r.output
+    assert "--study-out" in r.output and path.name in r.output
+    assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
+    with pytest.raises(hpbench.StudyError, match="path"):
+        hpbench.Results(results).write_best_study(path, trial=1)
+    assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
+
+
+def test_best_study_out_of_a_repeat_carries_the_repeat_s_seed(tmp_path):
+    """The written study had the search's seed (0), so hpbench train reproduced trial 1, not its repeat."""
+    results = _searched_tiny(tmp_path)
+    written = tmp_path / "new" / "best.toml"  # its folder is created, as by the other writes
+    r = runner.invoke(app, ["best", str(results), "--trial", "2", "--study-out", str(written)])
+    assert r.exit_code == 0, r.output
+    text = written.read_text()
+    assert tomllib.loads(text)["study"]["seed"] == 1
+    assert "repeat 1 of trial 1" in text.splitlines()[0] and "seed = 1" in text.splitlines()[0]
+    res = hpbench.Results(results)
+    assert res.best_study(1)["study"]["seed"] == 0 and res.best_study(2)["study"]["seed"] == 1
+    assert hpbench.Study.from_dict(res.best_study(2)).settings.seed == 1
+
+
+def test_a_metric_of_exactly_zero_is_a_value_not_nan(tmp_path):
+    """TrialResult.value was NaN for a best value of 0.0 (``row.get(...) or math.nan``)."""
+    import pandas as pd
+
+    results = _searched_tiny(tmp_path)
+    t = pd.read_parquet(results / "trials.parquet")
+    t.loc[t["trial"] == 0, "best_val_accuracy"] = 0.0
+    t.to_parquet(results / "trials.parquet", index=False)
+    res = hpbench.Results(results)
+    assert res.trial(0).value == 0.0 and res.trial(1).value == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize(("kwargs", "fragments"), [
+    ({"sections": ["bogus"]}, ["sections", "'bogus'", "leaderboard, cost"]),  # a bare KeyError('bogus')
+    ({"sections": ["leaderbord"]}, ["did you mean 'leaderboard'"]),
+    ({"top": -1}, ["top", "at least 1", "-1"]),  # silently 5 of 6 rows (the CLI refuses --top 0)
+    ({"top": 0}, ["top"]),
+])
+def test_report_and_report_json_refuse_what_the_cli_refuses(tmp_path, kwargs, fragments):
+    res = hpbench.Results(write_full(tmp_path))
+    for call in (res.report_json, lambda **kw: res.report(QUIET, **kw)):
+        with pytest.raises(hpbench.StudyError) as err:
+            call(**kwargs)
+        for frag in fragments:
+            assert frag in str(err.value)
+
+
+def test_trial_and_load_model_take_the_same_trial_numbers(tmp_path):
+    """Results.trial("1") said "no trial 1 (trials 0..5)" while load_model("1") worked."""
+    import numpy as np
+
+    res = hpbench.Results(write_full(tmp_path))
+    assert res.trial("1") == res.trial(1) == res.trial(np.int64(1))
+    for bad in (1.5, True, "best"):
+        with pytest.raises(TypeError, match="trial number"):
+            res.trial(bad)
+        with pytest.raises(TypeError, match="trial number"):
+            res.load_model(bad)
+    with pytest.raises(FileNotFoundError, match="trial 1 has no saved weights"):
+        res.load_model("1")
+
+
 def test_report_of_a_search_interrupted_before_any_value(tmp_path):
     """Every section renders (the cost ranking raised KeyError on the metric's column)."""
     from tests.helpers.report_tables import _write
@@ -269,6 +358,8 @@ def test_the_consoles_print_colons_as_text_not_emoji(capsys):
     ({"address": "auto", "num_cpus": 2}, "num_cpus"), ({"repeats": -1}, "repeats"),
     # a TypeError before, not the StudyError the API promises
     ({"budget_flops": "x"}, "budget_flops"), ({"out": 5}, "out"),
+    # the whole search ran, then a TypeError in dispatch/repeats.py; a raw TypeError inside hpbench
+    ({"repeats": 1.5}, "repeats"), ({"repeats": "2"}, "repeats"), ({"num_cpus": "2"}, "num_cpus"), ({"repeats": True}, "repeats"),
 ])
 def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monkeypatch, kwargs, key):
     import hpbench.dispatch.runner as runner_module
@@ -279,6 +370,32 @@ def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monke
         hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), **{"out": out, **kwargs})
     assert f"hpbench.search: {key}: " in str(err.value)
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("call", "kwargs", "key"), [
+    ("estimate", {"samples": "3"}, "samples"), ("estimate", {"device_flops": "1e12"}, "device_flops"),
+    ("estimate", {"samples": 2.0}, "samples"), ("train_study", {"epochs": "2"}, "epochs"),
+])
+def test_estimate_and_train_study_refuse_arguments_of_the_wrong_type(write_study, tmp_path, call, kwargs, key):
+    """A raw TypeError/AttributeError from inside hpbench before; now the call's StudyError naming the key."""
+    study = hpbench.Study.from_toml(write_study(FIXED_STUDY, "fixed.toml"))
+    extra = {"out": tmp_path / "out", "console": QUIET} if call == "train_study" else {}
+    with pytest.raises(hpbench.StudyError, match=f": {key}: must be a"):
+        getattr(hpbench, call)(study, **kwargs, **extra)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("call", ["search", "estimate", "train_study"])
+def test_a_path_as_the_study_says_to_read_it_first(write_study, tmp_path, monkeypatch, call):
+    """AttributeError: 'str' object has no attribute 'resources' before."""
+    import hpbench.dispatch.runner as runner_module
+
+    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    path = str(write_study(TINY_STUDY))
+    for study in (path, Path(path)):
+        with pytest.raises(TypeError, match=r"hpbench\.Study\.from_toml"):
+            getattr(hpbench, call)(study, out=tmp_path / "out") if call != "estimate" else hpbench.estimate(study)
+    assert not (tmp_path / "out").exists()
 
 
 def test_estimate_returns_the_cli_s_table(write_study):

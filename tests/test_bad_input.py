@@ -274,3 +274,36 @@ def test_a_gpu_share_on_a_machine_without_gpus_is_refused_before_anything(tmp_pa
     out = tmp_path / "out"
     check_refused(invoke(["search", str(good_study(tmp_path)), "--out", str(out), "--set", "resources.gpus_per_trial=1"]),
                   ["resources.gpus_per_trial", "needs a GPU the local Ray runtime can use", "1.0"], out)
+
+
+@pytest.mark.parametrize("target", ["trials.parquet", "epochs.parquet", "study.json", "trials.parquet.prev", "weights/1.pt", "."])
+def test_export_refuses_the_results_own_files_and_a_directory(tmp_path, target):
+    """-o RESULTS/trials.parquet replaced the search's trials table with the epochs table; a
+    directory gave an IsADirectoryError traceback."""
+    from tests.helpers.report_tables import write_full
+
+    results = write_full(tmp_path)
+    (results / "weights").mkdir()
+    before = {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()}
+    for args in (["-f", "parquet", "--table", "epochs"], ["-f", "csv"]):
+        result = invoke(["export", str(results), *args, "-o", str(results / target)])
+        assert result.exit_code == 2, result.output
+        assert "--out" in result.output and (results / target).name in result.output
+        assert "Traceback" not in result.output
+    assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
+
+
+def test_export_writes_into_a_new_folder_and_beside_a_table_file(tmp_path):
+    """-o nodir/x.json gave FileNotFoundError, RESULTS/trials.parquet -f parquet an OSError (its
+    default output was under the file): the folder is created, the default lands beside the table."""
+    import json
+
+    from tests.helpers.report_tables import write_full
+
+    results = write_full(tmp_path)
+    result = invoke(["export", str(results), "-f", "json", "-o", str(tmp_path / "new" / "x.json")])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((tmp_path / "new" / "x.json").read_text())) > 0
+    result = invoke(["export", str(results / "trials.parquet"), "-f", "parquet"])
+    assert result.exit_code == 0, result.output
+    assert (results / "trials.export.parquet").is_file()

@@ -82,3 +82,55 @@ def test_plots_and_html_page(results, tmp_path):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p
     page = write_html(results, out, written).read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == len(written) and f"hpbench report: {results.name}" in page
+
+
+def _all_failed(root: Path) -> Path:
+    from tests.helpers.report_tables import _write
+
+    rows = [{"trial": i, "trial_id": f"f_{i:05d}", "status": "failed", "stop_reason": "failed", "lr": 0.01 * (i + 1), "epochs": 0,
+             "best_val_loss": None, "predicted_flops": 1e6, "error": "ValueError: boom"} for i in range(3)]
+    record = {"name": "failed", "settings": {"metric": "val_loss", "mode": "min"}, "space": {"lr": "loguniform [0.0001, 0.1]"},
+              "config": {"train": {"max_epochs": 2}}}
+    return _write(root / "results" / "failed", record, rows, [])
+
+
+def test_plots_of_a_search_where_every_trial_failed_are_skipped_and_said(tmp_path):
+    """The Pareto figure raised 'boolean value of NA is ambiguous' (and the box plots a ValueError)
+    after the report was printed; now nothing is drawn and the command says which figures were not."""
+    from typer.testing import CliRunner
+
+    import hpbench
+    from hpbench.cli import app
+
+    results = _all_failed(tmp_path)
+    assert hpbench.Results(results).plots(tmp_path / "p") == []
+    r = CliRunner().invoke(app, ["report", str(results), "-s", "leaderboard", "--plots", str(tmp_path / "q")])
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "plots: none" in r.output and "not drawn" in r.output and "pareto.png" in r.output
+
+
+def test_plots_into_a_file_is_refused_before_the_report(tmp_path):
+    """--plots <a file> raised FileExistsError after printing the report; Results.plots the same."""
+    from typer.testing import CliRunner
+
+    import hpbench
+    from hpbench.cli import app
+
+    results = write_bare(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    r = CliRunner().invoke(app, ["report", str(results), "--plots", str(blocker)])
+    assert r.exit_code == 2 and "--plots" in r.output and "a_file" in r.output and "Leaderboard" not in r.output
+    with pytest.raises(hpbench.StudyError, match="directory"):
+        hpbench.Results(results).plots(blocker)
+    assert blocker.read_text() == "x"
+
+
+def test_compare_with_a_search_where_every_trial_failed_says_there_is_no_best(tmp_path):
+    """It showed "- (trial None)"."""
+    a, b = load_report(write_bare(tmp_path)), load_report(_all_failed(tmp_path))
+    con = console()
+    for part in compare_table(a, b, top=3):
+        con.print(part)
+    text = text_of(con)
+    assert "trial None" not in text and "no finished trial with a value" in text

@@ -165,6 +165,28 @@ def test_report_on_a_hostile_study_record_exits_2(tmp_path, record):
     assert res.exit_code == 2 and "not a study record written by hpbench" in " ".join(res.output.split()), res.output
 
 
+@pytest.mark.parametrize("record", ["{}", '{"name": "x", "settings": {}}', '{"name": "x", "settings": {"metric": "m", "mode": "max"}, "space": 3}',
+                                    '{"name": "x", "settings": {"metric": "m", "mode": "max"'])
+@pytest.mark.parametrize("command", [["report"], ["report", "--json"], ["best"], ["compare", "OTHER"]])
+def test_a_malformed_study_record_is_named_by_every_reader(tmp_path, record, command):
+    """study.json of valid JSON but no record ('{}') gave KeyError: 'space' in report/compare and
+    'error: settings' in best; now the message the truncated file gets, exit 2 (and Results raises it)."""
+    import hpbench
+    from hpbench.results.files import DamagedRecord
+
+    _folder(tmp_path / "a", 1)
+    _folder(tmp_path / "b", 1)
+    (tmp_path / "a" / "study.json").write_text(record)
+    args = [str(tmp_path / "b") if a == "OTHER" else a for a in command[1:]]
+    res = CliRunner().invoke(app, [command[0], str(tmp_path / "a"), *args])
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2, res.output
+    assert "study.json:" in flat and ("not a study record written by hpbench" in flat or "it is damaged" in flat), flat
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    with pytest.raises(DamagedRecord, match=r"study\.json"):
+        hpbench.Results(tmp_path / "a")
+
+
 @pytest.mark.parametrize("content", [b"garbage, not SQLite", b"SQLite format 3\x00" + b"\x07" * 5000])
 def test_a_damaged_optuna_database_is_found_before_anything_starts(tmp_path, content):
     """The study's own Optuna database (the searcher's history) is checked by the plan; the

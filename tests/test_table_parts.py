@@ -230,3 +230,32 @@ def test_whole_numbers_some_trials_lack_are_typed_int64():
     assert str(df["repeat"].dtype) == "Int64" and str(df["seed"].dtype) == "Int64" and str(df["epochs"].dtype) == "Int64"
     assert df["repeat"].isna().tolist() == [True, False, True] and int(df["repeat"][1]) == 1
     assert str(df["lr"].dtype) == "float64"
+
+
+def test_a_table_file_is_its_table_and_another_table_is_refused(tmp_path):
+    """hpbench.load("RESULTS/trials.parquet", table="epochs") returned the trials table (the file
+    ignored table=), and so did `hpbench export RESULTS/trials.parquet --table epochs`."""
+    from typer.testing import CliRunner
+
+    from hpbench.cli import app
+
+    _folder(tmp_path, 2)
+    assert hpbench.load(tmp_path / EPOCHS).equals(hpbench.load(tmp_path, table="epochs"))
+    assert hpbench.load(tmp_path / TRIALS, table="trials").equals(hpbench.load(tmp_path))
+    with pytest.raises(ValueError, match=r"is the trials table, but table='epochs'"):
+        hpbench.load(tmp_path / TRIALS, table="epochs")
+    r = CliRunner().invoke(app, ["export", str(tmp_path / TRIALS), "--table", "epochs"])
+    assert r.exit_code == 2 and "is the trials table" in r.output, r.output
+    r = CliRunner().invoke(app, ["export", str(tmp_path / EPOCHS)])
+    assert r.exit_code == 0 and r.output.splitlines()[0].startswith("trial,trial_id,epoch"), r.output
+
+
+@pytest.mark.parametrize("name", ["study.toml", "study.json", "model.pt"])
+def test_a_file_that_is_no_table_is_not_called_damaged(tmp_path, name):
+    _folder(tmp_path, 1)
+    path = tmp_path / name
+    if not path.exists():
+        path.write_bytes(b"PK\x03\x04 not a table")
+    with pytest.raises(ValueError, match="not a results table") as err:
+        hpbench.load(path)
+    assert not isinstance(err.value, DamagedTable) and "damaged" not in str(err.value)

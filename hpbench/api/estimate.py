@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpbench.api.checks import check_call
 from hpbench.errors import StudyError
 from hpbench.study.schema import Study
 
@@ -31,6 +32,7 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
     totals scaled to the trials: ``summary["n_trials"]``); ``grid``: every configuration of a finite space."""
     import pandas as pd
 
+    check_call("hpbench.estimate", study, ints={"samples": samples}, numbers={"device_flops": device_flops})
     est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir)
     df = pd.DataFrame(est.rows)
     df.attrs["summary"] = dict(est.summary)

@@ -7,15 +7,16 @@ imports torch, :meth:`Results.report` the report's modules.
 
 from __future__ import annotations
 
-import json
 import math
+import operator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, typed_params
+from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
-from hpbench.results.files import STUDY_JSON, atomic_write_text
+from hpbench.results.files import atomic_write_text, check_output, read_record
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.weights import weights_path
@@ -57,10 +58,7 @@ class Results:
     def __init__(self, path: str | Path, *, storage: str | None = None) -> None:
         self.path = Path(path)
         self.storage = storage
-        record = self.path / STUDY_JSON
-        if not record.is_file():
-            raise FileNotFoundError(f"{self.path}: not a results directory (no {STUDY_JSON}; run `hpbench search` first)")
-        self.record: dict[str, Any] = json.loads(record.read_text(encoding="utf-8"))
+        self.record: dict[str, Any] = read_record(self.path)  # FileNotFoundError, DamagedRecord
 
     def __repr__(self) -> str:
         return f"Results({str(self.path)!r})"
@@ -113,8 +111,9 @@ class Results:
             raise LookupError(f"{self.path}: no finished trial with a value of best_{self.metric} yet")
         return self.trial(int(ranking.iloc[0]["trial"]))
 
-    def trial(self, number: int) -> TrialResult:
-        """Trial ``number`` (the ``trial`` column) as a :class:`TrialResult`."""
+    def trial(self, number: int | str) -> TrialResult:
+        """Trial ``number`` (the ``trial`` column; ``"3"`` as 3, as :meth:`load_model`) as a :class:`TrialResult`."""
+        number = _trial_number(number)
         df = self.trials
         rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
         if rows.empty:
@@ -130,7 +129,7 @@ class Results:
         metrics.update({k: float(v) for k, v in row.items() if k.startswith("test_") and _number(v)})
         path = weights_path(self.path, number)
         return TrialResult(
-            trial=number, metric=self.metric, mode=self.mode, value=float(row.get(f"best_{self.metric}") or math.nan),
+            trial=number, metric=self.metric, mode=self.mode, value=_float(row.get(f"best_{self.metric}")),
             params=typed_params(row, self.record.get("raw", {}).get("space", {}), self.params),
             metrics=metrics, best_epoch=best_epoch, epochs=_int(row.get("epochs")), status=row.get("status"),
             stop_reason=row.get("stop_reason"), weights=path if path.is_file() else None,
@@ -145,12 +144,12 @@ class Results:
             return pd.DataFrame(columns=["trial", "epoch"])
 
     # -- models ----------------------------------------------------------------------------------
-    def load_model(self, trial: int | None = None) -> torch.nn.Module:
+    def load_model(self, trial: int | str | None = None) -> torch.nn.Module:
         """The trained model of ``trial`` (default: :attr:`best`), rebuilt from its saved weights,
         on the CPU, in eval mode: the network a supervised trial trained, an rl trial's policy (its
         actor-critic), a gan trial's generator. Trials save their final model when they end by themselves
         (completed, early stopped, diverged), not when the scheduler pruned them."""
-        number = self.best.trial if trial is None else int(trial)
+        number = self.best.trial if trial is None else _trial_number(trial)
         path = weights_path(self.path, number)
         if not path.is_file():
             raise FileNotFoundError(f"{self.path}: trial {number} has no saved weights ({path}): only trials that ran to their own end "
@@ -165,7 +164,21 @@ class Results:
         """The study of this search with the best (or ``trial``'s) hyperparameters fixed and no
         ``[space]``: what ``hpbench train`` trains (``hpbench.Study.from_dict(...)`` reads it)."""
         chosen = self.best if trial is None else self.trial(trial)
-        return fixed_study(self.record, chosen.params)
+        fixed = fixed_study(self.record, chosen.params)
+        seed = self._repeat_seed(chosen.trial)
+        if seed is not None:  # a repeat ran the configuration with its own seed (its splits, initialization, shuffling)
+            fixed.setdefault("study", {})["seed"] = seed[2]
+        return fixed
+
+    def _repeat_seed(self, number: int) -> tuple[int, int, int] | None:
+        """(repeat, repeat_of, seed) where trial ``number`` is a repeat, else ``None``."""
+        df = self.trials
+        rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
+        if rows.empty:
+            return None
+        row = rows.iloc[0]
+        repeat, of, seed = (_int(row.get(k)) for k in (REPEAT, REPEAT_OF, SEED))
+        return (repeat, of, seed) if repeat and of is not None and seed is not None else None
 
     def write_best_study(self, path: str | Path, trial: int | None = None) -> Path:
         """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first)."""
@@ -174,10 +187,13 @@ class Results:
         from hpbench.api.study import Study
 
         target = Path(path)
+        check_output(self.path, target, source="hpbench.Results.write_best_study", key="path")
         number = self.best.trial if trial is None else trial
         raw = self.best_study(number)
         Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
-        header = f"# Trial {number} of {self.path}: the searched hyperparameters fixed, no [space] (hpbench best).\n"
+        seed = self._repeat_seed(number)
+        repeat = f" (repeat {seed[0]} of trial {seed[1]}: seed = {seed[2]}, the repeat's own)" if seed else ""
+        header = f"# Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best).\n"
         atomic_write_text(target, header + tomli_w.dumps(raw))
         return target
 
@@ -190,6 +206,7 @@ class Results:
         from hpbench.report.data import load_report
         from hpbench.report.sections import print_report
 
+        _check_report("hpbench.Results.report", sections, top)
         print_report(console or Console(emoji=False), load_report(self.path, storage=self.storage), sections=sections, top=top,
                      budgets={"budget_flops": budget_flops, "budget_s": budget_s})
 
@@ -199,15 +216,19 @@ class Results:
         from hpbench.report.data import load_report
         from hpbench.report.sections import report_json
 
+        _check_report("hpbench.Results.report_json", sections, top)
         return report_json(load_report(self.path, storage=self.storage), sections=sections, top=top,
                            budgets={"budget_flops": budget_flops, "budget_s": budget_s})
 
     def plots(self, directory: str | Path, *, top: int = 8, html: bool = False) -> list[Path]:
-        """Write the report's PNG figures into ``directory`` (and ``report.html`` with ``html``)."""
+        """Write the report's PNG figures into ``directory`` (and ``report.html`` with ``html``); a
+        figure with nothing to draw (e.g. every trial failed) is left out of the returned list.
+        ``StudyError`` when ``directory`` is a file."""
         from hpbench.report.data import load_report
         from hpbench.report.html_page import write_html
-        from hpbench.report.plots import write_plots
+        from hpbench.report.plots import check_plots_dir, write_plots
 
+        check_plots_dir(Path(directory), source="hpbench.Results.plots", key="directory")
         data = load_report(self.path, storage=self.storage)
         written = write_plots(data, Path(directory), top=top)
         if html:
@@ -252,6 +273,39 @@ def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
 
 def _metric_column(name: str) -> bool:
     return name == "train_loss" or name.startswith("val_")
+
+
+def _trial_number(number: Any) -> int:
+    """A trial number as :meth:`Results.trial` and :meth:`Results.load_model` both take it: an
+    integer (numpy's too), or its text (``"3"``); ``TypeError`` for anything else (a bool, 1.5, "best")."""
+    if isinstance(number, str) and number.strip().isdigit():
+        return int(number)
+    if not isinstance(number, bool):
+        try:
+            return operator.index(number)  # an int, a numpy integer (a cell of the trial column)
+        except TypeError:
+            pass
+    raise TypeError(f"trial must be a trial number (an int such as 3, or '3'), but got {number!r}")
+
+
+def _check_report(source: str, sections: list[str] | None, top: int) -> None:
+    """What ``hpbench report`` refuses at its options: an unknown section, ``top`` below 1."""
+    from hpbench.errors import StudyError, did_you_mean
+    from hpbench.report.names import SECTION_NAMES
+
+    for name in sections or ():
+        if name not in SECTION_NAMES:
+            hint = did_you_mean(str(name), SECTION_NAMES)
+            raise StudyError(source=source, key="sections", rule=f"must name sections among {', '.join(SECTION_NAMES)}", value=name,
+                             hint=hint if hint.startswith("did you mean") else "")
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise StudyError(source=source, key="top", rule="must be an integer of at least 1", value=top)
+
+
+def _float(v: Any) -> float:
+    """A cell as a float, NaN where it is NA (a value of exactly 0.0 stays 0.0)."""
+    v = plain(v)
+    return math.nan if v is None else float(v)
 
 
 def _int(v: Any) -> int | None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpbench.api.checks import check_call
 from hpbench.errors import StudyError
 from hpbench.results.files import STUDY_JSON, STUDY_TOML, atomic_write_bytes, atomic_write_json, atomic_write_text
 from hpbench.results.resume import OutputError, check_writable
@@ -62,6 +63,7 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     ``epochs`` is below 1 or ``out`` cannot take the results."""
     from rich.console import Console
 
+    check_call("hpbench.train", study, ints={"epochs": epochs})
     target = check_train(study, epochs=epochs, out=out)
     from hpbench.study.resolve import trial_config
     from hpbench.train import weights

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpbench.api.checks import check_call
 from hpbench.errors import StudyError
 from hpbench.results.lock import LockHeld
 from hpbench.results.resume import OutputError
@@ -61,6 +62,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     where that is safe (default: yes; :mod:`hpbench.dispatch.early`)."""
     from rich.console import Console
 
+    check_call(SOURCE, study, ints={"num_cpus": num_cpus, "repeats": repeats}, numbers={"budget_flops": budget_flops, "budget_s": budget_s})
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
     if out is not None and not isinstance(out, (str, Path)):
         raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)

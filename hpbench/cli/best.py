@@ -12,12 +12,13 @@ import typer
 
 from hpbench.cli.common import console, fail, read_record
 from hpbench.errors import StudyError
-from hpbench.results.files import DamagedTable
+from hpbench.results.files import DamagedTable, check_output
 
 
 def best(
     results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
-    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no \\[space]) for `hpbench train`.")] = None,
+    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no \\[space]) for `hpbench train`: a file path "
+                                                                       "(its folder is created), not a directory nor a file of RESULTS.")] = None,
     trial: Annotated[int | None, typer.Option("--trial", min=0, help="This trial instead of the best one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
@@ -29,6 +30,8 @@ def best(
     read_record(results)
     res = Results(results)
     try:
+        if study_out is not None:
+            check_output(results, study_out, source="hpbench best", key="--study-out")
         chosen = res.best if trial is None else res.trial(trial)
         written = res.write_best_study(study_out, trial=chosen.trial) if study_out is not None else None
     except (LookupError, FileNotFoundError, DamagedTable) as err:

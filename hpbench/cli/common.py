@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any, NoReturn
@@ -13,6 +12,7 @@ from rich.markup import escape
 
 from hpbench.errors import StudyError
 from hpbench.preflight.problems import PreflightFailed
+from hpbench.results import files
 from hpbench.results.files import STUDY_JSON
 
 EXIT_USAGE = 2
@@ -62,12 +62,9 @@ def read_record(results: Path) -> dict[str, Any]:
     if not results.is_dir() or not path.is_file():
         fail(StudyError(source=str(results), key="(results)", rule=f"must be a results directory holding {STUDY_JSON}", value=str(results)))
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        fail(f"{path}: cannot read the study record: {err}")
-    if not isinstance(record, dict) or not isinstance(record.get("settings", {}), dict):  # a folder's content is never trusted
-        fail(f"{path}: not a study record written by hpbench (it holds {type(record).__name__})")
-    return record
+        return files.read_record(results)
+    except (FileNotFoundError, files.DamagedRecord) as err:
+        fail(str(err))
 
 
 def command_line(ctx: typer.Context, *, add: tuple[str, ...] = ()) -> str:

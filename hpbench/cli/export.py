@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import fail
-from hpbench.results.files import DamagedTable
+from hpbench.errors import StudyError
+from hpbench.results.files import atomic_write_parquet, atomic_write_text, check_output
 
 
 class Format(StrEnum):
@@ -26,24 +27,33 @@ class TableName(StrEnum):
 def export(
     results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
-    table: Annotated[TableName, typer.Option("--table", help="Which table: one row per trial, or per trial and epoch.")] = TableName.trials,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet (the results' own table is not overwritten)].")] = None,
+    table: Annotated[TableName | None, typer.Option("--table", help="Which table: one row per trial, or per trial and epoch \\[default: trials, or the table file RESULTS names].", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file, its folder created \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet]. "
+                                                              "The results' own files are never overwritten.")] = None,
 ) -> None:
     """Export a results table (typed columns, one row per trial or epoch) as CSV, Parquet or JSON."""
-    from hpbench.results.load import load
+    from hpbench.results.load import TABLES, load
 
+    folder = results if results.is_dir() else results.parent  # RESULTS may be a table file of the folder
     try:
-        df = load(results, table=table.value)
-    except (FileNotFoundError, DamagedTable) as err:
+        if out is not None:
+            check_output(folder, out, source="hpbench export", key="--out")
+            if out.resolve() == results.resolve():
+                raise StudyError(source="hpbench export", key="--out", value=str(out), rule="is the table exported; write elsewhere")
+        df = load(results, table=table.value if table else None)
+    except StudyError as err:
+        fail(err)
+    except (FileNotFoundError, ValueError) as err:  # DamagedTable, a table file and another --table, a file that is no table
         fail(str(err))
     if fmt is Format.parquet:
-        target = out or results / f"{table.value}.export.parquet"
-        df.to_parquet(target, index=False)
+        name = table.value if table else next((k for k, v in TABLES.items() if v == results.name), TableName.trials.value)
+        target = out or folder / f"{name}.export.parquet"
+        atomic_write_parquet(target, df)
         typer.echo(str(target))
         return
     text = df.to_csv(index=False) if fmt is Format.csv else df.to_json(orient="records", indent=2, double_precision=15)
     if out is None:
         typer.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        atomic_write_text(out, text)
         typer.echo(str(out))

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import console, fail, read_record
+from hpbench.errors import StudyError
 from hpbench.report.names import SECTION_NAMES
 from hpbench.results.files import DamagedTable
 
@@ -28,6 +29,7 @@ def report(
 ) -> None:
     """Print the report of a finished or running search."""
     from hpbench.api.results import Results
+    from hpbench.report.plots import FIGURES, check_plots_dir
 
     read_record(results)
     for s in section or ():
@@ -38,6 +40,11 @@ def report(
             fail(f"Invalid value for '{flag}': must be > 0, but got {value}.")
     if html and plots is None:
         fail("--html needs --plots DIR (the page is written next to the figures)")
+    if plots is not None:
+        try:
+            check_plots_dir(plots, source="hpbench report", key="--plots")
+        except StudyError as err:
+            fail(err)
     res = Results(results, storage=storage)
     try:
         if as_json:
@@ -49,4 +56,7 @@ def report(
     if plots is not None:
         written = res.plots(plots, top=min(top, 8), html=html)
         if not as_json:
-            console().print("plots: " + ", ".join(str(p) for p in written), highlight=False, soft_wrap=True)
+            con = console()
+            con.print("plots: " + (", ".join(str(p) for p in written) or "none"), highlight=False, soft_wrap=True)
+            if missing := [f for f in FIGURES if plots / f not in written]:
+                con.print(f"not drawn (too few trials with a value of {res.metric} for them): {', '.join(missing)}", highlight=False, soft_wrap=True)

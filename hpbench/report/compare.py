@@ -27,6 +27,13 @@ def summary(d: ReportData) -> dict[str, Any]:
     }
 
 
+def _best(s: dict[str, Any]) -> str:
+    """The best value and its trial, or why there is none (every trial failed, none finished yet)."""
+    if s["best_trial"] is None:
+        return "- (no finished trial with a value)"
+    return f"{fmt(s['best'], 4)} (trial {s['best_trial']})"
+
+
 def compare_json(a: ReportData, b: ReportData, *, top: int = 5) -> dict[str, Any]:
     sa, sb = summary(a), summary(b)
     return {"a": sa, "b": sb, "same_space": a.space == b.space, "same_metric": (a.metric, a.mode) == (b.metric, b.mode)}
@@ -43,7 +50,7 @@ def compare_table(a: ReportData, b: ReportData, *, top: int = 5) -> list[Rendera
             ("trials", str(sa["trials"]), str(sb["trials"])),
             ("stop reasons", ", ".join(f"{v} {k}" for k, v in sorted(sa["stop_reasons"].items())),
              ", ".join(f"{v} {k}" for k, v in sorted(sb["stop_reasons"].items()))),
-            ("best", f"{fmt(sa['best'], 4)} (trial {sa['best_trial']})", f"{fmt(sb['best'], 4)} (trial {sb['best_trial']})"),
+            ("best", _best(sa), _best(sb)),
             ("best config", sa["best_config"] or "-", sb["best_config"] or "-"),
             ("training seconds", fmt(sa["train_s"]), fmt(sb["train_s"])),
             ("hosts", ", ".join(sa["hosts"]) or "-", ", ".join(sb["hosts"]) or "-")]

@@ -168,7 +168,7 @@ def summary_table(s: dict[str, Any]) -> Table:
     table.add_column("", style="dim")
     kinds = [k for k, on in ((s["scheduler"], s["scheduler"] != "none"), ("early stopping", s.get("early_stopping"))) if on]
     pruned = f" ({' + '.join(kinds)}: {s['epoch_fraction']:.0%} of epochs)" if s["epoch_fraction"] < 1 else ""
-    n_trials = int(s.get("n_trials") or s["n_configs"])
+    n_trials = int(s["n_configs"] if s.get("n_trials") is None else s["n_trials"])
     sampled = f"a sample standing for {n_trials} trials (--samples N to price more)" if n_trials > s["n_configs"] else ""
     table.add_row("configurations", str(s["n_configs"]), sampled)
     table.add_row(f"predicted compute{pruned}", f"{fmt_flops(s['total_flops'])}FLOP, {fmt_s(s['total_s'])}", "")

@@ -6,7 +6,6 @@ search runs gives a complete, if slightly old, view; epochs may be a moment newe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from hpbench.results.columns import DEVICE_OF, FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT
-from hpbench.results.files import OPTUNA_DB, STUDY_JSON
+from hpbench.results.files import OPTUNA_DB, read_record
 from hpbench.results.load import load
 from hpbench.results.status import is_search_trial
 
@@ -74,18 +73,19 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
     """Read ``study.json`` and the tables of a results directory (``FileNotFoundError`` when
     the search has not written its first table yet)."""
     p = Path(path)
-    record: dict[str, Any] = json.loads((p / STUDY_JSON).read_text(encoding="utf-8"))
+    record = read_record(p)  # DamagedRecord for a study.json that is not one
     trials = load(p, "trials")
     try:
         epochs = load(p, "epochs")
     except FileNotFoundError:
         epochs = pd.DataFrame(columns=["trial", "trial_id", "epoch"])
-    trials = _list_cells_as_text(trials, list(record["space"]))
+    space = dict(record.get("space", {}))
+    trials = _list_cells_as_text(trials, list(space))
     trials, repeats, device_runs = split_trials(trials)
     settings = record["settings"]
     return ReportData(
         path=p, name=record["name"], metric=settings["metric"], mode=settings["mode"],
-        params=list(record["space"]), space=dict(record["space"]),
+        params=list(space), space=space,
         max_epochs=int(record.get("config", {}).get("train", {}).get("max_epochs") or 0),
         trials=trials, repeats=repeats, device_runs=device_runs, epochs=epochs,
         storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}", data=dict(record.get("data") or {}),

@@ -7,13 +7,14 @@ import json
 import math
 from pathlib import Path
 
+from hpbench.errors import StudyError
 from hpbench.report import gan_plots, matters
 from hpbench.report.cost_ranking import pareto_front
 from hpbench.report.curves import ENV_STEPS, LR, curves, scheduled
 from hpbench.report.data import ReportData
 from hpbench.report.figures import DPI, pyplot, save_figure
 
-__all__ = ["DPI", "pyplot", "save_figure", "write_plots"]
+__all__ = ["DPI", "FIGURES", "check_plots_dir", "pyplot", "save_figure", "write_plots"]
 
 
 def pareto(data: ReportData, out: Path) -> Path | None:
@@ -22,7 +23,9 @@ def pareto(data: ReportData, out: Path) -> Path | None:
         return None
     cost, label = chosen
     plt = pyplot()
-    df = data.trials[data.trials[data.key].notna() & data.trials[cost].notna()]
+    df = data.trials[data.trials[data.key].notna() & data.trials[cost].notna()] if data.key in data.trials else data.trials.iloc[0:0]
+    if df.empty:
+        return None
     front = pareto_front(df, value=data.key, cost=cost, mode=data.mode)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for reason, sub in df.groupby("stop_reason"):
@@ -110,7 +113,7 @@ def importance(data: ReportData, out: Path) -> Path | None:
 
 def boxes(data: ReportData, out: Path) -> Path | None:
     dims = [k for k in data.params if k in data.trials.columns]
-    if not dims or data.key not in data.trials:
+    if not dims or data.key not in data.trials or not data.trials[data.key].notna().any():
         return None
     plt = pyplot()
     cols = 2
@@ -124,7 +127,8 @@ def boxes(data: ReportData, out: Path) -> Path | None:
             if v:
                 labels.append(str(value))
                 values.append(v)
-        ax.boxplot(values, tick_labels=labels, showmeans=False)
+        if values:
+            ax.boxplot(values, tick_labels=labels, showmeans=False)
         ax.set_title(key, fontsize=10)
         ax.tick_params(axis="x", labelsize=8, rotation=25)
         ax.set_ylabel(data.metric, fontsize=8)
@@ -172,8 +176,21 @@ def reliability(data: ReportData, out: Path) -> Path | None:
     return save_figure(fig, out / "reliability.png")
 
 
+# the figures every search can draw once a trial has a value (the others need a schedule, calibration, a gan)
+FIGURES = ("pareto.png", "learning_curves.png", "history.png", "importance.png", "dimensions.png")
+
+
+def check_plots_dir(out: Path, *, source: str, key: str) -> None:
+    """Refuse (a :class:`~hpbench.errors.StudyError` naming ``key``) a figures folder that is a file."""
+    if out.exists() and not out.is_dir():
+        raise StudyError(source=source, key=key, value=str(out), rule="must be a directory for the figures (it is a file)")
+
+
 def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:
-    """Write every figure the results allow; returns the paths written."""
+    """Write every figure the results allow; returns the paths written. A figure without data to
+    draw (no trial with a value yet, every trial failed) is left out: :data:`FIGURES` not in the
+    list were not drawn."""
+    check_plots_dir(out, source="hpbench.report.plots", key="out")
     out.mkdir(parents=True, exist_ok=True)
     made = [pareto(data, out), learning_curves(data, out, top=top), learning_rates(data, out, top=top), history(data, out),
             importance(data, out), boxes(data, out), reliability(data, out),

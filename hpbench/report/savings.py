@@ -55,7 +55,7 @@ def render(data: ReportData) -> RenderableType:
         t.add_column(c, justify="left" if c in ("", "saved by") else "right")
     for name, m in a["measures"].items():
         by = ", ".join(f"{k} {fmt(v)}" for k, v in sorted(m["saved_by"].items()))
-        t.add_row(name, fmt(m["spent"]), fmt(m["all_to_max"]), f"{100 * (m['saved_fraction'] or 0):.0f}%", by)
+        t.add_row(name, fmt(m["spent"]), fmt(m["all_to_max"]), "-" if m["saved_fraction"] is None else f"{100 * m['saved_fraction']:.0f}%", by)
     parts: list[RenderableType] = [t]
     if "FLOPs" not in a["measures"]:
         parts.append(Text("  FLOPs: no flops_spent column in these results", style="dim"))

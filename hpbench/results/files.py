@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hpbench.errors import StudyError
+
 TRIALS = "trials.parquet"
 EPOCHS = "epochs.parquet"
 STUDY_TOML = "study.toml"
@@ -24,9 +26,66 @@ OPTUNA_DB = "optuna.db"
 PREV = ".prev"  # suffix of a table's previous version
 
 
+OWN_FILES = (TRIALS, EPOCHS, STUDY_TOML, STUDY_JSON, OPTUNA_DB)  # and their .prev, optuna.db's journal, the hidden files, the subfolders
+
+
 class DamagedTable(ValueError):
     """A results table that exists but cannot be read (truncated, not parquet): raised by
     :func:`hpbench.load`; a resumed search rebuilds it from its previous write."""
+
+
+class DamagedRecord(ValueError):
+    """A results directory's ``study.json`` that cannot be read or is not a study record (a
+    truncated copy, a file edited by hand): raised by :func:`read_record`."""
+
+
+def read_record(results: Path) -> dict[str, Any]:
+    """The study record (``study.json``) of the results directory ``results``: what every reader
+    needs checked once (its ``name``, ``settings.metric`` and ``settings.mode``, a ``space`` table).
+    ``FileNotFoundError`` without one, :class:`DamagedRecord` naming the file and what is wrong."""
+    path = results / STUDY_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{results}: not a results directory (no {STUDY_JSON}; run `hpbench search` first)")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise DamagedRecord(f"{path}: cannot read the study record, it is damaged: {err}") from None
+    if not isinstance(record, dict):  # a folder's content is never trusted
+        raise DamagedRecord(f"{path}: not a study record written by hpbench (it holds {type(record).__name__})")
+    settings = record.get("settings")
+    missing = [k for k, ok in (("name", isinstance(record.get("name"), str)), ("settings", isinstance(settings, dict)),
+                               ("space", isinstance(record.get("space", {}), dict))) if not ok]
+    if not missing and isinstance(settings, dict):
+        missing = [f"settings.{k}" for k in ("metric", "mode") if not isinstance(settings.get(k), str)]
+    if missing:
+        raise DamagedRecord(f"{path}: not a study record written by hpbench, or a damaged one (no valid {', '.join(missing)})")
+    return record
+
+
+def own_file(results: Path, path: Path) -> bool:
+    """Whether ``path`` is one of the results directory's own files (a table or its previous
+    version, the study record and copy, the Optuna database, a hidden file, anything in a
+    subfolder such as ``weights/``): what a command's output must never replace."""
+    try:
+        inside = path.resolve().relative_to(results.resolve())
+    except ValueError:
+        return False
+    parts = inside.parts
+    if len(parts) != 1:
+        return len(parts) > 1  # in a subfolder (weights/, parts/, .incoming/); no parts: the directory itself
+    name = parts[0]
+    return name.startswith(".") or any(name == own or name.startswith(own + PREV) or name.startswith(own + "-") for own in OWN_FILES)
+
+
+def check_output(results: Path, path: Path, *, source: str, key: str) -> None:
+    """Refuse (a :class:`~hpbench.errors.StudyError` naming ``key`` and the path) an output file
+    that is a directory or one of the results directory's own files (:func:`own_file`). A missing
+    parent folder is fine: the atomic writes create it."""
+    if path.is_dir():
+        raise StudyError(source=source, key=key, value=str(path), rule="must be a file path, not a directory")
+    if own_file(results, path):
+        raise StudyError(source=source, key=key, value=str(path),
+                         rule=f"is a file of the results directory {results} (writing it would replace the search's own); write elsewhere")
 
 
 def disk_full(err: BaseException | None) -> bool:

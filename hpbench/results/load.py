@@ -6,29 +6,48 @@ from pathlib import Path
 
 import pandas as pd
 
-from hpbench.results.files import EPOCHS, TRIALS, DamagedTable
+from hpbench.results.files import EPOCHS, PREV, TRIALS, DamagedTable
 from hpbench.results.parts import read_table
 
 TABLES = {"trials": TRIALS, "epochs": EPOCHS}
 
 
-def load(path: str | Path, table: str = "trials") -> pd.DataFrame:
-    """Load a results table: ``table="trials"`` (one row per trial) or ``"epochs"``.
+def load(path: str | Path, table: str | None = None) -> pd.DataFrame:
+    """Load a results table: ``table="trials"`` (one row per trial, the default) or ``"epochs"``.
 
-    ``path`` is a results directory (``results/<study>``) or a parquet file in it. While a
-    search runs, a table is its base file plus parts (:mod:`hpbench.results.parts`): read as one.
-    Raises :class:`hpbench.results.files.DamagedTable` naming a file that cannot be read.
+    ``path`` is a results directory (``results/<study>``) or a parquet file in it. A table file
+    (``trials.parquet``, ``epochs.parquet``) is that table: a different ``table`` is refused
+    (``ValueError``; pass the directory to choose). While a search runs, a table is its base file
+    plus parts (:mod:`hpbench.results.parts`): read as one. Raises ``ValueError`` for a file that
+    is no parquet table (a study file, weights) and :class:`hpbench.results.files.DamagedTable`
+    naming a table file that cannot be read.
     """
     p = Path(path)
-    if table not in TABLES:
+    if table is not None and table not in TABLES:
         raise ValueError(f"table must be one of {sorted(TABLES)}, but got {table!r}")
     if p.is_dir():
-        return read_table(p, TABLES[table])
+        return read_table(p, TABLES[table or "trials"])
     if p.name in TABLES.values() and p.parent.is_dir():  # a table file of a results directory: with its parts
+        own = next(k for k, v in TABLES.items() if v == p.name)
+        if table not in (None, own):
+            raise ValueError(f"{p} is the {own} table, but table={table!r} was asked: pass the results directory {p.parent} to choose a table")
         return read_table(p.parent, p.name)
     if not p.exists():
         raise FileNotFoundError(f"no results table at {p} (run `hpbench search` first)")
+    if not _parquet(p):
+        raise ValueError(f"{p}: not a results table (a parquet file, or a results directory holding {TRIALS} and {EPOCHS})")
     try:
         return pd.read_parquet(p)
     except Exception as err:  # pyarrow's errors for a truncated or foreign file
         raise DamagedTable(f"{p}: cannot be read, it is damaged ({type(err).__name__})") from None
+
+
+def _parquet(path: Path) -> bool:
+    """Whether ``path`` is meant as a parquet file: its name, or its first bytes (``PAR1``)."""
+    if path.name.endswith((".parquet", ".parquet" + PREV)):
+        return True
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PAR1"
+    except OSError:
+        return False
