@@ -55,3 +55,29 @@ def test_mean_difference_matches_scipys_welch_interval():
     const = mean_difference([3, 3], [1, 1])  # no spread: a zero-width interval
     assert (const.diff, const.low, const.high, const.p) == (2.0, 2.0, 2.0, 0.0)
     assert math.isnan(mean_difference([1.0], b).low) and math.isnan(mean_difference([], b).diff)
+
+
+def test_repeats_that_diverged_are_counted_and_named_not_dropped(tmp_path):
+    """All 3 repeats of one configuration diverged: the summary said 'seeds 0', as if none ran,
+    and a configuration with one surviving seed could be called tied with the best."""
+    import pandas as pd
+
+    from hpbench.report.data import ReportData
+    from hpbench.report.leaderboard import repeat_summary, repeats_table
+
+    nan = float("nan")
+    repeats = pd.DataFrame({"trial": [3, 4, 5, 6, 7, 8], "repeat_of": [0, 0, 0, 1, 1, 1], "repeat": [1, 2, 3, 1, 2, 3],
+                            "best_val_loss": [0.50, 0.52, 0.51, nan, 0.49, nan], "status": ["finished"] * 6,
+                            "stop_reason": ["completed", "completed", "completed", "diverged", "completed", "diverged"]})
+    trials = pd.DataFrame({"trial": [0, 1], "best_val_loss": [0.5, 0.45], "lr": [0.01, 0.05]})
+    data = ReportData(path=tmp_path, name="s", metric="val_loss", mode="min", params=["lr"], space={}, max_epochs=3, trials=trials,
+                      repeats=repeats, epochs=pd.DataFrame(), storage="")
+    rows = {r["trial"]: r for r in repeat_summary(data)}
+    assert (rows[1]["n_runs"], rows[1]["n_seeds"], rows[1]["n_lost"], rows[1]["lost"]) == (3, 1, 2, {"diverged": 2})
+    assert rows[1]["tied_with_best"] is False
+    assert (rows[0]["n_runs"], rows[0]["n_seeds"], rows[0]["n_lost"]) == (3, 3, 0) and rows[0]["tied_with_best"] is True
+    from rich.console import Console
+
+    con = Console(width=160, record=True, color_system=None)
+    con.print(repeats_table(data))
+    assert "1 of 3 (2 diverged)" in con.export_text()

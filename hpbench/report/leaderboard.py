@@ -4,6 +4,7 @@ stop reason and cost; with repeats, mean ± 95% CI over the seeds and the statis
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import pandas as pd
@@ -79,16 +80,25 @@ def repeat_summary(data: ReportData) -> list[dict[str, Any]]:
     """One entry per re-run configuration: seeds, mean, 95% CI, Welch p against the best, tied."""
     if data.repeats.empty or REPEAT_OF not in data.repeats.columns:
         return []
-    groups = {int(k): g[data.key].tolist() for k, g in data.repeats.groupby(REPEAT_OF)}
-    ties = tied_with_best({str(k): v for k, v in groups.items()}, mode=data.mode)
+    frames = {int(k): g for k, g in data.repeats.groupby(REPEAT_OF)}
+    groups = {k: g[data.key].tolist() for k, g in frames.items()}
+    # the best, and the ties with it, among the configurations that lost no run (one surviving
+    # seed of a configuration whose others diverged is no evidence it is as good)
+    whole = {str(k): v for k, v in groups.items() if all(_finite(x) for x in v)}
+    ties = {**{str(k): (False, math.nan) for k in groups}, **tied_with_best(whole, mode=data.mode)}
     by_trial = data.trials.set_index("trial") if "trial" in data.trials.columns else pd.DataFrame()
     out = []
     for k, values in groups.items():
         ci = mean_ci(values)
         tied, p = ties[str(k)]
+        # runs with no value (diverged, failed): counted and named, never silently left out of the seeds
+        lost = frames[k][[not _finite(v) for v in values]]
+        reasons = lost["stop_reason"].fillna(lost["status"]).astype(str).value_counts().to_dict() if "stop_reason" in lost.columns else {}
         params = {p_: jsonable(by_trial.loc[k].get(p_)) for p_ in data.params} if k in by_trial.index else {}
-        out.append({"trial": k, "params": params, "n_seeds": ci.n, "mean": jsonable(ci.mean), "ci95_low": jsonable(ci.low),
-                    "ci95_high": jsonable(ci.high), "std": jsonable(ci.std), "p_vs_best": jsonable(p), "tied_with_best": tied,
+        out.append({"trial": k, "params": params, "n_runs": len(values), "n_lost": len(lost), "lost": {str(r): int(n) for r, n in reasons.items()},
+                    "n_seeds": ci.n, "mean": jsonable(ci.mean), "ci95_low": jsonable(ci.low),
+                    "ci95_high": jsonable(ci.high), "std": jsonable(ci.std), "p_vs_best": jsonable(p),
+                    "tied_with_best": tied,
                     "search_value": jsonable(by_trial.loc[k].get(data.key)) if k in by_trial.index else None})
     sign = -1 if data.mode == "max" else 1
     out.sort(key=lambda r: sign * r["mean"] if r["mean"] is not None else math.inf)
@@ -107,10 +117,15 @@ def repeats_table(data: ReportData) -> Table | None:
     table.add_column("hyperparameters", ratio=1, overflow="fold")
     for r in rows:
         half = (r["ci95_high"] - r["ci95_low"]) / 2 if r["ci95_high"] is not None else None
-        table.add_row(str(r["trial"]), str(r["n_seeds"]), f"{fmt(r['mean'], 4)} ± {fmt(half, 2)}", fmt(r["search_value"], 4),
+        seeds = str(r["n_seeds"]) if not r["n_lost"] else f"{r['n_seeds']} of {r['n_runs']} ({', '.join(f'{n} {why}' for why, n in r['lost'].items())})"
+        table.add_row(str(r["trial"]), seeds, f"{fmt(r['mean'], 4)} ± {fmt(half, 2)}", fmt(r["search_value"], 4),
                       fmt(r["p_vs_best"], 2), "[green]tied[/]" if r["tied_with_best"] else "",
                       " ".join(f"{k}={fmt(v)}" for k, v in r["params"].items() if v is not None))
     return table
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and math.isfinite(float(value))
 
 
 def trial_failures(trials: pd.DataFrame) -> Failures:
