@@ -190,3 +190,24 @@ def test_the_schedulers_horizon_is_the_most_epochs_a_trial_may_train(write_study
     rungs = EarlyRungs.of(study).epochs
     assert max(rungs, default=0) < expected  # the rungs lie below the horizon
     assert (9 in rungs) == (expected > 9)  # epoch 9 a rung the longer trials pass, not their end
+
+
+@pytest.mark.parametrize(("model", "space", "refused"), [
+    ('family = "gru"\ndropout = 0.3', "", True),  # the recurrent default: one layer
+    ('family = "lstm"\nlayers = 1', '"model.dropout" = { uniform = [0.0, 0.5] }', True),
+    ('family = "lstm"\nlayers = 2\ndropout = 0.3', "", False),
+    ('family = "gru"', '"model.dropout" = { uniform = [0.0, 0.5] }\n"model.layers" = { choice = [1, 2] }', False),
+    ('family = "gru"\ndropout = 0.3', 'family = { choice = ["gru", "transformer"] }', False),  # the transformer's dropout acts at one layer
+])
+def test_recurrent_dropout_with_one_layer_is_refused(write_study, model, space, refused):
+    """PyTorch's recurrent dropout acts between stacked layers: with one layer hpbench set it to
+    0 without a word, and a searched dropout showed an importance it could not have."""
+    text = TINY_STUDY.replace('family = "mlp"\ndepth = 1\nwidth = 32', model).replace('dataset = "digits"', 'dataset = "signals"')
+    text = text.replace('preprocess = ["standardize"]', 'preprocess = ["standardize"]\nn_samples = 60\nlength = 8')
+    text = text.replace("[space]\n", f"[space]\n{space}\n")
+    if refused:
+        assert "acts between stacked recurrent layers" in _error(write_study, text)
+    else:
+        from hpbench.study.parse import load_study
+
+        load_study(write_study(text))

@@ -225,6 +225,29 @@ def family_reads_kind(r: Reader, model: Mapping[str, Any], space: SearchSpace, k
                          + (" (declare [data] kind and shape if its columns are a signal or an image)" if kind == "tabular" else ""), family)
 
 
+RECURRENT = ("rnn", "lstm", "gru")
+
+
+def recurrent_dropout_needs_layers(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> None:
+    """A recurrent family's ``dropout`` acts between its stacked layers (PyTorch's ``dropout=``),
+    so with ``layers = 1`` it does nothing: refused where every family is recurrent and no trial
+    can have two layers (a searched dropout then showed an importance it could not have)."""
+    searched_families = next((d.dist.grid_values() or () for d in space if d.path == "model.family"), ())
+    families = {f for f in (model.get("family"), *searched_families) if f is not None}
+    if not families or not families <= set(RECURRENT):
+        return
+    dropout_searched = next((d for d in space if d.path == "model.dropout"), None)
+    if not (model.get("dropout", 0.0) or dropout_searched is not None):
+        return
+    layers_dim = next((d for d in space if d.path == "model.layers"), None)
+    layers = layers_dim.dist.grid_values() if layers_dim is not None else (model.get("layers", 1),)
+    if layers is not None and max(layers) <= 1:
+        key = "model.dropout" if dropout_searched is None else f"space.{r.searched()['model.dropout']}"
+        raise r.fail(key, f"acts between stacked recurrent layers ({', '.join(sorted(families))}), so it does nothing with "
+                          "model.layers = 1: set model.layers >= 2 (or search it) or leave dropout out",
+                     model.get("dropout", shown("searched")))
+
+
 def heads_divide_d_model(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> None:
     """A transformer's ``heads`` divides its ``d_model``: checked for every combination the study
     can produce from fixed values and finite searched values (a continuous range is checked when

@@ -100,6 +100,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.family_reads_kind, r, model, space, data_kind)
     if model is not None and space is not None:
         r.attempt(checks.heads_divide_d_model, r, model, space)
+        r.attempt(checks.recurrent_dropout_needs_layers, r, model, space)
     if study is not None and space is not None:
         r.attempt(checks.grid_needs_finite_space, r, study, space)
     if train is not None and resources is not None:
