@@ -307,3 +307,19 @@ def test_export_writes_into_a_new_folder_and_beside_a_table_file(tmp_path):
     result = invoke(["export", str(results / "trials.parquet"), "-f", "parquet"])
     assert result.exit_code == 0, result.output
     assert (results / "trials.export.parquet").is_file()
+
+
+def test_trials_given_to_a_grid_search_is_said_to_be_unused(tmp_path, monkeypatch):
+    """--trials 3 with searcher = "grid" ran the whole grid without a word."""
+    import hpbench.api.search as api_search
+    from hpbench.errors import StudyError
+    from tests.helpers.studies import TINY_STUDY
+
+    def stop_here(*args, **kwargs):
+        raise StudyError(source="test", key="study", rule="stopped before the search", value=None)
+
+    monkeypatch.setattr(api_search, "search", stop_here)
+    path = tmp_path / "grid.toml"
+    path.write_text(TINY_STUDY.replace('searcher = "random"', 'searcher = "grid"').replace('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { choice = [0.01, 0.1] }'))
+    r = CliRunner().invoke(app, ["search", str(path), "--trials", "3", "--out", str(tmp_path / "out")], env={"COLUMNS": "200"})
+    assert "--trials 3 is not used: a grid search runs every point of its grid (4)" in r.output, r.output

@@ -211,3 +211,19 @@ def test_recurrent_dropout_with_one_layer_is_refused(write_study, model, space, 
         from hpbench.study.parse import load_study
 
         load_study(write_study(text))
+
+
+def test_a_condition_on_a_continuous_key_is_refused(write_study):
+    """``when = { lr = [0.01] }`` on a loguniform lr was accepted: the child was active only when
+    a draw equalled 0.01 exactly, so in effect never."""
+    text = TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }',
+                              'lr = { loguniform = [1e-3, 1e-1] }\n"model.dropout" = { uniform = [0.0, 0.5], when = { lr = [0.01] } }')
+    message = _error(write_study, text)
+    assert "space.model.dropout.when.lr" in message and "listed values" in message and "loguniform" in message
+
+
+def test_an_enqueued_point_naming_one_setting_twice_is_refused(write_study):
+    """``{ lr = 0.01, "optimizer.lr" = 0.02 }`` was accepted, the last value winning."""
+    text = TINY_STUDY.replace('searcher = "random"', 'searcher = "random"\nenqueue = [{ lr = 0.01, "optimizer.lr" = 0.02 }]')
+    message = _error(write_study, text)
+    assert "study.enqueue[0].optimizer.lr" in message and "second time" in message

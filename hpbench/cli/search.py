@@ -89,6 +89,9 @@ def search(
     except StudyError as err:
         fail(err)
     con = stderr_console() if as_json else console()
+    if trials is not None and study.settings.searcher == "grid":  # as Ray Tune's grid_search and the study's own trials key
+        con.print(f"[yellow]warning:[/] --trials {trials} is not used: a grid search runs every point of its grid "
+                  f"({len(study.space.grid())}); a searcher that samples (random, tpe) runs a number of trials", highlight=False)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         results = run(study, out=out, address=address, resume=resume, force=force, num_cpus=num_cpus, storage=storage,

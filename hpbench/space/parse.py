@@ -91,6 +91,9 @@ def _condition(
         if not vals:
             raise StudyError(source=source, key=where, rule="must list at least one value", value=values)
         possible = dims[pkey].dist.grid_values()
+        if possible is None:  # a continuous parent: a trial's value equals a listed one by chance only
+            raise StudyError(source=source, key=where, rule=f"must name a key with listed values (a choice, grid or randint); "
+                             f"{pkey} is {dims[pkey].dist.describe()}", value=parent)
         vals = tuple(dims[pkey].dist.resolve(v) for v in vals)  # [0.5, 0.999] names the choice (0.5, 0.999)
         for v in vals:
             if possible is not None and v not in possible:

@@ -33,6 +33,8 @@ def parse_points(
                 )
             if not dim.dist.contains(v):
                 raise StudyError(source=source, key=f"{where}.{k}", rule=f"must be within space.{dim.key} ({dim.dist.describe()})", value=v)
+            if dim.key in resolved:  # `lr` and `optimizer.lr`: one setting under two names (the last won)
+                raise StudyError(source=source, key=f"{where}.{k}", rule=f"names space.{dim.key} a second time (each setting once)", value=v)
             resolved[dim.key] = dim.dist.resolve(v)
         for dim in space:
             if dim.key in resolved and dim.when and not all(p in resolved and resolved[p] in vals for p, vals in dim.when.items()):
