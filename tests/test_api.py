@@ -218,6 +218,20 @@ def test_train_cli_refuses_bad_options(write_study, tmp_path, args, fragments):
     assert not out.exists()
 
 
+def test_train_runs_the_searchs_pre_flight_first(write_study, tmp_path):
+    """`hpbench train` skipped the pre-flight: a broken network or bad data was a traceback (a
+    CNN asking for 19 GB ended in the allocator's, exit 1) where a search said what to fix."""
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b,label\n" + "".join(f"{'inf' if i == 7 else i},{i % 3},{i % 2}\n" for i in range(40)))
+    text = FIXED_STUDY.replace('dataset = "digits"', f'dataset = "{table}"\ntarget = "label"').replace('preprocess = ["standardize"]\n', "")
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["train", str(write_study(text, "nan_label.toml")), "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    flat = " ".join(r.output.split())
+    assert "'a'" in flat and "nothing was started or written" in flat
+    assert not out.exists()
+
+
 def test_train_refuses_a_study_with_a_space(write_study, tmp_path):
     out = tmp_path / "out"
     r = runner.invoke(app, ["train", str(write_study(TINY_STUDY)), "--out", str(out)])

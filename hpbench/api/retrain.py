@@ -60,20 +60,28 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     """Train the study's one configuration; ``epochs`` overrides ``[train] max_epochs``. Each
     epoch is printed on ``console`` (default: a new Rich console; ``Console(quiet=True)`` for none).
     Raises :class:`~hpbench.errors.StudyError` before training when the study has a ``[space]``,
-    ``epochs`` is below 1 or ``out`` cannot take the results."""
+    ``epochs`` is below 1 or ``out`` cannot take the results, and its ``PreflightFailed`` when
+    the search's pre-flight finds the data or the network broken."""
     from rich.console import Console
 
     check_call("hpbench.train", study, ints={"epochs": epochs})
     target = check_train(study, epochs=epochs, out=out)
+    from rich.markup import escape
+
+    from hpbench.preflight.run import preflight
     from hpbench.study.resolve import trial_config
     from hpbench.train import weights
     from hpbench.train.evaluate import evaluate_test, has_test_split
     from hpbench.train.trainer import train as run_trainer
 
+    con = console or Console(emoji=False)
+    # the search's pre-flight: bad data or a network that cannot be built (user code raising, a CNN
+    # asking for 19 GB) is a PreflightFailed naming it before any training, not a traceback after
+    for warning in preflight(study):
+        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     cfg = trial_config(study, {})
     if epochs is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_epochs=epochs))
-    con = console or Console(emoji=False)
     final: dict[str, Any] = {}
 
     def keep_final(state: dict[str, Any]) -> None:

@@ -35,7 +35,10 @@ def train(
     except OutputError as err:
         fail(str(err))
     con = stderr_console() if as_json else console()
-    done = train_study(study, epochs=epochs, out=out, console=con)
+    try:
+        done = train_study(study, epochs=epochs, out=out, console=con)
+    except StudyError as err:  # the pre-flight's problems (bad data, a network that cannot be built)
+        fail(err)
     if as_json:
         typer.echo(json.dumps(done.to_dict(), indent=2))
         return
