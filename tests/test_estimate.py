@@ -70,7 +70,19 @@ def test_estimate_table_output(write_study, tmp_path):
     assert "this study's data loads in" in r.output
 
 
-@pytest.mark.parametrize("args", [["--device-flops", "0"], ["--device-flops", "-5"], ["--grid"]])
+def test_a_hypothetical_device_is_priced_apart_from_this_machines_load_and_runs(write_study):
+    """--device-flops took this machine's measured contention and its runs of the study: a 1e6
+    FLOP/s device's search was predicted shorter than one of its own trials."""
+    r = _est(write_study(TINY_STUDY), "--device-flops", "1e6", "--json", "--samples", "3")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    w = out["summary"]["wall_time"]
+    assert w["contention"] == 1.0 and w["span_scale"] == pytest.approx(1.0)
+    assert w["total_s"] >= max(c["predicted_s"] for c in out["configurations"])
+
+
+@pytest.mark.parametrize("args", [["--device-flops", "0"], ["--device-flops", "-5"], ["--device-flops", "1e-300"], ["--device-flops", "inf"],
+                                  ["--grid"]])
 def test_estimate_bad_input_exits_2(write_study, args):
     r = _est(write_study(TINY_STUDY), *args)
     assert r.exit_code == 2, r.output

@@ -7,6 +7,7 @@ study's ``[train] device``; ``device_flops`` predicts for a hypothetical device 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,9 +47,9 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     :class:`~hpbench.preflight.PreflightFailed` for bad data or a network that does not run on
     it), ``ValueError`` for a space the estimate cannot enumerate (``grid`` over continuous
     dimensions)."""
-    if device_flops is not None and not device_flops > 0:
+    if device_flops is not None and not (isinstance(device_flops, int | float) and 1.0 <= device_flops < math.inf):
         key = "--device-flops" if cli else "device_flops"
-        raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be > 0", value=device_flops)
+        raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be a number of FLOP/s, at least 1 and finite", value=device_flops)
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
     from hpbench.cost import clock, history, priced, prices, startup_probe
@@ -74,7 +75,9 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         data_s = pending.data_s  # the search's Ray starts after its data is loaded and checked: part of its start-up
 
     cache = Path(cache_dir) if cache_dir is not None else history.default_cache_dir()
-    records = history.at_this_priority(history.load(cache))
+    # a hypothetical device is priced from the prior's figures: not this machine's runs of the
+    # study (its measured spans pulled a 1e6 FLOP/s estimate below one of its own trials) nor its load
+    records = history.at_this_priority(history.load(cache)) if device_flops is None else []
     # The machine's contention, probed before and after the predictions (0.5 s each, half of it
     # spinning), with the last searches' of the last minutes: a single 1-s probe read 1.1 where
     # the search's own, a minute later, read 2.0.
@@ -98,7 +101,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     est = estimate_study(study, device_model=dev, configs=configs, figures=history.figures(records, study=study.name, study_key=study.fingerprint(), model=history.tag_of(dev.measured_at),
                                                                                                     repriced=_repriced(study, records, dev=dev, cache=cache),
                                                                                                     prior=startup_probe.probed(probed) if probed else None),
-                          probe=lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()),
+                          probe=(lambda: history.blended_probe([before, clock.probe_contention(0.5)], records, now=time.time()))
+                          if not dev.hypothetical else 1.0,
                           cpus=clock.n_cpus(),
                           device_epoch_s=_other_devices(study, configs, threads=threads, cache=cache),
                           # a sample of any size stands for the search's trials (a grid runs every point it lists)
