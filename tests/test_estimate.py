@@ -226,3 +226,13 @@ def test_a_band_is_written_without_exponents():
     assert fmt_band(2.1, 3.3) == " (2.1-3.3 s)"
     assert fmt_band(9.0, 20.0) == " (9-20 s)"
     assert fmt_band(None, 1.0) == ""
+
+
+def test_mixed_precision_says_it_is_priced_as_fp32(write_study):
+    """fp16 on this CPU trained ~10x slower than fp32 and was priced the same, with no note."""
+    r = _est(write_study(TINY_STUDY), "--device-flops", "1e12", "--json", "--samples", "2", "--set", "train.precision=fp16")
+    assert r.exit_code == 0, r.output
+    notes = {c.get("cost_note") for c in json.loads(r.output)["configurations"]}
+    assert len(notes) == 1 and "fp16 priced as fp32" in notes.pop()
+    r = _est(write_study(TINY_STUDY), "--device-flops", "1e12", "--json", "--samples", "2")
+    assert all("priced as fp32" not in (c.get("cost_note") or "") for c in json.loads(r.output)["configurations"])
