@@ -323,3 +323,23 @@ def test_trials_given_to_a_grid_search_is_said_to_be_unused(tmp_path, monkeypatc
     path.write_text(TINY_STUDY.replace('searcher = "random"', 'searcher = "grid"').replace('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { choice = [0.01, 0.1] }'))
     r = CliRunner().invoke(app, ["search", str(path), "--trials", "3", "--out", str(tmp_path / "out")], env={"COLUMNS": "200"})
     assert "--trials 3 is not used: a grid search runs every point of its grid (4)" in r.output, r.output
+
+
+def test_exported_json_numbers_read_back_as_the_same_float64(tmp_path):
+    """pandas' to_json keeps at most 15 digits (lr 0.07780155576901421 came back 0.077801555769014)."""
+    import json
+    import math
+
+    import hpbench
+    from tests.helpers.report_tables import write_full
+
+    results = write_full(tmp_path)
+    result = invoke(["export", str(results), "-f", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    trials = hpbench.load(results)
+    floats = [c for c in trials.columns if trials[c].dtype == "float64"]
+    assert floats and len(rows) == len(trials)
+    for c in floats:
+        for got, want in zip((r.get(c) for r in rows), trials[c].tolist(), strict=True):
+            assert (got is None and math.isnan(want)) or got == want, (c, got, want)
