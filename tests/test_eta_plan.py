@@ -7,28 +7,19 @@ from __future__ import annotations
 
 import pytest
 
-from hpbench.cost import calibrate, history, priced
+from hpbench.cost import history, priced
 from hpbench.cost.annotate import predict_trial
-from hpbench.cost.device import DeviceModel
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.predictions import SAMPLED, sampled_configurations
 from hpbench.study.parse import load_study
 from hpbench.study.resolve import trial_config
+from tests.helpers.devices import device_cache
 from tests.helpers.studies import TINY_STUDY
 
 REL = 1e-5
 GRID = (TINY_STUDY.replace('searcher = "random"', 'searcher = "grid"').replace("trials = 4", "trials = 6")
         .replace('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { grid = [0.001, 0.01, 0.1] }')
         .replace('optimizer = { choice = ["adam", "sgd"] }', '"model.width" = { grid = [16, 256] }'))
-
-
-def _device_cache(tmp_path, measured_at: float) -> DeviceModel:
-    """A device model in the cache of ``tmp_path`` (as a calibration leaves it), read by the estimate and the search."""
-    model = DeviceModel(device="cpu", name="t", threads=1, matmul_flops=(1e3, 1e9), matmul_flops_per_s=(1e8, 1e11), peak_flops_per_s=1e11,
-                        bandwidth_bytes_per_s=1e10, coef={"epoch": 1e-3, "step": 1e-4, "op": 5e-6, "matmul": 1.0, "memory": 1.0},
-                        versions=calibrate.identity("cpu"), measured_at=measured_at)
-    calibrate.cache_file(tmp_path, "cpu", 1).write_text(__import__("json").dumps(model.to_dict()))
-    return model
 
 
 @pytest.mark.parametrize("text,n", [(TINY_STUDY.replace("trials = 4", "trials = 40"), SAMPLED), (GRID, 6)])
@@ -40,7 +31,7 @@ def test_the_search_takes_its_plan_from_the_estimate(tmp_path, write_study, text
     from hpbench.api.estimate import study_estimate
 
     study = load_study(write_study(text))
-    dev = _device_cache(tmp_path, 1_000.0)
+    dev = device_cache(tmp_path, 1_000.0)
     est = study_estimate(study, preflight=False, cache_dir=tmp_path)
     assert len(est.rows) == (40 if n == SAMPLED else 6)
     clock = SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path)
@@ -53,7 +44,7 @@ def test_the_search_takes_its_plan_from_the_estimate(tmp_path, write_study, text
     flops = clock.priced_flops()  # and the median of its configurations' FLOPs per step (how the repeats fuse)
     counted = sorted(float(r["flops_per_step"]) for r in est.rows)
     assert flops is not None and flops.done() and flops.result() == pytest.approx(counted[len(counted) // 2], rel=REL)
-    _device_cache(tmp_path, 2_000.0)  # recalibrated: the estimate's predictions were another model's
+    device_cache(tmp_path, 2_000.0)  # recalibrated: the estimate's predictions were another model's
     assert SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path).priced_plan() is None
     assert SearchClock(study=study, n_trials=study.settings.trials, history_dir=tmp_path).priced_flops() is None
     other = load_study(write_study(text.replace("seed = 0", "seed = 5"), name="other.toml"))
@@ -70,7 +61,7 @@ def test_the_prior_stops_sampling_once_its_pricing_spent_its_cpu_budget(tmp_path
     from hpbench.dispatch import predictions
 
     study = load_study(write_study(text))
-    dev = _device_cache(tmp_path, 1_000.0)
+    dev = device_cache(tmp_path, 1_000.0)
 
     def price(study, params, device):  # the model's own prediction, on a fixed device model (no calibration)
         return {"predicted_epoch_s": predict_trial(trial_config(study, params), device_model=dev, max_concurrent=2)["predicted_epoch_s"]}
@@ -89,7 +80,7 @@ def test_the_helper_counts_the_first_sampled_configurations_flops(tmp_path, writ
     from hpbench.dispatch import predictions
 
     study = load_study(write_study(TINY_STUDY))
-    dev = _device_cache(tmp_path, 1_000.0)
+    dev = device_cache(tmp_path, 1_000.0)
 
     def price(study, params, device):
         return predict_trial(trial_config(study, params), device_model=dev, max_concurrent=2)

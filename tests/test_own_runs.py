@@ -78,16 +78,18 @@ def test_an_estimate_reads_its_own_studys_runs_from_the_history_and_shows_them(w
     from hpbench.api.estimate import study_estimate
     from hpbench.report.cost import summary_table
     from hpbench.study.parse import load_study
+    from tests.helpers.devices import device_cache
 
+    device_cache(tmp_path, 1_000.0)  # this machine's model, cached (a hypothetical --device-flops device reads no runs)
     study = load_study(write_study(TINY_STUDY))
-    first = study_estimate(study, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary["wall_time"]
+    first = study_estimate(study, preflight=False, cache_dir=tmp_path).summary["wall_time"]
     assert first["span_scale"] == 1.0 and first["model_span_s"] is None
     span = first["parts"]["trials_s"] + first["parts"]["turnover_s"]
     history.append(tmp_path, {**_record(study.fingerprint(), 4.0 * span, study="tiny"), "schema": history.SCHEMA, "run_id": "a"})
     edited = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 5"), name="edited.toml"))
     assert edited.fingerprint() != study.fingerprint() and load_study(write_study(TINY_STUDY)).fingerprint() == study.fingerprint()
-    assert study_estimate(edited, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary["wall_time"]["model_span_s"] is None
-    again = study_estimate(study, device_flops=1e12, preflight=False, cache_dir=tmp_path).summary
+    assert study_estimate(edited, preflight=False, cache_dir=tmp_path).summary["wall_time"]["model_span_s"] is None
+    again = study_estimate(study, preflight=False, cache_dir=tmp_path).summary
     w = again["wall_time"]
     assert w["span_scale"] > 1.0 and w["parts"]["trials_s"] > first["parts"]["trials_s"]
     assert w["sources"]["study_search_s"] == "1 earlier run of this study"

@@ -259,3 +259,29 @@ def test_a_file_that_is_no_table_is_not_called_damaged(tmp_path, name):
     with pytest.raises(ValueError, match="not a results table") as err:
         hpbench.load(path)
     assert not isinstance(err.value, DamagedTable) and "damaged" not in str(err.value)
+
+
+def test_a_choice_mixing_numbers_and_names_is_text_whatever_was_drawn(tmp_path):
+    """batch_size = [16, 64, "full"] was an Int64 column in a search that never drew "full" and
+    text in one that did: two searches' tables did not concatenate alike."""
+    import hpbench
+    from hpbench.results.store import ResultsStore
+
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["batch_size", "lr"], mixed_keys=["batch_size"])
+    for tid, bs in (("a", 16), ("b", 64)):
+        store.start(tid, {"batch_size": bs, "lr": 0.1})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+        store.finish(tid)
+    store.flush(force=True)
+    df = hpbench.load(tmp_path)
+    assert str(df["batch_size"].dtype) == "string" and df["batch_size"].tolist() == ["16", "64"]
+    assert str(df["lr"].dtype) == "float64"
+
+
+def test_the_space_names_its_mixed_keys(write_study):
+    from hpbench.study.parse import load_study
+    from tests.helpers.studies import TINY_STUDY
+
+    text = TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { loguniform = [1e-3, 1e-1] }\nbatch_size = { choice = [16, "full"] }')
+    assert load_study(write_study(text)).space.mixed_keys() == ["batch_size"]
+    assert load_study(write_study(TINY_STUDY)).space.mixed_keys() == []

@@ -152,7 +152,8 @@ def _locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, 
 def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, start: Start | None) -> ResultsStore:
     out = opts.out
     write_study_record(study, out)
-    store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
+    store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys(),
+                         mixed_keys=study.space.mixed_keys())
     prev = plan.previous
     for note in prev.notes if prev is not None else ():
         console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)

@@ -34,14 +34,20 @@ def _typed(series: pd.Series) -> pd.Series:
     return series
 
 
-def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str]) -> pd.DataFrame:
+def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str], *, mixed_keys: Sequence[str] = ()) -> pd.DataFrame:
+    """The trials table of ``rows``. ``mixed_keys``: searched keys whose values mix numbers and
+    names, text whatever these rows hold (``batch_size`` was Int64 in a search that never drew
+    "full" and text in one that did)."""
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[*TRIAL_COLUMNS, *param_keys])
     first = [c for c in (*TRIAL_COLUMNS, *param_keys) if c in df.columns]
     df = df[first + [c for c in df.columns if c not in first]]
     for c in df.columns:
-        df[c] = _typed(df[c]) if not _ints_with_gaps(rows, c, df[c]) else df[c].astype("Int64")
+        if c in mixed_keys:
+            df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)).astype("string")
+        else:
+            df[c] = _typed(df[c]) if not _ints_with_gaps(rows, c, df[c]) else df[c].astype("Int64")
     return df.sort_values("trial").reset_index(drop=True)
 
 

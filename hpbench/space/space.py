@@ -41,6 +41,16 @@ class SearchSpace:
     def keys(self) -> list[str]:
         return [d.key for d in self.dims]
 
+    def mixed_keys(self) -> list[str]:
+        """The keys whose values mix numbers and names (``batch_size = [16, "full"]``): their
+        table column is text whatever the trials drew (hpbench.results.tables)."""
+        mixed = []
+        for d in self.dims:
+            values = d.dist.grid_values() or ()
+            if any(isinstance(v, str) for v in values) and any(not isinstance(v, str) for v in values):
+                mixed.append(d.key)
+        return mixed
+
     def dim(self, key: str) -> Dimension:
         for d in self.dims:
             if d.key == key:
