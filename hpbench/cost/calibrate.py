@@ -27,6 +27,7 @@ from hpbench.cost import recurrent as rnn
 from hpbench.cost.device import SCHEMA, DeviceModel
 from hpbench.cost.history import default_cache_dir, device_cache_file
 from hpbench.results.files import atomic_write_json
+from hpbench.train import allocator
 
 
 def cpu_name() -> str:
@@ -231,6 +232,7 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
     t0 = time.perf_counter()
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    allocator.tune()  # as the trials train (hpbench.train.allocator)
     try:
         log(f"{device}: dispatch overhead, copy bandwidth, matmul, convolution and attention, {ROUNDS} interleaved rounds")
         micro = micro_benchmarks(device=device, rounds=ROUNDS)

@@ -42,7 +42,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from hpbench.config import TrialConfig, unfusable  # torch-free there: the driver's ETA asks it too
 from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
-from hpbench.train import tasks
+from hpbench.train import allocator, tasks
 from hpbench.train.best import BestWeights
 from hpbench.train.build import EVAL_CHUNK
 from hpbench.train.clipping import GradClip
@@ -256,6 +256,7 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
     its share of the fused epoch (the epoch's seconds over the members training in it)."""
     t0 = time.perf_counter()
     torch.set_num_threads(cfgs[0].threads)
+    allocator.tune()  # as the trainer's (hpbench.train.allocator)
     group = FusedSupervised(cfgs)
     es = [early_stopping(c.train.early_stopping) for c in cfgs]
     best = [BestWeights(metric=c.metric, mode=c.mode, by_monitor=e is not None and e.restore_best_weights) for c, e in zip(cfgs, es, strict=True)]

@@ -24,7 +24,7 @@ import torch
 from hpbench.config import EarlyStoppingConfig, TrialConfig
 from hpbench.results.columns import EPOCH_CPU_S, REPORTED_AT
 from hpbench.results.status import StopReason
-from hpbench.train import eager, resume
+from hpbench.train import allocator, eager, resume
 from hpbench.train.best import BestWeights
 from hpbench.train.build import Prepared, build, load_data, resolve_device
 from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
@@ -58,6 +58,7 @@ def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHo
     t0 = time.perf_counter()
     torch.set_num_threads(cfg.threads)
     eager.install()  # no TorchDynamo import for the optimizers (~2 CPU-s a fresh worker)
+    allocator.tune()  # large tensors stay mapped between steps (hpbench.train.allocator)
     run = build_run(cfg)
     try:
         return _epochs(cfg, run, report=report, on_state=on_state, start_state=start_state, t0=t0)
