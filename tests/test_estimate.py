@@ -236,3 +236,16 @@ def test_mixed_precision_says_it_is_priced_as_fp32(write_study):
     assert len(notes) == 1 and "fp16 priced as fp32" in notes.pop()
     r = _est(write_study(TINY_STUDY), "--device-flops", "1e12", "--json", "--samples", "2")
     assert all("priced as fp32" not in (c.get("cost_note") or "") for c in json.loads(r.output)["configurations"])
+
+
+def test_the_estimate_prints_the_pre_flights_warnings(write_study, tmp_path):
+    """The search printed 'class 1 has 1 sample, too few to stratify'; the estimate, the command
+    run before anything, printed nothing."""
+    table = tmp_path / "imb.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 7},{1 if i == 3 else 0}\n" for i in range(200)))
+    text = TINY_STUDY.replace('dataset = "digits"', f'dataset = "{table}"\ntarget = "label"').replace('preprocess = ["standardize"]\n', "")
+    r = _est(write_study(text), "--device-flops", "1e12", "--samples", "2", "--cache-dir", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert "warning:" in r.output and "too few to stratify" in " ".join(r.output.split())
+    r = _est(write_study(text), "--device-flops", "1e12", "--samples", "2", "--json", "--cache-dir", str(tmp_path))
+    assert any("too few to stratify" in w for w in json.loads(r.output)["summary"]["warnings"])

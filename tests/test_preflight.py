@@ -351,6 +351,33 @@ def test_a_column_of_lists_and_a_value_float32_cannot_hold(tmp_path):
     assert not any("pre-flight could not check" in p for p in found), found
 
 
+def test_a_parquet_date_column_is_refused_and_its_missing_values_are_placed_by_row(tmp_path):
+    """A datetime column trained as raw nanoseconds since 1970 (1.6e18) where a CSV's is text; and
+    a Parquet's missing values were placed by CSV line numbers (row + 2)."""
+    df = table(40)
+    df["when"] = pd.date_range("2020-01-01", periods=40, freq="h")
+    df["late"] = pd.to_timedelta(np.arange(40), unit="s")
+    df["income"] = df["income"].astype("Float64")
+    df.loc[[5, 17], "income"] = pd.NA
+    path = tmp_path / "d.parquet"
+    df.to_parquet(path)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert any("column 'when': must hold numbers or text categories, not dates" in p and "datetime64" in p for p in found), found
+    assert any("column 'late': must hold numbers or text categories, not dates" in p for p in found), found
+    assert any("column 'income': must have no missing values" in p and "(rows 5, 17)" in p for p in found), found
+
+
+def test_an_unnamed_csv_column_is_refused(tmp_path):
+    """DataFrame.to_csv writes the row index unless index=False: an unnamed first column (pandas'
+    'Unnamed: 0') trained as a feature, in a file sorted by class the label itself."""
+    path = tmp_path / "d.csv"
+    table(40).to_csv(path)  # index=True, pandas' default
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert any("(header): must name every column" in p and "index=False" in p and "1 unnamed" in p for p in found), found
+    table(40).to_csv(path, index=False)
+    assert problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"')) == []
+
+
 def test_a_missing_class_label_and_missing_features_name_their_rows(tmp_path):
     x = np.random.default_rng(0).random((30, 3)).astype(np.float32)
     y = (x[:, 0] > 0.5).astype(np.float64)
@@ -419,3 +446,17 @@ def test_float64_features_float32_cannot_hold_are_named_as_such(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=np.arange(30) % 2)
     found = problems_of(study_file(tmp_path, data=f'dataset = "{tmp_path / "d.npz"}"'))
     assert any("x: features must be numbers float32 holds" in p and "rows 3, 8 (of 30" in p for p in found), found
+
+
+def test_many_whole_number_labels_are_said_to_be_read_as_a_regression_target(tmp_path):
+    """30 classes in an npz trained as one MSE output under the default metric, without a word."""
+    from hpbench.preflight.run import start
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((600, 4)).astype(np.float32), np.arange(600) % 30
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    pending = start(study_file(tmp_path, data=f'dataset = "{tmp_path / "d.npz"}"'))
+    assert pending.result() == []
+    assert any("30 distinct whole numbers, read as a regression target" in w and 'task = "multiclass"' in w for w in pending.warnings)
+    pending = start(study_file(tmp_path, data='dataset = "diabetes"'))  # a whole-number regression target: no warning
+    assert pending.result() == [] and not any("distinct whole numbers" in w for w in pending.warnings)

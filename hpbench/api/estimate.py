@@ -60,6 +60,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.dispatch.early import n_early, n_early_max
 
     data_s: float | None = None
+    warnings: list[str] = []
     if device_flops is None:  # this machine's estimate: a trial it cannot hold would never start here
         from hpbench.api.search import check_fits
 
@@ -73,6 +74,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         if problems:
             raise PreflightFailed.of(problems)
         data_s = pending.data_s  # the search's Ray starts after its data is loaded and checked: part of its start-up
+        warnings = list(pending.warnings)  # as the search prints them (a class too small to stratify, a target's scale)
 
     cache = Path(cache_dir) if cache_dir is not None else history.default_cache_dir()
     # a hypothetical device is priced from the prior's figures: not this machine's runs of the
@@ -119,6 +121,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     if not dev.hypothetical:
         with contextlib.suppress(OSError):  # ... and its trials' predictions, each configuration's (hpbench.cost.prices)
             prices.save(cache, model=history.tag_of(dev.measured_at), columns=_prices(study, configs, est.rows))
+    est.summary["warnings"] = warnings
     return est
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from hpbench.cli.common import console, fail
 from hpbench.errors import StudyError
@@ -45,6 +46,8 @@ def estimate(
     from hpbench.report.cost import coverage_notes, estimate_table, summary_table
 
     con = console()
+    for warning in est.summary.get("warnings", ()):
+        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     con.print(estimate_table(est.rows, params=study.space.keys(), top=top, width=con.width))
     con.print(summary_table(est.summary))
     for note in coverage_notes(pd.DataFrame(est.rows), label="configuration", id_column="config"):

@@ -226,6 +226,9 @@ def table_to_raw(df: Any, *, path: str, target: str, task: str | None = None, sh
     missing = [str(c) for c in feats.columns if feats[c].isna().any()]
     if missing:
         raise ValueError(f"{path}: feature columns must have no missing values, but {', '.join(missing)} do")
+    dates = [str(c) for c in feats.columns if feats[c].dtype.kind in "Mm"]
+    if dates:
+        raise ValueError(f"{path}: column {dates[0]!r}: must hold numbers or text categories, not dates or durations (derive numbers from it first)")
     text = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if shape is not None and text:
         raise ValueError(f"{path}: data.shape: needs numeric feature columns (read as one sample of that shape), but {', '.join(text[:3])} are not")

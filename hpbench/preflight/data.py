@@ -209,6 +209,23 @@ def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
             "near unit scale (hpbench scales the features, not the target); express it in other units, or standardize it in your data"]
 
 
+def many_whole_classes(a: Arrays, ctx: DataContext) -> list[str]:
+    """A warning (not a problem): whole-number labels with more distinct values than hpbench reads
+    as classes are a regression target unless the study says otherwise (30 classes of an npz
+    trained as one MSE output, without a word, under the default val_loss)."""
+    from hpbench.data.user import MAX_CLASSES
+
+    if a.task != "regression" or ctx.data.options.get("task") or a.y.dtype.kind not in "iuf":
+        return []
+    y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
+    values = np.unique(y)
+    # classes repeat: at most one distinct value per 10 rows (diabetes' whole-number target has 214 in 442 rows)
+    if len(values) <= MAX_CLASSES or not bool(np.all(np.mod(values, 1) == 0)) or len(values) * 10 > len(y):
+        return []
+    return [f"{ctx.source}: {a.y_key}: {len(values)} distinct whole numbers, read as a regression target (more than {MAX_CLASSES}); "
+            'if they are classes, set [data] task = "multiclass"']
+
+
 ARRAY_CHECKS: list[ArrayCheck] = [finite_features, finite_target, target_classes, numeric_target, target_varies, enough_rows, batch_sizes_fit,
                                   augment_needs_images, metrics_fit_task]
 

@@ -25,10 +25,16 @@ def _target(ctx: DataContext) -> str:
     return str(ctx.data.options.get("target", ""))
 
 
-def _lines(index: Any) -> str:
-    shown_ = [str(int(i) + 2) for i in list(index)[:MAX_SHOWN]]  # line 1 is the header
+def _csv(ctx: DataContext) -> bool:
+    return str(ctx.data.dataset).lower().endswith(".csv")
+
+
+def _lines(index: Any, ctx: DataContext) -> str:
+    """Where in the file: a CSV's line numbers (line 1 its header), other tables' rows (from 0)."""
+    first, word = (2, "line") if _csv(ctx) else (0, "row")
+    shown_ = [str(int(i) + first) for i in list(index)[:MAX_SHOWN]]
     more = f" and {len(index) - MAX_SHOWN} more" if len(index) > MAX_SHOWN else ""
-    return f"line{'s' if len(index) > 1 else ''} {', '.join(shown_)}{more}"
+    return f"{word}{'s' if len(index) > 1 else ''} {', '.join(shown_)}{more}"
 
 
 def one_column(table: Any, ctx: DataContext) -> list[Problem]:
@@ -53,6 +59,31 @@ def has_features(table: Any, ctx: DataContext) -> list[Problem]:
     return [Problem(source=ctx.source, key="(columns)", rule="needs at least one feature column besides the target", value=_target(ctx))]
 
 
+def unnamed_columns(table: Any, ctx: DataContext) -> list[Problem]:
+    """Every column of a CSV is named: an empty header cell (pandas reads it as 'Unnamed: 0') is
+    most often the row index DataFrame.to_csv writes by default, which trained as a feature
+    (in a file sorted by class it gives the label away)."""
+    if not _csv(ctx):
+        return []
+    unnamed = [str(c) for c in table.columns if str(c).startswith("Unnamed: ")]
+    return [Problem(source=ctx.source, key="(header)", rule="must name every column (an empty header cell is most often the row index "
+                    "DataFrame.to_csv writes unless index=False: drop it, or name the column to keep it as a feature)",
+                    value=shown(f"{len(unnamed)} unnamed, the first at position {int(unnamed[0].split(': ')[1]) + 1}"))] if unnamed else []
+
+
+def date_columns(table: Any, ctx: DataContext) -> list[Problem]:
+    """A feature is a number or a text category: a date or a duration is neither (a Parquet
+    datetime column trained as raw nanoseconds since 1970, 1.6e18, where the same column in a CSV
+    is text)."""
+    out = []
+    for col in table.columns:
+        if table[col].dtype.kind in "Mm":
+            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            out.append(Problem(source=ctx.source, key=key, rule="must hold numbers or text categories, not dates or durations "
+                               "(derive numbers from it first: a day of the week, seconds since a start)", value=shown(str(table[col].dtype))))
+    return out
+
+
 def has_rows(table: Any, ctx: DataContext) -> list[Problem]:
     return [] if len(table) else [Problem(source=ctx.source, key="(rows)", rule="must hold at least one row of data", value=shown("a header only"))]
 
@@ -65,7 +96,7 @@ def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
         if len(rows):
             key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
             out.append(Problem(source=ctx.source, key=key, rule="must have no missing values",
-                               value=shown(f"{len(rows)} empty ({_lines(rows)})")))
+                               value=shown(f"{len(rows)} empty ({_lines(rows, ctx)})")))
     return out
 
 
@@ -79,11 +110,11 @@ def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
         key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
         rows = table.index[np.isinf(v)]
         if len(rows):
-            out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows)})")))
+            out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows, ctx)})")))
         huge = table.index[np.isfinite(v) & (np.abs(v) > FLOAT32_MAX)]
         if len(huge):  # finite here, infinite once the trials read them as float32
             out.append(Problem(source=ctx.source, key=key, rule=f"must hold numbers that float32 holds (at most {FLOAT32_MAX:.4g} in magnitude)",
-                               value=shown(f"{len(huge)} too large, e.g. {float(v[table.index.get_loc(huge[0])]):g} ({_lines(huge)})")))
+                               value=shown(f"{len(huge)} too large, e.g. {float(v[table.index.get_loc(huge[0])]):g} ({_lines(huge, ctx)})")))
     return out
 
 
@@ -102,7 +133,7 @@ def one_value_cells(table: Any, ctx: DataContext) -> list[Problem]:
         if len(bad):
             key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
             out.append(Problem(source=ctx.source, key=key, rule="must hold one number or text per cell",
-                               value=shown(f"{type(bad.iloc[0]).__name__} cells ({_lines(bad.index)})")))
+                               value=shown(f"{type(bad.iloc[0]).__name__} cells ({_lines(bad.index, ctx)})")))
     return out
 
 
@@ -121,7 +152,7 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
         if as_numbers.notna().mean() >= 0.5:
             examples = ", ".join(repr(str(v)) for v in bad.unique()[:MAX_SHOWN])
             out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule="must hold numbers only (it is mostly numbers)",
-                               value=shown(f"text {examples} ({_lines(bad.index)})")))
+                               value=shown(f"text {examples} ({_lines(bad.index, ctx)})")))
             continue
         n = values.nunique()
         if n > MAX_CATEGORIES:
@@ -131,8 +162,8 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
     return out
 
 
-TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, has_rows, one_value_cells, missing_values, infinite_values,
-                                   text_columns]
+TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, unnamed_columns, has_rows, date_columns, one_value_cells,
+                                   missing_values, infinite_values, text_columns]
 
 
 def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | None:
@@ -151,6 +182,8 @@ def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | 
     cols = {}
     for col in feats.columns:
         values = feats[col]
+        if values.dtype.kind in "Mm":  # a date: date_columns' problem
+            continue
         if values.dtype.kind in "biuf":
             f = values.astype(np.float64).replace([np.inf, -np.inf], np.nan).fillna(0.0)
             cols[col] = f.where(f.abs() <= FLOAT32_MAX, 0.0)  # too large for float32: infinite_values' problem
@@ -161,7 +194,8 @@ def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | 
     y = table[target].to_numpy()[keep]
     if y.dtype.kind == "f":
         y = np.where(np.isinf(y), 0.0, y)
-    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=2, row_word="line")
+    first, word = (2, "line") if _csv(ctx) else (0, "row")
+    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=first, row_word=word)
 
 
 def check_table(table: Any, ctx: DataContext) -> list[Problem]:
