@@ -94,10 +94,25 @@ def test_rl_keys_defaults_are_the_rl_config_defaults():
     ({"lr_schedule": {"name": "cosine"}}, "lr_schedule.name", "keeps the optimizer's lr"),
     ({"study": {"metric": "val_accuracy"}}, "study.metric", "must be a metric the trainer reports"),
     ({"model": {"task": "rll"}}, "model.task", "unknown task"),
+    ({"model": {"algorithm": "reinforce"}, "train": {"gae_lambda": 0.9}}, "train.gae_lambda", "applies to algorithm 'ppo' and 'a2c' only"),
+    ({"model": {"algorithm": "reinforce"}, "train": {"clip_range": 0.1}}, "train.clip_range", "applies to algorithm 'ppo' only, not 'reinforce'"),
+    ({"model": {"algorithm": "a2c"}, "train": {"clip_range_vf": 0.1}}, "train.clip_range_vf", "applies to algorithm 'ppo' only, not 'a2c'"),
+    ({"model": {"algorithm": "a2c"}, "space": {"train.clip_range": {"uniform": [0.1, 0.3]}}}, "space.train.clip_range",
+     "applies to algorithm 'ppo' only"),
+    ({"train": {"log_std_init": -1.0}}, "train.log_std_init", "applies to continuous (Box) actions only"),
 ])
 def test_bad_rl_studies_name_the_key_rule_and_value(sections, key, rule):
     found = problems(study(**sections))
     assert any(k == key and rule in r for k, r, _ in found), found
+
+
+def test_algorithm_keys_are_accepted_where_the_algorithm_reads_them_or_is_searched():
+    """The refusals above are for a fixed algorithm that ignores the key (it trained silently without it)."""
+    parse_study(study(train={"clip_range": 0.1, "clip_range_vf": 0.1, "gae_lambda": 0.9}))  # ppo (the default)
+    parse_study(study(model={"algorithm": "a2c"}, train={"gae_lambda": 0.9}))
+    parse_study(study(model={"algorithm": None}, train={"clip_range": 0.1, "gae_lambda": 0.9},
+                      space={"model.algorithm": {"choice": ["ppo", "reinforce"]}}))
+    parse_study(study(data={"env": "Pendulum-v1"}, train={"log_std_init": -1.0}))
 
 
 def test_rl_keys_in_a_supervised_study_are_refused():
