@@ -94,10 +94,25 @@ def test_rl_keys_defaults_are_the_rl_config_defaults():
     ({"lr_schedule": {"name": "cosine"}}, "lr_schedule.name", "keeps the optimizer's lr"),
     ({"study": {"metric": "val_accuracy"}}, "study.metric", "must be a metric the trainer reports"),
     ({"model": {"task": "rll"}}, "model.task", "unknown task"),
+    ({"model": {"algorithm": "reinforce"}, "train": {"gae_lambda": 0.9}}, "train.gae_lambda", "applies to algorithm 'ppo' and 'a2c' only"),
+    ({"model": {"algorithm": "reinforce"}, "train": {"clip_range": 0.1}}, "train.clip_range", "applies to algorithm 'ppo' only, not 'reinforce'"),
+    ({"model": {"algorithm": "a2c"}, "train": {"clip_range_vf": 0.1}}, "train.clip_range_vf", "applies to algorithm 'ppo' only, not 'a2c'"),
+    ({"model": {"algorithm": "a2c"}, "space": {"train.clip_range": {"uniform": [0.1, 0.3]}}}, "space.train.clip_range",
+     "applies to algorithm 'ppo' only"),
+    ({"train": {"log_std_init": -1.0}}, "train.log_std_init", "applies to continuous (Box) actions only"),
 ])
 def test_bad_rl_studies_name_the_key_rule_and_value(sections, key, rule):
     found = problems(study(**sections))
     assert any(k == key and rule in r for k, r, _ in found), found
+
+
+def test_algorithm_keys_are_accepted_where_the_algorithm_reads_them_or_is_searched():
+    """The refusals above are for a fixed algorithm that ignores the key (it trained silently without it)."""
+    parse_study(study(train={"clip_range": 0.1, "clip_range_vf": 0.1, "gae_lambda": 0.9}))  # ppo (the default)
+    parse_study(study(model={"algorithm": "a2c"}, train={"gae_lambda": 0.9}))
+    parse_study(study(model={"algorithm": None}, train={"clip_range": 0.1, "gae_lambda": 0.9},
+                      space={"model.algorithm": {"choice": ["ppo", "reinforce"]}}))
+    parse_study(study(data={"env": "Pendulum-v1"}, train={"log_std_init": -1.0}))
 
 
 def test_rl_keys_in_a_supervised_study_are_refused():
@@ -238,6 +253,53 @@ def test_continuous_actions_through_the_trainer_checkpoint_weights_only():
 
     policy = build_saved_model(state["final_model"])  # a Gaussian head: its log_std is a weight of the record too
     assert policy.log_std is not None and torch.equal(policy.log_std.detach(), state["final_model"]["state_dict"]["log_std"])
+
+
+def test_a_normalize_obs_policy_is_saved_with_its_best_epochs_statistics_and_loads_taking_raw_observations():
+    """normalize_obs: the saved policy acts on raw observations as the evaluation did (load_model gave a bare
+    ActorCritic that ignored the record's statistics), and those statistics are the best epoch's (they were
+    the last epoch's while the weights were the best's). The metric env_steps (min) makes epoch 1 the best."""
+    from hpbench.train.rl.envs import env_info
+    from hpbench.train.rl.normalize import ObsNormalizer
+    from hpbench.train.rl.policy import build_policy
+    from hpbench.train.weights import build_saved_model
+
+    cfg = trial_config(parse_study(study(train={"normalize_obs": True, "stop_on_solve": False})), {})
+    cfg = dataclasses.replace(cfg, metric="env_steps", mode="min")
+    states: list[dict[str, Any]] = []
+    out = train(cfg, on_state=lambda s: states.append(copy.deepcopy(s)))
+    assert out.best_epoch == 1 and len(out.history) == 3
+    rec = io.BytesIO()
+    torch.save(states[-1]["final_model"], rec)
+    rec.seek(0)
+    record = torch.load(rec, weights_only=True)
+    first, last = states[0]["rl"]["obs_norm"], states[-1]["rl"]["obs_norm"]
+    assert not torch.equal(first["mean"], last["mean"])
+    assert torch.equal(record["obs_norm"]["mean"], first["mean"]) and torch.equal(record["obs_norm"]["var"], first["var"])
+    assert record["obs_norm"]["count"] == first["count"]
+    # the trainer's evaluation path at epoch 1: its policy on ObsNormalizer-normalized observations
+    rl = rl_config(cfg)
+    policy = build_policy(env_info("CartPole-v1"), hidden=rl.hidden, activation=rl.activation, cnn_channels=(), log_std_init=0.0, seed=0)
+    policy.load_state_dict(states[0]["rl"]["policy"])
+    norm = ObsNormalizer((4,), enabled=True)
+    norm.stats.load_state_dict(first)
+    loaded = build_saved_model(record).eval()
+    raw = np.random.default_rng(0).normal(0, 2, (64, 4)).astype(np.float32)
+    with torch.no_grad():
+        (head, value), (want_head, want_value) = loaded(torch.as_tensor(raw)), policy(torch.as_tensor(norm(raw, update=False)))
+    assert torch.equal(head, want_head) and torch.equal(value, want_value)
+    returns = []  # the loaded policy on the evaluation's own episodes reaches the reported return
+    for i in range(rl.eval_episodes):
+        env = gym.make("CartPole-v1")
+        obs, _ = env.reset(seed=rl.eval_seed + i)
+        total, done = 0.0, False
+        while not done:
+            with torch.no_grad():
+                logits, _ = loaded(torch.as_tensor(obs)[None])
+            obs, r, term, trunc, _ = env.step(int(logits.argmax(-1)))
+            total, done = total + float(r), term or trunc
+        returns.append(total)
+    assert float(np.mean(returns)) == out.history[0]["val_return"]
 
 
 # -- the cost model ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from hpbench.errors import did_you_mean, shown
+from hpbench.errors import Problem, StudyError, did_you_mean, shown
 from hpbench.space.space import SearchSpace
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
@@ -31,6 +31,8 @@ def check_all(r: Reader, *, data: Mapping[str, Any] | None, model: Mapping[str, 
         r.attempt(policy_family, r, model, space)
     if data is not None and model is not None:
         r.attempt(env_can_be_made, r, data, model, train or {})
+    if model is not None and train is not None:
+        r.attempt(algorithm_keys, r, model, train)
     if train is not None and space is not None:
         r.attempt(rollouts_fill_an_epoch, r, train, space)
     if train is not None:
@@ -71,7 +73,7 @@ def env_can_be_made(r: Reader, data: Mapping[str, Any], model: Mapping[str, Any]
     observations; ``normalize_obs`` is for vectors only."""
     import gymnasium as gym
 
-    from hpbench.train.rl.envs import ObsKind, env_info
+    from hpbench.train.rl.envs import HeadKind, ObsKind, env_info
 
     env = data["env"]
     try:
@@ -89,9 +91,30 @@ def env_can_be_made(r: Reader, data: Mapping[str, Any], model: Mapping[str, Any]
             other = next(f for f, kind in RK.FAMILIES.items() if kind == info.obs_kind.value)
             raise r.fail("model.family", f"reads {RK.FAMILIES[family]} observations, but {env} has {info.obs_kind.value} observations "
                                          f"{info.obs_shape} (use {other!r})", family)
+    if info.head_kind is not HeadKind.GAUSSIAN and ("log_std_init" in train or "train.log_std_init" in r.searched()):
+        raise r.fail(_searched_or("log_std_init", r, train, ("log_std_init",)),
+                     f"applies to continuous (Box) actions only (a Gaussian policy's log-std), but {env} has discrete actions",
+                     train.get("log_std_init", shown("searched")))
     if info.obs_kind is ObsKind.IMAGE and (train.get("normalize_obs") or "train.normalize_obs" in r.searched()):
         raise r.fail("train.normalize_obs", f"applies to vector observations, but {env} has images (the encoder scales them to [0, 1])",
                      train.get("normalize_obs", shown("searched")))
+
+
+def algorithm_keys(r: Reader, model: Mapping[str, Any], train: Mapping[str, Any]) -> None:
+    """With ``model.algorithm`` fixed (not searched), a [train] key it does not read (``clip_range``
+    and ``clip_range_vf`` are PPO's, ``gae_lambda`` PPO's and A2C's) is neither set nor searched: it
+    would be ignored silently. A searched algorithm accepts them (gate them with ``when``)."""
+    if "model.algorithm" in r.searched():
+        return
+    algorithm = model.get("algorithm", RK.MODEL["algorithm"].default)
+    problems: list[Problem] = []
+    for name, users in RK.ALGORITHM_KEYS.items():
+        if algorithm not in users and (name in train or f"train.{name}" in r.searched()):
+            problems += r.fail(_searched_or(name, r, train, (name,)),
+                               f"applies to algorithm {' and '.join(repr(u) for u in users)} only, not {algorithm!r} (it would be ignored)",
+                               train.get(name, shown("searched"))).problems
+    if problems:
+        raise StudyError.of(problems)
 
 
 def rollouts_fill_an_epoch(r: Reader, train: Mapping[str, Any], space: SearchSpace) -> None:

@@ -146,7 +146,8 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
 def _task_model(rec: Any) -> torch.nn.Module:
     """An rl trial's policy (its actor-critic, as the run built it) or a gan trial's generator (the
     evaluated one: its moving average where it kept one), from what their records keep; weights
-    loaded. (``Results.load_model`` built a supervised MLP and failed on every rl and gan record.)"""
+    loaded. (``Results.load_model`` built a supervised MLP and failed on every rl and gan record.) An rl record with
+    ``normalize_obs`` gives a :class:`~hpbench.train.rl.normalize.NormalizedPolicy`: it takes raw observations."""
     try:
         if rec["task"] == "rl":
             from hpbench.train.rl.config import Activation
@@ -170,4 +171,13 @@ def _task_model(rec: Any) -> torch.nn.Module:
         model.load_state_dict(rec["state_dict"])
     except RuntimeError as err:
         raise WeightsFileError(f"saved model: its weights do not fit its {rec['task']} network: {str(err).splitlines()[0]}") from None
+    if rec["task"] == "rl" and rec.get("normalize_obs"):  # the policy takes raw observations, normalized as its evaluation did
+        from hpbench.train.rl.normalize import NormalizedPolicy
+
+        try:
+            stats = rec["obs_norm"]
+            model = NormalizedPolicy(model, tuple(torch.as_tensor(stats["mean"]).shape))
+            model.set_stats(stats)
+        except (KeyError, ValueError, TypeError, RuntimeError) as err:
+            raise WeightsFileError(f"saved model: the rl record's obs_norm cannot normalize its observations: {type(err).__name__}: {err}") from None
     return model

@@ -53,6 +53,9 @@ TRAIN = {
     "log_std_init": Param(Float(min=-20.0, max=2.0), 0.0, "initial log standard deviation of a Gaussian policy (continuous actions)"),
 }
 
+# The [train] keys only some algorithms read, and those algorithms (refused beside a fixed algorithm that ignores them).
+ALGORITHM_KEYS = {"gae_lambda": ("ppo", "a2c"), "clip_range": ("ppo",), "clip_range_vf": ("ppo",)}
+
 # The policy network's defaults when [model] leaves them out: CleanRL's 2 x 64 tanh actor and critic
 # (the mlp family's own defaults, 2 x 128 relu, are for supervised models).
 MLP_DEFAULTS = {"depth": 2, "width": 64, "activation": "tanh"}

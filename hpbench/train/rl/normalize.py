@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 
 class RunningMeanStd:
@@ -37,6 +38,9 @@ class RunningMeanStd:
         self.count = float(state["count"])
 
 
+OBS_EPS = 1e-8  # inside the square root of the observation normalization
+
+
 class ObsNormalizer:
     """(obs - mean) / sqrt(var + eps), clipped to ±clip; statistics updated from training rollouts only."""
 
@@ -49,8 +53,52 @@ class ObsNormalizer:
             return obs
         if update:
             self.stats.update(obs)
-        out = (obs - self.stats.mean) / np.sqrt(self.stats.var + 1e-8)
+        out = (obs - self.stats.mean) / np.sqrt(self.stats.var + OBS_EPS)
         return np.clip(out, -self.clip, self.clip).astype(np.float32)
+
+
+class NormalizedPolicy(nn.Module):
+    """A policy that takes raw observations: :class:`ObsNormalizer`'s normalization with fixed
+    statistics (its buffers), then the actor-critic. The trainer's model of a ``normalize_obs`` run,
+    so the best epoch's weights are kept with that epoch's statistics, and what ``Results.load_model``
+    rebuilds from such a record: ``model(obs)`` and ``model.value(obs)`` then act as the run's evaluation did."""
+
+    def __init__(self, policy: nn.Module, shape: tuple[int, ...], *, clip: float = 10.0) -> None:
+        super().__init__()
+        self.policy, self.clip = policy, clip
+        self.register_buffer("obs_mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("obs_var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("obs_count", torch.tensor(1e-4, dtype=torch.float64))
+
+    def set_stats(self, state: dict[str, Any]) -> None:
+        """Take a :meth:`RunningMeanStd.state_dict` (its shapes must be the observations')."""
+        mean, var = torch.as_tensor(state["mean"], dtype=torch.float64), torch.as_tensor(state["var"], dtype=torch.float64)
+        if mean.shape != self.obs_mean.shape or var.shape != self.obs_var.shape:
+            raise ValueError(f"obs_norm: mean and var must have the observations' shape {tuple(self.obs_mean.shape)}, "
+                             f"but got {tuple(mean.shape)} and {tuple(var.shape)}")
+        self.obs_mean.copy_(mean)
+        self.obs_var.copy_(var)
+        self.obs_count.fill_(float(state["count"]))
+
+    def stats(self) -> dict[str, Any]:
+        return {"mean": self.obs_mean.detach().clone(), "var": self.obs_var.detach().clone(), "count": float(self.obs_count)}
+
+    def normalize(self, obs: torch.Tensor) -> torch.Tensor:
+        out = (obs.to(torch.float64) - self.obs_mean) / torch.sqrt(self.obs_var + OBS_EPS)
+        return out.clamp(-self.clip, self.clip).to(torch.float32)
+
+    def forward(self, obs: torch.Tensor) -> Any:
+        return self.policy(self.normalize(obs))
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy.value(self.normalize(obs))  # type: ignore[no-any-return,operator]
+
+    def __getattr__(self, name: str) -> Any:
+        """The actor-critic's other members (``mode``, ``log_std``, ...): they do not read observations."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["policy"], name)
 
 
 class RewardScaler:

@@ -24,6 +24,7 @@ from hpbench.results.status import StopReason
 from hpbench.train.optimizers import build_optimizer
 from hpbench.train.rl import keys
 from hpbench.train.rl.config import RLConfig
+from hpbench.train.rl.normalize import NormalizedPolicy
 from hpbench.train.rl.run import RLRun
 
 STATE_KEY = "rl"  # the run's state inside the trainer's (whose own keys include "epoch")
@@ -47,7 +48,9 @@ class RLTaskRun:
         self.cfg = cfg
         self.rl = rl_config(cfg)
         self.run = RLRun(self.rl, build_optimizer=build_optimizer)
-        self.model = self.run.policy
+        # normalize_obs: the model holds the observation statistics too, so the best epoch's weights are kept with its own
+        self.normalized = NormalizedPolicy(self.run.policy, self.run.obs_norm.stats.mean.shape) if self.rl.normalize_obs else None
+        self.model = self.normalized if self.normalized is not None else self.run.policy
         self.n_params = sum(p.numel() for p in self.model.parameters())
 
     def first_fields(self) -> dict[str, Any]:
@@ -55,6 +58,8 @@ class RLTaskRun:
 
     def run_epoch(self) -> dict[str, Any]:
         m = self.run.train_epoch()
+        if self.normalized is not None:  # the statistics this epoch's evaluation used
+            self.normalized.set_stats(self.run.obs_norm.stats.state_dict())
         rl = self.rl
         loss = m["policy_loss"] + rl.value_coef * m["value_loss"] - rl.entropy_coef * m["entropy"]
         return {
@@ -79,12 +84,13 @@ class RLTaskRun:
     def record(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The weights file of an rl trial: the policy's weights and what rebuilds it (plain values: weights_only loads it)."""
         info, rl = self.run.info, self.rl
-        return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()},
+        obs_norm = self.normalized.stats() if self.normalized is not None else self.run.obs_norm.stats.state_dict()  # the best epoch's
+        return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in self.run.policy.state_dict().items()},
                 "task": "rl", "family": self.cfg.model.family, "params": dict(self.cfg.model.params), "env": rl.env_id,
                 "algorithm": rl.algorithm.value, "input_shape": tuple(info.obs_shape), "n_outputs": int(info.n_actions),
                 "obs_kind": info.obs_kind.value, "head_kind": info.head_kind.value, "hidden": list(rl.hidden),
                 "activation": rl.activation.value, "cnn_channels": list(rl.cnn_channels), "normalize_obs": rl.normalize_obs,
-                "obs_norm": self.run.obs_norm.stats.state_dict(), "temperature": None}
+                "obs_norm": obs_norm, "temperature": None}
 
     def state_dict(self) -> dict[str, Any]:
         return {STATE_KEY: self.run.state_dict()}
