@@ -7,6 +7,7 @@ Ray is imported inside these functions (and in the recorder and the trainable), 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -67,7 +68,7 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
     )
     if opts.address and opts.address != "local":
         try:
-            ray.init(address=opts.address, **kwargs)
+            _ray_init(address=opts.address, **kwargs)
         except ConnectionError as err:  # Ray's own words came as three tracebacks, after ~25 s of retries
             token = "" if os.environ.get("RAY_AUTH_MODE") else (
                 "; a cluster started by `ray start --head` (Ray 2.60) takes token authentication: set RAY_AUTH_MODE=token "
@@ -78,13 +79,29 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
     if warm is not None:
         try:
             local_ray.use_token(warm.directory)
-            ray.init(address=warm.runtime.address, **kwargs)
+            _ray_init(address=warm.runtime.address, **kwargs)
         except Exception:
             warm.release()
             raise
         return warm
-    ray.init(**{**local_ray.init_kwargs(num_cpus=opts.num_cpus), **kwargs})
+    _ray_init(**{**local_ray.init_kwargs(num_cpus=opts.num_cpus), **kwargs})
     return True
+
+
+def _ray_init(**kwargs: Any) -> None:
+    """``ray.init``, keeping the SIGTERM handler the command installed (a SIGTERM stops the search as
+    Ctrl-C does: tables written, exit 130). Ray's core replaced it with its own, which printed
+    "*** SIGTERM received" with a stack address and ended the driver with exit 1, its trials
+    left running in the tables."""
+    import signal
+
+    import ray
+
+    ours = signal.getsignal(signal.SIGTERM)
+    ray.init(**kwargs)
+    if callable(ours):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing was installed there to keep
+            signal.signal(signal.SIGTERM, ours)
 
 
 def ray_cpus() -> float | None:
