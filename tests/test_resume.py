@@ -45,6 +45,28 @@ def test_an_intact_folder_resumes_as_it_is(tmp_path):
     assert prev is not None and prev.n_done == 3 and prev.notes == () and len(prev.epochs) == 9
 
 
+def test_a_trial_whose_end_was_written_but_not_its_status_is_kept(tmp_path):
+    """A SIGKILL in the second after a trial ended (the tables are written behind) left its row
+    'running' with its stop_reason and every epoch: the resumed search ran it again, and the
+    Optuna storage ended with one trial more than the tables."""
+    _folder(tmp_path, 2)
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["optimizer", "lr"])
+    prev = load_previous(tmp_path)
+    store.load(prev.trials, prev.epochs)
+    for tid, final in (("ended", {"stop_reason": "completed"}), ("running", {})):
+        store.start(tid, {"optimizer": "adam", "lr": 0.02})
+        for e in (1, 2):
+            store.epoch(tid, {"epoch": e, "val_accuracy": 0.6, "epoch_s": 0.1, **(final if e == 2 else {})})
+    store.flush(force=True)  # the driver died here: neither trial's end marked
+    prev = load_previous(tmp_path)
+    kept = {t["trial_id"]: t for t in prev.trials}
+    assert set(kept) == {"t0", "t1", "ended"} and kept["ended"]["status"] == "finished" and prev.n_dropped == 1
+    assert sum(1 for e in prev.epochs if e["trial_id"] == "ended") == 2
+    resumed = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["optimizer", "lr"])
+    resumed.load(prev.trials, prev.epochs)
+    assert resumed.row("ended")["best_val_accuracy"] == pytest.approx(0.6) and resumed.row("ended")["train_s"] == pytest.approx(0.2)
+
+
 @pytest.mark.parametrize("table", ["trials.parquet", "epochs.parquet"])
 @pytest.mark.parametrize("damage", [b"", b"not parquet", "half"])
 def test_a_damaged_table_is_rebuilt_from_its_copy(tmp_path, table, damage):

@@ -16,7 +16,7 @@ from typing import Any
 
 from hpbench.results.files import EPOCHS, PREV, STUDY_JSON, TRIALS
 from hpbench.results.parts import plain_row, read_table_repairing, table_exists
-from hpbench.results.status import DONE, is_search_trial
+from hpbench.results.status import DONE, TrialStatus, is_search_trial
 
 MIN_FREE_BYTES = 64 * 2**20  # the tables, Optuna's database and Tune's checkpoints of a small study
 
@@ -100,6 +100,14 @@ def load_previous(out: Path) -> Previous | None:
                          "from trials.parquet, without their per-epoch rows")
         else:
             epochs = read.frame
+    if len(trials) and "stop_reason" in trials.columns:
+        # a trial whose end was written but not yet its status (a SIGKILL in the second after it
+        # ended: the tables are written behind, throttled) trained to its end: it is finished, not
+        # run again (it was, and the Optuna storage held one trial more than the tables)
+        ended = (trials["status"] == TrialStatus.RUNNING.value) & trials["stop_reason"].notna()
+        if ended.any():
+            trials = trials.copy()
+            trials.loc[ended, "status"] = TrialStatus.FINISHED.value
     done = trials[trials["status"].isin([s.value for s in DONE])] if len(trials) else trials
     keep = set(done["trial_id"]) if len(done) else set()
     return Previous(

@@ -95,6 +95,11 @@ class ResultsStore:
         for r in epochs:
             if r["trial_id"] in self.trials:
                 self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = Row(self._epoch_columns, r)
+        for tid, row in self.trials.items():  # a trial whose end was written but not its summary (hpbench.results.resume)
+            train_s = row.get("train_s")
+            if row.get("status") == TrialStatus.FINISHED and (train_s is None or train_s != train_s) and tid in self._history:
+                self._summarise(tid)
+                self._retally(tid)
         self._changed.update(self.trials)
         self._changed_epochs.update(self.epochs)
         self._loaded = True  # the next forced flush compacts, even with nothing loaded (the rows of interrupted trials go)
