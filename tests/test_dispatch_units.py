@@ -551,3 +551,21 @@ def test_runs_a_ctrl_c_stops_in_the_repeats_are_interrupted_not_left_running(tmp
     with pytest.raises(SearchInterrupted):
         after._replay([Replay(params={"lr": 0.01}, seed=1, labels={})], name="repeats", title="s repeats")
     assert store.row("r1")["status"] == TrialStatus.INTERRUPTED
+
+
+def test_a_search_leaves_no_trial_running_in_its_optuna_storage(tmp_path):
+    """Trials the search stopped (Ctrl-C, SIGTERM, a spent budget) were never told an end: they
+    stayed RUNNING in optuna.db, shown as running for good, until a resume marked them failed."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpbench.dispatch.storage import open_storage, search_storage, sqlite_url
+
+    url = sqlite_url(tmp_path / "optuna.db")
+    with search_storage(url, "s", new_file=tmp_path / "optuna.db") as storage:
+        study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+        done = study.ask()
+        study.tell(done, 0.5)
+        study.ask()  # stopped: never told
+    states = [t.state for t in optuna.load_study(study_name="s", storage=open_storage(url)).trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL]

@@ -48,6 +48,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         super().__init__()
         opener, self._backing = (None, backing) if isinstance(backing, BaseStorage) else (backing, None)
         self._copying = True  # writes are queued for the backing (until close)
+        self._name = study_name
         self._study_ids: dict[int, int] = {}  # memory study id -> the backing's
         self._written: set[int] = set()  # memory trial ids the backing has (or has queued)
         self._study_of: dict[int, int] = {}  # memory trial id -> memory study id
@@ -115,6 +116,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         for tid, sid in list(self._study_of.items()):
             if tid not in self._written:
                 self._write_trial(sid, tid)
+        self._ops.put((self._settle, ()))
         self._ops.put(_STOP)
         self._thread.join()
         self._copying, self._backing = False, None
@@ -133,6 +135,18 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         self._ops = queue.Queue()
 
     # -- the backing's side of each write (on the writer thread, in the order they were made) ---
+    def _settle(self) -> None:
+        """The search is over: trials it left RUNNING (stopped by Ctrl-C, SIGTERM or a spent budget,
+        never told an end) are FAIL in the backing, as a resumed search would mark them (they showed
+        as running for good in optuna-dashboard). Their epochs are in the tables."""
+        backing = self._b()
+        try:
+            sid = backing.get_study_id_from_name(self._name)
+        except KeyError:
+            return
+        for t in backing.get_all_trials(sid, deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            backing.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+
     def _b(self) -> BaseStorage:
         assert self._backing is not None  # internal: ops run once it is open (the first op, where it is opened here)
         return self._backing
