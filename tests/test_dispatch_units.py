@@ -104,12 +104,11 @@ def test_a_late_prediction_never_blocks_and_still_fills_the_spent_columns(tmp_pa
 def test_an_interrupted_search_keeps_the_predictions_that_come_soon_and_a_resumed_one_makes_the_rest(tmp_path):
     """Ctrl-C waited for no prediction: trials that had finished lost their cost columns for good
     (the report said the cost model did not run). Now the interrupted search waits a little for
-    them, and a resumed one predicts again those still missing (``runner.unpriced``)."""
+    them, and a resumed one predicts again those still missing (``predictions.unpriced``)."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from hpbench.dispatch.predictions import AsyncPredictions
-    from hpbench.dispatch.runner import unpriced
+    from hpbench.dispatch.predictions import AsyncPredictions, unpriced
     from hpbench.results.store import ResultsStore
     from hpbench.study.parse import load_study
     from tests.conftest import TINY_STUDY

@@ -24,9 +24,12 @@ from concurrent.futures import wait as futures_wait
 from typing import Any
 
 from hpbench.cost import clock
-from hpbench.cost.annotate import not_predicted
+from hpbench.cost.annotate import COST_NOTE, not_predicted
 from hpbench.dispatch.corrections import Corrections, corrected_columns, record_spent
 from hpbench.dispatch.cost_keys import cost_key, price_key
+from hpbench.dispatch.repeats import searched_params
+from hpbench.results.columns import PREDICTED_FLOPS
+from hpbench.results.status import missing
 from hpbench.results.store import ResultsStore
 from hpbench.study.schema import Study
 
@@ -250,9 +253,17 @@ class AsyncPredictions:
     def close(self, store: ResultsStore, *, wait: bool = True, within_s: float | None = None) -> None:
         """Harvest the predictions (all of them, waiting for them, with ``wait``; at most
         ``within_s`` seconds when given: an interrupted search waits briefly, and a resumed one
-        predicts what is missing, :func:`hpbench.dispatch.runner.unpriced`) and stop the helper."""
+        predicts what is missing, :func:`unpriced`) and stop the helper."""
         self.harvest(store, wait=wait, within_s=within_s)
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def unpriced(store: ResultsStore, study: Study) -> list[tuple[str, dict[str, Any]]]:
+    """The trials of an earlier run with neither predicted cost columns nor a note saying why
+    (their predictions were still in the helper when that run was interrupted): (trial id, the
+    searched hyperparameters) of each, to predict again."""
+    return [(str(row["trial_id"]), searched_params(row, study.space)) for row in store.rows()
+            if missing(row.get(PREDICTED_FLOPS)) and missing(row.get(COST_NOTE))]
 
 
 def _result(fut: Future[dict[str, Any]]) -> dict[str, Any]:

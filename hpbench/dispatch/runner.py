@@ -8,7 +8,6 @@ and evaluate the test split.
 from __future__ import annotations
 
 import contextlib
-import math
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -21,7 +20,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.cost import prices
-from hpbench.cost.annotate import COST_NOTE
 from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
@@ -41,9 +39,8 @@ from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
 from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
-from hpbench.dispatch.predictions import AsyncPredictions, warm_up
+from hpbench.dispatch.predictions import AsyncPredictions, unpriced, warm_up
 from hpbench.dispatch.progress import Progress
-from hpbench.dispatch.repeats import searched_params
 from hpbench.dispatch.schedulers import make_scheduler
 from hpbench.dispatch.searchers import make_searcher
 from hpbench.dispatch.storage import search_storage, sqlite_url
@@ -53,7 +50,6 @@ from hpbench.dispatch.trainable import Replay, study_data
 from hpbench.dispatch.written_trials import WrittenTrials, forget_written
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
-from hpbench.results.columns import PREDICTED_FLOPS
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
 from hpbench.results.status import StopReason, TrialStatus, is_search_trial
@@ -297,18 +293,6 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         clock.measured["test_cold_s" if cold else "test_s"] = time.time() - began
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
     clock.phases_done()
-
-
-def unpriced(store: ResultsStore, study: Study) -> list[tuple[str, dict[str, Any]]]:
-    """The trials of an earlier run with neither predicted cost columns nor a note saying why
-    (their predictions were still in the helper when that run was interrupted): (trial id, the
-    searched hyperparameters) of each, to predict again."""
-    return [(str(row["trial_id"]), searched_params(row, study.space)) for row in store.rows()
-            if _missing(row.get(PREDICTED_FLOPS)) and _missing(row.get(COST_NOTE))]
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: SearchClock, trackers: Trackers | None,

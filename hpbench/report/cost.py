@@ -6,24 +6,20 @@ to max epochs, recorded by the dispatcher (see :mod:`hpbench.cost.annotate`).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pandas as pd
 from rich.table import Table
 
+from hpbench.report.data import finite
 from hpbench.report.fit import left_out, natural
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def pareto_front(trials: pd.DataFrame, *, metric: str, mode: str, cost: str = "predicted_flops") -> pd.DataFrame:
     """Trials no other trial beats on both cost (lower) and metric (better), cheapest first."""
     if metric not in trials.columns or cost not in trials.columns:
         return trials.iloc[0:0]
-    df = trials[trials[metric].map(_finite) & trials[cost].map(_finite)].sort_values([cost, metric], ascending=[True, mode == "min"])
+    df = trials[trials[metric].map(finite) & trials[cost].map(finite)].sort_values([cost, metric], ascending=[True, mode == "min"])
     keep, best = [], None
     for idx, row in df.iterrows():
         v = row[metric]
@@ -83,7 +79,7 @@ def coverage_notes(trials: pd.DataFrame, *, label: str = "trial", id_column: str
 
 
 def fmt_flops(v: Any) -> str:
-    if not _finite(v):
+    if not finite(v):
         return "-"
     for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(v) >= scale:
@@ -92,7 +88,7 @@ def fmt_flops(v: Any) -> str:
 
 
 def fmt_s(v: Any) -> str:
-    if not _finite(v):
+    if not finite(v):
         return "-"
     if v >= 3600:
         return f"{v / 3600:.2f} h"
@@ -110,7 +106,7 @@ def _two_digits(x: float) -> str:
 
 def fmt_band(lo: Any, hi: Any) -> str:
     """' (3.4-8.7 s)' in the unit of the upper bound; '' without an interval."""
-    if not (_finite(lo) and _finite(hi)):
+    if not (finite(lo) and finite(hi)):
         return ""
     unit, scale = next(((u, k) for u, k in (("h", 3600.0), ("min", 60.0), ("s", 1.0)) if hi >= k), ("ms", 1e-3))
     return f" ({_two_digits(lo / scale)}-{_two_digits(hi / scale)} {unit})"

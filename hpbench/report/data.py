@@ -6,6 +6,7 @@ search runs gives a complete, if slightly old, view; epochs may be a moment newe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,11 @@ def _list_cells_as_text(trials: pd.DataFrame, params: list[str]) -> pd.DataFrame
             out = out.copy() if out is trials else out
             out[p] = trials[p].map(lambda v: fmt(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
     return out
+
+
+def finite(v: Any) -> bool:
+    """A number (not a bool) that is neither NaN nor infinite: a value a table can rank."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def fmt(v: Any, digits: int = 3) -> str:

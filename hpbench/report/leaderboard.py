@@ -4,7 +4,6 @@ stop reason and cost; with repeats, mean ± 95% CI over the seeds and the statis
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import pandas as pd
@@ -12,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from hpbench.report.data import ReportData, fmt, jsonable, ranked, records
+from hpbench.report.data import ReportData, finite, fmt, jsonable, ranked, records
 from hpbench.report.fit import AtWidth, left_out, natural, span
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, REPEAT_OF, STEPS_TO_SOLVE
@@ -84,7 +83,7 @@ def repeat_summary(data: ReportData) -> list[dict[str, Any]]:
     groups = {k: g[data.key].tolist() for k, g in frames.items()}
     # the best, and the ties with it, among the configurations that lost no run (one surviving
     # seed of a configuration whose others diverged is no evidence it is as good)
-    whole = {str(k): v for k, v in groups.items() if all(_finite(x) for x in v)}
+    whole = {str(k): v for k, v in groups.items() if all(finite(x) for x in v)}
     ties = {**{str(k): (False, math.nan) for k in groups}, **tied_with_best(whole, mode=data.mode)}
     by_trial = data.trials.set_index("trial") if "trial" in data.trials.columns else pd.DataFrame()
     out = []
@@ -92,7 +91,7 @@ def repeat_summary(data: ReportData) -> list[dict[str, Any]]:
         ci = mean_ci(values)
         tied, p = ties[str(k)]
         # runs with no value (diverged, failed): counted and named, never silently left out of the seeds
-        lost = frames[k][[not _finite(v) for v in values]]
+        lost = frames[k][[not finite(v) for v in values]]
         reasons = lost["stop_reason"].fillna(lost["status"]).astype(str).value_counts().to_dict() if "stop_reason" in lost.columns else {}
         params = {p_: jsonable(by_trial.loc[k].get(p_)) for p_ in data.params} if k in by_trial.index else {}
         out.append({"trial": k, "params": params, "n_runs": len(values), "n_lost": len(lost), "lost": {str(r): int(n) for r, n in reasons.items()},
@@ -122,10 +121,6 @@ def repeats_table(data: ReportData) -> Table | None:
                       fmt(r["p_vs_best"], 2), "[green]tied[/]" if r["tied_with_best"] else "",
                       " ".join(f"{k}={fmt(v)}" for k, v in r["params"].items() if v is not None))
     return table
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and math.isfinite(float(value))
 
 
 def trial_failures(trials: pd.DataFrame) -> Failures:

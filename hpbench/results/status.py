@@ -84,7 +84,8 @@ def is_search_trial(row: Mapping[str, Any]) -> bool:
     return not (_int(row.get(REPEAT)) or 0) and _int(row.get(DEVICE_OF)) is None
 
 
-def _missing(value: Any) -> bool:
+def missing(value: Any) -> bool:
+    """None, NaN or pd.NA: a cell that holds no value."""
     if value is None:
         return True
     try:
@@ -94,8 +95,8 @@ def _missing(value: Any) -> bool:
 
 
 def _int(value: Any) -> int | None:
-    return None if _missing(value) else int(value)
+    return None if missing(value) else int(value)
 
 
 def _enum(kind: type[enum.StrEnum], value: Any) -> Any:
-    return None if _missing(value) else kind(str(value))
+    return None if missing(value) else kind(str(value))

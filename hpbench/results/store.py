@@ -24,7 +24,7 @@ from typing import Any
 
 from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
 from hpbench.results.rows import Columns, EpochIndex, Row
-from hpbench.results.status import DONE, StopReason, TrialStatus
+from hpbench.results.status import DONE, StopReason, TrialStatus, missing
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
@@ -96,8 +96,7 @@ class ResultsStore:
             if r["trial_id"] in self.trials:
                 self._history.setdefault(r["trial_id"], {})[int(r["epoch"])] = Row(self._epoch_columns, r)
         for tid, row in self.trials.items():  # a trial whose end was written but not its summary (hpbench.results.resume)
-            train_s = row.get("train_s")
-            if row.get("status") == TrialStatus.FINISHED and (train_s is None or train_s != train_s) and tid in self._history:
+            if row.get("status") == TrialStatus.FINISHED and missing(row.get("train_s")) and tid in self._history:
                 self._summarise(tid)
                 self._retally(tid)
         self._changed.update(self.trials)
