@@ -102,7 +102,7 @@ def as_chosen(cfgs: list[TrialConfig], members: int) -> None:
 def run_case(case: str, *, n: int, epochs: int, rounds: int, threads: int) -> dict[str, Any]:
     cfgs = configs(case, n=n, epochs=epochs, threads=threads)
     flops = step_flops(cfgs[0])
-    members = fuse_members(n_repeats=n, flops_per_step=flops)
+    members = fuse_members(n_repeats=n, flops_per_step=flops, threads=threads)
     try:
         train_fused(cfgs[:2])  # warm both paths (imports, data cache)
     except ValueError as err:  # not fusable: hpbench runs it unfused

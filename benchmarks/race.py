@@ -71,7 +71,7 @@ OUT = ROOT / "results" / "benchmarks" / "race"
 RUNS = OUT / "runs"
 PROBLEMS = ("digits", "tabular", "signals")
 HPBENCH = ("hpbench", "hpbench-tpe-cost", "hpbench-asha-cost", "hpbench-tpe-group", "hpbench-asha", "hpbench-hyperband", "hpbench-asha-rank", "hpbench-grace3", "hpbench-warm",
-           "hpbench-no-early", "hpbench-no-default")
+           "hpbench-no-early", "hpbench-no-default", "hpbench-siblings")
 CONTESTANTS = (*HPBENCH, "optuna", "ray-tune", "random")
 # hpbench's default command while the warm local Ray runtime is up (`hpbench ray start`: the search joins it, as a user
 # keeps one warm between searches): started before the run's clock, settled for WARM_SETTLE_S, stopped after
@@ -85,7 +85,8 @@ VARIANTS = {"hpbench-tpe-cost": ["--set", "study.searcher=tpe-cost"], "hpbench-a
             # at chance level for their first epochs, where ASHA's first rung pruned 5-9 of 7-13 Tune trials (session 20)
             "hpbench-grace3": ["--set", "study.grace_period=3"],
             "hpbench-no-early": ["--no-early-trials"],  # every trial through Tune: what the early trials change
-            "hpbench-no-default": ["--set", "study.default_first=false"]}  # no default configuration first (session 24's setting)
+            "hpbench-no-default": ["--set", "study.default_first=false"],  # no default configuration first (session 24's setting)
+            "hpbench-siblings": ["--set", "study.fuse_siblings=4"]}  # the early trials' siblings fused, 4 at most (session 44: not the default)
 TARGET_GAP = 0.005  # "within 0.5 points of the best value any contestant found"
 LOOSER_GAPS = (0.01, 0.02)  # also shown: time to within 1 and 2 points (a validation split of 360 moves 0.28 points per sample)
 TARGET_RATIO = 0.7  # hpbench's default: <= 0.7x the best other contestant's median time

@@ -7,8 +7,8 @@ read this module; nothing here reads the study file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -120,3 +120,25 @@ def unfusable(cfg: TrialConfig) -> str | None:
         (cfg.lr_schedule.name == "plateau", "the plateau schedule (it follows each member's metric)"),
     ]
     return next((why for bad, why in reasons if bad), None)
+
+
+# What sibling configurations may differ in, beside the seed: the learning rate (where the schedule
+# scales it: :func:`lr_scalable`) and the initialization; everything else shapes the stacked step.
+def siblings_differ(cfgs: Sequence[TrialConfig]) -> str | None:
+    """Why the configurations ``cfgs`` cannot train as one stack, or None: they must be equal
+    but for their seed, learning rate and initialization."""
+    def shape(c: TrialConfig) -> TrialConfig:
+        return replace(c, seed=0, optimizer=replace(c.optimizer, lr=1.0), train=replace(c.train, init="", init_params={}))
+
+    first = shape(cfgs[0])
+    if any(shape(c) != first for c in cfgs[1:]):
+        return "the members differ in more than their seed, learning rate and initialization"
+    if len({c.optimizer.lr for c in cfgs}) > 1 and not lr_scalable(cfgs[0]):
+        return f"the members' learning rates differ and the {cfgs[0].lr_schedule.name!r} schedule sets an absolute one (eta_min)"
+    return None
+
+
+def lr_scalable(cfg: TrialConfig) -> bool:
+    """Whether ``cfg``'s schedule scales the optimizer's lr (every step's lr proportional to it), so
+    that members with other lrs can share one schedule run at lr 1: all but an ``eta_min`` above 0."""
+    return not float(cfg.lr_schedule.params.get("eta_min", 0.0) or 0.0) > 0.0

@@ -471,7 +471,7 @@ def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_laun
 
     def draws_on(n_launched: int, *, n_max: int, n_points: int, n_min: int = 1, stopped: bool = False) -> bool:
         early = EarlyTrials(study=study, ostudy=None, executor=None, incoming=str(tmp_path), n_min=n_min, n_max=n_max,
-                            points=[{"lr": 0.01}] * n_points, stopped=stopped)
+                            points=[{"lr": 0.01}] * n_points, stopped=stopped, n_points=min(n_launched, n_points))  # the points launch first
         early.trials = [EarlyTrial(trial_id=f"early_{k:05d}", params={}, optuna_trial=None, future=Future()) for k in range(n_launched)]
         early.share(100, lambda t: None)
         return early.draws_on

@@ -174,6 +174,26 @@ def test_fusion_decision():
     assert fuse_members(n_repeats=8, flops_per_step=small) > 1
 
 
+def test_on_one_thread_only_small_steps_fuse():
+    """On one thread the stacked step gains only while a member's step is small (session 44: an MLP
+    w512 d3 at batch 16, 57 MFLOP a step, ran 0.85x fused with 4 members, 0.70x with 8, where the calibrated rule
+    for more threads fused it): all members below ``ONE_THREAD_MEMBER_FLOPS``, none above."""
+    from hpbench.cost.estimate import fuse_of
+    from hpbench.cost.fusion import ONE_THREAD_MEMBER_FLOPS
+    from hpbench.study.parse import parse_study
+
+    wide = step_flops(cfg(dataset="digits", model={"depth": 3, "width": 512, "activation": "gelu"}, batch_size=16))
+    small = step_flops(cfg(dataset="digits", model={**MLP, "width": 32}, batch_size=16))
+    assert wide is not None and small is not None and small < ONE_THREAD_MEMBER_FLOPS < wide < FUSED_STEP_FLOPS / 4
+    assert fuse_members(n_repeats=4, flops_per_step=wide) == 4  # more threads: the calibrated rule fuses it
+    assert fuse_members(n_repeats=4, flops_per_step=wide, threads=1) == 1
+    assert fuse_members(n_repeats=8, flops_per_step=small, threads=1) == 8
+    assert fuse_members(n_repeats=8, flops_per_step=small, threads=2) == 8
+    one = parse_study({"study": {"name": "one"}, "data": {"dataset": "digits"}, "model": {"family": "mlp"}, "resources": {"cpus_per_trial": 1}})
+    two = parse_study({"study": {"name": "two"}, "data": {"dataset": "digits"}, "model": {"family": "mlp"}, "resources": {"cpus_per_trial": 2}})
+    assert fuse_of(one, {}, n_repeats=4, flops_per_step=wide) == 1 and fuse_of(two, {}, n_repeats=4, flops_per_step=wide) == 4
+
+
 def test_search_repeats_run_fused_through_ray_and_match_the_trainer(report_results):
     """The session's real search (conftest: 2 repeats of the top 2 configurations, a 32-unit MLP:
     fused by the cost model's decision): each repeat is its own trial with its labels, rows and

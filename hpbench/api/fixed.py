@@ -20,7 +20,7 @@ from hpbench.study import names as N
 from hpbench.study.data_files import PATH_KEYS
 
 # [study] keys that describe a search, not one configuration
-SEARCH_ONLY = ("enqueue", "default_first", "repeats", "repeats_top")
+SEARCH_ONLY = ("enqueue", "default_first", "fuse_siblings", "repeats", "repeats_top")
 
 
 def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

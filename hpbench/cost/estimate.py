@@ -124,7 +124,7 @@ def fuse_of(study: Study, params: Mapping[str, Any], *, n_repeats: int, flops_pe
             return 1
     except (ValueError, KeyError, TypeError):  # predict_columns says why; priced as before
         pass
-    return fuse_members(n_repeats=n_repeats, flops_per_step=flops_per_step)
+    return fuse_members(n_repeats=n_repeats, flops_per_step=flops_per_step, threads=max(1, int(study.resources.cpus_per_trial)))
 
 
 def test_cold(study: Study, *, n_repeats: int) -> bool:

@@ -33,12 +33,23 @@ if TYPE_CHECKING:
     from hpbench.config import TrialConfig
 
 FUSED_STEP_FLOPS = 3.3e9  # the most work (FLOPs) one fused training step should hold (calibrated: see above)
+# On one thread (a trial with ``cpus_per_trial = 1``) a batched kernel gains nothing from a second
+# core, and the stacked step stops paying much sooner: MLPs on digits, 4 and 8 members, Adam at
+# their own learning rates (``benchmarks/fusion_threads.py``, session 44, exclusive.sh, the best of
+# 2 runs of 2 epochs each, results/benchmarks/fusion-one-thread.md): 1.15-4.81x up to 15.6 MFLOP
+# a member step, 0.70-1.28x at 42-852 MFLOP (w512 d3 at batch 16, 57 MFLOP: 0.85x with 4 members,
+# 0.70x with 8, which the calibrated rule above fused). So on one thread the members fuse, all of
+# them, only up to this member step.
+ONE_THREAD_MEMBER_FLOPS = 20e6
 
 
-def fuse_members(*, n_repeats: int, flops_per_step: float | None) -> int:
-    """How many repeats train together (1: unfused). Unknown cost (``None``): unfused."""
+def fuse_members(*, n_repeats: int, flops_per_step: float | None, threads: int | None = None) -> int:
+    """How many repeats train together (1: unfused). Unknown cost (``None``): unfused. ``threads``:
+    the trial's (1: :data:`ONE_THREAD_MEMBER_FLOPS`'s rule; more or unknown: the calibrated one)."""
     if n_repeats < 2 or flops_per_step is None or not flops_per_step > 0:
         return 1
+    if threads == 1:
+        return n_repeats if flops_per_step <= ONE_THREAD_MEMBER_FLOPS else 1
     return max(1, min(n_repeats, int(FUSED_STEP_FLOPS // flops_per_step)))
 
 

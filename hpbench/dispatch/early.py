@@ -13,7 +13,10 @@ searcher seeded past these, on a stream apart from theirs (:func:`~hpbench.dispa
 and these points not enqueued again.
 
 They run one after another, each asked once the one before has ended (so the searcher and the
-rungs know it), until Tune's first trial reports (:meth:`EarlyTrials.stop`), or :func:`n_early_max`
+rungs know it); where the cost model says a stacked step pays, with siblings drawn beside it that
+differ only in their learning rate and initialization, trained as one stacked model in one call
+(:mod:`hpbench.dispatch.siblings`, :mod:`hpbench.dispatch.early_group`; ``[study] fuse_siblings``),
+each member recorded as its own trial; until Tune's first trial reports (:meth:`EarlyTrials.stop`), or :func:`n_early_max`
 of them ran. From Tune's searcher's build on, each takes one trial of the search's count from the
 :class:`~hpbench.dispatch.searchers.Quota` it shares with Tune (:meth:`EarlyTrials.share`): until
 session 11 they stopped at the searcher's build, and the helper sat idle while Tune's first two
@@ -46,6 +49,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 
+from hpbench.dispatch.early_group import run_early_group
 from hpbench.dispatch.early_helper import (
     CLAIM_PREFIX,
     STOP_FILE,
@@ -60,6 +64,7 @@ from hpbench.dispatch.early_helper import (
 )
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.dispatch.searchers import Quota, sampler_seed
+from hpbench.dispatch.siblings import ask_siblings, member_futures
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
@@ -134,34 +139,46 @@ class EarlyTrials:
         missing). Tune's sampler, built beside it, then draws on another stream
         (:func:`~hpbench.dispatch.searchers.sampler_seed`)."""
         with self.lock:
-            return max(len(self.trials), len(self.points)) < (self.n_min if self.stopped else self.n_max)
+            limit = self.n_min if self.stopped else self.n_max
+            return len(self.trials) < limit and (len(self.points) < limit or self.study.settings.fuse_siblings > 1)  # siblings are draws
 
     def launch_next(self, *, force: bool = False) -> EarlyTrial | None:
-        """Ask the next trial and submit it to the helper, unless stopped (and not ``force``) or ``n_max`` ran."""
+        """Ask the next trial and submit it to the helper, unless stopped (and not ``force``), ``n_max``
+        ran or (not ``force``) a trial is still running; with the siblings that train fused with it
+        where the cost model says that pays (:func:`~hpbench.dispatch.siblings.ask_siblings`). Returns the first."""
         with self.lock:
             k = len(self.trials)
-            if (self.stopped and not force) or k >= self.n_max or (self.quota is not None and not self.quota.take()):
+            if (self.stopped and not force) or k >= self.n_max or (not force and any(not t.future.done() for t in self.trials)):
                 return None
-            if k < len(self.points):
-                self.ostudy.enqueue_trial(self.study.space.encode(self.points[k]))
+            if self.quota is not None and not self.quota.take():
+                return None
+            if self.n_points < len(self.points):  # (siblings take trial numbers between the points)
+                self.ostudy.enqueue_trial(self.study.space.encode(self.points[self.n_points]))
                 self.n_points += 1
             trial = self.ostudy.ask()
             params = self.study.space.define_by_run(trial)
+            group = [(trial, params), *ask_siblings(self.study, self.ostudy, params, n=self.n_max - k, quota=self.quota)]
             data = self.data if k == 0 else None  # the helper keeps it (hpbench.data.prepare.prime): ~0.5 MB for digits
-            trial_id = EARLY_ID.format(k)
+            ids = [EARLY_ID.format(k + i) for i in range(len(group))]
             try:
                 submit = getattr(self.executor, "submit_first", self.executor.submit)  # before the queued cost predictions
-                fut = submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs, claim_file=self.claim_file(trial_id))
+                if len(group) == 1:
+                    futs = [submit(run_early_trial, self.study, params, self.incoming, data=data, rungs=self.rungs, claim_file=self.claim_file(ids[0]))]
+                else:
+                    futs = member_futures(submit(run_early_group, self.study, [p for _, p in group], self.incoming, data=data, rungs=self.rungs,
+                                         claim_files=[self.claim_file(i) for i in ids]), len(group))
             except RuntimeError:  # the helper was shut down (the search ended): the chain ends here
                 from optuna.trial import TrialState
 
-                self.ostudy.tell(trial, state=TrialState.FAIL)
+                for t_, _ in group:
+                    self.ostudy.tell(t_, state=TrialState.FAIL)
                 self.stopped = True
                 return None
-            t = EarlyTrial(trial_id=trial_id, params=params, optuna_trial=trial, future=fut)
-            self.trials.append(t)
-        fut.add_done_callback(self._on_end)
-        return t
+            launched = [EarlyTrial(trial_id=i, params=p, optuna_trial=t_, future=f) for i, (t_, p), f in zip(ids, group, futs, strict=True)]
+            self.trials.extend(launched)
+        for t in launched:
+            t.future.add_done_callback(self._on_end)
+        return launched[0]
 
     def claim_file(self, trial_id: str) -> str:
         """Where the helper (as it begins the trial) or the driver (a Ctrl-C before it began) claims it."""
@@ -197,7 +214,7 @@ class EarlyTrials:
         yet are Tune's searcher's: the early trials stop here then."""
         with self.lock:
             self.quota, self.starter = Quota(n_new - len(self.trials)), start
-            if len(self.trials) < len(self.points):
+            if self.n_points < len(self.points):
                 self.stopped = True
             return self.quota
 

@@ -108,6 +108,14 @@ class EarlyRungs:
         cutoff = float(np.nanpercentile(np.asarray(seen, dtype=float), (1.0 - 1.0 / self.reduction_factor) * 100.0))
         return not self.sign * objective < cutoff
 
+    def with_value(self, epoch: int, value: float) -> EarlyRungs:
+        """These rungs with one trial's objective ``value`` recorded at ``epoch`` (a rung epoch;
+        any other leaves them as they are): a fused sibling's, for the siblings judged after it."""
+        if epoch not in self.epochs or not math.isfinite(value):
+            return self
+        recorded = {**self.recorded, epoch: (*self.recorded.get(epoch, ()), self.sign * value)}
+        return EarlyRungs(epochs=self.epochs, reduction_factor=self.reduction_factor, sign=self.sign, recorded=recorded, evidence=self.evidence)
+
     def with_trial(self, best: list[tuple[int, float]], *, finished: bool = False) -> EarlyRungs:
         """These rungs with an ended trial's objectives recorded at the rung epochs it reached
         (``best``: (epoch, objective) per epoch); ``finished``: the trainer ended it (not a rung),

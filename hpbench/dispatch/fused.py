@@ -45,7 +45,7 @@ def fuse_repeats(study: Study, replays: list[Replay]) -> list[Replay]:
     for r in replays:
         by_config.setdefault(r.labels.get(REPEAT_OF), []).append(r)
     fuse = [1 if of is None or unfusable(cfg := trial_config(study, runs[0].params, seed=runs[0].seed))
-            else fuse_members(n_repeats=len(runs), flops_per_step=step_flops(cfg)) for of, runs in by_config.items()]
+            else fuse_members(n_repeats=len(runs), flops_per_step=step_flops(cfg), threads=cfg.threads) for of, runs in by_config.items()]
     out: list[Replay] = []
     sizes = repeat_groups(fuse, n_repeats=[len(runs) for runs in by_config.values()], max_concurrent=study.settings.max_concurrent)
     for runs, groups in zip(by_config.values(), sizes, strict=True):

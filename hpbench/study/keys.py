@@ -35,6 +35,9 @@ STUDY = {
     "default_first": Param(Bool(), True, "without enqueue, run a default configuration first: the study's own values of searched keys, "
                            "else Adam at its default learning rate, batch size near 32, the library's initialization, the middle "
                            "of the other ranges (README: Study files)"),
+    "fuse_siblings": Param(Int(min=1, max=64), 1, "the early trials trained while Ray starts: up to this many configurations equal but for "
+                           "their learning rate and initialization train as one stacked model, where the cost model says one step "
+                           "is small enough to gain (1, the default: one at a time; README: Fused siblings)"),
     "repeats": Param(Int(min=0), 0, "after the search, re-run the top configurations with this many other seeds"),
     "repeats_top": Param(Int(min=1), 3, "how many top configurations the repeats re-run"),
     "loggers": Param(ListOf(Registered(LOGGERS)), (), "experiment tracking: tensorboard, mlflow, csv (see Loggers; none by default)"),

@@ -33,6 +33,7 @@ class StudySettings:
     enqueue: tuple[Mapping[str, Any], ...] = ()  # points of the space evaluated first
     default_first: bool = True  # without enqueued points, a default configuration runs first
     default_point: Mapping[str, Any] | None = None  # that configuration (hpbench.space.defaults), set by the study's parse
+    fuse_siblings: int = 1  # >1: early trials differing only in lr and initialization train as one stacked model (session 44: not a win, off)
     repeats: int = 0
     repeats_top: int = 3
     loggers: tuple[str, ...] = ()  # experiment tracking (hpbench.tracking)

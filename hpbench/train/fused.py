@@ -15,6 +15,11 @@ momentum, Adagrad, RMSprop, the Adam family), as are ``clip_value`` and the lear
 schedules allowed here (the same for every member; ``plateau`` follows each member's metric
 and is not fused).
 
+The members may also be sibling configurations (:func:`hpbench.config.siblings_differ`: equal but
+for their learning rate and initialization; the early trials' groups, :mod:`hpbench.dispatch.early_group`):
+each is built with its own initialization, and where their learning rates differ the optimizer
+steps at lr 1 and each member moves by its own lr times that step (:meth:`FusedSupervised._step`).
+
 Each member keeps its own early stopping, best weights, divergence and rows, through the
 trainer's own bookkeeping (:func:`hpbench.train.trainer.end_of_epoch` and ``finish``). A member
 that stops leaves the stack (its parameters and optimizer state sliced out), so it stops
@@ -39,7 +44,7 @@ from typing import Any
 import torch
 from torch.func import functional_call, stack_module_state, vmap
 
-from hpbench.config import TrialConfig, unfusable  # torch-free there: the driver's ETA asks it too
+from hpbench.config import TrialConfig, siblings_differ, unfusable  # torch-free there: the driver's ETA asks it too
 from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import allocator, tasks
@@ -53,7 +58,8 @@ from hpbench.train.schedules import Horizon, build_schedule
 from hpbench.train.supervised import SupervisedRun
 from hpbench.train.trainer import TrialOutcome, cpu_clock, early_stopping, end_of_epoch, finish
 
-MemberReporter = Callable[[int, dict[str, Any], Any], None]  # (member index, epoch row, final weights record or None)
+# (member index, epoch row, final weights record or None) -> True to stop that member there (pruned, interrupted)
+MemberReporter = Callable[[int, dict[str, Any], Any], bool | None]
 FUSED = FUSED_MEMBERS  # first-row column: how many members trained together
 
 
@@ -70,9 +76,11 @@ class FusedSupervised:
         self.cfg = cfg = cfgs[0]
         self.runs = [SupervisedRun(c) for c in cfgs]
         self._states = [r.model.state_dict() for r in self.runs]  # each module's, its tensors shared with it: names and layout
-        why = unfusable(cfg) or _differ(self.runs)
+        why = unfusable(cfg) or siblings_differ(cfgs) or _differ(self.runs)
         if why is not None:
             raise ValueError(f"repeats of this configuration cannot be fused: {why}")
+        self.lrs = [c.optimizer.lr for c in cfgs]  # each member's own (sibling configurations: :func:`siblings_differ`)
+        self.scaled = len(set(self.lrs)) > 1  # then the optimizer steps at lr 1 and each member moves by its lr (:meth:`_step`)
         self.base = copy.deepcopy(self.runs[0].model).to("meta")
         self.task = self.runs[0].task
         self.train_loss_fn = self.runs[0].train_loss_fn  # validation takes the task's plain loss (tasks.member_metrics), as a run does
@@ -111,8 +119,13 @@ class FusedSupervised:
         data = [self.runs[k].data for k in self.active]
         self.x, self.y = torch.stack([d.x_train for d in data]), torch.stack([d.y_train for d in data])  # type: ignore[misc]
         self.x_val, self.y_val = torch.stack([d.x_val for d in data]), torch.stack([d.y_val for d in data])  # type: ignore[misc]
-        self.optimizer = build_optimizer(cfg.optimizer.name, list(params.values()), lr=cfg.optimizer.lr, params=dict(cfg.optimizer.params))
+        self.optimizer = build_optimizer(cfg.optimizer.name, list(params.values()), lr=1.0 if self.scaled else cfg.optimizer.lr,
+                                         params=dict(cfg.optimizer.params))
         _one_kernel(self.optimizer)
+        if self.scaled:  # each stacked tensor's members scaled by their lr, and where the step starts from
+            lrs = torch.tensor([self.lrs[k] for k in self.active], dtype=next(iter(params.values())).dtype, device=device)
+            self._lr_views = [lrs.view(-1, *[1] * (p.dim() - 1)) for p in params.values()]
+            self._before = [torch.empty_like(p) for p in params.values()]
         n = len(self.x[0])
         horizon = Horizon(max_epochs=cfg.train.max_epochs, steps_per_epoch=math.ceil(n / self.batch_size))
         self.schedule = build_schedule(cfg.lr_schedule.name, self.optimizer, params=dict(cfg.lr_schedule.params), horizon=horizon,
@@ -152,13 +165,31 @@ class FusedSupervised:
             losses.sum().backward()  # d(sum)/d(member k's slice) = member k's own gradient
             if self.clip is not None:
                 self.clip()
-            self.optimizer.step()
+            self._step()
             self.schedule.after_step()
             total.add_(losses.detach(), alpha=xb.shape[1])
-        rows = [{"train_loss": float(v) / n, **{f"val_{k}": x for k, x in val.items()}, "learning_rate": lr}
-                for v, val in zip(total.tolist(), self._validate(), strict=True)]
+        scale = [self.lrs[k] if self.scaled else 1.0 for k in self.active]
+        rows = [{"train_loss": float(v) / n, **{f"val_{k}": x for k, x in val.items()}, "learning_rate": lr * s}
+                for v, val, s in zip(total.tolist(), self._validate(), scale, strict=True)]
         self.schedule.after_epoch(rows[0])  # the same for every member (plateau is not fused)
         return rows
+
+    def _step(self) -> None:
+        """The optimizer's step; for members with their own learning rates, taken at lr 1 (the
+        schedule's factor) and each member moved from where it was by its lr times that step:
+        ``p + lr_k * (step(p) - p)``, one ``lerp`` per tensor. Every registered optimizer's update
+        is linear in its lr given its state (SGD and momentum, Nesterov, Adagrad, RMSprop, the
+        Adam family, decoupled weight decay included), and none of their states depends on the
+        lr, so each member takes its own run's update, up to float rounding."""
+        if not self.scaled:
+            self.optimizer.step()
+            return
+        params = list(self.params.values())
+        with torch.no_grad():
+            torch._foreach_copy_(self._before, params)
+            self.optimizer.step()
+            torch._foreach_lerp_(self._before, params, self._lr_views)
+            torch._foreach_copy_(params, self._before)
 
     def _losses(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Each member's training loss (its batch's mean): cross-entropy in one call over the
@@ -253,7 +284,9 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
     """Train the members ``cfgs`` (one configuration, other seeds) together. Each member's rows go
     to ``report(member, row, weights)`` (``weights``: its final weights record on its last row when
     ``record``); returns each member's outcome, in the order of ``cfgs``. A member's ``epoch_s`` is
-    its share of the fused epoch (the epoch's seconds over the members training in it)."""
+    its share of the fused epoch (the epoch's seconds over the members training in it). A member
+    whose ``report`` returns True before its last epoch leaves the stack there, with no outcome:
+    the outcomes are those of the members that ended by themselves, in the order of ``cfgs``."""
     t0 = time.perf_counter()
     torch.set_num_threads(cfgs[0].threads)
     allocator.tune()  # as the trainer's (hpbench.train.allocator)
@@ -285,8 +318,9 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
                 stopped.add(pos)
             row[REPORTED_AT] = time.time()
             history[k].append(row)
-            if report is not None:
-                report(k, row, weights)
+            if report is not None and report(k, row, weights) and not last:
+                stopped.add(pos)  # its caller stopped it here (a rung, a Ctrl-C): no outcome, its rows are the caller's
+                continue
             if last:
                 e = es[k]
                 outcomes[k] = TrialOutcome(history=history[k], stop_reason=reason or StopReason.COMPLETED, best_epoch=row["best_epoch"],
