@@ -149,6 +149,21 @@ def bad_loader():
     return 42
 
 
+def load_continuous():
+    rng = np.random.default_rng(0)
+    return rng.random((40, 3)), rng.random(40) * 10
+
+
+def test_a_continuous_target_is_refused_as_classes():
+    """``task = "multiclass"`` (or binary) on a continuous target made one class per distinct value
+    (40 outputs for 40 rows) without a word; it is refused by name, whole-number floats still read."""
+    for task in ("multiclass", "binary"):
+        with pytest.raises(ValueError, match=rf"task '{task}' needs class labels, but the target holds numbers that are not whole"):
+            load_raw(f"{__name__}:load_continuous", {"task": task})
+    assert load_raw(f"{__name__}:load_continuous", {"task": "regression"}).task == "regression"
+    assert load_raw(f"{__name__}:load_arrays", {"task": "multiclass", "n": 24}).n_outputs == 2  # whole numbers: classes
+
+
 def test_splits_cover_every_sample_once_and_follow_the_seed():
     y = np.array([0] * 50 + [1] * 7 + [2] * 1)  # a class of one sample must not break the split
     tr, va, te = split_indices(y, task="multiclass", val_fraction=0.25, test_fraction=0.1, seed=0)

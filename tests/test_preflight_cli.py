@@ -64,6 +64,21 @@ def not_a_csv(tmp: Path) -> str:
     return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
 
 
+def semicolons(tmp: Path) -> str:
+    frame().to_csv(tmp / "d.csv", index=False, sep=";", decimal=",")  # a European spreadsheet's CSV
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
+
+
+def continuous_classes(tmp: Path) -> str:
+    frame(label=np.linspace(0.0, 3.0, 40)).to_csv(tmp / "d.csv", index=False)
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"\ntask = "multiclass"'
+
+
+def object_labels(tmp: Path) -> str:
+    np.savez(tmp / "d.npz", x=np.random.default_rng(0).random((40, 3)).astype(np.float32), y=np.array(["a", "b"] * 20, dtype=object))
+    return f'dataset = "{tmp / "d.npz"}"'
+
+
 def single_class(tmp: Path) -> str:
     frame(label=np.ones(40, dtype=int)).to_csv(tmp / "d.csv", index=False)
     return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"\ntask = "binary"'
@@ -77,6 +92,12 @@ def three_rows(tmp: Path) -> str:
 CASES = {
     "csv_missing_target_column": (missing_target, None, ["d.csv: data.target: must name a column", "'labels'", "did you mean 'label'"]),
     "csv_missing_value": (missing_value, None, ["d.csv: column 'income': must have no missing values, but got 1 empty (line 8)"]),
+    "csv_with_semicolons": (semicolons, None, ["d.csv: data.dataset: must be comma-separated with '.' as the decimal mark",
+                                               "sep=';', decimal=','", "a header line separated by ';'"]),
+    "classes_of_a_continuous_target": (continuous_classes, None, ["task 'multiclass' needs class labels, but the target holds numbers that are not whole",
+                                                                  "a regression target?"]),
+    "npz_of_python_objects": (object_labels, None, ["d.npz: data.dataset: cannot be loaded: array 'y' holds Python objects (dtype object)",
+                                                    "y.astype(str)"]),
     "csv_that_is_not_csv": (not_a_csv, None, ["data.dataset: must be a CSV text file, but", "d.csv is a zip archive (an Excel .xlsx file is one)"]),
     "single_class_binary": (single_class, None, ["d.csv: data.target: a classification target needs at least 2 classes", "every row is 1"]),
     "three_row_csv": (three_rows, None, ["d.csv: data: needs at least 2 rows to train on and 2 in each evaluation split",

@@ -227,3 +227,18 @@ def test_a_damaged_optuna_database_is_found_before_anything_starts(tmp_path, con
     sqlite3.connect(str(tmp_path / "good.db")).execute("create table t (x)").connection.commit()
     (tmp_path / "optuna.db").write_bytes((tmp_path / "good.db").read_bytes())
     assert plan_search(parse_study(tomllib.loads(TINY_STUDY)), SearchOptions(out=tmp_path)).storage_damage is None
+
+
+def test_a_search_extended_before_counts_all_its_trials_on_a_plain_rerun(tmp_path):
+    """After ``--trials 6`` on a 4-trial study, a plain re-run holds 6 trials of 6 (it printed
+    "6 of 4 trials done", and its progress counted to 4); it runs none."""
+    import tomllib
+
+    from hpbench.dispatch.plan import SearchOptions, plan_search
+    from hpbench.study.parse import parse_study
+
+    _folder(tmp_path, 6)
+    plan = plan_search(parse_study(tomllib.loads(TINY_STUDY)), SearchOptions(out=tmp_path))
+    assert (plan.n_total, plan.n_new) == (6, 0)
+    more = plan_search(parse_study(tomllib.loads(TINY_STUDY.replace("trials = 4", "trials = 9"))), SearchOptions(out=tmp_path))
+    assert (more.n_total, more.n_new) == (9, 3)

@@ -116,9 +116,22 @@ def load_arrays(dataset: str, options: dict[str, Any]) -> dict[str, np.ndarray]:
     """Every array of a NumPy dataset, read into memory."""
     if dataset.endswith(NPZ_SUFFIX):
         with np.load(dataset, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files if k in ARRAYS}
-    return {name: np.load(dataset if name == "x" else options[name], allow_pickle=False)
+            return {k: _no_objects(lambda k=k: z[k], k, dataset) for k in z.files if k in ARRAYS}
+    return {name: _no_objects(lambda name=name: np.load(dataset if name == "x" else options[name], allow_pickle=False), name,
+                              dataset if name == "x" else options[name])
             for name in ARRAYS if name == "x" or options.get(name)}
+
+
+def _no_objects(read: Any, name: str, path: str) -> np.ndarray:
+    """``read()``; an array of Python objects (NumPy's pickles, which a data file may not run) is
+    refused naming the array and the way out, where NumPy's words name neither."""
+    try:
+        return read()  # type: ignore[no-any-return]
+    except ValueError as err:
+        if "allow_pickle" not in str(err):
+            raise
+        raise ValueError(f"{path}: array {name!r} holds Python objects (dtype object), which hpbench does not unpickle from a data file: "
+                         f"save it as numbers, or text labels as fixed-width strings ({name}.astype(str))") from None
 
 
 def is_numpy_dataset(dataset: str) -> bool:

@@ -104,6 +104,11 @@ def encode_targets(y: np.ndarray, *, task: str | None, where: str) -> tuple[str,
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{where}: the target has missing or infinite values")
         return task, y, None
+    if y.dtype.kind == "f" and not bool(np.all(np.mod(y[np.isfinite(y)], 1) == 0)):  # a continuous target read as classes
+        odd = y[np.isfinite(y) & (np.mod(y, 1) != 0)]
+        raise ValueError(f"{where}: task {task!r} needs class labels, but the target holds numbers that are not whole, like "
+                         f"{_labels([float(v) for v in odd[:3]])} ({len(np.unique(y))} distinct values: a regression target? "
+                         "set data.task = \"regression\" or leave it out)")
     classes, codes = np.unique(y, return_inverse=True)
     if task == "binary" and len(classes) != 2:
         raise ValueError(f"{where}: task 'binary' needs exactly 2 target values, but got {len(classes)}")
@@ -184,6 +189,20 @@ def binary_kind(path: str) -> str:
         if err.start < len(head) - 4:  # not just a character cut at the end of the sample
             return f"binary or non-UTF-8 data (byte {head[err.start]:#04x} at offset {err.start})"
     return ""
+
+
+def other_separator(path: str) -> str:
+    """The separator of a CSV whose header line splits on ``;`` or a tab and holds no comma ('' when
+    it looks comma-separated): hpbench reads commas (European spreadsheets save ``;`` with decimal
+    commas, and pandas then read each row as one column, or more fields than the header)."""
+    try:
+        with Path(path).open("rb") as f:
+            line = f.read(SNIFF_BYTES).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    if "," in line:
+        return ""
+    return next((sep for sep in (";", "\t") if sep in line), "")
 
 
 def read_table(path: str) -> Any:

@@ -68,7 +68,8 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
     total = n_trials(study)
     done = previous.n_done if previous else 0
     damage = sqlite_damage(opts.out / OPTUNA_DB) if previous is not None and opts.optuna_storage is None else None
-    return Plan(previous=previous, n_total=total, n_new=max(0, total - done), storage_damage=damage)
+    # a search extended before (--trials 11 on an 8-trial study) holds more than the file asks: all of them are its trials
+    return Plan(previous=previous, n_total=max(total, done), n_new=max(0, total - done), storage_damage=damage)
 
 
 def write_study_record(study: Study, out: Path) -> None:

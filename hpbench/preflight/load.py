@@ -18,7 +18,7 @@ from hpbench.config import DataConfig
 from hpbench.data import arrays as numpy_files
 from hpbench.data.datasets import DATASETS, GIVEN_SPLITS, RawData
 from hpbench.data.sources import FILE_SUFFIXES, Source, loader_data, loader_options, open_data, peek
-from hpbench.data.user import binary_kind, infer_task, numpy_of, read_table
+from hpbench.data.user import binary_kind, infer_task, numpy_of, other_separator, read_table
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.problems import Problem
 from hpbench.registry import import_user_module
@@ -97,6 +97,12 @@ def load_file(data: DataConfig, *, study_source: str) -> Loaded:
         what = binary_kind(path)
         if what:
             return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule="must be a CSV text file", value=shown(what)),))
+        sep = other_separator(path)
+        if sep:
+            rule = ("must be comma-separated with '.' as the decimal mark (re-save it: pandas.read_csv(path, sep=" + repr(sep)
+                    + ", decimal=',').to_csv(new_path, index=False))")
+            return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule=rule,
+                                                         value=shown(f"a header line separated by {sep!r} and no comma")),))
     try:
         table = read_table(path)
     except Exception as err:  # pandas' parser errors and warnings, a decoding error, an empty file, ...
