@@ -10,6 +10,7 @@ The Python API (every ``hpbench`` command is a thin layer over it)::
     results.best                                       # the best trial: params, metrics, weights
     results.report()                                   # the Rich report; results.report_json()
     model = results.load_model()                       # the best trial's trained torch.nn.Module
+    labels = results.load_predictor().predict(new_rows)  # ... applied to new raw data (its encoding kept)
     hpbench.estimate(study)                            # predicted cost per configuration
     final = hpbench.train_study(hpbench.Study.from_dict(results.best_study()))  # retrain the winner
 

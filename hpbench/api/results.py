@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import torch
     from rich.console import Console
 
+    from hpbench.api.predict import Predictor
+
 
 @dataclass(frozen=True, kw_only=True)
 class TrialResult:
@@ -149,15 +151,25 @@ class Results:
         on the CPU, in eval mode: the network a supervised trial trained, an rl trial's policy (its
         actor-critic), a gan trial's generator. Trials save their final model when they end by themselves
         (completed, early stopped, diverged), not when the scheduler pruned them."""
+        from hpbench.train.weights import build_saved_model, load_record
+
+        return build_saved_model(load_record(self._weights(trial))).eval()
+
+    def load_predictor(self, trial: int | str | None = None) -> Predictor:
+        """``trial``'s (default: :attr:`best`) supervised model with its data's encoding, for new raw
+        data: ``predict(x)`` gives the labels the data held (or values), ``predict_proba(x)`` the
+        class probabilities (:class:`hpbench.api.predict.Predictor`)."""
+        from hpbench.api.predict import load_predictor
+
+        return load_predictor(self._weights(trial))
+
+    def _weights(self, trial: int | str | None) -> Path:
         number = self.best.trial if trial is None else _trial_number(trial)
         path = weights_path(self.path, number)
         if not path.is_file():
             raise FileNotFoundError(f"{self.path}: trial {number} has no saved weights ({path}): only trials that ran to their own end "
                                     "save one (a pruned or failed trial does not); `hpbench best` + `hpbench train` retrains it")
-        from hpbench.train.weights import build_saved_model, load_record
-
-        model = build_saved_model(load_record(path))
-        return model.eval()
+        return path
 
     # -- the winner as a study ------------------------------------------------------------------
     def best_study(self, trial: int | None = None) -> dict[str, Any]:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import torch
     from rich.console import Console
 
+    from hpbench.api.predict import Predictor
+
 __all__ = ["METRICS_FILE", "MODEL_FILE", "OutputError", "Trained", "check_train", "train_study"]
 
 MODEL_FILE = "model.pt"
@@ -50,6 +52,12 @@ class Trained:
     @property
     def weights(self) -> Path:
         return self.out / MODEL_FILE
+
+    def load_predictor(self) -> Predictor:
+        """The trained model with its data's encoding, for new raw data (:class:`hpbench.api.predict.Predictor`)."""
+        from hpbench.api.predict import load_predictor
+
+        return load_predictor(self.weights)
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "weights": str(self.weights), "metrics": self.metrics, "best_epoch": self.best_epoch,

@@ -11,12 +11,13 @@ task, and the validation/test splits the data came with (used as given).
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hpbench.data.encoding import Encoding
 from hpbench.data.kinds import DataKind, default_kind
 from hpbench.registry import Param, Registry
 from hpbench.rules import Float, Int, ListOf
@@ -41,6 +42,7 @@ class RawData:
     y_val: np.ndarray | None = None
     x_test: np.ndarray | None = None  # a test split the data came with (used as given)
     y_test: np.ndarray | None = None
+    encoding: Encoding = field(default_factory=Encoding)  # how the data as given became x and y (kept with a trained model)
 
     def __post_init__(self) -> None:
         kind = DataKind(self.kind) if self.kind is not None else (DataKind.IMAGE if self.image else default_kind(self.x.shape[1:]))

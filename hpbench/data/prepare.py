@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hpbench.config import DataConfig
 from hpbench.data.datasets import RawData
+from hpbench.data.encoding import Encoding
 from hpbench.data.kinds import DataKind
 from hpbench.data.sources import FILE_SUFFIXES, Source, Stream, open_data, peek
 from hpbench.data.splits import split_indices
@@ -45,6 +46,7 @@ class Splits:
     kind: DataKind = DataKind.TABULAR
     given: tuple[str, ...] = ()  # the splits the data came with, used as given ("val", "test")
     name: str = ""
+    encoding: Encoding = field(default_factory=Encoding)  # the data as given -> these arrays (kept with a trained model)
 
     @property
     def n_train(self) -> int:
@@ -59,17 +61,23 @@ def load_raw(dataset: str, options: dict[str, Any], *, shape: tuple[int, ...] | 
     return data
 
 
-def _preprocess(steps: tuple[str, ...], x_train: np.ndarray, *others: np.ndarray | None) -> list[np.ndarray | None]:
+def _preprocess(steps: tuple[str, ...], x_train: np.ndarray, *others: np.ndarray | None,
+                fitted: list[tuple[str, np.ndarray, np.ndarray]] | None = None) -> list[np.ndarray | None]:
+    """``x_train`` and ``others`` with each step fitted on ``x_train``; each step's (name, shift,
+    divisor) appended to ``fitted`` where given (a trained model's encoding keeps them)."""
     out: list[np.ndarray | None] = [x_train, *others]
     for step in steps:
         if step == "standardize":
-            mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-            std = np.where(std > 0, std, 1.0)
-            out = [None if a is None else ((a - mean) / std).astype(np.float32) for a in out]
+            shift, div = x_train.mean(axis=0), x_train.std(axis=0)
         elif step == "minmax":
-            lo, hi = x_train.min(axis=0), x_train.max(axis=0)
-            span = np.where(hi - lo > 0, hi - lo, 1.0)
-            out = [None if a is None else ((a - lo) / span).astype(np.float32) for a in out]
+            shift, hi = x_train.min(axis=0), x_train.max(axis=0)
+            div = hi - shift
+        else:
+            continue
+        div = np.where(div > 0, div, 1.0)
+        out = [None if a is None else ((a - shift) / div).astype(np.float32) for a in out]
+        if fitted is not None:
+            fitted.append((step, shift, div))
         x_train = out[0]  # type: ignore[assignment]
     return out
 
@@ -91,13 +99,14 @@ def split_raw(raw: RawData, *, val_fraction: float, test_fraction: float, prepro
     x_va, y_va = (raw.x_val, raw.y_val) if "val" in given else (raw.x[va], raw.y[va])
     x_te, y_te = (raw.x_test, raw.y_test) if "test" in given else ((raw.x[te], raw.y[te]) if len(te) else (None, None))
     steps = tuple(s for s in preprocess if s in ("standardize", "minmax"))
-    x_tr, x_va, x_te = _preprocess(steps, raw.x[tr], x_va, x_te)
+    fitted: list[tuple[str, np.ndarray, np.ndarray]] = []
+    x_tr, x_va, x_te = _preprocess(steps, raw.x[tr], x_va, x_te, fitted=fitted)
     if x_tr is None or x_va is None or y_va is None:
         raise RuntimeError("internal: preprocessing lost the training or validation inputs")
     return Splits(
         x_train=x_tr, y_train=raw.y[tr], x_val=x_va, y_val=y_va, x_test=x_te, y_test=y_te,
         task=raw.task, input_shape=raw.input_shape, n_outputs=raw.n_outputs, image=raw.image,
-        kind=DataKind(str(raw.kind)), given=given, name=raw.name,
+        kind=DataKind(str(raw.kind)), given=given, name=raw.name, encoding=raw.encoding.with_scale(fitted),
     )
 
 

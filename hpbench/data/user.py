@@ -14,12 +14,14 @@ anything else is regression. Class labels are mapped to 0..k-1 in sorted order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
+from hpbench.data.encoding import Encoding, plain
 from hpbench.data.kinds import Layout, resolve_layout
 
 # The first bytes of files that are often named .csv by mistake.
@@ -78,7 +80,7 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
             raise ValueError(f"{where}: x_{s} must have samples shaped like x {xs[''].shape[1:]}, but has {xs[s].shape[1:]}")
     y_all = np.concatenate(list(ys.values())) if len(ys) > 1 else ys[""]
     _check_labels(ys, task=task or infer_task(y_all), where=where)
-    task, y_all, _ = encode_targets(y_all, task=task, where=where)
+    task, y_all, classes = encode_targets(y_all, task=task, where=where)
     ends = np.cumsum([len(v) for v in ys.values()])[:-1]
     ys = dict(zip(ys, np.split(y_all, ends), strict=True))
     try:
@@ -86,8 +88,9 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
     xs = {s: apply_layout(a, layout) for s, a in xs.items()}
+    encoding = Encoding(classes=None if classes is None else tuple(plain(c) for c in classes), reshape=layout.reshape, order=layout.order)
     return RawData(x=xs[""], y=ys[""], task=task, name=name, kind=layout.kind, x_val=xs.get("val"), y_val=ys.get("val"),
-                   x_test=xs.get("test"), y_test=ys.get("test"))
+                   x_test=xs.get("test"), y_test=ys.get("test"), encoding=encoding)
 
 
 def encode_targets(y: np.ndarray, *, task: str | None, where: str) -> tuple[str, np.ndarray, np.ndarray | None]:
@@ -251,7 +254,9 @@ def table_to_raw(df: Any, *, path: str, target: str, task: str | None = None, sh
     text = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if shape is not None and text:
         raise ValueError(f"{path}: data.shape: needs numeric feature columns (read as one sample of that shape), but {', '.join(text[:3])} are not")
-    feats = pd.get_dummies(feats, dtype=np.float32)
+    columns = tuple(str(c) for c in feats.columns)
+    feats = pd.get_dummies(feats.set_axis(list(columns), axis=1), dtype=np.float32)
     if df[target].isna().any():
         raise ValueError(f"{path}: data.target: column {target!r} has missing values")
-    return as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=Path(path).stem, where=str(path), shape=shape, kind=kind)
+    raw = as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=Path(path).stem, where=str(path), shape=shape, kind=kind)
+    return replace(raw, encoding=replace(raw.encoding, columns=columns, dummies=tuple(str(c) for c in feats.columns)))

@@ -30,6 +30,7 @@ from typing import IO, Any, NotRequired, TypedDict
 import torch
 
 from hpbench.config import TrialConfig
+from hpbench.data.encoding import Encoding
 from hpbench.data.kinds import KINDS
 from hpbench.data.prepare import Splits, StreamSplits
 from hpbench.models import FAMILIES, build_model
@@ -47,6 +48,7 @@ class WeightsRecord(TypedDict):
     task: str
     temperature: NotRequired[float | None]
     kind: NotRequired[str]  # the data's kind (absent from files written before kinds: the shape's default)
+    encoding: NotRequired[dict[str, Any] | None]  # the data as given -> the model's inputs and classes (hpbench.data.encoding); None: streamed
 
 
 def record(cfg: TrialConfig, splits: Splits | StreamSplits, model: torch.nn.Module, *, temperature: float | None) -> WeightsRecord:
@@ -58,7 +60,7 @@ def record(cfg: TrialConfig, splits: Splits | StreamSplits, model: torch.nn.Modu
     return {"state_dict": {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()},
             "family": cfg.model.family, "params": params, "input_shape": tuple(splits.input_shape),
             "n_outputs": int(splits.n_outputs), "task": splits.task, "temperature": temperature,
-            "kind": str(splits.kind)}
+            "kind": str(splits.kind), "encoding": splits.encoding.to_record() if isinstance(splits, Splits) else None}
 
 
 def save(rec: WeightsRecord | dict[str, Any], file: str | Path | IO[bytes]) -> None:
@@ -107,6 +109,14 @@ def _check_record(path: Path, rec: object) -> None:
         raise bad(f"n_outputs must be a positive integer, but got {rec['n_outputs']!r}")
     if rec.get("temperature") is not None and not isinstance(rec["temperature"], float):
         raise bad(f"temperature must be a number, but got {rec['temperature']!r}")
+    enc = rec.get("encoding")
+    if enc is not None:
+        if not isinstance(enc, dict):
+            raise bad(f"encoding must be a table, but got a {type(enc).__name__}")
+        try:
+            Encoding.from_record(enc)
+        except ValueError as err:
+            raise bad(str(err)) from None
 
 
 def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()) -> torch.nn.Module:

@@ -1,0 +1,87 @@
+"""A trained supervised model applied to new raw data: :class:`Predictor`.
+
+``Results.load_model`` gives the network, which reads encoded inputs and answers in class
+indices. ``Results.load_predictor`` wraps it with the encoding its weights file keeps
+(:mod:`hpbench.data.encoding`): a table's feature columns (text ones one-hot, as in training;
+a category training never saw gets no input), the samples' layout, the training split's
+standardize / min-max statistics, and the labels the data held, so that new data goes in as it
+was given (a DataFrame for a CSV or Parquet study, else an array shaped like its ``x``) and the
+labels come out. Weights files written before hpbench kept the encoding, and streamed data's,
+hold none: their predictor takes inputs as the model reads them and answers in class indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hpbench.data.encoding import Encoding
+
+CHUNK = 4096  # samples per forward pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Predictor:
+    model: torch.nn.Module  # in eval mode, on the CPU
+    task: str  # multiclass, binary or regression
+    input_shape: tuple[int, ...]
+    encoding: Encoding | None = None  # None: the file kept none (inputs as the model reads them, class indices out)
+    temperature: float | None = None  # the trial's fitted temperature scaling (probabilities), if any
+
+    @classmethod
+    def of_record(cls, rec: Any, model: torch.nn.Module) -> Predictor:
+        task = str(rec.get("task"))
+        if task not in ("multiclass", "binary", "regression"):
+            raise ValueError(f"a predictor applies a supervised model, but this trial's task is {task!r}: use load_model")
+        enc = rec.get("encoding")
+        return cls(model=model.eval(), task=task, input_shape=tuple(rec["input_shape"]), encoding=None if enc is None else Encoding.from_record(enc),
+                   temperature=rec.get("temperature"))
+
+    @property
+    def classes(self) -> tuple[Any, ...] | None:
+        """The labels the data held, by class index (None: regression, or not recorded)."""
+        return None if self.encoding is None else self.encoding.classes
+
+    def inputs(self, x: Any) -> np.ndarray:
+        """New raw samples as the model reads them (the training data's encoding applied)."""
+        if self.encoding is not None:
+            return self.encoding.inputs(x, input_shape=self.input_shape)
+        a = np.asarray(x, dtype=np.float32)
+        if tuple(a.shape[1:]) != self.input_shape:
+            raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}")
+        return a
+
+    @torch.no_grad()
+    def _outputs(self, x: Any) -> np.ndarray:
+        a = torch.from_numpy(np.ascontiguousarray(self.inputs(x)))
+        out = torch.cat([self.model(a[i : i + CHUNK]) for i in range(0, len(a), CHUNK)]) if len(a) else torch.zeros(0, 1)
+        return out.double().numpy()
+
+    def predict_proba(self, x: Any) -> np.ndarray:
+        """Each class's probability, ``(n, classes)`` in the order of :attr:`classes` (binary: 2 columns)."""
+        if self.task == "regression":
+            raise ValueError("a regression model predicts values, not class probabilities: use predict")
+        logits = self._outputs(x) / (self.temperature or 1.0)
+        if self.task == "binary":
+            p = 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
+            return np.stack([1.0 - p, p], axis=1)
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+
+    def predict(self, x: Any) -> np.ndarray:
+        """Each sample's predicted label (classification: the labels the data held) or value (regression)."""
+        if self.task == "regression":
+            return self._outputs(x).reshape(-1)
+        codes = self.predict_proba(x).argmax(axis=1)
+        return codes if self.encoding is None else self.encoding.labels(codes)
+
+
+def load_predictor(path: Any) -> Predictor:
+    """The predictor of a weights file (a search's ``weights/<trial>.pt``, ``hpbench train``'s ``model.pt``)."""
+    from hpbench.train.weights import build_saved_model, load_record
+
+    rec = load_record(path)
+    return Predictor.of_record(rec, build_saved_model(rec))

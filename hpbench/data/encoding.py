@@ -1,0 +1,123 @@
+"""How a study's raw data became model inputs and class indices, kept with a trained model.
+
+A trained network reads encoded inputs: a table's text columns one-hot encoded, the samples laid
+out (reshaped, a channels-last image's axes reordered), standardized or min-max scaled with the
+training split's statistics; and it predicts class indices 0..k-1, not the labels the data held.
+:class:`Encoding` records each of these steps as data preparation applied them
+(:func:`hpbench.data.user.as_raw`, :func:`~hpbench.data.user.table_to_raw`,
+:func:`hpbench.data.prepare.split_raw`); the weights file keeps it (plain lists and strings: it
+loads with ``torch.load(weights_only=True)``), and :class:`hpbench.api.predict.Predictor` applies
+it to new raw data, as a scikit-learn pipeline or a Keras preprocessing layer would. Streamed data
+(read batch by batch) records none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+SCALES = ("standardize", "minmax")
+Label = str | int | float | bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Encoding:
+    classes: tuple[Label, ...] | None = None  # the label of each class index (None: regression, or unknown)
+    columns: tuple[str, ...] | None = None  # a table's feature columns as read (the target left out)
+    dummies: tuple[str, ...] | None = None  # the encoded columns, in order (text columns one-hot: "color_red", ...)
+    reshape: tuple[int, ...] | None = None  # a sample's shape before ``order`` (hpbench.data.kinds.Layout)
+    order: tuple[int, ...] | None = None
+    scale: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = field(default=())  # (step, shift, divisor) per step
+
+    def with_scale(self, steps: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> Encoding:
+        return replace(self, scale=tuple((s, tuple(float(v) for v in np.ravel(a)), tuple(float(v) for v in np.ravel(b))) for s, a, b in steps))
+
+    # -- applied to new data --------------------------------------------------------------------
+    def inputs(self, x: Any, *, input_shape: Sequence[int]) -> np.ndarray:
+        """Raw samples (a pandas DataFrame of the feature columns for a table's data, else an
+        array shaped like the data's ``x``) -> the float32 inputs the model reads."""
+        if self.columns is not None:
+            x = self._table(x)
+        a = np.asarray(x, dtype=np.float32)
+        if a.ndim == 1 and self.columns is not None:
+            a = a[None, :]
+        if self.reshape is not None:
+            a = a.reshape(len(a), *self.reshape)
+        if self.order is not None:
+            a = np.ascontiguousarray(a.transpose(0, *(i + 1 for i in self.order)))
+        if tuple(a.shape[1:]) != tuple(input_shape):
+            raise ValueError(f"the samples must be laid out as the model was trained: shaped (n, {', '.join(map(str, input_shape))}) once "
+                             f"encoded, but got {tuple(a.shape)}")
+        for _, shift, div in self.scale:
+            flat = a.reshape(len(a), -1)
+            a = ((flat - np.asarray(shift, dtype=np.float32)) / np.asarray(div, dtype=np.float32)).reshape(a.shape).astype(np.float32)
+        return a
+
+    def _table(self, x: Any) -> Any:
+        import pandas as pd
+
+        if not isinstance(x, pd.DataFrame):
+            raise ValueError(f"the model was trained on a table: give a pandas DataFrame with its feature columns {list(self.columns or ())[:6]}")
+        missing = [c for c in self.columns or () if c not in x.columns]
+        if missing:
+            raise ValueError(f"the table lacks the feature columns {missing[:6]} the model was trained on")
+        feats = pd.get_dummies(x[list(self.columns or ())], dtype=np.float32)
+        unknown = [c for c in feats.columns if c not in (self.dummies or ())]
+        if unknown:  # a category the training data never held has no input of its own: all of its one-hot inputs 0
+            feats = feats.drop(columns=unknown)
+        return feats.reindex(columns=list(self.dummies or ()), fill_value=0.0).to_numpy(dtype=np.float32)
+
+    def labels(self, codes: np.ndarray) -> np.ndarray:
+        """Class indices -> the labels the data held (as they are where none were recorded)."""
+        if self.classes is None:
+            return codes
+        return np.asarray(self.classes, dtype=object)[codes].astype(np.asarray(self.classes).dtype)
+
+    # -- in the weights file ----------------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        return {"classes": None if self.classes is None else list(self.classes), "columns": _list(self.columns), "dummies": _list(self.dummies),
+                "reshape": _list(self.reshape), "order": _list(self.order), "scale": [[s, list(a), list(b)] for s, a, b in self.scale]}
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Encoding:
+        """The encoding a weights file holds; ``ValueError`` naming the field that is not one hpbench writes."""
+        def names(key: str) -> tuple[str, ...] | None:
+            v = rec.get(key)
+            if v is None:
+                return None
+            if not isinstance(v, (list, tuple)) or not all(isinstance(c, str) for c in v):
+                raise ValueError(f"encoding.{key} must be a list of names, but got {v!r}"[:200])
+            return tuple(v)
+
+        def ints(key: str) -> tuple[int, ...] | None:
+            v = rec.get(key)
+            if v is None:
+                return None
+            if not isinstance(v, (list, tuple)) or not all(isinstance(i, int) and i >= 0 for i in v):
+                raise ValueError(f"encoding.{key} must be a list of whole numbers, but got {v!r}"[:200])
+            return tuple(v)
+
+        classes = rec.get("classes")
+        if classes is not None and (not isinstance(classes, (list, tuple)) or not all(isinstance(c, (str, int, float, bool)) for c in classes)):
+            raise ValueError(f"encoding.classes must be a list of labels, but got {classes!r}"[:200])
+        scale = []
+        for item in rec.get("scale") or ():
+            ok = isinstance(item, (list, tuple)) and len(item) == 3 and item[0] in SCALES and all(
+                isinstance(part, (list, tuple)) and all(isinstance(v, (int, float)) for v in part) for part in item[1:])
+            if not ok:
+                raise ValueError(f"encoding.scale must hold [step, shift, divisor] lists, but got {item!r}"[:200])
+            scale.append((str(item[0]), tuple(float(v) for v in item[1]), tuple(float(v) for v in item[2])))
+        return cls(classes=None if classes is None else tuple(classes), columns=names("columns"), dummies=names("dummies"),
+                   reshape=ints("reshape"), order=ints("order"), scale=tuple(scale))
+
+
+def _list(v: Sequence[Any] | None) -> list[Any] | None:
+    return None if v is None else list(v)
+
+
+def plain(v: Any) -> Label:
+    """A label as a plain Python value (NumPy's scalars are not what a weights file may hold)."""
+    return v.item() if hasattr(v, "item") else v
