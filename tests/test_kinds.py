@@ -36,6 +36,10 @@ HEAD = '[study]\nname = "s"\nmetric = "val_accuracy"\n'
         ((28, 28), None, None, "image", (1, 28, 28)),  # square: a one-channel image
         ((32, 32, 3), None, None, "image", (3, 32, 32)),  # channels-last image, moved first
         ((3, 32, 32), None, None, "image", (3, 32, 32)),
+        ((32, 32, 6), None, None, "image", (6, 32, 32)),  # 6 bands channels-last: square first, fewer last
+        ((64, 64, 2), None, None, "image", (2, 64, 64)),
+        ((6, 32, 32), None, None, "image", (6, 32, 32)),
+        ((32, 32, 6), [6, 32, 32], None, "image", (6, 32, 32)),  # [C, H, W] declared for channels-last samples: moved
         ((3, 100), None, "tabular", "tabular", (300,)),  # declared tabular: flattened
         ((40,), None, "signal", "signal", (1, 40)),
     ],
@@ -52,6 +56,17 @@ def test_layout_applies_to_the_arrays_exactly():
     assert np.array_equal(raw.x, x.transpose(0, 3, 1, 2))
     flat = load_raw("tests.test_kinds:flat_rows", {}, shape=(2, 6), kind="signal")
     assert flat.input_shape == (2, 6) and np.array_equal(flat.x[1], np.arange(12, 24, dtype=np.float32).reshape(2, 6))
+
+
+def test_a_declared_shape_moves_channels_last_samples_instead_of_reshaping_them():
+    """``data.shape = [6, 8, 8]`` for samples stored (8, 8, 6) moves their axes; a reshape
+    scrambled every image (each 'channel' a strip of rows)."""
+    x = np.random.default_rng(0).random((2, 8, 8, 6)).astype(np.float32)
+    lay = resolve_layout((8, 8, 6), shape=[6, 8, 8])
+    assert lay.order == (2, 0, 1) and lay.reshape is None
+    from hpbench.data.user import apply_layout
+
+    assert np.array_equal(apply_layout(x, lay), x.transpose(0, 3, 1, 2))
 
 
 def channels_last_images():

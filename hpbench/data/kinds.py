@@ -70,7 +70,9 @@ def infer_kind(sample: Sequence[int]) -> tuple[DataKind, tuple[int, ...] | None]
     One axis: tabular. Two axes: square → a one-channel image ``(H, W)``; otherwise the shorter
     axis holds the channels: ``(C, L)`` a signal when it comes first, ``(L, C)`` a sequence when
     last. Three axes: an image, channels last (``(H, W, C)``, moved first) when the last axis has
-    1, 3 or 4 entries and the first does not.
+    1, 3 or 4 entries and the first does not, or when a square ``H == W`` comes first and the last
+    axis is smaller (6 spectral bands, 2 polarizations: ``(32, 32, 6)`` was read as 32 channels of
+    32 x 6).
     """
     if len(sample) == 1:
         return DataKind.TABULAR, None
@@ -79,7 +81,7 @@ def infer_kind(sample: Sequence[int]) -> tuple[DataKind, tuple[int, ...] | None]
             return DataKind.IMAGE, None
         return (DataKind.SIGNAL if sample[0] < sample[1] else DataKind.SEQUENCE), None
     if len(sample) == 3:
-        if sample[-1] in _CHANNELS and sample[0] not in _CHANNELS:
+        if (sample[-1] in _CHANNELS and sample[0] not in _CHANNELS) or (sample[0] == sample[1] and sample[-1] < sample[0]):
             return DataKind.IMAGE, (2, 0, 1)
         return DataKind.IMAGE, None
     raise ValueError(f"samples need 1 to 3 axes (features; channels and length; channels, height and width), but got shape {tuple(sample)}")
@@ -171,6 +173,9 @@ def resolve_layout(stored: Sequence[int], *, shape: Sequence[int] | None = None,
         if len(shape) not in RANKS[k]:
             raise LayoutError(key="data.shape", rule=f"{_a(k)} sample has {' or '.join(map(str, RANKS[k]))} axes", value=list(shape))
         target = shaped(k, shape)
+        if k is DataKind.IMAGE and len(stored) == 3 and target != stored and (stored[2], stored[0], stored[1]) == target:
+            # [C, H, W] declared for samples stored channels-last: their axes are moved (a reshape scrambled every image)
+            return Layout(kind=k, input_shape=target, order=(2, 0, 1), note=f"declared image {list(shape)}: stored channels-last (H, W, C), moved")
         return Layout(kind=k, input_shape=target, reshape=target if target != stored else None, note=f"declared {k.value} {list(shape)}")
     if kind is None and default is not None:
         return Layout(kind=DataKind(default), input_shape=stored)
