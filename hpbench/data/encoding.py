@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from hpbench.data.kinds import arrange
+
 SCALES = ("standardize", "minmax")
 Label = str | int | float | bool
 
@@ -41,13 +43,7 @@ class Encoding:
         array shaped like the data's ``x``) -> the float32 inputs the model reads."""
         if self.columns is not None:
             x = self._table(x)
-        a = np.asarray(x, dtype=np.float32)
-        if a.ndim == 1 and self.columns is not None:
-            a = a[None, :]
-        if self.reshape is not None:
-            a = a.reshape(len(a), *self.reshape)
-        if self.order is not None:
-            a = np.ascontiguousarray(a.transpose(0, *(i + 1 for i in self.order)))
+        a = arrange(np.asarray(x, dtype=np.float32), reshape=self.reshape, order=self.order)
         if tuple(a.shape[1:]) != tuple(input_shape):
             raise ValueError(f"the samples must be laid out as the model was trained: shaped (n, {', '.join(map(str, input_shape))}) once "
                              f"encoded, but got {tuple(a.shape)}")
@@ -65,9 +61,7 @@ class Encoding:
         if missing:
             raise ValueError(f"the table lacks the feature columns {missing[:6]} the model was trained on")
         feats = pd.get_dummies(x[list(self.columns or ())], dtype=np.float32)
-        unknown = [c for c in feats.columns if c not in (self.dummies or ())]
-        if unknown:  # a category the training data never held has no input of its own: all of its one-hot inputs 0
-            feats = feats.drop(columns=unknown)
+        # the training data's one-hot columns, in order: a category it never held has no input of its own (dropped)
         return feats.reindex(columns=list(self.dummies or ()), fill_value=0.0).to_numpy(dtype=np.float32)
 
     def labels(self, codes: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class DataKind(StrEnum):
@@ -137,6 +138,18 @@ class LayoutError(ValueError):
     def __init__(self, *, key: str, rule: str, value: object) -> None:
         super().__init__(f"{key}: {rule}" + ("" if value is None else f", but got {value}"))
         self.key, self.rule, self.value = key, rule, value
+
+
+def arrange(x: Any, *, reshape: Sequence[int] | None, order: Sequence[int] | None) -> Any:
+    """Samples ``(n, *stored)`` reshaped to ``reshape`` and their axes put in ``order`` (contiguous);
+    either may be None (as stored). A :class:`Layout`'s, and a trained model's encoding's."""
+    if reshape is not None:
+        x = x.reshape(len(x), *reshape)
+    if order is not None:
+        import numpy as np
+
+        x = np.ascontiguousarray(x.transpose(0, *(a + 1 for a in order)))
+    return x
 
 
 @dataclass(frozen=True, kw_only=True)

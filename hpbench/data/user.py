@@ -22,7 +22,7 @@ import numpy as np
 
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
 from hpbench.data.encoding import Encoding, plain
-from hpbench.data.kinds import Layout, resolve_layout
+from hpbench.data.kinds import Layout, arrange, resolve_layout
 
 # The first bytes of files that are often named .csv by mistake.
 MAGIC = ((b"PAR1", "a Parquet file (name it .parquet)"), (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)"),
@@ -156,11 +156,7 @@ def _check_labels(ys: dict[str, np.ndarray], *, task: str, where: str) -> None:
 
 def apply_layout(x: np.ndarray, layout: Layout) -> np.ndarray:
     """Samples ``(n, *stored)`` in ``layout`` (reshaped, axes reordered; contiguous)."""
-    if layout.reshape is not None:
-        x = x.reshape(len(x), *layout.reshape)
-    if layout.order is not None:
-        x = np.ascontiguousarray(x.transpose(0, *(a + 1 for a in layout.order)))
-    return x
+    return arrange(x, reshape=layout.reshape, order=layout.order)  # type: ignore[no-any-return]
 
 
 def _flat_labels(y: np.ndarray) -> np.ndarray:

@@ -16,7 +16,6 @@ after another instead.
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import traceback
 from typing import Any
@@ -59,7 +58,7 @@ def run_early_group(study: Study, params: list[dict[str, Any]], incoming: str, *
         rows[k].append(dict(row))
         ended[k] = time.time()
         if record is not None:
-            weights_files[k] = _save(record, incoming)
+            weights_files[k] = weights.save_new(record, incoming)
         if "stop_reason" in row:
             return False
         if os.path.exists(stop_file):
@@ -78,6 +77,7 @@ def run_early_group(study: Study, params: list[dict[str, Any]], incoming: str, *
             left[k] = "pruned"
         return not keep
 
+    from hpbench.train import weights
     from hpbench.train.fused import train_fused
 
     try:
@@ -97,16 +97,6 @@ def run_early_group(study: Study, params: list[dict[str, Any]], incoming: str, *
             res["interrupted"] = True
         out[i] = res
     return out
-
-
-def _save(record: Any, incoming: str) -> str:
-    from hpbench.train import weights
-
-    os.makedirs(incoming, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=incoming)
-    with os.fdopen(fd, "wb") as f:
-        weights.save(record, f)
-    return path
 
 
 def _one_by_one(study: Study, params: list[dict[str, Any]], todo: list[int], out: list[dict[str, Any]], incoming: str,

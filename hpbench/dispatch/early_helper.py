@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -195,12 +194,7 @@ def run_early_trial(study: Study, params: dict[str, Any], incoming: str, *, data
     except Exception:
         return {"rows": rows, "error": traceback.format_exc(), "started_at": started, "ended_at": time.time()}
     ended = time.time()
-    path = None
-    if "model" in final:
-        os.makedirs(incoming, exist_ok=True)
-        fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=incoming)
-        with os.fdopen(fd, "wb") as f:
-            weights.save(final["model"], f)
+    path = weights.save_new(final["model"], incoming) if "model" in final else None
     return {"rows": rows, "error": None, "weights_file": path, "started_at": started, "ended_at": ended}
 
 

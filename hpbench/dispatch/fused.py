@@ -76,8 +76,6 @@ def run_replay(config: dict[str, Any], *, study: Study, replays: list[Replay] | 
 
 
 def _run_group(cfgs: list[Any], *, handoff: Handoff | None) -> None:
-    import os
-    import tempfile
 
     import ray
     from ray import tune
@@ -91,11 +89,7 @@ def _run_group(cfgs: list[Any], *, handoff: Handoff | None) -> None:
     def report(member: int, row: dict[str, Any], record: Any) -> None:
         metrics = {**row, MEMBER: member, "node_id": node_id}
         if record is not None and handoff is not None and handoff.node_id == node_id:
-            os.makedirs(handoff.incoming, exist_ok=True)
-            fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=handoff.incoming)
-            with os.fdopen(fd, "wb") as f:
-                weights.save(record, f)
-            metrics[WEIGHTS_HANDOFF] = path
+            metrics[WEIGHTS_HANDOFF] = weights.save_new(record, handoff.incoming)
         tune.report(metrics)
 
     try:

@@ -161,11 +161,7 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
         rows.clear()
         last_report[0] = now
         if final and pending and handoff is not None and handoff.node_id == node_id and "final_model" in pending[0]:
-            os.makedirs(handoff.incoming, exist_ok=True)
-            fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=handoff.incoming)
-            with os.fdopen(fd, "wb") as f:
-                weights.save(pending[0]["final_model"], f)
-            tune.report({**metrics, WEIGHTS_HANDOFF: path})
+            tune.report({**metrics, WEIGHTS_HANDOFF: weights.save_new(pending[0]["final_model"], handoff.incoming)})
             return
         if not checkpoint:
             tune.report(metrics)

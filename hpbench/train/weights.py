@@ -68,6 +68,20 @@ def save(rec: WeightsRecord | dict[str, Any], file: str | Path | IO[bytes]) -> N
     torch.save(rec, file)
 
 
+def save_new(rec: WeightsRecord | dict[str, Any], directory: str | Path) -> str:
+    """Write a weights file under a new unique name in ``directory`` (created if need be), for
+    the driver to move into place (a trial's hand-off, an early trial's or a fused member's
+    weights); returns its path."""
+    import os
+    import tempfile
+
+    os.makedirs(directory, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="weights-", suffix=".pt", dir=directory)
+    with os.fdopen(fd, "wb") as f:
+        save(rec, f)
+    return path
+
+
 def dumps(rec: WeightsRecord | dict[str, Any]) -> bytes:
     buf = io.BytesIO()
     save(rec, buf)
