@@ -249,3 +249,25 @@ def test_the_estimate_prints_the_pre_flights_warnings(write_study, tmp_path):
     assert "warning:" in r.output and "too few to stratify" in " ".join(r.output.split())
     r = _est(write_study(text), "--device-flops", "1e12", "--samples", "2", "--json", "--cache-dir", str(tmp_path))
     assert any("too few to stratify" in w for w in json.loads(r.output)["summary"]["warnings"])
+
+
+def test_a_first_calibration_says_what_it_does_and_keeps_the_json_clean(write_study, tmp_path, monkeypatch):
+    # a machine's first estimate calibrates for a minute or two: it said nothing all that time (session 43's list)
+    from hpbench.cost import calibrate as D
+
+    def logged(*, device, threads, log=None, quick=False):
+        if log is not None:
+            log(f"{device}: a step of the calibration")
+        return D.DeviceModel(device=device, name="fake", threads=threads, matmul_flops=(1.0,), matmul_flops_per_s=(1e9,),
+                             peak_flops_per_s=1e9, bandwidth_bytes_per_s=1e10, coef={"op": 1e-6}, versions=D.identity(device))
+
+    monkeypatch.setattr(D, "calibrate", logged)
+    monkeypatch.setattr(D, "calibrate_as_worker", logged)
+    p = write_study(TINY_STUDY)
+    r = runner.invoke(app, ["estimate", str(p), "--cache-dir", str(tmp_path), "--json", "--no-preflight"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "calibrating cpu at 1 thread" in r.stderr and "cpu: a step of the calibration" in r.stderr
+    assert json.loads(r.stdout)["summary"]["n_trials"] > 0  # the calibration's lines are not in the JSON
+    again = runner.invoke(app, ["estimate", str(p), "--cache-dir", str(tmp_path), "--json", "--no-preflight"], env={"COLUMNS": "200"})
+    assert again.exit_code == 0, again.output
+    assert "calibrating" not in again.stderr  # cached: nothing to say

@@ -107,3 +107,53 @@ def test_budget_stops_launching_trials(ray_local, tmp_path):
         # a trial the spent budget stopped is ended as such (not left 'running', redone on --resume)
         assert set(trials["status"]) == {"finished"}, trials[["status", "stop_reason"]]
         assert set(trials["stop_reason"]) <= {"budget", "completed", "pruned"}
+
+
+def test_ctrl_c_during_the_test_split_stops_as_in_the_trials(ray_local, tmp_path, monkeypatch):
+    """The first Ctrl-C while the best trials were evaluated on the test split only printed
+    "stopping": the evaluation went on, the report followed and the command exited 0."""
+    import signal
+
+    import hpbench.train.evaluate as evaluate
+
+    path = tmp_path / "t.toml"
+    path.write_text(TINY_STUDY.replace('preprocess = ["standardize"]', 'preprocess = ["standardize"]\ntest_fraction = 0.2')
+                    .replace('trials = 4', 'trials = 4\nrepeats_top = 2'))
+    real, calls = evaluate.evaluate_test, []
+
+    def evaluated_then_ctrl_c(cfg, model):
+        calls.append(1)
+        signal.raise_signal(signal.SIGINT)  # a real signal, into the search's own handler
+        return real(cfg, model)
+
+    monkeypatch.setattr(evaluate, "evaluate_test", evaluated_then_ctrl_c)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--no-early-trials"])
+    assert res.exit_code == 130, res.output
+    assert "continue with:" in res.output and "--resume" in res.output
+    assert calls == [1]  # the second of the two best was not evaluated after the Ctrl-C
+    trials = hpbench.load(out)
+    assert len(trials) == 4 and set(trials["status"]) == {"finished"}
+    assert trials["test_accuracy"].notna().sum() == 1  # the evaluation finished before the Ctrl-C keeps its columns
+
+
+def test_ctrl_c_during_the_final_report_says_the_results_are_saved(ray_local, tmp_path, monkeypatch):
+    """A Ctrl-C while the final leaderboard printed ended in Click's bare "Aborted!" and exit 1."""
+    import signal
+
+    from hpbench.api.results import Results
+
+    def ctrl_c(self, *args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(Results, "report", ctrl_c)
+    sigterm_before = signal.getsignal(signal.SIGTERM)
+    path = tmp_path / "t.toml"
+    path.write_text(TINY_STUDY)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["search", str(path), "--out", str(out), "--no-early-trials"])
+    assert res.exit_code == 130, res.output
+    assert "interrupted during the report: the search is done" in " ".join(res.output.split())
+    assert "Aborted" not in res.output
+    assert len(hpbench.load(out)) == 4 and set(hpbench.load(out)["status"]) == {"finished"}
+    assert signal.getsignal(signal.SIGTERM) is sigterm_before  # the report's SIGTERM handler is put back

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,8 +42,11 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
 
 
 def study_estimate(study: Study, *, samples: int | None = None, grid: bool = False, device_flops: float | None = None,
-                   cache_dir: str | Path | None = None, cli: bool = False, preflight: bool = True) -> StudyEstimate:
-    """The estimate as rows and a summary (what ``hpbench estimate`` prints). Raises
+                   cache_dir: str | Path | None = None, cli: bool = False, preflight: bool = True,
+                   log: Callable[[str], None] | None = None) -> StudyEstimate:
+    """The estimate as rows and a summary (what ``hpbench estimate`` prints). ``log`` gets the
+    progress lines of a calibration this call runs (this machine's first, or a stale model's:
+    a minute or more that would otherwise pass without a word). Raises
     :class:`~hpbench.errors.StudyError` for a bad option (and, with ``preflight``, a
     :class:`~hpbench.preflight.PreflightFailed` for bad data or a network that does not run on
     it), ``ValueError`` for a space the estimate cannot enumerate (``grid`` over continuous
@@ -90,11 +94,13 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
     else:
         asked_at = time.time()
-        dev = device_model(device=_target(study), threads=threads, cache_dir=cache)
+        dev = device_model(device=_target(study), threads=threads, cache_dir=cache,
+                           log=_announced(log, f"calibrating {_target(study)} at {threads} thread{'s' if threads > 1 else ''}: this machine's "
+                                               f"cost model, measured once and cached in {cache} (a minute or two)"))
         if dev.measured_at >= asked_at and probed is None and startup_probe.wanted():
             # a machine calibrated by this call (for the first time, or anew): its start-up timed too (~20 s), so that
             # this estimate prices the search's start-up, final table and exit at this machine's pace, not the prior's
-            probed = startup_probe.measure(cache)
+            probed = startup_probe.measure(cache, log=log)
     # Each configuration is priced by building its network and counting a step (~0.1-0.7 s): a
     # 1,000-trial study took over 5 minutes. By default a sample of at most PRICED stands for them
     # all (totals scaled, the replay runs the sample over again); --samples N prices N.
@@ -123,6 +129,22 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
             prices.save(cache, model=history.tag_of(dev.measured_at), columns=_prices(study, configs, est.rows))
     est.summary["warnings"] = warnings
     return est
+
+
+def _announced(log: Callable[[str], None] | None, first: str) -> Callable[[str], None] | None:
+    """``log``, saying ``first`` before its first line (a calibration logs only when it runs)."""
+    if log is None:
+        return None
+    said = False
+
+    def announced(line: str) -> None:
+        nonlocal said
+        if not said:
+            said = True
+            log(first)
+        log(line)
+
+    return announced
 
 
 def _prices(study: Study, configs: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from hpbench.cli.common import console, fail
+from hpbench.cli.common import console, fail, stderr_console
 from hpbench.errors import StudyError
 
 
@@ -30,10 +30,11 @@ def estimate(
     from hpbench.api.estimate import study_estimate
     from hpbench.api.study import Study
 
+    progress = stderr_console() if as_json else console()  # a calibration's lines: never in the JSON
     try:
         study = Study.from_toml(study_file, overrides=set_ or ())
         est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir, cli=True,
-                             preflight=not no_preflight)
+                             preflight=not no_preflight, log=lambda line: progress.print(f"[dim]{escape(line)}[/]", highlight=False))
     except StudyError as err:  # the pre-flight's too: bad data, broken user code
         fail(err, debug=debug)
     except (ValueError, KeyError) as err:

@@ -125,15 +125,23 @@ def search(
                   f"{time.time() - started_at:.1f} s (its start-up part: hpbench estimate {escape(str(study_file))}). Give a larger budget",
                   highlight=False)
         raise typer.Exit(EXIT_FAULT)
-    failed = results.failures()
-    if as_json:
-        typer.echo(json.dumps(results.summary(), indent=2, default=str))
-    else:
-        # The ranking, and per value of each searched dimension what it achieved ("which
-        # optimizer / init wins here?"); the full report is `hpbench report`.
-        results.report(con, sections=["leaderboard", "matters"], top=top)
-        target = results.path
-        con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # ... and while the report prints
+    try:
+        failed = results.failures()
+        if as_json:
+            typer.echo(json.dumps(results.summary(), indent=2, default=str))
+        else:
+            # The ranking, and per value of each searched dimension what it achieved ("which
+            # optimizer / init wins here?"); the full report is `hpbench report`.
+            results.report(con, sections=["leaderboard", "matters"], top=top)
+            target = results.path
+            con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)
+    except KeyboardInterrupt:  # the search is done and written: only its report is cut short
+        con.print(f"\ninterrupted during the report: the search is done, its results are saved in {escape(str(results.path))} "
+                  f"(hpbench report {escape(str(results.path))})", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     _say_failures(con, failed)
     _finish(results.path, started_at=started_at)
 

@@ -289,9 +289,10 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         after.on_device(device)
     stop.check()
     began, cold = time.time(), "torch" not in sys.modules  # its first use in the driver loads torch (2 s; after repeats, 0.1 s)
-    if evaluate_best_on_test(study, store):
+    if evaluate_best_on_test(study, store, check=stop.check):  # a Ctrl-C there: interrupted, as in the trials
         clock.measured["test_cold_s" if cold else "test_s"] = time.time() - began
         console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
+    stop.check()  # a Ctrl-C during the last evaluation: not swallowed by the report that follows
     clock.phases_done()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from hpbench.dispatch.repeats import searched_params
@@ -29,8 +30,9 @@ def has_test_split(study: Study, out: Path) -> bool:
     return "test" in record.get("data", {}).get("given", ())
 
 
-def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
-    """Returns how many trials were evaluated."""
+def evaluate_best_on_test(study: Study, store: ResultsStore, *, check: Callable[[], None] | None = None) -> int:
+    """Returns how many trials were evaluated. ``check`` is called before each trial's evaluation
+    (the search's Ctrl-C: it raises, and the trials evaluated so far keep their columns)."""
     if not has_test_split(study, store.out):
         return 0
     import torch
@@ -45,6 +47,8 @@ def evaluate_best_on_test(study: Study, store: ResultsStore) -> int:
     search.sort(key=lambda t: t[key], reverse=store.mode == "max")
     n = 0
     for t in search[: study.settings.repeats_top]:
+        if check is not None:
+            check()
         path = weights_path(store.out, int(t["trial"]))
         if not path.is_file():
             continue
