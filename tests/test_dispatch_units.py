@@ -568,3 +568,60 @@ def test_a_search_leaves_no_trial_running_in_its_optuna_storage(tmp_path):
         study.ask()  # stopped: never told
     states = [t.state for t in optuna.load_study(study_name="s", storage=open_storage(url)).trials]
     assert states == [TrialState.COMPLETE, TrialState.FAIL]
+
+
+def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c_skips_them(tmp_path):
+    """A machine's first search calibrates the cost model in the helper: after its last trial the
+    command waited a minute or more without a word, and a Ctrl-C there (outside the search's
+    handler) cut the final flush of the tables short."""
+    import signal
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpbench.dispatch.predictions import AsyncPredictions
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    path = tmp_path / "s.toml"
+    path.write_text(TINY_STUDY)
+    study = load_study(path)
+    calibrated = threading.Event()
+
+    def predict(study, params, device):
+        if params["optimizer"] == "sgd":
+            calibrated.wait(timeout=30)  # as a first prediction waits on the calibration
+        return {"predicted_flops": 1e6, "flops_per_epoch": 1e6, "predicted_epoch_s": 0.5}
+
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    preds = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=2))
+    for tid, optimizer in (("soon", "adam"), ("late", "sgd")):
+        store.start(tid, {"optimizer": optimizer, "lr": 0.01})
+        preds.submit(tid, {"optimizer": optimizer, "lr": 0.01})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.25})
+        store.finish(tid)
+    preds.pending["soon"].result(timeout=30)
+    said: list[str] = []
+
+    def say(line: str) -> None:
+        said.append(line)
+        if "skipped" in line:
+            calibrated.set()  # a thread pool waits for its running call at shutdown (the helper process is killed)
+
+    timer = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))  # the Ctrl-C, to the main thread
+    timer.start()
+    try:
+        preds.close_said(store, say=say)  # returns: the Ctrl-C ends the wait, not the command
+    finally:
+        timer.cancel()
+        calibrated.set()
+    assert said[0].startswith("waiting for the cost predictions of 1 trial") and "Ctrl-C skips them" in said[0]
+    assert said[1] == "cost predictions skipped for 1 trial"
+    assert store.trials["soon"]["predicted_flops"] == 1e6 and store.trials["late"].get("predicted_flops") is None
+
+    quiet: list[str] = []  # every prediction already made: nothing to say
+    done = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=1))
+    done.submit("soon", {"optimizer": "adam", "lr": 0.01})
+    done.pending["soon"].result(timeout=30)
+    done.close_said(store, say=quiet.append)
+    assert quiet == []

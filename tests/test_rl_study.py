@@ -82,7 +82,8 @@ def test_rl_keys_defaults_are_the_rl_config_defaults():
 @pytest.mark.parametrize(("sections", "key", "rule"), [
     ({"data": {"env": "CartPole-v9"}}, "data.env", "unknown Gymnasium environment"),
     ({"model": {"family": "lstm", "width": None}}, "model.family", "the rl task's policy and value networks are mlp"),
-    ({"model": {"dropout": 0.1}}, "model.dropout", "does not apply to an rl policy network"),
+    ({"model": {"dropout": 0.1}}, "model.dropout", "does not apply to task 'rl': an rl policy has no dropout"),
+    ({"model": {"family": "cnn", "kernel": 5}}, "model.kernel", "the rl cnn's convolutions are fixed (3x3, stride 2"),
     ({"model": {"depth": 0}}, "model.depth", "must be >= 1 for an rl policy"),
     ({"data": {"dataset": "iris"}}, "data.dataset", "does not apply to task 'rl'"),
     ({"train": {"batch_size": 64}}, "train.batch_size", "does not apply to task 'rl'"),

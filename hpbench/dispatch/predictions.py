@@ -250,6 +250,23 @@ class AsyncPredictions:
                 del self.pending[tid]
         return done
 
+    def close_said(self, store: ResultsStore, *, say: Callable[[str], None]) -> None:
+        """:meth:`close` at a search's end, saying so when predictions are still being made (a
+        machine's first calibration runs in the helper, a minute or two: the command waited
+        without a word). A Ctrl-C while it waits stops the wait, not the command: the trials
+        left have no cost columns (a resumed search that runs trials predicts them)."""
+        left = sum(1 for fut in self.pending.values() if not fut.done())
+        if left:
+            say(f"waiting for the cost predictions of {left} trial{'s' if left > 1 else ''} (this machine's cost model is being "
+                "calibrated: once); Ctrl-C skips them")
+        try:
+            self.harvest(store, wait=True)
+        except KeyboardInterrupt:
+            self.harvest(store)  # those done by now
+            left = len(self.pending)
+            say(f"cost predictions skipped for {left} trial{'s' if left != 1 else ''}")
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
     def close(self, store: ResultsStore, *, wait: bool = True, within_s: float | None = None) -> None:
         """Harvest the predictions (all of them, waiting for them, with ``wait``; at most
         ``within_s`` seconds when given: an interrupted search waits briefly, and a resumed one

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from hpbench.cost import prices
+from hpbench.cost import history, prices
 from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
@@ -175,6 +175,9 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     # what was priced here before (hpbench estimate, earlier searches) is taken at once (hpbench.cost.prices)
     known = prices.load(clock.history_dir, model=clock.model) if clock.history_dir is not None else {}
     predictions = AsyncPredictions(study=study, executor=start.helper, known=known)
+    if history.study_model(history.default_cache_dir(), study) is None:  # the helper calibrates it: say so (a minute or two)
+        console.print(f"[dim]this machine has no cost model for the study's device at {max(1, int(study.resources.cpus_per_trial))} thread(s) yet: "
+                      "it is calibrated beside the first trials, once (a minute or two; hpbench devices does it ahead)[/]", highlight=False)
     for tid, params in unpriced(store, study):  # an earlier run stopped before their predictions came (a Ctrl-C waits only briefly)
         predictions.submit(tid, params)
     trackers = _trackers(study, out)
@@ -195,7 +198,10 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         interrupted = True
         raise
     finally:
-        predictions.close(store, wait=True, within_s=INTERRUPTED_WAIT_S if interrupted else None)
+        if interrupted:
+            predictions.close(store, wait=True, within_s=INTERRUPTED_WAIT_S)
+        else:
+            predictions.close_said(store, say=lambda line: console.print(f"[dim]{escape(line)}[/]", highlight=False))
         store.flush(force=True)
         if clock.history_dir is not None:  # the prices this search made, for the next ones
             prices.keep(clock.history_dir, study=study, columns=predictions.new_prices())

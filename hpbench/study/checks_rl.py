@@ -57,11 +57,10 @@ def policy_family(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> No
         if family not in RK.FAMILIES:
             raise r.fail("model.family", "the rl task's policy and value networks are " + " or ".join(
                 f"{f} ({kind} observations)" for f, kind in RK.FAMILIES.items()), family)
-    for name in RK.UNSUPPORTED_FAMILY_PARAMS:
+    for name, why in RK.UNSUPPORTED_FAMILY_PARAMS.items():
         if name in model or f"model.{name}" in r.searched():
             key = f"model.{name}" if name in model else f"space.{r.searched()[f'model.{name}']}"
-            raise r.fail(key, "does not apply to an rl policy network (3x3 stride-2 convolutions, no pooling, normalization or dropout)",
-                         model.get(name, shown("searched")))
+            raise r.fail(key, f"does not apply to task 'rl': {why}", model.get(name, shown("searched")))
     for depth in _values(space, "model.depth", model.get("depth", RK.MLP_DEFAULTS["depth"])) or ():
         if depth < 1:
             raise r.fail("model.depth", "must be >= 1 for an rl policy (the actor and the critic need a hidden layer)", depth)

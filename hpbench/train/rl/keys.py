@@ -61,9 +61,12 @@ ALGORITHM_KEYS = {"gae_lambda": ("ppo", "a2c"), "clip_range": ("ppo",), "clip_ra
 MLP_DEFAULTS = {"depth": 2, "width": 64, "activation": "tanh"}
 CNN_DEFAULTS = {"conv_depth": 2, "channels": 16, "width": 64, "activation": "relu"}
 FAMILIES = {"mlp": "vector", "cnn": "image"}  # the families a policy can be, and the observations each reads
-# A family's parameters the rl networks do not have (3x3 stride-2 convolutions, no pooling or
-# normalization; no dropout, which would make the rollout's and the update's log-probabilities differ).
-UNSUPPORTED_FAMILY_PARAMS = ("dropout", "kernel", "pool", "batch_norm")
+# A family's parameters the rl networks do not have, each with why (the rule an error names).
+_FIXED_CNN = "the rl cnn's convolutions are fixed (3x3, stride 2, no pooling or normalization)"
+UNSUPPORTED_FAMILY_PARAMS = {
+    "dropout": "an rl policy has no dropout (it would make the rollout's and the update's log-probabilities differ)",
+    "kernel": _FIXED_CNN, "pool": _FIXED_CNN, "batch_norm": _FIXED_CNN,
+}
 # Keys of the common tables that mean nothing to the rl task (rejected when set or searched).
 NOT_FOR_RL = ("data.dataset", "data.val_fraction", "data.test_fraction", "data.preprocess", "model.init_from", "model.freeze",
               "train.batch_size", "train.init", "train.init_std", "train.calibration", "train.precision", "train.devices",
