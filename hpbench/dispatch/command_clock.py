@@ -14,6 +14,7 @@ from pathlib import Path
 
 from hpbench.cost import clock, history
 from hpbench.cost.estimate import concurrency
+from hpbench.dispatch.calibration_watch import CalibrationWatch
 from hpbench.dispatch.repricing import Repricing, estimate_flops, estimate_plan
 from hpbench.dispatch.timings import WorkerContention
 from hpbench.results.store import ResultsStore
@@ -58,6 +59,7 @@ class CommandClock:
         self.measured: dict[str, float] = {}
         self.trace: list[list[float]] = []
         self.phases_end_at: float | None = None
+        self.calibration: CalibrationWatch | None = None  # the cost model measured during this search (the runner's)
         self._sampled = 0.0
 
     def priced_plan(self) -> Future[list[float]] | None:  # the study's last estimate's, done already (dispatch.repricing)

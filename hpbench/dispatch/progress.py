@@ -90,6 +90,9 @@ class Progress:
             left = round(eta)
             corr = self.clock.correction if self.clock is not None else None
             parts.append(f"ETA {left // 60:02d}:{left % 60:02d}" + (f" ({corr.label()})" if corr is not None else ""))
+        if self.clock is not None and self.clock.calibration is not None and self.clock.calibration.running():
+            # not priced: the command ends after it (the trials' predictions wait on it)
+            parts.append(("then " if eta is not None else "") + "the cost model's calibration (once)")
         return ", ".join(parts)
 
     def _render(self) -> Table:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.markup import escape
 
-from hpbench.cost import history, prices
+from hpbench.cost import prices
 from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
@@ -33,6 +33,7 @@ from hpbench.dispatch.backend import (
     search_tuner,
 )
 from hpbench.dispatch.budget import Budget, stopper
+from hpbench.dispatch.calibration_watch import CalibrationWatch
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
@@ -175,9 +176,9 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     # what was priced here before (hpbench estimate, earlier searches) is taken at once (hpbench.cost.prices)
     known = prices.load(clock.history_dir, model=clock.model) if clock.history_dir is not None else {}
     predictions = AsyncPredictions(study=study, executor=start.helper, known=known)
-    if history.study_model(history.default_cache_dir(), study) is None:  # the helper calibrates it: say so (a minute or two)
-        console.print(f"[dim]this machine has no cost model for the study's device at {max(1, int(study.resources.cpus_per_trial))} thread(s) yet: "
-                      "it is calibrated beside the first trials, once (a minute or two; hpbench devices does it ahead)[/]", highlight=False)
+    clock.calibration = CalibrationWatch.of(study)  # none cached: the helper calibrates it, and the progress says so
+    if clock.calibration is not None:
+        console.print(f"[dim]{escape(clock.calibration.notice())}[/]", highlight=False)
     for tid, params in unpriced(store, study):  # an earlier run stopped before their predictions came (a Ctrl-C waits only briefly)
         predictions.submit(tid, params)
     trackers = _trackers(study, out)
