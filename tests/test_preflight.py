@@ -460,3 +460,31 @@ def test_many_whole_number_labels_are_said_to_be_read_as_a_regression_target(tmp
     assert any("30 distinct whole numbers, read as a regression target" in w and 'task = "multiclass"' in w for w in pending.warnings)
     pending = start(study_file(tmp_path, data='dataset = "diabetes"'))  # a whole-number regression target: no warning
     assert pending.result() == [] and not any("distinct whole numbers" in w for w in pending.warnings)
+
+
+def test_a_network_too_large_for_this_machines_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
+    """A 19 GB network was allocated and written by the pre-flight: on a 24 GB machine the kernel
+    killed the command without a word. Counted on the meta device, it is refused first."""
+    import hpbench.preflight.models as models
+
+    study = study_file(tmp_path, data='dataset = "digits"', model='family = "mlp"\ndepth = 2\nwidth = 4096')  # 17.1M parameters
+    monkeypatch.setattr(models, "available_memory_bytes", lambda: 100_000_000)  # 0.1 GB free: 137 MB of weights and gradients do not fit
+    msg = one(study)
+    assert "model: the network must fit in memory: its weights and their gradients alone need 0.137 GB, more than the 0.1 GB" in msg
+    assert "17,088,522 parameters" in msg and "--no-preflight" in msg
+    monkeypatch.setattr(models, "available_memory_bytes", lambda: 10_000_000_000)  # 10 GB: it fits, and is tried as before
+    assert problems_of(study) == []
+
+
+def test_this_machines_available_memory_is_read(tmp_path):
+    import os
+    import sys
+
+    from hpbench.preflight.models import available_memory_bytes
+
+    free = available_memory_bytes()
+    if not sys.platform.startswith("linux"):
+        assert free is None
+        return
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert free is not None and 0 < free <= total

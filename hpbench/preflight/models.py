@@ -84,6 +84,9 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
         fn, problems = import_entry_point(family, key=key)
         if fn is None:
             return problems[0]
+    too_large = _too_large(req, model, source=source, key=key)
+    if too_large is not None:
+        return too_large
     try:
         torch.manual_seed(0)
         net = build_model(family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=params, kind=req.kind)  # as the trainer does
@@ -125,6 +128,46 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
             return problem
         finally:
             net.zero_grad(set_to_none=True)
+    return None
+
+
+def _too_large(req: ModelRequest, model: ModelConfig, *, source: str, key: str) -> Problem | None:
+    """A network whose weights and gradients alone need more memory than this machine has
+    available: built for the check, it would be allocated and written whole (a CNN of 19 GB of
+    weights got the process killed by the kernel, without a word, on a 24 GB machine). Counted on
+    torch's meta device, which allocates nothing; a builder that cannot build there is not checked."""
+    import torch
+
+    from hpbench.models import build_model
+
+    available = available_memory_bytes()
+    if available is None:
+        return None
+    try:
+        with torch.device("meta"):
+            net = build_model(model.family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=dict(model.params), kind=req.kind)
+        n_params = sum(p.numel() for p in net.parameters())
+        weights = sum(p.numel() * p.element_size() for p in net.parameters())
+    except Exception:
+        return None
+    if 2 * weights <= available:
+        return None
+    return Problem(source=source, key=key,
+                   rule=f"the network must fit in memory: its weights and their gradients alone need {2 * weights / 1e9:.3g} GB, more than "
+                        f"the {available / 1e9:.3g} GB this machine has available",
+                   value=shown(f"{n_params:,} parameters"), hint="a narrower or shallower network; --no-preflight skips this check, for a "
+                                                                  "cluster whose nodes have the memory")
+
+
+def available_memory_bytes() -> int | None:
+    """This machine's available memory (Linux's ``MemAvailable``), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
     return None
 
 
