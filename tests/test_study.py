@@ -227,3 +227,16 @@ def test_an_enqueued_point_naming_one_setting_twice_is_refused(write_study):
     text = TINY_STUDY.replace('searcher = "random"', 'searcher = "random"\nenqueue = [{ lr = 0.01, "optimizer.lr" = 0.02 }]')
     message = _error(write_study, text)
     assert "study.enqueue[0].optimizer.lr" in message and "second time" in message
+
+
+def test_early_stopping_false_turns_it_off_and_true_takes_keras_defaults(tmp_path):
+    """`early_stopping = false` was refused as "must be a table", though leaving the key out is how it is off."""
+    study = load_study(STUDIES / "quickstart.toml", overrides=["train.early_stopping=false"])
+    assert "early_stopping" not in study.config["train"]
+    assert trial_config(study, {"optimizer": "adam", "lr": 0.01, "batch_size": 64, "init": "zeros", "model.depth": 1, "model.width": 32,
+                                "model.activation": "relu"}).train.early_stopping is None
+    on = load_study(STUDIES / "quickstart.toml", overrides=["train.early_stopping=true"])
+    es = on.config["train"]["early_stopping"]
+    assert (es["monitor"], es["patience"], es["restore_best_weights"]) == ("val_loss", 0, False)
+    with pytest.raises(StudyError, match=r"train.early_stopping: must be a table like .* \(or false: off\), but got 3"):
+        load_study(STUDIES / "quickstart.toml", overrides=["train.early_stopping=3"])

@@ -38,7 +38,8 @@ SECTION_DOCS = {
     "space": "the search space: a dotted key (or short name) of the study -> a distribution",
     "distill": "knowledge distillation from a finished trial of another study",
 }
-NESTED = {"train": {"early_stopping": (K.EARLY_STOPPING, "Keras-exact early stopping, e.g. { monitor = \"val_loss\", patience = 3 }")}}
+NESTED = {"train": {"early_stopping": (K.EARLY_STOPPING, "Keras-exact early stopping, e.g. { monitor = \"val_loss\", patience = 3 }; "
+                                                         "false (or leaving it out): off; true: Keras' defaults")}}
 UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind", "model.task", "data.env")  # hpbench.study.paths refuses them in [space]
 FILE_PATTERN = "(" + "|".join(s.replace(".", r"\.") for s in FILE_SUFFIXES) + ")$"
 NPZ_PATTERN, NPY_PATTERN = r"\.npz$", r"\.npy$"
@@ -90,7 +91,7 @@ def _entries(registry: Registry[Any], *, plugins: bool) -> list[tuple[str, dict[
 def _table(section: str, spec: Mapping[str, Param], *, plugins: bool) -> Schema:
     props = _props(section, spec, plugins=plugins)
     for key, (sub, doc) in NESTED.get(section, {}).items():
-        props[key] = {"type": "object", "description": doc, "properties": _props(f"{section}.{key}", sub, plugins=plugins),
+        props[key] = {"type": ["object", "boolean"], "description": doc, "properties": _props(f"{section}.{key}", sub, plugins=plugins),
                       "additionalProperties": False}
     return {"type": "object", "description": SECTION_DOCS[section], "properties": props, "additionalProperties": False}
 

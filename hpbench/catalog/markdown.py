@@ -40,10 +40,16 @@ def _default(schema: Schema) -> str:
     return f"`{json.dumps(schema['default'])}`" if "default" in schema else ""
 
 
+def _nested(sch: Schema) -> bool:
+    """A nested table (early stopping's, which may also be written true or false)."""
+    kind = sch.get("type")
+    return "properties" in sch and (kind == "object" or (isinstance(kind, list) and "object" in kind))
+
+
 def _keys_table(props: Mapping[str, Schema], *, prefix: str = "") -> list[str]:
     lines = ["| key | value | default | description |", "| --- | --- | --- | --- |"]
     for key, sch in props.items():
-        if sch.get("type") == "object" and "properties" in sch:
+        if _nested(sch):
             continue  # a nested table: its own heading
         lines.append(f"| `{prefix}{key}` | {_cell(in_words(sch))} | {_default(sch)} | {_cell(sch.get('description', ''))} |")
     return lines
@@ -64,7 +70,7 @@ def _section(name: str, sch: Schema) -> list[str]:
     if name in _COMMON:
         out += ["", f"Plus the parameters of the {_COMMON_WORDS[name]} (below)."]
     for key, nested in sch["properties"].items():
-        if nested.get("type") == "object" and "properties" in nested:
+        if _nested(nested):
             out += ["", f"### [{name}] {key}", "", nested.get("description", "") + ".", "", *_keys_table(nested["properties"], prefix=f"{key}.")]
     return [*out, ""]
 

@@ -128,13 +128,17 @@ def train_table(r: Reader) -> dict[str, Any]:
     table = dict(r.section("train"))
     checks.not_for_task(r, task, "train", table)
     es_raw = table.pop("early_stopping", None)
+    if es_raw is False:  # off, as when the key is absent (`--set train.early_stopping=false` on a study that sets it)
+        es_raw = None
+    elif es_raw is True:  # on with Keras' defaults (monitor val_loss, patience 0)
+        es_raw = {}
     common = {k: p for k, p in K.TRAIN.items() if f"train.{k}" not in N.task_rejects(task)}
     train = r.fields("train", table, common, extra=N.task_keys(task, "train"))
     if "init" in train:
         r.check("train.init", N.INIT, train["init"])
     if es_raw is not None:
         if not isinstance(es_raw, dict):
-            raise r.fail("train.early_stopping", 'must be a table like { monitor = "val_loss", patience = 3 }', es_raw)
+            raise r.fail("train.early_stopping", 'must be a table like { monitor = "val_loss", patience = 3 } (or false: off)', es_raw)
         data = r.section("data")  # rl has no val_loss: its own metric is the monitor named by default
         monitor = N.task_metric(task, data.get("dataset") if isinstance(data, dict) else None)
         train["early_stopping"] = r.fields("train.early_stopping", {**({"monitor": monitor} if monitor else {}), **es_raw}, K.EARLY_STOPPING)
