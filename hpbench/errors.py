@@ -76,10 +76,22 @@ def shown(text: str) -> str:
     return "\x00" + text
 
 
+# Names users write for an option under another name: the hint names the option when it is offered.
+SYNONYMS = {"gpu": "cuda", "accuracy": "val_accuracy", "acc": "val_accuracy", "val_acc": "val_accuracy", "loss": "val_loss",
+            "tpe_cost": "tpe-cost", "hb": "hyperband", "bohb": "hyperband", "sgd_momentum": "momentum"}
+
+
 def did_you_mean(name: str, options: Iterable[str]) -> str:
-    """A 'did you mean' hint for an unknown name, or an empty string."""
+    """A 'did you mean' hint for an unknown name (the option it names in another case, a known
+    synonym's, else the closest), or the options when none is close; an empty string without options."""
     options = list(options)
-    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    folded = {o.lower(): o for o in options}
+    key = name.strip().lower()
+    if key in folded:  # 'TPE', 'Adam', ' asha'
+        return f"did you mean {folded[key]!r}?"
+    if SYNONYMS.get(key) in options:
+        return f"did you mean {SYNONYMS[key]!r}?"
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
     if close:
-        return f"did you mean {close[0]!r}?"
+        return f"did you mean {folded[close[0]]!r}?"
     return "expected one of: " + ", ".join(sorted(options)) if options else ""

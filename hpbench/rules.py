@@ -107,8 +107,7 @@ class OneOf(Rule):
 
     def check(self, value: Any) -> Any:
         if value not in self.names:
-            hint = did_you_mean(str(value), [str(n) for n in self.names])
-            raise RuleError(f"unknown {self.what}" + (f"; {hint}" if hint else ""))
+            raise RuleError(f"unknown {self.what}", hint=did_you_mean(str(value), [str(n) for n in self.names]))
         return value
 
 

@@ -240,3 +240,27 @@ def test_early_stopping_false_turns_it_off_and_true_takes_keras_defaults(tmp_pat
     assert (es["monitor"], es["patience"], es["restore_best_weights"]) == ("val_loss", 0, False)
     with pytest.raises(StudyError, match=r"train.early_stopping: must be a table like .* \(or false: off\), but got 3"):
         load_study(STUDIES / "quickstart.toml", overrides=["train.early_stopping=3"])
+
+
+@pytest.mark.parametrize(("override", "said"), [
+    ('study.searcher="TPE"', "study.searcher: unknown searcher, but got 'TPE' (did you mean 'tpe'?)"),
+    ('study.scheduler="ASHA"', "(did you mean 'asha'?)"),
+    ('train.device="gpu"', "train.device: unknown device, but got 'gpu' (did you mean 'cuda'?)"),
+    ('study.metric="accuracy"', "but got 'accuracy' (did you mean 'val_accuracy'?)"),
+    ('study.metric="val_acc"', "(did you mean 'val_accuracy'?)"),
+])
+def test_a_name_in_another_case_or_a_common_synonym_is_named(override, said):
+    """'TPE' and 'ASHA' got the list of options (difflib compares case), 'gpu' got "did you mean 'cpu'?"
+    and the metric 'accuracy' no hint at all."""
+    with pytest.raises(StudyError) as err:
+        load_study(STUDIES / "quickstart.toml", overrides=[override])
+    assert said in str(err.value)
+
+
+def test_did_you_mean_keeps_the_closest_match_and_lists_the_options_when_none_is_close():
+    from hpbench.errors import did_you_mean
+
+    assert did_you_mean("cosinus", ["cosine", "step"]) == "did you mean 'cosine'?"
+    assert did_you_mean("zzz", ["b", "a"]) == "expected one of: a, b"
+    assert did_you_mean("gpu", ["cpu", "auto"]) == "did you mean 'cpu'?"  # a synonym only where its option is offered
+    assert did_you_mean("x", []) == ""

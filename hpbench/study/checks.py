@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpbench.data.datasets import DATASETS
-from hpbench.errors import Problem, StudyError, shown
+from hpbench.errors import Problem, StudyError, did_you_mean, shown
 from hpbench.models import FAMILIES, family_reads
 from hpbench.space.space import SearchSpace
 from hpbench.study import names as N
@@ -103,7 +103,7 @@ def schedule_monitor(r: Reader, schedule: Mapping[str, Any], *, metrics: tuple[s
     if monitor is None:
         return
     if monitor not in metrics:
-        raise r.fail("lr_schedule.monitor", f"must be a metric the trainer reports ({', '.join(metrics)})", monitor)
+        raise r.fail("lr_schedule.monitor", f"must be a metric the trainer reports ({', '.join(metrics)})", monitor, hint=_close(monitor, metrics))
     if schedule.get("mode", "auto") == "auto":
         try:
             infer_mode(monitor)
@@ -153,13 +153,19 @@ def cycle_momentum_needs_momentum(r: Reader, schedule: Mapping[str, Any]) -> Non
                      True)
 
 
+def _close(name: Any, metrics: tuple[str, ...]) -> str:
+    """'did you mean ...?' for a metric close to one of ``metrics`` (the list is in the rule already)."""
+    hint = did_you_mean(str(name), metrics)
+    return hint if hint.startswith("did you mean") else ""
+
+
 def metric_is_reported(r: Reader, study: Mapping[str, Any], *, task: str | None, metrics: tuple[str, ...]) -> None:
     """``study.metric`` is a metric the trainer reports for the dataset's task."""
     if study["metric"] not in metrics:
         raise r.fail(
             "study.metric",
             f"must be a metric the trainer reports for this {task or 'dataset'} task ({', '.join(metrics)})",
-            study["metric"],
+            study["metric"], hint=_close(study["metric"], metrics),
         )
 
 
@@ -186,7 +192,8 @@ def early_stopping_monitor(r: Reader, train: Mapping[str, Any], *, metrics: tupl
     if es is None:
         return
     if es["monitor"] not in metrics:
-        raise r.fail("train.early_stopping.monitor", f"must be a metric the trainer reports ({', '.join(metrics)})", es["monitor"])
+        raise r.fail("train.early_stopping.monitor", f"must be a metric the trainer reports ({', '.join(metrics)})", es["monitor"],
+                     hint=_close(es["monitor"], metrics))
     if es["mode"] == "auto":
         try:
             infer_mode(es["monitor"])
