@@ -609,12 +609,16 @@ def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c
             calibrated.set()  # a thread pool waits for its running call at shutdown (the helper process is killed)
 
     timer = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))  # the Ctrl-C, to the main thread
+    # Python's own Ctrl-C handler, as the command has it there (an in-process Ray Tune run of an earlier
+    # test can leave Tune's, which only logs)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     try:
         preds.close_said(store, say=say)  # returns: the Ctrl-C ends the wait, not the command
     finally:
         timer.cancel()
         calibrated.set()
+        signal.signal(signal.SIGINT, handler)
     assert said[0].startswith("waiting for the cost predictions of 1 trial") and "Ctrl-C skips them" in said[0]
     assert said[1] == "cost predictions skipped for 1 trial"
     assert store.trials["soon"]["predicted_flops"] == 1e6 and store.trials["late"].get("predicted_flops") is None

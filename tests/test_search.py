@@ -137,7 +137,7 @@ def test_ctrl_c_during_the_test_split_stops_as_in_the_trials(ray_local, tmp_path
     assert trials["test_accuracy"].notna().sum() == 1  # the evaluation finished before the Ctrl-C keeps its columns
 
 
-def test_ctrl_c_during_the_final_report_says_the_results_are_saved(ray_local, tmp_path, monkeypatch):
+def test_ctrl_c_during_the_final_report_says_the_results_are_saved(ray_local, tmp_path, monkeypatch, request):
     """A Ctrl-C while the final leaderboard printed ended in Click's bare "Aborted!" and exit 1."""
     import signal
 
@@ -147,6 +147,10 @@ def test_ctrl_c_during_the_final_report_says_the_results_are_saved(ray_local, tm
         signal.raise_signal(signal.SIGINT)
 
     monkeypatch.setattr(Results, "report", ctrl_c)
+    # Python's own Ctrl-C handler, as the command has it after the search (an in-process Ray Tune run of an
+    # earlier test can leave Tune's, which only logs)
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, handler))
     sigterm_before = signal.getsignal(signal.SIGTERM)
     path = tmp_path / "t.toml"
     path.write_text(TINY_STUDY)
