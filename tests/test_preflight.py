@@ -127,6 +127,22 @@ def test_numbers_written_as_text_and_a_free_text_column(tmp_path):
     assert any(p.startswith(f"{path}: column 'note': a text column is a category") and "150 distinct values" in p for p in found)
 
 
+def test_dates_written_as_text_are_said_as_dates_not_as_too_many_categories(tmp_path):
+    """A CSV's timestamp column got "a text column is a category ... at most 100 distinct values",
+    which says nothing of what it is nor what to do (a Parquet datetime column was named as a date)."""
+    df = table(150)
+    df["when"] = pd.date_range("2024-01-01", periods=150, freq="h").astype(str)
+    df["day"] = [f"03/{1 + i % 28:02d}/2024 {i % 24:02d}:30" for i in range(150)]
+    df["note"] = [f"visit {i}" for i in range(150)]
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert (f"{path}: column 'when': must hold numbers or text categories, not dates or durations (derive numbers from it first: "
+            "a day of the week, seconds since a start), but got 150 distinct dates or times, e.g. '2024-01-01 00:00:00'") in found
+    assert any(p.startswith(f"{path}: column 'day': must hold numbers or text categories, not dates") for p in found)
+    assert any(p.startswith(f"{path}: column 'note': a text column is a category") for p in found)  # free text stays free text
+
+
 def test_single_class_binary_target(tmp_path):
     path = tmp_path / "d.csv"
     table(label=np.ones(40, dtype=int)).to_csv(path, index=False)

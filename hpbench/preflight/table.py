@@ -79,9 +79,27 @@ def date_columns(table: Any, ctx: DataContext) -> list[Problem]:
     for col in table.columns:
         if table[col].dtype.kind in "Mm":
             key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
-            out.append(Problem(source=ctx.source, key=key, rule="must hold numbers or text categories, not dates or durations "
-                               "(derive numbers from it first: a day of the week, seconds since a start)", value=shown(str(table[col].dtype))))
+            out.append(Problem(source=ctx.source, key=key, rule=_DATE_RULE, value=shown(str(table[col].dtype))))
     return out
+
+
+_DATE_RULE = "must hold numbers or text categories, not dates or durations (derive numbers from it first: a day of the week, seconds since a start)"
+
+
+def _dates(values: Any, *, sample: int = 50) -> bool:
+    """Whether a text column's first values all read as dates or times ('2024-01-01 00:00:00', '03/07/2024')."""
+    import warnings
+
+    import pandas as pd
+
+    head = values.iloc[:sample].astype(str)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas' "could not infer format" on mixed formats
+        try:
+            parsed = pd.to_datetime(head, errors="coerce", format="mixed")
+        except (ValueError, TypeError):
+            return False
+    return bool(parsed.notna().all())
 
 
 def has_rows(table: Any, ctx: DataContext) -> list[Problem]:
@@ -155,7 +173,10 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
                                value=shown(f"text {examples} ({_lines(bad.index, ctx)})")))
             continue
         n = values.nunique()
-        if n > MAX_CATEGORIES:
+        if n > MAX_CATEGORIES and _dates(values):  # a CSV's dates are text: said as dates, as a Parquet datetime column is
+            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule=_DATE_RULE,
+                               value=shown(f"{n} distinct dates or times, e.g. {str(values.iloc[0])[:40]!r}")))
+        elif n > MAX_CATEGORIES:
             out.append(Problem(source=ctx.source, key=f"column {str(col)!r}",
                                rule=f"a text column is a category, one-hot encoded: it may have at most {MAX_CATEGORIES} distinct values",
                                value=shown(f"{n} distinct values, e.g. {str(values.iloc[0])[:40]!r}")))
