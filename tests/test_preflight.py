@@ -143,6 +143,24 @@ def test_dates_written_as_text_are_said_as_dates_not_as_too_many_categories(tmp_
     assert any(p.startswith(f"{path}: column 'note': a text column is a category") for p in found)  # free text stays free text
 
 
+def test_numbers_a_spreadsheet_formatted_are_named_not_one_hot_encoded(tmp_path):
+    """'3,366.33' and '15.5%' were read as text: a few distinct ones were one-hot encoded as
+    categories without a word, more than 100 got "a text column is a category"."""
+    df = table(150)
+    df["price"] = [f"{1000 + 37.5 * i:,.2f}" for i in range(150)]
+    df["share"] = [f"{i % 4 * 25}%" for i in range(150)]  # 4 distinct: one-hot before
+    df["cost"] = [f"${i % 3 + 1}" for i in range(150)]
+    df["grade"] = [f"G{i % 3}" for i in range(150)]  # a real category stays one
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    found = problems_of(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    rule = "must hold plain numbers, not numbers written with thousands separators, currency or percent signs (save them as plain numbers)"
+    assert f"{path}: column 'price': {rule}, but got text like '1,000.00'" in found
+    assert f"{path}: column 'share': {rule}, but got text like '0%'" in found
+    assert f"{path}: column 'cost': {rule}, but got text like '$1'" in found
+    assert len(found) == 3  # nothing on 'grade'
+
+
 def test_single_class_binary_target(tmp_path):
     path = tmp_path / "d.csv"
     table(label=np.ones(40, dtype=int)).to_csv(path, index=False)

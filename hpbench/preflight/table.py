@@ -86,6 +86,21 @@ def date_columns(table: Any, ctx: DataContext) -> list[Problem]:
 _DATE_RULE = "must hold numbers or text categories, not dates or durations (derive numbers from it first: a day of the week, seconds since a start)"
 
 
+_NUMBER_FORMATTING = r"[,\s$€£¥%]"  # what a spreadsheet adds to a number: thousands separators, currency and percent signs
+
+
+def _formatted_numbers(values: Any, *, sample: int = 200) -> str:
+    """The first of a text column's values when every one of its first values is a number once a
+    spreadsheet's formatting is taken out, else '' (a column pandas read as text, so some had it)."""
+    import pandas as pd
+
+    head = values.iloc[:sample].astype(str)
+    plain = head.str.replace(_NUMBER_FORMATTING, "", regex=True)
+    if not (plain.str.len() > 0).all() or pd.to_numeric(plain, errors="coerce").isna().any():
+        return ""
+    return str(head.iloc[0])[:40]
+
+
 def _dates(values: Any, *, sample: int = 50) -> bool:
     """Whether a text column's first values all read as dates or times ('2024-01-01 00:00:00', '03/07/2024')."""
     import warnings
@@ -171,6 +186,12 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
             examples = ", ".join(repr(str(v)) for v in bad.unique()[:MAX_SHOWN])
             out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule="must hold numbers only (it is mostly numbers)",
                                value=shown(f"text {examples} ({_lines(bad.index, ctx)})")))
+            continue
+        formatted = _formatted_numbers(values)
+        if formatted:  # '3,366.33', '$12', '15.5%': numbers a spreadsheet formatted, one-hot encoded as text otherwise
+            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}",
+                               rule="must hold plain numbers, not numbers written with thousands separators, currency or percent signs "
+                                    "(save them as plain numbers)", value=shown(f"text like {formatted!r}")))
             continue
         n = values.nunique()
         if n > MAX_CATEGORIES and _dates(values):  # a CSV's dates are text: said as dates, as a Parquet datetime column is
