@@ -184,7 +184,8 @@ class Registered(Rule):
 
     ``imports``: a ``"package.module:attr"`` spec is accepted too (user models and datasets);
     ``suffixes``: so is a file name ending in one of them (data files); ``also`` follows the
-    did-you-mean hint, naming what else the key accepts. A value of another type (a number, a
+    did-you-mean hint, naming what else the key accepts; ``others``: the rule a file of another
+    kind is told (an Excel file: save it as one the key reads). A value of another type (a number, a
     list, a table) is an unknown name.
     """
 
@@ -192,6 +193,8 @@ class Registered(Rule):
     imports: bool = False
     suffixes: tuple[str, ...] = ()
     also: str = ""
+    others: tuple[tuple[str, str], ...] = ()  # (suffix, what the file is and what to do) for files of a kind the key does not read
+    others_rule: str = ""  # the rule such a file is told
 
     def check(self, value: Any) -> Any:
         what = self.registry.what
@@ -201,6 +204,9 @@ class Registered(Rule):
             return value
         if self.suffixes and isinstance(value, str) and value.endswith(self.suffixes):
             return value
+        other = next((why for suffix, why in self.others if isinstance(value, str) and value.lower().endswith(suffix)), None)
+        if other is not None:
+            raise RuleError(self.others_rule, hint=other)
         broken = self.registry.plugin_error(value) if isinstance(value, str) else ""
         raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also + (f"; {broken}" if broken else ""))
 

@@ -264,3 +264,14 @@ def test_did_you_mean_keeps_the_closest_match_and_lists_the_options_when_none_is
     assert did_you_mean("zzz", ["b", "a"]) == "expected one of: a, b"
     assert did_you_mean("gpu", ["cpu", "auto"]) == "did you mean 'cpu'?"  # a synonym only where its option is offered
     assert did_you_mean("x", []) == ""
+
+
+@pytest.mark.parametrize(("name", "what"), [("sales.xlsx", "an Excel workbook: save it as CSV"), ("rows.tsv", "a tab-separated file"),
+                                            ("frame.pkl", "a pickle, not read (unpickling runs code)")])
+def test_a_data_file_of_a_kind_hpbench_does_not_read_is_told_what_to_save_it_as(name, what):
+    """An Excel, TSV, JSON or pickle file got "unknown dataset" and the list of the built-in ones."""
+    with pytest.raises(StudyError) as err:
+        load_study(STUDIES / "quickstart.toml", overrides=[f'data.dataset="{name}"'])
+    said = str(err.value)
+    assert f"data.dataset: must be a file hpbench reads (.csv, .parquet, .npz, .npy) or 'package.module:load' (your own loader), but got '{name}'" in said
+    assert what in said and "digits" not in said

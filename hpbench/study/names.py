@@ -24,8 +24,20 @@ from hpbench.train.schedules import SCHEDULES
 from hpbench.train.task import SUPERVISED
 from hpbench.train.task import TASKS as TRAINER_TASKS  # [model] task; data's TASKS are a dataset's kinds
 
+_OTHER_FILES = (
+    (".xlsx", "an Excel workbook: save it as CSV, or pandas.read_excel(f).to_parquet(...)"),
+    (".xls", "an Excel workbook: save it as CSV, or pandas.read_excel(f).to_parquet(...)"),
+    (".tsv", "a tab-separated file: pandas.read_csv(f, sep='\\t').to_csv(..., index=False)"),
+    (".json", "a JSON file: pandas.read_json(f).to_parquet(...)"),
+    (".jsonl", "a JSON-lines file: pandas.read_json(f, lines=True).to_parquet(...)"),
+    (".feather", "a Feather file: pandas.read_feather(f).to_parquet(...)"),
+    (".h5", "an HDF5 file: save its arrays with numpy.savez(..., x=..., y=...)"),
+    (".pkl", "a pickle, not read (unpickling runs code): save it as Parquet or .npz"),
+    (".pickle", "a pickle, not read (unpickling runs code): save it as Parquet or .npz"),
+)
 DATASET = Registered(DATASETS, imports=True, suffixes=(*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX),
-                     also="; or a .csv/.parquet/.npz/.npy file, or 'package.module:load'")
+                     also="; or a .csv/.parquet/.npz/.npy file, or 'package.module:load'", others=_OTHER_FILES,
+                     others_rule="must be a file hpbench reads (.csv, .parquet, .npz, .npy) or 'package.module:load' (your own loader)")
 FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
 OPTIMIZER = Registered(OPTIMIZERS)
 INIT = Registered(INITIALIZERS)
