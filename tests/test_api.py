@@ -423,6 +423,18 @@ def test_estimate_returns_the_cli_s_table(write_study):
         hpbench.estimate(hpbench.Study.from_toml(path), device_flops=0)
 
 
+def test_a_first_estimate_from_python_says_it_calibrates_on_stderr(write_study, tmp_path, monkeypatch, capsys):
+    from tests.helpers.devices import logged_calibration
+
+    logged_calibration(monkeypatch)
+    study = hpbench.Study.from_toml(write_study(TINY_STUDY))
+    assert len(hpbench.estimate(study, samples=2, cache_dir=tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "calibrating cpu at 1 thread" in err and "cpu: a step of the calibration" in err
+    hpbench.estimate(study, samples=2, cache_dir=tmp_path)
+    assert "calibrating" not in capsys.readouterr().err  # cached
+
+
 # -- conventions -------------------------------------------------------------------------------
 def _python(code: str) -> str:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

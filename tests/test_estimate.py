@@ -253,16 +253,9 @@ def test_the_estimate_prints_the_pre_flights_warnings(write_study, tmp_path):
 
 def test_a_first_calibration_says_what_it_does_and_keeps_the_json_clean(write_study, tmp_path, monkeypatch):
     # a machine's first estimate calibrates for a minute or two: it said nothing all that time (session 43's list)
-    from hpbench.cost import calibrate as D
+    from tests.helpers.devices import logged_calibration
 
-    def logged(*, device, threads, log=None, quick=False):
-        if log is not None:
-            log(f"{device}: a step of the calibration")
-        return D.DeviceModel(device=device, name="fake", threads=threads, matmul_flops=(1.0,), matmul_flops_per_s=(1e9,),
-                             peak_flops_per_s=1e9, bandwidth_bytes_per_s=1e10, coef={"op": 1e-6}, versions=D.identity(device))
-
-    monkeypatch.setattr(D, "calibrate", logged)
-    monkeypatch.setattr(D, "calibrate_as_worker", logged)
+    logged_calibration(monkeypatch)
     p = write_study(TINY_STUDY)
     r = runner.invoke(app, ["estimate", str(p), "--cache-dir", str(tmp_path), "--json", "--no-preflight"], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output

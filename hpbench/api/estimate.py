@@ -31,11 +31,15 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
     ``predicted_s``, ...); the study's totals (worst case, with pruning, ETA at its concurrency)
     are in ``df.attrs["summary"]``. ``samples``: configurations drawn from the space (default:
     the study's trials, at most :data:`PRICED`; a sample of any size stands for them all, its
-    totals scaled to the trials: ``summary["n_trials"]``); ``grid``: every configuration of a finite space."""
+    totals scaled to the trials: ``summary["n_trials"]``); ``grid``: every configuration of a finite space.
+    A machine's first estimate calibrates its cost model (a minute or two) and says so on stderr."""
+    import sys
+
     import pandas as pd
 
     check_call("hpbench.estimate", study, ints={"samples": samples}, numbers={"device_flops": device_flops})
-    est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir)
+    est = study_estimate(study, samples=samples, grid=grid, device_flops=device_flops, cache_dir=cache_dir,
+                         log=lambda line: print(line, file=sys.stderr, flush=True))
     df = pd.DataFrame(est.rows)
     df.attrs["summary"] = dict(est.summary)
     return df

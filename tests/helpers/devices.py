@@ -16,3 +16,16 @@ def device_cache(folder: Path, measured_at: float) -> DeviceModel:
                         versions=calibrate.identity("cpu"), measured_at=measured_at)
     calibrate.cache_file(folder, "cpu", 1).write_text(json.dumps(model.to_dict()))
     return model
+
+
+def logged_calibration(monkeypatch) -> None:
+    """The calibration replaced by one that logs a step and returns a small model at once (a real one
+    takes a minute or two): for the tests of what a first calibration says."""
+    def logged(*, device, threads, log=None, quick=False):
+        if log is not None:
+            log(f"{device}: a step of the calibration")
+        return DeviceModel(device=device, name="fake", threads=threads, matmul_flops=(1.0,), matmul_flops_per_s=(1e9,),
+                           peak_flops_per_s=1e9, bandwidth_bytes_per_s=1e10, coef={"op": 1e-6}, versions=calibrate.identity(device))
+
+    monkeypatch.setattr(calibrate, "calibrate", logged)
+    monkeypatch.setattr(calibrate, "calibrate_as_worker", logged)  # a process whose thread environment is not a worker's calibrates in a child
