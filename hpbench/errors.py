@@ -78,7 +78,9 @@ def shown(text: str) -> str:
 
 # Names users write for an option under another name: the hint names the option when it is offered.
 SYNONYMS = {"gpu": "cuda", "accuracy": "val_accuracy", "acc": "val_accuracy", "val_acc": "val_accuracy", "loss": "val_loss",
-            "tpe_cost": "tpe-cost", "hb": "hyperband", "bohb": "hyperband", "sgd_momentum": "momentum"}
+            "tpe_cost": "tpe-cost", "hb": "hyperband", "bohb": "hyperband", "sgd_momentum": "momentum",
+            # Optuna's and Ray Tune's names of the search space's distributions
+            "categorical": "choice", "float": "uniform", "int": "randint", "grid_search": "grid"}
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:

@@ -264,6 +264,9 @@ def test_did_you_mean_keeps_the_closest_match_and_lists_the_options_when_none_is
     assert did_you_mean("zzz", ["b", "a"]) == "expected one of: a, b"
     assert did_you_mean("gpu", ["cpu", "auto"]) == "did you mean 'cpu'?"  # a synonym only where its option is offered
     assert did_you_mean("x", []) == ""
+    # Optuna's and Ray Tune's names of the distributions
+    assert did_you_mean("categorical", ["choice", "grid", "loguniform", "randint", "uniform"]) == "did you mean 'choice'?"
+    assert did_you_mean("grid_search", ["choice", "grid", "loguniform", "randint", "uniform"]) == "did you mean 'grid'?"
 
 
 @pytest.mark.parametrize(("name", "what"), [("sales.xlsx", "an Excel workbook: save it as CSV"), ("rows.tsv", "a tab-separated file"),
