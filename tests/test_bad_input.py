@@ -265,6 +265,20 @@ def test_address_auto_that_finds_no_live_cluster_is_refused_before_anything(tmp_
                   ["--address", "'auto' found the Ray cluster at", ":1, which must answer", "refused"], out)  # Ray names loopback by the machine's address
 
 
+@pytest.mark.parametrize(("storage", "fragments"), [
+    ("notaurl", ["--storage: must be a database URL, e.g. sqlite:///results/optuna.db", "'notaurl'"]),
+    ("foo://x/y", ["--storage: must name a database SQLAlchemy can open", "Can't load plugin: sqlalchemy.dialects:foo"]),
+    ("sqlite:////nonexistent-hpbench/dir/o.db", ["--storage: must name a SQLite file in an existing folder", "/nonexistent-hpbench/dir does not exist"]),
+    ("postgresql+psycopg2://u:secret@127.0.0.1:1/db", ["--storage: must reach its database", "'postgresql+psycopg2://u:***@127.0.0.1:1/db'"]),
+])
+def test_an_optuna_storage_that_cannot_be_used_is_refused_before_anything(tmp_path, no_ray, storage, fragments):
+    """A URL SQLAlchemy could not parse ended the search in a traceback, study.json and study.toml written."""
+    out = tmp_path / "out"
+    result = invoke(["search", str(good_study(tmp_path)), "--out", str(out), "--storage", storage])
+    check_refused(result, fragments, out)
+    assert "secret" not in result.output  # a password is never printed
+
+
 def test_a_gpu_share_on_a_machine_without_gpus_is_refused_before_anything(tmp_path, no_ray):
     """Refused once Ray was up before (exit 2, but optuna.db and study.json written)."""
     from hpbench.api.search import local_gpus

@@ -63,7 +63,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     from rich.console import Console
 
     check_call(SOURCE, study, ints={"num_cpus": num_cpus, "repeats": repeats}, numbers={"budget_flops": budget_flops, "budget_s": budget_s})
-    check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats)
+    check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, storage=storage)
     if out is not None and not isinstance(out, (str, Path)):
         raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)
     check_fits(study, address=address, num_cpus=num_cpus)
@@ -97,7 +97,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
 
 
 def check_options(*, address: str | None, num_cpus: int | None, budget_flops: float | None, budget_s: float | None,
-                  repeats: int | None, cli: bool = False) -> None:
+                  repeats: int | None, storage: str | None = None, cli: bool = False) -> None:
     """The call's own options (the study was validated when it was read). ``cli``: name them as
     the command's flags (``--num-cpus``) instead of as keywords (``num_cpus``)."""
 
@@ -121,6 +121,14 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
             raise fail(key, "must be a number", value)
         if value is not None and not value > 0:
             raise fail(key, "must be > 0", value)
+    if storage is not None:
+        if not isinstance(storage, str) or not storage:
+            raise fail("storage", "must be a database URL (a str)", storage)
+        from hpbench.dispatch.storage import shown_url, url_problem
+
+        problem = url_problem(storage)
+        if problem is not None:
+            raise fail("storage", problem[0], shown_url(storage), hint=problem[1])
     if address == "auto":  # Ray's own search for it failed after tens of seconds, with a traceback, the results folder made
         found = auto_address()
         if found == "":

@@ -85,7 +85,7 @@ def search(
     overrides = [*(set_ or ()), *([f"study.trials={trials}"] if trials is not None else [])]
     try:
         study = Study.from_toml(study_file, overrides=overrides)
-        check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, cli=True)
+        check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, storage=storage, cli=True)
     except StudyError as err:
         fail(err)
     con = stderr_console() if as_json else console()

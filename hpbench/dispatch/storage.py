@@ -92,3 +92,52 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
         yield storage
     finally:
         storage.close()
+
+
+def url_problem(url: str) -> tuple[str, str] | None:
+    """Why the Optuna storage ``url`` cannot be used, as (rule, hint), before anything is written
+    (a URL SQLAlchemy cannot parse ended the search in a traceback, the results folder made);
+    None when it can. A SQLite file's folder must exist (connecting would create the file); any
+    other database is connected to once, for at most :data:`CONNECT_TIMEOUT_S` seconds."""
+    import sqlalchemy
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return "must be a database URL, e.g. sqlite:///results/optuna.db or postgresql://USER:PASSWORD@HOST/DB", ""
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except ModuleNotFoundError as err:  # the dialect's driver not installed (SQLAlchemy 2.1's postgresql:// is psycopg 3)
+        return "must name a database driver that is installed", (f"{err}: install it, or name an installed one in the URL "
+                                                                  f"(e.g. {parsed.get_backend_name()}+psycopg2:// for psycopg2)")
+    except Exception as err:  # an unknown dialect (NoSuchModuleError)
+        return "must name a database SQLAlchemy can open", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    if parsed.get_backend_name() == "sqlite":
+        where = parsed.database or ""
+        if where and where != ":memory:" and not Path(where).expanduser().resolve().parent.is_dir():
+            return "must name a SQLite file in an existing folder", f"{Path(where).expanduser().resolve().parent} does not exist"
+        return None
+    engine = sqlalchemy.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    try:
+        with engine.connect():
+            pass
+    except Exception as err:
+        return "must reach its database", f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    finally:
+        engine.dispose()
+    return None
+
+
+CONNECT_TIMEOUT_S = 5
+
+
+def shown_url(url: str) -> str:
+    """The URL with its password hidden (an error message names it)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
