@@ -496,6 +496,23 @@ def test_many_whole_number_labels_are_said_to_be_read_as_a_regression_target(tmp
     assert pending.result() == [] and not any("distinct whole numbers" in w for w in pending.warnings)
 
 
+def test_a_class_holding_most_rows_under_accuracy_is_a_warning(tmp_path):
+    """On a 95 / 5 target a network that learned nothing reads val_accuracy 0.95, and nothing said so."""
+    from hpbench.preflight.run import start
+
+    df = table(200, label=np.where(np.arange(200) % 20 == 0, "fraud", "ok"))
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    pending = start(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"', metric="val_accuracy"))
+    assert pending.result() == []
+    assert (f"{path}: data.target: the largest class, 'ok', holds 95% of the rows: always answering it scores val_accuracy 0.95; "
+            "read the ranking against that, or rank by val_nll (study.metric)") in pending.warnings
+    ranked_by_loss = start(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"', metric="val_loss"))
+    assert not any("largest class" in w for w in ranked_by_loss.warnings)  # a loss is not fooled by it
+    balanced = start(study_file(tmp_path, data='dataset = "digits"', metric="val_accuracy"))
+    assert not any("largest class" in w for w in balanced.warnings)
+
+
 def test_a_network_too_large_for_this_machines_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
     """A 19 GB network was allocated and written by the pre-flight: on a 24 GB machine the kernel
     killed the command without a word. Counted on the meta device, it is refused first."""

@@ -209,6 +209,30 @@ def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
             "near unit scale (hpbench scales the features, not the target); express it in other units, or standardize it in your data"]
 
 
+MAJORITY_WARNED = 0.8  # a class holding this share of the rows makes accuracy read high for any network
+
+
+def majority_class(a: Arrays, ctx: DataContext) -> list[str]:
+    """A warning (not a problem): a classification target whose largest class holds most rows,
+    ranked or stopped by accuracy. Always answering that class scores its share: on a 95 / 5
+    split a network that learned nothing reads val_accuracy 0.95, and the search ranks such
+    networks level with those that learned the rare class."""
+    accuracy = [name for _, name in ctx.metrics if name.endswith("accuracy")]
+    if a.task == "regression" or not accuracy or not len(a.y) or a.n_rows is not None:
+        return []
+    values, codes = classes(a)
+    if len(values) < 2:
+        return []
+    counts = np.bincount(codes)
+    share = float(counts.max()) / len(codes)
+    if share < MAJORITY_WARNED:
+        return []
+    top = values[int(counts.argmax())]
+    top = top.item() if hasattr(top, "item") else top
+    return [f"{ctx.source}: {a.y_key}: the largest class, {top!r}, holds {share:.0%} of the rows: always answering it scores "
+            f"{accuracy[0]} {share:.3g}; read the ranking against that, or rank by val_nll (study.metric)"]
+
+
 def many_whole_classes(a: Arrays, ctx: DataContext) -> list[str]:
     """A warning (not a problem): whole-number labels with more distinct values than hpbench reads
     as classes are a regression target unless the study says otherwise (30 classes of an npz
