@@ -513,6 +513,24 @@ def test_a_class_holding_most_rows_under_accuracy_is_a_warning(tmp_path):
     assert not any("largest class" in w for w in balanced.warnings)
 
 
+def test_unscaled_features_far_from_unit_scale_are_a_warning(tmp_path):
+    """The default preprocess is none: a CSV's 'mean area' (standard deviation ~350) trained as given, without a word."""
+    from hpbench.preflight.run import start
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"area": rng.normal(600.0, 350.0, 120), "ratio": rng.normal(0.0, 1.0, 120), "label": np.arange(120) % 2})
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    pending = start(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"'))
+    assert pending.result() == []
+    said = [w for w in pending.warnings if "data.preprocess: the features are not scaled" in w]
+    assert len(said) == 1 and "'area' has a standard deviation of 3" in said[0] and 'add preprocess = ["standardize"]' in said[0]
+    scaled = start(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\npreprocess = ["minmax"]'))
+    assert not any("not scaled" in w for w in scaled.warnings)
+    unit = start(study_file(tmp_path, data='dataset = "iris"'))  # centimetres, standard deviations 0.4-1.8: near unit scale
+    assert not any("not scaled" in w for w in unit.warnings)
+
+
 def test_a_network_too_large_for_this_machines_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
     """A 19 GB network was allocated and written by the pre-flight: on a 24 GB machine the kernel
     killed the command without a word. Counted on the meta device, it is refused first."""

@@ -209,6 +209,28 @@ def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
             "near unit scale (hpbench scales the features, not the target); express it in other units, or standardize it in your data"]
 
 
+FEATURE_SCALE = (1e-3, 100.0)  # a feature's standard deviation outside these, unscaled, is a warning
+
+
+def feature_scale(a: Arrays, ctx: DataContext) -> list[str]:
+    """A warning (not a problem): vector features far from unit scale and not scaled by
+    ``data.preprocess`` (a CSV's 'mean area', standard deviation 352, beside features of 0.01,
+    trained as given: the first layer's weights see one column)."""
+    if a.x.ndim != 2 or a.image or a.kind == "image" or {"standardize", "minmax"} & set(ctx.data.preprocess) or len(a.x) < 2:
+        return []
+    spread = np.std(a.x.astype(np.float64), axis=0)
+    wide = [i for i in np.argsort(-spread) if spread[i] > FEATURE_SCALE[1]]
+    narrow = [i for i in np.argsort(spread) if 0 < spread[i] < FEATURE_SCALE[0]]
+    if not wide and not narrow:
+        return []
+    i = (wide or narrow)[0]
+    name = repr(a.x_names[i]) if i < len(a.x_names) else f"feature {i}"
+    others = len(wide or narrow) - 1
+    return [f"{ctx.source}: data.preprocess: the features are not scaled, and {name} has a standard deviation of {spread[i]:.3g}"
+            + (f" ({others} more outside {FEATURE_SCALE[0]:g}-{FEATURE_SCALE[1]:g})" if others else "")
+            + ': networks train best on features near unit scale; add preprocess = ["standardize"] (or "minmax")']
+
+
 MAJORITY_WARNED = 0.8  # a class holding this share of the rows makes accuracy read high for any network
 
 

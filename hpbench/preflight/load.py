@@ -39,6 +39,7 @@ class Arrays:
     n_rows: int | None = None  # rows of the whole training data when x / y are a sample of it (streamed data)
     n_outputs: int | None = None  # known without reading every label (streamed data), else None
     sized: bool = True  # False: an iterable dataset without a length (its split sizes are unknown)
+    x_names: tuple[str, ...] = ()  # a table's feature columns, one per column of x (its one-hot columns named as pandas does)
     x_key: str = "x"  # how the problems name the features and the targets
     y_key: str = "y"
     first_row: int = 0  # the number of the first row as the user counts them (a CSV: line 2)

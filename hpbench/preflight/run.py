@@ -22,7 +22,16 @@ from hpbench.data.sources import loader_data, loader_options
 from hpbench.data.splits import unstratified
 from hpbench.data.user import table_to_raw
 from hpbench.errors import shown
-from hpbench.preflight.data import DataContext, check_arrays, classes, majority_class, many_whole_classes, split_sizes, target_scale
+from hpbench.preflight.data import (
+    DataContext,
+    check_arrays,
+    classes,
+    feature_scale,
+    majority_class,
+    many_whole_classes,
+    split_sizes,
+    target_scale,
+)
 from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
@@ -125,7 +134,7 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
         into.problems.extend(problems)
         return
     problems += check_arrays(arrays, ctx)
-    into.warnings.extend([*target_scale(arrays, ctx), *many_whole_classes(arrays, ctx), *majority_class(arrays, ctx)])
+    into.warnings.extend([*target_scale(arrays, ctx), *many_whole_classes(arrays, ctx), *majority_class(arrays, ctx), *feature_scale(arrays, ctx)])
     if problems:  # the networks still get a sample, from the arrays as checked
         into.problems.extend(problems)
         _request(study, group, arrays=arrays, ctx=ctx, used=used, into=into)

@@ -237,7 +237,8 @@ def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | 
     if y.dtype.kind == "f":
         y = np.where(np.isinf(y), 0.0, y)
     first, word = (2, "line") if _csv(ctx) else (0, "row")
-    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=first, row_word=word)
+    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=first, row_word=word,
+                  x_names=tuple(str(c) for c in frame.columns) if frame.shape[1] else ())
 
 
 def check_table(table: Any, ctx: DataContext) -> list[Problem]:
