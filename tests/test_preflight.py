@@ -531,6 +531,31 @@ def test_unscaled_features_far_from_unit_scale_are_a_warning(tmp_path):
     assert not any("not scaled" in w for w in unit.warnings)
 
 
+def test_a_copy_of_the_label_among_the_features_is_a_warning(tmp_path):
+    """A class name kept beside its code trained as a feature: every trial scored 1.0 on it, without a word."""
+    from hpbench.preflight.run import start
+
+    df = table(120)
+    df["label_name"] = np.where(df["label"] == 1, "yes", "no")
+    df["group"] = (np.arange(120) // 2) % 2  # as many values as the target, but not going with it
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    pending = start(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"\npreprocess = ["standardize"]'))
+    assert pending.result() == []
+    copies = [w for w in pending.warnings if "determines data.target" in w]
+    assert copies == [f"{path}: column 'label_name': determines data.target 'label' exactly (each of its 2 values goes with one target value): "
+                      "a copy of the label? A network learns the copy; drop the column unless it is known whenever a prediction is made"]
+    rng = np.random.default_rng(0)
+    reg = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    reg["price"] = reg["a"] * 3 + rng.normal(size=120)
+    reg["price_k"] = reg["price"] / 1000  # the target in other units
+    path = tmp_path / "r.csv"
+    reg.to_csv(path, index=False)
+    pending = start(study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "price"\npreprocess = ["standardize"]'))
+    assert [w.split(": ", 2)[1] for w in pending.warnings if "determines data.target" in w] == ["column 'price_k'"]  # not 'a' nor 'b'
+    assert any("(is a linear function of it)" in w for w in pending.warnings)
+
+
 def test_a_network_too_large_for_this_machines_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
     """A 19 GB network was allocated and written by the pre-flight: on a 24 GB machine the kernel
     killed the command without a word. Counted on the meta device, it is refused first."""

@@ -36,7 +36,7 @@ from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
 from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, used_batch_sizes
-from hpbench.preflight.table import check_table, table_arrays
+from hpbench.preflight.table import check_table, label_copies, table_arrays
 from hpbench.study.schema import Study
 from hpbench.train.task import SUPERVISED
 from hpbench.user_code import exception_line
@@ -129,6 +129,7 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
     arrays = loaded.arrays
     if loaded.table is not None:
         problems += check_table(loaded.table, ctx)
+        into.warnings.extend(label_copies(loaded.table, ctx))
         arrays = table_arrays(loaded.table, ctx, task=ctx.data.options.get("task"))
     if arrays is None:
         into.problems.extend(problems)
