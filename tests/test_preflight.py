@@ -529,6 +529,12 @@ def test_unscaled_features_far_from_unit_scale_are_a_warning(tmp_path):
     assert not any("not scaled" in w for w in scaled.warnings)
     unit = start(study_file(tmp_path, data='dataset = "iris"'))  # centimetres, standard deviations 0.4-1.8: near unit scale
     assert not any("not scaled" in w for w in unit.warnings)
+    images = tmp_path / "img.npz"
+    np.savez(images, x=(rng.random((60, 8, 8)) * 255).astype(np.uint8), y=np.arange(60) % 2)
+    pixels = start(study_file(tmp_path, data=f'dataset = "{images}"', model='family = "cnn"'))
+    assert any("the samples are not scaled, and their values reach 25" in w and "(8-bit pixels read 0-255)" in w for w in pixels.warnings)
+    digits = start(study_file(tmp_path, data='dataset = "digits"', model='family = "cnn"'))  # pixels 0-16: no word
+    assert not any("not scaled" in w for w in digits.warnings)
 
 
 def test_a_copy_of_the_label_among_the_features_is_a_warning(tmp_path):

@@ -210,14 +210,21 @@ def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
 
 
 FEATURE_SCALE = (1e-3, 100.0)  # a feature's standard deviation outside these, unscaled, is a warning
+PIXEL_SCALE = 100.0  # ... and samples of several axes whose values reach beyond this (digits' pixels read 0-16)
 
 
 def feature_scale(a: Arrays, ctx: DataContext) -> list[str]:
     """A warning (not a problem): vector features far from unit scale and not scaled by
     ``data.preprocess`` (a CSV's 'mean area', standard deviation 352, beside features of 0.01,
     trained as given: the first layer's weights see one column)."""
-    if a.x.ndim != 2 or a.image or a.kind == "image" or {"standardize", "minmax"} & set(ctx.data.preprocess) or len(a.x) < 2:
+    if {"standardize", "minmax"} & set(ctx.data.preprocess) or len(a.x) < 2 or a.x.dtype.kind not in "biuf":
         return []
+    if a.x.ndim != 2 or a.image or a.kind == "image":  # samples of several axes (images, sequences): their values' range
+        top = float(np.max(np.abs(a.x[:1000])))
+        if top <= PIXEL_SCALE:
+            return []
+        return [f"{ctx.source}: data.preprocess: the samples are not scaled, and their values reach {top:.4g} (8-bit pixels read 0-255): "
+                'networks train best on inputs near unit scale; add preprocess = ["minmax"] (or "standardize")']
     spread = np.std(a.x.astype(np.float64), axis=0)
     wide = [i for i in np.argsort(-spread) if spread[i] > FEATURE_SCALE[1]]
     narrow = [i for i in np.argsort(spread) if 0 < spread[i] < FEATURE_SCALE[0]]
