@@ -614,12 +614,12 @@ def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c
     handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer.start()
     try:
-        preds.close_said(store, say=say)  # returns: the Ctrl-C ends the wait, not the command
+        preds.close_said(store, say=say, calibrating=True, quiet_s=0.0)  # returns: the Ctrl-C ends the wait, not the command
     finally:
         timer.cancel()
         calibrated.set()
         signal.signal(signal.SIGINT, handler)
-    assert said[0].startswith("waiting for the cost predictions of 1 trial") and "Ctrl-C skips them" in said[0]
+    assert said[0] == "waiting for the cost predictions of 1 trial (this machine's cost model is being calibrated: once); Ctrl-C skips them"
     assert said[1] == "cost predictions skipped for 1 trial"
     assert store.trials["soon"]["predicted_flops"] == 1e6 and store.trials["late"].get("predicted_flops") is None
 
@@ -629,3 +629,22 @@ def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c
     done.pending["soon"].result(timeout=30)
     done.close_said(store, say=quiet.append)
     assert quiet == []
+
+    # predictions that come within the quiet second are not announced; later ones are, without the calibration when it is not why
+    quick = threading.Event()
+
+    def slow(study, params, device):
+        quick.wait(timeout=30)
+        return {"predicted_flops": 1e6}
+
+    soon = AsyncPredictions(study=study, predict=slow, executor=ThreadPoolExecutor(max_workers=1))
+    soon.submit("soon", {"optimizer": "adam", "lr": 0.01})
+    threading.Timer(0.1, quick.set).start()
+    soon.close_said(store, say=quiet.append, quiet_s=10.0)
+    assert quiet == []
+    quick.clear()
+    late = AsyncPredictions(study=study, predict=slow, executor=ThreadPoolExecutor(max_workers=1))
+    late.submit("soon", {"optimizer": "adam", "lr": 0.01})
+    threading.Timer(0.3, quick.set).start()
+    late.close_said(store, say=quiet.append, quiet_s=0.05)
+    assert quiet == ["waiting for the cost predictions of 1 trial; Ctrl-C skips them"]

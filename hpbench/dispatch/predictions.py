@@ -56,6 +56,7 @@ def predict_columns(study: Study, params: dict[str, Any], device: str | None) ->
         return not_predicted(err)
 
 
+QUIET_S = 1.0  # predictions still pending this long after a search's end are said to be awaited
 SAMPLED = 16  # configurations the live ETA's prior is predicted from (0.04-0.4 CPU s each for MLPs, in the helper) ...
 # ... while their pricing has cost at most this many CPU seconds of the helper (at least one is priced): a recurrent
 # configuration of the race's signals space cost 1.4-7.9 CPU s to price (session 10, benchmarks/price_cpu.py), so 16 of
@@ -250,21 +251,25 @@ class AsyncPredictions:
                 del self.pending[tid]
         return done
 
-    def close_said(self, store: ResultsStore, *, say: Callable[[str], None]) -> None:
-        """:meth:`close` at a search's end, saying so when predictions are still being made (a
-        machine's first calibration runs in the helper, a minute or two: the command waited
-        without a word). A Ctrl-C while it waits stops the wait, not the command: the trials
-        left have no cost columns (a resumed search that runs trials predicts them)."""
-        left = sum(1 for fut in self.pending.values() if not fut.done())
-        if left:
-            say(f"waiting for the cost predictions of {left} trial{'s' if left > 1 else ''} (this machine's cost model is being "
-                "calibrated: once); Ctrl-C skips them")
+    def close_said(self, store: ResultsStore, *, say: Callable[[str], None], calibrating: bool = False, quiet_s: float = QUIET_S) -> None:
+        """:meth:`close` at a search's end, saying so when predictions are still being made after
+        ``quiet_s`` seconds (a machine's first calibration runs in the helper, a minute or two, and
+        the command waited without a word; ``calibrating``: the watch says that is why). A Ctrl-C
+        while it waits stops the wait, not the command: the trials left have no cost columns (a
+        resumed search that runs trials predicts them)."""
         try:
+            left = [fut for fut in self.pending.values() if not fut.done()]
+            if left:
+                futures_wait(left, timeout=quiet_s)
+                n = sum(1 for fut in self.pending.values() if not fut.done())
+                if n:
+                    why = " (this machine's cost model is being calibrated: once)" if calibrating else ""
+                    say(f"waiting for the cost predictions of {n} trial{'s' if n > 1 else ''}{why}; Ctrl-C skips them")
             self.harvest(store, wait=True)
         except KeyboardInterrupt:
             self.harvest(store)  # those done by now
-            left = len(self.pending)
-            say(f"cost predictions skipped for {left} trial{'s' if left != 1 else ''}")
+            left_n = len(self.pending)
+            say(f"cost predictions skipped for {left_n} trial{'s' if left_n != 1 else ''}")
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def close(self, store: ResultsStore, *, wait: bool = True, within_s: float | None = None) -> None:
