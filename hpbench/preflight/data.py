@@ -210,6 +210,7 @@ def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
 
 
 FEATURE_SCALE = (1e-3, 100.0)  # a feature's standard deviation outside these, unscaled, is a warning
+SCALE_ROWS = 10_000  # the rows a feature's scale is read from
 PIXEL_SCALE = 100.0  # ... and samples of several axes whose values reach beyond this (digits' pixels read 0-16)
 
 
@@ -225,7 +226,7 @@ def feature_scale(a: Arrays, ctx: DataContext) -> list[str]:
             return []
         return [f"{ctx.source}: data.preprocess: the samples are not scaled, and their values reach {top:.4g} (8-bit pixels read 0-255): "
                 'networks train best on inputs near unit scale; add preprocess = ["minmax"] (or "standardize")']
-    spread = np.std(a.x.astype(np.float64), axis=0)
+    spread = np.std(a.x[:SCALE_ROWS].astype(np.float64), axis=0)  # a scale needs no more rows (all of 200,000 x 50 took 0.26 s)
     wide = [i for i in np.argsort(-spread) if spread[i] > FEATURE_SCALE[1]]
     narrow = [i for i in np.argsort(spread) if 0 < spread[i] < FEATURE_SCALE[0]]
     if not wide and not narrow:

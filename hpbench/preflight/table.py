@@ -208,6 +208,9 @@ TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, unnam
                                    missing_values, infinite_values, text_columns]
 
 
+SAMPLE_ROWS_FIRST = 2000  # rows a column's values are counted in first
+
+
 def label_copies(table: Any, ctx: DataContext) -> list[str]:
     """Warnings (not problems): a feature column that is the target under another name (a class
     label kept beside its code, the target saved twice): a network learns the copy, and its
@@ -233,6 +236,8 @@ def label_copies(table: Any, ctx: DataContext) -> list[str]:
                 continue
             if continuous:
                 copy = table[col].dtype.kind in "biuf" and table[target].dtype.kind in "biuf" and _on_a_line(table[col], table[target])
+            elif table[col].iloc[:SAMPLE_ROWS_FIRST].nunique() > n_classes:  # more values than the target in its first rows: no copy
+                continue                                                    # (the whole column's count took 0.27 s at 200,000 x 50)
             else:
                 copy = table[col].nunique() == n_classes and bool((table.groupby(col, observed=True)[target].nunique() == 1).all())
         except TypeError:  # lists in its cells (unhashable): one_value_cells' problem
