@@ -101,6 +101,35 @@ def test_a_late_prediction_never_blocks_and_still_fills_the_spent_columns(tmp_pa
     assert t["prediction_error"] == pytest.approx((1.0 - 0.5) / 0.5)
 
 
+def _soon_and_late(tmp_path, *, late):
+    """Two finished trials of two architectures (costs predicted apart): 'soon''s prediction comes
+    at once, 'late''s once ``late`` is set. Returns (study, store, predictions)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hpbench.dispatch.predictions import AsyncPredictions
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    path = tmp_path / "s.toml"
+    path.write_text(TINY_STUDY)
+    study = load_study(path)
+
+    def predict(study, params, device):
+        if params["optimizer"] == "sgd":
+            late.wait(timeout=30)
+        return {"predicted_flops": 1e6, "flops_per_epoch": 1e6, "predicted_epoch_s": 0.5}
+
+    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    preds = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=2))
+    for tid, optimizer in (("soon", "adam"), ("late", "sgd")):
+        store.start(tid, {"optimizer": optimizer, "lr": 0.01})
+        preds.submit(tid, {"optimizer": optimizer, "lr": 0.01})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.25})
+        store.finish(tid)
+    return study, store, preds
+
+
 def test_an_interrupted_search_keeps_the_predictions_that_come_soon_and_a_resumed_one_makes_the_rest(tmp_path):
     """Ctrl-C waited for no prediction: trials that had finished lost their cost columns for good
     (the report said the cost model did not run). Now the interrupted search waits a little for
@@ -109,33 +138,15 @@ def test_an_interrupted_search_keeps_the_predictions_that_come_soon_and_a_resume
     from concurrent.futures import ThreadPoolExecutor
 
     from hpbench.dispatch.predictions import AsyncPredictions, unpriced
-    from hpbench.results.store import ResultsStore
-    from hpbench.study.parse import load_study
-    from tests.conftest import TINY_STUDY
 
-    path = tmp_path / "s.toml"
-    path.write_text(TINY_STUDY)
-    study = load_study(path)
-    never = threading.Event()
-
-    def predict(study, params, device):
-        if params["optimizer"] == "sgd":
-            never.wait(timeout=30)  # still in the helper when the search stops
-        return {"predicted_flops": 1e6, "flops_per_epoch": 1e6, "predicted_epoch_s": 0.5}
-
-    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
-    preds = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=2))
-    for tid, optimizer in (("soon", "adam"), ("late", "sgd")):  # two architectures' costs: predicted apart
-        store.start(tid, {"optimizer": optimizer, "lr": 0.01})
-        preds.submit(tid, {"optimizer": optimizer, "lr": 0.01})
-        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.25})
-        store.finish(tid)
+    never = threading.Event()  # still in the helper when the search stops
+    study, store, preds = _soon_and_late(tmp_path, late=never)
     preds.harvest(store, wait=True, within_s=0.5)  # the interrupted search's close, without stopping the executor
     assert store.trials["soon"]["predicted_flops"] == 1e6 and store.trials["soon"]["flops_spent"] == 1e6
     assert store.trials["late"].get("predicted_flops") is None
     assert unpriced(store, study) == [("late", {"optimizer": "sgd", "lr": 0.01})]
     never.set()
-    resumed = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=1))
+    resumed = AsyncPredictions(study=study, predict=preds.predict, executor=ThreadPoolExecutor(max_workers=1))
     for tid, params in unpriced(store, study):
         resumed.submit(tid, params)
     resumed.close(store)
@@ -579,27 +590,9 @@ def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c
     from concurrent.futures import ThreadPoolExecutor
 
     from hpbench.dispatch.predictions import AsyncPredictions
-    from hpbench.results.store import ResultsStore
-    from hpbench.study.parse import load_study
-    from tests.conftest import TINY_STUDY
 
-    path = tmp_path / "s.toml"
-    path.write_text(TINY_STUDY)
-    study = load_study(path)
-    calibrated = threading.Event()
-
-    def predict(study, params, device):
-        if params["optimizer"] == "sgd":
-            calibrated.wait(timeout=30)  # as a first prediction waits on the calibration
-        return {"predicted_flops": 1e6, "flops_per_epoch": 1e6, "predicted_epoch_s": 0.5}
-
-    store = ResultsStore(out=tmp_path / "out", metric="val_accuracy", mode="max", param_keys=study.space.keys())
-    preds = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=2))
-    for tid, optimizer in (("soon", "adam"), ("late", "sgd")):
-        store.start(tid, {"optimizer": optimizer, "lr": 0.01})
-        preds.submit(tid, {"optimizer": optimizer, "lr": 0.01})
-        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.25})
-        store.finish(tid)
+    calibrated = threading.Event()  # as a first prediction waits on the calibration
+    study, store, preds = _soon_and_late(tmp_path, late=calibrated)
     preds.pending["soon"].result(timeout=30)
     said: list[str] = []
 
@@ -624,7 +617,7 @@ def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c
     assert store.trials["soon"]["predicted_flops"] == 1e6 and store.trials["late"].get("predicted_flops") is None
 
     quiet: list[str] = []  # every prediction already made: nothing to say
-    done = AsyncPredictions(study=study, predict=predict, executor=ThreadPoolExecutor(max_workers=1))
+    done = AsyncPredictions(study=study, predict=lambda study, params, device: {"predicted_flops": 1e6}, executor=ThreadPoolExecutor(max_workers=1))
     done.submit("soon", {"optimizer": "adam", "lr": 0.01})
     done.pending["soon"].result(timeout=30)
     done.close_said(store, say=quiet.append)

@@ -59,7 +59,7 @@ class CommandClock:
         self.measured: dict[str, float] = {}
         self.trace: list[list[float]] = []
         self.phases_end_at: float | None = None
-        self.calibration: CalibrationWatch | None = None  # the cost model measured during this search (the runner's)
+        self.calibration = CalibrationWatch.of(study)  # none cached: the search's helper calibrates the cost model (the progress says so)
         self._sampled = 0.0
 
     def priced_plan(self) -> Future[list[float]] | None:  # the study's last estimate's, done already (dispatch.repricing)

@@ -267,10 +267,9 @@ class AsyncPredictions:
                     say(f"waiting for the cost predictions of {n} trial{'s' if n > 1 else ''}{why}; Ctrl-C skips them")
             self.harvest(store, wait=True)
         except KeyboardInterrupt:
-            self.harvest(store)  # those done by now
-            left_n = len(self.pending)
-            say(f"cost predictions skipped for {left_n} trial{'s' if left_n != 1 else ''}")
-        self.pool.shutdown(wait=True, cancel_futures=True)
+            n = sum(1 for fut in self.pending.values() if not fut.done())
+            say(f"cost predictions skipped for {n} trial{'s' if n != 1 else ''}")
+        self.close(store, wait=False)  # those done by now; the helper stopped
 
     def close(self, store: ResultsStore, *, wait: bool = True, within_s: float | None = None) -> None:
         """Harvest the predictions (all of them, waiting for them, with ``wait``; at most

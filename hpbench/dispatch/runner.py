@@ -33,7 +33,6 @@ from hpbench.dispatch.backend import (
     search_tuner,
 )
 from hpbench.dispatch.budget import Budget, stopper
-from hpbench.dispatch.calibration_watch import CalibrationWatch
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
@@ -176,8 +175,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     # what was priced here before (hpbench estimate, earlier searches) is taken at once (hpbench.cost.prices)
     known = prices.load(clock.history_dir, model=clock.model) if clock.history_dir is not None else {}
     predictions = AsyncPredictions(study=study, executor=start.helper, known=known)
-    clock.calibration = CalibrationWatch.of(study)  # none cached: the helper calibrates it, and the progress says so
-    if clock.calibration is not None:
+    if clock.calibration is not None:  # no cost model cached: the helper calibrates it
         console.print(f"[dim]{escape(clock.calibration.notice())}[/]", highlight=False)
     for tid, params in unpriced(store, study):  # an earlier run stopped before their predictions came (a Ctrl-C waits only briefly)
         predictions.submit(tid, params)

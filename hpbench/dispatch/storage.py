@@ -102,29 +102,32 @@ def url_problem(url: str) -> tuple[str, str] | None:
     import sqlalchemy
     from sqlalchemy.engine import make_url
 
+    from hpbench.user_code import exception_line
+
     try:
         parsed = make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         return "must be a database URL, e.g. sqlite:///results/optuna.db or postgresql://USER:PASSWORD@HOST/DB", ""
+    backend = parsed.get_backend_name()
     try:
-        dialect = parsed.get_dialect()
-        dialect.import_dbapi()
+        parsed.get_dialect().import_dbapi()
     except ModuleNotFoundError as err:  # the dialect's driver not installed (SQLAlchemy 2.1's postgresql:// is psycopg 3)
-        return "must name a database driver that is installed", (f"{err}: install it, or name an installed one in the URL "
-                                                                  f"(e.g. {parsed.get_backend_name()}+psycopg2:// for psycopg2)")
+        named = " (e.g. postgresql+psycopg2:// for psycopg2)" if backend == "postgresql" else ""
+        return "must name a database driver that is installed", f"{err}: install it, or name an installed one in the URL{named}"
     except Exception as err:  # an unknown dialect (NoSuchModuleError)
-        return "must name a database SQLAlchemy can open", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-    if parsed.get_backend_name() == "sqlite":
+        return "must name a database SQLAlchemy can open", exception_line(err)
+    if backend == "sqlite":
         where = parsed.database or ""
-        if where and where != ":memory:" and not Path(where).expanduser().resolve().parent.is_dir():
-            return "must name a SQLite file in an existing folder", f"{Path(where).expanduser().resolve().parent} does not exist"
+        folder = Path(where).expanduser().resolve().parent
+        if where and where != ":memory:" and not folder.is_dir():
+            return "must name a SQLite file in an existing folder", f"{folder} does not exist"
         return None
     engine = sqlalchemy.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     try:
         with engine.connect():
             pass
     except Exception as err:
-        return "must reach its database", f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+        return "must reach its database", exception_line(err)
     finally:
         engine.dispose()
     return None
