@@ -8,13 +8,14 @@ No Ray here: everything in this module runs (and can refuse) before any trial st
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff, sqlite_damage
+from hpbench.results.study_changes import ranking_changed, study_changes
 from hpbench.study.schema import Study
 
 
@@ -65,11 +66,45 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
             diff = "\n".join(space_diff(old, new))
             raise ResumeRefused(f"{opts.out}: the search space changed since the earlier run:\n{diff}\n"
                                 "(use --force to continue anyway, or --out DIR for a new study)")
+        _check_same_study(study, opts, previous.record)
+    if opts.optuna_storage is not None:
+        _check_direction(study, opts.optuna_storage)
     total = n_trials(study)
     done = previous.n_done if previous else 0
     damage = sqlite_damage(opts.out / OPTUNA_DB) if previous is not None and opts.optuna_storage is None else None
     # a search extended before (--trials 11 on an 8-trial study) holds more than the file asks: all of them are its trials
     return Plan(previous=previous, n_total=max(total, done), n_new=max(0, total - done), storage_damage=damage)
+
+
+def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any]) -> None:
+    """The earlier run's trials mean what this study's would: the same data, split, fixed
+    configuration, metric, direction and seed (:mod:`hpbench.results.study_changes`); else their
+    rows and this search's would share one table, one leaderboard and one Optuna study (which keeps
+    the direction it was created with). ``--force`` continues past the others, never past another
+    metric or direction."""
+    settings = asdict(study.settings)
+    changes = study_changes(record, name=study.name, settings=settings, config=study.config,
+                            searched=frozenset(d.path for d in study.space))
+    if not changes:
+        return
+    ranking = ranking_changed(record, settings)
+    if opts.force and not ranking:
+        return
+    lines = "\n".join(f"  {line}" for line in changes)
+    way_out = "use --out DIR for a new study" if ranking else "use --out DIR for a new study, or --force to continue anyway"
+    raise ResumeRefused(f"{opts.out}: holds the trials of another study, trained or ranked otherwise than this one; "
+                        f"changed since the earlier run:\n{lines}\n({way_out})")
+
+
+def _check_direction(study: Study, url: str) -> None:
+    """A shared ``--storage`` whose Optuna study of this name ranks the other way is refused."""
+    from hpbench.dispatch.storage import shown_url, stored_direction
+
+    stored = stored_direction(url, study.name)
+    if stored is not None and stored != study.settings.mode:
+        raise ResumeRefused(f"--storage {shown_url(url)}: its Optuna study {study.name!r} ranks its trials by mode {stored!r}, "
+                            f"this study by {study.settings.metric} {study.settings.mode!r}: Optuna would keep the stored direction "
+                            "(give this study another study.name, or use another storage)")
 
 
 def write_study_record(study: Study, out: Path) -> None:

@@ -94,6 +94,29 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
         storage.close()
 
 
+def stored_direction(url: str, study_name: str) -> str | None:
+    """The direction (``"min"`` / ``"max"``) of the Optuna study ``study_name`` already in the
+    storage ``url``, or None where there is none. Optuna loads an existing study with the direction
+    it was created with, whatever the caller asks (``create_study(load_if_exists=True)``): a study
+    of the same name that ranks by another metric or mode would get this one's values told the
+    other way round. A SQLite file that does not exist is not created."""
+    import optuna
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").expanduser().is_file():
+        return None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(url)
+    try:
+        ostudy = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return None
+    finally:
+        storage.engine.dispose()
+    return "max" if ostudy.direction == optuna.study.StudyDirection.MAXIMIZE else "min"
+
+
 def url_problem(url: str) -> tuple[str, str] | None:
     """Why the Optuna storage ``url`` cannot be used, as (rule, hint), before anything is written
     (a URL SQLAlchemy cannot parse ended the search in a traceback, the results folder made);
