@@ -124,6 +124,10 @@ def test_load_model_without_weights_says_why(tmp_path):
     res = hpbench.Results(write_full(tmp_path))
     with pytest.raises(FileNotFoundError, match="trial 1 has no saved weights"):
         res.load_model()
+    with pytest.raises(LookupError, match=r"no trial 99 \(trials 0\.\.14\)"):  # not "has no saved weights: a pruned trial ..."
+        res.load_model(99)
+    with pytest.raises(LookupError, match="no trial 99"):
+        res.load_predictor(99)
 
 
 # -- the winner as a fixed study ---------------------------------------------------------------

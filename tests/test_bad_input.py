@@ -357,3 +357,11 @@ def test_exported_json_numbers_read_back_as_the_same_float64(tmp_path):
     for c in floats:
         for got, want in zip((r.get(c) for r in rows), trials[c].tolist(), strict=True):
             assert (got is None and math.isnan(want)) or got == want, (c, got, want)
+
+
+def test_a_folder_given_as_the_study_file_is_named_as_a_folder(tmp_path, no_ray):
+    """It read "study file must exist, but got '<folder>'" of a folder that exists."""
+    result = invoke(["search", str(tmp_path), "--out", str(tmp_path / "out")])
+    check_refused(result, ["(file)", "must be a study file (.toml), not a folder", str(tmp_path)], tmp_path / "out")
+    missing = invoke(["search", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "out")])
+    check_refused(missing, ["study file must exist", "nope.toml"], tmp_path / "out")

@@ -119,7 +119,8 @@ class Results:
         df = self.trials
         rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
         if rows.empty:
-            raise LookupError(f"{self.path}: no trial {number} (trials 0..{len(df) - 1})")
+            held = f"trials {int(df['trial'].min())}..{int(df['trial'].max())}" if len(df) and "trial" in df.columns else "no trials"
+            raise LookupError(f"{self.path}: no trial {number} ({held})")
         row = {str(k): plain(v) for k, v in rows.iloc[0].items()}
         best_epoch = _int(row.get("best_epoch"))
         metrics: dict[str, float] = {}
@@ -167,6 +168,7 @@ class Results:
         number = self.best.trial if trial is None else _trial_number(trial)
         path = weights_path(self.path, number)
         if not path.is_file():
+            self.trial(number)  # a trial the search never had is named as such (LookupError), not as one without weights
             raise FileNotFoundError(f"{self.path}: trial {number} has no saved weights ({path}): only trials that ran to their own end "
                                     "save one (a pruned or failed trial does not); `hpbench best` + `hpbench train` retrains it")
         return path

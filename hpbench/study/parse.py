@@ -39,6 +39,8 @@ def load_study(path: str | Path, *, overrides: Sequence[str] = (), trials: int |
     """Read and validate a study file; ``overrides`` are ``--set key=value`` strings."""
     source = str(path)
     p = Path(path)
+    if p.is_dir():
+        raise StudyError(source=source, key="(file)", rule="must be a study file (.toml), not a folder", value=source)
     if not p.is_file():
         raise StudyError(source=source, key="(file)", rule="study file must exist", value=source)
     try:
