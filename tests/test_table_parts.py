@@ -286,3 +286,27 @@ def test_the_space_names_its_mixed_keys(write_study):
     text = TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }', 'lr = { loguniform = [1e-3, 1e-1] }\nbatch_size = { choice = [16, "full"] }')
     assert load_study(write_study(text)).space.mixed_keys() == ["batch_size"]
     assert load_study(write_study(TINY_STUDY)).space.mixed_keys() == []
+
+
+def test_a_conditional_key_no_trial_drew_keeps_its_type(tmp_path):
+    """optimizer.momentum (active only with SGD's momentum) was an object column of None in a
+    search that never drew momentum and float64 in one that did."""
+    import hpbench
+    from hpbench.results.columns import param_dtypes
+    from hpbench.results.store import ResultsStore
+    from hpbench.study.parse import load_study
+
+    space = load_study("studies/quickstart.toml").space
+    dtypes = param_dtypes(space)
+    assert dtypes["optimizer.momentum"] == "float64" and dtypes["model.depth"] == "Int64" and dtypes["optimizer"] == "string"
+    assert dtypes["batch_size"] == "string"  # 16 ... or "full": text, as mixed_keys says
+    keys = ["optimizer", "optimizer.momentum", "model.depth"]
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=keys, param_dtypes=dtypes)
+    for tid in ("a", "b"):
+        store.start(tid, {"optimizer": "adam", "optimizer.momentum": None, "model.depth": None})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+        store.finish(tid)
+    store.flush(force=True)
+    df = hpbench.load(tmp_path)
+    assert {k: str(df[k].dtype) for k in keys} == {"optimizer": "string", "optimizer.momentum": "float64", "model.depth": "Int64"}
+    assert df["optimizer.momentum"].isna().all() and df["model.depth"].isna().all()

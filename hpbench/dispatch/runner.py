@@ -50,6 +50,7 @@ from hpbench.dispatch.trainable import Replay, study_data
 from hpbench.dispatch.written_trials import WrittenTrials, forget_written
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
+from hpbench.results.columns import param_dtypes
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
 from hpbench.results.status import StopReason, TrialStatus, is_search_trial
@@ -149,7 +150,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     out = opts.out
     write_study_record(study, out)
     store = ResultsStore(out=out, metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys(),
-                         mixed_keys=study.space.mixed_keys())
+                         mixed_keys=study.space.mixed_keys(), param_dtypes=param_dtypes(study.space))
     prev = plan.previous
     for note in prev.notes if prev is not None else ():
         console.print(f"[yellow]warning:[/] {escape(note)}", highlight=False)

@@ -9,6 +9,9 @@ missing (NA) in the trials where it was inactive.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 # Cost columns written by the cost model (hpbench/cost/); reports handle their absence.
 PREDICTED_FLOPS = "predicted_flops"
 FLOPS_SPENT = "flops_spent"
@@ -47,7 +50,9 @@ TRIALS: dict[str, str] = {
     "started_at / ended_at": "Unix timestamps",
     "n_params": "trainable parameters of the model",
     "node_ip / hostname / pid": "where the trial ran",
-    "es_best / es_best_epoch / es_wait / es_stopped_epoch": "early-stopping state at the end",
+    "es_best / es_best_epoch / es_wait / es_stopped_epoch": "early-stopping state at the end, as Keras' EarlyStopping keeps it: the "
+    "monitored value's best, its epoch and the stopping epoch counted from 0 (Keras' count; best_epoch and the epochs table's "
+    "epoch count from 1: es_best_epoch + 1 is the epoch whose weights restore_best_weights keeps), the epochs waited since",
     PREDICTED_FLOPS: "FLOPs the cost model predicted for the trial (when the cost model ran)",
     FLOPS_SPENT: "FLOPs actually spent (epochs run x FLOPs per epoch)",
     PREDICTED_S: "seconds the cost model predicted for the trial: every epoch to max_epochs, the first epoch's warm-up and the "
@@ -95,3 +100,36 @@ EPOCHS: dict[str, str] = {
     "eval_env_steps": "rl: environment steps the evaluation took",
     "rollout_s / update_s / eval_s": "rl: the epoch's seconds collecting rollouts, updating, evaluating",
 }
+
+
+def value_dtype(values: Iterable[Any]) -> str | None:
+    """The column type of a searched key holding ``values`` (None and NaN left out): ``"string"``
+    for names, lists (their JSON labels) or numbers mixed with names, ``"boolean"``, ``"Int64"``,
+    ``"float64"`` for numbers with a fraction; None for no values."""
+    from hpbench.space.values import SCALARS
+
+    kinds = {type(v) if isinstance(v, SCALARS) else str for v in values}
+    if len(kinds) > 1 and not kinds <= {int, float}:
+        return "string"
+    if kinds == {bool}:
+        return "boolean"
+    if kinds == {int}:
+        return "Int64"
+    if kinds == {str}:
+        return "string"
+    return "float64" if kinds else None
+
+
+def param_dtypes(space: Iterable[Any]) -> dict[str, str]:
+    """Each searched key's column type as the trials that drew it hold it (a ``uniform``'s float64,
+    a ``randint``'s Int64, a choice of names' string): the type a conditional key's column keeps
+    where no trial had it active (an ``object`` column of None before, its type hanging on what the
+    searcher happened to draw)."""
+    import random
+
+    out = {}
+    for d in space:
+        dtype = value_dtype(d.dist.grid_values() or (d.dist.sample(random.Random(0)),))
+        if dtype is not None:
+            out[d.key] = dtype
+    return out

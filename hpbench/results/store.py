@@ -58,7 +58,7 @@ __all__ = ["WRITER_DUTY", "ResultsStore", "TablesNotWritten"]
 
 class ResultsStore:
     def __init__(self, *, out: Path, metric: str, mode: str, param_keys: list[str], mixed_keys: Sequence[str] = (),
-                 min_flush_s: float = 1.0) -> None:
+                 param_dtypes: Mapping[str, str] | None = None, min_flush_s: float = 1.0) -> None:
         self.out = out
         self.metric = metric
         self.mode = mode
@@ -73,7 +73,7 @@ class ResultsStore:
         self._write_s = 0.0  # how long the last write took (background writes wait WRITER_DUTY-bounded gaps)
         self._writer: ThreadPoolExecutor | None = None  # a one-thread executor, created on the first background write
         self._writing: Future[None] | None = None  # the write in flight
-        self._tables = TableWriter(out=out, param_keys=param_keys, mixed_keys=mixed_keys)
+        self._tables = TableWriter(out=out, param_keys=param_keys, mixed_keys=mixed_keys, param_dtypes=param_dtypes)
         self._changed: set[str] = set()  # trials changed since the last write
         self._changed_epochs: set[tuple[str, int]] = set()
         self._loaded = False

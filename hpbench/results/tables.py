@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from hpbench.results.columns import value_dtype
 from hpbench.space.values import SCALARS, label
 
 TRIAL_COLUMNS = (
@@ -21,23 +22,18 @@ def _typed(series: pd.Series) -> pd.Series:
     values = [v for v in series if v is not None and not (isinstance(v, float) and pd.isna(v))]
     if any(not isinstance(v, SCALARS) for v in values):
         series = series.map(lambda v: v if v is None or (isinstance(v, float) and pd.isna(v)) else label(v))
-        values = [label(v) for v in values]
-    kinds = {type(v) for v in values}
-    if len(kinds) > 1 and not kinds <= {int, float}:
+    dtype = value_dtype(values)
+    if dtype == "string":
         return series.map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)).astype("string")
-    if kinds == {bool}:
-        return series.astype("boolean")
-    if kinds == {int}:
-        return series.astype("Int64")
-    if kinds == {str}:
-        return series.astype("string")
-    return series
+    return series.astype(dtype) if dtype in ("boolean", "Int64") else series
 
 
-def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str], *, mixed_keys: Sequence[str] = ()) -> pd.DataFrame:
+def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str], *, mixed_keys: Sequence[str] = (),
+                 dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The trials table of ``rows``. ``mixed_keys``: searched keys whose values mix numbers and
     names, text whatever these rows hold (``batch_size`` was Int64 in a search that never drew
-    "full" and text in one that did)."""
+    "full" and text in one that did). ``dtypes``: the type of a searched key's column that no row
+    holds a value of (:func:`hpbench.results.columns.param_dtypes`)."""
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=[*TRIAL_COLUMNS, *param_keys])
@@ -46,6 +42,8 @@ def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str], *, mi
     for c in df.columns:
         if c in mixed_keys:
             df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)).astype("string")
+        elif dtypes and c in dtypes and df[c].isna().all():
+            df[c] = pd.Series(pd.NA if dtypes[c] != "float64" else float("nan"), index=df.index, dtype=dtypes[c])
         else:
             df[c] = _typed(df[c]) if not _ints_with_gaps(rows, c, df[c]) else df[c].astype("Int64")
     return df.sort_values("trial").reset_index(drop=True)

@@ -81,10 +81,11 @@ class Write:
 
 
 class TableWriter:
-    def __init__(self, *, out: Path, param_keys: list[str], mixed_keys: Sequence[str] = ()) -> None:
+    def __init__(self, *, out: Path, param_keys: list[str], mixed_keys: Sequence[str] = (), param_dtypes: Mapping[str, str] | None = None) -> None:
         self.out = out
         self.param_keys = param_keys
         self.mixed_keys = tuple(mixed_keys)  # searched keys whose values mix numbers and names: text columns
+        self.param_dtypes = dict(param_dtypes or {})  # a searched key's column type where no trial drew it (tables.param_dtypes)
         self._live: list[_Part] = []  # the parts on disk since the last compaction, oldest first (levels non-increasing)
         self._next: int | None = None  # the next part's number; None until the first compaction has read the disk
 
@@ -128,7 +129,7 @@ class TableWriter:
             if w.seq is not None and not rows:
                 continue
             def frame(rows: Sequence[Mapping[str, Any]] = rows, name: str = name) -> Any:
-                return epochs_frame(rows) if name == EPOCHS else trials_frame(rows, self.param_keys, mixed_keys=self.mixed_keys)
+                return epochs_frame(rows) if name == EPOCHS else trials_frame(rows, self.param_keys, mixed_keys=self.mixed_keys, dtypes=self.param_dtypes)
 
             try:
                 if w.seq is None:
