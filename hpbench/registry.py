@@ -202,7 +202,7 @@ class Registered(Rule):
             raise RuleError(f"must be a {what} name")
         if value in self.registry or (self.imports and is_import_spec(value)):
             return value
-        if self.suffixes and isinstance(value, str) and value.endswith(self.suffixes):
+        if self.suffixes and isinstance(value, str) and value.lower().endswith(self.suffixes):  # DATA.CSV as data.csv
             return value
         other = next((why for suffix, why in self.others if isinstance(value, str) and value.lower().endswith(suffix)), None)
         if other is not None:

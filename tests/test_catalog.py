@@ -171,7 +171,7 @@ def _study_searching(path: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("path", [p for p in searchable(plugins=False) if p.split(".")[0] != "distill"
-                                  and p not in ("data.target", "data.task", "model.freeze")])
+                                  and p not in ("data.target", "data.task", "data.keep_text", "model.freeze")])
 def test_every_key_the_schema_offers_in_space_is_searchable(validator, path):
     study = _study_searching(path)
     assert _errors(validator, study) == []

@@ -222,7 +222,7 @@ def test_a_class_too_small_to_stratify_is_named_before_the_search(tmp_path):
     warnings = checked.warnings
     assert not checked.problems
     assert len(warnings) == 1 and "class 2 has 1 sample, too few to stratify: none in the" in warnings[0], warnings
-    assert warnings[0].startswith(f"{study}: data: ")
+    assert warnings[0].startswith(f"{csv}: data.target: ")  # the data file and its target, as the other data warnings say
 
 
 def test_a_search_on_tiny_data_exits_2_naming_the_sizes_before_anything_starts(tmp_path, monkeypatch):

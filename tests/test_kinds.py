@@ -264,7 +264,7 @@ def test_npz_study_refuses_a_fraction_for_a_given_split(tmp_path, write_study):
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
-        ({"x": np.zeros((5, 3))}, r"needs an array 'y'"),
+        ({"x": np.zeros((5, 3))}, r"needs arrays 'x' .* and 'y' .*, but 'y' is missing: the file holds 'x' \(5, 3\) float64"),
         ({"x": np.zeros((5, 3)), "y": np.zeros(4)}, r"'x' and 'y' must have one row per sample, but have 5 and 4"),
         ({"x": np.zeros((5, 3)), "y": np.zeros(5), "x_test": np.zeros((2, 3))}, r"needs both 'x_test' and 'y_test'"),
         ({"x": np.zeros((5, 3)), "y": np.zeros(5), "x_val": np.zeros((2, 4)), "y_val": np.zeros(2)}, r"'x_val' must have samples shaped like 'x'"),
@@ -274,8 +274,9 @@ def test_npz_study_refuses_a_fraction_for_a_given_split(tmp_path, write_study):
 def test_npz_arrays_that_do_not_fit_are_refused_at_validation(tmp_path, write_study, arrays, message):
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays)
-    with pytest.raises(StudyError, match=r"data\.dataset: must hold usable NumPy arrays: .*" + message):
+    with pytest.raises(StudyError, match=r"data\.dataset: .*bad\.npz\S*: .*" + message) as err:
         load_study(write_study(HEAD + f'[data]\ndataset = "{path}"\n[model]\nfamily = "mlp"\n'))
+    assert str(err.value).count("bad.npz") == 1 and ", but got" not in str(err.value)  # the file named once, one "but"
 
 
 def test_npy_pair_by_x_and_y_keys(tmp_path, write_study):

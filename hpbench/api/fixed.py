@@ -76,7 +76,7 @@ def _absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, 
     data = validated.get("data", {})
     for key in PATH_KEYS:  # the data file, and a .npy dataset's other files
         found = data.get(key)
-        if isinstance(found, str) and found.endswith((*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX)) and Path(found).is_file():
+        if isinstance(found, str) and found.lower().endswith((*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX)) and Path(found).is_file():
             raw.setdefault("data", {})[key] = str(Path(found).resolve())
     if "x" in raw.get("data", {}):
         raw["data"]["x"] = raw["data"]["dataset"] if "dataset" in raw["data"] else str(Path(data["dataset"]).resolve())

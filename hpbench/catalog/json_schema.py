@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpbench.catalog.registries import REGISTRIES
-from hpbench.catalog.rules import IMPORT_SPEC, Schema, schema_of
+from hpbench.catalog.rules import IMPORT_SPEC, Schema, schema_of, suffix_pattern
+from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX
 from hpbench.data.datasets import DATASETS
 from hpbench.data.prepare import FILE_SUFFIXES
 from hpbench.models import FAMILIES
@@ -41,8 +42,8 @@ SECTION_DOCS = {
 NESTED = {"train": {"early_stopping": (K.EARLY_STOPPING, "Keras-exact early stopping, e.g. { monitor = \"val_loss\", patience = 3 }; "
                                                          "false (or leaving it out): off; true: Keras' defaults")}}
 UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind", "model.task", "data.env")  # hpbench.study.paths refuses them in [space]
-FILE_PATTERN = "(" + "|".join(s.replace(".", r"\.") for s in FILE_SUFFIXES) + ")$"
-NPZ_PATTERN, NPY_PATTERN = r"\.npz$", r"\.npy$"
+FILE_PATTERN = suffix_pattern(FILE_SUFFIXES)
+NPZ_PATTERN, NPY_PATTERN = suffix_pattern([NPZ_SUFFIX]), suffix_pattern([NPY_SUFFIX])
 WHEN: Schema = {"type": "object", "minProperties": 1, "description": "present only where these searched keys take these values",
                 "additionalProperties": {}}
 

@@ -77,7 +77,7 @@ def _section(name: str, sch: Schema) -> list[str]:
 
 _COMMON: dict[str, Mapping[str, Param]] = {"data": {**K.DATA, **task_keys("data")}, "model": {**K.MODEL, **task_keys("model")},
                                            "optimizer": K.OPTIMIZER, "lr_schedule": K.LR_SCHEDULE}
-_COMMON_WORDS = {"data": "dataset (or a data file's `target` and `task`)", "model": "model family", "optimizer": "optimizer",
+_COMMON_WORDS = {"data": "dataset (or a data file's `target`, `task` and `keep_text`)", "model": "model family", "optimizer": "optimizer",
                  "lr_schedule": "schedule"}
 
 

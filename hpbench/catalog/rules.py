@@ -7,7 +7,8 @@ a new rule cannot slip past the schema.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hpbench.registry import Registered
@@ -46,13 +47,22 @@ def _list(rule: ListOf, plugins: bool) -> Schema:
     return out
 
 
+def suffix_pattern(suffixes: Iterable[str]) -> str:
+    """A pattern matching names that end in one of ``suffixes``, in any case (``DATA.CSV``): JSON
+    Schema's regular expressions (ECMA-262) have no case-insensitive flag."""
+    def any_case(suffix: str) -> str:
+        return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in suffix)
+
+    return "(" + "|".join(any_case(s) for s in suffixes) + ")$"
+
+
 def _registered(rule: Registered, plugins: bool) -> Schema:
     names: Schema = {"enum": list(rule.registry.names(plugins=plugins))}
     other: list[Schema] = []
     if rule.imports:
         other.append({"type": "string", "pattern": IMPORT_SPEC})
     if rule.suffixes:
-        other.append({"type": "string", "pattern": "(" + "|".join(s.replace(".", r"\.") for s in rule.suffixes) + ")$"})
+        other.append({"type": "string", "pattern": suffix_pattern(rule.suffixes)})
     return {"anyOf": [names, *other]} if other else names
 
 
@@ -103,8 +113,9 @@ def in_words(schema: Schema) -> str:
         pattern = schema.get("pattern")
         if pattern == IMPORT_SPEC:
             return "'package.module:attr'"
-        if pattern:
-            return "a file name ending " + " or ".join(pattern.strip("()$").replace("\\", "").split("|"))
+        if pattern:  # suffix_pattern's: ([cC][sS][vV]|...)$
+            suffixes = re.sub(r"\[([a-z0-9])[A-Z0-9]\]", r"\1", pattern).strip("()$").replace("\\", "").split("|")
+            return "a file name ending " + " or ".join(suffixes) + " (in any case)"
         return "string"
     if kind == "boolean":
         return "true or false"

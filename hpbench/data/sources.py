@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from hpbench.data import arrays
+from hpbench.data import arrays, files
 from hpbench.data.datasets import DATASETS, GIVEN_SPLITS, RawData
 from hpbench.data.kinds import DataKind, Layout, resolve_layout
 from hpbench.data.stream import STREAM_AUTO_BYTES, DatasetRows, IterRows, NpyRows, flat
 from hpbench.data.user import as_raw, encode_targets, load_file, numpy_of
 from hpbench.registry import import_object
 
-FILE_SUFFIXES = (".csv", ".parquet")
+FILE_SUFFIXES = files.TABLE_SUFFIXES  # CSV (plain or compressed) and Parquet, in any case
 Stream = bool | str  # [data] stream: True, False or "auto"
 
 
@@ -59,7 +59,7 @@ class Source:
 
 
 def is_file_dataset(dataset: str) -> bool:
-    return dataset.endswith(FILE_SUFFIXES)
+    return files.is_table(dataset)
 
 
 def open_data(dataset: str, options: dict[str, Any], *, shape: tuple[int, ...] | None = None, kind: str | None = None,
@@ -72,7 +72,7 @@ def open_data(dataset: str, options: dict[str, Any], *, shape: tuple[int, ...] |
     if is_file_dataset(dataset):
         if "target" not in opts:
             raise ValueError(f"{dataset}: data.target is required for a data file (the name of the target column)")
-        return load_file(dataset, target=opts["target"], task=opts.get("task"), shape=shape, kind=kind)
+        return load_file(dataset, target=opts["target"], task=opts.get("task"), shape=shape, kind=kind, keep_text=tuple(opts.get("keep_text", ())))
     if arrays.is_numpy_dataset(dataset):
         return _numpy(dataset, opts, shape=shape, kind=kind, stream=stream)
     return _callable(dataset, opts, shape=shape, kind=kind, stream=stream)
@@ -83,7 +83,7 @@ def _numpy(dataset: str, opts: dict[str, Any], *, shape: tuple[int, ...] | None,
     arrays.check_arrays(dataset, heads)
     x = heads["x"]
     f32_bytes = math.prod(x.shape) * 4
-    if dataset.endswith(arrays.NPY_SUFFIX) and (stream is True or (stream == "auto" and f32_bytes > STREAM_AUTO_BYTES)):
+    if arrays.is_npy(dataset) and (stream is True or (stream == "auto" and f32_bytes > STREAM_AUTO_BYTES)):
         for name, h in heads.items():
             if h.fortran and name.startswith("x"):
                 raise ValueError(f"{h.path}: a streamed array must be in C order, but {name!r} is Fortran-ordered "

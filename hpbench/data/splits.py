@@ -5,6 +5,7 @@ memory and for streamed data, whose labels are the one thing held in memory."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -43,10 +44,11 @@ def check_split_sizes(n: int, *, val_fraction: float, test_fraction: float) -> N
                          "it needs at least 1 each (more data, or smaller fractions)")
 
 
-def unstratified(task: str, parts: dict[str, np.ndarray | None]) -> list[str]:
+def unstratified(task: str, parts: dict[str, np.ndarray | None], *, classes: tuple[Any, ...] | None = None) -> list[str]:
     """The classes a stratified split could not put in every split (``parts``: split name -> its
     labels; too few samples: a class of one sample is in one split only), one message each; none
-    for a regression task."""
+    for a regression task. ``classes``: the labels as the data holds them, by class index (the
+    message names ``'zebra'``, not class 3)."""
     if task == "regression":
         return []
     present = {name: set(np.unique(y).tolist()) for name, y in parts.items() if y is not None}
@@ -55,7 +57,8 @@ def unstratified(task: str, parts: dict[str, np.ndarray | None]) -> list[str]:
         missing = [name for name, have in present.items() if c not in have]
         if missing:
             k = sum(int((y == c).sum()) for y in parts.values() if y is not None)
-            out.append(f"class {c!r} has {k} sample{'s' if k != 1 else ''}, too few to stratify: none in the {' or '.join(missing)} split")
+            label = classes[c] if classes is not None and 0 <= c < len(classes) else c
+            out.append(f"class {label!r} has {k} sample{'s' if k != 1 else ''}, too few to stratify: none in the {' or '.join(missing)} split")
     return out
 
 

@@ -15,13 +15,13 @@ anything else is regression. Class labels are mapped to 0..k-1 in sorted order.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
 from hpbench.data.encoding import Encoding, plain
+from hpbench.data.files import head_bytes, is_parquet, kept_na_values, stem
 from hpbench.data.kinds import Layout, arrange, resolve_layout
 
 # The first bytes of files that are often named .csv by mistake.
@@ -173,10 +173,9 @@ def numpy_of(a: Any) -> np.ndarray:
 def binary_kind(path: str) -> str:
     """What a file named .csv holds when it is not text ('' when it looks like text)."""
     try:
-        with Path(path).open("rb") as f:
-            head = f.read(SNIFF_BYTES)
-    except OSError as err:
-        return f"unreadable: {err.strerror or err}"
+        head = head_bytes(path, SNIFF_BYTES)  # a compressed CSV's text, decompressed
+    except (OSError, EOFError, ValueError) as err:  # also a .csv.gz that is no gzip archive (lzma.LZMAError is an OSError)
+        return f"unreadable: {getattr(err, 'strerror', None) or err}"
     for magic, what in MAGIC:
         if head.startswith(magic):
             return what
@@ -195,36 +194,47 @@ def other_separator(path: str) -> str:
     it looks comma-separated): hpbench reads commas (European spreadsheets save ``;`` with decimal
     commas, and pandas then read each row as one column, or more fields than the header)."""
     try:
-        with Path(path).open("rb") as f:
-            line = f.read(SNIFF_BYTES).split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    except OSError:
+        line = head_bytes(path, SNIFF_BYTES).split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    except (OSError, EOFError, ValueError):
         return ""
     if "," in line:
         return ""
     return next((sep for sep in (";", "\t") if sep in line), "")
 
 
-def read_table(path: str) -> Any:
-    """A CSV or Parquet file as a pandas DataFrame (the parser's own errors propagate)."""
+def read_table(path: str, *, keep_text: tuple[str, ...] = ()) -> Any:
+    """A CSV (plain or compressed: pandas decompresses by the suffix) or Parquet file as a pandas
+    DataFrame (the parser's own errors propagate). ``keep_text``: texts pandas reads as missing
+    by default (``NA``, ``None``, ...) kept as text in a CSV (``[data] keep_text``)."""
     import warnings
 
     import pandas as pd
 
-    p = Path(path)
-    if p.suffix == ".parquet":
-        return pd.read_parquet(p)
+    if is_parquet(path):
+        return pd.read_parquet(path)
     with warnings.catch_warnings():
         # A row with more fields than the header: pandas would silently make the extra leading
         # fields the index (index_col=None) or drop data (index_col=False); it is an error here.
         warnings.simplefilter("error", pd.errors.ParserWarning)
-        return pd.read_csv(p, index_col=False)
+        if keep_text:
+            return pd.read_csv(path, index_col=False, keep_default_na=False, na_values=kept_na_values(keep_text))
+        return pd.read_csv(path, index_col=False)
 
 
-def load_file(path: str, *, target: str, task: str | None = None, shape: tuple[int, ...] | None = None, kind: str | None = None) -> RawData:
+def missing_texts(path: str, columns: list[Any]) -> Any:
+    """The cells of a CSV's ``columns`` as written (no text read as missing): what a cell pandas
+    read as missing held, an empty string or a text such as 'NA'."""
+    import pandas as pd
+
+    return pd.read_csv(path, index_col=False, usecols=columns, dtype=str, keep_default_na=False)
+
+
+def load_file(path: str, *, target: str, task: str | None = None, shape: tuple[int, ...] | None = None, kind: str | None = None,
+              keep_text: tuple[str, ...] = ()) -> RawData:
     """A CSV or Parquet table: ``target`` is the label column, every other column a feature
     (non-numeric feature columns are one-hot encoded; with a declared ``shape`` every feature
     column must be numeric, in the order the shape reads them: row-major)."""
-    return table_to_raw(read_table(path), path=path, target=target, task=task, shape=shape, kind=kind)
+    return table_to_raw(read_table(path, keep_text=keep_text), path=path, target=target, task=task, shape=shape, kind=kind)
 
 
 def table_to_raw(df: Any, *, path: str, target: str, task: str | None = None, shape: tuple[int, ...] | None = None,
@@ -254,5 +264,5 @@ def table_to_raw(df: Any, *, path: str, target: str, task: str | None = None, sh
     feats = pd.get_dummies(feats.set_axis(list(columns), axis=1), dtype=np.float32)
     if df[target].isna().any():
         raise ValueError(f"{path}: data.target: column {target!r} has missing values")
-    raw = as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=Path(path).stem, where=str(path), shape=shape, kind=kind)
+    raw = as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=stem(path), where=str(path), shape=shape, kind=kind)
     return replace(raw, encoding=replace(raw.encoding, columns=columns, dummies=tuple(str(c) for c in feats.columns)))

@@ -16,8 +16,9 @@ import numpy as np
 
 from hpbench.config import DataConfig
 from hpbench.data import arrays as numpy_files
+from hpbench.data import files
 from hpbench.data.datasets import DATASETS, GIVEN_SPLITS, RawData
-from hpbench.data.sources import FILE_SUFFIXES, Source, loader_data, loader_options, open_data, peek
+from hpbench.data.sources import Source, loader_data, loader_options, open_data, peek
 from hpbench.data.user import binary_kind, infer_task, numpy_of, other_separator, read_table
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.problems import Problem
@@ -93,7 +94,7 @@ def load_numpy(data: DataConfig, *, study_source: str) -> Loaded:
 def load_file(data: DataConfig, *, study_source: str) -> Loaded:
     """A CSV or Parquet file: read as a table (the table checks then look at its columns)."""
     path = data.dataset
-    kind = "Parquet" if path.endswith(".parquet") else "CSV"
+    kind = "Parquet" if files.is_parquet(path) else "CSV"
     if kind == "CSV":
         what = binary_kind(path)
         if what:
@@ -105,7 +106,7 @@ def load_file(data: DataConfig, *, study_source: str) -> Loaded:
             return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule=rule,
                                                          value=shown(f"a header line separated by {sep!r} and no comma")),))
     try:
-        table = read_table(path)
+        table = read_table(path, keep_text=tuple(data.options.get("keep_text", ())))
     except Exception as err:  # pandas' parser errors and warnings, a decoding error, an empty file, ...
         what = exception_line(err)
         if type(err).__name__ == "ParserWarning":  # pandas' words for it are obscure
@@ -160,7 +161,7 @@ def _returned_arrays(x: Any, y: Any, *, task: str | None, image: bool, given: di
 
 LOADERS: list[tuple[Callable[[str], bool], Callable[..., Loaded]]] = [
     (lambda name: name in DATASETS, load_builtin),
-    (lambda name: name.endswith(FILE_SUFFIXES), load_file),
+    (files.is_table, load_file),
     (numpy_files.is_numpy_dataset, load_numpy),
     (lambda name: True, load_entry_point),
 ]

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from hpbench.data.user import FLOAT32_MAX
+from hpbench.data.files import is_csv
+from hpbench.data.user import FLOAT32_MAX, missing_texts
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.data import MAX_SHOWN, DataContext
 from hpbench.preflight.load import Arrays
@@ -26,7 +27,7 @@ def _target(ctx: DataContext) -> str:
 
 
 def _csv(ctx: DataContext) -> bool:
-    return str(ctx.data.dataset).lower().endswith(".csv")
+    return is_csv(str(ctx.data.dataset))
 
 
 def _lines(index: Any, ctx: DataContext) -> str:
@@ -38,7 +39,7 @@ def _lines(index: Any, ctx: DataContext) -> str:
 
 
 def one_column(table: Any, ctx: DataContext) -> list[Problem]:
-    if len(table.columns) != 1 or not ctx.data.dataset.endswith(".csv"):
+    if len(table.columns) != 1 or not _csv(ctx):
         return []
     return [Problem(source=ctx.source, key="(header)", rule="must name comma-separated columns (the target and the features)",
                     value=shown(f"one column only: {str(table.columns[0])[:80]!r}"))]
@@ -122,14 +123,26 @@ def has_rows(table: Any, ctx: DataContext) -> list[Problem]:
 
 
 def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
-    """No empty cell in any column (the target included): one problem per column."""
+    """No missing cell in any column (the target included): one problem per column. A CSV's cells
+    are named by what they held, empty or a text pandas reads as missing ('NA', 'None', ...),
+    with the key that keeps such texts as text."""
+    missing = {col: np.flatnonzero(table[col].isna().to_numpy()) for col in table.columns}
+    missing = {col: at for col, at in missing.items() if len(at)}
+    written = missing_texts(ctx.data.dataset, list(missing)) if missing and _csv(ctx) else None
     out = []
-    for col in table.columns:
-        rows = table.index[table[col].isna().to_numpy()]
-        if len(rows):
-            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+    for col, at in missing.items():
+        key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+        held = [] if written is None else list(dict.fromkeys(written[col].to_numpy()[at].tolist()))
+        texts = [t for t in held if t != ""]
+        if not texts:
             out.append(Problem(source=ctx.source, key=key, rule="must have no missing values",
-                               value=shown(f"{len(rows)} empty ({_lines(rows, ctx)})")))
+                               value=shown(f"{len(at)} empty ({_lines(table.index[at], ctx)})")))
+            continue
+        said = ", ".join(repr(t) for t in texts[:MAX_SHOWN]) + (" or empty" if "" in held else "")
+        keep = ", ".join(f'"{t}"' for t in texts[:MAX_SHOWN])
+        out.append(Problem(source=ctx.source, key=key, rule="must have no missing values",
+                           value=shown(f"{len(at)} cells read as missing: {said} ({_lines(table.index[at], ctx)})"),
+                           hint=f"where {keep} is a category, not a missing value, keep it as text: [data] keep_text = [{keep}]"))
     return out
 
 
@@ -144,6 +157,8 @@ def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
         rows = table.index[np.isinf(v)]
         if len(rows):
             out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows, ctx)})")))
+        if values.dtype.itemsize <= 4:  # float16 and float32 hold nothing beyond float32 (and float16 overflows comparing to it)
+            continue
         huge = table.index[np.isfinite(v) & (np.abs(v) > FLOAT32_MAX)]
         if len(huge):  # finite here, infinite once the trials read them as float32
             out.append(Problem(source=ctx.source, key=key, rule=f"must hold numbers that float32 holds (at most {FLOAT32_MAX:.4g} in magnitude)",

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hpbench.data import arrays
+from hpbench.data import arrays, files
 from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
-from hpbench.data.sources import FILE_SUFFIXES
 from hpbench.data.user import binary_kind
 from hpbench.study.reader import Reader
 
@@ -34,13 +33,19 @@ def resolve_paths(r: Reader, data: dict[str, Any]) -> None:
             path = r.base_dir / path
         if not path.exists():
             raise r.fail(f"data.{key}", "data file must exist", data[key])
-        if key != "dataset" and path.suffix != arrays.NPY_SUFFIX:
+        if key != "dataset" and not arrays.is_npy(path.name):
             raise r.fail(f"data.{key}", "must be a .npy file (np.save writes one)", data[key])
         data[key] = str(path)
-    if data["dataset"].endswith(arrays.NPY_SUFFIX) and "y" not in data:
+    if arrays.is_npy(data["dataset"]) and "y" not in data:
         raise r.fail("data.y", "is required with .npy inputs (the .npy file of their labels)")
     if "x" in data:
         data["x"] = data["dataset"]
+
+
+def keep_text_for_csv(r: Reader, data: Mapping[str, Any]) -> None:
+    """``keep_text`` names texts a CSV's parser reads as missing: a Parquet file's missing values are nulls, not text."""
+    if "keep_text" in data and files.is_parquet(str(data["dataset"])):
+        raise r.fail("data.keep_text", "applies to CSV files only (a Parquet file's missing values are nulls, not text)", list(data["keep_text"]))
 
 
 def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
@@ -51,10 +56,10 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
         try:
             heads = arrays.headers(dataset, dict(data))
             arrays.check_arrays(dataset, heads)
-        except ValueError as err:
-            raise r.fail("data.dataset", f"must hold usable NumPy arrays: {err}", dataset) from None
+        except ValueError as err:  # the message names the file (or its array), the rule and what it holds
+            raise r.fail("data.dataset", str(err)) from None
         return heads["x"].sample_shape
-    if dataset.endswith(FILE_SUFFIXES):
+    if files.is_table(dataset):
         columns = _columns(r, dataset)
         twice = sorted({c for c in columns if columns.count(c) > 1})
         if twice:  # pandas would read the second one as "name.1": the target could be the wrong column, unsaid
@@ -64,18 +69,19 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
 
 
 def _columns(r: Reader, path: str) -> list[str]:
-    what = "" if path.endswith(".parquet") else binary_kind(path)
+    what = "" if files.is_parquet(path) else binary_kind(path)
     if what:  # e.g. an Excel file saved under a .csv name
         raise r.fail("data.dataset", f"must be a CSV text file, but {path} is {what}")
     try:
-        if path.endswith(".parquet"):
+        if files.is_parquet(path):
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        with open(path, newline="", encoding="utf-8") as f:
+        with files.open_text(path) as f:
             return next(csv.reader(f), [])
-    except (OSError, UnicodeDecodeError, csv.Error, ValueError) as err:
-        raise r.fail("data.dataset", f"must be a readable {Path(path).suffix[1:].upper()} file ({err})", path) from None
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError) as err:
+        kind = "Parquet" if files.is_parquet(path) else "CSV"
+        raise r.fail("data.dataset", f"must be a readable {kind} file ({err})", path) from None
 
 
 def layout(r: Reader, data: Mapping[str, Any]) -> Layout | None:

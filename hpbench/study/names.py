@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX
+from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX, is_npy, is_npz
 from hpbench.data.datasets import DATASETS, TASKS
-from hpbench.data.sources import FILE_SUFFIXES
+from hpbench.data.files import NA_TEXTS, TABLE_SUFFIXES, is_table
 from hpbench.models import FAMILIES, family_params
 from hpbench.registry import Param, Registered
-from hpbench.rules import OneOf, Rule, Str
+from hpbench.rules import ListOf, OneOf, Rule, Str
 from hpbench.study.reader import Reader
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
@@ -34,10 +34,12 @@ _OTHER_FILES = (
     (".h5", "an HDF5 file: save its arrays with numpy.savez(..., x=..., y=...)"),
     (".pkl", "a pickle, not read (unpickling runs code): save it as Parquet or .npz"),
     (".pickle", "a pickle, not read (unpickling runs code): save it as Parquet or .npz"),
+    (".csv.zst", "a zstandard-compressed CSV (pandas needs the zstandard package): recompress it as .csv.gz, .csv.bz2 or .csv.xz"),
+    (".csv.zip", "a zipped CSV: unzip it, or recompress it as .csv.gz, .csv.bz2 or .csv.xz"),
 )
-DATASET = Registered(DATASETS, imports=True, suffixes=(*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX),
-                     also="; or a .csv/.parquet/.npz/.npy file, or 'package.module:load'", others=_OTHER_FILES,
-                     others_rule="must be a file hpbench reads (.csv, .parquet, .npz, .npy) or 'package.module:load' (your own loader)")
+DATASET = Registered(DATASETS, imports=True, suffixes=(*TABLE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX),
+                     also="; or a .csv (also .csv.gz/.bz2/.xz)/.parquet/.npz/.npy file, or 'package.module:load'", others=_OTHER_FILES,
+                     others_rule="must be a file hpbench reads (.csv, .csv.gz/.bz2/.xz, .parquet, .npz, .npy) or 'package.module:load' (your own loader)")
 FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
 OPTIMIZER = Registered(OPTIMIZERS)
 INIT = Registered(INITIALIZERS)
@@ -51,6 +53,9 @@ SEARCHED: Mapping[str, Rule] = {"model.family": FAMILY, "optimizer.name": OPTIMI
 FILE_PARAMS = {
     "target": Param(Str(), doc="a data file's target column (required for a data file)"),
     "task": Param(OneOf(TASKS, "task"), doc="a data file's task; default: inferred from the target column"),
+    "keep_text": Param(ListOf(OneOf(tuple(t for t in NA_TEXTS if t), "text pandas reads as missing"), min_len=1),
+                       doc="a CSV's texts kept as text rather than read as missing values (pandas' defaults: NA, N/A, None, null, NaN, ...), "
+                           'e.g. ["NA"] where NA is a category (no alley); empty cells stay missing'),
 }
 NPZ_PARAMS = {"task": Param(OneOf(TASKS, "task"), doc="the task of NumPy data; default: inferred from y")}
 # .npy files: the inputs (``x``: the dataset itself), their labels and the splits given with them
@@ -67,11 +72,11 @@ USER_PARAMS = {"task": Param(OneOf(TASKS, "task"), doc="the task of a user loade
 def dataset_params(reader: Reader, dataset: str) -> dict[str, Param]:
     """The [data] keys a dataset accepts besides the common ones (a data file: its target and task;
     NumPy files: the task, and the other .npy files)."""
-    if dataset.endswith(FILE_SUFFIXES):
+    if is_table(dataset):
         return dict(FILE_PARAMS)
-    if dataset.endswith(NPZ_SUFFIX):
+    if is_npz(dataset):
         return dict(NPZ_PARAMS)
-    if dataset.endswith(NPY_SUFFIX):
+    if is_npy(dataset):
         return dict(NPY_PARAMS)
     name = reader.check("data.dataset", DATASET, dataset)
     return DATASETS.get(name).params if name in DATASETS else dict(USER_PARAMS)

@@ -10,7 +10,7 @@ from typing import Any
 
 from hpbench.data import arrays
 from hpbench.data.datasets import DATASETS
-from hpbench.data.sources import FILE_SUFFIXES
+from hpbench.data.files import is_table
 from hpbench.errors import did_you_mean
 from hpbench.models import FAMILIES
 from hpbench.registry import is_import_spec
@@ -61,10 +61,11 @@ def data_table(r: Reader) -> dict[str, Any]:
     checks.split_fractions(r, data)
     if "x" in data and data["x"] != dataset:
         raise r.fail("data.x", "names the inputs, as data.dataset does: give one of them", data["x"])
-    if dataset.endswith(FILE_SUFFIXES) or arrays.is_numpy_dataset(dataset):
+    if is_table(dataset) or arrays.is_numpy_dataset(dataset):
         data_files.resolve_paths(r, data)
-    if dataset.endswith(FILE_SUFFIXES) and "target" not in data:
+    if is_table(dataset) and "target" not in data:
         raise r.fail("data.target", "is required for a data file (the name of the target column)")
+    data_files.keep_text_for_csv(r, data)
     data_files.check_layout(r, data, table)
     return data
 
