@@ -276,5 +276,5 @@ def test_a_data_file_of_a_kind_hpbench_does_not_read_is_told_what_to_save_it_as(
     with pytest.raises(StudyError) as err:
         load_study(STUDIES / "quickstart.toml", overrides=[f'data.dataset="{name}"'])
     said = str(err.value)
-    assert f"data.dataset: must be a file hpbench reads (.csv, .parquet, .npz, .npy) or 'package.module:load' (your own loader), but got '{name}'" in said
+    assert f"data.dataset: must be a file hpbench reads (.csv, .csv.gz/.bz2/.xz, .parquet, .npz, .npy) or 'package.module:load' (your own loader), but got '{name}'" in said
     assert what in said and "digits" not in said
