@@ -84,6 +84,13 @@ def single_class(tmp: Path) -> str:
     return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"\ntask = "binary"'
 
 
+def one_hot_clash(tmp: Path) -> str:
+    """The text column 'color' holds 'red', one-hot encoded as the input 'color_red': a numeric column of that name clashes."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"color": rng.choice(["red", "blue"], 40), "color_red": rng.normal(size=40), "label": np.arange(40) % 2}).to_csv(tmp / "d.csv", index=False)
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
+
+
 def three_rows(tmp: Path) -> str:
     (tmp / "d.csv").write_text("a,b,label\n1,2,0\n3,4,1\n5,6,1\n", encoding="utf-8")
     return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
@@ -100,6 +107,9 @@ CASES = {
                                                     "y.astype(str)"]),
     "csv_that_is_not_csv": (not_a_csv, None, ["data.dataset: must be a CSV text file, but", "d.csv is a zip archive (an Excel .xlsx file is one)"]),
     "single_class_binary": (single_class, None, ["d.csv: data.target: a classification target needs at least 2 classes", "every row is 1"]),
+    "one_hot_name_clash": (one_hot_clash, None, ["d.csv: column 'color_red': must not share a name with another of the model's inputs",
+                                                  "2 inputs named 'color_red': numeric column 'color_red' and the value 'red' of text column 'color'",
+                                                  "rename column 'color_red'"]),
     "three_row_csv": (three_rows, None, ["d.csv: data: needs at least 2 rows to train on and 2 in each evaluation split",
                                          "but got 3 samples: 1 for validation (data.val_fraction = 0.2), which leaves 2 to train on"]),
     "loader_module_missing": (lambda tmp: 'dataset = "mydata.loaders:load"', None,

@@ -54,10 +54,10 @@ class Predictor:
             raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}")
         return a
 
-    @torch.no_grad()
     def _outputs(self, x: Any) -> np.ndarray:
         a = torch.from_numpy(np.ascontiguousarray(self.inputs(x)))
-        out = torch.cat([self.model(a[i : i + CHUNK]) for i in range(0, len(a), CHUNK)]) if len(a) else torch.zeros(0, 1)
+        with torch.no_grad():  # a block, not the decorator: a warning the encoding gives names the caller's line, not torch's wrapper
+            out = torch.cat([self.model(a[i : i + CHUNK]) for i in range(0, len(a), CHUNK)]) if len(a) else torch.zeros(0, 1)
         return out.double().numpy()
 
     def predict_proba(self, x: Any) -> np.ndarray:

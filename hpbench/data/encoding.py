@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hpbench.data import onehot
 from hpbench.data.kinds import arrange
 
 SCALES = ("standardize", "minmax")
@@ -30,6 +31,9 @@ class Encoding:
     classes: tuple[Label, ...] | None = None  # the label of each class index (None: regression, or unknown)
     columns: tuple[str, ...] | None = None  # a table's feature columns as read (the target left out)
     dummies: tuple[str, ...] | None = None  # the encoded columns, in order (text columns one-hot: "color_red", ...)
+    # per column of ``columns``: None for a number, else its one-hot categories (hpbench.data.onehot); None: not
+    # recorded and not readable from ``dummies``, which are then looked up by name (weights files from before it was kept)
+    categories: onehot.Categories | None = None
     reshape: tuple[int, ...] | None = None  # a sample's shape before ``order`` (hpbench.data.kinds.Layout)
     order: tuple[int, ...] | None = None
     scale: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = field(default=())  # (step, shift, divisor) per step
@@ -57,11 +61,17 @@ class Encoding:
 
         if not isinstance(x, pd.DataFrame):
             raise ValueError(f"the model was trained on a table: give a pandas DataFrame with its feature columns {list(self.columns or ())[:6]}")
-        missing = [c for c in self.columns or () if c not in x.columns]
+        columns = list(self.columns or ())
+        missing = [c for c in columns if c not in x.columns]
         if missing:
             raise ValueError(f"the table lacks the feature columns {missing[:6]} the model was trained on")
-        feats = pd.get_dummies(x[list(self.columns or ())], dtype=np.float32)
-        # the training data's one-hot columns, in order: a category it never held has no input of its own (dropped)
+        twice = sorted({str(c) for c in x.columns[x.columns.duplicated()]} & set(columns))
+        if twice:
+            raise ValueError(f"the table has more than one column named {twice[:6]}: give each feature column once")
+        if self.categories is not None:  # by position, as training encoded it (hpbench.data.onehot)
+            return onehot.encode(x, columns=columns, categories=self.categories)
+        feats = pd.get_dummies(x[columns], dtype=np.float32)
+        # an old file whose input names allow more than one reading: looked up by name, as it always was
         return feats.reindex(columns=list(self.dummies or ()), fill_value=0.0).to_numpy(dtype=np.float32)
 
     def labels(self, codes: np.ndarray) -> np.ndarray:
@@ -73,6 +83,7 @@ class Encoding:
     # -- in the weights file ----------------------------------------------------------------------
     def to_record(self) -> dict[str, Any]:
         return {"classes": None if self.classes is None else list(self.classes), "columns": _list(self.columns), "dummies": _list(self.dummies),
+                "categories": None if self.categories is None else [_list(c) for c in self.categories],
                 "reshape": _list(self.reshape), "order": _list(self.order), "scale": [[s, list(a), list(b)] for s, a, b in self.scale]}
 
     @classmethod
@@ -104,8 +115,24 @@ class Encoding:
             if not ok:
                 raise ValueError(f"encoding.scale must hold [step, shift, divisor] lists, but got {item!r}"[:200])
             scale.append((str(item[0]), tuple(float(v) for v in item[1]), tuple(float(v) for v in item[2])))
-        return cls(classes=None if classes is None else tuple(classes), columns=names("columns"), dummies=names("dummies"),
-                   reshape=ints("reshape"), order=ints("order"), scale=tuple(scale))
+        columns, dummies = names("columns"), names("dummies")
+        return cls(classes=None if classes is None else tuple(classes), columns=columns, dummies=dummies,
+                   categories=_categories(rec.get("categories"), columns, dummies), reshape=ints("reshape"), order=ints("order"), scale=tuple(scale))
+
+
+def _categories(v: Any, columns: tuple[str, ...] | None, dummies: tuple[str, ...] | None) -> onehot.Categories | None:
+    """A record's categories, checked against its columns and input names; read back from the
+    names where the record predates them (None where the names allow more than one reading)."""
+    if columns is None or dummies is None:
+        return None
+    if v is None:
+        return onehot.categories_from_names(columns, dummies)
+    ok = isinstance(v, (list, tuple)) and len(v) == len(columns) and all(
+        c is None or (isinstance(c, (list, tuple)) and all(isinstance(s, str) for s in c)) for c in v)
+    cats = tuple(None if c is None else tuple(c) for c in v) if ok else None
+    if cats is None or onehot.input_names(columns, cats) != dummies or len(set(dummies)) < len(dummies):
+        raise ValueError(f"encoding.categories must hold each column's categories (none for a number), matching encoding.dummies, but got {v!r}"[:200])
+    return cats
 
 
 def _list(v: Sequence[Any] | None) -> list[Any] | None:

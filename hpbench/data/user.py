@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hpbench.data import onehot
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
 from hpbench.data.encoding import Encoding, plain
 from hpbench.data.files import head_bytes, is_parquet, kept_na_values, stem
@@ -261,8 +262,14 @@ def table_to_raw(df: Any, *, path: str, target: str, task: str | None = None, sh
     if shape is not None and text:
         raise ValueError(f"{path}: data.shape: needs numeric feature columns (read as one sample of that shape), but {', '.join(text[:3])} are not")
     columns = tuple(str(c) for c in feats.columns)
-    feats = pd.get_dummies(feats.set_axis(list(columns), axis=1), dtype=np.float32)
+    feats = feats.set_axis(list(columns), axis=1)
+    categories = onehot.categories_of(feats)
+    for name, found in onehot.clashes(columns, categories)[:1]:
+        column, what, rename = onehot.clash_text(name, found)
+        raise ValueError(f"{path}: column {column!r}: {onehot.CLASH_RULE}, but got {what} ({rename})")
     if df[target].isna().any():
         raise ValueError(f"{path}: data.target: column {target!r} has missing values")
-    raw = as_raw(feats.to_numpy(dtype=np.float32), y, task=task, name=stem(path), where=str(path), shape=shape, kind=kind)
-    return replace(raw, encoding=replace(raw.encoding, columns=columns, dummies=tuple(str(c) for c in feats.columns)))
+    # by position, as the predictor encodes new rows (the same function: the two cannot disagree)
+    x = onehot.encode(feats, columns=columns, categories=categories)
+    raw = as_raw(x, y, task=task, name=stem(path), where=str(path), shape=shape, kind=kind)
+    return replace(raw, encoding=replace(raw.encoding, columns=columns, dummies=onehot.input_names(columns, categories), categories=categories))

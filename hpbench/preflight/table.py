@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hpbench.data import onehot
 from hpbench.data.files import is_csv
 from hpbench.data.user import FLOAT32_MAX, missing_texts
 from hpbench.errors import did_you_mean, shown
@@ -219,8 +220,42 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
     return out
 
 
+def one_hot_names(table: Any, ctx: DataContext) -> list[Problem]:
+    """Every input of the model has a name of its own: a numeric column 'color_red' beside a text
+    column 'color' holding 'red' is refused, as two inputs named 'color_red' (the weights file's
+    list of inputs, and a user reading it, could not tell which is which)."""
+    columns: list[str] = []
+    categories: list[tuple[str, ...] | None] = []
+    for col in table.columns:
+        values = table[col]
+        if col == _target(ctx) or values.dtype.kind in "Mm":  # a date: date_columns' problem
+            continue
+        if onehot.is_numeric(values):
+            columns.append(str(col))
+            categories.append(None)
+        elif (found := _few_categories(values, str(col))) is not None:
+            columns.append(str(col))
+            categories.append(found)
+    out = []
+    for name, origins in onehot.clashes(columns, tuple(categories)):
+        column, what, rename = onehot.clash_text(name, origins)
+        out.append(Problem(source=ctx.source, key=f"column {column!r}", rule=onehot.CLASH_RULE, value=shown(what), hint=rename))
+    return out
+
+
+def _few_categories(values: Any, name: str) -> tuple[str, ...] | None:
+    """A text column's one-hot categories; None for one training would not read (too many
+    values, lists in its cells: text_columns' and one_value_cells' problems)."""
+    try:
+        if values.nunique() > MAX_CATEGORIES:
+            return None
+        return onehot.categories_of(values.to_frame(name))[0]
+    except TypeError:  # unhashable cells
+        return None
+
+
 TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, unnamed_columns, has_rows, date_columns, one_value_cells,
-                                   missing_values, infinite_values, text_columns]
+                                   missing_values, infinite_values, text_columns, one_hot_names]
 
 
 SAMPLE_ROWS_FIRST = 2000  # rows a column's values are counted in first
