@@ -36,7 +36,8 @@ from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
 from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, used_batch_sizes
-from hpbench.preflight.table import check_table, label_copies, table_arrays
+from hpbench.preflight.table import check_table, table_arrays
+from hpbench.preflight.table_copies import label_copies
 from hpbench.study.schema import Study
 from hpbench.train.task import SUPERVISED
 from hpbench.user_code import exception_line

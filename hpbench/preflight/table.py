@@ -23,7 +23,7 @@ MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a
 TableCheck = Callable[[Any, DataContext], list[Problem]]
 
 
-def _target(ctx: DataContext) -> str:
+def target_name(ctx: DataContext) -> str:
     return str(ctx.data.options.get("target", ""))
 
 
@@ -47,7 +47,7 @@ def one_column(table: Any, ctx: DataContext) -> list[Problem]:
 
 
 def target_column(table: Any, ctx: DataContext) -> list[Problem]:
-    target = _target(ctx)
+    target = target_name(ctx)
     if target in table.columns:
         return []
     columns = [str(c) for c in table.columns]
@@ -56,9 +56,9 @@ def target_column(table: Any, ctx: DataContext) -> list[Problem]:
 
 
 def has_features(table: Any, ctx: DataContext) -> list[Problem]:
-    if _target(ctx) not in table.columns or len(table.columns) > 1:
+    if target_name(ctx) not in table.columns or len(table.columns) > 1:
         return []
-    return [Problem(source=ctx.source, key="(columns)", rule="needs at least one feature column besides the target", value=_target(ctx))]
+    return [Problem(source=ctx.source, key="(columns)", rule="needs at least one feature column besides the target", value=target_name(ctx))]
 
 
 def unnamed_columns(table: Any, ctx: DataContext) -> list[Problem]:
@@ -80,7 +80,7 @@ def date_columns(table: Any, ctx: DataContext) -> list[Problem]:
     out = []
     for col in table.columns:
         if table[col].dtype.kind in "Mm":
-            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            key = "data.target" if col == target_name(ctx) else f"column {str(col)!r}"
             out.append(Problem(source=ctx.source, key=key, rule=_DATE_RULE, value=shown(str(table[col].dtype))))
     return out
 
@@ -132,7 +132,7 @@ def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
     written = missing_texts(ctx.data.dataset, list(missing)) if missing and _csv(ctx) else None
     out = []
     for col, at in missing.items():
-        key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+        key = "data.target" if col == target_name(ctx) else f"column {str(col)!r}"
         held = [] if written is None else list(dict.fromkeys(written[col].to_numpy()[at].tolist()))
         texts = [t for t in held if t != ""]
         if not texts:
@@ -154,7 +154,7 @@ def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
         if values.dtype.kind != "f":
             continue
         v = values.to_numpy()
-        key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+        key = "data.target" if col == target_name(ctx) else f"column {str(col)!r}"
         rows = table.index[np.isinf(v)]
         if len(rows):
             out.append(Problem(source=ctx.source, key=key, rule="must hold finite numbers", value=shown(f"{len(rows)} infinite ({_lines(rows, ctx)})")))
@@ -180,7 +180,7 @@ def one_value_cells(table: Any, ctx: DataContext) -> list[Problem]:
     for col in table.columns:
         bad = _nested(table[col])
         if len(bad):
-            key = "data.target" if col == _target(ctx) else f"column {str(col)!r}"
+            key = "data.target" if col == target_name(ctx) else f"column {str(col)!r}"
             out.append(Problem(source=ctx.source, key=key, rule="must hold one number or text per cell",
                                value=shown(f"{type(bad.iloc[0]).__name__} cells ({_lines(bad.index, ctx)})")))
     return out
@@ -194,7 +194,7 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
     out = []
     for col in table.columns:
         values = table[col].dropna()
-        if col == _target(ctx) or values.dtype.kind not in "OSU" or not len(values) or len(_nested(values)):
+        if col == target_name(ctx) or values.dtype.kind not in "OSU" or not len(values) or len(_nested(values)):
             continue
         as_numbers = pd.to_numeric(values, errors="coerce")
         bad = values[as_numbers.isna()]
@@ -228,7 +228,7 @@ def one_hot_names(table: Any, ctx: DataContext) -> list[Problem]:
     categories: list[tuple[str, ...] | None] = []
     for col in table.columns:
         values = table[col]
-        if col == _target(ctx) or values.dtype.kind in "Mm":  # a date: date_columns' problem
+        if col == target_name(ctx) or values.dtype.kind in "Mm":  # a date: date_columns' problem
             continue
         if onehot.is_numeric(values):
             columns.append(str(col))
@@ -258,56 +258,6 @@ TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, unnam
                                    missing_values, infinite_values, text_columns, one_hot_names]
 
 
-SAMPLE_ROWS_FIRST = 2000  # rows a column's values are counted in first
-
-
-def label_copies(table: Any, ctx: DataContext) -> list[str]:
-    """Warnings (not problems): a feature column that is the target under another name (a class
-    label kept beside its code, the target saved twice): a network learns the copy, and its
-    validation score says nothing of the other features. A column is such a copy when it has as
-    many distinct values as the target and each of them goes with one target value (for a target
-    whose values hardly repeat, a regression's: when it is a linear function of it)."""
-    target = _target(ctx)
-    if target not in table.columns or len(table) < 2:
-        return []
-    try:
-        n_classes = table[target].nunique()
-    except TypeError:  # lists in the target's cells: one_value_cells' problem
-        return []
-    if n_classes < 2:
-        return []
-    out = []
-    # a target whose values hardly repeat (a regression's): any column of distinct values maps one-to-one onto it,
-    # so only a column on a line with it (the same values in other units) is a copy
-    continuous = n_classes * 2 > len(table)
-    for col in table.columns:
-        try:
-            if col == target or table[col].isna().any():
-                continue
-            if continuous:
-                copy = table[col].dtype.kind in "biuf" and table[target].dtype.kind in "biuf" and _on_a_line(table[col], table[target])
-            elif table[col].iloc[:SAMPLE_ROWS_FIRST].nunique() > n_classes:  # more values than the target in its first rows: no copy
-                continue                                                    # (the whole column's count took 0.27 s at 200,000 x 50)
-            else:
-                copy = table[col].nunique() == n_classes and bool((table.groupby(col, observed=True)[target].nunique() == 1).all())
-        except TypeError:  # lists in its cells (unhashable): one_value_cells' problem
-            continue
-        if copy:
-            how = "is a linear function of it" if continuous else f"each of its {n_classes} values goes with one target value"
-            out.append(f"{ctx.source}: column {str(col)!r}: determines data.target {target!r} exactly ({how}): a copy of the label? "
-                       "A network learns the copy; drop the column unless it is known whenever a prediction is made")
-    return out
-
-
-def _on_a_line(x: Any, y: Any) -> bool:
-    """Whether two numeric columns are one linear function of the other (|correlation| above 0.99999)."""
-    a, b = x.to_numpy(dtype=np.float64), y.to_numpy(dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if ok.sum() < 3 or np.std(a[ok]) == 0 or np.std(b[ok]) == 0:
-        return False
-    return bool(abs(np.corrcoef(a[ok], b[ok])[0, 1]) > 0.99999)
-
-
 def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | None:
     """The arrays the array checks read, from a table whose target column exists (rows without a
     target dropped, empty or infinite feature cells as 0, unusable text columns left out: those
@@ -316,7 +266,7 @@ def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | 
 
     from hpbench.data.user import infer_task
 
-    target = _target(ctx)
+    target = target_name(ctx)
     if target not in table.columns or not len(table):
         return None
     keep = table[target].notna().to_numpy()
