@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
+from hpbench.dispatch.storage import sqlite_url
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff, sqlite_damage
-from hpbench.results.study_changes import ranking_changed, study_changes
+from hpbench.results.study_changes import FILE_KEYS, RECORD_FORMAT, data_changes, ranking_changed, study_changes
 from hpbench.study.schema import Study
 
 
@@ -66,9 +67,12 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
             diff = "\n".join(space_diff(old, new))
             raise ResumeRefused(f"{opts.out}: the search space changed since the earlier run:\n{diff}\n"
                                 "(use --force to continue anyway, or --out DIR for a new study)")
-        _check_same_study(study, opts, previous.record)
+        if previous.n_done:  # a folder whose run trained nothing (a join refused) holds no trials to mix with
+            _check_same_study(study, opts, previous.record)
     if opts.optuna_storage is not None:
-        _check_direction(study, opts.optuna_storage)
+        _check_direction(study, opts.optuna_storage, where=f"--storage {_shown_url(opts.optuna_storage)}")
+    elif previous is not None and not previous.n_done:  # else the record's metric and mode were compared (_check_same_study)
+        _check_direction(study, sqlite_url(opts.out / OPTUNA_DB), where=str(opts.out / OPTUNA_DB))
     total = n_trials(study)
     done = previous.n_done if previous else 0
     damage = sqlite_damage(opts.out / OPTUNA_DB) if previous is not None and opts.optuna_storage is None else None
@@ -84,7 +88,7 @@ def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any])
     metric or direction."""
     settings = asdict(study.settings)
     changes = study_changes(record, name=study.name, settings=settings, config=study.config,
-                            searched=frozenset(d.path for d in study.space))
+                            searched=frozenset(d.path for d in study.space), data_files=data_files(study))
     if not changes:
         return
     ranking = ranking_changed(record, settings)
@@ -96,15 +100,48 @@ def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any])
                         f"changed since the earlier run:\n{lines}\n({way_out})")
 
 
-def _check_direction(study: Study, url: str) -> None:
-    """A shared ``--storage`` whose Optuna study of this name ranks the other way is refused."""
-    from hpbench.dispatch.storage import shown_url, stored_direction
+def _shown_url(url: str) -> str:
+    from hpbench.dispatch.storage import shown_url
+
+    return shown_url(url)
+
+
+def _check_direction(study: Study, url: str, *, where: str) -> None:
+    """An Optuna storage (a shared ``--storage``, or the results folder's own) whose study of this
+    name ranks the other way is refused: Optuna would load it with the stored direction."""
+    from hpbench.dispatch.storage import stored_direction
 
     stored = stored_direction(url, study.name)
     if stored is not None and stored != study.settings.mode:
-        raise ResumeRefused(f"--storage {shown_url(url)}: its Optuna study {study.name!r} ranks its trials by mode {stored!r}, "
+        raise ResumeRefused(f"{where}: its Optuna study {study.name!r} ranks its trials by mode {stored!r}, "
                             f"this study by {study.settings.metric} {study.settings.mode!r}: Optuna would keep the stored direction "
-                            "(give this study another study.name, or use another storage)")
+                            "(give this study another study.name, or use another storage or --out DIR)")
+
+
+def check_same_data(plan: Plan, opts: SearchOptions, record: dict[str, Any]) -> None:
+    """Once the data is read (before anything is written): the earlier run's trials were trained
+    on data that its record describes as this run's does (its kind, shape, task and split sizes),
+    unless ``--force``. A file replaced under the same name continued the old results before."""
+    previous = plan.previous
+    if previous is None or not previous.n_done or opts.force:
+        return
+    changes = data_changes(previous.record, record)
+    if changes:
+        lines = "\n".join(f"  {line}" for line in changes)
+        raise ResumeRefused(f"{opts.out}: holds trials trained on other data than this study's; changed since the earlier run:\n"
+                            f"{lines}\n(use --out DIR for a new study, or --force to continue anyway)")
+
+
+def data_files(study: Study) -> dict[str, str]:
+    """The study's data files as absolute paths, by key (``data.dataset``): what a later run compares
+    (a built-in dataset or a loader names no file)."""
+    data = study.config.get("data", {})
+    out = {}
+    for key in sorted(FILE_KEYS):
+        value = data.get(key.split(".", 1)[1])
+        if isinstance(value, str) and Path(value).is_file():
+            out[key] = str(Path(value).resolve())
+    return out
 
 
 def write_study_record(study: Study, out: Path) -> None:
@@ -125,6 +162,8 @@ def write_study_record(study: Study, out: Path) -> None:
             "space": study.space.describe(),
             "space_fingerprint": study.space.fingerprint(),
             "raw": study.raw,
+            "format": RECORD_FORMAT,  # every key the study set is here (hpbench.results.study_changes)
+            "data_files": data_files(study),
         },
     )
 

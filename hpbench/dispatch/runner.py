@@ -38,14 +38,23 @@ from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
-from hpbench.dispatch.plan import Plan, ResumeRefused, SearchOptions, data_record, plan_search, write_data_record, write_study_record
+from hpbench.dispatch.plan import (
+    Plan,
+    ResumeRefused,
+    SearchOptions,
+    check_same_data,
+    data_record,
+    plan_search,
+    write_data_record,
+    write_study_record,
+)
 from hpbench.dispatch.predictions import AsyncPredictions, unpriced, warm_up
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.schedulers import make_scheduler
 from hpbench.dispatch.searchers import make_searcher
 from hpbench.dispatch.storage import search_storage, sqlite_url
 from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
-from hpbench.dispatch.test_split import evaluate_best_on_test
+from hpbench.dispatch.test_split import evaluate_best_on_test, untested
 from hpbench.dispatch.trainable import Replay, study_data
 from hpbench.dispatch.written_trials import WrittenTrials, forget_written
 from hpbench.preflight.problems import PreflightFailed
@@ -113,6 +122,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
             raise PreflightFailed.of(problems)
         for warning in pending.warnings if pending is not None else []:  # e.g. a class too small to stratify
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        if plan.previous is not None:  # the data the earlier trials trained on is this data (read by the pre-flight: cached)
+            check_same_data(plan, opts, _data_record_or_none(study))
         return _locked(study, opts, plan, console, start=start)
     finally:
         helper.shutdown(wait=True, cancel_futures=True)
@@ -169,6 +180,10 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
                       + (f", {prev.n_dropped} interrupted (run again)" if prev.n_dropped else ""), highlight=False)
     if start is None:
         console.print(f"{study.name}: all {plan.n_total} trials done (--trials N to extend)", highlight=False)
+        if untested(study, store) and evaluate_best_on_test(study, store):  # the earlier run stopped before its test split
+            store.flush(force=True)
+            console.print("test split: evaluated the best configurations once (test_* columns; the earlier run stopped before it)",
+                          highlight=False)
         return store
     # The cost predictions run in the helper process, which loaded torch for the pre-flight
     # while the driver imported its modules (hpbench.dispatch.predictions).
@@ -311,6 +326,16 @@ def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: Sear
     if trackers is not None:
         trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
     predictions.submit(t.trial_id, t.params)
+
+
+def _data_record_or_none(study: Study) -> dict[str, Any]:
+    """What study.json says of the data (plan.data_record); empty where the driver cannot read it
+    (each trial then reports the data's error)."""
+    shipped = _study_data_or_none(study)
+    try:
+        return data_record(study, shipped[1] if shipped is not None else None)
+    except Exception:
+        return {}
 
 
 def _study_data_or_none(study: Study) -> Any:

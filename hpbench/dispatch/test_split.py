@@ -30,6 +30,20 @@ def has_test_split(study: Study, out: Path) -> bool:
     return "test" in record.get("data", {}).get("given", ())
 
 
+def untested(study: Study, store: ResultsStore) -> bool:
+    """The study has a test split and its best finished search trial has no ``test_*`` value: the
+    run that trained it stopped (a Ctrl-C, a kill) before its test split."""
+    if not has_test_split(study, store.out):
+        return False
+    key = f"best_{store.metric}"
+    done = [t for t in store.rows() if t.get("status") == TrialStatus.FINISHED and is_search_trial(t)
+            and isinstance(t.get(key), float) and math.isfinite(t[key])]
+    if not done:
+        return False
+    best = (max if store.mode == "max" else min)(done, key=lambda t: t[key])
+    return not any(k.startswith("test_") and isinstance(v, (int, float)) and math.isfinite(v) for k, v in best.items())
+
+
 def evaluate_best_on_test(study: Study, store: ResultsStore, *, check: Callable[[], None] | None = None) -> int:
     """Returns how many trials were evaluated. ``check`` is called before each trial's evaluation
     (the search's Ctrl-C: it raises, and the trials evaluated so far keep their columns)."""

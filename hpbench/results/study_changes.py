@@ -44,13 +44,28 @@ def _shown(value: Any) -> str:
     return json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
 
 
+# study.json's format: from 2 on, a record holds every key its study set, so a key it lacks was not
+# set (model.dropout added later is a change); before, a key could be missing because the hpbench
+# that wrote it did not know the key yet, and only the keys both hold are compared.
+RECORD_FORMAT = 2
+# The [data] keys naming files (hpbench.study.data_files.PATH_KEYS, and x: the dataset again for
+# .npy inputs): compared as the files they resolve to (data_files), not as the text that named them
+# ('data.csv' from one folder is 'csv/data.csv' from its parent).
+FILE_KEYS = frozenset({"data.dataset", "data.x", "data.y", "data.x_val", "data.y_val", "data.x_test", "data.y_test"})
+# What the data record (study.json's "data", written once the data is read) says of the data: a
+# file replaced under the same name (other classes, other columns, other rows) reads otherwise here.
+DATA_FACTS = ("kind", "input_shape", "task", "n_train", "n_val", "n_test", "n", "given")
+
+
 def study_changes(old: Mapping[str, Any], *, name: str, settings: Mapping[str, Any], config: Mapping[str, Any],
-                  searched: frozenset[str] = frozenset()) -> list[str]:
+                  searched: frozenset[str] = frozenset(), data_files: Mapping[str, str] | None = None) -> list[str]:
     """Lines such as ``study.metric: 'val_accuracy' -> 'val_loss'`` for every change between the
     earlier record ``old`` (``study.json``) and the study now (its name, settings as a dict and
     fixed configuration). ``searched``: the configuration paths the search space sets (each
-    trial's own value stands there, whatever the fixed one says; the space is compared apart). A key
-    the earlier record lacks (written by an older hpbench, before the key existed) is not a change."""
+    trial's own value stands there, whatever the fixed one says; the space is compared apart).
+    ``data_files``: the study's data files as absolute paths, by key (``data.dataset``), compared
+    with the record's. A key only one side holds is a change (``(not set)`` on the other), except
+    in a record of a format before :data:`RECORD_FORMAT`, where only the keys both hold count."""
     lines = []
     old_name = old.get("name")
     if old_name is not None and old_name != name:
@@ -59,14 +74,26 @@ def study_changes(old: Mapping[str, Any], *, name: str, settings: Mapping[str, A
     for key in MEANING_SETTINGS:
         if key in old_settings and old_settings[key] != settings.get(key):
             lines.append(f"study.{key}: {_shown(old_settings[key])} -> {_shown(settings.get(key))}")
+    complete = int(old.get("format", 1)) >= RECORD_FORMAT
     before, now = _flat(_as_json(old.get("config") or {})), _flat(_as_json(config))
     for key in sorted(set(before) | set(now)):
-        if any(key == path or key.startswith(f"{path}.") for path in searched):
+        if key in FILE_KEYS or any(key == path or key.startswith(f"{path}.") for path in searched):
             continue
-        if key in before and before.get(key) != now.get(key):
-            shown_now = _shown(now[key]) if key in now else "(not set)"
-            lines.append(f"{key}: {_shown(before[key])} -> {shown_now}")
+        if before.get(key) != now.get(key) and (key in before or complete):
+            lines.append(f"{key}: {_shown(before[key]) if key in before else '(not set)'} -> {_shown(now[key]) if key in now else '(not set)'}")
+    if "data_files" in old and data_files is not None:
+        files_before, files_now = old["data_files"], dict(data_files)
+        lines += [f"{key}: {files_before.get(key, '(not set)')} -> {files_now.get(key, '(not set)')}"
+                  for key in sorted(set(files_before) | set(files_now)) if files_before.get(key) != files_now.get(key)]
     return lines
+
+
+def data_changes(old: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """Lines such as ``data (n_train): 1437 -> 320`` where the earlier run's data record and this
+    run's disagree (each fact both hold): the same file name holding other data."""
+    before = old.get("data") or {}
+    return [f"data ({fact}): {_shown(before[fact])} -> {_shown(now[fact])}" for fact in DATA_FACTS
+            if fact in before and fact in now and _as_json({"v": before[fact]}) != _as_json({"v": now[fact]})]
 
 
 def ranking_changed(old: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
