@@ -12,12 +12,14 @@ hold none: their predictor takes inputs as the model reads them and answers in c
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from hpbench.data.datasets import TASKS
 from hpbench.data.encoding import Encoding
 
 CHUNK = 4096  # samples per forward pass
@@ -33,9 +35,8 @@ class Predictor:
 
     @classmethod
     def of_record(cls, rec: Any, model: torch.nn.Module) -> Predictor:
+        _check_supervised(rec)
         task = str(rec.get("task"))
-        if task not in ("multiclass", "binary", "regression"):
-            raise ValueError(f"a predictor applies a supervised model, but this trial's task is {task!r}: use load_model")
         enc = rec.get("encoding")
         return cls(model=model.eval(), task=task, input_shape=tuple(rec["input_shape"]), encoding=None if enc is None else Encoding.from_record(enc),
                    temperature=rec.get("temperature"))
@@ -79,9 +80,28 @@ class Predictor:
         return codes if self.encoding is None else self.encoding.labels(codes)
 
 
-def load_predictor(path: Any) -> Predictor:
-    """The predictor of a weights file (a search's ``weights/<trial>.pt``, ``hpbench train``'s ``model.pt``)."""
+def load_model(path: Any, *, user_families: Collection[str] = ()) -> torch.nn.Module:
+    """The model of a weights file as ``Results.load_model`` and ``Trained.load_model`` give it: on
+    the CPU, in eval mode; a supervised trial's network, an rl trial's policy (taking raw
+    observations with ``normalize_obs``), a gan trial's generator. ``user_families``: the user
+    families (``package.module:build``) the study that wrote it names, the only ones it builds."""
+    from hpbench.train.weights import build_saved_model, load_record
+
+    return build_saved_model(load_record(path), user_families=user_families).eval()
+
+
+def load_predictor(path: Any, *, user_families: Collection[str] = ()) -> Predictor:
+    """The predictor of a weights file (a search's ``weights/<trial>.pt``, ``hpbench train``'s
+    ``model.pt``); ``user_families`` as :func:`load_model`."""
     from hpbench.train.weights import build_saved_model, load_record
 
     rec = load_record(path)
-    return Predictor.of_record(rec, build_saved_model(rec))
+    _check_supervised(rec)
+    return Predictor.of_record(rec, build_saved_model(rec, user_families=user_families))
+
+
+def _check_supervised(rec: Any) -> None:
+    task = str(rec.get("task"))
+    if task not in TASKS:  # the supervised tasks
+        raise ValueError(f"a predictor applies a supervised model, but this trial's task is {task!r}: its model is what "
+                         "load_model() gives (Results.load_model, Trained.load_model)")

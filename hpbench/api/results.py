@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 from hpbench.api.fixed import fixed_study, plain, typed_params
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
-from hpbench.results.files import atomic_write_text, check_output, read_record
+from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.weights import weights_path
+from hpbench.study.names import families_named
+from hpbench.study.reader import Reader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,10 +153,11 @@ class Results:
         """The trained model of ``trial`` (default: :attr:`best`), rebuilt from its saved weights,
         on the CPU, in eval mode: the network a supervised trial trained, an rl trial's policy (its
         actor-critic), a gan trial's generator. Trials save their final model when they end by themselves
-        (completed, early stopped, diverged), not when the scheduler pruned them."""
-        from hpbench.train.weights import build_saved_model, load_record
+        (completed, early stopped, diverged), not when the scheduler pruned them. A user family
+        (``package.module:build``) that the study names imports as the search's trials imported it."""
+        from hpbench.api.predict import load_model
 
-        return build_saved_model(load_record(self._weights(trial))).eval()
+        return load_model(self._weights(trial), user_families=self.families)
 
     def load_predictor(self, trial: int | str | None = None) -> Predictor:
         """``trial``'s (default: :attr:`best`) supervised model with its data's encoding, for new raw
@@ -162,7 +165,16 @@ class Results:
         class probabilities (:class:`hpbench.api.predict.Predictor`)."""
         from hpbench.api.predict import load_predictor
 
-        return load_predictor(self._weights(trial))
+        return load_predictor(self._weights(trial), user_families=self.families)
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The model families the searched study names: its ``[model] family`` and those its
+        ``[space]`` chooses among (the user families among them are the ones its weights may build)."""
+        raw = self.record.get("raw")
+        if not isinstance(raw, dict) or not isinstance(raw.get("model", {}), dict):  # a record without the study as read names none
+            return ()
+        return tuple(families_named(Reader(raw=raw, source=str(self.path / STUDY_JSON), base_dir=self.path)))
 
     def _weights(self, trial: int | str | None) -> Path:
         number = self.best.trial if trial is None else _trial_number(trial)

@@ -48,16 +48,25 @@ class Trained:
     stop_reason: str
     train_s: float
     model: torch.nn.Module | None = field(default=None, repr=False)  # the final model (CPU or the study's device), eval mode
+    families: tuple[str, ...] = ()  # the model family the study names (a user family's weights build only with it)
 
     @property
     def weights(self) -> Path:
         return self.out / MODEL_FILE
 
+    def load_model(self) -> torch.nn.Module:
+        """The trained model as ``Results.load_model`` gives it, rebuilt from ``model.pt`` on the CPU,
+        in eval mode: a supervised study's network, an rl study's policy (taking raw observations
+        with ``normalize_obs``), a gan study's generator (:attr:`model` is what the trainer holds)."""
+        from hpbench.api.predict import load_model
+
+        return load_model(self.weights, user_families=self.families)
+
     def load_predictor(self) -> Predictor:
         """The trained model with its data's encoding, for new raw data (:class:`hpbench.api.predict.Predictor`)."""
         from hpbench.api.predict import load_predictor
 
-        return load_predictor(self.weights)
+        return load_predictor(self.weights, user_families=self.families)
 
     def to_dict(self) -> dict[str, Any]:
         return {"out": str(self.out), "weights": str(self.weights), "metrics": self.metrics, "best_epoch": self.best_epoch,
@@ -115,7 +124,8 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     if src.is_file():
         atomic_write_text(target / STUDY_TOML, src.read_text(encoding="utf-8"))
     result = Trained(out=target, metrics=metrics, history=outcome.history, best_epoch=outcome.best_epoch, epochs=len(outcome.history),
-                     stop_reason=str(outcome.stop_reason), train_s=float(sum(r.get("epoch_s", 0.0) for r in outcome.history)), model=model)
+                     stop_reason=str(outcome.stop_reason), train_s=float(sum(r.get("epoch_s", 0.0) for r in outcome.history)), model=model,
+                     families=(cfg.model.family,))
     atomic_write_json(target / METRICS_FILE, {**result.to_dict(), "study": study.name, "source": study.source, "config": study.config,
                                               "history": outcome.history})
     return result

@@ -22,6 +22,7 @@ a model is rebuilt only from a registered family with valid parameters, or from 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 from collections.abc import Collection
 from pathlib import Path
@@ -34,7 +35,7 @@ from hpbench.data.encoding import Encoding
 from hpbench.data.kinds import KINDS
 from hpbench.data.prepare import Splits, StreamSplits
 from hpbench.models import FAMILIES, build_model
-from hpbench.registry import is_import_spec
+from hpbench.registry import import_user_module, is_import_spec
 from hpbench.results.weights import WeightsFileError, check_weights_file
 from hpbench.rules import RuleError
 
@@ -72,7 +73,6 @@ def save_new(rec: WeightsRecord | dict[str, Any], directory: str | Path) -> str:
     """Write a weights file under a new unique name in ``directory`` (created if need be), for
     the driver to move into place (a trial's hand-off, an early trial's or a fused member's
     weights); returns its path."""
-    import os
     import tempfile
 
     os.makedirs(directory, exist_ok=True)
@@ -138,7 +138,8 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
 
     A registered family is built with its parameters checked by the family's own rules; a user
     family (``package.module:build``) only when it is among ``user_families``, the ones the
-    reading study names itself: a file must not decide which code runs."""
+    reading study names itself (a file must not decide which code runs), imported as the search
+    imported it (``ModuleNotFoundError`` naming the module where it does not import)."""
     task = rec.get("task")
     if task in ("rl", "gan"):  # their networks are the task's own (a policy; a generator), not the family's supervised model
         return _task_model(rec)
@@ -152,9 +153,8 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
                 spec[k].rule.check(v)
             except RuleError as err:
                 raise WeightsFileError(f"saved model: {family}.{k} {err}, but got {v!r}") from None
-    elif not (is_import_spec(family) and family in user_families):
-        raise WeightsFileError(f"saved model: refused to build family {family!r}: not a registered family, nor a user family this study "
-                               "names in [model] family (a weights file cannot choose which code runs)")
+    else:
+        _check_user_family(family, user_families)
     kind = rec.get("kind")
     if kind is not None and kind not in KINDS:
         raise WeightsFileError(f"saved model: kind must be one of {', '.join(KINDS)}, but got {kind!r}")
@@ -165,6 +165,36 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
     except RuntimeError as err:
         raise WeightsFileError(f"saved model: its weights do not fit its {family} model: {str(err).splitlines()[0]}") from None
     return model
+
+
+def _check_user_family(family: str, user_families: Collection[str]) -> None:
+    """A family that is not registered is built only when the reading study names it (a weights
+    file alone cannot choose which code runs), and its module must import as the search's did."""
+    if not is_import_spec(family):
+        raise WeightsFileError(f"saved model: refused to build family {family!r}: not a registered family (a plugin's family "
+                               "needs its package installed), nor a user family 'package.module:build'")
+    if family not in user_families:
+        named = ", ".join(repr(f) for f in user_families if is_import_spec(f)) or "none"
+        raise WeightsFileError(f"saved model: refused to build family {family!r}: the study that reads the file does not name it in "
+                               f"[model] family or [space] (the user families it names: {named}); a weights file alone cannot "
+                               "choose which code runs")
+    _import_family_module(family)
+
+
+def _import_family_module(family: str) -> None:
+    """Import a user family's module as the search's trials did (installed, ``PYTHONPATH``, or the
+    current directory); a module that is not found is named, with where it was looked for."""
+    module = family.partition(":")[0]
+    try:
+        import_user_module(module)
+    except ModuleNotFoundError as err:
+        missing = err.name or module
+        if module != missing and not module.startswith(missing + "."):
+            raise  # the module imports something that is missing: its own error says what
+        raise ModuleNotFoundError(f"saved model: its family {family!r} needs the module {module!r}, which does not import here "
+                                  f"(no module named {missing!r} installed, on PYTHONPATH or in the current directory "
+                                  f"{os.getcwd()}): run from the folder the search ran in, or put the module on PYTHONPATH",
+                                  name=missing) from None
 
 
 def _task_model(rec: Any) -> torch.nn.Module:
