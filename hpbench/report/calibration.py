@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt, jsonable
+from hpbench.train.task import SUPERVISED
 
 _CAL = ("temperature", "ece_before", "ece_after", "nll_before", "nll_after")
 
@@ -32,6 +33,8 @@ def _at_best(data: ReportData, top: int) -> pd.DataFrame:
 
 
 def render(data: ReportData, *, top: int = 10) -> RenderableType:
+    if data.task != SUPERVISED:
+        return Text(f"Calibration: applies to classification only, not to this study's task ({data.task}).")
     df = _at_best(data, top)
     if df.empty:
         return Text("Calibration: no val_ece column (regression, or results from before calibration was recorded).")

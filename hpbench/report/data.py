@@ -17,6 +17,7 @@ from hpbench.results.columns import DEVICE_OF, FLOPS_SPENT, PREDICTED_FLOPS, PRE
 from hpbench.results.files import OPTUNA_DB, read_record
 from hpbench.results.load import load
 from hpbench.results.status import is_search_trial
+from hpbench.train.task import SUPERVISED
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +35,7 @@ class ReportData:
     epochs: pd.DataFrame
     storage: str  # Optuna storage URL
     data: dict[str, Any] = field(default_factory=dict)  # the data record of study.json (kind, shape, splits given or carved)
+    task: str = SUPERVISED  # the study's [model] task (rl and gan have no classes: no calibration)
 
     @property
     def key(self) -> str:
@@ -90,6 +92,7 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         max_epochs=int(record.get("config", {}).get("train", {}).get("max_epochs") or 0),
         trials=trials, repeats=repeats, device_runs=device_runs, epochs=epochs,
         storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}", data=dict(record.get("data") or {}),
+        task=str((record.get("config", {}).get("model") or {}).get("task") or SUPERVISED),
     )
 
 

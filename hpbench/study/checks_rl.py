@@ -67,20 +67,13 @@ def policy_family(r: Reader, model: Mapping[str, Any], space: SearchSpace) -> No
 
 
 def env_can_be_made(r: Reader, data: Mapping[str, Any], model: Mapping[str, Any], train: Mapping[str, Any]) -> None:
-    """``data.env`` is a Gymnasium id that the installed gymnasium can make, with Box observations
-    (vectors or HxWxC uint8 images) and Discrete or 1-D Box actions; the policy family reads its
-    observations; ``normalize_obs`` is for vectors only."""
-    import gymnasium as gym
-
+    """``data.env`` is a Gymnasium id that the installed gymnasium can make (or ``"module:EnvId"``,
+    whose module registers it), with Box observations (vectors or HxWxC uint8 images) and Discrete
+    or 1-D Box actions; the policy family reads its observations; ``normalize_obs`` is for vectors only."""
     from hpbench.train.rl.envs import HeadKind, ObsKind, env_info
 
     env = data["env"]
-    try:
-        gym.spec(env)
-    except gym.error.Error:
-        close = difflib.get_close_matches(str(env), list(gym.registry), n=1, cutoff=0.6)
-        hint = did_you_mean(str(env), close) if close else "the ids gymnasium.pprint_registry() lists"
-        raise r.fail("data.env", "unknown Gymnasium environment", env, hint=hint) from None
+    _env_is_registered(r, env)
     try:
         info = env_info(env)
     except ValueError as err:
@@ -97,6 +90,30 @@ def env_can_be_made(r: Reader, data: Mapping[str, Any], model: Mapping[str, Any]
     if info.obs_kind is ObsKind.IMAGE and (train.get("normalize_obs") or "train.normalize_obs" in r.searched()):
         raise r.fail("train.normalize_obs", f"applies to vector observations, but {env} has images (the encoder scales them to [0, 1])",
                      train.get("normalize_obs", shown("searched")))
+
+
+def _env_is_registered(r: Reader, env: str) -> None:
+    """``env`` (its module imported first, for ``"module:EnvId"``) is in Gymnasium's registry; the
+    error names a close id, or how to register one's own."""
+    import gymnasium as gym
+
+    from hpbench.train.rl.envs import REGISTER_HINT, EnvModuleError, import_env_module, split_env_id
+
+    try:
+        name = import_env_module(env)
+    except EnvModuleError as err:
+        cause = err.__cause__ or err
+        raise r.fail("data.env", f"the module of a 'module:EnvId' id must import ({type(cause).__name__}: {cause})", env,
+                     hint="a package.module importable from the study's folder, an installed package or PYTHONPATH") from None
+    if name in gym.registry:
+        return
+    module = split_env_id(env)[0]
+    close = [f"{module}:{c}" if module else c for c in difflib.get_close_matches(name, list(gym.registry), n=1, cutoff=0.6)]
+    known = did_you_mean(env, close) if close else "the ids gymnasium.pprint_registry() lists"
+    if module:
+        raise r.fail("data.env", f"module {module!r} does not register {name!r} (gymnasium.register({name!r}, entry_point=...))",
+                     env, hint=known)
+    raise r.fail("data.env", "unknown Gymnasium environment", env, hint=f"{known}; {REGISTER_HINT}")
 
 
 def algorithm_keys(r: Reader, model: Mapping[str, Any], train: Mapping[str, Any]) -> None:

@@ -6,6 +6,12 @@ an episode's last observation comes back in ``info["final_obs"]`` and the return
 is already the next episode's first, so the rollout can bootstrap a truncated episode from its
 true final state. Copy ``i`` is reset with ``seeds[i]`` once; later resets draw from its own
 generator, so the seeds fix every episode.
+
+An id may name the module that registers it, Gymnasium's own ``"module:EnvId"`` form
+(``"mycode.envs:LineEnv-v0"``, the module calling ``gymnasium.register("LineEnv-v0", ...)``): every
+process that makes or looks up the env imports that module first, the way hpbench imports a user's
+model or loader (:func:`hpbench.registry.import_user_module`: an installed package, ``PYTHONPATH``,
+or the current directory, which Ray's workers and the helper process share with the driver).
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from hpbench.registry import import_user_module
 from hpbench.train.rl.config import RLConfig
+
+# how to use one's own environment (the error of an unknown id says it)
+REGISTER_HINT = "or register your own: gymnasium.register('MyEnv-v0', entry_point=...) in a module (mycode/envs.py), then env = 'mycode.envs:MyEnv-v0'"
 
 
 class ObsKind(enum.StrEnum):
@@ -48,8 +58,42 @@ class EnvInfo:
     max_episode_steps: int | None
 
 
+class EnvModuleError(ValueError):
+    """The module of a ``"module:EnvId"`` id cannot be imported (not found, or its import raised)."""
+
+
+def split_env_id(env_id: str) -> tuple[str, str]:
+    """``("module", "EnvId")`` of Gymnasium's ``"module:EnvId"`` form; ``("", env_id)`` for a plain id."""
+    module, sep, name = env_id.partition(":")
+    return (module, name) if sep else ("", env_id)
+
+
+def import_env_module(env_id: str) -> str:
+    """Import the module a ``"module:EnvId"`` id names (it registers the env), as hpbench imports user
+    code; returns the bare id. Raises :class:`EnvModuleError` naming the module and the id."""
+    module, name = split_env_id(env_id)
+    if module:
+        try:
+            import_user_module(module)
+        except Exception as e:  # ModuleNotFoundError, or the user's module raising as it is imported
+            raise EnvModuleError(f"env_id {env_id!r}: importing its module {module!r} (which should register {name!r}) raised "
+                                 f"{type(e).__name__}: {e}") from e
+    return name
+
+
+def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registered spec of ``env_id`` (its module imported first), without making the env.
+    Raises :class:`EnvModuleError`, or ValueError when the id is not registered."""
+    name = import_env_module(env_id)
+    try:
+        return gym.spec(name)
+    except gym.error.Error as e:
+        raise ValueError(f"env_id {env_id!r} is not a registered Gymnasium environment: {e}") from e
+
+
 def make_env(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> gym.Env:
     """One environment, without the passive checker (it re-checks every step: ~30% of a CartPole step)."""
+    import_env_module(env_id)  # gym.make imports it too, but only from sys.path (not the study's folder in every process)
     try:
         return gym.make(env_id, disable_env_checker=True, **dict(env_kwargs or {}))
     except gym.error.Error as e:  # unregistered id, missing extra, bad kwargs
@@ -120,8 +164,5 @@ def action_head(space: gym.Space, *, env_id: str = "") -> tuple[HeadKind, int, t
 
 def reward_threshold(env_id: str) -> float | None:
     """The registered "solved" return (``env.spec.reward_threshold``), without making the env."""
-    try:
-        value = gym.spec(env_id).reward_threshold
-    except gym.error.Error as e:
-        raise ValueError(f"env_id {env_id!r} is not a registered Gymnasium environment: {e}") from e
+    value = env_spec(env_id).reward_threshold
     return None if value is None else float(value)

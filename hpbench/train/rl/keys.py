@@ -19,7 +19,8 @@ from hpbench.rules import Bool, Float, Int, OneOf, Str
 from hpbench.train.rl.config import Algorithm
 
 DATA = {
-    "env": Param(Str(), doc="a Gymnasium environment id, e.g. CartPole-v1 (task rl; required there, instead of dataset)"),
+    "env": Param(Str(), doc="a Gymnasium environment id, e.g. CartPole-v1, or module:EnvId for one the module registers "
+                 "(task rl; required there, instead of dataset)"),
 }
 
 MODEL = {
