@@ -130,3 +130,13 @@ def test_a_fresh_process_started_in_the_study_folder_imports_the_module(study_di
 def test_an_env_that_cannot_be_found_says_how_to_name_one(study_dir, env, rule, hint):
     key, found_rule, found_hint = _rule(_with_env(env))
     assert key == "data.env" and rule in found_rule and hint in found_hint, (found_rule, found_hint)
+
+
+def test_the_env_timings_cache_follows_xdg_cache_home(tmp_path, monkeypatch):
+    """It wrote to ~/.cache/hpbench/envs whatever XDG_CACHE_HOME said (the device models follow it)."""
+    from hpbench.cost import envtime
+    from hpbench.cost.history import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert envtime.default_cache_dir() == tmp_path / "hpbench" / "envs"
+    assert envtime.default_cache_dir().parent == default_cache_dir().parent

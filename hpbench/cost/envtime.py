@@ -15,9 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hpbench.cost.history import default_cache_dir as default_devices_dir
+
 
 def default_cache_dir() -> Path:
-    return Path(os.path.expanduser("~/.cache/hpbench/envs"))
+    """``$XDG_CACHE_HOME/hpbench/envs`` (``~/.cache/hpbench/envs`` when it is unset or empty), beside
+    the device models (:func:`hpbench.cost.history.default_cache_dir`): it wrote to ~/.cache whatever
+    XDG_CACHE_HOME said, so a test or a private cache left this machine's env timings behind."""
+    return default_devices_dir().parent / "envs"
 
 
 def cache_file(cache_dir: Path) -> Path:
