@@ -26,10 +26,11 @@ from hpbench._version import __version__
 
 if TYPE_CHECKING:
     from hpbench.api.estimate import estimate
-    from hpbench.api.results import Results, TrialResult
+    from hpbench.api.results import Results
     from hpbench.api.retrain import Trained, train_study
     from hpbench.api.search import search
     from hpbench.api.study import Study
+    from hpbench.api.trial_result import TrialResult
     from hpbench.errors import StudyError
     from hpbench.train.early_stopping import EarlyStopping
 
@@ -40,7 +41,7 @@ _LAZY = {
     "Study": "hpbench.api.study",
     "search": "hpbench.api.search",
     "Results": "hpbench.api.results",
-    "TrialResult": "hpbench.api.results",
+    "TrialResult": "hpbench.api.trial_result",
     "estimate": "hpbench.api.estimate",
     "train_study": "hpbench.api.retrain",
     "Trained": "hpbench.api.retrain",

@@ -8,12 +8,11 @@ imports torch, :meth:`Results.report` the report's modules.
 from __future__ import annotations
 
 import math
-import operator
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, typed_params
+from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, metric_column, trial_number
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
@@ -29,28 +28,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from hpbench.api.predict import Predictor
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrialResult:
-    """One trial of a search as the tables record it: what it tried and what it reached."""
-
-    trial: int
-    metric: str  # the study metric, e.g. "val_accuracy"
-    mode: str  # "max" or "min"
-    value: float  # best_<metric>: what ranks the trials
-    params: dict[str, Any]  # the searched hyperparameters (inactive conditional ones left out)
-    metrics: dict[str, float]  # the epoch at best_epoch (train_loss, val_*) and the test split (test_*), when evaluated
-    best_epoch: int | None
-    epochs: int | None  # epochs run
-    status: str | None
-    stop_reason: str | None
-    weights: Path | None = field(default=None)  # the saved model (finished trials that trained to the end)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["weights"] = str(self.weights) if self.weights is not None else None
-        return out
 
 
 class Results:
@@ -117,26 +94,26 @@ class Results:
 
     def trial(self, number: int | str) -> TrialResult:
         """Trial ``number`` (the ``trial`` column; ``"3"`` as 3, as :meth:`load_model`) as a :class:`TrialResult`."""
-        number = _trial_number(number)
+        number = trial_number(number)
         df = self.trials
         rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
         if rows.empty:
             held = f"trials {int(df['trial'].min())}..{int(df['trial'].max())}" if len(df) and "trial" in df.columns else "no trials"
             raise LookupError(f"{self.path}: no trial {number} ({held})")
         row = {str(k): plain(v) for k, v in rows.iloc[0].items()}
-        best_epoch = _int(row.get("best_epoch"))
+        best_epoch = as_int(row.get("best_epoch"))
         metrics: dict[str, float] = {}
         epochs = self._epochs_or_empty()
         if best_epoch is not None and not epochs.empty:
             at = epochs[(epochs["trial"] == number) & (epochs["epoch"] == best_epoch)]
             if not at.empty:
-                metrics.update({str(k): float(v) for k, v in at.iloc[0].items() if _metric_column(str(k)) and _number(v)})
-        metrics.update({k: float(v) for k, v in row.items() if k.startswith("test_") and _number(v)})
+                metrics.update({str(k): float(v) for k, v in at.iloc[0].items() if metric_column(str(k)) and is_number(v)})
+        metrics.update({k: float(v) for k, v in row.items() if k.startswith("test_") and is_number(v)})
         path = weights_path(self.path, number)
         return TrialResult(
-            trial=number, metric=self.metric, mode=self.mode, value=_float(row.get(f"best_{self.metric}")),
+            trial=number, metric=self.metric, mode=self.mode, value=as_float(row.get(f"best_{self.metric}")),
             params=typed_params(row, self.record.get("raw", {}).get("space", {}), self.params),
-            metrics=metrics, best_epoch=best_epoch, epochs=_int(row.get("epochs")), status=row.get("status"),
+            metrics=metrics, best_epoch=best_epoch, epochs=as_int(row.get("epochs")), status=row.get("status"),
             stop_reason=row.get("stop_reason"), weights=path if path.is_file() else None,
         )
 
@@ -177,7 +154,7 @@ class Results:
         return tuple(families_named(Reader(raw=raw, source=str(self.path / STUDY_JSON), base_dir=self.path)))
 
     def _weights(self, trial: int | str | None) -> Path:
-        number = self.best.trial if trial is None else _trial_number(trial)
+        number = self.best.trial if trial is None else trial_number(trial)
         path = weights_path(self.path, number)
         if not path.is_file():
             self.trial(number)  # a trial the search never had is named as such (LookupError), not as one without weights
@@ -203,7 +180,7 @@ class Results:
         if rows.empty:
             return None
         row = rows.iloc[0]
-        repeat, of, seed = (_int(row.get(k)) for k in (REPEAT, REPEAT_OF, SEED))
+        repeat, of, seed = (as_int(row.get(k)) for k in (REPEAT, REPEAT_OF, SEED))
         return (repeat, of, seed) if repeat and of is not None and seed is not None else None
 
     def write_best_study(self, path: str | Path, trial: int | None = None) -> Path:
@@ -297,23 +274,6 @@ def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(df[column].dropna().value_counts().items())}
 
 
-def _metric_column(name: str) -> bool:
-    return name == "train_loss" or name.startswith("val_")
-
-
-def _trial_number(number: Any) -> int:
-    """A trial number as :meth:`Results.trial` and :meth:`Results.load_model` both take it: an
-    integer (numpy's too), or its text (``"3"``); ``TypeError`` for anything else (a bool, 1.5, "best")."""
-    if isinstance(number, str) and number.strip().isdigit():
-        return int(number)
-    if not isinstance(number, bool):
-        try:
-            return operator.index(number)  # an int, a numpy integer (a cell of the trial column)
-        except TypeError:
-            pass
-    raise TypeError(f"trial must be a trial number (an int such as 3, or '3'), but got {number!r}")
-
-
 def _check_report(source: str, sections: list[str] | None, top: int) -> None:
     """What ``hpbench report`` refuses at its options: an unknown section, ``top`` below 1."""
     from hpbench.errors import StudyError, did_you_mean
@@ -326,20 +286,3 @@ def _check_report(source: str, sections: list[str] | None, top: int) -> None:
                              hint=hint if hint.startswith("did you mean") else "")
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise StudyError(source=source, key="top", rule="must be an integer of at least 1", value=top)
-
-
-def _float(v: Any) -> float:
-    """A cell as a float, NaN where it is NA (a value of exactly 0.0 stays 0.0)."""
-    v = plain(v)
-    return math.nan if v is None else float(v)
-
-
-def _int(v: Any) -> int | None:
-    v = plain(v)
-    return None if v is None else int(v)
-
-
-def _number(v: Any) -> bool:
-    v = plain(v)
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
