@@ -17,10 +17,10 @@ BAD = "tests.helpers.bad_user_code"
 
 
 def study_file(tmp_path, *, data: str, model: str = 'family = "mlp"\ndepth = 1\nwidth = 8', space: str = "lr = { loguniform = [1e-3, 1e-1] }",
-               train: str = "max_epochs = 2", metric: str = "val_loss"):
+               train: str = "max_epochs = 2", metric: str = "val_loss", optimizer: str = 'name = "adam"'):
     path = tmp_path / "study.toml"
     path.write_text(f'[study]\nname = "pf"\nmetric = "{metric}"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n'
-                    f"[data]\n{data}\n[model]\n{model}\n[train]\n{train}\n[space]\n{space}\n", encoding="utf-8")
+                    f"[data]\n{data}\n[model]\n{model}\n[optimizer]\n{optimizer}\n[train]\n{train}\n[space]\n{space}\n", encoding="utf-8")
     return load_study(path)
 
 
@@ -278,6 +278,61 @@ def test_entry_point_data_problems(tmp_path, fn, fragment):
     assert msg.startswith(f"{BAD}:{fn}: ") and fragment in msg
 
 
+def test_a_loader_returning_one_dataframe_is_told_what_to_return(tmp_path):
+    """A DataFrame looked like a map-style dataset: df[0] raised a bare KeyError and the message read 'not usable: 0'."""
+    msg = one(study_file(tmp_path, data=f'dataset = "{BAD}:load_one_frame"'))
+    assert msg.startswith(f"{BAD}:load_one_frame: data.dataset: the loader's return value is not usable: must return (x, y), a dict with 'x' "
+                          "and 'y', a torch Dataset or IterableDataset of (x, y) pairs, or {'train': dataset, 'val': ..., 'test': ...}, "
+                          "but got one pandas DataFrame (columns 'f0', 'f1', 'f2', 'f3', 'f4', 'label')"), msg
+    assert "return (df.drop(columns=['label']), df['label'])" in msg
+
+
+def test_peek_names_a_returned_dataframe():
+    from hpbench.data import peek
+
+    with pytest.raises(ValueError, match=r"load_one_frame: must return \(x, y\).* but got one pandas DataFrame"):
+        peek(f"{BAD}:load_one_frame", {})
+
+
+# -- the gan task's data -----------------------------------------------------------------------------
+def gan_study(tmp_path, *, data: str):
+    path = tmp_path / "gan.toml"
+    path.write_text(f'[study]\nname = "g"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n[data]\n{data}\n'
+                    '[model]\ntask = "gan"\nfamily = "mlp"\ndepth = 1\nwidth = 8\nd_width = 8\n'
+                    '[train]\nmax_epochs = 1\nbatch_size = 16\ng_steps_per_epoch = 2\n[space]\nlr = { loguniform = [1e-3, 1e-2] }\n', encoding="utf-8")
+    return load_study(path)
+
+
+@pytest.mark.parametrize(("fn", "fragment"), [
+    ("load_raises", "data.dataset: the dataset loader raised: ConnectionError: cannot reach https://example.invalid/data.csv"),
+    ("load_one_frame", "data.dataset: the loader's return value is not usable: must return (x, y)"),
+    ("load_nan_features", "x: features must be finite numbers (no missing values), but got NaN or inf in 2 rows (indices 4, 17)"),
+])
+def test_a_gan_with_a_user_loader_goes_through_the_same_preflight(tmp_path, fn, fragment):
+    """The gan task skipped the pre-flight: a raw traceback from the cost model, or 'gan.toml: bad data here' from the search."""
+    [p] = check_study(gan_study(tmp_path, data=f'dataset = "{BAD}:{fn}"'))
+    assert str(p).startswith(f"{BAD}:{fn}: {fragment}"), str(p)
+    if fn == "load_raises":
+        assert [f.split(" in ")[1].split(":")[0] for f in p.frames] == ["load_raises", "_fetch"]
+
+
+def test_a_gan_loader_given_an_option_it_does_not_take_is_named(tmp_path):
+    [p] = check_study(gan_study(tmp_path, data='dataset = "tests.helpers.bad_user_code:load_no_options"\nn_samples = 100'))
+    assert str(p).startswith(f"{BAD}:load_no_options: data.dataset: the dataset loader raised: TypeError: ")
+    assert "unexpected keyword argument 'n_samples'" in str(p)
+
+
+@pytest.mark.parametrize("data", [f'dataset = "{BAD}:load_ok"', 'dataset = "ring8"', 'dataset = "iris"'])
+def test_a_gans_good_data_passes_and_is_handed_to_its_trials(tmp_path, data):
+    """No supervised rule that is not the gan's (a metric of the data's task, batch sizes that fit the split)."""
+    from hpbench.data.prepare import _primed
+
+    _primed.clear()
+    study = gan_study(tmp_path, data=data)
+    assert preflight(study) == []
+    assert any(key[0] == study.config["data"]["dataset"] for key in _primed)
+
+
 # -- networks --------------------------------------------------------------------------------------
 def test_user_model_that_does_not_accept_the_data_shape(tmp_path):
     msg = one(study_file(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_wrong_shape"'))
@@ -320,6 +375,44 @@ def test_batch_norm_and_a_last_batch_of_one_row(tmp_path):
                          space="batch_size = { choice = [16, 287] }"))
     assert "model: the network must train on a last batch of 1 row: ValueError: Expected more than 1 value per channel" in msg
     assert "batch_size 287 leaves 1 of the 288 training rows for the last batch" in msg
+
+
+def test_a_network_whose_backward_fails_is_not_called_a_shape_problem(tmp_path):
+    [p] = check_study(study_file(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_bad_backward"'))
+    assert str(p) == (f"{BAD}:build_bad_backward: model.family: the backward pass must run (the forward accepted batches shaped (2, 1, 8, 8) "
+                      "(the data's input shape (1, 8, 8))): RuntimeError: my backward is broken")
+    assert " in backward: raise RuntimeError(" in p.frames[-1]
+
+
+# -- optimizers ------------------------------------------------------------------------------------
+@pytest.fixture
+def plugin_optimizers():
+    """Two plugin optimizers, registered for the test: one whose builder raises, one whose first step does."""
+    from hpbench.train.optimizers import OPTIMIZERS
+    from tests.helpers import bad_user_code as bad
+
+    OPTIMIZERS.register("exploding", doc="raises when built")(bad.exploding_optimizer)
+    OPTIMIZERS.register("no_step", doc="raises on its first step")(bad.failing_step_optimizer)
+    yield
+    for name in ("exploding", "no_step"):
+        OPTIMIZERS._entries.pop(name, None)
+        OPTIMIZERS._builtin.discard(name)
+
+
+def test_a_plugin_optimizer_that_raises_is_named_by_its_key_before_any_trial(tmp_path, plugin_optimizers):
+    """It was found by the estimate's cost model only ('model.family ...: its training step could not be counted'),
+    and a search started Ray for every trial to fail."""
+    [p] = check_study(study_file(tmp_path, data='dataset = "iris"', optimizer='name = "exploding"'))
+    assert str(p).startswith(f"{tmp_path / 'study.toml'}: optimizer.name: building the optimizer 'exploding' raised: "
+                             "RuntimeError: plugin optimizer exploded (3 of the 3 optimizers tried"), str(p)  # each lr the space's extremes and middle
+    assert p.frames[-1].startswith("tests/helpers/bad_user_code.py:") and " in exploding_optimizer: raise RuntimeError(" in p.frames[-1]
+
+
+def test_a_searched_optimizer_whose_step_raises_is_named_with_its_value(tmp_path, plugin_optimizers):
+    msg = one(study_file(tmp_path, data='dataset = "iris"', space='optimizer = { choice = ["adam", "no_step"] }\nlr = { loguniform = [1e-3, 1e-1] }'))
+    assert msg.startswith(f"{tmp_path / 'study.toml'}: optimizer.name: the optimizer 'no_step' must take a step (its first raised): "
+                          "ValueError: no step for you"), msg
+    assert msg.endswith("(2 of the 4 optimizers tried, those with optimizer = no_step)"), msg
 
 
 def test_the_searched_values_that_break_a_network_are_named(tmp_path):

@@ -163,6 +163,19 @@ def test_estimate_runs_the_preflight_too(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+def test_a_gan_study_runs_the_preflight_too(tmp_path):
+    """A gan study's loader was called first by the cost model: a raw traceback, exit 1 (and a search started Ray)."""
+    path = tmp_path / "gan.toml"
+    path.write_text(f'[study]\nname = "g"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n[data]\ndataset = "{BAD}:load_no_options"\n'
+                    'n_samples = 100\n[model]\ntask = "gan"\nfamily = "mlp"\n[train]\nmax_epochs = 1\nbatch_size = 16\n'
+                    '[space]\nlr = { loguniform = [1e-3, 1e-2] }\n', encoding="utf-8")
+    proc = run_cli(["estimate", str(path)])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"error: {BAD}:load_no_options: data.dataset: the dataset loader raised: TypeError: " in proc.stderr
+    assert "unexpected keyword argument 'n_samples'" in proc.stderr and "nothing was started or written" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 # -- trials that fail at run time (not knowable before: the model fails in its third epoch) --------
 def flaky(tmp_path: Path, *, fail_every: int) -> Path:
     marks = tmp_path / "marks"

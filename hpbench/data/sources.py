@@ -144,9 +144,32 @@ def loader_data(spec: str, out: Any, *, task: str | None, kind: str | None, shap
         return as_raw(out["x"], out["y"], task=out.get("task", task), name=spec, where=spec, kind=kind, shape=shape, splits=splits)
     if isinstance(out, tuple) and len(out) == 2:
         return as_raw(out[0], out[1], task=task, name=spec, where=spec, kind=kind, shape=shape)
+    if _is_table(out):
+        raise ValueError(f"{spec}: {ACCEPTED}, but got {_table_returned(out)}")
     if _is_iterable_dataset(out) or _is_map_dataset(out):
         return _datasets(spec, {"train": out}, task=task, shape=shape, kind=kind, stream=stream)
-    raise ValueError(f"{spec}: must return (x, y), a dict with 'x' and 'y', or a torch Dataset, but got {type(out).__name__}")
+    raise ValueError(f"{spec}: {ACCEPTED}, but got {type(out).__name__}")
+
+
+ACCEPTED = ("must return (x, y), a dict with 'x' and 'y', a torch Dataset or IterableDataset of (x, y) pairs, "
+            "or {'train': dataset, 'val': ..., 'test': ...}")
+
+
+def _is_table(obj: Any) -> bool:
+    """A pandas DataFrame or Series (told by its class, without importing pandas): indexed by column
+    label, it looks like a map-style dataset, and ``df[0]`` raised a bare ``KeyError: 0``."""
+    return any(c.__name__ in ("DataFrame", "Series") and c.__module__.startswith("pandas") for c in type(obj).__mro__)
+
+
+def _table_returned(table: Any) -> str:
+    """What a loader that returned a table is told: the table, and the line that splits it into (x, y)."""
+    if type(table).__name__ != "DataFrame":
+        return f"a pandas {type(table).__name__} alone (return the features with it: (x, y))"
+    columns = [str(c) for c in table.columns]
+    target = columns[-1] if columns else "target"
+    shown_cols = ", ".join(repr(c) for c in columns[:6]) + (f" and {len(columns) - 6} more" if len(columns) > 6 else "")
+    return (f"one pandas DataFrame (columns {shown_cols}), features and target together: return (df.drop(columns=[{target!r}]), "
+            f"df[{target!r}]) with your target column, or save it as a CSV file and set data.dataset to it and data.target")
 
 
 def _datasets(spec: str, parts: dict[str, Any], *, task: str | None, shape: tuple[int, ...] | None, kind: str | None,
@@ -174,6 +197,9 @@ def _first_item(spec: str, dataset: Any) -> Any:
         item = next(iter(dataset)) if _is_iterable_dataset(dataset) else dataset[0]
     except (StopIteration, IndexError):
         raise ValueError(f"{spec}: the dataset is empty") from None
+    except KeyError as err:  # a mapping by label, not a dataset read by position
+        raise ValueError(f"{spec}: a returned dataset must be read by position (dataset[0], dataset[1], ...), "
+                         f"but dataset[0] raised KeyError: {err}") from None
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         raise ValueError(f"{spec}: dataset items must be (x, y) pairs, but got {type(item).__name__}")
     return item

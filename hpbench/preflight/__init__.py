@@ -5,7 +5,7 @@ tried, so that bad data and broken user code stop the command before any trial s
 - :mod:`~hpbench.preflight.load`: loading the data for the checks, one function per kind;
 - :mod:`~hpbench.preflight.table`, :mod:`~hpbench.preflight.data`: the data checks (a data file's table, then any data as arrays), one function per rule;
 - :mod:`~hpbench.preflight.shapes`: which configurations to try;
-- :mod:`~hpbench.preflight.models`: the network checks (torch, in the helper process);
+- :mod:`~hpbench.preflight.models`: the network and optimizer checks (torch, in the helper process);
 - :mod:`~hpbench.preflight.problems`: what they report (``Problem``, ``PreflightFailed``).
 """
 

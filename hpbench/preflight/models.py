@@ -1,5 +1,6 @@
 """The model checks: build each distinct network the study can produce and push a small batch of
-the real (preprocessed) training data forward and backward on the CPU.
+the real (preprocessed) training data forward and backward on the CPU; then build each distinct
+optimizer over the first network that trains and take its first step (a plugin optimizer is user code).
 
 They run where torch is already loaded: the dispatcher's helper process (the cost predictions'
 one, :mod:`hpbench.dispatch.helper`), so that the driver never imports torch; ``hpbench
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hpbench.config import ModelConfig
+from hpbench.config import ModelConfig, OptimizerConfig
 from hpbench.errors import shown
 from hpbench.preflight.load import import_entry_point, user_code_problem
 from hpbench.preflight.problems import Problem
@@ -39,35 +40,81 @@ class ModelRequest:
     n_train: int
     batch_sizes: tuple[int | str, ...] = ()
     kind: str | None = None  # the samples' DataKind (None: the default for their shape)
+    optimizers: tuple[tuple[OptimizerConfig, Mapping[str, Any]], ...] = ()  # built over the first network that trains (the searched values behind each)
+
+
+@dataclass
+class _Tally:
+    """What was tried and what failed: the same problem over several tries is reported once."""
+
+    what: str  # what was tried: "networks", "optimizers"
+    found: dict[tuple[str, str, str], list[Mapping[str, Any]]] = dataclasses.field(default_factory=lambda: defaultdict(list))
+    first: dict[tuple[str, str, str], Problem] = dataclasses.field(default_factory=dict)
+    passed: list[Mapping[str, Any]] = dataclasses.field(default_factory=list)
+    n_tried: int = 0
+
+    def add(self, problem: Problem | None, searched: Mapping[str, Any]) -> None:
+        self.n_tried += 1
+        if problem is None:
+            self.passed.append(searched)
+            return
+        key = (problem.key, problem.rule, problem.raised or str(problem.value))
+        self.first.setdefault(key, problem)
+        self.found[key].append(searched)
+
+    def problems(self) -> list[Problem]:
+        return [_summarize(self.first[k], hits, self.passed, self.n_tried, what=self.what) for k, hits in self.found.items()]
 
 
 def check_models(requests: list[ModelRequest]) -> list[Problem]:
-    """Every problem found, the same problem over several networks reported once (with how
-    many it hit and, when one searched dimension separates them, that dimension's values)."""
+    """Every problem found, the same problem over several networks (or optimizers) reported once
+    (with how many it hit and, when one searched dimension separates them, that dimension's values)."""
     import torch
 
-    found: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
-    first: dict[tuple[str, str, str], Problem] = {}
-    passed: list[Mapping[str, Any]] = []
-    n_tried = 0
+    networks, optimizers = _Tally(what="networks"), _Tally(what="optimizers")
     threads = torch.get_num_threads()
     # One thread: batches of two rows gain nothing from more, and on a busy machine torch's
     # thread pool made each tiny op ~15x slower (36 quickstart networks: 5.7 s vs 0.4 s, measured).
     torch.set_num_threads(1)
     try:
         for req in requests:
+            trains: ModelConfig | None = None  # the first network that trains: the optimizers are built over it
             for model, searched in req.models:
-                n_tried += 1
                 problem = _check_one(req, model)
-                if problem is None:
-                    passed.append(searched)
-                    continue
-                key = (problem.key, problem.rule, problem.raised or str(problem.value))
-                first.setdefault(key, problem)
-                found[key].append(searched)
+                networks.add(problem, searched)
+                if trains is None and problem is None:
+                    trains = model
+            if trains is not None:
+                for opt, searched in req.optimizers:
+                    optimizers.add(_check_optimizer(req, trains, opt), searched)
     finally:
         torch.set_num_threads(threads)
-    return [_summarize(first[k], hits, passed, n_tried) for k, hits in found.items()]
+    return networks.problems() + optimizers.problems()
+
+
+def _check_optimizer(req: ModelRequest, model: ModelConfig, opt: OptimizerConfig) -> Problem | None:
+    """The optimizer built over a network that trains, as the trainer builds it, and its first step
+    taken: a plugin optimizer that raises is named here, not by every trial."""
+    import torch
+
+    from hpbench.models import build_model
+    from hpbench.train.optimizers import build_optimizer
+    from hpbench.train.tasks import loss_fn
+
+    torch.manual_seed(0)
+    net = build_model(model.family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=dict(model.params), kind=req.kind)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    try:
+        optimizer = build_optimizer(opt.name, trainable, lr=opt.lr, params=dict(opt.params))
+    except Exception as err:
+        return user_code_problem(req.source, "optimizer.name", f"building the optimizer {opt.name!r} raised", err)
+    net.train()
+    loss_fn(req.task)(net(torch.as_tensor(req.x, dtype=torch.float32)), torch.as_tensor(req.y)).backward()
+    try:
+        optimizer.step()
+    except Exception as err:
+        return user_code_problem(req.source, "optimizer.name", f"the optimizer {opt.name!r} must take a step (its first raised)", err)
+    return None
 
 
 def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
@@ -118,17 +165,27 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
             if not ok:
                 return Problem(source=source, key=key, rule=f"the network must output {want} for {req.task} targets on {shape}",
                                value=shown(f"output shaped {tuple(out.shape)}"))
-            loss_fn(req.task)(out, y).backward()
+            loss = loss_fn(req.task)(out, y)
         except Exception as err:
             what = f"the network must accept {shape}" if rows == SAMPLE_ROWS else "the network must train on a last batch of 1 row"
-            problem = user_code_problem(source, key, what, err)
-            if rows == 1:
-                b = next(b for b in req.batch_sizes if _last_batch(b, req.n_train) == 1)
-                problem = dataclasses.replace(problem, hint=f"batch_size {b} leaves 1 of the {req.n_train} training rows for the last batch")
-            return problem
+            return _last_batch_hint(user_code_problem(source, key, what, err), req, rows)
+        try:
+            loss.backward()
+        except Exception as err:  # the forward accepted the batch: the backward pass is what failed
+            what = (f"the backward pass must run (the forward accepted {shape})" if rows == SAMPLE_ROWS
+                    else "the backward pass must run on a last batch of 1 row (the forward accepted it)")
+            return _last_batch_hint(user_code_problem(source, key, what, err), req, rows)
         finally:
             net.zero_grad(set_to_none=True)
     return None
+
+
+def _last_batch_hint(problem: Problem, req: ModelRequest, rows: int) -> Problem:
+    """A problem of the one-row batch names the batch size that leaves it."""
+    if rows != 1:
+        return problem
+    b = next(b for b in req.batch_sizes if _last_batch(b, req.n_train) == 1)
+    return dataclasses.replace(problem, hint=f"batch_size {b} leaves 1 of the {req.n_train} training rows for the last batch")
 
 
 def _too_large(req: ModelRequest, model: ModelConfig, *, source: str, key: str) -> Problem | None:
@@ -185,12 +242,12 @@ def _batch_rows(req: ModelRequest) -> list[int]:
     return rows
 
 
-def _summarize(problem: Problem, hits: list[Mapping[str, Any]], passed: list[Mapping[str, Any]], n_tried: int) -> Problem:
+def _summarize(problem: Problem, hits: list[Mapping[str, Any]], passed: list[Mapping[str, Any]], n_tried: int, *, what: str) -> Problem:
     """Name where it happened: all networks, or the searched values that separate the failing
     ones from the others (e.g. ``model.conv_depth`` 4..8)."""
     if n_tried <= 1:
         return problem
-    where = f"{len(hits)} of the {n_tried} networks tried"
+    where = f"{len(hits)} of the {n_tried} {what} tried"
     for k in sorted({k for h in hits for k in h}):
         bad = {_value_key(h.get(k)) for h in hits}
         good = {_value_key(p.get(k)) for p in passed}

@@ -35,9 +35,10 @@ from hpbench.preflight.data import (
 from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
-from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, used_batch_sizes
+from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, optimizer_cases, used_batch_sizes
 from hpbench.preflight.table import check_table, table_arrays
 from hpbench.preflight.table_copies import label_copies
+from hpbench.study.names import reads_dataset
 from hpbench.study.schema import Study
 from hpbench.train.task import SUPERVISED
 from hpbench.user_code import exception_line
@@ -104,38 +105,77 @@ class DataChecked:
 
 
 def check_data(study: Study) -> DataChecked:
-    """The data's problems (and warnings), and the networks to try on each data setting. For the
-    supervised task only: a GAN's or an RL agent's networks and data are their own tasks' (those
-    tasks' keys are validated with the study)."""
+    """The data's problems (and warnings), and the networks (and optimizers) to try on each data
+    setting. The gan task's data is loaded and checked the same way (its networks are hpbench's
+    MLPs; its metrics and batch size are checked with the study); the rl task reads no dataset (its
+    environment is made by the study's validation, :mod:`hpbench.study.checks_rl`)."""
     checked = DataChecked(problems=[], requests=[], warnings=[])
-    if study.config["model"].get("task", SUPERVISED) != SUPERVISED:  # as hpbench.study.resolve reads it
+    task = study.config["model"].get("task", SUPERVISED)  # as hpbench.study.resolve reads it
+    if not reads_dataset(task):
         return checked
-    sizes, batch_key = batch_sizes(study)
+    supervised = task == SUPERVISED
+    sizes, batch_key = batch_sizes(study) if supervised else ((), "train.batch_size")
     used = used_batch_sizes(study)
     for data, group in data_variants(cases(study)):
         ctx = DataContext(source=study.source, data=data, seed=study.settings.seed, batch_sizes=sizes, batch_key=batch_key,
-                          metrics=named_metrics(study))
+                          metrics=named_metrics(study) if supervised else ())
         try:
-            _check_data(study, ctx, group, used, into=checked)
+            if supervised:
+                _check_data(study, ctx, group, used, into=checked)
+            else:
+                _check_samples(study, ctx, into=checked)
         except Exception as err:  # a check that broke: hpbench's bug, not the user's; --no-preflight gets past it
             checked.problems.append(Problem(source=study.source, key="data", rule="the pre-flight could not check the data "
                                             "(an hpbench error: --no-preflight skips the checks)", raised=exception_line(err)))
+    if checked.requests:  # the optimizers are built once, over the first data setting's first network that trains
+        checked.requests[0] = dataclasses.replace(checked.requests[0], optimizers=tuple(optimizer_cases(study)))
     return checked
 
 
-def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[int | str, ...], *, into: DataChecked) -> None:
+def _load_and_check(study: Study, ctx: DataContext) -> tuple[Loaded, DataContext, Arrays | None, list[Problem]]:
+    """The data loaded and its rules checked (a data file's table, then any data as arrays), with
+    the context naming where it came from."""
     loaded = load_for_checks(ctx.data, study_source=study.source)
     ctx = dataclasses.replace(ctx, source=loaded.source)
     problems = list(loaded.problems)
     arrays = loaded.arrays
     if loaded.table is not None:
         problems += check_table(loaded.table, ctx)
-        into.warnings.extend(label_copies(loaded.table, ctx))
         arrays = table_arrays(loaded.table, ctx, task=ctx.data.options.get("task"))
+    if arrays is not None:
+        problems += check_arrays(arrays, ctx)
+    return loaded, ctx, arrays, problems
+
+
+def _unusable(ctx: DataContext, err: Exception) -> Problem:
+    """A rule of the loaders the checks do not know."""
+    return Problem(source=ctx.source, key="data.dataset", rule="cannot be used", value=shown(exception_line(err)))
+
+
+def _check_samples(study: Study, ctx: DataContext, *, into: DataChecked) -> None:
+    """A gan's data: the supervised task's loading and rules (a loader's options, what it returns,
+    its own errors with their file:line), then handed to the trials as the supervised task's is."""
+    loaded, ctx, arrays, problems = _load_and_check(study, ctx)
+    into.problems.extend(problems)
+    if arrays is None or problems:
+        return
+    d = ctx.data
+    try:
+        data = _data(loaded, ctx)
+        if isinstance(data, RawData):  # (streamed data is refused with the study: the gan task reads its data in memory)
+            prime(data_key(**config_kwargs(d, ctx.seed)),
+                  split_raw(data, val_fraction=d.val_fraction, test_fraction=d.test_fraction, preprocess=d.preprocess, seed=ctx.seed))
+    except Exception as err:
+        into.problems.append(_unusable(ctx, err))
+
+
+def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[int | str, ...], *, into: DataChecked) -> None:
+    loaded, ctx, arrays, problems = _load_and_check(study, ctx)
+    if loaded.table is not None:
+        into.warnings.extend(label_copies(loaded.table, ctx))
     if arrays is None:
         into.problems.extend(problems)
         return
-    problems += check_arrays(arrays, ctx)
     into.warnings.extend([*target_scale(arrays, ctx), *many_whole_classes(arrays, ctx), *majority_class(arrays, ctx), *feature_scale(arrays, ctx)])
     if problems:  # the networks still get a sample, from the arrays as checked
         into.problems.extend(problems)
@@ -149,7 +189,7 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
             return
         splits = split_raw(data, val_fraction=d.val_fraction, test_fraction=d.test_fraction, preprocess=d.preprocess, seed=ctx.seed)
     except Exception as err:  # a rule of the loaders the checks above do not know
-        into.problems.append(Problem(source=ctx.source, key="data.dataset", rule="cannot be used", value=shown(exception_line(err))))
+        into.problems.append(_unusable(ctx, err))
         return
     prime(data_key(**config_kwargs(d, ctx.seed)), splits)
     # the splits hpbench carved (stratified); one the data came with is the user's to shape

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hpbench.config import DataConfig, ModelConfig
+from hpbench.config import DataConfig, ModelConfig, OptimizerConfig
 from hpbench.space.distributions import Choice, Distribution, RandInt, Uniform
 from hpbench.space.space import Dimension, SearchSpace
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
 
 SHAPE_PREFIXES = ("model.", "data.")
+OPTIMIZER_PREFIXES = ("optimizer.",)  # the dimensions of the optimizers built (optimizer_cases)
 MAX_VALUES = 16  # a dimension with more finite values contributes its ends and its middle
 MAX_POINTS = 64  # configurations tried at most (seeded sample of the representative grid beyond)
 MAX_DATA_VARIANTS = 4  # distinct data settings loaded and checked at most
@@ -48,9 +49,9 @@ def _representative(dist: Distribution) -> tuple[Any, ...]:
     return (values[0], values[len(values) // 2], values[-1])
 
 
-def _shape_dims(space: SearchSpace) -> list[Dimension]:
-    """The dimensions that shape the data or the network, with the parents their conditions read."""
-    wanted = {d.key for d in space if d.path.startswith(SHAPE_PREFIXES)}
+def _shape_dims(space: SearchSpace, prefixes: tuple[str, ...] = SHAPE_PREFIXES) -> list[Dimension]:
+    """The dimensions that shape the data or the network (or set ``prefixes``), with the parents their conditions read."""
+    wanted = {d.key for d in space if d.path.startswith(prefixes)}
     changed = True
     while changed:
         parents = {p for d in space if d.key in wanted for p in d.when}
@@ -59,22 +60,38 @@ def _shape_dims(space: SearchSpace) -> list[Dimension]:
     return [Dimension(key=d.key, path=d.path, dist=Choice(_representative(d.dist)), when=d.when) for d in space if d.key in wanted]
 
 
-def cases(study: Study) -> list[Case]:
-    """The distinct (data, model) settings to check, in a stable order: the study's enqueued
-    points first, then the representative grid (a seeded sample of it when it is large)."""
-    dims = _shape_dims(study.space)
+def _points(study: Study, prefixes: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The searched values to try, in a stable order: the study's enqueued points first, then the
+    representative grid of the dimensions under ``prefixes`` (a seeded sample of it when it is large)."""
+    dims = _shape_dims(study.space, prefixes)
     keys = {d.key for d in dims}
     points = [{k: v for k, v in p.items() if k in keys} for p in study.settings.first_points]
     grid = SearchSpace(dims=tuple(dims)).grid()
     if len(grid) > MAX_POINTS:
         rng = random.Random(study.settings.seed)
         grid = [grid[0], grid[-1], *rng.sample(grid[1:-1], MAX_POINTS - 2)]
+    return [*points, *grid]
+
+
+def cases(study: Study) -> list[Case]:
+    """The distinct (data, model) settings to check (:func:`_points`)."""
     out: dict[tuple[str, str], Case] = {}
-    for point in [*points, *grid]:
+    for point in _points(study, SHAPE_PREFIXES):
         cfg = trial_config(study, point)
         key = (repr(cfg.data), repr(cfg.model))
         if key not in out:
             out[key] = Case(data=cfg.data, model=cfg.model, searched=dict(point))
+    return list(out.values())
+
+
+def optimizer_cases(study: Study) -> list[tuple[OptimizerConfig, Mapping[str, Any]]]:
+    """The distinct ``[optimizer]`` settings to build, each with the searched values behind it
+    (:func:`_points` of the ``optimizer.*`` dimensions: a plugin optimizer is user code, and may
+    raise for some names or values only)."""
+    out: dict[str, tuple[OptimizerConfig, Mapping[str, Any]]] = {}
+    for point in _points(study, OPTIMIZER_PREFIXES):
+        opt = trial_config(study, point).optimizer
+        out.setdefault(repr(opt), (opt, dict(point)))
     return list(out.values())
 
 

@@ -127,3 +127,57 @@ class _RaggedDataset(torch.utils.data.Dataset):  # type: ignore[type-arg]
 
 def load_ragged_dataset(**_: Any) -> Any:
     return _RaggedDataset()
+
+
+def load_one_frame(**_: Any) -> Any:
+    """Features and target in one DataFrame (what a notebook has at hand)."""
+    import pandas as pd
+
+    x, y = load_ok()
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+    frame["label"] = y
+    return frame
+
+
+class _BrokenBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("my backward is broken")
+
+
+class _BadBackward(nn.Module):
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(n_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _BrokenBackward.apply(self.fc(x.flatten(1)))
+
+
+def build_bad_backward(*, input_shape: tuple[int, ...], n_outputs: int, params: dict[str, Any]) -> nn.Module:
+    """Its forward accepts any batch; its own autograd function's backward raises."""
+    return _BadBackward(int(np.prod(input_shape)), n_outputs)
+
+
+def exploding_optimizer(params: Any, *, lr: float, **_: Any) -> Any:
+    """A plugin optimizer whose builder raises (registered by the test that names it)."""
+    raise RuntimeError("plugin optimizer exploded")
+
+
+class _StepFails(torch.optim.SGD):
+    def step(self, closure: Any = None) -> Any:  # type: ignore[override]
+        raise ValueError("no step for you")
+
+
+def failing_step_optimizer(params: Any, *, lr: float, **_: Any) -> Any:
+    """A plugin optimizer that builds but raises on its first step."""
+    return _StepFails(params, lr=lr)
+
+
+def load_no_options() -> Any:
+    """A loader that takes no options (a study's unknown [data] key is passed to it)."""
+    return load_ok()
