@@ -322,9 +322,10 @@ def test_a_gan_loader_given_an_option_it_does_not_take_is_named(tmp_path):
     assert "unexpected keyword argument 'n_samples'" in str(p)
 
 
-@pytest.mark.parametrize("data", [f'dataset = "{BAD}:load_ok"', 'dataset = "ring8"', 'dataset = "iris"'])
+@pytest.mark.parametrize("data", [f'dataset = "{BAD}:load_ok"', 'dataset = "ring8"', 'dataset = "iris"', f'dataset = "{BAD}:load_one_label"'])
 def test_a_gans_good_data_passes_and_is_handed_to_its_trials(tmp_path, data):
-    """No supervised rule that is not the gan's (a metric of the data's task, batch sizes that fit the split)."""
+    """No supervised rule that is not the gan's (a metric of the data's task, batch sizes that fit the split, a
+    target of two classes or more: a gan's data of one class is data to generate)."""
     from hpbench.data.prepare import _primed
 
     _primed.clear()

@@ -34,6 +34,7 @@ class DataContext:
     batch_sizes: tuple[int | str, ...] = ()  # the batch sizes the study searches
     batch_key: str = "train.batch_size"  # where they are set ("space.batch_size" when searched)
     metrics: tuple[tuple[str, str], ...] = ()  # (key, metric) the study names: study.metric, early stopping's monitor
+    learns_labels: bool = True  # the labels are what the networks learn (supervised); a gan's only count its class coverage
 
 
 # -- any data as arrays ----------------------------------------------------------------------------
@@ -81,8 +82,8 @@ def classes(a: Arrays) -> tuple[np.ndarray, np.ndarray]:
 
 
 def target_classes(a: Arrays, ctx: DataContext) -> list[Problem]:
-    if a.task == "regression" or not len(a.y) or a.n_rows is not None:  # (streamed data: a few rows only)
-        return []
+    if a.task == "regression" or not len(a.y) or a.n_rows is not None or not ctx.learns_labels:  # (streamed data: a few rows only)
+        return []  # a gan's data of one class (or none named: zeros) is data to generate, not a target
     values, _ = classes(a)
     if len(values) < 2:
         only = f"every row is {values[0].item() if hasattr(values[0], 'item') else values[0]!r}" if len(values) else "no labelled rows"

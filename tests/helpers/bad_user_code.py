@@ -36,6 +36,12 @@ def load_one_class(**_: Any) -> Any:
     return {"x": x, "y": np.ones(len(x), dtype=np.int64), "task": "binary"}
 
 
+def load_one_label(**_: Any) -> Any:
+    """Every row labelled 0 and no task named: a gan's unlabelled data (a supervised study's is refused)."""
+    x, _ = load_ok()
+    return x, np.zeros(len(x), dtype=np.int64)
+
+
 def load_wrong_return(**_: Any) -> Any:
     return "data.csv"
 
