@@ -70,7 +70,10 @@ def main() -> None:
     ap.add_argument("--budget-s", type=float, default=30.0)
     ap.add_argument("--trials", type=int, default=-1, help="stop after this many trials (default: the budget alone)")
     args = ap.parse_args()
-    ray.init(num_cpus=2)
+    # a runtime of its own, as hpbench's search starts one: a bare ray.init() joins the cluster named in
+    # /tmp/ray/ray_current_cluster, which a `ray start --head` killed without `ray stop` leaves behind (then
+    # refuses num_cpus: "When connecting to an existing cluster, num_cpus and num_gpus must not be provided")
+    ray.init(address="local", num_cpus=2)
     searcher = OptunaSearch(space=functools.partial(suggest, problem=args.problem), metric="val_accuracy", mode="max", seed=args.seed)
     scheduler = ASHAScheduler(max_t=FIXED[args.problem].max_epochs, grace_period=1, reduction_factor=3)
     with tempfile.TemporaryDirectory() as storage:
