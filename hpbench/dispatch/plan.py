@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
-from hpbench.dispatch.storage import sqlite_url
+from hpbench.dispatch.storage import shown_url, sqlite_url, stored_direction
 from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
 from hpbench.results.resume import Previous, check_writable, load_previous, space_diff, sqlite_damage
 from hpbench.results.study_changes import FILE_KEYS, RECORD_FORMAT, data_changes, ranking_changed, study_changes
@@ -70,7 +70,7 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
         if previous.n_done:  # a folder whose run trained nothing (a join refused) holds no trials to mix with
             _check_same_study(study, opts, previous.record)
     if opts.optuna_storage is not None:
-        _check_direction(study, opts.optuna_storage, where=f"--storage {_shown_url(opts.optuna_storage)}")
+        _check_direction(study, opts.optuna_storage, where=f"--storage {shown_url(opts.optuna_storage)}")
     elif previous is not None and not previous.n_done:  # else the record's metric and mode were compared (_check_same_study)
         _check_direction(study, sqlite_url(opts.out / OPTUNA_DB), where=str(opts.out / OPTUNA_DB))
     total = n_trials(study)
@@ -94,23 +94,12 @@ def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any])
     ranking = ranking_changed(record, settings)
     if opts.force and not ranking:
         return
-    lines = "\n".join(f"  {line}" for line in changes)
-    way_out = "use --out DIR for a new study" if ranking else "use --out DIR for a new study, or --force to continue anyway"
-    raise ResumeRefused(f"{opts.out}: holds the trials of another study, trained or ranked otherwise than this one; "
-                        f"changed since the earlier run:\n{lines}\n({way_out})")
-
-
-def _shown_url(url: str) -> str:
-    from hpbench.dispatch.storage import shown_url
-
-    return shown_url(url)
+    raise _refused(opts.out, "holds the trials of another study, trained or ranked otherwise than this one", changes, force=not ranking)
 
 
 def _check_direction(study: Study, url: str, *, where: str) -> None:
     """An Optuna storage (a shared ``--storage``, or the results folder's own) whose study of this
     name ranks the other way is refused: Optuna would load it with the stored direction."""
-    from hpbench.dispatch.storage import stored_direction
-
     stored = stored_direction(url, study.name)
     if stored is not None and stored != study.settings.mode:
         raise ResumeRefused(f"{where}: its Optuna study {study.name!r} ranks its trials by mode {stored!r}, "
@@ -127,9 +116,23 @@ def check_same_data(plan: Plan, opts: SearchOptions, record: dict[str, Any]) -> 
         return
     changes = data_changes(previous.record, record)
     if changes:
-        lines = "\n".join(f"  {line}" for line in changes)
-        raise ResumeRefused(f"{opts.out}: holds trials trained on other data than this study's; changed since the earlier run:\n"
-                            f"{lines}\n(use --out DIR for a new study, or --force to continue anyway)")
+        raise _refused(opts.out, "holds trials trained on other data than this study's", changes, force=True)
+
+
+def _refused(out: Path, what: str, changes: list[str], *, force: bool) -> ResumeRefused:
+    """The refusal naming each change, one per line, and the way out (``--force`` where it may continue)."""
+    lines = "\n".join(f"  {line}" for line in changes)
+    way_out = "use --out DIR for a new study" + (", or --force to continue anyway" if force else "")
+    return ResumeRefused(f"{out}: {what}; changed since the earlier run:\n{lines}\n({way_out})")
+
+
+def data_record_or_none(study: Study, shipped: Any) -> dict[str, Any]:
+    """:func:`data_record` of the data the driver prepared (``shipped``: (key, splits) or None);
+    empty where it cannot be read (each trial then reports the data's error)."""
+    try:
+        return data_record(study, shipped[1] if shipped is not None else None)
+    except Exception:
+        return {}
 
 
 def data_files(study: Study) -> dict[str, str]:

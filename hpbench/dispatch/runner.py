@@ -43,7 +43,7 @@ from hpbench.dispatch.plan import (
     ResumeRefused,
     SearchOptions,
     check_same_data,
-    data_record,
+    data_record_or_none,
     plan_search,
     write_data_record,
     write_study_record,
@@ -55,7 +55,7 @@ from hpbench.dispatch.searchers import make_searcher
 from hpbench.dispatch.storage import search_storage, sqlite_url
 from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test, untested
-from hpbench.dispatch.trainable import Replay, study_data
+from hpbench.dispatch.trainable import Replay, study_data_or_none
 from hpbench.dispatch.written_trials import WrittenTrials, forget_written
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
@@ -123,7 +123,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         for warning in pending.warnings if pending is not None else []:  # e.g. a class too small to stratify
             console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         if plan.previous is not None:  # the data the earlier trials trained on is this data (read by the pre-flight: cached)
-            check_same_data(plan, opts, _data_record_or_none(study))
+            check_same_data(plan, opts, data_record_or_none(study, study_data_or_none(study)))
         return _locked(study, opts, plan, console, start=start)
     finally:
         helper.shutdown(wait=True, cancel_futures=True)
@@ -236,7 +236,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     prev = plan.previous
     # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
     # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
-    shipped = _study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
+    shipped = study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
     early = early_trials.start(study, opts, plan, executor=predictions.pool, storage=storage, data=shipped)
     begin = partial(_begin_early, store=store, clock=clock, trackers=trackers, predictions=predictions)
     if early is not None:
@@ -250,8 +250,10 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
                       highlight=False)
     if integrations is not None:
         integrations.result()
-    with contextlib.suppress(Exception):  # the description is for the report; a trial reports what breaks the data
-        write_data_record(opts.out, data_record(study, shipped[1] if shipped is not None else None))
+    record = data_record_or_none(study, shipped)  # the description is for the report; a trial reports what breaks the data
+    if record:
+        with contextlib.suppress(Exception):
+            write_data_record(opts.out, record)
     clock.joined(ray_started=started is True, cpus=ray_cpus(), warm=isinstance(started, local_ray.Joined))
     # the ETA's prior for trials not started yet (and asha-cost's reference epoch): the estimate's, else the helper's
     clock.plan = clock.priced_plan() or predictions.sampled_epoch_s()
@@ -326,25 +328,6 @@ def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: Sear
     if trackers is not None:
         trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
     predictions.submit(t.trial_id, t.params)
-
-
-def _data_record_or_none(study: Study) -> dict[str, Any]:
-    """What study.json says of the data (plan.data_record); empty where the driver cannot read it
-    (each trial then reports the data's error)."""
-    shipped = _study_data_or_none(study)
-    try:
-        return data_record(study, shipped[1] if shipped is not None else None)
-    except Exception:
-        return {}
-
-
-def _study_data_or_none(study: Study) -> Any:
-    """The study's data for the workers, or None when the driver cannot load it (each trial
-    then loads its own and reports its own error; the pre-flight makes that rare)."""
-    try:
-        return study_data(study)
-    except Exception:
-        return None
 
 
 def _trackers(study: Study, out: Path) -> Trackers | None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from hpbench.dispatch.repeats import searched_params
 from hpbench.results.files import STUDY_JSON
@@ -35,13 +36,16 @@ def untested(study: Study, store: ResultsStore) -> bool:
     run that trained it stopped (a Ctrl-C, a kill) before its test split."""
     if not has_test_split(study, store.out):
         return False
+    ranked = _ranked(store)
+    return bool(ranked) and not any(k.startswith("test_") and isinstance(v, (int, float)) and math.isfinite(v) for k, v in ranked[0].items())
+
+
+def _ranked(store: ResultsStore) -> list[Mapping[str, Any]]:
+    """The finished search trials with a finite best value of the metric, best first."""
     key = f"best_{store.metric}"
-    done = [t for t in store.rows() if t.get("status") == TrialStatus.FINISHED and is_search_trial(t)
-            and isinstance(t.get(key), float) and math.isfinite(t[key])]
-    if not done:
-        return False
-    best = (max if store.mode == "max" else min)(done, key=lambda t: t[key])
-    return not any(k.startswith("test_") and isinstance(v, (int, float)) and math.isfinite(v) for k, v in best.items())
+    search = [t for t in store.rows()
+              if t.get("status") == TrialStatus.FINISHED and is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
+    return sorted(search, key=lambda t: t[key], reverse=store.mode == "max")
 
 
 def evaluate_best_on_test(study: Study, store: ResultsStore, *, check: Callable[[], None] | None = None) -> int:
@@ -55,12 +59,8 @@ def evaluate_best_on_test(study: Study, store: ResultsStore, *, check: Callable[
     from hpbench.train.evaluate import evaluate_test
     from hpbench.train.weights import build_saved_model, load_record
 
-    key = f"best_{store.metric}"
-    search = [t for t in store.rows()
-              if t.get("status") == TrialStatus.FINISHED and is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
-    search.sort(key=lambda t: t[key], reverse=store.mode == "max")
     n = 0
-    for t in search[: study.settings.repeats_top]:
+    for t in _ranked(store)[: study.settings.repeats_top]:
         if check is not None:
             check()
         path = weights_path(store.out, int(t["trial"]))

@@ -93,6 +93,15 @@ class Handoff:
     incoming: str  # a folder on the driver's filesystem
 
 
+def study_data_or_none(study: Study) -> tuple[Any, Any] | None:
+    """:func:`study_data`, or None when the driver cannot load it (each trial then loads its own
+    and reports its own error; the pre-flight makes that rare)."""
+    try:
+        return study_data(study)
+    except Exception:
+        return None
+
+
 def run_trial(config: dict[str, Any], *, study: Study, replays: list[Replay] | None = None, data: tuple[Any, Any] | None = None,
               handoff: Handoff | None = None, decide_at: frozenset[int] = frozenset()) -> None:
     """A search trial (``config`` = the sampled parameters) or, with ``replays``, the replay
