@@ -242,3 +242,42 @@ def test_a_search_extended_before_counts_all_its_trials_on_a_plain_rerun(tmp_pat
     assert (plan.n_total, plan.n_new) == (6, 0)
     more = plan_search(parse_study(tomllib.loads(TINY_STUDY.replace("trials = 4", "trials = 9"))), SearchOptions(out=tmp_path))
     assert (more.n_total, more.n_new) == (9, 3)
+
+
+def test_a_resumed_search_counts_the_earlier_trials_at_ashas_rungs(tmp_path):
+    """An earlier run's finished trials are told to the resumed search's scheduler (no Ray runtime:
+    Ray's ASHA built as the search builds it): a new trial below them at the first rung is pruned
+    there, as an Optuna study's pruner reading its storage would prune it. Before, the rungs started
+    empty and the first trial after a resume passed every one."""
+    import tomllib
+
+    pytest.importorskip("ray")
+    from hpbench.dispatch.early_helper import replay_previous
+    from hpbench.dispatch.schedulers import make_scheduler
+    from hpbench.study.parse import parse_study
+
+    _folder(tmp_path, 3)  # val_accuracy 0.50, 0.51, 0.52 at every epoch
+    store = ResultsStore(out=tmp_path, metric="val_accuracy", mode="max", param_keys=["optimizer", "lr"])
+    prev = load_previous(tmp_path)
+    store.load(prev.trials, prev.epochs)
+    store.start("r0", {"optimizer": "adam", "lr": 0.02})
+    store.annotate("r0", {"repeat": 1, "repeat_of": 0})  # a repeat's rows: not a search trial
+    store.epoch("r0", {"epoch": 1, "val_accuracy": 0.9, "epoch_s": 0.1, "stop_reason": "completed"})
+    store.finish("r0")
+    store.flush(force=True)
+    prev = load_previous(tmp_path)
+    study = parse_study(tomllib.loads(TINY_STUDY.replace('scheduler = "none"', 'scheduler = "asha"')))
+    sched = make_scheduler(study, max_t=9)
+    assert replay_previous(sched, study, prev.trials, prev.epochs) == 3
+    rungs = {m: dict(recorded) for m, recorded in sched._brackets[0]._rungs}
+    first = min(rungs)
+    assert sorted(rungs[first].values()) == pytest.approx([0.50, 0.51, 0.52], rel=1e-5)
+    assert all(k.startswith("earlier:") for k in rungs[first])
+
+    class Trial:
+        trial_id, config = "new", {"optimizer": "adam", "lr": 0.1}
+
+    sched.on_trial_add(None, Trial())
+    assert sched.on_trial_result(None, Trial(), {"epoch": first, "objective": 0.3}) == "STOP"
+    assert replay_previous(None, study, prev.trials, prev.epochs) == 0  # no scheduler: nothing told
+    assert replay_previous(sched, study, prev.trials, []) == 0  # epoch rows lost: nothing to tell

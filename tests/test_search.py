@@ -161,3 +161,40 @@ def test_ctrl_c_during_the_final_report_says_the_results_are_saved(ray_local, tm
     assert "Aborted" not in res.output
     assert len(hpbench.load(out)) == 4 and set(hpbench.load(out)["status"]) == {"finished"}
     assert signal.getsignal(signal.SIGTERM) is sigterm_before  # the report's SIGTERM handler is put back
+
+
+def test_a_resumed_search_prunes_below_the_earlier_runs_trials(ray_local, tmp_path):
+    """The earlier run's finished trial holds ASHA's first rung in the resumed search: the one new
+    trial (zero initialization, chance accuracy) is pruned at epoch 1. Before, the resumed search's
+    rungs started empty and it ran all its epochs."""
+    import dataclasses
+
+    grid = """[study]
+name = "g"
+seed = 0
+metric = "val_accuracy"
+mode = "max"
+searcher = "grid"
+scheduler = "asha"
+max_concurrent = 1
+[data]
+dataset = "digits"
+[model]
+family = "mlp"
+[train]
+max_epochs = 4
+[optimizer]
+name = "adam"
+lr = 0.01
+[space]
+init = { choice = INITS }
+"""
+    first, both = (tmp_path / "first.toml", tmp_path / "both.toml")
+    first.write_text(grid.replace("INITS", '["xavier_uniform"]'))
+    both.write_text(grid.replace("INITS", '["xavier_uniform", "zeros"]'))
+    out = tmp_path / "out"
+    run_search(load_study(first), SearchOptions(out=out))
+    run_search(load_study(both), dataclasses.replace(SearchOptions(out=out), force=True))  # the space grew: a resume with --force
+    trials = hpbench.load(out).set_index("init")
+    assert trials.loc["xavier_uniform", "stop_reason"] == "completed" and trials.loc["xavier_uniform", "best_val_accuracy"] > 0.5
+    assert trials.loc["zeros", "stop_reason"] == "pruned" and trials.loc["zeros", "epochs"] == 1

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from hpbench.dispatch.schedulers import asha_rungs
+from hpbench.results.status import is_search_trial
 from hpbench.rung_rank import RungEvidence
 from hpbench.strategies import scheduler_traits
 from hpbench.study.resolve import trial_config
@@ -242,6 +243,31 @@ def replay_into(scheduler: Any, trial_id: str, params: dict[str, Any], best: lis
         scheduler.on_trial_complete(None, trial, last)
     except Exception:  # a plugin's scheduler, or one that needs Tune's controller: it just does not count them
         pass
+
+
+def replay_previous(scheduler: Any, study: Study, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> int:
+    """Tell ``scheduler`` the search trials an earlier run of this study finished (a resume: the
+    :class:`~hpbench.results.resume.Previous` ``trials`` and their per-epoch rows ``epochs``), as
+    :func:`replay_into` tells an early trial, so that ASHA's rungs (the median rule's history,
+    asha-rank's evidence) hold them: without this a resumed search's first trials met empty rungs
+    and none was pruned until the new ones filled them, where an Optuna study's pruner reads every
+    trial in its storage. Returns how many were told."""
+    if scheduler is None:
+        return 0
+    by_trial: dict[Any, list[dict[str, Any]]] = {}
+    for row in epochs:
+        by_trial.setdefault(row.get("trial_id"), []).append(row)
+    keys = study.space.keys()
+    n = 0
+    for t in trials:
+        best = running_best(sorted(by_trial.get(t.get("trial_id"), []), key=lambda r: r.get("epoch") or 0), study)
+        if not best or not is_search_trial(t):
+            continue
+        reason = t.get("stop_reason")
+        replay_into(scheduler, f"earlier:{t['trial_id']}", {k: t.get(k) for k in keys}, best,
+                    stop_reason=reason if isinstance(reason, str) else None)
+        n += 1
+    return n
 
 
 def finished_by_trainer(outcome: dict[str, Any]) -> bool:

@@ -34,7 +34,7 @@ from hpbench.dispatch.backend import (
 )
 from hpbench.dispatch.budget import Budget, stopper
 from hpbench.dispatch.early import EarlyTrials
-from hpbench.dispatch.early_helper import warm_up_trainer
+from hpbench.dispatch.early_helper import replay_previous, warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
@@ -278,6 +278,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     forget_written(scheduler, written)
     if early is not None:
         early.scheduler = scheduler  # the early trials count at its rungs, as Tune's own trials do
+    if prev is not None:  # and so do the trials an earlier run finished (a resume)
+        replay_previous(scheduler, study, prev.trials, prev.epochs)
     check_resources(study)
     progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
     budget = None
