@@ -113,6 +113,43 @@ def hpbench(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess
     return subprocess.run([sys.executable, "-m", "hpbench", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def test_ray_stop_asks_the_searches_on_the_runtime_to_stop_first(tmp_path):
+    """``hpbench ray stop`` with a search holding the runtime: the search is told (its watch calls
+    back, as a Ctrl-C), the daemon is stopped once the search let go, and a runtime being stopped is
+    not joined by a new search. Before, the daemon stopped Ray under the search, which exited 1
+    with only Ray's log line. (The daemon here is a sleeping process.)"""
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record(tmp_path, pid=daemon.pid)
+        held = local_ray.join(num_cpus=None, directory=tmp_path)
+        assert held is not None
+        told: list[str] = []
+        held.watch(lambda: (told.append("stop"), local_ray.release()))  # the search stops, then lets go of the runtime
+        waited: list[str] = []
+        stopped = local_ray.stop(directory=tmp_path, grace_s=30, on_wait=lambda: waited.append("wait"))
+        assert stopped is not None and stopped.pid == daemon.pid
+        assert told == ["stop"] and waited == ["wait"]
+        assert not local_ray._alive(daemon.pid)  # SIGTERM, after the search let go (reaped by stop: its child here)
+        assert not local_ray.stopping(tmp_path) and not local_ray.busy(tmp_path)
+    finally:
+        local_ray.release()
+        daemon.kill()
+    record(tmp_path)  # a runtime up (this process) whose stop is under way
+    (tmp_path / local_ray.STOPPING).write_text("1")
+    assert local_ray.join(num_cpus=None, directory=tmp_path) is None
+
+
+def test_ray_stop_without_a_search_stops_at_once(tmp_path):
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record(tmp_path, pid=daemon.pid)
+        waited: list[str] = []
+        assert local_ray.stop(directory=tmp_path, grace_s=30, on_wait=lambda: waited.append("wait")) is not None
+        assert waited == [] and not local_ray._alive(daemon.pid)
+    finally:
+        daemon.kill()
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_a_search_joins_the_warm_runtime_which_stops_when_idle(tmp_path):
@@ -172,6 +209,37 @@ def test_ray_stop_stops_the_warm_runtime(tmp_path):
         assert "stopping (asked to)" in (local_ray.state_dir() / local_ray.LOG).read_text()
         assert "no warm Ray runtime" in hpbench("ray", "stop", env=env).stdout
     finally:
+        local_ray.stop()
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_ray_stop_stops_a_search_on_the_runtime_as_ctrl_c_would(tmp_path):
+    """A search running on the warm runtime when ``hpbench ray stop`` comes stops cleanly: it says
+    why and how to continue, exits 130 as on Ctrl-C, and its finished trials are in the tables."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    assert hpbench("ray", "start", "--num-cpus", "2", env=env).returncode == 0
+    study = tmp_path / "long.toml"
+    study.write_text(TINY_STUDY.replace("trials = 4", "trials = 500"))  # still running when the stop comes
+    search = subprocess.Popen([sys.executable, "-m", "hpbench", "search", str(study), "--out", str(tmp_path / "out")], env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        seen = []
+        assert search.stdout is not None
+        for line in search.stdout:  # the search has joined the runtime (and watches it) once it says so
+            seen.append(line)
+            if "on the warm Ray runtime" in line:
+                break
+        assert any("on the warm Ray runtime" in line for line in seen), "".join(seen)
+        stopped = hpbench("ray", "stop", env=env)
+        out = "".join(seen) + search.stdout.read()
+        assert search.wait(timeout=120) == 130, out[-3000:]
+        assert stopped.returncode == 0 and "they stop first" in stopped.stdout, stopped.stdout
+        assert "hpbench ray stop is stopping the Ray runtime" in out and "--resume" in out, out[-3000:]
+        assert local_ray.find() is None
+    finally:
+        search.kill()
         local_ray.stop()
 
 

@@ -39,10 +39,11 @@ def start(
 
 @app.command("stop")
 def stop() -> None:
-    """Stop the warm local Ray runtime (a search running on it stops too; --resume continues it)."""
+    """Stop the warm local Ray runtime; searches running on it stop first, as on Ctrl-C (--resume continues them)."""
     from hpbench.dispatch import local_ray
 
-    runtime = local_ray.stop()
+    runtime = local_ray.stop(on_wait=lambda: console().print(
+        "searches are running on it: they stop first, as on Ctrl-C (their finished trials kept; --resume continues them)", highlight=False))
     console().print(f"stopped the runtime at {runtime.address}" if runtime else "no warm Ray runtime is up", highlight=False)
 
 

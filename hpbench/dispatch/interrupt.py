@@ -69,6 +69,13 @@ class Interrupt:
         # the main thread runs the handler between its own bytecodes, after this hook if it can.
         _thread.start_new_thread(_thread.interrupt_main, (signal.SIGINT,))
 
+    def request(self, why: str) -> None:
+        """Stop as on a first Ctrl-C, from any thread (``hpbench ray stop`` stopping the runtime the
+        search runs on), saying ``why``."""
+        if not self.event.is_set():
+            self.event.set()
+            sys.stderr.write(f"\nstopping: {why}; the running trials stop (they run again on --resume), the tables are written\n")
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.event.is_set():
             if _within(frame, Interrupt._unraisable.__code__):

@@ -30,14 +30,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 STATE = "runtime.json"
 IN_USE = "in-use.lock"
+STOPPING = "stopping"  # written by ``hpbench ray stop`` while searches hold the runtime: they stop as on Ctrl-C, then it stops
 LOG = "runtime.log"
 IDLE_S = 30 * 60.0  # a runtime no search used for this long stops itself (``hpbench ray start --idle-minutes``)
 POLL_S = 2.0  # how often the daemon looks at the lock and at its stop signal
@@ -134,8 +136,17 @@ class Joined:
         self.runtime = runtime
         self.directory = directory
         self._handle: IO[str] | None = handle
+        self._watch: StopWatch | None = None
+
+    def watch(self, on_stop: Callable[[], None]) -> None:
+        """Call ``on_stop`` once should ``hpbench ray stop`` ask the searches on the runtime to stop."""
+        if self._watch is None:
+            self._watch = StopWatch(directory=self.directory, on_stop=on_stop)
 
     def release(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         if self._handle is not None:
             with contextlib.suppress(OSError):
                 fcntl.flock(self._handle, fcntl.LOCK_UN)
@@ -165,7 +176,7 @@ def join(*, num_cpus: int | None, directory: Path | None = None) -> Joined | Non
     handle = (d / IN_USE).open("a+", encoding="utf-8")
     fcntl.flock(handle, fcntl.LOCK_SH)
     runtime = _read(d)  # again, under the lock: the daemon withdraws its record under the exclusive side before it stops
-    if runtime is None or not _usable(runtime, num_cpus=num_cpus):
+    if runtime is None or not _usable(runtime, num_cpus=num_cpus) or stopping(d):  # one being stopped: a runtime of its own
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()
         return None
@@ -214,8 +225,9 @@ def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = Non
     if up is not None:
         return up, False
     d.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        (d / STATE).unlink()  # a dead daemon's
+    for stale in (STATE, STOPPING):  # a dead daemon's
+        with contextlib.suppress(OSError):
+            (d / stale).unlink()
     cmd = [sys.executable, "-m", "hpbench.dispatch.warm_daemon", "--num-cpus", str(num_cpus), "--idle-s", repr(float(idle_s)), "--dir", str(d)]
     with (d / LOG).open("w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
@@ -231,14 +243,53 @@ def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = Non
     raise StartFailed(f"the runtime was not up after {timeout_s:g} s: {_tail(d / LOG)}")
 
 
-def stop(*, directory: Path | None = None, timeout_s: float = 60.0) -> WarmRuntime | None:
+def stop(*, directory: Path | None = None, timeout_s: float = 60.0, grace_s: float = 120.0,
+         on_wait: Callable[[], None] | None = None) -> WarmRuntime | None:
     """Stop the warm runtime (SIGTERM to its daemon, which shuts Ray down), waiting for its daemon
-    to end; the runtime that was stopped, or None when none was up. A search running on it loses
-    its Ray runtime: its finished trials are saved, ``--resume`` continues it."""
-    runtime = find(directory)
-    if runtime is not None:
-        _terminate(runtime.pid, timeout_s=timeout_s)
+    to end; the runtime that was stopped, or None when none was up. Searches running on it are
+    asked to stop first (:data:`STOPPING`, which each reads as a Ctrl-C: :class:`StopWatch`): their
+    running trials stop, their tables are written and each says how to continue (``--resume``);
+    the runtime stops once none holds it, or after ``grace_s``. Before, a search lost its runtime
+    under it and exited 1 with nothing but Ray's own log line. ``on_wait``: called once when it waits."""
+    d = directory or state_dir()
+    runtime = find(d)
+    if runtime is None:
+        return None
+    if busy(d):
+        (d / STOPPING).write_text(str(runtime.pid), encoding="utf-8")
+        if on_wait is not None:
+            on_wait()
+        deadline = time.time() + grace_s
+        while busy(d) and time.time() < deadline and _alive(runtime.pid):
+            time.sleep(0.2)
+    _terminate(runtime.pid, timeout_s=timeout_s)
+    with contextlib.suppress(OSError):
+        (d / STOPPING).unlink()
     return runtime
+
+
+def stopping(directory: Path | None = None) -> bool:
+    """Whether ``hpbench ray stop`` is stopping the warm runtime (its searches asked to stop)."""
+    return (directory or state_dir()).joinpath(STOPPING).exists()
+
+
+class StopWatch:
+    """A search's watch on the runtime it joined: ``on_stop`` is called once (from a daemon
+    thread) when ``hpbench ray stop`` asks its searches to stop (:data:`STOPPING`)."""
+
+    def __init__(self, *, directory: Path, on_stop: Callable[[], None], poll_s: float = 0.5) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(directory, on_stop, poll_s), name="hpbench-ray-stop-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self, directory: Path, on_stop: Callable[[], None], poll_s: float) -> None:
+        while not self._done.wait(poll_s):
+            if stopping(directory):
+                on_stop()
+                return
+
+    def close(self) -> None:
+        self._done.set()
 
 
 def _terminate(pid: int, *, timeout_s: float) -> None:

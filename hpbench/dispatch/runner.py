@@ -246,6 +246,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         imported.result()  # Ray Tune: imported on one thread at a time
     started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if isinstance(started, local_ray.Joined):
+        started.watch(partial(stop.request, f"hpbench ray stop is stopping the Ray runtime at {started.runtime.address}"))
         console.print(f"[dim]on the warm Ray runtime at {started.runtime.address} (hpbench ray start; --address local: one of the search's own)[/]",
                       highlight=False)
     if integrations is not None:

@@ -13,7 +13,19 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from hpbench.dispatch.local_ray import IDLE_S, POLL_S, STATE, TOKEN, WarmRuntime, idle_for, init_kwargs, state_dir, unused, use_token
+from hpbench.dispatch.local_ray import (
+    IDLE_S,
+    POLL_S,
+    STATE,
+    STOPPING,
+    TOKEN,
+    WarmRuntime,
+    idle_for,
+    init_kwargs,
+    state_dir,
+    unused,
+    use_token,
+)
 
 
 def _write_token(directory: Path) -> None:
@@ -29,10 +41,12 @@ def _write_token(directory: Path) -> None:
 
 
 def _withdraw(directory: Path) -> None:
-    """Remove the record if it is this daemon's."""
+    """Remove the record (and ``hpbench ray stop``'s request to its searches) if it is this daemon's."""
     with contextlib.suppress(OSError, ValueError):
         if json.loads((directory / STATE).read_text(encoding="utf-8")).get("pid") == os.getpid():
             (directory / STATE).unlink()
+            with contextlib.suppress(OSError):
+                (directory / STOPPING).unlink()
 
 
 def serve(*, num_cpus: int, idle_s: float, directory: Path) -> None:
