@@ -91,6 +91,10 @@ def test_a_search_records_its_early_trials_like_any_trial(ray_local, tmp_path: P
     per_trial = epochs.groupby("trial")["epoch"].max().sort_index()
     assert per_trial.tolist() == trials["epochs"].tolist()  # every trial's epochs, the early ones' too
     assert early["predicted_s"].notna().all() and early["best_val_accuracy"].notna().all()
+    tune = trials[~trials["trial_id"].str.startswith("early_")]
+    for col in ("node_ip", "hostname", "node_id"):  # where it ran, as Ray records a Tune trial's: this machine's node
+        assert early[col].notna().all() and set(early[col]) == set(tune[col]), (col, trials[col])
+    assert early["pid"].notna().all() and not set(early["pid"]) & set(tune["pid"])  # the helper, not a Tune worker
     assert all((tmp_path / "out" / "weights" / f"{n}.pt").is_file() for n in early["trial"])
     told = optuna.load_study(study_name=study.name, storage=f"sqlite:///{tmp_path / 'out' / 'optuna.db'}").trials
     assert len(told) == 6 and all(t.state.name == "COMPLETE" for t in told)

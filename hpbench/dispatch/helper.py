@@ -64,6 +64,11 @@ class HelperProcess(Executor):
         self._writer = threading.Thread(target=self._write, name="hpbench-helper-writer", daemon=True)
         self._writer.start()
 
+    @property
+    def pid(self) -> int:
+        """The helper's process (where the early trials train: their ``pid`` column)."""
+        return int(self._proc.pid)
+
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Queue ``fn(*args, **kwargs)`` for the helper (pickled now: the arguments as they are at
         the call; an unpicklable call raises here); never waits for the pipe."""

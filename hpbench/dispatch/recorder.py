@@ -57,6 +57,7 @@ class Recorder(Callback):  # type: ignore[misc]
         # stop_trial catches what its completion callbacks raise, logs it with a traceback and
         # fails the finished trial (seen on a full disk: "Error stopping trial")
         self.unwritten: TablesNotWritten | None = None
+        self._where: dict[str, Any] | None = None  # where the early trials trained (early_where), once
 
     def harvest_early(self, *, wait: bool = False, stop: Any = None) -> None:
         """Record the early trials that ended (all of them, waiting, with ``wait``). ``stop``: the
@@ -84,6 +85,9 @@ class Recorder(Callback):  # type: ignore[misc]
         self.store.flush(soon=True)
 
     def _record_early(self, trial_id: str, outcome: dict[str, Any]) -> None:
+        if outcome["rows"] and self.early is not None:
+            self._where = self._where or early_where(self.early.executor)
+            self.store.annotate(trial_id, self._where)  # Ray adds them to a Tune trial's results
         for row in outcome["rows"]:
             self.store.epoch(trial_id, row)
             if self.trackers is not None:
@@ -284,3 +288,19 @@ def error_line(text: str) -> str:
     frames = user_frames_in_text(text)
     where = f" (at {frames[-1].where})" if frames else ""
     return (lines[-1].strip()[:400] + where)[:500]
+
+
+def early_where(executor: Any) -> dict[str, Any]:
+    """Where an early trial trained (the ``node_ip``, ``hostname``, ``pid`` and ``node_id`` columns,
+    which Ray adds to each Tune trial's results): the helper process on the driver's machine, this
+    driver's Ray node (Ray is up by the time an early trial is recorded: the recorder is built after
+    it). Before, the early trials had none, and ``hpbench compare`` said ``hosts: -`` for a search
+    whose finished trials were all early ones."""
+    import socket
+
+    import ray
+
+    where: dict[str, Any] = {"hostname": socket.gethostname(), "pid": getattr(executor, "pid", None)}
+    if ray.is_initialized():
+        where |= {"node_ip": ray.util.get_node_ip_address(), "node_id": ray.get_runtime_context().get_node_id()}
+    return where
