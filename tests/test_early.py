@@ -5,6 +5,7 @@ process without Ray (slow), and a real search whose early trials are recorded li
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Any
 
@@ -362,3 +363,8 @@ def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
     assert told[0].value == pytest.approx(0.7, rel=1e-6) and told[0].intermediate_values == {1: 0.5, 2: 0.7}
     assert told[1].intermediate_values == {1: 0.3}
     assert ostudy.best_trial.number == 0  # a stopped trial is never the study's best
+    diverged = [{"epoch": 1, "val_accuracy": float("nan"), "stop_reason": "diverged"}]
+    for direction, worst in (("maximize", -math.inf), ("minimize", math.inf)):  # no value at all: the worst, as a Tune trial reports
+        other = optuna.create_study(direction=direction)
+        tell_ended(other, other.ask(), {"rows": diverged, "error": None}, [])
+        assert other.trials[0].state.name == "COMPLETE" and other.trials[0].value == worst

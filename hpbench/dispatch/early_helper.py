@@ -279,16 +279,26 @@ def finished_by_trainer(outcome: dict[str, Any]) -> bool:
 
 def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]]) -> None:
     """Tell Optuna how an early trial ended, as Tune's trials are told (hpbench.dispatch.searchers):
-    its running best reported by epoch; FAIL when it raised, was interrupted or has no value; PRUNED
+    its running best reported by epoch; FAIL when it raised, was interrupted or has no rows; PRUNED
     when an early rung stopped it (its last row has no ``stop_reason``: the trainer did not end it);
-    else COMPLETE with its best value."""
+    else COMPLETE with its best value, or with the worst value (-inf when maximizing, +inf when
+    minimizing) when it has none (diverged from its first epoch): the objective a Tune trial reports
+    then (hpbench.dispatch.trainable), so that TPE counts the configuration among the bad ones
+    either way. An early trial that diverged with no value was told FAIL while a Tune trial alike
+    was told COMPLETE at the worst value (bug hunt s47h2)."""
+    import math
+
+    from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
     for epoch, value in best:
         trial.report(value, epoch)
-    if outcome.get("error") or outcome.get("interrupted") or not best:
+    rows = outcome.get("rows") or []
+    if outcome.get("error") or outcome.get("interrupted") or not rows:
         ostudy.tell(trial, state=TrialState.FAIL)
-    elif "stop_reason" not in outcome["rows"][-1]:
+    elif "stop_reason" not in rows[-1]:
         ostudy.tell(trial, state=TrialState.PRUNED)
+    elif not best:
+        ostudy.tell(trial, -math.inf if ostudy.direction == StudyDirection.MAXIMIZE else math.inf)
     else:
         ostudy.tell(trial, best[-1][1])
