@@ -84,3 +84,18 @@ def test_streamed_npy_with_dataloader_workers_through_a_real_search(ray_local, s
     record = json.loads((out / "study.json").read_text())["data"]
     assert record["streamed"] and record["num_workers"] == 1 and record["n"] == 800
     assert trials["predicted_s"].notna().all()  # the cost model predicted from the headers, not the data
+
+
+def test_a_streamed_npy_named_by_a_relative_path_trains(ray_local, signal_files, tmp_path, monkeypatch):
+    """``x = "x.npy"`` as the README writes it, run from the data's folder: a streamed file is
+    opened in each trial's Ray worker, whose working directory is its own. The path was kept
+    relative and every trial failed with FileNotFoundError (bug hunt s47h4)."""
+    monkeypatch.chdir(signal_files)
+    path = tmp_path / "rel.toml"
+    path.write_text(STUDY.format(name="rel", data='x = "x.npy"\ny = "y.npy"\nstream = true'))
+    out = tmp_path / "out"
+    study = load_study(path)
+    assert study.config["data"]["dataset"] == str((signal_files / "x.npy").resolve())  # absolute once validated
+    run_search(study, SearchOptions(out=out))
+    trials = hpbench.load(out)
+    assert len(trials) == 2 and (trials["status"] == "finished").all(), trials.get("error")

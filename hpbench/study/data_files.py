@@ -24,7 +24,10 @@ SPLIT_FRACTIONS = {"val": "val_fraction", "test": "test_fraction"}
 
 def resolve_paths(r: Reader, data: dict[str, Any]) -> None:
     """Each data file exists (relative paths: from the working directory, else from the study
-    file's folder); ``.npy`` inputs come with their labels (``y``)."""
+    file's folder), kept as its absolute path; ``.npy`` inputs come with their labels (``y``).
+    A relative path was kept as given: data loaded in the driver never minded, but a streamed
+    ``.npy`` (``stream``, or any over 256 MiB by default) is opened in the trial's Ray worker,
+    whose working directory is its own, and every trial failed with FileNotFoundError."""
     for key in PATH_KEYS:
         if key not in data:
             continue
@@ -35,7 +38,7 @@ def resolve_paths(r: Reader, data: dict[str, Any]) -> None:
             raise r.fail(f"data.{key}", "data file must exist", data[key])
         if key != "dataset" and not arrays.is_npy(path.name):
             raise r.fail(f"data.{key}", "must be a .npy file (np.save writes one)", data[key])
-        data[key] = str(path)
+        data[key] = str(path.resolve())  # absolute: a streamed file is opened in each trial's worker, which runs in a folder of its own
     if arrays.is_npy(data["dataset"]) and "y" not in data:
         raise r.fail("data.y", "is required with .npy inputs (the .npy file of their labels)")
     if "x" in data:
