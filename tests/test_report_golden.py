@@ -126,6 +126,28 @@ def test_plots_into_a_file_is_refused_before_the_report(tmp_path):
     assert blocker.read_text() == "x"
 
 
+def test_plots_where_they_cannot_be_written_are_refused_before_the_report(tmp_path):
+    """--plots /dev/null/p (a folder that is a file) raised FileExistsError with a traceback after
+    printing the report, Results.plots the bare OSError; search --out says why in one line."""
+    from typer.testing import CliRunner
+
+    import hpbench
+    from hpbench.cli import app
+
+    results = write_bare(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    target = blocker / "plots"
+    r = CliRunner().invoke(app, ["report", str(results), "--plots", str(target)])
+    assert r.exit_code == 2, r.output
+    assert f"--plots {target}: {blocker} is not a directory" in r.output and "Leaderboard" not in r.output
+    from hpbench.results.files import OutputError  # the error the search's --out check raises
+
+    with pytest.raises(OutputError, match="not a directory"):
+        hpbench.Results(results).plots(target)
+    assert blocker.read_text() == "x"
+
+
 def test_compare_with_a_search_where_every_trial_failed_says_there_is_no_best(tmp_path):
     """It showed "- (trial None)"."""
     a, b = load_report(write_bare(tmp_path)), load_report(_all_failed(tmp_path))
