@@ -295,6 +295,23 @@ def test_best_study_out_refuses_the_results_own_files_and_a_directory(tmp_path, 
     assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
 
 
+def test_best_study_out_where_it_cannot_write_is_refused_in_one_line(tmp_path):
+    """--study-out /dev/null/b.toml (a folder that is a file) gave a FileExistsError traceback with
+    exit 1, and Results.write_best_study the bare OSError; train --out says why in one line."""
+    results = _searched_tiny(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for path in (blocker / "best.toml", blocker / "sub" / "best.toml"):
+        r = runner.invoke(app, ["best", str(results), "--study-out", str(path)])
+        assert r.exit_code == 2, r.output
+        assert f"--study-out {path}: {blocker} is not a directory" in r.output and "Traceback" not in r.output
+        from hpbench.results.files import OutputError  # the error the search's --out check raises
+
+        with pytest.raises(OutputError, match=f"path {path}: .* is not a directory"):
+            hpbench.Results(results).write_best_study(path, trial=1)
+    assert blocker.read_text() == "x"
+
+
 def test_best_study_out_of_a_repeat_carries_the_repeat_s_seed(tmp_path):
     """The written study had the search's seed (0), so hpbench train reproduced trial 1, not its repeat."""
     results = _searched_tiny(tmp_path)

@@ -307,6 +307,39 @@ def test_export_refuses_the_results_own_files_and_a_directory(tmp_path, target):
     assert {p.name: p.read_bytes() for p in results.iterdir() if p.is_file()} == before
 
 
+@pytest.mark.parametrize("args", [["-f", "csv"], ["-f", "parquet"], ["-f", "json", "--table", "epochs"]])
+def test_export_where_it_cannot_write_is_refused_in_one_line(tmp_path, args):
+    """-o /dev/null/x.csv (a folder that is a file) gave a FileExistsError traceback with exit 1,
+    where search --out and train --out say why in one line with exit 2."""
+    from tests.helpers.report_tables import write_full
+
+    results = write_full(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target in (blocker / "x.out", blocker / "sub" / "x.out"):
+        result = invoke(["export", str(results), *args, "-o", str(target)])
+        assert result.exit_code == 2, result.output
+        assert f"--out {target}: {blocker} is not a directory" in result.output and "Traceback" not in result.output
+    assert blocker.read_text() == "x"
+
+
+def test_export_parquet_into_a_read_only_results_folder_is_refused(tmp_path, monkeypatch):
+    """-f parquet writes RESULTS/trials.export.parquet by default: on results shared read-only (a
+    read-only mount) it raised OSError [Errno 30] with a traceback. Root ignores chmod: the check
+    is made to see a read-only folder, as test_read_only_output_location_is_refused does."""
+    import os
+
+    from tests.helpers.report_tables import write_full
+
+    results = write_full(tmp_path)
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: not (mode & os.W_OK) and real(p, mode, **kw))
+    result = invoke(["export", str(results), "-f", "parquet"])
+    assert result.exit_code == 2, result.output
+    assert f"--out {results / 'trials.export.parquet'}: {results} is not writable" in result.output and "-o" in result.output
+    assert not (results / "trials.export.parquet").exists()
+
+
 def test_export_writes_into_a_new_folder_and_beside_a_table_file(tmp_path):
     """-o nodir/x.json gave FileNotFoundError, RESULTS/trials.parquet -f parquet an OSError (its
     default output was under the file): the folder is created, the default lands beside the table."""

@@ -38,6 +38,24 @@ def test_cost_section_uses_report_cost_front():
     assert list(cost_ranking.pareto_front(d.trials, value=d.key, cost="predicted_flops", mode="max")["trial"]) == [0, 1, 3]
 
 
+def test_a_min_metric_has_no_metric_per_cost():
+    """"val_loss per predicted FLOPs" was shown for a loss (and for regression losses): a higher
+    value per FLOP is not better there, so the column read backwards. A max metric keeps it."""
+    d = _data()
+    trials = d.trials.rename(columns={"best_val_accuracy": "best_val_loss"})
+    loss = ReportData(path=Path("."), name="t", metric="val_loss", mode="min", params=["lr"], space={}, max_epochs=3,
+                      trials=trials, repeats=trials.iloc[0:0], epochs=pd.DataFrame(), storage="")
+    a = cost_ranking.analyse(loss)
+    assert [r["trial"] for r in a["front"]] == [0] and all("metric_per_cost" not in r for r in a["front"])
+    texts = {}
+    for name, data in (("min", loss), ("max", d)):
+        con = Console(file=StringIO(), width=160, color_system=None)
+        con.print(cost_ranking.render(data))
+        texts[name] = con.file.getvalue()
+    assert "Pareto front of val_loss vs predicted FLOPs" in texts["min"] and " per predicted FLOPs" not in texts["min"]
+    assert "val_accuracy per predicted FLOPs" in texts["max"]
+
+
 def test_budgets_pick_the_best_that_fits():
     a = cost_ranking.analyse(_data(), budget_flops=5e10, budget_s=2.0)
     by_unit = {r["unit"]: r for r in a["best_under"]}

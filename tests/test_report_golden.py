@@ -126,6 +126,51 @@ def test_plots_into_a_file_is_refused_before_the_report(tmp_path):
     assert blocker.read_text() == "x"
 
 
+def test_plots_where_they_cannot_be_written_are_refused_before_the_report(tmp_path):
+    """--plots /dev/null/p (a folder that is a file) raised FileExistsError with a traceback after
+    printing the report, Results.plots the bare OSError; search --out says why in one line."""
+    from typer.testing import CliRunner
+
+    import hpbench
+    from hpbench.cli import app
+
+    results = write_bare(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    target = blocker / "plots"
+    r = CliRunner().invoke(app, ["report", str(results), "--plots", str(target)])
+    assert r.exit_code == 2, r.output
+    assert f"--plots {target}: {blocker} is not a directory" in r.output and "Leaderboard" not in r.output
+    from hpbench.results.files import OutputError  # the error the search's --out check raises
+
+    with pytest.raises(OutputError, match="not a directory"):
+        hpbench.Results(results).plots(target)
+    assert blocker.read_text() == "x"
+
+
+def test_what_matters_labels_each_bin_by_its_own_trials():
+    """The bins were labelled with pd.qcut's edges: rounded (an lr bin "0.0252–0.0883" held a trial
+    of lr 0.0884) and the lowest pushed below the minimum (a dropout bin "-0.001–0.25" of
+    uniform [0, 0.5], no trial below 0). Values of real searches (the hunt's diab and prune)."""
+    import pandas as pd
+
+    from hpbench.report.data import fmt
+
+    lr = [0.001, 0.012520653814999465, 0.0016183718005855837, 0.08839874534247044, 0.025948485391570495,
+          0.023683119664722224, 0.026745157952125707, 0.004903810399055189]
+    dropout = [0.0, 0.30138168803582194, 0.4886020765683169, 0.273274448614747, 0.30082699784433925,
+               0.03299362861076682, 0.20329814707004634, 0.38160646004863463]
+    trials = pd.DataFrame({"trial": range(8), "lr": lr, "model.dropout": dropout, "best_val_loss": [0.5 - 0.01 * i for i in range(8)]})
+    data = ReportData(path=Path("."), name="t", metric="val_loss", mode="min", params=["lr", "model.dropout"],
+                      space={"lr": "loguniform [0.001, 0.1]", "model.dropout": "uniform [0.0, 0.5]"}, max_epochs=3,
+                      trials=trials, repeats=trials.iloc[0:0], epochs=pd.DataFrame(), storage="")
+    for key in ("lr", "model.dropout"):
+        groups = matters.value_groups(data, key)
+        assert groups.nunique() == 3, groups
+        for label, members in trials[key].groupby(groups):
+            assert label == f"{fmt(members.min())}–{fmt(members.max())}", (key, label, sorted(members))
+
+
 def test_compare_with_a_search_where_every_trial_failed_says_there_is_no_best(tmp_path):
     """It showed "- (trial None)"."""
     a, b = load_report(write_bare(tmp_path)), load_report(_all_failed(tmp_path))

@@ -184,7 +184,9 @@ class Results:
         return (repeat, of, seed) if repeat and of is not None and seed is not None else None
 
     def write_best_study(self, path: str | Path, trial: int | None = None) -> Path:
-        """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first)."""
+        """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first).
+        ``StudyError`` for a directory or a file of the results, ``OutputError``
+        (:mod:`hpbench.results.files`) where it cannot be written, before anything is."""
         import tomli_w
 
         from hpbench.api.study import Study
@@ -226,7 +228,8 @@ class Results:
     def plots(self, directory: str | Path, *, top: int = 8, html: bool = False) -> list[Path]:
         """Write the report's PNG figures into ``directory`` (and ``report.html`` with ``html``); a
         figure with nothing to draw (e.g. every trial failed) is left out of the returned list.
-        ``StudyError`` when ``directory`` is a file."""
+        ``StudyError`` when ``directory`` is a file, ``OutputError`` (:mod:`hpbench.results.files`)
+        when it cannot be written (under a file, read-only), before anything is drawn."""
         from hpbench.report.data import load_report
         from hpbench.report.html_page import write_html
         from hpbench.report.plots import check_plots_dir, write_plots

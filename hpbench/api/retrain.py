@@ -20,8 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from hpbench.api.checks import check_call
 from hpbench.errors import StudyError
-from hpbench.results.files import STUDY_JSON, STUDY_TOML, atomic_write_bytes, atomic_write_json, atomic_write_text
-from hpbench.results.resume import OutputError, check_writable
+from hpbench.results.files import (
+    STUDY_JSON,
+    STUDY_TOML,
+    OutputError,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_writable,
+)
 from hpbench.study.schema import Study
 
 if TYPE_CHECKING:

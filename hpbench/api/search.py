@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from hpbench.api.checks import check_call
 from hpbench.errors import StudyError
+from hpbench.results.files import OutputError
 from hpbench.results.lock import LockHeld
-from hpbench.results.resume import OutputError
 from hpbench.study.schema import Study
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import typer
 
 from hpbench.cli.common import console, fail, read_record
 from hpbench.errors import StudyError
-from hpbench.results.files import DamagedTable, check_output
+from hpbench.results.files import DamagedTable, OutputError, check_output
 
 
 def best(
@@ -38,6 +38,8 @@ def best(
         fail(str(err.args[0]) if err.args else str(err))
     except StudyError as err:
         fail(err)
+    except OutputError as err:  # a folder that is a file, a read-only one
+        fail(str(err))
     if as_json:
         typer.echo(json.dumps({**chosen.to_dict(), "study_out": str(written) if written else None}, indent=2, default=str))
         return

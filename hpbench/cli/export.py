@@ -10,7 +10,7 @@ import typer
 
 from hpbench.cli.common import fail
 from hpbench.errors import StudyError
-from hpbench.results.files import atomic_write_parquet, atomic_write_text, check_output
+from hpbench.results.files import OutputError, atomic_write_parquet, atomic_write_text, check_output
 
 
 class Format(StrEnum):
@@ -35,19 +35,23 @@ def export(
     from hpbench.results.load import TABLES, load
 
     folder = results if results.is_dir() else results.parent  # RESULTS may be a table file of the folder
+    target = out
+    if fmt is Format.parquet and out is None:  # the default: beside the table exported
+        name = table.value if table else next((k for k, v in TABLES.items() if v == results.name), TableName.trials.value)
+        target = folder / f"{name}.export.parquet"
     try:
-        if out is not None:
-            check_output(folder, out, source="hpbench export", key="--out")
-            if out.resolve() == results.resolve():
-                raise StudyError(source="hpbench export", key="--out", value=str(out), rule="is the table exported; write elsewhere")
+        if target is not None:
+            check_output(folder, target, source="hpbench export", key="--out")
+            if target.resolve() == results.resolve():
+                raise StudyError(source="hpbench export", key="--out", value=str(target), rule="is the table exported; write elsewhere")
         df = load(results, table=table.value if table else None)
     except StudyError as err:
         fail(err)
+    except OutputError as err:  # a folder that is a file, a read-only one (results shared read-only: the default parquet output)
+        fail(str(err) if out is not None else f"{err} (the default output of -f parquet; write elsewhere with -o FILE)")
     except (FileNotFoundError, ValueError) as err:  # DamagedTable, a table file and another --table, a file that is no table
         fail(str(err))
-    if fmt is Format.parquet:
-        name = table.value if table else next((k for k, v in TABLES.items() if v == results.name), TableName.trials.value)
-        target = out or folder / f"{name}.export.parquet"
+    if fmt is Format.parquet and target is not None:  # target: -o, else the default
         atomic_write_parquet(target, df)
         typer.echo(str(target))
         return

@@ -13,7 +13,7 @@ import typer
 from hpbench.cli.common import console, fail, read_record
 from hpbench.errors import StudyError
 from hpbench.report.names import SECTION_NAMES
-from hpbench.results.files import DamagedTable
+from hpbench.results.files import DamagedTable, OutputError
 
 
 def report(
@@ -45,6 +45,8 @@ def report(
             check_plots_dir(plots, source="hpbench report", key="--plots")
         except StudyError as err:
             fail(err)
+        except OutputError as err:  # under a file, in a read-only folder
+            fail(str(err))
     res = Results(results, storage=storage)
     try:
         if as_json:

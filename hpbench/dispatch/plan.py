@@ -14,8 +14,8 @@ from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
 from hpbench.dispatch.storage import shown_url, sqlite_url, stored_direction
-from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text
-from hpbench.results.resume import Previous, check_writable, load_previous, space_diff, sqlite_damage
+from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text, check_writable
+from hpbench.results.resume import Previous, load_previous, space_diff, sqlite_damage
 from hpbench.results.study_changes import FILE_KEYS, RECORD_FORMAT, data_changes, ranking_changed, study_changes
 from hpbench.study.schema import Study
 

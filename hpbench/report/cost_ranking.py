@@ -1,8 +1,8 @@
 """Cost ranking: the Pareto front of metric vs cost (no trial both better and cheaper), the
 best trial under FLOPs / seconds budgets (``hpbench report --budget-flops N --budget-s N``; a few
-quantile budgets of the chosen cost when none is given) and the metric per unit cost. The
-ranking itself is :mod:`hpbench.report.cost`'s pure functions; this module picks the columns
-and renders."""
+quantile budgets of the chosen cost when none is given) and, for a metric ranked by max, the
+metric per unit cost. The ranking itself is :mod:`hpbench.report.cost`'s pure functions; this
+module picks the columns and renders."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def _column(data: ReportData, candidates: tuple[str, ...]) -> str | None:
     return next((c for c in candidates if data.has(c)), None)
 
 
+def _per_cost(data: ReportData) -> bool:
+    """Whether the front shows the metric per unit cost: only where more is better (an accuracy).
+    For a min metric (a loss, an MSE) a higher value per FLOP is not better, so the column read
+    backwards; the front itself already ranks metric against cost."""
+    return data.mode == "max"
+
+
 def budget_rows(data: ReportData, *, budget_flops: float | None = None, budget_s: float | None = None,
                 default_cost: str | None = None) -> list[dict[str, Any]]:
     """The best trial under each budget: the ones asked for, else quantile budgets of ``default_cost``."""
@@ -66,12 +73,14 @@ def analyse(data: ReportData, *, budget_flops: float | None = None, budget_s: fl
     cost, label = chosen
     df = data.trials
     front = C.pareto_front(df, metric=data.key, mode=data.mode, cost=cost)
-    per = C.metric_per_cost(front, metric=data.key, cost=cost)
+    per = C.metric_per_cost(front, metric=data.key, cost=cost) if _per_cost(data) else None
     note = f"cost = {label} ({cost})"
     if cost == "train_s":
         note += "; no predicted cost in these results"
     cols = ["trial", data.key, cost, *[p for p in data.params if p in front.columns]]
-    front_rows = [{**r, "metric_per_cost": None if pd.isna(v) else float(v)} for r, v in zip(records(front[cols]), per, strict=True)]
+    front_rows = records(front[cols])
+    if per is not None:
+        front_rows = [{**r, "metric_per_cost": None if pd.isna(v) else float(v)} for r, v in zip(front_rows, per, strict=True)]
     return {"available": True, "cost": cost, "cost_label": label, "note": note, "front": front_rows,
             "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s, default_cost=cost), **coverage}
 
@@ -83,12 +92,16 @@ def render(data: ReportData, *, budget_flops: float | None = None, budget_s: flo
         parts.append(Text(f"Cost ranking: {a['note']}"))
     else:
         cost, label = a["cost"], a["cost_label"]
-        front = Table(title=f"Cost ranking: Pareto front of {data.metric} vs {label}", header_style="bold", caption=a["note"])
-        for c in ("trial", data.metric, label, f"{data.metric} per {label}"):
+        title = f"Cost ranking: Pareto front of {data.metric} vs {label}"
+        front = Table(title=title, header_style="bold", caption=a["note"],
+                      min_width=max(len(title), len(a["note"])))  # a narrow front (few columns, short hyperparameters) wrapped its title
+        per = _per_cost(data)
+        for c in ("trial", data.metric, label, *([f"{data.metric} per {label}"] if per else [])):
             front.add_column(c, justify="right")
         front.add_column("hyperparameters", ratio=1, overflow="fold")
         for r in a["front"]:
-            front.add_row(str(r["trial"]), fmt(r[data.key], 4), fmt(r[cost]), fmt(r["metric_per_cost"]), hyperparameters(r, data.params))
+            front.add_row(str(r["trial"]), fmt(r[data.key], 4), fmt(r[cost]), *([fmt(r["metric_per_cost"])] if per else []),
+                          hyperparameters(r, data.params))
         parts.append(front)
     if a["best_under"]:
         under = Table(title="Best under budget", header_style="bold")

@@ -37,8 +37,12 @@ def value_groups(data: ReportData, key: str) -> pd.Series:
         bins = pd.qcut(np.log10(vals) if log else vals, N_BINS, duplicates="drop")
     except ValueError:
         return col.astype("string").fillna("(inactive)")
-    label = (lambda iv: f"{fmt(10 ** iv.left)}–{fmt(10 ** iv.right)}") if log else (lambda iv: f"{fmt(iv.left)}–{fmt(iv.right)}")
-    return bins.map(lambda iv: label(iv) if isinstance(iv, pd.Interval) else "(inactive)").astype("string").fillna("(inactive)")
+    # Each bin is named by its own trials' lowest and highest value: qcut's edges are rounded (an
+    # lr bin "0.0252–0.0883" held lr 0.0884) and its lowest is pushed below the minimum (a dropout
+    # bin "-0.001–0.25" of uniform [0, 0.5]).
+    span = vals.groupby(bins, observed=True).agg(["min", "max"])
+    names = {iv: fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)}–{fmt(hi)}" for iv, (lo, hi) in span.iterrows()}
+    return bins.map(lambda iv: names.get(iv, "(inactive)")).astype("string").fillna("(inactive)")
 
 
 def per_value(data: ReportData) -> dict[str, list[dict[str, Any]]]:

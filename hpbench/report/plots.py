@@ -13,6 +13,7 @@ from hpbench.report.cost_ranking import pareto_front
 from hpbench.report.curves import ENV_STEPS, LR, curves, scheduled
 from hpbench.report.data import ReportData
 from hpbench.report.figures import DPI, pyplot, save_figure
+from hpbench.results.files import check_writable
 
 __all__ = ["DPI", "FIGURES", "check_plots_dir", "pyplot", "save_figure", "write_plots"]
 
@@ -181,9 +182,12 @@ FIGURES = ("pareto.png", "learning_curves.png", "history.png", "importance.png",
 
 
 def check_plots_dir(out: Path, *, source: str, key: str) -> None:
-    """Refuse (a :class:`~hpbench.errors.StudyError` naming ``key``) a figures folder that is a file."""
+    """Refuse, before a figure is drawn, a figures folder that is a file (a
+    :class:`~hpbench.errors.StudyError` naming ``key``) or one that cannot be written (under a file,
+    read-only: :func:`~hpbench.results.files.check_writable`'s ``OutputError``, as the search's ``--out``)."""
     if out.exists() and not out.is_dir():
         raise StudyError(source=source, key=key, value=str(out), rule="must be a directory for the figures (it is a file)")
+    check_writable(out, key=key, min_free_bytes=0)  # a few PNG files: no room is asked ahead
 
 
 def write_plots(data: ReportData, out: Path, *, top: int = 8) -> list[Path]:

@@ -4,7 +4,11 @@ fails (the disk is full) leaves the previous file as it was.
 
 The results tables also keep their previous version (``trials.parquet.prev``): a table damaged
 from outside (a truncated copy, a disk error) is rebuilt from it when a search resumes
-(:func:`hpbench.results.resume.load_previous`)."""
+(:func:`hpbench.results.resume.load_previous`).
+
+Where a write may go is checked here too, before anything is written: a folder
+(:func:`check_writable`: a search's or a training's ``--out``, the report's figures) and a file a
+command writes beside or outside the results (:func:`check_output`: an export, a study file)."""
 
 from __future__ import annotations
 
@@ -77,15 +81,54 @@ def own_file(results: Path, path: Path) -> bool:
     return name.startswith(".") or any(name == own or name.startswith(own + PREV) or name.startswith(own + "-") for own in OWN_FILES)
 
 
+MIN_FREE_BYTES = 64 * 2**20  # the tables, Optuna's database and Tune's checkpoints of a small study
+
+
+class OutputError(RuntimeError):
+    """An output location that cannot take what is to be written there (missing permission, full,
+    not a folder): raised by :func:`check_writable` before anything is written."""
+
+
+def check_writable(out: Path, *, key: str = "--out", file: bool = False, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Fail (an :class:`OutputError` naming ``key``, ``out`` and why) before anything is written when
+    ``out`` is not a writable folder with ``min_free_bytes`` free. A folder not made yet is judged by
+    its nearest existing parent: a new results directory is only created once the search starts.
+    ``file``: ``out`` is a file, and its folder is checked, since an atomic write makes a temporary
+    file beside it and renames it over (a file the user may not write can still be replaced)."""
+    folder = out.parent if file else out
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise OutputError(f"{key} {out}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise OutputError(f"{key} {out}: {probe} is not writable")
+    free = shutil.disk_usage(probe).free
+    if free < min_free_bytes:
+        raise OutputError(f"{key} {out}: only {free / 2**20:.1f} MiB free at {probe}, need at least {min_free_bytes / 2**20:.0f} MiB")
+    if probe == folder:  # an existing directory: really write (read-only mounts may pass os.access); a unique name, for two commands at once
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".hpbench.probe.", dir=folder)
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as err:
+            raise OutputError(f"{key} {out}: cannot write there: {err.strerror or err}") from None
+
+
 def check_output(results: Path, path: Path, *, source: str, key: str) -> None:
-    """Refuse (a :class:`~hpbench.errors.StudyError` naming ``key`` and the path) an output file
-    that is a directory or one of the results directory's own files (:func:`own_file`). A missing
-    parent folder is fine: the atomic writes create it."""
+    """Refuse, before anything is written, an output file of a command that reads the results
+    directory ``results``: a directory or one of the results' own files (:func:`own_file`) with a
+    :class:`~hpbench.errors.StudyError` naming ``key`` and the path, a place that cannot be written
+    (its folder is a file, read-only) with :func:`check_writable`'s :class:`OutputError`, as the
+    search's ``--out`` is refused. A missing parent folder is fine: the atomic writes create it."""
     if path.is_dir():
         raise StudyError(source=source, key=key, value=str(path), rule="must be a file path, not a directory")
     if own_file(results, path):
         raise StudyError(source=source, key=key, value=str(path),
                          rule=f"is a file of the results directory {results} (writing it would replace the search's own); write elsewhere")
+    check_writable(path, key=key, file=True, min_free_bytes=0)  # a study file or an exported table: no room is asked ahead
 
 
 def disk_full(err: BaseException | None) -> bool:

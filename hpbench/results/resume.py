@@ -1,6 +1,7 @@
-"""What a search finds in its results directory before it starts: whether the location is
-writable, whether an earlier run of the same study left trials to continue from, and whether
-the search space changed since (refused, with a readable diff, unless forced).
+"""What a search finds in its results directory before it starts: whether an earlier run of the
+same study left trials to continue from, and whether the search space changed since (refused,
+with a readable diff, unless forced). Whether the location is writable is
+:func:`hpbench.results.files.check_writable`'s, shared with every command that writes a file.
 
 No Ray and no torch here: everything is decided before any trial (or Ray) starts.
 """
@@ -8,46 +9,13 @@ No Ray and no torch here: everything is decided before any trial (or Ray) starts
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpbench.results.files import EPOCHS, PREV, STUDY_JSON, TRIALS
+from hpbench.results.files import EPOCHS, PREV, STUDY_JSON, TRIALS, OutputError
 from hpbench.results.parts import plain_row, read_table_repairing, table_exists
 from hpbench.results.status import DONE, TrialStatus, is_search_trial
-
-MIN_FREE_BYTES = 64 * 2**20  # the tables, Optuna's database and Tune's checkpoints of a small study
-
-
-class OutputError(RuntimeError):
-    """The results location cannot take the results (missing permission, full, not a folder)."""
-
-
-def check_writable(out: Path, *, min_free_bytes: int = MIN_FREE_BYTES) -> None:
-    """Fail before any trial starts when ``out`` (or its nearest existing parent, since a new
-    results directory is only created once the search starts) is not a writable folder with
-    ``min_free_bytes`` free."""
-    probe = out
-    while not probe.exists():
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    if not probe.is_dir():
-        raise OutputError(f"--out {out}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise OutputError(f"--out {out}: {probe} is not writable")
-    free = shutil.disk_usage(probe).free
-    if free < min_free_bytes:
-        raise OutputError(f"--out {out}: only {free / 2**20:.1f} MiB free at {probe}, need at least {min_free_bytes / 2**20:.0f} MiB")
-    if probe == out:  # an existing directory: really write (read-only mounts pass os.access)
-        tmp = out / ".hpbench.probe"
-        try:
-            tmp.write_bytes(b"x")
-            tmp.unlink()
-        except OSError as err:
-            raise OutputError(f"--out {out}: cannot write there: {err.strerror or err}") from None
 
 
 @dataclass(frozen=True, kw_only=True)
