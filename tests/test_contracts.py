@@ -199,6 +199,14 @@ def test_a_schedulers_traits_are_ones_the_rest_of_hpbench_reads(name):
     assert (EarlyRungs.of(study).evidence is not None) == traits.evidence
 
 
+def test_the_median_rules_trials_report_every_epoch():
+    """The median rule judges every epoch from its grace period on: its trials report each epoch at
+    once, as asha-cost's do (they reported once a second, and a trial shorter than that was never
+    judged); ASHA's report their rungs."""
+    assert decision_epochs(_study(scheduler="median"), max_t=4) == frozenset({1, 2, 3, 4})
+    assert decision_epochs(_study(scheduler="asha"), max_t=4) == frozenset({1, 3})
+
+
 def test_a_plugin_scheduler_gets_what_its_traits_say():
     """A scheduler registered with ASHA's rungs and replay is treated as ASHA throughout, without
     its name written anywhere else; one registered with none of them prunes nothing before Tune."""

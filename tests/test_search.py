@@ -198,3 +198,38 @@ init = { choice = INITS }
     trials = hpbench.load(out).set_index("init")
     assert trials.loc["xavier_uniform", "stop_reason"] == "completed" and trials.loc["xavier_uniform", "best_val_accuracy"] > 0.5
     assert trials.loc["zeros", "stop_reason"] == "pruned" and trials.loc["zeros", "epochs"] == 1
+
+
+def test_the_median_rule_prunes_trials_shorter_than_a_second(ray_local, tmp_path):
+    """Three good trials, then two at chance level (plain SGD at 1e-4): the median rule stops the
+    two at an early epoch. Their epochs last milliseconds; the trials reported once a second, so
+    the rule saw their last epoch only and pruned none (bug hunt s47h3)."""
+    study = tmp_path / "median.toml"
+    study.write_text("""[study]
+name = "median"
+seed = 0
+metric = "val_accuracy"
+mode = "max"
+trials = 5
+searcher = "random"
+scheduler = "median"
+grace_period = 1
+max_concurrent = 1
+enqueue = [{ optimizer = "adam", lr = 0.01 }, { optimizer = "adam", lr = 0.005 }, { optimizer = "adam", lr = 0.02 },
+           { optimizer = "sgd", lr = 0.0001 }, { optimizer = "sgd", lr = 0.0002 }]
+[data]
+dataset = "digits"
+[model]
+family = "mlp"
+[train]
+max_epochs = 6
+[space]
+optimizer = { choice = ["adam", "sgd"] }
+lr = { loguniform = [1e-4, 1e-1] }
+""")
+    out = tmp_path / "out"
+    run_search(load_study(study), SearchOptions(out=out))
+    trials = hpbench.load(out).set_index("lr")
+    assert (trials.loc[[0.01, 0.005, 0.02], "epochs"] == 6).all(), trials[["optimizer", "epochs", "stop_reason"]]
+    slow = trials.loc[[0.0001, 0.0002]]
+    assert (slow["stop_reason"] == "pruned").all() and (slow["epochs"] < 6).all(), trials[["optimizer", "epochs", "stop_reason"]]

@@ -78,12 +78,16 @@ def decision_epochs(study: Study, *, max_t: int) -> frozenset[int]:
     """The epochs at which the scheduler decides (ASHA's rungs: ``grace_period * rf**k`` below
     ``max_t``, as Ray lays them out). A trial reports these epochs at once, so that batching
     short epochs into one report never delays a pruning decision. ``asha-cost``'s rungs fall on
-    a different epoch for each configuration: its trials report every epoch at once (about 5 ms
-    each, hpbench.dispatch.trainable)."""
+    a different epoch for each configuration, and the median rule judges at every epoch from its
+    grace period on, against the running means of every epoch the other trials reported: their
+    trials report every epoch at once (about 5 ms each, hpbench.dispatch.trainable). The median
+    rule's trials reported once a second: one shorter than a second reported its last epoch only
+    and was never pruned (a search of 5 good and 5 chance-level trials pruned none; bug hunt s47h3)."""
     s = study.settings
-    rungs = scheduler_traits(s.scheduler).rungs
-    if rungs == "seconds":
+    traits = scheduler_traits(s.scheduler)
+    if traits.rungs == "seconds" or traits.replay == "median":
         return frozenset(range(1, max_t + 1))
+    rungs = traits.rungs
     if rungs != "epochs":  # hyperband's later brackets judge at some of the first one's rungs
         return frozenset()
     return asha_rungs(grace_period=s.grace_period, reduction_factor=s.reduction_factor, max_t=max_t)
