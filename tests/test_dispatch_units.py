@@ -641,3 +641,38 @@ def test_the_end_of_a_search_says_it_waits_for_its_cost_predictions_and_a_ctrl_c
     threading.Timer(0.3, quick.set).start()
     late.close_said(store, say=quiet.append, quiet_s=0.05)
     assert quiet == ["waiting for the cost predictions of 1 trial; Ctrl-C skips them"]
+
+
+def test_importances_weigh_only_trials_of_a_finite_value_and_say_when_all_tie(tmp_path):
+    """A trial that diverged before any value is told at the worst (+-inf): Optuna's evaluators
+    drop it, so the report's count of trials weighed must too (it said "fanova, 7 trials" where 3
+    had a value). Every trial at one value (all 1.0) is said in words, not as Optuna's "importance
+    failed: Encountered zero total variance in all trees" (bug hunt s47h4)."""
+    from types import SimpleNamespace
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from hpbench.report.matters import importance, scored_trials
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dist = {"lr": FloatDistribution(1e-4, 1e-1, log=True), "wd": FloatDistribution(0.0, 0.1)}
+
+    def study_of(values: list[float], name: str) -> str:
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        s = optuna.create_study(study_name=name, storage=url, direction="maximize")
+        for i, v in enumerate(values):
+            s.add_trial(create_trial(params={"lr": 10 ** -(1 + i % 3), "wd": 0.01 * i}, distributions=dist, value=v))
+        s.add_trial(create_trial(params={"lr": 0.05, "wd": 0.05}, distributions=dist, state=TrialState.PRUNED,
+                                 intermediate_values={1: float("-inf")}))
+        return url
+
+    url = study_of([0.9, 0.5, 0.7, float("-inf"), 0.8, float("-inf")], "mixed")
+    scored = scored_trials(optuna.load_study(study_name="mixed", storage=url))
+    assert sorted(t.value for t in scored) == pytest.approx([0.5, 0.7, 0.8, 0.9], rel=1e-6)
+    imp = importance(SimpleNamespace(name="mixed", storage=url))
+    assert imp["available"] and imp["n_trials"] == 4
+    url = study_of([1.0] * 5, "ties")
+    imp = importance(SimpleNamespace(name="ties", storage=url))
+    assert not imp["available"] and "same value (1)" in imp["note"] and "failed" not in imp["note"], imp

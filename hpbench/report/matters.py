@@ -86,6 +86,8 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
     common = [k for k in varied if all(k in t.params for t in done)]
     if not varied:
         return {"available": False, "note": "no searched parameter took more than one value"}
+    if len({t.value for t in done}) == 1:  # fANOVA's forest has nothing to split ("zero total variance in all trees")
+        return {"available": False, "note": f"every scored trial has the same value ({done[0].value:g}): nothing for a parameter to explain"}
     result: dict[str, Any] = {"available": True, "evaluator": evaluator, "n_trials": len(done), "scores": {}, "conditional": {}}
     try:
         scores = optuna.importance.get_param_importances(_study_of(done, study.direction), evaluator=make(), params=common)
@@ -99,7 +101,7 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
             s = optuna.importance.get_param_importances(_study_of(sub, study.direction), evaluator=make(), params=keys)
             result["conditional"][key] = {"n_trials": len(sub), "score": float(s.get(key, 0.0))}
     except Exception as err:
-        return {"available": False, "note": f"importance failed: {err}"}
+        return {"available": False, "note": f"Optuna's {evaluator} failed: {err}"}
     return result
 
 
@@ -116,16 +118,21 @@ def scored_trials(study: Any) -> list[Any]:
     """The trials whose parameters the importances weigh, each COMPLETE with a value: the finished
     ones at theirs, and those the scheduler stopped (PRUNED, :mod:`hpbench.dispatch.searchers`) at
     the last value they reported, the running best of the study metric at their stop, as the search
-    saw them. Optuna's evaluators read COMPLETE trials only."""
+    saw them. Optuna's evaluators read COMPLETE trials only, and only those of a finite value: a
+    trial that diverged before any value (told at the worst, +-inf: hpbench.dispatch.trainable) is
+    left out here too, so that the count the report shows is the trials weighed (it counted them)."""
+    import math
+
     from optuna.trial import TrialState, create_trial
 
     out = []
     for t in study.get_trials(deepcopy=False):
-        if t.state == TrialState.COMPLETE:
+        if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value):
             out.append(t)
         elif t.state == TrialState.PRUNED and t.intermediate_values:
             last = t.intermediate_values[max(t.intermediate_values)]
-            out.append(create_trial(params=t.params, distributions=t.distributions, value=last, state=TrialState.COMPLETE))
+            if math.isfinite(last):
+                out.append(create_trial(params=t.params, distributions=t.distributions, value=last, state=TrialState.COMPLETE))
     return out
 
 
