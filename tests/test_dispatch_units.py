@@ -676,3 +676,49 @@ def test_importances_weigh_only_trials_of_a_finite_value_and_say_when_all_tie(tm
     url = study_of([1.0] * 5, "ties")
     imp = importance(SimpleNamespace(name="ties", storage=url))
     assert not imp["available"] and "same value (1)" in imp["note"] and "failed" not in imp["note"], imp
+
+
+def test_a_log_hears_from_a_search_that_has_not_finished_a_trial(tmp_path):
+    """In a log (no terminal) the progress printed a line only when a trial ended: a search on real
+    data said nothing for its first 64-112 s (bug hunt s47h4). Once nothing was said for
+    HEARTBEAT_S it prints the summary line, once; a trial's line counts as said."""
+    from hpbench.dispatch.progress import HEARTBEAT_S
+
+    store, _, rec, con = _recorder_setup(tmp_path, lambda study, params, device: {})
+    progress = rec.progress
+    store.start("t0", {"optimizer": "adam", "lr": 0.01})
+    progress.refresh()
+    assert con.file.getvalue() == ""  # just started: nothing to say yet
+    progress._said -= HEARTBEAT_S  # as if HEARTBEAT_S passed in silence
+    progress.refresh()
+    progress.refresh()
+    lines = con.file.getvalue().splitlines()
+    assert len(lines) == 1 and "0/2 done, 1 running" in lines[0], lines
+
+
+def test_a_step_is_named_in_a_log_once_it_lasts(tmp_path):
+    """announce: a quick step adds no line to a log; one that goes on past its threshold is named once."""
+    import threading
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hpbench.dispatch.announce import announce, preflight_step
+    from hpbench.study.parse import load_study
+    from tests.conftest import TINY_STUDY
+
+    con = Console(file=StringIO(), width=200)
+    with announce(con, "quick step", after_s=30):
+        pass
+    assert con.file.getvalue() == ""
+    said = threading.Event()
+    with announce(con, "slow step", after_s=0.01):
+        for _ in range(1000):  # until the line is printed (at most 10 s), not a fixed sleep
+            if "slow step..." in con.file.getvalue():
+                said.set()
+                break
+            threading.Event().wait(0.01)
+    assert said.is_set() and con.file.getvalue().count("slow step") == 1
+    path = tmp_path / "s.toml"
+    path.write_text(TINY_STUDY)
+    assert preflight_step(load_study(path)).startswith("pre-flight: loading and checking the data (")

@@ -15,6 +15,7 @@ from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
 from hpbench.results.status import StopReason, TrialStatus
 from hpbench.results.store import ResultsStore
 
+HEARTBEAT_S = 30.0  # in a log, a line with the summary when nothing was said for this long (as Ray Tune's status in a log)
 # The stop reasons the summary line counts (a completed trial is just done).
 _ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.BUDGET, StopReason.DIVERGED,
           StopReason.FAILED)
@@ -31,6 +32,7 @@ class Progress:
         self.t0 = time.monotonic()
         self.live: Live | None = None
         self._last = 0.0
+        self._said = self.t0  # in a log: when a line was last printed
 
     def __enter__(self) -> Progress:
         if self.console.is_terminal:
@@ -55,6 +57,10 @@ class Progress:
         if self.live is not None and time.monotonic() - self._last > 0.25:
             self.live.update(self._render())
             self._last = time.monotonic()
+        elif self.live is None and time.monotonic() - self._said >= HEARTBEAT_S:
+            # a log said nothing from the start until the first trial ended (64-112 s on real data, bug hunt s47h4)
+            self._said = time.monotonic()
+            self.console.print(Text(f"[{self._elapsed()}] {self._summary()}"), highlight=False, soft_wrap=True)
 
     def trial_done(self, trial_id: str) -> None:
         if self.clock is not None:
@@ -71,6 +77,7 @@ class Progress:
                 # cached each printed line's cell length, ~1.9 KB a trial held by the driver up to 4,096 lines
                 highlight=False, soft_wrap=True,
             )
+            self._said = time.monotonic()
         self.refresh()
 
     def _elapsed(self) -> str:

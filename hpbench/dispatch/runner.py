@@ -23,6 +23,7 @@ from hpbench.cost import prices
 from hpbench.dispatch import clock_record, local_ray
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch.after_search import AfterSearch
+from hpbench.dispatch.announce import announce, preflight_step
 from hpbench.dispatch.backend import (
     check_resources,
     import_driver_modules,
@@ -108,7 +109,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-imports")
     helper = HelperProcess(preload=HELPER_PRELOAD)
     try:
-        pending = preflight_start(study, executor=helper) if opts.preflight else None
+        with announce(console, preflight_step(study)):
+            pending = preflight_start(study, executor=helper) if opts.preflight else None
         if pending is not None:
             clock.measured["data_s"] = pending.data_s  # before Ray starts: the start-up's part that is the study's data
         if early:
@@ -117,7 +119,8 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
         start = Start(searched=pool.submit(import_search_modules) if imports else None,
                       imported=pool.submit(import_driver_modules) if imports else None, helper=helper, clock=clock,
                       integrations=pool.submit(import_integrations) if imports else None)
-        problems = pending.result() if pending is not None else []
+        with announce(console, "pre-flight: trying the networks on the data"):
+            problems = pending.result() if pending is not None else []
         if problems:
             raise PreflightFailed.of(problems)
         for warning in pending.warnings if pending is not None else []:  # e.g. a class too small to stratify
@@ -244,7 +247,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     predictions.pool.submit(warm_up, study)
     if imported is not None:
         imported.result()  # Ray Tune: imported on one thread at a time
-    started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
+    with announce(console, "starting Ray" + (" (the first trials train meanwhile)" if early is not None else "")):
+        started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if isinstance(started, local_ray.Joined):
         started.watch(partial(stop.request, f"hpbench ray stop is stopping the Ray runtime at {started.runtime.address}"))
         console.print(f"[dim]on the warm Ray runtime at {started.runtime.address} (hpbench ray start; --address local: one of the search's own)[/]",

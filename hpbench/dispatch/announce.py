@@ -1,0 +1,45 @@
+"""What a search is doing before its first trial reports: loading and checking a large data file,
+trying the networks, starting Ray can take a minute on real data (a 500,000-row CSV: 54 s before
+the first byte on a terminal; a log's first line came when the first trial ended, 64-112 s in,
+bug hunt s47h4). On a terminal a spinner names the step while it runs (Rich's status, gone once
+the step ends); in a log, the step is named once it has gone on for :data:`AFTER_S`, so that a
+quick step adds no line."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from rich.console import Console
+
+from hpbench.study.schema import Study
+
+AFTER_S = 5.0  # a log names a step that has gone on this long
+
+
+@contextlib.contextmanager
+def announce(console: Console, what: str, *, after_s: float = AFTER_S) -> Iterator[None]:
+    """Say ``what`` the search is doing for the block: a spinner on a terminal, else one dim line
+    if the block lasts ``after_s`` seconds."""
+    if console.is_terminal:
+        with console.status(f"[dim]{what}[/]"):
+            yield
+        return
+    timer = threading.Timer(after_s, lambda: console.print(f"[dim]{what}...[/]", highlight=False))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def preflight_step(study: Study) -> str:
+    """The pre-flight's first step, named by the study's data: a file's name, a built-in's, a loader's."""
+    data = study.config.get("data") or {}
+    dataset = str(data.get("dataset") or "")
+    if not dataset:  # reinforcement learning: an environment, no dataset
+        return "pre-flight: checking the study"
+    return f"pre-flight: loading and checking the data ({Path(dataset).name if '/' in dataset else dataset})"
