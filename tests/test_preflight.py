@@ -682,3 +682,15 @@ def test_this_machines_available_memory_is_read(tmp_path):
         return
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert free is not None and 0 < free <= total
+
+
+@pytest.mark.parametrize("searcher, family", [("random", '{ choice = ["mlp", "gru"] }'), ("grid", '{ grid = ["rnn", "gru"] }')])
+def test_a_family_searched_and_fixed_nowhere_else_passes(tmp_path, searcher, family):
+    """``family`` only in [space] (the reference: model.family is "required, fixed here or
+    searched"): the optimizers' check built a configuration from the optimizer's keys alone and
+    raised KeyError: 'family' (hpbench estimate said "error: ...: 'family'"; search a traceback;
+    studies/claims/recurrent.toml could not run; bug hunt s47h1)."""
+    path = tmp_path / "fam.toml"
+    path.write_text(f'[study]\nname = "fam"\ntrials = 2\nsearcher = "{searcher}"\nscheduler = "none"\n[data]\ndataset = "iris"\n'
+                    f"[train]\nmax_epochs = 1\n[space]\nfamily = {family}\noptimizer = {{ choice = [\"adam\", \"sgd\"] }}\n", encoding="utf-8")
+    assert problems_of(load_study(path)) == []

@@ -89,8 +89,13 @@ def optimizer_cases(study: Study) -> list[tuple[OptimizerConfig, Mapping[str, An
     (:func:`_points` of the ``optimizer.*`` dimensions: a plugin optimizer is user code, and may
     raise for some names or values only)."""
     out: dict[str, tuple[OptimizerConfig, Mapping[str, Any]]] = {}
+    own = {d.key for d in _shape_dims(study.space, OPTIMIZER_PREFIXES)}
+    # the rest of a configuration from the search's first one: a family searched and fixed nowhere
+    # else has no value otherwise, and building the configuration raised KeyError: 'family'
+    first = study.settings.first_points[0] if study.settings.first_points else study.settings.default_point or {}  # a grid has no first points
+    rest = {k: v for k, v in first.items() if k not in own}
     for point in _points(study, OPTIMIZER_PREFIXES):
-        opt = trial_config(study, point).optimizer
+        opt = trial_config(study, {**rest, **point}).optimizer
         out.setdefault(repr(opt), (opt, dict(point)))
     return list(out.values())
 
