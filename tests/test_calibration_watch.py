@@ -53,3 +53,29 @@ def test_the_progress_line_says_the_calibration_runs_until_it_ended(tmp_path, mo
     assert "the cost model's calibration (once)" in progress._summary()
     _cache_model(cache, study)
     assert "calibration" not in progress._summary()
+
+
+def test_the_wait_behind_a_first_calibration_is_left_out_of_the_final_tables_figure(tmp_path):
+    """The command's wait for its last cost predictions behind a machine's first calibration is
+    timed apart (calibration_wait_s) and moves the end of the phases with it, so that report_s (the
+    final table, from phases_end_at) stays the final table's: a first quickstart recorded 140 s
+    there, and later estimates priced a ~1-minute command at 3.5-7 min (bug hunt s47h1). A wait
+    with no calibration running stays in report_s."""
+    import time
+
+    from hpbench.dispatch.eta import SearchClock
+
+    study = _study(tmp_path)
+    clock = SearchClock(study=study, n_trials=4)
+    clock.calibration = CalibrationWatch.of(study, cache_dir=tmp_path / "devices")  # nothing cached: calibrating
+    clock.phases_done()
+    end = clock.phases_end_at
+    seen: list[bool] = []
+    clock.close_predictions(lambda calibrating: (seen.append(calibrating), time.sleep(0.2)))
+    assert seen == [True] and clock.measured["calibration_wait_s"] >= 0.2 and clock.phases_end_at >= end + 0.2
+    clock.calibration = None  # a calibrated machine: the wait is the final table's
+    clock.phases_done()
+    end = clock.phases_end_at
+    clock.measured.pop("calibration_wait_s")
+    clock.close_predictions(lambda calibrating: seen.append(calibrating))
+    assert seen == [True, False] and clock.phases_end_at == end and "calibration_wait_s" not in clock.measured

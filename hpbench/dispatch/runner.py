@@ -219,8 +219,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         if interrupted:
             predictions.close(store, wait=True, within_s=INTERRUPTED_WAIT_S)
         else:
-            predictions.close_said(store, say=lambda line: console.print(f"[dim]{escape(line)}[/]", highlight=False),
-                                   calibrating=clock.calibration is not None and clock.calibration.running())
+            clock.close_predictions(lambda calibrating: predictions.close_said(
+                store, say=lambda line: console.print(f"[dim]{escape(line)}[/]", highlight=False), calibrating=calibrating))
         store.flush(force=True)
         if clock.history_dir is not None:  # the prices this search made, for the next ones
             prices.keep(clock.history_dir, study=study, columns=predictions.new_prices())
