@@ -213,6 +213,61 @@ def test_recurrent_dropout_with_one_layer_is_refused(write_study, model, space, 
         load_study(write_study(text))
 
 
+@pytest.mark.parametrize(("space", "refused", "hint"), [
+    ('"optimizer.momentum" = { uniform = [0.5, 0.99] }', True, 'add when = { optimizer = ["momentum", "rmsprop"] }'),
+    ('"optimizer.momentum" = { uniform = [0.5, 0.99], when = { optimizer = ["momentum"] } }', False, ""),
+    ('"optimizer.momentum" = { uniform = [0.5, 0.99], when = { "optimizer.name" = ["adam", "momentum"] } }', True,
+     'make it when = { optimizer = ["momentum"] }'),
+    ('"optimizer.weight_decay" = { loguniform = [1e-5, 1e-2] }', False, ""),  # every optimizer takes it
+    ('"optimizer.eps" = { loguniform = [1e-9, 1e-6] }', True, 'add when = { optimizer = ["adam", "rmsprop"] }'),
+    # a child of a dimension conditioned on the optimizer is active only where its parent is
+    ('"optimizer.momentum" = { choice = [0.5, 0.9], when = { optimizer = ["momentum", "rmsprop"] } }\n'
+     '"optimizer.eps" = { loguniform = [1e-9, 1e-6], when = { "optimizer.momentum" = [0.9] } }', True,
+     'make it when = { "optimizer.momentum" = [0.9], optimizer = ["rmsprop"] }'),
+])
+def test_a_searched_optimizer_parameter_is_conditioned_on_the_optimizers_that_take_it(write_study, space, refused, hint):
+    """build_optimizer drops a parameter the trial's optimizer does not take: Adam trials of a
+    study searching an unconditioned optimizer.momentum recorded a momentum they never used, and
+    fANOVA gave it an importance (bug hunt s47h3, finding 3)."""
+    text = TINY_STUDY.replace('optimizer = { choice = ["adam", "sgd"] }', 'optimizer = { choice = ["adam", "momentum", "rmsprop"] }')
+    text = text.replace("[space]\n", f"[space]\n{space}\n")
+    if not refused:
+        load_study(write_study(text))
+        return
+    with pytest.raises(StudyError) as info:
+        load_study(write_study(text))
+    message = str(info.value)
+    assert "study.toml" in message and "space.optimizer." in message, message
+    assert "is taken by the optimizer" in message and "not take it" in message, message
+    assert hint in message, message
+
+
+@pytest.mark.parametrize(("space", "refused", "hint"), [
+    ('"model.hidden_size" = { choice = [16, 32] }', True, 'add when = { family = ["lstm"] }'),
+    ('"model.hidden_size" = { choice = [16, 32], when = { family = ["lstm"] } }', False, ""),
+    ('"model.dropout" = { uniform = [0.0, 0.3] }', False, ""),  # both families take it (layers = 2: the LSTM's acts)
+])
+def test_a_searched_family_parameter_is_conditioned_on_the_families_that_take_it(write_study, space, refused, hint):
+    """MLP trials of ``family = ["mlp", "lstm"]`` with an unconditioned model.hidden_size recorded
+    a hidden size the MLP never had (build_model drops a parameter the family does not take)."""
+    text = TINY_STUDY.replace('family = "mlp"\ndepth = 1\nwidth = 32', 'family = "mlp"\nlayers = 2')
+    text = text.replace("[space]\n", f'[space]\nfamily = {{ choice = ["mlp", "lstm"] }}\n{space}\n')
+    if not refused:
+        load_study(write_study(text))
+        return
+    message = _error(write_study, text)
+    assert "space.model.hidden_size" in message and "which does not take it" in message, message
+    assert hint in message, message
+
+
+def test_a_user_familys_parameters_are_its_own(write_study):
+    """A family named by 'package.module:build' is given every model parameter: nothing to refuse."""
+    text = TINY_STUDY.replace('family = "mlp"\ndepth = 1\nwidth = 32', 'family = "mlp"')
+    text = text.replace("[space]\n", '[space]\nfamily = { choice = ["lstm", "tests.helpers.flaky:build"] }\n'
+                                      '"model.hidden_size" = { choice = [16, 32] }\n')
+    load_study(write_study(text))
+
+
 def test_a_condition_on_a_continuous_key_is_refused(write_study):
     """``when = { lr = [0.01] }`` on a loguniform lr was accepted: the child was active only when
     a draw equalled 0.01 exactly, so in effect never."""

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hpbench.strategies import SEARCHERS
+from hpbench.study.resolve import effective_value
 from hpbench.study.schema import Study
 
 __all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "Quota", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
@@ -55,16 +56,7 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn, beside_early=beside_early)
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
                                                                    cost=CandidateCost(cost))
-    points = [dict(p) for p in study.settings.first_points] + points
-    ran = [_canonical(study.space.resolve(p)) for p in done or ()]  # as read back from the tables
-    remaining = []
-    for p in points:
-        # a point that leaves keys to the searcher ran as any trial with its values
-        match = next((i for i, r in enumerate(ran) if _canonical(p) <= r), None)
-        if match is not None:
-            del ran[match]  # each finished trial accounts for one point (a point may be listed twice)
-        else:
-            remaining.append(p)
+    remaining = points_left(study, [dict(p) for p in study.settings.first_points] + points, done or [])
     points = [study.space.encode(p) for p in remaining]  # Optuna keeps a list-valued choice as its label
     searcher = _optuna_search_class()(
         space=study.space.define_by_run,
@@ -125,6 +117,40 @@ class CandidateCost:
 
     def __call__(self, params: dict[str, Any]) -> float | None:
         return None if self._source is None else self._source(params)
+
+
+def points_left(study: Study, points: list[dict[str, Any]], done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``points`` (the first points, a grid's) that none of the ``done`` trials (their
+    parameters, as read back from the tables) ran: each trial accounts for one point.
+
+    A trial that has no value for a dimension active in it (added to the space since, under
+    ``--force``) ran with the value the study fixes or its family / optimizer defaults to
+    (:func:`~hpbench.study.resolve.effective_value`), and matches a point of that value: the
+    default configuration, trained by the first run as Adam at 1e-3, ran again once
+    ``model.depth`` was searched, its depth the MLP's own 2. Where that value is unknown (a user
+    family's own default), the trial matches no point that sets the key: the point runs."""
+    ran = [_canonical(_as_run(study, study.space.resolve(p))) for p in done]  # as read back from the tables
+    remaining = []
+    for p in points:
+        # a point that leaves keys to the searcher ran as any trial with its values
+        match = next((i for i, r in enumerate(ran) if _canonical(p) <= r), None)
+        if match is not None:
+            del ran[match]  # each finished trial accounts for one point (a point may be listed twice)
+        else:
+            remaining.append(p)
+    return remaining
+
+
+def _as_run(study: Study, params: dict[str, Any]) -> dict[str, Any]:
+    """A done trial's ``params`` with each dimension active in it but not recorded (one added to
+    the space since it ran) set to the value the trial ran with, where known."""
+    out = {k: v for k, v in params.items() if v is not None and v == v}
+    for d in study.space:
+        if d.key not in out and d.active(out):
+            value = effective_value(study, out, d.path)
+            if value is not None:
+                out[d.key] = d.dist.resolve(value)
+    return out
 
 
 def _canonical(params: dict[str, Any]) -> frozenset[tuple[str, str]]:

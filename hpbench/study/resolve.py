@@ -20,9 +20,12 @@ from hpbench.config import (
     TrainConfig,
     TrialConfig,
 )
+from hpbench.models import FAMILIES
 from hpbench.space.space import SearchSpace
 from hpbench.study import keys as K
 from hpbench.study.schema import Study
+from hpbench.train.optimizers import OPTIMIZERS
+from hpbench.train.schedules import SCHEDULES
 from hpbench.train.task import SUPERVISED, TASKS
 
 
@@ -37,6 +40,26 @@ def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[
             node = node.setdefault(part, {})
         node[parts[-1]] = d.dist.resolve(params[d.key])  # a tuple read back as a list, 64 as "64": hpbench.space.values
     return out
+
+
+def effective_value(study: Study, params: Mapping[str, Any], path: str) -> Any:
+    """The value ``path`` takes in a trial of ``params`` that does not set it: the study's fixed
+    value, else the default of the trial's model family, optimizer, schedule or task (what its
+    builder fills in); None when neither is known (a user family's own default, a key with none)."""
+    cfg = apply_params(study.config, study.space, params)
+    node: Any = cfg
+    for part in path.split("."):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    if node is not None:
+        return node
+    section, _, key = path.partition(".")
+    table = cfg.get(section) or {}
+    registry = {"model": FAMILIES, "optimizer": OPTIMIZERS, "lr_schedule": SCHEDULES}.get(section)
+    name = table.get("family" if section == "model" else "name", "constant" if section == "lr_schedule" else None)
+    if registry is not None and isinstance(name, str) and name in registry and key in registry.get(name).params:
+        return registry.get(name).params[key].default
+    own = TASKS.get(cfg["model"].get("task", SUPERVISED)).meta.get(section) or {}
+    return own[key].default if key in own else None
 
 
 def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None = None, seed: int | None = None) -> TrialConfig:
