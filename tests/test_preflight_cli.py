@@ -155,6 +155,20 @@ def test_debug_shows_the_full_traceback(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_train_has_the_debug_its_errors_suggest(tmp_path):
+    """``hpbench train`` said "(--debug shows the full traceback)" but refused --debug (bug hunt s47h1)."""
+    path = tmp_path / "fixed.toml"
+    path.write_text(f'[study]\nname = "pf"\n[data]\ndataset = "{BAD}:load_raises"\n[model]\nfamily = "mlp"\n[train]\nmax_epochs = 1\n',
+                    encoding="utf-8")
+    proc = run_cli(["train", str(path), "--out", str(tmp_path / "out")])
+    assert proc.returncode == 2 and "(--debug shows the full traceback)" in proc.stderr, proc.stderr[-3000:]
+    proc = run_cli(["train", str(path), "--out", str(tmp_path / "out"), "--debug"])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback (most recent call last)" in proc.stderr and "hpbench/preflight/load.py" in proc.stderr
+    assert "(--debug shows the full traceback)" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_estimate_runs_the_preflight_too(tmp_path):
     path = study(tmp_path, data='dataset = "digits"', model=f'family = "{BAD}:build_raises"')
     proc = run_cli(["estimate", str(path)])
