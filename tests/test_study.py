@@ -122,6 +122,34 @@ def test_bad_override():
     assert parse_override("optimizer.name=adam") == (["optimizer", "name"], "adam")
 
 
+def test_set_reaches_a_quoted_dotted_space_key():
+    """``--set`` split its key at every '.', so no override reached ``"train.d_lr"`` (bug hunt s47h1)."""
+    assert parse_override('space."train.d_lr"={grid=[0.001]}') == (["space", "train.d_lr"], {"grid": [0.001]})
+    assert parse_override("space.'a=b'=1") == (["space", "a=b"], 1)
+    study = load_study(STUDIES / "quickstart.toml", overrides=['space."model.width"={grid=[128]}'])
+    assert study.space.dim("model.width").dist.grid_values() == (128,)
+    for bad in ("max_epochs=3", 'space."unclosed=1', "=3"):
+        with pytest.raises(StudyError, match="--set"):
+            parse_override(bad)
+
+
+def test_an_unknown_space_key_is_offered_the_searchable_keys():
+    """The options listed data.kind, data.shape and train.devices (refused in [space]) and left out
+    distill.alpha and model.hidden_size."""
+    with pytest.raises(StudyError) as err:
+        load_study(STUDIES / "quickstart.toml", overrides=['space.zzzz={grid=[1]}'])
+    said = str(err.value)
+    assert "space.zzzz: unknown key (expected one of: " in said
+    assert "distill.alpha" in said and "model.hidden_size" in said and "train.early_stopping.patience" in said
+    for refused in ("data.kind", "data.shape", "train.devices", "model.task"):
+        assert f" {refused}," not in said and f" {refused})" not in said
+    with pytest.raises(StudyError, match=r"space.model.widht: unknown key \(did you mean 'width'\?\)"):
+        load_study(STUDIES / "quickstart.toml", overrides=['space."model.widht"={grid=[1]}'])
+    with pytest.raises(StudyError) as err:  # the study's family's keys, less those [space] refuses
+        load_study(STUDIES / "quickstart.toml", overrides=['space."model.zzzz"={grid=[1]}'])
+    assert "(expected one of: activation, depth, dropout, family, freeze, width)" in str(err.value)
+
+
 def test_enqueue_points_are_validated_against_the_space(write_study):
     ok = TINY_STUDY.replace('max_concurrent = 2', 'max_concurrent = 2\nenqueue = [{ optimizer = "sgd", lr = 0.01 }, { optimizer = "adam" }]')
     study = load_study(write_study(ok))
