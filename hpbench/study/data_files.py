@@ -60,7 +60,7 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
             heads = arrays.headers(dataset, dict(data))
             arrays.check_arrays(dataset, heads)
         except ValueError as err:  # the message names the file (or its array), the rule and what it holds
-            raise r.fail("data.dataset", str(err)) from None
+            raise r.fail(_array_key(r, dataset, getattr(err, "array", "x")), str(err)) from None
         return heads["x"].sample_shape
     if files.is_table(dataset):
         columns = _columns(r, dataset)
@@ -69,6 +69,15 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
             raise r.fail("data.dataset", f"must name each column of {dataset} once (pandas reads a second 'a' as 'a.1')", twice)
         return (len(columns) - 1,)  # every column but the target
     return None
+
+
+def _array_key(r: Reader, dataset: str, array: str) -> str:
+    """The [data] key that gave an array's file, as the study wrote it: a .npy file's own key
+    (``x`` or ``dataset`` for the inputs, ``y_val``, ...), a .npz archive's ``dataset``."""
+    if arrays.is_npz(dataset) or array == "x":
+        written = r.raw.get("data", {})
+        return "data.x" if array == "x" and isinstance(written, dict) and "x" in written and "dataset" not in written else "data.dataset"
+    return f"data.{array}"
 
 
 def _columns(r: Reader, path: str) -> list[str]:
