@@ -27,6 +27,21 @@ def test_quickstart_is_accepted_as_written():
     assert study.config["train"]["early_stopping"]["patience"] == 3
 
 
+def test_quickstarts_comments_list_every_registered_searcher_and_scheduler():
+    """They listed random | grid | tpe and none | asha | median, "more may come" (bug hunt s47h1)."""
+    import re
+
+    from hpbench.strategies import SCHEDULERS, SEARCHERS
+    from hpbench.study import keys as K
+
+    lines = (STUDIES / "quickstart.toml").read_text(encoding="utf-8").splitlines()
+    for key, registry in (("searcher", SEARCHERS), ("scheduler", SCHEDULERS)):
+        comment = next(line for line in lines if line.startswith(f"{key} =")).partition("#")[2]
+        listed = [re.sub(r"\(.*?\)", "", part).rpartition(":")[2].strip() for part in comment.split("|")]
+        assert listed == list(registry.names(plugins=False)), (key, comment)
+        assert f" {K.STUDY[key].default} (the default" in comment, (key, comment)
+
+
 def test_validation_imports_neither_torch_nor_ray():
     code = (
         "import sys; from hpbench.study.parse import load_study; load_study(sys.argv[1]); "
