@@ -34,6 +34,13 @@ class Problem:
         return f"{self.source}: {self.key}: {self.rule}{got}{tail}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class DataFileProblem(Problem):
+    """A data file's problem found while the study is read (its header: a column named twice, a
+    binary file under a .csv name): ``source`` is the data file, as the pre-flight's data problems
+    name it, and the command says that nothing was started or written, as it does for those."""
+
+
 class StudyError(ValueError):
     """Invalid user input: a study file, an override or a CLI option.
 

@@ -407,6 +407,27 @@ def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monke
     assert not out.exists()
 
 
+def test_search_refusing_its_output_is_one_of_the_documented_refusals(write_study, tmp_path, monkeypatch):
+    """out="/proc/x" raised OutputError (a RuntimeError) where the README said a bad option raises
+    StudyError, and named none of REFUSALS (bug hunt s47h1): the README now names them."""
+    import re
+
+    import hpbench.dispatch.runner as runner_module
+    from hpbench.api.search import REFUSALS
+    from hpbench.results.files import OutputError
+
+    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    with pytest.raises(REFUSALS) as err:
+        hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), out=tmp_path / "a_file" / "out")
+    assert isinstance(err.value, OutputError)
+    readme = " ".join((Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8").split())
+    api = readme[readme.index("- `hpbench.search(study"):][:1500]  # its bullet
+    for cls in REFUSALS:
+        assert re.search(rf"`{cls.__name__}`", api), cls.__name__
+    assert "hpbench.api.search.REFUSALS" in api
+
+
 @pytest.mark.parametrize(("call", "kwargs", "key"), [
     ("estimate", {"samples": "3"}, "samples"), ("estimate", {"device_flops": "1e12"}, "device_flops"),
     ("estimate", {"samples": 2.0}, "samples"), ("train_study", {"epochs": "2"}, "epochs"),

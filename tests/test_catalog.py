@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from hpbench.catalog.json_schema import UNSEARCHABLE, searchable, study_schema
+from hpbench.catalog.json_schema import study_schema
 from hpbench.catalog.markdown import study_reference
 from hpbench.catalog.registries import REGISTRIES
 from hpbench.catalog.rules import CONVERTERS
@@ -28,6 +28,7 @@ from hpbench.rules import Rule
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.parse import parse_study
+from hpbench.study.paths import UNSEARCHABLE, searchable
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_FILES = sorted((ROOT / "studies").rglob("*.toml"))

@@ -88,6 +88,13 @@ def test_estimate_bad_input_exits_2(write_study, args):
     assert r.exit_code == 2, r.output
 
 
+def test_estimate_grid_names_the_continuous_dimensions(write_study):
+    """It said "the space has continuous dimensions" without naming one (bug hunt s47h1)."""
+    r = _est(write_study(TINY_STUDY), "--grid")
+    assert r.exit_code == 2
+    assert "--grid needs a finite space (choice/grid dimensions only), but space.lr (loguniform [0.001, 0.1]) is continuous" in " ".join(r.output.split())
+
+
 def test_estimate_missing_study_exits_2(tmp_path):
     assert _est(tmp_path / "nope.toml").exit_code == 2
 

@@ -463,7 +463,8 @@ def test_duplicate_column_names_are_refused(tmp_path):
     path = csv(tmp_path, "label,b,label\n" + "".join(f"{i},{2 * i},{i % 2}\n" for i in range(40)))
     with pytest.raises(StudyError) as err:
         study_file(tmp_path, data=f'dataset = "{path}"\ntarget = "label"')
-    assert "data.dataset: must name each column" in str(err.value) and "['label']" in str(err.value)
+    assert f"{path}: data.dataset: must name each column once (pandas would read a second 'label' as 'label.1'), but got ['label']" \
+        == str(err.value)  # it said "a second 'a' as 'a.1'" whatever the column, and named the study file
 
 
 def test_a_column_of_lists_and_a_value_float32_cannot_hold(tmp_path):

@@ -64,6 +64,11 @@ def not_a_csv(tmp: Path) -> str:
     return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
 
 
+def twice_named(tmp: Path) -> str:
+    (tmp / "d.csv").write_text("a,b,b,label\n" + "".join(f"{i},{i},{i},{i % 2}\n" for i in range(40)), encoding="utf-8")
+    return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
+
+
 def semicolons(tmp: Path) -> str:
     frame().to_csv(tmp / "d.csv", index=False, sep=";", decimal=",")  # a European spreadsheet's CSV
     return f'dataset = "{tmp / "d.csv"}"\ntarget = "label"'
@@ -105,7 +110,9 @@ CASES = {
                                                                   "a regression target?"]),
     "npz_of_python_objects": (object_labels, None, ["d.npz: data.dataset: cannot be loaded: array 'y' holds Python objects (dtype object)",
                                                     "y.astype(str)"]),
-    "csv_that_is_not_csv": (not_a_csv, None, ["data.dataset: must be a CSV text file, but", "d.csv is a zip archive (an Excel .xlsx file is one)"]),
+    "csv_that_is_not_csv": (not_a_csv, None, ["d.csv: data.dataset: must be a CSV text file, but it is a zip archive (an Excel .xlsx file is one)"]),
+    "csv_naming_a_column_twice": (twice_named, None, ["d.csv: data.dataset: must name each column once (pandas would read a second 'b' as "
+                                                      "'b.1'), but got ['b']"]),
     "single_class_binary": (single_class, None, ["d.csv: data.target: a classification target needs at least 2 classes", "every row is 1"]),
     "one_hot_name_clash": (one_hot_clash, None, ["d.csv: column 'color_red': must not share a name with another of the model's inputs",
                                                   "2 inputs named 'color_red': numeric column 'color_red' and the value 'red' of text column 'color'",
@@ -141,8 +148,8 @@ def test_bad_data_or_user_code_stops_the_search_before_anything_starts(case, tmp
     for fragment in fragments:
         assert fragment in text, (fragment, proc.stderr)
     assert lines[0].startswith("error: ")
-    if case != "csv_that_is_not_csv":  # (that one is refused by the study's validation, which reads the file's header)
-        assert "nothing was started or written" in text
+    assert "nothing was started or written" in text  # the study's validation's too, which reads the file's header (it lacked it)
+    assert "study.toml" not in text  # the data file is named, not the study
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not out.exists(), "wrote a results folder"
 
@@ -152,6 +159,20 @@ def test_debug_shows_the_full_traceback(tmp_path):
     proc = run_cli(["search", str(path), "--out", str(tmp_path / "out"), "--debug"])
     assert proc.returncode == 2
     assert "Traceback (most recent call last)" in proc.stderr and "hpbench/preflight/load.py" in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_has_the_debug_its_errors_suggest(tmp_path):
+    """``hpbench train`` said "(--debug shows the full traceback)" but refused --debug (bug hunt s47h1)."""
+    path = tmp_path / "fixed.toml"
+    path.write_text(f'[study]\nname = "pf"\n[data]\ndataset = "{BAD}:load_raises"\n[model]\nfamily = "mlp"\n[train]\nmax_epochs = 1\n',
+                    encoding="utf-8")
+    proc = run_cli(["train", str(path), "--out", str(tmp_path / "out")])
+    assert proc.returncode == 2 and "(--debug shows the full traceback)" in proc.stderr, proc.stderr[-3000:]
+    proc = run_cli(["train", str(path), "--out", str(tmp_path / "out"), "--debug"])
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback (most recent call last)" in proc.stderr and "hpbench/preflight/load.py" in proc.stderr
+    assert "(--debug shows the full traceback)" not in proc.stderr
     assert not (tmp_path / "out").exists()
 
 

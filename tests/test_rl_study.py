@@ -107,6 +107,16 @@ def test_bad_rl_studies_name_the_key_rule_and_value(sections, key, rule):
     assert any(k == key and rule in r for k, r, _ in found), found
 
 
+def test_an_algorithm_key_set_and_searched_quotes_the_value_of_the_key_it_names():
+    """Named space.train.clip_range but quoted the fixed 0.2 of [train] (bug hunt s47h1)."""
+    found = problems(study(model={"algorithm": "a2c"}, train={"clip_range": 0.2},
+                           space={"train.clip_range": {"uniform": [0.1, 0.3]}}))
+    said = [(k, v) for k, r, v in found if "applies to algorithm 'ppo' only" in r]
+    assert said == [("space.train.clip_range", {"uniform": [0.1, 0.3]})]
+    found = problems(study(model={"algorithm": "a2c"}, train={"clip_range": 0.2}))
+    assert [(k, v) for k, r, v in found if "applies to algorithm" in r] == [("train.clip_range", 0.2)]
+
+
 def test_algorithm_keys_are_accepted_where_the_algorithm_reads_them_or_is_searched():
     """The refusals above are for a fixed algorithm that ignores the key (it trained silently without it)."""
     parse_study(study(train={"clip_range": 0.1, "clip_range_vf": 0.1, "gae_lambda": 0.9}))  # ppo (the default)

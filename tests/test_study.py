@@ -27,6 +27,21 @@ def test_quickstart_is_accepted_as_written():
     assert study.config["train"]["early_stopping"]["patience"] == 3
 
 
+def test_quickstarts_comments_list_every_registered_searcher_and_scheduler():
+    """They listed random | grid | tpe and none | asha | median, "more may come" (bug hunt s47h1)."""
+    import re
+
+    from hpbench.strategies import SCHEDULERS, SEARCHERS
+    from hpbench.study import keys as K
+
+    lines = (STUDIES / "quickstart.toml").read_text(encoding="utf-8").splitlines()
+    for key, registry in (("searcher", SEARCHERS), ("scheduler", SCHEDULERS)):
+        comment = next(line for line in lines if line.startswith(f"{key} =")).partition("#")[2]
+        listed = [re.sub(r"\(.*?\)", "", part).rpartition(":")[2].strip() for part in comment.split("|")]
+        assert listed == list(registry.names(plugins=False)), (key, comment)
+        assert f" {K.STUDY[key].default} (the default" in comment, (key, comment)
+
+
 def test_validation_imports_neither_torch_nor_ray():
     code = (
         "import sys; from hpbench.study.parse import load_study; load_study(sys.argv[1]); "
@@ -120,6 +135,34 @@ def test_bad_override():
         parse_override("max_epochs")
     assert parse_override("train.max_epochs=5") == (["train", "max_epochs"], 5)
     assert parse_override("optimizer.name=adam") == (["optimizer", "name"], "adam")
+
+
+def test_set_reaches_a_quoted_dotted_space_key():
+    """``--set`` split its key at every '.', so no override reached ``"train.d_lr"`` (bug hunt s47h1)."""
+    assert parse_override('space."train.d_lr"={grid=[0.001]}') == (["space", "train.d_lr"], {"grid": [0.001]})
+    assert parse_override("space.'a=b'=1") == (["space", "a=b"], 1)
+    study = load_study(STUDIES / "quickstart.toml", overrides=['space."model.width"={grid=[128]}'])
+    assert study.space.dim("model.width").dist.grid_values() == (128,)
+    for bad in ("max_epochs=3", 'space."unclosed=1', "=3"):
+        with pytest.raises(StudyError, match="--set"):
+            parse_override(bad)
+
+
+def test_an_unknown_space_key_is_offered_the_searchable_keys():
+    """The options listed data.kind, data.shape and train.devices (refused in [space]) and left out
+    distill.alpha and model.hidden_size."""
+    with pytest.raises(StudyError) as err:
+        load_study(STUDIES / "quickstart.toml", overrides=['space.zzzz={grid=[1]}'])
+    said = str(err.value)
+    assert "space.zzzz: unknown key (expected one of: " in said
+    assert "distill.alpha" in said and "model.hidden_size" in said and "train.early_stopping.patience" in said
+    for refused in ("data.kind", "data.shape", "train.devices", "model.task"):
+        assert f" {refused}," not in said and f" {refused})" not in said
+    with pytest.raises(StudyError, match=r"space.model.widht: unknown key \(did you mean 'width'\?\)"):
+        load_study(STUDIES / "quickstart.toml", overrides=['space."model.widht"={grid=[1]}'])
+    with pytest.raises(StudyError) as err:  # the study's family's keys, less those [space] refuses
+        load_study(STUDIES / "quickstart.toml", overrides=['space."model.zzzz"={grid=[1]}'])
+    assert "(expected one of: activation, depth, dropout, family, freeze, width)" in str(err.value)
 
 
 def test_enqueue_points_are_validated_against_the_space(write_study):

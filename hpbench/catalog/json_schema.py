@@ -23,6 +23,7 @@ from hpbench.registry import Param, Registry
 from hpbench.rules import Any_, Int, Rule
 from hpbench.study import keys as K
 from hpbench.study import names as N
+from hpbench.study.paths import searchable
 from hpbench.train.optimizers import OPTIMIZERS
 from hpbench.train.schedules import SCHEDULES
 from hpbench.train.task import TASKS
@@ -41,7 +42,6 @@ SECTION_DOCS = {
 }
 NESTED = {"train": {"early_stopping": (K.EARLY_STOPPING, "Keras-exact early stopping, e.g. { monitor = \"val_loss\", patience = 3 }; "
                                                          "false (or leaving it out): off; true: Keras' defaults")}}
-UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind", "model.task", "data.env")  # hpbench.study.paths refuses them in [space]
 FILE_PATTERN = suffix_pattern(FILE_SUFFIXES)
 NPZ_PATTERN, NPY_PATTERN = suffix_pattern([NPZ_SUFFIX]), suffix_pattern([NPY_SUFFIX])
 WHEN: Schema = {"type": "object", "minProperties": 1, "description": "present only where these searched keys take these values",
@@ -143,19 +143,6 @@ def dimension(rule: Rule, doc: str = "") -> Schema:
     if doc:
         out["description"] = doc
     return out
-
-
-def searchable(*, plugins: bool) -> dict[str, Param]:
-    """Every configuration path [space] may search, with its parameter (the union over the
-    registered families, datasets and optimizers)."""
-    tables: dict[str, Mapping[str, Param]] = {
-        "data": union([K.DATA, task_keys("data"), N.FILE_PARAMS, *(p for _, p in _entries(DATASETS, plugins=plugins))]),
-        "model": union([K.MODEL, task_keys("model"), *(p for _, p in _entries(FAMILIES, plugins=plugins))]),
-        "optimizer": union([K.OPTIMIZER, *(p for _, p in _entries(OPTIMIZERS, plugins=plugins))]),
-        "lr_schedule": union([K.LR_SCHEDULE, *(p for _, p in _entries(SCHEDULES, plugins=plugins))]),
-        "train": union([K.TRAIN, task_keys("train")]), "train.early_stopping": K.EARLY_STOPPING, "distill": K.DISTILL,
-    }
-    return {f"{t}.{k}": p for t, spec in tables.items() for k, p in spec.items() if f"{t}.{k}" not in UNSEARCHABLE}
 
 
 def _space(*, plugins: bool) -> tuple[Schema, list[str]]:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from hpbench.errors import StudyError
+from hpbench.errors import DataFileProblem, StudyError
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.results import files
 from hpbench.results.files import STUDY_JSON
@@ -51,7 +51,7 @@ def fail(err: StudyError | str, *, debug: bool = False) -> NoReturn:
             con.print(traceback.rstrip(), highlight=False, soft_wrap=True, markup=False)
     if tracebacks and not debug:
         con.print("(--debug shows the full traceback)", highlight=False)
-    if isinstance(err, PreflightFailed):
+    if isinstance(err, PreflightFailed) or any(isinstance(p, DataFileProblem) for p in problems):
         n = len(problems)
         con.print(f"nothing was started or written: {n} problem{'s' if n != 1 else ''} to fix first", highlight=False)
     raise typer.Exit(EXIT_USAGE)

@@ -20,6 +20,7 @@ def train(
     out: Annotated[Path | None, typer.Option("--out", help="Where model.pt and metrics.json go \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON (progress goes to stderr).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full tracebacks of user code errors.")] = False,
 ) -> None:
     """Train one configuration and save the model; prints its metrics (test split included)."""
     from rich.table import Table
@@ -31,14 +32,14 @@ def train(
         study = Study.from_toml(study_file, overrides=set_ or ())
         check_train(study, epochs=epochs, out=out, cli=True)
     except StudyError as err:
-        fail(err)
+        fail(err, debug=debug)
     except OutputError as err:
         fail(str(err))
     con = stderr_console() if as_json else console()
     try:
         done = train_study(study, epochs=epochs, out=out, console=con)
     except StudyError as err:  # the pre-flight's problems (bad data, a network that cannot be built)
-        fail(err)
+        fail(err, debug=debug)
     if as_json:
         typer.echo(json.dumps(done.to_dict(), indent=2))
         return

@@ -55,7 +55,9 @@ def configurations(study: Study, *, n: int | None = None, grid: bool = False) ->
     place), then sampled ones."""
     if enumerates_grid(study, grid=grid):
         if not study.space.is_finite():
-            raise ValueError("--grid needs a finite space (choice/grid dimensions only), but the space has continuous dimensions")
+            continuous = [f"space.{d.key} ({d.dist.describe()})" for d in study.space.dims if d.dist.grid_values() is None]
+            raise ValueError(f"--grid needs a finite space (choice/grid dimensions only), but {', '.join(continuous)} "
+                             f"{'is' if len(continuous) == 1 else 'are'} continuous (list values with choice or grid instead)")
         return study.space.grid()
     rng = random.Random(study.settings.seed)
     drawn = [study.space.sample(rng) for _ in range(n or study.settings.trials)]

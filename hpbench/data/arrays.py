@@ -130,17 +130,39 @@ def check_arrays(dataset: str, heads: dict[str, NpyHeader]) -> None:
             raise ValueError(f"{dataset}: a given {split} split needs both {xn!r} and {yn!r}, but {have!r} comes without {missing!r}")
     for name, h in heads.items():
         if name.startswith("x") and not h.numeric:
-            raise ValueError(f"{h.path}: array {name!r} must hold numbers, but has dtype {h.dtype}")
+            raise ArrayError(f"{h.path}: array {name!r} must hold numbers, but has dtype {_dtype_words(h)}: {_save_as_numbers(name, h)}",
+                             array=name)
         if name.startswith("x") and len(h.shape) < 2:
-            raise ValueError(f"{h.path}: array {name!r} must be shaped (n, ...) with at least one feature, but has shape {h.shape}")
+            raise ArrayError(f"{h.path}: array {name!r} must be shaped (n, ...) with at least one feature, but has shape {h.shape}", array=name)
         if name.startswith("y") and not (len(h.shape) == 1 or (len(h.shape) == 2 and h.shape[1] == 1)):
-            raise ValueError(f"{h.path}: array {name!r} must hold one label per sample, shaped (n,), but has shape {h.shape}"
-                             + (f" (one-hot labels: save the class numbers, {name}.argmax(1))" if one_hot(dataset, h) else ""))
+            raise ArrayError(f"{h.path}: array {name!r} must hold one label per sample, shaped (n,), but has shape {h.shape}"
+                             + (f" (one-hot labels: save the class numbers, {name}.argmax(1))" if one_hot(dataset, h) else ""), array=name)
     for xn, yn in (("x", "y"), *SPLIT_ARRAYS.values()):
         if xn in heads and heads[xn].n != heads[yn].n:
             raise ValueError(f"{dataset}: {xn!r} and {yn!r} must have one row per sample, but have {heads[xn].n} and {heads[yn].n}")
         if xn in heads and heads[xn].sample_shape != heads["x"].sample_shape:
             raise ValueError(f"{dataset}: {xn!r} must have samples shaped like 'x' {heads['x'].sample_shape}, but has {heads[xn].sample_shape}")
+
+
+class ArrayError(ValueError):
+    """A rule one array of a NumPy dataset breaks; ``array`` is its name (``x``, ``y_val``, ...),
+    so that the study can name the key that gave its file."""
+
+    def __init__(self, message: str, *, array: str) -> None:
+        super().__init__(message)
+        self.array = array
+
+
+def _dtype_words(h: NpyHeader) -> str:
+    dtype = np.dtype(h.dtype)
+    return "object (Python objects, which hpbench does not unpickle from a data file)" if dtype.kind == "O" else dtype.name
+
+
+def _save_as_numbers(name: str, h: NpyHeader) -> str:
+    """What to save instead of an array of inputs that are not numbers."""
+    how = f"np.savez(path, {name}={name}.astype(np.float32), ...) with the other arrays as they are" if h.member else \
+        f"np.save(path, {name}.astype(np.float32))"
+    return f"save it as numbers, {how} (text or categories encoded as numbers first; samples of one shape, padded if they differ)"
 
 
 def one_hot(dataset: str, h: NpyHeader) -> bool:

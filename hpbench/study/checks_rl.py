@@ -126,9 +126,10 @@ def algorithm_keys(r: Reader, model: Mapping[str, Any], train: Mapping[str, Any]
     problems: list[Problem] = []
     for name, users in RK.ALGORITHM_KEYS.items():
         if algorithm not in users and (name in train or f"train.{name}" in r.searched()):
-            problems += r.fail(_searched_or(name, r, train, (name,)),
-                               f"applies to algorithm {' and '.join(repr(u) for u in users)} only, not {algorithm!r} (it would be ignored)",
-                               train.get(name, shown("searched"))).problems
+            key = _searched_or(name, r, train, (name,))
+            value = r.raw["space"][key.removeprefix("space.")] if key.startswith("space.") else train[name]  # the named key's own value
+            problems += r.fail(key, f"applies to algorithm {' and '.join(repr(u) for u in users)} only, not {algorithm!r} (it would be ignored)",
+                               value).problems
     if problems:
         raise StudyError.of(problems)
 

@@ -16,6 +16,7 @@ from hpbench.data import arrays, files
 from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
 from hpbench.data.user import binary_kind
+from hpbench.errors import DataFileProblem, StudyError
 from hpbench.study.reader import Reader
 
 PATH_KEYS = ("dataset", "y", "x_val", "y_val", "x_test", "y_test")  # [data] keys naming files
@@ -60,21 +61,30 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
             heads = arrays.headers(dataset, dict(data))
             arrays.check_arrays(dataset, heads)
         except ValueError as err:  # the message names the file (or its array), the rule and what it holds
-            raise r.fail("data.dataset", str(err)) from None
+            raise r.fail(_array_key(r, dataset, getattr(err, "array", "x")), str(err)) from None
         return heads["x"].sample_shape
     if files.is_table(dataset):
         columns = _columns(r, dataset)
         twice = sorted({c for c in columns if columns.count(c) > 1})
         if twice:  # pandas would read the second one as "name.1": the target could be the wrong column, unsaid
-            raise r.fail("data.dataset", f"must name each column of {dataset} once (pandas reads a second 'a' as 'a.1')", twice)
+            raise _file_fail(dataset, f"must name each column once (pandas would read a second {twice[0]!r} as '{twice[0]}.1')", twice)
         return (len(columns) - 1,)  # every column but the target
     return None
+
+
+def _array_key(r: Reader, dataset: str, array: str) -> str:
+    """The [data] key that gave an array's file, as the study wrote it: a .npy file's own key
+    (``x`` or ``dataset`` for the inputs, ``y_val``, ...), a .npz archive's ``dataset``."""
+    if arrays.is_npz(dataset) or array == "x":
+        written = r.raw.get("data", {})
+        return "data.x" if array == "x" and isinstance(written, dict) and "x" in written and "dataset" not in written else "data.dataset"
+    return f"data.{array}"
 
 
 def _columns(r: Reader, path: str) -> list[str]:
     what = "" if files.is_parquet(path) else binary_kind(path)
     if what:  # e.g. an Excel file saved under a .csv name
-        raise r.fail("data.dataset", f"must be a CSV text file, but {path} is {what}")
+        raise _file_fail(path, f"must be a CSV text file, but it is {what}")
     try:
         if files.is_parquet(path):
             import pyarrow.parquet as pq
@@ -84,7 +94,12 @@ def _columns(r: Reader, path: str) -> list[str]:
             return next(csv.reader(f), [])
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError) as err:
         kind = "Parquet" if files.is_parquet(path) else "CSV"
-        raise r.fail("data.dataset", f"must be a readable {kind} file ({err})", path) from None
+        raise _file_fail(path, f"must be a readable {kind} file ({err})") from None
+
+
+def _file_fail(path: str, rule: str, value: Any = None) -> StudyError:
+    """A data file's own problem, named by the file (``data.dataset`` gives it)."""
+    return StudyError.of([DataFileProblem(source=path, key="data.dataset", rule=rule, value=value)])
 
 
 def layout(r: Reader, data: Mapping[str, Any]) -> Layout | None:

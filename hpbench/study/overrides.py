@@ -9,17 +9,45 @@ from hpbench.errors import StudyError
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
-    """``"train.max_epochs=10"`` -> (``["train", "max_epochs"]``, 10); the value is read as TOML,
-    a bare word as a string."""
-    key, eq, text = item.partition("=")
-    key = key.strip()
-    if not eq or not key or "." not in key:
-        raise StudyError(source="--set", key=item, rule="must be SECTION.KEY=VALUE, e.g. train.max_epochs=10")
+    """``"train.max_epochs=10"`` -> (``["train", "max_epochs"]``, 10); the key is read as a TOML
+    dotted key (a quoted part keeps its dots: ``space."train.d_lr"`` -> ``["space", "train.d_lr"]``),
+    the value as TOML, a bare word as a string."""
+    rule = "must be SECTION.KEY=VALUE, e.g. train.max_epochs=10 (a key with dots quoted, as in the study file: space.\"train.d_lr\"={grid=[0.001]})"
+    key, eq, text = _split(item)
+    parts = _key_parts(key) if eq else None
+    if parts is None or len(parts) < 2:
+        raise StudyError(source="--set", key=item, rule=rule)
     try:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()  # a bare word is a string: --set optimizer.name=adam
-    return key.split("."), value
+    return parts, value
+
+
+def _split(item: str) -> tuple[str, str, str]:
+    """The key, ``=`` and the value: the first ``=`` outside quotes (``space."a=b"=...``)."""
+    quote = ""
+    for i, ch in enumerate(item):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "=":
+            return item[:i], "=", item[i + 1:]
+    return item, "", ""
+
+
+def _key_parts(key: str) -> list[str] | None:
+    """The parts of a TOML dotted key (None when it is not one)."""
+    try:
+        node: Any = tomllib.loads(f"{key.strip()} = 0")
+    except tomllib.TOMLDecodeError:
+        return None
+    parts: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        part, node = next(iter(node.items()))
+        parts.append(part)
+    return parts if node == 0 else None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:

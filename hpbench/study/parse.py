@@ -16,6 +16,7 @@ from typing import Any
 
 from hpbench.errors import StudyError, did_you_mean
 from hpbench.space.defaults import default_point
+from hpbench.space.distributions import KINDS
 from hpbench.space.parse import parse_space
 from hpbench.space.points import parse_points
 from hpbench.space.space import SearchSpace
@@ -143,6 +144,11 @@ def _enqueue(r: Reader, study: dict[str, Any], space: SearchSpace, *, fixed: Map
 def _space(r: Reader, space_raw: Mapping[str, Any], *, dataset: str | None) -> SearchSpace:
     """[space], with the rule of each searched path from the study's keys and registries
     (``dataset`` None: [data] failed, so a dataset's own options are not checked)."""
+    for key, entry in space_raw.items():  # space.train.d_lr = {...} (or --set space.train.d_lr=...): a table "train", not a key
+        if isinstance(entry, dict) and entry and not entry.keys() & {*KINDS, "when"} and all(isinstance(v, dict) for v in entry.values()):
+            inner = next(iter(entry))
+            raise r.fail(f"space.{key}.{inner}", f'unknown key: a dotted [space] key is quoted, "{key}.{inner}" = {{ ... }} '
+                         f"(with --set: space.\"{key}.{inner}\"=...)")
     return parse_space(
         space_raw,
         source=r.source,

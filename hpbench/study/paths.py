@@ -8,14 +8,50 @@ cannot be searched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from hpbench.data.datasets import DATASETS
 from hpbench.errors import did_you_mean, shown
-from hpbench.registry import Param
+from hpbench.models import FAMILIES
+from hpbench.registry import Param, Registry
 from hpbench.rules import Any_
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
+from hpbench.train.optimizers import OPTIMIZERS
+from hpbench.train.schedules import SCHEDULES
+from hpbench.train.task import TASKS
+
+UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind", "model.task", "data.env")  # path_param refuses them
+
+
+def _union(specs: Iterable[Mapping[str, Param]]) -> dict[str, Param]:
+    out: dict[str, Param] = {}
+    for spec in specs:
+        for k, p in spec.items():
+            out.setdefault(k, p)
+    return out
+
+
+def searchable(*, plugins: bool) -> dict[str, Param]:
+    """Every configuration path [space] may search, with its parameter (the union over the
+    registered families, datasets, optimizers and tasks): the study reference's list, and the
+    options an unknown [space] key is offered."""
+    def entries(registry: Registry[Any]) -> list[Mapping[str, Param]]:
+        return [registry.get(n).params for n in registry.names(plugins=plugins)]
+
+    def tasks(section: str) -> list[Mapping[str, Param]]:
+        return [TASKS.get(t).meta.get(section) or {} for t in TASKS]
+
+    tables: dict[str, Mapping[str, Param]] = {
+        "data": _union([K.DATA, *tasks("data"), N.FILE_PARAMS, *entries(DATASETS)]),
+        "model": _union([K.MODEL, *tasks("model"), *entries(FAMILIES)]),
+        "optimizer": _union([K.OPTIMIZER, *entries(OPTIMIZERS)]),
+        "lr_schedule": _union([K.LR_SCHEDULE, *entries(SCHEDULES)]),
+        "train": _union([K.TRAIN, *tasks("train")]), "train.early_stopping": K.EARLY_STOPPING, "distill": K.DISTILL,
+    }
+    return {f"{t}.{k}": p for t, spec in tables.items() for k, p in spec.items() if f"{t}.{k}" not in UNSEARCHABLE}
 
 
 def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
@@ -71,9 +107,8 @@ def path_param(r: Reader, key: str, path: str, *, dataset: str | None) -> Param:
     if section in tables and len(parts) == 2:
         if parts[1] in tables[section]:
             return tables[section][parts[1]]
-        raise r.fail(f"space.{key}", "unknown key", hint=did_you_mean(parts[1], tables[section]))
-    known_paths = list(K.ALIASES) + [f"{s}.{k}" for s, t in tables.items() for k in t] + ["model.family"]
-    raise r.fail(f"space.{key}", "unknown key", hint=did_you_mean(key, known_paths))
+        raise r.fail(f"space.{key}", "unknown key", hint=did_you_mean(parts[1], [k for k in tables[section] if f"{section}.{k}" not in UNSEARCHABLE]))
+    raise r.fail(f"space.{key}", "unknown key", hint=did_you_mean(key, [*K.ALIASES, *searchable(plugins=True)]))
 
 
 def _model_param(r: Reader, key: str, parts: list[str]) -> Param:
@@ -83,5 +118,5 @@ def _model_param(r: Reader, key: str, parts: list[str]) -> Param:
         if parts[1] == "family":
             return K.MODEL["family"]
         return fam[parts[1]] if fam is not None else Param(Any_())
-    known = list(K.MODEL) + list(fam or {})
+    known = [k for k in [*K.MODEL, *(fam or {})] if f"model.{k}" not in UNSEARCHABLE]
     raise r.fail(f"space.{key}", "unknown key", hint=did_you_mean(parts[-1], known))
