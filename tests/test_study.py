@@ -376,3 +376,14 @@ def test_a_data_file_of_a_kind_hpbench_does_not_read_is_told_what_to_save_it_as(
     said = str(err.value)
     assert f"data.dataset: must be a file hpbench reads (.csv, .csv.gz/.bz2/.xz, .parquet, .npz, .npy) or 'package.module:load' (your own loader), but got '{name}'" in said
     assert what in said and "digits" not in said
+
+
+def test_a_warm_up_as_long_as_the_training_is_refused_in_one_reading(tmp_path):
+    """The message said "..., but max_epochs=2, but got 2.0" (bug hunt s47h1)."""
+    path = tmp_path / "wc.toml"
+    path.write_text('[study]\nname = "wc"\ntrials = 2\n[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n[train]\nmax_epochs = 2\n'
+                    '[lr_schedule]\nname = "warmup_cosine"\nwarmup_epochs = 2\n')
+    with pytest.raises(StudyError) as err:
+        load_study(path)
+    text = str(err.value)
+    assert "lr_schedule.warmup_epochs: must be < train.max_epochs (2: " in text and text.count("but") == 1, text

@@ -130,7 +130,7 @@ def warmup_ends_before_the_last_epoch(r: Reader, schedule: Mapping[str, Any], tr
     for w in warmups or ():
         for e in epochs or ():
             if w >= e:
-                raise r.fail("lr_schedule.warmup_epochs", f"must be < train.max_epochs (the cosine needs steps after the warm-up), but max_epochs={e}", w)
+                raise r.fail("lr_schedule.warmup_epochs", f"must be < train.max_epochs ({e}: the cosine needs steps after the warm-up)", w)
 
 
 # the optimizers with a momentum or beta1 that one-cycle's cycle_momentum may drive
