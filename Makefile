@@ -45,7 +45,7 @@ golden: $(STAMP)
 
 # regenerate docs/study-reference.md from the key tables and registries (tests/test_catalog.py fails when it drifts)
 reference: $(STAMP)
-	$(BIN)/hpbench schema --markdown > docs/study-reference.md
+	$(BIN)/hpbench schema --markdown --builtin > docs/study-reference.md
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dispatch.py

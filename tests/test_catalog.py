@@ -233,3 +233,17 @@ def test_the_checked_in_reference_is_up_to_date():
 
 def test_the_readme_links_the_reference():
     assert "docs/study-reference.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_schema_markdown_lists_installed_plugins_unless_builtin(monkeypatch):
+    """--markdown printed the built-in entries only, whatever --builtin said (its help: "leave out
+    installed plugins"), while the JSON schema listed plugins (bug hunt s47h1)."""
+    from hpbench.registry import Entry
+    from hpbench.train.optimizers import OPTIMIZERS
+
+    monkeypatch.setitem(OPTIMIZERS._entries, "contract-sgd", Entry(name="contract-sgd", build=lambda **_: None, params={}, doc="a plugin's SGD", meta={}))
+    monkeypatch.setattr(OPTIMIZERS, "_loaded", True)
+    res = CliRunner().invoke(app, ["schema", "--markdown"])
+    assert res.exit_code == 0 and "`contract-sgd`" in res.output
+    res = CliRunner().invoke(app, ["schema", "--markdown", "--builtin"])
+    assert res.exit_code == 0 and "contract-sgd" not in res.output

@@ -98,13 +98,13 @@ def _space(sch: Schema) -> list[str]:
     return out
 
 
-def _registries() -> list[str]:
+def _registries(*, plugins: bool) -> list[str]:
     out: list[str] = []
     for named in REGISTRIES:
         reg = named.registry
         out += [f"## {named.title}", "", f"Values of `{named.key}` (plugins: entry-point group `{named.group}`).", "",
                 "| name | description |", "| --- | --- |"]
-        names = reg.names(plugins=False)
+        names = reg.names(plugins=plugins)
         out += [f"| `{n}` | {_cell(reg.get(n).doc)} |" for n in names]
         for n in names:
             if reg.get(n).params:
@@ -113,12 +113,13 @@ def _registries() -> list[str]:
     return out
 
 
-def study_reference() -> str:
-    """The whole reference as Markdown."""
-    sch: dict[str, Any] = study_schema(plugins=False)
+def study_reference(*, plugins: bool = False) -> str:
+    """The whole reference as Markdown; ``plugins``: with the installed plugins' entries (the
+    shipped docs/study-reference.md has the built-in ones only)."""
+    sch: dict[str, Any] = study_schema(plugins=plugins)
     out = [HEADER]
     for name in K.SECTIONS:
         section = sch["properties"][name]
         out += _space(section) if name == "space" else _section(name, section)
-    out += _registries()
+    out += _registries(plugins=plugins)
     return "\n".join(out).rstrip("\n") + "\n"

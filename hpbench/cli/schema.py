@@ -21,6 +21,6 @@ def schema(
     registries, for editors to check and complete study files: hpbench schema > study.schema.json
     """
     if markdown:
-        typer.echo(study_reference(), nl=False)
+        typer.echo(study_reference(plugins=not builtin), nl=False)
         return
     typer.echo(json.dumps(study_schema(plugins=not builtin), indent=2))
