@@ -252,3 +252,32 @@ def test_the_optuna_study_database_agrees_with_the_trials_table(tracked):
     ended = trials[trials["stop_reason"] != "pruned"]
     assert study.best_value == pytest.approx(ended["best_val_accuracy"].max(), rel=REL)  # Optuna's best: its finished trials'
     assert states.get("PRUNED", 0) == int((trials["stop_reason"] == "pruned").sum())
+
+
+def test_the_loggers_are_built_once_the_driver_has_imported_tunes_integrations(monkeypatch):
+    """Tune's integrations import mlflow on the driver's import thread while the loggers are built on
+    theirs: two threads in mlflow's circular imports failed the mlflow logger now and then ("cannot
+    import name '_get_store' from partially initialized module 'mlflow.tracking'"), and the search
+    went on without it. The loggers now wait for that import."""
+    import threading
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from hpbench.dispatch.runner import _trackers
+    from hpbench.tracking import LOGGERS
+
+    built = threading.Event()
+
+    class Quiet:
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    monkeypatch.setitem(LOGGERS._entries, "contract-log", SimpleNamespace(build=lambda **_: (built.set(), Quiet())[1]))
+    study = SimpleNamespace(name="s", settings=SimpleNamespace(metric="val_loss", mode="min", loggers=("contract-log",)),
+                            space=SimpleNamespace(keys=lambda: ["lr"]))
+    imported: Future[None] = Future()
+    trackers = _trackers(study, Path("."), after=imported)
+    assert not built.wait(0.3)  # not while the integrations are being imported
+    imported.set_result(None)
+    assert built.wait(30)
+    assert trackers.close() == {}

@@ -198,7 +198,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         console.print(f"[dim]{escape(clock.calibration.notice())}[/]", highlight=False)
     for tid, params in unpriced(store, study):  # an earlier run stopped before their predictions came (a Ctrl-C waits only briefly)
         predictions.submit(tid, params)
-    trackers = _trackers(study, out)
+    trackers = _trackers(study, out, after=start.integrations)
     interrupted = False
     try:
         if start.searched is not None:
@@ -337,11 +337,21 @@ def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: Sear
     predictions.submit(t.trial_id, t.params)
 
 
-def _trackers(study: Study, out: Path) -> Trackers | None:
-    """The study's loggers ([study] loggers; built on their own thread), or None."""
+def _trackers(study: Study, out: Path, *, after: Future[None] | None = None) -> Trackers | None:
+    """The study's loggers ([study] loggers; built on their own thread, once ``after`` is done), or None.
+    ``after``: the import of Tune's integrations, which imports mlflow on the driver's import
+    thread; the mlflow logger importing it at the same time failed now and then with "cannot import
+    name '_get_store' from partially initialized module 'mlflow.tracking'" (two threads in one
+    package's circular imports), and the search went on without it."""
     kw = {"out": out, "study_name": study.name, "metric": study.settings.metric, "mode": study.settings.mode}
-    factories = {name: partial(LOGGERS.get(name).build, **kw) for name in study.settings.loggers}
+    factories = {name: partial(_built_after, after, partial(LOGGERS.get(name).build, **kw)) for name in study.settings.loggers}
     return Trackers(factories, param_keys=study.space.keys()) if factories else None
+
+
+def _built_after(after: Future[None] | None, build: Any) -> Any:
+    if after is not None:
+        after.result()
+    return build()
 
 
 def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,

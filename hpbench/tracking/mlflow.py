@@ -21,8 +21,13 @@ def tracking_uri(out: Path) -> str:
 
 class MlflowTracker:
     def __init__(self, *, out: Path, study_name: str, **_: Any) -> None:
+        import logging
+
         from mlflow.tracking import MlflowClient
 
+        # its store's set-up says "INFO mlflow.store.db.utils: Creating initial MLflow database tables..."
+        # in the middle of the search's progress (bug hunt s47h1): its warnings still show
+        logging.getLogger("mlflow.store").setLevel(logging.WARNING)
         out.mkdir(parents=True, exist_ok=True)
         self.client = MlflowClient(tracking_uri=tracking_uri(out))
         found = self.client.get_experiment_by_name(study_name)
