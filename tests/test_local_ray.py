@@ -159,7 +159,9 @@ def test_a_search_joins_the_warm_runtime_which_stops_when_idle(tmp_path):
     study = tmp_path / "tiny.toml"
     study.write_text(TINY_STUDY)
     t0 = time.time()
-    started = hpbench("ray", "start", "--num-cpus", "2", "--idle-minutes", "0.1", env=env)
+    # idle for 30 s: the search holds the runtime from its join, after its pre-flight, which took over 5 s on
+    # a loaded machine (the runtime, idle 6 s, had stopped before the search joined it)
+    started = hpbench("ray", "start", "--num-cpus", "2", "--idle-minutes", "0.5", env=env)
     print(f"hpbench ray start: {time.time() - t0:.1f} s")
     runtime = local_ray.find(directory)
     try:
@@ -184,7 +186,7 @@ def test_a_search_joins_the_warm_runtime_which_stops_when_idle(tmp_path):
         trials = hp.load(tmp_path / "out")
         assert len(trials) == 4 and trials["trial_id"].astype(str).str.startswith("early_").any()  # early trials, as on a fresh runtime
 
-        deadline = time.time() + 60  # 6 s without a search, checked every 2 s
+        deadline = time.time() + 120  # 30 s without a search, checked every 2 s
         while local_ray.find(directory) is not None and time.time() < deadline:
             time.sleep(0.5)
         assert local_ray.find(directory) is None
