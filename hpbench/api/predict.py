@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from hpbench.data.datasets import TASKS
-from hpbench.data.encoding import Encoding
+from hpbench.data.encoding import Encoding, single_hint
 
 CHUNK = 4096  # samples per forward pass
 
@@ -52,7 +52,8 @@ class Predictor:
             return self.encoding.inputs(x, input_shape=self.input_shape)
         a = np.asarray(x, dtype=np.float32)
         if tuple(a.shape[1:]) != self.input_shape:
-            raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}")
+            raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}"
+                             + (single_hint(a.shape) if a.shape == self.input_shape else ""))
         return a
 
     def _outputs(self, x: Any) -> np.ndarray:
