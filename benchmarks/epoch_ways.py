@@ -40,16 +40,14 @@ import cost_model as cm
 
 def predicted(cfg: Any, dm: Any) -> dict[str, Any]:
     """The predicted epoch and its largest terms (coefficient x feature)."""
-    import math
-
-    from hpbench.cost.annotate import EVAL_CHUNK, data_shape, epoch_steps, predict_trial
+    from hpbench.cost.annotate import data_shape, epoch_steps, eval_passes, predict_trial
     from hpbench.cost.predict import FEATURES, epoch_features
     from hpbench.cost.trial_time import state_working_set_bytes
 
     cols = predict_trial(cfg, device_model=dm)
     n_train, _, shape, *_ = data_shape(cfg)
     steps, n_val, full, last = epoch_steps(cfg)
-    f = epoch_features(full=full, last=last, n_steps=steps, device=dm, eval_cost=full, n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)),
+    f = epoch_features(full=full, last=last, n_steps=steps, device=dm, eval_cost=full, n_eval_chunks=eval_passes(cfg)[0],
                        state_bytes=state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name))
     terms = {k: dm.coef.get(k, 0.0) * f.get(k, 0.0) for k in FEATURES}
     return {"predicted_epoch_s": cols["predicted_epoch_s"], "predicted_warmup_s": cols["predicted_warmup_s"], "steps": steps,

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections import defaultdict
@@ -27,12 +26,12 @@ import epoch_ways as ew
 
 def predicted_ops(cfg: Any, dm: Any) -> dict[str, list[float]]:
     """Per aten op name: [count, predicted seconds] over one epoch."""
-    from hpbench.cost.annotate import EVAL_CHUNK, epoch_steps
+    from hpbench.cost.annotate import epoch_steps, eval_passes
     from hpbench.cost.ops import SDPA_MATH_BACKWARD
     from hpbench.cost.predict import _OP_FEATURE, TRAIN_PHASES, grid_priced_modules, op_kernel
     from hpbench.cost.trial_time import state_working_set_bytes
 
-    steps, n_val, full, last_or_none = epoch_steps(cfg)
+    steps, _, full, last_or_none = epoch_steps(cfg)
     last = last_or_none or full
     state = state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name)
     out: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
@@ -61,7 +60,7 @@ def predicted_ops(cfg: Any, dm: Any) -> dict[str, list[float]]:
 
     add(full.ops, steps - 1, TRAIN_PHASES)
     add(last.ops, 1, TRAIN_PHASES)
-    add(full.ops, max(1, math.ceil(n_val / EVAL_CHUNK)), ("eval",))
+    add(full.ops, eval_passes(cfg)[0], ("eval",))
     return dict(out)
 
 

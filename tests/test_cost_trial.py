@@ -393,3 +393,29 @@ def test_seconds_outside_the_model_join_the_overhead_share():
     assert regime_with_overhead(f, coef, overhead_s=0.28) == Regime.COMPUTE  # 0.29 s of overhead < 0.3 s
     assert regime_with_overhead(f, coef, overhead_s=0.3) == Regime.OVERHEAD
     assert regime_with_overhead({}, coef, overhead_s=0.0) == Regime.OVERHEAD
+
+
+def test_predict_trial_prices_the_evaluation_passes_the_trainer_takes():
+    """The trainer evaluates in passes sized by what a row of activations costs
+    (hpbench.train.build.eval_rows: a transformer on 500-step sequences takes 64 rows, not 8,192);
+    the cost model counts the validation in the passes the trainer takes, of equal rows, so that
+    their FLOPs stay the validation rows' own."""
+    import torch
+    from test_models import cfg as trial
+
+    from hpbench.cost.annotate import data_shape, epoch_steps, eval_chunk, eval_passes, predict_trial
+    from hpbench.train.build import build, eval_rows, load_data
+
+    seqs = trial(family="transformer", dataset="adding", options={"seq_len": 500, "n_samples": 420}, batch_size=64, preprocess=())
+    n_val = data_shape(seqs)[1]
+    assert n_val == 84
+    cpu = torch.device("cpu")
+    data = load_data(seqs, cpu)
+    assert eval_chunk(seqs) == eval_rows(build(seqs, data.splits, cpu), data.splits, batch_size=64) == 64
+    assert eval_passes(seqs) == (2, 42)
+    full = epoch_steps(seqs)[2]
+    evals = [op for op in full.ops if op.phase == "eval"]
+    assert any(op.kind == "matmul" and 42 * 500 in op.shape for op in evals)  # one pass's embedding: 42 rows of 500 steps
+    assert not any(op.kind == "matmul" and 84 * 500 in op.shape for op in full.ops)
+    assert predict_trial(seqs, device_model=_device())["predicted_epoch_s"] > 0
+    assert eval_chunk(trial(dataset="digits", model={"depth": 2, "width": 128}, batch_size=64)) == 8192

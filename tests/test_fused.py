@@ -280,3 +280,28 @@ def test_one_grouping_rule_for_the_runner_and_the_estimate():
         fuse = max(len(r.group) for r in groups)  # this point fuses all 8 where the slots allow (the cost model's members)
         top = [TrialPlan(epoch_s=0.1, max_epochs=5, fuse=8)] * n_configs
         assert len(repeat_plans(top, seeds=8, slots=study.settings.max_concurrent)) == len(groups), (n_configs, fuse)
+
+
+def test_fused_validation_passes_are_sized_for_every_member_and_leave_the_metrics_as_they_were(monkeypatch):
+    """A fused group validates all its members in one forward pass: 8,192 rows each, whatever a row
+    cost (bug hunt s47h4: a transformer on 500-step sequences holds 4 MB of attention weights a row).
+    Its passes are sized as a run's (hpbench.train.build.eval_rows) for the members together; the
+    metrics do not depend on them."""
+    import hpbench.train.fused as fused_module
+    from hpbench.cost.eval_memory import BUDGET_BYTES, row_bytes
+    from hpbench.train.fused import FusedSupervised
+
+    seqs = members(family="transformer", dataset="adding", options={"seq_len": 500, "n_samples": 20}, batch_size=4, preprocess=())
+    one = FusedSupervised(seqs[:1])
+    per_row = row_bytes(one.runs[0].model, sample_shape=(500, 2))
+    assert per_row >= 2 * 4 * 500 * 500 * 4  # the attention's scores and their softmax, 4 heads
+    assert one.eval_rows == BUDGET_BYTES // per_row == 32
+    assert FusedSupervised(seqs).eval_rows == BUDGET_BYTES // (4 * per_row) == 8  # four members' rows in each pass
+    group = [with_train(c, max_epochs=1) for c in CASES["cnn with batch norm"]]
+    whole = train_fused(group)
+    monkeypatch.setattr(fused_module, "eval_rows", lambda *a, **k: 7)
+    small = train_fused(group)
+    for a, b in zip(whole, small, strict=True):
+        for k in a.history[0]:
+            if k.startswith("val_"):
+                assert b.history[0][k] == pytest.approx(a.history[0][k], rel=1e-5, abs=1e-7), k

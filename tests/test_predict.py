@@ -182,3 +182,71 @@ def test_a_table_predictor_reads_numbers_given_as_text_and_names_what_it_cannot_
     assert rec["encoding"]["categories"] == [None, ["blue", "green", "red"], None]
     weights.save({**rec, "encoding": {k: v for k, v in rec["encoding"].items() if k != "categories"}}, tmp_path / "old.pt")
     assert np.array_equal(load_predictor(tmp_path / "old.pt").predict_proba(x.astype(str)), p.predict_proba(x))
+
+
+def _image_encoding(stored: tuple[int, ...]):
+    """The encoding and model input shape of images stored as ``(n, *stored)`` (hpbench.data.user.as_raw)."""
+    from hpbench.data.user import as_raw
+
+    raw = as_raw(np.zeros((6, *stored), np.uint8), np.arange(6) % 2, task=None, name="i", where="i.npz", image=True)
+    return raw.encoding, tuple(raw.x.shape[1:])
+
+
+def test_a_wrongly_laid_out_image_is_refused_naming_the_shapes_as_given_not_as_encoded():
+    """The shape check ran after the samples were arranged (a channels-last image transposed, an
+    MNIST image given its channel axis), so its message named hpbench's own transpose of the input
+    ("shaped (n, 3, 32, 32) once encoded, but got (3, 32, 3, 32)" for (3, 3, 32, 32) given), or
+    NumPy's ("axes don't match array", "cannot reshape array of size 784 into shape (28,1,28,28)").
+    Now the input is checked as given, against the training data's samples; one sample without the
+    batch axis is told to add it (the README's predict takes an array shaped like the data's x)."""
+    enc, shape = _image_encoding((32, 32, 3))
+    assert shape == (3, 32, 32)
+    assert enc.inputs(np.zeros((2, 32, 32, 3)), input_shape=shape).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"shaped \(n, 32, 32, 3\) as the training data's x, but got \(3, 3, 32, 32\)") as e:
+        enc.inputs(np.zeros((3, 3, 32, 32)), input_shape=shape)
+    assert "(3, 32, 3, 32)" not in str(e.value) and "how the model reads them" in str(e.value)  # the model's own layout, named as such
+    with pytest.raises(ValueError, match=r"one sample shaped \(32, 32, 3\) without the batch axis: give x\[None\]"):
+        enc.inputs(np.zeros((32, 32, 3)), input_shape=shape)
+    mnist, mshape = _image_encoding((28, 28))
+    assert mshape == (1, 28, 28) and mnist.inputs(np.zeros((2, 28, 28)), input_shape=mshape).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"one sample shaped \(28, 28\) without the batch axis: give x\[None\]"):
+        mnist.inputs(np.zeros((28, 28)), input_shape=mshape)
+    with pytest.raises(ValueError, match=r"shaped \(n, 28, 28\) as the training data's x, but got \(5, 32, 32\)"):
+        mnist.inputs(np.zeros((5, 32, 32)), input_shape=mshape)
+    # the weights file keeps the samples' shape as given
+    assert Encoding.from_record(enc.to_record()) == enc and enc.stored == (32, 32, 3)
+
+
+def test_an_old_weights_file_without_the_stored_shape_still_checks_what_it_can():
+    """A weights file written before the samples' shape was kept: where the layout only reorders
+    axes that shape is the model's read back through the order; where it reshapes, the sample's size."""
+    enc, shape = _image_encoding((32, 32, 3))
+    old = Encoding.from_record({k: v for k, v in enc.to_record().items() if k != "stored"})
+    assert old.stored is None
+    with pytest.raises(ValueError, match=r"shaped \(n, 32, 32, 3\) as the training data's x, but got \(3, 3, 32, 32\)"):
+        old.inputs(np.zeros((3, 3, 32, 32)), input_shape=shape)
+    mnist, mshape = _image_encoding((28, 28))
+    old = Encoding.from_record({k: v for k, v in mnist.to_record().items() if k != "stored"})
+    assert old.inputs(np.zeros((2, 28, 28)), input_shape=mshape).shape == (2, 1, 28, 28)
+    with pytest.raises(ValueError, match=r"784 values each .* but got \(5, 32, 32\)"):
+        old.inputs(np.zeros((5, 32, 32)), input_shape=mshape)
+
+
+def test_a_trained_image_predictor_names_the_shape_training_saw(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "img.npz", x=x, y=rng.integers(0, 2, 60))
+    _, run = trained(tmp_path, f'{{"dataset": "{tmp_path / "img.npz"}", "preprocess": ["minmax"]}}')
+    p = run.load_predictor()
+    assert p.input_shape == (3, 8, 8) and p.predict(x[:3]).shape == (3,)
+    with pytest.raises(ValueError, match=r"shaped \(n, 8, 8, 3\) as the training data's x, but got \(3, 3, 8, 8\)"):
+        p.predict(x[:3].transpose(0, 3, 1, 2))
+    with pytest.raises(ValueError, match=r"one sample shaped \(8, 8, 3\) without the batch axis: give x\[None\]"):
+        p.predict_proba(x[0])
+    # a file that keeps no encoding takes the model's inputs: one of them without the batch axis is told so too
+    from hpbench.api.predict import load_predictor
+    from hpbench.train import weights
+
+    weights.save({k: v for k, v in weights.load_record(run.weights).items() if k != "encoding"}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match=r"as the model reads them, but got \(3, 8, 8\): one sample shaped \(3, 8, 8\) .* give x\[None\]"):
+        load_predictor(tmp_path / "old.pt").predict(np.zeros((3, 8, 8), np.float32))

@@ -316,3 +316,17 @@ def test_one_cycle_runs_to_its_end_on_an_iterable_read_by_several_workers():
     out = train(c)
     assert len(out.history) == 3
     assert out.history[-1]["learning_rate"] < out.history[1]["learning_rate"]  # annealing towards the end
+
+
+def test_streamed_evaluation_batches_take_the_rows_the_model_allows(signals_npy):
+    """Streamed evaluation batches were capped by their inputs' bytes only (64 MiB: 8,192 rows of
+    500-step sequences, whatever the model's activations); they now take the rows the trial sizes
+    for its model (hpbench.train.build.eval_rows), the same rows in the same order at any size."""
+    from hpbench.data.loader import StreamLoaders
+
+    x, y, _ = signals_npy
+    s = prepare(dataset=str(x), options={"y": str(y)}, val_fraction=0.2, test_fraction=0.0, preprocess=("standardize",), seed=3, stream=True)
+    loaders = StreamLoaders(s, device=torch.device("cpu"), num_workers=0)
+    small, whole = list(loaders.eval_batches("val", rows=7)), list(loaders.eval_batches("val", rows=8192))
+    assert max(len(b[0]) for b in small) == 7 and len(whole) == 1 and sum(len(b[0]) for b in small) == len(s.val) == len(whole[0][0])
+    assert torch.equal(torch.cat([b[0] for b in small]), whole[0][0]) and torch.equal(torch.cat([b[1] for b in small]), whole[0][1])

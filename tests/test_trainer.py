@@ -202,3 +202,75 @@ def test_a_checkpoint_file_loads_with_weights_only_and_resumes_the_same(tmp_path
     strip = lambda h: [{k: v for k, v in r.items() if k not in ("epoch_s", "epoch_cpu_s", "reported_at")} for r in h]  # noqa: E731
     assert strip(train(c, start_state=loaded).history) == strip(whole.history)
     assert "temperature" in whole.history[-1]
+
+
+def _long_sequences(*, seq_len, n_samples=40, model=None, batch_size=64, test_fraction=0.0):
+    return cfg(family="transformer", dataset="adding", options={"seq_len": seq_len, "n_samples": n_samples}, model=model or {},
+               batch_size=batch_size, test_fraction=test_fraction, preprocess=())
+
+
+def test_evaluation_passes_are_sized_by_what_a_row_of_activations_costs():
+    """Evaluation took 8,192 rows per forward pass whatever a row cost: the transformer's defaults
+    (4 heads) on sequences of 500 steps hold 4 x 500 x 500 float32 attention weights a row, and
+    peaked at 4.2 GiB with 800 validation rows, 16.7 GiB with 3,600 (bug hunt s47h4). A pass now
+    takes what a few hundred MB of a row's activations hold, at least the training batch; an MLP's
+    row costs bytes, so its passes stay at 8,192 rows (fast there)."""
+    from hpbench.cost.eval_memory import BUDGET_BYTES, row_bytes
+    from hpbench.train.build import EVAL_CHUNK, build, eval_rows
+
+    cpu = torch.device("cpu")
+    c = _long_sequences(seq_len=500)
+    data = load_data(c, cpu)
+    model = build(c, data.splits, cpu)
+    maps = 4 * 500 * 500 * 4  # one layer's attention weights of a row, float32
+    per_row = row_bytes(model, sample_shape=data.splits.input_shape)
+    assert 2 * maps <= per_row <= 2.1 * maps  # the scores and their softmax, and the layer's inputs and outputs
+    assert eval_rows(model, data.splits, batch_size=64) == 64  # the training batch: the budget holds ~32 rows
+    assert eval_rows(model, data.splits, batch_size=8) == BUDGET_BYTES // per_row == 32
+    assert model.training  # the model left in the mode it was in
+    mlp = cfg(dataset="digits", model={"depth": 2, "width": 128}, batch_size=64)
+    d = load_data(mlp, cpu)
+    assert eval_rows(build(mlp, d.splits, cpu), d.splits, batch_size=64) == EVAL_CHUNK == 8192
+    short = _long_sequences(seq_len=20)  # the same transformer on short sequences: cheap rows again
+    d = load_data(short, cpu)
+    assert eval_rows(build(short, d.splits, cpu), d.splits, batch_size=64) > 2000
+
+
+def test_the_test_split_of_long_sequences_is_evaluated_in_the_passes_its_memory_allows():
+    """evaluate_test runs the model's passes at the rows :func:`eval_rows` gives, not all the test rows
+    at once (8.06 MB a row counted here, mostly the scores and their softmax: 33 rows to the budget)."""
+    from hpbench.train.build import build
+
+    cpu = torch.device("cpu")
+    c = _long_sequences(seq_len=1000, n_samples=100, batch_size=8, test_fraction=0.5,
+                        model={"d_model": 8, "heads": 1, "ff_width": 16, "layers": 1})
+    data = load_data(c, cpu)
+    model = build(c, data.splits, cpu)
+    seen = []
+    # the evaluation's passes (under no_grad; the sizing's own pass of a few rows runs with autograd on)
+    model.register_forward_pre_hook(lambda m, a: None if torch.is_grad_enabled() else seen.append(len(a[0])))
+    metrics = evaluate_test(c, model)
+    assert sum(seen) == len(data.x_test) == 50 and max(seen) == 33 and "test_loss" in metrics  # was one pass of 50
+
+    from hpbench.cost.eval_memory import BUDGET_BYTES
+
+    assert BUDGET_BYTES // (2 * 1000 * 1000 * 4 + 2 * 1000 * 8 * 4) == 33  # the maps, the attention's input and output
+
+
+def test_evaluation_metrics_do_not_depend_on_the_rows_per_pass():
+    """Inference in eval mode (BatchNorm's running statistics, no dropout): the metrics of passes of
+    7 rows are those of one pass, up to float32 rounding; so are the trainer's, whatever rows it takes."""
+    from hpbench.train.evaluate import evaluate_batches
+
+    c = cfg(family="cnn", dataset="digits", model={"conv_depth": 1, "channels": 4, "width": 16, "batch_norm": True, "dropout": 0.5},
+            epochs=1, batch_size=64)
+    out = train(c)
+    data = load_data(c, torch.device("cpu"))
+    loss = tasks.loss_fn(data.splits.task)
+    whole = evaluate(out.model, data.x_val, data.y_val, data.splits.task, loss)
+    for rows in (7, 64, len(data.x_val) - 1):
+        small = evaluate_batches(out.model, data.eval_batches("val", rows=rows), data.splits.task, loss)
+        assert small.keys() == whole.keys()
+        for k in whole:
+            assert small[k] == pytest.approx(whole[k], rel=1e-5, abs=1e-7), (rows, k)
+    assert out.history[-1]["val_loss"] == pytest.approx(whole["loss"], rel=1e-5)  # the trainer's own passes

@@ -12,6 +12,7 @@ hold none: their predictor takes inputs as the model reads them and answers in c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +21,9 @@ import numpy as np
 import torch
 
 from hpbench.data.datasets import TASKS
-from hpbench.data.encoding import Encoding
+from hpbench.data.encoding import Encoding, single_hint
 
-CHUNK = 4096  # samples per forward pass
+CHUNK = 4096  # samples per forward pass at most; fewer where a sample's activations cost more (rows_per_pass)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +42,14 @@ class Predictor:
         return cls(model=model.eval(), task=task, input_shape=tuple(rec["input_shape"]), encoding=None if enc is None else Encoding.from_record(enc),
                    temperature=rec.get("temperature"))
 
+    @functools.cached_property
+    def rows_per_pass(self) -> int:
+        """Samples per forward pass: as many as a few hundred MB of the model's activations hold, at
+        most :data:`CHUNK` (:mod:`hpbench.cost.eval_memory`; sized once, on the first prediction)."""
+        from hpbench.cost.eval_memory import eval_rows
+
+        return eval_rows(self.model, sample_shape=self.input_shape, floor=1, cap=CHUNK)
+
     @property
     def classes(self) -> tuple[Any, ...] | None:
         """The labels the data held, by class index (None: regression, or not recorded)."""
@@ -52,13 +61,15 @@ class Predictor:
             return self.encoding.inputs(x, input_shape=self.input_shape)
         a = np.asarray(x, dtype=np.float32)
         if tuple(a.shape[1:]) != self.input_shape:
-            raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}")
+            raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}"
+                             + (single_hint(a.shape) if a.shape == self.input_shape else ""))
         return a
 
     def _outputs(self, x: Any) -> np.ndarray:
         a = torch.from_numpy(np.ascontiguousarray(self.inputs(x)))
+        rows = self.rows_per_pass if len(a) > 1 else 1
         with torch.no_grad():  # a block, not the decorator: a warning the encoding gives names the caller's line, not torch's wrapper
-            out = torch.cat([self.model(a[i : i + CHUNK]) for i in range(0, len(a), CHUNK)]) if len(a) else torch.zeros(0, 1)
+            out = torch.cat([self.model(a[i : i + rows]) for i in range(0, len(a), rows)]) if len(a) else torch.zeros(0, 1)
         return out.double().numpy()
 
     def predict_proba(self, x: Any) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.config import TrialConfig
-from hpbench.cost import conv, coverage, gan, rl
+from hpbench.cost import conv, coverage, eval_memory, gan, rl
 from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.ops import StepCost
@@ -20,7 +20,7 @@ from hpbench.cost.recurrent import CELLS
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
 TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial, "gan": gan.predict_trial}
 
-EVAL_CHUNK = 8192  # hpbench.train.evaluate.EVAL_CHUNK (kept here: this module imports no torch)
+EVAL_CHUNK = eval_memory.MAX_ROWS  # hpbench.train.evaluate.EVAL_CHUNK: rows per evaluation pass at most (eval_chunk: the trial's)
 
 PREDICTED_COLUMNS = ("n_params", "flops_per_step", "flops_per_epoch", "predicted_flops", "predicted_step_s",
                      "predicted_epoch_s", "predicted_s", "naive_s", "regime", "predicted_warmup_s", "concurrency_slowdown",
@@ -58,8 +58,55 @@ def batch_rows(cfg: TrialConfig) -> int:
     return n_train if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n_train)
 
 
+def eval_chunk(cfg: TrialConfig) -> int:
+    """Rows per evaluation pass of a supervised trial, by the trainer's rule
+    (:func:`hpbench.train.build.eval_rows`) on its model built on ``meta``: what :func:`predict_trial`
+    prices its validation pass as (ceil(n_val / rows) passes of that many rows). Kept per process
+    (a search's configurations share a model's shape more often than not)."""
+    _, _, shape, n_out, _, kind = data_shape(cfg)
+    bs = batch_rows(cfg)
+    params = dict(cfg.model.params)
+    key = (cfg.model.family, repr(sorted(params.items())), shape, n_out, kind, bs)
+    if key not in _EVAL_CHUNKS:
+        if len(_EVAL_CHUNKS) >= EVAL_CHUNKS_KEPT:
+            _EVAL_CHUNKS.clear()
+        _EVAL_CHUNKS[key] = _sized(cfg.model.family, params, shape=shape, n_out=n_out, kind=kind, batch=bs)
+    return _EVAL_CHUNKS[key]
+
+
+EVAL_CHUNKS_KEPT = 256
+_EVAL_CHUNKS: dict[tuple[Any, ...], int] = {}
+
+
+def _sized(family: str, params: dict[str, Any], *, shape: tuple[int, ...], n_out: int, kind: str, batch: int) -> int:
+    """:func:`eval_chunk` of a model built on ``meta`` (on the CPU where it cannot be, as :func:`hpbench.cost.count.count_step` builds it)."""
+    import torch
+
+    from hpbench.models import build_model
+
+    try:
+        with torch.device("meta"):
+            model = build_model(family, input_shape=shape, n_outputs=n_out, params=params, kind=kind)
+    except Exception:
+        torch.manual_seed(0)
+        model = build_model(family, input_shape=shape, n_outputs=n_out, params=params, kind=kind)
+    return eval_memory.eval_rows(model, sample_shape=shape, floor=batch, cap=EVAL_CHUNK)
+
+
+def eval_passes(cfg: TrialConfig) -> tuple[int, int]:
+    """(passes, rows counted per pass) of a supervised trial's validation: ceil(n_val / rows) passes
+    at :func:`eval_chunk`'s rows at most, counted as that many passes of equal rows, so that their
+    FLOPs are the validation rows' own (the trainer's last pass is the short one); (0, 0) without
+    validation rows."""
+    n_val = data_shape(cfg)[1]
+    if not n_val:
+        return 0, 0
+    passes = math.ceil(n_val / eval_chunk(cfg))
+    return passes, math.ceil(n_val / passes)
+
+
 def epoch_steps(cfg: TrialConfig, *, whole_recurrent: tuple[str, ...] = ()) -> tuple[int, int, StepCost, StepCost | None]:
-    """(steps per epoch, validation rows, the full step counted with one evaluation chunk, the
+    """(steps per epoch, validation rows, the full step counted with one evaluation pass (:func:`eval_passes`), the
     smaller last step or None when it is full) of a supervised trial's epoch: what
     :func:`predict_trial` prices, and the benchmarks that take its prediction apart.
     ``whole_recurrent``: the recurrent cell types counted whole (those the device prices from its grid)."""
@@ -71,7 +118,7 @@ def epoch_steps(cfg: TrialConfig, *, whole_recurrent: tuple[str, ...] = ()) -> t
     common: dict[str, Any] = dict(family=cfg.model.family, model_params=dict(cfg.model.params), input_shape=shape, n_outputs=n_out,
                                   task=task, kind=kind, optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params),
                                   n_source=n_train, whole_recurrent=whole_recurrent, options=StepOptions.of(cfg))
-    full = count_step(batch_size=bs, eval_size=min(n_val, EVAL_CHUNK) or None, **common)
+    full = count_step(batch_size=bs, eval_size=eval_passes(cfg)[1] or None, **common)
     last = count_step(batch_size=last_bs, **common) if last_bs != bs else None
     return steps, n_val, full, last
 
@@ -87,9 +134,9 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     if cfg.task in TASK_PREDICTORS:
         return TASK_PREDICTORS[cfg.task](cfg, device_model=device_model, env_cache_dir=env_cache_dir, max_concurrent=max_concurrent)
 
-    steps, n_val, full, last = epoch_steps(cfg, whole_recurrent=tuple(c for c in CELLS if device_model.prices_recurrent(c)))
+    steps, _, full, last = epoch_steps(cfg, whole_recurrent=tuple(c for c in CELLS if device_model.prices_recurrent(c)))
     ep = predict_epoch(full=full, last=last, n_steps=steps, device=device_model, eval_cost=full,
-                       n_eval_chunks=max(1, math.ceil(n_val / EVAL_CHUNK)) if n_val else 0,
+                       n_eval_chunks=eval_passes(cfg)[0],
                        state_bytes=tt.state_working_set_bytes(n_params=full.n_params, optimizer=cfg.optimizer.name))
     epochs = cfg.train.max_epochs
     slow = tt.concurrency_slowdown(regime=ep.regime, max_concurrent=max_concurrent, slowdowns=device_model.concurrency_slowdown)

@@ -150,6 +150,19 @@ def hook_conv(model: Any, rec: Any) -> None:
         m.register_forward_hook(post)
 
 
+def attention_shape(m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(batch · heads, query length, key length, head dim) of a call of ``nn.MultiheadAttention``
+    ``m`` with ``args`` and ``kwargs`` (batched in either layout or unbatched)."""
+    q = args[0] if args else kwargs["query"]
+    k = args[1] if len(args) > 1 else kwargs.get("key", q)
+    if q.dim() == 3:
+        b, t_q = (q.shape[0], q.shape[1]) if m.batch_first else (q.shape[1], q.shape[0])
+        t_k = k.shape[1] if m.batch_first else k.shape[0]
+    else:
+        b, t_q, t_k = 1, q.shape[0], k.shape[0]
+    return int(b * m.num_heads), int(t_q), int(t_k), int(m.embed_dim // m.num_heads)
+
+
 def hook_attention(model: Any, rec: Any) -> None:
     """Record each ``nn.MultiheadAttention`` call's attention as one fused op (CPU: flash
     attention for CPU, one kernel forward and one backward) and mark its math-path ops replaced;
@@ -160,21 +173,14 @@ def hook_attention(model: Any, rec: Any) -> None:
     from torch import nn
 
     def pre(m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        q = args[0] if args else kwargs["query"]
-        k = args[1] if len(args) > 1 else kwargs.get("key", q)
         # asked for its weights (nn.MultiheadAttention's default), it computes them op by op: no fused kernel anywhere
         if kwargs.get("need_weights", args[4] if len(args) > 4 else True):
             rec.attention_paths.append("")
             return
-        if q.dim() == 3:
-            b, t_q = (q.shape[0], q.shape[1]) if m.batch_first else (q.shape[1], q.shape[0])
-            t_k = k.shape[1] if m.batch_first else k.shape[0]
-        else:
-            b, t_q, t_k = 1, q.shape[0], k.shape[0]
+        bh, t_q, t_k, d = attention_shape(m, args, kwargs)
         trains = torch.is_grad_enabled() and rec.phase == "forward"
         dropout = trains and m.training and m.dropout > 0
-        rec.attention(bh=int(b * m.num_heads), t_q=int(t_q), t_k=int(t_k), d=int(m.embed_dim // m.num_heads), backward=trains,
-                      dropout=dropout)
+        rec.attention(bh=bh, t_q=t_q, t_k=t_k, d=d, backward=trains, dropout=dropout)
         rec.attention_paths.append("math" if dropout else "replaced")
 
     def post(*_a: Any) -> None:

@@ -21,7 +21,9 @@ PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the o
 # 4: the step runs the trainer's options (clipping, label smoothing, augmentation: :mod:`hpbench.cost.step_options`);
 # 5: an attention trained with dropout keeps its fused kernel and its math path, each op marked with its path
 #    (:data:`ATTENTION_PATHS`), and one asked for its weights is its math path's ops (no fused kernel).
-COUNT_RULES = 5
+# 6: the evaluation pass is counted at the rows the trainer takes per pass, fewer where a row's activations cost more
+#    (hpbench.cost.eval_memory; a transformer on 500-step sequences: 64, not 8,192), in passes of equal rows.
+COUNT_RULES = 6
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
 _FREE = {

@@ -13,6 +13,7 @@ it to new raw data, as a scikit-learn pipeline or a Keras preprocessing layer wo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,6 +35,9 @@ class Encoding:
     # per column of ``columns``: None for a number, else its one-hot categories (hpbench.data.onehot); None: not
     # recorded and not readable from ``dummies``, which are then looked up by name (weights files from before it was kept)
     categories: onehot.Categories | None = None
+    # a sample's shape as the data held it, before ``reshape`` and ``order``: what new samples are checked against
+    # (None: a table's, or a weights file written before it was kept: :meth:`_check_stored` checks what the layout tells)
+    stored: tuple[int, ...] | None = None
     reshape: tuple[int, ...] | None = None  # a sample's shape before ``order`` (hpbench.data.kinds.Layout)
     order: tuple[int, ...] | None = None
     scale: tuple[tuple[str, tuple[float, ...], tuple[float, ...]], ...] = field(default=())  # (step, shift, divisor) per step
@@ -47,7 +51,10 @@ class Encoding:
         array shaped like the data's ``x``) -> the float32 inputs the model reads."""
         if self.columns is not None:
             x = self._table(x)
-        a = arrange(np.asarray(x, dtype=np.float32), reshape=self.reshape, order=self.order)
+        a = np.asarray(x, dtype=np.float32)
+        if self.columns is None:
+            self._check_stored(a.shape, input_shape=tuple(input_shape))
+        a = arrange(a, reshape=self.reshape, order=self.order)
         if tuple(a.shape[1:]) != tuple(input_shape):
             raise ValueError(f"the samples must be laid out as the model was trained: shaped (n, {', '.join(map(str, input_shape))}) once "
                              f"encoded, but got {tuple(a.shape)}")
@@ -55,6 +62,25 @@ class Encoding:
             flat = a.reshape(len(a), -1)
             a = ((flat - np.asarray(shift, dtype=np.float32)) / np.asarray(div, dtype=np.float32)).reshape(a.shape).astype(np.float32)
         return a
+
+    def _check_stored(self, given: tuple[int, ...], *, input_shape: tuple[int, ...]) -> None:
+        """New samples shaped ``given`` checked as given, against the training data's samples, before
+        :func:`~hpbench.data.kinds.arrange` moves their axes: checked after it, the message named
+        hpbench's own transpose of the input (``(3, 32, 3, 32)`` for ``(3, 3, 32, 32)`` given) or
+        NumPy's (``axes don't match array``, ``cannot reshape array of size 784``)."""
+        stored = self.stored
+        if stored is None and self.reshape is None:  # an older file: the stored shape is the model's, its axes put back
+            stored = input_shape if self.order is None else tuple(input_shape[self.order.index(i)] for i in range(len(input_shape)))
+        if stored is not None:
+            if tuple(given[1:]) == stored:
+                return
+            raise ValueError(shape_message(given, stored=stored, input_shape=input_shape, moved=self.reshape is not None or self.order is not None))
+        size = math.prod(self.reshape or ())  # an older file that reshapes its samples: only their size is known
+        if len(given) >= 2 and math.prod(given[1:]) == size:
+            return
+        reads = ", ".join(map(str, input_shape))
+        raise ValueError(f"the samples must be shaped like the training data's x, {size} values each (the model reads each as ({reads})), "
+                         f"but got {tuple(given)}" + (single_hint(given) if math.prod(given) == size else ""))
 
     def _table(self, x: Any) -> Any:
         import pandas as pd
@@ -84,7 +110,7 @@ class Encoding:
     def to_record(self) -> dict[str, Any]:
         return {"classes": None if self.classes is None else list(self.classes), "columns": _list(self.columns), "dummies": _list(self.dummies),
                 "categories": None if self.categories is None else [_list(c) for c in self.categories],
-                "reshape": _list(self.reshape), "order": _list(self.order), "scale": [[s, list(a), list(b)] for s, a, b in self.scale]}
+                "stored": _list(self.stored), "reshape": _list(self.reshape), "order": _list(self.order), "scale": [[s, list(a), list(b)] for s, a, b in self.scale]}
 
     @classmethod
     def from_record(cls, rec: Mapping[str, Any]) -> Encoding:
@@ -117,7 +143,25 @@ class Encoding:
             scale.append((str(item[0]), tuple(float(v) for v in item[1]), tuple(float(v) for v in item[2])))
         columns, dummies = names("columns"), names("dummies")
         return cls(classes=None if classes is None else tuple(classes), columns=columns, dummies=dummies,
-                   categories=_categories(rec.get("categories"), columns, dummies), reshape=ints("reshape"), order=ints("order"), scale=tuple(scale))
+                   categories=_categories(rec.get("categories"), columns, dummies), stored=ints("stored"), reshape=ints("reshape"), order=ints("order"), scale=tuple(scale))
+
+
+def shape_message(given: tuple[int, ...], *, stored: tuple[int, ...], input_shape: tuple[int, ...], moved: bool) -> str:
+    """Why samples shaped ``given`` are refused by a model trained on samples ``stored`` (read as
+    ``input_shape`` once encoded; ``moved``: the encoding reshapes or reorders them)."""
+    shown = ", ".join(map(str, stored))
+    msg = f"the samples must be shaped (n, {shown}) as the training data's x, but got {tuple(given)}"
+    if tuple(given) == stored:
+        return msg + single_hint(given)
+    if moved and tuple(given[1:]) == input_shape:
+        msg += (f": ({', '.join(map(str, input_shape))}) per sample is how the model reads them once encoded; "
+                "predict takes them as the training data held them")
+    return msg
+
+
+def single_hint(given: tuple[int, ...]) -> str:
+    """For one sample given without the batch axis: how to add it."""
+    return f": one sample shaped {tuple(given)} without the batch axis: give x[None] (shaped {(1, *given)})"
 
 
 def _categories(v: Any, columns: tuple[str, ...] | None, dummies: tuple[str, ...] | None) -> onehot.Categories | None:

@@ -21,8 +21,7 @@ from torch.utils.data import DataLoader, IterableDataset, Sampler, get_worker_in
 
 from hpbench.data.stream import IterRows, Part, StreamSplits, position_split
 
-EVAL_CHUNK = 8192  # rows per evaluation batch (hpbench.train.evaluate.EVAL_CHUNK) ...
-EVAL_BYTES = 64 * 2**20  # ... at most this many bytes of inputs per evaluation batch
+EVAL_BYTES = 64 * 2**20  # at most this many bytes of inputs per evaluation batch (of the rows the model's activations allow)
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -150,9 +149,10 @@ class StreamLoaders:
             order.batches = [np.sort(perm[i : i + batch_size]) for i in range(0, n, batch_size)]
         return self._to_device(loader)
 
-    def eval_batches(self, split: str) -> Iterator[Batch]:
-        """The ``split``'s batches in row order (``EVAL_CHUNK`` rows, at most ``EVAL_BYTES`` of inputs)."""
-        rows = max(1, min(EVAL_CHUNK, EVAL_BYTES // (4 * math.prod(self.splits.input_shape))))
+    def eval_batches(self, split: str, *, rows: int) -> Iterator[Batch]:
+        """The ``split``'s batches in row order: ``rows`` at a time (:func:`hpbench.train.build.eval_rows`),
+        at most ``EVAL_BYTES`` of inputs."""
+        rows = max(1, min(rows, EVAL_BYTES // (4 * math.prod(self.splits.input_shape))))
         loader, order = self._loader(split, rows)
         if order is not None:
             n = len(self._part(split))

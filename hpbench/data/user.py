@@ -88,8 +88,10 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
         layout = resolve_layout(xs[""].shape[1:], shape=shape, kind=kind or ("image" if image else None))
     except ValueError as err:
         raise ValueError(f"{where}: {err}") from None
+    stored = tuple(int(d) for d in xs[""].shape[1:])  # a sample as given: what the predictor checks new samples against
     xs = {s: apply_layout(a, layout) for s, a in xs.items()}
-    encoding = Encoding(classes=None if classes is None else tuple(plain(c) for c in classes), reshape=layout.reshape, order=layout.order)
+    encoding = Encoding(classes=None if classes is None else tuple(plain(c) for c in classes), stored=stored, reshape=layout.reshape,
+                        order=layout.order)
     return RawData(x=xs[""], y=ys[""], task=task, name=name, kind=layout.kind, x_val=xs.get("val"), y_val=ys.get("val"),
                    x_test=xs.get("test"), y_test=ys.get("test"), encoding=encoding)
 

@@ -16,13 +16,14 @@ from typing import Any
 import torch
 
 from hpbench.config import TrialConfig
+from hpbench.cost import eval_memory
 from hpbench.data.augment import Augment
 from hpbench.data.prepare import Splits, StreamSplits, prepare_config
 from hpbench.models import build_model, family_activation
 from hpbench.train.initializers import initialize
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-EVAL_CHUNK = 8192  # rows per forward pass of an evaluation (hpbench.cost.annotate predicts the same chunks)
+EVAL_CHUNK = eval_memory.MAX_ROWS  # rows per forward pass of an evaluation at most; fewer where a row's activations cost more (hpbench.cost.eval_memory)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -86,14 +87,29 @@ class Prepared:
             return self.stream.has(split)  # type: ignore[no-any-return]
         return getattr(self, f"x_{split}") is not None
 
-    def eval_batches(self, split: str) -> Iterator[Batch]:
-        """The ``split``'s (``"val"``, ``"test"``) batches in row order."""
+    def eval_batches(self, split: str, *, rows: int = EVAL_CHUNK) -> Iterator[Batch]:
+        """The ``split``'s (``"val"``, ``"test"``) batches in row order, ``rows`` at a time
+        (:func:`eval_rows`: what the model's activations allow)."""
         if self.stream is not None:
-            return self.stream.eval_batches(split)  # type: ignore[no-any-return]
+            return self.stream.eval_batches(split, rows=rows)  # type: ignore[no-any-return]
         x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
         if x is None or y is None:
             raise ValueError(f"the data has no {split} split")
-        return chunks(x, y)
+        return chunks(x, y, chunk=rows)
+
+
+def batch_rows(cfg: TrialConfig, n_train: int) -> int:
+    """The trial's rows per training step (``"full"``: every training row; at most them all)."""
+    return n_train if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n_train)
+
+
+def eval_rows(model: torch.nn.Module, splits: Splits | StreamSplits, *, batch_size: int, members: int = 1) -> int:
+    """Rows per forward pass of ``model``'s evaluation: as many as
+    :data:`hpbench.cost.eval_memory.BUDGET_BYTES` of its activations hold, at least the training
+    batch (``batch_size``; it fit with its gradients), at most :data:`EVAL_CHUNK`. The metrics do not
+    depend on it (eval mode: no batch statistics, no dropout); memory does: a transformer on
+    sequences of 500 steps took 8,192 rows at 5 MB each."""
+    return eval_memory.eval_rows(model, sample_shape=tuple(splits.input_shape), floor=batch_size, members=members, cap=EVAL_CHUNK)
 
 
 def load_data(cfg: TrialConfig, device: torch.device) -> Prepared:

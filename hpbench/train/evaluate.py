@@ -12,7 +12,7 @@ import torch
 from hpbench.config import TrialConfig
 from hpbench.data.stream import StreamSplits
 from hpbench.train import tasks
-from hpbench.train.build import EVAL_CHUNK, Batch, chunks, load_data
+from hpbench.train.build import EVAL_CHUNK, Batch, batch_rows, chunks, eval_rows, load_data
 
 __all__ = ["EVAL_CHUNK", "evaluate", "evaluate_batches", "evaluate_test", "has_test_split", "logits", "logits_batches"]
 
@@ -72,5 +72,6 @@ def evaluate_test(cfg: TrialConfig, model: torch.nn.Module) -> dict[str, float]:
     if not data.has("test"):
         raise ValueError(f"data.test_fraction: evaluating on a test split needs test_fraction > 0 or a test split given with the data, "
                          f"but got {cfg.data.test_fraction}")
-    out = evaluate_batches(model, data.eval_batches("test"), data.splits.task, tasks.loss_fn(data.splits.task))
+    rows = eval_rows(model, data.splits, batch_size=batch_rows(cfg, data.n_train))
+    out = evaluate_batches(model, data.eval_batches("test", rows=rows), data.splits.task, tasks.loss_fn(data.splits.task))
     return {f"test_{k}": v for k, v in out.items()}

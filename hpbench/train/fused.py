@@ -49,7 +49,7 @@ from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import allocator, tasks
 from hpbench.train.best import BestWeights
-from hpbench.train.build import EVAL_CHUNK
+from hpbench.train.build import eval_rows
 from hpbench.train.clipping import GradClip
 from hpbench.train.fused_layers import forward as stacked_forward
 from hpbench.train.fused_layers import member_tensor, native, stack, transposed_names
@@ -85,6 +85,8 @@ class FusedSupervised:
         self.task = self.runs[0].task
         self.train_loss_fn = self.runs[0].train_loss_fn  # validation takes the task's plain loss (tasks.member_metrics), as a run does
         self.batch_size = self.runs[0].batch_size
+        # the members' validation passes together: each member's rows as the activations of all of them allow
+        self.eval_rows = eval_rows(self.runs[0].model, self.runs[0].data.splits, batch_size=self.batch_size, members=len(self.runs))
         self.active = list(range(len(self.runs)))
         self.native = native(self.base)  # the families' layers as batched kernels (hpbench.train.fused_layers), else vmap
         self.transposed = transposed_names(self.base) if self.native else frozenset()
@@ -203,7 +205,8 @@ class FusedSupervised:
     @torch.no_grad()
     def _validate(self) -> list[dict[str, float]]:
         self.base.eval()
-        out = torch.cat([self.forward(self.x_val[:, i : i + EVAL_CHUNK]) for i in range(0, self.x_val.shape[1], EVAL_CHUNK)], dim=1)
+        rows = self.eval_rows
+        out = torch.cat([self.forward(self.x_val[:, i : i + rows]) for i in range(0, self.x_val.shape[1], rows)], dim=1)
         return tasks.member_metrics(self.task, out, self.y_val)
 
     @torch.no_grad()

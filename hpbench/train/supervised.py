@@ -22,7 +22,7 @@ import torch
 from hpbench.config import TrialConfig
 from hpbench.results.status import StopReason
 from hpbench.train import tasks, transfer
-from hpbench.train.build import Prepared, build, load_data, resolve_device
+from hpbench.train.build import Prepared, batch_rows, build, eval_rows, load_data, resolve_device
 from hpbench.train.calibration import calibrate
 from hpbench.train.clipping import GradClip
 from hpbench.train.distill import Distillation, load_teacher
@@ -59,7 +59,8 @@ class SupervisedRun:
         if cfg.train.batch_size == "full" and data.stream is not None:
             raise ValueError("train.batch_size: \"full\" makes the whole training split one batch, which streamed data cannot hold "
                              "(use a number, or data.stream = false for data that fits in memory)")
-        self.batch_size = n if cfg.train.batch_size == "full" else min(int(cfg.train.batch_size), n)
+        self.batch_size = batch_rows(cfg, n)
+        self._eval_rows: int | None = None  # sized on the first evaluation (a fused group's members never evaluate alone)
         self.schedule = _schedule(cfg, self.optimizer, steps_per_epoch=data.steps_per_epoch(self.batch_size))
         self.clip = GradClip.of(trainable, norm=cfg.train.clip_norm, value=cfg.train.clip_value)
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -76,7 +77,7 @@ class SupervisedRun:
         train_loss = train_batches(self.model, self.optimizer, batches=d.train_batches(self.batch_size, self.generator), loss_fn=self.train_loss_fn,
                                    precision=self.precision, augment=self.augment, distill=self.distill, clip=self.clip,
                                    after_step=self.schedule.after_step)
-        val = evaluate_batches(self.model, d.eval_batches("val"), self.task, self.loss_fn)
+        val = evaluate_batches(self.model, d.eval_batches("val", rows=self.eval_rows), self.task, self.loss_fn)
         row: dict[str, Any] = {"train_loss": train_loss, **{f"val_{k}": v for k, v in val.items()}, "learning_rate": lr}
         self.schedule.after_epoch(row)
         return row
@@ -91,7 +92,14 @@ class SupervisedRun:
         """Temperature scaling of the final model on the validation split (``[train] calibration``)."""
         if self.cfg.train.calibration != "temperature" or diverged:
             return {}
-        return calibrate(*logits_batches(self.model, self.data.eval_batches("val")))
+        return calibrate(*logits_batches(self.model, self.data.eval_batches("val", rows=self.eval_rows)))
+
+    @property
+    def eval_rows(self) -> int:
+        """Rows per forward pass of the validation (:func:`hpbench.train.build.eval_rows`)."""
+        if self._eval_rows is None:
+            self._eval_rows = eval_rows(self.model, self.data.splits, batch_size=self.batch_size)
+        return self._eval_rows
 
     def record(self, row: Mapping[str, Any]) -> WeightsRecord:
         return weights_record(self.cfg, self.data.splits, self.model, temperature=row.get("temperature"))
