@@ -377,7 +377,7 @@ def test_tpe_uses_constant_liar_when_trials_run_at_once():
 
     def sampler(n: int):
         study = parse_study({"study": {"searcher": "tpe", "max_concurrent": n}, "data": {"dataset": "iris"}, "model": {"family": "mlp"}})
-        return SEARCHERS.get("tpe").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0]
+        return SEARCHERS.get("tpe").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0].inner(0)  # a trial's own
 
     assert sampler(2)._constant_liar is True
     assert sampler(1)._constant_liar is False
@@ -398,7 +398,8 @@ def test_tpe_group_models_the_parameters_drawn_together_jointly():
                          "space": {"optimizer": {"choice": ["momentum", "adam"]}, "lr": {"loguniform": [1e-4, 1e-1]},
                                    "optimizer.momentum": {"uniform": [0.5, 0.99], "when": {"optimizer": ["momentum"]}}}})
     sampler = SEARCHERS.get("tpe-group").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0]
-    assert (sampler._multivariate, sampler._group, sampler._constant_liar) == (True, True, True)
+    inner = sampler.inner(0)  # each trial's own sampler (hpbench.space.by_trial)
+    assert (inner._multivariate, inner._group, inner._constant_liar) == (True, True, True)
     ostudy = optuna.create_study(sampler=sampler, direction="maximize")
     for _ in range(16):
         t = ostudy.ask()

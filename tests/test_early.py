@@ -167,6 +167,31 @@ def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(
     assert configs[True] == configs[False]
 
 
+@pytest.mark.slow
+def test_a_random_search_draws_the_same_configurations_with_or_without_early_trials(ray_local, tmp_path: Path):
+    """Random search, nothing enqueued: the early trials draw, and Tune's searcher, built once Ray
+    is up, draws the rest. Its sampler was seeded from how many the early trials had drawn by then,
+    so the same study and seed drew other configurations with early trials than without them (and
+    on a warm runtime than on a fresh one: bug hunt s47/h3); each trial's draw now depends on the
+    seed and its trial number only (hpbench.space.by_trial)."""
+    import hpbench
+    from hpbench.dispatch.runner import SearchOptions, run_search
+
+    path = tmp_path / "drawn.toml"
+    path.write_text(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\ndefault_first = false").replace("trials = 4", "trials = 6")
+                    .replace("seed = 0", "seed = 7"))
+    configs = {}
+    for early in (True, False):
+        out = tmp_path / f"out-{early}"
+        run_search(load_study(path), SearchOptions(out=out, early_trials=early))
+        trials = hpbench.load(out)
+        n_early = trials["trial_id"].str.startswith("early_").sum()
+        assert n_early >= 1 if early else n_early == 0
+        configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
+    assert len(set(configs[True])) == 6
+    assert configs[True] == configs[False]
+
+
 SLOW_EARLY = """
 [study]
 name = "slow_early"
@@ -368,3 +393,4 @@ def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
         other = optuna.create_study(direction=direction)
         tell_ended(other, other.ask(), {"rows": diverged, "error": None}, [])
         assert other.trials[0].state.name == "COMPLETE" and other.trials[0].value == worst
+
