@@ -491,7 +491,7 @@ def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_laun
     assert draws_on(1, n_max=250, n_points=1)  # the default configuration still training, more to draw
     assert not draws_on(2, n_max=2, n_points=1)  # at their most
     assert not draws_on(1, n_max=250, n_points=2)  # an enqueued point not launched yet is Tune's: the early trials stop
-    assert not draws_on(1, n_max=250, n_points=2, n_min=2)  # stopped, the one still missing is that point
+    assert not draws_on(1, n_max=250, n_points=2, n_min=2)  # stopped, the one still missing is that point, Tune's
     assert draws_on(1, n_max=250, n_points=1, n_min=2, stopped=True)  # stopped, the second of the two at least is drawn
 
 

@@ -152,6 +152,10 @@ class EarlyTrials:
             k = len(self.trials)
             if (self.stopped and not force) or k >= self.n_max or (not force and any(not t.future.done() for t in self.trials)):
                 return None
+            if self.quota is not None and self.n_points < len(self.points):
+                # Tune's searcher has the points not launched yet (:meth:`share`), enqueued: launched here too,
+                # one would run twice (Optuna's ask takes the oldest enqueued trial, whoever enqueued it)
+                return None
             if self.quota is not None and not self.quota.take():
                 return None
             if self.n_points < len(self.points):  # (siblings take trial numbers between the points)
@@ -222,7 +226,8 @@ class EarlyTrials:
 
     def stop(self) -> list[EarlyTrial]:
         """Launch no more (Tune's first trial reported, or the search ends), but the ``n_min`` at
-        least, at once (Tune was up before they could follow each other); returns the trials launched."""
+        least, at once (Tune was up before they could follow each other), unless the next is a point
+        Tune's searcher has (:meth:`launch_next`); returns the trials launched."""
         with self.lock:
             self.stopped = True
             while len(self.trials) < self.n_min and self.launch_next(force=True) is not None:
