@@ -7,7 +7,8 @@ names (built-in ones and plugins', entry-point groups ``hpbench.searchers`` and
 A searcher is ``build(*, seed, space, max_concurrent, cost, **_) -> (optuna sampler, points evaluated
 first)`` (``cost``: a configuration's predicted seconds, or None) (``seed``: the study's, or on a resumed or extended search one derived from it and the
 trials done: :func:`hpbench.dispatch.searchers.sampler_seed`), driven
-by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. A scheduler is
+by Ray Tune's ``OptunaSearch`` with the study's define-by-run space. The built-in ones draw each
+trial from the seed and the trial's number (``by_trial=True``: :func:`seeded_by_trial`). A scheduler is
 ``build(*, metric, mode, max_t, time_attr, grace_period, reduction_factor, epoch_cost, reference_cost, **_) -> Ray Tune
 TrialScheduler`` (``epoch_cost``: a configuration's predicted seconds per epoch, ``reference_cost``: the
 space's median one, each None until known). Optuna and Ray are imported inside the builders.
@@ -19,6 +20,7 @@ reads instead of its name.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import partial
 from typing import Any
 
 from hpbench.registry import Registry
@@ -53,19 +55,32 @@ def scheduler_traits(name: str) -> SchedulerTraits:
     return SchedulerTraits(**{f.name: meta[f.name] for f in fields(SchedulerTraits) if f.name in meta and meta[f.name] in TRAIT_VALUES[f.name]})
 
 
-@SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator")
+def seeded_by_trial(name: str) -> bool:
+    """Whether searcher ``name``'s sampler draws each trial from the seed and the trial's number
+    (its entry says ``by_trial=True``, as the built-in ones do: :class:`hpbench.space.by_trial.TrialSeededSampler`):
+    the early trials' sampler and Tune's then take the same seed. A plugin's that says nothing draws
+    one stream from its seed, which the dispatcher sets apart from the early trials' one
+    (:func:`hpbench.dispatch.searchers.sampler_seed`)."""
+    return name in SEARCHERS and SEARCHERS.get(name).meta.get("by_trial") is True
+
+
+def _by_trial(build: Any, seed: int) -> Any:
+    from hpbench.space.by_trial import TrialSeededSampler
+
+    return TrialSeededSampler(build, seed=seed)
+
+
+@SEARCHERS.register("tpe", doc="Optuna's Tree-structured Parzen Estimator", by_trial=True)
 def _tpe(*, seed: int, max_concurrent: int = 1, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
     import optuna
 
     # Trials running at once are proposed before the others report: with constant_liar, TPE
     # counts the running ones as bad results (Optuna's advice for parallel TPE), so that it
     # does not propose the same region max_concurrent times over (benchmarks/constant_liar.py).
-    return optuna.samplers.TPESampler(seed=seed, constant_liar=max_concurrent > 1), []
+    return _by_trial(partial(optuna.samplers.TPESampler, constant_liar=max_concurrent > 1), seed), []
 
 
-@SEARCHERS.register("tpe-group", doc="TPE modelling the parameters that occur together jointly, each group apart (Optuna's "
-                   "group=True, experimental there: its advice for conditional spaces)")
-def _tpe_group(*, seed: int, max_concurrent: int = 1, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+def _group_tpe(*, seed: int, constant_liar: bool) -> Any:
     import warnings
 
     import optuna
@@ -75,29 +90,35 @@ def _tpe_group(*, seed: int, max_concurrent: int = 1, **_: Any) -> tuple[Any, li
     # calls `group` experimental: said once in this searcher's doc, not warned at every build
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=seed, constant_liar=max_concurrent > 1, multivariate=True, group=True), []
+        return optuna.samplers.TPESampler(seed=seed, constant_liar=constant_liar, multivariate=True, group=True)
+
+
+@SEARCHERS.register("tpe-group", doc="TPE modelling the parameters that occur together jointly, each group apart (Optuna's "
+                   "group=True, experimental there: its advice for conditional spaces)", by_trial=True)
+def _tpe_group(*, seed: int, max_concurrent: int = 1, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
+    return _by_trial(partial(_group_tpe, constant_liar=max_concurrent > 1), seed), []
 
 
 @SEARCHERS.register("tpe-cost", doc="TPE ranking candidates by expected improvement per second predicted by the cost model "
-                   "(Snoek et al. 2012)")
+                   "(Snoek et al. 2012)", by_trial=True)
 def _tpe_cost(*, seed: int, max_concurrent: int = 1, cost: Any = None, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
-    from hpbench.space.cost_sampler import CostAwareTPESampler
+    from hpbench.space.cost_sampler import CostAwareTPESampler, unknown_cost
 
-    return CostAwareTPESampler(cost=cost or (lambda params: None), seed=seed, constant_liar=max_concurrent > 1), []
+    return _by_trial(partial(CostAwareTPESampler, cost=cost or unknown_cost, constant_liar=max_concurrent > 1), seed), []
 
 
-@SEARCHERS.register("random", doc="uniform random sampling")
+@SEARCHERS.register("random", doc="uniform random sampling", by_trial=True)
 def _random(*, seed: int, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
     import optuna
 
-    return optuna.samplers.RandomSampler(seed=seed), []
+    return _by_trial(optuna.samplers.RandomSampler, seed), []
 
 
-@SEARCHERS.register("grid", doc="every point of a finite space, in order")
+@SEARCHERS.register("grid", doc="every point of a finite space, in order", by_trial=True)
 def _grid(*, seed: int, space: SearchSpace, **_: Any) -> tuple[Any, list[dict[str, Any]]]:
     import optuna
 
-    return optuna.samplers.RandomSampler(seed=seed), space.grid()
+    return _by_trial(optuna.samplers.RandomSampler, seed), space.grid()
 
 
 @SCHEDULERS.register("none", doc="run every trial to its end (FIFO)", replay="none")

@@ -56,7 +56,7 @@ def test_registered_and_validated_by_name(write_study):
 
     entry = SEARCHERS.get("tpe-cost")
     sampler, points = entry.build(seed=0, max_concurrent=2, cost=lambda p: 1.0)
-    assert isinstance(sampler, CostAwareTPESampler) and points == []
+    assert isinstance(sampler.inner(0), CostAwareTPESampler) and points == []  # each trial's own (hpbench.space.by_trial)
     study = load_study(write_study(TINY_STUDY.replace('searcher = "random"', 'searcher = "tpe-cost"')))
     assert study.settings.searcher == "tpe-cost"
 
@@ -85,7 +85,8 @@ def test_the_searcher_with_the_cost_model_pickles(write_study):
         sampler, _ = SEARCHERS.get("tpe-cost").build(seed=0, max_concurrent=2, cost=CandidateCost(live.trial_seconds))
         run(sampler, n=3)
         again = pickle.loads(pickle.dumps(sampler))
-    assert isinstance(again, CostAwareTPESampler) and again._cost({"optimizer": "adam", "lr": 0.01, "model.width": 8}) is None
+    inner = again.inner(3)  # each trial's own sampler (hpbench.space.by_trial)
+    assert isinstance(inner, CostAwareTPESampler) and inner._cost({"optimizer": "adam", "lr": 0.01, "model.width": 8}) is None
 
 
 def test_candidates_are_priced_once_per_cost_key_in_the_helper_and_never_waited_for(write_study):

@@ -379,7 +379,7 @@ def test_tpe_uses_constant_liar_when_trials_run_at_once():
 
     def sampler(n: int):
         study = parse_study({"study": {"searcher": "tpe", "max_concurrent": n}, "data": {"dataset": "iris"}, "model": {"family": "mlp"}})
-        return SEARCHERS.get("tpe").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0]
+        return SEARCHERS.get("tpe").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0].inner(0)  # a trial's own
 
     assert sampler(2)._constant_liar is True
     assert sampler(1)._constant_liar is False
@@ -400,7 +400,8 @@ def test_tpe_group_models_the_parameters_drawn_together_jointly():
                          "space": {"optimizer": {"choice": ["momentum", "adam"]}, "lr": {"loguniform": [1e-4, 1e-1]},
                                    "optimizer.momentum": {"uniform": [0.5, 0.99], "when": {"optimizer": ["momentum"]}}}})
     sampler = SEARCHERS.get("tpe-group").build(seed=0, space=study.space, max_concurrent=study.settings.max_concurrent)[0]
-    assert (sampler._multivariate, sampler._group, sampler._constant_liar) == (True, True, True)
+    inner = sampler.inner(0)  # each trial's own sampler (hpbench.space.by_trial)
+    assert (inner._multivariate, inner._group, inner._constant_liar) == (True, True, True)
     ostudy = optuna.create_study(sampler=sampler, direction="maximize")
     for _ in range(16):
         t = ostudy.ask()
@@ -492,7 +493,7 @@ def test_the_early_trials_draw_on_beside_tunes_searcher_only_while_they_may_laun
     assert draws_on(1, n_max=250, n_points=1)  # the default configuration still training, more to draw
     assert not draws_on(2, n_max=2, n_points=1)  # at their most
     assert not draws_on(1, n_max=250, n_points=2)  # an enqueued point not launched yet is Tune's: the early trials stop
-    assert not draws_on(1, n_max=250, n_points=2, n_min=2)  # stopped, the one still missing is that point
+    assert not draws_on(1, n_max=250, n_points=2, n_min=2)  # stopped, the one still missing is that point, Tune's
     assert draws_on(1, n_max=250, n_points=1, n_min=2, stopped=True)  # stopped, the second of the two at least is drawn
 
 

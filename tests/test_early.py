@@ -167,6 +167,31 @@ def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(
     assert configs[True] == configs[False]
 
 
+@pytest.mark.slow
+def test_a_random_search_draws_the_same_configurations_with_or_without_early_trials(ray_local, tmp_path: Path):
+    """Random search, nothing enqueued: the early trials draw, and Tune's searcher, built once Ray
+    is up, draws the rest. Its sampler was seeded from how many the early trials had drawn by then,
+    so the same study and seed drew other configurations with early trials than without them (and
+    on a warm runtime than on a fresh one: bug hunt s47/h3); each trial's draw now depends on the
+    seed and its trial number only (hpbench.space.by_trial)."""
+    import hpbench
+    from hpbench.dispatch.runner import SearchOptions, run_search
+
+    path = tmp_path / "drawn.toml"
+    path.write_text(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\ndefault_first = false").replace("trials = 4", "trials = 6")
+                    .replace("seed = 0", "seed = 7"))
+    configs = {}
+    for early in (True, False):
+        out = tmp_path / f"out-{early}"
+        run_search(load_study(path), SearchOptions(out=out, early_trials=early))
+        trials = hpbench.load(out)
+        n_early = trials["trial_id"].str.startswith("early_").sum()
+        assert n_early >= 1 if early else n_early == 0
+        configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
+    assert len(set(configs[True])) == 6
+    assert configs[True] == configs[False]
+
+
 SLOW_EARLY = """
 [study]
 name = "slow_early"
@@ -368,3 +393,42 @@ def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
         other = optuna.create_study(direction=direction)
         tell_ended(other, other.ask(), {"rows": diverged, "error": None}, [])
         assert other.trials[0].state.name == "COMPLETE" and other.trials[0].value == worst
+
+
+def test_a_point_left_to_tunes_searcher_is_not_launched_again_when_the_early_trials_stop(write_study, tmp_path: Path):
+    """Tune's searcher was built while the first of two enqueued points trained early (Ray up
+    fast: a warm runtime), so it enqueued the second. Stopping the early trials then launched the
+    second point in the helper too (their least, ``n_min`` = 2): Optuna gave that early trial
+    Tune's enqueued trial (the oldest waiting), Tune then ran the early trials' copy of the point,
+    and every draw after it moved one trial number on."""
+    from concurrent.futures import Executor, Future
+
+    import optuna
+
+    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.searchers import make_searcher
+
+    class Held(Executor):  # runs nothing
+        def __init__(self) -> None:
+            self.futures: list[Future] = []
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            self.futures.append(Future())
+            return self.futures[-1]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = load_study(write_study(ENQUEUED.replace('lr = 0.01 }]', 'lr = 0.01 }, { optimizer = "sgd", lr = 0.05 }]')))
+    storage = optuna.storages.InMemoryStorage()
+    points = [dict(p) for p in study.settings.first_points]
+    assert points == [{"optimizer": "adam", "lr": 0.01}, {"optimizer": "sgd", "lr": 0.05}]
+    held = Held()
+    early = launch(study, n=2, storage=storage, sampler=optuna.samplers.RandomSampler(seed=0), points=points, executor=held,
+                   incoming=str(tmp_path / "incoming"), n_max=10)
+    early.share(6, lambda t: None)
+    tune = make_searcher(study, storage=storage, early=early.params)
+    early.stop()  # Tune's first trial reported
+    for i in range(3):
+        tune.suggest(f"t{i}")
+    configs = [(t.params["optimizer"], t.params["lr"]) for t in optuna.load_study(study_name=study.name, storage=storage).trials]
+    assert configs.count(("sgd", 0.05)) == 1, configs
+    assert len(early.trials) == 1 and len(configs) == 4

@@ -8,9 +8,11 @@ proposals (the study's ``enqueue`` points first, as Tune would run them) are ask
 Optuna study and storage as Ray Tune's ``OptunaSearch`` then uses, trained in the helper by the
 same trainer, and recorded like any trial: the same rows in the tables (started, each epoch,
 stop reason, final weights), told to Optuna with their intermediate values (so the searcher
-learns from them), the cost columns predicted. Ray Tune runs the remaining trials, with the
-searcher seeded past these, on a stream apart from theirs (:func:`~hpbench.dispatch.searchers.sampler_seed`),
-and these points not enqueued again.
+learns from them), the cost columns predicted. Ray Tune runs the remaining trials, and these
+points are not enqueued again. A built-in searcher draws each trial from the study seed and the
+trial's number (:mod:`hpbench.space.by_trial`), on either side: what a trial draws does not depend
+on how many early trials came before Tune's searcher; a plugin's draws on a stream apart from
+theirs (:func:`~hpbench.dispatch.searchers.sampler_seed`).
 
 They run one after another, each asked once the one before has ended (so the searcher and the
 rungs know it); where the cost model says a stacked step pays, with siblings drawn beside it that
@@ -136,7 +138,7 @@ class EarlyTrials:
     def draws_on(self) -> bool:
         """Whether an early trial still to be launched may be drawn from their sampler: one past the
         enqueued points, below ``n_max`` (``n_min`` once stopped: :meth:`stop` launches those still
-        missing). Tune's sampler, built beside it, then draws on another stream
+        missing). A plugin's sampler for Tune, built beside it, then draws on another stream
         (:func:`~hpbench.dispatch.searchers.sampler_seed`)."""
         with self.lock:
             limit = self.n_min if self.stopped else self.n_max
@@ -149,6 +151,10 @@ class EarlyTrials:
         with self.lock:
             k = len(self.trials)
             if (self.stopped and not force) or k >= self.n_max or (not force and any(not t.future.done() for t in self.trials)):
+                return None
+            if self.quota is not None and self.n_points < len(self.points):
+                # Tune's searcher has the points not launched yet (:meth:`share`), enqueued: launched here too,
+                # one would run twice (Optuna's ask takes the oldest enqueued trial, whoever enqueued it)
                 return None
             if self.quota is not None and not self.quota.take():
                 return None
@@ -220,7 +226,8 @@ class EarlyTrials:
 
     def stop(self) -> list[EarlyTrial]:
         """Launch no more (Tune's first trial reported, or the search ends), but the ``n_min`` at
-        least, at once (Tune was up before they could follow each other); returns the trials launched."""
+        least, at once (Tune was up before they could follow each other), unless the next is a point
+        Tune's searcher has (:meth:`launch_next`); returns the trials launched."""
         with self.lock:
             self.stopped = True
             while len(self.trials) < self.n_min and self.launch_next(force=True) is not None:
@@ -335,8 +342,9 @@ def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, 
 
 
 def early_sampler(study: Study) -> tuple[Any, list[dict[str, Any]]]:
-    """The early trials' sampler (seeded with the study seed: what a search without them would
-    draw first) and the searcher's own points (a grid's)."""
+    """The early trials' sampler (seeded with the study seed, as Tune's is on a fresh search:
+    a built-in searcher then draws each trial number what a search without them would) and the
+    searcher's own points (a grid's)."""
     sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
                                                                    max_concurrent=study.settings.max_concurrent, cost=None)
     return sampler, list(points)

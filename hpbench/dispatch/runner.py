@@ -272,7 +272,7 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
     quota = early.share(plan.n_new, begin) if early is not None else None
     if early is not None:
         early.begin(begin)
-    searcher = make_searcher(study, storage=storage, done=done + (early.params if early else []),
+    searcher = make_searcher(study, storage=storage, done=done, early=early.params if early else None,
                              n_drawn=len(done) + len(early.trials) - early.n_points if early else None,
                              beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota)
     cost_aware = scheduler_traits(study.settings.scheduler).rungs == "seconds"  # rungs in predicted seconds: the helper's predictions

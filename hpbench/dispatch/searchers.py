@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hpbench.strategies import SEARCHERS
+from hpbench.strategies import SEARCHERS, seeded_by_trial
 from hpbench.study.resolve import effective_value
 from hpbench.study.schema import Study
 
@@ -24,14 +24,20 @@ def sampler_seed(study_seed: int, n_done: int, *, beside_early: bool = False) ->
     seed on a fresh start, else one derived from both. A resumed or extended search thus draws
     new configurations (a sampler seeded alike on every start replays the first ones: a random
     search of 6 trials extended to 12 ran the same 6 again), and one resumed from the same
-    point draws the same ones (reproducible).
+    point draws the same ones (reproducible). (A built-in searcher draws each trial from this
+    seed and the trial's number, :mod:`hpbench.space.by_trial`: a resumed search's new trials take
+    numbers past the stored ones, and this seed keeps their draws new where the stored trials were
+    set aside, a damaged ``optuna.db``.)
 
-    ``beside_early``: Ray Tune's sampler in a search whose early trials (:mod:`hpbench.dispatch.early`)
-    drew ``n_done`` configurations from the study seed's own sampler and go on drawing from it
-    while Tune's first trials start; it never takes the study seed then, even with none drawn yet
-    (the study's default configuration, enqueued, still training when Ray was up): two samplers
-    seeded alike draw the same random start-up configurations, and a race search of signals
-    trained 4 of its first 10 trials twice (session 34)."""
+    ``beside_early``: for a plugin's sampler (one that draws a single stream from its seed: not
+    :func:`~hpbench.strategies.seeded_by_trial`), Ray Tune's in a search whose early trials
+    (:mod:`hpbench.dispatch.early`) drew ``n_done`` configurations from the study seed's own sampler
+    and go on drawing from it while Tune's first trials start; it never takes the study seed then,
+    even with none drawn yet (the study's default configuration, enqueued, still training when Ray
+    was up): two samplers seeded alike draw the same random start-up configurations, and a race
+    search of signals trained 4 of its first 10 trials twice (session 34). Such a search's draws
+    then depend on how many early trials had drawn when Ray was up (bug hunt s47/h3, finding 2):
+    the built-in searchers take the study seed on both sides instead."""
     if n_done == 0 and not beside_early:
         return study_seed
     import numpy as np
@@ -39,24 +45,32 @@ def sampler_seed(study_seed: int, n_done: int, *, beside_early: bool = False) ->
     return int(np.random.SeedSequence([study_seed, n_done]).generate_state(1)[0])
 
 
-def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, n_drawn: int | None = None,
-                  beside_early: bool = False, cost: Callable[[dict[str, Any]], float | None] | None = None,
+def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, early: list[dict[str, Any]] | None = None,
+                  n_drawn: int | None = None, beside_early: bool = False, cost: Callable[[dict[str, Any]], float | None] | None = None,
                   quota: Quota | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
-    (resume); the enqueued and grid points among them are not run again, and the sampler is
-    seeded from the study seed and their number (:func:`sampler_seed`), or from ``n_drawn`` when
-    given: how many of them the early trials' sampler drew (:mod:`hpbench.dispatch.early`; those
-    that ran enqueued points drew nothing, so the search draws what it would have drawn without
-    them). ``beside_early``: that sampler goes on drawing for early trials launched after this
-    build, so this one draws on a stream apart from it (:func:`sampler_seed`).
+    (resume); ``early``: those of the early trials launched in this run before this build
+    (:mod:`hpbench.dispatch.early`, a fresh search's); the enqueued and grid points among either
+    are not run again. The sampler is seeded from the study seed and the number of ``done``
+    (:func:`sampler_seed`); a built-in searcher's draws each trial from that seed and the trial's
+    number (:func:`~hpbench.strategies.seeded_by_trial`), as the early trials' sampler does, so what
+    a trial draws does not depend on how many early trials came before this build. A plugin's
+    sampler draws one stream: seeded from ``n_drawn`` when given (how many of the early trials its
+    sampler drew; those that ran enqueued points drew nothing, so the search draws what it would
+    have drawn without them), and ``beside_early``: that sampler goes on drawing for early trials
+    launched after this build, so this one draws on a stream apart from it (:func:`sampler_seed`).
     ``cost``: a configuration's predicted seconds or None, for a cost-aware searcher (the search's
     :meth:`~hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`); None: nothing is priced.
     ``quota``: the trials it may still propose, shared with the early trials that go on in the
     helper after it was built (:class:`Quota`); once spent, it tells Tune the search is finished."""
-    seed = sampler_seed(study.settings.seed, len(done or ()) if n_drawn is None else n_drawn, beside_early=beside_early)
-    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
-                                                                   cost=CandidateCost(cost))
-    remaining = points_left(study, [dict(p) for p in study.settings.first_points] + points, done or [])
+    name, seed, n_done = study.settings.searcher, study.settings.seed, len(done or ())
+    if seeded_by_trial(name):
+        seed = sampler_seed(seed, n_done)
+    else:
+        seed = sampler_seed(seed, n_done + len(early or ()) if n_drawn is None else n_drawn, beside_early=beside_early)
+    sampler, points = SEARCHERS.get(name).build(seed=seed, space=study.space, max_concurrent=study.settings.max_concurrent,
+                                                cost=CandidateCost(cost))
+    remaining = points_left(study, [dict(p) for p in study.settings.first_points] + points, [*(done or ()), *(early or ())])
     points = [study.space.encode(p) for p in remaining]  # Optuna keeps a list-valued choice as its label
     searcher = _optuna_search_class()(
         space=study.space.define_by_run,

@@ -33,6 +33,11 @@ from optuna.samplers import TPESampler
 CostFn = Callable[[dict[str, Any]], float | None]  # a configuration's predicted seconds (None: unknown)
 
 
+def unknown_cost(params: dict[str, Any]) -> float | None:
+    """The cost of a search that prices nothing (picklable, as Tune saves the sampler with it)."""
+    return None
+
+
 class CostAwareTPESampler(TPESampler):
     """``cost``: a (partial) configuration's predicted seconds, or None when it cannot say."""
 
