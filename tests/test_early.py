@@ -148,23 +148,30 @@ def test_early_trials_of_enqueued_points_leave_the_searchers_draws_as_they_were(
     """The early trials run enqueued points, which the sampler does not draw: the search then
     runs the same configurations as without early trials (random search: its draws depend on the
     seed only)."""
-    import hpbench
-    from hpbench.dispatch.runner import SearchOptions, run_search
 
     path = tmp_path / "two.toml"
     path.write_text(TINY_STUDY.replace("max_concurrent = 2", 'max_concurrent = 2\nenqueue = [{ optimizer = "adam", lr = 0.01 }, '
                                        '{ optimizer = "sgd", lr = 0.05 }]').replace("trials = 4", "trials = 6"))
-    configs = {}
+    configs, n_early = _with_and_without_early_trials(path, tmp_path)
+    # the first point runs early; the second too unless Tune's searcher is built first (it then
+    # takes the enqueued point left: a race with the machine's load, so either count is right)
+    assert 1 <= n_early[True] <= 2 and n_early[False] == 0
+    assert configs[True] == configs[False]
+
+
+def _with_and_without_early_trials(path: Path, tmp_path: Path) -> tuple[dict[bool, list[Any]], dict[bool, int]]:
+    """The study run with early trials and without: each run's configurations (sorted) and its number of early trials."""
+    import hpbench
+    from hpbench.dispatch.runner import SearchOptions, run_search
+
+    configs, n_early = {}, {}
     for early in (True, False):
         out = tmp_path / f"out-{early}"
         run_search(load_study(path), SearchOptions(out=out, early_trials=early))
         trials = hpbench.load(out)
-        # the first point runs early; the second too unless Tune's searcher is built first (it then
-        # takes the enqueued point left: a race with the machine's load, so either count is right)
-        n_early = trials["trial_id"].str.startswith("early_").sum()
-        assert (1 <= n_early <= 2) if early else n_early == 0
+        n_early[early] = int(trials["trial_id"].str.startswith("early_").sum())
         configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
-    assert configs[True] == configs[False]
+    return configs, n_early
 
 
 @pytest.mark.slow
@@ -174,20 +181,12 @@ def test_a_random_search_draws_the_same_configurations_with_or_without_early_tri
     so the same study and seed drew other configurations with early trials than without them (and
     on a warm runtime than on a fresh one: bug hunt s47/h3); each trial's draw now depends on the
     seed and its trial number only (hpbench.space.by_trial)."""
-    import hpbench
-    from hpbench.dispatch.runner import SearchOptions, run_search
 
     path = tmp_path / "drawn.toml"
     path.write_text(TINY_STUDY.replace("max_concurrent = 2", "max_concurrent = 2\ndefault_first = false").replace("trials = 4", "trials = 6")
                     .replace("seed = 0", "seed = 7"))
-    configs = {}
-    for early in (True, False):
-        out = tmp_path / f"out-{early}"
-        run_search(load_study(path), SearchOptions(out=out, early_trials=early))
-        trials = hpbench.load(out)
-        n_early = trials["trial_id"].str.startswith("early_").sum()
-        assert n_early >= 1 if early else n_early == 0
-        configs[early] = sorted(zip(trials["optimizer"], trials["lr"].round(12), strict=True))
+    configs, n_early = _with_and_without_early_trials(path, tmp_path)
+    assert n_early[True] >= 1 and n_early[False] == 0
     assert len(set(configs[True])) == 6
     assert configs[True] == configs[False]
 

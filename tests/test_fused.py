@@ -288,7 +288,7 @@ def test_fused_validation_passes_are_sized_for_every_member_and_leave_the_metric
     Its passes are sized as a run's (hpbench.train.build.eval_rows) for the members together; the
     metrics do not depend on them."""
     import hpbench.train.fused as fused_module
-    from hpbench.cost.eval_memory import BUDGET_BYTES, row_bytes
+    from hpbench.train.eval_memory import BUDGET_BYTES, row_bytes
     from hpbench.train.fused import FusedSupervised
 
     seqs = members(family="transformer", dataset="adding", options={"seq_len": 500, "n_samples": 20}, batch_size=4, preprocess=())

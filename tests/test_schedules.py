@@ -275,7 +275,7 @@ def test_a_searched_schedule_brings_its_own_parameters_only_where_active(write_s
         ('[lr_schedule]\nname = "multistep"', ["lr_schedule.milestones", "required"]),
         ('[lr_schedule]\nname = "multistep"\nmilestones = [5, 2]', ["lr_schedule.milestones", "increasing", "[5, 2]"]),
         ('[lr_schedule]\nname = "plateau"\nmonitor = "val_acc"', ["lr_schedule.monitor", "reports", "'val_acc'"]),
-        ('[lr_schedule]\nname = "warmup_cosine"\nwarmup_epochs = 3', ["lr_schedule.warmup_epochs", "max_epochs=3", "3"]),
+        ('[lr_schedule]\nname = "warmup_cosine"\nwarmup_epochs = 3', ["lr_schedule.warmup_epochs", "train.max_epochs (3", "3"]),
         ('[lr_schedule]\nname = "one_cycle"\npct_start = 1.0', ["lr_schedule.pct_start", "< 1.0", "1.0"]),
         ('[lr_schedule]\nname = "one_cycle"\ncycle_momentum = true',  # the space's sgd has no momentum: torch would give it one
          ["lr_schedule.cycle_momentum", "must be false with optimizer 'sgd'", "True"]),

@@ -215,8 +215,8 @@ def test_evaluation_passes_are_sized_by_what_a_row_of_activations_costs():
     peaked at 4.2 GiB with 800 validation rows, 16.7 GiB with 3,600 (bug hunt s47h4). A pass now
     takes what a few hundred MB of a row's activations hold, at least the training batch; an MLP's
     row costs bytes, so its passes stay at 8,192 rows (fast there)."""
-    from hpbench.cost.eval_memory import BUDGET_BYTES, row_bytes
     from hpbench.train.build import EVAL_CHUNK, build, eval_rows
+    from hpbench.train.eval_memory import BUDGET_BYTES, row_bytes
 
     cpu = torch.device("cpu")
     c = _long_sequences(seq_len=500)
@@ -252,7 +252,7 @@ def test_the_test_split_of_long_sequences_is_evaluated_in_the_passes_its_memory_
     metrics = evaluate_test(c, model)
     assert sum(seen) == len(data.x_test) == 50 and max(seen) == 33 and "test_loss" in metrics  # was one pass of 50
 
-    from hpbench.cost.eval_memory import BUDGET_BYTES
+    from hpbench.train.eval_memory import BUDGET_BYTES
 
     assert BUDGET_BYTES // (2 * 1000 * 1000 * 4 + 2 * 1000 * 8 * 4) == 33  # the maps, the attention's input and output
 

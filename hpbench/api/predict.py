@@ -45,8 +45,8 @@ class Predictor:
     @functools.cached_property
     def rows_per_pass(self) -> int:
         """Samples per forward pass: as many as a few hundred MB of the model's activations hold, at
-        most :data:`CHUNK` (:mod:`hpbench.cost.eval_memory`; sized once, on the first prediction)."""
-        from hpbench.cost.eval_memory import eval_rows
+        most :data:`CHUNK` (:mod:`hpbench.train.eval_memory`; sized once, on the first prediction)."""
+        from hpbench.train.eval_memory import eval_rows
 
         return eval_rows(self.model, sample_shape=self.input_shape, floor=1, cap=CHUNK)
 

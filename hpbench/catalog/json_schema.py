@@ -10,7 +10,7 @@ dividing ``d_model``, ...) and the parameters of the families or optimizers *sea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from hpbench.catalog.registries import REGISTRIES
@@ -23,7 +23,7 @@ from hpbench.registry import Param, Registry
 from hpbench.rules import Any_, Int, Rule
 from hpbench.study import keys as K
 from hpbench.study import names as N
-from hpbench.study.paths import searchable
+from hpbench.study.paths import searchable, union
 from hpbench.train.optimizers import OPTIMIZERS
 from hpbench.train.schedules import SCHEDULES
 from hpbench.train.task import TASKS
@@ -68,15 +68,6 @@ def param_schema(path: str, param: Param, *, plugins: bool) -> Schema:
 
 def _props(section: str, spec: Mapping[str, Param], *, plugins: bool) -> dict[str, Schema]:
     return {k: param_schema(f"{section}.{k}", p, plugins=plugins) for k, p in spec.items()}
-
-
-def union(specs: Iterable[Mapping[str, Param]]) -> dict[str, Param]:
-    """The parameters of several entries (a shared key: the first one's), as the parser unites them."""
-    out: dict[str, Param] = {}
-    for spec in specs:
-        for k, p in spec.items():
-            out.setdefault(k, p)
-    return out
 
 
 def task_keys(section: str) -> dict[str, Param]:

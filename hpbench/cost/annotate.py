@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.config import TrialConfig
-from hpbench.cost import conv, coverage, eval_memory, gan, rl
+from hpbench.cost import conv, coverage, gan, rl
 from hpbench.cost import trial_time as tt
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.ops import StepCost
 from hpbench.cost.recurrent import CELLS
+from hpbench.train import eval_memory
 
 # Tasks with their own predicted columns (the supervised task's are predict_trial's own).
 TASK_PREDICTORS: dict[str, Callable[..., dict[str, Any]]] = {"rl": rl.predict_trial, "gan": gan.predict_trial}

@@ -41,7 +41,6 @@ def recurrent_forward(*, gates: int, n_in: int, hidden: int, seq_len: int, n_sam
     return gates * (2 * n_in * hidden + 2 * hidden * hidden) * seq_len * n_samples
 
 
-RECURRENT_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 
 
 def attention_scores(*, seq_len: int, d_model: int, n_samples: int = 1) -> int:

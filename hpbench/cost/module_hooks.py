@@ -10,23 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hpbench.models.shapes import attention_shape, recurrent_shape
+
 # Recurrent layers that run as one fused kernel per layer on CPU. Measured with torch.profiler
 # (torch 2.13, CPU, 20 timesteps): nn.LSTM trains through oneDNN's fused RNN (72 aten events per
 # step), while nn.RNN and nn.GRU run their per-timestep cells as separate aten ops (900 and 1859
 # events), so those ops each pay the dispatcher's overhead and are not marked fused.
 FUSED_RECURRENT = ("LSTM",)
-
-
-def recurrent_shape(m: Any, x: Any) -> tuple[int, ...]:
-    """(seq, batch, input, hidden, layers, directions) of a call of ``nn.RNN``/``GRU``/``LSTM``
-    ``m`` on ``x`` (batched in either layout or unbatched); () for a packed sequence."""
-    if not hasattr(x, "dim") or x.dim() not in (2, 3):
-        return ()
-    if x.dim() == 2:
-        seq, batch = x.shape[0], 1
-    else:
-        seq, batch = (x.shape[1], x.shape[0]) if m.batch_first else (x.shape[0], x.shape[1])
-    return (int(seq), int(batch), int(m.input_size), int(m.hidden_size), int(m.num_layers), 2 if m.bidirectional else 1)
 
 
 def hook_recurrent(model: Any, rec: Any) -> None:
@@ -148,19 +138,6 @@ def hook_conv(model: Any, rec: Any) -> None:
 
         m.register_forward_pre_hook(pre)
         m.register_forward_hook(post)
-
-
-def attention_shape(m: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[int, int, int, int]:
-    """(batch · heads, query length, key length, head dim) of a call of ``nn.MultiheadAttention``
-    ``m`` with ``args`` and ``kwargs`` (batched in either layout or unbatched)."""
-    q = args[0] if args else kwargs["query"]
-    k = args[1] if len(args) > 1 else kwargs.get("key", q)
-    if q.dim() == 3:
-        b, t_q = (q.shape[0], q.shape[1]) if m.batch_first else (q.shape[1], q.shape[0])
-        t_k = k.shape[1] if m.batch_first else k.shape[0]
-    else:
-        b, t_q, t_k = 1, q.shape[0], k.shape[0]
-    return int(b * m.num_heads), int(t_q), int(t_k), int(m.embed_dim // m.num_heads)
 
 
 def hook_attention(model: Any, rec: Any) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from hpbench.cost import formulas as F
 from hpbench.cost import rng
+from hpbench.models.shapes import tensors
 
 PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the optimizer's state created) is not recorded
 # The version of what an op counts. A price depends on the count as much as on the device model, so
@@ -22,7 +23,7 @@ PHASES = ("forward", "backward", "optimizer", "eval")  # the first update (the o
 # 5: an attention trained with dropout keeps its fused kernel and its math path, each op marked with its path
 #    (:data:`ATTENTION_PATHS`), and one asked for its weights is its math path's ops (no fused kernel).
 # 6: the evaluation pass is counted at the rows the trainer takes per pass, fewer where a row's activations cost more
-#    (hpbench.cost.eval_memory; a transformer on 500-step sequences: 64, not 8,192), in passes of equal rows.
+#    (hpbench.train.eval_memory; a transformer on 500-step sequences: 64, not 8,192), in passes of equal rows.
 COUNT_RULES = 6
 
 # Ops that move no data (views, metadata, scalars read back): free in FLOPs and bytes.
@@ -116,13 +117,6 @@ class StepCost:
 
 def _numel(t: Any) -> int:
     return int(t.numel())
-
-
-def tensors(x: Any) -> list[Any]:
-    import torch
-    from torch.utils._pytree import tree_leaves
-
-    return [t for t in tree_leaves(x) if isinstance(t, torch.Tensor)]
 
 
 # aten matrix products and the positions of their two factors: (M x K) @ (K x N), batched for bmm

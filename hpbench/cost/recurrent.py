@@ -19,7 +19,8 @@ import itertools
 import math
 from collections.abc import Callable
 
-from hpbench.cost.formulas import RECURRENT_GATES, recurrent_forward
+from hpbench.cost.formulas import recurrent_forward
+from hpbench.models.shapes import RECURRENT_GATES, workspace_bytes
 
 CELLS = ("RNN", "GRU", "LSTM")
 # (sequence lengths, batch sizes, input features, hidden units) of the measured one-layer shapes.
@@ -47,11 +48,6 @@ CLIFF_CELLS = ("LSTM",)
 CLIFF_PROBE = (24, 8, 64)
 CLIFF_BATCHES = (64, 128, 256, 512, 1024, 2048)
 CLIFF_MIN_STEP = 1.3  # a jump of the per-sample cost between two batches smaller than this is no cliff
-
-
-def workspace_bytes(*, cell: str, seq_len: int, batch: int, hidden: int) -> float:
-    """Bytes of the gates a training call of one direction of one layer keeps for its backward pass (float32)."""
-    return 4.0 * seq_len * batch * RECURRENT_GATES[cell] * hidden
 
 
 def cliff_seconds(*, cell: str, shape: tuple[int, int, int, int], train: bool, cliff: tuple[float, ...]) -> float:

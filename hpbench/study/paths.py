@@ -26,7 +26,8 @@ from hpbench.train.task import TASKS
 UNSEARCHABLE = ("train.devices", "model.init_from", "distill.teacher", "data.shape", "data.kind", "model.task", "data.env")  # path_param refuses them
 
 
-def _union(specs: Iterable[Mapping[str, Param]]) -> dict[str, Param]:
+def union(specs: Iterable[Mapping[str, Param]]) -> dict[str, Param]:
+    """The parameters of several entries (a shared key: the first one's), as the parser unites them."""
     out: dict[str, Param] = {}
     for spec in specs:
         for k, p in spec.items():
@@ -45,11 +46,11 @@ def searchable(*, plugins: bool) -> dict[str, Param]:
         return [TASKS.get(t).meta.get(section) or {} for t in TASKS]
 
     tables: dict[str, Mapping[str, Param]] = {
-        "data": _union([K.DATA, *tasks("data"), N.FILE_PARAMS, *entries(DATASETS)]),
-        "model": _union([K.MODEL, *tasks("model"), *entries(FAMILIES)]),
-        "optimizer": _union([K.OPTIMIZER, *entries(OPTIMIZERS)]),
-        "lr_schedule": _union([K.LR_SCHEDULE, *entries(SCHEDULES)]),
-        "train": _union([K.TRAIN, *tasks("train")]), "train.early_stopping": K.EARLY_STOPPING, "distill": K.DISTILL,
+        "data": union([K.DATA, *tasks("data"), N.FILE_PARAMS, *entries(DATASETS)]),
+        "model": union([K.MODEL, *tasks("model"), *entries(FAMILIES)]),
+        "optimizer": union([K.OPTIMIZER, *entries(OPTIMIZERS)]),
+        "lr_schedule": union([K.LR_SCHEDULE, *entries(SCHEDULES)]),
+        "train": union([K.TRAIN, *tasks("train")]), "train.early_stopping": K.EARLY_STOPPING, "distill": K.DISTILL,
     }
     return {f"{t}.{k}": p for t, spec in tables.items() for k, p in spec.items() if f"{t}.{k}" not in UNSEARCHABLE}
 

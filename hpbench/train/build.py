@@ -16,14 +16,14 @@ from typing import Any
 import torch
 
 from hpbench.config import TrialConfig
-from hpbench.cost import eval_memory
 from hpbench.data.augment import Augment
 from hpbench.data.prepare import Splits, StreamSplits, prepare_config
 from hpbench.models import build_model, family_activation
+from hpbench.train import eval_memory
 from hpbench.train.initializers import initialize
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-EVAL_CHUNK = eval_memory.MAX_ROWS  # rows per forward pass of an evaluation at most; fewer where a row's activations cost more (hpbench.cost.eval_memory)
+EVAL_CHUNK = eval_memory.MAX_ROWS  # rows per forward pass of an evaluation at most; fewer where a row's activations cost more (hpbench.train.eval_memory)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -105,7 +105,7 @@ def batch_rows(cfg: TrialConfig, n_train: int) -> int:
 
 def eval_rows(model: torch.nn.Module, splits: Splits | StreamSplits, *, batch_size: int, members: int = 1) -> int:
     """Rows per forward pass of ``model``'s evaluation: as many as
-    :data:`hpbench.cost.eval_memory.BUDGET_BYTES` of its activations hold, at least the training
+    :data:`hpbench.train.eval_memory.BUDGET_BYTES` of its activations hold, at least the training
     batch (``batch_size``; it fit with its gradients), at most :data:`EVAL_CHUNK`. The metrics do not
     depend on it (eval mode: no batch statistics, no dropout); memory does: a transformer on
     sequences of 500 steps took 8,192 rows at 5 MB each."""

@@ -9,11 +9,11 @@ RSS with 800 validation rows and 16.7 GiB with 3,600, where training at batch 64
 So a pass takes as many rows as :data:`BUDGET_BYTES` of activations hold (:func:`chunk_rows`),
 at least the training batch (it fit with its gradients) and at most :data:`MAX_ROWS`. A row's
 bytes (:func:`row_bytes`) are read from one forward pass of the model at two row counts, by
-module hooks (the cost model's shapes, :mod:`hpbench.cost.module_hooks`): the largest growth per
+module hooks (the shapes the cost model reads too, :mod:`hpbench.models.shapes`): the largest growth per
 row of what one module call holds at once, its input and output tensors, plus what a module holds
 inside: an attention's weights (batch·heads x L_q x L_k, the scores and their softmax: what the
 math path and a CPU's fast path hold; a GPU's flash kernel holds less, so the count errs safe
-there) and a recurrent layer's gate workspace (:func:`hpbench.cost.recurrent.workspace_bytes`).
+there) and a recurrent layer's gate workspace (:func:`hpbench.models.shapes.workspace_bytes`).
 Weights count at both sizes and cancel. Measured here against one pass's peak RSS: the
 transformer above 4.6-5.0 MB a row, counted 8.3; an LSTM(64) on 500 steps 0.25, counted 0.65;
 a CNN on 28x28 images 0.10, counted 0.10; an RNN(64), which runs its steps op by op, 0.37,
@@ -98,9 +98,7 @@ def call_bytes(m: Any, args: tuple[Any, ...], kwargs: dict[str, Any], out: Any) 
     an attention or a recurrent layer holds inside (float32)."""
     from torch import nn
 
-    from hpbench.cost.module_hooks import attention_shape, recurrent_shape
-    from hpbench.cost.ops import tensors
-    from hpbench.cost.recurrent import workspace_bytes
+    from hpbench.models.shapes import attention_shape, recurrent_shape, tensors, workspace_bytes
 
     seen = {id(t): t for t in tensors((args, kwargs, out))}
     total = float(sum(t.numel() * t.element_size() for t in seen.values()))
