@@ -274,3 +274,32 @@ def test_evaluation_metrics_do_not_depend_on_the_rows_per_pass():
         for k in whole:
             assert small[k] == pytest.approx(whole[k], rel=1e-5, abs=1e-7), (rows, k)
     assert out.history[-1]["val_loss"] == pytest.approx(whole["loss"], rel=1e-5)  # the trainer's own passes
+
+
+def test_sizing_the_evaluation_passes_leaves_the_models_mode_without_calling_its_train():
+    """The probe runs the model in eval mode and puts each module's mode back as it was, by its
+    flag: a user model's own train() (tests/helpers/flaky.py counts its training epochs there) was
+    called once more per trial, and a retried trial's epoch count read 8 where 6 ran."""
+    from hpbench.train.eval_memory import row_bytes
+
+    class Counting(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 2))
+            self.calls = 0
+
+        def train(self, mode: bool = True):
+            self.calls += 1
+            return super().train(mode)
+
+        def forward(self, x):
+            return self.net(x)
+
+    model = Counting()
+    model.calls = 0
+    assert row_bytes(model, sample_shape=(4,)) is not None
+    assert model.calls == 0 and model.training and all(m.training for m in model.modules())
+    model.eval()
+    model.calls = 0
+    row_bytes(model, sample_shape=(4,))
+    assert model.calls == 0 and not any(m.training for m in model.modules())

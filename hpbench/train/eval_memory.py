@@ -62,8 +62,12 @@ def row_bytes(model: Any, *, sample_shape: tuple[int, ...]) -> float | None:
     device = next((t.device for t in (*model.parameters(), *model.buffers())), torch.device("cpu"))
     calls: list[list[float]] = []
     handles = [m.register_forward_hook(_recorder(calls), with_kwargs=True) for m in model.modules()]
-    was_training = model.training
-    model.eval()
+    # eval mode set and restored on each module's flag, not through model.eval() / model.train(): a
+    # user model's own train() runs its side effects there (tests/helpers/flaky.py counts its
+    # training epochs by it, and counted this probe as one more)
+    modes = [(m, m.training) for m in model.modules()]
+    for m, _ in modes:
+        m.training = False
     held = []
     try:
         # a model that draws random numbers in eval mode leaves the trial's random streams as they were
@@ -78,7 +82,8 @@ def row_bytes(model: Any, *, sample_shape: tuple[int, ...]) -> float | None:
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
+        for m, mode in modes:
+            m.training = mode
     (r1, small), (r2, large) = zip(PROBE_ROWS, held, strict=True)
     if len(small) != len(large):  # the calls differ with the rows: the larger count's largest call, weights and all
         return max(large, default=0.0) / r2
