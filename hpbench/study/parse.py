@@ -20,7 +20,7 @@ from hpbench.space.distributions import KINDS
 from hpbench.space.parse import parse_space
 from hpbench.space.points import parse_points
 from hpbench.space.space import SearchSpace
-from hpbench.study import checks, checks_gan, checks_rl, data_files, sections
+from hpbench.study import checks, checks_gan, checks_params, checks_rl, data_files, sections
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.metrics import TASK_METRICS, reported, task_of
@@ -105,7 +105,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.heads_divide_d_model, r, model, space)
         r.attempt(checks.recurrent_dropout_needs_layers, r, model, space)
     if model is not None and optimizer is not None and space is not None:
-        r.attempt(checks.searched_params_are_taken, r, model, optimizer, space)
+        r.attempt(checks_params.searched_params_are_taken, r, model, optimizer, space)
     if study is not None and space is not None:
         r.attempt(checks.grid_needs_finite_space, r, study, space)
     if train is not None and resources is not None:

@@ -1,0 +1,108 @@
+"""The rule that a searched parameter of an optimizer or a model family is active only where it is
+taken (:func:`searched_params_are_taken`), with what it needs: which values of the searched
+optimizer / family a dimension can be active with, following its ``when`` and its parents', and
+the ``when`` to write. Raises a :class:`~hpbench.errors.StudyError` naming the key to change, as
+the other rules across keys (:mod:`hpbench.study.checks`) do.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from hpbench.errors import Problem, StudyError, shown
+from hpbench.models import family_params
+from hpbench.space.space import Dimension, SearchSpace
+from hpbench.study import keys as K
+from hpbench.study import names as N
+from hpbench.study.reader import Reader
+from hpbench.train.optimizers import OPTIMIZERS
+
+
+def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Mapping[str, Any], space: SearchSpace) -> None:
+    """A searched parameter of an optimizer (``optimizer.momentum``) or of a model family
+    (``model.hidden_size``) is active only for optimizers / families that take it: with the
+    optimizer or family searched, its ``when`` leaves out every one that does not. Each is built
+    with the parameters it takes, the others dropped (``build_optimizer``, ``build_model``), so an
+    Adam trial recorded a momentum it never used, ranked by it, and fANOVA gave it an importance.
+    A user family (``package.module:build``) is given every parameter: it takes them all."""
+    problems: list[Problem] = []
+    common = {"optimizer": set(K.OPTIMIZER), "model": {*K.MODEL, *N.task_keys(N.task_named(r), "model")}}
+    owners = (("optimizer", "optimizer", "optimizer.name", optimizer.get("name"), _optimizer_takes),
+              ("model", "model family", "model.family", model.get("family"), _family_takes))
+    for section, what, owner_path, fixed, takes in owners:
+        owner = next((d for d in space if d.path == owner_path), None)
+        if owner is None:  # one fixed optimizer / family: [space] refused a parameter it does not take
+            continue
+        for dim in space:
+            head, _, name = dim.path.partition(".")
+            if head != section or "." in name or name in common[section]:
+                continue
+            names = _possible(space, dim, owner, fixed)
+            taking = [n for n in names if takes(n, name)]
+            if len(taking) == len(names):
+                continue
+            left = [n for n in names if n not in taking]
+            if taking:
+                rule = (f"is taken by the {_named(what, taking)} only, but is searched with {_named(what, left)} too, which "
+                        f"{'does' if len(left) == 1 else 'do'} not take it (their trials would record a value they never used, and the "
+                        "value would get an importance)")
+                hint = _when_hint(dim, owner.key, taking)
+            else:
+                rule = f"is taken by none of the {_named(what, names)} it is searched with (every trial would record a value it never used)"
+                hint = f"remove it, or search {owner.key} over {_PLURAL[what]} that take it"
+            problems += r.fail(f"space.{dim.key}", rule, shown(dim.dist.describe()), hint=hint).problems
+    if problems:
+        raise StudyError.of(problems)
+
+
+_PLURAL = {"optimizer": "optimizers", "model family": "model families"}
+
+
+def _named(what: str, names: list[Any]) -> str:
+    """``optimizer 'adam'``, ``optimizers 'adam', 'sgd'``."""
+    return f"{what if len(names) == 1 else _PLURAL[what]} {', '.join(map(repr, names))}"
+
+
+def _optimizer_takes(name: Any, param: str) -> bool:
+    """Whether optimizer ``name`` is built with ``param`` (an unknown name is refused elsewhere)."""
+    return not isinstance(name, str) or name not in OPTIMIZERS or param in OPTIMIZERS.get(name).params
+
+
+def _family_takes(name: Any, param: str) -> bool:
+    """Whether family ``name`` is built with ``param`` (a user family is given every parameter)."""
+    params = family_params(name) if isinstance(name, str) else None
+    return params is None or param in params
+
+
+def _possible(space: SearchSpace, dim: Dimension, owner: Dimension, fixed: Any) -> list[Any]:
+    """The values of ``owner`` (the searched optimizer or family) a trial with ``dim`` active may
+    have: those its conditions, and its parents' (transitively), allow; the fixed one too while
+    ``owner`` itself may be inactive."""
+    allowed = _allowed(space, dim, owner.key)
+    if allowed is not None:
+        return allowed
+    values = list(owner.dist.grid_values() or ())
+    return [*values, fixed] if owner.when and fixed is not None and fixed not in values else values
+
+
+def _allowed(space: SearchSpace, dim: Dimension, key: str) -> list[Any] | None:
+    """The values of dimension ``key`` with which ``dim`` can be active (None: any)."""
+    allowed: list[Any] | None = None
+    for parent, values in dim.when.items():
+        up = list(values) if parent == key else _allowed(space, space.dim(parent), key)
+        if up is not None:
+            allowed = up if allowed is None else [v for v in allowed if v in up]
+    return allowed
+
+
+def _when_hint(dim: Dimension, owner_key: str, taking: list[Any]) -> str:
+    """The ``when`` that makes ``dim`` active for the ``taking`` values of ``owner_key`` only."""
+    when = {**{k: list(v) for k, v in dim.when.items() if k != owner_key}, owner_key: taking}
+    table = "{ " + ", ".join(f"{_toml_key(k)} = {json.dumps(v)}" for k, v in when.items()) + " }"
+    return f"add when = {table}" if not dim.when else f"make it when = {table}"
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
