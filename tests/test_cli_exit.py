@@ -58,3 +58,41 @@ def test_leave_now_with_ray_still_being_imported(monkeypatch):
     with pytest.raises(Exited):
         cli.leave_now(130)
     assert exited == [130]
+
+
+def test_the_system_refusing_a_write_is_one_line_and_exit_1(tmp_path):
+    """A disk that filled while ``hpbench export`` wrote its file ended in a 30-line traceback
+    (session 47's notes, checked on a 64 KiB tmpfs in session 48). The installed command now says
+    in one line what the system refused, naming the file, and exits 1; an OSError with no errno
+    (not the system's refusal) keeps its traceback."""
+    import subprocess
+
+    code = ("import sys, hpbench.cli as c\n"
+            "def app(): raise OSError(28, 'No space left on device', {where!r})\n"
+            "c.app = app; sys.argv = ['hpbench', 'export']; c.main()\n")
+    proc = subprocess.run([sys.executable, "-c", code.format(where=str(tmp_path / "out.parquet"))], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: No space left on device: {str(tmp_path / 'out.parquet')!r} (ENOSPC)"
+    bare = code.replace("OSError(28, 'No space left on device', {where!r})", "OSError('no errno')")
+    proc = subprocess.run([sys.executable, "-c", bare], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "OSError: no errno" in proc.stderr
+
+
+def test_an_atomic_write_the_disk_refuses_names_its_file_and_leaves_nothing(tmp_path, monkeypatch):
+    """A write's ENOSPC names no file (the OS raises it on the temporary file's write or fsync):
+    the error now names the file being written, and neither it nor the temporary file is left."""
+    import errno
+    import os
+
+    from hpbench.results import files
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files.os, "fsync", full)
+    target = tmp_path / "out.parquet"
+    with pytest.raises(OSError) as info:
+        files.atomic_write_bytes(target, b"x" * 100)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
+    assert files.disk_full(info.value)
+    assert sorted(os.listdir(tmp_path)) == []

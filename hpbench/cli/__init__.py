@@ -69,6 +69,29 @@ def main() -> None:
     except SystemExit as done:
         leave(done.code)
         raise
+    except OSError as err:
+        if err.errno is None:  # not the system's refusal: a defect, with its traceback
+            raise
+        leave(system_refused(err))
+        raise
+
+
+EXIT_SYSTEM = 1  # the system refused a read or write (a full disk, a read-only or unreadable path)
+
+
+def system_refused(err: OSError) -> int:
+    """Say in one line what the system refused a command (``error: No space left on device:
+    'out.parquet'``) and return the command's exit code. Where a command's output cannot be
+    written at all it refuses before writing (:func:`hpbench.results.files.check_writable`: exit 2);
+    a disk that fills while it writes ended in a 30-line traceback (the files are written
+    atomically: nothing half-written is left)."""
+    import errno
+    import sys
+
+    where = f": {err.filename!r}" if err.filename is not None else ""
+    name = errno.errorcode.get(err.errno or 0, "")
+    print(f"error: {err.strerror or err}{where}" + (f" ({name})" if name else ""), file=sys.stderr, flush=True)
+    return EXIT_SYSTEM
 
 
 def leave(code: object) -> None:

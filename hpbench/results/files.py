@@ -166,6 +166,11 @@ def atomic_write_bytes(path: Path, data: bytes, *, keep_previous: bool = False) 
         if keep_previous and path.is_file():
             _keep(path, path.with_name(path.name + PREV))
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        if err.filename is None and err.errno is not None:  # a write's ENOSPC names no file: name the one being written
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
