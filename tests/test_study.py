@@ -303,6 +303,33 @@ def test_a_searched_family_parameter_is_conditioned_on_the_families_that_take_it
     assert hint in message, message
 
 
+@pytest.mark.parametrize(("space", "refused", "hint"), [
+    ('lr_schedule = { choice = ["constant", "step", "cosine"] }\n"lr_schedule.gamma" = { uniform = [0.1, 0.9] }', True,
+     'add when = { lr_schedule = ["step"] }'),
+    ('lr_schedule = { choice = ["constant", "step", "cosine"] }\n'
+     '"lr_schedule.gamma" = { uniform = [0.1, 0.9], when = { lr_schedule = ["step"] } }', False, ""),
+    ('lr_schedule = { choice = ["step", "exponential"] }\n"lr_schedule.gamma" = { uniform = [0.1, 0.9] }', False, ""),  # both take it
+    ('init = { choice = ["xavier_uniform", "normal"] }\n"train.init_std" = { loguniform = [0.01, 0.1] }', True,
+     'add when = { init = ["normal"] }'),
+    ('init = { choice = ["xavier_uniform", "normal"] }\n"train.init_std" = { loguniform = [0.01, 0.1], when = { init = ["normal"] } }',
+     False, ""),
+    ('lr_schedule = { choice = ["constant", "step"] }\n"lr_schedule.step_size" = { randint = [2, 5], when = { lr_schedule = ["step"] } }\n'
+     '"lr_schedule.gamma" = { uniform = [0.1, 0.9], when = { "lr_schedule.step_size" = [2] } }', False, ""),  # active through its parent
+])
+def test_a_searched_schedule_or_initialization_parameter_is_conditioned_on_those_that_take_it(write_study, space, refused, hint):
+    """The rule of the optimizers' and families' parameters holds for the schedules' and the
+    initializations' (session 47 left them out): a constant schedule's trials recorded a gamma,
+    Xavier's an init_std, each ranked and given an importance, though ``build_schedule`` and
+    ``initialize`` drop what they do not take."""
+    text = TINY_STUDY.replace("[space]\n", f"[space]\n{space}\n")
+    if not refused:
+        load_study(write_study(text))
+        return
+    message = _error(write_study, text)
+    assert "study.toml" in message and ("which does not take it" in message or "which do not take it" in message), message
+    assert hint in message, message
+
+
 def test_a_user_familys_parameters_are_its_own(write_study):
     """A family named by 'package.module:build' is given every model parameter: nothing to refuse."""
     text = TINY_STUDY.replace('family = "mlp"\ndepth = 1\nwidth = 32', 'family = "mlp"')

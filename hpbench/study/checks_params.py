@@ -1,7 +1,7 @@
-"""The rule that a searched parameter of an optimizer or a model family is active only where it is
-taken (:func:`searched_params_are_taken`), with what it needs: which values of the searched
-optimizer / family a dimension can be active with, following its ``when`` and its parents', and
-the ``when`` to write. Raises a :class:`~hpbench.errors.StudyError` naming the key to change, as
+"""The rule that a searched parameter of an optimizer, a model family, a learning-rate schedule or
+an initialization is active only where it is taken (:func:`searched_params_are_taken`), with what
+it needs: which values of the searched optimizer / family / schedule / initialization a dimension
+can be active with, following its ``when`` and its parents', and the ``when`` to write. Raises a :class:`~hpbench.errors.StudyError` naming the key to change, as
 the other rules across keys (:mod:`hpbench.study.checks`) do.
 """
 
@@ -17,27 +17,35 @@ from hpbench.space.space import Dimension, SearchSpace
 from hpbench.study import keys as K
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
+from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
+from hpbench.train.schedules import SCHEDULES
 
 
-def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Mapping[str, Any], space: SearchSpace) -> None:
-    """A searched parameter of an optimizer (``optimizer.momentum``) or of a model family
-    (``model.hidden_size``) is active only for optimizers / families that take it: with the
-    optimizer or family searched, its ``when`` leaves out every one that does not. Each is built
-    with the parameters it takes, the others dropped (``build_optimizer``, ``build_model``), so an
-    Adam trial recorded a momentum it never used, ranked by it, and fANOVA gave it an importance.
-    A user family (``package.module:build``) is given every parameter: it takes them all."""
+def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Mapping[str, Any], space: SearchSpace, *,
+                              lr_schedule: Mapping[str, Any] | None = None, train: Mapping[str, Any] | None = None) -> None:
+    """A searched parameter of an optimizer (``optimizer.momentum``), of a model family
+    (``model.hidden_size``), of a learning-rate schedule (``lr_schedule.gamma``) or of an
+    initialization (``train.init_std``) is active only for the optimizers / families / schedules /
+    initializations that take it: with those searched, its ``when`` leaves out every one that
+    does not. Each is built with the parameters it takes, the others dropped (``build_optimizer``,
+    ``build_model``, ``build_schedule``, ``initialize``), so an Adam trial recorded a momentum it
+    never used, ranked by it, and fANOVA gave it an importance (a constant schedule's gamma, a
+    Xavier initialization's std alike). A user family (``package.module:build``) is given every
+    parameter: it takes them all."""
     problems: list[Problem] = []
-    common = {"optimizer": set(K.OPTIMIZER), "model": {*K.MODEL, *N.task_keys(N.task_named(r), "model")}}
+    common = {"optimizer": set(K.OPTIMIZER), "model": {*K.MODEL, *N.task_keys(N.task_named(r), "model")}, "lr_schedule": set(K.LR_SCHEDULE)}
     owners = (("optimizer", "optimizer", "optimizer.name", optimizer.get("name"), _optimizer_takes),
-              ("model", "model family", "model.family", model.get("family"), _family_takes))
+              ("model", "model family", "model.family", model.get("family"), _family_takes),
+              ("lr_schedule", "learning-rate schedule", "lr_schedule.name", (lr_schedule or {}).get("name"), _schedule_takes),
+              ("train", "initialization", "train.init", (train or {}).get("init"), _init_takes))
     for section, what, owner_path, fixed, takes in owners:
         owner = next((d for d in space if d.path == owner_path), None)
-        if owner is None:  # one fixed optimizer / family: [space] refused a parameter it does not take
+        if owner is None:  # one fixed optimizer / family / schedule / initialization: [space] refused a parameter it does not take
             continue
         for dim in space:
             head, _, name = dim.path.partition(".")
-            if head != section or "." in name or name in common[section]:
+            if head != section or "." in name or name in common.get(section, ()) or (section == "train" and name not in INIT_PARAMS):
                 continue
             names = _possible(space, dim, owner, fixed)
             taking = [n for n in names if takes(n, name)]
@@ -57,7 +65,9 @@ def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Ma
         raise StudyError.of(problems)
 
 
-_PLURAL = {"optimizer": "optimizers", "model family": "model families"}
+_PLURAL = {"optimizer": "optimizers", "model family": "model families", "learning-rate schedule": "learning-rate schedules",
+           "initialization": "initializations"}
+INIT_PARAMS = {"init_std": "std"}  # [train] keys that are an initialization's parameters -> the parameter
 
 
 def _named(what: str, names: list[Any]) -> str:
@@ -68,6 +78,16 @@ def _named(what: str, names: list[Any]) -> str:
 def _optimizer_takes(name: Any, param: str) -> bool:
     """Whether optimizer ``name`` is built with ``param`` (an unknown name is refused elsewhere)."""
     return not isinstance(name, str) or name not in OPTIMIZERS or param in OPTIMIZERS.get(name).params
+
+
+def _schedule_takes(name: Any, param: str) -> bool:
+    """Whether schedule ``name`` is built with ``param`` (an unknown name is refused elsewhere)."""
+    return not isinstance(name, str) or name not in SCHEDULES or param in SCHEDULES.get(name).params
+
+
+def _init_takes(name: Any, param: str) -> bool:
+    """Whether initialization ``name`` takes the [train] key ``param`` (``init_std``: ``normal``'s std)."""
+    return not isinstance(name, str) or name not in INITIALIZERS or INIT_PARAMS[param] in INITIALIZERS.get(name).params
 
 
 def _family_takes(name: Any, param: str) -> bool:

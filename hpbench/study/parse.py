@@ -105,7 +105,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         r.attempt(checks.heads_divide_d_model, r, model, space)
         r.attempt(checks.recurrent_dropout_needs_layers, r, model, space)
     if model is not None and optimizer is not None and space is not None:
-        r.attempt(checks_params.searched_params_are_taken, r, model, optimizer, space)
+        r.attempt(checks_params.searched_params_are_taken, r, model, optimizer, space, lr_schedule=lr_schedule, train=train)
     if study is not None and space is not None:
         r.attempt(checks.grid_needs_finite_space, r, study, space)
     if train is not None and resources is not None:
