@@ -98,6 +98,10 @@ def test_gan_keys_defaults_are_the_gan_config_defaults():
     ({"study": {"metric": "val_frechet_distance"}}, "study.metric", "val_modes_covered"),
     ({"data": {"dataset": "digits", "n_samples": None}, "study": {"metric": "val_modes_hq"}}, "study.metric", "val_frechet_distance"),
     ({"lr_schedule": {"name": "cosine", "t_max": 3}}, "lr_schedule.name", "keeps its optimizers' lr"),
+    # no classes to cover: a search ranked by it ranked no trial (exit 0, an empty leaderboard)
+    ({"data": {"dataset": "diabetes", "n_samples": None}, "study": {"metric": "val_class_coverage"}}, "study.metric", "a regression task"),
+    ({"data": {"dataset": "diabetes", "n_samples": None}, "train": {"early_stopping": {"monitor": "val_class_coverage", "patience": 1}}},
+     "train.early_stopping.monitor", "no classes to cover"),
 ])
 def test_bad_gan_studies_name_the_key_rule_and_value(sections, key, rule):
     found = problems(study(**sections))

@@ -295,9 +295,10 @@ def test_peek_names_a_returned_dataframe():
 
 
 # -- the gan task's data -----------------------------------------------------------------------------
-def gan_study(tmp_path, *, data: str):
+def gan_study(tmp_path, *, data: str, metric: str | None = None):
     path = tmp_path / "gan.toml"
-    path.write_text(f'[study]\nname = "g"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n[data]\n{data}\n'
+    ranked = f'metric = "{metric}"\n' if metric else ""
+    path.write_text(f'[study]\nname = "g"\n{ranked}trials = 2\nsearcher = "random"\nscheduler = "none"\n[data]\n{data}\n'
                     '[model]\ntask = "gan"\nfamily = "mlp"\ndepth = 1\nwidth = 8\nd_width = 8\n'
                     '[train]\nmax_epochs = 1\nbatch_size = 16\ng_steps_per_epoch = 2\n[space]\nlr = { loguniform = [1e-3, 1e-2] }\n', encoding="utf-8")
     return load_study(path)
@@ -332,6 +333,23 @@ def test_a_gans_good_data_passes_and_is_handed_to_its_trials(tmp_path, data):
     study = gan_study(tmp_path, data=data)
     assert preflight(study) == []
     assert any(key[0] == study.config["data"]["dataset"] for key in _primed)
+
+
+def test_a_gan_ranked_by_class_coverage_needs_data_of_classes(tmp_path):
+    """A data file's float target reads as regression: no classifier, no val_class_coverage, and a
+    search ranked by it ranked no trial (every trial "completed" with no value, exit 0)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "label": rng.random(60)})
+    path = tmp_path / "pts.csv"
+    frame.to_csv(path, index=False)
+    data = f'dataset = "{path}"\ntarget = "label"'
+    study = gan_study(tmp_path, data=data, metric="val_class_coverage")
+    [p] = check_study(study)
+    assert str(p).startswith(f"{path}: study.metric: must be val_frechet_distance for a gan on data of a regression task (no classes to cover), "
+                             "but got 'val_class_coverage'"), str(p)
+    frame["label"] = np.arange(60) % 3  # classes: the metric is reported
+    frame.to_csv(path, index=False)
+    assert check_study(gan_study(tmp_path, data=data, metric="val_class_coverage")) == []
 
 
 # -- networks --------------------------------------------------------------------------------------

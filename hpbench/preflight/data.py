@@ -178,6 +178,8 @@ def metrics_fit_task(a: Arrays, ctx: DataContext) -> list[Problem]:
     from hpbench.data.user import MAX_CLASSES
     from hpbench.study.metrics import reported
 
+    if not ctx.learns_labels:  # a gan's metrics: class_coverage_needs_classes
+        return []
     names = reported(a.task)
     wrong = [(key, metric) for key, metric in ctx.metrics if metric not in names]
     if not wrong:
@@ -191,6 +193,19 @@ def metrics_fit_task(a: Arrays, ctx: DataContext) -> list[Problem]:
         out.append(Problem(source=ctx.source, key=key, rule=f"must be a metric of the data's {a.task} task ({', '.join(names)})", value=metric,
                            hint=hint))
     return out
+
+
+def class_coverage_needs_classes(a: Arrays, ctx: DataContext) -> list[Problem]:
+    """A gan's ``val_class_coverage`` counts the classes its samples cover: the data's target must
+    be classes (a data file's float column reads as regression, and a search ranked by it ranked
+    no trial: every trial "completed" with no value, exit 0)."""
+    from hpbench.train.gan.keys import CLASS_TASKS, FRECHET_METRICS
+
+    if ctx.learns_labels or a.task in CLASS_TASKS:
+        return []
+    return [Problem(source=ctx.source, key=key, rule=f"must be {FRECHET_METRICS[0]} for a gan on data of a {a.task} task (no classes to cover)",
+                    value=metric, hint='if the target is classes, set [data] task = "multiclass"' if a.task == "regression" else "")
+            for key, metric in ctx.metrics if metric == FRECHET_METRICS[1]]
 
 
 # a regression target far from unit scale trains badly with no word: the network's outputs start near unit scale
@@ -282,7 +297,7 @@ def many_whole_classes(a: Arrays, ctx: DataContext) -> list[str]:
 
 
 ARRAY_CHECKS: list[ArrayCheck] = [finite_features, finite_target, target_classes, numeric_target, target_varies, enough_rows, batch_sizes_fit,
-                                  augment_needs_images, metrics_fit_task]
+                                  augment_needs_images, metrics_fit_task, class_coverage_needs_classes]
 
 
 def check_arrays(a: Arrays, ctx: DataContext) -> list[Problem]:

@@ -118,7 +118,7 @@ def check_data(study: Study) -> DataChecked:
     used = used_batch_sizes(study)
     for data, group in data_variants(cases(study)):
         ctx = DataContext(source=study.source, data=data, seed=study.settings.seed, batch_sizes=sizes, batch_key=batch_key,
-                          metrics=named_metrics(study) if supervised else (), learns_labels=supervised)
+                          metrics=named_metrics(study), learns_labels=supervised)
         try:
             if supervised:
                 _check_data(study, ctx, group, used, into=checked)

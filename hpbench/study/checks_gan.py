@@ -13,6 +13,7 @@ from hpbench.data.mixtures import MIXTURES
 from hpbench.errors import shown
 from hpbench.space.space import SearchSpace
 from hpbench.study import names as N
+from hpbench.study.metrics import task_of
 from hpbench.study.reader import Reader
 from hpbench.train.gan import keys as GK
 
@@ -67,9 +68,14 @@ def d_betas_need_adam(r: Reader, train: Mapping[str, Any]) -> None:
 def metric_fits_data(r: Reader, data: Mapping[str, Any]) -> None:
     """The study metric is one the data gives: ``val_modes_covered`` / ``val_hq_fraction`` /
     ``val_modes_hq`` on the 2-D mixtures (ring8, grid25), ``val_frechet_distance`` (and
-    ``val_class_coverage``, labelled data) on any other dataset; the same for early stopping's monitor."""
+    ``val_class_coverage``, data labelled by class) on any other dataset; the same for early
+    stopping's monitor. A dataset whose task is known here to be regression (``data.task``, a
+    built-in) has no classes to cover: a search ranked by ``val_class_coverage`` ranked no trial.
+    A data file's task is known once it loads: the pre-flight checks it
+    (:func:`hpbench.preflight.data.class_coverage_needs_classes`)."""
     mixture = data.get("dataset") in MIXTURES
-    wanted = GK.MIXTURE_METRICS if mixture else GK.FRECHET_METRICS
+    task = task_of(data) if "dataset" in data else None
+    wanted = GK.MIXTURE_METRICS if mixture else GK.FRECHET_METRICS if task in (None, *GK.CLASS_TASKS) else GK.FRECHET_METRICS[:1]
     study, train = r.section("study"), r.section("train")
     es = train.get("early_stopping") if isinstance(train.get("early_stopping"), dict) else {}
     named = [("study.metric", study.get("metric", GK.default_metric(data.get("dataset")))), ("train.early_stopping.monitor", (es or {}).get("monitor"))]
@@ -77,8 +83,9 @@ def metric_fits_data(r: Reader, data: Mapping[str, Any]) -> None:
         if metric is None or metric not in GK.MIXTURE_METRICS + GK.FRECHET_METRICS:
             continue
         if metric not in wanted:
-            what = "a 2-D mixture" if mixture else f"dataset {data.get('dataset')!r} (not a 2-D mixture)"
-            raise r.fail(key, f"must be one of {', '.join(wanted)} for a gan on {what}", metric,
+            what = ("a 2-D mixture" if mixture else f"dataset {data.get('dataset')!r} (not a 2-D mixture)" if metric not in GK.FRECHET_METRICS
+                    else f"dataset {data.get('dataset')!r} (a {task} task: no classes to cover)")
+            raise r.fail(key, f"must be {'one of ' if len(wanted) > 1 else ''}{', '.join(wanted)} for a gan on {what}", metric,
                          hint="" if key != "study.metric" or "metric" in study else f'set [study] metric = "{wanted[0]}"')
 
 

@@ -55,6 +55,7 @@ NOT_FOR_GAN = ("data.preprocess", "model.init_from", "model.freeze", "train.init
 
 MIXTURE_METRICS = ("val_modes_covered", "val_hq_fraction", "val_modes_hq")
 FRECHET_METRICS = ("val_frechet_distance", "val_class_coverage")
+CLASS_TASKS = ("multiclass", "binary")  # the tasks whose data gives val_class_coverage (a classifier of its classes)
 METRICS = ("train_loss", "train_g_loss", "train_d_loss", "train_gp", *MIXTURE_METRICS, *FRECHET_METRICS)
 DEFAULT_METRIC = "val_modes_hq"  # modes covered + hq_fraction: ranks by modes, then by sample quality
 

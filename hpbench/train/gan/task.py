@@ -76,7 +76,7 @@ def evaluator(dataset: str, splits: Splits, *, min_share: float) -> Evaluator:
     if dataset in MIXTURES:
         return MixtureEvaluator(mixture=mixture(dataset), min_share=min_share)
     classifier = None
-    if splits.task in ("multiclass", "binary") and len(splits.x_train) >= 2:
+    if splits.task in keys.CLASS_TASKS and len(splits.x_train) >= 2:
         key = "".join(c if c.isalnum() or c in "-_" else "_" for c in (splits.name or dataset))[-60:] or "data"
         classifier = feature_classifier(key=key, x=splits.x_train, y=splits.y_train, cache_dir=features_cache_dir())
     return FrechetEvaluator(x_ref=splits.x_val, classifier=classifier, min_share=min_share)
