@@ -195,11 +195,17 @@ class Registered(Rule):
     also: str = ""
     others: tuple[tuple[str, str], ...] = ()  # (suffix, what the file is and what to do) for files of a kind the key does not read
     others_rule: str = ""  # the rule such a file is told
+    example: str = "mymodule:function"  # a user module's entry point, as the hints for a function given as such name it
 
     def check(self, value: Any) -> Any:
         what = self.registry.what
+        if self.imports and callable(value) and not isinstance(value, str):
+            raise RuleError(f"must be a {what} name or a 'module:function' string, not a Python object (the trial workers import it by name)",
+                            hint=_import_hint(value, self.example))
         if (self.imports or self.suffixes) and (not isinstance(value, str) or not value):
             raise RuleError(f"must be a {what} name")
+        if self.imports and is_import_spec(value) and value.partition(":")[0] == MAIN:
+            raise in_main(value, example=self.example)
         if value in self.registry or (self.imports and is_import_spec(value)):
             return value
         if self.suffixes and isinstance(value, str) and value.lower().endswith(self.suffixes):  # DATA.CSV as data.csv
@@ -209,6 +215,27 @@ class Registered(Rule):
             raise RuleError(self.others_rule, hint=other)
         broken = self.registry.plugin_error(value) if isinstance(value, str) else ""
         raise RuleError(f"unknown {what}", hint=did_you_mean(str(value), self.registry) + self.also + (f"; {broken}" if broken else ""))
+
+
+MAIN = "__main__"  # the running script's module: another process (a trial worker, the pre-flight's helper) has its own
+
+
+def in_main(spec: str, *, example: str) -> RuleError:
+    """The refusal of ``"__main__:attr"``: the calling script's function, which no other process can import."""
+    return RuleError(f"cannot name a function of {MAIN} (the script or notebook that calls hpbench): the trial workers "
+                     "import it by name in processes of their own, where that script is not run",
+                     hint=_import_hint(None, example, attr=spec.partition(":")[2]))
+
+
+def _import_hint(fn: Any, example: str, *, attr: str = "") -> str:
+    """How to name a user's function so that the trial workers import it: its own 'module:name',
+    or (a function of the calling script or notebook) a module to move it into."""
+    module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "") or attr
+    if isinstance(module, str) and module != MAIN and is_import_spec(f"{module}:{name}"):
+        return f"give '{module}:{name}'"
+    stem, _, default = example.partition(":")
+    name = name if name and "<" not in name else default
+    return f"move it into a module of its own (e.g. {stem}.py beside the script) and give '{stem}:{name}'"
 
 
 def import_user_module(name: str) -> Any:

@@ -61,6 +61,32 @@ def test_from_dict_reports_every_problem():
     assert str(err.value).count("\n") == len(keys) - 1  # one line per problem
 
 
+def _build_here(*, input_shape, n_outputs, params, kind=None):  # a builder defined beside the call, as in a notebook
+    raise AssertionError("never built: refused with the study")
+
+
+@pytest.mark.parametrize(("model", "space", "key", "fragment"), [
+    ({"family": "__main__:build"}, None, "model.family", "cannot name a function of __main__ (the script or notebook that calls hpbench)"),
+    ({"family": "mlp"}, {"model.family": {"choice": ["mlp", "__main__:build"]}}, "space.model.family", "cannot name a function of __main__"),
+    ({"family": _build_here}, None, "model.family", "not a Python object (the trial workers import it by name)"),
+])
+def test_a_builder_of_the_calling_script_is_refused_with_the_study(model, space, key, fragment):
+    """``"__main__:build"`` was priced by estimate, then refused by search's pre-flight, whose helper
+    listed its own __main__'s names as the did-you-mean; a function given itself was 'must be a non-empty string'."""
+    raw = tomllib.loads(TINY_STUDY)
+    raw["model"] = model
+    raw.pop("space", None)
+    if space:
+        raw["space"] = space
+    with pytest.raises(hpbench.StudyError) as err:
+        hpbench.Study.from_dict(raw, source="nb")
+    p = next(p for p in err.value.problems if p.key == key)
+    assert fragment in p.rule, p
+    module = _build_here.__module__ if callable(model["family"]) else "mymodel"
+    name = "_build_here" if callable(model["family"]) else "build"
+    assert f"'{module}:{name}'" in p.hint and ("move it into a module" in p.hint) == (module == "mymodel"), p.hint
+
+
 def test_overrides_as_a_mapping_match_set_strings(write_study):
     path = write_study(TINY_STUDY)
     mapping = hpbench.Study.from_toml(path, overrides={"study.trials": 8, "train.batch_size": "full", "train.max_epochs": 5,

@@ -294,6 +294,16 @@ def test_peek_names_a_returned_dataframe():
         peek(f"{BAD}:load_one_frame", {})
 
 
+def test_an_entry_point_in_main_names_no_attribute_of_this_process():
+    """The search's pre-flight helper listed its own __main__'s names (Any, Callable, Executor, ...)
+    as the did-you-mean for a user's "__main__:build"."""
+    from hpbench.preflight.load import import_entry_point
+
+    fn, [p] = import_entry_point("__main__:build", key="model.family")
+    assert fn is None and p.key == "model.family" and p.rule.startswith("cannot name a function of __main__"), p
+    assert p.hint == "move it into a module of its own (e.g. mymodel.py beside the script) and give 'mymodel:build'"
+
+
 # -- the gan task's data -----------------------------------------------------------------------------
 def gan_study(tmp_path, *, data: str, metric: str | None = None):
     path = tmp_path / "gan.toml"

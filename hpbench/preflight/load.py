@@ -22,7 +22,7 @@ from hpbench.data.sources import Source, loader_data, loader_options, open_data,
 from hpbench.data.user import binary_kind, infer_task, numpy_of, other_separator, read_table
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.problems import Problem
-from hpbench.registry import import_user_module
+from hpbench.registry import MAIN, import_user_module, in_main
 from hpbench.user_code import exception_line, full_traceback, is_user_file, user_frames
 
 
@@ -184,6 +184,9 @@ def load_for_checks(data: DataConfig, *, study_source: str) -> Loaded:
 def import_entry_point(spec: str, *, key: str) -> tuple[Any, tuple[Problem, ...]]:
     """(the function, ()) or (None, the problem): the module must import and have the attribute."""
     module_name, _, attr = spec.partition(":")
+    if module_name == MAIN:  # (refused with the study) this process's __main__ is not the user's script: never list its names
+        err = in_main(spec, example="mymodel:build" if key == "model.family" else "mydata:load")
+        return None, (Problem(source=spec, key=key, rule=str(err), value=spec, hint=err.hint),)
     try:
         obj: Any = import_user_module(module_name)
     except ModuleNotFoundError as err:

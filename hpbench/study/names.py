@@ -39,8 +39,9 @@ _OTHER_FILES = (
 )
 DATASET = Registered(DATASETS, imports=True, suffixes=(*TABLE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX),
                      also="; or a .csv (also .csv.gz/.bz2/.xz)/.parquet/.npz/.npy file, or 'package.module:load'", others=_OTHER_FILES,
-                     others_rule="must be a file hpbench reads (.csv, .csv.gz/.bz2/.xz, .parquet, .npz, .npy) or 'package.module:load' (your own loader)")
-FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'")
+                     others_rule="must be a file hpbench reads (.csv, .csv.gz/.bz2/.xz, .parquet, .npz, .npy) or 'package.module:load' (your own loader)",
+                     example="mydata:load")
+FAMILY = Registered(FAMILIES, imports=True, also="; or 'package.module:build'", example="mymodel:build")
 OPTIMIZER = Registered(OPTIMIZERS)
 INIT = Registered(INITIALIZERS)
 SCHEDULE = Registered(SCHEDULES)

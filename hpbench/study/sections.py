@@ -55,7 +55,7 @@ def data_table(r: Reader) -> dict[str, Any]:
             "data.dataset", "is required (a built-in name, a .csv/.parquet/.npz file, x = \"inputs.npy\", or 'package.module:load')",
             hint=did_you_mean("", DATASETS),
         )
-    dataset = r.check("data.dataset", K.DATA["dataset"].rule, table["dataset"])
+    dataset = r.check("data.dataset", N.DATASET if callable(table["dataset"]) else K.DATA["dataset"].rule, table["dataset"])
     extra = N.dataset_params(r, dataset)
     data = r.fields("data", table, K.DATA, extra=extra, open_=is_import_spec(dataset))
     checks.split_fractions(r, data)
@@ -92,6 +92,8 @@ def model_table(r: Reader) -> dict[str, Any]:
     checks.not_for_task(r, task, "model", table)
     if "family" not in table and "model.family" not in searched:
         raise r.fail("model.family", "is required", hint="one of: " + ", ".join(FAMILIES))
+    if callable(table.get("family")):  # a builder given itself (the Python API): told how to name it
+        r.check("model.family", N.FAMILY, table["family"])
     families = [r.check("model.family", N.FAMILY, f) for f in N.families_named(r)]
     if task == "gan":  # its networks are MLPs: said before the other family's keys are judged (they read "unknown key" before)
         from hpbench.study.checks_gan import mlp_networks
