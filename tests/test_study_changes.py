@@ -95,6 +95,24 @@ def test_another_metric_is_refused_even_with_force(tmp_path: Path):
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files
 
 
+def test_another_study_with_another_space_is_named_first_and_force_is_not_offered(tmp_path: Path):
+    """The space was compared first: "the search space changed ... (use --force ...)", and --force
+    was then refused, the folder holding another metric's trials."""
+    out, _ = _written(tmp_path)
+    other = load_study(good_study(tmp_path), overrides=["study.metric='val_loss'", "study.mode='min'", "space.lr={loguniform=[1e-4, 1e-2]}"])
+    with pytest.raises(ResumeRefused) as err:
+        plan_search(other, SearchOptions(out=out))
+    text = str(err.value)
+    assert "holds the trials of another study" in text and "study.metric: 'val_accuracy' -> 'val_loss'" in text and "--force" not in text, text
+    assert "the search space:\n    - lr: loguniform [0.001, 0.1]\n    + lr: loguniform [0.0001, 0.01]" in text, text
+    with pytest.raises(ResumeRefused, match="holds the trials of another study"):
+        plan_search(other, SearchOptions(out=out, force=True))
+    wider = load_study(good_study(tmp_path), overrides=["space.lr={loguniform=[1e-4, 1e-2]}"])  # the same study, another space: --force continues
+    with pytest.raises(ResumeRefused, match="the search space changed since the earlier run"):
+        plan_search(wider, SearchOptions(out=out))
+    assert plan_search(wider, SearchOptions(out=out, force=True)).n_new == 1
+
+
 def test_force_continues_past_a_changed_configuration_and_more_trials_need_none(tmp_path: Path):
     out, _ = _written(tmp_path)
     longer = load_study(good_study(tmp_path), overrides=["train.max_epochs=4"])

@@ -61,14 +61,15 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
     if previous is None and opts.resume:
         raise ResumeRefused(f"--resume: nothing to resume in {opts.out} (no {STUDY_JSON}); run without --resume to start")
     if previous is not None:
-        old = previous.record.get("space", {})
-        new = study.space.describe()
-        if previous.record.get("space_fingerprint") != study.space.fingerprint() and not opts.force:
-            diff = "\n".join(space_diff(old, new))
-            raise ResumeRefused(f"{opts.out}: the search space changed since the earlier run:\n{diff}\n"
-                                "(use --force to continue anyway, or --out DIR for a new study)")
+        changed = previous.record.get("space_fingerprint") != study.space.fingerprint()
+        diff = space_diff(previous.record.get("space", {}), study.space.describe()) if changed else []
+        # another study first: --force never gets past another metric or direction, so it is not offered for the space
         if previous.n_done:  # a folder whose run trained nothing (a join refused) holds no trials to mix with
-            _check_same_study(study, opts, previous.record)
+            _check_same_study(study, opts, previous.record, space=diff)
+        if changed and not opts.force:
+            lines = "\n".join(diff)
+            raise ResumeRefused(f"{opts.out}: the search space changed since the earlier run:\n{lines}\n"
+                                "(use --force to continue anyway, or --out DIR for a new study)")
     if opts.optuna_storage is not None:
         _check_direction(study, opts.optuna_storage, where=f"--storage {shown_url(opts.optuna_storage)}")
     elif previous is not None and not previous.n_done:  # else the record's metric and mode were compared (_check_same_study)
@@ -80,12 +81,12 @@ def plan_search(study: Study, opts: SearchOptions) -> Plan:
     return Plan(previous=previous, n_total=max(total, done), n_new=max(0, total - done), storage_damage=damage)
 
 
-def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any]) -> None:
+def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any], *, space: list[str]) -> None:
     """The earlier run's trials mean what this study's would: the same data, split, fixed
     configuration, metric, direction and seed (:mod:`hpbench.results.study_changes`); else their
     rows and this search's would share one table, one leaderboard and one Optuna study (which keeps
     the direction it was created with). ``--force`` continues past the others, never past another
-    metric or direction."""
+    metric or direction. ``space``: the search space's changes (:func:`space_diff`), listed too."""
     settings = asdict(study.settings)
     changes = study_changes(record, name=study.name, settings=settings, config=study.config,
                             searched=frozenset(d.path for d in study.space), data_files=data_files(study))
@@ -94,7 +95,8 @@ def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any])
     ranking = ranking_changed(record, settings)
     if opts.force and not ranking:
         return
-    raise _refused(opts.out, "holds the trials of another study, trained or ranked otherwise than this one", changes, force=not ranking)
+    listed = [*changes, *(["the search space:", *space] if space else [])]
+    raise _refused(opts.out, "holds the trials of another study, trained or ranked otherwise than this one", listed, force=not ranking)
 
 
 def _check_direction(study: Study, url: str, *, where: str) -> None:
