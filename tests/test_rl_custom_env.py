@@ -126,6 +126,8 @@ def test_a_fresh_process_started_in_the_study_folder_imports_the_module(study_di
     ("NoSuchEnv-v0", "unknown Gymnasium environment", "env = 'mycode.envs:MyEnv-v0'"),
     ("f5_no_such_module:F5Line-v0", "the module of a 'module:EnvId' id must import (ModuleNotFoundError", "importable from the study's folder"),
     (f"{MODULE}:F5Lin-v0", f"module '{MODULE}' does not register 'F5Lin-v0'", f"did you mean '{SPEC}'?"),
+    # no close id of its own: the ids it registers, not gym's closest id prefixed with the module (which it does not register)
+    (f"{MODULE}:Hoppr-v5", f"module '{MODULE}' does not register 'Hoppr-v5'", f"it registers '{SPEC}'"),
 ])
 def test_an_env_that_cannot_be_found_says_how_to_name_one(study_dir, env, rule, hint):
     key, found_rule, found_hint = _rule(_with_env(env))

@@ -117,6 +117,16 @@ def test_an_algorithm_key_set_and_searched_quotes_the_value_of_the_key_it_names(
     assert [(k, v) for k, r, v in found if "applies to algorithm" in r] == [("train.clip_range", 0.2)]
 
 
+def test_rollouts_that_do_not_fill_an_epoch_quote_the_value_of_the_key_named():
+    """Named space.train.n_steps but quoted steps_per_epoch's 1024, in a sentence with two "but"s (bug hunt s48h1)."""
+    space = {"train.n_steps": {"choice": [16, 32]}}
+    [(key, rule, value)] = [p for p in problems(study(train={"steps_per_epoch": 32}, space=space)) if "n_envs x n_steps" in p[1]]
+    assert (key, value) == ("space.train.n_steps", 32) and "but" not in rule, rule
+    assert rule == "must make n_envs x n_steps (here 2 x 32 = 64) divide train.steps_per_epoch (32)"
+    [(key, rule, value)] = [p for p in problems(study(train={"steps_per_epoch": 100})) if "n_envs x n_steps" in p[1]]
+    assert (key, rule, value) == ("train.steps_per_epoch", "must be a multiple of n_envs x n_steps (here 2 x 32 = 64)", 100)
+
+
 def test_algorithm_keys_are_accepted_where_the_algorithm_reads_them_or_is_searched():
     """The refusals above are for a fixed algorithm that ignores the key (it trained silently without it)."""
     parse_study(study(train={"clip_range": 0.1, "clip_range_vf": 0.1, "gae_lambda": 0.9}))  # ppo (the default)
@@ -138,7 +148,7 @@ def test_searched_rollout_shapes_that_break_the_epoch_are_refused_not_adjusted()
     """Every combination of the fixed and searched values is checked: 8 x 48 does not divide 2048."""
     raw = study(train={"n_envs": 8, "n_steps": None, "steps_per_epoch": 2048}, space={"train.n_steps": {"choice": [64, 48]}})
     found = problems(raw)
-    assert any(k == "space.train.n_steps" and "n_envs=8 x n_steps=48 = 384" in r for k, r, _ in found), found
+    assert any(k == "space.train.n_steps" and "(here 8 x 48 = 384)" in r and v == 48 for k, r, v in found), found
     parse_study(study(train={"n_envs": 8, "n_steps": None, "steps_per_epoch": 2048}, space={"train.n_steps": {"choice": [64, 128]}}))
 
 

@@ -108,12 +108,30 @@ def _env_is_registered(r: Reader, env: str) -> None:
     if name in gym.registry:
         return
     module = split_env_id(env)[0]
-    close = [f"{module}:{c}" if module else c for c in difflib.get_close_matches(name, list(gym.registry), n=1, cutoff=0.6)]
-    known = did_you_mean(env, close) if close else "the ids gymnasium.pprint_registry() lists"
-    if module:
+    if module:  # a close id among those the module registers (gym's others cannot be named as module:EnvId)
+        own = registered_by(module, gym.registry)
+        close = difflib.get_close_matches(name, own, n=1, cutoff=0.6)
+        ids = [f"{module}:{i}" for i in (close or own)]
+        hint = (f"did you mean {ids[0]!r}?" if close else "it registers " + ", ".join(repr(i) for i in ids[:5])
+                + (f" and {len(ids) - 5} more" if len(ids) > 5 else "") if ids else "it registers no environment")
         raise r.fail("data.env", f"module {module!r} does not register {name!r} (gymnasium.register({name!r}, entry_point=...))",
-                     env, hint=known)
+                     env, hint=hint)
+    close = difflib.get_close_matches(name, list(gym.registry), n=1, cutoff=0.6)
+    known = did_you_mean(env, close) if close else "the ids gymnasium.pprint_registry() lists"
     raise r.fail("data.env", "unknown Gymnasium environment", env, hint=f"{known}; {REGISTER_HINT}")
+
+
+def registered_by(module: str, registry: Mapping[str, Any]) -> list[str]:
+    """The ids in Gymnasium's ``registry`` whose entry point lives in ``module``'s top-level package
+    (``gym.register("LineEnv-v0", entry_point=Line)`` in ``mycode/envs.py``: ``mycode.envs.Line``)."""
+    package = module.split(".")[0]
+    out = []
+    for env_id, spec in registry.items():
+        ep = getattr(spec, "entry_point", None)
+        where = ep.partition(":")[0] if isinstance(ep, str) else getattr(ep, "__module__", "")
+        if isinstance(where, str) and (where == package or where.startswith(package + ".")):
+            out.append(env_id)
+    return sorted(out)
 
 
 def algorithm_keys(r: Reader, model: Mapping[str, Any], train: Mapping[str, Any]) -> None:
@@ -147,10 +165,13 @@ def rollouts_fill_an_epoch(r: Reader, train: Mapping[str, Any], space: SearchSpa
         return  # a continuous range: the trial's RLConfig checks its own values
     for n_envs, n_steps, per_epoch, minibatches in itertools.product(*(values[n] or () for n in names)):
         rollout = n_envs * n_steps
-        if per_epoch % rollout:
-            key = _searched_or("steps_per_epoch", r, train, ("n_envs", "n_steps", "steps_per_epoch"))
-            raise r.fail(key, f"train.steps_per_epoch must be a multiple of n_envs x n_steps, but n_envs={n_envs} x n_steps={n_steps} = "
-                              f"{rollout} with steps_per_epoch={per_epoch}", per_epoch,
+        if per_epoch % rollout:  # named at the first of them searched, with that key's own value
+            related = ("n_envs", "n_steps", "steps_per_epoch")
+            key = _searched_or("steps_per_epoch", r, train, related)
+            name = next((n for n in related if f"train.{n}" in r.searched()), "steps_per_epoch")
+            rule = (f"must be a multiple of n_envs x n_steps (here {n_envs} x {n_steps} = {rollout})" if name == "steps_per_epoch" else
+                    f"must make n_envs x n_steps (here {n_envs} x {n_steps} = {rollout}) divide train.steps_per_epoch ({per_epoch})")
+            raise r.fail(key, rule, {"n_envs": n_envs, "n_steps": n_steps, "steps_per_epoch": per_epoch}[name],
                          hint="search n_envs and n_steps with choice over values whose products divide steps_per_epoch")
         if minibatches > rollout:
             raise r.fail(_searched_or("n_minibatches", r, train, ("n_minibatches",)),
