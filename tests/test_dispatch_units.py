@@ -234,6 +234,49 @@ def test_the_recorder_keeps_the_tables_without_a_ray_runtime(tmp_path):
     preds.close(store)
 
 
+def test_the_trials_table_records_each_search_trials_number_in_the_optuna_storage(tmp_path):
+    """hpbench numbers trials as they start; the Optuna storage (optuna.db, optuna-dashboard) as it
+    receives them, each once it has finished (hpbench.dispatch.write_behind): with max_concurrent 2
+    they crossed (Optuna's trial 0, the default configuration, was hpbench's trial 1) and no column
+    joined the two. Tune's trials are noted by the searcher, early ones as they begin."""
+    import optuna
+    import pandas as pd
+
+    import hpbench
+    from hpbench.dispatch.optuna_numbers import AskedTrials
+    from hpbench.dispatch.runner import _begin_early
+    from hpbench.dispatch.searchers import OBJECTIVE, make_searcher
+    from hpbench.dispatch.write_behind import WriteBehind
+
+    store, preds, _, _ = _recorder_setup(tmp_path, lambda study, params, device: {})
+    study, url = preds.study, f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage, asked = WriteBehind(optuna.storages.RDBStorage(url), study_name=study.name), AskedTrials()
+    ostudy = optuna.create_study(storage=storage, study_name=study.name, direction="maximize")
+    first = ostudy.ask()  # an early trial, asked before Tune's searcher is built (in-memory number 0)
+    params = study.space.define_by_run(first)
+    _begin_early(SimpleNamespace(trial_id="early", params=params, optuna_trial=first), store=store, asked=asked,
+                 clock=SimpleNamespace(trial_started=lambda tid: None), trackers=None, predictions=SimpleNamespace(submit=lambda tid, p: None))
+    searcher = make_searcher(study, storage=storage, asked=asked)
+    configs = {tid: searcher.suggest(tid) for tid in ("a", "b")}
+    for tid in ("b", "a"):  # b started first: hpbench's trial 1
+        store.start(tid, configs[tid])
+    for tid, value in (("a", 0.5), ("b", 0.7)):  # a finished first: the storage's trial 0
+        searcher.on_trial_complete(tid, result={OBJECTIVE: value, "stop_reason": "completed", "epoch": 1})
+    ostudy.tell(first, 0.1)
+    store.start("repeat", configs["a"])  # a repeat: no Optuna trial
+    storage.close()
+    asked.annotate(store, storage.numbers)
+    store.flush(force=True)
+    trials = hpbench.load(tmp_path / "out").set_index("trial_id")
+    assert trials.loc[["early", "b", "a"], "trial"].tolist() == [0, 1, 2]
+    assert trials.loc[["early", "b", "a"], "optuna_trial"].tolist() == [2, 1, 0] and pd.isna(trials.loc["repeat", "optuna_trial"])
+    assert str(trials["optuna_trial"].dtype) == "Int64"
+    stored = {t.number: t.params["lr"] for t in optuna.load_study(study_name=study.name, storage=url).trials}
+    assert {tid: stored[int(trials.loc[tid, "optuna_trial"])] for tid in ("early", "b", "a")} == pytest.approx(
+        {tid: float(trials.loc[tid, "lr"]) for tid in ("early", "b", "a")}, rel=1e-9)
+    preds.close(store)
+
+
 def test_tables_unwritable_as_a_trial_ends_are_raised_at_tunes_next_step_not_in_its_stop_trial(tmp_path, monkeypatch):
     """Tune's stop_trial catches what its completion callbacks raise, logs "Error stopping trial"
     with a traceback and fails the finished trial: a full disk as a trial ends is raised from the

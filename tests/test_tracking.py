@@ -235,6 +235,7 @@ def test_the_optuna_study_database_agrees_with_the_trials_table(tracked):
     states: dict[str, int] = {}
     for ot in study.trials:
         t = by_params[(round(ot.params["lr"], 12), ot.params["optimizer"])]
+        assert t.optuna_trial == ot.number, (t.trial, t.optuna_trial, ot.number)  # the column joins the table to the Optuna study
         # the objective is the running best of the study metric, reported by epoch
         mine = epochs[epochs["trial"] == t.trial].sort_values("epoch")
         running = mine["val_accuracy"].cummax().tolist()

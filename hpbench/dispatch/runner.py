@@ -39,6 +39,7 @@ from hpbench.dispatch.early_helper import replay_previous, warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
+from hpbench.dispatch.optuna_numbers import AskedTrials
 from hpbench.dispatch.plan import (
     Plan,
     ResumeRefused,
@@ -200,6 +201,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         predictions.submit(tid, params)
     trackers = _trackers(study, out, after=start.integrations)
     interrupted = False
+    storage: Any = None
+    asked = AskedTrials()  # the Optuna trial each search trial was asked as: its number in the storage, once complete
     try:
         if start.searched is not None:
             start.searched.result()  # optuna: imported on one thread at a time
@@ -208,7 +211,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         with Interrupt() as stop, search_storage(url, study.name, new_file=new_file, imported=start.imported) as storage:
             # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
             _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage,
-                    imported=start.imported, integrations=start.integrations)
+                    imported=start.imported, integrations=start.integrations, asked=asked)
         if storage.failed is not None:  # the searcher's history only: the tables hold every trial
             console.print(f"[yellow]warning:[/] {escape(url)} stopped receiving the search's trials ({escape(storage.failed)}); "
                           "the tables hold every trial, a resumed search's searcher learns from what that storage holds", highlight=False)
@@ -221,6 +224,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         else:
             clock.close_predictions(lambda calibrating: predictions.close_said(
                 store, say=lambda line: console.print(f"[dim]{escape(line)}[/]", highlight=False), calibrating=calibrating))
+        if storage is not None:  # closed: every trial it received numbered
+            asked.annotate(store, storage.numbers)
         store.flush(force=True)
         if clock.history_dir is not None:  # the prices this search made, for the next ones
             prices.keep(clock.history_dir, study=study, columns=predictions.new_prices())
@@ -235,13 +240,13 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
 
 def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
             trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, storage: Any, imported: Future[None] | None,
-            integrations: Future[None] | None) -> None:
+            integrations: Future[None] | None, asked: AskedTrials) -> None:
     prev = plan.previous
     # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
     # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
     shipped = study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
     early = early_trials.start(study, opts, plan, executor=predictions.pool, storage=storage, data=shipped)
-    begin = partial(_begin_early, store=store, clock=clock, trackers=trackers, predictions=predictions)
+    begin = partial(_begin_early, store=store, clock=clock, trackers=trackers, predictions=predictions, asked=asked)
     if early is not None:
         early.begin(begin)
     predictions.pool.submit(warm_up, study)
@@ -274,7 +279,8 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
         early.begin(begin)
     searcher = make_searcher(study, storage=storage, done=done, early=early.params if early else None,
                              n_drawn=len(done) + len(early.trials) - early.n_points if early else None,
-                             beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota)
+                             beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota,
+                             asked=asked)
     cost_aware = scheduler_traits(study.settings.scheduler).rungs == "seconds"  # rungs in predicted seconds: the helper's predictions
     scheduler = make_scheduler(study, max_t=study.max_epochs,
                                epoch_cost=predictions.epoch_seconds if cost_aware else None,
@@ -328,9 +334,12 @@ def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, sto
 
 
 def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: SearchClock, trackers: Trackers | None,
-                 predictions: AsyncPredictions) -> None:
-    """An early trial in the tables as started, in the ETA and the trackers, its cost predicted."""
+                 predictions: AsyncPredictions, asked: AskedTrials | None = None) -> None:
+    """An early trial in the tables as started, in the ETA and the trackers, its cost predicted
+    (``asked``: its Optuna trial noted, :mod:`hpbench.dispatch.optuna_numbers`)."""
     store.start(t.trial_id, t.params)
+    if asked is not None:
+        asked.note(t.trial_id, t.optuna_trial)
     clock.trial_started(t.trial_id)  # the ETA counts it (else priced as a trial still to start)
     if trackers is not None:
         trackers.start(int(store.row(t.trial_id)["trial"]), t.params)

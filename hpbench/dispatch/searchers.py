@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hpbench.dispatch.optuna_numbers import AskedTrials
 from hpbench.strategies import SEARCHERS, seeded_by_trial
 from hpbench.study.resolve import effective_value
 from hpbench.study.schema import Study
@@ -47,7 +48,7 @@ def sampler_seed(study_seed: int, n_done: int, *, beside_early: bool = False) ->
 
 def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | None = None, early: list[dict[str, Any]] | None = None,
                   n_drawn: int | None = None, beside_early: bool = False, cost: Callable[[dict[str, Any]], float | None] | None = None,
-                  quota: Quota | None = None) -> Any:
+                  quota: Quota | None = None, asked: AskedTrials | None = None) -> Any:
     """Build the Ray Tune searcher. ``done``: the parameters of trials an earlier run finished
     (resume); ``early``: those of the early trials launched in this run before this build
     (:mod:`hpbench.dispatch.early`, a fresh search's); the enqueued and grid points among either
@@ -62,7 +63,8 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
     ``cost``: a configuration's predicted seconds or None, for a cost-aware searcher (the search's
     :meth:`~hpbench.dispatch.predictions.AsyncPredictions.trial_seconds`); None: nothing is priced.
     ``quota``: the trials it may still propose, shared with the early trials that go on in the
-    helper after it was built (:class:`Quota`); once spent, it tells Tune the search is finished."""
+    helper after it was built (:class:`Quota`); once spent, it tells Tune the search is finished.
+    ``asked``: where it notes the Optuna trial each of its trials was asked as (the trials table's ``optuna_trial``)."""
     name, seed, n_done = study.settings.searcher, study.settings.seed, len(done or ())
     if seeded_by_trial(name):
         seed = sampler_seed(seed, n_done)
@@ -81,7 +83,7 @@ def make_searcher(study: Study, *, storage: Any, done: list[dict[str, Any]] | No
         storage=storage,
         points_to_evaluate=points or None,
     )
-    searcher.quota = quota
+    searcher.quota, searcher.asked = quota, asked
     return searcher
 
 
@@ -182,6 +184,7 @@ def _optuna_search_class() -> Any:
     class _ByEpoch(OptunaSearch):  # type: ignore[misc]
         _last_step: dict[str, int]
         quota: Quota | None = None  # make_searcher's
+        asked: AskedTrials | None = None  # make_searcher's
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
@@ -193,6 +196,8 @@ def _optuna_search_class() -> Any:
             out = super().suggest(trial_id)
             if out is None and self.quota is not None:  # not now: asked again later
                 self.quota.give_back()
+            if self.asked is not None and trial_id in self._ot_trials:
+                self.asked.note(trial_id, self._ot_trials[trial_id])
             return out
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

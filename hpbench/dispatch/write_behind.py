@@ -54,6 +54,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         self._study_of: dict[int, int] = {}  # memory trial id -> memory study id
         self._ops: queue.Queue[Any] = queue.Queue()
         self.failed: str | None = None  # the first write the backing refused (the file's copy stops there)
+        self.numbers: dict[int, int] = {}  # memory trial id -> its number in the backing, once written (the trials table's optuna_trial)
         if opener is None:
             self._load(study_name)
         else:
@@ -160,7 +161,12 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
     def _write_trial(self, sid: int, tid: int) -> None:
         self._written.add(tid)
         trial = copy.deepcopy(self._get_trial(tid))
-        self._queue(lambda: self._b().create_new_trial(self._study_ids[sid], template_trial=trial))
+
+        def write() -> None:
+            backing = self._b()
+            self.numbers[tid] = backing.get_trial_number_from_id(backing.create_new_trial(self._study_ids[sid], template_trial=trial))
+
+        self._queue(write)
 
     def _if_finished(self, tid: int) -> None:
         if tid not in self._written and self._get_trial(tid).state.is_finished():

@@ -28,10 +28,15 @@ ENV_STEPS = "env_steps"
 # When the trainer reported an epoch (wall clock, seconds since the epoch): the race
 # (benchmarks/race.py) places each epoch at it, finished trial or not, as it does a peer's report.
 REPORTED_AT = "reported_at"
+OPTUNA_TRIAL = "optuna_trial"  # a search trial's number in the Optuna storage (hpbench.dispatch.optuna_numbers)
 EPOCH_CPU_S = "epoch_cpu_s"  # the epoch's CPU seconds (hpbench.train.trainer): epoch_s over it is the contention the trial met
 
 TRIALS: dict[str, str] = {
     "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
+    OPTUNA_TRIAL: "the search trial's number in the Optuna storage (optuna.db or --storage, as optuna-dashboard shows it), which "
+                  "numbers trials as it receives them, each once it has finished (hpbench/dispatch/optuna_numbers.py): with "
+                  "max_concurrent > 1 it may differ from trial. Written when the search ends; NA for repeats and device re-runs "
+                  "(not Optuna trials), a trial the storage did not receive, and rows recorded before this column",
     "trial_id": "Ray Tune's trial id",
     "status": "running | finished | failed | interrupted (stopped by Ctrl-C before it ended: its epochs so far are kept; --resume runs it again)",
     "stop_reason": "completed (max_epochs) | solved (rl: val_return reached the reward threshold) | early_stopped | pruned (by the scheduler) | diverged | failed",
