@@ -158,7 +158,7 @@ def test_a_continuous_target_is_refused_as_classes():
     """``task = "multiclass"`` (or binary) on a continuous target made one class per distinct value
     (40 outputs for 40 rows) without a word; it is refused by name, whole-number floats still read."""
     for task in ("multiclass", "binary"):
-        with pytest.raises(ValueError, match=rf"task '{task}' needs class labels, but the target holds numbers that are not whole"):
+        with pytest.raises(ValueError, match=rf"data.task: '{task}' needs class labels, but the target holds numbers that are not whole"):
             load_raw(f"{__name__}:load_continuous", {"task": task})
     assert load_raw(f"{__name__}:load_continuous", {"task": "regression"}).task == "regression"
     assert load_raw(f"{__name__}:load_arrays", {"task": "multiclass", "n": 24}).n_outputs == 2  # whole numbers: classes

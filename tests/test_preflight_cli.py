@@ -106,7 +106,7 @@ CASES = {
     "csv_missing_value": (missing_value, None, ["d.csv: column 'income': must have no missing values, but got 1 empty (line 8)"]),
     "csv_with_semicolons": (semicolons, None, ["d.csv: data.dataset: must be comma-separated with '.' as the decimal mark",
                                                "sep=';', decimal=','", "a header line separated by ';'"]),
-    "classes_of_a_continuous_target": (continuous_classes, None, ["task 'multiclass' needs class labels, but the target holds numbers that are not whole",
+    "classes_of_a_continuous_target": (continuous_classes, None, ["data.task: 'multiclass' needs class labels, but the target holds numbers that are not whole",
                                                                   "a regression target?"]),
     "npz_of_python_objects": (object_labels, None, ["d.npz: data.dataset: cannot be loaded: array 'y' holds Python objects (dtype object)",
                                                     "y.astype(str)"]),

@@ -145,8 +145,8 @@ def check_arrays(dataset: str, heads: dict[str, NpyHeader]) -> None:
 
 
 class ArrayError(ValueError):
-    """A rule one array of a NumPy dataset breaks; ``array`` is its name (``x``, ``y_val``, ...),
-    so that the study can name the key that gave its file."""
+    """A rule one array of a NumPy dataset (or of a loader's return) breaks; ``array`` is its name
+    (``x``, ``y_val``, ...), so that the study and the pre-flight can name the key that gave its file."""
 
     def __init__(self, message: str, *, array: str) -> None:
         super().__init__(message)
@@ -195,8 +195,8 @@ def _no_objects(read: Any, name: str, path: str) -> np.ndarray:
     except ValueError as err:
         if "allow_pickle" not in str(err):
             raise
-        raise ValueError(f"{path}: array {name!r} holds Python objects (dtype object), which hpbench does not unpickle from a data file: "
-                         f"save it as numbers, or text labels as fixed-width strings ({name}.astype(str))") from None
+        raise ArrayError(f"{path}: array {name!r} holds Python objects (dtype object), which hpbench does not unpickle from a data file: "
+                         f"save it as numbers, or text labels as fixed-width strings ({name}.astype(str))", array=name) from None
 
 
 def is_npz(name: str) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hpbench.data import onehot
+from hpbench.data.arrays import ArrayError
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
 from hpbench.data.encoding import Encoding, plain
 from hpbench.data.files import head_bytes, is_parquet, kept_na_values, stem
@@ -63,8 +64,8 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
             with np.errstate(invalid="ignore"):
                 huge = np.flatnonzero((np.abs(a.reshape(len(a), -1)) > FLOAT32_MAX).any(axis=1))
             if len(huge):
-                raise ValueError(f"{where}: {f'x_{s}' if s else 'x'}: features must be numbers float32 holds (at most "
-                                 f"{FLOAT32_MAX:.4g} in magnitude), but {_rows_at(huge, len(a))} exceed it")
+                raise ArrayError(f"{where}: {f'x_{s}' if s else 'x'}: features must be numbers float32 holds (at most "
+                                 f"{FLOAT32_MAX:.4g} in magnitude), but {_rows_at(huge, len(a))} exceed it", array=f"x_{s}" if s else "x")
     xs = {s: a.astype(np.float32) for s, a in raw_xs.items()}
     ys = {s: _flat_labels(numpy_of(b)) for s, (_, b) in parts.items()}
     for s in parts:
@@ -75,10 +76,10 @@ def as_raw(x: Any, y: Any, *, task: str | None, name: str, where: str, image: bo
             raise ValueError(f"{where}: {label}: the data has no rows")
         bad = np.flatnonzero(~np.isfinite(xs[s].reshape(len(xs[s]), -1)).all(axis=1))
         if len(bad):
-            raise ValueError(f"{where}: {f'x_{s}' if s else 'x'}: features must be finite numbers (no missing values): "
-                             f"NaN or inf in {_rows_at(bad, len(xs[s]))}")
+            raise ArrayError(f"{where}: {f'x_{s}' if s else 'x'}: features must be finite numbers (no missing values): "
+                             f"NaN or inf in {_rows_at(bad, len(xs[s]))}", array=f"x_{s}" if s else "x")
         if s and xs[s].shape[1:] != xs[""].shape[1:]:
-            raise ValueError(f"{where}: x_{s} must have samples shaped like x {xs[''].shape[1:]}, but has {xs[s].shape[1:]}")
+            raise ArrayError(f"{where}: x_{s} must have samples shaped like x {xs[''].shape[1:]}, but has {xs[s].shape[1:]}", array=f"x_{s}")
     y_all = np.concatenate(list(ys.values())) if len(ys) > 1 else ys[""]
     _check_labels(ys, task=task or infer_task(y_all), where=where)
     task, y_all, classes = encode_targets(y_all, task=task, where=where)
@@ -106,18 +107,18 @@ def encode_targets(y: np.ndarray, *, task: str | None, where: str) -> tuple[str,
         try:
             y = y.astype(np.float32)
         except (TypeError, ValueError):
-            raise ValueError(f"{where}: task 'regression' needs a numeric target, but got values like {y[0]!r}") from None
+            raise ValueError(f"{where}: data.task: 'regression' needs a numeric target, but got values like {y[0]!r}") from None
         if not np.all(np.isfinite(y)):
             raise ValueError(f"{where}: the target has missing or infinite values")
         return task, y, None
     if y.dtype.kind == "f" and not bool(np.all(np.mod(y[np.isfinite(y)], 1) == 0)):  # a continuous target read as classes
-        odd = y[np.isfinite(y) & (np.mod(y, 1) != 0)]
-        raise ValueError(f"{where}: task {task!r} needs class labels, but the target holds numbers that are not whole, like "
+        odd = np.unique(y[np.isfinite(y) & (np.mod(y, 1) != 0)])  # distinct: one value repeated read "like 1.5, 1.5, 1.5"
+        raise ValueError(f"{where}: data.task: {task!r} needs class labels, but the target holds numbers that are not whole, like "
                          f"{_labels([float(v) for v in odd[:3]])} ({len(np.unique(y))} distinct values: a regression target? "
                          "set data.task = \"regression\" or leave it out)")
     classes, codes = np.unique(y, return_inverse=True)
     if task == "binary" and len(classes) != 2:
-        raise ValueError(f"{where}: task 'binary' needs exactly 2 target values, but got {len(classes)}")
+        raise ValueError(f"{where}: data.task: 'binary' needs exactly 2 target values, but got {len(classes)}")
     return task, codes.astype(np.int64).reshape(-1), classes
 
 
@@ -142,8 +143,8 @@ def _check_labels(ys: dict[str, np.ndarray], *, task: str, where: str) -> None:
         return
     for s, y in ys.items():
         if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError(f"{where}: {f'y_{s}' if s else 'y'}: a class label is missing (NaN or inf) in "
-                             f"{_rows_at(np.flatnonzero(~np.isfinite(y)), len(y))}")
+            raise ArrayError(f"{where}: {f'y_{s}' if s else 'y'}: a class label is missing (NaN or inf) in "
+                             f"{_rows_at(np.flatnonzero(~np.isfinite(y)), len(y))}", array=f"y_{s}" if s else "y")
     text = any(y.dtype.kind in "OUS" for y in ys.values())
 
     def distinct(y: np.ndarray) -> set[Any]:
@@ -153,8 +154,9 @@ def _check_labels(ys: dict[str, np.ndarray], *, task: str, where: str) -> None:
     for s in [s for s in ys if s]:
         extra = sorted(distinct(ys[s]) - seen, key=str)
         if extra:
-            raise ValueError(f"{where}: y_{s} holds {len(extra)} class{'es' if len(extra) > 1 else ''} the training data (y) has none of: "
-                             f"{_labels(extra)} (a network never learns a class it never trains on; y's classes: {_labels(sorted(seen, key=str))})")
+            raise ArrayError(f"{where}: y_{s} holds {len(extra)} class{'es' if len(extra) > 1 else ''} the training data (y) has none of: "
+                             f"{_labels(extra)} (a network never learns a class it never trains on; y's classes: {_labels(sorted(seen, key=str))})",
+                             array=f"y_{s}")
 
 
 def apply_layout(x: np.ndarray, layout: Layout) -> np.ndarray:
@@ -167,10 +169,31 @@ def _flat_labels(y: np.ndarray) -> np.ndarray:
 
 
 def numpy_of(a: Any) -> np.ndarray:
-    """An array of a numpy array, a torch tensor (to the CPU) or a list."""
+    """An array of a numpy array, a torch tensor (to the CPU) or a list. A list of items of two
+    shapes is refused naming both and their items, where NumPy's words ("an inhomogeneous shape
+    after 3 dimensions") name neither, as a Dataset's items are (:mod:`hpbench.data.stream`)."""
     if hasattr(a, "detach"):  # a torch tensor
         return a.detach().cpu().numpy()
-    return np.asarray(a)
+    try:
+        return np.asarray(a)
+    except ValueError:
+        odd = _odd_item(a) if isinstance(a, (list, tuple)) else None
+        if odd is None:
+            raise
+        raise ValueError(odd) from None
+
+
+def _odd_item(items: list[Any] | tuple[Any, ...]) -> str | None:
+    """``every item must have one shape, but item 1 is shaped (8, 8, 3) where item 0 is shaped
+    (8, 8, 1)``, or None when the items' own shapes agree (the difference is deeper)."""
+    try:
+        shapes = [numpy_of(v).shape for v in items]
+    except ValueError:
+        return None
+    odd = next((i for i, s in enumerate(shapes) if s != shapes[0]), None)
+    if odd is None:
+        return None
+    return f"every item must have one shape, but item {odd} is shaped {shapes[odd]} where item 0 is shaped {shapes[0]}"
 
 
 def binary_kind(path: str) -> str:

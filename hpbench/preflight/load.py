@@ -174,8 +174,12 @@ def load_for_checks(data: DataConfig, *, study_source: str) -> Loaded:
                 return load(data, study_source=study_source)
             except Exception as err:  # a built-in's or a NumPy file's own error (its message names the key)
                 source = study_source if data.dataset in DATASETS else data.dataset
-                message = str(err).removeprefix(f"{data.dataset}: ")
-                return Loaded(source=source, problems=(Problem(source=source, key="data.dataset",
+                key, message = "data.dataset", str(err).removeprefix(f"{data.dataset}: ")
+                array = getattr(err, "array", "x")  # an array of .npy inputs other than x: its own file and key (data.y, data.y_val, ...)
+                if array != "x" and numpy_files.is_npy(data.dataset) and data.options.get(array):
+                    source, key = str(data.options[array]), f"data.{array}"
+                    message = message.removeprefix(f"{source}: ").removeprefix(f"{array}: ")
+                return Loaded(source=source, problems=(Problem(source=source, key=key,
                                                                rule=f"cannot be loaded: {message or type(err).__name__}"),))
     raise AssertionError("unreachable: the last loader matches every name")
 

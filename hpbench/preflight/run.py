@@ -9,6 +9,7 @@ does not load it a second time.
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
@@ -148,8 +149,16 @@ def _load_and_check(study: Study, ctx: DataContext) -> tuple[Loaded, DataContext
 
 
 def _unusable(ctx: DataContext, err: Exception) -> Problem:
-    """A rule of the loaders the checks do not know."""
-    return Problem(source=ctx.source, key="data.dataset", rule="cannot be used", value=shown(exception_line(err)))
+    """A rule of the loaders the checks do not know. Their ``ValueError`` names the data and often
+    the key (``path: data.task: ...``): one line naming that file and key once, not the file twice
+    around ``ValueError``; any other exception (an hpbench bug) with its name."""
+    if not isinstance(err, ValueError):
+        return Problem(source=ctx.source, key="data.dataset", rule="cannot be used", value=shown(exception_line(err)))
+    message = " ".join(str(err).split()).removeprefix(f"{ctx.source}: ")
+    key, sep, rule = message.partition(": ")
+    if not (sep and re.fullmatch(r"data\.\w+", key)):
+        key, rule = "data.dataset", f"cannot be used: {message}"
+    return Problem(source=ctx.source, key=key, rule=rule)
 
 
 def _check_samples(study: Study, ctx: DataContext, *, into: DataChecked) -> None:

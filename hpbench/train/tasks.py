@@ -5,6 +5,8 @@ classification, ``rmse`` and ``r2`` for regression (``val_`` prefixed by the tra
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -54,6 +56,11 @@ class _RegressionLoss(nn.Module):
 
 @torch.no_grad()
 def metrics(task: str, out: torch.Tensor, y: torch.Tensor, loss: float) -> dict[str, float]:
+    """The task's metrics of outputs ``out`` on targets ``y`` with loss ``loss``. A classifier whose
+    loss is not finite has none (NaN): NaN logits would score class 0 (``argmax`` over NaN is 0, a
+    NaN binary logit is not > 0), the share of class 0 in ``y``."""
+    if task in ("multiclass", "binary") and not math.isfinite(loss):
+        return {k: (loss if k == "loss" else math.nan) for k in METRICS[task]}
     if task == "multiclass":
         return {"loss": loss, "accuracy": (out.argmax(dim=1) == y).float().mean().item(), **_calibration(out, y)}
     if task == "binary":
@@ -91,7 +98,8 @@ def member_metrics(task: str, out: torch.Tensor, y: torch.Tensor) -> list[dict[s
         correct = (z > 0).long() == labels
     ece, nll = member_ece(out, labels)
     rows = torch.stack([loss.double(), correct.double().mean(1), ece, nll], 1).tolist()
-    return [dict(zip(METRICS[task], r, strict=True)) for r in rows]
+    # a member whose loss is not finite has no metrics (NaN), as in :func:`metrics`
+    return [dict(zip(METRICS[task], r if math.isfinite(r[0]) else [r[0], *[math.nan] * (len(r) - 1)], strict=True)) for r in rows]
 
 
 def _calibration(out: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

@@ -14,6 +14,7 @@ Tune's reporter, which may prune the trial by raising out of it).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -119,8 +120,11 @@ def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping
                  state: Callable[[], dict[str, Any]] | None = None) -> StopReason | None:
     """After 0-based ``epoch`` (its ``row``): early stopping, the best weights kept, divergence and
     the task's own stop. Returns why the trial ends here, or None when it goes on. ``state``: a copy
-    of the run's weights where its module does not hold them (a fused member's are in the stack)."""
+    of the run's weights where its module does not hold them (a fused member's are in the stack).
+    An epoch that diverged has no metric values (:func:`no_values`): it is never the best epoch."""
     diverged = run.diverged(row)
+    if diverged:
+        no_values(row)
     stop = False
     monitor_improved = False
     if es is not None:
@@ -134,6 +138,17 @@ def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping
     if own is not None:
         return own
     return StopReason.EARLY_STOPPED if stop else None
+
+
+def no_values(row: dict[str, Any]) -> None:
+    """Every metric of a diverged epoch's ``row`` (its ``val_*`` and ``train_*`` values) made NaN,
+    NA in the tables: they were measured on non-finite outputs, and a classifier's NaN logits still
+    score an accuracy (argmax over NaN is class 0, a binary NaN logit reads as class 0: the share of
+    class 0, often the majority's), which ranked a diverged trial first and saved its NaN weights as
+    its best (bug hunt s48h3). Values already non-finite (the loss that diverged) are kept."""
+    for k, v in row.items():
+        if k.startswith(("val_", "train_")) and isinstance(v, float) and math.isfinite(v):
+            row[k] = math.nan
 
 
 def finish(run: Any, *, epoch: int, row: dict[str, Any], reason: StopReason, es: EarlyStopping | None, best: BestWeights) -> None:
