@@ -193,6 +193,9 @@ def _optuna_search_class() -> Any:
             out = super().suggest(trial_id)
             if out is None and self.quota is not None:  # not now: asked again later
                 self.quota.give_back()
+            owned_by = getattr(self._storage, "owned_by", None)  # its end is copied once its row's is on disk (hpbench.dispatch.write_behind)
+            if owned_by is not None and trial_id in self._ot_trials:
+                owned_by(self._ot_trials[trial_id]._trial_id, trial_id)
             return out
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
