@@ -725,3 +725,35 @@ def test_a_step_is_named_in_a_log_once_it_lasts(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(TINY_STUDY)
     assert preflight_step(load_study(path)).startswith("pre-flight: loading and checking the data (")
+
+
+def test_a_trial_lost_with_its_node_runs_again_where_one_whose_code_raised_failed(tmp_path, monkeypatch):
+    """Bug hunt s48/h2, finding 4: a trial whose worker node's raylet was killed ended ``failed``
+    ("The actor ... is unavailable: ... Socket closed"), counted as done and never run again, though
+    a lost node is among the interruptions whose running trials run again. Ray's node-loss errors
+    (as Tune pickles them for the trial) leave it ``interrupted``; an actor that died on a live node
+    and an error raised by the trial's code stay the trial's failure."""
+    import cloudpickle
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
+
+    import hpbench.dispatch.recorder as recorder_module
+
+    store, _, rec, _ = _recorder_setup(tmp_path, lambda study, params, device: {})
+    dead_nodes = {"n-dead"}
+    monkeypatch.setattr(recorder_module, "node_alive", lambda node: node not in dead_nodes)
+    cases = {
+        "unavailable": (ActorUnavailableError("RpcError: RPC error: Socket closed rpc_code: 14", None), "n-live"),
+        "died-on-dead-node": (ActorDiedError(), "n-dead"),
+        "died-on-live-node": (ActorDiedError(), "n-live"),  # killed for its memory, or crashed: its own
+        "raised": (RayTaskError("train", "Traceback ...\nValueError: bad shape", ValueError("bad shape")), "n-dead"),
+    }
+    for tid, (exc, node) in cases.items():
+        pickled = tmp_path / f"{tid}.pkl"
+        pickled.write_bytes(cloudpickle.dumps(exc))
+        trial = SimpleNamespace(**vars(_trial(tid, {"optimizer": "adam", "lr": 0.01}, error=str(exc))), pickled_error_file=str(pickled))
+        rec.on_trial_start(iteration=0, trials=[], trial=trial)
+        rec.on_trial_result(iteration=1, trials=[], trial=trial, result={"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1, "node_id": node})
+        rec.on_trial_error(iteration=2, trials=[], trial=trial)
+    status = {tid: store.row(tid)["status"] for tid in cases}
+    assert status == {"unavailable": "interrupted", "died-on-dead-node": "interrupted", "died-on-live-node": "failed", "raised": "failed"}
+    assert store.row("unavailable")["error"].startswith("lost with its Ray node: ")
