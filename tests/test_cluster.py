@@ -138,3 +138,24 @@ lr = { loguniform = [1e-3, 1e-1] }
     assert len(trials) == 4 and (trials["status"] == "finished").all()
     assert trials["node_id"].notna().all()
     assert trials["node_id"].nunique() == 2, trials[["trial", "node_id", "pid"]]
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_a_refused_join_is_one_line_without_rays_core_log(two_node_cluster, tmp_path):
+    """Bug hunt s48/h2, finding 2: a token cluster joined without RAY_AUTH_MODE printed ~20 of Ray's
+    C++ warnings ("gcs_client.cc:210: Failed to get cluster ID from GCS server: Unauthenticated"),
+    one a second, before hpbench's one-line refusal. Now only that line, exit 2."""
+    address, env = two_node_cluster
+    env = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN_PATH")}
+    study = tmp_path / "join.toml"
+    study.write_text('[study]\nname = "join"\nmetric = "val_accuracy"\nmode = "max"\ntrials = 2\n\n[data]\ndataset = "digits"\n\n'
+                     '[model]\nfamily = "mlp"\n\n[space]\nlr = { loguniform = [1e-3, 1e-1] }\n', encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hpbench.cli", "search", str(study), "--address", address, "--out", str(tmp_path / "out"), "--no-preflight"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    said = proc.stdout + proc.stderr
+    assert proc.returncode == 2, said[-3000:]
+    assert "cannot join the Ray cluster there" in said and "RAY_AUTH_MODE=token" in said
+    assert "gcs_client" not in said and "Failed to get cluster ID" not in said, said[-3000:]

@@ -251,6 +251,7 @@ def test_the_trials_table_records_each_search_trials_number_in_the_optuna_storag
     store, preds, _, _ = _recorder_setup(tmp_path, lambda study, params, device: {})
     study, url = preds.study, f"sqlite:///{tmp_path / 'optuna.db'}"
     storage, asked = WriteBehind(optuna.storages.RDBStorage(url), study_name=study.name), AskedTrials()
+    store.on_written = storage.tables_wrote  # a trial's end reaches the storage once the tables on disk hold it (search_storage)
     ostudy = optuna.create_study(storage=storage, study_name=study.name, direction="maximize")
     first = ostudy.ask()  # an early trial, asked before Tune's searcher is built (in-memory number 0)
     params = study.space.define_by_run(first)
@@ -262,6 +263,10 @@ def test_the_trials_table_records_each_search_trials_number_in_the_optuna_storag
         store.start(tid, configs[tid])
     for tid, value in (("a", 0.5), ("b", 0.7)):  # a finished first: the storage's trial 0
         searcher.on_trial_complete(tid, result={OBJECTIVE: value, "stop_reason": "completed", "epoch": 1})
+        store.epoch(tid, {"epoch": 1, "val_accuracy": value, "stop_reason": "completed"})
+        store.finish(tid)
+        store.flush(force=True)
+        storage.flush()
     ostudy.tell(first, 0.1)
     store.start("repeat", configs["a"])  # a repeat: no Optuna trial
     storage.close()
@@ -768,3 +773,35 @@ def test_a_step_is_named_in_a_log_once_it_lasts(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text(TINY_STUDY)
     assert preflight_step(load_study(path)).startswith("pre-flight: loading and checking the data (")
+
+
+def test_a_trial_lost_with_its_node_runs_again_where_one_whose_code_raised_failed(tmp_path, monkeypatch):
+    """Bug hunt s48/h2, finding 4: a trial whose worker node's raylet was killed ended ``failed``
+    ("The actor ... is unavailable: ... Socket closed"), counted as done and never run again, though
+    a lost node is among the interruptions whose running trials run again. Ray's node-loss errors
+    (as Tune pickles them for the trial) leave it ``interrupted``; an actor that died on a live node
+    and an error raised by the trial's code stay the trial's failure."""
+    import cloudpickle
+    from ray.exceptions import ActorDiedError, ActorUnavailableError, RayTaskError
+
+    import hpbench.dispatch.recorder as recorder_module
+
+    store, _, rec, _ = _recorder_setup(tmp_path, lambda study, params, device: {})
+    dead_nodes = {"n-dead"}
+    monkeypatch.setattr(recorder_module, "node_alive", lambda node: node not in dead_nodes)
+    cases = {
+        "unavailable": (ActorUnavailableError("RpcError: RPC error: Socket closed rpc_code: 14", None), "n-live"),
+        "died-on-dead-node": (ActorDiedError(), "n-dead"),
+        "died-on-live-node": (ActorDiedError(), "n-live"),  # killed for its memory, or crashed: its own
+        "raised": (RayTaskError("train", "Traceback ...\nValueError: bad shape", ValueError("bad shape")), "n-dead"),
+    }
+    for tid, (exc, node) in cases.items():
+        pickled = tmp_path / f"{tid}.pkl"
+        pickled.write_bytes(cloudpickle.dumps(exc))
+        trial = SimpleNamespace(**vars(_trial(tid, {"optimizer": "adam", "lr": 0.01}, error=str(exc))), pickled_error_file=str(pickled))
+        rec.on_trial_start(iteration=0, trials=[], trial=trial)
+        rec.on_trial_result(iteration=1, trials=[], trial=trial, result={"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1, "node_id": node})
+        rec.on_trial_error(iteration=2, trials=[], trial=trial)
+    status = {tid: store.row(tid)["status"] for tid in cases}
+    assert status == {"unavailable": "interrupted", "died-on-dead-node": "interrupted", "died-on-live-node": "failed", "raised": "failed"}
+    assert store.row("unavailable")["error"].startswith("lost with its Ray node: ")

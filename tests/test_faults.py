@@ -276,7 +276,11 @@ def test_ctrl_c_stops_the_search_writes_the_tables_and_prints_the_exact_resume_c
     again = shlex.join(["hpbench", "search", str(study), "--out", str(out), "--set", "train.batch_size=256", "--num-cpus", "2", "--resume"])
     assert f"continue with: {again}" in stdout, stdout[-2000:]
     assert "Traceback" not in stderr and "SIGTERM received" not in stderr, stderr[-3000:]
-    assert sig == signal.SIGTERM or "stopping: the running trials stop" in stderr, stderr[-3000:]  # Ctrl-C's own word
+    assert "stopping: the running trials stop" in stderr, stderr[-3000:]  # the first Ctrl-C's way, SIGTERM's too (bug hunt s48/h2, finding 3)
+    import hpbench
+
+    statuses = set(hpbench.load(out)["status"])
+    assert "running" not in statuses, statuses  # SIGTERM left the running trials "running", Ctrl-C "interrupted"
     kept = _finished_ids(out)
     assert kept
     _resume_completes(cmd, out, n_trials=4, n_epochs=5, kept=kept)

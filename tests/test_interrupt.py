@@ -71,3 +71,35 @@ def test_other_unraisable_errors_still_reach_the_previous_hook():
     finally:
         sys.unraisablehook = previous
     assert any(isinstance(e, ZeroDivisionError) for e in got)
+
+
+def test_a_sigterm_stops_the_search_as_the_first_ctrl_c_does(capsys):
+    """Bug hunt s48/h2, finding 3: the command's SIGTERM raised KeyboardInterrupt wherever the main
+    thread was (a second Ctrl-C's stop at once: the running trials left ``running`` in the tables).
+    Inside a search it asks the search to stop, as a first Ctrl-C; a second one stops at once."""
+    from hpbench.dispatch.interrupt import sigterm_as_interrupt
+
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
+    try:
+        with pytest.raises(SearchInterrupted), Interrupt() as stop:
+            signal.raise_signal(signal.SIGTERM)
+            assert stop.requested and stop.stopper().stop_all()
+            signal.raise_signal(signal.SIGTERM)
+        assert signal.getsignal(signal.SIGTERM) is sigterm_as_interrupt  # the command's again, outside the search
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert "SIGTERM or Ctrl-C again to stop at once" in capsys.readouterr().err
+
+
+def test_a_program_calling_the_search_keeps_its_own_sigterm_handler():
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: seen.append(signum))
+    try:
+        with Interrupt() as stop:
+            signal.raise_signal(signal.SIGTERM)
+            assert not stop.requested
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIGTERM]

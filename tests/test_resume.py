@@ -281,3 +281,19 @@ def test_a_resumed_search_counts_the_earlier_trials_at_ashas_rungs(tmp_path):
     assert sched.on_trial_result(None, Trial(), {"epoch": first, "objective": 0.3}) == "STOP"
     assert replay_previous(None, study, prev.trials, prev.epochs) == 0  # no scheduler: nothing told
     assert replay_previous(sched, study, prev.trials, []) == 0  # epoch rows lost: nothing to tell
+
+
+def test_a_resume_removes_the_weights_of_the_trials_it_runs_again(tmp_path):
+    """Bug hunt s48/h2, finding 1: a trial's weights are saved as it ends, before its row's end is
+    written; a driver killed between the two left ``weights/N.pt`` of a trial the resume drops (its row
+    ``running``) and runs again, and a new trial given number N read those weights as its own."""
+    from hpbench.results.weights import WEIGHTS_DIR, drop_unrecorded
+
+    folder = tmp_path / WEIGHTS_DIR
+    folder.mkdir()
+    for name in ("0.pt", "1.pt", "2.pt", "notes.txt", "best.pt"):
+        (folder / name).write_bytes(b"x")
+    gone = drop_unrecorded(tmp_path, {0, 2})
+    assert [p.name for p in gone] == ["1.pt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["0.pt", "2.pt", "best.pt", "notes.txt"]
+    assert drop_unrecorded(tmp_path / "elsewhere", {0}) == []  # no weights folder: nothing to do

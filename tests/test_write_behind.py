@@ -37,8 +37,8 @@ def _search(storage, n: int, *, seed: int = 0) -> list[dict]:
     return _trials(storage)
 
 
-def _trials(storage) -> list[dict]:
-    loaded = optuna.load_study(study_name="s", storage=storage)
+def _trials(storage, name: str = "s") -> list[dict]:
+    loaded = optuna.load_study(study_name=name, storage=storage)
     return [{"number": t.number, "state": t.state, "params": t.params, "value": t.value, "steps": t.intermediate_values}
             for t in loaded.get_trials(deepcopy=False)]
 
@@ -195,3 +195,72 @@ def test_an_existing_database_is_opened_only_once_the_imports_thread_is_done(tmp
         with search_storage(url, "s", new_file=tmp_path / "optuna.db", imported=imported):
             pass
     assert seen == [True]
+
+
+def _tables_and_file(out, url, name: str = "s") -> tuple[dict[str, str], list[tuple[int, object]]]:
+    """What a driver killed now leaves: the tables on disk (trial id -> status) and the file's trials."""
+    from hpbench.results.parts import read_table, table_exists
+
+    rows = read_table(out, "trials.parquet").to_dict("records") if table_exists(out, "trials.parquet") else []
+    return {r["trial_id"]: r["status"] for r in rows}, [(t["number"], t["state"]) for t in _trials(open_storage(url), name)]
+
+
+def test_a_finished_trial_reaches_the_file_only_once_its_row_is_on_disk(tmp_path):
+    """Bug hunt s48/h2, finding 1: the file received a trial's end as soon as Tune's searcher told it,
+    while the tables are written behind (throttled): a kill -9 in between left optuna.db with finished
+    trials the tables had as running or not at all, re-run on resume. Driven as a search drives them
+    (Tune's searcher told first, then the recorder's row), the kill taken at the moment between the
+    tell and the table write: nothing in the file the tables do not hold ended."""
+    from hpbench.dispatch.searchers import OBJECTIVE, make_searcher
+    from hpbench.results.store import ResultsStore
+    from tests.test_searchers import _study
+
+    study = _study("random", name="s")
+    out, url = tmp_path / "out", sqlite_url(tmp_path / "optuna.db")
+    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=study.space.keys())
+    with search_storage(url, study.name, tables=store) as storage:
+        tune = make_searcher(study, storage=storage)
+        for tid in ("t0", "t1"):
+            store.start(tid, study.space.resolve(tune.suggest(tid)))
+            store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+        tune.on_trial_complete("t0", {OBJECTIVE: 0.5, "epoch": 1, "stop_reason": "completed"})  # Tune: the searcher first
+        store.finish("t0")  # then the recorder; its write is throttled (not made yet)
+        storage.flush()  # the Optuna copy is as far as it goes: killed here
+        assert _tables_and_file(out, url) == ({}, [])
+        store.flush(force=True)  # the tables hold t0's end now, and the copy follows
+        storage.flush()
+        assert _tables_and_file(out, url) == ({"t0": "finished", "t1": "running"}, [(0, optuna.trial.TrialState.COMPLETE)])
+        tune.on_trial_complete("t1", {OBJECTIVE: 0.4, "epoch": 1})  # pruned by the scheduler; its row ends interrupted
+        store.annotate("t1", {"status": "interrupted"})
+    # at the end the tables are written first; a trial whose row never ended is FAIL in the file, as an interrupted trial is
+    assert _tables_and_file(out, url) == ({"t0": "finished", "t1": "interrupted"},
+                                          [(0, optuna.trial.TrialState.COMPLETE), (1, optuna.trial.TrialState.FAIL)])
+
+
+def test_a_trial_recorded_before_it_is_told_is_copied_as_it_is_told(tmp_path):
+    """An early trial's row ends (and may be written) before Optuna is told (hpbench.dispatch.early):
+    told after its row is on disk, it is copied at once; one told before waits for the next write."""
+    from hpbench.results.store import ResultsStore
+
+    out, url = tmp_path / "out", sqlite_url(tmp_path / "optuna.db")
+    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=["lr"])
+    with search_storage(url, "s", tables=store) as storage:
+        ostudy = optuna.create_study(storage=storage, study_name="s", direction="maximize")
+        early, later = ostudy.ask(), ostudy.ask()
+        for t, tid in ((early, "early_0"), (later, "early_1")):
+            t.suggest_float("lr", 1e-4, 1e-1, log=True)
+            storage.owned_by(t._trial_id, tid)
+            store.start(tid, t.params)
+            store.epoch(tid, {"epoch": 1, "val_accuracy": 0.5, "epoch_s": 0.1})
+        store.finish("early_0")
+        store.flush(force=True)
+        ostudy.tell(early, 0.5)
+        storage.flush()
+        assert _tables_and_file(out, url)[1] == [(0, optuna.trial.TrialState.COMPLETE)]
+        ostudy.tell(later, state=optuna.trial.TrialState.PRUNED)
+        storage.flush()
+        assert len(_tables_and_file(out, url)[1]) == 1
+        store.finish("early_1")
+        store.flush(force=True)
+        storage.flush()
+        assert _tables_and_file(out, url)[1] == [(0, optuna.trial.TrialState.COMPLETE), (1, optuna.trial.TrialState.PRUNED)]

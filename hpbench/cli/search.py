@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.text import Text
 
 from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, stderr_console
+from hpbench.dispatch.interrupt import sigterm_as_interrupt
 from hpbench.errors import StudyError
 from hpbench.results.failures import Failures
 from hpbench.results.files import TRIALS, disk_full
@@ -46,10 +47,6 @@ def _positive(value: int | None) -> int | None:
     if value is not None and value < 1:
         raise typer.BadParameter(f"must be at least 1, but got {value}")
     return value
-
-
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def search(
@@ -92,7 +89,7 @@ def search(
     if trials is not None and study.settings.searcher == "grid":  # as Ray Tune's grid_search and the study's own trials key
         con.print(f"[yellow]warning:[/] --trials {trials} is not used: a grid search runs every point of its grid "
                   f"({len(study.space.grid())}); a searcher that samples (random, tpe) runs a number of trials", highlight=False)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
     try:
         results = run(study, out=out, address=address, resume=resume, force=force, num_cpus=num_cpus, storage=storage,
                       storage_path=storage_path, repeats=repeats, budget_flops=budget_flops, budget_s=budget_s, verbose=verbose or debug,
@@ -125,7 +122,7 @@ def search(
                   f"{time.time() - started_at:.1f} s (its start-up part: hpbench estimate {escape(str(study_file))}). Give a larger budget",
                   highlight=False)
         raise typer.Exit(EXIT_FAULT)
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # ... and while the report prints
+    signal.signal(signal.SIGTERM, sigterm_as_interrupt)  # ... and while the report prints
     try:
         failed = results.failures()
         if as_json:

@@ -181,6 +181,10 @@ class EarlyTrials:
                 self.stopped = True
                 return None
             launched = [EarlyTrial(trial_id=i, params=p, optuna_trial=t_, future=f) for i, (t_, p), f in zip(ids, group, futs, strict=True)]
+            owned_by = getattr(self.ostudy._storage, "owned_by", None)  # told once its row's end is on disk (hpbench.dispatch.write_behind)
+            for t in launched:
+                if owned_by is not None:
+                    owned_by(t.optuna_trial._trial_id, t.trial_id)
             self.trials.extend(launched)
         for t in launched:
             t.future.add_done_callback(self._on_end)

@@ -8,6 +8,12 @@ knobs in :mod:`hpbench.dispatch.backend`): it ended ``Tuner.fit`` as if the sear
 so the search went on to its repeats and test split and never said it was interrupted. Here the
 first Ctrl-C reaches Tune through a ``Stopper`` (``stop_all``), which Tune consults every step.
 
+A SIGTERM is a Ctrl-C where the command asked for that (its handler is :func:`sigterm_as_interrupt`,
+which raises KeyboardInterrupt outside a search): inside one, the first stops it cleanly, its
+running trials recorded ``interrupted``, as a first Ctrl-C (bug hunt s48/h2, finding 3: it was
+the second Ctrl-C's stop at once, the running trials left ``running`` in the tables). A program
+that calls :func:`hpbench.search` keeps its own SIGTERM handler.
+
 The second Ctrl-C raises :class:`SearchInterrupted` wherever the main thread is. Where that is a
 finalizer or a weakref callback (a library's clean-up run by the garbage collector), Python
 swallows the exception and prints "Exception ignored in ..." with a traceback, and the search
@@ -30,6 +36,12 @@ class SearchInterrupted(KeyboardInterrupt):
     """The search stopped on Ctrl-C (or SIGTERM); its finished trials are in the tables."""
 
 
+def sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """The command's SIGTERM handler: a Ctrl-C (outside a search: before its trials start, while its
+    report prints); inside one, :class:`Interrupt` takes SIGTERM as a first Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 class Interrupt:
     """``with Interrupt() as stop:`` catches Ctrl-C in the main thread; ``stop.requested`` tells
     whether one came, ``stop.stopper(...)`` is the Tune stopper that ends the search on it."""
@@ -37,6 +49,7 @@ class Interrupt:
     def __init__(self) -> None:
         self.event = threading.Event()
         self._previous: Any = None
+        self._previous_term: Any = None  # the command's SIGTERM handler, while this one takes SIGTERM
         self._previous_hook: Any = None
         self._installed = False
 
@@ -47,6 +60,8 @@ class Interrupt:
     def __enter__(self) -> Interrupt:
         if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
+            if signal.getsignal(signal.SIGTERM) is sigterm_as_interrupt:
+                self._previous_term = signal.signal(signal.SIGTERM, self._handle)
             self._previous_hook, sys.unraisablehook = sys.unraisablehook, self._unraisable
             self._installed = True
         return self
@@ -54,6 +69,9 @@ class Interrupt:
     def __exit__(self, *exc: object) -> None:
         if self._installed:
             signal.signal(signal.SIGINT, self._previous)
+            if self._previous_term is not None:
+                signal.signal(signal.SIGTERM, self._previous_term)
+                self._previous_term = None
             sys.unraisablehook = self._previous_hook
             self._installed = False
 
@@ -83,8 +101,9 @@ class Interrupt:
                 return
             raise SearchInterrupted  # the second Ctrl-C: at once
         self.event.set()
+        again = "SIGTERM or Ctrl-C again" if signum == signal.SIGTERM else "Ctrl-C again"
         sys.stderr.write("\nstopping: the running trials stop (they run again on --resume), the tables are written; "
-                         "Ctrl-C again to stop at once\n")
+                         f"{again} to stop at once\n")
         sys.stderr.flush()
 
     def check(self) -> None:

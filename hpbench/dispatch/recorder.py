@@ -8,6 +8,7 @@ Imports Ray Tune: the runner imports this module only once Ray is up.
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from hpbench.dispatch.budget import Budget
 from hpbench.dispatch.corrections import record_spent
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.fused import MEMBER, member_id
+from hpbench.dispatch.lost_node import lost_with_node, node_alive, trial_exception
 from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
 from hpbench.dispatch.trainable import WEIGHTS_HANDOFF, Replay, epoch_rows
@@ -188,8 +190,15 @@ class Recorder(Callback):  # type: ignore[misc]
         try:
             self._harvest()
             error = _error_text(trial)
-            for tid in self._members(trial):
-                self._end(tid, error=error)
+            members = self._members(trial)
+            alive = partial(node_alive, self.store.row(members[0]).get("node_id") if members[0] in self.store else None)
+            lost = lost_with_node(trial_exception(trial), node_alive=alive)  # not the configuration's failure: run again
+            for tid in members:
+                if lost:
+                    self.store.annotate(tid, {"error": f"lost with its Ray node: {error}"[:500]})
+                    self._interrupted(tid)
+                else:
+                    self._end(tid, error=error)
         except TablesNotWritten as err:
             self.unwritten = err
         self._forget(trial)

@@ -66,7 +66,7 @@ from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
 from hpbench.results.status import StopReason, TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
-from hpbench.results.weights import INCOMING_DIR
+from hpbench.results.weights import INCOMING_DIR, drop_unrecorded
 from hpbench.strategies import scheduler_traits
 from hpbench.study.schema import Study
 from hpbench.tracking import LOGGERS, Trackers
@@ -180,6 +180,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     if prev is not None and (prev.trials or prev.n_dropped or prev.notes):
         store.load(prev.trials, prev.epochs)
         store.flush(force=True)  # drop the rows of trials that were running when the driver died
+        drop_unrecorded(out, {int(t["trial"]) for t in prev.trials})  # and the weights those saved (killed as they ended)
         console.print(f"resuming {study.name}: {prev.n_done} of {plan.n_total} trials done"
                       + (f", {prev.n_dropped} interrupted (run again)" if prev.n_dropped else ""), highlight=False)
     if start is None:
@@ -208,7 +209,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
             start.searched.result()  # optuna: imported on one thread at a time
         # a new optuna.db is opened behind the early trials, once SQLAlchemy is imported (hpbench.dispatch.storage)
         url, new_file = (opts.optuna_storage, None) if opts.optuna_storage else (sqlite_url(out / OPTUNA_DB), out / OPTUNA_DB)
-        with Interrupt() as stop, search_storage(url, study.name, new_file=new_file, imported=start.imported) as storage:
+        with Interrupt() as stop, search_storage(url, study.name, new_file=new_file, imported=start.imported, tables=store) as storage:
             # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
             _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage,
                     imported=start.imported, integrations=start.integrations, asked=asked)

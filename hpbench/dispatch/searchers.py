@@ -198,6 +198,9 @@ def _optuna_search_class() -> Any:
                 self.quota.give_back()
             if self.asked is not None and trial_id in self._ot_trials:
                 self.asked.note(trial_id, self._ot_trials[trial_id])
+            owned_by = getattr(self._storage, "owned_by", None)  # its end is copied once its row's is on disk (hpbench.dispatch.write_behind)
+            if owned_by is not None and trial_id in self._ot_trials:
+                owned_by(self._ot_trials[trial_id]._trial_id, trial_id)
             return out
 
         def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:

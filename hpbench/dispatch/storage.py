@@ -59,10 +59,15 @@ def settle_running(storage: Any, study_name: str) -> int:
 
 
 @contextlib.contextmanager
-def search_storage(url: str, study_name: str, *, new_file: Path | None = None, imported: Future[None] | None = None) -> Iterator[Any]:
+def search_storage(url: str, study_name: str, *, new_file: Path | None = None, imported: Future[None] | None = None,
+                   tables: Any = None) -> Iterator[Any]:
     """The storage a search's searcher (and its early trials) use: ``url``'s, its stale running
     trials settled, served from memory with every write copied to ``url`` behind
     (:class:`~hpbench.dispatch.write_behind.WriteBehind`); complete in ``url`` on exit.
+
+    ``tables``: the search's :class:`~hpbench.results.store.ResultsStore`. A trial tied to its row
+    (``owned_by``) reaches ``url`` once the tables on disk hold its end, never before; on exit the
+    tables are written (a forced flush) before the storage's last copies.
 
     ``new_file``: ``url``'s SQLite file, when the search may create it. Where it does not exist
     yet (a fresh search: nothing to load, nothing to settle) the writer thread opens it, after
@@ -88,10 +93,18 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
         backing = open_storage(url)
         settle_running(backing, study_name)
         storage = WriteBehind(backing, study_name=study_name)
+    if tables is not None:
+        tables.on_written = storage.tables_wrote
     try:
         yield storage
     finally:
-        storage.close()
+        try:
+            if tables is not None:
+                tables.flush(force=True)  # the ends the storage holds back, on disk first
+        finally:
+            storage.close()
+            if tables is not None:
+                tables.on_written = None
 
 
 def stored_direction(url: str, study_name: str) -> str | None:

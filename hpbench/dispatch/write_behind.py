@@ -11,9 +11,19 @@ numbers follow that order; copying every write one by one instead still took hal
 CPU, on this thread (py-spy, 600 one-epoch trials). The trials still running or waiting when
 the search ends are written as they are (a resumed search marks them failed, as before).
 
+The results tables are the truth (:mod:`hpbench.results.store`, written behind, throttled): a
+trial the search's own code asked (Tune's searcher, an early trial) is tied to its row
+(:meth:`WriteBehind.owned_by`), and its end reaches the file only once the tables on disk hold
+that row's end (:meth:`WriteBehind.tables_wrote`, which the store calls after each write). The
+file was ahead of the tables: a ``kill -9`` in the second after a trial ended left ``optuna.db``
+with finished trials the tables had as running or not at all (bug hunt s48/h2, finding 1); the
+resumed search ran them again and the file ended with more finished trials than the study.
+
 What it costs: a killed driver loses the trials that were running, and may lose the last
-finished ones still queued (the results tables keep every trial; a resumed search's sampler
-learns from what the file holds). The file is complete once :meth:`WriteBehind.close` returned.
+finished ones still queued or waiting for their rows (the results tables keep every trial; a
+resumed search's sampler learns from what the file holds). The file is complete once
+:meth:`WriteBehind.close` returned; a trial whose row never ended there (interrupted, or a write
+refused) is FAIL in it, as an interrupted trial is.
 Only one live search writes a study (the results directory's lock; a shared storage's study
 name is held: :mod:`hpbench.dispatch.study_lock`), so the memory copy stays the whole truth.
 """
@@ -24,7 +34,7 @@ import copy
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from optuna.exceptions import DuplicatedStudyError
@@ -55,6 +65,10 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         self._ops: queue.Queue[Any] = queue.Queue()
         self.failed: str | None = None  # the first write the backing refused (the file's copy stops there)
         self.numbers: dict[int, int] = {}  # memory trial id -> its number in the backing, once written (the trials table's optuna_trial)
+        self._rows_lock = threading.Lock()  # the store's writer thread calls tables_wrote
+        self._row_of: dict[str, int] = {}  # a results-table row -> the memory trial id waiting for its end
+        self._waiting: set[int] = set()  # those trial ids
+        self._held: dict[int, tuple[int, FrozenTrial]] = {}  # finished, waiting for their rows: id -> (study id, trial)
         if opener is None:
             self._load(study_name)
         else:
@@ -117,6 +131,11 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         for tid, sid in list(self._study_of.items()):
             if tid not in self._written:
                 self._write_trial(sid, tid)
+        with self._rows_lock:  # their rows never ended on disk (interrupted, a write refused): FAIL, as an interrupted trial
+            held, self._held = list(self._held.values()), {}
+        for sid, trial in held:
+            trial.state, trial.values = TrialState.FAIL, None
+            self._queue(self._copy_trial, sid, trial)
         self._ops.put((self._settle, ()))
         self._ops.put(_STOP)
         self._thread.join()
@@ -126,7 +145,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         """Tune pickles its searcher (with this storage) into its experiment snapshot: the memory
         copy only (hpbench resumes from its tables and the backing storage, never from that)."""
         state = super().__getstate__()
-        for k in ("_backing", "_ops", "_thread"):
+        for k in ("_backing", "_ops", "_thread", "_rows_lock", "_row_of", "_waiting", "_held"):
             state.pop(k, None)
         state["_backing"], state["_copying"] = None, False
         return state
@@ -134,6 +153,28 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._ops = queue.Queue()
+        self._rows_lock, self._row_of, self._waiting, self._held = threading.Lock(), {}, set(), {}
+
+    # -- the tables first --------------------------------------------------------------------------
+    def owned_by(self, trial_id: int, row: str) -> None:
+        """The trial ``trial_id`` (this storage's id, ``optuna.Trial._trial_id``) is the results
+        tables' row ``row``: its end is copied once the tables on disk hold that row's end."""
+        with self._rows_lock:
+            self._row_of[row] = trial_id
+            self._waiting.add(trial_id)
+
+    def tables_wrote(self, rows: Iterable[str]) -> None:
+        """The results tables on disk now hold the end of ``rows`` (:class:`~hpbench.results.store.
+        ResultsStore`'s ``on_written``, on its writer thread): the trials held for them are copied."""
+        with self._rows_lock:
+            for row in rows:
+                tid = self._row_of.pop(row, None)
+                if tid is None:
+                    continue
+                self._waiting.discard(tid)
+                held = self._held.pop(tid, None)
+                if held is not None:  # else it is told after its row ended (an early trial's): copied as it finishes
+                    self._queue(self._copy_trial, *held)
 
     # -- the backing's side of each write (on the writer thread, in the order they were made) ---
     def _settle(self) -> None:
@@ -158,19 +199,24 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         except DuplicatedStudyError:
             self._study_ids[sid] = self._b().get_study_id_from_name(name)
 
+    def _copy_trial(self, sid: int, trial: FrozenTrial) -> None:
+        """On the thread: ``trial`` (a copy of the memory trial) into the backing, its number there noted."""
+        backing = self._b()
+        self.numbers[trial._trial_id] = backing.get_trial_number_from_id(backing.create_new_trial(self._study_ids[sid], template_trial=trial))
+
     def _write_trial(self, sid: int, tid: int) -> None:
         self._written.add(tid)
-        trial = copy.deepcopy(self._get_trial(tid))
-
-        def write() -> None:
-            backing = self._b()
-            self.numbers[tid] = backing.get_trial_number_from_id(backing.create_new_trial(self._study_ids[sid], template_trial=trial))
-
-        self._queue(write)
+        self._queue(self._copy_trial, sid, copy.deepcopy(self._get_trial(tid)))
 
     def _if_finished(self, tid: int) -> None:
-        if tid not in self._written and self._get_trial(tid).state.is_finished():
-            self._write_trial(self._study_of[tid], tid)
+        if tid in self._written or not self._get_trial(tid).state.is_finished():
+            return
+        with self._rows_lock:
+            if tid in self._waiting:  # its row's end is not on disk yet: held till it is (tables_wrote)
+                self._written.add(tid)
+                self._held[tid] = (self._study_of[tid], copy.deepcopy(self._get_trial(tid)))
+                return
+        self._write_trial(self._study_of[tid], tid)
 
     # -- writes: memory now, the backing by the thread -----------------------------------------
     def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import MappingProxyType
@@ -85,6 +85,9 @@ class ResultsStore:
         self._share: dict[str, tuple[str, tuple[float | None, ...]]] = {}
         self._ended_costs: dict[str, tuple[str, float, float]] = {}  # ended_costs(), likewise
         self._ended_log: list[str] = []  # the trials whose entry in _ended_costs changed, in order (ended_costs_since)
+        # told, once a write is on disk, the trials whose end (status finished or failed) it holds: the
+        # search's Optuna copy waits for that before it copies their end (hpbench.dispatch.write_behind)
+        self.on_written: Callable[[list[str]], None] | None = None
 
     def load(self, trials: list[dict[str, Any]], epochs: list[dict[str, Any]]) -> None:
         """Continue from an earlier run's finished trials (``hpbench search --resume``)."""
@@ -261,21 +264,25 @@ class ResultsStore:
             w = self._tables.plan_compaction(self.trials, self.epochs)
         else:
             w = self._tables.plan_part(self.trials, self.epochs, changed_trials=self._changed, changed_epochs=self._changed_epochs)
+        # the ends this write holds: the changed rows', every row's in a compaction (one a failed write lost)
+        ended = [t for t in (self.trials if force else self._changed) if self.trials[t].get("status") in DONE] if self.on_written else []
         self._changed, self._changed_epochs, self._loaded = set(), set(), False
         self._last_flush = now
         if force:
-            self._write(w)
+            self._write(w, ended)
             return
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hpbench-tables")
-        self._writing = self._writer.submit(self._write, w)
+        self._writing = self._writer.submit(self._write, w, ended)
 
-    def _write(self, w: Write) -> None:
+    def _write(self, w: Write, ended: list[str]) -> None:
         t0 = time.perf_counter()
         try:
             self._tables.write(w)
         finally:
             self._write_s = time.perf_counter() - t0
+        if self.on_written is not None and ended:
+            self.on_written(ended)
 
     # -- queries for progress -------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

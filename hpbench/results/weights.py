@@ -65,6 +65,24 @@ def save_from_file(out: Path, trial: int, src: str | Path) -> Path | None:
     return dest
 
 
+def drop_unrecorded(out: Path, kept: set[int]) -> list[Path]:
+    """Remove ``out``'s weights files of trials other than ``kept`` (the trial numbers of the rows a
+    resumed search keeps); returns them. A trial's weights are saved as it ends, before its row's end
+    is written: a driver killed between the two left ``weights/N.pt`` of a trial the resume drops and
+    runs again, and a new trial given number ``N`` (numbers go on from the kept rows') was read with
+    those weights, or had them replaced (bug hunt s48/h2, finding 1)."""
+    gone = []
+    folder = Path(out) / WEIGHTS_DIR
+    for path in folder.glob("*.pt") if folder.is_dir() else ():
+        if re.fullmatch(r"\d+\.pt", path.name) and int(path.stem) not in kept:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            gone.append(path)
+    return gone
+
+
 class ReferenceError_(ValueError):
     """A ``RESULTS_DIR:TRIAL`` reference that names no saved weights; the message is the rule."""
 
