@@ -27,7 +27,7 @@ def trial_exception(trial: Any) -> BaseException | None:
     with contextlib.suppress(Exception):
         path = trial.pickled_error_file
         if path and Path(path).is_file():
-            import cloudpickle
+            from ray import cloudpickle  # Ray's own (Tune pickles the error with it)
 
             with open(path, "rb") as f:
                 exc = cloudpickle.load(f)
