@@ -54,6 +54,16 @@ def test_a_class_only_the_npy_validation_labels_hold_names_y_val_and_its_file(tm
     assert msg.startswith(f"{p['y_val']}: data.y_val: cannot be loaded: y_val holds 1 class the training data (y) has none of: 7.0"), msg
 
 
+def test_a_target_rule_of_npy_inputs_names_the_label_file_and_data_y(tmp_path):
+    """The data checks' target rules (one class, a majority warning, ...) named the x file and
+    ``y`` for .npy inputs (bug hunt s48h3, npy_oneclass); they name the y file and ``data.y``."""
+    x, y = xy()
+    y[:] = 0
+    p = npy(tmp_path, x=x, y=y)
+    msg = one(study_file(tmp_path, data=f'x = "{p["x"]}"\ny = "{p["y"]}"'))
+    assert msg.startswith(f"{p['y']}: data.y: a classification target needs at least 2 classes"), msg
+
+
 def test_a_continuous_target_read_as_classes_is_one_line_naming_data_task_and_distinct_values(tmp_path):
     path = tmp_path / "d.csv"
     pd.DataFrame({"a": np.arange(40.0), "label": [0.5, 1.5] * 20}).to_csv(path, index=False)

@@ -67,7 +67,7 @@ def finite_target(a: Arrays, ctx: DataContext) -> list[Problem]:
     bad = np.flatnonzero(~np.isfinite(a.y))
     if not len(bad):
         return []
-    return [Problem(source=ctx.source, key=a.y_key, rule="the target must have no missing or infinite values",
+    return [Problem(source=a.y_source or ctx.source, key=a.y_key, rule="the target must have no missing or infinite values",
                     value=shown(f"{_n(len(bad), 'value')} ({_rows(a, bad)})"))]
 
 
@@ -87,10 +87,10 @@ def target_classes(a: Arrays, ctx: DataContext) -> list[Problem]:
     values, _ = classes(a)
     if len(values) < 2:
         only = f"every row is {values[0].item() if hasattr(values[0], 'item') else values[0]!r}" if len(values) else "no labelled rows"
-        return [Problem(source=ctx.source, key=a.y_key, rule="a classification target needs at least 2 classes (nothing to learn from one)",
+        return [Problem(source=a.y_source or ctx.source, key=a.y_key, rule="a classification target needs at least 2 classes (nothing to learn from one)",
                         value=shown(f"1 class: {only}"))]
     if a.task == "binary" and len(values) != 2:
-        return [Problem(source=ctx.source, key=a.y_key, rule="a binary target needs exactly 2 classes",
+        return [Problem(source=a.y_source or ctx.source, key=a.y_key, rule="a binary target needs exactly 2 classes",
                         value=shown(f"{len(values)} classes"), hint="set data.task = \"multiclass\"")]
     return []
 
@@ -104,7 +104,7 @@ def numeric_target(a: Arrays, ctx: DataContext) -> list[Problem]:
     if not len(bad):
         return []
     examples = ", ".join(repr(str(v)) for v in list(dict.fromkeys(bad.tolist()))[:MAX_SHOWN])
-    return [Problem(source=ctx.source, key=a.y_key, rule="a regression target must be numbers", value=shown(f"values like {examples}"),
+    return [Problem(source=a.y_source or ctx.source, key=a.y_key, rule="a regression target must be numbers", value=shown(f"values like {examples}"),
                     hint='set data.task = "multiclass" if they are classes')]
 
 
@@ -114,7 +114,7 @@ def target_varies(a: Arrays, ctx: DataContext) -> list[Problem]:
     y = a.y[np.isfinite(a.y)] if a.y.dtype.kind == "f" else a.y
     if len(y) < 2 or float(np.ptp(y)) > 0:
         return []
-    return [Problem(source=ctx.source, key=a.y_key, rule="a regression target must vary (r2 is undefined, nothing to learn)",
+    return [Problem(source=a.y_source or ctx.source, key=a.y_key, rule="a regression target must vary (r2 is undefined, nothing to learn)",
                     value=shown(f"every row is {float(y[0]):g}"))]
 
 
@@ -221,7 +221,7 @@ def target_scale(a: Arrays, ctx: DataContext) -> list[str]:
     spread = float(np.std(y)) if len(y) > 1 else 0.0
     if spread == 0 or TARGET_SCALE[0] <= spread <= TARGET_SCALE[1]:
         return []
-    return [f"{ctx.source}: {a.y_key}: the regression target's standard deviation is {spread:.3g}: networks train best on a target "
+    return [f"{a.y_source or ctx.source}: {a.y_key}: the regression target's standard deviation is {spread:.3g}: networks train best on a target "
             "near unit scale (hpbench scales the features, not the target); express it in other units, or standardize it in your data"]
 
 
@@ -275,7 +275,7 @@ def majority_class(a: Arrays, ctx: DataContext) -> list[str]:
         return []
     top = values[int(counts.argmax())]
     top = top.item() if hasattr(top, "item") else top
-    return [f"{ctx.source}: {a.y_key}: the largest class, {top!r}, holds {share:.0%} of the rows: always answering it scores "
+    return [f"{a.y_source or ctx.source}: {a.y_key}: the largest class, {top!r}, holds {share:.0%} of the rows: always answering it scores "
             f"{accuracy[0]} {share:.3g}; read the ranking against that, or rank by val_nll (study.metric)"]
 
 
@@ -292,7 +292,7 @@ def many_whole_classes(a: Arrays, ctx: DataContext) -> list[str]:
     # classes repeat: at most one distinct value per 10 rows (diabetes' whole-number target has 214 in 442 rows)
     if len(values) <= MAX_CLASSES or not bool(np.all(np.mod(values, 1) == 0)) or len(values) * 10 > len(y):
         return []
-    return [f"{ctx.source}: {a.y_key}: {len(values)} distinct whole numbers, read as a regression target (more than {MAX_CLASSES}); "
+    return [f"{a.y_source or ctx.source}: {a.y_key}: {len(values)} distinct whole numbers, read as a regression target (more than {MAX_CLASSES}); "
             'if they are classes, set [data] task = "multiclass"']
 
 

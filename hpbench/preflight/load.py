@@ -9,7 +9,7 @@ kind of data adds its function to ``LOADERS`` (first match wins). Nothing here i
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ class Arrays:
     x_names: tuple[str, ...] = ()  # a table's feature columns, one per column of x (its one-hot columns named as pandas does)
     x_key: str = "x"  # how the problems name the features and the targets
     y_key: str = "y"
+    y_source: str | None = None  # the targets' own file, where it is not the data's (.npy inputs: the y file)
     first_row: int = 0  # the number of the first row as the user counts them (a CSV: line 2)
     row_word: str = "index"  # "line" for a data file
 
@@ -88,7 +89,13 @@ def load_builtin(data: DataConfig, *, study_source: str) -> Loaded:
 
 
 def load_numpy(data: DataConfig, *, study_source: str) -> Loaded:
-    return _opened(data, data.dataset)
+    """NumPy files; with ``x`` / ``y`` as .npy files the target's problems name the y file and
+    ``data.y`` (the x file and ``y`` before: bug hunt s48h3)."""
+    loaded = _opened(data, data.dataset)
+    y_file = data.options.get("y")
+    if loaded.arrays is None or not numpy_files.is_npy(data.dataset) or not isinstance(y_file, str):
+        return loaded
+    return replace(loaded, arrays=replace(loaded.arrays, y_key="data.y", y_source=y_file))
 
 
 def load_file(data: DataConfig, *, study_source: str) -> Loaded:

@@ -204,7 +204,7 @@ def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[i
     # the splits hpbench carved (stratified); one the data came with is the user's to shape
     parts = {"training": splits.y_train, **{name: y for name, key, y in (("validation", "val", splits.y_val), ("test", "test", splits.y_test))
                                             if key not in splits.given}}
-    into.warnings.extend(f"{ctx.source}: {arrays.y_key}: {w}" for w in unstratified(splits.task, parts, classes=splits.encoding.classes))
+    into.warnings.extend(f"{arrays.y_source or ctx.source}: {arrays.y_key}: {w}" for w in unstratified(splits.task, parts, classes=splits.encoding.classes))
     into.requests.append(ModelRequest(source=study.source, models=tuple((c.model, c.searched) for c in group), input_shape=tuple(splits.input_shape),
                                       n_outputs=int(splits.n_outputs), task=splits.task, x=splits.x_train[:SAMPLE_ROWS].copy(),
                                       y=splits.y_train[:SAMPLE_ROWS].copy(), n_train=splits.n_train, batch_sizes=used, kind=str(splits.kind)))
