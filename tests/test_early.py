@@ -431,3 +431,43 @@ def test_a_point_left_to_tunes_searcher_is_not_launched_again_when_the_early_tri
     configs = [(t.params["optimizer"], t.params["lr"]) for t in optuna.load_study(study_name=study.name, storage=storage).trials]
     assert configs.count(("sgd", 0.05)) == 1, configs
     assert len(early.trials) == 1 and len(configs) == 4
+
+
+def test_no_early_trial_is_launched_once_tunes_trials_hold_every_slot(write_study, tmp_path: Path):
+    """The next early trial followed the one before until Tune's first trial reported: with epochs
+    of seconds, that came long after Tune's two trials had started, and the helper began another
+    early trial beside them, three trials training at once with max_concurrent = 2 on 2 cores (bug
+    hunt s48/h4: a transformer search, a third of its time). Once Tune has started as many trials
+    as it runs at once, none follows past the least the search counts on (``n_min``)."""
+    from concurrent.futures import Executor, Future
+
+    import optuna
+
+    from hpbench.dispatch.early import launch
+
+    class Held(Executor):  # runs nothing: the test ends each call
+        def __init__(self) -> None:
+            self.futures: list[Future] = []
+
+        def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+            self.futures.append(Future())
+            return self.futures[-1]
+
+    def end(fut: Future) -> None:
+        fut.set_result({"rows": [], "error": None, "weights_file": None, "started_at": 0.0, "ended_at": 0.0})
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = load_study(write_study(TINY_STUDY))
+    assert study.settings.max_concurrent == 2
+    held = Held()
+    early = launch(study, n=1, storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(seed=0), points=[],
+                   executor=held, incoming=str(tmp_path / "incoming"), n_max=10)
+    end(held.futures[0])
+    assert len(early.trials) == 2  # the chain goes on while Ray starts
+    early.tune_trial_started()  # one of Tune's two slots: the helper's trial is the other
+    end(held.futures[1])
+    assert len(early.trials) == 3
+    early.tune_trial_started()  # both of Tune's slots
+    end(held.futures[2])
+    assert len(early.trials) == 3  # none beside them
+    assert early.stop() == early.trials[:3]  # Tune's first report: nothing more launched either

@@ -127,6 +127,8 @@ class EarlyTrials:
     n_points: int = 0  # how many of them ran the study's enqueued (or grid) points: the sampler drew the others
     lock: Any = field(default_factory=threading.RLock)
     stopped: bool = False
+    tune_slots: int = 2  # trials Tune runs at once (the study's max_concurrent)
+    tune_started: int = 0  # Tune trials started so far (:meth:`tune_trial_started`)
     _ended: threading.Condition = field(default_factory=threading.Condition)
     _settled: int = 0  # trials ended whose next launch is decided
 
@@ -152,6 +154,8 @@ class EarlyTrials:
             k = len(self.trials)
             if (self.stopped and not force) or k >= self.n_max or (not force and any(not t.future.done() for t in self.trials)):
                 return None
+            if not force and k >= self.n_min and self.tune_started >= self.tune_slots:
+                return None  # Tune's trials hold every slot: one more here would train beside them (max_concurrent + 1)
             if self.quota is not None and self.n_points < len(self.points):
                 # Tune's searcher has the points not launched yet (:meth:`share`), enqueued: launched here too,
                 # one would run twice (Optuna's ask takes the oldest enqueued trial, whoever enqueued it)
@@ -227,6 +231,16 @@ class EarlyTrials:
             if self.n_points < len(self.points):
                 self.stopped = True
             return self.quota
+
+    def tune_trial_started(self) -> None:
+        """A Tune trial started (its worker sets up, then trains): once as many started as Tune runs
+        at once, no early trial is launched past ``n_min`` (:meth:`launch_next`). Before, the next
+        early trial followed the one before until Tune's first trial reported, which with epochs of
+        seconds came long after Tune's two trials trained: three trials trained at once on two
+        cores, a third of a transformer search (bug hunt s48/h4). The early trial running then
+        goes on to its end."""
+        with self.lock:
+            self.tune_started += 1
 
     def stop(self) -> list[EarlyTrial]:
         """Launch no more (Tune's first trial reported, or the search ends), but the ``n_min`` at
@@ -316,7 +330,7 @@ def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dic
     ostudy = optuna.create_study(storage=storage, sampler=sampler, study_name=study.name, load_if_exists=True,
                                  direction="maximize" if study.settings.mode == "max" else "minimize")
     early = EarlyTrials(study=study, ostudy=ostudy, executor=executor, incoming=incoming, n_min=n, n_max=max(n, n_max or n), points=list(points),
-                        data=data, rungs=EarlyRungs.of(study))
+                        data=data, rungs=EarlyRungs.of(study), tune_slots=max(1, study.settings.max_concurrent))
     early.launch_next()
     return early
 

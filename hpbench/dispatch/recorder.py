@@ -125,6 +125,8 @@ class Recorder(Callback):  # type: ignore[misc]
         return [trial.trial_id]
 
     def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        if self.early is not None:
+            self.early.tune_trial_started()  # Tune's slots filling: the helper launches no early trial beside them
         runs: list[tuple[str, Any, Any, str | None]] = [(trial.trial_id, trial.config, {}, None)]
         if self.replays is not None:
             replay = self.replays[int(trial.config["replay"])]
