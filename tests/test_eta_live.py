@@ -490,3 +490,28 @@ def test_ended_trials_not_priced_yet_stand_at_what_they_measured(tmp_path, write
     cheap_sc, cheap_store = clock(0.05, "cheap")
     cheap = cheap_sc.eta_s(cheap_store)
     assert dear is not None and cheap is not None and dear > 1.5 * cheap
+
+
+def test_once_every_trial_ended_the_eta_is_priced_again_however_recent_the_last_pricing(tmp_path, write_study):
+    """The last trial ending within ETA_MIN_GAP_S of the one before left the previous pricing,
+    counted down, as the ETA, and the trace kept it: "4/4 done, 0 running, ETA 00:19" with 3 s
+    left (bug hunt s48/h4; Tune takes no later step to catch up). Once every trial has ended the
+    pricing is made again: no trial left to price."""
+    from conftest import TINY_STUDY
+
+    from hpbench.study.parse import load_study
+
+    study = load_study(write_study(TINY_STUDY.replace("trials = 4", "trials = 2")))
+    store = _store(tmp_path, study)
+    sc = _clock(study, n_trials=2, epoch_s=5.0)
+    for tid in ("a", "b"):
+        store.start(tid, {"optimizer": "adam", "lr": 0.01})
+        store.annotate(tid, {"predicted_epoch_s": 5.0, "predicted_spent_s": 5.0, "regime": "compute"})
+        sc.trial_started(tid)
+    for tid in ("a", "b"):  # b ends a few ms after a: within the cap on repricing
+        store.epoch(tid, {"epoch": 1, "epoch_s": 5.0, "val_accuracy": 0.5})
+        store.finish(tid)
+        sc.note(store)
+    first, last = sc.trace[-2], sc.trace[-1]
+    assert first[2] == 1 and first[4] > 0  # b priced as running
+    assert last[2] == 2 and last[4] == 0.0, sc.trace  # nothing left: not the counted-down pricing

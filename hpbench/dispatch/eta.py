@@ -111,7 +111,7 @@ class SearchClock(CommandClock):
     def eta_s(self, store: ResultsStore) -> float | None:
         """Seconds until the command ends, or None before anything is known of the trials' cost."""
         now = time.monotonic()
-        if self._priced_recently(now):
+        if self._priced_recently(now) and not self._phase_ended(store):
             return self._counted_down(now)  # checked before counting
         done = sum(self._ended.count(store, phase, self.trials[phase]) for phase in self.trials)
         self._behind = False
@@ -308,6 +308,14 @@ class SearchClock(CommandClock):
         is priced again as soon as the cap allows, and that ETA goes into the trace too."""
         if self._behind and not self._priced_recently(time.monotonic()):
             self.note(store)
+
+    def _phase_ended(self, store: ResultsStore) -> bool:
+        """Every trial of the phase has ended: the pricing is made again however recent the last one
+        (no later step of Tune's would catch up). The last trial ending within the cap of the one
+        before left the previous pricing, counted down, as the ETA, and the history's trace kept it:
+        "4/4 done, 0 running, ETA 00:19" 3 s before the command ended (bug hunt s48/h4)."""
+        size = self.sizes.get(self.phase, 0)
+        return size > 0 and self._ended.count(store, self.phase, self.trials[self.phase]) >= size
 
     def _priced_recently(self, now: float) -> bool:
         """The last pricing is recent: less than :data:`ETA_MIN_GAP_S` ago, or recent for what it
