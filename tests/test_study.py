@@ -330,6 +330,25 @@ def test_a_searched_schedule_or_initialization_parameter_is_conditioned_on_those
     assert hint in message, message
 
 
+@pytest.mark.parametrize(("train", "space", "refused"), [
+    ('init = "xavier_uniform"', '"train.init_std" = { grid = [0.001, 0.5, 5.0] }', "space.train.init_std"),
+    ("init_std = 0.5", "", "train.init_std"),  # PyTorch's own initialization ("default") takes none
+    ('init = "normal"', '"train.init_std" = { loguniform = [0.01, 0.1] }', None),
+    ('init = "normal"\ninit_std = 0.02', "", None),
+])
+def test_init_std_with_a_fixed_initialization_that_takes_none_is_refused(write_study, train, space, refused):
+    """A grid over train.init_std with init = "xavier_uniform" ran three identical trials, the
+    value recorded and ranked though ignored (bug hunt s48/h5); init_std set in [train] beside
+    such an init was ignored without a word."""
+    text = TINY_STUDY.replace("batch_size = 64", f"batch_size = 64\n{train}").replace("[space]\n", f"[space]\n{space}\n")
+    if refused is None:
+        study = load_study(write_study(text))
+        assert study.config["train"]["init"] == "normal"
+        return
+    message = _error(write_study, text)
+    assert f"{refused}: is the standard deviation of init = \"normal\" only" in message and 'set [train] init = "normal"' in message, message
+
+
 def test_a_user_familys_parameters_are_its_own(write_study):
     """A family named by 'package.module:build' is given every model parameter: nothing to refuse."""
     text = TINY_STUDY.replace('family = "mlp"\ndepth = 1\nwidth = 32', 'family = "mlp"')

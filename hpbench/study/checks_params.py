@@ -61,8 +61,30 @@ def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Ma
                 rule = f"is taken by none of the {_named(what, names)} it is searched with (every trial would record a value it never used)"
                 hint = f"remove it, or search {owner.key} over {_PLURAL[what]} that take it"
             problems += r.fail(f"space.{dim.key}", rule, shown(dim.dist.describe()), hint=hint).problems
+    problems += _init_std_taken(r, train or {}, space)
     if problems:
         raise StudyError.of(problems)
+
+
+def _init_std_taken(r: Reader, train: Mapping[str, Any], space: SearchSpace) -> list[Problem]:
+    """``train.init_std`` (set in [train] or searched) with an initialization that is not searched
+    and takes no standard deviation: every trial would train alike, its value ignored (bug hunt
+    s48/h5: a grid over init_std with init = "xavier_uniform" ran three identical trials). With
+    ``init`` searched, the rule above holds (a ``when`` on it)."""
+    if any(d.path == "train.init" for d in space):
+        return []
+    init = train.get("init", "default")
+    if not isinstance(init, str) or _init_takes(init, "init_std"):
+        return []
+    rule = f"is the standard deviation of init = \"normal\" only, but the study's init is {init!r}, which takes none (every trial would ignore it)"
+    hint = 'set [train] init = "normal", or remove it'
+    problems: list[Problem] = []
+    for dim in space:
+        if dim.path == "train.init_std":
+            problems += r.fail(f"space.{dim.key}", rule, shown(dim.dist.describe()), hint=hint).problems
+    if train.get("init_std") is not None:
+        problems += r.fail("train.init_std", rule, train["init_std"], hint=hint).problems
+    return problems
 
 
 _PLURAL = {"optimizer": "optimizers", "model family": "model families", "learning-rate schedule": "learning-rate schedules",

@@ -90,7 +90,7 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
             max_epochs=train["max_epochs"],
             batch_size=train.get("batch_size", 32),
             init=train.get("init", "default"),
-            init_params={"std": train["init_std"]} if train.get("init_std") is not None and train.get("init") == "normal" else {},
+            init_params={"std": train["init_std"]} if train.get("init_std") is not None and init_takes_std(train.get("init", "default")) else {},
             early_stopping=EarlyStoppingConfig(**es) if es else None,
             device=train["device"],
             calibration=train.get("calibration", "none"),
@@ -114,3 +114,11 @@ def _schedule(table: Mapping[str, Any] | None) -> ScheduleConfig:
     if not table:
         return ScheduleConfig()
     return ScheduleConfig(name=table["name"], params={k: v for k, v in table.items() if k not in K.LR_SCHEDULE})
+
+
+def init_takes_std(name: str) -> bool:
+    """Whether initialization ``name`` takes a standard deviation (``train.init_std``): ``normal``,
+    and a plugin's that declares ``std`` among its parameters."""
+    from hpbench.train.initializers import INITIALIZERS
+
+    return name in INITIALIZERS and "std" in INITIALIZERS.get(name).params
