@@ -167,6 +167,8 @@ class Registry(Generic[T]):
             obj = ep.load()
         except Exception as err:  # a broken plugin must not break hpbench: reported, kept out
             return dataclasses.replace(plugin, error=f"{type(err).__name__}: {err}")
+        except SystemExit as err:  # sys.exit() as it imports (a config file it reads, its own arguments): it would end hpbench, naming nothing
+            return dataclasses.replace(plugin, error=f"it called sys.exit({err.code!r}) as it was imported")
         if isinstance(obj, Entry):
             self._entries[ep.name] = dataclasses.replace(obj, name=ep.name)
         elif callable(obj):
