@@ -320,6 +320,22 @@ def test_replays_are_labelled_and_a_scheduler_stop_is_pruned(tmp_path):
     preds.close(store)
 
 
+def test_a_loggers_run_of_a_repeat_says_it_is_one(tmp_path):
+    """The loggers logged a search's repeats as ordinary trials: MLflow's run "trial 3", a seed
+    repeat of trial 1 with its parameters, ranked first by best_val_accuracy with nothing saying
+    it was a repeat (bug hunt s48/h5). A replay's labels (repeat, repeat_of, seed) go with its
+    parameters."""
+    from hpbench.dispatch.trainable import Replay
+
+    replays = [Replay(params={"optimizer": "adam", "lr": 0.01}, seed=8, labels={"repeat": 1, "repeat_of": 0, "seed": 8})]
+    store, preds, rec, _ = _recorder_setup(tmp_path, lambda study, params, device: {}, replays=replays)
+    started: list[tuple[int, dict]] = []
+    rec.trackers = SimpleNamespace(start=lambda trial, params: started.append((trial, dict(params))))
+    rec.on_trial_start(iteration=0, trials=[], trial=_trial("r", {"replay": 0}))
+    assert started == [(0, {"optimizer": "adam", "lr": 0.01, "repeat": 1, "repeat_of": 0, "seed": 8})]
+    preds.close(store)
+
+
 def test_the_store_takes_ready_columns_and_computes_no_cost(tmp_path):
     from hpbench.results.store import ResultsStore
 

@@ -136,8 +136,8 @@ class Recorder(Callback):  # type: ignore[misc]
         for tid, params, labels, device in runs:
             self.store.start(tid, params)
             self.store.annotate(tid, labels)
-            if self.trackers is not None:
-                self.trackers.start(int(self.store.row(tid)["trial"]), params)
+            if self.trackers is not None:  # a replay's labels too (repeat, repeat_of, seed; device_of): a logger's runs say which they are
+                self.trackers.start(int(self.store.row(tid)["trial"]), {**params, **labels})
             if self.predictions is not None:
                 self.predictions.submit(tid, params, device=device)
             self.progress.trial_started(tid)
