@@ -1,6 +1,8 @@
 """The model checks: build each distinct network the study can produce and push a small batch of
 the real (preprocessed) training data forward and backward on the CPU; then build each distinct
-optimizer over the first network that trains and take its first step (a plugin optimizer is user code).
+optimizer over the first network that trains and take its first step (a plugin optimizer is user code),
+build each distinct learning-rate schedule over the first optimizer and apply each distinct
+initialization to that network (:mod:`hpbench.preflight.training`).
 
 They run where torch is already loaded: the dispatcher's helper process (the cost predictions'
 one, :mod:`hpbench.dispatch.helper`), so that the driver never imports torch; ``hpbench
@@ -22,6 +24,8 @@ from hpbench.config import ModelConfig, OptimizerConfig
 from hpbench.errors import shown
 from hpbench.preflight.load import import_entry_point, user_code_problem
 from hpbench.preflight.problems import Problem
+from hpbench.preflight.shapes import InitCase, ScheduleCase
+from hpbench.preflight.training import check_init, check_schedule
 
 SAMPLE_ROWS = 2  # the batch pushed through each network (batch norm needs more than one row)
 
@@ -41,6 +45,8 @@ class ModelRequest:
     batch_sizes: tuple[int | str, ...] = ()
     kind: str | None = None  # the samples' DataKind (None: the default for their shape)
     optimizers: tuple[tuple[OptimizerConfig, Mapping[str, Any]], ...] = ()  # built over the first network that trains (the searched values behind each)
+    schedules: tuple[tuple[ScheduleCase, Mapping[str, Any]], ...] = ()  # built over the first optimizer on that network
+    inits: tuple[tuple[InitCase, Mapping[str, Any]], ...] = ()  # applied to that network
 
 
 @dataclass
@@ -72,6 +78,7 @@ def check_models(requests: list[ModelRequest]) -> list[Problem]:
     import torch
 
     networks, optimizers = _Tally(what="networks"), _Tally(what="optimizers")
+    schedules, inits = _Tally(what="learning-rate schedules"), _Tally(what="initializations")
     threads = torch.get_num_threads()
     # One thread: batches of two rows gain nothing from more, and on a busy machine torch's
     # thread pool made each tiny op ~15x slower (36 quickstart networks: 5.7 s vs 0.4 s, measured).
@@ -87,9 +94,24 @@ def check_models(requests: list[ModelRequest]) -> list[Problem]:
             if trains is not None:
                 for opt, searched in req.optimizers:
                     optimizers.add(_check_optimizer(req, trains, opt), searched)
+                first = req.optimizers[0][0] if req.optimizers else OptimizerConfig()
+                for schedule, searched in req.schedules:
+                    schedules.add(check_schedule(req.source, _network(req, trains), schedule, optimizer=first, n_train=req.n_train), searched)
+                for init, searched in req.inits:
+                    inits.add(check_init(req.source, _network(req, trains), trains, init), searched)
     finally:
         torch.set_num_threads(threads)
-    return networks.problems() + optimizers.problems()
+    return networks.problems() + optimizers.problems() + schedules.problems() + inits.problems()
+
+
+def _network(req: ModelRequest, model: ModelConfig) -> Any:
+    """A network that trains, built afresh as the trainer builds it."""
+    import torch
+
+    from hpbench.models import build_model
+
+    torch.manual_seed(0)
+    return build_model(model.family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=dict(model.params), kind=req.kind)
 
 
 def _check_optimizer(req: ModelRequest, model: ModelConfig, opt: OptimizerConfig) -> Problem | None:
@@ -97,12 +119,10 @@ def _check_optimizer(req: ModelRequest, model: ModelConfig, opt: OptimizerConfig
     taken: a plugin optimizer that raises is named here, not by every trial."""
     import torch
 
-    from hpbench.models import build_model
     from hpbench.train.optimizers import build_optimizer
     from hpbench.train.tasks import loss_fn
 
-    torch.manual_seed(0)
-    net = build_model(model.family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=dict(model.params), kind=req.kind)
+    net = _network(req, model)
     trainable = [p for p in net.parameters() if p.requires_grad]
     try:
         optimizer = build_optimizer(opt.name, trainable, lr=opt.lr, params=dict(opt.params))

@@ -36,7 +36,8 @@ from hpbench.preflight.data import (
 from hpbench.preflight.load import Arrays, Loaded, load_for_checks
 from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
-from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, optimizer_cases, used_batch_sizes
+from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, init_cases, optimizer_cases, schedule_cases, used_batch_sizes
+from hpbench.preflight.strategies import check_strategies
 from hpbench.preflight.table import check_table, table_arrays
 from hpbench.preflight.table_copies import label_copies
 from hpbench.study.names import reads_dataset
@@ -95,7 +96,8 @@ def start(study: Study, *, executor: Executor | None = None) -> Pending:
             networks.set_result(check_models(checked.requests))
         else:
             networks = executor.submit(check_models, checked.requests)
-    return Pending(source=study.source, data_problems=checked.problems, networks=networks, warnings=checked.warnings, data_s=data_s)
+    problems = check_strategies(study) + checked.problems  # a plugin searcher's or scheduler's builder is user code too
+    return Pending(source=study.source, data_problems=problems, networks=networks, warnings=checked.warnings, data_s=data_s)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,8 +130,9 @@ def check_data(study: Study) -> DataChecked:
         except Exception as err:  # a check that broke: hpbench's bug, not the user's; --no-preflight gets past it
             checked.problems.append(Problem(source=study.source, key="data", rule="the pre-flight could not check the data "
                                             "(an hpbench error: --no-preflight skips the checks)", raised=exception_line(err)))
-    if checked.requests:  # the optimizers are built once, over the first data setting's first network that trains
-        checked.requests[0] = dataclasses.replace(checked.requests[0], optimizers=tuple(optimizer_cases(study)))
+    if checked.requests:  # the optimizers, schedules and initializations are built once, over the first data setting's first network that trains
+        checked.requests[0] = dataclasses.replace(checked.requests[0], optimizers=tuple(optimizer_cases(study)),
+                                                     schedules=tuple(schedule_cases(study)), inits=tuple(init_cases(study)))
     return checked
 
 

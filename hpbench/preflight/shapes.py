@@ -10,11 +10,11 @@ the smallest image). Torch-free.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from hpbench.config import DataConfig, ModelConfig, OptimizerConfig
+from hpbench.config import DataConfig, ModelConfig, OptimizerConfig, ScheduleConfig, TrialConfig
 from hpbench.space.distributions import Choice, Distribution, RandInt, Uniform
 from hpbench.space.space import Dimension, SearchSpace
 from hpbench.study.resolve import trial_config
@@ -22,10 +22,14 @@ from hpbench.study.schema import Study
 
 SHAPE_PREFIXES = ("model.", "data.")
 OPTIMIZER_PREFIXES = ("optimizer.",)  # the dimensions of the optimizers built (optimizer_cases)
+SCHEDULE_PREFIXES = ("lr_schedule.",)  # the learning-rate schedules built over them (schedule_cases)
+INIT_PREFIXES = ("train.init",)  # the initializations applied (init_cases: train.init, train.init_std)
 MAX_VALUES = 16  # a dimension with more finite values contributes its ends and its middle
 MAX_POINTS = 64  # configurations tried at most (seeded sample of the representative grid beyond)
 MAX_DATA_VARIANTS = 4  # distinct data settings loaded and checked at most
 MAX_BATCH_SIZES = 4096  # a randint batch size wider than this contributes its bounds only
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,15 +92,51 @@ def optimizer_cases(study: Study) -> list[tuple[OptimizerConfig, Mapping[str, An
     """The distinct ``[optimizer]`` settings to build, each with the searched values behind it
     (:func:`_points` of the ``optimizer.*`` dimensions: a plugin optimizer is user code, and may
     raise for some names or values only)."""
-    out: dict[str, tuple[OptimizerConfig, Mapping[str, Any]]] = {}
-    own = {d.key for d in _shape_dims(study.space, OPTIMIZER_PREFIXES)}
+    return _trainer_cases(study, OPTIMIZER_PREFIXES, lambda cfg: cfg.optimizer)
+
+
+def schedule_cases(study: Study) -> list[tuple[ScheduleCase, Mapping[str, Any]]]:
+    """The distinct ``[lr_schedule]`` settings to build over the optimizer (a plugin schedule is user code)."""
+    return _trainer_cases(study, SCHEDULE_PREFIXES, lambda cfg: ScheduleCase(schedule=cfg.lr_schedule, max_epochs=cfg.train.max_epochs,
+                                                                              batch_size=cfg.train.batch_size, metric=cfg.metric, mode=cfg.mode))
+
+
+def init_cases(study: Study) -> list[tuple[InitCase, Mapping[str, Any]]]:
+    """The distinct initializations to apply to the network (a plugin initializer is user code)."""
+    return _trainer_cases(study, INIT_PREFIXES, lambda cfg: InitCase(name=cfg.train.init, params=cfg.train.init_params))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleCase:
+    """A learning-rate schedule and what its horizon and monitor come from in a trial."""
+
+    schedule: ScheduleConfig
+    max_epochs: int
+    batch_size: int | str
+    metric: str
+    mode: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitCase:
+    """An initialization and its parameters (``train.init``, ``train.init_std``)."""
+
+    name: str
+    params: Mapping[str, Any]
+
+
+def _trainer_cases(study: Study, prefixes: tuple[str, ...], pick: Callable[[TrialConfig], T]) -> list[tuple[T, Mapping[str, Any]]]:
+    """The distinct settings ``pick`` reads from the configurations of :func:`_points` of the
+    dimensions under ``prefixes``, each with the searched values behind it."""
+    out: dict[str, tuple[T, Mapping[str, Any]]] = {}
+    own = {d.key for d in _shape_dims(study.space, prefixes)}
     # the rest of a configuration from the search's first one: a family searched and fixed nowhere
     # else has no value otherwise, and building the configuration raised KeyError: 'family'
     first = study.settings.first_points[0] if study.settings.first_points else study.settings.default_point or {}  # a grid has no first points
     rest = {k: v for k, v in first.items() if k not in own}
-    for point in _points(study, OPTIMIZER_PREFIXES):
-        opt = trial_config(study, {**rest, **point}).optimizer
-        out.setdefault(repr(opt), (opt, dict(point)))
+    for point in _points(study, prefixes):
+        value = pick(trial_config(study, {**rest, **point}))
+        out.setdefault(repr(value), (value, dict(point)))
     return list(out.values())
 
 
