@@ -120,3 +120,21 @@ def test_a_plugin_searcher_or_scheduler_that_cannot_be_built_is_named_before_any
 
 def test_good_plugin_searchers_and_schedulers_pass(tmp_path, plugins):
     assert check_study(_study(tmp_path, study='searcher = "good_search"\nscheduler = "good_sched"\n')) == []
+
+
+def test_a_plugin_family_that_cannot_be_built_is_named_with_its_key(tmp_path):
+    """A plugin family whose builder raised was reported as "model: building the network raised",
+    naming neither the family nor the key (bug hunt s48/h5, finding 7), where a plugin optimizer
+    is named ("optimizer.name: building the optimizer 'sig_opt' raised")."""
+    from hpbench.models import FAMILIES
+
+    def _no_n_outputs(*, input_shape: Any, params: Any) -> Any:  # a family builder without the n_outputs keyword
+        raise AssertionError("not called")
+
+    FAMILIES.register("no_n_outputs", doc="a test plugin")(_no_n_outputs)
+    FAMILIES._builtin.discard("no_n_outputs")
+    try:
+        msg = one(study_file(tmp_path, data='dataset = "iris"', model='family = "no_n_outputs"'))
+    finally:
+        FAMILIES._entries.pop("no_n_outputs", None)
+    assert msg.startswith(f"{tmp_path / 'study.toml'}: model.family: building the network of the family 'no_n_outputs' raised: TypeError"), msg

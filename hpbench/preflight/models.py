@@ -145,7 +145,8 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
 
     family = model.family
     user = family not in FAMILIES
-    source, key = (family, "model.family") if user else (req.source, "model")
+    plugin = not user and family not in FAMILIES.names(plugins=False)  # a plugin's builder: named, as a plugin optimizer is
+    source, key = (family, "model.family") if user else (req.source, "model.family" if plugin else "model")
     params = dict(model.params)
     if user:  # its import problems named precisely (the builder itself is called by build_model)
         fn, problems = import_entry_point(family, key=key)
@@ -158,7 +159,7 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
         torch.manual_seed(0)
         net = build_model(family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=params, kind=req.kind)  # as the trainer does
     except Exception as err:
-        return user_code_problem(source, key, "building the network raised", err)
+        return user_code_problem(source, key, f"building the network of the family {family!r} raised" if plugin else "building the network raised", err)
     if not isinstance(net, torch.nn.Module):
         return Problem(source=source, key=key, rule="the builder must return a torch.nn.Module", value=shown(type(net).__name__))
     if not any(p.requires_grad for p in net.parameters()):
