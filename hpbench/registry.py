@@ -115,6 +115,10 @@ class Registry(Generic[T]):
         self.load_plugins()
         return tuple(self._entries)
 
+    def is_plugin(self, name: str) -> bool:
+        """Whether ``name`` is a plugin's entry (registered, not built in)."""
+        return name in self and name not in self._builtin
+
     def get(self, name: str) -> Entry:
         if name in self:
             return self._entries[name]

@@ -26,6 +26,8 @@ from typing import Any
 from hpbench.registry import Registry
 from hpbench.space.space import SearchSpace
 
+OBJECTIVE = "objective"  # what the schedulers act on: the running best of the study metric, reported every epoch
+
 SEARCHERS: Registry[Any] = Registry(what="searcher", group="hpbench.searchers")
 SCHEDULERS: Registry[Any] = Registry(what="scheduler", group="hpbench.schedulers")
 

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from hpbench.dispatch.optuna_numbers import AskedTrials
-from hpbench.strategies import SEARCHERS, seeded_by_trial
+from hpbench.strategies import OBJECTIVE, SEARCHERS, seeded_by_trial
 from hpbench.study.resolve import effective_value
 from hpbench.study.schema import Study
 
 __all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "Quota", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
 
-OBJECTIVE = "objective"  # the running best of the study metric, reported every epoch
 
 
 def sampler_seed(study_seed: int, n_done: int, *, beside_early: bool = False) -> int:

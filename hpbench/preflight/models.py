@@ -145,7 +145,7 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
 
     family = model.family
     user = family not in FAMILIES
-    plugin = not user and family not in FAMILIES.names(plugins=False)  # a plugin's builder: named, as a plugin optimizer is
+    plugin = FAMILIES.is_plugin(family)  # a plugin's builder: named, as a plugin optimizer is
     source, key = (family, "model.family") if user else (req.source, "model.family" if plugin else "model")
     params = dict(model.params)
     if user:  # its import problems named precisely (the builder itself is called by build_model)

@@ -15,10 +15,9 @@ from hpbench.errors import shown
 from hpbench.preflight.load import user_code_problem
 from hpbench.preflight.problems import Problem
 from hpbench.registry import Registry
-from hpbench.strategies import SCHEDULERS, SEARCHERS
+from hpbench.strategies import OBJECTIVE, SCHEDULERS, SEARCHERS
 from hpbench.study.schema import Study
 
-OBJECTIVE = "objective"  # the metric the schedulers act on (hpbench.dispatch.searchers.OBJECTIVE; the pre-flight does not import the dispatcher)
 SCHEDULER_METHODS = ("on_trial_add", "on_trial_result", "on_trial_complete", "choose_trial_to_run")  # Ray Tune's TrialScheduler, read without Ray
 
 
@@ -34,7 +33,7 @@ def check_strategies(study: Study) -> list[Problem]:
 
 
 def _plugin(registry: Registry[Any], name: str) -> bool:
-    return name in registry and name not in registry.names(plugins=False)
+    return registry.is_plugin(name)
 
 
 def _named(registry: Registry[Any], what: str, name: str) -> str:

@@ -308,5 +308,5 @@ def loggers_installed(r: Reader, study: Mapping[str, Any]) -> None:
     for name in study.get("loggers", ()):
         missing = [m for m in LOGGERS.get(name).meta.get("needs", ()) if importlib.util.find_spec(m) is None]
         if missing:  # hpbench's own loggers' packages come with its extra; a plugin's are its own (bug hunt s48/h5)
-            install = "pip install 'hpbench[tracking]'" if name in LOGGERS.names(plugins=False) else f"pip install {' '.join(missing)}"
+            install = "pip install 'hpbench[tracking]'" if not LOGGERS.is_plugin(name) else f"pip install {' '.join(missing)}"
             raise r.fail("study.loggers", f"logger {name!r} needs the {', '.join(missing)} package ({install})", list(study["loggers"]))
