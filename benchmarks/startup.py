@@ -72,7 +72,7 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
     from hpbench.api import study as api_study
     from hpbench.cli import app
     from hpbench.dispatch import plan as dplan
-    from hpbench.dispatch import runner
+    from hpbench.dispatch import runner, search_phase
 
     mark("imports")
     study_cls = api_study.Study
@@ -86,7 +86,7 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
     study_cls.from_toml = classmethod(from_toml)  # type: ignore[method-assign, assignment]
     wrap(dplan, "plan_search", after="plan")
     wrap(runner, "write_study_record", before="preflight")
-    wrap(runner, "init_ray", after="ray_init")
+    wrap(search_phase, "init_ray", after="ray_init")
 
     def on_tuner(tuner: Any) -> Any:
         mark("tuner")
@@ -100,7 +100,7 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
         tuner.fit = timed_fit
         return tuner
 
-    wrap(runner, "search_tuner", result=on_tuner)
+    wrap(search_phase, "search_tuner", result=on_tuner)
 
     def on_recorder(rec: Any) -> Any:
         on_result = rec.on_trial_result
@@ -115,7 +115,7 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
         rec.on_trial_result = timed
         return rec
 
-    wrap(runner, "_recorder", result=on_recorder)
+    wrap(search_phase, "_recorder", result=on_recorder)
     wrap(runner, "run_search", after="search")
     sys.argv = ["hpbench", *argv]
     try:

@@ -71,12 +71,12 @@ BAD_STUDIES = {
 @pytest.fixture
 def no_ray(monkeypatch):
     """Fail the test if the command gets as far as starting Ray."""
-    import hpbench.dispatch.runner as runner
+    import hpbench.dispatch.search_phase as search_phase
 
     def refuse(*a, **k):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr(runner, "init_ray", refuse)
+    monkeypatch.setattr(search_phase, "init_ray", refuse)
 
 
 def invoke(args: list[str]):

@@ -230,10 +230,10 @@ def test_a_search_on_tiny_data_exits_2_naming_the_sizes_before_anything_starts(t
     sizes named, no results folder, no Ray."""
     from typer.testing import CliRunner
 
-    import hpbench.dispatch.runner as runner
+    import hpbench.dispatch.search_phase as search_phase
     from hpbench.cli import app
 
-    monkeypatch.setattr(runner, "init_ray", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray was started")))
+    monkeypatch.setattr(search_phase, "init_ray", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray was started")))
     csv = tmp_path / "tiny.csv"
     csv.write_text("a,b,y\n0.1,0.2,0.5\n0.3,0.1,0.7\n0.5,0.9,0.1\n0.2,0.4,0.3\n")
     study = tmp_path / "tiny.toml"

@@ -336,7 +336,7 @@ def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optun
     from conftest import TINY_STUDY
     from rich.console import Console
 
-    import hpbench.dispatch.runner as runner
+    import hpbench.dispatch.search_phase as search_phase
     from hpbench.dispatch.recorder import Recorder
     from hpbench.dispatch.runner import SearchOptions, run_search
     from hpbench.study.parse import load_study
@@ -350,8 +350,8 @@ def test_the_driver_keeps_no_per_trial_state_of_ended_trials_that_tune_and_optun
 
     monkeypatch.setattr(Recorder, "on_trial_complete", complete)
     searchers: list = []
-    make = runner.make_searcher
-    monkeypatch.setattr(runner, "make_searcher", lambda *a, **kw: searchers.append(make(*a, **kw)) or searchers[-1])
+    make = search_phase.make_searcher
+    monkeypatch.setattr(search_phase, "make_searcher", lambda *a, **kw: searchers.append(make(*a, **kw)) or searchers[-1])
     src = tmp_path / "study.toml"
     src.write_text(TINY_STUDY.replace("trials = 4", "trials = 6").replace("max_epochs = 3", "max_epochs = 1"))
     store = run_search(load_study(src), SearchOptions(out=tmp_path / "out", num_cpus=2, early_trials=False), console=Console(file=StringIO()))

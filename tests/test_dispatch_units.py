@@ -244,7 +244,7 @@ def test_the_trials_table_records_each_search_trials_number_in_the_optuna_storag
 
     import hpbench
     from hpbench.dispatch.optuna_numbers import AskedTrials
-    from hpbench.dispatch.runner import _begin_early
+    from hpbench.dispatch.search_phase import _begin_early
     from hpbench.dispatch.searchers import OBJECTIVE, make_searcher
     from hpbench.dispatch.write_behind import WriteBehind
 
@@ -514,7 +514,7 @@ def test_tunes_searcher_never_redraws_the_configurations_the_early_trials_go_on_
     configurations again (a race signals search trained 4 of its first 10 trials twice)."""
     import optuna
 
-    from hpbench.dispatch.early import early_sampler
+    from hpbench.dispatch.early_launch import early_sampler
     from hpbench.dispatch.searchers import make_searcher
     from hpbench.dispatch.storage import open_storage, sqlite_url
     from hpbench.study.parse import parse_study

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from hpbench.dispatch.early import EARLY_ID, n_early
+from hpbench.dispatch.early import EARLY_ID
+from hpbench.dispatch.early_launch import n_early
 from hpbench.study.parse import load_study
 from tests.helpers.studies import TINY_STUDY
 
@@ -42,7 +43,7 @@ def test_only_fresh_local_cpu_searches_without_budget_or_retries_train_early(wri
 def test_early_trials_are_asked_from_the_storage_trained_in_the_helper_and_told(write_study, tmp_path: Path):
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
     from hpbench.dispatch.helper import HelperProcess
     from hpbench.dispatch.storage import open_storage, sqlite_url
 
@@ -240,8 +241,8 @@ def test_ctrl_c_stops_a_running_early_trial_after_its_epoch_and_keeps_its_epochs
 
     import optuna
 
-    from hpbench.dispatch.early import launch
     from hpbench.dispatch.early_helper import STOP_FILE
+    from hpbench.dispatch.early_launch import launch
 
     marks = tmp_path / "marks"
     study, storage, helper = _slow_early_study(tmp_path, marks)
@@ -282,7 +283,7 @@ def test_ctrl_c_never_starts_an_early_trial_still_queued_in_the_helper(tmp_path:
 
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
 
     marks, gate = tmp_path / "marks", tmp_path / "gate"
     study, storage, helper = _slow_early_study(tmp_path, marks)
@@ -318,7 +319,7 @@ def test_after_tunes_searcher_is_built_the_early_trials_take_from_its_count(writ
 
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
     from hpbench.dispatch.helper import HelperProcess
     from hpbench.dispatch.storage import open_storage, sqlite_url
 
@@ -344,7 +345,7 @@ def test_points_not_launched_before_tunes_searcher_are_left_to_it(write_study, t
 
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
     from hpbench.dispatch.storage import open_storage, sqlite_url
 
     class Held(Executor):  # runs nothing: each call's future is completed by the test
@@ -404,7 +405,7 @@ def test_a_point_left_to_tunes_searcher_is_not_launched_again_when_the_early_tri
 
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
     from hpbench.dispatch.searchers import make_searcher
 
     class Held(Executor):  # runs nothing
@@ -443,7 +444,7 @@ def test_no_early_trial_is_launched_once_tunes_trials_hold_every_slot(write_stud
 
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
 
     class Held(Executor):  # runs nothing: the test ends each call
         def __init__(self) -> None:

@@ -131,8 +131,8 @@ def _outcome(best: float) -> dict:
 def test_the_early_trials_launch_siblings_as_one_call_and_the_next_group_once_all_ended(write_study, tmp_path: Path):
     import optuna
 
-    from hpbench.dispatch.early import launch
     from hpbench.dispatch.early_group import run_early_group
+    from hpbench.dispatch.early_launch import launch
     from hpbench.dispatch.storage import open_storage, sqlite_url
 
     study = load_study(write_study(SPACE))
@@ -164,7 +164,7 @@ def test_the_early_trials_launch_siblings_as_one_call_and_the_next_group_once_al
 def test_the_study_default_leads_a_group_and_the_next_point_follows_it(write_study, tmp_path: Path):
     import optuna
 
-    from hpbench.dispatch.early import launch
+    from hpbench.dispatch.early_launch import launch
     from hpbench.dispatch.storage import open_storage, sqlite_url
 
     study = load_study(write_study(SPACE))

@@ -150,7 +150,7 @@ def test_the_early_trials_train_inside_the_start_up(write_study, tmp_path, monke
     from hpbench.cost.estimate import search_plan
     from hpbench.cost.figures import SOLO_STARTUP_RATIO, Figures
     from hpbench.cost.walltime import TrialPlan, predict
-    from hpbench.dispatch.early import n_early
+    from hpbench.dispatch.early_launch import n_early
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY))  # 4 trials, 2 at once
@@ -166,7 +166,7 @@ def test_the_early_trials_train_inside_the_start_up(write_study, tmp_path, monke
     assert early.trials_s + early.turnover_s < none.trials_s + none.turnover_s
     # ... and a search without them starts sooner (the helper trains nothing beside Ray's start)
     assert none.startup_s == pytest.approx(early.startup_s * SOLO_STARTUP_RATIO, rel=1e-5) and none.startup_s < early.startup_s
-    # the estimate asks the search's own rule (hpbench.dispatch.early.n_early) how many
+    # the estimate asks the search's own rule (hpbench.dispatch.early_launch.n_early) how many
     import hpbench.cost.estimate as E
 
     seen = []

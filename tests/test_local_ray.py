@@ -15,7 +15,7 @@ import pytest
 
 from hpbench.api.search import check_options
 from hpbench.dispatch import local_ray
-from hpbench.dispatch.early import n_early, wanted
+from hpbench.dispatch.early_launch import n_early, wanted
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.errors import StudyError
 from hpbench.study.parse import load_study

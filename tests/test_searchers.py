@@ -30,7 +30,7 @@ def draws(study: Any, *, n_early: int | None, n_trials: int = 10) -> dict[int, d
     early trials (``--no-early-trials``, or a search that does not qualify)."""
     import optuna
 
-    from hpbench.dispatch.early import early_sampler
+    from hpbench.dispatch.early_launch import early_sampler
     from hpbench.dispatch.searchers import make_searcher
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -65,7 +65,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
     from hpbench.dispatch import local_ray
-    from hpbench.dispatch.early import n_early, n_early_max
+    from hpbench.dispatch.early_launch import n_early, n_early_max
 
     data_s: float | None = None
     warnings: list[str] = []

@@ -59,7 +59,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     :func:`hpbench.estimate` and later searches' ETAs read. ``preflight``: load and check the data
     and try every distinct network before anything starts (default: yes). ``early_trials``: train
     the searcher's first proposals in the helper process while Ray starts, on a fresh local search
-    where that is safe (default: yes; :mod:`hpbench.dispatch.early`)."""
+    where that is safe (default: yes; :mod:`hpbench.dispatch.early_launch`)."""
     from rich.console import Console
 
     check_call(SOURCE, study, ints={"num_cpus": num_cpus, "repeats": repeats}, numbers={"budget_flops": budget_flops, "budget_s": budget_s})

@@ -57,7 +57,7 @@ def free_first(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 # the figures read as a ratio to the device model's predictions (of the current model's records only)
 OF_THE_MODEL = ("speed", "first_epoch_s")
 # Records written before they said whether early trials ran (``early_trials``): a search of fewer
-# trials than this ran none (hpbench.dispatch.early.MIN_TRIALS)
+# trials than this ran none (hpbench.dispatch.early_launch.MIN_TRIALS)
 EARLY_MIN_TRIALS = 4
 
 

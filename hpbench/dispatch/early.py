@@ -18,7 +18,7 @@ They run one after another, each asked once the one before has ended (so the sea
 rungs know it); where the cost model says a stacked step pays, with siblings drawn beside it that
 differ only in their learning rate and initialization, trained as one stacked model in one call
 (:mod:`hpbench.dispatch.siblings`, :mod:`hpbench.dispatch.early_group`; ``[study] fuse_siblings``),
-each member recorded as its own trial; until Tune's first trial reports (:meth:`EarlyTrials.stop`), or :func:`n_early_max`
+each member recorded as its own trial; until Tune's first trial reports (:meth:`EarlyTrials.stop`), or :func:`~hpbench.dispatch.early_launch.n_early_max`
 of them ran. From Tune's searcher's build on, each takes one trial of the search's count from the
 :class:`~hpbench.dispatch.searchers.Quota` it shares with Tune (:meth:`EarlyTrials.share`): until
 session 11 they stopped at the searcher's build, and the helper sat idle while Tune's first two
@@ -32,17 +32,12 @@ trial began ~5 s after process start but its first epoch came at ~10 s: 1.4 s of
 scikit-learn to load the data a second time, 1.4 s building the first optimizer (torch imports
 its compiler stack then); and the two early trials, unpruned, ran one configuration each.
 
-Only where it is plainly safe: a fresh local search (no ``--address``, or ``local``: a cluster
-starts no Ray and runs its trials elsewhere; the warm local runtime, :mod:`hpbench.dispatch.local_ray`,
-runs them on this machine's CPUs as a fresh one does, and its workers start as fresh ones; no earlier trials, no budget, no shared Optuna storage, no retries: ``max_failures = 0``,
-as only Tune retries a failed trial from its checkpoint), on the CPU, of at least 4 trials. The
-helper trains with the study's ``cpus_per_trial`` threads, while Ray starts beside it.
+When a search runs them, and how many: :mod:`hpbench.dispatch.early_launch`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import threading
 import time
@@ -54,7 +49,6 @@ from typing import Any
 from hpbench.dispatch.early_group import run_early_group
 from hpbench.dispatch.early_helper import (
     CLAIM_PREFIX,
-    STOP_FILE,
     EarlyRungs,
     claim,
     finished_by_trainer,
@@ -64,34 +58,12 @@ from hpbench.dispatch.early_helper import (
     running_best,
     tell_ended,
 )
-from hpbench.dispatch.plan import Plan, SearchOptions
-from hpbench.dispatch.searchers import Quota, sampler_seed
+from hpbench.dispatch.searchers import Quota
 from hpbench.dispatch.siblings import ask_siblings, member_futures
-from hpbench.results.weights import INCOMING_DIR
-from hpbench.strategies import SEARCHERS
 from hpbench.study.schema import Study
 
 EARLY_ID = "early_{:05d}"  # the trial ids of the early trials (Tune's look like 1a2b3_00000)
 EARLY_PREFIX = EARLY_ID.split("{")[0]
-MIN_TRIALS = 4  # a smaller search gains little, and its tests count Tune's trials
-
-
-def n_early(study: Study, *, n_new: int, fresh: bool, local: bool, budget: bool, shared_storage: bool) -> int:
-    """How many trials run in the helper while Ray starts: as many as trials run at once (at
-    most 2), when the search qualifies (see the module's docstring), else 0."""
-    train = study.config["train"]
-    on_cpu = str(train.get("device", "cpu")) in ("cpu", "auto") and study.resources.gpus_per_trial == 0 and not train.get("devices")
-    retried = study.settings.max_failures > 0  # a failed trial retries from its checkpoint in Tune: every trial runs there
-    if not (fresh and local and on_cpu) or budget or shared_storage or retried or n_new < MIN_TRIALS:
-        return 0
-    return min(2, max(1, study.settings.max_concurrent), n_new - 1)
-
-
-def n_early_max(n_early: int, n_new: int) -> int:
-    """At most how many early trials run one after another before Tune's searcher is built: a
-    quarter of the search's new trials (at least the ``n_early`` launched at once), so that a small
-    search's draws stay mostly Tune's."""
-    return max(n_early, n_new // 4) if n_early else 0
 
 
 @dataclass(kw_only=True)
@@ -106,7 +78,7 @@ class EarlyTrial:
 
 @dataclass(kw_only=True)
 class EarlyTrials:
-    """The early trials of a search: launched by :func:`launch`, one after another, until
+    """The early trials of a search: launched by :func:`~hpbench.dispatch.early_launch.launch`, one after another, until
     :meth:`stop`; recorded by :meth:`harvest`. The next one is asked (from the Optuna study) on
     the helper's reader thread when the one before ends; every use of the Optuna study here
     holds ``lock`` (the driver's main thread tells it the ended ones)."""
@@ -115,7 +87,7 @@ class EarlyTrials:
     ostudy: Any  # the Optuna study they were asked from (the search's own storage)
     executor: Executor
     incoming: str
-    n_min: int  # at least this many (:func:`n_early`): :meth:`stop` launches those still missing
+    n_min: int  # at least this many (:func:`~hpbench.dispatch.early_launch.n_early`): :meth:`stop` launches those still missing
     n_max: int  # at most this many
     points: list[dict[str, Any]] = field(default_factory=list)  # enqueued (or grid) points, run first
     data: tuple[Any, Any] | None = None  # the study's data as the driver prepared it, for the helper
@@ -317,52 +289,3 @@ class EarlyTrials:
             tell_ended(self.ostudy, t.optuna_trial, outcome, best)
         replay_into(self.scheduler, t.trial_id, t.params, best,
                     stop_reason=outcome["rows"][-1]["stop_reason"] if finished_by_trainer(outcome) else None)
-
-
-def launch(study: Study, *, n: int, storage: Any, sampler: Any, points: list[dict[str, Any]], executor: Executor,
-           incoming: str, data: tuple[Any, Any] | None = None, n_max: int | None = None) -> EarlyTrials:
-    """Ask the first of up to ``n_max`` [default ``n``] trials of the study's Optuna study
-    (``points`` first, then ``sampler``'s proposals) and submit it to ``executor`` (the helper);
-    each next one follows when the one before ends, until :meth:`EarlyTrials.stop`. ``n``: how
-    many at least, when not stopped before."""
-    import optuna
-
-    ostudy = optuna.create_study(storage=storage, sampler=sampler, study_name=study.name, load_if_exists=True,
-                                 direction="maximize" if study.settings.mode == "max" else "minimize")
-    early = EarlyTrials(study=study, ostudy=ostudy, executor=executor, incoming=incoming, n_min=n, n_max=max(n, n_max or n), points=list(points),
-                        data=data, rungs=EarlyRungs.of(study), tune_slots=max(1, study.settings.max_concurrent))
-    early.launch_next()
-    return early
-
-
-def wanted(study: Study, opts: SearchOptions, plan: Plan) -> int:
-    """How many early trials this search launches at once (:func:`n_early`), 0 when it runs none."""
-    prev = plan.previous
-    return n_early(study, n_new=plan.n_new, fresh=prev is None or not prev.trials, local=opts.address in (None, "", "local"),
-                   budget=bool(opts.budget_flops or opts.budget_s), shared_storage=bool(opts.optuna_storage)) if opts.early_trials else 0
-
-
-def start(study: Study, opts: SearchOptions, plan: Plan, *, executor: Executor, storage: Any, data: tuple[Any, Any] | None = None) -> EarlyTrials | None:
-    """The search's early trials, launched on ``executor`` (the helper) and recorded in the
-    search's Optuna ``storage`` (the searcher's: :mod:`hpbench.dispatch.write_behind`), or None
-    when the search does not qualify (:func:`n_early`). ``data``: the study's data as the driver
-    prepared it, for the helper."""
-    n = wanted(study, opts, plan)
-    if n == 0:
-        return None
-    incoming = str((opts.out / INCOMING_DIR).resolve())
-    for stale in [os.path.join(incoming, STOP_FILE), *glob.glob(os.path.join(glob.escape(incoming), CLAIM_PREFIX + "*"))]:
-        with contextlib.suppress(OSError):
-            os.remove(stale)  # left by a driver killed while its early trials stopped
-    sampler, points = early_sampler(study)
-    return launch(study, n=n, storage=storage, sampler=sampler, points=[*map(dict, study.settings.first_points), *points], executor=executor,
-                  incoming=incoming, data=data, n_max=n_early_max(n, plan.n_new))
-
-
-def early_sampler(study: Study) -> tuple[Any, list[dict[str, Any]]]:
-    """The early trials' sampler (seeded with the study seed, as Tune's is on a fresh search:
-    a built-in searcher then draws each trial number what a search without them would) and the
-    searcher's own points (a grid's)."""
-    sampler, points = SEARCHERS.get(study.settings.searcher).build(seed=sampler_seed(study.settings.seed, 0), space=study.space,
-                                                                   max_concurrent=study.settings.max_concurrent, cost=None)
-    return sampler, list(points)

@@ -1,15 +1,13 @@
-"""Run a validated study through Ray Tune: plan it (:mod:`~hpbench.dispatch.plan`), start (or
-join) Ray and build the Tuners (:mod:`~hpbench.dispatch.backend`), run the search and then its
-replays (repeats, other devices: :mod:`~hpbench.dispatch.after_search`), each with a recorder
-(:mod:`~hpbench.dispatch.recorder`) keeping the results tables and the live progress up to date,
-and evaluate the test split.
+"""Run a validated study through Ray Tune: plan it (:mod:`~hpbench.dispatch.plan`), run the
+pre-flight with the helper process starting beside it, hold the results folder, open the Optuna
+storage and the loggers, run the search (:mod:`~hpbench.dispatch.search_phase`: the early trials,
+Ray Tune's trials, the replays, the test split) and close it all, the tables written, whatever
+ended it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -20,22 +18,15 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.cost import prices
-from hpbench.dispatch import clock_record, local_ray
-from hpbench.dispatch import early as early_trials
-from hpbench.dispatch.after_search import AfterSearch
+from hpbench.dispatch import clock_record, early_launch, local_ray
 from hpbench.dispatch.announce import announce, preflight_step
 from hpbench.dispatch.backend import (
-    check_resources,
     import_driver_modules,
     import_integrations,
     import_search_modules,
     init_ray,
-    ray_cpus,
-    search_tuner,
 )
-from hpbench.dispatch.budget import Budget, stopper
-from hpbench.dispatch.early import EarlyTrials
-from hpbench.dispatch.early_helper import replay_previous, warm_up_trainer
+from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
@@ -47,32 +38,26 @@ from hpbench.dispatch.plan import (
     check_same_data,
     data_record_or_none,
     plan_search,
-    write_data_record,
     write_study_record,
 )
-from hpbench.dispatch.predictions import AsyncPredictions, unpriced, warm_up
-from hpbench.dispatch.progress import Progress
-from hpbench.dispatch.schedulers import make_scheduler
-from hpbench.dispatch.searchers import make_searcher
+from hpbench.dispatch.predictions import AsyncPredictions, unpriced
+from hpbench.dispatch.search_phase import search
 from hpbench.dispatch.storage import search_storage, sqlite_url
 from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test, untested
-from hpbench.dispatch.trainable import Replay, study_data_or_none
-from hpbench.dispatch.written_trials import WrittenTrials, forget_written
+from hpbench.dispatch.trainable import study_data_or_none
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
 from hpbench.results.columns import param_dtypes
 from hpbench.results.files import OPTUNA_DB
 from hpbench.results.lock import ResultsLock
-from hpbench.results.status import StopReason, TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import INCOMING_DIR, drop_unrecorded
-from hpbench.strategies import scheduler_traits
 from hpbench.study.schema import Study
 from hpbench.tracking import LOGGERS, Trackers
 
 if TYPE_CHECKING:
-    from hpbench.dispatch.recorder import Recorder
+    pass
 
 # What the helper imports as it starts, while the driver loads the study's data: the pre-flight's
 # network checks need them next (before, the helper sat idle until the data was checked, then
@@ -101,7 +86,7 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     # The helper process (the network checks, then the cost predictions) loads torch while the
     # driver checks the data; once the data passed, the driver imports its next modules on
     # another thread while the helper tries the networks.
-    early = early_trials.wanted(study, opts, plan) > 0
+    early = early_launch.wanted(study, opts, plan) > 0
     clock = SearchClock(study=study, n_trials=plan.n_new, started_at=opts.started_at, history_dir=opts.history_dir, repeats=opts.repeats,
                         early=early, warm=local_ray.would_join(address=opts.address, num_cpus=opts.num_cpus))
     # Before the search loads the machine (the helper, Ray): the contention it is priced at, as
@@ -211,7 +196,7 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
         url, new_file = (opts.optuna_storage, None) if opts.optuna_storage else (sqlite_url(out / OPTUNA_DB), out / OPTUNA_DB)
         with Interrupt() as stop, search_storage(url, study.name, new_file=new_file, imported=start.imported, tables=store) as storage:
             # Ctrl-C: the search stops cleanly, a second one at once (hpbench.dispatch.interrupt)
-            _search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage,
+            search(study, opts, plan, console, store, predictions, trackers, stop, clock, storage=storage,
                     imported=start.imported, integrations=start.integrations, asked=asked)
         if storage.failed is not None:  # the searcher's history only: the tables hold every trial
             console.print(f"[yellow]warning:[/] {escape(url)} stopped receiving the search's trials ({escape(storage.failed)}); "
@@ -239,114 +224,6 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
     return store
 
 
-def _search(study: Study, opts: SearchOptions, plan: Plan, console: Console, store: ResultsStore, predictions: AsyncPredictions,
-            trackers: Trackers | None, stop: Interrupt, clock: SearchClock, *, storage: Any, imported: Future[None] | None,
-            integrations: Future[None] | None, asked: AskedTrials) -> None:
-    prev = plan.previous
-    # The first trials train in the helper (torch loaded for the pre-flight) while Ray starts
-    # (hpbench.dispatch.early); then the cost predictions' first one, which loads their machinery.
-    shipped = study_data_or_none(study)  # prepared by the pre-flight: not loaded a second time
-    early = early_trials.start(study, opts, plan, executor=predictions.pool, storage=storage, data=shipped)
-    begin = partial(_begin_early, store=store, clock=clock, trackers=trackers, predictions=predictions, asked=asked)
-    if early is not None:
-        early.begin(begin)
-    predictions.pool.submit(warm_up, study)
-    if imported is not None:
-        imported.result()  # Ray Tune: imported on one thread at a time
-    with announce(console, "starting Ray" + (" (the first trials train meanwhile)" if early is not None else "")):
-        started = init_ray(opts)  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
-    if isinstance(started, local_ray.Joined):
-        started.watch(partial(stop.request, f"hpbench ray stop is stopping the Ray runtime at {started.runtime.address}"))
-        console.print(f"[dim]on the warm Ray runtime at {started.runtime.address} (hpbench ray start; --address local: one of the search's own)[/]",
-                      highlight=False)
-    if integrations is not None:
-        integrations.result()
-    record = data_record_or_none(study, shipped)  # the description is for the report; a trial reports what breaks the data
-    if record:
-        with contextlib.suppress(Exception):
-            write_data_record(opts.out, record)
-    clock.joined(ray_started=started is True, cpus=ray_cpus(), warm=isinstance(started, local_ray.Joined))
-    # the ETA's prior for trials not started yet (and asha-cost's reference epoch): the estimate's, else the helper's
-    clock.plan = clock.priced_plan() or predictions.sampled_epoch_s()
-    if clock.repeats > 1:  # how the repeats fuse, before the trials' own FLOPs are counted
-        clock.step_flops = clock.priced_flops() or predictions.sampled_step_flops()
-    clock.repricing.start(predictions.pool)  # the study's records of an earlier device model, against this one
-    keys = study.space.keys()
-    done = [{k: t.get(k) for k in keys} for t in (prev.trials if prev else []) if is_search_trial(t)]
-    # Tune's searcher is built now: the early trials go on until Tune's first trial reports (its
-    # workers start meanwhile), each taking one of the trials left from the count Tune's searcher has
-    quota = early.share(plan.n_new, begin) if early is not None else None
-    if early is not None:
-        early.begin(begin)
-    searcher = make_searcher(study, storage=storage, done=done, early=early.params if early else None,
-                             n_drawn=len(done) + len(early.trials) - early.n_points if early else None,
-                             beside_early=early is not None and early.draws_on, cost=predictions.trial_seconds, quota=quota,
-                             asked=asked)
-    cost_aware = scheduler_traits(study.settings.scheduler).rungs == "seconds"  # rungs in predicted seconds: the helper's predictions
-    scheduler = make_scheduler(study, max_t=study.max_epochs,
-                               epoch_cost=predictions.epoch_seconds if cost_aware else None,
-                               reference_cost=predictions.reference_epoch_seconds(clock.plan) if cost_aware else None)
-    written = WrittenTrials()  # the trials the recorder wrote, dropped from Tune's controller by the scheduler (the driver's memory)
-    forget_written(scheduler, written)
-    if early is not None:
-        early.scheduler = scheduler  # the early trials count at its rungs, as Tune's own trials do
-    if prev is not None:  # and so do the trials an earlier run finished (a resume)
-        replay_previous(scheduler, study, prev.trials, prev.epochs)
-    check_resources(study)
-    progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
-    budget = None
-    if opts.budget_flops or opts.budget_s:
-        budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
-    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early, written=written)
-    recorder.harvest_early()  # those that ended while Ray started: in the tables before Tune's first trial
-    tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=quota.left if quota is not None else plan.n_new,
-                         data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
-    if stop.requested:  # Ctrl-C while Ray started: the early trials (the running one stopped) are recorded too
-        recorder.harvest_early(wait=True, stop=stop)
-    stop.check()
-    if plan.n_new > 0:
-        with progress:
-            tuner.fit()
-            if early is not None:
-                early.stop()  # no Tune trial reported (each failed, or the early ones took the count)
-            recorder.harvest_early(wait=True, stop=stop)  # after a Ctrl-C: the running trials marked interrupted
-        clock.phase_done(store)
-    stop.check()  # Ctrl-C: the trials it stopped are interrupted (epochs kept), to run again on --resume
-    if budget is not None and budget.exhausted():
-        running = sum(1 for r in store.rows() if r.get("status") == TrialStatus.RUNNING)
-        ended = recorder.end_running(StopReason.BUDGET)  # written by their own flushes and the search's final one
-        unstarted = running - len(ended)  # stopped before their first epoch: interrupted, run on --resume
-        console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}"
-                      f"{f'; {unstarted} stopped before their first epoch (run again on --resume)' if unstarted else ''}", highlight=False)
-    after = AfterSearch(study=study, opts=opts, store=store, console=console, stop=stop, clock=clock,
-                        recorder=partial(_recorder, predictions=predictions, trackers=trackers))
-    if opts.repeats:
-        after.repeats()
-    for device in study.config["train"].get("devices", [])[1:]:
-        stop.check()
-        after.on_device(device)
-    stop.check()
-    began, cold = time.time(), "torch" not in sys.modules  # its first use in the driver loads torch (2 s; after repeats, 0.1 s)
-    if evaluate_best_on_test(study, store, check=stop.check):  # a Ctrl-C there: interrupted, as in the trials
-        clock.measured["test_cold_s" if cold else "test_s"] = time.time() - began
-        console.print("test split: evaluated the best configurations once (test_* columns)", highlight=False)
-    stop.check()  # a Ctrl-C during the last evaluation: not swallowed by the report that follows
-    clock.phases_done()
-
-
-def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: SearchClock, trackers: Trackers | None,
-                 predictions: AsyncPredictions, asked: AskedTrials | None = None) -> None:
-    """An early trial in the tables as started, in the ETA and the trackers, its cost predicted
-    (``asked``: its Optuna trial noted, :mod:`hpbench.dispatch.optuna_numbers`)."""
-    store.start(t.trial_id, t.params)
-    if asked is not None:
-        asked.note(t.trial_id, t.optuna_trial)
-    clock.trial_started(t.trial_id)  # the ETA counts it (else priced as a trial still to start)
-    if trackers is not None:
-        trackers.start(int(store.row(t.trial_id)["trial"]), t.params)
-    predictions.submit(t.trial_id, t.params)
-
-
 def _trackers(study: Study, out: Path, *, after: Future[None] | None = None) -> Trackers | None:
     """The study's loggers ([study] loggers; built on their own thread, once ``after`` is done), or None.
     ``after``: the import of Tune's integrations, which imports mlflow on the driver's import
@@ -362,11 +239,3 @@ def _built_after(after: Future[None] | None, build: Any) -> Any:
     if after is not None:
         after.result()
     return build()
-
-
-def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,
-              replays: list[Replay] | None = None, early: EarlyTrials | None = None, written: WrittenTrials | None = None) -> Recorder:
-    from hpbench.dispatch.recorder import Recorder  # imports Ray Tune: only once Ray is up
-
-    return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays, early=early,
-                    written=written)
