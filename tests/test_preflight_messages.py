@@ -91,3 +91,15 @@ def test_a_loaders_rule_naming_its_key_is_one_line_with_that_key(tmp_path, loade
     msg = one(study_file(tmp_path, data=f'dataset = "{loaders}:four_axes"'))
     assert msg.startswith(f"{loaders}:four_axes: data.shape: must be declared for the samples"), msg
     assert msg.count(f"{loaders}:four_axes") == 1 and "ValueError" not in msg
+
+
+def test_a_metric_the_npy_labels_task_cannot_report_names_the_label_file(tmp_path):
+    """A metric that does not fit the task the .npy labels read as named the x file (bug hunt
+    s49/h3: 100 whole-number classes read as regression, ``val_accuracy`` refused with the x
+    file's name); it names the y file, which decides the task, as the other target rules do."""
+    x = np.random.default_rng(0).random((200, 3)).astype(np.float32)
+    y = (np.arange(200) % 50).astype(np.int64)  # 50 whole-number values: read as a regression target
+    p = npy(tmp_path, x=x, y=y)
+    msg = one(study_file(tmp_path, data=f'x = "{p["x"]}"\ny = "{p["y"]}"', metric="val_accuracy"))
+    assert msg.startswith(f"{p['y']}: study.metric: must be a metric of the data's regression task"), msg
+    assert 'set data.task = "multiclass"' in msg and p["x"] not in msg

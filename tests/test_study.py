@@ -189,6 +189,11 @@ def test_augment_needs_image_data_and_heads_divide_d_model(write_study):
     text = text.replace('lr = { loguniform = [1e-3, 1e-1] }', '"model.heads" = { choice = [2, 4] }')
     message = _error(write_study, text)
     assert "model.heads" in message and "d_model=30 with heads=4" in message
+    # every bad pair named at once, the rule said once (bug hunt s49/h3: "but d_model=30 with heads=4, but got 4")
+    text = text.replace("d_model = 30", "").replace('"model.heads" = { choice = [2, 4] }',
+                                                  '"model.heads" = { choice = [3, 4] }\n"model.d_model" = { choice = [30, 32] }')
+    message = _error(write_study, text)
+    assert "d_model=30 with heads=4, d_model=32 with heads=3" in message and message.count("but") == 1
 
 
 def test_grid_resume_skips_the_points_that_ran():

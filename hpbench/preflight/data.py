@@ -190,7 +190,7 @@ def metrics_fit_task(a: Arrays, ctx: DataContext) -> list[Problem]:
         hint = f'its {len(np.unique(y))} whole-number values read as a regression target (more than {MAX_CLASSES}): set data.task = "multiclass" to classify them'
     out = []
     for key, metric in wrong:
-        out.append(Problem(source=ctx.source, key=key, rule=f"must be a metric of the data's {a.task} task ({', '.join(names)})", value=metric,
+        out.append(Problem(source=a.y_source or ctx.source, key=key, rule=f"must be a metric of the data's {a.task} task ({', '.join(names)})", value=metric,
                            hint=hint))
     return out
 
@@ -203,7 +203,7 @@ def class_coverage_needs_classes(a: Arrays, ctx: DataContext) -> list[Problem]:
 
     if ctx.learns_labels or a.task in CLASS_TASKS:
         return []
-    return [Problem(source=ctx.source, key=key, rule=f"must be {FRECHET_METRICS[0]} for a gan on data of a {a.task} task (no classes to cover)",
+    return [Problem(source=a.y_source or ctx.source, key=key, rule=f"must be {FRECHET_METRICS[0]} for a gan on data of a {a.task} task (no classes to cover)",
                     value=metric, hint='if the target is classes, set [data] task = "multiclass"' if a.task == "regression" else "")
             for key, metric in ctx.metrics if metric == FRECHET_METRICS[1]]
 

@@ -273,10 +273,9 @@ def heads_divide_d_model(r: Reader, model: Mapping[str, Any], space: SearchSpace
     d_models, heads = values("d_model"), values("heads")
     if d_models is None or heads is None:
         return
-    for dm in d_models:
-        for h in heads:
-            if dm % h:
-                raise r.fail("model.heads", f"must divide model.d_model (transformer), but d_model={dm} with heads={h}", h)
+    bad = [f"d_model={dm} with heads={h}" for dm in d_models for h in heads if dm % h]
+    if bad:  # every pair at once: a fix of the first alone met the next
+        raise r.fail("model.heads", "must divide model.d_model (transformer)", shown(", ".join(bad)))
 
 
 def grid_needs_finite_space(r: Reader, study: Mapping[str, Any], space: SearchSpace) -> None:
