@@ -12,6 +12,7 @@ A study file with several mistakes raises one :class:`StudyError` carrying all o
 
 from __future__ import annotations
 
+import datetime
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ class StudyError(ValueError):
 def _show(value: object) -> str:
     if isinstance(value, str) and value.startswith("\x00"):  # pre-formatted, e.g. "low=0.0"
         return value[1:]
+    if isinstance(value, datetime.date | datetime.time):  # a TOML date or time, as the file wrote it (not datetime.date(1979, 5, 27))
+        return value.isoformat()
     return repr(value)
 
 

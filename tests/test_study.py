@@ -438,3 +438,45 @@ def test_a_warm_up_as_long_as_the_training_is_refused_in_one_reading(tmp_path):
         load_study(path)
     text = str(err.value)
     assert "lr_schedule.warmup_epochs: must be < train.max_epochs (2: " in text and text.count("but") == 1, text
+
+
+def test_a_file_name_the_name_rule_refuses_gives_a_name_it_takes(tmp_path):
+    """``my study.toml`` (no [study] name) was refused as "study.name: must use only letters ...,
+    but got 'my study'", a key the file does not have (bug hunt s49/h2); its default name reads
+    each refused character as '_'. A name the file sets is still held to the rule."""
+    path = tmp_path / "my study (v2).toml"
+    path.write_text('[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n[train]\nmax_epochs = 1\n', encoding="utf-8")
+    assert load_study(path).name == "my_study__v2_"
+    path.write_text('[study]\nname = "my study"\n[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n', encoding="utf-8")
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    assert info.value.key == "study.name" and info.value.value == "my study"
+
+
+def test_a_byte_order_mark_is_read_past_and_deep_nesting_is_a_study_error(tmp_path):
+    """A UTF-8 byte-order mark (Windows editors) read "malformed TOML: Invalid statement (at line 1,
+    column 1)"; ~1,000 nested arrays, in the file or a --set value, ended in a RecursionError
+    traceback (bug hunt s49/h2)."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'[study]\nname = "bom"\n[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n')
+    assert load_study(path).name == "bom"
+    deep = "[" * 3000 + "]" * 3000
+    path.write_text(f'[study]\nname = "deep"\nx = {deep}\n', encoding="utf-8")
+    with pytest.raises(StudyError, match="nested too deeply"):
+        load_study(path)
+    path.write_bytes(b"\xef\xbb\xbf" + b'[study]\nname = "bom"\n[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n')
+    with pytest.raises(StudyError, match="nested too deeply") as info:
+        load_study(path, overrides=[f"train.x={deep}"])
+    assert info.value.source == "--set"
+
+
+def test_a_toml_date_is_shown_as_written_and_a_device_is_not_called_missing(tmp_path):
+    """A TOML date read "but got datetime.date(1979, 5, 27)"; /dev/null as the study read "study
+    file must exist" of a path that exists (bug hunt s49/h2)."""
+    path = tmp_path / "d.toml"
+    path.write_text('[study]\nname = "d"\ntrials = 1979-05-27\n[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n', encoding="utf-8")
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    assert "but got 1979-05-27" in str(info.value) and "datetime" not in str(info.value)
+    with pytest.raises(StudyError, match="not a device or other special file"):
+        load_study("/dev/null")

@@ -19,7 +19,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 CALIBRATION = ("none", "temperature")
 
 STUDY = {
-    "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem"),
+    "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem, each character other than a letter, digit, '-', '_' or '.' read as '_'"),
     "seed": Param(Int(min=0, max=2**32 - 1), 0, "seeds the splits, initialization, shuffling and the searcher (below 2**32: Optuna's samplers take no larger seed; "
                   "a built-in searcher draws each trial from the seed and its trial number: random draws do not depend on timing)"),
     "metric": Param(Str(), "val_loss", "what ranks trials: a validation metric the task reports (val_loss, val_accuracy, ...; task rl: val_return, its default; task gan: val_modes_hq on ring8/grid25, else val_frechet_distance)"),

@@ -21,6 +21,8 @@ def parse_override(item: str) -> tuple[list[str], Any]:
         value = tomllib.loads(f"v = {text.strip()}")["v"]
     except tomllib.TOMLDecodeError:
         value = text.strip()  # a bare word is a string: --set optimizer.name=adam
+    except RecursionError:  # tomllib recurses per nesting level
+        raise StudyError(source="--set", key=item, rule="its value is nested too deeply to read") from None
     return parts, value
 
 
@@ -41,7 +43,7 @@ def _key_parts(key: str) -> list[str] | None:
     """The parts of a TOML dotted key (None when it is not one)."""
     try:
         node: Any = tomllib.loads(f"{key.strip()} = 0")
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return None
     parts: list[str] = []
     while isinstance(node, dict) and len(node) == 1:

@@ -42,12 +42,15 @@ def load_study(path: str | Path, *, overrides: Sequence[str] = (), trials: int |
     p = Path(path)
     if p.is_dir():
         raise StudyError(source=source, key="(file)", rule="must be a study file (.toml), not a folder", value=source)
-    if not p.is_file():
-        raise StudyError(source=source, key="(file)", rule="study file must exist", value=source)
+    if not p.is_file():  # /dev/null exists: not "must exist" of it
+        rule = "must be a study file (.toml), not a device or other special file" if p.exists() else "study file must exist"
+        raise StudyError(source=source, key="(file)", rule=rule, value=source)
     try:
-        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+        raw = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a byte-order mark (Windows editors) is not TOML's: read past it
     except tomllib.TOMLDecodeError as err:
         raise StudyError(source=source, key="(file)", rule=f"malformed TOML: {err}") from None
+    except RecursionError:  # tomllib recurses per nesting level: ~1,000 nested arrays ended in a traceback
+        raise StudyError(source=source, key="(file)", rule="malformed TOML: values nested too deeply to read") from None
     except UnicodeDecodeError as err:
         raise StudyError(source=source, key="(file)", rule=f"must be UTF-8 text: {err}") from None
     for item in overrides:

@@ -26,15 +26,20 @@ from hpbench.train.task import SUPERVISED
 def study_table(r: Reader, *, default_name: str) -> dict[str, Any]:
     """[study]: the settings; the name defaults to the file's stem and names the results folder."""
     study = r.fields("study", r.section("study"), K.STUDY)
-    study.setdefault("name", default_name)
+    # a file's stem the rule refuses ("my study.toml") names no key the file has: made a name it takes
+    study.setdefault("name", "".join(c if _name_char(c) else "_" for c in default_name).lstrip(".") or "study")
     data = r.section("data")
     metric = N.task_metric(N.task_named(r), data.get("dataset") if isinstance(data, dict) else None)
     if metric is not None and "metric" not in r.section("study"):
         study["metric"] = metric  # the task's own (rl: val_return; it reports no val_loss)
-    if not all(c.isalnum() or c in "-_." for c in study["name"]) or study["name"].startswith("."):
+    if not all(map(_name_char, study["name"])) or study["name"].startswith("."):
         raise r.fail("study.name", "must use only letters, digits, '-', '_' and '.' (it names the results folder)", study["name"])
     checks.loggers_installed(r, study)
     return study
+
+
+def _name_char(c: str) -> bool:
+    return c.isalnum() or c in "-_."
 
 
 def data_table(r: Reader) -> dict[str, Any]:
