@@ -480,3 +480,15 @@ def test_a_toml_date_is_shown_as_written_and_a_device_is_not_called_missing(tmp_
     assert "but got 1979-05-27" in str(info.value) and "datetime" not in str(info.value)
     with pytest.raises(StudyError, match="not a device or other special file"):
         load_study("/dev/null")
+
+
+def test_a_value_a_set_override_gave_is_blamed_on_the_override(tmp_path):
+    """A bad ``--set`` value was named as the study file's ("s.toml: train.max_epochs: must be >=
+    1, but got -1"), whose own value was fine (bug hunt s49/h2); the file's own problems stay its."""
+    path = tmp_path / "s.toml"
+    path.write_text('[study]\ntrials = 0\n[data]\ndataset = "iris"\n[model]\nfamily = "mlp"\n[train]\nmax_epochs = 1\n'
+                    '[space]\nlr = { loguniform = [1e-3, 1e-1] }\n', encoding="utf-8")
+    with pytest.raises(StudyError) as info:
+        load_study(path, overrides=["train.max_epochs=-1", "space.lr={loguniform=[0, 1]}"])
+    by_key = {p.key: p.source for p in info.value.problems}
+    assert by_key == {"study.trials": str(path), "train.max_epochs": f"{path} (--set)", "space.lr.loguniform": f"{path} (--set)"}, by_key

@@ -9,12 +9,13 @@ file, the key, the rule and the bad value; none uses ``assert`` (they hold under
 from __future__ import annotations
 
 import copy
+import dataclasses
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpbench.errors import StudyError, did_you_mean
+from hpbench.errors import Problem, StudyError, did_you_mean
 from hpbench.space.defaults import default_point
 from hpbench.space.distributions import KINDS
 from hpbench.space.parse import parse_space
@@ -57,7 +58,23 @@ def load_study(path: str | Path, *, overrides: Sequence[str] = (), trials: int |
         apply_override(raw, item)
     if trials is not None:
         raw.setdefault("study", {})["trials"] = trials
-    return parse_study(raw, source=source, default_name=p.stem, base_dir=p.parent)
+    try:
+        return parse_study(raw, source=source, default_name=p.stem, base_dir=p.parent)
+    except StudyError as err:
+        raise _blame_overrides(err, overrides, source=source) from None
+
+
+def _blame_overrides(err: StudyError, overrides: Sequence[str], *, source: str) -> StudyError:
+    """``err`` with each problem of a key a ``--set`` gave named as the override's (``s.toml
+    (--set): train.max_epochs: ...``): the file's own value of that key is not the one refused."""
+    keys = [".".join(parse_override(item)[0]) for item in overrides]
+    if not keys:
+        return err
+
+    def blamed(p: Problem) -> Problem:
+        hit = any(p.key == k or p.key.startswith(k + ".") for k in keys) and p.source == source
+        return dataclasses.replace(p, source=f"{source} (--set)") if hit else p
+    return StudyError.of(tuple(blamed(p) for p in err.problems))
 
 
 def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name: str = "study", base_dir: Path | None = None) -> Study:
