@@ -492,3 +492,14 @@ def test_a_value_a_set_override_gave_is_blamed_on_the_override(tmp_path):
         load_study(path, overrides=["train.max_epochs=-1", "space.lr={loguniform=[0, 1]}"])
     by_key = {p.key: p.source for p in info.value.problems}
     assert by_key == {"study.trials": str(path), "train.max_epochs": f"{path} (--set)", "space.lr.loguniform": f"{path} (--set)"}, by_key
+
+
+def test_a_family_of_the_wrong_type_is_the_one_error_of_model(tmp_path):
+    """``family = {a = 1}`` also called the family's own keys unknown ("model.depth: unknown key
+    (expected one of: family, freeze, init_from, task)"; bug hunt s49/h2): with no family read,
+    they cannot be judged."""
+    path = tmp_path / "s.toml"
+    path.write_text('[data]\ndataset = "iris"\n[model]\nfamily = { a = 1 }\ndepth = 2\nwidth = 32\n', encoding="utf-8")
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    assert [p.key for p in info.value.problems] == ["model.family"], [str(p) for p in info.value.problems]

@@ -105,7 +105,8 @@ def model_table(r: Reader) -> dict[str, Any]:
 
         mlp_networks(r, table)
     extra = N.families_params(families)
-    model = r.fields("model", table, K.MODEL, extra={**(extra or {}), **N.task_keys(task, "model")}, open_=extra is None)
+    # no family read (a table or a number given): its keys cannot be judged, only the family's error said
+    model = r.fields("model", table, K.MODEL, extra={**(extra or {}), **N.task_keys(task, "model")}, open_=extra is None or not families)
     if "init_from" in model:
         model["init_from"] = reference(r, "model.init_from", model["init_from"])
     checks.freeze_needs_init_from(r, model)
