@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from hpbench.dispatch import early as E
+from hpbench.dispatch import early_launch
 from hpbench.dispatch.early_helper import EarlyRungs
 from hpbench.study.parse import load_study
 from tests.helpers.studies import TINY_STUDY
@@ -109,7 +110,7 @@ def chain(write_study, monkeypatch, *, n_max: int, fake: FakeTrainer) -> tuple[A
     monkeypatch.setattr(E, "run_early_trial", fake)
     study = load_study(write_study(ASHA))
     pool = ThreadPoolExecutor(max_workers=2)  # two workers: a chain that submitted ahead would overlap
-    early = E.launch(study, n=2, storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(seed=0),
+    early = early_launch.launch(study, n=2, storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(seed=0),
                      points=[{"optimizer": "adam", "lr": 0.05}], executor=pool, incoming="unused", data=("key", "splits"), n_max=n_max)
     return study, early, pool
 
@@ -151,4 +152,4 @@ def test_stop_ends_the_chain_launching_the_minimum_at_once_and_harvest_waits(wri
 
 
 def test_a_quarter_of_the_search_at_most():
-    assert E.n_early_max(2, 1000) == 250 and E.n_early_max(2, 6) == 2 and E.n_early_max(0, 1000) == 0
+    assert early_launch.n_early_max(2, 1000) == 250 and early_launch.n_early_max(2, 6) == 2 and early_launch.n_early_max(0, 1000) == 0
