@@ -210,6 +210,8 @@ class Registered(Rule):
                             hint=_import_hint(value, self.example))
         if (self.imports or self.suffixes) and (not isinstance(value, str) or not value):
             raise RuleError(f"must be a {what} name")
+        if not isinstance(value, str):  # ["adam"] read "unknown optimizer (did you mean 'adam'?)"
+            raise RuleError(f"must be one {what}'s name, a string (several are searched under [space])")
         if self.imports and is_import_spec(value) and value.partition(":")[0] == MAIN:
             raise in_main(value, example=self.example)
         if value in self.registry or (self.imports and is_import_spec(value)):

@@ -124,9 +124,12 @@ BAD_CALLS = {
     "cpus_more_than_the_machine": (["--set", "resources.cpus_per_trial=4096"], ["resources.cpus_per_trial", "4096", "CPUs of the local Ray runtime"]),
     "cpus_more_than_num_cpus": (["--num-cpus", "1", "--set", "resources.cpus_per_trial=2"], ["resources.cpus_per_trial", "(--num-cpus)"]),
     "resume_nothing": (["--resume"], ["--resume", "nothing to resume"]),
-    # a fixed registry name that is a list or a table is an unknown name (it crashed with TypeError: unhashable)
-    "set_optimizer_name_list": (["--set", "optimizer.name=[1]"], ["optimizer.name", "unknown optimizer", "[1]"]),
-    "set_optimizer_name_table": (["--set", "optimizer.name={ a = 1 }"], ["optimizer.name", "unknown optimizer", "{'a': 1}"]),
+    # a fixed registry name that is a list or a table is refused as not a name (it crashed with TypeError: unhashable,
+    # then read "unknown optimizer (did you mean 'adam'?)" of ["adam"]: bug hunt s49/h2)
+    "set_optimizer_name_list": (["--set", "optimizer.name=[1]"], ["optimizer.name", "must be one optimizer's name, a string", "[1]"]),
+    "set_optimizer_name_list_of_a_name": (["--set", 'optimizer.name=["adam"]'], ["optimizer.name", "a string (several are searched under [space])",
+                                                                                  "['adam']"]),
+    "set_optimizer_name_table": (["--set", "optimizer.name={ a = 1 }"], ["optimizer.name", "must be one optimizer's name", "{'a': 1}"]),
 }
 
 

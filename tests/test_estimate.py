@@ -86,6 +86,8 @@ def test_a_hypothetical_device_is_priced_apart_from_this_machines_load_and_runs(
 def test_estimate_bad_input_exits_2(write_study, args):
     r = _est(write_study(TINY_STUDY), *args)
     assert r.exit_code == 2, r.output
+    if args[0] == "--device-flops":  # named once, with its value (it read "--device-flops: --device-flops: ...": bug hunt s49/h2)
+        assert r.output.count("--device-flops") == 1 and "at least 1 and finite" in r.output, r.output
 
 
 def test_estimate_grid_names_the_continuous_dimensions(write_study):

@@ -57,7 +57,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
     dimensions)."""
     if device_flops is not None and not (isinstance(device_flops, int | float) and 1.0 <= device_flops < math.inf):
         key = "--device-flops" if cli else "device_flops"
-        raise StudyError(source=key if cli else "hpbench.estimate", key=key, rule="must be a number of FLOP/s, at least 1 and finite", value=device_flops)
+        raise StudyError(source="hpbench estimate" if cli else "hpbench.estimate", key=key, rule="must be a number of FLOP/s, at least 1 and finite",
+                         value=device_flops)
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
     from hpbench.cost import clock, history, priced, prices, startup_probe
