@@ -273,6 +273,8 @@ def test_address_auto_that_finds_no_live_cluster_is_refused_before_anything(tmp_
     ("foo://x/y", ["--storage: must name a database SQLAlchemy can open", "Can't load plugin: sqlalchemy.dialects:foo"]),
     ("sqlite:////nonexistent-hpbench/dir/o.db", ["--storage: must name a SQLite file in an existing folder", "/nonexistent-hpbench/dir does not exist"]),
     ("postgresql+psycopg2://u:secret@127.0.0.1:1/db", ["--storage: must reach its database", "'postgresql+psycopg2://u:***@127.0.0.1:1/db'"]),
+    # SQLite in memory: exit 1 on "No such file or directory: 'sqlite:/.hpbench-….lock'", the folder made (bug hunt s49/h2)
+    *[(url, ["--storage: must name a SQLite file, not an in-memory database", repr(url)]) for url in ("sqlite://", "sqlite:///:memory:")],
 ])
 def test_an_optuna_storage_that_cannot_be_used_is_refused_before_anything(tmp_path, no_ray, storage, fragments):
     """A URL SQLAlchemy could not parse ended the search in a traceback, study.json and study.toml written."""

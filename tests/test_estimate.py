@@ -273,3 +273,29 @@ def test_a_first_calibration_says_what_it_does_and_keeps_the_json_clean(write_st
     again = runner.invoke(app, ["estimate", str(p), "--cache-dir", str(tmp_path), "--json", "--no-preflight"], env={"COLUMNS": "200"})
     assert again.exit_code == 0, again.output
     assert "calibrating" not in again.stderr  # cached: nothing to say
+
+
+@pytest.mark.parametrize("command", [["estimate", "STUDY"], ["devices", "--no-probe"]])
+@pytest.mark.parametrize("cache", ["a_file", "a_file/sub", ""])
+def test_a_cache_dir_that_cannot_be_a_folder_is_refused_before_any_work(write_study, tmp_path, monkeypatch, command, cache):
+    """Bug hunt s49/h2, finding 5: ``--cache-dir FILE`` calibrated for two minutes, then ended in
+    'File exists' (exit 1); now refused at once, as ``--out FILE`` is."""
+    import hpbench.cost.calibrate as calibrate
+    import hpbench.preflight.run as preflight_run
+
+    monkeypatch.setattr(calibrate, "device_model", lambda *a, **k: pytest.fail("calibrated"))
+    monkeypatch.setattr(preflight_run, "start", lambda *a, **k: pytest.fail("pre-flight started"))
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    where = str(tmp_path / cache) if cache else ""
+    args = [str(write_study(TINY_STUDY)) if a == "STUDY" else a for a in command]
+    r = runner.invoke(app, [*args, "--cache-dir", where])
+    flat = " ".join(r.output.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())
+    assert r.exit_code == 2, r.output
+    expected = f"--cache-dir {where}: {tmp_path / 'a_file'} is not a directory" if cache else "'--cache-dir': must be a folder path, not empty"
+    assert expected in flat, flat
+    if cache == "a_file":  # the API: the same refusal, before any work
+        import hpbench
+        from hpbench.results.files import OutputError
+
+        with pytest.raises(OutputError, match=r"^cache_dir .*is not a directory"):
+            hpbench.estimate(hpbench.Study.from_toml(write_study(TINY_STUDY)), cache_dir=where)

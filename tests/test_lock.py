@@ -131,3 +131,19 @@ def test_a_study_name_is_held_once_per_storage_and_freed_when_its_holder_dies(tm
         proc.wait(timeout=60)
     with hold_study_name(url, "a"):
         pass
+
+
+def test_the_sqlite_lock_file_is_named_after_the_database_file_not_the_urls_options(tmp_path, monkeypatch):
+    """Bug hunt s49/h2, finding 4: ``sqlite:///my.db?timeout=30`` held its study name in a file named
+    ``my.db?timeout=30.hpbench-….lock``; the lock is now beside the database SQLite opens."""
+    from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
+
+    monkeypatch.chdir(tmp_path)
+    with hold_study_name("sqlite:///my.db?timeout=30", "a"), pytest.raises(StudyNameBusy), hold_study_name("sqlite:///my.db", "a"):
+        pass
+    absolute = tmp_path / "sub" / "abs.db"
+    absolute.parent.mkdir()
+    with hold_study_name(f"sqlite:///{absolute}?timeout=5", "a"):
+        pass
+    names = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert len(names) == 2 and all(n.startswith(("my.db.hpbench-", "abs.db.hpbench-")) and "?" not in n for n in names), names

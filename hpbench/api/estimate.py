@@ -45,6 +45,20 @@ def estimate(study: Study, *, samples: int | None = None, grid: bool = False, de
     return df
 
 
+def check_cache_dir(cache_dir: str | Path, *, cli: bool = False) -> None:
+    """Refuse, before any work, a cache folder that cannot be one (an existing file, under a file,
+    read-only): an :class:`~hpbench.results.files.OutputError` naming ``--cache-dir`` (``cli``) or
+    ``cache_dir``; an empty path is a :class:`~hpbench.errors.StudyError`. A file there ended
+    ``hpbench estimate`` with 'File exists' after its whole calibration (minutes)."""
+    from hpbench.results.files import check_writable
+
+    key = "--cache-dir" if cli else "cache_dir"
+    if cache_dir == "":
+        raise StudyError(source="hpbench estimate" if cli else "hpbench.estimate", key=key, value=cache_dir,
+                         rule="must be a folder path, not empty ('.' names the current folder)")
+    check_writable(Path(cache_dir), key=key, min_free_bytes=0)  # a few small JSON files: no room is asked ahead
+
+
 def study_estimate(study: Study, *, samples: int | None = None, grid: bool = False, device_flops: float | None = None,
                    cache_dir: str | Path | None = None, cli: bool = False, preflight: bool = True,
                    log: Callable[[str], None] | None = None) -> StudyEstimate:
@@ -61,6 +75,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                          value=device_flops)
     if samples is not None and samples < 1:
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
+    if cache_dir is not None:
+        check_cache_dir(cache_dir, cli=cli)
     from hpbench.cost import clock, history, priced, prices, startup_probe
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel

@@ -27,6 +27,7 @@ from hpbench.results.files import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    check_fresh_folder,
     check_writable,
 )
 from hpbench.study.schema import Study
@@ -125,16 +126,17 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
 
         with torch.no_grad():
             metrics.update(evaluate_test(cfg, model))
+    result = Trained(out=target, metrics=metrics, history=outcome.history, best_epoch=outcome.best_epoch, epochs=len(outcome.history),
+                     stop_reason=str(outcome.stop_reason), train_s=float(sum(r.get("epoch_s", 0.0) for r in outcome.history)), model=model,
+                     families=(cfg.model.family,))
     target.mkdir(parents=True, exist_ok=True)
+    # metrics.json first: it marks the folder as a training's (check_train), so one killed before the rest is trained into again
+    atomic_write_json(target / METRICS_FILE, {**result.to_dict(), "study": study.name, "source": study.source, "config": study.config,
+                                              "history": outcome.history})
     atomic_write_bytes(target / MODEL_FILE, weights.dumps(final["record"]))
     src = Path(study.source)
     if src.is_file():
         atomic_write_text(target / STUDY_TOML, src.read_text(encoding="utf-8"))
-    result = Trained(out=target, metrics=metrics, history=outcome.history, best_epoch=outcome.best_epoch, epochs=len(outcome.history),
-                     stop_reason=str(outcome.stop_reason), train_s=float(sum(r.get("epoch_s", 0.0) for r in outcome.history)), model=model,
-                     families=(cfg.model.family,))
-    atomic_write_json(target / METRICS_FILE, {**result.to_dict(), "study": study.name, "source": study.source, "config": study.config,
-                                              "history": outcome.history})
     return result
 
 
@@ -147,13 +149,29 @@ def check_train(study: Study, *, epochs: int | None, out: str | Path | None, cli
     if epochs is not None and epochs < 1:
         key = "--epochs" if cli else "epochs"
         raise StudyError(source="hpbench train" if cli else "hpbench.train", key=key, rule="must be at least 1", value=epochs)
+    key = "--out" if cli else "out"
+    if out == "":  # Path("") is the current directory
+        raise StudyError(source="hpbench train" if cli else "hpbench.train", key=key, value=out,
+                         rule="must be a folder path, not empty ('.' names the current folder)")
     target = Path(out) if out is not None else study.default_out()
     if (target / STUDY_JSON).is_file():
-        key = "--out" if cli else "out"
         raise StudyError(source="hpbench train" if cli else "hpbench.train", key=key, value=str(target),
                          rule=f"holds a search's results ({STUDY_JSON}); train into another directory")
     check_writable(target)
+    if not _trained_into(target):  # model.pt, metrics.json and study.toml would replace the user's own files there
+        check_fresh_folder(target, kind=f"an earlier training's folder (holding hpbench's {METRICS_FILE})")
     return target
+
+
+def _trained_into(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier :func:`train_study`'s ``metrics.json`` (not a file of the same name of the user's)."""
+    import json
+
+    try:
+        record = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and {"weights", "metrics", "history", "config"} <= record.keys()
 
 
 def _metric(key: str) -> bool:

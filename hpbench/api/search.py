@@ -41,7 +41,8 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
            console: Console | None = None, preflight: bool = True, started_at: float | None = None, early_trials: bool = True) -> Results:
     """Run ``study`` and return its :class:`~hpbench.api.results.Results` (the tables are written).
 
-    ``out``: the results directory (default ``results/<study name>``); an earlier run there is
+    ``out``: the results directory (default ``results/<study name>``), new, empty or a search's
+    results (an existing folder of other files is refused: OutputError); an earlier run there is
     continued (``resume=True`` insists there is one; ``force=True`` continues it even though the
     search space changed). ``address``: an existing Ray cluster (``HOST:PORT``, ``ray://HOST:PORT``
     or ``"auto"``) instead of a local runtime of ``num_cpus`` CPUs; with none, the warm local
@@ -66,6 +67,8 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, storage=storage)
     if out is not None and not isinstance(out, (str, Path)):
         raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)
+    if out == "":  # Path("") is the current folder: an unset variable wrote a whole search among the caller's files
+        raise StudyError(source=SOURCE, key="out", rule="must be a folder path, not empty ('.' names the current folder)", value=out)
     check_fits(study, address=address, num_cpus=num_cpus)
     from hpbench.cost.history import default_cache_dir
     from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search

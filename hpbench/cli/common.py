@@ -57,6 +57,14 @@ def fail(err: StudyError | str, *, debug: bool = False) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+def folder_path(value: str) -> Path:
+    """A folder option's value (``--out``, ``--cache-dir``) as a path: an empty one is refused, where
+    ``Path("")`` would silently be the current folder (a script's unset ``$OUT`` wrote a search there)."""
+    if not value:
+        raise typer.BadParameter("must be a folder path, not empty ('.' names the current folder), but got ''")
+    return Path(value)
+
+
 def read_record(results: Path) -> dict[str, Any]:
     path = results / STUDY_JSON
     if not results.is_dir() or not path.is_file():

@@ -9,23 +9,30 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console
+from hpbench.cli.common import console, fail, folder_path
 
 
 def devices(
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads to measure at (a trial's cpus_per_trial).")] = 1,
     recalibrate: Annotated[bool, typer.Option("--recalibrate", help="Measure again even if a cached model matches this machine.")] = False,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where device models are cached \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", parser=folder_path, metavar="DIR", help="Where device models are cached \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Time a small real search and its repeats here (~20 s, once; again with --recalibrate): the start-up, repeats, final table and exit an estimate prices before any search ran on this machine.")] = True,
 ) -> None:
     """Measure (or show the cached model of) each local device."""
     from rich.table import Table
 
+    from hpbench.api.estimate import check_cache_dir
     from hpbench.cost import startup_probe
     from hpbench.cost.calibrate import device_model, local_devices
     from hpbench.cost.history import default_cache_dir
+    from hpbench.results.files import OutputError
 
+    if cache_dir is not None:
+        try:  # before the calibration (minutes): a file there failed at its end
+            check_cache_dir(cache_dir, cli=True)
+        except OutputError as err:
+            fail(str(err))
     con = console()
     log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))
     models = [device_model(device=d, threads=threads, cache_dir=cache_dir, recalibrate=recalibrate, log=log) for d in local_devices()]

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from hpbench.cli.common import console, fail, stderr_console
+from hpbench.cli.common import console, fail, folder_path, stderr_console
 from hpbench.errors import StudyError
 
 
@@ -20,7 +20,7 @@ def estimate(
     grid: Annotated[bool, typer.Option("--grid", help="Every configuration of a finite space.")] = False,
     device_flops: Annotated[float | None, typer.Option("--device-flops", help="Predict for a hypothetical device of N FLOP/s (FLOPs / N, no overheads).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Device model cache \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", parser=folder_path, metavar="DIR", help="Device model cache \\[default: $XDG_CACHE_HOME/hpbench/devices, else ~/.cache/hpbench/devices].")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Configurations shown in the table.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full tracebacks of user code errors.")] = False,
@@ -29,6 +29,7 @@ def estimate(
     """Predict FLOPs and seconds per configuration and for the whole study."""
     from hpbench.api.estimate import study_estimate
     from hpbench.api.study import Study
+    from hpbench.results.files import OutputError
 
     progress = stderr_console() if as_json else console()  # a calibration's lines: never in the JSON
     try:
@@ -37,6 +38,8 @@ def estimate(
                              preflight=not no_preflight, log=lambda line: progress.print(f"[dim]{escape(line)}[/]", highlight=False))
     except StudyError as err:  # the pre-flight's too: bad data, broken user code
         fail(err, debug=debug)
+    except OutputError as err:  # --cache-dir cannot be a folder
+        fail(str(err))
     except (ValueError, KeyError) as err:
         fail(f"{study_file}: {err}")
     if as_json:

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, stderr_console
+from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, folder_path, stderr_console
 from hpbench.dispatch.interrupt import sigterm_as_interrupt
 from hpbench.errors import StudyError
 from hpbench.results.failures import Failures
@@ -53,7 +53,7 @@ def search(
     ctx: typer.Context,
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
     trials: Annotated[int | None, typer.Option("--trials", callback=_positive, help="Number of trials (overrides \\[study] trials; on a finished study, extends it).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Results directory \\[default: results/<study name>].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Results directory \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key: --set train.max_epochs=10 (repeatable).")] = None,
     address: Annotated[str | None, typer.Option("--address", help="Join an existing Ray cluster (HOST:PORT or 'auto') instead of starting a local one; 'local': a local runtime of the search's own even while the warm one (hpbench ray start) is up.")] = None,
     storage_path: Annotated[str | None, typer.Option("--storage-path", help="Ray Tune's storage (a path shared by all nodes, or a URI) for multi-host clusters.")] = None,

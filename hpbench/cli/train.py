@@ -10,14 +10,14 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, stderr_console
+from hpbench.cli.common import console, fail, folder_path, stderr_console
 from hpbench.errors import StudyError
 
 
 def train(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML) without \\[space].")],
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs (overrides \\[train] max_epochs).")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Where model.pt and metrics.json go \\[default: results/<study name>].")] = None,
+    out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Where model.pt and metrics.json go \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON (progress goes to stderr).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full tracebacks of user code errors.")] = False,

@@ -14,7 +14,15 @@ from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
 from hpbench.dispatch.storage import shown_url, sqlite_url, stored_direction
-from hpbench.results.files import OPTUNA_DB, STUDY_JSON, STUDY_TOML, atomic_write_json, atomic_write_text, check_writable
+from hpbench.results.files import (
+    OPTUNA_DB,
+    STUDY_JSON,
+    STUDY_TOML,
+    atomic_write_json,
+    atomic_write_text,
+    check_fresh_folder,
+    check_writable,
+)
 from hpbench.results.resume import Previous, load_previous, space_diff, sqlite_damage
 from hpbench.results.study_changes import FILE_KEYS, RECORD_FORMAT, data_changes, ranking_changed, study_changes
 from hpbench.study.schema import Study
@@ -57,6 +65,8 @@ class Plan:
 def plan_search(study: Study, opts: SearchOptions) -> Plan:
     """Check the output location and any earlier run; raises before anything is written."""
     check_writable(opts.out)
+    if not (opts.out / STUDY_JSON).is_file():  # not a results folder: the search's files would go among the user's own
+        check_fresh_folder(opts.out, kind=f"an hpbench results folder (holding {STUDY_JSON})")
     previous = load_previous(opts.out) if opts.out.is_dir() else None
     if previous is None and opts.resume:
         raise ResumeRefused(f"--resume: nothing to resume in {opts.out} (no {STUDY_JSON}); run without --resume to start")
@@ -150,12 +160,11 @@ def data_files(study: Study) -> dict[str, str]:
 
 
 def write_study_record(study: Study, out: Path) -> None:
-    """``study.toml`` (the study file as given) and ``study.json`` (the validated study, its space
-    and the space's fingerprint, which a later run compares before it continues)."""
+    """``study.json`` (the validated study, its space and the space's fingerprint, which a later run
+    compares before it continues), then ``study.toml`` (the study file as given). ``study.json`` is
+    written first: it marks the folder as a search's results (:func:`plan_search` refuses a folder
+    of other files), so a search killed between the two is continued, not refused."""
     out.mkdir(parents=True, exist_ok=True)
-    src = Path(study.source)
-    if src.is_file():
-        atomic_write_text(out / STUDY_TOML, src.read_text(encoding="utf-8"))
     atomic_write_json(
         out / STUDY_JSON,
         {
@@ -171,6 +180,9 @@ def write_study_record(study: Study, out: Path) -> None:
             "data_files": data_files(study),
         },
     )
+    src = Path(study.source)
+    if src.is_file():
+        atomic_write_text(out / STUDY_TOML, src.read_text(encoding="utf-8"))
 
 
 def data_record(study: Study, splits: Any) -> dict[str, Any]:

@@ -153,9 +153,12 @@ def url_problem(url: str) -> tuple[str, str] | None:
     except Exception as err:  # an unknown dialect (NoSuchModuleError)
         return "must name a database SQLAlchemy can open", exception_line(err)
     if backend == "sqlite":
-        where = parsed.database or ""
+        where = sqlite_file(url)
+        if where is None:  # the searcher's history in this process only (the early trials' helper records in another), lost at its end
+            return ("must name a SQLite file, not an in-memory database", "an in-memory study is seen by this process only and lost "
+                    "when the search ends; leave --storage out for the results folder's own optuna.db")
         folder = Path(where).expanduser().resolve().parent
-        if where and where != ":memory:" and not folder.is_dir():
+        if not folder.is_dir():
             return "must name a SQLite file in an existing folder", f"{folder} does not exist"
         return None
     engine = sqlalchemy.create_engine(parsed, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
@@ -172,11 +175,26 @@ def url_problem(url: str) -> tuple[str, str] | None:
 CONNECT_TIMEOUT_S = 5
 
 
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL, without the URL's options (``sqlite:///my.db?timeout=30``
+    is ``my.db``); None for SQLite's in-memory database (``sqlite://``, ``sqlite:///:memory:``, a
+    URI filename asking for one: ``file::memory:``, ``mode=memory``)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:") or parsed.query.get("mode") == "memory":
+        return None
+    return database
+
+
 def shown_url(url: str) -> str:
-    """The URL with its password hidden (an error message names it)."""
+    """The URL with its password hidden (an error message names it); one without a password as
+    given (SQLAlchemy's rendering quotes it: ``sqlite:///%3Amemory%3A``)."""
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        return url if parsed.password is None else parsed.render_as_string(hide_password=True)
     except Exception:
         return url

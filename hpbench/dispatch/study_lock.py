@@ -22,6 +22,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from hpbench.dispatch.storage import sqlite_file
+
 
 class StudyNameBusy(RuntimeError):
     """Another live search records a study of this name in the same Optuna storage."""
@@ -69,8 +71,8 @@ def hold_study_name(url: str, study_name: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _sqlite(url: str, study_name: str) -> Iterator[None]:
-    path = url.split("///", 1)[-1]
-    if not path or path == ":memory:":
+    path = sqlite_file(url)  # the file without the URL's options (?timeout=30 named the lock file before)
+    if path is None:  # in memory (refused as --storage: hpbench.dispatch.storage.url_problem): no other process sees it
         yield
         return
     digest = hashlib.sha256(study_name.encode()).hexdigest()[:16]

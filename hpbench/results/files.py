@@ -7,8 +7,9 @@ from outside (a truncated copy, a disk error) is rebuilt from it when a search r
 (:func:`hpbench.results.resume.load_previous`).
 
 Where a write may go is checked here too, before anything is written: a folder
-(:func:`check_writable`: a search's or a training's ``--out``, the report's figures) and a file a
-command writes beside or outside the results (:func:`check_output`: an export, a study file)."""
+(:func:`check_writable`: a search's or a training's ``--out``, the report's figures; and
+:func:`check_fresh_folder`: not a folder of the user's own files) and a file a command writes
+beside or outside the results (:func:`check_output`: an export, a study file)."""
 
 from __future__ import annotations
 
@@ -115,6 +116,23 @@ def check_writable(out: Path, *, key: str = "--out", file: bool = False, min_fre
             os.unlink(tmp)
         except OSError as err:
             raise OutputError(f"{key} {out}: cannot write there: {err.strerror or err}") from None
+
+
+def check_fresh_folder(out: Path, *, kind: str, key: str = "--out") -> None:
+    """Refuse (an :class:`OutputError` naming ``key``, ``out``, the rule and the files) an existing
+    folder that holds files hpbench did not write: a command writing its results there replaced the
+    user's own (a ``study.toml``) and mixed its files among theirs. The caller accepts its own
+    ``kind`` of folder first (a search's results, holding ``study.json``). Hidden entries (hpbench's
+    lock, a ``.DS_Store``) are not counted: a folder of only those is empty."""
+    if not out.is_dir():
+        return
+    try:
+        foreign = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+    except OSError as err:
+        raise OutputError(f"{key} {out}: cannot list it: {err.strerror or err}") from None
+    if foreign:
+        shown = ", ".join(foreign[:6]) + (f" and {len(foreign) - 6} more" if len(foreign) > 6 else "")
+        raise OutputError(f"{key} {out}: must be a new or empty folder or {kind}, but it holds files hpbench did not write ({shown})")
 
 
 def check_output(results: Path, path: Path, *, source: str, key: str) -> None:

@@ -97,6 +97,9 @@ def _read_record(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise OutputError(f"{path} is damaged ({err}): the earlier run in {path.parent} cannot be continued. Restore it from a "
                           f"backup, or move the folder aside, or use --out DIR for a new results directory") from None
+    if "space_fingerprint" not in record:  # every record hpbench wrote has it: this one is the user's own file
+        raise OutputError(f"{path}: not a study record written by hpbench (no space_fingerprint): {path.parent} is not a results "
+                          "folder; use --out DIR for a new results directory")
     return record
 
 
