@@ -97,6 +97,7 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     from hpbench.study.resolve import trial_config
     from hpbench.train import weights
     from hpbench.train.evaluate import evaluate_test, has_test_split
+    from hpbench.train.task import evaluates_test
     from hpbench.train.trainer import train as run_trainer
 
     con = console or Console(emoji=False)
@@ -121,7 +122,9 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     best = next((r for r in outcome.history if r["epoch"] == outcome.best_epoch), outcome.history[-1])
     metrics = {k: float(v) for k, v in best.items() if _metric(k) and isinstance(v, int | float) and math.isfinite(v)}
     model = outcome.model.eval()
-    if has_test_split(cfg):  # test_fraction > 0, or a test split given with the data
+    # test_fraction > 0, or a test split given with the data; a gan's generator (or an rl policy) has
+    # no test evaluation: fed the test split's samples as noise, it crashed after the training (s49/h5)
+    if evaluates_test(cfg.task) and has_test_split(cfg):
         import torch
 
         with torch.no_grad():

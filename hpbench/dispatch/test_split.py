@@ -18,10 +18,16 @@ from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
+from hpbench.train.task import SUPERVISED, evaluates_test
 
 
 def has_test_split(study: Study, out: Path) -> bool:
-    """``test_fraction > 0``, or a test split given with the data (the data record of ``study.json`` says so)."""
+    """``test_fraction > 0``, or a test split given with the data (the data record of ``study.json``
+    says so); never for a task without a supervised test evaluation (gan, rl): a results folder
+    whose gan study had one (read before it was refused) is not evaluated on it, nor seen as untested
+    on every re-run."""
+    if not evaluates_test(str(study.config["model"].get("task", SUPERVISED))):
+        return False
     if float(study.config["data"].get("test_fraction", 0.0)) > 0:
         return True
     try:

@@ -208,6 +208,16 @@ def class_coverage_needs_classes(a: Arrays, ctx: DataContext) -> list[Problem]:
             for key, metric in ctx.metrics if metric == FRECHET_METRICS[1]]
 
 
+def no_test_split_for_a_gan(a: Arrays, ctx: DataContext) -> list[Problem]:
+    """A gan has no test split (its model is a generator; :func:`hpbench.study.checks_gan.no_test_split`
+    refuses the study keys and NumPy archives that give one): a user loader's is refused once it loads."""
+    if ctx.learns_labels or "test" not in a.given:
+        return []
+    return [Problem(source=ctx.source, key="data.dataset", rule="comes with a test split, which the gan task has no use for "
+                    "(a generator has no test evaluation)", value=shown(f"a test split of {_n(a.given['test'], 'sample')}"),
+                    hint="return the data without its test split")]
+
+
 # a regression target far from unit scale trains badly with no word: the network's outputs start near unit scale
 TARGET_SCALE = (1e-3, 1e4)
 
@@ -297,7 +307,7 @@ def many_whole_classes(a: Arrays, ctx: DataContext) -> list[str]:
 
 
 ARRAY_CHECKS: list[ArrayCheck] = [finite_features, finite_target, target_classes, numeric_target, target_varies, enough_rows, batch_sizes_fit,
-                                  augment_needs_images, metrics_fit_task, class_coverage_needs_classes]
+                                  augment_needs_images, metrics_fit_task, class_coverage_needs_classes, no_test_split_for_a_gan]
 
 
 def check_arrays(a: Arrays, ctx: DataContext) -> list[Problem]:

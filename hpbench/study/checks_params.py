@@ -47,7 +47,7 @@ def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Ma
             head, _, name = dim.path.partition(".")
             if head != section or "." in name or name in common.get(section, ()) or (section == "train" and name not in INIT_PARAMS):
                 continue
-            names = _possible(space, dim, owner, fixed)
+            names = possible_values(space, dim, owner, fixed)
             taking = [n for n in names if takes(n, name)]
             if len(taking) == len(names):
                 continue
@@ -56,7 +56,7 @@ def searched_params_are_taken(r: Reader, model: Mapping[str, Any], optimizer: Ma
                 rule = (f"is taken by the {_named(what, taking)} only, but is searched with {_named(what, left)} too, which "
                         f"{'does' if len(left) == 1 else 'do'} not take it (their trials would record a value they never used, and the "
                         "value would get an importance)")
-                hint = _when_hint(dim, owner.key, taking)
+                hint = when_hint(dim, owner.key, taking)
             else:
                 rule = f"is taken by none of the {_named(what, names)} it is searched with (every trial would record a value it never used)"
                 hint = f"remove it, or search {owner.key} over {_PLURAL[what]} that take it"
@@ -118,7 +118,7 @@ def _family_takes(name: Any, param: str) -> bool:
     return params is None or param in params
 
 
-def _possible(space: SearchSpace, dim: Dimension, owner: Dimension, fixed: Any) -> list[Any]:
+def possible_values(space: SearchSpace, dim: Dimension, owner: Dimension, fixed: Any) -> list[Any]:
     """The values of ``owner`` (the searched optimizer or family) a trial with ``dim`` active may
     have: those its conditions, and its parents' (transitively), allow; the fixed one too while
     ``owner`` itself may be inactive."""
@@ -139,7 +139,7 @@ def _allowed(space: SearchSpace, dim: Dimension, key: str) -> list[Any] | None:
     return allowed
 
 
-def _when_hint(dim: Dimension, owner_key: str, taking: list[Any]) -> str:
+def when_hint(dim: Dimension, owner_key: str, taking: list[Any]) -> str:
     """The ``when`` that makes ``dim`` active for the ``taking`` values of ``owner_key`` only."""
     when = {**{k: list(v) for k, v in dim.when.items() if k != owner_key}, owner_key: taking}
     table = "{ " + ", ".join(f"{_toml_key(k)} = {json.dumps(v)}" for k, v in when.items()) + " }"

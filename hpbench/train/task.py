@@ -105,6 +105,15 @@ def _gan(cfg: TrialConfig) -> TaskRun:
     return GANTaskRun(cfg)
 
 
+def evaluates_test(task: str) -> bool:
+    """Whether ``task`` has a held-out test split to evaluate (``test_*`` columns,
+    :func:`hpbench.train.evaluate.evaluate_test`): the supervised task only. A gan's model is a
+    generator, whose input is noise, not data, and an rl study has no dataset: the supervised
+    evaluation fed a gan's saved generator the test split's images and crashed after every trial
+    had trained (bug hunt s49/h5), so the test split's paths skip the other tasks."""
+    return task == SUPERVISED
+
+
 def build_run(cfg: TrialConfig) -> TaskRun:
     """The run of the trial's task (built, not yet trained)."""
     run: TaskRun = TASKS.get(cfg.task).build(cfg)

@@ -49,9 +49,16 @@ TRAIN = {
     "d_loss_floor": Param(Float(min=0.0), _D.d_loss_floor, "a discriminator loss below this counts as collapse (not for wasserstein_gp)"),
 }
 
-# Keys of the common tables that mean nothing to the gan task (rejected when set or searched).
-NOT_FOR_GAN = ("data.preprocess", "model.init_from", "model.freeze", "train.init", "train.init_std", "train.calibration", "train.precision",
-               "train.devices", "train.clip_norm", "train.clip_value", "train.label_smoothing")
+# Keys of the common tables that mean nothing to the gan task (rejected when set or searched). A gan
+# has no test split (its model is a generator: the supervised test evaluation crashed on it after
+# every trial had trained), so the keys that ask for one are refused too.
+NOT_FOR_GAN = ("data.test_fraction", "data.x_test", "data.y_test", "data.preprocess", "model.init_from", "model.freeze", "train.init",
+               "train.init_std", "train.calibration", "train.precision", "train.devices", "train.clip_norm", "train.clip_value", "train.label_smoothing")
+
+# The [train] keys only some losses read -> those losses (hpbench.train.gan.run): the gradient
+# penalty is wasserstein_gp's; the collapse rule's discriminator-loss floor is off for wasserstein_gp.
+LOSS_PARAMS = {"gp_weight": (GANLoss.WASSERSTEIN_GP.value,),
+               "d_loss_floor": tuple(m.value for m in GANLoss if m is not GANLoss.WASSERSTEIN_GP)}
 
 MIXTURE_METRICS = ("val_modes_covered", "val_hq_fraction", "val_modes_hq")
 FRECHET_METRICS = ("val_frechet_distance", "val_class_coverage")
