@@ -64,6 +64,43 @@ def test_trial_config_applies_params_by_path():
     assert cfg.threads == 1 and cfg.seed == 0
 
 
+def test_a_grid_too_large_to_list_is_refused_with_its_size(write_study):
+    """Counted, not listed: a grid over randint [1, 1e15] was a tuple of 10**15 values (MemoryError, bug hunt s49/h2)."""
+    text = TINY_STUDY.replace('searcher = "random"', 'searcher = "grid"').replace(
+        'lr = { loguniform = [1e-3, 1e-1] }', 'batch_size = { randint = [1, 1000000000000000] }')
+    message = _error(write_study, text)
+    for part in ("space.batch_size", "grid search runs every point of the space, at most 1,000,000",
+                 "randint [1, 1000000000000000]", "but got 2,000,000,000,000,000 points"):
+        assert part in message, message
+
+
+def test_a_wide_randint_is_searched_and_conditioned_on_without_listing_it(write_study):
+    """A ``when`` on a randint parent checks its values by arithmetic (bug hunt s49/h2: it listed them)."""
+    from hpbench.results.columns import param_dtypes
+
+    space = ('batch_size = { randint = [1, 1000000000000000] }\n'
+             '"model.depth" = { randint = [1, 3], when = { batch_size = [8, 16.0] } }')
+    study = load_study(write_study(TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }', space)))
+    assert study.space.dim("model.depth").when == {"batch_size": (8, 16.0)}
+    assert study.space.mixed_keys() == [] and param_dtypes(study.space)["batch_size"] == "Int64"
+    message = _error(write_study, TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }', space.replace("[8, 16.0]", "[0]")))
+    assert "space.model.depth.when.batch_size: values must be among batch_size's values randint [1, 1000000000000000], but got 0" in message
+
+
+@pytest.mark.parametrize(("key", "value", "bound"), [("study.trials", "10**30", "1000000000"), ("train.max_epochs", "10**30", "1000000"),
+                                                     ("train.max_epochs", "randint", "1000000")])
+def test_counts_beyond_any_search_are_refused(write_study, key, value, bound):
+    """``trials`` and ``max_epochs`` have upper bounds far beyond real use (10**30 hung the estimate, bug hunt s49/h2)."""
+    name = key.split(".")[1]
+    if value == "randint":  # a searched max_epochs is held to the same rule
+        text, key = TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }', '"train.max_epochs" = { randint = [1, 1000000000000000] }'), \
+            "space.train.max_epochs.randint: high"
+    else:
+        text = TINY_STUDY.replace({"trials": "trials = 4", "max_epochs": "max_epochs = 3"}[name], f"{name} = {10**30}")
+    message = _error(write_study, text)
+    assert key in message and f"must be <= {bound}" in message, message
+
+
 def test_set_and_trials_overrides(write_study):
     path = write_study(TINY_STUDY)
     study = load_study(path, overrides=["train.max_epochs=7", "optimizer.name=sgd"], trials=9)

@@ -15,7 +15,7 @@ from hpbench.cost.ends import rows_per_step, searched_lr
 from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
-from hpbench.cost.simulate import Pruning
+from hpbench.cost.simulate import MAX_REPLAYED, Pruning
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
 from hpbench.strategies import scheduler_traits
@@ -187,7 +187,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
         device_runs=tuple(tuple(d) for d in device_plans or ()), test_split=float(study.config["data"].get("test_fraction", 0.0)) > 0,
         test_cold=test_cold(study, n_repeats=n_repeats),
         command=command, importance=(len(plans) if n_search is None else n_search) >= IMPORTANCE_MIN_TRIALS, focus=searcher_focus(st.searcher),
-        data_s=data_s, warm=warm,
+        data_s=data_s, warm=warm, n_trials=n_search if n_search is not None and n_search > len(plans) else None,
     )
 
 
@@ -217,9 +217,10 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     devices = [[trial_plan(study, p, epoch_s=s) for p, s in zip(configs, d, strict=True)] for d in device_epoch_s or ()]
     n_trials = n_trials or len(rows)
     scale = n_trials / len(rows) if rows else 1.0
-    if n_trials != len(plans) and plans:  # a sample priced for a search of another size: its plans run over again, in order (or its first ones)
-        plans = [plans[i % len(plans)] for i in range(n_trials)]
-    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s, warm=warm)
+    if n_trials != len(plans) and plans:  # a sample priced for a search of another size: its plans run over again, in order (or its first ones),
+        plans = [plans[i % len(plans)] for i in range(min(n_trials, MAX_REPLAYED))]  # up to the replay's most, the rest at their pace
+    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s, warm=warm,
+                       n_search=n_trials)
     probe = probe() if callable(probe) else probe
     c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
     figs = figures or Figures()

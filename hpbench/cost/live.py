@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from hpbench.cost.figures import Figures
 from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
-from hpbench.cost.simulate import Pruning, SimTrial, replay
+from hpbench.cost.simulate import Pruning, SimTrial, extended_span, replay
 from hpbench.cost.walltime import Factors, TrialPlan, drawn_epochs, sim_trials, slot_model, slowness
 
 
@@ -34,7 +34,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
                        contention: float = 1.0, pruning: Pruning = Pruning(), recorded: Mapping[int, int] | None = None,
                        n_fresh: int = 0, seeds: int = 8, factors: Factors | None = None, focus: Focus = Focus(),
                        line: ScoreLine | None = None, running_scores: Sequence[float | None] | None = None,
-                       recorded_scores: Mapping[int, Sequence[float]] | None = None) -> float:
+                       recorded_scores: Mapping[int, Sequence[float]] | None = None, n_more: int = 0) -> float:
     """Seconds until the trials running and left have ended (the live view's part of the ETA).
     ``recorded``: how many trials (ended or running) already reached each rung / epoch, whose
     scores the pruning rule compares with; ``n_fresh``: slots that still need a fresh worker;
@@ -44,7 +44,8 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
     has a ``line`` (its scores against cost, :func:`hpbench.cost.quality.fit_score_line`), on the
     metric's own scale: the pending trials' from the line, the running ones' what they reached
     (``running_scores``, the line where None), and the rungs' the scores recorded there
-    (``recorded_scores``) in place of ``recorded``'s counts."""
+    (``recorded_scores``) in place of ``recorded``'s counts. ``n_more``: trials left after ``pending``
+    (the first of them, at most :data:`~hpbench.cost.walltime.MAX_REPLAYED`), priced at the replay's pace."""
     if not running and not pending:
         return 0.0
     c = max(1.0, contention)
@@ -67,8 +68,8 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
             seen = {k: list(v) for k, v in recorded_scores.items()}
         else:
             seen = {k: [latent_score(u=0.0, draw=rng.random(), rho=0.0) for _ in range(n)] for k, n in (recorded or {}).items()}  # standard normal, as the scores
-        spans.append(replay(trials, slots=slot_model(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning,
-                            recorded=seen).makespan_s)
+        run = replay(trials, slots=slot_model(concurrency, figures, c, n_fresh=n_fresh, corrected=bool(factors)), pruning=pruning, recorded=seen)
+        spans.append(extended_span(run, len(trials) + max(0, n_more)))
     return statistics.fmean(spans)
 
 

@@ -25,6 +25,12 @@ order. A slot's first trial pays ``fresh_s`` (a fresh worker process and its imp
 trial ``setup_s`` (data, model build, reports), and a slot waits ``turnover_s`` between one
 trial's end and the next one's start (the searcher's ask/tell, the result round trips).
 
+A trial's epochs between two decisions (a rung, a judged epoch, its end) are one event, not one
+each: ``max_epochs = 100000`` took 32 s to estimate, and 10**30 never ended (bug hunt s49/h2).
+The median rule judges every epoch from ``grace`` on, thinned to at most :data:`MAX_JUDGED` evenly
+spaced ones over a long run (a trial stops at most ``max_t / MAX_JUDGED`` epochs later than Ray would
+stop it). A search of more trials than a replay runs is priced by :func:`extended_span`.
+
 Pure: no clock, no randomness (the caller draws the scores and lengths), no I/O.
 """
 
@@ -37,6 +43,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from hpbench.hyperband import hyperband_bracket, hyperband_shares
+
+MAX_JUDGED = 200  # epochs at which the replay's median rule judges a trial, at most
+# The most trials a replay runs; a search of more (``--trials 1000000000 --budget-s 600``) is replayed
+# by its first ones, the rest at their pace (extended_span): 100,000 trials did not estimate in minutes,
+# and the live ETA listing 10**9 trials left at each trial's end stalled the search (bug hunt s49/h2).
+MAX_REPLAYED = 1_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +70,12 @@ class Pruning:
         n = int(math.log(self.max_t / grace) / math.log(rf) + 1) if self.max_t > grace else 1
         return tuple(grace * rf**k for k in range(n))
 
+
+    def judged(self) -> tuple[int, int]:
+        """The median rule's judged epochs, as (first, step): every epoch from ``grace_period`` on,
+        or every ``step``-th where that would be more than :data:`MAX_JUDGED`."""
+        span = max(0, self.max_t - self.grace_period + 1)
+        return self.grace_period, max(1, math.ceil(span / MAX_JUDGED))
 
     def n_brackets(self) -> int:
         """Hyperband's brackets (``s_max + 1``: as many as ASHA's rungs); 1 for any other rule."""
@@ -99,6 +117,20 @@ def _percentile(xs: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+def extended_span(r: Replay, n_trials: int) -> float:
+    """The makespan of a search of ``n_trials`` trials of which ``r`` replayed the first ones: the
+    trials past them end at the pace of the replay's second half (the trials that ended after its
+    middle one, over the seconds they took: the start-up and the slots' ramp left out), after its last one."""
+    ends = sorted(r.ended_s)
+    n = len(ends)
+    if n_trials <= n or n < 2:
+        return r.makespan_s
+    middle = ends[n // 2 - 1]
+    after = n - bisect.bisect_right(ends, middle)  # the trials that ended after it (those ending with it in one wave are before)
+    pace_s = (ends[-1] - middle) / after if after else ends[-1] / n
+    return r.makespan_s + (n_trials - n) * pace_s
+
+
 def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruning(),
            recorded: Mapping[int, Sequence[float]] | None = None) -> Replay:
     """Replay ``trials`` (running ones first: those with ``done`` or ``running_for_s``).
@@ -107,6 +139,8 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
     n_slots = max(1, slots.concurrency)
     rung_list = pruning.rungs()
     rf = pruning.reduction_factor
+    asha = pruning.kind in ("asha", "hyperband")
+    first_judged, step = pruning.judged()
     shares = hyperband_shares(pruning.n_brackets(), rf)
     bracket = [hyperband_bracket(i, shares) if len(shares) > 1 else 0 for i in range(len(trials))]
     # (bracket, rung or epoch) -> the scores recorded there, kept sorted: a rung's cutoff is read at
@@ -140,6 +174,18 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
     while queue and free:
         at, fresh = free.pop(0)
         start(at, fresh)
+    def next_epoch(i: int, k: int) -> int:
+        """The first epoch after ``k`` at which anything happens to trial ``i``: a rung or a judged epoch, or its end."""
+        end = min(trials[i].epochs, pruning.max_t) if asha else trials[i].epochs
+        if asha:
+            own = rung_list[bracket[i]:]
+            j = bisect.bisect_right(own, k)
+            if j < len(own):
+                end = min(end, own[j])
+        elif pruning.kind == "median":
+            end = min(end, first_judged if k < first_judged else k + step - (k - first_judged) % step)
+        return max(k + 1, end)
+
     last = 0.0
     while events:
         now, i, k = heapq.heappop(events)
@@ -151,17 +197,18 @@ def replay(trials: Sequence[SimTrial], *, slots: Slots, pruning: Pruning = Pruni
             if scores and k not in pruning.passing and t.score < _percentile(scores, (1 - 1 / rf) * 100):
                 stop = True
             bisect.insort(scores, t.score)
-        elif pruning.kind == "median" and k >= pruning.grace_period:
+        elif pruning.kind == "median" and k >= first_judged and (k - first_judged) % step == 0:
             scores = seen.setdefault((0, k), [])
             if len(scores) >= pruning.min_samples and t.score < _percentile(scores, 50.0):
                 stop = True
             bisect.insort(scores, t.score)
-        if stop or k >= t.epochs or (pruning.kind in ("asha", "hyperband") and k >= pruning.max_t):
+        if stop or k >= t.epochs or (asha and k >= pruning.max_t):
             pruned[i] = stop and k < t.epochs
             ended[i] = now
             last = max(last, now)
             if queue:
                 start(now + slots.turnover_s, False)
             continue
-        heapq.heappush(events, (now + t.epoch_s, i, k + 1))
+        nxt = next_epoch(i, k)
+        heapq.heappush(events, (now + (nxt - k) * t.epoch_s, i, nxt))
     return Replay(makespan_s=last, epochs=tuple(epochs), pruned=tuple(pruned), ended_s=tuple(ended))

@@ -41,7 +41,7 @@ from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.fusion import repeat_groups
 from hpbench.cost.own_runs import span_scale
 from hpbench.cost.quality import RHO_HIGH, Focus, ScoreLine, cost_scores, latent_score
-from hpbench.cost.simulate import Pruning, SimTrial, Slots, replay
+from hpbench.cost.simulate import Pruning, SimTrial, Slots, extended_span, replay
 from hpbench.cost.trial_time import quantile
 
 
@@ -80,7 +80,8 @@ class Repeats:
 
 @dataclass(frozen=True, kw_only=True)
 class SearchPlan:
-    trials: tuple[TrialPlan, ...]  # one per trial of the search, in order
+    trials: tuple[TrialPlan, ...]  # one per trial of the search, in order (its first MAX_REPLAYED where it has more ...)
+    n_trials: int | None = None  # ... the search's trials: those past ``trials`` priced at their pace (None: as many as ``trials``)
     concurrency: int
     pruning: Pruning = field(default_factory=Pruning)
     cpus_per_trial: float = 1.0
@@ -288,7 +289,7 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     in-run correction (the live view's phases after the search)."""
     c = max(1.0, contention)
     full, bare, epochs = [], [], []
-    window_s = early_window_s(figures, c, warm=plan.warm)
+    window_s, n_all = early_window_s(figures, c, warm=plan.warm), max(plan.n_trials or 0, len(plan.trials))
     for s in range(seeds):
         trials = sim_trials(plan.trials, random.Random(s), figures=figures, c=c, factors=factors, focus=plan.focus)
         n = early_count(trials, least=plan.early, most=plan.early_max, window_s=window_s)  # in the helper, inside the start-up
@@ -296,8 +297,8 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         bare.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
         epochs.append(sum(full[-1].epochs) + sum(t.epochs for t in trials[:n]))
     tail = figures.at("tail_s", c)
-    trials_s = statistics.fmean(r.makespan_s for r in bare)
-    turnover_s = statistics.fmean(r.makespan_s for r in full) - trials_s + tail
+    trials_s = statistics.fmean(extended_span(r, n_all - len(plan.trials) + len(r.epochs)) for r in bare)
+    turnover_s = statistics.fmean(extended_span(r, n_all - len(plan.trials) + len(r.epochs)) for r in full) - trials_s + tail
     # the study's own earlier runs here: the span of its trials (trials and turnover, less the tail) moved toward theirs
     scale = span_scale(span_s=trials_s + turnover_s - tail, measured=[m * c for m in figures.study_search_s])
     model_span_s = trials_s + turnover_s - tail if scale != 1.0 else None
@@ -320,7 +321,8 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
     for side, q, k, figs in (("low", 0.1, 1 - figures.spread, figures), ("high", 0.9, 1 + figures.spread, high)):
         plans = [replace(p, epoch_s=p.epoch_s * getattr(p, side)) for p in plan.trials]
         sims = [sim_trials(plans, random.Random(s), figures=figs, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
-        spans = sorted(replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
-                              pruning=plan.pruning).makespan_s * scale for t in sims)
+        runs = [replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
+                       pruning=plan.pruning) for t in sims]
+        spans = sorted(extended_span(r, n_all - len(plan.trials) + len(r.epochs)) * scale for r in runs)
         bounds.append(k * fixed + quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))

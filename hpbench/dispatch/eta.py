@@ -34,7 +34,7 @@ from hpbench.cost.history import bound_trace
 from hpbench.cost.live import Running, drifted, overheads, pending_mean, remaining_trials_s, repeat_choices, startup_drift, startup_left_s
 from hpbench.cost.pace import helper_moved, pace_factors
 from hpbench.cost.quality import Focus, ScoreLine, blended_rho, fit_score_line, measured_rho, searcher_costs, searcher_focus
-from hpbench.cost.simulate import Pruning
+from hpbench.cost.simulate import MAX_REPLAYED, Pruning
 from hpbench.cost.walltime import Factors, TrialPlan, predict, slowness
 from hpbench.dispatch import timings
 from hpbench.dispatch.command_clock import SEARCH, CommandClock
@@ -175,7 +175,9 @@ class SearchClock(CommandClock):
         focus = searcher_focus(self.study.settings.searcher) if self.phase == SEARCH else Focus()
         lr, batch = (pending_mean(v, started=len(ids), in_order=order is not pool) for v in self._sampled_paces()) if self.phase == SEARCH \
             else (None, None)
-        left_costs = searcher_costs(order, scored=list(zip(costs, scores, strict=True)), started=len(ids), n_pending=n_pending, focus=focus)
+        # the first trials left, at most MAX_REPLAYED, are replayed; the rest at their pace (a search of 10**9 trials listed them all at each end)
+        n_replayed = min(n_pending, max(0, MAX_REPLAYED - len(running)))
+        left_costs = searcher_costs(order, scored=list(zip(costs, scores, strict=True)), started=len(ids), n_pending=n_replayed, focus=focus)
         plans = {s: replace(self._plan_of_params(s), lr=lr, batch=batch) for s in set(left_costs)}  # one per cost: 2,000 left, ~50 costs
         pending = [plans[s] for s in left_costs]
         pruning = search_pruning(self.study) if self.phase == SEARCH else Pruning()
@@ -195,7 +197,7 @@ class SearchClock(CommandClock):
                                   pruning=pruning, recorded=reached(store, ids, pruning),
                                   n_fresh=max(0, self.concurrency - len(tune)), seeds=live_seeds(len(running) + len(pending)), factors=self.factors,
                                   line=line, running_scores=[so_far[t] for t in run_ids] if line else None,
-                                  recorded_scores=reached_scores(store, ids, pruning, best=so_far) if line else None)
+                                  recorded_scores=reached_scores(store, ids, pruning, best=so_far) if line else None, n_more=n_pending - n_replayed)
         if self.phase == SEARCH and self.command and not tune:
             # Tune's first trial has not started (the early trials end while Ray starts): the rest of the start-up is ahead
             left += startup_left_s(startup_s=self.figures.startup(early=self.early, contention=c, data_s=self.measured.get("data_s"), warm=self.warm),

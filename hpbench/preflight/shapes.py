@@ -163,7 +163,7 @@ def batch_sizes(study: Study) -> tuple[tuple[int | str, ...], str]:
     if isinstance(dist, RandInt) and dist.high - dist.low > MAX_BATCH_SIZES:
         values: tuple[Any, ...] = (dist.low, dist.high)
     else:
-        values = dist.grid_values() or ()
+        values = tuple(dist.grid_values() or ())
     return tuple(dict.fromkeys(values)), f"space.{dim.key}"
 
 

@@ -134,7 +134,8 @@ def param_dtypes(space: Iterable[Any]) -> dict[str, str]:
 
     out = {}
     for d in space:
-        dtype = value_dtype(d.dist.grid_values() or (d.dist.sample(random.Random(0)),))
+        values = d.dist.grid_values() or (d.dist.sample(random.Random(0)),)
+        dtype = value_dtype(values[:1] if isinstance(values, range) else values)  # a randint's: ints, never listed
         if dtype is not None:
             out[d.key] = dtype
     return out

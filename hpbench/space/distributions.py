@@ -2,13 +2,16 @@
 
 Each one can be suggested through an Optuna trial (define-by-run, used by every searcher),
 sampled in memory (``hpbench estimate``, tests) and, where finite, enumerated for grid search.
-``randint`` bounds are inclusive on both ends, as in Optuna's ``suggest_int``.
+``randint`` bounds are inclusive on both ends, as in Optuna's ``suggest_int``; its values are a
+``range``, never built: ``randint = [1, 1000000000]`` is a billion values (a tuple of them took
+more than 4 GB and a minute before it failed, bug hunt s49/h2).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +27,14 @@ class Distribution:
     def sample(self, rng: random.Random) -> Any:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def grid_values(self) -> tuple[Any, ...] | None:
+    def grid_values(self) -> Sequence[Any] | None:
         """The finite values of this dimension, or None if it is continuous."""
         return None
+
+    def n_values(self) -> int | None:
+        """How many values :meth:`grid_values` holds (None: continuous), without listing them."""
+        values = self.grid_values()
+        return None if values is None else len(values)
 
     def describe(self) -> str:  # pragma: no cover - interface
         raise NotImplementedError
@@ -123,14 +131,25 @@ class RandInt(Distribution):
     def sample(self, rng: random.Random) -> int:
         return rng.randint(self.low, self.high)
 
-    def grid_values(self) -> tuple[int, ...]:
-        return tuple(range(self.low, self.high + 1))
+    def grid_values(self) -> range:
+        """Lazy: its length and ``in`` (of an int) cost nothing; iterating it costs each value."""
+        return range(self.low, self.high + 1)
 
     def describe(self) -> str:
         return f"{self.kind} [{self.low}, {self.high}]"
 
     def contains(self, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and self.low <= value <= self.high
+
+
+def holds(values: Sequence[Any], value: Any) -> bool:
+    """``value in values`` (``==``, as a condition reads it: :meth:`hpbench.space.space.Dimension.active`),
+    by arithmetic for a randint's ``range``: Python searches a range value by value for anything but an int."""
+    if not isinstance(values, range):
+        return value in values
+    if isinstance(value, float):
+        return math.isfinite(value) and value.is_integer() and int(value) in values
+    return isinstance(value, int) and value in values
 
 
 KINDS = {"choice": Choice, "grid": Grid, "uniform": Uniform, "loguniform": LogUniform, "randint": RandInt}

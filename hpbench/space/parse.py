@@ -13,7 +13,7 @@ from typing import Any
 
 from hpbench.errors import Problem, StudyError, did_you_mean, shown
 from hpbench.rules import Int, Rule, RuleError, check
-from hpbench.space.distributions import KINDS, Choice, Distribution, Grid, LogUniform, RandInt, Uniform
+from hpbench.space.distributions import KINDS, Choice, Distribution, Grid, LogUniform, RandInt, Uniform, holds
 from hpbench.space.space import Dimension, SearchSpace
 
 RuleFor = Callable[[str, str], Rule]  # (key as written, configuration path) -> the rule of its values
@@ -96,8 +96,9 @@ def _condition(
                              f"{pkey} is {dims[pkey].dist.describe()}", value=parent)
         vals = tuple(dims[pkey].dist.resolve(v) for v in vals)  # [0.5, 0.999] names the choice (0.5, 0.999)
         for v in vals:
-            if possible is not None and v not in possible:
-                raise StudyError(source=source, key=where, rule=f"values must be among {pkey}'s values {list(possible)}", value=v)
+            if not holds(possible, v):  # a randint's range by arithmetic: never listed (bug hunt s49/h2)
+                among = list(possible) if len(possible) <= 64 else dims[pkey].dist.describe()
+                raise StudyError(source=source, key=where, rule=f"values must be among {pkey}'s values {among}", value=v)
         cond[pkey] = vals
     return cond
 

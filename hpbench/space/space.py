@@ -10,11 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpbench.space.distributions import Distribution
+from hpbench.space.distributions import Choice, Distribution, holds
+
+# The most points a grid search may enumerate (:meth:`SearchSpace.grid_size`): every point is a
+# trial, and :meth:`SearchSpace.grid` builds them all (a million took about a second here).
+MAX_GRID_POINTS = 1_000_000
+
+_OTHER = object()  # a parent's values that no condition lists, counted together by grid_size
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ class SearchSpace:
         table column is text whatever the trials drew (hpbench.results.tables)."""
         mixed = []
         for d in self.dims:
-            values = d.dist.grid_values() or ()
+            values = d.dist.values if isinstance(d.dist, Choice) else ()  # a randint's are all ints
             if any(isinstance(v, str) for v in values) and any(not isinstance(v, str) for v in values):
                 mixed.append(d.key)
         return mixed
@@ -99,6 +105,34 @@ class SearchSpace:
     def is_finite(self) -> bool:
         return all(d.dist.grid_values() is not None for d in self.dims)
 
+    def grid_size(self) -> int | None:
+        """How many points :meth:`grid` gives (None: a continuous dimension), counted without
+        listing them: a dimension no condition reads multiplies the count where it is active; a
+        parent's values are listed one by one only where a condition names them, the rest counted
+        together (``randint = [1, 1000000000]`` as a parent is two groups, not a billion points)."""
+        named: dict[str, list[Any]] = {}  # parent key -> the values its children's conditions name
+        for d in self.dims:
+            for parent, values in d.when.items():
+                named.setdefault(parent, []).extend(values)
+        states: list[tuple[dict[str, Any], int]] = [({}, 1)]  # the parents' values so far -> how many points share them
+        for d in self.dims:
+            finite, n = d.dist.grid_values(), d.dist.n_values()
+            if finite is None or n is None:
+                return None
+            nxt: list[tuple[dict[str, Any], int]] = []
+            for p, count in states:
+                if not d.active(p):
+                    nxt.append((p, count))
+                elif d.key not in named:
+                    nxt.append((p, count * n))
+                else:
+                    listed = _listed(finite, named[d.key])
+                    nxt += [({**p, d.key: v}, count) for v in listed]
+                    if n > len(listed):
+                        nxt.append(({**p, d.key: _OTHER}, count * (n - len(listed))))
+            states = nxt
+        return sum(count for _, count in states)
+
     def grid(self) -> list[dict[str, Any]]:
         """Every distinct point of a finite space (conditional dimensions expand only where
         active), in a stable order."""
@@ -126,3 +160,14 @@ class SearchSpace:
     def fingerprint(self) -> str:
         blob = json.dumps(self.describe(), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _listed(values: Sequence[Any], named: Sequence[Any]) -> list[Any]:
+    """The ``values`` of a parent that its children's conditions (``named``) list, each once."""
+    if isinstance(values, range):  # a randint's, never iterated
+        out: list[Any] = []
+        for v in named:
+            if holds(values, v) and not any(v == w for w in out):
+                out.append(v)
+        return out
+    return [v for v in values if v in named]

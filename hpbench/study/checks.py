@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpbench.data.datasets import DATASETS
 from hpbench.errors import Problem, StudyError, did_you_mean, shown
 from hpbench.models import FAMILIES, family_reads
-from hpbench.space.space import SearchSpace
+from hpbench.space.space import MAX_GRID_POINTS, SearchSpace
 from hpbench.study import names as N
 from hpbench.study.reader import Reader
 from hpbench.study.schema import Resources
 from hpbench.tracking import LOGGERS
 from hpbench.train.early_stopping import infer_mode
 
+MAX_PAIRS = 1_000_000  # searched (d_model, heads) pairs checked one by one up to this many
 REGRESSION_RULE = "applies to classification tasks only, but the dataset is a regression task"
 
 
@@ -118,12 +119,14 @@ def warmup_ends_before_the_last_epoch(r: Reader, schedule: Mapping[str, Any], tr
     if not uses:
         return
 
-    def values(path: str, fixed: Any) -> tuple[Any, ...] | None:
+    def values(path: str, fixed: Any) -> Sequence[Any] | None:
         dim = next((d for d in space if d.path == path), None)
         return dim.dist.grid_values() if dim is not None else (fixed,)
 
     warmups = values("lr_schedule.warmup_epochs", schedule.get("warmup_epochs", 1.0))
     epochs = values("train.max_epochs", train["max_epochs"])
+    if isinstance(epochs, range):  # a randint's, ascending: its first value is the one a warm-up can reach
+        epochs = epochs[:1]
     for w in warmups or ():
         for e in epochs or ():
             if w >= e:
@@ -248,7 +251,7 @@ def recurrent_dropout_needs_layers(r: Reader, model: Mapping[str, Any], space: S
         return
     layers_dim = next((d for d in space if d.path == "model.layers"), None)
     layers = layers_dim.dist.grid_values() if layers_dim is not None else (model.get("layers", 1),)
-    if layers is not None and max(layers) <= 1:
+    if layers is not None and (layers[-1] if isinstance(layers, range) else max(layers)) <= 1:
         key = "model.dropout" if dropout_searched is None else f"space.{r.searched()['model.dropout']}"
         raise r.fail(key, f"acts between stacked recurrent layers ({', '.join(sorted(families))}), so it does nothing with "
                           "model.layers = 1: set model.layers >= 2 (or search it) or leave dropout out",
@@ -264,25 +267,35 @@ def heads_divide_d_model(r: Reader, model: Mapping[str, Any], space: SearchSpace
         return
     defaults = FAMILIES.get("transformer").defaults()
 
-    def values(name: str) -> tuple[Any, ...] | None:
+    def values(name: str) -> Sequence[Any] | None:
         dim = next((d for d in space if d.path == f"model.{name}"), None)
         if dim is not None:
             return dim.dist.grid_values()
         return (model.get(name, defaults[name]),)
 
     d_models, heads = values("d_model"), values("heads")
-    if d_models is None or heads is None:
-        return
+    if d_models is None or heads is None or len(d_models) * len(heads) > MAX_PAIRS:
+        return  # a continuous range, or too many pairs to list: each trial's model checks its own
     bad = [f"d_model={dm} with heads={h}" for dm in d_models for h in heads if dm % h]
     if bad:  # every pair at once: a fix of the first alone met the next
         raise r.fail("model.heads", "must divide model.d_model (transformer)", shown(", ".join(bad)))
 
 
 def grid_needs_finite_space(r: Reader, study: Mapping[str, Any], space: SearchSpace) -> None:
-    """Grid search enumerates the space: every dimension is finite (choice, grid or randint)."""
-    if study["searcher"] == "grid" and not space.is_finite():
+    """Grid search enumerates the space: every dimension is finite (choice, grid or randint), and
+    the points, counted without listing them, are at most :data:`~hpbench.space.space.MAX_GRID_POINTS`
+    (a grid over ``randint = [1, 1000000000]`` grew past 4 GB and failed with a MemoryError, bug hunt s49/h2)."""
+    if study["searcher"] != "grid":
+        return
+    if not space.is_finite():
         bad = next(d for d in space if d.dist.grid_values() is None)
         raise r.fail(f"space.{bad.key}", "grid search needs finite values (choice, grid or randint)", shown(bad.dist.describe()))
+    n = space.grid_size() or 0
+    if n > MAX_GRID_POINTS:
+        widest = max(space, key=lambda d: d.dist.n_values() or 0)
+        raise r.fail(f"space.{widest.key}", f"grid search runs every point of the space, at most {MAX_GRID_POINTS:,} "
+                     f"({widest.key} alone has {widest.dist.n_values():,} values: {widest.dist.describe()})", shown(f"{n:,} points"),
+                     hint="list fewer values, or use a searcher that samples (random, tpe) with [study] trials")
 
 
 def cuda_needs_gpus(r: Reader, train: Mapping[str, Any], resources: Resources) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hpbench.errors import Problem, StudyError, did_you_mean, shown
@@ -43,7 +43,7 @@ def check_all(r: Reader, *, data: Mapping[str, Any] | None, model: Mapping[str, 
         r.attempt(no_distill, r)
 
 
-def _values(space: SearchSpace, path: str, fixed: Any) -> tuple[Any, ...] | None:
+def _values(space: SearchSpace, path: str, fixed: Any) -> Sequence[Any] | None:
     """The values ``path`` takes: its finite searched values, or its fixed one (None: a continuous range)."""
     dim = next((d for d in space if d.path == path), None)
     return dim.dist.grid_values() if dim is not None else (fixed,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from hpbench.data.kinds import KINDS
 from hpbench.registry import Param, Registered
 from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
+from hpbench.space.space import MAX_GRID_POINTS
 from hpbench.strategies import SCHEDULERS, SEARCHERS
 from hpbench.tracking import LOGGERS
 from hpbench.train.task import SUPERVISED, TASKS
@@ -18,13 +19,19 @@ DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16", "fp16")
 CALIBRATION = ("none", "temperature")
 
+# Upper bounds far beyond any search a machine runs, which keep the counts within what the searchers,
+# Ray and the cost model take (``trials = 10**30`` or ``max_epochs = 10**30`` hung the estimate, bug hunt s49/h2)
+MAX_TRIALS = 1_000_000_000
+MAX_EPOCHS = 1_000_000
+
 STUDY = {
     "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem, each character other than a letter, digit, '-', '_' or '.' read as '_'"),
     "seed": Param(Int(min=0, max=2**32 - 1), 0, "seeds the splits, initialization, shuffling and the searcher (below 2**32: Optuna's samplers take no larger seed; "
                   "a built-in searcher draws each trial from the seed and its trial number: random draws do not depend on timing)"),
     "metric": Param(Str(), "val_loss", "what ranks trials: a validation metric the task reports (val_loss, val_accuracy, ...; task rl: val_return, its default; task gan: val_modes_hq on ring8/grid25, else val_frechet_distance)"),
     "mode": Param(OneOf(("min", "max"), "mode"), doc="whether a lower or higher metric is better; inferred from the metric if omitted"),
-    "trials": Param(Int(min=1), 10, "trials to run (grid search runs its whole grid instead)"),
+    "trials": Param(Int(min=1, max=MAX_TRIALS), 10, f"trials to run (grid search runs its whole grid instead, at most {MAX_GRID_POINTS:,} points); "
+                    "with --budget-s, a large count searches until the budget is spent"),
     "searcher": Param(Registered(SEARCHERS), "tpe", "what configuration runs next (see Searchers)"),
     "scheduler": Param(Registered(SCHEDULERS), "asha-rank", "which running trials are pruned (see Schedulers)"),
     "max_concurrent": Param(Int(min=1), 1, "trials running at once"),
@@ -79,7 +86,7 @@ EARLY_STOPPING = {
 }
 
 TRAIN = {
-    "max_epochs": Param(Int(min=1), 20, "epochs a trial runs at most"),
+    "max_epochs": Param(Int(min=1, max=MAX_EPOCHS), 20, "epochs a trial runs at most"),
     "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32, 'samples per step; "full" = full-batch gradient descent'),
     "init": Param(Str(), "default", "weight initialization (see Initializations); biases are zeroed"),
     "init_std": Param(Float(min=0.0, min_open=True), doc='the standard deviation of init = "normal" (default 0.05)'),

@@ -75,8 +75,9 @@ class Study:
         a trial that reports at it, so a trial searched to 27 epochs stopped at a fixed 9)."""
         epochs = [int(self.config["train"]["max_epochs"])]
         for dim in self.space:
-            if dim.path == "train.max_epochs":
-                epochs += [int(v) for v in dim.dist.grid_values() or ()]
+            values = dim.dist.grid_values() if dim.path == "train.max_epochs" else None
+            if values:  # a randint's range is never listed
+                epochs.append(int(values[-1]) if isinstance(values, range) else max(int(v) for v in values))
         return max(epochs)
 
     def default_out(self, root: str | Path = "results") -> Path:
