@@ -1,9 +1,12 @@
-"""An environment's own time per step, measured once per environment and machine and cached as
-JSON beside the device models (``~/.cache/hpbench/envs/<host>.json``), the way
-:mod:`hpbench.cost.calibrate` caches a device: an entry measured with another gymnasium version or
-on another kind of machine is measured again. The measurement itself is
-:func:`hpbench.train.rl.cost.measure_env_step_s` (random actions, resets included, the median of
-three runs of 2000 steps after 100 warm-up steps: about 30 ms for CartPole-v1, 0.5 s for Pendulum-v1).
+"""An environment's own time per step, and the seconds per step of the rl loops around it, measured
+once per environment and machine and cached as JSON beside the device models
+(``~/.cache/hpbench/envs/<host>.json``), the way :mod:`hpbench.cost.calibrate` caches a device: an
+entry measured with another gymnasium version, on another kind of machine or by other rules
+(:data:`hpbench.train.rl.cost.TIMING_RULES`) is measured again. The measurements themselves are
+:func:`hpbench.train.rl.cost.measure_env_step_s` (random actions drawn before the clock starts,
+resets included, the median of three runs of 2000 steps after 100 warm-up steps: about 30 ms for
+CartPole-v1, 0.5 s for Pendulum-v1) and :func:`hpbench.train.rl.looptime.measure_loop_step_s`
+(once per environment, copies, rollout length and options).
 """
 
 from __future__ import annotations
@@ -12,10 +15,17 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hpbench.cost.history import default_cache_dir as default_devices_dir
+
+if TYPE_CHECKING:
+    from hpbench.train.rl.config import RLConfig
+    from hpbench.train.rl.looptime import LoopTimes
+
+T = TypeVar("T")
 
 
 def default_cache_dir() -> Path:
@@ -42,13 +52,25 @@ def env_step_seconds(env_id: str, *, cache_dir: Path | None = None) -> float:
     """Seconds per step of ``env_id`` on this machine: the cached measurement, or a new one (then cached)."""
     from hpbench.train.rl.cost import measure_env_step_s
 
+    return _cached(lambda cache: measure_env_step_s(env_id, cache=cache), cache_dir)
+
+
+def loop_step_seconds(cfg: RLConfig, *, cache_dir: Path | None = None) -> LoopTimes:
+    """Seconds per vector step of the run's rollout and evaluation loops on this machine (networks left
+    out: :mod:`hpbench.train.rl.looptime`): the cached measurement, or a new one (then cached)."""
+    from hpbench.train.rl.looptime import measure_loop_step_s
+
+    return _cached(lambda cache: measure_loop_step_s(cfg, cache=cache), cache_dir)
+
+
+def _cached(measure: Callable[[dict[str, dict[str, Any]]], T], cache_dir: Path | None) -> T:
     path = cache_file(cache_dir or default_cache_dir())
     cache = load(path)
     before = json.dumps(cache, sort_keys=True)
-    seconds = measure_env_step_s(env_id, cache=cache)
+    out = measure(cache)
     if json.dumps(cache, sort_keys=True) != before:
         _write(path, cache)
-    return seconds
+    return out
 
 
 def _write(path: Path, cache: dict[str, dict[str, Any]]) -> None:

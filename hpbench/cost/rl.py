@@ -1,5 +1,5 @@
 """The predicted cost columns of an rl trial (``[model] task = "rl"``): the network's FLOPs, counted
-like the supervised task's, and seconds from the device model plus the environment's own time.
+like the supervised task's, and seconds from the device model plus the measured loops around the environment.
 
 FLOPs of an epoch (:func:`hpbench.train.rl.cost.epoch_flops`, formulas there): the rollout's
 forward passes (one per environment step, one bootstrap per copy and rollout), ``update_epochs``
@@ -11,13 +11,18 @@ Seconds of an epoch on the device model (:mod:`hpbench.cost.predict`), term by t
     t = n_updates x t(update step at minibatch n_envs·n_steps/n_minibatches: forward, backward, optimizer)
       + (steps_per_epoch / n_envs + rollouts) x t(forward at batch n_envs)
       + eval_steps / eval_episodes x t(forward at batch eval_episodes)
-      + (steps_per_epoch + eval_steps) x env_step_s
+      + steps_per_epoch / n_envs x rollout_step_s + eval_steps / eval_episodes x eval_step_s
 
-where ``env_step_s`` is the environment's measured time per step (:mod:`hpbench.cost.envtime`,
-cached per machine) and ``eval_steps`` the evaluation's worst case, every episode running to the
-time limit (``eval_episodes x max_episode_steps``): a policy whose episodes end early costs less,
-so the prediction is an upper bound on the evaluation. The rollout's sampling and bookkeeping
-between forward passes (a few dozen small ops per step) are not counted.
+where ``rollout_step_s`` and ``eval_step_s`` are the measured seconds per vector step of hpbench's own
+rollout and evaluation loops on the environment, networks left out (:mod:`hpbench.train.rl.looptime`:
+the environment's steps in the vector env, sampling, log-probs, tensor conversions, normalization,
+bookkeeping, the returns' recursion; cached per machine by :mod:`hpbench.cost.envtime`; their sum is
+``predicted_env_epoch_s``), and ``eval_steps`` the evaluation's worst case, every episode running to
+the time limit (``eval_episodes x max_episode_steps``): a policy whose episodes end early costs less,
+so the prediction is an upper bound on the evaluation. ``env_step_s`` is the environment's own time
+per step (:func:`hpbench.train.rl.cost.measure_env_step_s`), inside the loops' seconds. Not counted:
+the update's work between its priced steps (minibatch indexing, gradient clipping, reading the
+losses back).
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
 
     from hpbench.cost import trial_time as tt
     from hpbench.cost.count import count_module_step
-    from hpbench.cost.envtime import env_step_seconds
+    from hpbench.cost.envtime import env_step_seconds, loop_step_seconds
     from hpbench.cost.predict import add, features, seconds
     from hpbench.cost.regime import Regime, regime_with_overhead
     from hpbench.train.rl.cost import config_epoch_flops, forward_flops_per_sample, max_eval_steps
     from hpbench.train.rl.envs import ObsKind, env_info
     from hpbench.train.rl.evaluate import DEFAULT_MAX_STEPS
+    from hpbench.train.rl.looptime import loop_epoch_seconds, slim_policy
     from hpbench.train.rl.policy import build_policy
     from hpbench.train.rl.task import rl_config
 
@@ -58,28 +64,36 @@ def predict_trial(cfg: TrialConfig, *, device_model: DeviceModel, env_cache_dir:
     f = forward_flops_per_sample(policy, obs_shape, image=image)
     eval_steps = max_eval_steps(eval_episodes=rl.eval_episodes, max_episode_steps=info.max_episode_steps or DEFAULT_MAX_STEPS)
     epoch = config_epoch_flops(rl, forward_flops_per_sample=f, eval_steps=eval_steps)
-    both = _actor_and_critic(policy)
 
-    def count(batch: int, eval_batch: int) -> Any:
-        return count_module_step(both, x=torch.zeros((batch, *obs_shape), dtype=dtype), loss_fn=_update_loss(rl, categorical=policy.log_std is None),
+    def count(net: Any, batch: int, eval_batch: int) -> Any:
+        return count_module_step(_actor_and_critic(net), x=torch.zeros((batch, *obs_shape), dtype=dtype),
+                                 loss_fn=_update_loss(rl, categorical=policy.log_std is None),
                                  optimizer=cfg.optimizer.name, optimizer_params=dict(cfg.optimizer.params),
                                  eval_x=torch.zeros((eval_batch, *obs_shape), dtype=dtype))
 
-    update = count(rl.rollout_size // rl.minibatches, rl.n_envs)  # its eval phase: one rollout forward at batch n_envs
-    evaluation = count(1, rl.eval_episodes)
+    def epoch_features(net: Any) -> tuple[dict[str, float], dict[str, float]]:
+        """t above (the network's terms), as one feature vector (seconds() is linear in it), and the update step's."""
+        update = count(net, rl.rollout_size // rl.minibatches, rl.n_envs)  # its eval phase: one rollout forward at batch n_envs
+        evaluation = count(net, 1, rl.eval_episodes)
+        step_f = features(update.ops, device=device_model)
+        epoch_f = add(add(add({}, step_f, epoch.optimizer_steps), features(update.ops, device=device_model, phases=("eval",)), forwards),
+                      features(evaluation.ops, device=device_model, phases=("eval",)), eval_steps / rl.eval_episodes)
+        return epoch_f, step_f
+
+    update = count(policy, rl.rollout_size // rl.minibatches, rl.n_envs)
     flops_per_epoch = float(epoch.forward + epoch.backward) + epoch.optimizer_steps * update.optimizer_flops
     forwards = rl.steps_per_epoch // rl.n_envs + rl.rollouts_per_epoch
-    env_s = 0.0 if device_model.hypothetical else env_step_seconds(rl.env_id, cache_dir=env_cache_dir)
-    env_epoch_s = env_s * (rl.steps_per_epoch + eval_steps)
+    env_s = env_epoch_s = 0.0
     naive = flops_per_epoch / device_model.peak_flops_per_s
     if device_model.hypothetical:  # the textbook model: FLOPs / FLOP/s
         step_s, epoch_s, regime = update.total_flops / device_model.peak_flops_per_s, naive, Regime.COMPUTE
     else:
         coef = device_model.coef
-        step_f = features(update.ops, device=device_model)
-        # t above, as one feature vector (seconds() is linear in it): its regime, like a supervised epoch's
-        epoch_f = add(add(add({}, step_f, epoch.optimizer_steps), features(update.ops, device=device_model, phases=("eval",)), forwards),
-                      features(evaluation.ops, device=device_model, phases=("eval",)), eval_steps / rl.eval_episodes)
+        env_s = env_step_seconds(rl.env_id, cache_dir=env_cache_dir)
+        epoch_f, step_f = epoch_features(policy)
+        # the loops measured with the slim policy, less the device model's price of its network: the seconds the device model does not see
+        loops_s = loop_epoch_seconds(loop_step_seconds(rl, cache_dir=env_cache_dir), rl, optimizer_steps=epoch.optimizer_steps, eval_steps=eval_steps)
+        env_epoch_s = max(0.0, loops_s - seconds(epoch_features(slim_policy(rl, info))[0], coef))
         epoch_f["epoch"] = 1.0
         step_s, epoch_s = seconds(step_f, coef), seconds(epoch_f, coef) + env_epoch_s
         regime = regime_with_overhead(epoch_f, coef, overhead_s=env_epoch_s)

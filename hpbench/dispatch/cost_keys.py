@@ -30,4 +30,9 @@ def price_key(study: Study, params: dict[str, Any], device: str | None) -> str |
     from hpbench.cost import prices
 
     cfg = trial_config(study, params)
-    return prices.price_key(_key_of(cfg) + repr(device), study=study, dataset=cfg.data.dataset, family=cfg.model.family)
+    key = _key_of(cfg) + repr(device)
+    if cfg.task == "rl":  # its price holds the env and loop timings: those of other rules are made again, so are the prices
+        from hpbench.train.rl import cost as rl_cost
+
+        key += f" timing rules {rl_cost.TIMING_RULES}"
+    return prices.price_key(key, study=study, dataset=cfg.data.dataset, family=cfg.model.family)

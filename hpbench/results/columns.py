@@ -62,6 +62,16 @@ TRIALS: dict[str, str] = {
     FLOPS_SPENT: "FLOPs actually spent (epochs run x FLOPs per epoch)",
     PREDICTED_S: "seconds the cost model predicted for the trial: every epoch to max_epochs, the first epoch's warm-up and the "
                  "slowdown of max_concurrent trials sharing the machine included (hpbench/cost/trial_time.py)",
+    "flops_per_step / flops_per_epoch / predicted_step_s / predicted_epoch_s": "the cost model's FLOPs and seconds of one optimizer "
+                                                                              "(gradient) step and of one epoch (rl: of one update step; its "
+                                                                              "epoch includes the rollout and the evaluation)",
+    "steps_per_epoch": "the optimizer (gradient) steps per epoch the cost model priced: supervised: batches per epoch; rl: gradient "
+                       "steps (rollouts per epoch x update_epochs x n_minibatches), not train.steps_per_epoch, which counts "
+                       "environment steps; gan: generator steps (g_steps_per_epoch, each after d_steps discriminator steps)",
+    "env_step_s / predicted_env_epoch_s": "rl: the environment's own seconds per step (random actions drawn before the clock, "
+                                          "measured once per machine, ~/.cache/hpbench/envs/), and the epoch's predicted seconds the "
+                                          "device model does not price: hpbench's rollout, update and evaluation loops measured with a "
+                                          "slim policy (the environment in them), less that policy's network (hpbench/train/rl/looptime.py)",
     "regime": "what bounds the trial's step in the cost model: compute-bound | memory-bound | overhead-bound (hpbench/cost/regime.py)",
     "predicted_s_p10 / predicted_s_p90": "the prediction's interval: P10 and P90 of measured / predicted over the device calibration's "
                                          "probes of the same regime (leave-one-out)",

@@ -99,22 +99,52 @@ def env_cache_key(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> s
     return env_id if not env_kwargs else f"{env_id} {json.dumps(dict(env_kwargs), sort_keys=True)}"
 
 
-def measure_env_step_s(env_id: str, *, n: int = 2000, env_kwargs: Mapping[str, Any] | None = None, seed: int = 0, repeats: int = 3,
-                       cache: MutableMapping[str, dict[str, Any]] | None = None) -> float:
-    """Seconds per environment step with random actions, resets included (the median of ``repeats`` runs
-    of ``n`` steps after 100 warm-up steps). With ``cache``, a stored entry measured with the same
-    gymnasium version on the same kind of machine is returned instead, and a new measurement is stored as
-    ``cache[env_cache_key(...)] = {"env_id", "env_kwargs", "seconds_per_step", "n_steps", "gymnasium", "machine", "measured_at"}``
-    (JSON-ready: the lead's cost store can keep the dict as is)."""
+# The version of what the env timings measure: a cached record of other rules is measured again.
+# 1 until session 49: the action was drawn (action_space.sample()) inside the timed loop, on the wall
+# clock; 2: drawn before the clock starts, on the thread's CPU clock, and the rollout's and
+# evaluation's own loops are timed too (:mod:`hpbench.train.rl.looptime`).
+TIMING_RULES = 2
+
+
+def machine() -> str:
+    """The kind of machine a timing holds for (its records say it)."""
+    return f"{platform.machine()} {platform.processor() or platform.node()}"
+
+
+def cached_seconds(cache: Mapping[str, Mapping[str, Any]] | None, key: str) -> Mapping[str, Any] | None:
+    """The record under ``key`` when it was measured here, by these rules, with this gymnasium; else None."""
     import gymnasium as gym
 
+    hit = None if cache is None else cache.get(key)
+    if hit is None or hit.get("gymnasium") != gym.__version__ or hit.get("machine") != machine() or hit.get("rules") != TIMING_RULES:
+        return None
+    return hit
+
+
+def record(**fields: Any) -> dict[str, Any]:
+    """A cache record: ``fields`` and what it holds for (gymnasium, machine, rules, when)."""
+    import gymnasium as gym
+
+    return {**fields, "gymnasium": gym.__version__, "machine": machine(), "rules": TIMING_RULES, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def measure_env_step_s(env_id: str, *, n: int = 2000, env_kwargs: Mapping[str, Any] | None = None, seed: int = 0, repeats: int = 3,
+                       cache: MutableMapping[str, dict[str, Any]] | None = None) -> float:
+    """Seconds per environment step with random actions (drawn before the clock starts), resets
+    included (the median of ``repeats`` runs of ``n`` steps after 100 warm-up steps), on the thread's
+    CPU clock: a figure cached once per machine must not keep the load it was measured under (on a
+    quiet machine wall and CPU agree; the wall clock until :data:`TIMING_RULES` 2). With ``cache``,
+    a stored entry measured by these :data:`TIMING_RULES` with the same gymnasium version on the same
+    kind of machine is returned instead, and a new measurement is stored as ``cache[env_cache_key(...)] =
+    {"env_id", "env_kwargs", "seconds_per_step", "n_steps", "gymnasium", "machine", "rules", "measured_at"}``
+    (JSON-ready: the lead's cost store can keep the dict as is)."""
     from hpbench.train.rl.envs import make_env
 
     if n < 1 or repeats < 1:
         raise ValueError(f"n and repeats must be >= 1, but got n={n}, repeats={repeats}")
-    key, machine = env_cache_key(env_id, env_kwargs), f"{platform.machine()} {platform.processor() or platform.node()}"
-    hit = None if cache is None else cache.get(key)
-    if hit is not None and hit.get("gymnasium") == gym.__version__ and hit.get("machine") == machine:
+    key = env_cache_key(env_id, env_kwargs)
+    hit = cached_seconds(cache, key)
+    if hit is not None:
         return float(hit["seconds_per_step"])
     env = make_env(env_id, env_kwargs)
     try:
@@ -125,15 +155,18 @@ def measure_env_step_s(env_id: str, *, n: int = 2000, env_kwargs: Mapping[str, A
     finally:
         env.close()
     if cache is not None:
-        cache[key] = {"env_id": env_id, "env_kwargs": dict(env_kwargs or {}), "seconds_per_step": seconds, "n_steps": n * repeats,
-                      "gymnasium": gym.__version__, "machine": machine, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        cache[key] = record(env_id=env_id, env_kwargs=dict(env_kwargs or {}), seconds_per_step=seconds, n_steps=n * repeats)
     return seconds
 
 
 def _steps(env: Any, n: int) -> float:
-    t0 = time.perf_counter()
-    for _ in range(n):
-        _, _, term, trunc, _ = env.step(env.action_space.sample())
+    """Seconds of ``n`` steps (resets included) with random actions drawn before the clock starts: the
+    rollout never calls ``action_space.sample()``, whose draw from a Box (30-45 us here) cost 2-6x a
+    classic-control step and was timed with it until session 49 (:data:`TIMING_RULES` 1)."""
+    actions = [env.action_space.sample() for _ in range(n)]
+    t0 = time.thread_time()
+    for action in actions:
+        _, _, term, trunc, _ = env.step(action)
         if term or trunc:
             env.reset()
-    return time.perf_counter() - t0
+    return time.thread_time() - t0

@@ -49,11 +49,20 @@ def evaluate(policy: ActorCritic, envs: VectorEnv, *, info: EnvInfo, seeds: Sequ
     max_steps = info.max_episode_steps or DEFAULT_MAX_STEPS
     steps = 0
     while not done.all() and steps < max_steps:
-        head, _ = policy(as_tensor(obs_norm(obs, update=False)))
-        obs, r, term, trunc, _ = envs.step(env_actions(policy.mode(head), info))
+        obs = eval_step(policy, envs, obs, info=info, obs_norm=obs_norm, returns=returns, lengths=lengths, done=done)
         steps += 1
-        live = ~done
-        returns[live] += r[live]
-        lengths[live] += 1
-        done |= term | trunc
     return EvalResult(returns=tuple(map(float, returns)), lengths=tuple(map(int, lengths)), env_steps=steps * n)
+
+
+def eval_step(policy: ActorCritic, envs: VectorEnv, obs: np.ndarray, *, info: EnvInfo, obs_norm: ObsNormalizer, returns: np.ndarray,
+              lengths: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """One deterministic step of every copy (those done too: their steps still cost); adds the copies
+    still running to ``returns`` and ``lengths`` and marks the ended ones in ``done`` (in place).
+    Returns the next observations. (Timed as it is by :mod:`hpbench.train.rl.looptime`.)"""
+    head, _ = policy(as_tensor(obs_norm(obs, update=False)))
+    obs, r, term, trunc, _ = envs.step(env_actions(policy.mode(head), info))
+    live = ~done
+    returns[live] += r[live]
+    lengths[live] += 1
+    done |= term | trunc
+    return obs
