@@ -423,9 +423,9 @@ def test_the_consoles_print_colons_as_text_not_emoji(capsys):
     ({"repeats": 1.5}, "repeats"), ({"repeats": "2"}, "repeats"), ({"num_cpus": "2"}, "num_cpus"), ({"repeats": True}, "repeats"),
 ])
 def test_search_refuses_bad_options_before_anything(write_study, tmp_path, monkeypatch, kwargs, key):
-    import hpbench.dispatch.runner as runner_module
+    import hpbench.dispatch.search_phase as search_phase
 
-    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    monkeypatch.setattr(search_phase, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
     out = tmp_path / "out"
     with pytest.raises(hpbench.StudyError) as err:
         hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), **{"out": out, **kwargs})
@@ -438,11 +438,11 @@ def test_search_refusing_its_output_is_one_of_the_documented_refusals(write_stud
     StudyError, and named none of REFUSALS (bug hunt s47h1): the README now names them."""
     import re
 
-    import hpbench.dispatch.runner as runner_module
+    import hpbench.dispatch.search_phase as search_phase
     from hpbench.api.search import REFUSALS
     from hpbench.results.files import OutputError
 
-    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    monkeypatch.setattr(search_phase, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
     (tmp_path / "a_file").write_text("x", encoding="utf-8")
     with pytest.raises(REFUSALS) as err:
         hpbench.search(hpbench.Study.from_toml(write_study(TINY_STUDY)), out=tmp_path / "a_file" / "out")
@@ -470,9 +470,9 @@ def test_estimate_and_train_study_refuse_arguments_of_the_wrong_type(write_study
 @pytest.mark.parametrize("call", ["search", "estimate", "train_study"])
 def test_a_path_as_the_study_says_to_read_it_first(write_study, tmp_path, monkeypatch, call):
     """AttributeError: 'str' object has no attribute 'resources' before."""
-    import hpbench.dispatch.runner as runner_module
+    import hpbench.dispatch.search_phase as search_phase
 
-    monkeypatch.setattr(runner_module, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
+    monkeypatch.setattr(search_phase, "init_ray", lambda *a, **k: pytest.fail("Ray was started"))
     path = str(write_study(TINY_STUDY))
     for study in (path, Path(path)):
         with pytest.raises(TypeError, match=r"hpbench\.Study\.from_toml"):

@@ -76,7 +76,8 @@ def test_every_configuration_replays_on_another_device(ray_local, tmp_path):
 
     from hpbench.dispatch.after_search import AfterSearch
     from hpbench.dispatch.predictions import AsyncPredictions
-    from hpbench.dispatch.runner import SearchOptions, _recorder, run_search
+    from hpbench.dispatch.runner import SearchOptions, run_search
+    from hpbench.dispatch.search_phase import _recorder
     from hpbench.report.data import load_report
     from hpbench.report.devices import summary
 
