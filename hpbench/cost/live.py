@@ -45,7 +45,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
     metric's own scale: the pending trials' from the line, the running ones' what they reached
     (``running_scores``, the line where None), and the rungs' the scores recorded there
     (``recorded_scores``) in place of ``recorded``'s counts. ``n_more``: trials left after ``pending``
-    (the first of them, at most :data:`~hpbench.cost.walltime.MAX_REPLAYED`), priced at the replay's pace."""
+    (the first of them, at most :data:`~hpbench.cost.simulate.MAX_REPLAYED`), priced at the replay's pace."""
     if not running and not pending:
         return 0.0
     c = max(1.0, contention)

@@ -41,7 +41,7 @@ from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.fusion import repeat_groups
 from hpbench.cost.own_runs import span_scale
 from hpbench.cost.quality import RHO_HIGH, Focus, ScoreLine, cost_scores, latent_score
-from hpbench.cost.simulate import Pruning, SimTrial, Slots, extended_span, replay
+from hpbench.cost.simulate import Pruning, Replay, SimTrial, Slots, extended_span, replay
 from hpbench.cost.trial_time import quantile
 
 
@@ -297,8 +297,12 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         bare.append(replay(trials[n:], slots=slot_model(plan.concurrency, figures, c, overheads=False), pruning=plan.pruning))
         epochs.append(sum(full[-1].epochs) + sum(t.epochs for t in trials[:n]))
     tail = figures.at("tail_s", c)
-    trials_s = statistics.fmean(extended_span(r, n_all - len(plan.trials) + len(r.epochs)) for r in bare)
-    turnover_s = statistics.fmean(extended_span(r, n_all - len(plan.trials) + len(r.epochs)) for r in full) - trials_s + tail
+
+    def span(r: Replay) -> float:  # a replay of the plan's trials (less the early ones), with the search's trials past them at its pace
+        return extended_span(r, n_all - len(plan.trials) + len(r.epochs))
+
+    trials_s = statistics.fmean(map(span, bare))
+    turnover_s = statistics.fmean(map(span, full)) - trials_s + tail
     # the study's own earlier runs here: the span of its trials (trials and turnover, less the tail) moved toward theirs
     scale = span_scale(span_s=trials_s + turnover_s - tail, measured=[m * c for m in figures.study_search_s])
     model_span_s = trials_s + turnover_s - tail if scale != 1.0 else None
@@ -323,6 +327,6 @@ def predict(plan: SearchPlan, *, figures: Figures, contention: float = 1.0, seed
         sims = [sim_trials(plans, random.Random(s), figures=figs, c=c, factors=factors, focus=plan.focus) for s in range(seeds)]
         runs = [replay(t[early_count(t, least=plan.early, most=plan.early_max, window_s=window_s):], slots=slot_model(plan.concurrency, figures, c),
                        pruning=plan.pruning) for t in sims]
-        spans = sorted(extended_span(r, n_all - len(plan.trials) + len(r.epochs)) * scale for r in runs)
+        spans = sorted(span(r) * scale for r in runs)
         bounds.append(k * fixed + quantile(spans, q))
     return replace(w, low_s=min(bounds[0], w.total_s), high_s=max(bounds[1], w.total_s))
