@@ -13,6 +13,7 @@ The Python API (every ``hpbench`` command is a thin layer over it)::
     labels = results.load_predictor().predict(new_rows)  # ... applied to new raw data (its encoding kept)
     hpbench.estimate(study)                            # predicted cost per configuration
     final = hpbench.train_study(hpbench.Study.from_dict(results.best_study()))  # retrain the winner
+    hpbench.load_predictor("results/q-best")           # `hpbench train`'s model.pt (its folder or the file)
 
 ``import hpbench`` is light: it imports neither Ray nor torch (each name is loaded on first use),
 and ``hpbench.load`` and :class:`Results`' tables read the results with pandas alone.
@@ -26,6 +27,7 @@ from hpbench._version import __version__
 
 if TYPE_CHECKING:
     from hpbench.api.estimate import estimate
+    from hpbench.api.predict import load_model, load_predictor
     from hpbench.api.results import Results
     from hpbench.api.retrain import Trained, train_study
     from hpbench.api.search import search
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from hpbench.errors import StudyError
     from hpbench.train.early_stopping import EarlyStopping
 
-__all__ = ["EarlyStopping", "Results", "Study", "StudyError", "Trained", "TrialResult", "__version__", "estimate", "load", "search", "train_study"]
+__all__ = ["EarlyStopping", "Results", "Study", "StudyError", "Trained", "TrialResult", "__version__", "estimate", "load", "load_model", "load_predictor", "search", "train_study"]
 
 # name -> the module that defines it, imported on first use
 _LAZY = {
@@ -47,6 +49,8 @@ _LAZY = {
     "Trained": "hpbench.api.retrain",
     "StudyError": "hpbench.errors",
     "EarlyStopping": "hpbench.train.early_stopping",
+    "load_model": "hpbench.api.predict",
+    "load_predictor": "hpbench.api.predict",
 }
 
 

@@ -14,6 +14,7 @@ import tomllib
 from io import StringIO
 from pathlib import Path
 
+import numpy as np
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
@@ -182,6 +183,24 @@ def test_fixed_study_sets_the_params_and_drops_what_the_winner_does_not_take(tmp
     assert len(study.space) == 0 and study.config["optimizer"]["lr"] == 0.02
 
 
+def test_fixed_study_of_a_one_layer_recurrent_winner_drops_the_shared_dropout_it_never_used(tmp_path):
+    """[model] dropout = 0.3 shared by a searched cnn / gru / mlp: the one-layer gru that won never
+    used it (it acts between stacked layers), and its fixed study, refused with it, is written without."""
+    raw = tomllib.loads(TINY_STUDY)
+    raw["data"] = {"dataset": "signals"}
+    raw["model"] = {"family": "gru", "dropout": 0.3}
+    raw["space"] = {"family": {"choice": ["cnn", "gru", "mlp"]}, "lr": {"loguniform": [1e-3, 1e-1]}}
+    hpbench.Study.from_dict(raw, base_dir=tmp_path)  # searchable as it is
+    fixed = fixed_study(_record(raw, tmp_path), {"family": "gru", "lr": 0.01})
+    assert "dropout" not in fixed["model"]
+    hpbench.Study.from_dict(fixed, base_dir=tmp_path)
+    two = fixed_study(_record({**raw, "model": {**raw["model"], "layers": 2}}, tmp_path), {"family": "gru", "lr": 0.01})
+    assert two["model"]["dropout"] == 0.3  # between two layers it acts: kept
+    cnn = fixed_study(_record(raw, tmp_path), {"family": "cnn", "lr": 0.01})
+    assert cnn["model"]["dropout"] == 0.3
+    hpbench.Study.from_dict(cnn, base_dir=tmp_path)
+
+
 def test_fixed_schedules_study_keeps_the_chosen_schedule_s_keys_only(tmp_path):
     """studies/schedules.toml fixes step_size, milestones, warmup_epochs for whichever schedule is
     chosen, and momentum for the momentum optimizer: a cosine + adamw winner takes none of them."""
@@ -233,6 +252,12 @@ def test_train_study_repeats_its_own_numbers(write_study, tmp_path):
     for k, v in a.metrics.items():
         assert b.metrics[k] == pytest.approx(v, rel=1e-5)
     assert not a.model.training
+    # `hpbench train`'s output loads with the top-level names, from its folder or its model.pt
+    x = np.random.default_rng(0).normal(size=(4, 1, 8, 8)).astype(np.float32)  # digits, as its x is given
+    expected = a.load_predictor().predict_proba(x)
+    for where in (a.out, a.out / "model.pt"):
+        np.testing.assert_allclose(hpbench.load_predictor(where).predict_proba(x), expected, rtol=1e-5)
+        assert not hpbench.load_model(where).training
 
 
 @pytest.mark.parametrize(("args", "fragments"), [

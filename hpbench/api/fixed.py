@@ -17,6 +17,7 @@ from hpbench.data.prepare import FILE_SUFFIXES
 from hpbench.space.values import resolve
 from hpbench.study import keys as K
 from hpbench.study import names as N
+from hpbench.study.checks import RECURRENT
 from hpbench.study.data_files import PATH_KEYS
 
 # [study] keys that describe a search, not one configuration
@@ -56,6 +57,7 @@ def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
         if f"{section}.{key}" in searched:
             table = raw.get(section, {})
             _keep_own_keys(table, common, own[section]([table[key]]))
+    _drop_idle_recurrent_dropout(raw.get("model", {}))
     _absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}))
     order = {name: i for i, name in enumerate(K.SECTIONS)}
     return dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))  # [study] first, as people write them
@@ -68,6 +70,14 @@ def _keep_own_keys(table: dict[str, Any], common: Mapping[str, Any], own: Mappin
         return
     for k in [k for k in table if k not in common and k not in own]:
         del table[k]
+
+
+def _drop_idle_recurrent_dropout(model: dict[str, Any]) -> None:
+    """A one-layer recurrent winner's ``dropout`` (a study's shared ``[model] dropout``, or a
+    searched one) is dropped: it acts between stacked layers, so the trial never used it, and a
+    fixed study with it is refused (:func:`hpbench.study.checks.recurrent_dropout_needs_layers`)."""
+    if model.get("family") in RECURRENT and model.get("layers", 1) <= 1:
+        model.pop("dropout", None)
 
 
 def _absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,13 +93,14 @@ class Predictor:
 
 
 def load_model(path: Any, *, user_families: Collection[str] = ()) -> torch.nn.Module:
-    """The model of a weights file as ``Results.load_model`` and ``Trained.load_model`` give it: on
-    the CPU, in eval mode; a supervised trial's network, an rl trial's policy (taking raw
-    observations with ``normalize_obs``), a gan trial's generator. ``user_families``: the user
+    """The model of a weights file (a search's ``weights/<trial>.pt``, ``hpbench train``'s
+    ``model.pt`` or the folder holding it) as ``Results.load_model`` and ``Trained.load_model``
+    give it: on the CPU, in eval mode; a supervised trial's network, an rl trial's policy (taking
+    raw observations with ``normalize_obs``), a gan trial's generator. ``user_families``: the user
     families (``package.module:build``) the study that wrote it names, the only ones it builds."""
     from hpbench.train.weights import build_saved_model, load_record
 
-    return build_saved_model(load_record(path), user_families=user_families).eval()
+    return build_saved_model(load_record(_weights_file(path)), user_families=user_families).eval()
 
 
 def load_predictor(path: Any, *, user_families: Collection[str] = ()) -> Predictor:
@@ -106,9 +108,15 @@ def load_predictor(path: Any, *, user_families: Collection[str] = ()) -> Predict
     ``model.pt``); ``user_families`` as :func:`load_model`."""
     from hpbench.train.weights import build_saved_model, load_record
 
-    rec = load_record(path)
+    rec = load_record(_weights_file(path))
     _check_supervised(rec)
     return Predictor.of_record(rec, build_saved_model(rec, user_families=user_families))
+
+
+def _weights_file(path: Any) -> Path:
+    """``path``, or the ``model.pt`` in it where it is ``hpbench train``'s output folder."""
+    p = Path(path)
+    return p / "model.pt" if p.is_dir() and (p / "model.pt").is_file() else p
 
 
 def _check_supervised(rec: Any) -> None:
