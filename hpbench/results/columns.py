@@ -63,8 +63,10 @@ TRIALS: dict[str, str] = {
     PREDICTED_S: "seconds the cost model predicted for the trial: every epoch to max_epochs, the first epoch's warm-up and the "
                  "slowdown of max_concurrent trials sharing the machine included (hpbench/cost/trial_time.py)",
     "flops_per_step / flops_per_epoch / predicted_step_s / predicted_epoch_s": "the cost model's FLOPs and seconds of one optimizer "
-                                                                              "(gradient) step and of one epoch (rl: of one update step; its "
-                                                                              "epoch includes the rollout and the evaluation)",
+                                                                              "(gradient) step and of one epoch (supervised: the epoch's "
+                                                                              "training steps, the last partial batch as its rows, and the "
+                                                                              "validation split's forward passes; rl: of one update step, its "
+                                                                              "epoch including the rollout and the evaluation)",
     "steps_per_epoch": "the optimizer (gradient) steps per epoch the cost model priced: supervised: batches per epoch; rl: gradient "
                        "steps (rollouts per epoch x update_epochs x n_minibatches), not train.steps_per_epoch, which counts "
                        "environment steps; gan: generator steps (g_steps_per_epoch, each after d_steps discriminator steps)",
