@@ -472,3 +472,14 @@ def test_no_early_trial_is_launched_once_tunes_trials_hold_every_slot(write_stud
     end(held.futures[2])
     assert len(early.trials) == 3  # none beside them
     assert early.stop() == early.trials[:3]  # Tune's first report: nothing more launched either
+
+    # the least the search counts on (n_min = 2) is no exception (bug hunt s50/h1: the second early
+    # trial began after Tune's two had started, three training at once), nor is stop()'s launch of it
+    held = Held()
+    early = launch(study, n=2, storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(seed=0), points=[],
+                   executor=held, incoming=str(tmp_path / "incoming2"), n_max=10)
+    early.tune_trial_started()
+    early.tune_trial_started()
+    end(held.futures[0])
+    assert len(early.trials) == 1
+    assert early.stop() == early.trials[:1] and len(held.futures) == 1

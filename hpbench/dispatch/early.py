@@ -126,7 +126,7 @@ class EarlyTrials:
             k = len(self.trials)
             if (self.stopped and not force) or k >= self.n_max or (not force and any(not t.future.done() for t in self.trials)):
                 return None
-            if not force and k >= self.n_min and self.tune_started >= self.tune_slots:
+            if self.tune_started >= self.tune_slots:
                 return None  # Tune's trials hold every slot: one more here would train beside them (max_concurrent + 1)
             if self.quota is not None and self.n_points < len(self.points):
                 # Tune's searcher has the points not launched yet (:meth:`share`), enqueued: launched here too,
@@ -206,18 +206,20 @@ class EarlyTrials:
 
     def tune_trial_started(self) -> None:
         """A Tune trial started (its worker sets up, then trains): once as many started as Tune runs
-        at once, no early trial is launched past ``n_min`` (:meth:`launch_next`). Before, the next
-        early trial followed the one before until Tune's first trial reported, which with epochs of
-        seconds came long after Tune's two trials trained: three trials trained at once on two
-        cores, a third of a transformer search (bug hunt s48/h4). The early trial running then
-        goes on to its end."""
+        at once, no early trial is launched (:meth:`launch_next`, :meth:`stop`'s ``n_min`` included:
+        Tune's searcher takes the count they leave). Before, the next early trial followed the one
+        before until Tune's first trial reported, which with epochs of seconds came long after
+        Tune's two trials trained: three trials trained at once on two cores, a third of a
+        transformer search (bug hunt s48/h4; the second of ``n_min = 2`` still was, s50/h1). The
+        early trial running then goes on to its end."""
         with self.lock:
             self.tune_started += 1
 
     def stop(self) -> list[EarlyTrial]:
         """Launch no more (Tune's first trial reported, or the search ends), but the ``n_min`` at
         least, at once (Tune was up before they could follow each other), unless the next is a point
-        Tune's searcher has (:meth:`launch_next`); returns the trials launched."""
+        Tune's searcher has or Tune's trials hold every slot (:meth:`launch_next`); returns the
+        trials launched."""
         with self.lock:
             self.stopped = True
             while len(self.trials) < self.n_min and self.launch_next(force=True) is not None:
