@@ -105,10 +105,18 @@ class TrialConfig:
     task_params: Mapping[str, Any] = field(default_factory=dict)
 
 
+# The families the fused trainer writes out as batched kernels (hpbench.train.fused_layers.native),
+# drawing each member's dropout masks as its run alone would (hpbench.train.fused_dropout); any other
+# family goes through vmap, which cannot.
+NATIVE_FAMILIES = ("mlp", "cnn", "rnn", "lstm", "gru", "transformer")
+
+
 def unfusable(cfg: TrialConfig) -> str | None:
     """Why ``cfg``'s repeats cannot be fused, or None when they can (the model's own layers are
-    checked when the group is built: buffers such as BatchNorm's running statistics are not)."""
+    checked when the group is built: buffers such as BatchNorm's running statistics are not, nor
+    random draws through vmap)."""
     t = cfg.train
+    dropout = cfg.model.params.get("dropout")
     reasons = [
         (cfg.task != "supervised", f"task {cfg.task!r}"),
         (cfg.data.stream is True, "streamed data"),
@@ -118,6 +126,8 @@ def unfusable(cfg: TrialConfig) -> str | None:
         (t.precision != "fp32", f"precision {t.precision}"),
         (t.clip_norm is not None, "clip_norm (a norm over each member's gradients)"),
         (cfg.lr_schedule.name == "plateau", "the plateau schedule (it follows each member's metric)"),
+        (cfg.model.family not in NATIVE_FAMILIES and isinstance(dropout, (int, float)) and dropout > 0,
+         f"dropout in family {cfg.model.family!r} (through vmap the members' masks are not those of their runs alone)"),
     ]
     return next((why for bad, why in reasons if bad), None)
 

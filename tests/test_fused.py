@@ -137,7 +137,7 @@ def test_unfusable_settings_are_named(change, why):
 def test_a_model_vmap_cannot_stack_is_refused_by_name():
     """A structure hpbench.train.fused_layers does not write out goes through vmap: its constant
     buffers stack, but a buffer training updates (running statistics) needs writes vmap cannot make."""
-    from hpbench.train.fused import _differ
+    from hpbench.train.fused_checks import differ as _differ
     from hpbench.train.supervised import SupervisedRun
 
     run = SupervisedRun(cfg(dataset="iris", model=MLP))

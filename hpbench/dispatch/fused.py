@@ -4,7 +4,8 @@ by one and labelled ``member`` so that the recorder files each under its own tri
 and labels as an unfused repeat's).
 
 A group runs :func:`hpbench.train.fused.train_fused` in its worker; a group that turns out not to
-fuse there (a layer without a ``vmap`` batching rule) trains its members one after another,
+fuse there (a layer without a ``vmap`` batching rule, a model that draws random numbers through
+``vmap``: :mod:`hpbench.train.fused_checks`) trains its members one after another,
 reporting the same rows. A member's final weights are handed over as a file on the driver's
 node (:class:`~hpbench.dispatch.trainable.Handoff`); a group on another node saves none. A failed
 group is retried from its first epoch, every member with it.

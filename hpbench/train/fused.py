@@ -5,15 +5,16 @@ its own :class:`~hpbench.train.supervised.SupervisedRun` (its own initialization
 shuffling generator, all from its seed), then the members' parameters are stacked
 (``torch.func.stack_module_state``) and one step trains them all: hpbench's families as
 batched kernels written out layer by layer (:mod:`hpbench.train.fused_layers`: MLPs, CNNs with
-BatchNorm, RNN/GRU/LSTM), any other network (the transformer, a user family) through ``vmap``
+BatchNorm, RNN/GRU/LSTM, the transformer), any other network (a user family) through ``vmap``
 over ``functional_call`` of one copy, its constant buffers (a positional encoding) stacked with
-it, refused only when training updates a buffer (:func:`updated_buffers`), each member on its own batch (its own data order, gathered for all members once per
-epoch), the loss the sum of the members' mean losses (so each member's gradient is its own),
-one optimizer over the stacked tensors (torch's fused kernel where it has one). That is the
-same update as N separate optimizers for every registered optimizer: all are elementwise (SGD,
+it, refused when training updates a buffer or draws random numbers (:mod:`hpbench.train.fused_checks`),
+each member on its own batch (its own data order, gathered for all members once per epoch),
+the loss the sum of the members' mean losses (so each member's gradient is its own), one
+optimizer over the stacked tensors (torch's fused kernel where it has one). That is the same
+update as N separate optimizers for every registered optimizer: all are elementwise (SGD,
 momentum, Adagrad, RMSprop, the Adam family), as are ``clip_value`` and the learning-rate
-schedules allowed here (the same for every member; ``plateau`` follows each member's metric
-and is not fused).
+schedules allowed here (the same for every member; ``plateau`` follows each member's metric and
+is not fused).
 
 The members may also be sibling configurations (:func:`hpbench.config.siblings_differ`: equal but
 for their learning rate and initialization; the early trials' groups, :mod:`hpbench.dispatch.early_group`):
@@ -23,9 +24,10 @@ steps at lr 1 and each member moves by its own lr times that step (:meth:`FusedS
 Each member keeps its own early stopping, best weights, divergence and rows, through the
 trainer's own bookkeeping (:func:`hpbench.train.trainer.end_of_epoch` and ``finish``). A member
 that stops leaves the stack (its parameters and optimizer state sliced out), so it stops
-updating exactly where the unfused run would. Dropout masks are drawn per member
-but not from the same random stream as the unfused run: members with dropout are statistically,
-not bitwise, the same as unfused ones.
+updating exactly where the unfused run would. Each member's dropout masks are those its run alone
+draws (:mod:`hpbench.train.fused_dropout`: its own random stream, the state its run's global one
+has once built, drawn on its own slice); through ``vmap`` a model that draws random numbers is not
+fused (:func:`hpbench.config.unfusable`: a user family's ``dropout``; :mod:`hpbench.train.fused_checks`: any draw).
 
 Whether fusing pays is the cost model's call (:mod:`hpbench.cost.fusion`); :func:`unfusable`
 names what this module cannot fuse. A fused group is not resumed mid-way: a failed group is
@@ -49,8 +51,10 @@ from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
 from hpbench.train import allocator, tasks
 from hpbench.train.best import BestWeights
-from hpbench.train.build import eval_rows
+from hpbench.train.build import eval_rows, resolve_device
 from hpbench.train.clipping import GradClip
+from hpbench.train.fused_checks import differ
+from hpbench.train.fused_dropout import MemberStreams
 from hpbench.train.fused_layers import forward as stacked_forward
 from hpbench.train.fused_layers import member_tensor, native, stack, transposed_names
 from hpbench.train.optimizers import build_optimizer, use_fused_kernel
@@ -74,9 +78,13 @@ class FusedSupervised:
 
     def __init__(self, cfgs: Sequence[TrialConfig]) -> None:
         self.cfg = cfg = cfgs[0]
-        self.runs = [SupervisedRun(c) for c in cfgs]
+        self.runs: list[SupervisedRun] = []
+        self.streams = MemberStreams(resolve_device(cfg.train.device))
+        for c in cfgs:  # each member's dropout stream: its global one as its run, just built, leaves it (hpbench.train.fused_dropout)
+            self.runs.append(SupervisedRun(c))
+            self.streams.capture()
         self._states = [r.model.state_dict() for r in self.runs]  # each module's, its tensors shared with it: names and layout
-        why = unfusable(cfg) or siblings_differ(cfgs) or _differ(self.runs)
+        why = unfusable(cfg) or siblings_differ(cfgs) or differ(self.runs)
         if why is not None:
             raise ValueError(f"repeats of this configuration cannot be fused: {why}")
         self.lrs = [c.optimizer.lr for c in cfgs]  # each member's own (sibling configurations: :func:`siblings_differ`)
@@ -108,6 +116,7 @@ class FusedSupervised:
             params, self.buffers = stack(models, self.transposed) if self.native else stack_module_state(models)
             opt_state = sched_state = None
         else:
+            self.streams.keep(keep)
             idx = torch.tensor(keep, device=device)
             params = {n: p.detach()[idx].clone().requires_grad_() for n, p in self.params.items()}
             self.buffers = {n: b[idx].clone() for n, b in self.buffers.items()}
@@ -144,8 +153,8 @@ class FusedSupervised:
         """The members' outputs ``[members, batch, ...]`` on their inputs ``x`` ``[members, batch, ...]``:
         hpbench's families as batched kernels, anything else through ``vmap``."""
         if self.native:
-            return stacked_forward(self.base, self.params, self.buffers, x)
-        return vmap(self._forward, randomness="different")(self.params, self.buffers, x)  # type: ignore[no-any-return]
+            return stacked_forward(self.base, self.params, self.buffers, x, dropout=self.streams.dropout, attention=self.streams.attention)
+        return vmap(self._forward)(self.params, self.buffers, x)  # type: ignore[no-any-return]  # no random draws (fused_checks)
 
     def run_epoch(self) -> list[dict[str, Any]]:
         """One epoch of every active member: their rows, in the order of ``active``."""
@@ -252,35 +261,6 @@ def _one_kernel(optimizer: Any) -> None:
     for group in optimizer.param_groups:
         if "foreach" in group:
             group["foreach"] = True
-
-
-def updated_buffers(model: torch.nn.Module, x: torch.Tensor) -> list[str]:
-    """The buffers one training-mode forward of a copy of ``model`` on ``x`` changes: running
-    statistics (BatchNorm's ``running_mean``, ``num_batches_tracked``, a user module's moving
-    average), as opposed to constants such as the transformer's sinusoidal positional encoding,
-    which the members share unchanged. The global random stream is left as it was."""
-    probe = copy.deepcopy(model).train()
-    before = {n: b.clone() for n, b in probe.named_buffers()}
-    if not before:
-        return []
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
-        probe(x)
-    return [n for n, b in probe.named_buffers() if n not in before or not torch.equal(b, before[n])]
-
-
-def _differ(runs: list[SupervisedRun]) -> str | None:
-    first = runs[0]
-    if first.data.stream is not None:
-        return "streamed data"
-    x = first.data.x_train
-    if x is None:
-        return "streamed data"
-    if not native(first.model) and (moved := updated_buffers(first.model, x[:2])):
-        return f"the model updates buffers in training (running statistics: {', '.join(moved)}), which vmap cannot"
-    for r in runs[1:]:
-        if r.data.n_train != first.data.n_train or r.data.x_val is None or first.data.x_val is None or len(r.data.x_val) != len(first.data.x_val):
-            return "the members' splits differ in size"
-    return None
 
 
 def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = None, record: bool = False) -> list[TrialOutcome]:

@@ -6,7 +6,8 @@ batched kernels written out layer by layer, each the same arithmetic as the memb
 - rows ``[M, B, F]`` (MLPs, the CNN's dense head, the recurrent head): a ``Linear`` is one
   ``baddbmm`` over weights kept transposed, ``[M, in, out]`` (their gradients then come out in
   the parameters' own layout: no transposing copy per step); activations and dropout act on
-  every element alike (each member's dropout mask drawn independently);
+  every element alike (each member's dropout mask drawn from its own stream, as its run alone draws it:
+  :mod:`hpbench.train.fused_dropout`);
 - channels ``[B, M·C, *spatial]`` (the CNN's conv blocks; images channels-last): member ``m`` owns channels
   ``m·C … (m+1)·C - 1``, so a convolution is one grouped convolution (``groups = M``),
   ``BatchNorm`` one ``batch_norm`` call over the members' stacked affine parameters and running
@@ -36,6 +37,7 @@ from hpbench.models.cnn import _ConvNet
 from hpbench.models.recurrent import _Recurrent
 from hpbench.models.transformer import _Encoder
 from hpbench.train import fused_transformer
+from hpbench.train.fused_dropout import Attention, Dropout, plain_attention, plain_dropout
 from hpbench.train.fused_recurrence import Recurrence
 
 _ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.Sigmoid, nn.LeakyReLU, nn.ELU, nn.SiLU)
@@ -80,11 +82,14 @@ def member_tensor(stacked: torch.Tensor, pos: int, *, transposed: bool) -> torch
     return stacked[pos].transpose(-1, -2) if transposed else stacked[pos]
 
 
-def forward(model: nn.Module, params: Tensors, buffers: Tensors, x: torch.Tensor) -> torch.Tensor:
+def forward(model: nn.Module, params: Tensors, buffers: Tensors, x: torch.Tensor, *, dropout: Dropout = plain_dropout,
+            attention: Attention = plain_attention) -> torch.Tensor:
     """The members' outputs ``[M, B, out]`` on their inputs ``x`` ``[M, B, ...]`` (``model``: one
-    member's module for its structure and train/eval mode; :func:`native` must hold)."""
+    member's module for its structure and train/eval mode; :func:`native` must hold). ``dropout(x, p,
+    training)`` and ``attention(q, k, v, p)`` draw the masks (:mod:`hpbench.train.fused_dropout`:
+    each member's from its own stream)."""
     if isinstance(model, nn.Sequential):
-        return _rows(model, params, x, "")
+        return _rows(model, params, x, "", dropout)
     if isinstance(model, _ConvNet):
         m, b = x.shape[:2]
         x = x.reshape(m, b, *model.shape)
@@ -94,26 +99,26 @@ def forward(model: nn.Module, params: Tensors, buffers: Tensors, x: torch.Tensor
         if x.dim() == 4:  # images channels-last: the grouped conv, pooling and activations of a conv block
             # measured 1.5-2x less CPU than NCHW (8 members x 8 channels, 8x8 digits, batch 64, forward + backward, 1 thread)
             x = x.contiguous(memory_format=torch.channels_last)
-        return _conv_body(model.body, params, buffers, x, m)
+        return _conv_body(model.body, params, buffers, x, m, dropout)
     if isinstance(model, _Encoder):
-        return fused_transformer.forward(model, params, buffers, x, _linear)
+        return fused_transformer.forward(model, params, buffers, x, _linear, dropout=dropout, attention=attention)
     assert isinstance(model, _Recurrent)  # internal: native() chose the path
-    return _recurrent(model, params, x)
+    return _recurrent(model, params, x, dropout)
 
 
-def _rows(seq: nn.Sequential, params: Tensors, x: torch.Tensor, prefix: str) -> torch.Tensor:
+def _rows(seq: nn.Sequential, params: Tensors, x: torch.Tensor, prefix: str, dropout: Dropout) -> torch.Tensor:
     for name, layer in seq.named_children():
-        x = _row_layer(layer, params, x, f"{prefix}{name}")
+        x = _row_layer(layer, params, x, f"{prefix}{name}", dropout)
     return x
 
 
-def _row_layer(layer: nn.Module, params: Tensors, x: torch.Tensor, key: str) -> torch.Tensor:
+def _row_layer(layer: nn.Module, params: Tensors, x: torch.Tensor, key: str, dropout: Dropout) -> torch.Tensor:
     if isinstance(layer, nn.Flatten):
         return x.flatten(2)
     if isinstance(layer, nn.Linear):
         return _linear(x, params[f"{key}.weight"], params.get(f"{key}.bias"))
     if isinstance(layer, nn.Dropout):
-        return F.dropout(x, layer.p, layer.training)
+        return dropout(x, layer.p, layer.training)  # each member's rows [B, F], as its own nn.Dropout draws
     return layer(x)  # elementwise
 
 
@@ -124,12 +129,12 @@ def _linear(x: torch.Tensor, wt: torch.Tensor, b: torch.Tensor | None) -> torch.
     return torch.bmm(x, wt) if b is None else torch.baddbmm(b.unsqueeze(1), x, wt)
 
 
-def _conv_body(body: nn.Sequential, params: Tensors, buffers: Tensors, x: torch.Tensor, m: int) -> torch.Tensor:
+def _conv_body(body: nn.Sequential, params: Tensors, buffers: Tensors, x: torch.Tensor, m: int, dropout: Dropout) -> torch.Tensor:
     rows = False
     for name, layer in pool_before_relu(body.named_children()):
         key = f"body.{name}"
         if rows:
-            x = _row_layer(layer, params, x, key)
+            x = _row_layer(layer, params, x, key, dropout)
         elif isinstance(layer, nn.Flatten):  # [B, M·C, *spatial] -> [M, B, C·prod(spatial)], each member flattened as alone
             x = x.reshape(x.shape[0], m, -1).transpose(0, 1)
             rows = True
@@ -174,7 +179,7 @@ def _batch_norm(layer: nn.modules.batchnorm._BatchNorm, params: Tensors, buffers
                         layer.training, momentum or 0.0, layer.eps)
 
 
-def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Tensor:
+def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor, dropout: Dropout) -> torch.Tensor:
     rnn = model.rnn
     m, b = x.shape[:2]
     x = x.reshape(m, b, *model.shape)
@@ -194,8 +199,8 @@ def _recurrent(model: _Recurrent, params: Tensors, x: torch.Tensor) -> torch.Ten
                 finals.append(out)
         if layer + 1 < rnn.num_layers:
             x = torch.cat(outs, dim=-1) if model.dirs == 2 else outs[0]
-            if rnn.dropout > 0:
-                x = F.dropout(x, rnn.dropout, rnn.training)
+            if rnn.dropout > 0:  # each member's outputs time-major [T, B, dirs·H], as ATen's RNN draws between layers
+                x = dropout(x, rnn.dropout, rnn.training)
     last = torch.cat(finals, dim=-1)  # [M, B, dirs·H]: the last layer's final states, forward then reverse
     return _linear(last, params["head.weight"], params.get("head.bias"))
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpbench.models.transformer import _Encoder
+from hpbench.train.fused_dropout import Attention, Dropout, plain_attention, plain_dropout
 
 Tensors = dict[str, torch.Tensor]
 Linear = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
@@ -39,8 +40,10 @@ def transposed_names(model: nn.Module) -> set[str]:
     return {f"{n}.in_proj_weight" for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)}
 
 
-def forward(model: _Encoder, params: Tensors, buffers: Tensors, x: torch.Tensor, linear: Linear) -> torch.Tensor:
-    """The members' outputs ``[M, B, out]`` on ``x`` ``[M, B, ...]`` (``linear(x, wt, b)``: a stacked Linear)."""
+def forward(model: _Encoder, params: Tensors, buffers: Tensors, x: torch.Tensor, linear: Linear, *, dropout: Dropout = plain_dropout,
+            attention: Attention = plain_attention) -> torch.Tensor:
+    """The members' outputs ``[M, B, out]`` on ``x`` ``[M, B, ...]`` (``linear(x, wt, b)``: a stacked Linear;
+    ``dropout`` and ``attention`` draw the masks: :mod:`hpbench.train.fused_dropout`)."""
     m, b = x.shape[:2]
     x = x.reshape(m, b, *model.stored)
     if model.transpose:
@@ -50,11 +53,12 @@ def forward(model: _Encoder, params: Tensors, buffers: Tensors, x: torch.Tensor,
     if pos is not None:
         h = h + pos  # [M, 1, T, D]
     for i, layer in enumerate(model.encoder.layers):
-        h = _layer(layer, params, h, f"encoder.layers.{i}.", linear)
+        h = _layer(layer, params, h, f"encoder.layers.{i}.", linear, dropout, attention)
     return linear(h.mean(dim=2), params["head.weight"], params.get("head.bias"))
 
 
-def _layer(layer: nn.TransformerEncoderLayer, params: Tensors, x: torch.Tensor, key: str, linear: Linear) -> torch.Tensor:
+def _layer(layer: nn.TransformerEncoderLayer, params: Tensors, x: torch.Tensor, key: str, linear: Linear, dropout: Dropout,
+           sdpa: Attention) -> torch.Tensor:
     def norm(name: str, v: torch.Tensor) -> torch.Tensor:
         ln: nn.LayerNorm = getattr(layer, name)
         out = F.layer_norm(v, ln.normalized_shape, None, None, ln.eps)
@@ -63,25 +67,27 @@ def _layer(layer: nn.TransformerEncoderLayer, params: Tensors, x: torch.Tensor, 
             out = out * w.unsqueeze(1).unsqueeze(1)
         return out if b is None else out + b.unsqueeze(1).unsqueeze(1)
 
-    def attention(v: torch.Tensor) -> torch.Tensor:
+    def self_attention(v: torch.Tensor) -> torch.Tensor:
         attn = layer.self_attn
         m, b, t, d = v.shape
         heads = attn.num_heads
         qkv = linear(v, params[f"{key}self_attn.in_proj_weight"], params[f"{key}self_attn.in_proj_bias"])
-        q, k, val = qkv.view(m * b, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4).unbind(0)  # each [M·B, heads, T, d/heads]
-        out = F.scaled_dot_product_attention(q, k, val, dropout_p=attn.dropout if attn.training else 0.0)
-        out = out.transpose(1, 2).reshape(m, b, t, d)
+        q, k, val = qkv.view(m, b, t, 3, heads, d // heads).permute(3, 0, 1, 4, 2, 5).unbind(0)  # each [M, B, heads, T, d/heads]
+        out = sdpa(q, k, val, attn.dropout if attn.training else 0.0)
+        out = out.transpose(2, 3).reshape(m, b, t, d)
         out = linear(out, params[f"{key}self_attn.out_proj.weight"], params.get(f"{key}self_attn.out_proj.bias"))
-        return F.dropout(out, layer.dropout1.p, layer.training)
+        if layer.training and layer.dropout1.p > 0:  # the module drops its attention's output time-major (MultiheadAttention's
+            out = out.transpose(1, 2).contiguous().transpose(1, 2)  # [T, B, D], batch_first a view of it): each mask drawn in that layout
+        return dropout(out, layer.dropout1.p, layer.training)
 
     def feed_forward(v: torch.Tensor) -> torch.Tensor:
-        v = F.dropout(layer.activation(linear(v, params[f"{key}linear1.weight"], params.get(f"{key}linear1.bias"))), layer.dropout.p,
-                      layer.training)
+        v = dropout(layer.activation(linear(v, params[f"{key}linear1.weight"], params.get(f"{key}linear1.bias"))), layer.dropout.p,
+                    layer.training)
         v = linear(v, params[f"{key}linear2.weight"], params.get(f"{key}linear2.bias"))
-        return F.dropout(v, layer.dropout2.p, layer.training)
+        return dropout(v, layer.dropout2.p, layer.training)
 
     if layer.norm_first:
-        x = x + attention(norm("norm1", x))
+        x = x + self_attention(norm("norm1", x))
         return x + feed_forward(norm("norm2", x))
-    x = norm("norm1", x + attention(x))
+    x = norm("norm1", x + self_attention(x))
     return norm("norm2", x + feed_forward(x))
