@@ -26,6 +26,10 @@ from typing import TYPE_CHECKING, Any
 from hpbench._version import __version__
 
 if TYPE_CHECKING:
+    import os
+
+    import pandas as pd
+
     from hpbench.api.estimate import estimate
     from hpbench.api.predict import load_model, load_predictor
     from hpbench.api.results import Results
@@ -54,7 +58,7 @@ _LAZY = {
 }
 
 
-def load(path: Any, table: str | None = None) -> Any:
+def load(path: str | os.PathLike[str], table: str | None = None) -> pd.DataFrame:
     """Load a results table as a pandas DataFrame (see :func:`hpbench.results.load.load`)."""
     from hpbench.results.load import load as _load
 

@@ -17,6 +17,7 @@ from hpbench.errors import StudyError
 from hpbench.study import schema
 from hpbench.study.overrides import apply_override
 from hpbench.study.parse import load_study, parse_study
+from hpbench.study.plain import plain
 
 Overrides = Mapping[str, Any] | Sequence[str]
 """``{"study.trials": 8, "train.max_epochs": 5}``, or ``--set`` strings: ``["study.trials=8"]``."""
@@ -76,6 +77,7 @@ def override_strings(overrides: Overrides | None) -> list[str]:
     for key, value in overrides.items():
         if not isinstance(key, str) or "." not in key.strip(".") or not all(key.split(".")):
             raise StudyError(source="overrides", key=str(key), rule="must be SECTION.KEY, e.g. 'train.max_epochs'", value=value)
+        value = plain(value, source="overrides", key=key)  # np.int64(8) as 8, as in the study's own dict
         try:
             text = tomli_w.dumps({"v": value}).strip()
         except TypeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -12,7 +13,7 @@ from hpbench.results.parts import read_table
 TABLES = {"trials": TRIALS, "epochs": EPOCHS}
 
 
-def load(path: str | Path, table: str | None = None) -> pd.DataFrame:
+def load(path: str | os.PathLike[str], table: str | None = None) -> pd.DataFrame:
     """Load a results table: ``table="trials"`` (one row per trial, the default) or ``"epochs"``.
 
     ``path`` is a results directory (``results/<study>``) or a parquet file in it. A table file

@@ -27,6 +27,7 @@ from hpbench.study import names as N
 from hpbench.study.metrics import TASK_METRICS, reported, task_of
 from hpbench.study.overrides import apply_override, parse_override
 from hpbench.study.paths import path_param
+from hpbench.study.plain import plain
 from hpbench.study.reader import Reader
 from hpbench.study.schema import Study, StudySettings
 from hpbench.train.task import SUPERVISED
@@ -82,7 +83,9 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
 
     Every problem found is reported, not only the first: each section, each [space] entry and
     each rule across sections is checked on its own (a rule whose inputs already failed is
-    skipped), and one :class:`~hpbench.errors.StudyError` carries them all (``.problems``)."""
+    skipped), and one :class:`~hpbench.errors.StudyError` carries them all (``.problems``).
+    ``raw`` may hold NumPy scalars (read as plain values); a key that is no string is refused."""
+    raw = plain(dict(raw), source=source)  # from here on: str keys and plain values only, as TOML reads them
     r = Reader(raw=raw, source=source, base_dir=base_dir or Path("."))
     r.attempt(_known_sections, r)
     has_space, space_raw = r.attempt(r.section, "space")

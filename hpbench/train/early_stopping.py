@@ -59,6 +59,14 @@ class EarlyStoppingState:
 
 
 class EarlyStopping:
+    """Keras's ``EarlyStopping`` rule for one training run (the rules in this module's docstring).
+
+    A study sets it with ``[train] early_stopping = { monitor, patience, ... }``, the same
+    keyword arguments: the trainer builds one per trial and stops the trial when
+    :attr:`stop_training` turns true (stop reason ``early_stopped``, or ``diverged``). Exported as
+    ``hpbench.EarlyStopping`` to be used on its own: feed it one value per epoch with
+    :meth:`update`; ``ValueError`` for a bad ``mode``, ``patience`` or ``start_from_epoch``."""
+
     def __init__(
         self,
         monitor: str = "val_loss",
