@@ -4,7 +4,10 @@ By default a SQLite file in the results directory, opened in WAL mode with
 ``synchronous=NORMAL``: measured here, that cuts a ``trial.report`` from 17 ms to 0.7 ms and
 an ask+tell from 98 ms to 27 ms — the driver does both for every epoch and trial, so plain
 SQLite's fsync per commit was the largest per-trial overhead of a search. WAL with NORMAL
-sync survives a killed process (only a power loss can drop the last commits). Any other
+sync survives a killed process (only a power loss can drop the last commits). The search folds
+the WAL back into the file as its storage closes (:func:`close_storage`): the command leaves with
+``os._exit``, and SQLite folds it only as the last connection closes, so ``optuna.db`` copied
+alone lacked the last ~20% of its trials (bug hunt s50/h3, finding 1). Any other
 SQLAlchemy URL (e.g. PostgreSQL) is used as given. A driver that was killed leaves trials RUNNING
 there: :func:`settle_running` marks them failed before a search continues — only those of its
 own study, and only while it holds the study's name (:mod:`hpbench.dispatch.study_lock`: on a
@@ -14,10 +17,13 @@ shared storage another live search of that name is refused, so no running trial 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+
+_log = logging.getLogger(__name__)
 
 
 def sqlite_url(path: Path) -> str:
@@ -40,6 +46,24 @@ def open_storage(url: str) -> Any:
 
         storage.engine.dispose()  # reconnect with the pragmas
     return storage
+
+
+def close_storage(storage: Any) -> None:
+    """Close a storage :func:`open_storage` opened: a SQLite file's WAL is folded into the file and
+    emptied (``optuna.db`` alone then holds the whole study, as plain Optuna's rollback journal
+    leaves it) and the engine's connections closed. Storages without an engine (in memory, None:
+    never opened) are left as they are; another database's engine is only disposed."""
+    engine = getattr(storage, "engine", None)
+    if engine is None:
+        return
+    try:
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except Exception as err:  # the study is whole in the file and its WAL together still (SQLite reads both)
+        _log.warning("the Optuna storage's WAL was not folded into the file (%s): keep %s-wal beside it", err, engine.url.database)
+    finally:
+        engine.dispose()
 
 
 def settle_running(storage: Any, study_name: str) -> int:
@@ -67,15 +91,19 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
 
     ``tables``: the search's :class:`~hpbench.results.store.ResultsStore`. A trial tied to its row
     (``owned_by``) reaches ``url`` once the tables on disk hold its end, never before; on exit the
-    tables are written (a forced flush) before the storage's last copies.
+    tables are written (a forced flush) before the storage's last copies. Rows without an
+    ``optuna_trial`` (a driver killed before it numbered them) get theirs from the storage as it opens.
 
     ``new_file``: ``url``'s SQLite file, when the search may create it. Where it does not exist
     yet (a fresh search: nothing to load, nothing to settle) the writer thread opens it, after
     ``imported`` (SQLAlchemy and Alembic, :func:`hpbench.dispatch.backend.import_driver_modules`):
     the early trials start from memory at once, not ~0.7 s later (the schema's creation and
-    Alembic's import, on the race's critical path)."""
+    Alembic's import, on the race's critical path).
+
+    Closed however the search ends (done, budget, Ctrl-C, a failure): :func:`close_storage`."""
     import optuna
 
+    from hpbench.dispatch.optuna_numbers import fill_from_storage
     from hpbench.dispatch.write_behind import WriteBehind
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -93,6 +121,8 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
         backing = open_storage(url)
         settle_running(backing, study_name)
         storage = WriteBehind(backing, study_name=study_name)
+        if tables is not None:  # the rows of a driver killed before it numbered them (hpbench.dispatch.optuna_numbers)
+            fill_from_storage(tables, storage, study_name)
     if tables is not None:
         tables.on_written = storage.tables_wrote
     try:
@@ -102,7 +132,7 @@ def search_storage(url: str, study_name: str, *, new_file: Path | None = None, i
             if tables is not None:
                 tables.flush(force=True)  # the ends the storage holds back, on disk first
         finally:
-            storage.close()
+            close_storage(storage.close())  # the file complete on its own (its WAL folded in): the command leaves by os._exit
             if tables is not None:
                 tables.on_written = None
 

@@ -42,6 +42,8 @@ from optuna.storages import BaseStorage, InMemoryStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpbench.dispatch.optuna_numbers import ROW_ATTR
+
 _log = logging.getLogger(__name__)
 _STOP = object()
 
@@ -69,6 +71,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         self._row_of: dict[str, int] = {}  # a results-table row -> the memory trial id waiting for its end
         self._waiting: set[int] = set()  # those trial ids
         self._held: dict[int, tuple[int, FrozenTrial]] = {}  # finished, waiting for their rows: id -> (study id, trial)
+        self._rows: dict[int, str] = {}  # memory trial id -> its row (ROW_ATTR of its copy)
         if opener is None:
             self._load(study_name)
         else:
@@ -122,10 +125,12 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         if self._copying:
             self._ops.join()
 
-    def close(self) -> None:
-        """Flush and stop the writer (later writes stay in memory only)."""
+    def close(self) -> BaseStorage | None:
+        """Flush and stop the writer (later writes stay in memory only). Returns the backing
+        storage, let go (None when it never opened, or closed before): the caller closes it
+        (:func:`hpbench.dispatch.storage.close_storage`)."""
         if not self._copying:
-            return
+            return None
         # still running or waiting: as they are. A copy: a thread still asking (an early trial's, when the search
         # stopped while Ray started) adds trials meanwhile ("dictionary changed size during iteration", seen)
         for tid, sid in list(self._study_of.items()):
@@ -139,13 +144,14 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         self._ops.put((self._settle, ()))
         self._ops.put(_STOP)
         self._thread.join()
-        self._copying, self._backing = False, None
+        backing, self._copying, self._backing = self._backing, False, None
+        return backing
 
     def __getstate__(self) -> dict[Any, Any]:
         """Tune pickles its searcher (with this storage) into its experiment snapshot: the memory
         copy only (hpbench resumes from its tables and the backing storage, never from that)."""
         state = super().__getstate__()
-        for k in ("_backing", "_ops", "_thread", "_rows_lock", "_row_of", "_waiting", "_held"):
+        for k in ("_backing", "_ops", "_thread", "_rows_lock", "_row_of", "_waiting", "_held", "_rows"):
             state.pop(k, None)
         state["_backing"], state["_copying"] = None, False
         return state
@@ -153,7 +159,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._ops = queue.Queue()
-        self._rows_lock, self._row_of, self._waiting, self._held = threading.Lock(), {}, set(), {}
+        self._rows_lock, self._row_of, self._waiting, self._held, self._rows = threading.Lock(), {}, set(), {}, {}
 
     # -- the tables first --------------------------------------------------------------------------
     def owned_by(self, trial_id: int, row: str) -> None:
@@ -162,6 +168,7 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
         with self._rows_lock:
             self._row_of[row] = trial_id
             self._waiting.add(trial_id)
+            self._rows[trial_id] = row
 
     def tables_wrote(self, rows: Iterable[str]) -> None:
         """The results tables on disk now hold the end of ``rows`` (:class:`~hpbench.results.store.
@@ -200,8 +207,13 @@ class WriteBehind(InMemoryStorage):  # type: ignore[misc]
             self._study_ids[sid] = self._b().get_study_id_from_name(name)
 
     def _copy_trial(self, sid: int, trial: FrozenTrial) -> None:
-        """On the thread: ``trial`` (a copy of the memory trial) into the backing, its number there noted."""
+        """On the thread: ``trial`` (a copy of the memory trial) into the backing, its number there noted,
+        and its row as its user attribute ROW_ATTR (the trials table's optuna_trial rebuilt from the
+        file after a kill -9: :func:`hpbench.dispatch.optuna_numbers.fill_from_storage`)."""
         backing = self._b()
+        row = self._rows.get(trial._trial_id)
+        if row is not None:
+            trial.user_attrs = {**trial.user_attrs, ROW_ATTR: row}
         self.numbers[trial._trial_id] = backing.get_trial_number_from_id(backing.create_new_trial(self._study_ids[sid], template_trial=trial))
 
     def _write_trial(self, sid: int, tid: int) -> None:

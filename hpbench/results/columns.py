@@ -35,7 +35,8 @@ TRIALS: dict[str, str] = {
     "trial": "trial number in start order (0, 1, ...); repeats continue the numbering",
     OPTUNA_TRIAL: "the search trial's number in the Optuna storage (optuna.db or --storage, as optuna-dashboard shows it), which "
                   "numbers trials as it receives them, each once it has finished (hpbench/dispatch/optuna_numbers.py): with "
-                  "max_concurrent > 1 it may differ from trial. Written when the search ends; NA for repeats and device re-runs "
+                  "max_concurrent > 1 it may differ from trial. Written when the search ends (after a kill -9, by the resumed search, "
+                  "from the Optuna trial's user attribute hpbench_trial_id = this row's trial_id); NA for repeats and device re-runs "
                   "(not Optuna trials), a trial the storage did not receive, and rows recorded before this column",
     "trial_id": "Ray Tune's trial id",
     "status": "running | finished | failed | interrupted (stopped by Ctrl-C before it ended: its epochs so far are kept; --resume runs it again)",
