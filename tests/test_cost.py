@@ -414,7 +414,8 @@ def test_calibrate_replaces_fields_of_the_measured_base(monkeypatch):
     monkeypatch.setattr(C.concurrency, "measure", lambda probes, *, threads, device: {r: 1.5 for r in probes})
     monkeypatch.setattr(C.trainer_probe, "measure", lambda base, *, threads, device: (0.002, 0.015))
     m = C.calibrate(device="cpu", threads=1)
-    assert m.trainer_epoch_s == 0.002 and m.first_epoch_s == 0.015
+    # first_epoch_s above its ceiling of 10,000 dispatch floors (1e-6 s here) is held there, the measured value recorded
+    assert m.trainer_epoch_s == 0.002 and m.first_epoch_s == pytest.approx(0.01, rel=1e-9) and m.bounded == {"first_epoch_s": 0.015}
     # the grid's rates held at 1.1x the largest square product's (2e9): 3e9 is a small shape's overhead artefact
     assert m.matmul_grid == ((1, 4), (2,), (8,)) and m.matmul_grid_flops_per_s == pytest.approx((1e9, 2.2e9), rel=1e-12)
     assert m.peak_flops_per_s == 2e9 and m.coef == {"op": 1e-6} and m.fit_error == 0.1 and m.versions == C.identity("cpu")

@@ -20,10 +20,11 @@ def devices(
     probe: Annotated[bool, typer.Option("--probe/--no-probe", help="Time a small real search and its repeats here (~20 s, once; again with --recalibrate): the start-up, repeats, final table and exit an estimate prices before any search ran on this machine.")] = True,
 ) -> None:
     """Measure (or show the cached model of) each local device."""
+    from rich.markup import escape
     from rich.table import Table
 
     from hpbench.api.estimate import check_cache_dir
-    from hpbench.cost import startup_probe
+    from hpbench.cost import startup_probe, warmup
     from hpbench.cost.calibrate import device_model, local_devices
     from hpbench.cost.history import default_cache_dir
     from hpbench.results.files import OutputError
@@ -50,6 +51,9 @@ def devices(
         table.add_row(m.device, m.name, str(m.threads), f"{m.peak_flops_per_s / 1e9:.1f}", f"{m.bandwidth_bytes_per_s / 1e9:.1f}",
                       f"{m.op_overhead_s * 1e6:.2f}", f"{m.fit_error:.1%}" if m.fit_error is not None else "-", f"{m.calibration_s:.1f}s")
     con.print(table)
+    for m in models:
+        if (held := warmup.describe(m)) is not None:
+            con.print(f"[yellow]{escape(held)}[/]", highlight=False)
     figs = startup_probe.probed_figures(startup_probe.probed(probed)) if probed else {}
     if figs:
         con.print("this machine's start-up (its probe search): " + ", ".join(f"{name} {figs[key]:.1f} s" for key, name in _SHOWN if key in figs),

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import activations, concurrency, conv, rng, suite, trainer_probe
+from hpbench.cost import activations, concurrency, conv, rng, suite, trainer_probe, warmup
 from hpbench.cost import microbench as mb
 from hpbench.cost import recurrent as rnn
 from hpbench.cost.device import SCHEMA, DeviceModel
@@ -56,9 +56,9 @@ def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
 
 
 def load_cached(path: Path, device: str) -> DeviceModel | None:
-    """The cached model, or None when it is missing, unreadable, malformed (any content that is
-    not a device model of numbers: the cache is measured again, never trusted) or measured with
-    other hardware or versions."""
+    """The cached model, its warm-up constants held at their ceilings (:func:`hpbench.cost.warmup.bounded`),
+    or None when it is missing, unreadable, malformed (any content that is not a device model of
+    numbers: the cache is measured again, never trusted) or measured with other hardware or versions."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         model = DeviceModel.from_dict(raw) if isinstance(raw, dict) else None
@@ -66,7 +66,8 @@ def load_cached(path: Path, device: str) -> DeviceModel | None:
         return None
     if model is None or not _well_formed(model):
         return None
-    return model if model.versions == identity(device) else None
+    # held at the warm-up ceilings here too: a cache measured before them (or under other ones) is priced as a new calibration is
+    return warmup.bounded(model) if model.versions == identity(device) else None
 
 
 def _well_formed(m: DeviceModel) -> bool:
@@ -94,7 +95,7 @@ def _well_formed(m: DeviceModel) -> bool:
             and _grid_well_formed(m.attention_grid, {"attention": m.attention_grid_s} if m.attention_grid or m.attention_grid_s else {},
                                   n_axes=len(mb.ATTENTION_GRID_CPU))
             and nums(*m.conv_backward_flops_per_s, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
-                     m.first_epoch_s, m.trainer_epoch_s)
+                     m.first_epoch_s, m.trainer_epoch_s, *m.bounded.values())
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
             and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
 
@@ -267,5 +268,7 @@ def calibrate(*, device: str = "cpu", threads: int = 1, log: Callable[[str], Non
                                 intervals=fitted.intervals, concurrency_slowdown=slowdown)
     log(f"{device}: the trainer's fixed costs (a tiny trial in a fresh process)")
     per_epoch, first = trainer_probe.measure(model, threads=threads, device=device)
-    return dataclasses.replace(model, trainer_epoch_s=per_epoch, first_epoch_s=first, versions=identity(device), measured_at=time.time(),
-                               calibration_s=time.perf_counter() - t0)
+    model = warmup.bounded(dataclasses.replace(model, trainer_epoch_s=per_epoch, first_epoch_s=first))
+    if (held := warmup.describe(model)) is not None:
+        log(held)
+    return dataclasses.replace(model, versions=identity(device), measured_at=time.time(), calibration_s=time.perf_counter() - t0)

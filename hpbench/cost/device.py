@@ -117,9 +117,11 @@ class DeviceModel:
     # block) at each grid shape (row-major, head dim fastest)
     coef: dict[str, float] = field(default_factory=dict)  # step-time model coefficients (FEATURES)
     fit_error: float | None = None  # median relative error of the fit on its calibration suite
-    warmup_fraction: float = 0.0  # median (first epoch - fastest) / fastest over the suite (hpbench.cost.trial_time)
+    warmup_fraction: float = 0.0  # P25 of (first epoch - fastest) / fastest over the suite (hpbench.cost.warmup)
     first_epoch_s: float = 0.0  # the first epoch's fixed extra in a fresh trial process (hpbench.cost.trainer_probe)
     trainer_epoch_s: float = 0.0  # the trainer's fixed seconds per epoch beyond the epoch loop (hpbench.cost.trainer_probe)
+    bounded: dict[str, float] = field(default_factory=dict)  # the warm-up constants measured beyond their ceiling (name ->
+    # the value measured; the model holds the ceiling: hpbench.cost.warmup.bounded)
     concurrency_slowdown: dict[str, float] = field(default_factory=dict)  # per regime: two workloads at once / one alone
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)  # per regime: P10, P90 of measured / predicted
     versions: dict[str, str] = field(default_factory=dict)
@@ -263,6 +265,7 @@ class DeviceModel:
         d["conv_grid_flops_per_s"] = tuple(tuple(float(x) for x in v) for v in d.get("conv_grid_flops_per_s") or ())
         d["recurrent_flops_per_s"] = {str(k): (tuple(v[0]), tuple(v[1])) for k, v in dict(d.get("recurrent_flops_per_s") or {}).items()}
         d["intervals"] = {str(k): (float(v[0]), float(v[1])) for k, v in dict(d.get("intervals") or {}).items()}
+        d["bounded"] = {str(k): float(v) for k, v in dict(d.get("bounded") or {}).items()}
         d["random_s_per_element"] = {str(k): v for k, v in dict(d.get("random_s_per_element") or {}).items()}
         d["activation_s_per_element"] = {str(k): tuple(v) for k, v in dict(d.get("activation_s_per_element") or {}).items()}
         return cls(**d)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hpbench.cost import warmup
 from hpbench.cost.device import DeviceModel
 from hpbench.cost.predict import FEATURES
 from hpbench.cost.regime import regime_of
@@ -114,14 +115,15 @@ def fit_coef(rows: list[tuple[dict[str, float], float]], *, fixed: dict[str, flo
 class SuiteFit:
     coef: dict[str, float]
     fit_error: float  # median relative error over the probes
-    warmup_fraction: float  # median (first - fastest) / fastest over the probes
+    warmup_fraction: float  # P25 of (first - fastest) / fastest over the probes (hpbench.cost.warmup; its ceiling is applied by the calibration)
     intervals: dict[str, tuple[float, float]]  # per regime: P10, P90 of measured / predicted (hpbench.cost.trial_time)
 
 
 def fit_rows(rows: list[tuple[dict[str, float], float, float]], *, kinds: list[str] | None = None,
              prior: dict[str, float] | None = None, limits: dict[str, tuple[float, float]] | None = None) -> SuiteFit:
     """The fit of (features, fastest s, first s) rows: coefficients, then the residual ratios
-    (measured / predicted) by regime and the first epoch's warm-up. Residuals are held out: each
+    (measured / predicted) by regime and the first epoch's warm-up (a low quantile of the probes'
+    first epoch over their fastest: :func:`hpbench.cost.warmup.warmup_fraction`). Residuals are held out: each
     probe is predicted by a fit without it, or, with ``kinds`` (each row's kind of network), by a
     fit without every probe of its kind (leave one kind out), so the intervals speak of networks
     whose kind the fit has not seen, as a user's model is (a fit that saw a probe's near twins
@@ -140,6 +142,5 @@ def fit_rows(rows: list[tuple[dict[str, float], float, float]], *, kinds: list[s
         pred = sum(held[g][k] * f.get(k, 0.0) for k in FEATURES)
         if pred > 0:
             residuals.append((regime_of(f, coef), t / pred))
-    warm = sorted(max(0.0, first / t - 1.0) for _, t, first in rows if t > 0)
-    return SuiteFit(coef=coef, fit_error=err, warmup_fraction=warm[len(warm) // 2] if warm else 0.0,
+    return SuiteFit(coef=coef, fit_error=err, warmup_fraction=warmup.warmup_fraction(first / t - 1.0 for _, t, first in rows if t > 0),
                     intervals=residual_intervals(residuals))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost.history import ModelTag
+from hpbench.cost.warmup import BOUND_RULES
 from hpbench.results.files import atomic_write_json
 
 KEEP = 32  # studies kept
@@ -33,8 +34,9 @@ def cache_file(cache_dir: Path) -> Path:
 
 def study_key(study: Any) -> str:
     """What the sampled configurations and their prices depend on: the study's settings (seed,
-    trials, searcher), its space and its fixed configuration."""
-    return hashlib.sha1(repr((study.name, study.settings, study.space, study.config)).encode()).hexdigest()
+    trials, searcher), its space and its fixed configuration; and the rules the device model's
+    warm-up constants are held by (:data:`hpbench.cost.warmup.BOUND_RULES`)."""
+    return hashlib.sha1(repr((study.name, study.settings, study.space, study.config, BOUND_RULES)).encode()).hexdigest()
 
 
 def _load(cache_dir: Path) -> dict[str, Any]:

@@ -14,8 +14,8 @@ and a search takes it at once.
 
 Kept only where the price cannot have changed unseen: hpbench's own model families (a plugin's
 code may change under the same name), the same hpbench version, the same device model (its
-calibration time and schema), the study's concurrency and threads (the concurrency slowdown), and
-a data file's size and modification time where the dataset is a file.
+calibration time and schema), the study's concurrency and threads (the concurrency slowdown), the
+warm-up ceilings' rules, and a data file's size and modification time where the dataset is a file.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.cost.history import ModelTag, study_model
+from hpbench.cost.warmup import BOUND_RULES
 from hpbench.results.files import atomic_write_json
 
 KEEP = 2_000  # configurations kept (the newest), all device models together: ~1 KB each
@@ -43,7 +44,9 @@ def cache_file(cache_dir: Path) -> Path:
 def price_key(cost_key: str, *, study: Any, dataset: str, family: str) -> str | None:
     """The key a configuration's price is kept under: its cost key (the dispatcher's: model,
     data, optimizer, batch size, epochs, device, task), the study's concurrency and threads, the
-    hpbench version, a data file's size and modification time; None for a family that is not
+    hpbench version, a data file's size and modification time, the rules the device model's warm-up
+    constants are held by (:data:`hpbench.cost.warmup.BOUND_RULES`: a price made before them
+    charged a cached model's warm-up unbounded); None for a family that is not
     hpbench's own (a plugin's price is not kept)."""
     from hpbench._version import __version__
     from hpbench.models import FAMILIES
@@ -54,7 +57,7 @@ def price_key(cost_key: str, *, study: Any, dataset: str, family: str) -> str | 
     if dataset and os.path.exists(dataset):
         st = os.stat(dataset)
         stamp = (st.st_size, st.st_mtime_ns)
-    raw = repr((cost_key, study.settings.max_concurrent, study.resources.cpus_per_trial, __version__, stamp))
+    raw = repr((cost_key, study.settings.max_concurrent, study.resources.cpus_per_trial, __version__, stamp, BOUND_RULES))
     return hashlib.sha1(raw.encode()).hexdigest()
 
 

@@ -223,7 +223,9 @@ def measure_rows(base: DeviceModel, *, device: str, probes: tuple[Probe, ...], r
     """(features, fastest epoch s, first epoch s) of each probe: every probe's first epoch, then
     ``rounds`` rounds that each time one epoch of every probe (interleaved: a burst of other work
     slows one epoch of several probes, which the fastest of a probe's rounds leaves out, instead
-    of every timed epoch of one probe, which three back-to-back epochs all met)."""
+    of every timed epoch of one probe, which three back-to-back epochs all met). A probe's first
+    epoch happens once and the firsts run back to back, so a burst can cover a run of them: the fit
+    reads a low quantile of first / fastest over the probes (:func:`hpbench.cost.warmup.warmup_fraction`)."""
     epochs = {str(i): probe_epoch(p, device=device) for i, p in enumerate(probes)}
     first = {k: e() for k, e in epochs.items()}
     timed = microbench.interleaved(epochs, rounds=rounds)

@@ -11,7 +11,7 @@ benchmark's draws):
   (:func:`state_working_set_bytes`, priced by :meth:`DeviceModel.bandwidth` at that size);
 * first-epoch warm-up: allocator growth, lazily created optimizer state, cold caches and
   first-call dispatch (:func:`warmup_seconds`, the suite's first epoch over its fastest, plus a
-  fresh trial process's fixed first-epoch cost);
+  fresh trial process's fixed first-epoch cost; each held at a ceiling: :mod:`hpbench.cost.warmup`);
 * the trainer's fixed seconds per epoch beyond the epoch loop (validation metrics, the best
   weights kept), measured on a trial too small to have work (:mod:`hpbench.cost.trainer_probe`);
 * concurrent trials: two trials on one machine share its memory bandwidth and last-level cache
@@ -42,9 +42,10 @@ def state_working_set_bytes(*, n_params: int, optimizer: str) -> float:
 
 def warmup_seconds(*, epoch_s: float, warmup_fraction: float, first_epoch_s: float = 0.0) -> float:
     """Extra seconds of the first epoch: first_epoch_s + warmup_fraction · epoch_s. The fraction is
-    the median of (first epoch - fastest) / fastest over the calibration suite's probes (state
+    a low quantile of (first epoch - fastest) / fastest over the calibration suite's probes (state
     created, caches cold: grows with the work); ``first_epoch_s`` the fixed part a fresh trial
-    process pays once (first kernels, autograd threads: :mod:`hpbench.cost.trainer_probe`)."""
+    process pays once (first kernels, autograd threads: :mod:`hpbench.cost.trainer_probe`); both
+    held at their ceilings by the device model (:mod:`hpbench.cost.warmup`)."""
     return max(0.0, first_epoch_s) + max(0.0, warmup_fraction) * epoch_s
 
 
