@@ -5,6 +5,7 @@ first_epoch_s 0.336 s and trainer_epoch_s 0.065 s, and priced every 2-thread tri
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -55,7 +56,9 @@ def test_quiet_constants_and_a_hypothetical_device_are_left_as_they_are():
     m = _model(**QUIET)
     assert warmup.bounded(m) is m and warmup.describe(m) is None
     hyp = DeviceModel.hypothetical_device(flops_per_s=1e12)
-    assert warmup.bounded(hyp) is hyp  # no dispatch floor: only the fraction has a ceiling
+    assert warmup.bounded(hyp) is hyp  # not a CPU: the ceilings were derived on one
+    gpu = dataclasses.replace(_model(**HUNTER), device="cuda:0")
+    assert warmup.bounded(gpu) is gpu  # a GPU's first epoch pays library handles and kernel selection too
 
 
 def _cached(tmp_path, model: DeviceModel):

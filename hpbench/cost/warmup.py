@@ -62,8 +62,11 @@ def warmup_fraction(ratios: Iterable[float]) -> float:
 
 
 def ceilings(model: DeviceModel) -> dict[str, float]:
-    """Each warm-up constant's ceiling on ``model`` (none for the per-op ones on a device without a
-    measured dispatch floor: a hypothetical device)."""
+    """Each warm-up constant's ceiling on ``model``: on a CPU only, where they were derived (a GPU's
+    first epoch also pays its library handles and kernel selection, not measured here); none for
+    the per-op ones without a measured dispatch floor."""
+    if model.device != "cpu":
+        return {}
     out = {"warmup_fraction": WARMUP_CEILING}
     if model.op_overhead_s > 0:
         out |= {"first_epoch_s": FIRST_EPOCH_CEILING_OPS * model.op_overhead_s,
