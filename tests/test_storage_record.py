@@ -136,3 +136,27 @@ def test_a_resumed_search_fills_optuna_trial_for_the_trials_run_before_a_kill(tm
     assert sorted(trials.index) == sorted(finished)
     assert {tid: int(trials.loc[tid, "optuna_trial"]) for tid in finished} == {tid: numbers[tid] for tid in finished}
     assert str(trials["optuna_trial"].dtype) == "Int64"
+
+
+def test_the_report_s_importances_close_the_storage_they_read(tmp_path):
+    """The final report opens the study by its URL for the importances and left that connection
+    open, and the command then leaves with os._exit: an empty optuna.db-wal and -shm stayed beside
+    optuna.db (fix helper s50/B). Once read, its connections are closed: SQLite removes both."""
+    from types import SimpleNamespace
+
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from hpbench.dispatch.storage import close_storage
+    from hpbench.report.matters import importance
+
+    db = tmp_path / "optuna.db"
+    storage = open_storage(sqlite_url(db))  # WAL, as a search writes it
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    dist = {"lr": FloatDistribution(1e-4, 1e-1, log=True)}
+    for i in range(6):
+        study.add_trial(create_trial(params={"lr": 10 ** -(1 + i % 3)}, distributions=dist, value=0.1 * i))
+    close_storage(storage)
+    imp = importance(SimpleNamespace(name="s", storage=sqlite_url(db)))
+    assert imp["available"], imp
+    assert not (tmp_path / "optuna.db-wal").exists() and not (tmp_path / "optuna.db-shm").exists()

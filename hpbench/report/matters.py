@@ -78,7 +78,8 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
         return {"available": False, "note": f"Optuna study {data.name!r} not readable from the storage: {err}"}
     makers: dict[str, Callable[[], Any]] = {"fanova": lambda: FanovaImportanceEvaluator(seed=0), "pedanova": PedAnovaImportanceEvaluator}
     make = makers[evaluator]
-    done = scored_trials(study)
+    done, direction = scored_trials(study), study.direction
+    _release(study)
     if len(done) < IMPORTANCE_MIN_TRIALS:
         return {"available": False, "note": f"{len(done)} scored trials in the Optuna study; importance needs at least {IMPORTANCE_MIN_TRIALS}"}
     all_keys = sorted({k for t in done for k in t.params})
@@ -90,7 +91,7 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
         return {"available": False, "note": f"every scored trial has the same value ({done[0].value:g}): nothing for a parameter to explain"}
     result: dict[str, Any] = {"available": True, "evaluator": evaluator, "n_trials": len(done), "scores": {}, "conditional": {}}
     try:
-        scores = optuna.importance.get_param_importances(_study_of(done, study.direction), evaluator=make(), params=common)
+        scores = optuna.importance.get_param_importances(_study_of(done, direction), evaluator=make(), params=common)
         result["scores"] = {k: float(v) for k, v in scores.items()}
         for key in (k for k in varied if k not in common):
             sub = [t for t in done if key in t.params]
@@ -98,11 +99,21 @@ def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]
                 result["conditional"][key] = {"n_trials": len(sub), "score": None}
                 continue
             keys = [k for k in all_keys if all(k in t.params for t in sub)]
-            s = optuna.importance.get_param_importances(_study_of(sub, study.direction), evaluator=make(), params=keys)
+            s = optuna.importance.get_param_importances(_study_of(sub, direction), evaluator=make(), params=keys)
             result["conditional"][key] = {"n_trials": len(sub), "score": float(s.get(key, 0.0))}
     except Exception as err:
         return {"available": False, "note": f"Optuna's {evaluator} failed: {err}"}
     return result
+
+
+def _release(study: Any) -> None:
+    """Close the storage's connections once its trials are read: the last connection to a SQLite
+    file in WAL mode folds the WAL in and removes ``optuna.db-wal`` and ``-shm`` (the command may
+    leave with ``os._exit`` next, which closes nothing)."""
+    storage = getattr(study, "_storage", None)
+    engine = getattr(getattr(storage, "_backend", storage), "engine", None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _study_of(trials: list[Any], direction: Any) -> Any:
