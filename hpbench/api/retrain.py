@@ -86,11 +86,20 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     epoch is printed on ``console`` (default: a new Rich console; ``Console(quiet=True)`` for none).
     Raises :class:`~hpbench.errors.StudyError` before training when the study has a ``[space]``,
     ``epochs`` is below 1 or ``out`` cannot take the results, and its ``PreflightFailed`` when
-    the search's pre-flight finds the data or the network broken."""
+    the search's pre-flight finds the data or the network broken. It trains in this process and
+    leaves it as it was: torch's thread count (set to the trial's while it trains) is restored, the
+    trial workers' allocator setting is not applied (:mod:`hpbench.train.in_process`)."""
     from rich.console import Console
 
     check_call("hpbench.train", study, ints={"epochs": epochs})
     target = check_train(study, epochs=epochs, out=out)
+    from hpbench.train.in_process import caller_process
+
+    with caller_process():
+        return _train(study, epochs=epochs, target=target, con=console or Console(emoji=False))
+
+
+def _train(study: Study, *, epochs: int | None, target: Path, con: Console) -> Trained:
     from rich.markup import escape
 
     from hpbench.preflight.run import preflight
@@ -100,7 +109,6 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     from hpbench.train.task import evaluates_test
     from hpbench.train.trainer import train as run_trainer
 
-    con = console or Console(emoji=False)
     # the search's pre-flight: bad data or a network that cannot be built (user code raising, a CNN
     # asking for 19 GB) is a PreflightFailed naming it before any training, not a traceback after
     for warning in preflight(study):

@@ -60,7 +60,13 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     :func:`hpbench.estimate` and later searches' ETAs read. ``preflight``: load and check the data
     and try every distinct network before anything starts (default: yes). ``early_trials``: train
     the searcher's first proposals in the helper process while Ray starts, on a fresh local search
-    where that is safe (default: yes; :mod:`hpbench.dispatch.early_launch`)."""
+    where that is safe (default: yes; :mod:`hpbench.dispatch.early_launch`).
+
+    The Ray runtime the search started stays up for the next call in this process (which then
+    starts at once); a call with another ``address`` or ``num_cpus`` shuts it down and starts what
+    it asks for, and ``ray.shutdown()`` ends it. Ray already up by the caller's own ``ray.init()``
+    is used as it is: a call asking for another address or other CPUs raises StudyError
+    (:func:`check_runtime`)."""
     from rich.console import Console
 
     check_call(SOURCE, study, ints={"num_cpus": num_cpus, "repeats": repeats}, numbers={"budget_flops": budget_flops, "budget_s": budget_s})
@@ -69,6 +75,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
         raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)
     if out == "":  # Path("") is the current folder: an unset variable wrote a whole search among the caller's files
         raise StudyError(source=SOURCE, key="out", rule="must be a folder path, not empty ('.' names the current folder)", value=out)
+    check_runtime(address=address, num_cpus=num_cpus)
     check_fits(study, address=address, num_cpus=num_cpus)
     from hpbench.cost.history import default_cache_dir
     from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
@@ -87,6 +94,7 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     except (OSError, ValueError) as err:  # an unreadable earlier record
         raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
     con = console or Console(emoji=False)
+    from hpbench.dispatch.backend import restore_loggers
     from hpbench.dispatch.runner import run_search
     from hpbench.dispatch.study_lock import StudyNameBusy
 
@@ -94,6 +102,8 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
         run_search(study, opts, console=con, plan=plan)
     except (ResumeRefused, StudyNameBusy) as err:
         raise SearchRefused(str(err)) from None
+    finally:
+        restore_loggers()  # the Ray runtime stays up for the next call (the caller's process ends it, or ray.shutdown())
     from hpbench.api.results import Results  # pandas: imported off the search's start (the first trials wait for nothing it does)
 
     return Results(target, storage=storage)
@@ -148,13 +158,47 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
                        hint=f"{reason}; `ray status` on the head node prints its address")
 
 
+def check_runtime(*, address: str | None, num_cpus: int | None, cli: bool = False) -> None:
+    """Ray already up in this process (the user's ``ray.init()``, or an earlier search's runtime,
+    which stays up between calls) is what a search with neither option runs on. A runtime hpbench
+    started gives way to one a call asks for with other options
+    (:func:`hpbench.dispatch.ray_runtime.make_way`); the user's is theirs to end: a call asking
+    for another address or other CPUs is refused here, naming both, before anything starts."""
+    from hpbench.dispatch import ray_runtime
+
+    runtime = ray_runtime.current()
+    if runtime is None or runtime.started is not None:
+        return
+    asked = auto_address() or address if address == "auto" else address
+    wanted = ray_runtime.differs(runtime, address=asked, num_cpus=num_cpus)
+    if wanted:
+        key = "address" if address is not None else "num_cpus"
+        raise StudyError(source="hpbench search" if cli else SOURCE, key="--" + key.replace("_", "-") if cli else key,
+                         rule=f"must fit the Ray runtime already up in this process ({runtime.describe()}), which is not {wanted}",
+                         value=address if key == "address" else num_cpus,
+                         hint="call ray.shutdown() first to search elsewhere, or leave address and num_cpus unset to search on it")
+
+
 def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what: str = "search") -> None:
     """A trial's CPUs fit the local Ray runtime the search runs on: Ray Tune queues a trial that
     asks for more than a node has until one appears, which a local runtime never adds (the search
-    sat silent forever). A cluster's nodes are checked once the search joined it
+    sat silent forever). A runtime up in this process that the search will use is checked as it
+    is (its largest node); a cluster's nodes are checked once the search joined it
     (:func:`hpbench.dispatch.backend.check_resources`)."""
+    from hpbench.dispatch import ray_runtime
     from hpbench.dispatch.local_ray import local_cpus
 
+    up = ray_runtime.current()
+    if up is not None and (up.started is None or not ray_runtime.differs(up, address=address, num_cpus=num_cpus)):
+        if study.resources.cpus_per_trial > up.largest_node:
+            local = up.started is not None and up.started.kind != ray_runtime.CLUSTER
+            which = (f"the local Ray runtime an earlier search started in this process (at {up.gcs})" if local
+                     else f"the largest node of the Ray runtime already up in this process ({up.describe()})")
+            raise StudyError(source=study.source, key="resources.cpus_per_trial",
+                             rule=f"must be at most the {up.largest_node:g} CPUs of {which}, which the {what} runs on",
+                             value=study.resources.cpus_per_trial,
+                             hint="a trial asking for more would wait for them forever: lower it, or ray.shutdown() first for a runtime of its own")
+        return
     cpus = local_cpus(address=address, num_cpus=num_cpus)
     if cpus is not None and study.resources.gpus_per_trial > 0 and local_gpus() == 0:  # refused after optuna.db was made, before
         raise StudyError(source=study.source, key="resources.gpus_per_trial",

@@ -72,7 +72,7 @@ def search(
     no_early_trials: Annotated[bool, typer.Option("--no-early-trials", help="Run every trial through Ray Tune (by default a fresh local search trains its first trials in its helper process while Ray starts).")] = False,
 ) -> None:
     """Run a hyperparameter search defined by a study file."""
-    from hpbench.api.search import REFUSALS, check_options
+    from hpbench.api.search import REFUSALS, check_options, check_runtime
     from hpbench.api.search import search as run
     from hpbench.api.study import Study
     from hpbench.cost.clock import process_started_at
@@ -83,6 +83,7 @@ def search(
     try:
         study = Study.from_toml(study_file, overrides=overrides)
         check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, storage=storage, cli=True)
+        check_runtime(address=address, num_cpus=num_cpus, cli=True)  # Ray up already: a command run inside a caller's process
     except StudyError as err:
         fail(err)
     con = stderr_console() if as_json else console()

@@ -36,6 +36,9 @@ def train(
     except OutputError as err:
         fail(str(err))
     con = stderr_console() if as_json else console()
+    from hpbench.train import allocator
+
+    allocator.tune()  # the command's own process, short-lived: the trials' allocator (train_study leaves a caller's alone)
     try:
         done = train_study(study, epochs=epochs, out=out, console=con)
     except StudyError as err:  # the pre-flight's problems (bad data, a network that cannot be built)

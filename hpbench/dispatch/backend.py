@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hpbench.dispatch import local_ray
+from hpbench.dispatch import local_ray, ray_runtime
 from hpbench.dispatch.fused import run_replay
 from hpbench.dispatch.local_ray import Joined
 from hpbench.dispatch.plan import ResumeRefused, SearchOptions
@@ -41,13 +41,21 @@ TUNE_ENV = {
 }
 
 
+# Ray's loggers a quiet search sets (their levels are the caller's again after it: restore_loggers)
+QUIET_LOGGERS = {"ray": logging.ERROR, "ray.tune": logging.ERROR, "ray.train": logging.ERROR, "ray.data": logging.ERROR,
+                 "ray.tune.tune": logging.CRITICAL}  # the last: "Trials did not complete: [...]"
+_saved_levels: dict[str, int] = {}
+
+
 def init_ray(opts: SearchOptions) -> Joined | bool:
     """Start a local Ray runtime (or join ``opts.address``, or the warm local runtime:
     :mod:`hpbench.dispatch.local_ray`, unless the address is ``"local"``); False when Ray was
-    already up in this process (nothing started or joined), True when this search started it or
+    already up in this process and serves the search (nothing started or joined:
+    :func:`hpbench.dispatch.ray_runtime.make_way`, which shuts down hpbench's own earlier runtime
+    where the search asks for another address or other CPUs), True when this search started it or
     joined ``opts.address``, the hold on the warm runtime when it joined that (held until
     :func:`~hpbench.dispatch.local_ray.release` or the process's end)."""
-    import ray
+    import ray  # noqa: F401  (imported before the loggers are set: its import configures them)
 
     for k, v in TUNE_ENV.items():
         os.environ.setdefault(k, v)
@@ -56,10 +64,10 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
         # "unhandled" tracebacks; hpbench records every trial's error itself (the error column)
         os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
         os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # likewise Tune's traceback of each failed trial
-        for name in ("ray", "ray.tune", "ray.train", "ray.data"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-        logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)  # "Trials did not complete: [...]"
-    if ray.is_initialized():
+        for name, level in QUIET_LOGGERS.items():
+            _saved_levels.setdefault(name, logging.getLogger(name).level)
+            logging.getLogger(name).setLevel(level)
+    if not ray_runtime.make_way(address=opts.address, num_cpus=opts.num_cpus):
         return False
     kwargs: dict[str, Any] = dict(
         include_dashboard=False,
@@ -76,6 +84,7 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
                 "; a cluster started by `ray start --head` (Ray 2.60) takes token authentication: set RAY_AUTH_MODE=token "
                 "(its token: ~/.ray/auth_token, or RAY_AUTH_TOKEN_PATH)")
             raise ResumeRefused(f"--address {opts.address}: cannot join the Ray cluster there ({str(err).splitlines()[0]}){token}") from None
+        ray_runtime.record(address=opts.address, kind=ray_runtime.CLUSTER)
         return True
     warm = local_ray.join(num_cpus=opts.num_cpus) if opts.address != "local" else None  # "local": a runtime of its own, as Ray's
     if warm is not None:
@@ -85,9 +94,21 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
         except Exception:
             warm.release()
             raise
+        ray_runtime.record(address=opts.address, kind=ray_runtime.WARM)
         return warm
     _ray_init(**{**local_ray.init_kwargs(num_cpus=opts.num_cpus), **kwargs})
+    ray_runtime.record(address=opts.address, kind=ray_runtime.LOCAL)
     return True
+
+
+def restore_loggers() -> None:
+    """Ray's loggers at the levels they had before a quiet search set them (:data:`QUIET_LOGGERS`):
+    a search run from Python leaves the caller's Ray and Tune logging as it found it. The
+    environment variables Ray reads when it starts (:data:`TUNE_ENV`, ``RAY_IGNORE_UNHANDLED_ERRORS``)
+    stay set: the runtime kept up between calls was started with them."""
+    while _saved_levels:
+        name, level = _saved_levels.popitem()
+        logging.getLogger(name).setLevel(level)
 
 
 def _ray_init(**kwargs: Any) -> None:

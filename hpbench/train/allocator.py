@@ -13,15 +13,19 @@ of the mmap threshold off and doubled that step (12.8-13.8 ms): both are set, or
 The cost: a process keeps the heap its largest step used until it exits (a trial worker's).
 
 :func:`tune` is called where a process starts training (the trainer, the fused trainer, the
-calibration that prices them); a no-op where the C library is not glibc.
+calibration that prices them); a no-op where the C library is not glibc, and inside
+:func:`untouched` (training in a caller's process: ``hpbench.train_study``, whose caller keeps
+its own allocator).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import sys
+from collections.abc import Iterator
 
 M_TRIM_THRESHOLD = -1  # glibc's mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -29,6 +33,7 @@ MMAP_THRESHOLD = 32 << 20  # glibc's ceiling on 64-bit systems (DEFAULT_MMAP_THR
 TRIM_THRESHOLD = 1 << 30
 
 _tuned: bool | None = None
+_untouched = 0  # > 0 inside untouched()
 
 
 OFF_ENV = "HPBENCH_ALLOCATOR"  # "default": glibc's own settings (less memory kept; benchmarks/allocator.py's other arm)
@@ -37,9 +42,22 @@ OFF_ENV = "HPBENCH_ALLOCATOR"  # "default": glibc's own settings (less memory ke
 def tune() -> bool:
     """Set this process's allocator as the module describes (once); whether it is set."""
     global _tuned
+    if _untouched:
+        return bool(_tuned)
     if _tuned is None:
         _tuned = os.environ.get(OFF_ENV, "") != "default" and _mallopt()
     return _tuned
+
+
+@contextlib.contextmanager
+def untouched() -> Iterator[None]:
+    """:func:`tune` sets nothing while this block runs (a process it had set stays set)."""
+    global _untouched
+    _untouched += 1
+    try:
+        yield
+    finally:
+        _untouched -= 1
 
 
 def _mallopt() -> bool:

@@ -12,10 +12,13 @@ the grad mode to the optimizer's ``differentiable`` setting). :func:`install` ma
 that while ``torch._dynamo`` is not imported, and defer to torch's own wrappers once it is (a
 user's model compiled in the same process): the arithmetic is the same either way. Where torch's
 structure is not the one this expects (another torch version), nothing is changed.
+:func:`uninstall` puts torch's own back (training in a caller's process:
+:mod:`hpbench.train.in_process`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
@@ -27,6 +30,7 @@ from torch.optim.optimizer import _use_grad_for_differentiable
 
 _DYNAMO = "torch._dynamo"
 _installed = False
+_undo: list[Callable[[], None]] = []  # what puts torch's own back, in the order install changed it
 
 
 def install() -> None:
@@ -40,14 +44,29 @@ def install() -> None:
     hook_code = _code(Optimizer.profile_hook_step(_noop))
     for cls in _optimizer_classes():
         for fn in list(vars(cls).values()):
-            if _code(fn) is disable_code and callable(getattr(fn, "__wrapped__", None)):
-                _eager_disable(fn.__wrapped__)
+            if _code(fn) is disable_code and callable(getattr(fn, "__wrapped__", None)) and _eager_disable(fn.__wrapped__):
+                _undo.append(functools.partial(delattr, fn.__wrapped__, "__dynamo_disable"))
         step = vars(cls).get("step")
         if step is not None:
             eager = _eager_step(step, use_grad_code=use_grad_code, hook_code=hook_code)
             if eager is not None:
                 setattr(cls, "step", eager)  # noqa: B010
+                _undo.append(functools.partial(setattr, cls, "step", step))
     _installed = True
+
+
+def installed() -> bool:
+    return _installed
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: the optimizer classes' own ``step`` and torch's TorchDynamo wrappers
+    back (an instance built meanwhile steps through them from now on, as torch's own would)."""
+    global _installed
+    while _undo:
+        with contextlib.suppress(AttributeError):
+            _undo.pop()()
+    _installed = False
 
 
 def _noop() -> None:
@@ -69,11 +88,11 @@ def _optimizer_classes() -> Iterator[type]:
             yield cls
 
 
-def _eager_disable(raw: Callable[..., Any]) -> None:
+def _eager_disable(raw: Callable[..., Any]) -> bool:
     """``torch._disable_dynamo(raw)`` calls ``raw.__dynamo_disable`` once that is set: here, ``raw``
     itself until TorchDynamo is imported, then what torch would have built."""
     if getattr(raw, "__dynamo_disable", None) is not None:
-        return
+        return False
     disabled: list[Callable[..., Any]] = []
 
     @functools.wraps(raw)
@@ -85,6 +104,7 @@ def _eager_disable(raw: Callable[..., Any]) -> None:
         return disabled[0](*args, **kwargs)
 
     raw.__dynamo_disable = call  # type: ignore[attr-defined]
+    return True
 
 
 def _eager_step(step: Callable[..., Any], *, use_grad_code: Any, hook_code: Any) -> Callable[..., Any] | None:

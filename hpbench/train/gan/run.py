@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hpbench.train.build import shared_tensor
 from hpbench.train.gan import losses
 from hpbench.train.gan.collapse import CollapseDetector, GANStop
 from hpbench.train.gan.config import GANConfig, GANLoss
@@ -38,7 +39,7 @@ class GANRun:
         self.config, self.evaluator, self.device = config, evaluator, torch.device(device)
         self.sample_shape = tuple(x.shape[1:])
         dim = math.prod(self.sample_shape)
-        self.x_train = torch.from_numpy(x).to(self.device)
+        self.x_train = shared_tensor(x, dtype=torch.float32, device=self.device)  # read-only from Ray's object store: no copy, no warning
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.generator = generator(latent_dim=config.latent_dim, out_dim=dim, hidden=config.g_hidden,
