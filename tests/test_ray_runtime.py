@@ -99,6 +99,9 @@ def test_a_search_from_python_leaves_rays_loggers_as_it_found_them(write_study, 
     from hpbench.dispatch.plan import ResumeRefused
 
     names = ("ray", "ray.tune", "ray.tune.tune")
+    import ray  # noqa: F401  (its import sets its loggers' levels: before the test sets them)
+
+    monkeypatch.setattr(backend, "_saved_levels", {"ray": logging.ERROR})  # left by an earlier search that restored nothing
     for name in names:
         monkeypatch.setattr(logging.getLogger(name), "level", logging.WARNING)
     monkeypatch.setattr(ray_runtime, "make_way", lambda **k: False)  # Ray up and fitting: nothing to start

@@ -94,10 +94,11 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     except (OSError, ValueError) as err:  # an unreadable earlier record
         raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
     con = console or Console(emoji=False)
-    from hpbench.dispatch.backend import restore_loggers
+    from hpbench.dispatch.backend import forget_loggers, restore_loggers
     from hpbench.dispatch.runner import run_search
     from hpbench.dispatch.study_lock import StudyNameBusy
 
+    forget_loggers()  # the levels this call finds are the ones it leaves (not those of a run that restored nothing)
     try:  # its pre-flight raises PreflightFailed (a StudyError) for bad data or broken user code
         run_search(study, opts, console=con, plan=plan)
     except (ResumeRefused, StudyNameBusy) as err:

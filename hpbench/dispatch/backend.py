@@ -101,6 +101,12 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
     return True
 
 
+def forget_loggers() -> None:
+    """Forget the levels an earlier quiet search saved and did not restore (the CLI's, or a direct
+    :func:`init_ray`): the next search saves the levels it finds."""
+    _saved_levels.clear()
+
+
 def restore_loggers() -> None:
     """Ray's loggers at the levels they had before a quiet search set them (:data:`QUIET_LOGGERS`):
     a search run from Python leaves the caller's Ray and Tune logging as it found it. The
