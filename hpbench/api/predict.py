@@ -70,7 +70,10 @@ class Predictor:
         a = torch.from_numpy(np.ascontiguousarray(self.inputs(x)))
         rows = self.rows_per_pass if len(a) > 1 else 1
         with torch.no_grad():  # a block, not the decorator: a warning the encoding gives names the caller's line, not torch's wrapper
-            out = torch.cat([self.model(a[i : i + rows]) for i in range(0, len(a), rows)]) if len(a) else torch.zeros(0, 1)
+            if len(a):
+                out = torch.cat([self.model(a[i : i + rows]) for i in range(0, len(a), rows)])
+            else:  # no rows: no predictions, as wide as the model's outputs (predict_proba's (0, classes))
+                out = self.model(torch.zeros(1, *self.input_shape))[:0]
         return out.double().numpy()
 
     def predict_proba(self, x: Any) -> np.ndarray:

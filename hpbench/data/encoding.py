@@ -59,7 +59,7 @@ class Encoding:
             raise ValueError(f"the samples must be laid out as the model was trained: shaped (n, {', '.join(map(str, input_shape))}) once "
                              f"encoded, but got {tuple(a.shape)}")
         for _, shift, div in self.scale:
-            flat = a.reshape(len(a), -1)
+            flat = a.reshape(len(a), math.prod(a.shape[1:]))  # not -1: no rows (an empty DataFrame) leave it undefined
             a = ((flat - np.asarray(shift, dtype=np.float32)) / np.asarray(div, dtype=np.float32)).reshape(a.shape).astype(np.float32)
         return a
 

@@ -58,11 +58,12 @@ def head_bytes(path: str, n: int) -> bytes:
 
 
 def open_text(path: str) -> IO[str]:
-    """A CSV's text (decompressed), for reading its header line."""
+    """A CSV's text (decompressed), for reading its header line; a UTF-8 BOM (Excel's "CSV UTF-8"
+    writes one) is dropped, as pandas drops it: kept, '\ufeffage' was a column of its own."""
     opener = CSV_COMPRESSIONS.get(compression(path))
     if opener:
-        return opener(path, "rt", newline="", encoding="utf-8")
-    return open(path, newline="", encoding="utf-8")
+        return opener(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
 
 
 def kept_na_values(keep: tuple[str, ...]) -> list[str]:

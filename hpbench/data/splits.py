@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+SHOWN_CLASSES = 3  # classes named in the "too few to stratify" warning (the rest counted)
+
 
 def split_indices(y: np.ndarray, *, task: str, val_fraction: float, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic (train, val, test) indices, each sorted: the test split first, then the
@@ -46,20 +48,30 @@ def check_split_sizes(n: int, *, val_fraction: float, test_fraction: float) -> N
 
 def unstratified(task: str, parts: dict[str, np.ndarray | None], *, classes: tuple[Any, ...] | None = None) -> list[str]:
     """The classes a stratified split could not put in every split (``parts``: split name -> its
-    labels; too few samples: a class of one sample is in one split only), one message each; none
-    for a regression task. ``classes``: the labels as the data holds them, by class index (the
-    message names ``'zebra'``, not class 3)."""
+    labels; too few samples: a class of one sample is in one split only), in one message (a few
+    named, and their count: one line per class was 298 warnings for a target of prices read as
+    text); none for a regression task. ``classes``: the labels as the data holds them, by class
+    index (the message names ``'zebra'``, not class 3)."""
     if task == "regression":
         return []
     present = {name: set(np.unique(y).tolist()) for name, y in parts.items() if y is not None}
-    out = []
+    short: list[tuple[Any, int, str]] = []  # (label, samples, the splits it is missing from)
     for c in sorted(set().union(*present.values())):
-        missing = [name for name, have in present.items() if c not in have]
-        if missing:
+        lacking = [name for name, have in present.items() if c not in have]
+        if lacking:
             k = sum(int((y == c).sum()) for y in parts.values() if y is not None)
-            label = classes[c] if classes is not None and 0 <= c < len(classes) else c
-            out.append(f"class {label!r} has {k} sample{'s' if k != 1 else ''}, too few to stratify: none in the {' or '.join(missing)} split")
-    return out
+            short.append((classes[c] if classes is not None and 0 <= c < len(classes) else c, k, " or ".join(lacking)))
+    if len(short) == 1:
+        label, k, where = short[0]
+        return [f"class {label!r} has {k} sample{'s' if k != 1 else ''}, too few to stratify: none in the {where} split"]
+    if not short:
+        return []
+    lo, hi = min(k for _, k, _ in short), max(k for _, k, _ in short)
+    splits = {s for _, _, s in short}
+    where = f" (none in the {next(iter(splits))} split)" if len(splits) == 1 else ""
+    named = ", ".join(f"{label!r}" + ("" if where else f" (none in the {s} split)") for label, _, s in short[:SHOWN_CLASSES])
+    more = f" and {len(short) - SHOWN_CLASSES} more" if len(short) > SHOWN_CLASSES else ""
+    return [f"{len(short)} classes have {lo if lo == hi else f'{lo} to {hi}'} sample{'s' if hi != 1 else ''}, too few to stratify{where}: {named}{more}"]
 
 
 def _share(fraction: float, n: int) -> int:

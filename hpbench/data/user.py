@@ -237,7 +237,14 @@ def read_table(path: str, *, keep_text: tuple[str, ...] = ()) -> Any:
     import pandas as pd
 
     if is_parquet(path):
-        return pd.read_parquet(path)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        df = pd.read_parquet(path)
+        # a decimal column (databases, Spark) comes as Python Decimal objects, an object column pandas' checks
+        # read as text (and training one-hot encoded): read as numbers
+        decimals = [f.name for f in pq.read_schema(path) if pa.types.is_decimal(f.type) and f.name in df.columns]
+        return df.astype(dict.fromkeys(decimals, "float64")) if decimals else df
     with warnings.catch_warnings():
         # A row with more fields than the header: pandas would silently make the extra leading
         # fields the index (index_col=None) or drop data (index_col=False); it is an error here.

@@ -38,7 +38,8 @@ from hpbench.preflight.models import SAMPLE_ROWS, ModelRequest, check_models
 from hpbench.preflight.problems import PreflightFailed, Problem
 from hpbench.preflight.shapes import Case, batch_sizes, cases, data_variants, init_cases, optimizer_cases, schedule_cases, used_batch_sizes
 from hpbench.preflight.strategies import check_strategies
-from hpbench.preflight.table import check_table, table_arrays
+from hpbench.preflight.table import check_table
+from hpbench.preflight.table_arrays import table_arrays
 from hpbench.preflight.table_copies import label_copies
 from hpbench.study.names import reads_dataset
 from hpbench.study.schema import Study

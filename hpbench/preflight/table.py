@@ -1,6 +1,7 @@
 """The checks of a data file's table, as read (its columns by name, its rows by the file's line
-numbers): one small function per rule, each returning the problems it finds. Then the table
-becomes the arrays every kind of data is checked as (:mod:`hpbench.preflight.data`).
+numbers, or by position from 0): one small function per rule, each returning the problems it
+finds. Then the table becomes the arrays every kind of data is checked as
+(:mod:`hpbench.preflight.table_arrays`, :mod:`hpbench.preflight.data`).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import numpy as np
 
 from hpbench.data import onehot
 from hpbench.data.files import is_csv
-from hpbench.data.user import FLOAT32_MAX, missing_texts
+from hpbench.data.user import FLOAT32_MAX, infer_task, missing_texts
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.data import MAX_SHOWN, DataContext
-from hpbench.preflight.load import Arrays
 from hpbench.preflight.problems import Problem
 
 MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a category (one-hot columns)
@@ -27,20 +27,26 @@ def target_name(ctx: DataContext) -> str:
     return str(ctx.data.options.get("target", ""))
 
 
-def _csv(ctx: DataContext) -> bool:
+def csv_data(ctx: DataContext) -> bool:
     return is_csv(str(ctx.data.dataset))
 
 
-def _lines(index: Any, ctx: DataContext) -> str:
-    """Where in the file: a CSV's line numbers (line 1 its header), other tables' rows (from 0)."""
-    first, word = (2, "line") if _csv(ctx) else (0, "row")
-    shown_ = [str(int(i) + first) for i in list(index)[:MAX_SHOWN]]
-    more = f" and {len(index) - MAX_SHOWN} more" if len(index) > MAX_SHOWN else ""
-    return f"{word}{'s' if len(index) > 1 else ''} {', '.join(shown_)}{more}"
+def _lines(at: Any, ctx: DataContext) -> str:
+    """Where in the file, from rows' positions (:func:`check_table` numbers them): a CSV's line
+    numbers (line 1 its header), other tables' rows (from 0)."""
+    first, word = (2, "line") if csv_data(ctx) else (0, "row")
+    shown_ = [str(int(i) + first) for i in list(at)[:MAX_SHOWN]]
+    more = f" and {len(at) - MAX_SHOWN} more" if len(at) > MAX_SHOWN else ""
+    return f"{word}{'s' if len(at) > 1 else ''} {', '.join(shown_)}{more}"
+
+
+def task_given(ctx: DataContext) -> str | None:
+    task = ctx.data.options.get("task")
+    return None if task is None else str(task)
 
 
 def one_column(table: Any, ctx: DataContext) -> list[Problem]:
-    if len(table.columns) != 1 or not _csv(ctx):
+    if len(table.columns) != 1 or not csv_data(ctx):
         return []
     return [Problem(source=ctx.source, key="(header)", rule="must name comma-separated columns (the target and the features)",
                     value=shown(f"one column only: {str(table.columns[0])[:80]!r}"))]
@@ -65,7 +71,7 @@ def unnamed_columns(table: Any, ctx: DataContext) -> list[Problem]:
     """Every column of a CSV is named: an empty header cell (pandas reads it as 'Unnamed: 0') is
     most often the row index DataFrame.to_csv writes by default, which trained as a feature
     (in a file sorted by class it gives the label away)."""
-    if not _csv(ctx):
+    if not csv_data(ctx):
         return []
     unnamed = [str(c) for c in table.columns if str(c).startswith("Unnamed: ")]
     return [Problem(source=ctx.source, key="(header)", rule="must name every column (an empty header cell is most often the row index "
@@ -129,7 +135,7 @@ def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
     with the key that keeps such texts as text."""
     missing = {col: np.flatnonzero(table[col].isna().to_numpy()) for col in table.columns}
     missing = {col: at for col, at in missing.items() if len(at)}
-    written = missing_texts(ctx.data.dataset, list(missing)) if missing and _csv(ctx) else None
+    written = missing_texts(ctx.data.dataset, list(missing)) if missing and csv_data(ctx) else None
     out = []
     for col, at in missing.items():
         key = "data.target" if col == target_name(ctx) else f"column {str(col)!r}"
@@ -167,7 +173,7 @@ def infinite_values(table: Any, ctx: DataContext) -> list[Problem]:
     return out
 
 
-def _nested(values: Any) -> Any:
+def nested_cells(values: Any) -> Any:
     """The cells of an object column that hold a list, array, mapping or bytes, not one value."""
     if values.dtype.kind != "O":
         return values.iloc[:0]
@@ -178,7 +184,7 @@ def one_value_cells(table: Any, ctx: DataContext) -> list[Problem]:
     """Each cell holds one number or text (a Parquet column of lists is not a feature)."""
     out = []
     for col in table.columns:
-        bad = _nested(table[col])
+        bad = nested_cells(table[col])
         if len(bad):
             key = "data.target" if col == target_name(ctx) else f"column {str(col)!r}"
             out.append(Problem(source=ctx.source, key=key, rule="must hold one number or text per cell",
@@ -186,22 +192,76 @@ def one_value_cells(table: Any, ctx: DataContext) -> list[Problem]:
     return out
 
 
+def text_among_numbers(values: Any) -> Any:
+    """The text cells ('?', 'n/a') of a column read as text whose cells are mostly numbers (an
+    empty selection where every cell is a number pandas holds as an object: a boolean column with
+    a gap holds True/False objects), None for a column that is not mostly numbers or not text."""
+    import pandas as pd
+
+    values = values.dropna()
+    if values.dtype.kind not in "OSU" or not len(values) or len(nested_cells(values)):
+        return None
+    as_numbers = pd.to_numeric(values, errors="coerce")
+    return values[as_numbers.isna()] if as_numbers.notna().mean() >= 0.5 else None
+
+
+_MOSTLY_NUMBERS = "must hold numbers only (it is mostly numbers)"
+
+
+def _text_cells(bad: Any, ctx: DataContext) -> str:
+    examples = ", ".join(repr(str(v)) for v in bad.unique()[:MAX_SHOWN])
+    return f"text {examples} ({_lines(bad.index, ctx)})"
+
+
+def text_target(table: Any, ctx: DataContext) -> list[Problem]:
+    """The target follows its feature columns' rule: a regression target with a few '?' cells was
+    read as text, then as one class per price (299 classes, trained without a word)."""
+    target = target_name(ctx)
+    if target not in table.columns or task_given(ctx) not in (None, "regression"):
+        return []
+    bad = text_among_numbers(table[target])
+    if bad is None or not len(bad):
+        return []
+    return [Problem(source=ctx.source, key="data.target", rule=_MOSTLY_NUMBERS, value=shown(_text_cells(bad, ctx)),
+                    hint='drop or fill those rows; if the values are class labels, set data.task = "multiclass"')]
+
+
+def classes_with_rows(table: Any, ctx: DataContext) -> list[Problem]:
+    """A classification target has rows to learn each class from. More classes than half the
+    labelled rows leaves the average class under 2 rows, so most classes cannot be in both the
+    training and the validation split: an ID column, or a regression target stored as text, chosen
+    by mistake (300 rows, 299 classes). No classification dataset trips it: 10,000 rows of 1,000
+    classes have 10 each, and a set of pairs (2 rows a class) is just at the bound. Asked for with
+    ``data.task``, the classes train (the splits' warning says which could not be stratified)."""
+    target = target_name(ctx)
+    if target not in table.columns or task_given(ctx) is not None or text_among_numbers(table[target]) is not None:
+        return []  # (mostly numbers with some text: text_target's problem)
+    values = table[target].dropna()
+    try:
+        n = int(values.nunique())
+    except TypeError:  # lists in its cells: one_value_cells' problem
+        return []
+    if n <= 2 or n * 2 <= len(values) or values.dtype.kind in "Mm" or infer_task(values.to_numpy()) == "regression":
+        return []
+    examples = ", ".join(repr(str(v)) for v in values.iloc[:3])
+    return [Problem(source=ctx.source, key="data.target", rule="a classification target must have rows to learn each class from: "
+                    "at most one class per 2 rows", value=shown(f"{n} classes in {len(values)} rows, e.g. {examples}"),
+                    hint='an ID or a regression target stored as text? For a regression, set data.task = "regression"; for an ID, '
+                         'name another column as data.target; to train these classes anyway, set data.task = "multiclass"')]
+
+
 def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
     """A text feature column is a category (one-hot encoded): numbers written as text among
     numbers ('1,234', '?', 'n/a') and columns of mostly distinct texts are mistakes."""
-    import pandas as pd
-
     out = []
     for col in table.columns:
         values = table[col].dropna()
-        if col == target_name(ctx) or values.dtype.kind not in "OSU" or not len(values) or len(_nested(values)):
+        if col == target_name(ctx) or values.dtype.kind not in "OSU" or not len(values) or len(nested_cells(values)):
             continue
-        as_numbers = pd.to_numeric(values, errors="coerce")
-        bad = values[as_numbers.isna()]
-        if as_numbers.notna().mean() >= 0.5:
-            examples = ", ".join(repr(str(v)) for v in bad.unique()[:MAX_SHOWN])
-            out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule="must hold numbers only (it is mostly numbers)",
-                               value=shown(f"text {examples} ({_lines(bad.index, ctx)})")))
+        bad = text_among_numbers(values)
+        if bad is not None:
+            if len(bad):  # (none: numbers pandas holds as objects, True/False beside a gap)
+                out.append(Problem(source=ctx.source, key=f"column {str(col)!r}", rule=_MOSTLY_NUMBERS, value=shown(_text_cells(bad, ctx))))
             continue
         formatted = _formatted_numbers(values)
         if formatted:  # '3,366.33', '$12', '15.5%': numbers a spreadsheet formatted, one-hot encoded as text otherwise
@@ -255,43 +315,13 @@ def _few_categories(values: Any, name: str) -> tuple[str, ...] | None:
 
 
 TABLE_CHECKS: list[TableCheck] = [one_column, target_column, has_features, unnamed_columns, has_rows, date_columns, one_value_cells,
-                                   missing_values, infinite_values, text_columns, one_hot_names]
-
-
-def table_arrays(table: Any, ctx: DataContext, *, task: str | None) -> Arrays | None:
-    """The arrays the array checks read, from a table whose target column exists (rows without a
-    target dropped, empty or infinite feature cells as 0, unusable text columns left out: those
-    problems are the table checks' to report)."""
-    import pandas as pd
-
-    from hpbench.data.user import infer_task
-
-    target = target_name(ctx)
-    if target not in table.columns or not len(table):
-        return None
-    keep = table[target].notna().to_numpy()
-    feats = table.drop(columns=[target])[keep]
-    cols = {}
-    for col in feats.columns:
-        values = feats[col]
-        if values.dtype.kind in "Mm":  # a date: date_columns' problem
-            continue
-        if values.dtype.kind in "biuf":
-            f = values.astype(np.float64).replace([np.inf, -np.inf], np.nan).fillna(0.0)
-            cols[col] = f.where(f.abs() <= FLOAT32_MAX, 0.0)  # too large for float32: infinite_values' problem
-        elif not len(_nested(values)) and values.nunique() <= MAX_CATEGORIES:
-            cols[col] = values
-    frame = pd.get_dummies(pd.DataFrame(cols, index=feats.index), dtype=np.float32) if cols else pd.DataFrame(index=feats.index)
-    x = frame.to_numpy(dtype=np.float32) if frame.shape[1] else np.zeros((int(keep.sum()), 1), dtype=np.float32)
-    y = table[target].to_numpy()[keep]
-    if y.dtype.kind == "f":
-        y = np.where(np.isinf(y), 0.0, y)
-    first, word = (2, "line") if _csv(ctx) else (0, "row")
-    return Arrays(x=x, y=y, task=task or infer_task(y), x_key="features", y_key="data.target", first_row=first, row_word=word,
-                  x_names=tuple(str(c) for c in frame.columns) if frame.shape[1] else ())
+                                   missing_values, infinite_values, text_target, classes_with_rows, text_columns, one_hot_names]
 
 
 def check_table(table: Any, ctx: DataContext) -> list[Problem]:
+    """Every rule's problems, the rows numbered by position from 0: a Parquet file written with its
+    DataFrame's index (IDs, a filtered frame's labels) had its labels taken as row numbers."""
+    table = table.reset_index(drop=True)
     return [p for check in TABLE_CHECKS for p in check(table, ctx)]
 
 

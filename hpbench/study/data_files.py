@@ -89,9 +89,11 @@ def _columns(r: Reader, path: str) -> list[str]:
         if files.is_parquet(path):
             import pyarrow.parquet as pq
 
-            return list(pq.read_schema(path).names)
-        with files.open_text(path) as f:
-            return next(csv.reader(f), [])
+            schema = pq.read_schema(path)  # pandas restores its index columns ('__index_level_0__') as the index: no feature
+            index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+            return [c for c in schema.names if c not in index]
+        with files.open_text(path) as f:  # the first line that is not blank, as pandas skips blank lines before the header
+            return next((row for row in csv.reader(f) if row and (len(row) > 1 or row[0].strip())), [])
     except (OSError, EOFError, UnicodeDecodeError, csv.Error, ValueError) as err:
         kind = "Parquet" if files.is_parquet(path) else "CSV"
         raise _file_fail(path, f"must be a readable {kind} file ({err})") from None
