@@ -91,6 +91,11 @@ def test_a_call_that_the_users_runtime_does_not_fit_is_refused_before_anything(w
     _refused(lambda: hpbench.search(study, out=out, address=listener, console=QUIET), out, ["address", f"the Ray cluster at {listener}", "10.1.2.3:6379"])
     big = hpbench.Study.from_toml(write_study(TINY_STUDY + "\n[resources]\ncpus_per_trial = 2\n", "big.toml"))
     _refused(lambda: hpbench.search(big, out=out, console=QUIET), out, ["resources.cpus_per_trial", "1 CPUs of the largest node", "10.1.2.3:6379"])
+    # a GPU share on a runtime without GPUs, the user's or hpbench's own (it was not checked once Ray was up: CI dry run s50)
+    gpu = hpbench.Study.from_toml(write_study(TINY_STUDY + "\n[resources]\ngpus_per_trial = 1\n", "gpu.toml"))
+    for up in (USERS, ours(ray_runtime.LOCAL, cpus=2.0)):
+        monkeypatch.setattr(ray_runtime, "current", lambda up=up: up)
+        _refused(lambda: hpbench.search(gpu, out=out, console=QUIET), out, ["resources.gpus_per_trial", "has none", "10.1.2.3:6379"])
 
 
 def test_a_search_from_python_leaves_rays_loggers_as_it_found_them(write_study, tmp_path, monkeypatch):

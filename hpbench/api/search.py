@@ -199,6 +199,12 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
                              rule=f"must be at most the {up.largest_node:g} CPUs of {which}, which the {what} runs on",
                              value=study.resources.cpus_per_trial,
                              hint="a trial asking for more would wait for them forever: lower it, or ray.shutdown() first for a runtime of its own")
+        if study.resources.gpus_per_trial > 0 and up.gpus == 0:
+            local = up.started is not None and up.started.kind != ray_runtime.CLUSTER
+            rule = ("needs a GPU the local Ray runtime can use, and the one up in this process has none" if local
+                    else "needs a GPU the Ray runtime already up in this process can use, and it has none")
+            raise StudyError(source=study.source, key="resources.gpus_per_trial", rule=f"{rule} ({up.describe()})",
+                             value=study.resources.gpus_per_trial, hint="set it to 0, or ray.shutdown() first and search on a cluster with GPUs (address=)")
         return
     cpus = local_cpus(address=address, num_cpus=num_cpus)
     if cpus is not None and study.resources.gpus_per_trial > 0 and local_gpus() == 0:  # refused after optuna.db was made, before

@@ -40,6 +40,7 @@ class Runtime:
     cpus: float  # the CPUs of all its nodes
     largest_node: float  # the CPUs of its largest live node (a trial runs on one)
     started: Started | None  # None: not started by hpbench (the user's ray.init())
+    gpus: float = 0.0  # the GPUs of all its nodes
 
     def describe(self) -> str:
         where = f"at {self.gcs} " if self.gcs else ""
@@ -65,7 +66,8 @@ def current() -> Runtime | None:
     cpus = float(ray.cluster_resources().get("CPU", 0.0))
     nodes = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
     ours = _started if _started is not None and driver and _started.driver == driver else None
-    return Runtime(gcs=gcs, cpus=cpus, largest_node=max(nodes, default=cpus), started=ours)
+    gpus = float(ray.cluster_resources().get("GPU", 0.0))
+    return Runtime(gcs=gcs, cpus=cpus, largest_node=max(nodes, default=cpus), started=ours, gpus=gpus)
 
 
 def record(*, address: str | None, kind: str) -> None:
