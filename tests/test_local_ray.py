@@ -4,17 +4,19 @@ runtime stopping by itself once no search used it."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import pytest
 
 from hpbench.api.search import check_options
-from hpbench.dispatch import local_ray
+from hpbench.dispatch import daemon_process, local_ray
 from hpbench.dispatch.early_launch import n_early, wanted
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.errors import StudyError
@@ -22,8 +24,24 @@ from hpbench.study.parse import load_study
 from tests.helpers.studies import ROOT, TINY_STUDY
 
 
+def fake_daemon() -> subprocess.Popen[bytes]:
+    """A sleeping process whose command line names the daemon's module, as ``hpbench ray start``'s does."""
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", daemon_process.MODULE])
+
+
+_FAKE: list[subprocess.Popen[bytes]] = []
+
+
+def daemon_pid() -> int:
+    """One fake daemon for the records that only need a live one (ended with the test session)."""
+    if not _FAKE or _FAKE[0].poll() is not None:
+        _FAKE[:] = [fake_daemon()]
+        atexit.register(_FAKE[0].kill)
+    return _FAKE[0].pid
+
+
 def record(directory: Path, **over: object) -> dict[str, object]:
-    rec: dict[str, object] = dict(address="127.0.0.1:6390", pid=os.getpid(), num_cpus=2, started_at=time.time(), idle_s=60.0,
+    rec: dict[str, object] = dict(address="127.0.0.1:6390", pid=over.pop("pid", None) or daemon_pid(), num_cpus=2, started_at=time.time(), idle_s=60.0,
                                   ray_version=local_ray._version())
     rec.update(over)
     directory.mkdir(parents=True, exist_ok=True)
@@ -46,6 +64,57 @@ def test_a_dead_daemons_record_is_ignored(tmp_path):
     record(tmp_path, pid=dead_pid())
     assert local_ray.find(tmp_path) is None
     assert local_ray.join(num_cpus=None, directory=tmp_path) is None
+
+
+def test_a_record_whose_pid_another_process_took_is_not_live(tmp_path):
+    """A daemon killed uncleanly leaves its record; its PID may name another process since. Before,
+    any process with that PID made the record live: `ray status` said up, a search hung joining the
+    dead address, and `ray stop` SIGTERMed (then SIGKILLed the group of) the unrelated process (s50/h8 #1)."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        record(tmp_path, pid=other.pid)
+        assert local_ray.find(tmp_path) is None
+        assert not (tmp_path / local_ray.STATE).exists()  # the stale record is removed
+        record(tmp_path, pid=other.pid)
+        assert local_ray.stop(directory=tmp_path, timeout_s=1, grace_s=1) is None
+        assert other.poll() is None  # not signalled
+        assert local_ray.join(num_cpus=None, directory=tmp_path) is None
+    finally:
+        other.kill()
+
+
+def test_a_daemon_like_process_younger_than_the_record_is_not_live(tmp_path):
+    """The PID taken by another warm daemon (another XDG_CACHE_HOME's) started after this record's runtime came up."""
+    daemon = fake_daemon()
+    try:
+        record(tmp_path, pid=daemon.pid, started_at=time.time() - 3600)
+        assert local_ray.find(tmp_path) is None
+        record(tmp_path, pid=daemon.pid)
+        assert local_ray.find(tmp_path) is not None
+    finally:
+        daemon.kill()
+
+
+def test_a_warm_runtime_that_does_not_answer_is_left_for_a_runtime_of_the_searchs_own(tmp_path, monkeypatch):
+    """Its daemon up, its GCS gone: the search says so and starts its own (before, Ray's join retried forever)."""
+    from hpbench.dispatch import backend, ray_runtime
+
+    record(tmp_path, address="127.0.0.1:1")  # nothing listens on port 1
+    monkeypatch.setattr(local_ray, "state_dir", lambda: tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", types.ModuleType("ray"))  # init_ray's import: Ray itself is not needed here
+    monkeypatch.setattr(ray_runtime, "make_way", lambda **_: True)
+    monkeypatch.setattr(ray_runtime, "record", lambda **_: None)
+    inits: list[dict[str, object]] = []
+    monkeypatch.setattr(backend, "_ray_init", lambda **kw: inits.append(kw))
+    said: list[str] = []
+    try:
+        started = backend.init_ray(SearchOptions(out=tmp_path / "out"), say=said.append)
+    finally:
+        backend.restore_loggers()
+        local_ray.release()
+    assert started is True and [kw["address"] for kw in inits] == ["local"]
+    assert len(said) == 1 and "127.0.0.1:1 does not answer" in said[0] and "of the search's own" in said[0]
+    assert not local_ray.busy(tmp_path)
 
 
 def test_a_damaged_record_is_ignored(tmp_path):
@@ -118,7 +187,7 @@ def test_ray_stop_asks_the_searches_on_the_runtime_to_stop_first(tmp_path):
     back, as a Ctrl-C), the daemon is stopped once the search let go, and a runtime being stopped is
     not joined by a new search. Before, the daemon stopped Ray under the search, which exited 1
     with only Ray's log line. (The daemon here is a sleeping process.)"""
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    daemon = fake_daemon()
     try:
         record(tmp_path, pid=daemon.pid)
         held = local_ray.join(num_cpus=None, directory=tmp_path)
@@ -140,7 +209,7 @@ def test_ray_stop_asks_the_searches_on_the_runtime_to_stop_first(tmp_path):
 
 
 def test_ray_stop_without_a_search_stops_at_once(tmp_path):
-    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    daemon = fake_daemon()
     try:
         record(tmp_path, pid=daemon.pid)
         waited: list[str] = []

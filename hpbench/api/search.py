@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpbench.api.checks import check_call
+from hpbench.dispatch.reach import unreachable
 from hpbench.errors import StudyError
 from hpbench.results.files import OutputError
 from hpbench.results.lock import LockHeld
@@ -216,24 +217,6 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
         where = "--num-cpus" if num_cpus is not None else "this machine's" if what == "search" else "this machine's, where the estimate prices the search"
         raise StudyError(source=study.source, key="resources.cpus_per_trial", rule=f"must be at most the {cpus} CPUs of the local Ray runtime ({where})",
                          value=want, hint="a trial asking for more would wait for them forever: lower it, or search on a cluster with larger nodes (--address)")
-
-
-REACH_TIMEOUT_S = 5.0
-
-
-def unreachable(host: str, port: int, *, timeout_s: float = REACH_TIMEOUT_S) -> str:
-    """Why nothing answers a TCP connection to ``host:port`` ('' when something does)."""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return ""
-    except socket.gaierror as err:
-        return f"the name {host!r} does not resolve ({err.strerror or err})"
-    except TimeoutError:
-        return f"no answer from {host}:{port} within {timeout_s:g} s"
-    except OSError as err:
-        return f"{host}:{port} refused the connection ({err.strerror or err})"
 
 
 def _host_port(address: str) -> tuple[str, str]:

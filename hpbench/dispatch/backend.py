@@ -11,7 +11,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,13 @@ from hpbench.dispatch import local_ray, ray_runtime
 from hpbench.dispatch.fused import run_replay
 from hpbench.dispatch.local_ray import Joined
 from hpbench.dispatch.plan import ResumeRefused, SearchOptions
+from hpbench.dispatch.reach import address_unreachable
 from hpbench.dispatch.schedulers import decision_epochs
 from hpbench.dispatch.trainable import Handoff, Replay
 from hpbench.results.weights import INCOMING_DIR
 from hpbench.study.schema import Study
+
+WARM_REACH_S = 2.0  # the warm runtime runs on this machine: its GCS answers at once, or nothing listens there
 
 # Ray Tune knobs (Ray's own, documented in ray.tune.constants; Tune 2.60 has no API for them):
 # hpbench keeps its own tables, so Tune's per-trial JSON/CSV/TensorBoard loggers only cost time
@@ -47,14 +50,15 @@ QUIET_LOGGERS = {"ray": logging.ERROR, "ray.tune": logging.ERROR, "ray.train": l
 _saved_levels: dict[str, int] = {}
 
 
-def init_ray(opts: SearchOptions) -> Joined | bool:
+def init_ray(opts: SearchOptions, *, say: Callable[[str], None] = print) -> Joined | bool:
     """Start a local Ray runtime (or join ``opts.address``, or the warm local runtime:
     :mod:`hpbench.dispatch.local_ray`, unless the address is ``"local"``); False when Ray was
     already up in this process and serves the search (nothing started or joined:
     :func:`hpbench.dispatch.ray_runtime.make_way`, which shuts down hpbench's own earlier runtime
     where the search asks for another address or other CPUs), True when this search started it or
     joined ``opts.address``, the hold on the warm runtime when it joined that (held until
-    :func:`~hpbench.dispatch.local_ray.release` or the process's end)."""
+    :func:`~hpbench.dispatch.local_ray.release` or the process's end). A warm runtime whose
+    address does not answer is left, with a line to ``say``, for a runtime of the search's own."""
     import ray  # noqa: F401  (imported before the loggers are set: its import configures them)
 
     for k, v in TUNE_ENV.items():
@@ -87,6 +91,11 @@ def init_ray(opts: SearchOptions) -> Joined | bool:
         ray_runtime.record(address=opts.address, kind=ray_runtime.CLUSTER)
         return True
     warm = local_ray.join(num_cpus=opts.num_cpus) if opts.address != "local" else None  # "local": a runtime of its own, as Ray's
+    reason = address_unreachable(warm.runtime.address, timeout_s=WARM_REACH_S) if warm is not None else ""
+    if warm is not None and reason:  # Ray's join would retry for minutes, printing its C++ warnings (s50/h8 #1)
+        warm.release()
+        say(f"the warm Ray runtime at {warm.runtime.address} does not answer ({reason}): starting one of the search's own")
+        warm = None
     if warm is not None:
         try:
             local_ray.use_token(warm.directory)

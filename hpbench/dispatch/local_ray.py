@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from hpbench.dispatch.daemon_process import is_daemon
+
 STATE = "runtime.json"
 IN_USE = "in-use.lock"
 STOPPING = "stopping"  # written by ``hpbench ray stop`` while searches hold the runtime: they stop as on Ctrl-C, then it stops
@@ -94,16 +96,24 @@ def _alive(pid: int) -> bool:
 
 def _read(directory: Path) -> WarmRuntime | None:
     try:
-        raw = json.loads((directory / STATE).read_text(encoding="utf-8"))
+        text = (directory / STATE).read_text(encoding="utf-8")
+        raw = json.loads(text)
         runtime = WarmRuntime(**{k: raw[k] for k in WarmRuntime.__dataclass_fields__})
+        live = is_daemon(int(runtime.pid), started_at=float(runtime.started_at))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return runtime if _alive(runtime.pid) else None
+    if not live:  # its daemon died, its PID maybe another process's now: the record goes (unless a new daemon just wrote its own)
+        with contextlib.suppress(OSError):
+            if (directory / STATE).read_text(encoding="utf-8") == text:
+                (directory / STATE).unlink()
+        return None
+    return runtime
 
 
 def find(directory: Path | None = None) -> WarmRuntime | None:
     """The warm runtime of this user and machine, None when none is up (a record left by a daemon
-    that died is ignored; the next ``hpbench ray start`` replaces it)."""
+    that died is removed, even when its PID now names another process:
+    :func:`~hpbench.dispatch.daemon_process.is_daemon`)."""
     return _read(directory or state_dir())
 
 
@@ -262,7 +272,7 @@ def stop(*, directory: Path | None = None, timeout_s: float = 60.0, grace_s: flo
         deadline = time.time() + grace_s
         while busy(d) and time.time() < deadline and _alive(runtime.pid):
             time.sleep(0.2)
-    _terminate(runtime.pid, timeout_s=timeout_s)
+    _terminate(runtime.pid, timeout_s=timeout_s, started_at=runtime.started_at)
     with contextlib.suppress(OSError):
         (d / STOPPING).unlink()
     return runtime
@@ -292,7 +302,9 @@ class StopWatch:
         self._done.set()
 
 
-def _terminate(pid: int, *, timeout_s: float) -> None:
+def _terminate(pid: int, *, timeout_s: float, started_at: float | None = None) -> None:
+    """SIGTERM, then SIGKILL to its process group: our own child (``started_at`` None), or the
+    daemon a record names, checked again before the SIGKILL (its PID may be another's by then)."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
     deadline = time.time() + timeout_s
@@ -301,7 +313,7 @@ def _terminate(pid: int, *, timeout_s: float) -> None:
             if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (a failed start): reap it
                 return
         time.sleep(0.1)
-    if _alive(pid):
+    if _alive(pid) and (started_at is None or is_daemon(pid, started_at=started_at)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)  # the daemon leads its own session: its Ray processes with it
 
