@@ -77,6 +77,10 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         raise StudyError(source="hpbench.estimate", key="samples", rule="must be at least 1", value=samples)
     if cache_dir is not None:
         check_cache_dir(cache_dir, cli=cli)
+    elif device_flops is None:  # this machine's model: calibrated and cached when there is none
+        from hpbench.api.cache_check import check_default_cache
+
+        check_default_cache(flag="--cache-dir" if cli else "cache_dir=")
     from hpbench.cost import clock, history, priced, prices, startup_probe
     from hpbench.cost.calibrate import device_model
     from hpbench.cost.device import DeviceModel

@@ -78,7 +78,10 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
         raise StudyError(source=SOURCE, key="out", rule="must be a folder path, not empty ('.' names the current folder)", value=out)
     check_runtime(address=address, num_cpus=num_cpus)
     check_fits(study, address=address, num_cpus=num_cpus)
+    from hpbench.api.cache_check import check_default_cache
     from hpbench.cost.history import default_cache_dir
+
+    check_default_cache(flag=None)  # the trials' cost predictions calibrate this machine's model there when it has none
     from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
 
     target = Path(out) if out is not None else study.default_out()

@@ -23,17 +23,17 @@ def devices(
     from rich.markup import escape
     from rich.table import Table
 
+    from hpbench.api.cache_check import check_default_cache
     from hpbench.api.estimate import check_cache_dir
     from hpbench.cost import startup_probe, warmup
     from hpbench.cost.calibrate import device_model, local_devices
     from hpbench.cost.history import default_cache_dir
     from hpbench.results.files import OutputError
 
-    if cache_dir is not None:
-        try:  # before the calibration (minutes): a file there failed at its end
-            check_cache_dir(cache_dir, cli=True)
-        except OutputError as err:
-            fail(str(err))
+    try:  # before the calibration (minutes): a file there failed at its end
+        check_cache_dir(cache_dir, cli=True) if cache_dir is not None else check_default_cache(flag="--cache-dir")
+    except OutputError as err:
+        fail(str(err))
     con = console()
     log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))
     models = [device_model(device=d, threads=threads, cache_dir=cache_dir, recalibrate=recalibrate, log=log) for d in local_devices()]
