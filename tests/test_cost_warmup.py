@@ -97,3 +97,14 @@ def test_a_price_key_names_the_warmup_rules(monkeypatch):
     now = prices.price_key("k", study=study, dataset="iris", family="mlp")
     monkeypatch.setattr(prices, "BOUND_RULES", warmup.BOUND_RULES + 1)
     assert now is not None and prices.price_key("k", study=study, dataset="iris", family="mlp") != now
+
+
+@pytest.mark.parametrize("field, value", [("calibration_s", None), ("calibration_s", "2 min"), ("calibration_s", [1.0]),
+                                          ("calibration_s", float("inf")), ("measured_at", None), ("measured_at", "yesterday")])
+def test_a_cached_model_whose_times_are_not_numbers_is_measured_again(tmp_path, field, value):
+    """Bug hunt s50/h8, finding 5: a null calibration_s got through and `hpbench devices` crashed formatting it."""
+    good = _model(**QUIET)
+    assert _cached(tmp_path, good) is not None
+    path = tmp_path / "vm-cpu-t2.json"
+    path.write_text(json.dumps({**good.to_dict(), "versions": C.identity("cpu"), field: value}), encoding="utf-8")
+    assert C.load_cached(path, "cpu") is None

@@ -71,7 +71,7 @@ def load_cached(path: Path, device: str) -> DeviceModel | None:
 
 
 def _well_formed(m: DeviceModel) -> bool:
-    """Every rate, size and coefficient a finite number >= 0 (``bandwidth_bytes_per_s`` may be
+    """Every rate, size, coefficient and time a finite number >= 0 (``bandwidth_bytes_per_s`` may be
     inf), the curves' lengths paired, the texts texts."""
     def nums(*xs: object) -> bool:
         return all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 and x == x for x in xs)
@@ -97,7 +97,8 @@ def _well_formed(m: DeviceModel) -> bool:
             and nums(*m.conv_backward_flops_per_s, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
                      m.first_epoch_s, m.trainer_epoch_s, *m.bounded.values())
             and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
-            and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s)))
+            and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s))
+            and nums(m.calibration_s, m.measured_at) and math.isfinite(m.calibration_s))  # shown by `hpbench devices` (a null crashed it: s50/h8 #5)
 
 
 def _grid_well_formed(axes: tuple[tuple[int, ...], ...], per_cell: Mapping[str, tuple[tuple[float, ...], ...]], *, n_modes: int = 2,
