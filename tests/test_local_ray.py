@@ -4,49 +4,22 @@ runtime stopping by itself once no search used it."""
 
 from __future__ import annotations
 
-import atexit
-import json
 import os
 import subprocess
 import sys
 import time
 import types
-from pathlib import Path
 
 import pytest
 
 from hpbench.api.search import check_options
-from hpbench.dispatch import daemon_process, local_ray
+from hpbench.dispatch import local_ray
 from hpbench.dispatch.early_launch import n_early, wanted
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.errors import StudyError
 from hpbench.study.parse import load_study
 from tests.helpers.studies import ROOT, TINY_STUDY
-
-
-def fake_daemon() -> subprocess.Popen[bytes]:
-    """A sleeping process whose command line names the daemon's module, as ``hpbench ray start``'s does."""
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "-m", daemon_process.MODULE])
-
-
-_FAKE: list[subprocess.Popen[bytes]] = []
-
-
-def daemon_pid() -> int:
-    """One fake daemon for the records that only need a live one (ended with the test session)."""
-    if not _FAKE or _FAKE[0].poll() is not None:
-        _FAKE[:] = [fake_daemon()]
-        atexit.register(_FAKE[0].kill)
-    return _FAKE[0].pid
-
-
-def record(directory: Path, **over: object) -> dict[str, object]:
-    rec: dict[str, object] = dict(address="127.0.0.1:6390", pid=over.pop("pid", None) or daemon_pid(), num_cpus=2, started_at=time.time(), idle_s=60.0,
-                                  ray_version=local_ray._version())
-    rec.update(over)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / local_ray.STATE).write_text(json.dumps(rec))
-    return rec
+from tests.helpers.warm_record import fake_daemon, record
 
 
 def dead_pid() -> int:

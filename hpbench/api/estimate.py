@@ -143,7 +143,8 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
                           # a fresh local search, as `hpbench search STUDY` runs it
                           n_early=(k := n_early(study, n_new=study.settings.trials, fresh=True, local=True, budget=False, shared_storage=False)),
                           n_early_max=n_early_max(k, study.settings.trials), data_s=data_s,
-                          warm=local_ray.would_join(address=None, num_cpus=None))  # ... on the warm runtime when one is up
+                          warm=local_ray.would_join(address=None, num_cpus=None),  # ... on the warm runtime when one is up
+                          ray_cpus=local_ray.local_cpus(address=None, num_cpus=None))  # ... at its concurrency (s50/h8 #4)
     if samples is None and enumerates_grid(study, grid=grid) == enumerates_grid(study) and not dev.hypothetical:
         with contextlib.suppress(OSError):  # the search's live ETA prices its trials left from these (hpbench.cost.priced)
             priced.save(cache, model=history.tag_of(dev.measured_at), study=study,

@@ -10,6 +10,7 @@ interrupted search (Ctrl-C) keeps its finished trials; the same call continues i
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -191,7 +192,7 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
     is (its largest node); a cluster's nodes are checked once the search joined it
     (:func:`hpbench.dispatch.backend.check_resources`)."""
     from hpbench.dispatch import ray_runtime
-    from hpbench.dispatch.local_ray import local_cpus
+    from hpbench.dispatch.local_ray import find, local_cpus, would_join
 
     up = ray_runtime.current()
     if up is not None and (up.started is None or not ray_runtime.differs(up, address=address, num_cpus=num_cpus)):
@@ -217,6 +218,13 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
                          value=study.resources.gpus_per_trial, hint="set it to 0, or search on a cluster with GPUs (--address)")
     want = study.resources.cpus_per_trial
     if cpus is not None and want > cpus:
+        warm = find() if num_cpus is None and would_join(address=address, num_cpus=None) else None
+        if warm is not None:  # its CPUs, not this machine's (s50/h8 #3)
+            raise StudyError(source=study.source, key="resources.cpus_per_trial",
+                             rule=f"must be at most the {cpus} CPUs of the warm Ray runtime at {warm.address} (hpbench ray start), which a search here "
+                                  "joins", value=want,
+                             hint=f"a trial asking for more would wait for them forever: lower it, or give the search a runtime of its own "
+                                  f"(--address local, or --num-cpus {math.ceil(want)}), or `hpbench ray stop`")
         where = "--num-cpus" if num_cpus is not None else "this machine's" if what == "search" else "this machine's, where the estimate prices the search"
         raise StudyError(source=study.source, key="resources.cpus_per_trial", rule=f"must be at most the {cpus} CPUs of the local Ray runtime ({where})",
                          value=want, hint="a trial asking for more would wait for them forever: lower it, or search on a cluster with larger nodes (--address)")

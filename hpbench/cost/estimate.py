@@ -194,7 +194,7 @@ def search_plan(study: Study, plans: list[TrialPlan], *, cpus: float, repeats: i
 def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dict[str, Any]], figures: Figures | None = None,
                    probe: float | Callable[[], float] = 1.0, cpus: int = 1, device_epoch_s: list[list[float]] | None = None,
                    n_trials: int | None = None, n_early: int = 0, n_early_max: int = 0, data_s: float | None = None,
-                   warm: bool = False) -> StudyEstimate:
+                   warm: bool = False, ray_cpus: int | None = None) -> StudyEstimate:
     """Per-configuration cost rows, and the summary: FLOPs and seconds, and the wall time of the
     whole ``hpbench search`` command (:func:`hpbench.cost.walltime.predict`) with this machine's
     ``figures``, ``cpus`` and the contention a busy thread meets now (``probe``,
@@ -204,7 +204,9 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     scaled to ``n_trials`` and the replay runs the sampled plans over again up to ``n_trials``.
     ``n_early``, ``n_early_max``: the search's first trials that train while Ray starts (:func:`search_plan`);
     ``data_s``: the study's data loading and checks, as the pre-flight measured them (the search's Ray starts after them);
-    ``warm``: the search will join the warm local Ray runtime (:mod:`hpbench.dispatch.local_ray`)."""
+    ``warm``: the search will join the warm local Ray runtime (:mod:`hpbench.dispatch.local_ray`);
+    ``ray_cpus``: the CPUs of the Ray runtime the search runs on, where fewer than ``cpus`` (the warm
+    runtime's): its trials' concurrency (the contention stays the machine's)."""
     from hpbench.study.resolve import trial_config
 
     rows = []
@@ -219,7 +221,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     scale = n_trials / len(rows) if rows else 1.0
     if n_trials != len(plans) and plans:  # a sample priced for a search of another size: its plans run over again, in order (or its first ones),
         plans = [plans[i % len(plans)] for i in range(min(n_trials, MAX_REPLAYED))]  # up to the replay's most, the rest at their pace
-    plan = search_plan(study, plans, cpus=cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s, warm=warm,
+    plan = search_plan(study, plans, cpus=ray_cpus or cpus, device_plans=devices, n_early=n_early, n_early_max=n_early_max, data_s=data_s, warm=warm,
                        n_search=n_trials)
     probe = probe() if callable(probe) else probe
     c = contention(probe=probe, own=plan.concurrency * plan.cpus_per_trial, cpus=cpus)
