@@ -6,7 +6,7 @@ from __future__ import annotations
 
 def check_default_cache(*, flag: str | None) -> None:
     """Refuse, before any work, a default cache folder (``$XDG_CACHE_HOME/hpbench/devices``) that
-    cannot be one: an :class:`~hpbench.results.files.OutputError` naming it and how to change it
+    does not exist and cannot be made (a file in its path, a read-only parent): an :class:`~hpbench.results.files.OutputError` naming it and how to change it
     (``XDG_CACHE_HOME``, or ``flag`` where the command has one). Before, ``hpbench devices``
     calibrated for minutes and then failed writing the model, and a search calibrated again for
     each trial's prediction (s50/h8 #2)."""
@@ -14,6 +14,8 @@ def check_default_cache(*, flag: str | None) -> None:
     from hpbench.results.files import OutputError, check_writable
 
     where = default_cache_dir()
+    if where.is_dir():  # an existing folder, even read-only: the models it holds are read (a missing one fails where it is written)
+        return
     try:
         check_writable(where, key="the cache folder", min_free_bytes=0)
     except OutputError as err:
