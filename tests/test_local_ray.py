@@ -13,7 +13,7 @@ import types
 import pytest
 
 from hpbench.api.search import check_options
-from hpbench.dispatch import local_ray
+from hpbench.dispatch import daemon_process, local_ray
 from hpbench.dispatch.early_launch import n_early, wanted
 from hpbench.dispatch.plan import Plan, SearchOptions
 from hpbench.errors import StudyError
@@ -171,7 +171,7 @@ def test_ray_stop_asks_the_searches_on_the_runtime_to_stop_first(tmp_path):
         stopped = local_ray.stop(directory=tmp_path, grace_s=30, on_wait=lambda: waited.append("wait"))
         assert stopped is not None and stopped.pid == daemon.pid
         assert told == ["stop"] and waited == ["wait"]
-        assert not local_ray._alive(daemon.pid)  # SIGTERM, after the search let go (reaped by stop: its child here)
+        assert not daemon_process.alive(daemon.pid)  # SIGTERM, after the search let go (reaped by stop: its child here)
         assert not local_ray.stopping(tmp_path) and not local_ray.busy(tmp_path)
     finally:
         local_ray.release()
@@ -187,7 +187,7 @@ def test_ray_stop_without_a_search_stops_at_once(tmp_path):
         record(tmp_path, pid=daemon.pid)
         waited: list[str] = []
         assert local_ray.stop(directory=tmp_path, grace_s=30, on_wait=lambda: waited.append("wait")) is not None
-        assert waited == [] and not local_ray._alive(daemon.pid)
+        assert waited == [] and not daemon_process.alive(daemon.pid)
     finally:
         daemon.kill()
 
@@ -249,7 +249,7 @@ def test_ray_stop_stops_the_warm_runtime(tmp_path):
         assert runtime is not None
         stopped = hpbench("ray", "stop", env=env)
         assert stopped.returncode == 0 and runtime.address in stopped.stdout
-        assert local_ray.find() is None and not local_ray._alive(runtime.pid)
+        assert local_ray.find() is None and not daemon_process.alive(runtime.pid)
         assert "stopping (asked to)" in (local_ray.state_dir() / local_ray.LOG).read_text()
         assert "no warm Ray runtime" in hpbench("ray", "stop", env=env).stdout
     finally:

@@ -196,8 +196,8 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
 
     up = ray_runtime.current()
     if up is not None and (up.started is None or not ray_runtime.differs(up, address=address, num_cpus=num_cpus)):
+        local = up.started is not None and up.started.kind != ray_runtime.CLUSTER
         if study.resources.cpus_per_trial > up.largest_node:
-            local = up.started is not None and up.started.kind != ray_runtime.CLUSTER
             which = (f"the local Ray runtime an earlier search started in this process (at {up.gcs})" if local
                      else f"the largest node of the Ray runtime already up in this process ({up.describe()})")
             raise StudyError(source=study.source, key="resources.cpus_per_trial",
@@ -205,7 +205,6 @@ def check_fits(study: Study, *, address: str | None, num_cpus: int | None, what:
                              value=study.resources.cpus_per_trial,
                              hint="a trial asking for more would wait for them forever: lower it, or ray.shutdown() first for a runtime of its own")
         if study.resources.gpus_per_trial > 0 and up.gpus == 0:
-            local = up.started is not None and up.started.kind != ray_runtime.CLUSTER
             rule = ("needs a GPU the local Ray runtime can use, and the one up in this process has none" if local
                     else "needs a GPU the Ray runtime already up in this process can use, and it has none")
             raise StudyError(source=study.source, key="resources.gpus_per_trial", rule=f"{rule} ({up.describe()})",

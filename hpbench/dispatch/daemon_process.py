@@ -10,8 +10,11 @@ and started no later than the record says the runtime came up."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 MODULE = "hpbench.dispatch.warm_daemon"  # how local_ray.start runs the daemon: python -m MODULE ...
@@ -57,16 +60,33 @@ def is_daemon(pid: int, *, started_at: float) -> bool:
     if cmdline is None:
         cmdline = _ps_cmdline(pid)
     if cmdline is None:
-        return _exists(pid)
+        return alive(pid)
     if MODULE not in cmdline:
         return False
     began = _proc_started(pid)
     return began is None or began <= started_at + START_SLACK_S
 
 
-def _exists(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether a process of ours has ``pid`` (another user's, under a reused pid, is not ours)."""
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):  # PermissionError: another user's process under a reused pid
+    except (ProcessLookupError, PermissionError):
         return False
     return True
+
+
+def terminate(pid: int, *, timeout_s: float, started_at: float | None = None) -> None:
+    """SIGTERM, then SIGKILL to its process group: our own child (``started_at`` None), or the
+    daemon a record names, checked again before the SIGKILL (its PID may be another's by then)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout_s
+    while alive(pid) and time.time() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (a failed start): reap it
+                return
+        time.sleep(0.1)
+    if alive(pid) and (started_at is None or is_daemon(pid, started_at=started_at)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # the daemon leads its own session: its Ray processes with it

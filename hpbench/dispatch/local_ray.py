@@ -27,7 +27,6 @@ import fcntl
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -37,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from hpbench.dispatch.daemon_process import is_daemon
+from hpbench.dispatch.daemon_process import alive, is_daemon, terminate
 
 STATE = "runtime.json"
 IN_USE = "in-use.lock"
@@ -82,16 +81,6 @@ def state_dir() -> Path:
     start-up probe of ``hpbench devices``) sees none."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
     return Path(base) / "hpbench" / "ray"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process under a reused pid: not ours
-        return False
-    return True
 
 
 def _read(directory: Path) -> WarmRuntime | None:
@@ -249,7 +238,7 @@ def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = Non
         if proc.poll() is not None:
             raise StartFailed(f"the runtime's daemon exited with code {proc.returncode}: {_tail(d / LOG)}")
         time.sleep(0.1)
-    _terminate(proc.pid, timeout_s=10.0)
+    terminate(proc.pid, timeout_s=10.0)
     raise StartFailed(f"the runtime was not up after {timeout_s:g} s: {_tail(d / LOG)}")
 
 
@@ -270,9 +259,9 @@ def stop(*, directory: Path | None = None, timeout_s: float = 60.0, grace_s: flo
         if on_wait is not None:
             on_wait()
         deadline = time.time() + grace_s
-        while busy(d) and time.time() < deadline and _alive(runtime.pid):
+        while busy(d) and time.time() < deadline and alive(runtime.pid):
             time.sleep(0.2)
-    _terminate(runtime.pid, timeout_s=timeout_s, started_at=runtime.started_at)
+    terminate(runtime.pid, timeout_s=timeout_s, started_at=runtime.started_at)
     with contextlib.suppress(OSError):
         (d / STOPPING).unlink()
     return runtime
@@ -300,22 +289,6 @@ class StopWatch:
 
     def close(self) -> None:
         self._done.set()
-
-
-def _terminate(pid: int, *, timeout_s: float, started_at: float | None = None) -> None:
-    """SIGTERM, then SIGKILL to its process group: our own child (``started_at`` None), or the
-    daemon a record names, checked again before the SIGKILL (its PID may be another's by then)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.time() + timeout_s
-    while _alive(pid) and time.time() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:  # our own child (a failed start): reap it
-                return
-        time.sleep(0.1)
-    if _alive(pid) and (started_at is None or is_daemon(pid, started_at=started_at)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)  # the daemon leads its own session: its Ray processes with it
 
 
 def _tail(path: Path, lines: int = 5) -> str:

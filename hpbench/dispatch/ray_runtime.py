@@ -63,10 +63,10 @@ def current() -> Runtime | None:
     with contextlib.suppress(Exception):  # a Ray Client connection has no GCS address of its own here
         gcs = str(ray.get_runtime_context().gcs_address or "")
         driver = _connection()
-    cpus = float(ray.cluster_resources().get("CPU", 0.0))
+    resources = ray.cluster_resources()
+    cpus, gpus = float(resources.get("CPU", 0.0)), float(resources.get("GPU", 0.0))
     nodes = [float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
     ours = _started if _started is not None and driver and _started.driver == driver else None
-    gpus = float(ray.cluster_resources().get("GPU", 0.0))
     return Runtime(gcs=gcs, cpus=cpus, largest_node=max(nodes, default=cpus), started=ours, gpus=gpus)
 
 
