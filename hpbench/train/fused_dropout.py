@@ -18,7 +18,7 @@ ATen's RNN applies ``dropout`` between stacked layers; the transformer's attenti
 ``scaled_dot_product_attention`` on ``[B, heads, T, head_dim]``, and its three ``nn.Dropout``
 on ``[B, T, D]``. tests/test_fused_dropout.py checks every family's members against their runs
 alone, epoch by epoch. The ``vmap`` path (a user family) cannot do this: a model that draws random
-numbers in training is not fused there (:func:`hpbench.train.fused_checks.draws_random`).
+numbers in training is not fused there (:func:`hpbench.train.fused_checks.training_effects`).
 """
 
 from __future__ import annotations
