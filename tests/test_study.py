@@ -101,6 +101,26 @@ def test_counts_beyond_any_search_are_refused(write_study, key, value, bound):
     assert key in message and f"must be <= {bound}" in message, message
 
 
+@pytest.mark.parametrize(("key", "bound"), [("study.repeats", "10000"), ("study.repeats_top", "1000000000"), ("study.max_concurrent", "1000000"),
+                                          ("study.max_failures", "1000000"), ("study.grace_period", "1000000"), ("study.reduction_factor", "1000000")])
+def test_other_counts_beyond_any_search_are_refused(write_study, key, bound):
+    """``repeats = 10**30`` hung the estimate (each repeat is priced) and ``reduction_factor = 10**30``
+    crashed a search inside numpy's log: every count of the study section has an upper bound, named
+    with its key and the value when it is passed (bug hunt s50, carried over)."""
+    with pytest.raises(StudyError) as info:
+        load_study(write_study(TINY_STUDY), overrides=[f"{key}={10**30}"])
+    message = str(info.value)
+    assert key in message and f"must be <= {bound}" in message and str(10**30) in message, message
+
+
+def test_repeats_option_beyond_its_bound_is_refused():
+    from hpbench.api.search import check_options
+
+    with pytest.raises(StudyError) as info:
+        check_options(address=None, num_cpus=None, budget_flops=None, budget_s=None, repeats=10**30, cli=True)
+    assert "--repeats" in str(info.value) and "from 0 to 10,000" in str(info.value) and str(10**30) in str(info.value)
+
+
 def test_set_and_trials_overrides(write_study):
     path = write_study(TINY_STUDY)
     study = load_study(path, overrides=["train.max_epochs=7", "optimizer.name=sgd"], trials=9)

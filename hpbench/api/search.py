@@ -19,6 +19,7 @@ from hpbench.dispatch.reach import unreachable
 from hpbench.errors import StudyError
 from hpbench.results.files import OutputError
 from hpbench.results.lock import LockHeld
+from hpbench.study.keys import MAX_REPEATS
 from hpbench.study.schema import Study
 
 if TYPE_CHECKING:
@@ -133,8 +134,8 @@ def check_options(*, address: str | None, num_cpus: int | None, budget_flops: fl
         raise fail("num_cpus", f"sets the CPUs of a local Ray runtime; the cluster at {where} has its own", num_cpus)
     if num_cpus is not None and num_cpus < 1:
         raise fail("num_cpus", "must be at least 1", num_cpus)
-    if repeats is not None and repeats < 0:
-        raise fail("repeats", "must be at least 0", repeats)
+    if repeats is not None and not 0 <= repeats <= MAX_REPEATS:
+        raise fail("repeats", f"must be from 0 to {MAX_REPEATS:,}", repeats)
     for key, value in (("budget_flops", budget_flops), ("budget_s", budget_s)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise fail(key, "must be a number", value)

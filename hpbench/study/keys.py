@@ -23,6 +23,11 @@ CALIBRATION = ("none", "temperature")
 # Ray and the cost model take (``trials = 10**30`` or ``max_epochs = 10**30`` hung the estimate, bug hunt s49/h2)
 MAX_TRIALS = 1_000_000_000
 MAX_EPOCHS = 1_000_000
+# the estimate prices each repeat (``repeats = 10**30`` hung it; 100,000 took 75 s here), and numpy's
+# logarithms in the rung schedules take no integer beyond int64 (``reduction_factor = 10**30`` crashed a
+# search with a traceback): bounds a study never meets, so each is refused with its key and value instead
+MAX_REPEATS = 10_000
+MAX_COUNT = 1_000_000  # concurrency, retries, grace epochs, reduction factors
 
 STUDY = {
     "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem, each character other than a letter, digit, '-', '_' or '.' read as '_'"),
@@ -34,11 +39,11 @@ STUDY = {
                     "with --budget-s, a large count searches until the budget is spent"),
     "searcher": Param(Registered(SEARCHERS), "tpe", "what configuration runs next (see Searchers)"),
     "scheduler": Param(Registered(SCHEDULERS), "asha-rank", "which running trials are pruned (see Schedulers)"),
-    "max_concurrent": Param(Int(min=1), 1, "trials running at once"),
-    "max_failures": Param(Int(min=0), 0, "retries of a failed trial (from its last checkpoint) before it counts as failed"),
+    "max_concurrent": Param(Int(min=1, max=MAX_COUNT), 1, "trials running at once"),
+    "max_failures": Param(Int(min=0, max=MAX_COUNT), 0, "retries of a failed trial (from its last checkpoint) before it counts as failed"),
     "checkpoint_s": Param(Float(min=0.0), 1.0, "seconds between a trial's checkpoints; 0 = every epoch"),
-    "grace_period": Param(Int(min=1), 1, "epochs a trial runs before the scheduler may prune it"),
-    "reduction_factor": Param(Int(min=2), 3, "ASHA keeps the top 1/reduction_factor of trials at each rung"),
+    "grace_period": Param(Int(min=1, max=MAX_COUNT), 1, "epochs a trial runs before the scheduler may prune it"),
+    "reduction_factor": Param(Int(min=2, max=MAX_COUNT), 3, "ASHA keeps the top 1/reduction_factor of trials at each rung"),
     "enqueue": Param(ListOf(Any_(), min_len=1), (), "points of the space evaluated first: tables of searched keys (omitted keys are sampled)"),
     "default_first": Param(Bool(), True, "without enqueue, run a default configuration first: the study's own values of searched keys, "
                            "else Adam at its default learning rate, batch size near 32, the library's initialization, the middle "
@@ -46,8 +51,8 @@ STUDY = {
     "fuse_siblings": Param(Int(min=1, max=64), 1, "the early trials trained while Ray starts: up to this many configurations equal but for "
                            "their learning rate and initialization train as one stacked model, where the cost model says one step "
                            "is small enough to gain (1, the default: one at a time; README: Fused siblings)"),
-    "repeats": Param(Int(min=0), 0, "after the search, re-run the top configurations with this many other seeds"),
-    "repeats_top": Param(Int(min=1), 3, "how many top configurations the repeats re-run"),
+    "repeats": Param(Int(min=0, max=MAX_REPEATS), 0, "after the search, re-run the top configurations with this many other seeds"),
+    "repeats_top": Param(Int(min=1, max=MAX_TRIALS), 3, "how many top configurations the repeats re-run"),
     "loggers": Param(ListOf(Registered(LOGGERS)), (), "experiment tracking: tensorboard, mlflow, csv (see Loggers; none by default)"),
 }
 
