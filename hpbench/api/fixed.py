@@ -21,7 +21,7 @@ from hpbench.study.checks import RECURRENT
 from hpbench.study.data_files import PATH_KEYS
 
 # [study] keys that describe a search, not one configuration
-SEARCH_ONLY = ("enqueue", "default_first", "fuse_siblings", "repeats", "repeats_top")
+SEARCH_ONLY = ("enqueue", "default_first", "fuse_siblings", "repeats", "repeats_top", "keep_weights")
 
 
 def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:

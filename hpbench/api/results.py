@@ -16,6 +16,7 @@ from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, m
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
+from hpbench.results.keep import not_kept
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.weights import weights_path
@@ -158,9 +159,22 @@ class Results:
         path = weights_path(self.path, number)
         if not path.is_file():
             self.trial(number)  # a trial the search never had is named as such (LookupError), not as one without weights
+            why = self.not_kept(number)
+            if why:
+                raise FileNotFoundError(f"{self.path}: {why}; `hpbench best --trial {number} --study-out FILE` + `hpbench train FILE` retrains it")
             raise FileNotFoundError(f"{self.path}: trial {number} has no saved weights ({path}): only trials that ran to their own end "
                                     "save one (a pruned or failed trial does not); `hpbench best` + `hpbench train` retrains it")
         return path
+
+    def not_kept(self, trial: int | str) -> str | None:
+        """Why ``trial`` has no weights file where ``[study] keep_weights`` deleted it (the
+        study's record says how many it keeps); ``None`` otherwise."""
+        number = trial_number(trial)
+        if weights_path(self.path, number).is_file():
+            return None
+        df = self.trials
+        rows = df[df["trial"] == number].to_dict("records") if "trial" in df.columns else []
+        return not_kept(self.record, rows[0]) if rows else None
 
     # -- the winner as a study ------------------------------------------------------------------
     def best_study(self, trial: int | None = None) -> dict[str, Any]:

@@ -41,7 +41,8 @@ def best(
     except OutputError as err:  # a folder that is a file, a read-only one
         fail(str(err))
     if as_json:
-        typer.echo(json.dumps({**chosen.to_dict(), "study_out": str(written) if written else None}, indent=2, default=str))
+        typer.echo(json.dumps({**chosen.to_dict(), "weights_not_kept": res.not_kept(chosen.trial) if chosen.weights is None else None,
+                               "study_out": str(written) if written else None}, indent=2, default=str))
         return
     table = Table(show_header=False)
     table.add_column("key", style="bold")
@@ -51,7 +52,7 @@ def best(
     for k, v in chosen.metrics.items():
         table.add_row(k, f"{v:.4g}")
     table.add_row("epochs", f"best {chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
-    table.add_row("weights", str(chosen.weights) if chosen.weights else "- (none saved)")
+    table.add_row("weights", str(chosen.weights) if chosen.weights else f"- ({res.not_kept(chosen.trial) or 'none saved'})")
     con = console()
     con.print(f"[bold]{res.name}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
               f"{chosen.metric} {chosen.value:.4g} ({chosen.mode})", highlight=False)

@@ -19,6 +19,7 @@ from hpbench.dispatch.budget import Budget
 from hpbench.dispatch.corrections import record_spent
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.fused import MEMBER, member_id
+from hpbench.dispatch.keep_weights import WeightsKeeper
 from hpbench.dispatch.lost_node import lost_with_node, node_alive, trial_exception
 from hpbench.dispatch.predictions import AsyncPredictions
 from hpbench.dispatch.progress import Progress
@@ -42,8 +43,9 @@ class Recorder(Callback):  # type: ignore[misc]
 
     def __init__(self, *, store: ResultsStore, progress: Progress, predictions: AsyncPredictions | None = None,
                  trackers: Trackers | None = None, budget: Budget | None = None, replays: list[Replay] | None = None,
-                 early: EarlyTrials | None = None, written: WrittenTrials | None = None) -> None:
+                 early: EarlyTrials | None = None, written: WrittenTrials | None = None, keep: WeightsKeeper | None = None) -> None:
         super().__init__()
+        self.keep = keep  # [study] keep_weights: the ended search trials' weights beyond the best N deleted as each trial ends
         self.written = written  # the trials written, for the scheduler to drop from Tune (hpbench.dispatch.written_trials)
         self.early = early  # trials trained in the helper while Ray started (hpbench.dispatch.early): recorded here once they end
         self.store = store
@@ -230,6 +232,8 @@ class Recorder(Callback):  # type: ignore[misc]
     def _end(self, trial_id: str, *, error: str | None = None) -> None:
         self.store.finish(trial_id, error=error)
         record_spent(self.store, trial_id)
+        if self.keep is not None:  # its weights were saved before its end: ranked with the others now
+            self.keep.prune(self.store.rows())
         if self.trackers is not None:
             self.trackers.end(self.store.row(trial_id))
         self.store.flush(soon=True)

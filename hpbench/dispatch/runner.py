@@ -30,6 +30,7 @@ from hpbench.dispatch.early_helper import warm_up_trainer
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.helper import HelperProcess
 from hpbench.dispatch.interrupt import Interrupt
+from hpbench.dispatch.keep_weights import weights_keeper
 from hpbench.dispatch.optuna_numbers import AskedTrials
 from hpbench.dispatch.plan import (
     Plan,
@@ -138,7 +139,11 @@ def _locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, 
         # a shared Optuna storage: one live search per study name (hpbench.dispatch.study_lock)
         name_held = hold_study_name(opts.optuna_storage, study.name) if opts.optuna_storage else contextlib.nullcontext()
         with ResultsLock(out), name_held:
-            return _run_locked(study, opts, plan, console, start=start)
+            store = _run_locked(study, opts, plan, console, start=start)
+            keeper = weights_keeper(study, store)
+            if keeper is not None:  # once more at the end: a resume with a smaller keep_weights trims the earlier run's files too
+                keeper.prune(store.rows())
+            return store
     except StudyNameBusy:
         if created:
             with contextlib.suppress(OSError):

@@ -26,6 +26,7 @@ from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import replay_previous
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.interrupt import Interrupt
+from hpbench.dispatch.keep_weights import WeightsKeeper, weights_keeper
 from hpbench.dispatch.optuna_numbers import AskedTrials
 from hpbench.dispatch.plan import Plan, SearchOptions, data_record_or_none, write_data_record
 from hpbench.dispatch.predictions import AsyncPredictions, warm_up
@@ -107,7 +108,8 @@ def search(study: Study, opts: SearchOptions, plan: Plan, console: Console, stor
     budget = None
     if opts.budget_flops or opts.budget_s:
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)
-    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early, written=written)
+    recorder = _recorder(store, progress, predictions=predictions, trackers=trackers, budget=budget, early=early, written=written,
+                         keep=weights_keeper(study, store))
     recorder.harvest_early()  # those that ended while Ray started: in the tables before Tune's first trial
     tuner = search_tuner(study, opts, searcher=searcher, scheduler=scheduler, n_trials=quota.left if quota is not None else plan.n_new,
                          data=shipped, callback=recorder, stop=stop.stopper(stopper(budget) if budget is not None else None))
@@ -158,8 +160,9 @@ def _begin_early(t: early_trials.EarlyTrial, *, store: ResultsStore, clock: Sear
 
 
 def _recorder(store: ResultsStore, progress: Progress, *, predictions: AsyncPredictions, trackers: Trackers | None, budget: Budget | None = None,
-              replays: list[Replay] | None = None, early: EarlyTrials | None = None, written: WrittenTrials | None = None) -> Recorder:
+              replays: list[Replay] | None = None, early: EarlyTrials | None = None, written: WrittenTrials | None = None,
+              keep: WeightsKeeper | None = None) -> Recorder:
     from hpbench.dispatch.recorder import Recorder  # imports Ray Tune: only once Ray is up
 
     return Recorder(store=store, progress=progress, predictions=predictions, trackers=trackers, budget=budget, replays=replays, early=early,
-                    written=written)
+                    written=written, keep=keep)

@@ -36,6 +36,7 @@ class ReportData:
     storage: str  # Optuna storage URL
     data: dict[str, Any] = field(default_factory=dict)  # the data record of study.json (kind, shape, splits given or carved)
     task: str = SUPERVISED  # the study's [model] task (rl and gan have no classes: no calibration)
+    settings: dict[str, Any] = field(default_factory=dict)  # study.json's [study] settings (keep_weights: which trials kept their weights)
 
     @property
     def key(self) -> str:
@@ -92,7 +93,7 @@ def load_report(path: str | Path, *, storage: str | None = None) -> ReportData:
         max_epochs=int(record.get("config", {}).get("train", {}).get("max_epochs") or 0),
         trials=trials, repeats=repeats, device_runs=device_runs, epochs=epochs,
         storage=storage or f"sqlite:///{(p / OPTUNA_DB).resolve()}", data=dict(record.get("data") or {}),
-        task=str((record.get("config", {}).get("model") or {}).get("task") or SUPERVISED),
+        task=str((record.get("config", {}).get("model") or {}).get("task") or SUPERVISED), settings=dict(settings),
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from hpbench.report.data import ReportData
 from hpbench.report.figures import pyplot, save_figure
+from hpbench.results.keep import KEY, not_kept
 
 G_LOSS, D_LOSS = "train_g_loss", "train_d_loss"
 N_SHOWN_IMAGES = 36  # a 6 x 6 grid per trial
@@ -74,7 +75,9 @@ def samples_grid(data: ReportData, out: Path, *, top: int = 6) -> Path | None:
             ax.scatter(flat[:, 0], flat[:, min(1, flat.shape[1] - 1)], s=3, alpha=0.5)
     for ax in axes.ravel()[len(found):]:
         ax.axis("off")
-    fig.suptitle(f"{data.name}: generated samples of the top {len(found)}")
+    dropped = [t for t, r in shown if t not in {f[0] for f in found} and not_kept({"settings": data.settings}, dict(r))]
+    unkept = f" ({', '.join(f'#{t}' for t in dropped)}: weights not kept, [study] {KEY} = {data.settings.get(KEY)})" if dropped else ""
+    fig.suptitle(f"{data.name}: generated samples of the top {len(found)}{unkept}")
     return save_figure(fig, out / "gan_samples.png")
 
 

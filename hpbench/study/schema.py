@@ -15,6 +15,9 @@ from typing import Any
 
 from hpbench.space.space import SearchSpace
 
+# settings that change no trial, nor what is searched: left out of the study's fingerprint
+NOT_SEARCHED = frozenset({"keep_weights"})
+
 
 @dataclass(frozen=True, kw_only=True)
 class StudySettings:
@@ -36,6 +39,7 @@ class StudySettings:
     fuse_siblings: int = 1  # >1: early trials differing only in lr and initialization train as one stacked model (session 44: not a win, off)
     repeats: int = 0
     repeats_top: int = 3
+    keep_weights: int | str = "all"  # the search trials whose weights files are kept: "all" or the N best (hpbench.results.keep)
     loggers: tuple[str, ...] = ()  # experiment tracking (hpbench.tracking)
 
     @property
@@ -85,7 +89,9 @@ class Study:
 
     def fingerprint(self) -> str:
         """The study as validated (settings, resources, fixed configuration, space): two runs of the
-        same fingerprint searched the same thing (an edit, or another ``--set`` or ``--trials``, changes it)."""
-        blob = json.dumps({"settings": asdict(self.settings), "resources": asdict(self.resources), "config": self.config,
+        same fingerprint searched the same thing (an edit, or another ``--set`` or ``--trials``, changes it;
+        :data:`NOT_SEARCHED` settings, which change no trial, do not)."""
+        settings = {k: v for k, v in asdict(self.settings).items() if k not in NOT_SEARCHED}
+        blob = json.dumps({"settings": settings, "resources": asdict(self.resources), "config": self.config,
                            "space": self.space.fingerprint()}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

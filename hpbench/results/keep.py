@@ -1,0 +1,103 @@
+"""Which finished search trials keep their weights file (``[study] keep_weights``), and what a
+reader is told of a trial whose file was not kept. Torch-free, Ray-free.
+
+Every trial that ends by itself saves its final model (``weights/<trial>.pt``,
+:mod:`hpbench.results.weights`); with ``keep_weights = N`` the search deletes, each time a trial
+ends and once more when the command ends, the files of the ended search trials that are not among
+the ``N`` best by the study's metric (``best_<metric>``, in its mode), as Ray Tune's
+``CheckpointConfig(num_to_keep=N, checkpoint_score_attribute=...)`` keeps its best checkpoints.
+
+- At least ``repeats_top`` are kept: the test split evaluates the ``repeats_top`` best search
+  trials from their weights after the search (:mod:`hpbench.dispatch.test_split`).
+- Only ended rows (finished or failed) are ranked; a running or interrupted trial's file is left
+  alone (a resume drops those rows and their files: :func:`hpbench.results.weights.drop_unrecorded`).
+- Repeats and device comparisons are not search trials: their files are always kept.
+- Ranked among the trials that have a file: finished trials with a finite value first, best first,
+  ties broken by the earlier trial (the leaderboard's and the test split's order); then the others
+  (failed, no finite value), which never rank as best. The best ``N`` only get better as trials
+  end, so a file deleted as the search goes is never one the end would keep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from hpbench.results.files import STUDY_JSON, TRIALS
+from hpbench.results.parts import read_table
+from hpbench.results.status import DONE, StopReason, TrialStatus, is_search_trial, missing
+
+KEY = "keep_weights"  # the [study] key (default "all": every finished trial keeps its weights)
+# stop reasons the dispatcher sets on a trial that never saved weights (the trainer ended none of these)
+_NEVER_SAVED = (StopReason.PRUNED, StopReason.BUDGET, StopReason.FAILED)
+
+
+def n_kept(keep_weights: object, *, repeats_top: int) -> int | None:
+    """How many search trials keep their weights (``None``: every one): ``keep_weights``, and at
+    least ``repeats_top`` (the test split reads theirs)."""
+    if not isinstance(keep_weights, int) or isinstance(keep_weights, bool):
+        return None
+    return max(int(keep_weights), int(repeats_top))
+
+
+def _value(row: Mapping[str, Any], key: str) -> float | None:
+    v: Any = row.get(key)
+    if missing(v) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def rank_key(row: Mapping[str, Any], *, metric: str, mode: str) -> tuple[int, float, int]:
+    """Sorts rows best first: finished with a finite ``best_<metric>`` (by it, then the earlier
+    trial), then the others by trial number."""
+    value = _value(row, f"best_{metric}")
+    if value is None or row.get("status") != TrialStatus.FINISHED:
+        return (1, 0.0, int(row["trial"]))
+    return (0, value if mode == "min" else -value, int(row["trial"]))
+
+
+def to_drop(rows: Iterable[Mapping[str, Any]], *, metric: str, mode: str, n_keep: int, has_weights: Callable[[int], bool]) -> list[int]:
+    """The trial numbers, in trial order, of the ended search trials with a weights file
+    (``has_weights(trial)``) beyond the ``n_keep`` best."""
+    ended = [r for r in rows if r.get("status") in DONE and is_search_trial(r) and has_weights(int(r["trial"]))]
+    ranked = sorted(ended, key=lambda r: rank_key(r, metric=metric, mode=mode))
+    return sorted(int(r["trial"]) for r in ranked[n_keep:])
+
+
+def not_kept(record: Mapping[str, Any], row: Mapping[str, Any] | None) -> str | None:
+    """Why trial ``row`` of the results whose study record (``study.json``) is ``record`` has no
+    weights file, where ``[study] keep_weights`` removed it (a finished search trial that ended by
+    itself, so it saved one); ``None`` otherwise (it never saved one, or the record keeps all)."""
+    settings = record.get("settings")
+    keep, top = (settings.get(KEY), settings.get("repeats_top")) if isinstance(settings, Mapping) else (None, None)
+    top = top if isinstance(top, int) and not isinstance(top, bool) else 1
+    n = n_kept(keep, repeats_top=top)
+    if n is None or row is None or row.get("status") != TrialStatus.FINISHED or not is_search_trial(row):
+        return None
+    if not missing(row.get("stop_reason")) and row.get("stop_reason") in _NEVER_SAVED:
+        return None
+    least = f" (at least repeats_top = {top}, whose weights the test split reads)" if n != keep else ""
+    return (f"trial {int(row['trial'])}'s weights were not kept: [study] {KEY} = {keep} keeps the weights of the "
+            f"{n} best search trials only{least}")
+
+
+def not_kept_in(directory: Path, trial: int) -> str | None:
+    """:func:`not_kept` of trial ``trial`` of the results directory ``directory``, read from its
+    ``study.json`` and trials table (``None`` where either cannot be read: a folder's content is
+    never trusted, and this only explains a file already missing)."""
+    try:
+        record = json.loads((Path(directory) / STUDY_JSON).read_text(encoding="utf-8"))
+        if not isinstance(record, Mapping) or n_kept((record.get("settings") or {}).get(KEY), repeats_top=1) is None:
+            return None
+        df = read_table(Path(directory), TRIALS)
+        rows = df[df["trial"] == int(trial)].to_dict("records")
+    except Exception:  # unreadable, damaged, another layout: no explanation rather than another error
+        return None
+    return not_kept(record, rows[0]) if rows else None
