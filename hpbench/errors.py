@@ -4,7 +4,7 @@ Every problem with user input is raised as :class:`StudyError` at the edge (stud
 CLI options) and turned into exit code 2 by the CLI. Each :class:`Problem` names where the
 value came from, the key, the rule it breaks and the bad value, e.g.::
 
-    studies/quickstart.toml: space.lr: loguniform needs 0 < low < high, but got low=0.0
+    studies/quickstart.toml: space.lr.loguniform: needs 0 < low < high, but got low=0.0
 
 A study file with several mistakes raises one :class:`StudyError` carrying all of them
 (:attr:`StudyError.problems`, in file order); its message is one line per problem.

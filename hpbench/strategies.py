@@ -150,7 +150,8 @@ def _hyperband(*, metric: str, mode: str, max_t: int, time_attr: str, grace_peri
 
 
 @SCHEDULERS.register("asha-rank", doc="ASHA whose rungs judge only while they rank the search's own finished trials as "
-                     "their ends do (Spearman's rho >= 0.5 over at least 6): where a trial's first epochs do not tell, its "
+                     "their ends do: ASHA until 6 finished trials passed a rung, then that rung prunes only while Spearman's rho "
+                     "between their values there and their final values is >= 0.5: where a trial's first epochs do not tell, its "
                      "trials pass the rung",
                      rungs="epochs", replay="asha", evidence=True)  # replayed as ASHA: which rungs pass is the search's own evidence
 def _asha_rank(*, metric: str, mode: str, max_t: int, time_attr: str, grace_period: int, reduction_factor: int, **_: Any) -> Any:
