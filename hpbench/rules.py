@@ -15,13 +15,21 @@ from typing import Any
 
 from hpbench.errors import StudyError, did_you_mean
 
+_WHOLE = object()  # RuleError.value: the value checked, shown whole
+
 
 class RuleError(ValueError):
-    """A value broke a rule; the message is the rule in words, ``hint`` a did-you-mean."""
+    """A value broke a rule; the message is the rule in words, ``hint`` a did-you-mean and
+    ``value`` the part of the value that broke it (a list's bad item), where not the whole."""
 
-    def __init__(self, rule: str, *, hint: str = "") -> None:
+    def __init__(self, rule: str, *, hint: str = "", value: Any = _WHOLE) -> None:
         super().__init__(rule)
         self.hint = hint
+        self.value = value
+
+    def shown(self, value: Any) -> Any:
+        """What to show as the bad value of ``value``: its bad item, else ``value`` itself."""
+        return value if self.value is _WHOLE else self.value
 
 
 class Rule:
@@ -158,7 +166,8 @@ class ListOf(Rule):
             try:
                 out.append(self.item.check(item))
             except RuleError as err:
-                raise RuleError(f"item {i} {err}", hint=err.hint) from None  # the did-you-mean too
+                # the bad item as the value (a nested list's own bad item), with its did-you-mean
+                raise RuleError(f"item {i}: {err}", hint=err.hint, value=err.shown(item)) from None
         return tuple(out)
 
 
@@ -174,4 +183,4 @@ def check(rule: Rule, value: Any, *, source: str, key: str) -> Any:
     try:
         return rule.check(value)
     except RuleError as err:
-        raise StudyError(source=source, key=key, rule=str(err), value=value, hint=err.hint) from None
+        raise StudyError(source=source, key=key, rule=str(err), value=err.shown(value), hint=err.hint) from None

@@ -47,6 +47,20 @@ BAD_STUDIES = {
     "dataset_unknown": ({"data": 'dataset = "mnist9"'}, ["dataset", "mnist9"]),
     "val_fraction_one": ({"data": 'dataset = "digits"\nval_fraction = 1.0'}, ["val_fraction", "1.0"]),
     "preprocess_unknown": ({"data": 'dataset = "digits"\npreprocess = ["whiten"]'}, ["preprocess", "whiten"]),
+    # a list's bad item is the value shown, not the whole list (bug hunt s51/h6)
+    "preprocess_item_unknown": ({"data": 'dataset = "digits"\npreprocess = ["standardize", "bogus"]'},
+                                ["data.preprocess: item 1: unknown preprocessing step, but got 'bogus'"]),
+    "logger_item_unknown": ({"study": BASE["study"] + '\nloggers = ["csv", "wandb"]'}, ["study.loggers: item 1: unknown logger, but got 'wandb'"]),
+    # both scalings: data in memory applied both (the last counted), streamed data the first only (bug hunt s51/h4)
+    "preprocess_two_scalings": ({"data": 'dataset = "digits"\npreprocess = ["standardize", "minmax"]'},
+                                ["bad.toml", "data.preprocess: standardize and minmax both scale the features", "list one",
+                                 "['standardize', 'minmax']"]),
+    "preprocess_two_scalings_reversed": ({"data": 'dataset = "digits"\npreprocess = ["minmax", "standardize"]'},
+                                         ["data.preprocess: standardize and minmax both scale", "['minmax', 'standardize']"]),
+    "preprocess_two_scalings_searched": ({"space": '"data.preprocess" = { choice = [["standardize"], ["minmax", "standardize"]] }'},
+                                         ["space.data.preprocess.choice[1]: standardize and minmax both scale", "['minmax', 'standardize']"]),
+    "preprocess_step_twice": ({"data": 'dataset = "digits"\npreprocess = ["standardize", "standardize"]'},
+                              ["data.preprocess: lists 'standardize' twice: list each step once"]),
     "family_unknown": ({"model": 'family = "mlpp"'}, ["family", "mlpp"]),
     "depth_negative": ({"model": 'family = "mlp"\ndepth = -1'}, ["depth", "-1"]),
     "width_float": ({"model": 'family = "mlp"\nwidth = 1.5'}, ["width", "1.5"]),
@@ -404,3 +418,14 @@ def test_a_folder_given_as_the_study_file_is_named_as_a_folder(tmp_path, no_ray)
     check_refused(result, ["(file)", "must be a study file (.toml), not a folder", str(tmp_path)], tmp_path / "out")
     missing = invoke(["search", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "out")])
     check_refused(missing, ["study file must exist", "nope.toml"], tmp_path / "out")
+
+
+def test_a_bad_item_of_a_nested_list_is_the_value_shown():
+    """A list's bad item is shown as the value, the innermost one for a list of lists (the whole
+    list was quoted after the item's index: bug hunt s51/h6)."""
+    from hpbench.errors import StudyError
+    from hpbench.rules import Int, ListOf, check
+
+    with pytest.raises(StudyError) as err:
+        check(ListOf(ListOf(Int(min=0))), [[1], [2, -1]], source="s.toml", key="k")
+    assert str(err.value) == "s.toml: k: item 1: item 1: must be >= 0, but got -1"

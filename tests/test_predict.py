@@ -250,3 +250,29 @@ def test_a_trained_image_predictor_names_the_shape_training_saw(tmp_path):
     weights.save({k: v for k, v in weights.load_record(run.weights).items() if k != "encoding"}, tmp_path / "old.pt")
     with pytest.raises(ValueError, match=r"as the model reads them, but got \(3, 8, 8\): one sample shaped \(3, 8, 8\) .* give x\[None\]"):
         load_predictor(tmp_path / "old.pt").predict(np.zeros((3, 8, 8), np.float32))
+
+
+@pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
+@pytest.mark.parametrize("encoded", [True, False])
+def test_array_samples_holding_nan_or_inf_are_refused_naming_them(task, encoded):
+    """An array sample holding NaN got NaN probabilities and, from their argmax, class 0's label (a
+    table's missing value was refused): now every array path refuses it, as training's data did
+    (bug hunt s51/h5), with or without the encoding (streamed data's and older files' keep none)."""
+    from hpbench.api.predict import Predictor
+
+    out = 3 if task == "multiclass" else 1
+    enc = Encoding(classes=None if task == "regression" else ("a", "b", "c")[: max(out, 2)], stored=(4,),
+                   scale=(("standardize", (1.0,) * 4, (2.0,) * 4),)) if encoded else None
+    p = Predictor(model=torch.nn.Linear(4, out).eval(), task=task, input_shape=(4,), encoding=enc)
+    x = np.random.default_rng(0).normal(size=(8, 4))
+    assert p.predict(x).shape == (8,)
+    x[2, 1], x[4, 0], x[5, 3] = np.nan, np.inf, 1e39  # 1e39: beyond float32's range, inf once read as float32
+    said = (r"the samples must hold finite numbers, as training's did, but got NaN \(missing\) in sample 2; "
+            r"inf \(or beyond float32's range\) in samples 4, 5 \(of 8, counting from 0\)")
+    with pytest.raises(ValueError, match=said):
+        p.predict(x)
+    if task != "regression":
+        with pytest.raises(ValueError, match=said):
+            p.predict_proba(x)
+    with pytest.raises(ValueError, match=r"NaN \(missing\) in samples 0, 1, 2, 3, 4 and 3 more \(of 8"):
+        p.predict(np.full((8, 4), np.nan))

@@ -97,7 +97,7 @@ BASE = {"study": {"name": "t", "metric": "val_accuracy"}, "data": {"dataset": "i
 
 
 def test_loggers_are_checked_when_the_study_is_read(monkeypatch):
-    with pytest.raises(StudyError, match=r"study.loggers: item 0 unknown logger, but got \['tensorbord'\] \(did you mean 'tensorboard'\?\)"):
+    with pytest.raises(StudyError, match=r"study.loggers: item 0: unknown logger, but got 'tensorbord' \(did you mean 'tensorboard'\?\)"):
         parse_study({**BASE, "study": {**BASE["study"], "loggers": ["tensorbord"]}})
     real = __import__("importlib.util").util.find_spec
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "mlflow" else real(name, *a))

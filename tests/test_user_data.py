@@ -143,8 +143,8 @@ def test_keep_text_keeps_na_as_a_category(tmp_path):
 
 
 @pytest.mark.parametrize(("data", "fragment"), [
-    ('keep_text = ["na"]', "data.keep_text: item 0 unknown text pandas reads as missing, but got ['na'] (did you mean 'NA'?)"),
-    ('keep_text = [""]', "data.keep_text: item 0 unknown text pandas reads as missing"),
+    ('keep_text = ["na"]', "data.keep_text: item 0: unknown text pandas reads as missing, but got 'na' (did you mean 'NA'?)"),
+    ('keep_text = [""]', "data.keep_text: item 0: unknown text pandas reads as missing, but got ''"),
 ])
 def test_keep_text_names_texts_pandas_reads_as_missing(tmp_path, data, fragment):
     with pytest.raises(StudyError) as err:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from hpbench.data.datasets import TASKS
-from hpbench.data.encoding import Encoding, single_hint
+from hpbench.data.encoding import Encoding, check_finite, float32_samples, single_hint
 from hpbench.results.keep import not_kept_in
 from hpbench.results.weights import WEIGHTS_DIR
 
@@ -62,10 +62,11 @@ class Predictor:
         """New raw samples as the model reads them (the training data's encoding applied)."""
         if self.encoding is not None:
             return self.encoding.inputs(x, input_shape=self.input_shape)
-        a = np.asarray(x, dtype=np.float32)
+        a = float32_samples(x)
         if tuple(a.shape[1:]) != self.input_shape:
             raise ValueError(f"the samples must be shaped (n, {', '.join(map(str, self.input_shape))}) as the model reads them, but got {a.shape}"
                              + (single_hint(a.shape) if a.shape == self.input_shape else ""))
+        check_finite(a)  # NaN's argmax is class 0: a label for garbage
         return a
 
     def _outputs(self, x: Any) -> np.ndarray:

@@ -50,10 +50,11 @@ class Encoding:
         """Raw samples (a pandas DataFrame of the feature columns for a table's data, else an
         array shaped like the data's ``x``) -> the float32 inputs the model reads."""
         if self.columns is not None:
-            x = self._table(x)
-        a = np.asarray(x, dtype=np.float32)
+            x = self._table(x)  # its columns' missing and infinite values named by column (hpbench.data.onehot)
+        a = float32_samples(x)
         if self.columns is None:
             self._check_stored(a.shape, input_shape=tuple(input_shape))
+            check_finite(a)
         a = arrange(a, reshape=self.reshape, order=self.order)
         if tuple(a.shape[1:]) != tuple(input_shape):
             raise ValueError(f"the samples must be laid out as the model was trained: shaped (n, {', '.join(map(str, input_shape))}) once "
@@ -157,6 +158,33 @@ def shape_message(given: tuple[int, ...], *, stored: tuple[int, ...], input_shap
         msg += (f": ({', '.join(map(str, input_shape))}) per sample is how the model reads them once encoded; "
                 "predict takes them as the training data held them")
     return msg
+
+
+def float32_samples(x: Any) -> np.ndarray:
+    """New samples as float32, a value beyond float32's range read as inf (refused by :func:`check_finite`)."""
+    with np.errstate(over="ignore"):
+        return np.asarray(x, dtype=np.float32)
+
+
+def check_finite(a: np.ndarray) -> None:
+    """Array samples hold finite numbers, as training's did (:func:`hpbench.data.user.as_raw` refuses
+    NaN and inf): a NaN sample's probabilities are NaN, and their argmax, class 0, was returned as its
+    label (bug hunt s51/h5). One ``np.isfinite`` pass where all are finite; a ``ValueError`` naming the samples."""
+    flat = a.reshape(len(a), math.prod(a.shape[1:]))  # not -1: no samples leave it undefined
+    finite = np.isfinite(flat)
+    if finite.all():
+        return
+    nan = np.isnan(flat)
+    nan, inf = nan.any(axis=1), (~finite & ~nan).any(axis=1)
+    what = "; ".join(f"{word} in {_samples(np.flatnonzero(m))}" for word, m in (("NaN (missing)", nan), ("inf (or beyond float32's range)", inf))
+                     if m.any())
+    raise ValueError(f"the samples must hold finite numbers, as training's did, but got {what} (of {len(flat)}, counting from 0)")
+
+
+def _samples(idx: np.ndarray) -> str:
+    """``sample 3`` / ``samples 3, 7, 9, 10, 11 and 12 more``."""
+    more = f" and {len(idx) - 5} more" if len(idx) > 5 else ""
+    return f"sample{'s' if len(idx) > 1 else ''} {', '.join(str(int(i)) for i in idx[:5])}{more}"
 
 
 def single_hint(given: tuple[int, ...]) -> str:

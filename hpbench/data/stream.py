@@ -200,7 +200,8 @@ class StreamSplits:
 
 def fit_stats(steps: tuple[str, ...], chunks: Iterator[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
     """(shift, scale) of ``standardize`` (mean, std) or ``minmax`` (min, max - min) per input
-    value over the training rows, read chunk by chunk (float64 sums; a constant value's scale is 1)."""
+    value over the training rows, read chunk by chunk (float64 sums; a constant value's scale is 1).
+    A study lists one scaling at most (hpbench.study.keys.Steps), as data in memory applies them all."""
     step = next((s for s in steps if s in ("standardize", "minmax")), None)
     if step is None:
         return None

@@ -6,15 +6,19 @@ parameters of the chosen family / optimizer / dataset; those come from the regis
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from hpbench.data.kinds import KINDS
 from hpbench.registry import Param, Registered
-from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, Str
+from hpbench.rules import Any_, Bool, Either, Float, Int, ListOf, Literal, OneOf, RuleError, Str
 from hpbench.space.space import MAX_GRID_POINTS
 from hpbench.strategies import SCHEDULERS, SEARCHERS
 from hpbench.tracking import LOGGERS
 from hpbench.train.task import SUPERVISED, TASKS
 
-PREPROCESS = ("standardize", "minmax", "augment")
+SCALES = ("standardize", "minmax")  # per-feature affine scalings fitted on the training split
+PREPROCESS = (*SCALES, "augment")
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16", "fp16")
 CALIBRATION = ("none", "temperature")
@@ -28,6 +32,23 @@ MAX_EPOCHS = 1_000_000
 # search with a traceback): bounds a study never meets, so each is refused with its key and value instead
 MAX_REPEATS = 10_000
 MAX_COUNT = 1_000_000  # concurrency, retries, grace epochs, reduction factors
+
+
+@dataclass(frozen=True)
+class Steps(ListOf):
+    """``data.preprocess``: known steps, each listed once, and one scaling at most. Both scalings
+    fitted on the training split, the second would replace the first: data in memory applied
+    both (the last one counted), streamed data the first only (bug hunt s51/h4); a searched
+    preprocess is held to it choice by choice, as its choices are checked by this rule."""
+
+    def check(self, value: Any) -> tuple[Any, ...]:
+        steps = super().check(value)
+        twice = next((s for i, s in enumerate(steps) if s in steps[:i]), None)
+        if twice is not None:
+            raise RuleError(f"lists {twice!r} twice: list each step once")
+        if all(s in steps for s in SCALES):
+            raise RuleError(f"{' and '.join(SCALES)} both scale the features (the second would replace the first): list one")
+        return steps
 
 STUDY = {
     "name": Param(Str(), doc="names the results folder (results/<name>/) and the Optuna study; default: the file's stem, each character other than a letter, digit, '-', '_' or '.' read as '_'"),
@@ -64,7 +85,8 @@ DATA = {
     "dataset": Param(Str(), doc="a built-in dataset (see Datasets), a .csv/.parquet/.npz/.npy file or 'package.module:load' (required; .npy inputs may be named by x instead)"),
     "val_fraction": Param(Float(min=0.0, max=1.0, min_open=True, max_open=True), 0.2, "share of the samples held out for validation (stratified for classification)"),
     "test_fraction": Param(Float(min=0.0, max=1.0, max_open=True), 0.0, "share held out as a test split, evaluated once for the best configurations"),
-    "preprocess": Param(ListOf(OneOf(PREPROCESS, "preprocessing step")), (), "steps fitted on the training split: standardize, minmax, augment (images)"),
+    "preprocess": Param(Steps(OneOf(PREPROCESS, "preprocessing step")), (), "steps fitted on the training split: standardize or minmax (one of them), "
+                        "augment (images); each listed once"),
     "shape": Param(ListOf(Int(min=1), min_len=1, max_len=3), doc="each sample's shape in its kind's layout: [L] or [C, L] (signal), [L, C] (sequence), [C, H, W] (image); reshapes flat feature columns"),
     "kind": Param(OneOf(KINDS, "data kind"), doc="how models read a sample: tabular, signal (C, L), sequence (L, C), image (C, H, W); inferred when left out"),
     "stream": Param(Either((Bool(), Literal("auto")), 'true, false or "auto"'), "auto",

@@ -152,7 +152,7 @@ def build_saved_model(rec: WeightsRecord, *, user_families: Collection[str] = ()
             try:
                 spec[k].rule.check(v)
             except RuleError as err:
-                raise WeightsFileError(f"saved model: {family}.{k} {err}, but got {v!r}") from None
+                raise WeightsFileError(f"saved model: {family}.{k} {err}, but got {err.shown(v)!r}") from None
     else:
         _check_user_family(family, user_families)
     kind = rec.get("kind")
