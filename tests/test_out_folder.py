@@ -157,7 +157,7 @@ def test_a_training_trains_again_into_its_own_folder_and_not_into_the_users(tmp_
     for _ in range(2):  # the second time into its own earlier training
         hpbench.train_study(study, out=out, console=Console(quiet=True))
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "model.pt", "study.toml"]
-    (out / "model.pt").unlink()  # killed after its metrics.json, written first: still its own folder
+    (out / "model.pt").unlink()  # its files gone but its metrics.json (hpbench.api.train_folder): still its own folder
     (out / "study.toml").unlink()
     assert check_train(study, epochs=None, out=out) == out
     (out / METRICS_FILE).write_text('{"accuracy": 0.9}', encoding="utf-8")  # a metrics.json of the user's

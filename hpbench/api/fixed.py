@@ -58,7 +58,7 @@ def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
             table = raw.get(section, {})
             _keep_own_keys(table, common, own[section]([table[key]]))
     _drop_idle_recurrent_dropout(raw.get("model", {}))
-    _absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}))
+    absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}))
     order = {name: i for i, name in enumerate(K.SECTIONS)}
     return dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))  # [study] first, as people write them
 
@@ -80,9 +80,10 @@ def _drop_idle_recurrent_dropout(model: dict[str, Any]) -> None:
         model.pop("dropout", None)
 
 
-def _absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any]) -> None:
-    """A data file as the search found it, and ``RESULTS:TRIAL`` references with an absolute
-    results directory (where they resolve from the study's folder)."""
+def absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any]) -> None:
+    """A data file as the search found it (``validated``: the study's validated configuration), and
+    ``RESULTS:TRIAL`` references with an absolute results directory (where they resolve from
+    ``base``, the study's folder). Also for the study ``hpbench train`` records (:mod:`hpbench.api.train_folder`)."""
     data = validated.get("data", {})
     for key in PATH_KEYS:  # the data file, and a .npy dataset's other files
         found = data.get(key)
@@ -98,6 +99,14 @@ def _absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, 
                 if cand.is_dir():
                     raw[section][key] = f"{cand.resolve()}:{trial}"
                     break
+
+
+def study_toml(raw: Mapping[str, Any], *, header: str) -> str:
+    """A study as TOML text: ``header``'s lines as comments, then its sections (``best --study-out``,
+    and the ``study.toml`` ``hpbench train`` writes)."""
+    import tomli_w
+
+    return "".join(f"# {line}\n" for line in header.splitlines()) + tomli_w.dumps(raw)
 
 
 def plain(v: Any) -> Any:

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpbench.api.fixed import fixed_study, plain, typed_params
+from hpbench.api.fixed import fixed_study, plain, study_toml, typed_params
 from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, metric_column, trial_number
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
@@ -201,8 +201,6 @@ class Results:
         """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first).
         ``StudyError`` for a directory or a file of the results, ``OutputError``
         (:mod:`hpbench.results.files`) where it cannot be written, before anything is."""
-        import tomli_w
-
         from hpbench.api.study import Study
 
         target = Path(path)
@@ -212,8 +210,8 @@ class Results:
         Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
         seed = self._repeat_seed(number)
         repeat = f" (repeat {seed[0]} of trial {seed[1]}: seed = {seed[2]}, the repeat's own)" if seed else ""
-        header = f"# Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best).\n"
-        atomic_write_text(target, header + tomli_w.dumps(raw))
+        header = f"Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best)."
+        atomic_write_text(target, study_toml(raw, header=header))
         return target
 
     # -- reports ---------------------------------------------------------------------------------

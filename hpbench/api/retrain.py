@@ -7,29 +7,21 @@ winner of a search retrained this way repeats its trial's epochs.
 
 ``DIR`` (default ``results/<study name>``) receives ``model.pt`` (the weights file format of
 :mod:`hpbench.train.weights`: ``hpbench.train.weights.load_record`` + ``build_saved_model`` read
-it), ``metrics.json`` (final metrics, every epoch, the configuration) and ``study.toml``.
+it), ``metrics.json`` (final metrics, every epoch, the configuration) and ``study.toml`` (the study
+trained, overrides and ``epochs`` applied); :mod:`hpbench.api.train_folder` owns that folder.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.checks import check_call
+from hpbench.api.train_folder import METRICS_FILE, MODEL_FILE, check_folder, held, trained_study, write
 from hpbench.errors import StudyError
-from hpbench.results.files import (
-    STUDY_JSON,
-    STUDY_TOML,
-    OutputError,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_text,
-    check_fresh_folder,
-    check_writable,
-)
+from hpbench.results.files import STUDY_JSON, OutputError, check_fresh_folder, check_writable
 from hpbench.study.schema import Study
 
 if TYPE_CHECKING:
@@ -39,9 +31,6 @@ if TYPE_CHECKING:
     from hpbench.api.predict import Predictor
 
 __all__ = ["METRICS_FILE", "MODEL_FILE", "OutputError", "Trained", "check_train", "train_study"]
-
-MODEL_FILE = "model.pt"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,25 +70,32 @@ class Trained:
                 "epochs": self.epochs, "stop_reason": self.stop_reason, "train_s": self.train_s}
 
 
-def train_study(study: Study, *, epochs: int | None = None, out: str | Path | None = None, console: Console | None = None) -> Trained:
+def train_study(study: Study, *, epochs: int | None = None, out: str | Path | None = None, force: bool = False,
+                console: Console | None = None) -> Trained:
     """Train the study's one configuration; ``epochs`` overrides ``[train] max_epochs``. Each
     epoch is printed on ``console`` (default: a new Rich console; ``Console(quiet=True)`` for none).
     Raises :class:`~hpbench.errors.StudyError` before training when the study has a ``[space]``,
-    ``epochs`` is below 1 or ``out`` cannot take the results, and its ``PreflightFailed`` when
+    ``epochs`` is below 1 or ``out`` cannot take the results, :class:`OutputError` when ``out``
+    holds another study's training (``force``: replace it), and its ``PreflightFailed`` when
     the search's pre-flight finds the data or the network broken. It trains in this process and
     leaves it as it was: torch's thread count (set to the trial's while it trains) is restored, the
     trial workers' allocator setting is not applied (:mod:`hpbench.train.in_process`)."""
     from rich.console import Console
 
     check_call("hpbench.train", study, ints={"epochs": epochs})
-    target = check_train(study, epochs=epochs, out=out)
+    target, trained, study_text, replacing = _check(study, epochs=epochs, out=out, force=force, cli=False)
     from hpbench.train.in_process import caller_process
 
+    con = console or Console(emoji=False)
+    if replacing:
+        con.print(replacing, highlight=False, markup=False)
     with caller_process():
-        return _train(study, epochs=epochs, target=target, con=console or Console(emoji=False))
+        return _train(trained, target=target, study_text=study_text, con=con)
 
 
-def _train(study: Study, *, epochs: int | None, target: Path, con: Console) -> Trained:
+def _train(study: Study, *, target: Path, study_text: str, con: Console) -> Trained:
+    """Train ``study`` (:func:`~hpbench.api.train_folder.trained_study`: its epochs are the ones
+    asked for) and write its folder."""
     from rich.markup import escape
 
     from hpbench.preflight.run import preflight
@@ -114,8 +110,6 @@ def _train(study: Study, *, epochs: int | None, target: Path, con: Console) -> T
     for warning in preflight(study):
         con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     cfg = trial_config(study, {})
-    if epochs is not None:
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_epochs=epochs))
     final: dict[str, Any] = {}
 
     def keep_final(state: dict[str, Any]) -> None:
@@ -140,19 +134,19 @@ def _train(study: Study, *, epochs: int | None, target: Path, con: Console) -> T
     result = Trained(out=target, metrics=metrics, history=outcome.history, best_epoch=outcome.best_epoch, epochs=len(outcome.history),
                      stop_reason=str(outcome.stop_reason), train_s=float(sum(r.get("epoch_s", 0.0) for r in outcome.history)), model=model,
                      families=(cfg.model.family,))
-    target.mkdir(parents=True, exist_ok=True)
-    # metrics.json first: it marks the folder as a training's (check_train), so one killed before the rest is trained into again
-    atomic_write_json(target / METRICS_FILE, {**result.to_dict(), "study": study.name, "source": study.source, "config": study.config,
-                                              "history": outcome.history})
-    atomic_write_bytes(target / MODEL_FILE, weights.dumps(final["record"]))
-    src = Path(study.source)
-    if src.is_file():
-        atomic_write_text(target / STUDY_TOML, src.read_text(encoding="utf-8"))
+    write(target, trained=study, model=weights.dumps(final["record"]), study_text=study_text,
+          record={**result.to_dict(), "source": study.source, "config": study.config, "history": outcome.history})
     return result
 
 
-def check_train(study: Study, *, epochs: int | None, out: str | Path | None, cli: bool = False) -> Path:
+def check_train(study: Study, *, epochs: int | None, out: str | Path | None, cli: bool = False, force: bool = False) -> Path:
     """Refuse, before anything is trained or written, what :func:`train_study` cannot do; returns ``DIR``."""
+    return _check(study, epochs=epochs, out=out, force=force, cli=cli)[0]
+
+
+def _check(study: Study, *, epochs: int | None, out: str | Path | None, force: bool, cli: bool) -> tuple[Path, Study, str, str | None]:
+    """``DIR``, the study trained, its ``study.toml`` text and the line saying which training in
+    ``DIR`` it replaces (``None``: none), or the refusal."""
     if len(study.space):
         raise StudyError(source=study.source, key="space", value=", ".join(study.space.keys()),
                          rule="hpbench train trains one configuration: remove [space] (`hpbench best RESULTS --study-out FILE` "
@@ -169,20 +163,10 @@ def check_train(study: Study, *, epochs: int | None, out: str | Path | None, cli
         raise StudyError(source="hpbench train" if cli else "hpbench.train", key=key, value=str(target),
                          rule=f"holds a search's results ({STUDY_JSON}); train into another directory")
     check_writable(target)
-    if not _trained_into(target):  # model.pt, metrics.json and study.toml would replace the user's own files there
+    if held(target) is None:  # model.pt, metrics.json and study.toml would replace the user's own files there
         check_fresh_folder(target, kind=f"an earlier training's folder (holding hpbench's {METRICS_FILE})")
-    return target
-
-
-def _trained_into(folder: Path) -> bool:
-    """Whether ``folder`` holds an earlier :func:`train_study`'s ``metrics.json`` (not a file of the same name of the user's)."""
-    import json
-
-    try:
-        record = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and {"weights", "metrics", "history", "config"} <= record.keys()
+    trained, study_text = trained_study(study, epochs=epochs)
+    return target, trained, study_text, check_folder(target, trained, force=force, cli=cli)
 
 
 def _metric(key: str) -> bool:

@@ -19,6 +19,7 @@ def train(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs (overrides \\[train] max_epochs).")] = None,
     out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Where model.pt and metrics.json go \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace another study's training in DIR (the same study's is replaced anyway).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the final metrics as JSON (progress goes to stderr).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full tracebacks of user code errors.")] = False,
 ) -> None:
@@ -30,7 +31,7 @@ def train(
 
     try:
         study = Study.from_toml(study_file, overrides=set_ or ())
-        check_train(study, epochs=epochs, out=out, cli=True)
+        check_train(study, epochs=epochs, out=out, cli=True, force=force)
     except StudyError as err:
         fail(err, debug=debug)
     except OutputError as err:
@@ -40,9 +41,11 @@ def train(
 
     allocator.tune()  # the command's own process, short-lived: the trials' allocator (train_study leaves a caller's alone)
     try:
-        done = train_study(study, epochs=epochs, out=out, console=con)
+        done = train_study(study, epochs=epochs, out=out, force=force, console=con)
     except StudyError as err:  # the pre-flight's problems (bad data, a network that cannot be built)
         fail(err, debug=debug)
+    except OutputError as err:  # DIR changed since the check above (another training there meanwhile)
+        fail(str(err))
     if as_json:
         typer.echo(json.dumps(done.to_dict(), indent=2))
         return
@@ -54,4 +57,4 @@ def train(
     for k, v in done.metrics.items():
         table.add_row(k, f"{v:.4g}")
     con.print(table)
-    con.print(f"model: {done.weights}  (metrics.json beside it)", highlight=False)
+    con.print(f"model: {done.weights}  (metrics.json and study.toml, the study trained, beside it)", highlight=False)
