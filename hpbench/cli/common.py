@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from hpbench.cli.closed_stdout import CarryOnConsole
 from hpbench.errors import DataFileProblem, StudyError
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.results import files
@@ -22,16 +23,19 @@ EXIT_ALL_FAILED = 1  # a search in which every trial failed
 PIPE_WIDTH = 160  # tables printed to a pipe or a CI log are not squeezed into 80 columns
 
 
-def console() -> Console:
-    con = Console(emoji=False)
+def console(*, carry_on: bool = False) -> Console:
+    """The command's output. ``carry_on``: when its reader goes away, the command goes on without
+    printing (a search: :mod:`hpbench.cli.closed_stdout`) instead of ending with exit 1."""
+    kind = CarryOnConsole if carry_on else Console
+    con = kind(emoji=False)
     if not con.is_terminal and "COLUMNS" not in os.environ:
-        con = Console(emoji=False, width=PIPE_WIDTH)
+        con = kind(emoji=False, width=PIPE_WIDTH)
     return con
 
 
-def stderr_console() -> Console:
+def stderr_console(*, carry_on: bool = False) -> Console:
     """Progress and messages when stdout carries the command's JSON."""
-    return Console(emoji=False, stderr=True)
+    return (CarryOnConsole if carry_on else Console)(emoji=False, stderr=True)
 
 
 def fail(err: StudyError | str, *, debug: bool = False) -> NoReturn:

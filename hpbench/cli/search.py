@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from hpbench.cli.closed_stdout import drop
 from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, folder_path, stderr_console
 from hpbench.dispatch.interrupt import sigterm_as_interrupt
 from hpbench.errors import StudyError
@@ -86,7 +87,7 @@ def search(
         check_runtime(address=address, num_cpus=num_cpus, cli=True)  # Ray up already: a command run inside a caller's process
     except StudyError as err:
         fail(err)
-    con = stderr_console() if as_json else console()
+    con = stderr_console(carry_on=True) if as_json else console(carry_on=True)  # a closed stdout (| head) does not stop the search
     if trials is not None and study.settings.searcher == "grid":  # as Ray Tune's grid_search and the study's own trials key
         con.print(f"[yellow]warning:[/] --trials {trials} is not used: a grid search runs every point of its grid "
                   f"({len(study.space.grid())}); a searcher that samples (random, tpe) runs a number of trials", highlight=False)
@@ -127,7 +128,10 @@ def search(
     try:
         failed = results.failures()
         if as_json:
-            typer.echo(json.dumps(results.summary(), indent=2, default=str))
+            try:
+                typer.echo(json.dumps(results.summary(), indent=2, default=str))
+            except BrokenPipeError:  # its reader went away: the search is done all the same
+                drop(sys.stdout)
         else:
             # The ranking, and per value of each searched dimension what it achieved ("which
             # optimizer / init wins here?"); the full report is `hpbench report`.

@@ -7,6 +7,7 @@ environment variables): ``family = "tests.helpers.flaky:build"`` with model para
   epoch (counted over all attempts), and at every later one until they raised ``fail_times``
   times (default once);
 - ``sleep``: seconds to sleep at the start of every epoch (to be killed mid-run);
+- ``wait_for``: a file; every epoch waits until it exists (a test orders its steps by it);
 - ``everywhere``: misbehave in any process (the prediction helper's early trials too), not only
   in a Ray trial;
 - every training epoch appends a line to ``dir/epochs-<slot>`` and writes the worker's pid to
@@ -46,6 +47,7 @@ class Flaky(nn.Module):
         self.fail_times = int(params.get("fail_times", 1))
         self.sleep = float(params.get("sleep", 0.0))
         self.everywhere = bool(params.get("everywhere", False))
+        self.wait_for = Path(params["wait_for"]) if params.get("wait_for") else None
 
     def train(self, mode: bool = True) -> Flaky:
         super().train(mode)
@@ -66,6 +68,8 @@ class Flaky(nn.Module):
                 raise RuntimeError(f"flaky trial {self.slot} fails at epoch {epoch}")
             if self.sleep:
                 time.sleep(self.sleep)
+            while self.wait_for is not None and not self.wait_for.exists():
+                time.sleep(0.05)
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
