@@ -1,4 +1,5 @@
-"""Live progress of a search: a Rich live panel on a terminal, plain log lines otherwise."""
+"""Live progress of a search: a Rich live panel on a terminal, plain log lines otherwise (a pipe,
+a file, a dumb terminal)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.dispatch.announce import redraws
 from hpbench.dispatch.eta import SearchClock
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
 from hpbench.results.status import StopReason, TrialStatus
@@ -35,7 +37,7 @@ class Progress:
         self._said = self.t0  # in a log: when a line was last printed
 
     def __enter__(self) -> Progress:
-        if self.console.is_terminal:
+        if redraws(self.console):
             self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
             self.live.__enter__()
         return self
