@@ -103,3 +103,58 @@ def test_a_program_calling_the_search_keeps_its_own_sigterm_handler():
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == [signal.SIGTERM]
+
+
+def _ray_like_init(**_kwargs: object) -> None:
+    """``ray.init`` as far as a SIGTERM goes: it installs its own handler first thing (``sys.exit(signum)``,
+    ray/_private/worker.py), and the signal comes while Ray starts."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
+    signal.raise_signal(signal.SIGTERM)
+    raise AssertionError("not reached: the handler raised")
+
+
+@pytest.mark.parametrize("in_search", [False, True], ids=["before the search", "in the search"])
+def test_a_sigterm_while_ray_starts_is_a_ctrl_c(monkeypatch, capsys, in_search):
+    """Bug hunt s51/h3, finding 3: a SIGTERM while ray.init ran met Ray's handler, whose exit ended
+    the command with code 15 and no word. It is the command's interrupt (exit 130, "interrupted
+    before any trial was recorded"), and the command's handler is back once ray.init has ended."""
+    import types
+
+    from hpbench.dispatch.backend import _ray_init
+    from hpbench.dispatch.interrupt import sigterm_as_interrupt
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(init=_ray_like_init))
+    previous = signal.signal(signal.SIGTERM, sigterm_as_interrupt)
+    try:
+        if in_search:
+            with pytest.raises(SearchInterrupted), Interrupt() as stop:
+                _ray_init(num_cpus=1)
+            assert stop.requested and "stopping:" in capsys.readouterr().err
+        else:
+            with pytest.raises(KeyboardInterrupt):
+                _ray_init(num_cpus=1)
+        assert signal.getsignal(signal.SIGTERM) is sigterm_as_interrupt
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_a_programs_own_sigterm_handler_hears_a_sigterm_while_ray_starts(monkeypatch):
+    """A program's own handler (one that returns) is told; Ray's exit then goes on, as before."""
+    import types
+
+    from hpbench.dispatch.backend import _ray_init
+
+    seen: list[int] = []
+
+    def own(signum: int, _frame: object) -> None:
+        seen.append(signum)
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(init=_ray_like_init))
+    previous = signal.signal(signal.SIGTERM, own)
+    try:
+        with pytest.raises(SystemExit):
+            _ray_init()
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [signal.SIGTERM]
