@@ -1,9 +1,6 @@
-"""``python -m hpbench``: the ``hpbench`` command (named so, for its help and shell completion)."""
+"""``python -m hpbench``: the ``hpbench`` command (named so, for its help and shell completion),
+started as the installed command is (:mod:`hpbench.command`)."""
 
-from hpbench.cli import app, leave
+from hpbench.command import main
 
-try:
-    app(prog_name="hpbench")
-except SystemExit as done:
-    leave(done.code)  # as the installed command
-    raise
+main(prog_name="hpbench")

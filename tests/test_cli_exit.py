@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,7 +69,7 @@ def test_the_system_refusing_a_write_is_one_line_and_exit_1(tmp_path):
     import subprocess
 
     code = ("import sys, hpbench.cli as c\n"
-            "def app(): raise OSError(28, 'No space left on device', {where!r})\n"
+            "def app(**_): raise OSError(28, 'No space left on device', {where!r})\n"
             "c.app = app; sys.argv = ['hpbench', 'export']; c.main()\n")
     proc = subprocess.run([sys.executable, "-c", code.format(where=str(tmp_path / "out.parquet"))], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
@@ -96,3 +97,39 @@ def test_an_atomic_write_the_disk_refuses_names_its_file_and_leaves_nothing(tmp_
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
     assert files.disk_full(info.value)
     assert sorted(os.listdir(tmp_path)) == []
+
+
+@pytest.mark.parametrize("how", ["installed", "python -m hpbench"])
+def test_a_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(how):
+    """Bug hunt s51/h3, finding 6: a Ctrl-C in the command's first fraction of a second, while the
+    console script imported hpbench.cli (Typer, pandas, every command's modules), printed a
+    20-50 line KeyboardInterrupt traceback. The interrupt comes here as an import of the command
+    line that raises it."""
+    import subprocess
+
+    interrupt = ("import sys\n"
+                 "class Interrupting:\n"
+                 "    def find_spec(self, name, path=None, target=None):\n"
+                 "        if name == 'hpbench.cli':\n"
+                 "            raise KeyboardInterrupt\n"
+                 "sys.meta_path.insert(0, Interrupting())\n")
+    start = ("import sys; from hpbench.command import main; sys.argv = ['hpbench', '--version']; sys.exit(main())" if how == "installed"
+             else "import runpy, sys; sys.argv = ['hpbench', '--version']; runpy.run_module('hpbench', run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", interrupt + start], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 130 and proc.stderr == "" and proc.stdout == "", proc.stderr
+    # not interrupted: the command as before
+    proc = subprocess.run([sys.executable, "-c", start.replace("'--version'", "'--help'")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Usage: hpbench" in proc.stdout, proc.stderr
+
+
+def test_the_installed_command_starts_where_a_ctrl_c_is_caught():
+    """The console script's entry point is hpbench.command:main (pyproject.toml), not hpbench.cli:main,
+    whose import is what a Ctrl-C at start-up interrupts."""
+    import tomllib
+
+    from hpbench.cli.search import EXIT_INTERRUPTED
+    from hpbench.command import EXIT_INTERRUPTED as AT_START
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["hpbench"] == "hpbench.command:main"
+    assert AT_START == EXIT_INTERRUPTED

@@ -60,12 +60,12 @@ app.command("schema")(_schema.schema)
 app.add_typer(_runtime.app, name="ray")
 
 
-def main() -> None:
-    """The installed ``hpbench`` command. Its process ends here (Click ends every command with
-    SystemExit): by :func:`leave_done` once the command is done, by :func:`leave_now` when it
-    was interrupted."""
+def main(prog_name: str | None = None) -> None:
+    """The installed ``hpbench`` command (started by :func:`hpbench.command.main`, as ``python -m
+    hpbench``). Its process ends here (Click ends every command with SystemExit): by
+    :func:`leave_done` once the command is done, by :func:`leave_now` when it was interrupted."""
     try:
-        app()
+        app(prog_name=prog_name)
     except SystemExit as done:
         leave(done.code)
         raise
