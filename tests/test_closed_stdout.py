@@ -97,3 +97,21 @@ def test_a_search_piped_to_a_reader_that_goes_away_runs_all_its_trials(tmp_path)
     assert "stdout was closed" in stderr and "Traceback" not in stderr, stderr[-3000:]
     trials = hpbench.load(out)
     assert sorted(trials["status"]) == ["finished"] * 3, trials[["trial", "status"]]
+
+
+def test_a_retraining_whose_stdout_is_closed_saves_its_model(tmp_path):
+    """``hpbench train best.toml | head -1``: a retraining can be long, so it carries on as a search
+    does: its model and metrics are saved, exit 0, stderr says once that stdout was closed."""
+    from tests.conftest import TINY_STUDY
+
+    study = tmp_path / "tiny.toml"
+    study.write_text(TINY_STUDY.split("[space]")[0] + '\n[optimizer]\nname = "adam"\nlr = 0.02\n', encoding="utf-8")
+    out, stdout = tmp_path / "trained", _closed_pipe()
+    try:
+        done = subprocess.run([sys.executable, "-m", "hpbench", "train", str(study), "--out", str(out), "--epochs", "1"], cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(stdout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "stdout was closed" in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert (out / "model.pt").is_file() and (out / "metrics.json").is_file()

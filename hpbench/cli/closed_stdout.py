@@ -1,5 +1,5 @@
 """A search whose output's reader goes away (``hpbench search study.toml | head``, quitting ``less``)
-carries on: what it would print is dropped, its trials run and its tables are written as usual,
+carries on (so does `hpbench train`, a retraining that can be long): what it would print is dropped, its trials run and its tables are written as usual,
 and stderr says once that stdout was closed. Rich's own way with a closed pipe
 (``Console.on_broken_pipe``) raised ``SystemExit(1)`` wherever the console printed: the search
 died at its next progress line without a word, exit 1 (the code of "every trial failed"), a trial

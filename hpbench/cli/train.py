@@ -5,11 +5,13 @@ its metrics, the test split's included. A thin layer over :func:`hpbench.train_s
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from hpbench.cli.closed_stdout import drop
 from hpbench.cli.common import console, fail, folder_path, stderr_console
 from hpbench.errors import StudyError
 
@@ -36,7 +38,7 @@ def train(
         fail(err, debug=debug)
     except OutputError as err:
         fail(str(err))
-    con = stderr_console() if as_json else console()
+    con = stderr_console(carry_on=True) if as_json else console(carry_on=True)  # a closed stdout (| head) does not stop a retraining
     from hpbench.train import allocator
 
     allocator.tune()  # the command's own process, short-lived: the trials' allocator (train_study leaves a caller's alone)
@@ -47,7 +49,10 @@ def train(
     except OutputError as err:  # DIR changed since the check above (another training there meanwhile)
         fail(str(err))
     if as_json:
-        typer.echo(json.dumps(done.to_dict(), indent=2))
+        try:
+            typer.echo(json.dumps(done.to_dict(), indent=2))
+        except BrokenPipeError:  # its reader went away: the model is saved all the same
+            drop(sys.stdout)
         return
     con.print(f"[bold]{study.name}[/]: best epoch {done.best_epoch} of {done.epochs} ({done.stop_reason}), {done.train_s:.1f} s of training",
               highlight=False)
