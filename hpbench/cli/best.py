@@ -10,14 +10,14 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, read_record
+from hpbench.cli.common import console, fail, read_record, user_path
 from hpbench.errors import StudyError
 from hpbench.results.files import DamagedTable, OutputError, check_output
 
 
 def best(
-    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
-    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no \\[space]) for `hpbench train`: a file path "
+    results: Annotated[Path, typer.Argument(parser=user_path, metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
+    study_out: Annotated[Path | None, typer.Option("--study-out", parser=user_path, help="Write the best configuration as a study file (no \\[space]) for `hpbench train`: a file path "
                                                                        "(its folder is created), not a directory nor a file of RESULTS.")] = None,
     trial: Annotated[int | None, typer.Option("--trial", min=0, help="This trial instead of the best one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, folder_path, stderr_console
+from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, folder_path, stderr_console, user_path
 from hpbench.dispatch.interrupt import sigterm_as_interrupt
 from hpbench.errors import StudyError
 from hpbench.results.failures import Failures
@@ -51,7 +51,7 @@ def _positive(value: int | None) -> int | None:
 
 def search(
     ctx: typer.Context,
-    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
+    study_file: Annotated[Path, typer.Argument(parser=user_path, metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
     trials: Annotated[int | None, typer.Option("--trials", callback=_positive, help="Number of trials (overrides \\[study] trials; on a finished study, extends it).")] = None,
     out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Results directory \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key: --set train.max_epochs=10 (repeatable).")] = None,

@@ -10,12 +10,12 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, folder_path, stderr_console
+from hpbench.cli.common import console, fail, folder_path, stderr_console, user_path
 from hpbench.errors import StudyError
 
 
 def train(
-    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML) without \\[space].")],
+    study_file: Annotated[Path, typer.Argument(parser=user_path, metavar="STUDY", help="Study file (TOML) without \\[space].")],
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs (overrides \\[train] max_epochs).")] = None,
     out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Where model.pt and metrics.json go \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
