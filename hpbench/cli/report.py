@@ -59,6 +59,7 @@ def report(
         written = res.plots(plots, top=min(top, 8), html=html)
         if not as_json:
             con = console()
-            con.print("plots: " + (", ".join(str(p) for p in written) or "none"), highlight=False, soft_wrap=True)
+            con.print("plots: " + (", ".join(str(p) for p in written) or "none"), highlight=False, soft_wrap=True, markup=False)
             if missing := [f for f in FIGURES if plots / f not in written]:
-                con.print(f"not drawn (too few trials with a value of {res.metric} for them): {', '.join(missing)}", highlight=False, soft_wrap=True)
+                con.print(f"not drawn (too few trials with a value of {res.metric} for them): {', '.join(missing)}", highlight=False,
+                          soft_wrap=True, markup=False)

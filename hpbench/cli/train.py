@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import console, fail, folder_path, stderr_console, user_path
+from hpbench.console_text import literal
 from hpbench.errors import StudyError
 
 
@@ -49,12 +50,12 @@ def train(
     if as_json:
         typer.echo(json.dumps(done.to_dict(), indent=2))
         return
-    con.print(f"[bold]{study.name}[/]: best epoch {done.best_epoch} of {done.epochs} ({done.stop_reason}), {done.train_s:.1f} s of training",
+    con.print(f"[bold]{literal(study.name)}[/]: best epoch {done.best_epoch} of {done.epochs} ({done.stop_reason}), {done.train_s:.1f} s of training",
               highlight=False)
     table = Table(header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in done.metrics.items():
-        table.add_row(k, f"{v:.4g}")
+        table.add_row(literal(k), f"{v:.4g}")
     con.print(table)
-    con.print(f"model: {done.weights}  (metrics.json and study.toml, the study trained, beside it)", highlight=False)
+    con.print(f"model: {literal(done.weights)}  (metrics.json and study.toml, the study trained, beside it)", highlight=False, soft_wrap=True)
