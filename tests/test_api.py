@@ -23,6 +23,7 @@ import hpbench
 from hpbench.api.fixed import fixed_study, typed_params
 from hpbench.cli import app
 from tests.helpers.report_tables import write_full
+from tests.helpers.report_tables import write_tiny as _searched_tiny
 from tests.helpers.studies import ROOT, STUDIES, TINY_STUDY
 from tests.test_bad_input import BAD_STUDIES, study_text
 
@@ -313,23 +314,6 @@ def test_best_cli_on_a_directory_without_a_finished_trial(tmp_path):
                  [{"trial": 0, "trial_id": "x", "status": "running", "stop_reason": None}], [])
     r = runner.invoke(app, ["best", str(out)])
     assert r.exit_code == 2 and "no finished trial" in r.output
-
-
-def _searched_tiny(root: Path) -> Path:
-    """A results directory of TINY_STUDY written by hand: trials 0 and 1, and trial 2 repeat 1 (seed 1) of trial 1."""
-    from tests.helpers.report_tables import _write
-
-    raw = tomllib.loads(TINY_STUDY)
-    record = {"name": "tiny", "source": str(root / "tiny.toml"), "raw": raw, "config": {"data": {"dataset": "digits"}},
-              "settings": {"metric": "val_accuracy", "mode": "max", "seed": 0}, "space": {"optimizer": "choice", "lr": "loguniform"}}
-    base = {"status": "finished", "stop_reason": "completed", "epochs": 3, "best_epoch": 3, "optimizer": "adam"}
-    rows = [{**base, "trial": 0, "trial_id": "t0", "lr": 0.01, "best_val_accuracy": 0.8},
-            {**base, "trial": 1, "trial_id": "t1", "lr": 0.02, "best_val_accuracy": 0.9},
-            {**base, "trial": 2, "trial_id": "t2", "lr": 0.02, "best_val_accuracy": 0.91, "repeat": 1, "repeat_of": 1, "seed": 1}]
-    out = _write(root / "r", record, rows, [])
-    (out / "study.toml").write_text(TINY_STUDY, encoding="utf-8")
-    (out / "weights").mkdir()
-    return out
 
 
 @pytest.mark.parametrize("target", ["study.json", "study.toml", "trials.parquet", "trials.parquet.prev", "optuna.db", "weights/1.pt", "."])

@@ -10,14 +10,15 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, read_record
+from hpbench.cli.common import console, fail, read_record, user_path
+from hpbench.console_text import literal, shell_command
 from hpbench.errors import StudyError
 from hpbench.results.files import DamagedTable, OutputError, check_output
 
 
 def best(
-    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
-    study_out: Annotated[Path | None, typer.Option("--study-out", help="Write the best configuration as a study file (no \\[space]) for `hpbench train`: a file path "
+    results: Annotated[Path, typer.Argument(parser=user_path, metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
+    study_out: Annotated[Path | None, typer.Option("--study-out", parser=user_path, help="Write the best configuration as a study file (no \\[space]) for `hpbench train`: a file path "
                                                                        "(its folder is created), not a directory nor a file of RESULTS.")] = None,
     trial: Annotated[int | None, typer.Option("--trial", min=0, help="This trial instead of the best one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -48,14 +49,14 @@ def best(
     table.add_column("key", style="bold")
     table.add_column("value")
     for k, v in chosen.params.items():
-        table.add_row(k, str(v))
+        table.add_row(literal(k), literal(v))
     for k, v in chosen.metrics.items():
-        table.add_row(k, f"{v:.4g}")
+        table.add_row(literal(k), f"{v:.4g}")
     table.add_row("epochs", f"best {chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
-    table.add_row("weights", str(chosen.weights) if chosen.weights else f"- ({res.not_kept(chosen.trial) or 'none saved'})")
+    table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.not_kept(chosen.trial) or 'none saved')})")
     con = console()
-    con.print(f"[bold]{res.name}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
-              f"{chosen.metric} {chosen.value:.4g} ({chosen.mode})", highlight=False)
+    con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
+              f"{literal(chosen.metric)} {chosen.value:.4g} ({chosen.mode})", highlight=False)
     con.print(table)
     if written is not None:
-        con.print(f"study: {written}  (hpbench train {written})", highlight=False)
+        con.print(f"study: {literal(written)}  ({shell_command('hpbench', 'train', written)})", highlight=False, soft_wrap=True)

@@ -61,12 +61,18 @@ def fail(err: StudyError | str, *, debug: bool = False) -> NoReturn:
     raise typer.Exit(EXIT_USAGE)
 
 
+def user_path(value: str) -> Path:
+    """A path argument or option as a path, ``~`` the home folder: the shell leaves a quoted
+    ``"~/x"`` and ``--out=~/x`` as they are, and a folder named ``~`` was made instead."""
+    return Path(value).expanduser()
+
+
 def folder_path(value: str) -> Path:
     """A folder option's value (``--out``, ``--cache-dir``) as a path: an empty one is refused, where
     ``Path("")`` would silently be the current folder (a script's unset ``$OUT`` wrote a search there)."""
     if not value:
         raise typer.BadParameter("must be a folder path, not empty ('.' names the current folder), but got ''")
-    return Path(value)
+    return user_path(value)
 
 
 def read_record(results: Path) -> dict[str, Any]:

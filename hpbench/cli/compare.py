@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, read_record
+from hpbench.cli.common import console, fail, read_record, user_path
 from hpbench.results.files import DamagedTable
 
 
 def compare(
-    a: Annotated[Path, typer.Argument(metavar="A", help="First results directory.")],
-    b: Annotated[Path, typer.Argument(metavar="B", help="Second results directory.")],
+    a: Annotated[Path, typer.Argument(parser=user_path, metavar="A", help="First results directory.")],
+    b: Annotated[Path, typer.Argument(parser=user_path, metavar="B", help="Second results directory.")],
     top: Annotated[int, typer.Option("--top", min=1, help="Top trials of each study to show.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.common import console, fail, folder_path
+from hpbench.console_text import literal
 
 
 def devices(
@@ -35,7 +36,7 @@ def devices(
     except OutputError as err:
         fail(str(err))
     con = console()
-    log = None if as_json else (lambda m: con.print(f"[dim]{m}[/]", highlight=False))
+    log = None if as_json else (lambda m: con.print(f"[dim]{literal(m)}[/]", highlight=False))
     models = [device_model(device=d, threads=threads, cache_dir=cache_dir, recalibrate=recalibrate, log=log) for d in local_devices()]
     cache = cache_dir or default_cache_dir()
     probed = startup_probe.load(cache)
@@ -48,7 +49,7 @@ def devices(
     for c in ("device", "hardware", "threads", "peak GFLOP/s", "GB/s", "op overhead µs", "fit error", "measured in"):
         table.add_column(c)
     for m in models:
-        table.add_row(m.device, m.name, str(m.threads), f"{m.peak_flops_per_s / 1e9:.1f}", f"{m.bandwidth_bytes_per_s / 1e9:.1f}",
+        table.add_row(literal(m.device), literal(m.name), str(m.threads), f"{m.peak_flops_per_s / 1e9:.1f}", f"{m.bandwidth_bytes_per_s / 1e9:.1f}",
                       f"{m.op_overhead_s * 1e6:.2f}", f"{m.fit_error:.1%}" if m.fit_error is not None else "-", f"{m.calibration_s:.1f}s")
     con.print(table)
     for m in models:

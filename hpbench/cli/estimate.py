@@ -10,12 +10,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from hpbench.cli.common import console, fail, folder_path, stderr_console
+from hpbench.cli.common import console, fail, folder_path, stderr_console, user_path
 from hpbench.errors import StudyError
 
 
 def estimate(
-    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML).")],
+    study_file: Annotated[Path, typer.Argument(parser=user_path, metavar="STUDY", help="Study file (TOML).")],
     samples: Annotated[int | None, typer.Option("--samples", min=1, help="Configurations sampled from the space \\[default: the study's trials, at most 64; the sample's totals are scaled to the trials].")] = None,
     grid: Annotated[bool, typer.Option("--grid", help="Every configuration of a finite space.")] = False,
     device_flops: Annotated[float | None, typer.Option("--device-flops", help="Predict for a hypothetical device of N FLOP/s (FLOPs / N, no overheads).")] = None,

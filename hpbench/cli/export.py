@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpbench.cli.common import fail
+from hpbench.cli.common import fail, user_path
 from hpbench.errors import StudyError
 from hpbench.results.files import OutputError, atomic_write_parquet, atomic_write_text, check_output
 
@@ -25,10 +25,10 @@ class TableName(StrEnum):
 
 
 def export(
-    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
+    results: Annotated[Path, typer.Argument(parser=user_path, metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.csv,
     table: Annotated[TableName | None, typer.Option("--table", help="Which table: one row per trial, or per trial and epoch \\[default: trials, or the table file RESULTS names].", show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file, its folder created \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet]. "
+    out: Annotated[Path | None, typer.Option("--out", "-o", parser=user_path, help="Output file, its folder created \\[default: stdout for csv/json; RESULTS/<table>.export.parquet for parquet]. "
                                                               "The results' own files are never overwritten.")] = None,
 ) -> None:
     """Export a results table (typed columns, one row per trial or epoch) as CSV, Parquet or JSON."""

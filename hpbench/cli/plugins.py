@@ -8,6 +8,7 @@ from rich.table import Table
 
 from hpbench.catalog.registries import REGISTRIES
 from hpbench.cli.common import console
+from hpbench.console_text import literal
 
 
 def plugins_command() -> None:
@@ -21,7 +22,7 @@ def plugins_command() -> None:
     for named in REGISTRIES:
         for p in named.registry.plugins():
             status = f"[red]kept out: {escape(p.error)}[/]" if p.error else "ok: " + escape(named.registry.get(p.name).doc or "(no doc)")
-            table.add_row(p.group, p.name, p.value, p.dist, status)
+            table.add_row(*(literal(v) for v in (p.group, p.name, p.value, p.dist)), status)
     if not table.row_count:
         con.print("no plugins installed (entry-point groups: " + ", ".join(n.group for n in REGISTRIES) + ")", highlight=False)
         return

@@ -10,18 +10,18 @@ from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, read_record
+from hpbench.cli.common import console, fail, read_record, user_path
 from hpbench.errors import StudyError
 from hpbench.report.names import SECTION_NAMES
 from hpbench.results.files import DamagedTable, OutputError
 
 
 def report(
-    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
+    results: Annotated[Path, typer.Argument(parser=user_path, metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
     top: Annotated[int, typer.Option("--top", min=1, help="Rows in the leaderboard.")] = 10,
     section: Annotated[list[str] | None, typer.Option("--section", "-s", help=f"Only these sections (repeatable): {', '.join(SECTION_NAMES)}.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-    plots: Annotated[Path | None, typer.Option("--plots", help="Write PNG figures into this directory.")] = None,
+    plots: Annotated[Path | None, typer.Option("--plots", parser=user_path, help="Write PNG figures into this directory.")] = None,
     html: Annotated[bool, typer.Option("--html", help="With --plots: also write report.html with the figures embedded.")] = False,
     storage: Annotated[str | None, typer.Option("--storage", help="Optuna storage URL the search used \\[default: RESULTS/optuna.db].")] = None,
     budget_flops: Annotated[float | None, typer.Option("--budget-flops", help="Cost section: the best trial whose predicted FLOPs (to max epochs) fit in N.")] = None,
@@ -59,6 +59,7 @@ def report(
         written = res.plots(plots, top=min(top, 8), html=html)
         if not as_json:
             con = console()
-            con.print("plots: " + (", ".join(str(p) for p in written) or "none"), highlight=False, soft_wrap=True)
+            con.print("plots: " + (", ".join(str(p) for p in written) or "none"), highlight=False, soft_wrap=True, markup=False)
             if missing := [f for f in FIGURES if plots / f not in written]:
-                con.print(f"not drawn (too few trials with a value of {res.metric} for them): {', '.join(missing)}", highlight=False, soft_wrap=True)
+                con.print(f"not drawn (too few trials with a value of {res.metric} for them): {', '.join(missing)}", highlight=False,
+                          soft_wrap=True, markup=False)

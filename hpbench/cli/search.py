@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.text import Text
 
 from hpbench.cli.closed_stdout import drop
-from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, folder_path, stderr_console
+from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, folder_path, stderr_console, user_path
+from hpbench.console_text import literal, shell_command
 from hpbench.dispatch.interrupt import sigterm_as_interrupt
 from hpbench.errors import StudyError
 from hpbench.results.failures import Failures
@@ -52,7 +53,7 @@ def _positive(value: int | None) -> int | None:
 
 def search(
     ctx: typer.Context,
-    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
+    study_file: Annotated[Path, typer.Argument(parser=user_path, metavar="STUDY", help="Study file (TOML), e.g. studies/quickstart.toml.")],
     trials: Annotated[int | None, typer.Option("--trials", callback=_positive, help="Number of trials (overrides \\[study] trials; on a finished study, extends it).")] = None,
     out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Results directory \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key: --set train.max_epochs=10 (repeatable).")] = None,
@@ -121,7 +122,7 @@ def search(
     if not table_exists(results.path, TRIALS) or ((budget_s or budget_flops) and not _trained(results.trials)):
         given = " ".join(f"{flag} {v:g}" for flag, v in (("--budget-s", budget_s), ("--budget-flops", budget_flops)) if v)
         con.print(f"[yellow]no trial ran[/]: the budget ({given}) was spent before the first trial trained an epoch; the command took "
-                  f"{time.time() - started_at:.1f} s (its start-up part: hpbench estimate {escape(str(study_file))}). Give a larger budget",
+                  f"{time.time() - started_at:.1f} s (its start-up part: {shell_command('hpbench', 'estimate', study_file)}). Give a larger budget",
                   highlight=False)
         raise typer.Exit(EXIT_FAULT)
     signal.signal(signal.SIGTERM, sigterm_as_interrupt)  # ... and while the report prints
@@ -136,16 +137,20 @@ def search(
             # The ranking, and per value of each searched dimension what it achieved ("which
             # optimizer / init wins here?"); the full report is `hpbench report`.
             results.report(con, sections=["leaderboard", "matters"], top=top)
-            target = results.path
-            con.print(f"results: {target}  (hpbench report {target}; hpbench.load({str(target)!r}))", highlight=False)
+            con.print(results_line(results.path), highlight=False, soft_wrap=True)
     except KeyboardInterrupt:  # the search is done and written: only its report is cut short
-        con.print(f"\ninterrupted during the report: the search is done, its results are saved in {escape(str(results.path))} "
-                  f"(hpbench report {escape(str(results.path))})", highlight=False, soft_wrap=True)
+        con.print(f"\ninterrupted during the report: the search is done, its results are saved in {literal(results.path)} "
+                  f"({shell_command('hpbench', 'report', results.path)})", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
     _say_failures(con, failed)
     _finish(results.path, started_at=started_at)
+
+
+def results_line(path: Path) -> str:
+    """The search's last line (markup): where its results are, and the command and the call that read them."""
+    return f"results: {literal(path)}  ({shell_command('hpbench', 'report', path)}; hpbench.load({literal(repr(str(path)))}))"
 
 
 def _trained(trials: Any) -> bool:

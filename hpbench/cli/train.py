@@ -12,12 +12,13 @@ from typing import Annotated
 import typer
 
 from hpbench.cli.closed_stdout import drop
-from hpbench.cli.common import console, fail, folder_path, stderr_console
+from hpbench.cli.common import console, fail, folder_path, stderr_console, user_path
+from hpbench.console_text import literal
 from hpbench.errors import StudyError
 
 
 def train(
-    study_file: Annotated[Path, typer.Argument(metavar="STUDY", help="Study file (TOML) without \\[space].")],
+    study_file: Annotated[Path, typer.Argument(parser=user_path, metavar="STUDY", help="Study file (TOML) without \\[space].")],
     epochs: Annotated[int | None, typer.Option("--epochs", help="Epochs (overrides \\[train] max_epochs).")] = None,
     out: Annotated[Path | None, typer.Option("--out", parser=folder_path, metavar="DIR", help="Where model.pt and metrics.json go \\[default: results/<study name>].")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a study key (repeatable).")] = None,
@@ -54,12 +55,12 @@ def train(
         except BrokenPipeError:  # its reader went away: the model is saved all the same
             drop(sys.stdout)
         return
-    con.print(f"[bold]{study.name}[/]: best epoch {done.best_epoch} of {done.epochs} ({done.stop_reason}), {done.train_s:.1f} s of training",
+    con.print(f"[bold]{literal(study.name)}[/]: best epoch {done.best_epoch} of {done.epochs} ({done.stop_reason}), {done.train_s:.1f} s of training",
               highlight=False)
     table = Table(header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in done.metrics.items():
-        table.add_row(k, f"{v:.4g}")
+        table.add_row(literal(k), f"{v:.4g}")
     con.print(table)
-    con.print(f"model: {done.weights}  (metrics.json and study.toml, the study trained, beside it)", highlight=False)
+    con.print(f"model: {literal(done.weights)}  (metrics.json and study.toml, the study trained, beside it)", highlight=False, soft_wrap=True)

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from hpbench.console_text import literal
 from hpbench.dispatch.backend import replay_tuner
 from hpbench.dispatch.eta import SearchClock
 from hpbench.dispatch.fused import fuse_repeats, n_runs
@@ -63,7 +64,7 @@ class AfterSearch:
             replays = plan_device_runs(self.study, self.store, device=device)
             if not replays:
                 return
-            self.console.print(f"devices: running the {len(replays)} configurations again on {device}", highlight=False)
+            self.console.print(f"devices: running the {len(replays)} configurations again on {literal(device)}", highlight=False)
             phase.size(n_runs(replays))
             self._replay(replays, name=f"devices-{device}", title=f"{self.study.name} on {device}", device=device)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from hpbench.console_text import literal
 from hpbench.study.schema import Study
 
 AFTER_S = 5.0  # a log names a step that has gone on this long
@@ -31,10 +32,10 @@ def announce(console: Console, what: str, *, after_s: float = AFTER_S) -> Iterat
     """Say ``what`` the search is doing for the block: a spinner on a terminal, else one dim line
     if the block lasts ``after_s`` seconds."""
     if redraws(console):
-        with console.status(f"[dim]{what}[/]"):
+        with console.status(f"[dim]{literal(what)}[/]"):
             yield
         return
-    timer = threading.Timer(after_s, lambda: console.print(f"[dim]{what}...[/]", highlight=False))
+    timer = threading.Timer(after_s, lambda: console.print(f"[dim]{literal(what)}...[/]", highlight=False))
     timer.daemon = True
     timer.start()
     try:

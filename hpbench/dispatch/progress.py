@@ -11,6 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.console_text import literal
 from hpbench.dispatch.announce import redraws
 from hpbench.dispatch.eta import SearchClock
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS
@@ -106,7 +107,7 @@ class Progress:
 
     def _render(self) -> Table:
         grid = Table.grid(padding=(0, 2))
-        grid.add_row(f"[bold]hpbench search[/] {self.name}", f"elapsed {self._elapsed()}")
+        grid.add_row(f"[bold]hpbench search[/] {literal(self.name)}", f"elapsed {self._elapsed()}")
         c = self.store.counts()
         done = sum(v for k, v in c.items() if k not in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED))
         width = 30
@@ -116,7 +117,7 @@ class Progress:
         if best is not None:
             key = f"best_{self.store.metric}"
             params = ", ".join(f"{k}={_fmt(best.get(k))}" for k in self.store.param_keys if best.get(k) is not None)
-            grid.add_row(f"best {self.store.metric} [bold]{best[key]:.4f}[/] (trial {best['trial']})", params)
+            grid.add_row(f"best {literal(self.store.metric)} [bold]{best[key]:.4f}[/] (trial {best['trial']})", Text(params))
         return grid
 
 

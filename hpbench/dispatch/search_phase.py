@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
+from hpbench.console_text import literal
 from hpbench.dispatch import early as early_trials
 from hpbench.dispatch import early_launch, local_ray
 from hpbench.dispatch.after_search import AfterSearch
@@ -65,7 +66,7 @@ def search(study: Study, opts: SearchOptions, plan: Plan, console: Console, stor
     if imported is not None:
         imported.result()  # Ray Tune: imported on one thread at a time
     with announce(console, "starting Ray" + (" (the first trials train meanwhile)" if early is not None else "")):
-        started = init_ray(opts, say=lambda line: console.print(f"[dim]{line}[/]", highlight=False))  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
+        started = init_ray(opts, say=lambda line: console.print(f"[dim]{literal(line)}[/]", highlight=False))  # on the main thread (Ray requires it); the modules it needs next were imported meanwhile
     if isinstance(started, local_ray.Joined):
         started.watch(partial(stop.request, f"hpbench ray stop is stopping the Ray runtime at {started.runtime.address}"))
         console.print(f"[dim]on the warm Ray runtime at {started.runtime.address} (hpbench ray start; --address local: one of the search's own)[/]",

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from hpbench.report.data import ReportData, fmt
 from hpbench.report.fit import AtWidth
@@ -44,8 +45,8 @@ def compare_table(a: ReportData, b: ReportData, *, top: int = 5) -> list[Rendera
     t = Table(title="Two studies side by side", header_style="bold",
               caption="same space" if a.space == b.space else "[yellow]the searched spaces differ[/]")
     t.add_column("")
-    t.add_column(f"A: {a.name}", overflow="fold")
-    t.add_column(f"B: {b.name}", overflow="fold")
+    t.add_column(Text(f"A: {a.name}"), overflow="fold")
+    t.add_column(Text(f"B: {b.name}"), overflow="fold")
     rows = [("results", sa["path"], sb["path"]), ("metric", f"{a.metric} ({a.mode})", f"{b.metric} ({b.mode})"),
             ("trials", str(sa["trials"]), str(sb["trials"])),
             ("stop reasons", ", ".join(f"{v} {k}" for k, v in sorted(sa["stop_reasons"].items())),
@@ -55,7 +56,7 @@ def compare_table(a: ReportData, b: ReportData, *, top: int = 5) -> list[Rendera
             ("training seconds", fmt(sa["train_s"]), fmt(sb["train_s"])),
             ("hosts", ", ".join(sa["hosts"]) or "-", ", ".join(sb["hosts"]) or "-")]
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*(Text(c) for c in r))  # paths, names and values as they are, not markup
     def board(d: ReportData) -> AtWidth:
         return AtWidth(lambda width: leaderboard_table(d.trials, metric=d.metric, mode=d.mode, params=d.params, top=top, width=width))
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 
 from hpbench.report.data import finite
 from hpbench.report.fit import left_out, natural
@@ -145,10 +146,10 @@ def estimate_table(rows: list[dict[str, Any]], *, params: list[str], top: int = 
     kept = [c for c in cells if c not in drop]
     for c in kept:
         # the values searched may wrap; the cost columns keep their width
-        table.add_column(c.rsplit(".", 1)[-1] if c in params else c, justify="right", no_wrap=c not in params,
+        table.add_column(Text(c.rsplit(".", 1)[-1] if c in params else c), justify="right", no_wrap=c not in params,
                          min_width=None if c in params else needs[c])
     for i in range(len(shown)):
-        table.add_row(*(cells[c][i] for c in kept))
+        table.add_row(*(Text(cells[c][i]) for c in kept))  # the searched values as they are, not markup
     return table
 
 

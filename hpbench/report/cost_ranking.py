@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -93,22 +94,22 @@ def render(data: ReportData, *, budget_flops: float | None = None, budget_s: flo
     else:
         cost, label = a["cost"], a["cost_label"]
         title = f"Cost ranking: Pareto front of {data.metric} vs {label}"
-        front = Table(title=title, header_style="bold", caption=a["note"],
+        front = Table(title=escape(title), header_style="bold", caption=a["note"],
                       min_width=max(len(title), len(a["note"])))  # a narrow front (few columns, short hyperparameters) wrapped its title
         per = _per_cost(data)
         for c in ("trial", data.metric, label, *([f"{data.metric} per {label}"] if per else [])):
-            front.add_column(c, justify="right")
+            front.add_column(Text(c), justify="right")
         front.add_column("hyperparameters", ratio=1, overflow="fold")
         for r in a["front"]:
             front.add_row(str(r["trial"]), fmt(r[data.key], 4), fmt(r[cost]), *([fmt(r["metric_per_cost"])] if per else []),
-                          hyperparameters(r, data.params))
+                          Text(hyperparameters(r, data.params)))
         parts.append(front)
     if a["best_under"]:
         under = Table(title="Best under budget", header_style="bold")
         for c in ("budget", "charged as", "trial", data.metric, "cost"):
-            under.add_column(c, justify="right")
+            under.add_column(Text(c), justify="right")
         for r in a["best_under"]:
-            under.add_row(f"<= {fmt(r['budget'])} {r['unit']}".rstrip(), r["cost_column"] or "-", fmt(r["trial"]), fmt(r[data.key], 4),
+            under.add_row(f"<= {fmt(r['budget'])} {r['unit']}".rstrip(), Text(r["cost_column"] or "-"), fmt(r["trial"]), fmt(r[data.key], 4),
                           fmt(r["cost"]) if r["note"] is None else r["note"])
         parts.append(under)
     parts += [Text("  " + n) for n in a.get("coverage", ())]

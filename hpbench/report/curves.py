@@ -10,7 +10,9 @@ from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
+from rich.text import Text
 
+from hpbench.console_text import literal
 from hpbench.report.data import ReportData, fmt
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -56,7 +58,7 @@ def render(data: ReportData, *, top: int = 5) -> RenderableType:
     cs = curves(data, top=top)
     vals = [v for c in cs for v in c[data.metric] if v == v]
     low, high = (min(vals), max(vals)) if vals else (0.0, 1.0)
-    t = Table(title=f"Learning curves of the top {len(cs)}: {data.metric} per epoch", header_style="bold",
+    t = Table(title=f"Learning curves of the top {len(cs)}: {literal(data.metric)} per epoch", header_style="bold",
               caption=f"shared scale: ▁ = {fmt(low, 4)}, █ = {fmt(high, 4)}; one character per epoch (max {data.max_epochs})")
     lr = scheduled(cs)
     steps = bool(cs) and all(ENV_STEPS in c for c in cs)
@@ -73,7 +75,7 @@ def render(data: ReportData, *, top: int = 5) -> RenderableType:
             rates = [math.log10(v) if v > 0 else float("nan") for v in c.get(LR, ())]
             ends = f" {fmt(c[LR][0], 2)}→{fmt(c[LR][-1], 2)}" if c.get(LR) else ""
             cells.append(sparkline(rates, low=min(logs, default=0.0), high=max(logs, default=0.0)) + ends)
-        t.add_row(*cells)
+        t.add_row(*(Text(c) for c in cells))
     return t
 
 

@@ -56,11 +56,11 @@ def render(data: ReportData) -> RenderableType:
     t = Table(title="Devices: the same configurations on each device", header_style="bold",
               caption="speed-up = the search device's seconds per epoch / this device's, per configuration")
     for c in ("device", "trials", "s/epoch (median)", "predicted s/epoch", "|error|", f"median {data.metric}", "speed-up (median)"):
-        t.add_column(c, justify="left" if c == "device" else "right")
+        t.add_column(Text(c), justify="left" if c == "device" else "right")
     sp = pd.DataFrame(s["speedups"])
     for r in s["devices"]:
         med = sp[sp["device"] == r["device"]]["speedup"].median() if not sp.empty else None
-        t.add_row(r["device"], str(r["trials"]), fmt(r["median_s_per_epoch"]), fmt(r["median_predicted_s_per_epoch"]),
+        t.add_row(Text(str(r["device"])), str(r["trials"]), fmt(r["median_s_per_epoch"]), fmt(r["median_predicted_s_per_epoch"]),
                   fmt(r["median_abs_error"], 2), fmt(r[f"median_{data.key}"], 4), fmt(med, 2) if med is not None else "1 (search)")
     return t
 

@@ -11,6 +11,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.console_text import literal
 from hpbench.report.data import ReportData, fmt, jsonable
 from hpbench.results.files import STUDY_JSON
 from hpbench.results.load import load
@@ -69,11 +70,11 @@ def render(data: ReportData) -> RenderableType:
     if not d["available"]:
         return Text("Distillation: this study has no [distill] section.")
     t = d["teacher"]
-    table = Table(title=f"Students vs teacher (trial {t['trial']} of {Path(t['results']).name}: {data.metric} {fmt(t.get(data.metric))}, "
+    table = Table(title=f"Students vs teacher (trial {t['trial']} of {literal(Path(t['results']).name)}: {literal(data.metric)} {fmt(t.get(data.metric))}, "
                         f"{fmt(t.get('n_params'))} params, {fmt(t.get('flops_per_epoch'))} FLOPs/epoch) and vs no teacher (alpha 0)",
                   title_justify="left")
     for col in ("trial", "alpha", "T", data.metric, "without teacher", "params", "FLOPs/epoch", "FLOPs spent"):
-        table.add_column(col, justify="right")
+        table.add_column(Text(col), justify="right")
     for r in d["students"]:
         table.add_row(*(fmt(v) for v in (r["trial"], r["alpha"], r["temperature"], r[data.metric], r["without_teacher"],
                                           r["n_params"], r["flops_per_epoch"], r["flops_spent"])))

@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.console_text import literal
 from hpbench.report.data import ReportData, finite, fmt, jsonable, ranked, records
 from hpbench.report.fit import AtWidth, left_out, natural, span
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
@@ -49,19 +50,19 @@ def leaderboard_table(trials: pd.DataFrame, *, metric: str, mode: str, params: l
     # the metric's name and each name=value are held whole only where what is kept fits: Rich never
     # shrinks a column below its minimum, so a table of minimums wider than the terminal overflows it
     fits = width is not None and span({h: n for h, n in needs.items() if h not in drop}) <= width
-    table = Table(title=f"Leaderboard: top {len(df)} of {len(trials)} trials by {metric} ({mode})", header_style="bold",
-                  caption=f"left out at {width} columns: {', '.join(drop)} (--json has every column)" if drop else None, caption_style="dim")
+    table = Table(title=f"Leaderboard: top {len(df)} of {len(trials)} trials by {literal(metric)} ({mode})", header_style="bold",
+                  caption=f"left out at {width} columns: {literal(', '.join(drop))} (--json has every column)" if drop else None, caption_style="dim")
     kept = [i for i, h in enumerate(headers) if h not in drop]
     for i in kept:
         h = headers[i]
         held = fits and h in (metric, "hyperparameters") and needs[h] > 0
         if h == "hyperparameters":
-            table.add_column(h, ratio=1, overflow="fold", min_width=needs[h] if held else None)
+            table.add_column(Text(h), ratio=1, overflow="fold", min_width=needs[h] if held else None)
         else:
-            table.add_column(h, justify="left" if h == "stop" else "right", style="bold" if h == metric else None,
+            table.add_column(Text(h), justify="left" if h == "stop" else "right", style="bold" if h == metric else None,
                              min_width=needs[h] if held else None)
     for r in rows:
-        table.add_row(*(r[i] for i in kept))
+        table.add_row(*(Text(r[i]) for i in kept))  # the values are the user's text, not markup (a choice "[v2]")
     return table
 
 

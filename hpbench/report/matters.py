@@ -19,6 +19,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from hpbench.console_text import literal
 from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS
 from hpbench.report.data import ReportData, fmt
 
@@ -149,13 +150,13 @@ def scored_trials(study: Any) -> list[Any]:
 
 def render(data: ReportData) -> RenderableType:
     cost = data.cost_column()
-    t = Table(title=f"What matters: {data.metric} per value of each searched dimension", header_style="bold")
+    t = Table(title=f"What matters: {literal(data.metric)} per value of each searched dimension", header_style="bold")
     for c in ("dimension", "value", "trials", "best", "median", f"mean {cost[1] if cost else 'cost'}"):
         t.add_column(c, justify="left" if c in ("dimension", "value") else "right")
     for key, rows in per_value(data).items():
         for i, r in enumerate(rows):
             style = "bold" if i == 0 else None
-            t.add_row(key if i == 0 else "", r["value"], str(r["trials"]), fmt(r["best"], 4), fmt(r["median"], 4),
+            t.add_row(literal(key) if i == 0 else "", literal(r["value"]), str(r["trials"]), fmt(r["best"], 4), fmt(r["median"], 4),
                       fmt(r["mean_cost"]), style=style, end_section=i == len(rows) - 1)
     imp = importance(data)
     if not imp["available"]:
@@ -165,9 +166,9 @@ def render(data: ReportData) -> RenderableType:
     it.add_column("importance", justify="right")
     it.add_column("", ratio=1)
     for k, v in imp["scores"].items():
-        it.add_row(k, f"{v:.3f}", "█" * round(30 * v))
+        it.add_row(literal(k), f"{v:.3f}", "█" * round(30 * v))
     for k, c in imp["conditional"].items():
-        it.add_row(f"{k} (conditional)", fmt(c["score"], 3), f"[dim]over the {c['n_trials']} trials where it is active[/]")
+        it.add_row(f"{literal(k)} (conditional)", fmt(c["score"], 3), f"[dim]over the {c['n_trials']} trials where it is active[/]")
     return Group(t, it)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console, RenderableType
 
+from hpbench.console_text import literal
 from hpbench.report import calibration, cost_ranking, curves, devices, distill, leaderboard, matters, prediction, savings
 from hpbench.report.data import ReportData
 from hpbench.report.names import SectionName
@@ -54,9 +55,10 @@ def print_report(console: Console, data: ReportData, *, sections: list[str] | No
     else:
         running = f", {n_running} still running" if n_running else ""
     running += f", {status[TrialStatus.INTERRUPTED]} interrupted" if status.get(TrialStatus.INTERRUPTED) else ""
-    console.print(f"[bold]{data.name}[/]: {len(data.trials)} trials{running}, {data.metric} ({data.mode}), {data.path}", highlight=False)
+    console.print(f"[bold]{literal(data.name)}[/]: {len(data.trials)} trials{running}, {literal(data.metric)} ({data.mode}), {literal(data.path)}",
+                  highlight=False)
     if data.data:
-        console.print(data_line(data.data), highlight=False)
+        console.print(data_line(data.data), highlight=False, markup=False)
     for name in sections or list(SECTIONS):
         console.print()
         console.print(SECTIONS[name].render(data, top, **_options(name, budgets)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from hpbench.data import arrays, files
@@ -17,6 +16,7 @@ from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
 from hpbench.data.user import binary_kind
 from hpbench.errors import DataFileProblem, StudyError
+from hpbench.study.locate import locate
 from hpbench.study.reader import Reader
 
 PATH_KEYS = ("dataset", "y", "x_val", "y_val", "x_test", "y_test")  # [data] keys naming files
@@ -24,26 +24,31 @@ SPLIT_FRACTIONS = {"val": "val_fraction", "test": "test_fraction"}
 
 
 def resolve_paths(r: Reader, data: dict[str, Any]) -> None:
-    """Each data file exists (relative paths: from the working directory, else from the study
-    file's folder), kept as its absolute path; ``.npy`` inputs come with their labels (``y``).
+    """Each data file exists (a relative path: beside the study file or in the working directory,
+    refused when both hold a different one: :mod:`hpbench.study.locate`), kept as its absolute
+    path; ``.npy`` inputs come with their labels (``y``).
     A relative path was kept as given: data loaded in the driver never minded, but a streamed
     ``.npy`` (``stream``, or any over 256 MiB by default) is opened in the trial's Ray worker,
     whose working directory is its own, and every trial failed with FileNotFoundError."""
     for key in PATH_KEYS:
         if key not in data:
             continue
-        path = Path(data[key])
-        if not path.is_absolute() and not path.exists() and (r.base_dir / path).exists():
-            path = r.base_dir / path
-        if not path.exists():
-            raise r.fail(f"data.{key}", "data file must exist", data[key])
+        path = locate(r, _written_key(r, key), str(data[key]))
+        if path is None:
+            raise r.fail(_written_key(r, key), "data file must exist", data[key])
         if key != "dataset" and not arrays.is_npy(path.name):
             raise r.fail(f"data.{key}", "must be a .npy file (np.save writes one)", data[key])
-        data[key] = str(path.resolve())  # absolute: a streamed file is opened in each trial's worker, which runs in a folder of its own
+        data[key] = str(path)  # absolute: a streamed file is opened in each trial's worker, which runs in a folder of its own
     if arrays.is_npy(data["dataset"]) and "y" not in data:
         raise r.fail("data.y", "is required with .npy inputs (the .npy file of their labels)")
     if "x" in data:
         data["x"] = data["dataset"]
+
+
+def _written_key(r: Reader, key: str) -> str:
+    """The key as the study wrote it: ``data.x`` for .npy inputs named by ``x`` alone."""
+    written = r.raw.get("data", {})
+    return "data.x" if key == "dataset" and isinstance(written, dict) and "x" in written and "dataset" not in written else f"data.{key}"
 
 
 def keep_text_for_csv(r: Reader, data: Mapping[str, Any]) -> None:

@@ -121,3 +121,23 @@ def write_bare(root: Path) -> Path:
     record = {"name": "bare", "settings": {"metric": "val_loss", "mode": "min"}, "space": {"lr": "loguniform [0.0001, 0.1]"},
               "config": {"train": {"max_epochs": 2}}}
     return _write(root / "results" / "bare", record, rows, [])
+
+
+def write_tiny(root: Path, name: str = "r") -> Path:
+    """``root/<name>``: a results directory of TINY_STUDY (a searchable study, so ``best --study-out`` writes it):
+    trials 0 and 1, and trial 2 repeat 1 (seed 1) of trial 1."""
+    import tomllib
+
+    from tests.helpers.studies import TINY_STUDY
+
+    raw = tomllib.loads(TINY_STUDY)
+    record = {"name": "tiny", "source": str(root / "tiny.toml"), "raw": raw, "config": {"data": {"dataset": "digits"}},
+              "settings": {"metric": "val_accuracy", "mode": "max", "seed": 0}, "space": {"optimizer": "choice", "lr": "loguniform"}}
+    base = {"status": "finished", "stop_reason": "completed", "epochs": 3, "best_epoch": 3, "optimizer": "adam"}
+    rows = [{**base, "trial": 0, "trial_id": "t0", "lr": 0.01, "best_val_accuracy": 0.8},
+            {**base, "trial": 1, "trial_id": "t1", "lr": 0.02, "best_val_accuracy": 0.9},
+            {**base, "trial": 2, "trial_id": "t2", "lr": 0.02, "best_val_accuracy": 0.91, "repeat": 1, "repeat_of": 1, "seed": 1}]
+    out = _write(root / name, record, rows, [])
+    (out / "study.toml").write_text(TINY_STUDY, encoding="utf-8")
+    (out / "weights").mkdir()
+    return out
