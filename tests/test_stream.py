@@ -330,3 +330,21 @@ def test_streamed_evaluation_batches_take_the_rows_the_model_allows(signals_npy)
     small, whole = list(loaders.eval_batches("val", rows=7)), list(loaders.eval_batches("val", rows=8192))
     assert max(len(b[0]) for b in small) == 7 and len(whole) == 1 and sum(len(b[0]) for b in small) == len(s.val) == len(whole[0][0])
     assert torch.equal(torch.cat([b[0] for b in small]), whole[0][0]) and torch.equal(torch.cat([b[1] for b in small]), whole[0][1])
+
+
+def test_streamed_standardize_keeps_the_spread_of_values_whose_mean_dwarfs_it():
+    """A streamed fit summed x and x**2 and took E[x^2] - E[x]^2: for values near 1e8 with a std of
+    1 (timestamps, ids) that lost every digit (std 0, read as 1, or several times the true one;
+    bug hunt s51/h4). Chunk-wise deviations combined pairwise keep the float64 answer."""
+    from hpbench.data.stream import fit_stats
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([1e8 + rng.normal(size=(1000, 2)), rng.normal(loc=5.0, scale=3.0, size=(1000, 2))], axis=1)
+    chunks = [x[i : i + 300] for i in range(0, len(x), 300)]  # uneven chunks, the last a short one
+    shift, scale = fit_stats(("standardize",), iter(chunks))
+    np.testing.assert_allclose(shift, x.mean(axis=0).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(scale, x.std(axis=0), rtol=1e-5)
+    lo, span = fit_stats(("minmax",), iter(chunks))
+    np.testing.assert_allclose(lo, x.min(axis=0).astype(np.float32), rtol=1e-6)
+    np.testing.assert_allclose(span, (x.max(axis=0) - x.min(axis=0)).astype(np.float32), rtol=1e-5)
+    assert fit_stats(("standardize",), iter([np.full((4, 1), 7.0)]))[1].tolist() == [1.0]  # a constant value's scale is 1

@@ -200,24 +200,36 @@ class StreamSplits:
 
 def fit_stats(steps: tuple[str, ...], chunks: Iterator[np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
     """(shift, scale) of ``standardize`` (mean, std) or ``minmax`` (min, max - min) per input
-    value over the training rows, read chunk by chunk (float64 sums; a constant value's scale is 1).
-    A study lists one scaling at most (hpbench.study.keys.Steps), as data in memory applies them all."""
+    value over the training rows, read chunk by chunk (a constant value's scale is 1).
+    A study lists one scaling at most (hpbench.study.keys.Steps), as data in memory applies them all.
+
+    The variance is each chunk's sum of squared deviations from its own mean, combined over the
+    chunks in float64 (Chan, Golub and LeVeque's pairwise update): ``E[x^2] - E[x]^2`` loses every
+    digit where a value's mean dwarfs its spread (timestamps, ids: a mean of 1e8 with a std of 1
+    read 0 or several times the std)."""
     step = next((s for s in steps if s in ("standardize", "minmax")), None)
     if step is None:
         return None
-    n, s1, s2, lo, hi = 0, None, None, None, None
+    n, mean, m2, lo, hi = 0, None, None, None, None
     for x in chunks:
+        if len(x) == 0:
+            continue
         x64 = x.astype(np.float64)
-        n += len(x)
-        s1 = x64.sum(axis=0) if s1 is None else s1 + x64.sum(axis=0)
-        s2 = (x64**2).sum(axis=0) if s2 is None else s2 + (x64**2).sum(axis=0)
+        k, mean_k = len(x64), x64.mean(axis=0)
+        m2_k = ((x64 - mean_k) ** 2).sum(axis=0)
+        if mean is None or m2 is None:
+            mean, m2 = mean_k, m2_k
+        else:
+            delta = mean_k - mean
+            mean = mean + delta * (k / (n + k))
+            m2 = m2 + m2_k + delta**2 * (n * k / (n + k))
+        n += k
         lo = x.min(axis=0) if lo is None else np.minimum(lo, x.min(axis=0))
         hi = x.max(axis=0) if hi is None else np.maximum(hi, x.max(axis=0))
-    if n == 0 or s1 is None or s2 is None or lo is None or hi is None:
+    if n == 0 or mean is None or m2 is None or lo is None or hi is None:
         return None
     if step == "standardize":
-        mean = s1 / n
-        std = np.sqrt(np.maximum(s2 / n - mean**2, 0.0))
+        std = np.sqrt(np.maximum(m2 / n, 0.0))
         return mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
     span = (hi - lo).astype(np.float32)
     return lo.astype(np.float32), np.where(span > 0, span, 1.0).astype(np.float32)
