@@ -169,9 +169,10 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
         from hpbench.train.weights import load_record
 
         try:
-            load_into(net, load_record(model.init_from)["state_dict"])
+            load_into(net, load_record(model.init_from, finite=True)["state_dict"])
         except Exception as err:
-            return Problem(source=req.source, key="model.init_from", rule=str(err).removeprefix("model.init_from: "), value=model.init_from)
+            rule = str(err).removeprefix("model.init_from: ").removeprefix(f"{model.init_from}: ")  # the file is the value shown
+            return Problem(source=req.source, key="model.init_from", rule=rule, value=model.init_from)
     shape = f"batches shaped {(SAMPLE_ROWS, *req.input_shape)} (the data's input shape {tuple(req.input_shape)})"
     for rows in _batch_rows(req):
         x = torch.as_tensor(np.resize(req.x, (rows, *req.x.shape[1:])), dtype=torch.float32)
