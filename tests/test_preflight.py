@@ -688,22 +688,70 @@ def test_a_copy_of_the_label_among_the_features_is_a_warning(tmp_path):
 def test_a_network_too_large_for_this_machines_memory_is_refused_before_it_is_built(tmp_path, monkeypatch):
     """A 19 GB network was allocated and written by the pre-flight: on a 24 GB machine the kernel
     killed the command without a word. Counted on the meta device, it is refused first."""
-    import hpbench.preflight.models as models
+    import hpbench.preflight.memory as memory
 
     study = study_file(tmp_path, data='dataset = "digits"', model='family = "mlp"\ndepth = 2\nwidth = 4096')  # 17.1M parameters
-    monkeypatch.setattr(models, "available_memory_bytes", lambda: 100_000_000)  # 0.1 GB free: 137 MB of weights and gradients do not fit
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 100_000_000)  # 0.1 GB free: 273 MB for a training with Adam do not fit
     msg = one(study)
-    assert "model: the network must fit in memory: its weights and their gradients alone need 0.137 GB, more than the 0.1 GB" in msg
-    assert "17,088,522 parameters" in msg and "--no-preflight" in msg
-    monkeypatch.setattr(models, "available_memory_bytes", lambda: 10_000_000_000)  # 10 GB: it fits, and is tried as before
+    assert msg.startswith(f"{study.source}: model: the network must fit in this machine's available memory (0.1 GB), but got 17,088,522 "
+                          "parameters, whose training needs 0.273 GB: 0.0684 GB of weights, as much again for their gradients and 2 times as "
+                          "much for the state of the optimizer 'adam' (a narrower or shallower network; --no-preflight"), msg
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 10_000_000_000)  # 10 GB: it fits, and is tried as before
     assert problems_of(study) == []
+
+
+@pytest.mark.parametrize(("optimizer", "fits"), [('name = "adam"', False), ('name = "sgd"', True)])
+def test_the_memory_check_counts_the_optimizers_state(tmp_path, monkeypatch, optimizer, fits):
+    """The check counted weights and gradients (2x the weights: 137 MB here), but the pre-flight
+    steps the optimizer, and Adam's two moments made it ~4x (273 MB): a network between 1/4 and 1/2
+    of the available memory passed it and was killed in the pre-flight (bug hunt s51/h1, finding 3)."""
+    import hpbench.preflight.memory as memory
+
+    study = study_file(tmp_path, data='dataset = "digits"', model='family = "mlp"\ndepth = 2\nwidth = 4096', optimizer=optimizer)
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 200_000_000)  # 0.2 GB free
+    found = problems_of(study)
+    if fits:  # SGD keeps no state: 137 MB
+        assert found == []
+    else:
+        assert len(found) == 1 and "needs 0.273 GB" in found[0] and "the optimizer 'adam'" in found[0], found
+
+
+def test_a_searched_optimizer_is_counted_by_its_heaviest_configuration(tmp_path, monkeypatch):
+    import hpbench.preflight.memory as memory
+
+    study = study_file(tmp_path, data='dataset = "digits"', model='family = "mlp"\ndepth = 2\nwidth = 4096', optimizer='name = "sgd"',
+                       space='"optimizer.name" = { choice = ["sgd", "momentum", "amsgrad"] }')
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 300_000_000)  # AMSGrad: 5x 68 MB = 342 MB
+    found = problems_of(study)
+    assert len(found) == 1 and "needs 0.342 GB" in found[0] and "3 times as much for the state of the optimizer 'amsgrad'" in found[0], found
+
+
+@pytest.mark.parametrize(("name", "params", "copies"), [
+    ("sgd", {}, 0), ("momentum", {}, 1), ("nesterov", {}, 1), ("adagrad", {}, 1), ("rmsprop", {}, 1), ("rmsprop", {"momentum": 0.9}, 2),
+    ("adam", {}, 2), ("adamw", {}, 2), ("amsgrad", {}, 3),
+])
+def test_each_optimizers_state_in_copies_of_the_weights(name, params, copies):
+    from hpbench.config import OptimizerConfig
+    from hpbench.preflight.memory import state_copies, training_bytes
+
+    measured = state_copies(OptimizerConfig(name=name, lr=0.01, params=params))
+    assert measured == pytest.approx(copies, rel=1e-5)
+    assert training_bytes(4_000_000_000, measured) == (2 + copies) * 4_000_000_000  # 1e9 float32 parameters: weights, gradients, state
+
+
+def test_an_optimizer_that_raises_counts_no_state_and_is_named_by_its_own_check():
+    from hpbench.config import OptimizerConfig
+    from hpbench.preflight.memory import heaviest, state_copies
+
+    assert state_copies(OptimizerConfig(name="adam", lr=-1.0)) == 0  # torch refuses a negative lr
+    assert heaviest([]).optimizer.name == "adam" and heaviest([]).copies == pytest.approx(2, rel=1e-5)  # the default optimizer
 
 
 def test_this_machines_available_memory_is_read(tmp_path):
     import os
     import sys
 
-    from hpbench.preflight.models import available_memory_bytes
+    from hpbench.preflight.memory import available_memory_bytes
 
     free = available_memory_bytes()
     if not sys.platform.startswith("linux"):

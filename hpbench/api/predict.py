@@ -23,7 +23,7 @@ import torch
 
 from hpbench.data.datasets import TASKS
 from hpbench.data.encoding import Encoding, check_finite, float32_samples, single_hint
-from hpbench.results.keep import not_kept_in
+from hpbench.results.keep import no_weights_in
 from hpbench.results.weights import WEIGHTS_DIR
 
 CHUNK = 4096  # samples per forward pass at most; fewer where a sample's activations cost more (rows_per_pass)
@@ -123,7 +123,7 @@ def _weights_file(path: Any) -> Path:
     """``path``, or the ``model.pt`` in it where it is ``hpbench train``'s output folder."""
     p = Path(path)
     if not p.exists() and p.parent.name == WEIGHTS_DIR and p.suffix == ".pt" and p.stem.isdigit():
-        why = not_kept_in(p.parent.parent, int(p.stem))  # a search's weights/<trial>.pt that [study] keep_weights deleted
+        why = no_weights_in(p.parent.parent, int(p.stem))  # a search's weights/<trial>.pt: diverged at once, or keep_weights deleted it
         if why:
             raise FileNotFoundError(f"{p}: {why}")
     return p / "model.pt" if p.is_dir() and (p / "model.pt").is_file() else p

@@ -16,7 +16,7 @@ from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, m
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
-from hpbench.results.keep import not_kept
+from hpbench.results.keep import diverged_without_weights, not_kept
 from hpbench.results.load import load
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.weights import weights_path
@@ -159,6 +159,9 @@ class Results:
         path = weights_path(self.path, number)
         if not path.is_file():
             self.trial(number)  # a trial the search never had is named as such (LookupError), not as one without weights
+            diverged = diverged_without_weights(self._row(number))
+            if diverged:
+                raise FileNotFoundError(f"{self.path}: {diverged}")
             why = self.not_kept(number)
             if why:
                 raise FileNotFoundError(f"{self.path}: {why}; `hpbench best --trial {number} --study-out FILE` + `hpbench train FILE` retrains it")
@@ -172,9 +175,20 @@ class Results:
         number = trial_number(trial)
         if weights_path(self.path, number).is_file():
             return None
+        return not_kept(self.record, self._row(number))
+
+    def no_weights(self, trial: int | str) -> str | None:
+        """Why ``trial`` has no weights file, where that can be told: it diverged before any
+        epoch's weights were kept (in its first epoch), or ``keep_weights`` deleted it."""
+        number = trial_number(trial)
+        if weights_path(self.path, number).is_file():
+            return None
+        return diverged_without_weights(self._row(number)) or self.not_kept(number)
+
+    def _row(self, number: int) -> dict[str, Any] | None:
         df = self.trials
         rows = df[df["trial"] == number].to_dict("records") if "trial" in df.columns else []
-        return not_kept(self.record, rows[0]) if rows else None
+        return {str(k): v for k, v in rows[0].items()} if rows else None
 
     # -- the winner as a study ------------------------------------------------------------------
     def best_study(self, trial: int | None = None) -> dict[str, Any]:

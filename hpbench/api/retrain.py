@@ -76,8 +76,9 @@ def train_study(study: Study, *, epochs: int | None = None, out: str | Path | No
     epoch is printed on ``console`` (default: a new Rich console; ``Console(quiet=True)`` for none).
     Raises :class:`~hpbench.errors.StudyError` before training when the study has a ``[space]``,
     ``epochs`` is below 1 or ``out`` cannot take the results, :class:`OutputError` when ``out``
-    holds another study's training (``force``: replace it), and its ``PreflightFailed`` when
-    the search's pre-flight finds the data or the network broken. It trains in this process and
+    holds another study's training (``force``: replace it), its ``PreflightFailed`` when
+    the search's pre-flight finds the data or the network broken, and a ``StudyError`` after
+    training when it diverged in its first epoch (no finite weights: nothing is written). It trains in this process and
     leaves it as it was: torch's thread count (set to the trial's while it trains) is restored, the
     trial workers' allocator setting is not applied (:mod:`hpbench.train.in_process`)."""
     from rich.console import Console
@@ -121,6 +122,10 @@ def _train(study: Study, *, target: Path, study_text: str, con: Console) -> Trai
         con.print(f"[dim]epoch {row['epoch']}/{cfg.train.max_epochs}  {shown}[/]", highlight=False)
 
     outcome = run_trainer(cfg, report=show, on_state=keep_final)
+    if outcome.best_epoch is None:  # diverged before any epoch's weights were kept (hpbench.train.best): none to save
+        raise StudyError(source=study.source, key="train", rule=f"the training diverged (its loss was not finite) in epoch "
+                         f"{outcome.history[-1]['epoch']}, before any epoch's weights were kept: it has no model to save, and nothing was written",
+                         hint=f"a smaller optimizer.lr than {cfg.optimizer.lr:g}")
     best = next((r for r in outcome.history if r["epoch"] == outcome.best_epoch), outcome.history[-1])
     metrics = {k: float(v) for k, v in best.items() if _metric(k) and isinstance(v, int | float) and math.isfinite(v)}
     model = outcome.model.eval()

@@ -52,8 +52,8 @@ def best(
         table.add_row(literal(k), literal(v))
     for k, v in chosen.metrics.items():
         table.add_row(literal(k), f"{v:.4g}")
-    table.add_row("epochs", f"best {chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
-    table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.not_kept(chosen.trial) or 'none saved')})")
+    table.add_row("epochs", f"best {'-' if chosen.best_epoch is None else chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
+    table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.no_weights(chosen.trial) or 'none saved')})")
     con = console()
     con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
               f"{literal(chosen.metric)} {chosen.value:.4g} ({chosen.mode})", highlight=False)

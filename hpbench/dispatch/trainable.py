@@ -160,7 +160,9 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
         rows.append(row)
         now = time.monotonic()
         final = "stop_reason" in row
-        checkpoint = bool(pending) and (final or (retried and now - last_checkpoint[0] >= study.settings.checkpoint_s))
+        # the last epoch checkpoints the final weights only: a trial that diverged before any epoch's
+        # weights were kept has none (hpbench.train.best), and nothing is left to resume from
+        checkpoint = bool(pending) and ("final_model" in pending[0] if final else retried and now - last_checkpoint[0] >= study.settings.checkpoint_s)
         if not (final or checkpoint or every_epoch or row["epoch"] in decide_at or now - last_report[0] >= REPORT_EVERY_S):
             return
         worst = -math.inf if sign > 0 else math.inf

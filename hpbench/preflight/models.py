@@ -1,4 +1,5 @@
-"""The model checks: build each distinct network the study can produce and push a small batch of
+"""The model checks: build each distinct network the study can produce (refused first where its
+training would not fit in this machine's memory: :mod:`hpbench.preflight.memory`) and push a small batch of
 the real (preprocessed) training data forward and backward on the CPU; then build each distinct
 optimizer over the first network that trains and take its first step (a plugin optimizer is user code),
 build each distinct learning-rate schedule over the first optimizer and apply each distinct
@@ -23,6 +24,7 @@ import numpy as np
 from hpbench.config import ModelConfig, OptimizerConfig
 from hpbench.errors import shown
 from hpbench.preflight.load import import_entry_point, user_code_problem
+from hpbench.preflight.memory import OptimizerState, heaviest, too_large
 from hpbench.preflight.problems import Problem
 from hpbench.preflight.shapes import InitCase, ScheduleCase
 from hpbench.preflight.training import check_init, check_schedule
@@ -83,11 +85,13 @@ def check_models(requests: list[ModelRequest]) -> list[Problem]:
     # One thread: batches of two rows gain nothing from more, and on a busy machine torch's
     # thread pool made each tiny op ~15x slower (36 quickstart networks: 5.7 s vs 0.4 s, measured).
     torch.set_num_threads(1)
+    # the memory a training holds counts the optimizer's state: the heaviest the study trains with (hpbench.preflight.memory)
+    optimizer = heaviest([opt for req in requests for opt, _ in req.optimizers])
     try:
         for req in requests:
             trains: ModelConfig | None = None  # the first network that trains: the optimizers are built over it
             for model, searched in req.models:
-                problem = _check_one(req, model)
+                problem = _check_one(req, model, optimizer=optimizer)
                 networks.add(problem, searched)
                 if trains is None and problem is None:
                     trains = model
@@ -137,7 +141,7 @@ def _check_optimizer(req: ModelRequest, model: ModelConfig, opt: OptimizerConfig
     return None
 
 
-def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
+def _check_one(req: ModelRequest, model: ModelConfig, *, optimizer: OptimizerState) -> Problem | None:
     import torch
 
     from hpbench.models import FAMILIES, build_model
@@ -152,9 +156,9 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
         fn, problems = import_entry_point(family, key=key)
         if fn is None:
             return problems[0]
-    too_large = _too_large(req, model, source=source, key=key)
-    if too_large is not None:
-        return too_large
+    big = too_large(model, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, kind=req.kind, optimizer=optimizer, source=source, key=key)
+    if big is not None:
+        return big
     try:
         torch.manual_seed(0)
         net = build_model(family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=params, kind=req.kind)  # as the trainer does
@@ -169,9 +173,10 @@ def _check_one(req: ModelRequest, model: ModelConfig) -> Problem | None:
         from hpbench.train.weights import load_record
 
         try:
-            load_into(net, load_record(model.init_from)["state_dict"])
+            load_into(net, load_record(model.init_from, finite=True)["state_dict"])
         except Exception as err:
-            return Problem(source=req.source, key="model.init_from", rule=str(err).removeprefix("model.init_from: "), value=model.init_from)
+            rule = str(err).removeprefix("model.init_from: ").removeprefix(f"{model.init_from}: ")  # the file is the value shown
+            return Problem(source=req.source, key="model.init_from", rule=rule, value=model.init_from)
     shape = f"batches shaped {(SAMPLE_ROWS, *req.input_shape)} (the data's input shape {tuple(req.input_shape)})"
     for rows in _batch_rows(req):
         x = torch.as_tensor(np.resize(req.x, (rows, *req.x.shape[1:])), dtype=torch.float32)
@@ -207,46 +212,6 @@ def _last_batch_hint(problem: Problem, req: ModelRequest, rows: int) -> Problem:
         return problem
     b = next(b for b in req.batch_sizes if _last_batch(b, req.n_train) == 1)
     return dataclasses.replace(problem, hint=f"batch_size {b} leaves 1 of the {req.n_train} training rows for the last batch")
-
-
-def _too_large(req: ModelRequest, model: ModelConfig, *, source: str, key: str) -> Problem | None:
-    """A network whose weights and gradients alone need more memory than this machine has
-    available: built for the check, it would be allocated and written whole (a CNN of 19 GB of
-    weights got the process killed by the kernel, without a word, on a 24 GB machine). Counted on
-    torch's meta device, which allocates nothing; a builder that cannot build there is not checked."""
-    import torch
-
-    from hpbench.models import build_model
-
-    available = available_memory_bytes()
-    if available is None:
-        return None
-    try:
-        with torch.device("meta"):
-            net = build_model(model.family, input_shape=tuple(req.input_shape), n_outputs=req.n_outputs, params=dict(model.params), kind=req.kind)
-        n_params = sum(p.numel() for p in net.parameters())
-        weights = sum(p.numel() * p.element_size() for p in net.parameters())
-    except Exception:
-        return None
-    if 2 * weights <= available:
-        return None
-    return Problem(source=source, key=key,
-                   rule=f"the network must fit in memory: its weights and their gradients alone need {2 * weights / 1e9:.3g} GB, more than "
-                        f"the {available / 1e9:.3g} GB this machine has available",
-                   value=shown(f"{n_params:,} parameters"), hint="a narrower or shallower network; --no-preflight skips this check, for a "
-                                                                  "cluster whose nodes have the memory")
-
-
-def available_memory_bytes() -> int | None:
-    """This machine's available memory (Linux's ``MemAvailable``), or None where it cannot be read."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 def _last_batch(batch_size: int | str, n_train: int) -> int:

@@ -47,7 +47,8 @@ TRIALS: dict[str, str] = {
     "best_epoch": "epoch (1-based) whose weights the trial ended with: saved (weights/<trial>.pt) and evaluated on the test split. "
                   "The epoch with the best value of the study metric; with restore_best_weights, early stopping's best epoch of its "
                   "monitor (hpbench/train/best.py). A trial stopped before its last epoch (pruned, failed) saves none: its epoch with "
-                  "the best value of the study metric",
+                  "the best value of the study metric. NA for a trial that diverged before any epoch's weights were kept (in its "
+                  "first epoch): its weights were not finite, and it saved none",
     "best_<metric>": "the study metric at best_epoch, i.e. of the saved model (what ranks trials; the best over the epochs run "
                      "unless restore_best_weights kept another monitor's best epoch)",
     "<metric>": "the study metric at best_epoch (best_<metric> is the same value where it is finite)",

@@ -1,5 +1,6 @@
 """Which finished search trials keep their weights file (``[study] keep_weights``), and what a
-reader is told of a trial whose file was not kept. Torch-free, Ray-free.
+reader is told of a trial that has none: one whose file was not kept, or one that diverged before
+any epoch's weights were kept (:func:`no_weights`). Torch-free, Ray-free.
 
 Every trial that ends by itself saves its final model (``weights/<trial>.pt``,
 :mod:`hpbench.results.weights`); with ``keep_weights = N`` the search deletes, each time a trial
@@ -101,3 +102,36 @@ def not_kept_in(directory: Path, trial: int) -> str | None:
     except Exception:  # unreadable, damaged, another layout: no explanation rather than another error
         return None
     return not_kept(record, rows[0]) if rows else None
+
+
+def diverged_without_weights(row: Mapping[str, Any] | None) -> str | None:
+    """Why trial ``row`` has no weights file where it diverged before any epoch's weights were kept
+    (in its first epoch, without ``restore_best_weights``): its weights were not finite, so it saved
+    none and has ``best_epoch`` NA (:mod:`hpbench.train.best`); ``None`` otherwise."""
+    if row is None or row.get("stop_reason") != StopReason.DIVERGED or not missing(row.get("best_epoch")):
+        return None
+    epochs: Any = row.get("epochs")
+    n = None if missing(epochs) else int(epochs)
+    when = "in its first epoch" if n == 1 else f"after {n} epochs, before any epoch's weights were kept" if n else "before any epoch's weights were kept"
+    return f"trial {int(row['trial'])} diverged {when}: its loss was not finite, so it has no weights (best_epoch NA)"
+
+
+def no_weights(record: Mapping[str, Any], row: Mapping[str, Any] | None) -> str | None:
+    """Why trial ``row`` has no weights file, where that can be told: it diverged before any
+    epoch's weights were kept (:func:`diverged_without_weights`), or ``keep_weights`` removed it
+    (:func:`not_kept`); ``None`` otherwise."""
+    return diverged_without_weights(row) or not_kept(record, row)
+
+
+def no_weights_in(directory: Path, trial: int) -> str | None:
+    """:func:`no_weights` of trial ``trial`` of the results directory ``directory`` (``None``
+    where its ``study.json`` or trials table cannot be read, as :func:`not_kept_in`)."""
+    try:
+        record = json.loads((Path(directory) / STUDY_JSON).read_text(encoding="utf-8"))
+        if not isinstance(record, Mapping):
+            return None
+        df = read_table(Path(directory), TRIALS)
+        rows = df[df["trial"] == int(trial)].to_dict("records")
+    except Exception:  # unreadable, damaged, another layout: no explanation rather than another error
+        return None
+    return no_weights(record, rows[0]) if rows else None

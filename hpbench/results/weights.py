@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import STUDY_JSON, TRIALS, atomic_write_bytes
-from hpbench.results.keep import not_kept_in
+from hpbench.results.keep import no_weights_in
 from hpbench.results.parts import read_table, table_exists
 from hpbench.results.status import TrialStatus, is_search_trial
 
@@ -111,7 +111,7 @@ def resolve_reference(ref: str, *, base_dir: Path | None = None) -> Path:
             raise ReferenceError_("TRIAL must be a trial number or 'best'") from None
     path = weights_path(directory, number)
     if not path.is_file():
-        why = not_kept_in(directory, number)  # [study] keep_weights deleted it
+        why = no_weights_in(directory, number)  # it diverged in its first epoch, or [study] keep_weights deleted it
         raise ReferenceError_(f"{where}: {why}" if why else
                               f"trial {number} of {where} has no saved weights ({WEIGHTS_DIR}/{number}.pt): is it a finished trial?")
     try:

@@ -4,7 +4,8 @@ split, at the epoch the results tables call ``best_epoch``.
 With ``restore_best_weights`` that is early stopping's best epoch of its monitor (Keras's rule);
 otherwise the epoch with the best value of the study metric, the value that ranks the trial.
 Either way the saved model, its test metrics and the trial's ``best_epoch`` / ``<metric>`` /
-``best_<metric>`` columns describe the same weights. A copy of the weights is kept each time the
+``best_<metric>`` columns describe the same weights. A trial that diverged before any weights
+were kept (in its first epoch) has none: ``best_epoch`` NA and no weights file. A copy of the weights is kept each time the
 chosen value improves (as Keras does for ``restore_best_weights``).
 """
 
@@ -46,11 +47,14 @@ class BestWeights:
             self.epoch = epoch + 1
             self.state = state() if state is not None else _copy_state(model.state_dict())
 
-    def restore_into(self, model: torch.nn.Module, *, last_epoch: int) -> int:
-        """Load the kept weights into ``model`` (none kept: it keeps its last weights); returns the
-        epoch they are from."""
+    def restore_into(self, model: torch.nn.Module, *, last_epoch: int, diverged: bool = False) -> int | None:
+        """Load the kept weights into ``model``; returns the epoch they are from. None kept: it
+        keeps its last weights (``last_epoch``), unless the trial ``diverged``: then they are
+        not finite and the trial has no weights (``None``: no best epoch, nothing saved). A trial
+        that diverged in its first epoch saved all-NaN weights under ``best_epoch = 1``, which
+        ``load_model`` and ``init_from`` used without a word (bug hunt s51/h1, finding 2)."""
         if self.state is None:
-            return last_epoch
+            return None if diverged else last_epoch
         model.load_state_dict(self.state)
         return self.epoch
 

@@ -34,7 +34,7 @@ def load_teacher(weights: str | Path, *, device: torch.device, input_shape: tupl
                  user_families: tuple[str, ...] = ()) -> torch.nn.Module:
     """The teacher model of a saved trial, in eval mode with its parameters frozen; a teacher of a
     user family is built only when the student's study names that family too (``user_families``)."""
-    record = load_record(weights)
+    record = load_record(weights, finite=True)
     if tuple(record["input_shape"]) != tuple(input_shape) or int(record["n_outputs"]) != int(n_outputs):
         raise ValueError(f"distill.teacher: the teacher was trained on inputs {tuple(record['input_shape'])} with {record['n_outputs']} outputs, "
                          f"but this study's data has inputs {tuple(input_shape)} with {n_outputs} outputs")

@@ -297,7 +297,7 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
                 group.sync(pos)  # its module: the final weights (or the best ones, restored into it next)
                 reason = reason or StopReason.COMPLETED
                 finish(run, epoch=epoch, row=row, reason=reason, es=es[k], best=best[k])
-                weights = run.record(row) if record else None
+                weights = run.record(row) if record and row["best_epoch"] is not None else None  # None: diverged, no finite weights
                 stopped.add(pos)
             row[REPORTED_AT] = time.time()
             history[k].append(row)

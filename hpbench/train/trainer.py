@@ -44,7 +44,7 @@ StateHook = Callable[[dict[str, Any]], None]  # receives the resumable state aft
 class TrialOutcome:
     history: list[dict[str, Any]]
     stop_reason: StopReason
-    best_epoch: int  # 1-based epoch whose weights the model ends with (hpbench.train.best)
+    best_epoch: int | None  # 1-based epoch whose weights the model ends with (hpbench.train.best); None: diverged before any was kept
     n_params: int
     early_stopping: EarlyStoppingState | None
     wall_s: float
@@ -92,7 +92,7 @@ def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: St
         final_model = None
         if last:
             finish(run, epoch=epoch, row=row, reason=reason, es=es, best=best)
-            if on_state is not None:
+            if on_state is not None and row["best_epoch"] is not None:  # None: no finite weights to save
                 final_model = run.record(row)
         row[REPORTED_AT] = time.time()  # the epoch's result exists from here (a batched Tune report carries it later)
         history.append(row)
@@ -154,8 +154,9 @@ def no_values(row: dict[str, Any]) -> None:
 def finish(run: Any, *, epoch: int, row: dict[str, Any], reason: StopReason, es: EarlyStopping | None, best: BestWeights) -> None:
     """The trial's last epoch: the final model is the best epoch's weights (hpbench.train.best),
     the epoch the tables call best_epoch, calibrated, saved, evaluated on the test split and
-    returned; the last row gets the final fields."""
-    best_epoch = best.restore_into(run.model, last_epoch=epoch + 1)
+    returned; the last row gets the final fields. A trial that diverged before any epoch's weights
+    were kept has ``best_epoch`` None: its model is not finite, and nothing is saved."""
+    best_epoch = best.restore_into(run.model, last_epoch=epoch + 1, diverged=reason == StopReason.DIVERGED)
     row.update(_final_fields(reason, best_epoch, es))
     row.update(run.final_fields(diverged=reason == StopReason.DIVERGED))
 
@@ -167,7 +168,7 @@ def early_stopping(c: EarlyStoppingConfig | None) -> EarlyStopping | None:
                          restore_best_weights=c.restore_best_weights, start_from_epoch=c.start_from_epoch)
 
 
-def _final_fields(reason: StopReason, best_epoch: int, es: EarlyStopping | None) -> dict[str, Any]:
+def _final_fields(reason: StopReason, best_epoch: int | None, es: EarlyStopping | None) -> dict[str, Any]:
     out: dict[str, Any] = {"stop_reason": reason.value, "best_epoch": best_epoch}
     if es is not None:
         st = es.state()

@@ -67,7 +67,7 @@ def freeze_all_but_last(model: nn.Module, k: int) -> int:
 
 def apply(model: nn.Module, weights: str | Path, *, freeze: int | None = None) -> TransferInfo:
     """Start ``model`` from the weights file of a saved trial and freeze per ``freeze``."""
-    record = load_record(weights)
+    record = load_record(weights, finite=True)
     n_reused, new_head = load_into(model, record["state_dict"])
     n_frozen = freeze_all_but_last(model, freeze) if freeze is not None else 0
     n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

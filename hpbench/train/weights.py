@@ -88,9 +88,10 @@ def dumps(rec: WeightsRecord | dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
-def load_record(path: str | Path) -> WeightsRecord:
+def load_record(path: str | Path, *, finite: bool = False) -> WeightsRecord:
     """Read a weights file (tensors on the CPU); refuses, with a :class:`WeightsFileError`, one
-    that would run code or is not a weights record."""
+    that would run code or is not a weights record, and with ``finite`` one whose weights are not
+    finite (:func:`check_finite`: what a training starts from, ``init_from`` and a teacher)."""
     path = Path(path)
     check_weights_file(path)
     try:
@@ -98,7 +99,19 @@ def load_record(path: str | Path) -> WeightsRecord:
     except (pickle.UnpicklingError, RuntimeError, OSError, EOFError, ValueError, TypeError, AttributeError) as err:
         raise WeightsFileError(f"{path}: refused: not a weights file torch loads safely ({type(err).__name__}: {str(err).splitlines()[0]})") from None
     _check_record(path, rec)
+    if finite:
+        check_finite(path, rec)
     return rec  # type: ignore[no-any-return]
+
+
+def check_finite(path: Path, rec: WeightsRecord) -> None:
+    """Refuse a record holding NaN or infinite weights: a trial that diverged in its first epoch
+    saved its NaN weights before hpbench stopped saving them (bug hunt s51/h1, finding 2), and a
+    training started from them diverged in every trial without a word."""
+    for name, t in rec["state_dict"].items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise WeightsFileError(f"{path}: refused: its weights are not finite ({name} holds NaN or inf): the trial that saved "
+                                   "them diverged, and a training started from them would diverge too")
 
 
 def _check_record(path: Path, rec: object) -> None:
