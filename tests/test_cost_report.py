@@ -22,7 +22,7 @@ runner = CliRunner()
 
 
 def _data() -> ReportData:
-    trials = pd.DataFrame({"trial": [0, 1, 2, 3], "best_val_accuracy": [0.5, 0.9, 0.7, 0.95],
+    trials = pd.DataFrame({"trial": [0, 1, 2, 3], "status": ["finished"] * 4, "best_val_accuracy": [0.5, 0.9, 0.7, 0.95],
                            "predicted_flops": [1e9, 1e10, 2e10, 1e11], "predicted_s": [1.0, 5.0, 8.0, 40.0], "lr": [0.1, 0.01, 0.2, 0.001]})
     return ReportData(path=Path("."), name="t", metric="val_accuracy", mode="max", params=["lr"], space={}, max_epochs=3,
                       trials=trials, repeats=trials.iloc[0:0], epochs=pd.DataFrame(), storage="")

@@ -79,7 +79,9 @@ def test_the_corrections_follow_the_store_reading_only_its_changes(tmp_path):
         assert got.keys() == want.keys() and got.get("correction") == want.get("correction")
         assert got.get("corrected_s", 0.0) == pytest.approx(want.get("corrected_s", 0.0), rel=REL)
         corrected += "correction" in got
-    assert len(ended_pairs(store)) >= 10 and corrected > 100  # the walk reached corrected predictions
+    # the walk reached corrected predictions (a trial that ended before its first epoch measured no
+    # train_s, so it is no pair: 7 of this walk's ended trials are)
+    assert len(ended_pairs(store)) >= 5 and corrected > 100
     # what a read costs: the entries changed since the last one, not every ended trial
     cursor, _ = store.ended_costs_since(0)
     done = next(t for t in ids if store.row(t).get("status") in DONE and "predicted_spent_s" in store.row(t))

@@ -12,7 +12,7 @@ from hpbench.report.leaderboard import leaderboard_table
 
 def _trials() -> pd.DataFrame:
     return pd.DataFrame({
-        "trial": [0, 1, 2], "best_val_accuracy": [0.91, 0.97, 0.95], "family": ["gru", "gru", "lstm"], "lr": [0.001, 0.00324, 0.0161],
+        "trial": [0, 1, 2], "status": ["finished"] * 3, "best_val_accuracy": [0.91, 0.97, 0.95], "family": ["gru", "gru", "lstm"], "lr": [0.001, 0.00324, 0.0161],
         "model.hidden_size": [16, 32, 16], "best_epoch": [7, 11, 1], "epochs": [15, 15, 1], "stop_reason": ["completed", "completed", "pruned"],
         "predicted_flops": [4.96e9, 1.71e10, 6.61e9], "flops_spent": [4.96e9, 1.71e10, 4.4e8], "predicted_s": [2.34, 3.27, 1.04],
         "predicted_spent_s": [2.34, 3.27, 0.07],

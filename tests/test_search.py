@@ -233,3 +233,17 @@ lr = { loguniform = [1e-4, 1e-1] }
     assert (trials.loc[[0.01, 0.005, 0.02], "epochs"] == 6).all(), trials[["optimizer", "epochs", "stop_reason"]]
     slow = trials.loc[[0.0001, 0.0002]]
     assert (slow["stop_reason"] == "pruned").all() and (slow["epochs"] < 6).all(), trials[["optimizer", "epochs", "stop_reason"]]
+
+
+def test_a_search_in_which_every_trial_diverged_exits_1(ray_local, tmp_path):
+    """Every trial diverged (SGD at lr 1e5..1e6): the search exited 0 with an empty leaderboard
+    (bug hunt s51/h1 #5); it ends with one closing line and exit 1, as when every trial failed."""
+    path = tmp_path / "d.toml"
+    path.write_text(TINY_STUDY.replace('optimizer = { choice = ["adam", "sgd"] }', 'optimizer = { choice = ["sgd"] }')
+                    .replace("lr = { loguniform = [1e-3, 1e-1] }", "lr = { loguniform = [1e5, 1e6] }").replace("trials = 4", "trials = 2"))
+    r = CliRunner().invoke(app, ["search", str(path), "--out", str(tmp_path / "out"), "--no-early-trials"])
+    trials = hpbench.load(tmp_path / "out")
+    assert set(trials["stop_reason"]) == {"diverged"}, trials[["status", "stop_reason"]]
+    assert r.exit_code == 1, r.output
+    assert "no trial produced a value of val_accuracy: 2 diverged" in " ".join(r.output.split())
+    assert str(trials["best_val_accuracy"].dtype) == "float64"

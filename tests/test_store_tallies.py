@@ -68,4 +68,4 @@ def test_counts_and_totals_follow_every_event(tmp_path):
             if want is not None:
                 assert math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
     assert counts[str(StopReason.FAILED)] > 0 and counts[str(TrialStatus.RUNNING)] > 0  # the walk reached every kind of row
-    assert len(store.ended_costs()) >= 5
+    assert len(store.ended_costs()) >= 2  # a trial that ended before its first epoch measured no train_s: it has none

@@ -7,7 +7,6 @@ imports torch, :meth:`Results.report` the report's modules.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,8 @@ from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
 from hpbench.results.keep import diverged_without_weights, not_kept
 from hpbench.results.load import load
-from hpbench.results.status import TrialStatus, is_search_trial
+from hpbench.results.ranking import ranked_frame, yet
+from hpbench.results.status import is_search_trial
 from hpbench.results.weights import weights_path
 from hpbench.study.names import families_named
 from hpbench.study.reader import Reader
@@ -76,13 +76,7 @@ class Results:
     def ranking(self) -> pd.DataFrame:
         """The finished search trials with a finite ``best_<metric>``, best first (ties: the
         earlier trial first): the leaderboard's order, repeats and device comparisons left out."""
-        df = self.trials
-        key = f"best_{self.metric}"
-        if key not in df.columns or df.empty:
-            return df.iloc[0:0]
-        values = df[key].astype("float64")
-        keep = df[_search_mask(df) & (df["status"] == TrialStatus.FINISHED) & values.map(math.isfinite)]
-        return keep.sort_values(key, ascending=(self.mode == "min"), kind="stable")
+        return ranked_frame(self.trials, metric=self.metric, mode=self.mode)
 
     @property
     def best(self) -> TrialResult:
@@ -90,7 +84,9 @@ class Results:
         trial has finished with a value of the study metric."""
         ranking = self.ranking()
         if ranking.empty:
-            raise LookupError(f"{self.path}: no finished trial with a value of best_{self.metric} yet")
+            trials = self.trials
+            raise LookupError(f"{self.path}: no finished trial with a value of best_{self.metric}"
+                              f"{yet(trials['status'] if 'status' in trials.columns else ())}")
         return self.trial(int(ranking.iloc[0]["trial"]))
 
     def trial(self, number: int | str) -> TrialResult:

@@ -4,13 +4,12 @@ weights), and with ``--study-out FILE`` the study with them fixed and no ``[spac
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from hpbench.cli.common import console, fail, read_record, user_path
+from hpbench.cli.common import console, fail, json_text, read_record, user_path
 from hpbench.console_text import literal, shell_command
 from hpbench.errors import StudyError
 from hpbench.results.files import DamagedTable, OutputError, check_output
@@ -42,8 +41,8 @@ def best(
     except OutputError as err:  # a folder that is a file, a read-only one
         fail(str(err))
     if as_json:
-        typer.echo(json.dumps({**chosen.to_dict(), "weights_not_kept": res.not_kept(chosen.trial) if chosen.weights is None else None,
-                               "study_out": str(written) if written else None}, indent=2, default=str))
+        typer.echo(json_text({**chosen.to_dict(), "weights_not_kept": res.not_kept(chosen.trial) if chosen.weights is None else None,
+                              "study_out": str(written) if written else None}))
         return
     table = Table(show_header=False)
     table.add_column("key", style="bold")

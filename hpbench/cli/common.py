@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,7 +19,7 @@ from hpbench.results import files
 from hpbench.results.files import STUDY_JSON
 
 EXIT_USAGE = 2
-EXIT_ALL_FAILED = 1  # a search in which every trial failed
+EXIT_ALL_FAILED = 1  # a search in which every trial failed, or no trial produced a value of the metric
 
 
 PIPE_WIDTH = 160  # tables printed to a pipe or a CI log are not squeezed into 80 columns
@@ -106,3 +108,18 @@ def command_line(ctx: typer.Context, *, add: tuple[str, ...] = ()) -> str:
             words += [w for v in (value if param.multiple else [value]) for w in (flag, str(v))]
     words += [a for a in add if a not in words]
     return shlex.join(words)
+
+
+def json_text(value: Any) -> str:
+    """``value`` as strict JSON (RFC 8259 has no NaN or Infinity): a non-finite float, at any depth,
+    as null, as ``report --json`` and ``export -f json`` write it; other objects as their text."""
+    def plain(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        return v
+
+    return json.dumps(plain(value), indent=2, default=str, allow_nan=False)

@@ -27,7 +27,7 @@ from hpbench.cli.common import EXIT_ALL_FAILED, command_line, console, fail, fol
 from hpbench.console_text import literal, shell_command
 from hpbench.dispatch.interrupt import sigterm_as_interrupt
 from hpbench.errors import StudyError
-from hpbench.results.failures import Failures
+from hpbench.results.failures import Failures, no_value
 from hpbench.results.files import TRIALS, disk_full
 from hpbench.results.parts import table_exists
 from hpbench.results.store import TablesNotWritten
@@ -145,6 +145,7 @@ def search(
     finally:
         signal.signal(signal.SIGTERM, previous)
     _say_failures(con, failed)
+    _say_no_value(con, no_value(results.trials.to_dict("records"), metric=results.metric))
     _finish(results.path, started_at=started_at)
 
 
@@ -188,3 +189,12 @@ def _say_failures(con: Console, failed: Failures) -> None:
         con.print(Text("  " + line), highlight=False, soft_wrap=True)
     if failed.all_failed:
         raise typer.Exit(EXIT_ALL_FAILED)
+
+
+def _say_no_value(con: Console, line: str | None) -> None:
+    """A search that ended with no trial holding a value of its metric (every one diverged, say:
+    :func:`hpbench.results.failures.no_value`): its closing line, and exit 1 as when every trial failed."""
+    if line is None:
+        return
+    con.print(Text(line, style="bold red"), highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_ALL_FAILED)

@@ -14,6 +14,7 @@ from typing import Any
 
 from hpbench.dispatch.trainable import Replay
 from hpbench.results.columns import DEVICE_OF, REPEAT, REPEAT_OF, SEED
+from hpbench.results.ranking import ranked_rows
 from hpbench.results.status import TrialStatus, is_search_trial
 from hpbench.results.store import ResultsStore
 from hpbench.space.space import SearchSpace
@@ -27,9 +28,8 @@ def plan_repeats(study: Study, store: ResultsStore, *, n_repeats: int) -> list[R
     seed is new); runs already in the tables (a resumed search) are not planned again."""
     if n_repeats < 1:
         return []
-    key = f"best_{store.metric}"
-    done = [t for t in store.rows() if is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
-    done.sort(key=lambda t: (t[key] if store.mode == "min" else -t[key], int(t["trial"])))
+    # the ranked search trials (finished, with a value): a configuration that failed is never re-run
+    done = ranked_rows(store.rows(), metric=store.metric, mode=store.mode)
     have = {(t.get(REPEAT_OF), t.get(REPEAT)) for t in store.rows() if t.get(REPEAT) and t.get("status") == TrialStatus.FINISHED}
     top: dict[str, tuple[Mapping[str, Any], dict[str, Any]]] = {}  # by configuration: its best trial and its values
     for t in done:

@@ -14,7 +14,7 @@ from typing import Any
 
 from hpbench.dispatch.repeats import searched_params
 from hpbench.results.files import STUDY_JSON
-from hpbench.results.status import TrialStatus, is_search_trial
+from hpbench.results.ranking import ranked_rows
 from hpbench.results.store import ResultsStore
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
@@ -48,10 +48,7 @@ def untested(study: Study, store: ResultsStore) -> bool:
 
 def _ranked(store: ResultsStore) -> list[Mapping[str, Any]]:
     """The finished search trials with a finite best value of the metric, best first."""
-    key = f"best_{store.metric}"
-    search = [t for t in store.rows()
-              if t.get("status") == TrialStatus.FINISHED and is_search_trial(t) and isinstance(t.get(key), float) and math.isfinite(t[key])]
-    return sorted(search, key=lambda t: t[key], reverse=store.mode == "max")
+    return ranked_rows(store.rows(), metric=store.metric, mode=store.mode)
 
 
 def evaluate_best_on_test(study: Study, store: ResultsStore, *, check: Callable[[], None] | None = None) -> int:

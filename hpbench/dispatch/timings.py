@@ -183,11 +183,14 @@ def repeat_candidates(store: ResultsStore, trial_ids: Sequence[str], *, so_far: 
     :func:`running_scores`): ``plan_of(trial, predicted s/epoch)``, ``fallback`` where the helper
     has not priced it yet (priced at a second an epoch, such a trial put transfer_scratch's ETA at 25%
     at +414%); an ended one at the seconds per epoch it measured over its ``speed`` (the replay
-    multiplies by it again)."""
+    multiplies by it again). A trial that failed is left out: the repeats never re-run one
+    (:mod:`hpbench.results.ranking`)."""
     scores = [so_far.get(t) for t in trial_ids] if so_far is not None else running_scores(store, trial_ids)
     out = []
     for t, score in zip(trial_ids, scores, strict=True):
         row = store.row(t)
+        if row.get("status") in (TrialStatus.FAILED, TrialStatus.INTERRUPTED):
+            continue
         predicted = row.get("predicted_epoch_s")
         p = plan_of(t, float(predicted) if isinstance(predicted, (int, float)) and predicted > 0 else fallback)
         epochs, train_s = int(row.get("epochs") or 0), float(row.get("train_s") or 0.0)

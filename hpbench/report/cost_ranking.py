@@ -56,7 +56,7 @@ def budget_rows(data: ReportData, *, budget_flops: float | None = None, budget_s
         plan = [(b, default_cost, "") for b in _budgets(data.trials, default_cost)]
     out = []
     for b, col, unit in plan:
-        row = None if col is None else C.best_under_budget(data.trials, metric=data.key, mode=data.mode, budget=b, cost=col)
+        row = None if col is None else C.best_under_budget(data.scored(), metric=data.key, mode=data.mode, budget=b, cost=col)
         out.append({"budget": b, "unit": unit, "cost_column": col, "trial": None if row is None else int(row["trial"]),
                     data.key: None if row is None else float(row[data.key]), "cost": None if row is None or col is None else float(row[col]),
                     "note": f"no {unit or 'cost'} column in the results" if col is None else (None if row is not None else "no trial fits")})
@@ -69,10 +69,10 @@ def analyse(data: ReportData, *, budget_flops: float | None = None, budget_s: fl
     if chosen is None:
         return {"available": False, "note": "no cost column in the results (predicted_flops, flops_spent, predicted_s, train_s)",
                 "best_under": budget_rows(data, budget_flops=budget_flops, budget_s=budget_s) if budget_flops or budget_s else [], **coverage}
-    if not data.has(data.key):  # interrupted before any trial reported a value
-        return {"available": False, "note": f"no trial has a value of {data.metric} yet", "best_under": [], **coverage}
+    df = data.scored()  # failed, interrupted and running trials are never ranked (hpbench.results.ranking)
+    if df.empty:
+        return {"available": False, "note": f"no finished trial has a value of {data.metric}{data.yet()}", "best_under": [], **coverage}
     cost, label = chosen
-    df = data.trials
     front = C.pareto_front(df, metric=data.key, mode=data.mode, cost=cost)
     per = C.metric_per_cost(front, metric=data.key, cost=cost) if _per_cost(data) else None
     note = f"cost = {label} ({cost})"

@@ -16,6 +16,7 @@ import pandas as pd
 from hpbench.results.columns import DEVICE_OF, FLOPS_SPENT, PREDICTED_FLOPS, PREDICTED_S, REPEAT
 from hpbench.results.files import OPTUNA_DB, read_record
 from hpbench.results.load import load
+from hpbench.results.ranking import rankable, ranked_frame, yet
 from hpbench.results.status import is_search_trial
 from hpbench.train.task import SUPERVISED
 
@@ -54,15 +55,23 @@ class ReportData:
         return None
 
     def ranked(self) -> pd.DataFrame:
+        """The ranked search trials, best first (:func:`ranked`)."""
         return ranked(self.trials, metric=self.metric, mode=self.mode)
+
+    def yet(self) -> str:
+        """" yet" while a trial may still add a value (:func:`hpbench.results.ranking.yet`)."""
+        return yet(self.trials["status"] if "status" in self.trials.columns else ())
+
+    def scored(self) -> pd.DataFrame:
+        """The ranked search trials in table order: the rows whose value of the metric a section
+        may compare (the cost ranking, what matters, the figures)."""
+        return self.trials[rankable(self.trials, metric=self.metric)] if not self.trials.empty else self.trials
 
 
 def ranked(trials: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
-    """Trials with a value for ``best_<metric>``, best first (stable for ties)."""
-    key = f"best_{metric}"
-    if key not in trials.columns:
-        return trials.iloc[0:0]
-    return trials[trials[key].notna()].sort_values(key, ascending=(mode == "min"), kind="stable")
+    """The ranked trials (finished, with a finite ``best_<metric>``: :mod:`hpbench.results.ranking`),
+    best first; a failed, interrupted or running trial never is, whatever value its epochs left."""
+    return ranked_frame(trials, metric=metric, mode=mode)
 
 
 def split_trials(trials: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -17,6 +17,7 @@ from hpbench.report.fit import AtWidth, left_out, natural, span
 from hpbench.report.stats import TIE_ALPHA, mean_ci, tied_with_best
 from hpbench.results.columns import FLOPS_SPENT, PREDICTED_FLOPS, REPEAT_OF, STEPS_TO_SOLVE
 from hpbench.results.failures import Failures, failures
+from hpbench.results.ranking import value
 
 # "pred s": the cost model's seconds for the epochs the trial ran (predicted_spent_s), beside them the
 # measured ones: a pruned trial's prediction for all its epochs (predicted_s) read as an exact one
@@ -81,7 +82,9 @@ def repeat_summary(data: ReportData) -> list[dict[str, Any]]:
     if data.repeats.empty or REPEAT_OF not in data.repeats.columns:
         return []
     frames = {int(k): g for k, g in data.repeats.groupby(REPEAT_OF)}
-    groups = {k: g[data.key].tolist() for k, g in frames.items()}
+    # a repeat that failed (or was interrupted) counts as a lost run, whatever value its epochs left
+    groups: dict[int, Any] = {k: [math.nan if (v := value(r, metric=data.metric)) is None else v for _, r in g.iterrows()]
+                              for k, g in frames.items()}
     # the best, and the ties with it, among the configurations that lost no run (one surviving
     # seed of a configuration whose others diverged is no evidence it is as good)
     whole = {str(k): v for k, v in groups.items() if all(finite(x) for x in v)}

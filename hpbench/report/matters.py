@@ -48,6 +48,7 @@ def value_groups(data: ReportData, key: str) -> pd.Series:
 
 def per_value(data: ReportData) -> dict[str, list[dict[str, Any]]]:
     df = data.trials
+    scored = data.scored().index  # a failed or interrupted trial's value is not compared (hpbench.results.ranking)
     cost = data.cost_column()
     out: dict[str, list[dict[str, Any]]] = {}
     for key in data.params:
@@ -56,15 +57,26 @@ def per_value(data: ReportData) -> dict[str, list[dict[str, Any]]]:
         g = value_groups(data, key)
         rows: list[dict[str, Any]] = []
         for value, sub in df.groupby(g, sort=False, observed=True):
-            m = sub[data.key].dropna() if data.key in sub else pd.Series(dtype=float)
+            m = sub.loc[sub.index.intersection(scored), data.key].dropna().astype(float) if data.key in sub else pd.Series(dtype=float)
             rows.append({"value": str(value), "trials": len(sub),
                          "best": None if m.empty else float(m.max() if data.mode == "max" else m.min()),
                          "median": None if m.empty else float(m.median()),
-                         "mean_cost": float(sub[cost[0]].mean()) if cost and sub[cost[0]].notna().any() else None})
+                         "mean_cost": _mean_cost(sub, cost[0]) if cost else None})
         sign = -1 if data.mode == "max" else 1
         rows.sort(key=lambda r: sign * r["best"] if r["best"] is not None else math.inf)
         out[key] = rows
     return out
+
+
+def _mean_cost(trials: pd.DataFrame, cost: str) -> float | None:
+    """The mean cost of a group's trials; measured seconds over the trials that trained an epoch
+    only (a trial that failed before its first measured none: "-", not 0)."""
+    c = trials[cost]
+    if cost == "train_s":  # no epochs column: no trial trained one
+        epochs = pd.to_numeric(trials["epochs"], errors="coerce").fillna(0) if "epochs" in trials.columns else pd.Series(0, index=trials.index)
+        c = c[epochs > 0]
+    c = pd.to_numeric(c, errors="coerce").dropna()
+    return float(c.mean()) if len(c) else None
 
 
 def importance(data: ReportData, *, evaluator: str = "fanova") -> dict[str, Any]:

@@ -24,7 +24,8 @@ def pareto(data: ReportData, out: Path) -> Path | None:
         return None
     cost, label = chosen
     plt = pyplot()
-    df = data.trials[data.trials[data.key].notna() & data.trials[cost].notna()] if data.key in data.trials else data.trials.iloc[0:0]
+    scored = data.scored()  # the ranked trials only (a failed trial's value is not a result: hpbench.results.ranking)
+    df = scored[scored[cost].notna()] if data.key in scored else scored.iloc[0:0]
     if df.empty:
         return None
     front = pareto_front(df, value=data.key, cost=cost, mode=data.mode)
@@ -82,7 +83,7 @@ def learning_rates(data: ReportData, out: Path, *, top: int = 8) -> Path | None:
 
 
 def history(data: ReportData, out: Path) -> Path | None:
-    df = data.trials[data.trials[data.key].notna()].sort_values("trial") if data.key in data.trials else None
+    df = data.scored().sort_values("trial") if data.key in data.trials else None
     if df is None or df.empty:
         return None
     plt = pyplot()
@@ -114,7 +115,8 @@ def importance(data: ReportData, out: Path) -> Path | None:
 
 def boxes(data: ReportData, out: Path) -> Path | None:
     dims = [k for k in data.params if k in data.trials.columns]
-    if not dims or data.key not in data.trials or not data.trials[data.key].notna().any():
+    scored = data.scored()
+    if not dims or data.key not in data.trials or scored.empty:
         return None
     plt = pyplot()
     cols = 2
@@ -123,7 +125,7 @@ def boxes(data: ReportData, out: Path) -> Path | None:
     for ax, key in zip(axes.flat, dims, strict=False):
         g = matters.value_groups(data, key)
         labels, values = [], []
-        for value, sub in sorted(data.trials.groupby(g, sort=False, observed=True), key=lambda kv: _order(str(kv[0]))):
+        for value, sub in sorted(scored.groupby(g[scored.index], sort=False, observed=True), key=lambda kv: _order(str(kv[0]))):
             v = sub[data.key].dropna().astype(float).tolist()
             if v:
                 labels.append(str(value))

@@ -52,7 +52,7 @@ TRIALS: dict[str, str] = {
     "best_<metric>": "the study metric at best_epoch, i.e. of the saved model (what ranks trials; the best over the epochs run "
                      "unless restore_best_weights kept another monitor's best epoch)",
     "<metric>": "the study metric at best_epoch (best_<metric> is the same value where it is finite)",
-    "train_s": "measured seconds of training (sum of epoch_s)",
+    "train_s": "measured seconds of training (sum of epoch_s); NA for a trial that never trained an epoch",
     "wall_s": "seconds from trial start to end as seen by the driver (includes scheduling)",
     "started_at / ended_at": "Unix timestamps",
     "n_params": "trainable parameters of the model",
@@ -137,6 +137,27 @@ def value_dtype(values: Iterable[Any]) -> str | None:
     if kinds == {str}:
         return "string"
     return "float64" if kinds else None
+
+
+# whole numbers among the trials table's own columns (the searched keys are typed by param_dtypes)
+_INT_COLUMNS = frozenset({"epochs", "best_epoch", "es_best_epoch", "es_wait", "es_stopped_epoch", "n_params", "pid", "steps_per_epoch",
+                          "batch_rows", OPTUNA_TRIAL, REPEAT, REPEAT_OF, SEED, DEVICE_OF, STEPS_TO_SOLVE, ENV_STEPS})
+_TEXT_COLUMNS = frozenset({"trial_id", "status", "stop_reason", "error", "cost_note", "regime", "device"})
+_FLOAT_PREFIXES = ("best_", "val_", "train_", "test_", "es_best")  # the metrics, their best values, the test split's
+
+
+def empty_dtype(column: str) -> str | None:
+    """The type of a trials-table column (not a searched key) that no row holds a value of, as it is
+    where a row does: ``best_epoch`` Int64, the metric and ``best_<metric>`` float64 in a study whose
+    every trial failed or diverged (an ``object`` column of None before, which ``nlargest`` refused).
+    None for a column not known here (left as pandas reads it)."""
+    if column in _INT_COLUMNS:
+        return "Int64"
+    if column in _TEXT_COLUMNS:
+        return "string"
+    if column.startswith(_FLOAT_PREFIXES) or column.endswith("_s"):
+        return "float64"
+    return None
 
 
 def param_dtypes(space: Iterable[Any]) -> dict[str, str]:

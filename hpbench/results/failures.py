@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hpbench.results.status import TrialStatus
+from hpbench.results.ranking import can_rank
+from hpbench.results.status import StopReason, TrialStatus, is_search_trial, missing
 
 MAX_ERRORS = 8  # distinct errors listed (the most frequent first)
 
@@ -47,3 +48,21 @@ def failures(rows: Iterable[Mapping[str, Any]]) -> Failures:
 
 def _error(value: Any) -> str:
     return value if isinstance(value, str) and value.strip() else "unknown error"  # None / NaN / pd.NA: no text
+
+
+def no_value(rows: Iterable[Mapping[str, Any]], *, metric: str) -> str | None:
+    """The closing line of a search whose ended search trials all finished (some may have failed)
+    without a value of ``metric`` to rank (every one diverged, say): what ``hpbench best`` would
+    find nothing in. None where a trial is ranked, or where none finished (nothing ran, or every
+    trial failed: :class:`Failures` says that)."""
+    rows = [r for r in rows if is_search_trial(r)]
+    if any(can_rank(r, metric=metric) for r in rows):
+        return None
+    ended = Counter(str(r.get("status") if missing(r.get("stop_reason")) else r.get("stop_reason"))
+                    for r in rows if r.get("status") in (TrialStatus.FINISHED, TrialStatus.FAILED))
+    if not ended or set(ended) == {TrialStatus.FAILED.value}:
+        return None
+    line = f"no trial produced a value of {metric}: " + ", ".join(f"{n} {why}" for why, n in sorted(ended.items()))
+    if StopReason.DIVERGED in ended:
+        line += " (a loss that was not finite: try a lower learning rate, or [train] clip_norm)"
+    return line

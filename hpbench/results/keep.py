@@ -22,13 +22,13 @@ the ``N`` best by the study's metric (``best_<metric>``, in its mode), as Ray Tu
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from hpbench.results.files import STUDY_JSON, TRIALS
 from hpbench.results.parts import read_table
+from hpbench.results.ranking import sort_key
 from hpbench.results.status import DONE, StopReason, TrialStatus, is_search_trial, missing
 
 KEY = "keep_weights"  # the [study] key (default "all": every finished trial keeps its weights)
@@ -44,31 +44,11 @@ def n_kept(keep_weights: object, *, repeats_top: int) -> int | None:
     return max(int(keep_weights), int(repeats_top))
 
 
-def _value(row: Mapping[str, Any], key: str) -> float | None:
-    v: Any = row.get(key)
-    if missing(v) or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def rank_key(row: Mapping[str, Any], *, metric: str, mode: str) -> tuple[int, float, int]:
-    """Sorts rows best first: finished with a finite ``best_<metric>`` (by it, then the earlier
-    trial), then the others by trial number."""
-    value = _value(row, f"best_{metric}")
-    if value is None or row.get("status") != TrialStatus.FINISHED:
-        return (1, 0.0, int(row["trial"]))
-    return (0, value if mode == "min" else -value, int(row["trial"]))
-
-
 def to_drop(rows: Iterable[Mapping[str, Any]], *, metric: str, mode: str, n_keep: int, has_weights: Callable[[int], bool]) -> list[int]:
     """The trial numbers, in trial order, of the ended search trials with a weights file
     (``has_weights(trial)``) beyond the ``n_keep`` best."""
     ended = [r for r in rows if r.get("status") in DONE and is_search_trial(r) and has_weights(int(r["trial"]))]
-    ranked = sorted(ended, key=lambda r: rank_key(r, metric=metric, mode=mode))
+    ranked = sorted(ended, key=lambda r: sort_key(r, metric=metric, mode=mode))
     return sorted(int(r["trial"]) for r in ranked[n_keep:])
 
 

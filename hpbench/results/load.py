@@ -9,6 +9,7 @@ import pandas as pd
 
 from hpbench.results.files import EPOCHS, PREV, TRIALS, DamagedTable
 from hpbench.results.parts import read_table
+from hpbench.results.tables import typed_empty_columns
 
 TABLES = {"trials": TRIALS, "epochs": EPOCHS}
 
@@ -27,12 +28,12 @@ def load(path: str | os.PathLike[str], table: str | None = None) -> pd.DataFrame
     if table is not None and table not in TABLES:
         raise ValueError(f"table must be one of {sorted(TABLES)}, but got {table!r}")
     if p.is_dir():
-        return read_table(p, TABLES[table or "trials"])
+        return _typed(read_table(p, TABLES[table or "trials"]), table or "trials")
     if p.name in TABLES.values() and p.parent.is_dir():  # a table file of a results directory: with its parts
         own = next(k for k, v in TABLES.items() if v == p.name)
         if table not in (None, own):
             raise ValueError(f"{p} is the {own} table, but table={table!r} was asked: pass the results directory {p.parent} to choose a table")
-        return read_table(p.parent, p.name)
+        return _typed(read_table(p.parent, p.name), own)
     if not p.exists():
         raise FileNotFoundError(f"no results table at {p} (run `hpbench search` first)")
     if not _parquet(p):
@@ -52,3 +53,9 @@ def _parquet(path: Path) -> bool:
             return f.read(4) == b"PAR1"
     except OSError:
         return False
+
+
+def _typed(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """The trials table with the columns no trial holds a value of typed as in any other study
+    (:func:`hpbench.results.tables.typed_empty_columns`: results written before they were)."""
+    return typed_empty_columns(df) if table == "trials" else df

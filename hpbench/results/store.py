@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
+from hpbench.results.ranking import best_row
 from hpbench.results.rows import Columns, EpochIndex, Row
 from hpbench.results.status import DONE, StopReason, TrialStatus, missing
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
@@ -214,7 +215,7 @@ class ResultsStore:
         # what ranks the trial: the metric of those weights (the best over the epochs, unless
         # restore_best_weights kept another monitor's best epoch)
         t[f"best_{self.metric}"] = value if isinstance(value, (int, float)) and math.isfinite(value) else None
-        t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist)
+        t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist) if hist else None  # none measured: it never trained
 
     # -- reading ---------------------------------------------------------------------------------
     def __contains__(self, trial_id: object) -> bool:
@@ -309,8 +310,6 @@ class ResultsStore:
         return self._sums[column] if self._n_summed[column] else None
 
     def best(self) -> dict[str, Any] | None:
-        key = f"best_{self.metric}"
-        done = [t for t in self.trials.values() if t.get(key) is not None]
-        if not done:
-            return None
-        return dict((max if self.mode == "max" else min)(done, key=lambda t: t[key]))
+        """The best ranked trial so far (finished search trials only: :mod:`hpbench.results.ranking`), None before one."""
+        best = best_row(self.trials.values(), metric=self.metric, mode=self.mode)
+        return None if best is None else dict(best)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from hpbench.results.columns import value_dtype
+from hpbench.results.columns import empty_dtype, value_dtype
 from hpbench.space.values import SCALARS, label
 
 TRIAL_COLUMNS = (
@@ -44,9 +44,28 @@ def trials_frame(rows: Sequence[Mapping[str, Any]], param_keys: list[str], *, mi
             df[c] = df[c].map(lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else str(v)).astype("string")
         elif dtypes and c in dtypes and df[c].isna().all():
             df[c] = pd.Series(pd.NA if dtypes[c] != "float64" else float("nan"), index=df.index, dtype=dtypes[c])
+        elif c not in param_keys and empty_dtype(c) is not None and df[c].isna().all():  # every trial failed or diverged
+            df[c] = _empty(df, c)
         else:
             df[c] = _typed(df[c]) if not _ints_with_gaps(rows, c, df[c]) else df[c].astype("Int64")
     return df.sort_values("trial").reset_index(drop=True)
+
+
+def _empty(df: pd.DataFrame, column: str) -> pd.Series:
+    own = empty_dtype(column)
+    return pd.Series(pd.NA if own != "float64" else float("nan"), index=df.index, dtype=own)
+
+
+def typed_empty_columns(df: pd.DataFrame, param_keys: Sequence[str] = ()) -> pd.DataFrame:
+    """A trials table read back with its all-NA ``object`` columns typed by
+    :func:`~hpbench.results.columns.empty_dtype` (a table written before they were)."""
+    fix = [c for c in df.columns if c not in param_keys and df[c].dtype == object and empty_dtype(c) is not None and df[c].isna().all()]
+    if not fix:
+        return df
+    df = df.copy()
+    for c in fix:
+        df[c] = _empty(df, c)
+    return df
 
 
 def _ints_with_gaps(rows: Sequence[Mapping[str, Any]], column: str, series: pd.Series) -> bool:

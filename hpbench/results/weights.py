@@ -18,7 +18,6 @@ trainer loads them with ``torch.load(weights_only=True)`` too (:mod:`hpbench.tra
 from __future__ import annotations
 
 import json
-import math
 import os
 import pickletools
 import re
@@ -29,7 +28,7 @@ from typing import Any
 from hpbench.results.files import STUDY_JSON, TRIALS, atomic_write_bytes
 from hpbench.results.keep import no_weights_in
 from hpbench.results.parts import read_table, table_exists
-from hpbench.results.status import TrialStatus, is_search_trial
+from hpbench.results.ranking import ranked_rows
 
 WEIGHTS_DIR = "weights"
 WEIGHTS_FILE = "weights.pt"  # name inside a Tune checkpoint directory
@@ -201,18 +200,8 @@ def best_trial(directory: Path) -> int | None:
     metric, mode = str(record["settings"]["metric"]), str(record["settings"]["mode"])
     if not table_exists(directory, TRIALS):
         return None
-    df = read_table(directory, TRIALS)
-    key = f"best_{metric}"
-    if key not in df:
-        return None
-    df = df[df[key].notna() & (df.get("status") == TrialStatus.FINISHED)]
-    df = df[[is_search_trial(row) for row in df.to_dict("records")]]
-    df = df[[weights_path(directory, int(t)).is_file() for t in df["trial"]]]
-    if df.empty:
-        return None
-    row = df.sort_values(key, ascending=(mode == "min"), kind="stable").iloc[0]
-    value = float(row[key])
-    return int(row["trial"]) if math.isfinite(value) else None
+    rows = ranked_rows(read_table(directory, TRIALS).to_dict("records"), metric=metric, mode=mode)
+    return next((int(r["trial"]) for r in rows if weights_path(directory, int(r["trial"])).is_file()), None)
 
 
 def trial_of(path: str | Path) -> tuple[Path, int]:

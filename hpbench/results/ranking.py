@@ -1,0 +1,95 @@
+"""Which trials a ranking holds, and in what order: the one definition (torch-free, Ray-free).
+
+A trial is *ranked* when it is a search trial (not a repeat, not a device comparison), its
+``status`` is ``finished`` and its ``best_<metric>`` is a finite number. Finished covers every
+trial that ended by itself (completed, early-stopped, solved, collapsed, diverged: a diverged
+trial keeps its last finite epoch's value, or none) and the ones the scheduler pruned or a spent
+budget stopped, with the value of the epochs they ran (as the leaderboard always ranked them).
+
+A ``failed`` trial (it raised), an ``interrupted`` one (Ctrl-C: redone on ``--resume``) and a
+``running`` one are never ranked, whatever value their epochs left: Optuna's ``best_trial`` and
+Ray Tune's ``get_best_result`` rank only trials that completed, and a failed trial saved no
+model. They are still counted and listed (the failures section, the trials table).
+
+Best first in the study's mode; equal values in trial order. Every ranking reads this module: the
+leaderboard and the report's sections (:func:`ranked_frame`), ``Results.best``, ``hpbench best``,
+the live view's best, the repeats plan, the test split and ``keep_weights`` (:func:`ranked_rows`,
+:func:`sort_key`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hpbench.results.status import TrialStatus, is_search_trial, missing
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RANKED_STATUS = TrialStatus.FINISHED
+
+
+def value(row: Mapping[str, Any], *, metric: str) -> float | None:
+    """The finite ``best_<metric>`` of a finished run (a search trial, a repeat, a device run; a
+    dict or a DataFrame row), else None: a failed, interrupted or running one holds no value to compare."""
+    if row.get("status") != RANKED_STATUS:
+        return None
+    v: Any = row.get(f"best_{metric}")
+    if missing(v) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def can_rank(row: Mapping[str, Any], *, metric: str) -> bool:
+    """A finished search trial with a finite ``best_<metric>`` (see the module's docstring)."""
+    return is_search_trial(row) and value(row, metric=metric) is not None
+
+
+def sort_key(row: Mapping[str, Any], *, metric: str, mode: str) -> tuple[int, float, int]:
+    """Sorts rows best first: the ranked ones (by value in ``mode``, then the earlier trial), then
+    every other row by trial number."""
+    v = value(row, metric=metric)
+    if v is None or not is_search_trial(row):
+        return (1, 0.0, int(row["trial"]))
+    return (0, v if mode == "min" else -v, int(row["trial"]))
+
+
+def ranked_rows(rows: Iterable[Mapping[str, Any]], *, metric: str, mode: str) -> list[Mapping[str, Any]]:
+    """The ranked rows (:func:`can_rank`), best first."""
+    return sorted((r for r in rows if can_rank(r, metric=metric)), key=lambda r: sort_key(r, metric=metric, mode=mode))
+
+
+def best_row(rows: Iterable[Mapping[str, Any]], *, metric: str, mode: str) -> Mapping[str, Any] | None:
+    """The first of :func:`ranked_rows`, None when no row is ranked."""
+    ranked = [r for r in rows if can_rank(r, metric=metric)]  # one pass, not a sort: the live view asks at every refresh
+    return min(ranked, key=lambda r: sort_key(r, metric=metric, mode=mode)) if ranked else None
+
+
+def rankable(df: pd.DataFrame, *, metric: str) -> pd.Series:
+    """A boolean mask over a trials table: the rows :func:`can_rank` keeps."""
+    import pandas as pd
+
+    return pd.Series([can_rank(r, metric=metric) for r in df.to_dict("records")], index=df.index, dtype=bool)
+
+
+def ranked_frame(df: pd.DataFrame, *, metric: str, mode: str) -> pd.DataFrame:
+    """The ranked rows of a trials table, best first (equal values in trial order)."""
+    key = f"best_{metric}"
+    if key not in df.columns or "status" not in df.columns or df.empty:
+        return df.iloc[0:0]
+    keep = df[rankable(df, metric=metric)]
+    if "trial" in keep.columns:
+        keep = keep.sort_values("trial", kind="stable")
+    return keep.sort_values(key, ascending=(mode == "min"), kind="stable")
+
+
+def yet(statuses: Iterable[Any]) -> str:
+    """" yet" where a trial may still add a value (one is running, or interrupted and run again by
+    ``--resume``), else "": how a reader words a value no trial holds."""
+    return " yet" if any(s in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED) for s in statuses) else ""
