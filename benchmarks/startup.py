@@ -71,7 +71,6 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
 
     from hpbench.api import study as api_study
     from hpbench.cli import app
-    from hpbench.dispatch import plan as dplan
     from hpbench.dispatch import runner, search_phase
 
     mark("imports")
@@ -84,7 +83,7 @@ def child(t0: float, marks_file: str, argv: list[str]) -> None:
         return out
 
     study_cls.from_toml = classmethod(from_toml)  # type: ignore[method-assign, assignment]
-    wrap(dplan, "plan_search", after="plan")
+    wrap(runner, "plan_search", after="plan")  # planned by run_search, under the results folder's lock
     wrap(runner, "write_study_record", before="preflight")
     wrap(search_phase, "init_ray", after="ray_init")
 

@@ -149,6 +149,60 @@ def test_early_trials_run_on_this_machines_runtimes_only(write_study, tmp_path, 
     assert n_early(study, n_new=4, fresh=True, local=True, budget=False, shared_storage=False) > 0
 
 
+def test_a_second_ray_start_waits_for_the_first_and_finds_its_runtime_up(tmp_path, monkeypatch):
+    """Two ``hpbench ray start`` at once both found no runtime and started a daemon: the second
+    failed after ~25 s with Ray's authentication error (each daemon wrote its own token) and
+    overwrote the live runtime's log (s51/h2 #3). Now the second waits for the first's start, then
+    answers as it does after it: already up. (The daemon here is a sleeping process, its record
+    written as the daemon writes it once Ray is up.)"""
+    import threading
+
+    spawned: list[list[str]] = []
+    first_in, go, second_moved = threading.Event(), threading.Event(), threading.Event()
+    daemons: list[subprocess.Popen[bytes]] = []
+
+    def popen(cmd: list[str], **_: object) -> subprocess.Popen[bytes]:
+        spawned.append(cmd)
+        if len(spawned) > 1:
+            second_moved.set()
+            raise RuntimeError("a second daemon was started")
+        first_in.set()
+        assert go.wait(60)  # (a failsafe) the first start's daemon comes up when the test says
+        daemons.append(fake_daemon())
+        record(tmp_path, pid=daemons[0].pid)
+        return daemons[0]
+
+    monkeypatch.setattr(local_ray, "subprocess", types.SimpleNamespace(Popen=popen, DEVNULL=subprocess.DEVNULL, STDOUT=subprocess.STDOUT))
+    results: dict[str, object] = {}
+
+    def start(name: str, **kw: object) -> None:
+        try:
+            results[name] = local_ray.start(num_cpus=2, directory=tmp_path, timeout_s=60, **kw)  # type: ignore[arg-type]
+        except Exception as err:
+            results[name] = err
+        finally:
+            second_moved.set()
+
+    first = threading.Thread(target=start, args=("first",))
+    second = threading.Thread(target=start, args=("second",), kwargs={"on_wait": second_moved.set})
+    try:
+        first.start()
+        assert first_in.wait(60)  # the first start is starting its daemon
+        second.start()
+        assert second_moved.wait(60)  # the second waits for it (or, before, started a daemon of its own)
+        assert len(spawned) == 1 and "second" not in results
+        go.set()
+        first.join(60)
+        second.join(60)
+        up, started = results["first"]  # type: ignore[misc]
+        assert started and up.pid == daemons[0].pid
+        assert results["second"] == (up, False) and len(spawned) == 1
+    finally:
+        go.set()
+        for d in daemons:
+            d.kill()
+
+
 # ---- with a real runtime -------------------------------------------------------------------------
 
 def hpbench(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -1,11 +1,11 @@
 """``hpbench.search``: run a study through Ray Tune, blocking, with the CLI's live progress.
 
 Everything that can be wrong with the call (its options, the output location, an earlier run in
-the results directory, a search already writing there, the data, the user's loader or model
-builder) raises before anything is written or Ray starts: :class:`~hpbench.errors.StudyError`
-for a bad option, :class:`~hpbench.preflight.PreflightFailed` (a StudyError listing every
-problem) for bad data or broken user code, :data:`REFUSALS` for the rest. An
-interrupted search (Ctrl-C) keeps its finished trials; the same call continues it.
+the results directory, a search already writing there, another search running in this process,
+the data, the user's loader or model builder) raises before anything is written or Ray starts:
+:class:`~hpbench.errors.StudyError` for a bad option, :class:`~hpbench.preflight.PreflightFailed`
+(a StudyError listing every problem) for bad data or broken user code, :data:`REFUSALS` for the
+rest. An interrupted search (Ctrl-C) keeps its finished trials; the same call continues it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpbench.api.checks import check_call
+from hpbench.api.one_search import SearchRunning, one_search
 from hpbench.dispatch.reach import unreachable
 from hpbench.errors import StudyError
 from hpbench.results.files import OutputError
@@ -34,7 +35,7 @@ class SearchRefused(RuntimeError):
     """The results directory holds a different study, or nothing to resume (``resume=True``)."""
 
 
-REFUSALS: tuple[type[Exception], ...] = (OutputError, SearchRefused, LockHeld)
+REFUSALS: tuple[type[Exception], ...] = (OutputError, SearchRefused, LockHeld, SearchRunning)
 """What :func:`search` raises, besides :class:`~hpbench.errors.StudyError`, when it refuses to start."""
 
 
@@ -70,50 +71,43 @@ def search(study: Study, *, out: str | Path | None = None, address: str | None =
     it asks for, and ``ray.shutdown()`` ends it. Ray already up by the caller's own ``ray.init()``
     is used as it is: a call asking for another address or other CPUs raises StudyError
     (:func:`check_runtime`)."""
-    from rich.console import Console
+    with one_search(source=SOURCE, what=f"study {getattr(study, 'name', '?')!r}"):  # before anything is read or written
+        from rich.console import Console
 
-    check_call(SOURCE, study, ints={"num_cpus": num_cpus, "repeats": repeats}, numbers={"budget_flops": budget_flops, "budget_s": budget_s})
-    check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, storage=storage)
-    if out is not None and not isinstance(out, (str, Path)):
-        raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)
-    if out == "":  # Path("") is the current folder: an unset variable wrote a whole search among the caller's files
-        raise StudyError(source=SOURCE, key="out", rule="must be a folder path, not empty ('.' names the current folder)", value=out)
-    check_runtime(address=address, num_cpus=num_cpus)
-    check_fits(study, address=address, num_cpus=num_cpus)
-    from hpbench.api.cache_check import check_default_cache
-    from hpbench.cost.history import default_cache_dir
+        check_call(SOURCE, study, ints={"num_cpus": num_cpus, "repeats": repeats}, numbers={"budget_flops": budget_flops, "budget_s": budget_s})
+        check_options(address=address, num_cpus=num_cpus, budget_flops=budget_flops, budget_s=budget_s, repeats=repeats, storage=storage)
+        if out is not None and not isinstance(out, (str, Path)):
+            raise StudyError(source=SOURCE, key="out", rule="must be a path (a str or a pathlib.Path)", value=out)
+        if out == "":  # Path("") is the current folder: an unset variable wrote a whole search among the caller's files
+            raise StudyError(source=SOURCE, key="out", rule="must be a folder path, not empty ('.' names the current folder)", value=out)
+        check_runtime(address=address, num_cpus=num_cpus)
+        check_fits(study, address=address, num_cpus=num_cpus)
+        from hpbench.api.cache_check import check_default_cache
+        from hpbench.cost.history import default_cache_dir
 
-    check_default_cache(flag=None)  # the trials' cost predictions calibrate this machine's model there when it has none
-    from hpbench.dispatch.plan import ResumeRefused, SearchOptions, plan_search
+        check_default_cache(flag=None)  # the trials' cost predictions calibrate this machine's model there when it has none
+        from hpbench.dispatch.plan import ResumeRefused, SearchOptions
 
-    target = Path(out) if out is not None else study.default_out()
-    opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
-                         force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
-                         repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight, started_at=started_at,
-                         history_dir=default_cache_dir(), early_trials=early_trials)
-    try:
-        plan = plan_search(study, opts)
-    except ResumeRefused as err:
-        raise SearchRefused(str(err)) from None
-    except OutputError:
-        raise
-    except (OSError, ValueError) as err:  # an unreadable earlier record
-        raise OutputError(f"{target}: cannot read the earlier run: {err}") from err
-    con = console or Console(emoji=False)
-    from hpbench.dispatch.backend import forget_loggers, restore_loggers
-    from hpbench.dispatch.runner import run_search
-    from hpbench.dispatch.study_lock import StudyNameBusy
+        target = Path(out) if out is not None else study.default_out()
+        opts = SearchOptions(out=target, address=address, verbose=verbose, storage_path=storage_path, num_cpus=num_cpus, resume=resume,
+                             force=force, optuna_storage=storage, budget_flops=budget_flops, budget_s=budget_s,
+                             repeats=study.settings.repeats if repeats is None else repeats, preflight=preflight, started_at=started_at,
+                             history_dir=default_cache_dir(), early_trials=early_trials)
+        con = console or Console(emoji=False)
+        from hpbench.dispatch.backend import forget_loggers, restore_loggers
+        from hpbench.dispatch.runner import run_search
+        from hpbench.dispatch.study_lock import StudyNameBusy
 
-    forget_loggers()  # the levels this call finds are the ones it leaves (not those of a run that restored nothing)
-    try:  # its pre-flight raises PreflightFailed (a StudyError) for bad data or broken user code
-        run_search(study, opts, console=con, plan=plan)
-    except (ResumeRefused, StudyNameBusy) as err:
-        raise SearchRefused(str(err)) from None
-    finally:
-        restore_loggers()  # the Ray runtime stays up for the next call (the caller's process ends it, or ray.shutdown())
-    from hpbench.api.results import Results  # pandas: imported off the search's start (the first trials wait for nothing it does)
+        forget_loggers()  # the levels this call finds are the ones it leaves (not those of a run that restored nothing)
+        try:  # planned under the folder's lock (LockHeld, OutputError, ResumeRefused); its pre-flight raises PreflightFailed
+            run_search(study, opts, console=con)
+        except (ResumeRefused, StudyNameBusy) as err:
+            raise SearchRefused(str(err)) from None
+        finally:
+            restore_loggers()  # the Ray runtime stays up for the next call (the caller's process ends it, or ray.shutdown())
+        from hpbench.api.results import Results  # pandas: imported off the search's start (the first trials wait for nothing it does)
 
-    return Results(target, storage=storage)
+        return Results(target, storage=storage)
 
 
 def check_options(*, address: str | None, num_cpus: int | None, budget_flops: float | None, budget_s: float | None,

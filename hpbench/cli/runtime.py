@@ -25,7 +25,8 @@ def start(
 
     cpus = num_cpus or os.cpu_count() or 1
     try:
-        runtime, started = local_ray.start(num_cpus=cpus, idle_s=idle_minutes * 60.0)
+        runtime, started = local_ray.start(num_cpus=cpus, idle_s=idle_minutes * 60.0, on_wait=lambda: console().print(
+            "another hpbench ray start is starting the runtime: waiting for it", highlight=False))
     except local_ray.StartFailed as err:
         fail(f"the warm Ray runtime did not start: {err}")
     con = console()

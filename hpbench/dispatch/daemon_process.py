@@ -6,15 +6,18 @@ leaves its record behind; its PID can then belong to any process. Before, a reco
 live whenever some process had its PID: ``hpbench ray status`` said up, every search hung joining
 the dead runtime's address, and ``hpbench ray stop`` signalled the unrelated process (s50/h8 #1).
 A record is now live only while its PID's process runs ``python -m hpbench.dispatch.warm_daemon``
-and started no later than the record says the runtime came up."""
+and started no later than the record says the runtime came up. One daemon starts at a time
+(:func:`one_start`)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 MODULE = "hpbench.dispatch.warm_daemon"  # how local_ray.start runs the daemon: python -m MODULE ...
@@ -90,3 +93,21 @@ def terminate(pid: int, *, timeout_s: float, started_at: float | None = None) ->
     if alive(pid) and (started_at is None or is_daemon(pid, started_at=started_at)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)  # the daemon leads its own session: its Ray processes with it
+
+
+@contextlib.contextmanager
+def one_start(path: Path, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """One daemon start at a time: an exclusive ``flock`` on ``path`` for the block (from the look
+    for a runtime up to its record), waited for when another start holds it (``on_wait``: called
+    once then). The kernel drops it with its holder; the daemon, started with ``close_fds``, holds
+    none of it. Before, two ``hpbench ray start`` at once both found none and started a daemon: the
+    second failed after ~25 s with Ray's authentication error (each daemon wrote its own token) and
+    overwrote the live runtime's log (s51/h2 #3)."""
+    with path.open("a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # released as the file closes

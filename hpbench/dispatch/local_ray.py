@@ -36,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from hpbench.dispatch.daemon_process import alive, is_daemon, terminate
+from hpbench.dispatch.daemon_process import alive, is_daemon, one_start, terminate
 
 STATE = "runtime.json"
 IN_USE = "in-use.lock"
+STARTING = "start.lock"  # held by ``hpbench ray start`` from its look for a runtime up to that runtime's record
 STOPPING = "stopping"  # written by ``hpbench ray stop`` while searches hold the runtime: they stop as on Ctrl-C, then it stops
 LOG = "runtime.log"
 IDLE_S = 30 * 60.0  # a runtime no search used for this long stops itself (``hpbench ray start --idle-minutes``)
@@ -215,31 +216,34 @@ class StartFailed(RuntimeError):
     """The daemon ended before its runtime was up; the message carries its log's end."""
 
 
-def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = None, timeout_s: float = 120.0) -> tuple[WarmRuntime, bool]:
+def start(*, num_cpus: int, idle_s: float = IDLE_S, directory: Path | None = None, timeout_s: float = 120.0,
+          on_wait: Callable[[], None] | None = None) -> tuple[WarmRuntime, bool]:
     """Start the warm runtime's daemon and wait for its runtime: (the runtime, True), or (the one
     already up, False). Raises :class:`StartFailed` when the daemon ends first or ``timeout_s``
-    passes (the daemon is then stopped)."""
+    passes (the daemon is then stopped). A start while another runs waits for it (``on_wait``:
+    called once when it waits), then finds its runtime up (:func:`~hpbench.dispatch.daemon_process.one_start`)."""
     d = directory or state_dir()
-    up = find(d)
-    if up is not None:
-        return up, False
     d.mkdir(parents=True, exist_ok=True)
-    for stale in (STATE, STOPPING):  # a dead daemon's
-        with contextlib.suppress(OSError):
-            (d / stale).unlink()
-    cmd = [sys.executable, "-m", "hpbench.dispatch.warm_daemon", "--num-cpus", str(num_cpus), "--idle-s", repr(float(idle_s)), "--dir", str(d)]
-    with (d / LOG).open("w", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        runtime = _read(d)
-        if runtime is not None and runtime.pid == proc.pid:
-            return runtime, True
-        if proc.poll() is not None:
-            raise StartFailed(f"the runtime's daemon exited with code {proc.returncode}: {_tail(d / LOG)}")
-        time.sleep(0.1)
-    terminate(proc.pid, timeout_s=10.0)
-    raise StartFailed(f"the runtime was not up after {timeout_s:g} s: {_tail(d / LOG)}")
+    with one_start(d / STARTING, on_wait=on_wait):
+        up = find(d)
+        if up is not None:
+            return up, False
+        for stale in (STATE, STOPPING):  # a dead daemon's
+            with contextlib.suppress(OSError):
+                (d / stale).unlink()
+        cmd = [sys.executable, "-m", "hpbench.dispatch.warm_daemon", "--num-cpus", str(num_cpus), "--idle-s", repr(float(idle_s)), "--dir", str(d)]
+        with (d / LOG).open("w", encoding="utf-8") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            runtime = _read(d)
+            if runtime is not None and runtime.pid == proc.pid:
+                return runtime, True
+            if proc.poll() is not None:
+                raise StartFailed(f"the runtime's daemon exited with code {proc.returncode}: {_tail(d / LOG)}")
+            time.sleep(0.1)
+        terminate(proc.pid, timeout_s=10.0)
+        raise StartFailed(f"the runtime was not up after {timeout_s:g} s: {_tail(d / LOG)}")
 
 
 def stop(*, directory: Path | None = None, timeout_s: float = 60.0, grace_s: float = 120.0,

@@ -14,10 +14,12 @@ from typing import Any
 
 from hpbench.dispatch.searchers import n_trials
 from hpbench.dispatch.storage import shown_url, sqlite_url, stored_direction
+from hpbench.errors import StudyError
 from hpbench.results.files import (
     OPTUNA_DB,
     STUDY_JSON,
     STUDY_TOML,
+    OutputError,
     atomic_write_json,
     atomic_write_text,
     check_fresh_folder,
@@ -63,7 +65,18 @@ class Plan:
 
 
 def plan_search(study: Study, opts: SearchOptions) -> Plan:
-    """Check the output location and any earlier run; raises before anything is written."""
+    """Check the output location and any earlier run; raises before anything is written (an
+    earlier run it cannot read: an :class:`OutputError`). A search plans while it holds the
+    folder's lock (:func:`hpbench.dispatch.runner.run_search`): the folder cannot change under the plan."""
+    try:
+        return _plan(study, opts)
+    except StudyError:
+        raise
+    except (OSError, ValueError) as err:  # an unreadable earlier record
+        raise OutputError(f"{opts.out}: cannot read the earlier run: {err}") from err
+
+
+def _plan(study: Study, opts: SearchOptions) -> Plan:
     check_writable(opts.out)
     if not (opts.out / STUDY_JSON).is_file():  # not a results folder: the search's files would go among the user's own
         check_fresh_folder(opts.out, kind=f"an hpbench results folder (holding {STUDY_JSON})")

@@ -1,8 +1,8 @@
-"""Run a validated study through Ray Tune: plan it (:mod:`~hpbench.dispatch.plan`), run the
-pre-flight with the helper process starting beside it, hold the results folder, open the Optuna
-storage and the loggers, run the search (:mod:`~hpbench.dispatch.search_phase`: the early trials,
-Ray Tune's trials, the replays, the test split) and close it all, the tables written, whatever
-ended it.
+"""Run a validated study through Ray Tune: hold the results folder (its lock, taken before the
+folder is read), plan it (:mod:`~hpbench.dispatch.plan`), run the pre-flight with the helper
+process starting beside it, open the Optuna storage and the loggers, run the search
+(:mod:`~hpbench.dispatch.search_phase`: the early trials, Ray Tune's trials, the replays, the
+test split) and close it all, the tables written, whatever ended it.
 """
 
 from __future__ import annotations
@@ -44,14 +44,14 @@ from hpbench.dispatch.plan import (
 from hpbench.dispatch.predictions import AsyncPredictions, unpriced
 from hpbench.dispatch.search_phase import search
 from hpbench.dispatch.storage import search_storage, sqlite_url
-from hpbench.dispatch.study_lock import StudyNameBusy, hold_study_name
+from hpbench.dispatch.study_lock import hold_study_name
 from hpbench.dispatch.test_split import evaluate_best_on_test, untested
 from hpbench.dispatch.trainable import study_data_or_none
 from hpbench.preflight.problems import PreflightFailed
 from hpbench.preflight.run import start as preflight_start
 from hpbench.results.columns import param_dtypes
-from hpbench.results.files import OPTUNA_DB
-from hpbench.results.lock import ResultsLock
+from hpbench.results.files import OPTUNA_DB, check_writable
+from hpbench.results.lock import holding
 from hpbench.results.store import ResultsStore
 from hpbench.results.weights import INCOMING_DIR, drop_unrecorded
 from hpbench.study.schema import Study
@@ -70,18 +70,26 @@ INTERRUPTED_WAIT_S = 2.0  # an interrupted search waits this long at most for th
 __all__ = ["Plan", "ResumeRefused", "SearchOptions", "init_ray", "plan_search", "run_search", "write_study_record"]
 
 
-def run_search(study: Study, opts: SearchOptions, *, console: Console | None = None, plan: Plan | None = None) -> ResultsStore:
+def run_search(study: Study, opts: SearchOptions, *, console: Console | None = None) -> ResultsStore:
     """Run the study; returns the final results store (tables already written).
 
     Continues an earlier run in ``opts.out``: its finished (and failed) trials are kept and
     not re-run, trials it left running run again as new trials, and the Optuna storage keeps
-    the searcher's history. Holds the results directory's lock throughout.
+    the searcher's history. Holds the results directory's lock throughout, from before it reads
+    the earlier run (:func:`plan_search`) to the end: a search still writing there refuses this
+    one at once (:class:`~hpbench.results.lock.LockHeld`), and one that ended has written all it will.
 
     Before anything is written or Ray starts, the pre-flight checks (:mod:`hpbench.preflight`)
     load the data and try every distinct network: :class:`~hpbench.preflight.PreflightFailed`
     names every problem found."""
     console = console or Console(emoji=False)
-    plan = plan or plan_search(study, opts)
+    check_writable(opts.out)  # before the folder is made for its lock: an OutputError, not the OS's PermissionError
+    with holding(opts.out):
+        return _planned(study, opts, plan_search(study, opts), console)
+
+
+def _planned(study: Study, opts: SearchOptions, plan: Plan, console: Console) -> ResultsStore:
+    """The search, planned under the folder's lock: its pre-flight, then the search itself."""
     if plan.n_new == 0 and not opts.repeats:  # nothing to run: no pre-flight, no helper
         return _locked(study, opts, plan, console, start=None)
     # The helper process (the network checks, then the cost predictions) loads torch while the
@@ -132,23 +140,15 @@ class Start:
 
 
 def _locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, start: Start | None) -> ResultsStore:
-    out = opts.out
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        # a shared Optuna storage: one live search per study name (hpbench.dispatch.study_lock)
-        name_held = hold_study_name(opts.optuna_storage, study.name) if opts.optuna_storage else contextlib.nullcontext()
-        with ResultsLock(out), name_held:
-            store = _run_locked(study, opts, plan, console, start=start)
-            keeper = weights_keeper(study, store)
-            if keeper is not None:  # once more at the end: a resume with a smaller keep_weights trims the earlier run's files too
-                keeper.prune(store.rows())
-            return store
-    except StudyNameBusy:
-        if created:
-            with contextlib.suppress(OSError):
-                out.rmdir()  # refused before anything was written: leave no empty folder behind
-        raise
+    # a shared Optuna storage: one live search per study name (hpbench.dispatch.study_lock); refused before anything
+    # is written, the results folder made for the lock is removed (hpbench.results.lock.holding)
+    name_held = hold_study_name(opts.optuna_storage, study.name) if opts.optuna_storage else contextlib.nullcontext()
+    with name_held:
+        store = _run_locked(study, opts, plan, console, start=start)
+        keeper = weights_keeper(study, store)
+        if keeper is not None:  # once more at the end: a resume with a smaller keep_weights trims the earlier run's files too
+            keeper.prune(store.rows())
+        return store
 
 
 def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console, *, start: Start | None) -> ResultsStore:

@@ -9,6 +9,11 @@ written after the lock is taken, and removed, still locked, on release; a search
 the file just before it was removed notices (the path no longer names its file) and tries
 again. On a network filesystem the lock is as good as the filesystem's ``flock`` (NFSv4 maps
 it to its own locks).
+
+A search takes it before it reads the folder (:func:`holding`): what it plans from the folder (the
+trials done, those left running, the study there) stays true until it has written (s51/h2: one
+that planned first, then waited out its pre-flight, took the lock from a search that had finished
+meanwhile and dropped that search's last trial, or replaced its whole study).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LOCK = ".hpbench.lock"
@@ -92,6 +99,34 @@ class ResultsLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+@contextmanager
+def holding(out: Path) -> Iterator[ResultsLock]:
+    """Hold ``out``'s lock for the block, making the folder (and its missing parents) for it; the
+    folders it made are removed again when the block leaves them empty (a search refused, or
+    stopped by its pre-flight, writes nothing). Raises :class:`LockHeld` when a search holds it."""
+    made = []  # deepest first
+    folder = out
+    while not folder.exists() and folder.parent != folder:
+        made.append(folder)
+        folder = folder.parent
+    lock = ResultsLock(out)
+    try:
+        while not lock.held:
+            out.mkdir(parents=True, exist_ok=True)
+            try:
+                lock.acquire()
+            except FileNotFoundError:  # a refused search removed the empty folder it had made, as we opened the lock: again
+                continue
+        yield lock
+    finally:
+        lock.release()
+        for folder in made:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (written, or another search's lock in it), or gone
+                break
 
 
 def search_running(out: Path) -> bool:
