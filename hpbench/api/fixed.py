@@ -58,7 +58,8 @@ def fixed_study(record: Mapping[str, Any], params: Mapping[str, Any]) -> dict[st
             table = raw.get(section, {})
             _keep_own_keys(table, common, own[section]([table[key]]))
     _drop_idle_recurrent_dropout(raw.get("model", {}))
-    absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}))
+    chosen = _chosen_files(params, record.get("data_choices") or {})
+    absolute_paths(raw, base=Path(str(record.get("source", "."))).parent, validated=record.get("config", {}), chosen=chosen)
     order = {name: i for i, name in enumerate(K.SECTIONS)}
     return dict(sorted(raw.items(), key=lambda kv: order.get(kv[0], len(order))))  # [study] first, as people write them
 
@@ -80,11 +81,26 @@ def _drop_idle_recurrent_dropout(model: dict[str, Any]) -> None:
         model.pop("dropout", None)
 
 
-def absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any]) -> None:
-    """A data file as the search found it (``validated``: the study's validated configuration), and
-    ``RESULTS:TRIAL`` references with an absolute results directory (where they resolve from
-    ``base``, the study's folder). Also for the study ``hpbench train`` records (:mod:`hpbench.api.train_folder`)."""
-    data = validated.get("data", {})
+def _chosen_files(params: Mapping[str, Any], choices: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The [data] files the trial's ``params`` chose (``data.dataset`` searched), by key: each as the
+    search resolved it (the record's ``data_choices``), else as written (a record before them)."""
+    out = {}
+    for key, value in params.items():
+        path = K.ALIASES.get(key, key)
+        name = path.removeprefix("data.")
+        if path.startswith("data.") and name in (*PATH_KEYS, "x") and isinstance(value, str):
+            out[name] = (choices.get(path) or {}).get(value, value)
+    if "x" in out:  # .npy inputs named by x: the dataset
+        out["dataset"] = out["x"]
+    return out
+
+
+def absolute_paths(raw: dict[str, Any], *, base: Path, validated: Mapping[str, Any], chosen: Mapping[str, str] | None = None) -> None:
+    """A data file as the search found it (``validated``: the study's validated configuration; a
+    searched one: ``chosen``, the trial's own, by key), and ``RESULTS:TRIAL`` references with an
+    absolute results directory (where they resolve from ``base``, the study's folder). Also for the
+    study ``hpbench train`` records (:mod:`hpbench.api.train_folder`)."""
+    data = {**validated.get("data", {}), **(chosen or {})}  # a searched file was replaced by the fixed one (bug hunt s51/v1 #1)
     for key in PATH_KEYS:  # the data file, and a .npy dataset's other files
         found = data.get(key)
         if isinstance(found, str) and found.lower().endswith((*FILE_SUFFIXES, NPZ_SUFFIX, NPY_SUFFIX)) and Path(found).is_file():

@@ -191,6 +191,7 @@ def write_study_record(study: Study, out: Path) -> None:
             "raw": study.raw,
             "format": RECORD_FORMAT,  # every key the study set is here (hpbench.results.study_changes)
             "data_files": data_files(study),
+            "data_choices": study.data_choices,  # searched data files as written -> absolute (best --study-out)
         },
     )
     src = Path(study.source)

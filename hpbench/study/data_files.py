@@ -15,7 +15,9 @@ from hpbench.data import arrays, files
 from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
 from hpbench.data.user import binary_kind
-from hpbench.errors import DataFileProblem, StudyError
+from hpbench.errors import DataFileProblem, Problem, StudyError
+from hpbench.space.distributions import Choice
+from hpbench.space.space import SearchSpace
 from hpbench.study.locate import locate
 from hpbench.study.reader import Reader
 
@@ -43,6 +45,40 @@ def resolve_paths(r: Reader, data: dict[str, Any]) -> None:
         raise r.fail("data.y", "is required with .npy inputs (the .npy file of their labels)")
     if "x" in data:
         data["x"] = data["dataset"]
+
+
+def resolve_choices(r: Reader, space: SearchSpace) -> dict[str, dict[str, str]]:
+    """The absolute path of each data file a ``[space]`` choice names, by the path it sets
+    (``data.dataset``) then the value as written: the rule of :func:`resolve_paths`, each refused
+    choice named ``space.data.dataset.choice[i]``. A built-in dataset or a loader
+    (``'pkg.mod:load'``) is no file and stays as written. The trials table keeps the values as
+    written; each trial's configuration holds the file (:func:`hpbench.study.resolve.apply_params`).
+    A relative choice was kept as given: the pre-flight read it from the working directory and
+    passed, and every trial failed with FileNotFoundError in its Ray worker, whose working
+    directory is its own (bug hunt s51/v1 #1)."""
+    out: dict[str, dict[str, str]] = {}
+    problems: list[Problem] = []
+    for d in space:
+        key = d.path.removeprefix("data.")
+        if not d.path.startswith("data.") or key not in (*PATH_KEYS, "x") or not isinstance(d.dist, Choice):
+            continue
+        for i, value in enumerate(d.dist.values):
+            if not isinstance(value, str) or (key in ("dataset", "x") and not (files.is_table(value) or arrays.is_numpy_dataset(value))):
+                continue  # a built-in dataset, a loader: no file
+            where = f"space.{d.key}.{d.dist.kind}[{i}]"
+            try:
+                path = locate(r, where, value)
+                if path is None:
+                    raise r.fail(where, "data file must exist (looked up beside the study file and in the working directory)", value)
+                if key not in ("dataset", "x") and not arrays.is_npy(path.name):
+                    raise r.fail(where, "must be a .npy file (np.save writes one)", value)
+            except StudyError as err:
+                problems += err.problems
+                continue
+            out.setdefault(d.path, {})[value] = str(path)
+    if problems:
+        raise StudyError.of(problems)
+    return out
 
 
 def _written_key(r: Reader, key: str) -> str:

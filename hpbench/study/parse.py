@@ -98,6 +98,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
     _, resources = r.attempt(sections.resources_table, r)
     has_distill, distill = r.attempt(sections.distill_table, r)
     space = r.attempt(_space, r, space_raw or {}, dataset=data.get("dataset") if data is not None else None)[1] if has_space else None
+    choices = r.attempt(data_files.resolve_choices, r, space)[1] if space is not None else None  # searched data files, made absolute
     if study is not None and space is not None:
         r.attempt(_enqueue, r, study, space, fixed={"optimizer": optimizer or {}})
     learns = N.task_named(r)  # the trainer's task: supervised, rl
@@ -149,6 +150,7 @@ def parse_study(raw: Mapping[str, Any], *, source: str = "<study>", default_name
         config=config,
         space=space,
         raw=copy.deepcopy(dict(raw)),
+        data_choices=choices or {},
     )
 
 

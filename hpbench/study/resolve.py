@@ -29,7 +29,11 @@ from hpbench.train.schedules import SCHEDULES
 from hpbench.train.task import SUPERVISED, TASKS
 
 
-def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]:
+def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[str, Any], *,
+                 files: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, Any]:
+    """``config`` with each searched value of ``params`` at its path. ``files``: a searched data
+    file's absolute path by path and choice as written (:attr:`Study.data_choices`): a trial runs
+    in a Ray worker whose working directory is its own."""
     out = copy.deepcopy(dict(config))
     for d in space:
         if d.key not in params:
@@ -38,7 +42,10 @@ def apply_params(config: Mapping[str, Any], space: SearchSpace, params: Mapping[
         parts = d.path.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = d.dist.resolve(params[d.key])  # a tuple read back as a list, 64 as "64": hpbench.space.values
+        value = d.dist.resolve(params[d.key])  # a tuple read back as a list, 64 as "64": hpbench.space.values
+        node[parts[-1]] = (files or {}).get(d.path, {}).get(value, value) if isinstance(value, str) else value
+        if d.path == "data.x":  # .npy inputs named by x: the dataset (a searched x was ignored, the fixed file trained)
+            node["dataset"] = node["x"]
     return out
 
 
@@ -46,7 +53,7 @@ def effective_value(study: Study, params: Mapping[str, Any], path: str) -> Any:
     """The value ``path`` takes in a trial of ``params`` that does not set it: the study's fixed
     value, else the default of the trial's model family, optimizer, schedule or task (what its
     builder fills in); None when neither is known (a user family's own default, a key with none)."""
-    cfg = apply_params(study.config, study.space, params)
+    cfg = apply_params(study.config, study.space, params, files=study.data_choices)
     node: Any = cfg
     for part in path.split("."):
         node = node.get(part) if isinstance(node, Mapping) else None
@@ -64,7 +71,7 @@ def effective_value(study: Study, params: Mapping[str, Any], path: str) -> Any:
 
 def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None = None, seed: int | None = None) -> TrialConfig:
     """Resolve the :class:`TrialConfig` for one trial's sampled ``params``."""
-    cfg = apply_params(study.config, study.space, params)
+    cfg = apply_params(study.config, study.space, params, files=study.data_choices)
     data, model, opt, train = cfg["data"], cfg["model"], cfg["optimizer"], cfg["train"]
     es = train.get("early_stopping")
     task = model.get("task", SUPERVISED)

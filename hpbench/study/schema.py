@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,9 @@ class Study:
     config: Mapping[str, Any]  # nested, validated, defaults filled: data/model/optimizer/train
     space: SearchSpace
     raw: Mapping[str, Any]  # the file as read (after --set overrides), for the record
+    # searched data files: the path a choice sets ("data.dataset") -> the choice as written -> its
+    # absolute path, which each trial's configuration holds (hpbench.study.data_files.resolve_choices)
+    data_choices: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
