@@ -38,7 +38,7 @@ BAD_STUDIES = {
     "searcher_unknown": ({"study": BASE["study"].replace('"random"', '"bayes"')}, ["searcher", "bayes"]),
     "scheduler_unknown": ({"study": BASE["study"].replace('"none"', '"hyperband2"')}, ["scheduler", "hyperband2"]),
     "max_failures_negative": ({"study": BASE["study"] + "\nmax_failures = -1"}, ["max_failures", "-1"]),
-    "keep_weights_zero": ({"study": BASE["study"] + "\nkeep_weights = 0"}, ["bad.toml", "study.keep_weights", 'must be an integer >= 1 or "all"', "0"]),
+    "keep_weights_zero": ({"study": BASE["study"] + "\nkeep_weights = 0"}, ["bad.toml", "study.keep_weights", 'must be an integer from 1 to 1,000,000,000 or "all"', "0"]),
     "max_concurrent_zero": ({"study": BASE["study"] + "\nmax_concurrent = 0"}, ["max_concurrent", "0"]),
     "seed_text": ({"study": BASE["study"] + '\nseed = "zero"'}, ["seed", "zero"]),
     # Optuna's samplers take seeds below 2**32 (a traceback after the results folder was made)

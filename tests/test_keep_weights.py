@@ -81,7 +81,7 @@ def test_at_least_repeats_top_are_kept_and_all_is_the_default():
 def test_the_keeper_deletes_as_trials_end_and_leaves_running_ones_alone(tmp_path):
     from hpbench.dispatch.keep_weights import WeightsKeeper
 
-    keeper = WeightsKeeper(out=tmp_path, metric="val_accuracy", mode="max", n_keep=2)
+    keeper = WeightsKeeper(out=tmp_path, metric="val_accuracy", mode="max", keep_weights=2, repeats_top=1)
     rows: list[dict[str, Any]] = []
     for trial, value in enumerate([0.5, 0.9, 0.4, 0.95, 0.6]):
         weights_path(tmp_path, trial).parent.mkdir(exist_ok=True)
@@ -105,7 +105,19 @@ def test_a_bad_keep_weights_is_refused_naming_file_key_rule_and_value(value):
     with pytest.raises(StudyError) as err:
         parse_study(raw, source="tiny.toml")
     p = err.value.problems[0]
-    assert (p.source, p.key, p.rule, p.value) == ("tiny.toml", "study.keep_weights", 'must be an integer >= 1 or "all"', value)
+    assert (p.source, p.key, p.rule, p.value) == ("tiny.toml", "study.keep_weights", 'must be an integer from 1 to 1,000,000,000 or "all"', value)
+
+
+def test_keep_weights_above_its_bound_is_refused_naming_the_bound():
+    """Bug hunt s51/v1, finding 5: 10000000000 was refused as "must be an integer >= 1 or "all"",
+    which it is; the rule leaves out the bound."""
+    raw = tomllib.loads(TINY_STUDY)
+    raw["study"]["keep_weights"] = 10_000_000_000
+    with pytest.raises(StudyError) as err:
+        parse_study(raw, source="tiny.toml")
+    assert str(err.value.problems[0]) == 'tiny.toml: study.keep_weights: must be an integer from 1 to 1,000,000,000 or "all", but got 10000000000'
+    raw["study"]["keep_weights"] = 1_000_000_000
+    assert parse_study(raw, source="tiny.toml").settings.keep_weights == 1_000_000_000
 
 
 def test_keep_weights_defaults_to_all_and_changes_no_fingerprint():
@@ -124,7 +136,7 @@ def test_a_bad_keep_weights_exits_2_and_writes_nothing(tmp_path):
     result = CliRunner().invoke(app, ["search", str(path), "--out", str(out)])
     assert result.exit_code == 2, result.output
     flat = " ".join(result.output.translate({ord(c): " " for c in "│╭╮╰╯─"}).split())  # Typer's boxes wrap lines
-    assert 'tiny.toml: study.keep_weights: must be an integer >= 1 or "all", but got 0' in flat, flat
+    assert 'tiny.toml: study.keep_weights: must be an integer from 1 to 1,000,000,000 or "all", but got 0' in flat, flat
     assert not out.exists()
 
 

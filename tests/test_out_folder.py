@@ -163,3 +163,18 @@ def test_a_training_trains_again_into_its_own_folder_and_not_into_the_users(tmp_
     (out / METRICS_FILE).write_text('{"accuracy": 0.9}', encoding="utf-8")  # a metrics.json of the user's
     with pytest.raises(OutputError, match=r"holds files hpbench did not write \(metrics\.json\)"):
         check_train(study, epochs=None, out=out)
+
+
+def test_a_search_into_a_training_folder_says_it_holds_a_training(tmp_path, write_study, no_ray):
+    """Bug hunt s51/v1, finding 4: a search into the folder ``hpbench train`` wrote was refused as
+    holding "files hpbench did not write"; it is refused as the training it holds (its metrics.json)."""
+    out = tmp_path / "out"
+    hpbench.train_study(load_study(write_study(FIXED, "fixed.toml")), out=out, console=Console(quiet=True))
+    before = _files(out)
+    res = CliRunner().invoke(app, ["search", str(write_study(TINY_STUDY, "tiny.toml")), "--out", str(out)])
+    text = _flat(res.output)
+    assert res.exit_code == 2, res.output
+    assert ("must be a new or empty folder or an hpbench results folder (holding study.json), but it holds the training of study "
+            "'fixed' written by hpbench train (metrics.json, model.pt, study.toml); use another --out") in text, text
+    assert "did not write" not in text
+    assert _files(out) == before

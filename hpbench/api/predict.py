@@ -23,8 +23,8 @@ import torch
 
 from hpbench.data.datasets import TASKS
 from hpbench.data.encoding import Encoding, check_finite, float32_samples, single_hint
+from hpbench.results.files import WEIGHTS_DIR
 from hpbench.results.keep import no_weights_in
-from hpbench.results.weights import WEIGHTS_DIR
 
 CHUNK = 4096  # samples per forward pass at most; fewer where a sample's activations cost more (rows_per_pass)
 

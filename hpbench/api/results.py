@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from hpbench.api.fixed import fixed_study, plain, study_toml, typed_params
 from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, metric_column, trial_number
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
+from hpbench.results.deleted_weights import read_deleted
 from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
-from hpbench.results.keep import diverged_without_weights, not_kept
+from hpbench.results.keep import diverged_without_weights, no_weights, not_kept
 from hpbench.results.load import load
 from hpbench.results.ranking import ranked_frame, yet
 from hpbench.results.status import is_search_trial
@@ -166,12 +167,13 @@ class Results:
         return path
 
     def not_kept(self, trial: int | str) -> str | None:
-        """Why ``trial`` has no weights file where ``[study] keep_weights`` deleted it (the
-        study's record says how many it keeps); ``None`` otherwise."""
+        """Why ``trial`` has no weights file where ``[study] keep_weights`` deleted it, naming the
+        value that deleted it (``weights/deleted.json``; an older folder's: the study record's);
+        ``None`` otherwise, also for a trial that never saved one (:meth:`no_weights` tells why)."""
         number = trial_number(trial)
         if weights_path(self.path, number).is_file():
             return None
-        return not_kept(self.record, self._row(number))
+        return not_kept(self.record, self._row(number), deleted=read_deleted(self.path))
 
     def no_weights(self, trial: int | str) -> str | None:
         """Why ``trial`` has no weights file, where that can be told: it diverged before any
@@ -179,7 +181,7 @@ class Results:
         number = trial_number(trial)
         if weights_path(self.path, number).is_file():
             return None
-        return diverged_without_weights(self._row(number)) or self.not_kept(number)
+        return no_weights(self.record, self._row(number), deleted=read_deleted(self.path))
 
     def _row(self, number: int) -> dict[str, Any] | None:
         df = self.trials

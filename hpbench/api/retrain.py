@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.checks import check_call
-from hpbench.api.train_folder import METRICS_FILE, MODEL_FILE, check_folder, held, trained_study, write
+from hpbench.api.train_folder import check_folder, trained_study, write
 from hpbench.errors import StudyError
 from hpbench.results.files import STUDY_JSON, OutputError, check_fresh_folder, check_writable
+from hpbench.results.train_record import METRICS_FILE, MODEL_FILE, held
 from hpbench.study.schema import Study
 
 if TYPE_CHECKING:

@@ -5,6 +5,8 @@
   files made absolute, as ``hpbench best --study-out`` writes them. Training that file again, from
   anywhere, repeats the training. It was a copy of the source file, without the overrides, and a
   dict-made study wrote none (leaving an earlier training's beside the new model; s51/h5).
+* ``metrics.json`` marks the folder as a training's (:mod:`hpbench.results.train_record`, which a
+  search's ``--out`` check reads too).
 * A folder holds one study's training (:func:`check_folder`). The same study
   (:meth:`~hpbench.study.schema.Study.fingerprint`) trained again replaces it, and says so; another
   study's training there is refused unless forced, as a search refuses another study's results.
@@ -18,10 +20,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,47 +29,8 @@ from hpbench.api.fixed import absolute_paths, study_toml
 from hpbench.api.study import Study
 from hpbench.errors import StudyError
 from hpbench.results.files import STUDY_TOML, OutputError, atomic_write_bytes, atomic_write_json, atomic_write_text
+from hpbench.results.train_record import METRICS_FILE, MODEL_FILE, UNFINISHED, held
 from hpbench.study import schema
-
-MODEL_FILE = "model.pt"
-METRICS_FILE = "metrics.json"
-UNFINISHED = "incomplete"  # metrics.json's "state" while a training writes its files
-COMPLETE_KEYS = frozenset({"weights", "metrics", "history", "config"})  # a finished training's metrics.json
-
-
-@dataclass(frozen=True, kw_only=True)
-class Held:
-    """The training a folder holds, from its ``metrics.json``."""
-
-    study: str
-    fingerprint: str | None  # None: written before trainings recorded one (its configuration is compared)
-    config: Any
-    finished: bool
-
-    def same(self, trained: schema.Study) -> bool:
-        if self.fingerprint is not None:
-            return self.fingerprint == trained.fingerprint()
-        return bool(self.config == json.loads(json.dumps(trained.config, default=str)))
-
-    def describe(self) -> str:
-        return f"{'the' if self.finished else 'an unfinished'} training of study {self.study!r}"
-
-
-def held(folder: Path) -> Held | None:
-    """The training ``folder`` holds; ``None`` where its ``metrics.json`` (if any) is not one of
-    ``hpbench train``'s (a file of the same name of the user's)."""
-    try:
-        record = json.loads((folder / METRICS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("study"), str):
-        return None
-    finished = record.keys() >= COMPLETE_KEYS
-    if not finished and record.get("state") != UNFINISHED:
-        return None
-    fingerprint = record.get("fingerprint")
-    return Held(study=record["study"], fingerprint=fingerprint if isinstance(fingerprint, str) else None, config=record.get("config"),
-                finished=finished)
 
 
 def trained_study(study: schema.Study, *, epochs: int | None) -> tuple[schema.Study, str]:
@@ -102,7 +63,7 @@ def check_folder(target: Path, trained: schema.Study, *, force: bool, cli: bool)
     there = held(target)
     if there is None:
         return None
-    if there.same(trained):
+    if there.same(fingerprint=trained.fingerprint(), config=trained.config):
         return f"{target}: replacing {there.describe()} there (the same study)"
     if force:
         return f"{target}: replacing {there.describe()} there (another study, forced)"

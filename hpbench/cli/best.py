@@ -14,6 +14,8 @@ from hpbench.console_text import literal, shell_command
 from hpbench.errors import StudyError
 from hpbench.results.files import DamagedTable, OutputError, check_output
 
+NONE_SAVED = "none saved"  # a trial that did not end by itself (pruned, budget-stopped, failed) saves no weights file
+
 
 def best(
     results: Annotated[Path, typer.Argument(parser=user_path, metavar="RESULTS", help="Results directory, e.g. results/quickstart.")],
@@ -41,7 +43,9 @@ def best(
     except OutputError as err:  # a folder that is a file, a read-only one
         fail(str(err))
     if as_json:
-        typer.echo(json_text({**chosen.to_dict(), "weights_not_kept": res.not_kept(chosen.trial) if chosen.weights is None else None,
+        missing = None if chosen.weights is not None else res.no_weights(chosen.trial) or NONE_SAVED
+        typer.echo(json_text({**chosen.to_dict(), "weights_missing": missing,  # why it has no file: the table's reason
+                              "weights_not_kept": res.not_kept(chosen.trial) if chosen.weights is None else None,  # keep_weights deleted it
                               "study_out": str(written) if written else None}))
         return
     table = Table(show_header=False)
@@ -52,7 +56,7 @@ def best(
     for k, v in chosen.metrics.items():
         table.add_row(literal(k), f"{v:.4g}")
     table.add_row("epochs", f"best {'-' if chosen.best_epoch is None else chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
-    table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.no_weights(chosen.trial) or 'none saved')})")
+    table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.no_weights(chosen.trial) or NONE_SAVED)})")
     con = console()
     con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
               f"{literal(chosen.metric)} {chosen.value:.4g} ({chosen.mode})", highlight=False)

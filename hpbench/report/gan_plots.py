@@ -18,7 +18,8 @@ import numpy as np
 
 from hpbench.report.data import ReportData
 from hpbench.report.figures import pyplot, save_figure
-from hpbench.results.keep import KEY, not_kept
+from hpbench.results.deleted_weights import read_deleted
+from hpbench.results.keep import KEY, deleted_by
 
 G_LOSS, D_LOSS = "train_g_loss", "train_d_loss"
 N_SHOWN_IMAGES = 36  # a 6 x 6 grid per trial
@@ -75,8 +76,11 @@ def samples_grid(data: ReportData, out: Path, *, top: int = 6) -> Path | None:
             ax.scatter(flat[:, 0], flat[:, min(1, flat.shape[1] - 1)], s=3, alpha=0.5)
     for ax in axes.ravel()[len(found):]:
         ax.axis("off")
-    dropped = [t for t, r in shown if t not in {f[0] for f in found} and not_kept({"settings": data.settings}, dict(r))]
-    unkept = f" ({', '.join(f'#{t}' for t in dropped)}: weights not kept, [study] {KEY} = {data.settings.get(KEY)})" if dropped else ""
+    deleted = read_deleted(data.path)  # the value that deleted each file (a resume may have changed it since)
+    by = {t: deleted_by({"settings": data.settings}, dict(r), deleted=deleted) for t, r in shown if t not in {f[0] for f in found}}
+    dropped = {t: d for t, d in by.items() if d is not None}
+    values = " or ".join(str(v) for v in sorted({d.keep_weights for d in dropped.values()}))
+    unkept = f" ({', '.join(f'#{t}' for t in dropped)}: weights not kept, [study] {KEY} = {values})" if dropped else ""
     fig.suptitle(f"{data.name}: generated samples of the top {len(found)}{unkept}")
     return save_figure(fig, out / "gan_samples.png")
 

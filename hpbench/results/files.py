@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.errors import StudyError
+from hpbench.results.train_record import held
 
 TRIALS = "trials.parquet"
 EPOCHS = "epochs.parquet"
 STUDY_TOML = "study.toml"
 STUDY_JSON = "study.json"
 OPTUNA_DB = "optuna.db"
+WEIGHTS_DIR = "weights"  # the trials' weights files (hpbench.results.weights) and the record of those deleted (hpbench.results.deleted_weights)
 PREV = ".prev"  # suffix of a table's previous version
 
 
@@ -123,7 +125,8 @@ def check_fresh_folder(out: Path, *, kind: str, key: str = "--out") -> None:
     folder that holds files hpbench did not write: a command writing its results there replaced the
     user's own (a ``study.toml``) and mixed its files among theirs. The caller accepts its own
     ``kind`` of folder first (a search's results, holding ``study.json``). Hidden entries (hpbench's
-    lock, a ``.DS_Store``) are not counted: a folder of only those is empty."""
+    lock, a ``.DS_Store``) are not counted: a folder of only those is empty. A folder ``hpbench
+    train`` wrote is refused as such (:mod:`hpbench.results.train_record`), not as the user's files."""
     if not out.is_dir():
         return
     try:
@@ -132,7 +135,9 @@ def check_fresh_folder(out: Path, *, kind: str, key: str = "--out") -> None:
         raise OutputError(f"{key} {out}: cannot list it: {err.strerror or err}") from None
     if foreign:
         shown = ", ".join(foreign[:6]) + (f" and {len(foreign) - 6} more" if len(foreign) > 6 else "")
-        raise OutputError(f"{key} {out}: must be a new or empty folder or {kind}, but it holds files hpbench did not write ({shown})")
+        training = held(out)  # hpbench train's folder (its metrics.json): named as such, not as the user's files
+        what = f"{training.describe()} written by hpbench train" if training is not None else "files hpbench did not write"
+        raise OutputError(f"{key} {out}: must be a new or empty folder or {kind}, but it holds {what} ({shown}); use another {key}")
 
 
 def check_output(results: Path, path: Path, *, source: str, key: str) -> None:

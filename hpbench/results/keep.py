@@ -17,6 +17,8 @@ the ``N`` best by the study's metric (``best_<metric>``, in its mode), as Ray Tu
   ties broken by the earlier trial (the leaderboard's and the test split's order); then the others
   (failed, no finite value), which never rank as best. The best ``N`` only get better as trials
   end, so a file deleted as the search goes is never one the end would keep.
+- Each deleted file is recorded with the values that deleted it (:mod:`hpbench.results.deleted_weights`),
+  which readers name: a resume may change ``keep_weights``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hpbench.results.deleted_weights import Deletion, read_deleted
 from hpbench.results.files import STUDY_JSON, TRIALS
 from hpbench.results.parts import read_table
 from hpbench.results.ranking import sort_key
@@ -52,36 +55,44 @@ def to_drop(rows: Iterable[Mapping[str, Any]], *, metric: str, mode: str, n_keep
     return sorted(int(r["trial"]) for r in ranked[n_keep:])
 
 
-def not_kept(record: Mapping[str, Any], row: Mapping[str, Any] | None) -> str | None:
-    """Why trial ``row`` of the results whose study record (``study.json``) is ``record`` has no
-    weights file, where ``[study] keep_weights`` removed it (a finished search trial that ended by
-    itself, so it saved one); ``None`` otherwise (it never saved one, or the record keeps all)."""
-    settings = record.get("settings")
-    keep, top = (settings.get(KEY), settings.get("repeats_top")) if isinstance(settings, Mapping) else (None, None)
-    top = top if isinstance(top, int) and not isinstance(top, bool) else 1
-    n = n_kept(keep, repeats_top=top)
-    if n is None or row is None or row.get("status") != TrialStatus.FINISHED or not is_search_trial(row):
+def deleted_by(record: Mapping[str, Any], row: Mapping[str, Any] | None, *, deleted: Mapping[int, Deletion] | None = None) -> Deletion | None:
+    """The ``[study] keep_weights`` and ``repeats_top`` that removed trial ``row``'s weights file,
+    where they did: a finished search trial that ended by itself saved one; ``None`` otherwise: it
+    never saved one (pruned, failed, diverged before any epoch's weights were kept), or nothing
+    deleted it. ``deleted``: the folder's record of the files deleted
+    (:func:`~hpbench.results.deleted_weights.read_deleted`), which names the values of the run that
+    deleted each (a resume may change them); without one (an older folder), ``record``'s (the
+    study's ``study.json``, the latest run's)."""
+    if row is None or row.get("status") != TrialStatus.FINISHED or not is_search_trial(row) or diverged_without_weights(row):
         return None
     if not missing(row.get("stop_reason")) and row.get("stop_reason") in _NEVER_SAVED:
         return None
-    least = f" (at least repeats_top = {top}, whose weights the test split reads)" if n != keep else ""
-    return (f"trial {int(row['trial'])}'s weights were not kept: [study] {KEY} = {keep} keeps the weights of the "
+    if deleted is not None:  # the record names every file the keeper deleted
+        return deleted.get(int(row["trial"]))
+    keep, top = _settings(record)
+    return Deletion(keep_weights=keep, repeats_top=top) if n_kept(keep, repeats_top=top) is not None else None
+
+
+def not_kept(record: Mapping[str, Any], row: Mapping[str, Any] | None, *, deleted: Mapping[int, Deletion] | None = None) -> str | None:
+    """Why trial ``row`` of the results whose study record (``study.json``) is ``record`` has no
+    weights file, where ``[study] keep_weights`` removed it (:func:`deleted_by`, naming the value
+    that did); ``None`` otherwise."""
+    by = deleted_by(record, row, deleted=deleted)
+    if by is None or row is None:
+        return None
+    now = _settings(record)[0]
+    earlier = f" (an earlier run's; now {now})" if now != by.keep_weights else ""
+    n = n_kept(by.keep_weights, repeats_top=by.repeats_top)
+    least = f" (at least repeats_top = {by.repeats_top}, whose weights the test split reads)" if n != by.keep_weights else ""
+    return (f"trial {int(row['trial'])}'s weights were not kept: [study] {KEY} = {by.keep_weights}{earlier} keeps the weights of the "
             f"{n} best search trials only{least}")
 
 
-def not_kept_in(directory: Path, trial: int) -> str | None:
-    """:func:`not_kept` of trial ``trial`` of the results directory ``directory``, read from its
-    ``study.json`` and trials table (``None`` where either cannot be read: a folder's content is
-    never trusted, and this only explains a file already missing)."""
-    try:
-        record = json.loads((Path(directory) / STUDY_JSON).read_text(encoding="utf-8"))
-        if not isinstance(record, Mapping) or n_kept((record.get("settings") or {}).get(KEY), repeats_top=1) is None:
-            return None
-        df = read_table(Path(directory), TRIALS)
-        rows = df[df["trial"] == int(trial)].to_dict("records")
-    except Exception:  # unreadable, damaged, another layout: no explanation rather than another error
-        return None
-    return not_kept(record, rows[0]) if rows else None
+def _settings(record: Mapping[str, Any]) -> tuple[Any, int]:
+    """``keep_weights`` and ``repeats_top`` as the study record has them (the latest run's)."""
+    settings = record.get("settings")
+    keep, top = (settings.get(KEY), settings.get("repeats_top")) if isinstance(settings, Mapping) else (None, None)
+    return keep, top if isinstance(top, int) and not isinstance(top, bool) else 1
 
 
 def diverged_without_weights(row: Mapping[str, Any] | None) -> str | None:
@@ -96,22 +107,25 @@ def diverged_without_weights(row: Mapping[str, Any] | None) -> str | None:
     return f"trial {int(row['trial'])} diverged {when}: its loss was not finite, so it has no weights (best_epoch NA)"
 
 
-def no_weights(record: Mapping[str, Any], row: Mapping[str, Any] | None) -> str | None:
+def no_weights(record: Mapping[str, Any], row: Mapping[str, Any] | None, *, deleted: Mapping[int, Deletion] | None = None) -> str | None:
     """Why trial ``row`` has no weights file, where that can be told: it diverged before any
     epoch's weights were kept (:func:`diverged_without_weights`), or ``keep_weights`` removed it
-    (:func:`not_kept`); ``None`` otherwise."""
-    return diverged_without_weights(row) or not_kept(record, row)
+    (:func:`not_kept`); ``None`` otherwise. Every reader of a missing file asks this (or one of the
+    two): the one place that decides the reason."""
+    return diverged_without_weights(row) or not_kept(record, row, deleted=deleted)
 
 
 def no_weights_in(directory: Path, trial: int) -> str | None:
-    """:func:`no_weights` of trial ``trial`` of the results directory ``directory`` (``None``
-    where its ``study.json`` or trials table cannot be read, as :func:`not_kept_in`)."""
+    """:func:`no_weights` of trial ``trial`` of the results directory ``directory``, read from its
+    ``study.json``, trials table and record of deleted files (``None`` where one cannot be read: a
+    folder's content is never trusted, and this only explains a file already missing)."""
     try:
         record = json.loads((Path(directory) / STUDY_JSON).read_text(encoding="utf-8"))
         if not isinstance(record, Mapping):
             return None
         df = read_table(Path(directory), TRIALS)
         rows = df[df["trial"] == int(trial)].to_dict("records")
+        deleted = read_deleted(Path(directory))
     except Exception:  # unreadable, damaged, another layout: no explanation rather than another error
         return None
-    return no_weights(record, rows[0]) if rows else None
+    return no_weights(record, rows[0], deleted=deleted) if rows else None

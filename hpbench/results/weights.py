@@ -25,12 +25,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from hpbench.results.files import STUDY_JSON, TRIALS, atomic_write_bytes
+from hpbench.results.files import STUDY_JSON, TRIALS, WEIGHTS_DIR, atomic_write_bytes
 from hpbench.results.keep import no_weights_in
 from hpbench.results.parts import read_table, table_exists
 from hpbench.results.ranking import ranked_rows
 
-WEIGHTS_DIR = "weights"
 WEIGHTS_FILE = "weights.pt"  # name inside a Tune checkpoint directory
 
 

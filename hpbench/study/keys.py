@@ -74,7 +74,7 @@ STUDY = {
                            "is small enough to gain (1, the default: one at a time; README: Fused siblings)"),
     "repeats": Param(Int(min=0, max=MAX_REPEATS), 0, "after the search, re-run the top configurations with this many other seeds"),
     "repeats_top": Param(Int(min=1, max=MAX_TRIALS), 3, "how many top configurations the repeats re-run"),
-    "keep_weights": Param(Either((Int(min=1, max=MAX_TRIALS), Literal("all")), 'an integer >= 1 or "all"'), "all",
+    "keep_weights": Param(Either((Int(min=1, max=MAX_TRIALS), Literal("all")), f'an integer from 1 to {MAX_TRIALS:,} or "all"'), "all",
                           "the finished search trials whose weights files (results/<name>/weights/) are kept: all, or the N best by the "
                           "metric (at least repeats_top, which the test split reads); the others' files are deleted as the search goes "
                           "(README: Reports)"),
