@@ -21,6 +21,7 @@ from hpbench.results.store import ResultsStore
 from hpbench.results.weights import ReferenceError_, resolve_reference, weights_path
 from hpbench.study.parse import parse_study
 from tests.conftest import TINY_STUDY
+from tests.helpers.keep_folders import folder
 
 
 def row(trial: int, value: float | None, *, status: str = "finished", stop_reason: str = "completed", **extra: Any) -> dict[str, Any]:
@@ -145,23 +146,8 @@ def test_a_bad_keep_weights_exits_2_and_writes_nothing(tmp_path):
 def results_folder(out: Path, *, keep: object, values: list[tuple[float, str]], kept: set[int], gan: bool = False) -> Path:
     """A search's results folder: trial i ended with ``values[i]`` (its value, its stop reason);
     the trials in ``kept`` have a weights file (a gan study's holds its samples)."""
-    import torch
-
-    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=[])
-    for i, (value, reason) in enumerate(values):
-        store.start(f"t{i}", {})
-        result: dict[str, Any] = {"epoch": 1, "val_accuracy": value, "train_g_loss": 1.0, "train_d_loss": 1.0}
-        store.epoch(f"t{i}", result | ({"stop_reason": reason} if reason != "pruned" else {}))
-        store.finish(f"t{i}")
-    store.flush(force=True)
-    raw = {"study": {"name": "k", "keep_weights": keep}, "data": {"dataset": "ring8" if gan else "iris"}, "model": {"family": "mlp"}}
-    record = {"name": "k", "settings": {"metric": "val_accuracy", "mode": "max", "keep_weights": keep, "repeats_top": 1},
-              "raw": raw, "space": {}, "config": {"model": {"task": "gan" if gan else "supervised"}}, "data": {"dataset": "ring8"}}
-    (out / STUDY_JSON).write_text(json.dumps(record), encoding="utf-8")
-    for trial in kept:
-        weights_path(out, trial).parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"samples": torch.zeros(8, 2)}, weights_path(out, trial))
-    return out
+    epochs = [{"val_accuracy": value} | ({"stop_reason": reason} if reason != "pruned" else {}) for value, reason in values]
+    return folder(out, keep=keep, epochs=epochs, kept=kept, gan=gan)
 
 
 VALUES = [(0.9, "completed"), (0.5, "early_stopped"), (0.95, "pruned")]
