@@ -17,11 +17,10 @@ import hpbench
 from hpbench.cli import app
 from hpbench.errors import StudyError
 from hpbench.results.files import STUDY_JSON
-from hpbench.results.store import ResultsStore
 from hpbench.results.weights import ReferenceError_, resolve_reference, weights_path
 from hpbench.study.parse import parse_study
 from tests.conftest import TINY_STUDY
-from tests.helpers.keep_folders import folder
+from tests.helpers.keep_folders import folder, searched_folder
 
 
 def row(trial: int, value: float | None, *, status: str = "finished", stop_reason: str = "completed", **extra: Any) -> dict[str, Any]:
@@ -165,7 +164,7 @@ def test_a_trial_not_kept_is_named_with_the_key_by_every_reader(tmp_path):
         hpbench.load_model(weights_path(out, 1))
     with pytest.raises(ReferenceError_, match=r"trial 1's weights were not kept: \[study\] keep_weights = 1"):
         resolve_reference(f"{out}:1")
-    shown = CliRunner().invoke(app, ["best", str(out), "--trial", "1"])
+    shown = CliRunner().invoke(app, ["best", str(out), "--trial", "1"], env={"COLUMNS": "300"})
     assert shown.exit_code == 0 and "keep_weights = 1" in " ".join(shown.output.split())
     shown = CliRunner().invoke(app, ["best", str(out), "--trial", "1", "--json"])
     assert "keep_weights = 1" in json.loads(shown.output)["weights_not_kept"]
@@ -222,23 +221,10 @@ def test_a_resume_with_nothing_to_run_trims_the_earlier_runs_files_to_keep_weigh
     (a file of a trial whose row was never written) still happens."""
     from rich.console import Console
 
-    from hpbench.dispatch.plan import write_study_record
     from hpbench.dispatch.runner import SearchOptions, run_search
-    from hpbench.results.columns import param_dtypes
 
-    raw = tomllib.loads(TINY_STUDY.replace("trials = 4", "trials = 3\nrepeats_top = 1"))
     out = tmp_path / "out"
-    study = parse_study(raw, source="tiny.toml")
-    write_study_record(study, out)
-    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=study.space.keys(), param_dtypes=param_dtypes(study.space))
-    for i, value in enumerate([0.7, 0.9, 0.8]):
-        store.start(f"t{i}", {"optimizer": "adam"})
-        store.epoch(f"t{i}", {"epoch": 1, "val_accuracy": value, "stop_reason": "completed"})
-        store.finish(f"t{i}")
-    store.flush(force=True)
-    for trial in range(4):  # 3: a trial killed as it ended (its row never written)
-        weights_path(out, trial).parent.mkdir(parents=True, exist_ok=True)
-        weights_path(out, trial).write_bytes(b"w")
+    raw = searched_folder(out, values=[0.7, 0.9, 0.8], files=4)  # 3: a trial killed as it ended (its row never written)
     raw["study"]["keep_weights"] = 2
     run_search(parse_study(raw, source="tiny.toml"), SearchOptions(out=out), console=Console(file=None, quiet=True))
     assert sorted(p.name for p in (out / "weights").glob("*.pt")) == ["1.pt", "2.pt"]

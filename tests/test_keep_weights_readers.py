@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,11 +17,9 @@ from typer.testing import CliRunner
 import hpbench
 from hpbench.cli import app
 from hpbench.results.files import STUDY_JSON
-from hpbench.results.store import ResultsStore
 from hpbench.results.weights import ReferenceError_, resolve_reference, weights_path
 from hpbench.study.parse import parse_study
-from tests.helpers.keep_folders import folder
-from tests.helpers.studies import TINY_STUDY
+from tests.helpers.keep_folders import folder, searched_folder
 
 DIVERGED = "trial 1 diverged in its first epoch: its loss was not finite, so it has no weights (best_epoch NA)"
 
@@ -138,23 +135,10 @@ def test_a_folder_without_the_record_is_explained_from_study_json(tmp_path):
 def test_resumes_with_other_values_keep_the_record(tmp_path):
     """Real resumes (nothing left to run: no Ray): keep_weights 1, then 3, then "all"; the record
     survives them, and the files the first deleted are still said to be its doing."""
-    from hpbench.dispatch.plan import write_study_record
     from hpbench.dispatch.runner import SearchOptions, run_search
-    from hpbench.results.columns import param_dtypes
 
-    raw = tomllib.loads(TINY_STUDY.replace("trials = 4", "trials = 3\nrepeats_top = 1"))
     out = tmp_path / "out"
-    study = parse_study(raw, source="tiny.toml")
-    write_study_record(study, out)
-    store = ResultsStore(out=out, metric="val_accuracy", mode="max", param_keys=study.space.keys(), param_dtypes=param_dtypes(study.space))
-    for i, value in enumerate([0.7, 0.9, 0.8]):
-        store.start(f"t{i}", {"optimizer": "adam"})
-        store.epoch(f"t{i}", {"epoch": 1, "val_accuracy": value, "stop_reason": "completed"})
-        store.finish(f"t{i}")
-    store.flush(force=True)
-    for trial in range(3):
-        weights_path(out, trial).parent.mkdir(parents=True, exist_ok=True)
-        weights_path(out, trial).write_bytes(b"w")
+    raw = searched_folder(out, values=[0.7, 0.9, 0.8], files=3)
     for keep in (1, 3, "all"):
         raw["study"]["keep_weights"] = keep
         run_search(parse_study(raw, source="tiny.toml"), SearchOptions(out=out), console=Console(file=None, quiet=True))
