@@ -29,6 +29,7 @@ from hpbench.api.fixed import absolute_paths, study_toml
 from hpbench.api.study import Study
 from hpbench.errors import StudyError
 from hpbench.results.files import STUDY_TOML, OutputError, atomic_write_bytes, atomic_write_json, atomic_write_text
+from hpbench.results.study_changes import flat_keys
 from hpbench.results.train_record import METRICS_FILE, MODEL_FILE, UNFINISHED, held
 from hpbench.study import schema
 
@@ -99,15 +100,5 @@ def _changes(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list
     """The ``SECTION.KEY``s whose values differ between two studies as read (``[]`` without ``before``)."""
     if before is None:
         return []
-    old, new = _flat(before), _flat(after)
+    old, new = flat_keys(before), flat_keys(after)
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-
-
-def _flat(raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if isinstance(value, Mapping) and value:
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out

@@ -23,12 +23,13 @@ MEANING_SETTINGS = ("metric", "mode", "seed")
 RANKING_SETTINGS = ("metric", "mode")
 
 
-def _flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def flat_keys(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1}}`` as ``{"train.lr": 1}`` (an empty table is a value)."""
     out: dict[str, Any] = {}
     for key, value in tree.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping) and value:
-            out.update(_flat(value, f"{name}."))
+            out.update(flat_keys(value, f"{name}."))
         else:
             out[name] = value
     return out
@@ -75,7 +76,7 @@ def study_changes(old: Mapping[str, Any], *, name: str, settings: Mapping[str, A
         if key in old_settings and old_settings[key] != settings.get(key):
             lines.append(f"study.{key}: {_shown(old_settings[key])} -> {_shown(settings.get(key))}")
     complete = int(old.get("format", 1)) >= RECORD_FORMAT
-    before, now = _flat(_as_json(old.get("config") or {})), _flat(_as_json(config))
+    before, now = flat_keys(_as_json(old.get("config") or {})), flat_keys(_as_json(config))
     for key in sorted(set(before) | set(now)):
         if key in FILE_KEYS or any(key == path or key.startswith(f"{path}.") for path in searched):
             continue
