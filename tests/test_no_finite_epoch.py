@@ -100,6 +100,8 @@ def test_readers_say_a_trial_that_diverged_in_its_first_epoch_has_no_weights(tmp
         resolve_reference(f"{out}:1")
     shown = CliRunner().invoke(app, ["best", str(out), "--trial", "1"], env={"COLUMNS": "300"})  # the sentence on one line of the table
     assert shown.exit_code == 0 and said in " ".join(shown.output.split()) and "best - of 1 (diverged)" in shown.output, shown.output
+    heading = shown.output.splitlines()[0]  # its value is NA: said so, not "val_accuracy nan"
+    assert "val_accuracy - (max), no value: diverged" in heading and "nan" not in shown.output.lower(), shown.output
 
 
 def re_(text: str) -> str:

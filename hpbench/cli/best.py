@@ -4,6 +4,7 @@ weights), and with ``--study-out FILE`` the study with them fixed and no ``[spac
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -54,12 +55,22 @@ def best(
     for k, v in chosen.params.items():
         table.add_row(literal(k), literal(v))
     for k, v in chosen.metrics.items():
-        table.add_row(literal(k), f"{v:.4g}")
+        table.add_row(literal(k), _number(v))
     table.add_row("epochs", f"best {'-' if chosen.best_epoch is None else chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
     table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.no_weights(chosen.trial) or NONE_SAVED)})")
     con = console()
     con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
-              f"{literal(chosen.metric)} {chosen.value:.4g} ({chosen.mode})", highlight=False)
+              f"{literal(chosen.metric)} {_number(chosen.value)} ({chosen.mode})"
+              + ("" if _finite(chosen.value) else f", no value: {literal(chosen.stop_reason)}"), highlight=False)
     con.print(table)
     if written is not None:
         con.print(f"study: {literal(written)}  ({shell_command('hpbench', 'train', written)})", highlight=False, soft_wrap=True)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _number(v: object) -> str:
+    """A metric as the table shows it: 4 significant digits, "-" where the trial has none (NA)."""
+    return f"{v:.4g}" if _finite(v) else "-"

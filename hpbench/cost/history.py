@@ -7,8 +7,9 @@ start-up, a fresh worker's start, the per-trial set-up and turnover, the measure
 seconds per epoch, when its early-stopped trials had their best epoch, its after-search parts,
 the contention it was priced at (a probe taken as it started, before its own load, as
 ``hpbench estimate`` takes one) and the one its trials' workers met, and the live ETA it showed. The command adds its final table's and
-its exit's seconds. The newest :data:`KEEP` records are kept; the file is replaced atomically
-(two searches ending at the same moment may lose one record, never the file).
+its exit's seconds. The newest :data:`KEEP` records are kept; the file is replaced atomically,
+and each read-modify-write holds a lock on ``<history>.lock`` (:func:`_locked`), so that two
+searches ending at the same moment keep both records.
 
 :mod:`hpbench.cost.learned` turns them into :class:`~hpbench.cost.figures.Figures` (the
 wall-time figures; :func:`figures` here is its).
@@ -19,11 +20,13 @@ model's schema and calibration time).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import platform
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -197,8 +200,27 @@ def _write(cache_dir: Path, records: Sequence[Mapping[str, Any]]) -> None:
     atomic_write_json(history_file(cache_dir), {"searches": [slim(r) for r in records]}, compact=True)
 
 
+@contextlib.contextmanager
+def _locked(cache_dir: Path) -> Iterator[None]:
+    """The history's read-modify-write, held against other processes' (an exclusive ``flock`` on
+    ``<history>.lock`` beside it; unlocked where that file cannot be opened: a read-only cache is
+    refused earlier, :mod:`hpbench.api.cache_check`). Two searches that read the history at once
+    and each wrote it back whole lost one record (bug hunt s51h2)."""
+    path = history_file(cache_dir).with_suffix(".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115  (held for the block)
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def append(cache_dir: Path, record: Mapping[str, Any]) -> None:
-    _write(cache_dir, [*load(cache_dir), dict(record)][-KEEP:])
+    with _locked(cache_dir):
+        _write(cache_dir, [*load(cache_dir), dict(record)][-KEEP:])
 
 
 def finish(cache_dir: Path, *, out: str, started_at: float, report_end: float, exit_s: float) -> bool:
@@ -207,14 +229,15 @@ def finish(cache_dir: Path, *, out: str, started_at: float, report_end: float, e
     to the end of the final table (closing the cost helper, the last table write, loading and
     printing the results), ``exit_s`` (shutting Ray down) and ``total_s``. False when the
     record is not there."""
-    records = load(cache_dir)
-    for r in reversed(records):
-        if r.get("out") == out and r.get("started_at") == started_at:
-            if isinstance(r.get("phases_end_at"), (int, float)):
-                r["report_s"] = report_end - r["phases_end_at"]
-            r.update(exit_s=exit_s, total_s=report_end + exit_s - started_at)
-            _write(cache_dir, records)
-            return True
+    with _locked(cache_dir):
+        records = load(cache_dir)
+        for r in reversed(records):
+            if r.get("out") == out and r.get("started_at") == started_at:
+                if isinstance(r.get("phases_end_at"), (int, float)):
+                    r["report_s"] = report_end - r["phases_end_at"]
+                r.update(exit_s=exit_s, total_s=report_end + exit_s - started_at)
+                _write(cache_dir, records)
+                return True
     return False
 
 
