@@ -212,3 +212,31 @@ def test_a_resume_after_a_stop_before_the_test_split_knows_it_is_untested(tmp_pa
     assert untested(study, store)
     store.annotate("b", {"test_accuracy": 0.88})  # the best trial evaluated
     assert not untested(study, store)
+
+
+def test_a_searched_data_file_that_resolves_to_another_file_on_resume_is_a_change(tmp_path: Path, monkeypatch):
+    """A relative choice of a searched data key is looked up in the working directory (the study's
+    folder holding none): a resume from another directory found another file under the same text
+    and continued without a word (left alone in s51; the fixed key's file was compared)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for folder in ("w1", "w2"):
+        (tmp_path / folder).mkdir()
+        for name in ("a.npz", "b.npz"):
+            np.savez(tmp_path / folder / name, x=rng.normal(size=(40, 4)).astype("float32"), y=np.arange(40) % 2)
+    (tmp_path / "s").mkdir()
+    study_file = tmp_path / "s" / "s.toml"
+    study_file.write_text(good_study(tmp_path).read_text() + '"data.dataset" = { choice = ["a.npz", "b.npz"] }\n')
+    monkeypatch.chdir(tmp_path / "w1")
+    out = tmp_path / "out"
+    write_study_record(load_study(study_file), out)
+    _trained(out)
+    assert plan_search(load_study(study_file), SearchOptions(out=out)).n_new == 1  # the same files: continued
+    monkeypatch.chdir(tmp_path / "w2")
+    with pytest.raises(ResumeRefused) as err:
+        plan_search(load_study(study_file), SearchOptions(out=out))
+    text = str(err.value)
+    assert f"space.data.dataset choice 'a.npz': {tmp_path / 'w1' / 'a.npz'} -> {tmp_path / 'w2' / 'a.npz'}" in text, text
+    assert "choice 'b.npz'" in text and "--force" in text, text
+    assert plan_search(load_study(study_file), SearchOptions(out=out, force=True)).n_new == 1

@@ -112,7 +112,8 @@ def _check_same_study(study: Study, opts: SearchOptions, record: dict[str, Any],
     metric or direction. ``space``: the search space's changes (:func:`space_diff`), listed too."""
     settings = asdict(study.settings)
     changes = study_changes(record, name=study.name, settings=settings, config=study.config,
-                            searched=frozenset(d.path for d in study.space), data_files=data_files(study))
+                            searched=frozenset(d.path for d in study.space), data_files=data_files(study),
+                            data_choices=study.data_choices)
     if not changes:
         return
     ranking = ranking_changed(record, settings)

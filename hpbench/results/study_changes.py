@@ -59,13 +59,16 @@ DATA_FACTS = ("kind", "input_shape", "task", "n_train", "n_val", "n_test", "n", 
 
 
 def study_changes(old: Mapping[str, Any], *, name: str, settings: Mapping[str, Any], config: Mapping[str, Any],
-                  searched: frozenset[str] = frozenset(), data_files: Mapping[str, str] | None = None) -> list[str]:
+                  searched: frozenset[str] = frozenset(), data_files: Mapping[str, str] | None = None,
+                  data_choices: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
     """Lines such as ``study.metric: 'val_accuracy' -> 'val_loss'`` for every change between the
     earlier record ``old`` (``study.json``) and the study now (its name, settings as a dict and
     fixed configuration). ``searched``: the configuration paths the search space sets (each
     trial's own value stands there, whatever the fixed one says; the space is compared apart).
     ``data_files``: the study's data files as absolute paths, by key (``data.dataset``), compared
-    with the record's. A key only one side holds is a change (``(not set)`` on the other), except
+    with the record's; ``data_choices``: each searched data key's choices as written -> the file it
+    resolves to (:attr:`hpbench.study.schema.Study.data_choices`), compared the same way (a resume
+    run from another folder could find another file under a relative choice). A key only one side holds is a change (``(not set)`` on the other), except
     in a record of a format before :data:`RECORD_FORMAT`, where only the keys both hold count."""
     lines = []
     old_name = old.get("name")
@@ -86,6 +89,11 @@ def study_changes(old: Mapping[str, Any], *, name: str, settings: Mapping[str, A
         files_before, files_now = old["data_files"], dict(data_files)
         lines += [f"{key}: {files_before.get(key, '(not set)')} -> {files_now.get(key, '(not set)')}"
                   for key in sorted(set(files_before) | set(files_now)) if files_before.get(key) != files_now.get(key)]
+    if isinstance(old.get("data_choices"), Mapping) and data_choices is not None:
+        for path in sorted(set(old["data_choices"]) & set(data_choices)):  # a choice added or dropped is the space's change
+            was, now_files = old["data_choices"][path], data_choices[path]
+            lines += [f"space.{path} choice {_shown(choice)}: {was[choice]} -> {now_files[choice]}"
+                      for choice in sorted(set(was) & set(now_files)) if was[choice] != now_files[choice]]
     return lines
 
 
