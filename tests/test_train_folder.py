@@ -149,3 +149,13 @@ def test_epochs_that_break_a_rule_of_the_study_are_refused_before_training(write
     with pytest.raises(hpbench.StudyError, match=r"\(with 1 epochs\): lr_schedule\.warmup_epochs: must be < train\.max_epochs"):
         check_train(hpbench.Study.from_toml(path), epochs=1, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_each_epoch_line_is_one_line_when_the_output_is_not_a_terminal(write_study, tmp_path):
+    """Piped (Rich's 80 columns), an epoch's line of metrics wrapped onto a second line, which
+    a reader of the log (``grep epoch``) lost (bug hunt s51/v1)."""
+    path = write_study(FIXED, "fixed.toml")
+    r = runner.invoke(app, ["train", str(path), "--out", str(tmp_path / "a"), "--epochs", "2"], env={"COLUMNS": "40"})
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.output.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and all("val_accuracy" in line and "val_loss" in line for line in lines), r.output

@@ -120,7 +120,7 @@ def _train(study: Study, *, target: Path, study_text: str, con: Console) -> Trai
 
     def show(row: dict[str, Any]) -> None:
         shown = "  ".join(f"{k} {v:.4g}" for k, v in row.items() if _metric(k) and isinstance(v, float))
-        con.print(f"[dim]epoch {row['epoch']}/{cfg.train.max_epochs}  {shown}[/]", highlight=False)
+        con.print(f"[dim]epoch {row['epoch']}/{cfg.train.max_epochs}  {shown}[/]", highlight=False, soft_wrap=True)  # one line each, piped too
 
     outcome = run_trainer(cfg, report=show, on_state=keep_final)
     if outcome.best_epoch is None:  # diverged before any epoch's weights were kept (hpbench.train.best): none to save
