@@ -220,3 +220,20 @@ def test_contract_build_one_epoch_metrics(family, init, optimizer, opt_params):
     assert {f"val_{m}" for m in TASK_METRICS[task]} <= set(row)
     assert row["epoch"] == 1 and row["n_params"] == out.n_params > 0
     assert out.stop_reason == StopReason.COMPLETED and row["stop_reason"] == "completed"
+
+
+@pytest.mark.parametrize("init", ["xavier_uniform", "orthogonal", "zeros"])
+def test_a_learned_positional_embedding_keeps_its_own_initialization(init):
+    """A non-default [train] init re-initialized the transformer's learned positions as a kernel
+    (zeros: every position alike; left alone in s51): they keep their N(0, 0.02), as an embedding
+    keeps its own initializer in Keras, while every layer's kernel is set."""
+    from hpbench.train.initializers import initialize
+
+    torch.manual_seed(0)
+    m = build_model("transformer", input_shape=SHAPES["transformer"], n_outputs=2, params={"positional": "learned"})
+    pos = m.pos.detach().clone()
+    n = initialize(m, init, activation=family_activation("transformer", {}))
+    assert torch.equal(m.pos, pos) and 0.005 < pos.std().item() < 0.05
+    assert n == len([k for k, p in m.named_parameters() if p.dim() >= 2 and k != "pos"])
+    if init == "zeros":
+        assert torch.count_nonzero(m.embed.weight) == 0

@@ -43,6 +43,7 @@ def sinusoidal(steps: int, d_model: int) -> torch.Tensor:
 
 
 class _Encoder(nn.Module):
+    keeps_own_init = ("pos",)  # a learned positional embedding keeps its N(0, 0.02) under any [train] init
     def __init__(self, encoder: nn.TransformerEncoder, shape: tuple[int, int], d_model: int, n_outputs: int, positional: str, *,
                  transpose: bool = False) -> None:
         super().__init__()

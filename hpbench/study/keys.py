@@ -119,7 +119,7 @@ EARLY_STOPPING = {
 TRAIN = {
     "max_epochs": Param(Int(min=1, max=MAX_EPOCHS), 20, "epochs a trial runs at most"),
     "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32, 'samples per step; "full" = full-batch gradient descent'),
-    "init": Param(Str(), "default", "weight initialization (see Initializations); biases are zeroed"),
+    "init": Param(Str(), "default", "weight initialization of every layer's kernel (see Initializations); biases are zeroed, a learned positional embedding keeps its own"),
     "init_std": Param(Float(min=0.0, min_open=True), doc='the standard deviation of init = "normal" (default 0.05)'),
     "device": Param(OneOf(DEVICES, "device"), "cpu", "where trials train; auto: cuda when available"),
     "calibration": Param(OneOf(CALIBRATION, "calibration"), "none", "temperature: fit a temperature on the validation split after training"),

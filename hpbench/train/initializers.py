@@ -74,13 +74,21 @@ def _zeros(w: Any, **_: Any) -> None:
 
 
 def initialize(model: Any, name: str, *, activation: str = "relu", params: dict[str, Any] | None = None) -> int:
-    """Initialize every weight of ``model`` in place; returns how many tensors were set."""
+    """Initialize every weight of ``model`` in place (a layer's kernel: 2-D and over; biases are
+    zeroed); returns how many tensors were set. A module lists the parameters that are no layer's
+    kernel, such as a learned positional embedding, in ``keeps_own_init`` (their leaf names): those
+    keep their own initialization, as an embedding keeps its own initializer in Keras (a
+    ``zeros`` init zeroed the transformer's positions, an ``orthogonal`` one flattened them)."""
     if name == "default":  # keep PyTorch's own per-layer initialization
         return 0
     entry = INITIALIZERS.get(name)
     kwargs = {**entry.defaults(), **(params or {})}
+    own = {f"{prefix}.{leaf}" if prefix else leaf for prefix, module in model.named_modules()
+           for leaf in getattr(module, "keeps_own_init", ())}
     n = 0
     for pname, p in model.named_parameters():
+        if pname in own:
+            continue
         leaf = pname.rsplit(".", 1)[-1]
         if "bias" in leaf:
             p.data.zero_()
