@@ -55,6 +55,7 @@ class OptimizerConfig:
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     max_epochs: int = 20
+    max_time_s: float | None = None  # end the trial after the first epoch whose cumulative seconds reach this (None: no limit)
     batch_size: int | str = 32  # an int, or "full" for full-batch gradient descent
     init: str = "default"
     init_params: Mapping[str, Any] = field(default_factory=dict)

@@ -229,7 +229,8 @@ def test_the_recorder_keeps_the_tables_without_a_ray_runtime(tmp_path):
     assert (row["status"], row["stop_reason"], row["epochs"], row["best_val_accuracy"]) == ("finished", "completed", 2, 0.6)
     assert row["flops_spent"] == 2e6 and row["measured_s"] == 0.5
     assert (failed["status"], failed["stop_reason"], failed["error"]) == ("failed", "failed", "RuntimeError: boom")
-    assert store.counts() == {"running": 0, "completed": 1, "solved": 0, "early_stopped": 0, "pruned": 0, "budget": 0, "diverged": 0, "failed": 1}
+    assert store.counts() == {"running": 0, "completed": 1, "solved": 0, "early_stopped": 0, "time_limit": 0, "pruned": 0, "budget": 0, "diverged": 0,
+                              "failed": 1}
     assert "trial 0 completed after 2 epochs" in con.file.getvalue()
     preds.close(store)
 

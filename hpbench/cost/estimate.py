@@ -16,6 +16,7 @@ from hpbench.cost.figures import IMPORTANCE_MIN_TRIALS, Figures
 from hpbench.cost.fusion import fuse_members
 from hpbench.cost.quality import searcher_focus
 from hpbench.cost.simulate import MAX_REPLAYED, Pruning
+from hpbench.cost.trial_plan import capped_seconds
 from hpbench.cost.walltime import Repeats, SearchPlan, TrialPlan, predict
 from hpbench.hyperband import hyperband_shares
 from hpbench.strategies import scheduler_traits
@@ -82,11 +83,11 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
 
     if params:
         train = trial_config(study, params).train
-        max_epochs, es = int(train.max_epochs), train.early_stopping
+        max_epochs, es, max_time_s = int(train.max_epochs), train.early_stopping, train.max_time_s
         patience, start = (None, 0) if es is None else (int(es.patience), int(es.start_from_epoch))
     else:  # a trial not sampled yet (the live view): the study's own settings
         fixed = study.config["train"]
-        max_epochs, es_fixed = int(fixed["max_epochs"]), fixed.get("early_stopping")
+        max_epochs, es_fixed, max_time_s = int(fixed["max_epochs"]), fixed.get("early_stopping"), fixed.get("max_time_s")
         patience, start = (None, 0) if not es_fixed else (int(es_fixed.get("patience", 0)), int(es_fixed.get("start_from_epoch", 0)))
     low = high = 1.0
     cols = columns or {}
@@ -96,7 +97,7 @@ def trial_plan(study: Study, params: dict[str, Any], *, epoch_s: float, columns:
     family = params.get("family")  # a searched family (hpbench.cost.figures.Figures.family_speeds)
     return TrialPlan(epoch_s=epoch_s, max_epochs=max_epochs, patience=patience, start_from_epoch=start, low=min(1.0, low),
                      high=max(1.0, high), fuse=fuse, family=family if isinstance(family, str) else None, lr=searched_lr(params),
-                     batch=rows_per_step(cols.get("batch_rows")))
+                     batch=rows_per_step(cols.get("batch_rows")), max_time_s=float(max_time_s) if max_time_s is not None else None)
 
 
 def config_rows(study: Study, params: Mapping[str, Any]) -> float | None:
@@ -215,7 +216,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         rows.append({"config": i, **params, **cols})
     st = study.settings
     max_epochs = int(study.config["train"]["max_epochs"])
-    plans = [trial_plan(study, p, epoch_s=float(r["predicted_epoch_s"]), columns=r) for p, r in zip(configs, rows, strict=True)]
+    plans = first_plans = [trial_plan(study, p, epoch_s=float(r["predicted_epoch_s"]), columns=r) for p, r in zip(configs, rows, strict=True)]
     devices = [[trial_plan(study, p, epoch_s=s) for p, s in zip(configs, d, strict=True)] for d in device_epoch_s or ()]
     n_trials = n_trials or len(rows)
     scale = n_trials / len(rows) if rows else 1.0
@@ -228,7 +229,8 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
     figs = figures or Figures()
     wall = predict(plan, figures=figs, contention=c)
     frac = wall.epoch_fraction
-    worst_s = [r["predicted_s"] for r in rows]
+    worst_s = [r["predicted_s"] for r in rows]  # to max_epochs: the replay's epoch fraction prices the time limit too
+    capped_s = [capped_seconds(r["predicted_s"], epoch_s=r["predicted_epoch_s"], max_time_s=p.max_time_s) for r, p in zip(rows, first_plans, strict=True)]
     summary = {
         "device": device_model.name, "n_configs": len(rows), "n_trials": n_trials, "max_epochs": max_epochs, "max_concurrent": st.max_concurrent,
         "concurrency": plan.concurrency, "scheduler": st.scheduler, "early_stopping": plans[0].patience is not None if plans else False,
@@ -237,7 +239,7 @@ def estimate_study(study: Study, *, device_model: DeviceModel, configs: list[dic
         "total_flops": sum(r["predicted_flops"] for r in rows) * frac * scale,
         "total_s": sum(worst_s) * frac * scale,
         "worst_case_flops": sum(r["predicted_flops"] for r in rows) * scale,
-        "worst_case_s": sum(worst_s) * scale,
+        "worst_case_s": sum(capped_s) * scale,
         "naive_total_s": sum(r["naive_s"] for r in rows) * scale,
         "wall_time": {
             "total_s": wall.total_s, "low_s": wall.low_s, "high_s": wall.high_s, "parts": wall.parts(),

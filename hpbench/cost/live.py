@@ -17,6 +17,7 @@ from typing import TypeVar
 from hpbench.cost.figures import Figures
 from hpbench.cost.quality import Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, SimTrial, extended_span, replay
+from hpbench.cost.trial_plan import capped_epochs
 from hpbench.cost.walltime import Factors, TrialPlan, drawn_epochs, sim_trials, slot_model, slowness
 
 
@@ -59,7 +60,7 @@ def remaining_trials_s(*, running: Sequence[Running], pending: Sequence[TrialPla
         trials: list[SimTrial] = []
         for r, epoch_s in zip(running, running_s, strict=True):
             ends = drawn_epochs(r.plan, rng, figures, done=r.done)
-            trials.append(SimTrial(epoch_s=epoch_s, epochs=max(ends, r.done + 1),
+            trials.append(SimTrial(epoch_s=epoch_s, epochs=max(capped_epochs(ends, epoch_s=epoch_s, max_time_s=r.plan.max_time_s), r.done + 1),
                                    score=_running_score(r, line, reached[len(trials)],
                                                         latent_score(u=u[len(trials)], draw=rng.random(), rho=rho)),
                                    done=r.done, running_for_s=max(r.running_for_s, 1e-9), fresh=r.fresh))

@@ -16,7 +16,8 @@ from hpbench.results.status import StopReason
 
 ENDED_BY_THEMSELVES = (StopReason.EARLY_STOPPED, StopReason.COMPLETED)  # whose best epoch tells where early stopping ends trials
 # the ends of trials without early stopping that tell where such trials end: their task's own stops, or max_epochs
-# (not a scheduler's pruning, a budget's cut or a failure)
+# (not a scheduler's pruning, a budget's cut or a failure; nor a time limit's: the replay caps each trial at its own
+# max_time_s, hpbench.cost.trial_plan, which an end fraction would count twice)
 OWN_ENDS = (StopReason.COMPLETED, StopReason.DIVERGED, StopReason.SOLVED, StopReason.COLLAPSED)
 
 

@@ -8,7 +8,7 @@
   at its concurrency, each epoch at the cost model's predicted seconds x this machine's measured
   speed ratio x the contention of the moment, each trial ending where early stopping would end it
   (its best epoch drawn from what earlier searches here saw, plus its patience) or where the
-  scheduler prunes it;
+  scheduler prunes it, or where its ``[train] max_time_s`` does (:mod:`hpbench.cost.trial_plan`);
 * **turnover**: what the same replay adds with each slot's fresh worker, every trial's set-up
   and the gaps between trials, and the Tuner's return after the last trial;
 * **after the search**: repeats and device runs (replayed the same way, no pruning), the test
@@ -36,28 +36,14 @@ from dataclasses import dataclass, field, replace
 
 from hpbench.cost.correct import Correction, correction_for
 from hpbench.cost.early_window import early_count, early_window_s
-from hpbench.cost.ends import moved_fraction
 from hpbench.cost.figures import PRIOR, Figures
 from hpbench.cost.fusion import repeat_groups
 from hpbench.cost.own_runs import span_scale
 from hpbench.cost.quality import RHO_HIGH, Focus, ScoreLine, cost_scores, latent_score
 from hpbench.cost.simulate import Pruning, Replay, SimTrial, Slots, extended_span, replay
+from hpbench.cost.trial_plan import TrialPlan, capped_epochs, drawn_epochs
+from hpbench.cost.trial_plan import natural_epochs as natural_epochs  # where a trial ends: re-exported with TrialPlan
 from hpbench.cost.trial_time import quantile
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrialPlan:
-    epoch_s: float  # predicted seconds per epoch, alone on the device (the cost model)
-    max_epochs: int
-    patience: int | None = None  # early stopping's; None: no early stopping
-    start_from_epoch: int = 0
-    low: float = 1.0  # the cost model's P10 / its prediction (hpbench.cost.trial_time's interval; 1 without one)
-    high: float = 1.0  # ... and P90 / its prediction
-    fuse: int = 1  # its repeats train this many at once, as one trial (hpbench.cost.fusion)
-    regime: str | None = None  # the cost model's (hpbench.cost.regime): which in-run correction prices it
-    family: str | None = None  # its model family where the study searches it (Figures.family_speeds)
-    lr: float | None = None  # its learning rate where the study searches it (where early stopping ends it: hpbench.cost.ends)
-    batch: float | None = None  # its batch size in rows per step (the same; None: unknown)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,17 +114,6 @@ class WallTime:
                 "devices_s": self.devices_s, "test_s": self.test_s, "report_s": self.report_s, "exit_s": self.exit_s}
 
 
-def natural_epochs(t: TrialPlan, best_fraction: float, end_fraction: float = 1.0) -> int:
-    """Where early stopping ends a trial whose best epoch is at ``best_fraction`` of its run:
-    ``patience`` epochs after the best one (Keras: ``wait >= patience``, patience 0 acting as 1;
-    epochs before ``start_from_epoch`` never count), at most ``max_epochs``. Without early stopping,
-    at ``end_fraction`` of ``max_epochs`` (its task's own stop; 1: it runs them all)."""
-    if t.patience is None:
-        return max(1, min(t.max_epochs, math.ceil(end_fraction * t.max_epochs - 1e-9)))
-    best = max(1, math.ceil(best_fraction * t.max_epochs), t.start_from_epoch + 1)
-    return max(1, min(t.max_epochs, best + max(1, t.patience)))
-
-
 Factors = Mapping[str, Correction]  # the in-run correction's scale factors (hpbench.cost.correct.scale_factors)
 
 
@@ -186,45 +161,14 @@ def sim_trials(plans: Sequence[TrialPlan], rng: random.Random, *, figures: Figur
         return speeds[k]
 
     memo: dict[tuple[int, float | None, float | None], float] = {}
-    drawn = [SimTrial(epoch_s=p.epoch_s * slow(p), epochs=drawn_epochs(p, rng, figures, memo=memo),
+    drawn = [SimTrial(epoch_s=p.epoch_s * slow(p),
+                      epochs=capped_epochs(drawn_epochs(p, rng, figures, memo=memo), epoch_s=p.epoch_s * slow(p), max_time_s=p.max_time_s),
                       score=_score(p.epoch_s, u=ui, draw=rng.random(), rho=figures.quality_rho, line=line)) for p, ui in zip(plans, u, strict=True)]
     out = list(drawn)
     if focus.k > 1 and len(drawn) > 1:
         for i in range(focus.start, len(drawn)):
             out[i] = max([drawn[i]] + [drawn[rng.randrange(len(drawn))] for _ in range(focus.k - 1)], key=lambda t: t.score)
     return out
-
-
-def drawn_epochs(p: TrialPlan, rng: random.Random, figures: Figures, *, done: int = 0,
-                 memo: dict[tuple[int, float | None, float | None], float] | None = None) -> int:
-    """One draw of where ``p`` ends, past the ``done`` epochs it has trained: with early stopping
-    from ``figures.best_fractions`` (each moved to ``p``'s learning rate and batch size where both
-    are known: :func:`hpbench.cost.ends.moved_fraction`), without from ``figures.end_fractions`` (a
-    live search's own stops, when it has any); ``done + 1`` when none of them is past it. ``memo``:
-    the moved fractions already worked out, by (fraction's index, rate, batch size), filled here."""
-    fs = figures.best_fractions
-    lrs = figures.best_lrs if p.lr and len(figures.best_lrs) == len(fs) else ()
-    batches = figures.best_batches if p.batch and len(figures.best_batches) == len(fs) else ()
-
-    def moved(i: int) -> float:
-        key = (i, p.lr, p.batch)
-        if memo is not None and key in memo:
-            return memo[key]
-        f = moved_fraction(fs[i], lr_at=lrs[i] if lrs else None, lr_to=p.lr, batch_at=batches[i] if batches else None, batch_to=p.batch)
-        if memo is not None:
-            memo[key] = f
-        return f
-
-    best: float | None = None
-    if done:
-        f = [b for b in (moved(i) for i in range(len(fs))) if natural_epochs(p, b) > done]
-        best = rng.choice(f) if f else None
-    elif fs:  # as rng.choice draws it, only the drawn one moved to p's rate and batch
-        best = moved(rng.randrange(len(fs)))
-    if p.patience is None and figures.end_fractions:
-        e = [g for g in figures.end_fractions if natural_epochs(p, 0.0, g) > done]
-        return natural_epochs(p, 0.0, rng.choice(e)) if e else min(p.max_epochs, done + 1)
-    return natural_epochs(p, best) if best is not None else min(p.max_epochs, done + 1)
 
 
 def _score(epoch_s: float, *, u: float, draw: float, rho: float, line: ScoreLine | None) -> float:

@@ -15,7 +15,8 @@ from hpbench.results.store import ResultsStore
 from hpbench.rung_rank import RungEvidence
 
 # how a trial the trainer ended says so (not a rung, the budget or a failure): asha-rank's evidence
-TRAINER_ENDED = frozenset({StopReason.COMPLETED, StopReason.EARLY_STOPPED, StopReason.DIVERGED, StopReason.SOLVED, StopReason.COLLAPSED})
+TRAINER_ENDED = frozenset({StopReason.COMPLETED, StopReason.EARLY_STOPPED, StopReason.DIVERGED, StopReason.SOLVED, StopReason.COLLAPSED,
+                           StopReason.TIME_LIMIT})
 
 
 def rule_points(pruning: Pruning) -> Sequence[int]:

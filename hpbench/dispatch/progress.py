@@ -20,7 +20,7 @@ from hpbench.results.store import ResultsStore
 
 HEARTBEAT_S = 30.0  # in a log, a line with the summary when nothing was said for this long (as Ray Tune's status in a log)
 # The stop reasons the summary line counts (a completed trial is just done).
-_ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, StopReason.PRUNED, StopReason.BUDGET, StopReason.DIVERGED,
+_ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, StopReason.TIME_LIMIT, StopReason.PRUNED, StopReason.BUDGET, StopReason.DIVERGED,
           StopReason.FAILED)
 
 

@@ -40,7 +40,7 @@ TRIALS: dict[str, str] = {
                   "(not Optuna trials), a trial the storage did not receive, and rows recorded before this column",
     "trial_id": "Ray Tune's trial id",
     "status": "running | finished | failed | interrupted (stopped by Ctrl-C before it ended: its epochs so far are kept; --resume runs it again)",
-    "stop_reason": "completed (max_epochs) | solved (rl: val_return reached the reward threshold) | early_stopped | pruned (by the scheduler) | diverged | failed",
+    "stop_reason": "completed (max_epochs) | solved (rl: val_return reached the reward threshold) | early_stopped | time_limit ([train] max_time_s) | pruned (by the scheduler) | diverged | failed",
     "error": "last line of the error of a failed trial",
     "<hyperparameter>": "one typed column per [space] key (NA where a conditional dimension was inactive)",
     "epochs": "epochs run",

@@ -2,7 +2,7 @@
 
 A trial is *ranked* when it is a search trial (not a repeat, not a device comparison), its
 ``status`` is ``finished`` and its ``best_<metric>`` is a finite number. Finished covers every
-trial that ended by itself (completed, early-stopped, solved, collapsed, diverged: a diverged
+trial that ended by itself (completed, early-stopped, time-limited, solved, collapsed, diverged: a diverged
 trial keeps its last finite epoch's value, or none) and the ones the scheduler pruned or a spent
 budget stopped, with the value of the epochs they ran (as the leaderboard always ranked them).
 

@@ -35,6 +35,7 @@ class StopReason(enum.StrEnum):
     DIVERGED = "diverged"  # a non-finite loss or monitored value
     SOLVED = "solved"  # reinforcement learning: the evaluation return reached the env's reward threshold
     COLLAPSED = "collapsed"  # GAN: the discriminator wins outright, or the generator covers at most one mode (hpbench.train.gan.collapse)
+    TIME_LIMIT = "time_limit"  # its epochs' seconds reached [train] max_time_s before max_epochs (hpbench.train.time_limit)
     PRUNED = "pruned"  # stopped by the scheduler (set by the dispatcher)
     BUDGET = "budget"  # still running when the search's --budget-flops / --budget-s was spent (set by the dispatcher)
     FAILED = "failed"  # raised (set by the dispatcher)

@@ -39,7 +39,7 @@ _FINAL_FIELDS = ("stop_reason", "best_epoch", "es_best", "es_best_epoch", "es_wa
                  # reinforcement learning: env steps at the first solved epoch (None: never solved) and in all
                  "steps_to_solve", "env_steps")
 # What ``counts`` tallies, in this order: running trials, then ended ones by stop reason.
-_COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopReason.EARLY_STOPPED, StopReason.PRUNED,
+_COUNTED = (TrialStatus.RUNNING, StopReason.COMPLETED, StopReason.SOLVED, StopReason.EARLY_STOPPED, StopReason.TIME_LIMIT, StopReason.PRUNED,
             StopReason.BUDGET, StopReason.DIVERGED, StopReason.FAILED)
 _COUNTED_KEYS = frozenset(str(k) for k in _COUNTED)
 

@@ -118,6 +118,9 @@ EARLY_STOPPING = {
 
 TRAIN = {
     "max_epochs": Param(Int(min=1, max=MAX_EPOCHS), 20, "epochs a trial runs at most"),
+    "max_time_s": Param(Float(min=0.0, min_open=True), doc="seconds a trial trains at most: it ends after the first epoch whose "
+                        "cumulative seconds (training and validation) reach this, stop reason time_limit, as at max_epochs "
+                        "(its best weights kept, saved, the test split evaluated); default: no limit"),
     "batch_size": Param(Either((Int(min=1), Literal("full")), 'a positive integer or "full"'), 32, 'samples per step; "full" = full-batch gradient descent'),
     "init": Param(Str(), "default", "weight initialization of every layer's kernel (see Initializations); biases are zeroed, a learned positional embedding keeps its own"),
     "init_std": Param(Float(min=0.0, min_open=True), doc='the standard deviation of init = "normal" (default 0.05)'),

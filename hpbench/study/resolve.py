@@ -95,6 +95,7 @@ def trial_config(study: Study, params: Mapping[str, Any], *, threads: int | None
         optimizer=OptimizerConfig(name=opt["name"], lr=float(opt["lr"]), params={k: v for k, v in opt.items() if k not in K.OPTIMIZER}),
         train=TrainConfig(
             max_epochs=train["max_epochs"],
+            max_time_s=float(train["max_time_s"]) if train.get("max_time_s") is not None else None,
             batch_size=train.get("batch_size", 32),
             init=train.get("init", "default"),
             init_params={"std": train["init_std"]} if train.get("init_std") is not None and init_takes_std(train.get("init", "default")) else {},

@@ -21,7 +21,7 @@ for their learning rate and initialization; the early trials' groups, :mod:`hpbe
 each is built with its own initialization, and where their learning rates differ the optimizer
 steps at lr 1 and each member moves by its own lr times that step (:meth:`FusedSupervised._step`).
 
-Each member keeps its own early stopping, best weights, divergence and rows, through the
+Each member keeps its own early stopping, best weights, divergence, time limit and rows, through the
 trainer's own bookkeeping (:func:`hpbench.train.trainer.end_of_epoch` and ``finish``). A member
 that stops leaves the stack (its parameters and optimizer state sliced out), so it stops
 updating exactly where the unfused run would. Each member's dropout masks are those its run alone
@@ -49,7 +49,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from hpbench.config import TrialConfig, siblings_differ, unfusable  # torch-free there: the driver's ETA asks it too
 from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
-from hpbench.train import allocator, tasks
+from hpbench.train import allocator, tasks, time_limit
 from hpbench.train.best import BestWeights
 from hpbench.train.build import eval_rows, resolve_device
 from hpbench.train.clipping import GradClip
@@ -60,7 +60,7 @@ from hpbench.train.fused_layers import member_tensor, native, stack, transposed_
 from hpbench.train.optimizers import build_optimizer, use_fused_kernel
 from hpbench.train.schedules import Horizon, build_schedule
 from hpbench.train.supervised import SupervisedRun
-from hpbench.train.trainer import TrialOutcome, cpu_clock, early_stopping, end_of_epoch, finish
+from hpbench.train.trainer import Clock, TrialOutcome, cpu_clock, early_stopping, end_of_epoch, finish
 
 # (member index, epoch row, final weights record or None) -> True to stop that member there (pruned, interrupted)
 MemberReporter = Callable[[int, dict[str, Any], Any], bool | None]
@@ -263,14 +263,16 @@ def _one_kernel(optimizer: Any) -> None:
             group["foreach"] = True
 
 
-def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = None, record: bool = False) -> list[TrialOutcome]:
+def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = None, record: bool = False,
+                clock: Clock = time.perf_counter) -> list[TrialOutcome]:
     """Train the members ``cfgs`` (one configuration, other seeds) together. Each member's rows go
     to ``report(member, row, weights)`` (``weights``: its final weights record on its last row when
     ``record``); returns each member's outcome, in the order of ``cfgs``. A member's ``epoch_s`` is
-    its share of the fused epoch (the epoch's seconds over the members training in it). A member
+    its share of the fused epoch (the epoch's seconds over the members training in it, by ``clock``;
+    what its ``[train] max_time_s`` counts). A member
     whose ``report`` returns True before its last epoch leaves the stack there, with no outcome:
     the outcomes are those of the members that ended by themselves, in the order of ``cfgs``."""
-    t0 = time.perf_counter()
+    t0 = clock()
     torch.set_num_threads(cfgs[0].threads)
     allocator.tune()  # as the trainer's (hpbench.train.allocator)
     group = FusedSupervised(cfgs)
@@ -278,19 +280,22 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
     best = [BestWeights(metric=c.metric, mode=c.mode, by_monitor=e is not None and e.restore_best_weights) for c, e in zip(cfgs, es, strict=True)]
     history: list[list[dict[str, Any]]] = [[] for _ in cfgs]
     outcomes: list[TrialOutcome | None] = [None] * len(cfgs)
+    spent = [0.0] * len(cfgs)  # each member's epochs' seconds (hpbench.train.time_limit)
     max_epochs = cfgs[0].train.max_epochs
     cpu = cpu_clock(cfgs[0].threads)
     for epoch in range(max_epochs):
-        e0, c0 = time.perf_counter(), cpu()
+        e0, c0 = clock(), cpu()
         rows = group.run_epoch()
-        share, cpu_share = (time.perf_counter() - e0) / len(rows), (cpu() - c0) / len(rows)
+        share, cpu_share = (clock() - e0) / len(rows), (cpu() - c0) / len(rows)
         stopped: set[int] = set()
         for pos, k in enumerate(list(group.active)):
             run = group.runs[k]
             row: dict[str, Any] = {"epoch": epoch + 1, **rows[pos], "epoch_s": share, EPOCH_CPU_S: cpu_share}
             if epoch == 0:
                 row.update(n_params=run.n_params, **run.first_fields(), **{FUSED: len(cfgs)})
-            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k], state=partial(group.member_state, pos))
+            spent[k] += share
+            over = time_limit.out_of_time(spent=spent[k], max_time_s=cfgs[k].train.max_time_s, epoch=epoch, max_epochs=max_epochs)
+            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k], state=partial(group.member_state, pos), out_of_time=over)
             last = reason is not None or epoch + 1 == max_epochs
             weights = None
             if last:
@@ -308,7 +313,7 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
                 e = es[k]
                 outcomes[k] = TrialOutcome(history=history[k], stop_reason=reason or StopReason.COMPLETED, best_epoch=row["best_epoch"],
                                            n_params=run.n_params, early_stopping=e.state() if e else None,
-                                           wall_s=time.perf_counter() - t0, model=run.model)
+                                           wall_s=clock() - t0, model=run.model)
         if len(stopped) == len(group.active):
             break
         if stopped:

@@ -6,8 +6,9 @@
 It builds the trial's task run (:mod:`hpbench.train.task`: ``supervised`` classification and
 regression, ``rl`` reinforcement learning), then trains epoch by epoch with what every task
 shares: Keras-exact early stopping, the weights a trial ends with (its best epoch's:
-:mod:`hpbench.train.best`), divergence, the stop reasons (``completed``, ``early_stopped``,
-``diverged``, and the task's own, e.g. ``solved``), the resumable state
+:mod:`hpbench.train.best`), divergence, the time limit (:mod:`hpbench.train.time_limit`), the stop
+reasons (``completed``, ``early_stopped``, ``time_limit``, ``diverged``, and the task's own, e.g.
+``solved``), the resumable state
 (:mod:`hpbench.train.resume`) and the final weights record (:mod:`hpbench.train.weights`). Each epoch's row goes to ``report`` (the dispatcher passes Ray
 Tune's reporter, which may prune the trial by raising out of it).
 """
@@ -25,7 +26,7 @@ import torch
 from hpbench.config import EarlyStoppingConfig, TrialConfig
 from hpbench.results.columns import EPOCH_CPU_S, REPORTED_AT
 from hpbench.results.status import StopReason
-from hpbench.train import allocator, eager, resume
+from hpbench.train import allocator, eager, resume, time_limit
 from hpbench.train.best import BestWeights
 from hpbench.train.build import Prepared, build, load_data, resolve_device
 from hpbench.train.early_stopping import EarlyStopping, EarlyStoppingState
@@ -37,6 +38,7 @@ __all__ = ["Prepared", "Reporter", "StateHook", "StopReason", "TrialOutcome", "b
            "resolve_device", "train"]
 
 Reporter = Callable[[dict[str, Any]], None]
+Clock = Callable[[], float]  # seconds (time.perf_counter): what each epoch's epoch_s and the time limit are measured with
 StateHook = Callable[[dict[str, Any]], None]  # receives the resumable state after each epoch
 
 
@@ -52,23 +54,24 @@ class TrialOutcome:
 
 
 def train(cfg: TrialConfig, *, report: Reporter | None = None, on_state: StateHook | None = None,
-          start_state: dict[str, Any] | None = None) -> TrialOutcome:
+          start_state: dict[str, Any] | None = None, clock: Clock = time.perf_counter) -> TrialOutcome:
     """Train one trial. ``on_state`` gets, before each ``report``, the state that
     ``start_state`` resumes from (the task's state, early stopping, history): the dispatcher
-    checkpoints it so that a failed trial retries from its last epoch."""
-    t0 = time.perf_counter()
+    checkpoints it so that a failed trial retries from its last epoch. ``clock``: the seconds
+    each epoch is timed with (a test's fake clock makes epochs slow without sleeping)."""
+    t0 = clock()
     torch.set_num_threads(cfg.threads)
     eager.install()  # no TorchDynamo import for the optimizers (~2 CPU-s a fresh worker)
     allocator.tune()  # large tensors stay mapped between steps (hpbench.train.allocator)
     run = build_run(cfg)
     try:
-        return _epochs(cfg, run, report=report, on_state=on_state, start_state=start_state, t0=t0)
+        return _epochs(cfg, run, report=report, on_state=on_state, start_state=start_state, t0=t0, clock=clock)
     finally:
         run.close()
 
 
 def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: StateHook | None, start_state: dict[str, Any] | None,
-            t0: float) -> TrialOutcome:
+            t0: float, clock: Clock) -> TrialOutcome:
     es = early_stopping(cfg.train.early_stopping)
     history: list[dict[str, Any]] = []
     best = BestWeights(metric=cfg.metric, mode=cfg.mode, by_monitor=es is not None and es.restore_best_weights)
@@ -78,14 +81,18 @@ def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: St
         resumed = resume.restore(start_state, run=run, early_stopping=es, best=best)
         history, start_epoch = resumed.history, resumed.start_epoch
     cpu = cpu_clock(cfg.threads)
+    spent = time_limit.spent_s(history)  # a resumed trial's epochs so far count towards its time limit
     for epoch in range(start_epoch, cfg.train.max_epochs):
-        e0, c0 = time.perf_counter(), cpu()
+        e0, c0 = clock(), cpu()
         row: dict[str, Any] = {"epoch": epoch + 1, **run.run_epoch()}
-        row["epoch_s"], row[EPOCH_CPU_S] = time.perf_counter() - e0, cpu() - c0
+        row["epoch_s"], row[EPOCH_CPU_S] = clock() - e0, cpu() - c0
+        spent += row["epoch_s"]
         if epoch == 0:
             row["n_params"] = run.n_params
             row.update(run.first_fields())
-        ended = end_of_epoch(run, epoch=epoch, row=row, es=es, best=best)
+        ended = end_of_epoch(run, epoch=epoch, row=row, es=es, best=best,
+                             out_of_time=time_limit.out_of_time(spent=spent, max_time_s=cfg.train.max_time_s, epoch=epoch,
+                                                                max_epochs=cfg.train.max_epochs))
         if ended is not None:
             reason = ended
         last = ended is not None or epoch + 1 == cfg.train.max_epochs
@@ -105,7 +112,7 @@ def _epochs(cfg: TrialConfig, run: Any, *, report: Reporter | None, on_state: St
             break
     return TrialOutcome(
         history=history, stop_reason=reason, best_epoch=history[-1]["best_epoch"], n_params=run.n_params,
-        early_stopping=es.state() if es else None, wall_s=time.perf_counter() - t0, model=run.model,
+        early_stopping=es.state() if es else None, wall_s=clock() - t0, model=run.model,
     )
 
 
@@ -117,10 +124,11 @@ def cpu_clock(threads: int) -> Callable[[], float]:
 
 
 def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping | None, best: BestWeights,
-                 state: Callable[[], dict[str, Any]] | None = None) -> StopReason | None:
-    """After 0-based ``epoch`` (its ``row``): early stopping, the best weights kept, divergence and
-    the task's own stop. Returns why the trial ends here, or None when it goes on. ``state``: a copy
-    of the run's weights where its module does not hold them (a fused member's are in the stack).
+                 state: Callable[[], dict[str, Any]] | None = None, out_of_time: bool = False) -> StopReason | None:
+    """After 0-based ``epoch`` (its ``row``): early stopping, the best weights kept, divergence,
+    the task's own stop and the time limit (``out_of_time``: :func:`hpbench.train.time_limit.out_of_time`;
+    the other reasons first, when they end it too). Returns why the trial ends here, or None when
+    it goes on. ``state``: a copy of the run's weights where its module does not hold them (a fused member's are in the stack).
     An epoch that diverged has no metric values (:func:`no_values`): it is never the best epoch."""
     diverged = run.diverged(row)
     if diverged:
@@ -137,7 +145,9 @@ def end_of_epoch(run: Any, *, epoch: int, row: dict[str, Any], es: EarlyStopping
         return StopReason.DIVERGED
     if own is not None:
         return own
-    return StopReason.EARLY_STOPPED if stop else None
+    if stop:
+        return StopReason.EARLY_STOPPED
+    return StopReason.TIME_LIMIT if out_of_time else None
 
 
 def no_values(row: dict[str, Any]) -> None:
