@@ -255,3 +255,19 @@ def test_a_search_in_which_some_trials_failed_exits_0_and_says_how_many(tmp_path
                             capture_output=True, text=True, timeout=300, check=False)
     assert report.returncode == 0 and "2 of 3 trials failed:" in report.stdout
     assert "1 trial: RuntimeError: flaky trial 2 fails at epoch 2" in " ".join(report.stdout.split())
+
+
+def test_estimate_prints_the_warnings_of_a_benchmark_tables_quirks(tmp_path):
+    """UCI Adult's ' >50K' / ' >50K.' labels, its ' ?' cells and Kaggle's PassengerId trained silently (bug hunt s52h1)."""
+    n = 60
+    rows = [f"{i + 1},{i * 0.1:.1f}, {'?' if i % 10 == 0 else 'Private'}, {'>50K' if i % 2 else '<=50K'}{'.' if i % 3 == 0 else ''}" for i in range(n)]
+    (tmp_path / "adult.csv").write_text("PassengerId,x,workclass,income\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    path = study(tmp_path, data=f'dataset = "{tmp_path / "adult.csv"}"\ntarget = "income"\npreprocess = ["standardize"]')
+    proc = run_cli(["estimate", str(path), "--device-flops", "1e12", "--samples", "2"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    flat = " ".join(proc.stdout.split())
+    assert ("warning: " + f"{tmp_path / 'adult.csv'}: data.target 'income': classes that differ only by surrounding spaces, a trailing '.' "
+            "or letter case train as separate classes: ' <=50K' (20 rows) and ' <=50K.' (10 rows); ' >50K' (20 rows) and ' >50K.' (10 rows)") in flat
+    assert f"{tmp_path / 'adult.csv'}: column 'PassengerId': every row has its own whole number, 1..60" in flat and "an ID, not a feature: drop it" in flat
+    assert "column 'workclass' (6 cells ' ?'): holds a missing-value marker" in flat and "na_values=['?'], skipinitialspace=True" in flat
+    assert flat.count("an ID, not a feature") == 1

@@ -41,6 +41,7 @@ from hpbench.preflight.strategies import check_strategies
 from hpbench.preflight.table import check_table
 from hpbench.preflight.table_arrays import table_arrays
 from hpbench.preflight.table_copies import label_copies
+from hpbench.preflight.table_quirks import table_quirks
 from hpbench.study.names import reads_dataset
 from hpbench.study.schema import Study
 from hpbench.train.task import SUPERVISED
@@ -134,6 +135,7 @@ def check_data(study: Study) -> DataChecked:
     if checked.requests:  # the optimizers, schedules and initializations are built once, over the first data setting's first network that trains
         checked.requests[0] = dataclasses.replace(checked.requests[0], optimizers=tuple(optimizer_cases(study)),
                                                      schedules=tuple(schedule_cases(study)), inits=tuple(init_cases(study)))
+    checked.warnings[:] = dict.fromkeys(checked.warnings)  # once each: data settings that differ in another key read the same file
     return checked
 
 
@@ -185,7 +187,7 @@ def _check_samples(study: Study, ctx: DataContext, *, into: DataChecked) -> None
 def _check_data(study: Study, ctx: DataContext, group: list[Case], used: tuple[int | str, ...], *, into: DataChecked) -> None:
     loaded, ctx, arrays, problems = _load_and_check(study, ctx)
     if loaded.table is not None:
-        into.warnings.extend(label_copies(loaded.table, ctx))
+        into.warnings.extend([*label_copies(loaded.table, ctx), *table_quirks(loaded.table, ctx)])
     if arrays is None:
         into.problems.extend(problems)
         return
