@@ -135,8 +135,11 @@ def check_arrays(dataset: str, heads: dict[str, NpyHeader]) -> None:
         if name.startswith("x") and len(h.shape) < 2:
             raise ArrayError(f"{h.path}: array {name!r} must be shaped (n, ...) with at least one feature, but has shape {h.shape}", array=name)
         if name.startswith("y") and not (len(h.shape) == 1 or (len(h.shape) == 2 and h.shape[1] == 1)):
+            one_object = np.dtype(h.dtype).kind == "O" and h.shape == ()  # a sparse matrix or a list pickled whole by np.savez
             raise ArrayError(f"{h.path}: array {name!r} must hold one label per sample, shaped (n,), but has shape {h.shape}"
-                             + (f" (one-hot labels: save the class numbers, {name}.argmax(1))" if one_hot(dataset, h) else ""), array=name)
+                             + (f" (one-hot labels: save the class numbers, {name}.argmax(1))" if one_hot(dataset, h) else "")
+                             + (f" (one Python object: a scipy sparse matrix? save {name}.toarray().ravel(); a list: np.asarray({name}))"
+                                if one_object else ""), array=name)
     for xn, yn in (("x", "y"), *SPLIT_ARRAYS.values()):
         if xn in heads and heads[xn].n != heads[yn].n:
             raise ValueError(f"{dataset}: {xn!r} and {yn!r} must have one row per sample, but have {heads[xn].n} and {heads[yn].n}")
@@ -159,7 +162,14 @@ def _dtype_words(h: NpyHeader) -> str:
 
 
 def _save_as_numbers(name: str, h: NpyHeader) -> str:
-    """What to save instead of an array of inputs that are not numbers."""
+    """What to save instead of an array of inputs that are not numbers. A 0-d object array is one
+    Python object that np.savez pickled whole: a scipy sparse matrix (LIBSVM's load_svmlight_file
+    returns one), whose own astype(np.float32) stays sparse and was saved again the same way."""
+    if np.dtype(h.dtype).kind == "O" and h.shape == ():
+        fix = f"{name}.toarray()"
+        how = f"np.savez(path, {name}={fix}, ...)" if h.member else f"np.save(path, {fix})"
+        return (f"it is one Python object, shape (), not an array of samples: a scipy sparse matrix? save {how}; "
+                f"a list or dict of arrays: np.asarray({name}, dtype=np.float32) or one array per key")
     how = f"np.savez(path, {name}={name}.astype(np.float32), ...) with the other arrays as they are" if h.member else \
         f"np.save(path, {name}.astype(np.float32))"
     return f"save it as numbers, {how} (text or categories encoded as numbers first; samples of one shape, padded if they differ)"

@@ -23,14 +23,8 @@ from hpbench.data import onehot
 from hpbench.data.arrays import ArrayError
 from hpbench.data.datasets import GIVEN_SPLITS, TASKS, RawData
 from hpbench.data.encoding import Encoding, plain
-from hpbench.data.files import head_bytes, is_parquet, kept_na_values, stem
+from hpbench.data.files import is_parquet, kept_na_values, stem
 from hpbench.data.kinds import Layout, arrange, resolve_layout
-
-# The first bytes of files that are often named .csv by mistake.
-MAGIC = ((b"PAR1", "a Parquet file (name it .parquet)"), (b"PK\x03\x04", "a zip archive (an Excel .xlsx file is one)"),
-         (b"\x1f\x8b", "a gzip archive"), (b"%PDF", "a PDF document"), (b"\x89PNG", "a PNG image"),
-         (b"\xd0\xcf\x11\xe0", "an old Excel (.xls) or Word file"), (b"\xff\xd8\xff", "a JPEG image"), (b"\x93NUMPY", "a NumPy .npy array"))
-SNIFF_BYTES = 4096
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # the largest magnitude the trials' float32 inputs hold
 MAX_CLASSES = 20  # more distinct whole-number targets than this: regression (override with task)
@@ -194,38 +188,6 @@ def _odd_item(items: list[Any] | tuple[Any, ...]) -> str | None:
     if odd is None:
         return None
     return f"every item must have one shape, but item {odd} is shaped {shapes[odd]} where item 0 is shaped {shapes[0]}"
-
-
-def binary_kind(path: str) -> str:
-    """What a file named .csv holds when it is not text ('' when it looks like text)."""
-    try:
-        head = head_bytes(path, SNIFF_BYTES)  # a compressed CSV's text, decompressed
-    except (OSError, EOFError, ValueError) as err:  # also a .csv.gz that is no gzip archive (lzma.LZMAError is an OSError)
-        return f"unreadable: {getattr(err, 'strerror', None) or err}"
-    for magic, what in MAGIC:
-        if head.startswith(magic):
-            return what
-    if b"\x00" in head:
-        return "binary data (NUL bytes)"
-    try:
-        head.decode("utf-8")
-    except UnicodeDecodeError as err:
-        if err.start < len(head) - 4:  # not just a character cut at the end of the sample
-            return f"binary or non-UTF-8 data (byte {head[err.start]:#04x} at offset {err.start})"
-    return ""
-
-
-def other_separator(path: str) -> str:
-    """The separator of a CSV whose header line splits on ``;`` or a tab and holds no comma ('' when
-    it looks comma-separated): hpbench reads commas (European spreadsheets save ``;`` with decimal
-    commas, and pandas then read each row as one column, or more fields than the header)."""
-    try:
-        line = head_bytes(path, SNIFF_BYTES).split(b"\n", 1)[0].decode("utf-8", errors="replace")
-    except (OSError, EOFError, ValueError):
-        return ""
-    if "," in line:
-        return ""
-    return next((sep for sep in (";", "\t") if sep in line), "")
 
 
 def read_table(path: str, *, keep_text: tuple[str, ...] = ()) -> Any:

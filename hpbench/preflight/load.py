@@ -18,8 +18,9 @@ from hpbench.config import DataConfig
 from hpbench.data import arrays as numpy_files
 from hpbench.data import files
 from hpbench.data.datasets import DATASETS, GIVEN_SPLITS, RawData
+from hpbench.data.sniff import binary_kind, longer_row, other_separator, resave_call
 from hpbench.data.sources import Source, loader_data, loader_options, open_data, peek
-from hpbench.data.user import binary_kind, infer_task, numpy_of, other_separator, read_table
+from hpbench.data.user import infer_task, numpy_of, read_table
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.problems import Problem
 from hpbench.registry import MAIN, import_user_module, in_main
@@ -107,17 +108,16 @@ def load_file(data: DataConfig, *, study_source: str) -> Loaded:
         if what:
             return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule="must be a CSV text file", value=shown(what)),))
         sep = other_separator(path)
-        if sep:
-            rule = ("must be comma-separated with '.' as the decimal mark (re-save it: pandas.read_csv(path, sep=" + repr(sep)
-                    + ", decimal=',').to_csv(new_path, index=False))")
-            return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule=rule,
-                                                         value=shown(f"a header line separated by {sep!r} and no comma")),))
+        if sep:  # the table checks would only repeat it (one column named by a whole line)
+            rule = f"must be comma-separated with '.' as the decimal mark (re-save it: {resave_call(path, sep)})"
+            words = "lines separated by spaces" if sep == r"\s+" else f"a header line separated by {sep!r}"
+            return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule=rule, value=shown(f"{words} and no comma")),))
     try:
         table = read_table(path, keep_text=tuple(data.options.get("keep_text", ())))
     except Exception as err:  # pandas' parser errors and warnings, a decoding error, an empty file, ...
         what = exception_line(err)
-        if type(err).__name__ == "ParserWarning":  # pandas' words for it are obscure
-            what = "rows with more fields than the header line (pandas: data would be lost)"
+        if type(err).__name__ == "ParserWarning":  # pandas' words for it are obscure, and name neither line
+            what = f"rows with more fields than the header line (pandas: data would be lost){longer_row(path)}"
         return Loaded(source=path, problems=(Problem(source=path, key="data.dataset", rule=f"must be a readable {kind} table", value=shown(what)),))
     return Loaded(source=path, table=table)
 

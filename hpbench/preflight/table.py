@@ -13,10 +13,12 @@ import numpy as np
 
 from hpbench.data import onehot
 from hpbench.data.files import is_csv
+from hpbench.data.sniff import is_decimal_comma
 from hpbench.data.user import FLOAT32_MAX, infer_task, missing_texts
 from hpbench.errors import did_you_mean, shown
 from hpbench.preflight.data import MAX_SHOWN, DataContext
 from hpbench.preflight.problems import Problem
+from hpbench.preflight.table_header import empty_unnamed, no_header_hint, unnamed_columns
 
 MAX_CATEGORIES = 100  # a text feature column with more distinct values is not a category (one-hot columns)
 
@@ -57,7 +59,8 @@ def target_column(table: Any, ctx: DataContext) -> list[Problem]:
     if target in table.columns:
         return []
     columns = [str(c) for c in table.columns]
-    hint = did_you_mean(target, columns) if columns else "the file has no columns"
+    close = did_you_mean(target, columns)  # a close name wins; else a header of values is said to be one (no header line)
+    hint = (close if close.startswith("did you mean") else no_header_hint(columns) or close) if columns else "the file has no columns"
     return [Problem(source=ctx.source, key="data.target", rule="must name a column of the file", value=target, hint=hint)]
 
 
@@ -65,18 +68,6 @@ def has_features(table: Any, ctx: DataContext) -> list[Problem]:
     if target_name(ctx) not in table.columns or len(table.columns) > 1:
         return []
     return [Problem(source=ctx.source, key="(columns)", rule="needs at least one feature column besides the target", value=target_name(ctx))]
-
-
-def unnamed_columns(table: Any, ctx: DataContext) -> list[Problem]:
-    """Every column of a CSV is named: an empty header cell (pandas reads it as 'Unnamed: 0') is
-    most often the row index DataFrame.to_csv writes by default, which trained as a feature
-    (in a file sorted by class it gives the label away)."""
-    if not csv_data(ctx):
-        return []
-    unnamed = [str(c) for c in table.columns if str(c).startswith("Unnamed: ")]
-    return [Problem(source=ctx.source, key="(header)", rule="must name every column (an empty header cell is most often the row index "
-                    "DataFrame.to_csv writes unless index=False: drop it, or name the column to keep it as a feature)",
-                    value=shown(f"{len(unnamed)} unnamed, the first at position {int(unnamed[0].split(': ')[1]) + 1}"))] if unnamed else []
 
 
 def date_columns(table: Any, ctx: DataContext) -> list[Problem]:
@@ -94,6 +85,7 @@ def date_columns(table: Any, ctx: DataContext) -> list[Problem]:
 _DATE_RULE = "must hold numbers or text categories, not dates or durations (derive numbers from it first: a day of the week, seconds since a start)"
 
 
+_DECIMAL_FIX = "pandas.read_csv(path, decimal=',').to_csv(new_path, index=False)"
 _NUMBER_FORMATTING = r"[,\s$€£¥%]"  # what a spreadsheet adds to a number: thousands separators, currency and percent signs
 
 
@@ -134,7 +126,8 @@ def missing_values(table: Any, ctx: DataContext) -> list[Problem]:
     are named by what they held, empty or a text pandas reads as missing ('NA', 'None', ...),
     with the key that keeps such texts as text."""
     missing = {col: np.flatnonzero(table[col].isna().to_numpy()) for col in table.columns}
-    missing = {col: at for col, at in missing.items() if len(at)}
+    empty = empty_unnamed(table, ctx)  # columns with no name and no value: unnamed_columns' problem
+    missing = {col: at for col, at in missing.items() if len(at) and col not in empty}
     written = missing_texts(ctx.data.dataset, list(missing)) if missing and csv_data(ctx) else None
     out = []
     for col, at in missing.items():
@@ -265,9 +258,11 @@ def text_columns(table: Any, ctx: DataContext) -> list[Problem]:
             continue
         formatted = _formatted_numbers(values)
         if formatted:  # '3,366.33', '$12', '15.5%': numbers a spreadsheet formatted, one-hot encoded as text otherwise
+            comma = all(is_decimal_comma(str(v)) for v in values.iloc[:200])  # '0,686': a decimal comma as likely (bug hunt s52/h1 #9)
             out.append(Problem(source=ctx.source, key=f"column {str(col)!r}",
                                rule="must hold plain numbers, not numbers written with thousands separators, currency or percent signs "
-                                    "(save them as plain numbers)", value=shown(f"text like {formatted!r}")))
+                                    "(save them as plain numbers)", value=shown(f"text like {formatted!r}"),
+                               hint=f"if ',' is a decimal comma here: {_DECIMAL_FIX}" if comma else ""))
             continue
         n = values.nunique()
         if n > MAX_CATEGORIES and _dates(values):  # a CSV's dates are text: said as dates, as a Parquet datetime column is

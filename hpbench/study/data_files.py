@@ -14,8 +14,8 @@ from typing import Any
 from hpbench.data import arrays, files
 from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
-from hpbench.data.user import binary_kind
-from hpbench.errors import DataFileProblem, Problem, StudyError
+from hpbench.data.sniff import NO_HEADER_FIX, binary_kind, first_values, values_not_names
+from hpbench.errors import DataFileProblem, Problem, StudyError, shown
 from hpbench.space.distributions import Choice
 from hpbench.space.space import SearchSpace
 from hpbench.study.locate import locate
@@ -106,7 +106,11 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
         return heads["x"].sample_shape
     if files.is_table(dataset):
         columns = _columns(r, dataset)
-        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if files.is_csv(dataset) and values_not_names(columns):  # before the names' checks: these are no names (bug hunt s52/h1 #3)
+            raise _file_fail(dataset, "must start with a header line naming its columns", shown(f"a first line of numbers ({first_values(columns)})"),
+                             hint=f"the file seems to have no header line: add one, {NO_HEADER_FIX}")
+        # an empty name is read as 'Unnamed: N', not renamed: the pre-flight's unnamed-column check names those
+        twice = sorted({c for c in columns if c and columns.count(c) > 1})
         if twice:  # pandas would read the second one as "name.1": the target could be the wrong column, unsaid
             raise _file_fail(dataset, f"must name each column once (pandas would read a second {twice[0]!r} as '{twice[0]}.1')", twice)
         return (len(columns) - 1,)  # every column but the target
@@ -140,9 +144,9 @@ def _columns(r: Reader, path: str) -> list[str]:
         raise _file_fail(path, f"must be a readable {kind} file ({err})") from None
 
 
-def _file_fail(path: str, rule: str, value: Any = None) -> StudyError:
+def _file_fail(path: str, rule: str, value: Any = None, *, hint: str = "") -> StudyError:
     """A data file's own problem, named by the file (``data.dataset`` gives it)."""
-    return StudyError.of([DataFileProblem(source=path, key="data.dataset", rule=rule, value=value)])
+    return StudyError.of([DataFileProblem(source=path, key="data.dataset", rule=rule, value=value, hint=hint)])
 
 
 def layout(r: Reader, data: Mapping[str, Any]) -> Layout | None:

@@ -14,9 +14,11 @@ from typing import Any
 from hpbench.data.arrays import NPY_SUFFIX, NPZ_SUFFIX, is_npy, is_npz
 from hpbench.data.datasets import DATASETS, TASKS
 from hpbench.data.files import NA_TEXTS, TABLE_SUFFIXES, is_table
+from hpbench.data.sniff import unread_format
 from hpbench.models import FAMILIES, family_params
-from hpbench.registry import Param, Registered
+from hpbench.registry import Param, Registered, is_import_spec
 from hpbench.rules import ListOf, OneOf, Rule, Str
+from hpbench.study.locate import locate
 from hpbench.study.reader import Reader
 from hpbench.train.initializers import INITIALIZERS
 from hpbench.train.optimizers import OPTIMIZERS
@@ -79,8 +81,20 @@ def dataset_params(reader: Reader, dataset: str) -> dict[str, Param]:
         return dict(NPZ_PARAMS)
     if is_npy(dataset):
         return dict(NPY_PARAMS)
+    _not_read(reader, dataset)
     name = reader.check("data.dataset", DATASET, dataset)
     return DATASETS.get(name).params if name in DATASETS else dict(USER_PARAMS)
+
+
+def _not_read(reader: Reader, dataset: str) -> None:
+    """A file or folder that exists but is of no kind hpbench reads (UCI's .data, LIBSVM, ARFF, idx,
+    a pickle batch, a folder of images) is refused as a file, with its conversion where the format
+    is known: it was an "unknown dataset", as a misspelt built-in name is (bug hunt s52/h1 #6)."""
+    if dataset in DATASETS or is_import_spec(dataset) or dataset.lower().endswith(tuple(s for s, _ in _OTHER_FILES)):
+        return  # a name, a loader, or a file the suffix rule tells what to do with
+    path = locate(reader, "data.dataset", dataset)
+    if path is not None:
+        raise reader.fail("data.dataset", DATASET.others_rule, dataset, hint=unread_format(path) or "convert it to one of those")
 
 
 def families_named(r: Reader) -> list[str]:
