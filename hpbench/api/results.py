@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, study_toml, typed_params
+from hpbench.api.repeat_origin import RepeatOrigin, repeat_origin
 from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, metric_column, trial_number
-from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.deleted_weights import read_deleted
 from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
@@ -194,20 +194,15 @@ class Results:
         ``[space]``: what ``hpbench train`` trains (``hpbench.Study.from_dict(...)`` reads it)."""
         chosen = self.best if trial is None else self.trial(trial)
         fixed = fixed_study(self.record, chosen.params)
-        seed = self._repeat_seed(chosen.trial)
-        if seed is not None:  # a repeat ran the configuration with its own seed (its splits, initialization, shuffling)
-            fixed.setdefault("study", {})["seed"] = seed[2]
+        origin = self.repeat_origin(chosen.trial)
+        if origin is not None:  # a repeat ran the configuration with its own seed (its splits, initialization, shuffling)
+            fixed.setdefault("study", {})["seed"] = origin.seed
         return fixed
 
-    def _repeat_seed(self, number: int) -> tuple[int, int, int] | None:
-        """(repeat, repeat_of, seed) where trial ``number`` is a repeat, else ``None``."""
-        df = self.trials
-        rows = df[df["trial"] == number] if "trial" in df.columns else df.iloc[0:0]
-        if rows.empty:
-            return None
-        row = rows.iloc[0]
-        repeat, of, seed = (as_int(row.get(k)) for k in (REPEAT, REPEAT_OF, SEED))
-        return (repeat, of, seed) if repeat and of is not None and seed is not None else None
+    def repeat_origin(self, trial: int | str) -> RepeatOrigin | None:
+        """Which search trial ``trial`` repeats, with which seed, and whether it trained fused
+        (:mod:`hpbench.api.repeat_origin`); ``None`` where it is no repeat."""
+        return repeat_origin(self._row(trial_number(trial)))
 
     def write_best_study(self, path: str | Path, trial: int | None = None) -> Path:
         """Write :meth:`best_study` as a TOML study file (atomically; checked to parse first).
@@ -220,9 +215,12 @@ class Results:
         number = self.best.trial if trial is None else trial
         raw = self.best_study(number)
         Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
-        seed = self._repeat_seed(number)
-        repeat = f" (repeat {seed[0]} of trial {seed[1]}: seed = {seed[2]}, the repeat's own)" if seed else ""
+        origin = self.repeat_origin(number)
+        repeat = f" ({origin.label()})" if origin else ""
         header = f"Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best)."
+        note = origin.fused_note() if origin else None
+        if note:
+            header += f"\nIt {note}."
         atomic_write_text(target, study_toml(raw, header=header))
         return target
 

@@ -62,6 +62,10 @@ def best(
     con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
               f"{literal(chosen.metric)} {_number(chosen.value)} ({chosen.mode})"
               + ("" if _finite(chosen.value) else f", no value: {literal(chosen.stop_reason)}"), highlight=False)
+    origin = res.repeat_origin(chosen.trial)
+    if origin is not None:  # a repeat: its seed, and what retraining it gives where it trained fused
+        note = origin.fused_note()
+        con.print(f"{origin.label()}" + (f"; {note}" if note else ""), highlight=False, soft_wrap=True)
     con.print(table)
     if written is not None:
         con.print(f"study: {literal(written)}  ({shell_command('hpbench', 'train', written)})", highlight=False, soft_wrap=True)

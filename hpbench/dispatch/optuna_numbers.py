@@ -1,7 +1,8 @@
 """The trials table's ``optuna_trial``: each search trial's number in the study's Optuna storage
 (``optuna.db`` or ``--storage``: what ``optuna-dashboard`` and ``optuna.load_study`` show).
 
-hpbench numbers its trials as they start (``trial``). The searcher asks its trials from a copy of
+hpbench numbers its trials as they start (``trial``; Ray Tune's in the order its searcher asked them,
+:mod:`hpbench.dispatch.ask_order`). The searcher asks its trials from a copy of
 the study in memory, and the storage receives each one whole once it has finished
 (:mod:`hpbench.dispatch.write_behind`), numbering them in that order: neither order is the other
 (with ``max_concurrent = 2``, Optuna's trial 0, the default configuration, was hpbench's trial 1 in

@@ -15,6 +15,7 @@ from typing import Any
 from ray.tune import Callback
 from ray.tune.progress_reporter import TrialProgressCallback
 
+from hpbench.dispatch.ask_order import keep_ask_order
 from hpbench.dispatch.budget import Budget
 from hpbench.dispatch.corrections import record_spent
 from hpbench.dispatch.early import EarlyTrials
@@ -130,7 +131,9 @@ class Recorder(Callback):  # type: ignore[misc]
         if self.early is not None:
             self.early.tune_trial_started()  # Tune's slots filling: the helper launches no early trial beside them
         runs: list[tuple[str, Any, Any, str | None]] = [(trial.trial_id, trial.config, {}, None)]
-        if self.replays is not None:
+        if self.replays is None:
+            keep_ask_order(self.store, trials, trial)  # the trials asked before it keep the numbers before its own
+        else:
             replay = self.replays[int(trial.config["replay"])]
             runs = [(trial.trial_id, replay.params, replay.labels, replay.device)]
             if replay.group:

@@ -79,6 +79,7 @@ class ResultsStore:
         self._changed_epochs: set[tuple[str, int]] = set()
         self._loaded = False
         self._next = 0
+        self._reserved: dict[str, int] = {}  # trial_id -> the number kept for it (reserve)
         # counts() and total(), kept as the rows change: each trial's share, and their sums
         self._tally: dict[str, int] = {str(k): 0 for k in _COUNTED}
         self._sums: dict[str, float] = dict.fromkeys(TOTALLED, 0.0)
@@ -110,10 +111,19 @@ class ResultsStore:
     # -- events from the dispatcher ----------------------------------------------------------
     # Statuses and stop reasons are stored as their plain string values (the tables' column
     # types depend on the values' exact types).
+    def reserve(self, trial_id: str) -> None:
+        """Keep the next trial number for ``trial_id``, which :meth:`start` gives it once it starts
+        (a trial asked before one that started first: :mod:`hpbench.dispatch.ask_order`)."""
+        if trial_id not in self.trials and trial_id not in self._reserved:
+            self._reserved[trial_id] = self._next
+            self._next += 1
+
     def start(self, trial_id: str, params: Mapping[str, Any], *, cost: Mapping[str, Any] | None = None) -> None:
         if trial_id not in self.trials:
-            self.trials[trial_id] = Row(self._trial_columns, {"trial": self._next, "trial_id": trial_id})
-            self._next += 1
+            number = self._reserved.pop(trial_id, None)
+            if number is None:
+                number, self._next = self._next, self._next + 1
+            self.trials[trial_id] = Row(self._trial_columns, {"trial": number, "trial_id": trial_id})
         row = self.trials[trial_id]
         row.update({"status": TrialStatus.RUNNING.value, "stop_reason": None, "error": None, "started_at": time.time()})
         for k in self.param_keys:

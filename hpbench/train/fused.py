@@ -14,7 +14,9 @@ optimizer over the stacked tensors (torch's fused kernel where it has one). That
 update as N separate optimizers for every registered optimizer: all are elementwise (SGD,
 momentum, Adagrad, RMSprop, the Adam family), as are ``clip_value`` and the learning-rate
 schedules allowed here (the same for every member; ``plateau`` follows each member's metric and
-is not fused).
+is not fused). The same update, not the same rounding: the batched kernels round otherwise than
+each member's modules (rel ~1e-7 a step), which training can amplify over epochs, so a member
+equals its run alone to float rounding only (:mod:`hpbench.api.repeat_origin`; README: Reports).
 
 The members may also be sibling configurations (:func:`hpbench.config.siblings_differ`: equal but
 for their learning rate and initialization; the early trials' groups, :mod:`hpbench.dispatch.early_group`):

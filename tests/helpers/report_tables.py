@@ -123,9 +123,9 @@ def write_bare(root: Path) -> Path:
     return _write(root / "results" / "bare", record, rows, [])
 
 
-def write_tiny(root: Path, name: str = "r") -> Path:
+def write_tiny(root: Path, name: str = "r", *, fused_members: int | None = None) -> Path:
     """``root/<name>``: a results directory of TINY_STUDY (a searchable study, so ``best --study-out`` writes it):
-    trials 0 and 1, and trial 2 repeat 1 (seed 1) of trial 1."""
+    trials 0 and 1, and trial 2 repeat 1 (seed 1) of trial 1 (``fused_members``: trained fused with that many)."""
     import tomllib
 
     from tests.helpers.studies import TINY_STUDY
@@ -136,7 +136,8 @@ def write_tiny(root: Path, name: str = "r") -> Path:
     base = {"status": "finished", "stop_reason": "completed", "epochs": 3, "best_epoch": 3, "optimizer": "adam"}
     rows = [{**base, "trial": 0, "trial_id": "t0", "lr": 0.01, "best_val_accuracy": 0.8},
             {**base, "trial": 1, "trial_id": "t1", "lr": 0.02, "best_val_accuracy": 0.9},
-            {**base, "trial": 2, "trial_id": "t2", "lr": 0.02, "best_val_accuracy": 0.91, "repeat": 1, "repeat_of": 1, "seed": 1}]
+            {**base, "trial": 2, "trial_id": "t2", "lr": 0.02, "best_val_accuracy": 0.91, "repeat": 1, "repeat_of": 1, "seed": 1,
+             **({} if fused_members is None else {"fused_members": fused_members})}]
     out = _write(root / name, record, rows, [])
     (out / "study.toml").write_text(TINY_STUDY, encoding="utf-8")
     (out / "weights").mkdir()
