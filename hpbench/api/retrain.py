@@ -110,7 +110,7 @@ def _train(study: Study, *, target: Path, study_text: str, con: Console) -> Trai
     # the search's pre-flight: bad data or a network that cannot be built (user code raising, a CNN
     # asking for 19 GB) is a PreflightFailed naming it before any training, not a traceback after
     for warning in preflight(study):
-        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     cfg = trial_config(study, {})
     final: dict[str, Any] = {}
 

@@ -51,7 +51,7 @@ def estimate(
 
     con = console()
     for warning in est.summary.get("warnings", ()):
-        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        con.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)  # one line each: a long path is not folded
     con.print(estimate_table(est.rows, params=study.space.keys(), top=top, width=con.width))
     con.print(summary_table(est.summary))
     for note in coverage_notes(pd.DataFrame(est.rows), label="configuration", id_column="config"):

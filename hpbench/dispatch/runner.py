@@ -119,7 +119,7 @@ def _planned(study: Study, opts: SearchOptions, plan: Plan, console: Console) ->
         if problems:
             raise PreflightFailed.of(problems)
         for warning in pending.warnings if pending is not None else []:  # e.g. a class too small to stratify
-            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
         if plan.previous is not None:  # the data the earlier trials trained on is this data (read by the pre-flight: cached)
             check_same_data(plan, opts, data_record_or_none(study, study_data_or_none(study)))
         return _locked(study, opts, plan, console, start=start)
