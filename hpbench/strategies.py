@@ -27,6 +27,9 @@ from hpbench.registry import Registry
 from hpbench.space.space import SearchSpace
 
 OBJECTIVE = "objective"  # what the schedulers act on: the running best of the study metric, reported every epoch
+# A finished trial's value (its final report only): its best_<metric>, the study metric of the
+# weights it ended with (hpbench.results.ranking.trial_value), which the searcher tells Optuna
+FINAL_VALUE = "final_value"
 
 SEARCHERS: Registry[Any] = Registry(what="searcher", group="hpbench.searchers")
 SCHEDULERS: Registry[Any] = Registry(what="scheduler", group="hpbench.schedulers")

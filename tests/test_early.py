@@ -368,7 +368,7 @@ def test_points_not_launched_before_tunes_searcher_are_left_to_it(write_study, t
 
 def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
     """Told to a real in-memory Optuna study: an early trial the trainer ended (its last row names
-    why) COMPLETE with its running best; one an early rung stopped (no stop reason) PRUNED, as
+    why) COMPLETE with its best value; one an early rung stopped (no stop reason) PRUNED, as
     Tune's stopped trials are told (hpbench.dispatch.searchers), its best still reported by epoch;
     one that raised FAIL."""
     import optuna
@@ -382,7 +382,7 @@ def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
     cases = [({"rows": ended, "error": None}, [(1, 0.5), (2, 0.7)]), ({"rows": stopped, "error": None}, [(1, 0.3)]),
              ({"rows": stopped, "error": "Traceback ..."}, [(1, 0.3)])]
     for outcome, best in cases:
-        tell_ended(ostudy, ostudy.ask(), outcome, best)
+        tell_ended(ostudy, ostudy.ask(), outcome, best, metric="val_accuracy")
     told = ostudy.trials
     assert [t.state.name for t in told] == ["COMPLETE", "PRUNED", "FAIL"]
     assert told[0].value == pytest.approx(0.7, rel=1e-6) and told[0].intermediate_values == {1: 0.5, 2: 0.7}
@@ -391,7 +391,7 @@ def test_an_early_trial_an_early_rung_stopped_is_told_pruned_as_tunes_are():
     diverged = [{"epoch": 1, "val_accuracy": float("nan"), "stop_reason": "diverged"}]
     for direction, worst in (("maximize", -math.inf), ("minimize", math.inf)):  # no value at all: the worst, as a Tune trial reports
         other = optuna.create_study(direction=direction)
-        tell_ended(other, other.ask(), {"rows": diverged, "error": None}, [])
+        tell_ended(other, other.ask(), {"rows": diverged, "error": None}, [], metric="val_accuracy")
         assert other.trials[0].state.name == "COMPLETE" and other.trials[0].value == worst
 
 

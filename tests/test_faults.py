@@ -23,7 +23,7 @@ HPBENCH = [sys.executable, "-m", "hpbench.cli"]
 
 
 def flaky_study(tmp: Path, *, n_slots: int, max_epochs: int = 5, fail_every: int = 0, fail_times: int = 1,
-                sleep: float = 0.0, max_failures: int = 1, name: str = "flaky") -> Path:
+                sleep: float = 0.0, max_failures: int = 1, name: str = "flaky", checkpoint_s: float = 0, fail_epoch: int = 3) -> Path:
     marks = tmp / "marks"
     marks.mkdir(exist_ok=True)
     path = tmp / f"{name}.toml"
@@ -36,7 +36,7 @@ searcher = "grid"
 scheduler = "none"
 max_concurrent = 2
 max_failures = {max_failures}
-checkpoint_s = 0
+checkpoint_s = {checkpoint_s}
 
 [data]
 dataset = "digits"
@@ -46,6 +46,7 @@ family = "tests.helpers.flaky:build"
 dir = "{marks}"
 fail_every = {fail_every}
 fail_times = {fail_times}
+fail_epoch = {fail_epoch}
 sleep = {sleep}
 
 [train]
@@ -58,13 +59,13 @@ batch_size = 256
     return path
 
 
-def run_in_process(study_file: Path, out: Path):
+def run_in_process(study_file: Path, out: Path, *, early_trials: bool = True):
     from rich.console import Console
 
     from hpbench.dispatch.runner import SearchOptions, run_search
     from hpbench.study.parse import load_study
 
-    return run_search(load_study(study_file), SearchOptions(out=out), console=Console(quiet=True))
+    return run_search(load_study(study_file), SearchOptions(out=out, early_trials=early_trials), console=Console(quiet=True))
 
 
 def epochs_log(tmp: Path, slot: int) -> int:
@@ -106,6 +107,24 @@ def test_a_trial_that_keeps_failing_ends_failed_and_the_study_completes(ray_loca
     assert trials.loc[1, "status"] == "finished"
     assert trials.loc[0, "status"] == "failed"
     assert "flaky trial 0 fails at epoch" in trials.loc[0, "error"]
+
+
+@pytest.mark.slow
+def test_a_tune_trial_that_raises_keeps_the_epochs_it_finished(ray_local, tmp_path):
+    """Without retries and checkpoints every epoch, short epochs are reported together (at most
+    once a second): a Tune trial that raised in its 2nd epoch lost its 1st, held back, and said
+    "failed after 0 epochs" with no epoch row, where the early trial alike kept it (bug hunt
+    s52h2, finding 2). Ray Tune keeps every result an errored trial reported."""
+    study = flaky_study(tmp_path, n_slots=2, max_epochs=4, fail_every=1, fail_epoch=2, max_failures=0, checkpoint_s=60)
+    run_in_process(study, tmp_path / "out", early_trials=False)
+    import hpbench
+
+    trials = hpbench.load(tmp_path / "out")
+    epochs = hpbench.load(tmp_path / "out", "epochs")
+    assert (trials["status"] == "failed").all() and len(trials) == 2, trials[["trial", "status", "error"]]
+    assert not trials["trial_id"].str.startswith("early").any()
+    assert (trials["epochs"] == 1).all(), trials[["trial", "epochs"]]
+    assert sorted(epochs["trial"]) == sorted(trials["trial"]) and (epochs["epoch"] == 1).all()
 
 
 @pytest.mark.slow

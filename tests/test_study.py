@@ -187,6 +187,16 @@ def test_conditional_cycle_is_rejected(write_study):
     assert "space.optimizer.momentum" in message or "space.optimizer.weight_decay" in message
 
 
+def test_a_condition_on_an_unsearched_key_never_suggests_the_key_being_defined(write_study):
+    """``did you mean`` offered the dimension itself, which the next message refused as depending
+    on itself (bug hunt s52h2, finding 4)."""
+    text = TINY_STUDY.replace('lr = { loguniform = [1e-3, 1e-1] }',
+                              '"model.dropout" = { uniform = [0.0, 0.5], when = { "model.depth" = [2] } }')
+    message = _error(write_study, text)
+    assert "space.model.dropout.when.model.depth" in message and "another searched key" in message, message
+    assert "model.dropout'?" not in message, message
+
+
 def test_bad_override():
     with pytest.raises(StudyError, match="--set"):
         parse_override("max_epochs")

@@ -90,7 +90,34 @@ def test_csv_logger_restarts_a_reused_trial_number(tmp_path):
     tracker.start(0, {"lr": 0.2})  # an interrupted run's number, reused by a resumed one
     tracker.epoch(0, {"trial": 0, "epoch": 1, "val_loss": 0.4})
     rows = list(csv.DictReader((tmp_path / "csv" / "trial_0000" / "progress.csv").open()))
-    assert rows == [{"epoch": "1", "val_loss": "0.4"}]
+    assert rows == [{"epoch": "1", "val_loss": "0.4", "training_iteration": "1", "time_total_s": "0.0", "done": "False"}]
+
+
+def test_csv_logger_writes_ray_tunes_json_lines_one_per_epoch(tmp_path):
+    """result.json held one pretty-printed summary where Ray Tune's JsonLogger writes one object per
+    reported result (bug hunt s52h2, finding 3): a Ray user reads it with read_json(lines=True)."""
+    import pandas as pd
+
+    tracker = CsvTracker(out=tmp_path)
+    tracker.start(2, {"lr": 0.1})
+    for epoch, loss in ((1, 0.5), (2, 0.4), (3, float("nan"))):
+        tracker.epoch(2, {"trial": 2, "trial_id": "abc", "epoch": epoch, "val_loss": loss, "epoch_s": 0.25 * epoch})
+    tracker.end(2, {"best_val_loss": 0.4}, status="finished", stop_reason="completed")
+    folder = tmp_path / "csv" / "trial_0002"
+    results = pd.read_json(folder / "result.json", lines=True)
+    assert results["epoch"].tolist() == results["training_iteration"].tolist() == [1, 2, 3]
+    assert results["time_total_s"].tolist() == pytest.approx([0.25, 0.75, 1.5], rel=REL)
+    assert results["done"].tolist() == [False, False, True]
+    assert results["val_loss"].tolist()[:2] == pytest.approx([0.5, 0.4], rel=REL) and math.isnan(results["val_loss"].iloc[2])
+    progress = pd.read_csv(folder / "progress.csv")
+    assert progress["training_iteration"].tolist() == [1, 2, 3] and progress["done"].tolist() == [False, False, True]
+    assert progress["time_total_s"].tolist() == pytest.approx([0.25, 0.75, 1.5], rel=REL)
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary == {"status": "finished", "stop_reason": "completed", "best_val_loss": 0.4}
+    tracker.start(3, {"lr": 0.2})
+    tracker.epoch(3, {"trial": 3, "epoch": 1, "val_loss": 0.5, "epoch_s": 0.1})
+    tracker.end(3, {}, status="failed", stop_reason="failed")  # an errored trial is not done (Ray's done=False)
+    assert pd.read_json(tmp_path / "csv" / "trial_0003" / "result.json", lines=True)["done"].tolist() == [False]
 
 
 BASE = {"study": {"name": "t", "metric": "val_accuracy"}, "data": {"dataset": "iris"}, "model": {"family": "mlp"}, "space": {}}
@@ -219,24 +246,71 @@ def test_csv_files_hold_params_every_epoch_and_the_summary(tracked):
         mine = epochs[epochs["trial"] == t.trial].sort_values("epoch")
         assert [int(r["epoch"]) for r in rows] == mine["epoch"].tolist()
         assert [float(r["val_loss"]) for r in rows] == pytest.approx(mine["val_loss"].tolist(), rel=REL)
-        result = json.loads((folder / "result.json").read_text())
-        assert result["stop_reason"] == t.stop_reason and result["best_val_accuracy"] == pytest.approx(t.best_val_accuracy, rel=REL)
+        assert [int(r["training_iteration"]) for r in rows] == mine["epoch"].tolist()
+        results = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]  # one line per epoch, as Ray's
+        assert [r["epoch"] for r in results] == mine["epoch"].tolist()
+        assert [r["done"] for r in results] == [False] * (len(results) - 1) + [True]
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["stop_reason"] == t.stop_reason and summary["best_val_accuracy"] == pytest.approx(t.best_val_accuracy, rel=REL)
 
 
 @pytest.mark.slow
 def test_the_optuna_study_database_agrees_with_the_trials_table(tracked):
     """What optuna-dashboard shows: optuna.load_study on the search's database."""
+    _optuna_agrees(tracked, "tracked")
+
+
+# restore_best_weights with another monitor: the trials keep early stopping's best epoch of val_loss,
+# and val_accuracy there is not their highest (tests.helpers.late_peak); Optuna was told the running
+# best of val_accuracy, not best_val_accuracy, so its best trial was not hpbench's (bug hunt s52h2, finding 1)
+RESTORED = {
+    "study": {"name": "restored", "metric": "val_accuracy", "mode": "max", "trials": 4, "searcher": "random", "scheduler": "none",
+              "max_concurrent": 2, "seed": 3},
+    "data": {"dataset": "iris"},
+    "model": {"family": "tests.helpers.late_peak:build"},
+    "train": {"max_epochs": 5, "batch_size": 16, "early_stopping": {"monitor": "val_loss", "patience": 2, "restore_best_weights": True}},
+    "space": {"lr": {"loguniform": [1e-2, 1e-1]}, "optimizer": {"choice": ["adam", "sgd"]}},
+}
+
+
+@pytest.fixture(scope="module")
+def restored(ray_local, tmp_path_factory) -> Path:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from hpbench.dispatch.runner import SearchOptions, run_search
+
+    out = tmp_path_factory.mktemp("restored") / "out"
+    run_search(parse_study(RESTORED), SearchOptions(out=out), console=Console(file=StringIO()))
+    return out
+
+
+@pytest.mark.slow
+def test_the_optuna_study_database_agrees_with_the_trials_table_under_restore_best_weights(restored):
+    trials = hpbench.load(restored)
+    epochs = hpbench.load(restored, table="epochs")
+    assert len(trials) == 4 and set(trials["status"]) == {"finished"}, trials[["trial", "status", "error"]]
+    highest = epochs.groupby("trial")["val_accuracy"].max()
+    kept_lower = [t.trial for t in trials.itertuples() if t.best_val_accuracy < highest[t.trial] - 1e-6]
+    assert kept_lower, trials[["trial", "best_epoch", "best_val_accuracy"]]  # the case this study is for
+    _optuna_agrees(restored, "restored")
+
+
+def _optuna_agrees(out: Path, name: str) -> None:
     import optuna
 
-    trials, epochs = _tables(tracked)
-    study = optuna.load_study(study_name="tracked", storage=f"sqlite:///{tracked / 'optuna.db'}")
+    trials = hpbench.load(out)
+    epochs = hpbench.load(out, table="epochs")
+    assert set(trials["status"]) == {"finished"}
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'optuna.db'}")
     assert len(study.trials) == len(trials)
     by_params = {(round(t.lr, 12), t.optimizer): t for t in trials.itertuples()}
     states: dict[str, int] = {}
     for ot in study.trials:
         t = by_params[(round(ot.params["lr"], 12), ot.params["optimizer"])]
         assert t.optuna_trial == ot.number, (t.trial, t.optuna_trial, ot.number)  # the column joins the table to the Optuna study
-        # the objective is the running best of the study metric, reported by epoch
+        # the intermediate values are the running best of the study metric, reported by epoch
         mine = epochs[epochs["trial"] == t.trial].sort_values("epoch")
         running = mine["val_accuracy"].cummax().tolist()
         # intermediate values at the epochs the trial reported (reports may carry several epochs;
@@ -248,10 +322,12 @@ def test_the_optuna_study_database_agrees_with_the_trials_table(tracked):
         # a trial the scheduler stopped is PRUNED, as Optuna's own pruning leaves it; one that ended by itself COMPLETE
         expected = optuna.trial.TrialState.PRUNED if t.stop_reason == "pruned" else optuna.trial.TrialState.COMPLETE
         assert ot.state == expected, (ot.state, t.stop_reason)
-        assert ot.value == pytest.approx(t.best_val_accuracy, rel=REL)  # a pruned one's: its last value, the best up to its stop
+        # the trial's value is the table's best_<metric> (a pruned one's: its last value, the best up to its stop)
+        assert ot.value == pytest.approx(t.best_val_accuracy, rel=REL), (t.trial, ot.value, t.best_val_accuracy)
     print("optuna states", states, "stop reasons", trials["stop_reason"].value_counts().to_dict())
     ended = trials[trials["stop_reason"] != "pruned"]
     assert study.best_value == pytest.approx(ended["best_val_accuracy"].max(), rel=REL)  # Optuna's best: its finished trials'
+    assert study.best_value == pytest.approx(hpbench.Results(out).best.value, rel=REL)  # hpbench best's
     assert states.get("PRUNED", 0) == int((trials["stop_reason"] == "pruned").sum())
 
 

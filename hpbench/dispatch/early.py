@@ -288,6 +288,6 @@ class EarlyTrials:
         record(t.trial_id, outcome)
         best = running_best(outcome["rows"], self.study)
         with self.lock, contextlib.suppress(Exception):  # the searcher's history only: the tables have the trial
-            tell_ended(self.ostudy, t.optuna_trial, outcome, best)
+            tell_ended(self.ostudy, t.optuna_trial, outcome, best, metric=self.study.settings.metric)
         replay_into(self.scheduler, t.trial_id, t.params, best,
                     stop_reason=outcome["rows"][-1]["stop_reason"] if finished_by_trainer(outcome) else None)

@@ -277,19 +277,21 @@ def finished_by_trainer(outcome: dict[str, Any]) -> bool:
     return not outcome.get("error") and not outcome.get("interrupted") and bool(rows) and "stop_reason" in rows[-1]
 
 
-def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]]) -> None:
+def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tuple[int, float]], *, metric: str) -> None:
     """Tell Optuna how an early trial ended, as Tune's trials are told (hpbench.dispatch.searchers):
     its running best reported by epoch; FAIL when it raised, was interrupted or has no rows; PRUNED
     when an early rung stopped it (its last row has no ``stop_reason``: the trainer did not end it);
-    else COMPLETE with its best value, or with the worst value (-inf when maximizing, +inf when
-    minimizing) when it has none (diverged from its first epoch): the objective a Tune trial reports
-    then (hpbench.dispatch.trainable), so that TPE counts the configuration among the bad ones
+    else COMPLETE with its value, the trials table's ``best_<metric>`` (the metric of the weights it
+    ended with, :func:`~hpbench.dispatch.trainable.final_value`), or with the worst value (-inf when
+    maximizing, +inf when minimizing) when it has none (diverged from its first epoch): the value a
+    Tune trial is told then, so that TPE counts the configuration among the bad ones
     either way. An early trial that diverged with no value was told FAIL while a Tune trial alike
-    was told COMPLETE at the worst value (bug hunt s47h2)."""
-    import math
-
+    was told COMPLETE at the worst value (bug hunt s47h2); one under ``restore_best_weights`` with
+    another monitor was told its running best, not its ``best_<metric>`` (bug hunt s52h2)."""
     from optuna.study import StudyDirection
     from optuna.trial import TrialState
+
+    from hpbench.dispatch.trainable import final_value
 
     for epoch, value in best:
         trial.report(value, epoch)
@@ -298,7 +300,7 @@ def tell_ended(ostudy: Any, trial: Any, outcome: dict[str, Any], best: list[tupl
         ostudy.tell(trial, state=TrialState.FAIL)
     elif "stop_reason" not in rows[-1]:
         ostudy.tell(trial, state=TrialState.PRUNED)
-    elif not best:
-        ostudy.tell(trial, -math.inf if ostudy.direction == StudyDirection.MAXIMIZE else math.inf)
     else:
-        ostudy.tell(trial, best[-1][1])
+        mode = "max" if ostudy.direction == StudyDirection.MAXIMIZE else "min"
+        values = {int(r["epoch"]): r.get(metric) for r in rows}
+        ostudy.tell(trial, final_value(values, best_epoch=rows[-1].get("best_epoch"), mode=mode))

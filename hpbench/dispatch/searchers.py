@@ -11,11 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 from hpbench.dispatch.optuna_numbers import AskedTrials
-from hpbench.strategies import OBJECTIVE, SEARCHERS, seeded_by_trial
+from hpbench.strategies import FINAL_VALUE, OBJECTIVE, SEARCHERS, seeded_by_trial
 from hpbench.study.resolve import effective_value
 from hpbench.study.schema import Study
 
-__all__ = ["OBJECTIVE", "SEARCHERS", "CandidateCost", "Quota", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
+__all__ = ["FINAL_VALUE", "OBJECTIVE", "SEARCHERS", "CandidateCost", "Quota", "make_searcher", "n_trials", "sampler_seed"]  # SEARCHERS: its old home
 
 
 
@@ -214,6 +214,10 @@ def _optuna_search_class() -> Any:
         def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
             if result and not error and "stop_reason" not in result and trial_id in self._ot_trials and trial_id not in self._completed_trials:
                 self._prune(trial_id, result)
+            elif result and not error and FINAL_VALUE in result:
+                # a trial its trainer ended: told its best_<metric> (the table's value, which ranks it);
+                # its intermediate values stay the running best of the metric, which the schedulers judge
+                super().on_trial_complete(trial_id, result={**result, OBJECTIVE: result[FINAL_VALUE]}, error=error)
             else:
                 super().on_trial_complete(trial_id, result=result, error=error)
             # Ray keeps every trial's optuna Trial (with a FrozenTrial copy of its own) for the whole

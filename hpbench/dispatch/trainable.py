@@ -1,6 +1,7 @@
 """The Ray Tune function trainable: resolves the trial's configuration and runs the shared
 trainer, reporting its epochs (plus the running best of the study metric, ``objective``,
-which the searcher and scheduler act on) and checkpoints.
+which the scheduler acts on and Optuna records as the intermediate values; the final report adds
+the trial's value, ``final_value``: its ``best_<metric>``, which Optuna is told) and checkpoints.
 
 Costs measured here set two rhythms:
 
@@ -9,7 +10,8 @@ Costs measured here set two rhythms:
   most every ``REPORT_EVERY_S`` (the report carries the earlier rows under ``epoch_rows``;
   the scheduler acts on ``epoch``, not on the report count), except the epochs at which the
   scheduler decides (ASHA's rungs, ``decide_at``), the last epoch, and every epoch when
-  ``checkpoint_s = 0``: those are reported at once, so batching never delays a pruning;
+  ``checkpoint_s = 0``: those are reported at once, so batching never delays a pruning. A trial
+  that raises reports the epochs it holds before its error;
 * a checkpoint costs about 14 ms (15 ms per report with one vs 1 ms without), so a trial
   checkpoints at most every ``[study] checkpoint_s`` seconds (0: every epoch) and at its last
   epoch. A trial that raised, or whose worker died, is retried by Tune from its last checkpoint;
@@ -22,6 +24,7 @@ share an IP).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -30,7 +33,8 @@ import time
 from typing import Any
 
 from hpbench.config import TrialConfig
-from hpbench.dispatch.searchers import OBJECTIVE
+from hpbench.dispatch.searchers import FINAL_VALUE, OBJECTIVE
+from hpbench.results.ranking import trial_value
 from hpbench.results.weights import WEIGHTS_FILE
 from hpbench.study.resolve import trial_config
 from hpbench.study.schema import Study
@@ -134,6 +138,7 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
 
     node_id = ray.get_runtime_context().get_node_id()
     best: list[float] = []
+    values: dict[int, Any] = {}  # the study metric by epoch, for the trial's final value
     sign = 1.0 if study.settings.mode == "max" else -1.0
     pending: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
@@ -149,14 +154,24 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
             path = os.path.join(d, STATE_FILE)
             start_state = resume.load_state(path) if os.path.exists(path) else None  # tensors and plain data only
         best[:] = start_state.get("objective_best", []) if start_state else []
+        values.update((int(r["epoch"]), r.get(study.settings.metric)) for r in (start_state or {}).get("history", ()))
 
     def on_state(state: dict[str, Any]) -> None:
         pending[:] = [state]
+
+    def held() -> dict[str, Any]:
+        """The report of the epochs held back (the latest, carrying the earlier ones); none held after it."""
+        metrics = {**rows[-1], OBJECTIVE: best[0] if best else (-math.inf if sign > 0 else math.inf), "node_id": node_id}
+        if len(rows) > 1:
+            metrics[EPOCH_ROWS] = rows[:-1]
+        rows.clear()
+        return metrics
 
     def report(row: dict[str, Any]) -> None:
         value = row.get(study.settings.metric)
         if value is not None and math.isfinite(value) and (not best or sign * value > sign * best[0]):
             best[:] = [value]
+        values[int(row["epoch"])] = value
         rows.append(row)
         now = time.monotonic()
         final = "stop_reason" in row
@@ -165,11 +180,9 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
         checkpoint = bool(pending) and ("final_model" in pending[0] if final else retried and now - last_checkpoint[0] >= study.settings.checkpoint_s)
         if not (final or checkpoint or every_epoch or row["epoch"] in decide_at or now - last_report[0] >= REPORT_EVERY_S):
             return
-        worst = -math.inf if sign > 0 else math.inf
-        metrics = {**row, OBJECTIVE: best[0] if best else worst, "node_id": node_id}
-        if len(rows) > 1:
-            metrics[EPOCH_ROWS] = rows[:-1]
-        rows.clear()
+        metrics = held()
+        if final:  # what Optuna is told: the trials table's best_<metric>, of the weights the trial ended with
+            metrics[FINAL_VALUE] = final_value(values, best_epoch=row.get("best_epoch"), mode=study.settings.mode)
         last_report[0] = now
         if final and pending and handoff is not None and handoff.node_id == node_id and "final_model" in pending[0]:
             tune.report({**metrics, WEIGHTS_HANDOFF: weights.save_new(pending[0]["final_model"], handoff.incoming)})
@@ -187,4 +200,25 @@ def _run(cfg: TrialConfig, *, study: Study, handoff: Handoff | None, decide_at: 
                 resume.save_state({**state, "objective_best": list(best)}, os.path.join(d, STATE_FILE))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(d))
 
-    train(cfg, report=report, on_state=on_state, start_state=start_state)
+    try:
+        train(cfg, report=report, on_state=on_state, start_state=start_state)
+    except Exception:
+        # the epochs it finished but held back (short epochs are reported together) are reported
+        # before the error, as Tune keeps every result of a trial that errored: the failed trial
+        # lost them, and its line said "failed after 0 epochs" (bug hunt s52h2, finding 2)
+        if rows:
+            with contextlib.suppress(Exception):  # the trial's own error is the one to raise
+                tune.report(held())
+        raise
+
+
+def final_value(values: dict[int, Any], *, best_epoch: int | None, mode: str) -> float:
+    """A finished trial's value for Optuna from its study metric by epoch (``values``: epoch ->
+    value, the epochs before a restored checkpoint included) and the trainer's ``best_epoch``: the
+    trials table's ``best_<metric>`` (:func:`~hpbench.results.ranking.trial_value`), or the worst
+    value where it has none. The running best it was told before differed under
+    ``restore_best_weights`` with another monitor (bug hunt s52h2, finding 1)."""
+    _, value = trial_value([values.get(e) for e in range(1, max(values, default=0) + 1)], best_epoch=best_epoch, mode=mode)
+    if value is None:
+        return -math.inf if mode == "max" else math.inf
+    return value

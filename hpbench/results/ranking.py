@@ -20,7 +20,7 @@ the live view's best, the repeats plan, the test split and ``keep_weights`` (:fu
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpbench.results.status import TrialStatus, is_search_trial, missing
@@ -44,6 +44,25 @@ def value(row: Mapping[str, Any], *, metric: str) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
+
+
+def trial_value(values: Sequence[Any], *, best_epoch: int | None, mode: str) -> tuple[int | None, float | None]:
+    """A trial's ``best_epoch`` and ``best_<metric>`` from its study metric by epoch (``values[0]``:
+    epoch 1) and the trainer's ``best_epoch``: the epoch whose weights the trial ended with (with
+    ``restore_best_weights``, early stopping's best epoch of its monitor: :mod:`hpbench.train.best`);
+    where the trainer named none (a trial pruned or failed before its last epoch, or one that
+    diverged before any weights were kept), the epoch with the best finite value, the first of
+    equal ones. The value is None where it is not finite. The one rule for the trials table
+    (:mod:`hpbench.results.store`) and for the value Optuna is told for a finished trial
+    (:mod:`hpbench.dispatch.trainable`, :mod:`hpbench.dispatch.early_helper`), which were the
+    running best of the metric and disagreed under ``restore_best_weights`` (bug hunt s52h2)."""
+    finite = [(float(v), i + 1) for i, v in enumerate(values)
+              if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    if not best_epoch and finite:
+        best_epoch = (max if mode == "max" else min)(finite, key=lambda vi: vi[0])[1]  # the first of equal values
+    v = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
+    finite_v = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+    return best_epoch or None, finite_v
 
 
 def can_rank(row: Mapping[str, Any], *, metric: str) -> bool:

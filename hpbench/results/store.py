@@ -14,7 +14,6 @@ own summaries: it imports nothing from the cost model, the study or the trainer.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
-from hpbench.results.ranking import best_row
+from hpbench.results.ranking import best_row, trial_value
 from hpbench.results.rows import Columns, EpochIndex, Row
 from hpbench.results.status import DONE, StopReason, TrialStatus, missing
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
@@ -212,19 +211,15 @@ class ResultsStore:
         own = self._history.get(trial_id, {})  # this trial's rows only: O(its epochs), not O(the study's)
         hist = [own[e] for e in sorted(own)]
         values = [r.get(self.metric) for r in hist]
-        finite = [(v, i + 1) for i, v in enumerate(values) if isinstance(v, (int, float)) and math.isfinite(v)]
         # best_epoch: the trainer's, the epoch whose weights the trial ended with (saved, evaluated
         # on the test split: hpbench.train.best); a trial stopped before its last epoch (pruned,
         # failed) has none, and its best epoch is the one with the best value of the metric
-        best_epoch = t.get("best_epoch")
-        if not best_epoch and finite:
-            best_epoch = (max if self.mode == "max" else min)(finite, key=lambda vi: vi[0])[1]  # the first of equal values
-        value = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
-        t["best_epoch"] = best_epoch or None
-        t[self.metric] = value
+        best_epoch, value = trial_value(values, best_epoch=t.get("best_epoch"), mode=self.mode)
+        t["best_epoch"] = best_epoch
+        t[self.metric] = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
         # what ranks the trial: the metric of those weights (the best over the epochs, unless
         # restore_best_weights kept another monitor's best epoch)
-        t[f"best_{self.metric}"] = value if isinstance(value, (int, float)) and math.isfinite(value) else None
+        t[f"best_{self.metric}"] = value
         t["train_s"] = sum(float(r.get("epoch_s", 0.0)) for r in hist) if hist else None  # none measured: it never trained
 
     # -- reading ---------------------------------------------------------------------------------

@@ -83,7 +83,8 @@ def _condition(
         pkey = parent if parent in dims else by_path.get(aliases.get(str(parent), str(parent)))
         if pkey is None:
             raise StudyError(
-                source=source, key=where, rule="must name another searched key", value=parent, hint=did_you_mean(parent, list(dims))
+                source=source, key=where, rule="must name another searched key", value=parent,
+                hint=did_you_mean(parent, [k for k in dims if k != key]),  # not the key being defined: refused below as depending on itself
             )
         if pkey == key:
             raise StudyError(source=source, key=f"space.{key}.when", rule="cannot depend on itself", value=parent)

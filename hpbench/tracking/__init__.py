@@ -10,8 +10,9 @@ slow logger never holds up the search, and a failing one is reported, not fatal.
 Where they write, inside the results directory: ``tensorboard/trial_0003/`` (event files:
 ``tensorboard --logdir results/NAME/tensorboard``), ``mlflow.db`` (an MLflow SQLite store, one
 run per trial in an experiment named after the study: ``mlflow ui --backend-store-uri
-sqlite:///results/NAME/mlflow.db``), ``csv/trial_0003/`` (``params.json``, ``progress.csv``,
-``result.json``, as Ray Tune's CSV logger lays them out).
+sqlite:///results/NAME/mlflow.db``), ``csv/trial_0003/`` (``params.json``; ``progress.csv`` and
+``result.json``, one line per epoch, as Ray Tune's CSV and JSON loggers lay them out; ``summary.json``:
+:mod:`hpbench.tracking.csv`).
 
 More loggers come from plugins (entry-point group ``hpbench.loggers``): a builder
 ``build(*, out, study_name, metric, mode) -> Tracker``.
@@ -45,7 +46,7 @@ def _mlflow(**kw: Any) -> Any:
     return MlflowTracker(**kw)
 
 
-@LOGGERS.register("csv", doc="per-trial params.json, progress.csv and result.json (Ray Tune's layout)", needs=())
+@LOGGERS.register("csv", doc="per-trial params.json, progress.csv and result.json (one line per epoch: Ray Tune's layout), summary.json (the final row)", needs=())
 def _csv(**kw: Any) -> Any:
     from hpbench.tracking.csv import CsvTracker
 
