@@ -158,3 +158,26 @@ def test_a_programs_own_sigterm_handler_hears_a_sigterm_while_ray_starts(monkeyp
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert seen == [signal.SIGTERM]
+
+
+def _ray_init_installs_its_handler(**_kwargs: object) -> None:
+    """``ray.init`` as it starts without a signal: its own SIGTERM handler left installed."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
+
+
+@pytest.mark.parametrize("handling", [signal.SIG_DFL, signal.SIG_IGN], ids=["SIG_DFL", "SIG_IGN"])
+def test_a_programs_default_or_ignored_sigterm_is_given_back_after_ray_starts(monkeypatch, handling):
+    """Bug hunt s52/h5, finding 3: a program whose SIGTERM was the default (or ignored) kept Ray's
+    handler after its first search (it raised SystemExit(15), even after ray.shutdown()): only a
+    callable handler was put back."""
+    import types
+
+    from hpbench.dispatch.backend import _ray_init
+
+    monkeypatch.setitem(sys.modules, "ray", types.SimpleNamespace(init=_ray_init_installs_its_handler))
+    previous = signal.signal(signal.SIGTERM, handling)
+    try:
+        _ray_init(num_cpus=1)
+        assert signal.getsignal(signal.SIGTERM) is handling
+    finally:
+        signal.signal(signal.SIGTERM, previous)

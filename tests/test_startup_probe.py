@@ -4,10 +4,12 @@ calibrated, whose machine figures price a machine with no search history in plac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -112,6 +114,74 @@ def test_a_probe_past_its_time_is_stopped_and_keeps_the_prior(tmp_path):
     assert startup_probe.measure(tmp_path, log=said.append, timeout_s=0.3) is None
     assert not startup_probe.cache_file(tmp_path).exists()
     assert said[-2] == "the probe's search did not finish (TimeoutExpired)" and said[-1] == "the start-up stays the prior's"
+
+
+# The probe's search as far as a stop goes: it deaf to SIGTERM (SIGKILL must come), with a process of
+# its session (Ray's, in the real search) that keeps writing into the probe's folder, re-made if gone
+_GROUP = """
+import os, signal, subprocess, sys, time
+from pathlib import Path
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+writer = "import os, time\\nwhile True:\\n    os.makedirs({d!r}, exist_ok=True)\\n    time.sleep(0.02)".format(d=os.path.join(os.getcwd(), "results"))
+g = subprocess.Popen([sys.executable, "-c", writer])
+Path("pids.tmp").write_text(f"{os.getpid()} {g.pid}")
+os.replace("pids.tmp", "pids")
+while True:
+    time.sleep(0.05)
+"""
+
+
+def _gone(pgid: int, within_s: float = 10.0) -> bool:
+    end = time.monotonic() + within_s
+    while time.monotonic() < end:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_probe_stopped_by_ctrl_c_takes_its_process_group_along(tmp_path, monkeypatch):
+    """Bug hunt s52/h5, finding 1: a Ctrl-C (or the SIGTERM the command takes as one) while the
+    probe ran left its search running in its own session, with its own Ray, which wrote into the
+    probe's folder again after it was removed. Its whole process group goes (SIGTERM, then SIGKILL),
+    then the folder; the Ctrl-C goes on."""
+    import sys
+    import threading
+
+    monkeypatch.setattr(startup_probe, "STOP_GRACE_S", 0.2, raising=False)  # (absent before the fix, which this test was checked against)
+    real_run = startup_probe._run
+    seen: dict[str, object] = {}
+    ended = threading.Event()
+
+    def interrupt_once_started(folder: Path) -> None:
+        while not (folder / "pids").exists():
+            if ended.wait(0.02):
+                return  # the command ended first (it failed to start): no Ctrl-C into a later test
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)  # a Ctrl-C: wakes the main thread's wait
+
+    def run(cmd, *, env, cwd, timeout_s):  # the probe's command, stopped by a Ctrl-C once its group is up
+        seen["cwd"] = Path(cwd)
+        threading.Thread(target=interrupt_once_started, args=(Path(cwd),), daemon=True).start()
+        try:
+            return real_run([sys.executable, "-c", _GROUP], env=env, cwd=cwd, timeout_s=120)
+        finally:
+            ended.set()
+            seen["pids"] = [int(p) for p in (Path(cwd) / "pids").read_text().split()] if (Path(cwd) / "pids").exists() else []
+
+    monkeypatch.setattr(startup_probe, "_run", run)
+    with pytest.raises(KeyboardInterrupt):
+        startup_probe.measure(tmp_path)
+    pids = seen["pids"]
+    assert isinstance(pids, list) and len(pids) == 2
+    gone = _gone(pids[0])  # the child is its group's leader; the other process is in its group
+    if not gone:
+        with contextlib.suppress(OSError):
+            os.killpg(pids[0], signal.SIGKILL)
+    assert gone, "the probe's process group is still running"
+    assert not Path(str(seen["cwd"])).exists()  # removed, and nothing is left to make it again
+    assert not startup_probe.cache_file(tmp_path).exists()
 
 
 def _fake_calibration(monkeypatch):

@@ -135,11 +135,9 @@ def leave_now(code: int) -> None:
     import os
     import sys
 
-    ray = sys.modules.get("ray")
-    # a Ctrl-C in the first seconds can come while a thread still imports Ray: a module without
-    # is_initialized yet has started nothing to shut down
-    if ray is not None and getattr(ray, "is_initialized", lambda: False)():
-        ray.shutdown()
+    from hpbench.dispatch import ray_runtime
+
+    ray_runtime.shutdown(drop_session=True)  # a runtime of the search's own: its session folder too (hpbench.dispatch.leftovers)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

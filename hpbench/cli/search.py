@@ -166,14 +166,10 @@ def _finish(out: Path, *, started_at: float) -> None:
     interpreter's finalization (:func:`hpbench.cli.leave_done`); a command run inside a caller's
     process returns to it."""
     from hpbench.cost import history
-    from hpbench.dispatch import local_ray
+    from hpbench.dispatch import local_ray, ray_runtime
 
     report_end = time.time()
-    if "ray" in sys.modules:
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
+    ray_runtime.shutdown(drop_session=True)  # a runtime of the search's own: its session folder too (hpbench.dispatch.leftovers)
     local_ray.release()  # the warm runtime's hold, when the search joined it
     exit_s = time.time() - report_end
     with contextlib.suppress(OSError):

@@ -133,17 +133,44 @@ def measure(cache_dir: Path, *, log: Callable[[str], None] | None = None, timeou
 
 
 def _run(cmd: list[str], *, env: dict[str, str], cwd: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
-    """``cmd`` in a session of its own: past ``timeout_s`` the whole group goes (the search and the
-    Ray it started), not the search alone."""
+    """``cmd`` in a session of its own: past ``timeout_s``, and when this command stops (Ctrl-C, or a
+    SIGTERM the command takes as one), the whole group goes (the search and the Ray it started), not
+    the search alone, before the probe's folder is removed. A Ctrl-C left the probe's search
+    running on its own Ray, which wrote its tables into the folder again once it was removed (bug
+    hunt s52/h5, finding 1)."""
     with subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True) as proc:
         try:
             out, err = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
+        except BaseException:
+            _stop_group(proc)
             raise
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+STOP_GRACE_S = 2.0  # the probe's group after a SIGTERM, before SIGKILL (its search stops Ray on SIGTERM, as on Ctrl-C)
+GONE_WAIT_S = 10.0  # at most, for the group's last processes to be gone once killed
+
+
+def _stop_group(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM to ``proc``'s process group, :data:`STOP_GRACE_S` for its leader to end, then SIGKILL
+    to the group (a second Ctrl-C during the grace goes straight to it); returns once no process of
+    the group is left (at most :data:`GONE_WAIT_S`), the leader reaped."""
+    try:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(STOP_GRACE_S)
+    finally:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        end = time.monotonic() + GONE_WAIT_S
+        while time.monotonic() < end:  # the group outlives its leader while Ray's processes (orphans now) die
+            try:
+                os.killpg(proc.pid, 0)
+            except OSError:
+                return
+            time.sleep(0.02)
 
 
 def machine() -> dict[str, Any]:

@@ -151,7 +151,11 @@ def _ray_init(**kwargs: Any) -> None:
             raise SearchInterrupted from None  # ... which cannot go on without its Ray: it stops here
         raise  # a caller's own handler, which returned: Ray's exit, as before
     finally:
-        if callable(ours):  # also when ray.init raised (a Ctrl-C): Ray's handler would outlive it
+        # also when ray.init raised (a Ctrl-C): Ray's handler would outlive it. SIG_DFL and SIG_IGN too
+        # (a program's default handling, not callable): Ray's handler stayed after ray.shutdown(), so a
+        # kill raised SystemExit(15) there (bug hunt s52/h5, finding 3). None (a handler not installed
+        # from Python) cannot be put back.
+        if ours is not None:
             with contextlib.suppress(ValueError):  # not the main thread: nothing was installed there to keep
                 signal.signal(signal.SIGTERM, ours)
 

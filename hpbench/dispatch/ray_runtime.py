@@ -18,6 +18,8 @@ import socket
 import sys
 from dataclasses import dataclass
 
+from hpbench.dispatch import leftovers
+
 LOCAL = "local"  # a local runtime of the search's own
 WARM = "warm"  # the warm local runtime, joined (hpbench.dispatch.local_ray)
 CLUSTER = "cluster"  # a cluster joined at the search's address
@@ -30,6 +32,7 @@ class Started:
     driver: str  # the driver's connection (:func:`_connection`): another after a ray.shutdown() and a new ray.init()
     address: str | None  # the search's address option (None, "local", HOST:PORT, "auto", ray://HOST:PORT)
     kind: str  # LOCAL, WARM or CLUSTER
+    session: str = ""  # a LOCAL runtime's session folder, removed when the command shuts it down (:func:`shutdown`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,7 +79,8 @@ def record(*, address: str | None, kind: str) -> None:
     driver = ""
     with contextlib.suppress(Exception):
         driver = _connection()
-    _started = Started(driver=driver, address=address, kind=kind)
+    session = leftovers.session_folder() if kind == LOCAL else ""
+    _started = Started(driver=driver, address=address, kind=kind, session=session)
 
 
 def _connection() -> str:
@@ -87,6 +91,24 @@ def _connection() -> str:
 
     ctx = ray.get_runtime_context()
     return f"{ctx.gcs_address}/{ctx.get_job_id()}/{ctx.get_node_id()}"
+
+
+def shutdown(*, drop_session: bool) -> None:
+    """``ray.shutdown()`` of the runtime this process is connected to (nothing when Ray is not up);
+    ``drop_session``: then the session folder of a local runtime this process's hpbench started
+    removed (:mod:`hpbench.dispatch.leftovers`; a command whose search ended well or was interrupted)."""
+    ray = sys.modules.get("ray")
+    # a Ctrl-C in the first seconds can come while a thread still imports Ray: a module without
+    # is_initialized yet has started nothing to shut down
+    if ray is None or not getattr(ray, "is_initialized", lambda: False)():
+        return
+    session = ""
+    if drop_session and _started is not None and _started.session:
+        with contextlib.suppress(Exception):
+            session = _started.session if _connection() == _started.driver else ""  # not a runtime started since by the caller
+    ray.shutdown()
+    forget()
+    leftovers.remove_session(session)
 
 
 def forget() -> None:

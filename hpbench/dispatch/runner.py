@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from hpbench.cost import prices
-from hpbench.dispatch import clock_record, early_launch, local_ray
+from hpbench.dispatch import clock_record, early_launch, leftovers, local_ray
 from hpbench.dispatch.announce import announce, preflight_step
 from hpbench.dispatch.backend import (
     import_driver_modules,
@@ -84,8 +84,14 @@ def run_search(study: Study, opts: SearchOptions, *, console: Console | None = N
     names every problem found."""
     console = console or Console(emoji=False)
     check_writable(opts.out)  # before the folder is made for its lock: an OutputError, not the OS's PermissionError
+    made = not opts.out.exists()
     with holding(opts.out):
-        return _planned(study, opts, plan_search(study, opts), console)
+        try:
+            return _planned(study, opts, plan_search(study, opts), console)
+        except KeyboardInterrupt:
+            if made:  # stopped before it recorded a trial: its files go, and the folder it made (hpbench.dispatch.leftovers)
+                leftovers.drop_unrecorded(opts.out)
+            raise
 
 
 def _planned(study: Study, opts: SearchOptions, plan: Plan, console: Console) -> ResultsStore:
@@ -225,6 +231,8 @@ def _run_locked(study: Study, opts: SearchOptions, plan: Plan, console: Console,
                 console.print(f"[yellow]logger {name} failed:[/] {escape(err)} (the search went on without it)", highlight=False)
         with contextlib.suppress(OSError):
             (out / INCOMING_DIR).rmdir()  # empty once every handed-over weights file was moved
+        if opts.storage_path is None:  # Tune's experiment folders, which hpbench never reads (hpbench.dispatch.leftovers)
+            leftovers.drop_tune_storage(out)
     clock_record.record(clock, store, out=out)  # what this search measured, for the next estimate here
     return store
 
