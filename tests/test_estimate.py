@@ -299,3 +299,20 @@ def test_a_cache_dir_that_cannot_be_a_folder_is_refused_before_any_work(write_st
 
         with pytest.raises(OutputError, match=r"^cache_dir .*is not a directory"):
             hpbench.estimate(hpbench.Study.from_toml(write_study(TINY_STUDY)), cache_dir=where)
+
+
+def test_a_calibration_that_replaces_an_older_hpbenchs_model_says_so(write_study, tmp_path, monkeypatch):
+    """Bug hunt s52h4 #1: a cached model of an older hpbench's schema is measured again; the
+    calibrating line said only "this machine's cost model", not that it replaces an outdated one."""
+    from hpbench.cost import history
+    from tests.helpers.devices import device_cache, logged_calibration
+
+    logged_calibration(monkeypatch)
+    old = device_cache(tmp_path, 1.0).to_dict()
+    old.update(schema=6, versions={**old["versions"], "schema": "6"})
+    history.device_cache_file(tmp_path, "cpu", 1).write_text(json.dumps(old))
+    r = runner.invoke(app, ["estimate", str(write_study(TINY_STUDY)), "--cache-dir", str(tmp_path), "--json", "--no-preflight"],
+                      env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.stderr.split())
+    assert "calibrating cpu at 1 thread: it replaces this machine's cached cost model, which is from an older hpbench (model schema 6" in flat

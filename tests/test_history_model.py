@@ -10,10 +10,11 @@ import pytest
 
 from hpbench.cost import history
 from hpbench.cost.figures import Figures
+from tests.helpers.devices import device_cache
 
 REL = 1e-5
 OLD = history.ModelTag(schema=6, measured_at=1_000.0)
-NEW = history.ModelTag(schema=6, measured_at=2_000.0)
+NEW = history.tag_of(2_000.0)  # this version's schema: a cached model of it is one model_tag reads
 
 
 def _rec(model: history.ModelTag | None, *, speed: float, startup_s: float, started_at: float, study: str = "s") -> dict:
@@ -79,8 +80,7 @@ def test_records_priced_under_other_counting_rules_are_not_this_models(tmp_path)
 
 def test_the_model_tag_is_read_from_the_device_cache_without_torch(tmp_path):
     assert history.model_tag(tmp_path, device="cpu", threads=1) is None
-    path = history.device_cache_file(tmp_path, "cpu", 1)
-    path.write_text(json.dumps({"schema": 6, "measured_at": 2_000.0, "device": "cpu"}))
+    device_cache(tmp_path, 2_000.0)
     assert history.model_tag(tmp_path, device="cpu", threads=1) == NEW
     assert history.model_tag(tmp_path, device="auto", threads=1) == NEW  # no CUDA model cached: the CPU's
     assert history.model_tag(tmp_path, device="cpu", threads=2) is None
@@ -98,7 +98,7 @@ def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
     from hpbench.study.parse import load_study
 
     study = load_study(write_study(TINY_STUDY))
-    history.device_cache_file(tmp_path, "cpu", 1).write_text(json.dumps({"schema": 6, "measured_at": 2_000.0}))
+    device_cache(tmp_path, 2_000.0)
     records = [_rec(OLD, speed=2.0, startup_s=4.0, started_at=1_100.0 + i) for i in range(3)]
     records += [_rec(NEW, speed=0.5, startup_s=4.0, started_at=2_100.0 + i, study=study.name) for i in range(3)]
     for r in records:
@@ -107,7 +107,7 @@ def test_the_search_clock_reads_and_records_its_model(tmp_path, write_study):
     assert sc.model == NEW and sc.figures.speed == pytest.approx(0.5, rel=REL)
     store = ResultsStore(out=tmp_path / "out", metric=study.settings.metric, mode=study.settings.mode, param_keys=study.space.keys())
     rec = clock_record.record(sc, store, out=tmp_path / "out")
-    assert rec is not None and rec["model"] == {"schema": 6, "measured_at": 2_000.0, "rules": NEW.rules}
+    assert rec is not None and rec["model"] == {"schema": NEW.schema, "measured_at": 2_000.0, "rules": NEW.rules}
     assert history.load(tmp_path)[-1]["model"] == NEW.to_dict()
 
 
@@ -210,3 +210,46 @@ def test_the_wall_time_prices_the_plans_data_seconds():
     base = predict(SearchPlan(trials=plans, concurrency=1), figures=figs, seeds=2)
     slow = predict(SearchPlan(trials=plans, concurrency=1, data_s=3.5), figures=figs, seeds=2)
     assert slow.startup_s - base.startup_s == pytest.approx(3.0, rel=REL) and slow.total_s - base.total_s == pytest.approx(3.0, rel=REL)
+
+
+def test_a_model_the_calibration_refuses_has_no_tag(tmp_path):
+    """Bug hunt s52h4 #1: model_tag read any JSON with a schema and a time as the cached model, where
+    the calibration's load refuses an older hpbench's schema or another identity's model and measures
+    it again. One rule now: each file below is refused by both."""
+    from hpbench.cost import calibrate
+
+    path = history.device_cache_file(tmp_path, "cpu", 1)
+    current = device_cache(tmp_path, 2_000.0).to_dict()
+    old = {**current, "schema": 6, "versions": {**current["versions"], "schema": "6"}}
+    for refused in ({"schema": 6, "measured_at": 2_000.0, "device": "cpu"}, old, {**current, "schema": history.MODEL_SCHEMA + 1},
+                    {**current, "versions": {**current["versions"], "torch": "0.0.1"}}, {**current, "versions": {**current["versions"], "cpus": "999"}}):
+        path.write_text(json.dumps(refused))
+        assert history.model_tag(tmp_path, device="cpu", threads=1) is None, refused
+        assert history.model_tag(tmp_path, device="auto", threads=1) is None
+        assert calibrate.load_cached(path, "cpu") is None
+    path.write_text(json.dumps(current))
+    assert history.model_tag(tmp_path, device="cpu", threads=1) == NEW and calibrate.load_cached(path, "cpu") is not None
+
+
+def test_a_final_table_that_may_hold_a_calibration_wait_is_not_read():
+    """Bug hunt s52h4 #2: records from before the calibration wait was timed apart (no model tag, no
+    calibration_wait_s) cannot tell a final table from a first calibration's wait (25.5 s where the
+    machine's others took 2-5 s: an upgraded machine's estimate said "final table 19.7 min"); nor can
+    a tagged one whose search calibrated its model (measured after the search started) without
+    timing the wait apart. Their report_s is not read; a record that timed it apart, or ran on a model
+    cached before it started, is."""
+    def rec(report_s: float, *, model: history.ModelTag | None, started_at: float, **more: float) -> dict:
+        return {**_rec(model, speed=1.0, startup_s=5.0, started_at=started_at), "report_s": report_s, "n_search": 20, **more}
+
+    untagged = rec(25.5, model=None, started_at=2_500.0)
+    calibrated = rec(116.7, model=NEW, started_at=1_900.0)  # its model measured 100 s into it
+    for polluted in (untagged, calibrated):
+        f = history.figures([polluted], study="s", model=NEW)
+        assert f.report_s == pytest.approx(Figures().report_s, rel=REL) and f.sources.get("report_s") == Figures().sources.get("report_s")
+    split = rec(2.2, model=NEW, started_at=1_900.0, calibration_wait_s=77.4)
+    on_cached = rec(2.0, model=NEW, started_at=2_100.0)
+    assert history.figures([untagged, calibrated, split], study="s", model=NEW).report_s == pytest.approx(2.2, rel=REL)
+    assert history.figures([untagged, calibrated, on_cached], study="s", model=NEW).report_s == pytest.approx(2.0, rel=REL)
+    assert history.figures([untagged, calibrated, on_cached], study="other", model=NEW).report_s == pytest.approx(2.0, rel=REL)  # the machine's
+    small = {**untagged, "n_search": 2}  # a final table without importances: the same rule
+    assert history.figures([small], study="s", model=NEW).report_small_s == pytest.approx(Figures().report_small_s, rel=REL)

@@ -24,6 +24,7 @@ from hpbench.results.files import atomic_write_json
 
 REL = 1e-5
 runner = CliRunner()
+MODEL = history.tag_of(1796430000.0).to_dict()  # the probe prices with the machine's models, cached before it (no calibration wait)
 
 
 def _record(**over):
@@ -31,7 +32,7 @@ def _record(**over):
     rec = {"schema": history.SCHEMA, "run_id": "probe", "study": startup_probe.STUDY_NAME, "command": True, "ray_started": True,
            "early_trials": True, "n_search": 8, "started_at": 1796430600.0, "contention": 1.0, "startup_s": 5.0, "ray_s": 3.9,
            "data_s": 0.01, "fresh_worker_s": 1.5, "setup_s": 0.01, "tail_s": 0.02, "test_cold_s": 1.4, "report_s": 0.9, "exit_s": 1.3,
-           "speed": 0.4}
+           "speed": 0.4, "model": MODEL}
     return {**rec, **over}
 
 
@@ -39,7 +40,7 @@ def _repeats(**over):
     """The probe's second command's record: the search done, only its repeats and the test split after them."""
     rec = {"schema": history.SCHEMA, "run_id": "probe-repeats", "study": startup_probe.STUDY_NAME, "command": True, "ray_started": True,
            "early_trials": False, "n_search": 0, "started_at": 1796430620.0, "contention": 1.0, "startup_s": None, "ray_s": 3.7,
-           "fused_start_s": 3.0, "repeats_s": 5.0, "test_s": 0.13, "report_s": 0.86, "exit_s": 1.1}
+           "fused_start_s": 3.0, "repeats_s": 5.0, "test_s": 0.13, "report_s": 0.86, "exit_s": 1.1, "model": MODEL}
     return {**rec, **over}
 
 

@@ -293,7 +293,8 @@ def test_history_record_round_trip_and_figures(tmp_path):
     assert rec["startup_s"] == pytest.approx(5.0, rel=REL)
     assert rec["best_fractions"] == pytest.approx([0.2] * 4, rel=REL)
     assert rec["speed"] == pytest.approx(1.25, rel=REL)  # median of 0.5 and 2.0
-    history.append(tmp_path, {**rec, "out": "/r", "started_at": -5.0, "phases_end_at": 10.0})
+    # its predictions from a model cached before it started: its final table holds no calibration wait (history.clean_report)
+    history.append(tmp_path, {**rec, "out": "/r", "started_at": -5.0, "phases_end_at": 10.0, "model": history.tag_of(-10.0).to_dict()})
     assert history.finish(tmp_path, out="/r", started_at=-5.0, report_end=12.0, exit_s=1.0)
     assert not history.finish(tmp_path, out="/other", started_at=-5.0, report_end=12.0, exit_s=1.0)
     (got,) = history.load(tmp_path)
@@ -370,7 +371,8 @@ def test_a_search_too_small_for_importances_has_its_own_final_table_figure(write
     fANOVA): its seconds are read from such searches only, the others' from theirs, each study's own
     runs first; before any, the larger searches' figure x the ratio measured here."""
     def rec(report: float, n: int | None, study: str = "other") -> dict:
-        return {"schema": history.SCHEMA, "study": study, "report_s": report, "command": True, **({"n_search": n} if n else {})}
+        return {"schema": history.SCHEMA, "study": study, "report_s": report, "command": True, **({"n_search": n} if n else {}),
+                "started_at": 1.0, "model": history.tag_of(0.0).to_dict()}  # on a model cached before it: no calibration wait in report_s
 
     recs = [rec(2.0, 24), rec(1.8, 3), rec(2.2, None), rec(1.2, 1), rec(1.0, 2), rec(9.0, 2, study="api") | {"command": False}]
     assert [history.importance(r) for r in recs] == [True, True, True, False, False, False]

@@ -82,7 +82,7 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
 
         check_default_cache(flag="--cache-dir" if cli else "cache_dir=")
     from hpbench.cost import clock, history, priced, prices, startup_probe
-    from hpbench.cost.calibrate import device_model
+    from hpbench.cost.calibrate import cache_file, device_model, refused
     from hpbench.cost.device import DeviceModel
     from hpbench.cost.estimate import configurations, enumerates_grid, estimate_study
     from hpbench.dispatch import local_ray
@@ -119,9 +119,12 @@ def study_estimate(study: Study, *, samples: int | None = None, grid: bool = Fal
         dev = DeviceModel.hypothetical_device(flops_per_s=device_flops)
     else:
         asked_at = time.time()
+        # a cached model this version refuses (an older hpbench's, another identity's) is replaced: said so (bug hunt s52h4 #1)
+        why = refused(cache_file(cache, _target(study), threads), _target(study)).why() if log is not None else ""
+        what = (f"it replaces this machine's cached cost model, which {why}: measured once and cached in {cache}" if why else
+                f"this machine's cost model, measured once and cached in {cache}")
         dev = device_model(device=_target(study), threads=threads, cache_dir=cache,
-                           log=_announced(log, f"calibrating {_target(study)} at {threads} thread{'s' if threads > 1 else ''}: this machine's "
-                                               f"cost model, measured once and cached in {cache} (a minute or two)"))
+                           log=_announced(log, f"calibrating {_target(study)} at {threads} thread{'s' if threads > 1 else ''}: {what} (a minute or two)"))
         if dev.measured_at >= asked_at and probed is None and startup_probe.wanted():
             # a machine calibrated by this call (for the first time, or anew): its start-up timed too (~20 s), so that
             # this estimate prices the search's start-up, final table and exit at this machine's pace, not the prior's

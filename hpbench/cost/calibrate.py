@@ -11,44 +11,32 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from hpbench.cost import activations, concurrency, conv, rng, suite, trainer_probe, warmup
+from hpbench.cost import activations, concurrency, conv, model_check, rng, suite, trainer_probe, warmup
 from hpbench.cost import microbench as mb
 from hpbench.cost import recurrent as rnn
-from hpbench.cost.device import SCHEMA, DeviceModel
+from hpbench.cost.device import DeviceModel
 from hpbench.cost.history import default_cache_dir, device_cache_file
+from hpbench.cost.model_check import cpu_name
+from hpbench.cost.model_check import well_formed as _well_formed  # noqa: F401  (read here by the tests, as before)
 from hpbench.results.files import atomic_write_json
 from hpbench.train import allocator
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def identity(device: str) -> dict[str, str]:
-    """Hardware and library versions a measurement holds for."""
+    """Hardware and library versions a measurement holds for (:func:`hpbench.cost.model_check.identity`, every key)."""
     import torch
 
-    from hpbench._version import __version__
-
     name = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else cpu_name()
-    return {"host": platform.node(), "hardware": name, "cpus": str(os.cpu_count()), "torch": torch.__version__,
-            "python": platform.python_version(), "hpbench": __version__, "schema": str(SCHEMA)}
+    return model_check.identity(torch_version=torch.__version__, hardware=name)
 
 
 def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
@@ -58,61 +46,16 @@ def cache_file(cache_dir: Path, device: str, threads: int) -> Path:
 def load_cached(path: Path, device: str) -> DeviceModel | None:
     """The cached model, its warm-up constants held at their ceilings (:func:`hpbench.cost.warmup.bounded`),
     or None when it is missing, unreadable, malformed (any content that is not a device model of
-    numbers: the cache is measured again, never trusted) or measured with other hardware or versions."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        model = DeviceModel.from_dict(raw) if isinstance(raw, dict) else None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError):
-        return None
-    if model is None or not _well_formed(model):
-        return None
+    numbers: the cache is measured again, never trusted), of another hpbench's model schema or
+    measured with other hardware or versions: :func:`refused`'s rule, which the driver reads too."""
+    model = refused(path, device).model
     # held at the warm-up ceilings here too: a cache measured before them (or under other ones) is priced as a new calibration is
-    return warmup.bounded(model) if model.versions == identity(device) else None
+    return warmup.bounded(model) if model is not None else None
 
 
-def _well_formed(m: DeviceModel) -> bool:
-    """Every rate, size, coefficient and time a finite number >= 0 (``bandwidth_bytes_per_s`` may be
-    inf), the curves' lengths paired, the texts texts."""
-    def nums(*xs: object) -> bool:
-        return all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 and x == x for x in xs)
-
-    curves = ((m.matmul_flops, m.matmul_flops_per_s), (m.bandwidth_bytes, m.bandwidth_curve), (m.conv_flops, m.conv_flops_per_s))
-    return (isinstance(m.device, str) and isinstance(m.name, str) and isinstance(m.threads, int) and isinstance(m.coef, dict)
-            and isinstance(m.versions, dict) and isinstance(m.concurrency_slowdown, dict) and isinstance(m.intervals, dict)
-            and nums(m.peak_flops_per_s, m.bandwidth_bytes_per_s, m.op_overhead_s, m.threads)
-            and isinstance(m.random_s_per_element, dict) and nums(*m.random_s_per_element.values())
-            and isinstance(m.activation_s_per_element, dict)
-            and all(isinstance(v, tuple) and len(v) == len(activations.SIZES) and nums(*v) for v in m.activation_s_per_element.values())
-            and all(nums(*xs, *ys) and len(xs) == len(ys) for xs, ys in curves)
-            and all(isinstance(ax, tuple) and ax and nums(*ax) and min(ax) > 0 for ax in m.matmul_grid)
-            and len(m.matmul_grid_flops_per_s) == (math.prod(len(ax) for ax in m.matmul_grid) if m.matmul_grid else 0)
-            and nums(*m.matmul_grid_flops_per_s) and all(r > 0 for r in m.matmul_grid_flops_per_s)
-            and _grid_well_formed(m.recurrent_grid, m.recurrent_flops_per_s)
-            and _grid_well_formed(m.conv_grid, {"Conv2d": m.conv_grid_flops_per_s} if m.conv_grid or m.conv_grid_flops_per_s else {},
-                                  n_modes=len(conv.MODES), n_axes=len(conv.CONV_GRID_CPU))
-            and len(m.conv_first_call_s) in (0, 2) and nums(*m.conv_first_call_s)
-            and len(m.recurrent_cliff) in (0, 3) and nums(*m.recurrent_cliff) and all(x > 0 for x in m.recurrent_cliff)
-            and _grid_well_formed(m.attention_grid, {"attention": m.attention_grid_s} if m.attention_grid or m.attention_grid_s else {},
-                                  n_axes=len(mb.ATTENTION_GRID_CPU))
-            and nums(*m.conv_backward_flops_per_s, *m.coef.values(), m.warmup_fraction, *m.concurrency_slowdown.values(),
-                     m.first_epoch_s, m.trainer_epoch_s, *m.bounded.values())
-            and all(isinstance(v, tuple) and len(v) == 2 and nums(*v) for v in m.intervals.values())
-            and (m.fit_error is None or nums(m.fit_error)) and all(math.isfinite(x) for x in (m.peak_flops_per_s, m.op_overhead_s))
-            and nums(m.calibration_s, m.measured_at) and math.isfinite(m.calibration_s))  # shown by `hpbench devices` (a null crashed it: s50/h8 #5)
-
-
-def _grid_well_formed(axes: tuple[tuple[int, ...], ...], per_cell: Mapping[str, tuple[tuple[float, ...], ...]], *, n_modes: int = 2,
-                      n_axes: int = 4) -> bool:
-    """A recurrent (or convolution) grid: ``n_axes`` axes of positive sizes and, per cell, ``n_modes`` rate
-    lists (training and evaluation; a convolution's first-layer training too) of a positive rate
-    per shape (or no grid and no rates)."""
-    if not axes:
-        return not per_cell
-    n = math.prod(len(ax) for ax in axes)
-    return (len(axes) == n_axes and all(isinstance(ax, tuple) and ax and all(isinstance(x, int) and x > 0 for x in ax) for ax in axes)
-            and all(isinstance(c, str) and isinstance(v, tuple) and len(v) == n_modes
-                    and all(len(r) == n and all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0 for x in r) for r in v)
-                    for c, v in per_cell.items()))
+def refused(path: Path, device: str) -> model_check.Verdict:
+    """The model cached in ``path`` for ``device``, or why it is refused (:func:`hpbench.cost.model_check.read`)."""
+    return model_check.read(path, identity(device))
 
 
 def device_model(*, device: str = "cpu", threads: int = 1, cache_dir: Path | None = None, recalibrate: bool = False,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpbench.cost import model_check
 from hpbench.cost.device import SCHEMA as MODEL_SCHEMA
 from hpbench.cost.learned import (  # noqa: F401  (the figures read from the history: history.figures, as before)
     EARLY_MIN_TRIALS,
@@ -107,19 +108,31 @@ class ModelTag:
 
 def model_tag(cache_dir: Path, *, device: str, threads: int) -> ModelTag | None:
     """The tag of the model cached for ``device`` (``auto``: CUDA's when cached, else the CPU's),
-    read without torch (the driver's); None when there is none readable (the figures then read
-    every record)."""
+    read without torch (the driver's); None when there is none this version uses (the figures then
+    read every record): a model the calibration's load refuses, of an older hpbench's schema or
+    another identity, is no model here either (:mod:`hpbench.cost.model_check`, one rule)."""
+    return cached_model(cache_dir, device=device, threads=threads)[0]
+
+
+def cached_model(cache_dir: Path, *, device: str, threads: int) -> tuple[ModelTag | None, model_check.Verdict]:
+    """:func:`model_tag`, with the verdict on the cached model: why it is refused when it is (the
+    first refused file's, as ``auto`` tries CUDA's then the CPU's; missing when none is cached)."""
+    first = model_check.Verdict(refusal=model_check.Refusal.MISSING)
     for target in (("cuda:0", "cpu") if device == "auto" else ("cuda:0" if device == "cuda" else device,)):
-        try:
-            raw = json.loads(device_cache_file(cache_dir, target, threads).read_text(encoding="utf-8"))
-            return ModelTag(schema=int(raw["schema"]), measured_at=float(raw["measured_at"]))
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
-    return None
+        seen = model_check.read(device_cache_file(cache_dir, target, threads), model_check.driver_identity(target))
+        if seen.model is not None:
+            return ModelTag(schema=MODEL_SCHEMA, measured_at=float(seen.model.measured_at)), seen
+        if first.refusal is model_check.Refusal.MISSING:
+            first = seen
+    return None, first
 
 
 def study_model(cache_dir: Path, study: Any) -> ModelTag | None:  # the model of the study's device at its trials' threads
-    return model_tag(cache_dir, device=str(study.config["train"].get("device", "cpu")), threads=max(1, int(study.resources.cpus_per_trial)))
+    return study_cached(cache_dir, study)[0]
+
+
+def study_cached(cache_dir: Path, study: Any) -> tuple[ModelTag | None, model_check.Verdict]:  # ... with its verdict (cached_model)
+    return cached_model(cache_dir, device=str(study.config["train"].get("device", "cpu")), threads=max(1, int(study.resources.cpus_per_trial)))
 
 
 def tag_of(measured_at: float) -> ModelTag:  # a model of this version (measured_at 0, hypothetical: no record matches)

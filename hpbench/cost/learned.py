@@ -83,7 +83,8 @@ _FIGURES: dict[str, Any] = {
     # members' models built and stacked first); a record keeps it under the name of its kind
     "tail_s": lambda r: True, "replay_start_s": lambda r: True, "fused_start_s": lambda r: True, "test_s": lambda r: True,
     "test_cold_s": lambda r: True,  # the test split where the driver loads torch for it (no repeats ran before), test_s after
-    "report_s": lambda r: r.get("command") and importance(r), "report_small_s": lambda r: r.get("command") and not importance(r),
+    "report_s": lambda r: r.get("command") and importance(r) and clean_report(r),
+    "report_small_s": lambda r: r.get("command") and not importance(r) and clean_report(r),
     "exit_s": lambda r: r.get("command"),
 }
 _RECORDED_AS = {"startup_solo_s": "startup_s", "startup_warm_s": "startup_s", "report_small_s": "report_s"}  # a figure a record keeps under another name
@@ -94,6 +95,22 @@ def measured(records: Sequence[Mapping[str, Any]], name: str) -> list[float]:
     contention its search was priced at (:func:`record_contention`)."""
     usable, key = _FIGURES[name], _RECORDED_AS.get(name, name)
     return [float(r[key]) / record_contention(r, name) for r in records if usable(r) and isinstance(r.get(key), (int, float))]
+
+
+def clean_report(r: Mapping[str, Any]) -> bool:
+    """Whether the record's final table (``report_s``) is known to hold no calibration wait: the
+    command's wait for its last predictions behind a calibration it ran is in ``report_s`` unless
+    the record kept it apart (``calibration_wait_s``, 0 where none; written since bug hunt s47h1),
+    or unless the search ran on a model cached before it started (its ``model`` tag's
+    ``measured_at`` not after its start: nothing calibrated). Records of older versions (no tag)
+    cannot tell: a first search's 25.5 s of calibration wait priced the final table at 19.7 min
+    after an upgrade, where the machine's others took 2-5 s (bug hunt s52h4 #2); likewise a tagged
+    record whose search recalibrated a stale model (116.7 s)."""
+    if isinstance(r.get("calibration_wait_s"), (int, float)):
+        return True
+    m, started = r.get("model"), r.get("started_at", r.get("at"))
+    return (isinstance(m, Mapping) and isinstance(m.get("measured_at"), (int, float)) and isinstance(started, (int, float))
+            and float(m["measured_at"]) <= float(started))
 
 
 def importance(r: Mapping[str, Any]) -> bool:
@@ -159,7 +176,7 @@ def figures(records: Sequence[Mapping[str, Any]], *, study: str | None = None, p
     values["speed_free"] = "speed" in values and any(r.get("speed_free") for r in mine)
     seen_c = [float(r["speed_contention"]) for r in free_first(mine)[-RECENT:] if r.get("speed_free") and isinstance(r.get("speed_contention"), (int, float))]
     values["trials_contention"] = statistics.median(seen_c) if seen_c and values["speed_free"] else None
-    commands = [r for r in records if r.get("command")]
+    commands = [r for r in records if r.get("command") and clean_report(r)]  # (the speed's pool is its own: mine)
     for name, pool in (("speed", mine), ("report_s", [r for r in commands if importance(r)]), ("report_small_s", [r for r in commands if not importance(r)]),
                        ("test_s", records), ("test_cold_s", records)):
         key = _RECORDED_AS.get(name, name)

@@ -130,12 +130,14 @@ class CommandClock:
         (``calibration_wait_s``) and left out of the final table's figure (``report_s``, from
         :attr:`phases_end_at`), which every later search and estimate here prices: a first
         quickstart recorded report_s = 140 s, and the next estimates priced their final table at
-        2-5 min for a command of about a minute (bug hunt s47h1)."""
+        2-5 min for a command of about a minute (bug hunt s47h1). A search that calibrated records it
+        (0 when the calibration ended before the close), so that its record tells a final table
+        free of the wait from one of a version that did not split it (:func:`hpbench.cost.learned.clean_report`)."""
         calibrating = self.calibration is not None and self.calibration.running()
         began = time.time()
         close(calibrating)
-        if calibrating and self.phases_end_at is not None:
-            self.measured["calibration_wait_s"] = waited = time.time() - began
+        if self.calibration is not None and self.phases_end_at is not None:
+            self.measured["calibration_wait_s"] = waited = time.time() - began if calibrating else 0.0
             self.phases_end_at += waited
 
     def trial_started(self, trial_id: str) -> None:
