@@ -7,11 +7,13 @@ imports torch, :meth:`Results.report` the report's modules.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, study_toml, typed_params
 from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, metric_column, trial_number
+from hpbench.errors import StudyError
 from hpbench.results.columns import REPEAT, REPEAT_OF, SEED
 from hpbench.results.deleted_weights import read_deleted
 from hpbench.results.failures import Failures, failures
@@ -219,7 +221,11 @@ class Results:
         check_output(self.path, target, source="hpbench.Results.write_best_study", key="path")
         number = self.best.trial if trial is None else trial
         raw = self.best_study(number)
-        Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
+        try:  # never write a study that does not validate
+            Study.from_dict(raw, source=str(target), base_dir=target.parent)
+        except StudyError as err:  # the record's own study breaks a rule (one an earlier hpbench did not have): name the record, not target
+            raise StudyError.of([replace(p, source=str(self.path / STUDY_JSON), hint=_recorded_hint(p.hint, target))
+                                 if p.source == str(target) else p for p in err.problems]) from None
         seed = self._repeat_seed(number)
         repeat = f" (repeat {seed[0]} of trial {seed[1]}: seed = {seed[2]}, the repeat's own)" if seed else ""
         header = f"Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best)."
@@ -288,6 +294,13 @@ class Results:
         }
 
 
+def _recorded_hint(hint: str, target: Path) -> str:
+    """A problem of the study a results folder recorded: this version's rule, broken by the record
+    (an earlier hpbench may have accepted it), and the study file that was therefore not written."""
+    said = f"the study this folder recorded breaks this rule of this version of hpbench; {target} was not written"
+    return f"{hint}; {said}" if hint else said
+
+
 def _search_mask(df: pd.DataFrame) -> pd.Series:
     """True for the search trials' rows (not repeats, not device comparisons)."""
     import pandas as pd
@@ -303,7 +316,7 @@ def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
 
 def _check_report(source: str, sections: list[str] | None, top: int) -> None:
     """What ``hpbench report`` refuses at its options: an unknown section, ``top`` below 1."""
-    from hpbench.errors import StudyError, did_you_mean
+    from hpbench.errors import did_you_mean
     from hpbench.report.names import SECTION_NAMES
 
     for name in sections or ():
