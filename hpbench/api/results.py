@@ -7,12 +7,14 @@ imports torch, :meth:`Results.report` the report's modules.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpbench.api.fixed import fixed_study, plain, study_toml, typed_params
 from hpbench.api.repeat_origin import RepeatOrigin, repeat_origin
 from hpbench.api.trial_result import TrialResult, as_float, as_int, is_number, metric_column, trial_number
+from hpbench.errors import StudyError
 from hpbench.results.deleted_weights import read_deleted
 from hpbench.results.failures import Failures, failures
 from hpbench.results.files import STUDY_JSON, atomic_write_text, check_output, read_record
@@ -214,7 +216,11 @@ class Results:
         check_output(self.path, target, source="hpbench.Results.write_best_study", key="path")
         number = self.best.trial if trial is None else trial
         raw = self.best_study(number)
-        Study.from_dict(raw, source=str(target), base_dir=target.parent)  # never write a study that does not validate
+        try:  # never write a study that does not validate
+            Study.from_dict(raw, source=str(target), base_dir=target.parent)
+        except StudyError as err:  # the record's own study breaks a rule (one an earlier hpbench did not have): name the record, not target
+            raise StudyError.of([replace(p, source=str(self.path / STUDY_JSON), hint=_recorded_hint(p.hint, target))
+                                 if p.source == str(target) else p for p in err.problems]) from None
         origin = self.repeat_origin(number)
         repeat = f" ({origin.label()})" if origin else ""
         header = f"Trial {number} of {self.path}{repeat}: the searched hyperparameters fixed, no [space] (hpbench best)."
@@ -286,6 +292,13 @@ class Results:
         }
 
 
+def _recorded_hint(hint: str, target: Path) -> str:
+    """A problem of the study a results folder recorded: this version's rule, broken by the record
+    (an earlier hpbench may have accepted it), and the study file that was therefore not written."""
+    said = f"the study this folder recorded breaks this rule of this version of hpbench; {target} was not written"
+    return f"{hint}; {said}" if hint else said
+
+
 def _search_mask(df: pd.DataFrame) -> pd.Series:
     """True for the search trials' rows (not repeats, not device comparisons)."""
     import pandas as pd
@@ -301,7 +314,7 @@ def _counts(df: pd.DataFrame, column: str) -> dict[str, int]:
 
 def _check_report(source: str, sections: list[str] | None, top: int) -> None:
     """What ``hpbench report`` refuses at its options: an unknown section, ``top`` below 1."""
-    from hpbench.errors import StudyError, did_you_mean
+    from hpbench.errors import did_you_mean
     from hpbench.report.names import SECTION_NAMES
 
     for name in sections or ():

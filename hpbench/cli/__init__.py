@@ -24,6 +24,7 @@ from hpbench.cli import runtime as _runtime
 from hpbench.cli import schema as _schema
 from hpbench.cli import search as _search
 from hpbench.cli import train as _train
+from hpbench.results.record_format import NewerFormatWarning
 
 app = typer.Typer(
     name="hpbench",
@@ -64,6 +65,11 @@ def main(prog_name: str | None = None) -> None:
     """The installed ``hpbench`` command (started by :func:`hpbench.command.main`, as ``python -m
     hpbench``). Its process ends here (Click ends every command with SystemExit): by
     :func:`leave_done` once the command is done, by :func:`leave_now` when it was interrupted."""
+    import warnings
+
+    shown = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *args, **kwargs: (  # hpbench's own reader warning: one line, as an error is
+        f"warning: {message}\n" if issubclass(category, NewerFormatWarning) else shown(message, category, *args, **kwargs))
     try:
         app(prog_name=prog_name)
     except SystemExit as done:

@@ -145,10 +145,10 @@ def _warn_unseen(unseen: np.ndarray, column: str, cats: tuple[str, ...], *, n_ro
     shown = ", ".join(repr(v) for v in values[:SHOWN]) + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
     known = ", ".join(repr(v) for v in cats[:10]) + (f" and {len(cats) - 10} more" if len(cats) > 10 else "")
     warnings.warn(f"column {column!r}: {len(unseen)} of {n_rows} rows hold categories training never saw ({shown}): they get no input "
-                  f"of their own (every one-hot input of the column is 0); training saw {known}", UserWarning, stacklevel=_callers_level())
+                  f"of their own (every one-hot input of the column is 0); training saw {known}", UserWarning, stacklevel=callers_level())
 
 
-def _callers_level() -> int:
+def callers_level() -> int:
     """The ``stacklevel`` (from the function calling this) of the first frame outside hpbench: a
     warning names the user's line that predicted, not this module's."""
     root = str(Path(__file__).resolve().parents[1])

@@ -25,8 +25,9 @@ from hpbench.results.files import (
     check_fresh_folder,
     check_writable,
 )
+from hpbench.results.record_format import written_by
 from hpbench.results.resume import Previous, load_previous, space_diff, sqlite_damage
-from hpbench.results.study_changes import FILE_KEYS, RECORD_FORMAT, data_changes, ranking_changed, study_changes
+from hpbench.results.study_changes import FILE_KEYS, data_changes, ranking_changed, study_changes
 from hpbench.study.schema import Study
 
 
@@ -190,7 +191,7 @@ def write_study_record(study: Study, out: Path) -> None:
             "space": study.space.describe(),
             "space_fingerprint": study.space.fingerprint(),
             "raw": study.raw,
-            "format": RECORD_FORMAT,  # every key the study set is here (hpbench.results.study_changes)
+            **written_by(),  # its format (every key the study set is here: hpbench.results.study_changes) and the hpbench writing it
             "data_files": data_files(study),
             "data_choices": study.data_choices,  # searched data files as written -> absolute (best --study-out)
         },

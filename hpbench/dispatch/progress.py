@@ -4,6 +4,7 @@ a file, a dumb terminal)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -25,9 +26,13 @@ _ENDED = (StopReason.SOLVED, StopReason.COLLAPSED, StopReason.EARLY_STOPPED, Sto
 
 
 class Progress:
-    def __init__(self, *, store: ResultsStore, n_trials: int, console: Console, study_name: str, clock: SearchClock | None = None) -> None:
-        """``clock``: the search's clock, whose ETA the progress shows (none without it)."""
+    def __init__(self, *, store: ResultsStore, n_trials: int, console: Console, study_name: str, clock: SearchClock | None = None,
+                 apart: Mapping[str, int] | None = None) -> None:
+        """``clock``: the search's clock, whose ETA the progress shows (none without it). ``apart``:
+        rows left out of the counts (:meth:`ResultsStore.counts_apart`: a resumed search's progress
+        counts its trials against ``n_trials``, not the earlier run's repeats: "9/5 done" before)."""
         self.store = store
+        self.apart = dict(apart or {})
         self.clock = clock
         self.n_trials = n_trials
         self.console = console
@@ -87,8 +92,11 @@ class Progress:
         s = int(self.clock.elapsed() if self.clock is not None else time.monotonic() - self.t0)
         return f"{s // 60:02d}:{s % 60:02d}"
 
+    def _counts(self) -> dict[str, int]:
+        return {k: v - self.apart.get(k, 0) for k, v in self.store.counts().items()}
+
     def _summary(self) -> str:
-        c = self.store.counts()
+        c = self._counts()
         done = sum(v for k, v in c.items() if k not in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED))
         parts = [f"{done}/{self.n_trials} done", f"{c[TrialStatus.RUNNING]} running"]
         parts += [f"{c[k]} {k.replace('_', '-')}" for k in _ENDED if c.get(k)]
@@ -108,7 +116,7 @@ class Progress:
     def _render(self) -> Table:
         grid = Table.grid(padding=(0, 2))
         grid.add_row(f"[bold]hpbench search[/] {literal(self.name)}", f"elapsed {self._elapsed()}")
-        c = self.store.counts()
+        c = self._counts()
         done = sum(v for k, v in c.items() if k not in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED))
         width = 30
         filled = int(width * done / max(self.n_trials, 1))

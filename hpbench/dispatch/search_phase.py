@@ -105,7 +105,8 @@ def search(study: Study, opts: SearchOptions, plan: Plan, console: Console, stor
     if prev is not None:  # and so do the trials an earlier run finished (a resume)
         replay_previous(scheduler, study, prev.trials, prev.epochs)
     check_resources(study)
-    progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock)
+    progress = Progress(store=store, n_trials=plan.n_total, console=console, study_name=study.name, clock=clock,
+                        apart=store.counts_apart())  # an earlier run's repeats are no trials of n_total
     budget = None
     if opts.budget_flops or opts.budget_s:
         budget = Budget(flops=opts.budget_flops, seconds=opts.budget_s, clock=clock.budget_s)

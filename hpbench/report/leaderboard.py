@@ -112,7 +112,7 @@ def repeats_table(data: ReportData) -> Table | None:
     rows = repeat_summary(data)
     if not rows:
         return None
-    table = Table(title=f"Repeats: top {len(rows)} configurations re-run with other seeds", header_style="bold",
+    table = Table(title=_repeats_title(data, [r["trial"] for r in rows]), header_style="bold",
                   caption=f"mean ± half-width of the 95% t-interval over the repeat seeds (the search run itself is not "
                           f"counted: it was selected for being good). tied = Welch t-test against the best, p >= {TIE_ALPHA}.")
     for c in ("trial", "seeds", f"{data.metric} mean ± 95% CI", "search run", "p vs best", "tied"):
@@ -125,6 +125,30 @@ def repeats_table(data: ReportData) -> Table | None:
                       fmt(r["p_vs_best"], 2), "[green]tied[/]" if r["tied_with_best"] else "",
                       " ".join(f"{k}={fmt(v)}" for k, v in r["params"].items() if v is not None))
     return table
+
+
+def _repeats_title(data: ReportData, trials: list[int]) -> str:
+    """``Repeats: top 3 configurations re-run ...``; where some repeated configurations are no longer among the
+    ``[study] repeats_top`` best (a resumed search repeats its new top, and keeps the repeats an
+    earlier run's ranking chose: "top 4" was said with repeats_top = 3), how many of each."""
+    top = data.settings.get("repeats_top")
+    title = f"Repeats: top {len(trials)} configurations re-run with other seeds"
+    if isinstance(top, bool) or not isinstance(top, int):  # a record without it: the repeated ones are the top
+        return title
+    def config(row: Any) -> str:  # a configuration, as the repeats told them apart (hpbench.dispatch.repeats)
+        return repr([str(row.get(p)) for p in data.params])
+
+    best: set[str] = set()  # the top configurations now
+    for _, row in ranked(data.trials, metric=data.metric, mode=data.mode).iterrows():
+        if len(best) == top:
+            break
+        best.add(config(row))
+    repeated = data.trials[data.trials["trial"].isin(trials)] if "trial" in data.trials.columns else data.trials.iloc[0:0]
+    now = sum(1 for _, row in repeated.iterrows() if config(row) in best)
+    if now == len(trials):
+        return title
+    return (f"Repeats: {len(trials)} configurations re-run with other seeds ({now} of the top {top} now; {len(trials) - now} "
+            "chosen by an earlier run's ranking)")
 
 
 def trial_failures(trials: pd.DataFrame) -> Failures:

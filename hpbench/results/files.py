@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hpbench.errors import StudyError
+from hpbench.results.record_format import warn_if_newer
 from hpbench.results.train_record import held
 
 TRIALS = "trials.parquet"
@@ -48,7 +49,8 @@ class DamagedRecord(ValueError):
 
 def read_record(results: Path) -> dict[str, Any]:
     """The study record (``study.json``) of the results directory ``results``: what every reader
-    needs checked once (its ``name``, ``settings.metric`` and ``settings.mode``, a ``space`` table).
+    needs checked once (its ``name``, ``settings.metric`` and ``settings.mode``, a ``space`` table);
+    one of a newer hpbench's format is read with a warning (:mod:`hpbench.results.record_format`).
     ``FileNotFoundError`` without one, :class:`DamagedRecord` naming the file and what is wrong."""
     path = results / STUDY_JSON
     if not path.is_file():
@@ -66,6 +68,7 @@ def read_record(results: Path) -> dict[str, Any]:
         missing = [f"settings.{k}" for k in ("metric", "mode") if not isinstance(settings.get(k), str)]
     if missing:
         raise DamagedRecord(f"{path}: not a study record written by hpbench, or a damaged one (no valid {', '.join(missing)})")
+    warn_if_newer(record, path=path)  # a newer hpbench's folder is read, saying so once
     return record
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from hpbench.results.files import EPOCHS, PREV, STUDY_JSON, TRIALS, OutputError
 from hpbench.results.parts import plain_row, read_table_repairing, table_exists
+from hpbench.results.record_format import check_continuable
 from hpbench.results.status import DONE, TrialStatus, is_search_trial
 
 
@@ -100,6 +101,12 @@ def _read_record(path: Path) -> dict[str, Any]:
     if "space_fingerprint" not in record:  # every record hpbench wrote has it: this one is the user's own file
         raise OutputError(f"{path}: not a study record written by hpbench (no space_fingerprint): {path.parent} is not a results "
                           "folder; use --out DIR for a new results directory")
+    try:
+        refused = check_continuable(record, path=path)
+    except ValueError as err:  # a format that is no whole number (a hand edit)
+        raise OutputError(f"{err}: the earlier run in {path.parent} cannot be continued; use --out DIR for a new results directory") from None
+    if refused is not None:  # a newer hpbench's folder: this version would rewrite it in its older format
+        raise OutputError(refused)
     return record
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from hpbench.results.columns import EPOCH_CPU_S, FLOPS_SPENT, PREDICTED_FLOPS, REPORTED_AT
 from hpbench.results.ranking import best_row, trial_value
 from hpbench.results.rows import Columns, EpochIndex, Row
-from hpbench.results.status import DONE, StopReason, TrialStatus, missing
+from hpbench.results.status import DONE, StopReason, TrialStatus, is_search_trial, missing
 from hpbench.results.writer import TablesNotWritten, TableWriter, Write
 
 # Ray's own bookkeeping keys we keep (renamed) or drop from epoch rows.
@@ -54,6 +54,12 @@ WRITER_DUTY = 0.1
 TOTALLED = (FLOPS_SPENT, PREDICTED_FLOPS)
 
 __all__ = ["WRITER_DUTY", "ResultsStore", "TablesNotWritten"]
+
+
+def _tally_key(t: Mapping[str, Any]) -> str:
+    """The key of :meth:`ResultsStore.counts` a row counts under: running (or interrupted), else its stop reason."""
+    status = t.get("status")
+    return str(status) if status in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED) else str(t.get("stop_reason"))
 
 
 class ResultsStore:
@@ -176,8 +182,7 @@ class ResultsStore:
     def _retally(self, trial_id: str) -> None:
         """Move a changed row's share of :meth:`counts` and :meth:`total` (O(1) per change)."""
         t = self.trials[trial_id]
-        status = t.get("status")
-        key = str(status) if status in (TrialStatus.RUNNING, TrialStatus.INTERRUPTED) else str(t.get("stop_reason"))
+        key = _tally_key(t)
         # a number counts as present (NaN too, adding nothing), anything else as absent
         values = tuple((float(v) if v == v else 0.0) if isinstance(v, (int, float)) else None for v in (t.get(c) for c in TOTALLED))
         p, m = t.get("predicted_spent_s"), t.get("train_s")
@@ -294,6 +299,15 @@ class ResultsStore:
     def counts(self) -> dict[str, int]:
         """Trials running, and ended ones by stop reason (kept as rows change: O(1))."""
         return {k: v for k, v in self._tally.items() if v or k in _COUNTED_KEYS}
+
+    def counts_apart(self) -> dict[str, int]:
+        """:meth:`counts` of the rows that are no search trials (repeats, device comparisons): what a
+        resumed search's progress leaves out of its trials (an earlier run's; a pass over the rows)."""
+        out: dict[str, int] = {}
+        for t in self.trials.values():
+            if not is_search_trial(t):
+                out[_tally_key(t)] = out.get(_tally_key(t), 0) + 1
+        return out
 
     def ended_costs(self) -> list[tuple[str, tuple[str, float, float]]]:
         """(trial_id, (regime, predicted_spent_s, train_s)) of the ended trials that have both, in

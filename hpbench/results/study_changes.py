@@ -16,6 +16,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from hpbench.results.record_format import RECORD_FORMAT, record_format
+
 # Settings whose change makes the trials incomparable: metric and mode rank them (and are the
 # Optuna study's direction), the seed draws the data split and every trial's initialization.
 MEANING_SETTINGS = ("metric", "mode", "seed")
@@ -45,10 +47,6 @@ def _shown(value: Any) -> str:
     return json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
 
 
-# study.json's format: from 2 on, a record holds every key its study set, so a key it lacks was not
-# set (model.dropout added later is a change); before, a key could be missing because the hpbench
-# that wrote it did not know the key yet, and only the keys both hold are compared.
-RECORD_FORMAT = 2
 # The [data] keys naming files (hpbench.study.data_files.PATH_KEYS, and x: the dataset again for
 # .npy inputs): compared as the files they resolve to (data_files), not as the text that named them
 # ('data.csv' from one folder is 'csv/data.csv' from its parent).
@@ -78,7 +76,9 @@ def study_changes(old: Mapping[str, Any], *, name: str, settings: Mapping[str, A
     for key in MEANING_SETTINGS:
         if key in old_settings and old_settings[key] != settings.get(key):
             lines.append(f"study.{key}: {_shown(old_settings[key])} -> {_shown(settings.get(key))}")
-    complete = int(old.get("format", 1)) >= RECORD_FORMAT
+    # from format 2 a record holds every key its study set; before, a key could be missing because the
+    # hpbench that wrote it did not know it yet, and only the keys both hold are compared
+    complete = record_format(old, path="study.json") >= RECORD_FORMAT  # ValueError for a format that is no whole number
     before, now = flat_keys(_as_json(old.get("config") or {})), flat_keys(_as_json(config))
     for key in sorted(set(before) | set(now)):
         if key in FILE_KEYS or any(key == path or key.startswith(f"{path}.") for path in searched):

@@ -58,13 +58,17 @@ def _empty(df: pd.DataFrame, column: str) -> pd.Series:
 
 def typed_empty_columns(df: pd.DataFrame, param_keys: Sequence[str] = ()) -> pd.DataFrame:
     """A trials table read back with its all-NA ``object`` columns typed by
-    :func:`~hpbench.results.columns.empty_dtype` (a table written before they were)."""
+    :func:`~hpbench.results.columns.empty_dtype`, and its whole-number columns (``repeat``,
+    ``seed``, ``epochs``) held as floats typed Int64: a table written before they were."""
     fix = [c for c in df.columns if c not in param_keys and df[c].dtype == object and empty_dtype(c) is not None and df[c].isna().all()]
-    if not fix:
+    ints = [c for c in df.columns if c not in param_keys and _whole_floats(c, df[c].dropna().tolist(), df[c])]
+    if not fix and not ints:
         return df
     df = df.copy()
     for c in fix:
         df[c] = _empty(df, c)
+    for c in ints:
+        df[c] = df[c].astype("Int64")
     return df
 
 
@@ -75,7 +79,18 @@ def _ints_with_gaps(rows: Sequence[Mapping[str, Any]], column: str, series: pd.S
         return False
     values = [row.get(column) for row in rows]
     present = [v for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))]
-    return bool(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+    ints = bool(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+    return ints or _whole_floats(column, present, series)
+
+
+def _whole_floats(column: str, present: Sequence[Any], series: pd.Series) -> bool:
+    """A whole-number column of the table's own (:func:`~hpbench.results.columns.empty_dtype`'s
+    Int64: ``repeat``, ``repeat_of``, ``seed``, ``epochs``...) holding floats that are whole
+    numbers (1.0): the rows of a folder written before these columns were typed, read back
+    (a resume continues them with Int64 rows of its own)."""
+    if series.dtype != "float64" or empty_dtype(column) != "Int64" or not present:
+        return False
+    return all(isinstance(v, int | float) and not isinstance(v, bool) and float(v).is_integer() for v in present)
 
 
 def epochs_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
