@@ -14,18 +14,10 @@ import pytest
 
 from hpbench.errors import StudyError
 from hpbench.preflight.run import check_data
-from hpbench.study.parse import load_study
+from tests.test_user_data import study_file  # the one-key-data study both files read
 
 OTHER_FILES_RULE = ("data.dataset: must be a file hpbench reads (.csv, .csv.gz/.bz2/.xz, .parquet, .npz, .npy) or "
                     "'package.module:load' (your own loader)")
-
-
-def study_file(tmp_path, data: str):
-    path = tmp_path / "study.toml"
-    path.write_text('[study]\nname = "fmt"\ntrials = 2\nsearcher = "random"\nscheduler = "none"\n'
-                    f'[data]\n{data}\n[model]\nfamily = "mlp"\ndepth = 1\nwidth = 8\n[train]\nmax_epochs = 1\n'
-                    "[space]\nlr = { loguniform = [1e-3, 1e-1] }\n", encoding="utf-8")
-    return load_study(path)
 
 
 def refused(tmp_path, data: str) -> list[str]:
