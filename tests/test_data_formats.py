@@ -39,9 +39,9 @@ def numbers(n: int = 60, k: int = 6) -> np.ndarray:
 # -- 3. no header line ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("target", ["label", "1", "7"])
 def test_a_csv_without_a_header_line_is_refused_as_headerless_before_its_names_are_checked(tmp_path, target):
-    """MNIST as CSV (pjreddie's: a label and 784 pixels, no header) was refused as naming '52' twice;
-    Pima's first line offered its values as column names, and picking one (target = "1") trained with
-    the first sample lost."""
+    """MNIST as CSV (pjreddie's: a label and 784 pixels, no header) was refused as naming '52' twice.
+    A first line of numbers with one repeated is no header (a line of distinct numbers is read as
+    names, with a warning: below)."""
     x = numbers()
     x[0, 1:3] = 7  # a value twice in the first line: pandas would rename the second '7.1'
     path = tmp_path / "mnist_train.csv"
@@ -56,8 +56,46 @@ def test_a_header_of_pandas_own_column_numbers_is_a_header(tmp_path):
     """``DataFrame(array).to_csv(index=False)`` names the columns 0..n-1: numbers, and names all the same."""
     path = tmp_path / "frame.csv"
     pd.DataFrame(numbers()[:, ::-1]).to_csv(path, index=False)
-    study = study_file(tmp_path, f'dataset = "{path}"\ntarget = "5"')
-    assert check_data(study).problems == []
+    checked = check_data(study_file(tmp_path, f'dataset = "{path}"\ntarget = "5"'))
+    assert checked.problems == [] and not [w for w in checked.warnings if "header line" in w], checked.warnings
+
+
+def _digits_selected(path):  # integer labels after dropping constant columns, the target added as df[k] = y: 1..3, 5..10
+    df = pd.DataFrame(numbers(60, 10)[:, ::-1] * 0.5).drop(columns=[3, 9]).rename(columns=lambda c: c + 1)
+    df[10] = np.arange(60) % 2
+    df.to_csv(path, index=False)
+
+
+def _years(path):
+    pd.DataFrame(numbers(60, 3) * 0.5, columns=[2019, 2020, 2021]).to_csv(path, index=False)
+
+
+def _pima(path):  # no header line: the first sample's values are distinct, so they read as names
+    rows = [[6, 148, 72, 35, 0, 33.6, 0.627, 50, 1]] + [[i % 9, 100 + i, 70, 30, i % 3, 30.5, 0.5, 20 + i, i % 2] for i in range(40)]
+    path.write_text("\n".join(",".join(str(v) for v in row) for row in rows) + "\n")
+
+
+@pytest.mark.parametrize(("make", "target", "first"), [(_digits_selected, "10", "1, 2, 3, 5, 6, ..."), (_years, "2021", "2019, 2020, 2021"),
+                                                      (_pima, "1", "6, 148, 72, 35, 0, ...")])
+def test_a_header_line_of_distinct_numbers_is_read_as_names_with_a_warning(tmp_path, make, target, first):
+    """Bug hunt s52/v1 #1: a header of numbers (a frame's integer labels after a column selection,
+    years) was refused as no header line, with no way past it; Pima's first sample can't be told from one."""
+    path = tmp_path / "numbers.csv"
+    make(path)
+    checked = check_data(study_file(tmp_path, f'dataset = "{path}"\ntarget = "{target}"'))
+    assert checked.problems == []
+    assert [w for w in checked.warnings if "header line" in w] == [
+        f"{path}: the header line reads as numbers ({first}), taken as the column names: names that are numbers (years, wavelengths) are "
+        "fine; if the file has no header line, its first sample was taken as the column names and is not trained on: add one, "
+        "pandas.read_csv(path, header=None, names=[...]).to_csv(new_path, index=False)"], checked.warnings
+
+
+def test_a_target_not_found_in_a_header_line_of_distinct_numbers_is_told_the_file_may_have_no_header(tmp_path):
+    path = tmp_path / "pima.csv"
+    _pima(path)
+    assert refused(tmp_path, f'dataset = "{path}"\ntarget = "Outcome"') == [
+        f"{path}: data.target: must name a column of the file, but got 'Outcome' (the header line holds values (6, 148, 72, 35, 0, ...): "
+        "if the file has no header line, add one, pandas.read_csv(path, header=None, names=[...]).to_csv(new_path, index=False))"]
 
 
 def test_a_first_line_of_values_and_texts_is_said_to_be_no_header_where_a_target_is_not_found(tmp_path):

@@ -92,6 +92,21 @@ def test_a_numeric_column_of_row_numbers_is_a_warning(tmp_path):
     assert len([w for w in warned(tmp_path / "train.parquet") if "column 'PassengerId'" in w]) == 1
 
 
+def test_a_column_named_as_time_or_order_of_measurement_is_no_id(tmp_path):
+    """Bug hunt s52/v1 #5: a series' 'step' 0..299 and a yearly table's 'year' 1700..1999 were called IDs to drop."""
+    n = 60
+    df = pd.DataFrame({**features(n), "label": np.arange(n) % 2})
+    for name, start_at in [("step", 0), ("year", 1700), ("Year", 1700), ("t", 0), ("timestep", 0), ("TimeStep", 1), ("time_s", 0),
+                           ("steps", 0), ("days", 1), ("epoch", 1), ("iteration", 1), ("iter", 0), ("age", 18), ("week", 1), ("month_no", 1)]:
+        assert id_columns(df.assign(**{name: np.arange(start_at, start_at + n)}), ctx()) == [], name
+    for name in ["id", "PassengerId", "customer_id", "time_id", "row", "Unnamed_index", "sample"]:  # IDs and others: still said
+        said = id_columns(df.assign(**{name: np.arange(1, n + 1)}), ctx())
+        assert len(said) == 1 and said[0].startswith(f"d.csv: column {name!r}: every row has its own whole number, 1..60"), name
+    # through the pre-flight: a time series' step column
+    df.assign(step=np.arange(n)).to_csv(tmp_path / "ts.csv", index=False)
+    assert not [w for w in warned(tmp_path / "ts.csv") if "an ID, not a feature" in w]
+
+
 # -- missing-value markers read as text ------------------------------------------------------------
 def test_a_missing_value_marker_in_a_text_column_is_a_warning(tmp_path):
     """UCI Adult's ' ?' in workclass trained as a category of its own, where an empty cell is refused as missing."""

@@ -130,13 +130,23 @@ def is_decimal_comma(cell: str) -> bool:
 
 
 def values_not_names(cells: Sequence[str]) -> bool:
-    """Whether a header line holds values rather than names: at least 2 cells, every one a number
-    (a file without a header line: UCI's, Pima, MNIST as CSV). pandas' own names of a frame's
-    columns, 0..n-1 (``DataFrame(array).to_csv``), are names."""
+    """Whether a header line may hold values rather than names: at least 2 cells, every one a number
+    (a file without a header line: UCI's, Pima, MNIST as CSV; but also names that are numbers:
+    wavelengths, years, a frame's integer labels after a column selection). pandas' own names of a
+    frame's columns, 0..n-1 (``DataFrame(array).to_csv``) or 1..n, are names."""
     cells = [c.strip().strip('"') for c in cells]
     if len(cells) < 2 or not all(is_number(c) for c in cells):
         return False
     return cells not in ([str(i) for i in range(len(cells))], [str(i) for i in range(1, len(cells) + 1)])
+
+
+def repeated_values(cells: Sequence[str]) -> bool:
+    """Whether a header line of numbers (:func:`values_not_names`) repeats one: no header names two
+    columns alike, so it is a first sample (MNIST as CSV, a row of pixels), where pandas would rename
+    the second '52' to '52.1'. A line of distinct numbers may be names (years, wavelengths) or a
+    sample (Pima's first row): read as names, and the pre-flight warns."""
+    cells = [c.strip().strip('"') for c in cells]
+    return values_not_names(cells) and len(set(cells)) < len(cells)
 
 
 def first_values(cells: Sequence[str], n: int = 5) -> str:

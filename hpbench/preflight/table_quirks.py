@@ -1,20 +1,28 @@
 """Pre-flight warnings (not problems: the search still runs) about what public benchmark tables
-write as they ship: class labels that differ only by spaces, a trailing '.' or case (UCI Adult's
-' >50K' and ' >50K.'), a numeric column of row numbers (Kaggle's PassengerId), and UCI's '?'
-missing-value marker in a text column. Each could be meant, so each is a warning naming the
-column and what to do. Vectorized: a table of a million rows costs a hash pass per column."""
+write as they ship: a header line of numbers (names that are numbers, or no header line), class
+labels that differ only by spaces, a trailing '.' or case (UCI Adult's ' >50K' and ' >50K.'), a
+numeric column of row numbers (Kaggle's PassengerId), and UCI's '?' missing-value marker in a text
+column. Each could be meant, so each is a warning naming the column and what to do. Vectorized: a table of a million rows costs a hash pass per column."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
 from hpbench.data.files import NA_TEXTS
+from hpbench.data.sniff import NO_HEADER_FIX, first_values, values_not_names
 from hpbench.preflight.data import MAX_SHOWN, DataContext
 from hpbench.preflight.table import csv_data, target_name, task_given
 
 MIN_ID_ROWS = 20  # fewer rows: a column of distinct consecutive whole numbers happens by chance (a small integer feature)
+# Words of a column's name that say it counts time or the order of measurement (a series' step, a
+# yearly table's year): one per row by design, a feature, not an ID (bug hunt s52/v1 #5). Plurals too.
+TIME_WORDS = frozenset({"t", "step", "timestep", "time", "timestamp", "ts", "date", "datetime", "year", "yr", "quarter", "month", "week",
+                        "day", "hour", "minute", "min", "second", "sec", "epoch", "iteration", "iter", "age", "period", "cycle",
+                        "frame", "tick", "generation", "gen", "round", "lag"})
+_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")  # 'time_step', 'TimeStep', 'YEAR', 'day1'
 
 
 def _text(values: Any) -> bool:
@@ -58,19 +66,28 @@ def near_duplicate_labels(table: Any, ctx: DataContext) -> list[str]:
             f"(df[{target!r}] = df[{target!r}]{''.join(steps)}); if they are different classes, ignore this"]
 
 
+def names_time(name: str) -> bool:
+    """Whether a column's name reads as time or order of measurement ('step', 'Year', 'time_s',
+    'TimeStep', 'days'), and not as an ID ('time_id')."""
+    words = [w.lower() for w in _WORDS.findall(name)]
+    words += [w[:-1] for w in words if len(w) > 2 and w.endswith("s")]  # 'steps', 'years'
+    return bool(TIME_WORDS.intersection(words)) and not {"id", "idx", "key", "index"}.intersection(words)
+
+
 def id_columns(table: Any, ctx: DataContext) -> list[str]:
     """A numeric feature column whose values are all distinct whole numbers in a run of one per
     row (the row number plus a constant, in any order): Kaggle Titanic's PassengerId, or the
     named index ``to_csv`` writes after ``set_index("id")``. It trained silently as a feature; new
     rows' IDs lie outside the training range, and in a file sorted by class it gives the label
-    away (an unnamed index column and text IDs are refused: :mod:`hpbench.preflight.table`)."""
+    away (an unnamed index column and text IDs are refused: :mod:`hpbench.preflight.table`). A
+    column named as time (a series' 'step', a yearly table's 'year') is one per row by design."""
     n = len(table)
     if n < MIN_ID_ROWS:
         return []
     out = []
     for col in table.columns:
         values = table[col]
-        if col == target_name(ctx) or values.dtype.kind not in "iuf":
+        if col == target_name(ctx) or values.dtype.kind not in "iuf" or names_time(str(col)):
             continue
         try:
             v = values.to_numpy(dtype=np.float64)  # exact for whole numbers below 2**53
@@ -130,6 +147,20 @@ def missing_markers(table: Any, ctx: DataContext) -> list[str]:
             f"category of its own (an empty cell is refused as missing): {read}, then fill or drop those rows and save it again; if it is a category, ignore this"]
 
 
+def numbers_as_names(table: Any, ctx: DataContext) -> list[str]:
+    """A CSV whose header line is all numbers, none repeated (one repeated is refused as no header
+    line when the study is read): names that are numbers (years, wavelengths, a frame's integer
+    labels) or the first sample of a file without a header line (Pima's ``6,148,72,...``), which is
+    then lost and its values are the names. Said when the target is found (else its problem says
+    the header holds values); pandas' own names 0..n-1 and 1..n are not."""
+    columns = [str(c) for c in table.columns]
+    if not csv_data(ctx) or target_name(ctx) not in columns or not values_not_names(columns):
+        return []
+    return [f"{ctx.source}: the header line reads as numbers ({first_values(columns)}), taken as the column names: names that are numbers "
+            "(years, wavelengths) are fine; if the file has no header line, its first sample was taken as the column names and is not "
+            f"trained on: add one, {NO_HEADER_FIX}"]
+
+
 def table_quirks(table: Any, ctx: DataContext) -> list[str]:
     """Every warning of this module, for a table as read."""
-    return [*near_duplicate_labels(table, ctx), *id_columns(table, ctx), *missing_markers(table, ctx)]
+    return [*numbers_as_names(table, ctx), *near_duplicate_labels(table, ctx), *id_columns(table, ctx), *missing_markers(table, ctx)]

@@ -14,7 +14,7 @@ from typing import Any
 from hpbench.data import arrays, files
 from hpbench.data.datasets import DATASETS
 from hpbench.data.kinds import DataKind, Layout, LayoutError, resolve_layout
-from hpbench.data.sniff import NO_HEADER_FIX, binary_kind, first_values, values_not_names
+from hpbench.data.sniff import NO_HEADER_FIX, binary_kind, first_values, repeated_values
 from hpbench.errors import DataFileProblem, Problem, StudyError, shown
 from hpbench.space.distributions import Choice
 from hpbench.space.space import SearchSpace
@@ -106,7 +106,7 @@ def stored_shape(r: Reader, data: Mapping[str, Any]) -> tuple[int, ...] | None:
         return heads["x"].sample_shape
     if files.is_table(dataset):
         columns = _columns(r, dataset)
-        if files.is_csv(dataset) and values_not_names(columns):  # before the names' checks: these are no names (bug hunt s52/h1 #3)
+        if files.is_csv(dataset) and repeated_values(columns):  # before the names' checks: these are no names (bug hunt s52/h1 #3, s52/v1 #1)
             raise _file_fail(dataset, "must start with a header line naming its columns", shown(f"a first line of numbers ({first_values(columns)})"),
                              hint=f"the file seems to have no header line: add one, {NO_HEADER_FIX}")
         # an empty name is read as 'Unnamed: N', not renamed: the pre-flight's unnamed-column check names those
