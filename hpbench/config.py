@@ -127,6 +127,9 @@ def unfusable(cfg: TrialConfig) -> str | None:
         (t.precision != "fp32", f"precision {t.precision}"),
         (t.clip_norm is not None, "clip_norm (a norm over each member's gradients)"),
         (cfg.lr_schedule.name == "plateau", "the plateau schedule (it follows each member's metric)"),
+        # a member's epoch_s is its 1/N share of the stacked epoch: under the limit it would run ~1.6x
+        # the epochs of its run alone, and `hpbench train` of it would stop earlier (bug hunt s52/v1 #3)
+        (t.max_time_s is not None, "max_time_s (a member's seconds are its share of the stacked epoch, not its run's alone)"),
         (cfg.model.family not in NATIVE_FAMILIES and isinstance(dropout, (int, float)) and dropout > 0,
          f"dropout in family {cfg.model.family!r} (through vmap the members' masks are not those of their runs alone)"),
     ]

@@ -118,6 +118,16 @@ def test_best_json_is_strict_json_for_a_trial_without_a_value(tmp_path):
     assert doc["trial"] == 1 and doc["value"] is None
 
 
+def test_best_of_an_interrupted_trial_says_it_was_interrupted(tmp_path):
+    """``hpbench best --trial N`` of a trial stopped by Ctrl-C printed "no value: None" and "(None)":
+    its stop_reason is null; its status says why it has no value (bug hunt s52/v1 #4)."""
+    out = _results(tmp_path, [_row(0, "finished", "completed", 0.9), _row(1, "interrupted", None, None, epochs=3)])
+    r = runner.invoke(app, ["best", str(out), "--trial", "1"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "no value: interrupted" in r.output.splitlines()[0] and "best - of 3 (interrupted)" in r.output, r.output
+    assert "None" not in r.output, r.output
+
+
 def test_no_value_closes_a_search_whose_trials_all_diverged():
     from hpbench.results.failures import no_value
 

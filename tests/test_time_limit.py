@@ -128,27 +128,32 @@ def test_a_resumed_trial_counts_the_seconds_of_its_earlier_epochs():
     assert resumed.stop_reason == StopReason.TIME_LIMIT and strip(resumed.history) == strip(whole.history)
 
 
-def test_fused_members_stop_at_the_limit_as_each_alone():
-    """Two members share each fused epoch of 1 s: 0.5 s each, their own epoch_s. Under a 1 s limit
-    each ends after epoch 2, as its run alone with epochs of 0.5 s does."""
+def test_a_time_limited_configuration_never_trains_fused(write_study):
+    """A fused member's epoch_s is its 1/N share of the stacked epoch: under max_time_s it ran ~1.6x
+    the epochs of its run alone, and `hpbench train` of its exported study stopped much earlier
+    (bug hunt s52/v1 #3). Now a configuration with a limit is unfusable: its repeats train one by
+    one (the runner's groups and the estimate's count alike), it has no fused siblings, and the
+    fused trainer refuses it, naming the key."""
+    from hpbench.config import unfusable
+    from hpbench.cost.estimate import fuse_of
+    from hpbench.dispatch.fused import fuse_repeats
+    from hpbench.dispatch.trainable import Replay
+    from hpbench.results.columns import REPEAT_OF
+
     mlp = {"depth": 1, "width": 16, "dropout": 0.0}
-    cfgs = [limited(cfg(dataset="wine", model=mlp, epochs=8, seed=s, lr=0.02), 1.0) for s in (1, 2)]
-    rows: dict[int, list] = {0: [], 1: []}
-    weights: dict[int, object] = {}
+    c = cfg(dataset="wine", model=mlp, epochs=8, seed=1, lr=0.02)
+    assert unfusable(c) is None and "max_time_s" in (unfusable(limited(c, 1.0)) or "")
+    with pytest.raises(ValueError, match="max_time_s"):
+        train_fused([limited(c, 1.0), limited(dataclasses.replace(c, seed=2), 1.0)])
 
-    def report(k, row, w):
-        rows[k].append(row)
-        if w is not None:
-            weights[k] = w
-
-    fused = train_fused(cfgs, report=report, record=True, clock=FakeClock(1.0))
-    for k, (c, f) in enumerate(zip(cfgs, fused, strict=True)):
-        alone = train(c, clock=FakeClock(0.5))
-        assert f.stop_reason == alone.stop_reason == StopReason.TIME_LIMIT and len(f.history) == len(alone.history) == 2
-        assert [r["epoch_s"] for r in f.history] == [0.5, 0.5] and f.best_epoch == alone.best_epoch
-        assert rows[k][-1]["stop_reason"] == "time_limit" and k in weights
-        for a, b in zip(f.history, alone.history, strict=True):
-            assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+    params = {"optimizer": "adam", "lr": 0.01}
+    plain = load_study(write_study(TINY_STUDY))
+    timed = load_study(write_study(TINY_STUDY.replace("max_epochs = 3", "max_epochs = 3\nmax_time_s = 5.0")))
+    assert fuse_of(plain, params, n_repeats=4, flops_per_step=1e6) == 4
+    assert fuse_of(timed, params, n_repeats=4, flops_per_step=1e6) == 1
+    replays = [Replay(params=params, seed=s, labels={REPEAT_OF: 0}) for s in range(1, 5)]
+    assert [len(r.group) for r in fuse_repeats(plain, replays)] == [2, 2]  # max_concurrent 2: two groups
+    assert [len(r.group) for r in fuse_repeats(timed, replays)] == [0, 0, 0, 0]  # each repeat alone
 
 
 def test_a_time_limited_trial_is_finished_and_ranked():

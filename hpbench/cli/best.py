@@ -56,12 +56,13 @@ def best(
         table.add_row(literal(k), literal(v))
     for k, v in chosen.metrics.items():
         table.add_row(literal(k), _number(v))
-    table.add_row("epochs", f"best {'-' if chosen.best_epoch is None else chosen.best_epoch} of {chosen.epochs} ({chosen.stop_reason})")
+    ended = chosen.stop_reason or chosen.status  # an interrupted (or running) trial has no stop reason: its status says why
+    table.add_row("epochs", f"best {'-' if chosen.best_epoch is None else chosen.best_epoch} of {chosen.epochs} ({ended})")
     table.add_row("weights", literal(chosen.weights) if chosen.weights else f"- ({literal(res.no_weights(chosen.trial) or NONE_SAVED)})")
     con = console()
     con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
               f"{literal(chosen.metric)} {_number(chosen.value)} ({chosen.mode})"
-              + ("" if _finite(chosen.value) else f", no value: {literal(chosen.stop_reason)}"), highlight=False)
+              + ("" if _finite(chosen.value) else f", no value: {literal(ended)}"), highlight=False)
     origin = res.repeat_origin(chosen.trial)
     if origin is not None:  # a repeat: its seed, and what retraining it gives where it trained fused
         note = origin.fused_note()

@@ -6,11 +6,11 @@ the budget is spent when the time since the command started plus the predicted w
 run after the search (repeats, device runs, the test split, the final table, the exit) reaches
 it, so that the whole command ends near the budget. :func:`stopper` wraps it as a Ray Tune
 ``Stopper`` whose ``stop_all`` ends the experiment when the budget is spent (running trials
-stop at their next report)."""
+stop at their next report). :func:`tell_stopped` tells Optuna how the trials it stopped ended."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,3 +57,39 @@ def stopper(budget: Budget) -> Any:
             return budget.exhausted()
 
     return BudgetStopper()
+
+
+def tell_stopped(storage: Any, *, study_name: str, asked: Mapping[str, int], rows: Iterable[Mapping[str, Any]], metric: str) -> int:
+    """Tell Optuna's ``storage`` how the trials a spent budget stopped ended, as the tables rank them
+    (:mod:`hpbench.results.ranking`): ``rows``, their trials-table rows once ended (``budget``, their
+    epochs so far kept), each COMPLETE with its ``best_<metric>``, so that ``optuna.load_study(...)
+    .best_trial`` is ``hpbench best``'s trial; one without a finite value FAIL. ``asked``: a row's
+    trial id -> the in-memory Optuna trial it was asked as (:class:`~hpbench.dispatch.optuna_numbers.
+    AskedTrials`); a trial already told, or never asked, is left as it is. Returns how many were told
+    COMPLETE.
+
+    Ray Tune ends the experiment when :func:`stopper`'s ``stop_all`` says so, stopping its running
+    trials without calling its searcher's ``on_trial_complete``: those trials stayed RUNNING in the
+    storage and were settled FAIL at the end (:mod:`hpbench.dispatch.write_behind`), so the study's
+    ``best_trial`` missed them or raised, and a resumed TPE learned without them (bug hunt s52/v1 #2)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from hpbench.results.ranking import value
+
+    ostudy = optuna.load_study(study_name=study_name, storage=storage, sampler=optuna.samplers.RandomSampler())  # told, never asked
+    told = 0
+    for row in rows:
+        trial_id = asked.get(str(row["trial_id"]))
+        if trial_id is None:
+            continue
+        trial = storage.get_trial(trial_id)
+        if trial.state != TrialState.RUNNING:
+            continue
+        v = value(row, metric=metric)
+        if v is None:
+            ostudy.tell(trial.number, state=TrialState.FAIL)
+        else:
+            ostudy.tell(trial.number, v)
+            told += 1
+    return told

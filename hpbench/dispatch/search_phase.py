@@ -22,7 +22,7 @@ from hpbench.dispatch import early_launch, local_ray
 from hpbench.dispatch.after_search import AfterSearch
 from hpbench.dispatch.announce import announce
 from hpbench.dispatch.backend import check_resources, init_ray, ray_cpus, search_tuner
-from hpbench.dispatch.budget import Budget, stopper
+from hpbench.dispatch.budget import Budget, stopper, tell_stopped
 from hpbench.dispatch.early import EarlyTrials
 from hpbench.dispatch.early_helper import replay_previous
 from hpbench.dispatch.eta import SearchClock
@@ -129,6 +129,7 @@ def search(study: Study, opts: SearchOptions, plan: Plan, console: Console, stor
     if budget is not None and budget.exhausted():
         running = sum(1 for r in store.rows() if r.get("status") == TrialStatus.RUNNING)
         ended = recorder.end_running(StopReason.BUDGET)  # written by their own flushes and the search's final one
+        tell_stopped(storage, study_name=study.name, asked=asked.ids, rows=[store.row(t) for t in ended], metric=store.metric)
         unstarted = running - len(ended)  # stopped before their first epoch: interrupted, run on --resume
         console.print(f"budget spent: no new trials launched{f'; {len(ended)} running trial(s) stopped (stop_reason budget)' if ended else ''}"
                       f"{f'; {unstarted} stopped before their first epoch (run again on --resume)' if unstarted else ''}", highlight=False)

@@ -229,13 +229,15 @@ def _optuna_search_class() -> Any:
 
         def _prune(self, trial_id: str, result: dict[str, Any]) -> None:
             """A trial Tune stopped before its trainer ended it (its last result carries no
-            ``stop_reason``: the scheduler's rung, the budget, a Ctrl-C), told as Optuna's own pruning
+            ``stop_reason``: the scheduler's rung), told as Optuna's own pruning
             tells one: its value at the epoch it was stopped reported (Tune passes that result to
             ``on_trial_complete`` only), then state PRUNED. Ray's ``OptunaSearch`` tells it COMPLETE with
             that value, so the study's storage (``optuna.load_study`` on ``optuna.db``, a dashboard,
             ``study.best_trial``) showed a trial stopped after one epoch as finished, and TPE ranked it
             among the finished ones where Optuna ranks every pruned trial below them. (The race, 5 seeds
-            on tabular and signals, session 32: no change in the search's best beyond the seeds' spread.)"""
+            on tabular and signals, session 32: no change in the search's best beyond the seeds' spread.)
+            A spent budget or a Ctrl-C stops Tune's experiment without this call: the driver tells the
+            trials the budget stopped (:func:`hpbench.dispatch.budget.tell_stopped`)."""
             self.on_trial_result(trial_id, result)
             ostudy = self._ot_study
             with contextlib.suppress(Exception):  # the searcher's history only, as Ray's own tell (the tables have the trial)

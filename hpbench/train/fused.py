@@ -51,7 +51,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from hpbench.config import TrialConfig, siblings_differ, unfusable  # torch-free there: the driver's ETA asks it too
 from hpbench.results.columns import EPOCH_CPU_S, FUSED_MEMBERS, REPORTED_AT
 from hpbench.results.status import StopReason
-from hpbench.train import allocator, tasks, time_limit
+from hpbench.train import allocator, tasks
 from hpbench.train.best import BestWeights
 from hpbench.train.build import eval_rows, resolve_device
 from hpbench.train.clipping import GradClip
@@ -270,8 +270,9 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
     """Train the members ``cfgs`` (one configuration, other seeds) together. Each member's rows go
     to ``report(member, row, weights)`` (``weights``: its final weights record on its last row when
     ``record``); returns each member's outcome, in the order of ``cfgs``. A member's ``epoch_s`` is
-    its share of the fused epoch (the epoch's seconds over the members training in it, by ``clock``;
-    what its ``[train] max_time_s`` counts). A member
+    its share of the fused epoch (the epoch's seconds over the members training in it, by ``clock``),
+    which is why a configuration with ``[train] max_time_s`` never trains fused
+    (:func:`hpbench.config.unfusable`): its share would run more epochs than its run alone. A member
     whose ``report`` returns True before its last epoch leaves the stack there, with no outcome:
     the outcomes are those of the members that ended by themselves, in the order of ``cfgs``."""
     t0 = clock()
@@ -282,7 +283,6 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
     best = [BestWeights(metric=c.metric, mode=c.mode, by_monitor=e is not None and e.restore_best_weights) for c, e in zip(cfgs, es, strict=True)]
     history: list[list[dict[str, Any]]] = [[] for _ in cfgs]
     outcomes: list[TrialOutcome | None] = [None] * len(cfgs)
-    spent = [0.0] * len(cfgs)  # each member's epochs' seconds (hpbench.train.time_limit)
     max_epochs = cfgs[0].train.max_epochs
     cpu = cpu_clock(cfgs[0].threads)
     for epoch in range(max_epochs):
@@ -295,9 +295,7 @@ def train_fused(cfgs: Sequence[TrialConfig], *, report: MemberReporter | None = 
             row: dict[str, Any] = {"epoch": epoch + 1, **rows[pos], "epoch_s": share, EPOCH_CPU_S: cpu_share}
             if epoch == 0:
                 row.update(n_params=run.n_params, **run.first_fields(), **{FUSED: len(cfgs)})
-            spent[k] += share
-            over = time_limit.out_of_time(spent=spent[k], max_time_s=cfgs[k].train.max_time_s, epoch=epoch, max_epochs=max_epochs)
-            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k], state=partial(group.member_state, pos), out_of_time=over)
+            reason = end_of_epoch(run, epoch=epoch, row=row, es=es[k], best=best[k], state=partial(group.member_state, pos))
             last = reason is not None or epoch + 1 == max_epochs
             weights = None
             if last:
