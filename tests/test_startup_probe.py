@@ -172,8 +172,14 @@ def test_a_probe_stopped_by_ctrl_c_takes_its_process_group_along(tmp_path, monke
             seen["pids"] = [int(p) for p in (Path(cwd) / "pids").read_text().split()] if (Path(cwd) / "pids").exists() else []
 
     monkeypatch.setattr(startup_probe, "_run", run)
-    with pytest.raises(KeyboardInterrupt):
-        startup_probe.measure(tmp_path)
+    # Python's own Ctrl-C handler, which a process started in the background (nohup, `&` in a script,
+    # as CI may run the suite) does not have: SIGINT is ignored there and no KeyboardInterrupt comes
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            startup_probe.measure(tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, before)
     pids = seen["pids"]
     assert isinstance(pids, list) and len(pids) == 2
     gone = _gone(pids[0])  # the child is its group's leader; the other process is in its group
