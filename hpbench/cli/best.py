@@ -4,7 +4,6 @@ weights), and with ``--study-out FILE`` the study with them fixed and no ``[spac
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from hpbench.cli.common import console, fail, json_text, read_record, user_path
 from hpbench.console_text import literal, shell_command
 from hpbench.errors import StudyError
 from hpbench.results.files import DamagedTable, OutputError, check_output
+from hpbench.results.ranking import finite_number
 
 NONE_SAVED = "none saved"  # a trial that did not end by itself (pruned, budget-stopped, failed) saves no weights file
 
@@ -62,7 +62,7 @@ def best(
     con = console()
     con.print(f"[bold]{literal(res.name)}[/]: {'best trial' if trial is None else 'trial'} {chosen.trial},",
               f"{literal(chosen.metric)} {_number(chosen.value)} ({chosen.mode})"
-              + ("" if _finite(chosen.value) else f", no value: {literal(ended)}"), highlight=False)
+              + ("" if finite_number(chosen.value) is not None else f", no value: {literal(ended)}"), highlight=False)
     origin = res.repeat_origin(chosen.trial)
     if origin is not None:  # a repeat: its seed, and what retraining it gives where it trained fused
         note = origin.fused_note()
@@ -72,10 +72,7 @@ def best(
         con.print(f"study: {literal(written)}  ({shell_command('hpbench', 'train', written)})", highlight=False, soft_wrap=True)
 
 
-def _finite(v: object) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
-
-
 def _number(v: object) -> str:
     """A metric as the table shows it: 4 significant digits, "-" where the trial has none (NA)."""
-    return f"{v:.4g}" if _finite(v) else "-"
+    f = finite_number(v)
+    return "-" if f is None else f"{f:.4g}"

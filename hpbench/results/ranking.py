@@ -56,13 +56,15 @@ def trial_value(values: Sequence[Any], *, best_epoch: int | None, mode: str) -> 
     (:mod:`hpbench.results.store`) and for the value Optuna is told for a finished trial
     (:mod:`hpbench.dispatch.trainable`, :mod:`hpbench.dispatch.early_helper`), which were the
     running best of the metric and disagreed under ``restore_best_weights`` (bug hunt s52h2)."""
-    finite = [(float(v), i + 1) for i, v in enumerate(values)
-              if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    finite = [(f, i + 1) for i, v in enumerate(values) if (f := finite_number(v)) is not None]
     if not best_epoch and finite:
         best_epoch = (max if mode == "max" else min)(finite, key=lambda vi: vi[0])[1]  # the first of equal values
-    v = values[best_epoch - 1] if best_epoch and best_epoch <= len(values) else None
-    finite_v = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
-    return best_epoch or None, finite_v
+    return best_epoch or None, finite_number(values[best_epoch - 1]) if best_epoch and best_epoch <= len(values) else None
+
+
+def finite_number(v: Any) -> float | None:
+    """``v`` as a float where it is a finite number (not a bool), else None (NaN, inf, NA, text)."""
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
 def can_rank(row: Mapping[str, Any], *, metric: str) -> bool:
